@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one adapter between gRPC core (C API) and protobuf-c. Only proto/rpc_*.c include gRPC
+ * headers. A server serves protobuf-c service descriptors whose methods are bound to handlers;
+ * a client makes unary calls with a deadline.
+ *
+ * Errors travel as a gRPC status code (mapped from enum authd_err by rpc_status_from_err, the
+ * only such mapping) plus trailing metadata AUTHD_ERR_MD_KEY = authd_err_reason(err), which the
+ * client maps back, so callers on both sides only ever see enum authd_err.
+ */
+#ifndef AUTHD_PROTO_RPC_H
+#define AUTHD_PROTO_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+/* ---- server ---------------------------------------------------------------------------- */
+
+/* Per-call context; borrowed by the handler for the duration of the call only. */
+struct rpc_ctx;
+
+/*
+ * A method handler. req is the decoded request (borrowed; never NULL: an absent message
+ * decodes as the default instance). resp is an initialised, empty response message of the
+ * method's output type, owned by the adapter: the handler fills its fields with memory from
+ * rpc_ctx_alloc()/rpc_ctx_strdup() (or static storage), never with malloc'd memory. Returns
+ * AUTHD_OK, or an enum authd_err that becomes the call's status (resp is then not sent).
+ * After the call, the adapter wipes every string and bytes field of req and resp and the
+ * arena, so handlers may put secrets there.
+ */
+typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx, const ProtobufCMessage *req,
+                              ProtobufCMessage *resp);
+
+/* Method flags. */
+#define RPC_INLINE 0x1u /* cheap and non-blocking: runs on the completion-queue thread */
+
+struct rpc_method {
+    const char *name;  /* method name as in the service descriptor, e.g. "Create" */
+    rpc_handler_fn fn;
+    unsigned flags;    /* RPC_INLINE, or 0 to run on the worker pool (may block) */
+};
+
+struct rpc_service {
+    const ProtobufCServiceDescriptor *desc; /* e.g. &authd__v1__users__descriptor */
+    const struct rpc_method *methods;       /* matched to desc by name; unlisted: UNIMPLEMENTED */
+    size_t n_methods;
+    void *arg; /* handed to handlers by rpc_ctx_arg() */
+};
+
+struct rpc_server_opts {
+    const char *listen;     /* "127.0.0.1:50051"; port 0 picks a free one */
+    int cq_threads;         /* completion-queue threads; 0 = number of cores */
+    int workers;            /* worker threads for blocking handlers; 0 = 32 */
+    size_t max_message;     /* largest request accepted (bytes); 0 = 1 MiB */
+};
+
+struct rpc_server;
+
+/*
+ * Binds, registers every method of every service, and starts serving. The service array and
+ * the method tables must outlive the server. On success *out is the server and *bound_port the
+ * port bound. Returns AUTHD_OK, AUTHD_ERR_UNAVAILABLE when the address cannot be bound, or
+ * AUTHD_ERR_INVALID_ARGUMENT for a method name not in its descriptor.
+ */
+int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *svcs,
+                     size_t n_svcs, struct rpc_server **out, int *bound_port);
+
+/*
+ * Stops accepting calls, lets calls in flight finish for up to grace_ms, cancels the rest,
+ * joins every thread and frees the server. NULL is a no-op.
+ */
+void rpc_server_stop(struct rpc_server *srv, int grace_ms);
+
+/* The arg of the service this call belongs to. */
+void *rpc_ctx_arg(struct rpc_ctx *ctx);
+
+/* The peer address as gRPC reports it, e.g. "ipv4:127.0.0.1:40000". Never NULL. */
+const char *rpc_ctx_peer(struct rpc_ctx *ctx);
+
+/*
+ * The value of request metadata key (lowercase), NUL-terminated in the call's arena, or NULL
+ * when absent.
+ */
+const char *rpc_ctx_metadata(struct rpc_ctx *ctx, const char *key);
+
+/* Zeroed memory that lives until the call is answered, then is wiped. NULL on NOMEM. */
+void *rpc_ctx_alloc(struct rpc_ctx *ctx, size_t n);
+
+/* A copy of s in the call's arena (NULL gives ""); NULL on NOMEM. */
+char *rpc_ctx_strdup(struct rpc_ctx *ctx, const char *s);
+
+/* A printf-formatted string in the call's arena; NULL on NOMEM. */
+char *rpc_ctx_printf(struct rpc_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A fresh, initialised message of type desc in the call's arena (for nested messages). */
+void *rpc_ctx_msg(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc);
+
+/* Sets the human-readable status message sent with an error (copied). Never put secrets in it. */
+void rpc_ctx_set_message(struct rpc_ctx *ctx, const char *msg);
+
+/* ---- status mapping ------------------------------------------------------------------- */
+
+/* The gRPC status code (grpc_status_code value) for an enum authd_err. The only such mapping. */
+int rpc_status_from_err(int err);
+
+/* The enum authd_err for a gRPC status code when no authd-error reason came with it. */
+int rpc_err_from_status(int code);
+
+/* ---- client ---------------------------------------------------------------------------- */
+
+struct rpc_client;
+
+/*
+ * Opens a channel to target ("127.0.0.1:50051"), plaintext. Connects lazily. AUTHD_OK,
+ * AUTHD_ERR_NOMEM or AUTHD_ERR_INVALID_ARGUMENT. Thread-safe: one client serves many threads.
+ */
+int rpc_client_new(const char *target, struct rpc_client **out);
+
+/* Closes the channel. NULL is a no-op. No call may be in flight. */
+void rpc_client_free(struct rpc_client *c);
+
+/* Details of a failed call; all fields NUL-terminated, possibly empty. */
+struct rpc_status {
+    int code;          /* gRPC status code */
+    char reason[64];   /* authd-error trailing metadata */
+    char message[256]; /* status details */
+};
+
+/*
+ * A blocking unary call. method is the full path ("/authd.v1.Users/Create"). On AUTHD_OK,
+ * *resp is the decoded answer (of type resp_desc), owned by the caller: free with
+ * rpc_msg_free(). On failure *resp is NULL and the result is the authd_err from the server's
+ * reason (or from the status code when there was none; AUTHD_ERR_DEADLINE on timeout,
+ * AUTHD_ERR_UNAVAILABLE when authd cannot be reached). st may be NULL.
+ */
+int rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int timeout_ms,
+             struct rpc_status *st);
+
+/* Wipes every string and bytes field of msg (recursively), then frees it. NULL is a no-op. */
+void rpc_msg_free(ProtobufCMessage *msg);
+
+/* Wipes every string and bytes field of msg (recursively) without freeing. */
+void rpc_msg_wipe(ProtobufCMessage *msg);
+
+#endif

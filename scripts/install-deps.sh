@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs every Debian 12 package that building, running and testing authd needs.
+# Used by both README commands and by .ci/run; safe to run again (apt is idempotent).
+set -euo pipefail
+
+PKGS=(
+  # toolchain
+  build-essential cmake pkg-config git clang-format
+  # the stack
+  libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
+  libmicrohttpd-dev librocksdb-dev libssl-dev libqrencode-dev libargon2-dev
+  libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev
+  # integration tests as an outside client
+  python3 python3-grpcio python3-protobuf python3-requests python3-pytest python3-aiosmtpd
+  oathtool zbar-tools
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The storage interface authd codes against: an ordered key-value store with atomic batches and
+ * read-modify-write transactions. Keys and values are opaque bytes. Every acknowledged write is
+ * durable (WAL synced; concurrent writers share one fsync by group commit) unless the store was
+ * opened with sync off. Only store_rocksdb.c includes RocksDB headers.
+ *
+ * All functions return AUTHD_OK or a negative enum authd_err; out-parameters are cleared on
+ * entry. Values handed out are malloc'd copies owned by the caller: release them with
+ * store_value_free(), which wipes them (records hold password hashes and token hashes).
+ * A store is safe to use from many threads at once; a batch or a transaction belongs to one
+ * thread at a time.
+ */
+#ifndef AUTHD_STORAGE_STORE_H
+#define AUTHD_STORAGE_STORE_H
+
+#include <stddef.h>
+
+struct store;
+struct store_batch;
+struct store_txn;
+
+struct store_opts {
+    int sync;          /* 1 (default via store_opts_default): fsync the WAL before acknowledging */
+    size_t cache_mb;   /* block cache size; 0 = 64 */
+    int lock_timeout_ms; /* how long a transaction waits for a row lock; 0 = 2000 */
+};
+
+/* Fills o with the defaults (sync on). */
+void store_opts_default(struct store_opts *o);
+
+/*
+ * Opens (creating if needed) the store in directory dir. On failure returns AUTHD_ERR_STORAGE
+ * and writes a one-line reason into errbuf (errlen bytes, may be 0): a directory held by
+ * another process gives "data directory <dir> is in use by another process".
+ */
+int store_open(const char *dir, const struct store_opts *o, struct store **out, char *errbuf,
+               size_t errlen);
+
+/* Flushes and closes. NULL is a no-op. No batch or transaction may be open. */
+void store_close(struct store *s);
+
+/* Wipes and frees a value returned by a get. NULL is a no-op. */
+void store_value_free(void *val, size_t vlen);
+
+/* Reads key. AUTHD_OK with *val/*vlen set, or AUTHD_ERR_NOT_FOUND, or AUTHD_ERR_STORAGE. */
+int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen);
+
+/* Writes one key (durably). */
+int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Deletes one key; deleting an absent key is not an error. */
+int store_delete(struct store *s, const void *key, size_t klen);
+
+/*
+ * Scan callback: return 0 to go on, 1 to stop early, or a negative enum authd_err to stop and
+ * make the scan return it. key/val are borrowed for the duration of the call only.
+ */
+typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen, const void *val,
+                             size_t vlen);
+
+/*
+ * Calls fn for every key that starts with prefix, in key order, beginning after start_after
+ * when it is not NULL (salen bytes; used for paging). Returns AUTHD_OK, the callback's
+ * negative value, or AUTHD_ERR_STORAGE.
+ */
+int store_scan(struct store *s, const void *prefix, size_t plen, const void *start_after,
+               size_t salen, store_scan_fn fn, void *arg);
+
+/* ---- atomic batches: all writes apply, or none ---------------------------------------- */
+
+/* A new empty batch, or NULL on NOMEM. */
+struct store_batch *store_batch_new(void);
+int store_batch_put(struct store_batch *b, const void *key, size_t klen, const void *val,
+                    size_t vlen);
+int store_batch_delete(struct store_batch *b, const void *key, size_t klen);
+/* Applies the batch atomically and durably. The batch stays owned by the caller. */
+int store_batch_commit(struct store *s, struct store_batch *b);
+/* NULL is a no-op. */
+void store_batch_free(struct store_batch *b);
+
+/* ---- read-modify-write transactions (pessimistic: rows read for update are locked) ----- */
+
+int store_txn_begin(struct store *s, struct store_txn **out);
+
+/*
+ * Reads key inside the transaction, seeing its own writes. With for_update set the row is
+ * locked until commit or free, so no other transaction can change it in between (another
+ * transaction that wants it waits up to lock_timeout_ms, then gets AUTHD_ERR_CONFLICT).
+ * AUTHD_OK, AUTHD_ERR_NOT_FOUND, AUTHD_ERR_CONFLICT or AUTHD_ERR_STORAGE.
+ */
+int store_txn_get(struct store_txn *t, const void *key, size_t klen, int for_update, void **val,
+                  size_t *vlen);
+int store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val,
+                  size_t vlen);
+int store_txn_delete(struct store_txn *t, const void *key, size_t klen);
+
+/* Like store_scan, over the transaction's view (its own writes included); no locks taken. */
+int store_txn_scan(struct store_txn *t, const void *prefix, size_t plen, store_scan_fn fn,
+                   void *arg);
+
+/*
+ * Commits durably. AUTHD_OK, AUTHD_ERR_CONFLICT (lost a race or a lock wait: nothing was
+ * written; the caller may retry the whole transaction) or AUTHD_ERR_STORAGE. Either way the
+ * transaction is finished: call store_txn_free() next.
+ */
+int store_txn_commit(struct store_txn *t);
+
+/* Rolls back when not committed, releases locks, frees. NULL is a no-op. */
+void store_txn_free(struct store_txn *t);
+
+#endif
