@@ -13,10 +13,12 @@
 
 /*
  * Normalises in into out (cap bytes, at least EMAIL_MAX_LEN + 1). Accepts local@domain with a
- * non-empty local part of at most 64 printable non-space ASCII characters (no "<>()[],;:\\\""),
- * and a domain of dot-separated labels (letters, digits, hyphens; no label starting or ending
- * with a hyphen; at least two labels; at most 63 characters each). AUTHD_OK or
- * AUTHD_ERR_INVALID_EMAIL.
+ * non-empty local part of at most 64 printable non-space ASCII characters (no "<>()[],;:\\\"",
+ * and no leading, trailing or doubled dot), and a domain of dot-separated labels (letters,
+ * digits, hyphens; no label starting or ending with a hyphen; at least two labels; at most 63
+ * characters each); at most EMAIL_MAX_LEN characters after trimming ASCII white space. Input
+ * over 1 KiB is refused unread. AUTHD_OK, AUTHD_ERR_INVALID_EMAIL (also for in NULL; out is then
+ * ""), or AUTHD_ERR_INVALID_ARGUMENT when out is NULL or cap too small.
  */
 int email_normalize(const char *in, char *out, size_t cap);
 

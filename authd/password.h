@@ -31,22 +31,26 @@ void password_params_default(struct password_params *p);
 int password_policy_check(const char *pw, size_t len);
 
 /*
- * Hashes pw with a fresh 16-byte salt. *phc receives a malloc'd PHC string (free with free()).
- * AUTHD_OK, AUTHD_ERR_TOO_LARGE, AUTHD_ERR_NOMEM or AUTHD_ERR_INTERNAL.
+ * Hashes pw with a fresh 16-byte salt (32-byte hash). p NULL means password_params_default().
+ * *phc receives a malloc'd PHC string (free with free()). AUTHD_OK, AUTHD_ERR_TOO_LARGE,
+ * AUTHD_ERR_NOMEM, AUTHD_ERR_INTERNAL, or AUTHD_ERR_INVALID_ARGUMENT when phc is NULL or p is
+ * outside what password_verify() accepts (m 8..4194304 KiB and >= 8 * p, t 1..100, p 1..16).
  */
 int password_hash(const struct password_params *p, const char *pw, size_t len, char **phc);
 
 /*
  * Verifies pw against phc in constant time. AUTHD_OK on a match, else
  * AUTHD_ERR_INVALID_CREDENTIALS (also for a malformed or unsupported phc, or an over-long pw).
- * On a match, *needs_rehash (may be NULL) is set to 1 when phc's parameters differ from cur.
+ * On a match, *needs_rehash (may be NULL; cleared on entry) is set to 1 when phc's parameters
+ * (m, t, p, or salt/hash sizes other than 16/32 bytes) differ from cur (NULL: never set).
+ * AUTHD_ERR_NOMEM when the work area cannot be allocated.
  */
 int password_verify(const char *phc, const char *pw, size_t len, const struct password_params *cur,
                     int *needs_rehash);
 
 /*
- * Does the same work as a password_verify() with parameters p and throws the result away:
- * called for unknown users so that they cost the same time as a wrong password.
+ * Does the same work as a password_verify() with parameters p (NULL: the defaults) and throws
+ * the result away: called for unknown users so that they cost the same time as a wrong password.
  */
 void password_burn(const struct password_params *p, const char *pw, size_t len);
 

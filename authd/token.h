@@ -8,12 +8,13 @@
 #ifndef AUTHD_TOKEN_H
 #define AUTHD_TOKEN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define TOKEN_ID_BYTES 16
 #define TOKEN_SECRET_BYTES 32
-#define TOKEN_ID_LEN 22       /* base64url chars of the id */
-#define TOKEN_SECRET_LEN 43   /* base64url chars of the secret */
+#define TOKEN_ID_LEN 22     /* base64url chars of the id */
+#define TOKEN_SECRET_LEN 43 /* base64url chars of the secret */
 #define TOKEN_LEN (TOKEN_ID_LEN + 1 + TOKEN_SECRET_LEN)
 
 struct token {

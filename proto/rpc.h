@@ -63,6 +63,9 @@ struct rpc_server;
  * the method tables must outlive the server. On success *out is the server and *bound_port the
  * port bound. Returns AUTHD_OK, AUTHD_ERR_UNAVAILABLE when the address cannot be bound, or
  * AUTHD_ERR_INVALID_ARGUMENT for a method name not in its descriptor.
+ * Blocking (non-RPC_INLINE) calls wait for a worker in a bounded queue; when it is full, a call
+ * is answered AUTHD_ERR_UNAVAILABLE ("server busy"), and one whose deadline passed while it
+ * waited is answered AUTHD_ERR_DEADLINE without running its handler.
  */
 int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *svcs,
                      size_t n_svcs, struct rpc_server **out, int *bound_port);
@@ -101,6 +104,12 @@ void *rpc_ctx_msg(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc);
 /* Sets the human-readable status message sent with an error (copied). Never put secrets in it. */
 void rpc_ctx_set_message(struct rpc_ctx *ctx, const char *msg);
 
+/*
+ * Milliseconds left before the call's deadline (0 once it has passed; INT64_MAX when the
+ * client set none). Blocking handlers may use it to give up early.
+ */
+int64_t rpc_ctx_deadline_ms_left(struct rpc_ctx *ctx);
+
 /* ---- status mapping ------------------------------------------------------------------- */
 
 /* The gRPC status code (grpc_status_code value) for an enum authd_err. The only such mapping. */
@@ -134,13 +143,28 @@ struct rpc_status {
  * *resp is the decoded answer (of type resp_desc), owned by the caller: free with
  * rpc_msg_free(). On failure *resp is NULL and the result is the authd_err from the server's
  * reason (or from the status code when there was none; AUTHD_ERR_DEADLINE on timeout,
- * AUTHD_ERR_UNAVAILABLE when authd cannot be reached). st may be NULL.
+ * AUTHD_ERR_UNAVAILABLE when authd cannot be reached). st may be NULL. timeout_ms must be
+ * positive (AUTHD_ERR_INVALID_ARGUMENT otherwise): every call has a deadline.
  */
 int rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int timeout_ms,
              struct rpc_status *st);
 
-/* Wipes every string and bytes field of msg (recursively), then frees it. NULL is a no-op. */
+/*
+ * rpc_call() with extra request metadata: md is NULL or a NULL-terminated list of key, value,
+ * key, value... (keys lowercase, at most 16 pairs; borrowed for the duration of the call).
+ * An illegal key or value gives AUTHD_ERR_INVALID_ARGUMENT. rpc_call() is rpc_call_md() with
+ * md NULL.
+ */
+int rpc_call_md(struct rpc_client *c, const char *method, const char *const *md,
+                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                ProtobufCMessage **resp, int timeout_ms, struct rpc_status *st);
+
+/*
+ * Wipes every string and bytes field of msg (recursively), then frees it. NULL is a no-op.
+ * For messages allocated by protobuf-c's default allocator (rpc_call() answers, unpacked
+ * messages), not for those built by hand with static strings.
+ */
 void rpc_msg_free(ProtobufCMessage *msg);
 
 /* Wipes every string and bytes field of msg (recursively) without freeing. */

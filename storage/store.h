@@ -43,7 +43,7 @@ void store_close(struct store *s);
 /* Wipes and frees a value returned by a get. NULL is a no-op. */
 void store_value_free(void *val, size_t vlen);
 
-/* Reads key. AUTHD_OK with *val/*vlen set, or AUTHD_ERR_NOT_FOUND, or AUTHD_ERR_STORAGE. */
+/* Reads key. AUTHD_OK with *val and *vlen set, or AUTHD_ERR_NOT_FOUND, or AUTHD_ERR_STORAGE. */
 int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen);
 
 /* Writes one key (durably). */

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `authctl apply`: a manifest is read and validated whole (authd/manifest.c), then each
+ * resource goes to its RPC in order. Applying twice changes nothing the second time: a User
+ * that already exists is compared and updated instead of created (its password, being
+ * write-only, is set again when the manifest gives one).
+ */
+#include "authctl_manifest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "manifest.h"
+#include "secret.h"
+
+void
+authctl_print_safe(FILE *f, const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        fputc(c < 0x20 || c == 0x7F ? '?' : c, f);
+    }
+}
+
+int
+authctl_rpc_failed(const char *what, int err, const struct rpc_status *st)
+{
+    const char *reason = st != NULL && st->reason[0] != '\0' ? st->reason : authd_err_reason(err);
+    const char *message = st != NULL && st->message[0] != '\0' ? st->message : authd_strerror(err);
+
+    fputs("authctl: ", stderr);
+    if (what != NULL) {
+        authctl_print_safe(stderr, what);
+        fputs(": ", stderr);
+    }
+    authctl_print_safe(stderr, reason);
+    fputs(": ", stderr);
+    authctl_print_safe(stderr, message);
+    fputc('\n', stderr);
+    return err == AUTHD_ERR_UNAVAILABLE || err == AUTHD_ERR_DEADLINE ? AUTHCTL_UNREACHABLE
+                                                                     : AUTHCTL_REFUSED;
+}
+
+static int
+apply_auth_config(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms)
+{
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    int r = rpc_call(c, "/authd.v1.Admin/PutAuthConfig", &res->auth_config->base,
+                     &authd__v1__auth_config__descriptor, &resp, timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return authctl_rpc_failed(res->name, r, &st);
+    rpc_msg_free(resp);
+    printf("%s configured\n", res->name);
+    return AUTHCTL_OK;
+}
+
+/* The existing user a Create collided with: by id when the manifest names one, else by e-mail. */
+static int
+get_existing(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms,
+             Authd__V1__UserResponse **out)
+{
+    Authd__V1__GetUserRequest get = AUTHD__V1__GET_USER_REQUEST__INIT;
+    const Authd__V1__CreateUserRequest *u = res->user;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    *out = NULL;
+    if (u->id[0] != '\0')
+        get.id = u->id;
+    else
+        get.email = u->email;
+    int r = rpc_call(c, "/authd.v1.Users/Get", &get.base, &authd__v1__user_response__descriptor,
+                     &resp, timeout_ms, &st);
+    if (r == AUTHD_ERR_NOT_FOUND && u->id[0] != '\0') {
+        /* Create said "exists", yet there is no user with this id: the e-mail is taken. */
+        fprintf(stderr, "authctl: %s: the e-mail %s belongs to another user\n", res->name,
+                u->email);
+        return AUTHCTL_REFUSED;
+    }
+    if (r != AUTHD_OK)
+        return authctl_rpc_failed(res->name, r, &st);
+    *out = (Authd__V1__UserResponse *)resp;
+    if ((*out)->user == NULL) {
+        rpc_msg_free(resp);
+        *out = NULL;
+        fprintf(stderr, "authctl: %s: authd returned no user\n", res->name);
+        return AUTHCTL_REFUSED;
+    }
+    return AUTHCTL_OK;
+}
+
+static int
+apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms)
+{
+    const Authd__V1__CreateUserRequest *u = res->user;
+    Authd__V1__UserResponse *existing = NULL;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+    int changed = 0, rc;
+
+    int r = rpc_call(c, "/authd.v1.Users/Create", &u->base, &authd__v1__user_response__descriptor,
+                     &resp, timeout_ms, &st);
+    if (r == AUTHD_OK) {
+        rpc_msg_free(resp);
+        printf("%s created\n", res->name);
+        return AUTHCTL_OK;
+    }
+    if (r != AUTHD_ERR_ALREADY_EXISTS)
+        return authctl_rpc_failed(res->name, r, &st);
+
+    if ((rc = get_existing(c, res, timeout_ms, &existing)) != AUTHCTL_OK)
+        return rc;
+    const Authd__V1__User *cur = existing->user;
+    if (strcmp(cur->email, u->email) != 0) {
+        fprintf(stderr, "authctl: %s: exists with the e-mail ", res->name);
+        authctl_print_safe(stderr, cur->email);
+        fputs("; authctl cannot change a user's e-mail\n", stderr);
+        rc = AUTHCTL_REFUSED;
+        goto out;
+    }
+    if (res->inactive_set && !cur->inactive != !u->inactive) {
+        Authd__V1__BoolValue inactive = AUTHD__V1__BOOL_VALUE__INIT;
+        Authd__V1__UpdateUserRequest upd = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
+        inactive.value = u->inactive;
+        upd.id = cur->id;
+        upd.inactive = &inactive;
+        r = rpc_call(c, "/authd.v1.Users/Update", &upd.base, &authd__v1__user_response__descriptor,
+                     &resp, timeout_ms, &st);
+        if (r != AUTHD_OK) {
+            rc = authctl_rpc_failed(res->name, r, &st);
+            goto out;
+        }
+        rpc_msg_free(resp);
+        changed = 1;
+    }
+    if (u->password[0] != '\0') {
+        Authd__V1__SetPasswordRequest sp = AUTHD__V1__SET_PASSWORD_REQUEST__INIT;
+        sp.id = cur->id;
+        sp.password = u->password;
+        r = rpc_call(c, "/authd.v1.Users/SetPassword", &sp.base, &authd__v1__empty__descriptor,
+                     &resp, timeout_ms, &st);
+        if (r != AUTHD_OK) {
+            rc = authctl_rpc_failed(res->name, r, &st);
+            goto out;
+        }
+        rpc_msg_free(resp);
+        changed = 1;
+    }
+    printf("%s %s\n", res->name, changed ? "updated" : "unchanged");
+    rc = AUTHCTL_OK;
+out:
+    rpc_msg_free(existing != NULL ? &existing->base : NULL);
+    return rc;
+}
+
+int
+authctl_apply(struct rpc_client *c, const char *path, int timeout_ms)
+{
+    char err[256];
+    char *text = NULL;
+    size_t len = 0;
+    struct manifest *m = NULL;
+    FILE *f = NULL;
+    int rc = AUTHCTL_BAD_MANIFEST;
+
+    if (strcmp(path, "-") == 0) {
+        f = stdin;
+    } else if ((f = fopen(path, "r")) == NULL) {
+        fprintf(stderr, "authctl: %s: %s\n", path, strerror(errno));
+        return AUTHCTL_BAD_MANIFEST;
+    }
+    int r = manifest_read(f, &text, &len, err, sizeof(err));
+    if (f != stdin)
+        fclose(f);
+    if (r == AUTHD_OK)
+        r = manifest_parse(text, len, &m, err, sizeof(err));
+    if (r != AUTHD_OK) {
+        fprintf(stderr, "authctl: %s: %s\n", strcmp(path, "-") == 0 ? "<stdin>" : path, err);
+        goto out;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        const struct manifest_resource *res = &m->items[i];
+        rc = res->kind == MANIFEST_AUTH_CONFIG ? apply_auth_config(c, res, timeout_ms)
+                                               : apply_user(c, res, timeout_ms);
+        if (rc != AUTHCTL_OK) {
+            if (m->n > 1)
+                fprintf(stderr, "authctl: stopped: %zu of %zu resources applied\n", i, m->n);
+            goto out;
+        }
+    }
+    rc = AUTHCTL_OK;
+out:
+    manifest_free(m);
+    secret_freezero(text, len);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon's shared state and the service tables it serves. One struct authd is created by
+ * main.c and handed to every RPC handler as the service arg; it owns the store and settings.
+ */
+#ifndef AUTHD_AUTHD_H
+#define AUTHD_AUTHD_H
+
+#include <stdint.h>
+#include <pthread.h>
+
+#include "password.h"
+#include "rpc.h"
+#include "store.h"
+
+struct authd_settings {
+    struct password_params argon2;   /* cost of new password hashes */
+    int64_t session_ttl;             /* seconds, when AuthConfig.asidCookieMaxAge is 0 */
+    int64_t signup_ttl;              /* seconds a confirmation link stays valid */
+    int64_t reset_ttl;               /* seconds a password-reset link stays valid */
+};
+
+struct authd {
+    struct store *store;
+    struct authd_settings set;
+    /* Clock, replaceable by tests. Unix seconds. */
+    int64_t (*now)(void);
+    /* Cached AuthConfig.asidCookieMaxAge (authd is the only writer of the config). */
+    pthread_mutex_t cfg_lock;
+    int64_t asid_max_age;
+};
+
+/* Fills s with the defaults (OWASP Argon2id, 12 h sessions, 24 h signup links, 1 h resets). */
+void authd_settings_default(struct authd_settings *s);
+
+/*
+ * Prepares a (caller-allocated) authd over an open store: loads the cached config. The store stays
+ * owned by the caller. AUTHD_OK or a storage error.
+ */
+int authd_init(struct authd *a, struct store *st, const struct authd_settings *s);
+
+/* Releases what authd_init took (not the store). */
+void authd_cleanup(struct authd *a);
+
+/* Session lifetime in seconds for a new session. */
+int64_t authd_session_ttl(struct authd *a);
+
+/*
+ * The services authd serves, with their method tables, bound to a. Fills svcs (capacity cap)
+ * and returns the number written.
+ */
+size_t authd_services(struct authd *a, struct rpc_service *svcs, size_t cap);
+
+/* Per-service tables, defined in svc_*.c. */
+extern const struct rpc_method authd_users_methods[];
+extern const size_t authd_users_n_methods;
+extern const struct rpc_method authd_sessions_methods[];
+extern const size_t authd_sessions_n_methods;
+extern const struct rpc_method authd_signup_methods[];
+extern const size_t authd_signup_n_methods;
+extern const struct rpc_method authd_reset_methods[];
+extern const size_t authd_reset_n_methods;
+extern const struct rpc_method authd_admin_methods[];
+extern const size_t authd_admin_n_methods;
+extern const struct rpc_method authd_health_methods[];
+extern const size_t authd_health_n_methods;
+
+#endif

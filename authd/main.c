@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd: the authentication daemon. Reads flags and AUTHD_* environment variables (a flag wins),
+ * opens the store, serves the RPC services, and on SIGTERM/SIGINT stops accepting, lets calls in
+ * flight finish (bounded), and closes the store cleanly.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "authd.h"
+#include "err.h"
+#include "log.h"
+#include "rpc.h"
+#include "store.h"
+
+#define MAX_SERVICES 16
+
+struct options {
+    const char *listen;
+    const char *data_dir;
+    const char *log_level;
+    const char *port_file;
+    int workers;
+    int allow_insecure_remote;
+    struct authd_settings set;
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: authd [options]\n"
+            "  --listen ADDR          gRPC address (AUTHD_LISTEN, default 127.0.0.1:50051;\n"
+            "                         port 0 picks a free port)\n"
+            "  --data-dir DIR         RocksDB directory (AUTHD_DATA_DIR, default ./data)\n"
+            "  --log-level LEVEL      debug|info|warn|error (AUTHD_LOG_LEVEL, default info)\n"
+            "  --port-file FILE       write the bound port here once serving\n"
+            "  --workers N            threads for blocking calls (AUTHD_WORKERS, default 32)\n"
+            "  --argon2-memory KIB    Argon2id memory (AUTHD_ARGON2_MEMORY, default 19456)\n"
+            "  --argon2-iterations N  Argon2id passes (AUTHD_ARGON2_ITERATIONS, default 2)\n"
+            "  --argon2-parallelism N Argon2id lanes (AUTHD_ARGON2_PARALLELISM, default 1)\n"
+            "  --session-ttl SECONDS  session lifetime when AuthConfig.asidCookieMaxAge is 0\n"
+            "                         (AUTHD_SESSION_TTL, default 43200)\n"
+            "  --signup-ttl SECONDS   confirmation link lifetime (AUTHD_SIGNUP_TTL, default 86400)\n"
+            "  --reset-ttl SECONDS    reset link lifetime (AUTHD_RESET_TTL, default 3600)\n"
+            "  --allow-insecure-remote  allow plaintext gRPC on a non-loopback address\n"
+            "  --help\n");
+}
+
+/* Parses a decimal in [lo, hi]; returns 0 or -1. */
+static int
+parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* 1 when the host part of addr is a loopback address. */
+static int
+is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "localhost:", 10) == 0 ||
+           strncmp(addr, "[::1]:", 6) == 0 || strncmp(addr, "ipv4:127.", 9) == 0;
+}
+
+enum {
+    OPT_LISTEN = 1,
+    OPT_DATA,
+    OPT_LOG,
+    OPT_PORTFILE,
+    OPT_WORKERS,
+    OPT_A2M,
+    OPT_A2T,
+    OPT_A2P,
+    OPT_SESS,
+    OPT_SIGNUP,
+    OPT_RESET,
+    OPT_INSECURE,
+    OPT_HELP
+};
+
+struct numeric {
+    int opt;
+    const char *env;
+    long lo, hi;
+};
+
+static const struct numeric numerics[] = {
+    {OPT_WORKERS, "AUTHD_WORKERS", 1, 1024},
+    {OPT_A2M, "AUTHD_ARGON2_MEMORY", 8, 4 * 1024 * 1024},
+    {OPT_A2T, "AUTHD_ARGON2_ITERATIONS", 1, 100},
+    {OPT_A2P, "AUTHD_ARGON2_PARALLELISM", 1, 16},
+    {OPT_SESS, "AUTHD_SESSION_TTL", 1, 400L * 86400},
+    {OPT_SIGNUP, "AUTHD_SIGNUP_TTL", 1, 30L * 86400},
+    {OPT_RESET, "AUTHD_RESET_TTL", 1, 7L * 86400},
+};
+
+static int
+set_numeric(struct options *o, int opt, const char *val, const char *origin)
+{
+    for (size_t i = 0; i < sizeof(numerics) / sizeof(numerics[0]); i++) {
+        if (numerics[i].opt != opt)
+            continue;
+        long v;
+        if (parse_long(val, numerics[i].lo, numerics[i].hi, &v) != 0) {
+            fprintf(stderr, "authd: %s: expected a number in %ld..%ld\n", origin, numerics[i].lo,
+                    numerics[i].hi);
+            return -1;
+        }
+        switch (opt) {
+        case OPT_WORKERS: o->workers = (int)v; break;
+        case OPT_A2M: o->set.argon2.m_cost_kib = (uint32_t)v; break;
+        case OPT_A2T: o->set.argon2.t_cost = (uint32_t)v; break;
+        case OPT_A2P: o->set.argon2.parallelism = (uint32_t)v; break;
+        case OPT_SESS: o->set.session_ttl = v; break;
+        case OPT_SIGNUP: o->set.signup_ttl = v; break;
+        case OPT_RESET: o->set.reset_ttl = v; break;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"data-dir", required_argument, NULL, OPT_DATA},
+        {"log-level", required_argument, NULL, OPT_LOG},
+        {"port-file", required_argument, NULL, OPT_PORTFILE},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"argon2-memory", required_argument, NULL, OPT_A2M},
+        {"argon2-iterations", required_argument, NULL, OPT_A2T},
+        {"argon2-parallelism", required_argument, NULL, OPT_A2P},
+        {"session-ttl", required_argument, NULL, OPT_SESS},
+        {"signup-ttl", required_argument, NULL, OPT_SIGNUP},
+        {"reset-ttl", required_argument, NULL, OPT_RESET},
+        {"allow-insecure-remote", no_argument, NULL, OPT_INSECURE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0}};
+    const char *e;
+
+    memset(o, 0, sizeof(*o));
+    authd_settings_default(&o->set);
+    o->listen = (e = getenv("AUTHD_LISTEN")) ? e : "127.0.0.1:50051";
+    o->data_dir = (e = getenv("AUTHD_DATA_DIR")) ? e : "./data";
+    o->log_level = (e = getenv("AUTHD_LOG_LEVEL")) ? e : "info";
+    for (size_t i = 0; i < sizeof(numerics) / sizeof(numerics[0]); i++)
+        if ((e = getenv(numerics[i].env)) != NULL && e[0] != '\0' &&
+            set_numeric(o, numerics[i].opt, e, numerics[i].env) != 0)
+            return 2;
+
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_LISTEN: o->listen = optarg; break;
+        case OPT_DATA: o->data_dir = optarg; break;
+        case OPT_LOG: o->log_level = optarg; break;
+        case OPT_PORTFILE: o->port_file = optarg; break;
+        case OPT_INSECURE: o->allow_insecure_remote = 1; break;
+        case OPT_HELP: usage(stdout); return 1;
+        case '?': usage(stderr); return 2;
+        default:
+            if (set_numeric(o, c, optarg, longopts[c - 1].name) != 0)
+                return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "authd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+/* Writes the port atomically (temp file + rename), so a reader never sees a partial number. */
+static int
+write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -1;
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options o;
+    struct store *st = NULL;
+    struct rpc_server *srv = NULL;
+    struct authd a;
+    int authd_ready = 0;
+    int code = 1;
+
+    int pr = parse_options(argc, argv, &o);
+    if (pr != 0)
+        return pr == 1 ? 0 : 2;
+    enum log_level lvl;
+    if (log_level_parse(o.log_level, &lvl) != 0) {
+        fprintf(stderr, "authd: unknown log level '%s'\n", o.log_level);
+        return 2;
+    }
+    log_init("authd", lvl);
+    if (!is_loopback(o.listen) && !o.allow_insecure_remote) {
+        fprintf(stderr, "authd: refusing plaintext gRPC on non-loopback address %s "
+                        "(use --allow-insecure-remote, or a loopback address)\n",
+                o.listen);
+        return 2;
+    }
+
+    /* Block the stop signals in every thread; main waits for them with sigwait(). */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct store_opts so;
+    store_opts_default(&so);
+    char err[256] = "";
+    if (store_open(o.data_dir, &so, &st, err, sizeof(err)) != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot open data directory: %s\n", err);
+        log_event(LOG_ERROR, "store_open_failed", "dir=%s", o.data_dir);
+        goto out;
+    }
+    if (authd_init(&a, st, &o.set) != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot read configuration from the store\n");
+        goto out;
+    }
+    authd_ready = 1;
+
+    struct rpc_service svcs[MAX_SERVICES];
+    size_t n = authd_services(&a, svcs, MAX_SERVICES);
+    struct rpc_server_opts ro = {.listen = o.listen, .workers = o.workers};
+    int port = 0;
+    int r = rpc_server_start(&ro, svcs, n, &srv, &port);
+    if (r != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot serve on %s: %s\n", o.listen, authd_strerror(r));
+        goto out;
+    }
+    if (o.port_file != NULL && write_port_file(o.port_file, port) != 0) {
+        fprintf(stderr, "authd: cannot write port file %s\n", o.port_file);
+        goto out;
+    }
+    log_event(LOG_INFO, "serving", "listen=%s port=%d data_dir=%s argon2_m=%u argon2_t=%u",
+              o.listen, port, o.data_dir, o.set.argon2.m_cost_kib, o.set.argon2.t_cost);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_event(LOG_INFO, "stopping", "signal=%d", sig);
+    code = 0;
+out:
+    rpc_server_stop(srv, 5000);
+    if (authd_ready)
+        authd_cleanup(&a);
+    store_close(st);
+    if (code == 0)
+        log_event(LOG_INFO, "stopped", "%s", "");
+    return code;
+}

@@ -1,0 +1,1313 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Manifests: a bounded YAML -> JSON converter on libyaml's event API (depth, node and size
+ * limits; aliases refused, so no "billion laughs"), then strict mapping of Aidbox-style
+ * resources to protobuf-c messages, and the reverse mapping plus a small YAML printer for
+ * authctl's output. Manifests carry passwords: every copy we control is wiped before release.
+ */
+#include "manifest.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <yaml.h>
+
+#include "email.h"
+#include "err.h"
+#include "secret.h"
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const char *
+type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "a mapping";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a decimal number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "a value";
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+int
+manifest_read(FILE *f, char **text, size_t *len, char *err, size_t errlen)
+{
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(cap);
+    int r = AUTHD_ERR_NOMEM;
+
+    *text = NULL;
+    *len = 0;
+    if (buf == NULL) {
+        set_err(err, errlen, "out of memory");
+        return r;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > MANIFEST_MAX_BYTES) {
+                r = AUTHD_ERR_TOO_LARGE;
+                set_err(err, errlen, "manifest is larger than %d bytes", MANIFEST_MAX_BYTES);
+                goto out;
+            }
+            /* Grow by hand so that the old copy can be wiped (it may hold passwords). */
+            size_t ncap = cap * 2 > MANIFEST_MAX_BYTES + 1 ? MANIFEST_MAX_BYTES + 1 : cap * 2;
+            char *nbuf = malloc(ncap);
+            if (nbuf == NULL) {
+                set_err(err, errlen, "out of memory");
+                goto out;
+            }
+            memcpy(nbuf, buf, n);
+            secret_freezero(buf, cap);
+            buf = nbuf;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        r = AUTHD_ERR_INTERNAL;
+        set_err(err, errlen, "read error: %s", strerror(errno));
+        goto out;
+    }
+    if (n > MANIFEST_MAX_BYTES) {
+        r = AUTHD_ERR_TOO_LARGE;
+        set_err(err, errlen, "manifest is larger than %d bytes", MANIFEST_MAX_BYTES);
+        goto out;
+    }
+    if (n == cap) {
+        char *nbuf = malloc(n + 1);
+        if (nbuf == NULL) {
+            set_err(err, errlen, "out of memory");
+            goto out;
+        }
+        memcpy(nbuf, buf, n);
+        secret_freezero(buf, cap);
+        buf = nbuf;
+        cap = n + 1;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    buf = NULL;
+    r = AUTHD_OK;
+out:
+    secret_freezero(buf, cap);
+    return r;
+}
+
+/* ---- YAML -> JSON ------------------------------------------------------------------------- */
+
+struct yconv {
+    yaml_parser_t parser;
+    size_t nodes;
+    char *err;
+    size_t errlen;
+};
+
+static int yerr(struct yconv *c, const yaml_mark_t *mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+yerr(struct yconv *c, const yaml_mark_t *mark, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    set_err(c->err, c->errlen, "line %zu, column %zu: %s", mark->line + 1, mark->column + 1, msg);
+    return AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+/* Scalars may be passwords: wipe libyaml's copy before it frees it. */
+static void
+event_delete(yaml_event_t *ev)
+{
+    if (ev->type == YAML_SCALAR_EVENT && ev->data.scalar.value != NULL)
+        secret_wipe(ev->data.scalar.value, ev->data.scalar.length);
+    yaml_event_delete(ev);
+}
+
+static int
+next_event(struct yconv *c, yaml_event_t *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    if (yaml_parser_parse(&c->parser, ev))
+        return AUTHD_OK;
+    if (c->parser.error == YAML_MEMORY_ERROR) {
+        set_err(c->err, c->errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    const char *problem = c->parser.problem != NULL ? c->parser.problem : "invalid YAML";
+    if (c->parser.context != NULL)
+        return yerr(c, &c->parser.problem_mark, "invalid YAML: %s %s", problem, c->parser.context);
+    return yerr(c, &c->parser.problem_mark, "invalid YAML: %s", problem);
+}
+
+static int
+is_digits(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    }
+    return 1;
+}
+
+/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? with at least a point or an exponent. */
+static int
+is_decimal(const char *s, size_t n)
+{
+    size_t i = 0, digits = 0;
+    int point = 0, exp = 0;
+
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    if (i < n && s[i] == '.') {
+        point = 1;
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
+    }
+    if (digits == 0)
+        return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        exp = 1;
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            i++;
+        if (!is_digits(s + i, n - i))
+            return 0;
+        i = n;
+    }
+    return i == n && (point || exp);
+}
+
+static int
+is_one_of(const char *s, const char *const *words)
+{
+    for (; *words != NULL; words++) {
+        if (strcmp(s, *words) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Resolves an untagged plain scalar (YAML 1.2 core schema, decimal integers only). */
+static int
+plain_scalar(struct yconv *c, const yaml_event_t *ev, json_t **out)
+{
+    static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
+    static const char *const trues[] = {"true", "True", "TRUE", NULL};
+    static const char *const falses[] = {"false", "False", "FALSE", NULL};
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t n = ev->data.scalar.length;
+
+    if (n == 0 || is_one_of(s, nulls)) {
+        *out = json_null();
+        return AUTHD_OK;
+    }
+    if (is_one_of(s, trues) || is_one_of(s, falses)) {
+        *out = json_boolean(is_one_of(s, trues));
+        return AUTHD_OK;
+    }
+    size_t sign = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+    /* A leading zero is an octal number in YAML 1.1 and a decimal in 1.2: keep it a string,
+     * so that the mapping reports it rather than guessing. */
+    if (is_digits(s + sign, n - sign) && !(n - sign > 1 && s[sign] == '0')) {
+        errno = 0;
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (errno == ERANGE || *end != '\0')
+            return yerr(c, &ev->start_mark, "integer %.40s is out of range", s);
+        *out = json_integer((json_int_t)v);
+        return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+    }
+    if (is_decimal(s, n)) {
+        double d = strtod(s, NULL);
+        *out = json_real(d); /* NULL for inf/nan, reported below as out of range */
+        if (*out == NULL)
+            return yerr(c, &ev->start_mark, "number %.40s is out of range", s);
+        return AUTHD_OK;
+    }
+    *out = json_stringn(s, n);
+    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+static int
+scalar_to_json(struct yconv *c, const yaml_event_t *ev, json_t **out)
+{
+    const char *tag = (const char *)ev->data.scalar.tag;
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t n = ev->data.scalar.length;
+
+    if (memchr(s, '\0', n) != NULL)
+        return yerr(c, &ev->start_mark, "NUL character in a string");
+    if (tag != NULL && strcmp(tag, "!") != 0 && strcmp(tag, YAML_STR_TAG) != 0)
+        return yerr(c, &ev->start_mark, "unsupported tag %.60s", tag);
+    if (tag == NULL && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+        return plain_scalar(c, ev, out);
+    *out = json_stringn(s, n);
+    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+static int convert_node(struct yconv *c, yaml_event_t *ev, int depth, json_t **out);
+
+/* Reads the entries of a mapping (is_map) or sequence up to its end event. */
+static int
+convert_container(struct yconv *c, int is_map, int depth, json_t *container)
+{
+    yaml_event_t ev, kev;
+    char *key = NULL;
+    int r;
+
+    for (;;) {
+        if ((r = next_event(c, &ev)) != AUTHD_OK)
+            goto out;
+        if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
+            event_delete(&ev);
+            r = AUTHD_OK;
+            goto out;
+        }
+        json_t *child = NULL;
+        if (!is_map) {
+            if ((r = convert_node(c, &ev, depth + 1, &child)) != AUTHD_OK)
+                goto out;
+            if (json_array_append_new(container, child) != 0) {
+                r = AUTHD_ERR_NOMEM;
+                goto out;
+            }
+            continue;
+        }
+        /* A mapping entry: a scalar key, then the value node. */
+        kev = ev;
+        if (kev.type != YAML_SCALAR_EVENT) {
+            r = kev.type == YAML_ALIAS_EVENT
+                    ? yerr(c, &kev.start_mark, "aliases are not supported; write the value out")
+                    : yerr(c, &kev.start_mark, "mapping keys must be plain strings");
+            event_delete(&kev);
+            goto out;
+        }
+        const char *k = (const char *)kev.data.scalar.value;
+        size_t klen = kev.data.scalar.length;
+        if (++c->nodes > MANIFEST_MAX_NODES)
+            r = yerr(c, &kev.start_mark, "more than %d nodes", MANIFEST_MAX_NODES);
+        else if (memchr(k, '\0', klen) != NULL)
+            r = yerr(c, &kev.start_mark, "NUL character in a key");
+        else if (json_object_get(container, k) != NULL)
+            r = yerr(c, &kev.start_mark, "duplicate key '%.60s'", k);
+        else if ((key = strdup(k)) == NULL)
+            r = AUTHD_ERR_NOMEM;
+        event_delete(&kev);
+        if (key == NULL)
+            goto out;
+        if ((r = next_event(c, &ev)) != AUTHD_OK)
+            goto out;
+        if ((r = convert_node(c, &ev, depth + 1, &child)) != AUTHD_OK)
+            goto out;
+        if (json_object_set_new(container, key, child) != 0) {
+            r = AUTHD_ERR_NOMEM;
+            goto out;
+        }
+        free(key);
+        key = NULL;
+    }
+out:
+    free(key);
+    return r;
+}
+
+/* Converts the node that starts with ev (consumed) into *out. */
+static int
+convert_node(struct yconv *c, yaml_event_t *ev, int depth, json_t **out)
+{
+    json_t *v = NULL;
+    int r;
+
+    *out = NULL;
+    if (++c->nodes > MANIFEST_MAX_NODES) {
+        r = yerr(c, &ev->start_mark, "more than %d nodes", MANIFEST_MAX_NODES);
+        goto out;
+    }
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT:
+        r = yerr(c, &ev->start_mark, "aliases (*%.40s) are not supported; write the value out",
+                 (const char *)ev->data.alias.anchor);
+        break;
+    case YAML_SCALAR_EVENT:
+        r = scalar_to_json(c, ev, &v);
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+        int is_map = ev->type == YAML_MAPPING_START_EVENT;
+        const char *tag =
+            (const char *)(is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag);
+        if (depth > MANIFEST_MAX_DEPTH) {
+            r = yerr(c, &ev->start_mark, "nesting deeper than %d levels", MANIFEST_MAX_DEPTH);
+            break;
+        }
+        if (tag != NULL && strcmp(tag, "!") != 0 &&
+            strcmp(tag, is_map ? YAML_MAP_TAG : YAML_SEQ_TAG) != 0) {
+            r = yerr(c, &ev->start_mark, "unsupported tag %.60s", tag);
+            break;
+        }
+        v = is_map ? json_object() : json_array();
+        if (v == NULL) {
+            r = AUTHD_ERR_NOMEM;
+            break;
+        }
+        r = convert_container(c, is_map, depth, v);
+        break;
+    }
+    default:
+        r = yerr(c, &ev->start_mark, "unexpected YAML event");
+        break;
+    }
+out:
+    event_delete(ev);
+    if (r != AUTHD_OK) {
+        json_decref(v);
+        if (r == AUTHD_ERR_NOMEM)
+            set_err(c->err, c->errlen, "out of memory");
+        return r;
+    }
+    *out = v;
+    return AUTHD_OK;
+}
+
+/* Wipes the input copies libyaml keeps in its (public) buffer structs. Best effort: libyaml
+ * may also have left copies in memory it reallocated while scanning. */
+static void
+parser_wipe(yaml_parser_t *p)
+{
+    if (p->buffer.start != NULL)
+        secret_wipe(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
+    if (p->raw_buffer.start != NULL)
+        secret_wipe(p->raw_buffer.start, (size_t)(p->raw_buffer.end - p->raw_buffer.start));
+}
+
+int
+manifest_yaml_to_json(const char *text, size_t len, json_t **docs, char *err, size_t errlen)
+{
+    struct yconv c;
+    yaml_event_t ev;
+    json_t *arr = NULL;
+    int r, parser_ok = 0;
+
+    *docs = NULL;
+    set_err(err, errlen, "%s", "");
+    memset(&c, 0, sizeof(c));
+    c.err = err;
+    c.errlen = errlen;
+    if (text == NULL) {
+        set_err(err, errlen, "no manifest text");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if (len > MANIFEST_MAX_BYTES) {
+        set_err(err, errlen, "manifest is larger than %d bytes", MANIFEST_MAX_BYTES);
+        return AUTHD_ERR_TOO_LARGE;
+    }
+    r = AUTHD_ERR_NOMEM;
+    if ((arr = json_array()) == NULL || !yaml_parser_initialize(&c.parser)) {
+        set_err(err, errlen, "out of memory");
+        goto out;
+    }
+    parser_ok = 1;
+    yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
+
+    for (;;) {
+        if ((r = next_event(&c, &ev)) != AUTHD_OK)
+            goto out;
+        yaml_event_type_t type = ev.type;
+        event_delete(&ev);
+        if (type == YAML_STREAM_END_EVENT)
+            break;
+        if (type != YAML_DOCUMENT_START_EVENT)
+            continue; /* stream start, document end */
+        json_t *doc = NULL;
+        if ((r = next_event(&c, &ev)) != AUTHD_OK)
+            goto out;
+        if ((r = convert_node(&c, &ev, 1, &doc)) != AUTHD_OK)
+            goto out;
+        if (json_array_append_new(arr, doc) != 0) {
+            r = AUTHD_ERR_NOMEM;
+            set_err(err, errlen, "out of memory");
+            goto out;
+        }
+    }
+    *docs = arr;
+    arr = NULL;
+    r = AUTHD_OK;
+out:
+    if (parser_ok) {
+        parser_wipe(&c.parser);
+        yaml_parser_delete(&c.parser);
+    }
+    json_decref(arr);
+    return r;
+}
+
+/* ---- protobuf-c messages ------------------------------------------------------------------ */
+
+static void *
+msg_new(const ProtobufCMessageDescriptor *desc)
+{
+    void *m = calloc(1, desc->sizeof_message);
+    if (m != NULL)
+        protobuf_c_message_init(desc, m);
+    return m;
+}
+
+static void
+str_wipe(char *s)
+{
+    if (s != NULL && s != protobuf_c_empty_string)
+        secret_wipe(s, strlen(s));
+}
+
+static void
+msg_wipe(ProtobufCMessage *msg)
+{
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        char *base = (char *)msg + f->offset;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(uint32_t *)((char *)msg + f->quantifier_offset) != f->id)
+            continue;
+        size_t n = 1;
+        void *elems = base;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(size_t *)((char *)msg + f->quantifier_offset);
+            elems = *(void **)base;
+            if (elems == NULL)
+                continue;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (f->type == PROTOBUF_C_TYPE_STRING) {
+                str_wipe(((char **)elems)[j]);
+            } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
+                ProtobufCBinaryData *b = &((ProtobufCBinaryData *)elems)[j];
+                secret_wipe(b->data, b->len);
+            } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                ProtobufCMessage *sub = ((ProtobufCMessage **)elems)[j];
+                if (sub != NULL)
+                    msg_wipe(sub);
+            }
+        }
+    }
+}
+
+void
+manifest_msg_free(ProtobufCMessage *msg)
+{
+    if (msg == NULL)
+        return;
+    msg_wipe(msg);
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+void
+manifest_free(struct manifest *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++) {
+        struct manifest_resource *r = &m->items[i];
+        free(r->name);
+        manifest_msg_free(r->auth_config != NULL ? &r->auth_config->base : NULL);
+        manifest_msg_free(r->user != NULL ? &r->user->base : NULL);
+    }
+    free(m->items);
+    free(m);
+}
+
+/* ---- JSON -> messages --------------------------------------------------------------------- */
+
+/* Mapping context: the resource's name prefixes every error. */
+struct mctx {
+    const char *name;
+    char *err;
+    size_t errlen;
+};
+
+static int mfail(struct mctx *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+mfail(struct mctx *m, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    set_err(m->err, m->errlen, "%s: %s", m->name, msg);
+    return AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+/* "prefix.key", or "key" at the top level, into a fixed buffer (cut if absurdly long). */
+static const char *
+field_path(char *buf, size_t cap, const char *prefix, const char *key)
+{
+    if (prefix == NULL || prefix[0] == '\0')
+        snprintf(buf, cap, "%s", key);
+    else
+        snprintf(buf, cap, "%s.%s", prefix, key);
+    return buf;
+}
+
+/* Refuses any key of obj that is not in allowed (NULL-terminated), naming its full path. */
+static int
+check_fields(struct mctx *m, const json_t *obj, const char *prefix, const char *const *allowed)
+{
+    const char *key;
+    json_t *val;
+    char path[160], known[200];
+
+    json_object_foreach((json_t *)obj, key, val)
+    {
+        if (is_one_of(key, allowed))
+            continue;
+        size_t o = 0;
+        known[0] = '\0';
+        for (const char *const *a = allowed; *a != NULL && o < sizeof(known); a++) {
+            if (strcmp(*a, "resourceType") == 0)
+                continue;
+            int w = snprintf(known + o, sizeof(known) - o, "%s%s", o ? ", " : "", *a);
+            if (w < 0)
+                break;
+            o += (size_t)w;
+        }
+        return mfail(m, "unknown field '%s' (known: %s)",
+                     field_path(path, sizeof(path), prefix, key), known);
+    }
+    return AUTHD_OK;
+}
+
+/* The value of key, or NULL when absent or null. */
+static const json_t *
+field(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return v != NULL && !json_is_null(v) ? v : NULL;
+}
+
+static int
+get_object(struct mctx *m, const json_t *obj, const char *prefix, const char *key,
+           const json_t **out)
+{
+    char path[160];
+    const json_t *v = field(obj, key);
+
+    *out = NULL;
+    if (v == NULL)
+        return AUTHD_OK;
+    if (!json_is_object(v))
+        return mfail(m, "field '%s' must be a mapping, not %s",
+                     field_path(path, sizeof(path), prefix, key), type_name(v));
+    *out = v;
+    return AUTHD_OK;
+}
+
+/* Sets *dst (a protobuf-c string field) to a copy of the string at key, if there is one. */
+static int
+get_string(struct mctx *m, const json_t *obj, const char *prefix, const char *key, char **dst,
+           int required)
+{
+    char path[160];
+    const json_t *v = field(obj, key);
+
+    if (v == NULL) {
+        if (required)
+            return mfail(m, "missing required field '%s'",
+                         field_path(path, sizeof(path), prefix, key));
+        return AUTHD_OK;
+    }
+    if (!json_is_string(v))
+        return mfail(m, "field '%s' must be a string, not %s",
+                     field_path(path, sizeof(path), prefix, key), type_name(v));
+    char *s = strdup(json_string_value(v));
+    if (s == NULL) {
+        set_err(m->err, m->errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    if (*dst != NULL && *dst != protobuf_c_empty_string)
+        secret_strfree(*dst);
+    *dst = s;
+    return AUTHD_OK;
+}
+
+static int
+get_int(struct mctx *m, const json_t *obj, const char *prefix, const char *key, int64_t min,
+        int64_t max, int64_t *dst)
+{
+    char path[160];
+    const json_t *v = field(obj, key);
+
+    if (v == NULL)
+        return AUTHD_OK;
+    if (!json_is_integer(v))
+        return mfail(m, "field '%s' must be an integer, not %s",
+                     field_path(path, sizeof(path), prefix, key), type_name(v));
+    json_int_t i = json_integer_value(v);
+    if (i < min || i > max)
+        return mfail(m, "field '%s' must be between %" PRId64 " and %" PRId64,
+                     field_path(path, sizeof(path), prefix, key), min, max);
+    *dst = (int64_t)i;
+    return AUTHD_OK;
+}
+
+static int
+get_bool(struct mctx *m, const json_t *obj, const char *prefix, const char *key,
+         protobuf_c_boolean *dst, int *present)
+{
+    char path[160];
+    const json_t *v = field(obj, key);
+
+    if (present != NULL)
+        *present = 0;
+    if (v == NULL)
+        return AUTHD_OK;
+    if (!json_is_boolean(v))
+        return mfail(m, "field '%s' must be true or false, not %s",
+                     field_path(path, sizeof(path), prefix, key), type_name(v));
+    *dst = json_is_true(v);
+    if (present != NULL)
+        *present = 1;
+    return AUTHD_OK;
+}
+
+/* "Type/id", "Type/<email>" for users without id, or "Type" - for messages. malloc'd. */
+static char *
+resource_name(const json_t *res, const char *type)
+{
+    const json_t *id = field(res, "id");
+    const json_t *email = field(res, "email");
+    const char *suffix = NULL;
+    char buf[200];
+
+    if (id != NULL && json_is_string(id) && json_string_length(id) > 0)
+        suffix = json_string_value(id);
+    else if (strcmp(type, "User") == 0 && email != NULL && json_is_string(email))
+        suffix = json_string_value(email);
+    if (suffix != NULL)
+        snprintf(buf, sizeof(buf), "%s/%.120s", type, suffix);
+    else
+        snprintf(buf, sizeof(buf), "%s", type);
+    return strdup(buf);
+}
+
+static const char *const auth_config_fields[] = {"resourceType",     "id", "twoFactor", "theme",
+                                                 "asidCookieMaxAge", NULL};
+static const char *const two_factor_fields[] = {"issuerName", "validPastTokensCount", "webhook",
+                                                NULL};
+static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", NULL};
+static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
+static const char *const user_fields[] = {"resourceType", "id",       "email",
+                                          "password",     "inactive", NULL};
+
+static int
+map_webhook(struct mctx *m, const json_t *obj, Authd__V1__Webhook *w)
+{
+    const char *prefix = "twoFactor.webhook";
+    const json_t *headers;
+    int64_t timeout = 0;
+    int r;
+
+    if ((r = check_fields(m, obj, prefix, webhook_fields)) != AUTHD_OK ||
+        (r = get_string(m, obj, prefix, "endpoint", &w->endpoint, 0)) != AUTHD_OK ||
+        (r = get_int(m, obj, prefix, "timeout", 0, INT32_MAX, &timeout)) != AUTHD_OK ||
+        (r = get_object(m, obj, prefix, "headers", &headers)) != AUTHD_OK)
+        return r;
+    w->timeout = (int32_t)timeout;
+    if (headers == NULL || json_object_size(headers) == 0)
+        return AUTHD_OK;
+
+    w->headers = calloc(json_object_size(headers), sizeof(*w->headers));
+    if (w->headers == NULL)
+        goto nomem;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)headers, key, val)
+    {
+        if (!json_is_string(val))
+            return mfail(m, "field 'twoFactor.webhook.headers.%s' must be a string, not %s", key,
+                         type_name(val));
+        if (key[0] == '\0')
+            return mfail(m, "twoFactor.webhook.headers: empty header name");
+        Authd__V1__Webhook__HeadersEntry *e =
+            msg_new(&authd__v1__webhook__headers_entry__descriptor);
+        if (e == NULL)
+            goto nomem;
+        w->headers[w->n_headers++] = e;
+        if ((e->key = strdup(key)) == NULL || (e->value = strdup(json_string_value(val))) == NULL)
+            goto nomem;
+    }
+    return AUTHD_OK;
+nomem:
+    set_err(m->err, m->errlen, "out of memory");
+    return AUTHD_ERR_NOMEM;
+}
+
+static int
+map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
+{
+    const json_t *tf, *wh, *theme;
+    int64_t v;
+    int r;
+
+    if ((r = check_fields(m, res, "", auth_config_fields)) != AUTHD_OK ||
+        (r = get_string(m, res, "", "id", &c->id, 0)) != AUTHD_OK ||
+        (r = get_object(m, res, "", "twoFactor", &tf)) != AUTHD_OK ||
+        (r = get_object(m, res, "", "theme", &theme)) != AUTHD_OK)
+        return r;
+    v = 0;
+    if ((r = get_int(m, res, "", "asidCookieMaxAge", 0, INT64_MAX, &v)) != AUTHD_OK)
+        return r;
+    c->asid_cookie_max_age = v;
+
+    if (tf != NULL) {
+        if ((c->two_factor = msg_new(&authd__v1__two_factor_config__descriptor)) == NULL)
+            goto nomem;
+        v = 0;
+        if ((r = check_fields(m, tf, "twoFactor", two_factor_fields)) != AUTHD_OK ||
+            (r = get_string(m, tf, "twoFactor", "issuerName", &c->two_factor->issuer_name, 0)) !=
+                AUTHD_OK ||
+            (r = get_int(m, tf, "twoFactor", "validPastTokensCount", 0, INT32_MAX, &v)) !=
+                AUTHD_OK ||
+            (r = get_object(m, tf, "twoFactor", "webhook", &wh)) != AUTHD_OK)
+            return r;
+        c->two_factor->valid_past_tokens_count = (int32_t)v;
+        if (wh != NULL) {
+            if ((c->two_factor->webhook = msg_new(&authd__v1__webhook__descriptor)) == NULL)
+                goto nomem;
+            if ((r = map_webhook(m, wh, c->two_factor->webhook)) != AUTHD_OK)
+                return r;
+        }
+    }
+    if (theme != NULL) {
+        Authd__V1__Theme *t = msg_new(&authd__v1__theme__descriptor);
+        if ((c->theme = t) == NULL)
+            goto nomem;
+        if ((r = check_fields(m, theme, "theme", theme_fields)) != AUTHD_OK ||
+            (r = get_string(m, theme, "theme", "styleUrl", &t->style_url, 0)) != AUTHD_OK ||
+            (r = get_string(m, theme, "theme", "title", &t->title, 0)) != AUTHD_OK ||
+            (r = get_string(m, theme, "theme", "brand", &t->brand, 0)) != AUTHD_OK ||
+            (r = get_string(m, theme, "theme", "forgotPasswordUrl", &t->forgot_password_url, 0)) !=
+                AUTHD_OK)
+            return r;
+    }
+    return AUTHD_OK;
+nomem:
+    set_err(m->err, m->errlen, "out of memory");
+    return AUTHD_ERR_NOMEM;
+}
+
+static int
+map_user(struct mctx *m, const json_t *res, Authd__V1__CreateUserRequest *u, int *inactive_set)
+{
+    char email[EMAIL_MAX_LEN + 1];
+    int r;
+
+    if ((r = check_fields(m, res, "", user_fields)) != AUTHD_OK ||
+        (r = get_string(m, res, "", "id", &u->id, 0)) != AUTHD_OK ||
+        (r = get_string(m, res, "", "email", &u->email, 1)) != AUTHD_OK ||
+        (r = get_string(m, res, "", "password", &u->password, 0)) != AUTHD_OK ||
+        (r = get_bool(m, res, "", "inactive", &u->inactive, inactive_set)) != AUTHD_OK)
+        return r;
+    if (field(res, "id") != NULL && u->id[0] == '\0')
+        return mfail(m, "field 'id' must not be empty");
+    if (field(res, "password") != NULL && u->password[0] == '\0')
+        return mfail(m, "field 'password' must not be empty (leave it out to keep the password)");
+    if (email_normalize(u->email, email, sizeof(email)) != AUTHD_OK)
+        return mfail(m, "field 'email': '%.80s' is not a valid e-mail address", u->email);
+    /* The normalised form is never longer than the input: copy it in place. */
+    memcpy(u->email, email, strlen(email) + 1);
+    return AUTHD_OK;
+}
+
+static int
+auth_config_from_json(const json_t *res, const char *name, Authd__V1__AuthConfig **out, char *err,
+                      size_t errlen)
+{
+    struct mctx m = {.name = name, .err = err, .errlen = errlen};
+    Authd__V1__AuthConfig *c = msg_new(&authd__v1__auth_config__descriptor);
+    int r;
+
+    *out = NULL;
+    if (c == NULL) {
+        set_err(err, errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    if ((r = map_auth_config(&m, res, c)) != AUTHD_OK) {
+        manifest_msg_free(&c->base);
+        return r;
+    }
+    *out = c;
+    return AUTHD_OK;
+}
+
+static int
+user_from_json(const json_t *res, const char *name, Authd__V1__CreateUserRequest **out,
+               int *inactive_set, char *err, size_t errlen)
+{
+    struct mctx m = {.name = name, .err = err, .errlen = errlen};
+    Authd__V1__CreateUserRequest *u = msg_new(&authd__v1__create_user_request__descriptor);
+    int r;
+
+    *out = NULL;
+    if (u == NULL) {
+        set_err(err, errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    if ((r = map_user(&m, res, u, inactive_set)) != AUTHD_OK) {
+        manifest_msg_free(&u->base);
+        return r;
+    }
+    *out = u;
+    return AUTHD_OK;
+}
+
+int
+manifest_auth_config_from_json(const json_t *res, Authd__V1__AuthConfig **out, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    if (res == NULL || !json_is_object(res)) {
+        set_err(err, errlen, "AuthConfig: expected a mapping");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    char *name = resource_name(res, "AuthConfig");
+    if (name == NULL) {
+        set_err(err, errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    int r = auth_config_from_json(res, name, out, err, errlen);
+    free(name);
+    return r;
+}
+
+int
+manifest_user_from_json(const json_t *res, Authd__V1__CreateUserRequest **out, int *inactive_set,
+                        char *err, size_t errlen)
+{
+    int set = 0;
+
+    *out = NULL;
+    if (inactive_set != NULL)
+        *inactive_set = 0;
+    if (res == NULL || !json_is_object(res)) {
+        set_err(err, errlen, "User: expected a mapping");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    char *name = resource_name(res, "User");
+    if (name == NULL) {
+        set_err(err, errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    int r = user_from_json(res, name, out, &set, err, errlen);
+    free(name);
+    if (r == AUTHD_OK && inactive_set != NULL)
+        *inactive_set = set;
+    return r;
+}
+
+/* Validates and appends one resource (doc/item are 1-based positions for messages). */
+static int
+add_resource(struct manifest *mf, const json_t *res, size_t doc, size_t item, char *err,
+             size_t errlen)
+{
+    char where[64];
+    struct manifest_resource r;
+    int rc;
+
+    if (item > 0)
+        snprintf(where, sizeof(where), "document %zu, item %zu", doc, item);
+    else
+        snprintf(where, sizeof(where), "document %zu", doc);
+    if (!json_is_object(res)) {
+        set_err(err, errlen, "%s: expected a resource (a mapping with resourceType), got %s", where,
+                type_name(res));
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    const json_t *rt = field(res, "resourceType");
+    if (rt == NULL) {
+        set_err(err, errlen, "%s: missing resourceType", where);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if (!json_is_string(rt)) {
+        set_err(err, errlen, "%s: resourceType must be a string, not %s", where, type_name(rt));
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    const char *type = json_string_value(rt);
+    memset(&r, 0, sizeof(r));
+    if (strcmp(type, "AuthConfig") == 0)
+        r.kind = MANIFEST_AUTH_CONFIG;
+    else if (strcmp(type, "User") == 0)
+        r.kind = MANIFEST_USER;
+    else {
+        set_err(err, errlen, "%s: unknown resourceType '%.60s' (supported: AuthConfig, User)",
+                where, type);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if ((r.name = resource_name(res, type)) == NULL)
+        goto nomem;
+    if (r.kind == MANIFEST_AUTH_CONFIG)
+        rc = auth_config_from_json(res, r.name, &r.auth_config, err, errlen);
+    else
+        rc = user_from_json(res, r.name, &r.user, &r.inactive_set, err, errlen);
+    if (rc != AUTHD_OK) {
+        free(r.name);
+        return rc;
+    }
+    struct manifest_resource *items = realloc(mf->items, (mf->n + 1) * sizeof(*items));
+    if (items == NULL) {
+        free(r.name);
+        manifest_msg_free(r.auth_config != NULL ? &r.auth_config->base : NULL);
+        manifest_msg_free(r.user != NULL ? &r.user->base : NULL);
+        goto nomem;
+    }
+    mf->items = items;
+    mf->items[mf->n++] = r;
+    return AUTHD_OK;
+nomem:
+    set_err(err, errlen, "out of memory");
+    return AUTHD_ERR_NOMEM;
+}
+
+int
+manifest_from_json(const json_t *docs, struct manifest **out, char *err, size_t errlen)
+{
+    struct manifest *mf = NULL;
+    int r = AUTHD_ERR_INVALID_ARGUMENT;
+
+    *out = NULL;
+    set_err(err, errlen, "%s", "");
+    if (docs == NULL || !json_is_array(docs)) {
+        set_err(err, errlen, "expected a list of documents");
+        goto out;
+    }
+    if ((mf = calloc(1, sizeof(*mf))) == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        set_err(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t d = 0; d < json_array_size(docs); d++) {
+        const json_t *doc = json_array_get(docs, d);
+        if (json_is_null(doc))
+            continue; /* an empty document, e.g. after a trailing --- */
+        if (!json_is_array(doc)) {
+            if ((r = add_resource(mf, doc, d + 1, 0, err, errlen)) != AUTHD_OK)
+                goto out;
+            continue;
+        }
+        for (size_t i = 0; i < json_array_size(doc); i++) {
+            if ((r = add_resource(mf, json_array_get(doc, i), d + 1, i + 1, err, errlen)) !=
+                AUTHD_OK)
+                goto out;
+        }
+    }
+    if (mf->n == 0) {
+        r = AUTHD_ERR_INVALID_ARGUMENT;
+        set_err(err, errlen, "the manifest has no resources");
+        goto out;
+    }
+    *out = mf;
+    mf = NULL;
+    r = AUTHD_OK;
+out:
+    manifest_free(mf);
+    return r;
+}
+
+/* Wipes every string value of the tree (keys are field names, not secrets). */
+static void
+json_wipe_strings(json_t *v)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        /* jansson owns a writable malloc'd copy; the value is about to be freed. */
+        secret_wipe((char *)(uintptr_t)json_string_value(v), json_string_length(v));
+        break;
+    case JSON_OBJECT:
+        json_object_foreach(v, key, child)
+        {
+            json_wipe_strings(child);
+        }
+        break;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, child)
+        {
+            json_wipe_strings(child);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int
+manifest_parse(const char *text, size_t len, struct manifest **out, char *err, size_t errlen)
+{
+    json_t *docs = NULL;
+    int r;
+
+    *out = NULL;
+    if ((r = manifest_yaml_to_json(text, len, &docs, err, errlen)) != AUTHD_OK)
+        return r;
+    r = manifest_from_json(docs, out, err, errlen);
+    json_wipe_strings(docs);
+    json_decref(docs);
+    return r;
+}
+
+/* ---- messages -> JSON --------------------------------------------------------------------- */
+
+/* Sets key to a copy of s unless s is empty. 0, or -1 on NOMEM. */
+static int
+set_str(json_t *obj, const char *key, const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return 0;
+    return json_object_set_new(obj, key, json_string(s));
+}
+
+json_t *
+manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
+{
+    json_t *o = json_object();
+    int bad = o == NULL;
+
+    if (bad)
+        return NULL;
+    bad |= json_object_set_new(o, "resourceType", json_string("AuthConfig"));
+    bad |= set_str(o, "id", c->id);
+    if (c->two_factor != NULL) {
+        const Authd__V1__TwoFactorConfig *tf = c->two_factor;
+        json_t *t = json_object();
+        bad |= json_object_set_new(o, "twoFactor", t);
+        bad |= set_str(t, "issuerName", tf->issuer_name);
+        bad |= json_object_set_new(t, "validPastTokensCount",
+                                   json_integer(tf->valid_past_tokens_count));
+        if (tf->webhook != NULL) {
+            json_t *w = json_object();
+            json_t *h = json_object();
+            bad |= json_object_set_new(t, "webhook", w);
+            bad |= set_str(w, "endpoint", tf->webhook->endpoint);
+            for (size_t i = 0; i < tf->webhook->n_headers; i++) {
+                const Authd__V1__Webhook__HeadersEntry *e = tf->webhook->headers[i];
+                if (e != NULL && e->key != NULL)
+                    bad |= json_object_set_new(h, e->key, json_string(e->value ? e->value : ""));
+            }
+            if (json_object_size(h) > 0)
+                bad |= json_object_set(w, "headers", h);
+            json_decref(h);
+            bad |= json_object_set_new(w, "timeout", json_integer(tf->webhook->timeout));
+        }
+    }
+    if (c->theme != NULL) {
+        json_t *t = json_object();
+        bad |= set_str(t, "styleUrl", c->theme->style_url);
+        bad |= set_str(t, "title", c->theme->title);
+        bad |= set_str(t, "brand", c->theme->brand);
+        bad |= set_str(t, "forgotPasswordUrl", c->theme->forgot_password_url);
+        if (t != NULL && json_object_size(t) > 0)
+            bad |= json_object_set(o, "theme", t);
+        json_decref(t);
+    }
+    bad |= json_object_set_new(o, "asidCookieMaxAge", json_integer(c->asid_cookie_max_age));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* RFC 3339 UTC text for unix seconds t, or NULL for 0 (unknown). */
+static json_t *
+time_json(int64_t t)
+{
+    char buf[32];
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (t == 0)
+        return NULL;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return json_integer(t);
+    return json_string(buf);
+}
+
+json_t *
+manifest_user_to_json(const Authd__V1__User *u)
+{
+    json_t *o = json_object();
+    int bad = o == NULL;
+
+    if (bad)
+        return NULL;
+    bad |= json_object_set_new(o, "resourceType", json_string("User"));
+    bad |= set_str(o, "id", u->id);
+    bad |= set_str(o, "email", u->email);
+    bad |= json_object_set_new(o, "inactive", json_boolean(u->inactive));
+    json_t *tf = json_object();
+    bad |= json_object_set_new(o, "twoFactor", tf);
+    bad |= json_object_set_new(tf, "enabled",
+                               json_boolean(u->two_factor != NULL && u->two_factor->enabled));
+    if (u->two_factor != NULL)
+        bad |= set_str(tf, "transport", u->two_factor->transport);
+    if (u->created_at != 0)
+        bad |= json_object_set_new(o, "createdAt", time_json(u->created_at));
+    if (u->updated_at != 0)
+        bad |= json_object_set_new(o, "updatedAt", time_json(u->updated_at));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- YAML printing ------------------------------------------------------------------------ */
+
+static int
+is_plain_key(const char *k)
+{
+    if (!((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= 'A' && k[0] <= 'Z')))
+        return 0;
+    for (const char *p = k; *p != '\0'; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return 0;
+    }
+    /* Words YAML would read as something other than a string. */
+    static const char *const special[] = {"true", "True", "TRUE", "false", "False", "FALSE", "null",
+                                          "Null", "NULL", "yes",  "no",    "on",    "off",   "Yes",
+                                          "No",   "On",   "Off",  "YES",   "NO",    "ON",    "OFF",
+                                          "y",    "n",    "Y",    "N",     NULL};
+    return !is_one_of(k, special);
+}
+
+/* A scalar, or an empty container, written inline as JSON (valid YAML flow syntax). */
+static int
+print_inline(FILE *f, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (s == NULL)
+        return -1;
+    int r = fputs(s, f) < 0 ? -1 : 0;
+    free(s);
+    return r;
+}
+
+static int
+is_inline(const json_t *v)
+{
+    return (!json_is_object(v) && !json_is_array(v)) ||
+           (json_is_object(v) && json_object_size(v) == 0) ||
+           (json_is_array(v) && json_array_size(v) == 0);
+}
+
+int
+manifest_print_yaml(FILE *f, const json_t *v, int indent)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    if (is_inline(v)) {
+        fprintf(f, "%*s", indent, "");
+        if (print_inline(f, v) != 0)
+            return -1;
+        fputc('\n', f);
+        return ferror(f) ? -1 : 0;
+    }
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, child)
+        {
+            fprintf(f, "%*s", indent, "");
+            if (is_plain_key(key)) {
+                fputs(key, f);
+            } else {
+                json_t *k = json_string(key);
+                int r = k != NULL ? print_inline(f, k) : -1;
+                json_decref(k);
+                if (r != 0)
+                    return -1;
+            }
+            fputc(':', f);
+            if (is_inline(child)) {
+                fputc(' ', f);
+                if (print_inline(f, child) != 0)
+                    return -1;
+                fputc('\n', f);
+            } else {
+                fputc('\n', f);
+                if (manifest_print_yaml(f, child, indent + 2) != 0)
+                    return -1;
+            }
+        }
+    } else {
+        json_array_foreach(v, i, child)
+        {
+            fprintf(f, "%*s-", indent, "");
+            if (is_inline(child)) {
+                fputc(' ', f);
+                if (print_inline(f, child) != 0)
+                    return -1;
+                fputc('\n', f);
+            } else {
+                fputc('\n', f);
+                if (manifest_print_yaml(f, child, indent + 2) != 0)
+                    return -1;
+            }
+        }
+    }
+    return ferror(f) ? -1 : 0;
+}

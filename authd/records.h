@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Protobuf records in the store: load (unpack), save (pack), and deep copies into an RPC call's
+ * arena. Loaded records are malloc'd protobuf-c messages owned by the caller: free them with
+ * rpc_msg_free(), which wipes their strings (records hold password and token hashes).
+ */
+#ifndef AUTHD_RECORDS_H
+#define AUTHD_RECORDS_H
+
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "rpc.h"
+#include "store.h"
+
+/*
+ * Loads key and unpacks it as a d message into *out. Reads through txn when it is not NULL
+ * (locking the row when for_update), else straight from s. AUTHD_OK, AUTHD_ERR_NOT_FOUND,
+ * AUTHD_ERR_CONFLICT, AUTHD_ERR_STORAGE, or AUTHD_ERR_INTERNAL for a record that does not parse.
+ */
+int rec_get(struct store *s, struct store_txn *txn, int for_update, const char *key,
+            const ProtobufCMessageDescriptor *d, ProtobufCMessage **out);
+
+/* Packs m and writes it at key inside txn. */
+int rec_put(struct store_txn *txn, const char *key, const ProtobufCMessage *m);
+
+/* Packs m and adds a put of it at key to the batch. */
+int rec_batch_put(struct store_batch *b, const char *key, const ProtobufCMessage *m);
+
+/*
+ * A deep copy of src in ctx's arena (so it can be placed in a response). NULL on NOMEM or when
+ * src is NULL.
+ */
+void *rec_copy(struct rpc_ctx *ctx, const ProtobufCMessage *src);
+
+#endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd.v1.Admin: the AuthConfig resource (Aidbox field names). authd keeps one AuthConfig; a put
+ * replaces it whole after validating every field, and authd caches the parts it needs on hot
+ * paths (the session lifetime).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "authd/v1/admin.pb-c.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "records.h"
+
+#define CFG_MAX_STR 1024
+#define CFG_MAX_HEADERS 32
+#define CFG_MAX_AGE (400LL * 86400) /* browsers cap cookie lifetimes at 400 days */
+
+/* 1 when s is empty or an absolute http(s) URL or a site-relative path: never javascript: etc. */
+static int
+url_ok(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return 1;
+    if (strlen(s) > CFG_MAX_STR)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || *p == '"' || *p == '<' || *p == '>')
+            return 0;
+    return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0 ||
+           (s[0] == '/' && s[1] != '/');
+}
+
+static int
+str_ok(const char *s)
+{
+    return s == NULL || strlen(s) <= CFG_MAX_STR;
+}
+
+/* Validates c; on failure sets a message naming the field and returns INVALID_ARGUMENT. */
+static int
+config_validate(struct rpc_ctx *ctx, const Authd__V1__AuthConfig *c)
+{
+    const char *bad = NULL;
+    if (!str_ok(c->id))
+        bad = "id";
+    else if (c->asid_cookie_max_age < 0 || c->asid_cookie_max_age > CFG_MAX_AGE)
+        bad = "asidCookieMaxAge must be 0..34560000 seconds";
+    if (bad == NULL && c->theme != NULL) {
+        if (!url_ok(c->theme->style_url))
+            bad = "theme.styleUrl must be an http(s) URL or a path";
+        else if (!url_ok(c->theme->forgot_password_url))
+            bad = "theme.forgotPasswordUrl must be an http(s) URL or a path";
+        else if (!str_ok(c->theme->title) || !str_ok(c->theme->brand))
+            bad = "theme.title/brand too long";
+    }
+    if (bad == NULL && c->two_factor != NULL) {
+        const Authd__V1__TwoFactorConfig *t = c->two_factor;
+        if (!str_ok(t->issuer_name) || strchr(t->issuer_name, ':') != NULL)
+            bad = "twoFactor.issuerName must be short and without ':'";
+        else if (t->valid_past_tokens_count < 0 || t->valid_past_tokens_count > 10)
+            bad = "twoFactor.validPastTokensCount must be 0..10";
+        else if (t->webhook != NULL) {
+            const Authd__V1__Webhook *w = t->webhook;
+            if (w->endpoint[0] != '\0' && (!url_ok(w->endpoint) || w->endpoint[0] == '/'))
+                bad = "twoFactor.webhook.endpoint must be an http(s) URL";
+            else if (w->timeout < 0 || w->timeout > 60000)
+                bad = "twoFactor.webhook.timeout must be 0..60000 ms";
+            else if (w->n_headers > CFG_MAX_HEADERS)
+                bad = "twoFactor.webhook.headers: too many";
+            for (size_t i = 0; bad == NULL && i < w->n_headers; i++) {
+                const char *k = w->headers[i]->key, *v = w->headers[i]->value;
+                if (k[0] == '\0' || !str_ok(k) || !str_ok(v) || strpbrk(k, "\r\n:") != NULL ||
+                    strpbrk(v, "\r\n") != NULL)
+                    bad = "twoFactor.webhook.headers: bad name or value";
+            }
+        }
+    }
+    if (bad != NULL) {
+        rpc_ctx_set_message(ctx, bad);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    return AUTHD_OK;
+}
+
+static int
+admin_put_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__AuthConfig *req = (const void *)reqm;
+    Authd__V1__AuthConfig *resp = (void *)respm;
+    Authd__Storage__ConfigRecord rec = AUTHD__STORAGE__CONFIG_RECORD__INIT;
+
+    int r = config_validate(ctx, req);
+    if (r != AUTHD_OK)
+        return r;
+    rec.auth_config = (Authd__V1__AuthConfig *)req;
+    struct store_batch *b = store_batch_new();
+    if (b == NULL)
+        return AUTHD_ERR_NOMEM;
+    r = rec_batch_put(b, KEY_CONFIG, &rec.base);
+    if (r == AUTHD_OK)
+        r = store_batch_commit(a->store, b);
+    store_batch_free(b);
+    if (r != AUTHD_OK)
+        return r;
+    pthread_mutex_lock(&a->cfg_lock);
+    a->asid_max_age = req->asid_cookie_max_age;
+    pthread_mutex_unlock(&a->cfg_lock);
+    Authd__V1__AuthConfig *copy = rec_copy(ctx, reqm);
+    if (copy == NULL)
+        return AUTHD_ERR_NOMEM;
+    *resp = *copy;
+    char q[96];
+    log_event(LOG_INFO, "auth_config_put", "id=%s", log_quote(req->id, q, sizeof(q)));
+    return AUTHD_OK;
+}
+
+static int
+admin_get_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    Authd__V1__AuthConfig *resp = (void *)respm;
+    Authd__Storage__ConfigRecord *rec = NULL;
+    (void)reqm;
+    int r = rec_get(a->store, NULL, 0, KEY_CONFIG, &authd__storage__config_record__descriptor,
+                    (ProtobufCMessage **)&rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_OK; /* no config yet: the empty one, and everyone uses defaults */
+    if (r != AUTHD_OK)
+        return r;
+    if (rec->auth_config != NULL) {
+        Authd__V1__AuthConfig *copy = rec_copy(ctx, &rec->auth_config->base);
+        if (copy == NULL)
+            r = AUTHD_ERR_NOMEM;
+        else
+            *resp = *copy;
+    }
+    rpc_msg_free(&rec->base);
+    return r;
+}
+
+const struct rpc_method authd_admin_methods[] = {
+    {"PutAuthConfig", admin_put_auth_config, 0},
+    {"GetAuthConfig", admin_get_auth_config, RPC_INLINE},
+};
+const size_t authd_admin_n_methods = sizeof(authd_admin_methods) / sizeof(authd_admin_methods[0]);

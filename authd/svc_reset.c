@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd.v1.PasswordReset: "forgot password". Start hands the edge a single-use token (1 h) for an
+ * active account, or an empty token when there is none, and the edge shows the same page either
+ * way. Complete sets the new password, consumes the token and ends every session of the user,
+ * all in one transaction.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "email.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "records.h"
+#include "secret.h"
+#include "authd/v1/signup.pb-c.h"
+
+static int
+reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__StartResetRequest *req = (const void *)reqm;
+    Authd__V1__StartResetResponse *resp = (void *)respm;
+    Authd__Storage__UserRecord *user = NULL;
+    Authd__Storage__OneTimeRecord rec = AUTHD__STORAGE__ONE_TIME_RECORD__INIT;
+    struct token tok;
+    char email[EMAIL_MAX_LEN + 1];
+    char q[96];
+
+    memset(&tok, 0, sizeof(tok));
+    int r = email_normalize(req->email, email, sizeof(email));
+    if (r != AUTHD_OK)
+        return r;
+    resp->email = rpc_ctx_strdup(ctx, email);
+    if (resp->email == NULL)
+        return AUTHD_ERR_NOMEM;
+    r = account_user_by_email(a, NULL, 0, email, &user);
+    if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && (user->user == NULL || user->user->inactive))) {
+        rpc_msg_free(user ? &user->base : NULL);
+        log_event(LOG_INFO, "reset_started", "account=0 peer=%s",
+                  log_quote(req->client_ip, q, sizeof(q)));
+        return AUTHD_OK;
+    }
+    if (r != AUTHD_OK)
+        return r;
+    rec.email = email;
+    rec.user_id = user->user->id;
+    rec.client = req->client;
+    r = account_onetime_create(a, KEY_RESET, &rec, a->set.reset_ttl, &tok);
+    if (r == AUTHD_OK) {
+        resp->token = rpc_ctx_strdup(ctx, tok.text);
+        resp->expires_at = rec.expires_at;
+        r = resp->token ? AUTHD_OK : AUTHD_ERR_NOMEM;
+        log_event(LOG_INFO, "reset_started", "account=1 user=%s reset=%s",
+                  log_quote(user->user->id, q, sizeof(q)), tok.id);
+    }
+    token_wipe(&tok);
+    rpc_msg_free(&user->base);
+    return r;
+}
+
+static int
+reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__TokenRequest *req = (const void *)reqm;
+    Authd__V1__GetResetResponse *resp = (void *)respm;
+    Authd__Storage__OneTimeRecord *rec = NULL;
+    int r = account_onetime_check(a, NULL, KEY_RESET, req->token, &rec, NULL);
+    if (r != AUTHD_OK)
+        return r;
+    resp->email = rpc_ctx_strdup(ctx, rec->email);
+    resp->client = rec->client ? rec_copy(ctx, &rec->client->base) : NULL;
+    resp->expires_at = rec->expires_at;
+    if (resp->email == NULL || (rec->client && resp->client == NULL))
+        r = AUTHD_ERR_NOMEM;
+    rpc_msg_free(&rec->base);
+    return r;
+}
+
+struct complete_step {
+    const char *token;
+    const char *password_hash;
+    Authd__Storage__OneTimeRecord *reset; /* out */
+    Authd__Storage__UserRecord *user;     /* out */
+};
+
+static int
+complete_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct complete_step *c = arg;
+    char key[KEY_MAX];
+    rpc_msg_free(c->reset ? &c->reset->base : NULL);
+    rpc_msg_free(c->user ? &c->user->base : NULL);
+    c->reset = NULL;
+    c->user = NULL;
+    int r = account_onetime_check(a, txn, KEY_RESET, c->token, &c->reset, key);
+    if (r != AUTHD_OK)
+        return r;
+    r = store_txn_delete(txn, key, strlen(key));
+    if (r != AUTHD_OK)
+        return r;
+    r = account_user_get(a, txn, 1, c->reset->user_id, &c->user);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_INVALID_TOKEN; /* the account was deleted since */
+    if (r != AUTHD_OK)
+        return r;
+    if (c->user->user == NULL || c->user->user->inactive)
+        return AUTHD_ERR_INVALID_TOKEN;
+    char *dup = strdup(c->password_hash);
+    if (dup == NULL)
+        return AUTHD_ERR_NOMEM;
+    secret_strfree(c->user->password_hash);
+    c->user->password_hash = dup;
+    r = account_user_save(a, txn, c->user);
+    if (r == AUTHD_OK)
+        r = account_sessions_end_all(a, txn, c->user->user->id, NULL);
+    return r;
+}
+
+static int
+reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__CompleteResetRequest *req = (const void *)reqm;
+    Authd__V1__CompleteResetResponse *resp = (void *)respm;
+    Authd__Storage__OneTimeRecord *pre = NULL;
+    struct complete_step c = {0};
+    char *phc = NULL;
+    char q[96];
+
+    int r = account_onetime_check(a, NULL, KEY_RESET, req->token, &pre, NULL);
+    rpc_msg_free(pre ? &pre->base : NULL);
+    if (r != AUTHD_OK)
+        return r;
+    size_t pl = strlen(req->password);
+    r = password_policy_check(req->password, pl);
+    if (r == AUTHD_OK)
+        r = password_hash(&a->set.argon2, req->password, pl, &phc);
+    if (r != AUTHD_OK)
+        return r;
+    c.token = req->token;
+    c.password_hash = phc;
+    r = account_txn_run(a, complete_step, &c);
+    if (r == AUTHD_OK) {
+        resp->user = rec_copy(ctx, &c.user->user->base);
+        resp->client = c.reset->client ? rec_copy(ctx, &c.reset->client->base) : NULL;
+        if (resp->user == NULL)
+            r = AUTHD_ERR_NOMEM;
+        log_event(LOG_INFO, "password_reset", "user=%s sessions_ended=all",
+                  log_quote(c.user->user->id, q, sizeof(q)));
+    }
+    rpc_msg_free(c.reset ? &c.reset->base : NULL);
+    rpc_msg_free(c.user ? &c.user->base : NULL);
+    secret_strfree(phc);
+    return r;
+}
+
+const struct rpc_method authd_reset_methods[] = {
+    {"Start", reset_start, 0},
+    {"Get", reset_get, RPC_INLINE},
+    {"Complete", reset_complete, 0},
+};
+const size_t authd_reset_n_methods = sizeof(authd_reset_methods) / sizeof(authd_reset_methods[0]);

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd.v1.Sessions: password login, session lookup, listing, revocation and password change.
+ * Login costs one Argon2id verification whether or not the e-mail has an account, and answers
+ * the same error for an unknown e-mail and a wrong password, so neither time nor answer tells
+ * an attacker which accounts exist.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "email.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "records.h"
+#include "secret.h"
+#include "authd/v1/sessions.pb-c.h"
+
+/* Fills resp from a stored session and its user, copying into the call arena. */
+static int
+session_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
+               const Authd__Storage__SessionRecord *s, const Authd__V1__User *u, const char *token)
+{
+    resp->session = rec_copy(ctx, &s->session->base);
+    resp->user = rec_copy(ctx, &u->base);
+    if (token != NULL)
+        resp->session_token = rpc_ctx_strdup(ctx, token);
+    if (resp->session == NULL || resp->user == NULL ||
+        (token != NULL && resp->session_token == NULL))
+        return AUTHD_ERR_NOMEM;
+    return AUTHD_OK;
+}
+
+/* A session that may be used: checked token, authenticated, user present and active. */
+static int
+session_load_active(struct authd *a, const char *token, Authd__Storage__SessionRecord **s,
+                    Authd__Storage__UserRecord **u)
+{
+    *u = NULL;
+    int r = account_session_check(a, token, s);
+    if (r != AUTHD_OK)
+        return r;
+    r = account_user_get(a, NULL, 0, (*s)->session->user_id, u);
+    if (r == AUTHD_OK && ((*u)->user == NULL || (*u)->user->inactive))
+        r = AUTHD_ERR_UNAUTHENTICATED;
+    else if (r == AUTHD_ERR_NOT_FOUND)
+        r = AUTHD_ERR_UNAUTHENTICATED;
+    if (r == AUTHD_OK && !(*s)->session->authenticated)
+        r = AUTHD_ERR_UNAUTHENTICATED;
+    if (r != AUTHD_OK) {
+        rpc_msg_free(&(*s)->base);
+        rpc_msg_free(*u ? &(*u)->base : NULL);
+        *s = NULL;
+        *u = NULL;
+    }
+    return r;
+}
+
+/* ---- Login ---------------------------------------------------------------------------------- */
+
+struct rehash_step {
+    const char *user_id;
+    const char *old_hash;
+    const char *new_hash;
+};
+
+/* Replaces the stored hash only if it is still the one we verified (no lost update). */
+static int
+rehash_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct rehash_step *h = arg;
+    Authd__Storage__UserRecord *rec = NULL;
+    int r = account_user_get(a, txn, 1, h->user_id, &rec);
+    if (r == AUTHD_OK && strcmp(rec->password_hash, h->old_hash) == 0) {
+        char *dup = strdup(h->new_hash);
+        if (dup == NULL) {
+            r = AUTHD_ERR_NOMEM;
+        } else {
+            secret_strfree(rec->password_hash);
+            rec->password_hash = dup;
+            r = account_user_save(a, txn, rec);
+        }
+    }
+    rpc_msg_free(rec ? &rec->base : NULL);
+    return r;
+}
+
+static int
+sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__LoginRequest *req = (const void *)reqm;
+    Authd__V1__SessionResponse *resp = (void *)respm;
+    Authd__Storage__UserRecord *rec = NULL;
+    Authd__Storage__SessionRecord *sess = NULL;
+    struct token tok;
+    char email[EMAIL_MAX_LEN + 1];
+    char q1[96], q2[96];
+    size_t pl = strlen(req->password);
+    int needs_rehash = 0;
+    int r;
+
+    memset(&tok, 0, sizeof(tok));
+    r = email_normalize(req->email, email, sizeof(email));
+    if (r == AUTHD_OK)
+        r = account_user_by_email(a, NULL, 0, email, &rec);
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND && r != AUTHD_ERR_INVALID_EMAIL)
+        goto out;
+    if (r != AUTHD_OK || rec->password_hash[0] == '\0' || rec->user == NULL) {
+        /* Unknown e-mail or no password yet: the same work and the same answer as a wrong
+         * password. */
+        password_burn(&a->set.argon2, req->password, pl);
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        log_event(LOG_INFO, "login_failed", "reason=unknown_user peer=%s",
+                  log_quote(req->client_ip, q2, sizeof(q2)));
+        goto out;
+    }
+    r = password_verify(rec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash);
+    if (r != AUTHD_OK) {
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        log_event(LOG_INFO, "login_failed", "reason=bad_password user=%s peer=%s",
+                  log_quote(rec->user->id, q1, sizeof(q1)),
+                  log_quote(req->client_ip, q2, sizeof(q2)));
+        goto out;
+    }
+    /* Only after a correct password may the answer reveal that the account is deactivated. */
+    if (rec->user->inactive) {
+        r = AUTHD_ERR_INACTIVE;
+        log_event(LOG_INFO, "login_failed", "reason=inactive user=%s peer=%s",
+                  log_quote(rec->user->id, q1, sizeof(q1)),
+                  log_quote(req->client_ip, q2, sizeof(q2)));
+        goto out;
+    }
+    if (needs_rehash) {
+        char *phc = NULL;
+        if (password_hash(&a->set.argon2, req->password, pl, &phc) == AUTHD_OK) {
+            struct rehash_step h = {rec->user->id, rec->password_hash, phc};
+            if (account_txn_run(a, rehash_step, &h) != AUTHD_OK)
+                log_event(LOG_WARN, "rehash_failed", "user=%s",
+                          log_quote(rec->user->id, q1, sizeof(q1)));
+            secret_strfree(phc);
+        }
+    }
+    r = account_session_create(a, NULL, rec->user, req->client_ip, req->user_agent, &tok, &sess);
+    if (r != AUTHD_OK)
+        goto out;
+    r = session_answer(ctx, resp, sess, rec->user, tok.text);
+    log_event(LOG_INFO, "login_ok", "user=%s session=%s peer=%s",
+              log_quote(rec->user->id, q1, sizeof(q1)), tok.id,
+              log_quote(req->client_ip, q2, sizeof(q2)));
+out:
+    token_wipe(&tok);
+    rpc_msg_free(sess ? &sess->base : NULL);
+    rpc_msg_free(rec ? &rec->base : NULL);
+    return r;
+}
+
+/* ---- Get / List / Revoke -------------------------------------------------------------------- */
+
+static int
+sessions_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__GetSessionRequest *req = (const void *)reqm;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    int r = session_load_active(a, req->session_token, &s, &u);
+    if (r == AUTHD_OK)
+        r = session_answer(ctx, (void *)respm, s, u->user, NULL);
+    rpc_msg_free(s ? &s->base : NULL);
+    rpc_msg_free(u ? &u->base : NULL);
+    return r;
+}
+
+struct list_acc {
+    struct authd *a;
+    struct rpc_ctx *ctx;
+    Authd__V1__ListSessionsResponse *resp;
+    size_t cap;
+    size_t prefix_len;
+};
+
+static int
+on_session(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_acc *l = arg;
+    (void)val;
+    (void)vlen;
+    char skey[KEY_MAX];
+    size_t sl = klen - l->prefix_len;
+    if (sl == 0 || sl >= ACCOUNT_MAX_ID || strlen(KEY_SESSION) + sl >= KEY_MAX)
+        return 0;
+    memcpy(skey, KEY_SESSION, strlen(KEY_SESSION));
+    memcpy(skey + strlen(KEY_SESSION), (const char *)key + l->prefix_len, sl);
+    skey[strlen(KEY_SESSION) + sl] = '\0';
+    Authd__Storage__SessionRecord *s = NULL;
+    int r = rec_get(l->a->store, NULL, 0, skey, &authd__storage__session_record__descriptor,
+                    (ProtobufCMessage **)&s);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return 0;
+    if (r != AUTHD_OK)
+        return r;
+    if (s->session != NULL && s->session->expires_at > l->a->now()) {
+        if (l->resp->n_sessions == l->cap) {
+            size_t ncap = l->cap ? l->cap * 2 : 16;
+            Authd__V1__Session **n = rpc_ctx_alloc(l->ctx, ncap * sizeof(*n));
+            if (n == NULL) {
+                rpc_msg_free(&s->base);
+                return AUTHD_ERR_NOMEM;
+            }
+            if (l->resp->n_sessions)
+                memcpy(n, l->resp->sessions, l->resp->n_sessions * sizeof(*n));
+            l->resp->sessions = n;
+            l->cap = ncap;
+        }
+        Authd__V1__Session *c = rec_copy(l->ctx, &s->session->base);
+        if (c == NULL) {
+            rpc_msg_free(&s->base);
+            return AUTHD_ERR_NOMEM;
+        }
+        l->resp->sessions[l->resp->n_sessions++] = c;
+    }
+    rpc_msg_free(&s->base);
+    return 0;
+}
+
+static int
+sessions_list(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__ListSessionsRequest *req = (const void *)reqm;
+    char prefix[KEY_MAX];
+    size_t pl = key_make(prefix, KEY_USESS, req->user_id, NULL);
+    if (pl == 0 || pl + 1 >= KEY_MAX)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    prefix[pl++] = '/';
+    prefix[pl] = '\0';
+    struct list_acc l = {.a = a, .ctx = ctx, .resp = (void *)respm, .prefix_len = pl};
+    return store_scan(a->store, prefix, pl, NULL, 0, on_session, &l);
+}
+
+static int
+sessions_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__RevokeSessionRequest *req = (const void *)reqm;
+    Authd__Storage__SessionRecord *s = NULL;
+    int r;
+    (void)respm;
+
+    if (req->session_token[0] != '\0') {
+        r = account_session_check(a, req->session_token, &s);
+    } else {
+        char key[KEY_MAX];
+        if (key_make(key, KEY_SESSION, req->session_id, NULL) == 0)
+            return AUTHD_ERR_NOT_FOUND;
+        r = rec_get(a->store, NULL, 0, key, &authd__storage__session_record__descriptor,
+                    (ProtobufCMessage **)&s);
+    }
+    if (r == AUTHD_OK && s->session == NULL)
+        r = AUTHD_ERR_INTERNAL;
+    if (r == AUTHD_OK)
+        r = account_session_delete(a, NULL, s->session->user_id, s->session->id);
+    if (r == AUTHD_OK)
+        log_event(LOG_INFO, "session_revoked", "session=%s", s->session->id);
+    rpc_msg_free(s ? &s->base : NULL);
+    return r;
+}
+
+/* ---- ChangePassword ------------------------------------------------------------------------- */
+
+struct change_step {
+    const char *user_id;
+    const char *verified_hash; /* the hash the current password was checked against */
+    const char *new_hash;
+    const char *keep_sid;
+};
+
+static int
+change_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct change_step *c = arg;
+    Authd__Storage__UserRecord *rec = NULL;
+    int r = account_user_get(a, txn, 1, c->user_id, &rec);
+    if (r != AUTHD_OK)
+        goto out;
+    /* Someone changed the password between our check and this transaction: refuse rather than
+     * overwrite a password the caller did not prove knowledge of. */
+    if (strcmp(rec->password_hash, c->verified_hash) != 0) {
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        goto out;
+    }
+    char *dup = strdup(c->new_hash);
+    if (dup == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+    secret_strfree(rec->password_hash);
+    rec->password_hash = dup;
+    r = account_user_save(a, txn, rec);
+    if (r == AUTHD_OK)
+        r = account_sessions_end_all(a, txn, c->user_id, c->keep_sid);
+out:
+    rpc_msg_free(rec ? &rec->base : NULL);
+    return r;
+}
+
+static int
+sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
+                         ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__ChangePasswordRequest *req = (const void *)reqm;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    char *phc = NULL;
+    char q[96];
+    (void)respm;
+
+    int r = session_load_active(a, req->session_token, &s, &u);
+    if (r != AUTHD_OK)
+        goto out;
+    r = password_verify(u->password_hash, req->current_password, strlen(req->current_password),
+                        &a->set.argon2, NULL);
+    if (r != AUTHD_OK) {
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        log_event(LOG_INFO, "password_change_failed", "user=%s reason=bad_password",
+                  log_quote(u->user->id, q, sizeof(q)));
+        goto out;
+    }
+    size_t nl = strlen(req->new_password);
+    r = password_policy_check(req->new_password, nl);
+    if (r == AUTHD_OK)
+        r = password_hash(&a->set.argon2, req->new_password, nl, &phc);
+    if (r != AUTHD_OK)
+        goto out;
+    struct change_step c = {u->user->id, u->password_hash, phc, s->session->id};
+    r = account_txn_run(a, change_step, &c);
+    if (r == AUTHD_OK)
+        log_event(LOG_INFO, "password_changed", "user=%s", log_quote(u->user->id, q, sizeof(q)));
+out:
+    secret_strfree(phc);
+    rpc_msg_free(s ? &s->base : NULL);
+    rpc_msg_free(u ? &u->base : NULL);
+    return r;
+}
+
+const struct rpc_method authd_sessions_methods[] = {
+    {"Login", sessions_login, 0},
+    {"Get", sessions_get, RPC_INLINE},
+    {"List", sessions_list, 0},
+    {"Revoke", sessions_revoke, 0},
+    {"ChangePassword", sessions_change_password, 0},
+};
+const size_t authd_sessions_n_methods =
+    sizeof(authd_sessions_methods) / sizeof(authd_sessions_methods[0]);

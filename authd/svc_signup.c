@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd.v1.Signup: registration with e-mail confirmation. Start hands the edge a single-use,
+ * expiring token to e-mail (stored only as a hash); Complete turns it into a user with a password
+ * and a signed-in session, in one transaction that also consumes the token. Starting a signup for
+ * an e-mail that already has an account answers differently only to the edge (account_exists,
+ * so it can send a different e-mail); the browser sees the same page either way.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "email.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "records.h"
+#include "secret.h"
+#include "authd/v1/signup.pb-c.h"
+
+static int
+signup_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__StartSignupRequest *req = (const void *)reqm;
+    Authd__V1__StartSignupResponse *resp = (void *)respm;
+    Authd__Storage__UserRecord *existing = NULL;
+    Authd__Storage__OneTimeRecord rec = AUTHD__STORAGE__ONE_TIME_RECORD__INIT;
+    struct token tok;
+    char email[EMAIL_MAX_LEN + 1];
+    char q[96];
+
+    memset(&tok, 0, sizeof(tok));
+    int r = email_normalize(req->email, email, sizeof(email));
+    if (r != AUTHD_OK)
+        return r;
+    resp->email = rpc_ctx_strdup(ctx, email);
+    if (resp->email == NULL)
+        return AUTHD_ERR_NOMEM;
+    r = account_user_by_email(a, NULL, 0, email, &existing);
+    if (r == AUTHD_OK) {
+        rpc_msg_free(&existing->base);
+        resp->account_exists = 1;
+        log_event(LOG_INFO, "signup_started", "existing_account=1 peer=%s",
+                  log_quote(req->client_ip, q, sizeof(q)));
+        return AUTHD_OK;
+    }
+    if (r != AUTHD_ERR_NOT_FOUND)
+        return r;
+    rec.email = email;
+    rec.client = req->client; /* borrowed for packing */
+    r = account_onetime_create(a, KEY_SIGNUP, &rec, a->set.signup_ttl, &tok);
+    if (r == AUTHD_OK) {
+        resp->token = rpc_ctx_strdup(ctx, tok.text);
+        resp->expires_at = rec.expires_at;
+        r = resp->token ? AUTHD_OK : AUTHD_ERR_NOMEM;
+        log_event(LOG_INFO, "signup_started", "existing_account=0 signup=%s peer=%s", tok.id,
+                  log_quote(req->client_ip, q, sizeof(q)));
+    }
+    token_wipe(&tok);
+    return r;
+}
+
+static int
+signup_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__TokenRequest *req = (const void *)reqm;
+    Authd__V1__GetSignupResponse *resp = (void *)respm;
+    Authd__Storage__OneTimeRecord *rec = NULL;
+    int r = account_onetime_check(a, NULL, KEY_SIGNUP, req->token, &rec, NULL);
+    if (r != AUTHD_OK)
+        return r;
+    resp->email = rpc_ctx_strdup(ctx, rec->email);
+    resp->client = rec->client ? rec_copy(ctx, &rec->client->base) : NULL;
+    resp->expires_at = rec->expires_at;
+    if (resp->email == NULL || (rec->client && resp->client == NULL))
+        r = AUTHD_ERR_NOMEM;
+    rpc_msg_free(&rec->base);
+    return r;
+}
+
+struct complete_step {
+    const char *token;
+    const char *password_hash;
+    const char *client_ip;
+    const char *user_agent;
+    /* out */
+    Authd__Storage__OneTimeRecord *signup;
+    Authd__Storage__UserRecord *user;
+    Authd__Storage__SessionRecord *session;
+    struct token tok;
+};
+
+static void
+complete_reset(struct complete_step *c)
+{
+    rpc_msg_free(c->signup ? &c->signup->base : NULL);
+    rpc_msg_free(c->user ? &c->user->base : NULL);
+    rpc_msg_free(c->session ? &c->session->base : NULL);
+    c->signup = NULL;
+    c->user = NULL;
+    c->session = NULL;
+    token_wipe(&c->tok);
+}
+
+/* One transaction: consume the token, create the user and its e-mail index, open a session. */
+static int
+complete_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct complete_step *c = arg;
+    char key[KEY_MAX];
+    complete_reset(c);
+    int r = account_onetime_check(a, txn, KEY_SIGNUP, c->token, &c->signup, key);
+    if (r != AUTHD_OK)
+        return r;
+    r = store_txn_delete(txn, key, strlen(key));
+    if (r != AUTHD_OK)
+        return r;
+
+    c->user = malloc(sizeof(*c->user));
+    Authd__V1__User *u = malloc(sizeof(*u));
+    Authd__V1__TwoFactorStatus *tf = malloc(sizeof(*tf));
+    if (c->user == NULL || u == NULL || tf == NULL) {
+        free(c->user);
+        free(u);
+        free(tf);
+        c->user = NULL;
+        return AUTHD_ERR_NOMEM;
+    }
+    authd__storage__user_record__init(c->user);
+    authd__v1__user__init(u);
+    authd__v1__two_factor_status__init(tf);
+    u->two_factor = tf;
+    c->user->user = u;
+    u->email = strdup(c->signup->email);
+    c->user->password_hash = strdup(c->password_hash);
+    if (u->email == NULL || c->user->password_hash == NULL)
+        return AUTHD_ERR_NOMEM;
+    r = account_user_create(a, txn, c->user);
+    if (r != AUTHD_OK)
+        return r;
+    return account_session_create(a, txn, u, c->client_ip, c->user_agent, &c->tok, &c->session);
+}
+
+static int
+signup_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__CompleteSignupRequest *req = (const void *)reqm;
+    Authd__V1__CompleteSignupResponse *resp = (void *)respm;
+    Authd__Storage__OneTimeRecord *pre = NULL;
+    struct complete_step c;
+    char *phc = NULL;
+    char q[96];
+
+    memset(&c, 0, sizeof(c));
+    /* Check the token before spending an Argon2 hash on it, so bogus links stay cheap. */
+    int r = account_onetime_check(a, NULL, KEY_SIGNUP, req->token, &pre, NULL);
+    rpc_msg_free(pre ? &pre->base : NULL);
+    if (r != AUTHD_OK)
+        return r;
+    size_t pl = strlen(req->password);
+    r = password_policy_check(req->password, pl);
+    if (r == AUTHD_OK)
+        r = password_hash(&a->set.argon2, req->password, pl, &phc);
+    if (r != AUTHD_OK)
+        return r;
+    c.token = req->token;
+    c.password_hash = phc;
+    c.client_ip = req->client_ip;
+    c.user_agent = req->user_agent;
+    r = account_txn_run(a, complete_step, &c);
+    if (r == AUTHD_ERR_ALREADY_EXISTS) {
+        log_event(LOG_INFO, "signup_failed", "reason=already_exists peer=%s",
+                  log_quote(req->client_ip, q, sizeof(q)));
+        goto out;
+    }
+    if (r != AUTHD_OK)
+        goto out;
+    resp->session_token = rpc_ctx_strdup(ctx, c.tok.text);
+    resp->session = rec_copy(ctx, &c.session->session->base);
+    resp->user = rec_copy(ctx, &c.user->user->base);
+    resp->client = c.signup->client ? rec_copy(ctx, &c.signup->client->base) : NULL;
+    if (resp->session_token == NULL || resp->session == NULL || resp->user == NULL)
+        r = AUTHD_ERR_NOMEM;
+    char q2[96];
+    log_event(LOG_INFO, "signup_completed", "user=%s session=%s peer=%s",
+              log_quote(c.user->user->id, q, sizeof(q)), c.tok.id,
+              log_quote(req->client_ip, q2, sizeof(q2)));
+out:
+    complete_reset(&c);
+    secret_strfree(phc);
+    return r;
+}
+
+const struct rpc_method authd_signup_methods[] = {
+    {"Start", signup_start, 0},
+    {"Get", signup_get, RPC_INLINE},
+    {"Complete", signup_complete, 0},
+};
+const size_t authd_signup_n_methods =
+    sizeof(authd_signup_methods) / sizeof(authd_signup_methods[0]);

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd.v1.Users: account administration (create, get, list, update, delete, set password).
+ * Callers are administrators and, for lookups, trusted services; the role check comes with the
+ * service-security work. Every change that touches several keys is one transaction.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "email.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "records.h"
+#include "secret.h"
+#include "authd/v1/users.pb-c.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 1000
+
+/* ---- Create ------------------------------------------------------------------------------ */
+
+struct create_step {
+    Authd__Storage__UserRecord *rec;
+};
+
+static int
+create_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct create_step *c = arg;
+    return account_user_create(a, txn, c->rec);
+}
+
+static int
+users_create(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__CreateUserRequest *req = (const void *)reqm;
+    Authd__V1__UserResponse *resp = (void *)respm;
+    Authd__Storage__UserRecord rec = AUTHD__STORAGE__USER_RECORD__INIT;
+    Authd__V1__User user = AUTHD__V1__USER__INIT;
+    Authd__V1__TwoFactorStatus tf = AUTHD__V1__TWO_FACTOR_STATUS__INIT;
+    char email[EMAIL_MAX_LEN + 1];
+    char *phc = NULL;
+    int r;
+
+    rec.user = &user;
+    user.two_factor = &tf;
+    r = email_normalize(req->email, email, sizeof(email));
+    if (r != AUTHD_OK)
+        return r;
+    if (req->id[0] != '\0') {
+        /* Ids end up in keys and URLs: keep them to a safe alphabet. */
+        size_t n = strlen(req->id);
+        if (n > ACCOUNT_MAX_ID || strspn(req->id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                                  "QRSTUVWXYZ0123456789-_.") != n) {
+            rpc_ctx_set_message(ctx, "id: up to 64 of A-Z a-z 0-9 - _ .");
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        }
+        user.id = strdup(req->id);
+        if (user.id == NULL)
+            return AUTHD_ERR_NOMEM;
+    }
+    if (req->password[0] != '\0') {
+        size_t pl = strlen(req->password);
+        r = password_policy_check(req->password, pl);
+        if (r == AUTHD_OK)
+            r = password_hash(&a->set.argon2, req->password, pl, &phc);
+        if (r != AUTHD_OK)
+            goto out;
+        rec.password_hash = phc;
+    }
+    user.email = email;
+    user.inactive = req->inactive;
+    struct create_step c = {.rec = &rec};
+    r = account_txn_run(a, create_step, &c);
+    if (r == AUTHD_OK) {
+        resp->user = rec_copy(ctx, &user.base);
+        r = resp->user != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+        char q[96];
+        log_event(LOG_INFO, "user_created", "user=%s", log_quote(user.id, q, sizeof(q)));
+    }
+out:
+    if (user.id != protobuf_c_empty_string)
+        free(user.id);
+    secret_strfree(phc);
+    return r;
+}
+
+/* ---- Get / List ----------------------------------------------------------------------------- */
+
+static int
+users_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__GetUserRequest *req = (const void *)reqm;
+    Authd__V1__UserResponse *resp = (void *)respm;
+    Authd__Storage__UserRecord *rec = NULL;
+    int r;
+
+    if (req->id[0] != '\0') {
+        r = account_user_get(a, NULL, 0, req->id, &rec);
+    } else {
+        char email[EMAIL_MAX_LEN + 1];
+        r = email_normalize(req->email, email, sizeof(email));
+        if (r != AUTHD_OK)
+            return AUTHD_ERR_NOT_FOUND;
+        r = account_user_by_email(a, NULL, 0, email, &rec);
+    }
+    if (r == AUTHD_OK) {
+        resp->user = rec_copy(ctx, &rec->user->base);
+        if (resp->user == NULL)
+            r = AUTHD_ERR_NOMEM;
+    }
+    rpc_msg_free(rec ? &rec->base : NULL);
+    return r;
+}
+
+struct list_acc {
+    struct rpc_ctx *ctx;
+    Authd__V1__ListUsersResponse *resp;
+    size_t want;
+    int more;
+};
+
+static int
+on_user(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_acc *l = arg;
+    (void)key;
+    (void)klen;
+    if (l->resp->n_users == l->want) {
+        l->more = 1;
+        return 1;
+    }
+    Authd__Storage__UserRecord *rec = authd__storage__user_record__unpack(NULL, vlen, val);
+    if (rec == NULL)
+        return AUTHD_ERR_INTERNAL;
+    Authd__V1__User *u = rec->user ? rec_copy(l->ctx, &rec->user->base) : NULL;
+    rpc_msg_free(&rec->base);
+    if (u == NULL)
+        return AUTHD_ERR_NOMEM;
+    l->resp->users[l->resp->n_users++] = u;
+    return 0;
+}
+
+static int
+users_list(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__ListUsersRequest *req = (const void *)reqm;
+    Authd__V1__ListUsersResponse *resp = (void *)respm;
+    size_t want = req->page_size == 0 ? LIST_DEFAULT : req->page_size;
+    char after[KEY_MAX];
+    size_t alen = 0;
+
+    if (want > LIST_MAX)
+        want = LIST_MAX;
+    resp->users = rpc_ctx_alloc(ctx, want * sizeof(*resp->users));
+    if (resp->users == NULL)
+        return AUTHD_ERR_NOMEM;
+    if (req->page_token[0] != '\0') {
+        alen = key_make(after, KEY_USER, req->page_token, NULL);
+        if (alen == 0)
+            return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    struct list_acc l = {.ctx = ctx, .resp = resp, .want = want, .more = 0};
+    int r = store_scan(a->store, KEY_USER, strlen(KEY_USER), alen ? after : NULL, alen, on_user,
+                       &l);
+    if (r != AUTHD_OK)
+        return r;
+    if (l.more && resp->n_users > 0)
+        resp->next_page_token = resp->users[resp->n_users - 1]->id;
+    return AUTHD_OK;
+}
+
+/* ---- Update / Delete / SetPassword -------------------------------------------------------- */
+
+struct update_step {
+    const char *id;
+    int set_inactive;
+    int inactive;
+    const char *password_hash; /* set password when not NULL */
+    int delete_user;
+    Authd__Storage__UserRecord *rec; /* out */
+};
+
+static int
+update_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct update_step *u = arg;
+    rpc_msg_free(u->rec ? &u->rec->base : NULL);
+    u->rec = NULL;
+    int r = account_user_get(a, txn, 1, u->id, &u->rec);
+    if (r != AUTHD_OK)
+        return r;
+    Authd__V1__User *user = u->rec->user;
+    if (user == NULL)
+        return AUTHD_ERR_INTERNAL;
+    if (u->delete_user) {
+        char ukey[KEY_MAX], ekey[KEY_MAX];
+        if (key_make(ukey, KEY_USER, user->id, NULL) == 0 ||
+            key_make(ekey, KEY_EMAIL, user->email, NULL) == 0)
+            return AUTHD_ERR_INTERNAL;
+        r = account_sessions_end_all(a, txn, user->id, NULL);
+        if (r == AUTHD_OK)
+            r = store_txn_delete(txn, ukey, strlen(ukey));
+        if (r == AUTHD_OK)
+            r = store_txn_delete(txn, ekey, strlen(ekey));
+        return r;
+    }
+    int end_sessions = 0;
+    if (u->set_inactive) {
+        end_sessions |= u->inactive && !user->inactive;
+        user->inactive = u->inactive;
+    }
+    if (u->password_hash != NULL) {
+        char *dup = strdup(u->password_hash);
+        if (dup == NULL)
+            return AUTHD_ERR_NOMEM;
+        if (u->rec->password_hash != protobuf_c_empty_string)
+            secret_strfree(u->rec->password_hash);
+        u->rec->password_hash = dup;
+        end_sessions = 1;
+    }
+    if (end_sessions) {
+        r = account_sessions_end_all(a, txn, user->id, NULL);
+        if (r != AUTHD_OK)
+            return r;
+    }
+    return account_user_save(a, txn, u->rec);
+}
+
+static int
+users_update(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__UpdateUserRequest *req = (const void *)reqm;
+    Authd__V1__UserResponse *resp = (void *)respm;
+    struct update_step u = {.id = req->id};
+    if (req->inactive != NULL) {
+        u.set_inactive = 1;
+        u.inactive = req->inactive->value;
+    }
+    int r = account_txn_run(a, update_step, &u);
+    if (r == AUTHD_OK) {
+        resp->user = rec_copy(ctx, &u.rec->user->base);
+        r = resp->user ? AUTHD_OK : AUTHD_ERR_NOMEM;
+        char q[96];
+        log_event(LOG_INFO, "user_updated", "user=%s inactive=%d",
+                  log_quote(req->id, q, sizeof(q)), (int)u.rec->user->inactive);
+    }
+    rpc_msg_free(u.rec ? &u.rec->base : NULL);
+    return r;
+}
+
+static int
+users_delete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__DeleteUserRequest *req = (const void *)reqm;
+    (void)respm;
+    struct update_step u = {.id = req->id, .delete_user = 1};
+    int r = account_txn_run(a, update_step, &u);
+    rpc_msg_free(u.rec ? &u.rec->base : NULL);
+    if (r == AUTHD_OK) {
+        char q[96];
+        log_event(LOG_INFO, "user_deleted", "user=%s", log_quote(req->id, q, sizeof(q)));
+    }
+    return r;
+}
+
+static int
+users_set_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__SetPasswordRequest *req = (const void *)reqm;
+    (void)respm;
+    char *phc = NULL;
+    size_t pl = strlen(req->password);
+    int r = password_policy_check(req->password, pl);
+    if (r == AUTHD_OK)
+        r = password_hash(&a->set.argon2, req->password, pl, &phc);
+    if (r != AUTHD_OK)
+        return r;
+    struct update_step u = {.id = req->id, .password_hash = phc};
+    r = account_txn_run(a, update_step, &u);
+    rpc_msg_free(u.rec ? &u.rec->base : NULL);
+    secret_strfree(phc);
+    if (r == AUTHD_OK) {
+        char q[96];
+        log_event(LOG_INFO, "password_set", "user=%s by=admin", log_quote(req->id, q, sizeof(q)));
+    }
+    return r;
+}
+
+const struct rpc_method authd_users_methods[] = {
+    {"Create", users_create, 0},
+    {"Get", users_get, RPC_INLINE},
+    {"List", users_list, 0},
+    {"Update", users_update, 0},
+    {"Delete", users_delete, 0},
+    {"SetPassword", users_set_password, 0},
+};
+const size_t authd_users_n_methods = sizeof(authd_users_methods) / sizeof(authd_users_methods[0]);

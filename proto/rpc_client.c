@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client half of the RPC adapter: blocking unary calls over one gRPC channel, safe to use
+ * from many threads. Each call runs one batch on its own pluck queue; method paths are
+ * registered with the channel once and cached. A failed call comes back as the enum authd_err
+ * the server put in the authd-error trailer, or one derived from the gRPC status.
+ */
+#include "rpc.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+
+#include "err.h"
+#include "secret.h"
+
+#define RPC_CLIENT_MAX_METHODS 128 /* registered paths cached; others use unregistered calls */
+#define RPC_CLIENT_MAX_MD 16       /* extra metadata pairs per call */
+#define RPC_PLUCK_MARGIN_MS 5000   /* past the deadline, a call still pending is cancelled */
+
+struct rpc_client_method {
+    char *path;   /* owned; must outlive the channel's registration */
+    void *handle; /* from grpc_channel_register_call */
+};
+
+struct rpc_client {
+    grpc_channel *channel;
+    pthread_mutex_t mu; /* guards methods */
+    struct rpc_client_method methods[RPC_CLIENT_MAX_METHODS];
+    size_t n_methods;
+};
+
+int
+rpc_client_new(const char *target, struct rpc_client **out)
+{
+    struct rpc_client *c;
+    grpc_channel_credentials *creds;
+
+    if (out != NULL)
+        *out = NULL;
+    if (target == NULL || *target == '\0' || out == NULL)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return AUTHD_ERR_NOMEM;
+    grpc_init();
+    creds = grpc_insecure_credentials_create();
+    c->channel = grpc_channel_create(target, creds, NULL);
+    grpc_channel_credentials_release(creds);
+    if (c->channel == NULL) {
+        free(c);
+        grpc_shutdown();
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    *out = c;
+    return AUTHD_OK;
+}
+
+void
+rpc_client_free(struct rpc_client *c)
+{
+    if (c == NULL)
+        return;
+    grpc_channel_destroy(c->channel);
+    for (size_t i = 0; i < c->n_methods; i++)
+        free(c->methods[i].path);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    grpc_shutdown();
+}
+
+/* The registered-call handle for method, registering it on first use; NULL when full. */
+static void *
+method_handle(struct rpc_client *c, const char *method)
+{
+    void *h = NULL;
+
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_methods; i++) {
+        if (strcmp(c->methods[i].path, method) == 0) {
+            h = c->methods[i].handle;
+            goto out;
+        }
+    }
+    if (c->n_methods < RPC_CLIENT_MAX_METHODS) {
+        char *path = strdup(method);
+        if (path == NULL)
+            goto out;
+        h = grpc_channel_register_call(c->channel, path, NULL, NULL);
+        if (h == NULL) {
+            free(path);
+            goto out;
+        }
+        c->methods[c->n_methods].path = path;
+        c->methods[c->n_methods].handle = h;
+        c->n_methods++;
+    }
+out:
+    pthread_mutex_unlock(&c->mu);
+    return h;
+}
+
+/* Destroy callback of the request's slice: its bytes may hold a password. */
+static void
+on_request_slice_done(void *p, size_t len)
+{
+    secret_freezero(p, len);
+}
+
+/* Best-effort wipe of received message bytes (they may hold a session token). */
+static void
+bb_wipe(grpc_byte_buffer *bb)
+{
+    if (bb == NULL || bb->type != GRPC_BB_RAW)
+        return;
+    grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+    for (size_t i = 0; i < sb->count; i++)
+        secret_wipe(GRPC_SLICE_START_PTR(sb->slices[i]), GRPC_SLICE_LENGTH(sb->slices[i]));
+}
+
+/* Packs msg into a byte buffer whose bytes are wiped when gRPC drops them. */
+static int
+pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    grpc_slice s;
+
+    *out = NULL;
+    if (len == 0) {
+        s = grpc_empty_slice();
+    } else {
+        uint8_t *p = malloc(len);
+        if (p == NULL)
+            return AUTHD_ERR_NOMEM;
+        if (protobuf_c_message_pack(msg, p) != len) {
+            secret_freezero(p, len);
+            return AUTHD_ERR_INTERNAL;
+        }
+        s = grpc_slice_new_with_len(p, len, on_request_slice_done);
+    }
+    *out = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+/* Decodes a received answer (NULL: the empty message) with protobuf-c's allocator. */
+static int
+unpack_response(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *desc,
+                ProtobufCMessage **out)
+{
+    static const uint8_t none[1];
+    grpc_byte_buffer_reader r;
+    grpc_slice s;
+
+    if (bb == NULL) {
+        *out = protobuf_c_message_unpack(desc, NULL, 0, none);
+        return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+    }
+    if (!grpc_byte_buffer_reader_init(&r, bb))
+        return AUTHD_ERR_INTERNAL;
+    s = grpc_byte_buffer_reader_readall(&r);
+    if (r.buffer_out != r.buffer_in)
+        bb_wipe(r.buffer_out);
+    grpc_byte_buffer_reader_destroy(&r);
+    *out = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+    secret_wipe(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+    grpc_slice_unref(s);
+    bb_wipe(bb);
+    return *out != NULL ? AUTHD_OK : AUTHD_ERR_INTERNAL;
+}
+
+/* Copies the slice into a NUL-terminated buffer of cap bytes, cut if longer. */
+static void
+slice_copy(grpc_slice s, char *dst, size_t cap)
+{
+    size_t len = GRPC_SLICE_LENGTH(s);
+
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(dst, GRPC_SLICE_START_PTR(s), len);
+    dst[len] = '\0';
+}
+
+/* The authd-error trailer, or NULL. */
+static const grpc_metadata *
+find_reason(const grpc_metadata_array *md)
+{
+    for (size_t i = 0; i < md->count; i++)
+        if (grpc_slice_str_cmp(md->metadata[i].key, AUTHD_ERR_MD_KEY) == 0)
+            return &md->metadata[i];
+    return NULL;
+}
+
+/* Shuts the call's queue down, drains it and destroys it. NULL is a no-op. */
+static void
+cq_free(grpc_completion_queue *cq)
+{
+    grpc_event ev;
+
+    if (cq == NULL)
+        return;
+    grpc_completion_queue_shutdown(cq);
+    do
+        ev = grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    while (ev.type != GRPC_QUEUE_SHUTDOWN);
+    grpc_completion_queue_destroy(cq);
+}
+
+/*
+ * The error a failed call stands for: the server's authd-error reason when it sent one this
+ * client knows, else the one for the status code.
+ */
+static int
+failed_call_err(grpc_status_code status, const grpc_metadata *reason)
+{
+    int r;
+
+    if (reason == NULL)
+        return rpc_err_from_status((int)status);
+    r = authd_err_from_reason((const char *)GRPC_SLICE_START_PTR(reason->value),
+                              GRPC_SLICE_LENGTH(reason->value));
+    /* A reason from a newer server maps to INTERNAL here: the status says more. */
+    if (r == AUTHD_OK ||
+        (r == AUTHD_ERR_INTERNAL &&
+         grpc_slice_str_cmp(reason->value, authd_err_reason(AUTHD_ERR_INTERNAL)) != 0))
+        return rpc_err_from_status((int)status);
+    return r;
+}
+
+int
+rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+         const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int timeout_ms,
+         struct rpc_status *st)
+{
+    return rpc_call_md(c, method, NULL, req, resp_desc, resp, timeout_ms, st);
+}
+
+int
+rpc_call_md(struct rpc_client *c, const char *method, const char *const *md,
+            const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+            ProtobufCMessage **resp, int timeout_ms, struct rpc_status *st)
+{
+    grpc_metadata send_md[RPC_CLIENT_MAX_MD];
+    size_t n_md = 0;
+    grpc_completion_queue *cq = NULL;
+    grpc_call *call = NULL;
+    grpc_byte_buffer *send_bb = NULL;
+    grpc_byte_buffer *recv_bb = NULL;
+    grpc_metadata_array recv_initial, recv_trailing;
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    gpr_timespec deadline;
+    grpc_op ops[6];
+    grpc_event ev;
+    grpc_call_error ce;
+    void *handle;
+    int tag = 0;
+    int got_status = 0;
+    int r = AUTHD_ERR_INTERNAL;
+
+    grpc_metadata_array_init(&recv_initial);
+    grpc_metadata_array_init(&recv_trailing);
+    if (resp != NULL)
+        *resp = NULL;
+    if (st != NULL)
+        memset(st, 0, sizeof(*st));
+    if (c == NULL || method == NULL || method[0] != '/' || req == NULL || resp_desc == NULL ||
+        resp == NULL || timeout_ms <= 0) {
+        r = AUTHD_ERR_INVALID_ARGUMENT;
+        goto out;
+    }
+    memset(send_md, 0, sizeof(send_md));
+    for (; md != NULL && md[2 * n_md] != NULL; n_md++) {
+        if (n_md == RPC_CLIENT_MAX_MD || md[2 * n_md + 1] == NULL) {
+            r = AUTHD_ERR_INVALID_ARGUMENT;
+            goto out;
+        }
+        send_md[n_md].key = grpc_slice_from_static_string(md[2 * n_md]);
+        send_md[n_md].value = grpc_slice_from_static_string(md[2 * n_md + 1]);
+        if (!grpc_header_key_is_legal(send_md[n_md].key) ||
+            (!grpc_is_binary_header(send_md[n_md].key) &&
+             !grpc_header_nonbin_value_is_legal(send_md[n_md].value))) {
+            r = AUTHD_ERR_INVALID_ARGUMENT;
+            goto out;
+        }
+    }
+    r = pack_request(req, &send_bb);
+    if (r != AUTHD_OK)
+        goto out;
+
+    cq = grpc_completion_queue_create_for_pluck(NULL);
+    if (cq == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+    deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    handle = method_handle(c, method);
+    if (handle != NULL) {
+        call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                   handle, deadline, NULL);
+    } else {
+        call =
+            grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                     grpc_slice_from_static_string(method), NULL, deadline, NULL);
+    }
+    if (call == NULL) {
+        r = AUTHD_ERR_INTERNAL;
+        goto out;
+    }
+
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = n_md;
+    ops[0].data.send_initial_metadata.metadata = n_md > 0 ? send_md : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send_bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &recv_initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv_bb;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &recv_trailing;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    ce = grpc_call_start_batch(call, ops, 6, &tag, NULL);
+    if (ce != GRPC_CALL_OK) {
+        r = ce == GRPC_CALL_ERROR_INVALID_METADATA ? AUTHD_ERR_INVALID_ARGUMENT
+                                                   : AUTHD_ERR_INTERNAL;
+        goto out;
+    }
+    /* gRPC ends the call at its deadline; the margin only guards against a stuck call. */
+    ev = grpc_completion_queue_pluck(
+        cq, &tag, gpr_time_add(deadline, gpr_time_from_millis(RPC_PLUCK_MARGIN_MS, GPR_TIMESPAN)),
+        NULL);
+    if (ev.type != GRPC_OP_COMPLETE) {
+        grpc_call_cancel(call, NULL);
+        grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        status = GRPC_STATUS_DEADLINE_EXCEEDED;
+    }
+
+    got_status = 1;
+    if (st != NULL) {
+        st->code = (int)status;
+        slice_copy(details, st->message, sizeof(st->message));
+    }
+    if (status == GRPC_STATUS_OK) {
+        r = unpack_response(recv_bb, resp_desc, resp);
+        if (r != AUTHD_OK && st != NULL) {
+            st->code = GRPC_STATUS_INTERNAL;
+            snprintf(st->message, sizeof(st->message), "malformed response message");
+        }
+    } else {
+        const grpc_metadata *reason = find_reason(&recv_trailing);
+        r = failed_call_err(status, reason);
+        if (reason != NULL && st != NULL)
+            slice_copy(reason->value, st->reason, sizeof(st->reason));
+    }
+
+out:
+    if (recv_bb != NULL) {
+        bb_wipe(recv_bb);
+        grpc_byte_buffer_destroy(recv_bb);
+    }
+    if (send_bb != NULL)
+        grpc_byte_buffer_destroy(send_bb);
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&recv_initial);
+    grpc_metadata_array_destroy(&recv_trailing);
+    if (call != NULL)
+        grpc_call_unref(call);
+    cq_free(cq);
+    /* A failure without a status from the server: describe it the same way. */
+    if (r != AUTHD_OK && st != NULL) {
+        if (!got_status)
+            st->code = rpc_status_from_err(r);
+        if (st->reason[0] == '\0')
+            snprintf(st->reason, sizeof(st->reason), "%s", authd_err_reason(r));
+        if (st->message[0] == '\0')
+            snprintf(st->message, sizeof(st->message), "%s", authd_strerror(r));
+    }
+    return r;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the RPC server and client share: the one mapping between enum authd_err and gRPC
+ * status codes (both directions), and the generic wipe of protobuf-c messages, which walks a
+ * message through its descriptor so that every string and bytes field, at any depth (repeated
+ * fields, nested messages, map entries, oneofs, unknown fields), is wiped before it is freed.
+ */
+#include "rpc.h"
+
+#include <string.h>
+
+#include <grpc/status.h>
+
+#include "err.h"
+#include "secret.h"
+
+int
+rpc_status_from_err(int err)
+{
+    switch (err) {
+    case AUTHD_OK:
+        return GRPC_STATUS_OK;
+    case AUTHD_ERR_INVALID_ARGUMENT:
+    case AUTHD_ERR_INVALID_EMAIL:
+    case AUTHD_ERR_WEAK_PASSWORD:
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    case AUTHD_ERR_NOT_FOUND:
+        return GRPC_STATUS_NOT_FOUND;
+    case AUTHD_ERR_ALREADY_EXISTS:
+        return GRPC_STATUS_ALREADY_EXISTS;
+    case AUTHD_ERR_INVALID_CREDENTIALS:
+    case AUTHD_ERR_UNAUTHENTICATED:
+    case AUTHD_ERR_INVALID_TOKEN:
+        return GRPC_STATUS_UNAUTHENTICATED;
+    case AUTHD_ERR_PERMISSION_DENIED:
+    case AUTHD_ERR_INACTIVE:
+        return GRPC_STATUS_PERMISSION_DENIED;
+    case AUTHD_ERR_CONFLICT:
+        return GRPC_STATUS_ABORTED;
+    case AUTHD_ERR_TOO_LARGE:
+    case AUTHD_ERR_LOCKED:
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    case AUTHD_ERR_UNAVAILABLE:
+        return GRPC_STATUS_UNAVAILABLE;
+    case AUTHD_ERR_DEADLINE:
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    case AUTHD_ERR_UNIMPLEMENTED:
+        return GRPC_STATUS_UNIMPLEMENTED;
+    case AUTHD_ERR_STORAGE:
+    case AUTHD_ERR_INTERNAL:
+    case AUTHD_ERR_NOMEM:
+    default:
+        return GRPC_STATUS_INTERNAL;
+    }
+}
+
+int
+rpc_err_from_status(int code)
+{
+    switch (code) {
+    case GRPC_STATUS_OK:
+        return AUTHD_OK;
+    case GRPC_STATUS_INVALID_ARGUMENT:
+    case GRPC_STATUS_OUT_OF_RANGE:
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    case GRPC_STATUS_NOT_FOUND:
+        return AUTHD_ERR_NOT_FOUND;
+    case GRPC_STATUS_ALREADY_EXISTS:
+        return AUTHD_ERR_ALREADY_EXISTS;
+    case GRPC_STATUS_UNAUTHENTICATED:
+        return AUTHD_ERR_UNAUTHENTICATED;
+    case GRPC_STATUS_PERMISSION_DENIED:
+        return AUTHD_ERR_PERMISSION_DENIED;
+    case GRPC_STATUS_ABORTED:
+        return AUTHD_ERR_CONFLICT;
+    case GRPC_STATUS_RESOURCE_EXHAUSTED:
+        return AUTHD_ERR_TOO_LARGE;
+    /* A call cancelled under us (server shutting down, connection lost) is "try again". */
+    case GRPC_STATUS_CANCELLED:
+    case GRPC_STATUS_UNAVAILABLE:
+        return AUTHD_ERR_UNAVAILABLE;
+    case GRPC_STATUS_DEADLINE_EXCEEDED:
+        return AUTHD_ERR_DEADLINE;
+    case GRPC_STATUS_UNIMPLEMENTED:
+        return AUTHD_ERR_UNIMPLEMENTED;
+    case GRPC_STATUS_UNKNOWN:
+    case GRPC_STATUS_FAILED_PRECONDITION:
+    case GRPC_STATUS_INTERNAL:
+    case GRPC_STATUS_DATA_LOSS:
+    default:
+        return AUTHD_ERR_INTERNAL;
+    }
+}
+
+/* Wipes one element (not a repeated array) of field f stored at p. */
+static void
+wipe_value(const ProtobufCFieldDescriptor *f, void *p)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        char *s = *(char **)p;
+        /* Defaults are static, possibly read-only, and never hold a secret. */
+        if (s != NULL && s != protobuf_c_empty_string && s != (const char *)f->default_value)
+            secret_wipe(s, strlen(s));
+        break;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        ProtobufCBinaryData *b = p;
+        const ProtobufCBinaryData *def = f->default_value;
+        if (b->data != NULL && (def == NULL || b->data != def->data))
+            secret_wipe(b->data, b->len);
+        break;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE:
+        rpc_msg_wipe(*(ProtobufCMessage **)p);
+        break;
+    default:
+        break;
+    }
+}
+
+/* The size of one element of a repeated field of type t in its array. */
+static size_t
+elem_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_STRING:
+        return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(ProtobufCMessage *);
+    default:
+        return 0; /* scalars hold no secret bytes worth walking */
+    }
+}
+
+void
+rpc_msg_free(ProtobufCMessage *msg)
+{
+    if (msg == NULL)
+        return;
+    rpc_msg_wipe(msg);
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+void
+rpc_msg_wipe(ProtobufCMessage *msg)
+{
+    if (msg == NULL || msg->descriptor == NULL)
+        return;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    char *base = (char *)msg;
+
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        void *member = base + f->offset;
+        size_t esz = elem_size(f->type);
+
+        if (esz == 0)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(size_t *)(base + f->quantifier_offset);
+            char *arr = *(char **)member;
+            for (size_t k = 0; arr != NULL && k < n; k++)
+                wipe_value(f, arr + k * esz);
+            continue;
+        }
+        /* Members of a oneof share storage: only the one whose case is set is valid. */
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        wipe_value(f, member);
+    }
+    for (size_t i = 0; i < msg->n_unknown_fields; i++) {
+        ProtobufCMessageUnknownField *u = &msg->unknown_fields[i];
+        secret_wipe(u->data, u->len);
+    }
+}

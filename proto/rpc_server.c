@@ -1,0 +1,950 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server half of the RPC adapter: gRPC core (C API) serving protobuf-c service
+ * descriptors. Completion-queue threads receive calls, decode them and run cheap (RPC_INLINE)
+ * handlers on the spot; blocking handlers go through a bounded queue to a worker pool so that
+ * an Argon2 hash or a synced write never stalls a cheap call. Each call owns an arena that
+ * holds the decoded request, the response and everything the handler allocates; it is wiped
+ * when the call is answered, so secrets never outlive the call.
+ */
+#include "rpc.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/cpu.h>
+#include <grpc/support/time.h>
+
+#include "err.h"
+#include "log.h"
+#include "secret.h"
+
+#define RPC_DEFAULT_WORKERS 32
+#define RPC_DEFAULT_MAX_MESSAGE (1024 * 1024)
+#define RPC_QUEUE_CAP 4096     /* blocking calls waiting for a worker; then "busy" */
+#define RPC_SLOTS_PER_METHOD 2 /* requests kept posted per method and completion queue */
+#define RPC_ARENA_INLINE 1024  /* arena bytes inside the call itself: most calls need no more */
+#define RPC_ARENA_CHUNK 4096   /* later arena chunks, or the size asked when larger */
+#define RPC_MESSAGE_MAX 255    /* longest status message a handler may set */
+
+/* What a completion-queue event is about; the tag points at one of these. */
+enum rpc_tag_kind {
+    TAG_REQUEST,  /* a posted request for a call has fired */
+    TAG_BATCH,    /* the answer batch of a call has completed */
+    TAG_SHUTDOWN, /* grpc_server_shutdown_and_notify is done */
+};
+
+struct rpc_tag {
+    enum rpc_tag_kind kind;
+};
+
+/* A method of a service descriptor, registered with gRPC. */
+struct rpc_reg {
+    void *handle; /* from grpc_server_register_method */
+    const struct rpc_service *svc;
+    const struct rpc_method *m; /* NULL: in the descriptor but not served */
+    const ProtobufCMethodDescriptor *md;
+    char *path; /* "/pkg.Service/Method" */
+};
+
+struct rpc_arena_chunk {
+    struct rpc_arena_chunk *next;
+    size_t cap;
+    max_align_t data[]; /* cap bytes */
+};
+
+struct rpc_ctx {
+    struct rpc_tag tag; /* first: a tag is the call */
+    struct rpc_server *srv;
+    const struct rpc_reg *reg; /* NULL: the generic slot, for methods nobody registered */
+    int cq_idx;
+
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_byte_buffer *payload; /* registered calls; NULL for an absent message */
+    grpc_call_details details; /* generic calls */
+    char *peer;                /* gpr_malloc'd, on first use */
+    const char *message;       /* status message set by the handler, in the arena */
+
+    /* Kept alive until the answer batch completes. */
+    grpc_byte_buffer *answer;
+    grpc_slice status_details;
+    grpc_metadata trailer;
+    int cancelled;
+
+    /* The arena: an inline block, then chunks. */
+    unsigned char *arena_cur;
+    size_t arena_left;
+    struct rpc_arena_chunk *chunks;
+    max_align_t arena_inline[RPC_ARENA_INLINE / sizeof(max_align_t)];
+};
+
+struct rpc_cq_thread {
+    struct rpc_server *srv;
+    int cq_idx;
+    pthread_t th;
+};
+
+struct rpc_server {
+    grpc_server *server;
+    grpc_completion_queue **cqs;
+    int n_cqs;
+    struct rpc_cq_thread *cq_threads;
+    int n_cq_threads; /* started */
+    pthread_t *workers;
+    int n_workers; /* started */
+    struct rpc_reg *regs;
+    size_t n_regs;
+    int started; /* grpc_server_start was called */
+    struct rpc_tag shutdown_tag;
+
+    pthread_mutex_t mu; /* guards the fields below */
+    pthread_cond_t cv;  /* signalled when active drops to 0 and when shutdown_done is set */
+    int stopping;       /* requests are no longer posted */
+    int shutdown_done;
+    long active; /* calls received and not yet freed */
+
+    pthread_mutex_t qmu; /* guards the worker queue */
+    pthread_cond_t qcv;
+    struct rpc_ctx **queue; /* ring of RPC_QUEUE_CAP */
+    size_t q_head;
+    size_t q_len;
+    int q_stop;   /* workers exit once the queue is empty */
+    int q_cancel; /* queued calls are answered UNAVAILABLE without running */
+};
+
+/* ---- arena ----------------------------------------------------------------------------- */
+
+static size_t
+arena_round(size_t n)
+{
+    size_t a = _Alignof(max_align_t);
+    return (n + a - 1) & ~(a - 1);
+}
+
+/* Wipes and frees every chunk; the arena is unusable afterwards. */
+static void
+arena_free(struct rpc_ctx *ctx)
+{
+    secret_wipe(ctx->arena_inline, sizeof(ctx->arena_inline));
+    while (ctx->chunks != NULL) {
+        struct rpc_arena_chunk *next = ctx->chunks->next;
+        secret_freezero(ctx->chunks, sizeof(*ctx->chunks) + ctx->chunks->cap);
+        ctx->chunks = next;
+    }
+    ctx->arena_cur = NULL;
+    ctx->arena_left = 0;
+}
+
+/*
+ * protobuf-c allocator over the arena. The decoded request, with its strings, bytes, repeated
+ * arrays and unknown fields, then lives in the arena, so the arena wipe covers all of it; the
+ * response is built in the arena too (or points at static storage, which is never wiped).
+ */
+static void *
+arena_pb_alloc(void *data, size_t n)
+{
+    return rpc_ctx_alloc(data, n);
+}
+
+static void
+arena_pb_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* freed with the arena */
+}
+
+/* ---- calls ----------------------------------------------------------------------------- */
+
+static struct rpc_ctx *
+ctx_new(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx)
+{
+    struct rpc_ctx *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->tag.kind = TAG_REQUEST;
+    c->srv = srv;
+    c->reg = reg;
+    c->cq_idx = cq_idx;
+    c->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    grpc_metadata_array_init(&c->md);
+    grpc_call_details_init(&c->details);
+    c->status_details = grpc_empty_slice();
+    c->arena_cur = (unsigned char *)c->arena_inline;
+    c->arena_left = sizeof(c->arena_inline);
+    return c;
+}
+
+/*
+ * Best-effort wipe of received message bytes. They sit in the transport's read buffers,
+ * which are plain heap memory no longer needed once the message was delivered.
+ */
+static void
+bb_wipe(grpc_byte_buffer *bb)
+{
+    if (bb == NULL || bb->type != GRPC_BB_RAW)
+        return;
+    grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+    for (size_t i = 0; i < sb->count; i++)
+        secret_wipe(GRPC_SLICE_START_PTR(sb->slices[i]), GRPC_SLICE_LENGTH(sb->slices[i]));
+}
+
+static void
+ctx_free(struct rpc_ctx *c)
+{
+    if (c == NULL)
+        return;
+    if (c->payload != NULL) {
+        bb_wipe(c->payload);
+        grpc_byte_buffer_destroy(c->payload);
+    }
+    if (c->answer != NULL)
+        grpc_byte_buffer_destroy(c->answer);
+    grpc_slice_unref(c->status_details);
+    grpc_metadata_array_destroy(&c->md);
+    grpc_call_details_destroy(&c->details);
+    arena_free(c);
+    if (c->peer != NULL)
+        gpr_free(c->peer);
+    if (c->call != NULL)
+        grpc_call_unref(c->call);
+    free(c);
+}
+
+/* Frees a call that was received (counted in active) and lets a stopping server know. */
+static void
+ctx_finish(struct rpc_ctx *c)
+{
+    struct rpc_server *srv = c->srv;
+
+    ctx_free(c);
+    pthread_mutex_lock(&srv->mu);
+    if (--srv->active == 0)
+        pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* Destroy callback of the answer's slice: gRPC drops its last reference once it is sent. */
+static void
+on_answer_slice_done(void *p, size_t len)
+{
+    secret_freezero(p, len);
+}
+
+/* Packs msg into a new byte buffer whose bytes are wiped when gRPC is done with them. */
+static int
+pack_message(const ProtobufCMessage *msg, grpc_byte_buffer **out)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    grpc_slice s;
+
+    *out = NULL;
+    if (len == 0) {
+        s = grpc_empty_slice();
+    } else {
+        uint8_t *p = malloc(len);
+        if (p == NULL)
+            return AUTHD_ERR_NOMEM;
+        if (protobuf_c_message_pack(msg, p) != len) {
+            secret_freezero(p, len);
+            return AUTHD_ERR_INTERNAL;
+        }
+        s = grpc_slice_new_with_len(p, len, on_answer_slice_done);
+    }
+    *out = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+/*
+ * Sends the answer in one batch: the response when err is AUTHD_OK, else the status with the
+ * authd-error trailer. The call is freed when the batch completes.
+ */
+static void
+call_answer(struct rpc_ctx *c, int err, const ProtobufCMessage *resp)
+{
+    grpc_op ops[4];
+    size_t n = 0;
+    grpc_call_error ce;
+
+    if (err > 0)
+        err = AUTHD_ERR_INTERNAL; /* not an enum authd_err: a handler bug */
+    if (err == AUTHD_OK)
+        err = pack_message(resp, &c->answer);
+
+    memset(ops, 0, sizeof(ops));
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (err == AUTHD_OK) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->answer;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)rpc_status_from_err(err);
+    if (err != AUTHD_OK) {
+        c->trailer.key = grpc_slice_from_static_string(AUTHD_ERR_MD_KEY);
+        c->trailer.value = grpc_slice_from_static_string(authd_err_reason(err));
+        c->status_details =
+            grpc_slice_from_copied_string(c->message != NULL ? c->message : authd_strerror(err));
+        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+        ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
+        ops[n].data.send_status_from_server.status_details = &c->status_details;
+    }
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+
+    c->tag.kind = TAG_BATCH;
+    ce = grpc_call_start_batch(c->call, ops, n, &c->tag, NULL);
+    if (ce != GRPC_CALL_OK) {
+        log_event(LOG_ERROR, "rpc_answer_failed", "error=\"%s\"", grpc_call_error_to_string(ce));
+        ctx_finish(c);
+    }
+}
+
+/* Decodes the request into the arena. The raw bytes are wiped once decoded. */
+static int
+call_decode(struct rpc_ctx *c, ProtobufCMessage **req)
+{
+    static const uint8_t none[1];
+    const ProtobufCMessageDescriptor *in = c->reg->md->input;
+    ProtobufCAllocator a = {arena_pb_alloc, arena_pb_free, c};
+    grpc_byte_buffer_reader r;
+    grpc_slice s;
+
+    *req = NULL;
+    if (c->payload == NULL) {
+        *req = protobuf_c_message_unpack(in, &a, 0, none);
+        return *req != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+    }
+    if (!grpc_byte_buffer_reader_init(&r, c->payload)) {
+        rpc_ctx_set_message(c, "undecodable message");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    s = grpc_byte_buffer_reader_readall(&r);
+    if (r.buffer_out != r.buffer_in)
+        bb_wipe(r.buffer_out); /* the decompressed copy */
+    grpc_byte_buffer_reader_destroy(&r);
+    *req = protobuf_c_message_unpack(in, &a, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+    secret_wipe(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+    grpc_slice_unref(s);
+    bb_wipe(c->payload);
+    grpc_byte_buffer_destroy(c->payload);
+    c->payload = NULL;
+    if (*req == NULL) {
+        rpc_ctx_set_message(c, "malformed request message");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    return AUTHD_OK;
+}
+
+/* Decodes, runs the handler and answers. On a cq thread (inline) or a worker. */
+static void
+call_run(struct rpc_ctx *c)
+{
+    ProtobufCMessage *req = NULL;
+    ProtobufCMessage *resp = NULL;
+    int err;
+
+    err = call_decode(c, &req);
+    if (err == AUTHD_OK) {
+        resp = rpc_ctx_msg(c, c->reg->md->output);
+        err = resp != NULL ? c->reg->m->fn(c, req, resp) : AUTHD_ERR_NOMEM;
+    }
+    call_answer(c, err, resp);
+}
+
+/* ---- worker pool ----------------------------------------------------------------------- */
+
+static int
+queue_push(struct rpc_server *srv, struct rpc_ctx *c)
+{
+    int r = -1;
+
+    pthread_mutex_lock(&srv->qmu);
+    if (srv->q_len < RPC_QUEUE_CAP && !srv->q_stop) {
+        srv->queue[(srv->q_head + srv->q_len) % RPC_QUEUE_CAP] = c;
+        srv->q_len++;
+        pthread_cond_signal(&srv->qcv);
+        r = 0;
+    }
+    pthread_mutex_unlock(&srv->qmu);
+    return r;
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct rpc_server *srv = arg;
+
+    for (;;) {
+        struct rpc_ctx *c;
+        int cancel;
+
+        pthread_mutex_lock(&srv->qmu);
+        while (srv->q_len == 0 && !srv->q_stop)
+            pthread_cond_wait(&srv->qcv, &srv->qmu);
+        if (srv->q_len == 0) {
+            pthread_mutex_unlock(&srv->qmu);
+            break;
+        }
+        c = srv->queue[srv->q_head];
+        srv->q_head = (srv->q_head + 1) % RPC_QUEUE_CAP;
+        srv->q_len--;
+        cancel = srv->q_cancel;
+        pthread_mutex_unlock(&srv->qmu);
+
+        if (cancel) {
+            rpc_ctx_set_message(c, "server shutting down");
+            call_answer(c, AUTHD_ERR_UNAVAILABLE, NULL);
+        } else if (rpc_ctx_deadline_ms_left(c) == 0) {
+            call_answer(c, AUTHD_ERR_DEADLINE, NULL);
+        } else {
+            call_run(c);
+        }
+    }
+    return NULL;
+}
+
+/* ---- completion queues ----------------------------------------------------------------- */
+
+/*
+ * Posts a fresh request for the next call of reg (NULL: generic) on queue cq_idx. received is 1
+ * when a call of that slot just arrived: it is counted in active under the same lock.
+ */
+static void
+post_request(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx, int received)
+{
+    struct rpc_ctx *c = ctx_new(srv, reg, cq_idx);
+    grpc_completion_queue *cq = srv->cqs[cq_idx];
+    grpc_call_error ce = GRPC_CALL_OK;
+
+    pthread_mutex_lock(&srv->mu);
+    srv->active += received;
+    if (srv->stopping || c == NULL) {
+        pthread_mutex_unlock(&srv->mu);
+        if (c == NULL)
+            log_event(LOG_ERROR, "rpc_request_lost", "method=%s error=nomem",
+                      reg != NULL ? reg->path : "*");
+        ctx_free(c);
+        return;
+    }
+    if (reg != NULL)
+        ce = grpc_server_request_registered_call(srv->server, reg->handle, &c->call, &c->deadline,
+                                                 &c->md, &c->payload, cq, cq, &c->tag);
+    else
+        ce = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, cq, cq, &c->tag);
+    pthread_mutex_unlock(&srv->mu);
+    if (ce != GRPC_CALL_OK) {
+        log_event(LOG_ERROR, "rpc_request_lost", "method=%s error=\"%s\"",
+                  reg != NULL ? reg->path : "*", grpc_call_error_to_string(ce));
+        ctx_free(c);
+    }
+}
+
+static void
+on_request(struct rpc_server *srv, struct rpc_ctx *c, int ok)
+{
+    if (!ok) {
+        /* The server is shutting down and withdrew the request: no call came with it. */
+        ctx_free(c);
+        return;
+    }
+    post_request(srv, c->reg, c->cq_idx, 1);
+
+    if (c->reg == NULL)
+        c->deadline = c->details.deadline;
+    if (c->reg == NULL || c->reg->m == NULL) {
+        rpc_ctx_set_message(c, "unknown method");
+        call_answer(c, AUTHD_ERR_UNIMPLEMENTED, NULL);
+    } else if (c->reg->m->flags & RPC_INLINE) {
+        call_run(c);
+    } else if (queue_push(srv, c) != 0) {
+        log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
+        rpc_ctx_set_message(c, "server busy");
+        call_answer(c, AUTHD_ERR_UNAVAILABLE, NULL);
+    }
+}
+
+static void
+on_event(struct rpc_server *srv, grpc_event ev)
+{
+    struct rpc_tag *t = ev.tag;
+
+    switch (t->kind) {
+    case TAG_REQUEST:
+        on_request(srv, (struct rpc_ctx *)t, ev.success);
+        break;
+    case TAG_BATCH:
+        ctx_finish((struct rpc_ctx *)t);
+        break;
+    case TAG_SHUTDOWN:
+        pthread_mutex_lock(&srv->mu);
+        srv->shutdown_done = 1;
+        pthread_cond_broadcast(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+        break;
+    }
+}
+
+static void *
+cq_main(void *arg)
+{
+    struct rpc_cq_thread *t = arg;
+    grpc_completion_queue *cq = t->srv->cqs[t->cq_idx];
+
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE)
+            on_event(t->srv, ev);
+    }
+    return NULL;
+}
+
+/* ---- start and stop -------------------------------------------------------------------- */
+
+/* Waits until no call is active, or for at most ms milliseconds (negative: no limit). */
+static void
+wait_idle(struct rpc_server *srv, int ms)
+{
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                                         gpr_time_from_millis(ms > 0 ? ms : 0, GPR_TIMESPAN));
+    struct timespec ts = {.tv_sec = (time_t)deadline.tv_sec, .tv_nsec = deadline.tv_nsec};
+
+    pthread_mutex_lock(&srv->mu);
+    while (srv->active > 0) {
+        if (ms < 0)
+            pthread_cond_wait(&srv->cv, &srv->mu);
+        else if (pthread_cond_timedwait(&srv->cv, &srv->mu, &ts) != 0 &&
+                 gpr_time_cmp(gpr_now(GPR_CLOCK_REALTIME), deadline) >= 0)
+            break;
+    }
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/*
+ * Stops whatever part of the server is running, in gRPC's order: shutdown_and_notify, grace,
+ * cancel_all_calls, the shutdown tag, no call left, workers joined, server destroyed, queues
+ * shut down, drained and destroyed. Works on a half-built server too.
+ */
+static void
+server_teardown(struct rpc_server *srv, int grace_ms)
+{
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = 1;
+    pthread_mutex_unlock(&srv->mu);
+
+    if (srv->started) {
+        srv->shutdown_tag.kind = TAG_SHUTDOWN;
+        grpc_server_shutdown_and_notify(srv->server, srv->cqs[0], &srv->shutdown_tag);
+        wait_idle(srv, grace_ms > 0 ? grace_ms : 0);
+        pthread_mutex_lock(&srv->qmu);
+        srv->q_cancel = 1;
+        pthread_mutex_unlock(&srv->qmu);
+        grpc_server_cancel_all_calls(srv->server);
+        pthread_mutex_lock(&srv->mu);
+        while (!srv->shutdown_done)
+            pthread_cond_wait(&srv->cv, &srv->mu);
+        pthread_mutex_unlock(&srv->mu);
+        /* Handlers still running answer a cancelled call; their batches complete at once. */
+        wait_idle(srv, -1);
+    }
+
+    pthread_mutex_lock(&srv->qmu);
+    srv->q_stop = 1;
+    pthread_cond_broadcast(&srv->qcv);
+    pthread_mutex_unlock(&srv->qmu);
+    for (int i = 0; i < srv->n_workers; i++)
+        pthread_join(srv->workers[i], NULL);
+
+    if (srv->server != NULL)
+        grpc_server_destroy(srv->server);
+    for (int i = 0; i < srv->n_cqs; i++)
+        if (srv->cqs[i] != NULL)
+            grpc_completion_queue_shutdown(srv->cqs[i]);
+    for (int i = 0; i < srv->n_cq_threads; i++)
+        pthread_join(srv->cq_threads[i].th, NULL);
+    for (int i = 0; i < srv->n_cqs; i++) {
+        if (srv->cqs[i] == NULL)
+            continue;
+        /* Drains what no thread took (a thread that failed to start); SHUTDOWN is sticky. */
+        for (;;) {
+            grpc_event ev =
+                grpc_completion_queue_next(srv->cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+            if (ev.type == GRPC_QUEUE_SHUTDOWN)
+                break;
+            if (ev.type == GRPC_OP_COMPLETE)
+                on_event(srv, ev);
+        }
+        grpc_completion_queue_destroy(srv->cqs[i]);
+    }
+}
+
+static void
+server_free(struct rpc_server *srv)
+{
+    for (size_t i = 0; i < srv->n_regs; i++)
+        free(srv->regs[i].path);
+    free(srv->regs);
+    free(srv->cqs);
+    free(srv->cq_threads);
+    free(srv->workers);
+    free(srv->queue);
+    pthread_cond_destroy(&srv->qcv);
+    pthread_mutex_destroy(&srv->qmu);
+    pthread_cond_destroy(&srv->cv);
+    pthread_mutex_destroy(&srv->mu);
+    free(srv);
+}
+
+static const struct rpc_method *
+find_method(const struct rpc_service *svc, const char *name)
+{
+    for (size_t i = 0; i < svc->n_methods; i++)
+        if (svc->methods[i].name != NULL && strcmp(svc->methods[i].name, name) == 0)
+            return &svc->methods[i];
+    return NULL;
+}
+
+/* Builds the registration table: every method of every descriptor, bound to its handler. */
+static int
+build_regs(struct rpc_server *srv, const struct rpc_service *svcs, size_t n_svcs)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < n_svcs; i++) {
+        const struct rpc_service *svc = &svcs[i];
+        if (svc->desc == NULL || (svc->n_methods > 0 && svc->methods == NULL))
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        for (size_t k = 0; k < svc->n_methods; k++) {
+            const struct rpc_method *m = &svc->methods[k];
+            if (m->name == NULL || m->fn == NULL ||
+                protobuf_c_service_descriptor_get_method_by_name(svc->desc, m->name) == NULL) {
+                log_event(LOG_ERROR, "rpc_bad_method", "service=%s method=%s", svc->desc->name,
+                          m->name != NULL ? m->name : "(null)");
+                return AUTHD_ERR_INVALID_ARGUMENT;
+            }
+        }
+        n += svc->desc->n_methods;
+    }
+    srv->regs = calloc(n > 0 ? n : 1, sizeof(*srv->regs));
+    if (srv->regs == NULL)
+        return AUTHD_ERR_NOMEM;
+    for (size_t i = 0; i < n_svcs; i++) {
+        const ProtobufCServiceDescriptor *d = svcs[i].desc;
+        for (unsigned k = 0; k < d->n_methods; k++) {
+            struct rpc_reg *r = &srv->regs[srv->n_regs];
+            size_t len = strlen(d->name) + strlen(d->methods[k].name) + 3;
+            r->path = malloc(len);
+            if (r->path == NULL)
+                return AUTHD_ERR_NOMEM;
+            snprintf(r->path, len, "/%s/%s", d->name, d->methods[k].name);
+            r->svc = &svcs[i];
+            r->md = &d->methods[k];
+            r->m = find_method(&svcs[i], d->methods[k].name);
+            srv->n_regs++;
+        }
+    }
+    return AUTHD_OK;
+}
+
+int
+rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *svcs, size_t n_svcs,
+                 struct rpc_server **out, int *bound_port)
+{
+    struct rpc_server *srv = NULL;
+    grpc_server_credentials *creds;
+    grpc_arg arg[2];
+    grpc_channel_args args;
+    size_t max_message;
+    int n_threads, n_workers, port;
+    int r = AUTHD_ERR_INTERNAL;
+
+    if (out != NULL)
+        *out = NULL;
+    if (bound_port != NULL)
+        *bound_port = 0;
+    if (opts == NULL || opts->listen == NULL || out == NULL || (svcs == NULL && n_svcs > 0) ||
+        opts->cq_threads < 0 || opts->workers < 0)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+
+    grpc_init();
+    srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        grpc_shutdown();
+        return AUTHD_ERR_NOMEM;
+    }
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->cv, NULL);
+    pthread_mutex_init(&srv->qmu, NULL);
+    pthread_cond_init(&srv->qcv, NULL);
+
+    r = build_regs(srv, svcs, n_svcs);
+    if (r != AUTHD_OK)
+        goto out;
+
+    n_threads = opts->cq_threads > 0 ? opts->cq_threads : (int)gpr_cpu_num_cores();
+    if (n_threads < 1)
+        n_threads = 1;
+    n_workers = opts->workers > 0 ? opts->workers : RPC_DEFAULT_WORKERS;
+    max_message = opts->max_message > 0 ? opts->max_message : RPC_DEFAULT_MAX_MESSAGE;
+    /*
+     * One queue shared by all completion-queue threads: a slow inline call on one thread does
+     * not hold back calls that another queue would have owned.
+     */
+    srv->n_cqs = 1;
+    srv->cqs = calloc((size_t)srv->n_cqs, sizeof(*srv->cqs));
+    srv->cq_threads = calloc((size_t)n_threads, sizeof(*srv->cq_threads));
+    srv->workers = calloc((size_t)n_workers, sizeof(*srv->workers));
+    srv->queue = calloc(RPC_QUEUE_CAP, sizeof(*srv->queue));
+    if (srv->cqs == NULL || srv->cq_threads == NULL || srv->workers == NULL || srv->queue == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+
+    memset(arg, 0, sizeof(arg));
+    arg[0].type = GRPC_ARG_INTEGER;
+    arg[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    arg[0].value.integer = max_message > INT_MAX ? INT_MAX : (int)max_message;
+    /* A second authd on the same port must fail to start, not share the port. */
+    arg[1].type = GRPC_ARG_INTEGER;
+    arg[1].key = GRPC_ARG_ALLOW_REUSEPORT;
+    arg[1].value.integer = 0;
+    args.num_args = 2;
+    args.args = arg;
+    srv->server = grpc_server_create(&args, NULL);
+    if (srv->server == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < srv->n_cqs; i++) {
+        srv->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+        if (srv->cqs[i] == NULL) {
+            r = AUTHD_ERR_NOMEM;
+            goto out;
+        }
+        grpc_server_register_completion_queue(srv->server, srv->cqs[i], NULL);
+    }
+    for (size_t i = 0; i < srv->n_regs; i++) {
+        srv->regs[i].handle = grpc_server_register_method(
+            srv->server, srv->regs[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (srv->regs[i].handle == NULL) {
+            log_event(LOG_ERROR, "rpc_register_failed", "method=%s", srv->regs[i].path);
+            r = AUTHD_ERR_INVALID_ARGUMENT; /* a duplicate service */
+            goto out;
+        }
+    }
+
+    for (int i = 0; i < n_workers; i++) {
+        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
+            r = AUTHD_ERR_NOMEM;
+            goto out;
+        }
+        srv->n_workers++;
+    }
+    for (int i = 0; i < n_threads; i++) {
+        struct rpc_cq_thread *t = &srv->cq_threads[i];
+        t->srv = srv;
+        t->cq_idx = i % srv->n_cqs;
+        if (pthread_create(&t->th, NULL, cq_main, t) != 0) {
+            r = AUTHD_ERR_NOMEM;
+            goto out;
+        }
+        srv->n_cq_threads++;
+    }
+
+    creds = grpc_insecure_server_credentials_create();
+    port = grpc_server_add_http2_port(srv->server, opts->listen, creds);
+    grpc_server_credentials_release(creds);
+    if (port == 0) {
+        log_event(LOG_ERROR, "rpc_bind_failed", "listen=%s", opts->listen);
+        r = AUTHD_ERR_UNAVAILABLE;
+        goto out;
+    }
+    grpc_server_start(srv->server);
+    srv->started = 1;
+    for (int q = 0; q < srv->n_cqs; q++) {
+        for (int k = 0; k < RPC_SLOTS_PER_METHOD; k++) {
+            for (size_t i = 0; i < srv->n_regs; i++)
+                post_request(srv, &srv->regs[i], q, 0);
+        }
+        post_request(srv, NULL, q, 0);
+    }
+    if (bound_port != NULL)
+        *bound_port = port;
+    *out = srv;
+    srv = NULL;
+    r = AUTHD_OK;
+out:
+    if (srv != NULL) {
+        server_teardown(srv, 0);
+        server_free(srv);
+        grpc_shutdown();
+    }
+    return r;
+}
+
+void
+rpc_server_stop(struct rpc_server *srv, int grace_ms)
+{
+    if (srv == NULL)
+        return;
+    server_teardown(srv, grace_ms);
+    server_free(srv);
+    grpc_shutdown();
+}
+
+/* ---- handler context ------------------------------------------------------------------- */
+
+void *
+rpc_ctx_arg(struct rpc_ctx *ctx)
+{
+    return ctx != NULL && ctx->reg != NULL ? ctx->reg->svc->arg : NULL;
+}
+
+const char *
+rpc_ctx_peer(struct rpc_ctx *ctx)
+{
+    if (ctx == NULL || ctx->call == NULL)
+        return "unknown";
+    if (ctx->peer == NULL)
+        ctx->peer = grpc_call_get_peer(ctx->call);
+    return ctx->peer != NULL ? ctx->peer : "unknown";
+}
+
+const char *
+rpc_ctx_metadata(struct rpc_ctx *ctx, const char *key)
+{
+    if (ctx == NULL || key == NULL)
+        return NULL;
+    for (size_t i = 0; i < ctx->md.count; i++) {
+        const grpc_metadata *m = &ctx->md.metadata[i];
+        if (grpc_slice_str_cmp(m->key, key) == 0) {
+            size_t len = GRPC_SLICE_LENGTH(m->value);
+            char *v = rpc_ctx_alloc(ctx, len + 1);
+            if (v == NULL)
+                return NULL;
+            memcpy(v, GRPC_SLICE_START_PTR(m->value), len);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+void *
+rpc_ctx_alloc(struct rpc_ctx *ctx, size_t n)
+{
+    if (ctx == NULL || n > SIZE_MAX / 2)
+        return NULL;
+    n = arena_round(n == 0 ? 1 : n);
+    if (n <= ctx->arena_left) {
+        void *p = ctx->arena_cur;
+        ctx->arena_cur += n;
+        ctx->arena_left -= n;
+        return p;
+    }
+    size_t cap = n > RPC_ARENA_CHUNK ? n : RPC_ARENA_CHUNK;
+    struct rpc_arena_chunk *ch = calloc(1, sizeof(*ch) + cap);
+    if (ch == NULL)
+        return NULL;
+    ch->cap = cap;
+    ch->next = ctx->chunks;
+    ctx->chunks = ch;
+    /* A big allocation gets a chunk of its own; the current block keeps serving small ones. */
+    if (cap - n >= ctx->arena_left) {
+        ctx->arena_cur = (unsigned char *)ch->data + n;
+        ctx->arena_left = cap - n;
+    }
+    return ch->data;
+}
+
+char *
+rpc_ctx_strdup(struct rpc_ctx *ctx, const char *s)
+{
+    if (s == NULL)
+        s = "";
+    size_t len = strlen(s);
+    char *p = rpc_ctx_alloc(ctx, len + 1);
+    if (p != NULL)
+        memcpy(p, s, len);
+    return p;
+}
+
+char *
+rpc_ctx_printf(struct rpc_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    char *p = NULL;
+    int n;
+
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    if (n >= 0) {
+        p = rpc_ctx_alloc(ctx, (size_t)n + 1);
+        if (p != NULL)
+            vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    }
+    va_end(ap2);
+    va_end(ap);
+    return p;
+}
+
+void *
+rpc_ctx_msg(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc)
+{
+    if (desc == NULL)
+        return NULL;
+    void *m = rpc_ctx_alloc(ctx, desc->sizeof_message);
+    if (m != NULL)
+        protobuf_c_message_init(desc, m);
+    return m;
+}
+
+void
+rpc_ctx_set_message(struct rpc_ctx *ctx, const char *msg)
+{
+    char *p;
+    size_t len;
+
+    if (ctx == NULL || msg == NULL)
+        return;
+    len = strnlen(msg, RPC_MESSAGE_MAX);
+    p = rpc_ctx_alloc(ctx, len + 1);
+    if (p == NULL)
+        return;
+    memcpy(p, msg, len);
+    ctx->message = p;
+}
+
+int64_t
+rpc_ctx_deadline_ms_left(struct rpc_ctx *ctx)
+{
+    gpr_timespec now, left;
+
+    if (ctx == NULL)
+        return 0;
+    if (gpr_time_cmp(ctx->deadline, gpr_inf_future(ctx->deadline.clock_type)) == 0)
+        return INT64_MAX;
+    now = gpr_now(GPR_CLOCK_MONOTONIC);
+    left = gpr_time_sub(gpr_convert_clock_type(ctx->deadline, GPR_CLOCK_MONOTONIC), now);
+    if (left.tv_sec < 0)
+        return 0;
+    if (left.tv_sec >= INT64_MAX / 1000 - 1)
+        return INT64_MAX;
+    return left.tv_sec * 1000 + left.tv_nsec / 1000000;
+}

@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store.h on RocksDB 7.8 through its C API, with a pessimistic TransactionDB so that rows read
+ * for update are locked. This is the only file that includes rocksdb/c.h. Options objects are
+ * built once at open and shared by every thread; writers are never serialised here, so
+ * concurrent synced writes share one WAL fsync through RocksDB's group commit.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include "err.h"
+#include "secret.h"
+
+#define STORE_DEFAULT_CACHE_MB 64
+#define STORE_DEFAULT_LOCK_TIMEOUT_MS 2000
+#define STORE_BLOOM_BITS_PER_KEY 10
+/* Stack space for a scan's upper bound; longer prefixes fall back to the heap. */
+#define STORE_BOUND_STACK 256
+
+struct store {
+    rocksdb_transactiondb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_transactiondb_options_t *tdb_opts;
+    rocksdb_transaction_options_t *txn_opts;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_readoptions_t *ropts;
+};
+
+struct store_batch {
+    rocksdb_writebatch_t *wb;
+};
+
+struct store_txn {
+    struct store *s;
+    rocksdb_transaction_t *txn;
+    int finished; /* commit was attempted: no further reads or writes */
+    int committed;
+};
+
+void
+store_opts_default(struct store_opts *o)
+{
+    o->sync = 1;
+    o->cache_mb = STORE_DEFAULT_CACHE_MB;
+    o->lock_timeout_ms = STORE_DEFAULT_LOCK_TIMEOUT_MS;
+}
+
+static int
+starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * Maps a RocksDB error message (Status::ToString) to our enum and frees it. The C API gives
+ * only the text, so the status code is recognised by its fixed leading words: Busy (lock held,
+ * or a deadlock), TimedOut (lock wait expired), Expired, Aborted and TryAgain all mean that
+ * the caller lost a race and may retry.
+ */
+static int
+map_err(char *err)
+{
+    int r = AUTHD_ERR_STORAGE;
+
+    if (starts_with(err, "Resource busy") || starts_with(err, "Operation timed out") ||
+        starts_with(err, "Operation expired") || starts_with(err, "Operation aborted") ||
+        starts_with(err, "Operation failed. Try again") || strstr(err, "Deadlock") != NULL)
+        r = AUTHD_ERR_CONFLICT;
+    rocksdb_free(err);
+    return r;
+}
+
+static void
+set_errbuf(char *errbuf, size_t errlen, const char *msg)
+{
+    if (errbuf != NULL && errlen > 0)
+        snprintf(errbuf, errlen, "%s", msg);
+}
+
+/*
+ * RocksDB takes an fcntl lock on <dir>/LOCK. Another process holding it gives "While lock
+ * file: ...: Resource temporarily unavailable" (POSIX also allows EACCES for a held lock;
+ * failing to open the file is reported with a different text); another store in this process
+ * gives "lock hold by current process".
+ */
+static int
+is_lock_error(const char *msg)
+{
+    if (strstr(msg, "lock hold by current process") != NULL)
+        return 1;
+    return strstr(msg, "While lock file") != NULL &&
+           (strstr(msg, "Resource temporarily unavailable") != NULL ||
+            strstr(msg, "Permission denied") != NULL);
+}
+
+/* mkdir -p with mode 0700: the store holds password and token hashes. */
+static int
+make_dirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(dir);
+    struct stat st;
+
+    if (len == 0 || len >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char saved = path[i];
+        path[i] = '\0';
+        /* An existing component may report EACCES or EROFS rather than EEXIST. */
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            int e = errno;
+            if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                errno = e;
+                return -1;
+            }
+        }
+        path[i] = saved;
+    }
+    if (stat(dir, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+destroy_handles(struct store *s)
+{
+    if (s->ropts != NULL)
+        rocksdb_readoptions_destroy(s->ropts);
+    if (s->wopts != NULL)
+        rocksdb_writeoptions_destroy(s->wopts);
+    if (s->txn_opts != NULL)
+        rocksdb_transaction_options_destroy(s->txn_opts);
+    if (s->tdb_opts != NULL)
+        rocksdb_transactiondb_options_destroy(s->tdb_opts);
+    if (s->opts != NULL)
+        rocksdb_options_destroy(s->opts);
+    free(s);
+}
+
+/* Database options: block cache, bloom filter and compaction settings for small records. */
+static rocksdb_options_t *
+make_db_options(size_t cache_mb)
+{
+    rocksdb_options_t *opts = rocksdb_options_create();
+    rocksdb_block_based_table_options_t *bbo = rocksdb_block_based_options_create();
+    rocksdb_cache_t *cache = rocksdb_cache_create_lru(cache_mb * 1024 * 1024);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    rocksdb_options_set_create_if_missing(opts, 1);
+    /* Flushes and compactions run in the background on every core (at least two jobs). */
+    rocksdb_options_increase_parallelism(opts, ncpu > 2 ? (int)ncpu : 2);
+    /* Level sizes follow the data, which keeps space amplification near 1.1 for any size. */
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(opts, 1);
+    rocksdb_options_set_compression(opts, rocksdb_lz4_compression);
+    rocksdb_options_set_bottommost_compression(opts, rocksdb_zstd_compression);
+    /* Smooths writeback so that a WAL fsync does not wait behind a burst of dirty SST pages. */
+    rocksdb_options_set_bytes_per_sync(opts, 1024 * 1024);
+    rocksdb_options_set_keep_log_file_num(opts, 5);
+
+    rocksdb_block_based_options_set_block_cache(bbo, cache);
+    /* The setter takes ownership of the filter policy. */
+    rocksdb_block_based_options_set_filter_policy(
+        bbo, rocksdb_filterpolicy_create_bloom_full(STORE_BLOOM_BITS_PER_KEY));
+    /* Index and filter blocks live in the bounded cache; L0's stay pinned (read hot). */
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(bbo, 1);
+    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(bbo, 1);
+    rocksdb_block_based_options_set_format_version(bbo, 5);
+    rocksdb_options_set_block_based_table_factory(opts, bbo);
+
+    /* The table factory holds its own references to the cache and options. */
+    rocksdb_cache_destroy(cache);
+    rocksdb_block_based_options_destroy(bbo);
+    return opts;
+}
+
+int
+store_open(const char *dir, const struct store_opts *o, struct store **out, char *errbuf,
+           size_t errlen)
+{
+    struct store_opts def;
+    struct store *s = NULL;
+    char *err = NULL;
+    int r = AUTHD_ERR_STORAGE;
+
+    *out = NULL;
+    set_errbuf(errbuf, errlen, "");
+    if (o == NULL) {
+        store_opts_default(&def);
+        o = &def;
+    }
+    if (make_dirs(dir) != 0) {
+        char msg[PATH_MAX + 128];
+        snprintf(msg, sizeof(msg), "cannot create data directory %s: %s", dir, strerror(errno));
+        set_errbuf(errbuf, errlen, msg);
+        goto out;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        set_errbuf(errbuf, errlen, "out of memory");
+        goto out;
+    }
+
+    int timeout = o->lock_timeout_ms > 0 ? o->lock_timeout_ms : STORE_DEFAULT_LOCK_TIMEOUT_MS;
+    s->opts = make_db_options(o->cache_mb > 0 ? o->cache_mb : STORE_DEFAULT_CACHE_MB);
+    s->tdb_opts = rocksdb_transactiondb_options_create();
+    /* Transactions and the single writes of store_put/delete/batch (which lock their keys
+     * inside the TransactionDB too) wait the same bounded time for a row lock. */
+    rocksdb_transactiondb_options_set_transaction_lock_timeout(s->tdb_opts, timeout);
+    rocksdb_transactiondb_options_set_default_lock_timeout(s->tdb_opts, timeout);
+    s->txn_opts = rocksdb_transaction_options_create();
+    /* A lock cycle fails at once with Busy(Deadlock) instead of waiting out the timeout. */
+    rocksdb_transaction_options_set_deadlock_detect(s->txn_opts, 1);
+    s->wopts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wopts, o->sync ? 1 : 0);
+    s->ropts = rocksdb_readoptions_create();
+
+    s->db = rocksdb_transactiondb_open(s->opts, s->tdb_opts, dir, &err);
+    if (err != NULL) {
+        if (is_lock_error(err)) {
+            char msg[PATH_MAX + 64];
+            snprintf(msg, sizeof(msg), "data directory %s is in use by another process", dir);
+            set_errbuf(errbuf, errlen, msg);
+        } else {
+            set_errbuf(errbuf, errlen, err);
+        }
+        rocksdb_free(err);
+        goto out;
+    }
+    *out = s;
+    s = NULL;
+    r = AUTHD_OK;
+out:
+    if (s != NULL)
+        destroy_handles(s);
+    return r;
+}
+
+void
+store_close(struct store *s)
+{
+    char *err = NULL;
+
+    if (s == NULL)
+        return;
+    /* With sync off the tail of the WAL may still sit in the page cache; make it durable.
+     * A memtable flush is not needed: reopening replays the WAL. */
+    rocksdb_transactiondb_flush_wal(s->db, 1, &err);
+    if (err != NULL)
+        rocksdb_free(err);
+    rocksdb_transactiondb_close(s->db);
+    destroy_handles(s);
+}
+
+void
+store_value_free(void *val, size_t vlen)
+{
+    secret_freezero(val, vlen);
+}
+
+/*
+ * Values handed out are the buffers RocksDB's C API allocates for a get: plain malloc()
+ * (rocksdb_free() is free()), so they go to the caller without a second copy and
+ * store_value_free() can wipe and free() them. A found empty value is malloc(0), which glibc
+ * returns as a unique non-NULL pointer, so NULL always means "not found".
+ */
+static int
+finish_get(char *v, size_t n, char *err, void **val, size_t *vlen)
+{
+    if (err != NULL) {
+        /* Defensive: the C API returns no buffer together with an error. */
+        free(v);
+        return map_err(err);
+    }
+    if (v == NULL)
+        return AUTHD_ERR_NOT_FOUND;
+    *val = v;
+    *vlen = n;
+    return AUTHD_OK;
+}
+
+int
+store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    char *err = NULL;
+    size_t n = 0;
+
+    *val = NULL;
+    *vlen = 0;
+    char *v = rocksdb_transactiondb_get(s->db, s->ropts, key, klen, &n, &err);
+    return finish_get(v, n, err, val, vlen);
+}
+
+int
+store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    char *err = NULL;
+
+    rocksdb_transactiondb_put(s->db, s->wopts, key, klen, val, vlen, &err);
+    return err != NULL ? map_err(err) : AUTHD_OK;
+}
+
+int
+store_delete(struct store *s, const void *key, size_t klen)
+{
+    char *err = NULL;
+
+    rocksdb_transactiondb_delete(s->db, s->wopts, key, klen, &err);
+    return err != NULL ? map_err(err) : AUTHD_OK;
+}
+
+/* a < b in the bytewise order RocksDB sorts keys by. */
+static int
+key_less(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+    return c < 0 || (c == 0 && alen < blen);
+}
+
+/*
+ * The smallest key greater than every key starting with prefix: the prefix with trailing 0xff
+ * bytes dropped and the last remaining byte incremented. Returns its length, or 0 when there
+ * is none (empty or all-0xff prefix), in which case the scan runs unbounded.
+ */
+static size_t
+prefix_successor(const void *prefix, size_t plen, unsigned char *out)
+{
+    const unsigned char *p = prefix;
+
+    while (plen > 0 && p[plen - 1] == 0xff)
+        plen--;
+    if (plen == 0)
+        return 0;
+    memcpy(out, p, plen);
+    out[plen - 1]++;
+    return plen;
+}
+
+/*
+ * The prefix loop shared by store_scan and store_txn_scan. The iterator must already be
+ * positioned; skip (salen bytes, may be NULL) is passed over when it is the first key.
+ */
+static int
+run_scan(rocksdb_iterator_t *it, const void *prefix, size_t plen, const void *skip, size_t salen,
+         store_scan_fn fn, void *arg)
+{
+    char *err = NULL;
+    int r = AUTHD_OK;
+
+    if (skip != NULL && rocksdb_iter_valid(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl == salen && memcmp(k, skip, salen) == 0)
+            rocksdb_iter_next(it);
+    }
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        /* The upper bound usually ends the range already; this check keeps the result
+         * right for prefixes without one (all 0xff) and for any iterator. */
+        if (kl < plen || (plen > 0 && memcmp(k, prefix, plen) != 0))
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        int cr = fn(arg, k, kl, v, vl);
+        if (cr < 0)
+            return cr;
+        if (cr > 0)
+            return AUTHD_OK;
+    }
+    rocksdb_iter_get_error(it, &err);
+    if (err != NULL)
+        r = map_err(err);
+    return r;
+}
+
+/*
+ * Read options for one scan: an upper bound at the prefix's successor lets RocksDB stop at
+ * the end of the range instead of stepping over tombstones past it. The bound is a Slice
+ * into bound, so bound must outlive the iterator.
+ */
+static rocksdb_readoptions_t *
+scan_ropts(const void *prefix, size_t plen, unsigned char *bound)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    size_t blen = prefix_successor(prefix, plen, bound);
+
+    if (blen > 0)
+        rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)bound, blen);
+    return ro;
+}
+
+int
+store_scan(struct store *s, const void *prefix, size_t plen, const void *start_after, size_t salen,
+           store_scan_fn fn, void *arg)
+{
+    unsigned char stack_bound[STORE_BOUND_STACK];
+    unsigned char *bound = stack_bound;
+    int r;
+
+    if (prefix == NULL) /* a whole-store scan; RocksDB still wants a valid pointer */
+        prefix = "";
+    if (plen > sizeof(stack_bound)) {
+        bound = malloc(plen);
+        if (bound == NULL)
+            return AUTHD_ERR_NOMEM;
+    }
+    rocksdb_readoptions_t *ro = scan_ropts(prefix, plen, bound);
+    rocksdb_iterator_t *it = rocksdb_transactiondb_create_iterator(s->db, ro);
+
+    /* Seek to start_after only when it lies at or past the prefix; an earlier start_after
+     * would land before the range and end the scan at once. */
+    if (start_after != NULL && !key_less(start_after, salen, prefix, plen))
+        rocksdb_iter_seek(it, start_after, salen);
+    else
+        rocksdb_iter_seek(it, prefix, plen);
+    r = run_scan(it, prefix, plen, start_after, salen, fn, arg);
+
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (bound != stack_bound)
+        free(bound);
+    return r;
+}
+
+struct store_batch *
+store_batch_new(void)
+{
+    struct store_batch *b = malloc(sizeof(*b));
+
+    if (b == NULL)
+        return NULL;
+    b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+int
+store_batch_put(struct store_batch *b, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    rocksdb_writebatch_put(b->wb, key, klen, val, vlen);
+    return AUTHD_OK;
+}
+
+int
+store_batch_delete(struct store_batch *b, const void *key, size_t klen)
+{
+    rocksdb_writebatch_delete(b->wb, key, klen);
+    return AUTHD_OK;
+}
+
+int
+store_batch_commit(struct store *s, struct store_batch *b)
+{
+    char *err = NULL;
+
+    rocksdb_transactiondb_write(s->db, s->wopts, b->wb, &err);
+    return err != NULL ? map_err(err) : AUTHD_OK;
+}
+
+void
+store_batch_free(struct store_batch *b)
+{
+    if (b == NULL)
+        return;
+    rocksdb_writebatch_destroy(b->wb);
+    free(b);
+}
+
+int
+store_txn_begin(struct store *s, struct store_txn **out)
+{
+    *out = NULL;
+    struct store_txn *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return AUTHD_ERR_NOMEM;
+    t->s = s;
+    /* No snapshot: a locked read sees the latest committed value, which is what a
+     * read-modify-write under a row lock needs. */
+    t->txn = rocksdb_transaction_begin(s->db, s->wopts, s->txn_opts, NULL);
+    if (t->txn == NULL) {
+        free(t);
+        return AUTHD_ERR_STORAGE;
+    }
+    *out = t;
+    return AUTHD_OK;
+}
+
+int
+store_txn_get(struct store_txn *t, const void *key, size_t klen, int for_update, void **val,
+              size_t *vlen)
+{
+    char *err = NULL;
+    size_t n = 0;
+    char *v;
+
+    *val = NULL;
+    *vlen = 0;
+    if (t->finished)
+        return AUTHD_ERR_INTERNAL;
+    if (for_update)
+        v = rocksdb_transaction_get_for_update(t->txn, t->s->ropts, key, klen, &n, 1, &err);
+    else
+        v = rocksdb_transaction_get(t->txn, t->s->ropts, key, klen, &n, &err);
+    return finish_get(v, n, err, val, vlen);
+}
+
+int
+store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    char *err = NULL;
+
+    if (t->finished)
+        return AUTHD_ERR_INTERNAL;
+    /* Locks the key as well (waiting up to the lock timeout). */
+    rocksdb_transaction_put(t->txn, key, klen, val, vlen, &err);
+    return err != NULL ? map_err(err) : AUTHD_OK;
+}
+
+int
+store_txn_delete(struct store_txn *t, const void *key, size_t klen)
+{
+    char *err = NULL;
+
+    if (t->finished)
+        return AUTHD_ERR_INTERNAL;
+    rocksdb_transaction_delete(t->txn, key, klen, &err);
+    return err != NULL ? map_err(err) : AUTHD_OK;
+}
+
+int
+store_txn_scan(struct store_txn *t, const void *prefix, size_t plen, store_scan_fn fn, void *arg)
+{
+    unsigned char stack_bound[STORE_BOUND_STACK];
+    unsigned char *bound = stack_bound;
+    int r;
+
+    if (t->finished)
+        return AUTHD_ERR_INTERNAL;
+    if (prefix == NULL)
+        prefix = "";
+    if (plen > sizeof(stack_bound)) {
+        bound = malloc(plen);
+        if (bound == NULL)
+            return AUTHD_ERR_NOMEM;
+    }
+    rocksdb_readoptions_t *ro = scan_ropts(prefix, plen, bound);
+    /* The transaction's iterator merges its own pending writes over the database. */
+    rocksdb_iterator_t *it = rocksdb_transaction_create_iterator(t->txn, ro);
+
+    rocksdb_iter_seek(it, prefix, plen);
+    r = run_scan(it, prefix, plen, NULL, 0, fn, arg);
+
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (bound != stack_bound)
+        free(bound);
+    return r;
+}
+
+int
+store_txn_commit(struct store_txn *t)
+{
+    char *err = NULL;
+
+    if (t->finished)
+        return AUTHD_ERR_INTERNAL;
+    t->finished = 1;
+    rocksdb_transaction_commit(t->txn, &err);
+    if (err != NULL)
+        return map_err(err);
+    t->committed = 1;
+    return AUTHD_OK;
+}
+
+void
+store_txn_free(struct store_txn *t)
+{
+    char *err = NULL;
+
+    if (t == NULL)
+        return;
+    if (!t->committed) {
+        /* Discards pending writes and releases the row locks now, not at destruction. A
+         * failed commit may leave nothing to roll back; its error is not interesting. */
+        rocksdb_transaction_rollback(t->txn, &err);
+        if (err != NULL)
+            rocksdb_free(err);
+    }
+    rocksdb_transaction_destroy(t->txn);
+    free(t);
+}

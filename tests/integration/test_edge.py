@@ -1,0 +1,276 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The browser flows of authd-edge, driven by an HTTP client (requests) against real processes."""
+import re
+import urllib.parse
+
+import pytest
+import requests
+
+from conftest import csrf_of, new_session
+
+PASSWORD = "a long enough password"
+
+
+def get_form(s, url, **kw):
+    r = s.get(url, **kw)
+    assert r.status_code == 200, (r.status_code, r.text[:500])
+    return r, csrf_of(r.text)
+
+
+def signup(edge, s, email, params=None, count=1):
+    q = ("?" + urllib.parse.urlencode(params)) if params else ""
+    r, csrf = get_form(s, edge.base + "/auth/signup" + q)
+    data = {"email": email, "csrf": csrf}
+    data.update(params or {})
+    r = s.post(edge.base + "/auth/signup", data=data, allow_redirects=False)
+    assert r.status_code == 200, r.text[:500]
+    assert "check your e-mail" in r.text.lower()
+    return edge.wait_link("signup/confirm", count)
+
+
+def confirm(edge, s, link, password=PASSWORD):
+    r, csrf = get_form(s, link)
+    return s.post(link, data={"password": password, "password_confirmation": password,
+                              "csrf": csrf}, allow_redirects=False)
+
+
+def login(edge, s, email, password=PASSWORD, params=None):
+    q = ("?" + urllib.parse.urlencode(params)) if params else ""
+    r, csrf = get_form(s, edge.base + "/auth/login" + q)
+    data = {"email": email, "password": password, "csrf": csrf}
+    data.update(params or {})
+    return s.post(edge.base + "/auth/login", data=data, allow_redirects=False)
+
+
+def test_health_endpoints(edge):
+    assert requests.get(edge.base + "/healthz").status_code == 200
+    r = requests.get(edge.base + "/readyz")
+    assert r.status_code == 200
+
+
+def test_readyz_fails_when_authd_is_down(edge, authd):
+    authd.stop()
+    assert requests.get(edge.base + "/readyz", timeout=20).status_code == 503
+    assert requests.get(edge.base + "/healthz").status_code == 200
+    authd.start()  # the fixture stops it again
+
+
+def test_signup_confirm_logout_login(edge):
+    s = new_session()
+    link = signup(edge, s, "Walt@Example.com")
+    assert link.startswith(edge.base + "/auth/signup/confirm/")
+    r, _ = get_form(s, link)
+    assert "walt@example.com" in r.text
+    r = confirm(edge, s, link)
+    assert r.status_code == 303 and r.headers["Location"].endswith("/")
+    cookie = r.headers["Set-Cookie"]
+    assert "asid=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    home = s.get(edge.base + "/")
+    assert "walt@example.com" in home.text
+    # Log out (with the CSRF token from the landing page).
+    r = s.post(edge.base + "/auth/logout", data={"csrf": csrf_of(home.text)}, allow_redirects=False)
+    assert r.status_code == 303
+    assert "walt@example.com" not in s.get(edge.base + "/").text
+    # Log in again.
+    r = login(edge, s, "walt@example.com")
+    assert r.status_code == 303
+    assert "walt@example.com" in s.get(edge.base + "/").text
+
+
+def test_carried_oauth_parameters(edge):
+    params = {"client_id": "web", "response_type": "code",
+              "redirect_uri": "https://app.example/callback?x=1", "state": "st&ate=1"}
+    s = new_session()
+    r = s.get(edge.base + "/auth/signup?" + urllib.parse.urlencode(params))
+    assert 'value="https://app.example/callback?x=1"' in r.text
+    link = signup(edge, s, "xena@example.com", params)
+    r = confirm(edge, s, link)
+    assert r.status_code == 303
+    loc = urllib.parse.urlparse(r.headers["Location"])
+    assert loc.path == "/auth/authorize"
+    got = dict(urllib.parse.parse_qsl(loc.query))
+    for k, v in params.items():
+        assert got[k] == v
+    # The same through the login form, in a fresh browser.
+    s2 = new_session()
+    r = login(edge, s2, "xena@example.com", params=params)
+    assert r.status_code == 303
+    loc = urllib.parse.urlparse(r.headers["Location"])
+    assert loc.path == "/auth/authorize"
+    got = dict(urllib.parse.parse_qsl(loc.query))
+    for k, v in params.items():
+        assert got[k] == v
+
+
+def test_login_errors_do_not_reveal_accounts(edge):
+    s = new_session()
+    confirm(edge, s, signup(edge, s, "yara@example.com"))
+    s2 = new_session()
+    r1 = login(edge, s2, "yara@example.com", "wrong password here")
+    r2 = login(edge, s2, "nobody-here@example.com", "wrong password here")
+    assert r1.status_code == r2.status_code == 401
+    assert "Invalid e-mail or password" in r1.text
+    strip = lambda t: re.sub(r'name="csrf" value="[^"]*"', "", t).replace(
+        "yara@example.com", "X").replace("nobody-here@example.com", "X")
+    assert strip(r1.text) == strip(r2.text)
+    assert "asid=" not in r1.headers.get("Set-Cookie", "")
+
+
+def test_signup_of_existing_account_looks_the_same(edge):
+    s = new_session()
+    confirm(edge, s, signup(edge, s, "zack@example.com"))
+    s2 = new_session()
+    r, csrf = get_form(s2, edge.base + "/auth/signup")
+    r = s2.post(edge.base + "/auth/signup", data={"email": "zack@example.com", "csrf": csrf})
+    assert r.status_code == 200 and "check your e-mail" in r.text.lower()
+    # No second confirmation link was sent; an "already have an account" mail was.
+    assert len(edge.links("signup/confirm")) == 1
+    assert "already" in edge.log_text().lower()
+
+
+def test_post_without_csrf_is_refused(edge):
+    s = new_session()
+    r = s.post(edge.base + "/auth/signup", data={"email": "amy@example.com"})
+    assert r.status_code == 403
+    get_form(s, edge.base + "/auth/login")
+    r = s.post(edge.base + "/auth/login", data={"email": "amy@example.com", "password": "x",
+                                                "csrf": "not-the-cookie-value"})
+    assert r.status_code == 403
+    # A foreign Origin is refused even with a valid token.
+    r, csrf = get_form(s, edge.base + "/auth/signup")
+    r = s.post(edge.base + "/auth/signup", data={"email": "amy@example.com", "csrf": csrf},
+               headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    assert edge.links("signup/confirm") == []
+
+
+def test_confirmation_link_single_use(edge):
+    s = new_session()
+    link = signup(edge, s, "ben@example.com")
+    assert confirm(edge, s, link).status_code == 303
+    s2 = new_session()
+    r = s2.get(link)
+    assert r.status_code == 400
+    assert "invalid" in r.text.lower()
+    # A tampered link too.
+    r = s2.get(link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB"))
+    assert r.status_code == 400
+
+
+def test_password_mismatch_and_weak_password(edge):
+    s = new_session()
+    link = signup(edge, s, "cleo@example.com")
+    r, csrf = get_form(s, link)
+    r = s.post(link, data={"password": PASSWORD, "password_confirmation": PASSWORD + "x",
+                           "csrf": csrf})
+    assert r.status_code == 400 and "match" in r.text.lower()
+    r = s.post(link, data={"password": "short", "password_confirmation": "short", "csrf": csrf})
+    assert r.status_code == 400
+    # The link still works after those errors.
+    assert confirm(edge, s, link).status_code == 303
+
+
+def test_forgot_and_reset_password(edge):
+    s = new_session()
+    confirm(edge, s, signup(edge, s, "dana@example.com"))
+    r, csrf = get_form(s, edge.base + "/auth/login")
+    assert "/auth/forgot-password" in r.text
+    other = new_session()
+    r, csrf = get_form(other, edge.base + "/auth/forgot-password")
+    r = other.post(edge.base + "/auth/forgot-password", data={"email": "dana@example.com",
+                                                              "csrf": csrf})
+    assert r.status_code == 200
+    page_known = r.text
+    r = other.post(edge.base + "/auth/forgot-password", data={"email": "ghost@example.com",
+                                                              "csrf": csrf})
+    assert r.text.replace("ghost@example.com", "X") == page_known.replace("dana@example.com", "X")
+    link = edge.wait_link("reset-password")
+    assert len(edge.links("reset-password")) == 1
+    r, csrf = get_form(other, link)
+    r = other.post(link, data={"password": "the new password", "password_confirmation":
+                               "the new password", "csrf": csrf}, allow_redirects=False)
+    assert r.status_code == 303 and "/auth/login" in r.headers["Location"]
+    # The old browser session ended; the old password no longer works; the new one does.
+    assert "dana@example.com" not in s.get(edge.base + "/").text
+    assert login(edge, new_session(), "dana@example.com").status_code == 401
+    assert login(edge, new_session(), "dana@example.com", "the new password").status_code == 303
+    assert other.get(link).status_code == 400
+
+
+def test_change_password(edge):
+    s = new_session()
+    confirm(edge, s, signup(edge, s, "eve@example.com"))
+    s2 = new_session()
+    assert login(edge, s2, "eve@example.com").status_code == 303
+    r, csrf = get_form(s, edge.base + "/auth/password")
+    r = s.post(edge.base + "/auth/password", data={
+        "current_password": "not it at all", "password": "eves new password",
+        "password_confirmation": "eves new password", "csrf": csrf})
+    assert r.status_code == 401
+    r = s.post(edge.base + "/auth/password", data={
+        "current_password": PASSWORD, "password": "eves new password",
+        "password_confirmation": "eves new password", "csrf": csrf})
+    assert r.status_code == 200 and "changed" in r.text.lower()
+    assert "eve@example.com" in s.get(edge.base + "/").text       # this session lives on
+    assert "eve@example.com" not in s2.get(edge.base + "/").text  # the other one ended
+    assert login(edge, new_session(), "eve@example.com", "eves new password").status_code == 303
+
+
+def test_change_password_needs_a_session(edge):
+    r = requests.get(edge.base + "/auth/password", allow_redirects=False)
+    assert r.status_code == 303 and "/auth/login" in r.headers["Location"]
+
+
+def test_html_escaping_of_user_input(edge):
+    s = new_session()
+    r = s.get(edge.base + "/auth/login?client_id=%22%3E%3Cscript%3Ealert(1)%3C/script%3E")
+    assert "<script>alert(1)</script>" not in r.text
+    assert "&lt;script&gt;" in r.text or "&quot;&gt;&lt;script" in r.text
+
+
+def test_security_headers(edge):
+    r = requests.get(edge.base + "/auth/login")
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "no-store" in r.headers["Cache-Control"]
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
+def test_malformed_requests(edge):
+    s = new_session()
+    r, csrf = get_form(s, edge.base + "/auth/signup")
+    r = s.post(edge.base + "/auth/signup", data="email=%G1&csrf=" + csrf,
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400
+    r = s.post(edge.base + "/auth/signup", data="email=a%00b&csrf=" + csrf,
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400
+    r = s.post(edge.base + "/auth/signup", data="x=" + "a" * 200000,
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    r = requests.get(edge.base + "/auth/nothing-here")
+    assert r.status_code == 404
+    r = requests.get(edge.base + "/auth/login", headers={"X-Big": "a" * 100000})
+    assert r.status_code in (413, 431, 400)
+    assert requests.get(edge.base + "/healthz").status_code == 200
+
+
+def test_theme_applied(edge, authd):
+    from conftest import admin_pb2
+    authd.call("/authd.v1.Admin/PutAuthConfig", admin_pb2.AuthConfig(
+        id="app", asid_cookie_max_age=7200,
+        theme=admin_pb2.Theme(title="Acme <Login>", brand="Acme & Co",
+                              style_url="https://cdn.example/acme.css",
+                              forgot_password_url="https://help.example/forgot")),
+        admin_pb2.AuthConfig)
+    import time
+    time.sleep(2.5)  # the edge refreshes its AuthConfig cache at most every 2 s
+    r = requests.get(edge.base + "/auth/login")
+    assert "<title>Acme &lt;Login&gt;" in r.text
+    assert "Acme &amp; Co" in r.text
+    assert 'href="https://cdn.example/acme.css"' in r.text
+    assert 'href="https://help.example/forgot"' in r.text
+    s = new_session()
+    link = signup(edge, s, "fay@example.com")
+    r = confirm(edge, s, link)
+    assert "Max-Age=7200" in r.headers["Set-Cookie"]

@@ -1,0 +1,412 @@
+# SPDX-License-Identifier: Apache-2.0
+"""authd's RPCs driven by Python grpcio, a client nobody here wrote."""
+import concurrent.futures
+import os
+import signal
+import time
+
+import grpc
+import pytest
+
+from conftest import (Authd, FAST_ARGON2, admin_pb2, common_pb2, grpc_reason, health_pb2,
+                      sessions_pb2, signup_pb2, users_pb2)
+
+U = "/authd.v1.Users/"
+S = "/authd.v1.Sessions/"
+SU = "/authd.v1.Signup/"
+PR = "/authd.v1.PasswordReset/"
+AD = "/authd.v1.Admin/"
+
+
+def create_user(authd, email, password="correct horse battery", **kw):
+    return authd.call(U + "Create", users_pb2.CreateUserRequest(email=email, password=password, **kw),
+                      users_pb2.UserResponse).user
+
+
+def login(authd, email, password="correct horse battery"):
+    return authd.call(S + "Login", sessions_pb2.LoginRequest(email=email, password=password,
+                                                             client_ip="127.0.0.9",
+                                                             user_agent="pytest"),
+                      sessions_pb2.SessionResponse)
+
+
+def expect_error(fn, code, reason):
+    with pytest.raises(grpc.RpcError) as ei:
+        fn()
+    assert ei.value.code() == code, (ei.value.code(), ei.value.details())
+    assert grpc_reason(ei.value) == reason
+    return ei.value
+
+
+def test_health_check(authd):
+    resp = authd.call("/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest(),
+                      health_pb2.HealthCheckResponse)
+    assert resp.status == health_pb2.HealthCheckResponse.SERVING
+    resp = authd.call("/grpc.health.v1.Health/Check",
+                      health_pb2.HealthCheckRequest(service="authd.v1.Users"),
+                      health_pb2.HealthCheckResponse)
+    assert resp.status == health_pb2.HealthCheckResponse.SERVING
+    resp = authd.call("/grpc.health.v1.Health/Check",
+                      health_pb2.HealthCheckRequest(service="no.such.Service"),
+                      health_pb2.HealthCheckResponse)
+    assert resp.status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+
+
+def test_user_crud(authd):
+    u = create_user(authd, "  Alice@Example.COM ")
+    assert u.email == "alice@example.com"
+    assert len(u.id) == 36 and u.id[14] == "4"
+    assert u.created_at > 0 and not u.inactive
+    got = authd.call(U + "Get", users_pb2.GetUserRequest(id=u.id), users_pb2.UserResponse).user
+    assert got == u
+    got = authd.call(U + "Get", users_pb2.GetUserRequest(email="ALICE@example.com"),
+                     users_pb2.UserResponse).user
+    assert got.id == u.id
+    upd = authd.call(U + "Update", users_pb2.UpdateUserRequest(
+        id=u.id, inactive=common_pb2.BoolValue(value=True)), users_pb2.UserResponse).user
+    assert upd.inactive
+    # An update without the field leaves it alone.
+    upd = authd.call(U + "Update", users_pb2.UpdateUserRequest(id=u.id), users_pb2.UserResponse).user
+    assert upd.inactive
+    authd.call(U + "Delete", users_pb2.DeleteUserRequest(id=u.id), common_pb2.Empty)
+    expect_error(lambda: authd.call(U + "Get", users_pb2.GetUserRequest(id=u.id),
+                                    users_pb2.UserResponse), grpc.StatusCode.NOT_FOUND, "not_found")
+    # The e-mail is free again after a delete.
+    create_user(authd, "alice@example.com")
+
+
+def test_user_given_id_and_bad_ids(authd):
+    u = create_user(authd, "bob@example.com", id="bob-1")
+    assert u.id == "bob-1"
+    expect_error(lambda: create_user(authd, "bob2@example.com", id="bob-1"),
+                 grpc.StatusCode.ALREADY_EXISTS, "already_exists")
+    expect_error(lambda: create_user(authd, "bob3@example.com", id="../etc"),
+                 grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")
+
+
+def test_list_users_paged(authd):
+    ids = {create_user(authd, f"user{i}@example.com", password="").id for i in range(7)}
+    seen, token, pages = [], "", 0
+    while True:
+        resp = authd.call(U + "List", users_pb2.ListUsersRequest(page_size=3, page_token=token),
+                          users_pb2.ListUsersResponse)
+        pages += 1
+        assert len(resp.users) <= 3
+        seen += [u.id for u in resp.users]
+        token = resp.next_page_token
+        if not token:
+            break
+        assert pages < 10
+    assert sorted(seen) == sorted(ids)
+    assert pages == 3
+
+
+def test_duplicate_email(authd):
+    create_user(authd, "carol@example.com")
+    expect_error(lambda: create_user(authd, "CAROL@example.com "),
+                 grpc.StatusCode.ALREADY_EXISTS, "already_exists")
+
+
+def test_invalid_input(authd):
+    expect_error(lambda: create_user(authd, "not-an-email"), grpc.StatusCode.INVALID_ARGUMENT,
+                 "invalid_email")
+    expect_error(lambda: create_user(authd, "dave@example.com", password="short"),
+                 grpc.StatusCode.INVALID_ARGUMENT, "weak_password")
+    expect_error(lambda: create_user(authd, "dave@example.com", password="x" * 5000),
+                 grpc.StatusCode.RESOURCE_EXHAUSTED, "too_large")
+
+
+def test_wrong_password_and_unknown_user_look_the_same(authd):
+    create_user(authd, "erin@example.com")
+    e1 = expect_error(lambda: login(authd, "erin@example.com", "wrong password!"),
+                      grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
+    e2 = expect_error(lambda: login(authd, "nobody@example.com", "wrong password!"),
+                      grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
+    assert e1.details() == e2.details()
+    r = login(authd, "ERIN@example.com")
+    assert r.user.email == "erin@example.com" and r.session.authenticated
+    assert list(r.session.amr) == ["pwd"]
+    assert len(r.session_token) == 66
+
+
+def test_inactive_user_cannot_log_in(authd):
+    u = create_user(authd, "frank@example.com")
+    sess = login(authd, "frank@example.com")
+    authd.call(U + "Update", users_pb2.UpdateUserRequest(
+        id=u.id, inactive=common_pb2.BoolValue(value=True)), users_pb2.UserResponse)
+    expect_error(lambda: login(authd, "frank@example.com"), grpc.StatusCode.PERMISSION_DENIED,
+                 "inactive_user")
+    # A wrong password still says only "invalid credentials".
+    expect_error(lambda: login(authd, "frank@example.com", "bad password 1"),
+                 grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
+    # Deactivation ended the existing session.
+    expect_error(lambda: authd.call(S + "Get", sessions_pb2.GetSessionRequest(
+        session_token=sess.session_token), sessions_pb2.SessionResponse),
+        grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+
+
+def test_sessions_get_list_revoke(authd):
+    u = create_user(authd, "gina@example.com")
+    a = login(authd, "gina@example.com")
+    b = login(authd, "gina@example.com")
+    got = authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=a.session_token),
+                     sessions_pb2.SessionResponse)
+    assert got.user.id == u.id and got.session.id == a.session.id and got.session_token == ""
+    lst = authd.call(S + "List", sessions_pb2.ListSessionsRequest(user_id=u.id),
+                     sessions_pb2.ListSessionsResponse)
+    assert sorted(s.id for s in lst.sessions) == sorted([a.session.id, b.session.id])
+    assert all(s.client_ip == "127.0.0.9" and s.user_agent == "pytest" for s in lst.sessions)
+    authd.call(S + "Revoke", sessions_pb2.RevokeSessionRequest(session_token=a.session_token),
+               common_pb2.Empty)
+    expect_error(lambda: authd.call(S + "Get", sessions_pb2.GetSessionRequest(
+        session_token=a.session_token), sessions_pb2.SessionResponse),
+        grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+    authd.call(S + "Revoke", sessions_pb2.RevokeSessionRequest(session_id=b.session.id),
+               common_pb2.Empty)
+    lst = authd.call(S + "List", sessions_pb2.ListSessionsRequest(user_id=u.id),
+                     sessions_pb2.ListSessionsResponse)
+    assert len(lst.sessions) == 0
+
+
+def test_forged_session_tokens_refused(authd):
+    create_user(authd, "hank@example.com")
+    a = login(authd, "hank@example.com")
+    tok = a.session_token
+    sid, secret = tok.split(".")
+    forged = [sid + "." + ("A" if secret[0] != "A" else "B") + secret[1:], "", "x" * 66,
+              sid + "." + secret[:-1], tok + "A", "." * 66]
+    for f in forged:
+        expect_error(lambda: authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=f),
+                                        sessions_pb2.SessionResponse),
+                     grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+
+
+def test_change_password_ends_other_sessions(authd):
+    create_user(authd, "ivy@example.com")
+    a = login(authd, "ivy@example.com")
+    b = login(authd, "ivy@example.com")
+    expect_error(lambda: authd.call(S + "ChangePassword", sessions_pb2.ChangePasswordRequest(
+        session_token=a.session_token, current_password="wrong one!!",
+        new_password="brand new password"), common_pb2.Empty),
+        grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
+    authd.call(S + "ChangePassword", sessions_pb2.ChangePasswordRequest(
+        session_token=a.session_token, current_password="correct horse battery",
+        new_password="brand new password"), common_pb2.Empty)
+    authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=a.session_token),
+               sessions_pb2.SessionResponse)
+    expect_error(lambda: authd.call(S + "Get", sessions_pb2.GetSessionRequest(
+        session_token=b.session_token), sessions_pb2.SessionResponse),
+        grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+    expect_error(lambda: login(authd, "ivy@example.com"), grpc.StatusCode.UNAUTHENTICATED,
+                 "invalid_credentials")
+    login(authd, "ivy@example.com", "brand new password")
+
+
+def start_signup(authd, email, **client):
+    return authd.call(SU + "Start", signup_pb2.StartSignupRequest(
+        email=email, client=common_pb2.ClientContext(**client), client_ip="127.0.0.8"),
+        signup_pb2.StartSignupResponse)
+
+
+def test_signup_flow_over_rpc(authd):
+    st = start_signup(authd, "Jack@Example.com", client_id="web", state="xyz",
+                      redirect_uri="https://app.example/cb", response_type="code")
+    assert st.email == "jack@example.com" and st.token and not st.account_exists
+    got = authd.call(SU + "Get", signup_pb2.TokenRequest(token=st.token),
+                     signup_pb2.GetSignupResponse)
+    assert got.email == "jack@example.com" and got.client.state == "xyz"
+    expect_error(lambda: authd.call(SU + "Complete", signup_pb2.CompleteSignupRequest(
+        token=st.token, password="short"), signup_pb2.CompleteSignupResponse),
+        grpc.StatusCode.INVALID_ARGUMENT, "weak_password")
+    done = authd.call(SU + "Complete", signup_pb2.CompleteSignupRequest(
+        token=st.token, password="jacks password 1", client_ip="127.0.0.8", user_agent="ua"),
+        signup_pb2.CompleteSignupResponse)
+    assert done.user.email == "jack@example.com" and done.session.authenticated
+    assert done.client.client_id == "web" and done.client.redirect_uri == "https://app.example/cb"
+    authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=done.session_token),
+               sessions_pb2.SessionResponse)
+    # Single use.
+    expect_error(lambda: authd.call(SU + "Complete", signup_pb2.CompleteSignupRequest(
+        token=st.token, password="jacks password 2"), signup_pb2.CompleteSignupResponse),
+        grpc.StatusCode.UNAUTHENTICATED, "invalid_token")
+    # A second signup for the same e-mail does not hand out a token, and says so only to the edge.
+    again = start_signup(authd, "jack@example.com")
+    assert again.account_exists and again.token == ""
+
+
+def test_concurrent_signups_of_one_email_exactly_one_wins(authd):
+    tokens = [start_signup(authd, "kate@example.com").token for _ in range(6)]
+    assert len(set(tokens)) == 6
+
+    def complete(tok):
+        try:
+            authd.call(SU + "Complete", signup_pb2.CompleteSignupRequest(
+                token=tok, password="kates password"), signup_pb2.CompleteSignupResponse)
+            return "ok"
+        except grpc.RpcError as e:
+            return grpc_reason(e)
+
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        results = list(ex.map(complete, tokens))
+    assert results.count("ok") == 1, results
+    assert results.count("already_exists") == 5, results
+    lst = authd.call(U + "List", users_pb2.ListUsersRequest(), users_pb2.ListUsersResponse)
+    assert [u.email for u in lst.users] == ["kate@example.com"]
+
+
+def test_bad_signup_tokens(authd):
+    for tok in ["", "nonsense", "A" * 22 + "." + "B" * 43]:
+        expect_error(lambda: authd.call(SU + "Get", signup_pb2.TokenRequest(token=tok),
+                                        signup_pb2.GetSignupResponse),
+                     grpc.StatusCode.UNAUTHENTICATED, "invalid_token")
+
+
+def test_password_reset_over_rpc(authd):
+    create_user(authd, "liam@example.com")
+    a = login(authd, "liam@example.com")
+    none = authd.call(PR + "Start", signup_pb2.StartResetRequest(email="nobody@example.com"),
+                      signup_pb2.StartResetResponse)
+    assert none.token == ""
+    st = authd.call(PR + "Start", signup_pb2.StartResetRequest(email="LIAM@example.com"),
+                    signup_pb2.StartResetResponse)
+    assert st.token
+    got = authd.call(PR + "Get", signup_pb2.TokenRequest(token=st.token),
+                     signup_pb2.GetResetResponse)
+    assert got.email == "liam@example.com"
+    authd.call(PR + "Complete", signup_pb2.CompleteResetRequest(
+        token=st.token, password="liams new password"), signup_pb2.CompleteResetResponse)
+    expect_error(lambda: authd.call(S + "Get", sessions_pb2.GetSessionRequest(
+        session_token=a.session_token), sessions_pb2.SessionResponse),
+        grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+    login(authd, "liam@example.com", "liams new password")
+    expect_error(lambda: authd.call(PR + "Complete", signup_pb2.CompleteResetRequest(
+        token=st.token, password="another password"), signup_pb2.CompleteResetResponse),
+        grpc.StatusCode.UNAUTHENTICATED, "invalid_token")
+
+
+def test_auth_config_put_get_and_validation(authd):
+    empty = authd.call(AD + "GetAuthConfig", admin_pb2.GetAuthConfigRequest(), admin_pb2.AuthConfig)
+    assert empty.id == ""
+    cfg = admin_pb2.AuthConfig(
+        id="app", asid_cookie_max_age=3600,
+        theme=admin_pb2.Theme(title="Acme", brand="Acme Inc", style_url="https://cdn.example/s.css"),
+        two_factor=admin_pb2.TwoFactorConfig(
+            issuer_name="Acme", valid_past_tokens_count=2,
+            webhook=admin_pb2.Webhook(endpoint="http://127.0.0.1:9/hook", timeout=500,
+                                      headers={"x-key": "v"})))
+    authd.call(AD + "PutAuthConfig", cfg, admin_pb2.AuthConfig)
+    got = authd.call(AD + "GetAuthConfig", admin_pb2.GetAuthConfigRequest(), admin_pb2.AuthConfig)
+    assert got == cfg
+    bad = admin_pb2.AuthConfig(id="app", theme=admin_pb2.Theme(style_url="javascript:alert(1)"))
+    e = expect_error(lambda: authd.call(AD + "PutAuthConfig", bad, admin_pb2.AuthConfig),
+                     grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")
+    assert "styleUrl" in e.details()
+    # The session lifetime follows asidCookieMaxAge.
+    create_user(authd, "mia@example.com")
+    s = login(authd, "mia@example.com").session
+    assert s.expires_at - s.created_at == 3600
+
+
+def test_expired_session_and_links(tmpdir_path):
+    a = Authd(tmpdir_path, FAST_ARGON2 + ["--session-ttl", "1", "--signup-ttl", "1"])
+    try:
+        create_user(a, "noah@example.com")
+        s = login(a, "noah@example.com")
+        st = start_signup(a, "olga@example.com")
+        time.sleep(2.2)
+        expect_error(lambda: a.call(S + "Get", sessions_pb2.GetSessionRequest(
+            session_token=s.session_token), sessions_pb2.SessionResponse),
+            grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+        expect_error(lambda: a.call(SU + "Complete", signup_pb2.CompleteSignupRequest(
+            token=st.token, password="olgas password"), signup_pb2.CompleteSignupResponse),
+            grpc.StatusCode.UNAUTHENTICATED, "invalid_token")
+    finally:
+        a.stop()
+
+
+def test_unknown_method_and_malformed_request(authd):
+    t0 = time.time()
+    fn = authd.channel.unary_unary("/authd.v1.Nope/Nothing")
+    with pytest.raises(grpc.RpcError) as ei:
+        fn(b"", timeout=10)
+    assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert time.time() - t0 < 3
+    raw = authd.channel.unary_unary(U + "Get")
+    with pytest.raises(grpc.RpcError) as ei:
+        raw(b"\x0f\xff\xff\xff", timeout=10)  # field 1 with wire type 7: not protobuf
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as ei:
+        raw(b"\x0a" + b"\xff\xff\xff\x7f", timeout=10)  # a length far past the end
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as ei:
+        raw(b"\x0a\x80\x80\x80\x01" + b"x" * (2 << 20), timeout=10)  # over the size limit
+    assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # authd is still fine.
+    create_user(authd, "pat@example.com")
+
+
+def test_many_concurrent_calls(authd):
+    create_user(authd, "quinn@example.com")
+    tok = login(authd, "quinn@example.com").session_token
+
+    def get(_):
+        return authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=tok),
+                          sessions_pb2.SessionResponse).user.email
+
+    with concurrent.futures.ThreadPoolExecutor(32) as ex:
+        emails = list(ex.map(get, range(400)))
+    assert set(emails) == {"quinn@example.com"}
+
+
+def test_acknowledged_signup_survives_sigkill(authd):
+    st = start_signup(authd, "rose@example.com")
+    done = authd.call(SU + "Complete", signup_pb2.CompleteSignupRequest(
+        token=st.token, password="roses password"), signup_pb2.CompleteSignupResponse)
+    created = [create_user(authd, f"sk{i}@example.com").id for i in range(20)]
+    authd.restart(signal.SIGKILL)
+    got = authd.call(U + "Get", users_pb2.GetUserRequest(email="rose@example.com"),
+                     users_pb2.UserResponse).user
+    assert got.id == done.user.id
+    for uid in created:
+        authd.call(U + "Get", users_pb2.GetUserRequest(id=uid), users_pb2.UserResponse)
+    authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=done.session_token),
+               sessions_pb2.SessionResponse)
+    login(authd, "rose@example.com", "roses password")
+
+
+def test_data_dir_in_use_is_a_clear_error(authd, tmpdir_path):
+    import subprocess
+    from conftest import AUTHD
+    p = subprocess.run([AUTHD, "--listen", "127.0.0.1:0", "--data-dir", authd.data],
+                       capture_output=True, timeout=20)
+    assert p.returncode != 0
+    assert b"in use by another process" in p.stderr
+
+
+def test_sigterm_stops_cleanly(authd):
+    create_user(authd, "sam@example.com")
+    assert authd.stop() == 0
+    assert "event=stopped" in authd.log_text()
+    authd.start()
+    authd.call(U + "Get", users_pb2.GetUserRequest(email="sam@example.com"), users_pb2.UserResponse)
+
+
+def test_default_argon2_cost(tmpdir_path):
+    a = Authd(tmpdir_path)
+    try:
+        create_user(a, "tess@example.com")
+        assert "argon2_m=19456 argon2_t=2" in a.log_text()
+        login(a, "tess@example.com")
+    finally:
+        a.stop()
+
+
+def test_no_secrets_in_log(authd):
+    create_user(authd, "uma@example.com", password="uma secret password")
+    s = login(authd, "uma@example.com", "uma secret password")
+    st = start_signup(authd, "vic@example.com")
+    log = authd.log_text()
+    assert "uma secret password" not in log
+    assert s.session_token.split(".")[1] not in log
+    assert st.token.split(".")[1] not in log
+    assert "event=login_ok" in log

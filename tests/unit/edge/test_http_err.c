@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for edge/http_err.c: the one mapping from enum authd_err to status and message. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "err.h"
+#include "http_err.h"
+
+static struct edge_http_err
+map(int err)
+{
+    struct edge_http_err he;
+    memset(&he, 0x5a, sizeof(he)); /* the mapping must clear everything */
+    edge_http_err_map(err, &he);
+    return he;
+}
+
+static void
+test_credentials(void **state)
+{
+    (void)state;
+    struct edge_http_err he = map(AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(he.status, 401);
+    assert_string_equal(he.message, "Invalid e-mail or password");
+    assert_false(he.login_redirect);
+    assert_false(he.unexpected);
+
+    he = map(AUTHD_ERR_INACTIVE);
+    assert_int_equal(he.status, 403);
+    assert_string_equal(he.message, "This account is deactivated");
+
+    he = map(AUTHD_ERR_UNAUTHENTICATED);
+    assert_true(he.login_redirect);
+}
+
+static void
+test_tokens_and_input(void **state)
+{
+    (void)state;
+    struct edge_http_err he = map(AUTHD_ERR_INVALID_TOKEN);
+    assert_int_equal(he.status, 400);
+    assert_string_equal(he.message, "This link is invalid, already used or expired");
+
+    const int input[] = {AUTHD_ERR_WEAK_PASSWORD, AUTHD_ERR_INVALID_EMAIL,
+                         AUTHD_ERR_INVALID_ARGUMENT};
+    for (size_t i = 0; i < sizeof(input) / sizeof(input[0]); i++) {
+        he = map(input[i]);
+        assert_int_equal(he.status, 400);
+        assert_false(he.login_redirect);
+        /* authd_strerror's text, with a capital first letter */
+        const char *text = authd_strerror(input[i]);
+        assert_int_equal(strlen(he.message), strlen(text));
+        assert_string_equal(he.message + 1, text + 1);
+        assert_true(he.message[0] >= 'A' && he.message[0] <= 'Z');
+    }
+    he = map(AUTHD_ERR_WEAK_PASSWORD);
+    assert_string_equal(he.message, "The password does not meet the policy");
+}
+
+static void
+test_availability_and_others(void **state)
+{
+    (void)state;
+    struct edge_http_err he = map(AUTHD_ERR_LOCKED);
+    assert_int_equal(he.status, 429);
+    assert_true(strlen(he.message) > 0);
+
+    he = map(AUTHD_ERR_UNAVAILABLE);
+    assert_int_equal(he.status, 503);
+    assert_string_equal(he.message, "Service temporarily unavailable");
+    assert_true(he.unexpected);
+    he = map(AUTHD_ERR_DEADLINE);
+    assert_int_equal(he.status, 503);
+    assert_string_equal(he.message, "Service temporarily unavailable");
+
+    he = map(AUTHD_ERR_ALREADY_EXISTS);
+    assert_int_equal(he.status, 409);
+
+    const int others[] = {AUTHD_ERR_INTERNAL,      AUTHD_ERR_NOMEM,
+                          AUTHD_ERR_STORAGE,       AUTHD_ERR_PERMISSION_DENIED,
+                          AUTHD_ERR_UNIMPLEMENTED, AUTHD_ERR_CONFLICT,
+                          AUTHD_ERR_NOT_FOUND,     -12345};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        he = map(others[i]);
+        assert_int_equal(he.status, 500);
+        assert_string_equal(he.message, "Something went wrong");
+        assert_true(he.unexpected);
+        assert_false(he.login_redirect);
+    }
+
+    he = map(AUTHD_OK);
+    assert_int_equal(he.status, 200);
+    assert_string_equal(he.message, "");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_credentials),
+        cmocka_unit_test(test_tokens_and_input),
+        cmocka_unit_test(test_availability_and_others),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
