@@ -5,6 +5,7 @@
  * the same error for an unknown e-mail and a wrong password, so neither time nor answer tells
  * an attacker which accounts exist.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "records.h"
 #include "secret.h"
+#include "throttle.h"
 #include "authd/v1/sessions.pb-c.h"
 
 /* Fills resp from a stored session and its user, copying into the call arena. */
@@ -86,6 +88,16 @@ rehash_step(struct authd *a, struct store_txn *txn, void *arg)
     return r;
 }
 
+/* Counts a failed password against the account and the address; the address counter is never
+ * reset by a success, or an attacker could clear it by logging into an account of their own. */
+static void
+login_failed(struct authd *a, const char *email, const char *client_ip)
+{
+    if (throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK ||
+        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, client_ip) != AUTHD_OK)
+        log_event(LOG_WARN, "throttle_update_failed", "%s", "");
+}
+
 static int
 sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -103,7 +115,28 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
 
     memset(&tok, 0, sizeof(tok));
     r = email_normalize(req->email, email, sizeof(email));
-    if (r == AUTHD_OK)
+    if (r != AUTHD_OK)
+        email[0] = '\0';
+    /* A locked account or address is refused before any password is judged, for known and
+     * unknown e-mails alike. */
+    int64_t wait_a = 0, wait_b = 0;
+    int ra = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email, &wait_a);
+    int rb = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, req->client_ip, &wait_b);
+    if (ra == AUTHD_ERR_LOCKED || rb == AUTHD_ERR_LOCKED) {
+        int64_t wait = wait_a > wait_b ? wait_a : wait_b;
+        char msg[64];
+        snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
+        rpc_ctx_set_message(ctx, msg);
+        log_event(LOG_INFO, "login_refused", "reason=locked retry_after=%lld peer=%s",
+                  (long long)wait, log_quote(req->client_ip, q2, sizeof(q2)));
+        r = AUTHD_ERR_LOCKED;
+        goto out;
+    }
+    if (ra != AUTHD_OK || rb != AUTHD_OK) {
+        r = ra != AUTHD_OK ? ra : rb;
+        goto out;
+    }
+    if (email[0] != '\0')
         r = account_user_by_email(a, NULL, 0, email, &rec);
     if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND && r != AUTHD_ERR_INVALID_EMAIL)
         goto out;
@@ -111,6 +144,7 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
         /* Unknown e-mail or no password yet: the same work and the same answer as a wrong
          * password. */
         password_burn(&a->set.argon2, req->password, pl);
+        login_failed(a, email, req->client_ip);
         r = AUTHD_ERR_INVALID_CREDENTIALS;
         log_event(LOG_INFO, "login_failed", "reason=unknown_user peer=%s",
                   log_quote(req->client_ip, q2, sizeof(q2)));
@@ -119,11 +153,15 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     r = password_verify(rec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash);
     if (r != AUTHD_OK) {
         r = AUTHD_ERR_INVALID_CREDENTIALS;
+        login_failed(a, email, req->client_ip);
         log_event(LOG_INFO, "login_failed", "reason=bad_password user=%s peer=%s",
                   log_quote(rec->user->id, q1, sizeof(q1)),
                   log_quote(req->client_ip, q2, sizeof(q2)));
         goto out;
     }
+    if (throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK)
+        log_event(LOG_WARN, "throttle_reset_failed", "user=%s",
+                  log_quote(rec->user->id, q1, sizeof(q1)));
     /* Only after a correct password may the answer reveal that the account is deactivated. */
     if (rec->user->inactive) {
         r = AUTHD_ERR_INACTIVE;
@@ -307,8 +345,7 @@ out:
 }
 
 static int
-sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
-                         ProtobufCMessage *respm)
+sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
     struct authd *a = rpc_ctx_arg(ctx);
     const Authd__V1__ChangePasswordRequest *req = (const void *)reqm;

@@ -410,3 +410,49 @@ def test_no_secrets_in_log(authd):
     assert s.session_token.split(".")[1] not in log
     assert st.token.split(".")[1] not in log
     assert "event=login_ok" in log
+
+
+def login_from(authd, email, password, ip):
+    return authd.call(S + "Login", sessions_pb2.LoginRequest(email=email, password=password,
+                                                             client_ip=ip),
+                      sessions_pb2.SessionResponse)
+
+
+def test_password_lockout_per_account(authd):
+    create_user(authd, "wes@example.com")
+    for i in range(6):  # 5 free failures, the 6th earns a 1 s lock
+        expect_error(lambda: login_from(authd, "wes@example.com", f"wrong password {i}",
+                                        f"10.0.0.{i}"),
+                     grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
+    # Now even the right password is refused until the lock ends, and it says when to retry.
+    e = expect_error(lambda: login_from(authd, "wes@example.com", "correct horse battery",
+                                        "10.0.1.1"),
+                     grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
+    assert "retry_after=1" in e.details()
+    # Unknown e-mails lock the same way, so the lock does not reveal which accounts exist.
+    for i in range(6):
+        expect_error(lambda: login_from(authd, "ghost@example.com", "wrong password",
+                                        f"10.0.2.{i}"),
+                     grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
+    expect_error(lambda: login_from(authd, "ghost@example.com", "x" * 10, "10.0.3.1"),
+                 grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
+    time.sleep(1.2)
+    login_from(authd, "wes@example.com", "correct horse battery", "10.0.1.1")
+    # The success reset the account's counter: one more failure does not lock it.
+    expect_error(lambda: login_from(authd, "wes@example.com", "wrong again", "10.0.1.2"),
+                 grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
+    login_from(authd, "wes@example.com", "correct horse battery", "10.0.1.3")
+    assert "event=lockout" in authd.log_text()
+
+
+def test_password_lockout_per_address(authd):
+    create_user(authd, "xavi@example.com")
+    for i in range(21):  # 20 free failures per address, across any accounts
+        expect_error(lambda: login_from(authd, f"victim{i}@example.com", "wrong password",
+                                        "192.0.2.7"),
+                     grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
+    expect_error(lambda: login_from(authd, "xavi@example.com", "correct horse battery",
+                                    "192.0.2.7"),
+                 grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
+    # Another address is not affected.
+    login_from(authd, "xavi@example.com", "correct horse battery", "192.0.2.8")

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Brute-force back-off (see throttle.h). Keys: throttle/<kind>/<subject type>/<subject>, holding
+ * a ThrottleRecord. A subject that cannot be a key part (empty, or holding '/') is never
+ * counted: no account can have such an e-mail (the e-mail index has the same rule), and the
+ * edge passes addresses in the standard textual forms, which never hold '/'.
+ */
+#include <string.h>
+
+#include "account.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "records.h"
+#include "storage/records.pb-c.h"
+#include "throttle.h"
+
+/* Accounts: 5 free failures, then 1 s, 2 s, 4 s ... up to 15 min. Addresses see many users
+ * (offices behind one NAT), so they get more room before the first lock. */
+static const struct throttle_policy policies[1][2] = {
+    {{5, 1, 900, 3600}, {20, 1, 900, 3600}},
+};
+
+static const char *const kind_names[] = {"pw"};
+static const char *const subject_names[] = {"acct", "addr"};
+
+const struct throttle_policy *
+throttle_policy(enum throttle_kind k, enum throttle_subject s)
+{
+    return &policies[k][s];
+}
+
+int64_t
+throttle_lock_for(const struct throttle_policy *p, uint32_t n)
+{
+    if (n <= p->free_failures)
+        return 0;
+    uint32_t over = n - p->free_failures - 1;
+    if (over >= 30)
+        return p->max_lock;
+    int64_t lock = p->base_lock << over;
+    return lock > p->max_lock ? p->max_lock : lock;
+}
+
+static size_t
+throttle_key(char key[KEY_MAX], enum throttle_kind k, enum throttle_subject s, const char *subject)
+{
+    return key_make(key, "throttle/", kind_names[k], subject_names[s], subject, NULL);
+}
+
+int
+throttle_check(struct authd *a, enum throttle_kind k, enum throttle_subject s, const char *subject,
+               int64_t *retry_after)
+{
+    char key[KEY_MAX];
+    Authd__Storage__ThrottleRecord *rec = NULL;
+    *retry_after = 0;
+    if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
+        return AUTHD_OK;
+    int r = rec_get(a->store, NULL, 0, key, &authd__storage__throttle_record__descriptor,
+                    (ProtobufCMessage **)&rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_OK;
+    if (r != AUTHD_OK)
+        return r;
+    int64_t now = a->now();
+    if (rec->locked_until > now) {
+        *retry_after = rec->locked_until - now;
+        r = AUTHD_ERR_LOCKED;
+    }
+    rpc_msg_free(&rec->base);
+    return r;
+}
+
+struct fail_step {
+    const char *key;
+    const struct throttle_policy *p;
+    uint32_t failures; /* out */
+    int64_t lock;      /* out */
+};
+
+static int
+fail_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct fail_step *f = arg;
+    Authd__Storage__ThrottleRecord *rec = NULL;
+    Authd__Storage__ThrottleRecord fresh = AUTHD__STORAGE__THROTTLE_RECORD__INIT;
+    int64_t now = a->now();
+    int r = rec_get(a->store, txn, 1, f->key, &authd__storage__throttle_record__descriptor,
+                    (ProtobufCMessage **)&rec);
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
+        return r;
+    if (rec != NULL && now - rec->last_failure < f->p->window)
+        fresh.failures = rec->failures;
+    rpc_msg_free(rec ? &rec->base : NULL);
+    if (fresh.failures < UINT32_MAX)
+        fresh.failures++;
+    fresh.last_failure = now;
+    f->lock = throttle_lock_for(f->p, fresh.failures);
+    fresh.locked_until = f->lock > 0 ? now + f->lock : 0;
+    f->failures = fresh.failures;
+    return rec_put(txn, f->key, &fresh.base);
+}
+
+int
+throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s, const char *subject)
+{
+    char key[KEY_MAX];
+    if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
+        return AUTHD_OK;
+    struct fail_step f = {.key = key, .p = throttle_policy(k, s)};
+    int r = account_txn_run(a, fail_step, &f);
+    if (r == AUTHD_OK && f.lock > 0)
+        log_event(LOG_WARN, "lockout", "kind=%s subject=%s failures=%u lock_s=%lld", kind_names[k],
+                  subject_names[s], f.failures, (long long)f.lock);
+    return r;
+}
+
+int
+throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s, const char *subject)
+{
+    char key[KEY_MAX];
+    void *val = NULL;
+    size_t vlen = 0;
+    if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
+        return AUTHD_OK;
+    int r = store_get(a->store, key, strlen(key), &val, &vlen);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_OK;
+    store_value_free(val, vlen);
+    if (r != AUTHD_OK)
+        return r;
+    return store_delete(a->store, key, strlen(key));
+}

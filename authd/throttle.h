@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Brute-force back-off. Failures are counted per kind (passwords now; second factors later, in a
+ * counter of their own) and per subject: the account (keyed by normalised e-mail, so unknown
+ * e-mails behave exactly like known ones) and the client address. After a number of free
+ * failures, each further failure locks the subject for an exponentially growing time (capped);
+ * while locked, attempts are refused before any secret is checked, so a locked login cannot keep
+ * guessing. Counters are forgotten after a quiet window. Updates are read-modify-write
+ * transactions, so concurrent failures are all counted.
+ */
+#ifndef AUTHD_THROTTLE_H
+#define AUTHD_THROTTLE_H
+
+#include <stdint.h>
+
+#include "authd.h"
+
+enum throttle_kind { THROTTLE_PASSWORD = 0 };
+enum throttle_subject { THROTTLE_ACCOUNT = 0, THROTTLE_ADDRESS = 1 };
+
+struct throttle_policy {
+    uint32_t free_failures; /* failures before the first lock */
+    int64_t base_lock;      /* seconds of the first lock; doubles with each further failure */
+    int64_t max_lock;       /* cap on one lock, seconds */
+    int64_t window;         /* seconds without failure after which the counter resets */
+};
+
+/* The policy for a kind and subject. */
+const struct throttle_policy *throttle_policy(enum throttle_kind k, enum throttle_subject s);
+
+/*
+ * AUTHD_OK when subject may try now, AUTHD_ERR_LOCKED with *retry_after (seconds) when not.
+ * Empty subjects are never locked. Storage errors are returned as they are.
+ */
+int throttle_check(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                   const char *subject, int64_t *retry_after);
+
+/* Counts one failure for subject (and locks it when over the free failures). */
+int throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                  const char *subject);
+
+/* Forgets subject's failures (after a success). Costs a read, and a write only when needed. */
+int throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                   const char *subject);
+
+/* The lock, in seconds, that the n-th consecutive failure earns under p (0 = none). */
+int64_t throttle_lock_for(const struct throttle_policy *p, uint32_t n);
+
+#endif

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for authd/throttle.c: the back-off schedule, and counting, locking, expiry and reset
+ * against a real store with a controllable clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "authd.h"
+#include "err.h"
+#include "log.h"
+#include "throttle.h"
+
+static int64_t fake_now = 1700000000;
+
+static int64_t
+clock_fake(void)
+{
+    return fake_now;
+}
+
+struct fixture {
+    char dir[64];
+    struct store *st;
+    struct authd a;
+};
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/authd-throttle-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    struct store_opts o;
+    store_opts_default(&o);
+    o.sync = 0;
+    assert_int_equal(store_open(f->dir, &o, &f->st, NULL, 0), AUTHD_OK);
+    struct authd_settings s;
+    authd_settings_default(&s);
+    assert_int_equal(authd_init(&f->a, f->st, &s), AUTHD_OK);
+    f->a.now = clock_fake;
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+    authd_cleanup(&f->a);
+    store_close(f->st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void
+test_schedule(void **state)
+{
+    (void)state;
+    const struct throttle_policy *p = throttle_policy(THROTTLE_PASSWORD, THROTTLE_ACCOUNT);
+    assert_int_equal(p->free_failures, 5);
+    for (uint32_t n = 0; n <= 5; n++)
+        assert_int_equal(throttle_lock_for(p, n), 0);
+    assert_int_equal(throttle_lock_for(p, 6), 1);
+    assert_int_equal(throttle_lock_for(p, 7), 2);
+    assert_int_equal(throttle_lock_for(p, 8), 4);
+    assert_int_equal(throttle_lock_for(p, 15), 512);
+    assert_int_equal(throttle_lock_for(p, 16), 900); /* capped */
+    assert_int_equal(throttle_lock_for(p, UINT32_MAX), 900);
+}
+
+static void
+test_lock_and_expiry(void **state)
+{
+    struct fixture *f = *state;
+    int64_t wait = -1;
+    const char *who = "alice@example.com";
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who), AUTHD_OK);
+        assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who, &wait),
+                         AUTHD_OK);
+    }
+    assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who), AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who, &wait),
+                     AUTHD_ERR_LOCKED);
+    assert_int_equal(wait, 1);
+    /* Other subjects and the other subject type are independent. */
+    assert_int_equal(
+        throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, "bob@example.com", &wait),
+        AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, who, &wait),
+                     AUTHD_OK);
+    fake_now += 1;
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who, &wait),
+                     AUTHD_OK);
+    /* The next failure doubles the lock. */
+    assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who), AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who, &wait),
+                     AUTHD_ERR_LOCKED);
+    assert_int_equal(wait, 2);
+    /* After a quiet window the count starts again. */
+    fake_now += 3601;
+    assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who), AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who, &wait),
+                     AUTHD_OK);
+}
+
+static void
+test_reset_and_bad_subjects(void **state)
+{
+    struct fixture *f = *state;
+    int64_t wait = 0;
+    const char *ip = "192.0.2.1";
+    for (int i = 0; i < 21; i++)
+        assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip), AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip, &wait),
+                     AUTHD_ERR_LOCKED);
+    assert_int_equal(throttle_reset(&f->a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip), AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip, &wait),
+                     AUTHD_OK);
+    assert_int_equal(throttle_reset(&f->a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, "never-seen"),
+                     AUTHD_OK);
+    /* Empty or unkeyable subjects are never counted nor locked. */
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, ""), AUTHD_OK);
+        assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, NULL), AUTHD_OK);
+        assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, "a/b"),
+                         AUTHD_OK);
+    }
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, "", &wait),
+                     AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, "a/b", &wait),
+                     AUTHD_OK);
+}
+
+int
+main(void)
+{
+    log_init("test", LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schedule),
+        cmocka_unit_test_setup_teardown(test_lock_and_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_and_bad_subjects, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
