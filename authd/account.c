@@ -17,8 +17,7 @@
 #define TXN_ATTEMPTS 5
 
 int
-account_txn_run(struct authd *a, int (*step)(struct authd *, struct store_txn *, void *),
-                void *arg)
+account_txn_run(struct authd *a, int (*step)(struct authd *, struct store_txn *, void *), void *arg)
 {
     int r = AUTHD_ERR_CONFLICT;
     for (int attempt = 0; attempt < TXN_ATTEMPTS && r == AUTHD_ERR_CONFLICT; attempt++) {
@@ -316,8 +315,7 @@ out:
 }
 
 int
-account_session_delete(struct authd *a, struct store_txn *txn, const char *user_id,
-                       const char *sid)
+account_session_delete(struct authd *a, struct store_txn *txn, const char *user_id, const char *sid)
 {
     char skey[KEY_MAX], ikey[KEY_MAX];
     if (key_make(skey, KEY_SESSION, sid, NULL) == 0 ||
@@ -373,8 +371,8 @@ out:
 }
 
 int
-account_onetime_check(struct authd *a, struct store_txn *txn, const char *prefix,
-                      const char *token, Authd__Storage__OneTimeRecord **out, char *key_out)
+account_onetime_check(struct authd *a, struct store_txn *txn, const char *prefix, const char *token,
+                      Authd__Storage__OneTimeRecord **out, char *key_out)
 {
     struct token tok;
     char key[KEY_MAX];

@@ -35,8 +35,8 @@ int account_user_get(struct authd *a, struct store_txn *txn, int for_update, con
  * Loads the user whose normalised e-mail is email. AUTHD_ERR_NOT_FOUND when none. With txn,
  * locks the index row when for_update.
  */
-int account_user_by_email(struct authd *a, struct store_txn *txn, int for_update,
-                          const char *email, Authd__Storage__UserRecord **out);
+int account_user_by_email(struct authd *a, struct store_txn *txn, int for_update, const char *email,
+                          Authd__Storage__UserRecord **out);
 
 /*
  * Inside txn: creates the user rec (rec->user->id set, or a UUID is generated into it; email
@@ -61,9 +61,8 @@ int account_sessions_end_all(struct authd *a, struct store_txn *txn, const char 
  * txn when not NULL, else in one atomic batch. tok receives the token (wipe it with
  * token_wipe); *out (may be NULL) the stored session (free with rpc_msg_free).
  */
-int account_session_create(struct authd *a, struct store_txn *txn,
-                           const Authd__V1__User *user, const char *client_ip,
-                           const char *user_agent, struct token *tok,
+int account_session_create(struct authd *a, struct store_txn *txn, const Authd__V1__User *user,
+                           const char *client_ip, const char *user_agent, struct token *tok,
                            Authd__Storage__SessionRecord **out);
 
 /*

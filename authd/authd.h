@@ -14,10 +14,10 @@
 #include "store.h"
 
 struct authd_settings {
-    struct password_params argon2;   /* cost of new password hashes */
-    int64_t session_ttl;             /* seconds, when AuthConfig.asidCookieMaxAge is 0 */
-    int64_t signup_ttl;              /* seconds a confirmation link stays valid */
-    int64_t reset_ttl;               /* seconds a password-reset link stays valid */
+    struct password_params argon2; /* cost of new password hashes */
+    int64_t session_ttl;           /* seconds, when AuthConfig.asidCookieMaxAge is 0 */
+    int64_t signup_ttl;            /* seconds a confirmation link stays valid */
+    int64_t reset_ttl;             /* seconds a password-reset link stays valid */
 };
 
 struct authd {

@@ -34,23 +34,23 @@ struct options {
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: authd [options]\n"
-            "  --listen ADDR          gRPC address (AUTHD_LISTEN, default 127.0.0.1:50051;\n"
-            "                         port 0 picks a free port)\n"
-            "  --data-dir DIR         RocksDB directory (AUTHD_DATA_DIR, default ./data)\n"
-            "  --log-level LEVEL      debug|info|warn|error (AUTHD_LOG_LEVEL, default info)\n"
-            "  --port-file FILE       write the bound port here once serving\n"
-            "  --workers N            threads for blocking calls (AUTHD_WORKERS, default 32)\n"
-            "  --argon2-memory KIB    Argon2id memory (AUTHD_ARGON2_MEMORY, default 19456)\n"
-            "  --argon2-iterations N  Argon2id passes (AUTHD_ARGON2_ITERATIONS, default 2)\n"
-            "  --argon2-parallelism N Argon2id lanes (AUTHD_ARGON2_PARALLELISM, default 1)\n"
-            "  --session-ttl SECONDS  session lifetime when AuthConfig.asidCookieMaxAge is 0\n"
-            "                         (AUTHD_SESSION_TTL, default 43200)\n"
-            "  --signup-ttl SECONDS   confirmation link lifetime (AUTHD_SIGNUP_TTL, default 86400)\n"
-            "  --reset-ttl SECONDS    reset link lifetime (AUTHD_RESET_TTL, default 3600)\n"
-            "  --allow-insecure-remote  allow plaintext gRPC on a non-loopback address\n"
-            "  --help\n");
+    fprintf(
+        f, "usage: authd [options]\n"
+           "  --listen ADDR          gRPC address (AUTHD_LISTEN, default 127.0.0.1:50051;\n"
+           "                         port 0 picks a free port)\n"
+           "  --data-dir DIR         RocksDB directory (AUTHD_DATA_DIR, default ./data)\n"
+           "  --log-level LEVEL      debug|info|warn|error (AUTHD_LOG_LEVEL, default info)\n"
+           "  --port-file FILE       write the bound port here once serving\n"
+           "  --workers N            threads for blocking calls (AUTHD_WORKERS, default 32)\n"
+           "  --argon2-memory KIB    Argon2id memory (AUTHD_ARGON2_MEMORY, default 19456)\n"
+           "  --argon2-iterations N  Argon2id passes (AUTHD_ARGON2_ITERATIONS, default 2)\n"
+           "  --argon2-parallelism N Argon2id lanes (AUTHD_ARGON2_PARALLELISM, default 1)\n"
+           "  --session-ttl SECONDS  session lifetime when AuthConfig.asidCookieMaxAge is 0\n"
+           "                         (AUTHD_SESSION_TTL, default 43200)\n"
+           "  --signup-ttl SECONDS   confirmation link lifetime (AUTHD_SIGNUP_TTL, default 86400)\n"
+           "  --reset-ttl SECONDS    reset link lifetime (AUTHD_RESET_TTL, default 3600)\n"
+           "  --allow-insecure-remote  allow plaintext gRPC on a non-loopback address\n"
+           "  --help\n");
 }
 
 /* Parses a decimal in [lo, hi]; returns 0 or -1. */
@@ -119,13 +119,27 @@ set_numeric(struct options *o, int opt, const char *val, const char *origin)
             return -1;
         }
         switch (opt) {
-        case OPT_WORKERS: o->workers = (int)v; break;
-        case OPT_A2M: o->set.argon2.m_cost_kib = (uint32_t)v; break;
-        case OPT_A2T: o->set.argon2.t_cost = (uint32_t)v; break;
-        case OPT_A2P: o->set.argon2.parallelism = (uint32_t)v; break;
-        case OPT_SESS: o->set.session_ttl = v; break;
-        case OPT_SIGNUP: o->set.signup_ttl = v; break;
-        case OPT_RESET: o->set.reset_ttl = v; break;
+        case OPT_WORKERS:
+            o->workers = (int)v;
+            break;
+        case OPT_A2M:
+            o->set.argon2.m_cost_kib = (uint32_t)v;
+            break;
+        case OPT_A2T:
+            o->set.argon2.t_cost = (uint32_t)v;
+            break;
+        case OPT_A2P:
+            o->set.argon2.parallelism = (uint32_t)v;
+            break;
+        case OPT_SESS:
+            o->set.session_ttl = v;
+            break;
+        case OPT_SIGNUP:
+            o->set.signup_ttl = v;
+            break;
+        case OPT_RESET:
+            o->set.reset_ttl = v;
+            break;
         }
         return 0;
     }
@@ -165,13 +179,27 @@ parse_options(int argc, char **argv, struct options *o)
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_LISTEN: o->listen = optarg; break;
-        case OPT_DATA: o->data_dir = optarg; break;
-        case OPT_LOG: o->log_level = optarg; break;
-        case OPT_PORTFILE: o->port_file = optarg; break;
-        case OPT_INSECURE: o->allow_insecure_remote = 1; break;
-        case OPT_HELP: usage(stdout); return 1;
-        case '?': usage(stderr); return 2;
+        case OPT_LISTEN:
+            o->listen = optarg;
+            break;
+        case OPT_DATA:
+            o->data_dir = optarg;
+            break;
+        case OPT_LOG:
+            o->log_level = optarg;
+            break;
+        case OPT_PORTFILE:
+            o->port_file = optarg;
+            break;
+        case OPT_INSECURE:
+            o->allow_insecure_remote = 1;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return 1;
+        case '?':
+            usage(stderr);
+            return 2;
         default:
             if (set_numeric(o, c, optarg, longopts[c - 1].name) != 0)
                 return 2;
@@ -220,8 +248,9 @@ main(int argc, char **argv)
     }
     log_init("authd", lvl);
     if (!is_loopback(o.listen) && !o.allow_insecure_remote) {
-        fprintf(stderr, "authd: refusing plaintext gRPC on non-loopback address %s "
-                        "(use --allow-insecure-remote, or a loopback address)\n",
+        fprintf(stderr,
+                "authd: refusing plaintext gRPC on non-loopback address %s "
+                "(use --allow-insecure-remote, or a loopback address)\n",
                 o.listen);
         return 2;
     }

@@ -12,9 +12,13 @@
 static int
 health_check(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
-    static const char *const known[] = {"", "authd.v1.Users", "authd.v1.Sessions",
-                                        "authd.v1.Signup", "authd.v1.PasswordReset",
-                                        "authd.v1.Admin", "grpc.health.v1.Health"};
+    static const char *const known[] = {"",
+                                        "authd.v1.Users",
+                                        "authd.v1.Sessions",
+                                        "authd.v1.Signup",
+                                        "authd.v1.PasswordReset",
+                                        "authd.v1.Admin",
+                                        "grpc.health.v1.Health"};
     const Grpc__Health__V1__HealthCheckRequest *req = (const void *)reqm;
     Grpc__Health__V1__HealthCheckResponse *resp = (void *)respm;
     (void)ctx;

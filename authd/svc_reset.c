@@ -37,7 +37,8 @@ reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     if (resp->email == NULL)
         return AUTHD_ERR_NOMEM;
     r = account_user_by_email(a, NULL, 0, email, &user);
-    if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && (user->user == NULL || user->user->inactive))) {
+    if (r == AUTHD_ERR_NOT_FOUND ||
+        (r == AUTHD_OK && (user->user == NULL || user->user->inactive))) {
         rpc_msg_free(user ? &user->base : NULL);
         log_event(LOG_INFO, "reset_started", "account=0 peer=%s",
                   log_quote(req->client_ip, q, sizeof(q)));

@@ -166,8 +166,8 @@ users_list(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
             return AUTHD_ERR_INVALID_ARGUMENT;
     }
     struct list_acc l = {.ctx = ctx, .resp = resp, .want = want, .more = 0};
-    int r = store_scan(a->store, KEY_USER, strlen(KEY_USER), alen ? after : NULL, alen, on_user,
-                       &l);
+    int r =
+        store_scan(a->store, KEY_USER, strlen(KEY_USER), alen ? after : NULL, alen, on_user, &l);
     if (r != AUTHD_OK)
         return r;
     if (l.more && resp->n_users > 0)
@@ -248,8 +248,8 @@ users_update(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
         resp->user = rec_copy(ctx, &u.rec->user->base);
         r = resp->user ? AUTHD_OK : AUTHD_ERR_NOMEM;
         char q[96];
-        log_event(LOG_INFO, "user_updated", "user=%s inactive=%d",
-                  log_quote(req->id, q, sizeof(q)), (int)u.rec->user->inactive);
+        log_event(LOG_INFO, "user_updated", "user=%s inactive=%d", log_quote(req->id, q, sizeof(q)),
+                  (int)u.rec->user->inactive);
     }
     rpc_msg_free(u.rec ? &u.rec->base : NULL);
     return r;
@@ -296,11 +296,8 @@ users_set_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCM
 }
 
 const struct rpc_method authd_users_methods[] = {
-    {"Create", users_create, 0},
-    {"Get", users_get, RPC_INLINE},
-    {"List", users_list, 0},
-    {"Update", users_update, 0},
-    {"Delete", users_delete, 0},
-    {"SetPassword", users_set_password, 0},
+    {"Create", users_create, 0}, {"Get", users_get, RPC_INLINE},
+    {"List", users_list, 0},     {"Update", users_update, 0},
+    {"Delete", users_delete, 0}, {"SetPassword", users_set_password, 0},
 };
 const size_t authd_users_n_methods = sizeof(authd_users_methods) / sizeof(authd_users_methods[0]);

@@ -11,25 +11,25 @@
 
 enum authd_err {
     AUTHD_OK = 0,
-    AUTHD_ERR_INTERNAL = -1,          /* a bug or an unexpected library failure */
-    AUTHD_ERR_NOMEM = -2,             /* allocation failed */
-    AUTHD_ERR_INVALID_ARGUMENT = -3,  /* malformed request */
-    AUTHD_ERR_NOT_FOUND = -4,         /* the named thing does not exist */
-    AUTHD_ERR_ALREADY_EXISTS = -5,    /* unique key taken (e.g. e-mail) */
+    AUTHD_ERR_INTERNAL = -1,            /* a bug or an unexpected library failure */
+    AUTHD_ERR_NOMEM = -2,               /* allocation failed */
+    AUTHD_ERR_INVALID_ARGUMENT = -3,    /* malformed request */
+    AUTHD_ERR_NOT_FOUND = -4,           /* the named thing does not exist */
+    AUTHD_ERR_ALREADY_EXISTS = -5,      /* unique key taken (e.g. e-mail) */
     AUTHD_ERR_INVALID_CREDENTIALS = -6, /* wrong e-mail/password pair; never says which */
-    AUTHD_ERR_UNAUTHENTICATED = -7,   /* no, unknown or expired session */
-    AUTHD_ERR_PERMISSION_DENIED = -8, /* caller lacks the role */
-    AUTHD_ERR_INACTIVE = -9,          /* the account is deactivated */
-    AUTHD_ERR_INVALID_TOKEN = -10,    /* unknown, used or expired one-time token */
-    AUTHD_ERR_CONFLICT = -11,         /* transaction lost a race; retry */
-    AUTHD_ERR_WEAK_PASSWORD = -12,    /* the password policy refuses it */
-    AUTHD_ERR_INVALID_EMAIL = -13,    /* not a usable e-mail address */
-    AUTHD_ERR_TOO_LARGE = -14,        /* input over a limit */
-    AUTHD_ERR_UNAVAILABLE = -15,      /* a dependency (authd, storage, SMTP) cannot be reached */
-    AUTHD_ERR_DEADLINE = -16,         /* the call's deadline passed */
-    AUTHD_ERR_LOCKED = -17,           /* too many failures; retry later */
-    AUTHD_ERR_STORAGE = -18,          /* storage I/O error */
-    AUTHD_ERR_UNIMPLEMENTED = -19,    /* no such method */
+    AUTHD_ERR_UNAUTHENTICATED = -7,     /* no, unknown or expired session */
+    AUTHD_ERR_PERMISSION_DENIED = -8,   /* caller lacks the role */
+    AUTHD_ERR_INACTIVE = -9,            /* the account is deactivated */
+    AUTHD_ERR_INVALID_TOKEN = -10,      /* unknown, used or expired one-time token */
+    AUTHD_ERR_CONFLICT = -11,           /* transaction lost a race; retry */
+    AUTHD_ERR_WEAK_PASSWORD = -12,      /* the password policy refuses it */
+    AUTHD_ERR_INVALID_EMAIL = -13,      /* not a usable e-mail address */
+    AUTHD_ERR_TOO_LARGE = -14,          /* input over a limit */
+    AUTHD_ERR_UNAVAILABLE = -15,        /* a dependency (authd, storage, SMTP) cannot be reached */
+    AUTHD_ERR_DEADLINE = -16,           /* the call's deadline passed */
+    AUTHD_ERR_LOCKED = -17,             /* too many failures; retry later */
+    AUTHD_ERR_STORAGE = -18,            /* storage I/O error */
+    AUTHD_ERR_UNIMPLEMENTED = -19,      /* no such method */
     AUTHD_ERR_MIN_ = -20
 };
 

@@ -37,9 +37,9 @@ typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx, const ProtobufCMessage *req,
 #define RPC_INLINE 0x1u /* cheap and non-blocking: runs on the completion-queue thread */
 
 struct rpc_method {
-    const char *name;  /* method name as in the service descriptor, e.g. "Create" */
+    const char *name; /* method name as in the service descriptor, e.g. "Create" */
     rpc_handler_fn fn;
-    unsigned flags;    /* RPC_INLINE, or 0 to run on the worker pool (may block) */
+    unsigned flags; /* RPC_INLINE, or 0 to run on the worker pool (may block) */
 };
 
 struct rpc_service {
@@ -50,10 +50,10 @@ struct rpc_service {
 };
 
 struct rpc_server_opts {
-    const char *listen;     /* "127.0.0.1:50051"; port 0 picks a free one */
-    int cq_threads;         /* completion-queue threads; 0 = number of cores */
-    int workers;            /* worker threads for blocking handlers; 0 = 32 */
-    size_t max_message;     /* largest request accepted (bytes); 0 = 1 MiB */
+    const char *listen; /* "127.0.0.1:50051"; port 0 picks a free one */
+    int cq_threads;     /* completion-queue threads; 0 = number of cores */
+    int workers;        /* worker threads for blocking handlers; 0 = 32 */
+    size_t max_message; /* largest request accepted (bytes); 0 = 1 MiB */
 };
 
 struct rpc_server;

@@ -21,8 +21,8 @@ struct store_batch;
 struct store_txn;
 
 struct store_opts {
-    int sync;          /* 1 (default via store_opts_default): fsync the WAL before acknowledging */
-    size_t cache_mb;   /* block cache size; 0 = 64 */
+    int sync;        /* 1 (default via store_opts_default): fsync the WAL before acknowledging */
+    size_t cache_mb; /* block cache size; 0 = 64 */
     int lock_timeout_ms; /* how long a transaction waits for a row lock; 0 = 2000 */
 };
 
@@ -56,8 +56,7 @@ int store_delete(struct store *s, const void *key, size_t klen);
  * Scan callback: return 0 to go on, 1 to stop early, or a negative enum authd_err to stop and
  * make the scan return it. key/val are borrowed for the duration of the call only.
  */
-typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen, const void *val,
-                             size_t vlen);
+typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 
 /*
  * Calls fn for every key that starts with prefix, in key order, beginning after start_after
@@ -91,8 +90,7 @@ int store_txn_begin(struct store *s, struct store_txn **out);
  */
 int store_txn_get(struct store_txn *t, const void *key, size_t klen, int for_update, void **val,
                   size_t *vlen);
-int store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val,
-                  size_t vlen);
+int store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen);
 int store_txn_delete(struct store_txn *t, const void *key, size_t klen);
 
 /* Like store_scan, over the transaction's view (its own writes included); no locks taken. */
