@@ -69,6 +69,28 @@ log_event(enum log_level lvl, const char *event, const char *fmt, ...)
     (void)w;
 }
 
+/* Writes the logfmt form of byte c into esc (bare, or inside quotes); returns its length. */
+static size_t
+quote_escape(unsigned char c, int bare, char esc[5])
+{
+    if (bare || (c >= ' ' && c != '"' && c != '\\' && c != 0x7f)) {
+        esc[0] = (char)c;
+        return 1;
+    }
+    if (c == '"' || c == '\\') {
+        esc[0] = '\\';
+        esc[1] = (char)c;
+        return 2;
+    }
+    if (c == '\n') {
+        esc[0] = '\\';
+        esc[1] = 'n';
+        return 2;
+    }
+    snprintf(esc, 5, "\\x%02x", c);
+    return 4;
+}
+
 const char *
 log_quote(const char *s, char *out, size_t cap)
 {
@@ -87,33 +109,19 @@ log_quote(const char *s, char *out, size_t cap)
             break;
         }
     }
+    /* Measure first (stopping once it cannot fit), so that a value that fits is never cut. */
+    char esc[5];
+    size_t need = bare ? 0 : 2;
+    for (const char *p = s; *p && need < cap; p++)
+        need += quote_escape((unsigned char)*p, bare, esc);
+    int cut = need >= cap;
     size_t o = 0;
     size_t limit = cap - 5; /* room for "...", closing quote and NUL */
     if (!bare)
         out[o++] = '"';
     for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        char esc[5];
-        size_t el;
-        if (bare) {
-            esc[0] = (char)c;
-            el = 1;
-        } else if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            el = 2;
-        } else if (c == '\n') {
-            esc[0] = '\\';
-            esc[1] = 'n';
-            el = 2;
-        } else if (c < ' ' || c == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\x%02x", c);
-            el = 4;
-        } else {
-            esc[0] = (char)c;
-            el = 1;
-        }
-        if (o + el > limit) {
+        size_t el = quote_escape((unsigned char)*p, bare, esc);
+        if (cut && o + el > limit) {
             memcpy(out + o, "...", 3);
             o += 3;
             break;

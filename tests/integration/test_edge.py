@@ -173,7 +173,7 @@ def test_password_mismatch_and_weak_password(edge):
 def test_forgot_and_reset_password(edge):
     s = new_session()
     confirm(edge, s, signup(edge, s, "dana@example.com"))
-    r, csrf = get_form(s, edge.base + "/auth/login")
+    r, csrf = get_form(new_session(), edge.base + "/auth/login")
     assert "/auth/forgot-password" in r.text
     other = new_session()
     r, csrf = get_form(other, edge.base + "/auth/forgot-password")

@@ -98,7 +98,7 @@ test_limits_and_hostile(void **state)
     assert_non_null(h);
     size_t o = 0;
     for (int i = 0; i < COOKIE_MAX + 10; i++)
-        o += (size_t)sprintf(h + o, "c%d=%d; ", i, i);
+        o += (size_t)snprintf(h + o, COOKIE_MAX_HEADER + 2 - o, "c%d=%d; ", i, i);
     struct cookie_jar *j = parse_ok(h);
     assert_int_equal(j->n, COOKIE_MAX);
     assert_string_equal(cookie_get(j, "c0"), "0");

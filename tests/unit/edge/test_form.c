@@ -118,7 +118,7 @@ fields(int n)
     assert_non_null(s);
     size_t o = 0;
     for (int i = 0; i < n; i++)
-        o += (size_t)sprintf(s + o, "%sf%d=1", i ? "&" : "", i);
+        o += (size_t)snprintf(s + o, (size_t)n * 8 + 1 - o, "%sf%d=1", i ? "&" : "", i);
     return s;
 }
 

@@ -9,7 +9,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
@@ -102,6 +105,58 @@ test_settings(void **state)
     mail_free(m);
 }
 
+/* Runs a console mail_send() with stderr captured; returns the log text (free it). */
+static char *
+console_log(const char *body, const char *link)
+{
+    struct mail *m = NULL;
+    struct mail_opts o = {.provider = MAIL_CONSOLE};
+    assert_int_equal(mail_new(&o, &m), AUTHD_OK);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fileno(tmp), STDERR_FILENO);
+    int r = mail_send(m, "rid1", "u@x.example", "Confirm your e-mail", body, link);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    assert_int_equal(r, AUTHD_OK);
+    mail_free(m);
+    long n = ftell(tmp);
+    assert_true(n > 0);
+    char *out = calloc(1, (size_t)n + 1);
+    assert_non_null(out);
+    rewind(tmp);
+    assert_int_equal(fread(out, 1, (size_t)n, tmp), (size_t)n);
+    fclose(tmp);
+    return out;
+}
+
+static void
+test_console_line_has_link_once(void **state)
+{
+    (void)state;
+    const char *link = "http://127.0.0.1:8080/auth/signup/confirm/abc.DEF-_1";
+    char body[512];
+    snprintf(body, sizeof(body), "Hello,\n\nopen this:\n\n%s\n\nbye\n", link);
+    char *log = console_log(body, link);
+    /* one line, with link= as its own key, and the URL nowhere else */
+    assert_non_null(strstr(log, "event=mail "));
+    assert_non_null(strstr(log, " to=u@x.example "));
+    assert_non_null(strstr(log, " subject=\"Confirm your e-mail\" "));
+    char want[256];
+    snprintf(want, sizeof(want), " link=%s ", link);
+    const char *at = strstr(log, want);
+    assert_non_null(at);
+    assert_null(strstr(at + strlen(want), link));
+    assert_true(strstr(log, link) == at + 6);
+    assert_non_null(strstr(log, "{link}"));
+    assert_non_null(strstr(log, "body=\"Hello,\\n"));
+    assert_int_equal(strchr(log, '\n'), log + strlen(log) - 1);
+    free(log);
+}
+
 int
 main(void)
 {
@@ -110,6 +165,7 @@ main(void)
         cmocka_unit_test(test_header_injection_refused),
         cmocka_unit_test(test_non_ascii_subject_encoded),
         cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_console_line_has_link_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The small routes: the landing page (who is signed in), logout (form and DELETE /Session),
+ * liveness and readiness probes, the built-in stylesheet, and the /auth/authorize placeholder.
+ */
+#include "flows.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+#include "http_err.h"
+#include "log.h"
+#include "rpc.h"
+
+int
+edge_flow_home(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    const char *email = NULL;
+    Authd__V1__SessionResponse *s = NULL;
+    if (token != NULL) {
+        int err = edge_authd_session_get(r->edge->authd, r->id, token, &s);
+        if (err == AUTHD_OK && s->session != NULL && s->session->authenticated && s->user != NULL)
+            email = s->user->email;
+        else if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
+                 err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT)
+            edge_req_clear_session(r); /* a dead session: forget it */
+        else if (err != AUTHD_OK)
+            return edge_req_fail(r, err, "home_session");
+    }
+
+    struct page p;
+    page_begin(&p, &r->cfg, "Welcome");
+    if (email != NULL) {
+        page_raw(&p, "<p>Signed in as <strong>");
+        page_text(&p, email);
+        page_raw(&p, "</strong></p>\n");
+        page_link(&p, "/auth/password", "Change password");
+        page_form_begin(&p, "/auth/logout", edge_req_csrf(r));
+        page_submit(&p, "Sign out");
+        page_form_end(&p);
+    } else {
+        page_link(&p, "/auth/login", "Sign in");
+        page_link(&p, "/auth/signup", "Create an account");
+    }
+    page_end(&p);
+    rpc_msg_free(s != NULL ? &s->base : NULL);
+    return edge_req_page(r, 200, &p);
+}
+
+/* Revokes token; "already gone" counts as done. */
+static int
+revoke(struct edge_req *r, const char *token)
+{
+    int err = edge_authd_session_revoke(r->edge->authd, r->id, token);
+    if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
+        err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT)
+        err = AUTHD_OK;
+    return err;
+}
+
+int
+edge_flow_logout(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    int err = token != NULL ? revoke(r, token) : AUTHD_OK;
+    /* The browser forgets the token whatever authd said: nobody else holds it. */
+    int cr = edge_req_clear_session(r);
+    if (cr != AUTHD_OK)
+        return cr;
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "logout");
+    log_event(LOG_INFO, "logout", "rid=%s", r->id);
+    return edge_req_redirect(r, "/auth/login");
+}
+
+static int
+json_error(struct edge_req *r, int err)
+{
+    struct edge_http_err he;
+    edge_http_err_map(err, &he);
+    struct buf b;
+    buf_init(&b, 1024);
+    /* Reasons and messages are our own ASCII literals without quotes or backslashes. */
+    int e = buf_printf(&b, "{\"error\":\"%s\",\"error_description\":\"%s\"}", authd_err_reason(err),
+                       he.message);
+    if (e == AUTHD_OK)
+        e = edge_req_text(r, he.status, "application/json", b.data);
+    buf_free(&b);
+    return e;
+}
+
+int
+edge_flow_session_delete(struct edge_req *r)
+{
+    const char *token = NULL;
+    int from_cookie = 0;
+    if (r->authorization != NULL && strncasecmp(r->authorization, "Bearer ", 7) == 0) {
+        token = r->authorization + 7;
+        while (*token == ' ')
+            token++;
+        if (*token == '\0')
+            token = NULL;
+    } else if (r->authorization == NULL) {
+        token = edge_req_session_token(r);
+        from_cookie = token != NULL;
+    }
+    if (token == NULL)
+        return json_error(r, AUTHD_ERR_UNAUTHENTICATED);
+    int err = revoke(r, token);
+    if (from_cookie) {
+        int cr = edge_req_clear_session(r);
+        if (cr != AUTHD_OK)
+            return cr;
+    }
+    if (err != AUTHD_OK)
+        return json_error(r, err);
+    log_event(LOG_INFO, "logout", "rid=%s via=%s", r->id, from_cookie ? "cookie" : "bearer");
+    return edge_req_text(r, 200, "application/json", "{}");
+}
+
+int
+edge_flow_healthz(struct edge_req *r)
+{
+    return edge_req_text(r, 200, "text/plain; charset=utf-8", "ok");
+}
+
+int
+edge_flow_readyz(struct edge_req *r)
+{
+    if (edge_authd_ready(r->edge->authd, r->id))
+        return edge_req_text(r, 200, "text/plain; charset=utf-8", "ready");
+    return edge_req_text(r, 503, "text/plain; charset=utf-8", "not ready");
+}
+
+int
+edge_flow_style(struct edge_req *r)
+{
+    buf_free(&r->body);
+    buf_init(&r->body, PAGE_MAX);
+    int err = buf_append(&r->body, edge_style_css, edge_style_css_len);
+    if (err != AUTHD_OK)
+        return err;
+    r->status = 200;
+    r->content_type = "text/css; charset=utf-8";
+    r->cacheable = 1;
+    return AUTHD_OK;
+}
+
+int
+edge_flow_authorize(struct edge_req *r)
+{
+    /* Deliberately no redirect of any kind: redirect_uri is not checked here yet. */
+    struct page p;
+    page_begin(&p, &r->cfg, "Not available yet");
+    page_info(&p, "OAuth authorization is not available yet on this server.");
+    page_link(&p, "/", "Back to the start page");
+    page_end(&p);
+    return edge_req_page(r, 501, &p);
+}

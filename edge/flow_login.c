@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Password login. authd decides; the edge only renders the form, forwards the pair with the
+ * client's address and user agent, sets the session cookie and moves the browser on to where
+ * the flow was going. Errors never say whether the e-mail exists (authd answers the same).
+ */
+#include "flows.h"
+
+#include <string.h>
+
+#include "carry.h"
+#include "err.h"
+#include "http_err.h"
+#include "log.h"
+#include "rpc.h"
+
+static int
+render_form(struct edge_req *r, int status, const struct edge_carry *c, const char *email,
+            const char *info, const char *error)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Sign in");
+    if (info != NULL)
+        page_info(&p, info);
+    if (error != NULL)
+        page_error(&p, error);
+    page_form_begin(&p, "/auth/login", edge_req_csrf(r));
+    edge_carry_hidden(c, &p);
+    page_input(&p, "E-mail", "email", "email", email, "username", email == NULL);
+    page_input(&p, "Password", "password", "password", NULL, "current-password", email != NULL);
+    page_submit(&p, "Sign in");
+    page_form_end(&p);
+    if (r->cfg.forgot_url[0] != '\0')
+        page_link(&p, r->cfg.forgot_url, "Forgot password?");
+    else
+        edge_carry_link(&p, "/auth/forgot-password", c, "Forgot password?");
+    edge_carry_link(&p, "/auth/signup", c, "Create an account");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+/* Redirects to where a signed-in browser goes next. */
+static int
+go_next(struct edge_req *r, const struct edge_carry *c)
+{
+    struct buf next;
+    buf_init(&next, PAGE_MAX);
+    int err = edge_carry_next(&next, c);
+    if (err == AUTHD_OK)
+        err = edge_req_redirect(r, next.data);
+    buf_free(&next);
+    return err;
+}
+
+int
+edge_flow_login_form(struct edge_req *r)
+{
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->query);
+    const char *prompt = edge_req_query(r, "prompt");
+    const char *token = edge_req_session_token(r);
+    if (token != NULL && !(prompt != NULL && strcmp(prompt, "login") == 0)) {
+        Authd__V1__SessionResponse *s = NULL;
+        int err = edge_authd_session_get(r->edge->authd, r->id, token, &s);
+        int signed_in = err == AUTHD_OK && s->session != NULL && s->session->authenticated;
+        rpc_msg_free(s != NULL ? &s->base : NULL);
+        /* Any failure (expired session, authd down) just shows the form. */
+        if (signed_in)
+            return go_next(r, &c);
+    }
+    const char *reset = edge_req_query(r, "reset");
+    const char *info = reset != NULL && strcmp(reset, "1") == 0
+                           ? "Your password was changed. Sign in with the new one."
+                           : NULL;
+    return render_form(r, 200, &c, NULL, info, NULL);
+}
+
+int
+edge_flow_login(struct edge_req *r)
+{
+    const char *email = edge_req_field(r, "email");
+    const char *password = edge_req_field(r, "password");
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->form);
+
+    Authd__V1__SessionResponse *resp = NULL;
+    int err = edge_authd_login(r->edge->authd, r->id, email, password, r->client_ip, r->user_agent,
+                               &resp);
+    if (err != AUTHD_OK) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        log_event(LOG_INFO, "login_failed", "rid=%s err=%s ip=%s", r->id, authd_err_reason(err),
+                  r->client_ip);
+        return render_form(r, he.status, &c, email, NULL, he.message);
+    }
+    if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL) {
+        rpc_msg_free(&resp->base);
+        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "login_no_session");
+    }
+    int authenticated = resp->session->authenticated;
+    err = edge_req_set_session(r, resp->session_token);
+    log_event(LOG_INFO, "login_ok", "rid=%s user=%s ip=%s second_factor=%s", r->id,
+              resp->user != NULL ? resp->user->id : "-", r->client_ip,
+              authenticated ? "no" : "pending");
+    rpc_msg_free(&resp->base);
+    if (err != AUTHD_OK)
+        return err;
+    if (!authenticated) {
+        /* A second factor is pending: its step (a later issue) lives at this path. */
+        struct buf next;
+        buf_init(&next, PAGE_MAX);
+        err = edge_carry_url(&next, "/auth/two-factor/verify", &c);
+        if (err == AUTHD_OK)
+            err = edge_req_redirect(r, next.data);
+        buf_free(&next);
+        return err;
+    }
+    return go_next(r, &c);
+}

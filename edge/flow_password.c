@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Passwords: "forgot password" (mail a single-use reset link; the same page whether or not an
+ * account exists), the reset form behind that link, and the change-password form for a
+ * signed-in user. authd checks every token and password; the edge only compares the two
+ * copies the user typed, which is about typing, not about authentication.
+ */
+#include "flows.h"
+
+#include <string.h>
+
+#include "carry.h"
+#include "err.h"
+#include "http_err.h"
+#include "log.h"
+#include "mail.h"
+#include "rpc.h"
+#include "secret.h"
+
+#define MAIL_BODY_MAX 8192
+
+/* ---- forgot password ------------------------------------------------------------------ */
+
+static int
+render_forgot(struct edge_req *r, int status, const struct edge_carry *c, const char *email,
+              const char *error)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Forgot your password?");
+    if (error != NULL)
+        page_error(&p, error);
+    page_para(&p, "Enter your e-mail address and we will send you a link to choose a new "
+                  "password.");
+    page_form_begin(&p, "/auth/forgot-password", edge_req_csrf(r));
+    edge_carry_hidden(c, &p);
+    page_input(&p, "E-mail", "email", "email", email, "email", 1);
+    page_submit(&p, "Send link");
+    page_form_end(&p);
+    edge_carry_link(&p, "/auth/login", c, "Back to sign in");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+int
+edge_flow_forgot_form(struct edge_req *r)
+{
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->query);
+    return render_forgot(r, 200, &c, NULL, NULL);
+}
+
+static int
+send_reset_mail(struct edge_req *r, const char *email, const char *token)
+{
+    struct buf link, body;
+    buf_init(&link, 4096);
+    buf_init(&body, MAIL_BODY_MAX);
+    int err = buf_printf(&link, "%s/auth/reset-password/", r->edge->base_url);
+    if (err == AUTHD_OK)
+        err = buf_urlenc(&link, token);
+    if (err == AUTHD_OK)
+        err = buf_printf(&body,
+                         "Hello,\n\n"
+                         "to choose a new password, open this link:\n\n%s\n\n"
+                         "The link works once and expires soon. If you did not ask for this, "
+                         "ignore this e-mail: your password stays as it is.\n",
+                         link.data);
+    if (err == AUTHD_OK)
+        err = mail_send(r->edge->mail, r->id, email, "Reset your password", body.data, link.data);
+    buf_free(&link);
+    buf_free(&body);
+    return err;
+}
+
+int
+edge_flow_forgot(struct edge_req *r)
+{
+    const char *email = edge_req_field(r, "email");
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->form);
+    Authd__V1__ClientContext cc = AUTHD__V1__CLIENT_CONTEXT__INIT;
+    edge_carry_to_client(&c, &cc);
+
+    Authd__V1__StartResetResponse *resp = NULL;
+    int err = edge_authd_reset_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp);
+    if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
+        err == AUTHD_ERR_TOO_LARGE) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        return render_forgot(r, he.status, &c, email, he.message);
+    }
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "reset_start");
+    if (resp->token != NULL && resp->token[0] != '\0') {
+        /* A failure is logged by mail_send() but not shown: showing it only when an account
+         * exists would tell anyone which addresses have one. */
+        int sent = send_reset_mail(r, resp->email, resp->token);
+        log_event(LOG_INFO, "reset_started", "rid=%s mailed=%s", r->id,
+                  sent == AUTHD_OK ? "yes" : "failed");
+    }
+
+    struct page p;
+    page_begin(&p, &r->cfg, "Check your e-mail");
+    page_raw(&p, "<p>If an account exists for <strong>");
+    page_text(&p, resp->email);
+    page_raw(&p, "</strong>, we sent a link to it. Open it to choose a new password.</p>\n");
+    edge_carry_link(&p, "/auth/login", &c, "Back to sign in");
+    page_end(&p);
+    rpc_msg_free(&resp->base);
+    return edge_req_page(r, 200, &p);
+}
+
+/* ---- reset password (the link from the mail) ------------------------------------------ */
+
+static int
+is_token_error(int err)
+{
+    return err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
+           err == AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+static int
+invalid_link(struct edge_req *r)
+{
+    struct edge_http_err he;
+    edge_http_err_map(AUTHD_ERR_INVALID_TOKEN, &he);
+    struct page p;
+    page_begin(&p, &r->cfg, "Link not valid");
+    page_error(&p, he.message);
+    page_link(&p, "/auth/forgot-password", "Send a new link");
+    page_end(&p);
+    return edge_req_page(r, he.status, &p);
+}
+
+static int
+render_reset(struct edge_req *r, int status, const char *email, const char *error)
+{
+    struct buf action;
+    buf_init(&action, 4096);
+    int err = buf_puts(&action, "/auth/reset-password/");
+    if (err == AUTHD_OK)
+        err = buf_urlenc(&action, r->param);
+    if (err != AUTHD_OK) {
+        buf_free(&action);
+        return err;
+    }
+    struct page p;
+    page_begin(&p, &r->cfg, "Choose a new password");
+    if (error != NULL)
+        page_error(&p, error);
+    page_raw(&p, "<p>For <strong>");
+    page_text(&p, email);
+    page_raw(&p, "</strong></p>\n");
+    page_form_begin(&p, action.data, edge_req_csrf(r));
+    page_input(&p, "New password", "password", "password", NULL, "new-password", 1);
+    page_input(&p, "Repeat the new password", "password", "password_confirmation", NULL,
+               "new-password", 0);
+    page_submit(&p, "Set password");
+    page_form_end(&p);
+    page_end(&p);
+    buf_free(&action);
+    return edge_req_page(r, status, &p);
+}
+
+static int
+rerender_reset(struct edge_req *r, int status, const char *error)
+{
+    Authd__V1__GetResetResponse *g = NULL;
+    int err = edge_authd_reset_get(r->edge->authd, r->id, r->param, &g);
+    if (is_token_error(err))
+        return invalid_link(r);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "reset_get");
+    err = render_reset(r, status, g->email, error);
+    rpc_msg_free(&g->base);
+    return err;
+}
+
+int
+edge_flow_reset_form(struct edge_req *r)
+{
+    return rerender_reset(r, 200, NULL);
+}
+
+int
+edge_flow_reset(struct edge_req *r)
+{
+    const char *pw = edge_req_field(r, "password");
+    const char *pw2 = edge_req_field(r, "password_confirmation");
+    if (pw == NULL)
+        pw = "";
+    if (pw2 == NULL)
+        pw2 = "";
+    if (!secret_streq(pw, pw2))
+        return rerender_reset(r, 400, "Passwords do not match");
+
+    Authd__V1__CompleteResetResponse *resp = NULL;
+    int err = edge_authd_reset_complete(r->edge->authd, r->id, r->param, pw, &resp);
+    if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        return rerender_reset(r, he.status, he.message);
+    }
+    if (is_token_error(err))
+        return invalid_link(r);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "reset_complete");
+
+    /* Back to the login page, still carrying the OAuth flow the reset was started from. */
+    struct edge_carry c;
+    edge_carry_from_client(&c, resp->client);
+    struct buf next;
+    buf_init(&next, PAGE_MAX);
+    err = edge_carry_url(&next, "/auth/login", &c);
+    if (err == AUTHD_OK)
+        err = buf_puts(&next, edge_carry_any(&c) ? "&reset=1" : "?reset=1");
+    if (err == AUTHD_OK)
+        err = edge_req_redirect(r, next.data);
+    log_event(LOG_INFO, "reset_completed", "rid=%s user=%s", r->id,
+              resp->user != NULL ? resp->user->id : "-");
+    buf_free(&next);
+    rpc_msg_free(&resp->base);
+    return err;
+}
+
+/* ---- change password (signed in) ------------------------------------------------------ */
+
+static int
+render_change(struct edge_req *r, int status, const char *email, const char *error)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Change password");
+    if (error != NULL)
+        page_error(&p, error);
+    if (email != NULL) {
+        page_raw(&p, "<p>Signed in as <strong>");
+        page_text(&p, email);
+        page_raw(&p, "</strong></p>\n");
+    }
+    page_form_begin(&p, "/auth/password", edge_req_csrf(r));
+    page_input(&p, "Current password", "password", "current_password", NULL, "current-password", 1);
+    page_input(&p, "New password", "password", "password", NULL, "new-password", 0);
+    page_input(&p, "Repeat the new password", "password", "password_confirmation", NULL,
+               "new-password", 0);
+    page_submit(&p, "Change password");
+    page_form_end(&p);
+    page_link(&p, "/", "Cancel");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+/*
+ * Looks up the browser's session. Returns AUTHD_OK with *out (free with rpc_msg_free), or
+ * AUTHD_ERR_UNAUTHENTICATED when there is no signed-in session, or authd's error.
+ */
+static int
+current_session(struct edge_req *r, Authd__V1__SessionResponse **out)
+{
+    *out = NULL;
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    Authd__V1__SessionResponse *s = NULL;
+    int err = edge_authd_session_get(r->edge->authd, r->id, token, &s);
+    if (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
+        err == AUTHD_ERR_INVALID_ARGUMENT)
+        err = AUTHD_ERR_UNAUTHENTICATED;
+    if (err == AUTHD_OK && (s->session == NULL || !s->session->authenticated)) {
+        rpc_msg_free(&s->base);
+        return AUTHD_ERR_UNAUTHENTICATED;
+    }
+    if (err == AUTHD_OK)
+        *out = s;
+    return err;
+}
+
+int
+edge_flow_password_form(struct edge_req *r)
+{
+    Authd__V1__SessionResponse *s = NULL;
+    int err = current_session(r, &s);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "password_session");
+    err = render_change(r, 200, s->user != NULL ? s->user->email : NULL, NULL);
+    rpc_msg_free(&s->base);
+    return err;
+}
+
+int
+edge_flow_password(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+    const char *current = edge_req_field(r, "current_password");
+    const char *pw = edge_req_field(r, "password");
+    const char *pw2 = edge_req_field(r, "password_confirmation");
+    if (pw == NULL)
+        pw = "";
+    if (pw2 == NULL)
+        pw2 = "";
+    if (!secret_streq(pw, pw2))
+        return render_change(r, 400, NULL, "Passwords do not match");
+
+    int err = edge_authd_change_password(r->edge->authd, r->id, token, current, pw);
+    if (err == AUTHD_ERR_INVALID_CREDENTIALS) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        return render_change(r, he.status, NULL, "Current password is wrong");
+    }
+    if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE ||
+        err == AUTHD_ERR_INVALID_ARGUMENT || err == AUTHD_ERR_LOCKED) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        return render_change(r, he.status, NULL, he.message);
+    }
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "change_password");
+
+    log_event(LOG_INFO, "password_changed", "rid=%s", r->id);
+    struct page p;
+    page_begin(&p, &r->cfg, "Password changed");
+    page_info(&p, "Your password was changed. Your other sessions were signed out.");
+    page_link(&p, "/", "Continue");
+    page_end(&p);
+    return edge_req_page(r, 200, &p);
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Signup with e-mail confirmation. POST /auth/signup asks authd to start a registration and
+ * mails either the confirmation link or, when the address already has an account, a "you
+ * already have an account" note; the browser sees the same page in both cases, so it cannot
+ * learn whether an account exists. The link leads to a set-password form; completing it signs
+ * the user in and resumes the OAuth flow the signup started from.
+ */
+#include "flows.h"
+
+#include <string.h>
+
+#include "carry.h"
+#include "err.h"
+#include "http_err.h"
+#include "log.h"
+#include "mail.h"
+#include "rpc.h"
+#include "secret.h"
+
+#define MAIL_BODY_MAX 8192
+
+static int
+render_form(struct edge_req *r, int status, const struct edge_carry *c, const char *email,
+            const char *error)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Create an account");
+    if (error != NULL)
+        page_error(&p, error);
+    page_form_begin(&p, "/auth/signup", edge_req_csrf(r));
+    edge_carry_hidden(c, &p);
+    page_input(&p, "E-mail", "email", "email", email, "email", 1);
+    page_submit(&p, "Continue");
+    page_form_end(&p);
+    edge_carry_link(&p, "/auth/login", c, "Already have an account? Sign in");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+int
+edge_flow_signup_form(struct edge_req *r)
+{
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->query);
+    return render_form(r, 200, &c, NULL, NULL);
+}
+
+/* Mails the confirmation link, or the "already registered" note when token is empty. */
+static int
+send_signup_mail(struct edge_req *r, const char *email, const char *token)
+{
+    const char *base = r->edge->base_url;
+    struct buf link, body;
+    buf_init(&link, 4096);
+    buf_init(&body, MAIL_BODY_MAX);
+    int err;
+    const char *subject;
+    if (token != NULL) {
+        subject = "Confirm your e-mail";
+        err = buf_printf(&link, "%s/auth/signup/confirm/", base);
+        if (err == AUTHD_OK)
+            err = buf_urlenc(&link, token);
+        if (err == AUTHD_OK)
+            err = buf_printf(&body,
+                             "Hello,\n\n"
+                             "to finish creating your account, open this link and choose a "
+                             "password:\n\n%s\n\n"
+                             "The link works once and expires soon. If you did not ask for an "
+                             "account, ignore this e-mail.\n",
+                             link.data);
+    } else {
+        subject = "You already have an account";
+        err = buf_printf(&link, "%s/auth/login", base);
+        if (err == AUTHD_OK)
+            err = buf_printf(&body,
+                             "Hello,\n\n"
+                             "someone (hopefully you) tried to create an account with this "
+                             "e-mail address, but you already have one.\n\n"
+                             "Sign in: %s/auth/login\n"
+                             "Forgot your password? %s/auth/forgot-password\n\n"
+                             "If it was not you, ignore this e-mail: nothing has changed.\n",
+                             base, base);
+    }
+    if (err == AUTHD_OK)
+        err = mail_send(r->edge->mail, r->id, email, subject, body.data, link.data);
+    buf_free(&link);
+    buf_free(&body);
+    return err;
+}
+
+int
+edge_flow_signup_start(struct edge_req *r)
+{
+    const char *email = edge_req_field(r, "email");
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->form);
+    Authd__V1__ClientContext cc = AUTHD__V1__CLIENT_CONTEXT__INIT;
+    edge_carry_to_client(&c, &cc);
+
+    Authd__V1__StartSignupResponse *resp = NULL;
+    int err = edge_authd_signup_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp);
+    if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
+        err == AUTHD_ERR_TOO_LARGE) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        return render_form(r, he.status, &c, email, he.message);
+    }
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "signup_start");
+
+    int sent = AUTHD_OK;
+    if (resp->token != NULL && resp->token[0] != '\0')
+        sent = send_signup_mail(r, resp->email, resp->token);
+    else if (resp->account_exists)
+        sent = send_signup_mail(r, resp->email, NULL);
+    log_event(LOG_INFO, "signup_started", "rid=%s mailed=%s", r->id,
+              sent == AUTHD_OK ? "yes" : "failed");
+
+    struct page p;
+    if (sent != AUTHD_OK) {
+        /* The registration stays in authd; sending again starts it afresh with a new link. */
+        page_begin(&p, &r->cfg, "We could not send the e-mail");
+        page_error(&p, "We could not send the e-mail. Please try again in a moment.");
+        page_form_begin(&p, "/auth/signup", edge_req_csrf(r));
+        edge_carry_hidden(&c, &p);
+        page_hidden(&p, "email", resp->email);
+        page_submit(&p, "Send again");
+        page_form_end(&p);
+    } else {
+        page_begin(&p, &r->cfg, "Check your e-mail");
+        page_raw(&p, "<p>We sent a message to <strong>");
+        page_text(&p, resp->email);
+        page_raw(&p, "</strong>. Open the link in it to continue.</p>\n");
+        page_para(&p, "Nothing there? Check your spam folder, or start again.");
+        edge_carry_link(&p, "/auth/signup", &c, "Start again");
+    }
+    page_end(&p);
+    rpc_msg_free(&resp->base);
+    return edge_req_page(r, 200, &p);
+}
+
+static int
+invalid_link(struct edge_req *r)
+{
+    struct edge_http_err he;
+    edge_http_err_map(AUTHD_ERR_INVALID_TOKEN, &he);
+    struct page p;
+    page_begin(&p, &r->cfg, "Link not valid");
+    page_error(&p, he.message);
+    page_link(&p, "/auth/signup", "Create an account");
+    page_link(&p, "/auth/login", "Sign in");
+    page_end(&p);
+    return edge_req_page(r, he.status, &p);
+}
+
+static int
+is_token_error(int err)
+{
+    return err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
+           err == AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+static int
+render_password_form(struct edge_req *r, int status, const char *email, const char *error)
+{
+    struct buf action;
+    buf_init(&action, 4096);
+    int err = buf_puts(&action, "/auth/signup/confirm/");
+    if (err == AUTHD_OK)
+        err = buf_urlenc(&action, r->param);
+    if (err != AUTHD_OK) {
+        buf_free(&action);
+        return err;
+    }
+    struct page p;
+    page_begin(&p, &r->cfg, "Choose a password");
+    if (error != NULL)
+        page_error(&p, error);
+    page_raw(&p, "<p>For <strong>");
+    page_text(&p, email);
+    page_raw(&p, "</strong></p>\n");
+    page_form_begin(&p, action.data, edge_req_csrf(r));
+    page_input(&p, "Password", "password", "password", NULL, "new-password", 1);
+    page_input(&p, "Repeat the password", "password", "password_confirmation", NULL, "new-password",
+               0);
+    page_submit(&p, "Create account");
+    page_form_end(&p);
+    page_end(&p);
+    buf_free(&action);
+    return edge_req_page(r, status, &p);
+}
+
+/* Looks the token up again and re-renders the form with error, or the invalid-link page. */
+static int
+rerender(struct edge_req *r, int status, const char *error)
+{
+    Authd__V1__GetSignupResponse *g = NULL;
+    int err = edge_authd_signup_get(r->edge->authd, r->id, r->param, &g);
+    if (is_token_error(err))
+        return invalid_link(r);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "signup_get");
+    err = render_password_form(r, status, g->email, error);
+    rpc_msg_free(&g->base);
+    return err;
+}
+
+int
+edge_flow_signup_confirm_form(struct edge_req *r)
+{
+    return rerender(r, 200, NULL);
+}
+
+int
+edge_flow_signup_confirm(struct edge_req *r)
+{
+    const char *pw = edge_req_field(r, "password");
+    const char *pw2 = edge_req_field(r, "password_confirmation");
+    if (pw == NULL)
+        pw = "";
+    if (pw2 == NULL)
+        pw2 = "";
+    if (!secret_streq(pw, pw2))
+        return rerender(r, 400, "Passwords do not match");
+
+    Authd__V1__CompleteSignupResponse *resp = NULL;
+    int err = edge_authd_signup_complete(r->edge->authd, r->id, r->param, pw, r->client_ip,
+                                         r->user_agent, &resp);
+    if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        return rerender(r, he.status, he.message);
+    }
+    if (is_token_error(err))
+        return invalid_link(r);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "signup_complete");
+    if (resp->session_token == NULL || resp->session_token[0] == '\0') {
+        rpc_msg_free(&resp->base);
+        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "signup_complete_no_session");
+    }
+
+    struct edge_carry c;
+    edge_carry_from_client(&c, resp->client);
+    struct buf next;
+    buf_init(&next, PAGE_MAX);
+    err = edge_req_set_session(r, resp->session_token);
+    if (err == AUTHD_OK)
+        err = edge_carry_next(&next, &c);
+    if (err == AUTHD_OK)
+        err = edge_req_redirect(r, next.data);
+    if (err == AUTHD_OK)
+        log_event(LOG_INFO, "signup_completed", "rid=%s user=%s", r->id,
+                  resp->user != NULL ? resp->user->id : "-");
+    buf_free(&next);
+    rpc_msg_free(&resp->base);
+    return err;
+}

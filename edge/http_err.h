@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one mapping from enum authd_err (authd's answer, or a local failure) to what the browser
+ * sees: an HTTP status and a user-facing message, or "go and sign in". Every flow goes through
+ * it, so one error always looks the same everywhere.
+ */
+#ifndef AUTHD_EDGE_HTTP_ERR_H
+#define AUTHD_EDGE_HTTP_ERR_H
+
+struct edge_http_err {
+    int status;         /* HTTP status code */
+    int login_redirect; /* 1: answer with a redirect to /auth/login instead of a page */
+    int unexpected;     /* 1: a failure the operator should see in the log (5xx) */
+    char message[128];  /* user-facing text, plain (escape it when writing HTML) */
+};
+
+/* Fills *out for err (AUTHD_OK gives 200 and an empty message). Never fails. */
+void edge_http_err_map(int err, struct edge_http_err *out);
+
+#endif

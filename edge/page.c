@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTML layout and builders. The markup is deliberately plain: one centred card, labelled
+ * fields, a message box; the stylesheet makes it readable on phones.
+ */
+#include "page.h"
+
+#include <string.h>
+
+#include "err.h"
+
+void
+page_raw(struct page *p, const char *markup)
+{
+    if (p->err == AUTHD_OK)
+        p->err = buf_puts(&p->out, markup);
+}
+
+void
+page_text(struct page *p, const char *text)
+{
+    if (p->err == AUTHD_OK)
+        p->err = buf_html(&p->out, text);
+}
+
+void
+page_begin(struct page *p, const struct edge_config *cfg, const char *heading)
+{
+    buf_init(&p->out, PAGE_MAX);
+    p->err = AUTHD_OK;
+    page_raw(p, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                "<title>");
+    page_text(p, cfg->title);
+    page_raw(p, "</title>\n<link rel=\"stylesheet\" href=\"/auth/static/style.css\">\n");
+    if (cfg->style_url[0] != '\0') {
+        page_raw(p, "<link rel=\"stylesheet\" href=\"");
+        page_text(p, cfg->style_url);
+        page_raw(p, "\">\n");
+    }
+    page_raw(p, "</head>\n<body>\n<header class=\"top\"><a class=\"brand\" href=\"/\">");
+    page_text(p, cfg->brand);
+    page_raw(p, "</a></header>\n<main class=\"card\">\n<h1>");
+    page_text(p, heading);
+    page_raw(p, "</h1>\n");
+}
+
+void
+page_end(struct page *p)
+{
+    page_raw(p, "</main>\n</body>\n</html>\n");
+}
+
+void
+page_para(struct page *p, const char *text)
+{
+    page_raw(p, "<p>");
+    page_text(p, text);
+    page_raw(p, "</p>\n");
+}
+
+void
+page_error(struct page *p, const char *msg)
+{
+    page_raw(p, "<div class=\"msg error\" role=\"alert\">");
+    page_text(p, msg);
+    page_raw(p, "</div>\n");
+}
+
+void
+page_info(struct page *p, const char *msg)
+{
+    page_raw(p, "<div class=\"msg info\" role=\"status\">");
+    page_text(p, msg);
+    page_raw(p, "</div>\n");
+}
+
+void
+page_form_begin(struct page *p, const char *action, const char *csrf)
+{
+    page_raw(p, "<form method=\"post\" action=\"");
+    page_text(p, action);
+    page_raw(p, "\">\n");
+    if (csrf != NULL)
+        page_hidden(p, "csrf", csrf);
+}
+
+void
+page_hidden(struct page *p, const char *name, const char *value)
+{
+    if (value == NULL || value[0] == '\0')
+        return;
+    page_raw(p, "<input type=\"hidden\" name=\"");
+    page_text(p, name);
+    page_raw(p, "\" value=\"");
+    page_text(p, value);
+    page_raw(p, "\">\n");
+}
+
+void
+page_input(struct page *p, const char *label, const char *type, const char *name, const char *value,
+           const char *autocomplete, int autofocus)
+{
+    page_raw(p, "<label for=\"f-");
+    page_text(p, name);
+    page_raw(p, "\">");
+    page_text(p, label);
+    page_raw(p, "</label>\n<input id=\"f-");
+    page_text(p, name);
+    page_raw(p, "\" type=\"");
+    page_text(p, type);
+    page_raw(p, "\" name=\"");
+    page_text(p, name);
+    page_raw(p, "\"");
+    if (value != NULL && value[0] != '\0') {
+        page_raw(p, " value=\"");
+        page_text(p, value);
+        page_raw(p, "\"");
+    }
+    if (autocomplete != NULL) {
+        page_raw(p, " autocomplete=\"");
+        page_text(p, autocomplete);
+        page_raw(p, "\"");
+    }
+    page_raw(p, autofocus ? " required autofocus>\n" : " required>\n");
+}
+
+void
+page_submit(struct page *p, const char *label)
+{
+    page_raw(p, "<button type=\"submit\">");
+    page_text(p, label);
+    page_raw(p, "</button>\n");
+}
+
+void
+page_form_end(struct page *p)
+{
+    page_raw(p, "</form>\n");
+}
+
+void
+page_link(struct page *p, const char *href, const char *text)
+{
+    page_raw(p, "<p><a href=\"");
+    page_text(p, href);
+    page_raw(p, "\">");
+    page_text(p, text);
+    page_raw(p, "</a></p>\n");
+}
+
+void
+page_free(struct page *p)
+{
+    buf_free(&p->out);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTML layout every page uses, and small builders for its parts (message boxes, forms,
+ * fields, links). Every text and attribute value that is not a literal of ours goes through
+ * buf_html(), so configuration (theme) and user input can never become markup. Pages need no
+ * JavaScript; styles come from /auth/static/style.css (edge/pages/style.css, embedded at
+ * build time) plus the AuthConfig theme.styleUrl when set.
+ *
+ * Builders never fail on their own: the first buffer error (size limit, NOMEM) is kept in
+ * p->err and later calls do nothing, so a flow checks once, when it hands the page over.
+ */
+#ifndef AUTHD_EDGE_PAGE_H
+#define AUTHD_EDGE_PAGE_H
+
+#include <stddef.h>
+
+#include "authd_client.h"
+#include "buf.h"
+
+#define PAGE_MAX ((size_t)256 * 1024)
+
+struct page {
+    struct buf out; /* the HTML; owned; may hold a CSRF token, so it is wiped on free */
+    int err;        /* first error of any builder, AUTHD_OK until then */
+};
+
+/* The built-in stylesheet served at /auth/static/style.css (generated from pages/style.css). */
+extern const char edge_style_css[];
+extern const size_t edge_style_css_len;
+
+/*
+ * Starts a page: doctype, <title> (cfg->title), stylesheets, the header with cfg->brand, and
+ * an <h1> with heading. cfg is borrowed for this call only.
+ */
+void page_begin(struct page *p, const struct edge_config *cfg, const char *heading);
+
+/* Closes the document. */
+void page_end(struct page *p);
+
+/* Appends trusted markup (a literal of ours), unescaped. */
+void page_raw(struct page *p, const char *markup);
+
+/* Appends text, HTML-escaped. */
+void page_text(struct page *p, const char *text);
+
+/* A paragraph of escaped text. */
+void page_para(struct page *p, const char *text);
+
+/* A visible error box / information box with escaped text. */
+void page_error(struct page *p, const char *msg);
+void page_info(struct page *p, const char *msg);
+
+/*
+ * Opens <form method="post" action="{action}"> with the hidden CSRF field (csrf may be NULL for
+ * forms that are not POSTed to us: then no field is added).
+ */
+void page_form_begin(struct page *p, const char *action, const char *csrf);
+
+/* A hidden field; nothing when value is NULL or "". */
+void page_hidden(struct page *p, const char *name, const char *value);
+
+/*
+ * A labelled input. type is "email", "password", "text"...; value may be NULL; autocomplete is
+ * the HTML autocomplete token (e.g. "current-password"); autofocus adds the attribute.
+ */
+void page_input(struct page *p, const char *label, const char *type, const char *name,
+                const char *value, const char *autocomplete, int autofocus);
+
+/* The submit button. */
+void page_submit(struct page *p, const char *label);
+
+/* Closes the form. */
+void page_form_end(struct page *p);
+
+/* <p><a href="{href}">{text}</a></p>, both escaped. */
+void page_link(struct page *p, const char *href, const char *text);
+
+/* Wipes and frees the page's buffer. */
+void page_free(struct page *p);
+
+#endif

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Request accessors and response helpers for the flows. Nothing here knows libmicrohttpd:
+ * server.c fills struct edge_req and sends what the helpers leave in it.
+ */
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "http_err.h"
+#include "log.h"
+#include "secret.h"
+
+const char *
+edge_req_query(const struct edge_req *r, const char *name)
+{
+    return form_get(r->query, name);
+}
+
+const char *
+edge_req_field(const struct edge_req *r, const char *name)
+{
+    return form_get(r->form, name);
+}
+
+const char *
+edge_req_cookie(const struct edge_req *r, const char *name)
+{
+    return cookie_get(r->cookies, name);
+}
+
+const char *
+edge_req_session_token(const struct edge_req *r)
+{
+    const char *t = cookie_get(r->cookies, EDGE_SESSION_COOKIE);
+    return t != NULL && t[0] != '\0' ? t : NULL;
+}
+
+int
+edge_req_set_cookie(struct edge_req *r, const char *name, const char *value, unsigned flags,
+                    long long max_age)
+{
+    if (r->n_set_cookie == EDGE_MAX_SET_COOKIES)
+        return AUTHD_ERR_TOO_LARGE;
+    if (r->secure)
+        flags |= COOKIE_SECURE;
+    struct buf b;
+    buf_init(&b, 4096);
+    int err = cookie_build(&b, name, value, flags, max_age);
+    if (err != AUTHD_OK) {
+        buf_free(&b);
+        return err;
+    }
+    char *s = buf_steal(&b, NULL);
+    if (s == NULL)
+        return AUTHD_ERR_NOMEM;
+    r->set_cookie[r->n_set_cookie++] = s;
+    return AUTHD_OK;
+}
+
+const char *
+edge_req_csrf(struct edge_req *r)
+{
+    if (r->csrf[0] != '\0')
+        return r->csrf;
+    const char *c = cookie_get(r->cookies, CSRF_COOKIE);
+    if (csrf_token_valid(c)) {
+        memcpy(r->csrf, c, CSRF_TOKEN_LEN + 1);
+        return r->csrf;
+    }
+    if (csrf_token_new(r->csrf) != AUTHD_OK ||
+        edge_req_set_cookie(r, CSRF_COOKIE, r->csrf, COOKIE_HTTPONLY | COOKIE_SAMESITE_STRICT,
+                            -1) != AUTHD_OK) {
+        secret_wipe(r->csrf, sizeof(r->csrf));
+        r->csrf[0] = '\0';
+        return NULL;
+    }
+    return r->csrf;
+}
+
+int
+edge_req_set_session(struct edge_req *r, const char *token)
+{
+    long long max_age = r->cfg.asid_cookie_max_age > 0 ? (long long)r->cfg.asid_cookie_max_age : -1;
+    return edge_req_set_cookie(r, EDGE_SESSION_COOKIE, token, COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX,
+                               max_age);
+}
+
+int
+edge_req_clear_session(struct edge_req *r)
+{
+    return edge_req_set_cookie(r, EDGE_SESSION_COOKIE, "", COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX,
+                               0);
+}
+
+int
+edge_req_redirect(struct edge_req *r, const char *location)
+{
+    char *l = strdup(location);
+    if (l == NULL)
+        return AUTHD_ERR_NOMEM;
+    free(r->location);
+    r->location = l;
+    r->status = 303;
+    r->content_type = "text/plain; charset=utf-8";
+    buf_free(&r->body);
+    return AUTHD_OK;
+}
+
+int
+edge_req_page(struct edge_req *r, int status, struct page *p)
+{
+    int err = p->err;
+    buf_free(&r->body);
+    r->body = p->out;
+    buf_init(&p->out, PAGE_MAX);
+    if (err != AUTHD_OK) {
+        buf_free(&r->body);
+        return err;
+    }
+    r->status = status;
+    r->content_type = "text/html; charset=utf-8";
+    return AUTHD_OK;
+}
+
+int
+edge_req_text(struct edge_req *r, int status, const char *content_type, const char *text)
+{
+    buf_free(&r->body);
+    buf_init(&r->body, PAGE_MAX);
+    int err = buf_puts(&r->body, text);
+    if (err != AUTHD_OK)
+        return err;
+    r->status = status;
+    r->content_type = content_type;
+    return AUTHD_OK;
+}
+
+int
+edge_req_error_page(struct edge_req *r, int status, const char *heading, const char *message)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, heading);
+    page_error(&p, message);
+    page_link(&p, "/", "Back to the start page");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+int
+edge_req_fail(struct edge_req *r, int err, const char *what)
+{
+    struct edge_http_err he;
+    edge_http_err_map(err, &he);
+    if (he.unexpected)
+        log_event(he.status >= 500 && he.status != 503 ? LOG_ERROR : LOG_WARN, "request_failed",
+                  "rid=%s step=%s err=%s status=%d", r->id, what, authd_err_reason(err), he.status);
+    if (he.login_redirect)
+        return edge_req_redirect(r, "/auth/login");
+    return edge_req_error_page(r, he.status, he.status >= 500 ? "Sorry" : "Something is wrong",
+                               he.message);
+}
+
+void
+edge_req_response_free(struct edge_req *r)
+{
+    buf_free(&r->body);
+    free(r->location);
+    r->location = NULL;
+    for (size_t i = 0; i < r->n_set_cookie; i++)
+        secret_strfree(r->set_cookie[i]);
+    r->n_set_cookie = 0;
+    secret_wipe(r->csrf, sizeof(r->csrf));
+}

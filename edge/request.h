@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One HTTP request as the flows see it, and the helpers they answer with. server.c fills the
+ * request half from libmicrohttpd before calling a handler (the flows never touch MHD) and
+ * turns the response half into the reply. All strings in the request half are borrowed and
+ * live until the handler returns; the response half is owned by the request and freed (wiped)
+ * by the server.
+ */
+#ifndef AUTHD_EDGE_REQUEST_H
+#define AUTHD_EDGE_REQUEST_H
+
+#include <stddef.h>
+
+#include "authd_client.h"
+#include "buf.h"
+#include "cookie.h"
+#include "csrf.h"
+#include "edge.h"
+#include "form.h"
+#include "page.h"
+
+#define EDGE_MAX_SET_COOKIES 4
+#define EDGE_SESSION_COOKIE "asid"
+
+struct edge_req {
+    /* ---- request (filled by the server) ---- */
+    const struct edge *edge;
+    const char *method;       /* "GET", "HEAD", "POST", "DELETE"... */
+    const char *path;         /* decoded path, without the query */
+    const char *param;        /* prefix routes: the path segment after the prefix, else NULL */
+    const struct form *query; /* parsed query string; never NULL */
+    const struct form *form;  /* parsed urlencoded body of a POST; never NULL (maybe empty) */
+    const struct cookie_jar *cookies; /* never NULL */
+    const char *user_agent;           /* may be NULL */
+    const char *origin;               /* may be NULL */
+    const char *authorization;        /* may be NULL */
+    char client_ip[64];     /* the socket peer, or X-Forwarded-For[0] with --trust-proxy */
+    int secure;             /* came over TLS (ours, or the proxy's with --trust-proxy) */
+    char id[24];            /* request id for logs */
+    struct edge_config cfg; /* AuthConfig snapshot for this request */
+
+    /* ---- response (set by the handler through the helpers below) ---- */
+    int status;               /* 0 until a helper answered */
+    const char *content_type; /* static string */
+    struct buf body;
+    char *location;                         /* owned */
+    char *set_cookie[EDGE_MAX_SET_COOKIES]; /* owned, wiped: may hold the session token */
+    size_t n_set_cookie;
+    const char *allow;             /* Allow header for 405, static */
+    int cacheable;                 /* 1: no "Cache-Control: no-store" (static assets) */
+    char csrf[CSRF_TOKEN_LEN + 1]; /* this browser's CSRF token once known, else "" */
+};
+
+/* The first query parameter / body field / cookie named name, or NULL. Borrowed. */
+const char *edge_req_query(const struct edge_req *r, const char *name);
+const char *edge_req_field(const struct edge_req *r, const char *name);
+const char *edge_req_cookie(const struct edge_req *r, const char *name);
+
+/*
+ * The CSRF token for a page with a form: the browser's csrf cookie when well-formed, else a
+ * fresh token that is also set as the cookie. NULL only when the CSPRNG failed.
+ */
+const char *edge_req_csrf(struct edge_req *r);
+
+/*
+ * Adds a Set-Cookie (see cookie_build(); Secure is added when the request is secure).
+ * AUTHD_OK, AUTHD_ERR_TOO_LARGE past EDGE_MAX_SET_COOKIES, or the cookie_build() error.
+ */
+int edge_req_set_cookie(struct edge_req *r, const char *name, const char *value, unsigned flags,
+                        long long max_age);
+
+/* Sets the session cookie asid=token (HttpOnly, SameSite=Lax, Max-Age from AuthConfig). */
+int edge_req_set_session(struct edge_req *r, const char *token);
+
+/* Deletes the session cookie (Max-Age=0). */
+int edge_req_clear_session(struct edge_req *r);
+
+/* Answers 303 See Other to location (a path of ours or a URL built by the edge). */
+int edge_req_redirect(struct edge_req *r, const char *location);
+
+/*
+ * Answers with the page (text/html). Takes the page's buffer in every case: p is empty after.
+ * Returns p->err when the page could not be built (the server then answers 500).
+ */
+int edge_req_page(struct edge_req *r, int status, struct page *p);
+
+/* Answers with a plain body of the given static content type. */
+int edge_req_text(struct edge_req *r, int status, const char *content_type, const char *text);
+
+/* A small page: heading, an error box with message, a link home. */
+int edge_req_error_page(struct edge_req *r, int status, const char *heading, const char *message);
+
+/*
+ * Answers for an error from authd (or a local one) through edge_http_err_map(): a redirect to
+ * the login page for UNAUTHENTICATED, else an error page with the mapped status and message.
+ * Unexpected errors are logged with the request id and what (a short label of the step).
+ */
+int edge_req_fail(struct edge_req *r, int err, const char *what);
+
+/* The session token from the asid cookie, or NULL. Borrowed. */
+const char *edge_req_session_token(const struct edge_req *r);
+
+/* Frees (wiping) everything of the response half. */
+void edge_req_response_free(struct edge_req *r);
+
+#endif

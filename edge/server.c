@@ -1,0 +1,713 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libmicrohttpd glue. A request's life:
+ *   on_uri        MHD has the request line: allocate struct conn_state (the raw query is
+ *                 only visible here), count the request in flight;
+ *   on_request #1 headers parsed: refuse an announced body over the cap, else wait (queueing
+ *                 a response on the first call would make MHD close every connection);
+ *   on_request #n body chunks go into a bounded buffer;
+ *   on_request    last call: parse query, cookies and body, route, check CSRF, run the
+ *                 flow, send its answer with our headers;
+ *   on_completed  log one line, wipe and free the state.
+ * Flows see only struct edge_req (request.h), never MHD.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <microhttpd.h>
+
+#include "authd_client.h"
+#include "cookie.h"
+#include "csrf.h"
+#include "err.h"
+#include "flows.h"
+#include "form.h"
+#include "log.h"
+#include "request.h"
+#include "secret.h"
+
+/* ---- routes ---------------------------------------------------------------------------- */
+
+#define ROUTE_PREFIX 0x1u /* path is a prefix; the rest (one non-empty segment) is r->param */
+#define ROUTE_PAGE 0x2u   /* an HTML page: refresh the AuthConfig first */
+#define ROUTE_FORM 0x4u   /* the body is an urlencoded form */
+#define ROUTE_CSRF 0x8u   /* a form POST: CSRF cookie and field must match, Origin must be ours */
+
+struct route {
+    const char *method;
+    const char *path;
+    unsigned flags;
+    edge_handler_fn fn;
+};
+
+#define FORM_POST (ROUTE_PAGE | ROUTE_FORM | ROUTE_CSRF)
+
+static const struct route routes[] = {
+    {"GET", "/", ROUTE_PAGE, edge_flow_home},
+    {"GET", "/healthz", 0, edge_flow_healthz},
+    {"GET", "/readyz", 0, edge_flow_readyz},
+    {"GET", "/auth/static/style.css", 0, edge_flow_style},
+    {"GET", "/auth/signup", ROUTE_PAGE, edge_flow_signup_form},
+    {"POST", "/auth/signup", FORM_POST, edge_flow_signup_start},
+    {"GET", "/auth/signup/confirm/", ROUTE_PAGE | ROUTE_PREFIX, edge_flow_signup_confirm_form},
+    {"POST", "/auth/signup/confirm/", FORM_POST | ROUTE_PREFIX, edge_flow_signup_confirm},
+    {"GET", "/auth/login", ROUTE_PAGE, edge_flow_login_form},
+    {"POST", "/auth/login", FORM_POST, edge_flow_login},
+    {"POST", "/auth/logout", FORM_POST, edge_flow_logout},
+    {"DELETE", "/Session", 0, edge_flow_session_delete},
+    {"GET", "/auth/forgot-password", ROUTE_PAGE, edge_flow_forgot_form},
+    {"POST", "/auth/forgot-password", FORM_POST, edge_flow_forgot},
+    {"GET", "/auth/reset-password/", ROUTE_PAGE | ROUTE_PREFIX, edge_flow_reset_form},
+    {"POST", "/auth/reset-password/", FORM_POST | ROUTE_PREFIX, edge_flow_reset},
+    {"GET", "/auth/password", ROUTE_PAGE, edge_flow_password_form},
+    {"POST", "/auth/password", FORM_POST, edge_flow_password},
+    {"GET", "/auth/authorize", ROUTE_PAGE, edge_flow_authorize},
+};
+
+/* Paths whose last segment is a secret token: logged as the prefix plus "{token}". */
+static const char *const token_prefixes[] = {"/auth/signup/confirm/", "/auth/reset-password/"};
+
+/* The route's param when path matches it, "" for exact matches, NULL when it does not match. */
+static const char *
+route_match(const struct route *rt, const char *path)
+{
+    if (!(rt->flags & ROUTE_PREFIX))
+        return strcmp(rt->path, path) == 0 ? "" : NULL;
+    size_t n = strlen(rt->path);
+    if (strncmp(rt->path, path, n) != 0)
+        return NULL;
+    const char *rest = path + n;
+    if (rest[0] == '\0' || strchr(rest, '/') != NULL)
+        return NULL;
+    return rest;
+}
+
+/* How much of an oversized chunked body is read (and dropped) to be able to answer 413. */
+#define EDGE_DISCARD_MAX ((size_t)1024 * 1024)
+
+/* ---- server state ---------------------------------------------------------------------- */
+
+struct edge_server {
+    struct MHD_Daemon *d;
+    const struct edge *edge;
+    int listen_fd;   /* ours until MHD is started, then MHD's until quiesced */
+    int quiesced_fd; /* handed back by MHD_quiesce_daemon; closed after MHD_stop_daemon */
+    unsigned long inflight;
+    int closing;
+    uint32_t rid_prefix;
+    unsigned long long rid_counter;
+};
+
+struct conn_state {
+    struct edge_req req;
+    struct edge_server *srv;
+    struct buf upload; /* the request body, bounded by EDGE_BODY_MAX; wiped */
+    char *query_raw;   /* the raw query string (after '?'); wiped */
+    struct form *query;
+    struct form *form;
+    struct cookie_jar *cookies;
+    struct timespec t0;
+    int seen;         /* the access handler has run once */
+    int too_large;    /* the body passed EDGE_BODY_MAX */
+    size_t discarded; /* bytes of an oversized body read and dropped */
+    int oom;          /* on_uri could not copy the query */
+    int answered;
+    int status; /* for the log line */
+    char method[16];
+    char log_path[256]; /* the path with tokens replaced; never the query */
+    char allow[64];
+};
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+static enum MHD_Result
+mhd_bool(int ok)
+{
+    return ok ? MHD_YES : MHD_NO;
+}
+
+static void
+on_free_body(void *p)
+{
+    secret_strfree(p);
+}
+
+__attribute__((format(printf, 2, 0))) static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512], q[600];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_event(LOG_WARN, "mhd", "msg=%s", log_quote(msg, q, sizeof(q)));
+}
+
+static void
+set_log_path(struct conn_state *st, const char *url)
+{
+    for (size_t i = 0; i < sizeof(token_prefixes) / sizeof(token_prefixes[0]); i++) {
+        size_t n = strlen(token_prefixes[i]);
+        if (strncmp(url, token_prefixes[i], n) == 0 && url[n] != '\0') {
+            snprintf(st->log_path, sizeof(st->log_path), "%s{token}", token_prefixes[i]);
+            return;
+        }
+    }
+    snprintf(st->log_path, sizeof(st->log_path), "%s", url);
+}
+
+static const char *
+header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+static enum MHD_Result
+on_cookie_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct buf *b = cls;
+    if (key == NULL || value == NULL || strcasecmp(key, MHD_HTTP_HEADER_COOKIE) != 0)
+        return MHD_YES;
+    /* Several Cookie headers (HTTP/2 proxies split them) are one cookie-string. */
+    if (b->len > 0 && buf_puts(b, "; ") != AUTHD_OK)
+        return MHD_NO;
+    return mhd_bool(buf_puts(b, value) == AUTHD_OK);
+}
+
+/* Fills client_ip: the socket peer, or the first X-Forwarded-For entry behind a trusted proxy. */
+static void
+set_client_ip(struct MHD_Connection *c, const struct edge *e, char *out, size_t cap)
+{
+    snprintf(out, cap, "-");
+    if (e->trust_proxy) {
+        const char *xff = header(c, "X-Forwarded-For");
+        if (xff != NULL) {
+            while (*xff == ' ' || *xff == '\t')
+                xff++;
+            size_t n = strcspn(xff, ", \t");
+            char cand[64];
+            unsigned char tmp[sizeof(struct in6_addr)];
+            if (n > 0 && n < sizeof(cand)) {
+                memcpy(cand, xff, n);
+                cand[n] = '\0';
+                if (inet_pton(AF_INET, cand, tmp) == 1 || inet_pton(AF_INET6, cand, tmp) == 1) {
+                    snprintf(out, cap, "%s", cand);
+                    return;
+                }
+            }
+        }
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(out, cap, "-");
+}
+
+static int
+request_secure(struct MHD_Connection *c, const struct edge *e)
+{
+    if (e->tls || e->base_https)
+        return 1;
+    if (e->trust_proxy) {
+        const char *xfp = header(c, "X-Forwarded-Proto");
+        if (xfp != NULL && strncasecmp(xfp, "https", 5) == 0 &&
+            (xfp[5] == '\0' || xfp[5] == ',' || xfp[5] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- answering ------------------------------------------------------------------------- */
+
+static enum MHD_Result
+send_answer(struct MHD_Connection *c, struct conn_state *st)
+{
+    struct edge_req *r = &st->req;
+    size_t len = 0;
+    char *body = buf_steal(&r->body, &len);
+    if (body == NULL)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, body, on_free_body);
+    if (resp == NULL) {
+        secret_strfree(body);
+        return MHD_NO;
+    }
+    char csp[768];
+    snprintf(csp, sizeof(csp),
+             "default-src 'self'; style-src 'self'%s%s; form-action 'self'; "
+             "frame-ancestors 'none'",
+             r->cfg.style_origin[0] != '\0' ? " " : "", r->cfg.style_origin);
+    int ok =
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type != NULL ? r->content_type
+                                                        : "text/plain; charset=utf-8") == MHD_YES;
+    ok = ok &&
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                 r->cacheable ? "public, max-age=3600" : "no-store") == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "Content-Security-Policy", csp) == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES;
+    if (ok && r->location != NULL)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location) == MHD_YES;
+    if (ok && r->allow != NULL)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) == MHD_YES;
+    for (size_t i = 0; ok && i < r->n_set_cookie; i++)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie[i]) == MHD_YES;
+    if (ok && (st->too_large || __atomic_load_n(&st->srv->closing, __ATOMIC_RELAXED)))
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+    enum MHD_Result ret = MHD_NO;
+    if (ok)
+        ret = MHD_queue_response(c, (unsigned int)r->status, resp);
+    MHD_destroy_response(resp);
+    st->answered = ret == MHD_YES;
+    if (st->answered)
+        st->status = r->status;
+    return ret;
+}
+
+/* Answers with a plain error page (no flow involved). */
+static enum MHD_Result
+answer_error(struct MHD_Connection *c, struct conn_state *st, int status, const char *heading,
+             const char *message)
+{
+    struct edge_req *r = &st->req;
+    edge_req_response_free(r);
+    buf_init(&r->body, PAGE_MAX);
+    if (edge_req_error_page(r, status, heading, message) != AUTHD_OK) {
+        buf_free(&r->body);
+        r->status = status;
+        r->content_type = "text/plain; charset=utf-8";
+    }
+    return send_answer(c, st);
+}
+
+/* ---- dispatch -------------------------------------------------------------------------- */
+
+static int
+is_form_content_type(const char *ct)
+{
+    static const char want[] = "application/x-www-form-urlencoded";
+    if (ct == NULL)
+        return 1; /* no body, or a client that did not say: parse it as a form */
+    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
+        return 0;
+    char next = ct[sizeof(want) - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+static enum MHD_Result
+dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const char *method)
+{
+    struct edge_req *r = &st->req;
+    const struct edge *e = st->srv->edge;
+
+    r->edge = e;
+    r->method = method;
+    r->path = url;
+    r->user_agent = header(c, MHD_HTTP_HEADER_USER_AGENT);
+    r->origin = header(c, "Origin");
+    r->authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+    r->secure = request_secure(c, e);
+
+    /* Find the route first: it says whether this is a page needing a fresh AuthConfig. */
+    const struct route *rt = NULL;
+    const char *param = NULL;
+    int path_known = 0;
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    st->allow[0] = '\0';
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const char *p = route_match(&routes[i], url);
+        if (p == NULL)
+            continue;
+        path_known = 1;
+        size_t al = strlen(st->allow);
+        snprintf(st->allow + al, sizeof(st->allow) - al, "%s%s", al > 0 ? ", " : "",
+                 strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method);
+        if (rt == NULL && strcmp(routes[i].method, want) == 0) {
+            rt = &routes[i];
+            param = p;
+        }
+    }
+    edge_authd_config(e->authd, rt != NULL && (rt->flags & ROUTE_PAGE), &r->cfg);
+
+    if (st->oom)
+        return answer_error(c, st, 500, "Sorry", "Something went wrong");
+    if (st->too_large)
+        return answer_error(c, st, 413, "Request too large", "The request is too large.");
+    if (!path_known)
+        return answer_error(c, st, 404, "Page not found", "There is nothing at this address.");
+    if (rt == NULL) {
+        r->allow = st->allow;
+        return answer_error(c, st, 405, "Method not allowed",
+                            "This address does not accept this kind of request.");
+    }
+    r->param = (rt->flags & ROUTE_PREFIX) ? param : NULL;
+
+    int err =
+        form_parse(st->query_raw, st->query_raw != NULL ? strlen(st->query_raw) : 0, &st->query);
+    if (err == AUTHD_ERR_TOO_LARGE)
+        return answer_error(c, st, 413, "Request too large", "The request is too large.");
+    if (err != AUTHD_OK)
+        return answer_error(c, st, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
+                            "The request could not be understood.");
+    r->query = st->query;
+
+    struct buf ch;
+    buf_init(&ch, COOKIE_MAX_HEADER);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, on_cookie_header, &ch);
+    /* A cookie header we cannot parse is treated as no cookies, not as a broken request. */
+    if (cookie_parse(ch.data, &st->cookies) != AUTHD_OK)
+        st->cookies = cookie_jar_empty();
+    buf_free(&ch);
+    if (st->cookies == NULL)
+        return answer_error(c, st, 500, "Sorry", "Something went wrong");
+    r->cookies = st->cookies;
+
+    if (rt->flags & ROUTE_FORM) {
+        if (st->upload.len > 0 && !is_form_content_type(header(c, MHD_HTTP_HEADER_CONTENT_TYPE)))
+            return answer_error(c, st, 415, "Unsupported form",
+                                "This form must be sent as application/x-www-form-urlencoded.");
+        err = form_parse(st->upload.data, st->upload.len, &st->form);
+        if (err == AUTHD_ERR_TOO_LARGE)
+            return answer_error(c, st, 413, "Request too large", "The request is too large.");
+        if (err != AUTHD_OK)
+            return answer_error(c, st, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
+                                "The form could not be understood.");
+    } else {
+        st->form = form_empty();
+        if (st->form == NULL)
+            return answer_error(c, st, 500, "Sorry", "Something went wrong");
+    }
+    r->form = st->form;
+    buf_free(&st->upload); /* the form holds the decoded copy now */
+
+    if (rt->flags & ROUTE_CSRF) {
+        if (!csrf_origin_ok(r->origin, e->base_origin)) {
+            log_event(LOG_WARN, "csrf_rejected", "rid=%s reason=origin", r->id);
+            return answer_error(c, st, 403, "Request refused",
+                                "This form was sent from another site.");
+        }
+        if (!csrf_check(cookie_get(r->cookies, CSRF_COOKIE), form_get(r->form, CSRF_FIELD))) {
+            log_event(LOG_INFO, "csrf_rejected", "rid=%s reason=token", r->id);
+            return answer_error(c, st, 403, "Session expired",
+                                "Your session expired, reload the form");
+        }
+    }
+
+    err = rt->fn(r);
+    if (err != AUTHD_OK || r->status == 0) {
+        log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
+        return answer_error(c, st, 500, "Sorry", "Something went wrong");
+    }
+    return send_answer(c, st);
+}
+
+/* ---- MHD callbacks --------------------------------------------------------------------- */
+
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)c;
+    struct edge_server *s = cls;
+    struct conn_state *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->srv = s;
+    clock_gettime(CLOCK_MONOTONIC, &st->t0);
+    buf_init(&st->upload, EDGE_BODY_MAX);
+    buf_init(&st->req.body, PAGE_MAX);
+    const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+    if (q != NULL) {
+        st->query_raw = strdup(q + 1);
+        st->oom = st->query_raw == NULL;
+    }
+    unsigned long long n = __atomic_add_fetch(&s->rid_counter, 1, __ATOMIC_RELAXED);
+    snprintf(st->req.id, sizeof(st->req.id), "%08x%08llx", s->rid_prefix, n);
+    __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+    return st;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    struct conn_state *st = *con_cls;
+    if (st == NULL)
+        return MHD_NO; /* on_uri ran out of memory */
+
+    if (!st->seen) {
+        st->seen = 1;
+        st->req.edge = st->srv->edge;
+        set_client_ip(c, st->srv->edge, st->req.client_ip, sizeof(st->req.client_ip));
+        snprintf(st->method, sizeof(st->method), "%s", method);
+        set_log_path(st, url);
+        const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (errno != 0 || end == cl || v > EDGE_BODY_MAX) {
+                /* Refuse before reading the body; MHD closes the connection after this. */
+                st->too_large = 1;
+                edge_authd_config(st->srv->edge->authd, 0, &st->req.cfg);
+                return answer_error(c, st, 413, "Request too large", "The request is too large.");
+            }
+        }
+        return MHD_YES;
+    }
+    if (st->answered)
+        return MHD_YES;
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (st->too_large) {
+            /* libmicrohttpd 0.9.75 cannot queue a response in the middle of a body, so an
+             * oversized body without Content-Length (chunked) is read and dropped up to a
+             * bound, then answered 413 at its end; past the bound the connection is cut. */
+            st->discarded += n;
+            return mhd_bool(st->discarded <= EDGE_DISCARD_MAX);
+        }
+        if (buf_append(&st->upload, upload_data, n) != AUTHD_OK) {
+            st->too_large = 1;
+            st->discarded = st->upload.len + n;
+            buf_free(&st->upload);
+        }
+        return MHD_YES;
+    }
+    return dispatch(c, st, url, method);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    struct edge_server *s = cls;
+    struct conn_state *st = *con_cls;
+    if (st == NULL)
+        return;
+    *con_cls = NULL;
+    if (st->seen) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms =
+            (double)(t1.tv_sec - st->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - st->t0.tv_nsec) / 1e6;
+        char qm[40], qp[300];
+        log_event(LOG_INFO, "request", "rid=%s method=%s path=%s status=%d ms=%.1f ip=%s%s",
+                  st->req.id, log_quote(st->method, qm, sizeof(qm)),
+                  log_quote(st->log_path, qp, sizeof(qp)), st->status, ms,
+                  st->req.client_ip[0] != '\0' ? st->req.client_ip : "-",
+                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    }
+    edge_req_response_free(&st->req);
+    buf_free(&st->upload);
+    if (st->query_raw != NULL)
+        secret_strfree(st->query_raw);
+    form_free(st->query);
+    form_free(st->form);
+    cookie_jar_free(st->cookies);
+    secret_freezero(st, sizeof(*st));
+    __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- start / stop ---------------------------------------------------------------------- */
+
+int
+edge_listen_split(const char *listen, char *host, size_t hcap, char *port, size_t pcap)
+{
+    if (listen == NULL)
+        return -1;
+    const char *colon;
+    const char *h = listen;
+    size_t hlen;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        h = listen + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (colon == NULL)
+            return -1;
+        hlen = (size_t)(colon - listen);
+        if (memchr(listen, ':', hlen) != NULL)
+            return -1; /* a bare IPv6 address needs brackets */
+    }
+    const char *p = colon + 1;
+    size_t plen = strlen(p);
+    if (plen == 0 || plen >= pcap || hlen >= hcap || strspn(p, "0123456789") != plen)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    memcpy(port, p, plen + 1);
+    return 0;
+}
+
+static int
+bind_listen(const char *addr, int *port_out)
+{
+    char host[256], port[16];
+    if (edge_listen_split(addr, host, sizeof(host), port, sizeof(port)) != 0)
+        return -AUTHD_ERR_INVALID_ARGUMENT;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gr = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
+    if (gr != 0) {
+        char q[300];
+        log_event(LOG_ERROR, "listen_failed", "addr=%s err=%s", log_quote(addr, q, sizeof(q)),
+                  gai_strerror(gr));
+        return -AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    int fd = -1, last_errno = 0;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            last_errno = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+            break;
+        last_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        char q[300];
+        log_event(LOG_ERROR, "listen_failed", "addr=%s err=%s", log_quote(addr, q, sizeof(q)),
+                  strerror(last_errno));
+        return -AUTHD_ERR_UNAVAILABLE;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        close(fd);
+        return -AUTHD_ERR_UNAVAILABLE;
+    }
+    *port_out = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+int
+edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct edge_server **out,
+                  int *port)
+{
+    *out = NULL;
+    *port = 0;
+    int tls = o->tls_cert_pem != NULL && o->tls_key_pem != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return AUTHD_ERR_UNIMPLEMENTED;
+    struct edge_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return AUTHD_ERR_NOMEM;
+    s->edge = e;
+    s->quiesced_fd = -1;
+    if (secret_random(&s->rid_prefix, sizeof(s->rid_prefix)) != AUTHD_OK) {
+        free(s);
+        return AUTHD_ERR_INTERNAL;
+    }
+    int fd = bind_listen(o->listen, port);
+    if (fd < 0) {
+        free(s);
+        return -fd;
+    }
+    s->listen_fd = fd;
+
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert_pem},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)o->tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)(o->threads > 0 ? o->threads : 16), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)(o->conn_limit > 0 ? o->conn_limit : 1024),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_ip_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(o->timeout_s > 0 ? o->timeout_s : 15),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (o->memory_limit > 0 ? o->memory_limit : (size_t)64 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
+    if (s->d == NULL) {
+        log_event(LOG_ERROR, "server_failed", "reason=mhd_start_daemon");
+        close(fd);
+        free(s);
+        return AUTHD_ERR_UNAVAILABLE;
+    }
+    *out = s;
+    return AUTHD_OK;
+}
+
+void
+edge_server_quiesce(struct edge_server *s)
+{
+    if (s == NULL || s->d == NULL)
+        return;
+    __atomic_store_n(&s->closing, 1, __ATOMIC_RELAXED);
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET)
+        s->quiesced_fd = fd;
+}
+
+unsigned long
+edge_server_drain(struct edge_server *s, int timeout_ms)
+{
+    struct timespec step = {0, 20L * 1000 * 1000};
+    for (int waited = 0;; waited += 20) {
+        unsigned long n = __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST);
+        if (n == 0 || waited >= timeout_ms)
+            return n;
+        nanosleep(&step, NULL);
+    }
+}
+
+void
+edge_server_stop(struct edge_server *s)
+{
+    if (s == NULL)
+        return;
+    if (s->d != NULL)
+        MHD_stop_daemon(s->d);
+    if (s->quiesced_fd >= 0)
+        close(s->quiesced_fd);
+    free(s);
+}

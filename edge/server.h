@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP server: a libmicrohttpd daemon with a thread pool (handlers block on RPCs), the
+ * route table, per-request state, the body cap, security headers and the request log. The only
+ * code in the edge that includes microhttpd.h.
+ */
+#ifndef AUTHD_EDGE_SERVER_H
+#define AUTHD_EDGE_SERVER_H
+
+#include <stddef.h>
+
+#include "edge.h"
+
+#define EDGE_BODY_MAX ((size_t)64 * 1024)
+
+struct edge_server_opts {
+    const char *listen;       /* "127.0.0.1:8080", "[::1]:0", ":8080"; port 0 = any free */
+    unsigned threads;         /* MHD thread pool size; 0 = 16 */
+    unsigned conn_limit;      /* 0 = 1024 */
+    unsigned per_ip_limit;    /* 0 = no per-address limit */
+    unsigned timeout_s;       /* idle connection timeout; 0 = 15 */
+    size_t memory_limit;      /* per-connection memory; 0 = 64 KiB (MHD keeps headers and a
+                               * record per cookie there: 32 KiB gave 431 for ~300 cookies) */
+    const char *tls_cert_pem; /* both set: serve HTTPS (PEM text, borrowed until stop) */
+    const char *tls_key_pem;
+};
+
+struct edge_server;
+
+/*
+ * Splits "host:port" / "[v6]:port" / ":port" into host (may become "") and port. 0, or -1 when
+ * malformed or too long for the buffers.
+ */
+int edge_listen_split(const char *listen, char *host, size_t hcap, char *port, size_t pcap);
+
+/*
+ * Binds the listen address and starts serving e (borrowed; must outlive the server). On
+ * success *out is the server and *port the bound port. AUTHD_OK, AUTHD_ERR_INVALID_ARGUMENT
+ * (bad address), AUTHD_ERR_UNAVAILABLE (cannot bind, or MHD failed to start; logged),
+ * AUTHD_ERR_UNIMPLEMENTED (TLS asked but libmicrohttpd lacks it) or AUTHD_ERR_NOMEM.
+ */
+int edge_server_start(const struct edge_server_opts *o, const struct edge *e,
+                      struct edge_server **out, int *port);
+
+/*
+ * Stops accepting connections; requests in flight continue and every later response asks the
+ * client to close its connection.
+ */
+void edge_server_quiesce(struct edge_server *s);
+
+/* Waits up to timeout_ms for the requests in flight to finish; returns how many are left. */
+unsigned long edge_server_drain(struct edge_server *s, int timeout_ms);
+
+/* Stops the daemon (closing every connection) and frees s. NULL is a no-op. */
+void edge_server_stop(struct edge_server *s);
+
+#endif
