@@ -274,3 +274,38 @@ def test_theme_applied(edge, authd):
     link = signup(edge, s, "fay@example.com")
     r = confirm(edge, s, link)
     assert "Max-Age=7200" in r.headers["Set-Cookie"]
+
+
+def test_login_lockout_is_429(edge):
+    s = new_session()
+    confirm(edge, s, signup(edge, s, "gabe@example.com"))
+    b = new_session()
+    for i in range(6):
+        assert login(edge, b, "gabe@example.com", f"wrong password {i}").status_code == 401
+    r = login(edge, b, "gabe@example.com")  # right password, but locked for a moment
+    assert r.status_code == 429
+    assert "try again later" in r.text.lower()
+    assert "asid=" not in r.headers.get("Set-Cookie", "")
+
+
+def test_expired_confirmation_link_refused(tmpdir_path):
+    import time
+    from conftest import Authd, Edge, FAST_ARGON2
+    a = Authd(tmpdir_path, FAST_ARGON2 + ["--signup-ttl", "1"])
+    e = None
+    try:
+        e = Edge(tmpdir_path, a)
+        s = new_session()
+        link = signup(e, s, "hugo@example.com")
+        time.sleep(2.2)
+        r = s.get(link)
+        assert r.status_code == 400 and "expired" in r.text.lower()
+        r = s.post(link, data={"password": PASSWORD, "password_confirmation": PASSWORD,
+                               "csrf": csrf_of(s.get(e.base + "/auth/login").text)},
+                   allow_redirects=False)
+        assert r.status_code == 400
+        assert "asid=" not in r.headers.get("Set-Cookie", "")
+    finally:
+        if e:
+            e.stop()
+        a.stop()
