@@ -199,9 +199,13 @@ account_bounded_strdup(const char *s, size_t max)
     return d;
 }
 
+static const char *const amr_pwd[] = {"pwd"};
+const struct session_spec account_session_pwd = {1, 0, amr_pwd, 1, 0};
+
 int
 account_session_create(struct authd *a, struct store_txn *txn, const Authd__V1__User *user,
-                       const char *client_ip, const char *user_agent, struct token *tok,
+                       const char *client_ip, const char *user_agent,
+                       const struct session_spec *spec, struct token *tok,
                        Authd__Storage__SessionRecord **out)
 {
     Authd__Storage__SessionRecord *rec = NULL;
@@ -230,21 +234,23 @@ account_session_create(struct authd *a, struct store_txn *txn, const Authd__V1__
     s->user_id = strdup(user->id);
     s->client_ip = account_bounded_strdup(client_ip, ACCOUNT_MAX_IP);
     s->user_agent = account_bounded_strdup(user_agent, ACCOUNT_MAX_UA);
-    s->amr = calloc(1, sizeof(char *));
-    if (s->amr != NULL) {
-        s->amr[0] = strdup("pwd");
-        s->n_amr = s->amr[0] != NULL ? 1 : 0;
+    s->amr = calloc(spec->n_amr > 0 ? spec->n_amr : 1, sizeof(char *));
+    for (size_t i = 0; s->amr != NULL && i < spec->n_amr; i++) {
+        s->amr[i] = strdup(spec->amr[i]);
+        if (s->amr[i] == NULL)
+            break;
+        s->n_amr++;
     }
     rec->secret_hash.data = malloc(sizeof(tok->hash));
     if (s->id == NULL || s->user_id == NULL || s->client_ip == NULL || s->user_agent == NULL ||
-        s->n_amr != 1 || rec->secret_hash.data == NULL)
+        s->amr == NULL || s->n_amr != spec->n_amr || rec->secret_hash.data == NULL)
         goto out;
     memcpy(rec->secret_hash.data, tok->hash, sizeof(tok->hash));
     rec->secret_hash.len = sizeof(tok->hash);
     s->created_at = a->now();
-    s->auth_time = s->created_at;
-    s->expires_at = s->created_at + authd_session_ttl(a);
-    s->authenticated = 1;
+    s->auth_time = spec->auth_time > 0 ? spec->auth_time : s->created_at;
+    s->expires_at = s->created_at + (spec->ttl > 0 ? spec->ttl : authd_session_ttl(a));
+    s->authenticated = spec->authenticated ? 1 : 0;
 
     if (key_make(skey, KEY_SESSION, s->id, NULL) == 0 ||
         key_make(ikey, KEY_USESS, s->user_id, s->id, NULL) == 0) {
@@ -408,3 +414,28 @@ out:
     token_wipe(&tok);
     return r;
 }
+
+int
+account_session_active(struct authd *a, const char *token, Authd__Storage__SessionRecord **s,
+                       Authd__Storage__UserRecord **u)
+{
+    *u = NULL;
+    int r = account_session_check(a, token, s);
+    if (r != AUTHD_OK)
+        return r;
+    r = account_user_get(a, NULL, 0, (*s)->session->user_id, u);
+    if (r == AUTHD_OK && ((*u)->user == NULL || (*u)->user->inactive))
+        r = AUTHD_ERR_UNAUTHENTICATED;
+    else if (r == AUTHD_ERR_NOT_FOUND)
+        r = AUTHD_ERR_UNAUTHENTICATED;
+    if (r == AUTHD_OK && !(*s)->session->authenticated)
+        r = AUTHD_ERR_UNAUTHENTICATED;
+    if (r != AUTHD_OK) {
+        rpc_msg_free(&(*s)->base);
+        rpc_msg_free(*u ? &(*u)->base : NULL);
+        *s = NULL;
+        *u = NULL;
+    }
+    return r;
+}
+

@@ -56,13 +56,26 @@ int account_user_save(struct authd *a, struct store_txn *txn, Authd__Storage__Us
 int account_sessions_end_all(struct authd *a, struct store_txn *txn, const char *user_id,
                              const char *keep_sid);
 
+/* What kind of session to open. */
+struct session_spec {
+    int authenticated;      /* 0: a second factor is still pending */
+    int64_t ttl;            /* seconds; 0 = authd_session_ttl() */
+    const char *const *amr; /* authentication methods, e.g. {"pwd", "otp"} */
+    size_t n_amr;
+    int64_t auth_time; /* 0 = now */
+};
+
+/* An authenticated password session (amr "pwd", the configured lifetime). */
+extern const struct session_spec account_session_pwd;
+
 /*
- * A new authenticated session for user (amr "pwd"). Writes session/<sid> and its index through
- * txn when not NULL, else in one atomic batch. tok receives the token (wipe it with
- * token_wipe); *out (may be NULL) the stored session (free with rpc_msg_free).
+ * A new session for user as spec says. Writes session/<sid> and its index through txn when not
+ * NULL, else in one atomic batch. tok receives the token (wipe it with token_wipe); *out (may
+ * be NULL) the stored session (free with rpc_msg_free).
  */
 int account_session_create(struct authd *a, struct store_txn *txn, const Authd__V1__User *user,
-                           const char *client_ip, const char *user_agent, struct token *tok,
+                           const char *client_ip, const char *user_agent,
+                           const struct session_spec *spec, struct token *tok,
                            Authd__Storage__SessionRecord **out);
 
 /*
@@ -70,6 +83,14 @@ int account_session_create(struct authd *a, struct store_txn *txn, const Authd__
  * be expired. AUTHD_OK with *out, or AUTHD_ERR_UNAUTHENTICATED for anything else.
  */
 int account_session_check(struct authd *a, const char *token, Authd__Storage__SessionRecord **out);
+
+/*
+ * A session that may be used for signed-in actions: a checked token, authenticated (no second
+ * factor pending), its user present and active. AUTHD_OK with both records (free with
+ * rpc_msg_free), or AUTHD_ERR_UNAUTHENTICATED.
+ */
+int account_session_active(struct authd *a, const char *token, Authd__Storage__SessionRecord **s,
+                           Authd__Storage__UserRecord **u);
 
 /* Deletes one session and its index entry (inside txn when not NULL, else in a batch). */
 int account_session_delete(struct authd *a, struct store_txn *txn, const char *user_id,

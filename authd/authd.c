@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon's shared state and the table of services it serves (see authd.h). */
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "authd.h"
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/sessions.pb-c.h"
 #include "authd/v1/signup.pb-c.h"
+#include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "err.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -28,25 +31,67 @@ authd_settings_default(struct authd_settings *s)
     s->reset_ttl = 3600;
 }
 
+void
+authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c)
+{
+    struct authd_cfg n;
+    memset(&n, 0, sizeof(n));
+    snprintf(n.issuer, sizeof(n.issuer), "%s", "authd");
+    n.past_steps = 1;
+    otp_params_default(&n.otp);
+    if (c != NULL) {
+        n.asid_max_age = c->asid_cookie_max_age;
+        const Authd__V1__TwoFactorConfig *t = c->two_factor;
+        if (t != NULL) {
+            /* A twoFactor block that is present says its count, 0 included (Aidbox semantics);
+             * only an absent block means the default. */
+            n.past_steps = t->valid_past_tokens_count > 0 ? (unsigned)t->valid_past_tokens_count
+                                                          : 0;
+            if (t->issuer_name[0] != '\0')
+                snprintf(n.issuer, sizeof(n.issuer), "%s", t->issuer_name);
+            enum otp_alg alg;
+            if (otp_alg_parse(t->algorithm, &alg) == 0)
+                n.otp.alg = alg;
+            if (t->digits >= OTP_MIN_DIGITS && t->digits <= OTP_MAX_DIGITS)
+                n.otp.digits = (unsigned)t->digits;
+            if (t->period > 0)
+                n.otp.period = (unsigned)t->period;
+        }
+    }
+    pthread_mutex_lock(&a->cfg_lock);
+    a->cfg = n;
+    pthread_mutex_unlock(&a->cfg_lock);
+}
+
+void
+authd_cfg_get(struct authd *a, struct authd_cfg *out)
+{
+    pthread_mutex_lock(&a->cfg_lock);
+    *out = a->cfg;
+    pthread_mutex_unlock(&a->cfg_lock);
+}
+
 int
-authd_init(struct authd *a, struct store *st, const struct authd_settings *s)
+authd_init(struct authd *a, struct store *st, struct secretbox *box,
+           const struct authd_settings *s)
 {
     Authd__Storage__ConfigRecord *rec = NULL;
     a->store = st;
+    a->box = box;
     a->set = *s;
     a->now = clock_now;
-    a->asid_max_age = 0;
     pthread_mutex_init(&a->cfg_lock, NULL);
     int r = rec_get(st, NULL, 0, KEY_CONFIG, &authd__storage__config_record__descriptor,
                     (ProtobufCMessage **)&rec);
-    if (r == AUTHD_ERR_NOT_FOUND)
+    if (r == AUTHD_ERR_NOT_FOUND) {
+        authd_cfg_apply(a, NULL);
         return AUTHD_OK;
+    }
     if (r != AUTHD_OK) {
         pthread_mutex_destroy(&a->cfg_lock);
         return r;
     }
-    if (rec->auth_config != NULL)
-        a->asid_max_age = rec->auth_config->asid_cookie_max_age;
+    authd_cfg_apply(a, rec->auth_config);
     rpc_msg_free(&rec->base);
     return AUTHD_OK;
 }
@@ -61,7 +106,7 @@ int64_t
 authd_session_ttl(struct authd *a)
 {
     pthread_mutex_lock(&a->cfg_lock);
-    int64_t age = a->asid_max_age;
+    int64_t age = a->cfg.asid_max_age;
     pthread_mutex_unlock(&a->cfg_lock);
     /* The server-side lifetime follows the cookie's when one is configured. */
     return age > 0 ? age : a->set.session_ttl;
@@ -76,6 +121,8 @@ authd_services(struct authd *a, struct rpc_service *svcs, size_t cap)
         {&authd__v1__signup__descriptor, authd_signup_methods, authd_signup_n_methods, a},
         {&authd__v1__password_reset__descriptor, authd_reset_methods, authd_reset_n_methods, a},
         {&authd__v1__admin__descriptor, authd_admin_methods, authd_admin_n_methods, a},
+        {&authd__v1__two_factor__descriptor, authd_twofactor_methods, authd_twofactor_n_methods,
+         a},
         {&grpc__health__v1__health__descriptor, authd_health_methods, authd_health_n_methods, a},
     };
     size_t n = sizeof(all) / sizeof(all[0]);

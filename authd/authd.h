@@ -9,7 +9,10 @@
 #include <stdint.h>
 #include <pthread.h>
 
+#include "authd/v1/admin.pb-c.h"
+#include "otp.h"
 #include "password.h"
+#include "secretbox.h"
 #include "rpc.h"
 #include "store.h"
 
@@ -20,24 +23,42 @@ struct authd_settings {
     int64_t reset_ttl;             /* seconds a password-reset link stays valid */
 };
 
+/* The parts of the AuthConfig that authd uses on hot paths, with defaults applied. */
+struct authd_cfg {
+    int64_t asid_max_age;   /* asidCookieMaxAge, 0 = none */
+    char issuer[256];       /* twoFactor.issuerName, default "authd" */
+    unsigned past_steps;    /* twoFactor.validPastTokensCount, default 1 */
+    struct otp_params otp;  /* twoFactor.{algorithm, digits, period} */
+};
+
 struct authd {
     struct store *store;
     struct authd_settings set;
     /* Clock, replaceable by tests. Unix seconds. */
     int64_t (*now)(void);
-    /* Cached AuthConfig.asidCookieMaxAge (authd is the only writer of the config). */
+    /* Key-encryption box for TOTP secrets (owned by the caller of authd_init). */
+    struct secretbox *box;
+    /* Cached AuthConfig (authd is the only writer of the config). */
     pthread_mutex_t cfg_lock;
-    int64_t asid_max_age;
+    struct authd_cfg cfg;
 };
+
+/* A consistent copy of the cached configuration. */
+void authd_cfg_get(struct authd *a, struct authd_cfg *out);
+
+/* Replaces the cached configuration from c (NULL: all defaults). */
+void authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c);
 
 /* Fills s with the defaults (OWASP Argon2id, 12 h sessions, 24 h signup links, 1 h resets). */
 void authd_settings_default(struct authd_settings *s);
 
 /*
- * Prepares a (caller-allocated) authd over an open store: loads the cached config. The store stays
- * owned by the caller. AUTHD_OK or a storage error.
+ * Prepares a (caller-allocated) authd over an open store and a key box (both stay owned by the
+ * caller; box may be NULL in tests that do not touch 2FA): loads the cached config. AUTHD_OK or
+ * a storage error.
  */
-int authd_init(struct authd *a, struct store *st, const struct authd_settings *s);
+int authd_init(struct authd *a, struct store *st, struct secretbox *box,
+               const struct authd_settings *s);
 
 /* Releases what authd_init took (not the store). */
 void authd_cleanup(struct authd *a);
@@ -62,6 +83,8 @@ extern const struct rpc_method authd_reset_methods[];
 extern const size_t authd_reset_n_methods;
 extern const struct rpc_method authd_admin_methods[];
 extern const size_t authd_admin_n_methods;
+extern const struct rpc_method authd_twofactor_methods[];
+extern const size_t authd_twofactor_n_methods;
 extern const struct rpc_method authd_health_methods[];
 extern const size_t authd_health_n_methods;
 

@@ -5,6 +5,7 @@
  * flight finish (bounded), and closes the store cleanly.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -17,6 +18,8 @@
 #include "err.h"
 #include "log.h"
 #include "rpc.h"
+#include "secret.h"
+#include "secretbox.h"
 #include "store.h"
 
 #define MAX_SERVICES 16
@@ -28,6 +31,8 @@ struct options {
     const char *port_file;
     int workers;
     int allow_insecure_remote;
+    int production;
+    const char *totp_key_file;
     struct authd_settings set;
 };
 
@@ -87,7 +92,9 @@ enum {
     OPT_SIGNUP,
     OPT_RESET,
     OPT_INSECURE,
-    OPT_HELP
+    OPT_HELP,
+    OPT_KEYFILE,
+    OPT_PRODUCTION
 };
 
 struct numeric {
@@ -163,6 +170,8 @@ parse_options(int argc, char **argv, struct options *o)
         {"reset-ttl", required_argument, NULL, OPT_RESET},
         {"allow-insecure-remote", no_argument, NULL, OPT_INSECURE},
         {"help", no_argument, NULL, OPT_HELP},
+        {"totp-key-file", required_argument, NULL, OPT_KEYFILE},
+        {"production", no_argument, NULL, OPT_PRODUCTION},
         {NULL, 0, NULL, 0}};
     const char *e;
 
@@ -171,6 +180,8 @@ parse_options(int argc, char **argv, struct options *o)
     o->listen = (e = getenv("AUTHD_LISTEN")) ? e : "127.0.0.1:50051";
     o->data_dir = (e = getenv("AUTHD_DATA_DIR")) ? e : "./data";
     o->log_level = (e = getenv("AUTHD_LOG_LEVEL")) ? e : "info";
+    o->totp_key_file = getenv("AUTHD_TOTP_KEY_FILE");
+    o->production = (e = getenv("AUTHD_PRODUCTION")) != NULL && strcmp(e, "1") == 0;
     for (size_t i = 0; i < sizeof(numerics) / sizeof(numerics[0]); i++)
         if ((e = getenv(numerics[i].env)) != NULL && e[0] != '\0' &&
             set_numeric(o, numerics[i].opt, e, numerics[i].env) != 0)
@@ -193,6 +204,12 @@ parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_INSECURE:
             o->allow_insecure_remote = 1;
+            break;
+        case OPT_KEYFILE:
+            o->totp_key_file = optarg;
+            break;
+        case OPT_PRODUCTION:
+            o->production = 1;
             break;
         case OPT_HELP:
             usage(stdout);
@@ -228,12 +245,91 @@ write_port_file(const char *path, int port)
     return rename(tmp, path);
 }
 
+/* Reads a whole small file (a key) into buf; 0 or -1. */
+static int
+read_small_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    int bad = ferror(f) || !feof(f);
+    fclose(f);
+    buf[n] = '\0';
+    return bad ? -1 : 0;
+}
+
+/*
+ * The TOTP key: from --totp-key-file, else AUTHD_TOTP_KEY, else (not in production) a
+ * development key kept beside (never inside) the data directory, created on first use.
+ */
+static int
+load_totp_box(const struct options *o, struct secretbox **box)
+{
+    uint8_t key[SECRETBOX_KEY_BYTES];
+    char text[256];
+    char dev_path[PATH_MAX];
+    const char *env = getenv("AUTHD_TOTP_KEY");
+    int r = -1;
+
+    if (o->totp_key_file != NULL) {
+        if (read_small_file(o->totp_key_file, text, sizeof(text)) != 0 ||
+            secretbox_parse_key(text, key) != AUTHD_OK) {
+            fprintf(stderr, "authd: cannot read a 256-bit key from %s\n", o->totp_key_file);
+            goto out;
+        }
+    } else if (env != NULL && env[0] != '\0') {
+        if (secretbox_parse_key(env, key) != AUTHD_OK) {
+            fprintf(stderr, "authd: AUTHD_TOTP_KEY is not a 256-bit key (64 hex digits)\n");
+            goto out;
+        }
+    } else if (o->production) {
+        fprintf(stderr, "authd: --production needs a TOTP key: --totp-key-file or AUTHD_TOTP_KEY\n");
+        goto out;
+    } else {
+        if (snprintf(dev_path, sizeof(dev_path), "%s.dev-totp.key", o->data_dir) >=
+            (int)sizeof(dev_path))
+            goto out;
+        if (read_small_file(dev_path, text, sizeof(text)) == 0) {
+            if (secretbox_parse_key(text, key) != AUTHD_OK) {
+                fprintf(stderr, "authd: %s does not hold a key\n", dev_path);
+                goto out;
+            }
+        } else {
+            if (secret_random(key, sizeof(key)) != AUTHD_OK)
+                goto out;
+            char hex[2 * SECRETBOX_KEY_BYTES + 2];
+            secret_hex(key, sizeof(key), hex);
+            strcat(hex, "\n");
+            int fd = open(dev_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+            ssize_t w = fd >= 0 ? write(fd, hex, strlen(hex)) : -1;
+            if (fd >= 0)
+                close(fd);
+            secret_wipe(hex, sizeof(hex));
+            if (w != (ssize_t)(2 * SECRETBOX_KEY_BYTES + 1)) {
+                fprintf(stderr, "authd: cannot write the development key %s\n", dev_path);
+                goto out;
+            }
+        }
+        log_event(LOG_WARN, "development_totp_key",
+                  "path=%s note=\"TOTP secrets are encrypted with a DEVELOPMENT key kept on this "
+                  "disk; use --totp-key-file and --production for real deployments\"",
+                  dev_path);
+    }
+    r = secretbox_new(key, box) == AUTHD_OK ? 0 : -1;
+out:
+    secret_wipe(key, sizeof(key));
+    secret_wipe(text, sizeof(text));
+    return r;
+}
+
 int
 main(int argc, char **argv)
 {
     struct options o;
     struct store *st = NULL;
     struct rpc_server *srv = NULL;
+    struct secretbox *box = NULL;
     struct authd a;
     int authd_ready = 0;
     int code = 1;
@@ -263,6 +359,9 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (load_totp_box(&o, &box) != 0)
+        goto out;
+
     struct store_opts so;
     store_opts_default(&so);
     char err[256] = "";
@@ -271,7 +370,7 @@ main(int argc, char **argv)
         log_event(LOG_ERROR, "store_open_failed", "dir=%s", o.data_dir);
         goto out;
     }
-    if (authd_init(&a, st, &o.set) != AUTHD_OK) {
+    if (authd_init(&a, st, box, &o.set) != AUTHD_OK) {
         fprintf(stderr, "authd: cannot read configuration from the store\n");
         goto out;
     }
@@ -302,6 +401,7 @@ out:
     if (authd_ready)
         authd_cleanup(&a);
     store_close(st);
+    secretbox_free(box);
     if (code == 0)
         log_event(LOG_INFO, "stopped", "%s", "");
     return code;

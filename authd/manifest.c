@@ -742,6 +742,7 @@ resource_name(const json_t *res, const char *type)
 static const char *const auth_config_fields[] = {"resourceType",     "id", "twoFactor", "theme",
                                                  "asidCookieMaxAge", NULL};
 static const char *const two_factor_fields[] = {"issuerName", "validPastTokensCount", "webhook",
+                                                "algorithm",  "digits",               "period",
                                                 NULL};
 static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", NULL};
 static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
@@ -820,6 +821,15 @@ map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
             (r = get_object(m, tf, "twoFactor", "webhook", &wh)) != AUTHD_OK)
             return r;
         c->two_factor->valid_past_tokens_count = (int32_t)v;
+        /* Extensions beyond Aidbox: the TOTP algorithm, digits and period (authd validates). */
+        int64_t digits = 0, period = 0;
+        if ((r = get_string(m, tf, "twoFactor", "algorithm", &c->two_factor->algorithm, 0)) !=
+                AUTHD_OK ||
+            (r = get_int(m, tf, "twoFactor", "digits", 0, 8, &digits)) != AUTHD_OK ||
+            (r = get_int(m, tf, "twoFactor", "period", 0, 3600, &period)) != AUTHD_OK)
+            return r;
+        c->two_factor->digits = (int32_t)digits;
+        c->two_factor->period = (int32_t)period;
         if (wh != NULL) {
             if ((c->two_factor->webhook = msg_new(&authd__v1__webhook__descriptor)) == NULL)
                 goto nomem;
@@ -1135,6 +1145,12 @@ manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
         bad |= set_str(t, "issuerName", tf->issuer_name);
         bad |= json_object_set_new(t, "validPastTokensCount",
                                    json_integer(tf->valid_past_tokens_count));
+        if (tf->algorithm != NULL && tf->algorithm[0] != '\0')
+            bad |= set_str(t, "algorithm", tf->algorithm);
+        if (tf->digits != 0)
+            bad |= json_object_set_new(t, "digits", json_integer(tf->digits));
+        if (tf->period != 0)
+            bad |= json_object_set_new(t, "period", json_integer(tf->period));
         if (tf->webhook != NULL) {
             json_t *w = json_object();
             json_t *h = json_object();

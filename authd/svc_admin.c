@@ -12,6 +12,7 @@
 #include "err.h"
 #include "keys.h"
 #include "log.h"
+#include "otp.h"
 #include "records.h"
 
 #define CFG_MAX_STR 1024
@@ -58,10 +59,17 @@ config_validate(struct rpc_ctx *ctx, const Authd__V1__AuthConfig *c)
     }
     if (bad == NULL && c->two_factor != NULL) {
         const Authd__V1__TwoFactorConfig *t = c->two_factor;
+        enum otp_alg alg;
         if (!str_ok(t->issuer_name) || strchr(t->issuer_name, ':') != NULL)
             bad = "twoFactor.issuerName must be short and without ':'";
         else if (t->valid_past_tokens_count < 0 || t->valid_past_tokens_count > 10)
             bad = "twoFactor.validPastTokensCount must be 0..10";
+        else if (otp_alg_parse(t->algorithm, &alg) != 0)
+            bad = "twoFactor.algorithm must be SHA1, SHA256 or SHA512";
+        else if (t->digits != 0 && (t->digits < OTP_MIN_DIGITS || t->digits > OTP_MAX_DIGITS))
+            bad = "twoFactor.digits must be 6..8";
+        else if (t->period != 0 && (t->period < 15 || t->period > 300))
+            bad = "twoFactor.period must be 15..300 seconds";
         else if (t->webhook != NULL) {
             const Authd__V1__Webhook *w = t->webhook;
             if (w->endpoint[0] != '\0' && (!url_ok(w->endpoint) || w->endpoint[0] == '/'))
@@ -106,9 +114,7 @@ admin_put_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
     store_batch_free(b);
     if (r != AUTHD_OK)
         return r;
-    pthread_mutex_lock(&a->cfg_lock);
-    a->asid_max_age = req->asid_cookie_max_age;
-    pthread_mutex_unlock(&a->cfg_lock);
+    authd_cfg_apply(a, req);
     Authd__V1__AuthConfig *copy = rec_copy(ctx, reqm);
     if (copy == NULL)
         return AUTHD_ERR_NOMEM;

@@ -5,6 +5,7 @@
  * way. Complete sets the new password, consumes the token and ends every session of the user,
  * all in one transaction.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "records.h"
 #include "secret.h"
+#include "twofactor.h"
 #include "authd/v1/signup.pb-c.h"
 
 static int
@@ -77,6 +79,11 @@ reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
     resp->expires_at = rec->expires_at;
     if (resp->email == NULL || (rec->client && resp->client == NULL))
         r = AUTHD_ERR_NOMEM;
+    Authd__Storage__UserRecord *user = NULL;
+    if (r == AUTHD_OK && account_user_get(a, NULL, 0, rec->user_id, &user) == AUTHD_OK)
+        resp->second_factor_required = user->user != NULL && user->user->two_factor != NULL &&
+                                       user->user->two_factor->enabled;
+    rpc_msg_free(user ? &user->base : NULL);
     rpc_msg_free(&rec->base);
     return r;
 }
@@ -84,6 +91,10 @@ reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
 struct complete_step {
     const char *token;
     const char *password_hash;
+    const char *code;          /* second factor, for users with 2FA */
+    const char *recovery_code;
+    int check_err;             /* out: the second-factor check's own result */
+    int used_recovery;         /* out */
     Authd__Storage__OneTimeRecord *reset; /* out */
     Authd__Storage__UserRecord *user;     /* out */
 };
@@ -110,6 +121,14 @@ complete_step(struct authd *a, struct store_txn *txn, void *arg)
         return r;
     if (c->user->user == NULL || c->user->user->inactive)
         return AUTHD_ERR_INVALID_TOKEN;
+    /* A reset does not turn 2FA off: with 2FA on, the e-mail alone is not enough. */
+    c->check_err = AUTHD_OK;
+    if (c->user->user->two_factor != NULL && c->user->user->two_factor->enabled) {
+        r = twofactor_check(a, c->user, NULL, c->code, c->recovery_code, &c->used_recovery);
+        c->check_err = r;
+        if (r != AUTHD_OK)
+            return r;
+    }
     char *dup = strdup(c->password_hash);
     if (dup == NULL)
         return AUTHD_ERR_NOMEM;
@@ -132,7 +151,10 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     char *phc = NULL;
     char q[96];
 
+    char pre_user[ACCOUNT_MAX_ID + 1] = "";
     int r = account_onetime_check(a, NULL, KEY_RESET, req->token, &pre, NULL);
+    if (r == AUTHD_OK)
+        snprintf(pre_user, sizeof(pre_user), "%s", pre->user_id);
     rpc_msg_free(pre ? &pre->base : NULL);
     if (r != AUTHD_OK)
         return r;
@@ -144,14 +166,26 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
         return r;
     c.token = req->token;
     c.password_hash = phc;
-    r = account_txn_run(a, complete_step, &c);
+    c.code = req->code;
+    c.recovery_code = req->recovery_code;
+    r = twofactor_gate(a, ctx, pre_user, req->client_ip);
+    if (r == AUTHD_OK) {
+        r = account_txn_run(a, complete_step, &c);
+        if (c.check_err != AUTHD_OK || (c.user != NULL && c.user->user->two_factor != NULL &&
+                                        c.user->user->two_factor->enabled))
+            twofactor_outcome(a, pre_user, req->client_ip,
+                              c.check_err != AUTHD_OK ? c.check_err : r);
+    }
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &c.user->user->base);
         resp->client = c.reset->client ? rec_copy(ctx, &c.reset->client->base) : NULL;
         if (resp->user == NULL)
             r = AUTHD_ERR_NOMEM;
-        log_event(LOG_INFO, "password_reset", "user=%s sessions_ended=all",
-                  log_quote(c.user->user->id, q, sizeof(q)));
+        log_event(LOG_INFO, "password_reset", "user=%s sessions_ended=all second_factor=%s",
+                  log_quote(c.user->user->id, q, sizeof(q)),
+                  c.used_recovery ? "recovery_code"
+                  : (c.user->user->two_factor && c.user->user->two_factor->enabled) ? "totp"
+                                                                                    : "none");
     }
     rpc_msg_free(c.reset ? &c.reset->base : NULL);
     rpc_msg_free(c.user ? &c.user->base : NULL);

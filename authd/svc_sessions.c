@@ -17,6 +17,7 @@
 #include "records.h"
 #include "secret.h"
 #include "throttle.h"
+#include "twofactor.h"
 #include "authd/v1/sessions.pb-c.h"
 
 /* Fills resp from a stored session and its user, copying into the call arena. */
@@ -32,31 +33,6 @@ session_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
         (token != NULL && resp->session_token == NULL))
         return AUTHD_ERR_NOMEM;
     return AUTHD_OK;
-}
-
-/* A session that may be used: checked token, authenticated, user present and active. */
-static int
-session_load_active(struct authd *a, const char *token, Authd__Storage__SessionRecord **s,
-                    Authd__Storage__UserRecord **u)
-{
-    *u = NULL;
-    int r = account_session_check(a, token, s);
-    if (r != AUTHD_OK)
-        return r;
-    r = account_user_get(a, NULL, 0, (*s)->session->user_id, u);
-    if (r == AUTHD_OK && ((*u)->user == NULL || (*u)->user->inactive))
-        r = AUTHD_ERR_UNAUTHENTICATED;
-    else if (r == AUTHD_ERR_NOT_FOUND)
-        r = AUTHD_ERR_UNAUTHENTICATED;
-    if (r == AUTHD_OK && !(*s)->session->authenticated)
-        r = AUTHD_ERR_UNAUTHENTICATED;
-    if (r != AUTHD_OK) {
-        rpc_msg_free(&(*s)->base);
-        rpc_msg_free(*u ? &(*u)->base : NULL);
-        *s = NULL;
-        *u = NULL;
-    }
-    return r;
 }
 
 /* ---- Login ---------------------------------------------------------------------------------- */
@@ -180,13 +156,20 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
             secret_strfree(phc);
         }
     }
-    r = account_session_create(a, NULL, rec->user, req->client_ip, req->user_agent, &tok, &sess);
+    /* A user with 2FA gets a pending session: short-lived, not authenticated, good only for
+     * the second step (VerifySecondFactor). */
+    static const char *const amr_pwd[] = {"pwd"};
+    const struct session_spec pending = {0, TWOFACTOR_PENDING_TTL, amr_pwd, 1, 0};
+    int second = rec->user->two_factor != NULL && rec->user->two_factor->enabled;
+    r = account_session_create(a, NULL, rec->user, req->client_ip, req->user_agent,
+                               second ? &pending : &account_session_pwd, &tok, &sess);
     if (r != AUTHD_OK)
         goto out;
     r = session_answer(ctx, resp, sess, rec->user, tok.text);
-    log_event(LOG_INFO, "login_ok", "user=%s session=%s peer=%s",
+    log_event(LOG_INFO, second ? "login_password_ok" : "login_ok",
+              "user=%s session=%s peer=%s second_factor=%s",
               log_quote(rec->user->id, q1, sizeof(q1)), tok.id,
-              log_quote(req->client_ip, q2, sizeof(q2)));
+              log_quote(req->client_ip, q2, sizeof(q2)), second ? "pending" : "none");
 out:
     token_wipe(&tok);
     rpc_msg_free(sess ? &sess->base : NULL);
@@ -203,11 +186,129 @@ sessions_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     const Authd__V1__GetSessionRequest *req = (const void *)reqm;
     Authd__Storage__SessionRecord *s = NULL;
     Authd__Storage__UserRecord *u = NULL;
-    int r = session_load_active(a, req->session_token, &s, &u);
+    int r;
+    if (!req->allow_pending) {
+        r = account_session_active(a, req->session_token, &s, &u);
+    } else {
+        /* The edge's second-factor page asks about a pending session: same checks but the
+         * authenticated flag, which the answer carries. */
+        r = account_session_check(a, req->session_token, &s);
+        if (r == AUTHD_OK) {
+            r = account_user_get(a, NULL, 0, s->session->user_id, &u);
+            if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && (u->user == NULL || u->user->inactive)))
+                r = AUTHD_ERR_UNAUTHENTICATED;
+        }
+    }
     if (r == AUTHD_OK)
         r = session_answer(ctx, (void *)respm, s, u->user, NULL);
     rpc_msg_free(s ? &s->base : NULL);
     rpc_msg_free(u ? &u->base : NULL);
+    return r;
+}
+
+/* ---- VerifySecondFactor --------------------------------------------------------------------- */
+
+struct verify_step {
+    const Authd__V1__VerifySecondFactorRequest *req;
+    const Authd__Storage__SessionRecord *pending;
+    int check_err;       /* out: the code check's own result */
+    int used_recovery;   /* out */
+    Authd__Storage__UserRecord *rec;       /* out */
+    Authd__Storage__SessionRecord *session; /* out: the new session */
+    struct token tok;                       /* out */
+};
+
+/* One transaction: check and record the code, end the pending session, open the real one. */
+static int
+verify_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct verify_step *v = arg;
+    static const char *const amr_otp[] = {"pwd", "otp"};
+    static const char *const amr_rc[] = {"pwd", "mfa"};
+    rpc_msg_free(v->rec ? &v->rec->base : NULL);
+    rpc_msg_free(v->session ? &v->session->base : NULL);
+    v->rec = NULL;
+    v->session = NULL;
+    token_wipe(&v->tok);
+    v->check_err = AUTHD_OK;
+    const Authd__V1__Session *p = v->pending->session;
+    int r = account_user_get(a, txn, 1, p->user_id, &v->rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    if (r != AUTHD_OK)
+        return r;
+    if (v->rec->user == NULL || v->rec->user->inactive)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    /* The pending session must still exist: it is consumed below, so it serves one success. */
+    char skey[KEY_MAX];
+    void *val = NULL;
+    size_t vlen = 0;
+    if (key_make(skey, KEY_SESSION, p->id, NULL) == 0)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    r = store_txn_get(txn, skey, strlen(skey), 1, &val, &vlen);
+    store_value_free(val, vlen);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    if (r != AUTHD_OK)
+        return r;
+    r = twofactor_check(a, v->rec, NULL, v->req->code, v->req->recovery_code, &v->used_recovery);
+    v->check_err = r;
+    if (r != AUTHD_OK)
+        return r;
+    r = account_user_save(a, txn, v->rec);
+    if (r == AUTHD_OK)
+        r = account_session_delete(a, txn, p->user_id, p->id);
+    if (r != AUTHD_OK)
+        return r;
+    const struct session_spec spec = {1, 0, v->used_recovery ? amr_rc : amr_otp, 2, p->auth_time};
+    return account_session_create(a, txn, v->rec->user, v->req->client_ip, v->req->user_agent,
+                                  &spec, &v->tok, &v->session);
+}
+
+static int
+sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
+                              ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__VerifySecondFactorRequest *req = (const void *)reqm;
+    Authd__Storage__SessionRecord *pending = NULL;
+    struct verify_step v;
+    char q[96];
+
+    memset(&v, 0, sizeof(v));
+    int r = account_session_check(a, req->session_token, &pending);
+    if (r != AUTHD_OK)
+        return r;
+    if (pending->session->authenticated) {
+        rpc_ctx_set_message(ctx, "this session needs no second factor");
+        r = AUTHD_ERR_INVALID_ARGUMENT;
+        goto out;
+    }
+    r = twofactor_gate(a, ctx, pending->session->user_id, req->client_ip);
+    if (r != AUTHD_OK) {
+        log_event(LOG_INFO, "second_factor_refused", "reason=locked user=%s",
+                  log_quote(pending->session->user_id, q, sizeof(q)));
+        goto out;
+    }
+    v.req = req;
+    v.pending = pending;
+    r = account_txn_run(a, verify_step, &v);
+    twofactor_outcome(a, pending->session->user_id, req->client_ip,
+                      v.check_err != AUTHD_OK ? v.check_err : r);
+    if (r != AUTHD_OK)
+        goto out;
+    r = session_answer(ctx, (void *)respm, v.session, v.rec->user, v.tok.text);
+    if (v.used_recovery)
+        log_event(LOG_INFO, "recovery_code_used", "user=%s left=%zu",
+                  log_quote(v.rec->user->id, q, sizeof(q)), v.rec->n_recovery_hashes);
+    log_event(LOG_INFO, "login_ok", "user=%s session=%s second_factor=%s",
+              log_quote(v.rec->user->id, q, sizeof(q)), v.tok.id,
+              v.used_recovery ? "recovery_code" : "totp");
+out:
+    token_wipe(&v.tok);
+    rpc_msg_free(v.rec ? &v.rec->base : NULL);
+    rpc_msg_free(v.session ? &v.session->base : NULL);
+    rpc_msg_free(&pending->base);
     return r;
 }
 
@@ -355,7 +456,7 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
     char q[96];
     (void)respm;
 
-    int r = session_load_active(a, req->session_token, &s, &u);
+    int r = account_session_active(a, req->session_token, &s, &u);
     if (r != AUTHD_OK)
         goto out;
     r = password_verify(u->password_hash, req->current_password, strlen(req->current_password),
@@ -389,6 +490,7 @@ const struct rpc_method authd_sessions_methods[] = {
     {"List", sessions_list, 0},
     {"Revoke", sessions_revoke, 0},
     {"ChangePassword", sessions_change_password, 0},
+    {"VerifySecondFactor", sessions_verify_second_factor, 0},
 };
 const size_t authd_sessions_n_methods =
     sizeof(authd_sessions_methods) / sizeof(authd_sessions_methods[0]);

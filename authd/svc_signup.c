@@ -140,7 +140,8 @@ complete_step(struct authd *a, struct store_txn *txn, void *arg)
     r = account_user_create(a, txn, c->user);
     if (r != AUTHD_OK)
         return r;
-    return account_session_create(a, txn, u, c->client_ip, c->user_agent, &c->tok, &c->session);
+    return account_session_create(a, txn, u, c->client_ip, c->user_agent, &account_session_pwd,
+                                  &c->tok, &c->session);
 }
 
 static int

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "records.h"
 #include "secret.h"
+#include "twofactor.h"
 #include "authd/v1/users.pb-c.h"
 
 #define LIST_DEFAULT 50
@@ -183,6 +184,7 @@ struct update_step {
     int inactive;
     const char *password_hash; /* set password when not NULL */
     int delete_user;
+    int reset_two_factor;
     Authd__Storage__UserRecord *rec; /* out */
 };
 
@@ -224,6 +226,8 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
         u->rec->password_hash = dup;
         end_sessions = 1;
     }
+    if (u->reset_two_factor)
+        twofactor_clear(u->rec);
     if (end_sessions) {
         r = account_sessions_end_all(a, txn, user->id, NULL);
         if (r != AUTHD_OK)
@@ -295,9 +299,29 @@ users_set_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCM
     return r;
 }
 
+static int
+users_reset_two_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__ResetTwoFactorRequest *req = (const void *)reqm;
+    Authd__V1__UserResponse *resp = (void *)respm;
+    struct update_step u = {.id = req->id, .reset_two_factor = 1};
+    int r = account_txn_run(a, update_step, &u);
+    if (r == AUTHD_OK) {
+        resp->user = rec_copy(ctx, &u.rec->user->base);
+        r = resp->user ? AUTHD_OK : AUTHD_ERR_NOMEM;
+        char q[96];
+        log_event(LOG_INFO, "twofactor_reset", "user=%s by=admin", log_quote(req->id, q, sizeof(q)));
+    }
+    rpc_msg_free(u.rec ? &u.rec->base : NULL);
+    return r;
+}
+
 const struct rpc_method authd_users_methods[] = {
     {"Create", users_create, 0}, {"Get", users_get, RPC_INLINE},
     {"List", users_list, 0},     {"Update", users_update, 0},
-    {"Delete", users_delete, 0}, {"SetPassword", users_set_password, 0},
+    {"Delete", users_delete, 0},
+    {"SetPassword", users_set_password, 0},
+    {"ResetTwoFactor", users_reset_two_factor, 0},
 };
 const size_t authd_users_n_methods = sizeof(authd_users_methods) / sizeof(authd_users_methods[0]);

@@ -17,11 +17,12 @@
 
 /* Accounts: 5 free failures, then 1 s, 2 s, 4 s ... up to 15 min. Addresses see many users
  * (offices behind one NAT), so they get more room before the first lock. */
-static const struct throttle_policy policies[1][2] = {
-    {{5, 1, 900, 3600}, {20, 1, 900, 3600}},
+static const struct throttle_policy policies[2][2] = {
+    {{5, 1, 900, 3600}, {20, 1, 900, 3600}}, /* passwords */
+    {{5, 1, 900, 3600}, {20, 1, 900, 3600}}, /* second factors: a counter of their own */
 };
 
-static const char *const kind_names[] = {"pw"};
+static const char *const kind_names[] = {"pw", "2fa"};
 static const char *const subject_names[] = {"acct", "addr"};
 
 const struct throttle_policy *

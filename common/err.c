@@ -35,6 +35,12 @@ static const struct err_info err_table[] = {
     {AUTHD_ERR_LOCKED, "locked", "too many attempts; try again later"},
     {AUTHD_ERR_STORAGE, "storage_error", "storage error"},
     {AUTHD_ERR_UNIMPLEMENTED, "unimplemented", "not implemented"},
+    {AUTHD_ERR_ALREADY_ENABLED, "already_enabled", "two-factor authentication is already enabled"},
+    {AUTHD_ERR_NOT_REQUESTED, "not_requested", "two-factor enrolment was not started"},
+    {AUTHD_ERR_WRONG_CODE, "wrong_token", "wrong or already used code"},
+    {AUTHD_ERR_NOT_ENABLED, "not_enabled", "two-factor authentication is not enabled"},
+    {AUTHD_ERR_SECOND_FACTOR_REQUIRED, "second_factor_required",
+     "a code from the authenticator app or a recovery code is required"},
 };
 
 static const struct err_info *

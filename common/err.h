@@ -30,7 +30,12 @@ enum authd_err {
     AUTHD_ERR_LOCKED = -17,             /* too many failures; retry later */
     AUTHD_ERR_STORAGE = -18,            /* storage I/O error */
     AUTHD_ERR_UNIMPLEMENTED = -19,      /* no such method */
-    AUTHD_ERR_MIN_ = -20
+    AUTHD_ERR_ALREADY_ENABLED = -20,    /* 2FA is already on */
+    AUTHD_ERR_NOT_REQUESTED = -21,      /* no 2FA enrolment was begun */
+    AUTHD_ERR_WRONG_CODE = -22,         /* wrong, reused or expired second-factor code */
+    AUTHD_ERR_NOT_ENABLED = -23,        /* 2FA is off */
+    AUTHD_ERR_SECOND_FACTOR_REQUIRED = -24, /* the step needs a TOTP or recovery code */
+    AUTHD_ERR_MIN_ = -25
 };
 
 /* A short human-readable text for err; never NULL, static storage. */

@@ -45,7 +45,7 @@ setup(void **state)
     assert_int_equal(store_open(f->dir, &o, &f->st, NULL, 0), AUTHD_OK);
     struct authd_settings s;
     authd_settings_default(&s);
-    assert_int_equal(authd_init(&f->a, f->st, &s), AUTHD_OK);
+    assert_int_equal(authd_init(&f->a, f->st, NULL, &s), AUTHD_OK);
     f->a.now = clock_fake;
     *state = f;
     return 0;

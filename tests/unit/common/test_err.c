@@ -23,7 +23,7 @@ static void
 test_reasons_distinct_and_round_trip(void **state)
 {
     (void)state;
-    assert_int_equal(AUTHD_ERR_MIN_, AUTHD_ERR_UNIMPLEMENTED - 1);
+    assert_int_equal(AUTHD_ERR_MIN_, AUTHD_ERR_SECOND_FACTOR_REQUIRED - 1);
     const char *reasons[ERR_COUNT];
     for (int e = AUTHD_OK; e > AUTHD_ERR_MIN_; e--) {
         const char *r = authd_err_reason(e);
@@ -83,6 +83,11 @@ test_reasons_are_stable(void **state)
         {AUTHD_ERR_LOCKED, "locked"},
         {AUTHD_ERR_STORAGE, "storage_error"},
         {AUTHD_ERR_UNIMPLEMENTED, "unimplemented"},
+        {AUTHD_ERR_ALREADY_ENABLED, "already_enabled"},
+        {AUTHD_ERR_NOT_REQUESTED, "not_requested"},
+        {AUTHD_ERR_WRONG_CODE, "wrong_token"},
+        {AUTHD_ERR_NOT_ENABLED, "not_enabled"},
+        {AUTHD_ERR_SECOND_FACTOR_REQUIRED, "second_factor_required"},
     };
     assert_int_equal(sizeof(wire) / sizeof(wire[0]), ERR_COUNT);
     for (size_t i = 0; i < sizeof(wire) / sizeof(wire[0]); i++)

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd.v1.TwoFactor: TOTP enrolment (begin → confirm with a code → recovery codes), status,
+ * disabling, regenerating recovery codes, and the current code for the edge's webhook delivery.
+ * Every check of a code and its recording happen in one transaction on the user record, so a
+ * code can never be used twice, even by two concurrent requests.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "authd/v1/twofactor.pb-c.h"
+#include "authd/v1/users.pb-c.h"
+#include "err.h"
+#include "log.h"
+#include "otp.h"
+#include "records.h"
+#include "secret.h"
+#include "twofactor.h"
+
+#define TRANSPORT_MAX 32
+
+/* Makes sure rec->user->two_factor exists (records from before 2FA may lack it). */
+static int
+ensure_status(Authd__Storage__UserRecord *rec)
+{
+    if (rec->user->two_factor != NULL)
+        return AUTHD_OK;
+    rec->user->two_factor = malloc(sizeof(*rec->user->two_factor));
+    if (rec->user->two_factor == NULL)
+        return AUTHD_ERR_NOMEM;
+    authd__v1__two_factor_status__init(rec->user->two_factor);
+    return AUTHD_OK;
+}
+
+static int
+is_enabled(const Authd__Storage__UserRecord *rec)
+{
+    return rec->user->two_factor != NULL && rec->user->two_factor->enabled && rec->totp != NULL;
+}
+
+/* ---- BeginEnrollment ------------------------------------------------------------------- */
+
+struct begin_step {
+    const char *user_id;
+    const char *transport;
+    Authd__Storage__UserRecord *rec; /* out */
+    char secret[64];                  /* out: base32 */
+};
+
+static int
+begin_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct begin_step *b = arg;
+    Authd__Storage__TotpState *st = NULL;
+    rpc_msg_free(b->rec ? &b->rec->base : NULL);
+    b->rec = NULL;
+    int r = account_user_get(a, txn, 1, b->user_id, &b->rec);
+    if (r != AUTHD_OK)
+        return r;
+    if (is_enabled(b->rec))
+        return AUTHD_ERR_ALREADY_ENABLED;
+    /* Beginning again replaces the pending secret: only the newest QR code can be confirmed. */
+    r = twofactor_state_new(a, b->user_id, b->transport, &st, b->secret);
+    if (r != AUTHD_OK)
+        return r;
+    twofactor_set_state(&b->rec->pending_totp, st);
+    return account_user_save(a, txn, b->rec);
+}
+
+static int
+tf_begin(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__BeginEnrollmentRequest *req = (const void *)reqm;
+    Authd__V1__BeginEnrollmentResponse *resp = (void *)respm;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    struct begin_step b = {0};
+    struct authd_cfg cfg;
+    struct buf uri;
+    char q[96];
+
+    buf_init(&uri, 2048);
+    if (strlen(req->transport) > TRANSPORT_MAX ||
+        strspn(req->transport, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+            strlen(req->transport)) {
+        rpc_ctx_set_message(ctx, "transport: up to 32 of A-Z a-z 0-9 - _ .");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    int r = account_session_active(a, req->session_token, &s, &u);
+    if (r != AUTHD_OK)
+        goto out;
+    b.user_id = u->user->id;
+    b.transport = req->transport;
+    r = account_txn_run(a, begin_step, &b);
+    if (r != AUTHD_OK)
+        goto out;
+    struct otp_params p;
+    twofactor_params(b.rec->pending_totp, &p);
+    authd_cfg_get(a, &cfg);
+    r = otp_uri(&uri, cfg.issuer, b.rec->user->email, b.secret, &p);
+    if (r != AUTHD_OK)
+        goto out;
+    resp->secret = rpc_ctx_strdup(ctx, b.secret);
+    resp->uri = rpc_ctx_strdup(ctx, uri.data);
+    resp->user = rec_copy(ctx, &b.rec->user->base);
+    resp->algorithm = (char *)otp_alg_name(p.alg);
+    resp->digits = p.digits;
+    resp->period = p.period;
+    if (req->transport[0] != '\0') {
+        char code[OTP_MAX_DIGITS + 1];
+        r = twofactor_current_code(a, b.user_id, b.rec->pending_totp, code);
+        if (r == AUTHD_OK)
+            resp->code = rpc_ctx_strdup(ctx, code);
+        secret_wipe(code, sizeof(code));
+        if (r != AUTHD_OK)
+            goto out;
+    }
+    if (resp->secret == NULL || resp->uri == NULL || resp->user == NULL ||
+        (req->transport[0] != '\0' && resp->code == NULL))
+        r = AUTHD_ERR_NOMEM;
+    log_event(LOG_INFO, "twofactor_enrollment_begun", "user=%s transport=%s",
+              log_quote(b.user_id, q, sizeof(q)), req->transport[0] ? req->transport : "app");
+out:
+    secret_wipe(b.secret, sizeof(b.secret));
+    buf_free(&uri);
+    rpc_msg_free(b.rec ? &b.rec->base : NULL);
+    rpc_msg_free(s ? &s->base : NULL);
+    rpc_msg_free(u ? &u->base : NULL);
+    return r;
+}
+
+/* ---- steps that check a code ------------------------------------------------------------- */
+
+enum code_action { ACT_CONFIRM, ACT_DISABLE, ACT_REGENERATE };
+
+struct code_step {
+    enum code_action act;
+    const char *user_id;
+    const char *code;
+    const char *recovery_code;
+    int check_err; /* out: the result of the code check itself, for the lockout counters */
+    Authd__Storage__UserRecord *rec;
+    char codes[TWOFACTOR_RECOVERY_CODES][TWOFACTOR_RECOVERY_LEN + 1];
+};
+
+static int
+code_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct code_step *c = arg;
+    rpc_msg_free(c->rec ? &c->rec->base : NULL);
+    c->rec = NULL;
+    c->check_err = AUTHD_OK;
+    int r = account_user_get(a, txn, 1, c->user_id, &c->rec);
+    if (r != AUTHD_OK)
+        return r;
+    r = ensure_status(c->rec);
+    if (r != AUTHD_OK)
+        return r;
+    if (c->act == ACT_CONFIRM) {
+        if (is_enabled(c->rec))
+            return AUTHD_ERR_ALREADY_ENABLED;
+        if (c->rec->pending_totp == NULL)
+            return AUTHD_ERR_NOT_REQUESTED;
+        if (c->code == NULL || c->code[0] == '\0')
+            return c->check_err = AUTHD_ERR_WRONG_CODE;
+        r = twofactor_check(a, c->rec, c->rec->pending_totp, c->code, NULL, NULL);
+        c->check_err = r;
+        if (r != AUTHD_OK)
+            return r;
+        Authd__Storage__TotpState *st = c->rec->pending_totp;
+        c->rec->pending_totp = NULL;
+        twofactor_set_state(&c->rec->totp, st);
+        Authd__V1__TwoFactorStatus *tf = c->rec->user->two_factor;
+        char *transport = strdup(st->transport);
+        if (transport == NULL)
+            return AUTHD_ERR_NOMEM;
+        if (tf->transport != protobuf_c_empty_string)
+            free(tf->transport);
+        tf->transport = transport;
+        tf->enabled = 1;
+        r = twofactor_recovery_new(c->rec, c->codes);
+    } else {
+        if (!is_enabled(c->rec))
+            return AUTHD_ERR_NOT_ENABLED;
+        r = twofactor_check(a, c->rec, NULL, c->code, c->recovery_code, NULL);
+        c->check_err = r;
+        if (r != AUTHD_OK)
+            return r;
+        if (c->act == ACT_DISABLE)
+            twofactor_clear(c->rec);
+        else
+            r = twofactor_recovery_new(c->rec, c->codes);
+    }
+    if (r != AUTHD_OK)
+        return r;
+    return account_user_save(a, txn, c->rec);
+}
+
+/* Runs a code-checking action for the session's user, with the lockout gate around it. */
+static int
+run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, const char *ip)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    int r = account_session_active(a, token, &s, &u);
+    if (r != AUTHD_OK)
+        return r;
+    c->user_id = u->user->id;
+    r = twofactor_gate(a, ctx, c->user_id, ip);
+    if (r == AUTHD_OK) {
+        r = account_txn_run(a, code_step, c);
+        /* Only a failure of the code itself counts towards the lockout (a second request with a
+         * code that a concurrent one just used fails here too, as it must). */
+        twofactor_outcome(a, c->user_id, ip, c->check_err != AUTHD_OK ? c->check_err : r);
+    }
+    /* c->user_id points into u: keep a copy in the record instead. */
+    c->user_id = NULL;
+    rpc_msg_free(&s->base);
+    rpc_msg_free(&u->base);
+    return r;
+}
+
+static int
+codes_answer(struct rpc_ctx *ctx, struct code_step *c, Authd__V1__RecoveryCodesResponse *resp)
+{
+    resp->recovery_codes = rpc_ctx_alloc(ctx, TWOFACTOR_RECOVERY_CODES * sizeof(char *));
+    resp->user = rec_copy(ctx, &c->rec->user->base);
+    if (resp->recovery_codes == NULL || resp->user == NULL)
+        return AUTHD_ERR_NOMEM;
+    for (size_t i = 0; i < TWOFACTOR_RECOVERY_CODES; i++) {
+        resp->recovery_codes[i] = rpc_ctx_strdup(ctx, c->codes[i]);
+        if (resp->recovery_codes[i] == NULL)
+            return AUTHD_ERR_NOMEM;
+    }
+    resp->n_recovery_codes = TWOFACTOR_RECOVERY_CODES;
+    return AUTHD_OK;
+}
+
+static void
+code_step_cleanup(struct code_step *c)
+{
+    secret_wipe(c->codes, sizeof(c->codes));
+    rpc_msg_free(c->rec ? &c->rec->base : NULL);
+    c->rec = NULL;
+}
+
+static int
+tf_confirm(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    const Authd__V1__ConfirmEnrollmentRequest *req = (const void *)reqm;
+    struct code_step c = {.act = ACT_CONFIRM, .code = req->code};
+    char q[96];
+    int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
+    if (r == AUTHD_OK) {
+        r = codes_answer(ctx, &c, (void *)respm);
+        log_event(LOG_INFO, "twofactor_enabled", "user=%s",
+                  log_quote(c.rec->user->id, q, sizeof(q)));
+    }
+    code_step_cleanup(&c);
+    return r;
+}
+
+static int
+tf_disable(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    const Authd__V1__SecondFactorRequest *req = (const void *)reqm;
+    Authd__V1__UserResponse *resp = (void *)respm;
+    struct code_step c = {
+        .act = ACT_DISABLE, .code = req->code, .recovery_code = req->recovery_code};
+    char q[96];
+    int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
+    if (r == AUTHD_OK) {
+        resp->user = rec_copy(ctx, &c.rec->user->base);
+        r = resp->user != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+        log_event(LOG_INFO, "twofactor_disabled", "user=%s",
+                  log_quote(c.rec->user->id, q, sizeof(q)));
+    }
+    code_step_cleanup(&c);
+    return r;
+}
+
+static int
+tf_regenerate(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    const Authd__V1__SecondFactorRequest *req = (const void *)reqm;
+    struct code_step c = {
+        .act = ACT_REGENERATE, .code = req->code, .recovery_code = req->recovery_code};
+    char q[96];
+    int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
+    if (r == AUTHD_OK) {
+        r = codes_answer(ctx, &c, (void *)respm);
+        log_event(LOG_INFO, "recovery_codes_regenerated", "user=%s",
+                  log_quote(c.rec->user->id, q, sizeof(q)));
+    }
+    code_step_cleanup(&c);
+    return r;
+}
+
+/* ---- Status, IssueDeliveryCode ----------------------------------------------------------- */
+
+static int
+tf_status(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__StatusRequest *req = (const void *)reqm;
+    Authd__V1__TwoFactorStatusResponse *resp = (void *)respm;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    int r = account_session_active(a, req->session_token, &s, &u);
+    if (r != AUTHD_OK)
+        return r;
+    resp->user = rec_copy(ctx, &u->user->base);
+    resp->pending = u->pending_totp != NULL;
+    resp->recovery_codes_left = (uint32_t)u->n_recovery_hashes;
+    rpc_msg_free(&s->base);
+    rpc_msg_free(&u->base);
+    return resp->user != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+static int
+tf_issue_delivery_code(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__DeliveryCodeRequest *req = (const void *)reqm;
+    Authd__V1__DeliveryCodeResponse *resp = (void *)respm;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    const Authd__Storage__TotpState *st = NULL;
+    char code[OTP_MAX_DIGITS + 1];
+    char q[96];
+
+    /* Only the edge delivers codes. This is the plain caller check the design asks for until
+     * mTLS identities and roles arrive with the service-security work. */
+    const char *caller = rpc_ctx_metadata(ctx, "authd-caller");
+    if (caller == NULL || strcmp(caller, "edge") != 0) {
+        log_event(LOG_WARN, "permission_denied", "method=IssueDeliveryCode peer=%s",
+                  log_quote(rpc_ctx_peer(ctx), q, sizeof(q)));
+        return AUTHD_ERR_PERMISSION_DENIED;
+    }
+    int r = account_session_check(a, req->session_token, &s);
+    if (r != AUTHD_OK)
+        return r;
+    r = account_user_get(a, NULL, 0, s->session->user_id, &u);
+    if (r != AUTHD_OK || u->user == NULL || u->user->inactive) {
+        r = AUTHD_ERR_UNAUTHENTICATED;
+        goto out;
+    }
+    if (!s->session->authenticated && is_enabled(u) && u->totp->transport[0] != '\0')
+        st = u->totp; /* a login waiting for its second factor */
+    else if (s->session->authenticated && u->pending_totp != NULL &&
+             u->pending_totp->transport[0] != '\0')
+        st = u->pending_totp; /* an enrolment by transport */
+    if (st == NULL) {
+        r = AUTHD_ERR_NOT_REQUESTED;
+        goto out;
+    }
+    r = twofactor_current_code(a, u->user->id, st, code);
+    if (r != AUTHD_OK)
+        goto out;
+    resp->code = rpc_ctx_strdup(ctx, code);
+    resp->transport = rpc_ctx_strdup(ctx, st->transport);
+    resp->user = rec_copy(ctx, &u->user->base);
+    if (resp->code == NULL || resp->transport == NULL || resp->user == NULL)
+        r = AUTHD_ERR_NOMEM;
+    log_event(LOG_INFO, "delivery_code_issued", "user=%s transport=%s",
+              log_quote(u->user->id, q, sizeof(q)), st->transport);
+out:
+    secret_wipe(code, sizeof(code));
+    rpc_msg_free(s ? &s->base : NULL);
+    rpc_msg_free(u ? &u->base : NULL);
+    return r;
+}
+
+const struct rpc_method authd_twofactor_methods[] = {
+    {"BeginEnrollment", tf_begin, 0},
+    {"ConfirmEnrollment", tf_confirm, 0},
+    {"Disable", tf_disable, 0},
+    {"Status", tf_status, RPC_INLINE},
+    {"RegenerateRecoveryCodes", tf_regenerate, 0},
+    {"IssueDeliveryCode", tf_issue_delivery_code, 0},
+};
+const size_t authd_twofactor_n_methods =
+    sizeof(authd_twofactor_methods) / sizeof(authd_twofactor_methods[0]);

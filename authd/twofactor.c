@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shared second-factor logic (see twofactor.h). The TOTP window is the configured
+ * validPastTokensCount steps back and one step ahead; a step not newer than the last accepted
+ * one is refused (RFC 6238 §5.2). Recovery codes are 80-bit random strings, stored as SHA-256
+ * and compared in constant time against every stored hash.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "otp.h"
+#include "rpc.h"
+#include "secret.h"
+#include "secretbox.h"
+#include "throttle.h"
+#include "twofactor.h"
+
+#define TOTP_FUTURE_STEPS 1
+
+void
+twofactor_params(const Authd__Storage__TotpState *st, struct otp_params *p)
+{
+    otp_params_default(p);
+    enum otp_alg alg;
+    if (st->algorithm != NULL && otp_alg_parse(st->algorithm, &alg) == 0)
+        p->alg = alg;
+    if (st->digits >= OTP_MIN_DIGITS && st->digits <= OTP_MAX_DIGITS)
+        p->digits = st->digits;
+    if (st->period > 0)
+        p->period = st->period;
+}
+
+int
+twofactor_secret_open(struct authd *a, const char *user_id, const Authd__Storage__TotpState *st,
+                      uint8_t **key, size_t *klen)
+{
+    *key = NULL;
+    *klen = 0;
+    if (a->box == NULL || st == NULL || st->secret_enc.len == 0)
+        return AUTHD_ERR_INTERNAL;
+    int r = secretbox_open(a->box, st->secret_enc.data, st->secret_enc.len,
+                           (const uint8_t *)user_id, strlen(user_id), key, klen);
+    if (r != AUTHD_OK) {
+        char q[96];
+        log_event(LOG_ERROR, "totp_secret_unreadable", "user=%s",
+                  log_quote(user_id, q, sizeof(q)));
+    }
+    return r;
+}
+
+int
+twofactor_state_new(struct authd *a, const char *user_id, const char *transport,
+                    Authd__Storage__TotpState **out, char *secret_b32)
+{
+    uint8_t key[OTP_SECRET_BYTES];
+    struct authd_cfg cfg;
+    Authd__Storage__TotpState *st = NULL;
+    int r = AUTHD_ERR_NOMEM;
+
+    *out = NULL;
+    secret_b32[0] = '\0';
+    if (a->box == NULL)
+        return AUTHD_ERR_INTERNAL;
+    if (secret_random(key, sizeof(key)) != AUTHD_OK)
+        return AUTHD_ERR_INTERNAL;
+    authd_cfg_get(a, &cfg);
+    st = malloc(sizeof(*st));
+    if (st == NULL)
+        goto out;
+    authd__storage__totp_state__init(st);
+    st->algorithm = strdup(otp_alg_name(cfg.otp.alg));
+    st->transport = strdup(transport != NULL ? transport : "");
+    if (st->algorithm == NULL || st->transport == NULL)
+        goto out;
+    st->digits = cfg.otp.digits;
+    st->period = cfg.otp.period;
+    st->created_at = a->now();
+    r = secretbox_seal(a->box, key, sizeof(key), (const uint8_t *)user_id, strlen(user_id),
+                       &st->secret_enc.data, &st->secret_enc.len);
+    if (r != AUTHD_OK)
+        goto out;
+    otp_base32_encode(key, sizeof(key), secret_b32);
+    *out = st;
+    st = NULL;
+out:
+    rpc_msg_free(st ? &st->base : NULL);
+    secret_wipe(key, sizeof(key));
+    return r;
+}
+
+int
+twofactor_current_code(struct authd *a, const char *user_id, const Authd__Storage__TotpState *st,
+                       char *code)
+{
+    uint8_t *key = NULL;
+    size_t klen = 0;
+    struct otp_params p;
+    code[0] = '\0';
+    int r = twofactor_secret_open(a, user_id, st, &key, &klen);
+    if (r != AUTHD_OK)
+        return r;
+    twofactor_params(st, &p);
+    r = otp_totp(key, klen, &p, a->now(), code);
+    secret_freezero(key, klen);
+    return r;
+}
+
+/* Normalises a typed recovery code (case, dashes, spaces) into out (17 bytes). 0 or -1. */
+static int
+recovery_normalize(const char *in, char out[17])
+{
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == '-' || *p == ' ')
+            continue;
+        if (n == 16 || !isalnum((unsigned char)*p))
+            return -1;
+        out[n++] = (char)tolower((unsigned char)*p);
+    }
+    out[n] = '\0';
+    return n == 16 ? 0 : -1;
+}
+
+/* Finds the recovery code among rec's hashes and removes it. AUTHD_OK or WRONG_CODE. */
+static int
+recovery_spend(Authd__Storage__UserRecord *rec, const char *typed)
+{
+    char norm[17];
+    uint8_t h[32];
+    if (recovery_normalize(typed, norm) != 0)
+        return AUTHD_ERR_WRONG_CODE;
+    secret_sha256(norm, 16, h);
+    secret_wipe(norm, sizeof(norm));
+    size_t found = SIZE_MAX;
+    /* Look at every hash, so the time does not depend on which one matched. */
+    for (size_t i = 0; i < rec->n_recovery_hashes; i++) {
+        const ProtobufCBinaryData *d = &rec->recovery_hashes[i];
+        if (d->len == sizeof(h) && secret_eq(d->data, h, sizeof(h)) && found == SIZE_MAX)
+            found = i;
+    }
+    if (found == SIZE_MAX)
+        return AUTHD_ERR_WRONG_CODE;
+    free(rec->recovery_hashes[found].data);
+    rec->recovery_hashes[found] = rec->recovery_hashes[rec->n_recovery_hashes - 1];
+    rec->n_recovery_hashes--;
+    return AUTHD_OK;
+}
+
+int
+twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
+                const char *code, const char *recovery_code, int *used_recovery)
+{
+    if (used_recovery != NULL)
+        *used_recovery = 0;
+    if (rec->user == NULL)
+        return AUTHD_ERR_INTERNAL;
+    if (st == NULL) {
+        if (rec->user->two_factor == NULL || !rec->user->two_factor->enabled || rec->totp == NULL)
+            return AUTHD_ERR_NOT_ENABLED;
+        st = rec->totp;
+    }
+    int have_code = code != NULL && code[0] != '\0';
+    int have_rc = recovery_code != NULL && recovery_code[0] != '\0';
+    if (!have_code && !have_rc)
+        return AUTHD_ERR_SECOND_FACTOR_REQUIRED;
+    if (!have_code) {
+        if (st != rec->totp)
+            return AUTHD_ERR_WRONG_CODE; /* recovery codes do not confirm an enrolment */
+        int r = recovery_spend(rec, recovery_code);
+        if (r == AUTHD_OK && used_recovery != NULL)
+            *used_recovery = 1;
+        return r;
+    }
+    uint8_t *key = NULL;
+    size_t klen = 0;
+    struct otp_params p;
+    struct authd_cfg cfg;
+    int64_t matched = 0;
+    int r = twofactor_secret_open(a, rec->user->id, st, &key, &klen);
+    if (r != AUTHD_OK)
+        return r;
+    twofactor_params(st, &p);
+    authd_cfg_get(a, &cfg);
+    r = otp_verify(key, klen, &p, a->now(), cfg.past_steps, TOTP_FUTURE_STEPS, st->last_step,
+                   code, &matched);
+    secret_freezero(key, klen);
+    if (r == AUTHD_OK)
+        st->last_step = matched;
+    return r;
+}
+
+int
+twofactor_gate(struct authd *a, struct rpc_ctx *ctx, const char *user_id, const char *ip)
+{
+    int64_t wa = 0, wb = 0;
+    int ra = throttle_check(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, user_id, &wa);
+    int rb = throttle_check(a, THROTTLE_SECOND_FACTOR, THROTTLE_ADDRESS, ip, &wb);
+    if (ra == AUTHD_ERR_LOCKED || rb == AUTHD_ERR_LOCKED) {
+        if (ctx != NULL) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "too many wrong codes; retry_after=%lld",
+                     (long long)(wa > wb ? wa : wb));
+            rpc_ctx_set_message(ctx, msg);
+        }
+        return AUTHD_ERR_LOCKED;
+    }
+    return ra != AUTHD_OK ? ra : rb;
+}
+
+void
+twofactor_outcome(struct authd *a, const char *user_id, const char *ip, int err)
+{
+    char q1[96], q2[96];
+    if (err == AUTHD_OK) {
+        throttle_reset(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, user_id);
+        log_event(LOG_INFO, "second_factor_ok", "user=%s peer=%s", log_quote(user_id, q1, sizeof(q1)),
+                  log_quote(ip, q2, sizeof(q2)));
+    } else if (err == AUTHD_ERR_WRONG_CODE) {
+        if (throttle_fail(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, user_id) != AUTHD_OK ||
+            throttle_fail(a, THROTTLE_SECOND_FACTOR, THROTTLE_ADDRESS, ip) != AUTHD_OK)
+            log_event(LOG_WARN, "throttle_update_failed", "%s", "");
+        log_event(LOG_INFO, "second_factor_failed", "user=%s peer=%s",
+                  log_quote(user_id, q1, sizeof(q1)), log_quote(ip, q2, sizeof(q2)));
+    }
+}
+
+int
+twofactor_recovery_new(Authd__Storage__UserRecord *rec,
+                       char codes[TWOFACTOR_RECOVERY_CODES][TWOFACTOR_RECOVERY_LEN + 1])
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    ProtobufCBinaryData *hashes = calloc(TWOFACTOR_RECOVERY_CODES, sizeof(*hashes));
+    if (hashes == NULL)
+        return AUTHD_ERR_NOMEM;
+    for (size_t i = 0; i < TWOFACTOR_RECOVERY_CODES; i++) {
+        uint8_t rnd[16];
+        char norm[17];
+        if (secret_random(rnd, sizeof(rnd)) != AUTHD_OK)
+            goto fail;
+        for (size_t j = 0; j < 16; j++)
+            norm[j] = alphabet[rnd[j] & 31]; /* 32 symbols: no bias */
+        norm[16] = '\0';
+        snprintf(codes[i], TWOFACTOR_RECOVERY_LEN + 1, "%.4s-%.4s-%.4s-%.4s", norm, norm + 4,
+                 norm + 8, norm + 12);
+        hashes[i].data = malloc(32);
+        if (hashes[i].data == NULL)
+            goto fail;
+        hashes[i].len = 32;
+        secret_sha256(norm, 16, hashes[i].data);
+        secret_wipe(norm, sizeof(norm));
+        secret_wipe(rnd, sizeof(rnd));
+    }
+    for (size_t i = 0; i < rec->n_recovery_hashes; i++)
+        free(rec->recovery_hashes[i].data);
+    free(rec->recovery_hashes);
+    rec->recovery_hashes = hashes;
+    rec->n_recovery_hashes = TWOFACTOR_RECOVERY_CODES;
+    return AUTHD_OK;
+fail:
+    for (size_t i = 0; i < TWOFACTOR_RECOVERY_CODES; i++)
+        free(hashes[i].data);
+    free(hashes);
+    secret_wipe(codes, sizeof(char) * TWOFACTOR_RECOVERY_CODES * (TWOFACTOR_RECOVERY_LEN + 1));
+    return AUTHD_ERR_NOMEM;
+}
+
+void
+twofactor_set_state(Authd__Storage__TotpState **slot, Authd__Storage__TotpState *st)
+{
+    rpc_msg_free(*slot ? &(*slot)->base : NULL);
+    *slot = st;
+}
+
+void
+twofactor_clear(Authd__Storage__UserRecord *rec)
+{
+    twofactor_set_state(&rec->totp, NULL);
+    twofactor_set_state(&rec->pending_totp, NULL);
+    for (size_t i = 0; i < rec->n_recovery_hashes; i++)
+        free(rec->recovery_hashes[i].data);
+    free(rec->recovery_hashes);
+    rec->recovery_hashes = NULL;
+    rec->n_recovery_hashes = 0;
+    if (rec->user != NULL && rec->user->two_factor != NULL) {
+        rec->user->two_factor->enabled = 0;
+        if (rec->user->two_factor->transport != protobuf_c_empty_string)
+            free(rec->user->two_factor->transport);
+        rec->user->two_factor->transport = (char *)protobuf_c_empty_string;
+    }
+}
