@@ -13,6 +13,7 @@
 #include "log.h"
 #include "records.h"
 #include "secret.h"
+#include "throttle.h"
 
 #define TXN_ATTEMPTS 5
 
@@ -439,3 +440,35 @@ account_session_active(struct authd *a, const char *token, Authd__Storage__Sessi
     return r;
 }
 
+int
+account_client_check(struct rpc_ctx *ctx, const Authd__V1__ClientContext *c)
+{
+    if (c == NULL)
+        return AUTHD_OK;
+    const char *fields[] = {
+        c->client_id, c->response_type, c->redirect_uri,   c->state,
+        c->scope,     c->nonce,         c->code_challenge, c->code_challenge_method};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i] != NULL && strlen(fields[i]) > ACCOUNT_MAX_CLIENT_FIELD) {
+            rpc_ctx_set_message(ctx, "client parameters too long");
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        }
+    }
+    return AUTHD_OK;
+}
+
+int
+account_mail_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip)
+{
+    int64_t wa = 0, wb = 0;
+    int r = throttle_attempt(a, THROTTLE_MAIL, THROTTLE_ADDRESS, ip, &wb);
+    if (r == AUTHD_OK)
+        r = throttle_attempt(a, THROTTLE_MAIL, THROTTLE_ACCOUNT, email, &wa);
+    if (r == AUTHD_ERR_LOCKED) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "too many e-mails requested; retry_after=%lld",
+                 (long long)(wa > wb ? wa : wb));
+        rpc_ctx_set_message(ctx, msg);
+    }
+    return r;
+}

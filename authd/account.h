@@ -112,6 +112,20 @@ int account_onetime_create(struct authd *a, const char *prefix, Authd__Storage__
 int account_onetime_check(struct authd *a, struct store_txn *txn, const char *prefix,
                           const char *token, Authd__Storage__OneTimeRecord **out, char *key_out);
 
+/* Largest ClientContext field accepted (a redirect URI with its query fits easily). */
+#define ACCOUNT_MAX_CLIENT_FIELD 2048
+
+/* AUTHD_OK when every field of c (NULL is fine) is within ACCOUNT_MAX_CLIENT_FIELD bytes, else
+ * AUTHD_ERR_INVALID_ARGUMENT with a message on ctx. */
+int account_client_check(struct rpc_ctx *ctx, const Authd__V1__ClientContext *c);
+
+/*
+ * Rate limit for anything that sends an e-mail (signup, password reset): counts one attempt per
+ * e-mail address and per client address; AUTHD_ERR_LOCKED (with a message on ctx) when either is
+ * over its limit. Known and unknown e-mails are counted alike.
+ */
+int account_mail_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip);
+
 /* Copies at most max bytes of s (cut on a UTF-8 boundary) into a malloc'd string; "" for NULL. */
 char *account_bounded_strdup(const char *s, size_t max);
 

@@ -45,8 +45,8 @@ authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c)
         if (t != NULL) {
             /* A twoFactor block that is present says its count, 0 included (Aidbox semantics);
              * only an absent block means the default. */
-            n.past_steps = t->valid_past_tokens_count > 0 ? (unsigned)t->valid_past_tokens_count
-                                                          : 0;
+            n.past_steps =
+                t->valid_past_tokens_count > 0 ? (unsigned)t->valid_past_tokens_count : 0;
             if (t->issuer_name[0] != '\0')
                 snprintf(n.issuer, sizeof(n.issuer), "%s", t->issuer_name);
             enum otp_alg alg;
@@ -72,8 +72,7 @@ authd_cfg_get(struct authd *a, struct authd_cfg *out)
 }
 
 int
-authd_init(struct authd *a, struct store *st, struct secretbox *box,
-           const struct authd_settings *s)
+authd_init(struct authd *a, struct store *st, struct secretbox *box, const struct authd_settings *s)
 {
     Authd__Storage__ConfigRecord *rec = NULL;
     a->store = st;
@@ -121,8 +120,7 @@ authd_services(struct authd *a, struct rpc_service *svcs, size_t cap)
         {&authd__v1__signup__descriptor, authd_signup_methods, authd_signup_n_methods, a},
         {&authd__v1__password_reset__descriptor, authd_reset_methods, authd_reset_n_methods, a},
         {&authd__v1__admin__descriptor, authd_admin_methods, authd_admin_n_methods, a},
-        {&authd__v1__two_factor__descriptor, authd_twofactor_methods, authd_twofactor_n_methods,
-         a},
+        {&authd__v1__two_factor__descriptor, authd_twofactor_methods, authd_twofactor_n_methods, a},
         {&grpc__health__v1__health__descriptor, authd_health_methods, authd_health_n_methods, a},
     };
     size_t n = sizeof(all) / sizeof(all[0]);

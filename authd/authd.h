@@ -25,10 +25,10 @@ struct authd_settings {
 
 /* The parts of the AuthConfig that authd uses on hot paths, with defaults applied. */
 struct authd_cfg {
-    int64_t asid_max_age;   /* asidCookieMaxAge, 0 = none */
-    char issuer[256];       /* twoFactor.issuerName, default "authd" */
-    unsigned past_steps;    /* twoFactor.validPastTokensCount, default 1 */
-    struct otp_params otp;  /* twoFactor.{algorithm, digits, period} */
+    int64_t asid_max_age;  /* asidCookieMaxAge, 0 = none */
+    char issuer[256];      /* twoFactor.issuerName, default "authd" */
+    unsigned past_steps;   /* twoFactor.validPastTokensCount, default 1 */
+    struct otp_params otp; /* twoFactor.{algorithm, digits, period} */
 };
 
 struct authd {

@@ -4,10 +4,12 @@
  * opens the store, serves the RPC services, and on SIGTERM/SIGINT stops accepting, lets calls in
  * flight finish (bounded), and closes the store cleanly.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,12 +73,36 @@ parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-/* 1 when the host part of addr is a loopback address. */
+/* 1 when the host part of addr ("127.0.0.1:50051", "[::1]:50051", "localhost:50051") is a
+ * loopback address. The host is parsed as an address, never matched as a prefix, so a name like
+ * "127.example.com" does not pass. */
 static int
 is_loopback(const char *addr)
 {
-    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "localhost:", 10) == 0 ||
-           strncmp(addr, "[::1]:", 6) == 0 || strncmp(addr, "ipv4:127.", 9) == 0;
+    char host[64];
+    const char *end;
+    if (addr[0] == '[') {
+        end = strchr(addr, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof(host))
+            return 0;
+        memcpy(host, addr + 1, (size_t)(end - addr - 1));
+        host[end - addr - 1] = '\0';
+    } else {
+        end = strrchr(addr, ':');
+        if (end == NULL || (size_t)(end - addr) >= sizeof(host))
+            return 0;
+        memcpy(host, addr, (size_t)(end - addr));
+        host[end - addr] = '\0';
+    }
+    if (strcmp(host, "localhost") == 0)
+        return 1;
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6);
+    return 0;
 }
 
 enum {
@@ -284,7 +310,8 @@ load_totp_box(const struct options *o, struct secretbox **box)
             goto out;
         }
     } else if (o->production) {
-        fprintf(stderr, "authd: --production needs a TOTP key: --totp-key-file or AUTHD_TOTP_KEY\n");
+        fprintf(stderr,
+                "authd: --production needs a TOTP key: --totp-key-file or AUTHD_TOTP_KEY\n");
         goto out;
     } else {
         if (snprintf(dev_path, sizeof(dev_path), "%s.dev-totp.key", o->data_dir) >=

@@ -741,9 +741,8 @@ resource_name(const json_t *res, const char *type)
 
 static const char *const auth_config_fields[] = {"resourceType",     "id", "twoFactor", "theme",
                                                  "asidCookieMaxAge", NULL};
-static const char *const two_factor_fields[] = {"issuerName", "validPastTokensCount", "webhook",
-                                                "algorithm",  "digits",               "period",
-                                                NULL};
+static const char *const two_factor_fields[] = {
+    "issuerName", "validPastTokensCount", "webhook", "algorithm", "digits", "period", NULL};
 static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", NULL};
 static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
 static const char *const user_fields[] = {"resourceType", "id",       "email",

@@ -231,7 +231,7 @@ otp_verify(const uint8_t *key, size_t klen, const struct otp_params *p, int64_t 
         goto out;
     }
 
-    /* cur is at most INT64_MAX / 1 and the window at most OTP_WINDOW_MAX each side. */
+    /* cur >= 0, so lo cannot underflow; hi saturates instead of overflowing. */
     int64_t cur = otp_step(p, now);
     int64_t lo = cur - (int64_t)past;
     int64_t hi = cur > INT64_MAX - (int64_t)future ? INT64_MAX : cur + (int64_t)future;

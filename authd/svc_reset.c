@@ -5,6 +5,7 @@
  * way. Complete sets the new password, consumes the token and ends every session of the user,
  * all in one transaction.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,16 @@
 #include "secret.h"
 #include "twofactor.h"
 #include "authd/v1/signup.pb-c.h"
+
+/* 1 when the reset token was issued for the user's current password (see bound_hash). */
+static int
+reset_still_current(const Authd__Storage__OneTimeRecord *rec,
+                    const Authd__Storage__UserRecord *user)
+{
+    uint8_t h[32];
+    secret_sha256(user->password_hash, strlen(user->password_hash), h);
+    return rec->bound_hash.len == sizeof(h) && secret_eq(rec->bound_hash.data, h, sizeof(h));
+}
 
 static int
 reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
@@ -38,6 +49,11 @@ reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     resp->email = rpc_ctx_strdup(ctx, email);
     if (resp->email == NULL)
         return AUTHD_ERR_NOMEM;
+    r = account_client_check(ctx, req->client);
+    if (r == AUTHD_OK)
+        r = account_mail_gate(ctx, a, email, req->client_ip);
+    if (r != AUTHD_OK)
+        return r;
     r = account_user_by_email(a, NULL, 0, email, &user);
     if (r == AUTHD_ERR_NOT_FOUND ||
         (r == AUTHD_OK && (user->user == NULL || user->user->inactive))) {
@@ -48,9 +64,13 @@ reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     }
     if (r != AUTHD_OK)
         return r;
+    uint8_t bound[32];
+    secret_sha256(user->password_hash, strlen(user->password_hash), bound);
     rec.email = email;
     rec.user_id = user->user->id;
     rec.client = req->client;
+    rec.bound_hash.data = bound;
+    rec.bound_hash.len = sizeof(bound);
     r = account_onetime_create(a, KEY_RESET, &rec, a->set.reset_ttl, &tok);
     if (r == AUTHD_OK) {
         resp->token = rpc_ctx_strdup(ctx, tok.text);
@@ -80,9 +100,15 @@ reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
     if (resp->email == NULL || (rec->client && resp->client == NULL))
         r = AUTHD_ERR_NOMEM;
     Authd__Storage__UserRecord *user = NULL;
-    if (r == AUTHD_OK && account_user_get(a, NULL, 0, rec->user_id, &user) == AUTHD_OK)
-        resp->second_factor_required = user->user != NULL && user->user->two_factor != NULL &&
-                                       user->user->two_factor->enabled;
+    if (r == AUTHD_OK) {
+        /* A link whose account is gone, off, or whose password changed since is no link. */
+        if (account_user_get(a, NULL, 0, rec->user_id, &user) != AUTHD_OK || user->user == NULL ||
+            user->user->inactive || !reset_still_current(rec, user))
+            r = AUTHD_ERR_INVALID_TOKEN;
+        else
+            resp->second_factor_required =
+                user->user->two_factor != NULL && user->user->two_factor->enabled;
+    }
     rpc_msg_free(user ? &user->base : NULL);
     rpc_msg_free(&rec->base);
     return r;
@@ -91,10 +117,10 @@ reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
 struct complete_step {
     const char *token;
     const char *password_hash;
-    const char *code;          /* second factor, for users with 2FA */
+    const char *code; /* second factor, for users with 2FA */
     const char *recovery_code;
-    int check_err;             /* out: the second-factor check's own result */
-    int used_recovery;         /* out */
+    int check_err;                        /* out: the second-factor check's own result */
+    int used_recovery;                    /* out */
     Authd__Storage__OneTimeRecord *reset; /* out */
     Authd__Storage__UserRecord *user;     /* out */
 };
@@ -119,7 +145,7 @@ complete_step(struct authd *a, struct store_txn *txn, void *arg)
         return AUTHD_ERR_INVALID_TOKEN; /* the account was deleted since */
     if (r != AUTHD_OK)
         return r;
-    if (c->user->user == NULL || c->user->user->inactive)
+    if (c->user->user == NULL || c->user->user->inactive || !reset_still_current(c->reset, c->user))
         return AUTHD_ERR_INVALID_TOKEN;
     /* A reset does not turn 2FA off: with 2FA on, the e-mail alone is not enough. */
     c->check_err = AUTHD_OK;

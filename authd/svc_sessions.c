@@ -37,41 +37,79 @@ session_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
 
 /* ---- Login ---------------------------------------------------------------------------------- */
 
-struct rehash_step {
-    const char *user_id;
-    const char *old_hash;
-    const char *new_hash;
-};
-
-/* Replaces the stored hash only if it is still the one we verified (no lost update). */
+/* Refuses a login while its account or address is locked; the account attempt is counted now,
+ * atomically, so that concurrent guesses cannot all be judged before one failure is recorded.
+ * The address counter only counts failures (and a success never resets it, or an attacker
+ * could clear it by logging into an account of their own). */
 static int
-rehash_step(struct authd *a, struct store_txn *txn, void *arg)
+login_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip)
 {
-    struct rehash_step *h = arg;
-    Authd__Storage__UserRecord *rec = NULL;
-    int r = account_user_get(a, txn, 1, h->user_id, &rec);
-    if (r == AUTHD_OK && strcmp(rec->password_hash, h->old_hash) == 0) {
-        char *dup = strdup(h->new_hash);
-        if (dup == NULL) {
-            r = AUTHD_ERR_NOMEM;
-        } else {
-            secret_strfree(rec->password_hash);
-            rec->password_hash = dup;
-            r = account_user_save(a, txn, rec);
-        }
+    int64_t wait_a = 0, wait_b = 0;
+    int r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip, &wait_b);
+    if (r == AUTHD_OK)
+        r = throttle_attempt(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email, &wait_a);
+    if (r == AUTHD_ERR_LOCKED) {
+        char msg[64], q[96];
+        int64_t wait = wait_a > wait_b ? wait_a : wait_b;
+        snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
+        rpc_ctx_set_message(ctx, msg);
+        log_event(LOG_INFO, "login_refused", "reason=locked retry_after=%lld peer=%s",
+                  (long long)wait, log_quote(ip, q, sizeof(q)));
     }
-    rpc_msg_free(rec ? &rec->base : NULL);
     return r;
 }
 
-/* Counts a failed password against the account and the address; the address counter is never
- * reset by a success, or an attacker could clear it by logging into an account of their own. */
-static void
-login_failed(struct authd *a, const char *email, const char *client_ip)
+struct login_step {
+    const char *user_id;
+    const char *verified_hash; /* the hash the password was checked against */
+    const char *new_hash;      /* a rehash at the current cost, or NULL */
+    int second;                /* 2FA on: open a pending session */
+    const char *client_ip;
+    const char *user_agent;
+    Authd__Storage__UserRecord *rec;        /* out */
+    Authd__Storage__SessionRecord *session; /* out */
+    struct token tok;                       /* out */
+};
+
+/*
+ * Opens the session in a transaction that locks the user and re-checks what the password check
+ * saw: a reset, change or deactivation that committed in between (and ended every session)
+ * makes this login fail instead of leaving a session behind.
+ */
+static int
+login_step(struct authd *a, struct store_txn *txn, void *arg)
 {
-    if (throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK ||
-        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, client_ip) != AUTHD_OK)
-        log_event(LOG_WARN, "throttle_update_failed", "%s", "");
+    struct login_step *l = arg;
+    static const char *const amr_pwd[] = {"pwd"};
+    const struct session_spec pending = {0, TWOFACTOR_PENDING_TTL, amr_pwd, 1, 0};
+    rpc_msg_free(l->rec ? &l->rec->base : NULL);
+    rpc_msg_free(l->session ? &l->session->base : NULL);
+    l->rec = NULL;
+    l->session = NULL;
+    token_wipe(&l->tok);
+    int r = account_user_get(a, txn, 1, l->user_id, &l->rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_INVALID_CREDENTIALS;
+    if (r != AUTHD_OK)
+        return r;
+    if (l->rec->user == NULL || strcmp(l->rec->password_hash, l->verified_hash) != 0)
+        return AUTHD_ERR_INVALID_CREDENTIALS;
+    if (l->rec->user->inactive)
+        return AUTHD_ERR_INACTIVE;
+    if (l->new_hash != NULL) {
+        char *dup = strdup(l->new_hash);
+        if (dup == NULL)
+            return AUTHD_ERR_NOMEM;
+        secret_strfree(l->rec->password_hash);
+        l->rec->password_hash = dup;
+        r = account_user_save(a, txn, l->rec);
+        if (r != AUTHD_OK)
+            return r;
+    }
+    l->second = l->rec->user->two_factor != NULL && l->rec->user->two_factor->enabled;
+    return account_session_create(a, txn, l->rec->user, l->client_ip, l->user_agent,
+                                  l->second ? &pending : &account_session_pwd, &l->tok,
+                                  &l->session);
 }
 
 static int
@@ -81,98 +119,81 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     const Authd__V1__LoginRequest *req = (const void *)reqm;
     Authd__V1__SessionResponse *resp = (void *)respm;
     Authd__Storage__UserRecord *rec = NULL;
-    Authd__Storage__SessionRecord *sess = NULL;
-    struct token tok;
+    struct login_step l;
     char email[EMAIL_MAX_LEN + 1];
+    char *phc = NULL;
     char q1[96], q2[96];
     size_t pl = strlen(req->password);
     int needs_rehash = 0;
     int r;
 
-    memset(&tok, 0, sizeof(tok));
-    r = email_normalize(req->email, email, sizeof(email));
-    if (r != AUTHD_OK)
+    memset(&l, 0, sizeof(l));
+    if (email_normalize(req->email, email, sizeof(email)) != AUTHD_OK)
         email[0] = '\0';
     /* A locked account or address is refused before any password is judged, for known and
      * unknown e-mails alike. */
-    int64_t wait_a = 0, wait_b = 0;
-    int ra = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email, &wait_a);
-    int rb = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, req->client_ip, &wait_b);
-    if (ra == AUTHD_ERR_LOCKED || rb == AUTHD_ERR_LOCKED) {
-        int64_t wait = wait_a > wait_b ? wait_a : wait_b;
-        char msg[64];
-        snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
-        rpc_ctx_set_message(ctx, msg);
-        log_event(LOG_INFO, "login_refused", "reason=locked retry_after=%lld peer=%s",
-                  (long long)wait, log_quote(req->client_ip, q2, sizeof(q2)));
-        r = AUTHD_ERR_LOCKED;
+    r = login_gate(ctx, a, email, req->client_ip);
+    if (r != AUTHD_OK)
         goto out;
-    }
-    if (ra != AUTHD_OK || rb != AUTHD_OK) {
-        r = ra != AUTHD_OK ? ra : rb;
-        goto out;
-    }
-    if (email[0] != '\0')
-        r = account_user_by_email(a, NULL, 0, email, &rec);
-    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND && r != AUTHD_ERR_INVALID_EMAIL)
+    r = email[0] != '\0' ? account_user_by_email(a, NULL, 0, email, &rec) : AUTHD_ERR_NOT_FOUND;
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
         goto out;
     if (r != AUTHD_OK || rec->password_hash[0] == '\0' || rec->user == NULL) {
         /* Unknown e-mail or no password yet: the same work and the same answer as a wrong
          * password. */
         password_burn(&a->set.argon2, req->password, pl);
-        login_failed(a, email, req->client_ip);
         r = AUTHD_ERR_INVALID_CREDENTIALS;
         log_event(LOG_INFO, "login_failed", "reason=unknown_user peer=%s",
                   log_quote(req->client_ip, q2, sizeof(q2)));
-        goto out;
+        goto failed;
     }
     r = password_verify(rec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash);
     if (r != AUTHD_OK) {
         r = AUTHD_ERR_INVALID_CREDENTIALS;
-        login_failed(a, email, req->client_ip);
         log_event(LOG_INFO, "login_failed", "reason=bad_password user=%s peer=%s",
                   log_quote(rec->user->id, q1, sizeof(q1)),
                   log_quote(req->client_ip, q2, sizeof(q2)));
-        goto out;
+        goto failed;
     }
     if (throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK)
         log_event(LOG_WARN, "throttle_reset_failed", "user=%s",
                   log_quote(rec->user->id, q1, sizeof(q1)));
-    /* Only after a correct password may the answer reveal that the account is deactivated. */
-    if (rec->user->inactive) {
-        r = AUTHD_ERR_INACTIVE;
+    if (needs_rehash && password_hash(&a->set.argon2, req->password, pl, &phc) != AUTHD_OK)
+        phc = NULL; /* keep the old hash; it still verifies */
+    l.user_id = rec->user->id;
+    l.verified_hash = rec->password_hash;
+    l.new_hash = phc;
+    l.client_ip = req->client_ip;
+    l.user_agent = req->user_agent;
+    r = account_txn_run(a, login_step, &l);
+    if (r == AUTHD_ERR_INACTIVE) {
+        /* Only after a correct password may the answer reveal that the account is off. */
         log_event(LOG_INFO, "login_failed", "reason=inactive user=%s peer=%s",
                   log_quote(rec->user->id, q1, sizeof(q1)),
                   log_quote(req->client_ip, q2, sizeof(q2)));
         goto out;
     }
-    if (needs_rehash) {
-        char *phc = NULL;
-        if (password_hash(&a->set.argon2, req->password, pl, &phc) == AUTHD_OK) {
-            struct rehash_step h = {rec->user->id, rec->password_hash, phc};
-            if (account_txn_run(a, rehash_step, &h) != AUTHD_OK)
-                log_event(LOG_WARN, "rehash_failed", "user=%s",
-                          log_quote(rec->user->id, q1, sizeof(q1)));
-            secret_strfree(phc);
-        }
+    if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
+        log_event(LOG_INFO, "login_failed", "reason=password_changed_meanwhile user=%s",
+                  log_quote(rec->user->id, q1, sizeof(q1)));
+        goto out;
     }
-    /* A user with 2FA gets a pending session: short-lived, not authenticated, good only for
-     * the second step (VerifySecondFactor). */
-    static const char *const amr_pwd[] = {"pwd"};
-    const struct session_spec pending = {0, TWOFACTOR_PENDING_TTL, amr_pwd, 1, 0};
-    int second = rec->user->two_factor != NULL && rec->user->two_factor->enabled;
-    r = account_session_create(a, NULL, rec->user, req->client_ip, req->user_agent,
-                               second ? &pending : &account_session_pwd, &tok, &sess);
     if (r != AUTHD_OK)
         goto out;
-    r = session_answer(ctx, resp, sess, rec->user, tok.text);
-    log_event(LOG_INFO, second ? "login_password_ok" : "login_ok",
+    r = session_answer(ctx, resp, l.session, l.rec->user, l.tok.text);
+    log_event(LOG_INFO, l.second ? "login_password_ok" : "login_ok",
               "user=%s session=%s peer=%s second_factor=%s",
-              log_quote(rec->user->id, q1, sizeof(q1)), tok.id,
-              log_quote(req->client_ip, q2, sizeof(q2)), second ? "pending" : "none");
+              log_quote(rec->user->id, q1, sizeof(q1)), l.tok.id,
+              log_quote(req->client_ip, q2, sizeof(q2)), l.second ? "pending" : "none");
+    goto out;
+failed:
+    if (throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, req->client_ip) != AUTHD_OK)
+        log_event(LOG_WARN, "throttle_update_failed", "%s", "");
 out:
-    token_wipe(&tok);
-    rpc_msg_free(sess ? &sess->base : NULL);
+    secret_strfree(phc);
+    token_wipe(&l.tok);
+    rpc_msg_free(l.session ? &l.session->base : NULL);
+    rpc_msg_free(l.rec ? &l.rec->base : NULL);
     rpc_msg_free(rec ? &rec->base : NULL);
     return r;
 }
@@ -195,7 +216,8 @@ sessions_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
         r = account_session_check(a, req->session_token, &s);
         if (r == AUTHD_OK) {
             r = account_user_get(a, NULL, 0, s->session->user_id, &u);
-            if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && (u->user == NULL || u->user->inactive)))
+            if (r == AUTHD_ERR_NOT_FOUND ||
+                (r == AUTHD_OK && (u->user == NULL || u->user->inactive)))
                 r = AUTHD_ERR_UNAUTHENTICATED;
         }
     }
@@ -211,9 +233,9 @@ sessions_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
 struct verify_step {
     const Authd__V1__VerifySecondFactorRequest *req;
     const Authd__Storage__SessionRecord *pending;
-    int check_err;       /* out: the code check's own result */
-    int used_recovery;   /* out */
-    Authd__Storage__UserRecord *rec;       /* out */
+    int check_err;                          /* out: the code check's own result */
+    int used_recovery;                      /* out */
+    Authd__Storage__UserRecord *rec;        /* out */
     Authd__Storage__SessionRecord *session; /* out: the new session */
     struct token tok;                       /* out */
 };
@@ -459,10 +481,18 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
     int r = account_session_active(a, req->session_token, &s, &u);
     if (r != AUTHD_OK)
         goto out;
+    /* The current password is a password guess like any login: same counters, same locks
+     * (a stolen cookie must not become an unlimited password oracle). */
+    r = login_gate(ctx, a, u->user->email, req->client_ip);
+    if (r != AUTHD_OK)
+        goto out;
     r = password_verify(u->password_hash, req->current_password, strlen(req->current_password),
                         &a->set.argon2, NULL);
+    if (r == AUTHD_OK)
+        throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, u->user->email);
     if (r != AUTHD_OK) {
         r = AUTHD_ERR_INVALID_CREDENTIALS;
+        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, req->client_ip);
         log_event(LOG_INFO, "password_change_failed", "user=%s reason=bad_password",
                   log_quote(u->user->id, q, sizeof(q)));
         goto out;

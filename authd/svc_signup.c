@@ -37,6 +37,11 @@ signup_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     resp->email = rpc_ctx_strdup(ctx, email);
     if (resp->email == NULL)
         return AUTHD_ERR_NOMEM;
+    r = account_client_check(ctx, req->client);
+    if (r == AUTHD_OK)
+        r = account_mail_gate(ctx, a, email, req->client_ip);
+    if (r != AUTHD_OK)
+        return r;
     r = account_user_by_email(a, NULL, 0, email, &existing);
     if (r == AUTHD_OK) {
         rpc_msg_free(&existing->base);

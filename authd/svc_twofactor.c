@@ -45,7 +45,7 @@ struct begin_step {
     const char *user_id;
     const char *transport;
     Authd__Storage__UserRecord *rec; /* out */
-    char secret[64];                  /* out: base32 */
+    char secret[64];                 /* out: base32 */
 };
 
 static int
@@ -83,7 +83,8 @@ tf_begin(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *re
 
     buf_init(&uri, 2048);
     if (strlen(req->transport) > TRANSPORT_MAX ||
-        strspn(req->transport, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+        strspn(req->transport,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
             strlen(req->transport)) {
         rpc_ctx_set_message(ctx, "transport: up to 32 of A-Z a-z 0-9 - _ .");
         return AUTHD_ERR_INVALID_ARGUMENT;

@@ -311,15 +311,18 @@ users_reset_two_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
         resp->user = rec_copy(ctx, &u.rec->user->base);
         r = resp->user ? AUTHD_OK : AUTHD_ERR_NOMEM;
         char q[96];
-        log_event(LOG_INFO, "twofactor_reset", "user=%s by=admin", log_quote(req->id, q, sizeof(q)));
+        log_event(LOG_INFO, "twofactor_reset", "user=%s by=admin",
+                  log_quote(req->id, q, sizeof(q)));
     }
     rpc_msg_free(u.rec ? &u.rec->base : NULL);
     return r;
 }
 
 const struct rpc_method authd_users_methods[] = {
-    {"Create", users_create, 0}, {"Get", users_get, RPC_INLINE},
-    {"List", users_list, 0},     {"Update", users_update, 0},
+    {"Create", users_create, 0},
+    {"Get", users_get, RPC_INLINE},
+    {"List", users_list, 0},
+    {"Update", users_update, 0},
     {"Delete", users_delete, 0},
     {"SetPassword", users_set_password, 0},
     {"ResetTwoFactor", users_reset_two_factor, 0},

@@ -17,12 +17,14 @@
 
 /* Accounts: 5 free failures, then 1 s, 2 s, 4 s ... up to 15 min. Addresses see many users
  * (offices behind one NAT), so they get more room before the first lock. */
-static const struct throttle_policy policies[2][2] = {
+static const struct throttle_policy policies[3][2] = {
     {{5, 1, 900, 3600}, {20, 1, 900, 3600}}, /* passwords */
     {{5, 1, 900, 3600}, {20, 1, 900, 3600}}, /* second factors: a counter of their own */
+    /* e-mails sent (signup, reset): a few per address of mail, more per client address */
+    {{5, 60, 3600, 3600}, {30, 60, 3600, 3600}},
 };
 
-static const char *const kind_names[] = {"pw", "2fa"};
+static const char *const kind_names[] = {"pw", "2fa", "mail"};
 static const char *const subject_names[] = {"acct", "addr"};
 
 const struct throttle_policy *
@@ -76,8 +78,10 @@ throttle_check(struct authd *a, enum throttle_kind k, enum throttle_subject s, c
 struct fail_step {
     const char *key;
     const struct throttle_policy *p;
-    uint32_t failures; /* out */
-    int64_t lock;      /* out */
+    int check_lock;      /* refuse (AUTHD_ERR_LOCKED) instead of counting while locked */
+    uint32_t failures;   /* out */
+    int64_t lock;        /* out */
+    int64_t retry_after; /* out, with AUTHD_ERR_LOCKED */
 };
 
 static int
@@ -91,6 +95,11 @@ fail_step(struct authd *a, struct store_txn *txn, void *arg)
                     (ProtobufCMessage **)&rec);
     if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
         return r;
+    if (f->check_lock && rec != NULL && rec->locked_until > now) {
+        f->retry_after = rec->locked_until - now;
+        rpc_msg_free(&rec->base);
+        return AUTHD_ERR_LOCKED;
+    }
     if (rec != NULL && now - rec->last_failure < f->p->window)
         fresh.failures = rec->failures;
     rpc_msg_free(rec ? &rec->base : NULL);
@@ -113,6 +122,24 @@ throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s, co
     int r = account_txn_run(a, fail_step, &f);
     if (r == AUTHD_OK && f.lock > 0)
         log_event(LOG_WARN, "lockout", "kind=%s subject=%s failures=%u lock_s=%lld", kind_names[k],
+                  subject_names[s], f.failures, (long long)f.lock);
+    return r;
+}
+
+int
+throttle_attempt(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                 const char *subject, int64_t *retry_after)
+{
+    char key[KEY_MAX];
+    *retry_after = 0;
+    if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
+        return AUTHD_OK;
+    struct fail_step f = {.key = key, .p = throttle_policy(k, s), .check_lock = 1};
+    int r = account_txn_run(a, fail_step, &f);
+    if (r == AUTHD_ERR_LOCKED)
+        *retry_after = f.retry_after;
+    else if (r == AUTHD_OK && f.lock > 0)
+        log_event(LOG_WARN, "lockout", "kind=%s subject=%s attempts=%u lock_s=%lld", kind_names[k],
                   subject_names[s], f.failures, (long long)f.lock);
     return r;
 }

@@ -15,7 +15,7 @@
 
 #include "authd.h"
 
-enum throttle_kind { THROTTLE_PASSWORD = 0, THROTTLE_SECOND_FACTOR = 1 };
+enum throttle_kind { THROTTLE_PASSWORD = 0, THROTTLE_SECOND_FACTOR = 1, THROTTLE_MAIL = 2 };
 enum throttle_subject { THROTTLE_ACCOUNT = 0, THROTTLE_ADDRESS = 1 };
 
 struct throttle_policy {
@@ -38,6 +38,15 @@ int throttle_check(struct authd *a, enum throttle_kind k, enum throttle_subject 
 /* Counts one failure for subject (and locks it when over the free failures). */
 int throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s,
                   const char *subject);
+
+/*
+ * Atomically checks and counts one attempt for subject before it is judged: AUTHD_ERR_LOCKED
+ * (with *retry_after) while locked, else AUTHD_OK with the attempt counted (a success then
+ * calls throttle_reset). Counting before judging means concurrent guesses cannot all slip in
+ * before the first failure is recorded.
+ */
+int throttle_attempt(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                     const char *subject, int64_t *retry_after);
 
 /* Forgets subject's failures (after a success). Costs a read, and a write only when needed. */
 int throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s,

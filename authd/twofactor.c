@@ -46,8 +46,7 @@ twofactor_secret_open(struct authd *a, const char *user_id, const Authd__Storage
                            (const uint8_t *)user_id, strlen(user_id), key, klen);
     if (r != AUTHD_OK) {
         char q[96];
-        log_event(LOG_ERROR, "totp_secret_unreadable", "user=%s",
-                  log_quote(user_id, q, sizeof(q)));
+        log_event(LOG_ERROR, "totp_secret_unreadable", "user=%s", log_quote(user_id, q, sizeof(q)));
     }
     return r;
 }
@@ -185,8 +184,8 @@ twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage
         return r;
     twofactor_params(st, &p);
     authd_cfg_get(a, &cfg);
-    r = otp_verify(key, klen, &p, a->now(), cfg.past_steps, TOTP_FUTURE_STEPS, st->last_step,
-                   code, &matched);
+    r = otp_verify(key, klen, &p, a->now(), cfg.past_steps, TOTP_FUTURE_STEPS, st->last_step, code,
+                   &matched);
     secret_freezero(key, klen);
     if (r == AUTHD_OK)
         st->last_step = matched;
@@ -217,8 +216,8 @@ twofactor_outcome(struct authd *a, const char *user_id, const char *ip, int err)
     char q1[96], q2[96];
     if (err == AUTHD_OK) {
         throttle_reset(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, user_id);
-        log_event(LOG_INFO, "second_factor_ok", "user=%s peer=%s", log_quote(user_id, q1, sizeof(q1)),
-                  log_quote(ip, q2, sizeof(q2)));
+        log_event(LOG_INFO, "second_factor_ok", "user=%s peer=%s",
+                  log_quote(user_id, q1, sizeof(q1)), log_quote(ip, q2, sizeof(q2)));
     } else if (err == AUTHD_ERR_WRONG_CODE) {
         if (throttle_fail(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, user_id) != AUTHD_OK ||
             throttle_fail(a, THROTTLE_SECOND_FACTOR, THROTTLE_ADDRESS, ip) != AUTHD_OK)

@@ -40,8 +40,8 @@ int twofactor_state_new(struct authd *a, const char *user_id, const char *transp
 /*
  * The current code of st (for webhook delivery) into code (at least OTP_MAX_DIGITS + 1 bytes).
  */
-int twofactor_current_code(struct authd *a, const char *user_id, const Authd__Storage__TotpState *st,
-                           char *code);
+int twofactor_current_code(struct authd *a, const char *user_id,
+                           const Authd__Storage__TotpState *st, char *code);
 
 /*
  * Checks code (TOTP, against rec->totp, or against st when st is not NULL) or, when code is

@@ -456,3 +456,117 @@ def test_password_lockout_per_address(authd):
                  grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
     # Another address is not affected.
     login_from(authd, "xavi@example.com", "correct horse battery", "192.0.2.8")
+
+
+def test_no_session_survives_a_concurrent_password_reset(tmpdir_path):
+    """Logins racing a reset: every session made with the old password must be gone after."""
+    import threading
+    a = Authd(tmpdir_path)  # the default Argon2 cost widens the race window
+    try:
+        create_user(a, "race@example.com")
+        tokens, stop = [], threading.Event()
+
+        def spin():
+            while not stop.is_set():
+                try:
+                    tokens.append(login_from(a, "race@example.com", "correct horse battery",
+                                             "127.0.0.9").session_token)
+                except grpc.RpcError:
+                    pass
+
+        threads = [threading.Thread(target=spin) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.4)
+        st = a.call(PR + "Start", signup_pb2.StartResetRequest(email="race@example.com"),
+                    signup_pb2.StartResetResponse)
+        a.call(PR + "Complete", signup_pb2.CompleteResetRequest(
+            token=st.token, password="the new password"), signup_pb2.CompleteResetResponse)
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert tokens
+        alive = 0
+        for tok in tokens:
+            try:
+                a.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=tok),
+                       sessions_pb2.SessionResponse)
+                alive += 1
+            except grpc.RpcError:
+                pass
+        assert alive == 0, f"{alive} of {len(tokens)} old-password sessions survived the reset"
+    finally:
+        a.stop()
+
+
+def test_reset_links_die_when_the_password_changes(authd):
+    create_user(authd, "yves@example.com")
+    t1 = authd.call(PR + "Start", signup_pb2.StartResetRequest(email="yves@example.com"),
+                    signup_pb2.StartResetResponse).token
+    t2 = authd.call(PR + "Start", signup_pb2.StartResetRequest(email="yves@example.com"),
+                    signup_pb2.StartResetResponse).token
+    t3 = authd.call(PR + "Start", signup_pb2.StartResetRequest(email="yves@example.com"),
+                    signup_pb2.StartResetResponse).token
+    authd.call(PR + "Complete", signup_pb2.CompleteResetRequest(token=t1, password="yves new pw 1"),
+               signup_pb2.CompleteResetResponse)
+    expect_error(lambda: authd.call(PR + "Complete", signup_pb2.CompleteResetRequest(
+        token=t2, password="attacker pw 1"), signup_pb2.CompleteResetResponse),
+        grpc.StatusCode.UNAUTHENTICATED, "invalid_token")
+    expect_error(lambda: authd.call(PR + "Get", signup_pb2.TokenRequest(token=t3),
+                                    signup_pb2.GetResetResponse),
+                 grpc.StatusCode.UNAUTHENTICATED, "invalid_token")
+    # A change of password by the signed-in user voids links issued before it, too.
+    t4 = authd.call(PR + "Start", signup_pb2.StartResetRequest(email="yves@example.com"),
+                    signup_pb2.StartResetResponse).token
+    s = login(authd, "yves@example.com", "yves new pw 1")
+    authd.call(S + "ChangePassword", sessions_pb2.ChangePasswordRequest(
+        session_token=s.session_token, current_password="yves new pw 1",
+        new_password="yves new pw 2"), common_pb2.Empty)
+    expect_error(lambda: authd.call(PR + "Complete", signup_pb2.CompleteResetRequest(
+        token=t4, password="attacker pw 2"), signup_pb2.CompleteResetResponse),
+        grpc.StatusCode.UNAUTHENTICATED, "invalid_token")
+    login(authd, "yves@example.com", "yves new pw 2")
+
+
+def test_change_password_guesses_are_throttled(authd):
+    create_user(authd, "zoe@example.com")
+    s = login(authd, "zoe@example.com")
+
+    def change(current):
+        return authd.call(S + "ChangePassword", sessions_pb2.ChangePasswordRequest(
+            session_token=s.session_token, current_password=current,
+            new_password="zoes new password", client_ip="10.7.0.1"), common_pb2.Empty)
+
+    for i in range(6):
+        expect_error(lambda: change(f"guess number {i}"), grpc.StatusCode.UNAUTHENTICATED,
+                     "invalid_credentials")
+    expect_error(lambda: change("correct horse battery"), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                 "locked")
+
+
+def test_concurrent_guesses_cannot_outrun_the_lockout(authd):
+    create_user(authd, "abel@example.com")
+
+    def guess(i):
+        try:
+            login_from(authd, "abel@example.com", f"wrong guess {i}", f"10.6.{i}.1")
+            return "ok"
+        except grpc.RpcError as e:
+            return grpc_reason(e)
+
+    with concurrent.futures.ThreadPoolExecutor(24) as ex:
+        results = list(ex.map(guess, range(24)))
+    assert results.count("ok") == 0
+    assert results.count("invalid_credentials") <= 6, results
+    assert results.count("locked") >= 18, results
+
+
+def test_mail_sending_starts_are_rate_limited(authd):
+    for i in range(6):  # 5 free, the 6th is sent and earns the lock
+        start_signup(authd, "bulk@example.com")
+    expect_error(lambda: start_signup(authd, "bulk@example.com"),
+                 grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
+    expect_error(lambda: authd.call(SU + "Start", signup_pb2.StartSignupRequest(
+        email="huge@example.com", client=common_pb2.ClientContext(state="x" * 5000)),
+        signup_pb2.StartSignupResponse), grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")
