@@ -23,6 +23,7 @@
 #include "secret.h"
 #include "secretbox.h"
 #include "store.h"
+#include "sweeper.h"
 
 #define MAX_SERVICES 16
 
@@ -35,6 +36,7 @@ struct options {
     int allow_insecure_remote;
     int production;
     const char *totp_key_file;
+    long sweep_interval;
     struct authd_settings set;
 };
 
@@ -120,7 +122,8 @@ enum {
     OPT_INSECURE,
     OPT_HELP,
     OPT_KEYFILE,
-    OPT_PRODUCTION
+    OPT_PRODUCTION,
+    OPT_SWEEP
 };
 
 struct numeric {
@@ -137,6 +140,7 @@ static const struct numeric numerics[] = {
     {OPT_SESS, "AUTHD_SESSION_TTL", 1, 400L * 86400},
     {OPT_SIGNUP, "AUTHD_SIGNUP_TTL", 1, 30L * 86400},
     {OPT_RESET, "AUTHD_RESET_TTL", 1, 7L * 86400},
+    {OPT_SWEEP, "AUTHD_SWEEP_INTERVAL", 1, 7L * 86400},
 };
 
 static int
@@ -173,6 +177,9 @@ set_numeric(struct options *o, int opt, const char *val, const char *origin)
         case OPT_RESET:
             o->set.reset_ttl = v;
             break;
+        case OPT_SWEEP:
+            o->sweep_interval = v;
+            break;
         }
         return 0;
     }
@@ -198,11 +205,13 @@ parse_options(int argc, char **argv, struct options *o)
         {"help", no_argument, NULL, OPT_HELP},
         {"totp-key-file", required_argument, NULL, OPT_KEYFILE},
         {"production", no_argument, NULL, OPT_PRODUCTION},
+        {"sweep-interval", required_argument, NULL, OPT_SWEEP},
         {NULL, 0, NULL, 0}};
     const char *e;
 
     memset(o, 0, sizeof(*o));
     authd_settings_default(&o->set);
+    o->sweep_interval = 600;
     o->listen = (e = getenv("AUTHD_LISTEN")) ? e : "127.0.0.1:50051";
     o->data_dir = (e = getenv("AUTHD_DATA_DIR")) ? e : "./data";
     o->log_level = (e = getenv("AUTHD_LOG_LEVEL")) ? e : "info";
@@ -357,6 +366,7 @@ main(int argc, char **argv)
     struct store *st = NULL;
     struct rpc_server *srv = NULL;
     struct secretbox *box = NULL;
+    struct sweeper *sweeper = NULL;
     struct authd a;
     int authd_ready = 0;
     int code = 1;
@@ -416,6 +426,10 @@ main(int argc, char **argv)
         fprintf(stderr, "authd: cannot write port file %s\n", o.port_file);
         goto out;
     }
+    if (sweeper_start(&a, o.sweep_interval, &sweeper) != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot start the sweeper\n");
+        goto out;
+    }
     log_event(LOG_INFO, "serving", "listen=%s port=%d data_dir=%s argon2_m=%u argon2_t=%u",
               o.listen, port, o.data_dir, o.set.argon2.m_cost_kib, o.set.argon2.t_cost);
 
@@ -425,6 +439,7 @@ main(int argc, char **argv)
     code = 0;
 out:
     rpc_server_stop(srv, 5000);
+    sweeper_stop(sweeper);
     if (authd_ready)
         authd_cleanup(&a);
     store_close(st);
