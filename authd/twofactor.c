@@ -103,7 +103,14 @@ twofactor_current_code(struct authd *a, const char *user_id, const Authd__Storag
     if (r != AUTHD_OK)
         return r;
     twofactor_params(st, &p);
-    r = otp_totp(key, klen, &p, a->now(), code);
+    /* Never hand out a code of a step already used: it would be refused as a replay. The next
+     * step's code is accepted too (one future step), so use it when the current one is spent. */
+    int64_t cur = otp_step(&p, a->now());
+    int64_t step = st->last_step >= cur ? st->last_step + 1 : cur;
+    if (step > cur + 1)
+        r = AUTHD_ERR_CONFLICT; /* both usable steps are spent: a new code in a few seconds */
+    else
+        r = otp_totp(key, klen, &p, step * (int64_t)p.period, code);
     secret_freezero(key, klen);
     return r;
 }

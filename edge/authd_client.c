@@ -17,6 +17,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "rpc.h"
+#include "secret.h"
 
 #define EDGE_CONFIG_TTL_MS 2000
 
@@ -113,6 +114,83 @@ edge_config_default(struct edge_config *c)
     memset(c, 0, sizeof(*c));
     copy_text(c->title, sizeof(c->title), "authd");
     copy_text(c->brand, sizeof(c->brand), "authd");
+    c->two_factor.webhook_timeout_ms = EDGE_WEBHOOK_TIMEOUT_DEFAULT;
+}
+
+/* 1 when c is an RFC 7230 tchar (the characters of a header name). */
+static int
+tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* 1 when name is a header name we may send: a token, and not one the edge sets itself. */
+static int
+webhook_header_name_ok(const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!tchar(*p))
+            return 0;
+    return strcasecmp(name, "Content-Type") != 0 && strcasecmp(name, "Content-Length") != 0;
+}
+
+/* 1 when value holds no control byte but tab (so no CR/LF: no header injection). */
+static int
+webhook_header_value_ok(const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Copies the webhook settings; anything unusable is dropped and logged (never a value). */
+static void
+webhook_from_msg(struct edge_two_factor_config *t, const Authd__V1__Webhook *w)
+{
+    if (w == NULL || w->endpoint == NULL || w->endpoint[0] == '\0')
+        return;
+    if ((strncasecmp(w->endpoint, "http://", 7) != 0 &&
+         strncasecmp(w->endpoint, "https://", 8) != 0) ||
+        !copy_url(t->webhook_endpoint, sizeof(t->webhook_endpoint), t->webhook_origin,
+                  sizeof(t->webhook_origin), w->endpoint)) {
+        t->webhook_endpoint[0] = '\0';
+        t->webhook_origin[0] = '\0';
+        log_event(LOG_WARN, "config_ignored", "field=twoFactor.webhook.endpoint reason=unsafe_url");
+        return;
+    }
+    t->webhook_timeout_ms = w->timeout > 0 ? w->timeout : EDGE_WEBHOOK_TIMEOUT_DEFAULT;
+    if (t->webhook_timeout_ms > EDGE_WEBHOOK_TIMEOUT_MAX)
+        t->webhook_timeout_ms = EDGE_WEBHOOK_TIMEOUT_MAX;
+    size_t used = 0;
+    for (size_t i = 0; i < w->n_headers; i++) {
+        const char *name = w->headers[i]->key;
+        const char *value = w->headers[i]->value != NULL ? w->headers[i]->value : "";
+        char qn[160];
+        if (!webhook_header_name_ok(name) || !webhook_header_value_ok(value)) {
+            log_event(LOG_WARN, "config_ignored",
+                      "field=twoFactor.webhook.headers name=%s "
+                      "reason=unsafe_header",
+                      log_quote(name, qn, sizeof(qn)));
+            continue;
+        }
+        size_t room = sizeof(t->webhook_headers) - used;
+        int n = value[0] != '\0' ? snprintf(t->webhook_headers + used, room, "%s: %s", name, value)
+                                 : snprintf(t->webhook_headers + used, room, "%s;", name);
+        if (n < 0 || (size_t)n >= room) {
+            secret_wipe(t->webhook_headers + used, room);
+            log_event(LOG_WARN, "config_ignored",
+                      "field=twoFactor.webhook.headers name=%s "
+                      "reason=too_large",
+                      log_quote(name, qn, sizeof(qn)));
+            continue;
+        }
+        used += (size_t)n + 1;
+        t->n_webhook_headers++;
+    }
 }
 
 void
@@ -139,6 +217,16 @@ edge_config_from_msg(struct edge_config *c, const Authd__V1__AuthConfig *cfg)
                       "field=theme.forgotPasswordUrl reason=unsafe_url");
     }
     c->asid_cookie_max_age = cfg->asid_cookie_max_age > 0 ? cfg->asid_cookie_max_age : 0;
+    const Authd__V1__TwoFactorConfig *tf = cfg->two_factor;
+    if (tf != NULL) {
+        struct edge_two_factor_config *etf = &c->two_factor;
+        copy_text(etf->issuer_name, sizeof(etf->issuer_name), tf->issuer_name);
+        etf->valid_past_tokens_count = tf->valid_past_tokens_count;
+        copy_text(etf->algorithm, sizeof(etf->algorithm), tf->algorithm);
+        etf->digits = tf->digits;
+        etf->period = tf->period;
+        webhook_from_msg(etf, tf->webhook);
+    }
 }
 
 int
@@ -178,7 +266,9 @@ call(struct edge_authd *a, const char *rid, const char *method, const ProtobufCM
     struct rpc_status st;
     memset(&st, 0, sizeof(st));
     *resp = NULL;
-    int r = rpc_call(a->rpc, method, req, desc, resp, a->timeout_ms, &st);
+    /* Who is calling: authd lets only the edge ask for a delivery code (IssueDeliveryCode). */
+    static const char *const md[] = {"authd-caller", "edge", NULL};
+    int r = rpc_call_md(a->rpc, method, md, req, desc, resp, a->timeout_ms, &st);
     if (r == AUTHD_OK && *resp == NULL)
         r = AUTHD_ERR_INTERNAL;
     if (r != AUTHD_OK) {
@@ -231,6 +321,7 @@ edge_authd_config(struct edge_authd *a, int refresh, struct edge_config *out)
     a->refreshing = 0;
     *out = a->cfg;
     pthread_mutex_unlock(&a->mu);
+    secret_wipe(&fresh, sizeof(fresh)); /* the webhook headers may hold credentials */
 }
 
 int
@@ -299,11 +390,27 @@ edge_authd_login(struct edge_authd *a, const char *rid, const char *email, const
 
 int
 edge_authd_session_get(struct edge_authd *a, const char *rid, const char *session_token,
-                       Authd__V1__SessionResponse **out)
+                       int allow_pending, Authd__V1__SessionResponse **out)
 {
     Authd__V1__GetSessionRequest req = AUTHD__V1__GET_SESSION_REQUEST__INIT;
     req.session_token = str_arg(session_token);
+    req.allow_pending = allow_pending != 0;
     return call(a, rid, "/authd.v1.Sessions/Get", &req.base,
+                &authd__v1__session_response__descriptor, (ProtobufCMessage **)out);
+}
+
+int
+edge_authd_verify_second_factor(struct edge_authd *a, const char *rid, const char *session_token,
+                                const char *code, const char *recovery_code, const char *client_ip,
+                                const char *user_agent, Authd__V1__SessionResponse **out)
+{
+    Authd__V1__VerifySecondFactorRequest req = AUTHD__V1__VERIFY_SECOND_FACTOR_REQUEST__INIT;
+    req.session_token = str_arg(session_token);
+    req.code = str_arg(code);
+    req.recovery_code = str_arg(recovery_code);
+    req.client_ip = str_arg(client_ip);
+    req.user_agent = str_arg(user_agent);
+    return call(a, rid, "/authd.v1.Sessions/VerifySecondFactor", &req.base,
                 &authd__v1__session_response__descriptor, (ProtobufCMessage **)out);
 }
 
@@ -359,11 +466,91 @@ edge_authd_reset_get(struct edge_authd *a, const char *rid, const char *token,
 
 int
 edge_authd_reset_complete(struct edge_authd *a, const char *rid, const char *token,
-                          const char *password, Authd__V1__CompleteResetResponse **out)
+                          const char *password, const char *code, const char *recovery_code,
+                          const char *client_ip, Authd__V1__CompleteResetResponse **out)
 {
     Authd__V1__CompleteResetRequest req = AUTHD__V1__COMPLETE_RESET_REQUEST__INIT;
     req.token = str_arg(token);
     req.password = str_arg(password);
+    req.code = str_arg(code);
+    req.recovery_code = str_arg(recovery_code);
+    req.client_ip = str_arg(client_ip);
     return call(a, rid, "/authd.v1.PasswordReset/Complete", &req.base,
                 &authd__v1__complete_reset_response__descriptor, (ProtobufCMessage **)out);
+}
+
+int
+edge_authd_2fa_begin(struct edge_authd *a, const char *rid, const char *session_token,
+                     const char *transport, Authd__V1__BeginEnrollmentResponse **out)
+{
+    Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
+    req.session_token = str_arg(session_token);
+    req.transport = str_arg(transport);
+    return call(a, rid, "/authd.v1.TwoFactor/BeginEnrollment", &req.base,
+                &authd__v1__begin_enrollment_response__descriptor, (ProtobufCMessage **)out);
+}
+
+int
+edge_authd_2fa_confirm(struct edge_authd *a, const char *rid, const char *session_token,
+                       const char *code, const char *client_ip,
+                       Authd__V1__RecoveryCodesResponse **out)
+{
+    Authd__V1__ConfirmEnrollmentRequest req = AUTHD__V1__CONFIRM_ENROLLMENT_REQUEST__INIT;
+    req.session_token = str_arg(session_token);
+    req.code = str_arg(code);
+    req.client_ip = str_arg(client_ip);
+    return call(a, rid, "/authd.v1.TwoFactor/ConfirmEnrollment", &req.base,
+                &authd__v1__recovery_codes_response__descriptor, (ProtobufCMessage **)out);
+}
+
+static void
+second_factor_req(Authd__V1__SecondFactorRequest *req, const char *session_token, const char *code,
+                  const char *recovery_code, const char *client_ip)
+{
+    req->session_token = str_arg(session_token);
+    req->code = str_arg(code);
+    req->recovery_code = str_arg(recovery_code);
+    req->client_ip = str_arg(client_ip);
+}
+
+int
+edge_authd_2fa_disable(struct edge_authd *a, const char *rid, const char *session_token,
+                       const char *code, const char *recovery_code, const char *client_ip,
+                       Authd__V1__UserResponse **out)
+{
+    Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
+    second_factor_req(&req, session_token, code, recovery_code, client_ip);
+    return call(a, rid, "/authd.v1.TwoFactor/Disable", &req.base,
+                &authd__v1__user_response__descriptor, (ProtobufCMessage **)out);
+}
+
+int
+edge_authd_2fa_status(struct edge_authd *a, const char *rid, const char *session_token,
+                      Authd__V1__TwoFactorStatusResponse **out)
+{
+    Authd__V1__StatusRequest req = AUTHD__V1__STATUS_REQUEST__INIT;
+    req.session_token = str_arg(session_token);
+    return call(a, rid, "/authd.v1.TwoFactor/Status", &req.base,
+                &authd__v1__two_factor_status_response__descriptor, (ProtobufCMessage **)out);
+}
+
+int
+edge_authd_2fa_regenerate(struct edge_authd *a, const char *rid, const char *session_token,
+                          const char *code, const char *recovery_code, const char *client_ip,
+                          Authd__V1__RecoveryCodesResponse **out)
+{
+    Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
+    second_factor_req(&req, session_token, code, recovery_code, client_ip);
+    return call(a, rid, "/authd.v1.TwoFactor/RegenerateRecoveryCodes", &req.base,
+                &authd__v1__recovery_codes_response__descriptor, (ProtobufCMessage **)out);
+}
+
+int
+edge_authd_2fa_delivery_code(struct edge_authd *a, const char *rid, const char *session_token,
+                             Authd__V1__DeliveryCodeResponse **out)
+{
+    Authd__V1__DeliveryCodeRequest req = AUTHD__V1__DELIVERY_CODE_REQUEST__INIT;
+    req.session_token = str_arg(session_token);
+    return call(a, rid, "/authd.v1.TwoFactor/IssueDeliveryCode", &req.base,
+                &authd__v1__delivery_code_response__descriptor, (ProtobufCMessage **)out);
 }

@@ -16,6 +16,32 @@
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/sessions.pb-c.h"
 #include "authd/v1/signup.pb-c.h"
+#include "authd/v1/twofactor.pb-c.h"
+#include "authd/v1/users.pb-c.h"
+
+#define EDGE_WEBHOOK_HEADERS_MAX 4096 /* bytes of "Name: value" lines kept for the webhook */
+#define EDGE_WEBHOOK_TIMEOUT_DEFAULT 5000
+#define EDGE_WEBHOOK_TIMEOUT_MAX 60000 /* a request thread waits this long at most */
+
+/*
+ * AuthConfig.twoFactor as the edge keeps it. The webhook's header values may be credentials:
+ * they live only here, in the per-request copy (wiped with the request) and in the outgoing
+ * request, and are never logged.
+ */
+struct edge_two_factor_config {
+    char issuer_name[256];
+    int32_t valid_past_tokens_count;
+    char algorithm[16];          /* "" = authd's default (SHA1) */
+    int32_t digits;              /* 0 = authd's default */
+    int32_t period;              /* 0 = authd's default */
+    char webhook_endpoint[1024]; /* an http(s) URL, or "" when no webhook is configured */
+    char webhook_origin[512];    /* scheme://host[:port] of the endpoint, for logs */
+    /* Each header as a NUL-terminated "Name: value" (or "Name;" for an empty value), one after
+     * the other; n_webhook_headers of them. */
+    char webhook_headers[EDGE_WEBHOOK_HEADERS_MAX];
+    unsigned n_webhook_headers;
+    int webhook_timeout_ms; /* webhook.timeout, or EDGE_WEBHOOK_TIMEOUT_DEFAULT when unset */
+};
 
 /* The parts of AuthConfig the edge uses, as plain strings; "" when unset. */
 struct edge_config {
@@ -25,6 +51,7 @@ struct edge_config {
     char style_origin[512];      /* scheme://host[:port] of an absolute style_url, else "" */
     char forgot_url[1024];       /* theme.forgotPasswordUrl when http(s):// or /path, else "" */
     int64_t asid_cookie_max_age; /* seconds; 0 = browser-session cookie */
+    struct edge_two_factor_config two_factor;
 };
 
 /* The defaults used before authd ever answered. */
@@ -32,7 +59,10 @@ void edge_config_default(struct edge_config *c);
 
 /*
  * Fills c from an AuthConfig message (cfg may be NULL: defaults). URLs that are not http(s)
- * or root-relative paths are dropped, so a config can never put javascript: into a page.
+ * or root-relative paths are dropped, so a config can never put javascript: into a page. The
+ * webhook endpoint must be an absolute http(s) URL; a webhook header whose name is not an
+ * RFC 7230 token or whose value holds CR, LF or another control byte is dropped (logged, without
+ * its value), as are Content-Type and Content-Length (the edge sets those).
  */
 void edge_config_from_msg(struct edge_config *c, const Authd__V1__AuthConfig *cfg);
 
@@ -69,8 +99,20 @@ int edge_authd_signup_complete(struct edge_authd *a, const char *rid, const char
 int edge_authd_login(struct edge_authd *a, const char *rid, const char *email, const char *password,
                      const char *client_ip, const char *user_agent,
                      Authd__V1__SessionResponse **out);
+/*
+ * Sessions.Get. With allow_pending authd also answers for a session whose second factor is
+ * still pending (session->authenticated is then 0); without, such a session is refused.
+ */
 int edge_authd_session_get(struct edge_authd *a, const char *rid, const char *session_token,
-                           Authd__V1__SessionResponse **out);
+                           int allow_pending, Authd__V1__SessionResponse **out);
+/*
+ * Sessions.VerifySecondFactor: code (TOTP) or recovery_code for the pending session. On success
+ * the answer carries a NEW session_token; the pending one is gone.
+ */
+int edge_authd_verify_second_factor(struct edge_authd *a, const char *rid,
+                                    const char *session_token, const char *code,
+                                    const char *recovery_code, const char *client_ip,
+                                    const char *user_agent, Authd__V1__SessionResponse **out);
 /* Sessions.Revoke by token. AUTHD_OK or the error. */
 int edge_authd_session_revoke(struct edge_authd *a, const char *rid, const char *session_token);
 /* Sessions.ChangePassword. AUTHD_OK or the error. */
@@ -82,7 +124,27 @@ int edge_authd_reset_start(struct edge_authd *a, const char *rid, const char *em
                            Authd__V1__StartResetResponse **out);
 int edge_authd_reset_get(struct edge_authd *a, const char *rid, const char *token,
                          Authd__V1__GetResetResponse **out);
+/* PasswordReset.Complete; code / recovery_code are needed when the user has 2FA. */
 int edge_authd_reset_complete(struct edge_authd *a, const char *rid, const char *token,
-                              const char *password, Authd__V1__CompleteResetResponse **out);
+                              const char *password, const char *code, const char *recovery_code,
+                              const char *client_ip, Authd__V1__CompleteResetResponse **out);
+
+/* TwoFactor service. session_token is the caller's (authenticated) session. */
+int edge_authd_2fa_begin(struct edge_authd *a, const char *rid, const char *session_token,
+                         const char *transport, Authd__V1__BeginEnrollmentResponse **out);
+int edge_authd_2fa_confirm(struct edge_authd *a, const char *rid, const char *session_token,
+                           const char *code, const char *client_ip,
+                           Authd__V1__RecoveryCodesResponse **out);
+int edge_authd_2fa_disable(struct edge_authd *a, const char *rid, const char *session_token,
+                           const char *code, const char *recovery_code, const char *client_ip,
+                           Authd__V1__UserResponse **out);
+int edge_authd_2fa_status(struct edge_authd *a, const char *rid, const char *session_token,
+                          Authd__V1__TwoFactorStatusResponse **out);
+int edge_authd_2fa_regenerate(struct edge_authd *a, const char *rid, const char *session_token,
+                              const char *code, const char *recovery_code, const char *client_ip,
+                              Authd__V1__RecoveryCodesResponse **out);
+/* The current code of a pending session (or a transport enrolment), for the webhook. */
+int edge_authd_2fa_delivery_code(struct edge_authd *a, const char *rid, const char *session_token,
+                                 Authd__V1__DeliveryCodeResponse **out);
 
 #endif

@@ -18,11 +18,16 @@ edge_flow_home(struct edge_req *r)
 {
     const char *token = edge_req_session_token(r);
     const char *email = NULL;
+    int pending = 0;
     Authd__V1__SessionResponse *s = NULL;
     if (token != NULL) {
-        int err = edge_authd_session_get(r->edge->authd, r->id, token, &s);
+        /* allow_pending: a login waiting for its second factor is not signed in, but its
+         * cookie must survive a visit here, or the browser could never finish that login. */
+        int err = edge_authd_session_get(r->edge->authd, r->id, token, 1, &s);
         if (err == AUTHD_OK && s->session != NULL && s->session->authenticated && s->user != NULL)
             email = s->user->email;
+        else if (err == AUTHD_OK && s->session != NULL && !s->session->authenticated)
+            pending = 1;
         else if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
                  err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT)
             edge_req_clear_session(r); /* a dead session: forget it */
@@ -37,10 +42,13 @@ edge_flow_home(struct edge_req *r)
         page_text(&p, email);
         page_raw(&p, "</strong></p>\n");
         page_link(&p, "/auth/password", "Change password");
+        page_link(&p, "/auth/two-factor", "Two-factor authentication");
         page_form_begin(&p, "/auth/logout", edge_req_csrf(r));
         page_submit(&p, "Sign out");
         page_form_end(&p);
     } else {
+        if (pending)
+            page_link(&p, "/auth/two-factor/verify", "Finish signing in");
         page_link(&p, "/auth/login", "Sign in");
         page_link(&p, "/auth/signup", "Create an account");
     }

@@ -61,7 +61,7 @@ edge_flow_login_form(struct edge_req *r)
     const char *token = edge_req_session_token(r);
     if (token != NULL && !(prompt != NULL && strcmp(prompt, "login") == 0)) {
         Authd__V1__SessionResponse *s = NULL;
-        int err = edge_authd_session_get(r->edge->authd, r->id, token, &s);
+        int err = edge_authd_session_get(r->edge->authd, r->id, token, 0, &s);
         int signed_in = err == AUTHD_OK && s->session != NULL && s->session->authenticated;
         rpc_msg_free(s != NULL ? &s->base : NULL);
         /* Any failure (expired session, authd down) just shows the form. */
@@ -106,7 +106,7 @@ edge_flow_login(struct edge_req *r)
     if (err != AUTHD_OK)
         return err;
     if (!authenticated) {
-        /* A second factor is pending: its step (a later issue) lives at this path. */
+        /* A second factor is pending: flow_2fa_verify.c asks for it. */
         struct buf next;
         buf_init(&next, PAGE_MAX);
         err = edge_carry_url(&next, "/auth/two-factor/verify", &c);

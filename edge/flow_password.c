@@ -132,8 +132,13 @@ invalid_link(struct edge_req *r)
     return edge_req_page(r, he.status, &p);
 }
 
+/*
+ * The new-password form; with second_factor (the user has 2FA) it also asks for a code from
+ * the app or, instead, a recovery code (both fields optional: either will do).
+ */
 static int
-render_reset(struct edge_req *r, int status, const char *email, const char *error)
+render_reset(struct edge_req *r, int status, const char *email, int second_factor,
+             const char *error)
 {
     struct buf action;
     buf_init(&action, 4096);
@@ -155,6 +160,12 @@ render_reset(struct edge_req *r, int status, const char *email, const char *erro
     page_input(&p, "New password", "password", "password", NULL, "new-password", 1);
     page_input(&p, "Repeat the new password", "password", "password_confirmation", NULL,
                "new-password", 0);
+    if (second_factor) {
+        page_para(&p, "Your account uses two-factor authentication.");
+        page_code_input(&p, "Code from your authenticator app", "token", "numeric", "one-time-code",
+                        10, 0, 0);
+        page_code_input(&p, "or use a recovery code", "recovery_code", "text", "off", 64, 0, 0);
+    }
     page_submit(&p, "Set password");
     page_form_end(&p);
     page_end(&p);
@@ -171,7 +182,7 @@ rerender_reset(struct edge_req *r, int status, const char *error)
         return invalid_link(r);
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, "reset_get");
-    err = render_reset(r, status, g->email, error);
+    err = render_reset(r, status, g->email, g->second_factor_required, error);
     rpc_msg_free(&g->base);
     return err;
 }
@@ -195,8 +206,16 @@ edge_flow_reset(struct edge_req *r)
         return rerender_reset(r, 400, "Passwords do not match");
 
     Authd__V1__CompleteResetResponse *resp = NULL;
-    int err = edge_authd_reset_complete(r->edge->authd, r->id, r->param, pw, &resp);
-    if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE) {
+    int err =
+        edge_authd_reset_complete(r->edge->authd, r->id, r->param, pw, edge_req_field(r, "token"),
+                                  edge_req_field(r, "recovery_code"), r->client_ip, &resp);
+    if (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED) {
+        log_event(LOG_INFO, "reset_second_factor_failed", "rid=%s err=%s ip=%s", r->id,
+                  authd_err_reason(err), r->client_ip);
+        return rerender_reset(
+            r, 401, "Enter a current code from your authenticator app or a recovery code");
+    }
+    if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
         struct edge_http_err he;
         edge_http_err_map(err, &he);
         return rerender_reset(r, he.status, he.message);
@@ -249,36 +268,11 @@ render_change(struct edge_req *r, int status, const char *email, const char *err
     return edge_req_page(r, status, &p);
 }
 
-/*
- * Looks up the browser's session. Returns AUTHD_OK with *out (free with rpc_msg_free), or
- * AUTHD_ERR_UNAUTHENTICATED when there is no signed-in session, or authd's error.
- */
-static int
-current_session(struct edge_req *r, Authd__V1__SessionResponse **out)
-{
-    *out = NULL;
-    const char *token = edge_req_session_token(r);
-    if (token == NULL)
-        return AUTHD_ERR_UNAUTHENTICATED;
-    Authd__V1__SessionResponse *s = NULL;
-    int err = edge_authd_session_get(r->edge->authd, r->id, token, &s);
-    if (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
-        err == AUTHD_ERR_INVALID_ARGUMENT)
-        err = AUTHD_ERR_UNAUTHENTICATED;
-    if (err == AUTHD_OK && (s->session == NULL || !s->session->authenticated)) {
-        rpc_msg_free(&s->base);
-        return AUTHD_ERR_UNAUTHENTICATED;
-    }
-    if (err == AUTHD_OK)
-        *out = s;
-    return err;
-}
-
 int
 edge_flow_password_form(struct edge_req *r)
 {
     Authd__V1__SessionResponse *s = NULL;
-    int err = current_session(r, &s);
+    int err = edge_req_session(r, 0, &s);
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, "password_session");
     err = render_change(r, 200, s->user != NULL ? s->user->email : NULL, NULL);

@@ -2,11 +2,16 @@
 /*
  * The flow handlers the route table in server.c dispatches to, one file per flow:
  * flow_home.c (landing, logout, DELETE /Session, health, static CSS, the authorize stub),
- * flow_signup.c, flow_login.c, flow_password.c (forgot / reset / change).
+ * flow_signup.c, flow_login.c, flow_password.c (forgot / reset / change), and the two-factor
+ * flows: flow_2fa_verify.c (the step at login), flow_2fa_settings.c (status, enable, disable,
+ * recovery codes), flow_2fa_enroll.c (QR code and confirmation), flow_2fa_api.c (the same as
+ * JSON for single-page apps).
  *
  * A handler runs after the server has parsed the query, the cookies and (for form POSTs) the
  * body, and checked CSRF for routes that need it. It answers through the edge_req_* helpers and
  * returns AUTHD_OK, or an error when it could not build an answer (the server then sends 500).
+ * JSON handlers (edge_api_*) run instead for bodies sent as application/json: they get the raw
+ * body in r->json_body, no form, and no CSRF check (see flow_2fa_api.c).
  */
 #ifndef AUTHD_EDGE_FLOWS_H
 #define AUTHD_EDGE_FLOWS_H
@@ -41,5 +46,26 @@ int edge_flow_reset_form(struct edge_req *r);    /* GET /auth/reset-password/{to
 int edge_flow_reset(struct edge_req *r);         /* POST /auth/reset-password/{token} */
 int edge_flow_password_form(struct edge_req *r); /* GET /auth/password */
 int edge_flow_password(struct edge_req *r);      /* POST /auth/password */
+
+/* flow_2fa_verify.c */
+int edge_flow_2fa_verify_form(struct edge_req *r); /* GET /auth/two-factor/verify */
+int edge_flow_2fa_verify(struct edge_req *r);      /* POST /auth/two-factor/verify */
+
+/* flow_2fa_settings.c */
+int edge_flow_2fa_settings(struct edge_req *r);       /* GET /auth/two-factor */
+int edge_flow_2fa_enable_form(struct edge_req *r);    /* GET /auth/two-factor/enable */
+int edge_flow_2fa_enable(struct edge_req *r);         /* POST /auth/two-factor/enable */
+int edge_flow_2fa_disable_form(struct edge_req *r);   /* GET /auth/two-factor/disable */
+int edge_flow_2fa_disable(struct edge_req *r);        /* POST /auth/two-factor/disable */
+int edge_flow_2fa_recovery_codes(struct edge_req *r); /* POST /auth/two-factor/recovery-codes */
+
+/* flow_2fa_enroll.c */
+int
+edge_flow_2fa_request_page(struct edge_req *r); /* GET (form POST) /app/auth/two-factor/request */
+int edge_flow_2fa_confirm(struct edge_req *r);  /* form POST /app/auth/two-factor/confirm */
+
+/* flow_2fa_api.c */
+int edge_api_2fa_request(struct edge_req *r); /* JSON POST /app/auth/two-factor/request */
+int edge_api_2fa_confirm(struct edge_req *r); /* JSON POST /app/auth/two-factor/confirm */
 
 #endif

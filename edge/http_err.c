@@ -11,6 +11,13 @@
 
 #include "err.h"
 
+static void
+set_api(struct edge_http_err *out, int status, const char *error)
+{
+    out->api_status = status;
+    snprintf(out->api_error, sizeof(out->api_error), "%s", error);
+}
+
 /* Copies text into out->message with its first letter upper-cased. */
 static void
 set_message(struct edge_http_err *out, const char *text)
@@ -27,24 +34,29 @@ edge_http_err_map(int err, struct edge_http_err *out)
     switch (err) {
     case AUTHD_OK:
         out->status = 200;
+        set_api(out, 200, "");
         break;
     case AUTHD_ERR_INVALID_CREDENTIALS:
         out->status = 401;
         set_message(out, "Invalid e-mail or password");
+        set_api(out, 401, "invalid_credentials");
         break;
     case AUTHD_ERR_INACTIVE:
         /* authd answers INACTIVE only after a correct password, so this reveals nothing. */
         out->status = 403;
         set_message(out, "This account is deactivated");
+        set_api(out, 403, "inactive");
         break;
     case AUTHD_ERR_UNAUTHENTICATED:
         out->status = 401;
         out->login_redirect = 1;
         set_message(out, "Please sign in");
+        set_api(out, 401, "unauthorized");
         break;
     case AUTHD_ERR_INVALID_TOKEN:
         out->status = 400;
         set_message(out, "This link is invalid, already used or expired");
+        set_api(out, 400, "invalid_request");
         break;
     case AUTHD_ERR_WEAK_PASSWORD:
     case AUTHD_ERR_INVALID_EMAIL:
@@ -54,25 +66,55 @@ edge_http_err_map(int err, struct edge_http_err *out)
          * to fix, so a 400 with the reason rather than "something went wrong". */
         out->status = 400;
         set_message(out, authd_strerror(err));
+        set_api(out, 400, "invalid_request");
         break;
     case AUTHD_ERR_LOCKED:
         out->status = 429;
         set_message(out, authd_strerror(err));
+        set_api(out, 429, "locked");
+        break;
+    case AUTHD_ERR_WRONG_CODE:
+        out->status = 401;
+        set_message(out, "Invalid or already used code");
+        set_api(out, 422, "wrong_token");
+        break;
+    case AUTHD_ERR_SECOND_FACTOR_REQUIRED:
+        out->status = 401;
+        set_message(out, "Enter a current code from your authenticator app or a recovery code");
+        set_api(out, 422, "second_factor_required");
+        break;
+    case AUTHD_ERR_ALREADY_ENABLED:
+        out->status = 409;
+        set_message(out, "Two-factor authentication is already on");
+        set_api(out, 422, "already_enabled");
+        break;
+    case AUTHD_ERR_NOT_REQUESTED:
+        out->status = 400;
+        set_message(out, "Two-factor set-up was not started or has expired; start again");
+        set_api(out, 422, "not_requested");
+        break;
+    case AUTHD_ERR_NOT_ENABLED:
+        out->status = 400;
+        set_message(out, "Two-factor authentication is off");
+        set_api(out, 422, "not_enabled");
         break;
     case AUTHD_ERR_UNAVAILABLE:
     case AUTHD_ERR_DEADLINE:
         out->status = 503;
         out->unexpected = 1;
         set_message(out, "Service temporarily unavailable");
+        set_api(out, 503, "temporarily_unavailable");
         break;
     case AUTHD_ERR_ALREADY_EXISTS:
         out->status = 409;
         set_message(out, "An account with this e-mail already exists");
+        set_api(out, 409, "already_exists");
         break;
     default:
         out->status = 500;
         out->unexpected = 1;
         set_message(out, "Something went wrong");
+        set_api(out, 500, "server_error");
         break;
     }
 }

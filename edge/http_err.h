@@ -8,13 +8,17 @@
 #define AUTHD_EDGE_HTTP_ERR_H
 
 struct edge_http_err {
-    int status;         /* HTTP status code */
+    int status;         /* HTTP status code of a page */
     int login_redirect; /* 1: answer with a redirect to /auth/login instead of a page */
     int unexpected;     /* 1: a failure the operator should see in the log (5xx) */
     char message[128];  /* user-facing text, plain (escape it when writing HTML) */
+    /* The same error in the JSON API (Aidbox's /app/auth/two-factor/...): its status and the
+     * "error" code; the two-factor refusals are 422 there, as in Aidbox. */
+    int api_status;
+    char api_error[32]; /* "" for AUTHD_OK */
 };
 
-/* Fills *out for err (AUTHD_OK gives 200 and an empty message). Never fails. */
+/* Fills *out for err (AUTHD_OK gives 200 and empty texts). Never fails. */
 void edge_http_err_map(int err, struct edge_http_err *out);
 
 #endif

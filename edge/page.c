@@ -125,6 +125,76 @@ page_input(struct page *p, const char *label, const char *type, const char *name
     page_raw(p, autofocus ? " required autofocus>\n" : " required>\n");
 }
 
+/* Appends the label and the opening of an input (id, name); the caller closes the tag. */
+static void
+input_open(struct page *p, const char *label, const char *name)
+{
+    page_raw(p, "<label for=\"f-");
+    page_text(p, name);
+    page_raw(p, "\">");
+    page_text(p, label);
+    page_raw(p, "</label>\n<input id=\"f-");
+    page_text(p, name);
+    page_raw(p, "\" type=\"text\" name=\"");
+    page_text(p, name);
+    page_raw(p, "\"");
+}
+
+static void
+attr_int(struct page *p, const char *attr, int v)
+{
+    if (p->err == AUTHD_OK)
+        p->err = buf_printf(&p->out, " %s=\"%d\"", attr, v);
+}
+
+void
+page_code_input(struct page *p, const char *label, const char *name, const char *inputmode,
+                const char *autocomplete, int maxlength, int required, int autofocus)
+{
+    input_open(p, label, name);
+    if (inputmode != NULL) {
+        page_raw(p, " inputmode=\"");
+        page_text(p, inputmode);
+        page_raw(p, "\"");
+    }
+    if (autocomplete != NULL) {
+        page_raw(p, " autocomplete=\"");
+        page_text(p, autocomplete);
+        page_raw(p, "\"");
+    }
+    if (maxlength > 0)
+        attr_int(p, "maxlength", maxlength);
+    page_raw(p, " autocapitalize=\"off\" spellcheck=\"false\"");
+    if (required)
+        page_raw(p, " required");
+    page_raw(p, autofocus ? " autofocus>\n" : ">\n");
+}
+
+void
+page_text_input(struct page *p, const char *label, const char *name, const char *value,
+                int maxlength, int required)
+{
+    input_open(p, label, name);
+    if (value != NULL && value[0] != '\0') {
+        page_raw(p, " value=\"");
+        page_text(p, value);
+        page_raw(p, "\"");
+    }
+    if (maxlength > 0)
+        attr_int(p, "maxlength", maxlength);
+    page_raw(p, required ? " required>\n" : ">\n");
+}
+
+void
+page_link_button(struct page *p, const char *href, const char *text)
+{
+    page_raw(p, "<p><a class=\"button\" href=\"");
+    page_text(p, href);
+    page_raw(p, "\">");
+    page_text(p, text);
+    page_raw(p, "</a></p>\n");
+}
+
 void
 page_submit(struct page *p, const char *label)
 {

@@ -66,6 +66,21 @@ void page_hidden(struct page *p, const char *name, const char *value);
 void page_input(struct page *p, const char *label, const char *type, const char *name,
                 const char *value, const char *autocomplete, int autofocus);
 
+/*
+ * A labelled field for a one-time code: type="text" with inputmode (e.g. "numeric"),
+ * autocomplete (e.g. "one-time-code"), maxlength, no spell-check or auto-capitalisation.
+ * required adds the attribute (a form with two alternative code fields leaves both optional).
+ */
+void page_code_input(struct page *p, const char *label, const char *name, const char *inputmode,
+                     const char *autocomplete, int maxlength, int required, int autofocus);
+
+/* A free-text field with a maxlength (e.g. a transport name). */
+void page_text_input(struct page *p, const char *label, const char *name, const char *value,
+                     int maxlength, int required);
+
+/* A link that looks like a button: <p><a class="button" href="{href}">{text}</a></p>. */
+void page_link_button(struct page *p, const char *href, const char *text);
+
 /* The submit button. */
 void page_submit(struct page *p, const char *label);
 

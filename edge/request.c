@@ -7,10 +7,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "err.h"
 #include "http_err.h"
 #include "log.h"
+#include "rpc.h"
 #include "secret.h"
 
 const char *
@@ -36,6 +38,46 @@ edge_req_session_token(const struct edge_req *r)
 {
     const char *t = cookie_get(r->cookies, EDGE_SESSION_COOKIE);
     return t != NULL && t[0] != '\0' ? t : NULL;
+}
+
+const char *
+edge_req_bearer(const struct edge_req *r)
+{
+    const char *a = r->authorization;
+    if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
+        return NULL;
+    a += 7;
+    while (*a == ' ')
+        a++;
+    return *a != '\0' ? a : NULL;
+}
+
+int
+edge_req_session_for(struct edge_req *r, const char *token, int allow_pending,
+                     Authd__V1__SessionResponse **out)
+{
+    *out = NULL;
+    if (token == NULL)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    Authd__V1__SessionResponse *s = NULL;
+    int err = edge_authd_session_get(r->edge->authd, r->id, token, allow_pending, &s);
+    if (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
+        err == AUTHD_ERR_INVALID_ARGUMENT)
+        err = AUTHD_ERR_UNAUTHENTICATED;
+    if (err != AUTHD_OK)
+        return err;
+    if (s->session == NULL || s->user == NULL || (!allow_pending && !s->session->authenticated)) {
+        rpc_msg_free(&s->base);
+        return AUTHD_ERR_UNAUTHENTICATED;
+    }
+    *out = s;
+    return AUTHD_OK;
+}
+
+int
+edge_req_session(struct edge_req *r, int allow_pending, Authd__V1__SessionResponse **out)
+{
+    return edge_req_session_for(r, edge_req_session_token(r), allow_pending, out);
 }
 
 int

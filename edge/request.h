@@ -34,6 +34,8 @@ struct edge_req {
     const char *user_agent;           /* may be NULL */
     const char *origin;               /* may be NULL */
     const char *authorization;        /* may be NULL */
+    const char *json_body;            /* JSON routes: the raw body (NUL-terminated), else NULL */
+    size_t json_body_len;
     char client_ip[64];     /* the socket peer, or X-Forwarded-For[0] with --trust-proxy */
     int secure;             /* came over TLS (ours, or the proxy's with --trust-proxy) */
     char id[24];            /* request id for logs */
@@ -99,6 +101,27 @@ int edge_req_fail(struct edge_req *r, int err, const char *what);
 
 /* The session token from the asid cookie, or NULL. Borrowed. */
 const char *edge_req_session_token(const struct edge_req *r);
+
+/*
+ * The token of an "Authorization: Bearer <token>" header, or NULL (no header, another scheme,
+ * or an empty token). Borrowed.
+ */
+const char *edge_req_bearer(const struct edge_req *r);
+
+/*
+ * Looks up the browser's session (the asid cookie) with Sessions.Get. Returns AUTHD_OK with
+ * *out (free with rpc_msg_free()); AUTHD_ERR_UNAUTHENTICATED when there is no cookie, authd
+ * does not know the token, or (without allow_pending) its second factor is still pending; or
+ * another authd error (e.g. UNAVAILABLE). *out is NULL on failure.
+ */
+int edge_req_session(struct edge_req *r, int allow_pending, Authd__V1__SessionResponse **out);
+
+/*
+ * The same for an explicit token (a bearer token of the JSON API); token NULL gives
+ * AUTHD_ERR_UNAUTHENTICATED.
+ */
+int edge_req_session_for(struct edge_req *r, const char *token, int allow_pending,
+                         Authd__V1__SessionResponse **out);
 
 /* Frees (wiping) everything of the response half. */
 void edge_req_response_free(struct edge_req *r);

@@ -47,35 +47,56 @@
 #define ROUTE_FORM 0x4u   /* the body is an urlencoded form */
 #define ROUTE_CSRF 0x8u   /* a form POST: CSRF cookie and field must match, Origin must be ours */
 
+/*
+ * A route with json_fn takes two kinds of body: application/json goes to json_fn (raw body,
+ * no form parsing, no CSRF: see flow_2fa_api.c), anything else to fn under the route's flags.
+ * A bearer-authenticated request that is not JSON is answered 415.
+ */
 struct route {
     const char *method;
     const char *path;
     unsigned flags;
     edge_handler_fn fn;
+    edge_handler_fn json_fn; /* NULL for HTML-only routes */
 };
 
 #define FORM_POST (ROUTE_PAGE | ROUTE_FORM | ROUTE_CSRF)
 
 static const struct route routes[] = {
-    {"GET", "/", ROUTE_PAGE, edge_flow_home},
-    {"GET", "/healthz", 0, edge_flow_healthz},
-    {"GET", "/readyz", 0, edge_flow_readyz},
-    {"GET", "/auth/static/style.css", 0, edge_flow_style},
-    {"GET", "/auth/signup", ROUTE_PAGE, edge_flow_signup_form},
-    {"POST", "/auth/signup", FORM_POST, edge_flow_signup_start},
-    {"GET", "/auth/signup/confirm/", ROUTE_PAGE | ROUTE_PREFIX, edge_flow_signup_confirm_form},
-    {"POST", "/auth/signup/confirm/", FORM_POST | ROUTE_PREFIX, edge_flow_signup_confirm},
-    {"GET", "/auth/login", ROUTE_PAGE, edge_flow_login_form},
-    {"POST", "/auth/login", FORM_POST, edge_flow_login},
-    {"POST", "/auth/logout", FORM_POST, edge_flow_logout},
-    {"DELETE", "/Session", 0, edge_flow_session_delete},
-    {"GET", "/auth/forgot-password", ROUTE_PAGE, edge_flow_forgot_form},
-    {"POST", "/auth/forgot-password", FORM_POST, edge_flow_forgot},
-    {"GET", "/auth/reset-password/", ROUTE_PAGE | ROUTE_PREFIX, edge_flow_reset_form},
-    {"POST", "/auth/reset-password/", FORM_POST | ROUTE_PREFIX, edge_flow_reset},
-    {"GET", "/auth/password", ROUTE_PAGE, edge_flow_password_form},
-    {"POST", "/auth/password", FORM_POST, edge_flow_password},
-    {"GET", "/auth/authorize", ROUTE_PAGE, edge_flow_authorize},
+    {"GET", "/", ROUTE_PAGE, edge_flow_home, NULL},
+    {"GET", "/healthz", 0, edge_flow_healthz, NULL},
+    {"GET", "/readyz", 0, edge_flow_readyz, NULL},
+    {"GET", "/auth/static/style.css", 0, edge_flow_style, NULL},
+    {"GET", "/auth/signup", ROUTE_PAGE, edge_flow_signup_form, NULL},
+    {"POST", "/auth/signup", FORM_POST, edge_flow_signup_start, NULL},
+    {"GET", "/auth/signup/confirm/", ROUTE_PAGE | ROUTE_PREFIX, edge_flow_signup_confirm_form,
+     NULL},
+    {"POST", "/auth/signup/confirm/", FORM_POST | ROUTE_PREFIX, edge_flow_signup_confirm, NULL},
+    {"GET", "/auth/login", ROUTE_PAGE, edge_flow_login_form, NULL},
+    {"POST", "/auth/login", FORM_POST, edge_flow_login, NULL},
+    {"POST", "/auth/logout", FORM_POST, edge_flow_logout, NULL},
+    {"DELETE", "/Session", 0, edge_flow_session_delete, NULL},
+    {"GET", "/auth/forgot-password", ROUTE_PAGE, edge_flow_forgot_form, NULL},
+    {"POST", "/auth/forgot-password", FORM_POST, edge_flow_forgot, NULL},
+    {"GET", "/auth/reset-password/", ROUTE_PAGE | ROUTE_PREFIX, edge_flow_reset_form, NULL},
+    {"POST", "/auth/reset-password/", FORM_POST | ROUTE_PREFIX, edge_flow_reset, NULL},
+    {"GET", "/auth/password", ROUTE_PAGE, edge_flow_password_form, NULL},
+    {"POST", "/auth/password", FORM_POST, edge_flow_password, NULL},
+    {"GET", "/auth/authorize", ROUTE_PAGE, edge_flow_authorize, NULL},
+    {"GET", "/auth/two-factor", ROUTE_PAGE, edge_flow_2fa_settings, NULL},
+    {"GET", "/auth/two-factor/verify", ROUTE_PAGE, edge_flow_2fa_verify_form, NULL},
+    {"POST", "/auth/two-factor/verify", FORM_POST, edge_flow_2fa_verify, NULL},
+    {"GET", "/auth/two-factor/enable", ROUTE_PAGE, edge_flow_2fa_enable_form, NULL},
+    {"POST", "/auth/two-factor/enable", FORM_POST, edge_flow_2fa_enable, NULL},
+    {"GET", "/auth/two-factor/disable", ROUTE_PAGE, edge_flow_2fa_disable_form, NULL},
+    {"POST", "/auth/two-factor/disable", FORM_POST, edge_flow_2fa_disable, NULL},
+    {"POST", "/auth/two-factor/recovery-codes", FORM_POST, edge_flow_2fa_recovery_codes, NULL},
+    {"GET", "/app/auth/two-factor/request", ROUTE_PAGE, edge_flow_2fa_request_page, NULL},
+    /* ROUTE_PAGE on the JSON routes too: it refreshes the AuthConfig (the webhook). */
+    {"POST", "/app/auth/two-factor/request", FORM_POST, edge_flow_2fa_request_page,
+     edge_api_2fa_request},
+    {"POST", "/app/auth/two-factor/confirm", FORM_POST, edge_flow_2fa_confirm,
+     edge_api_2fa_confirm},
 };
 
 /* Paths whose last segment is a secret token: logged as the prefix plus "{token}". */
@@ -268,7 +289,10 @@ send_answer(struct MHD_Connection *c, struct conn_state *st)
                                  r->cacheable ? "public, max-age=3600" : "no-store") == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
-    ok = ok && MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES;
+    /* same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with a
+     * same-origin form POST (Fetch, "serialize a request origin"), which the Origin check
+     * must refuse. Other sites still get no Referer, so no token in a path leaks. */
+    ok = ok && MHD_add_response_header(resp, "Referrer-Policy", "same-origin") == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "Content-Security-Policy", csp) == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES;
     if (ok && r->location != NULL)
@@ -317,6 +341,33 @@ is_form_content_type(const char *ct)
         return 0;
     char next = ct[sizeof(want) - 1];
     return next == '\0' || next == ';' || next == ' ';
+}
+
+static int
+is_json_content_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (ct == NULL || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+        return 0;
+    char next = ct[sizeof(want) - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+/* A JSON error answer for requests routed by content type (no flow involved). */
+static enum MHD_Result
+answer_json_error(struct MHD_Connection *c, struct conn_state *st, int status, const char *error,
+                  const char *description)
+{
+    struct edge_req *r = &st->req;
+    edge_req_response_free(r);
+    buf_init(&r->body, PAGE_MAX);
+    /* Both texts are our own ASCII literals without quotes or backslashes. */
+    if (buf_printf(&r->body, "{\"error\":\"%s\",\"error_description\":\"%s\"}", error,
+                   description) != AUTHD_OK)
+        buf_free(&r->body);
+    r->status = status;
+    r->content_type = "application/json";
+    return send_answer(c, st);
 }
 
 static enum MHD_Result
@@ -386,6 +437,28 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     if (st->cookies == NULL)
         return answer_error(c, st, 500, "Sorry", "Something went wrong");
     r->cookies = st->cookies;
+
+    if (rt->json_fn != NULL) {
+        const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (is_json_content_type(ct)) {
+            st->form = form_empty();
+            if (st->form == NULL)
+                return answer_error(c, st, 500, "Sorry", "Something went wrong");
+            r->form = st->form;
+            r->json_body = st->upload.data != NULL ? st->upload.data : "";
+            r->json_body_len = st->upload.len;
+            err = rt->json_fn(r);
+            if (err != AUTHD_OK || r->status == 0) {
+                log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id,
+                          authd_err_reason(err));
+                return answer_json_error(c, st, 500, "server_error", "Something went wrong");
+            }
+            return send_answer(c, st);
+        }
+        if (edge_req_bearer(r) != NULL)
+            return answer_json_error(c, st, 415, "invalid_request",
+                                     "Send the body as application/json");
+    }
 
     if (rt->flags & ROUTE_FORM) {
         if (st->upload.len > 0 && !is_form_content_type(header(c, MHD_HTTP_HEADER_CONTENT_TYPE)))

@@ -13,7 +13,9 @@ PKGS=(
   libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev
   # integration tests as an outside client
   python3 python3-grpcio python3-protobuf python3-requests python3-pytest python3-aiosmtpd
-  oathtool zbar-tools
+  oathtool zbar-tools librsvg2-bin
+  # end-to-end tests: a real browser driven by playwright-core (npm), never a downloaded browser
+  nodejs npm chromium
 )
 
 SUDO=""
@@ -21,6 +23,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
 for p in "${PKGS[@]}"; do
+  # A Node.js from elsewhere (e.g. NodeSource) bundles npm and conflicts with Debian's npm.
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then

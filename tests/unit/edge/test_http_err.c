@@ -98,6 +98,86 @@ test_availability_and_others(void **state)
     assert_string_equal(he.message, "");
 }
 
+static void
+test_two_factor(void **state)
+{
+    (void)state;
+    struct edge_http_err he = map(AUTHD_ERR_WRONG_CODE);
+    assert_int_equal(he.status, 401);
+    assert_string_equal(he.message, "Invalid or already used code");
+    assert_false(he.login_redirect); /* the form is shown again, not the login page */
+    assert_false(he.unexpected);
+    assert_int_equal(he.api_status, 422);
+    assert_string_equal(he.api_error, "wrong_token");
+
+    he = map(AUTHD_ERR_SECOND_FACTOR_REQUIRED);
+    assert_int_equal(he.status, 401);
+    assert_false(he.login_redirect);
+    assert_string_equal(he.message,
+                        "Enter a current code from your authenticator app or a recovery code");
+    assert_int_equal(he.api_status, 422);
+
+    he = map(AUTHD_ERR_ALREADY_ENABLED);
+    assert_int_equal(he.status, 409);
+    assert_int_equal(he.api_status, 422);
+    assert_string_equal(he.api_error, "already_enabled");
+    assert_false(he.unexpected);
+
+    he = map(AUTHD_ERR_NOT_REQUESTED);
+    assert_int_equal(he.status, 400);
+    assert_int_equal(he.api_status, 422);
+    assert_string_equal(he.api_error, "not_requested");
+
+    he = map(AUTHD_ERR_NOT_ENABLED);
+    assert_int_equal(he.status, 400);
+    assert_int_equal(he.api_status, 422);
+    assert_string_equal(he.api_error, "not_enabled");
+
+    /* every two-factor refusal has a message and is the user's, not the operator's */
+    const int all[] = {AUTHD_ERR_WRONG_CODE, AUTHD_ERR_SECOND_FACTOR_REQUIRED,
+                       AUTHD_ERR_ALREADY_ENABLED, AUTHD_ERR_NOT_REQUESTED, AUTHD_ERR_NOT_ENABLED};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        he = map(all[i]);
+        assert_true(strlen(he.message) > 0);
+        assert_true(he.message[0] >= 'A' && he.message[0] <= 'Z');
+        assert_false(he.unexpected);
+        /* the API codes are authd's own reasons, so clients can match either */
+        assert_string_equal(he.api_error, authd_err_reason(all[i]));
+    }
+}
+
+static void
+test_api_mapping(void **state)
+{
+    (void)state;
+    struct edge_http_err he = map(AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(he.api_status, 401);
+    assert_string_equal(he.api_error, "unauthorized");
+    he = map(AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(he.api_status, 400);
+    assert_string_equal(he.api_error, "invalid_request");
+    he = map(AUTHD_ERR_LOCKED);
+    assert_int_equal(he.api_status, 429);
+    he = map(AUTHD_ERR_UNAVAILABLE);
+    assert_int_equal(he.api_status, 503);
+    he = map(AUTHD_ERR_DEADLINE);
+    assert_int_equal(he.api_status, 503);
+    he = map(AUTHD_ERR_INTERNAL);
+    assert_int_equal(he.api_status, 500);
+    assert_string_equal(he.api_error, "server_error");
+    he = map(-12345);
+    assert_int_equal(he.api_status, 500);
+    he = map(AUTHD_OK);
+    assert_int_equal(he.api_status, 200);
+    assert_string_equal(he.api_error, "");
+    /* every error has an API status and code (none left at 0 by a forgotten case) */
+    for (int e = AUTHD_ERR_MIN_ + 1; e < 0; e++) {
+        he = map(e);
+        assert_true(he.api_status >= 400 && he.api_status <= 599);
+        assert_true(strlen(he.api_error) > 0);
+    }
+}
+
 int
 main(void)
 {
@@ -105,6 +185,8 @@ main(void)
         cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_tokens_and_input),
         cmocka_unit_test(test_availability_and_others),
+        cmocka_unit_test(test_two_factor),
+        cmocka_unit_test(test_api_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

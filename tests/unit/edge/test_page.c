@@ -138,6 +138,35 @@ test_form_attributes_escaped(void **state)
 }
 
 static void
+test_code_inputs(void **state)
+{
+    (void)state;
+    struct edge_config cfg;
+    edge_config_default(&cfg);
+    struct page p;
+    page_begin(&p, &cfg, "Two-factor");
+    page_code_input(&p, "Code <x>", "token", "numeric", "one-time-code", 10, 1, 1);
+    page_code_input(&p, "Recovery", "recovery_code", "text", "off", 64, 0, 0);
+    page_text_input(&p, "Transport", "transport", "s\"ms", 32, 1);
+    page_link_button(&p, "/app/auth/two-factor/request?a=1&b=2", "Enable <app>");
+    page_end(&p);
+    assert_int_equal(p.err, AUTHD_OK);
+    const char *html = p.out.data;
+    assert_non_null(strstr(html, "<label for=\"f-token\">Code &lt;x&gt;</label>\n"
+                                 "<input id=\"f-token\" type=\"text\" name=\"token\" "
+                                 "inputmode=\"numeric\" autocomplete=\"one-time-code\" "
+                                 "maxlength=\"10\" autocapitalize=\"off\" spellcheck=\"false\" "
+                                 "required autofocus>\n"));
+    assert_non_null(strstr(html, "name=\"recovery_code\" inputmode=\"text\" autocomplete=\"off\" "
+                                 "maxlength=\"64\" autocapitalize=\"off\" spellcheck=\"false\">"));
+    assert_non_null(strstr(html, "name=\"transport\" value=\"s&quot;ms\" maxlength=\"32\" "
+                                 "required>"));
+    assert_non_null(strstr(html, "<p><a class=\"button\" href=\"/app/auth/two-factor/request?a=1"
+                                 "&amp;b=2\">Enable &lt;app&gt;</a></p>"));
+    page_free(&p);
+}
+
+static void
 test_page_limit_is_sticky(void **state)
 {
     (void)state;
@@ -215,6 +244,7 @@ main(void)
         cmocka_unit_test(test_buf_html_round_trip),
         cmocka_unit_test(test_layout_escapes_config),
         cmocka_unit_test(test_form_attributes_escaped),
+        cmocka_unit_test(test_code_inputs),
         cmocka_unit_test(test_page_limit_is_sticky),
         cmocka_unit_test(test_config_from_msg),
     };

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Turning on two-factor authentication with an authenticator app (the HTML half; the JSON API
+ * for single-page apps is flow_2fa_api.c). GET /app/auth/two-factor/request asks authd to begin
+ * an enrolment and shows its otpauth:// URI as a QR code plus the secret for manual entry, with
+ * a form for the first code; POST /app/auth/two-factor/confirm hands that code to authd, which
+ * turns 2FA on and answers with the recovery codes, shown here once.
+ */
+#include "flows.h"
+
+#include <string.h>
+
+#include "err.h"
+#include "http_err.h"
+#include "log.h"
+#include "qr.h"
+#include "rpc.h"
+#include "twofactor.h"
+
+#define QR_SCALE 6 /* pixels per module */
+
+/* The confirm form (the first code from the app). */
+static void
+confirm_form(struct edge_req *r, struct page *p)
+{
+    page_form_begin(p, "/app/auth/two-factor/confirm", edge_req_csrf(r));
+    page_code_input(p, "Code from the app", "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX,
+                    1, 1);
+    page_submit(p, "Verify and turn on");
+    page_form_end(p);
+}
+
+/* Appends the OTP parameters when they are not the ones every app assumes. */
+static void
+params_note(struct page *p, const Authd__V1__BeginEnrollmentResponse *b)
+{
+    int sha1 = b->algorithm == NULL || b->algorithm[0] == '\0' || strcmp(b->algorithm, "SHA1") == 0;
+    if (sha1 && (b->digits == 0 || b->digits == 6) && (b->period == 0 || b->period == 30))
+        return;
+    if (p->err == AUTHD_OK)
+        p->err = buf_printf(&p->out, "<p class=\"muted\">Time-based, %u digits, every %u s, ",
+                            b->digits != 0 ? (unsigned)b->digits : 6u,
+                            b->period != 0 ? (unsigned)b->period : 30u);
+    page_text(p, sha1 ? "SHA1" : b->algorithm);
+    page_raw(p, ".</p>\n");
+}
+
+static int
+render_qr(struct edge_req *r, const Authd__V1__BeginEnrollmentResponse *b)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Set up your authenticator app");
+    page_para(&p, "Scan this QR code with your authenticator app (Google Authenticator, "
+                  "Microsoft Authenticator, 1Password, FreeOTP...).");
+    struct buf svg;
+    buf_init(&svg, PAGE_MAX / 2);
+    int qerr = qr_svg(&svg, b->uri, QR_SCALE);
+    if (qerr == AUTHD_OK) {
+        /* Our own markup, built from the URI's bits only: nothing of it is text. */
+        page_raw(&p, "<div id=\"qr\">");
+        page_raw(&p, svg.data);
+        page_raw(&p, "</div>\n");
+    } else {
+        log_event(LOG_WARN, "qr_failed", "rid=%s err=%s", r->id, authd_err_reason(qerr));
+        page_error(&p, "The QR code could not be drawn; enter the key below instead.");
+    }
+    buf_free(&svg);
+    page_para(&p, "Or type this key into the app:");
+    page_raw(&p, "<p><code id=\"secret\">");
+    edge_2fa_secret_groups(&p, b->secret);
+    page_raw(&p, "</code></p>\n");
+    params_note(&p, b);
+    page_para(&p, "Then enter the code the app shows:");
+    confirm_form(r, &p);
+    page_link(&p, "/auth/two-factor", "Cancel");
+    page_end(&p);
+    return edge_req_page(r, 200, &p);
+}
+
+int
+edge_flow_2fa_request_page(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+    /* authd begins an enrolment only for a signed-in session (else UNAUTHENTICATED). */
+    Authd__V1__BeginEnrollmentResponse *b = NULL;
+    int err = edge_authd_2fa_begin(r->edge->authd, r->id, token, "", &b);
+    if (err == AUTHD_ERR_ALREADY_ENABLED)
+        return edge_req_redirect(r, "/auth/two-factor");
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_begin");
+    if (b->uri == NULL || b->uri[0] == '\0' || b->secret == NULL || b->secret[0] == '\0') {
+        rpc_msg_free(&b->base);
+        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "2fa_begin_no_secret");
+    }
+    log_event(LOG_INFO, "2fa_enroll_begun", "rid=%s via=app", r->id);
+    err = render_qr(r, b);
+    rpc_msg_free(&b->base);
+    return err;
+}
+
+/* The page after a refused first code: the form again (the app already has the secret). */
+static int
+render_retry(struct edge_req *r, int status, const char *error)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Set up your authenticator app");
+    page_error(&p, error);
+    page_para(&p, "Enter the code your app shows now.");
+    confirm_form(r, &p);
+    page_link(&p, "/app/auth/two-factor/request", "Start again with a new QR code");
+    page_link(&p, "/auth/two-factor", "Cancel");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+int
+edge_flow_2fa_confirm(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+    Authd__V1__RecoveryCodesResponse *rc = NULL;
+    int err = edge_authd_2fa_confirm(r->edge->authd, r->id, token, edge_req_field(r, "token"),
+                                     r->client_ip, &rc);
+    if (err == AUTHD_ERR_ALREADY_ENABLED)
+        return edge_req_redirect(r, "/auth/two-factor");
+    if (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED ||
+        err == AUTHD_ERR_LOCKED || err == AUTHD_ERR_INVALID_ARGUMENT ||
+        err == AUTHD_ERR_TOO_LARGE) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        log_event(LOG_INFO, "2fa_confirm_failed", "rid=%s err=%s ip=%s", r->id,
+                  authd_err_reason(err), r->client_ip);
+        return render_retry(r, he.status, he.message);
+    }
+    if (err == AUTHD_ERR_NOT_REQUESTED) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        struct page p;
+        page_begin(&p, &r->cfg, "Two-factor authentication");
+        page_error(&p, he.message);
+        page_link(&p, "/auth/two-factor/enable", "Start again");
+        page_end(&p);
+        return edge_req_page(r, he.status, &p);
+    }
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_confirm");
+    log_event(LOG_INFO, "2fa_enabled", "rid=%s user=%s", r->id,
+              rc->user != NULL ? rc->user->id : "-");
+    edge_2fa_notify(r, rc->user != NULL ? rc->user->email : NULL,
+                    "Two-factor authentication was enabled",
+                    "Two-factor authentication was just turned on for your account. Signing in "
+                    "now also asks for a one-time code.");
+    err = edge_2fa_codes_page(r, "Two-factor authentication is on", NULL, rc->recovery_codes,
+                              rc->n_recovery_codes);
+    rpc_msg_free(&rc->base);
+    return err;
+}

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Two-factor settings for a signed-in user: the status page (on/off, recovery codes left),
+ * the "enable" choice (authenticator app, or codes sent by the webhook to a transport), turning
+ * it off, and new recovery codes. Turning off and new codes need a current code or a recovery
+ * code, which authd checks; every change is also mailed to the user.
+ */
+#include "flows.h"
+
+#include <string.h>
+
+#include "err.h"
+#include "http_err.h"
+#include "log.h"
+#include "rpc.h"
+#include "twofactor.h"
+
+static int
+is_one(const char *s)
+{
+    return s != NULL && strcmp(s, "1") == 0;
+}
+
+static int
+enabled(const Authd__V1__User *u)
+{
+    return u != NULL && u->two_factor != NULL && u->two_factor->enabled;
+}
+
+/* The field for a current code, or (recovery) for a recovery code. */
+static void
+code_field(struct page *p, int recovery, int autofocus)
+{
+    if (recovery)
+        page_code_input(p, "Recovery code", "recovery_code", "text", "off", EDGE_2FA_RECOVERY_MAX,
+                        1, autofocus);
+    else
+        page_code_input(p, "Code from your authenticator app", "token", "numeric", "one-time-code",
+                        EDGE_2FA_CODE_MAX, 1, autofocus);
+}
+
+/* ---- status page ----------------------------------------------------------------------- */
+
+int
+edge_flow_2fa_settings(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+    /* authd answers Status only for a signed-in session (UNAUTHENTICATED: to the login). */
+    Authd__V1__TwoFactorStatusResponse *st = NULL;
+    int err = edge_authd_2fa_status(r->edge->authd, r->id, token, &st);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_status");
+
+    struct page p;
+    page_begin(&p, &r->cfg, "Two-factor authentication");
+    if (enabled(st->user)) {
+        page_info(&p, "Two-factor authentication is on");
+        const char *transport = st->user->two_factor->transport;
+        if (transport != NULL && transport[0] != '\0') {
+            page_raw(&p, "<p>Codes are sent to you by <strong>");
+            page_text(&p, transport);
+            page_raw(&p, "</strong>.</p>\n");
+        }
+        if (p.err == AUTHD_OK)
+            p.err = buf_printf(&p.out,
+                               "<p>Recovery codes left: <strong id=\"codes-left\">%u"
+                               "</strong></p>\n",
+                               (unsigned)st->recovery_codes_left);
+        page_link(&p, "/auth/two-factor/disable", "Turn off two-factor authentication");
+        page_raw(&p, "<h2>Recovery codes</h2>\n");
+        page_para(&p, "Generating new recovery codes makes the old ones stop working.");
+        page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
+        code_field(&p, 0, 0);
+        page_submit(&p, "Generate new recovery codes");
+        page_form_end(&p);
+    } else {
+        page_info(&p, "Two-factor authentication is off");
+        page_para(&p, "With two-factor authentication, signing in also asks for a code from "
+                      "your phone, so a stolen password is not enough.");
+        page_link(&p, "/auth/two-factor/enable", "Enable two-factor authentication");
+    }
+    page_link(&p, "/", "Back to the start page");
+    page_end(&p);
+    rpc_msg_free(&st->base);
+    return edge_req_page(r, 200, &p);
+}
+
+/* ---- enable -------------------------------------------------------------------------- */
+
+static int
+render_enable(struct edge_req *r, int status, const char *transport, const char *error)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Enable two-factor authentication");
+    if (error != NULL)
+        page_error(&p, error);
+    page_para(&p, "Use an authenticator app (Google Authenticator, Microsoft Authenticator, "
+                  "1Password, FreeOTP...) to get a new code every 30 seconds.");
+    page_link_button(&p, "/app/auth/two-factor/request", "Enable using Authenticator app");
+    if (edge_2fa_has_webhook(r)) {
+        page_para(&p, "Or have each code sent to you:");
+        page_form_begin(&p, "/auth/two-factor/enable", edge_req_csrf(r));
+        page_text_input(&p, "How to send the codes (e.g. sms)", "transport", transport,
+                        EDGE_2FA_TRANSPORT_MAX, 1);
+        page_submit(&p, "Send codes to me instead");
+        page_form_end(&p);
+    }
+    page_link(&p, "/auth/two-factor", "Cancel");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+int
+edge_flow_2fa_enable_form(struct edge_req *r)
+{
+    Authd__V1__SessionResponse *s = NULL;
+    int err = edge_req_session(r, 0, &s);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_session");
+    int on = enabled(s->user);
+    rpc_msg_free(&s->base);
+    if (on)
+        return edge_req_redirect(r, "/auth/two-factor");
+    return render_enable(r, 200, NULL, NULL);
+}
+
+/* The page after a code was sent for a transport enrolment: the confirm form. */
+static int
+render_sent(struct edge_req *r, const char *transport)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Enter the code we sent you");
+    page_raw(&p, "<div class=\"msg info\" role=\"status\">We sent a code by <strong>");
+    page_text(&p, transport);
+    page_raw(&p, "</strong>. It may take a moment to arrive.</div>\n");
+    page_form_begin(&p, "/app/auth/two-factor/confirm", edge_req_csrf(r));
+    page_code_input(&p, "Code", "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX, 1, 1);
+    page_submit(&p, "Verify and turn on");
+    page_form_end(&p);
+    page_form_begin(&p, "/auth/two-factor/enable", edge_req_csrf(r));
+    page_hidden(&p, "transport", transport);
+    page_submit(&p, "Send a new code");
+    page_form_end(&p);
+    page_link(&p, "/auth/two-factor", "Cancel");
+    page_end(&p);
+    return edge_req_page(r, 200, &p);
+}
+
+/* The page when the code could not be sent: a way to send it again. */
+static int
+render_send_failed(struct edge_req *r, const char *transport)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "We could not send the code");
+    page_error(&p, "We could not send the code");
+    page_form_begin(&p, "/auth/two-factor/enable", edge_req_csrf(r));
+    page_hidden(&p, "transport", transport);
+    page_submit(&p, "Send again");
+    page_form_end(&p);
+    page_link(&p, "/auth/two-factor/enable", "Choose another way");
+    page_end(&p);
+    return edge_req_page(r, 200, &p);
+}
+
+int
+edge_flow_2fa_enable(struct edge_req *r)
+{
+    const char *transport = edge_req_field(r, "transport");
+    if (transport == NULL || transport[0] == '\0')
+        return render_enable(r, 400, NULL, "Say how the codes should be sent (e.g. sms)");
+    if (strlen(transport) > EDGE_2FA_TRANSPORT_MAX)
+        return render_enable(r, 400, NULL, "This name is too long");
+    if (!edge_2fa_has_webhook(r))
+        return render_enable(r, 400, NULL, "This server cannot send codes; use an app");
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+
+    Authd__V1__BeginEnrollmentResponse *b = NULL;
+    int err = edge_authd_2fa_begin(r->edge->authd, r->id, token, transport, &b);
+    if (err == AUTHD_ERR_ALREADY_ENABLED)
+        return edge_req_redirect(r, "/auth/two-factor");
+    if (err == AUTHD_ERR_INVALID_ARGUMENT || err == AUTHD_ERR_TOO_LARGE)
+        return render_enable(r, 400, transport,
+                             "Use up to 32 letters, digits, dashes, dots or underscores");
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_begin_transport");
+    if (b->code == NULL || b->code[0] == '\0') {
+        rpc_msg_free(&b->base);
+        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "2fa_begin_no_code");
+    }
+    err = edge_2fa_deliver(r, b->user, transport, b->code);
+    rpc_msg_free(&b->base);
+    log_event(LOG_INFO, "2fa_enroll_begun", "rid=%s via=transport sent=%s", r->id,
+              err == AUTHD_OK ? "yes" : "failed");
+    return err == AUTHD_OK ? render_sent(r, transport) : render_send_failed(r, transport);
+}
+
+/* ---- disable ------------------------------------------------------------------------- */
+
+static int
+render_disable(struct edge_req *r, int status, int recovery, const char *error)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Turn off two-factor authentication");
+    if (error != NULL)
+        page_error(&p, error);
+    page_para(&p, "Signing in will then need only your password. Enter a current code to "
+                  "confirm.");
+    page_form_begin(&p, "/auth/two-factor/disable", edge_req_csrf(r));
+    code_field(&p, recovery, 1);
+    page_submit(&p, "Turn off");
+    page_form_end(&p);
+    if (recovery)
+        page_link(&p, "/auth/two-factor/disable", "Use a code from your app instead");
+    else
+        page_link(&p, "/auth/two-factor/disable?recovery=1", "Use a recovery code");
+    page_link(&p, "/auth/two-factor", "Cancel");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+int
+edge_flow_2fa_disable_form(struct edge_req *r)
+{
+    Authd__V1__SessionResponse *s = NULL;
+    int err = edge_req_session(r, 0, &s);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_session");
+    int on = enabled(s->user);
+    rpc_msg_free(&s->base);
+    if (!on)
+        return edge_req_redirect(r, "/auth/two-factor");
+    return render_disable(r, 200, is_one(edge_req_query(r, "recovery")), NULL);
+}
+
+/* 1 for the refusals that re-render a code form (the user may try again). */
+static int
+is_code_error(int err)
+{
+    return err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED ||
+           err == AUTHD_ERR_LOCKED || err == AUTHD_ERR_TOO_LARGE ||
+           err == AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+int
+edge_flow_2fa_disable(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+    const char *recovery_code = edge_req_field(r, "recovery_code");
+    Authd__V1__UserResponse *u = NULL;
+    int err = edge_authd_2fa_disable(r->edge->authd, r->id, token, edge_req_field(r, "token"),
+                                     recovery_code, r->client_ip, &u);
+    if (err == AUTHD_ERR_NOT_ENABLED)
+        return edge_req_redirect(r, "/auth/two-factor");
+    if (is_code_error(err)) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        log_event(LOG_INFO, "2fa_disable_failed", "rid=%s err=%s ip=%s", r->id,
+                  authd_err_reason(err), r->client_ip);
+        return render_disable(r, he.status, recovery_code != NULL, he.message);
+    }
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_disable");
+    log_event(LOG_INFO, "2fa_disabled", "rid=%s user=%s", r->id,
+              u->user != NULL ? u->user->id : "-");
+    edge_2fa_notify(r, u->user != NULL ? u->user->email : NULL,
+                    "Two-factor authentication was disabled",
+                    "Two-factor authentication was just turned off for your account. Signing "
+                    "in now needs only your password.");
+    rpc_msg_free(&u->base);
+    return edge_req_redirect(r, "/auth/two-factor");
+}
+
+/* ---- new recovery codes ---------------------------------------------------------------- */
+
+static int
+render_regenerate(struct edge_req *r, int status, int recovery, const char *error)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Generate new recovery codes");
+    if (error != NULL)
+        page_error(&p, error);
+    page_para(&p, "Generating new recovery codes makes the old ones stop working.");
+    page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
+    code_field(&p, recovery, 1);
+    page_submit(&p, "Generate new recovery codes");
+    page_form_end(&p);
+    page_link(&p, "/auth/two-factor", "Cancel");
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+int
+edge_flow_2fa_recovery_codes(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+    const char *recovery_code = edge_req_field(r, "recovery_code");
+    Authd__V1__RecoveryCodesResponse *rc = NULL;
+    int err = edge_authd_2fa_regenerate(r->edge->authd, r->id, token, edge_req_field(r, "token"),
+                                        recovery_code, r->client_ip, &rc);
+    if (err == AUTHD_ERR_NOT_ENABLED)
+        return edge_req_redirect(r, "/auth/two-factor");
+    if (is_code_error(err)) {
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        log_event(LOG_INFO, "2fa_regenerate_failed", "rid=%s err=%s ip=%s", r->id,
+                  authd_err_reason(err), r->client_ip);
+        return render_regenerate(r, he.status, recovery_code != NULL, he.message);
+    }
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_regenerate");
+    log_event(LOG_INFO, "2fa_recovery_codes_regenerated", "rid=%s user=%s", r->id,
+              rc->user != NULL ? rc->user->id : "-");
+    err = edge_2fa_codes_page(r, "New recovery codes", "Your old recovery codes no longer work.",
+                              rc->recovery_codes, rc->n_recovery_codes);
+    rpc_msg_free(&rc->base);
+    return err;
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The second step of a login for a user with two-factor authentication. Sessions.Login left a
+ * pending session in the asid cookie; this page asks for a code from the authenticator app (or
+ * a recovery code) and hands it to Sessions.VerifySecondFactor, which answers with a NEW,
+ * authenticated session token (the pending one is gone: no session fixation). For a user with
+ * a transport ("sms") the current code is first sent by the AuthConfig webhook, with a way to
+ * send it again when that fails. authd counts failures and locks out guessing.
+ */
+#include "flows.h"
+
+#include <string.h>
+
+#include "carry.h"
+#include "err.h"
+#include "http_err.h"
+#include "log.h"
+#include "rpc.h"
+#include "twofactor.h"
+
+#define VERIFY_PATH "/auth/two-factor/verify"
+
+/* What the page shows besides the form. */
+struct verify_view {
+    int recovery;        /* ask for a recovery code instead of a TOTP code */
+    const char *info;    /* e.g. "We sent a code by sms." */
+    const char *error;   /* the last attempt's error */
+    int delivery_failed; /* show "We could not send the code" and "Send again" */
+};
+
+static int
+is_session_error(int err)
+{
+    return err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
+           err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+/* A link to this page (recovery: the recovery-code variant), keeping the carried parameters. */
+static void
+mode_link(struct page *p, const struct edge_carry *c, int recovery, const char *text)
+{
+    struct buf url;
+    buf_init(&url, PAGE_MAX);
+    int err = edge_carry_url(&url, VERIFY_PATH, c);
+    if (err == AUTHD_OK && recovery)
+        err = buf_puts(&url, edge_carry_any(c) ? "&recovery=1" : "?recovery=1");
+    if (err == AUTHD_OK)
+        page_link(p, url.data, text);
+    else if (p->err == AUTHD_OK)
+        p->err = err;
+    buf_free(&url);
+}
+
+static int
+render(struct edge_req *r, int status, const struct edge_carry *c, const struct verify_view *v)
+{
+    const char *csrf = edge_req_csrf(r);
+    struct page p;
+    page_begin(&p, &r->cfg, "Two-factor authentication");
+    if (v->delivery_failed) {
+        page_error(&p, "We could not send the code");
+        page_form_begin(&p, VERIFY_PATH, csrf);
+        edge_carry_hidden(c, &p);
+        page_hidden(&p, "resend", "1");
+        page_submit(&p, "Send again");
+        page_form_end(&p);
+    }
+    if (v->info != NULL)
+        page_info(&p, v->info);
+    if (v->error != NULL)
+        page_error(&p, v->error);
+    page_form_begin(&p, VERIFY_PATH, csrf);
+    edge_carry_hidden(c, &p);
+    if (v->recovery) {
+        page_para(&p, "Enter one of the recovery codes you saved when you turned on two-factor "
+                      "authentication. Each code works once.");
+        page_code_input(&p, "Recovery code", "recovery_code", "text", "off", EDGE_2FA_RECOVERY_MAX,
+                        1, 1);
+    } else {
+        page_para(&p, "Enter the code from your authenticator app.");
+        page_code_input(&p, "Code", "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX, 1, 1);
+    }
+    page_submit(&p, "Verify");
+    page_form_end(&p);
+    if (v->recovery)
+        mode_link(&p, c, 0, "Use a code from your app instead");
+    else
+        mode_link(&p, c, 1, "Use a recovery code");
+    page_form_begin(&p, "/auth/logout", csrf);
+    page_submit(&p, "Cancel and sign out");
+    page_form_end(&p);
+    page_end(&p);
+    return edge_req_page(r, status, &p);
+}
+
+/*
+ * Sends the current code by the webhook when the user has a transport and a webhook is
+ * configured. Sets v->info or v->delivery_failed. Returns AUTHD_OK, or UNAUTHENTICATED when
+ * authd no longer knows the pending session.
+ */
+static int
+deliver(struct edge_req *r, const char *token, const Authd__V1__User *u, struct verify_view *v)
+{
+    const char *transport = u != NULL && u->two_factor != NULL ? u->two_factor->transport : NULL;
+    if (transport == NULL || transport[0] == '\0')
+        return AUTHD_OK;
+    if (!edge_2fa_has_webhook(r)) {
+        log_event(LOG_WARN, "webhook_missing", "rid=%s reason=user_has_transport", r->id);
+        return AUTHD_OK;
+    }
+    Authd__V1__DeliveryCodeResponse *d = NULL;
+    int err = edge_authd_2fa_delivery_code(r->edge->authd, r->id, token, &d);
+    if (is_session_error(err))
+        return AUTHD_ERR_UNAUTHENTICATED;
+    if (err == AUTHD_OK)
+        err = edge_2fa_deliver(r, d->user != NULL ? d->user : u, d->transport, d->code);
+    else
+        log_event(LOG_WARN, "delivery_code_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
+    rpc_msg_free(d != NULL ? &d->base : NULL);
+    if (err == AUTHD_OK)
+        v->info = "We sent you a code. It may take a moment to arrive.";
+    else
+        v->delivery_failed = 1;
+    return AUTHD_OK;
+}
+
+/*
+ * The page for the pending session: back to sign-in without one, on as after login when it is
+ * already authenticated, else the form (with delivery unless only re-rendering for an error).
+ */
+static int
+show(struct edge_req *r, int status, const struct edge_carry *c, struct verify_view *v, int send)
+{
+    Authd__V1__SessionResponse *s = NULL;
+    int err = edge_req_session(r, 1, &s);
+    if (err == AUTHD_ERR_UNAUTHENTICATED)
+        return edge_2fa_redirect_carry(r, "/auth/login", c);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "verify_session");
+    if (s->session->authenticated) {
+        rpc_msg_free(&s->base);
+        return edge_2fa_go_next(r, c);
+    }
+    if (send && !v->recovery)
+        err = deliver(r, edge_req_session_token(r), s->user, v);
+    rpc_msg_free(&s->base);
+    if (err == AUTHD_ERR_UNAUTHENTICATED)
+        return edge_2fa_redirect_carry(r, "/auth/login", c);
+    return render(r, status, c, v);
+}
+
+static int
+is_one(const char *s)
+{
+    return s != NULL && strcmp(s, "1") == 0;
+}
+
+int
+edge_flow_2fa_verify_form(struct edge_req *r)
+{
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->query);
+    struct verify_view v = {.recovery = is_one(edge_req_query(r, "recovery"))};
+    return show(r, 200, &c, &v, 1);
+}
+
+int
+edge_flow_2fa_verify(struct edge_req *r)
+{
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->form);
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_2fa_redirect_carry(r, "/auth/login", &c);
+
+    const char *code = edge_req_field(r, "token");
+    const char *recovery_code = edge_req_field(r, "recovery_code");
+    struct verify_view v = {.recovery = recovery_code != NULL};
+    if (is_one(edge_req_field(r, "resend")))
+        return show(r, 200, &c, &v, 1);
+
+    int by_recovery =
+        (code == NULL || code[0] == '\0') && recovery_code != NULL && recovery_code[0] != '\0';
+    Authd__V1__SessionResponse *resp = NULL;
+    int err = edge_authd_verify_second_factor(r->edge->authd, r->id, token, code, recovery_code,
+                                              r->client_ip, r->user_agent, &resp);
+    if (err != AUTHD_OK) {
+        log_event(LOG_INFO, "second_factor_failed", "rid=%s err=%s ip=%s", r->id,
+                  authd_err_reason(err), r->client_ip);
+        if (is_session_error(err))
+            return edge_2fa_redirect_carry(r, "/auth/login", &c);
+        if (err != AUTHD_ERR_WRONG_CODE && err != AUTHD_ERR_SECOND_FACTOR_REQUIRED &&
+            err != AUTHD_ERR_LOCKED && err != AUTHD_ERR_TOO_LARGE)
+            return edge_req_fail(r, err, "verify_second_factor");
+        struct edge_http_err he;
+        edge_http_err_map(err, &he);
+        v.error = he.message;
+        return show(r, he.status, &c, &v, 0);
+    }
+    if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL ||
+        !resp->session->authenticated) {
+        rpc_msg_free(&resp->base);
+        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "verify_no_session");
+    }
+    err = edge_req_set_session(r, resp->session_token);
+    log_event(LOG_INFO, "second_factor_ok", "rid=%s user=%s ip=%s method=%s", r->id,
+              resp->user != NULL ? resp->user->id : "-", r->client_ip,
+              by_recovery ? "recovery_code" : "totp");
+    if (err == AUTHD_OK && by_recovery && resp->user != NULL)
+        edge_2fa_notify(r, resp->user->email, "A recovery code was used to sign in",
+                        "A recovery code was just used to sign in to your account. Each "
+                        "recovery code works only once; you can generate new ones on your "
+                        "two-factor settings page.");
+    rpc_msg_free(&resp->base);
+    if (err != AUTHD_OK)
+        return err;
+    return edge_2fa_go_next(r, &c);
+}
