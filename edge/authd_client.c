@@ -428,10 +428,12 @@ edge_authd_session_revoke(struct edge_authd *a, const char *rid, const char *ses
 
 int
 edge_authd_change_password(struct edge_authd *a, const char *rid, const char *session_token,
-                           const char *current_password, const char *new_password)
+                           const char *current_password, const char *new_password,
+                           const char *client_ip)
 {
     Authd__V1__ChangePasswordRequest req = AUTHD__V1__CHANGE_PASSWORD_REQUEST__INIT;
     req.session_token = str_arg(session_token);
+    req.client_ip = str_arg(client_ip);
     req.current_password = str_arg(current_password);
     req.new_password = str_arg(new_password);
     ProtobufCMessage *resp = NULL;

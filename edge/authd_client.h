@@ -117,7 +117,8 @@ int edge_authd_verify_second_factor(struct edge_authd *a, const char *rid,
 int edge_authd_session_revoke(struct edge_authd *a, const char *rid, const char *session_token);
 /* Sessions.ChangePassword. AUTHD_OK or the error. */
 int edge_authd_change_password(struct edge_authd *a, const char *rid, const char *session_token,
-                               const char *current_password, const char *new_password);
+                               const char *current_password, const char *new_password,
+                               const char *client_ip);
 
 int edge_authd_reset_start(struct edge_authd *a, const char *rid, const char *email,
                            const Authd__V1__ClientContext *client, const char *client_ip,

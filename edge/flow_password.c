@@ -66,7 +66,8 @@ send_reset_mail(struct edge_req *r, const char *email, const char *token)
                          "ignore this e-mail: your password stays as it is.\n",
                          link.data);
     if (err == AUTHD_OK)
-        err = mail_send(r->edge->mail, r->id, email, "Reset your password", body.data, link.data);
+        err = mail_send_later(r->edge->mail, r->id, email, "Reset your password", body.data,
+                              link.data);
     buf_free(&link);
     buf_free(&body);
     return err;
@@ -84,7 +85,9 @@ edge_flow_forgot(struct edge_req *r)
     Authd__V1__StartResetResponse *resp = NULL;
     int err = edge_authd_reset_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp);
     if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
-        err == AUTHD_ERR_TOO_LARGE) {
+        err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
+        /* LOCKED (too many e-mails asked for) is counted alike for every address, so it
+         * reveals nothing either. */
         struct edge_http_err he;
         edge_http_err_map(err, &he);
         return render_forgot(r, he.status, &c, email, he.message);
@@ -92,11 +95,11 @@ edge_flow_forgot(struct edge_req *r)
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, "reset_start");
     if (resp->token != NULL && resp->token[0] != '\0') {
-        /* A failure is logged by mail_send() but not shown: showing it only when an account
-         * exists would tell anyone which addresses have one. */
+        /* Queued, not sent here: neither a failure nor the time an SMTP round trip takes may
+         * show, or the page would tell anyone which addresses have an account. */
         int sent = send_reset_mail(r, resp->email, resp->token);
-        log_event(LOG_INFO, "reset_started", "rid=%s mailed=%s", r->id,
-                  sent == AUTHD_OK ? "yes" : "failed");
+        log_event(LOG_INFO, "reset_started", "rid=%s mail=%s", r->id,
+                  sent == AUTHD_OK ? "queued" : "failed");
     }
 
     struct page p;
@@ -296,7 +299,7 @@ edge_flow_password(struct edge_req *r)
     if (!secret_streq(pw, pw2))
         return render_change(r, 400, NULL, "Passwords do not match");
 
-    int err = edge_authd_change_password(r->edge->authd, r->id, token, current, pw);
+    int err = edge_authd_change_password(r->edge->authd, r->id, token, current, pw, r->client_ip);
     if (err == AUTHD_ERR_INVALID_CREDENTIALS) {
         struct edge_http_err he;
         edge_http_err_map(err, &he);

@@ -101,7 +101,7 @@ edge_flow_signup_start(struct edge_req *r)
     Authd__V1__StartSignupResponse *resp = NULL;
     int err = edge_authd_signup_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp);
     if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
-        err == AUTHD_ERR_TOO_LARGE) {
+        err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
         struct edge_http_err he;
         edge_http_err_map(err, &he);
         return render_form(r, he.status, &c, email, he.message);

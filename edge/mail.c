@@ -6,6 +6,7 @@
  */
 #include "mail.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,25 @@
 
 #define MAIL_MAX_MESSAGE ((size_t)64 * 1024)
 
+/* A message waiting for the background sender (mail_send_later). */
+struct mail_job {
+    struct mail_job *next;
+    char rid[32];
+    char *to, *subject, *body, *link;
+};
+
+#define MAIL_QUEUE_MAX 256
+
 struct mail {
+    /* the background sender */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t th;
+    int th_started;
+    int stopping;
+    struct mail_job *head, *tail;
+    size_t queued;
+
     enum mail_provider provider;
     enum mail_starttls starttls;
     long timeout_s;
@@ -144,11 +163,95 @@ dup_or_null(const char *s, int *failed)
     return d;
 }
 
+static void
+job_free(struct mail_job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->to);
+    free(j->subject);
+    secret_strfree(j->body); /* bodies hold single-use links */
+    secret_strfree(j->link);
+    free(j);
+}
+
+/* The background sender: sends queued messages in order; on stop, sends what is queued. */
+static void *
+mail_worker(void *arg)
+{
+    struct mail *m = arg;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        while (m->head == NULL && !m->stopping)
+            pthread_cond_wait(&m->wake, &m->lock);
+        struct mail_job *j = m->head;
+        if (j == NULL)
+            break; /* stopping and drained */
+        m->head = j->next;
+        if (m->head == NULL)
+            m->tail = NULL;
+        m->queued--;
+        pthread_mutex_unlock(&m->lock);
+        mail_send(m, j->rid, j->to, j->subject, j->body, j->link);
+        job_free(j);
+        pthread_mutex_lock(&m->lock);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+int
+mail_send_later(struct mail *m, const char *rid, const char *to, const char *subject,
+                const char *body, const char *link)
+{
+    struct mail_job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return AUTHD_ERR_NOMEM;
+    snprintf(j->rid, sizeof(j->rid), "%s", rid != NULL ? rid : "-");
+    j->to = strdup(to != NULL ? to : "");
+    j->subject = strdup(subject != NULL ? subject : "");
+    j->body = strdup(body != NULL ? body : "");
+    j->link = link != NULL ? strdup(link) : NULL;
+    if (j->to == NULL || j->subject == NULL || j->body == NULL ||
+        (link != NULL && j->link == NULL)) {
+        job_free(j);
+        return AUTHD_ERR_NOMEM;
+    }
+    pthread_mutex_lock(&m->lock);
+    int r = AUTHD_OK;
+    if (!m->th_started || m->stopping || m->queued >= MAIL_QUEUE_MAX) {
+        r = AUTHD_ERR_UNAVAILABLE;
+    } else {
+        if (m->tail != NULL)
+            m->tail->next = j;
+        else
+            m->head = j;
+        m->tail = j;
+        m->queued++;
+        pthread_cond_signal(&m->wake);
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (r != AUTHD_OK) {
+        log_event(LOG_WARN, "mail_failed", "rid=%s reason=queue_full", j->rid);
+        job_free(j);
+    }
+    return r;
+}
+
 void
 mail_free(struct mail *m)
 {
     if (m == NULL)
         return;
+    if (m->th_started) {
+        pthread_mutex_lock(&m->lock);
+        m->stopping = 1;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->th, NULL);
+    }
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->wake);
     free(m->smtp_url);
     free(m->from);
     free(m->from_addr);
@@ -164,6 +267,8 @@ mail_new(const struct mail_opts *o, struct mail **out)
     struct mail *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return AUTHD_ERR_NOMEM;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->wake, NULL);
     int failed = 0;
     m->provider = o->provider;
     m->starttls = o->starttls;
@@ -197,6 +302,11 @@ mail_new(const struct mail_opts *o, struct mail **out)
             return AUTHD_ERR_INVALID_ARGUMENT;
         }
     }
+    if (pthread_create(&m->th, NULL, mail_worker, m) != 0) {
+        mail_free(m);
+        return AUTHD_ERR_NOMEM;
+    }
+    m->th_started = 1;
     *out = m;
     return AUTHD_OK;
 }

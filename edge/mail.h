@@ -47,6 +47,16 @@ int mail_send(struct mail *m, const char *rid, const char *to, const char *subje
               const char *body, const char *link);
 
 /*
+ * Queues a mail for a background thread and returns at once (the same arguments as mail_send;
+ * all copied). For flows whose page must not depend on whether a mail was sent: the time a
+ * request takes then does not tell whether an account exists. AUTHD_OK, or
+ * AUTHD_ERR_UNAVAILABLE when the queue is full or the mailer stopping (logged), or
+ * AUTHD_ERR_NOMEM. mail_free() sends what is still queued before it returns.
+ */
+int mail_send_later(struct mail *m, const char *rid, const char *to, const char *subject,
+                    const char *body, const char *link);
+
+/*
  * Appends the RFC 5322 message (headers From, To, Subject, Date, Message-ID, MIME-Version,
  * Content-Type, Content-Transfer-Encoding; then the body with CRLF line ends) to out.
  * AUTHD_ERR_INVALID_ARGUMENT when from, to or subject holds CR, LF or another control byte.

@@ -211,7 +211,11 @@ on_cookie_header(void *cls, enum MHD_ValueKind kind, const char *key, const char
     return mhd_bool(buf_puts(b, value) == AUTHD_OK);
 }
 
-/* Fills client_ip: the socket peer, or the first X-Forwarded-For entry behind a trusted proxy. */
+/*
+ * Fills client_ip: the socket peer, or, behind a trusted proxy, the LAST X-Forwarded-For entry:
+ * proxies append the address they saw, so the last entry is the one our proxy wrote, while
+ * everything before it came from the client and can be forged.
+ */
 static void
 set_client_ip(struct MHD_Connection *c, const struct edge *e, char *out, size_t cap)
 {
@@ -219,13 +223,15 @@ set_client_ip(struct MHD_Connection *c, const struct edge *e, char *out, size_t 
     if (e->trust_proxy) {
         const char *xff = header(c, "X-Forwarded-For");
         if (xff != NULL) {
-            while (*xff == ' ' || *xff == '\t')
-                xff++;
-            size_t n = strcspn(xff, ", \t");
+            const char *last = strrchr(xff, ',');
+            last = last != NULL ? last + 1 : xff;
+            while (*last == ' ' || *last == '\t')
+                last++;
+            size_t n = strcspn(last, " \t");
             char cand[64];
             unsigned char tmp[sizeof(struct in6_addr)];
             if (n > 0 && n < sizeof(cand)) {
-                memcpy(cand, xff, n);
+                memcpy(cand, last, n);
                 cand[n] = '\0';
                 if (inet_pton(AF_INET, cand, tmp) == 1 || inet_pton(AF_INET6, cand, tmp) == 1) {
                     snprintf(out, cap, "%s", cand);

@@ -309,3 +309,24 @@ def test_expired_confirmation_link_refused(tmpdir_path):
         if e:
             e.stop()
         a.stop()
+
+
+def test_forwarded_for_uses_the_address_our_proxy_wrote(tmpdir_path, authd):
+    from conftest import Edge
+    e = Edge(tmpdir_path, authd, ["--trust-proxy"])
+    try:
+        s = new_session()
+        codes = []
+        for i in range(22):
+            # The client forges the first entry; the proxy appends the real address last.
+            r0, csrf = get_form(s, e.base + "/auth/login")
+            r = s.post(e.base + "/auth/login", data={"email": f"nobody{i}@example.com",
+                                                       "password": "wrong password", "csrf": csrf},
+                       headers={"X-Forwarded-For": f"203.0.113.{i}, 198.51.100.7"},
+                       allow_redirects=False)
+            codes.append(r.status_code)
+        assert codes[:20] == [401] * 20 and codes[-1] == 429, codes
+        assert "peer=198.51.100.7" in authd.log_text()
+        assert "203.0.113.5" not in authd.log_text()
+    finally:
+        e.stop()
