@@ -17,6 +17,7 @@
 #include "log.h"
 #include "records.h"
 #include "secret.h"
+#include "throttle.h"
 #include "twofactor.h"
 #include "authd/v1/signup.pb-c.h"
 
@@ -194,6 +195,7 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     c.password_hash = phc;
     c.code = req->code;
     c.recovery_code = req->recovery_code;
+    int serial = throttle_serial_enter(pre_user);
     r = twofactor_gate(a, ctx, pre_user, req->client_ip);
     if (r == AUTHD_OK) {
         r = account_txn_run(a, complete_step, &c);
@@ -202,6 +204,7 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
             twofactor_outcome(a, pre_user, req->client_ip,
                               c.check_err != AUTHD_OK ? c.check_err : r);
     }
+    throttle_serial_leave(serial);
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &c.user->user->base);
         resp->client = c.reset->client ? rec_copy(ctx, &c.reset->client->base) : NULL;

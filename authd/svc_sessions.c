@@ -37,17 +37,17 @@ session_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
 
 /* ---- Login ---------------------------------------------------------------------------------- */
 
-/* Refuses a login while its account or address is locked; the account attempt is counted now,
- * atomically, so that concurrent guesses cannot all be judged before one failure is recorded.
- * The address counter only counts failures (and a success never resets it, or an attacker
- * could clear it by logging into an account of their own). */
+/* Refuses a login while its account or address is locked. Callers hold the subject's serial
+ * lock (throttle_serial_enter), so every failure is recorded before the next attempt is judged.
+ * The address counter is never reset by a success (or an attacker could clear it by logging
+ * into an account of their own). */
 static int
 login_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip)
 {
     int64_t wait_a = 0, wait_b = 0;
     int r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip, &wait_b);
     if (r == AUTHD_OK)
-        r = throttle_attempt(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email, &wait_a);
+        r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email, &wait_a);
     if (r == AUTHD_ERR_LOCKED) {
         char msg[64], q[96];
         int64_t wait = wait_a > wait_b ? wait_a : wait_b;
@@ -57,6 +57,15 @@ login_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *
                   (long long)wait, log_quote(ip, q, sizeof(q)));
     }
     return r;
+}
+
+/* Records a failed password for the account and the address. */
+static void
+login_failed(struct authd *a, const char *email, const char *ip)
+{
+    if (throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK ||
+        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip) != AUTHD_OK)
+        log_event(LOG_WARN, "throttle_update_failed", "%s", "");
 }
 
 struct login_step {
@@ -130,6 +139,7 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     memset(&l, 0, sizeof(l));
     if (email_normalize(req->email, email, sizeof(email)) != AUTHD_OK)
         email[0] = '\0';
+    int serial = throttle_serial_enter(email[0] != '\0' ? email : req->client_ip);
     /* A locked account or address is refused before any password is judged, for known and
      * unknown e-mails alike. */
     r = login_gate(ctx, a, email, req->client_ip);
@@ -187,9 +197,9 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
               log_quote(req->client_ip, q2, sizeof(q2)), l.second ? "pending" : "none");
     goto out;
 failed:
-    if (throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, req->client_ip) != AUTHD_OK)
-        log_event(LOG_WARN, "throttle_update_failed", "%s", "");
+    login_failed(a, email, req->client_ip);
 out:
+    throttle_serial_leave(serial);
     secret_strfree(phc);
     token_wipe(&l.tok);
     rpc_msg_free(l.session ? &l.session->base : NULL);
@@ -306,8 +316,11 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
         r = AUTHD_ERR_INVALID_ARGUMENT;
         goto out;
     }
+    /* One code check at a time per user: each failure is counted before the next is judged. */
+    int serial = throttle_serial_enter(pending->session->user_id);
     r = twofactor_gate(a, ctx, pending->session->user_id, req->client_ip);
     if (r != AUTHD_OK) {
+        throttle_serial_leave(serial);
         log_event(LOG_INFO, "second_factor_refused", "reason=locked user=%s",
                   log_quote(pending->session->user_id, q, sizeof(q)));
         goto out;
@@ -317,6 +330,7 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
     r = account_txn_run(a, verify_step, &v);
     twofactor_outcome(a, pending->session->user_id, req->client_ip,
                       v.check_err != AUTHD_OK ? v.check_err : r);
+    throttle_serial_leave(serial);
     if (r != AUTHD_OK)
         goto out;
     r = session_answer(ctx, (void *)respm, v.session, v.rec->user, v.tok.text);
@@ -483,16 +497,22 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
         goto out;
     /* The current password is a password guess like any login: same counters, same locks
      * (a stolen cookie must not become an unlimited password oracle). */
+    int serial = throttle_serial_enter(u->user->email);
     r = login_gate(ctx, a, u->user->email, req->client_ip);
-    if (r != AUTHD_OK)
-        goto out;
-    r = password_verify(u->password_hash, req->current_password, strlen(req->current_password),
-                        &a->set.argon2, NULL);
+    if (r == AUTHD_OK)
+        r = password_verify(u->password_hash, req->current_password,
+                            strlen(req->current_password), &a->set.argon2, NULL) == AUTHD_OK
+                ? AUTHD_OK
+                : AUTHD_ERR_INVALID_CREDENTIALS;
     if (r == AUTHD_OK)
         throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, u->user->email);
+    else if (r == AUTHD_ERR_INVALID_CREDENTIALS)
+        login_failed(a, u->user->email, req->client_ip);
+    throttle_serial_leave(serial);
+    if (r == AUTHD_ERR_LOCKED)
+        goto out;
     if (r != AUTHD_OK) {
         r = AUTHD_ERR_INVALID_CREDENTIALS;
-        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, req->client_ip);
         log_event(LOG_INFO, "password_change_failed", "user=%s reason=bad_password",
                   log_quote(u->user->id, q, sizeof(q)));
         goto out;

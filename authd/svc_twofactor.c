@@ -16,6 +16,7 @@
 #include "otp.h"
 #include "records.h"
 #include "secret.h"
+#include "throttle.h"
 #include "twofactor.h"
 
 #define TRANSPORT_MAX 32
@@ -210,6 +211,7 @@ run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, con
     if (r != AUTHD_OK)
         return r;
     c->user_id = u->user->id;
+    int serial = throttle_serial_enter(c->user_id);
     r = twofactor_gate(a, ctx, c->user_id, ip);
     if (r == AUTHD_OK) {
         r = account_txn_run(a, code_step, c);
@@ -217,6 +219,7 @@ run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, con
          * code that a concurrent one just used fails here too, as it must). */
         twofactor_outcome(a, c->user_id, ip, c->check_err != AUTHD_OK ? c->check_err : r);
     }
+    throttle_serial_leave(serial);
     /* c->user_id points into u: keep a copy in the record instead. */
     c->user_id = NULL;
     rpc_msg_free(&s->base);

@@ -5,6 +5,7 @@
  * counted: no account can have such an e-mail (the e-mail index has the same rule), and the
  * edge passes addresses in the standard textual forms, which never hold '/'.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "account.h"
@@ -26,6 +27,37 @@ static const struct throttle_policy policies[3][2] = {
 
 static const char *const kind_names[] = {"pw", "2fa", "mail"};
 static const char *const subject_names[] = {"acct", "addr"};
+
+#define SERIAL_STRIPES 256
+
+static pthread_mutex_t serial_locks[SERIAL_STRIPES];
+static pthread_once_t serial_once = PTHREAD_ONCE_INIT;
+
+static void
+serial_init(void)
+{
+    for (int i = 0; i < SERIAL_STRIPES; i++)
+        pthread_mutex_init(&serial_locks[i], NULL);
+}
+
+int
+throttle_serial_enter(const char *subject)
+{
+    pthread_once(&serial_once, serial_init);
+    uint32_t h = 2166136261u; /* FNV-1a: spreads subjects over the stripes */
+    for (const unsigned char *p = (const unsigned char *)(subject ? subject : ""); *p; p++)
+        h = (h ^ *p) * 16777619u;
+    int idx = (int)(h % SERIAL_STRIPES);
+    pthread_mutex_lock(&serial_locks[idx]);
+    return idx;
+}
+
+void
+throttle_serial_leave(int handle)
+{
+    if (handle >= 0 && handle < SERIAL_STRIPES)
+        pthread_mutex_unlock(&serial_locks[handle]);
+}
 
 const struct throttle_policy *
 throttle_policy(enum throttle_kind k, enum throttle_subject s)

@@ -10,7 +10,7 @@ PKGS=(
   # the stack
   libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
   libmicrohttpd-dev librocksdb-dev libssl-dev libqrencode-dev libargon2-dev
-  libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev
+  libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev libcjose-dev
   # integration tests as an outside client
   python3 python3-grpcio python3-protobuf python3-requests python3-pytest python3-aiosmtpd
   oathtool zbar-tools librsvg2-bin

@@ -570,3 +570,18 @@ def test_mail_sending_starts_are_rate_limited(authd):
     expect_error(lambda: authd.call(SU + "Start", signup_pb2.StartSignupRequest(
         email="huge@example.com", client=common_pb2.ClientContext(state="x" * 5000)),
         signup_pb2.StartSignupResponse), grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")
+
+
+def test_concurrent_correct_logins_of_one_account_all_pass(authd):
+    create_user(authd, "many@example.com")
+
+    def go(i):
+        try:
+            login_from(authd, "many@example.com", "correct horse battery", f"10.5.{i}.1")
+            return "ok"
+        except grpc.RpcError as e:
+            return grpc_reason(e)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        results = list(ex.map(go, range(16)))
+    assert results == ["ok"] * 16, results
