@@ -8,6 +8,7 @@
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/sessions.pb-c.h"
 #include "authd/v1/signup.pb-c.h"
+#include "authd/v1/oauth.pb-c.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "err.h"
@@ -77,6 +78,8 @@ authd_init(struct authd *a, struct store *st, struct secretbox *box, const struc
     Authd__Storage__ConfigRecord *rec = NULL;
     a->store = st;
     a->box = box;
+    a->keys = NULL;
+    snprintf(a->issuer, sizeof(a->issuer), "%s", "http://127.0.0.1:8080");
     a->set = *s;
     a->now = clock_now;
     pthread_mutex_init(&a->cfg_lock, NULL);
@@ -121,6 +124,7 @@ authd_services(struct authd *a, struct rpc_service *svcs, size_t cap)
         {&authd__v1__password_reset__descriptor, authd_reset_methods, authd_reset_n_methods, a},
         {&authd__v1__admin__descriptor, authd_admin_methods, authd_admin_n_methods, a},
         {&authd__v1__two_factor__descriptor, authd_twofactor_methods, authd_twofactor_n_methods, a},
+        {&authd__v1__client_admin__descriptor, authd_clients_methods, authd_clients_n_methods, a},
         {&grpc__health__v1__health__descriptor, authd_health_methods, authd_health_n_methods, a},
     };
     size_t n = sizeof(all) / sizeof(all[0]);

@@ -13,6 +13,8 @@
 #include "otp.h"
 #include "password.h"
 #include "secretbox.h"
+
+struct signkeys;
 #include "rpc.h"
 #include "store.h"
 
@@ -36,8 +38,12 @@ struct authd {
     struct authd_settings set;
     /* Clock, replaceable by tests. Unix seconds. */
     int64_t (*now)(void);
-    /* Key-encryption box for TOTP secrets (owned by the caller of authd_init). */
+    /* Key-encryption box for TOTP secrets and signing keys (owned by the caller of authd_init). */
     struct secretbox *box;
+    /* Token signing keys (owned by main; NULL until loaded, and in tests that need none). */
+    struct signkeys *keys;
+    /* The OAuth issuer: the edge's public base URL ("iss" of every token). */
+    char issuer[512];
     /* Cached AuthConfig (authd is the only writer of the config). */
     pthread_mutex_t cfg_lock;
     struct authd_cfg cfg;
@@ -85,6 +91,8 @@ extern const struct rpc_method authd_admin_methods[];
 extern const size_t authd_admin_n_methods;
 extern const struct rpc_method authd_twofactor_methods[];
 extern const size_t authd_twofactor_n_methods;
+extern const struct rpc_method authd_clients_methods[];
+extern const size_t authd_clients_n_methods;
 extern const struct rpc_method authd_health_methods[];
 extern const size_t authd_health_n_methods;
 

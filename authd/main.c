@@ -22,6 +22,7 @@
 #include "rpc.h"
 #include "secret.h"
 #include "secretbox.h"
+#include "signkeys.h"
 #include "store.h"
 #include "sweeper.h"
 
@@ -37,6 +38,7 @@ struct options {
     int production;
     const char *totp_key_file;
     long sweep_interval;
+    const char *issuer;
     struct authd_settings set;
 };
 
@@ -123,7 +125,8 @@ enum {
     OPT_HELP,
     OPT_KEYFILE,
     OPT_PRODUCTION,
-    OPT_SWEEP
+    OPT_SWEEP,
+    OPT_ISSUER
 };
 
 struct numeric {
@@ -206,6 +209,7 @@ parse_options(int argc, char **argv, struct options *o)
         {"totp-key-file", required_argument, NULL, OPT_KEYFILE},
         {"production", no_argument, NULL, OPT_PRODUCTION},
         {"sweep-interval", required_argument, NULL, OPT_SWEEP},
+        {"issuer", required_argument, NULL, OPT_ISSUER},
         {NULL, 0, NULL, 0}};
     const char *e;
 
@@ -216,6 +220,7 @@ parse_options(int argc, char **argv, struct options *o)
     o->data_dir = (e = getenv("AUTHD_DATA_DIR")) ? e : "./data";
     o->log_level = (e = getenv("AUTHD_LOG_LEVEL")) ? e : "info";
     o->totp_key_file = getenv("AUTHD_TOTP_KEY_FILE");
+    o->issuer = (e = getenv("AUTHD_ISSUER")) ? e : "http://127.0.0.1:8080";
     o->production = (e = getenv("AUTHD_PRODUCTION")) != NULL && strcmp(e, "1") == 0;
     for (size_t i = 0; i < sizeof(numerics) / sizeof(numerics[0]); i++)
         if ((e = getenv(numerics[i].env)) != NULL && e[0] != '\0' &&
@@ -245,6 +250,9 @@ parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_PRODUCTION:
             o->production = 1;
+            break;
+        case OPT_ISSUER:
+            o->issuer = optarg;
             break;
         case OPT_HELP:
             usage(stdout);
@@ -314,7 +322,11 @@ load_totp_box(const struct options *o, struct secretbox **box)
             goto out;
         }
     } else if (env != NULL && env[0] != '\0') {
-        if (secretbox_parse_key(env, key) != AUTHD_OK) {
+        int bad = secretbox_parse_key(env, key) != AUTHD_OK;
+        /* Keep the key out of /proc/<pid>/environ and out of any child's environment. */
+        secret_wipe((char *)env, strlen(env));
+        unsetenv("AUTHD_TOTP_KEY");
+        if (bad) {
             fprintf(stderr, "authd: AUTHD_TOTP_KEY is not a 256-bit key (64 hex digits)\n");
             goto out;
         }
@@ -323,7 +335,11 @@ load_totp_box(const struct options *o, struct secretbox **box)
                 "authd: --production needs a TOTP key: --totp-key-file or AUTHD_TOTP_KEY\n");
         goto out;
     } else {
-        if (snprintf(dev_path, sizeof(dev_path), "%s.dev-totp.key", o->data_dir) >=
+        /* Beside the data directory, never inside it: "data/" must give "data.dev-totp.key". */
+        size_t dl = strlen(o->data_dir);
+        while (dl > 1 && o->data_dir[dl - 1] == '/')
+            dl--;
+        if (snprintf(dev_path, sizeof(dev_path), "%.*s.dev-totp.key", (int)dl, o->data_dir) >=
             (int)sizeof(dev_path))
             goto out;
         if (read_small_file(dev_path, text, sizeof(text)) == 0) {
@@ -412,6 +428,17 @@ main(int argc, char **argv)
         goto out;
     }
     authd_ready = 1;
+    if (strlen(o.issuer) >= sizeof(a.issuer) ||
+        (strncmp(o.issuer, "https://", 8) != 0 && strncmp(o.issuer, "http://", 7) != 0)) {
+        fprintf(stderr, "authd: --issuer must be an http(s) URL\n");
+        goto out;
+    }
+    snprintf(a.issuer, sizeof(a.issuer), "%s", o.issuer);
+    /* Retired public keys stay published as long as the longest token lifetime allows. */
+    if (signkeys_load(&a, 400LL * 86400, &a.keys) != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot load or create the token signing keys\n");
+        goto out;
+    }
 
     struct rpc_service svcs[MAX_SERVICES];
     size_t n = authd_services(&a, svcs, MAX_SERVICES);
@@ -440,8 +467,10 @@ main(int argc, char **argv)
 out:
     rpc_server_stop(srv, 5000);
     sweeper_stop(sweeper);
-    if (authd_ready)
+    if (authd_ready) {
+        signkeys_free(a.keys);
         authd_cleanup(&a);
+    }
     store_close(st);
     secretbox_free(box);
     if (code == 0)

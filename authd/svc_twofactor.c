@@ -5,6 +5,7 @@
  * Every check of a code and its recording happen in one transaction on the user record, so a
  * code can never be used twice, even by two concurrent requests.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,12 @@ tf_begin(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *re
     int r = account_session_active(a, req->session_token, &s, &u);
     if (r != AUTHD_OK)
         goto out;
+    if (req->transport[0] != '\0') {
+        int64_t wait = 0;
+        r = throttle_attempt(a, THROTTLE_DELIVERY, THROTTLE_ACCOUNT, u->user->id, &wait);
+        if (r != AUTHD_OK)
+            goto out;
+    }
     b.user_id = u->user->id;
     b.transport = req->transport;
     r = account_txn_run(a, begin_step, &b);
@@ -361,6 +368,18 @@ tf_issue_delivery_code(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
         r = AUTHD_ERR_NOT_REQUESTED;
         goto out;
     }
+    /* Each delivery may cost an SMS: no codes for a locked account, and only a few per hour. */
+    int64_t wait = 0;
+    r = twofactor_gate(a, ctx, u->user->id, NULL);
+    if (r == AUTHD_OK)
+        r = throttle_attempt(a, THROTTLE_DELIVERY, THROTTLE_ACCOUNT, u->user->id, &wait);
+    if (r == AUTHD_ERR_LOCKED && wait > 0) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "too many codes sent; retry_after=%lld", (long long)wait);
+        rpc_ctx_set_message(ctx, msg);
+    }
+    if (r != AUTHD_OK)
+        goto out;
     r = twofactor_current_code(a, u->user->id, st, code);
     if (r != AUTHD_OK)
         goto out;

@@ -59,7 +59,7 @@ static int
 counter_stale(const Authd__Storage__ThrottleRecord *t, int64_t now)
 {
     int64_t window = 0;
-    for (int k = THROTTLE_PASSWORD; k <= THROTTLE_MAIL; k++)
+    for (int k = THROTTLE_PASSWORD; k <= THROTTLE_DELIVERY; k++)
         for (int s = THROTTLE_ACCOUNT; s <= THROTTLE_ADDRESS; s++) {
             const struct throttle_policy *pol = throttle_policy(k, s);
             if (pol->window > window)

@@ -18,14 +18,16 @@
 
 /* Accounts: 5 free failures, then 1 s, 2 s, 4 s ... up to 15 min. Addresses see many users
  * (offices behind one NAT), so they get more room before the first lock. */
-static const struct throttle_policy policies[3][2] = {
+static const struct throttle_policy policies[4][2] = {
     {{5, 1, 900, 3600}, {20, 1, 900, 3600}}, /* passwords */
     {{5, 1, 900, 3600}, {20, 1, 900, 3600}}, /* second factors: a counter of their own */
     /* e-mails sent (signup, reset): a few per address of mail, more per client address */
     {{5, 60, 3600, 3600}, {30, 60, 3600, 3600}},
+    /* second-factor codes delivered by webhook (SMS costs money): per user */
+    {{5, 30, 3600, 3600}, {30, 30, 3600, 3600}},
 };
 
-static const char *const kind_names[] = {"pw", "2fa", "mail"};
+static const char *const kind_names[] = {"pw", "2fa", "mail", "send"};
 static const char *const subject_names[] = {"acct", "addr"};
 
 #define SERIAL_STRIPES 256

@@ -15,7 +15,12 @@
 
 #include "authd.h"
 
-enum throttle_kind { THROTTLE_PASSWORD = 0, THROTTLE_SECOND_FACTOR = 1, THROTTLE_MAIL = 2 };
+enum throttle_kind {
+    THROTTLE_PASSWORD = 0,
+    THROTTLE_SECOND_FACTOR = 1,
+    THROTTLE_MAIL = 2,
+    THROTTLE_DELIVERY = 3
+};
 enum throttle_subject { THROTTLE_ACCOUNT = 0, THROTTLE_ADDRESS = 1 };
 
 struct throttle_policy {

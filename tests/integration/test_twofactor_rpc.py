@@ -336,3 +336,15 @@ def test_secret_encrypted_at_rest_and_key_handling(tmpdir_path):
         assert "totp_secret_unreadable" in b.log_text()
     finally:
         b.stop()
+
+
+def test_code_deliveries_are_rate_limited(authd):
+    enroll(authd, "otto@example.com", transport="sms")
+    p = login(authd, "otto@example.com")
+    req = twofactor_pb2.DeliveryCodeRequest(session_token=p.session_token)
+    md = [("authd-caller", "edge")]
+    for _ in range(5):  # the enrolment sent one already; 5 free, the 6th earns a lock
+        authd.call(TF + "IssueDeliveryCode", req, twofactor_pb2.DeliveryCodeResponse, metadata=md)
+    e = err(lambda: authd.call(TF + "IssueDeliveryCode", req, twofactor_pb2.DeliveryCodeResponse,
+                               metadata=md), grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
+    assert "retry_after=" in e.details()

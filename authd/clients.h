@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * OAuth clients (the Client resource): loading and authenticating them. Client secrets come from
+ * manifests, i.e. they may be chosen by people, so they are stored as Argon2id PHC strings; a
+ * successful verification is remembered in memory as SHA-256(client id, secret), so a busy
+ * client pays the slow hash once, not on every token request. The cache is cleared when a client
+ * changes.
+ */
+#ifndef AUTHD_CLIENTS_H
+#define AUTHD_CLIENTS_H
+
+#include "authd.h"
+#include "storage/records.pb-c.h"
+
+#define KEY_CLIENT "client/"
+
+/* Loads client/<id>. AUTHD_OK, AUTHD_ERR_NOT_FOUND or a storage error. Free with rpc_msg_free. */
+int clients_get(struct authd *a, const char *id, Authd__Storage__ClientRecord **out);
+
+/* 1 when the client is active (absent "active" means active). */
+int clients_active(const Authd__Storage__ClientRecord *c);
+
+/* 1 when the client has a secret (a confidential client). */
+int clients_confidential(const Authd__Storage__ClientRecord *c);
+
+/*
+ * Authenticates a client: it must exist and be active, and when it has a secret, secret must
+ * match it (a client without a secret is public: any secret given is refused). AUTHD_OK with *out
+ * (may be NULL), or AUTHD_ERR_INVALID_CREDENTIALS for all of unknown, inactive and wrong secret.
+ */
+int clients_authenticate(struct authd *a, const char *id, const char *secret,
+                         Authd__Storage__ClientRecord **out);
+
+/* Forgets cached verifications of client id (after a change). */
+void clients_cache_forget(const char *id);
+
+#endif

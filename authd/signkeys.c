@@ -1,0 +1,781 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Token signing keys (see signkeys.h). Each key is a SigningKey record under sigkey/<kid>: the
+ * private JWK (cjose JSON) sealed by the secretbox with the kid as associated data, so a sealed
+ * key copied under another kid does not open. In memory the keys sit in one array behind a
+ * rwlock: sign, verify and jwks read it; only rotation writes it. Rotations are serialised by
+ * their own mutex, so key generation and the store write happen outside the rwlock.
+ */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
+#include "signkeys.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjose/cjose.h>
+#include <jansson.h>
+
+#include "authd.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "records.h"
+#include "secret.h"
+#include "secretbox.h"
+#include "storage/records.pb-c.h"
+
+/* Proposed for keys.h: sigkey/<kid>  SigningKey. */
+#define KEY_SIGKEY "sigkey/"
+
+#define SIGNKEYS_KID_BYTES 16
+#define SIGNKEYS_ALG_MAX 8
+#define SIGNKEYS_RSA_BITS 2048
+/* Longest compact JWS that verify looks at (an RS256 token with ~10 KiB of claims). */
+#define SIGNKEYS_JWS_MAX 16384
+/* An ES256 signature is R || S, 32 bytes each: 86 base64url characters. */
+#define SIGNKEYS_ES256_SIG_B64 86
+
+struct signkey {
+    char kid[SIGNKEYS_KID_MAX];
+    char alg[SIGNKEYS_ALG_MAX];
+    cjose_jwk_t *jwk; /* private key; cjose_jwk_release frees it (OpenSSL clears the numbers) */
+    char *pub_json;   /* public JWK with kid, alg, use: the JWKS entry; immutable once made */
+    int64_t created_at;
+    int64_t retired_at; /* 0 = active */
+};
+
+struct signkeys {
+    pthread_rwlock_t lock;       /* guards keys, n, cap and every key's retired_at */
+    pthread_mutex_t rotate_lock; /* one rotation at a time; only a rotation writes the array */
+    int64_t max_ttl;
+    int64_t (*now)(void); /* borrowed from the struct authd given to signkeys_load */
+    struct signkey *keys;
+    size_t n, cap;
+};
+
+/* The private members a public JWK must never carry (EC, RSA, oct). */
+static const char *const signkeys_private_members[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
+
+/* The canonical name of a supported algorithm (NULL or "" = ES256), or NULL. */
+static const char *
+signkeys_alg_name(const char *alg)
+{
+    if (alg == NULL || alg[0] == '\0' || strcmp(alg, "ES256") == 0)
+        return "ES256";
+    if (strcmp(alg, "RS256") == 0)
+        return "RS256";
+    return NULL;
+}
+
+/* A kid as authd makes them: 1..SIGNKEYS_KID_MAX-1 base64url characters. */
+static int
+signkeys_kid_ok(const char *kid)
+{
+    size_t n = strlen(kid);
+    if (n == 0 || n >= SIGNKEYS_KID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = kid[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static void
+signkey_clear(struct signkey *sk)
+{
+    cjose_jwk_release(sk->jwk);
+    free(sk->pub_json);
+    memset(sk, 0, sizeof(*sk));
+}
+
+/* Whether sk is still published at now: active, or retired no longer than max_ttl ago. */
+static int
+signkey_published(const struct signkeys *k, const struct signkey *sk, int64_t now)
+{
+    return sk->retired_at == 0 || now - sk->retired_at <= k->max_ttl;
+}
+
+static int
+signkey_expired(const struct signkeys *k, int64_t retired_at, int64_t now)
+{
+    return retired_at != 0 && now - retired_at > k->max_ttl;
+}
+
+/* The active key of alg, or NULL. With several (see signkeys_load), the newest. */
+static struct signkey *
+signkeys_active(struct signkeys *k, const char *alg)
+{
+    struct signkey *best = NULL;
+    for (size_t i = 0; i < k->n; i++) {
+        struct signkey *sk = &k->keys[i];
+        if (sk->retired_at == 0 && strcmp(sk->alg, alg) == 0 &&
+            (best == NULL || sk->created_at > best->created_at))
+            best = sk;
+    }
+    return best;
+}
+
+/* Whether jwk is the kind of key alg signs with: P-256 for ES256, RSA >= 2048 for RS256. */
+static int
+signkey_type_ok(const cjose_jwk_t *jwk, const char *alg)
+{
+    cjose_err err;
+    cjose_jwk_kty_t kty = cjose_jwk_get_kty(jwk, &err);
+    if (strcmp(alg, "ES256") == 0)
+        return kty == CJOSE_JWK_KTY_EC && cjose_jwk_EC_get_curve(jwk, &err) == CJOSE_JWK_EC_P_256;
+    if (strcmp(alg, "RS256") == 0)
+        return kty == CJOSE_JWK_KTY_RSA && cjose_jwk_get_keysize(jwk, &err) >= SIGNKEYS_RSA_BITS;
+    return 0;
+}
+
+/*
+ * The public JWK of jwk (whose kid is set) with "alg" and "use": "sig", as compact JSON in
+ * *out (malloc'd). The public half is always derived from the private key, never read from the
+ * record, so a tampered public_jwk field cannot publish a key authd does not hold.
+ */
+static int
+signkey_public_json(const cjose_jwk_t *jwk, const char *alg, char **out)
+{
+    cjose_err err;
+    char *text = NULL;
+    json_t *o = NULL;
+    int r = AUTHD_ERR_INTERNAL;
+
+    *out = NULL;
+    text = cjose_jwk_to_json(jwk, false, &err);
+    if (text == NULL)
+        goto out;
+    o = json_loads(text, 0, NULL);
+    if (!json_is_object(o) || !json_is_string(json_object_get(o, "kid")))
+        goto out;
+    /* cjose leaves these out for priv = false; removing them again costs nothing. */
+    for (size_t i = 0; i < sizeof(signkeys_private_members) / sizeof(signkeys_private_members[0]);
+         i++)
+        json_object_del(o, signkeys_private_members[i]);
+    if (json_object_set_new(o, "alg", json_string(alg)) != 0 ||
+        json_object_set_new(o, "use", json_string("sig")) != 0) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+    *out = json_dumps(o, JSON_COMPACT);
+    r = *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+out:
+    json_decref(o);
+    free(text);
+    return r;
+}
+
+/*
+ * Fills sk from a private jwk, which it takes over whatever the result (released on failure).
+ * Checks that the key fits alg and sets its kid.
+ */
+static int
+signkey_fill(struct signkey *sk, cjose_jwk_t *jwk, const char *kid, const char *alg,
+             int64_t created_at, int64_t retired_at)
+{
+    cjose_err err;
+    int r = AUTHD_ERR_INTERNAL;
+
+    memset(sk, 0, sizeof(*sk));
+    sk->jwk = jwk;
+    if (strlen(kid) >= sizeof(sk->kid) || strlen(alg) >= sizeof(sk->alg))
+        goto out;
+    if (!signkey_type_ok(jwk, alg))
+        goto out;
+    if (!cjose_jwk_set_kid(jwk, kid, strlen(kid), &err))
+        goto out;
+    r = signkey_public_json(jwk, alg, &sk->pub_json);
+    if (r != AUTHD_OK)
+        goto out;
+    memcpy(sk->kid, kid, strlen(kid) + 1); /* lengths checked above */
+    memcpy(sk->alg, alg, strlen(alg) + 1);
+    sk->created_at = created_at;
+    sk->retired_at = retired_at;
+out:
+    if (r != AUTHD_OK)
+        signkey_clear(sk);
+    return r;
+}
+
+/*
+ * Makes a new key for alg: sk (in memory) and *rec (the record to store, malloc'd; free with
+ * rpc_msg_free). The private JWK JSON exists in clear only inside this function.
+ */
+static int
+signkey_generate(struct authd *a, const char *alg, struct signkey *sk,
+                 Authd__Storage__SigningKey **rec)
+{
+    static const uint8_t rsa_e[] = {0x01, 0x00, 0x01};
+    uint8_t raw[SIGNKEYS_KID_BYTES];
+    char kid[SIGNKEYS_KID_MAX];
+    cjose_err err;
+    cjose_jwk_t *jwk = NULL;
+    char *priv = NULL;
+    Authd__Storage__SigningKey *m = NULL;
+    int r = AUTHD_ERR_INTERNAL;
+
+    *rec = NULL;
+    memset(sk, 0, sizeof(*sk));
+    if (a->box == NULL)
+        goto out;
+    if (secret_random(raw, sizeof(raw)) != AUTHD_OK)
+        goto out;
+    secret_b64url_encode(raw, sizeof(raw), kid);
+    if (strcmp(alg, "ES256") == 0)
+        jwk = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err);
+    else
+        jwk = cjose_jwk_create_RSA_random(SIGNKEYS_RSA_BITS, rsa_e, sizeof(rsa_e), &err);
+    if (jwk == NULL || !cjose_jwk_set_kid(jwk, kid, strlen(kid), &err))
+        goto out;
+    priv = cjose_jwk_to_json(jwk, true, &err);
+    if (priv == NULL)
+        goto out;
+
+    r = AUTHD_ERR_NOMEM;
+    m = malloc(sizeof(*m));
+    if (m == NULL)
+        goto out;
+    authd__storage__signing_key__init(m);
+    m->kid = strdup(kid);
+    m->alg = strdup(alg);
+    if (m->kid == NULL || m->alg == NULL)
+        goto out;
+    m->created_at = a->now();
+    r = secretbox_seal(a->box, (const uint8_t *)priv, strlen(priv), (const uint8_t *)kid,
+                       strlen(kid), &m->private_jwk_enc.data, &m->private_jwk_enc.len);
+    if (r != AUTHD_OK)
+        goto out;
+
+    r = signkey_fill(sk, jwk, kid, alg, m->created_at, 0);
+    jwk = NULL; /* signkey_fill took it */
+    if (r != AUTHD_OK)
+        goto out;
+    m->public_jwk = strdup(sk->pub_json);
+    if (m->public_jwk == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+    *rec = m;
+    m = NULL;
+out:
+    if (r != AUTHD_OK)
+        signkey_clear(sk);
+    rpc_msg_free(m != NULL ? &m->base : NULL);
+    secret_strfree(priv);
+    cjose_jwk_release(jwk);
+    secret_wipe(raw, sizeof(raw));
+    return r;
+}
+
+/* Opens a stored key into sk. AUTHD_ERR_INTERNAL for a key that does not open or fit. */
+static int
+signkey_open(struct authd *a, const Authd__Storage__SigningKey *rec, struct signkey *sk)
+{
+    cjose_err err;
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+    int r = AUTHD_ERR_INTERNAL;
+
+    memset(sk, 0, sizeof(*sk));
+    const char *alg = signkeys_alg_name(rec->alg);
+    if (alg == NULL || rec->alg[0] == '\0' || !signkeys_kid_ok(rec->kid))
+        goto out;
+    r = secretbox_open(a->box, rec->private_jwk_enc.data, rec->private_jwk_enc.len,
+                       (const uint8_t *)rec->kid, strlen(rec->kid), &pt, &ptlen);
+    if (r != AUTHD_OK)
+        goto out;
+    cjose_jwk_t *jwk = cjose_jwk_import((const char *)pt, ptlen, &err);
+    if (jwk == NULL) {
+        r = AUTHD_ERR_INTERNAL;
+        goto out;
+    }
+    r = signkey_fill(sk, jwk, rec->kid, alg, rec->created_at, rec->retired_at);
+out:
+    secret_freezero(pt, ptlen);
+    return r;
+}
+
+/* Makes room for one more key. Called with the write lock held (or before k is shared). */
+static int
+signkeys_reserve(struct signkeys *k)
+{
+    if (k->n < k->cap)
+        return AUTHD_OK;
+    size_t cap = k->cap ? k->cap * 2 : 4;
+    struct signkey *v = realloc(k->keys, cap * sizeof(*v));
+    if (v == NULL)
+        return AUTHD_ERR_NOMEM;
+    k->keys = v;
+    k->cap = cap;
+    return AUTHD_OK;
+}
+
+/* Records read by the load scan. */
+struct signkeys_recs {
+    Authd__Storage__SigningKey **v;
+    size_t n, cap;
+};
+
+static void
+signkeys_recs_free(struct signkeys_recs *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        rpc_msg_free(&rs->v[i]->base);
+    free(rs->v);
+}
+
+static int
+on_sigkey_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct signkeys_recs *rs = arg;
+    size_t plen = strlen(KEY_SIGKEY);
+    char q[96], name[KEY_MAX];
+
+    snprintf(name, sizeof(name), "%.*s", (int)(klen < KEY_MAX ? klen : KEY_MAX - 1),
+             (const char *)key);
+    Authd__Storage__SigningKey *m = authd__storage__signing_key__unpack(NULL, vlen, val);
+    /* The kid is bound to its key name: a record copied under another name is refused. */
+    if (m == NULL || !signkeys_kid_ok(m->kid) || strlen(m->kid) != klen - plen ||
+        memcmp(m->kid, (const char *)key + plen, klen - plen) != 0) {
+        log_event(LOG_WARN, "signkey_record_invalid", "key=%s", log_quote(name, q, sizeof(q)));
+        rpc_msg_free(m != NULL ? &m->base : NULL);
+        return 0;
+    }
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 8;
+        Authd__Storage__SigningKey **v = realloc(rs->v, cap * sizeof(*v));
+        if (v == NULL) {
+            rpc_msg_free(&m->base);
+            return AUTHD_ERR_NOMEM;
+        }
+        rs->v = v;
+        rs->cap = cap;
+    }
+    rs->v[rs->n++] = m;
+    return 0;
+}
+
+static int
+signkeys_key_name(char out[KEY_MAX], const char *kid)
+{
+    return key_make(out, KEY_SIGKEY, kid, NULL) > 0 ? AUTHD_OK : AUTHD_ERR_INTERNAL;
+}
+
+int
+signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
+{
+    struct signkeys *k = NULL;
+    struct signkeys_recs rs = {0};
+    struct store_batch *b = NULL;
+    Authd__Storage__SigningKey *fresh = NULL;
+    struct signkey sk;
+    char name[KEY_MAX], q[96];
+    int dirty = 0, locks = 0;
+    int r = AUTHD_ERR_INTERNAL;
+
+    *out = NULL;
+    memset(&sk, 0, sizeof(sk));
+    if (a == NULL || a->store == NULL || a->now == NULL || max_token_ttl < 0)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    if (a->box == NULL) {
+        log_event(LOG_ERROR, "signkeys_no_box", "reason=\"no key-encryption key\"");
+        return AUTHD_ERR_INTERNAL;
+    }
+
+    r = AUTHD_ERR_NOMEM;
+    k = calloc(1, sizeof(*k));
+    b = store_batch_new();
+    if (k == NULL || b == NULL)
+        goto out;
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    /* Verifies never stop; without this a rotation could wait for a gap forever. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int lr = pthread_rwlock_init(&k->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (lr != 0)
+        goto out;
+    if (pthread_mutex_init(&k->rotate_lock, NULL) != 0) {
+        pthread_rwlock_destroy(&k->lock);
+        goto out;
+    }
+    locks = 1;
+    k->max_ttl = max_token_ttl;
+    k->now = a->now;
+
+    r = store_scan(a->store, KEY_SIGKEY, strlen(KEY_SIGKEY), NULL, 0, on_sigkey_record, &rs);
+    if (r != AUTHD_OK)
+        goto out;
+    int64_t now = a->now();
+    for (size_t i = 0; i < rs.n; i++) {
+        Authd__Storage__SigningKey *m = rs.v[i];
+        if ((r = signkeys_key_name(name, m->kid)) != AUTHD_OK)
+            goto out;
+        if (signkey_expired(k, m->retired_at, now)) {
+            /* Every token it signed has expired: nobody needs its public half any more. */
+            if ((r = store_batch_delete(b, name, strlen(name))) != AUTHD_OK)
+                goto out;
+            dirty = 1;
+            log_event(LOG_INFO, "signkey_expired", "kid=%s alg=%s", log_quote(m->kid, q, sizeof(q)),
+                      signkeys_alg_name(m->alg) ? signkeys_alg_name(m->alg) : "unknown");
+            continue;
+        }
+        if ((r = signkeys_reserve(k)) != AUTHD_OK)
+            goto out;
+        r = signkey_open(a, m, &k->keys[k->n]);
+        if (r == AUTHD_ERR_NOMEM)
+            goto out;
+        if (r != AUTHD_OK) {
+            /* Kept in the store: it may open under the right key-encryption key later. */
+            log_event(
+                LOG_ERROR, "signkey_unreadable",
+                "kid=%s reason=\"does not open with this key-encryption key or is malformed\"",
+                log_quote(m->kid, q, sizeof(q)));
+            continue;
+        }
+        k->n++;
+    }
+
+    /*
+     * One active key per algorithm. Two can exist when a key that did not open got a
+     * successor and opens again now: the newest stays active, the others retire now.
+     */
+    for (size_t i = 0; i < rs.n; i++) {
+        Authd__Storage__SigningKey *m = rs.v[i];
+        struct signkey *cur = NULL;
+        for (size_t j = 0; j < k->n; j++)
+            if (strcmp(k->keys[j].kid, m->kid) == 0)
+                cur = &k->keys[j];
+        if (cur == NULL || cur->retired_at != 0 || signkeys_active(k, cur->alg) == cur)
+            continue;
+        cur->retired_at = now;
+        m->retired_at = now;
+        if ((r = signkeys_key_name(name, m->kid)) != AUTHD_OK ||
+            (r = rec_batch_put(b, name, &m->base)) != AUTHD_OK)
+            goto out;
+        dirty = 1;
+        log_event(LOG_WARN, "signkey_retired", "kid=%s alg=%s reason=\"newer active key\"",
+                  log_quote(cur->kid, q, sizeof(q)), cur->alg);
+    }
+
+    if (signkeys_active(k, "ES256") == NULL) {
+        if ((r = signkeys_reserve(k)) != AUTHD_OK)
+            goto out;
+        if ((r = signkey_generate(a, "ES256", &sk, &fresh)) != AUTHD_OK)
+            goto out;
+        if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
+            (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
+            goto out;
+        k->keys[k->n++] = sk;
+        memset(&sk, 0, sizeof(sk));
+        dirty = 1;
+        log_event(LOG_INFO, "signkey_created", "kid=%s alg=ES256",
+                  log_quote(k->keys[k->n - 1].kid, q, sizeof(q)));
+    }
+    if (dirty && (r = store_batch_commit(a->store, b)) != AUTHD_OK)
+        goto out;
+    *out = k;
+    k = NULL;
+    r = AUTHD_OK;
+out:
+    if (r != AUTHD_OK)
+        log_event(LOG_ERROR, "signkeys_load_failed", "err=%s", authd_strerror(r));
+    signkey_clear(&sk);
+    rpc_msg_free(fresh != NULL ? &fresh->base : NULL);
+    store_batch_free(b);
+    signkeys_recs_free(&rs);
+    if (k != NULL) {
+        for (size_t i = 0; i < k->n; i++)
+            signkey_clear(&k->keys[i]);
+        free(k->keys);
+        if (locks) {
+            pthread_rwlock_destroy(&k->lock);
+            pthread_mutex_destroy(&k->rotate_lock);
+        }
+        free(k);
+    }
+    return r;
+}
+
+void
+signkeys_free(struct signkeys *k)
+{
+    if (k == NULL)
+        return;
+    for (size_t i = 0; i < k->n; i++)
+        signkey_clear(&k->keys[i]);
+    free(k->keys);
+    pthread_rwlock_destroy(&k->lock);
+    pthread_mutex_destroy(&k->rotate_lock);
+    free(k);
+}
+
+int
+signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
+{
+    struct signkey sk;
+    Authd__Storage__SigningKey *fresh = NULL, *prev = NULL;
+    struct store_batch *b = NULL;
+    char name[KEY_MAX], q[96], q2[96];
+    int rotating = 0;
+    int r = AUTHD_ERR_INVALID_ARGUMENT;
+
+    memset(&sk, 0, sizeof(sk));
+    if (kid != NULL)
+        kid[0] = '\0';
+    const char *name_alg = signkeys_alg_name(alg);
+    if (a == NULL || k == NULL || name_alg == NULL)
+        goto out;
+
+    /* The slow part (an RSA key takes a while) before any lock. */
+    if ((r = signkey_generate(a, name_alg, &sk, &fresh)) != AUTHD_OK)
+        goto out;
+    r = AUTHD_ERR_NOMEM;
+    b = store_batch_new();
+    if (b == NULL)
+        goto out;
+
+    pthread_mutex_lock(&k->rotate_lock);
+    rotating = 1;
+    /* Only rotations change the array, and this one holds rotate_lock: reading it is safe. */
+    int64_t now = a->now();
+    sk.created_at = now;
+    fresh->created_at = now;
+    if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
+        (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
+        goto out;
+    pthread_rwlock_wrlock(&k->lock);
+    r = signkeys_reserve(k);
+    pthread_rwlock_unlock(&k->lock);
+    if (r != AUTHD_OK)
+        goto out;
+    /* After the reserve: a pointer into the array is good until the array changes again. */
+    struct signkey *old = signkeys_active(k, name_alg);
+    if (old != NULL) {
+        if ((r = signkeys_key_name(name, old->kid)) != AUTHD_OK)
+            goto out;
+        r = rec_get(a->store, NULL, 0, name, &authd__storage__signing_key__descriptor,
+                    (ProtobufCMessage **)&prev);
+        if (r != AUTHD_OK)
+            goto out;
+        prev->retired_at = now;
+        if ((r = rec_batch_put(b, name, &prev->base)) != AUTHD_OK)
+            goto out;
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        if (!signkey_expired(k, k->keys[i].retired_at, now))
+            continue;
+        if ((r = signkeys_key_name(name, k->keys[i].kid)) != AUTHD_OK ||
+            (r = store_batch_delete(b, name, strlen(name))) != AUTHD_OK)
+            goto out;
+    }
+    if ((r = store_batch_commit(a->store, b)) != AUTHD_OK)
+        goto out;
+
+    /* Stored: now the same change in memory, where nothing can fail any more. */
+    pthread_rwlock_wrlock(&k->lock);
+    if (old != NULL)
+        old->retired_at = now;
+    size_t w = 0;
+    for (size_t i = 0; i < k->n; i++) {
+        if (signkey_expired(k, k->keys[i].retired_at, now))
+            signkey_clear(&k->keys[i]);
+        else
+            k->keys[w++] = k->keys[i];
+    }
+    k->n = w;
+    k->keys[k->n++] = sk;
+    pthread_rwlock_unlock(&k->lock);
+    log_event(LOG_INFO, "signkey_rotated", "kid=%s alg=%s retired=%s",
+              log_quote(sk.kid, q, sizeof(q)), name_alg,
+              old != NULL ? log_quote(prev->kid, q2, sizeof(q2)) : "none");
+    if (kid != NULL)
+        snprintf(kid, SIGNKEYS_KID_MAX, "%s", sk.kid);
+    memset(&sk, 0, sizeof(sk)); /* the array owns it now */
+    r = AUTHD_OK;
+out:
+    if (rotating)
+        pthread_mutex_unlock(&k->rotate_lock);
+    if (r != AUTHD_OK)
+        log_event(LOG_ERROR, "signkey_rotate_failed", "alg=%s err=%s",
+                  name_alg != NULL ? name_alg : "unknown", authd_strerror(r));
+    signkey_clear(&sk);
+    rpc_msg_free(fresh != NULL ? &fresh->base : NULL);
+    rpc_msg_free(prev != NULL ? &prev->base : NULL);
+    store_batch_free(b);
+    return r;
+}
+
+int
+signkeys_sign(struct signkeys *k, const char *alg, const char *claims_json, char **jws)
+{
+    cjose_err err;
+    cjose_header_t *hdr = NULL;
+    cjose_jws_t *j = NULL;
+    const char *ser = NULL;
+    json_t *claims = NULL;
+    int locked = 0;
+    int r = AUTHD_ERR_INVALID_ARGUMENT;
+
+    if (jws == NULL)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    *jws = NULL;
+    const char *name_alg = signkeys_alg_name(alg);
+    if (k == NULL || name_alg == NULL || claims_json == NULL)
+        goto out;
+    claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(claims))
+        goto out;
+
+    r = AUTHD_ERR_NOMEM;
+    hdr = cjose_header_new(&err);
+    if (hdr == NULL)
+        goto out;
+    pthread_rwlock_rdlock(&k->lock);
+    locked = 1;
+    struct signkey *sk = signkeys_active(k, name_alg);
+    if (sk == NULL) {
+        r = AUTHD_ERR_NOT_FOUND;
+        goto out;
+    }
+    r = AUTHD_ERR_INTERNAL;
+    if (!cjose_header_set(hdr, CJOSE_HDR_ALG, sk->alg, &err) ||
+        !cjose_header_set(hdr, CJOSE_HDR_KID, sk->kid, &err) ||
+        !cjose_header_set(hdr, "typ", "JWT", &err))
+        goto out;
+    j = cjose_jws_sign(sk->jwk, hdr, (const uint8_t *)claims_json, strlen(claims_json), &err);
+    pthread_rwlock_unlock(&k->lock);
+    locked = 0;
+    if (j == NULL || !cjose_jws_export(j, &ser, &err))
+        goto out;
+    *jws = strdup(ser);
+    r = *jws != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+out:
+    if (locked)
+        pthread_rwlock_unlock(&k->lock);
+    cjose_jws_release(j);
+    cjose_header_release(hdr);
+    json_decref(claims);
+    return r;
+}
+
+int
+signkeys_verify(struct signkeys *k, const char *jws, char **claims_json)
+{
+    cjose_err err;
+    cjose_jws_t *j = NULL;
+    uint8_t *pt = NULL;
+    size_t ptlen = 0, len = 0, dots = 0, sig_at = 0;
+    int locked = 0;
+    int r = AUTHD_ERR_INVALID_TOKEN;
+
+    if (claims_json == NULL)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    *claims_json = NULL;
+    if (k == NULL || jws == NULL)
+        goto out;
+    len = strnlen(jws, SIGNKEYS_JWS_MAX + 1);
+    if (len > SIGNKEYS_JWS_MAX)
+        goto out;
+    /* Compact serialization: exactly header.payload.signature, the signature not empty. */
+    for (size_t i = 0; i < len; i++) {
+        if (jws[i] == '.') {
+            dots++;
+            sig_at = i + 1;
+        }
+    }
+    if (dots != 2 || sig_at == len)
+        goto out;
+    j = cjose_jws_import(jws, len, &err);
+    if (j == NULL)
+        goto out;
+    /* The header decides nothing but which published key to try: kid names it, alg must be
+     * exactly that key's algorithm, so "none", HS256 with a public key as the secret and any
+     * other substitution fail here. Header keys (jwk, jku, x5u) are never used. */
+    json_t *hdr = (json_t *)cjose_jws_get_protected(j);
+    const char *alg = json_string_value(json_object_get(hdr, "alg"));
+    const char *kid = json_string_value(json_object_get(hdr, "kid"));
+    if (alg == NULL || kid == NULL)
+        goto out;
+
+    pthread_rwlock_rdlock(&k->lock);
+    locked = 1;
+    int64_t now = k->now();
+    struct signkey *sk = NULL;
+    for (size_t i = 0; i < k->n && sk == NULL; i++)
+        if (strcmp(k->keys[i].kid, kid) == 0 && signkey_published(k, &k->keys[i], now))
+            sk = &k->keys[i];
+    if (sk == NULL || strcmp(alg, sk->alg) != 0)
+        goto out;
+    /* Only the fixed-length R || S form (RFC 7518 §3.4); some cjose versions would split a
+     * longer signature in half and ignore the rest. */
+    if (strcmp(sk->alg, "ES256") == 0 && len - sig_at != SIGNKEYS_ES256_SIG_B64)
+        goto out;
+    if (!cjose_jws_verify(j, sk->jwk, &err))
+        goto out;
+    pthread_rwlock_unlock(&k->lock);
+    locked = 0;
+
+    if (!cjose_jws_get_plaintext(j, &pt, &ptlen, &err) || memchr(pt, '\0', ptlen) != NULL)
+        goto out;
+    r = AUTHD_ERR_NOMEM;
+    *claims_json = malloc(ptlen + 1);
+    if (*claims_json == NULL)
+        goto out;
+    memcpy(*claims_json, pt, ptlen);
+    (*claims_json)[ptlen] = '\0';
+    r = AUTHD_OK;
+out:
+    if (locked)
+        pthread_rwlock_unlock(&k->lock);
+    cjose_jws_release(j);
+    return r;
+}
+
+int
+signkeys_jwks(struct signkeys *k, char **json)
+{
+    static const char head[] = "{\"keys\":[", tail[] = "]}";
+    int r = AUTHD_ERR_INVALID_ARGUMENT;
+
+    if (json == NULL)
+        return r;
+    *json = NULL;
+    if (k == NULL)
+        return r;
+    /* The entries are immutable strings, so readers can share them without copying JSON. */
+    pthread_rwlock_rdlock(&k->lock);
+    int64_t now = k->now();
+    size_t total = sizeof(head) - 1 + sizeof(tail) - 1 + 1;
+    for (size_t i = 0; i < k->n; i++)
+        if (signkey_published(k, &k->keys[i], now))
+            total += strlen(k->keys[i].pub_json) + 1;
+    char *p = malloc(total);
+    if (p == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+    size_t n = 0, count = 0;
+    memcpy(p, head, sizeof(head) - 1);
+    n += sizeof(head) - 1;
+    for (size_t i = 0; i < k->n; i++) {
+        if (!signkey_published(k, &k->keys[i], now))
+            continue;
+        if (count++ > 0)
+            p[n++] = ',';
+        size_t l = strlen(k->keys[i].pub_json);
+        memcpy(p + n, k->keys[i].pub_json, l);
+        n += l;
+    }
+    memcpy(p + n, tail, sizeof(tail));
+    *json = p;
+    r = AUTHD_OK;
+out:
+    pthread_rwlock_unlock(&k->lock);
+    return r;
+}

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd.v1.ClientAdmin: the Client resource (Aidbox field names) and signing-key rotation, for
+ * administrators. Also the client loader and authenticator the OAuth service uses (clients.h).
+ * A put validates every field (exact redirect URIs without fragments, known grant types and
+ * token formats, bounded lifetimes) and replaces the client whole, except that a put without a
+ * secret keeps the stored one (so a manifest can change a client without repeating it).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "authd/v1/oauth.pb-c.h"
+#include "clients.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "password.h"
+#include "records.h"
+#include "secret.h"
+#include "signkeys.h"
+
+#define CLIENT_ID_MAX 64
+#define CLIENT_URI_MAX 2048
+#define CLIENT_TTL_MAX (400LL * 86400)
+#define CLIENT_SECRET_MIN 8
+#define CACHE_SLOTS 256
+
+/* ---- the verified-secret cache ------------------------------------------------------------ */
+
+struct cache_slot {
+    char id[CLIENT_ID_MAX + 1];
+    uint8_t digest[32]; /* SHA-256(id NUL secret) of the last secret that verified */
+};
+
+static struct cache_slot cache[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t
+cache_index(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % CACHE_SLOTS;
+}
+
+static void
+secret_digest(const char *id, const char *secret, uint8_t out[32])
+{
+    size_t il = strlen(id), sl = strlen(secret);
+    char *buf = malloc(il + 1 + sl);
+    if (buf == NULL) {
+        memset(out, 0, 32);
+        return;
+    }
+    memcpy(buf, id, il + 1);
+    memcpy(buf + il + 1, secret, sl);
+    secret_sha256(buf, il + 1 + sl, out);
+    secret_freezero(buf, il + 1 + sl);
+}
+
+void
+clients_cache_forget(const char *id)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct cache_slot *s = &cache[cache_index(id)];
+    if (strcmp(s->id, id) == 0)
+        memset(s, 0, sizeof(*s));
+    pthread_mutex_unlock(&cache_lock);
+}
+
+/* ---- loading and authenticating ------------------------------------------------------------ */
+
+int
+clients_get(struct authd *a, const char *id, Authd__Storage__ClientRecord **out)
+{
+    char key[KEY_MAX];
+    *out = NULL;
+    if (id == NULL || id[0] == '\0' || key_make(key, KEY_CLIENT, id, NULL) == 0)
+        return AUTHD_ERR_NOT_FOUND;
+    int r = rec_get(a->store, NULL, 0, key, &authd__storage__client_record__descriptor,
+                    (ProtobufCMessage **)out);
+    if (r == AUTHD_OK && (*out)->client == NULL) {
+        rpc_msg_free(&(*out)->base);
+        *out = NULL;
+        r = AUTHD_ERR_INTERNAL;
+    }
+    return r;
+}
+
+int
+clients_active(const Authd__Storage__ClientRecord *c)
+{
+    return c->client->active == NULL || c->client->active->value;
+}
+
+int
+clients_confidential(const Authd__Storage__ClientRecord *c)
+{
+    return c->secret_hash != NULL && c->secret_hash[0] != '\0';
+}
+
+int
+clients_authenticate(struct authd *a, const char *id, const char *secret,
+                     Authd__Storage__ClientRecord **out)
+{
+    Authd__Storage__ClientRecord *c = NULL;
+    uint8_t digest[32];
+    int r;
+
+    if (out != NULL)
+        *out = NULL;
+    if (secret == NULL)
+        secret = "";
+    r = clients_get(a, id, &c);
+    if (r != AUTHD_OK) {
+        r = r == AUTHD_ERR_NOT_FOUND ? AUTHD_ERR_INVALID_CREDENTIALS : r;
+        goto out;
+    }
+    if (!clients_active(c)) {
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        goto out;
+    }
+    if (!clients_confidential(c)) {
+        /* A public client has nothing to prove; one that sends a secret is confused or forged. */
+        r = secret[0] == '\0' ? AUTHD_OK : AUTHD_ERR_INVALID_CREDENTIALS;
+        goto out;
+    }
+    if (secret[0] == '\0') {
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        goto out;
+    }
+    secret_digest(id, secret, digest);
+    pthread_mutex_lock(&cache_lock);
+    struct cache_slot *s = &cache[cache_index(id)];
+    int hit = strcmp(s->id, id) == 0 && secret_eq(s->digest, digest, sizeof(digest));
+    pthread_mutex_unlock(&cache_lock);
+    if (!hit) {
+        r = password_verify(c->secret_hash, secret, strlen(secret), NULL, NULL);
+        if (r != AUTHD_OK) {
+            r = AUTHD_ERR_INVALID_CREDENTIALS;
+            goto out;
+        }
+        pthread_mutex_lock(&cache_lock);
+        snprintf(s->id, sizeof(s->id), "%s", id);
+        memcpy(s->digest, digest, sizeof(digest));
+        pthread_mutex_unlock(&cache_lock);
+    }
+    r = AUTHD_OK;
+out:
+    secret_wipe(digest, sizeof(digest));
+    if (r == AUTHD_OK && out != NULL)
+        *out = c;
+    else
+        rpc_msg_free(c ? &c->base : NULL);
+    return r;
+}
+
+/* ---- validation ---------------------------------------------------------------------------- */
+
+static int
+safe_token(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= max &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == n;
+}
+
+/* An exact redirect URI: absolute http(s), no fragment, no white space or quotes. */
+static int
+redirect_ok(const char *u)
+{
+    if (u == NULL || u[0] == '\0')
+        return 1; /* none registered for this grant */
+    if (strlen(u) > CLIENT_URI_MAX || strchr(u, '#') != NULL)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+            return 0;
+    const char *rest = NULL;
+    if (strncmp(u, "https://", 8) == 0)
+        rest = u + 8;
+    else if (strncmp(u, "http://", 7) == 0)
+        rest = u + 7;
+    return rest != NULL && rest[0] != '\0' && rest[0] != '/';
+}
+
+static const char *
+grant_settings_bad(const Authd__V1__GrantSettings *g)
+{
+    if (g == NULL)
+        return NULL;
+    if (!redirect_ok(g->redirect_uri))
+        return "redirect_uri must be an absolute http(s) URL without a fragment";
+    if (g->token_format[0] != '\0' && strcmp(g->token_format, "jwt") != 0 &&
+        strcmp(g->token_format, "opaque") != 0)
+        return "token_format must be jwt or opaque";
+    if (g->access_token_expiration < 0 || g->access_token_expiration > CLIENT_TTL_MAX ||
+        g->refresh_token_expiration < 0 || g->refresh_token_expiration > CLIENT_TTL_MAX)
+        return "expirations must be 0..34560000 seconds";
+    return NULL;
+}
+
+static int
+client_validate(struct rpc_ctx *ctx, const Authd__V1__Client *c)
+{
+    static const char *const grants[] = {"authorization_code", "code", "implicit", "password",
+                                         "client_credentials", "refresh_token"};
+    const char *bad = NULL;
+    if (!safe_token(c->id, CLIENT_ID_MAX) || strchr(c->id, ':') != NULL)
+        bad = "id: 1..64 of A-Z a-z 0-9 - _ .";
+    for (size_t i = 0; bad == NULL && i < c->n_grant_types; i++) {
+        int known = 0;
+        for (size_t j = 0; j < sizeof(grants) / sizeof(grants[0]); j++)
+            known |= strcmp(c->grant_types[i], grants[j]) == 0;
+        if (!known)
+            bad = "grant_types: authorization_code, implicit, password, client_credentials, "
+                  "refresh_token";
+    }
+    for (size_t i = 0; bad == NULL && i < c->n_scope; i++)
+        if (!safe_token(c->scope[i], 128))
+            bad = "scope: words of A-Z a-z 0-9 - _ . :";
+    if (bad == NULL && c->auth != NULL) {
+        const Authd__V1__ClientAuth *au = c->auth;
+        if ((bad = grant_settings_bad(au->implicit)) == NULL &&
+            (bad = grant_settings_bad(au->authorization_code)) == NULL &&
+            (bad = grant_settings_bad(au->password)) == NULL)
+            bad = grant_settings_bad(au->client_credentials);
+    }
+    if (bad == NULL && c->secret[0] != '\0' &&
+        (strlen(c->secret) < CLIENT_SECRET_MIN || strlen(c->secret) > PASSWORD_MAX_LEN))
+        bad = "secret: 8..1024 characters";
+    if (bad != NULL) {
+        rpc_ctx_set_message(ctx, bad);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    return AUTHD_OK;
+}
+
+/* ---- the service --------------------------------------------------------------------------- */
+
+/* A copy of a stored client for an answer: never the secret, has_secret set. */
+static Authd__V1__Client *
+client_answer(struct rpc_ctx *ctx, const Authd__Storage__ClientRecord *rec)
+{
+    Authd__V1__Client *c = rec_copy(ctx, &rec->client->base);
+    if (c != NULL) {
+        c->secret = (char *)protobuf_c_empty_string;
+        c->has_secret = clients_confidential(rec);
+    }
+    return c;
+}
+
+struct put_step {
+    Authd__Storage__ClientRecord *rec; /* what to write; secret_hash NULL = keep the stored one */
+};
+
+static int
+put_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct put_step *p = arg;
+    char key[KEY_MAX];
+    Authd__Storage__ClientRecord *old = NULL;
+    (void)a;
+    if (key_make(key, KEY_CLIENT, p->rec->client->id, NULL) == 0)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    int r = rec_get(a->store, txn, 1, key, &authd__storage__client_record__descriptor,
+                    (ProtobufCMessage **)&old);
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
+        return r;
+    char *keep = NULL;
+    if (p->rec->secret_hash == NULL || p->rec->secret_hash[0] == '\0')
+        keep = old != NULL ? old->secret_hash : (char *)protobuf_c_empty_string;
+    char *mine = p->rec->secret_hash;
+    if (keep != NULL)
+        p->rec->secret_hash = keep;
+    r = rec_put(txn, key, &p->rec->base);
+    p->rec->secret_hash = mine;
+    rpc_msg_free(old ? &old->base : NULL);
+    return r;
+}
+
+static int
+clients_put(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__Client *req = (const void *)reqm;
+    Authd__V1__ClientResponse *resp = (void *)respm;
+    Authd__Storage__ClientRecord rec = AUTHD__STORAGE__CLIENT_RECORD__INIT;
+    Authd__Storage__ClientRecord *stored = NULL;
+    char *phc = NULL;
+    char q[96];
+
+    int r = client_validate(ctx, req);
+    if (r != AUTHD_OK)
+        return r;
+    if (req->secret[0] != '\0') {
+        r = password_hash(&a->set.argon2, req->secret, strlen(req->secret), &phc);
+        if (r != AUTHD_OK)
+            return r;
+    }
+    /* The stored copy never holds the secret itself. */
+    Authd__V1__Client *c = rec_copy(ctx, reqm);
+    if (c == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+    c->secret = (char *)protobuf_c_empty_string;
+    c->has_secret = 0;
+    rec.client = c;
+    rec.secret_hash = phc;
+    struct put_step p = {.rec = &rec};
+    r = account_txn_run(a, put_step, &p);
+    if (r != AUTHD_OK)
+        goto out;
+    clients_cache_forget(req->id);
+    r = clients_get(a, req->id, &stored);
+    if (r == AUTHD_OK) {
+        resp->client = client_answer(ctx, stored);
+        r = resp->client != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+    }
+    log_event(LOG_INFO, "client_put", "client=%s secret=%s", log_quote(req->id, q, sizeof(q)),
+              phc != NULL ? "set" : "kept");
+out:
+    rpc_msg_free(stored ? &stored->base : NULL);
+    secret_strfree(phc);
+    return r;
+}
+
+static int
+clients_get_rpc(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__ClientRequest *req = (const void *)reqm;
+    Authd__V1__ClientResponse *resp = (void *)respm;
+    Authd__Storage__ClientRecord *rec = NULL;
+    int r = clients_get(a, req->id, &rec);
+    if (r != AUTHD_OK)
+        return r;
+    resp->client = client_answer(ctx, rec);
+    rpc_msg_free(&rec->base);
+    return resp->client != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+struct list_acc {
+    struct rpc_ctx *ctx;
+    Authd__V1__ListClientsResponse *resp;
+    size_t cap;
+};
+
+static int
+on_client(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_acc *l = arg;
+    (void)key;
+    (void)klen;
+    Authd__Storage__ClientRecord *rec = authd__storage__client_record__unpack(NULL, vlen, val);
+    if (rec == NULL || rec->client == NULL) {
+        rpc_msg_free(rec ? &rec->base : NULL);
+        return 0;
+    }
+    if (l->resp->n_clients == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 16;
+        Authd__V1__Client **n = rpc_ctx_alloc(l->ctx, ncap * sizeof(*n));
+        if (n == NULL) {
+            rpc_msg_free(&rec->base);
+            return AUTHD_ERR_NOMEM;
+        }
+        if (l->resp->n_clients > 0)
+            memcpy(n, l->resp->clients, l->resp->n_clients * sizeof(*n));
+        l->resp->clients = n;
+        l->cap = ncap;
+    }
+    Authd__V1__Client *c = client_answer(l->ctx, rec);
+    rpc_msg_free(&rec->base);
+    if (c == NULL)
+        return AUTHD_ERR_NOMEM;
+    l->resp->clients[l->resp->n_clients++] = c;
+    return l->resp->n_clients >= 10000 ? 1 : 0;
+}
+
+static int
+clients_list(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    (void)reqm;
+    struct list_acc l = {.ctx = ctx, .resp = (void *)respm};
+    return store_scan(a->store, KEY_CLIENT, strlen(KEY_CLIENT), NULL, 0, on_client, &l);
+}
+
+static int
+clients_delete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__ClientRequest *req = (const void *)reqm;
+    Authd__Storage__ClientRecord *rec = NULL;
+    char key[KEY_MAX];
+    char q[96];
+    (void)respm;
+    int r = clients_get(a, req->id, &rec);
+    rpc_msg_free(rec ? &rec->base : NULL);
+    if (r != AUTHD_OK)
+        return r;
+    if (key_make(key, KEY_CLIENT, req->id, NULL) == 0)
+        return AUTHD_ERR_NOT_FOUND;
+    r = store_delete(a->store, key, strlen(key));
+    clients_cache_forget(req->id);
+    if (r == AUTHD_OK)
+        log_event(LOG_INFO, "client_deleted", "client=%s", log_quote(req->id, q, sizeof(q)));
+    return r;
+}
+
+static int
+clients_rotate_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__RotateKeysRequest *req = (const void *)reqm;
+    Authd__V1__RotateKeysResponse *resp = (void *)respm;
+    char kid[SIGNKEYS_KID_MAX];
+    if (a->keys == NULL)
+        return AUTHD_ERR_UNAVAILABLE;
+    int r = signkeys_rotate(a, a->keys, req->alg, kid);
+    if (r != AUTHD_OK)
+        return r;
+    resp->kid = rpc_ctx_strdup(ctx, kid);
+    log_event(LOG_INFO, "signing_key_rotated", "kid=%s alg=%s", kid,
+              req->alg[0] != '\0' ? req->alg : "ES256");
+    return resp->kid != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+const struct rpc_method authd_clients_methods[] = {
+    {"Put", clients_put, 0},          {"Get", clients_get_rpc, RPC_INLINE},
+    {"List", clients_list, 0},        {"Delete", clients_delete, 0},
+    {"RotateKeys", clients_rotate_keys, 0},
+};
+const size_t authd_clients_n_methods =
+    sizeof(authd_clients_methods) / sizeof(authd_clients_methods[0]);
