@@ -2,8 +2,10 @@
 /*
  * authctl: the admin CLI of authd, speaking its gRPC API (proto/rpc.h's client). Commands:
  * apply (authctl_manifest.c), user create/get/list/activate/deactivate/delete/set-password,
- * config get. Passwords come only from standard input, never from argv (visible in ps).
- * Exit codes are enum authctl_exit.
+ * client get/list/delete, keys rotate, config get. Passwords come only from standard input,
+ * never from argv (visible in ps); client secrets only from manifests, and are never printed
+ * (authd does not return them: has_secret says whether one is set). Exit codes are enum
+ * authctl_exit.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,7 +35,7 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  apply -f FILE                create or update the resources of a YAML manifest\n"
-    "                               (AuthConfig, User; FILE - is standard input)\n"
+    "                               (AuthConfig, User, Client; FILE - is standard input)\n"
     "  user create --email E [--id ID] [--inactive] [--password-stdin]\n"
     "  user get (--id ID | --email E)\n"
     "  user list [--page-size N]\n"
@@ -41,6 +43,11 @@ static const char usage_text[] =
     "  user deactivate --id ID\n"
     "  user delete --id ID\n"
     "  user set-password --id ID --password-stdin\n"
+    "  client get --id ID           print an OAuth client (as a manifest; never its secret)\n"
+    "  client list\n"
+    "  client delete --id ID\n"
+    "  keys rotate [--alg ES256|RS256]\n"
+    "                               make a new token signing key the active one; prints its kid\n"
     "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n"
     "\n"
     "authd is --authd, else $AUTHCTL_AUTHD, else " DEFAULT_TARGET ". Passwords are read from\n"
@@ -599,6 +606,222 @@ cmd_user(struct ctl *ctl, int argc, char **argv)
     return usage_error("unknown command 'user %s'", sub);
 }
 
+/* ---- clients and signing keys ------------------------------------------------------------- */
+
+struct client_args {
+    const char *id;
+    const char *alg;
+};
+
+/* The options of 'client SUB' and 'keys SUB'; allowed lists those SUB takes (i: --id, a: --alg). */
+static int
+parse_client_args(struct ctl *ctl, int argc, char **argv, const char *cmd, const char *allowed,
+                  struct client_args *a)
+{
+    static const struct option lo[] = {{"id", required_argument, NULL, 'i'},
+                                       {"alg", required_argument, NULL, 'a'},
+                                       {"output", required_argument, NULL, 'o'},
+                                       {NULL, 0, NULL, 0}};
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    optind = 0;
+    while ((c = next_opt(argc, argv, "+o:", lo)) != -1) {
+        switch (c) {
+        case 'i':
+        case 'a':
+            if (strchr(allowed, c) == NULL)
+                return usage_error("'%s %s' does not take --%s", cmd, argv[0],
+                                   c == 'i' ? "id" : "alg");
+            if (c == 'i')
+                a->id = optarg;
+            else
+                a->alg = optarg;
+            break;
+        case 'o':
+            if (parse_output(ctl, optarg) != 0)
+                return usage_error("-o takes text or json");
+            break;
+        default:
+            return usage_error("bad option for '%s %s'", cmd, argv[0]);
+        }
+    }
+    return no_extra_args(argc, argv);
+}
+
+/* A client as YAML (a manifest that applies back unchanged, keeping the secret), or JSON. */
+static int
+print_client(const struct ctl *ctl, const Authd__V1__Client *c)
+{
+    json_t *j = manifest_client_to_json(c);
+    if (ctl->json || j == NULL)
+        return print_json(j);
+    /* has_secret is read-only, not a manifest field: shown as a comment. */
+    printf("# has_secret: %s%s\n", c->has_secret ? "true" : "false",
+           c->has_secret ? " (write-only; applying this without a secret keeps it)" : "");
+    json_object_del(j, "has_secret");
+    int rc = manifest_print_yaml(stdout, j, 0) == 0 ? AUTHCTL_OK : AUTHCTL_REFUSED;
+    json_decref(j);
+    return rc;
+}
+
+static int
+client_get(struct ctl *ctl, const struct client_args *a)
+{
+    Authd__V1__ClientRequest req = AUTHD__V1__CLIENT_REQUEST__INIT;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    if (a->id == NULL)
+        return usage_error("'client get' needs --id");
+    req.id = (char *)a->id;
+    int r = rpc_call(ctl->client, "/authd.v1.ClientAdmin/Get", &req.base,
+                     &authd__v1__client_response__descriptor, &resp, ctl->timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return authctl_rpc_failed(NULL, r, &st);
+    const Authd__V1__ClientResponse *cr = (const Authd__V1__ClientResponse *)resp;
+    int rc = AUTHCTL_REFUSED;
+    if (cr->client == NULL)
+        fputs("authctl: authd returned no client\n", stderr);
+    else
+        rc = print_client(ctl, cr->client);
+    rpc_msg_free(resp);
+    return rc;
+}
+
+/* The grant types of c, comma-separated ("-" for none). */
+static void
+print_grant_types(const Authd__V1__Client *c)
+{
+    if (c->n_grant_types == 0)
+        fputc('-', stdout);
+    for (size_t i = 0; i < c->n_grant_types; i++) {
+        if (i > 0)
+            fputc(',', stdout);
+        authctl_print_safe(stdout, c->grant_types[i]);
+    }
+}
+
+static int
+client_list(struct ctl *ctl)
+{
+    Authd__V1__ListClientsRequest req = AUTHD__V1__LIST_CLIENTS_REQUEST__INIT;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    int r = rpc_call(ctl->client, "/authd.v1.ClientAdmin/List", &req.base,
+                     &authd__v1__list_clients_response__descriptor, &resp, ctl->timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return authctl_rpc_failed(NULL, r, &st);
+    const Authd__V1__ListClientsResponse *lr = (const Authd__V1__ListClientsResponse *)resp;
+    int rc = AUTHCTL_OK;
+    if (ctl->json) {
+        json_t *all = json_array();
+        for (size_t i = 0; all != NULL && i < lr->n_clients; i++) {
+            json_t *j = manifest_client_to_json(lr->clients[i]);
+            if (j == NULL || json_array_append_new(all, j) != 0) {
+                json_decref(all);
+                all = NULL;
+            }
+        }
+        rc = print_json(all);
+    } else if (lr->n_clients == 0) {
+        puts("no clients");
+    } else {
+        printf("%-24s  %-8s  %-11s  %-6s  %s\n", "ID", "STATUS", "FIRST_PARTY", "SECRET",
+               "GRANT_TYPES");
+        for (size_t i = 0; i < lr->n_clients; i++) {
+            const Authd__V1__Client *c = lr->clients[i];
+            print_padded(c->id, 24);
+            printf("  %-8s  %-11s  %-6s  ",
+                   c->active == NULL || c->active->value ? "active" : "inactive",
+                   c->first_party ? "yes" : "no", c->has_secret ? "set" : "none");
+            print_grant_types(c);
+            fputc('\n', stdout);
+        }
+    }
+    rpc_msg_free(resp);
+    return rc;
+}
+
+static int
+client_delete(struct ctl *ctl, const struct client_args *a)
+{
+    Authd__V1__ClientRequest req = AUTHD__V1__CLIENT_REQUEST__INIT;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    if (a->id == NULL)
+        return usage_error("'client delete' needs --id");
+    req.id = (char *)a->id;
+    int r = rpc_call(ctl->client, "/authd.v1.ClientAdmin/Delete", &req.base,
+                     &authd__v1__empty__descriptor, &resp, ctl->timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return authctl_rpc_failed(NULL, r, &st);
+    rpc_msg_free(resp);
+    fputs("Client/", stdout);
+    authctl_print_safe(stdout, a->id);
+    puts(" deleted");
+    return AUTHCTL_OK;
+}
+
+static int
+cmd_client(struct ctl *ctl, int argc, char **argv)
+{
+    struct client_args a;
+    int rc;
+
+    if (argc < 1)
+        return usage_error("'client' needs a subcommand (get, list, delete)");
+    const char *sub = argv[0];
+    int list = strcmp(sub, "list") == 0;
+    if (!list && strcmp(sub, "get") != 0 && strcmp(sub, "delete") != 0)
+        return usage_error("unknown command 'client %s'", sub);
+    if ((rc = parse_client_args(ctl, argc, argv, "client", list ? "" : "i", &a)) != AUTHCTL_OK)
+        return rc;
+    if (list)
+        return client_list(ctl);
+    return sub[0] == 'g' ? client_get(ctl, &a) : client_delete(ctl, &a);
+}
+
+static int
+cmd_keys(struct ctl *ctl, int argc, char **argv)
+{
+    Authd__V1__RotateKeysRequest req = AUTHD__V1__ROTATE_KEYS_REQUEST__INIT;
+    struct client_args a;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+    int rc;
+
+    if (argc < 1 || strcmp(argv[0], "rotate") != 0)
+        return usage_error("the keys command is 'keys rotate [--alg ES256|RS256]'");
+    if ((rc = parse_client_args(ctl, argc, argv, "keys", "a", &a)) != AUTHCTL_OK)
+        return rc;
+    if (a.alg != NULL && strcmp(a.alg, "ES256") != 0 && strcmp(a.alg, "RS256") != 0)
+        return usage_error("--alg takes ES256 or RS256");
+    if (a.alg != NULL)
+        req.alg = (char *)a.alg;
+    int r = rpc_call(ctl->client, "/authd.v1.ClientAdmin/RotateKeys", &req.base,
+                     &authd__v1__rotate_keys_response__descriptor, &resp, ctl->timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return authctl_rpc_failed("keys rotate", r, &st);
+    const Authd__V1__RotateKeysResponse *kr = (const Authd__V1__RotateKeysResponse *)resp;
+    if (kr->kid == NULL || kr->kid[0] == '\0') {
+        rpc_msg_free(resp);
+        fputs("authctl: authd returned no kid\n", stderr);
+        return AUTHCTL_REFUSED;
+    }
+    if (ctl->json) {
+        rc = print_json(json_pack("{s:s}", "kid", kr->kid));
+    } else {
+        authctl_print_safe(stdout, kr->kid);
+        fputc('\n', stdout);
+        rc = AUTHCTL_OK;
+    }
+    rpc_msg_free(resp);
+    return rc;
+}
+
 static int
 cmd_config(struct ctl *ctl, int argc, char **argv)
 {
@@ -679,7 +902,8 @@ main(int argc, char **argv)
         fputs(usage_text, stdout);
         return AUTHCTL_OK;
     }
-    if (strcmp(cmd, "apply") != 0 && strcmp(cmd, "user") != 0 && strcmp(cmd, "config") != 0)
+    if (strcmp(cmd, "apply") != 0 && strcmp(cmd, "user") != 0 && strcmp(cmd, "client") != 0 &&
+        strcmp(cmd, "keys") != 0 && strcmp(cmd, "config") != 0)
         return usage_error("unknown command '%s'", cmd);
 
     int r = rpc_client_new(ctl.target, &ctl.client);
@@ -693,6 +917,10 @@ main(int argc, char **argv)
         rc = cmd_apply(&ctl, argc - optind, argv + optind);
     else if (strcmp(cmd, "user") == 0)
         rc = cmd_user(&ctl, sub_argc, sub_argv);
+    else if (strcmp(cmd, "client") == 0)
+        rc = cmd_client(&ctl, sub_argc, sub_argv);
+    else if (strcmp(cmd, "keys") == 0)
+        rc = cmd_keys(&ctl, sub_argc, sub_argv);
     else
         rc = cmd_config(&ctl, sub_argc, sub_argv);
     if (rc == AUTHCTL_UNREACHABLE)

@@ -3,7 +3,8 @@
  * `authctl apply`: a manifest is read and validated whole (authd/manifest.c), then each
  * resource goes to its RPC in order. Applying twice changes nothing the second time: a User
  * that already exists is compared and updated instead of created (its password, being
- * write-only, is set again when the manifest gives one).
+ * write-only, is set again when the manifest gives one); a Client is put whole (its secret, also
+ * write-only, is set again when the manifest gives one, else kept).
  */
 #include "authctl_manifest.h"
 
@@ -51,6 +52,23 @@ apply_auth_config(struct rpc_client *c, const struct manifest_resource *res, int
 
     int r = rpc_call(c, "/authd.v1.Admin/PutAuthConfig", &res->auth_config->base,
                      &authd__v1__auth_config__descriptor, &resp, timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return authctl_rpc_failed(res->name, r, &st);
+    rpc_msg_free(resp);
+    printf("%s configured\n", res->name);
+    return AUTHCTL_OK;
+}
+
+/* ClientAdmin.Put replaces the client whole, except that a put without a secret keeps the
+ * stored one. The request may carry the secret: it is wiped with the manifest, never printed. */
+static int
+apply_client(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms)
+{
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    int r = rpc_call(c, "/authd.v1.ClientAdmin/Put", &res->client->base,
+                     &authd__v1__client_response__descriptor, &resp, timeout_ms, &st);
     if (r != AUTHD_OK)
         return authctl_rpc_failed(res->name, r, &st);
     rpc_msg_free(resp);
@@ -184,8 +202,12 @@ authctl_apply(struct rpc_client *c, const char *path, int timeout_ms)
     }
     for (size_t i = 0; i < m->n; i++) {
         const struct manifest_resource *res = &m->items[i];
-        rc = res->kind == MANIFEST_AUTH_CONFIG ? apply_auth_config(c, res, timeout_ms)
-                                               : apply_user(c, res, timeout_ms);
+        if (res->kind == MANIFEST_AUTH_CONFIG)
+            rc = apply_auth_config(c, res, timeout_ms);
+        else if (res->kind == MANIFEST_CLIENT)
+            rc = apply_client(c, res, timeout_ms);
+        else
+            rc = apply_user(c, res, timeout_ms);
         if (rc != AUTHCTL_OK) {
             if (m->n > 1)
                 fprintf(stderr, "authctl: stopped: %zu of %zu resources applied\n", i, m->n);

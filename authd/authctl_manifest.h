@@ -33,7 +33,8 @@ void authctl_print_safe(FILE *f, const char *s);
 /*
  * `authctl apply -f path` ("-" is standard input): reads and validates the whole manifest
  * first (nothing is applied when any resource is wrong), then applies the resources in order
- * through c, printing "AuthConfig/app configured", "User/alice created|updated|unchanged".
+ * through c, printing "AuthConfig/app configured", "User/alice created|updated|unchanged",
+ * "Client/web configured".
  * Stops at the first failure. Returns an enum authctl_exit.
  */
 int authctl_apply(struct rpc_client *c, const char *path, int timeout_ms);

@@ -558,6 +558,7 @@ manifest_free(struct manifest *m)
         free(r->name);
         manifest_msg_free(r->auth_config != NULL ? &r->auth_config->base : NULL);
         manifest_msg_free(r->user != NULL ? &r->user->base : NULL);
+        manifest_msg_free(r->client != NULL ? &r->client->base : NULL);
     }
     free(m->items);
     free(m);
@@ -719,6 +720,80 @@ get_bool(struct mctx *m, const json_t *obj, const char *prefix, const char *key,
     return AUTHD_OK;
 }
 
+/* Appends a copy of s[0..n) to a protobuf-c repeated string field (arr, count); the caller
+ * allocated room for it. */
+static int
+list_add(struct mctx *m, char **arr, size_t *count, const char *s, size_t n)
+{
+    char *copy = strndup(s, n);
+    if (copy == NULL) {
+        set_err(m->err, m->errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    arr[(*count)++] = copy;
+    return AUTHD_OK;
+}
+
+/*
+ * Sets a protobuf-c repeated string field (arr, count) from the list of strings at key, or, when
+ * words is set, also from one string of words separated by white space ("openid profile email").
+ */
+static int
+get_string_list(struct mctx *m, const json_t *obj, const char *prefix, const char *key, int words,
+                char ***arr, size_t *count)
+{
+    char path[160];
+    const json_t *v = field(obj, key);
+    size_t cap;
+    int r;
+
+    if (v == NULL)
+        return AUTHD_OK;
+    field_path(path, sizeof(path), prefix, key);
+    if (json_is_string(v) && words)
+        cap = json_string_length(v) / 2 + 1; /* at most this many words */
+    else if (json_is_array(v))
+        cap = json_array_size(v);
+    else
+        return mfail(m, "field '%s' must be a list of strings%s, not %s", path,
+                     words ? " or a string of space-separated words" : "", type_name(v));
+    for (size_t i = 0; json_is_array(v) && i < cap; i++) {
+        const json_t *e = json_array_get(v, i);
+        if (!json_is_string(e))
+            return mfail(m, "field '%s[%zu]' must be a string, not %s", path, i, type_name(e));
+    }
+    if (cap == 0)
+        return AUTHD_OK;
+    char **a = calloc(cap, sizeof(*a));
+    if (a == NULL) {
+        set_err(m->err, m->errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    *arr = a; /* owned by the message from here on, also on failure */
+    *count = 0;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < cap; i++) {
+            const json_t *e = json_array_get(v, i);
+            if ((r = list_add(m, a, count, json_string_value(e), json_string_length(e))) !=
+                AUTHD_OK)
+                return r;
+        }
+        return AUTHD_OK;
+    }
+    static const char space[] = " \t\r\n";
+    const char *p = json_string_value(v);
+    for (;;) {
+        p += strspn(p, space);
+        size_t n = strcspn(p, space);
+        if (n == 0)
+            break;
+        if ((r = list_add(m, a, count, p, n)) != AUTHD_OK)
+            return r;
+        p += n;
+    }
+    return AUTHD_OK;
+}
+
 /* "Type/id", "Type/<email>" for users without id, or "Type" - for messages. malloc'd. */
 static char *
 resource_name(const json_t *res, const char *type)
@@ -747,6 +822,13 @@ static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", N
 static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
 static const char *const user_fields[] = {"resourceType", "id",       "email",
                                           "password",     "inactive", NULL};
+static const char *const client_fields[] = {
+    "resourceType", "id", "secret", "first_party", "grant_types", "auth", "scope", "active", NULL};
+static const char *const client_auth_fields[] = {"implicit", "authorization_code", "password",
+                                                 "client_credentials", NULL};
+static const char *const grant_fields[] = {
+    "redirect_uri",  "secret_required",          "pkce", "token_format", "access_token_expiration",
+    "refresh_token", "refresh_token_expiration", NULL};
 
 static int
 map_webhook(struct mctx *m, const json_t *obj, Authd__V1__Webhook *w)
@@ -854,6 +936,79 @@ nomem:
     return AUTHD_ERR_NOMEM;
 }
 
+/* One of auth.{implicit, authorization_code, password, client_credentials}. */
+static int
+map_grant(struct mctx *m, const json_t *obj, const char *prefix, Authd__V1__GrantSettings *g)
+{
+    int r;
+
+    if ((r = check_fields(m, obj, prefix, grant_fields)) != AUTHD_OK ||
+        (r = get_string(m, obj, prefix, "redirect_uri", &g->redirect_uri, 0)) != AUTHD_OK ||
+        (r = get_bool(m, obj, prefix, "secret_required", &g->secret_required, NULL)) != AUTHD_OK ||
+        (r = get_bool(m, obj, prefix, "pkce", &g->pkce, NULL)) != AUTHD_OK ||
+        (r = get_string(m, obj, prefix, "token_format", &g->token_format, 0)) != AUTHD_OK ||
+        (r = get_int(m, obj, prefix, "access_token_expiration", 0, INT64_MAX,
+                     &g->access_token_expiration)) != AUTHD_OK ||
+        (r = get_bool(m, obj, prefix, "refresh_token", &g->refresh_token, NULL)) != AUTHD_OK ||
+        (r = get_int(m, obj, prefix, "refresh_token_expiration", 0, INT64_MAX,
+                     &g->refresh_token_expiration)) != AUTHD_OK)
+        return r;
+    return AUTHD_OK;
+}
+
+static int
+map_client(struct mctx *m, const json_t *res, Authd__V1__Client *c)
+{
+    const json_t *auth;
+    protobuf_c_boolean active = 1;
+    int active_set = 0, r;
+
+    if ((r = check_fields(m, res, "", client_fields)) != AUTHD_OK ||
+        (r = get_string(m, res, "", "id", &c->id, 1)) != AUTHD_OK ||
+        (r = get_string(m, res, "", "secret", &c->secret, 0)) != AUTHD_OK ||
+        (r = get_bool(m, res, "", "first_party", &c->first_party, NULL)) != AUTHD_OK ||
+        (r = get_string_list(m, res, "", "grant_types", 0, &c->grant_types, &c->n_grant_types)) !=
+            AUTHD_OK ||
+        (r = get_object(m, res, "", "auth", &auth)) != AUTHD_OK ||
+        (r = get_string_list(m, res, "", "scope", 1, &c->scope, &c->n_scope)) != AUTHD_OK ||
+        (r = get_bool(m, res, "", "active", &active, &active_set)) != AUTHD_OK)
+        return r;
+    if (c->id[0] == '\0')
+        return mfail(m, "field 'id' must not be empty");
+    if (field(res, "secret") != NULL && c->secret[0] == '\0')
+        return mfail(m, "field 'secret' must not be empty (leave it out to keep the secret)");
+    if (active_set) {
+        if ((c->active = msg_new(&authd__v1__bool_value__descriptor)) == NULL)
+            goto nomem;
+        c->active->value = active;
+    }
+    if (auth == NULL)
+        return AUTHD_OK;
+    if ((r = check_fields(m, auth, "auth", client_auth_fields)) != AUTHD_OK)
+        return r;
+    if ((c->auth = msg_new(&authd__v1__client_auth__descriptor)) == NULL)
+        goto nomem;
+    Authd__V1__GrantSettings **slots[] = {&c->auth->implicit, &c->auth->authorization_code,
+                                          &c->auth->password, &c->auth->client_credentials};
+    for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+        char prefix[64];
+        const json_t *g;
+        snprintf(prefix, sizeof(prefix), "auth.%s", client_auth_fields[i]);
+        if ((r = get_object(m, auth, "auth", client_auth_fields[i], &g)) != AUTHD_OK)
+            return r;
+        if (g == NULL)
+            continue;
+        if ((*slots[i] = msg_new(&authd__v1__grant_settings__descriptor)) == NULL)
+            goto nomem;
+        if ((r = map_grant(m, g, prefix, *slots[i])) != AUTHD_OK)
+            return r;
+    }
+    return AUTHD_OK;
+nomem:
+    set_err(m->err, m->errlen, "out of memory");
+    return AUTHD_ERR_NOMEM;
+}
+
 static int
 map_user(struct mctx *m, const json_t *res, Authd__V1__CreateUserRequest *u, int *inactive_set)
 {
@@ -919,6 +1074,27 @@ user_from_json(const json_t *res, const char *name, Authd__V1__CreateUserRequest
     return AUTHD_OK;
 }
 
+static int
+client_from_json(const json_t *res, const char *name, Authd__V1__Client **out, char *err,
+                 size_t errlen)
+{
+    struct mctx m = {.name = name, .err = err, .errlen = errlen};
+    Authd__V1__Client *c = msg_new(&authd__v1__client__descriptor);
+    int r;
+
+    *out = NULL;
+    if (c == NULL) {
+        set_err(err, errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    if ((r = map_client(&m, res, c)) != AUTHD_OK) {
+        manifest_msg_free(&c->base);
+        return r;
+    }
+    *out = c;
+    return AUTHD_OK;
+}
+
 int
 manifest_auth_config_from_json(const json_t *res, Authd__V1__AuthConfig **out, char *err,
                                size_t errlen)
@@ -963,6 +1139,24 @@ manifest_user_from_json(const json_t *res, Authd__V1__CreateUserRequest **out, i
     return r;
 }
 
+int
+manifest_client_from_json(const json_t *res, Authd__V1__Client **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (res == NULL || !json_is_object(res)) {
+        set_err(err, errlen, "Client: expected a mapping");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    char *name = resource_name(res, "Client");
+    if (name == NULL) {
+        set_err(err, errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    int r = client_from_json(res, name, out, err, errlen);
+    free(name);
+    return r;
+}
+
 /* Validates and appends one resource (doc/item are 1-based positions for messages). */
 static int
 add_resource(struct manifest *mf, const json_t *res, size_t doc, size_t item, char *err,
@@ -996,17 +1190,22 @@ add_resource(struct manifest *mf, const json_t *res, size_t doc, size_t item, ch
         r.kind = MANIFEST_AUTH_CONFIG;
     else if (strcmp(type, "User") == 0)
         r.kind = MANIFEST_USER;
+    else if (strcmp(type, "Client") == 0)
+        r.kind = MANIFEST_CLIENT;
     else {
-        set_err(err, errlen, "%s: unknown resourceType '%.60s' (supported: AuthConfig, User)",
-                where, type);
+        set_err(err, errlen,
+                "%s: unknown resourceType '%.60s' (supported: AuthConfig, User, Client)", where,
+                type);
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
     if ((r.name = resource_name(res, type)) == NULL)
         goto nomem;
     if (r.kind == MANIFEST_AUTH_CONFIG)
         rc = auth_config_from_json(res, r.name, &r.auth_config, err, errlen);
-    else
+    else if (r.kind == MANIFEST_USER)
         rc = user_from_json(res, r.name, &r.user, &r.inactive_set, err, errlen);
+    else
+        rc = client_from_json(res, r.name, &r.client, err, errlen);
     if (rc != AUTHD_OK) {
         free(r.name);
         return rc;
@@ -1016,6 +1215,7 @@ add_resource(struct manifest *mf, const json_t *res, size_t doc, size_t item, ch
         free(r.name);
         manifest_msg_free(r.auth_config != NULL ? &r.auth_config->base : NULL);
         manifest_msg_free(r.user != NULL ? &r.user->base : NULL);
+        manifest_msg_free(r.client != NULL ? &r.client->base : NULL);
         goto nomem;
     }
     mf->items = items;
@@ -1177,6 +1377,87 @@ manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
         json_decref(t);
     }
     bad |= json_object_set_new(o, "asidCookieMaxAge", json_integer(c->asid_cookie_max_age));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* A JSON array of copies of the n strings of arr, or NULL on NOMEM. */
+static json_t *
+string_list_json(char *const *arr, size_t n)
+{
+    json_t *a = json_array();
+    int bad = a == NULL;
+
+    for (size_t i = 0; !bad && i < n; i++)
+        bad |= json_array_append_new(a, json_string(arr[i] != NULL ? arr[i] : ""));
+    if (bad) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+static json_t *
+grant_json(const Authd__V1__GrantSettings *g)
+{
+    json_t *o = json_object();
+    int bad = o == NULL;
+
+    if (bad)
+        return NULL;
+    bad |= set_str(o, "redirect_uri", g->redirect_uri);
+    bad |= json_object_set_new(o, "secret_required", json_boolean(g->secret_required));
+    bad |= json_object_set_new(o, "pkce", json_boolean(g->pkce));
+    bad |= set_str(o, "token_format", g->token_format);
+    if (g->access_token_expiration != 0)
+        bad |= json_object_set_new(o, "access_token_expiration",
+                                   json_integer((json_int_t)g->access_token_expiration));
+    bad |= json_object_set_new(o, "refresh_token", json_boolean(g->refresh_token));
+    if (g->refresh_token_expiration != 0)
+        bad |= json_object_set_new(o, "refresh_token_expiration",
+                                   json_integer((json_int_t)g->refresh_token_expiration));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *
+manifest_client_to_json(const Authd__V1__Client *c)
+{
+    json_t *o = json_object();
+    int bad = o == NULL;
+
+    if (bad)
+        return NULL;
+    bad |= json_object_set_new(o, "resourceType", json_string("Client"));
+    bad |= set_str(o, "id", c->id);
+    /* c->secret is deliberately never read: authd does not send it, and neither do we. */
+    bad |= json_object_set_new(o, "active", json_boolean(c->active == NULL || c->active->value));
+    bad |= json_object_set_new(o, "first_party", json_boolean(c->first_party));
+    if (c->n_grant_types > 0)
+        bad |= json_object_set_new(o, "grant_types",
+                                   string_list_json(c->grant_types, c->n_grant_types));
+    if (c->auth != NULL) {
+        const Authd__V1__GrantSettings *grants[] = {c->auth->implicit, c->auth->authorization_code,
+                                                    c->auth->password, c->auth->client_credentials};
+        json_t *a = json_object();
+        bad |= a == NULL;
+        for (size_t i = 0; a != NULL && i < sizeof(grants) / sizeof(grants[0]); i++) {
+            if (grants[i] != NULL)
+                bad |= json_object_set_new(a, client_auth_fields[i], grant_json(grants[i]));
+        }
+        if (a != NULL && json_object_size(a) > 0)
+            bad |= json_object_set(o, "auth", a);
+        json_decref(a);
+    }
+    if (c->n_scope > 0)
+        bad |= json_object_set_new(o, "scope", string_list_json(c->scope, c->n_scope));
+    bad |= json_object_set_new(o, "has_secret", json_boolean(c->has_secret));
     if (bad) {
         json_decref(o);
         return NULL;

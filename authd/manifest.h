@@ -16,6 +16,7 @@
 
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/common.pb-c.h"
+#include "authd/v1/oauth.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 
 #define MANIFEST_MAX_BYTES (1024 * 1024) /* larger input is refused */
@@ -28,17 +29,21 @@
  * there (always NUL-terminated, cut to errlen). err may be NULL when errlen is 0.
  */
 
-enum manifest_kind { MANIFEST_AUTH_CONFIG = 1, MANIFEST_USER = 2 };
+enum manifest_kind { MANIFEST_AUTH_CONFIG = 1, MANIFEST_USER = 2, MANIFEST_CLIENT = 3 };
 
 /* One validated resource, ready for its RPC. */
 struct manifest_resource {
     enum manifest_kind kind;
-    char *name; /* "AuthConfig/app", "User/alice" (User/<email> when there is no id) */
+    char
+        *name; /* "AuthConfig/app", "User/alice" (User/<email> when there is no id), "Client/web" */
     /* MANIFEST_AUTH_CONFIG: the message for Admin.PutAuthConfig. */
     Authd__V1__AuthConfig *auth_config;
     /* MANIFEST_USER: the message for Users.Create; password is "" when none was given. */
     Authd__V1__CreateUserRequest *user;
     int inactive_set; /* MANIFEST_USER: 1 when the manifest says `inactive` (else leave as is) */
+    /* MANIFEST_CLIENT: the message for ClientAdmin.Put; secret is "" when none was given (the
+     * server then keeps the stored one). */
+    Authd__V1__Client *client;
 };
 
 /* The resources of a manifest, in order. Owned by the caller: manifest_free(). */
@@ -93,6 +98,17 @@ int manifest_auth_config_from_json(const json_t *res, Authd__V1__AuthConfig **ou
 int manifest_user_from_json(const json_t *res, Authd__V1__CreateUserRequest **out,
                             int *inactive_set, char *err, size_t errlen);
 
+/*
+ * Maps one Client resource, strictly, with Aidbox's field names: id (required), secret
+ * (write-only, not empty), first_party, grant_types (a list of strings), auth.{implicit,
+ * authorization_code, password, client_credentials}.{redirect_uri, secret_required, pkce,
+ * token_format, access_token_expiration, refresh_token, refresh_token_expiration}, scope (a list
+ * of strings, or one string of space-separated words), active (absent: left unset, which authd
+ * reads as active). Values (URIs, grant type names, lifetimes) are authd's to validate. null
+ * values count as absent. *out is malloc'd and may hold the secret: manifest_msg_free().
+ */
+int manifest_client_from_json(const json_t *res, Authd__V1__Client **out, char *err, size_t errlen);
+
 /* Wipes every string field (recursively) and frees a message made by this module. NULL ok. */
 void manifest_msg_free(ProtobufCMessage *msg);
 
@@ -104,6 +120,13 @@ void manifest_free(struct manifest *m);
  * zero numbers and empty sub-objects left out). New reference, or NULL on NOMEM.
  */
 json_t *manifest_auth_config_to_json(const Authd__V1__AuthConfig *c);
+
+/*
+ * A client as a resource with Aidbox field names (resourceType first; active always given, absent
+ * read as true; empty strings, zero numbers, empty lists and absent grants left out), plus the
+ * read-only has_secret. Never the secret, even when c carries one. New reference, or NULL.
+ */
+json_t *manifest_client_to_json(const Authd__V1__Client *c);
 
 /* A user as JSON (id, email, inactive, twoFactor, createdAt/updatedAt as RFC 3339 UTC). */
 json_t *manifest_user_to_json(const Authd__V1__User *u);

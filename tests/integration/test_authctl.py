@@ -1,10 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
-"""authctl against a real authd: manifests and user administration, with exit codes."""
+"""authctl against a real authd: manifests, user and client administration, signing-key
+rotation, with exit codes."""
 import json
 import os
+import re
 import subprocess
 
-from conftest import AUTHCTL, REPO, admin_pb2, users_pb2
+import grpc
+import pytest
+
+from conftest import AUTHCTL, REPO, admin_pb2, grpc_reason, users_pb2
+from authd.v1 import oauth_pb2
+
+DEMO = os.path.join(REPO, "deploy", "demo.yaml")
+AIDBOX_DEMO = os.path.join(REPO, "deploy", "aidbox-demo.yaml")
+DEMO_CLIENT_SECRET = "demo-client-secret-123"  # deploy/demo.yaml's public demo value
 
 
 def ctl(authd, *args, stdin=None):
@@ -12,19 +22,89 @@ def ctl(authd, *args, stdin=None):
                           capture_output=True, text=True, timeout=30)
 
 
+def get_client(authd, cid):
+    return authd.call("/authd.v1.ClientAdmin/Get", oauth_pb2.ClientRequest(id=cid),
+                      oauth_pb2.ClientResponse).client
+
+
+def assert_no_secret(p):
+    assert DEMO_CLIENT_SECRET not in p.stdout and DEMO_CLIENT_SECRET not in p.stderr
+
+
 def test_apply_demo_manifest(authd):
-    p = ctl(authd, "apply", "-f", os.path.join(REPO, "deploy", "demo.yaml"))
+    p = ctl(authd, "apply", "-f", DEMO)
     assert p.returncode == 0, p.stderr
     assert "AuthConfig/app" in p.stdout
+    assert "Client/demo-app configured" in p.stdout
+    assert_no_secret(p)
     cfg = authd.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
                      admin_pb2.AuthConfig)
     assert cfg.id == "app" and cfg.theme.title and cfg.asid_cookie_max_age == 86400
     u = authd.call("/authd.v1.Users/Get", users_pb2.GetUserRequest(email="demo@example.com"),
                    users_pb2.UserResponse).user
     assert u.email == "demo@example.com"
+    c = get_client(authd, "demo-app")
+    assert c.id == "demo-app" and c.first_party
+    assert list(c.grant_types) == ["authorization_code", "refresh_token", "password",
+                                   "client_credentials"]
+    assert c.has_secret and c.secret == ""
+    ac = c.auth.authorization_code
+    assert ac.redirect_uri == "http://127.0.0.1:8090/callback" and ac.pkce and ac.refresh_token
+    assert c.auth.password.refresh_token
+    assert not c.auth.HasField("implicit") and not c.auth.HasField("client_credentials")
+    assert not c.HasField("active")  # absent = active
     # Applying again is idempotent.
-    p = ctl(authd, "apply", "-f", os.path.join(REPO, "deploy", "demo.yaml"))
+    p = ctl(authd, "apply", "-f", DEMO)
     assert p.returncode == 0, p.stderr
+    assert "Client/demo-app configured" in p.stdout
+    assert get_client(authd, "demo-app").has_secret
+
+
+def test_apply_aidbox_demo_manifest(authd):
+    # Aidbox's own demo manifest applies unchanged.
+    p = ctl(authd, "apply", "-f", AIDBOX_DEMO)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["Client/web configured", "AuthConfig/app configured"]
+    c = get_client(authd, "web")
+    assert c.id == "web" and c.first_party and list(c.grant_types) == ["implicit"]
+    assert c.auth.implicit.redirect_uri == "http://localhost:8080/callback"
+    assert not c.has_secret and c.secret == ""
+    assert not c.HasField("active")
+    cfg = authd.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
+                     admin_pb2.AuthConfig)
+    assert cfg.id == "app"
+    assert cfg.two_factor.issuer_name == "My auth"
+    assert cfg.two_factor.valid_past_tokens_count == 2
+    assert cfg.two_factor.webhook.endpoint == "http://localhost:3000/sms"
+    assert cfg.two_factor.webhook.headers["Authorization"] == "Bearer secret"
+    assert cfg.two_factor.webhook.timeout == 5000
+
+
+def test_apply_client_keeps_secret_and_updates(authd, tmp_path):
+    assert ctl(authd, "apply", "-f", DEMO).returncode == 0
+    # A manifest without a secret changes the client and keeps the stored secret.
+    m = tmp_path / "c.yaml"
+    m.write_text("""
+resourceType: Client
+id: demo-app
+grant_types: [client_credentials]
+scope: openid profile
+active: false
+auth:
+  client_credentials:
+    token_format: opaque
+    access_token_expiration: 600
+""")
+    p = ctl(authd, "apply", "-f", str(m))
+    assert p.returncode == 0, p.stderr
+    c = get_client(authd, "demo-app")
+    assert c.has_secret and c.secret == ""
+    assert list(c.grant_types) == ["client_credentials"]
+    assert list(c.scope) == ["openid", "profile"]
+    assert c.HasField("active") and not c.active.value
+    assert c.auth.client_credentials.token_format == "opaque"
+    assert c.auth.client_credentials.access_token_expiration == 600
+    assert not c.auth.HasField("authorization_code")  # a put replaces the client whole
 
 
 def test_apply_aidbox_style_auth_config(authd, tmp_path):
@@ -59,21 +139,38 @@ twoFactor:
 
 def test_bad_manifests(authd, tmp_path):
     cases = {
-        "unknown.yaml": "resourceType: Nope\nid: x\n",
-        "field.yaml": "resourceType: AuthConfig\nid: app\nthemme: {}\n",
-        "syntax.yaml": "resourceType: AuthConfig\n  id: [unclosed\n",
+        "unknown.yaml": ("resourceType: Nope\nid: x\n", "Nope"),
+        "field.yaml": ("resourceType: AuthConfig\nid: app\nthemme: {}\n", "themme"),
+        "syntax.yaml": ("resourceType: AuthConfig\n  id: [unclosed\n", "line"),
+        "client-field.yaml": ("resourceType: Client\nid: c\nauth:\n  authorization_code:\n"
+                              "    pkce_required: true\n",
+                              "auth.authorization_code.pkce_required"),
+        "client-grants.yaml": ("resourceType: Client\nid: c\ngrant_types: password\n",
+                               "grant_types"),
+        "client-pkce.yaml": ("resourceType: Client\nid: c\nauth:\n  authorization_code:\n"
+                             "    pkce: \"yes\"\n", "auth.authorization_code.pkce"),
     }
-    for name, text in cases.items():
+    for name, (text, piece) in cases.items():
         f = tmp_path / name
         f.write_text(text)
         p = ctl(authd, "apply", "-f", str(f))
         assert p.returncode == 4, (name, p.returncode, p.stderr)
-        assert p.stderr.strip(), name
+        assert piece in p.stderr, (name, p.stderr)
+    # Nothing of a bad manifest is applied.
+    with pytest.raises(grpc.RpcError) as e:
+        get_client(authd, "c")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
     # The server refusing a value is exit code 1, with its reason.
     f = tmp_path / "bad-value.yaml"
     f.write_text("resourceType: AuthConfig\nid: app\ntheme:\n  styleUrl: 'javascript:x'\n")
     p = ctl(authd, "apply", "-f", str(f))
     assert p.returncode == 1 and "styleUrl" in p.stderr
+    # ... also for a client (a redirect URI with a fragment is never exact).
+    f = tmp_path / "bad-client.yaml"
+    f.write_text("resourceType: Client\nid: c\nauth:\n  implicit:\n"
+                 "    redirect_uri: https://a.example/cb#frag\n")
+    p = ctl(authd, "apply", "-f", str(f))
+    assert p.returncode == 1 and "Client/c" in p.stderr and "redirect_uri" in p.stderr, p.stderr
 
 
 def test_user_commands(authd):
@@ -95,6 +192,100 @@ def test_user_commands(authd):
     assert ctl(authd, "user", "delete", "--id", uid).returncode == 0
     assert ctl(authd, "user", "get", "--id", uid).returncode == 1
     assert ctl(authd, "user", "frobnicate").returncode == 2
+
+
+def test_client_commands(authd):
+    assert ctl(authd, "apply", "-f", AIDBOX_DEMO).returncode == 0
+    assert ctl(authd, "apply", "-f", DEMO).returncode == 0
+
+    p = ctl(authd, "client", "list")
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[0]: line.split() for line in p.stdout.splitlines()[1:]}
+    assert p.stdout.splitlines()[0].split()[:4] == ["ID", "STATUS", "FIRST_PARTY", "SECRET"]
+    assert rows["demo-app"][1:4] == ["active", "yes", "set"]
+    assert rows["web"][1:5] == ["active", "yes", "none", "implicit"]
+    assert_no_secret(p)
+
+    p = ctl(authd, "-o", "json", "client", "list")
+    assert p.returncode == 0, p.stderr
+    listed = {c["id"]: c for c in json.loads(p.stdout)}
+    assert set(listed) == {"demo-app", "web"}
+    assert listed["demo-app"]["has_secret"] is True and listed["web"]["has_secret"] is False
+    assert all("secret" not in c for c in listed.values())
+    assert_no_secret(p)
+
+    p = ctl(authd, "client", "get", "--id", "demo-app")
+    assert p.returncode == 0, p.stderr
+    assert "# has_secret: true" in p.stdout and "id: \"demo-app\"" in p.stdout
+    assert "redirect_uri: \"http://127.0.0.1:8090/callback\"" in p.stdout
+    assert not re.search(r"^secret:", p.stdout, re.M)
+    assert_no_secret(p)
+
+    p = ctl(authd, "client", "get", "--id", "demo-app", "-o", "json")
+    assert p.returncode == 0, p.stderr
+    c = json.loads(p.stdout)
+    assert c["resourceType"] == "Client" and c["has_secret"] is True and "secret" not in c
+    assert c["grant_types"] == ["authorization_code", "refresh_token", "password",
+                                "client_credentials"]
+    assert c["auth"]["authorization_code"]["pkce"] is True
+    assert c["auth"]["password"]["refresh_token"] is True
+    assert_no_secret(p)
+
+    # What `client get` prints is a manifest: applied back it changes nothing, keeps the secret.
+    p = ctl(authd, "client", "get", "--id", "demo-app")
+    p = ctl(authd, "apply", "-f", "-", stdin=p.stdout)
+    assert p.returncode == 0 and "Client/demo-app configured" in p.stdout, p.stderr
+    assert get_client(authd, "demo-app").has_secret
+
+    p = ctl(authd, "client", "delete", "--id", "web")
+    assert p.returncode == 0 and p.stdout.strip() == "Client/web deleted", p.stderr
+    with pytest.raises(grpc.RpcError) as e:
+        get_client(authd, "web")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND and grpc_reason(e.value) == "not_found"
+    p = ctl(authd, "client", "get", "--id", "web")
+    assert p.returncode == 1 and "not_found" in p.stderr
+    assert ctl(authd, "client", "delete", "--id", "web").returncode == 1
+    p = ctl(authd, "-o", "json", "client", "list")
+    assert [c["id"] for c in json.loads(p.stdout)] == ["demo-app"]
+
+    # Usage errors.
+    assert ctl(authd, "client").returncode == 2
+    assert ctl(authd, "client", "get").returncode == 2
+    assert ctl(authd, "client", "delete").returncode == 2
+    assert ctl(authd, "client", "list", "--id", "x").returncode == 2
+    assert ctl(authd, "client", "frobnicate").returncode == 2
+
+
+def test_client_list_empty(authd):
+    p = ctl(authd, "client", "list")
+    assert p.returncode == 0 and p.stdout.strip() == "no clients", p.stderr
+    p = ctl(authd, "-o", "json", "client", "list")
+    assert p.returncode == 0 and json.loads(p.stdout) == []
+
+
+KID_RE = re.compile(r"^[A-Za-z0-9_-]{8,}$")
+
+
+def test_keys_rotate(authd):
+    # Needs the signing keys module (authd/signkeys.c) loaded by authd's main.
+    p = ctl(authd, "keys", "rotate")
+    assert p.returncode == 0, p.stderr
+    kid1 = p.stdout.strip()
+    assert KID_RE.match(kid1), p.stdout
+    p = ctl(authd, "-o", "json", "keys", "rotate", "--alg", "RS256")
+    assert p.returncode == 0, p.stderr
+    kid2 = json.loads(p.stdout)["kid"]
+    assert KID_RE.match(kid2) and kid2 != kid1
+    p = ctl(authd, "keys", "rotate", "--alg", "ES256")
+    assert p.returncode == 0 and p.stdout.strip() not in (kid1, kid2), p.stderr
+    # The kids are authd's: it logged each rotation.
+    log = authd.log_text()
+    assert f"kid={kid1}" in log and f"kid={kid2}" in log
+    # Usage errors.
+    assert ctl(authd, "keys", "rotate", "--alg", "HS256").returncode == 2
+    assert ctl(authd, "keys", "rotate", "--id", "x").returncode == 2
+    assert ctl(authd, "keys").returncode == 2
+    assert ctl(authd, "keys", "list").returncode == 2
 
 
 def test_unreachable_authd(authd):

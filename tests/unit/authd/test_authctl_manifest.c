@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for the manifest layer behind `authctl apply` (authd/manifest.c): the bounded
- * YAML -> JSON converter, strict mapping of AuthConfig and User resources to protobuf-c
- * messages, and the reverse mapping and YAML printer used by `authctl config get`.
+ * YAML -> JSON converter, strict mapping of AuthConfig, User and Client resources to protobuf-c
+ * messages, and the reverse mapping and YAML printer used by `authctl config get` and
+ * `authctl client get`.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -215,10 +216,12 @@ static void
 test_unknown_resource_type(void **state)
 {
     (void)state;
-    /* A later issue adds Client; until then it is refused, and nothing else is returned. */
+    /* One unknown resource refuses the whole manifest: nothing else is returned. */
     parse_err("- resourceType: AuthConfig\n  id: app\n"
-              "- resourceType: Client\n  id: web\n  secret: x\n",
-              AUTHD_ERR_INVALID_ARGUMENT, "unknown resourceType 'Client'", "document 1, item 2");
+              "- resourceType: Clinet\n  id: web\n  secret: x\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "unknown resourceType 'Clinet'", "document 1, item 2");
+    parse_err("resourceType: client\nid: web\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "unknown resourceType 'client'", "supported: AuthConfig, User, Client");
     parse_err("resourceType: 42\n", AUTHD_ERR_INVALID_ARGUMENT, "resourceType must be a string",
               NULL);
     parse_err("id: app\n", AUTHD_ERR_INVALID_ARGUMENT, "missing resourceType", NULL);
@@ -529,6 +532,379 @@ test_direct_mapping(void **state)
     manifest_free(NULL);
 }
 
+/* ---- Client --------------------------------------------------------------------------- */
+
+/* Aidbox's demo manifest, as Aidbox's documentation gives it (deploy/aidbox-demo.yaml). */
+static const char aidbox_demo[] = "- resourceType: Client\n"
+                                  "  id: web\n"
+                                  "  auth:\n"
+                                  "    implicit:\n"
+                                  "      redirect_uri: http://localhost:8080/callback\n"
+                                  "  first_party: true\n"
+                                  "  grant_types: [implicit]\n"
+                                  "- resourceType: AuthConfig\n"
+                                  "  id: app\n"
+                                  "  twoFactor:\n"
+                                  "    issuerName: My auth\n"
+                                  "    validPastTokensCount: 2\n"
+                                  "    webhook:\n"
+                                  "      endpoint: http://localhost:3000/sms\n"
+                                  "      headers: {Authorization: Bearer secret}\n"
+                                  "      timeout: 5000\n";
+
+static void
+test_aidbox_demo_manifest(void **state)
+{
+    (void)state;
+    struct manifest *m = parse_ok(aidbox_demo);
+    assert_int_equal(m->n, 2);
+
+    assert_int_equal(m->items[0].kind, MANIFEST_CLIENT);
+    assert_string_equal(m->items[0].name, "Client/web");
+    assert_null(m->items[0].auth_config);
+    assert_null(m->items[0].user);
+    const Authd__V1__Client *c = m->items[0].client;
+    assert_non_null(c);
+    assert_string_equal(c->id, "web");
+    assert_string_equal(c->secret, ""); /* a public client */
+    assert_true(c->first_party);
+    assert_int_equal(c->n_grant_types, 1);
+    assert_string_equal(c->grant_types[0], "implicit");
+    assert_int_equal(c->n_scope, 0);
+    assert_null(c->active); /* absent: authd reads it as active */
+    assert_non_null(c->auth);
+    assert_non_null(c->auth->implicit);
+    assert_string_equal(c->auth->implicit->redirect_uri, "http://localhost:8080/callback");
+    assert_false(c->auth->implicit->pkce);
+    assert_null(c->auth->authorization_code);
+    assert_null(c->auth->password);
+    assert_null(c->auth->client_credentials);
+    assert_true(protobuf_c_message_get_packed_size(&c->base) > 0);
+
+    assert_int_equal(m->items[1].kind, MANIFEST_AUTH_CONFIG);
+    assert_string_equal(m->items[1].name, "AuthConfig/app");
+    const Authd__V1__AuthConfig *ac = m->items[1].auth_config;
+    assert_string_equal(ac->two_factor->issuer_name, "My auth");
+    assert_int_equal(ac->two_factor->valid_past_tokens_count, 2);
+    assert_string_equal(ac->two_factor->webhook->endpoint, "http://localhost:3000/sms");
+    assert_int_equal(ac->two_factor->webhook->n_headers, 1);
+    assert_string_equal(ac->two_factor->webhook->headers[0]->key, "Authorization");
+    assert_string_equal(ac->two_factor->webhook->headers[0]->value, "Bearer secret");
+    assert_int_equal(ac->two_factor->webhook->timeout, 5000);
+    manifest_free(m);
+}
+
+static const char full_client[] =
+    "resourceType: Client\n"
+    "id: full\n"
+    "secret: s3cret-value-1\n"
+    "first_party: false\n"
+    "grant_types: [authorization_code, implicit, password, client_credentials, refresh_token]\n"
+    "scope: [openid, profile, email]\n"
+    "active: false\n"
+    "auth:\n"
+    "  implicit:\n"
+    "    redirect_uri: https://app.example/implicit\n"
+    "    token_format: jwt\n"
+    "    access_token_expiration: 60\n"
+    "  authorization_code:\n"
+    "    redirect_uri: https://app.example/callback\n"
+    "    secret_required: true\n"
+    "    pkce: true\n"
+    "    token_format: jwt\n"
+    "    access_token_expiration: 3600\n"
+    "    refresh_token: true\n"
+    "    refresh_token_expiration: 86400\n"
+    "  password:\n"
+    "    secret_required: true\n"
+    "    token_format: opaque\n"
+    "    access_token_expiration: 300\n"
+    "    refresh_token: true\n"
+    "    refresh_token_expiration: 7200\n"
+    "  client_credentials:\n"
+    "    redirect_uri: https://app.example/cc\n"
+    "    secret_required: true\n"
+    "    pkce: false\n"
+    "    token_format: opaque\n"
+    "    access_token_expiration: 120\n"
+    "    refresh_token: false\n"
+    "    refresh_token_expiration: 0\n";
+
+static void
+check_grant(const Authd__V1__GrantSettings *g, const char *redirect_uri, int secret_required,
+            int pkce, const char *token_format, int64_t access_exp, int refresh,
+            int64_t refresh_exp)
+{
+    assert_non_null(g);
+    assert_string_equal(g->redirect_uri, redirect_uri);
+    assert_int_equal(!!g->secret_required, secret_required);
+    assert_int_equal(!!g->pkce, pkce);
+    assert_string_equal(g->token_format, token_format);
+    assert_int_equal(g->access_token_expiration, access_exp);
+    assert_int_equal(!!g->refresh_token, refresh);
+    assert_int_equal(g->refresh_token_expiration, refresh_exp);
+}
+
+static void
+check_full_client(const Authd__V1__Client *c)
+{
+    static const char *const grants[] = {"authorization_code", "implicit", "password",
+                                         "client_credentials", "refresh_token"};
+    assert_string_equal(c->id, "full");
+    assert_string_equal(c->secret, "s3cret-value-1");
+    assert_false(c->first_party);
+    assert_int_equal(c->n_grant_types, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(c->grant_types[i], grants[i]);
+    assert_int_equal(c->n_scope, 3);
+    assert_string_equal(c->scope[0], "openid");
+    assert_string_equal(c->scope[1], "profile");
+    assert_string_equal(c->scope[2], "email");
+    assert_non_null(c->active);
+    assert_false(c->active->value);
+    assert_non_null(c->auth);
+    check_grant(c->auth->implicit, "https://app.example/implicit", 0, 0, "jwt", 60, 0, 0);
+    check_grant(c->auth->authorization_code, "https://app.example/callback", 1, 1, "jwt", 3600, 1,
+                86400);
+    check_grant(c->auth->password, "", 1, 0, "opaque", 300, 1, 7200);
+    check_grant(c->auth->client_credentials, "https://app.example/cc", 1, 0, "opaque", 120, 0, 0);
+    assert_false(c->has_secret); /* read-only: never taken from a manifest */
+}
+
+static void
+test_client_all_fields(void **state)
+{
+    (void)state;
+    struct manifest *m = parse_ok(full_client);
+    assert_int_equal(m->n, 1);
+    assert_int_equal(m->items[0].kind, MANIFEST_CLIENT);
+    assert_string_equal(m->items[0].name, "Client/full");
+    check_full_client(m->items[0].client);
+
+    /* The message survives the wire as it is (what ClientAdmin.Put receives). */
+    const Authd__V1__Client *c = m->items[0].client;
+    size_t n = protobuf_c_message_get_packed_size(&c->base);
+    uint8_t *buf = malloc(n);
+    assert_non_null(buf);
+    assert_int_equal(protobuf_c_message_pack(&c->base, buf), n);
+    Authd__V1__Client *back = authd__v1__client__unpack(NULL, n, buf);
+    assert_non_null(back);
+    check_full_client(back);
+    authd__v1__client__free_unpacked(back, NULL);
+    free(buf);
+    manifest_free(m);
+
+    /* active: true is sent explicitly; null values count as absent. */
+    m = parse_ok("resourceType: Client\nid: a\nactive: true\nsecret: ~\nauth:\n  implicit:\n"
+                 "scope: null\n");
+    c = m->items[0].client;
+    assert_non_null(c->active);
+    assert_true(c->active->value);
+    assert_string_equal(c->secret, "");
+    assert_non_null(c->auth);
+    assert_null(c->auth->implicit);
+    assert_int_equal(c->n_scope, 0);
+    manifest_free(m);
+}
+
+static void
+test_client_scope(void **state)
+{
+    (void)state;
+    /* One string of space-separated words, as OAuth writes scopes. */
+    struct manifest *m =
+        parse_ok("resourceType: Client\nid: a\nscope: \"openid  profile\\temail \"\n");
+    const Authd__V1__Client *c = m->items[0].client;
+    assert_int_equal(c->n_scope, 3);
+    assert_string_equal(c->scope[0], "openid");
+    assert_string_equal(c->scope[1], "profile");
+    assert_string_equal(c->scope[2], "email");
+    manifest_free(m);
+
+    m = parse_ok("resourceType: Client\nid: a\nscope: openid\n");
+    c = m->items[0].client;
+    assert_int_equal(c->n_scope, 1);
+    assert_string_equal(c->scope[0], "openid");
+    manifest_free(m);
+
+    /* A list of strings, block or flow style. */
+    m = parse_ok("resourceType: Client\nid: a\nscope:\n  - openid\n  - offline_access\n");
+    c = m->items[0].client;
+    assert_int_equal(c->n_scope, 2);
+    assert_string_equal(c->scope[0], "openid");
+    assert_string_equal(c->scope[1], "offline_access");
+    manifest_free(m);
+
+    m = parse_ok("resourceType: Client\nid: a\nscope: []\n");
+    assert_int_equal(m->items[0].client->n_scope, 0);
+    manifest_free(m);
+    m = parse_ok("resourceType: Client\nid: a\nscope: '  '\n");
+    assert_int_equal(m->items[0].client->n_scope, 0);
+    manifest_free(m);
+}
+
+static void
+test_client_unknown_fields(void **state)
+{
+    (void)state;
+    parse_err("resourceType: Client\nid: web\nauth:\n  authorization_code:\n"
+              "    redirect_uri: https://a.example/cb\n    pkce_required: true\n",
+              AUTHD_ERR_INVALID_ARGUMENT,
+              "Client/web: unknown field 'auth.authorization_code.pkce_required'",
+              "known: redirect_uri, secret_required, pkce");
+    /* camelCase is not Aidbox's spelling inside auth */
+    parse_err("resourceType: Client\nid: web\nauth:\n  authorization_code:\n"
+              "    redirectUri: https://a.example/cb\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "unknown field 'auth.authorization_code.redirectUri'",
+              NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  password:\n    audience: x\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "unknown field 'auth.password.audience'", NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  device_code: {}\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "unknown field 'auth.device_code'",
+              "known: implicit, authorization_code, password, client_credentials");
+    parse_err("resourceType: Client\nid: web\ngrantTypes: [implicit]\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "Client/web: unknown field 'grantTypes'", NULL);
+    /* has_secret is read-only: `authctl client get -o json` output is not a manifest */
+    parse_err("resourceType: Client\nid: web\nhas_secret: true\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "unknown field 'has_secret'", NULL);
+}
+
+static void
+test_client_wrong_types(void **state)
+{
+    (void)state;
+    parse_err("resourceType: Client\nid: web\ngrant_types: implicit\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "'grant_types' must be a list of strings, not a string", NULL);
+    parse_err("resourceType: Client\nid: web\ngrant_types: {implicit: true}\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "'grant_types' must be a list of strings, not a mapping",
+              NULL);
+    parse_err("resourceType: Client\nid: web\ngrant_types: [implicit, 7]\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "'grant_types[1]' must be a string, not an integer",
+              NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  authorization_code:\n    pkce: \"true\"\n",
+              AUTHD_ERR_INVALID_ARGUMENT,
+              "'auth.authorization_code.pkce' must be true or false, not a string", NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  authorization_code:\n    pkce: yes\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "'auth.authorization_code.pkce' must be true or false",
+              NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  password:\n    refresh_token: 1\n",
+              AUTHD_ERR_INVALID_ARGUMENT,
+              "'auth.password.refresh_token' must be true or false, not an integer", NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  implicit:\n"
+              "    access_token_expiration: \"3600\"\n",
+              AUTHD_ERR_INVALID_ARGUMENT,
+              "'auth.implicit.access_token_expiration' must be an integer, not a string", NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  client_credentials:\n"
+              "    refresh_token_expiration: -1\n",
+              AUTHD_ERR_INVALID_ARGUMENT,
+              "'auth.client_credentials.refresh_token_expiration' must be between 0", NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  implicit:\n    redirect_uri: 8080\n",
+              AUTHD_ERR_INVALID_ARGUMENT,
+              "'auth.implicit.redirect_uri' must be a string, not an integer", NULL);
+    parse_err("resourceType: Client\nid: web\nauth:\n  implicit: http://x.example/cb\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "'auth.implicit' must be a mapping, not a string", NULL);
+    parse_err("resourceType: Client\nid: web\nauth: [implicit]\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "'auth' must be a mapping, not a list", NULL);
+    parse_err("resourceType: Client\nid: web\nscope: 42\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "'scope' must be a list of strings or a string of space-separated words, not an "
+              "integer",
+              NULL);
+    parse_err("resourceType: Client\nid: web\nscope: [openid, {a: b}]\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "'scope[1]' must be a string, not a mapping", NULL);
+    parse_err("resourceType: Client\nid: web\nactive: \"false\"\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "'active' must be true or false, not a string", NULL);
+    parse_err("resourceType: Client\nid: web\nfirst_party: 1\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "'first_party' must be true or false, not an integer", NULL);
+    parse_err("resourceType: Client\nid: web\nsecret: 12345678\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "'secret' must be a string, not an integer", NULL);
+    /* id is required and not empty; an empty secret is a mistake, not "keep it" */
+    parse_err("resourceType: Client\nfirst_party: true\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "Client: missing required field 'id'", NULL);
+    parse_err("resourceType: Client\nid: ''\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "'id' must not be empty", NULL);
+    parse_err("resourceType: Client\nid: web\nsecret: ''\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "Client/web: field 'secret' must not be empty", NULL);
+    /* the error comes before anything is returned, also after valid resources */
+    parse_err("- resourceType: Client\n  id: ok\n- resourceType: Client\n  id: bad\n"
+              "  grant_types: password\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "Client/bad: field 'grant_types'", NULL);
+}
+
+static void
+test_client_to_json(void **state)
+{
+    (void)state;
+    struct manifest *m = parse_ok(full_client);
+    Authd__V1__Client *c = m->items[0].client;
+
+    /* Even a message that carries a secret is printed without it. */
+    c->has_secret = 1;
+    json_t *j = manifest_client_to_json(c);
+    assert_non_null(j);
+    char *text = json_dumps(j, JSON_COMPACT);
+    assert_non_null(text);
+    assert_null(strstr(text, "s3cret-value-1"));
+    assert_null(json_object_get(j, "secret"));
+    free(text);
+    assert_string_equal(json_string_value(json_object_get(j, "resourceType")), "Client");
+    assert_true(json_is_true(json_object_get(j, "has_secret")));
+    assert_true(json_is_false(json_object_get(j, "active")));
+    assert_int_equal(json_array_size(json_object_get(j, "grant_types")), 5);
+    assert_int_equal(json_array_size(json_object_get(j, "scope")), 3);
+    const json_t *ac = json_object_get(json_object_get(j, "auth"), "authorization_code");
+    assert_string_equal(json_string_value(json_object_get(ac, "redirect_uri")),
+                        "https://app.example/callback");
+    assert_true(json_is_true(json_object_get(ac, "pkce")));
+    assert_int_equal(json_integer_value(json_object_get(ac, "refresh_token_expiration")), 86400);
+
+    /* Without has_secret it is a manifest again, and maps to the same client (minus secret). */
+    assert_int_equal(json_object_del(j, "has_secret"), 0);
+    Authd__V1__Client *back = NULL;
+    assert_int_equal(manifest_client_from_json(j, &back, err, sizeof(err)), AUTHD_OK);
+    assert_string_equal(back->secret, "");
+    back->secret = (char *)protobuf_c_empty_string;
+    char *keep = c->secret;
+    c->secret = (char *)protobuf_c_empty_string;
+    c->has_secret = 0;
+    check_grant(back->auth->authorization_code, "https://app.example/callback", 1, 1, "jwt", 3600,
+                1, 86400);
+    size_t n1 = protobuf_c_message_get_packed_size(&c->base);
+    size_t n2 = protobuf_c_message_get_packed_size(&back->base);
+    assert_int_equal(n1, n2);
+    uint8_t *b1 = malloc(n1), *b2 = malloc(n2);
+    assert_non_null(b1);
+    assert_non_null(b2);
+    protobuf_c_message_pack(&c->base, b1);
+    protobuf_c_message_pack(&back->base, b2);
+    assert_memory_equal(b1, b2, n1);
+    free(b1);
+    free(b2);
+    c->secret = keep;
+    manifest_msg_free(&back->base);
+    json_decref(j);
+    manifest_free(m);
+
+    /* A bare client: active (absent) reads as true, nothing empty is printed. */
+    Authd__V1__Client bare = AUTHD__V1__CLIENT__INIT;
+    bare.id = (char *)"bare";
+    j = manifest_client_to_json(&bare);
+    assert_non_null(j);
+    assert_true(json_is_true(json_object_get(j, "active")));
+    assert_true(json_is_false(json_object_get(j, "has_secret")));
+    assert_null(json_object_get(j, "auth"));
+    assert_null(json_object_get(j, "scope"));
+    assert_null(json_object_get(j, "grant_types"));
+    json_decref(j);
+
+    /* The direct entry point refuses what is not a mapping. */
+    j = json_string("Client");
+    back = (Authd__V1__Client *)1;
+    assert_int_equal(manifest_client_from_json(j, &back, err, sizeof(err)),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    assert_null(back);
+    json_decref(j);
+}
+
 int
 main(void)
 {
@@ -549,6 +925,12 @@ main(void)
         cmocka_unit_test(test_user_to_json),
         cmocka_unit_test(test_read),
         cmocka_unit_test(test_direct_mapping),
+        cmocka_unit_test(test_aidbox_demo_manifest),
+        cmocka_unit_test(test_client_all_fields),
+        cmocka_unit_test(test_client_scope),
+        cmocka_unit_test(test_client_unknown_fields),
+        cmocka_unit_test(test_client_wrong_types),
+        cmocka_unit_test(test_client_to_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
