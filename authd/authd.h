@@ -91,6 +91,8 @@ extern const struct rpc_method authd_admin_methods[];
 extern const size_t authd_admin_n_methods;
 extern const struct rpc_method authd_twofactor_methods[];
 extern const size_t authd_twofactor_n_methods;
+extern const struct rpc_method authd_oauth_methods[];
+extern const size_t authd_oauth_n_methods;
 extern const struct rpc_method authd_clients_methods[];
 extern const size_t authd_clients_n_methods;
 extern const struct rpc_method authd_health_methods[];

@@ -18,6 +18,9 @@ health_check(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
                                         "authd.v1.Signup",
                                         "authd.v1.PasswordReset",
                                         "authd.v1.Admin",
+                                        "authd.v1.TwoFactor",
+                                        "authd.v1.ClientAdmin",
+                                        "authd.v1.OAuth",
                                         "grpc.health.v1.Health"};
     const Grpc__Health__V1__HealthCheckRequest *req = (const void *)reqm;
     Grpc__Health__V1__HealthCheckResponse *resp = (void *)respm;

@@ -208,6 +208,7 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &c.user->user->base);
         resp->client = c.reset->client ? rec_copy(ctx, &c.reset->client->base) : NULL;
+        resp->used_recovery_code = c.used_recovery;
         if (resp->user == NULL)
             r = AUTHD_ERR_NOMEM;
         log_event(LOG_INFO, "password_reset", "user=%s sessions_ended=all second_factor=%s",

@@ -150,6 +150,7 @@ struct code_step {
     const char *code;
     const char *recovery_code;
     int check_err; /* out: the result of the code check itself, for the lockout counters */
+    int used_recovery; /* out */
     Authd__Storage__UserRecord *rec;
     char codes[TWOFACTOR_RECOVERY_CODES][TWOFACTOR_RECOVERY_LEN + 1];
 };
@@ -193,7 +194,7 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     } else {
         if (!is_enabled(c->rec))
             return AUTHD_ERR_NOT_ENABLED;
-        r = twofactor_check(a, c->rec, NULL, c->code, c->recovery_code, NULL);
+        r = twofactor_check(a, c->rec, NULL, c->code, c->recovery_code, &c->used_recovery);
         c->check_err = r;
         if (r != AUTHD_OK)
             return r;
@@ -247,6 +248,7 @@ codes_answer(struct rpc_ctx *ctx, struct code_step *c, Authd__V1__RecoveryCodesR
             return AUTHD_ERR_NOMEM;
     }
     resp->n_recovery_codes = TWOFACTOR_RECOVERY_CODES;
+    resp->used_recovery_code = c->used_recovery;
     return AUTHD_OK;
 }
 

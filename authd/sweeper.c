@@ -5,6 +5,7 @@
  * A record deleted twice (e.g. a session ended by a logout meanwhile) is harmless.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "err.h"
 #include "keys.h"
+#include "oauth.h"
 #include "log.h"
 #include "storage/records.pb-c.h"
 #include "sweeper.h"
@@ -28,11 +30,13 @@ struct sweeper {
     int stop;
 };
 
-enum sweep_kind { SW_SESSION, SW_TOKEN, SW_COUNTER };
+enum sweep_kind { SW_SESSION, SW_TOKEN, SW_COUNTER, SW_GENERIC, SW_REFRESH };
 
 struct sweep_pass {
     struct authd *a;
     enum sweep_kind kind;
+    const ProtobufCMessageDescriptor *desc; /* SW_GENERIC/SW_REFRESH: a record with expires_at */
+    size_t prefix_len;
     int64_t now;
     struct store_batch *b;
     size_t pending; /* deletes in b */
@@ -90,13 +94,31 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
             return 0;
         expired = r->expires_at <= p->now;
         authd__storage__one_time_record__free_unpacked(r, NULL);
-    } else {
+    } else if (p->kind == SW_COUNTER) {
         Authd__Storage__ThrottleRecord *r =
             authd__storage__throttle_record__unpack(NULL, vlen, val);
         if (r == NULL)
             return 0;
         expired = counter_stale(r, p->now);
         authd__storage__throttle_record__free_unpacked(r, NULL);
+    } else {
+        /* Any record with an int64 expires_at: the OAuth records. */
+        ProtobufCMessage *m = protobuf_c_message_unpack(p->desc, NULL, vlen, val);
+        if (m == NULL)
+            return 0;
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(p->desc, "expires_at");
+        if (f != NULL && f->type == PROTOBUF_C_TYPE_INT64)
+            expired = *(const int64_t *)(const void *)((const char *)m + f->offset) <= p->now;
+        if (expired && p->kind == SW_REFRESH) {
+            const Authd__Storage__RefreshTokenRecord *rt = (const void *)m;
+            size_t il = klen - p->prefix_len;
+            int n = snprintf(ikey, sizeof(ikey), "%s%s/%.*s", KEY_RFAM, rt->family, (int)il,
+                             (const char *)key + p->prefix_len);
+            if (n <= 0 || (size_t)n >= sizeof(ikey) || rt->family[0] == '\0')
+                ikey[0] = '\0';
+        }
+        protobuf_c_message_free_unpacked(m, NULL);
     }
     if (!expired)
         return 0;
@@ -112,10 +134,15 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 }
 
 static int
-sweep_prefix(struct authd *a, const char *prefix, enum sweep_kind kind, int64_t now,
-             uint64_t *deleted)
+sweep_records(struct authd *a, const char *prefix, enum sweep_kind kind,
+              const ProtobufCMessageDescriptor *desc, int64_t now, uint64_t *deleted)
 {
-    struct sweep_pass p = {.a = a, .kind = kind, .now = now, .b = store_batch_new()};
+    struct sweep_pass p = {.a = a,
+                           .kind = kind,
+                           .desc = desc,
+                           .prefix_len = strlen(prefix),
+                           .now = now,
+                           .b = store_batch_new()};
     if (p.b == NULL)
         return AUTHD_ERR_NOMEM;
     int r = store_scan(a->store, prefix, strlen(prefix), NULL, 0, on_record, &p);
@@ -124,6 +151,13 @@ sweep_prefix(struct authd *a, const char *prefix, enum sweep_kind kind, int64_t 
     store_batch_free(p.b);
     *deleted += p.deleted;
     return r;
+}
+
+static int
+sweep_prefix(struct authd *a, const char *prefix, enum sweep_kind kind, int64_t now,
+             uint64_t *deleted)
+{
+    return sweep_records(a, prefix, kind, NULL, now, deleted);
 }
 
 int
@@ -138,6 +172,21 @@ sweeper_run_once(struct authd *a, struct sweep_stats *st)
         r = sweep_prefix(a, KEY_RESET, SW_TOKEN, now, &s.tokens);
     if (r == AUTHD_OK)
         r = sweep_prefix(a, "throttle/", SW_COUNTER, now, &s.counters);
+    /* OAuth records: codes, tokens, families, revocations and consents all carry expires_at. */
+    static const struct {
+        const char *prefix;
+        enum sweep_kind kind;
+        const ProtobufCMessageDescriptor *desc;
+    } oauth[] = {
+        {KEY_AUTHCODE, SW_GENERIC, &authd__storage__auth_code_record__descriptor},
+        {KEY_REFRESH, SW_REFRESH, &authd__storage__refresh_token_record__descriptor},
+        {KEY_RFAMILY, SW_GENERIC, &authd__storage__refresh_family_record__descriptor},
+        {KEY_ATOK, SW_GENERIC, &authd__storage__access_token_record__descriptor},
+        {KEY_REVOKED, SW_GENERIC, &authd__storage__revoked_token_record__descriptor},
+        {KEY_CONSENT, SW_GENERIC, &authd__storage__consent_record__descriptor},
+    };
+    for (size_t i = 0; r == AUTHD_OK && i < sizeof(oauth) / sizeof(oauth[0]); i++)
+        r = sweep_records(a, oauth[i].prefix, oauth[i].kind, oauth[i].desc, now, &s.tokens);
     if (st != NULL)
         *st = s;
     return r;

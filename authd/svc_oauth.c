@@ -1,0 +1,1957 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd.v1.OAuth: the authorization endpoint's decisions (Authorize), the token endpoint
+ * (authorization_code with PKCE, password with the login's throttle and TOTP, client_credentials,
+ * refresh_token with rotation and reuse detection), introspection (RFC 7662), revocation
+ * (RFC 7009), UserInfo and the JWKS. Every change that must not race (consuming a code, rotating
+ * a refresh token, revoking a family) is one store transaction. Errors carry the OAuth error code
+ * in the status message (see oauth.h). Codes, tokens, secrets and passwords are wiped after use
+ * and never logged: logs name codes and tokens by their public id.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "account.h"
+#include "clients.h"
+#include "email.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "oauth.h"
+#include "password.h"
+#include "records.h"
+#include "secret.h"
+#include "signkeys.h"
+#include "throttle.h"
+#include "token.h"
+#include "twofactor.h"
+#include "authd/v1/oauth.pb-c.h"
+
+#define PROMPT_LOGIN_FRESH 60     /* seconds: a login this recent satisfies prompt=login */
+#define CONSENT_TTL (365 * 86400) /* seconds a consent is remembered */
+#define JWT_MAX 16384             /* bytes of a presented JWT */
+#define NONCE_MAX 512             /* bytes of an OpenID Connect nonce */
+
+typedef Authd__Storage__AuthCodeRecord CodeRec;
+typedef Authd__Storage__RefreshTokenRecord RefreshRec;
+typedef Authd__Storage__RefreshFamilyRecord FamilyRec;
+typedef Authd__Storage__AccessTokenRecord AtokRec;
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+/* Loads prefix<id> as a d message (through txn when not NULL). */
+static int
+load(struct authd *a, struct store_txn *txn, int for_update, const char *prefix, const char *id,
+     const ProtobufCMessageDescriptor *d, void *out)
+{
+    char key[KEY_MAX];
+    *(ProtobufCMessage **)out = NULL;
+    if (id == NULL || id[0] == '\0' || key_make(key, prefix, id, NULL) == 0)
+        return AUTHD_ERR_NOT_FOUND;
+    return rec_get(a->store, txn, for_update, key, d, out);
+}
+
+/* Writes m at key in one atomic batch (outside any transaction). */
+static int
+store_rec(struct authd *a, const char *key, const ProtobufCMessage *m)
+{
+    struct store_batch *b = store_batch_new();
+    if (b == NULL)
+        return AUTHD_ERR_NOMEM;
+    int r = rec_batch_put(b, key, m);
+    if (r == AUTHD_OK)
+        r = store_batch_commit(a->store, b);
+    store_batch_free(b);
+    return r;
+}
+
+/* Replaces a string field of an unpacked record with a malloc'd copy of v. */
+static int
+field_set(char **f, const char *v)
+{
+    char *d = strdup(v != NULL ? v : "");
+    if (d == NULL)
+        return AUTHD_ERR_NOMEM;
+    if (*f != NULL && *f != protobuf_c_empty_string)
+        free(*f);
+    *f = d;
+    return AUTHD_OK;
+}
+
+/* 1 when the space-separated scope string s holds tok. */
+static int
+scope_has(const char *s, const char *tok)
+{
+    size_t tl = strlen(tok);
+    for (const char *p = s; p != NULL && *p != '\0';) {
+        while (*p == ' ')
+            p++;
+        const char *e = p;
+        while (*e != '\0' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == tl && memcmp(p, tok, tl) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+/* AUTHD_OK when session sid exists, is authenticated and has not expired; else NOT_FOUND. */
+static int
+session_alive(struct authd *a, struct store_txn *txn, const char *sid)
+{
+    Authd__Storage__SessionRecord *s = NULL;
+    int r = load(a, txn, 0, KEY_SESSION, sid, &authd__storage__session_record__descriptor, &s);
+    if (r == AUTHD_OK &&
+        (s->session == NULL || !s->session->authenticated || s->session->expires_at <= a->now()))
+        r = AUTHD_ERR_NOT_FOUND;
+    rpc_msg_free(s ? &s->base : NULL);
+    return r;
+}
+
+/* Loads user uid when it exists and is active (else NOT_FOUND). */
+static int
+user_active(struct authd *a, struct store_txn *txn, const char *uid,
+            Authd__Storage__UserRecord **out)
+{
+    int r = account_user_get(a, txn, 0, uid, out);
+    if (r == AUTHD_OK && ((*out)->user == NULL || (*out)->user->inactive)) {
+        rpc_msg_free(&(*out)->base);
+        *out = NULL;
+        r = AUTHD_ERR_NOT_FOUND;
+    }
+    return r;
+}
+
+/* ---- JWTs ----------------------------------------------------------------------------- */
+
+static int
+jset(json_t *o, const char *k, json_t *v)
+{
+    return json_object_set_new(o, k, v) != 0;
+}
+
+static json_t *
+amr_array(char *const *amr, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        if (json_array_append_new(arr, json_string(amr[i])) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* Serialises claims and signs them with the active key. *jws is malloc'd (a bearer token:
+ * secret_strfree it). Takes the reference to claims. */
+static int
+jwt_sign(struct authd *a, json_t *claims, char **jws)
+{
+    *jws = NULL;
+    if (claims == NULL)
+        return AUTHD_ERR_NOMEM;
+    if (a->keys == NULL) {
+        json_decref(claims);
+        log_event(LOG_ERROR, "token_sign_failed", "reason=no_signing_keys");
+        return AUTHD_ERR_UNAVAILABLE;
+    }
+    char *text = json_dumps(claims, JSON_COMPACT);
+    json_decref(claims);
+    if (text == NULL)
+        return AUTHD_ERR_NOMEM;
+    int r = signkeys_sign(a->keys, NULL, text, jws);
+    secret_strfree(text);
+    return r;
+}
+
+/* ---- issuing tokens --------------------------------------------------------------------- */
+
+/* One token response: what to issue (filled by the grant), then what was prepared. */
+struct issue {
+    const char *grant; /* the grant whose settings apply (stored with refresh) */
+    const char *client_id;
+    const Authd__V1__GrantSettings *gs; /* NULL: defaults */
+    const Authd__V1__User *user;        /* NULL: the client itself (client_credentials) */
+    const char *sid;                    /* "" when none */
+    const char *scope;                  /* the access token's scope */
+    const char *refresh_scope;          /* the refresh token's (NULL: scope) */
+    char *const *amr;
+    size_t n_amr;
+    int64_t auth_time;
+    const char *nonce;
+    int refresh;            /* issue a refresh token */
+    int no_id_token;        /* never an ID token (response_type=token has nowhere to put one) */
+    const char *family;     /* rotate within this family; NULL: start a new one */
+    int64_t family_created; /* rotation: when the family began */
+    /* prepared by issue_prepare() */
+    int opaque;
+    int64_t iat, exp, rexp;
+    char jti[TOKEN_ID_LEN + 1]; /* JWT id, or the opaque token's id */
+    char fam[TOKEN_ID_LEN + 1];
+    struct token atok; /* opaque access token (secret) */
+    struct token rtok; /* refresh token (secret) */
+};
+
+static const char *
+issue_sub(const struct issue *is)
+{
+    return is->user != NULL ? is->user->id : is->client_id;
+}
+
+static void
+issue_wipe(struct issue *is)
+{
+    token_wipe(&is->atok);
+    token_wipe(&is->rtok);
+}
+
+/* Draws the token ids and secrets and fixes the times. Safe to call again on a retry. */
+static int
+issue_prepare(struct authd *a, struct issue *is)
+{
+    uint8_t rnd[TOKEN_ID_BYTES];
+    int r;
+
+    issue_wipe(is);
+    if (is->sid == NULL)
+        is->sid = "";
+    if (is->nonce == NULL)
+        is->nonce = "";
+    is->opaque = oauth_token_opaque(is->gs);
+    is->iat = a->now();
+    is->exp = is->iat + oauth_access_ttl(is->gs);
+    if (is->opaque) {
+        if ((r = token_new(&is->atok)) != AUTHD_OK)
+            return r;
+        memcpy(is->jti, is->atok.id, sizeof(is->jti));
+    } else {
+        if ((r = secret_random(rnd, sizeof(rnd))) != AUTHD_OK)
+            return r;
+        secret_b64url_encode(rnd, sizeof(rnd), is->jti);
+    }
+    if (!is->refresh)
+        return AUTHD_OK;
+    if ((r = token_new(&is->rtok)) != AUTHD_OK)
+        return r;
+    if (is->family != NULL) {
+        if (strlen(is->family) != TOKEN_ID_LEN)
+            return AUTHD_ERR_INTERNAL;
+        memcpy(is->fam, is->family, sizeof(is->fam));
+    } else {
+        if ((r = secret_random(rnd, sizeof(rnd))) != AUTHD_OK)
+            return r;
+        secret_b64url_encode(rnd, sizeof(rnd), is->fam);
+    }
+    is->rexp = is->iat + oauth_refresh_ttl(is->gs);
+    return AUTHD_OK;
+}
+
+/* Inside txn: writes the records the prepared tokens need (opaque access token, refresh token
+ * with its family index and family record). */
+static int
+issue_store(struct authd *a, struct store_txn *txn, struct issue *is)
+{
+    char key[KEY_MAX];
+    int r = AUTHD_OK;
+    (void)a;
+
+    if (is->opaque) {
+        AtokRec t = AUTHD__STORAGE__ACCESS_TOKEN_RECORD__INIT;
+        t.secret_hash.data = is->atok.hash;
+        t.secret_hash.len = sizeof(is->atok.hash);
+        t.client_id = (char *)is->client_id;
+        t.sub = (char *)issue_sub(is);
+        t.user_id = is->user != NULL ? is->user->id : "";
+        t.sid = (char *)is->sid;
+        t.scope = (char *)is->scope;
+        t.amr = (char **)is->amr;
+        t.n_amr = is->n_amr;
+        t.iat = is->iat;
+        t.expires_at = is->exp;
+        if (key_make(key, KEY_ATOK, is->atok.id, NULL) == 0)
+            return AUTHD_ERR_INTERNAL;
+        r = rec_put(txn, key, &t.base);
+    }
+    if (r != AUTHD_OK || !is->refresh)
+        return r;
+
+    RefreshRec rt = AUTHD__STORAGE__REFRESH_TOKEN_RECORD__INIT;
+    rt.secret_hash.data = is->rtok.hash;
+    rt.secret_hash.len = sizeof(is->rtok.hash);
+    rt.family = is->fam;
+    rt.client_id = (char *)is->client_id;
+    rt.user_id = is->user != NULL ? is->user->id : "";
+    rt.sid = (char *)is->sid;
+    rt.scope = (char *)(is->refresh_scope != NULL ? is->refresh_scope : is->scope);
+    rt.grant = (char *)is->grant;
+    rt.amr = (char **)is->amr;
+    rt.n_amr = is->n_amr;
+    rt.auth_time = is->auth_time;
+    rt.created_at = is->iat;
+    rt.expires_at = is->rexp;
+    if (key_make(key, KEY_REFRESH, is->rtok.id, NULL) == 0)
+        return AUTHD_ERR_INTERNAL;
+    r = rec_put(txn, key, &rt.base);
+    if (r == AUTHD_OK) {
+        if (key_make(key, KEY_RFAM, is->fam, is->rtok.id, NULL) == 0)
+            return AUTHD_ERR_INTERNAL;
+        r = store_txn_put(txn, key, strlen(key), "", 0);
+    }
+    if (r == AUTHD_OK) {
+        /* The family record carries the latest expiry of its tokens (rotation extends it). */
+        FamilyRec f = AUTHD__STORAGE__REFRESH_FAMILY_RECORD__INIT;
+        f.client_id = (char *)is->client_id;
+        f.user_id = rt.user_id;
+        f.created_at = is->family_created > 0 ? is->family_created : is->iat;
+        f.expires_at = is->rexp;
+        if (key_make(key, KEY_RFAMILY, is->fam, NULL) == 0)
+            return AUTHD_ERR_INTERNAL;
+        r = rec_put(txn, key, &f.base);
+    }
+    return r;
+}
+
+static int
+issue_store_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    return issue_store(a, txn, arg);
+}
+
+static int
+jwt_access(struct authd *a, const struct issue *is, char **jws)
+{
+    json_t *c = json_object();
+    int bad = c == NULL;
+    if (!bad) {
+        bad |= jset(c, "iss", json_string(a->issuer));
+        bad |= jset(c, "sub", json_string(issue_sub(is)));
+        bad |= jset(c, "aud", json_string(is->client_id));
+        bad |= jset(c, "exp", json_integer(is->exp));
+        bad |= jset(c, "iat", json_integer(is->iat));
+        bad |= jset(c, "jti", json_string(is->jti));
+        bad |= jset(c, "scope", json_string(is->scope));
+        bad |= jset(c, "client_id", json_string(is->client_id));
+        if (is->sid[0] != '\0')
+            bad |= jset(c, "sid", json_string(is->sid));
+        if (is->n_amr > 0)
+            bad |= jset(c, "amr", amr_array(is->amr, is->n_amr));
+    }
+    if (bad) {
+        json_decref(c);
+        return AUTHD_ERR_NOMEM;
+    }
+    return jwt_sign(a, c, jws);
+}
+
+/* The OpenID Connect ID token (Core §2). It has no client_id and no jti, so it can never pass
+ * as an access token (token_inspect requires both). */
+static int
+jwt_id_token(struct authd *a, const struct issue *is, char **jws)
+{
+    json_t *c = json_object();
+    int bad = c == NULL;
+    if (!bad) {
+        bad |= jset(c, "iss", json_string(a->issuer));
+        bad |= jset(c, "sub", json_string(is->user->id));
+        bad |= jset(c, "aud", json_string(is->client_id));
+        bad |= jset(c, "azp", json_string(is->client_id));
+        bad |= jset(c, "exp", json_integer(is->exp));
+        bad |= jset(c, "iat", json_integer(is->iat));
+        bad |= jset(c, "auth_time", json_integer(is->auth_time));
+        if (is->nonce[0] != '\0')
+            bad |= jset(c, "nonce", json_string(is->nonce));
+        if (is->n_amr > 0)
+            bad |= jset(c, "amr", amr_array(is->amr, is->n_amr));
+        if (is->sid[0] != '\0')
+            bad |= jset(c, "sid", json_string(is->sid));
+        bad |= jset(c, "email", json_string(is->user->email));
+        bad |= jset(c, "email_verified", json_true());
+    }
+    if (bad) {
+        json_decref(c);
+        return AUTHD_ERR_NOMEM;
+    }
+    return jwt_sign(a, c, jws);
+}
+
+/* Signs what was prepared and fills resp (arena memory). */
+static int
+issue_answer(struct rpc_ctx *ctx, struct authd *a, const struct issue *is,
+             Authd__V1__OAuthTokenResponse *resp)
+{
+    char *jws = NULL, *idt = NULL;
+    int r = AUTHD_OK;
+
+    if (is->opaque) {
+        resp->access_token = rpc_ctx_strdup(ctx, is->atok.text);
+    } else {
+        r = jwt_access(a, is, &jws);
+        if (r == AUTHD_OK)
+            resp->access_token = rpc_ctx_strdup(ctx, jws);
+    }
+    if (r == AUTHD_OK && is->user != NULL && !is->no_id_token && scope_has(is->scope, "openid")) {
+        r = jwt_id_token(a, is, &idt);
+        if (r == AUTHD_OK && (resp->id_token = rpc_ctx_strdup(ctx, idt)) == NULL)
+            r = AUTHD_ERR_NOMEM;
+    }
+    if (r == AUTHD_OK && is->refresh &&
+        (resp->refresh_token = rpc_ctx_strdup(ctx, is->rtok.text)) == NULL)
+        r = AUTHD_ERR_NOMEM;
+    if (r == AUTHD_OK) {
+        resp->token_type = "Bearer";
+        resp->expires_in = is->exp - is->iat;
+        resp->scope = rpc_ctx_strdup(ctx, is->scope);
+        if (is->user != NULL)
+            resp->userinfo = rec_copy(ctx, &is->user->base);
+        if (resp->access_token == NULL || resp->scope == NULL ||
+            (is->user != NULL && resp->userinfo == NULL))
+            r = AUTHD_ERR_NOMEM;
+    }
+    secret_strfree(jws);
+    secret_strfree(idt);
+    return r;
+}
+
+static void
+log_issued(const struct issue *is, const char *grant)
+{
+    char q1[96], q2[96];
+    log_event(LOG_INFO, "token_issued", "grant=%s client=%s user=%s jti=%s refresh=%s family=%s",
+              grant, log_quote(is->client_id, q1, sizeof(q1)),
+              log_quote(is->user != NULL ? is->user->id : "", q2, sizeof(q2)), is->jti,
+              is->refresh ? is->rtok.id : "", is->refresh ? is->fam : "");
+}
+
+/* ---- revocation building blocks ---------------------------------------------------------- */
+
+struct fam_del {
+    struct store_txn *txn;
+    size_t plen;
+};
+
+static int
+on_family_member(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct fam_del *d = arg;
+    char rkey[KEY_MAX];
+    (void)val;
+    (void)vlen;
+    size_t il = klen - d->plen;
+    if (il == 0 || il > TOKEN_ID_LEN)
+        return 0;
+    int n =
+        snprintf(rkey, sizeof(rkey), "%s%.*s", KEY_REFRESH, (int)il, (const char *)key + d->plen);
+    if (n <= 0 || (size_t)n >= sizeof(rkey))
+        return 0;
+    int r = store_txn_delete(d->txn, rkey, (size_t)n);
+    if (r == AUTHD_OK)
+        r = store_txn_delete(d->txn, key, klen);
+    return r;
+}
+
+/*
+ * Inside txn: revokes refresh-token family fam. The family record is locked first, so a
+ * rotation in flight finishes before its members are listed and none can follow (a rotation
+ * needs the record); then every member and its index entry are deleted.
+ */
+static int
+family_delete(struct store_txn *txn, const char *fam)
+{
+    char hkey[KEY_MAX], prefix[KEY_MAX];
+    void *val = NULL;
+    size_t vlen = 0;
+    if (key_make(hkey, KEY_RFAMILY, fam, NULL) == 0)
+        return AUTHD_ERR_INTERNAL;
+    size_t pl = key_make(prefix, KEY_RFAM, fam, NULL);
+    if (pl == 0 || pl + 1 >= KEY_MAX)
+        return AUTHD_ERR_INTERNAL;
+    prefix[pl++] = '/';
+    prefix[pl] = '\0';
+    int r = store_txn_get(txn, hkey, strlen(hkey), 1, &val, &vlen);
+    store_value_free(val, vlen);
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
+        return r;
+    r = store_txn_delete(txn, hkey, strlen(hkey));
+    if (r != AUTHD_OK)
+        return r;
+    struct fam_del d = {txn, pl};
+    return store_txn_scan(txn, prefix, pl, on_family_member, &d);
+}
+
+/* Inside txn: puts JWT access token jti on the revocation list until exp, and deletes the
+ * opaque access token of that id if there is one. */
+static int
+access_revoke(struct store_txn *txn, const char *jti, int64_t exp, const char *client_id)
+{
+    char key[KEY_MAX];
+    Authd__Storage__RevokedTokenRecord rv = AUTHD__STORAGE__REVOKED_TOKEN_RECORD__INIT;
+    rv.expires_at = exp;
+    rv.client_id = (char *)client_id;
+    if (key_make(key, KEY_REVOKED, jti, NULL) == 0)
+        return AUTHD_ERR_INTERNAL;
+    int r = rec_put(txn, key, &rv.base);
+    if (r == AUTHD_OK && key_make(key, KEY_ATOK, jti, NULL) != 0)
+        r = store_txn_delete(txn, key, strlen(key));
+    return r;
+}
+
+/* ---- Authorize -------------------------------------------------------------------------- */
+
+struct authz {
+    struct rpc_ctx *ctx;
+    struct authd *a;
+    Authd__V1__AuthorizeResponse *resp;
+    const char *uri; /* the trusted redirect URI, once known */
+    int fragment;    /* answer in the fragment (response_type=token) */
+    const char *state;
+};
+
+/* next=ERROR_PAGE: the redirect URI is not trusted, so the browser must not be sent there. */
+static int
+authz_page(struct authz *z, const char *err, const char *desc)
+{
+    char q[96];
+    z->resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__ERROR_PAGE;
+    z->resp->error = (char *)err;
+    z->resp->error_description = (char *)desc;
+    log_event(LOG_INFO, "authorize_refused", "error=%s page=1 detail=%s", err,
+              log_quote(desc, q, sizeof(q)));
+    return AUTHD_OK;
+}
+
+static int
+authz_redirect(struct authz *z, const struct oauth_param *p, size_t n)
+{
+    char *url = NULL;
+    int r = oauth_redirect_build(z->uri, z->fragment, p, n, &url);
+    if (r == AUTHD_ERR_TOO_LARGE || r == AUTHD_ERR_INVALID_ARGUMENT)
+        return authz_page(z, "invalid_request", "the response does not fit a redirect");
+    if (r != AUTHD_OK)
+        return r;
+    z->resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT;
+    z->resp->redirect_url = rpc_ctx_strdup(z->ctx, url);
+    secret_strfree(url);
+    return z->resp->redirect_url != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+/* next=REDIRECT with the error at the client's registered URI (RFC 6749 §4.1.2.1, §4.2.2.1). */
+static int
+authz_error(struct authz *z, const char *err, const char *desc)
+{
+    char q[96];
+    const struct oauth_param p[] = {
+        {"error", err}, {"error_description", desc}, {"state", z->state}, {"iss", z->a->issuer}};
+    z->resp->error = (char *)err;
+    z->resp->error_description = (char *)desc;
+    log_event(LOG_INFO, "authorize_refused", "error=%s page=0 detail=%s", err,
+              log_quote(desc, q, sizeof(q)));
+    return authz_redirect(z, p, sizeof(p) / sizeof(p[0]));
+}
+
+/* 1 when every byte of s is printable ASCII (a nonce goes into a JSON string and a log). */
+static int
+printable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p > 0x7E)
+            return 0;
+    return 1;
+}
+
+/* The consent step: 1 when the user has granted want to the client (stored, unexpired). */
+static int
+consent_covers(struct authd *a, const char *uid, const char *cid, const struct oauth_scopes *want,
+               int *covered)
+{
+    char key[KEY_MAX];
+    Authd__Storage__ConsentRecord *c = NULL;
+    struct oauth_scopes have;
+    *covered = 0;
+    if (key_make(key, KEY_CONSENT, uid, cid, NULL) == 0)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    int r = rec_get(a->store, NULL, 0, key, &authd__storage__consent_record__descriptor,
+                    (ProtobufCMessage **)&c);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_OK;
+    if (r != AUTHD_OK)
+        return r;
+    if (c->expires_at > a->now() &&
+        oauth_scopes_from_list(c->scopes, c->n_scopes, &have) == AUTHD_OK)
+        *covered = oauth_scopes_subset(want, &have);
+    rpc_msg_free(&c->base);
+    return AUTHD_OK;
+}
+
+struct consent_step {
+    const char *uid;
+    const char *cid;
+    const struct oauth_scopes *want;
+};
+
+/* Stores the union of the scopes granted before (when unexpired) and want. */
+static int
+consent_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct consent_step *s = arg;
+    char key[KEY_MAX];
+    Authd__Storage__ConsentRecord *old = NULL;
+    struct oauth_scopes all;
+    char *items[OAUTH_SCOPE_ITEMS_MAX];
+    int64_t now = a->now();
+
+    if (key_make(key, KEY_CONSENT, s->uid, s->cid, NULL) == 0)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    int r = rec_get(a->store, txn, 1, key, &authd__storage__consent_record__descriptor,
+                    (ProtobufCMessage **)&old);
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
+        return r;
+    oauth_scopes_clear(&all);
+    if (old != NULL && old->expires_at > now)
+        for (size_t i = 0; i < old->n_scopes; i++)
+            (void)oauth_scopes_add(&all, old->scopes[i]); /* a full set keeps what fits */
+    for (size_t i = 0; i < s->want->n; i++)
+        if (oauth_scopes_add(&all, s->want->item[i]) != AUTHD_OK)
+            r = AUTHD_ERR_INVALID_ARGUMENT;
+    if (r == AUTHD_ERR_INVALID_ARGUMENT) {
+        rpc_msg_free(old ? &old->base : NULL);
+        return r;
+    }
+    Authd__Storage__ConsentRecord c = AUTHD__STORAGE__CONSENT_RECORD__INIT;
+    for (size_t i = 0; i < all.n; i++)
+        items[i] = all.item[i];
+    c.scopes = items;
+    c.n_scopes = all.n;
+    c.created_at = old != NULL && old->expires_at > now ? old->created_at : now;
+    c.updated_at = now;
+    c.expires_at = now + CONSENT_TTL;
+    rpc_msg_free(old ? &old->base : NULL);
+    return rec_put(txn, key, &c.base);
+}
+
+/* next=CONSENT: the consent page needs the client (without secret) and the scopes. */
+static int
+authz_consent(struct authz *z, const Authd__Storage__ClientRecord *crec,
+              const struct oauth_scopes *want)
+{
+    Authd__V1__Client *c = rec_copy(z->ctx, &crec->client->base);
+    char **scopes = rpc_ctx_alloc(z->ctx, (want->n ? want->n : 1) * sizeof(char *));
+    if (c == NULL || scopes == NULL)
+        return AUTHD_ERR_NOMEM;
+    c->secret = (char *)protobuf_c_empty_string;
+    c->has_secret = clients_confidential(crec);
+    for (size_t i = 0; i < want->n; i++)
+        if ((scopes[i] = rpc_ctx_strdup(z->ctx, want->item[i])) == NULL)
+            return AUTHD_ERR_NOMEM;
+    z->resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__CONSENT;
+    z->resp->client = c;
+    z->resp->scopes = scopes;
+    z->resp->n_scopes = want->n;
+    return AUTHD_OK;
+}
+
+/* Stores a fresh authorization code and redirects to the client with it. */
+static int
+authz_code(struct authz *z, const Authd__V1__ClientContext *p, const char *cid,
+           const Authd__V1__Session *s, const char *scope)
+{
+    struct authd *a = z->a;
+    struct token t;
+    char key[KEY_MAX], q1[96], q2[96];
+    int r = token_new(&t);
+    if (r != AUTHD_OK)
+        return r;
+    CodeRec rec = AUTHD__STORAGE__AUTH_CODE_RECORD__INIT;
+    rec.secret_hash.data = t.hash;
+    rec.secret_hash.len = sizeof(t.hash);
+    rec.client_id = (char *)cid;
+    rec.redirect_uri = (char *)z->uri;
+    rec.redirect_uri_given = p->redirect_uri[0] != '\0';
+    rec.user_id = s->user_id;
+    rec.sid = s->id;
+    rec.scope = (char *)scope;
+    rec.nonce = p->nonce;
+    rec.code_challenge = p->code_challenge;
+    rec.auth_time = s->auth_time;
+    rec.amr = s->amr;
+    rec.n_amr = s->n_amr;
+    rec.created_at = a->now();
+    rec.expires_at = rec.created_at + OAUTH_CODE_TTL;
+    if (key_make(key, KEY_AUTHCODE, t.id, NULL) == 0)
+        r = AUTHD_ERR_INTERNAL;
+    if (r == AUTHD_OK)
+        r = store_rec(a, key, &rec.base);
+    if (r == AUTHD_OK) {
+        const struct oauth_param pp[] = {{"code", t.text}, {"state", z->state}, {"iss", a->issuer}};
+        r = authz_redirect(z, pp, sizeof(pp) / sizeof(pp[0]));
+    }
+    if (r == AUTHD_OK)
+        log_event(LOG_INFO, "oauth_code_issued", "client=%s user=%s code=%s pkce=%s",
+                  log_quote(cid, q1, sizeof(q1)), log_quote(s->user_id, q2, sizeof(q2)), t.id,
+                  p->code_challenge[0] != '\0' ? "S256" : "none");
+    token_wipe(&t);
+    return r;
+}
+
+/* Implicit grant: an access token (never a refresh token) in the redirect's fragment. */
+static int
+authz_token(struct authz *z, const Authd__V1__Client *c, const Authd__V1__GrantSettings *gs,
+            const Authd__V1__User *u, const Authd__V1__Session *s, const char *scope)
+{
+    struct issue is = {0};
+    Authd__V1__OAuthTokenResponse tr = AUTHD__V1__OAUTH_TOKEN_RESPONSE__INIT;
+    char exp_in[24];
+    is.grant = "implicit";
+    is.no_id_token = 1;
+    is.client_id = c->id;
+    is.gs = gs;
+    is.user = u;
+    is.sid = s->id;
+    is.scope = scope;
+    is.amr = s->amr;
+    is.n_amr = s->n_amr;
+    is.auth_time = s->auth_time;
+    int r = issue_prepare(z->a, &is);
+    if (r == AUTHD_OK && is.opaque)
+        r = account_txn_run(z->a, issue_store_step, &is);
+    if (r == AUTHD_OK)
+        r = issue_answer(z->ctx, z->a, &is, &tr);
+    if (r == AUTHD_OK) {
+        snprintf(exp_in, sizeof(exp_in), "%lld", (long long)tr.expires_in);
+        const struct oauth_param pp[] = {{"access_token", tr.access_token},
+                                         {"token_type", "Bearer"},
+                                         {"expires_in", exp_in},
+                                         {"scope", scope},
+                                         {"state", z->state},
+                                         {"iss", z->a->issuer}};
+        r = authz_redirect(z, pp, sizeof(pp) / sizeof(pp[0]));
+    }
+    if (r == AUTHD_OK)
+        log_issued(&is, "implicit");
+    issue_wipe(&is);
+    return r;
+}
+
+static int
+oauth_authorize(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__AuthorizeRequest *req = (const void *)reqm;
+    Authd__V1__AuthorizeResponse *resp = (void *)respm;
+    static const Authd__V1__ClientContext none = AUTHD__V1__CLIENT_CONTEXT__INIT;
+    const Authd__V1__ClientContext *p = req->params != NULL ? req->params : &none;
+    Authd__Storage__ClientRecord *crec = NULL;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    struct oauth_scopes allowed, want;
+    char scope[OAUTH_SCOPE_TEXT_MAX];
+    struct authz z = {ctx, a, resp, "", 0, p->state};
+    unsigned prompt = 0;
+    int r;
+
+    /* 1. Who is asking, and where may the answer go? Until the redirect URI is verified, every
+     * problem is shown on our own error page (never an open redirect). */
+    const char *fields[] = {
+        p->client_id, p->response_type,  p->redirect_uri,          p->state,   p->scope,
+        p->nonce,     p->code_challenge, p->code_challenge_method, req->prompt};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (strlen(fields[i]) > ACCOUNT_MAX_CLIENT_FIELD)
+            return authz_page(&z, "invalid_request", "a parameter is too long");
+    if (p->client_id[0] == '\0')
+        return authz_page(&z, "invalid_request", "client_id is missing");
+    r = clients_get(a, p->client_id, &crec);
+    if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && !clients_active(crec))) {
+        r = authz_page(&z, "invalid_client", "unknown client");
+        goto out;
+    }
+    if (r != AUTHD_OK)
+        goto out;
+    const Authd__V1__Client *c = crec->client;
+    const char *rt = p->response_type;
+    const char *grant = NULL;
+    if (strcmp(rt, "code") == 0) {
+        grant = "authorization_code";
+    } else if (strcmp(rt, "token") == 0) {
+        grant = "implicit";
+        z.fragment = 1;
+    }
+    const Authd__V1__GrantSettings *gs = oauth_grant_settings(c, grant);
+    if (grant != NULL) {
+        const char *reg = gs != NULL ? gs->redirect_uri : "";
+        if (!oauth_redirect_uri_valid(reg)) {
+            r = authz_page(&z, "invalid_request",
+                           "the client has no redirect_uri registered for this response_type");
+            goto out;
+        }
+        if (p->redirect_uri[0] != '\0' && !oauth_redirect_uri_eq(reg, p->redirect_uri)) {
+            r = authz_page(&z, "invalid_request", "redirect_uri does not match the registered one");
+            goto out;
+        }
+        z.uri = reg;
+    } else {
+        /* An unknown response_type is reported at a URI the client registered, if any. */
+        const Authd__V1__GrantSettings *cand[] = {oauth_grant_settings(c, "authorization_code"),
+                                                  oauth_grant_settings(c, "implicit")};
+        for (size_t i = 0; i < 2 && z.uri[0] == '\0'; i++) {
+            const char *reg = cand[i] != NULL ? cand[i]->redirect_uri : "";
+            if (oauth_redirect_uri_valid(reg) &&
+                (p->redirect_uri[0] == '\0' || oauth_redirect_uri_eq(reg, p->redirect_uri)))
+                z.uri = reg;
+        }
+        if (z.uri[0] == '\0')
+            r = authz_page(&z, "unsupported_response_type",
+                           "unsupported response_type and no matching registered redirect_uri");
+        else if (rt[0] == '\0')
+            r = authz_error(&z, "invalid_request", "response_type is missing");
+        else
+            r = authz_error(&z, "unsupported_response_type", "response_type must be code or token");
+        goto out;
+    }
+
+    /* 2. The request itself, reported to the client. */
+    if (!oauth_client_has_grant(c, grant)) {
+        r = authz_error(&z, "unauthorized_client", "the client may not use this response_type");
+        goto out;
+    }
+    if (oauth_prompt_parse(req->prompt, &prompt) != AUTHD_OK) {
+        r = authz_error(&z, "invalid_request", "unsupported prompt value");
+        goto out;
+    }
+    if (oauth_client_scopes(c, &allowed) != AUTHD_OK) {
+        r = authz_error(&z, "invalid_scope", "the client's registered scopes are malformed");
+        goto out;
+    }
+    if (oauth_scopes_parse(p->scope, &want) != AUTHD_OK) {
+        r = authz_error(&z, "invalid_scope", "malformed scope");
+        goto out;
+    }
+    if (want.n == 0)
+        want = allowed;
+    if (!oauth_scopes_subset(&want, &allowed)) {
+        r = authz_error(&z, "invalid_scope", "a requested scope is not allowed for this client");
+        goto out;
+    }
+    if (oauth_scopes_join(&want, scope, sizeof(scope)) != AUTHD_OK) {
+        r = authz_error(&z, "invalid_scope", "too many scopes");
+        goto out;
+    }
+    if (strlen(p->nonce) > NONCE_MAX || !printable(p->nonce)) {
+        r = authz_error(&z, "invalid_request", "malformed nonce");
+        goto out;
+    }
+    if (strcmp(grant, "authorization_code") == 0) {
+        const char *ch = p->code_challenge, *m = p->code_challenge_method;
+        if (ch[0] != '\0') {
+            /* No method means "plain" (RFC 7636 §4.3), which we refuse like "plain" itself. */
+            if (strcmp(m, "S256") != 0) {
+                r = authz_error(&z, "invalid_request", "code_challenge_method must be S256");
+                goto out;
+            }
+            if (!oauth_pkce_valid(ch)) {
+                r = authz_error(&z, "invalid_request", "malformed code_challenge");
+                goto out;
+            }
+        } else if (m[0] != '\0' || !clients_confidential(crec) || (gs != NULL && gs->pkce)) {
+            r = authz_error(&z, "invalid_request", "code_challenge required");
+            goto out;
+        }
+    }
+
+    /* 3. The user: a signed-in, fresh enough session. */
+    r = account_session_active(a, req->session_token, &s, &u);
+    if (r == AUTHD_ERR_UNAUTHENTICATED) {
+        r = AUTHD_OK;
+        if (prompt & OAUTH_PROMPT_NONE)
+            r = authz_error(&z, "login_required", "the user is not signed in");
+        else
+            resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN;
+        goto out;
+    }
+    if (r != AUTHD_OK)
+        goto out;
+    int64_t age = a->now() - s->session->auth_time;
+    /* max_age=0 is prompt=login (OIDC Core §3.1.2.1); both accept a login of the last minute,
+     * the one the edge comes back from. */
+    int stale = ((prompt & OAUTH_PROMPT_LOGIN) || req->max_age == 0) ? age > PROMPT_LOGIN_FRESH : 0;
+    if (req->max_age > 0 && age > req->max_age)
+        stale = 1;
+    if (stale) {
+        if (prompt & OAUTH_PROMPT_NONE)
+            r = authz_error(&z, "login_required", "a new sign-in is required");
+        else
+            resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN;
+        goto out;
+    }
+
+    /* 4. Consent, for third-party clients. */
+    if (!c->first_party) {
+        int covered = 0;
+        r = consent_covers(a, u->user->id, c->id, &want, &covered);
+        if (r != AUTHD_OK)
+            goto out;
+        int ask = !covered || (prompt & OAUTH_PROMPT_CONSENT);
+        if (ask && !req->consent_given) {
+            if (prompt & OAUTH_PROMPT_NONE)
+                r = authz_error(&z, "consent_required", "the user has not approved this client");
+            else
+                r = authz_consent(&z, crec, &want);
+            goto out;
+        }
+        if (req->consent_given) {
+            struct consent_step cs = {u->user->id, c->id, &want};
+            r = account_txn_run(a, consent_step, &cs);
+            if (r != AUTHD_OK)
+                goto out;
+            char q1[96], q2[96];
+            log_event(LOG_INFO, "oauth_consent_given", "client=%s user=%s",
+                      log_quote(c->id, q1, sizeof(q1)), log_quote(u->user->id, q2, sizeof(q2)));
+        }
+    }
+
+    /* 5. The answer. */
+    if (strcmp(grant, "authorization_code") == 0)
+        r = authz_code(&z, p, c->id, s->session, scope);
+    else
+        r = authz_token(&z, c, gs, u->user, s->session, scope);
+out:
+    rpc_msg_free(s ? &s->base : NULL);
+    rpc_msg_free(u ? &u->base : NULL);
+    rpc_msg_free(crec ? &crec->base : NULL);
+    return r;
+}
+
+/* ---- Token: authorization_code --------------------------------------------------------- */
+
+struct code_step {
+    const Authd__V1__OAuthTokenRequest *req;
+    struct token code;
+    struct issue is;
+    const char *fail; /* out: OAuth error when refused (static) */
+    const char *fail_desc;
+    int replay;                       /* out: a used code came back; its tokens revoked */
+    CodeRec *rec;                     /* out */
+    Authd__Storage__UserRecord *user; /* out */
+};
+
+static int
+deny(const char **fail, const char **desc, const char *code, const char *d)
+{
+    *fail = code;
+    *desc = d;
+    return AUTHD_OK; /* commit: nothing was written, or a revocation that must stand */
+}
+
+static int
+code_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct code_step *s = arg;
+    const Authd__V1__OAuthTokenRequest *req = s->req;
+    char key[KEY_MAX];
+    int r;
+
+    rpc_msg_free(s->rec ? &s->rec->base : NULL);
+    rpc_msg_free(s->user ? &s->user->base : NULL);
+    s->rec = NULL;
+    s->user = NULL;
+    s->fail = NULL;
+    s->replay = 0;
+    r = load(a, txn, 1, KEY_AUTHCODE, s->code.id, &authd__storage__auth_code_record__descriptor,
+             &s->rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown or expired code");
+    if (r != AUTHD_OK)
+        return r;
+    CodeRec *c = s->rec;
+    if (!token_matches(&s->code, c->secret_hash.data, c->secret_hash.len) ||
+        c->expires_at <= a->now())
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown or expired code");
+    if (strcmp(c->client_id, req->client_id) != 0)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant",
+                    "the code was issued to another client");
+    if (c->used) {
+        /* RFC 6749 §4.1.2: a code used twice revokes what its first use issued. */
+        if (c->issued_refresh_family[0] != '\0' &&
+            (r = family_delete(txn, c->issued_refresh_family)) != AUTHD_OK)
+            return r;
+        if (c->issued_jti[0] != '\0' &&
+            (r = access_revoke(txn, c->issued_jti, c->issued_exp, c->client_id)) != AUTHD_OK)
+            return r;
+        s->replay = 1;
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the code was already used");
+    }
+    /* RFC 6749 §4.1.3: the same redirect_uri as the authorization request, when it named one. */
+    if (c->redirect_uri_given
+            ? strcmp(req->redirect_uri, c->redirect_uri) != 0
+            : (req->redirect_uri[0] != '\0' && strcmp(req->redirect_uri, c->redirect_uri) != 0))
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "redirect_uri does not match");
+    if (c->code_challenge[0] != '\0') {
+        if (req->code_verifier[0] == '\0')
+            return deny(&s->fail, &s->fail_desc, "invalid_grant", "code_verifier required");
+        if (!oauth_pkce_check(req->code_verifier, c->code_challenge))
+            return deny(&s->fail, &s->fail_desc, "invalid_grant", "code_verifier does not match");
+    } else if (req->code_verifier[0] != '\0') {
+        /* A verifier for a code issued without a challenge: something was swapped. */
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "no code_challenge was sent");
+    }
+    r = session_alive(a, txn, c->sid);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the session has ended");
+    if (r != AUTHD_OK)
+        return r;
+    r = user_active(a, txn, c->user_id, &s->user);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the user is not active");
+    if (r != AUTHD_OK)
+        return r;
+
+    struct issue *is = &s->is;
+    is->user = s->user->user;
+    is->sid = c->sid;
+    is->scope = c->scope;
+    is->amr = c->amr;
+    is->n_amr = c->n_amr;
+    is->auth_time = c->auth_time;
+    is->nonce = c->nonce;
+    if ((r = issue_prepare(a, is)) != AUTHD_OK)
+        return r;
+    c->used = 1;
+    c->issued_exp = is->exp;
+    if ((r = field_set(&c->issued_jti, is->jti)) != AUTHD_OK ||
+        (r = field_set(&c->issued_refresh_family, is->refresh ? is->fam : "")) != AUTHD_OK)
+        return r;
+    if (key_make(key, KEY_AUTHCODE, s->code.id, NULL) == 0)
+        return AUTHD_ERR_INTERNAL;
+    r = rec_put(txn, key, &c->base);
+    return r == AUTHD_OK ? issue_store(a, txn, is) : r;
+}
+
+static int
+grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequest *req,
+           const Authd__V1__Client *c, Authd__V1__OAuthTokenResponse *resp)
+{
+    struct code_step s;
+    char q[96];
+    int r;
+
+    memset(&s, 0, sizeof(s));
+    if (req->code[0] == '\0')
+        return oauth_fail(ctx, "invalid_request", "code is missing");
+    if (token_parse(req->code, &s.code) != AUTHD_OK)
+        return oauth_fail(ctx, "invalid_grant", "unknown or expired code");
+    s.req = req;
+    s.is.grant = "authorization_code";
+    s.is.client_id = c->id;
+    s.is.gs = oauth_grant_settings(c, "authorization_code");
+    s.is.refresh = s.is.gs != NULL && s.is.gs->refresh_token;
+    r = account_txn_run(a, code_step, &s);
+    if (r == AUTHD_OK && s.fail != NULL) {
+        if (s.replay)
+            log_event(LOG_WARN, "oauth_code_replay", "client=%s code=%s revoked_jti=%s family=%s",
+                      log_quote(c->id, q, sizeof(q)), s.code.id, s.rec->issued_jti,
+                      s.rec->issued_refresh_family);
+        r = oauth_fail(ctx, s.fail, s.fail_desc);
+    } else if (r == AUTHD_OK) {
+        r = issue_answer(ctx, a, &s.is, resp);
+        if (r == AUTHD_OK)
+            log_issued(&s.is, "authorization_code");
+    }
+    issue_wipe(&s.is);
+    token_wipe(&s.code);
+    rpc_msg_free(s.rec ? &s.rec->base : NULL);
+    rpc_msg_free(s.user ? &s.user->base : NULL);
+    return r;
+}
+
+/* ---- Token: password ------------------------------------------------------------------- */
+
+/* The login's gate (svc_sessions.c): the same counters, checked before any password is judged. */
+static int
+password_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip)
+{
+    int64_t wait_a = 0, wait_b = 0;
+    int r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip, &wait_b);
+    if (r == AUTHD_OK)
+        r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email, &wait_a);
+    if (r == AUTHD_ERR_LOCKED) {
+        char msg[96], q[96];
+        int64_t wait = wait_a > wait_b ? wait_a : wait_b;
+        snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
+        r = oauth_fail(ctx, "locked", msg);
+        log_event(LOG_INFO, "login_refused", "reason=locked via=oauth retry_after=%lld peer=%s",
+                  (long long)wait, log_quote(ip, q, sizeof(q)));
+    }
+    return r;
+}
+
+static void
+password_failed(struct authd *a, const char *email, const char *ip)
+{
+    if (throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK ||
+        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip) != AUTHD_OK)
+        log_event(LOG_WARN, "throttle_update_failed", "%s", "");
+}
+
+struct pw_step {
+    const char *user_id;
+    const char *verified_hash;
+    const char *new_hash; /* a rehash at the current cost, or NULL */
+    const char *totp;
+    int gated; /* the second-factor gate was passed (the user had 2FA when we looked) */
+    const char *client_ip;
+    const char *user_agent;
+    struct issue is;
+    int two;                                /* out: the user has 2FA */
+    int check_err;                          /* out: the TOTP check's own result */
+    Authd__Storage__UserRecord *rec;        /* out */
+    Authd__Storage__SessionRecord *session; /* out */
+    struct token tok;                       /* out: the session's token (not handed out) */
+};
+
+/*
+ * One transaction, as Sessions.Login and VerifySecondFactor together: lock the user, re-check
+ * the verified hash and that the user is active, check and record the TOTP code (so one code
+ * never passes twice), open an authenticated session and write the tokens' records.
+ */
+static int
+pw_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct pw_step *p = arg;
+    static char *const amr_pwd[] = {"pwd"};
+    static char *const amr_otp[] = {"pwd", "otp"};
+    int r;
+
+    rpc_msg_free(p->rec ? &p->rec->base : NULL);
+    rpc_msg_free(p->session ? &p->session->base : NULL);
+    p->rec = NULL;
+    p->session = NULL;
+    token_wipe(&p->tok);
+    p->check_err = AUTHD_OK;
+    r = account_user_get(a, txn, 1, p->user_id, &p->rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_INVALID_CREDENTIALS;
+    if (r != AUTHD_OK)
+        return r;
+    if (p->rec->user == NULL || strcmp(p->rec->password_hash, p->verified_hash) != 0)
+        return AUTHD_ERR_INVALID_CREDENTIALS;
+    if (p->rec->user->inactive)
+        return AUTHD_ERR_INACTIVE;
+    int save = 0;
+    if (p->new_hash != NULL) {
+        if ((r = field_set(&p->rec->password_hash, p->new_hash)) != AUTHD_OK)
+            return r;
+        save = 1;
+    }
+    p->two = p->rec->user->two_factor != NULL && p->rec->user->two_factor->enabled;
+    if (p->two) {
+        /* 2FA turned on since we looked: no code is judged without the gate. */
+        if (p->totp[0] == '\0' || !p->gated)
+            return AUTHD_ERR_SECOND_FACTOR_REQUIRED;
+        r = twofactor_check(a, p->rec, NULL, p->totp, "", NULL);
+        p->check_err = r;
+        if (r != AUTHD_OK)
+            return r;
+        save = 1;
+    }
+    if (save && (r = account_user_save(a, txn, p->rec)) != AUTHD_OK)
+        return r;
+    const struct session_spec spec = {1, 0, (const char *const *)(p->two ? amr_otp : amr_pwd),
+                                      p->two ? 2 : 1, 0};
+    r = account_session_create(a, txn, p->rec->user, p->client_ip, p->user_agent, &spec, &p->tok,
+                               &p->session);
+    if (r != AUTHD_OK)
+        return r;
+    const Authd__V1__Session *s = p->session->session;
+    p->is.user = p->rec->user;
+    p->is.sid = s->id;
+    p->is.amr = s->amr;
+    p->is.n_amr = s->n_amr;
+    p->is.auth_time = s->auth_time;
+    if ((r = issue_prepare(a, &p->is)) != AUTHD_OK)
+        return r;
+    return issue_store(a, txn, &p->is);
+}
+
+static int
+grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequest *req,
+               const Authd__V1__Client *c, const char *scope, Authd__V1__OAuthTokenResponse *resp)
+{
+    Authd__Storage__UserRecord *urec = NULL;
+    struct pw_step p;
+    char email[EMAIL_MAX_LEN + 1];
+    char *phc = NULL;
+    char q1[96], q2[96];
+    size_t pl = strlen(req->password);
+    int needs_rehash = 0, r;
+
+    memset(&p, 0, sizeof(p));
+    if (req->username[0] == '\0' || req->password[0] == '\0')
+        return oauth_fail(ctx, "invalid_request", "username and password are required");
+    if (email_normalize(req->username, email, sizeof(email)) != AUTHD_OK)
+        email[0] = '\0';
+    int serial = throttle_serial_enter(email[0] != '\0' ? email : req->client_ip);
+    r = password_gate(ctx, a, email, req->client_ip);
+    if (r != AUTHD_OK) {
+        throttle_serial_leave(serial);
+        goto out;
+    }
+    r = email[0] != '\0' ? account_user_by_email(a, NULL, 0, email, &urec) : AUTHD_ERR_NOT_FOUND;
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND) {
+        throttle_serial_leave(serial);
+        goto out;
+    }
+    if (r != AUTHD_OK || urec->user == NULL || urec->password_hash[0] == '\0') {
+        /* Unknown user: the same work and the same answer as a wrong password. */
+        password_burn(&a->set.argon2, req->password, pl);
+        password_failed(a, email, req->client_ip);
+        throttle_serial_leave(serial);
+        log_event(LOG_INFO, "login_failed", "reason=unknown_user via=oauth client=%s peer=%s",
+                  log_quote(c->id, q1, sizeof(q1)), log_quote(req->client_ip, q2, sizeof(q2)));
+        r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
+        goto out;
+    }
+    if (password_verify(urec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash) !=
+        AUTHD_OK) {
+        password_failed(a, email, req->client_ip);
+        throttle_serial_leave(serial);
+        log_event(LOG_INFO, "login_failed", "reason=bad_password via=oauth user=%s peer=%s",
+                  log_quote(urec->user->id, q1, sizeof(q1)),
+                  log_quote(req->client_ip, q2, sizeof(q2)));
+        r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
+        goto out;
+    }
+    if (throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK)
+        log_event(LOG_WARN, "throttle_reset_failed", "user=%s",
+                  log_quote(urec->user->id, q1, sizeof(q1)));
+    throttle_serial_leave(serial);
+    if (needs_rehash && password_hash(&a->set.argon2, req->password, pl, &phc) != AUTHD_OK)
+        phc = NULL; /* keep the old hash; it still verifies */
+
+    const char *uid = urec->user->id;
+    int two = urec->user->two_factor != NULL && urec->user->two_factor->enabled;
+    if (two && req->totp[0] == '\0') {
+        r = oauth_fail(ctx, "invalid_grant", "totp required");
+        goto out;
+    }
+    /* One code check at a time per user (the serial locks are not reentrant: the password's
+     * was released above). */
+    int serial2 = two ? throttle_serial_enter(uid) : -1;
+    if (two && (r = twofactor_gate(a, NULL, uid, req->client_ip)) != AUTHD_OK) {
+        throttle_serial_leave(serial2);
+        if (r == AUTHD_ERR_LOCKED)
+            r = oauth_fail(ctx, "locked", "too many wrong codes; retry later");
+        goto out;
+    }
+    p.user_id = uid;
+    p.verified_hash = urec->password_hash;
+    p.new_hash = phc;
+    p.totp = req->totp;
+    p.gated = two;
+    p.client_ip = req->client_ip;
+    p.user_agent = rpc_ctx_printf(ctx, "OAuth client %s", c->id);
+    p.is.grant = "password";
+    p.is.client_id = c->id;
+    p.is.gs = oauth_grant_settings(c, "password");
+    p.is.scope = scope;
+    p.is.refresh = p.is.gs != NULL && p.is.gs->refresh_token;
+    r = account_txn_run(a, pw_step, &p);
+    if (two) {
+        twofactor_outcome(a, uid, req->client_ip, p.check_err != AUTHD_OK ? p.check_err : r);
+        throttle_serial_leave(serial2);
+    }
+    switch (r) {
+    case AUTHD_OK:
+        break;
+    case AUTHD_ERR_INACTIVE:
+        log_event(LOG_INFO, "login_failed", "reason=inactive via=oauth user=%s",
+                  log_quote(uid, q1, sizeof(q1)));
+        r = oauth_fail(ctx, "invalid_grant", "the account is inactive");
+        goto out;
+    case AUTHD_ERR_INVALID_CREDENTIALS:
+        r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
+        goto out;
+    case AUTHD_ERR_SECOND_FACTOR_REQUIRED:
+        r = oauth_fail(ctx, "invalid_grant", "totp required");
+        goto out;
+    case AUTHD_ERR_WRONG_CODE:
+    case AUTHD_ERR_NOT_ENABLED:
+        r = oauth_fail(ctx, "invalid_grant", "invalid totp");
+        goto out;
+    default:
+        goto out;
+    }
+    r = issue_answer(ctx, a, &p.is, resp);
+    if (r == AUTHD_OK) {
+        log_event(LOG_INFO, "login_ok", "via=oauth user=%s session=%s second_factor=%s",
+                  log_quote(uid, q1, sizeof(q1)), p.session->session->id, p.two ? "totp" : "none");
+        log_issued(&p.is, "password");
+    }
+out:
+    issue_wipe(&p.is);
+    token_wipe(&p.tok);
+    secret_strfree(phc);
+    rpc_msg_free(p.session ? &p.session->base : NULL);
+    rpc_msg_free(p.rec ? &p.rec->base : NULL);
+    rpc_msg_free(urec ? &urec->base : NULL);
+    return r;
+}
+
+/* ---- Token: client_credentials -------------------------------------------------------- */
+
+static int
+grant_client_credentials(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__Client *c,
+                         const char *scope, Authd__V1__OAuthTokenResponse *resp)
+{
+    struct issue is = {0};
+    is.grant = "client_credentials";
+    is.client_id = c->id;
+    is.gs = oauth_grant_settings(c, "client_credentials");
+    is.scope = scope;
+    int r = issue_prepare(a, &is);
+    if (r == AUTHD_OK && is.opaque)
+        r = account_txn_run(a, issue_store_step, &is);
+    if (r == AUTHD_OK)
+        r = issue_answer(ctx, a, &is, resp);
+    if (r == AUTHD_OK)
+        log_issued(&is, "client_credentials");
+    issue_wipe(&is);
+    return r;
+}
+
+/* ---- Token: refresh_token -------------------------------------------------------------- */
+
+struct refresh_step {
+    const Authd__V1__Client *client;
+    const struct oauth_scopes *want; /* a narrower scope asked for (n == 0: none) */
+    struct token rt;
+    struct issue is;
+    char scope[OAUTH_SCOPE_TEXT_MAX]; /* the new access token's scope */
+    const char *fail;
+    const char *fail_desc;
+    int reuse;                        /* out: a used token came back; family revoked */
+    RefreshRec *rec;                  /* out */
+    Authd__Storage__UserRecord *user; /* out */
+};
+
+static int
+refresh_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct refresh_step *s = arg;
+    const Authd__V1__Client *c = s->client;
+    FamilyRec *fam = NULL;
+    struct oauth_scopes orig;
+    char key[KEY_MAX];
+    int r;
+
+    rpc_msg_free(s->rec ? &s->rec->base : NULL);
+    rpc_msg_free(s->user ? &s->user->base : NULL);
+    s->rec = NULL;
+    s->user = NULL;
+    s->fail = NULL;
+    s->reuse = 0;
+    r = load(a, txn, 1, KEY_REFRESH, s->rt.id, &authd__storage__refresh_token_record__descriptor,
+             &s->rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown refresh token");
+    if (r != AUTHD_OK)
+        return r;
+    RefreshRec *t = s->rec;
+    if (!token_matches(&s->rt, t->secret_hash.data, t->secret_hash.len))
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown refresh token");
+    if (strcmp(t->client_id, c->id) != 0)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant",
+                    "the refresh token was issued to another client");
+    if (t->used) {
+        /* Reuse: the token was stolen or the client is broken. Either way, end the family. */
+        if ((r = family_delete(txn, t->family)) != AUTHD_OK)
+            return r;
+        s->reuse = 1;
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the refresh token was already used");
+    }
+    if (t->expires_at <= a->now())
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the refresh token has expired");
+    r = load(a, txn, 1, KEY_RFAMILY, t->family, &authd__storage__refresh_family_record__descriptor,
+             &fam);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the refresh token was revoked");
+    if (r != AUTHD_OK)
+        return r;
+    int64_t fam_created = fam->created_at;
+    rpc_msg_free(&fam->base);
+    /* The client's current settings for the grant that began the family still apply. */
+    const Authd__V1__GrantSettings *gs = oauth_grant_settings(c, t->grant);
+    if (!oauth_client_has_grant(c, t->grant) || gs == NULL || !gs->refresh_token)
+        return deny(&s->fail, &s->fail_desc, "unauthorized_client",
+                    "the client no longer allows refresh tokens");
+    r = session_alive(a, txn, t->sid);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the session has ended");
+    if (r != AUTHD_OK)
+        return r;
+    r = user_active(a, txn, t->user_id, &s->user);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the user is not active");
+    if (r != AUTHD_OK)
+        return r;
+    /* RFC 6749 §6: a narrower scope for the access token; the refresh token keeps its own. */
+    if (oauth_scopes_parse(t->scope, &orig) != AUTHD_OK)
+        return AUTHD_ERR_INTERNAL;
+    if (s->want->n > 0) {
+        if (!oauth_scopes_subset(s->want, &orig))
+            return deny(&s->fail, &s->fail_desc, "invalid_scope",
+                        "the scope exceeds what was granted");
+        if (oauth_scopes_join(s->want, s->scope, sizeof(s->scope)) != AUTHD_OK)
+            return AUTHD_ERR_INTERNAL;
+    } else {
+        snprintf(s->scope, sizeof(s->scope), "%s", t->scope);
+    }
+
+    t->used = 1;
+    if (key_make(key, KEY_REFRESH, s->rt.id, NULL) == 0)
+        return AUTHD_ERR_INTERNAL;
+    if ((r = rec_put(txn, key, &t->base)) != AUTHD_OK)
+        return r;
+    struct issue *is = &s->is;
+    is->grant = t->grant;
+    is->client_id = c->id;
+    is->gs = gs;
+    is->user = s->user->user;
+    is->sid = t->sid;
+    is->scope = s->scope;
+    is->refresh_scope = t->scope;
+    is->amr = t->amr;
+    is->n_amr = t->n_amr;
+    is->auth_time = t->auth_time;
+    is->refresh = 1;
+    is->family = t->family;
+    is->family_created = fam_created;
+    if ((r = issue_prepare(a, is)) != AUTHD_OK)
+        return r;
+    return issue_store(a, txn, is);
+}
+
+static int
+grant_refresh(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequest *req,
+              const Authd__V1__Client *c, Authd__V1__OAuthTokenResponse *resp)
+{
+    struct refresh_step s;
+    struct oauth_scopes want;
+    char q[96];
+    int r;
+
+    memset(&s, 0, sizeof(s));
+    if (req->refresh_token[0] == '\0')
+        return oauth_fail(ctx, "invalid_request", "refresh_token is missing");
+    if (oauth_scopes_parse(req->scope, &want) != AUTHD_OK)
+        return oauth_fail(ctx, "invalid_scope", "malformed scope");
+    if (token_parse(req->refresh_token, &s.rt) != AUTHD_OK)
+        return oauth_fail(ctx, "invalid_grant", "unknown refresh token");
+    s.client = c;
+    s.want = &want;
+    r = account_txn_run(a, refresh_step, &s);
+    if (r == AUTHD_OK && s.fail != NULL) {
+        if (s.reuse)
+            log_event(LOG_WARN, "refresh_reuse_detected", "client=%s token=%s family=%s",
+                      log_quote(c->id, q, sizeof(q)), s.rt.id, s.rec->family);
+        r = oauth_fail(ctx, s.fail, s.fail_desc);
+    } else if (r == AUTHD_OK) {
+        r = issue_answer(ctx, a, &s.is, resp);
+        if (r == AUTHD_OK)
+            log_issued(&s.is, "refresh_token");
+    }
+    issue_wipe(&s.is);
+    token_wipe(&s.rt);
+    rpc_msg_free(s.rec ? &s.rec->base : NULL);
+    rpc_msg_free(s.user ? &s.user->base : NULL);
+    return r;
+}
+
+/* ---- Token ------------------------------------------------------------------------------ */
+
+/* The requested scope (empty: all the client may have) as a checked, joined string. */
+static int
+token_scope(struct rpc_ctx *ctx, const Authd__V1__Client *c, const char *requested, char *out,
+            size_t cap)
+{
+    struct oauth_scopes allowed, want;
+    if (oauth_client_scopes(c, &allowed) != AUTHD_OK)
+        return oauth_fail(ctx, "invalid_scope", "the client's registered scopes are malformed");
+    if (oauth_scopes_parse(requested, &want) != AUTHD_OK)
+        return oauth_fail(ctx, "invalid_scope", "malformed scope");
+    if (want.n == 0)
+        want = allowed;
+    if (!oauth_scopes_subset(&want, &allowed))
+        return oauth_fail(ctx, "invalid_scope", "a requested scope is not allowed for this client");
+    if (oauth_scopes_join(&want, out, cap) != AUTHD_OK)
+        return oauth_fail(ctx, "invalid_scope", "too many scopes");
+    return AUTHD_OK;
+}
+
+static int
+oauth_token(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__OAuthTokenRequest *req = (const void *)reqm;
+    Authd__V1__OAuthTokenResponse *resp = (void *)respm;
+    Authd__Storage__ClientRecord *crec = NULL;
+    char scope[OAUTH_SCOPE_TEXT_MAX];
+    char q[96];
+    const char *g = req->grant_type;
+    int r;
+
+    if (req->client_id[0] == '\0')
+        return oauth_fail(ctx, "invalid_client", "client authentication required");
+    r = clients_authenticate(a, req->client_id, req->client_secret, &crec);
+    if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
+        char q2[96];
+        log_event(LOG_INFO, "client_auth_failed", "client=%s endpoint=token peer=%s",
+                  log_quote(req->client_id, q, sizeof(q)),
+                  log_quote(req->client_ip, q2, sizeof(q2)));
+        return oauth_fail(ctx, "invalid_client", "client authentication failed");
+    }
+    if (r != AUTHD_OK)
+        return r;
+    const Authd__V1__Client *c = crec->client;
+    int confidential = clients_confidential(crec);
+    int is_code = strcmp(g, "authorization_code") == 0;
+    int is_pw = strcmp(g, "password") == 0;
+    int is_cc = strcmp(g, "client_credentials") == 0;
+    int is_rt = strcmp(g, "refresh_token") == 0;
+    if (g[0] == '\0') {
+        r = oauth_fail(ctx, "invalid_request", "grant_type is missing");
+    } else if (!is_code && !is_pw && !is_cc && !is_rt) {
+        r = oauth_fail(ctx, "unsupported_grant_type", "unsupported grant_type");
+    } else if (!confidential && (is_pw || is_cc)) {
+        r = oauth_fail(ctx, "unauthorized_client", "a public client may not use this grant");
+    } else if (!is_rt && !oauth_client_has_grant(c, g)) {
+        /* refresh_token is governed by the settings of the grant that began the family. */
+        r = oauth_fail(ctx, "unauthorized_client", "the client may not use this grant");
+    } else {
+        const Authd__V1__GrantSettings *gs = oauth_grant_settings(c, g);
+        if (gs != NULL && gs->secret_required && !confidential)
+            r = oauth_fail(ctx, "invalid_client", "this grant requires a client secret");
+    }
+    if (r != AUTHD_OK)
+        goto out;
+    if (is_code) {
+        r = grant_code(ctx, a, req, c, resp);
+    } else if (is_rt) {
+        r = grant_refresh(ctx, a, req, c, resp);
+    } else {
+        r = token_scope(ctx, c, req->scope, scope, sizeof(scope));
+        if (r == AUTHD_OK)
+            r = is_pw ? grant_password(ctx, a, req, c, scope, resp)
+                      : grant_client_credentials(ctx, a, c, scope, resp);
+    }
+out:
+    rpc_msg_free(&crec->base);
+    return r;
+}
+
+/* ---- token inspection (Introspect, UserInfo, Revoke) ------------------------------------- */
+
+enum tok_kind { TOK_NONE = 0, TOK_JWT, TOK_OPAQUE, TOK_REFRESH };
+
+/* What an active token says; strings in the call's arena. */
+struct tokinfo {
+    enum tok_kind kind;
+    const char *scope, *client_id, *sub, *user_id, *sid, *jti;
+    int64_t exp, iat;
+};
+
+static const char *
+jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s != NULL ? s : "";
+}
+
+/* A JWT of ours: signature, issuer, expiry, an access token's claims, not revoked, its session
+ * still there. AUTHD_OK, AUTHD_ERR_INVALID_TOKEN or a storage error. */
+static int
+inspect_jwt(struct rpc_ctx *ctx, struct authd *a, const char *token, struct tokinfo *ti)
+{
+    char *claims = NULL;
+    json_t *j = NULL;
+    json_error_t je;
+    int r = AUTHD_ERR_INVALID_TOKEN;
+
+    if (a->keys == NULL || strlen(token) > JWT_MAX ||
+        signkeys_verify(a->keys, token, &claims) != AUTHD_OK)
+        goto out;
+    j = json_loads(claims, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(j) || !json_is_integer(json_object_get(j, "exp")))
+        goto out;
+    ti->exp = json_integer_value(json_object_get(j, "exp"));
+    ti->iat = json_integer_value(json_object_get(j, "iat"));
+    ti->jti = jstr(j, "jti");
+    ti->client_id = jstr(j, "client_id");
+    ti->sub = jstr(j, "sub");
+    ti->sid = jstr(j, "sid");
+    ti->scope = jstr(j, "scope");
+    if (ti->exp <= a->now() || strcmp(jstr(j, "iss"), a->issuer) != 0 || ti->jti[0] == '\0' ||
+        ti->client_id[0] == '\0' || ti->sub[0] == '\0')
+        goto out;
+    char key[KEY_MAX];
+    void *val = NULL;
+    size_t vlen = 0;
+    if (key_make(key, KEY_REVOKED, ti->jti, NULL) == 0)
+        goto out;
+    r = store_get(a->store, key, strlen(key), &val, &vlen);
+    store_value_free(val, vlen);
+    if (r == AUTHD_OK)
+        r = AUTHD_ERR_INVALID_TOKEN;
+    if (r != AUTHD_ERR_NOT_FOUND)
+        goto out;
+    if (ti->sid[0] != '\0') {
+        r = session_alive(a, NULL, ti->sid);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            r = AUTHD_ERR_INVALID_TOKEN;
+        if (r != AUTHD_OK)
+            goto out;
+    }
+    /* Tokens with a session are a user's (every user token has one); without, the client's. */
+    ti->user_id = ti->sid[0] != '\0' ? ti->sub : "";
+    const char **f[] = {&ti->jti, &ti->client_id, &ti->sub, &ti->sid, &ti->scope, &ti->user_id};
+    r = AUTHD_OK;
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && r == AUTHD_OK; i++)
+        if ((*f[i] = rpc_ctx_strdup(ctx, *f[i])) == NULL)
+            r = AUTHD_ERR_NOMEM;
+    ti->kind = TOK_JWT;
+out:
+    json_decref(j);
+    secret_strfree(claims);
+    return r;
+}
+
+static int
+inspect_opaque(struct rpc_ctx *ctx, struct authd *a, const struct token *t, struct tokinfo *ti)
+{
+    AtokRec *rec = NULL;
+    int r =
+        load(a, NULL, 0, KEY_ATOK, t->id, &authd__storage__access_token_record__descriptor, &rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_INVALID_TOKEN;
+    if (r != AUTHD_OK)
+        return r;
+    if (!token_matches(t, rec->secret_hash.data, rec->secret_hash.len) ||
+        rec->expires_at <= a->now())
+        r = AUTHD_ERR_INVALID_TOKEN;
+    if (r == AUTHD_OK && rec->sid[0] != '\0') {
+        r = session_alive(a, NULL, rec->sid);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            r = AUTHD_ERR_INVALID_TOKEN;
+    }
+    if (r == AUTHD_OK) {
+        ti->kind = TOK_OPAQUE;
+        ti->exp = rec->expires_at;
+        ti->iat = rec->iat;
+        ti->jti = rpc_ctx_strdup(ctx, t->id);
+        ti->client_id = rpc_ctx_strdup(ctx, rec->client_id);
+        ti->sub = rpc_ctx_strdup(ctx, rec->sub);
+        ti->user_id = rpc_ctx_strdup(ctx, rec->user_id);
+        ti->sid = rpc_ctx_strdup(ctx, rec->sid);
+        ti->scope = rpc_ctx_strdup(ctx, rec->scope);
+        if (!ti->jti || !ti->client_id || !ti->sub || !ti->user_id || !ti->sid || !ti->scope)
+            r = AUTHD_ERR_NOMEM;
+    }
+    rpc_msg_free(&rec->base);
+    return r;
+}
+
+static int
+inspect_refresh(struct rpc_ctx *ctx, struct authd *a, const struct token *t, struct tokinfo *ti)
+{
+    RefreshRec *rec = NULL;
+    int r = load(a, NULL, 0, KEY_REFRESH, t->id, &authd__storage__refresh_token_record__descriptor,
+                 &rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_INVALID_TOKEN;
+    if (r != AUTHD_OK)
+        return r;
+    if (!token_matches(t, rec->secret_hash.data, rec->secret_hash.len) || rec->used ||
+        rec->expires_at <= a->now())
+        r = AUTHD_ERR_INVALID_TOKEN;
+    if (r == AUTHD_OK) {
+        char key[KEY_MAX];
+        void *val = NULL;
+        size_t vlen = 0;
+        r = key_make(key, KEY_RFAMILY, rec->family, NULL) != 0
+                ? store_get(a->store, key, strlen(key), &val, &vlen)
+                : AUTHD_ERR_NOT_FOUND;
+        store_value_free(val, vlen);
+        if (r == AUTHD_OK)
+            r = session_alive(a, NULL, rec->sid);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            r = AUTHD_ERR_INVALID_TOKEN;
+    }
+    if (r == AUTHD_OK) {
+        ti->kind = TOK_REFRESH;
+        ti->exp = rec->expires_at;
+        ti->iat = rec->created_at;
+        ti->jti = rpc_ctx_strdup(ctx, t->id);
+        ti->client_id = rpc_ctx_strdup(ctx, rec->client_id);
+        ti->sub = rpc_ctx_strdup(ctx, rec->user_id);
+        ti->user_id = ti->sub;
+        ti->sid = rpc_ctx_strdup(ctx, rec->sid);
+        ti->scope = rpc_ctx_strdup(ctx, rec->scope);
+        if (!ti->jti || !ti->client_id || !ti->sub || !ti->sid || !ti->scope)
+            r = AUTHD_ERR_NOMEM;
+    }
+    rpc_msg_free(&rec->base);
+    return r;
+}
+
+/*
+ * Judges a presented token: AUTHD_OK with ti filled when it is active, AUTHD_ERR_INVALID_TOKEN
+ * when it is not (whatever the reason), or a storage error. access_only: refresh tokens are not
+ * looked at. hint "refresh_token" looks at refresh tokens first (RFC 7662 §2.1).
+ */
+static int
+token_inspect(struct rpc_ctx *ctx, struct authd *a, const char *token, const char *hint,
+              int access_only, struct tokinfo *ti)
+{
+    struct token t;
+    memset(ti, 0, sizeof(*ti));
+    if (oauth_is_jwt(token))
+        return inspect_jwt(ctx, a, token, ti);
+    if (token_parse(token, &t) != AUTHD_OK)
+        return AUTHD_ERR_INVALID_TOKEN;
+    int refresh_first = !access_only && hint != NULL && strcmp(hint, "refresh_token") == 0;
+    int r = refresh_first ? inspect_refresh(ctx, a, &t, ti) : inspect_opaque(ctx, a, &t, ti);
+    if (r == AUTHD_ERR_INVALID_TOKEN && !access_only)
+        r = refresh_first ? inspect_opaque(ctx, a, &t, ti) : inspect_refresh(ctx, a, &t, ti);
+    token_wipe(&t);
+    return r;
+}
+
+/* Authenticates the caller of Introspect/Revoke (public clients identify themselves only). */
+static int
+caller_auth(struct rpc_ctx *ctx, struct authd *a, const char *id, const char *secret,
+            const char *endpoint, Authd__Storage__ClientRecord **out)
+{
+    char q[96];
+    if (id[0] == '\0')
+        return oauth_fail(ctx, "invalid_client", "client authentication required");
+    int r = clients_authenticate(a, id, secret, out);
+    if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
+        log_event(LOG_INFO, "client_auth_failed", "client=%s endpoint=%s",
+                  log_quote(id, q, sizeof(q)), endpoint);
+        return oauth_fail(ctx, "invalid_client", "client authentication failed");
+    }
+    return r;
+}
+
+/* ---- Introspect ------------------------------------------------------------------------- */
+
+static int
+oauth_introspect(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__IntrospectRequest *req = (const void *)reqm;
+    Authd__V1__IntrospectResponse *resp = (void *)respm;
+    Authd__Storage__ClientRecord *crec = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    struct tokinfo ti;
+
+    int r = caller_auth(ctx, a, req->client_id, req->client_secret, "introspect", &crec);
+    if (r != AUTHD_OK)
+        return r;
+    /* RFC 7662 §2.2 needs an authenticated caller; a public client proves nothing. */
+    if (!clients_confidential(crec)) {
+        rpc_msg_free(&crec->base);
+        return oauth_fail(ctx, "invalid_client", "introspection requires a confidential client");
+    }
+    rpc_msg_free(&crec->base);
+    r = token_inspect(ctx, a, req->token, req->token_type_hint, 0, &ti);
+    if (r == AUTHD_ERR_INVALID_TOKEN) {
+        resp->active = 0;
+        return AUTHD_OK;
+    }
+    if (r != AUTHD_OK)
+        return r;
+    resp->active = 1;
+    resp->scope = (char *)ti.scope;
+    resp->client_id = (char *)ti.client_id;
+    resp->token_type = ti.kind == TOK_REFRESH ? "refresh_token" : "Bearer";
+    resp->exp = ti.exp;
+    resp->iat = ti.iat;
+    resp->sub = (char *)ti.sub;
+    resp->aud = (char *)ti.client_id;
+    resp->iss = rpc_ctx_strdup(ctx, a->issuer);
+    resp->jti = (char *)ti.jti;
+    resp->sid = (char *)ti.sid;
+    if (resp->iss == NULL)
+        return AUTHD_ERR_NOMEM;
+    if (ti.user_id[0] != '\0' && account_user_get(a, NULL, 0, ti.user_id, &u) == AUTHD_OK &&
+        u->user != NULL) {
+        resp->username = rpc_ctx_strdup(ctx, u->user->email);
+        if (resp->username == NULL)
+            r = AUTHD_ERR_NOMEM;
+    }
+    rpc_msg_free(u ? &u->base : NULL);
+    return r;
+}
+
+/* ---- Revoke ----------------------------------------------------------------------------- */
+
+struct revoke_step {
+    const char *client_id;
+    const struct token *t;
+    const char *jti; /* JWT: the jti and exp to list */
+    int64_t exp;
+    const char *what; /* out: what was revoked, for the log */
+    char family[TOKEN_ID_LEN + 1];
+};
+
+/* Revokes an opaque token of the caller's (refresh: its whole family; access: the record). */
+static int
+revoke_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct revoke_step *s = arg;
+    RefreshRec *rt = NULL;
+    AtokRec *at = NULL;
+    s->what = NULL;
+    if (s->jti != NULL) {
+        s->what = "access_jwt";
+        return access_revoke(txn, s->jti, s->exp, s->client_id);
+    }
+    int r = load(a, txn, 1, KEY_REFRESH, s->t->id,
+                 &authd__storage__refresh_token_record__descriptor, &rt);
+    if (r == AUTHD_OK && token_matches(s->t, rt->secret_hash.data, rt->secret_hash.len) &&
+        strcmp(rt->client_id, s->client_id) == 0) {
+        snprintf(s->family, sizeof(s->family), "%s", rt->family);
+        r = family_delete(txn, rt->family);
+        s->what = "refresh";
+        goto out;
+    }
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
+        goto out;
+    r = load(a, txn, 1, KEY_ATOK, s->t->id, &authd__storage__access_token_record__descriptor, &at);
+    if (r == AUTHD_OK && token_matches(s->t, at->secret_hash.data, at->secret_hash.len) &&
+        strcmp(at->client_id, s->client_id) == 0) {
+        char key[KEY_MAX];
+        r = key_make(key, KEY_ATOK, s->t->id, NULL) != 0 ? store_txn_delete(txn, key, strlen(key))
+                                                         : AUTHD_ERR_INTERNAL;
+        s->what = "access_opaque";
+        goto out;
+    }
+    if (r == AUTHD_ERR_NOT_FOUND)
+        r = AUTHD_OK;
+out:
+    rpc_msg_free(rt ? &rt->base : NULL);
+    rpc_msg_free(at ? &at->base : NULL);
+    return r;
+}
+
+static int
+oauth_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__RevokeRequest *req = (const void *)reqm;
+    Authd__Storage__ClientRecord *crec = NULL;
+    struct token t;
+    char *claims = NULL;
+    json_t *j = NULL;
+    char q[96];
+    (void)respm;
+
+    memset(&t, 0, sizeof(t));
+    int r = caller_auth(ctx, a, req->client_id, req->client_secret, "revoke", &crec);
+    if (r != AUTHD_OK)
+        return r;
+    rpc_msg_free(&crec->base);
+    if (req->token[0] == '\0')
+        return oauth_fail(ctx, "invalid_request", "token is missing");
+    struct revoke_step s = {.client_id = req->client_id, .t = &t};
+    if (oauth_is_jwt(req->token)) {
+        /* RFC 7009 §2.2: an invalid, expired or foreign token is answered OK, with no effect. */
+        json_error_t je;
+        if (a->keys == NULL || strlen(req->token) > JWT_MAX ||
+            signkeys_verify(a->keys, req->token, &claims) != AUTHD_OK)
+            goto out;
+        j = json_loads(claims, JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_object(j) || strcmp(jstr(j, "client_id"), req->client_id) != 0 ||
+            strcmp(jstr(j, "iss"), a->issuer) != 0 || jstr(j, "jti")[0] == '\0')
+            goto out;
+        s.jti = jstr(j, "jti");
+        s.exp = json_integer_value(json_object_get(j, "exp"));
+        if (s.exp <= a->now())
+            goto out;
+    } else if (token_parse(req->token, &t) != AUTHD_OK) {
+        goto out;
+    }
+    r = account_txn_run(a, revoke_step, &s);
+    if (r == AUTHD_OK && s.what != NULL)
+        log_event(LOG_INFO, "token_revoked", "kind=%s client=%s id=%s family=%s", s.what,
+                  log_quote(req->client_id, q, sizeof(q)), s.jti != NULL ? s.jti : t.id, s.family);
+out:
+    token_wipe(&t);
+    json_decref(j);
+    secret_strfree(claims);
+    return r;
+}
+
+/* ---- UserInfo and Jwks ------------------------------------------------------------------ */
+
+static int
+oauth_userinfo(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__UserInfoRequest *req = (const void *)reqm;
+    Authd__V1__UserInfoResponse *resp = (void *)respm;
+    Authd__Storage__UserRecord *u = NULL;
+    struct tokinfo ti;
+
+    int r = token_inspect(ctx, a, req->access_token, NULL, 1, &ti);
+    if (r == AUTHD_ERR_INVALID_TOKEN)
+        return oauth_fail(ctx, "invalid_token", "the access token is invalid or expired");
+    if (r != AUTHD_OK)
+        return r;
+    if (ti.user_id[0] == '\0')
+        return oauth_fail(ctx, "invalid_token", "the access token has no user");
+    if (!scope_has(ti.scope, "openid"))
+        return oauth_fail(ctx, "invalid_token", "the access token lacks the openid scope");
+    r = user_active(a, NULL, ti.user_id, &u);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return oauth_fail(ctx, "invalid_token", "the user is not active");
+    if (r != AUTHD_OK)
+        return r;
+    resp->sub = rpc_ctx_strdup(ctx, u->user->id);
+    resp->email = rpc_ctx_strdup(ctx, u->user->email);
+    resp->email_verified = 1; /* every account's e-mail was confirmed at signup */
+    resp->user = rec_copy(ctx, &u->user->base);
+    if (resp->sub == NULL || resp->email == NULL || resp->user == NULL)
+        r = AUTHD_ERR_NOMEM;
+    rpc_msg_free(&u->base);
+    return r;
+}
+
+static int
+oauth_jwks(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    Authd__V1__JwksResponse *resp = (void *)respm;
+    char *json = NULL;
+    (void)reqm;
+
+    if (a->keys == NULL)
+        return AUTHD_ERR_UNAVAILABLE;
+    int r = signkeys_jwks(a->keys, &json);
+    if (r != AUTHD_OK)
+        return r;
+    resp->jwks_json = rpc_ctx_strdup(ctx, json);
+    resp->issuer = rpc_ctx_strdup(ctx, a->issuer);
+    free(json);
+    return resp->jwks_json != NULL && resp->issuer != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+const struct rpc_method authd_oauth_methods[] = {
+    {"Authorize", oauth_authorize, 0},   {"Token", oauth_token, 0},
+    {"Introspect", oauth_introspect, 0}, {"Revoke", oauth_revoke, 0},
+    {"UserInfo", oauth_userinfo, 0},     {"Jwks", oauth_jwks, RPC_INLINE},
+};
+const size_t authd_oauth_n_methods = sizeof(authd_oauth_methods) / sizeof(authd_oauth_methods[0]);
