@@ -340,6 +340,10 @@ jwt_access(struct authd *a, const struct issue *is, char **jws)
             bad |= jset(c, "sid", json_string(is->sid));
         if (is->n_amr > 0)
             bad |= jset(c, "amr", amr_array(is->amr, is->n_amr));
+        /* The refresh-token family issued with it: revoking the family (RFC 7009 §2.1, or a
+         * detected reuse) makes this access token inactive too. */
+        if (is->refresh && is->fam[0] != '\0')
+            bad |= jset(c, "rfam", json_string(is->fam));
     }
     if (bad) {
         json_decref(c);
@@ -887,7 +891,15 @@ oauth_authorize(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
         goto out;
     }
 
-    /* 4. Consent, for third-party clients. */
+    /* 4. Consent, for third-party clients. A refusal goes back to the (verified) redirect URI
+     * as access_denied (RFC 6749 §4.1.2.1). */
+    if (req->consent_denied) {
+        char q1[96], q2[96];
+        log_event(LOG_INFO, "oauth_consent_denied", "client=%s user=%s",
+                  log_quote(c->id, q1, sizeof(q1)), log_quote(u->user->id, q2, sizeof(q2)));
+        r = authz_error(&z, "access_denied", "the user denied the request");
+        goto out;
+    }
     if (!c->first_party) {
         int covered = 0;
         r = consent_covers(a, u->user->id, c->id, &want, &covered);
@@ -1610,6 +1622,19 @@ inspect_jwt(struct rpc_ctx *ctx, struct authd *a, const char *token, struct toki
         r = session_alive(a, NULL, ti->sid);
         if (r == AUTHD_ERR_NOT_FOUND)
             r = AUTHD_ERR_INVALID_TOKEN;
+        if (r != AUTHD_OK)
+            goto out;
+    }
+    const char *fam = jstr(j, "rfam");
+    if (fam[0] != '\0') {
+        if (key_make(key, KEY_RFAMILY, fam, NULL) == 0) {
+            r = AUTHD_ERR_INVALID_TOKEN;
+            goto out;
+        }
+        r = store_get(a->store, key, strlen(key), &val, &vlen);
+        store_value_free(val, vlen);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            r = AUTHD_ERR_INVALID_TOKEN; /* its family was revoked */
         if (r != AUTHD_OK)
             goto out;
     }

@@ -16,10 +16,12 @@
 #include "err.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
+#include "oauth_util.h"
 #include "rpc.h"
 #include "secret.h"
 
 #define EDGE_CONFIG_TTL_MS 2000
+#define EDGE_JWKS_TTL_MS 5000
 
 struct edge_authd {
     struct rpc_client *rpc;
@@ -29,6 +31,11 @@ struct edge_authd {
     int fetched;            /* an attempt was made at fetched_ms */
     int refreshing;         /* one thread is asking authd right now */
     uint64_t fetched_ms;
+    /* OAuth.Jwks, the same way (the discovery document needs its issuer). */
+    char *jwks_json; /* last good copy, or NULL */
+    char issuer[EDGE_ISSUER_MAX];
+    int jwks_refreshing;
+    uint64_t jwks_fetched_ms; /* time of the last attempt; 0 = never */
 };
 
 static uint64_t
@@ -255,20 +262,26 @@ edge_authd_free(struct edge_authd *a)
         return;
     rpc_client_free(a->rpc);
     pthread_mutex_destroy(&a->mu);
+    free(a->jwks_json);
     free(a);
 }
 
-/* One unary call; logs failures that are about reaching authd rather than the user's input. */
+/*
+ * One unary call; logs failures that are about reaching authd rather than the user's input.
+ * The status message is authd's and never holds a secret (rpc.h: rpc_ctx_set_message).
+ */
 static int
-call(struct edge_authd *a, const char *rid, const char *method, const ProtobufCMessage *req,
-     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
+call_st(struct edge_authd *a, const char *rid, const char *method, const ProtobufCMessage *req,
+        const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp, struct rpc_status *st)
 {
-    struct rpc_status st;
-    memset(&st, 0, sizeof(st));
+    struct rpc_status local;
+    if (st == NULL)
+        st = &local;
+    memset(st, 0, sizeof(*st));
     *resp = NULL;
     /* Who is calling: authd lets only the edge ask for a delivery code (IssueDeliveryCode). */
     static const char *const md[] = {"authd-caller", "edge", NULL};
-    int r = rpc_call_md(a->rpc, method, md, req, desc, resp, a->timeout_ms, &st);
+    int r = rpc_call_md(a->rpc, method, md, req, desc, resp, a->timeout_ms, st);
     if (r == AUTHD_OK && *resp == NULL)
         r = AUTHD_ERR_INTERNAL;
     if (r != AUTHD_OK) {
@@ -276,12 +289,27 @@ call(struct edge_authd *a, const char *rid, const char *method, const ProtobufCM
                          r == AUTHD_ERR_INTERNAL || r == AUTHD_ERR_PERMISSION_DENIED ||
                          r == AUTHD_ERR_UNIMPLEMENTED || r == AUTHD_ERR_STORAGE ||
                          r == AUTHD_ERR_NOMEM;
+        /* The OAuth service answers a client's unauthorized_client / unsupported_grant_type
+         * with PERMISSION_DENIED / UNIMPLEMENTED plus the code in the message: the client's
+         * mistake, not the operator's concern. */
+        char code[EDGE_OAUTH_ERROR_MAX];
+        const char *text;
+        edge_oauth_error_split(st->message, code, &text);
+        if (code[0] != '\0' && (r == AUTHD_ERR_PERMISSION_DENIED || r == AUTHD_ERR_UNIMPLEMENTED))
+            unexpected = 0;
         char qmsg[300];
         log_event(unexpected ? LOG_WARN : LOG_DEBUG, "rpc_error",
                   "rid=%s method=%s err=%s code=%d msg=%s", rid != NULL ? rid : "-", method,
-                  authd_err_reason(r), st.code, log_quote(st.message, qmsg, sizeof(qmsg)));
+                  authd_err_reason(r), st->code, log_quote(st->message, qmsg, sizeof(qmsg)));
     }
     return r;
+}
+
+static int
+call(struct edge_authd *a, const char *rid, const char *method, const ProtobufCMessage *req,
+     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
+{
+    return call_st(a, rid, method, req, desc, resp, NULL);
 }
 
 void
@@ -555,4 +583,147 @@ edge_authd_2fa_delivery_code(struct edge_authd *a, const char *rid, const char *
     req.session_token = str_arg(session_token);
     return call(a, rid, "/authd.v1.TwoFactor/IssueDeliveryCode", &req.base,
                 &authd__v1__delivery_code_response__descriptor, (ProtobufCMessage **)out);
+}
+
+int
+edge_authd_oauth_authorize(struct edge_authd *a, const char *rid, const char *session_token,
+                           const Authd__V1__ClientContext *params, const char *prompt,
+                           int64_t max_age, int consent_given, Authd__V1__AuthorizeResponse **out,
+                           struct rpc_status *st)
+{
+    Authd__V1__AuthorizeRequest req = AUTHD__V1__AUTHORIZE_REQUEST__INIT;
+    req.session_token = str_arg(session_token);
+    req.params = (Authd__V1__ClientContext *)params;
+    req.prompt = str_arg(prompt);
+    req.max_age = max_age;
+    /* consent_given: 1 the user allowed, -1 the user denied, 0 no answer yet. */
+    req.consent_given = consent_given > 0;
+    req.consent_denied = consent_given < 0;
+    return call_st(a, rid, "/authd.v1.OAuth/Authorize", &req.base,
+                   &authd__v1__authorize_response__descriptor, (ProtobufCMessage **)out, st);
+}
+
+int
+edge_authd_oauth_token(struct edge_authd *a, const char *rid,
+                       const Authd__V1__OAuthTokenRequest *req, Authd__V1__OAuthTokenResponse **out,
+                       struct rpc_status *st)
+{
+    return call_st(a, rid, "/authd.v1.OAuth/Token", &req->base,
+                   &authd__v1__oauth_token_response__descriptor, (ProtobufCMessage **)out, st);
+}
+
+int
+edge_authd_oauth_introspect(struct edge_authd *a, const char *rid, const char *token,
+                            const char *token_type_hint, const char *client_id,
+                            const char *client_secret, Authd__V1__IntrospectResponse **out,
+                            struct rpc_status *st)
+{
+    Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
+    req.token = str_arg(token);
+    req.token_type_hint = str_arg(token_type_hint);
+    req.client_id = str_arg(client_id);
+    req.client_secret = str_arg(client_secret);
+    return call_st(a, rid, "/authd.v1.OAuth/Introspect", &req.base,
+                   &authd__v1__introspect_response__descriptor, (ProtobufCMessage **)out, st);
+}
+
+int
+edge_authd_oauth_revoke(struct edge_authd *a, const char *rid, const char *token,
+                        const char *token_type_hint, const char *client_id,
+                        const char *client_secret, struct rpc_status *st)
+{
+    Authd__V1__RevokeRequest req = AUTHD__V1__REVOKE_REQUEST__INIT;
+    req.token = str_arg(token);
+    req.token_type_hint = str_arg(token_type_hint);
+    req.client_id = str_arg(client_id);
+    req.client_secret = str_arg(client_secret);
+    ProtobufCMessage *resp = NULL;
+    int r = call_st(a, rid, "/authd.v1.OAuth/Revoke", &req.base, &authd__v1__empty__descriptor,
+                    &resp, st);
+    rpc_msg_free(resp);
+    return r;
+}
+
+int
+edge_authd_oauth_userinfo(struct edge_authd *a, const char *rid, const char *access_token,
+                          Authd__V1__UserInfoResponse **out, struct rpc_status *st)
+{
+    Authd__V1__UserInfoRequest req = AUTHD__V1__USER_INFO_REQUEST__INIT;
+    req.access_token = str_arg(access_token);
+    return call_st(a, rid, "/authd.v1.OAuth/UserInfo", &req.base,
+                   &authd__v1__user_info_response__descriptor, (ProtobufCMessage **)out, st);
+}
+
+/* Copies the cached key set out; the lock is held. */
+static int
+jwks_copy_locked(struct edge_authd *a, char **jwks_json, char *issuer, size_t icap)
+{
+    *jwks_json = strdup(a->jwks_json);
+    if (*jwks_json == NULL)
+        return AUTHD_ERR_NOMEM;
+    snprintf(issuer, icap, "%s", a->issuer);
+    return AUTHD_OK;
+}
+
+int
+edge_authd_oauth_jwks(struct edge_authd *a, const char *rid, int fresh, char **jwks_json,
+                      char *issuer, size_t icap)
+{
+    *jwks_json = NULL;
+    if (icap > 0)
+        issuer[0] = '\0';
+    uint64_t now = now_ms();
+    int fetch = 0, r = AUTHD_ERR_UNAVAILABLE;
+
+    pthread_mutex_lock(&a->mu);
+    /* Without a good copy every request may ask (authd may just have come up); with one, a
+     * failed attempt waits a full TTL like a good one. A fresh caller always asks and does not
+     * take the refresher's turn. */
+    if (fresh) {
+        fetch = 1;
+    } else if (!a->jwks_refreshing &&
+               (a->jwks_json == NULL || now - a->jwks_fetched_ms >= EDGE_JWKS_TTL_MS)) {
+        a->jwks_refreshing = 1;
+        fetch = 2;
+    } else if (a->jwks_json != NULL) {
+        r = jwks_copy_locked(a, jwks_json, issuer, icap);
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (!fetch)
+        return r;
+
+    Authd__V1__JwksRequest req = AUTHD__V1__JWKS_REQUEST__INIT;
+    Authd__V1__JwksResponse *resp = NULL;
+    r = call(a, rid, "/authd.v1.OAuth/Jwks", &req.base, &authd__v1__jwks_response__descriptor,
+             (ProtobufCMessage **)&resp);
+    char *got = NULL;
+    if (r == AUTHD_OK) {
+        const char *j = resp->jwks_json != NULL ? resp->jwks_json : "";
+        const char *iss = resp->issuer != NULL ? resp->issuer : "";
+        if (j[0] == '\0')
+            r = AUTHD_ERR_INTERNAL;
+        else if (strlen(j) > EDGE_JWKS_MAX || strlen(iss) >= sizeof(a->issuer))
+            r = AUTHD_ERR_TOO_LARGE; /* a cut issuer would be a wrong one */
+        else if ((got = strdup(j)) == NULL)
+            r = AUTHD_ERR_NOMEM;
+        if (r != AUTHD_OK)
+            log_event(LOG_WARN, "jwks_refused", "rid=%s err=%s", rid != NULL ? rid : "-",
+                      authd_err_reason(r));
+    }
+
+    pthread_mutex_lock(&a->mu);
+    if (got != NULL) {
+        free(a->jwks_json);
+        a->jwks_json = got;
+        snprintf(a->issuer, sizeof(a->issuer), "%s", resp->issuer != NULL ? resp->issuer : "");
+    }
+    if (got != NULL || fetch == 2)
+        a->jwks_fetched_ms = now_ms();
+    if (fetch == 2)
+        a->jwks_refreshing = 0;
+    if (a->jwks_json != NULL)
+        r = jwks_copy_locked(a, jwks_json, issuer, icap);
+    pthread_mutex_unlock(&a->mu);
+    rpc_msg_free(resp != NULL ? &resp->base : NULL);
+    return r;
 }

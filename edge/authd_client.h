@@ -7,6 +7,9 @@
  * configured deadline, and return AUTHD_OK or authd's enum authd_err. On AUTHD_OK *out is the
  * decoded answer, owned by the caller: free it with rpc_msg_free() (which wipes it). On failure
  * *out is NULL. Failures to reach authd are logged here with the request id rid.
+ *
+ * The OAuth wrappers also fill *st (when not NULL; cleared on entry): authd names the OAuth
+ * error in the status message, "<oauth_error>: <description>" (see oauth_util.h).
  */
 #ifndef AUTHD_EDGE_AUTHD_CLIENT_H
 #define AUTHD_EDGE_AUTHD_CLIENT_H
@@ -14,10 +17,12 @@
 #include <stdint.h>
 
 #include "authd/v1/admin.pb-c.h"
+#include "authd/v1/oauth.pb-c.h"
 #include "authd/v1/sessions.pb-c.h"
 #include "authd/v1/signup.pb-c.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
+#include "rpc.h"
 
 #define EDGE_WEBHOOK_HEADERS_MAX 4096 /* bytes of "Name: value" lines kept for the webhook */
 #define EDGE_WEBHOOK_TIMEOUT_DEFAULT 5000
@@ -147,5 +152,47 @@ int edge_authd_2fa_regenerate(struct edge_authd *a, const char *rid, const char 
 /* The current code of a pending session (or a transport enrolment), for the webhook. */
 int edge_authd_2fa_delivery_code(struct edge_authd *a, const char *rid, const char *session_token,
                                  Authd__V1__DeliveryCodeResponse **out);
+
+/*
+ * OAuth.Authorize: session_token is the browser's asid ("" or NULL when none), params the
+ * request's OAuth parameters (borrowed), prompt "" when absent, max_age -1 when absent,
+ * consent_given 1 when the user allowed the consent page, -1 when the user denied it, else 0.
+ */
+int edge_authd_oauth_authorize(struct edge_authd *a, const char *rid, const char *session_token,
+                               const Authd__V1__ClientContext *params, const char *prompt,
+                               int64_t max_age, int consent_given,
+                               Authd__V1__AuthorizeResponse **out, struct rpc_status *st);
+/* OAuth.Token with req as built by the caller (borrowed; holds credentials: the caller wipes). */
+int edge_authd_oauth_token(struct edge_authd *a, const char *rid,
+                           const Authd__V1__OAuthTokenRequest *req,
+                           Authd__V1__OAuthTokenResponse **out, struct rpc_status *st);
+int edge_authd_oauth_introspect(struct edge_authd *a, const char *rid, const char *token,
+                                const char *token_type_hint, const char *client_id,
+                                const char *client_secret, Authd__V1__IntrospectResponse **out,
+                                struct rpc_status *st);
+/* OAuth.Revoke. AUTHD_OK or the error. */
+int edge_authd_oauth_revoke(struct edge_authd *a, const char *rid, const char *token,
+                            const char *token_type_hint, const char *client_id,
+                            const char *client_secret, struct rpc_status *st);
+int edge_authd_oauth_userinfo(struct edge_authd *a, const char *rid, const char *access_token,
+                              Authd__V1__UserInfoResponse **out, struct rpc_status *st);
+
+#define EDGE_JWKS_MAX ((size_t)64 * 1024) /* bytes of jwks_json kept */
+#define EDGE_ISSUER_MAX 512
+
+/*
+ * OAuth.Jwks. With fresh, authd is asked every time (the key set a resource server fetches on
+ * meeting an unknown kid must already hold a key authd has just started signing with); without,
+ * a copy younger than 5 s is served as is and an older one is refreshed by one caller while the
+ * others keep serving it (the discovery document only needs the issuer). Either way, when authd
+ * cannot be asked, the last good copy is served. On AUTHD_OK *jwks_json is a malloc'd copy of
+ * the key set (public keys; free()) and issuer (capacity icap) authd's issuer. Otherwise
+ * *jwks_json is NULL and the result is authd's error, AUTHD_ERR_UNAVAILABLE (never fetched yet
+ * and another request is fetching), AUTHD_ERR_TOO_LARGE (a key set over EDGE_JWKS_MAX, or an
+ * issuer that does not fit EDGE_ISSUER_MAX), AUTHD_ERR_INTERNAL (an empty key set) or
+ * AUTHD_ERR_NOMEM.
+ */
+int edge_authd_oauth_jwks(struct edge_authd *a, const char *rid, int fresh, char **jwks_json,
+                          char *issuer, size_t icap);
 
 #endif

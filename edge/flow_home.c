@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The small routes: the landing page (who is signed in), logout (form and DELETE /Session),
- * liveness and readiness probes, the built-in stylesheet, and the /auth/authorize placeholder.
+ * liveness and readiness probes, and the built-in stylesheet.
  */
 #include "flows.h"
 
@@ -116,7 +116,14 @@ edge_flow_session_delete(struct edge_req *r)
     }
     if (token == NULL)
         return json_error(r, AUTHD_ERR_UNAUTHENTICATED);
-    int err = revoke(r, token);
+    /* A cookie's session that is already gone is as good as ended (the cookie is cleared
+     * below). A bearer token authd does not know as a session, e.g. an OAuth access token,
+     * ended nothing: 401, never a 200 that leaves the caller believing it signed out. */
+    int err =
+        from_cookie ? revoke(r, token) : edge_authd_session_revoke(r->edge->authd, r->id, token);
+    if (!from_cookie && (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
+                         err == AUTHD_ERR_INVALID_ARGUMENT))
+        err = AUTHD_ERR_UNAUTHENTICATED;
     if (from_cookie) {
         int cr = edge_req_clear_session(r);
         if (cr != AUTHD_OK)
@@ -154,16 +161,4 @@ edge_flow_style(struct edge_req *r)
     r->content_type = "text/css; charset=utf-8";
     r->cacheable = 1;
     return AUTHD_OK;
-}
-
-int
-edge_flow_authorize(struct edge_req *r)
-{
-    /* Deliberately no redirect of any kind: redirect_uri is not checked here yet. */
-    struct page p;
-    page_begin(&p, &r->cfg, "Not available yet");
-    page_info(&p, "OAuth authorization is not available yet on this server.");
-    page_link(&p, "/", "Back to the start page");
-    page_end(&p);
-    return edge_req_page(r, 501, &p);
 }

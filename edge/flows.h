@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The flow handlers the route table in server.c dispatches to, one file per flow:
- * flow_home.c (landing, logout, DELETE /Session, health, static CSS, the authorize stub),
- * flow_signup.c, flow_login.c, flow_password.c (forgot / reset / change), and the two-factor
- * flows: flow_2fa_verify.c (the step at login), flow_2fa_settings.c (status, enable, disable,
+ * flow_home.c (landing, logout, DELETE /Session, health, static CSS), flow_signup.c,
+ * flow_login.c, flow_password.c (forgot / reset / change), the two-factor flows:
+ * flow_2fa_verify.c (the step at login), flow_2fa_settings.c (status, enable, disable,
  * recovery codes), flow_2fa_enroll.c (QR code and confirmation), flow_2fa_api.c (the same as
- * JSON for single-page apps).
+ * JSON for single-page apps), and OAuth 2.0 / OpenID Connect: flow_oauth.c (authorize,
+ * consent: the browser side) and flow_token.c (token, introspect, revoke, userinfo, discovery,
+ * JWKS: the JSON side).
  *
  * A handler runs after the server has parsed the query, the cookies and (for form POSTs) the
  * body, and checked CSRF for routes that need it. It answers through the edge_req_* helpers and
@@ -27,7 +29,19 @@ int edge_flow_session_delete(struct edge_req *r); /* DELETE /Session */
 int edge_flow_healthz(struct edge_req *r);        /* GET /healthz */
 int edge_flow_readyz(struct edge_req *r);         /* GET /readyz */
 int edge_flow_style(struct edge_req *r);          /* GET /auth/static/style.css */
-int edge_flow_authorize(struct edge_req *r);      /* GET /auth/authorize (not yet: 501) */
+
+/* flow_oauth.c */
+int edge_flow_authorize(struct edge_req *r); /* GET /auth/authorize */
+int edge_flow_consent(struct edge_req *r);   /* POST /auth/consent */
+
+/* flow_token.c: the server answers its own refusals to these as JSON (ROUTE_API) */
+int edge_flow_token(struct edge_req *r);      /* POST /auth/token (form) */
+int edge_api_token(struct edge_req *r);       /* POST /auth/token (application/json) */
+int edge_flow_introspect(struct edge_req *r); /* POST /auth/introspect */
+int edge_flow_revoke(struct edge_req *r);     /* POST /auth/revoke */
+int edge_flow_userinfo(struct edge_req *r);   /* GET/POST /auth/userinfo */
+int edge_flow_discovery(struct edge_req *r);  /* GET /.well-known/openid-configuration */
+int edge_flow_jwks(struct edge_req *r);       /* GET /.well-known/jwks.json */
 
 /* flow_signup.c */
 int edge_flow_signup_form(struct edge_req *r);         /* GET /auth/signup */

@@ -135,6 +135,26 @@ form_get(const struct form *f, const char *key)
     return NULL;
 }
 
+size_t
+form_count(const struct form *f, const char *key)
+{
+    size_t n = 0;
+    if (f == NULL || key == NULL)
+        return 0;
+    for (size_t i = 0; i < f->n; i++)
+        n += strcmp(f->fields[i].key, key) == 0;
+    return n;
+}
+
+const char *
+form_repeated(const struct form *f, const char *const *keys, size_t n_keys)
+{
+    for (size_t i = 0; i < n_keys; i++)
+        if (form_count(f, keys[i]) > 1)
+            return keys[i];
+    return NULL;
+}
+
 void
 form_free(struct form *f)
 {

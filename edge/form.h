@@ -42,6 +42,15 @@ struct form *form_empty(void);
 /* The value of the first field named key, or NULL when absent (or f is NULL). Borrowed from f. */
 const char *form_get(const struct form *f, const char *key);
 
+/* How many fields are named key (0 for a NULL f). */
+size_t form_count(const struct form *f, const char *key);
+
+/*
+ * The first of the n_keys names that occurs more than once in f, or NULL (OAuth parameters
+ * "MUST NOT be included more than once", RFC 6749 §3.1). Borrowed from keys.
+ */
+const char *form_repeated(const struct form *f, const char *const *keys, size_t n_keys);
+
 /* Wipes and frees f. NULL is a no-op. */
 void form_free(struct form *f);
 

@@ -27,10 +27,74 @@ set_message(struct edge_http_err *out, const char *text)
         out->message[0] = (char)(out->message[0] - 'a' + 'A');
 }
 
+/*
+ * The OAuth view (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009/7662): authd names the exact error in
+ * its status message; these are the defaults per enum. A refused client is 401, a refused
+ * grant or request 400, a lockout 429 (as on the pages), an unreachable authd 503.
+ */
+static void
+set_oauth(struct edge_http_err *out, int err)
+{
+    int status = 400;
+    const char *error = "invalid_request";
+    switch (err) {
+    case AUTHD_OK:
+        status = 200;
+        error = "";
+        break;
+    case AUTHD_ERR_INVALID_CREDENTIALS:
+        status = 401;
+        error = "invalid_client";
+        break;
+    case AUTHD_ERR_UNAUTHENTICATED:
+        status = 401;
+        error = "invalid_token";
+        break;
+    case AUTHD_ERR_INVALID_TOKEN:
+    case AUTHD_ERR_INACTIVE:
+    case AUTHD_ERR_WRONG_CODE:
+    case AUTHD_ERR_SECOND_FACTOR_REQUIRED:
+        error = "invalid_grant";
+        break;
+    case AUTHD_ERR_PERMISSION_DENIED:
+        error = "unauthorized_client";
+        break;
+    case AUTHD_ERR_UNIMPLEMENTED:
+        error = "unsupported_grant_type";
+        break;
+    case AUTHD_ERR_LOCKED:
+        status = 429;
+        error = "locked";
+        break;
+    case AUTHD_ERR_INVALID_ARGUMENT:
+    case AUTHD_ERR_TOO_LARGE:
+    case AUTHD_ERR_WEAK_PASSWORD:
+    case AUTHD_ERR_INVALID_EMAIL:
+    case AUTHD_ERR_NOT_FOUND:
+    case AUTHD_ERR_ALREADY_EXISTS:
+    case AUTHD_ERR_ALREADY_ENABLED:
+    case AUTHD_ERR_NOT_REQUESTED:
+    case AUTHD_ERR_NOT_ENABLED:
+        break;
+    case AUTHD_ERR_UNAVAILABLE:
+    case AUTHD_ERR_DEADLINE:
+        status = 503;
+        error = "temporarily_unavailable";
+        break;
+    default:
+        status = 500;
+        error = "server_error";
+        break;
+    }
+    out->oauth_status = status;
+    snprintf(out->oauth_error, sizeof(out->oauth_error), "%s", error);
+}
+
 void
 edge_http_err_map(int err, struct edge_http_err *out)
 {
     memset(out, 0, sizeof(*out));
+    set_oauth(out, err);
     switch (err) {
     case AUTHD_OK:
         out->status = 200;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The one mapping from enum authd_err (authd's answer, or a local failure) to what the browser
- * sees: an HTTP status and a user-facing message, or "go and sign in". Every flow goes through
- * it, so one error always looks the same everywhere.
+ * sees: an HTTP status and a user-facing message, or "go and sign in", and what an OAuth
+ * client sees (status and error code). Every flow goes through it, so one error always looks
+ * the same everywhere.
  */
 #ifndef AUTHD_EDGE_HTTP_ERR_H
 #define AUTHD_EDGE_HTTP_ERR_H
@@ -16,6 +17,10 @@ struct edge_http_err {
      * "error" code; the two-factor refusals are 422 there, as in Aidbox. */
     int api_status;
     char api_error[32]; /* "" for AUTHD_OK */
+    /* The same error at the OAuth endpoints (RFC 6749 §5.2, RFC 6750 §3.1): the status and the
+     * "error" code used when authd's status message carries none (see oauth_util.h). */
+    int oauth_status;
+    char oauth_error[32]; /* "" for AUTHD_OK */
 };
 
 /* Fills *out for err (AUTHD_OK gives 200 and empty texts). Never fails. */

@@ -50,40 +50,43 @@ struct settings {
 static void
 usage(FILE *f)
 {
-    fputs("usage: authd-edge [options]\n"
-          "Serves the browser pages of authd (signup, login, password reset) over HTTP and\n"
-          "asks authd over gRPC for every decision. Each option has an environment variable;\n"
-          "the option wins.\n\n"
-          "  --listen HOST:PORT        EDGE_LISTEN         address to serve (default\n"
-          "                                                127.0.0.1:8080; port 0 = a free one)\n"
-          "  --authd HOST:PORT         EDGE_AUTHD          authd's gRPC address\n"
-          "                                                (default 127.0.0.1:50051)\n"
-          "  --base-url URL            EDGE_BASE_URL       public URL of this edge, used in\n"
-          "                                                e-mailed links (default\n"
-          "                                                http://127.0.0.1:<port>)\n"
-          "  --mail-provider NAME      EDGE_MAIL_PROVIDER  console (default: mails go to the\n"
-          "                                                log, link=...) or smtp\n"
-          "  --smtp-url URL            EDGE_SMTP_URL       smtp://host:port or smtps://host:port\n"
-          "  --smtp-from ADDR          EDGE_SMTP_FROM      sender, \"a@b\" or \"Name <a@b>\"\n"
-          "  --smtp-user USER          EDGE_SMTP_USER      SMTP AUTH user; the password is read\n"
-          "                                                only from EDGE_SMTP_PASSWORD\n"
-          "  --smtp-starttls MODE      EDGE_SMTP_STARTTLS  none, try (default) or required\n"
-          "  --trust-proxy             EDGE_TRUST_PROXY=1  honour X-Forwarded-Proto and\n"
-          "                                                X-Forwarded-For (behind a proxy only)\n"
-          "  --threads N               EDGE_THREADS        HTTP worker threads (default 16)\n"
-          "  --conn-limit N            EDGE_CONN_LIMIT     open connections (default 1024)\n"
-          "  --per-ip-limit N          EDGE_PER_IP_LIMIT   connections per client address\n"
-          "                                                (default 64; 0 = none, the default\n"
-          "                                                with --trust-proxy)\n"
-          "  --tls-cert FILE           EDGE_TLS_CERT       serve HTTPS with this PEM certificate\n"
-          "  --tls-key FILE            EDGE_TLS_KEY        ... and this PEM private key\n"
-          "  --port-file PATH          EDGE_PORT_FILE      write the bound port here once\n"
-          "                                                listening (removed at exit)\n"
-          "  --log-level LEVEL         EDGE_LOG_LEVEL      debug, info (default), warn, error\n"
-          "  --rpc-timeout-ms N        EDGE_RPC_TIMEOUT_MS deadline of each call to authd\n"
-          "                                                (default 5000)\n"
-          "  --help                                        show this text\n",
-          f);
+    fputs(
+        "usage: authd-edge [options]\n"
+        "Serves the browser pages of authd (signup, login, password reset) over HTTP and\n"
+        "asks authd over gRPC for every decision. Each option has an environment variable;\n"
+        "the option wins.\n\n"
+        "  --listen HOST:PORT        EDGE_LISTEN         address to serve (default\n"
+        "                                                127.0.0.1:8080; port 0 = a free one)\n"
+        "  --authd HOST:PORT         EDGE_AUTHD          authd's gRPC address\n"
+        "                                                (default 127.0.0.1:50051)\n"
+        "  --base-url URL            EDGE_BASE_URL       public URL of this edge, used in\n"
+        "                                                e-mailed links (default\n"
+        "                                                http://127.0.0.1:<port>)\n"
+        "  --mail-provider NAME      EDGE_MAIL_PROVIDER  console (default: mails go to the\n"
+        "                                                log, link=...) or smtp\n"
+        "  --smtp-url URL            EDGE_SMTP_URL       smtp://host:port or smtps://host:port\n"
+        "  --smtp-from ADDR          EDGE_SMTP_FROM      sender, \"a@b\" or \"Name <a@b>\"\n"
+        "  --smtp-user USER          EDGE_SMTP_USER      SMTP AUTH user; the password is read\n"
+        "                                                only from EDGE_SMTP_PASSWORD\n"
+        "  --smtp-starttls MODE      EDGE_SMTP_STARTTLS  none, try (default) or required\n"
+        "  --trust-proxy             EDGE_TRUST_PROXY=1  honour X-Forwarded-Proto and\n"
+        "                                                X-Forwarded-For (behind a proxy only)\n"
+        "  --threads N               EDGE_THREADS        0 (default): a thread per connection, so\n"
+        "                                                a slow RPC or webhook never holds up\n"
+        "                                                another request; N: a pool of N threads\n"
+        "  --conn-limit N            EDGE_CONN_LIMIT     open connections (default 1024)\n"
+        "  --per-ip-limit N          EDGE_PER_IP_LIMIT   connections per client address\n"
+        "                                                (default 64; 0 = none, the default\n"
+        "                                                with --trust-proxy)\n"
+        "  --tls-cert FILE           EDGE_TLS_CERT       serve HTTPS with this PEM certificate\n"
+        "  --tls-key FILE            EDGE_TLS_KEY        ... and this PEM private key\n"
+        "  --port-file PATH          EDGE_PORT_FILE      write the bound port here once\n"
+        "                                                listening (removed at exit)\n"
+        "  --log-level LEVEL         EDGE_LOG_LEVEL      debug, info (default), warn, error\n"
+        "  --rpc-timeout-ms N        EDGE_RPC_TIMEOUT_MS deadline of each call to authd\n"
+        "                                                (default 5000)\n"
+        "  --help                                        show this text\n",
+        f);
 }
 
 static const char *
@@ -353,8 +356,8 @@ main(int argc, char **argv)
     memset(&e, 0, sizeof(e));
     e.trust_proxy = truthy(s.trust_proxy);
 
-    long threads = 16, timeout_ms = 5000, conn_limit = 1024, per_ip = e.trust_proxy ? 0 : 64;
-    if ((s.threads != NULL && parse_long(s.threads, 1, 1024, &threads) != 0) ||
+    long threads = 0, timeout_ms = 5000, conn_limit = 1024, per_ip = e.trust_proxy ? 0 : 64;
+    if ((s.threads != NULL && parse_long(s.threads, 0, 1024, &threads) != 0) ||
         (s.rpc_timeout_ms != NULL && parse_long(s.rpc_timeout_ms, 1, 600000, &timeout_ms) != 0) ||
         (s.conn_limit != NULL && parse_long(s.conn_limit, 1, 1000000, &conn_limit) != 0) ||
         (s.per_ip_limit != NULL && parse_long(s.per_ip_limit, 0, 1000000, &per_ip) != 0)) {

@@ -137,18 +137,43 @@ edge_req_clear_session(struct edge_req *r)
                                0);
 }
 
-int
-edge_req_redirect(struct edge_req *r, const char *location)
+static int
+redirect(struct edge_req *r, int status, const char *location)
 {
     char *l = strdup(location);
     if (l == NULL)
         return AUTHD_ERR_NOMEM;
     free(r->location);
     r->location = l;
-    r->status = 303;
+    r->status = status;
     r->content_type = "text/plain; charset=utf-8";
     buf_free(&r->body);
     return AUTHD_OK;
+}
+
+int
+edge_req_redirect(struct edge_req *r, const char *location)
+{
+    return redirect(r, 303, location);
+}
+
+int
+edge_req_redirect_client(struct edge_req *r, int status, const char *url)
+{
+    if (url == NULL || url[0] == '\0')
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    /* authd percent-encodes what it puts in the URL; a raw space or control byte could only
+     * split or end the Location header. */
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return AUTHD_ERR_INVALID_ARGUMENT;
+    return redirect(r, status, url);
+}
+
+int
+edge_req_json(struct edge_req *r, int status, const char *json)
+{
+    return edge_req_text(r, status, "application/json", json);
 }
 
 int
@@ -214,5 +239,7 @@ edge_req_response_free(struct edge_req *r)
     for (size_t i = 0; i < r->n_set_cookie; i++)
         secret_strfree(r->set_cookie[i]);
     r->n_set_cookie = 0;
+    r->www_authenticate = NULL;
+    r->cache_control = NULL;
     secret_wipe(r->csrf, sizeof(r->csrf));
 }

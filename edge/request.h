@@ -49,7 +49,10 @@ struct edge_req {
     char *set_cookie[EDGE_MAX_SET_COOKIES]; /* owned, wiped: may hold the session token */
     size_t n_set_cookie;
     const char *allow;             /* Allow header for 405, static */
+    const char *www_authenticate;  /* WWW-Authenticate header (401 of the OAuth API), static */
     int cacheable;                 /* 1: no "Cache-Control: no-store" (static assets) */
+    const char *cache_control;     /* static; NULL: "no-store" + "Pragma: no-cache", or the
+                                    * static-asset default when cacheable */
     char csrf[CSRF_TOKEN_LEN + 1]; /* this browser's CSRF token once known, else "" */
 };
 
@@ -79,6 +82,17 @@ int edge_req_clear_session(struct edge_req *r);
 
 /* Answers 303 See Other to location (a path of ours or a URL built by the edge). */
 int edge_req_redirect(struct edge_req *r, const char *location);
+
+/*
+ * Answers status (302 or 303) with Location: url, where url is a redirect_url authd built from
+ * a client's registered redirect URI (OAuth.Authorize): the only off-site redirect the edge
+ * makes, and it never builds one itself. AUTHD_ERR_INVALID_ARGUMENT (nothing answered) for an
+ * empty url or one holding a space or control byte.
+ */
+int edge_req_redirect_client(struct edge_req *r, int status, const char *url);
+
+/* Answers with the JSON text (copied; the body is wiped when freed) as application/json. */
+int edge_req_json(struct edge_req *r, int status, const char *json);
 
 /*
  * Answers with the page (text/html). Takes the page's buffer in every case: p is empty after.

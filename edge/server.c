@@ -46,6 +46,9 @@
 #define ROUTE_PAGE 0x2u   /* an HTML page: refresh the AuthConfig first */
 #define ROUTE_FORM 0x4u   /* the body is an urlencoded form */
 #define ROUTE_CSRF 0x8u   /* a form POST: CSRF cookie and field must match, Origin must be ours */
+/* An OAuth/OIDC endpoint for programs: what the server answers itself there (405, 413, 415,
+ * an unparsable form, 500) is RFC 6749 §5.2 JSON rather than a page. */
+#define ROUTE_API 0x10u
 
 /*
  * A route with json_fn takes two kinds of body: application/json goes to json_fn (raw body,
@@ -61,6 +64,8 @@ struct route {
 };
 
 #define FORM_POST (ROUTE_PAGE | ROUTE_FORM | ROUTE_CSRF)
+/* OAuth endpoints take forms from programs: no cookies are used, so no CSRF token. */
+#define API_FORM (ROUTE_FORM | ROUTE_API)
 
 static const struct route routes[] = {
     {"GET", "/", ROUTE_PAGE, edge_flow_home, NULL},
@@ -83,6 +88,14 @@ static const struct route routes[] = {
     {"GET", "/auth/password", ROUTE_PAGE, edge_flow_password_form, NULL},
     {"POST", "/auth/password", FORM_POST, edge_flow_password, NULL},
     {"GET", "/auth/authorize", ROUTE_PAGE, edge_flow_authorize, NULL},
+    {"POST", "/auth/consent", FORM_POST, edge_flow_consent, NULL},
+    {"POST", "/auth/token", API_FORM, edge_flow_token, edge_api_token},
+    {"POST", "/auth/introspect", API_FORM, edge_flow_introspect, NULL},
+    {"POST", "/auth/revoke", API_FORM, edge_flow_revoke, NULL},
+    {"GET", "/auth/userinfo", ROUTE_API, edge_flow_userinfo, NULL},
+    {"POST", "/auth/userinfo", ROUTE_API, edge_flow_userinfo, NULL},
+    {"GET", "/.well-known/openid-configuration", ROUTE_API, edge_flow_discovery, NULL},
+    {"GET", "/.well-known/jwks.json", ROUTE_API, edge_flow_jwks, NULL},
     {"GET", "/auth/two-factor", ROUTE_PAGE, edge_flow_2fa_settings, NULL},
     {"GET", "/auth/two-factor/verify", ROUTE_PAGE, edge_flow_2fa_verify_form, NULL},
     {"POST", "/auth/two-factor/verify", FORM_POST, edge_flow_2fa_verify, NULL},
@@ -281,18 +294,23 @@ send_answer(struct MHD_Connection *c, struct conn_state *st)
         secret_strfree(body);
         return MHD_NO;
     }
+    /* No form-action: Chrome applies it to every redirect after a form POST, so the login POST
+     * -> 303 /auth/authorize -> 302 to the client's redirect URI would be blocked. */
     char csp[768];
-    snprintf(csp, sizeof(csp),
-             "default-src 'self'; style-src 'self'%s%s; form-action 'self'; "
-             "frame-ancestors 'none'",
+    snprintf(csp, sizeof(csp), "default-src 'self'; style-src 'self'%s%s; frame-ancestors 'none'",
              r->cfg.style_origin[0] != '\0' ? " " : "", r->cfg.style_origin);
+    const char *cache_control = r->cache_control;
+    if (cache_control == NULL)
+        cache_control = r->cacheable ? "public, max-age=3600" : "no-store";
     int ok =
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 r->content_type != NULL ? r->content_type
                                                         : "text/plain; charset=utf-8") == MHD_YES;
     ok = ok &&
-         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                 r->cacheable ? "public, max-age=3600" : "no-store") == MHD_YES;
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control) == MHD_YES;
+    /* RFC 6749 §5.1 asks for both on token answers; harmless on every uncached one. */
+    if (ok && strcmp(cache_control, "no-store") == 0)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache") == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
     /* same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with a
@@ -305,6 +323,9 @@ send_answer(struct MHD_Connection *c, struct conn_state *st)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location) == MHD_YES;
     if (ok && r->allow != NULL)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) == MHD_YES;
+    if (ok && r->www_authenticate != NULL)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_authenticate) ==
+             MHD_YES;
     for (size_t i = 0; ok && i < r->n_set_cookie; i++)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie[i]) == MHD_YES;
     if (ok && (st->too_large || __atomic_load_n(&st->srv->closing, __ATOMIC_RELAXED)))
@@ -376,6 +397,20 @@ answer_json_error(struct MHD_Connection *c, struct conn_state *st, int status, c
     return send_answer(c, st);
 }
 
+/*
+ * Answers a request the server refuses itself: an HTML error page, or for the OAuth endpoints
+ * (api) the same as RFC 6749 §5.2 JSON. message is our own ASCII literal.
+ */
+static enum MHD_Result
+refuse(struct MHD_Connection *c, struct conn_state *st, int api, int status, const char *heading,
+       const char *message)
+{
+    if (api)
+        return answer_json_error(c, st, status, status >= 500 ? "server_error" : "invalid_request",
+                                 message);
+    return answer_error(c, st, status, heading, message);
+}
+
 static enum MHD_Result
 dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const char *method)
 {
@@ -393,7 +428,7 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     /* Find the route first: it says whether this is a page needing a fresh AuthConfig. */
     const struct route *rt = NULL;
     const char *param = NULL;
-    int path_known = 0;
+    int path_known = 0, api = 0;
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     st->allow[0] = '\0';
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -401,6 +436,7 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
         if (p == NULL)
             continue;
         path_known = 1;
+        api |= (routes[i].flags & ROUTE_API) != 0;
         size_t al = strlen(st->allow);
         snprintf(st->allow + al, sizeof(st->allow) - al, "%s%s", al > 0 ? ", " : "",
                  strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method);
@@ -412,25 +448,25 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     edge_authd_config(e->authd, rt != NULL && (rt->flags & ROUTE_PAGE), &r->cfg);
 
     if (st->oom)
-        return answer_error(c, st, 500, "Sorry", "Something went wrong");
+        return refuse(c, st, api, 500, "Sorry", "Something went wrong");
     if (st->too_large)
-        return answer_error(c, st, 413, "Request too large", "The request is too large.");
+        return refuse(c, st, api, 413, "Request too large", "The request is too large.");
     if (!path_known)
         return answer_error(c, st, 404, "Page not found", "There is nothing at this address.");
     if (rt == NULL) {
         r->allow = st->allow;
-        return answer_error(c, st, 405, "Method not allowed",
-                            "This address does not accept this kind of request.");
+        return refuse(c, st, api, 405, "Method not allowed",
+                      "This address does not accept this kind of request.");
     }
     r->param = (rt->flags & ROUTE_PREFIX) ? param : NULL;
 
     int err =
         form_parse(st->query_raw, st->query_raw != NULL ? strlen(st->query_raw) : 0, &st->query);
     if (err == AUTHD_ERR_TOO_LARGE)
-        return answer_error(c, st, 413, "Request too large", "The request is too large.");
+        return refuse(c, st, api, 413, "Request too large", "The request is too large.");
     if (err != AUTHD_OK)
-        return answer_error(c, st, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
-                            "The request could not be understood.");
+        return refuse(c, st, api, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
+                      "The request could not be understood.");
     r->query = st->query;
 
     struct buf ch;
@@ -441,7 +477,7 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
         st->cookies = cookie_jar_empty();
     buf_free(&ch);
     if (st->cookies == NULL)
-        return answer_error(c, st, 500, "Sorry", "Something went wrong");
+        return refuse(c, st, api, 500, "Sorry", "Something went wrong");
     r->cookies = st->cookies;
 
     if (rt->json_fn != NULL) {
@@ -449,7 +485,7 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
         if (is_json_content_type(ct)) {
             st->form = form_empty();
             if (st->form == NULL)
-                return answer_error(c, st, 500, "Sorry", "Something went wrong");
+                return refuse(c, st, api, 500, "Sorry", "Something went wrong");
             r->form = st->form;
             r->json_body = st->upload.data != NULL ? st->upload.data : "";
             r->json_body_len = st->upload.len;
@@ -461,25 +497,26 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
             }
             return send_answer(c, st);
         }
-        if (edge_req_bearer(r) != NULL)
+        /* The two-factor JSON API is bearer-authenticated; the token endpoint is not. */
+        if (!api && edge_req_bearer(r) != NULL)
             return answer_json_error(c, st, 415, "invalid_request",
                                      "Send the body as application/json");
     }
 
     if (rt->flags & ROUTE_FORM) {
         if (st->upload.len > 0 && !is_form_content_type(header(c, MHD_HTTP_HEADER_CONTENT_TYPE)))
-            return answer_error(c, st, 415, "Unsupported form",
-                                "This form must be sent as application/x-www-form-urlencoded.");
+            return refuse(c, st, api, 415, "Unsupported form",
+                          "This form must be sent as application/x-www-form-urlencoded.");
         err = form_parse(st->upload.data, st->upload.len, &st->form);
         if (err == AUTHD_ERR_TOO_LARGE)
-            return answer_error(c, st, 413, "Request too large", "The request is too large.");
+            return refuse(c, st, api, 413, "Request too large", "The request is too large.");
         if (err != AUTHD_OK)
-            return answer_error(c, st, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
-                                "The form could not be understood.");
+            return refuse(c, st, api, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
+                          "The form could not be understood.");
     } else {
         st->form = form_empty();
         if (st->form == NULL)
-            return answer_error(c, st, 500, "Sorry", "Something went wrong");
+            return refuse(c, st, api, 500, "Sorry", "Something went wrong");
     }
     r->form = st->form;
     buf_free(&st->upload); /* the form holds the decoded copy now */
@@ -500,7 +537,7 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     err = rt->fn(r);
     if (err != AUTHD_OK || r->status == 0) {
         log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
-        return answer_error(c, st, 500, "Sorry", "Something went wrong");
+        return refuse(c, st, api, 500, "Sorry", "Something went wrong");
     }
     return send_answer(c, st);
 }
@@ -726,8 +763,11 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
     }
     s->listen_fd = fd;
 
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* Handlers block on RPCs and webhooks. In a pool, a thread serves many connections, so one
+     * slow call would hold up others; a thread per connection (the default) isolates them. */
+    int per_conn = o->threads == 0;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     (per_conn ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL : MHD_USE_EPOLL);
     if (tls)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls_opts[] = {
@@ -738,7 +778,7 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)(o->threads > 0 ? o->threads : 16), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)(per_conn ? 0 : o->threads), MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)(o->conn_limit > 0 ? o->conn_limit : 1024),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_ip_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(o->timeout_s > 0 ? o->timeout_s : 15),

@@ -14,6 +14,9 @@ PKGS=(
   # integration tests as an outside client
   python3 python3-grpcio python3-protobuf python3-requests python3-pytest python3-aiosmtpd
   oathtool zbar-tools librsvg2-bin
+  # OAuth / OpenID Connect clients nobody here wrote (tests/integration/test_oauth.py) and an
+  # HTTP load generator (tests/bench/bench_oauth.py)
+  python3-authlib python3-jwt python3-jwcrypto wrk
   # end-to-end tests: a real browser driven by playwright-core (npm), never a downloaded browser
   nodejs npm chromium
 )

@@ -21,7 +21,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 rm -f data/authd.port
-./build/authd/authd --listen "127.0.0.1:${AUTHD_PORT}" --data-dir ./data --port-file data/authd.port &
+./build/authd/authd --listen "127.0.0.1:${AUTHD_PORT}" --data-dir ./data --port-file data/authd.port \
+  --issuer "http://127.0.0.1:${EDGE_PORT}" &
 pids+=($!)
 for _ in $(seq 100); do [ -s data/authd.port ] && break; sleep 0.1; done
 [ -s data/authd.port ] || { echo "authd did not start" >&2; exit 1; }

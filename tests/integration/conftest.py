@@ -122,7 +122,7 @@ class Authd:
 
 
 class Edge:
-    def __init__(self, tmp, authd, extra=(), env=None):
+    def __init__(self, tmp, authd, extra=(), env=None, listen="127.0.0.1:0"):
         self.tmp = tmp
         port_file = os.path.join(tmp, "edge.port")
         self.log_path = os.path.join(tmp, "edge.log")
@@ -130,9 +130,14 @@ class Edge:
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen(
-            [EDGE, "--listen", "127.0.0.1:0", "--authd", authd.target, "--port-file", port_file]
+            [EDGE, "--listen", listen, "--authd", authd.target, "--port-file", port_file]
             + list(extra), stdout=self.log, stderr=self.log, env=e)
-        self.port = wait_port_file(port_file, self.proc)
+        try:
+            self.port = wait_port_file(port_file, self.proc)
+        except RuntimeError:
+            stop(self.proc)
+            self.log.close()
+            raise
         self.base = f"http://127.0.0.1:{self.port}"
 
     def stop(self):
@@ -199,3 +204,13 @@ def new_session():
     s = requests.Session()
     s.headers["User-Agent"] = "authd-integration-tests"
     return s
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago (bind to port 0, read it, close). For a
+    process whose public URL must be known before it starts (the edge, whose URL is authd's
+    --issuer); the caller retries when someone else took the port in between."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -215,6 +215,23 @@ test_hostile_input(void **state)
     assert_null(form_get(NULL, "a"));
 }
 
+static void
+test_count_and_repeated(void **state)
+{
+    (void)state;
+    struct form *f = parse_ok("a=1&b=2&a=3&c=&c");
+    assert_int_equal(form_count(f, "a"), 2);
+    assert_int_equal(form_count(f, "b"), 1);
+    assert_int_equal(form_count(f, "c"), 2);
+    assert_int_equal(form_count(f, "d"), 0);
+    assert_int_equal(form_count(NULL, "a"), 0);
+    static const char *const none[] = {"b", "d"};
+    assert_null(form_repeated(f, none, 2));
+    static const char *const some[] = {"b", "c", "a"};
+    assert_string_equal(form_repeated(f, some, 3), "c");
+    form_free(f);
+}
+
 int
 main(void)
 {
@@ -228,6 +245,7 @@ main(void)
         cmocka_unit_test(test_oversized),
         cmocka_unit_test(test_duplicate_keys_first_wins),
         cmocka_unit_test(test_hostile_input),
+        cmocka_unit_test(test_count_and_repeated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,6 +178,49 @@ test_api_mapping(void **state)
     }
 }
 
+static void
+test_oauth_mapping(void **state)
+{
+    (void)state;
+    static const struct {
+        int err;
+        int status;
+        const char *error;
+    } want[] = {
+        {AUTHD_ERR_INVALID_CREDENTIALS, 401, "invalid_client"},
+        {AUTHD_ERR_INVALID_TOKEN, 400, "invalid_grant"},
+        {AUTHD_ERR_PERMISSION_DENIED, 400, "unauthorized_client"},
+        {AUTHD_ERR_UNIMPLEMENTED, 400, "unsupported_grant_type"},
+        {AUTHD_ERR_INVALID_ARGUMENT, 400, "invalid_request"},
+        {AUTHD_ERR_TOO_LARGE, 400, "invalid_request"},
+        {AUTHD_ERR_LOCKED, 429, "locked"},
+        {AUTHD_ERR_UNAUTHENTICATED, 401, "invalid_token"},
+        {AUTHD_ERR_INACTIVE, 400, "invalid_grant"},
+        {AUTHD_ERR_WRONG_CODE, 400, "invalid_grant"},
+        {AUTHD_ERR_UNAVAILABLE, 503, "temporarily_unavailable"},
+        {AUTHD_ERR_DEADLINE, 503, "temporarily_unavailable"},
+        {AUTHD_ERR_INTERNAL, 500, "server_error"},
+        {AUTHD_ERR_STORAGE, 500, "server_error"},
+        {-12345, 500, "server_error"},
+        {AUTHD_OK, 200, ""},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        struct edge_http_err he = map(want[i].err);
+        assert_int_equal(he.oauth_status, want[i].status);
+        assert_string_equal(he.oauth_error, want[i].error);
+    }
+    /* the page view is unchanged by the OAuth one */
+    struct edge_http_err he = map(AUTHD_ERR_PERMISSION_DENIED);
+    assert_int_equal(he.status, 500);
+    assert_true(he.unexpected);
+    /* every error has an OAuth status and code */
+    for (int e = AUTHD_ERR_MIN_ + 1; e < 0; e++) {
+        he = map(e);
+        assert_true(he.oauth_status >= 400 && he.oauth_status <= 599);
+        assert_true(strlen(he.oauth_error) > 0);
+    }
+}
+
 int
 main(void)
 {
@@ -187,6 +230,7 @@ main(void)
         cmocka_unit_test(test_availability_and_others),
         cmocka_unit_test(test_two_factor),
         cmocka_unit_test(test_api_mapping),
+        cmocka_unit_test(test_oauth_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
