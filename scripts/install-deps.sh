@@ -17,6 +17,8 @@ PKGS=(
   # OAuth / OpenID Connect clients nobody here wrote (tests/integration/test_oauth.py) and an
   # HTTP load generator (tests/bench/bench_oauth.py)
   python3-authlib python3-jwt python3-jwcrypto wrk
+  # a real relying party: Apache with mod_auth_openidc in front of a protected page
+  apache2 libapache2-mod-auth-openidc
   # end-to-end tests: a real browser driven by playwright-core (npm), never a downloaded browser
   nodejs npm chromium
 )
