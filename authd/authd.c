@@ -30,6 +30,8 @@ authd_settings_default(struct authd_settings *s)
     s->session_ttl = 12 * 3600;
     s->signup_ttl = 24 * 3600;
     s->reset_ttl = 3600;
+    s->code_ttl = 60;
+    snprintf(s->token_alg, sizeof(s->token_alg), "%s", "ES256");
 }
 
 void

@@ -23,6 +23,8 @@ struct authd_settings {
     int64_t session_ttl;           /* seconds, when AuthConfig.asidCookieMaxAge is 0 */
     int64_t signup_ttl;            /* seconds a confirmation link stays valid */
     int64_t reset_ttl;             /* seconds a password-reset link stays valid */
+    int64_t code_ttl;              /* seconds an OAuth authorization code stays valid */
+    char token_alg[8];             /* JWS algorithm of issued tokens: "ES256" or "RS256" */
 };
 
 /* The parts of the AuthConfig that authd uses on hot paths, with defaults applied. */

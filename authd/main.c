@@ -126,7 +126,9 @@ enum {
     OPT_KEYFILE,
     OPT_PRODUCTION,
     OPT_SWEEP,
-    OPT_ISSUER
+    OPT_ISSUER,
+    OPT_CODE_TTL,
+    OPT_TOKEN_ALG
 };
 
 struct numeric {
@@ -144,6 +146,7 @@ static const struct numeric numerics[] = {
     {OPT_SIGNUP, "AUTHD_SIGNUP_TTL", 1, 30L * 86400},
     {OPT_RESET, "AUTHD_RESET_TTL", 1, 7L * 86400},
     {OPT_SWEEP, "AUTHD_SWEEP_INTERVAL", 1, 7L * 86400},
+    {OPT_CODE_TTL, "AUTHD_CODE_TTL", 1, 600},
 };
 
 static int
@@ -183,6 +186,9 @@ set_numeric(struct options *o, int opt, const char *val, const char *origin)
         case OPT_SWEEP:
             o->sweep_interval = v;
             break;
+        case OPT_CODE_TTL:
+            o->set.code_ttl = v;
+            break;
         }
         return 0;
     }
@@ -210,6 +216,8 @@ parse_options(int argc, char **argv, struct options *o)
         {"production", no_argument, NULL, OPT_PRODUCTION},
         {"sweep-interval", required_argument, NULL, OPT_SWEEP},
         {"issuer", required_argument, NULL, OPT_ISSUER},
+        {"code-ttl", required_argument, NULL, OPT_CODE_TTL},
+        {"token-alg", required_argument, NULL, OPT_TOKEN_ALG},
         {NULL, 0, NULL, 0}};
     const char *e;
 
@@ -221,6 +229,13 @@ parse_options(int argc, char **argv, struct options *o)
     o->log_level = (e = getenv("AUTHD_LOG_LEVEL")) ? e : "info";
     o->totp_key_file = getenv("AUTHD_TOTP_KEY_FILE");
     o->issuer = (e = getenv("AUTHD_ISSUER")) ? e : "http://127.0.0.1:8080";
+    if ((e = getenv("AUTHD_TOKEN_ALG")) != NULL && e[0] != '\0') {
+        if (strcmp(e, "ES256") != 0 && strcmp(e, "RS256") != 0) {
+            fprintf(stderr, "authd: AUTHD_TOKEN_ALG: ES256 or RS256\n");
+            return 2;
+        }
+        snprintf(o->set.token_alg, sizeof(o->set.token_alg), "%s", e);
+    }
     o->production = (e = getenv("AUTHD_PRODUCTION")) != NULL && strcmp(e, "1") == 0;
     for (size_t i = 0; i < sizeof(numerics) / sizeof(numerics[0]); i++)
         if ((e = getenv(numerics[i].env)) != NULL && e[0] != '\0' &&
@@ -253,6 +268,13 @@ parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_ISSUER:
             o->issuer = optarg;
+            break;
+        case OPT_TOKEN_ALG:
+            if (strcmp(optarg, "ES256") != 0 && strcmp(optarg, "RS256") != 0) {
+                fprintf(stderr, "authd: --token-alg: ES256 or RS256\n");
+                return 2;
+            }
+            snprintf(o->set.token_alg, sizeof(o->set.token_alg), "%s", optarg);
             break;
         case OPT_HELP:
             usage(stdout);
@@ -438,6 +460,18 @@ main(int argc, char **argv)
     if (signkeys_load(&a, 400LL * 86400, &a.keys) != AUTHD_OK) {
         fprintf(stderr, "authd: cannot load or create the token signing keys\n");
         goto out;
+    }
+    /* The chosen algorithm needs an active key of its own (ES256 always has one). */
+    if (strcmp(a.set.token_alg, "RS256") == 0) {
+        char *probe = NULL;
+        if (signkeys_sign(a.keys, "RS256", "{}", &probe) != AUTHD_OK) {
+            char kid[SIGNKEYS_KID_MAX];
+            if (signkeys_rotate(&a, a.keys, "RS256", kid) != AUTHD_OK) {
+                fprintf(stderr, "authd: cannot create an RS256 signing key\n");
+                goto out;
+            }
+        }
+        free(probe);
     }
 
     struct rpc_service svcs[MAX_SERVICES];

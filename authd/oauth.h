@@ -170,7 +170,6 @@ int oauth_client_scopes(const Authd__V1__Client *c, struct oauth_scopes *out);
 
 #define OAUTH_ACCESS_TTL_DEFAULT 3600          /* seconds */
 #define OAUTH_REFRESH_TTL_DEFAULT (30 * 86400) /* seconds */
-#define OAUTH_CODE_TTL 60                      /* seconds an authorization code lives */
 
 /* 1 when c is active (Client.active absent or true). */
 int oauth_client_active(const Authd__V1__Client *c);

@@ -207,7 +207,8 @@ grant_settings_bad(const Authd__V1__GrantSettings *g)
 static int
 client_validate(struct rpc_ctx *ctx, const Authd__V1__Client *c)
 {
-    static const char *const grants[] = {"authorization_code", "code", "implicit", "password",
+    static const char *const grants[] = {"authorization_code", "code",
+                                         "implicit",           "password",
                                          "client_credentials", "refresh_token"};
     const char *bad = NULL;
     if (!safe_token(c->id, CLIENT_ID_MAX) || strchr(c->id, ':') != NULL)
@@ -432,8 +433,10 @@ clients_rotate_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufC
 }
 
 const struct rpc_method authd_clients_methods[] = {
-    {"Put", clients_put, 0},          {"Get", clients_get_rpc, RPC_INLINE},
-    {"List", clients_list, 0},        {"Delete", clients_delete, 0},
+    {"Put", clients_put, 0},
+    {"Get", clients_get_rpc, RPC_INLINE},
+    {"List", clients_list, 0},
+    {"Delete", clients_delete, 0},
     {"RotateKeys", clients_rotate_keys, 0},
 };
 const size_t authd_clients_n_methods =

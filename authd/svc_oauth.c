@@ -164,7 +164,7 @@ jwt_sign(struct authd *a, json_t *claims, char **jws)
     json_decref(claims);
     if (text == NULL)
         return AUTHD_ERR_NOMEM;
-    int r = signkeys_sign(a->keys, NULL, text, jws);
+    int r = signkeys_sign(a->keys, a->set.token_alg, text, jws);
     secret_strfree(text);
     return r;
 }
@@ -684,7 +684,7 @@ authz_code(struct authz *z, const Authd__V1__ClientContext *p, const char *cid,
     rec.amr = s->amr;
     rec.n_amr = s->n_amr;
     rec.created_at = a->now();
-    rec.expires_at = rec.created_at + OAUTH_CODE_TTL;
+    rec.expires_at = rec.created_at + a->set.code_ttl;
     if (key_make(key, KEY_AUTHCODE, t.id, NULL) == 0)
         r = AUTHD_ERR_INTERNAL;
     if (r == AUTHD_OK)

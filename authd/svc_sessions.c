@@ -500,8 +500,8 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
     int serial = throttle_serial_enter(u->user->email);
     r = login_gate(ctx, a, u->user->email, req->client_ip);
     if (r == AUTHD_OK)
-        r = password_verify(u->password_hash, req->current_password,
-                            strlen(req->current_password), &a->set.argon2, NULL) == AUTHD_OK
+        r = password_verify(u->password_hash, req->current_password, strlen(req->current_password),
+                            &a->set.argon2, NULL) == AUTHD_OK
                 ? AUTHD_OK
                 : AUTHD_ERR_INVALID_CREDENTIALS;
     if (r == AUTHD_OK)

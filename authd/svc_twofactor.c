@@ -149,7 +149,7 @@ struct code_step {
     const char *user_id;
     const char *code;
     const char *recovery_code;
-    int check_err; /* out: the result of the code check itself, for the lockout counters */
+    int check_err;     /* out: the result of the code check itself, for the lockout counters */
     int used_recovery; /* out */
     Authd__Storage__UserRecord *rec;
     char codes[TWOFACTOR_RECOVERY_CODES][TWOFACTOR_RECOVERY_LEN + 1];

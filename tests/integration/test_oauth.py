@@ -713,8 +713,40 @@ def test_concurrent_redemptions_of_one_code_and_one_refresh_token(env):
 
 
 def test_expired_code():
-    pytest.skip("authorization codes live OAUTH_CODE_TTL = 60 s (authd/oauth.h), a compile-time "
-                "constant with no flag or environment knob; the suite never sleeps 60 s")
+    with tempfile.TemporaryDirectory(prefix="authd-oauth-") as tmp:
+        env = OAuthEnv(tmp, authd_extra=["--code-ttl", "1"])
+        try:
+            make_clients(env)
+            create_user(env, "exp@example.com")
+            code, verifier = authorize_code(env, new_session(), APP, APP_CB,
+                                            email="exp@example.com")
+            time.sleep(2.2)
+            r = token_req(env, {"grant_type": "authorization_code", "code": code,
+                                "redirect_uri": APP_CB, "code_verifier": verifier},
+                          auth=(APP, APP_SECRET))
+            oauth_error(r, 400, "invalid_grant")
+        finally:
+            env.stop()
+
+
+def test_rs256_tokens_verify_against_the_jwks():
+    with tempfile.TemporaryDirectory(prefix="authd-oauth-") as tmp:
+        env = OAuthEnv(tmp, authd_extra=["--token-alg", "RS256"])
+        try:
+            make_clients(env)
+            r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
+            assert r.status_code == 200, r.text
+            tok = r.json()["access_token"]
+            assert jwt.get_unverified_header(tok)["alg"] == "RS256"
+            jwks = requests.get(env.base + "/.well-known/jwks.json").json()
+            kid = jwt.get_unverified_header(tok)["kid"]
+            key = [k for k in jwks["keys"] if k["kid"] == kid][0]
+            assert key["kty"] == "RSA" and "d" not in key
+            claims = jwt.decode(tok, jwt.PyJWK(key).key, algorithms=["RS256"], audience=SVC,
+                                issuer=env.base)
+            assert claims["client_id"] == SVC
+        finally:
+            env.stop()
 
 
 def test_wrong_client_secret(env):
