@@ -822,8 +822,9 @@ static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", N
 static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
 static const char *const user_fields[] = {"resourceType", "id",       "email",
                                           "password",     "inactive", NULL};
-static const char *const client_fields[] = {
-    "resourceType", "id", "secret", "first_party", "grant_types", "auth", "scope", "active", NULL};
+static const char *const client_fields[] = {"resourceType", "id",   "secret", "first_party",
+                                            "grant_types",  "auth", "scope",  "active",
+                                            "introspect",   NULL};
 static const char *const client_auth_fields[] = {"implicit", "authorization_code", "password",
                                                  "client_credentials", NULL};
 static const char *const grant_fields[] = {
@@ -967,6 +968,7 @@ map_client(struct mctx *m, const json_t *res, Authd__V1__Client *c)
         (r = get_string(m, res, "", "id", &c->id, 1)) != AUTHD_OK ||
         (r = get_string(m, res, "", "secret", &c->secret, 0)) != AUTHD_OK ||
         (r = get_bool(m, res, "", "first_party", &c->first_party, NULL)) != AUTHD_OK ||
+        (r = get_bool(m, res, "", "introspect", &c->introspect, NULL)) != AUTHD_OK ||
         (r = get_string_list(m, res, "", "grant_types", 0, &c->grant_types, &c->n_grant_types)) !=
             AUTHD_OK ||
         (r = get_object(m, res, "", "auth", &auth)) != AUTHD_OK ||
@@ -1439,6 +1441,8 @@ manifest_client_to_json(const Authd__V1__Client *c)
     /* c->secret is deliberately never read: authd does not send it, and neither do we. */
     bad |= json_object_set_new(o, "active", json_boolean(c->active == NULL || c->active->value));
     bad |= json_object_set_new(o, "first_party", json_boolean(c->first_party));
+    if (c->introspect)
+        bad |= json_object_set_new(o, "introspect", json_boolean(1));
     if (c->n_grant_types > 0)
         bad |= json_object_set_new(o, "grant_types",
                                    string_list_json(c->grant_types, c->n_grant_types));

@@ -33,6 +33,8 @@
 struct cache_slot {
     char id[CLIENT_ID_MAX + 1];
     uint8_t digest[32]; /* SHA-256(id NUL secret) of the last secret that verified */
+    uint8_t stored[32]; /* SHA-256 of the stored hash it verified against: a new secret
+                         * (a new stored hash) can never hit an entry made for the old one */
 };
 
 static struct cache_slot cache[CACHE_SLOTS];
@@ -134,9 +136,12 @@ clients_authenticate(struct authd *a, const char *id, const char *secret,
         goto out;
     }
     secret_digest(id, secret, digest);
+    uint8_t stored[32];
+    secret_sha256(c->secret_hash, strlen(c->secret_hash), stored);
     pthread_mutex_lock(&cache_lock);
     struct cache_slot *s = &cache[cache_index(id)];
-    int hit = strcmp(s->id, id) == 0 && secret_eq(s->digest, digest, sizeof(digest));
+    int hit = strcmp(s->id, id) == 0 && secret_eq(s->digest, digest, sizeof(digest)) &&
+              secret_eq(s->stored, stored, sizeof(stored));
     pthread_mutex_unlock(&cache_lock);
     if (!hit) {
         r = password_verify(c->secret_hash, secret, strlen(secret), NULL, NULL);
@@ -147,6 +152,7 @@ clients_authenticate(struct authd *a, const char *id, const char *secret,
         pthread_mutex_lock(&cache_lock);
         snprintf(s->id, sizeof(s->id), "%s", id);
         memcpy(s->digest, digest, sizeof(digest));
+        memcpy(s->stored, stored, sizeof(stored));
         pthread_mutex_unlock(&cache_lock);
     }
     r = AUTHD_OK;

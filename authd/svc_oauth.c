@@ -1790,8 +1790,14 @@ oauth_introspect(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMes
         rpc_msg_free(&crec->base);
         return oauth_fail(ctx, "invalid_client", "introspection requires a confidential client");
     }
+    int any_client = crec->client->introspect;
+    char caller[128];
+    snprintf(caller, sizeof(caller), "%s", crec->client->id);
     rpc_msg_free(&crec->base);
     r = token_inspect(ctx, a, req->token, req->token_type_hint, 0, &ti);
+    /* A client learns about its own tokens only, unless it is a resource server. */
+    if (r == AUTHD_OK && !any_client && strcmp(ti.client_id, caller) != 0)
+        r = AUTHD_ERR_INVALID_TOKEN;
     if (r == AUTHD_ERR_INVALID_TOKEN) {
         resp->active = 0;
         return AUTHD_OK;

@@ -113,9 +113,9 @@ def env(oauth_env):
 # ---- clients and users ---------------------------------------------------------------------
 
 def put_client(env, cid, secret="", first_party=True, grant_types=(), code=None, implicit=None,
-               password=None, cc=None, scope=(), active=None):
+               password=None, cc=None, scope=(), active=None, introspect=False):
     c = oauth_pb2.Client(id=cid, secret=secret, first_party=first_party,
-                         grant_types=list(grant_types), scope=list(scope))
+                         grant_types=list(grant_types), scope=list(scope), introspect=introspect)
     for name, gs in (("authorization_code", code), ("implicit", implicit),
                      ("password", password), ("client_credentials", cc)):
         if gs is not None:
@@ -131,7 +131,7 @@ def make_clients(env):
     put_client(env, APP, APP_SECRET, grant_types=["authorization_code", "refresh_token",
                                                   "password"],
                code={"redirect_uri": APP_CB, "pkce": True, "refresh_token": True},
-               password={"refresh_token": True})
+               password={"refresh_token": True}, introspect=True)
     # A public first-party single-page app: no secret, so PKCE is required.
     put_client(env, SPA, grant_types=["authorization_code", "refresh_token"],
                code={"redirect_uri": SPA_CB, "refresh_token": True})
@@ -1324,7 +1324,8 @@ def test_aidbox_demo_manifest_implicit_flow(oauth_env):
     p = subprocess.run([AUTHCTL, "--authd", env.authd.target, "apply", "-f", AIDBOX_DEMO],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
-    put_client(env, SVC, SVC_SECRET, grant_types=["client_credentials"])
+    # A resource server that may introspect the web client's tokens.
+    put_client(env, SVC, SVC_SECRET, grant_types=["client_credentials"], introspect=True)
     user = create_user(env, "pat@example.com")
     cb = "http://localhost:8080/callback"
     s = new_session()
@@ -1457,3 +1458,27 @@ OIDCCookieSameSite On
             proc.kill()
             proc.wait()
         out.close()
+
+
+
+def test_a_client_introspects_only_its_own_tokens_unless_a_resource_server(env):
+    """RFC 7662 §4: without the introspect permission a client may not learn about the tokens of
+    other clients; a resource server (introspect: true) may."""
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
+    tok = r.json()["access_token"]
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(OPAQUE, OPAQUE_SECRET))
+    other = r.json()["access_token"]
+    assert introspect(env, tok, cid=SVC, secret=SVC_SECRET)["active"] is True
+    assert introspect(env, other, cid=SVC, secret=SVC_SECRET) == {"active": False}
+    assert introspect(env, other, cid=APP, secret=APP_SECRET)["active"] is True
+
+
+def test_old_client_secret_stops_working_after_rotation(env):
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
+    assert r.status_code == 200  # the old secret is now in the verified-secret cache
+    put_client(env, SVC, "a-brand-new-secret-0123456789", grant_types=["client_credentials"])
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
+    oauth_error(r, 401, "invalid_client")
+    r = token_req(env, {"grant_type": "client_credentials"},
+                  auth=(SVC, "a-brand-new-secret-0123456789"))
+    assert r.status_code == 200, r.text
