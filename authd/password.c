@@ -165,76 +165,12 @@ argon2id_raw(const struct password_params *p, const char *pw, size_t len, const 
 
 /* ---- PHC string encoding ------------------------------------------------------------------ */
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /* Appends unpadded standard base64 of in[0..n) at out; returns the characters written. */
 static size_t
 b64_encode(const uint8_t *in, size_t n, char *out)
 {
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 8) | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = b64_alphabet[(acc >> bits) & 63];
-        }
-    }
-    if (bits > 0)
-        out[o++] = b64_alphabet[(acc << (6 - bits)) & 63];
-    return o;
-}
-
-static int
-b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/*
- * Decodes unpadded standard base64 s[0..len) into out (cap bytes). Returns the decoded length,
- * or -1 on a bad character, an impossible length, non-zero leftover bits (so that each byte
- * string has exactly one accepted encoding, as in libargon2) or too little room.
- */
-static long
-b64_decode(const char *s, size_t len, uint8_t *out, size_t cap)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-
-    if (len % 4 == 1)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return -1;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-        return -1;
-    return (long)o;
+    secret_b64_encode(in, n, out);
+    return secret_b64url_len(n); /* the same length in either alphabet */
 }
 
 /* ---- PHC string parsing ------------------------------------------------------------------- */
@@ -286,7 +222,7 @@ phc_b64field(const char **s, uint8_t *out, size_t *out_len)
 {
     const char *end = strchr(*s, '$');
     size_t len = end != NULL ? (size_t)(end - *s) : strlen(*s);
-    long n = b64_decode(*s, len, out, BYTES_MAX);
+    long n = secret_b64_decode(*s, len, out, BYTES_MAX);
 
     if (n < BYTES_MIN || n > BYTES_MAX)
         return -1;

@@ -74,6 +74,8 @@ secret_sha256(const void *p, size_t n, uint8_t out[32])
 
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64std_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t
 secret_b64url_len(size_t n)
@@ -81,33 +83,35 @@ secret_b64url_len(size_t n)
     return (n / 3) * 4 + ((n % 3) ? (n % 3) + 1 : 0);
 }
 
-void
-secret_b64url_encode(const uint8_t *in, size_t n, char *out)
+/* Unpadded base64 of in[0..n) in the given alphabet, plus NUL. */
+static void
+b64_encode(const char *alphabet, const uint8_t *in, size_t n, char *out)
 {
     size_t i = 0, o = 0;
     while (i + 3 <= n) {
         uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
-        out[o++] = b64url_alphabet[(v >> 18) & 63];
-        out[o++] = b64url_alphabet[(v >> 12) & 63];
-        out[o++] = b64url_alphabet[(v >> 6) & 63];
-        out[o++] = b64url_alphabet[v & 63];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        out[o++] = alphabet[v & 63];
         i += 3;
     }
     if (n - i == 1) {
         uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = b64url_alphabet[(v >> 18) & 63];
-        out[o++] = b64url_alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
     } else if (n - i == 2) {
         uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
-        out[o++] = b64url_alphabet[(v >> 18) & 63];
-        out[o++] = b64url_alphabet[(v >> 12) & 63];
-        out[o++] = b64url_alphabet[(v >> 6) & 63];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
     }
     out[o] = '\0';
 }
 
+/* The 6-bit value of c in base64url (url) or standard base64, or -1. */
 static int
-b64url_value(unsigned char c)
+b64_value(unsigned char c, int url)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -115,15 +119,15 @@ b64url_value(unsigned char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '-')
+    if (c == (url ? '-' : '+'))
         return 62;
-    if (c == '_')
+    if (c == (url ? '_' : '/'))
         return 63;
     return -1;
 }
 
-long
-secret_b64url_decode(const char *s, size_t len, uint8_t *out, size_t cap)
+static long
+b64_decode(int url, const char *s, size_t len, uint8_t *out, size_t cap)
 {
     if (len % 4 == 1)
         return -1;
@@ -134,7 +138,7 @@ secret_b64url_decode(const char *s, size_t len, uint8_t *out, size_t cap)
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)s[i]);
+        int v = b64_value((unsigned char)s[i], url);
         if (v < 0)
             return -1;
         acc = (acc << 6) | (uint32_t)v;
@@ -148,6 +152,30 @@ secret_b64url_decode(const char *s, size_t len, uint8_t *out, size_t cap)
     if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
         return -1;
     return (long)o;
+}
+
+void
+secret_b64url_encode(const uint8_t *in, size_t n, char *out)
+{
+    b64_encode(b64url_alphabet, in, n, out);
+}
+
+long
+secret_b64url_decode(const char *s, size_t len, uint8_t *out, size_t cap)
+{
+    return b64_decode(1, s, len, out, cap);
+}
+
+void
+secret_b64_encode(const uint8_t *in, size_t n, char *out)
+{
+    b64_encode(b64std_alphabet, in, n, out);
+}
+
+long
+secret_b64_decode(const char *s, size_t len, uint8_t *out, size_t cap)
+{
+    return b64_decode(0, s, len, out, cap);
 }
 
 void

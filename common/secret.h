@@ -43,6 +43,10 @@ void secret_b64url_encode(const uint8_t *in, size_t n, char *out);
  */
 long secret_b64url_decode(const char *s, size_t len, uint8_t *out, size_t cap);
 
+/* The same two for standard base64 (RFC 4648 §4, "+/"), unpadded, canonical; lengths as above. */
+void secret_b64_encode(const uint8_t *in, size_t n, char *out);
+long secret_b64_decode(const char *s, size_t len, uint8_t *out, size_t cap);
+
 /* Writes 2n lowercase hex digits plus NUL into out. */
 void secret_hex(const uint8_t *in, size_t n, char *out);
 

@@ -18,22 +18,6 @@
 /* Scratch room for the decoded base64 of EDGE_OAUTH_BASIC_MAX characters. */
 #define BASIC_DECODED_MAX (EDGE_OAUTH_BASIC_MAX / 4 * 3 + 3)
 
-static int
-b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /*
  * Decodes standard base64 (RFC 4648 §4). Padding may be left out but must be right when
  * present; the unused bits of the last character must be zero. Returns the decoded length,
@@ -47,28 +31,9 @@ b64_decode(const char *s, size_t len, unsigned char *out, size_t cap)
         len--;
         pad++;
     }
-    if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0))
+    if (pad > 0 && (len + pad) % 4 != 0)
         return -1;
-    size_t want = len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1);
-    if (want > cap)
-        return -1;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    if (bits > 0 && (acc & ((1u << bits) - 1u)) != 0)
-        return -1;
-    return (long)o;
+    return secret_b64_decode(s, len, out, cap);
 }
 
 static int

@@ -376,10 +376,30 @@ test_wipe_and_free(void **state)
     secret_strfree(empty);
 }
 
+/* Standard base64 (PHC strings, HTTP Basic): '+' and '/' instead of '-' and '_'. */
+static void
+test_b64_standard(void **state)
+{
+    (void)state;
+    const uint8_t in[] = {0xfb, 0xff, 0xbf};
+    char out[8];
+    uint8_t back[8];
+    secret_b64_encode(in, sizeof(in), out);
+    assert_string_equal(out, "+/+/");
+    assert_int_equal(secret_b64_decode(out, strlen(out), back, sizeof(back)), 3);
+    assert_memory_equal(back, in, 3);
+    assert_int_equal(secret_b64_decode("-_-_", 4, back, sizeof(back)), -1); /* url alphabet */
+    assert_int_equal(secret_b64url_decode("+/+/", 4, back, sizeof(back)), -1);
+    secret_b64_encode((const uint8_t *)"foobar", 6, out);
+    assert_string_equal(out, "Zm9vYmFy");
+    assert_int_equal(secret_b64_decode("Zh", 2, back, sizeof(back)), -1); /* non-canonical */
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_b64_standard),
         cmocka_unit_test(test_b64url_rfc4648_vectors),
         cmocka_unit_test(test_b64url_url_alphabet),
         cmocka_unit_test(test_b64url_decode_rejects_bad_chars),
