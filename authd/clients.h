@@ -31,6 +31,15 @@ int clients_confidential(const Authd__Storage__ClientRecord *c);
 int clients_authenticate(struct authd *a, const char *id, const char *secret,
                          Authd__Storage__ClientRecord **out);
 
+/*
+ * clients_authenticate() behind the brute-force counters: a client id (and the caller's address,
+ * when known) that keeps presenting wrong secrets is locked out like a password login.
+ * AUTHD_ERR_LOCKED (with a "locked: ..." message on ctx) while locked.
+ */
+int clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char *id,
+                                   const char *secret, const char *ip,
+                                   Authd__Storage__ClientRecord **out);
+
 /* Forgets cached verifications of client id (after a change). */
 void clients_cache_forget(const char *id);
 

@@ -1516,7 +1516,8 @@ oauth_token(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
 
     if (req->client_id[0] == '\0')
         return oauth_fail(ctx, "invalid_client", "client authentication required");
-    r = clients_authenticate(a, req->client_id, req->client_secret, &crec);
+    r = clients_authenticate_throttled(ctx, a, req->client_id, req->client_secret, req->client_ip,
+                                       &crec);
     if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
         char q2[96];
         log_event(LOG_INFO, "client_auth_failed", "client=%s endpoint=token peer=%s",
@@ -1761,7 +1762,7 @@ caller_auth(struct rpc_ctx *ctx, struct authd *a, const char *id, const char *se
     char q[96];
     if (id[0] == '\0')
         return oauth_fail(ctx, "invalid_client", "client authentication required");
-    int r = clients_authenticate(a, id, secret, out);
+    int r = clients_authenticate_throttled(ctx, a, id, secret, NULL, out);
     if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
         log_event(LOG_INFO, "client_auth_failed", "client=%s endpoint=%s",
                   log_quote(id, q, sizeof(q)), endpoint);

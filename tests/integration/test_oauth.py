@@ -1482,3 +1482,14 @@ def test_old_client_secret_stops_working_after_rotation(env):
     r = token_req(env, {"grant_type": "client_credentials"},
                   auth=(SVC, "a-brand-new-secret-0123456789"))
     assert r.status_code == 200, r.text
+
+
+def test_client_secret_guessing_is_locked_out(env):
+    for i in range(6):  # 5 free failures, the 6th earns a lock
+        r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, f"guess-{i}"))
+        oauth_error(r, 401, "invalid_client")
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
+    assert r.status_code == 429, (r.status_code, r.text)
+    time.sleep(1.2)
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
+    assert r.status_code == 200, r.text
