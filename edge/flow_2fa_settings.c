@@ -318,6 +318,10 @@ edge_flow_2fa_recovery_codes(struct edge_req *r)
         return edge_req_fail(r, err, "2fa_regenerate");
     log_event(LOG_INFO, "2fa_recovery_codes_regenerated", "rid=%s user=%s", r->id,
               rc->user != NULL ? rc->user->id : "-");
+    if (rc->used_recovery_code && rc->user != NULL)
+        edge_2fa_notify(r, rc->user->email, "A recovery code was used",
+                        "A recovery code was just used to generate new recovery codes for your "
+                        "account. If this was not you, change your password now.");
     err = edge_2fa_codes_page(r, "New recovery codes", "Your old recovery codes no longer work.",
                               rc->recovery_codes, rc->n_recovery_codes);
     rpc_msg_free(&rc->base);

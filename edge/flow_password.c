@@ -16,6 +16,7 @@
 #include "mail.h"
 #include "rpc.h"
 #include "secret.h"
+#include "twofactor.h"
 
 #define MAIL_BODY_MAX 8192
 
@@ -240,6 +241,11 @@ edge_flow_reset(struct edge_req *r)
         err = edge_req_redirect(r, next.data);
     log_event(LOG_INFO, "reset_completed", "rid=%s user=%s", r->id,
               resp->user != NULL ? resp->user->id : "-");
+    if (resp->used_recovery_code && resp->user != NULL)
+        edge_2fa_notify(r, resp->user->email, "A recovery code was used",
+                        "A recovery code was just used to reset the password of your account. "
+                        "Each recovery code works only once. If this was not you, contact "
+                        "support at once.");
     buf_free(&next);
     rpc_msg_free(&resp->base);
     return err;

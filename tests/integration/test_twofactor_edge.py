@@ -803,3 +803,22 @@ def test_no_second_factor_secrets_in_logs(authd, edge, tmpdir_path):
     assert app.secret not in logs
     for c in codes:
         assert c not in logs and c.replace("-", "") not in logs
+
+
+def test_recovery_code_used_for_a_reset_is_mailed(authd, edge, tmpdir_path):
+    email = "ruth@example.com"
+    s = new_user(authd, edge, email)
+    app, codes = enable_with_app(edge, s, email, tmpdir_path)
+    other = new_session()
+    r = get_ok(other, edge.base + "/auth/forgot-password")
+    submit(other, edge.base, r.text, "/auth/forgot-password", {"email": email})
+    link = edge.wait_link("reset-password")
+    page = get_ok(other, link)
+    action = urllib.parse.urlparse(link).path
+    assert "A recovery code was used" not in edge.log_text()
+    r = submit(other, edge.base, page.text, action,
+               {"password": "ruths new password", "password_confirmation": "ruths new password",
+                "recovery_code": codes[0]})
+    assert r.status_code == 303, (r.status_code, msg_error(r.text))
+    log = edge.log_text()
+    assert "A recovery code was used" in log and f"to={email}" in log
