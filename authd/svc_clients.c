@@ -172,30 +172,26 @@ clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char 
                                Authd__Storage__ClientRecord **out)
 {
     char subject[CLIENT_ID_MAX + 16];
-    int64_t wa = 0, wb = 0;
+    int64_t wait = 0;
     if (out != NULL)
         *out = NULL;
     /* "client:<id>" can never be an account's e-mail (':' is not allowed there). */
     snprintf(subject, sizeof(subject), "client:%.*s", CLIENT_ID_MAX, id != NULL ? id : "");
     int serial = throttle_serial_enter(subject);
-    int r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip, &wb);
-    if (r == AUTHD_OK)
-        r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, subject, &wa);
+    int r = throttle_gate(a, THROTTLE_PASSWORD, subject, ip, &wait);
     if (r == AUTHD_OK) {
         r = clients_authenticate(a, id, secret, out);
-        if (r == AUTHD_OK && secret != NULL && secret[0] != '\0') {
+        if (r == AUTHD_OK && secret != NULL && secret[0] != '\0')
             throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, subject);
-        } else if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
-            throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, subject);
-            throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip);
-        }
+        else if (r == AUTHD_ERR_INVALID_CREDENTIALS)
+            throttle_failed(a, THROTTLE_PASSWORD, subject, ip);
     }
     throttle_serial_leave(serial);
     if (r == AUTHD_ERR_LOCKED) {
         char msg[96];
         snprintf(msg, sizeof(msg),
                  "locked: too many failed client authentications; retry_after=%lld",
-                 (long long)(wa > wb ? wa : wb));
+                 (long long)wait);
         rpc_ctx_set_message(ctx, msg);
     }
     return r;

@@ -1084,27 +1084,16 @@ grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequ
 static int
 password_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip)
 {
-    int64_t wait_a = 0, wait_b = 0;
-    int r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip, &wait_b);
-    if (r == AUTHD_OK)
-        r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email, &wait_a);
+    int64_t wait = 0;
+    int r = throttle_gate(a, THROTTLE_PASSWORD, email, ip, &wait);
     if (r == AUTHD_ERR_LOCKED) {
         char msg[96], q[96];
-        int64_t wait = wait_a > wait_b ? wait_a : wait_b;
         snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
         r = oauth_fail(ctx, "locked", msg);
         log_event(LOG_INFO, "login_refused", "reason=locked via=oauth retry_after=%lld peer=%s",
                   (long long)wait, log_quote(ip, q, sizeof(q)));
     }
     return r;
-}
-
-static void
-password_failed(struct authd *a, const char *email, const char *ip)
-{
-    if (throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK ||
-        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip) != AUTHD_OK)
-        log_event(LOG_WARN, "throttle_update_failed", "%s", "");
 }
 
 struct pw_step {
@@ -1218,7 +1207,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     if (r != AUTHD_OK || urec->user == NULL || urec->password_hash[0] == '\0') {
         /* Unknown user: the same work and the same answer as a wrong password. */
         password_burn(&a->set.argon2, req->password, pl);
-        password_failed(a, email, req->client_ip);
+        throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
         throttle_serial_leave(serial);
         log_event(LOG_INFO, "login_failed", "reason=unknown_user via=oauth client=%s peer=%s",
                   log_quote(c->id, q1, sizeof(q1)), log_quote(req->client_ip, q2, sizeof(q2)));
@@ -1227,7 +1216,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     }
     if (password_verify(urec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash) !=
         AUTHD_OK) {
-        password_failed(a, email, req->client_ip);
+        throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
         throttle_serial_leave(serial);
         log_event(LOG_INFO, "login_failed", "reason=bad_password via=oauth user=%s peer=%s",
                   log_quote(urec->user->id, q1, sizeof(q1)),

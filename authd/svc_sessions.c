@@ -44,28 +44,16 @@ session_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
 static int
 login_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip)
 {
-    int64_t wait_a = 0, wait_b = 0;
-    int r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip, &wait_b);
-    if (r == AUTHD_OK)
-        r = throttle_check(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email, &wait_a);
+    int64_t wait = 0;
+    int r = throttle_gate(a, THROTTLE_PASSWORD, email, ip, &wait);
     if (r == AUTHD_ERR_LOCKED) {
         char msg[64], q[96];
-        int64_t wait = wait_a > wait_b ? wait_a : wait_b;
         snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
         rpc_ctx_set_message(ctx, msg);
         log_event(LOG_INFO, "login_refused", "reason=locked retry_after=%lld peer=%s",
                   (long long)wait, log_quote(ip, q, sizeof(q)));
     }
     return r;
-}
-
-/* Records a failed password for the account and the address. */
-static void
-login_failed(struct authd *a, const char *email, const char *ip)
-{
-    if (throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK ||
-        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ADDRESS, ip) != AUTHD_OK)
-        log_event(LOG_WARN, "throttle_update_failed", "%s", "");
 }
 
 struct login_step {
@@ -197,7 +185,7 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
               log_quote(req->client_ip, q2, sizeof(q2)), l.second ? "pending" : "none");
     goto out;
 failed:
-    login_failed(a, email, req->client_ip);
+    throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
 out:
     throttle_serial_leave(serial);
     secret_strfree(phc);
@@ -507,7 +495,7 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
     if (r == AUTHD_OK)
         throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, u->user->email);
     else if (r == AUTHD_ERR_INVALID_CREDENTIALS)
-        login_failed(a, u->user->email, req->client_ip);
+        throttle_failed(a, THROTTLE_PASSWORD, u->user->email, req->client_ip);
     throttle_serial_leave(serial);
     if (r == AUTHD_ERR_LOCKED)
         goto out;

@@ -194,3 +194,26 @@ throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s, c
         return r;
     return store_delete(a->store, key, strlen(key));
 }
+
+int
+throttle_gate(struct authd *a, enum throttle_kind k, const char *account, const char *ip,
+              int64_t *retry_after)
+{
+    int64_t wa = 0, wb = 0;
+    int r = throttle_check(a, k, THROTTLE_ADDRESS, ip, &wb);
+    if (r == AUTHD_OK || r == AUTHD_ERR_LOCKED) {
+        int ra = throttle_check(a, k, THROTTLE_ACCOUNT, account, &wa);
+        if (r == AUTHD_OK)
+            r = ra;
+    }
+    *retry_after = wa > wb ? wa : wb;
+    return r;
+}
+
+void
+throttle_failed(struct authd *a, enum throttle_kind k, const char *account, const char *ip)
+{
+    if (throttle_fail(a, k, THROTTLE_ACCOUNT, account) != AUTHD_OK ||
+        throttle_fail(a, k, THROTTLE_ADDRESS, ip) != AUTHD_OK)
+        log_event(LOG_WARN, "throttle_update_failed", "kind=%s", kind_names[k]);
+}

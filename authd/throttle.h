@@ -63,6 +63,17 @@ int throttle_attempt(struct authd *a, enum throttle_kind k, enum throttle_subjec
 int throttle_serial_enter(const char *subject);
 void throttle_serial_leave(int handle);
 
+/*
+ * The gate every guessable secret goes through (passwords, client secrets, second factors):
+ * AUTHD_ERR_LOCKED with *retry_after (the longer wait) when the client address or the account is
+ * locked, else AUTHD_OK. Callers hold the account's serial lock (throttle_serial_enter).
+ */
+int throttle_gate(struct authd *a, enum throttle_kind k, const char *account, const char *ip,
+                  int64_t *retry_after);
+
+/* Records a failed guess against the account and the address (logs when it cannot). */
+void throttle_failed(struct authd *a, enum throttle_kind k, const char *account, const char *ip);
+
 /* Forgets subject's failures (after a success). Costs a read, and a write only when needed. */
 int throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s,
                    const char *subject);

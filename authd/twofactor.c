@@ -202,19 +202,14 @@ twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage
 int
 twofactor_gate(struct authd *a, struct rpc_ctx *ctx, const char *user_id, const char *ip)
 {
-    int64_t wa = 0, wb = 0;
-    int ra = throttle_check(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, user_id, &wa);
-    int rb = throttle_check(a, THROTTLE_SECOND_FACTOR, THROTTLE_ADDRESS, ip, &wb);
-    if (ra == AUTHD_ERR_LOCKED || rb == AUTHD_ERR_LOCKED) {
-        if (ctx != NULL) {
-            char msg[80];
-            snprintf(msg, sizeof(msg), "too many wrong codes; retry_after=%lld",
-                     (long long)(wa > wb ? wa : wb));
-            rpc_ctx_set_message(ctx, msg);
-        }
-        return AUTHD_ERR_LOCKED;
+    int64_t wait = 0;
+    int r = throttle_gate(a, THROTTLE_SECOND_FACTOR, user_id, ip, &wait);
+    if (r == AUTHD_ERR_LOCKED && ctx != NULL) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "too many wrong codes; retry_after=%lld", (long long)wait);
+        rpc_ctx_set_message(ctx, msg);
     }
-    return ra != AUTHD_OK ? ra : rb;
+    return r;
 }
 
 void
@@ -226,9 +221,7 @@ twofactor_outcome(struct authd *a, const char *user_id, const char *ip, int err)
         log_event(LOG_INFO, "second_factor_ok", "user=%s peer=%s",
                   log_quote(user_id, q1, sizeof(q1)), log_quote(ip, q2, sizeof(q2)));
     } else if (err == AUTHD_ERR_WRONG_CODE) {
-        if (throttle_fail(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, user_id) != AUTHD_OK ||
-            throttle_fail(a, THROTTLE_SECOND_FACTOR, THROTTLE_ADDRESS, ip) != AUTHD_OK)
-            log_event(LOG_WARN, "throttle_update_failed", "%s", "");
+        throttle_failed(a, THROTTLE_SECOND_FACTOR, user_id, ip);
         log_event(LOG_INFO, "second_factor_failed", "user=%s peer=%s",
                   log_quote(user_id, q1, sizeof(q1)), log_quote(ip, q2, sizeof(q2)));
     }
