@@ -10,7 +10,8 @@
 typedef long (*decode_fn)(const char *, size_t, uint8_t *, size_t);
 typedef void (*encode_fn)(const uint8_t *, size_t, char *);
 
-static void check(const char *s, size_t len, decode_fn dec, encode_fn enc, size_t (*enc_len)(size_t))
+static void
+check(const char *s, size_t len, decode_fn dec, encode_fn enc, size_t (*enc_len)(size_t))
 {
     size_t cap = len * 3 / 4 + 1;
     uint8_t *out = malloc(cap);
@@ -42,7 +43,8 @@ static void check(const char *s, size_t len, decode_fn dec, encode_fn enc, size_
     free(out);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* The decoders take (text, len): an exact-size copy lets ASan catch over-reads. */
     char *s = malloc(size ? size : 1);

@@ -7,7 +7,8 @@
 
 #include "otp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *in = malloc(size + 1);
     if (!in)

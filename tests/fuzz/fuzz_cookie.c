@@ -8,7 +8,8 @@
 #include "cookie.h"
 #include "err.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *hdr = malloc(size + 1);
     if (!hdr)

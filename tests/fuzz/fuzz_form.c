@@ -8,7 +8,8 @@
 #include "err.h"
 #include "form.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* form_parse takes (bytes, len): pass an exact-size copy so ASan sees any over-read. */
     char *in = malloc(size ? size : 1);

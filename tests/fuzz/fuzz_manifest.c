@@ -9,7 +9,8 @@
 #include "manifest.h"
 #include "secret.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = malloc(size + 1);
     if (!text)

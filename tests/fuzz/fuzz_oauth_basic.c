@@ -9,7 +9,8 @@
 #include "oauth_util.h"
 #include "secret.h"
 
-static void check_part(const char *s, size_t max)
+static void
+check_part(const char *s, size_t max)
 {
     size_t n = strnlen(s, max + 1);
     if (n > max)
@@ -19,7 +20,8 @@ static void check_part(const char *s, size_t max)
             abort(); /* no control bytes */
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *in = malloc(size + 1);
     if (!in)

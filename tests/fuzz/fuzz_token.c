@@ -9,7 +9,8 @@
 #include "secret.h"
 #include "token.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *in = malloc(size + 1);
     if (!in)
@@ -28,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         /* The hash is SHA-256 of the decoded secret. */
         uint8_t secret[TOKEN_SECRET_BYTES + 1];
-        long n = secret_b64url_decode(in + TOKEN_ID_LEN + 1, TOKEN_SECRET_LEN, secret,
-                                      sizeof(secret));
+        long n =
+            secret_b64url_decode(in + TOKEN_ID_LEN + 1, TOKEN_SECRET_LEN, secret, sizeof(secret));
         if (n != TOKEN_SECRET_BYTES)
             abort();
         uint8_t h[32];
