@@ -49,11 +49,50 @@ struct rpc_service {
     void *arg; /* handed to handlers by rpc_ctx_arg() */
 };
 
+/*
+ * TLS material, as PEM text (not file names), borrowed for the duration of the call that takes
+ * it (rpc_server_start, rpc_client_new_tls).
+ *   server: ca_pem verifies client certificates (mTLS): a client that presents one must chain to
+ *           it, a client that presents none may still connect (it then has no identity and only a
+ *           bearer token can give it roles); cert_pem/key_pem are the server's own chain and key.
+ *   client: ca_pem verifies the server; cert_pem/key_pem are the client's own chain and key
+ *           (both NULL: no client certificate); server_name, when not NULL, is the name checked
+ *           against the server's certificate instead of the target's host.
+ */
+struct rpc_tls {
+    const char *ca_pem;
+    const char *cert_pem;
+    const char *key_pem;
+    const char *server_name; /* client only */
+};
+
+/*
+ * Called for every call to a registered method before its request is decoded, on the thread
+ * that would run the handler. service is the full service name ("authd.v1.Users"), method the
+ * method name ("Create"). Returns AUTHD_OK to go on, or an enum authd_err (e.g.
+ * AUTHD_ERR_PERMISSION_DENIED, AUTHD_ERR_UNAUTHENTICATED) that becomes the call's status; the
+ * handler then does not run. It may use every rpc_ctx_* accessor and set a status message.
+ */
+typedef int (*rpc_authorize_fn)(void *arg, struct rpc_ctx *ctx, const char *service,
+                                const char *method);
+
+/*
+ * Called once after every call is answered, registered or not (service and method are "" for
+ * a method nobody registered), with the gRPC status code sent and the nanoseconds from the
+ * call's arrival to its answer. Must be cheap and thread-safe (metrics).
+ */
+typedef void (*rpc_observe_fn)(void *arg, const char *service, const char *method, int status,
+                               uint64_t elapsed_ns);
+
 struct rpc_server_opts {
     const char *listen; /* "127.0.0.1:50051"; port 0 picks a free one */
     int cq_threads;     /* completion-queue threads; 0 = number of cores */
     int workers;        /* worker threads for blocking handlers; 0 = 32 */
     size_t max_message; /* largest request accepted (bytes); 0 = 1 MiB */
+    const struct rpc_tls *tls; /* NULL: plaintext */
+    rpc_authorize_fn authorize; /* NULL: every caller may call every method */
+    rpc_observe_fn observe;     /* NULL: none */
+    void *hook_arg;             /* handed to authorize and observe */
 };
 
 struct rpc_server;
@@ -87,6 +126,26 @@ const char *rpc_ctx_peer(struct rpc_ctx *ctx);
  * when absent.
  */
 const char *rpc_ctx_metadata(struct rpc_ctx *ctx, const char *key);
+
+/*
+ * The identities of the peer's verified client certificate, as gRPC's auth context reports
+ * them: every subject alternative name (URI such as "spiffe://authd.dev/edge", DNS, e-mail, IP)
+ * and the subject's common name. Stores up to max NUL-terminated strings (in the call's arena)
+ * in out and returns how many it stored; 0 for a plaintext call or a TLS client without a
+ * certificate.
+ */
+size_t rpc_ctx_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max);
+
+/* 1 when the call came over TLS, 0 when over plaintext. */
+int rpc_ctx_is_tls(struct rpc_ctx *ctx);
+
+/*
+ * Who the authorize hook decided the caller is (e.g. "spiffe://authd.dev/edge", "client:svc1",
+ * "loopback"), copied into the call's arena, so handlers can name the caller in audit lines.
+ * rpc_ctx_caller() returns it, or "" when none was set.
+ */
+void rpc_ctx_set_caller(struct rpc_ctx *ctx, const char *who);
+const char *rpc_ctx_caller(struct rpc_ctx *ctx);
 
 /* Zeroed memory that lives until the call is answered, then is wiped. NULL on NOMEM. */
 void *rpc_ctx_alloc(struct rpc_ctx *ctx, size_t n);
@@ -127,6 +186,13 @@ struct rpc_client;
  * AUTHD_ERR_NOMEM or AUTHD_ERR_INVALID_ARGUMENT. Thread-safe: one client serves many threads.
  */
 int rpc_client_new(const char *target, struct rpc_client **out);
+
+/*
+ * rpc_client_new() over TLS (see struct rpc_tls). AUTHD_ERR_INVALID_ARGUMENT when tls lacks
+ * ca_pem or gives only one of cert_pem/key_pem. A server whose certificate does not verify, or
+ * that refuses the client's, makes calls fail with AUTHD_ERR_UNAVAILABLE.
+ */
+int rpc_client_new_tls(const char *target, const struct rpc_tls *tls, struct rpc_client **out);
 
 /* Closes the channel. NULL is a no-op. No call may be in flight. */
 void rpc_client_free(struct rpc_client *c);
