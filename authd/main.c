@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include "authd.h"
+#include "callers.h"
 #include "err.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "rpc.h"
 #include "secret.h"
 #include "secretbox.h"
@@ -27,6 +29,7 @@
 #include "sweeper.h"
 
 #define MAX_SERVICES 16
+#define TLS_FILE_MAX ((size_t)1024 * 1024) /* largest PEM file read for --tls-* */
 
 struct options {
     const char *listen;
@@ -34,11 +37,18 @@ struct options {
     const char *log_level;
     const char *port_file;
     int workers;
-    int allow_insecure_remote;
+    const char *tls_ca; /* mutual TLS: all three or none */
+    const char *tls_cert;
+    const char *tls_key;
     int production;
     const char *totp_key_file;
     long sweep_interval;
     const char *issuer;
+    const char *callers_file;    /* --callers: certificate identities -> roles */
+    const char *anonymous_roles; /* --anonymous-roles; NULL: by transport */
+
+    const char *metrics_listen;    /* --metrics-listen; NULL: no metrics endpoint */
+    const char *metrics_port_file; /* --metrics-port-file */
     struct authd_settings set;
 };
 
@@ -60,7 +70,21 @@ usage(FILE *f)
            "                         (AUTHD_SESSION_TTL, default 43200)\n"
            "  --signup-ttl SECONDS   confirmation link lifetime (AUTHD_SIGNUP_TTL, default 86400)\n"
            "  --reset-ttl SECONDS    reset link lifetime (AUTHD_RESET_TTL, default 3600)\n"
-           "  --allow-insecure-remote  allow plaintext gRPC on a non-loopback address\n"
+           "  --tls-ca FILE          serve gRPC over mutual TLS: CA (PEM) that client\n"
+           "                         certificates must chain to (AUTHD_TLS_CA)\n"
+           "  --tls-cert FILE        authd's certificate chain, PEM (AUTHD_TLS_CERT)\n"
+           "  --tls-key FILE         authd's private key, PEM (AUTHD_TLS_KEY)\n"
+           "                         The three go together. Without them gRPC is plaintext and\n"
+           "                         only a loopback --listen address is accepted.\n"
+           "  --callers FILE         certificate identities and their roles, YAML (AUTHD_CALLERS;\n"
+           "                         see deploy/callers.yaml)\n"
+           "  --anonymous-roles LIST roles of a caller with no mapped identity and no token:\n"
+           "                         edge,admin,service or none (AUTHD_ANONYMOUS_ROLES; default\n"
+           "                         all three over plaintext loopback, none over TLS)\n"
+           "  --metrics-listen ADDR  serve Prometheus metrics on http://ADDR/metrics\n"
+           "                         (AUTHD_METRICS_LISTEN; default off; no authentication:\n"
+           "                         use a loopback or private address; port 0 picks one)\n"
+           "  --metrics-port-file FILE  write the metrics port here once serving\n"
            "  --help\n");
 }
 
@@ -121,14 +145,20 @@ enum {
     OPT_SESS,
     OPT_SIGNUP,
     OPT_RESET,
-    OPT_INSECURE,
+    OPT_TLS_CA,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
     OPT_HELP,
     OPT_KEYFILE,
     OPT_PRODUCTION,
     OPT_SWEEP,
     OPT_ISSUER,
     OPT_CODE_TTL,
-    OPT_TOKEN_ALG
+    OPT_TOKEN_ALG,
+    OPT_CALLERS,
+    OPT_ANON_ROLES,
+    OPT_METRICS_LISTEN,
+    OPT_METRICS_PORT_FILE
 };
 
 struct numeric {
@@ -210,7 +240,9 @@ parse_options(int argc, char **argv, struct options *o)
         {"session-ttl", required_argument, NULL, OPT_SESS},
         {"signup-ttl", required_argument, NULL, OPT_SIGNUP},
         {"reset-ttl", required_argument, NULL, OPT_RESET},
-        {"allow-insecure-remote", no_argument, NULL, OPT_INSECURE},
+        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"help", no_argument, NULL, OPT_HELP},
         {"totp-key-file", required_argument, NULL, OPT_KEYFILE},
         {"production", no_argument, NULL, OPT_PRODUCTION},
@@ -218,6 +250,10 @@ parse_options(int argc, char **argv, struct options *o)
         {"issuer", required_argument, NULL, OPT_ISSUER},
         {"code-ttl", required_argument, NULL, OPT_CODE_TTL},
         {"token-alg", required_argument, NULL, OPT_TOKEN_ALG},
+        {"callers", required_argument, NULL, OPT_CALLERS},
+        {"anonymous-roles", required_argument, NULL, OPT_ANON_ROLES},
+        {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+        {"metrics-port-file", required_argument, NULL, OPT_METRICS_PORT_FILE},
         {NULL, 0, NULL, 0}};
     const char *e;
 
@@ -228,7 +264,12 @@ parse_options(int argc, char **argv, struct options *o)
     o->data_dir = (e = getenv("AUTHD_DATA_DIR")) ? e : "./data";
     o->log_level = (e = getenv("AUTHD_LOG_LEVEL")) ? e : "info";
     o->totp_key_file = getenv("AUTHD_TOTP_KEY_FILE");
+    o->tls_ca = (e = getenv("AUTHD_TLS_CA")) != NULL && e[0] != '\0' ? e : NULL;
+    o->tls_cert = (e = getenv("AUTHD_TLS_CERT")) != NULL && e[0] != '\0' ? e : NULL;
+    o->tls_key = (e = getenv("AUTHD_TLS_KEY")) != NULL && e[0] != '\0' ? e : NULL;
     o->issuer = (e = getenv("AUTHD_ISSUER")) ? e : "http://127.0.0.1:8080";
+    o->callers_file = (e = getenv("AUTHD_CALLERS")) != NULL && e[0] != '\0' ? e : NULL;
+    o->anonymous_roles = (e = getenv("AUTHD_ANONYMOUS_ROLES")) != NULL && e[0] != '\0' ? e : NULL;
     if ((e = getenv("AUTHD_TOKEN_ALG")) != NULL && e[0] != '\0') {
         if (strcmp(e, "ES256") != 0 && strcmp(e, "RS256") != 0) {
             fprintf(stderr, "authd: AUTHD_TOKEN_ALG: ES256 or RS256\n");
@@ -237,6 +278,7 @@ parse_options(int argc, char **argv, struct options *o)
         snprintf(o->set.token_alg, sizeof(o->set.token_alg), "%s", e);
     }
     o->production = (e = getenv("AUTHD_PRODUCTION")) != NULL && strcmp(e, "1") == 0;
+    o->metrics_listen = (e = getenv("AUTHD_METRICS_LISTEN")) != NULL && e[0] != '\0' ? e : NULL;
     for (size_t i = 0; i < sizeof(numerics) / sizeof(numerics[0]); i++)
         if ((e = getenv(numerics[i].env)) != NULL && e[0] != '\0' &&
             set_numeric(o, numerics[i].opt, e, numerics[i].env) != 0)
@@ -257,8 +299,20 @@ parse_options(int argc, char **argv, struct options *o)
         case OPT_PORTFILE:
             o->port_file = optarg;
             break;
-        case OPT_INSECURE:
-            o->allow_insecure_remote = 1;
+        case OPT_METRICS_LISTEN:
+            o->metrics_listen = optarg;
+            break;
+        case OPT_METRICS_PORT_FILE:
+            o->metrics_port_file = optarg;
+            break;
+        case OPT_TLS_CA:
+            o->tls_ca = optarg;
+            break;
+        case OPT_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            o->tls_key = optarg;
             break;
         case OPT_KEYFILE:
             o->totp_key_file = optarg;
@@ -268,6 +322,12 @@ parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_ISSUER:
             o->issuer = optarg;
+            break;
+        case OPT_CALLERS:
+            o->callers_file = optarg;
+            break;
+        case OPT_ANON_ROLES:
+            o->anonymous_roles = optarg;
             break;
         case OPT_TOKEN_ALG:
             if (strcmp(optarg, "ES256") != 0 && strcmp(optarg, "RS256") != 0) {
@@ -289,6 +349,12 @@ parse_options(int argc, char **argv, struct options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "authd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    int n_tls = (o->tls_ca != NULL) + (o->tls_cert != NULL) + (o->tls_key != NULL);
+    if (n_tls != 0 && n_tls != 3) {
+        fprintf(stderr, "authd: --tls-ca, --tls-cert and --tls-key go together (all three, or "
+                        "none for plaintext on loopback)\n");
         return 2;
     }
     return 0;
@@ -322,6 +388,54 @@ read_small_file(const char *path, char *buf, size_t cap)
     fclose(f);
     buf[n] = '\0';
     return bad ? -1 : 0;
+}
+
+/*
+ * Reads a whole PEM file (at most TLS_FILE_MAX bytes) into a NUL-terminated malloc'd string in
+ * *out. 0, or -1 with a message on stderr naming what (--tls-ca...) could not be read. The
+ * buffer is wiped when the file turns out bad: it may be a private key.
+ */
+static int
+read_tls_file(const char *what, const char *path, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0;
+    int bad = 1, e = 0;
+
+    *out = NULL;
+    if (f == NULL) {
+        e = errno;
+    } else {
+        buf = malloc(TLS_FILE_MAX + 1);
+        if (buf == NULL) {
+            e = ENOMEM;
+        } else {
+            n = fread(buf, 1, TLS_FILE_MAX + 1, f);
+            e = ferror(f) ? errno : 0;
+            bad = ferror(f) || n == 0 || n > TLS_FILE_MAX;
+        }
+        fclose(f);
+    }
+    if (!bad) {
+        buf[n] = '\0';
+        bad = strstr(buf, "-----BEGIN ") == NULL;
+        if (bad) {
+            fprintf(stderr, "authd: %s %s: not a PEM file\n", what, path);
+            secret_freezero(buf, TLS_FILE_MAX + 1);
+            return -1;
+        }
+        *out = buf;
+        return 0;
+    }
+    if (buf != NULL)
+        secret_freezero(buf, TLS_FILE_MAX + 1);
+    if (e != 0)
+        fprintf(stderr, "authd: cannot read %s %s: %s\n", what, path, strerror(e));
+    else
+        fprintf(stderr, "authd: cannot read %s %s: empty or larger than %zu bytes\n", what, path,
+                (size_t)TLS_FILE_MAX);
+    return -1;
 }
 
 /*
@@ -397,6 +511,39 @@ out:
     return r;
 }
 
+/*
+ * The callers map: --callers (identities -> roles) and the anonymous roles, by default every
+ * role over plaintext (loopback only, development) and none over TLS. 0, or -1 with a message.
+ */
+static int
+setup_callers(const struct options *o, struct authd *a, int tls, struct callers **out)
+{
+    char err[512];
+    unsigned anon = tls ? 0 : ROLE_ALL;
+    if (o->anonymous_roles != NULL && callers_roles_parse(o->anonymous_roles, &anon) != AUTHD_OK) {
+        fprintf(stderr,
+                "authd: --anonymous-roles: a comma list of edge, admin, service, or none\n");
+        return -1;
+    }
+    if (callers_new(a, anon, out) != AUTHD_OK)
+        return -1;
+    if (o->callers_file != NULL &&
+        callers_load_file(*out, o->callers_file, err, sizeof(err)) != AUTHD_OK) {
+        fprintf(stderr, "authd: --callers: %s\n", err);
+        return -1;
+    }
+    char roles[CALLERS_ROLES_TEXT_MAX], q[300];
+    log_event(LOG_INFO, "callers", "file=%s identities=%zu anonymous_roles=%s",
+              log_quote(o->callers_file != NULL ? o->callers_file : "", q, sizeof(q)),
+              callers_count(*out), callers_roles_text(anon, roles, sizeof(roles)));
+    if (anon != 0)
+        log_event(LOG_WARN, "anonymous_roles",
+                  "roles=%s note=\"every caller without credentials holds these roles%s; give "
+                  "--anonymous-roles none with --callers or client tokens outside development\"",
+                  roles, tls ? "" : ": any local process can call authd as them");
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -405,7 +552,10 @@ main(int argc, char **argv)
     struct rpc_server *srv = NULL;
     struct secretbox *box = NULL;
     struct sweeper *sweeper = NULL;
+    struct metrics_http *metrics = NULL;
     struct authd a;
+    struct callers *callers = NULL;
+    char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL; /* PEM text; the key is wiped */
     int authd_ready = 0;
     int code = 1;
 
@@ -418,10 +568,10 @@ main(int argc, char **argv)
         return 2;
     }
     log_init("authd", lvl);
-    if (!is_loopback(o.listen) && !o.allow_insecure_remote) {
+    if (o.tls_ca == NULL && !is_loopback(o.listen)) {
         fprintf(stderr,
-                "authd: refusing plaintext gRPC on non-loopback address %s "
-                "(use --allow-insecure-remote, or a loopback address)\n",
+                "authd: refusing plaintext gRPC on non-loopback address %s: give --tls-ca, "
+                "--tls-cert and --tls-key (mutual TLS), or listen on a loopback address\n",
                 o.listen);
         return 2;
     }
@@ -434,6 +584,10 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (o.tls_ca != NULL && (read_tls_file("--tls-ca", o.tls_ca, &tls_ca) != 0 ||
+                             read_tls_file("--tls-cert", o.tls_cert, &tls_cert) != 0 ||
+                             read_tls_file("--tls-key", o.tls_key, &tls_key) != 0))
+        goto out;
     if (load_totp_box(&o, &box) != 0)
         goto out;
 
@@ -477,11 +631,57 @@ main(int argc, char **argv)
     struct rpc_service svcs[MAX_SERVICES];
     size_t n = authd_services(&a, svcs, MAX_SERVICES);
     struct rpc_server_opts ro = {.listen = o.listen, .workers = o.workers};
+    metrics_http_describe();
+    ro.observe = metrics_http_observe; /* ignores hook_arg, which is the authorize hook's */
+    struct rpc_tls tls = {.ca_pem = tls_ca, .cert_pem = tls_cert, .key_pem = tls_key};
+    ro.tls = tls_ca != NULL ? &tls : NULL;
+    if (setup_callers(&o, &a, ro.tls != NULL, &callers) != 0)
+        goto out;
+    ro.authorize = callers_authorize;
+    ro.hook_arg = callers;
     int port = 0;
     int r = rpc_server_start(&ro, svcs, n, &srv, &port);
+    /* gRPC keeps its own copy of the key: ours is not needed any more. */
+    if (tls_key != NULL) {
+        secret_freezero(tls_key, TLS_FILE_MAX + 1);
+        tls_key = NULL;
+    }
     if (r != AUTHD_OK) {
-        fprintf(stderr, "authd: cannot serve on %s: %s\n", o.listen, authd_strerror(r));
+        fprintf(stderr, "authd: cannot serve on %s: %s%s\n", o.listen, authd_strerror(r),
+                tls_ca != NULL ? " (or the TLS certificate and key do not load or match)" : "");
         goto out;
+    }
+    if (tls_ca != NULL) {
+        char qca[300], qcert[300];
+        log_event(LOG_INFO, "tls_grpc", "listen=%s mtls=1 ca=%s cert=%s", o.listen,
+                  log_quote(o.tls_ca, qca, sizeof(qca)),
+                  log_quote(o.tls_cert, qcert, sizeof(qcert)));
+    } else {
+        log_event(LOG_WARN, "plaintext_grpc",
+                  "listen=%s note=\"gRPC calls are plaintext, accepted on loopback only; give "
+                  "--tls-ca, --tls-cert and --tls-key for mutual TLS\"",
+                  o.listen);
+    }
+    /* Before the port file: whoever waits for it finds the metrics endpoint up too. */
+    if (o.metrics_listen != NULL) {
+        int mport = 0;
+        r = metrics_http_start(o.metrics_listen, &metrics, &mport);
+        if (r != AUTHD_OK) {
+            fprintf(stderr, "authd: cannot serve metrics on %s: %s\n", o.metrics_listen,
+                    authd_strerror(r));
+            goto out;
+        }
+        if (o.metrics_port_file != NULL && write_port_file(o.metrics_port_file, mport) != 0) {
+            fprintf(stderr, "authd: cannot write port file %s\n", o.metrics_port_file);
+            goto out;
+        }
+        char qm[300];
+        log_event(is_loopback(o.metrics_listen) ? LOG_INFO : LOG_WARN, "metrics_listening",
+                  "listen=%s port=%d path=/metrics%s", log_quote(o.metrics_listen, qm, sizeof(qm)),
+                  mport,
+                  is_loopback(o.metrics_listen)
+                      ? ""
+                      : " note=\"the metrics endpoint has no authentication; keep it private\"");
     }
     if (o.port_file != NULL && write_port_file(o.port_file, port) != 0) {
         fprintf(stderr, "authd: cannot write port file %s\n", o.port_file);
@@ -500,6 +700,8 @@ main(int argc, char **argv)
     code = 0;
 out:
     rpc_server_stop(srv, 5000);
+    metrics_http_stop(metrics);
+    callers_free(callers); /* after the server: its hook uses the map */
     sweeper_stop(sweeper);
     if (authd_ready) {
         signkeys_free(a.keys);
@@ -507,6 +709,10 @@ out:
     }
     store_close(st);
     secretbox_free(box);
+    if (tls_key != NULL)
+        secret_freezero(tls_key, TLS_FILE_MAX + 1);
+    free(tls_cert);
+    free(tls_ca);
     if (code == 0)
         log_event(LOG_INFO, "stopped", "%s", "");
     return code;

@@ -207,4 +207,21 @@ int oauth_prompt_parse(const char *s, unsigned *flags);
 /* 1 when s has the shape of a compact JWS (three non-empty base64url parts), else 0. */
 int oauth_is_jwt(const char *s);
 
+/* ---- access tokens as RPC credentials (svc_oauth.c) ----------------------------------------- */
+
+struct authd;
+
+/*
+ * Checks an access token that a caller of authd presents as its credential (callers.c): it must
+ * be an access token of this authd (JWT or opaque, judged like Introspect judges it: signature
+ * or stored hash, issuer, expiry, not revoked), issued to a client itself (client_credentials:
+ * no user, no session), the client must still exist, be active and have the client_credentials
+ * grant, and every scope of the token must still be among the client's allowed scopes. On
+ * AUTHD_OK, client_id (cap bytes) and *scopes hold the token's client and scopes. Returns
+ * AUTHD_ERR_INVALID_TOKEN when any of that fails, or a storage error. ctx: the call whose arena
+ * holds intermediate copies. token is borrowed (a secret: never logged).
+ */
+int oauth_check_client_token(struct rpc_ctx *ctx, struct authd *a, const char *token,
+                             char *client_id, size_t cap, struct oauth_scopes *scopes);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "audit.h"
 #include "authd/v1/admin.pb-c.h"
 #include "err.h"
 #include "keys.h"
@@ -100,28 +101,32 @@ admin_put_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
     const Authd__V1__AuthConfig *req = (const void *)reqm;
     Authd__V1__AuthConfig *resp = (void *)respm;
     Authd__Storage__ConfigRecord rec = AUTHD__STORAGE__CONFIG_RECORD__INIT;
+    struct audit ev = {
+        .action = AUDIT_ADMIN_CHANGE, .target = "authconfig", .reason = "Admin/PutAuthConfig"};
+    struct store_batch *b = NULL;
 
     int r = config_validate(ctx, req);
     if (r != AUTHD_OK)
-        return r;
+        goto out;
     rec.auth_config = (Authd__V1__AuthConfig *)req;
-    struct store_batch *b = store_batch_new();
-    if (b == NULL)
-        return AUTHD_ERR_NOMEM;
-    r = rec_batch_put(b, KEY_CONFIG, &rec.base);
+    b = store_batch_new();
+    r = b != NULL ? rec_batch_put(b, KEY_CONFIG, &rec.base) : AUTHD_ERR_NOMEM;
     if (r == AUTHD_OK)
         r = store_batch_commit(a->store, b);
     store_batch_free(b);
     if (r != AUTHD_OK)
-        return r;
+        goto out;
     authd_cfg_apply(a, req);
     Authd__V1__AuthConfig *copy = rec_copy(ctx, reqm);
-    if (copy == NULL)
-        return AUTHD_ERR_NOMEM;
+    if (copy == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
     *resp = *copy;
-    char q[96];
-    log_event(LOG_INFO, "auth_config_put", "id=%s", log_quote(req->id, q, sizeof(q)));
-    return AUTHD_OK;
+out:
+    ev.outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE;
+    audit_emit(ctx, &ev);
+    return r;
 }
 
 static int

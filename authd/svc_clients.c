@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "audit.h"
 #include "authd/v1/oauth.pb-c.h"
 #include "clients.h"
 #include "err.h"
@@ -194,7 +195,27 @@ clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char 
                  (long long)wait);
         rpc_ctx_set_message(ctx, msg);
     }
+    if (r == AUTHD_ERR_INVALID_CREDENTIALS || r == AUTHD_ERR_LOCKED) {
+        /* A client's secret is a password too: its failures are failed logins. */
+        struct audit ev = {.action = AUDIT_LOGIN,
+                           .outcome = AUDIT_FAILURE,
+                           .client = id,
+                           .ip = ip,
+                           .reason = r == AUTHD_ERR_LOCKED ? "locked" : "invalid_client"};
+        audit_emit(ctx, &ev);
+    }
     return r;
+}
+
+/* The audit event of a ClientAdmin change (reason: the method), whether or not it was made. */
+static void
+admin_audit(struct rpc_ctx *ctx, const char *method, const char *target, int r)
+{
+    struct audit ev = {.action = AUDIT_ADMIN_CHANGE,
+                       .outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE,
+                       .target = target,
+                       .reason = method};
+    audit_emit(ctx, &ev);
 }
 
 /* ---- validation ---------------------------------------------------------------------------- */
@@ -331,16 +352,12 @@ clients_put(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     Authd__Storage__ClientRecord rec = AUTHD__STORAGE__CLIENT_RECORD__INIT;
     Authd__Storage__ClientRecord *stored = NULL;
     char *phc = NULL;
-    char q[96];
 
     int r = client_validate(ctx, req);
-    if (r != AUTHD_OK)
-        return r;
-    if (req->secret[0] != '\0') {
+    if (r == AUTHD_OK && req->secret[0] != '\0')
         r = password_hash(&a->set.argon2, req->secret, strlen(req->secret), &phc);
-        if (r != AUTHD_OK)
-            return r;
-    }
+    if (r != AUTHD_OK)
+        goto out;
     /* The stored copy never holds the secret itself. */
     Authd__V1__Client *c = rec_copy(ctx, reqm);
     if (c == NULL) {
@@ -361,9 +378,8 @@ clients_put(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
         resp->client = client_answer(ctx, stored);
         r = resp->client != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
     }
-    log_event(LOG_INFO, "client_put", "client=%s secret=%s", log_quote(req->id, q, sizeof(q)),
-              phc != NULL ? "set" : "kept");
 out:
+    admin_audit(ctx, "ClientAdmin/Put", rpc_ctx_printf(ctx, "client/%s", req->id), r);
     rpc_msg_free(stored ? &stored->base : NULL);
     secret_strfree(phc);
     return r;
@@ -437,18 +453,16 @@ clients_delete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     const Authd__V1__ClientRequest *req = (const void *)reqm;
     Authd__Storage__ClientRecord *rec = NULL;
     char key[KEY_MAX];
-    char q[96];
     (void)respm;
     int r = clients_get(a, req->id, &rec);
     rpc_msg_free(rec ? &rec->base : NULL);
-    if (r != AUTHD_OK)
-        return r;
-    if (key_make(key, KEY_CLIENT, req->id, NULL) == 0)
-        return AUTHD_ERR_NOT_FOUND;
-    r = store_delete(a->store, key, strlen(key));
-    clients_cache_forget(req->id);
-    if (r == AUTHD_OK)
-        log_event(LOG_INFO, "client_deleted", "client=%s", log_quote(req->id, q, sizeof(q)));
+    if (r == AUTHD_OK && key_make(key, KEY_CLIENT, req->id, NULL) == 0)
+        r = AUTHD_ERR_NOT_FOUND;
+    if (r == AUTHD_OK) {
+        r = store_delete(a->store, key, strlen(key));
+        clients_cache_forget(req->id);
+    }
+    admin_audit(ctx, "ClientAdmin/Delete", rpc_ctx_printf(ctx, "client/%s", req->id), r);
     return r;
 }
 
@@ -459,14 +473,13 @@ clients_rotate_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufC
     const Authd__V1__RotateKeysRequest *req = (const void *)reqm;
     Authd__V1__RotateKeysResponse *resp = (void *)respm;
     char kid[SIGNKEYS_KID_MAX];
-    if (a->keys == NULL)
-        return AUTHD_ERR_UNAVAILABLE;
-    int r = signkeys_rotate(a, a->keys, req->alg, kid);
+    int r = a->keys != NULL ? signkeys_rotate(a, a->keys, req->alg, kid) : AUTHD_ERR_UNAVAILABLE;
+    /* signkeys_rotate logged the kid and algorithm; this is who asked. */
+    admin_audit(ctx, "ClientAdmin/RotateKeys",
+                r == AUTHD_OK ? rpc_ctx_printf(ctx, "keys/%s", kid) : "keys", r);
     if (r != AUTHD_OK)
         return r;
     resp->kid = rpc_ctx_strdup(ctx, kid);
-    log_event(LOG_INFO, "signing_key_rotated", "kid=%s alg=%s", kid,
-              req->alg[0] != '\0' ? req->alg : "ES256");
     return resp->kid != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
 }
 

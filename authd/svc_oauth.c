@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "account.h"
+#include "audit.h"
 #include "clients.h"
 #include "email.h"
 #include "err.h"
@@ -1046,7 +1047,6 @@ grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequ
            const Authd__V1__Client *c, Authd__V1__OAuthTokenResponse *resp)
 {
     struct code_step s;
-    char q[96];
     int r;
 
     memset(&s, 0, sizeof(s));
@@ -1061,10 +1061,21 @@ grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequ
     s.is.refresh = s.is.gs != NULL && s.is.gs->refresh_token;
     r = account_txn_run(a, code_step, &s);
     if (r == AUTHD_OK && s.fail != NULL) {
-        if (s.replay)
-            log_event(LOG_WARN, "oauth_code_replay", "client=%s code=%s revoked_jti=%s family=%s",
-                      log_quote(c->id, q, sizeof(q)), s.code.id, s.rec->issued_jti,
-                      s.rec->issued_refresh_family);
+        if (s.replay) {
+            /* The access token dies with its refresh family; without one, it was listed. */
+            const char *fam = s.rec->issued_refresh_family;
+            struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                               .outcome = AUDIT_SUCCESS,
+                               .user = s.rec->user_id,
+                               .client = c->id,
+                               .ip = req->client_ip,
+                               .target =
+                                   fam[0] != '\0'
+                                       ? rpc_ctx_printf(ctx, "refresh_family/%s", fam)
+                                       : rpc_ctx_printf(ctx, "access_token/%s", s.rec->issued_jti),
+                               .reason = "code_replay"};
+            audit_emit(ctx, &ev);
+        }
         r = oauth_fail(ctx, s.fail, s.fail_desc);
     } else if (r == AUTHD_OK) {
         r = issue_answer(ctx, a, &s.is, resp);
@@ -1080,18 +1091,33 @@ grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequ
 
 /* ---- Token: password ------------------------------------------------------------------- */
 
+/* The audit event of a password grant's login (as Sessions.Login's, with the client). */
+static void
+pw_audit(struct rpc_ctx *ctx, const char *outcome, const char *user, const char *client,
+         const char *ip, const char *reason, const char *session_id)
+{
+    struct audit ev = {.action = AUDIT_LOGIN,
+                       .outcome = outcome,
+                       .user = user,
+                       .client = client,
+                       .ip = ip,
+                       .reason = reason,
+                       .target = session_id ? rpc_ctx_printf(ctx, "session/%s", session_id) : NULL};
+    audit_emit(ctx, &ev);
+}
+
 /* The login's gate (svc_sessions.c): the same counters, checked before any password is judged. */
 static int
-password_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip)
+password_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip,
+              const char *client)
 {
     int64_t wait = 0;
     int r = throttle_gate(a, THROTTLE_PASSWORD, email, ip, &wait);
     if (r == AUTHD_ERR_LOCKED) {
-        char msg[96], q[96];
+        char msg[96];
         snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
         r = oauth_fail(ctx, "locked", msg);
-        log_event(LOG_INFO, "login_refused", "reason=locked via=oauth retry_after=%lld peer=%s",
-                  (long long)wait, log_quote(ip, q, sizeof(q)));
+        pw_audit(ctx, AUDIT_FAILURE, NULL, client, ip, "locked", NULL);
     }
     return r;
 }
@@ -1184,7 +1210,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     struct pw_step p;
     char email[EMAIL_MAX_LEN + 1];
     char *phc = NULL;
-    char q1[96], q2[96];
+    char q1[96];
     size_t pl = strlen(req->password);
     int needs_rehash = 0, r;
 
@@ -1194,7 +1220,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     if (email_normalize(req->username, email, sizeof(email)) != AUTHD_OK)
         email[0] = '\0';
     int serial = throttle_serial_enter(email[0] != '\0' ? email : req->client_ip);
-    r = password_gate(ctx, a, email, req->client_ip);
+    r = password_gate(ctx, a, email, req->client_ip, c->id);
     if (r != AUTHD_OK) {
         throttle_serial_leave(serial);
         goto out;
@@ -1209,8 +1235,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
         password_burn(&a->set.argon2, req->password, pl);
         throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
         throttle_serial_leave(serial);
-        log_event(LOG_INFO, "login_failed", "reason=unknown_user via=oauth client=%s peer=%s",
-                  log_quote(c->id, q1, sizeof(q1)), log_quote(req->client_ip, q2, sizeof(q2)));
+        pw_audit(ctx, AUDIT_FAILURE, NULL, c->id, req->client_ip, "unknown_user", NULL);
         r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
         goto out;
     }
@@ -1218,9 +1243,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
         AUTHD_OK) {
         throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
         throttle_serial_leave(serial);
-        log_event(LOG_INFO, "login_failed", "reason=bad_password via=oauth user=%s peer=%s",
-                  log_quote(urec->user->id, q1, sizeof(q1)),
-                  log_quote(req->client_ip, q2, sizeof(q2)));
+        pw_audit(ctx, AUDIT_FAILURE, urec->user->id, c->id, req->client_ip, "wrong_password", NULL);
         r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
         goto out;
     }
@@ -1234,14 +1257,18 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     const char *uid = urec->user->id;
     int two = urec->user->two_factor != NULL && urec->user->two_factor->enabled;
     if (two && req->totp[0] == '\0') {
+        pw_audit(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "second_factor_required", NULL);
         r = oauth_fail(ctx, "invalid_grant", "totp required");
         goto out;
     }
+    const struct audit who = {
+        .user = uid, .client = c->id, .ip = req->client_ip, .reason = "oauth"};
     /* One code check at a time per user (the serial locks are not reentrant: the password's
      * was released above). */
     int serial2 = two ? throttle_serial_enter(uid) : -1;
     if (two && (r = twofactor_gate(a, NULL, uid, req->client_ip)) != AUTHD_OK) {
         throttle_serial_leave(serial2);
+        twofactor_outcome(a, ctx, &who, r, 0);
         if (r == AUTHD_ERR_LOCKED)
             r = oauth_fail(ctx, "locked", "too many wrong codes; retry later");
         goto out;
@@ -1260,18 +1287,19 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     p.is.refresh = p.is.gs != NULL && p.is.gs->refresh_token;
     r = account_txn_run(a, pw_step, &p);
     if (two) {
-        twofactor_outcome(a, uid, req->client_ip, p.check_err != AUTHD_OK ? p.check_err : r);
+        twofactor_outcome(a, ctx, &who, p.check_err != AUTHD_OK ? p.check_err : r, 0);
         throttle_serial_leave(serial2);
     }
     switch (r) {
     case AUTHD_OK:
         break;
     case AUTHD_ERR_INACTIVE:
-        log_event(LOG_INFO, "login_failed", "reason=inactive via=oauth user=%s",
-                  log_quote(uid, q1, sizeof(q1)));
+        pw_audit(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "inactive", NULL);
         r = oauth_fail(ctx, "invalid_grant", "the account is inactive");
         goto out;
     case AUTHD_ERR_INVALID_CREDENTIALS:
+        pw_audit(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "password_changed_meanwhile",
+                 NULL);
         r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
         goto out;
     case AUTHD_ERR_SECOND_FACTOR_REQUIRED:
@@ -1286,8 +1314,8 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     }
     r = issue_answer(ctx, a, &p.is, resp);
     if (r == AUTHD_OK) {
-        log_event(LOG_INFO, "login_ok", "via=oauth user=%s session=%s second_factor=%s",
-                  log_quote(uid, q1, sizeof(q1)), p.session->session->id, p.two ? "totp" : "none");
+        pw_audit(ctx, AUDIT_SUCCESS, uid, c->id, req->client_ip,
+                 p.two ? "second_factor" : "password", p.session->session->id);
         log_issued(&p.is, "password");
     }
 out:
@@ -1440,7 +1468,6 @@ grant_refresh(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenR
 {
     struct refresh_step s;
     struct oauth_scopes want;
-    char q[96];
     int r;
 
     memset(&s, 0, sizeof(s));
@@ -1454,9 +1481,17 @@ grant_refresh(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenR
     s.want = &want;
     r = account_txn_run(a, refresh_step, &s);
     if (r == AUTHD_OK && s.fail != NULL) {
-        if (s.reuse)
-            log_event(LOG_WARN, "refresh_reuse_detected", "client=%s token=%s family=%s",
-                      log_quote(c->id, q, sizeof(q)), s.rt.id, s.rec->family);
+        if (s.reuse) {
+            /* A used refresh token came back: stolen, or a broken client. */
+            struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                               .outcome = AUDIT_SUCCESS,
+                               .user = s.rec->user_id,
+                               .client = c->id,
+                               .ip = req->client_ip,
+                               .target = rpc_ctx_printf(ctx, "refresh_family/%s", s.rec->family),
+                               .reason = "refresh_reuse"};
+            audit_emit(ctx, &ev);
+        }
         r = oauth_fail(ctx, s.fail, s.fail_desc);
     } else if (r == AUTHD_OK) {
         r = issue_answer(ctx, a, &s.is, resp);
@@ -1499,7 +1534,6 @@ oauth_token(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     Authd__V1__OAuthTokenResponse *resp = (void *)respm;
     Authd__Storage__ClientRecord *crec = NULL;
     char scope[OAUTH_SCOPE_TEXT_MAX];
-    char q[96];
     const char *g = req->grant_type;
     int r;
 
@@ -1508,10 +1542,6 @@ oauth_token(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     r = clients_authenticate_throttled(ctx, a, req->client_id, req->client_secret, req->client_ip,
                                        &crec);
     if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
-        char q2[96];
-        log_event(LOG_INFO, "client_auth_failed", "client=%s endpoint=token peer=%s",
-                  log_quote(req->client_id, q, sizeof(q)),
-                  log_quote(req->client_ip, q2, sizeof(q2)));
         return oauth_fail(ctx, "invalid_client", "client authentication failed");
     }
     if (r != AUTHD_OK)
@@ -1743,18 +1773,55 @@ token_inspect(struct rpc_ctx *ctx, struct authd *a, const char *token, const cha
     return r;
 }
 
+int
+oauth_check_client_token(struct rpc_ctx *ctx, struct authd *a, const char *token, char *client_id,
+                         size_t cap, struct oauth_scopes *scopes)
+{
+    Authd__Storage__ClientRecord *crec = NULL;
+    struct oauth_scopes allowed;
+    struct tokinfo ti;
+
+    if (cap > 0)
+        client_id[0] = '\0';
+    oauth_scopes_clear(scopes);
+    if (token == NULL || token[0] == '\0')
+        return AUTHD_ERR_INVALID_TOKEN;
+    int r = token_inspect(ctx, a, token, NULL, 1, &ti);
+    if (r != AUTHD_OK)
+        return r;
+    /* Only a client's own tokens name a caller; a user's token speaks for the user. */
+    if (ti.user_id[0] != '\0' || ti.sid[0] != '\0' || strcmp(ti.sub, ti.client_id) != 0 ||
+        strlen(ti.client_id) >= cap)
+        return AUTHD_ERR_INVALID_TOKEN;
+    r = clients_get(a, ti.client_id, &crec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_INVALID_TOKEN;
+    if (r != AUTHD_OK)
+        return r;
+    /* The registration as it is now: a deactivated client, a withdrawn grant or a scope taken
+     * away ends what earlier tokens could do. */
+    r = AUTHD_ERR_INVALID_TOKEN;
+    if (clients_active(crec) && oauth_client_has_grant(crec->client, "client_credentials") &&
+        oauth_client_scopes(crec->client, &allowed) == AUTHD_OK &&
+        oauth_scopes_parse(ti.scope, scopes) == AUTHD_OK && oauth_scopes_subset(scopes, &allowed)) {
+        snprintf(client_id, cap, "%s", ti.client_id);
+        r = AUTHD_OK;
+    }
+    if (r != AUTHD_OK)
+        oauth_scopes_clear(scopes);
+    rpc_msg_free(&crec->base);
+    return r;
+}
+
 /* Authenticates the caller of Introspect/Revoke (public clients identify themselves only). */
 static int
 caller_auth(struct rpc_ctx *ctx, struct authd *a, const char *id, const char *secret,
-            const char *endpoint, Authd__Storage__ClientRecord **out)
+            Authd__Storage__ClientRecord **out)
 {
-    char q[96];
     if (id[0] == '\0')
         return oauth_fail(ctx, "invalid_client", "client authentication required");
     int r = clients_authenticate_throttled(ctx, a, id, secret, NULL, out);
     if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
-        log_event(LOG_INFO, "client_auth_failed", "client=%s endpoint=%s",
-                  log_quote(id, q, sizeof(q)), endpoint);
         return oauth_fail(ctx, "invalid_client", "client authentication failed");
     }
     return r;
@@ -1772,7 +1839,7 @@ oauth_introspect(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMes
     Authd__Storage__UserRecord *u = NULL;
     struct tokinfo ti;
 
-    int r = caller_auth(ctx, a, req->client_id, req->client_secret, "introspect", &crec);
+    int r = caller_auth(ctx, a, req->client_id, req->client_secret, &crec);
     if (r != AUTHD_OK)
         return r;
     /* RFC 7662 §2.2 needs an authenticated caller; a public client proves nothing. */
@@ -1826,6 +1893,7 @@ struct revoke_step {
     int64_t exp;
     const char *what; /* out: what was revoked, for the log */
     char family[TOKEN_ID_LEN + 1];
+    char user_id[ACCOUNT_MAX_ID + 1]; /* out: whose token it was ("" for a client's own) */
 };
 
 /* Revokes an opaque token of the caller's (refresh: its whole family; access: the record). */
@@ -1845,6 +1913,7 @@ revoke_step(struct authd *a, struct store_txn *txn, void *arg)
     if (r == AUTHD_OK && token_matches(s->t, rt->secret_hash.data, rt->secret_hash.len) &&
         strcmp(rt->client_id, s->client_id) == 0) {
         snprintf(s->family, sizeof(s->family), "%s", rt->family);
+        snprintf(s->user_id, sizeof(s->user_id), "%s", rt->user_id);
         r = family_delete(txn, rt->family);
         s->what = "refresh";
         goto out;
@@ -1857,6 +1926,7 @@ revoke_step(struct authd *a, struct store_txn *txn, void *arg)
         char key[KEY_MAX];
         r = key_make(key, KEY_ATOK, s->t->id, NULL) != 0 ? store_txn_delete(txn, key, strlen(key))
                                                          : AUTHD_ERR_INTERNAL;
+        snprintf(s->user_id, sizeof(s->user_id), "%s", at->user_id);
         s->what = "access_opaque";
         goto out;
     }
@@ -1877,11 +1947,10 @@ oauth_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     struct token t;
     char *claims = NULL;
     json_t *j = NULL;
-    char q[96];
     (void)respm;
 
     memset(&t, 0, sizeof(t));
-    int r = caller_auth(ctx, a, req->client_id, req->client_secret, "revoke", &crec);
+    int r = caller_auth(ctx, a, req->client_id, req->client_secret, &crec);
     if (r != AUTHD_OK)
         return r;
     rpc_msg_free(&crec->base);
@@ -1900,15 +1969,27 @@ oauth_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
             goto out;
         s.jti = jstr(j, "jti");
         s.exp = json_integer_value(json_object_get(j, "exp"));
+        /* A user's token has the user as sub; a client's own has the client. */
+        if (strcmp(jstr(j, "sub"), req->client_id) != 0)
+            snprintf(s.user_id, sizeof(s.user_id), "%s", jstr(j, "sub"));
         if (s.exp <= a->now())
             goto out;
     } else if (token_parse(req->token, &t) != AUTHD_OK) {
         goto out;
     }
     r = account_txn_run(a, revoke_step, &s);
-    if (r == AUTHD_OK && s.what != NULL)
-        log_event(LOG_INFO, "token_revoked", "kind=%s client=%s id=%s family=%s", s.what,
-                  log_quote(req->client_id, q, sizeof(q)), s.jti != NULL ? s.jti : t.id, s.family);
+    if (r == AUTHD_OK && s.what != NULL) {
+        struct audit ev = {
+            .action = AUDIT_TOKEN_REVOKED,
+            .outcome = AUDIT_SUCCESS,
+            .user = s.user_id,
+            .client = req->client_id,
+            .target = s.family[0] != '\0'
+                          ? rpc_ctx_printf(ctx, "refresh_family/%s", s.family)
+                          : rpc_ctx_printf(ctx, "access_token/%s", s.jti != NULL ? s.jti : t.id),
+            .reason = "oauth_revoke"};
+        audit_emit(ctx, &ev);
+    }
 out:
     token_wipe(&t);
     json_decref(j);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "audit.h"
 #include "email.h"
 #include "err.h"
 #include "keys.h"
@@ -195,14 +196,17 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     c.password_hash = phc;
     c.code = req->code;
     c.recovery_code = req->recovery_code;
+    const struct audit who = {.user = pre_user, .ip = req->client_ip, .reason = "reset"};
     int serial = throttle_serial_enter(pre_user);
     r = twofactor_gate(a, ctx, pre_user, req->client_ip);
     if (r == AUTHD_OK) {
         r = account_txn_run(a, complete_step, &c);
         if (c.check_err != AUTHD_OK || (c.user != NULL && c.user->user->two_factor != NULL &&
                                         c.user->user->two_factor->enabled))
-            twofactor_outcome(a, pre_user, req->client_ip,
-                              c.check_err != AUTHD_OK ? c.check_err : r);
+            twofactor_outcome(a, ctx, &who, c.check_err != AUTHD_OK ? c.check_err : r,
+                              c.used_recovery);
+    } else {
+        twofactor_outcome(a, ctx, &who, r, 0);
     }
     throttle_serial_leave(serial);
     if (r == AUTHD_OK) {
@@ -216,6 +220,13 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
                   c.used_recovery ? "recovery_code"
                   : (c.user->user->two_factor && c.user->user->two_factor->enabled) ? "totp"
                                                                                     : "none");
+        struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                           .outcome = AUDIT_SUCCESS,
+                           .user = c.user->user->id,
+                           .ip = req->client_ip,
+                           .target = "sessions/all",
+                           .reason = "password_reset"};
+        audit_emit(ctx, &ev);
     }
     rpc_msg_free(c.reset ? &c.reset->base : NULL);
     rpc_msg_free(c.user ? &c.user->base : NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "audit.h"
 #include "email.h"
 #include "err.h"
 #include "keys.h"
@@ -47,13 +48,26 @@ login_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *
     int64_t wait = 0;
     int r = throttle_gate(a, THROTTLE_PASSWORD, email, ip, &wait);
     if (r == AUTHD_ERR_LOCKED) {
-        char msg[64], q[96];
+        char msg[64];
         snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
         rpc_ctx_set_message(ctx, msg);
-        log_event(LOG_INFO, "login_refused", "reason=locked retry_after=%lld peer=%s",
-                  (long long)wait, log_quote(ip, q, sizeof(q)));
     }
     return r;
+}
+
+/* The audit event of a login attempt (the submitted e-mail is never logged: people type their
+ * password into it). */
+static void
+login_audit(struct rpc_ctx *ctx, const char *outcome, const char *user, const char *ip,
+            const char *reason, const char *session_id)
+{
+    struct audit ev = {.action = AUDIT_LOGIN,
+                       .outcome = outcome,
+                       .user = user,
+                       .ip = ip,
+                       .reason = reason,
+                       .target = session_id ? rpc_ctx_printf(ctx, "session/%s", session_id) : NULL};
+    audit_emit(ctx, &ev);
 }
 
 struct login_step {
@@ -119,7 +133,7 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     struct login_step l;
     char email[EMAIL_MAX_LEN + 1];
     char *phc = NULL;
-    char q1[96], q2[96];
+    char q1[96];
     size_t pl = strlen(req->password);
     int needs_rehash = 0;
     int r;
@@ -131,6 +145,8 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     /* A locked account or address is refused before any password is judged, for known and
      * unknown e-mails alike. */
     r = login_gate(ctx, a, email, req->client_ip);
+    if (r == AUTHD_ERR_LOCKED)
+        login_audit(ctx, AUDIT_FAILURE, NULL, req->client_ip, "locked", NULL);
     if (r != AUTHD_OK)
         goto out;
     r = email[0] != '\0' ? account_user_by_email(a, NULL, 0, email, &rec) : AUTHD_ERR_NOT_FOUND;
@@ -141,16 +157,13 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
          * password. */
         password_burn(&a->set.argon2, req->password, pl);
         r = AUTHD_ERR_INVALID_CREDENTIALS;
-        log_event(LOG_INFO, "login_failed", "reason=unknown_user peer=%s",
-                  log_quote(req->client_ip, q2, sizeof(q2)));
+        login_audit(ctx, AUDIT_FAILURE, NULL, req->client_ip, "unknown_user", NULL);
         goto failed;
     }
     r = password_verify(rec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash);
     if (r != AUTHD_OK) {
         r = AUTHD_ERR_INVALID_CREDENTIALS;
-        log_event(LOG_INFO, "login_failed", "reason=bad_password user=%s peer=%s",
-                  log_quote(rec->user->id, q1, sizeof(q1)),
-                  log_quote(req->client_ip, q2, sizeof(q2)));
+        login_audit(ctx, AUDIT_FAILURE, rec->user->id, req->client_ip, "wrong_password", NULL);
         goto failed;
     }
     if (throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK)
@@ -166,23 +179,19 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     r = account_txn_run(a, login_step, &l);
     if (r == AUTHD_ERR_INACTIVE) {
         /* Only after a correct password may the answer reveal that the account is off. */
-        log_event(LOG_INFO, "login_failed", "reason=inactive user=%s peer=%s",
-                  log_quote(rec->user->id, q1, sizeof(q1)),
-                  log_quote(req->client_ip, q2, sizeof(q2)));
+        login_audit(ctx, AUDIT_FAILURE, rec->user->id, req->client_ip, "inactive", NULL);
         goto out;
     }
     if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
-        log_event(LOG_INFO, "login_failed", "reason=password_changed_meanwhile user=%s",
-                  log_quote(rec->user->id, q1, sizeof(q1)));
+        login_audit(ctx, AUDIT_FAILURE, rec->user->id, req->client_ip, "password_changed_meanwhile",
+                    NULL);
         goto out;
     }
     if (r != AUTHD_OK)
         goto out;
     r = session_answer(ctx, resp, l.session, l.rec->user, l.tok.text);
-    log_event(LOG_INFO, l.second ? "login_password_ok" : "login_ok",
-              "user=%s session=%s peer=%s second_factor=%s",
-              log_quote(rec->user->id, q1, sizeof(q1)), l.tok.id,
-              log_quote(req->client_ip, q2, sizeof(q2)), l.second ? "pending" : "none");
+    login_audit(ctx, AUDIT_SUCCESS, rec->user->id, req->client_ip,
+                l.second ? "second_factor_required" : "password", l.tok.id);
     goto out;
 failed:
     throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
@@ -293,7 +302,6 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
     const Authd__V1__VerifySecondFactorRequest *req = (const void *)reqm;
     Authd__Storage__SessionRecord *pending = NULL;
     struct verify_step v;
-    char q[96];
 
     memset(&v, 0, sizeof(v));
     int r = account_session_check(a, req->session_token, &pending);
@@ -305,29 +313,29 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
         goto out;
     }
     /* One code check at a time per user: each failure is counted before the next is judged. */
+    const struct audit who = {
+        .user = pending->session->user_id, .ip = req->client_ip, .reason = "login"};
     int serial = throttle_serial_enter(pending->session->user_id);
     r = twofactor_gate(a, ctx, pending->session->user_id, req->client_ip);
     if (r != AUTHD_OK) {
         throttle_serial_leave(serial);
-        log_event(LOG_INFO, "second_factor_refused", "reason=locked user=%s",
-                  log_quote(pending->session->user_id, q, sizeof(q)));
+        twofactor_outcome(a, ctx, &who, r, 0);
         goto out;
     }
     v.req = req;
     v.pending = pending;
     r = account_txn_run(a, verify_step, &v);
-    twofactor_outcome(a, pending->session->user_id, req->client_ip,
-                      v.check_err != AUTHD_OK ? v.check_err : r);
+    twofactor_outcome(a, ctx, &who, v.check_err != AUTHD_OK ? v.check_err : r, v.used_recovery);
     throttle_serial_leave(serial);
     if (r != AUTHD_OK)
         goto out;
     r = session_answer(ctx, (void *)respm, v.session, v.rec->user, v.tok.text);
-    if (v.used_recovery)
-        log_event(LOG_INFO, "recovery_code_used", "user=%s left=%zu",
+    if (v.used_recovery) {
+        char q[96];
+        log_event(LOG_INFO, "recovery_codes_left", "user=%s left=%zu",
                   log_quote(v.rec->user->id, q, sizeof(q)), v.rec->n_recovery_hashes);
-    log_event(LOG_INFO, "login_ok", "user=%s session=%s second_factor=%s",
-              log_quote(v.rec->user->id, q, sizeof(q)), v.tok.id,
-              v.used_recovery ? "recovery_code" : "totp");
+    }
+    login_audit(ctx, AUDIT_SUCCESS, v.rec->user->id, req->client_ip, "second_factor", v.tok.id);
 out:
     token_wipe(&v.tok);
     rpc_msg_free(v.rec ? &v.rec->base : NULL);
@@ -425,8 +433,15 @@ sessions_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
         r = AUTHD_ERR_INTERNAL;
     if (r == AUTHD_OK)
         r = account_session_delete(a, NULL, s->session->user_id, s->session->id);
-    if (r == AUTHD_OK)
-        log_event(LOG_INFO, "session_revoked", "session=%s", s->session->id);
+    if (r == AUTHD_OK) {
+        /* With the token, the session's holder logs out; by id, an administrator ends it. */
+        struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                           .outcome = AUDIT_SUCCESS,
+                           .user = s->session->user_id,
+                           .target = rpc_ctx_printf(ctx, "session/%s", s->session->id),
+                           .reason = req->session_token[0] != '\0' ? "logout" : "session_revoked"};
+        audit_emit(ctx, &ev);
+    }
     rpc_msg_free(s ? &s->base : NULL);
     return r;
 }
@@ -513,8 +528,17 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
         goto out;
     struct change_step c = {u->user->id, u->password_hash, phc, s->session->id};
     r = account_txn_run(a, change_step, &c);
-    if (r == AUTHD_OK)
+    if (r == AUTHD_OK) {
         log_event(LOG_INFO, "password_changed", "user=%s", log_quote(u->user->id, q, sizeof(q)));
+        /* Every other session of the user ended with the old password. */
+        struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                           .outcome = AUDIT_SUCCESS,
+                           .user = u->user->id,
+                           .ip = req->client_ip,
+                           .target = "sessions/other",
+                           .reason = "password_changed"};
+        audit_emit(ctx, &ev);
+    }
 out:
     secret_strfree(phc);
     rpc_msg_free(s ? &s->base : NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "audit.h"
 #include "email.h"
 #include "err.h"
 #include "keys.h"
@@ -190,10 +191,14 @@ signup_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
     resp->client = c.signup->client ? rec_copy(ctx, &c.signup->client->base) : NULL;
     if (resp->session_token == NULL || resp->session == NULL || resp->user == NULL)
         r = AUTHD_ERR_NOMEM;
-    char q2[96];
-    log_event(LOG_INFO, "signup_completed", "user=%s session=%s peer=%s",
-              log_quote(c.user->user->id, q, sizeof(q)), c.tok.id,
-              log_quote(req->client_ip, q2, sizeof(q2)));
+    /* The new account's first session: a login that proved the e-mail instead of a password. */
+    struct audit ev = {.action = AUDIT_LOGIN,
+                       .outcome = AUDIT_SUCCESS,
+                       .user = c.user->user->id,
+                       .ip = req->client_ip,
+                       .target = rpc_ctx_printf(ctx, "session/%s", c.tok.id),
+                       .reason = "signup"};
+    audit_emit(ctx, &ev);
 out:
     complete_reset(&c);
     secret_strfree(phc);

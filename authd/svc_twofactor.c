@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "audit.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "err.h"
@@ -208,6 +209,16 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     return account_user_save(a, txn, c->rec);
 }
 
+/* The audit event of a change to the user's second factor (reason: what changed). */
+static void
+change_audit(struct rpc_ctx *ctx, const char *action, const char *user, const char *ip,
+             const char *reason)
+{
+    struct audit ev = {
+        .action = action, .outcome = AUDIT_SUCCESS, .user = user, .ip = ip, .reason = reason};
+    audit_emit(ctx, &ev);
+}
+
 /* Runs a code-checking action for the session's user, with the lockout gate around it. */
 static int
 run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, const char *ip)
@@ -219,13 +230,18 @@ run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, con
     if (r != AUTHD_OK)
         return r;
     c->user_id = u->user->id;
+    static const char *const where[] = {"enroll", "disable", "regenerate"};
+    const struct audit who = {.user = c->user_id, .ip = ip, .reason = where[c->act]};
     int serial = throttle_serial_enter(c->user_id);
     r = twofactor_gate(a, ctx, c->user_id, ip);
     if (r == AUTHD_OK) {
         r = account_txn_run(a, code_step, c);
         /* Only a failure of the code itself counts towards the lockout (a second request with a
          * code that a concurrent one just used fails here too, as it must). */
-        twofactor_outcome(a, c->user_id, ip, c->check_err != AUTHD_OK ? c->check_err : r);
+        twofactor_outcome(a, ctx, &who, c->check_err != AUTHD_OK ? c->check_err : r,
+                          c->used_recovery);
+    } else {
+        twofactor_outcome(a, ctx, &who, r, 0);
     }
     throttle_serial_leave(serial);
     /* c->user_id points into u: keep a copy in the record instead. */
@@ -265,12 +281,10 @@ tf_confirm(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
 {
     const Authd__V1__ConfirmEnrollmentRequest *req = (const void *)reqm;
     struct code_step c = {.act = ACT_CONFIRM, .code = req->code};
-    char q[96];
     int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
     if (r == AUTHD_OK) {
         r = codes_answer(ctx, &c, (void *)respm);
-        log_event(LOG_INFO, "twofactor_enabled", "user=%s",
-                  log_quote(c.rec->user->id, q, sizeof(q)));
+        change_audit(ctx, AUDIT_TWOFACTOR_ENABLED, c.rec->user->id, req->client_ip, "enrolled");
     }
     code_step_cleanup(&c);
     return r;
@@ -283,13 +297,11 @@ tf_disable(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
     Authd__V1__UserResponse *resp = (void *)respm;
     struct code_step c = {
         .act = ACT_DISABLE, .code = req->code, .recovery_code = req->recovery_code};
-    char q[96];
     int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &c.rec->user->base);
         r = resp->user != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
-        log_event(LOG_INFO, "twofactor_disabled", "user=%s",
-                  log_quote(c.rec->user->id, q, sizeof(q)));
+        change_audit(ctx, AUDIT_TWOFACTOR_DISABLED, c.rec->user->id, req->client_ip, "by_user");
     }
     code_step_cleanup(&c);
     return r;
@@ -301,12 +313,12 @@ tf_regenerate(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessag
     const Authd__V1__SecondFactorRequest *req = (const void *)reqm;
     struct code_step c = {
         .act = ACT_REGENERATE, .code = req->code, .recovery_code = req->recovery_code};
-    char q[96];
     int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
     if (r == AUTHD_OK) {
         r = codes_answer(ctx, &c, (void *)respm);
-        log_event(LOG_INFO, "recovery_codes_regenerated", "user=%s",
-                  log_quote(c.rec->user->id, q, sizeof(q)));
+        /* Still on, with new recovery codes: every older code stopped working. */
+        change_audit(ctx, AUDIT_TWOFACTOR_ENABLED, c.rec->user->id, req->client_ip,
+                     "recovery_codes_regenerated");
     }
     code_step_cleanup(&c);
     return r;
@@ -345,14 +357,7 @@ tf_issue_delivery_code(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
     char code[OTP_MAX_DIGITS + 1];
     char q[96];
 
-    /* Only the edge delivers codes. This is the plain caller check the design asks for until
-     * mTLS identities and roles arrive with the service-security work. */
-    const char *caller = rpc_ctx_metadata(ctx, "authd-caller");
-    if (caller == NULL || strcmp(caller, "edge") != 0) {
-        log_event(LOG_WARN, "permission_denied", "method=IssueDeliveryCode peer=%s",
-                  log_quote(rpc_ctx_peer(ctx), q, sizeof(q)));
-        return AUTHD_ERR_PERMISSION_DENIED;
-    }
+    /* Only the edge delivers codes: the callers table (callers.c) lets no other role here. */
     int r = account_session_check(a, req->session_token, &s);
     if (r != AUTHD_OK)
         return r;

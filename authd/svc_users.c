@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "audit.h"
 #include "email.h"
 #include "err.h"
 #include "keys.h"
@@ -19,6 +20,27 @@
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 1000
+
+/*
+ * The audit events of an administrator's change to user id (reason: the method), made or not;
+ * when it ended the user's sessions, a token_revoked event too.
+ */
+static void
+admin_audit(struct rpc_ctx *ctx, const char *method, const char *id, int r, int ended_sessions)
+{
+    struct audit ev = {.action = AUDIT_ADMIN_CHANGE,
+                       .outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE,
+                       .user = id,
+                       .target = id != NULL && id[0] != '\0' ? rpc_ctx_printf(ctx, "user/%s", id)
+                                                             : "user",
+                       .reason = method};
+    audit_emit(ctx, &ev);
+    if (r == AUTHD_OK && ended_sessions) {
+        ev.action = AUDIT_TOKEN_REVOKED;
+        ev.target = "sessions/all";
+        audit_emit(ctx, &ev);
+    }
+}
 
 /* ---- Create ------------------------------------------------------------------------------ */
 
@@ -79,9 +101,8 @@ users_create(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &user.base);
         r = resp->user != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
-        char q[96];
-        log_event(LOG_INFO, "user_created", "user=%s", log_quote(user.id, q, sizeof(q)));
     }
+    admin_audit(ctx, "Users/Create", user.id, r, 0);
 out:
     if (user.id != protobuf_c_empty_string)
         free(user.id);
@@ -186,6 +207,8 @@ struct update_step {
     int delete_user;
     int reset_two_factor;
     Authd__Storage__UserRecord *rec; /* out */
+    int ended_sessions;              /* out: every session of the user was ended */
+    int had_two_factor;              /* out: 2FA was on before a reset */
 };
 
 static int
@@ -194,6 +217,8 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
     struct update_step *u = arg;
     rpc_msg_free(u->rec ? &u->rec->base : NULL);
     u->rec = NULL;
+    u->ended_sessions = 0;
+    u->had_two_factor = 0;
     int r = account_user_get(a, txn, 1, u->id, &u->rec);
     if (r != AUTHD_OK)
         return r;
@@ -206,6 +231,7 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
             key_make(ekey, KEY_EMAIL, user->email, NULL) == 0)
             return AUTHD_ERR_INTERNAL;
         r = account_sessions_end_all(a, txn, user->id, NULL);
+        u->ended_sessions = 1;
         if (r == AUTHD_OK)
             r = store_txn_delete(txn, ukey, strlen(ukey));
         if (r == AUTHD_OK)
@@ -226,12 +252,15 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
         u->rec->password_hash = dup;
         end_sessions = 1;
     }
-    if (u->reset_two_factor)
+    if (u->reset_two_factor) {
+        u->had_two_factor = user->two_factor != NULL && user->two_factor->enabled;
         twofactor_clear(u->rec);
+    }
     if (end_sessions) {
         r = account_sessions_end_all(a, txn, user->id, NULL);
         if (r != AUTHD_OK)
             return r;
+        u->ended_sessions = 1;
     }
     return account_user_save(a, txn, u->rec);
 }
@@ -255,6 +284,7 @@ users_update(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
         log_event(LOG_INFO, "user_updated", "user=%s inactive=%d", log_quote(req->id, q, sizeof(q)),
                   (int)u.rec->user->inactive);
     }
+    admin_audit(ctx, "Users/Update", req->id, r, u.ended_sessions);
     rpc_msg_free(u.rec ? &u.rec->base : NULL);
     return r;
 }
@@ -268,10 +298,7 @@ users_delete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     struct update_step u = {.id = req->id, .delete_user = 1};
     int r = account_txn_run(a, update_step, &u);
     rpc_msg_free(u.rec ? &u.rec->base : NULL);
-    if (r == AUTHD_OK) {
-        char q[96];
-        log_event(LOG_INFO, "user_deleted", "user=%s", log_quote(req->id, q, sizeof(q)));
-    }
+    admin_audit(ctx, "Users/Delete", req->id, r, u.ended_sessions);
     return r;
 }
 
@@ -292,10 +319,7 @@ users_set_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCM
     r = account_txn_run(a, update_step, &u);
     rpc_msg_free(u.rec ? &u.rec->base : NULL);
     secret_strfree(phc);
-    if (r == AUTHD_OK) {
-        char q[96];
-        log_event(LOG_INFO, "password_set", "user=%s by=admin", log_quote(req->id, q, sizeof(q)));
-    }
+    admin_audit(ctx, "Users/SetPassword", req->id, r, u.ended_sessions);
     return r;
 }
 
@@ -310,9 +334,15 @@ users_reset_two_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &u.rec->user->base);
         r = resp->user ? AUTHD_OK : AUTHD_ERR_NOMEM;
-        char q[96];
-        log_event(LOG_INFO, "twofactor_reset", "user=%s by=admin",
-                  log_quote(req->id, q, sizeof(q)));
+    }
+    admin_audit(ctx, "Users/ResetTwoFactor", req->id, r, 0);
+    if (r == AUTHD_OK && u.had_two_factor) {
+        /* The caller (in the line) is the administrator who turned it off. */
+        struct audit ev = {.action = AUDIT_TWOFACTOR_DISABLED,
+                           .outcome = AUDIT_SUCCESS,
+                           .user = req->id,
+                           .reason = "admin_reset"};
+        audit_emit(ctx, &ev);
     }
     rpc_msg_free(u.rec ? &u.rec->base : NULL);
     return r;

@@ -6,9 +6,11 @@
  * edge passes addresses in the standard textual forms, which never hold '/'.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "account.h"
+#include "audit.h"
 #include "err.h"
 #include "keys.h"
 #include "log.h"
@@ -29,6 +31,9 @@ static const struct throttle_policy policies[4][2] = {
 
 static const char *const kind_names[] = {"pw", "2fa", "mail", "send"};
 static const char *const subject_names[] = {"acct", "addr"};
+/* The same kinds and subjects in audit events. */
+static const char *const kind_audit[] = {"password", "second_factor", "mail", "delivery"};
+static const char *const subject_audit[] = {"account", "address"};
 
 #define SERIAL_STRIPES 256
 
@@ -146,8 +151,44 @@ fail_step(struct authd *a, struct store_txn *txn, void *arg)
     return rec_put(txn, f->key, &fresh.base);
 }
 
-int
-throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s, const char *subject)
+/*
+ * The audit event of a new lock on subject, named in the event's own terms: an address as ip, a
+ * user id (codes) as user, "client:<id>" as client, and an e-mail (passwords, mail) as the id
+ * of its account when there is one, never as the e-mail itself. ip, when known, is the address
+ * whose failure set the lock. The count and length of the lock go to the debug log.
+ */
+static void
+lock_audit(struct authd *a, enum throttle_kind k, enum throttle_subject s, const char *subject,
+           const char *ip, const struct fail_step *f)
+{
+    char uid[ACCOUNT_MAX_ID + 1] = "";
+    struct audit ev = {.action = AUDIT_LOCKOUT,
+                       .outcome = AUDIT_SUCCESS,
+                       .ip = ip,
+                       .target = subject_audit[s],
+                       .reason = kind_audit[k]};
+    if (s == THROTTLE_ADDRESS) {
+        ev.ip = subject;
+    } else if (k == THROTTLE_SECOND_FACTOR || k == THROTTLE_DELIVERY) {
+        ev.user = subject;
+    } else if (strncmp(subject, "client:", 7) == 0) {
+        ev.client = subject + 7;
+    } else {
+        Authd__Storage__UserRecord *rec = NULL;
+        if (account_user_by_email(a, NULL, 0, subject, &rec) == AUTHD_OK && rec->user != NULL)
+            snprintf(uid, sizeof(uid), "%s", rec->user->id);
+        rpc_msg_free(rec ? &rec->base : NULL);
+        ev.user = uid;
+    }
+    audit_emit(NULL, &ev);
+    log_event(LOG_DEBUG, "throttle_lock", "kind=%s subject=%s failures=%u lock_s=%lld",
+              kind_names[k], subject_names[s], f->failures, (long long)f->lock);
+}
+
+/* throttle_fail, with the address (for the audit event) when it is not the subject. */
+static int
+fail_subject(struct authd *a, enum throttle_kind k, enum throttle_subject s, const char *subject,
+             const char *ip)
 {
     char key[KEY_MAX];
     if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
@@ -155,9 +196,14 @@ throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s, co
     struct fail_step f = {.key = key, .p = throttle_policy(k, s)};
     int r = account_txn_run(a, fail_step, &f);
     if (r == AUTHD_OK && f.lock > 0)
-        log_event(LOG_WARN, "lockout", "kind=%s subject=%s failures=%u lock_s=%lld", kind_names[k],
-                  subject_names[s], f.failures, (long long)f.lock);
+        lock_audit(a, k, s, subject, ip, &f);
     return r;
+}
+
+int
+throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s, const char *subject)
+{
+    return fail_subject(a, k, s, subject, NULL);
 }
 
 int
@@ -173,8 +219,7 @@ throttle_attempt(struct authd *a, enum throttle_kind k, enum throttle_subject s,
     if (r == AUTHD_ERR_LOCKED)
         *retry_after = f.retry_after;
     else if (r == AUTHD_OK && f.lock > 0)
-        log_event(LOG_WARN, "lockout", "kind=%s subject=%s attempts=%u lock_s=%lld", kind_names[k],
-                  subject_names[s], f.failures, (long long)f.lock);
+        lock_audit(a, k, s, subject, NULL, &f);
     return r;
 }
 
@@ -213,7 +258,7 @@ throttle_gate(struct authd *a, enum throttle_kind k, const char *account, const 
 void
 throttle_failed(struct authd *a, enum throttle_kind k, const char *account, const char *ip)
 {
-    if (throttle_fail(a, k, THROTTLE_ACCOUNT, account) != AUTHD_OK ||
-        throttle_fail(a, k, THROTTLE_ADDRESS, ip) != AUTHD_OK)
+    if (fail_subject(a, k, THROTTLE_ACCOUNT, account, ip) != AUTHD_OK ||
+        fail_subject(a, k, THROTTLE_ADDRESS, ip, NULL) != AUTHD_OK)
         log_event(LOG_WARN, "throttle_update_failed", "kind=%s", kind_names[k]);
 }

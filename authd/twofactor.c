@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "err.h"
 #include "log.h"
 #include "otp.h"
@@ -213,17 +214,31 @@ twofactor_gate(struct authd *a, struct rpc_ctx *ctx, const char *user_id, const 
 }
 
 void
-twofactor_outcome(struct authd *a, const char *user_id, const char *ip, int err)
+twofactor_outcome(struct authd *a, struct rpc_ctx *ctx, const struct audit *who, int err,
+                  int used_recovery)
 {
-    char q1[96], q2[96];
+    struct audit ev = *who;
+    ev.action = AUDIT_SECOND_FACTOR;
     if (err == AUTHD_OK) {
-        throttle_reset(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, user_id);
-        log_event(LOG_INFO, "second_factor_ok", "user=%s peer=%s",
-                  log_quote(user_id, q1, sizeof(q1)), log_quote(ip, q2, sizeof(q2)));
+        throttle_reset(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, who->user);
+        ev.outcome = AUDIT_SUCCESS;
+        ev.reason = used_recovery ? "recovery_code" : "totp";
     } else if (err == AUTHD_ERR_WRONG_CODE) {
-        throttle_failed(a, THROTTLE_SECOND_FACTOR, user_id, ip);
-        log_event(LOG_INFO, "second_factor_failed", "user=%s peer=%s",
-                  log_quote(user_id, q1, sizeof(q1)), log_quote(ip, q2, sizeof(q2)));
+        throttle_failed(a, THROTTLE_SECOND_FACTOR, who->user, who->ip);
+        ev.outcome = AUDIT_FAILURE;
+        ev.reason = "wrong_code";
+    } else if (err == AUTHD_ERR_LOCKED) {
+        ev.outcome = AUDIT_FAILURE;
+        ev.reason = "locked";
+    } else {
+        return;
+    }
+    audit_emit(ctx, &ev);
+    if (err == AUTHD_OK && used_recovery) {
+        ev = *who;
+        ev.action = AUDIT_RECOVERY_CODE_USED;
+        ev.outcome = AUDIT_SUCCESS;
+        audit_emit(ctx, &ev);
     }
 }
 

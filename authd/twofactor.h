@@ -15,6 +15,8 @@
 #include "authd.h"
 #include "storage/records.pb-c.h"
 
+struct audit;
+
 #define TWOFACTOR_RECOVERY_CODES 10
 #define TWOFACTOR_RECOVERY_LEN 19 /* "xxxx-xxxx-xxxx-xxxx": 16 base32 characters, 80 bits */
 #define TWOFACTOR_PENDING_TTL 600 /* seconds a login may wait for its second factor */
@@ -59,8 +61,15 @@ int twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Sto
  */
 int twofactor_gate(struct authd *a, struct rpc_ctx *ctx, const char *user_id, const char *ip);
 
-/* Records the outcome of a check for the lockout counters (and logs it). */
-void twofactor_outcome(struct authd *a, const char *user_id, const char *ip, int err);
+/*
+ * Records the outcome err of a check (or of the gate: AUTHD_ERR_LOCKED) for the lockout counters
+ * and as audit events: second_factor (reason totp, recovery_code, wrong_code or locked) and, when
+ * used_recovery, recovery_code_used. who (borrowed) names the user, and may name the client and
+ * address; its reason says where the code was given ("login", "reset", "oauth", "disable"...), for
+ * recovery_code_used. Other errors record nothing.
+ */
+void twofactor_outcome(struct authd *a, struct rpc_ctx *ctx, const struct audit *who, int err,
+                       int used_recovery);
 
 /*
  * Replaces rec's recovery codes with TWOFACTOR_RECOVERY_CODES new ones, written into codes (each

@@ -4,7 +4,10 @@
  * metric name plus a label list; series appear on first use. Every function is thread-safe and
  * cheap enough for every request. Label values must come from small fixed sets (route
  * patterns, method names, status codes, outcomes), never from raw user input, so the number of
- * series stays bounded; metrics_labels() escapes values anyway.
+ * series stays bounded; metrics_labels() escapes values anyway. The registry holds at most 4096
+ * series: a new one beyond that is dropped and counted in metrics_dropped_series_total. A
+ * malformed name or label list is refused (never rendered). One name holds one kind of
+ * samples: a counter or gauge name given to metrics_observe (or the reverse) is ignored.
  */
 #ifndef AUTHD_COMMON_METRICS_H
 #define AUTHD_COMMON_METRICS_H
@@ -16,13 +19,15 @@ enum metrics_type { METRICS_COUNTER = 0, METRICS_HISTOGRAM = 1, METRICS_GAUGE = 
 
 /*
  * Declares a metric's type and # HELP text (both static strings). Call at start, before the
- * first use; a name used without a declaration is rendered as untyped.
+ * first use; a counter or gauge used without a declaration is rendered as untyped (a histogram
+ * still as histogram). A family is rendered once it has a series: described but unused ones
+ * are left out (count 0 into a counter without labels to show it at 0).
  */
 void metrics_describe(const char *name, enum metrics_type type, const char *help);
 
 /*
  * Adds n to the counter name{labels}. labels is NULL or "" for none, or a list built by
- * metrics_labels(), e.g. method="Login",code="OK".
+ * metrics_labels(), e.g. method="Login",code="OK". n 0 creates the series at 0.
  */
 void metrics_count(const char *name, const char *labels, uint64_t n);
 
@@ -39,20 +44,23 @@ void metrics_observe(const char *name, const char *labels, double seconds);
 /*
  * Formats a label list into out (capacity cap, always NUL-terminated) from NULL-terminated
  * key, value pairs: metrics_labels(buf, sizeof buf, "method", "Login", "code", "OK", NULL)
- * gives method="Login",code="OK". Values are escaped (\\ \" \n). Returns out.
+ * gives method="Login",code="OK". Values are escaped (\\ \" \n); other control bytes and
+ * bytes outside printable ASCII become '_'. A pair that does not fit, or whose key is not a
+ * label name, ends the list there (never cut mid-value). Returns out.
  */
 const char *metrics_labels(char *out, size_t cap, ...) __attribute__((sentinel));
 
 /*
  * The whole registry in Prometheus text format, malloc'd (free() it), *len set to its length.
- * NULL on NOMEM.
+ * Families in first-use (or description) order, each with # HELP and # TYPE once, then its
+ * series in creation order; metrics_dropped_series_total last. NULL on NOMEM.
  */
 char *metrics_render(size_t *len);
 
 /* Monotonic nanoseconds, for measuring latencies to pass to metrics_observe. */
 uint64_t metrics_now_ns(void);
 
-/* Forgets every series and description (unit tests only). */
+/* Forgets every series and description (unit tests only: nothing else may run meanwhile). */
 void metrics_reset(void);
 
 #endif

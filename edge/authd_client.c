@@ -239,11 +239,19 @@ edge_config_from_msg(struct edge_config *c, const Authd__V1__AuthConfig *cfg)
 int
 edge_authd_new(const char *target, int timeout_ms, struct edge_authd **out)
 {
+    return edge_authd_new_tls(target, NULL, timeout_ms, out);
+}
+
+int
+edge_authd_new_tls(const char *target, const struct rpc_tls *tls, int timeout_ms,
+                   struct edge_authd **out)
+{
     *out = NULL;
     struct edge_authd *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return AUTHD_ERR_NOMEM;
-    int r = rpc_client_new(target, &a->rpc);
+    int r =
+        tls != NULL ? rpc_client_new_tls(target, tls, &a->rpc) : rpc_client_new(target, &a->rpc);
     if (r != AUTHD_OK) {
         free(a);
         return r;
@@ -279,9 +287,9 @@ call_st(struct edge_authd *a, const char *rid, const char *method, const Protobu
         st = &local;
     memset(st, 0, sizeof(*st));
     *resp = NULL;
-    /* Who is calling: authd lets only the edge ask for a delivery code (IssueDeliveryCode). */
-    static const char *const md[] = {"authd-caller", "edge", NULL};
-    int r = rpc_call_md(a->rpc, method, md, req, desc, resp, a->timeout_ms, st);
+    /* authd knows the edge by its client certificate (or, in development, as a loopback
+     * caller): no metadata says who is calling. */
+    int r = rpc_call(a->rpc, method, req, desc, resp, a->timeout_ms, st);
     if (r == AUTHD_OK && *resp == NULL)
         r = AUTHD_ERR_INTERNAL;
     if (r != AUTHD_OK) {

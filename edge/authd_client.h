@@ -79,6 +79,15 @@ struct edge_authd;
  */
 int edge_authd_new(const char *target, int timeout_ms, struct edge_authd **out);
 
+/*
+ * edge_authd_new() over TLS (tls NULL: plaintext): authd's certificate is verified against
+ * tls->ca_pem, and tls->cert_pem/key_pem, when given, are the edge's own certificate for mutual
+ * TLS (see struct rpc_tls). tls is borrowed for this call only: the caller may wipe the key
+ * right after. AUTHD_ERR_INVALID_ARGUMENT also for a tls without CA or with half a key pair.
+ */
+int edge_authd_new_tls(const char *target, const struct rpc_tls *tls, int timeout_ms,
+                       struct edge_authd **out);
+
 /* Closes the client. NULL is a no-op. No call may be in flight. */
 void edge_authd_free(struct edge_authd *a);
 

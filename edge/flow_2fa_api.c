@@ -22,6 +22,7 @@
 #include "csrf.h"
 #include "err.h"
 #include "http_err.h"
+#include "json_body.h"
 #include "log.h"
 #include "rpc.h"
 #include "secret.h"
@@ -106,10 +107,8 @@ parse_body(struct edge_req *r)
 {
     if (r->json_body == NULL || r->json_body_len == 0)
         return json_object();
-    json_error_t jerr;
-    json_t *v = json_loadb(r->json_body, r->json_body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (v == NULL || !json_is_object(v)) {
-        json_decref(v);
+    json_t *v = NULL;
+    if (edge_json_object_parse(r->json_body, r->json_body_len, &v) != AUTHD_OK) {
         answer_error(r, 400, "invalid_request", "The body must be a JSON object");
         return NULL;
     }
@@ -123,14 +122,10 @@ parse_body(struct edge_req *r)
 static const char *
 member(json_t *o, const char *name, int *bad)
 {
-    json_t *v = json_object_get(o, name);
-    if (v == NULL || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v)) {
+    const char *v = NULL, *which = NULL;
+    if (edge_json_strings(o, &name, 1, &v, &which) != AUTHD_OK)
         *bad = 1;
-        return NULL;
-    }
-    return json_string_value(v);
+    return v;
 }
 
 int
@@ -224,7 +219,7 @@ edge_api_2fa_confirm(struct edge_req *r)
         }
         rpc_msg_free(rc != NULL ? &rc->base : NULL);
     }
-    wipe_string(json_object_get(body, "token"));
+    edge_json_wipe(body); /* the code, and anything else the caller sent */
     json_decref(body);
     return err;
 }

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "http_err.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "twofactor.h"
 
@@ -149,6 +150,29 @@ show(struct edge_req *r, int status, const struct edge_carry *c, struct verify_v
     return render(r, status, c, v);
 }
 
+/* Counts a second-factor attempt in edge_second_factor_total{outcome} (and lockouts). */
+static void
+count_second_factor(int err)
+{
+    const char *outcome;
+    if (err == AUTHD_OK)
+        outcome = "ok";
+    else if (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED ||
+             err == AUTHD_ERR_TOO_LARGE)
+        outcome = "failed";
+    else if (err == AUTHD_ERR_LOCKED)
+        outcome = "locked";
+    else if (is_session_error(err))
+        outcome = "expired";
+    else
+        outcome = "error";
+    if (err == AUTHD_ERR_LOCKED)
+        metrics_count("edge_lockouts_total", NULL, 1);
+    char labels[48];
+    metrics_count("edge_second_factor_total",
+                  metrics_labels(labels, sizeof(labels), "outcome", outcome, NULL), 1);
+}
+
 static int
 is_one(const char *s)
 {
@@ -185,6 +209,7 @@ edge_flow_2fa_verify(struct edge_req *r)
     int err = edge_authd_verify_second_factor(r->edge->authd, r->id, token, code, recovery_code,
                                               r->client_ip, r->user_agent, &resp);
     if (err != AUTHD_OK) {
+        count_second_factor(err);
         log_event(LOG_INFO, "second_factor_failed", "rid=%s err=%s ip=%s", r->id,
                   authd_err_reason(err), r->client_ip);
         if (is_session_error(err))
@@ -200,8 +225,10 @@ edge_flow_2fa_verify(struct edge_req *r)
     if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL ||
         !resp->session->authenticated) {
         rpc_msg_free(&resp->base);
+        count_second_factor(AUTHD_ERR_INTERNAL);
         return edge_req_fail(r, AUTHD_ERR_INTERNAL, "verify_no_session");
     }
+    count_second_factor(AUTHD_OK);
     err = edge_req_set_session(r, resp->session_token);
     log_event(LOG_INFO, "second_factor_ok", "rid=%s user=%s ip=%s method=%s", r->id,
               resp->user != NULL ? resp->user->id : "-", r->client_ip,

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "http_err.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 
 static int
@@ -37,6 +38,36 @@ render_form(struct edge_req *r, int status, const struct edge_carry *c, const ch
     edge_carry_link(&p, "/auth/signup", c, "Create an account");
     page_end(&p);
     return edge_req_page(r, status, &p);
+}
+
+/* Counts a login attempt in edge_logins_total{outcome} (and a locked one in the lockouts). */
+static void
+count_login(int err, int authenticated)
+{
+    const char *outcome;
+    switch (err) {
+    case AUTHD_OK:
+        outcome = authenticated ? "ok" : "second_factor_required";
+        break;
+    case AUTHD_ERR_INVALID_CREDENTIALS:
+    case AUTHD_ERR_INVALID_ARGUMENT:
+    case AUTHD_ERR_INVALID_EMAIL:
+    case AUTHD_ERR_TOO_LARGE:
+        outcome = "failed";
+        break;
+    case AUTHD_ERR_LOCKED:
+        outcome = "locked";
+        metrics_count("edge_lockouts_total", NULL, 1);
+        break;
+    case AUTHD_ERR_INACTIVE:
+        outcome = "inactive";
+        break;
+    default:
+        outcome = "error";
+    }
+    char labels[48];
+    metrics_count("edge_logins_total",
+                  metrics_labels(labels, sizeof(labels), "outcome", outcome, NULL), 1);
 }
 
 /* Redirects to where a signed-in browser goes next. */
@@ -89,15 +120,18 @@ edge_flow_login(struct edge_req *r)
     if (err != AUTHD_OK) {
         struct edge_http_err he;
         edge_http_err_map(err, &he);
+        count_login(err, 0);
         log_event(LOG_INFO, "login_failed", "rid=%s err=%s ip=%s", r->id, authd_err_reason(err),
                   r->client_ip);
         return render_form(r, he.status, &c, email, NULL, he.message);
     }
     if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL) {
         rpc_msg_free(&resp->base);
+        count_login(AUTHD_ERR_INTERNAL, 0);
         return edge_req_fail(r, AUTHD_ERR_INTERNAL, "login_no_session");
     }
     int authenticated = resp->session->authenticated;
+    count_login(AUTHD_OK, authenticated);
     err = edge_req_set_session(r, resp->session_token);
     log_event(LOG_INFO, "login_ok", "rid=%s user=%s ip=%s second_factor=%s", r->id,
               resp->user != NULL ? resp->user->id : "-", r->client_ip,

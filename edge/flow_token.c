@@ -22,6 +22,7 @@
 
 #include "err.h"
 #include "form.h"
+#include "json_body.h"
 #include "log.h"
 #include "oauth_util.h"
 #include "rpc.h"
@@ -314,44 +315,15 @@ edge_flow_token(struct edge_req *r)
     return token(r, v, "form");
 }
 
-/* Wipes every string value of a JSON object (the body may hold a password or a secret). */
-static void
-wipe_object(json_t *o)
-{
-    const char *key;
-    json_t *val;
-    json_object_foreach(o, key, val)
-    {
-        if (json_is_string(val))
-            secret_wipe((char *)json_string_value(val), json_string_length(val));
-    }
-}
-
 int
 edge_api_token(struct edge_req *r)
 {
-    json_error_t jerr;
     json_t *body = NULL;
-    if (r->json_body != NULL && r->json_body_len > 0)
-        body = json_loadb(r->json_body, r->json_body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (body == NULL || !json_is_object(body)) {
-        json_decref(body);
+    if (edge_json_object_parse(r->json_body, r->json_body_len, &body) != AUTHD_OK)
         return oauth_error(r, 400, "invalid_request", "The body must be a JSON object", NULL);
-    }
     const char *v[TP_N];
     const char *bad = NULL;
-    for (int i = 0; i < TP_N; i++) {
-        json_t *m = json_object_get(body, token_params[i]);
-        v[i] = NULL;
-        if (m == NULL || json_is_null(m))
-            continue;
-        if (!json_is_string(m)) {
-            bad = token_params[i];
-            break;
-        }
-        /* json_loadb() refuses \u0000 in strings, so the C string is the whole value. */
-        v[i] = json_string_value(m);
-    }
+    edge_json_strings(body, token_params, TP_N, v, &bad);
     int err;
     if (bad != NULL) {
         char msg[96];
@@ -360,7 +332,7 @@ edge_api_token(struct edge_req *r)
     } else {
         err = token(r, v, "json");
     }
-    wipe_object(body);
+    edge_json_wipe(body); /* the body may hold a password or a client secret */
     json_decref(body);
     return err;
 }

@@ -2,7 +2,8 @@
 /*
  * E-mail: the console provider for development and tests, SMTP through libcurl for real use.
  * Header values never carry CR or LF (no header injection), the body's line ends are made
- * CRLF, and every buffer that held the message (it carries a one-time link) is wiped.
+ * CRLF, and every buffer that held the message (it carries a one-time link) is wiped. Every
+ * mail not sent counts in edge_mail_failures_total{kind}.
  */
 #include "mail.h"
 
@@ -17,9 +18,20 @@
 
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "secret.h"
 
 #define MAIL_MAX_MESSAGE ((size_t)64 * 1024)
+
+/* kind: queue_full (mail_send_later refused it), invalid (a bad address or header), smtp (the
+ * server could not be reached or refused it), internal (out of memory and the like). */
+static void
+count_failure(const char *kind)
+{
+    char labels[48];
+    metrics_count("edge_mail_failures_total",
+                  metrics_labels(labels, sizeof(labels), "kind", kind, NULL), 1);
+}
 
 /* A message waiting for the background sender (mail_send_later). */
 struct mail_job {
@@ -233,6 +245,7 @@ mail_send_later(struct mail *m, const char *rid, const char *to, const char *sub
     pthread_mutex_unlock(&m->lock);
     if (r != AUTHD_OK) {
         log_event(LOG_WARN, "mail_failed", "rid=%s reason=queue_full", j->rid);
+        count_failure("queue_full");
         job_free(j);
     }
     return r;
@@ -380,12 +393,10 @@ out:
     return r;
 }
 
-int
-mail_send(struct mail *m, const char *rid, const char *to, const char *subject, const char *body,
-          const char *link)
+static int
+send_one(struct mail *m, const char *rid, const char *to, const char *subject, const char *body,
+         const char *link)
 {
-    if (rid == NULL)
-        rid = "-";
     if (!address_safe(to))
         return AUTHD_ERR_INVALID_ARGUMENT;
     if (m->provider == MAIL_CONSOLE) {
@@ -432,5 +443,19 @@ mail_send(struct mail *m, const char *rid, const char *to, const char *subject, 
         log_event(LOG_INFO, "mail_sent", "rid=%s provider=smtp subject=%s", rid,
                   log_quote(subject, qsubject, sizeof(qsubject)));
     }
+    return r;
+}
+
+int
+mail_send(struct mail *m, const char *rid, const char *to, const char *subject, const char *body,
+          const char *link)
+{
+    int r = send_one(m, rid != NULL ? rid : "-", to, subject, body, link);
+    if (r == AUTHD_ERR_INVALID_ARGUMENT)
+        count_failure("invalid");
+    else if (r == AUTHD_ERR_UNAVAILABLE)
+        count_failure("smtp");
+    else if (r != AUTHD_OK)
+        count_failure("internal");
     return r;
 }

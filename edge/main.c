@@ -27,6 +27,15 @@
 #define DRAIN_MS 5000
 #define TLS_FILE_MAX ((size_t)1024 * 1024)
 
+/* Long options without a short letter. */
+enum {
+    OPT_AUTHD_CA = 1001,
+    OPT_AUTHD_CERT,
+    OPT_AUTHD_KEY,
+    OPT_AUTHD_SERVER_NAME,
+    OPT_METRICS_TOKEN_FILE,
+};
+
 struct settings {
     const char *listen;
     const char *authd;
@@ -43,8 +52,14 @@ struct settings {
     const char *rpc_timeout_ms;
     const char *conn_limit;
     const char *per_ip_limit;
+    const char *request_timeout;
     const char *tls_cert;
     const char *tls_key;
+    const char *authd_ca; /* TLS to authd: CA, client certificate and key, name to check */
+    const char *authd_cert;
+    const char *authd_key;
+    const char *authd_server_name;
+    const char *metrics_token_file;
 };
 
 static void
@@ -59,6 +74,14 @@ usage(FILE *f)
         "                                                127.0.0.1:8080; port 0 = a free one)\n"
         "  --authd HOST:PORT         EDGE_AUTHD          authd's gRPC address\n"
         "                                                (default 127.0.0.1:50051)\n"
+        "  --authd-ca FILE           EDGE_AUTHD_CA       call authd over TLS, its certificate\n"
+        "                                                verified against this CA (PEM)\n"
+        "  --authd-cert FILE         EDGE_AUTHD_CERT     the edge's certificate for mutual\n"
+        "                                                TLS with authd (PEM)\n"
+        "  --authd-key FILE          EDGE_AUTHD_KEY      ... and its private key (PEM)\n"
+        "  --authd-server-name NAME  EDGE_AUTHD_SERVER_NAME\n"
+        "                                                the name authd's certificate must\n"
+        "                                                carry (default: the --authd host)\n"
         "  --base-url URL            EDGE_BASE_URL       public URL of this edge, used in\n"
         "                                                e-mailed links (default\n"
         "                                                http://127.0.0.1:<port>)\n"
@@ -78,8 +101,18 @@ usage(FILE *f)
         "  --per-ip-limit N          EDGE_PER_IP_LIMIT   connections per client address\n"
         "                                                (default 64; 0 = none, the default\n"
         "                                                with --trust-proxy)\n"
+        "  --request-timeout S       EDGE_REQUEST_TIMEOUT seconds a client has to send a\n"
+        "                                                whole request (line, headers, body);\n"
+        "                                                a slower one is cut (default 30)\n"
         "  --tls-cert FILE           EDGE_TLS_CERT       serve HTTPS with this PEM certificate\n"
         "  --tls-key FILE            EDGE_TLS_KEY        ... and this PEM private key\n"
+        "  --metrics-token-file FILE EDGE_METRICS_TOKEN_FILE\n"
+        "                                                GET /metrics then needs\n"
+        "                                                \"Authorization: Bearer <token>\"\n"
+        "                                                (the file's first line, or the\n"
+        "                                                variable EDGE_METRICS_TOKEN; 16+\n"
+        "                                                characters); without a token only\n"
+        "                                                loopback peers may read /metrics\n"
         "  --port-file PATH          EDGE_PORT_FILE      write the bound port here once\n"
         "                                                listening (removed at exit)\n"
         "  --log-level LEVEL         EDGE_LOG_LEVEL      debug, info (default), warn, error\n"
@@ -209,6 +242,48 @@ default_sender(const struct edge *e, char *out, size_t cap)
         snprintf(out, cap, "authd <no-reply@localhost>");
 }
 
+/*
+ * The bearer token of GET /metrics: the first line of path, else EDGE_METRICS_TOKEN (wiped
+ * from the environment once read), else none (*out NULL). Never a flag: argv is public. 0, or
+ * -1 (logged) when the file cannot be read or the token is shorter than 16 characters or holds
+ * anything but printable ASCII.
+ */
+static int
+load_metrics_token(const char *path, char **out)
+{
+    *out = NULL;
+    if (path != NULL) {
+        *out = read_file(path);
+        if (*out == NULL) {
+            log_event(LOG_ERROR, "start_failed", "reason=cannot_read_metrics_token_file");
+            return -1;
+        }
+        (*out)[strcspn(*out, "\r\n")] = '\0';
+    } else {
+        char *env = getenv("EDGE_METRICS_TOKEN");
+        if (env == NULL || env[0] == '\0')
+            return 0;
+        *out = strdup(env);
+        secret_wipe(env, strlen(env));
+        unsetenv("EDGE_METRICS_TOKEN");
+        if (*out == NULL)
+            return -1;
+    }
+    size_t n = strlen(*out);
+    int bad = n < 16;
+    for (size_t i = 0; i < n; i++)
+        if ((*out)[i] <= ' ' || (*out)[i] >= 0x7f)
+            bad = 1;
+    if (bad) {
+        log_event(LOG_ERROR, "start_failed",
+                  "reason=bad_metrics_token hint=\"16 or more printable characters, no spaces\"");
+        secret_strfree(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int
 write_port_file(const char *path, int port)
 {
@@ -243,12 +318,18 @@ main(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"conn-limit", required_argument, NULL, 'c'},
         {"per-ip-limit", required_argument, NULL, 'i'},
+        {"request-timeout", required_argument, NULL, 'R'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"port-file", required_argument, NULL, 'p'},
         {"log-level", required_argument, NULL, 'L'},
         {"rpc-timeout-ms", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
+        {"authd-ca", required_argument, NULL, OPT_AUTHD_CA},
+        {"authd-cert", required_argument, NULL, OPT_AUTHD_CERT},
+        {"authd-key", required_argument, NULL, OPT_AUTHD_KEY},
+        {"authd-server-name", required_argument, NULL, OPT_AUTHD_SERVER_NAME},
+        {"metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN_FILE},
         {NULL, 0, NULL, 0},
     };
     struct settings f;
@@ -292,6 +373,9 @@ main(int argc, char **argv)
         case 'i':
             f.per_ip_limit = optarg;
             break;
+        case 'R':
+            f.request_timeout = optarg;
+            break;
         case 'C':
             f.tls_cert = optarg;
             break;
@@ -306,6 +390,21 @@ main(int argc, char **argv)
             break;
         case 'T':
             f.rpc_timeout_ms = optarg;
+            break;
+        case OPT_AUTHD_CA:
+            f.authd_ca = optarg;
+            break;
+        case OPT_AUTHD_CERT:
+            f.authd_cert = optarg;
+            break;
+        case OPT_AUTHD_KEY:
+            f.authd_key = optarg;
+            break;
+        case OPT_AUTHD_SERVER_NAME:
+            f.authd_server_name = optarg;
+            break;
+        case OPT_METRICS_TOKEN_FILE:
+            f.metrics_token_file = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -334,8 +433,14 @@ main(int argc, char **argv)
         .threads = env_or(f.threads, "EDGE_THREADS"),
         .conn_limit = env_or(f.conn_limit, "EDGE_CONN_LIMIT"),
         .per_ip_limit = env_or(f.per_ip_limit, "EDGE_PER_IP_LIMIT"),
+        .request_timeout = env_or(f.request_timeout, "EDGE_REQUEST_TIMEOUT"),
         .tls_cert = env_or(f.tls_cert, "EDGE_TLS_CERT"),
         .tls_key = env_or(f.tls_key, "EDGE_TLS_KEY"),
+        .authd_ca = env_or(f.authd_ca, "EDGE_AUTHD_CA"),
+        .authd_cert = env_or(f.authd_cert, "EDGE_AUTHD_CERT"),
+        .authd_key = env_or(f.authd_key, "EDGE_AUTHD_KEY"),
+        .authd_server_name = env_or(f.authd_server_name, "EDGE_AUTHD_SERVER_NAME"),
+        .metrics_token_file = env_or(f.metrics_token_file, "EDGE_METRICS_TOKEN_FILE"),
         .port_file = env_or(f.port_file, "EDGE_PORT_FILE"),
         .log_level = env_or(f.log_level, "EDGE_LOG_LEVEL"),
         .rpc_timeout_ms = env_or(f.rpc_timeout_ms, "EDGE_RPC_TIMEOUT_MS"),
@@ -357,12 +462,15 @@ main(int argc, char **argv)
     e.trust_proxy = truthy(s.trust_proxy);
 
     long threads = 0, timeout_ms = 5000, conn_limit = 1024, per_ip = e.trust_proxy ? 0 : 64;
+    long request_timeout = 30;
     if ((s.threads != NULL && parse_long(s.threads, 0, 1024, &threads) != 0) ||
         (s.rpc_timeout_ms != NULL && parse_long(s.rpc_timeout_ms, 1, 600000, &timeout_ms) != 0) ||
         (s.conn_limit != NULL && parse_long(s.conn_limit, 1, 1000000, &conn_limit) != 0) ||
-        (s.per_ip_limit != NULL && parse_long(s.per_ip_limit, 0, 1000000, &per_ip) != 0)) {
-        fprintf(stderr, "authd-edge: --threads, --rpc-timeout-ms, --conn-limit and "
-                        "--per-ip-limit take a positive number\n");
+        (s.per_ip_limit != NULL && parse_long(s.per_ip_limit, 0, 1000000, &per_ip) != 0) ||
+        (s.request_timeout != NULL &&
+         parse_long(s.request_timeout, 1, 3600, &request_timeout) != 0)) {
+        fprintf(stderr, "authd-edge: --threads, --rpc-timeout-ms, --conn-limit, "
+                        "--per-ip-limit and --request-timeout take a positive number\n");
         return 2;
     }
 
@@ -392,6 +500,15 @@ main(int argc, char **argv)
         fprintf(stderr, "authd-edge: --tls-cert and --tls-key go together\n");
         return 2;
     }
+    if ((s.authd_cert == NULL) != (s.authd_key == NULL)) {
+        fprintf(stderr, "authd-edge: --authd-cert and --authd-key go together\n");
+        return 2;
+    }
+    if (s.authd_ca == NULL && (s.authd_cert != NULL || s.authd_server_name != NULL)) {
+        fprintf(stderr, "authd-edge: --authd-cert, --authd-key and --authd-server-name need "
+                        "--authd-ca\n");
+        return 2;
+    }
     char host[256], port_text[16];
     if (edge_listen_split(s.listen, host, sizeof(host), port_text, sizeof(port_text)) != 0) {
         fprintf(stderr, "authd-edge: --listen must be HOST:PORT (or [IPv6]:PORT)\n");
@@ -415,6 +532,7 @@ main(int argc, char **argv)
 
     int rc = 1, wrote_port_file = 0;
     char *tls_cert = NULL, *tls_key = NULL;
+    char *metrics_token = NULL;
     struct edge_server *srv = NULL;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_event(LOG_ERROR, "start_failed", "reason=curl_global_init");
@@ -447,23 +565,51 @@ main(int argc, char **argv)
                   "and --smtp-from\"");
         goto out;
     }
-    if (edge_authd_new(s.authd, (int)timeout_ms, &e.authd) != AUTHD_OK) {
+    if (s.authd_ca != NULL) {
+        struct rpc_tls atls = {.server_name = s.authd_server_name};
+        char *ca = read_file(s.authd_ca);
+        char *cert = s.authd_cert != NULL ? read_file(s.authd_cert) : NULL;
+        char *key = s.authd_key != NULL ? read_file(s.authd_key) : NULL;
+        int bad = ca == NULL || (s.authd_cert != NULL && (cert == NULL || key == NULL));
+        if (!bad) {
+            atls.ca_pem = ca;
+            atls.cert_pem = cert;
+            atls.key_pem = key;
+            bad = edge_authd_new_tls(s.authd, &atls, (int)timeout_ms, &e.authd) != AUTHD_OK;
+        }
+        free(ca);
+        free(cert);
+        if (key != NULL)
+            secret_strfree(key); /* gRPC has its own copy */
+        if (bad) {
+            log_event(LOG_ERROR, "start_failed",
+                      "reason=bad_authd_tls hint=\"--authd-ca, --authd-cert and --authd-key must "
+                      "be readable PEM files\"");
+            goto out;
+        }
+    } else if (edge_authd_new(s.authd, (int)timeout_ms, &e.authd) != AUTHD_OK) {
         log_event(LOG_ERROR, "start_failed", "reason=bad_authd_address");
         goto out;
     }
 
+    if (load_metrics_token(s.metrics_token_file, &metrics_token) != 0)
+        goto out;
     struct edge_server_opts so = {
         .listen = s.listen,
         .threads = (unsigned)threads,
         .conn_limit = (unsigned)conn_limit,
         .per_ip_limit = (unsigned)per_ip,
         .timeout_s = 15,
+        .request_timeout_s = (unsigned)request_timeout,
         .memory_limit = (size_t)64 * 1024,
         .tls_cert_pem = tls_cert,
         .tls_key_pem = tls_key,
+        .metrics_token = metrics_token,
     };
     int port = 0;
     int err = edge_server_start(&so, &e, &srv, &port);
+    secret_strfree(metrics_token); /* the server keeps only a hash of it */
+    metrics_token = NULL;
     if (err != AUTHD_OK) {
         log_event(LOG_ERROR, "start_failed", "reason=%s", authd_err_reason(err));
         goto out;
@@ -475,12 +621,21 @@ main(int argc, char **argv)
         goto out;
     }
     wrote_port_file = s.port_file != NULL;
+    if (so.metrics_token == NULL && e.trust_proxy)
+        log_event(LOG_WARN, "metrics", "%s",
+                  "path=/metrics access=loopback_only note=\"behind a proxy on this host, set "
+                  "EDGE_METRICS_TOKEN: relayed requests look local (those with forwarding "
+                  "headers are refused)\"");
+    else
+        log_event(LOG_INFO, "metrics", "path=/metrics access=%s",
+                  so.metrics_token != NULL ? "bearer_token" : "loopback_only");
     char qbase[600], qauthd[300], qlisten[300];
     log_event(LOG_INFO, "listening",
-              "addr=%s port=%d base_url=%s authd=%s mail=%s threads=%ld tls=%d trust_proxy=%d",
+              "addr=%s port=%d base_url=%s authd=%s authd_tls=%d authd_mtls=%d mail=%s "
+              "threads=%ld tls=%d trust_proxy=%d",
               log_quote(host[0] != '\0' ? host : "*", qlisten, sizeof(qlisten)), port,
               log_quote(e.base_url, qbase, sizeof(qbase)),
-              log_quote(s.authd, qauthd, sizeof(qauthd)),
+              log_quote(s.authd, qauthd, sizeof(qauthd)), s.authd_ca != NULL, s.authd_cert != NULL,
               mo.provider == MAIL_SMTP ? "smtp" : "console", threads, e.tls, e.trust_proxy);
 
     int sig = 0;
@@ -501,6 +656,7 @@ out:
     if (tls_key != NULL)
         secret_strfree(tls_key);
     free(tls_cert);
+    secret_strfree(metrics_token);
     curl_global_cleanup();
     if (rc == 0)
         log_event(LOG_INFO, "stopped", "rc=0");

@@ -8,8 +8,9 @@
  *   on_request #n body chunks go into a bounded buffer;
  *   on_request    last call: parse query, cookies and body, route, check CSRF, run the
  *                 flow, send its answer with our headers;
- *   on_completed  log one line, wipe and free the state.
- * Flows see only struct edge_req (request.h), never MHD.
+ *   on_completed  log one line, count it in the metrics, wipe and free the state.
+ * Flows see only struct edge_req (request.h), never MHD. GET /metrics is answered here, not by
+ * a flow: who may read it depends on the socket peer, which only this file sees.
  */
 #include "server.h"
 
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@
 #include "flows.h"
 #include "form.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "secret.h"
 
@@ -49,6 +52,8 @@
 /* An OAuth/OIDC endpoint for programs: what the server answers itself there (405, 413, 415,
  * an unparsable form, 500) is RFC 6749 §5.2 JSON rather than a page. */
 #define ROUTE_API 0x10u
+/* The Prometheus metrics: answered by answer_metrics() below, no flow (fn is NULL). */
+#define ROUTE_METRICS 0x20u
 
 /*
  * A route with json_fn takes two kinds of body: application/json goes to json_fn (raw body,
@@ -71,6 +76,7 @@ static const struct route routes[] = {
     {"GET", "/", ROUTE_PAGE, edge_flow_home, NULL},
     {"GET", "/healthz", 0, edge_flow_healthz, NULL},
     {"GET", "/readyz", 0, edge_flow_readyz, NULL},
+    {"GET", "/metrics", ROUTE_METRICS, NULL, NULL},
     {"GET", "/auth/static/style.css", 0, edge_flow_style, NULL},
     {"GET", "/auth/signup", ROUTE_PAGE, edge_flow_signup_form, NULL},
     {"POST", "/auth/signup", FORM_POST, edge_flow_signup_start, NULL},
@@ -130,6 +136,36 @@ route_match(const struct route *rt, const char *path)
     return rest;
 }
 
+/*
+ * The route label of the metrics: the pattern of the first route whose path matches (whatever
+ * the method), with a prefix route's secret segment shown as {token}; "other" for paths no
+ * route knows. Never the raw path, so the number of series stays fixed.
+ */
+static void
+route_label(const char *path, char *out, size_t cap)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (route_match(&routes[i], path) == NULL)
+            continue;
+        snprintf(out, cap, "%s%s", routes[i].path,
+                 (routes[i].flags & ROUTE_PREFIX) ? "{token}" : "");
+        return;
+    }
+    snprintf(out, cap, "other");
+}
+
+/* The method label: one of the methods HTTP defines, else "other" (never the raw text). */
+static const char *
+method_label(const char *m)
+{
+    static const char *const known[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                        "OPTIONS", "CONNECT", "TRACE", "PATCH"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(m, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
 /* How much of an oversized chunked body is read (and dropped) to be able to answer 413. */
 #define EDGE_DISCARD_MAX ((size_t)1024 * 1024)
 
@@ -140,10 +176,19 @@ struct edge_server {
     const struct edge *edge;
     int listen_fd;   /* ours until MHD is started, then MHD's until quiesced */
     int quiesced_fd; /* handed back by MHD_quiesce_daemon; closed after MHD_stop_daemon */
+    /* Slow clients (see struct conn_watch): the watched connections and their watchdog. */
+    pthread_mutex_t watch_mu; /* guards watch_head and every conn_watch in it */
+    struct conn_watch *watch_head;
+    unsigned request_timeout_s;
+    pthread_t watchdog;
+    int watchdog_started;
+    int watchdog_stop;
     unsigned long inflight;
     int closing;
     uint32_t rid_prefix;
     unsigned long long rid_counter;
+    int metrics_token;              /* /metrics needs "Authorization: Bearer <token>" */
+    uint8_t metrics_token_hash[32]; /* SHA-256 of the token: compared in constant time */
 };
 
 struct conn_state {
@@ -155,13 +200,17 @@ struct conn_state {
     struct form *form;
     struct cookie_jar *cookies;
     struct timespec t0;
+    /* The connection's watch (slow clients), NULL when unwatched (out of memory). */
+    struct conn_watch *watch;
     int seen;         /* the access handler has run once */
     int too_large;    /* the body passed EDGE_BODY_MAX */
     size_t discarded; /* bytes of an oversized body read and dropped */
     int oom;          /* on_uri could not copy the query */
     int answered;
-    int status; /* for the log line */
+    int status;        /* for the log line */
+    int peer_loopback; /* the socket peer (never X-Forwarded-For) is a loopback address */
     char method[16];
+    char route[64];     /* the matched route pattern, for the metrics; "other" when none */
     char log_path[256]; /* the path with tokens replaced; never the query */
     char allow[64];
 };
@@ -262,6 +311,24 @@ set_client_ip(struct MHD_Connection *c, const struct edge *e, char *out, size_t 
         sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (getnameinfo(sa, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
         snprintf(out, cap, "-");
+}
+
+/* 1 when the socket peer (not any forwarded address) is 127.0.0.0/8, ::1 or ::ffff:127.x. */
+static int
+peer_is_loopback(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return 0;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
 }
 
 static int
@@ -411,6 +478,68 @@ refuse(struct MHD_Connection *c, struct conn_state *st, int api, int status, con
     return answer_error(c, st, status, heading, message);
 }
 
+/*
+ * GET /metrics. With a token configured, only "Authorization: Bearer <token>" may read it
+ * (401 otherwise); without one, only a peer on a loopback socket address (403 otherwise). The
+ * presented token is hashed before the comparison, so neither its bytes nor its length show in
+ * the time taken. A reverse proxy on this host makes every request it relays come from
+ * loopback, so in that mode a request carrying a forwarding header is refused too: those
+ * headers can only take access away, never give it.
+ */
+static enum MHD_Result
+answer_metrics(struct MHD_Connection *c, struct conn_state *st)
+{
+    const struct edge_server *s = st->srv;
+    struct edge_req *r = &st->req;
+    if (s->metrics_token) {
+        const char *tok = edge_req_bearer(r);
+        uint8_t h[32];
+        secret_sha256(tok != NULL ? tok : "", tok != NULL ? strlen(tok) : 0, h);
+        int ok = secret_eq(h, s->metrics_token_hash, sizeof(h)) && tok != NULL;
+        secret_wipe(h, sizeof(h));
+        if (!ok) {
+            log_event(LOG_WARN, "metrics_refused", "rid=%s reason=token ip=%s", r->id,
+                      r->client_ip);
+            edge_req_response_free(r);
+            buf_init(&r->body, PAGE_MAX);
+            if (buf_puts(&r->body, "A bearer token is required.\n") != AUTHD_OK)
+                buf_free(&r->body);
+            r->status = 401;
+            r->content_type = "text/plain; charset=utf-8";
+            r->www_authenticate = "Bearer realm=\"metrics\"";
+            return send_answer(c, st);
+        }
+    } else if (!st->peer_loopback || header(c, "X-Forwarded-For") != NULL ||
+               header(c, "Forwarded") != NULL || header(c, "X-Real-IP") != NULL) {
+        log_event(LOG_WARN, "metrics_refused", "rid=%s reason=%s ip=%s", r->id,
+                  st->peer_loopback ? "forwarded" : "not_loopback", r->client_ip);
+        return answer_error(c, st, 403, "Forbidden",
+                            "Metrics are served to this host only, or with a token.");
+    }
+    size_t len = 0;
+    char *text = metrics_render(&len);
+    if (text == NULL)
+        return answer_error(c, st, 500, "Sorry", "Something went wrong");
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    int ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                     "text/plain; version=0.0.4; charset=utf-8") == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES;
+    if (ok && __atomic_load_n(&s->closing, __ATOMIC_RELAXED))
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+    enum MHD_Result ret = ok ? MHD_queue_response(c, MHD_HTTP_OK, resp) : MHD_NO;
+    MHD_destroy_response(resp);
+    st->answered = ret == MHD_YES;
+    if (st->answered)
+        st->status = MHD_HTTP_OK;
+    return ret;
+}
+
 static enum MHD_Result
 dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const char *method)
 {
@@ -459,6 +588,8 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
                       "This address does not accept this kind of request.");
     }
     r->param = (rt->flags & ROUTE_PREFIX) ? param : NULL;
+    if (rt->flags & ROUTE_METRICS)
+        return answer_metrics(c, st);
 
     int err =
         form_parse(st->query_raw, st->query_raw != NULL ? strlen(st->query_raw) : 0, &st->query);
@@ -542,17 +673,172 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     return send_answer(c, st);
 }
 
+/* ---- request framing ------------------------------------------------------------------- */
+
+struct framing {
+    unsigned lengths; /* Content-Length headers */
+    unsigned codings; /* Transfer-Encoding headers */
+};
+
+static enum MHD_Result
+on_framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct framing *f = cls;
+    if (key != NULL && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->lengths++;
+    else if (key != NULL && strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        f->codings++;
+    return MHD_YES;
+}
+
+/*
+ * 1 when the body's length is ambiguous or unknown (RFC 9112 §6.1, §6.3): Content-Length twice,
+ * Content-Length next to Transfer-Encoding, Transfer-Encoding twice or other than "chunked".
+ * MHD takes the first of two lengths where a proxy in front may take the last (request
+ * smuggling), keeps the connection after a length-and-coding request, and waits until the
+ * timeout for the body of a coding it does not know.
+ */
+static int
+bad_framing(struct MHD_Connection *c)
+{
+    struct framing f = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, on_framing_header, &f);
+    if (f.lengths > 1 || f.codings > 1 || (f.codings == 1 && f.lengths > 0))
+        return 1;
+    const char *te = header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return te != NULL && strcasecmp(te, "chunked") != 0;
+}
+
+/* ---- slow clients ---------------------------------------------------------------------- */
+
+/*
+ * MHD's connection timeout counts idle time only: a client sending a byte every few seconds
+ * (slowloris) keeps its connection, and in the default mode a thread, for ever, and enough of
+ * them fill --conn-limit for everyone. So a connection is watched from its start, and again
+ * from the end of each answer (keep-alive), until its next request has fully arrived; the
+ * watchdog thread shuts down the socket of one still sending after request_timeout_s. MHD then
+ * reads the end of the stream and closes the connection in its own thread: MHD alone closes
+ * the fd. The entry leaves the list in the CLOSED notification, which MHD makes before it
+ * closes the fd, under the lock the watchdog holds to shut down, so a reused fd number is
+ * never touched.
+ */
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    int fd;
+    int armed; /* the connection is receiving a request */
+    int cut;   /* shut down by the watchdog */
+    struct timespec deadline;
+};
+
+static void
+watch_arm_locked(const struct edge_server *s, struct conn_watch *w)
+{
+    clock_gettime(CLOCK_MONOTONIC, &w->deadline);
+    w->deadline.tv_sec += (time_t)s->request_timeout_s;
+    w->armed = 1;
+}
+
+/* The connection waits for its next request (after an answer on a kept-alive connection). */
+static void
+watch_arm(struct edge_server *s, struct conn_watch *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&s->watch_mu);
+    watch_arm_locked(s, w);
+    pthread_mutex_unlock(&s->watch_mu);
+}
+
+/* The request has fully arrived: its handler may take its time (RPCs, a webhook). */
+static void
+watch_disarm(struct edge_server *s, struct conn_watch *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&s->watch_mu);
+    w->armed = 0;
+    pthread_mutex_unlock(&s->watch_mu);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    struct edge_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_watch *w = ci != NULL ? calloc(1, sizeof(*w)) : NULL;
+        *socket_context = w;
+        if (w == NULL)
+            return; /* unwatched: only the idle timeout applies */
+        w->fd = ci->connect_fd;
+        pthread_mutex_lock(&s->watch_mu);
+        watch_arm_locked(s, w);
+        w->next = s->watch_head;
+        if (w->next != NULL)
+            w->next->prev = w;
+        s->watch_head = w;
+        pthread_mutex_unlock(&s->watch_mu);
+        return;
+    }
+    struct conn_watch *w = *socket_context;
+    if (w == NULL)
+        return;
+    *socket_context = NULL;
+    pthread_mutex_lock(&s->watch_mu);
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        s->watch_head = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&s->watch_mu);
+    free(w);
+}
+
+static void *
+watchdog_main(void *arg)
+{
+    struct edge_server *s = arg;
+    const struct timespec tick = {0, 200L * 1000 * 1000};
+    while (!__atomic_load_n(&s->watchdog_stop, __ATOMIC_RELAXED)) {
+        nanosleep(&tick, NULL);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        unsigned cut = 0;
+        pthread_mutex_lock(&s->watch_mu);
+        for (struct conn_watch *w = s->watch_head; w != NULL; w = w->next) {
+            if (!w->armed || w->cut || now.tv_sec < w->deadline.tv_sec ||
+                (now.tv_sec == w->deadline.tv_sec && now.tv_nsec < w->deadline.tv_nsec))
+                continue;
+            shutdown(w->fd, SHUT_RDWR);
+            w->cut = 1;
+            cut++;
+        }
+        pthread_mutex_unlock(&s->watch_mu);
+        if (cut > 0)
+            log_event(LOG_WARN, "slow_clients_cut", "count=%u request_timeout_s=%u", cut,
+                      s->request_timeout_s);
+    }
+    return NULL;
+}
+
 /* ---- MHD callbacks --------------------------------------------------------------------- */
 
 static void *
 on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)c;
     struct edge_server *s = cls;
     struct conn_state *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return NULL;
     st->srv = s;
+    const union MHD_ConnectionInfo *wci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    st->watch = wci != NULL ? wci->socket_context : NULL;
     clock_gettime(CLOCK_MONOTONIC, &st->t0);
     buf_init(&st->upload, EDGE_BODY_MAX);
     buf_init(&st->req.body, PAGE_MAX);
@@ -583,6 +869,14 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         set_client_ip(c, st->srv->edge, st->req.client_ip, sizeof(st->req.client_ip));
         snprintf(st->method, sizeof(st->method), "%s", method);
         set_log_path(st, url);
+        route_label(url, st->route, sizeof(st->route));
+        st->peer_loopback = peer_is_loopback(c);
+        if (bad_framing(c)) {
+            /* Answered before the body, so MHD closes the connection after it. */
+            edge_authd_config(st->srv->edge->authd, 0, &st->req.cfg);
+            return answer_error(c, st, 400, "Bad request",
+                                "The length of the request could not be understood.");
+        }
         const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {
             char *end = NULL;
@@ -616,7 +910,24 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         }
         return MHD_YES;
     }
+    watch_disarm(st->srv, st->watch);
     return dispatch(c, st, url, method);
+}
+
+/* Counts a finished request: by route pattern, method and status (none: never answered). */
+static void
+record_request(const struct conn_state *st, double seconds)
+{
+    char labels[192], status[16];
+    if (st->status > 0)
+        snprintf(status, sizeof(status), "%d", st->status);
+    else
+        snprintf(status, sizeof(status), "none");
+    metrics_labels(labels, sizeof(labels), "route", st->route, "method", method_label(st->method),
+                   "status", status, NULL);
+    metrics_count("edge_http_requests_total", labels, 1);
+    metrics_labels(labels, sizeof(labels), "route", st->route, NULL);
+    metrics_observe("edge_http_request_duration_seconds", labels, seconds);
 }
 
 static void
@@ -629,6 +940,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (st == NULL)
         return;
     *con_cls = NULL;
+    watch_arm(s, st->watch); /* a kept-alive connection waits for its next request */
     if (st->seen) {
         struct timespec t1;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -640,6 +952,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                   log_quote(st->log_path, qp, sizeof(qp)), st->status, ms,
                   st->req.client_ip[0] != '\0' ? st->req.client_ip : "-",
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+        record_request(st, ms / 1e3);
     }
     edge_req_response_free(&st->req);
     buf_free(&st->upload);
@@ -738,6 +1051,33 @@ bind_listen(const char *addr, int *port_out)
     return fd;
 }
 
+/*
+ * The edge's metric families. The flows, the mailer and the webhook count into them by name;
+ * series without labels start at 0 so that "never happened" shows as 0, not as absent.
+ */
+static void
+describe_metrics(void)
+{
+    metrics_describe("edge_http_requests_total", METRICS_COUNTER,
+                     "HTTP requests by route pattern, method and status.");
+    metrics_describe("edge_http_request_duration_seconds", METRICS_HISTOGRAM,
+                     "Time from a request's first line to its completion, in seconds.");
+    metrics_describe("edge_logins_total", METRICS_COUNTER,
+                     "Password logins by outcome (ok, second_factor_required, failed, locked, "
+                     "inactive, error).");
+    metrics_describe("edge_second_factor_total", METRICS_COUNTER,
+                     "Second-factor steps at login by outcome (ok, failed, locked, expired, "
+                     "error).");
+    metrics_describe("edge_lockouts_total", METRICS_COUNTER,
+                     "Login and second-factor attempts refused because of a lockout.");
+    metrics_describe("edge_webhook_failures_total", METRICS_COUNTER,
+                     "Two-factor webhook deliveries that failed.");
+    metrics_describe("edge_mail_failures_total", METRICS_COUNTER,
+                     "E-mails not sent, by kind (queue_full, invalid, smtp, internal).");
+    metrics_count("edge_lockouts_total", NULL, 0);
+    metrics_count("edge_webhook_failures_total", NULL, 0);
+}
+
 int
 edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct edge_server **out,
                   int *port)
@@ -752,6 +1092,11 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
         return AUTHD_ERR_NOMEM;
     s->edge = e;
     s->quiesced_fd = -1;
+    if (o->metrics_token != NULL) {
+        s->metrics_token = 1;
+        secret_sha256(o->metrics_token, strlen(o->metrics_token), s->metrics_token_hash);
+    }
+    describe_metrics();
     if (secret_random(&s->rid_prefix, sizeof(s->rid_prefix)) != AUTHD_OK) {
         free(s);
         return AUTHD_ERR_INTERNAL;
@@ -775,6 +1120,8 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)o->tls_key_pem},
         {MHD_OPTION_END, 0, NULL},
     };
+    pthread_mutex_init(&s->watch_mu, NULL);
+    s->request_timeout_s = o->request_timeout_s > 0 ? o->request_timeout_s : 30;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
@@ -784,14 +1131,23 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(o->timeout_s > 0 ? o->timeout_s : 15),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (o->memory_limit > 0 ? o->memory_limit : (size_t)64 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+        on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (s->d == NULL) {
         log_event(LOG_ERROR, "server_failed", "reason=mhd_start_daemon");
         close(fd);
+        pthread_mutex_destroy(&s->watch_mu);
         free(s);
         return AUTHD_ERR_UNAVAILABLE;
     }
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+        log_event(LOG_ERROR, "server_failed", "reason=watchdog_thread");
+        MHD_stop_daemon(s->d);
+        pthread_mutex_destroy(&s->watch_mu);
+        free(s);
+        return AUTHD_ERR_UNAVAILABLE;
+    }
+    s->watchdog_started = 1;
     *out = s;
     return AUTHD_OK;
 }
@@ -826,7 +1182,12 @@ edge_server_stop(struct edge_server *s)
         return;
     if (s->d != NULL)
         MHD_stop_daemon(s->d);
+    if (s->watchdog_started) {
+        __atomic_store_n(&s->watchdog_stop, 1, __ATOMIC_RELAXED);
+        pthread_join(s->watchdog, NULL);
+        pthread_mutex_destroy(&s->watch_mu);
+    }
     if (s->quiesced_fd >= 0)
         close(s->quiesced_fd);
-    free(s);
+    secret_freezero(s, sizeof(*s));
 }

@@ -23,6 +23,12 @@ struct edge_server_opts {
                                * record per cookie there: 32 KiB gave 431 for ~300 cookies) */
     const char *tls_cert_pem; /* both set: serve HTTPS (PEM text, borrowed until stop) */
     const char *tls_key_pem;
+    /* Time to send a whole request (line, headers, body), from the connection's start or the
+     * end of the previous answer; a client still sending then is cut. 0 = 30. */
+    unsigned request_timeout_s;
+    /* GET /metrics: NULL serves it to loopback peers only; else it needs this bearer token
+     * (borrowed for the call to edge_server_start only: a hash of it is kept). */
+    const char *metrics_token;
 };
 
 struct edge_server;

@@ -3,7 +3,7 @@
  * Two-factor webhook: JSON body with jansson (so an e-mail with quotes or a transport with
  * control bytes is escaped, never spliced), sent with libcurl. The code travels in the body
  * only; every copy of the body we make is wiped, and the header list (which may hold an API
- * key) is wiped before it is freed.
+ * key) is wiped before it is freed. Every failed delivery counts in edge_webhook_failures_total.
  */
 #include "webhook.h"
 
@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "secret.h"
 
 #define WEBHOOK_BODY_MAX ((size_t)16 * 1024)
@@ -145,6 +146,7 @@ webhook_send(const struct edge_two_factor_config *cfg, const char *rid,
     int r = webhook_build_body(&body, u, token);
     if (r != AUTHD_OK) {
         log_event(LOG_ERROR, "webhook", "rid=%s ok=0 err=%s reason=body", rid, authd_err_reason(r));
+        metrics_count("edge_webhook_failures_total", NULL, 1);
         buf_free(&body);
         return r;
     }
@@ -181,6 +183,8 @@ out:;
               log_quote(cfg->webhook_origin, qo, sizeof(qo)), status, elapsed_ms(&t0),
               cr != CURLE_OK ? " err=" : "",
               cr != CURLE_OK ? log_quote(curl_easy_strerror(cr), qe, sizeof(qe)) : "");
+    if (r != AUTHD_OK)
+        metrics_count("edge_webhook_failures_total", NULL, 1);
     headers_free(hdrs);
     if (c != NULL)
         curl_easy_cleanup(c);

@@ -85,11 +85,11 @@ typedef void (*rpc_observe_fn)(void *arg, const char *service, const char *metho
                                uint64_t elapsed_ns);
 
 struct rpc_server_opts {
-    const char *listen; /* "127.0.0.1:50051"; port 0 picks a free one */
-    int cq_threads;     /* completion-queue threads; 0 = number of cores */
-    int workers;        /* worker threads for blocking handlers; 0 = 32 */
-    size_t max_message; /* largest request accepted (bytes); 0 = 1 MiB */
-    const struct rpc_tls *tls; /* NULL: plaintext */
+    const char *listen;         /* "127.0.0.1:50051"; port 0 picks a free one */
+    int cq_threads;             /* completion-queue threads; 0 = number of cores */
+    int workers;                /* worker threads for blocking handlers; 0 = 32 */
+    size_t max_message;         /* largest request accepted (bytes); 0 = 1 MiB */
+    const struct rpc_tls *tls;  /* NULL: plaintext */
     rpc_authorize_fn authorize; /* NULL: every caller may call every method */
     rpc_observe_fn observe;     /* NULL: none */
     void *hook_arg;             /* handed to authorize and observe */
@@ -100,8 +100,10 @@ struct rpc_server;
 /*
  * Binds, registers every method of every service, and starts serving. The service array and
  * the method tables must outlive the server. On success *out is the server and *bound_port the
- * port bound. Returns AUTHD_OK, AUTHD_ERR_UNAVAILABLE when the address cannot be bound, or
- * AUTHD_ERR_INVALID_ARGUMENT for a method name not in its descriptor.
+ * port bound. Returns AUTHD_OK, AUTHD_ERR_UNAVAILABLE when the address cannot be bound (or,
+ * with opts->tls, when gRPC cannot load the certificate and key: it does not tell the two
+ * apart), or AUTHD_ERR_INVALID_ARGUMENT for a method name not in its descriptor or a tls
+ * without all three of ca_pem, cert_pem and key_pem.
  * Blocking (non-RPC_INLINE) calls wait for a worker in a bounded queue; when it is full, a call
  * is answered AUTHD_ERR_UNAVAILABLE ("server busy"), and one whose deadline passed while it
  * waited is answered AUTHD_ERR_DEADLINE without running its handler.
@@ -235,5 +237,14 @@ void rpc_msg_free(ProtobufCMessage *msg);
 
 /* Wipes every string and bytes field of msg (recursively) without freeing. */
 void rpc_msg_wipe(ProtobufCMessage *msg);
+
+/*
+ * Wipes and drops the unknown fields of msg and of every message inside it; allocator is the one
+ * msg was unpacked with (NULL: protobuf-c's default). The server does this to every request it
+ * decodes: a handler that stores or copies request data must never carry bytes nobody
+ * validated, and protobuf-c accepts some unknown fields (an overlong field number 0) that it
+ * refuses to decode once packed again. NULL is a no-op.
+ */
+void rpc_msg_drop_unknown(ProtobufCMessage *msg, ProtobufCAllocator *allocator);
 
 #endif

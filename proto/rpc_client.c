@@ -3,7 +3,8 @@
  * The client half of the RPC adapter: blocking unary calls over one gRPC channel, safe to use
  * from many threads. Each call runs one batch on its own pluck queue; method paths are
  * registered with the channel once and cached. A failed call comes back as the enum authd_err
- * the server put in the authd-error trailer, or one derived from the gRPC status.
+ * the server put in the authd-error trailer, or one derived from the gRPC status. The channel
+ * is plaintext or TLS (optionally with a client certificate, for mutual TLS).
  */
 #include "rpc.h"
 
@@ -38,31 +39,78 @@ struct rpc_client {
     size_t n_methods;
 };
 
-int
-rpc_client_new(const char *target, struct rpc_client **out)
+static int
+pem_given(const char *pem)
+{
+    return pem != NULL && pem[0] != '\0';
+}
+
+/*
+ * Opens the channel to target: plaintext when tls is NULL, else TLS verified against
+ * tls->ca_pem, with the client's certificate when one is given. gRPC copies the PEM text and
+ * the channel arguments.
+ */
+static int
+client_open(const char *target, const struct rpc_tls *tls, struct rpc_client **out)
 {
     struct rpc_client *c;
     grpc_channel_credentials *creds;
+    grpc_ssl_pem_key_cert_pair pair;
+    grpc_arg arg;
+    grpc_channel_args args = {0, NULL};
 
-    if (out != NULL)
-        *out = NULL;
-    if (target == NULL || *target == '\0' || out == NULL)
-        return AUTHD_ERR_INVALID_ARGUMENT;
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return AUTHD_ERR_NOMEM;
     grpc_init();
-    creds = grpc_insecure_credentials_create();
-    c->channel = grpc_channel_create(target, creds, NULL);
-    grpc_channel_credentials_release(creds);
+    if (tls == NULL) {
+        creds = grpc_insecure_credentials_create();
+    } else {
+        pair.private_key = tls->key_pem;
+        pair.cert_chain = tls->cert_pem;
+        creds = grpc_ssl_credentials_create_ex(tls->ca_pem, pem_given(tls->cert_pem) ? &pair : NULL,
+                                               NULL, NULL);
+        if (tls->server_name != NULL && tls->server_name[0] != '\0') {
+            memset(&arg, 0, sizeof(arg));
+            arg.type = GRPC_ARG_STRING;
+            arg.key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+            arg.value.string = (char *)tls->server_name;
+            args.num_args = 1;
+            args.args = &arg;
+        }
+    }
+    c->channel = creds != NULL ? grpc_channel_create(target, creds, &args) : NULL;
+    if (creds != NULL)
+        grpc_channel_credentials_release(creds);
     if (c->channel == NULL) {
         free(c);
         grpc_shutdown();
-        return AUTHD_ERR_INVALID_ARGUMENT;
+        return creds != NULL ? AUTHD_ERR_INVALID_ARGUMENT : AUTHD_ERR_NOMEM;
     }
     pthread_mutex_init(&c->mu, NULL);
     *out = c;
     return AUTHD_OK;
+}
+
+int
+rpc_client_new(const char *target, struct rpc_client **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (target == NULL || *target == '\0' || out == NULL)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    return client_open(target, NULL, out);
+}
+
+int
+rpc_client_new_tls(const char *target, const struct rpc_tls *tls, struct rpc_client **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (target == NULL || *target == '\0' || out == NULL || tls == NULL ||
+        !pem_given(tls->ca_pem) || pem_given(tls->cert_pem) != pem_given(tls->key_pem))
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    return client_open(target, tls, out);
 }
 
 void

@@ -7,6 +7,7 @@
  */
 #include "rpc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <grpc/status.h>
@@ -182,4 +183,48 @@ rpc_msg_wipe(ProtobufCMessage *msg)
         ProtobufCMessageUnknownField *u = &msg->unknown_fields[i];
         secret_wipe(u->data, u->len);
     }
+}
+
+static void
+drop_free(ProtobufCAllocator *allocator, void *p)
+{
+    if (allocator != NULL)
+        allocator->free(allocator->allocator_data, p);
+    else
+        free(p);
+}
+
+void
+rpc_msg_drop_unknown(ProtobufCMessage *msg, ProtobufCAllocator *allocator)
+{
+    if (msg == NULL || msg->descriptor == NULL)
+        return;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    char *base = (char *)msg;
+
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        ProtobufCMessage **member = (ProtobufCMessage **)(base + f->offset);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage **arr = *(ProtobufCMessage ***)member;
+            for (size_t k = 0; arr != NULL && k < n; k++)
+                rpc_msg_drop_unknown(arr[k], allocator);
+            continue;
+        }
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        rpc_msg_drop_unknown(*member, allocator);
+    }
+    for (size_t i = 0; i < msg->n_unknown_fields; i++) {
+        ProtobufCMessageUnknownField *u = &msg->unknown_fields[i];
+        secret_wipe(u->data, u->len);
+        drop_free(allocator, u->data);
+    }
+    drop_free(allocator, msg->unknown_fields);
+    msg->unknown_fields = NULL;
+    msg->n_unknown_fields = 0;
 }

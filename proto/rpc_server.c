@@ -6,6 +6,10 @@
  * an Argon2 hash or a synced write never stalls a cheap call. Each call owns an arena that
  * holds the decoded request, the response and everything the handler allocates; it is wiped
  * when the call is answered, so secrets never outlive the call.
+ *
+ * Over TLS (mutual when the client presents a certificate, which must then chain to the
+ * configured CA), the verified certificate's names are offered to an authorize hook that runs
+ * before any request byte is decoded; an observe hook sees every answer (metrics).
  */
 #include "rpc.h"
 
@@ -78,6 +82,11 @@ struct rpc_ctx {
     grpc_call_details details; /* generic calls */
     char *peer;                /* gpr_malloc'd, on first use */
     const char *message;       /* status message set by the handler, in the arena */
+    const char *caller;        /* set by the authorize hook, in the arena; NULL: none */
+    grpc_auth_context *auth;   /* on first use; released with the call */
+    uint64_t arrived_ns;       /* CLOCK_MONOTONIC when the call arrived */
+    int status;                /* gRPC status code sent */
+    int answered;              /* the answer batch was started (or failed to start) */
 
     /* Kept alive until the answer batch completes. */
     grpc_byte_buffer *answer;
@@ -110,6 +119,9 @@ struct rpc_server {
     size_t n_regs;
     int started; /* grpc_server_start was called */
     struct rpc_tag shutdown_tag;
+    rpc_authorize_fn authorize; /* NULL: every caller may call every method */
+    rpc_observe_fn observe;     /* NULL: none */
+    void *hook_arg;
 
     pthread_mutex_t mu; /* guards the fields below */
     pthread_cond_t cv;  /* signalled when active drops to 0 and when shutdown_done is set */
@@ -219,17 +231,41 @@ ctx_free(struct rpc_ctx *c)
     arena_free(c);
     if (c->peer != NULL)
         gpr_free(c->peer);
+    if (c->auth != NULL)
+        grpc_auth_context_release(c->auth);
     if (c->call != NULL)
         grpc_call_unref(c->call);
     free(c);
 }
 
-/* Frees a call that was received (counted in active) and lets a stopping server know. */
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Frees a call that was received (counted in active) and lets a stopping server know. An
+ * answered call is reported to the observe hook first, once its answer has been handed over.
+ */
 static void
 ctx_finish(struct rpc_ctx *c)
 {
     struct rpc_server *srv = c->srv;
 
+    if (c->answered && srv->observe != NULL) {
+        const char *service = "", *method = "";
+        uint64_t now = now_ns();
+        if (c->reg != NULL) {
+            service = c->reg->svc->desc->name;
+            method = c->reg->md->name;
+        }
+        srv->observe(srv->hook_arg, service, method, c->status,
+                     now > c->arrived_ns ? now - c->arrived_ns : 1);
+    }
     ctx_free(c);
     pthread_mutex_lock(&srv->mu);
     if (--srv->active == 0)
@@ -291,8 +327,10 @@ call_answer(struct rpc_ctx *c, int err, const ProtobufCMessage *resp)
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n++].data.send_message.send_message = c->answer;
     }
+    c->status = rpc_status_from_err(err);
+    c->answered = 1;
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n].data.send_status_from_server.status = (grpc_status_code)rpc_status_from_err(err);
+    ops[n].data.send_status_from_server.status = (grpc_status_code)c->status;
     if (err != AUTHD_OK) {
         c->trailer.key = grpc_slice_from_static_string(AUTHD_ERR_MD_KEY);
         c->trailer.value = grpc_slice_from_static_string(authd_err_reason(err));
@@ -347,10 +385,26 @@ call_decode(struct rpc_ctx *c, ProtobufCMessage **req)
         rpc_ctx_set_message(c, "malformed request message");
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
+    /* Handlers store and copy requests: no unvalidated bytes may ride along (see rpc.h). */
+    rpc_msg_drop_unknown(*req, &a);
     return AUTHD_OK;
 }
 
-/* Decodes, runs the handler and answers. On a cq thread (inline) or a worker. */
+/*
+ * Asks the authorize hook whether this call may go on. It runs before decoding, so a caller
+ * without the right never gets a byte of its request parsed.
+ */
+static int
+call_authorize(struct rpc_ctx *c)
+{
+    const struct rpc_server *srv = c->srv;
+
+    if (srv->authorize == NULL)
+        return AUTHD_OK;
+    return srv->authorize(srv->hook_arg, c, c->reg->svc->desc->name, c->reg->md->name);
+}
+
+/* Authorizes, decodes, runs the handler and answers. On a cq thread (inline) or a worker. */
 static void
 call_run(struct rpc_ctx *c)
 {
@@ -358,7 +412,9 @@ call_run(struct rpc_ctx *c)
     ProtobufCMessage *resp = NULL;
     int err;
 
-    err = call_decode(c, &req);
+    err = call_authorize(c);
+    if (err == AUTHD_OK)
+        err = call_decode(c, &req);
     if (err == AUTHD_OK) {
         resp = rpc_ctx_msg(c, c->reg->md->output);
         err = resp != NULL ? c->reg->m->fn(c, req, resp) : AUTHD_ERR_NOMEM;
@@ -462,6 +518,7 @@ on_request(struct rpc_server *srv, struct rpc_ctx *c, int ok)
         ctx_free(c);
         return;
     }
+    c->arrived_ns = now_ns();
     post_request(srv, c->reg, c->cq_idx, 1);
 
     if (c->reg == NULL)
@@ -662,6 +719,30 @@ build_regs(struct rpc_server *srv, const struct rpc_service *svcs, size_t n_svcs
     return AUTHD_OK;
 }
 
+static int
+pem_given(const char *pem)
+{
+    return pem != NULL && pem[0] != '\0';
+}
+
+/*
+ * Plaintext, or TLS that asks every client for a certificate: one that is presented must chain
+ * to tls->ca_pem (else the handshake fails), but a client may present none; such a client has
+ * no identity and the authorize hook decides what it may call. gRPC copies the PEM text.
+ */
+static grpc_server_credentials *
+server_credentials(const struct rpc_tls *tls)
+{
+    grpc_ssl_pem_key_cert_pair pair;
+
+    if (tls == NULL)
+        return grpc_insecure_server_credentials_create();
+    pair.private_key = tls->key_pem;
+    pair.cert_chain = tls->cert_pem;
+    return grpc_ssl_server_credentials_create_ex(
+        tls->ca_pem, &pair, 1, GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+}
+
 int
 rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *svcs, size_t n_svcs,
                  struct rpc_server **out, int *bound_port)
@@ -681,6 +762,9 @@ rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *s
     if (opts == NULL || opts->listen == NULL || out == NULL || (svcs == NULL && n_svcs > 0) ||
         opts->cq_threads < 0 || opts->workers < 0)
         return AUTHD_ERR_INVALID_ARGUMENT;
+    if (opts->tls != NULL && (!pem_given(opts->tls->ca_pem) || !pem_given(opts->tls->cert_pem) ||
+                              !pem_given(opts->tls->key_pem)))
+        return AUTHD_ERR_INVALID_ARGUMENT;
 
     grpc_init();
     srv = calloc(1, sizeof(*srv));
@@ -692,6 +776,9 @@ rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *s
     pthread_cond_init(&srv->cv, NULL);
     pthread_mutex_init(&srv->qmu, NULL);
     pthread_cond_init(&srv->qcv, NULL);
+    srv->authorize = opts->authorize;
+    srv->observe = opts->observe;
+    srv->hook_arg = opts->hook_arg;
 
     r = build_regs(srv, svcs, n_svcs);
     if (r != AUTHD_OK)
@@ -767,11 +854,17 @@ rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *s
         srv->n_cq_threads++;
     }
 
-    creds = grpc_insecure_server_credentials_create();
+    creds = server_credentials(opts->tls);
+    if (creds == NULL) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
     port = grpc_server_add_http2_port(srv->server, opts->listen, creds);
     grpc_server_credentials_release(creds);
     if (port == 0) {
-        log_event(LOG_ERROR, "rpc_bind_failed", "listen=%s", opts->listen);
+        /* gRPC says the same for a port in use and for a certificate it cannot load. */
+        log_event(LOG_ERROR, "rpc_bind_failed", "listen=%s tls=%d", opts->listen,
+                  opts->tls != NULL);
         r = AUTHD_ERR_UNAVAILABLE;
         goto out;
     }
@@ -843,6 +936,105 @@ rpc_ctx_metadata(struct rpc_ctx *ctx, const char *key)
         }
     }
     return NULL;
+}
+
+/* The call's auth context, fetched once; NULL when gRPC has none. */
+static grpc_auth_context *
+ctx_auth(struct rpc_ctx *ctx)
+{
+    if (ctx->auth == NULL && ctx->call != NULL)
+        ctx->auth = grpc_call_auth_context(ctx->call);
+    return ctx->auth;
+}
+
+/*
+ * Adds the values of auth property name to out[*n..max), skipping empty ones, ones with an
+ * embedded NUL (a certificate could otherwise pass "spiffe://authd.dev/edge\0.evil" for a
+ * shorter name) and ones already there.
+ */
+static void
+add_identities(struct rpc_ctx *ctx, grpc_auth_context *ac, const char *name, const char **out,
+               size_t max, size_t *n)
+{
+    grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ac, name);
+    const grpc_auth_property *p;
+
+    while (*n < max && (p = grpc_auth_property_iterator_next(&it)) != NULL) {
+        size_t len = p->value_length;
+        int dup = 0;
+        char *v;
+
+        if (p->value == NULL || len == 0 || memchr(p->value, '\0', len) != NULL)
+            continue;
+        for (size_t i = 0; i < *n && !dup; i++)
+            dup = strlen(out[i]) == len && memcmp(out[i], p->value, len) == 0;
+        if (dup)
+            continue;
+        v = rpc_ctx_alloc(ctx, len + 1);
+        if (v == NULL)
+            return;
+        memcpy(v, p->value, len);
+        out[(*n)++] = v;
+    }
+}
+
+size_t
+rpc_ctx_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max)
+{
+    /* Most specific first: the SPIFFE id is also one of the URI SANs, kept once. */
+    static const char *const props[] = {
+        GRPC_PEER_SPIFFE_ID_PROPERTY_NAME,
+        GRPC_X509_SAN_PROPERTY_NAME,
+        GRPC_PEER_URI_PROPERTY_NAME,
+        GRPC_X509_CN_PROPERTY_NAME,
+    };
+    grpc_auth_context *ac;
+    size_t n = 0;
+
+    if (ctx == NULL || out == NULL || max == 0)
+        return 0;
+    ac = ctx_auth(ctx);
+    /* Authenticated means a certificate chained to our CA and named its subject. */
+    if (ac == NULL || !grpc_auth_context_peer_is_authenticated(ac))
+        return 0;
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+        add_identities(ctx, ac, props[i], out, max, &n);
+    return n;
+}
+
+int
+rpc_ctx_is_tls(struct rpc_ctx *ctx)
+{
+    grpc_auth_context *ac;
+    grpc_auth_property_iterator it;
+    const grpc_auth_property *p;
+
+    if (ctx == NULL || (ac = ctx_auth(ctx)) == NULL)
+        return 0;
+    it = grpc_auth_context_find_properties_by_name(ac, GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+    while ((p = grpc_auth_property_iterator_next(&it)) != NULL)
+        if (p->value != NULL && (strcmp(p->value, GRPC_SSL_TRANSPORT_SECURITY_TYPE) == 0 ||
+                                 strcmp(p->value, GRPC_TLS_TRANSPORT_SECURITY_TYPE) == 0))
+            return 1;
+    return 0;
+}
+
+void
+rpc_ctx_set_caller(struct rpc_ctx *ctx, const char *who)
+{
+    char *p;
+
+    if (ctx == NULL || who == NULL)
+        return;
+    p = rpc_ctx_strdup(ctx, who);
+    if (p != NULL)
+        ctx->caller = p;
+}
+
+const char *
+rpc_ctx_caller(struct rpc_ctx *ctx)
+{
+    return ctx != NULL && ctx->caller != NULL ? ctx->caller : "";
 }
 
 void *

@@ -7,18 +7,24 @@ set -euo pipefail
 PKGS=(
   # toolchain
   build-essential cmake pkg-config git clang-format
+  # the fuzz targets (tests/fuzz): clang with the libFuzzer and sanitizer runtimes
+  clang libclang-rt-14-dev
   # the stack
   libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
   libmicrohttpd-dev librocksdb-dev libssl-dev libqrencode-dev libargon2-dev
   libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev libcjose-dev
   # integration tests as an outside client
   python3 python3-grpcio python3-protobuf python3-requests python3-pytest python3-aiosmtpd
+  # mTLS tests: the openssl tool (deploy/dev-certs.sh) and an expired certificate (certs.py)
+  openssl python3-cryptography
   oathtool zbar-tools librsvg2-bin
   # OAuth / OpenID Connect clients nobody here wrote (tests/integration/test_oauth.py) and an
   # HTTP load generator (tests/bench/bench_oauth.py)
   python3-authlib python3-jwt python3-jwcrypto wrk
   # a real relying party: Apache with mod_auth_openidc in front of a protected page
   apache2 libapache2-mod-auth-openidc
+  # metrics tests: scrapes parsed by the Prometheus project's own parser
+  python3-prometheus-client
   # end-to-end tests: a real browser driven by playwright-core (npm), never a downloaded browser
   nodejs npm chromium
 )

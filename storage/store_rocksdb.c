@@ -3,7 +3,9 @@
  * store.h on RocksDB 7.8 through its C API, with a pessimistic TransactionDB so that rows read
  * for update are locked. This is the only file that includes rocksdb/c.h. Options objects are
  * built once at open and shared by every thread; writers are never serialised here, so
- * concurrent synced writes share one WAL fsync through RocksDB's group commit.
+ * concurrent synced writes share one WAL fsync through RocksDB's group commit. Every operation's
+ * latency goes to authd_store_op_duration_seconds{op}, and its failures (lost races, I/O) to
+ * authd_store_errors_total{op,reason}.
  */
 #include "store.h"
 
@@ -18,6 +20,7 @@
 #include <rocksdb/c.h>
 
 #include "err.h"
+#include "metrics.h"
 #include "secret.h"
 
 #define STORE_DEFAULT_CACHE_MB 64
@@ -25,6 +28,9 @@
 #define STORE_BLOOM_BITS_PER_KEY 10
 /* Stack space for a scan's upper bound; longer prefixes fall back to the heap. */
 #define STORE_BOUND_STACK 256
+
+#define STORE_OP_DURATION "authd_store_op_duration_seconds"
+#define STORE_ERRORS "authd_store_errors_total"
 
 struct store {
     rocksdb_transactiondb_t *db;
@@ -76,6 +82,24 @@ map_err(char *err)
         starts_with(err, "Operation failed. Try again") || strstr(err, "Deadlock") != NULL)
         r = AUTHD_ERR_CONFLICT;
     rocksdb_free(err);
+    return r;
+}
+
+/*
+ * Records an operation that began at t0 (metrics_now_ns) and ended with r, and returns r. Only
+ * the store's own failures count as errors: not-found is an answer, and whatever a scan
+ * callback returns is the caller's. A scan's time includes its callback's.
+ */
+static int
+timed(const char *op, uint64_t t0, int r)
+{
+    char labels[64];
+    metrics_labels(labels, sizeof(labels), "op", op, NULL);
+    metrics_observe(STORE_OP_DURATION, labels, (double)(metrics_now_ns() - t0) / 1e9);
+    if (r == AUTHD_ERR_CONFLICT || r == AUTHD_ERR_STORAGE) {
+        metrics_labels(labels, sizeof(labels), "op", op, "reason", authd_err_reason(r), NULL);
+        metrics_count(STORE_ERRORS, labels, 1);
+    }
     return r;
 }
 
@@ -202,6 +226,11 @@ store_open(const char *dir, const struct store_opts *o, struct store **out, char
 
     *out = NULL;
     set_errbuf(errbuf, errlen, "");
+    metrics_describe(STORE_OP_DURATION, METRICS_HISTOGRAM,
+                     "Latency of storage operations (RocksDB), in seconds, by operation.");
+    metrics_describe(STORE_ERRORS, METRICS_COUNTER,
+                     "Storage operations that failed, by operation and reason (conflict: a lost "
+                     "lock wait or deadlock, retried by callers; storage: an I/O error).");
     if (o == NULL) {
         store_opts_default(&def);
         o = &def;
@@ -305,8 +334,9 @@ store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vle
 
     *val = NULL;
     *vlen = 0;
+    uint64_t t0 = metrics_now_ns();
     char *v = rocksdb_transactiondb_get(s->db, s->ropts, key, klen, &n, &err);
-    return finish_get(v, n, err, val, vlen);
+    return timed("get", t0, finish_get(v, n, err, val, vlen));
 }
 
 int
@@ -314,8 +344,9 @@ store_put(struct store *s, const void *key, size_t klen, const void *val, size_t
 {
     char *err = NULL;
 
+    uint64_t t0 = metrics_now_ns();
     rocksdb_transactiondb_put(s->db, s->wopts, key, klen, val, vlen, &err);
-    return err != NULL ? map_err(err) : AUTHD_OK;
+    return timed("put", t0, err != NULL ? map_err(err) : AUTHD_OK);
 }
 
 int
@@ -323,8 +354,9 @@ store_delete(struct store *s, const void *key, size_t klen)
 {
     char *err = NULL;
 
+    uint64_t t0 = metrics_now_ns();
     rocksdb_transactiondb_delete(s->db, s->wopts, key, klen, &err);
-    return err != NULL ? map_err(err) : AUTHD_OK;
+    return timed("delete", t0, err != NULL ? map_err(err) : AUTHD_OK);
 }
 
 /* a < b in the bytewise order RocksDB sorts keys by. */
@@ -423,6 +455,7 @@ store_scan(struct store *s, const void *prefix, size_t plen, const void *start_a
         if (bound == NULL)
             return AUTHD_ERR_NOMEM;
     }
+    uint64_t t0 = metrics_now_ns();
     rocksdb_readoptions_t *ro = scan_ropts(prefix, plen, bound);
     rocksdb_iterator_t *it = rocksdb_transactiondb_create_iterator(s->db, ro);
 
@@ -438,7 +471,7 @@ store_scan(struct store *s, const void *prefix, size_t plen, const void *start_a
     rocksdb_readoptions_destroy(ro);
     if (bound != stack_bound)
         free(bound);
-    return r;
+    return timed("scan", t0, r);
 }
 
 struct store_batch *
@@ -471,8 +504,9 @@ store_batch_commit(struct store *s, struct store_batch *b)
 {
     char *err = NULL;
 
+    uint64_t t0 = metrics_now_ns();
     rocksdb_transactiondb_write(s->db, s->wopts, b->wb, &err);
-    return err != NULL ? map_err(err) : AUTHD_OK;
+    return timed("batch_commit", t0, err != NULL ? map_err(err) : AUTHD_OK);
 }
 
 void
@@ -515,11 +549,14 @@ store_txn_get(struct store_txn *t, const void *key, size_t klen, int for_update,
     *vlen = 0;
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
+    uint64_t t0 = metrics_now_ns();
     if (for_update)
         v = rocksdb_transaction_get_for_update(t->txn, t->s->ropts, key, klen, &n, 1, &err);
     else
         v = rocksdb_transaction_get(t->txn, t->s->ropts, key, klen, &n, &err);
-    return finish_get(v, n, err, val, vlen);
+    /* A read for update waits for the row lock: timed apart from plain reads. */
+    return timed(for_update ? "txn_get_for_update" : "txn_get", t0,
+                 finish_get(v, n, err, val, vlen));
 }
 
 int
@@ -530,8 +567,9 @@ store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
     /* Locks the key as well (waiting up to the lock timeout). */
+    uint64_t t0 = metrics_now_ns();
     rocksdb_transaction_put(t->txn, key, klen, val, vlen, &err);
-    return err != NULL ? map_err(err) : AUTHD_OK;
+    return timed("txn_put", t0, err != NULL ? map_err(err) : AUTHD_OK);
 }
 
 int
@@ -541,8 +579,9 @@ store_txn_delete(struct store_txn *t, const void *key, size_t klen)
 
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
+    uint64_t t0 = metrics_now_ns();
     rocksdb_transaction_delete(t->txn, key, klen, &err);
-    return err != NULL ? map_err(err) : AUTHD_OK;
+    return timed("txn_delete", t0, err != NULL ? map_err(err) : AUTHD_OK);
 }
 
 int
@@ -561,6 +600,7 @@ store_txn_scan(struct store_txn *t, const void *prefix, size_t plen, store_scan_
         if (bound == NULL)
             return AUTHD_ERR_NOMEM;
     }
+    uint64_t t0 = metrics_now_ns();
     rocksdb_readoptions_t *ro = scan_ropts(prefix, plen, bound);
     /* The transaction's iterator merges its own pending writes over the database. */
     rocksdb_iterator_t *it = rocksdb_transaction_create_iterator(t->txn, ro);
@@ -572,7 +612,7 @@ store_txn_scan(struct store_txn *t, const void *prefix, size_t plen, store_scan_
     rocksdb_readoptions_destroy(ro);
     if (bound != stack_bound)
         free(bound);
-    return r;
+    return timed("txn_scan", t0, r);
 }
 
 int
@@ -583,11 +623,12 @@ store_txn_commit(struct store_txn *t)
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
     t->finished = 1;
+    uint64_t t0 = metrics_now_ns();
     rocksdb_transaction_commit(t->txn, &err);
     if (err != NULL)
-        return map_err(err);
+        return timed("txn_commit", t0, map_err(err));
     t->committed = 1;
-    return AUTHD_OK;
+    return timed("txn_commit", t0, AUTHD_OK);
 }
 
 void

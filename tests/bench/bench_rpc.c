@@ -6,6 +6,10 @@
  * (Sessions/Login, one Argon2id verification each).
  *
  *   bench_rpc TARGET [threads] [seconds]
+ *
+ * With BENCH_TLS_DIR set (a directory made by deploy/dev-certs.sh) the calls go over mutual TLS
+ * with the client certificate BENCH_TLS_IDENTITY (default "authctl"), checking the server's
+ * name "localhost"; authd must then map that identity to the admin and edge roles.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -136,6 +140,56 @@ bench(struct rpc_client *c, const char *name, enum kind k, int threads, double s
     free(ws);
 }
 
+/* The whole of file dir/name, NUL-terminated, malloc'd; NULL when unreadable. */
+static char *
+read_pem(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "bench_rpc: cannot read %s\n", path);
+        return NULL;
+    }
+    char *buf = calloc(1, 65536);
+    size_t n = buf != NULL ? fread(buf, 1, 65535, f) : 0;
+    fclose(f);
+    if (buf != NULL && n == 0) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+/* A client for target: plaintext, or mutual TLS when BENCH_TLS_DIR is set. */
+static int
+client_new(const char *target, struct rpc_client **out)
+{
+    const char *dir = getenv("BENCH_TLS_DIR");
+    if (dir == NULL || dir[0] == '\0')
+        return rpc_client_new(target, out);
+    const char *id = getenv("BENCH_TLS_IDENTITY");
+    if (id == NULL || id[0] == '\0')
+        id = "authctl";
+    char cert[256], key[256];
+    snprintf(cert, sizeof(cert), "%s.pem", id);
+    snprintf(key, sizeof(key), "%s.key", id);
+    struct rpc_tls tls = {.ca_pem = read_pem(dir, "ca.pem"),
+                          .cert_pem = read_pem(dir, cert),
+                          .key_pem = read_pem(dir, key),
+                          .server_name = "localhost"};
+    int r = AUTHD_ERR_INVALID_ARGUMENT;
+    if (tls.ca_pem != NULL && tls.cert_pem != NULL && tls.key_pem != NULL)
+        r = rpc_client_new_tls(target, &tls, out);
+    free((char *)tls.ca_pem);
+    free((char *)tls.cert_pem);
+    if (tls.key_pem != NULL) {
+        explicit_bzero((char *)tls.key_pem, strlen(tls.key_pem));
+        free((char *)tls.key_pem);
+    }
+    return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -150,7 +204,7 @@ main(int argc, char **argv)
         return 2;
     }
     struct rpc_client *c = NULL;
-    if (rpc_client_new(argv[1], &c) != AUTHD_OK)
+    if (client_new(argv[1], &c) != AUTHD_OK)
         return 1;
 
     /* A user to log in as, and a session to look up. */

@@ -5,6 +5,10 @@ directories, and always stop them (also when a test fails).
 The build directory comes from AUTHD_BUILD_DIR (default: <repo>/build). Python message classes
 are generated there by the build (protoc --python_out), so these tests are an outside client
 that only shares the .proto contract with the server.
+
+authd is plaintext on loopback unless started with tls=certs (the session fixture `certs`,
+see certs.py): then it serves mutual TLS, Authd.call() speaks TLS with a client certificate
+(identity=...) and an Edge started for it passes its own certificate to authd.
 """
 import os
 import re
@@ -25,6 +29,7 @@ PYGEN = os.path.join(BUILD, "python")
 sys.path.insert(0, PYGEN)
 
 from authd.v1 import common_pb2, users_pb2, sessions_pb2, signup_pb2, admin_pb2  # noqa: E402
+from certs import make_certs  # noqa: E402
 
 
 def _load_health():
@@ -42,6 +47,7 @@ health_pb2 = _load_health()
 AUTHD = os.path.join(BUILD, "authd", "authd")
 EDGE = os.path.join(BUILD, "edge", "authd-edge")
 AUTHCTL = os.path.join(BUILD, "authd", "authctl")
+CALLERS_DEV = os.path.join(REPO, "deploy", "callers.yaml")
 
 # Cheap Argon2 in the suite keeps it fast; the default cost is exercised by the benchmark and
 # by test_default_argon2_cost.
@@ -76,13 +82,65 @@ def stop(proc, sig=signal.SIGTERM, timeout=10.0):
         raise
 
 
-class Authd:
-    """A running authd. restart() keeps the data directory."""
+# Reports of an AUTHD_SANITIZE build: AddressSanitizer (LeakSanitizer runs at exit) and UBSan.
+SANITIZER_REPORT = re.compile(
+    r"==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|^\S+:\d+:\d+: runtime error: ", re.M)
+SANITIZER_LOG_DIR = os.environ.get("AUTHD_SANITIZER_LOG_DIR")
 
-    def __init__(self, tmp, extra=()):
+
+def assert_no_sanitizer_report(what, log_path, start=0):
+    """Fails when the output a stopped process wrote to log_path (from offset start) holds a
+    sanitizer report. A process stopped with SIGKILL runs no leak check; that is fine."""
+    with open(log_path, "rb") as f:
+        f.seek(start)
+        text = f.read().decode("utf-8", "replace")
+    m = SANITIZER_REPORT.search(text)
+    if m:
+        raise AssertionError(f"{what}: sanitizer report in {log_path}:\n"
+                             + text[max(0, m.start() - 300):m.start() + 8000])
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    """When tests/run points ASan's and UBSan's log_path into AUTHD_SANITIZER_LOG_DIR, a report
+    written by any process during a test (authctl's too) fails that test."""
+    if not SANITIZER_LOG_DIR:
+        yield
+        return
+    before = set(os.listdir(SANITIZER_LOG_DIR))
+    yield
+    new = sorted(set(os.listdir(SANITIZER_LOG_DIR)) - before)
+    if new:
+        texts = []
+        for name in new:
+            with open(os.path.join(SANITIZER_LOG_DIR, name), "rb") as f:
+                texts.append(f"--- {name}\n" + f.read().decode("utf-8", "replace")[:8000])
+        pytest.fail("sanitizer reports:\n" + "\n".join(texts), pytrace=False)
+
+
+def tls_channel(target, certs, identity):
+    """A gRPC channel to a TLS authd: authd's certificate checked against the development CA,
+    with the client certificate <identity>.pem (None: no client certificate)."""
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=certs.read(certs.ca),
+        private_key=certs.read(certs.key(identity)) if identity else None,
+        certificate_chain=certs.read(certs.cert(identity)) if identity else None)
+    return grpc.secure_channel(target, creds)
+
+
+class Authd:
+    """A running authd. restart() keeps the data directory. With tls (a certs.Certs) it serves
+    mutual TLS and call() presents the client certificate `identity` (default: authctl, the
+    operator's)."""
+
+    DEFAULT_IDENTITY = "authctl"
+
+    def __init__(self, tmp, extra=(), tls=None):
         self.tmp = tmp
         self.data = os.path.join(tmp, "data")
         self.extra = list(extra)
+        self.tls = tls
+        self.channels = {}
         self.proc = None
         self.port = None
         self.log_path = os.path.join(tmp, "authd.log")
@@ -93,18 +151,40 @@ class Authd:
         if os.path.exists(port_file):
             os.unlink(port_file)
         self.log = open(self.log_path, "ab")
+        self.log_start = self.log.tell()
+        tls_flags = []
+        if self.tls is not None:
+            tls_flags = ["--tls-ca", self.tls.ca, "--tls-cert", self.tls.cert("authd"),
+                         "--tls-key", self.tls.key("authd")]
+            # The development certificates' identities and their roles, unless a test says.
+            if "--callers" not in self.extra:
+                tls_flags += ["--callers", CALLERS_DEV]
         self.proc = subprocess.Popen(
             [AUTHD, "--listen", "127.0.0.1:0", "--data-dir", self.data, "--port-file", port_file]
-            + self.extra,
+            + tls_flags + self.extra,
             stdout=self.log, stderr=self.log)
         self.port = wait_port_file(port_file, self.proc)
         self.target = f"127.0.0.1:{self.port}"
-        self.channel = grpc.insecure_channel(self.target)
+        if self.tls is None:
+            self.channel = grpc.insecure_channel(self.target)
+        else:
+            self.channel = self.channel_for(self.DEFAULT_IDENTITY)
+
+    def channel_for(self, identity):
+        """The TLS channel presenting client certificate identity ("edge", "authctl",
+        "service", "rogue", "expired"; None: none), made once per identity."""
+        if identity not in self.channels:
+            self.channels[identity] = tls_channel(self.target, self.tls, identity)
+        return self.channels[identity]
 
     def stop(self, sig=signal.SIGTERM):
         self.channel.close()
+        for ch in self.channels.values():
+            ch.close()
+        self.channels = {}
         rc = stop(self.proc, sig)
         self.log.close()
+        assert_no_sanitizer_report("authd", self.log_path, self.log_start)
         return rc
 
     def restart(self, sig=signal.SIGTERM):
@@ -115,15 +195,30 @@ class Authd:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def call(self, method, request, response_cls, timeout=10, metadata=None):
-        fn = self.channel.unary_unary(method, request_serializer=lambda m: m.SerializeToString(),
-                                      response_deserializer=response_cls.FromString)
+    def call(self, method, request, response_cls, timeout=10, metadata=None, identity=...):
+        """One unary call. Over TLS, identity picks the client certificate (default
+        DEFAULT_IDENTITY; None: no certificate); a plaintext authd ignores it."""
+        ch = self.channel
+        if self.tls is not None and identity is not ...:
+            ch = self.channel_for(identity)
+        fn = ch.unary_unary(method, request_serializer=lambda m: m.SerializeToString(),
+                            response_deserializer=response_cls.FromString)
         return fn(request, timeout=timeout, metadata=metadata)
 
 
 class Edge:
-    def __init__(self, tmp, authd, extra=(), env=None, listen="127.0.0.1:0"):
+    """A running authd-edge for authd. When authd serves TLS the edge calls it over mutual TLS
+    with the edge's certificate (tls: the certs.Certs to use, default authd's; False: plaintext
+    anyway)."""
+
+    def __init__(self, tmp, authd, extra=(), env=None, listen="127.0.0.1:0", tls=None):
         self.tmp = tmp
+        if tls is None:
+            tls = authd.tls
+        tls_flags = []
+        if tls:
+            tls_flags = ["--authd-ca", tls.ca, "--authd-cert", tls.cert("edge"),
+                         "--authd-key", tls.key("edge")]
         port_file = os.path.join(tmp, "edge.port")
         self.log_path = os.path.join(tmp, "edge.log")
         self.log = open(self.log_path, "ab")
@@ -131,7 +226,7 @@ class Edge:
         e.update(env or {})
         self.proc = subprocess.Popen(
             [EDGE, "--listen", listen, "--authd", authd.target, "--port-file", port_file]
-            + list(extra), stdout=self.log, stderr=self.log, env=e)
+            + tls_flags + list(extra), stdout=self.log, stderr=self.log, env=e)
         try:
             self.port = wait_port_file(port_file, self.proc)
         except RuntimeError:
@@ -143,6 +238,7 @@ class Edge:
     def stop(self):
         rc = stop(self.proc)
         self.log.close()
+        assert_no_sanitizer_report("authd-edge", self.log_path)
         return rc
 
     def log_text(self):
@@ -161,6 +257,13 @@ class Edge:
                 return found[count - 1]
             time.sleep(0.05)
         raise AssertionError(f"no {kind} link #{count} in the edge log:\n{self.log_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def certs():
+    """The development CA and certificates (certs.py), made once per test session."""
+    with tempfile.TemporaryDirectory(prefix="authd-certs-") as d:
+        yield make_certs(os.path.join(d, "certs"))
 
 
 @pytest.fixture

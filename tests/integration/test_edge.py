@@ -339,7 +339,7 @@ def test_forwarded_for_uses_the_address_our_proxy_wrote(tmpdir_path, authd):
                        allow_redirects=False)
             codes.append(r.status_code)
         assert codes[:20] == [401] * 20 and codes[-1] == 429, codes
-        assert "peer=198.51.100.7" in authd.log_text()
+        assert "ip=198.51.100.7" in authd.log_text()
         assert "203.0.113.5" not in authd.log_text()
     finally:
         e.stop()

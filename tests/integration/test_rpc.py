@@ -409,7 +409,7 @@ def test_no_secrets_in_log(authd):
     assert "uma secret password" not in log
     assert s.session_token.split(".")[1] not in log
     assert st.token.split(".")[1] not in log
-    assert "event=login_ok" in log
+    assert "event=audit action=login outcome=success" in log
 
 
 def login_from(authd, email, password, ip):
@@ -442,7 +442,7 @@ def test_password_lockout_per_account(authd):
     expect_error(lambda: login_from(authd, "wes@example.com", "wrong again", "10.0.1.2"),
                  grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
     login_from(authd, "wes@example.com", "correct horse battery", "10.0.1.3")
-    assert "event=lockout" in authd.log_text()
+    assert "event=audit action=lockout" in authd.log_text()
 
 
 def test_password_lockout_per_address(authd):

@@ -399,7 +399,7 @@ def test_wrong_codes_lock_the_second_step(authd, edge, tmpdir_path):
     assert_pending(edge, s)
     # The password step has a counter of its own: it still works (a new pending login).
     login_pending(edge, new_session(), email)
-    assert "event=lockout" in authd.log_text()
+    assert "event=audit action=lockout" in authd.log_text()
     # Once the lock ends the right code works (and resets the counter).
     deadline = time.time() + 5
     while r.status_code == 429 and time.time() < deadline:

@@ -1234,6 +1234,26 @@ test_duplicate_active_retired_on_load(void **state)
 }
 
 /* RFC 7515 Appendix A.3: the ES256 example, verified through cjose (the path signkeys uses). */
+/*
+ * Text outside unpadded base64url is refused before cjose sees it: Debian's cjose asserts (and
+ * aborts the process) on a '=' after 4k+1 characters. Found by tests/fuzz/fuzz_jwt.
+ */
+static void
+test_not_base64url_refused(void **state)
+{
+    struct fx *f = *state;
+    load(f);
+    assert_refused(f->k, "y=1e..3");
+    assert_refused(f->k, "eyJhbGciOiJFUzI1NiJ9=.e30.AAAA");
+    assert_refused(f->k, "eyJh bGciOiJFUzI1NiJ9.e30.AAAA");
+    char *jws = sign(f->k, NULL, claims1);
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s=", jws); /* padding on a valid signature */
+    assert_refused(f->k, buf);
+    assert_verifies(f->k, jws, claims1);
+    free(jws);
+}
+
 static void
 test_rfc7515_a3(void **state)
 {
@@ -1375,6 +1395,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_wrong_box, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alg_field_mismatch_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_active_retired_on_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_base64url_refused, setup, teardown),
         cmocka_unit_test(test_rfc7515_a3),
         cmocka_unit_test_setup_teardown(test_concurrent_rotation, setup, teardown),
     };

@@ -1,0 +1,785 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Caller roles: the method table (which roles may call each RPC), the callers file (certificate
+ * identities -> roles, YAML read with libyaml's event API, strictly), the decision, and the RPC
+ * adapter's authorize hook that applies it to every call. See callers.h for the rules and
+ * docs/ARCHITECTURE.md for the table in prose.
+ */
+#include "callers.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <yaml.h>
+
+#include "audit.h"
+#include "authd.h"
+#include "err.h"
+#include "oauth.h"
+#include "rpc.h"
+
+#define E ROLE_EDGE
+#define A ROLE_ADMIN
+#define S ROLE_SERVICE
+
+/*
+ * Who may call what. Decided from what each caller does:
+ *   edge     the browser flows (edge/authd_client.c calls exactly these): signup, password
+ *            reset, login and the second factor, the user's own sessions and two-factor
+ *            settings, the OAuth endpoints, the AuthConfig it themes pages with. Only the edge
+ *            asks for a delivery code (IssueDeliveryCode), which hands out a live TOTP code.
+ *   admin    authctl and operators: users (all), clients and key rotation (ClientAdmin), the
+ *            AuthConfig, and what an operator reads or ends besides: a user's sessions (List,
+ *            Revoke by id) and the published keys.
+ *   service  resource servers: token introspection, revocation and UserInfo, the JWKS, user
+ *            lookup (Users/Get) and session validation (Sessions/Get).
+ * Health/Check is open to every caller, with or without credentials (probes). A method not in
+ * this table is refused to everyone; the unit test fails when a served method is missing.
+ */
+static const struct callers_rule rules[] = {
+    {"authd.v1.Users", "Create", A},
+    {"authd.v1.Users", "Get", A | S},
+    {"authd.v1.Users", "List", A},
+    {"authd.v1.Users", "Update", A},
+    {"authd.v1.Users", "Delete", A},
+    {"authd.v1.Users", "SetPassword", A},
+    {"authd.v1.Users", "ResetTwoFactor", A},
+    {"authd.v1.Sessions", "Login", E},
+    {"authd.v1.Sessions", "Get", E | S},
+    {"authd.v1.Sessions", "List", A},
+    {"authd.v1.Sessions", "Revoke", E | A},
+    {"authd.v1.Sessions", "ChangePassword", E},
+    {"authd.v1.Sessions", "VerifySecondFactor", E},
+    {"authd.v1.Signup", "Start", E},
+    {"authd.v1.Signup", "Get", E},
+    {"authd.v1.Signup", "Complete", E},
+    {"authd.v1.PasswordReset", "Start", E},
+    {"authd.v1.PasswordReset", "Get", E},
+    {"authd.v1.PasswordReset", "Complete", E},
+    {"authd.v1.TwoFactor", "BeginEnrollment", E},
+    {"authd.v1.TwoFactor", "ConfirmEnrollment", E},
+    {"authd.v1.TwoFactor", "Disable", E},
+    {"authd.v1.TwoFactor", "Status", E},
+    {"authd.v1.TwoFactor", "RegenerateRecoveryCodes", E},
+    {"authd.v1.TwoFactor", "IssueDeliveryCode", E},
+    {"authd.v1.Admin", "PutAuthConfig", A},
+    {"authd.v1.Admin", "GetAuthConfig", E | A},
+    {"authd.v1.ClientAdmin", "Put", A},
+    {"authd.v1.ClientAdmin", "Get", A},
+    {"authd.v1.ClientAdmin", "List", A},
+    {"authd.v1.ClientAdmin", "Delete", A},
+    {"authd.v1.ClientAdmin", "RotateKeys", A},
+    {"authd.v1.OAuth", "Authorize", E},
+    {"authd.v1.OAuth", "Token", E},
+    {"authd.v1.OAuth", "Introspect", E | S},
+    {"authd.v1.OAuth", "Revoke", E | S},
+    {"authd.v1.OAuth", "UserInfo", E | S},
+    {"authd.v1.OAuth", "Jwks", E | A | S},
+    {"grpc.health.v1.Health", "Check", ROLE_OPEN},
+};
+
+#undef E
+#undef A
+#undef S
+
+static const struct {
+    const char *name;
+    unsigned role;
+    const char *scope;
+} role_names[] = {
+    {"edge", ROLE_EDGE, CALLERS_SCOPE_EDGE},
+    {"admin", ROLE_ADMIN, CALLERS_SCOPE_ADMIN},
+    {"service", ROLE_SERVICE, CALLERS_SCOPE_SERVICE},
+};
+#define N_ROLES (sizeof(role_names) / sizeof(role_names[0]))
+
+#define PEER_IDS_MAX 16 /* certificate identities looked at */
+
+struct entry {
+    char *identity;
+    unsigned roles;
+    size_t line; /* where the callers file listed it (1-based), for duplicate messages */
+};
+
+struct callers {
+    struct authd *a;
+    unsigned anonymous;
+    struct entry *e;
+    size_t n;
+};
+
+/* ---- the table and role names --------------------------------------------------------------- */
+
+const struct callers_rule *
+callers_rules(size_t *n)
+{
+    *n = sizeof(rules) / sizeof(rules[0]);
+    return rules;
+}
+
+unsigned
+callers_method_roles(const char *service, const char *method)
+{
+    if (service == NULL || method == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+        if (strcmp(rules[i].method, method) == 0 && strcmp(rules[i].service, service) == 0)
+            return rules[i].roles;
+    return 0;
+}
+
+unsigned
+callers_role_parse(const char *s)
+{
+    for (size_t i = 0; s != NULL && i < N_ROLES; i++)
+        if (strcmp(s, role_names[i].name) == 0)
+            return role_names[i].role;
+    return 0;
+}
+
+int
+callers_roles_parse(const char *list, unsigned *out)
+{
+    char name[16];
+    *out = 0;
+    if (list == NULL)
+        return AUTHD_OK;
+    while (*list == ' ')
+        list++;
+    if (*list == '\0' || strcmp(list, "none") == 0)
+        return AUTHD_OK;
+    unsigned roles = 0;
+    for (const char *p = list;;) {
+        while (*p == ' ')
+            p++;
+        const char *e = p;
+        while (*e != '\0' && *e != ',')
+            e++;
+        size_t len = (size_t)(e - p);
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len == 0 || len >= sizeof(name))
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        unsigned r = callers_role_parse(name);
+        if (r == 0)
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        roles |= r;
+        if (*e == '\0')
+            break;
+        p = e + 1;
+    }
+    *out = roles;
+    return AUTHD_OK;
+}
+
+const char *
+callers_roles_text(unsigned roles, char *out, size_t cap)
+{
+    size_t used = 0;
+    if (cap == 0)
+        return out;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_ROLES; i++) {
+        if (!(roles & role_names[i].role))
+            continue;
+        int w = snprintf(out + used, cap - used, "%s%s", used > 0 ? "," : "", role_names[i].name);
+        if (w < 0 || (size_t)w >= cap - used)
+            break;
+        used += (size_t)w;
+    }
+    if (used == 0)
+        snprintf(out, cap, "%s", "none");
+    return out;
+}
+
+unsigned
+callers_scope_roles(const struct oauth_scopes *scopes)
+{
+    unsigned roles = 0;
+    for (size_t i = 0; scopes != NULL && i < N_ROLES; i++)
+        if (oauth_scopes_has(scopes, role_names[i].scope))
+            roles |= role_names[i].role;
+    return roles;
+}
+
+/* ---- the map ------------------------------------------------------------------------------ */
+
+int
+callers_new(struct authd *a, unsigned anonymous_roles, struct callers **out)
+{
+    *out = calloc(1, sizeof(**out));
+    if (*out == NULL)
+        return AUTHD_ERR_NOMEM;
+    (*out)->a = a;
+    (*out)->anonymous = anonymous_roles & ROLE_ALL;
+    return AUTHD_OK;
+}
+
+static void
+entries_free(struct entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(e[i].identity);
+    free(e);
+}
+
+void
+callers_free(struct callers *c)
+{
+    if (c == NULL)
+        return;
+    entries_free(c->e, c->n);
+    free(c);
+}
+
+size_t
+callers_count(const struct callers *c)
+{
+    return c->n;
+}
+
+unsigned
+callers_anonymous_roles(const struct callers *c)
+{
+    return c->anonymous;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct entry *)a)->identity, ((const struct entry *)b)->identity);
+}
+
+/* The loaded entry for identity (c->e is kept sorted: every call looks identities up). */
+static const struct entry *
+loaded_find(const struct callers *c, const char *identity)
+{
+    struct entry key = {.identity = (char *)identity};
+    return c->n > 0 ? bsearch(&key, c->e, c->n, sizeof(*c->e), entry_cmp) : NULL;
+}
+
+unsigned
+callers_identity_roles(const struct callers *c, const char *identity)
+{
+    const struct entry *e = identity != NULL ? loaded_find(c, identity) : NULL;
+    return e != NULL ? e->roles : 0;
+}
+
+/* ---- the callers file ---------------------------------------------------------------------- */
+
+/* One parse: libyaml's parser, where errors go, and the entries read so far. */
+struct cparse {
+    yaml_parser_t parser;
+    const char *name;
+    char *err;
+    size_t errlen;
+    const struct callers *c; /* entries already loaded (duplicates across files) */
+    struct entry *e;
+    size_t n, cap;
+};
+
+static int perr(struct cparse *p, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "<name>:<line>: <message>" into p->err; returns AUTHD_ERR_INVALID_ARGUMENT. */
+static int
+perr(struct cparse *p, size_t line, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (p->err != NULL && p->errlen > 0)
+        snprintf(p->err, p->errlen, "%s:%zu: %s", p->name, line, msg);
+    return AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+/* s for an error message: printable ASCII (others become '?'), cut at cap - 1 bytes. */
+static const char *
+shown(const char *s, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; s[i] != '\0' && i + 1 < cap; i++)
+        out[i] =
+            (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f && s[i] != '"' ? s[i] : '?';
+    out[i] = '\0';
+    return out;
+}
+
+static size_t
+line_of(const yaml_event_t *ev)
+{
+    return ev->start_mark.line + 1;
+}
+
+/* The next event; refuses aliases (a callers file has no use for them). */
+static int
+next(struct cparse *p, yaml_event_t *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    if (!yaml_parser_parse(&p->parser, ev)) {
+        if (p->parser.error == YAML_MEMORY_ERROR)
+            return AUTHD_ERR_NOMEM;
+        return perr(p, p->parser.problem_mark.line + 1, "invalid YAML: %s",
+                    p->parser.problem != NULL ? p->parser.problem : "syntax error");
+    }
+    if (ev->type == YAML_ALIAS_EVENT) {
+        int r = perr(p, line_of(ev), "aliases are not allowed");
+        yaml_event_delete(ev);
+        return r;
+    }
+    return AUTHD_OK;
+}
+
+/* A scalar as a NUL-terminated string (borrowed from ev), or NULL when it holds a NUL byte. */
+static const char *
+scalar(const yaml_event_t *ev)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    return strlen(s) == ev->data.scalar.length ? s : NULL;
+}
+
+/* 1 when s is a usable identity: printable ASCII without spaces (URIs, DNS names, e-mails, IP
+ * addresses and common names of this kind), at most CALLERS_IDENTITY_MAX bytes. */
+static int
+identity_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CALLERS_IDENTITY_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* roles: [edge, admin] — the sequence start was read. */
+static int
+parse_roles(struct cparse *p, unsigned *roles)
+{
+    yaml_event_t ev;
+    int r;
+    *roles = 0;
+    for (;;) {
+        if ((r = next(p, &ev)) != AUTHD_OK)
+            return r;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            return AUTHD_OK;
+        }
+        if (ev.type != YAML_SCALAR_EVENT) {
+            r = perr(p, line_of(&ev), "a role must be a name (edge, admin or service)");
+            yaml_event_delete(&ev);
+            return r;
+        }
+        const char *name = scalar(&ev);
+        unsigned role = callers_role_parse(name);
+        if (role == 0) {
+            char q[80];
+            r = perr(p, line_of(&ev), "unknown role \"%s\" (edge, admin or service)",
+                     shown(name != NULL ? name : "", q, sizeof(q)));
+            yaml_event_delete(&ev);
+            return r;
+        }
+        *roles |= role;
+        yaml_event_delete(&ev);
+    }
+}
+
+static int
+entry_add(struct cparse *p, const char *identity, unsigned roles, size_t line)
+{
+    char q[160];
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->e[i].identity, identity) == 0)
+            return perr(p, line, "identity \"%s\" is listed twice (first on line %zu)",
+                        shown(identity, q, sizeof(q)), p->e[i].line);
+    if (loaded_find(p->c, identity) != NULL)
+        return perr(p, line, "identity \"%s\" is already listed by an earlier callers file",
+                    shown(identity, q, sizeof(q)));
+    if (p->c->n + p->n >= CALLERS_MAX_ENTRIES)
+        return perr(p, line, "more than %d identities", CALLERS_MAX_ENTRIES);
+    if (p->n == p->cap) {
+        size_t cap = p->cap == 0 ? 8 : p->cap * 2;
+        struct entry *e = realloc(p->e, cap * sizeof(*e));
+        if (e == NULL)
+            return AUTHD_ERR_NOMEM;
+        p->e = e;
+        p->cap = cap;
+    }
+    char *copy = strdup(identity);
+    if (copy == NULL)
+        return AUTHD_ERR_NOMEM;
+    p->e[p->n++] = (struct entry){copy, roles, line};
+    return AUTHD_OK;
+}
+
+/* One `- identity: ...  roles: [...]` item — its mapping start (ev0) was read. */
+static int
+parse_entry(struct cparse *p, const yaml_event_t *ev0)
+{
+    yaml_event_t ev;
+    char *identity = NULL;
+    size_t id_line = line_of(ev0);
+    unsigned roles = 0;
+    int have_roles = 0, r;
+
+    for (;;) {
+        if ((r = next(p, &ev)) != AUTHD_OK)
+            goto out;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        const char *key = ev.type == YAML_SCALAR_EVENT ? scalar(&ev) : NULL;
+        size_t kline = line_of(&ev);
+        int is_id = key != NULL && strcmp(key, "identity") == 0;
+        int is_roles = key != NULL && strcmp(key, "roles") == 0;
+        if (!is_id && !is_roles) {
+            char q[80];
+            r = key != NULL ? perr(p, kline, "unknown key \"%s\" (identity, roles)",
+                                   shown(key, q, sizeof(q)))
+                            : perr(p, kline, "expected a key (identity, roles)");
+            yaml_event_delete(&ev);
+            goto out;
+        }
+        yaml_event_delete(&ev);
+        if ((is_id && identity != NULL) || (is_roles && have_roles)) {
+            r = perr(p, kline, "%s is given twice", is_id ? "identity" : "roles");
+            goto out;
+        }
+        if ((r = next(p, &ev)) != AUTHD_OK)
+            goto out;
+        if (is_id) {
+            const char *v = ev.type == YAML_SCALAR_EVENT ? scalar(&ev) : NULL;
+            if (v == NULL || !identity_ok(v)) {
+                r = perr(p, line_of(&ev),
+                         "identity must be a certificate name (a URI such as "
+                         "spiffe://authd.dev/edge, a DNS name or a common name) without spaces");
+                yaml_event_delete(&ev);
+                goto out;
+            }
+            identity = strdup(v);
+            id_line = line_of(&ev);
+            yaml_event_delete(&ev);
+            if (identity == NULL) {
+                r = AUTHD_ERR_NOMEM;
+                goto out;
+            }
+        } else {
+            size_t vline = line_of(&ev);
+            int is_seq = ev.type == YAML_SEQUENCE_START_EVENT;
+            yaml_event_delete(&ev);
+            if (!is_seq) {
+                r = perr(p, vline, "roles must be a list, e.g. [edge]");
+                goto out;
+            }
+            if ((r = parse_roles(p, &roles)) != AUTHD_OK)
+                goto out;
+            if (roles == 0) {
+                r = perr(p, vline, "roles is empty");
+                goto out;
+            }
+            have_roles = 1;
+        }
+    }
+    if (identity == NULL)
+        r = perr(p, line_of(ev0), "an entry without an identity");
+    else if (!have_roles)
+        r = perr(p, line_of(ev0), "an entry without roles");
+    else
+        r = entry_add(p, identity, roles, id_line);
+out:
+    free(identity);
+    return r;
+}
+
+/* The top-level mapping `callers: [...]` — its start was read. */
+static int
+parse_top(struct cparse *p)
+{
+    yaml_event_t ev;
+    int seen = 0, r;
+    for (;;) {
+        if ((r = next(p, &ev)) != AUTHD_OK)
+            return r;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            size_t line = line_of(&ev);
+            yaml_event_delete(&ev);
+            return seen ? AUTHD_OK : perr(p, line, "no 'callers' list");
+        }
+        const char *key = ev.type == YAML_SCALAR_EVENT ? scalar(&ev) : NULL;
+        size_t kline = line_of(&ev);
+        if (key == NULL || strcmp(key, "callers") != 0) {
+            char q[80];
+            r = key != NULL
+                    ? perr(p, kline, "unknown key \"%s\" (callers)", shown(key, q, sizeof(q)))
+                    : perr(p, kline, "expected the key 'callers'");
+            yaml_event_delete(&ev);
+            return r;
+        }
+        yaml_event_delete(&ev);
+        if (seen)
+            return perr(p, kline, "callers is given twice");
+        seen = 1;
+        if ((r = next(p, &ev)) != AUTHD_OK)
+            return r;
+        int is_seq = ev.type == YAML_SEQUENCE_START_EVENT;
+        yaml_event_delete(&ev);
+        if (!is_seq)
+            return perr(p, kline, "callers must be a list of {identity, roles}");
+        for (;;) {
+            if ((r = next(p, &ev)) != AUTHD_OK)
+                return r;
+            if (ev.type == YAML_SEQUENCE_END_EVENT) {
+                yaml_event_delete(&ev);
+                break;
+            }
+            if (ev.type != YAML_MAPPING_START_EVENT) {
+                r = perr(p, line_of(&ev), "each caller must be a mapping {identity, roles}");
+                yaml_event_delete(&ev);
+                return r;
+            }
+            r = parse_entry(p, &ev);
+            yaml_event_delete(&ev);
+            if (r != AUTHD_OK)
+                return r;
+        }
+    }
+}
+
+/* The stream: exactly one document, a mapping. */
+static int
+parse_stream(struct cparse *p)
+{
+    yaml_event_t ev;
+    int r;
+    if ((r = next(p, &ev)) != AUTHD_OK) /* stream start */
+        return r;
+    yaml_event_delete(&ev);
+    if ((r = next(p, &ev)) != AUTHD_OK)
+        return r;
+    int type = ev.type;
+    size_t line = line_of(&ev);
+    yaml_event_delete(&ev);
+    if (type != YAML_DOCUMENT_START_EVENT)
+        return perr(p, line, "the file is empty (expected a 'callers' list)");
+    if ((r = next(p, &ev)) != AUTHD_OK)
+        return r;
+    type = ev.type;
+    line = line_of(&ev);
+    /* An empty document is one null scalar. */
+    int empty = type == YAML_SCALAR_EVENT && ev.data.scalar.length == 0;
+    yaml_event_delete(&ev);
+    if (empty)
+        return perr(p, line, "the file is empty (expected a 'callers' list)");
+    if (type != YAML_MAPPING_START_EVENT)
+        return perr(p, line, "expected a mapping with the key 'callers'");
+    if ((r = parse_top(p)) != AUTHD_OK)
+        return r;
+    if ((r = next(p, &ev)) != AUTHD_OK) /* document end */
+        return r;
+    yaml_event_delete(&ev);
+    if ((r = next(p, &ev)) != AUTHD_OK)
+        return r;
+    type = ev.type;
+    line = line_of(&ev);
+    yaml_event_delete(&ev);
+    if (type != YAML_STREAM_END_EVENT)
+        return perr(p, line, "only one YAML document is allowed");
+    return AUTHD_OK;
+}
+
+int
+callers_load(struct callers *c, const char *name, const char *text, size_t len, char *err,
+             size_t errlen)
+{
+    struct cparse p;
+    memset(&p, 0, sizeof(p));
+    p.name = name != NULL ? name : "callers";
+    p.err = err;
+    p.errlen = errlen;
+    p.c = c;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (len > CALLERS_MAX_BYTES) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s: larger than %d bytes", p.name, CALLERS_MAX_BYTES);
+        return AUTHD_ERR_TOO_LARGE;
+    }
+    if (!yaml_parser_initialize(&p.parser))
+        return AUTHD_ERR_NOMEM;
+    yaml_parser_set_input_string(&p.parser, (const unsigned char *)text, len);
+    int r = parse_stream(&p);
+    yaml_parser_delete(&p.parser);
+    if (r == AUTHD_OK && p.n > 0) {
+        struct entry *all = realloc(c->e, (c->n + p.n) * sizeof(*all));
+        if (all == NULL) {
+            r = AUTHD_ERR_NOMEM;
+        } else {
+            memcpy(all + c->n, p.e, p.n * sizeof(*all));
+            c->e = all;
+            c->n += p.n;
+            qsort(c->e, c->n, sizeof(*c->e), entry_cmp);
+            free(p.e);
+            return AUTHD_OK;
+        }
+    }
+    if (r == AUTHD_ERR_NOMEM && err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s: out of memory", p.name);
+    entries_free(p.e, p.n);
+    return r;
+}
+
+int
+callers_load_file(struct callers *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0;
+    int r = AUTHD_ERR_NOT_FOUND;
+
+    if (f != NULL && (text = malloc(CALLERS_MAX_BYTES + 1)) == NULL)
+        r = AUTHD_ERR_NOMEM;
+    if (text != NULL) {
+        /* One byte more than allowed, so that callers_load() sees an oversized file. */
+        len = fread(text, 1, CALLERS_MAX_BYTES + 1, f);
+        if (!ferror(f))
+            r = callers_load(c, path, text, len, err, errlen);
+    }
+    if (r == AUTHD_ERR_NOT_FOUND && err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s: cannot read the file", path);
+    if (f != NULL)
+        fclose(f);
+    free(text);
+    return r;
+}
+
+/* ---- the decision ---------------------------------------------------------------------------- */
+
+int
+callers_decide(const struct callers *c, const char *service, const char *method,
+               const char *const *ids, size_t n_ids, const char *token_who, unsigned token_roles,
+               const char **who)
+{
+    unsigned need = callers_method_roles(service, method);
+    unsigned held = 0;
+    const char *first = NULL, *granted = NULL;
+
+    for (size_t i = 0; i < n_ids; i++) {
+        unsigned r = callers_identity_roles(c, ids[i]);
+        if (r == 0)
+            continue;
+        held |= r;
+        if (first == NULL)
+            first = ids[i];
+        if (granted == NULL && (r & need))
+            granted = ids[i];
+    }
+    if (token_who != NULL) {
+        held |= token_roles;
+        if (granted == NULL && (token_roles & need))
+            granted = token_who;
+    }
+    if (first == NULL && token_who == NULL) {
+        held = c->anonymous;
+        if (held & need)
+            granted = "anonymous";
+    }
+    *who = granted != NULL     ? granted
+           : first != NULL     ? first
+           : token_who != NULL ? token_who
+                               : "anonymous";
+    if ((need & ROLE_OPEN) || (held & need))
+        return AUTHD_OK;
+    return AUTHD_ERR_PERMISSION_DENIED;
+}
+
+/* ---- the hook ------------------------------------------------------------------------------- */
+
+/* The token of "Bearer <token>" (RFC 6750 §2.1: the scheme is case-insensitive), or NULL. */
+static const char *
+bearer_token(const char *h)
+{
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    for (const char *p = h; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return NULL;
+    return h[0] != '\0' ? h : NULL;
+}
+
+/* "Users/Create" from "authd.v1.Users" and "Create", in the call's arena. */
+static const char *
+short_name(struct rpc_ctx *ctx, const char *service, const char *method)
+{
+    const char *dot = strrchr(service, '.');
+    return rpc_ctx_printf(ctx, "%s/%s", dot != NULL ? dot + 1 : service, method);
+}
+
+static int
+refuse(struct rpc_ctx *ctx, int err, const char *outcome, const char *client, const char *service,
+       const char *method)
+{
+    char msg[200];
+    if (err == AUTHD_ERR_UNAUTHENTICATED)
+        snprintf(msg, sizeof(msg), "the bearer token is not a valid client access token (%s/%s)",
+                 service, method);
+    else
+        snprintf(msg, sizeof(msg), "the caller may not call %s/%s", service, method);
+    rpc_ctx_set_message(ctx, msg);
+    const char *reason = short_name(ctx, service, method);
+    struct audit ev = {
+        .action = AUDIT_PERMISSION_DENIED, .outcome = outcome, .client = client, .reason = reason};
+    audit_emit(ctx, &ev);
+    return err;
+}
+
+int
+callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const char *method)
+{
+    const struct callers *c = arg;
+    const char *ids[PEER_IDS_MAX];
+    const char *token_who = NULL, *who = NULL;
+    unsigned token_roles = 0;
+    char cid[256] = "";
+
+    size_t n_ids = rpc_ctx_peer_identities(ctx, ids, PEER_IDS_MAX);
+    unsigned need = callers_method_roles(service, method);
+    const char *h = (need & ROLE_OPEN) ? NULL : rpc_ctx_metadata(ctx, "authorization");
+    if (h != NULL) {
+        struct oauth_scopes *scopes = rpc_ctx_alloc(ctx, sizeof(*scopes));
+        const char *tok = bearer_token(h);
+        if (scopes == NULL)
+            return AUTHD_ERR_NOMEM;
+        int r = tok != NULL && c->a != NULL
+                    ? oauth_check_client_token(ctx, c->a, tok, cid, sizeof(cid), scopes)
+                    : AUTHD_ERR_INVALID_TOKEN;
+        if (r == AUTHD_ERR_INVALID_TOKEN) {
+            /* Name the caller by its certificate if it has one; the token names nobody. */
+            callers_decide(c, service, method, ids, n_ids, NULL, 0, &who);
+            rpc_ctx_set_caller(ctx, who);
+            return refuse(ctx, AUTHD_ERR_UNAUTHENTICATED, AUDIT_FAILURE, NULL, service, method);
+        }
+        if (r != AUTHD_OK)
+            return r;
+        token_roles = callers_scope_roles(scopes);
+        token_who = rpc_ctx_printf(ctx, "client:%s", cid);
+        if (token_who == NULL)
+            return AUTHD_ERR_NOMEM;
+    }
+    int r = callers_decide(c, service, method, ids, n_ids, token_who, token_roles, &who);
+    rpc_ctx_set_caller(ctx, who);
+    if (r != AUTHD_OK)
+        return refuse(ctx, r, AUDIT_DENIED, token_who != NULL ? cid : NULL, service, method);
+    return AUTHD_OK;
+}

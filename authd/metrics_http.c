@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authd's metrics endpoint: a libmicrohttpd daemon with one internal thread (scrapes are rare
+ * and cheap) that renders the process-wide registry for GET /metrics, and the RPC observe hook
+ * that feeds the RPC families. The only file of authd that includes microhttpd.h.
+ */
+#include "metrics_http.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <microhttpd.h>
+
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+
+#define RPC_REQUESTS "authd_rpc_requests_total"
+#define RPC_DURATION "authd_rpc_duration_seconds"
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct metrics_http {
+    struct MHD_Daemon *d;
+};
+
+/* grpc_status_code names, by value (grpc/impl/codegen/status.h; fixed by the gRPC spec). */
+static const char *const code_names[] = {
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
+
+const char *
+metrics_http_code_name(int code)
+{
+    if (code < 0 || (size_t)code >= sizeof(code_names) / sizeof(code_names[0]))
+        return "UNKNOWN";
+    return code_names[code];
+}
+
+void
+metrics_http_describe(void)
+{
+    metrics_describe(RPC_REQUESTS, METRICS_COUNTER,
+                     "RPCs answered, by service, method and gRPC status code.");
+    metrics_describe(RPC_DURATION, METRICS_HISTOGRAM,
+                     "Time from an RPC's arrival to its answer, in seconds.");
+}
+
+void
+metrics_http_observe(void *arg, const char *service, const char *method, int status,
+                     uint64_t elapsed_ns)
+{
+    (void)arg;
+    char labels[256];
+    /* Unregistered methods all share one series: their names come from the caller. */
+    if (service == NULL || service[0] == '\0')
+        service = "unregistered";
+    if (method == NULL || method[0] == '\0')
+        method = "unregistered";
+    metrics_labels(labels, sizeof(labels), "service", service, "method", method, "code",
+                   metrics_http_code_name(status), NULL);
+    metrics_count(RPC_REQUESTS, labels, 1);
+    metrics_labels(labels, sizeof(labels), "service", service, "method", method, NULL);
+    metrics_observe(RPC_DURATION, labels, (double)elapsed_ns / 1e9);
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------ */
+
+__attribute__((format(printf, 2, 0))) static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512], q[600];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_event(LOG_WARN, "metrics_http", "msg=%s", log_quote(msg, q, sizeof(q)));
+}
+
+/* Queues a response made of body (static text, or malloc'd when owned) with status. */
+static enum MHD_Result
+answer(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len,
+       int owned)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        if (owned)
+            free(body);
+        return MHD_NO;
+    }
+    int ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES &&
+             MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
+             MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
+    if (ok && status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES;
+    enum MHD_Result r = ok ? MHD_queue_response(c, status, resp) : MHD_NO;
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result
+answer_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    return answer(c, status, "text/plain; charset=utf-8", (char *)text, strlen(text), 0);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    static int seen; /* a marker: any non-NULL pointer will do */
+    (void)cls;
+    (void)version;
+    (void)upload_data;
+    /* Answer on the second call, never the first, or MHD closes every connection after it. */
+    if (*con_cls == NULL) {
+        *con_cls = &seen;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0; /* a body is read and dropped; nothing here takes one */
+        return MHD_YES;
+    }
+    if (strcmp(url, "/metrics") != 0)
+        return answer_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return answer_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+    size_t len = 0;
+    char *text = metrics_render(&len);
+    if (text == NULL)
+        return answer_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    return answer(c, MHD_HTTP_OK, METRICS_CONTENT_TYPE, text, len, 1);
+}
+
+/*
+ * Splits "host:port" or "[v6]:port" and binds a listening socket; the fd, or a negative
+ * enum authd_err.
+ */
+static int
+bind_listen(const char *addr, int *port_out)
+{
+    char host[256], port[8];
+    const char *colon, *h = addr;
+    size_t hlen;
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (close == NULL || close[1] != ':')
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        h = addr + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL)
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        hlen = (size_t)(colon - addr);
+        if (memchr(addr, ':', hlen) != NULL)
+            return AUTHD_ERR_INVALID_ARGUMENT; /* a bare IPv6 address needs brackets */
+    }
+    size_t plen = strlen(colon + 1);
+    if (hlen == 0 || hlen >= sizeof(host) || plen == 0 || plen >= sizeof(port) ||
+        strspn(colon + 1, "0123456789") != plen || strtol(colon + 1, NULL, 10) > 65535)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    memcpy(port, colon + 1, plen + 1);
+
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gr = getaddrinfo(host, port, &hints, &res);
+    if (gr != 0) {
+        char q[300];
+        log_event(LOG_ERROR, "metrics_listen_failed", "addr=%s err=%s",
+                  log_quote(addr, q, sizeof(q)), gai_strerror(gr));
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    int fd = -1, last_errno = 0;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            last_errno = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
+            break;
+        last_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        char q[300];
+        log_event(LOG_ERROR, "metrics_listen_failed", "addr=%s err=%s",
+                  log_quote(addr, q, sizeof(q)), strerror(last_errno));
+        return AUTHD_ERR_UNAVAILABLE;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        close(fd);
+        return AUTHD_ERR_UNAVAILABLE;
+    }
+    *port_out = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+int
+metrics_http_start(const char *listen, struct metrics_http **out, int *port)
+{
+    *out = NULL;
+    *port = 0;
+    if (listen == NULL)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    struct metrics_http *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return AUTHD_ERR_NOMEM;
+    int fd = bind_listen(listen, port);
+    if (fd < 0) {
+        free(h);
+        return fd;
+    }
+    h->d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0,
+                         NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_END);
+    if (h->d == NULL) {
+        log_event(LOG_ERROR, "metrics_listen_failed", "reason=mhd_start_daemon");
+        close(fd);
+        free(h);
+        return AUTHD_ERR_UNAVAILABLE;
+    }
+    *out = h;
+    return AUTHD_OK;
+}
+
+void
+metrics_http_stop(struct metrics_http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->d != NULL)
+        MHD_stop_daemon(h->d); /* closes the listening socket it was given */
+    free(h);
+}
