@@ -359,6 +359,35 @@ identity_ok(const char *s)
     return 1;
 }
 
+/*
+ * The typed identity (as rpc_ctx_peer_identities() gives them) an entry of the callers file
+ * names, malloc'd: "uri:..." and a value containing "://" (a URI SAN, "uri:" added), "dns:...",
+ * "email:...", "ip:..." and "cn:..." as written. NULL when it has no type (or on NOMEM: the
+ * caller tells the two apart).
+ */
+static char *
+identity_typed(const char *v)
+{
+    static const char *const typed[] = {"uri:", "dns:", "email:", "ip:", "cn:"};
+    size_t n = strlen(v);
+    if (strncmp(v, "uri:", 4) == 0)
+        return n > 4 ? strdup(v) : NULL;
+    if (strstr(v, "://") != NULL) {
+        char *out = malloc(n + 5);
+        if (out != NULL) {
+            memcpy(out, "uri:", 4);
+            memcpy(out + 4, v, n + 1);
+        }
+        return out;
+    }
+    for (size_t i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+        size_t pl = strlen(typed[i]);
+        if (strncmp(v, typed[i], pl) == 0)
+            return n > pl ? strdup(v) : NULL;
+    }
+    return NULL;
+}
+
 /* roles: [edge, admin] — the sequence start was read. */
 static int
 parse_roles(struct cparse *p, unsigned *roles)
@@ -392,17 +421,18 @@ parse_roles(struct cparse *p, unsigned *roles)
     }
 }
 
+/* Adds identity (typed); written is the entry as the file wrote it, for messages. */
 static int
-entry_add(struct cparse *p, const char *identity, unsigned roles, size_t line)
+entry_add(struct cparse *p, const char *identity, const char *written, unsigned roles, size_t line)
 {
     char q[160];
     for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->e[i].identity, identity) == 0)
             return perr(p, line, "identity \"%s\" is listed twice (first on line %zu)",
-                        shown(identity, q, sizeof(q)), p->e[i].line);
+                        shown(written, q, sizeof(q)), p->e[i].line);
     if (loaded_find(p->c, identity) != NULL)
         return perr(p, line, "identity \"%s\" is already listed by an earlier callers file",
-                    shown(identity, q, sizeof(q)));
+                    shown(written, q, sizeof(q)));
     if (p->c->n + p->n >= CALLERS_MAX_ENTRIES)
         return perr(p, line, "more than %d identities", CALLERS_MAX_ENTRIES);
     if (p->n == p->cap) {
@@ -425,7 +455,7 @@ static int
 parse_entry(struct cparse *p, const yaml_event_t *ev0)
 {
     yaml_event_t ev;
-    char *identity = NULL;
+    char *identity = NULL, *written = NULL;
     size_t id_line = line_of(ev0);
     unsigned roles = 0;
     int have_roles = 0, r;
@@ -461,14 +491,25 @@ parse_entry(struct cparse *p, const yaml_event_t *ev0)
             if (v == NULL || !identity_ok(v)) {
                 r = perr(p, line_of(&ev),
                          "identity must be a certificate name (a URI such as "
-                         "spiffe://authd.dev/edge, a DNS name or a common name) without spaces");
+                         "spiffe://authd.dev/edge, dns:NAME, email:ADDRESS, ip:ADDRESS or "
+                         "cn:NAME) without spaces");
                 yaml_event_delete(&ev);
                 goto out;
             }
-            identity = strdup(v);
+            identity = identity_typed(v);
+            written = strdup(v);
             id_line = line_of(&ev);
+            if (identity == NULL && written != NULL) {
+                char q[80];
+                r = perr(p, id_line,
+                         "identity \"%s\" has no type: write a URI (spiffe://...) or dns:NAME, "
+                         "email:ADDRESS, ip:ADDRESS, cn:NAME",
+                         shown(v, q, sizeof(q)));
+                yaml_event_delete(&ev);
+                goto out;
+            }
             yaml_event_delete(&ev);
-            if (identity == NULL) {
+            if (identity == NULL || written == NULL) {
                 r = AUTHD_ERR_NOMEM;
                 goto out;
             }
@@ -494,9 +535,10 @@ parse_entry(struct cparse *p, const yaml_event_t *ev0)
     else if (!have_roles)
         r = perr(p, line_of(ev0), "an entry without roles");
     else
-        r = entry_add(p, identity, roles, id_line);
+        r = entry_add(p, identity, written, roles, id_line);
 out:
     free(identity);
+    free(written);
     return r;
 }
 
@@ -663,38 +705,58 @@ callers_load_file(struct callers *c, const char *path, char *err, size_t errlen)
 
 /* ---- the decision ---------------------------------------------------------------------------- */
 
+/* How an identity is named in logs: a URI as itself (its scheme says what it is), the other
+ * types with their prefix ("dns:...", "cn:..."). */
+static const char *
+display_name(const char *id)
+{
+    return strncmp(id, "uri:", 4) == 0 ? id + 4 : id;
+}
+
+unsigned
+callers_held_roles(const struct callers *c, const char *const *ids, size_t n_ids,
+                   const char *token_who, unsigned token_roles)
+{
+    unsigned held = 0;
+    int mapped = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        unsigned r = callers_identity_roles(c, ids[i]);
+        held |= r;
+        mapped |= r != 0;
+    }
+    if (token_who != NULL)
+        held |= token_roles;
+    if (!mapped && token_who == NULL)
+        held = c->anonymous;
+    return held;
+}
+
 int
 callers_decide(const struct callers *c, const char *service, const char *method,
                const char *const *ids, size_t n_ids, const char *token_who, unsigned token_roles,
                const char **who)
 {
     unsigned need = callers_method_roles(service, method);
-    unsigned held = 0;
+    unsigned held = callers_held_roles(c, ids, n_ids, token_who, token_roles);
     const char *first = NULL, *granted = NULL;
 
     for (size_t i = 0; i < n_ids; i++) {
         unsigned r = callers_identity_roles(c, ids[i]);
         if (r == 0)
             continue;
-        held |= r;
         if (first == NULL)
-            first = ids[i];
+            first = display_name(ids[i]);
         if (granted == NULL && (r & need))
-            granted = ids[i];
+            granted = display_name(ids[i]);
     }
-    if (token_who != NULL) {
-        held |= token_roles;
-        if (granted == NULL && (token_roles & need))
-            granted = token_who;
-    }
-    if (first == NULL && token_who == NULL) {
-        held = c->anonymous;
-        if (held & need)
-            granted = "anonymous";
-    }
+    if (token_who != NULL && granted == NULL && (token_roles & need))
+        granted = token_who;
+    /* A caller with neither a mapped identity nor a token is still named by its certificate's
+     * first identity when it has one: who it was matters most when it is refused. */
     *who = granted != NULL     ? granted
            : first != NULL     ? first
            : token_who != NULL ? token_who
+           : n_ids > 0         ? display_name(ids[0])
                                : "anonymous";
     if ((need & ROLE_OPEN) || (held & need))
         return AUTHD_OK;
@@ -753,6 +815,7 @@ callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const cha
     unsigned token_roles = 0;
     char cid[256] = "";
 
+    rpc_ctx_set_grants(ctx, 0); /* nothing until decided */
     size_t n_ids = rpc_ctx_peer_identities(ctx, ids, PEER_IDS_MAX);
     unsigned need = callers_method_roles(service, method);
     const char *h = (need & ROLE_OPEN) ? NULL : rpc_ctx_metadata(ctx, "authorization");
@@ -779,6 +842,7 @@ callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const cha
     }
     int r = callers_decide(c, service, method, ids, n_ids, token_who, token_roles, &who);
     rpc_ctx_set_caller(ctx, who);
+    rpc_ctx_set_grants(ctx, callers_held_roles(c, ids, n_ids, token_who, token_roles));
     if (r != AUTHD_OK)
         return refuse(ctx, r, AUDIT_DENIED, token_who != NULL ? cid : NULL, service, method);
     return AUTHD_OK;

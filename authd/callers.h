@@ -2,11 +2,13 @@
 /*
  * Who may call which RPC. Every caller of authd holds roles: `edge` (browser flows, delivery
  * codes), `admin` (users, clients, AuthConfig, keys) and `service` (introspection, JWKS, user
- * lookup). A caller's roles come from its client certificate's identities (SAN or CN, mapped to
- * roles by the callers file, --callers), from a client_credentials access token in the
- * `authorization: Bearer` metadata (scopes authd:edge, authd:admin, authd:service), or, for a
- * caller with neither, from --anonymous-roles. One static table (callers.c) says which roles each
- * method allows; a method missing from it is refused to everyone.
+ * lookup). A caller's roles come from its client certificate's typed identities ("uri:...",
+ * "dns:...", "email:...", "ip:...", or "cn:..." for a certificate without SANs; see
+ * rpc_ctx_peer_identities), mapped to roles by the callers file (--callers), from a
+ * client_credentials access token in the `authorization: Bearer` metadata (scopes authd:edge,
+ * authd:admin, authd:service), or, for a caller with neither, from --anonymous-roles. One static
+ * table (callers.c) says which roles each method allows; a method missing from it is refused to
+ * everyone.
  */
 #ifndef AUTHD_CALLERS_H
 #define AUTHD_CALLERS_H
@@ -86,6 +88,11 @@ void callers_free(struct callers *c);
  *   callers:
  *     - identity: spiffe://authd.dev/edge
  *       roles: [edge]
+ * An identity is typed, as rpc_ctx_peer_identities() reports them: one containing "://" is a URI
+ * SAN (stored as "uri:<value>"; "uri:<value>" may be written too), "dns:NAME", "email:ADDRESS",
+ * "ip:ADDRESS" and "cn:NAME" (the subject's common name of a certificate without SANs) are taken
+ * as written; anything else has no type and is an error. So a DNS name, an e-mail address or a
+ * common name that reads "spiffe://authd.dev/edge" never matches the URI entry.
  * name (the file's name, may be NULL) prefixes error messages. Unknown keys, unknown roles, an
  * identity listed twice (here or before), a missing or empty identity or role list, anything
  * but this shape are errors: AUTHD_ERR_INVALID_ARGUMENT (AUTHD_ERR_TOO_LARGE over
@@ -104,19 +111,28 @@ size_t callers_count(const struct callers *c);
 /* The roles of the anonymous caller. */
 unsigned callers_anonymous_roles(const struct callers *c);
 
-/* The roles identity is mapped to; 0 when it is not mapped. */
+/* The roles identity (typed: "uri:spiffe://...", "dns:...") is mapped to; 0 when it is not. */
 unsigned callers_identity_roles(const struct callers *c, const char *identity);
 
 /*
- * The decision, without the RPC adapter (unit-testable): ids are the n_ids identities of the
- * caller's certificate (borrowed), token_who is "client:<id>" when the caller presented a valid
- * bearer token (NULL: none) and token_roles the roles its scopes grant. The caller's roles are
- * the union of its mapped identities' roles and the token's, or the anonymous roles when it has
- * neither a mapped identity nor a token. *who is set to the name to record for the caller: the
- * identity (or token) whose roles allow the method, else the first mapped identity, else the
- * token, else "anonymous" (static or borrowed from ids/token_who).
- * AUTHD_OK when allowed, AUTHD_ERR_UNAUTHENTICATED when refused to an anonymous caller,
- * AUTHD_ERR_PERMISSION_DENIED when refused to one that said who it is.
+ * The roles a caller holds: the union of its mapped identities' roles (ids, typed) and, when it
+ * presented a valid token (token_who not NULL), token_roles; the anonymous roles when it has
+ * neither a mapped identity nor a token.
+ */
+unsigned callers_held_roles(const struct callers *c, const char *const *ids, size_t n_ids,
+                            const char *token_who, unsigned token_roles);
+
+/*
+ * The decision, without the RPC adapter (unit-testable): ids are the n_ids typed identities of
+ * the caller's certificate (borrowed), token_who is "client:<id>" when the caller presented a
+ * valid bearer token (NULL: none) and token_roles the roles its scopes grant. The caller's roles
+ * are callers_held_roles(). *who is set to the name to record for the caller: the identity (or
+ * token) whose roles allow the method, else the first mapped identity, else the token, else the
+ * certificate's first identity (mapped to nothing), else "anonymous" (static or borrowed from
+ * ids/token_who). Identities are named without the "uri:" prefix (a URI names its own scheme),
+ * others with theirs ("dns:...", "cn:...").
+ * AUTHD_OK when allowed, AUTHD_ERR_PERMISSION_DENIED when refused, to every caller, one without
+ * any credentials included (the edge takes UNAUTHENTICATED for "the user's session is gone").
  */
 int callers_decide(const struct callers *c, const char *service, const char *method,
                    const char *const *ids, size_t n_ids, const char *token_who,
@@ -125,11 +141,12 @@ int callers_decide(const struct callers *c, const char *service, const char *met
 /*
  * The RPC adapter's authorize hook (rpc_authorize_fn; arg is a struct callers). Reads the
  * certificate identities and the bearer token, decides, records the caller
- * (rpc_ctx_set_caller), and on refusal sets a status message naming the method and emits an
- * audit line (action permission_denied). A bearer token that is malformed, unknown, expired,
- * revoked, a user's, or no longer covered by its client's registration gives
- * AUTHD_ERR_UNAUTHENTICATED, never the anonymous roles. Open methods (Health/Check) skip every
- * check.
+ * (rpc_ctx_set_caller) and the roles it holds (rpc_ctx_set_grants: ROLE_* bits, so handlers can
+ * keep part of a method to some roles, e.g. Sessions/Revoke by id to admin), and on refusal sets a
+ * status message naming the method and emits an audit line (action permission_denied). A bearer
+ * token that is malformed, unknown, expired, revoked, a user's, or no longer covered by its
+ * client's registration gives AUTHD_ERR_UNAUTHENTICATED, never the anonymous roles. Open methods
+ * (Health/Check) skip every check.
  */
 int callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const char *method);
 

@@ -13,6 +13,13 @@
 #include "storage/records.pb-c.h"
 
 #define KEY_CLIENT "client/"
+#define KEY_CLIENT_DELETED "clientdel/" /* tombstones: see records.proto */
+
+/*
+ * 1 when a token issued at iat (unix seconds) belongs to the client's current registration:
+ * iat >= its created_at. Tokens from before a Delete and a new Put of the same id are dead.
+ */
+int clients_token_current(const Authd__Storage__ClientRecord *c, int64_t iat);
 
 /* Loads client/<id>. AUTHD_OK, AUTHD_ERR_NOT_FOUND or a storage error. Free with rpc_msg_free. */
 int clients_get(struct authd *a, const char *id, Authd__Storage__ClientRecord **out);

@@ -80,7 +80,8 @@ usage(FILE *f)
            "                         see deploy/callers.yaml)\n"
            "  --anonymous-roles LIST roles of a caller with no mapped identity and no token:\n"
            "                         edge,admin,service or none (AUTHD_ANONYMOUS_ROLES; default\n"
-           "                         all three over plaintext loopback, none over TLS)\n"
+           "                         all three over plaintext loopback, none over TLS or with\n"
+           "                         --production)\n"
            "  --metrics-listen ADDR  serve Prometheus metrics on http://ADDR/metrics\n"
            "                         (AUTHD_METRICS_LISTEN; default off; no authentication:\n"
            "                         use a loopback or private address; port 0 picks one)\n"
@@ -513,13 +514,14 @@ out:
 
 /*
  * The callers map: --callers (identities -> roles) and the anonymous roles, by default every
- * role over plaintext (loopback only, development) and none over TLS. 0, or -1 with a message.
+ * role over plaintext (loopback only, development) and none over TLS or with --production (an
+ * explicit --anonymous-roles wins). 0, or -1 with a message.
  */
 static int
 setup_callers(const struct options *o, struct authd *a, int tls, struct callers **out)
 {
     char err[512];
-    unsigned anon = tls ? 0 : ROLE_ALL;
+    unsigned anon = tls || o->production ? 0 : ROLE_ALL;
     if (o->anonymous_roles != NULL && callers_roles_parse(o->anonymous_roles, &anon) != AUTHD_OK) {
         fprintf(stderr,
                 "authd: --anonymous-roles: a comma list of edge, admin, service, or none\n");
@@ -533,9 +535,13 @@ setup_callers(const struct options *o, struct authd *a, int tls, struct callers 
         return -1;
     }
     char roles[CALLERS_ROLES_TEXT_MAX], q[300];
-    log_event(LOG_INFO, "callers", "file=%s identities=%zu anonymous_roles=%s",
+    log_event(LOG_INFO, "callers", "file=%s identities=%zu anonymous_roles=%s from=%s",
               log_quote(o->callers_file != NULL ? o->callers_file : "", q, sizeof(q)),
-              callers_count(*out), callers_roles_text(anon, roles, sizeof(roles)));
+              callers_count(*out), callers_roles_text(anon, roles, sizeof(roles)),
+              o->anonymous_roles != NULL ? "flag"
+              : o->production            ? "production"
+              : tls                      ? "tls"
+                                         : "plaintext");
     if (anon != 0)
         log_event(LOG_WARN, "anonymous_roles",
                   "roles=%s note=\"every caller without credentials holds these roles%s; give "

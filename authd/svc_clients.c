@@ -96,6 +96,12 @@ clients_get(struct authd *a, const char *id, Authd__Storage__ClientRecord **out)
 }
 
 int
+clients_token_current(const Authd__Storage__ClientRecord *c, int64_t iat)
+{
+    return c != NULL && iat >= c->created_at;
+}
+
+int
 clients_active(const Authd__Storage__ClientRecord *c)
 {
     return c->client->active == NULL || c->client->active->value;
@@ -331,6 +337,27 @@ put_step(struct authd *a, struct store_txn *txn, void *arg)
                     (ProtobufCMessage **)&old);
     if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
         return r;
+    if (old != NULL) {
+        p->rec->created_at = old->created_at;
+    } else {
+        /* A new registration starts after any deletion of the id (its tombstone), so that even
+         * a token issued in the second of that deletion is not taken for one of ours. */
+        char tkey[KEY_MAX], num[24] = "";
+        void *val = NULL;
+        size_t vlen = 0;
+        int64_t now = a->now(), deleted = 0;
+        if (key_make(tkey, KEY_CLIENT_DELETED, p->rec->client->id, NULL) == 0)
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        r = store_txn_get(txn, tkey, strlen(tkey), 1, &val, &vlen);
+        if (r == AUTHD_OK && vlen < sizeof(num)) {
+            memcpy(num, val, vlen);
+            deleted = strtoll(num, NULL, 10);
+        }
+        store_value_free(val, vlen);
+        if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
+            return r;
+        p->rec->created_at = deleted >= now ? deleted + 1 : now;
+    }
     char *keep = NULL;
     if (p->rec->secret_hash == NULL || p->rec->secret_hash[0] == '\0')
         keep = old != NULL ? old->secret_hash : (char *)protobuf_c_empty_string;
@@ -446,22 +473,38 @@ clients_list(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     return store_scan(a->store, KEY_CLIENT, strlen(KEY_CLIENT), NULL, 0, on_client, &l);
 }
 
+/* Deletes client/<id> and leaves its tombstone (the second of the deletion). */
+static int
+delete_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    const char *id = arg;
+    char key[KEY_MAX], tkey[KEY_MAX], num[24];
+    void *val = NULL;
+    size_t vlen = 0;
+    if (key_make(key, KEY_CLIENT, id, NULL) == 0 ||
+        key_make(tkey, KEY_CLIENT_DELETED, id, NULL) == 0)
+        return AUTHD_ERR_NOT_FOUND;
+    int r = store_txn_get(txn, key, strlen(key), 1, &val, &vlen);
+    store_value_free(val, vlen);
+    if (r != AUTHD_OK)
+        return r;
+    int n = snprintf(num, sizeof(num), "%lld", (long long)a->now());
+    r = store_txn_delete(txn, key, strlen(key));
+    if (r == AUTHD_OK)
+        r = store_txn_put(txn, tkey, strlen(tkey), num, (size_t)n);
+    return r;
+}
+
 static int
 clients_delete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
     struct authd *a = rpc_ctx_arg(ctx);
     const Authd__V1__ClientRequest *req = (const void *)reqm;
-    Authd__Storage__ClientRecord *rec = NULL;
-    char key[KEY_MAX];
     (void)respm;
-    int r = clients_get(a, req->id, &rec);
-    rpc_msg_free(rec ? &rec->base : NULL);
-    if (r == AUTHD_OK && key_make(key, KEY_CLIENT, req->id, NULL) == 0)
-        r = AUTHD_ERR_NOT_FOUND;
-    if (r == AUTHD_OK) {
-        r = store_delete(a->store, key, strlen(key));
+    int r =
+        req->id[0] != '\0' ? account_txn_run(a, delete_step, (void *)req->id) : AUTHD_ERR_NOT_FOUND;
+    if (r == AUTHD_OK)
         clients_cache_forget(req->id);
-    }
     admin_audit(ctx, "ClientAdmin/Delete", rpc_ctx_printf(ctx, "client/%s", req->id), r);
     return r;
 }

@@ -958,6 +958,25 @@ deny(const char **fail, const char **desc, const char *code, const char *d)
     return AUTHD_OK; /* commit: nothing was written, or a revocation that must stand */
 }
 
+/*
+ * AUTHD_OK when something issued at `issued` (unix seconds) to client_id belongs to the client's
+ * current registration, AUTHD_ERR_INVALID_TOKEN when the client is gone or was registered again
+ * since (clients_token_current), or a storage error.
+ */
+static int
+client_issue_current(struct authd *a, const char *client_id, int64_t issued)
+{
+    Authd__Storage__ClientRecord *crec = NULL;
+    int r = clients_get(a, client_id, &crec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_INVALID_TOKEN;
+    if (r != AUTHD_OK)
+        return r;
+    r = clients_token_current(crec, issued) ? AUTHD_OK : AUTHD_ERR_INVALID_TOKEN;
+    rpc_msg_free(&crec->base);
+    return r;
+}
+
 static int
 code_step(struct authd *a, struct store_txn *txn, void *arg)
 {
@@ -985,6 +1004,12 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     if (strcmp(c->client_id, req->client_id) != 0)
         return deny(&s->fail, &s->fail_desc, "invalid_grant",
                     "the code was issued to another client");
+    /* A code from before the client's current registration (deleted and registered again). */
+    r = client_issue_current(a, c->client_id, c->created_at);
+    if (r == AUTHD_ERR_INVALID_TOKEN)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown or expired code");
+    if (r != AUTHD_OK)
+        return r;
     if (c->used) {
         /* RFC 6749 §4.1.2: a code used twice revokes what its first use issued. */
         if (c->issued_refresh_family[0] != '\0' &&
@@ -1393,6 +1418,12 @@ refresh_step(struct authd *a, struct store_txn *txn, void *arg)
     if (strcmp(t->client_id, c->id) != 0)
         return deny(&s->fail, &s->fail_desc, "invalid_grant",
                     "the refresh token was issued to another client");
+    /* A token from before the client's current registration (deleted and registered again). */
+    r = client_issue_current(a, t->client_id, t->created_at);
+    if (r == AUTHD_ERR_INVALID_TOKEN)
+        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown refresh token");
+    if (r != AUTHD_OK)
+        return r;
     if (t->used) {
         /* Reuse: the token was stolen or the client is broken. Either way, end the family. */
         if ((r = family_delete(txn, t->family)) != AUTHD_OK)
@@ -1756,8 +1787,8 @@ inspect_refresh(struct rpc_ctx *ctx, struct authd *a, const struct token *t, str
  * looked at. hint "refresh_token" looks at refresh tokens first (RFC 7662 §2.1).
  */
 static int
-token_inspect(struct rpc_ctx *ctx, struct authd *a, const char *token, const char *hint,
-              int access_only, struct tokinfo *ti)
+token_judge(struct rpc_ctx *ctx, struct authd *a, const char *token, const char *hint,
+            int access_only, struct tokinfo *ti)
 {
     struct token t;
     memset(ti, 0, sizeof(*ti));
@@ -1770,6 +1801,24 @@ token_inspect(struct rpc_ctx *ctx, struct authd *a, const char *token, const cha
     if (r == AUTHD_ERR_INVALID_TOKEN && !access_only)
         r = refresh_first ? inspect_opaque(ctx, a, &t, ti) : inspect_refresh(ctx, a, &t, ti);
     token_wipe(&t);
+    return r;
+}
+
+/*
+ * token_judge() and, for an active token, its client: a token issued before its client's current
+ * registration (a client deleted and registered again under the same id) is dead, as is one whose
+ * client is gone. Every judgement of a presented token (Introspect, UserInfo, the bearer tokens
+ * of authd's callers) goes through here.
+ */
+static int
+token_inspect(struct rpc_ctx *ctx, struct authd *a, const char *token, const char *hint,
+              int access_only, struct tokinfo *ti)
+{
+    int r = token_judge(ctx, a, token, hint, access_only, ti);
+    if (r == AUTHD_OK)
+        r = client_issue_current(a, ti->client_id, ti->iat);
+    if (r != AUTHD_OK)
+        memset(ti, 0, sizeof(*ti));
     return r;
 }
 

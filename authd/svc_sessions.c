@@ -11,6 +11,7 @@
 
 #include "account.h"
 #include "audit.h"
+#include "callers.h"
 #include "email.h"
 #include "err.h"
 #include "keys.h"
@@ -423,6 +424,17 @@ sessions_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
     if (req->session_token[0] != '\0') {
         r = account_session_check(a, req->session_token, &s);
     } else {
+        /* By id only for an administrator: session ids are no secret (every ID token's sid), so
+         * the edge, which logs out with the session's token, may not end anyone's session. */
+        if (req->session_id[0] != '\0' && !(rpc_ctx_grants(ctx) & ROLE_ADMIN)) {
+            rpc_ctx_set_message(ctx, "revoking a session by id needs the admin role");
+            struct audit ev = {.action = AUDIT_PERMISSION_DENIED,
+                               .outcome = AUDIT_DENIED,
+                               .target = rpc_ctx_printf(ctx, "session/%s", req->session_id),
+                               .reason = "Sessions/Revoke"};
+            audit_emit(ctx, &ev);
+            return AUTHD_ERR_PERMISSION_DENIED;
+        }
         char key[KEY_MAX];
         if (key_make(key, KEY_SESSION, req->session_id, NULL) == 0)
             return AUTHD_ERR_NOT_FOUND;
@@ -515,9 +527,10 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
     if (r == AUTHD_ERR_LOCKED)
         goto out;
     if (r != AUTHD_OK) {
+        /* A wrong current password is a failed password guess like a failed login, and is
+         * audited as one (a stolen cookie trying passwords must show). */
         r = AUTHD_ERR_INVALID_CREDENTIALS;
-        log_event(LOG_INFO, "password_change_failed", "user=%s reason=bad_password",
-                  log_quote(u->user->id, q, sizeof(q)));
+        login_audit(ctx, AUDIT_FAILURE, u->user->id, req->client_ip, "wrong_password", NULL);
         goto out;
     }
     size_t nl = strlen(req->new_password);

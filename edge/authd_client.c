@@ -23,6 +23,25 @@
 #define EDGE_CONFIG_TTL_MS 2000
 #define EDGE_JWKS_TTL_MS 5000
 
+/* The answers of the readiness probe (edge_authd_ready()); 0 = no probe yet. */
+enum ready_state {
+    READY_UNKNOWN = 0,
+    READY_OK,
+    READY_UNREACHABLE,
+    READY_NOT_SERVING,
+    READY_ROLE_REFUSED,
+    READY_ERROR,
+};
+
+static const char *const ready_reasons[] = {
+    [READY_UNKNOWN] = "unknown",
+    [READY_OK] = NULL,
+    [READY_UNREACHABLE] = "authd_unreachable",
+    [READY_NOT_SERVING] = "authd_not_serving",
+    [READY_ROLE_REFUSED] = "edge_role_refused",
+    [READY_ERROR] = "authd_error",
+};
+
 struct edge_authd {
     struct rpc_client *rpc;
     int timeout_ms;
@@ -36,6 +55,7 @@ struct edge_authd {
     char issuer[EDGE_ISSUER_MAX];
     int jwks_refreshing;
     uint64_t jwks_fetched_ms; /* time of the last attempt; 0 = never */
+    enum ready_state ready;   /* the last readiness answer, to log only its changes */
 };
 
 static uint64_t
@@ -360,31 +380,90 @@ edge_authd_config(struct edge_authd *a, int refresh, struct edge_config *out)
     secret_wipe(&fresh, sizeof(fresh)); /* the webhook headers may hold credentials */
 }
 
-int
-edge_authd_ready(struct edge_authd *a, const char *rid)
+/* The state an error of a readiness call stands for. */
+static enum ready_state
+ready_state_of(int err)
 {
-    Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    switch (err) {
+    case AUTHD_ERR_UNAVAILABLE:
+    case AUTHD_ERR_DEADLINE:
+        return READY_UNREACHABLE;
+    case AUTHD_ERR_PERMISSION_DENIED:
+    case AUTHD_ERR_UNAUTHENTICATED:
+        return READY_ROLE_REFUSED;
+    default:
+        return READY_ERROR;
+    }
+}
+
+/*
+ * One probe: Health/Check, then Admin.GetAuthConfig to see that authd takes this edge for an
+ * edge. rpc_call() directly, not call(): the caller logs changes only. st gets the status of
+ * the call that failed.
+ */
+static enum ready_state
+ready_probe(struct edge_authd *a, struct rpc_status *st)
+{
+    Grpc__Health__V1__HealthCheckRequest hreq = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
-    int r = call(a, rid, "/grpc.health.v1.Health/Check", &req.base,
-                 &grpc__health__v1__health_check_response__descriptor, &resp);
-    int ready =
-        r == AUTHD_OK && ((Grpc__Health__V1__HealthCheckResponse *)resp)->status ==
-                             GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    int r =
+        rpc_call(a->rpc, "/grpc.health.v1.Health/Check", &hreq.base,
+                 &grpc__health__v1__health_check_response__descriptor, &resp, a->timeout_ms, st);
+    int serving = r == AUTHD_OK && resp != NULL &&
+                  ((Grpc__Health__V1__HealthCheckResponse *)resp)->status ==
+                      GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
     rpc_msg_free(resp);
-    return ready;
+    if (r != AUTHD_OK)
+        return ready_state_of(r);
+    if (!serving)
+        return READY_NOT_SERVING;
+
+    Authd__V1__GetAuthConfigRequest creq = AUTHD__V1__GET_AUTH_CONFIG_REQUEST__INIT;
+    resp = NULL;
+    r = rpc_call(a->rpc, "/authd.v1.Admin/GetAuthConfig", &creq.base,
+                 &authd__v1__auth_config__descriptor, &resp, a->timeout_ms, st);
+    rpc_msg_free(resp); /* wiped: the webhook headers may hold credentials */
+    if (r == AUTHD_OK || r == AUTHD_ERR_NOT_FOUND)
+        return READY_OK;
+    return ready_state_of(r);
+}
+
+int
+edge_authd_ready(struct edge_authd *a, const char *rid, const char **reason)
+{
+    struct rpc_status st;
+    memset(&st, 0, sizeof(st));
+    enum ready_state now = ready_probe(a, &st);
+    *reason = ready_reasons[now];
+
+    pthread_mutex_lock(&a->mu);
+    if (now != a->ready) {
+        /* Under the lock, so that two probes that see a change log it in the order they
+         * recorded it. */
+        a->ready = now;
+        char qmsg[300];
+        if (now == READY_OK)
+            log_event(LOG_INFO, "readiness", "rid=%s ready=1", rid != NULL ? rid : "-");
+        else
+            log_event(LOG_WARN, "readiness", "rid=%s ready=0 reason=%s code=%d msg=%s",
+                      rid != NULL ? rid : "-", ready_reasons[now], st.code,
+                      log_quote(st.message, qmsg, sizeof(qmsg)));
+    }
+    pthread_mutex_unlock(&a->mu);
+    return now == READY_OK;
 }
 
 int
 edge_authd_signup_start(struct edge_authd *a, const char *rid, const char *email,
                         const Authd__V1__ClientContext *client, const char *client_ip,
-                        Authd__V1__StartSignupResponse **out)
+                        Authd__V1__StartSignupResponse **out, struct rpc_status *st)
 {
     Authd__V1__StartSignupRequest req = AUTHD__V1__START_SIGNUP_REQUEST__INIT;
     req.email = str_arg(email);
     req.client = (Authd__V1__ClientContext *)client;
     req.client_ip = str_arg(client_ip);
-    return call(a, rid, "/authd.v1.Signup/Start", &req.base,
-                &authd__v1__start_signup_response__descriptor, (ProtobufCMessage **)out);
+    return call_st(a, rid, "/authd.v1.Signup/Start", &req.base,
+                   &authd__v1__start_signup_response__descriptor, (ProtobufCMessage **)out, st);
 }
 
 int
@@ -413,15 +492,16 @@ edge_authd_signup_complete(struct edge_authd *a, const char *rid, const char *to
 
 int
 edge_authd_login(struct edge_authd *a, const char *rid, const char *email, const char *password,
-                 const char *client_ip, const char *user_agent, Authd__V1__SessionResponse **out)
+                 const char *client_ip, const char *user_agent, Authd__V1__SessionResponse **out,
+                 struct rpc_status *st)
 {
     Authd__V1__LoginRequest req = AUTHD__V1__LOGIN_REQUEST__INIT;
     req.email = str_arg(email);
     req.password = str_arg(password);
     req.client_ip = str_arg(client_ip);
     req.user_agent = str_arg(user_agent);
-    return call(a, rid, "/authd.v1.Sessions/Login", &req.base,
-                &authd__v1__session_response__descriptor, (ProtobufCMessage **)out);
+    return call_st(a, rid, "/authd.v1.Sessions/Login", &req.base,
+                   &authd__v1__session_response__descriptor, (ProtobufCMessage **)out, st);
 }
 
 int
@@ -438,7 +518,8 @@ edge_authd_session_get(struct edge_authd *a, const char *rid, const char *sessio
 int
 edge_authd_verify_second_factor(struct edge_authd *a, const char *rid, const char *session_token,
                                 const char *code, const char *recovery_code, const char *client_ip,
-                                const char *user_agent, Authd__V1__SessionResponse **out)
+                                const char *user_agent, Authd__V1__SessionResponse **out,
+                                struct rpc_status *st)
 {
     Authd__V1__VerifySecondFactorRequest req = AUTHD__V1__VERIFY_SECOND_FACTOR_REQUEST__INIT;
     req.session_token = str_arg(session_token);
@@ -446,8 +527,8 @@ edge_authd_verify_second_factor(struct edge_authd *a, const char *rid, const cha
     req.recovery_code = str_arg(recovery_code);
     req.client_ip = str_arg(client_ip);
     req.user_agent = str_arg(user_agent);
-    return call(a, rid, "/authd.v1.Sessions/VerifySecondFactor", &req.base,
-                &authd__v1__session_response__descriptor, (ProtobufCMessage **)out);
+    return call_st(a, rid, "/authd.v1.Sessions/VerifySecondFactor", &req.base,
+                   &authd__v1__session_response__descriptor, (ProtobufCMessage **)out, st);
 }
 
 int
@@ -465,7 +546,7 @@ edge_authd_session_revoke(struct edge_authd *a, const char *rid, const char *ses
 int
 edge_authd_change_password(struct edge_authd *a, const char *rid, const char *session_token,
                            const char *current_password, const char *new_password,
-                           const char *client_ip)
+                           const char *client_ip, struct rpc_status *st)
 {
     Authd__V1__ChangePasswordRequest req = AUTHD__V1__CHANGE_PASSWORD_REQUEST__INIT;
     req.session_token = str_arg(session_token);
@@ -473,8 +554,8 @@ edge_authd_change_password(struct edge_authd *a, const char *rid, const char *se
     req.current_password = str_arg(current_password);
     req.new_password = str_arg(new_password);
     ProtobufCMessage *resp = NULL;
-    int r = call(a, rid, "/authd.v1.Sessions/ChangePassword", &req.base,
-                 &authd__v1__empty__descriptor, &resp);
+    int r = call_st(a, rid, "/authd.v1.Sessions/ChangePassword", &req.base,
+                    &authd__v1__empty__descriptor, &resp, st);
     rpc_msg_free(resp);
     return r;
 }
@@ -482,14 +563,14 @@ edge_authd_change_password(struct edge_authd *a, const char *rid, const char *se
 int
 edge_authd_reset_start(struct edge_authd *a, const char *rid, const char *email,
                        const Authd__V1__ClientContext *client, const char *client_ip,
-                       Authd__V1__StartResetResponse **out)
+                       Authd__V1__StartResetResponse **out, struct rpc_status *st)
 {
     Authd__V1__StartResetRequest req = AUTHD__V1__START_RESET_REQUEST__INIT;
     req.email = str_arg(email);
     req.client = (Authd__V1__ClientContext *)client;
     req.client_ip = str_arg(client_ip);
-    return call(a, rid, "/authd.v1.PasswordReset/Start", &req.base,
-                &authd__v1__start_reset_response__descriptor, (ProtobufCMessage **)out);
+    return call_st(a, rid, "/authd.v1.PasswordReset/Start", &req.base,
+                   &authd__v1__start_reset_response__descriptor, (ProtobufCMessage **)out, st);
 }
 
 int
@@ -505,7 +586,8 @@ edge_authd_reset_get(struct edge_authd *a, const char *rid, const char *token,
 int
 edge_authd_reset_complete(struct edge_authd *a, const char *rid, const char *token,
                           const char *password, const char *code, const char *recovery_code,
-                          const char *client_ip, Authd__V1__CompleteResetResponse **out)
+                          const char *client_ip, Authd__V1__CompleteResetResponse **out,
+                          struct rpc_status *st)
 {
     Authd__V1__CompleteResetRequest req = AUTHD__V1__COMPLETE_RESET_REQUEST__INIT;
     req.token = str_arg(token);
@@ -513,8 +595,8 @@ edge_authd_reset_complete(struct edge_authd *a, const char *rid, const char *tok
     req.code = str_arg(code);
     req.recovery_code = str_arg(recovery_code);
     req.client_ip = str_arg(client_ip);
-    return call(a, rid, "/authd.v1.PasswordReset/Complete", &req.base,
-                &authd__v1__complete_reset_response__descriptor, (ProtobufCMessage **)out);
+    return call_st(a, rid, "/authd.v1.PasswordReset/Complete", &req.base,
+                   &authd__v1__complete_reset_response__descriptor, (ProtobufCMessage **)out, st);
 }
 
 int
@@ -531,14 +613,14 @@ edge_authd_2fa_begin(struct edge_authd *a, const char *rid, const char *session_
 int
 edge_authd_2fa_confirm(struct edge_authd *a, const char *rid, const char *session_token,
                        const char *code, const char *client_ip,
-                       Authd__V1__RecoveryCodesResponse **out)
+                       Authd__V1__RecoveryCodesResponse **out, struct rpc_status *st)
 {
     Authd__V1__ConfirmEnrollmentRequest req = AUTHD__V1__CONFIRM_ENROLLMENT_REQUEST__INIT;
     req.session_token = str_arg(session_token);
     req.code = str_arg(code);
     req.client_ip = str_arg(client_ip);
-    return call(a, rid, "/authd.v1.TwoFactor/ConfirmEnrollment", &req.base,
-                &authd__v1__recovery_codes_response__descriptor, (ProtobufCMessage **)out);
+    return call_st(a, rid, "/authd.v1.TwoFactor/ConfirmEnrollment", &req.base,
+                   &authd__v1__recovery_codes_response__descriptor, (ProtobufCMessage **)out, st);
 }
 
 static void
@@ -554,12 +636,12 @@ second_factor_req(Authd__V1__SecondFactorRequest *req, const char *session_token
 int
 edge_authd_2fa_disable(struct edge_authd *a, const char *rid, const char *session_token,
                        const char *code, const char *recovery_code, const char *client_ip,
-                       Authd__V1__UserResponse **out)
+                       Authd__V1__UserResponse **out, struct rpc_status *st)
 {
     Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
     second_factor_req(&req, session_token, code, recovery_code, client_ip);
-    return call(a, rid, "/authd.v1.TwoFactor/Disable", &req.base,
-                &authd__v1__user_response__descriptor, (ProtobufCMessage **)out);
+    return call_st(a, rid, "/authd.v1.TwoFactor/Disable", &req.base,
+                   &authd__v1__user_response__descriptor, (ProtobufCMessage **)out, st);
 }
 
 int
@@ -575,12 +657,12 @@ edge_authd_2fa_status(struct edge_authd *a, const char *rid, const char *session
 int
 edge_authd_2fa_regenerate(struct edge_authd *a, const char *rid, const char *session_token,
                           const char *code, const char *recovery_code, const char *client_ip,
-                          Authd__V1__RecoveryCodesResponse **out)
+                          Authd__V1__RecoveryCodesResponse **out, struct rpc_status *st)
 {
     Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
     second_factor_req(&req, session_token, code, recovery_code, client_ip);
-    return call(a, rid, "/authd.v1.TwoFactor/RegenerateRecoveryCodes", &req.base,
-                &authd__v1__recovery_codes_response__descriptor, (ProtobufCMessage **)out);
+    return call_st(a, rid, "/authd.v1.TwoFactor/RegenerateRecoveryCodes", &req.base,
+                   &authd__v1__recovery_codes_response__descriptor, (ProtobufCMessage **)out, st);
 }
 
 int

@@ -9,7 +9,9 @@
  * *out is NULL. Failures to reach authd are logged here with the request id rid.
  *
  * The OAuth wrappers also fill *st (when not NULL; cleared on entry): authd names the OAuth
- * error in the status message, "<oauth_error>: <description>" (see oauth_util.h).
+ * error in the status message, "<oauth_error>: <description>" (see oauth_util.h). So do the
+ * wrappers of the RPCs a lockout can refuse (AUTHD_ERR_LOCKED): their message carries
+ * "retry_after=<seconds>" (see edge_http_retry_after()).
  */
 #ifndef AUTHD_EDGE_AUTHD_CLIENT_H
 #define AUTHD_EDGE_AUTHD_CLIENT_H
@@ -98,12 +100,22 @@ void edge_authd_free(struct edge_authd *a);
  */
 void edge_authd_config(struct edge_authd *a, int refresh, struct edge_config *out);
 
-/* 1 when grpc.health.v1.Health/Check answers SERVING, else 0. */
-int edge_authd_ready(struct edge_authd *a, const char *rid);
+/*
+ * The readiness probe: 1 when authd answers grpc.health.v1.Health/Check with SERVING and
+ * accepts this edge's credentials. Health/Check is open to every caller, so it cannot show the
+ * latter: Admin.GetAuthConfig, which only the edge (and admin) role may call, must not be
+ * refused (NOT_FOUND, no AuthConfig stored, counts as accepted). Otherwise 0, and *reason is
+ * why, a static word: "authd_unreachable" (no answer, or no TLS handshake), "authd_not_serving",
+ * "edge_role_refused" (PERMISSION_DENIED or UNAUTHENTICATED: no client certificate, an identity
+ * the callers file does not give the edge role, --anonymous-roles none...) or "authd_error".
+ * *reason is NULL when ready. The probe's calls are not logged one by one (probes come every
+ * few seconds): a change of the answer is, once (event=readiness, warn when not ready).
+ */
+int edge_authd_ready(struct edge_authd *a, const char *rid, const char **reason);
 
 int edge_authd_signup_start(struct edge_authd *a, const char *rid, const char *email,
                             const Authd__V1__ClientContext *client, const char *client_ip,
-                            Authd__V1__StartSignupResponse **out);
+                            Authd__V1__StartSignupResponse **out, struct rpc_status *st);
 int edge_authd_signup_get(struct edge_authd *a, const char *rid, const char *token,
                           Authd__V1__GetSignupResponse **out);
 int edge_authd_signup_complete(struct edge_authd *a, const char *rid, const char *token,
@@ -112,7 +124,7 @@ int edge_authd_signup_complete(struct edge_authd *a, const char *rid, const char
 
 int edge_authd_login(struct edge_authd *a, const char *rid, const char *email, const char *password,
                      const char *client_ip, const char *user_agent,
-                     Authd__V1__SessionResponse **out);
+                     Authd__V1__SessionResponse **out, struct rpc_status *st);
 /*
  * Sessions.Get. With allow_pending authd also answers for a session whose second factor is
  * still pending (session->authenticated is then 0); without, such a session is refused.
@@ -126,38 +138,40 @@ int edge_authd_session_get(struct edge_authd *a, const char *rid, const char *se
 int edge_authd_verify_second_factor(struct edge_authd *a, const char *rid,
                                     const char *session_token, const char *code,
                                     const char *recovery_code, const char *client_ip,
-                                    const char *user_agent, Authd__V1__SessionResponse **out);
+                                    const char *user_agent, Authd__V1__SessionResponse **out,
+                                    struct rpc_status *st);
 /* Sessions.Revoke by token. AUTHD_OK or the error. */
 int edge_authd_session_revoke(struct edge_authd *a, const char *rid, const char *session_token);
 /* Sessions.ChangePassword. AUTHD_OK or the error. */
 int edge_authd_change_password(struct edge_authd *a, const char *rid, const char *session_token,
                                const char *current_password, const char *new_password,
-                               const char *client_ip);
+                               const char *client_ip, struct rpc_status *st);
 
 int edge_authd_reset_start(struct edge_authd *a, const char *rid, const char *email,
                            const Authd__V1__ClientContext *client, const char *client_ip,
-                           Authd__V1__StartResetResponse **out);
+                           Authd__V1__StartResetResponse **out, struct rpc_status *st);
 int edge_authd_reset_get(struct edge_authd *a, const char *rid, const char *token,
                          Authd__V1__GetResetResponse **out);
 /* PasswordReset.Complete; code / recovery_code are needed when the user has 2FA. */
 int edge_authd_reset_complete(struct edge_authd *a, const char *rid, const char *token,
                               const char *password, const char *code, const char *recovery_code,
-                              const char *client_ip, Authd__V1__CompleteResetResponse **out);
+                              const char *client_ip, Authd__V1__CompleteResetResponse **out,
+                              struct rpc_status *st);
 
 /* TwoFactor service. session_token is the caller's (authenticated) session. */
 int edge_authd_2fa_begin(struct edge_authd *a, const char *rid, const char *session_token,
                          const char *transport, Authd__V1__BeginEnrollmentResponse **out);
 int edge_authd_2fa_confirm(struct edge_authd *a, const char *rid, const char *session_token,
                            const char *code, const char *client_ip,
-                           Authd__V1__RecoveryCodesResponse **out);
+                           Authd__V1__RecoveryCodesResponse **out, struct rpc_status *st);
 int edge_authd_2fa_disable(struct edge_authd *a, const char *rid, const char *session_token,
                            const char *code, const char *recovery_code, const char *client_ip,
-                           Authd__V1__UserResponse **out);
+                           Authd__V1__UserResponse **out, struct rpc_status *st);
 int edge_authd_2fa_status(struct edge_authd *a, const char *rid, const char *session_token,
                           Authd__V1__TwoFactorStatusResponse **out);
 int edge_authd_2fa_regenerate(struct edge_authd *a, const char *rid, const char *session_token,
                               const char *code, const char *recovery_code, const char *client_ip,
-                              Authd__V1__RecoveryCodesResponse **out);
+                              Authd__V1__RecoveryCodesResponse **out, struct rpc_status *st);
 /* The current code of a pending session (or a transport enrolment), for the webhook. */
 int edge_authd_2fa_delivery_code(struct edge_authd *a, const char *rid, const char *session_token,
                                  Authd__V1__DeliveryCodeResponse **out);

@@ -195,7 +195,9 @@ edge_api_2fa_confirm(struct edge_req *r)
         err = answer_error(r, 400, "invalid_request", "token is required");
     } else {
         Authd__V1__RecoveryCodesResponse *rc = NULL;
-        err = edge_authd_2fa_confirm(r->edge->authd, r->id, token, code, r->client_ip, &rc);
+        struct rpc_status st;
+        err = edge_authd_2fa_confirm(r->edge->authd, r->id, token, code, r->client_ip, &rc, &st);
+        edge_req_note_lockout(r, err, &st);
         if (err != AUTHD_OK) {
             log_event(LOG_INFO, "2fa_confirm_failed", "rid=%s err=%s ip=%s api=1", r->id,
                       authd_err_reason(err), r->client_ip);

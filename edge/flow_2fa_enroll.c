@@ -122,8 +122,10 @@ edge_flow_2fa_confirm(struct edge_req *r)
     if (token == NULL)
         return edge_req_redirect(r, "/auth/login");
     Authd__V1__RecoveryCodesResponse *rc = NULL;
+    struct rpc_status st;
     int err = edge_authd_2fa_confirm(r->edge->authd, r->id, token, edge_req_field(r, "token"),
-                                     r->client_ip, &rc);
+                                     r->client_ip, &rc, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_ALREADY_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
     if (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED ||

@@ -253,8 +253,10 @@ edge_flow_2fa_disable(struct edge_req *r)
         return edge_req_redirect(r, "/auth/login");
     const char *recovery_code = edge_req_field(r, "recovery_code");
     Authd__V1__UserResponse *u = NULL;
+    struct rpc_status st;
     int err = edge_authd_2fa_disable(r->edge->authd, r->id, token, edge_req_field(r, "token"),
-                                     recovery_code, r->client_ip, &u);
+                                     recovery_code, r->client_ip, &u, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_NOT_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
     if (is_code_error(err)) {
@@ -303,8 +305,10 @@ edge_flow_2fa_recovery_codes(struct edge_req *r)
         return edge_req_redirect(r, "/auth/login");
     const char *recovery_code = edge_req_field(r, "recovery_code");
     Authd__V1__RecoveryCodesResponse *rc = NULL;
+    struct rpc_status st;
     int err = edge_authd_2fa_regenerate(r->edge->authd, r->id, token, edge_req_field(r, "token"),
-                                        recovery_code, r->client_ip, &rc);
+                                        recovery_code, r->client_ip, &rc, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_NOT_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
     if (is_code_error(err)) {

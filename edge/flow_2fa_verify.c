@@ -206,8 +206,10 @@ edge_flow_2fa_verify(struct edge_req *r)
     int by_recovery =
         (code == NULL || code[0] == '\0') && recovery_code != NULL && recovery_code[0] != '\0';
     Authd__V1__SessionResponse *resp = NULL;
+    struct rpc_status st;
     int err = edge_authd_verify_second_factor(r->edge->authd, r->id, token, code, recovery_code,
-                                              r->client_ip, r->user_agent, &resp);
+                                              r->client_ip, r->user_agent, &resp, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err != AUTHD_OK) {
         count_second_factor(err);
         log_event(LOG_INFO, "second_factor_failed", "rid=%s err=%s ip=%s", r->id,

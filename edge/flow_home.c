@@ -5,6 +5,7 @@
  */
 #include "flows.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "err.h"
@@ -135,12 +136,17 @@ edge_flow_healthz(struct edge_req *r)
     return edge_req_text(r, 200, "text/plain; charset=utf-8", "ok");
 }
 
+/* Ready when authd serves and takes this edge for an edge (see edge_authd_ready()): an edge
+ * whose credentials authd refuses would fail every sign-in, so it must not get traffic. */
 int
 edge_flow_readyz(struct edge_req *r)
 {
-    if (edge_authd_ready(r->edge->authd, r->id))
+    const char *reason = NULL;
+    if (edge_authd_ready(r->edge->authd, r->id, &reason))
         return edge_req_text(r, 200, "text/plain; charset=utf-8", "ready");
-    return edge_req_text(r, 503, "text/plain; charset=utf-8", "not ready");
+    char text[64];
+    snprintf(text, sizeof(text), "not ready: %s", reason != NULL ? reason : "unknown");
+    return edge_req_text(r, 503, "text/plain; charset=utf-8", text);
 }
 
 int

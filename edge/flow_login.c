@@ -115,8 +115,10 @@ edge_flow_login(struct edge_req *r)
     edge_carry_from_form(&c, r->form);
 
     Authd__V1__SessionResponse *resp = NULL;
+    struct rpc_status st;
     int err = edge_authd_login(r->edge->authd, r->id, email, password, r->client_ip, r->user_agent,
-                               &resp);
+                               &resp, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err != AUTHD_OK) {
         struct edge_http_err he;
         edge_http_err_map(err, &he);

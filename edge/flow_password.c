@@ -84,7 +84,9 @@ edge_flow_forgot(struct edge_req *r)
     edge_carry_to_client(&c, &cc);
 
     Authd__V1__StartResetResponse *resp = NULL;
-    int err = edge_authd_reset_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp);
+    struct rpc_status st;
+    int err = edge_authd_reset_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
         err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
         /* LOCKED (too many e-mails asked for) is counted alike for every address, so it
@@ -210,9 +212,11 @@ edge_flow_reset(struct edge_req *r)
         return rerender_reset(r, 400, "Passwords do not match");
 
     Authd__V1__CompleteResetResponse *resp = NULL;
+    struct rpc_status st;
     int err =
         edge_authd_reset_complete(r->edge->authd, r->id, r->param, pw, edge_req_field(r, "token"),
-                                  edge_req_field(r, "recovery_code"), r->client_ip, &resp);
+                                  edge_req_field(r, "recovery_code"), r->client_ip, &resp, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED) {
         log_event(LOG_INFO, "reset_second_factor_failed", "rid=%s err=%s ip=%s", r->id,
                   authd_err_reason(err), r->client_ip);
@@ -305,7 +309,10 @@ edge_flow_password(struct edge_req *r)
     if (!secret_streq(pw, pw2))
         return render_change(r, 400, NULL, "Passwords do not match");
 
-    int err = edge_authd_change_password(r->edge->authd, r->id, token, current, pw, r->client_ip);
+    struct rpc_status st;
+    int err =
+        edge_authd_change_password(r->edge->authd, r->id, token, current, pw, r->client_ip, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_INVALID_CREDENTIALS) {
         struct edge_http_err he;
         edge_http_err_map(err, &he);

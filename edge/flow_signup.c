@@ -99,7 +99,9 @@ edge_flow_signup_start(struct edge_req *r)
     edge_carry_to_client(&c, &cc);
 
     Authd__V1__StartSignupResponse *resp = NULL;
-    int err = edge_authd_signup_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp);
+    struct rpc_status st;
+    int err = edge_authd_signup_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp, &st);
+    edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
         err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
         struct edge_http_err he;

@@ -166,6 +166,7 @@ oauth_fail(struct edge_req *r, int err, const struct rpc_status *st, int basic, 
 {
     struct edge_oauth_error oe;
     edge_oauth_error_from(err, st != NULL ? st->message : NULL, &oe);
+    edge_req_note_lockout(r, err, st); /* a locked password grant or client secret */
     if (oe.unexpected)
         log_event(oe.status == 503 ? LOG_WARN : LOG_ERROR, "request_failed",
                   "rid=%s step=%s err=%s status=%d", r->id, what, authd_err_reason(err), oe.status);

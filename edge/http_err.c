@@ -182,3 +182,32 @@ edge_http_err_map(int err, struct edge_http_err *out)
         break;
     }
 }
+
+/* 1 for the characters of a word in authd's messages (a key, a number). */
+static int
+word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+long
+edge_http_retry_after(int err, const char *message)
+{
+    static const char key[] = "retry_after=";
+    if (err != AUTHD_ERR_LOCKED || message == NULL)
+        return 0;
+    for (const char *p = strstr(message, key); p != NULL; p = strstr(p + 1, key)) {
+        if (p > message && word_char(p[-1]))
+            continue; /* "xretry_after=": another key */
+        const char *d = p + sizeof(key) - 1;
+        long v = 0;
+        size_t n = 0;
+        for (; d[n] >= '0' && d[n] <= '9'; n++)
+            if (v <= EDGE_RETRY_AFTER_MAX)
+                v = v * 10 + (d[n] - '0');
+        if (n == 0 || word_char(d[n]))
+            continue; /* no number, or "12s" */
+        return v > EDGE_RETRY_AFTER_MAX ? EDGE_RETRY_AFTER_MAX : v;
+    }
+    return 0;
+}

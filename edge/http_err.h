@@ -26,4 +26,14 @@ struct edge_http_err {
 /* Fills *out for err (AUTHD_OK gives 200 and empty texts). Never fails. */
 void edge_http_err_map(int err, struct edge_http_err *out);
 
+#define EDGE_RETRY_AFTER_MAX 86400L /* the longest Retry-After the edge sends, in seconds */
+
+/*
+ * How long a lockout lasts, for the Retry-After header of a 429 (RFC 9110 §10.2.3): when err
+ * is AUTHD_ERR_LOCKED and authd's status message (may be NULL) carries "retry_after=<seconds>"
+ * as a word of its own (authd/throttle.c's gates write it), those seconds, at most
+ * EDGE_RETRY_AFTER_MAX. 0 otherwise: no header.
+ */
+long edge_http_retry_after(int err, const char *message);
+
 #endif

@@ -623,9 +623,8 @@ main(int argc, char **argv)
     wrote_port_file = s.port_file != NULL;
     if (so.metrics_token == NULL && e.trust_proxy)
         log_event(LOG_WARN, "metrics", "%s",
-                  "path=/metrics access=loopback_only note=\"behind a proxy on this host, set "
-                  "EDGE_METRICS_TOKEN: relayed requests look local (those with forwarding "
-                  "headers are refused)\"");
+                  "path=/metrics access=refused note=\"behind a proxy (--trust-proxy) "
+                  "loopback proves nothing: set EDGE_METRICS_TOKEN to read /metrics\"");
     else
         log_event(LOG_INFO, "metrics", "path=/metrics access=%s",
                   so.metrics_token != NULL ? "bearer_token" : "loopback_only");

@@ -231,6 +231,14 @@ edge_req_fail(struct edge_req *r, int err, const char *what)
 }
 
 void
+edge_req_note_lockout(struct edge_req *r, int err, const struct rpc_status *st)
+{
+    long secs = edge_http_retry_after(err, st != NULL ? st->message : NULL);
+    if (secs > 0)
+        r->retry_after = secs;
+}
+
+void
 edge_req_response_free(struct edge_req *r)
 {
     buf_free(&r->body);
@@ -240,6 +248,7 @@ edge_req_response_free(struct edge_req *r)
         secret_strfree(r->set_cookie[i]);
     r->n_set_cookie = 0;
     r->www_authenticate = NULL;
+    r->retry_after = 0;
     r->cache_control = NULL;
     secret_wipe(r->csrf, sizeof(r->csrf));
 }

@@ -50,6 +50,7 @@ struct edge_req {
     size_t n_set_cookie;
     const char *allow;             /* Allow header for 405, static */
     const char *www_authenticate;  /* WWW-Authenticate header (401 of the OAuth API), static */
+    long retry_after;              /* Retry-After seconds, sent with a 429 only; 0: none */
     int cacheable;                 /* 1: no "Cache-Control: no-store" (static assets) */
     const char *cache_control;     /* static; NULL: "no-store" + "Pragma: no-cache", or the
                                     * static-asset default when cacheable */
@@ -112,6 +113,13 @@ int edge_req_error_page(struct edge_req *r, int status, const char *heading, con
  * Unexpected errors are logged with the request id and what (a short label of the step).
  */
 int edge_req_fail(struct edge_req *r, int err, const char *what);
+
+/*
+ * Notes how long authd's lockout lasts when err is AUTHD_ERR_LOCKED and its status st (may be
+ * NULL) says so (edge_http_retry_after()), so that the 429 answer carries Retry-After. Call it
+ * after an RPC that a lockout can refuse, whatever the flow answers next.
+ */
+void edge_req_note_lockout(struct edge_req *r, int err, const struct rpc_status *st);
 
 /* The session token from the asid cookie, or NULL. Borrowed. */
 const char *edge_req_session_token(const struct edge_req *r);

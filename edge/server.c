@@ -393,6 +393,12 @@ send_answer(struct MHD_Connection *c, struct conn_state *st)
     if (ok && r->www_authenticate != NULL)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_authenticate) ==
              MHD_YES;
+    if (ok && r->status == 429 && r->retry_after > 0) {
+        /* RFC 9110 §10.2.3: delay-seconds, from authd's lockout (edge_req_note_lockout()). */
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%ld", r->retry_after);
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs) == MHD_YES;
+    }
     for (size_t i = 0; ok && i < r->n_set_cookie; i++)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie[i]) == MHD_YES;
     if (ok && (st->too_large || __atomic_load_n(&st->srv->closing, __ATOMIC_RELAXED)))
@@ -478,13 +484,44 @@ refuse(struct MHD_Connection *c, struct conn_state *st, int api, int status, con
     return answer_error(c, st, status, heading, message);
 }
 
+/* MHD_get_connection_values callback: counts headers only a proxy adds to what it relays. */
+static enum MHD_Result
+count_relay_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (key != NULL &&
+        (strncasecmp(key, "X-Forwarded-", 12) == 0 || strcasecmp(key, "Forwarded") == 0 ||
+         strcasecmp(key, "X-Real-IP") == 0 || strcasecmp(key, "Via") == 0))
+        (*(int *)cls)++;
+    return MHD_YES;
+}
+
+/* Whether the request carries any header a relaying proxy adds (X-Forwarded-*, Forwarded...). */
+static int
+relayed(struct MHD_Connection *c)
+{
+    int n = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_relay_header, &n);
+    return n > 0;
+}
+
+/* Whether the edge was told it sits behind a reverse proxy (--trust-proxy). */
+static int
+e_trusts_proxy(const struct edge_server *s)
+{
+    return s->edge != NULL && s->edge->trust_proxy;
+}
+
 /*
  * GET /metrics. With a token configured, only "Authorization: Bearer <token>" may read it
  * (401 otherwise); without one, only a peer on a loopback socket address (403 otherwise). The
  * presented token is hashed before the comparison, so neither its bytes nor its length show in
  * the time taken. A reverse proxy on this host makes every request it relays come from
- * loopback, so in that mode a request carrying a forwarding header is refused too: those
- * headers can only take access away, never give it.
+ * loopback, so in that mode a request carrying any header a proxy adds (X-Forwarded-*,
+ * Forwarded, X-Real-IP, Via) is refused too — those headers can only take access away, never
+ * give it — and with --trust-proxy (the edge sits behind a proxy) loopback proves nothing, so
+ * only a token opens /metrics.
  */
 static enum MHD_Result
 answer_metrics(struct MHD_Connection *c, struct conn_state *st)
@@ -509,10 +546,12 @@ answer_metrics(struct MHD_Connection *c, struct conn_state *st)
             r->www_authenticate = "Bearer realm=\"metrics\"";
             return send_answer(c, st);
         }
-    } else if (!st->peer_loopback || header(c, "X-Forwarded-For") != NULL ||
-               header(c, "Forwarded") != NULL || header(c, "X-Real-IP") != NULL) {
+    } else if (!st->peer_loopback || e_trusts_proxy(s) || relayed(c)) {
         log_event(LOG_WARN, "metrics_refused", "rid=%s reason=%s ip=%s", r->id,
-                  st->peer_loopback ? "forwarded" : "not_loopback", r->client_ip);
+                  !st->peer_loopback  ? "not_loopback"
+                  : e_trusts_proxy(s) ? "behind_proxy"
+                                      : "forwarded",
+                  r->client_ip);
         return answer_error(c, st, 403, "Forbidden",
                             "Metrics are served to this host only, or with a token.");
     }

@@ -130,11 +130,13 @@ const char *rpc_ctx_peer(struct rpc_ctx *ctx);
 const char *rpc_ctx_metadata(struct rpc_ctx *ctx, const char *key);
 
 /*
- * The identities of the peer's verified client certificate, as gRPC's auth context reports
- * them: every subject alternative name (URI such as "spiffe://authd.dev/edge", DNS, e-mail, IP)
- * and the subject's common name. Stores up to max NUL-terminated strings (in the call's arena)
- * in out and returns how many it stored; 0 for a plaintext call or a TLS client without a
- * certificate.
+ * The identities of the peer's verified client certificate, typed, so that one kind of name can
+ * never pass for another: "uri:<v>" for each URI SAN (e.g. "uri:spiffe://authd.dev/edge"),
+ * "dns:<v>" for each DNS SAN, "email:<v>" for each e-mail SAN, "ip:<v>" for each IP SAN, and
+ * "cn:<v>" for the subject's common name only when the certificate has no SAN of those types
+ * (with SANs, the CN is not an identity). Values with an embedded NUL are dropped. Stores up to
+ * max NUL-terminated strings (in the call's arena) in out and returns how many it stored; 0 for
+ * a plaintext call or a TLS client without a certificate.
  */
 size_t rpc_ctx_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max);
 
@@ -148,6 +150,15 @@ int rpc_ctx_is_tls(struct rpc_ctx *ctx);
  */
 void rpc_ctx_set_caller(struct rpc_ctx *ctx, const char *who);
 const char *rpc_ctx_caller(struct rpc_ctx *ctx);
+
+/*
+ * The rights the authorize hook granted the caller (bit flags whose meaning is the hook's, e.g.
+ * authd's ROLE_* roles), so a handler can allow part of a method only to some callers.
+ * rpc_ctx_grants() returns them, or ~0u (everything) when no hook set any: a server without an
+ * authorize hook lets every caller do everything.
+ */
+void rpc_ctx_set_grants(struct rpc_ctx *ctx, unsigned bits);
+unsigned rpc_ctx_grants(struct rpc_ctx *ctx);
 
 /* Zeroed memory that lives until the call is answered, then is wiped. NULL on NOMEM. */
 void *rpc_ctx_alloc(struct rpc_ctx *ctx, size_t n);

@@ -83,6 +83,7 @@ struct rpc_ctx {
     char *peer;                /* gpr_malloc'd, on first use */
     const char *message;       /* status message set by the handler, in the arena */
     const char *caller;        /* set by the authorize hook, in the arena; NULL: none */
+    unsigned grants;           /* set by the authorize hook; ~0u until then */
     grpc_auth_context *auth;   /* on first use; released with the call */
     uint64_t arrived_ns;       /* CLOCK_MONOTONIC when the call arrived */
     int status;                /* gRPC status code sent */
@@ -192,6 +193,7 @@ ctx_new(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx)
     c->reg = reg;
     c->cq_idx = cq_idx;
     c->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    c->grants = ~0u;
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     c->status_details = grpc_empty_slice();
@@ -948,16 +950,17 @@ ctx_auth(struct rpc_ctx *ctx)
 }
 
 /*
- * Adds the values of auth property name to out[*n..max), skipping empty ones, ones with an
- * embedded NUL (a certificate could otherwise pass "spiffe://authd.dev/edge\0.evil" for a
- * shorter name) and ones already there.
+ * Adds the values of auth property name to out[*n..max) as "<prefix><value>", skipping empty
+ * ones, ones with an embedded NUL (a certificate could otherwise pass
+ * "spiffe://authd.dev/edge\0.evil" for a shorter name) and ones already there.
  */
 static void
-add_identities(struct rpc_ctx *ctx, grpc_auth_context *ac, const char *name, const char **out,
-               size_t max, size_t *n)
+add_identities(struct rpc_ctx *ctx, grpc_auth_context *ac, const char *name, const char *prefix,
+               const char **out, size_t max, size_t *n)
 {
     grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ac, name);
     const grpc_auth_property *p;
+    size_t pl = strlen(prefix);
 
     while (*n < max && (p = grpc_auth_property_iterator_next(&it)) != NULL) {
         size_t len = p->value_length;
@@ -967,26 +970,42 @@ add_identities(struct rpc_ctx *ctx, grpc_auth_context *ac, const char *name, con
         if (p->value == NULL || len == 0 || memchr(p->value, '\0', len) != NULL)
             continue;
         for (size_t i = 0; i < *n && !dup; i++)
-            dup = strlen(out[i]) == len && memcmp(out[i], p->value, len) == 0;
+            dup = strlen(out[i]) == pl + len && memcmp(out[i], prefix, pl) == 0 &&
+                  memcmp(out[i] + pl, p->value, len) == 0;
         if (dup)
             continue;
-        v = rpc_ctx_alloc(ctx, len + 1);
+        v = rpc_ctx_alloc(ctx, pl + len + 1);
         if (v == NULL)
             return;
-        memcpy(v, p->value, len);
+        memcpy(v, prefix, pl);
+        memcpy(v + pl, p->value, len);
         out[(*n)++] = v;
     }
+}
+
+/* 1 when the auth context holds a value of property name. */
+static int
+has_property(grpc_auth_context *ac, const char *name)
+{
+    grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ac, name);
+    return grpc_auth_property_iterator_next(&it) != NULL;
 }
 
 size_t
 rpc_ctx_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max)
 {
-    /* Most specific first: the SPIFFE id is also one of the URI SANs, kept once. */
-    static const char *const props[] = {
-        GRPC_PEER_SPIFFE_ID_PROPERTY_NAME,
-        GRPC_X509_SAN_PROPERTY_NAME,
-        GRPC_PEER_URI_PROPERTY_NAME,
-        GRPC_X509_CN_PROPERTY_NAME,
+    /*
+     * Typed, so that one kind of name can never pass for another: gRPC's per-type properties
+     * (never the untyped x509_subject_alternative_name list, which mixes every type). The
+     * SPIFFE id is one of the URI SANs.
+     */
+    static const struct {
+        const char *prop, *prefix;
+    } props[] = {
+        {GRPC_PEER_URI_PROPERTY_NAME, "uri:"},
+        {GRPC_PEER_DNS_PROPERTY_NAME, "dns:"},
+        {GRPC_PEER_EMAIL_PROPERTY_NAME, "email:"},
+        {GRPC_PEER_IP_PROPERTY_NAME, "ip:"},
     };
     grpc_auth_context *ac;
     size_t n = 0;
@@ -998,7 +1017,11 @@ rpc_ctx_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max)
     if (ac == NULL || !grpc_auth_context_peer_is_authenticated(ac))
         return 0;
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
-        add_identities(ctx, ac, props[i], out, max, &n);
+        add_identities(ctx, ac, props[i].prop, props[i].prefix, out, max, &n);
+    /* The common name only names a certificate without any subject alternative name (RFC 6125
+     * §6.4.4): with SANs, a CN is whatever the requester put there. */
+    if (!has_property(ac, GRPC_X509_SAN_PROPERTY_NAME))
+        add_identities(ctx, ac, GRPC_X509_CN_PROPERTY_NAME, "cn:", out, max, &n);
     return n;
 }
 
@@ -1035,6 +1058,19 @@ const char *
 rpc_ctx_caller(struct rpc_ctx *ctx)
 {
     return ctx != NULL && ctx->caller != NULL ? ctx->caller : "";
+}
+
+void
+rpc_ctx_set_grants(struct rpc_ctx *ctx, unsigned bits)
+{
+    if (ctx != NULL)
+        ctx->grants = bits;
+}
+
+unsigned
+rpc_ctx_grants(struct rpc_ctx *ctx)
+{
+    return ctx != NULL ? ctx->grants : ~0u;
 }
 
 void *

@@ -82,6 +82,36 @@ def _expired_client(certs, name):
     _write_key(certs.key(name), key)
 
 
+def client_cert(certs, name, cn, sans=()):
+    """Writes <name>.pem/<name>.key: a client certificate from the right CA with subject CN=cn
+    and the subject alternative names sans (cryptography GeneralName objects; none: no SAN
+    extension at all), valid now."""
+    with open(certs.ca_key, "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), password=None)
+    with open(certs.ca, "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "authd development"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    b = (x509.CertificateBuilder()
+         .subject_name(subject)
+         .issuer_name(ca.subject)
+         .public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5))
+         .not_valid_after(now + datetime.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                        critical=False))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    cert = b.sign(ca_key, hashes.SHA256())
+    with open(certs.cert(name), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(certs.key(name), key)
+
+
 def make_certs(dir):
     """Makes every certificate in dir (created if needed) and returns a Certs."""
     subprocess.run([DEV_CERTS, dir], check=True, stdout=subprocess.DEVNULL)

@@ -369,3 +369,47 @@ def test_admin_reset_of_two_factor_names_the_caller_connection(env):
         reason="Users/Delete")
     logs = env.authd.log_text()
     assert b.secret not in logs and tok.rsplit(".", 1)[1] not in logs
+
+
+def test_wrong_current_password_at_change_password_is_audited(env):
+    """A wrong current password at Sessions/ChangePassword is a failed password guess: the same
+    audit event as a failed login (with the user's id), counted by the same lockout, which
+    refuses further attempts without auditing them as guesses."""
+    u = create_user(env, "cora.audit@example.com")
+    wrong = "not the password of cora"
+    # Through the edge's change-password form.
+    s = new_session()
+    assert edge_login(env, s, "cora.audit@example.com", PW).status_code == 303
+    page = s.get(env.base + "/auth/password")
+    assert page.status_code == 200, page.status_code
+    r = s.post(env.base + "/auth/password",
+               data={"current_password": wrong, "password": "cora new password 1",
+                     "password_confirmation": "cora new password 1",
+                     "csrf": csrf_of(page.text)}, allow_redirects=False)
+    assert r.status_code == 401, r.status_code
+    e = one(audit_events(env.authd), action="login", outcome="failure", user=u.id,
+            reason="wrong_password")
+    assert e["ip"] == "127.0.0.1" and e.get("peer") and e["level"] == "info", e
+    # Over gRPC until the lockout refuses: every guess before it is one event.
+    tok = grpc_login(env, "cora.audit@example.com").session_token
+    guesses, reason = 1, None
+    for i in range(12):
+        with pytest.raises(grpc.RpcError) as err:
+            env.call(S + "ChangePassword", sessions_pb2.ChangePasswordRequest(
+                session_token=tok, current_password=f"{wrong} {i}",
+                new_password="cora new password 2", client_ip="198.51.100.40"),
+                common_pb2.Empty)
+        reason = dict(err.value.trailing_metadata() or ()).get("authd-error")
+        if reason != "invalid_credentials":
+            break
+        guesses += 1
+    assert reason == "locked" and guesses >= 6, (reason, guesses)
+    ev = audit_events(env.authd)
+    assert len(find(ev, action="login", outcome="failure", user=u.id,
+                    reason="wrong_password")) == guesses
+    one(ev, action="login", outcome="failure", user=u.id, reason="wrong_password",
+        ip="198.51.100.40")
+    one(ev, action="lockout", user=u.id, reason="password", target="account")
+    logs = env.authd.log_text() + env.edge.log_text()
+    assert wrong not in logs and "cora new password" not in logs
+    assert "password_change_failed" not in env.authd.log_text()

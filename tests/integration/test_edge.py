@@ -4,10 +4,11 @@ import re
 import time
 import urllib.parse
 
+import grpc
 import pytest
 import requests
 
-from conftest import csrf_of, new_session
+from conftest import csrf_of, new_session, sessions_pb2
 
 PASSWORD = "a long enough password"
 
@@ -277,12 +278,27 @@ def test_theme_applied(edge, authd):
     assert "Max-Age=7200" in r.headers["Set-Cookie"]
 
 
-def test_login_lockout_is_429(edge):
+def retry_after(r):
+    """The Retry-After of a 429 (RFC 9110 §10.2.3: delay-seconds) as an int; it must be there."""
+    v = r.headers.get("Retry-After")
+    assert v is not None and v.isdigit() and int(v) > 0, (r.status_code, dict(r.headers))
+    return int(v)
+
+
+def authd_retry_after(e):
+    """The retry_after=<seconds> authd's lockout message carries."""
+    m = re.search(r"\bretry_after=(\d+)\b", e.details())
+    assert m, e.details()
+    return int(m.group(1))
+
+
+def test_login_lockout_is_429(edge, authd):
     s = new_session()
     confirm(edge, s, signup(edge, s, "gabe@example.com"))
     b = new_session()
     for i in range(6):
-        assert login(edge, b, "gabe@example.com", f"wrong password {i}").status_code == 401
+        r = login(edge, b, "gabe@example.com", f"wrong password {i}")
+        assert r.status_code == 401 and "Retry-After" not in r.headers
     # The 6th failure locked the account for 1 s. Wait for the lock to pass and fail once more:
     # that failure earns a 2 s lock, which leaves ample time for the next request (a 1 s lock
     # could expire while a slow machine serves the next login form).
@@ -299,6 +315,32 @@ def test_login_lockout_is_429(edge):
     assert r.status_code == 429
     assert "try again later" in r.text.lower()
     assert "asid=" not in r.headers.get("Set-Cookie", "")
+    # Retry-After says how long, as authd does (a refused attempt is not counted, so asking
+    # authd directly changes nothing).
+    ra = retry_after(r)
+    assert 1 <= ra <= 2, ra
+    with pytest.raises(grpc.RpcError) as e:
+        authd.call("/authd.v1.Sessions/Login",
+                   sessions_pb2.LoginRequest(email="gabe@example.com", password=PASSWORD,
+                                             client_ip="127.0.0.1"),
+                   sessions_pb2.SessionResponse)
+    assert abs(ra - authd_retry_after(e.value)) <= 1, (ra, e.value.details())
+
+
+def test_forgot_password_mail_limit_says_when_to_retry(edge):
+    # Reset e-mails are limited per address (5, then a lock of a minute): the 429 page says
+    # when to come back.
+    s = new_session()
+    r, csrf = get_form(s, edge.base + "/auth/forgot-password")
+    codes = []
+    for _ in range(8):
+        r = s.post(edge.base + "/auth/forgot-password",
+                   data={"email": "ivy@example.com", "csrf": csrf})
+        codes.append(r.status_code)
+        if r.status_code == 429:
+            break
+    assert codes[-1] == 429 and set(codes[:-1]) == {200}, codes
+    assert 50 <= retry_after(r) <= 60, r.headers["Retry-After"]
 
 
 def test_expired_confirmation_link_refused(tmpdir_path):

@@ -186,11 +186,34 @@ def test_edge_metrics_from_loopback_without_token(edge_m):
     assert r.status_code == 405
     # A request relayed by a proxy on this host comes from loopback too: one carrying a
     # forwarding header is refused (such headers can take access away, never give it).
+    # nginx's default proxy_pass adds none of X-Forwarded-For/Forwarded/X-Real-IP, so any
+    # header a proxy adds counts.
     for h in ({"X-Forwarded-For": "127.0.0.1"}, {"Forwarded": "for=127.0.0.1"},
-              {"X-Real-IP": "127.0.0.1"}):
+              {"X-Real-IP": "127.0.0.1"}, {"X-Forwarded-Host": "auth.example.com"},
+              {"x-forwarded-proto": "https"}, {"Via": "1.1 proxy"}):
         r = requests.get(edge_m.base + "/metrics", headers=h)
         assert r.status_code == 403, h
     assert "reason=forwarded" in edge_m.log_text()
+    # A harmless lookalike header does not.
+    assert requests.get(edge_m.base + "/metrics",
+                        headers={"X-Forwarded": "no"}).status_code == 200
+
+
+def test_edge_metrics_behind_a_proxy_need_the_token(tmpdir_path, authd):
+    # With --trust-proxy every relayed request comes from the proxy (loopback here), so
+    # loopback proves nothing: without a token /metrics is refused to everyone.
+    e = Edge(tmpdir_path, authd, extra=["--trust-proxy"])
+    try:
+        assert requests.get(e.base + "/metrics").status_code == 403
+        assert "reason=behind_proxy" in e.log_text()
+    finally:
+        e.stop()
+    e = Edge(tmpdir_path, authd, extra=["--trust-proxy"], env={"EDGE_METRICS_TOKEN": TOKEN})
+    try:
+        r = requests.get(e.base + "/metrics", headers={"Authorization": "Bearer " + TOKEN})
+        assert r.status_code == 200 and "# TYPE edge_lockouts_total counter" in r.text
+    finally:
+        e.stop()
 
 
 def non_loopback_ipv4():

@@ -853,6 +853,29 @@ def test_password_grant_with_totp(env):
     oauth_error(r, 400, "invalid_grant")
 
 
+def test_password_grant_lockout_says_when_to_retry(env):
+    # The password grant shares the login's counters: after 5 free failures the account is
+    # locked, and the 429 says for how long (Retry-After, RFC 9110 §10.2.3), as authd does.
+    create_user(env, "kim@example.com")
+    cred = (APP, APP_SECRET)
+    codes = []
+    for i in range(12):
+        r = token_req(env, {"grant_type": "password", "username": "kim@example.com",
+                            "password": f"wrong password {i}"}, auth=cred)
+        codes.append(r.status_code)
+        if r.status_code != 400:
+            break
+    assert codes[-1] == 429 and set(codes[:-1]) == {400}, codes
+    assert r.json()["error"] == "locked", r.text
+    ra = int(r.headers["Retry-After"])
+    m = re.search(r"retry_after=(\d+)", r.json().get("error_description", ""))
+    assert m and 1 <= ra and abs(ra - int(m.group(1))) <= 1, (ra, r.text)
+    # A refusal that is not a lockout has none.
+    r = token_req(env, {"grant_type": "password", "username": "kim@example.com",
+                        "password": PW}, auth=(APP, "not the secret"))
+    assert r.status_code == 401 and "Retry-After" not in r.headers, (r.status_code, r.headers)
+
+
 def test_disabled_grant_type(env):
     create_user(env, "ivy@example.com")
     # SVC has only client_credentials.
@@ -1490,6 +1513,7 @@ def test_client_secret_guessing_is_locked_out(env):
         oauth_error(r, 401, "invalid_client")
     r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
     assert r.status_code == 429, (r.status_code, r.text)
+    assert r.headers.get("Retry-After") == "1", r.headers  # the first lock: 1 s
     time.sleep(1.2)
     r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
     assert r.status_code == 200, r.text

@@ -23,6 +23,7 @@ import time
 
 import grpc
 import pytest
+import requests
 
 from conftest import (AUTHD, FAST_ARGON2, Authd, Edge, admin_pb2, common_pb2, csrf_of,
                       grpc_reason, health_pb2, new_session, sessions_pb2, signup_pb2, users_pb2)
@@ -467,6 +468,65 @@ def test_edge_without_credentials_cannot_work(plain, tmpdir_path):
         edge.stop()
 
 
+def readiness_lines(edge):
+    return [ln for ln in edge.log_text().splitlines() if "event=readiness" in ln]
+
+
+def test_readyz_says_when_authd_refuses_the_edge(tmpdir_path):
+    # Health/Check is open to every caller, so an edge authd gives no role would look ready
+    # while every sign-in fails: /readyz also asks GetAuthConfig, which needs the edge role.
+    a = Authd(tmpdir_path, FAST_ARGON2 + ["--anonymous-roles", "none"])
+    edge = None
+    try:
+        edge = Edge(tmpdir_path, a)
+        for _ in range(3):
+            r = requests.get(edge.base + "/readyz", timeout=20)
+            assert r.status_code == 503, (r.status_code, r.text)
+            assert r.text == "not ready: edge_role_refused", r.text
+        # Logged once per change, not once per probe.
+        lines = readiness_lines(edge)
+        assert len(lines) == 1, lines
+        assert "level=warn" in lines[0] and "ready=0" in lines[0], lines
+        assert "reason=edge_role_refused" in lines[0] and "GetAuthConfig" in lines[0], lines
+        assert audit_lines(a, reason="Admin/GetAuthConfig", caller="anonymous",
+                           outcome="denied")
+        # Another reason is another change: one more line.
+        a.stop()
+        for _ in range(2):
+            r = requests.get(edge.base + "/readyz", timeout=20)
+            assert r.status_code == 503 and r.text == "not ready: authd_unreachable", r.text
+        lines = readiness_lines(edge)
+        assert len(lines) == 2 and "reason=authd_unreachable" in lines[1], lines
+    finally:
+        if edge:
+            edge.stop()
+        if a.proc.poll() is None:
+            a.stop()
+
+
+@pytest.mark.parametrize("identity,status,body", [
+    ("edge", 200, "ready"),
+    ("service", 503, "not ready: edge_role_refused"),  # a certificate of another role
+    ("rogue", 503, "not ready: authd_unreachable"),  # the edge's name from a CA authd refuses
+    (None, 503, "not ready: edge_role_refused"),  # no client certificate at all
+])
+def test_readyz_over_mtls_checks_the_edge_identity(tls, certs, tmpdir_path, identity, status,
+                                                    body):
+    flags = ["--authd-ca", certs.ca]
+    if identity:
+        flags += ["--authd-cert", certs.cert(identity), "--authd-key", certs.key(identity)]
+    edge = Edge(tmpdir_path, tls, extra=flags, tls=False)
+    try:
+        for _ in range(2):
+            r = requests.get(edge.base + "/readyz", timeout=20)
+            assert (r.status_code, r.text) == (status, body)
+        lines = readiness_lines(edge)
+        assert len(lines) == 1, lines
+        assert ("ready=1" if status == 200 else "ready=0") in lines[0], lines
+    finally:
+        edge.stop()
+
+
 # ---- configuration errors ---------------------------------------------------------------------
 
 def start_fails(tmp, *flags):
@@ -497,3 +557,145 @@ def test_bad_anonymous_roles_stop_the_start(tmpdir_path):
     assert "--anonymous-roles" in err, err
     err = start_fails(tmpdir_path, "--callers", os.path.join(tmpdir_path, "missing.yaml"))
     assert "missing.yaml: cannot read the file" in err, err
+
+
+# ---- typed certificate identities -------------------------------------------------------------
+
+AUTHCTL_ID = "spiffe://authd.dev/authctl"
+
+
+@pytest.fixture(scope="module")
+def lookalikes(certs):
+    """authd over mutual TLS with deploy/callers.yaml plus `cn:legacy-ops` (admin), and client
+    certificates from the right CA that carry authctl's URI as another type of name."""
+    from cryptography import x509
+    from certs import client_cert
+    client_cert(certs, "cn-only", AUTHCTL_ID)
+    client_cert(certs, "cn-and-dns", AUTHCTL_ID, [x509.DNSName("unrelated.example")])
+    client_cert(certs, "dns-san", "someone", [x509.DNSName(AUTHCTL_ID)])
+    client_cert(certs, "email-san", "someone", [x509.RFC822Name(AUTHCTL_ID)])
+    client_cert(certs, "legacy-ops", "legacy-ops")
+    client_cert(certs, "legacy-ops-san", "legacy-ops", [x509.DNSName("ops.example")])
+    with tempfile.TemporaryDirectory(prefix="authd-roles-typed-") as tmp:
+        path = os.path.join(tmp, "callers.yaml")
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "deploy",
+                               "callers.yaml")) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text + "  - identity: cn:legacy-ops\n    roles: [admin]\n")
+        a = Authd(tmp, FAST_ARGON2 + ["--callers", path], tls=certs)
+        try:
+            yield a
+        finally:
+            a.stop()
+
+
+@pytest.mark.parametrize("name,caller", [
+    ("cn-only", "cn:" + AUTHCTL_ID),            # the URI as the CN of a SAN-less certificate
+    ("cn-and-dns", "dns:unrelated.example"),    # ... next to an unrelated SAN (CN ignored)
+    ("dns-san", "dns:" + AUTHCTL_ID),           # the URI as a DNS SAN
+    ("email-san", "email:" + AUTHCTL_ID),       # the URI as an e-mail SAN
+    ("legacy-ops-san", "dns:ops.example"),      # a mapped CN, on a certificate with a SAN
+])
+def test_other_name_types_never_pass_for_a_uri(lookalikes, name, caller):
+    e = raw_call(lookalikes.channel_for(name), "authd.v1.Users", "List")
+    assert role_refusal(e, "authd.v1.Users", "List"), (e.code(), e.details()) if e else "OK"
+    # The refusal names the certificate's identity, not "anonymous".
+    assert audit_lines(lookalikes, reason="Users/List", outcome="denied", caller=caller)
+
+
+def test_cn_entry_maps_a_certificate_without_sans(lookalikes):
+    assert raw_call(lookalikes.channel_for("legacy-ops"), "authd.v1.Users", "List") is None
+    # And the real authctl certificate (URI SAN) still works with deploy/callers.yaml.
+    assert raw_call(lookalikes.channel_for("authctl"), "authd.v1.Users", "List") is None
+
+
+# ---- a client deleted and registered again ------------------------------------------------------
+
+def test_recreated_client_does_not_revive_old_tokens(plain):
+    a, admin, edge = plain.authd, plain.tokens[A], plain.tokens[E]
+    edge_md = [("authorization", "Bearer " + edge)]
+    admin_md = [("authorization", "Bearer " + admin)]
+
+    def introspect(tok, secret):
+        req = oauth_pb2.IntrospectRequest(token=tok, client_id="roles-again",
+                                          client_secret=secret)
+        return a.call("/authd.v1.OAuth/Introspect", req, oauth_pb2.IntrospectResponse,
+                      metadata=edge_md).active
+
+    def token(secret):
+        req = oauth_pb2.OAuthTokenRequest(grant_type="client_credentials",
+                                          client_id="roles-again", client_secret=secret)
+        return a.call("/authd.v1.OAuth/Token", req, oauth_pb2.OAuthTokenResponse,
+                      metadata=edge_md).access_token
+
+    put_client(a, "roles-again", ["authd:admin"], token=admin)
+    old = token(SECRET)
+    works(a, old)
+    assert introspect(old, SECRET)
+    a.call("/authd.v1.ClientAdmin/Delete", oauth_pb2.ClientRequest(id="roles-again"),
+           common_pb2.Empty, metadata=admin_md)
+    # Registered again right away (most likely within the same second), with a new secret.
+    new_secret = "roles-again-new-secret-0123456789"
+    put_client(a, "roles-again", ["authd:admin"], token=admin, secret=new_secret)
+    refused_token(a, old)
+    assert not introspect(old, new_secret)
+    # A token of the new registration works (one issued in the second of the deletion would
+    # not: wait for the next second).
+    time.sleep(1.1)
+    new = token(new_secret)
+    works(a, new)
+    assert introspect(new, new_secret)
+    refused_token(a, old)
+
+
+# ---- revoking a session by id is the admin's -------------------------------------------------
+
+def test_edge_cannot_revoke_a_session_by_id(plain):
+    a, admin, edge = plain.authd, plain.tokens[A], plain.tokens[E]
+    edge_md = [("authorization", "Bearer " + edge)]
+    admin_md = [("authorization", "Bearer " + admin)]
+    a.call("/authd.v1.Users/Create", users_pb2.CreateUserRequest(
+        email="roles-victim@example.com", password="a long enough password"),
+        users_pb2.UserResponse, metadata=admin_md)
+    s = a.call("/authd.v1.Sessions/Login", sessions_pb2.LoginRequest(
+        email="roles-victim@example.com", password="a long enough password"),
+        sessions_pb2.SessionResponse, metadata=edge_md)
+
+    def alive():
+        try:
+            a.call("/authd.v1.Sessions/Get",
+                   sessions_pb2.GetSessionRequest(session_token=s.session_token),
+                   sessions_pb2.SessionResponse, metadata=edge_md)
+            return True
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e
+            return False
+
+    by_id = sessions_pb2.RevokeSessionRequest(session_id=s.session.id)
+    with pytest.raises(grpc.RpcError) as ei:
+        a.call("/authd.v1.Sessions/Revoke", by_id, common_pb2.Empty, metadata=edge_md)
+    assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "admin" in ei.value.details()
+    assert alive()
+    assert audit_lines(a, reason="Sessions/Revoke", caller="client:roles-edge", outcome="denied")
+    # The admin may.
+    a.call("/authd.v1.Sessions/Revoke", by_id, common_pb2.Empty, metadata=admin_md)
+    assert not alive()
+
+
+# ---- --production ---------------------------------------------------------------------------------
+
+def test_production_gives_anonymous_callers_nothing(tmpdir_path):
+    key_file = os.path.join(tmpdir_path, "totp.key")
+    with open(key_file, "w") as f:
+        f.write("22" * 32 + "\n")
+    a = Authd(tmpdir_path, FAST_ARGON2 + ["--production", "--totp-key-file", key_file])
+    try:
+        e = raw_call(a.channel, "authd.v1.Users", "List")
+        assert role_refusal(e, "authd.v1.Users", "List"), (e.code(), e.details()) if e else "OK"
+        text = a.log_text()
+        assert "anonymous_roles=none" in text and "from=production" in text
+        assert "event=anonymous_roles" not in text
+    finally:
+        a.stop()

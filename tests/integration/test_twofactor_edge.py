@@ -18,10 +18,13 @@ import time
 import urllib.parse
 from html.parser import HTMLParser
 
+import grpc
 import pytest
 import requests
 
 from conftest import Edge, admin_pb2, csrf_of, new_session, sessions_pb2, users_pb2
+from authd.v1 import twofactor_pb2  # noqa: E402
+from test_edge import authd_retry_after, retry_after
 
 PASSWORD = "a long enough password"
 PERIOD = 30
@@ -396,6 +399,7 @@ def test_wrong_codes_lock_the_second_step(authd, edge, tmpdir_path):
     r = verify(edge, s, right)
     assert r.status_code == 429, (r.status_code, msg_error(r.text))
     assert msg_error(r.text)
+    assert 1 <= retry_after(r) <= 2, r.headers  # authd's 2 s lock
     assert_pending(edge, s)
     # The password step has a counter of its own: it still works (a new pending login).
     login_pending(edge, new_session(), email)
@@ -615,6 +619,35 @@ def test_json_api(authd, edge, tmpdir_path):
     check_api_recovery_codes(r.json())
     logout(edge, s)
     login_2fa(edge, s, email2, app2.fresh())
+
+
+def test_json_api_lockout_says_when_to_retry(authd, edge):
+    # Wrong codes at /confirm count towards the second-factor lockout; the locked answer is
+    # 429 {"error": "locked"} with Retry-After, as authd says.
+    email = "lena@example.com"
+    create_user(authd, email)
+    token = rpc_login(authd, email).session_token
+    bearer = {"Authorization": "Bearer " + token}
+    base = edge.base + "/app/auth/two-factor"
+    r = requests.post(base + "/request", json={}, headers=bearer)
+    assert r.status_code == 200, r.text
+    app = Authenticator(parse_otpauth(r.json()["uri"])[1]["secret"])
+    wrong = app.wrong()
+    codes = []
+    for _ in range(12):  # 5 free failures, then locks of 1 s, 2 s...
+        r = requests.post(base + "/confirm", json={"token": wrong}, headers=bearer)
+        codes.append(r.status_code)
+        if r.status_code != 422:
+            break
+    assert codes[-1] == 429 and set(codes[:-1]) == {422}, codes
+    assert r.json()["error"] == "locked", r.text
+    ra = retry_after(r)
+    # A locked attempt is refused before the code is looked at, and not counted.
+    with pytest.raises(grpc.RpcError) as e:
+        authd.call("/authd.v1.TwoFactor/ConfirmEnrollment",
+                   twofactor_pb2.ConfirmEnrollmentRequest(session_token=token, code=wrong),
+                   twofactor_pb2.RecoveryCodesResponse)
+    assert abs(ra - authd_retry_after(e.value)) <= 1, (ra, e.value.details())
 
 
 class Hook:

@@ -324,7 +324,9 @@ def test_secret_encrypted_at_rest_and_key_handling(tmpdir_path):
     key_file = os.path.join(tmpdir_path, "other.key")
     with open(key_file, "w") as f:
         f.write("11" * 32 + "\n")
-    b = Authd(tmpdir_path, FAST_ARGON2 + ["--totp-key-file", key_file, "--production"])
+    # (--production gives anonymous callers no role: this test calls as one, so it says so.)
+    b = Authd(tmpdir_path, FAST_ARGON2 + ["--totp-key-file", key_file, "--production",
+                                          "--anonymous-roles", "edge,admin,service"])
     try:
         p = login(b, "ned@example.com")
         with pytest.raises(grpc.RpcError) as ei:

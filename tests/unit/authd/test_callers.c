@@ -144,7 +144,9 @@ static const char good[] = "# who calls authd\n"
                            "    roles:\n"
                            "      - admin\n"
                            "      - service\n"
-                           "  - {identity: billing.internal, roles: [service]}\n";
+                           "  - {identity: dns:billing.internal, roles: [service]}\n"
+                           "  - identity: cn:legacy-batch\n"
+                           "    roles: [service]\n";
 
 static struct callers *
 loaded(const char *text, char *err, size_t errlen, int *rc)
@@ -164,26 +166,40 @@ test_load_good(void **state)
     struct callers *c = loaded(good, err, sizeof(err), &rc);
     assert_int_equal(rc, AUTHD_OK);
     assert_string_equal(err, "");
-    assert_int_equal(callers_count(c), 3);
-    assert_int_equal(callers_identity_roles(c, "spiffe://authd.dev/edge"), ROLE_EDGE);
-    assert_int_equal(callers_identity_roles(c, "spiffe://authd.dev/ops"),
+    assert_int_equal(callers_count(c), 4);
+    /* Identities are typed: a value with "://" is a URI SAN, the others say their type. */
+    assert_int_equal(callers_identity_roles(c, "uri:spiffe://authd.dev/edge"), ROLE_EDGE);
+    assert_int_equal(callers_identity_roles(c, "uri:spiffe://authd.dev/ops"),
                      ROLE_ADMIN | ROLE_SERVICE);
-    assert_int_equal(callers_identity_roles(c, "billing.internal"), ROLE_SERVICE);
-    assert_int_equal(callers_identity_roles(c, "spiffe://authd.dev/edge/"), 0);
-    assert_int_equal(callers_identity_roles(c, "SPIFFE://authd.dev/edge"), 0);
+    assert_int_equal(callers_identity_roles(c, "dns:billing.internal"), ROLE_SERVICE);
+    assert_int_equal(callers_identity_roles(c, "cn:legacy-batch"), ROLE_SERVICE);
+    /* The same text as another type never matches. */
+    assert_int_equal(callers_identity_roles(c, "spiffe://authd.dev/edge"), 0);
+    assert_int_equal(callers_identity_roles(c, "cn:spiffe://authd.dev/edge"), 0);
+    assert_int_equal(callers_identity_roles(c, "dns:spiffe://authd.dev/edge"), 0);
+    assert_int_equal(callers_identity_roles(c, "email:spiffe://authd.dev/edge"), 0);
+    assert_int_equal(callers_identity_roles(c, "uri:billing.internal"), 0);
+    assert_int_equal(callers_identity_roles(c, "dns:legacy-batch"), 0);
+    assert_int_equal(callers_identity_roles(c, "uri:spiffe://authd.dev/edge/"), 0);
+    assert_int_equal(callers_identity_roles(c, "uri:SPIFFE://authd.dev/edge"), 0);
     assert_int_equal(callers_identity_roles(c, NULL), 0);
     assert_int_equal(callers_anonymous_roles(c), 0);
     /* A second file adds to the map, and may not repeat an identity. */
     const char more[] = "callers:\n  - identity: spiffe://authd.dev/x\n    roles: [admin]\n";
     assert_int_equal(callers_load(c, "more.yaml", more, strlen(more), err, sizeof(err)), AUTHD_OK);
-    assert_int_equal(callers_count(c), 4);
-    const char again[] = "callers:\n  - identity: billing.internal\n    roles: [admin]\n";
+    assert_int_equal(callers_count(c), 5);
+    const char again[] = "callers:\n  - identity: dns:billing.internal\n    roles: [admin]\n";
     assert_int_equal(callers_load(c, "again.yaml", again, strlen(again), err, sizeof(err)),
                      AUTHD_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(err, "again.yaml:2:"));
     assert_non_null(strstr(err, "already listed by an earlier callers file"));
-    assert_int_equal(callers_count(c), 4);
-    assert_int_equal(callers_identity_roles(c, "billing.internal"), ROLE_SERVICE);
+    assert_int_equal(callers_count(c), 5);
+    assert_int_equal(callers_identity_roles(c, "dns:billing.internal"), ROLE_SERVICE);
+    /* "uri:" may be written out: the same identity as the bare URI. */
+    const char uri[] = "callers:\n  - identity: uri:spiffe://authd.dev/x\n    roles: [edge]\n";
+    assert_int_equal(callers_load(c, "uri.yaml", uri, strlen(uri), err, sizeof(err)),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err, "already listed by an earlier callers file"));
     callers_free(c);
     /* An explicit empty list maps nobody and is fine. */
     c = loaded("callers: []\n", err, sizeof(err), &rc);
@@ -204,14 +220,14 @@ test_load_errors(void **state)
     (void)state;
     static const struct bad_case cases[] = {
         /* unknown role, on its line */
-        {"callers:\n  - identity: a\n    roles: [edge]\n  - identity: b\n    roles: [edge, "
+        {"callers:\n  - identity: dns:a\n    roles: [edge]\n  - identity: dns:b\n    roles: [edge, "
          "root]\n",
          "5: unknown role \"root\""},
-        {"callers:\n  - identity: a\n    roles:\n      - superuser\n", "4: unknown role"},
+        {"callers:\n  - identity: dns:a\n    roles:\n      - superuser\n", "4: unknown role"},
         /* unknown keys */
-        {"callers:\n  - identity: a\n    role: [edge]\n", "3: unknown key \"role\""},
-        {"caller:\n  - identity: a\n    roles: [edge]\n", "1: unknown key \"caller\""},
-        {"callers:\n  - identity: a\n    roles: [edge]\nextra: 1\n", "4: unknown key"},
+        {"callers:\n  - identity: dns:a\n    role: [edge]\n", "3: unknown key \"role\""},
+        {"caller:\n  - identity: dns:a\n    roles: [edge]\n", "1: unknown key \"caller\""},
+        {"callers:\n  - identity: dns:a\n    roles: [edge]\nextra: 1\n", "4: unknown key"},
         /* duplicate identity */
         {"callers:\n  - identity: spiffe://x/edge\n    roles: [edge]\n  - identity: "
          "spiffe://x/edge\n    roles: [admin]\n",
@@ -224,22 +240,34 @@ test_load_errors(void **state)
         /* shapes */
         {"callers:\n", "callers must be a list"},
         {"callers: spiffe://x\n", "callers must be a list"},
-        {"- identity: a\n  roles: [edge]\n", "expected a mapping"},
+        {"- identity: dns:a\n  roles: [edge]\n", "expected a mapping"},
         {"callers:\n  - spiffe://x/edge\n", "must be a mapping"},
-        {"callers:\n  - identity: a\n", "without roles"},
+        {"callers:\n  - identity: dns:a\n", "without roles"},
         {"callers:\n  - roles: [edge]\n", "without an identity"},
-        {"callers:\n  - identity: a\n    roles: []\n", "3: roles is empty"},
-        {"callers:\n  - identity: a\n    roles: edge\n", "3: roles must be a list"},
-        {"callers:\n  - identity: a\n    roles: [[edge]]\n", "a role must be a name"},
+        {"callers:\n  - identity: dns:a\n    roles: []\n", "3: roles is empty"},
+        {"callers:\n  - identity: dns:a\n    roles: edge\n", "3: roles must be a list"},
+        {"callers:\n  - identity: dns:a\n    roles: [[edge]]\n", "a role must be a name"},
         {"callers:\n  - identity: \"\"\n    roles: [edge]\n", "2: identity must be"},
         {"callers:\n  - identity: a b\n    roles: [edge]\n", "identity must be"},
         {"callers:\n  - identity: [a]\n    roles: [edge]\n", "identity must be"},
-        {"callers:\n  - identity: a\n    identity: b\n    roles: [edge]\n",
+        {"callers:\n  - identity: dns:a\n    identity: dns:b\n    roles: [edge]\n",
          "3: identity is given twice"},
         {"callers: []\ncallers: []\n", "2: callers is given twice"},
-        {"callers:\n  - identity: &x a\n    roles: [edge]\n  - identity: *x\n    roles: [admin]\n",
+        {"callers:\n  - identity: &x dns:a\n    roles: [edge]\n  - identity: *x\n    roles: "
+         "[admin]\n",
          "aliases are not allowed"},
         {"callers: []\n---\ncallers: []\n", "only one YAML document"},
+        /* an identity without a type (a bare name could be a DNS name or a common name) */
+        {"callers:\n  - identity: billing.internal\n    roles: [edge]\n",
+         "2: identity \"billing.internal\" has no type"},
+        {"callers:\n  - identity: \"dns:\"\n    roles: [edge]\n",
+         "2: identity \"dns:\" has no type"},
+        {"callers:\n  - identity: \"uri:\"\n    roles: [edge]\n", "has no type"},
+        {"callers:\n  - identity: CN=edge\n    roles: [edge]\n", "has no type"},
+        /* the same URI written bare and with "uri:" */
+        {"callers:\n  - identity: spiffe://x/e\n    roles: [edge]\n  - identity: "
+         "uri:spiffe://x/e\n    roles: [admin]\n",
+         "4: identity \"uri:spiffe://x/e\" is listed twice (first on line 2)"},
         {"callers: [\n", "invalid YAML"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -285,9 +313,10 @@ test_load_file(void **state)
     snprintf(path, sizeof(path), "%.*sdeploy/callers.yaml", (int)(cut - here), here);
     if (callers_load_file(c, path, err, sizeof(err)) != AUTHD_OK)
         fail_msg("%s", err);
-    assert_int_equal(callers_identity_roles(c, "spiffe://authd.dev/edge"), ROLE_EDGE);
-    assert_int_equal(callers_identity_roles(c, "spiffe://authd.dev/authctl"), ROLE_ADMIN);
-    assert_int_equal(callers_identity_roles(c, "spiffe://authd.dev/service"), ROLE_SERVICE);
+    assert_int_equal(callers_identity_roles(c, "uri:spiffe://authd.dev/edge"), ROLE_EDGE);
+    assert_int_equal(callers_identity_roles(c, "uri:spiffe://authd.dev/authctl"), ROLE_ADMIN);
+    assert_int_equal(callers_identity_roles(c, "uri:spiffe://authd.dev/service"), ROLE_SERVICE);
+    assert_int_equal(callers_identity_roles(c, "cn:spiffe://authd.dev/authctl"), 0);
     callers_free(c);
 }
 
@@ -305,10 +334,22 @@ test_decide(void **state)
     struct callers *c = loaded(good, err, sizeof(err), &rc);
     assert_int_equal(rc, AUTHD_OK);
     const char *who = NULL;
-    const char *edge[] = {EDGE_ID};
-    const char *ops[] = {"CN=whatever", OPS_ID};
-    const char *both[] = {EDGE_ID, OPS_ID};
-    const char *stranger[] = {"spiffe://evil/edge"};
+    const char *edge[] = {"uri:" EDGE_ID};
+    const char *ops[] = {"dns:ops.internal", "uri:" OPS_ID};
+    const char *both[] = {"uri:" EDGE_ID, "uri:" OPS_ID};
+    const char *stranger[] = {"uri:spiffe://evil/edge"};
+    /* The edge's URI as another type of name: no role. */
+    const char *lookalikes[] = {"cn:" EDGE_ID, "dns:" EDGE_ID, "email:" EDGE_ID};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(
+            callers_decide(c, "authd.v1.Sessions", "Login", &lookalikes[i], 1, NULL, 0, &who),
+            AUTHD_ERR_PERMISSION_DENIED);
+        assert_string_equal(who, lookalikes[i]);
+        assert_int_equal(callers_held_roles(c, &lookalikes[i], 1, NULL, 0), 0);
+    }
+    assert_int_equal(callers_held_roles(c, both, 2, NULL, 0), ROLE_ALL);
+    assert_int_equal(callers_held_roles(c, edge, 1, "client:svc", ROLE_SERVICE),
+                     ROLE_EDGE | ROLE_SERVICE);
 
     /* A mapped identity: its roles, named by the identity. */
     assert_int_equal(callers_decide(c, "authd.v1.Sessions", "Login", edge, 1, NULL, 0, &who),
@@ -358,7 +399,9 @@ test_decide(void **state)
     assert_string_equal(who, "anonymous");
     assert_int_equal(callers_decide(c, "authd.v1.Users", "Create", stranger, 1, NULL, 0, &who),
                      AUTHD_OK);
-    assert_string_equal(who, "anonymous");
+    /* An unmapped identity holds the anonymous roles, but is named by its certificate. */
+    assert_string_equal(who, "spiffe://evil/edge");
+    assert_int_equal(callers_held_roles(c, stranger, 1, NULL, 0), ROLE_ALL);
     /* A method missing from the table: refused, whatever the roles. */
     assert_int_equal(callers_decide(c, "authd.v1.Users", "Nope", NULL, 0, NULL, 0, &who),
                      AUTHD_ERR_PERMISSION_DENIED);
@@ -369,6 +412,7 @@ test_decide(void **state)
     assert_string_equal(who, "anonymous");
     assert_int_equal(callers_decide(c, "authd.v1.OAuth", "Jwks", stranger, 1, NULL, 0, &who),
                      AUTHD_ERR_PERMISSION_DENIED);
+    assert_string_equal(who, "spiffe://evil/edge");
     /* Health/Check: open to all, even with no role at all. */
     assert_int_equal(callers_decide(c, "grpc.health.v1.Health", "Check", NULL, 0, NULL, 0, &who),
                      AUTHD_OK);

@@ -221,6 +221,40 @@ test_oauth_mapping(void **state)
     }
 }
 
+/* Retry-After from authd's lockout message (the texts authd's gates write). */
+static void
+test_retry_after(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *message;
+        long want;
+    } cases[] = {
+        {"too many failed attempts; retry_after=7", 7},
+        {"locked: too many failed attempts; retry_after=900", 900},
+        {"too many e-mails requested; retry_after=3600", 3600},
+        {"locked: too many failed client authentications; retry_after=2", 2},
+        {"retry_after=1", 1},
+        {"retry_after=99999999999999999999", EDGE_RETRY_AFTER_MAX},
+        {"retry_after=0", 0},
+        {"retry_after=", 0},
+        {"retry_after=-5", 0},
+        {"retry_after=12s", 0},
+        {"xretry_after=5", 0},
+        {"xretry_after=5 retry_after=6", 6},
+        {"locked: too many wrong codes; retry later", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (edge_http_retry_after(AUTHD_ERR_LOCKED, cases[i].message) != cases[i].want)
+            fail_msg("case %zu \"%s\": %ld, want %ld", i, cases[i].message,
+                     edge_http_retry_after(AUTHD_ERR_LOCKED, cases[i].message), cases[i].want);
+    assert_int_equal(edge_http_retry_after(AUTHD_ERR_LOCKED, NULL), 0);
+    /* Only a lockout has one. */
+    assert_int_equal(edge_http_retry_after(AUTHD_ERR_INVALID_CREDENTIALS, "retry_after=5"), 0);
+    assert_int_equal(edge_http_retry_after(AUTHD_OK, "retry_after=5"), 0);
+}
+
 int
 main(void)
 {
@@ -231,6 +265,7 @@ main(void)
         cmocka_unit_test(test_two_factor),
         cmocka_unit_test(test_api_mapping),
         cmocka_unit_test(test_oauth_mapping),
+        cmocka_unit_test(test_retry_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -348,8 +348,9 @@ test_client_certificate_identities(void **state)
     struct rpc_client *c = tls_client(f, good.ca, good.edge_cert, good.edge_key, NULL);
 
     assert_int_equal(get(c, NULL, ids, sizeof(ids), info, sizeof(info), NULL), AUTHD_OK);
-    assert_string_equal(ids, "spiffe://authd.dev/edge,edge");
-    assert_string_equal(info, "tls=1 caller=spiffe://authd.dev/edge");
+    /* Typed: the URI SAN only; the CN (edge) is no identity of a certificate with SANs. */
+    assert_string_equal(ids, "uri:spiffe://authd.dev/edge");
+    assert_string_equal(info, "tls=1 caller=uri:spiffe://authd.dev/edge");
     /* And on a worker thread. */
     {
         Authd__V1__CreateUserRequest req = AUTHD__V1__CREATE_USER_REQUEST__INIT;
