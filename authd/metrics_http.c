@@ -22,6 +22,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "net.h"
 
 #define RPC_REQUESTS "authd_rpc_requests_total"
 #define RPC_DURATION "authd_rpc_duration_seconds"
@@ -143,84 +144,6 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     return answer(c, MHD_HTTP_OK, METRICS_CONTENT_TYPE, text, len, 1);
 }
 
-/*
- * Splits "host:port" or "[v6]:port" and binds a listening socket; the fd, or a negative
- * enum authd_err.
- */
-static int
-bind_listen(const char *addr, int *port_out)
-{
-    char host[256], port[8];
-    const char *colon, *h = addr;
-    size_t hlen;
-    if (addr[0] == '[') {
-        const char *close = strchr(addr, ']');
-        if (close == NULL || close[1] != ':')
-            return AUTHD_ERR_INVALID_ARGUMENT;
-        h = addr + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (colon == NULL)
-            return AUTHD_ERR_INVALID_ARGUMENT;
-        hlen = (size_t)(colon - addr);
-        if (memchr(addr, ':', hlen) != NULL)
-            return AUTHD_ERR_INVALID_ARGUMENT; /* a bare IPv6 address needs brackets */
-    }
-    size_t plen = strlen(colon + 1);
-    if (hlen == 0 || hlen >= sizeof(host) || plen == 0 || plen >= sizeof(port) ||
-        strspn(colon + 1, "0123456789") != plen || strtol(colon + 1, NULL, 10) > 65535)
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    memcpy(port, colon + 1, plen + 1);
-
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int gr = getaddrinfo(host, port, &hints, &res);
-    if (gr != 0) {
-        char q[300];
-        log_event(LOG_ERROR, "metrics_listen_failed", "addr=%s err=%s",
-                  log_quote(addr, q, sizeof(q)), gai_strerror(gr));
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    }
-    int fd = -1, last_errno = 0;
-    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        if (fd < 0) {
-            last_errno = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
-            break;
-        last_errno = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        char q[300];
-        log_event(LOG_ERROR, "metrics_listen_failed", "addr=%s err=%s",
-                  log_quote(addr, q, sizeof(q)), strerror(last_errno));
-        return AUTHD_ERR_UNAVAILABLE;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-        close(fd);
-        return AUTHD_ERR_UNAVAILABLE;
-    }
-    *port_out = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-}
-
 int
 metrics_http_start(const char *listen, struct metrics_http **out, int *port)
 {
@@ -231,7 +154,7 @@ metrics_http_start(const char *listen, struct metrics_http **out, int *port)
     struct metrics_http *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return AUTHD_ERR_NOMEM;
-    int fd = bind_listen(listen, port);
+    int fd = net_listen(listen, 64, "metrics_listen_failed", port);
     if (fd < 0) {
         free(h);
         return fd;

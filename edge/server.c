@@ -40,6 +40,7 @@
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
+#include "net.h"
 #include "request.h"
 #include "secret.h"
 
@@ -1009,85 +1010,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 int
 edge_listen_split(const char *listen, char *host, size_t hcap, char *port, size_t pcap)
 {
-    if (listen == NULL)
-        return -1;
-    const char *colon;
-    const char *h = listen;
-    size_t hlen;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (close == NULL || close[1] != ':')
-            return -1;
-        h = listen + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (colon == NULL)
-            return -1;
-        hlen = (size_t)(colon - listen);
-        if (memchr(listen, ':', hlen) != NULL)
-            return -1; /* a bare IPv6 address needs brackets */
-    }
-    const char *p = colon + 1;
-    size_t plen = strlen(p);
-    if (plen == 0 || plen >= pcap || hlen >= hcap || strspn(p, "0123456789") != plen)
-        return -1;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    memcpy(port, p, plen + 1);
-    return 0;
-}
-
-static int
-bind_listen(const char *addr, int *port_out)
-{
-    char host[256], port[16];
-    if (edge_listen_split(addr, host, sizeof(host), port, sizeof(port)) != 0)
-        return -AUTHD_ERR_INVALID_ARGUMENT;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int gr = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
-    if (gr != 0) {
-        char q[300];
-        log_event(LOG_ERROR, "listen_failed", "addr=%s err=%s", log_quote(addr, q, sizeof(q)),
-                  gai_strerror(gr));
-        return -AUTHD_ERR_INVALID_ARGUMENT;
-    }
-    int fd = -1, last_errno = 0;
-    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        if (fd < 0) {
-            last_errno = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-            break;
-        last_errno = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        char q[300];
-        log_event(LOG_ERROR, "listen_failed", "addr=%s err=%s", log_quote(addr, q, sizeof(q)),
-                  strerror(last_errno));
-        return -AUTHD_ERR_UNAVAILABLE;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-        close(fd);
-        return -AUTHD_ERR_UNAVAILABLE;
-    }
-    *port_out = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
+    return net_split_hostport(listen, host, hcap, port, pcap);
 }
 
 /*
@@ -1140,10 +1063,10 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
         free(s);
         return AUTHD_ERR_INTERNAL;
     }
-    int fd = bind_listen(o->listen, port);
+    int fd = net_listen(o->listen, 1024, "listen_failed", port);
     if (fd < 0) {
         free(s);
-        return -fd;
+        return fd;
     }
     s->listen_fd = fd;
 

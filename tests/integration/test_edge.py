@@ -385,3 +385,22 @@ def test_forwarded_for_uses_the_address_our_proxy_wrote(tmpdir_path, authd):
         assert "203.0.113.5" not in authd.log_text()
     finally:
         e.stop()
+
+
+def test_a_busy_port_stops_the_edge_and_the_metrics_endpoint(tmpdir_path, authd):
+    # Both HTTP listeners share common/net.c; a port in use must end start-up with an error
+    # (it once left the edge running on a stale descriptor, reporting port 0).
+    import socket
+    import subprocess
+    from conftest import AUTHD, EDGE
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        addr = f"127.0.0.1:{busy.getsockname()[1]}"
+        r = subprocess.run([EDGE, "--listen", addr, "--authd", authd.target],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode != 0 and "event=listen_failed" in r.stderr, r.stderr[-500:]
+        r = subprocess.run([AUTHD, "--listen", "127.0.0.1:0", "--data-dir",
+                            f"{tmpdir_path}/busy-metrics", "--metrics-listen", addr],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode != 0 and "event=metrics_listen_failed" in r.stderr, r.stderr[-500:]
