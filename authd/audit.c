@@ -86,3 +86,19 @@ audit_emit(struct rpc_ctx *ctx, const struct audit *a)
         metrics_labels(labels, sizeof(labels), "action", a->action, "outcome", a->outcome, NULL),
         1);
 }
+
+void
+audit_login(struct rpc_ctx *ctx, const char *outcome, const char *user, const char *client,
+            const char *ip, const char *reason, const char *session_id)
+{
+    struct audit ev = {.action = AUDIT_LOGIN,
+                       .outcome = outcome,
+                       .user = user,
+                       .client = client,
+                       .ip = ip,
+                       .reason = reason,
+                       .target = session_id != NULL && ctx != NULL
+                                     ? rpc_ctx_printf(ctx, "session/%s", session_id)
+                                     : NULL};
+    audit_emit(ctx, &ev);
+}

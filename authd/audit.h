@@ -46,4 +46,12 @@ struct audit {
  */
 void audit_emit(struct rpc_ctx *ctx, const struct audit *a);
 
+/*
+ * A login event (AUDIT_LOGIN): outcome, the user id and OAuth client (either may be NULL), the
+ * end user's address, a reason, and the session it opened (target "session/<id>"), or NULL.
+ * The submitted e-mail is never logged: people type their password into it.
+ */
+void audit_login(struct rpc_ctx *ctx, const char *outcome, const char *user, const char *client,
+                 const char *ip, const char *reason, const char *session_id);
+
 #endif

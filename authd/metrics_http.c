@@ -80,12 +80,7 @@ __attribute__((format(printf, 2, 0))) static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512], q[600];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    log_event(LOG_WARN, "metrics_http", "msg=%s", log_quote(msg, q, sizeof(q)));
+    log_vmessage(LOG_WARN, "metrics_http", fmt, ap);
 }
 
 /* Queues a response made of body (static text, or malloc'd when owned) with status. */

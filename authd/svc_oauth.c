@@ -1116,21 +1116,6 @@ grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequ
 
 /* ---- Token: password ------------------------------------------------------------------- */
 
-/* The audit event of a password grant's login (as Sessions.Login's, with the client). */
-static void
-pw_audit(struct rpc_ctx *ctx, const char *outcome, const char *user, const char *client,
-         const char *ip, const char *reason, const char *session_id)
-{
-    struct audit ev = {.action = AUDIT_LOGIN,
-                       .outcome = outcome,
-                       .user = user,
-                       .client = client,
-                       .ip = ip,
-                       .reason = reason,
-                       .target = session_id ? rpc_ctx_printf(ctx, "session/%s", session_id) : NULL};
-    audit_emit(ctx, &ev);
-}
-
 /* The login's gate (svc_sessions.c): the same counters, checked before any password is judged. */
 static int
 password_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip,
@@ -1142,7 +1127,7 @@ password_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const cha
         char msg[96];
         snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
         r = oauth_fail(ctx, "locked", msg);
-        pw_audit(ctx, AUDIT_FAILURE, NULL, client, ip, "locked", NULL);
+        audit_login(ctx, AUDIT_FAILURE, NULL, client, ip, "locked", NULL);
     }
     return r;
 }
@@ -1260,7 +1245,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
         password_burn(&a->set.argon2, req->password, pl);
         throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
         throttle_serial_leave(serial);
-        pw_audit(ctx, AUDIT_FAILURE, NULL, c->id, req->client_ip, "unknown_user", NULL);
+        audit_login(ctx, AUDIT_FAILURE, NULL, c->id, req->client_ip, "unknown_user", NULL);
         r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
         goto out;
     }
@@ -1268,7 +1253,8 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
         AUTHD_OK) {
         throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
         throttle_serial_leave(serial);
-        pw_audit(ctx, AUDIT_FAILURE, urec->user->id, c->id, req->client_ip, "wrong_password", NULL);
+        audit_login(ctx, AUDIT_FAILURE, urec->user->id, c->id, req->client_ip, "wrong_password",
+                    NULL);
         r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
         goto out;
     }
@@ -1282,7 +1268,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     const char *uid = urec->user->id;
     int two = urec->user->two_factor != NULL && urec->user->two_factor->enabled;
     if (two && req->totp[0] == '\0') {
-        pw_audit(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "second_factor_required", NULL);
+        audit_login(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "second_factor_required", NULL);
         r = oauth_fail(ctx, "invalid_grant", "totp required");
         goto out;
     }
@@ -1319,12 +1305,12 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     case AUTHD_OK:
         break;
     case AUTHD_ERR_INACTIVE:
-        pw_audit(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "inactive", NULL);
+        audit_login(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "inactive", NULL);
         r = oauth_fail(ctx, "invalid_grant", "the account is inactive");
         goto out;
     case AUTHD_ERR_INVALID_CREDENTIALS:
-        pw_audit(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "password_changed_meanwhile",
-                 NULL);
+        audit_login(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "password_changed_meanwhile",
+                    NULL);
         r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
         goto out;
     case AUTHD_ERR_SECOND_FACTOR_REQUIRED:
@@ -1339,8 +1325,8 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     }
     r = issue_answer(ctx, a, &p.is, resp);
     if (r == AUTHD_OK) {
-        pw_audit(ctx, AUDIT_SUCCESS, uid, c->id, req->client_ip,
-                 p.two ? "second_factor" : "password", p.session->session->id);
+        audit_login(ctx, AUDIT_SUCCESS, uid, c->id, req->client_ip,
+                    p.two ? "second_factor" : "password", p.session->session->id);
         log_issued(&p.is, "password");
     }
 out:

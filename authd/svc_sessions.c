@@ -56,21 +56,6 @@ login_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *
     return r;
 }
 
-/* The audit event of a login attempt (the submitted e-mail is never logged: people type their
- * password into it). */
-static void
-login_audit(struct rpc_ctx *ctx, const char *outcome, const char *user, const char *ip,
-            const char *reason, const char *session_id)
-{
-    struct audit ev = {.action = AUDIT_LOGIN,
-                       .outcome = outcome,
-                       .user = user,
-                       .ip = ip,
-                       .reason = reason,
-                       .target = session_id ? rpc_ctx_printf(ctx, "session/%s", session_id) : NULL};
-    audit_emit(ctx, &ev);
-}
-
 struct login_step {
     const char *user_id;
     const char *verified_hash; /* the hash the password was checked against */
@@ -147,7 +132,7 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
      * unknown e-mails alike. */
     r = login_gate(ctx, a, email, req->client_ip);
     if (r == AUTHD_ERR_LOCKED)
-        login_audit(ctx, AUDIT_FAILURE, NULL, req->client_ip, "locked", NULL);
+        audit_login(ctx, AUDIT_FAILURE, NULL, NULL, req->client_ip, "locked", NULL);
     if (r != AUTHD_OK)
         goto out;
     r = email[0] != '\0' ? account_user_by_email(a, NULL, 0, email, &rec) : AUTHD_ERR_NOT_FOUND;
@@ -158,13 +143,14 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
          * password. */
         password_burn(&a->set.argon2, req->password, pl);
         r = AUTHD_ERR_INVALID_CREDENTIALS;
-        login_audit(ctx, AUDIT_FAILURE, NULL, req->client_ip, "unknown_user", NULL);
+        audit_login(ctx, AUDIT_FAILURE, NULL, NULL, req->client_ip, "unknown_user", NULL);
         goto failed;
     }
     r = password_verify(rec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash);
     if (r != AUTHD_OK) {
         r = AUTHD_ERR_INVALID_CREDENTIALS;
-        login_audit(ctx, AUDIT_FAILURE, rec->user->id, req->client_ip, "wrong_password", NULL);
+        audit_login(ctx, AUDIT_FAILURE, rec->user->id, NULL, req->client_ip, "wrong_password",
+                    NULL);
         goto failed;
     }
     if (throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK)
@@ -180,18 +166,18 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     r = account_txn_run(a, login_step, &l);
     if (r == AUTHD_ERR_INACTIVE) {
         /* Only after a correct password may the answer reveal that the account is off. */
-        login_audit(ctx, AUDIT_FAILURE, rec->user->id, req->client_ip, "inactive", NULL);
+        audit_login(ctx, AUDIT_FAILURE, rec->user->id, NULL, req->client_ip, "inactive", NULL);
         goto out;
     }
     if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
-        login_audit(ctx, AUDIT_FAILURE, rec->user->id, req->client_ip, "password_changed_meanwhile",
-                    NULL);
+        audit_login(ctx, AUDIT_FAILURE, rec->user->id, NULL, req->client_ip,
+                    "password_changed_meanwhile", NULL);
         goto out;
     }
     if (r != AUTHD_OK)
         goto out;
     r = session_answer(ctx, resp, l.session, l.rec->user, l.tok.text);
-    login_audit(ctx, AUDIT_SUCCESS, rec->user->id, req->client_ip,
+    audit_login(ctx, AUDIT_SUCCESS, rec->user->id, NULL, req->client_ip,
                 l.second ? "second_factor_required" : "password", l.tok.id);
     goto out;
 failed:
@@ -336,7 +322,8 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
         log_event(LOG_INFO, "recovery_codes_left", "user=%s left=%zu",
                   log_quote(v.rec->user->id, q, sizeof(q)), v.rec->n_recovery_hashes);
     }
-    login_audit(ctx, AUDIT_SUCCESS, v.rec->user->id, req->client_ip, "second_factor", v.tok.id);
+    audit_login(ctx, AUDIT_SUCCESS, v.rec->user->id, NULL, req->client_ip, "second_factor",
+                v.tok.id);
 out:
     token_wipe(&v.tok);
     rpc_msg_free(v.rec ? &v.rec->base : NULL);
@@ -530,7 +517,7 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
         /* A wrong current password is a failed password guess like a failed login, and is
          * audited as one (a stolen cookie trying passwords must show). */
         r = AUTHD_ERR_INVALID_CREDENTIALS;
-        login_audit(ctx, AUDIT_FAILURE, u->user->id, req->client_ip, "wrong_password", NULL);
+        audit_login(ctx, AUDIT_FAILURE, u->user->id, NULL, req->client_ip, "wrong_password", NULL);
         goto out;
     }
     size_t nl = strlen(req->new_password);

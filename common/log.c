@@ -134,3 +134,14 @@ log_quote(const char *s, char *out, size_t cap)
     out[o] = '\0';
     return out;
 }
+
+void
+log_vmessage(enum log_level lvl, const char *event, const char *fmt, va_list ap)
+{
+    char msg[512], q[600];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_event(lvl, event, "msg=%s", log_quote(msg, q, sizeof(q)));
+}

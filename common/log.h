@@ -8,6 +8,7 @@
 #ifndef AUTHD_COMMON_LOG_H
 #define AUTHD_COMMON_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
@@ -28,5 +29,12 @@ void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
  * cap with "..." when longer. Returns out, so it can be used inline in log_event arguments.
  */
 const char *log_quote(const char *s, char *out, size_t cap);
+
+/*
+ * Emits a library's printf-style message (libmicrohttpd's logger, say) as one line
+ * "event=<event> msg=<message>", trailing line ends dropped, the message quoted.
+ */
+void log_vmessage(enum log_level lvl, const char *event, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif

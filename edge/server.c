@@ -234,12 +234,7 @@ __attribute__((format(printf, 2, 0))) static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512], q[600];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    log_event(LOG_WARN, "mhd", "msg=%s", log_quote(msg, q, sizeof(q)));
+    log_vmessage(LOG_WARN, "mhd", fmt, ap);
 }
 
 static void
