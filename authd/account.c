@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "records.h"
-#include "secret.h"
-#include "throttle.h"
+#include "authd/account.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/throttle.h"
 
 #define TXN_ATTEMPTS 5
 

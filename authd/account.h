@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#include "authd.h"
+#include "authd/authd.h"
 #include "storage/records.pb-c.h"
-#include "token.h"
+#include "authd/token.h"
 
 /* Upper bounds on strings taken from requests and stored. */
 #define ACCOUNT_MAX_UA 512

@@ -7,10 +7,10 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "audit.h"
-#include "log.h"
-#include "metrics.h"
-#include "rpc.h"
+#include "authd/audit.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "proto/rpc.h"
 
 #define AUDIT_METRIC "authd_audit_events_total"
 

@@ -19,12 +19,12 @@
 
 #include <jansson.h>
 
-#include "authctl_manifest.h"
-#include "err.h"
-#include "manifest.h"
-#include "password.h"
-#include "rpc.h"
-#include "secret.h"
+#include "authd/authctl_manifest.h"
+#include "common/err.h"
+#include "authd/manifest.h"
+#include "authd/password.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
 
 #define DEFAULT_TARGET "127.0.0.1:50051"
 #define DEFAULT_TIMEOUT_MS 5000

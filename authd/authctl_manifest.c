@@ -6,15 +6,15 @@
  * write-only, is set again when the manifest gives one); a Client is put whole (its secret, also
  * write-only, is set again when the manifest gives one, else kept).
  */
-#include "authctl_manifest.h"
+#include "authd/authctl_manifest.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
-#include "manifest.h"
-#include "secret.h"
+#include "common/err.h"
+#include "authd/manifest.h"
+#include "common/secret.h"
 
 void
 authctl_print_safe(FILE *f, const char *s)

@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "rpc.h"
+#include "proto/rpc.h"
 
 /* authctl's exit codes. */
 enum authctl_exit {

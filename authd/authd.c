@@ -4,17 +4,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "authd.h"
+#include "authd/authd.h"
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/sessions.pb-c.h"
 #include "authd/v1/signup.pb-c.h"
 #include "authd/v1/oauth.pb-c.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
-#include "err.h"
+#include "common/err.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "keys.h"
-#include "records.h"
+#include "authd/keys.h"
+#include "authd/records.h"
 #include "storage/records.pb-c.h"
 
 static int64_t

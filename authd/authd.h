@@ -10,13 +10,13 @@
 #include <pthread.h>
 
 #include "authd/v1/admin.pb-c.h"
-#include "otp.h"
-#include "password.h"
-#include "secretbox.h"
+#include "authd/otp.h"
+#include "authd/password.h"
+#include "authd/secretbox.h"
 
 struct signkeys;
-#include "rpc.h"
-#include "store.h"
+#include "proto/rpc.h"
+#include "storage/store.h"
 
 struct authd_settings {
     struct password_params argon2; /* cost of new password hashes */

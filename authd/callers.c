@@ -5,7 +5,7 @@
  * adapter's authorize hook that applies it to every call. See callers.h for the rules and
  * docs/ARCHITECTURE.md for the table in prose.
  */
-#include "callers.h"
+#include "authd/callers.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,11 +15,11 @@
 
 #include <yaml.h>
 
-#include "audit.h"
-#include "authd.h"
-#include "err.h"
-#include "oauth.h"
-#include "rpc.h"
+#include "authd/audit.h"
+#include "authd/authd.h"
+#include "common/err.h"
+#include "authd/oauth.h"
+#include "proto/rpc.h"
 
 #define E ROLE_EDGE
 #define A ROLE_ADMIN

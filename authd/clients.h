@@ -9,7 +9,7 @@
 #ifndef AUTHD_CLIENTS_H
 #define AUTHD_CLIENTS_H
 
-#include "authd.h"
+#include "authd/authd.h"
 #include "storage/records.pb-c.h"
 
 #define KEY_CLIENT "client/"

@@ -4,11 +4,11 @@
  * RFC 5322 (no quoted local parts, comments or address literals): what every mail provider
  * hands out and every form accepts, and nothing that could confuse a header or a log line.
  */
-#include "email.h"
+#include "authd/email.h"
 
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 #define EMAIL_INPUT_MAX 1024 /* longer input is refused before trimming */
 #define EMAIL_LOCAL_MAX 64

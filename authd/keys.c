@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "keys.h"
+#include "authd/keys.h"
 
 size_t
 key_make(char out[KEY_MAX], const char *prefix, ...)

@@ -16,17 +16,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "authd.h"
-#include "callers.h"
-#include "err.h"
-#include "log.h"
-#include "metrics_http.h"
-#include "rpc.h"
-#include "secret.h"
-#include "secretbox.h"
-#include "signkeys.h"
-#include "store.h"
-#include "sweeper.h"
+#include "authd/authd.h"
+#include "authd/callers.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "authd/metrics_http.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
+#include "authd/secretbox.h"
+#include "authd/signkeys.h"
+#include "storage/store.h"
+#include "authd/sweeper.h"
 
 #define MAX_SERVICES 16
 #define TLS_FILE_MAX ((size_t)1024 * 1024) /* largest PEM file read for --tls-* */

@@ -5,7 +5,7 @@
  * resources to protobuf-c messages, and the reverse mapping plus a small YAML printer for
  * authctl's output. Manifests carry passwords: every copy we control is wiped before release.
  */
-#include "manifest.h"
+#include "authd/manifest.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,9 +17,9 @@
 
 #include <yaml.h>
 
-#include "email.h"
-#include "err.h"
-#include "secret.h"
+#include "authd/email.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 /* ---- errors ------------------------------------------------------------------------------- */
 

@@ -4,7 +4,7 @@
  * and cheap) that renders the process-wide registry for GET /metrics, and the RPC observe hook
  * that feeds the RPC families. The only file of authd that includes microhttpd.h.
  */
-#include "metrics_http.h"
+#include "authd/metrics_http.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -19,10 +19,10 @@
 
 #include <microhttpd.h>
 
-#include "err.h"
-#include "log.h"
-#include "metrics.h"
-#include "net.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/net.h"
 
 #define RPC_REQUESTS "authd_rpc_requests_total"
 #define RPC_DURATION "authd_rpc_duration_seconds"

@@ -4,16 +4,16 @@
  * grant settings and the OAuth error mapping. No storage and no clock here, so that every
  * check a security decision rests on can be tested on its own.
  */
-#include "oauth.h"
+#include "authd/oauth.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "buf.h"
-#include "err.h"
-#include "secret.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 #define REDIRECT_URL_MAX 16384
 

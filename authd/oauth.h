@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rpc.h"
+#include "proto/rpc.h"
 #include "authd/v1/oauth.pb-c.h"
 
 /*

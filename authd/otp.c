@@ -5,7 +5,7 @@
  * template, keys it once for all the steps it needs and frees it, so no key or key-derived HMAC
  * state outlives the call (a per-thread keyed context would keep the last user's secret).
  */
-#include "otp.h"
+#include "authd/otp.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -17,8 +17,8 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 #define OTP_DEFAULT_PERIOD 30u
 #define OTP_MAC_MAX 64 /* SHA-512 */

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 #define OTP_SECRET_BYTES 20 /* 160-bit secrets, as RFC 4226 recommends */
 #define OTP_MAX_DIGITS 8

@@ -5,7 +5,7 @@
  * our own strict, bounded PHC string encoder and parser (byte-compatible with what libargon2's
  * argon2id_hash_encoded() writes, so hashes move freely between the two).
  */
-#include "password.h"
+#include "authd/password.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -15,8 +15,8 @@
 
 #include <argon2.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 #define SALT_BYTES 16
 #define HASH_BYTES 32

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "records.h"
-#include "secret.h"
+#include "common/err.h"
+#include "authd/records.h"
+#include "common/secret.h"
 
 int
 rec_get(struct store *s, struct store_txn *txn, int for_update, const char *key,

@@ -11,8 +11,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "rpc.h"
-#include "store.h"
+#include "proto/rpc.h"
+#include "storage/store.h"
 
 /*
  * Loads key and unpacks it as a d message into *out. Reads through txn when it is not NULL

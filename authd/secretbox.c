@@ -5,7 +5,7 @@
  * TOTP secrets will never approach. The key lives on its own page, locked in RAM and kept out of
  * core dumps when the system allows it, and is wiped on free.
  */
-#include "secretbox.h"
+#include "authd/secretbox.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -17,8 +17,8 @@
 
 #include <openssl/evp.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 #define NONCE_BYTES 12
 #define TAG_BYTES 16

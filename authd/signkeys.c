@@ -7,7 +7,7 @@
  * their own mutex, so key generation and the store write happen outside the rwlock.
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
-#include "signkeys.h"
+#include "authd/signkeys.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -17,13 +17,13 @@
 #include <cjose/cjose.h>
 #include <jansson.h>
 
-#include "authd.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "records.h"
-#include "secret.h"
-#include "secretbox.h"
+#include "authd/authd.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/secretbox.h"
 #include "storage/records.pb-c.h"
 
 /* Proposed for keys.h: sigkey/<kid>  SigningKey. */

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
-#include "audit.h"
+#include "authd/account.h"
+#include "authd/audit.h"
 #include "authd/v1/admin.pb-c.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "otp.h"
-#include "records.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/otp.h"
+#include "authd/records.h"
 
 #define CFG_MAX_STR 1024
 #define CFG_MAX_HEADERS 32

@@ -11,18 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
-#include "audit.h"
+#include "authd/account.h"
+#include "authd/audit.h"
 #include "authd/v1/oauth.pb-c.h"
-#include "clients.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "password.h"
-#include "records.h"
-#include "secret.h"
-#include "signkeys.h"
-#include "throttle.h"
+#include "authd/clients.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/password.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/signkeys.h"
+#include "authd/throttle.h"
 
 #define CLIENT_ID_MAX 64
 #define CLIENT_URI_MAX 2048

@@ -5,8 +5,8 @@
  */
 #include <string.h>
 
-#include "authd.h"
-#include "err.h"
+#include "authd/authd.h"
+#include "common/err.h"
 #include "grpc/health/v1/health.pb-c.h"
 
 static int

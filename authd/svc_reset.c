@@ -10,16 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
-#include "audit.h"
-#include "email.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "records.h"
-#include "secret.h"
-#include "throttle.h"
-#include "twofactor.h"
+#include "authd/account.h"
+#include "authd/audit.h"
+#include "authd/email.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/throttle.h"
+#include "authd/twofactor.h"
 #include "authd/v1/signup.pb-c.h"
 
 /* 1 when the reset token was issued for the user's current password (see bound_hash). */

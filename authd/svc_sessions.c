@@ -9,17 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
-#include "audit.h"
-#include "callers.h"
-#include "email.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "records.h"
-#include "secret.h"
-#include "throttle.h"
-#include "twofactor.h"
+#include "authd/account.h"
+#include "authd/audit.h"
+#include "authd/callers.h"
+#include "authd/email.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/throttle.h"
+#include "authd/twofactor.h"
 #include "authd/v1/sessions.pb-c.h"
 
 /* Fills resp from a stored session and its user, copying into the call arena. */

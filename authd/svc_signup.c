@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
-#include "audit.h"
-#include "email.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "records.h"
-#include "secret.h"
+#include "authd/account.h"
+#include "authd/audit.h"
+#include "authd/email.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/records.h"
+#include "common/secret.h"
 #include "authd/v1/signup.pb-c.h"
 
 static int

@@ -9,17 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
-#include "audit.h"
+#include "authd/account.h"
+#include "authd/audit.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
-#include "err.h"
-#include "log.h"
-#include "otp.h"
-#include "records.h"
-#include "secret.h"
-#include "throttle.h"
-#include "twofactor.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "authd/otp.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/throttle.h"
+#include "authd/twofactor.h"
 
 #define TRANSPORT_MAX 32
 

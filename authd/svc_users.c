@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
-#include "audit.h"
-#include "email.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "records.h"
-#include "secret.h"
-#include "twofactor.h"
+#include "authd/account.h"
+#include "authd/audit.h"
+#include "authd/email.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/twofactor.h"
 #include "authd/v1/users.pb-c.h"
 
 #define LIST_DEFAULT 50

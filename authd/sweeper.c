@@ -11,13 +11,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
-#include "keys.h"
-#include "oauth.h"
-#include "log.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "authd/oauth.h"
+#include "common/log.h"
 #include "storage/records.pb-c.h"
-#include "sweeper.h"
-#include "throttle.h"
+#include "authd/sweeper.h"
+#include "authd/throttle.h"
 
 #define SWEEP_BATCH 512
 

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "authd.h"
+#include "authd/authd.h"
 
 struct sweeper;
 

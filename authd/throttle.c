@@ -9,14 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "account.h"
-#include "audit.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "records.h"
+#include "authd/account.h"
+#include "authd/audit.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/records.h"
 #include "storage/records.pb-c.h"
-#include "throttle.h"
+#include "authd/throttle.h"
 
 /* Accounts: 5 free failures, then 1 s, 2 s, 4 s ... up to 15 min. Addresses see many users
  * (offices behind one NAT), so they get more room before the first lock. */

@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "authd.h"
+#include "authd/authd.h"
 
 enum throttle_kind {
     THROTTLE_PASSWORD = 0,

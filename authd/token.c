@@ -4,13 +4,13 @@
  * CSPRNG through secret_random(); the secret part never leaves this file except inside
  * struct token's text, and only its SHA-256 is kept for storage and comparison.
  */
-#include "token.h"
+#include "authd/token.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 _Static_assert(TOKEN_ID_LEN == 22, "TOKEN_ID_LEN must match base64url of TOKEN_ID_BYTES");
 _Static_assert(TOKEN_SECRET_LEN == 43, "TOKEN_SECRET_LEN must match base64url of 32 bytes");

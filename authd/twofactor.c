@@ -10,15 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "err.h"
-#include "log.h"
-#include "otp.h"
-#include "rpc.h"
-#include "secret.h"
-#include "secretbox.h"
-#include "throttle.h"
-#include "twofactor.h"
+#include "authd/audit.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "authd/otp.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
+#include "authd/secretbox.h"
+#include "authd/throttle.h"
+#include "authd/twofactor.h"
 
 #define TOTP_FUTURE_STEPS 1
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "authd.h"
+#include "authd/authd.h"
 #include "storage/records.pb-c.h"
 
 struct audit;

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
-#include "secret.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 void
 buf_init(struct buf *b, size_t max)

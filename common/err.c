@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 struct err_info {
     int err;

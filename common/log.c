@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
 static const char *log_prog = "authd";
 static enum log_level log_min = LOG_INFO;

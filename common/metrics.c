@@ -6,7 +6,7 @@
  * describing a family takes the one mutex, as does rendering. The number of series and families
  * is bounded; what does not fit is dropped and counted in metrics_dropped_series_total.
  */
-#include "metrics.h"
+#include "common/metrics.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -10,8 +10,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 void
 secret_wipe(void *p, size_t n)

@@ -4,7 +4,7 @@
  * finds it older than EDGE_CONFIG_TTL_MS; the mutex is never held across the RPC, so a slow
  * authd delays one request, not all of them.
  */
-#include "authd_client.h"
+#include "edge/authd_client.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -13,12 +13,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include "err.h"
+#include "common/err.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "log.h"
-#include "oauth_util.h"
-#include "rpc.h"
-#include "secret.h"
+#include "common/log.h"
+#include "edge/oauth_util.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
 
 #define EDGE_CONFIG_TTL_MS 2000
 #define EDGE_JWKS_TTL_MS 5000

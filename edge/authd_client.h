@@ -24,7 +24,7 @@
 #include "authd/v1/signup.pb-c.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
-#include "rpc.h"
+#include "proto/rpc.h"
 
 #define EDGE_WEBHOOK_HEADERS_MAX 4096 /* bytes of "Name: value" lines kept for the webhook */
 #define EDGE_WEBHOOK_TIMEOUT_DEFAULT 5000

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Carried OAuth parameters; see carry.h. */
-#include "carry.h"
+#include "edge/carry.h"
 
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 const char *const edge_carry_names[EDGE_CARRY_N] = {
     "client_id", "response_type", "redirect_uri",   "state",

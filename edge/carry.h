@@ -10,9 +10,9 @@
 #define AUTHD_EDGE_CARRY_H
 
 #include "authd/v1/common.pb-c.h"
-#include "buf.h"
-#include "form.h"
-#include "page.h"
+#include "common/buf.h"
+#include "edge/form.h"
+#include "edge/page.h"
 
 #define EDGE_CARRY_N 8
 

@@ -3,13 +3,13 @@
  * Cookie parsing and Set-Cookie building. Parsing copies the header into one arena and cuts it
  * in place, so the jar is one allocation to wipe: the session token travels in it.
  */
-#include "cookie.h"
+#include "edge/cookie.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 static int
 is_space(char c)

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 #define COOKIE_MAX 64
 #define COOKIE_MAX_HEADER ((size_t)16 * 1024)

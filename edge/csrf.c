@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Double-submit CSRF tokens; see csrf.h for the scheme. */
-#include "csrf.h"
+#include "edge/csrf.h"
 
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 int
 csrf_token_new(char out[CSRF_TOKEN_LEN + 1])

@@ -13,20 +13,20 @@
  * grants, so these routes need no CSRF token; a cookie-authenticated call with a foreign
  * Origin is refused all the same.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <string.h>
 
 #include <jansson.h>
 
-#include "csrf.h"
-#include "err.h"
-#include "http_err.h"
-#include "json_body.h"
-#include "log.h"
-#include "rpc.h"
-#include "secret.h"
-#include "twofactor.h"
+#include "edge/csrf.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "edge/json_body.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
+#include "edge/twofactor.h"
 
 /* Wipes the text of a jansson string value in place. */
 static void

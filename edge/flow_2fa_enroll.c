@@ -6,16 +6,16 @@
  * a form for the first code; POST /app/auth/two-factor/confirm hands that code to authd, which
  * turns 2FA on and answers with the recovery codes, shown here once.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <string.h>
 
-#include "err.h"
-#include "http_err.h"
-#include "log.h"
-#include "qr.h"
-#include "rpc.h"
-#include "twofactor.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/log.h"
+#include "edge/qr.h"
+#include "proto/rpc.h"
+#include "edge/twofactor.h"
 
 #define QR_SCALE 6 /* pixels per module */
 

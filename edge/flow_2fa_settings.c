@@ -5,15 +5,15 @@
  * it off, and new recovery codes. Turning off and new codes need a current code or a recovery
  * code, which authd checks; every change is also mailed to the user.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <string.h>
 
-#include "err.h"
-#include "http_err.h"
-#include "log.h"
-#include "rpc.h"
-#include "twofactor.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+#include "edge/twofactor.h"
 
 static int
 is_one(const char *s)

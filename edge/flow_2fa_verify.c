@@ -7,17 +7,17 @@
  * a transport ("sms") the current code is first sent by the AuthConfig webhook, with a way to
  * send it again when that fails. authd counts failures and locks out guessing.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <string.h>
 
-#include "carry.h"
-#include "err.h"
-#include "http_err.h"
-#include "log.h"
-#include "metrics.h"
-#include "rpc.h"
-#include "twofactor.h"
+#include "edge/carry.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "proto/rpc.h"
+#include "edge/twofactor.h"
 
 #define VERIFY_PATH "/auth/two-factor/verify"
 

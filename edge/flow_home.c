@@ -3,15 +3,15 @@
  * The small routes: the landing page (who is signed in), logout (form and DELETE /Session),
  * liveness and readiness probes, and the built-in stylesheet.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
-#include "http_err.h"
-#include "log.h"
-#include "rpc.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/log.h"
+#include "proto/rpc.h"
 
 int
 edge_flow_home(struct edge_req *r)

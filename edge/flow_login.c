@@ -4,16 +4,16 @@
  * client's address and user agent, sets the session cookie and moves the browser on to where
  * the flow was going. Errors never say whether the e-mail exists (authd answers the same).
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <string.h>
 
-#include "carry.h"
-#include "err.h"
-#include "http_err.h"
-#include "log.h"
-#include "metrics.h"
-#include "rpc.h"
+#include "edge/carry.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "proto/rpc.h"
 
 static int
 render_form(struct edge_req *r, int status, const struct edge_carry *c, const char *email,

@@ -7,18 +7,18 @@
  * here), the consent page, or an error page. The edge never builds an off-site redirect, so
  * an unknown client or an unregistered redirect URI can never send the browser anywhere.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "carry.h"
-#include "err.h"
-#include "form.h"
-#include "log.h"
-#include "oauth_util.h"
-#include "rpc.h"
+#include "edge/carry.h"
+#include "common/err.h"
+#include "edge/form.h"
+#include "common/log.h"
+#include "edge/oauth_util.h"
+#include "proto/rpc.h"
 
 /* The request parameters of /auth/authorize; each may be given once (RFC 6749 §3.1). */
 static const char *const authorize_params[] = {

@@ -5,18 +5,18 @@
  * signed-in user. authd checks every token and password; the edge only compares the two
  * copies the user typed, which is about typing, not about authentication.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <string.h>
 
-#include "carry.h"
-#include "err.h"
-#include "http_err.h"
-#include "log.h"
-#include "mail.h"
-#include "rpc.h"
-#include "secret.h"
-#include "twofactor.h"
+#include "edge/carry.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/log.h"
+#include "edge/mail.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
+#include "edge/twofactor.h"
 
 #define MAIL_BODY_MAX 8192
 

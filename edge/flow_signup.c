@@ -6,17 +6,17 @@
  * learn whether an account exists. The link leads to a set-password form; completing it signs
  * the user in and resumes the OAuth flow the signup started from.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <string.h>
 
-#include "carry.h"
-#include "err.h"
-#include "http_err.h"
-#include "log.h"
-#include "mail.h"
-#include "rpc.h"
-#include "secret.h"
+#include "edge/carry.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/log.h"
+#include "edge/mail.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
 
 #define MAIL_BODY_MAX 8192
 

@@ -11,7 +11,7 @@
  * is read here, so there is no CSRF token. Codes, tokens, secrets and passwords are never
  * logged; the copies the edge makes are wiped.
  */
-#include "flows.h"
+#include "edge/flows.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,13 +20,13 @@
 
 #include <jansson.h>
 
-#include "err.h"
-#include "form.h"
-#include "json_body.h"
-#include "log.h"
-#include "oauth_util.h"
-#include "rpc.h"
-#include "secret.h"
+#include "common/err.h"
+#include "edge/form.h"
+#include "edge/json_body.h"
+#include "common/log.h"
+#include "edge/oauth_util.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
 
 #define BASIC_CHALLENGE "Basic realm=\"authd\""
 #define BEARER_CHALLENGE "Bearer realm=\"authd\""

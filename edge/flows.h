@@ -18,7 +18,7 @@
 #ifndef AUTHD_EDGE_FLOWS_H
 #define AUTHD_EDGE_FLOWS_H
 
-#include "request.h"
+#include "edge/request.h"
 
 typedef int (*edge_handler_fn)(struct edge_req *r);
 

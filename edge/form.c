@@ -4,13 +4,13 @@
  * (decoding never grows a segment), so parsing allocates twice at most and the whole form is
  * wiped in one call: bodies carry passwords.
  */
-#include "form.h"
+#include "edge/form.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 static int
 hex_value(char c)

@@ -4,12 +4,12 @@
  * capital letter; credential errors never say which half was wrong (authd returns the same
  * error for an unknown e-mail and a wrong password).
  */
-#include "http_err.h"
+#include "edge/http_err.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 static void
 set_api(struct edge_http_err *out, int status, const char *error)

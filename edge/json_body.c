@@ -3,10 +3,10 @@
  * JSON request bodies (see json_body.h). jansson does the parsing; this file adds the bounds,
  * the member extraction every JSON route shares and the wipe.
  */
-#include "json_body.h"
+#include "edge/json_body.h"
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 /* Whether v nests at most max levels (a scalar is 0, {} or [] is 1). */
 static int

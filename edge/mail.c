@@ -5,7 +5,7 @@
  * CRLF, and every buffer that held the message (it carries a one-time link) is wiped. Every
  * mail not sent counts in edge_mail_failures_total{kind}.
  */
-#include "mail.h"
+#include "edge/mail.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -16,10 +16,10 @@
 
 #include <curl/curl.h>
 
-#include "err.h"
-#include "log.h"
-#include "metrics.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/secret.h"
 
 #define MAIL_MAX_MESSAGE ((size_t)64 * 1024)
 

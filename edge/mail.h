@@ -9,7 +9,7 @@
 #ifndef AUTHD_EDGE_MAIL_H
 #define AUTHD_EDGE_MAIL_H
 
-#include "buf.h"
+#include "common/buf.h"
 
 enum mail_provider { MAIL_CONSOLE = 0, MAIL_SMTP = 1 };
 enum mail_starttls { MAIL_STARTTLS_NONE = 0, MAIL_STARTTLS_TRY = 1, MAIL_STARTTLS_REQUIRED = 2 };

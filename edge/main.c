@@ -16,13 +16,13 @@
 
 #include <curl/curl.h>
 
-#include "authd_client.h"
-#include "edge.h"
-#include "err.h"
-#include "log.h"
-#include "mail.h"
-#include "secret.h"
-#include "server.h"
+#include "edge/authd_client.h"
+#include "edge/edge.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "edge/mail.h"
+#include "common/secret.h"
+#include "edge/server.h"
 
 #define DRAIN_MS 5000
 #define TLS_FILE_MAX ((size_t)1024 * 1024)

@@ -4,16 +4,16 @@
  * bounded by EDGE_OAUTH_BASIC_MAX, decodes into fixed buffers and wipes its scratch copy of
  * the credentials on every path.
  */
-#include "oauth_util.h"
+#include "edge/oauth_util.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "http_err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/secret.h"
 
 /* Scratch room for the decoded base64 of EDGE_OAUTH_BASIC_MAX characters. */
 #define BASIC_DECODED_MAX (EDGE_OAUTH_BASIC_MAX / 4 * 3 + 3)

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 #define EDGE_OAUTH_CLIENT_ID_MAX 255     /* bytes of a decoded client_id */
 #define EDGE_OAUTH_CLIENT_SECRET_MAX 511 /* bytes of a decoded client_secret */

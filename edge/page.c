@@ -3,11 +3,11 @@
  * HTML layout and builders. The markup is deliberately plain: one centred card, labelled
  * fields, a message box; the stylesheet makes it readable on phones.
  */
-#include "page.h"
+#include "edge/page.h"
 
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 void
 page_raw(struct page *p, const char *markup)

@@ -14,8 +14,8 @@
 
 #include <stddef.h>
 
-#include "authd_client.h"
-#include "buf.h"
+#include "edge/authd_client.h"
+#include "common/buf.h"
 
 #define PAGE_MAX ((size_t)256 * 1024)
 

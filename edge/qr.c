@@ -5,15 +5,15 @@
  * no hairline seams between modules when a browser scales the image; shape-rendering
  * crispEdges keeps the module edges sharp for camera decoders.
  */
-#include "qr.h"
+#include "edge/qr.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include <qrencode.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 /* Appends the path commands for the dark runs of row y (quiet zone offset included). */
 static int

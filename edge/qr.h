@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 #define QR_MAX_INPUT ((size_t)1024) /* bytes of text; an otpauth URI is ~150 */
 #define QR_QUIET 4                  /* modules of white border on each side */

@@ -3,17 +3,17 @@
  * Request accessors and response helpers for the flows. Nothing here knows libmicrohttpd:
  * server.c fills struct edge_req and sends what the helpers leave in it.
  */
-#include "request.h"
+#include "edge/request.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "http_err.h"
-#include "log.h"
-#include "rpc.h"
-#include "secret.h"
+#include "common/err.h"
+#include "edge/http_err.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
 
 const char *
 edge_req_query(const struct edge_req *r, const char *name)

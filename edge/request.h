@@ -11,13 +11,13 @@
 
 #include <stddef.h>
 
-#include "authd_client.h"
-#include "buf.h"
-#include "cookie.h"
-#include "csrf.h"
-#include "edge.h"
-#include "form.h"
-#include "page.h"
+#include "edge/authd_client.h"
+#include "common/buf.h"
+#include "edge/cookie.h"
+#include "edge/csrf.h"
+#include "edge/edge.h"
+#include "edge/form.h"
+#include "edge/page.h"
 
 #define EDGE_MAX_SET_COOKIES 4
 #define EDGE_SESSION_COOKIE "asid"

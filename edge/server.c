@@ -12,7 +12,7 @@
  * Flows see only struct edge_req (request.h), never MHD. GET /metrics is answered here, not by
  * a flow: who may read it depends on the socket peer, which only this file sees.
  */
-#include "server.h"
+#include "edge/server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,17 +32,17 @@
 
 #include <microhttpd.h>
 
-#include "authd_client.h"
-#include "cookie.h"
-#include "csrf.h"
-#include "err.h"
-#include "flows.h"
-#include "form.h"
-#include "log.h"
-#include "metrics.h"
-#include "net.h"
-#include "request.h"
-#include "secret.h"
+#include "edge/authd_client.h"
+#include "edge/cookie.h"
+#include "edge/csrf.h"
+#include "common/err.h"
+#include "edge/flows.h"
+#include "edge/form.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/net.h"
+#include "edge/request.h"
+#include "common/secret.h"
 
 /* ---- routes ---------------------------------------------------------------------------- */
 

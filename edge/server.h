@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "edge.h"
+#include "edge/edge.h"
 
 #define EDGE_BODY_MAX ((size_t)64 * 1024)
 

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Shared pieces of the two-factor flows; see twofactor.h. */
-#include "twofactor.h"
+#include "edge/twofactor.h"
 
 #include <string.h>
 
-#include "err.h"
-#include "log.h"
-#include "mail.h"
-#include "secret.h"
-#include "webhook.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "edge/mail.h"
+#include "common/secret.h"
+#include "edge/webhook.h"
 
 #define NOTIFY_BODY_MAX 4096
 

@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "carry.h"
-#include "request.h"
+#include "edge/carry.h"
+#include "edge/request.h"
 
 #define EDGE_2FA_TRANSPORT_MAX 32 /* characters of a transport name ("sms") */
 #define EDGE_2FA_CODE_MAX 10      /* maxlength of a TOTP field (6 or 8 digits, some slack) */

@@ -5,7 +5,7 @@
  * only; every copy of the body we make is wiped, and the header list (which may hold an API
  * key) is wiped before it is freed. Every failed delivery counts in edge_webhook_failures_total.
  */
-#include "webhook.h"
+#include "edge/webhook.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +14,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "err.h"
-#include "log.h"
-#include "metrics.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/secret.h"
 
 #define WEBHOOK_BODY_MAX ((size_t)16 * 1024)
 

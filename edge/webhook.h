@@ -12,8 +12,8 @@
 #ifndef AUTHD_EDGE_WEBHOOK_H
 #define AUTHD_EDGE_WEBHOOK_H
 
-#include "authd_client.h"
-#include "buf.h"
+#include "edge/authd_client.h"
+#include "common/buf.h"
 
 /* The user as the webhook shows it. Borrowed strings; NULL is sent as "". */
 struct webhook_user {

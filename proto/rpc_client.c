@@ -6,7 +6,7 @@
  * the server put in the authd-error trailer, or one derived from the gRPC status. The channel
  * is plaintext or TLS (optionally with a client certificate, for mutual TLS).
  */
-#include "rpc.h"
+#include "proto/rpc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -20,8 +20,8 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 #define RPC_CLIENT_MAX_METHODS 128 /* registered paths cached; others use unregistered calls */
 #define RPC_CLIENT_MAX_MD 16       /* extra metadata pairs per call */

@@ -5,15 +5,15 @@
  * message through its descriptor so that every string and bytes field, at any depth (repeated
  * fields, nested messages, map entries, oneofs, unknown fields), is wiped before it is freed.
  */
-#include "rpc.h"
+#include "proto/rpc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <grpc/status.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 int
 rpc_status_from_err(int err)

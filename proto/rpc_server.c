@@ -11,7 +11,7 @@
  * configured CA), the verified certificate's names are offered to an authorize hook that runs
  * before any request byte is decoded; an observe hook sees every answer (metrics).
  */
-#include "rpc.h"
+#include "proto/rpc.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -31,9 +31,9 @@
 #include <grpc/support/cpu.h>
 #include <grpc/support/time.h>
 
-#include "err.h"
-#include "log.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/secret.h"
 
 #define RPC_DEFAULT_WORKERS 32
 #define RPC_DEFAULT_MAX_MESSAGE (1024 * 1024)

@@ -7,7 +7,7 @@
  * latency goes to authd_store_op_duration_seconds{op}, and its failures (lost races, I/O) to
  * authd_store_errors_total{op,reason}.
  */
-#include "store.h"
+#include "storage/store.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,9 +19,9 @@
 
 #include <rocksdb/c.h>
 
-#include "err.h"
-#include "metrics.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/metrics.h"
+#include "common/secret.h"
 
 #define STORE_DEFAULT_CACHE_MB 64
 #define STORE_DEFAULT_LOCK_TIMEOUT_MS 2000

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
-#include "otp.h"
-#include "secret.h"
+#include "common/err.h"
+#include "authd/otp.h"
+#include "common/secret.h"
 
 #define PHASE_SECONDS 2.0
 #define MAX_CALLS 20000000L

@@ -19,9 +19,9 @@
 
 #include "authd/v1/sessions.pb-c.h"
 #include "authd/v1/users.pb-c.h"
-#include "err.h"
+#include "common/err.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "rpc.h"
+#include "proto/rpc.h"
 
 #define MAX_SAMPLES_PER_THREAD 400000
 #define MAX_CALLS_PER_THREAD 2000000

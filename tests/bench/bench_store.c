@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
-#include "store.h"
+#include "common/err.h"
+#include "storage/store.h"
 
 #define PHASE_SECONDS 5.0
 #define ST_PUTS 5000

@@ -17,9 +17,9 @@
 #include "authd/v1/sessions.pb-c.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
-#include "err.h"
-#include "otp.h"
-#include "rpc.h"
+#include "common/err.h"
+#include "authd/otp.h"
+#include "proto/rpc.h"
 
 #define PASSWORD "bench password 123"
 #define MAX_USERS 20000

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "oauth_util.h"
-#include "request.h"
-#include "secret.h"
+#include "common/err.h"
+#include "edge/oauth_util.h"
+#include "edge/request.h"
+#include "common/secret.h"
 
 /* The next NUL-separated part of [*p, end), or NULL when there is none. */
 static const char *

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "secret.h"
+#include "common/secret.h"
 
 typedef long (*decode_fn)(const char *, size_t, uint8_t *, size_t);
 typedef void (*encode_fn)(const uint8_t *, size_t, char *);

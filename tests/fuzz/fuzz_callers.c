@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "callers.h"
-#include "err.h"
+#include "authd/callers.h"
+#include "common/err.h"
 
 #define NAME "fuzz.yaml"
 

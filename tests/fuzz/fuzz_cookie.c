@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cookie.h"
-#include "err.h"
+#include "edge/cookie.h"
+#include "common/err.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

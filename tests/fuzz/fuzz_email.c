@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "email.h"
-#include "err.h"
+#include "authd/email.h"
+#include "common/err.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

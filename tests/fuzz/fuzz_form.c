@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "form.h"
+#include "common/err.h"
+#include "edge/form.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "err.h"
-#include "json_body.h"
+#include "common/err.h"
+#include "edge/json_body.h"
 
 /* The members the JSON routes read (flow_2fa_api.c, flow_token.c). */
 static const char *const names[] = {

@@ -28,12 +28,12 @@
 #include <openssl/hmac.h>
 #include <openssl/param_build.h>
 
-#include "authd.h"
-#include "err.h"
-#include "records.h"
-#include "secret.h"
-#include "secretbox.h"
-#include "signkeys.h"
+#include "authd/authd.h"
+#include "common/err.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/secretbox.h"
+#include "authd/signkeys.h"
 #include "storage/records.pb-c.h"
 
 #define NOW 1700000000

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "manifest.h"
-#include "secret.h"
+#include "common/err.h"
+#include "authd/manifest.h"
+#include "common/secret.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "oauth_util.h"
-#include "secret.h"
+#include "common/err.h"
+#include "edge/oauth_util.h"
+#include "common/secret.h"
 
 static void
 check_part(const char *s, size_t max)

@@ -14,8 +14,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "authd.h"
-#include "rpc.h"
+#include "authd/authd.h"
+#include "proto/rpc.h"
 
 #define MAX_TYPES 256
 

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "secret.h"
-#include "token.h"
+#include "common/err.h"
+#include "common/secret.h"
+#include "authd/token.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

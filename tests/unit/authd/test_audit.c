@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "audit.h"
-#include "log.h"
-#include "metrics.h"
+#include "authd/audit.h"
+#include "common/log.h"
+#include "common/metrics.h"
 
 /* ---- stderr capture (log_event writes fd 2 with write(2)) ----------------------------------- */
 

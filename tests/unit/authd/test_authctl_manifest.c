@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "manifest.h"
+#include "common/err.h"
+#include "authd/manifest.h"
 
 static char err[256];
 

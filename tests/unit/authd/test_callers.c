@@ -15,10 +15,10 @@
 
 #include <cmocka.h>
 
-#include "authd.h"
-#include "callers.h"
-#include "err.h"
-#include "oauth.h"
+#include "authd/authd.h"
+#include "authd/callers.h"
+#include "common/err.h"
+#include "authd/oauth.h"
 
 /* ---- the table ------------------------------------------------------------------------------ */
 

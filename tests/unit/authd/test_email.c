@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "email.h"
-#include "err.h"
+#include "authd/email.h"
+#include "common/err.h"
 
 static void
 expect_ok(const char *in, const char *want)

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "oauth.h"
-#include "secret.h"
+#include "common/err.h"
+#include "authd/oauth.h"
+#include "common/secret.h"
 
 /* ---- PKCE ------------------------------------------------------------------------------ */
 

@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
-#include "otp.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "authd/otp.h"
 
 static const uint8_t rfc4226_key[] = "12345678901234567890";
 #define RFC4226_KEY_LEN 20

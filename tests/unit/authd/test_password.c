@@ -17,8 +17,8 @@
 
 #include <argon2.h>
 
-#include "err.h"
-#include "password.h"
+#include "common/err.h"
+#include "authd/password.h"
 
 static const struct password_params small = {.t_cost = 1, .m_cost_kib = 64, .parallelism = 1};
 

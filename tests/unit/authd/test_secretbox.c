@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "secret.h"
-#include "secretbox.h"
+#include "common/err.h"
+#include "common/secret.h"
+#include "authd/secretbox.h"
 
 static const uint8_t aad_user1[] = "user-1";
 static const uint8_t aad_user2[] = "user-2";

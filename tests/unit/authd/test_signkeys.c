@@ -29,12 +29,12 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
-#include "authd.h"
-#include "err.h"
-#include "records.h"
-#include "secret.h"
-#include "secretbox.h"
-#include "signkeys.h"
+#include "authd/authd.h"
+#include "common/err.h"
+#include "authd/records.h"
+#include "common/secret.h"
+#include "authd/secretbox.h"
+#include "authd/signkeys.h"
 #include "storage/records.pb-c.h"
 
 #define TTL 3600

@@ -13,13 +13,13 @@
 
 #include <cmocka.h>
 
-#include "account.h"
-#include "authd.h"
-#include "err.h"
-#include "keys.h"
-#include "log.h"
-#include "sweeper.h"
-#include "throttle.h"
+#include "authd/account.h"
+#include "authd/authd.h"
+#include "common/err.h"
+#include "authd/keys.h"
+#include "common/log.h"
+#include "authd/sweeper.h"
+#include "authd/throttle.h"
 
 static int64_t fake_now = 1700000000;
 

@@ -14,10 +14,10 @@
 
 #include <cmocka.h>
 
-#include "authd.h"
-#include "err.h"
-#include "log.h"
-#include "throttle.h"
+#include "authd/authd.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "authd/throttle.h"
 
 static int64_t fake_now = 1700000000;
 

@@ -11,9 +11,9 @@
 
 #include <string.h>
 
-#include "err.h"
-#include "secret.h"
-#include "token.h"
+#include "common/err.h"
+#include "common/secret.h"
+#include "authd/token.h"
 
 static void
 test_new_parses_back(void **state)

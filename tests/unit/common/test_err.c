@@ -13,7 +13,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 /* All codes, from AUTHD_OK down to the last one before the AUTHD_ERR_MIN_ sentinel, so that a
  * newly added code is covered without touching this file. */

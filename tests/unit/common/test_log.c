@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "secret.h"
+#include "common/log.h"
+#include "common/secret.h"
 
 #define CANARY 0xa5
 #define GUARD 16

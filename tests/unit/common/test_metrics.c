@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "common/metrics.h"
 
 /* The value on the sample line that starts with series (e.g. a{b="c"}), or -1 when absent. */
 static double

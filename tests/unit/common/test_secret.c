@@ -15,8 +15,8 @@
 
 #include <openssl/evp.h>
 
-#include "err.h"
-#include "secret.h"
+#include "common/err.h"
+#include "common/secret.h"
 
 #define CANARY 0xa5
 

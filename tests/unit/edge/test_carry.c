@@ -11,10 +11,10 @@
 
 #include <string.h>
 
-#include "buf.h"
-#include "carry.h"
-#include "err.h"
-#include "form.h"
+#include "common/buf.h"
+#include "edge/carry.h"
+#include "common/err.h"
+#include "edge/form.h"
 
 static void
 test_next_without_client_is_root(void **state)

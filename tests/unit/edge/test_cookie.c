@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "cookie.h"
-#include "err.h"
+#include "common/buf.h"
+#include "edge/cookie.h"
+#include "common/err.h"
 
 static struct cookie_jar *
 parse_ok(const char *h)

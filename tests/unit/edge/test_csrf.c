@@ -8,8 +8,8 @@
 
 #include <string.h>
 
-#include "csrf.h"
-#include "err.h"
+#include "edge/csrf.h"
+#include "common/err.h"
 
 static void
 test_new_tokens(void **state)

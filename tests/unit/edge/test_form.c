@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "form.h"
+#include "common/err.h"
+#include "edge/form.h"
 
 static struct form *
 parse_ok(const char *s)

@@ -8,8 +8,8 @@
 
 #include <string.h>
 
-#include "err.h"
-#include "http_err.h"
+#include "common/err.h"
+#include "edge/http_err.h"
 
 static struct edge_http_err
 map(int err)

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "json_body.h"
+#include "common/err.h"
+#include "edge/json_body.h"
 
 static json_t *
 parse_ok(const char *s)

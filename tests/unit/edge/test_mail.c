@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "err.h"
-#include "mail.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "edge/mail.h"
 
 static void
 test_message_shape(void **state)

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
-#include "oauth_util.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "edge/oauth_util.h"
 
 /* ---- helpers --------------------------------------------------------------------------- */
 

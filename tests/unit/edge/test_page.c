@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "authd_client.h"
-#include "buf.h"
-#include "err.h"
-#include "page.h"
+#include "edge/authd_client.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "edge/page.h"
 
 static const char *const hostile = "<script>alert(\"x\" & 'y')</script>";
 static const char *const hostile_esc =

@@ -17,9 +17,9 @@
 
 #include <qrencode.h>
 
-#include "buf.h"
-#include "err.h"
-#include "qr.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "edge/qr.h"
 
 static const char *const uri = "otpauth://totp/Acme:alice%40example.com?secret="
                                "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Acme&algorithm=SHA1"

@@ -26,10 +26,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "authd_client.h"
-#include "buf.h"
-#include "err.h"
-#include "webhook.h"
+#include "edge/authd_client.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "edge/webhook.h"
 
 #define CODE "493817"
 #define API_KEY "k3y-s3cret-value"

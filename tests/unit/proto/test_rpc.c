@@ -22,9 +22,9 @@
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/common.pb-c.h"
 #include "authd/v1/users.pb-c.h"
-#include "err.h"
+#include "common/err.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "rpc.h"
+#include "proto/rpc.h"
 
 #define MAX_MESSAGE (64 * 1024)
 #define N_FAST 50 /* inline calls made while the slow ones run */

@@ -21,10 +21,10 @@
 
 #include "authd/v1/common.pb-c.h"
 #include "authd/v1/users.pb-c.h"
-#include "err.h"
+#include "common/err.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "rpc.h"
-#include "secret.h"
+#include "proto/rpc.h"
+#include "common/secret.h"
 
 #ifndef AUTHD_DEV_CERTS_SH
 #error "AUTHD_DEV_CERTS_SH must name deploy/dev-certs.sh"

@@ -23,8 +23,8 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "store.h"
+#include "common/err.h"
+#include "storage/store.h"
 
 #define MAX_KEYS 32
 #define RACE_THREADS 8
