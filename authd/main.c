@@ -489,7 +489,8 @@ load_totp_box(const struct options *o, struct secretbox **box)
                 goto out;
             char hex[2 * SECRETBOX_KEY_BYTES + 2];
             secret_hex(key, sizeof(key), hex);
-            strcat(hex, "\n");
+            hex[2 * SECRETBOX_KEY_BYTES] = '\n';
+            hex[2 * SECRETBOX_KEY_BYTES + 1] = '\0';
             int fd = open(dev_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
             ssize_t w = fd >= 0 ? write(fd, hex, strlen(hex)) : -1;
             if (fd >= 0)
