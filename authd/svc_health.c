@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * grpc.health.v1.Health/Check, so that standard probes work. authd answers SERVING for the
- * whole server ("") and for each of its services by full name, SERVICE_UNKNOWN for others.
+ * whole server ("") and for each service it serves by full name (the same list the server
+ * registers, authd_services()), and NOT_FOUND for any other name, as the health protocol says.
  */
 #include <string.h>
 
@@ -12,23 +13,18 @@
 static int
 health_check(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
-    static const char *const known[] = {"",
-                                        "authd.v1.Users",
-                                        "authd.v1.Sessions",
-                                        "authd.v1.Signup",
-                                        "authd.v1.PasswordReset",
-                                        "authd.v1.Admin",
-                                        "authd.v1.TwoFactor",
-                                        "authd.v1.ClientAdmin",
-                                        "authd.v1.OAuth",
-                                        "grpc.health.v1.Health"};
     const Grpc__Health__V1__HealthCheckRequest *req = (const void *)reqm;
     Grpc__Health__V1__HealthCheckResponse *resp = (void *)respm;
-    (void)ctx;
-    resp->status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (strcmp(req->service, known[i]) == 0)
-            resp->status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    struct rpc_service svcs[16];
+    size_t n = authd_services(rpc_ctx_arg(ctx), svcs, sizeof(svcs) / sizeof(svcs[0]));
+    int known = req->service[0] == '\0';
+    for (size_t i = 0; i < n && !known; i++)
+        known = strcmp(req->service, svcs[i].desc->name) == 0;
+    if (!known) {
+        rpc_ctx_set_message(ctx, "unknown service");
+        return AUTHD_ERR_NOT_FOUND;
+    }
+    resp->status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
     return AUTHD_OK;
 }
 

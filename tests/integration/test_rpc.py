@@ -39,17 +39,23 @@ def expect_error(fn, code, reason):
 
 
 def test_health_check(authd):
-    resp = authd.call("/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest(),
-                      health_pb2.HealthCheckResponse)
-    assert resp.status == health_pb2.HealthCheckResponse.SERVING
-    resp = authd.call("/grpc.health.v1.Health/Check",
-                      health_pb2.HealthCheckRequest(service="authd.v1.Users"),
-                      health_pb2.HealthCheckResponse)
-    assert resp.status == health_pb2.HealthCheckResponse.SERVING
-    resp = authd.call("/grpc.health.v1.Health/Check",
-                      health_pb2.HealthCheckRequest(service="no.such.Service"),
-                      health_pb2.HealthCheckResponse)
-    assert resp.status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+    """The health protocol: "" and every service authd serves are SERVING; any other name is
+    the call's status NOT_FOUND (not an OK answer with SERVICE_UNKNOWN)."""
+    def check(service):
+        return authd.call("/grpc.health.v1.Health/Check",
+                          health_pb2.HealthCheckRequest(service=service),
+                          health_pb2.HealthCheckResponse)
+
+    for service in ["", "authd.v1.Users", "authd.v1.Sessions", "authd.v1.Signup",
+                    "authd.v1.PasswordReset", "authd.v1.Admin", "authd.v1.TwoFactor",
+                    "authd.v1.ClientAdmin", "authd.v1.OAuth", "grpc.health.v1.Health"]:
+        assert check(service).status == health_pb2.HealthCheckResponse.SERVING, service
+    for service in ["no.such.Service", "authd.v1", "authd.v1.Users/Create", "authd.v1.users",
+                    " authd.v1.Users"]:
+        with pytest.raises(grpc.RpcError) as ei:
+            check(service)
+        assert ei.value.code() == grpc.StatusCode.NOT_FOUND, service
+        assert grpc_reason(ei.value) == "not_found"
 
 
 def test_user_crud(authd):
