@@ -12,9 +12,6 @@
 #include "authd/authd.h"
 #include "storage/records.pb-c.h"
 
-#define KEY_CLIENT "client/"
-#define KEY_CLIENT_DELETED "clientdel/" /* tombstones: see records.proto */
-
 /*
  * 1 when a token issued at iat (unix seconds) belongs to the client's current registration:
  * iat >= its created_at. Tokens from before a Delete and a new Put of the same id are dead.

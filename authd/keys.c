@@ -1,9 +1,49 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Storage key construction; see keys.h for the key space. */
+/* The key-space table and storage key construction; see keys.h. */
+#include "authd/keys.h"
+
 #include <stdarg.h>
 #include <string.h>
 
-#include "authd/keys.h"
+#include "storage/records.pb-c.h"
+
+#define REC(name) (&authd__storage__##name##__descriptor)
+
+const struct key_prefix key_space[] = {
+    /* Accounts live until deleted: a user by Users.Delete, its e-mail index with it. */
+    {KEY_USER, REC(user_record), KEY_KEEP, NULL},
+    {KEY_EMAIL, NULL, KEY_WITH_RECORD, KEY_USER},
+    /* Sessions expire; a user's session index goes with each session. */
+    {KEY_SESSION, REC(session_record), KEY_SWEEP_SESSION, NULL},
+    {KEY_USESS, NULL, KEY_WITH_RECORD, KEY_SESSION},
+    /* E-mailed one-time tokens: unused ones only bound the store's size once expired. */
+    {KEY_SIGNUP, REC(one_time_record), KEY_SWEEP_EXPIRES, NULL},
+    {KEY_RESET, REC(one_time_record), KEY_SWEEP_EXPIRES, NULL},
+    {KEY_CONFIG, REC(config_record), KEY_KEEP, NULL},
+    /* Counters forget their failures after the window; a stale one is the same as none. */
+    {KEY_THROTTLE, REC(throttle_record), KEY_SWEEP_COUNTER, NULL},
+    /* Retired signing keys are dropped by signkeys.c once no token they signed can be valid. */
+    {KEY_SIGKEY, REC(signing_key), KEY_KEEP, NULL},
+    /* Clients, and the tombstones that keep a re-created client from reviving old tokens. */
+    {KEY_CLIENT, REC(client_record), KEY_KEEP, NULL},
+    {KEY_CLIENT_DELETED, NULL, KEY_KEEP, NULL}, /* decimal text: the deletion time */
+    /* OAuth grants: every one carries its expiry. */
+    {KEY_AUTHCODE, REC(auth_code_record), KEY_SWEEP_EXPIRES, NULL},
+    {KEY_REFRESH, REC(refresh_token_record), KEY_SWEEP_REFRESH, NULL},
+    {KEY_RFAM, NULL, KEY_WITH_RECORD, KEY_REFRESH},
+    {KEY_RFAMILY, REC(refresh_family_record), KEY_SWEEP_EXPIRES, NULL},
+    {KEY_ATOK, REC(access_token_record), KEY_SWEEP_EXPIRES, NULL},
+    {KEY_REVOKED, REC(revoked_token_record), KEY_SWEEP_EXPIRES, NULL},
+    {KEY_CONSENT, REC(consent_record), KEY_SWEEP_EXPIRES, NULL},
+};
+
+const size_t key_space_len = sizeof(key_space) / sizeof(key_space[0]);
+
+int
+key_sweep_expiring(enum key_sweep s)
+{
+    return s != KEY_KEEP && s != KEY_WITH_RECORD;
+}
 
 size_t
 key_make(char out[KEY_MAX], const char *prefix, ...)

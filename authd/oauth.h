@@ -32,26 +32,6 @@
 #include "proto/rpc.h"
 #include "authd/v1/oauth.pb-c.h"
 
-/*
- * The OAuth key space (authd/keys.h holds the older prefixes). Every record carries its own
- * expiry (`expires_at`, unix seconds) so that the sweeper can delete it:
- *   authcode/<code id>          AuthCodeRecord       single-use authorization code (60 s)
- *   refresh/<token id>          RefreshTokenRecord   one refresh token of a rotation family
- *   rfam/<family>/<token id>    empty                index of a family's refresh tokens
- *   rfamily/<family>            RefreshFamilyRecord  the family itself; rotation locks it, and
- *                                                    a family without it is revoked
- *   atok/<token id>             AccessTokenRecord    opaque access tokens
- *   revoked/<jti>               RevokedTokenRecord   revoked JWT access tokens, until their exp
- *   consent/<user id>/<client>  ConsentRecord        scopes a user granted a third-party client
- */
-#define KEY_AUTHCODE "authcode/"
-#define KEY_REFRESH "refresh/"
-#define KEY_RFAM "rfam/"
-#define KEY_RFAMILY "rfamily/"
-#define KEY_ATOK "atok/"
-#define KEY_REVOKED "revoked/"
-#define KEY_CONSENT "consent/"
-
 /* ---- errors ------------------------------------------------------------------------------ */
 
 /* The enum authd_err that carries OAuth error code (table above); AUTHD_ERR_INTERNAL when the

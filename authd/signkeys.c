@@ -26,9 +26,6 @@
 #include "authd/secretbox.h"
 #include "storage/records.pb-c.h"
 
-/* Proposed for keys.h: sigkey/<kid>  SigningKey. */
-#define KEY_SIGKEY "sigkey/"
-
 #define SIGNKEYS_KID_BYTES 16
 #define SIGNKEYS_ALG_MAX 8
 #define SIGNKEYS_RSA_BITS 2048

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Expired-record sweeper (see sweeper.h). Each prefix is scanned in key order; expired keys are
- * collected and deleted in batches, so a sweep never holds a transaction or a large allocation.
+ * Expired-record sweeper (see sweeper.h). It walks the key-space table (keys.h) and scans each
+ * expiring prefix in key order; expired keys are collected and deleted in batches, so a sweep
+ * never holds a transaction or a large allocation.
  * A record deleted twice (e.g. a session ended by a logout meanwhile) is harmless.
  */
 #include <errno.h>
@@ -13,7 +14,6 @@
 
 #include "common/err.h"
 #include "authd/keys.h"
-#include "authd/oauth.h"
 #include "common/log.h"
 #include "storage/records.pb-c.h"
 #include "authd/sweeper.h"
@@ -30,12 +30,10 @@ struct sweeper {
     int stop;
 };
 
-enum sweep_kind { SW_SESSION, SW_TOKEN, SW_COUNTER, SW_GENERIC, SW_REFRESH };
-
 struct sweep_pass {
     struct authd *a;
-    enum sweep_kind kind;
-    const ProtobufCMessageDescriptor *desc; /* SW_GENERIC/SW_REFRESH: a record with expires_at */
+    enum key_sweep kind;
+    const ProtobufCMessageDescriptor *desc; /* KEY_SWEEP_EXPIRES/_REFRESH: has expires_at */
     size_t prefix_len;
     int64_t now;
     struct store_batch *b;
@@ -78,7 +76,7 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
     struct sweep_pass *p = arg;
     int expired = 0;
     char ikey[KEY_MAX] = "";
-    if (p->kind == SW_SESSION) {
+    if (p->kind == KEY_SWEEP_SESSION) {
         Authd__Storage__SessionRecord *r = authd__storage__session_record__unpack(NULL, vlen, val);
         if (r == NULL)
             return 0; /* not ours to judge: leave it */
@@ -88,13 +86,7 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
                 ikey[0] = '\0';
         }
         authd__storage__session_record__free_unpacked(r, NULL);
-    } else if (p->kind == SW_TOKEN) {
-        Authd__Storage__OneTimeRecord *r = authd__storage__one_time_record__unpack(NULL, vlen, val);
-        if (r == NULL)
-            return 0;
-        expired = r->expires_at <= p->now;
-        authd__storage__one_time_record__free_unpacked(r, NULL);
-    } else if (p->kind == SW_COUNTER) {
+    } else if (p->kind == KEY_SWEEP_COUNTER) {
         Authd__Storage__ThrottleRecord *r =
             authd__storage__throttle_record__unpack(NULL, vlen, val);
         if (r == NULL)
@@ -102,7 +94,7 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
         expired = counter_stale(r, p->now);
         authd__storage__throttle_record__free_unpacked(r, NULL);
     } else {
-        /* Any record with an int64 expires_at: the OAuth records. */
+        /* Any record with an int64 expires_at: one-time tokens and the OAuth records. */
         ProtobufCMessage *m = protobuf_c_message_unpack(p->desc, NULL, vlen, val);
         if (m == NULL)
             return 0;
@@ -110,7 +102,7 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
             protobuf_c_message_descriptor_get_field_by_name(p->desc, "expires_at");
         if (f != NULL && f->type == PROTOBUF_C_TYPE_INT64)
             expired = *(const int64_t *)(const void *)((const char *)m + f->offset) <= p->now;
-        if (expired && p->kind == SW_REFRESH) {
+        if (expired && p->kind == KEY_SWEEP_REFRESH) {
             const Authd__Storage__RefreshTokenRecord *rt = (const void *)m;
             size_t il = klen - p->prefix_len;
             int n = snprintf(ikey, sizeof(ikey), "%s%s/%.*s", KEY_RFAM, rt->family, (int)il,
@@ -134,18 +126,21 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 }
 
 static int
-sweep_records(struct authd *a, const char *prefix, enum sweep_kind kind,
-              const ProtobufCMessageDescriptor *desc, int64_t now, uint64_t *deleted)
+sweep_records(struct authd *a, const struct key_prefix *kp, int64_t now, uint64_t *deleted)
 {
     struct sweep_pass p = {.a = a,
-                           .kind = kind,
-                           .desc = desc,
-                           .prefix_len = strlen(prefix),
+                           .kind = kp->sweep,
+                           .desc = kp->record,
+                           .prefix_len = strlen(kp->prefix),
                            .now = now,
                            .b = store_batch_new()};
+    if ((p.kind == KEY_SWEEP_EXPIRES || p.kind == KEY_SWEEP_REFRESH) && p.desc == NULL) {
+        store_batch_free(p.b);
+        return AUTHD_ERR_INTERNAL; /* a key-space row that names no record to read */
+    }
     if (p.b == NULL)
         return AUTHD_ERR_NOMEM;
-    int r = store_scan(a->store, prefix, strlen(prefix), NULL, 0, on_record, &p);
+    int r = store_scan(a->store, kp->prefix, p.prefix_len, NULL, 0, on_record, &p);
     if (r == AUTHD_OK)
         r = flush(&p);
     store_batch_free(p.b);
@@ -153,40 +148,22 @@ sweep_records(struct authd *a, const char *prefix, enum sweep_kind kind,
     return r;
 }
 
-static int
-sweep_prefix(struct authd *a, const char *prefix, enum sweep_kind kind, int64_t now,
-             uint64_t *deleted)
-{
-    return sweep_records(a, prefix, kind, NULL, now, deleted);
-}
-
 int
 sweeper_run_once(struct authd *a, struct sweep_stats *st)
 {
     struct sweep_stats s = {0};
     int64_t now = a->now();
-    int r = sweep_prefix(a, KEY_SESSION, SW_SESSION, now, &s.sessions);
-    if (r == AUTHD_OK)
-        r = sweep_prefix(a, KEY_SIGNUP, SW_TOKEN, now, &s.tokens);
-    if (r == AUTHD_OK)
-        r = sweep_prefix(a, KEY_RESET, SW_TOKEN, now, &s.tokens);
-    if (r == AUTHD_OK)
-        r = sweep_prefix(a, "throttle/", SW_COUNTER, now, &s.counters);
-    /* OAuth records: codes, tokens, families, revocations and consents all carry expires_at. */
-    static const struct {
-        const char *prefix;
-        enum sweep_kind kind;
-        const ProtobufCMessageDescriptor *desc;
-    } oauth[] = {
-        {KEY_AUTHCODE, SW_GENERIC, &authd__storage__auth_code_record__descriptor},
-        {KEY_REFRESH, SW_REFRESH, &authd__storage__refresh_token_record__descriptor},
-        {KEY_RFAMILY, SW_GENERIC, &authd__storage__refresh_family_record__descriptor},
-        {KEY_ATOK, SW_GENERIC, &authd__storage__access_token_record__descriptor},
-        {KEY_REVOKED, SW_GENERIC, &authd__storage__revoked_token_record__descriptor},
-        {KEY_CONSENT, SW_GENERIC, &authd__storage__consent_record__descriptor},
-    };
-    for (size_t i = 0; r == AUTHD_OK && i < sizeof(oauth) / sizeof(oauth[0]); i++)
-        r = sweep_records(a, oauth[i].prefix, oauth[i].kind, oauth[i].desc, now, &s.tokens);
+    int r = AUTHD_OK;
+    /* Every expiring prefix of the key space, and only those (keys.h). */
+    for (size_t i = 0; r == AUTHD_OK && i < key_space_len; i++) {
+        const struct key_prefix *kp = &key_space[i];
+        if (!key_sweep_expiring(kp->sweep))
+            continue;
+        uint64_t *n = kp->sweep == KEY_SWEEP_SESSION   ? &s.sessions
+                      : kp->sweep == KEY_SWEEP_COUNTER ? &s.counters
+                                                       : &s.tokens;
+        r = sweep_records(a, kp, now, n);
+    }
     if (st != NULL)
         *st = s;
     return r;

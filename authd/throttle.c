@@ -87,7 +87,7 @@ throttle_lock_for(const struct throttle_policy *p, uint32_t n)
 static size_t
 throttle_key(char key[KEY_MAX], enum throttle_kind k, enum throttle_subject s, const char *subject)
 {
-    return key_make(key, "throttle/", kind_names[k], subject_names[s], subject, NULL);
+    return key_make(key, KEY_THROTTLE, kind_names[k], subject_names[s], subject, NULL);
 }
 
 int

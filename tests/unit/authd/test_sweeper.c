@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests for authd/sweeper.c against a real store with a controllable clock: expired
- * sessions (and their index entries), tokens and stale counters go; live ones stay.
+ * Unit tests for authd/sweeper.c and the key-space table it walks (authd/keys.h), against a
+ * real store with a controllable clock: expired sessions (and their index entries), tokens and
+ * stale counters go; live ones stay; every expiring prefix of the table is swept, and no prefix
+ * overlaps another.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include "authd/authd.h"
 #include "common/err.h"
 #include "authd/keys.h"
+#include "storage/records.pb-c.h"
 #include "common/log.h"
 #include "authd/sweeper.h"
 #include "authd/throttle.h"
@@ -49,22 +52,46 @@ count(struct store *st, const char *prefix)
     return n;
 }
 
+struct fixture {
+    char dir[32];
+    struct store *st;
+    struct authd a;
+};
+
+static void
+fixture_open(struct fixture *f)
+{
+    snprintf(f->dir, sizeof(f->dir), "/tmp/authd-sweep-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    struct store_opts o;
+    store_opts_default(&o);
+    o.sync = 0;
+    f->st = NULL;
+    assert_int_equal(store_open(f->dir, &o, &f->st, NULL, 0), AUTHD_OK);
+    struct authd_settings s;
+    authd_settings_default(&s);
+    assert_int_equal(authd_init(&f->a, f->st, NULL, &s), AUTHD_OK);
+    f->a.now = clock_fake;
+}
+
+static void
+fixture_close(struct fixture *f)
+{
+    authd_cleanup(&f->a);
+    store_close(f->st);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void
 test_sweep(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/authd-sweep-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    struct store *st = NULL;
-    struct store_opts o;
-    store_opts_default(&o);
-    o.sync = 0;
-    assert_int_equal(store_open(dir, &o, &st, NULL, 0), AUTHD_OK);
-    struct authd a;
-    struct authd_settings s;
-    authd_settings_default(&s);
-    assert_int_equal(authd_init(&a, st, NULL, &s), AUTHD_OK);
-    a.now = clock_fake;
+    struct fixture f;
+    fixture_open(&f);
+    struct store *st = f.st;
+    struct authd a = f.a;
 
     Authd__V1__User user = AUTHD__V1__USER__INIT;
     user.id = "u1";
@@ -110,17 +137,187 @@ test_sweep(void **state)
     assert_int_equal(count(st, "throttle/"), 0);
     assert_int_equal(ss.sessions, 0);
 
-    authd_cleanup(&a);
-    store_close(st);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    fixture_close(&f);
+}
+
+/* No prefix is empty, repeated, or the start of another: a scan of one would see the other's
+ * records (e.g. "rfam" would read "rfamily/..." keys). */
+static void
+test_key_space_prefixes_disjoint(void **state)
+{
+    (void)state;
+    assert_true(key_space_len > 0);
+    for (size_t i = 0; i < key_space_len; i++) {
+        const char *p = key_space[i].prefix;
+        assert_non_null(p);
+        assert_true(strlen(p) > 0);
+        for (size_t j = 0; j < key_space_len; j++) {
+            if (i == j)
+                continue;
+            const char *q = key_space[j].prefix;
+            if (strncmp(q, p, strlen(p)) == 0)
+                fail_msg("prefix \"%s\" starts \"%s\"", p, q);
+        }
+    }
+}
+
+/* The row whose records an index row indexes, or NULL. */
+static const struct key_prefix *
+parent_of(const struct key_prefix *kp)
+{
+    for (size_t j = 0; kp->indexed_by != NULL && j < key_space_len; j++)
+        if (strcmp(key_space[j].prefix, kp->indexed_by) == 0)
+            return &key_space[j];
+    return NULL;
+}
+
+/* Every row says what it holds: a record the sweeper can read its expiry from, or the row
+ * whose records it indexes. */
+static void
+test_key_space_rows_complete(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < key_space_len; i++) {
+        const struct key_prefix *kp = &key_space[i];
+        if (kp->sweep == KEY_WITH_RECORD) {
+            if (parent_of(kp) == NULL)
+                fail_msg("%s: indexes no row of the table", kp->prefix);
+        } else {
+            assert_null(kp->indexed_by);
+        }
+        if (kp->sweep == KEY_SWEEP_EXPIRES || kp->sweep == KEY_SWEEP_REFRESH) {
+            assert_non_null(kp->record);
+            const ProtobufCFieldDescriptor *fd =
+                protobuf_c_message_descriptor_get_field_by_name(kp->record, "expires_at");
+            if (fd == NULL || fd->type != PROTOBUF_C_TYPE_INT64)
+                fail_msg("%s: %s has no int64 expires_at", kp->prefix, kp->record->name);
+        }
+    }
+}
+
+/* The user of the test sessions and the family of the test refresh tokens. */
+#define OWNER "g1"
+
+/* Packs a record of the row's kind that expires at (or, for a counter, last failed at) t. */
+static void
+put_record(struct store *st, const struct key_prefix *kp, const char *id, int64_t t)
+{
+    char key[KEY_MAX];
+    snprintf(key, sizeof(key), "%s%s", kp->prefix, id);
+    ProtobufCMessage *m = NULL;
+    Authd__V1__Session sess = AUTHD__V1__SESSION__INIT;
+    Authd__Storage__SessionRecord srec = AUTHD__STORAGE__SESSION_RECORD__INIT;
+    Authd__Storage__ThrottleRecord trec = AUTHD__STORAGE__THROTTLE_RECORD__INIT;
+    void *gen = NULL;
+    switch (kp->sweep) {
+    case KEY_SWEEP_SESSION:
+        sess.id = (char *)id;
+        sess.user_id = OWNER;
+        sess.expires_at = t;
+        srec.session = &sess;
+        m = &srec.base;
+        break;
+    case KEY_SWEEP_COUNTER:
+        trec.failures = 1;
+        trec.last_failure = t;
+        m = &trec.base;
+        break;
+    case KEY_SWEEP_EXPIRES:
+    case KEY_SWEEP_REFRESH: {
+        gen = calloc(1, kp->record->sizeof_message);
+        assert_non_null(gen);
+        protobuf_c_message_init(kp->record, gen);
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field_by_name(kp->record, "expires_at");
+        assert_non_null(fd);
+        memcpy((char *)gen + fd->offset, &t, sizeof(t));
+        /* A refresh token names its family, whose rfam/ index entry goes with it. */
+        fd = protobuf_c_message_descriptor_get_field_by_name(kp->record, "family");
+        if (fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING) {
+            const char *fam = OWNER;
+            memcpy((char *)gen + fd->offset, &fam, sizeof(fam));
+        }
+        m = gen;
+        break;
+    }
+    default:
+        fail_msg("%s is not an expiring prefix", kp->prefix);
+    }
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n > 0 ? n : 1);
+    assert_non_null(buf);
+    protobuf_c_message_pack(m, buf);
+    assert_int_equal(store_put(st, key, strlen(key), buf, n), AUTHD_OK);
+    free(buf);
+    free(gen);
+}
+
+/* For every expiring row of the table: an expired record goes, a live one stays, and so do
+ * their index entries. Rows the sweeper must not touch keep what they hold, whatever it looks
+ * like. */
+static void
+test_sweep_covers_every_expiring_prefix(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    int64_t now = f.a.now();
+    /* A counter is stale once no policy's window reaches it: two days is past every window. */
+    int64_t long_ago = now - 2 * 86400;
+    size_t expiring = 0;
+    for (size_t i = 0; i < key_space_len; i++) {
+        const struct key_prefix *kp = &key_space[i];
+        if (key_sweep_expiring(kp->sweep)) {
+            expiring++;
+            int counter = kp->sweep == KEY_SWEEP_COUNTER;
+            put_record(f.st, kp, "a-expired", counter ? long_ago : now - 1);
+            put_record(f.st, kp, "b-live", counter ? now : now + 1000);
+        } else if (kp->sweep == KEY_WITH_RECORD && key_sweep_expiring(parent_of(kp)->sweep)) {
+            static const char *const ids[] = {OWNER "/a-expired", OWNER "/b-live"};
+            for (size_t j = 0; j < 2; j++) {
+                char key[KEY_MAX];
+                snprintf(key, sizeof(key), "%s%s", kp->prefix, ids[j]);
+                assert_int_equal(store_put(f.st, key, strlen(key), "", 0), AUTHD_OK);
+            }
+        } else {
+            char key[KEY_MAX];
+            snprintf(key, sizeof(key), "%s%s", kp->prefix, "kept");
+            assert_int_equal(store_put(f.st, key, strlen(key), "", 0), AUTHD_OK);
+        }
+    }
+    assert_true(expiring > 0);
+
+    struct sweep_stats ss;
+    assert_int_equal(sweeper_run_once(&f.a, &ss), AUTHD_OK);
+    assert_int_equal(ss.sessions + ss.tokens + ss.counters, expiring);
+    for (size_t i = 0; i < key_space_len; i++) {
+        const struct key_prefix *kp = &key_space[i];
+        char key[KEY_MAX];
+        void *v = NULL;
+        size_t vl = 0;
+        if (count(f.st, kp->prefix) != 1)
+            fail_msg("%s: %d records left, want 1", kp->prefix, count(f.st, kp->prefix));
+        const char *live = "kept";
+        if (key_sweep_expiring(kp->sweep))
+            live = "b-live";
+        else if (kp->sweep == KEY_WITH_RECORD && key_sweep_expiring(parent_of(kp)->sweep))
+            live = OWNER "/b-live";
+        snprintf(key, sizeof(key), "%s%s", kp->prefix, live);
+        assert_int_equal(store_get(f.st, key, strlen(key), &v, &vl), AUTHD_OK);
+        store_value_free(v, vl);
+    }
+    fixture_close(&f);
 }
 
 int
 main(void)
 {
     log_init("test", LOG_ERROR);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sweep)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_key_space_prefixes_disjoint),
+        cmocka_unit_test(test_key_space_rows_complete),
+        cmocka_unit_test(test_sweep_covers_every_expiring_prefix),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
