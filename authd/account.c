@@ -466,9 +466,10 @@ account_mail_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const
         r = throttle_attempt(a, THROTTLE_MAIL, THROTTLE_ACCOUNT, email, &wa);
     if (r == AUTHD_ERR_LOCKED) {
         char msg[64];
-        snprintf(msg, sizeof(msg), "too many e-mails requested; retry_after=%lld",
+        snprintf(msg, sizeof(msg), "too many e-mails requested; retry after %lld s",
                  (long long)(wa > wb ? wa : wb));
         rpc_ctx_set_message(ctx, msg);
+        rpc_ctx_set_retry_after(ctx, wa > wb ? wa : wb);
     }
     return r;
 }

@@ -27,8 +27,8 @@ static const struct {
     {"invalid_scope", AUTHD_ERR_INVALID_ARGUMENT},
     {"invalid_client", AUTHD_ERR_INVALID_CREDENTIALS},
     {"invalid_grant", AUTHD_ERR_INVALID_TOKEN},
-    {"unauthorized_client", AUTHD_ERR_PERMISSION_DENIED},
-    {"unsupported_grant_type", AUTHD_ERR_UNIMPLEMENTED},
+    {"unauthorized_client", AUTHD_ERR_UNAUTHORIZED_CLIENT},
+    {"unsupported_grant_type", AUTHD_ERR_UNSUPPORTED_GRANT_TYPE},
     {"locked", AUTHD_ERR_LOCKED},
     {"invalid_token", AUTHD_ERR_UNAUTHENTICATED},
 };
@@ -46,9 +46,8 @@ int
 oauth_fail(struct rpc_ctx *ctx, const char *code, const char *desc)
 {
     if (ctx != NULL) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "%s: %s", code, desc != NULL ? desc : "");
-        rpc_ctx_set_message(ctx, msg);
+        rpc_ctx_set_message(ctx, desc != NULL ? desc : "");
+        rpc_ctx_set_oauth_error(ctx, code);
     }
     return oauth_err(code);
 }

@@ -7,18 +7,18 @@
  * clock, no randomness, so it is unit-tested without a daemon (tests/unit/authd/test_oauth.c).
  *
  * How OAuth errors travel to the edge. A handler that refuses a request returns an enum
- * authd_err AND sets the call's status message to "<oauth_error>: <description>" (oauth_fail).
- * The edge takes the part before the first ':' as the OAuth `error` and the rest (trimmed) as
- * `error_description`:
+ * authd_err AND names the OAuth `error` in the authd-oauth-error trailer, with the
+ * `error_description` as the status message (oauth_fail); the edge reads both from struct
+ * rpc_status, never parsing the text:
  *   invalid_request        AUTHD_ERR_INVALID_ARGUMENT      (400)
  *   invalid_scope          AUTHD_ERR_INVALID_ARGUMENT      (400; tell it apart by the prefix)
  *   invalid_client         AUTHD_ERR_INVALID_CREDENTIALS   (401 + WWW-Authenticate)
  *   invalid_grant          AUTHD_ERR_INVALID_TOKEN         (400)
- *   unauthorized_client    AUTHD_ERR_PERMISSION_DENIED     (400)
- *   unsupported_grant_type AUTHD_ERR_UNIMPLEMENTED         (400)
- *   locked                 AUTHD_ERR_LOCKED                (429; "retry_after=<s>" in the text)
+ *   unauthorized_client    AUTHD_ERR_UNAUTHORIZED_CLIENT   (400)
+ *   unsupported_grant_type AUTHD_ERR_UNSUPPORTED_GRANT_TYPE (400)
+ *   locked                 AUTHD_ERR_LOCKED                (429; seconds in authd-retry-after)
  *   invalid_token          AUTHD_ERR_UNAUTHENTICATED       (401, UserInfo: RFC 6750 §3.1)
- * Any other failure (storage, memory) comes without such a prefix: the edge answers
+ * Any other failure (storage, memory) comes without an OAuth code: the edge answers
  * server_error. Authorize never fails with a status for a user-facing problem: it answers
  * next=REDIRECT with the error in the URL, or next=ERROR_PAGE when the redirect URI is not
  * trusted.
@@ -39,7 +39,8 @@
 int oauth_err(const char *code);
 
 /*
- * Sets ctx's status message to "<code>: <desc>" and returns oauth_err(code). desc must not hold
+ * Sets ctx's OAuth error to code (rpc_ctx_set_oauth_error) and its status message to desc, and
+ * returns oauth_err(code). desc must not hold
  * a secret (it is sent to the caller and may be logged). ctx may be NULL (tests).
  */
 int oauth_fail(struct rpc_ctx *ctx, const char *code, const char *desc);

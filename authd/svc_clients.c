@@ -196,10 +196,11 @@ clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char 
     throttle_serial_leave(serial);
     if (r == AUTHD_ERR_LOCKED) {
         char msg[96];
-        snprintf(msg, sizeof(msg),
-                 "locked: too many failed client authentications; retry_after=%lld",
+        snprintf(msg, sizeof(msg), "too many failed client authentications; retry after %lld s",
                  (long long)wait);
         rpc_ctx_set_message(ctx, msg);
+        rpc_ctx_set_oauth_error(ctx, "locked"); /* the OAuth Token endpoint's error code */
+        rpc_ctx_set_retry_after(ctx, wait);
     }
     if (r == AUTHD_ERR_INVALID_CREDENTIALS || r == AUTHD_ERR_LOCKED) {
         /* A client's secret is a password too: its failures are failed logins. */

@@ -1125,8 +1125,9 @@ password_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const cha
     int r = throttle_gate(a, THROTTLE_PASSWORD, email, ip, &wait);
     if (r == AUTHD_ERR_LOCKED) {
         char msg[96];
-        snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
+        snprintf(msg, sizeof(msg), "too many failed attempts; retry after %lld s", (long long)wait);
         r = oauth_fail(ctx, "locked", msg);
+        rpc_ctx_set_retry_after(ctx, wait);
         audit_login(ctx, AUDIT_FAILURE, NULL, client, ip, "locked", NULL);
     }
     return r;

@@ -50,8 +50,9 @@ login_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *
     int r = throttle_gate(a, THROTTLE_PASSWORD, email, ip, &wait);
     if (r == AUTHD_ERR_LOCKED) {
         char msg[64];
-        snprintf(msg, sizeof(msg), "too many failed attempts; retry_after=%lld", (long long)wait);
+        snprintf(msg, sizeof(msg), "too many failed attempts; retry after %lld s", (long long)wait);
         rpc_ctx_set_message(ctx, msg);
+        rpc_ctx_set_retry_after(ctx, wait);
     }
     return r;
 }

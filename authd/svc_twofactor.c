@@ -382,8 +382,9 @@ tf_issue_delivery_code(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
         r = throttle_attempt(a, THROTTLE_DELIVERY, THROTTLE_ACCOUNT, u->user->id, &wait);
     if (r == AUTHD_ERR_LOCKED && wait > 0) {
         char msg[64];
-        snprintf(msg, sizeof(msg), "too many codes sent; retry_after=%lld", (long long)wait);
+        snprintf(msg, sizeof(msg), "too many codes sent; retry after %lld s", (long long)wait);
         rpc_ctx_set_message(ctx, msg);
+        rpc_ctx_set_retry_after(ctx, wait);
     }
     if (r != AUTHD_OK)
         goto out;

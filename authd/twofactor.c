@@ -207,8 +207,9 @@ twofactor_gate(struct authd *a, struct rpc_ctx *ctx, const char *user_id, const 
     int r = throttle_gate(a, THROTTLE_SECOND_FACTOR, user_id, ip, &wait);
     if (r == AUTHD_ERR_LOCKED && ctx != NULL) {
         char msg[80];
-        snprintf(msg, sizeof(msg), "too many wrong codes; retry_after=%lld", (long long)wait);
+        snprintf(msg, sizeof(msg), "too many wrong codes; retry after %lld s", (long long)wait);
         rpc_ctx_set_message(ctx, msg);
+        rpc_ctx_set_retry_after(ctx, wait);
     }
     return r;
 }

@@ -41,6 +41,8 @@ static const struct err_info err_table[] = {
     {AUTHD_ERR_NOT_ENABLED, "not_enabled", "two-factor authentication is not enabled"},
     {AUTHD_ERR_SECOND_FACTOR_REQUIRED, "second_factor_required",
      "a code from the authenticator app or a recovery code is required"},
+    {AUTHD_ERR_UNAUTHORIZED_CLIENT, "unauthorized_client", "the client may not use this grant"},
+    {AUTHD_ERR_UNSUPPORTED_GRANT_TYPE, "unsupported_grant_type", "unsupported grant type"},
 };
 
 static const struct err_info *

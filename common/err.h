@@ -8,6 +8,11 @@
 #define AUTHD_COMMON_ERR_H
 
 #define AUTHD_ERR_MD_KEY "authd-error"
+/* Next to it, when the handler set them (proto/rpc.h: rpc_ctx_set_oauth_error/_retry_after):
+ * the OAuth error code of a refusal ("invalid_grant", RFC 6749 §5.2) and how many seconds a
+ * lockout lasts (decimal). */
+#define AUTHD_OAUTH_ERROR_MD_KEY "authd-oauth-error"
+#define AUTHD_RETRY_AFTER_MD_KEY "authd-retry-after"
 
 enum authd_err {
     AUTHD_OK = 0,
@@ -35,7 +40,9 @@ enum authd_err {
     AUTHD_ERR_WRONG_CODE = -22,         /* wrong, reused or expired second-factor code */
     AUTHD_ERR_NOT_ENABLED = -23,        /* 2FA is off */
     AUTHD_ERR_SECOND_FACTOR_REQUIRED = -24, /* the step needs a TOTP or recovery code */
-    AUTHD_ERR_MIN_ = -25
+    AUTHD_ERR_UNAUTHORIZED_CLIENT = -25,    /* OAuth: the client may not use this grant */
+    AUTHD_ERR_UNSUPPORTED_GRANT_TYPE = -26, /* OAuth: no such grant type */
+    AUTHD_ERR_MIN_ = -27
 };
 
 /* A short human-readable text for err; never NULL, static storage. */

@@ -317,14 +317,9 @@ call_st(struct edge_authd *a, const char *rid, const char *method, const Protobu
                          r == AUTHD_ERR_INTERNAL || r == AUTHD_ERR_PERMISSION_DENIED ||
                          r == AUTHD_ERR_UNIMPLEMENTED || r == AUTHD_ERR_STORAGE ||
                          r == AUTHD_ERR_NOMEM;
-        /* The OAuth service answers a client's unauthorized_client / unsupported_grant_type
-         * with PERMISSION_DENIED / UNIMPLEMENTED plus the code in the message: the client's
-         * mistake, not the operator's concern. */
-        char code[EDGE_OAUTH_ERROR_MAX];
-        const char *text;
-        edge_oauth_error_split(st->message, code, &text);
-        if (code[0] != '\0' && (r == AUTHD_ERR_PERMISSION_DENIED || r == AUTHD_ERR_UNIMPLEMENTED))
-            unexpected = 0;
+        /* A client's unauthorized_client / unsupported_grant_type has an enum of its own: the
+         * client's mistake, not the operator's concern, unlike PERMISSION_DENIED (the edge's
+         * role refused) and UNIMPLEMENTED (no such method). */
         char qmsg[300];
         log_event(unexpected ? LOG_WARN : LOG_DEBUG, "rpc_error",
                   "rid=%s method=%s err=%s code=%d msg=%s", rid != NULL ? rid : "-", method,

@@ -9,9 +9,9 @@
  * *out is NULL. Failures to reach authd are logged here with the request id rid.
  *
  * The OAuth wrappers also fill *st (when not NULL; cleared on entry): authd names the OAuth
- * error in the status message, "<oauth_error>: <description>" (see oauth_util.h). So do the
- * wrappers of the RPCs a lockout can refuse (AUTHD_ERR_LOCKED): their message carries
- * "retry_after=<seconds>" (see edge_http_retry_after()).
+ * error in st->oauth_error and describes it in st->message (see oauth_util.h). So do the
+ * wrappers of the RPCs a lockout can refuse (AUTHD_ERR_LOCKED): st->retry_after holds the
+ * seconds (see edge_http_retry_after()).
  */
 #ifndef AUTHD_EDGE_AUTHD_CLIENT_H
 #define AUTHD_EDGE_AUTHD_CLIENT_H

@@ -65,7 +65,7 @@ static int
 authorize_failed(struct edge_req *r, int err, const struct rpc_status *st)
 {
     struct edge_oauth_error oe;
-    edge_oauth_error_from(err, st->message, &oe);
+    edge_oauth_error_from(err, st->oauth_error, st->message, &oe);
     edge_req_note_lockout(r, err, st);
     if (oe.unexpected)
         log_event(oe.status == 503 ? LOG_WARN : LOG_ERROR, "request_failed",

@@ -6,8 +6,9 @@
  * documents /.well-known/openid-configuration (RFC 8414) and /.well-known/jwks.json.
  *
  * authd authenticates the client and decides; the edge picks the client credentials (HTTP
- * Basic or the body, never both), forwards, and turns authd's error
- * ("<oauth_error>: <description>" in the status message) into RFC 6749 §5.2 JSON. No cookie
+ * Basic or the body, never both), forwards, and turns authd's error (the authd-oauth-error
+ * trailer and the status message as description, read into struct rpc_status) into RFC 6749
+ * §5.2 JSON. No cookie
  * is read here, so there is no CSRF token. Codes, tokens, secrets and passwords are never
  * logged; the copies the edge makes are wiped.
  */
@@ -165,7 +166,8 @@ static int
 oauth_fail(struct edge_req *r, int err, const struct rpc_status *st, int basic, const char *what)
 {
     struct edge_oauth_error oe;
-    edge_oauth_error_from(err, st != NULL ? st->message : NULL, &oe);
+    edge_oauth_error_from(err, st != NULL ? st->oauth_error : NULL, st != NULL ? st->message : NULL,
+                          &oe);
     edge_req_note_lockout(r, err, st); /* a locked password grant or client secret */
     if (oe.unexpected)
         log_event(oe.status == 503 ? LOG_WARN : LOG_ERROR, "request_failed",
@@ -270,12 +272,10 @@ token(struct edge_req *r, const char *const v[TP_N], const char *via)
     int basic_used = cl.basic;
     secret_wipe(&basic, sizeof(basic)); /* cl points into it: not used after this */
     if (err != AUTHD_OK) {
-        char code[EDGE_OAUTH_ERROR_MAX];
-        const char *unused;
-        edge_oauth_error_split(st.message, code, &unused);
         log_event(LOG_INFO, "token_failed",
                   "rid=%s grant_type=%s client=%s via=%s err=%s error=%s ip=%s", r->id, qg, qc, qv,
-                  authd_err_reason(err), code[0] != '\0' ? code : "-", r->client_ip);
+                  authd_err_reason(err), st.oauth_error[0] != '\0' ? st.oauth_error : "-",
+                  r->client_ip);
         return oauth_fail(r, err, &st, basic_used, "token");
     }
 
@@ -452,7 +452,7 @@ edge_flow_userinfo(struct edge_req *r)
     int err = edge_authd_oauth_userinfo(r->edge->authd, r->id, token, &u, &st);
     if (err != AUTHD_OK) {
         struct edge_oauth_error oe;
-        edge_oauth_error_from(err, st.message, &oe);
+        edge_oauth_error_from(err, st.oauth_error, st.message, &oe);
         if (oe.unexpected)
             log_event(oe.status == 503 ? LOG_WARN : LOG_ERROR, "request_failed",
                       "rid=%s step=userinfo err=%s status=%d", r->id, authd_err_reason(err),

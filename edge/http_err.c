@@ -29,8 +29,10 @@ set_message(struct edge_http_err *out, const char *text)
 
 /*
  * The OAuth view (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009/7662): authd names the exact error in
- * its status message; these are the defaults per enum. A refused client is 401, a refused
- * grant or request 400, a lockout 429 (as on the pages), an unreachable authd 503.
+ * its authd-oauth-error trailer; these are the defaults per enum. A refused client is 401, a
+ * refused grant or request 400, a lockout 429 (as on the pages), an unreachable authd 503, and
+ * UNIMPLEMENTED (an authd without the OAuth service: a grant type it does not know is
+ * UNSUPPORTED_GRANT_TYPE) 500.
  */
 static void
 set_oauth(struct edge_http_err *out, int err)
@@ -57,9 +59,10 @@ set_oauth(struct edge_http_err *out, int err)
         error = "invalid_grant";
         break;
     case AUTHD_ERR_PERMISSION_DENIED:
+    case AUTHD_ERR_UNAUTHORIZED_CLIENT:
         error = "unauthorized_client";
         break;
-    case AUTHD_ERR_UNIMPLEMENTED:
+    case AUTHD_ERR_UNSUPPORTED_GRANT_TYPE:
         error = "unsupported_grant_type";
         break;
     case AUTHD_ERR_LOCKED:
@@ -183,31 +186,10 @@ edge_http_err_map(int err, struct edge_http_err *out)
     }
 }
 
-/* 1 for the characters of a word in authd's messages (a key, a number). */
-static int
-word_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-
 long
-edge_http_retry_after(int err, const char *message)
+edge_http_retry_after(int err, int64_t seconds)
 {
-    static const char key[] = "retry_after=";
-    if (err != AUTHD_ERR_LOCKED || message == NULL)
+    if (err != AUTHD_ERR_LOCKED || seconds <= 0)
         return 0;
-    for (const char *p = strstr(message, key); p != NULL; p = strstr(p + 1, key)) {
-        if (p > message && word_char(p[-1]))
-            continue; /* "xretry_after=": another key */
-        const char *d = p + sizeof(key) - 1;
-        long v = 0;
-        size_t n = 0;
-        for (; d[n] >= '0' && d[n] <= '9'; n++)
-            if (v <= EDGE_RETRY_AFTER_MAX)
-                v = v * 10 + (d[n] - '0');
-        if (n == 0 || word_char(d[n]))
-            continue; /* no number, or "12s" */
-        return v > EDGE_RETRY_AFTER_MAX ? EDGE_RETRY_AFTER_MAX : v;
-    }
-    return 0;
+    return seconds > EDGE_RETRY_AFTER_MAX ? EDGE_RETRY_AFTER_MAX : (long)seconds;
 }

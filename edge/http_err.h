@@ -8,6 +8,8 @@
 #ifndef AUTHD_EDGE_HTTP_ERR_H
 #define AUTHD_EDGE_HTTP_ERR_H
 
+#include <stdint.h>
+
 struct edge_http_err {
     int status;         /* HTTP status code of a page */
     int login_redirect; /* 1: answer with a redirect to /auth/login instead of a page */
@@ -18,7 +20,8 @@ struct edge_http_err {
     int api_status;
     char api_error[32]; /* "" for AUTHD_OK */
     /* The same error at the OAuth endpoints (RFC 6749 §5.2, RFC 6750 §3.1): the status and the
-     * "error" code used when authd's status message carries none (see oauth_util.h). */
+     * "error" code used when authd named none in its authd-oauth-error trailer (see
+     * oauth_util.h). */
     int oauth_status;
     char oauth_error[32]; /* "" for AUTHD_OK */
 };
@@ -30,10 +33,10 @@ void edge_http_err_map(int err, struct edge_http_err *out);
 
 /*
  * How long a lockout lasts, for the Retry-After header of a 429 (RFC 9110 §10.2.3): when err
- * is AUTHD_ERR_LOCKED and authd's status message (may be NULL) carries "retry_after=<seconds>"
- * as a word of its own (authd/throttle.c's gates write it), those seconds, at most
- * EDGE_RETRY_AFTER_MAX. 0 otherwise: no header.
+ * is AUTHD_ERR_LOCKED and seconds (authd's authd-retry-after trailer, struct rpc_status's
+ * retry_after) is positive, those seconds, at most EDGE_RETRY_AFTER_MAX. 0 otherwise: no
+ * header.
  */
-long edge_http_retry_after(int err, const char *message);
+long edge_http_retry_after(int err, int64_t seconds);
 
 #endif

@@ -155,53 +155,26 @@ edge_oauth_client_auth(const char *authorization, const char *body_id, const cha
 }
 
 void
-edge_oauth_error_split(const char *message, char error[EDGE_OAUTH_ERROR_MAX],
-                       const char **description)
-{
-    error[0] = '\0';
-    if (message == NULL)
-        message = "";
-    *description = message;
-    size_t n = strspn(message, "abcdefghijklmnopqrstuvwxyz0123456789_");
-    if (n == 0 || n >= EDGE_OAUTH_ERROR_MAX || message[n] != ':')
-        return;
-    memcpy(error, message, n);
-    error[n] = '\0';
-    const char *d = message + n + 1;
-    while (*d == ' ')
-        d++;
-    *description = d;
-}
-
-void
-edge_oauth_error_from(int err, const char *message, struct edge_oauth_error *out)
+edge_oauth_error_from(int err, const char *code, const char *message, struct edge_oauth_error *out)
 {
     memset(out, 0, sizeof(*out));
     struct edge_http_err he;
     edge_http_err_map(err, &he);
-    char code[EDGE_OAUTH_ERROR_MAX];
-    const char *description;
-    edge_oauth_error_split(message, code, &description);
 
     out->status = he.oauth_status;
-    if (he.oauth_status >= 500 || (err == AUTHD_ERR_UNIMPLEMENTED && code[0] == '\0')) {
+    if (he.oauth_status >= 500) {
         /* Not a refusal by the OAuth service: the text is the transport's or the adapter's
          * (an authd without the OAuth service says "unknown method"). Not for clients. */
         out->unexpected = 1;
-        if (he.oauth_status < 500) {
-            out->status = 500;
-            snprintf(out->error, sizeof(out->error), "server_error");
-            snprintf(out->description, sizeof(out->description),
-                     "The OAuth service is not available");
-        } else {
-            snprintf(out->error, sizeof(out->error), "%s", he.oauth_error);
-            snprintf(out->description, sizeof(out->description), "%s", he.message);
-        }
+        snprintf(out->error, sizeof(out->error), "%s", he.oauth_error);
+        snprintf(out->description, sizeof(out->description), "%s",
+                 err == AUTHD_ERR_UNIMPLEMENTED ? "The OAuth service is not available"
+                                                : he.message);
         return;
     }
-    if (code[0] != '\0') {
+    if (code != NULL && code[0] != '\0') {
         snprintf(out->error, sizeof(out->error), "%s", code);
-        snprintf(out->description, sizeof(out->description), "%s", description);
+        snprintf(out->description, sizeof(out->description), "%s", message != NULL ? message : "");
     } else {
         /* The page texts (he.message) speak to a person about e-mails and passwords, not to
          * a client program: without authd's description there is none. */

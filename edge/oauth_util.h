@@ -2,9 +2,8 @@
 /*
  * Pure helpers of the OAuth endpoints (flow_token.c, flow_oauth.c): the HTTP Basic client
  * credentials parser (RFC 6749 §2.3.1), the choice between Basic and body credentials, the
- * split of authd's status message "<oauth_error>: <description>" and the RFC 6749 §5.2 error
- * it stands for, and JSON string output. No I/O: everything here is unit-tested
- * (tests/unit/edge/test_oauth_util.c).
+ * RFC 6749 §5.2 error a refusal by authd stands for, and JSON string output. No I/O: everything
+ * here is unit-tested (tests/unit/edge/test_oauth_util.c).
  */
 #ifndef AUTHD_EDGE_OAUTH_UTIL_H
 #define AUTHD_EDGE_OAUTH_UTIL_H
@@ -60,16 +59,6 @@ struct edge_oauth_client {
 int edge_oauth_client_auth(const char *authorization, const char *body_id, const char *body_secret,
                            struct edge_oauth_basic *basic, struct edge_oauth_client *out);
 
-/*
- * Splits authd's status message "<error>: <description>". When message starts with an error
- * code (1 to EDGE_OAUTH_ERROR_MAX-1 characters of [a-z0-9_]) followed by ':', error gets the
- * code and *description points after the ':' and any spaces. Otherwise error is "" and
- * *description is the whole message. message NULL counts as "". *description is borrowed
- * from message.
- */
-void edge_oauth_error_split(const char *message, char error[EDGE_OAUTH_ERROR_MAX],
-                            const char **description);
-
 /* An OAuth error answer (RFC 6749 §5.2). */
 struct edge_oauth_error {
     int status;                                   /* HTTP status */
@@ -79,14 +68,16 @@ struct edge_oauth_error {
 };
 
 /*
- * The OAuth error for a failed call to authd: err and its status message (rpc_status.message,
- * may be NULL). The status and the default code come from edge_http_err_map() (the one
- * mapping); a code in the message wins over the default (with the message's description;
+ * The OAuth error for a failed call to authd: err, the OAuth error code authd named
+ * (rpc_status.oauth_error; NULL or "" when none) and its status message (rpc_status.message,
+ * the description; may be NULL). The status and the default code come from edge_http_err_map()
+ * (the one mapping); authd's code wins over the default (with the message as description;
  * without a code the description is ""), and invalid_client is always 401.
- * For 5xx errors, and for UNIMPLEMENTED without a code (an authd without the OAuth service),
- * the message is the transport's, not the OAuth service's: a fixed description is used.
+ * For 5xx errors (UNIMPLEMENTED among them: an authd without the OAuth service) the message is
+ * the transport's or the adapter's, not the OAuth service's: a fixed description is used.
  */
-void edge_oauth_error_from(int err, const char *message, struct edge_oauth_error *out);
+void edge_oauth_error_from(int err, const char *code, const char *message,
+                           struct edge_oauth_error *out);
 
 /*
  * Appends s (NULL counts as "") as a JSON string with its quotes: '"' and '\\' escaped,

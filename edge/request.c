@@ -233,7 +233,7 @@ edge_req_fail(struct edge_req *r, int err, const char *what)
 void
 edge_req_note_lockout(struct edge_req *r, int err, const struct rpc_status *st)
 {
-    long secs = edge_http_retry_after(err, st != NULL ? st->message : NULL);
+    long secs = edge_http_retry_after(err, st != NULL ? st->retry_after : 0);
     if (secs > 0)
         r->retry_after = secs;
 }

@@ -116,8 +116,8 @@ int edge_req_fail(struct edge_req *r, int err, const char *what);
 
 /*
  * Notes how long authd's lockout lasts when err is AUTHD_ERR_LOCKED and its status st (may be
- * NULL) says so (edge_http_retry_after()), so that the 429 answer carries Retry-After. Call it
- * after an RPC that a lockout can refuse, whatever the flow answers next.
+ * NULL) says so (st->retry_after, through edge_http_retry_after()), so that the 429 answer carries
+ * Retry-After. Call it after an RPC that a lockout can refuse, whatever the flow answers next.
  */
 void edge_req_note_lockout(struct edge_req *r, int err, const struct rpc_status *st);
 

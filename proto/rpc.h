@@ -6,7 +6,10 @@
  *
  * Errors travel as a gRPC status code (mapped from enum authd_err by rpc_status_from_err, the
  * only such mapping) plus trailing metadata AUTHD_ERR_MD_KEY = authd_err_reason(err), which the
- * client maps back, so callers on both sides only ever see enum authd_err.
+ * client maps back, so callers on both sides only ever see enum authd_err. A refusal's
+ * structured details (its OAuth error code, how long a lockout lasts) travel as trailing
+ * metadata of their own (rpc_ctx_set_oauth_error, rpc_ctx_set_retry_after) into fields of
+ * struct rpc_status; the status message is text for people, never parsed.
  */
 #ifndef AUTHD_PROTO_RPC_H
 #define AUTHD_PROTO_RPC_H
@@ -176,6 +179,22 @@ void *rpc_ctx_msg(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc);
 /* Sets the human-readable status message sent with an error (copied). Never put secrets in it. */
 void rpc_ctx_set_message(struct rpc_ctx *ctx, const char *msg);
 
+#define RPC_OAUTH_ERROR_MAX 32 /* an OAuth error code's length, with its NUL */
+
+/*
+ * Structured details of a refusal, each sent as trailing metadata of its own next to
+ * AUTHD_ERR_MD_KEY, only when the handler fails (on success they are dropped), so that a client
+ * reads them from struct rpc_status instead of parsing the status message:
+ *   rpc_ctx_set_oauth_error: AUTHD_OAUTH_ERROR_MD_KEY, the OAuth error code (RFC 6749 §5.2,
+ *     e.g. "invalid_grant"), 1 to RPC_OAUTH_ERROR_MAX-1 characters of [a-z0-9_] (copied);
+ *     anything else is ignored and clears it.
+ *   rpc_ctx_set_retry_after: AUTHD_RETRY_AFTER_MD_KEY, the seconds until a lockout ends, in
+ *     decimal; seconds < 1 clears it.
+ * Setting one again replaces it.
+ */
+void rpc_ctx_set_oauth_error(struct rpc_ctx *ctx, const char *code);
+void rpc_ctx_set_retry_after(struct rpc_ctx *ctx, int64_t seconds);
+
 /*
  * Milliseconds left before the call's deadline (0 once it has passed; INT64_MAX when the
  * client set none). Blocking handlers may use it to give up early.
@@ -210,12 +229,16 @@ int rpc_client_new_tls(const char *target, const struct rpc_tls *tls, struct rpc
 /* Closes the channel. NULL is a no-op. No call may be in flight. */
 void rpc_client_free(struct rpc_client *c);
 
-/* Details of a failed call; all fields NUL-terminated, possibly empty. */
+/* Details of a failed call; all strings NUL-terminated, possibly empty. */
 struct rpc_status {
-    int code;          /* gRPC status code */
-    char reason[64];   /* authd-error trailing metadata */
-    char message[256]; /* status details */
+    int code;                              /* gRPC status code */
+    char reason[64];                       /* AUTHD_ERR_MD_KEY trailing metadata */
+    char message[256];                     /* status details: human text, never parsed */
+    char oauth_error[RPC_OAUTH_ERROR_MAX]; /* AUTHD_OAUTH_ERROR_MD_KEY when well-formed, or "" */
+    int64_t retry_after; /* AUTHD_RETRY_AFTER_MD_KEY seconds (at most RPC_RETRY_AFTER_MAX), or 0 */
 };
+
+#define RPC_RETRY_AFTER_MAX ((int64_t)1 << 31) /* larger values read as this */
 
 /*
  * A blocking unary call. method is the full path ("/authd.v1.Users/Create"). On AUTHD_OK,

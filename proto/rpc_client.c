@@ -22,6 +22,7 @@
 
 #include "common/err.h"
 #include "common/secret.h"
+#include "proto/rpc_internal.h"
 
 #define RPC_CLIENT_MAX_METHODS 128 /* registered paths cached; others use unregistered calls */
 #define RPC_CLIENT_MAX_MD 16       /* extra metadata pairs per call */
@@ -157,49 +158,6 @@ out:
     return h;
 }
 
-/* Destroy callback of the request's slice: its bytes may hold a password. */
-static void
-on_request_slice_done(void *p, size_t len)
-{
-    secret_freezero(p, len);
-}
-
-/* Best-effort wipe of received message bytes (they may hold a session token). */
-static void
-bb_wipe(grpc_byte_buffer *bb)
-{
-    if (bb == NULL || bb->type != GRPC_BB_RAW)
-        return;
-    grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
-    for (size_t i = 0; i < sb->count; i++)
-        secret_wipe(GRPC_SLICE_START_PTR(sb->slices[i]), GRPC_SLICE_LENGTH(sb->slices[i]));
-}
-
-/* Packs msg into a byte buffer whose bytes are wiped when gRPC drops them. */
-static int
-pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    grpc_slice s;
-
-    *out = NULL;
-    if (len == 0) {
-        s = grpc_empty_slice();
-    } else {
-        uint8_t *p = malloc(len);
-        if (p == NULL)
-            return AUTHD_ERR_NOMEM;
-        if (protobuf_c_message_pack(msg, p) != len) {
-            secret_freezero(p, len);
-            return AUTHD_ERR_INTERNAL;
-        }
-        s = grpc_slice_new_with_len(p, len, on_request_slice_done);
-    }
-    *out = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
-}
-
 /* Decodes a received answer (NULL: the empty message) with protobuf-c's allocator. */
 static int
 unpack_response(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *desc,
@@ -217,12 +175,12 @@ unpack_response(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *desc,
         return AUTHD_ERR_INTERNAL;
     s = grpc_byte_buffer_reader_readall(&r);
     if (r.buffer_out != r.buffer_in)
-        bb_wipe(r.buffer_out);
+        rpc_bb_wipe(r.buffer_out);
     grpc_byte_buffer_reader_destroy(&r);
     *out = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
     secret_wipe(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
     grpc_slice_unref(s);
-    bb_wipe(bb);
+    rpc_bb_wipe(bb);
     return *out != NULL ? AUTHD_OK : AUTHD_ERR_INTERNAL;
 }
 
@@ -238,14 +196,47 @@ slice_copy(grpc_slice s, char *dst, size_t cap)
     dst[len] = '\0';
 }
 
-/* The authd-error trailer, or NULL. */
+/* The trailer named key, or NULL. */
 static const grpc_metadata *
-find_reason(const grpc_metadata_array *md)
+find_trailer(const grpc_metadata_array *md, const char *key)
 {
     for (size_t i = 0; i < md->count; i++)
-        if (grpc_slice_str_cmp(md->metadata[i].key, AUTHD_ERR_MD_KEY) == 0)
+        if (grpc_slice_str_cmp(md->metadata[i].key, key) == 0)
             return &md->metadata[i];
     return NULL;
+}
+
+/* The seconds of an authd-retry-after value: decimal digits only, else 0; capped. */
+static int64_t
+retry_after_of(grpc_slice v)
+{
+    const char *p = (const char *)GRPC_SLICE_START_PTR(v);
+    size_t len = GRPC_SLICE_LENGTH(v);
+    int64_t n = 0;
+
+    if (len == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        if (n < RPC_RETRY_AFTER_MAX)
+            n = n * 10 + (p[i] - '0');
+    }
+    return n < RPC_RETRY_AFTER_MAX ? n : RPC_RETRY_AFTER_MAX;
+}
+
+/* Copies a failure's structured details (rpc.h: rpc_ctx_set_oauth_error...) into st. */
+static void
+read_details(const grpc_metadata_array *md, struct rpc_status *st)
+{
+    const grpc_metadata *m = find_trailer(md, AUTHD_OAUTH_ERROR_MD_KEY);
+
+    if (m != NULL && rpc_oauth_code_ok((const char *)GRPC_SLICE_START_PTR(m->value),
+                                       GRPC_SLICE_LENGTH(m->value)))
+        slice_copy(m->value, st->oauth_error, sizeof(st->oauth_error));
+    m = find_trailer(md, AUTHD_RETRY_AFTER_MD_KEY);
+    if (m != NULL)
+        st->retry_after = retry_after_of(m->value);
 }
 
 /* Shuts the call's queue down, drains it and destroys it. NULL is a no-op. */
@@ -341,7 +332,7 @@ rpc_call_md(struct rpc_client *c, const char *method, const char *const *md,
             goto out;
         }
     }
-    r = pack_request(req, &send_bb);
+    r = rpc_pack(req, &send_bb);
     if (r != AUTHD_OK)
         goto out;
 
@@ -409,15 +400,17 @@ rpc_call_md(struct rpc_client *c, const char *method, const char *const *md,
             snprintf(st->message, sizeof(st->message), "malformed response message");
         }
     } else {
-        const grpc_metadata *reason = find_reason(&recv_trailing);
+        const grpc_metadata *reason = find_trailer(&recv_trailing, AUTHD_ERR_MD_KEY);
         r = failed_call_err(status, reason);
         if (reason != NULL && st != NULL)
             slice_copy(reason->value, st->reason, sizeof(st->reason));
+        if (st != NULL)
+            read_details(&recv_trailing, st);
     }
 
 out:
     if (recv_bb != NULL) {
-        bb_wipe(recv_bb);
+        rpc_bb_wipe(recv_bb);
         grpc_byte_buffer_destroy(recv_bb);
     }
     if (send_bb != NULL)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the RPC server and client share: the one mapping between enum authd_err and gRPC
- * status codes (both directions), and the generic wipe of protobuf-c messages, which walks a
+ * status codes (both directions), packing and wiping wire bytes (rpc_internal.h), and the
+ * generic wipe of protobuf-c messages, which walks a
  * message through its descriptor so that every string and bytes field, at any depth (repeated
  * fields, nested messages, map entries, oneofs, unknown fields), is wiped before it is freed.
  */
@@ -10,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <grpc/byte_buffer.h>
+#include <grpc/slice.h>
 #include <grpc/status.h>
 
 #include "common/err.h"
 #include "common/secret.h"
+#include "proto/rpc_internal.h"
 
 int
 rpc_status_from_err(int err)
@@ -24,6 +28,9 @@ rpc_status_from_err(int err)
     case AUTHD_ERR_INVALID_ARGUMENT:
     case AUTHD_ERR_INVALID_EMAIL:
     case AUTHD_ERR_WEAK_PASSWORD:
+    /* A grant type the server does not know is a bad value in a request, not a missing
+     * method: UNIMPLEMENTED would read as "no OAuth service here". */
+    case AUTHD_ERR_UNSUPPORTED_GRANT_TYPE:
         return GRPC_STATUS_INVALID_ARGUMENT;
     case AUTHD_ERR_NOT_FOUND:
         return GRPC_STATUS_NOT_FOUND;
@@ -41,6 +48,7 @@ rpc_status_from_err(int err)
         return GRPC_STATUS_FAILED_PRECONDITION;
     case AUTHD_ERR_PERMISSION_DENIED:
     case AUTHD_ERR_INACTIVE:
+    case AUTHD_ERR_UNAUTHORIZED_CLIENT:
         return GRPC_STATUS_PERMISSION_DENIED;
     case AUTHD_ERR_CONFLICT:
         return GRPC_STATUS_ABORTED;
@@ -97,6 +105,58 @@ rpc_err_from_status(int code)
     default:
         return AUTHD_ERR_INTERNAL;
     }
+}
+
+/* Destroy callback of a packed message's slice: gRPC drops its last reference once sent. */
+static void
+on_packed_slice_done(void *p, size_t len)
+{
+    secret_freezero(p, len);
+}
+
+int
+rpc_pack(const ProtobufCMessage *msg, grpc_byte_buffer **out)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    grpc_slice s;
+
+    *out = NULL;
+    if (len == 0) {
+        s = grpc_empty_slice();
+    } else {
+        uint8_t *p = malloc(len);
+        if (p == NULL)
+            return AUTHD_ERR_NOMEM;
+        if (protobuf_c_message_pack(msg, p) != len) {
+            secret_freezero(p, len);
+            return AUTHD_ERR_INTERNAL;
+        }
+        s = grpc_slice_new_with_len(p, len, on_packed_slice_done);
+    }
+    *out = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+}
+
+void
+rpc_bb_wipe(grpc_byte_buffer *bb)
+{
+    if (bb == NULL || bb->type != GRPC_BB_RAW)
+        return;
+    grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+    for (size_t i = 0; i < sb->count; i++)
+        secret_wipe(GRPC_SLICE_START_PTR(sb->slices[i]), GRPC_SLICE_LENGTH(sb->slices[i]));
+}
+
+int
+rpc_oauth_code_ok(const char *s, size_t len)
+{
+    if (s == NULL || len == 0 || len >= RPC_OAUTH_ERROR_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
 }
 
 /* Wipes one element (not a repeated array) of field f stored at p. */

@@ -34,6 +34,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "proto/rpc_internal.h"
 
 #define RPC_DEFAULT_WORKERS 32
 #define RPC_DEFAULT_MAX_MESSAGE (1024 * 1024)
@@ -82,6 +83,8 @@ struct rpc_ctx {
     grpc_call_details details; /* generic calls */
     char *peer;                /* gpr_malloc'd, on first use */
     const char *message;       /* status message set by the handler, in the arena */
+    const char *oauth_error;   /* rpc_ctx_set_oauth_error, in the arena; NULL: none */
+    int64_t retry_after;       /* rpc_ctx_set_retry_after; 0: none */
     const char *caller;        /* set by the authorize hook, in the arena; NULL: none */
     unsigned grants;           /* set by the authorize hook; ~0u until then */
     grpc_auth_context *auth;   /* on first use; released with the call */
@@ -92,7 +95,8 @@ struct rpc_ctx {
     /* Kept alive until the answer batch completes. */
     grpc_byte_buffer *answer;
     grpc_slice status_details;
-    grpc_metadata trailer;
+    grpc_metadata trailer[3];
+    char retry_text[24]; /* the authd-retry-after value */
     int cancelled;
 
     /* The arena: an inline block, then chunks. */
@@ -202,27 +206,13 @@ ctx_new(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx)
     return c;
 }
 
-/*
- * Best-effort wipe of received message bytes. They sit in the transport's read buffers,
- * which are plain heap memory no longer needed once the message was delivered.
- */
-static void
-bb_wipe(grpc_byte_buffer *bb)
-{
-    if (bb == NULL || bb->type != GRPC_BB_RAW)
-        return;
-    grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
-    for (size_t i = 0; i < sb->count; i++)
-        secret_wipe(GRPC_SLICE_START_PTR(sb->slices[i]), GRPC_SLICE_LENGTH(sb->slices[i]));
-}
-
 static void
 ctx_free(struct rpc_ctx *c)
 {
     if (c == NULL)
         return;
     if (c->payload != NULL) {
-        bb_wipe(c->payload);
+        rpc_bb_wipe(c->payload);
         grpc_byte_buffer_destroy(c->payload);
     }
     if (c->answer != NULL)
@@ -275,41 +265,32 @@ ctx_finish(struct rpc_ctx *c)
     pthread_mutex_unlock(&srv->mu);
 }
 
-/* Destroy callback of the answer's slice: gRPC drops its last reference once it is sent. */
-static void
-on_answer_slice_done(void *p, size_t len)
+/*
+ * The trailing metadata of a failure: authd-error, then the details the handler set. They point
+ * into c (static strings, the arena, retry_text), which lives until the batch completes.
+ */
+static size_t
+error_trailer(struct rpc_ctx *c, int err)
 {
-    secret_freezero(p, len);
-}
+    size_t n = 0;
 
-/* Packs msg into a new byte buffer whose bytes are wiped when gRPC is done with them. */
-static int
-pack_message(const ProtobufCMessage *msg, grpc_byte_buffer **out)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    grpc_slice s;
-
-    *out = NULL;
-    if (len == 0) {
-        s = grpc_empty_slice();
-    } else {
-        uint8_t *p = malloc(len);
-        if (p == NULL)
-            return AUTHD_ERR_NOMEM;
-        if (protobuf_c_message_pack(msg, p) != len) {
-            secret_freezero(p, len);
-            return AUTHD_ERR_INTERNAL;
-        }
-        s = grpc_slice_new_with_len(p, len, on_answer_slice_done);
+    c->trailer[n].key = grpc_slice_from_static_string(AUTHD_ERR_MD_KEY);
+    c->trailer[n++].value = grpc_slice_from_static_string(authd_err_reason(err));
+    if (c->oauth_error != NULL) {
+        c->trailer[n].key = grpc_slice_from_static_string(AUTHD_OAUTH_ERROR_MD_KEY);
+        c->trailer[n++].value = grpc_slice_from_static_string(c->oauth_error);
     }
-    *out = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+    if (c->retry_after > 0) {
+        snprintf(c->retry_text, sizeof(c->retry_text), "%lld", (long long)c->retry_after);
+        c->trailer[n].key = grpc_slice_from_static_string(AUTHD_RETRY_AFTER_MD_KEY);
+        c->trailer[n++].value = grpc_slice_from_static_string(c->retry_text);
+    }
+    return n;
 }
 
 /*
  * Sends the answer in one batch: the response when err is AUTHD_OK, else the status with the
- * authd-error trailer. The call is freed when the batch completes.
+ * error trailer. The call is freed when the batch completes.
  */
 static void
 call_answer(struct rpc_ctx *c, int err, const ProtobufCMessage *resp)
@@ -321,7 +302,7 @@ call_answer(struct rpc_ctx *c, int err, const ProtobufCMessage *resp)
     if (err > 0)
         err = AUTHD_ERR_INTERNAL; /* not an enum authd_err: a handler bug */
     if (err == AUTHD_OK)
-        err = pack_message(resp, &c->answer);
+        err = rpc_pack(resp, &c->answer);
 
     memset(ops, 0, sizeof(ops));
     ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -334,12 +315,10 @@ call_answer(struct rpc_ctx *c, int err, const ProtobufCMessage *resp)
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)c->status;
     if (err != AUTHD_OK) {
-        c->trailer.key = grpc_slice_from_static_string(AUTHD_ERR_MD_KEY);
-        c->trailer.value = grpc_slice_from_static_string(authd_err_reason(err));
         c->status_details =
             grpc_slice_from_copied_string(c->message != NULL ? c->message : authd_strerror(err));
-        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
-        ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
+        ops[n].data.send_status_from_server.trailing_metadata_count = error_trailer(c, err);
+        ops[n].data.send_status_from_server.trailing_metadata = c->trailer;
         ops[n].data.send_status_from_server.status_details = &c->status_details;
     }
     n++;
@@ -375,12 +354,12 @@ call_decode(struct rpc_ctx *c, ProtobufCMessage **req)
     }
     s = grpc_byte_buffer_reader_readall(&r);
     if (r.buffer_out != r.buffer_in)
-        bb_wipe(r.buffer_out); /* the decompressed copy */
+        rpc_bb_wipe(r.buffer_out); /* the decompressed copy */
     grpc_byte_buffer_reader_destroy(&r);
     *req = protobuf_c_message_unpack(in, &a, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
     secret_wipe(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
     grpc_slice_unref(s);
-    bb_wipe(c->payload);
+    rpc_bb_wipe(c->payload);
     grpc_byte_buffer_destroy(c->payload);
     c->payload = NULL;
     if (*req == NULL) {
@@ -1157,6 +1136,23 @@ rpc_ctx_set_message(struct rpc_ctx *ctx, const char *msg)
         return;
     memcpy(p, msg, len);
     ctx->message = p;
+}
+
+void
+rpc_ctx_set_oauth_error(struct rpc_ctx *ctx, const char *code)
+{
+    if (ctx == NULL)
+        return;
+    ctx->oauth_error = NULL;
+    if (code != NULL && rpc_oauth_code_ok(code, strlen(code)))
+        ctx->oauth_error = rpc_ctx_strdup(ctx, code);
+}
+
+void
+rpc_ctx_set_retry_after(struct rpc_ctx *ctx, int64_t seconds)
+{
+    if (ctx != NULL)
+        ctx->retry_after = seconds > 0 ? seconds : 0;
 }
 
 int64_t

@@ -288,8 +288,14 @@ def edge(tmpdir_path, authd):
 
 def grpc_reason(err):
     """The authd-error reason of a failed call."""
+    return grpc_trailer(err, "authd-error")
+
+
+def grpc_trailer(err, key):
+    """The value of trailing metadata key of a failed call (authd-error, authd-oauth-error,
+    authd-retry-after), or None."""
     for k, v in (err.trailing_metadata() or ()):
-        if k == "authd-error":
+        if k == key:
             return v
     return None
 

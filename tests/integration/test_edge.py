@@ -8,7 +8,7 @@ import grpc
 import pytest
 import requests
 
-from conftest import csrf_of, new_session, sessions_pb2
+from conftest import csrf_of, grpc_trailer, new_session, sessions_pb2
 
 PASSWORD = "a long enough password"
 
@@ -286,10 +286,10 @@ def retry_after(r):
 
 
 def authd_retry_after(e):
-    """The retry_after=<seconds> authd's lockout message carries."""
-    m = re.search(r"\bretry_after=(\d+)\b", e.details())
-    assert m, e.details()
-    return int(m.group(1))
+    """The seconds authd's lockout carries in its authd-retry-after trailer."""
+    v = grpc_trailer(e, "authd-retry-after")
+    assert v is not None and v.isdigit(), e.trailing_metadata()
+    return int(v)
 
 
 def test_login_lockout_is_429(edge, authd):

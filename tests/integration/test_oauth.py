@@ -31,7 +31,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
 from conftest import (AUTHCTL, FAST_ARGON2, REPO, Authd, Edge, common_pb2, csrf_of, free_port,
-                      new_session, sessions_pb2, users_pb2)
+                      grpc_reason, grpc_trailer, new_session, sessions_pb2, users_pb2)
 from authd.v1 import oauth_pb2, twofactor_pb2  # noqa: E402
 
 PW = "a long enough password"
@@ -868,8 +868,18 @@ def test_password_grant_lockout_says_when_to_retry(env):
     assert codes[-1] == 429 and set(codes[:-1]) == {400}, codes
     assert r.json()["error"] == "locked", r.text
     ra = int(r.headers["Retry-After"])
-    m = re.search(r"retry_after=(\d+)", r.json().get("error_description", ""))
+    m = re.search(r"retry after (\d+) s", r.json().get("error_description", ""))
     assert m and 1 <= ra and abs(ra - int(m.group(1))) <= 1, (ra, r.text)
+    # authd's refusal carries the code and the seconds as trailers of their own, which is
+    # where the edge reads them (a refused attempt is not counted: asking changes nothing).
+    with pytest.raises(grpc.RpcError) as ei:
+        env.call(OA + "Token", oauth_pb2.OAuthTokenRequest(
+            grant_type="password", username="kim@example.com", password=PW, client_id=APP,
+            client_secret=APP_SECRET, client_ip="127.0.0.1"), oauth_pb2.OAuthTokenResponse)
+    e = ei.value
+    assert (grpc_reason(e), grpc_trailer(e, "authd-oauth-error")) == ("locked", "locked"), (
+        e.trailing_metadata())
+    assert abs(int(grpc_trailer(e, "authd-retry-after")) - ra) <= 1, e.trailing_metadata()
     # A refusal that is not a lockout has none.
     r = token_req(env, {"grant_type": "password", "username": "kim@example.com",
                         "password": PW}, auth=(APP, "not the secret"))
@@ -896,6 +906,26 @@ def test_disabled_grant_type(env):
     oauth_error(r, 400, "unsupported_grant_type")
     r = token_req(env, {}, auth=(APP, APP_SECRET))
     oauth_error(r, 400, "invalid_request")
+    # authd's side: each refusal names its OAuth code in a trailer of its own, the status
+    # message is only the description, and the two codes with enum values of their own carry
+    # them as authd-error too.
+    for req, code, reason, status in (
+            (oauth_pb2.OAuthTokenRequest(grant_type="urn:example:magic", client_id=APP,
+                                         client_secret=APP_SECRET),
+             "unsupported_grant_type", "unsupported_grant_type", grpc.StatusCode.INVALID_ARGUMENT),
+            (oauth_pb2.OAuthTokenRequest(grant_type="client_credentials", client_id=APP,
+                                         client_secret=APP_SECRET),
+             "unauthorized_client", "unauthorized_client", grpc.StatusCode.PERMISSION_DENIED),
+            (oauth_pb2.OAuthTokenRequest(grant_type="refresh_token", refresh_token="x" * 40,
+                                         client_id=APP, client_secret=APP_SECRET),
+             "invalid_grant", "invalid_token", grpc.StatusCode.UNAUTHENTICATED)):
+        with pytest.raises(grpc.RpcError) as ei:
+            env.call(OA + "Token", req, oauth_pb2.OAuthTokenResponse)
+        e = ei.value
+        assert (e.code(), grpc_reason(e), grpc_trailer(e, "authd-oauth-error")) == (
+            status, reason, code), (e.code(), e.trailing_metadata(), e.details())
+        assert not e.details().startswith(code), e.details()
+        assert grpc_trailer(e, "authd-retry-after") is None, e.trailing_metadata()
     # The implicit grant for a client without it: no token anywhere.
     s = new_session()
     r = browse(env, s, "/auth/authorize?" + urllib.parse.urlencode(

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from conftest import (AUTHD, Authd, FAST_ARGON2, admin_pb2, common_pb2, grpc_reason,
-                      sessions_pb2, signup_pb2, users_pb2)
+                      grpc_trailer, sessions_pb2, signup_pb2, users_pb2)
 
 from authd.v1 import twofactor_pb2  # noqa: E402
 
@@ -191,7 +191,7 @@ def test_code_lockout_is_separate_from_passwords(authd):
             grpc.StatusCode.UNAUTHENTICATED, "wrong_token")
     e = err(lambda: verify(authd, p.session_token, oath(secret, step_time(1)), ip="10.8.0.2"),
             grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
-    assert "retry_after=" in e.details()
+    assert int(grpc_trailer(e, "authd-retry-after") or 0) > 0, e.trailing_metadata()
     # The password counter is untouched: the password step still passes.
     assert not login(authd, "fay@example.com").session.authenticated
     time.sleep(1.2)
@@ -345,4 +345,4 @@ def test_code_deliveries_are_rate_limited(authd):
         authd.call(TF + "IssueDeliveryCode", req, twofactor_pb2.DeliveryCodeResponse)
     e = err(lambda: authd.call(TF + "IssueDeliveryCode", req, twofactor_pb2.DeliveryCodeResponse),
             grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
-    assert "retry_after=" in e.details()
+    assert int(grpc_trailer(e, "authd-retry-after") or 0) > 0, e.trailing_metadata()

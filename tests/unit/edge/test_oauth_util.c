@@ -266,50 +266,15 @@ test_client_auth(void **state)
     assert_string_equal(c.secret, "");
 }
 
-/* ---- "<error>: <description>" ---------------------------------------------------------- */
+/* ---- authd's refusal -> RFC 6749 §5.2 ------------------------------------------------ */
 
 static void
-split_is(const char *msg, const char *error, const char *description)
-{
-    char e[EDGE_OAUTH_ERROR_MAX];
-    const char *d = NULL;
-    memset(e, 0x5a, sizeof(e));
-    edge_oauth_error_split(msg, e, &d);
-    assert_string_equal(e, error);
-    assert_non_null(d);
-    assert_string_equal(d, description);
-}
-
-static void
-test_error_split(void **state)
-{
-    (void)state;
-    split_is("invalid_grant: code expired", "invalid_grant", "code expired");
-    split_is("invalid_client:unknown client", "invalid_client", "unknown client");
-    split_is("invalid_scope: scope x: not allowed", "invalid_scope", "scope x: not allowed");
-    split_is("access_denied:", "access_denied", "");
-    /* without ':' there is no code: the whole text is the description */
-    split_is("invalid_grant", "", "invalid_grant");
-    split_is("unknown method", "", "unknown method");
-    split_is("", "", "");
-    split_is(NULL, "", "");
-    /* what precedes ':' must look like a code */
-    split_is(": nothing before", "", ": nothing before");
-    split_is("Deadline Exceeded: x", "", "Deadline Exceeded: x");
-    split_is("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1", "",
-             "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1");
-    char long_code[EDGE_OAUTH_ERROR_MAX + 8];
-    memset(long_code, 'a', EDGE_OAUTH_ERROR_MAX);
-    memcpy(long_code + EDGE_OAUTH_ERROR_MAX, ": x", 4);
-    split_is(long_code, "", long_code);
-}
-
-static void
-from_is(int err, const char *msg, int status, const char *error, const char *description)
+from_is(int err, const char *code, const char *msg, int status, const char *error,
+        const char *description)
 {
     struct edge_oauth_error oe;
     memset(&oe, 0x5a, sizeof(oe));
-    edge_oauth_error_from(err, msg, &oe);
+    edge_oauth_error_from(err, code, msg, &oe);
     assert_int_equal(oe.status, status);
     assert_string_equal(oe.error, error);
     if (description != NULL)
@@ -321,37 +286,46 @@ static void
 test_error_from(void **state)
 {
     (void)state;
-    from_is(AUTHD_ERR_INVALID_TOKEN, "invalid_grant: code expired", 400, "invalid_grant",
+    from_is(AUTHD_ERR_INVALID_TOKEN, "invalid_grant", "code expired", 400, "invalid_grant",
             "code expired");
-    from_is(AUTHD_ERR_INVALID_CREDENTIALS, "invalid_client: unknown client", 401, "invalid_client",
-            "unknown client");
-    from_is(AUTHD_ERR_INVALID_ARGUMENT, "invalid_scope: unknown scope", 400, "invalid_scope",
+    from_is(AUTHD_ERR_INVALID_CREDENTIALS, "invalid_client", "unknown client", 401,
+            "invalid_client", "unknown client");
+    from_is(AUTHD_ERR_INVALID_ARGUMENT, "invalid_scope", "unknown scope", 400, "invalid_scope",
             "unknown scope");
     /* the code decides 401 for invalid_client whatever the enum */
-    from_is(AUTHD_ERR_INVALID_ARGUMENT, "invalid_client: no secret", 401, "invalid_client", NULL);
-    from_is(AUTHD_ERR_UNIMPLEMENTED, "unsupported_grant_type: device_code", 400,
+    from_is(AUTHD_ERR_INVALID_ARGUMENT, "invalid_client", "no secret", 401, "invalid_client", NULL);
+    from_is(AUTHD_ERR_UNSUPPORTED_GRANT_TYPE, "unsupported_grant_type", "device_code", 400,
             "unsupported_grant_type", "device_code");
-    from_is(AUTHD_ERR_LOCKED, "locked: too many attempts", 429, "locked", "too many attempts");
-    from_is(AUTHD_ERR_UNAUTHENTICATED, "invalid_token: expired", 401, "invalid_token", "expired");
-    /* no code in the message: the enum's default code */
-    from_is(AUTHD_ERR_PERMISSION_DENIED, "permission denied", 400, "unauthorized_client", "");
-    from_is(AUTHD_ERR_INVALID_CREDENTIALS, NULL, 401, "invalid_client", "");
-    from_is(AUTHD_ERR_INVALID_TOKEN, "", 400, "invalid_grant", "");
-    from_is(AUTHD_ERR_INVALID_ARGUMENT, "malformed request message", 400, "invalid_request", "");
-    /* an authd without the OAuth service: not "unsupported_grant_type" */
-    from_is(AUTHD_ERR_UNIMPLEMENTED, "unknown method", 500, "server_error",
+    from_is(AUTHD_ERR_UNAUTHORIZED_CLIENT, "unauthorized_client", "not this grant", 400,
+            "unauthorized_client", "not this grant");
+    from_is(AUTHD_ERR_LOCKED, "locked", "too many attempts", 429, "locked", "too many attempts");
+    from_is(AUTHD_ERR_UNAUTHENTICATED, "invalid_token", "expired", 401, "invalid_token", "expired");
+    /* the message is a description only: a "code: " prefix in it is not read */
+    from_is(AUTHD_ERR_INVALID_TOKEN, NULL, "invalid_client: x", 400, "invalid_grant", "");
+    /* no code: the enum's default code, and no description */
+    from_is(AUTHD_ERR_UNSUPPORTED_GRANT_TYPE, "", "unsupported grant type", 400,
+            "unsupported_grant_type", "");
+    from_is(AUTHD_ERR_PERMISSION_DENIED, NULL, "permission denied", 400, "unauthorized_client", "");
+    from_is(AUTHD_ERR_INVALID_CREDENTIALS, NULL, NULL, 401, "invalid_client", "");
+    from_is(AUTHD_ERR_INVALID_TOKEN, "", "", 400, "invalid_grant", "");
+    from_is(AUTHD_ERR_INVALID_ARGUMENT, NULL, "malformed request message", 400, "invalid_request",
+            "");
+    /* an authd without the OAuth service: not "unsupported_grant_type", whatever it says */
+    from_is(AUTHD_ERR_UNIMPLEMENTED, NULL, "unknown method", 500, "server_error",
+            "The OAuth service is not available");
+    from_is(AUTHD_ERR_UNIMPLEMENTED, "unsupported_grant_type", "x", 500, "server_error",
             "The OAuth service is not available");
     /* transport failures: fixed text, never the transport's message */
     struct edge_oauth_error oe;
-    edge_oauth_error_from(AUTHD_ERR_UNAVAILABLE, "failed to connect to 10.0.0.7:50051", &oe);
+    edge_oauth_error_from(AUTHD_ERR_UNAVAILABLE, NULL, "failed to connect to 10.0.0.7:50051", &oe);
     assert_int_equal(oe.status, 503);
     assert_string_equal(oe.error, "temporarily_unavailable");
     assert_null(strstr(oe.description, "10.0.0.7"));
     assert_int_equal(oe.unexpected, 1);
-    edge_oauth_error_from(AUTHD_ERR_DEADLINE, "invalid_grant: x", &oe);
+    edge_oauth_error_from(AUTHD_ERR_DEADLINE, "invalid_grant", "x", &oe);
     assert_int_equal(oe.status, 503);
     assert_string_equal(oe.error, "temporarily_unavailable");
-    edge_oauth_error_from(AUTHD_ERR_INTERNAL, "server_error: stack trace here", &oe);
+    edge_oauth_error_from(AUTHD_ERR_INTERNAL, "server_error", "stack trace here", &oe);
     assert_int_equal(oe.status, 500);
     assert_string_equal(oe.error, "server_error");
     assert_null(strstr(oe.description, "stack"));
@@ -430,7 +404,6 @@ main(void)
         cmocka_unit_test(test_basic_empty),
         cmocka_unit_test(test_basic_oversized),
         cmocka_unit_test(test_client_auth),
-        cmocka_unit_test(test_error_split),
         cmocka_unit_test(test_error_from),
         cmocka_unit_test(test_json_str),
         cmocka_unit_test(test_error_json),

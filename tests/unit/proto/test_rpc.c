@@ -98,6 +98,23 @@ on_create(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *re
     }
     if (strcmp(in->email, "wrong@example.com") == 0)
         return AUTHD_ERR_INVALID_CREDENTIALS;
+    if (strcmp(in->email, "locked@example.com") == 0) {
+        rpc_ctx_set_message(ctx, "invalid_client: not a prefix anyone reads");
+        rpc_ctx_set_oauth_error(ctx, "invalid_grant");
+        rpc_ctx_set_oauth_error(ctx, "locked"); /* the last one wins */
+        rpc_ctx_set_retry_after(ctx, 42);
+        return AUTHD_ERR_LOCKED;
+    }
+    if (strcmp(in->email, "badcode@example.com") == 0) {
+        rpc_ctx_set_oauth_error(ctx, "Invalid Grant"); /* not a code: ignored */
+        rpc_ctx_set_retry_after(ctx, -3);              /* not a wait: ignored */
+        return AUTHD_ERR_INVALID_TOKEN;
+    }
+    if (strcmp(in->email, "details-ok@example.com") == 0) {
+        /* Details of a call that succeeds are not sent. */
+        rpc_ctx_set_oauth_error(ctx, "invalid_grant");
+        rpc_ctx_set_retry_after(ctx, 9);
+    }
     if (strcmp(in->email, "slow@example.com") == 0) {
         __atomic_add_fetch(&slow_started, 1, __ATOMIC_SEQ_CST);
         sleep_ms(300);
@@ -346,6 +363,38 @@ test_handler_errors(void **state)
 
     /* st may be NULL. */
     assert_int_equal(create(f, "taken@example.com", 5000, NULL, NULL), AUTHD_ERR_ALREADY_EXISTS);
+    /* No details were set: none arrive. */
+    assert_int_equal(create(f, "taken@example.com", 5000, NULL, &st), AUTHD_ERR_ALREADY_EXISTS);
+    assert_string_equal(st.oauth_error, "");
+    assert_int_equal(st.retry_after, 0);
+}
+
+/* A refusal's OAuth code and retry-after travel as trailers of their own into rpc_status. */
+static void
+test_refusal_details(void **state)
+{
+    struct fixture *f = *state;
+    Authd__V1__UserResponse *resp = (void *)1;
+    struct rpc_status st;
+
+    assert_int_equal(create(f, "locked@example.com", 5000, &resp, &st), AUTHD_ERR_LOCKED);
+    assert_null(resp);
+    assert_int_equal(st.code, ST_RESOURCE_EXHAUSTED);
+    assert_string_equal(st.reason, "locked");
+    assert_string_equal(st.oauth_error, "locked");
+    assert_int_equal(st.retry_after, 42);
+    assert_string_equal(st.message, "invalid_client: not a prefix anyone reads");
+
+    assert_int_equal(create(f, "badcode@example.com", 5000, &resp, &st), AUTHD_ERR_INVALID_TOKEN);
+    assert_string_equal(st.reason, "invalid_token");
+    assert_string_equal(st.oauth_error, "");
+    assert_int_equal(st.retry_after, 0);
+
+    assert_int_equal(create(f, "details-ok@example.com", 5000, &resp, &st), AUTHD_OK);
+    assert_int_equal(st.code, ST_OK);
+    assert_string_equal(st.oauth_error, "");
+    assert_int_equal(st.retry_after, 0);
+    rpc_msg_free(&resp->base);
 }
 
 static void
@@ -693,6 +742,8 @@ test_status_mapping(void **state)
         {AUTHD_ERR_UNAVAILABLE, ST_UNAVAILABLE},
         {AUTHD_ERR_DEADLINE, ST_DEADLINE_EXCEEDED},
         {AUTHD_ERR_UNIMPLEMENTED, ST_UNIMPLEMENTED},
+        {AUTHD_ERR_UNAUTHORIZED_CLIENT, ST_PERMISSION_DENIED},
+        {AUTHD_ERR_UNSUPPORTED_GRANT_TYPE, ST_INVALID_ARGUMENT},
         {AUTHD_ERR_STORAGE, ST_INTERNAL},
         {AUTHD_ERR_INTERNAL, ST_INTERNAL},
         {AUTHD_ERR_NOMEM, ST_INTERNAL},
@@ -798,6 +849,7 @@ main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_repeated_and_empty_request),
         cmocka_unit_test(test_handler_errors),
+        cmocka_unit_test(test_refusal_details),
         cmocka_unit_test(test_unknown_method),
         cmocka_unit_test(test_malformed_request),
         cmocka_unit_test(test_too_large),
