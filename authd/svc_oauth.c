@@ -17,7 +17,7 @@
 #include "authd/account.h"
 #include "authd/audit.h"
 #include "authd/clients.h"
-#include "authd/email.h"
+#include "common/email.h"
 #include "common/err.h"
 #include "authd/keys.h"
 #include "common/log.h"

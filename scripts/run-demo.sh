@@ -27,7 +27,7 @@ pids+=($!)
 for _ in $(seq 100); do [ -s data/authd.port ] && break; sleep 0.1; done
 [ -s data/authd.port ] || { echo "authd did not start" >&2; exit 1; }
 
-./build/authd/authctl --authd "127.0.0.1:${AUTHD_PORT}" apply -f deploy/demo.yaml
+./build/ctl/authctl --authd "127.0.0.1:${AUTHD_PORT}" apply -f deploy/demo.yaml
 
 ./build/edge/authd-edge --listen "127.0.0.1:${EDGE_PORT}" --authd "127.0.0.1:${AUTHD_PORT}" \
   --base-url "http://127.0.0.1:${EDGE_PORT}" &

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: e-mail normalisation (authd/email.h). */
+/* libFuzzer target: e-mail normalisation (common/email.h). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "authd/email.h"
+#include "common/email.h"
 #include "common/err.h"
 
 int

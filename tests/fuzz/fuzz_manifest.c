@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: YAML manifest to resources (authd/manifest.h manifest_parse). */
+/* libFuzzer target: YAML manifest to resources (ctl/manifest.h manifest_parse). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
-#include "authd/manifest.h"
+#include "ctl/manifest.h"
 #include "common/secret.h"
 
 int

@@ -46,7 +46,7 @@ health_pb2 = _load_health()
 
 AUTHD = os.path.join(BUILD, "authd", "authd")
 EDGE = os.path.join(BUILD, "edge", "authd-edge")
-AUTHCTL = os.path.join(BUILD, "authd", "authctl")
+AUTHCTL = os.path.join(BUILD, "ctl", "authctl")
 CALLERS_DEV = os.path.join(REPO, "deploy", "callers.yaml")
 
 # Cheap Argon2 in the suite keeps it fast; the default cost is exercised by the benchmark and

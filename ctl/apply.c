@@ -6,43 +6,16 @@
  * write-only, is set again when the manifest gives one); a Client is put whole (its secret, also
  * write-only, is set again when the manifest gives one, else kept).
  */
-#include "authd/authctl_manifest.h"
+#include "ctl/ctl.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
-#include "authd/manifest.h"
+#include "ctl/manifest.h"
 #include "common/secret.h"
-
-void
-authctl_print_safe(FILE *f, const char *s)
-{
-    for (; s != NULL && *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        fputc(c < 0x20 || c == 0x7F ? '?' : c, f);
-    }
-}
-
-int
-authctl_rpc_failed(const char *what, int err, const struct rpc_status *st)
-{
-    const char *reason = st != NULL && st->reason[0] != '\0' ? st->reason : authd_err_reason(err);
-    const char *message = st != NULL && st->message[0] != '\0' ? st->message : authd_strerror(err);
-
-    fputs("authctl: ", stderr);
-    if (what != NULL) {
-        authctl_print_safe(stderr, what);
-        fputs(": ", stderr);
-    }
-    authctl_print_safe(stderr, reason);
-    fputs(": ", stderr);
-    authctl_print_safe(stderr, message);
-    fputc('\n', stderr);
-    return err == AUTHD_ERR_UNAVAILABLE || err == AUTHD_ERR_DEADLINE ? AUTHCTL_UNREACHABLE
-                                                                     : AUTHCTL_REFUSED;
-}
 
 static int
 apply_auth_config(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms)
@@ -53,7 +26,7 @@ apply_auth_config(struct rpc_client *c, const struct manifest_resource *res, int
     int r = rpc_call(c, "/authd.v1.Admin/PutAuthConfig", &res->auth_config->base,
                      &authd__v1__auth_config__descriptor, &resp, timeout_ms, &st);
     if (r != AUTHD_OK)
-        return authctl_rpc_failed(res->name, r, &st);
+        return ctl_rpc_failed(res->name, r, &st);
     rpc_msg_free(resp);
     printf("%s configured\n", res->name);
     return AUTHCTL_OK;
@@ -70,7 +43,7 @@ apply_client(struct rpc_client *c, const struct manifest_resource *res, int time
     int r = rpc_call(c, "/authd.v1.ClientAdmin/Put", &res->client->base,
                      &authd__v1__client_response__descriptor, &resp, timeout_ms, &st);
     if (r != AUTHD_OK)
-        return authctl_rpc_failed(res->name, r, &st);
+        return ctl_rpc_failed(res->name, r, &st);
     rpc_msg_free(resp);
     printf("%s configured\n", res->name);
     return AUTHCTL_OK;
@@ -100,7 +73,7 @@ get_existing(struct rpc_client *c, const struct manifest_resource *res, int time
         return AUTHCTL_REFUSED;
     }
     if (r != AUTHD_OK)
-        return authctl_rpc_failed(res->name, r, &st);
+        return ctl_rpc_failed(res->name, r, &st);
     *out = (Authd__V1__UserResponse *)resp;
     if ((*out)->user == NULL) {
         rpc_msg_free(resp);
@@ -128,14 +101,14 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
         return AUTHCTL_OK;
     }
     if (r != AUTHD_ERR_ALREADY_EXISTS)
-        return authctl_rpc_failed(res->name, r, &st);
+        return ctl_rpc_failed(res->name, r, &st);
 
     if ((rc = get_existing(c, res, timeout_ms, &existing)) != AUTHCTL_OK)
         return rc;
     const Authd__V1__User *cur = existing->user;
     if (strcmp(cur->email, u->email) != 0) {
         fprintf(stderr, "authctl: %s: exists with the e-mail ", res->name);
-        authctl_print_safe(stderr, cur->email);
+        ctl_print_safe(stderr, cur->email);
         fputs("; authctl cannot change a user's e-mail\n", stderr);
         rc = AUTHCTL_REFUSED;
         goto out;
@@ -149,7 +122,7 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
         r = rpc_call(c, "/authd.v1.Users/Update", &upd.base, &authd__v1__user_response__descriptor,
                      &resp, timeout_ms, &st);
         if (r != AUTHD_OK) {
-            rc = authctl_rpc_failed(res->name, r, &st);
+            rc = ctl_rpc_failed(res->name, r, &st);
             goto out;
         }
         rpc_msg_free(resp);
@@ -162,7 +135,7 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
         r = rpc_call(c, "/authd.v1.Users/SetPassword", &sp.base, &authd__v1__empty__descriptor,
                      &resp, timeout_ms, &st);
         if (r != AUTHD_OK) {
-            rc = authctl_rpc_failed(res->name, r, &st);
+            rc = ctl_rpc_failed(res->name, r, &st);
             goto out;
         }
         rpc_msg_free(resp);
@@ -176,7 +149,7 @@ out:
 }
 
 int
-authctl_apply(struct rpc_client *c, const char *path, int timeout_ms)
+ctl_apply(struct rpc_client *c, const char *path, int timeout_ms)
 {
     char err[256];
     char *text = NULL;
@@ -219,4 +192,34 @@ out:
     manifest_free(m);
     secret_freezero(text, len);
     return rc;
+}
+
+int
+ctl_cmd_apply(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option lo[] = {{"filename", required_argument, NULL, 'f'},
+                                       {"output", required_argument, NULL, 'o'},
+                                       {NULL, 0, NULL, 0}};
+    const char *file = NULL;
+    int c;
+
+    optind = 0;
+    while ((c = ctl_next_opt(argc, argv, "+f:o:", lo)) != -1) {
+        switch (c) {
+        case 'f':
+            file = optarg;
+            break;
+        case 'o':
+            if (ctl_parse_output(ctl, optarg) != 0)
+                return ctl_usage_error("-o takes text or json");
+            break;
+        default:
+            return ctl_usage_error("apply takes -f FILE");
+        }
+    }
+    if (ctl_no_extra_args(argc, argv) != AUTHCTL_OK)
+        return AUTHCTL_USAGE;
+    if (file == NULL)
+        return ctl_usage_error("apply needs -f FILE (or -f - for standard input)");
+    return ctl_apply(ctl->client, file, ctl->timeout_ms);
 }

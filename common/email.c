@@ -4,7 +4,7 @@
  * RFC 5322 (no quoted local parts, comments or address literals): what every mail provider
  * hands out and every form accepts, and nothing that could confuse a header or a log line.
  */
-#include "authd/email.h"
+#include "common/email.h"
 
 #include <string.h>
 

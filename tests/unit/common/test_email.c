@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests for authd/email.c: normalisation (trim, lower-case) and validation of e-mail
+ * Unit tests for common/email.c: normalisation (trim, lower-case) and validation of e-mail
  * addresses used as account keys.
  */
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "authd/email.h"
+#include "common/email.h"
 #include "common/err.h"
 
 static void

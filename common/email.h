@@ -4,8 +4,8 @@
  * and trailing white space trimmed, the whole address lower-cased (as most providers and auth
  * servers treat addresses case-insensitively).
  */
-#ifndef AUTHD_EMAIL_H
-#define AUTHD_EMAIL_H
+#ifndef AUTHD_COMMON_EMAIL_H
+#define AUTHD_COMMON_EMAIL_H
 
 #include <stddef.h>
 

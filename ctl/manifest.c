@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Manifests: a bounded YAML -> JSON converter on libyaml's event API (depth, node and size
- * limits; aliases refused, so no "billion laughs"), then strict mapping of Aidbox-style
- * resources to protobuf-c messages, and the reverse mapping plus a small YAML printer for
- * authctl's output. Manifests carry passwords: every copy we control is wiped before release.
+ * Manifests: YAML read into JSON by common/yamlread.c (bounded, aliases refused), then strict
+ * mapping of Aidbox-style resources to protobuf-c messages, and the reverse mapping plus a small
+ * YAML printer for authctl's output. Manifests carry passwords: every copy we control is wiped
+ * before release.
  */
-#include "authd/manifest.h"
+#include "ctl/manifest.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -15,11 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <yaml.h>
-
-#include "authd/email.h"
+#include "common/email.h"
 #include "common/err.h"
 #include "common/secret.h"
+#include "common/yamlread.h"
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
@@ -63,427 +62,44 @@ type_name(const json_t *v)
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
+static const struct yamlread_opts manifest_yaml = {
+    .max_bytes = MANIFEST_MAX_BYTES,
+    .max_depth = MANIFEST_MAX_DEPTH,
+    .max_nodes = MANIFEST_MAX_NODES,
+};
+
+/* "line L, column C: message", "manifest is larger than N bytes" or the bare message. */
+static void
+yaml_err(const struct yamlread_error *e, char *err, size_t errlen)
+{
+    if (e->line > 0)
+        set_err(err, errlen, "line %zu, column %zu: %s", e->line, e->column, e->message);
+    else if (e->problem == YAMLREAD_TOO_LARGE)
+        set_err(err, errlen, "manifest is %s", e->message);
+    else
+        set_err(err, errlen, "%s", e->message);
+}
+
 int
 manifest_read(FILE *f, char **text, size_t *len, char *err, size_t errlen)
 {
-    size_t cap = 64 * 1024, n = 0;
-    char *buf = malloc(cap);
-    int r = AUTHD_ERR_NOMEM;
+    struct yamlread_error e;
 
-    *text = NULL;
-    *len = 0;
-    if (buf == NULL) {
-        set_err(err, errlen, "out of memory");
-        return r;
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap > MANIFEST_MAX_BYTES) {
-                r = AUTHD_ERR_TOO_LARGE;
-                set_err(err, errlen, "manifest is larger than %d bytes", MANIFEST_MAX_BYTES);
-                goto out;
-            }
-            /* Grow by hand so that the old copy can be wiped (it may hold passwords). */
-            size_t ncap = cap * 2 > MANIFEST_MAX_BYTES + 1 ? MANIFEST_MAX_BYTES + 1 : cap * 2;
-            char *nbuf = malloc(ncap);
-            if (nbuf == NULL) {
-                set_err(err, errlen, "out of memory");
-                goto out;
-            }
-            memcpy(nbuf, buf, n);
-            secret_freezero(buf, cap);
-            buf = nbuf;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        r = AUTHD_ERR_INTERNAL;
-        set_err(err, errlen, "read error: %s", strerror(errno));
-        goto out;
-    }
-    if (n > MANIFEST_MAX_BYTES) {
-        r = AUTHD_ERR_TOO_LARGE;
-        set_err(err, errlen, "manifest is larger than %d bytes", MANIFEST_MAX_BYTES);
-        goto out;
-    }
-    if (n == cap) {
-        char *nbuf = malloc(n + 1);
-        if (nbuf == NULL) {
-            set_err(err, errlen, "out of memory");
-            goto out;
-        }
-        memcpy(nbuf, buf, n);
-        secret_freezero(buf, cap);
-        buf = nbuf;
-        cap = n + 1;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    buf = NULL;
-    r = AUTHD_OK;
-out:
-    secret_freezero(buf, cap);
+    int r = yamlread_file(f, MANIFEST_MAX_BYTES, text, len, &e);
+    if (r != AUTHD_OK)
+        yaml_err(&e, err, errlen);
     return r;
-}
-
-/* ---- YAML -> JSON ------------------------------------------------------------------------- */
-
-struct yconv {
-    yaml_parser_t parser;
-    size_t nodes;
-    char *err;
-    size_t errlen;
-};
-
-static int yerr(struct yconv *c, const yaml_mark_t *mark, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-yerr(struct yconv *c, const yaml_mark_t *mark, const char *fmt, ...)
-{
-    char msg[200];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    set_err(c->err, c->errlen, "line %zu, column %zu: %s", mark->line + 1, mark->column + 1, msg);
-    return AUTHD_ERR_INVALID_ARGUMENT;
-}
-
-/* Scalars may be passwords: wipe libyaml's copy before it frees it. */
-static void
-event_delete(yaml_event_t *ev)
-{
-    if (ev->type == YAML_SCALAR_EVENT && ev->data.scalar.value != NULL)
-        secret_wipe(ev->data.scalar.value, ev->data.scalar.length);
-    yaml_event_delete(ev);
-}
-
-static int
-next_event(struct yconv *c, yaml_event_t *ev)
-{
-    memset(ev, 0, sizeof(*ev));
-    if (yaml_parser_parse(&c->parser, ev))
-        return AUTHD_OK;
-    if (c->parser.error == YAML_MEMORY_ERROR) {
-        set_err(c->err, c->errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
-    const char *problem = c->parser.problem != NULL ? c->parser.problem : "invalid YAML";
-    if (c->parser.context != NULL)
-        return yerr(c, &c->parser.problem_mark, "invalid YAML: %s %s", problem, c->parser.context);
-    return yerr(c, &c->parser.problem_mark, "invalid YAML: %s", problem);
-}
-
-static int
-is_digits(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    }
-    return 1;
-}
-
-/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? with at least a point or an exponent. */
-static int
-is_decimal(const char *s, size_t n)
-{
-    size_t i = 0, digits = 0;
-    int point = 0, exp = 0;
-
-    if (i < n && (s[i] == '-' || s[i] == '+'))
-        i++;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-        digits++;
-    if (i < n && s[i] == '.') {
-        point = 1;
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-            digits++;
-    }
-    if (digits == 0)
-        return 0;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        exp = 1;
-        i++;
-        if (i < n && (s[i] == '-' || s[i] == '+'))
-            i++;
-        if (!is_digits(s + i, n - i))
-            return 0;
-        i = n;
-    }
-    return i == n && (point || exp);
-}
-
-static int
-is_one_of(const char *s, const char *const *words)
-{
-    for (; *words != NULL; words++) {
-        if (strcmp(s, *words) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Resolves an untagged plain scalar (YAML 1.2 core schema, decimal integers only). */
-static int
-plain_scalar(struct yconv *c, const yaml_event_t *ev, json_t **out)
-{
-    static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
-    static const char *const trues[] = {"true", "True", "TRUE", NULL};
-    static const char *const falses[] = {"false", "False", "FALSE", NULL};
-    const char *s = (const char *)ev->data.scalar.value;
-    size_t n = ev->data.scalar.length;
-
-    if (n == 0 || is_one_of(s, nulls)) {
-        *out = json_null();
-        return AUTHD_OK;
-    }
-    if (is_one_of(s, trues) || is_one_of(s, falses)) {
-        *out = json_boolean(is_one_of(s, trues));
-        return AUTHD_OK;
-    }
-    size_t sign = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-    /* A leading zero is an octal number in YAML 1.1 and a decimal in 1.2: keep it a string,
-     * so that the mapping reports it rather than guessing. */
-    if (is_digits(s + sign, n - sign) && !(n - sign > 1 && s[sign] == '0')) {
-        errno = 0;
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (errno == ERANGE || *end != '\0')
-            return yerr(c, &ev->start_mark, "integer %.40s is out of range", s);
-        *out = json_integer((json_int_t)v);
-        return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
-    }
-    if (is_decimal(s, n)) {
-        double d = strtod(s, NULL);
-        *out = json_real(d); /* NULL for inf/nan, reported below as out of range */
-        if (*out == NULL)
-            return yerr(c, &ev->start_mark, "number %.40s is out of range", s);
-        return AUTHD_OK;
-    }
-    *out = json_stringn(s, n);
-    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
-}
-
-static int
-scalar_to_json(struct yconv *c, const yaml_event_t *ev, json_t **out)
-{
-    const char *tag = (const char *)ev->data.scalar.tag;
-    const char *s = (const char *)ev->data.scalar.value;
-    size_t n = ev->data.scalar.length;
-
-    if (memchr(s, '\0', n) != NULL)
-        return yerr(c, &ev->start_mark, "NUL character in a string");
-    if (tag != NULL && strcmp(tag, "!") != 0 && strcmp(tag, YAML_STR_TAG) != 0)
-        return yerr(c, &ev->start_mark, "unsupported tag %.60s", tag);
-    if (tag == NULL && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-        return plain_scalar(c, ev, out);
-    *out = json_stringn(s, n);
-    return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
-}
-
-static int convert_node(struct yconv *c, yaml_event_t *ev, int depth, json_t **out);
-
-/* Reads the entries of a mapping (is_map) or sequence up to its end event. */
-static int
-convert_container(struct yconv *c, int is_map, int depth, json_t *container)
-{
-    yaml_event_t ev, kev;
-    char *key = NULL;
-    int r;
-
-    for (;;) {
-        if ((r = next_event(c, &ev)) != AUTHD_OK)
-            goto out;
-        if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
-            event_delete(&ev);
-            r = AUTHD_OK;
-            goto out;
-        }
-        json_t *child = NULL;
-        if (!is_map) {
-            if ((r = convert_node(c, &ev, depth + 1, &child)) != AUTHD_OK)
-                goto out;
-            if (json_array_append_new(container, child) != 0) {
-                r = AUTHD_ERR_NOMEM;
-                goto out;
-            }
-            continue;
-        }
-        /* A mapping entry: a scalar key, then the value node. */
-        kev = ev;
-        if (kev.type != YAML_SCALAR_EVENT) {
-            r = kev.type == YAML_ALIAS_EVENT
-                    ? yerr(c, &kev.start_mark, "aliases are not supported; write the value out")
-                    : yerr(c, &kev.start_mark, "mapping keys must be plain strings");
-            event_delete(&kev);
-            goto out;
-        }
-        const char *k = (const char *)kev.data.scalar.value;
-        size_t klen = kev.data.scalar.length;
-        if (++c->nodes > MANIFEST_MAX_NODES)
-            r = yerr(c, &kev.start_mark, "more than %d nodes", MANIFEST_MAX_NODES);
-        else if (memchr(k, '\0', klen) != NULL)
-            r = yerr(c, &kev.start_mark, "NUL character in a key");
-        else if (json_object_get(container, k) != NULL)
-            r = yerr(c, &kev.start_mark, "duplicate key '%.60s'", k);
-        else if ((key = strdup(k)) == NULL)
-            r = AUTHD_ERR_NOMEM;
-        event_delete(&kev);
-        if (key == NULL)
-            goto out;
-        if ((r = next_event(c, &ev)) != AUTHD_OK)
-            goto out;
-        if ((r = convert_node(c, &ev, depth + 1, &child)) != AUTHD_OK)
-            goto out;
-        if (json_object_set_new(container, key, child) != 0) {
-            r = AUTHD_ERR_NOMEM;
-            goto out;
-        }
-        free(key);
-        key = NULL;
-    }
-out:
-    free(key);
-    return r;
-}
-
-/* Converts the node that starts with ev (consumed) into *out. */
-static int
-convert_node(struct yconv *c, yaml_event_t *ev, int depth, json_t **out)
-{
-    json_t *v = NULL;
-    int r;
-
-    *out = NULL;
-    if (++c->nodes > MANIFEST_MAX_NODES) {
-        r = yerr(c, &ev->start_mark, "more than %d nodes", MANIFEST_MAX_NODES);
-        goto out;
-    }
-    switch (ev->type) {
-    case YAML_ALIAS_EVENT:
-        r = yerr(c, &ev->start_mark, "aliases (*%.40s) are not supported; write the value out",
-                 (const char *)ev->data.alias.anchor);
-        break;
-    case YAML_SCALAR_EVENT:
-        r = scalar_to_json(c, ev, &v);
-        break;
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT: {
-        int is_map = ev->type == YAML_MAPPING_START_EVENT;
-        const char *tag =
-            (const char *)(is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag);
-        if (depth > MANIFEST_MAX_DEPTH) {
-            r = yerr(c, &ev->start_mark, "nesting deeper than %d levels", MANIFEST_MAX_DEPTH);
-            break;
-        }
-        if (tag != NULL && strcmp(tag, "!") != 0 &&
-            strcmp(tag, is_map ? YAML_MAP_TAG : YAML_SEQ_TAG) != 0) {
-            r = yerr(c, &ev->start_mark, "unsupported tag %.60s", tag);
-            break;
-        }
-        v = is_map ? json_object() : json_array();
-        if (v == NULL) {
-            r = AUTHD_ERR_NOMEM;
-            break;
-        }
-        r = convert_container(c, is_map, depth, v);
-        break;
-    }
-    default:
-        r = yerr(c, &ev->start_mark, "unexpected YAML event");
-        break;
-    }
-out:
-    event_delete(ev);
-    if (r != AUTHD_OK) {
-        json_decref(v);
-        if (r == AUTHD_ERR_NOMEM)
-            set_err(c->err, c->errlen, "out of memory");
-        return r;
-    }
-    *out = v;
-    return AUTHD_OK;
-}
-
-/* Wipes the input copies libyaml keeps in its (public) buffer structs. Best effort: libyaml
- * may also have left copies in memory it reallocated while scanning. */
-static void
-parser_wipe(yaml_parser_t *p)
-{
-    if (p->buffer.start != NULL)
-        secret_wipe(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
-    if (p->raw_buffer.start != NULL)
-        secret_wipe(p->raw_buffer.start, (size_t)(p->raw_buffer.end - p->raw_buffer.start));
 }
 
 int
 manifest_yaml_to_json(const char *text, size_t len, json_t **docs, char *err, size_t errlen)
 {
-    struct yconv c;
-    yaml_event_t ev;
-    json_t *arr = NULL;
-    int r, parser_ok = 0;
+    struct yamlread_error e;
 
-    *docs = NULL;
     set_err(err, errlen, "%s", "");
-    memset(&c, 0, sizeof(c));
-    c.err = err;
-    c.errlen = errlen;
-    if (text == NULL) {
-        set_err(err, errlen, "no manifest text");
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    }
-    if (len > MANIFEST_MAX_BYTES) {
-        set_err(err, errlen, "manifest is larger than %d bytes", MANIFEST_MAX_BYTES);
-        return AUTHD_ERR_TOO_LARGE;
-    }
-    r = AUTHD_ERR_NOMEM;
-    if ((arr = json_array()) == NULL || !yaml_parser_initialize(&c.parser)) {
-        set_err(err, errlen, "out of memory");
-        goto out;
-    }
-    parser_ok = 1;
-    yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
-
-    for (;;) {
-        if ((r = next_event(&c, &ev)) != AUTHD_OK)
-            goto out;
-        yaml_event_type_t type = ev.type;
-        event_delete(&ev);
-        if (type == YAML_STREAM_END_EVENT)
-            break;
-        if (type != YAML_DOCUMENT_START_EVENT)
-            continue; /* stream start, document end */
-        json_t *doc = NULL;
-        if ((r = next_event(&c, &ev)) != AUTHD_OK)
-            goto out;
-        if ((r = convert_node(&c, &ev, 1, &doc)) != AUTHD_OK)
-            goto out;
-        if (json_array_append_new(arr, doc) != 0) {
-            r = AUTHD_ERR_NOMEM;
-            set_err(err, errlen, "out of memory");
-            goto out;
-        }
-    }
-    *docs = arr;
-    arr = NULL;
-    r = AUTHD_OK;
-out:
-    if (parser_ok) {
-        parser_wipe(&c.parser);
-        yaml_parser_delete(&c.parser);
-    }
-    json_decref(arr);
+    int r = yamlread_to_json(text, len, &manifest_yaml, docs, NULL, &e);
+    if (r != AUTHD_OK)
+        yaml_err(&e, err, errlen);
     return r;
 }
 
@@ -597,6 +213,16 @@ field_path(char *buf, size_t cap, const char *prefix, const char *key)
     else
         snprintf(buf, cap, "%s.%s", prefix, key);
     return buf;
+}
+
+static int
+is_one_of(const char *s, const char *const *words)
+{
+    for (; *words != NULL; words++) {
+        if (strcmp(s, *words) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* Refuses any key of obj that is not in allowed (NULL-terminated), naming its full path. */
@@ -1273,36 +899,6 @@ out:
     return r;
 }
 
-/* Wipes every string value of the tree (keys are field names, not secrets). */
-static void
-json_wipe_strings(json_t *v)
-{
-    const char *key;
-    json_t *child;
-    size_t i;
-
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        /* jansson owns a writable malloc'd copy; the value is about to be freed. */
-        secret_wipe((char *)(uintptr_t)json_string_value(v), json_string_length(v));
-        break;
-    case JSON_OBJECT:
-        json_object_foreach(v, key, child)
-        {
-            json_wipe_strings(child);
-        }
-        break;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, child)
-        {
-            json_wipe_strings(child);
-        }
-        break;
-    default:
-        break;
-    }
-}
-
 int
 manifest_parse(const char *text, size_t len, struct manifest **out, char *err, size_t errlen)
 {
@@ -1313,7 +909,7 @@ manifest_parse(const char *text, size_t len, struct manifest **out, char *err, s
     if ((r = manifest_yaml_to_json(text, len, &docs, err, errlen)) != AUTHD_OK)
         return r;
     r = manifest_from_json(docs, out, err, errlen);
-    json_wipe_strings(docs);
+    yamlread_wipe(docs);
     json_decref(docs);
     return r;
 }

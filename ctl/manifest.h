@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Resource manifests (what `authctl apply -f` reads): YAML text is turned into a jansson tree by
- * a small bounded converter, then each resource is checked strictly (unknown resourceType,
+ * common/yamlread.h (bounded), then each resource is checked strictly (unknown resourceType,
  * unknown field, wrong type are errors naming the field) and mapped to the protobuf-c message
  * its RPC takes. Field names are Aidbox's, so an Aidbox manifest applies unchanged. No network:
  * authctl does the RPCs, this layer is unit-tested on its own.
  */
-#ifndef AUTHD_MANIFEST_H
-#define AUTHD_MANIFEST_H
+#ifndef AUTHD_CTL_MANIFEST_H
+#define AUTHD_CTL_MANIFEST_H
 
 #include <stddef.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests for the manifest layer behind `authctl apply` (authd/manifest.c): the bounded
+ * Unit tests for the manifest layer behind `authctl apply` (ctl/manifest.c): the bounded
  * YAML -> JSON converter, strict mapping of AuthConfig, User and Client resources to protobuf-c
  * messages, and the reverse mapping and YAML printer used by `authctl config get` and
  * `authctl client get`.
@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "authd/manifest.h"
+#include "ctl/manifest.h"
 
 static char err[256];
 

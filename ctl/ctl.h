@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * authctl's commands (one file each: apply.c, user.c, client.c, keys.c, config.c) and what they
+ * share (cli.c): exit codes, the command-line context, usage errors, option and output helpers,
+ * the report of a failed call. The Aidbox resource <-> protobuf conversion is ctl/manifest.h.
+ * Everything here runs on authctl's one thread and writes to stdout/stderr.
+ */
+#ifndef AUTHD_CTL_CTL_H
+#define AUTHD_CTL_CTL_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "proto/rpc.h"
+
+/* authctl's exit codes. */
+enum authctl_exit {
+    AUTHCTL_OK = 0,
+    AUTHCTL_REFUSED = 1,      /* authd answered with an error */
+    AUTHCTL_USAGE = 2,        /* bad command line or input */
+    AUTHCTL_UNREACHABLE = 3,  /* authd cannot be reached or did not answer in time */
+    AUTHCTL_BAD_MANIFEST = 4, /* the manifest cannot be read, parsed or validated */
+};
+
+/* The command line's context: the open channel (owned by main), the deadline, the format. */
+struct ctl {
+    struct rpc_client *client;
+    const char *target;
+    int timeout_ms;
+    int json; /* -o json */
+};
+
+/* ---- commands: argv[0] is the subcommand word (for apply: "apply"); each returns an exit code */
+
+int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_user(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_client(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_keys(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+
+/*
+ * `authctl apply -f path` ("-" is standard input): reads and validates the whole manifest
+ * first (nothing is applied when any resource is wrong), then applies the resources in order
+ * through c, printing "AuthConfig/app configured", "User/alice created|updated|unchanged",
+ * "Client/web configured". Stops at the first failure. Returns an enum authctl_exit.
+ */
+int ctl_apply(struct rpc_client *c, const char *path, int timeout_ms);
+
+/* ---- shared helpers (cli.c) --------------------------------------------------------------- */
+
+/* Prints "authctl: <message>" and the --help hint on stderr; returns AUTHCTL_USAGE. */
+int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A decimal in [min, max] from s, whole string, into *out. 0, or -1 (*out untouched). */
+int ctl_parse_long(const char *s, long min, long max, long *out);
+
+/* -o text|json into ctl->json. 0, or -1 for another word. */
+int ctl_parse_output(struct ctl *ctl, const char *s);
+
+/* getopt_long over argv[0..argc) (argv[0] is the command word); reset optind first. */
+int ctl_next_opt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+
+/* AUTHCTL_OK when getopt consumed every argument, else a usage error naming the first extra. */
+int ctl_no_extra_args(int argc, char **argv);
+
+/* The options of 'client SUB' and 'keys SUB'. */
+struct client_args {
+    const char *id;
+    const char *alg;
+};
+
+/*
+ * Parses --id, --alg and -o for 'cmd argv[0]'; allowed lists the letters SUB takes (i: --id,
+ * a: --alg), so that nothing is silently ignored. a's strings are borrowed from argv.
+ */
+int ctl_parse_id_alg(struct ctl *ctl, int argc, char **argv, const char *cmd, const char *allowed,
+                     struct client_args *a);
+
+/* Prints j (taken: released here) as indented JSON; NULL reports out of memory. */
+int ctl_print_json(json_t *j);
+
+/* "name" padded to 11 columns, then value made safe, then a newline, on stdout. */
+void ctl_print_field(const char *name, const char *value);
+
+/* s (control characters replaced), then spaces up to width columns, on stdout. */
+void ctl_print_padded(const char *s, size_t width);
+
+/* Writes s to f with control characters replaced by '?' (server text on a terminal). */
+void ctl_print_safe(FILE *f, const char *s);
+
+/*
+ * Reports a failed rpc_call() on stderr as "authctl: [what: ]<reason>: <message>" (st may be
+ * NULL; control characters from the server are replaced) and returns the exit code for err:
+ * AUTHCTL_UNREACHABLE for AUTHD_ERR_UNAVAILABLE/AUTHD_ERR_DEADLINE, else AUTHCTL_REFUSED.
+ */
+int ctl_rpc_failed(const char *what, int err, const struct rpc_status *st);
+
+#endif

@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `authctl user ...`: create, get, list, activate, deactivate, delete, set-password. Passwords
+ * come only from standard input (without echo on a terminal), never from argv (visible in ps),
+ * and are wiped as soon as the call is made.
+ */
+#include "ctl/ctl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "authd/password.h"
+#include "common/err.h"
+#include "common/secret.h"
+#include "ctl/manifest.h"
+
+#define MAX_PAGES 100000 /* a guard against a server that never ends a listing */
+
+/*
+ * Reads a password from standard input into buf (cap bytes, NUL-terminated): one line without
+ * echo from a terminal, else all of the input. One trailing "\n" or "\r\n" is dropped; empty,
+ * multi-line, NUL-containing and over-long (PASSWORD_MAX_LEN) passwords are refused.
+ */
+static int
+read_password(char *buf, size_t cap, size_t *len)
+{
+    struct termios old, quiet;
+    int tty = isatty(STDIN_FILENO), echo_off = 0;
+    size_t n = 0;
+    int rc = AUTHCTL_USAGE;
+
+    *len = 0;
+    if (tty && tcgetattr(STDIN_FILENO, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+        fputs("Password: ", stderr);
+    }
+    /* cap leaves room for PASSWORD_MAX_LEN, "\r\n" and one byte more, which tells "too long". */
+    while (n < cap) {
+        ssize_t got = read(STDIN_FILENO, buf + n, tty ? 1 : cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            fprintf(stderr, "authctl: reading the password: %s\n", strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (tty && buf[n - 1] == '\n')
+            break;
+    }
+    if (n == cap) {
+        fprintf(stderr, "authctl: the password is longer than %d bytes\n", PASSWORD_MAX_LEN);
+        goto out;
+    }
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    if (n == 0) {
+        fputs("authctl: empty password on standard input\n", stderr);
+        goto out;
+    }
+    if (n > PASSWORD_MAX_LEN) {
+        fprintf(stderr, "authctl: the password is longer than %d bytes\n", PASSWORD_MAX_LEN);
+        goto out;
+    }
+    if (memchr(buf, '\n', n) != NULL || memchr(buf, '\0', n) != NULL) {
+        fputs("authctl: the password must be a single line of text\n", stderr);
+        goto out;
+    }
+    *len = n;
+    rc = AUTHCTL_OK;
+out:
+    if (echo_off) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    if (rc != AUTHCTL_OK)
+        secret_wipe(buf, cap);
+    return rc;
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+static int
+print_user(const struct ctl *ctl, const Authd__V1__User *u)
+{
+    if (ctl->json)
+        return ctl_print_json(manifest_user_to_json(u));
+    json_t *j = manifest_user_to_json(u);
+    if (j == NULL)
+        return ctl_print_json(NULL);
+    ctl_print_field("id:", u->id);
+    ctl_print_field("email:", u->email);
+    ctl_print_field("inactive:", u->inactive ? "true" : "false");
+    if (u->two_factor != NULL && u->two_factor->enabled) {
+        printf("%-11senabled", "twoFactor:");
+        if (u->two_factor->transport[0] != '\0') {
+            fputs(" (", stdout);
+            ctl_print_safe(stdout, u->two_factor->transport);
+            fputc(')', stdout);
+        }
+        fputc('\n', stdout);
+    } else {
+        ctl_print_field("twoFactor:", "disabled");
+    }
+    /* Times as manifest_user_to_json() renders them. */
+    const json_t *t = json_object_get(j, "createdAt");
+    if (json_is_string(t))
+        ctl_print_field("createdAt:", json_string_value(t));
+    t = json_object_get(j, "updatedAt");
+    if (json_is_string(t))
+        ctl_print_field("updatedAt:", json_string_value(t));
+    json_decref(j);
+    return AUTHCTL_OK;
+}
+
+/* ---- commands ----------------------------------------------------------------------------- */
+
+struct user_args {
+    const char *id;
+    const char *email;
+    int inactive;
+    int password_stdin;
+    long page_size;
+};
+
+static int
+parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
+{
+    static const struct option lo[] = {{"id", required_argument, NULL, 'i'},
+                                       {"email", required_argument, NULL, 'e'},
+                                       {"inactive", no_argument, NULL, 'n'},
+                                       {"password-stdin", no_argument, NULL, 'p'},
+                                       {"page-size", required_argument, NULL, 's'},
+                                       {"output", required_argument, NULL, 'o'},
+                                       {NULL, 0, NULL, 0}};
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    optind = 0;
+    while ((c = ctl_next_opt(argc, argv, "+o:", lo)) != -1) {
+        switch (c) {
+        case 'i':
+            a->id = optarg;
+            break;
+        case 'e':
+            a->email = optarg;
+            break;
+        case 'n':
+            a->inactive = 1;
+            break;
+        case 'p':
+            a->password_stdin = 1;
+            break;
+        case 's':
+            if (ctl_parse_long(optarg, 1, 1000, &a->page_size) != 0)
+                return ctl_usage_error("--page-size takes a number from 1 to 1000");
+            break;
+        case 'o':
+            if (ctl_parse_output(ctl, optarg) != 0)
+                return ctl_usage_error("-o takes text or json");
+            break;
+        default:
+            return ctl_usage_error("bad option for 'user %s'", argv[0]);
+        }
+    }
+    return ctl_no_extra_args(argc, argv);
+}
+
+/* Refuses options the subcommand does not take, so that nothing is silently ignored. */
+static int
+only_options(const char *cmd, const struct user_args *a, const char *allowed)
+{
+    struct {
+        int given;
+        char key;
+        const char *name;
+    } opts[] = {{a->id != NULL, 'i', "--id"},
+                {a->email != NULL, 'e', "--email"},
+                {a->inactive, 'n', "--inactive"},
+                {a->password_stdin, 'p', "--password-stdin"},
+                {a->page_size != 0, 's', "--page-size"}};
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        if (opts[i].given && strchr(allowed, opts[i].key) == NULL)
+            return ctl_usage_error("'user %s' does not take %s", cmd, opts[i].name);
+    }
+    return AUTHCTL_OK;
+}
+
+static int
+user_create(struct ctl *ctl, const struct user_args *a)
+{
+    Authd__V1__CreateUserRequest req = AUTHD__V1__CREATE_USER_REQUEST__INIT;
+    char pw[PASSWORD_MAX_LEN + 3];
+    size_t pwlen = 0;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+    int rc;
+
+    if (a->email == NULL)
+        return ctl_usage_error("'user create' needs --email");
+    if (a->password_stdin && (rc = read_password(pw, sizeof(pw), &pwlen)) != AUTHCTL_OK)
+        return rc;
+    req.email = (char *)a->email;
+    if (a->id != NULL)
+        req.id = (char *)a->id;
+    req.inactive = a->inactive;
+    if (a->password_stdin)
+        req.password = pw;
+    int r = rpc_call(ctl->client, "/authd.v1.Users/Create", &req.base,
+                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
+    if (a->password_stdin)
+        secret_wipe(pw, sizeof(pw));
+    if (r != AUTHD_OK)
+        return ctl_rpc_failed(NULL, r, &st);
+    const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
+    if (ctl->json && ur->user != NULL) {
+        rc = print_user(ctl, ur->user);
+    } else {
+        fputs("User/", stdout);
+        ctl_print_safe(stdout, ur->user != NULL ? ur->user->id : a->email);
+        fputs(" created\n", stdout);
+        rc = AUTHCTL_OK;
+    }
+    rpc_msg_free(resp);
+    return rc;
+}
+
+static int
+user_get(struct ctl *ctl, const struct user_args *a)
+{
+    Authd__V1__GetUserRequest req = AUTHD__V1__GET_USER_REQUEST__INIT;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    if ((a->id == NULL) == (a->email == NULL))
+        return ctl_usage_error("'user get' needs exactly one of --id or --email");
+    if (a->id != NULL)
+        req.id = (char *)a->id;
+    else
+        req.email = (char *)a->email;
+    int r = rpc_call(ctl->client, "/authd.v1.Users/Get", &req.base,
+                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return ctl_rpc_failed(NULL, r, &st);
+    const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
+    int rc = AUTHCTL_REFUSED;
+    if (ur->user == NULL)
+        fputs("authctl: authd returned no user\n", stderr);
+    else
+        rc = print_user(ctl, ur->user);
+    rpc_msg_free(resp);
+    return rc;
+}
+
+static int
+user_list(struct ctl *ctl, const struct user_args *a)
+{
+    Authd__V1__ListUsersRequest req = AUTHD__V1__LIST_USERS_REQUEST__INIT;
+    struct rpc_status st;
+    char *token = NULL;
+    json_t *all = NULL;
+    int rc = AUTHCTL_REFUSED, header = 0;
+
+    if (ctl->json && (all = json_array()) == NULL)
+        return ctl_print_json(NULL);
+    req.page_size = (uint32_t)a->page_size; /* 0: the server's default */
+    for (int page = 0; page < MAX_PAGES; page++) {
+        ProtobufCMessage *resp = NULL;
+        req.page_token = token != NULL ? token : (char *)"";
+        int r = rpc_call(ctl->client, "/authd.v1.Users/List", &req.base,
+                         &authd__v1__list_users_response__descriptor, &resp, ctl->timeout_ms, &st);
+        if (r != AUTHD_OK) {
+            rc = ctl_rpc_failed(NULL, r, &st);
+            goto out;
+        }
+        const Authd__V1__ListUsersResponse *lr = (const Authd__V1__ListUsersResponse *)resp;
+        for (size_t i = 0; i < lr->n_users; i++) {
+            const Authd__V1__User *u = lr->users[i];
+            if (ctl->json) {
+                json_t *j = manifest_user_to_json(u);
+                if (j == NULL || json_array_append_new(all, j) != 0) {
+                    rpc_msg_free(resp);
+                    rc = ctl_print_json(NULL);
+                    goto out;
+                }
+                continue;
+            }
+            if (!header) {
+                printf("%-36s  %-40s  %-8s  %s\n", "ID", "EMAIL", "STATUS", "2FA");
+                header = 1;
+            }
+            ctl_print_padded(u->id, 36);
+            fputs("  ", stdout);
+            ctl_print_padded(u->email, 40);
+            printf("  %-8s  %s\n", u->inactive ? "inactive" : "active",
+                   u->two_factor != NULL && u->two_factor->enabled ? "on" : "off");
+        }
+        const char *next = lr->next_page_token != NULL ? lr->next_page_token : "";
+        int same = token != NULL && strcmp(next, token) == 0;
+        int more = next[0] != '\0';
+        free(token);
+        token = more ? strdup(next) : NULL;
+        rpc_msg_free(resp);
+        if (same) {
+            fputs("authctl: authd repeated a page token; listing stopped\n", stderr);
+            goto out;
+        }
+        if (!more)
+            break;
+        if (token == NULL) {
+            fputs("authctl: out of memory\n", stderr);
+            goto out;
+        }
+    }
+    if (ctl->json) {
+        rc = ctl_print_json(all);
+        all = NULL;
+    } else {
+        if (!header)
+            puts("no users");
+        rc = AUTHCTL_OK;
+    }
+out:
+    free(token);
+    json_decref(all);
+    return rc;
+}
+
+static int
+user_set_active(struct ctl *ctl, const struct user_args *a, int inactive)
+{
+    Authd__V1__BoolValue v = AUTHD__V1__BOOL_VALUE__INIT;
+    Authd__V1__UpdateUserRequest req = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    if (a->id == NULL)
+        return ctl_usage_error("'user %s' needs --id", inactive ? "deactivate" : "activate");
+    v.value = inactive;
+    req.id = (char *)a->id;
+    req.inactive = &v;
+    int r = rpc_call(ctl->client, "/authd.v1.Users/Update", &req.base,
+                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return ctl_rpc_failed(NULL, r, &st);
+    const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
+    int rc = AUTHCTL_OK;
+    if (ctl->json && ur->user != NULL) {
+        rc = print_user(ctl, ur->user);
+    } else {
+        fputs("User/", stdout);
+        ctl_print_safe(stdout, a->id);
+        puts(inactive ? " deactivated" : " activated");
+    }
+    rpc_msg_free(resp);
+    return rc;
+}
+
+static int
+user_delete(struct ctl *ctl, const struct user_args *a)
+{
+    Authd__V1__DeleteUserRequest req = AUTHD__V1__DELETE_USER_REQUEST__INIT;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    if (a->id == NULL)
+        return ctl_usage_error("'user delete' needs --id");
+    req.id = (char *)a->id;
+    int r = rpc_call(ctl->client, "/authd.v1.Users/Delete", &req.base,
+                     &authd__v1__empty__descriptor, &resp, ctl->timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return ctl_rpc_failed(NULL, r, &st);
+    rpc_msg_free(resp);
+    fputs("User/", stdout);
+    ctl_print_safe(stdout, a->id);
+    puts(" deleted");
+    return AUTHCTL_OK;
+}
+
+static int
+user_set_password(struct ctl *ctl, const struct user_args *a)
+{
+    Authd__V1__SetPasswordRequest req = AUTHD__V1__SET_PASSWORD_REQUEST__INIT;
+    char pw[PASSWORD_MAX_LEN + 3];
+    size_t pwlen;
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+    int rc;
+
+    if (a->id == NULL || !a->password_stdin)
+        return ctl_usage_error("'user set-password' needs --id and --password-stdin");
+    if ((rc = read_password(pw, sizeof(pw), &pwlen)) != AUTHCTL_OK)
+        return rc;
+    req.id = (char *)a->id;
+    req.password = pw;
+    int r = rpc_call(ctl->client, "/authd.v1.Users/SetPassword", &req.base,
+                     &authd__v1__empty__descriptor, &resp, ctl->timeout_ms, &st);
+    secret_wipe(pw, sizeof(pw));
+    if (r != AUTHD_OK)
+        return ctl_rpc_failed(NULL, r, &st);
+    rpc_msg_free(resp);
+    fputs("User/", stdout);
+    ctl_print_safe(stdout, a->id);
+    puts(" password set");
+    return AUTHCTL_OK;
+}
+
+int
+ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
+{
+    struct user_args a;
+    int rc;
+
+    if (argc < 1)
+        return ctl_usage_error("'user' needs a subcommand (create, get, list, activate, "
+                               "deactivate, delete, set-password)");
+    const char *sub = argv[0];
+    if ((rc = parse_user_args(ctl, argc, argv, &a)) != AUTHCTL_OK)
+        return rc;
+    if (strcmp(sub, "create") == 0)
+        return (rc = only_options(sub, &a, "ienp")) != AUTHCTL_OK ? rc : user_create(ctl, &a);
+    if (strcmp(sub, "get") == 0)
+        return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_get(ctl, &a);
+    if (strcmp(sub, "list") == 0)
+        return (rc = only_options(sub, &a, "s")) != AUTHCTL_OK ? rc : user_list(ctl, &a);
+    if (strcmp(sub, "activate") == 0 || strcmp(sub, "deactivate") == 0)
+        return (rc = only_options(sub, &a, "i")) != AUTHCTL_OK
+                   ? rc
+                   : user_set_active(ctl, &a, sub[0] == 'd');
+    if (strcmp(sub, "delete") == 0)
+        return (rc = only_options(sub, &a, "i")) != AUTHCTL_OK ? rc : user_delete(ctl, &a);
+    if (strcmp(sub, "set-password") == 0)
+        return (rc = only_options(sub, &a, "ip")) != AUTHCTL_OK ? rc : user_set_password(ctl, &a);
+    return ctl_usage_error("unknown command 'user %s'", sub);
+}
