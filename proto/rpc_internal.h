@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What proto/rpc_server.c and proto/rpc_client.c share beyond the public contract (rpc.h):
- * packing a message into a byte buffer that wipes itself, the wipe of received bytes, and the
- * check of an OAuth error code that travels as metadata. Private to proto/: includes gRPC.
+ * packing a message into a byte buffer that wipes itself and the wipe of received bytes (the
+ * check of an OAuth error code is in rpc_ctx.h, which this includes). Private to proto/:
+ * includes gRPC.
  */
 #ifndef AUTHD_PROTO_RPC_INTERNAL_H
 #define AUTHD_PROTO_RPC_INTERNAL_H
@@ -11,6 +12,8 @@
 
 #include <grpc/byte_buffer.h>
 #include <protobuf-c/protobuf-c.h>
+
+#include "proto/rpc_ctx.h"
 
 /*
  * Packs msg into a new raw byte buffer (*out; destroy with grpc_byte_buffer_destroy) whose
@@ -25,8 +28,5 @@ int rpc_pack(const ProtobufCMessage *msg, grpc_byte_buffer **out);
  * no-op.
  */
 void rpc_bb_wipe(grpc_byte_buffer *bb);
-
-/* 1 when the len bytes at s are a well-formed OAuth error code (rpc.h: rpc_ctx_set_oauth_error). */
-int rpc_oauth_code_ok(const char *s, size_t len);
 
 #endif

@@ -34,15 +34,13 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "proto/rpc_ctx.h"
 #include "proto/rpc_internal.h"
 
 #define RPC_DEFAULT_WORKERS 32
 #define RPC_DEFAULT_MAX_MESSAGE (1024 * 1024)
 #define RPC_QUEUE_CAP 4096     /* blocking calls waiting for a worker; then "busy" */
 #define RPC_SLOTS_PER_METHOD 2 /* requests kept posted per method and completion queue */
-#define RPC_ARENA_INLINE 1024  /* arena bytes inside the call itself: most calls need no more */
-#define RPC_ARENA_CHUNK 4096   /* later arena chunks, or the size asked when larger */
-#define RPC_MESSAGE_MAX 255    /* longest status message a handler may set */
 
 /* What a completion-queue event is about; the tag points at one of these. */
 enum rpc_tag_kind {
@@ -64,14 +62,10 @@ struct rpc_reg {
     char *path; /* "/pkg.Service/Method" */
 };
 
-struct rpc_arena_chunk {
-    struct rpc_arena_chunk *next;
-    size_t cap;
-    max_align_t data[]; /* cap bytes */
-};
-
-struct rpc_ctx {
+/* A gRPC call: the handler's context (rpc_ctx.h) and what gRPC needs until it is answered. */
+struct rpc_call {
     struct rpc_tag tag; /* first: a tag is the call */
+    struct rpc_ctx ctx; /* what the handler sees */
     struct rpc_server *srv;
     const struct rpc_reg *reg; /* NULL: the generic slot, for methods nobody registered */
     int cq_idx;
@@ -82,11 +76,6 @@ struct rpc_ctx {
     grpc_byte_buffer *payload; /* registered calls; NULL for an absent message */
     grpc_call_details details; /* generic calls */
     char *peer;                /* gpr_malloc'd, on first use */
-    const char *message;       /* status message set by the handler, in the arena */
-    const char *oauth_error;   /* rpc_ctx_set_oauth_error, in the arena; NULL: none */
-    int64_t retry_after;       /* rpc_ctx_set_retry_after; 0: none */
-    const char *caller;        /* set by the authorize hook, in the arena; NULL: none */
-    unsigned grants;           /* set by the authorize hook; ~0u until then */
     grpc_auth_context *auth;   /* on first use; released with the call */
     uint64_t arrived_ns;       /* CLOCK_MONOTONIC when the call arrived */
     int status;                /* gRPC status code sent */
@@ -98,13 +87,14 @@ struct rpc_ctx {
     grpc_metadata trailer[3];
     char retry_text[24]; /* the authd-retry-after value */
     int cancelled;
-
-    /* The arena: an inline block, then chunks. */
-    unsigned char *arena_cur;
-    size_t arena_left;
-    struct rpc_arena_chunk *chunks;
-    max_align_t arena_inline[RPC_ARENA_INLINE / sizeof(max_align_t)];
 };
+
+/* The call a handler's context belongs to. */
+static struct rpc_call *
+call_of(struct rpc_ctx *ctx)
+{
+    return (struct rpc_call *)((char *)ctx - offsetof(struct rpc_call, ctx));
+}
 
 struct rpc_cq_thread {
     struct rpc_server *srv;
@@ -136,60 +126,21 @@ struct rpc_server {
 
     pthread_mutex_t qmu; /* guards the worker queue */
     pthread_cond_t qcv;
-    struct rpc_ctx **queue; /* ring of RPC_QUEUE_CAP */
+    struct rpc_call **queue; /* ring of RPC_QUEUE_CAP */
     size_t q_head;
     size_t q_len;
     int q_stop;   /* workers exit once the queue is empty */
     int q_cancel; /* queued calls are answered UNAVAILABLE without running */
 };
 
-/* ---- arena ----------------------------------------------------------------------------- */
-
-static size_t
-arena_round(size_t n)
-{
-    size_t a = _Alignof(max_align_t);
-    return (n + a - 1) & ~(a - 1);
-}
-
-/* Wipes and frees every chunk; the arena is unusable afterwards. */
-static void
-arena_free(struct rpc_ctx *ctx)
-{
-    secret_wipe(ctx->arena_inline, sizeof(ctx->arena_inline));
-    while (ctx->chunks != NULL) {
-        struct rpc_arena_chunk *next = ctx->chunks->next;
-        secret_freezero(ctx->chunks, sizeof(*ctx->chunks) + ctx->chunks->cap);
-        ctx->chunks = next;
-    }
-    ctx->arena_cur = NULL;
-    ctx->arena_left = 0;
-}
-
-/*
- * protobuf-c allocator over the arena. The decoded request, with its strings, bytes, repeated
- * arrays and unknown fields, then lives in the arena, so the arena wipe covers all of it; the
- * response is built in the arena too (or points at static storage, which is never wiped).
- */
-static void *
-arena_pb_alloc(void *data, size_t n)
-{
-    return rpc_ctx_alloc(data, n);
-}
-
-static void
-arena_pb_free(void *data, void *p)
-{
-    (void)data;
-    (void)p; /* freed with the arena */
-}
-
 /* ---- calls ----------------------------------------------------------------------------- */
 
-static struct rpc_ctx *
+static const struct rpc_ctx_ops call_ops;
+
+static struct rpc_call *
 ctx_new(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx)
 {
-    struct rpc_ctx *c = calloc(1, sizeof(*c));
+    struct rpc_call *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->tag.kind = TAG_REQUEST;
@@ -197,17 +148,15 @@ ctx_new(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx)
     c->reg = reg;
     c->cq_idx = cq_idx;
     c->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
-    c->grants = ~0u;
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     c->status_details = grpc_empty_slice();
-    c->arena_cur = (unsigned char *)c->arena_inline;
-    c->arena_left = sizeof(c->arena_inline);
+    rpc_ctx_init(&c->ctx, &call_ops, reg != NULL ? reg->svc->arg : NULL);
     return c;
 }
 
 static void
-ctx_free(struct rpc_ctx *c)
+ctx_free(struct rpc_call *c)
 {
     if (c == NULL)
         return;
@@ -220,7 +169,7 @@ ctx_free(struct rpc_ctx *c)
     grpc_slice_unref(c->status_details);
     grpc_metadata_array_destroy(&c->md);
     grpc_call_details_destroy(&c->details);
-    arena_free(c);
+    rpc_ctx_cleanup(&c->ctx);
     if (c->peer != NULL)
         gpr_free(c->peer);
     if (c->auth != NULL)
@@ -244,7 +193,7 @@ now_ns(void)
  * answered call is reported to the observe hook first, once its answer has been handed over.
  */
 static void
-ctx_finish(struct rpc_ctx *c)
+ctx_finish(struct rpc_call *c)
 {
     struct rpc_server *srv = c->srv;
 
@@ -270,18 +219,18 @@ ctx_finish(struct rpc_ctx *c)
  * into c (static strings, the arena, retry_text), which lives until the batch completes.
  */
 static size_t
-error_trailer(struct rpc_ctx *c, int err)
+error_trailer(struct rpc_call *c, int err)
 {
     size_t n = 0;
 
     c->trailer[n].key = grpc_slice_from_static_string(AUTHD_ERR_MD_KEY);
     c->trailer[n++].value = grpc_slice_from_static_string(authd_err_reason(err));
-    if (c->oauth_error != NULL) {
+    if (c->ctx.oauth_error != NULL) {
         c->trailer[n].key = grpc_slice_from_static_string(AUTHD_OAUTH_ERROR_MD_KEY);
-        c->trailer[n++].value = grpc_slice_from_static_string(c->oauth_error);
+        c->trailer[n++].value = grpc_slice_from_static_string(c->ctx.oauth_error);
     }
-    if (c->retry_after > 0) {
-        snprintf(c->retry_text, sizeof(c->retry_text), "%lld", (long long)c->retry_after);
+    if (c->ctx.retry_after > 0) {
+        snprintf(c->retry_text, sizeof(c->retry_text), "%lld", (long long)c->ctx.retry_after);
         c->trailer[n].key = grpc_slice_from_static_string(AUTHD_RETRY_AFTER_MD_KEY);
         c->trailer[n++].value = grpc_slice_from_static_string(c->retry_text);
     }
@@ -293,7 +242,7 @@ error_trailer(struct rpc_ctx *c, int err)
  * error trailer. The call is freed when the batch completes.
  */
 static void
-call_answer(struct rpc_ctx *c, int err, const ProtobufCMessage *resp)
+call_answer(struct rpc_call *c, int err, const ProtobufCMessage *resp)
 {
     grpc_op ops[4];
     size_t n = 0;
@@ -315,8 +264,8 @@ call_answer(struct rpc_ctx *c, int err, const ProtobufCMessage *resp)
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)c->status;
     if (err != AUTHD_OK) {
-        c->status_details =
-            grpc_slice_from_copied_string(c->message != NULL ? c->message : authd_strerror(err));
+        c->status_details = grpc_slice_from_copied_string(
+            c->ctx.message != NULL ? c->ctx.message : authd_strerror(err));
         ops[n].data.send_status_from_server.trailing_metadata_count = error_trailer(c, err);
         ops[n].data.send_status_from_server.trailing_metadata = c->trailer;
         ops[n].data.send_status_from_server.status_details = &c->status_details;
@@ -335,11 +284,11 @@ call_answer(struct rpc_ctx *c, int err, const ProtobufCMessage *resp)
 
 /* Decodes the request into the arena. The raw bytes are wiped once decoded. */
 static int
-call_decode(struct rpc_ctx *c, ProtobufCMessage **req)
+call_decode(struct rpc_call *c, ProtobufCMessage **req)
 {
     static const uint8_t none[1];
     const ProtobufCMessageDescriptor *in = c->reg->md->input;
-    ProtobufCAllocator a = {arena_pb_alloc, arena_pb_free, c};
+    ProtobufCAllocator a = rpc_ctx_allocator(&c->ctx);
     grpc_byte_buffer_reader r;
     grpc_slice s;
 
@@ -349,7 +298,7 @@ call_decode(struct rpc_ctx *c, ProtobufCMessage **req)
         return *req != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
     }
     if (!grpc_byte_buffer_reader_init(&r, c->payload)) {
-        rpc_ctx_set_message(c, "undecodable message");
+        rpc_ctx_set_message(&c->ctx, "undecodable message");
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
     s = grpc_byte_buffer_reader_readall(&r);
@@ -363,7 +312,7 @@ call_decode(struct rpc_ctx *c, ProtobufCMessage **req)
     grpc_byte_buffer_destroy(c->payload);
     c->payload = NULL;
     if (*req == NULL) {
-        rpc_ctx_set_message(c, "malformed request message");
+        rpc_ctx_set_message(&c->ctx, "malformed request message");
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
     /* Handlers store and copy requests: no unvalidated bytes may ride along (see rpc.h). */
@@ -376,18 +325,18 @@ call_decode(struct rpc_ctx *c, ProtobufCMessage **req)
  * without the right never gets a byte of its request parsed.
  */
 static int
-call_authorize(struct rpc_ctx *c)
+call_authorize(struct rpc_call *c)
 {
     const struct rpc_server *srv = c->srv;
 
     if (srv->authorize == NULL)
         return AUTHD_OK;
-    return srv->authorize(srv->hook_arg, c, c->reg->svc->desc->name, c->reg->md->name);
+    return srv->authorize(srv->hook_arg, &c->ctx, c->reg->svc->desc->name, c->reg->md->name);
 }
 
 /* Authorizes, decodes, runs the handler and answers. On a cq thread (inline) or a worker. */
 static void
-call_run(struct rpc_ctx *c)
+call_run(struct rpc_call *c)
 {
     ProtobufCMessage *req = NULL;
     ProtobufCMessage *resp = NULL;
@@ -397,8 +346,8 @@ call_run(struct rpc_ctx *c)
     if (err == AUTHD_OK)
         err = call_decode(c, &req);
     if (err == AUTHD_OK) {
-        resp = rpc_ctx_msg(c, c->reg->md->output);
-        err = resp != NULL ? c->reg->m->fn(c, req, resp) : AUTHD_ERR_NOMEM;
+        resp = rpc_ctx_msg(&c->ctx, c->reg->md->output);
+        err = resp != NULL ? c->reg->m->fn(&c->ctx, req, resp) : AUTHD_ERR_NOMEM;
     }
     call_answer(c, err, resp);
 }
@@ -406,7 +355,7 @@ call_run(struct rpc_ctx *c)
 /* ---- worker pool ----------------------------------------------------------------------- */
 
 static int
-queue_push(struct rpc_server *srv, struct rpc_ctx *c)
+queue_push(struct rpc_server *srv, struct rpc_call *c)
 {
     int r = -1;
 
@@ -427,7 +376,7 @@ worker_main(void *arg)
     struct rpc_server *srv = arg;
 
     for (;;) {
-        struct rpc_ctx *c;
+        struct rpc_call *c;
         int cancel;
 
         pthread_mutex_lock(&srv->qmu);
@@ -444,9 +393,9 @@ worker_main(void *arg)
         pthread_mutex_unlock(&srv->qmu);
 
         if (cancel) {
-            rpc_ctx_set_message(c, "server shutting down");
+            rpc_ctx_set_message(&c->ctx, "server shutting down");
             call_answer(c, AUTHD_ERR_UNAVAILABLE, NULL);
-        } else if (rpc_ctx_deadline_ms_left(c) == 0) {
+        } else if (rpc_ctx_deadline_ms_left(&c->ctx) == 0) {
             call_answer(c, AUTHD_ERR_DEADLINE, NULL);
         } else {
             call_run(c);
@@ -464,7 +413,7 @@ worker_main(void *arg)
 static void
 post_request(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx, int received)
 {
-    struct rpc_ctx *c = ctx_new(srv, reg, cq_idx);
+    struct rpc_call *c = ctx_new(srv, reg, cq_idx);
     grpc_completion_queue *cq = srv->cqs[cq_idx];
     grpc_call_error ce = GRPC_CALL_OK;
 
@@ -492,7 +441,7 @@ post_request(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx, int 
 }
 
 static void
-on_request(struct rpc_server *srv, struct rpc_ctx *c, int ok)
+on_request(struct rpc_server *srv, struct rpc_call *c, int ok)
 {
     if (!ok) {
         /* The server is shutting down and withdrew the request: no call came with it. */
@@ -505,13 +454,13 @@ on_request(struct rpc_server *srv, struct rpc_ctx *c, int ok)
     if (c->reg == NULL)
         c->deadline = c->details.deadline;
     if (c->reg == NULL || c->reg->m == NULL) {
-        rpc_ctx_set_message(c, "unknown method");
+        rpc_ctx_set_message(&c->ctx, "unknown method");
         call_answer(c, AUTHD_ERR_UNIMPLEMENTED, NULL);
     } else if (c->reg->m->flags & RPC_INLINE) {
         call_run(c);
     } else if (queue_push(srv, c) != 0) {
         log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
-        rpc_ctx_set_message(c, "server busy");
+        rpc_ctx_set_message(&c->ctx, "server busy");
         call_answer(c, AUTHD_ERR_UNAVAILABLE, NULL);
     }
 }
@@ -523,10 +472,10 @@ on_event(struct rpc_server *srv, grpc_event ev)
 
     switch (t->kind) {
     case TAG_REQUEST:
-        on_request(srv, (struct rpc_ctx *)t, ev.success);
+        on_request(srv, (struct rpc_call *)t, ev.success);
         break;
     case TAG_BATCH:
-        ctx_finish((struct rpc_ctx *)t);
+        ctx_finish((struct rpc_call *)t);
         break;
     case TAG_SHUTDOWN:
         pthread_mutex_lock(&srv->mu);
@@ -882,31 +831,27 @@ rpc_server_stop(struct rpc_server *srv, int grace_ms)
     grpc_shutdown();
 }
 
-/* ---- handler context ------------------------------------------------------------------- */
+/* ---- what a handler asks the transport (struct rpc_ctx_ops) ---------------------------- */
 
-void *
-rpc_ctx_arg(struct rpc_ctx *ctx)
+static const char *
+call_peer(struct rpc_ctx *ctx)
 {
-    return ctx != NULL && ctx->reg != NULL ? ctx->reg->svc->arg : NULL;
-}
+    struct rpc_call *c = call_of(ctx);
 
-const char *
-rpc_ctx_peer(struct rpc_ctx *ctx)
-{
-    if (ctx == NULL || ctx->call == NULL)
+    if (c->call == NULL)
         return "unknown";
-    if (ctx->peer == NULL)
-        ctx->peer = grpc_call_get_peer(ctx->call);
-    return ctx->peer != NULL ? ctx->peer : "unknown";
+    if (c->peer == NULL)
+        c->peer = grpc_call_get_peer(c->call);
+    return c->peer != NULL ? c->peer : "unknown";
 }
 
-const char *
-rpc_ctx_metadata(struct rpc_ctx *ctx, const char *key)
+static const char *
+call_metadata(struct rpc_ctx *ctx, const char *key)
 {
-    if (ctx == NULL || key == NULL)
-        return NULL;
-    for (size_t i = 0; i < ctx->md.count; i++) {
-        const grpc_metadata *m = &ctx->md.metadata[i];
+    const struct rpc_call *c = call_of(ctx);
+
+    for (size_t i = 0; i < c->md.count; i++) {
+        const grpc_metadata *m = &c->md.metadata[i];
         if (grpc_slice_str_cmp(m->key, key) == 0) {
             size_t len = GRPC_SLICE_LENGTH(m->value);
             char *v = rpc_ctx_alloc(ctx, len + 1);
@@ -923,9 +868,11 @@ rpc_ctx_metadata(struct rpc_ctx *ctx, const char *key)
 static grpc_auth_context *
 ctx_auth(struct rpc_ctx *ctx)
 {
-    if (ctx->auth == NULL && ctx->call != NULL)
-        ctx->auth = grpc_call_auth_context(ctx->call);
-    return ctx->auth;
+    struct rpc_call *c = call_of(ctx);
+
+    if (c->auth == NULL && c->call != NULL)
+        c->auth = grpc_call_auth_context(c->call);
+    return c->auth;
 }
 
 /*
@@ -970,8 +917,8 @@ has_property(grpc_auth_context *ac, const char *name)
     return grpc_auth_property_iterator_next(&it) != NULL;
 }
 
-size_t
-rpc_ctx_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max)
+static size_t
+call_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max)
 {
     /*
      * Typed, so that one kind of name can never pass for another: gRPC's per-type properties
@@ -989,8 +936,6 @@ rpc_ctx_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max)
     grpc_auth_context *ac;
     size_t n = 0;
 
-    if (ctx == NULL || out == NULL || max == 0)
-        return 0;
     ac = ctx_auth(ctx);
     /* Authenticated means a certificate chained to our CA and named its subject. */
     if (ac == NULL || !grpc_auth_context_peer_is_authenticated(ac))
@@ -1004,14 +949,14 @@ rpc_ctx_peer_identities(struct rpc_ctx *ctx, const char **out, size_t max)
     return n;
 }
 
-int
-rpc_ctx_is_tls(struct rpc_ctx *ctx)
+static int
+call_is_tls(struct rpc_ctx *ctx)
 {
     grpc_auth_context *ac;
     grpc_auth_property_iterator it;
     const grpc_auth_property *p;
 
-    if (ctx == NULL || (ac = ctx_auth(ctx)) == NULL)
+    if ((ac = ctx_auth(ctx)) == NULL)
         return 0;
     it = grpc_auth_context_find_properties_by_name(ac, GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
     while ((p = grpc_auth_property_iterator_next(&it)) != NULL)
@@ -1021,154 +966,27 @@ rpc_ctx_is_tls(struct rpc_ctx *ctx)
     return 0;
 }
 
-void
-rpc_ctx_set_caller(struct rpc_ctx *ctx, const char *who)
+static int64_t
+call_deadline_ms_left(struct rpc_ctx *ctx)
 {
-    char *p;
-
-    if (ctx == NULL || who == NULL)
-        return;
-    p = rpc_ctx_strdup(ctx, who);
-    if (p != NULL)
-        ctx->caller = p;
-}
-
-const char *
-rpc_ctx_caller(struct rpc_ctx *ctx)
-{
-    return ctx != NULL && ctx->caller != NULL ? ctx->caller : "";
-}
-
-void
-rpc_ctx_set_grants(struct rpc_ctx *ctx, unsigned bits)
-{
-    if (ctx != NULL)
-        ctx->grants = bits;
-}
-
-unsigned
-rpc_ctx_grants(struct rpc_ctx *ctx)
-{
-    return ctx != NULL ? ctx->grants : ~0u;
-}
-
-void *
-rpc_ctx_alloc(struct rpc_ctx *ctx, size_t n)
-{
-    if (ctx == NULL || n > SIZE_MAX / 2)
-        return NULL;
-    n = arena_round(n == 0 ? 1 : n);
-    if (n <= ctx->arena_left) {
-        void *p = ctx->arena_cur;
-        ctx->arena_cur += n;
-        ctx->arena_left -= n;
-        return p;
-    }
-    size_t cap = n > RPC_ARENA_CHUNK ? n : RPC_ARENA_CHUNK;
-    struct rpc_arena_chunk *ch = calloc(1, sizeof(*ch) + cap);
-    if (ch == NULL)
-        return NULL;
-    ch->cap = cap;
-    ch->next = ctx->chunks;
-    ctx->chunks = ch;
-    /* A big allocation gets a chunk of its own; the current block keeps serving small ones. */
-    if (cap - n >= ctx->arena_left) {
-        ctx->arena_cur = (unsigned char *)ch->data + n;
-        ctx->arena_left = cap - n;
-    }
-    return ch->data;
-}
-
-char *
-rpc_ctx_strdup(struct rpc_ctx *ctx, const char *s)
-{
-    if (s == NULL)
-        s = "";
-    size_t len = strlen(s);
-    char *p = rpc_ctx_alloc(ctx, len + 1);
-    if (p != NULL)
-        memcpy(p, s, len);
-    return p;
-}
-
-char *
-rpc_ctx_printf(struct rpc_ctx *ctx, const char *fmt, ...)
-{
-    va_list ap, ap2;
-    char *p = NULL;
-    int n;
-
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    if (n >= 0) {
-        p = rpc_ctx_alloc(ctx, (size_t)n + 1);
-        if (p != NULL)
-            vsnprintf(p, (size_t)n + 1, fmt, ap2);
-    }
-    va_end(ap2);
-    va_end(ap);
-    return p;
-}
-
-void *
-rpc_ctx_msg(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc)
-{
-    if (desc == NULL)
-        return NULL;
-    void *m = rpc_ctx_alloc(ctx, desc->sizeof_message);
-    if (m != NULL)
-        protobuf_c_message_init(desc, m);
-    return m;
-}
-
-void
-rpc_ctx_set_message(struct rpc_ctx *ctx, const char *msg)
-{
-    char *p;
-    size_t len;
-
-    if (ctx == NULL || msg == NULL)
-        return;
-    len = strnlen(msg, RPC_MESSAGE_MAX);
-    p = rpc_ctx_alloc(ctx, len + 1);
-    if (p == NULL)
-        return;
-    memcpy(p, msg, len);
-    ctx->message = p;
-}
-
-void
-rpc_ctx_set_oauth_error(struct rpc_ctx *ctx, const char *code)
-{
-    if (ctx == NULL)
-        return;
-    ctx->oauth_error = NULL;
-    if (code != NULL && rpc_oauth_code_ok(code, strlen(code)))
-        ctx->oauth_error = rpc_ctx_strdup(ctx, code);
-}
-
-void
-rpc_ctx_set_retry_after(struct rpc_ctx *ctx, int64_t seconds)
-{
-    if (ctx != NULL)
-        ctx->retry_after = seconds > 0 ? seconds : 0;
-}
-
-int64_t
-rpc_ctx_deadline_ms_left(struct rpc_ctx *ctx)
-{
+    const struct rpc_call *c = call_of(ctx);
     gpr_timespec now, left;
 
-    if (ctx == NULL)
-        return 0;
-    if (gpr_time_cmp(ctx->deadline, gpr_inf_future(ctx->deadline.clock_type)) == 0)
+    if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) == 0)
         return INT64_MAX;
     now = gpr_now(GPR_CLOCK_MONOTONIC);
-    left = gpr_time_sub(gpr_convert_clock_type(ctx->deadline, GPR_CLOCK_MONOTONIC), now);
+    left = gpr_time_sub(gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC), now);
     if (left.tv_sec < 0)
         return 0;
     if (left.tv_sec >= INT64_MAX / 1000 - 1)
         return INT64_MAX;
     return left.tv_sec * 1000 + left.tv_nsec / 1000000;
 }
+
+static const struct rpc_ctx_ops call_ops = {
+    .peer = call_peer,
+    .metadata = call_metadata,
+    .peer_identities = call_peer_identities,
+    .is_tls = call_is_tls,
+    .deadline_ms_left = call_deadline_ms_left,
+};
