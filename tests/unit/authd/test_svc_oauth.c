@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for authd/svc_oauth.c, called through rpc_local with a real store, signing keys and
+ * a fake clock: consent for third-party clients (asked, remembered, refused as access_denied,
+ * consent_required without a page), refresh-token rotation and reuse (a reused token kills its
+ * family, the token that replaced it included), a code redeemed twice, and the password grant
+ * sharing Sessions.Login's lockout.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "authd/callers.h"
+#include "authd/v1/oauth.pb-c.h"
+#include "common/err.h"
+#include "proto/rpc.h"
+#include "tests/unit/authd/svc_fixture.h"
+
+#define REDIRECT "https://app.example.test/cb"
+#define CLIENT_SECRET "a client secret of some length"
+#define FREE_FAILURES 5 /* default lockout policy: failures before the first lock */
+
+/* Registers a confidential client with the code, password and refresh grants. */
+static void
+put_client(struct svc_fx *f, const char *id, int first_party)
+{
+    Authd__V1__Client c = AUTHD__V1__CLIENT__INIT;
+    Authd__V1__ClientAuth auth = AUTHD__V1__CLIENT_AUTH__INIT;
+    Authd__V1__GrantSettings code = AUTHD__V1__GRANT_SETTINGS__INIT;
+    Authd__V1__GrantSettings pw = AUTHD__V1__GRANT_SETTINGS__INIT;
+    char *grants[] = {"authorization_code", "password", "refresh_token"};
+    char *scopes[] = {"openid", "profile", "email"};
+    ProtobufCMessage *resp = NULL;
+
+    code.redirect_uri = REDIRECT;
+    code.refresh_token = 1;
+    pw.refresh_token = 1;
+    auth.authorization_code = &code;
+    auth.password = &pw;
+    c.id = (char *)id;
+    c.secret = CLIENT_SECRET;
+    c.first_party = first_party;
+    c.n_grant_types = 3;
+    c.grant_types = grants;
+    c.n_scope = 3;
+    c.scope = scopes;
+    c.auth = &auth;
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "ClientAdmin", "Put", &c.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+}
+
+/* A user with a signed-in session; its token into token (256 bytes). */
+static void
+signed_in(struct svc_fx *f, const char *email, char *token)
+{
+    char id[64];
+    int authenticated = 0;
+
+    svc_user_create(f, email, SVC_PASSWORD, id);
+    assert_int_equal(svc_login(f, email, SVC_PASSWORD, token, &authenticated, NULL), AUTHD_OK);
+    assert_true(authenticated);
+}
+
+/* OAuth.Authorize (as the edge) for response_type=code; *out is the caller's. */
+static void
+authorize(struct svc_fx *f, const char *token, const char *client_id, const char *scope,
+          const char *prompt, int given, int denied, Authd__V1__AuthorizeResponse **out)
+{
+    Authd__V1__AuthorizeRequest req = AUTHD__V1__AUTHORIZE_REQUEST__INIT;
+    Authd__V1__ClientContext p = AUTHD__V1__CLIENT_CONTEXT__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    p.client_id = (char *)client_id;
+    p.response_type = "code";
+    p.redirect_uri = REDIRECT;
+    p.scope = (char *)scope;
+    p.state = "st4te";
+    req.session_token = (char *)token;
+    req.params = &p;
+    req.prompt = (char *)prompt;
+    req.max_age = -1;
+    req.consent_given = given;
+    req.consent_denied = denied;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Authorize", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    *out = (Authd__V1__AuthorizeResponse *)resp;
+}
+
+/* The value of parameter name in the redirect URL's query into out (cap bytes); 0 when absent. */
+static int
+query_param(const char *url, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *q = strchr(url, '?');
+
+    for (const char *p = q; p != NULL; p = strchr(p + 1, '&')) {
+        if (strncmp(p + 1, name, nl) == 0 && p[1 + nl] == '=') {
+            const char *v = p + 2 + nl;
+            size_t vl = strcspn(v, "&#");
+            assert_true(vl < cap);
+            memcpy(out, v, vl);
+            out[vl] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* An authorization code for client_id (consent given when the client needs it). */
+static void
+get_code(struct svc_fx *f, const char *token, const char *client_id, char *code, size_t cap)
+{
+    Authd__V1__AuthorizeResponse *a = NULL;
+
+    authorize(f, token, client_id, "openid profile", "", 1, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_true(query_param(a->redirect_url, "code", code, cap));
+    rpc_msg_free(&a->base);
+}
+
+/* The OAuth error code of the last refused token request (rpc_status.oauth_error). */
+static char last_oauth_error[RPC_OAUTH_ERROR_MAX];
+
+/* OAuth.Token (as the edge) with the client's credentials; *out (may be NULL) is the caller's. */
+static int
+token(struct svc_fx *f, const char *client_id, const char *grant, const char *code,
+      const char *refresh, const char *username, const char *password,
+      Authd__V1__OAuthTokenResponse **out)
+{
+    struct rpc_status st;
+    Authd__V1__OAuthTokenRequest req = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.grant_type = (char *)grant;
+    req.client_id = (char *)client_id;
+    req.client_secret = CLIENT_SECRET;
+    req.client_ip = SVC_IP;
+    if (code != NULL) {
+        req.code = (char *)code;
+        req.redirect_uri = REDIRECT;
+    }
+    if (refresh != NULL)
+        req.refresh_token = (char *)refresh;
+    if (username != NULL) {
+        req.username = (char *)username;
+        req.password = (char *)password;
+    }
+    int r = svc_call(f, ROLE_EDGE, "OAuth", "Token", &req.base, &resp, &st);
+    snprintf(last_oauth_error, sizeof(last_oauth_error), "%s", st.oauth_error);
+    if (out != NULL)
+        *out = (Authd__V1__OAuthTokenResponse *)resp;
+    else
+        rpc_msg_free(resp);
+    return r;
+}
+
+/* Redeems a refresh token; the new one into next (256 bytes). */
+static int
+refresh(struct svc_fx *f, const char *client_id, const char *rt, char *next)
+{
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    int r = token(f, client_id, "refresh_token", NULL, rt, NULL, NULL, &t);
+
+    if (r == AUTHD_OK) {
+        assert_true(t->access_token[0] != '\0');
+        assert_true(t->refresh_token[0] != '\0');
+        snprintf(next, 256, "%s", t->refresh_token);
+    }
+    rpc_msg_free(t ? &t->base : NULL);
+    return r;
+}
+
+/* A refresh token from the code grant for client_id, into rt (256 bytes). */
+static void
+first_refresh_token(struct svc_fx *f, const char *session, const char *client_id, char *rt)
+{
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char code[256];
+
+    get_code(f, session, client_id, code, sizeof(code));
+    assert_int_equal(token(f, client_id, "authorization_code", code, NULL, NULL, NULL, &t),
+                     AUTHD_OK);
+    assert_true(t->refresh_token[0] != '\0');
+    snprintf(rt, 256, "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+}
+
+static void
+test_consent(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__AuthorizeResponse *a = NULL;
+    char session[256], v[256];
+
+    signed_in(f, "consent@example.com", session);
+    put_client(f, "thirdparty", 0);
+    put_client(f, "firstparty", 1);
+
+    /* A third-party client needs the user's consent: the consent page, no code. */
+    authorize(f, session, "thirdparty", "openid profile", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__CONSENT);
+    assert_non_null(a->client);
+    assert_string_equal(a->client->id, "thirdparty");
+    assert_string_equal(a->client->secret, "");
+    assert_int_equal(a->n_scopes, 2);
+    assert_string_equal(a->redirect_url, "");
+    rpc_msg_free(&a->base);
+
+    /* prompt=none cannot show the page: consent_required, at the client's redirect URI. */
+    authorize(f, session, "thirdparty", "openid profile", "none", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_string_equal(a->error, "consent_required");
+    assert_true(query_param(a->redirect_url, "error", v, sizeof(v)));
+    assert_string_equal(v, "consent_required");
+    assert_false(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+
+    /* The user refuses: access_denied at the registered redirect URI, with the state. */
+    authorize(f, session, "thirdparty", "openid profile", "", 0, 1, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_string_equal(a->error, "access_denied");
+    assert_true(strncmp(a->redirect_url, REDIRECT "?", strlen(REDIRECT) + 1) == 0);
+    assert_true(query_param(a->redirect_url, "error", v, sizeof(v)));
+    assert_string_equal(v, "access_denied");
+    assert_true(query_param(a->redirect_url, "state", v, sizeof(v)));
+    assert_string_equal(v, "st4te");
+    assert_false(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+
+    /* A refusal is not remembered: the page again. */
+    authorize(f, session, "thirdparty", "openid profile", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__CONSENT);
+    rpc_msg_free(&a->base);
+
+    /* The user approves: a code, and the consent is remembered for those scopes. */
+    authorize(f, session, "thirdparty", "openid profile", "", 1, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_true(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+    authorize(f, session, "thirdparty", "openid", "none", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_true(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+    /* A scope beyond the consent asks again. */
+    authorize(f, session, "thirdparty", "openid profile email", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__CONSENT);
+    rpc_msg_free(&a->base);
+
+    /* A first-party client needs no consent. */
+    authorize(f, session, "firstparty", "openid profile", "none", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_true(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+}
+
+static void
+test_refresh_rotation_and_reuse(void **state)
+{
+    struct svc_fx *f = *state;
+    char session[256], rt1[256], rt2[256], rt3[256], b1[256], b2[256], b3[256];
+
+    signed_in(f, "refresh@example.com", session);
+    put_client(f, "app", 1);
+
+    /* Rotation: each redemption gives a new refresh token, and the new one works. */
+    first_refresh_token(f, session, "app", b1);
+    assert_int_equal(refresh(f, "app", b1, b2), AUTHD_OK);
+    assert_string_not_equal(b1, b2);
+    assert_int_equal(refresh(f, "app", b2, b3), AUTHD_OK);
+    assert_string_not_equal(b2, b3);
+
+    /* Reuse: a redeemed token comes back. Refused, and its family dies with it: the token that
+     * replaced it is refused too. */
+    first_refresh_token(f, session, "app", rt1);
+    assert_int_equal(refresh(f, "app", rt1, rt2), AUTHD_OK);
+    assert_int_equal(refresh(f, "app", rt1, rt3), AUTHD_ERR_INVALID_TOKEN);
+    assert_string_equal(last_oauth_error, "invalid_grant");
+    assert_int_equal(refresh(f, "app", rt2, rt3), AUTHD_ERR_INVALID_TOKEN);
+    assert_string_equal(last_oauth_error, "invalid_grant");
+    /* Another family of the same user and client lives on. */
+    assert_int_equal(refresh(f, "app", b3, b1), AUTHD_OK);
+}
+
+static void
+test_code_single_use(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char session[256], code[256], rt[256], next[256];
+
+    signed_in(f, "code@example.com", session);
+    put_client(f, "app", 1);
+    get_code(f, session, "app", code, sizeof(code));
+    assert_int_equal(token(f, "app", "authorization_code", code, NULL, NULL, NULL, &t), AUTHD_OK);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    /* A code redeemed twice: refused, and what it gave is revoked. */
+    assert_int_equal(token(f, "app", "authorization_code", code, NULL, NULL, NULL, NULL),
+                     AUTHD_ERR_INVALID_TOKEN);
+    assert_string_equal(last_oauth_error, "invalid_grant");
+    assert_int_equal(refresh(f, "app", rt, next), AUTHD_ERR_INVALID_TOKEN);
+}
+
+static void
+test_password_grant_shares_login_lockout(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64];
+
+    svc_user_create(f, "grant@example.com", SVC_PASSWORD, id);
+    put_client(f, "app", 1);
+    assert_int_equal(
+        token(f, "app", "password", NULL, NULL, "grant@example.com", SVC_PASSWORD, NULL), AUTHD_OK);
+    /* Guessing through the token endpoint counts like guessing at the login page... */
+    for (int i = 0; i <= FREE_FAILURES; i++)
+        assert_int_equal(
+            token(f, "app", "password", NULL, NULL, "grant@example.com", "wrong password", NULL),
+            AUTHD_ERR_INVALID_TOKEN);
+    /* ...so both are locked now, and a lock earned at the login page holds here too. */
+    assert_int_equal(svc_login(f, "grant@example.com", SVC_PASSWORD, NULL, NULL, NULL),
+                     AUTHD_ERR_LOCKED);
+    assert_int_equal(
+        token(f, "app", "password", NULL, NULL, "grant@example.com", SVC_PASSWORD, NULL),
+        AUTHD_ERR_LOCKED);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_consent, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_code_single_use, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_password_grant_shares_login_lockout, svc_fx_setup,
+                                        svc_fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for authd/svc_sessions.c, called through rpc_local with a real store and a fake
+ * clock: password lockout (the account locks after the free failures, the lock grows and ends
+ * when the clock passes it, a success forgives), the same answer for an unknown e-mail as for a
+ * wrong password, and the second step of a login: TOTP replay (also within one step), the window
+ * of past steps, and the second factor's own lockout counter. The policy is AuthConfig's default
+ * (5 free failures, then 1 s, doubling).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "authd/otp.h"
+#include "common/err.h"
+#include "proto/rpc.h"
+#include "tests/unit/authd/svc_fixture.h"
+
+#define FREE_FAILURES 5 /* default lockout policy: failures before the first lock */
+#define FIRST_LOCK 1    /* seconds of the first lock; each further failure doubles it */
+#define STEP 30         /* TOTP period */
+
+static void
+assert_status_equal(const struct rpc_status *a, const struct rpc_status *b)
+{
+    assert_int_equal(a->code, b->code);
+    assert_string_equal(a->reason, b->reason);
+    assert_string_equal(a->message, b->message);
+    assert_string_equal(a->oauth_error, b->oauth_error);
+    assert_int_equal(a->retry_after, b->retry_after);
+}
+
+/* A code that is not the current one: the right code with its first digit changed. */
+static void
+wrong_code(const char *secret, int64_t t, char *code)
+{
+    svc_totp(secret, t, code);
+    code[0] = code[0] == '9' ? '0' : (char)(code[0] + 1);
+}
+
+static void
+test_password_lockout(void **state)
+{
+    struct svc_fx *f = *state;
+    struct rpc_status st;
+    char id[64];
+    int64_t t0;
+
+    svc_user_create(f, "a@example.com", SVC_PASSWORD, id);
+    svc_user_create(f, "b@example.com", SVC_PASSWORD, id);
+    /* The free failures, and the one that earns the first lock, are all judged. */
+    for (int i = 0; i <= FREE_FAILURES; i++)
+        assert_int_equal(svc_login(f, "a@example.com", "wrong password", NULL, NULL, NULL),
+                         AUTHD_ERR_INVALID_CREDENTIALS);
+    /* Locked: even the right password is refused, before it is judged. */
+    assert_int_equal(svc_login(f, "a@example.com", SVC_PASSWORD, NULL, NULL, &st),
+                     AUTHD_ERR_LOCKED);
+    assert_string_equal(st.reason, authd_err_reason(AUTHD_ERR_LOCKED));
+    assert_int_equal(st.retry_after, FIRST_LOCK);
+    /* Another account from the same address is not. */
+    assert_int_equal(svc_login(f, "b@example.com", SVC_PASSWORD, NULL, NULL, NULL), AUTHD_OK);
+
+    /* The lock ends when the clock passes it; the next failure locks for twice as long. */
+    t0 = svc_fake_now;
+    svc_fake_now = t0 + FIRST_LOCK;
+    assert_int_equal(svc_login(f, "a@example.com", "wrong again", NULL, NULL, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    svc_fake_now = t0 + FIRST_LOCK + 2 * FIRST_LOCK - 1;
+    assert_int_equal(svc_login(f, "a@example.com", SVC_PASSWORD, NULL, NULL, &st),
+                     AUTHD_ERR_LOCKED);
+    assert_int_equal(st.retry_after, 1);
+    svc_fake_now = t0 + FIRST_LOCK + 2 * FIRST_LOCK;
+    assert_int_equal(svc_login(f, "a@example.com", SVC_PASSWORD, NULL, NULL, NULL), AUTHD_OK);
+
+    /* A success forgives: the free failures are free again. */
+    for (int i = 0; i < FREE_FAILURES; i++)
+        assert_int_equal(svc_login(f, "a@example.com", "wrong password", NULL, NULL, NULL),
+                         AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(svc_login(f, "a@example.com", SVC_PASSWORD, NULL, NULL, NULL), AUTHD_OK);
+}
+
+static void
+test_unknown_email_same_answer(void **state)
+{
+    struct svc_fx *f = *state;
+    struct rpc_status known, unknown;
+    char id[64];
+
+    svc_user_create(f, "known@example.com", SVC_PASSWORD, id);
+    assert_int_equal(svc_login(f, "known@example.com", "wrong password", NULL, NULL, &known),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(svc_login(f, "nobody@example.com", "wrong password", NULL, NULL, &unknown),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_status_equal(&known, &unknown);
+    /* An address that is no e-mail at all answers the same too. */
+    assert_int_equal(svc_login(f, "not an address", "wrong password", NULL, NULL, &unknown),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_status_equal(&known, &unknown);
+
+    /* And an unknown e-mail locks like a known one, so the lock tells nothing either. */
+    for (int i = 1; i <= FREE_FAILURES; i++) {
+        assert_int_equal(svc_login(f, "known@example.com", "wrong password", NULL, NULL, &known),
+                         AUTHD_ERR_INVALID_CREDENTIALS);
+        assert_int_equal(svc_login(f, "nobody@example.com", "wrong password", NULL, NULL, &unknown),
+                         AUTHD_ERR_INVALID_CREDENTIALS);
+        assert_status_equal(&known, &unknown);
+    }
+    assert_int_equal(svc_login(f, "known@example.com", SVC_PASSWORD, NULL, NULL, &known),
+                     AUTHD_ERR_LOCKED);
+    assert_int_equal(svc_login(f, "nobody@example.com", SVC_PASSWORD, NULL, NULL, &unknown),
+                     AUTHD_ERR_LOCKED);
+    assert_status_equal(&known, &unknown);
+}
+
+/* A user with TOTP enrolled at the fixture's start time; its secret into secret. */
+static void
+user_with_totp(struct svc_fx *f, const char *email, char *secret, char *recovery)
+{
+    char id[64], token[256];
+    int authenticated = 0;
+
+    svc_user_create(f, email, SVC_PASSWORD, id);
+    assert_int_equal(svc_login(f, email, SVC_PASSWORD, token, &authenticated, NULL), AUTHD_OK);
+    assert_true(authenticated);
+    svc_enrol_totp(f, token, secret, recovery);
+}
+
+/* A login that now waits for its second factor; its pending session token into token. */
+static void
+pending_login(struct svc_fx *f, const char *email, char *token)
+{
+    int authenticated = 1;
+
+    assert_int_equal(svc_login(f, email, SVC_PASSWORD, token, &authenticated, NULL), AUTHD_OK);
+    assert_false(authenticated);
+}
+
+static void
+test_totp_replay(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__SessionResponse *s = NULL;
+    char secret[64], token[256], code[OTP_MAX_DIGITS + 1];
+    struct rpc_status st;
+
+    user_with_totp(f, "totp@example.com", secret, NULL);
+    /* The code that confirmed the enrolment is spent: its step was accepted once. */
+    pending_login(f, "totp@example.com", token);
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, &st), AUTHD_ERR_WRONG_CODE);
+    assert_string_equal(st.reason, authd_err_reason(AUTHD_ERR_WRONG_CODE));
+
+    /* Next step: its code opens an authenticated session, once. */
+    svc_fake_now += STEP;
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, &s, NULL), AUTHD_OK);
+    assert_true(s->session->authenticated);
+    assert_string_not_equal(s->session_token, token); /* a new token: no fixation */
+    rpc_msg_free(&s->base);
+    /* The pending session was consumed. */
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_UNAUTHENTICATED);
+
+    /* The same code again, within the same step, on a new login: refused. */
+    pending_login(f, "totp@example.com", token);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+    /* And an older step's code, though inside the window of past steps. */
+    svc_totp(secret, svc_fake_now - STEP, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+}
+
+static void
+test_totp_window(void **state)
+{
+    struct svc_fx *f = *state;
+    char secret[64], token[256], code[OTP_MAX_DIGITS + 1];
+
+    user_with_totp(f, "window@example.com", secret, NULL);
+    svc_fake_now += 10 * STEP;
+    pending_login(f, "window@example.com", token);
+    /* validPastTokensCount is 1 by default: two steps back is too old, one step back is not. */
+    svc_totp(secret, svc_fake_now - 2 * STEP, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+    svc_totp(secret, svc_fake_now - STEP, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_OK);
+    /* Two steps ahead is refused too (one step ahead is allowed for clock drift). */
+    pending_login(f, "window@example.com", token);
+    svc_totp(secret, svc_fake_now + 2 * STEP, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+    svc_totp(secret, svc_fake_now + STEP, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_OK);
+}
+
+static void
+test_second_factor_lockout(void **state)
+{
+    struct svc_fx *f = *state;
+    char secret[64], token[256], other[256], code[OTP_MAX_DIGITS + 1];
+    struct rpc_status st;
+    int64_t t0;
+
+    user_with_totp(f, "lock2fa@example.com", secret, NULL);
+    svc_fake_now += STEP;
+    t0 = svc_fake_now;
+    pending_login(f, "lock2fa@example.com", token);
+    for (int i = 0; i <= FREE_FAILURES; i++) {
+        wrong_code(secret, svc_fake_now, code);
+        assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+    }
+    /* Locked: the right code is refused before it is judged. */
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, &st), AUTHD_ERR_LOCKED);
+    assert_string_equal(st.reason, authd_err_reason(AUTHD_ERR_LOCKED));
+    assert_int_equal(st.retry_after, FIRST_LOCK);
+
+    /* A counter of its own: the password step is not locked by wrong codes... */
+    pending_login(f, "lock2fa@example.com", other);
+
+    /* ...and the code lock ends when the clock passes it. */
+    svc_fake_now = t0 + FIRST_LOCK;
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_OK);
+
+    /* Nor do password failures lock the second factor: with the password step locked, a login
+     * that already passed it still completes. */
+    svc_fake_now += STEP;
+    for (int i = 0; i <= FREE_FAILURES; i++)
+        assert_int_equal(svc_login(f, "lock2fa@example.com", "wrong password", NULL, NULL, NULL),
+                         AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(svc_login(f, "lock2fa@example.com", SVC_PASSWORD, NULL, NULL, NULL),
+                     AUTHD_ERR_LOCKED);
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, other, code, NULL, NULL, NULL), AUTHD_OK);
+}
+
+static void
+test_recovery_code_single_use(void **state)
+{
+    struct svc_fx *f = *state;
+    char secret[64], recovery[32], token[256];
+
+    user_with_totp(f, "rc@example.com", secret, recovery);
+    pending_login(f, "rc@example.com", token);
+    assert_int_equal(svc_verify(f, token, NULL, recovery, NULL, NULL), AUTHD_OK);
+    pending_login(f, "rc@example.com", token);
+    assert_int_equal(svc_verify(f, token, NULL, recovery, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_password_lockout, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_email_same_answer, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_totp_replay, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_totp_window, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_second_factor_lockout, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_code_single_use, svc_fx_setup,
+                                        svc_fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for authd/svc_twofactor.c, called through rpc_local with a real store, a key box and
+ * a fake clock: only the newest enrolment secret confirms, the code that confirmed an enrolment
+ * cannot be replayed to disable it, and wrong codes given to TwoFactor count on the same
+ * second-factor lockout as the login's second step.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "authd/callers.h"
+#include "authd/otp.h"
+#include "authd/v1/twofactor.pb-c.h"
+#include "authd/v1/users.pb-c.h"
+#include "common/err.h"
+#include "proto/rpc.h"
+#include "tests/unit/authd/svc_fixture.h"
+
+#define FREE_FAILURES 5 /* default lockout policy: failures before the first lock */
+#define STEP 30         /* TOTP period */
+
+/* TwoFactor.Disable (as the edge) with a TOTP code; *enabled (may be NULL) as answered. */
+static int
+disable(struct svc_fx *f, const char *token, const char *code, int *enabled)
+{
+    Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)token;
+    req.code = (char *)code;
+    req.client_ip = SVC_IP;
+    int r = svc_call(f, ROLE_EDGE, "TwoFactor", "Disable", &req.base, &resp, NULL);
+    if (r == AUTHD_OK && enabled != NULL)
+        *enabled = ((Authd__V1__UserResponse *)resp)->user->two_factor->enabled;
+    rpc_msg_free(resp);
+    return r;
+}
+
+/* A user signed in with a complete session; its token into token (256 bytes). */
+static void
+signed_in(struct svc_fx *f, const char *email, char *token)
+{
+    char id[64];
+    int authenticated = 0;
+
+    svc_user_create(f, email, SVC_PASSWORD, id);
+    assert_int_equal(svc_login(f, email, SVC_PASSWORD, token, &authenticated, NULL), AUTHD_OK);
+    assert_true(authenticated);
+}
+
+/* TwoFactor.BeginEnrollment; the base32 secret into secret (64 bytes). */
+static void
+begin(struct svc_fx *f, const char *token, char *secret)
+{
+    Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)token;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "TwoFactor", "BeginEnrollment", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    snprintf(secret, 64, "%s", ((Authd__V1__BeginEnrollmentResponse *)resp)->secret);
+    rpc_msg_free(resp);
+}
+
+static int
+confirm(struct svc_fx *f, const char *token, const char *code)
+{
+    Authd__V1__ConfirmEnrollmentRequest req = AUTHD__V1__CONFIRM_ENROLLMENT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)token;
+    req.code = (char *)code;
+    req.client_ip = SVC_IP;
+    int r = svc_call(f, ROLE_EDGE, "TwoFactor", "ConfirmEnrollment", &req.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_newest_enrolment_confirms(void **state)
+{
+    struct svc_fx *f = *state;
+    char token[256], old[64], secret[64], code[OTP_MAX_DIGITS + 1];
+
+    signed_in(f, "enrol@example.com", token);
+    begin(f, token, old);
+    begin(f, token, secret);
+    assert_string_not_equal(old, secret);
+    /* Beginning again replaced the first secret: its code confirms nothing. */
+    svc_totp(old, svc_fake_now, code);
+    assert_int_equal(confirm(f, token, code), AUTHD_ERR_WRONG_CODE);
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(confirm(f, token, code), AUTHD_OK);
+    /* Enrolled once: a second confirmation is refused. */
+    assert_int_equal(confirm(f, token, code), AUTHD_ERR_ALREADY_ENABLED);
+}
+
+static void
+test_enrolment_code_not_replayed(void **state)
+{
+    struct svc_fx *f = *state;
+    char token[256], secret[64], code[OTP_MAX_DIGITS + 1];
+    int enabled = 1;
+
+    signed_in(f, "replay@example.com", token);
+    svc_enrol_totp(f, token, secret, NULL);
+    /* The code that confirmed the enrolment cannot turn it off, within the same step. */
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(disable(f, token, code, NULL), AUTHD_ERR_WRONG_CODE);
+    svc_fake_now += STEP;
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(disable(f, token, code, &enabled), AUTHD_OK);
+    assert_false(enabled);
+    /* Off: nothing left to disable. */
+    assert_int_equal(disable(f, token, code, NULL), AUTHD_ERR_NOT_ENABLED);
+}
+
+static void
+test_wrong_codes_share_the_login_lockout(void **state)
+{
+    struct svc_fx *f = *state;
+    char token[256], pending[256], secret[64], code[OTP_MAX_DIGITS + 1];
+    int authenticated = 1;
+
+    signed_in(f, "shared@example.com", token);
+    svc_enrol_totp(f, token, secret, NULL);
+    svc_fake_now += STEP;
+    for (int i = 0; i <= FREE_FAILURES; i++) {
+        svc_totp(secret, svc_fake_now, code);
+        code[0] = code[0] == '9' ? '0' : (char)(code[0] + 1);
+        assert_int_equal(disable(f, token, code, NULL), AUTHD_ERR_WRONG_CODE);
+    }
+    /* Guessing on the settings page locked the user's second factor at login too. */
+    assert_int_equal(
+        svc_login(f, "shared@example.com", SVC_PASSWORD, pending, &authenticated, NULL), AUTHD_OK);
+    assert_false(authenticated);
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, pending, code, NULL, NULL, NULL), AUTHD_ERR_LOCKED);
+    assert_int_equal(disable(f, token, code, NULL), AUTHD_ERR_LOCKED);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_newest_enrolment_confirms, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_enrolment_code_not_replayed, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_codes_share_the_login_lockout, svc_fx_setup,
+                                        svc_fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
