@@ -22,7 +22,7 @@
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/signkeys.h"
-#include "authd/throttle.h"
+#include "authd/guard.h"
 
 #define CLIENT_ID_MAX 64
 #define CLIENT_URI_MAX 2048
@@ -179,38 +179,27 @@ clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char 
                                Authd__Storage__ClientRecord **out)
 {
     char subject[CLIENT_ID_MAX + 16];
-    int64_t wait = 0;
     if (out != NULL)
         *out = NULL;
-    /* "client:<id>" can never be an account's e-mail (':' is not allowed there). */
+    /* "client:<id>" can never be an account's e-mail (':' is not allowed there). A client's
+     * secret is a password too: its failures are failed logins. */
     snprintf(subject, sizeof(subject), "client:%.*s", CLIENT_ID_MAX, id != NULL ? id : "");
-    int serial = throttle_serial_enter(subject);
-    int r = throttle_gate(a, THROTTLE_PASSWORD, subject, ip, &wait);
+    struct guard g = {.a = a,
+                      .ctx = ctx,
+                      .kind = THROTTLE_PASSWORD,
+                      .account = subject,
+                      .refusal = "too many failed client authentications",
+                      .oauth_code = "locked",
+                      .who = {.action = AUDIT_LOGIN, .client = id, .ip = ip}};
+    int r = guard_enter(&g);
     if (r == AUTHD_OK) {
         r = clients_authenticate(a, id, secret, out);
         if (r == AUTHD_OK && secret != NULL && secret[0] != '\0')
-            throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, subject);
+            guard_pass(&g);
         else if (r == AUTHD_ERR_INVALID_CREDENTIALS)
-            throttle_failed(a, THROTTLE_PASSWORD, subject, ip);
+            guard_fail(&g, "invalid_client");
     }
-    throttle_serial_leave(serial);
-    if (r == AUTHD_ERR_LOCKED) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "too many failed client authentications; retry after %lld s",
-                 (long long)wait);
-        rpc_ctx_set_message(ctx, msg);
-        rpc_ctx_set_oauth_error(ctx, "locked"); /* the OAuth Token endpoint's error code */
-        rpc_ctx_set_retry_after(ctx, wait);
-    }
-    if (r == AUTHD_ERR_INVALID_CREDENTIALS || r == AUTHD_ERR_LOCKED) {
-        /* A client's secret is a password too: its failures are failed logins. */
-        struct audit ev = {.action = AUDIT_LOGIN,
-                           .outcome = AUDIT_FAILURE,
-                           .client = id,
-                           .ip = ip,
-                           .reason = r == AUTHD_ERR_LOCKED ? "locked" : "invalid_client"};
-        audit_emit(ctx, &ev);
-    }
+    guard_leave(&g);
     return r;
 }
 

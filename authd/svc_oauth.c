@@ -20,6 +20,7 @@
 #include "common/email.h"
 #include "common/err.h"
 #include "authd/keys.h"
+#include "authd/login.h"
 #include "common/log.h"
 #include "authd/oauth.h"
 #include "authd/password.h"
@@ -1116,43 +1117,22 @@ grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequ
 
 /* ---- Token: password ------------------------------------------------------------------- */
 
-/* The login's gate (svc_sessions.c): the same counters, checked before any password is judged. */
-static int
-password_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip,
-              const char *client)
-{
-    int64_t wait = 0;
-    int r = throttle_gate(a, THROTTLE_PASSWORD, email, ip, &wait);
-    if (r == AUTHD_ERR_LOCKED) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "too many failed attempts; retry after %lld s", (long long)wait);
-        r = oauth_fail(ctx, "locked", msg);
-        rpc_ctx_set_retry_after(ctx, wait);
-        audit_login(ctx, AUDIT_FAILURE, NULL, client, ip, "locked", NULL);
-    }
-    return r;
-}
-
 struct pw_step {
-    const char *user_id;
-    const char *verified_hash;
-    const char *new_hash; /* a rehash at the current cost, or NULL */
+    const struct login *login;
     const char *totp;
-    int gated; /* the second-factor gate was passed (the user had 2FA when we looked) */
-    const char *client_ip;
-    const char *user_agent;
-    struct issue is;
-    int two;                                /* out: the user has 2FA */
-    int check_err;                          /* out: the TOTP check's own result */
+    struct twofactor_judge judge;           /* out: the TOTP check */
+    int two;                                /* out: the user has 2FA on */
+    struct issue is;                        /* out: the tokens */
     Authd__Storage__UserRecord *rec;        /* out */
     Authd__Storage__SessionRecord *session; /* out */
     struct token tok;                       /* out: the session's token (not handed out) */
 };
 
 /*
- * One transaction, as Sessions.Login and VerifySecondFactor together: lock the user, re-check
- * the verified hash and that the user is active, check and record the TOTP code (so one code
- * never passes twice), open an authenticated session and write the tokens' records.
+ * One transaction, as Sessions.Login and VerifySecondFactor together: lock the user and re-check
+ * what the password check saw (login_recheck), check and record the TOTP code when the user had
+ * 2FA on at the password step (so one code never passes twice), open an authenticated session
+ * and write the tokens' records.
  */
 static int
 pw_step(struct authd *a, struct store_txn *txn, void *arg)
@@ -1160,46 +1140,27 @@ pw_step(struct authd *a, struct store_txn *txn, void *arg)
     struct pw_step *p = arg;
     static char *const amr_pwd[] = {"pwd"};
     static char *const amr_otp[] = {"pwd", "otp"};
-    int r;
 
-    rpc_msg_free(p->rec ? &p->rec->base : NULL);
     rpc_msg_free(p->session ? &p->session->base : NULL);
-    p->rec = NULL;
     p->session = NULL;
     token_wipe(&p->tok);
-    p->check_err = AUTHD_OK;
-    r = account_user_get(a, txn, 1, p->user_id, &p->rec);
-    if (r == AUTHD_ERR_NOT_FOUND)
-        return AUTHD_ERR_INVALID_CREDENTIALS;
+    int r = login_recheck(a, txn, p->login, &p->rec);
     if (r != AUTHD_OK)
         return r;
-    if (p->rec->user == NULL || strcmp(p->rec->password_hash, p->verified_hash) != 0)
-        return AUTHD_ERR_INVALID_CREDENTIALS;
-    if (p->rec->user->inactive)
-        return AUTHD_ERR_INACTIVE;
-    int save = 0;
-    if (p->new_hash != NULL) {
-        if ((r = field_set(&p->rec->password_hash, p->new_hash)) != AUTHD_OK)
+    int two = p->two = p->rec->user->two_factor != NULL && p->rec->user->two_factor->enabled;
+    /* 2FA turned on since the password step: no code is judged outside twofactor_guarded. */
+    if (two && !p->login->two)
+        return AUTHD_ERR_SECOND_FACTOR_REQUIRED;
+    if (two) {
+        if ((r = twofactor_check(a, p->rec, NULL, p->totp, "", &p->judge)) != AUTHD_OK)
             return r;
-        save = 1;
-    }
-    p->two = p->rec->user->two_factor != NULL && p->rec->user->two_factor->enabled;
-    if (p->two) {
-        /* 2FA turned on since we looked: no code is judged without the gate. */
-        if (p->totp[0] == '\0' || !p->gated)
-            return AUTHD_ERR_SECOND_FACTOR_REQUIRED;
-        r = twofactor_check(a, p->rec, NULL, p->totp, "", NULL);
-        p->check_err = r;
-        if (r != AUTHD_OK)
+        if ((r = account_user_save(a, txn, p->rec)) != AUTHD_OK)
             return r;
-        save = 1;
     }
-    if (save && (r = account_user_save(a, txn, p->rec)) != AUTHD_OK)
-        return r;
-    const struct session_spec spec = {1, 0, (const char *const *)(p->two ? amr_otp : amr_pwd),
-                                      p->two ? 2 : 1, 0};
-    r = account_session_create(a, txn, p->rec->user, p->client_ip, p->user_agent, &spec, &p->tok,
-                               &p->session);
+    const struct session_spec spec = {1, 0, (const char *const *)(two ? amr_otp : amr_pwd),
+                                      two ? 2 : 1, 0};
+    r = account_session_create(a, txn, p->rec->user, p->login->ip, p->login->user_agent, &spec,
+                               &p->tok, &p->session);
     if (r != AUTHD_OK)
         return r;
     const Authd__V1__Session *s = p->session->session;
@@ -1213,130 +1174,79 @@ pw_step(struct authd *a, struct store_txn *txn, void *arg)
     return issue_store(a, txn, &p->is);
 }
 
+/* The OAuth answer of a password grant that the password step, the second factor or the
+ * session's transaction refused (r), as invalid_grant with its reason, or a lock. */
+static int
+pw_refused(struct rpc_ctx *ctx, int r)
+{
+    switch (r) {
+    case AUTHD_ERR_LOCKED:
+        return r; /* guard_refuse named the OAuth error and the wait */
+    case AUTHD_ERR_INACTIVE:
+        return oauth_fail(ctx, "invalid_grant", "the account is inactive");
+    case AUTHD_ERR_INVALID_CREDENTIALS:
+        return oauth_fail(ctx, "invalid_grant", "invalid username or password");
+    case AUTHD_ERR_SECOND_FACTOR_REQUIRED:
+        return oauth_fail(ctx, "invalid_grant", "totp required");
+    case AUTHD_ERR_WRONG_CODE:
+    case AUTHD_ERR_NOT_ENABLED:
+        return oauth_fail(ctx, "invalid_grant", "invalid totp");
+    default:
+        return r;
+    }
+}
+
 static int
 grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequest *req,
                const Authd__V1__Client *c, const char *scope, Authd__V1__OAuthTokenResponse *resp)
 {
-    Authd__Storage__UserRecord *urec = NULL;
-    struct pw_step p;
-    char email[EMAIL_MAX_LEN + 1];
-    char *phc = NULL;
-    char q1[96];
-    size_t pl = strlen(req->password);
-    int needs_rehash = 0, r;
+    struct login l = {.email = req->username,
+                      .password = req->password,
+                      .ip = req->client_ip,
+                      .user_agent = rpc_ctx_printf(ctx, "OAuth client %s", c->id),
+                      .client = c->id,
+                      .oauth_code = "locked"};
+    struct pw_step p = {.login = &l, .totp = req->totp};
+    int r;
 
-    memset(&p, 0, sizeof(p));
     if (req->username[0] == '\0' || req->password[0] == '\0')
         return oauth_fail(ctx, "invalid_request", "username and password are required");
-    if (email_normalize(req->username, email, sizeof(email)) != AUTHD_OK)
-        email[0] = '\0';
-    int serial = throttle_serial_enter(email[0] != '\0' ? email : req->client_ip);
-    r = password_gate(ctx, a, email, req->client_ip, c->id);
-    if (r != AUTHD_OK) {
-        throttle_serial_leave(serial);
+    r = login_password(a, ctx, &l);
+    if (r != AUTHD_OK)
         goto out;
-    }
-    r = email[0] != '\0' ? account_user_by_email(a, NULL, 0, email, &urec) : AUTHD_ERR_NOT_FOUND;
-    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND) {
-        throttle_serial_leave(serial);
-        goto out;
-    }
-    if (r != AUTHD_OK || urec->user == NULL || urec->password_hash[0] == '\0') {
-        /* Unknown user: the same work and the same answer as a wrong password. */
-        password_burn(&a->set.argon2, req->password, pl);
-        throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
-        throttle_serial_leave(serial);
-        audit_login(ctx, AUDIT_FAILURE, NULL, c->id, req->client_ip, "unknown_user", NULL);
-        r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
-        goto out;
-    }
-    if (password_verify(urec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash) !=
-        AUTHD_OK) {
-        throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
-        throttle_serial_leave(serial);
-        audit_login(ctx, AUDIT_FAILURE, urec->user->id, c->id, req->client_ip, "wrong_password",
-                    NULL);
-        r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
-        goto out;
-    }
-    if (throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK)
-        log_event(LOG_WARN, "throttle_reset_failed", "user=%s",
-                  log_quote(urec->user->id, q1, sizeof(q1)));
-    throttle_serial_leave(serial);
-    if (needs_rehash && password_hash(&a->set.argon2, req->password, pl, &phc) != AUTHD_OK)
-        phc = NULL; /* keep the old hash; it still verifies */
-
-    const char *uid = urec->user->id;
-    int two = urec->user->two_factor != NULL && urec->user->two_factor->enabled;
-    if (two && req->totp[0] == '\0') {
+    const char *uid = l.rec->user->id;
+    if (l.two && req->totp[0] == '\0') {
         audit_login(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "second_factor_required", NULL);
-        r = oauth_fail(ctx, "invalid_grant", "totp required");
+        r = AUTHD_ERR_SECOND_FACTOR_REQUIRED;
         goto out;
     }
-    const struct audit who = {
-        .user = uid, .client = c->id, .ip = req->client_ip, .reason = "oauth"};
-    /* One code check at a time per user (the serial locks are not reentrant: the password's
-     * was released above). */
-    int serial2 = two ? throttle_serial_enter(uid) : -1;
-    if (two && (r = twofactor_gate(a, NULL, uid, req->client_ip)) != AUTHD_OK) {
-        throttle_serial_leave(serial2);
-        twofactor_outcome(a, ctx, &who, r, 0);
-        if (r == AUTHD_ERR_LOCKED)
-            r = oauth_fail(ctx, "locked", "too many wrong codes; retry later");
-        goto out;
-    }
-    p.user_id = uid;
-    p.verified_hash = urec->password_hash;
-    p.new_hash = phc;
-    p.totp = req->totp;
-    p.gated = two;
-    p.client_ip = req->client_ip;
-    p.user_agent = rpc_ctx_printf(ctx, "OAuth client %s", c->id);
     p.is.grant = "password";
     p.is.client_id = c->id;
     p.is.gs = oauth_grant_settings(c, "password");
     p.is.scope = scope;
     p.is.refresh = p.is.gs != NULL && p.is.gs->refresh_token;
-    r = account_txn_run(a, pw_step, &p);
-    if (two) {
-        twofactor_outcome(a, ctx, &who, p.check_err != AUTHD_OK ? p.check_err : r, 0);
-        throttle_serial_leave(serial2);
+    if (l.two) {
+        const struct audit who = {
+            .user = uid, .client = c->id, .ip = req->client_ip, .reason = "oauth"};
+        r = twofactor_guarded(a, ctx, &who, "locked", pw_step, &p, &p.judge);
+    } else {
+        r = account_txn_run(a, pw_step, &p);
     }
-    switch (r) {
-    case AUTHD_OK:
-        break;
-    case AUTHD_ERR_INACTIVE:
-        audit_login(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "inactive", NULL);
-        r = oauth_fail(ctx, "invalid_grant", "the account is inactive");
-        goto out;
-    case AUTHD_ERR_INVALID_CREDENTIALS:
-        audit_login(ctx, AUDIT_FAILURE, uid, c->id, req->client_ip, "password_changed_meanwhile",
-                    NULL);
-        r = oauth_fail(ctx, "invalid_grant", "invalid username or password");
-        goto out;
-    case AUTHD_ERR_SECOND_FACTOR_REQUIRED:
-        r = oauth_fail(ctx, "invalid_grant", "totp required");
-        goto out;
-    case AUTHD_ERR_WRONG_CODE:
-    case AUTHD_ERR_NOT_ENABLED:
-        r = oauth_fail(ctx, "invalid_grant", "invalid totp");
-        goto out;
-    default:
-        goto out;
-    }
-    r = issue_answer(ctx, a, &p.is, resp);
+    login_refused(ctx, &l, r);
+    if (r == AUTHD_OK)
+        r = issue_answer(ctx, a, &p.is, resp);
     if (r == AUTHD_OK) {
         audit_login(ctx, AUDIT_SUCCESS, uid, c->id, req->client_ip,
                     p.two ? "second_factor" : "password", p.session->session->id);
         log_issued(&p.is, "password");
     }
 out:
+    r = pw_refused(ctx, r);
     issue_wipe(&p.is);
     token_wipe(&p.tok);
-    secret_strfree(phc);
     rpc_msg_free(p.session ? &p.session->base : NULL);
     rpc_msg_free(p.rec ? &p.rec->base : NULL);
-    rpc_msg_free(urec ? &urec->base : NULL);
+    login_cleanup(&l);
     return r;
 }
 

@@ -18,7 +18,6 @@
 #include "common/log.h"
 #include "authd/records.h"
 #include "common/secret.h"
-#include "authd/throttle.h"
 #include "authd/twofactor.h"
 #include "authd/v1/signup.pb-c.h"
 
@@ -121,8 +120,7 @@ struct complete_step {
     const char *password_hash;
     const char *code; /* second factor, for users with 2FA */
     const char *recovery_code;
-    int check_err;                        /* out: the second-factor check's own result */
-    int used_recovery;                    /* out */
+    struct twofactor_judge judge;         /* out: the second-factor check */
     Authd__Storage__OneTimeRecord *reset; /* out */
     Authd__Storage__UserRecord *user;     /* out */
 };
@@ -150,10 +148,8 @@ complete_step(struct authd *a, struct store_txn *txn, void *arg)
     if (c->user->user == NULL || c->user->user->inactive || !reset_still_current(c->reset, c->user))
         return AUTHD_ERR_INVALID_TOKEN;
     /* A reset does not turn 2FA off: with 2FA on, the e-mail alone is not enough. */
-    c->check_err = AUTHD_OK;
     if (c->user->user->two_factor != NULL && c->user->user->two_factor->enabled) {
-        r = twofactor_check(a, c->user, NULL, c->code, c->recovery_code, &c->used_recovery);
-        c->check_err = r;
+        r = twofactor_check(a, c->user, NULL, c->code, c->recovery_code, &c->judge);
         if (r != AUTHD_OK)
             return r;
     }
@@ -197,27 +193,16 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     c.code = req->code;
     c.recovery_code = req->recovery_code;
     const struct audit who = {.user = pre_user, .ip = req->client_ip, .reason = "reset"};
-    int serial = throttle_serial_enter(pre_user);
-    r = twofactor_gate(a, ctx, pre_user, req->client_ip);
-    if (r == AUTHD_OK) {
-        r = account_txn_run(a, complete_step, &c);
-        if (c.check_err != AUTHD_OK || (c.user != NULL && c.user->user->two_factor != NULL &&
-                                        c.user->user->two_factor->enabled))
-            twofactor_outcome(a, ctx, &who, c.check_err != AUTHD_OK ? c.check_err : r,
-                              c.used_recovery);
-    } else {
-        twofactor_outcome(a, ctx, &who, r, 0);
-    }
-    throttle_serial_leave(serial);
+    r = twofactor_guarded(a, ctx, &who, NULL, complete_step, &c, &c.judge);
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &c.user->user->base);
         resp->client = c.reset->client ? rec_copy(ctx, &c.reset->client->base) : NULL;
-        resp->used_recovery_code = c.used_recovery;
+        resp->used_recovery_code = c.judge.used_recovery;
         if (resp->user == NULL)
             r = AUTHD_ERR_NOMEM;
         log_event(LOG_INFO, "password_reset", "user=%s sessions_ended=all second_factor=%s",
                   log_quote(c.user->user->id, q, sizeof(q)),
-                  c.used_recovery ? "recovery_code"
+                  c.judge.used_recovery ? "recovery_code"
                   : (c.user->user->two_factor && c.user->user->two_factor->enabled) ? "totp"
                                                                                     : "none");
         struct audit ev = {.action = AUDIT_TOKEN_REVOKED,

@@ -12,13 +12,13 @@
 #include "authd/account.h"
 #include "authd/audit.h"
 #include "authd/callers.h"
-#include "common/email.h"
 #include "common/err.h"
 #include "authd/keys.h"
 #include "common/log.h"
 #include "authd/records.h"
 #include "common/secret.h"
-#include "authd/throttle.h"
+#include "authd/guard.h"
+#include "authd/login.h"
 #include "authd/twofactor.h"
 #include "authd/v1/sessions.pb-c.h"
 
@@ -39,73 +39,30 @@ session_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
 
 /* ---- Login ---------------------------------------------------------------------------------- */
 
-/* Refuses a login while its account or address is locked. Callers hold the subject's serial
- * lock (throttle_serial_enter), so every failure is recorded before the next attempt is judged.
- * The address counter is never reset by a success (or an attacker could clear it by logging
- * into an account of their own). */
-static int
-login_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const char *ip)
-{
-    int64_t wait = 0;
-    int r = throttle_gate(a, THROTTLE_PASSWORD, email, ip, &wait);
-    if (r == AUTHD_ERR_LOCKED) {
-        char msg[64];
-        snprintf(msg, sizeof(msg), "too many failed attempts; retry after %lld s", (long long)wait);
-        rpc_ctx_set_message(ctx, msg);
-        rpc_ctx_set_retry_after(ctx, wait);
-    }
-    return r;
-}
-
 struct login_step {
-    const char *user_id;
-    const char *verified_hash; /* the hash the password was checked against */
-    const char *new_hash;      /* a rehash at the current cost, or NULL */
-    int second;                /* 2FA on: open a pending session */
-    const char *client_ip;
-    const char *user_agent;
+    const struct login *login;
     Authd__Storage__UserRecord *rec;        /* out */
     Authd__Storage__SessionRecord *session; /* out */
     struct token tok;                       /* out */
+    int second;                             /* out: 2FA on, a pending session */
 };
 
-/*
- * Opens the session in a transaction that locks the user and re-checks what the password check
- * saw: a reset, change or deactivation that committed in between (and ended every session)
- * makes this login fail instead of leaving a session behind.
- */
+/* Opens the session (a pending one when the user has 2FA on) in the transaction that re-checks
+ * what the password check saw (login_recheck). */
 static int
 login_step(struct authd *a, struct store_txn *txn, void *arg)
 {
     struct login_step *l = arg;
     static const char *const amr_pwd[] = {"pwd"};
     const struct session_spec pending = {0, TWOFACTOR_PENDING_TTL, amr_pwd, 1, 0};
-    rpc_msg_free(l->rec ? &l->rec->base : NULL);
     rpc_msg_free(l->session ? &l->session->base : NULL);
-    l->rec = NULL;
     l->session = NULL;
     token_wipe(&l->tok);
-    int r = account_user_get(a, txn, 1, l->user_id, &l->rec);
-    if (r == AUTHD_ERR_NOT_FOUND)
-        return AUTHD_ERR_INVALID_CREDENTIALS;
+    int r = login_recheck(a, txn, l->login, &l->rec);
     if (r != AUTHD_OK)
         return r;
-    if (l->rec->user == NULL || strcmp(l->rec->password_hash, l->verified_hash) != 0)
-        return AUTHD_ERR_INVALID_CREDENTIALS;
-    if (l->rec->user->inactive)
-        return AUTHD_ERR_INACTIVE;
-    if (l->new_hash != NULL) {
-        char *dup = strdup(l->new_hash);
-        if (dup == NULL)
-            return AUTHD_ERR_NOMEM;
-        secret_strfree(l->rec->password_hash);
-        l->rec->password_hash = dup;
-        r = account_user_save(a, txn, l->rec);
-        if (r != AUTHD_OK)
-            return r;
-    }
     l->second = l->rec->user->two_factor != NULL && l->rec->user->two_factor->enabled;
-    return account_session_create(a, txn, l->rec->user, l->client_ip, l->user_agent,
+    return account_session_create(a, txn, l->rec->user, l->login->ip, l->login->user_agent,
                                   l->second ? &pending : &account_session_pwd, &l->tok,
                                   &l->session);
 }
@@ -116,80 +73,28 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     struct authd *a = rpc_ctx_arg(ctx);
     const Authd__V1__LoginRequest *req = (const void *)reqm;
     Authd__V1__SessionResponse *resp = (void *)respm;
-    Authd__Storage__UserRecord *rec = NULL;
-    struct login_step l;
-    char email[EMAIL_MAX_LEN + 1];
-    char *phc = NULL;
-    char q1[96];
-    size_t pl = strlen(req->password);
-    int needs_rehash = 0;
-    int r;
+    struct login l = {.email = req->email,
+                      .password = req->password,
+                      .ip = req->client_ip,
+                      .user_agent = req->user_agent};
+    struct login_step s = {.login = &l};
 
-    memset(&l, 0, sizeof(l));
-    if (email_normalize(req->email, email, sizeof(email)) != AUTHD_OK)
-        email[0] = '\0';
-    int serial = throttle_serial_enter(email[0] != '\0' ? email : req->client_ip);
-    /* A locked account or address is refused before any password is judged, for known and
-     * unknown e-mails alike. */
-    r = login_gate(ctx, a, email, req->client_ip);
-    if (r == AUTHD_ERR_LOCKED)
-        audit_login(ctx, AUDIT_FAILURE, NULL, NULL, req->client_ip, "locked", NULL);
+    int r = login_password(a, ctx, &l);
     if (r != AUTHD_OK)
         goto out;
-    r = email[0] != '\0' ? account_user_by_email(a, NULL, 0, email, &rec) : AUTHD_ERR_NOT_FOUND;
-    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
-        goto out;
-    if (r != AUTHD_OK || rec->password_hash[0] == '\0' || rec->user == NULL) {
-        /* Unknown e-mail or no password yet: the same work and the same answer as a wrong
-         * password. */
-        password_burn(&a->set.argon2, req->password, pl);
-        r = AUTHD_ERR_INVALID_CREDENTIALS;
-        audit_login(ctx, AUDIT_FAILURE, NULL, NULL, req->client_ip, "unknown_user", NULL);
-        goto failed;
-    }
-    r = password_verify(rec->password_hash, req->password, pl, &a->set.argon2, &needs_rehash);
+    r = account_txn_run(a, login_step, &s);
     if (r != AUTHD_OK) {
-        r = AUTHD_ERR_INVALID_CREDENTIALS;
-        audit_login(ctx, AUDIT_FAILURE, rec->user->id, NULL, req->client_ip, "wrong_password",
-                    NULL);
-        goto failed;
-    }
-    if (throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email) != AUTHD_OK)
-        log_event(LOG_WARN, "throttle_reset_failed", "user=%s",
-                  log_quote(rec->user->id, q1, sizeof(q1)));
-    if (needs_rehash && password_hash(&a->set.argon2, req->password, pl, &phc) != AUTHD_OK)
-        phc = NULL; /* keep the old hash; it still verifies */
-    l.user_id = rec->user->id;
-    l.verified_hash = rec->password_hash;
-    l.new_hash = phc;
-    l.client_ip = req->client_ip;
-    l.user_agent = req->user_agent;
-    r = account_txn_run(a, login_step, &l);
-    if (r == AUTHD_ERR_INACTIVE) {
-        /* Only after a correct password may the answer reveal that the account is off. */
-        audit_login(ctx, AUDIT_FAILURE, rec->user->id, NULL, req->client_ip, "inactive", NULL);
+        login_refused(ctx, &l, r);
         goto out;
     }
-    if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
-        audit_login(ctx, AUDIT_FAILURE, rec->user->id, NULL, req->client_ip,
-                    "password_changed_meanwhile", NULL);
-        goto out;
-    }
-    if (r != AUTHD_OK)
-        goto out;
-    r = session_answer(ctx, resp, l.session, l.rec->user, l.tok.text);
-    audit_login(ctx, AUDIT_SUCCESS, rec->user->id, NULL, req->client_ip,
-                l.second ? "second_factor_required" : "password", l.tok.id);
-    goto out;
-failed:
-    throttle_failed(a, THROTTLE_PASSWORD, email, req->client_ip);
+    r = session_answer(ctx, resp, s.session, s.rec->user, s.tok.text);
+    audit_login(ctx, AUDIT_SUCCESS, s.rec->user->id, NULL, req->client_ip,
+                s.second ? "second_factor_required" : "password", s.tok.id);
 out:
-    throttle_serial_leave(serial);
-    secret_strfree(phc);
-    token_wipe(&l.tok);
-    rpc_msg_free(l.session ? &l.session->base : NULL);
-    rpc_msg_free(l.rec ? &l.rec->base : NULL);
-    rpc_msg_free(rec ? &rec->base : NULL);
+    token_wipe(&s.tok);
+    rpc_msg_free(s.session ? &s.session->base : NULL);
+    rpc_msg_free(s.rec ? &s.rec->base : NULL);
+    login_cleanup(&l);
     return r;
 }
 
@@ -228,8 +133,7 @@ sessions_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
 struct verify_step {
     const Authd__V1__VerifySecondFactorRequest *req;
     const Authd__Storage__SessionRecord *pending;
-    int check_err;                          /* out: the code check's own result */
-    int used_recovery;                      /* out */
+    struct twofactor_judge judge;           /* out: the code check */
     Authd__Storage__UserRecord *rec;        /* out */
     Authd__Storage__SessionRecord *session; /* out: the new session */
     struct token tok;                       /* out */
@@ -247,7 +151,6 @@ verify_step(struct authd *a, struct store_txn *txn, void *arg)
     v->rec = NULL;
     v->session = NULL;
     token_wipe(&v->tok);
-    v->check_err = AUTHD_OK;
     const Authd__V1__Session *p = v->pending->session;
     int r = account_user_get(a, txn, 1, p->user_id, &v->rec);
     if (r == AUTHD_ERR_NOT_FOUND)
@@ -268,8 +171,7 @@ verify_step(struct authd *a, struct store_txn *txn, void *arg)
         return AUTHD_ERR_UNAUTHENTICATED;
     if (r != AUTHD_OK)
         return r;
-    r = twofactor_check(a, v->rec, NULL, v->req->code, v->req->recovery_code, &v->used_recovery);
-    v->check_err = r;
+    r = twofactor_check(a, v->rec, NULL, v->req->code, v->req->recovery_code, &v->judge);
     if (r != AUTHD_OK)
         return r;
     r = account_user_save(a, txn, v->rec);
@@ -277,7 +179,8 @@ verify_step(struct authd *a, struct store_txn *txn, void *arg)
         r = account_session_delete(a, txn, p->user_id, p->id);
     if (r != AUTHD_OK)
         return r;
-    const struct session_spec spec = {1, 0, v->used_recovery ? amr_rc : amr_otp, 2, p->auth_time};
+    const struct session_spec spec = {1, 0, v->judge.used_recovery ? amr_rc : amr_otp, 2,
+                                      p->auth_time};
     return account_session_create(a, txn, v->rec->user, v->req->client_ip, v->req->user_agent,
                                   &spec, &v->tok, &v->session);
 }
@@ -300,25 +203,15 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
         r = AUTHD_ERR_INVALID_ARGUMENT;
         goto out;
     }
-    /* One code check at a time per user: each failure is counted before the next is judged. */
     const struct audit who = {
         .user = pending->session->user_id, .ip = req->client_ip, .reason = "login"};
-    int serial = throttle_serial_enter(pending->session->user_id);
-    r = twofactor_gate(a, ctx, pending->session->user_id, req->client_ip);
-    if (r != AUTHD_OK) {
-        throttle_serial_leave(serial);
-        twofactor_outcome(a, ctx, &who, r, 0);
-        goto out;
-    }
     v.req = req;
     v.pending = pending;
-    r = account_txn_run(a, verify_step, &v);
-    twofactor_outcome(a, ctx, &who, v.check_err != AUTHD_OK ? v.check_err : r, v.used_recovery);
-    throttle_serial_leave(serial);
+    r = twofactor_guarded(a, ctx, &who, NULL, verify_step, &v, &v.judge);
     if (r != AUTHD_OK)
         goto out;
     r = session_answer(ctx, (void *)respm, v.session, v.rec->user, v.tok.text);
-    if (v.used_recovery) {
+    if (v.judge.used_recovery) {
         char q[96];
         log_event(LOG_INFO, "recovery_codes_left", "user=%s left=%zu",
                   log_quote(v.rec->user->id, q, sizeof(q)), v.rec->n_recovery_hashes);
@@ -498,29 +391,29 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
     int r = account_session_active(a, req->session_token, &s, &u);
     if (r != AUTHD_OK)
         goto out;
-    /* The current password is a password guess like any login: same counters, same locks
-     * (a stolen cookie must not become an unlimited password oracle). */
-    int serial = throttle_serial_enter(u->user->email);
-    r = login_gate(ctx, a, u->user->email, req->client_ip);
-    if (r == AUTHD_OK)
+    /* The current password is a password guess like any login: same counters, same locks,
+     * audited as a login (a stolen cookie must not become an unlimited, unseen password
+     * oracle). */
+    struct guard g = {.a = a,
+                      .ctx = ctx,
+                      .kind = THROTTLE_PASSWORD,
+                      .account = u->user->email,
+                      .refusal = "too many failed attempts",
+                      .who = {.action = AUDIT_LOGIN, .user = u->user->id, .ip = req->client_ip}};
+    r = guard_enter(&g);
+    if (r == AUTHD_OK) {
         r = password_verify(u->password_hash, req->current_password, strlen(req->current_password),
-                            &a->set.argon2, NULL) == AUTHD_OK
-                ? AUTHD_OK
-                : AUTHD_ERR_INVALID_CREDENTIALS;
-    if (r == AUTHD_OK)
-        throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, u->user->email);
-    else if (r == AUTHD_ERR_INVALID_CREDENTIALS)
-        throttle_failed(a, THROTTLE_PASSWORD, u->user->email, req->client_ip);
-    throttle_serial_leave(serial);
-    if (r == AUTHD_ERR_LOCKED)
-        goto out;
-    if (r != AUTHD_OK) {
-        /* A wrong current password is a failed password guess like a failed login, and is
-         * audited as one (a stolen cookie trying passwords must show). */
-        r = AUTHD_ERR_INVALID_CREDENTIALS;
-        audit_login(ctx, AUDIT_FAILURE, u->user->id, NULL, req->client_ip, "wrong_password", NULL);
-        goto out;
+                            &a->set.argon2, NULL);
+        if (r == AUTHD_OK) {
+            guard_pass(&g);
+        } else {
+            r = AUTHD_ERR_INVALID_CREDENTIALS;
+            guard_fail(&g, "wrong_password");
+        }
     }
+    guard_leave(&g);
+    if (r != AUTHD_OK)
+        goto out;
     size_t nl = strlen(req->new_password);
     r = password_policy_check(req->new_password, nl);
     if (r == AUTHD_OK)

@@ -11,6 +11,7 @@
 
 #include "authd/account.h"
 #include "authd/audit.h"
+#include "authd/guard.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "common/err.h"
@@ -150,8 +151,7 @@ struct code_step {
     const char *user_id;
     const char *code;
     const char *recovery_code;
-    int check_err;     /* out: the result of the code check itself, for the lockout counters */
-    int used_recovery; /* out */
+    struct twofactor_judge judge; /* out: the code check, for the lockout counters */
     Authd__Storage__UserRecord *rec;
     char codes[TWOFACTOR_RECOVERY_CODES][TWOFACTOR_RECOVERY_LEN + 1];
 };
@@ -162,7 +162,6 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     struct code_step *c = arg;
     rpc_msg_free(c->rec ? &c->rec->base : NULL);
     c->rec = NULL;
-    c->check_err = AUTHD_OK;
     int r = account_user_get(a, txn, 1, c->user_id, &c->rec);
     if (r != AUTHD_OK)
         return r;
@@ -175,9 +174,8 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
         if (c->rec->pending_totp == NULL)
             return AUTHD_ERR_NOT_REQUESTED;
         if (c->code == NULL || c->code[0] == '\0')
-            return c->check_err = AUTHD_ERR_WRONG_CODE;
-        r = twofactor_check(a, c->rec, c->rec->pending_totp, c->code, NULL, NULL);
-        c->check_err = r;
+            return c->judge.check_err = AUTHD_ERR_WRONG_CODE; /* a wrong guess, too */
+        r = twofactor_check(a, c->rec, c->rec->pending_totp, c->code, NULL, &c->judge);
         if (r != AUTHD_OK)
             return r;
         Authd__Storage__TotpState *st = c->rec->pending_totp;
@@ -195,8 +193,7 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     } else {
         if (!is_enabled(c->rec))
             return AUTHD_ERR_NOT_ENABLED;
-        r = twofactor_check(a, c->rec, NULL, c->code, c->recovery_code, &c->used_recovery);
-        c->check_err = r;
+        r = twofactor_check(a, c->rec, NULL, c->code, c->recovery_code, &c->judge);
         if (r != AUTHD_OK)
             return r;
         if (c->act == ACT_DISABLE)
@@ -232,18 +229,7 @@ run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, con
     c->user_id = u->user->id;
     static const char *const where[] = {"enroll", "disable", "regenerate"};
     const struct audit who = {.user = c->user_id, .ip = ip, .reason = where[c->act]};
-    int serial = throttle_serial_enter(c->user_id);
-    r = twofactor_gate(a, ctx, c->user_id, ip);
-    if (r == AUTHD_OK) {
-        r = account_txn_run(a, code_step, c);
-        /* Only a failure of the code itself counts towards the lockout (a second request with a
-         * code that a concurrent one just used fails here too, as it must). */
-        twofactor_outcome(a, ctx, &who, c->check_err != AUTHD_OK ? c->check_err : r,
-                          c->used_recovery);
-    } else {
-        twofactor_outcome(a, ctx, &who, r, 0);
-    }
-    throttle_serial_leave(serial);
+    r = twofactor_guarded(a, ctx, &who, NULL, code_step, c, &c->judge);
     /* c->user_id points into u: keep a copy in the record instead. */
     c->user_id = NULL;
     rpc_msg_free(&s->base);
@@ -264,7 +250,7 @@ codes_answer(struct rpc_ctx *ctx, struct code_step *c, Authd__V1__RecoveryCodesR
             return AUTHD_ERR_NOMEM;
     }
     resp->n_recovery_codes = TWOFACTOR_RECOVERY_CODES;
-    resp->used_recovery_code = c->used_recovery;
+    resp->used_recovery_code = c->judge.used_recovery;
     return AUTHD_OK;
 }
 
@@ -377,14 +363,13 @@ tf_issue_delivery_code(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
     }
     /* Each delivery may cost an SMS: no codes for a locked account, and only a few per hour. */
     int64_t wait = 0;
-    r = twofactor_gate(a, ctx, u->user->id, NULL);
-    if (r == AUTHD_OK)
+    r = throttle_check(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, u->user->id, &wait);
+    if (r == AUTHD_ERR_LOCKED)
+        guard_refuse(ctx, NULL, "too many wrong codes", wait);
+    if (r == AUTHD_OK) {
         r = throttle_attempt(a, THROTTLE_DELIVERY, THROTTLE_ACCOUNT, u->user->id, &wait);
-    if (r == AUTHD_ERR_LOCKED && wait > 0) {
-        char msg[64];
-        snprintf(msg, sizeof(msg), "too many codes sent; retry after %lld s", (long long)wait);
-        rpc_ctx_set_message(ctx, msg);
-        rpc_ctx_set_retry_after(ctx, wait);
+        if (r == AUTHD_ERR_LOCKED)
+            guard_refuse(ctx, NULL, "too many codes sent", wait);
     }
     if (r != AUTHD_OK)
         goto out;

@@ -5,7 +5,6 @@
  * counted: no account can have such an e-mail (the e-mail index has the same rule), and the
  * edge passes addresses in the standard textual forms, which never hold '/'.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,37 +33,6 @@ static const char *const subject_names[] = {"acct", "addr"};
 /* The same kinds and subjects in audit events. */
 static const char *const kind_audit[] = {"password", "second_factor", "mail", "delivery"};
 static const char *const subject_audit[] = {"account", "address"};
-
-#define SERIAL_STRIPES 256
-
-static pthread_mutex_t serial_locks[SERIAL_STRIPES];
-static pthread_once_t serial_once = PTHREAD_ONCE_INIT;
-
-static void
-serial_init(void)
-{
-    for (int i = 0; i < SERIAL_STRIPES; i++)
-        pthread_mutex_init(&serial_locks[i], NULL);
-}
-
-int
-throttle_serial_enter(const char *subject)
-{
-    pthread_once(&serial_once, serial_init);
-    uint32_t h = 2166136261u; /* FNV-1a: spreads subjects over the stripes */
-    for (const unsigned char *p = (const unsigned char *)(subject ? subject : ""); *p; p++)
-        h = (h ^ *p) * 16777619u;
-    int idx = (int)(h % SERIAL_STRIPES);
-    pthread_mutex_lock(&serial_locks[idx]);
-    return idx;
-}
-
-void
-throttle_serial_leave(int handle)
-{
-    if (handle >= 0 && handle < SERIAL_STRIPES)
-        pthread_mutex_unlock(&serial_locks[handle]);
-}
 
 const struct throttle_policy *
 throttle_policy(enum throttle_kind k, enum throttle_subject s)
@@ -238,21 +206,6 @@ throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s, c
     if (r != AUTHD_OK)
         return r;
     return store_delete(a->store, key, strlen(key));
-}
-
-int
-throttle_gate(struct authd *a, enum throttle_kind k, const char *account, const char *ip,
-              int64_t *retry_after)
-{
-    int64_t wa = 0, wb = 0;
-    int r = throttle_check(a, k, THROTTLE_ADDRESS, ip, &wb);
-    if (r == AUTHD_OK || r == AUTHD_ERR_LOCKED) {
-        int ra = throttle_check(a, k, THROTTLE_ACCOUNT, account, &wa);
-        if (r == AUTHD_OK)
-            r = ra;
-    }
-    *retry_after = wa > wb ? wa : wb;
-    return r;
 }
 
 void

@@ -53,25 +53,8 @@ int throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s
 int throttle_attempt(struct authd *a, enum throttle_kind k, enum throttle_subject s,
                      const char *subject, int64_t *retry_after);
 
-/*
- * Serialises the judging of one subject's attempts inside this authd: attempts for the same
- * subject (an e-mail, a user id) run one after the other, so each failure is recorded before the
- * next attempt is checked and concurrent guesses cannot outrun the lock, while concurrent
- * successful logins of one account simply queue. Returns a handle for throttle_serial_leave().
- * (One process: a scale-out backend will need the same from its database.)
- */
-int throttle_serial_enter(const char *subject);
-void throttle_serial_leave(int handle);
-
-/*
- * The gate every guessable secret goes through (passwords, client secrets, second factors):
- * AUTHD_ERR_LOCKED with *retry_after (the longer wait) when the client address or the account is
- * locked, else AUTHD_OK. Callers hold the account's serial lock (throttle_serial_enter).
- */
-int throttle_gate(struct authd *a, enum throttle_kind k, const char *account, const char *ip,
-                  int64_t *retry_after);
-
-/* Records a failed guess against the account and the address (logs when it cannot). */
+/* Records a failed guess against the account and the address (logs when it cannot). The judging
+ * around it (serial lock, gate, refusal) is guard.h's. */
 void throttle_failed(struct authd *a, enum throttle_kind k, const char *account, const char *ip);
 
 /* Forgets subject's failures (after a success). Costs a read, and a write only when needed. */

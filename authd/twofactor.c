@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authd/account.h"
 #include "authd/audit.h"
+#include "authd/guard.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "authd/otp.h"
@@ -157,12 +159,12 @@ recovery_spend(Authd__Storage__UserRecord *rec, const char *typed)
     return AUTHD_OK;
 }
 
-int
-twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
-                const char *code, const char *recovery_code, int *used_recovery)
+/* twofactor_check without the record in j. */
+static int
+check_code(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
+           const char *code, const char *recovery_code, int *used_recovery)
 {
-    if (used_recovery != NULL)
-        *used_recovery = 0;
+    *used_recovery = 0;
     if (rec->user == NULL)
         return AUTHD_ERR_INTERNAL;
     if (st == NULL) {
@@ -178,7 +180,7 @@ twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage
         if (st != rec->totp)
             return AUTHD_ERR_WRONG_CODE; /* recovery codes do not confirm an enrolment */
         int r = recovery_spend(rec, recovery_code);
-        if (r == AUTHD_OK && used_recovery != NULL)
+        if (r == AUTHD_OK)
             *used_recovery = 1;
         return r;
     }
@@ -201,46 +203,70 @@ twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage
 }
 
 int
-twofactor_gate(struct authd *a, struct rpc_ctx *ctx, const char *user_id, const char *ip)
+twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
+                const char *code, const char *recovery_code, struct twofactor_judge *j)
 {
-    int64_t wait = 0;
-    int r = throttle_gate(a, THROTTLE_SECOND_FACTOR, user_id, ip, &wait);
-    if (r == AUTHD_ERR_LOCKED && ctx != NULL) {
-        char msg[80];
-        snprintf(msg, sizeof(msg), "too many wrong codes; retry after %lld s", (long long)wait);
-        rpc_ctx_set_message(ctx, msg);
-        rpc_ctx_set_retry_after(ctx, wait);
+    int used = 0;
+    int r = check_code(a, rec, st, code, recovery_code, &used);
+    if (j != NULL) {
+        j->check_err = r;
+        j->used_recovery = used;
     }
     return r;
 }
 
-void
-twofactor_outcome(struct authd *a, struct rpc_ctx *ctx, const struct audit *who, int err,
-                  int used_recovery)
+struct guarded {
+    int (*step)(struct authd *, struct store_txn *, void *);
+    void *arg;
+    struct twofactor_judge *j;
+};
+
+/* Each run of the step (account_txn_run retries lost races) starts unjudged. */
+static int
+guarded_step(struct authd *a, struct store_txn *txn, void *arg)
 {
-    struct audit ev = *who;
-    ev.action = AUDIT_SECOND_FACTOR;
-    if (err == AUTHD_OK) {
-        throttle_reset(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, who->user);
-        ev.outcome = AUDIT_SUCCESS;
-        ev.reason = used_recovery ? "recovery_code" : "totp";
-    } else if (err == AUTHD_ERR_WRONG_CODE) {
-        throttle_failed(a, THROTTLE_SECOND_FACTOR, who->user, who->ip);
-        ev.outcome = AUDIT_FAILURE;
-        ev.reason = "wrong_code";
-    } else if (err == AUTHD_ERR_LOCKED) {
-        ev.outcome = AUDIT_FAILURE;
-        ev.reason = "locked";
-    } else {
-        return;
+    struct guarded *w = arg;
+    w->j->check_err = TWOFACTOR_UNJUDGED;
+    w->j->used_recovery = 0;
+    return w->step(a, txn, w->arg);
+}
+
+int
+twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *who,
+                  const char *oauth_code, int (*step)(struct authd *, struct store_txn *, void *),
+                  void *arg, struct twofactor_judge *j)
+{
+    struct guard g = {.a = a,
+                      .ctx = ctx,
+                      .kind = THROTTLE_SECOND_FACTOR,
+                      .account = who->user,
+                      .refusal = "too many wrong codes",
+                      .oauth_code = oauth_code,
+                      .who = *who};
+    struct guarded w = {step, arg, j};
+    g.who.action = AUDIT_SECOND_FACTOR;
+    j->check_err = TWOFACTOR_UNJUDGED;
+    j->used_recovery = 0;
+    int r = guard_enter(&g);
+    if (r == AUTHD_OK)
+        r = account_txn_run(a, guarded_step, &w);
+    /* Only a judgement of the code itself counts (a second request with a code that a concurrent
+     * one just used fails the check too, as it must); other failures record nothing. */
+    int err = j->check_err != AUTHD_OK ? j->check_err : r;
+    if (j->check_err != TWOFACTOR_UNJUDGED && err == AUTHD_OK) {
+        guard_pass(&g);
+        guard_audit(&g, AUDIT_SUCCESS, j->used_recovery ? "recovery_code" : "totp");
+        if (j->used_recovery) {
+            struct audit ev = *who;
+            ev.action = AUDIT_RECOVERY_CODE_USED;
+            ev.outcome = AUDIT_SUCCESS;
+            audit_emit(ctx, &ev);
+        }
+    } else if (j->check_err != TWOFACTOR_UNJUDGED && err == AUTHD_ERR_WRONG_CODE) {
+        guard_fail(&g, "wrong_code");
     }
-    audit_emit(ctx, &ev);
-    if (err == AUTHD_OK && used_recovery) {
-        ev = *who;
-        ev.action = AUDIT_RECOVERY_CODE_USED;
-        ev.outcome = AUDIT_SUCCESS;
-        audit_emit(ctx, &ev);
-    }
+    guard_leave(&g);
+    return r;
 }
 
 int

@@ -2,9 +2,9 @@
 /*
  * Second-factor logic shared by the TwoFactor service, the login step (Sessions) and password
  * reset: opening a user's TOTP secret, checking a code or a recovery code and recording its use
- * (the newest accepted step, or the spent recovery code) in the user record, the lockout gate,
- * and recovery-code generation. Callers run the check inside the transaction that also saves the
- * record, so two concurrent submissions of one code cannot both pass.
+ * (the newest accepted step, or the spent recovery code) in the user record, the judging around
+ * a check (guard.h), and recovery-code generation. Callers run the check inside the transaction
+ * that also saves the record, so two concurrent submissions of one code cannot both pass.
  */
 #ifndef AUTHD_TWOFACTOR_H
 #define AUTHD_TWOFACTOR_H
@@ -46,30 +46,40 @@ int twofactor_current_code(struct authd *a, const char *user_id,
                            const Authd__Storage__TotpState *st, char *code);
 
 /*
+ * What a transaction step's code check found, for the lockout counters and the audit events (see
+ * twofactor_guarded). check_err is TWOFACTOR_UNJUDGED until twofactor_check fills it.
+ */
+struct twofactor_judge {
+    int check_err;     /* twofactor_check's result, or TWOFACTOR_UNJUDGED */
+    int used_recovery; /* a recovery code passed */
+};
+#define TWOFACTOR_UNJUDGED 1
+
+/*
  * Checks code (TOTP, against rec->totp, or against st when st is not NULL) or, when code is
  * empty, recovery_code against rec's recovery hashes, and records the use in rec (last_step
  * advanced, or the recovery code removed): the caller must save rec in the same transaction.
- * *used_recovery (may be NULL) says which kind passed. AUTHD_OK, AUTHD_ERR_WRONG_CODE,
+ * The result and which kind passed go into *j (may be NULL). AUTHD_OK, AUTHD_ERR_WRONG_CODE,
  * AUTHD_ERR_SECOND_FACTOR_REQUIRED (both empty), AUTHD_ERR_NOT_ENABLED, or AUTHD_ERR_INTERNAL.
  */
 int twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
-                    const char *code, const char *recovery_code, int *used_recovery);
+                    const char *code, const char *recovery_code, struct twofactor_judge *j);
 
 /*
- * The lockout gate before a check: AUTHD_OK, or AUTHD_ERR_LOCKED (with a message naming the
- * wait set on ctx when not NULL).
+ * Runs step(a, txn, arg) through account_txn_run as one judged attempt (guard.h) of the
+ * second-factor kind for who->user from who->ip: refused with AUTHD_ERR_LOCKED (guard_refuse:
+ * "too many wrong codes", oauth_code; event second_factor/locked)
+ * while either is locked, and otherwise the step's result. The step passes j to twofactor_check;
+ * j is cleared before each run of the step. A code it judged is recorded: a wrong one counts a
+ * failure (event second_factor/wrong_code), a right one forgets the user's failures (event
+ * second_factor/totp or recovery_code, then recovery_code_used with who->reason saying where:
+ * "login", "reset", "oauth", "disable"...). who (borrowed) names the user and may name the client
+ * and the address. Holds the user's serial lock throughout: the caller holds no other guard.
  */
-int twofactor_gate(struct authd *a, struct rpc_ctx *ctx, const char *user_id, const char *ip);
-
-/*
- * Records the outcome err of a check (or of the gate: AUTHD_ERR_LOCKED) for the lockout counters
- * and as audit events: second_factor (reason totp, recovery_code, wrong_code or locked) and, when
- * used_recovery, recovery_code_used. who (borrowed) names the user, and may name the client and
- * address; its reason says where the code was given ("login", "reset", "oauth", "disable"...), for
- * recovery_code_used. Other errors record nothing.
- */
-void twofactor_outcome(struct authd *a, struct rpc_ctx *ctx, const struct audit *who, int err,
-                       int used_recovery);
+int twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *who,
+                      const char *oauth_code,
+                      int (*step)(struct authd *, struct store_txn *, void *), void *arg,
+                      struct twofactor_judge *j);
 
 /*
  * Replaces rec's recovery codes with TWOFACTOR_RECOVERY_CODES new ones, written into codes (each

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for authd/throttle.c: the back-off schedule, and counting, locking, expiry and reset
- * against a real store with a controllable clock.
+ * against a real store with a controllable clock; and for authd/guard.c, the judging sequence
+ * (gate, failure, success) over those counters.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "authd/authd.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "authd/guard.h"
 #include "authd/throttle.h"
 
 static int64_t fake_now = 1700000000;
@@ -144,6 +146,80 @@ test_reset_and_bad_subjects(void **state)
                      AUTHD_OK);
 }
 
+/* A guard for one password attempt on account from ip (no ctx: no message, no events). */
+static struct guard
+attempt(struct authd *a, const char *account, const char *ip)
+{
+    struct guard g = {.a = a,
+                      .kind = THROTTLE_PASSWORD,
+                      .account = account,
+                      .refusal = "too many failed attempts",
+                      .who = {.ip = ip}};
+    return g;
+}
+
+/* Judges one attempt: a wrong secret when ok is 0. Returns guard_enter's answer. */
+static int
+judge(struct authd *a, const char *account, const char *ip, int ok, int64_t *retry_after)
+{
+    struct guard g = attempt(a, account, ip);
+    int r = guard_enter(&g);
+    if (r == AUTHD_OK) {
+        if (ok)
+            guard_pass(&g);
+        else
+            guard_fail(&g, "wrong_password");
+    }
+    *retry_after = g.retry_after;
+    guard_leave(&g);
+    guard_leave(&g); /* a second leave is a no-op (the stripe must not be unlocked twice) */
+    return r;
+}
+
+static void
+test_lock_refuses_before_judging(void **state)
+{
+    struct fixture *f = *state;
+    int64_t wait = 0;
+    /* The default policy: 5 free failures per account, then 1 s, 2 s... */
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(judge(&f->a, "ann@example.com", "192.0.2.1", 0, &wait), AUTHD_OK);
+    assert_int_equal(judge(&f->a, "ann@example.com", "192.0.2.1", 1, &wait), AUTHD_ERR_LOCKED);
+    assert_int_equal(wait, 1);
+    /* Refused attempts are not counted: after the lock, one more failure earns 2 s. */
+    fake_now += 1;
+    assert_int_equal(judge(&f->a, "ann@example.com", "192.0.2.1", 0, &wait), AUTHD_OK);
+    assert_int_equal(judge(&f->a, "ann@example.com", "192.0.2.9", 1, &wait), AUTHD_ERR_LOCKED);
+    assert_int_equal(wait, 2);
+    /* Another account from the same address is not locked (20 free failures per address). */
+    assert_int_equal(judge(&f->a, "bob@example.com", "192.0.2.1", 1, &wait), AUTHD_OK);
+    fake_now += 2;
+    /* A success forgets the account's failures: five more free ones. */
+    assert_int_equal(judge(&f->a, "ann@example.com", "192.0.2.1", 1, &wait), AUTHD_OK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(judge(&f->a, "ann@example.com", "192.0.2.1", 0, &wait), AUTHD_OK);
+    assert_int_equal(judge(&f->a, "ann@example.com", "192.0.2.1", 1, &wait), AUTHD_OK);
+    fake_now += 3600;
+}
+
+static void
+test_address_counts_without_account(void **state)
+{
+    struct fixture *f = *state;
+    int64_t wait = 0;
+    /* An attempt without an account (an e-mail that cannot be one) counts against the address
+     * only, and a success never resets the address. */
+    for (int i = 0; i < 21; i++)
+        assert_int_equal(judge(&f->a, "", "198.51.100.7", i % 2, &wait), AUTHD_OK);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(judge(&f->a, NULL, "198.51.100.7", 0, &wait), AUTHD_OK);
+    assert_int_equal(judge(&f->a, "carol@example.com", "198.51.100.7", 1, &wait), AUTHD_ERR_LOCKED);
+    assert_true(wait >= 1);
+    /* The address's lock holds for every account; another address is free. */
+    assert_int_equal(judge(&f->a, "carol@example.com", "198.51.100.8", 1, &wait), AUTHD_OK);
+    fake_now += 3600;
+}
+
 int
 main(void)
 {
@@ -152,6 +228,8 @@ main(void)
         cmocka_unit_test(test_schedule),
         cmocka_unit_test_setup_teardown(test_lock_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_and_bad_subjects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_refuses_before_judging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_address_counts_without_account, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

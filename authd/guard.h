@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Brute-force judging in one place. Every guessable secret (a password, an OAuth client's secret,
+ * a second-factor code) is judged in the same sequence: take the subject's serial lock, refuse
+ * while the account or the client address is locked (before the secret is looked at), judge the
+ * secret, record the failure or forget the account's failures, release the lock; a refusal names
+ * the wait (the authd-retry-after trailer) and every refusal and failure is an audit event. A
+ * handler fills a struct guard, calls guard_enter, judges, calls guard_pass or guard_fail, and ends
+ * with guard_leave; throttle.h keeps the policy and the counters.
+ */
+#ifndef AUTHD_GUARD_H
+#define AUTHD_GUARD_H
+
+#include <stdint.h>
+
+#include "authd/audit.h"
+#include "authd/authd.h"
+#include "authd/throttle.h"
+
+/*
+ * One judged attempt. The caller sets the fields above the line (all borrowed: they must outlive
+ * the guard) and leaves the rest zero (designated initialisers do). One thread uses a guard, from
+ * guard_enter to guard_leave.
+ */
+struct guard {
+    struct authd *a;
+    struct rpc_ctx *ctx;     /* the call the refusal message and the audit events belong to */
+    enum throttle_kind kind; /* THROTTLE_PASSWORD or THROTTLE_SECOND_FACTOR */
+    const char *account;     /* the counted subject: an e-mail, a user id, "client:<id>"; empty
+                                or NULL: only the address is counted */
+    const char *serial;      /* what the serial lock is keyed on; NULL: account, or ip when
+                                account is empty */
+    const char *refusal;     /* the refusal's words, e.g. "too many failed attempts" */
+    const char *oauth_code;  /* "locked" to name the OAuth error too (authd-oauth-error) */
+    struct audit who;        /* action (AUDIT_LOGIN, AUDIT_SECOND_FACTOR; NULL: no events), user,
+                                client, ip; outcome and reason are set per event */
+    /* ---- state ---- */
+    int held;            /* the serial lock's stripe plus one, 0: none held */
+    int64_t retry_after; /* seconds, after guard_enter answered AUTHD_ERR_LOCKED */
+};
+
+/*
+ * Takes the serial lock (attempts of one subject are judged one after the other inside this
+ * authd, so each failure is recorded before the next attempt is checked) and checks the gate:
+ * AUTHD_OK when the secret may be judged; AUTHD_ERR_LOCKED when the address or the account is
+ * locked, with g->retry_after (the longer wait), the refusal set as ctx's message and a failure
+ * event (reason "locked") emitted; or a storage error. The lock is held whatever the answer:
+ * call guard_leave. The serial locks are striped and not reentrant: never hold two guards.
+ */
+int guard_enter(struct guard *g);
+
+/* The secret was right: forgets the account's failures (the address counter is never reset by a
+ * success, or an attacker could clear it by logging into an account of their own). */
+void guard_pass(struct guard *g);
+
+/* The secret was wrong: counts a failure against the account and the address, and emits a
+ * failure event with reason (none when reason is NULL). */
+void guard_fail(struct guard *g, const char *reason);
+
+/* Emits an event about this attempt (g->who with outcome and reason). */
+void guard_audit(const struct guard *g, const char *outcome, const char *reason);
+
+/* Releases the serial lock; a no-op when none is held. */
+void guard_leave(struct guard *g);
+
+/*
+ * Refuses a locked subject on ctx: the message "<words>; retry after <seconds> s", the seconds as
+ * rpc_ctx_set_retry_after (the edge's Retry-After), and oauth_code (when not NULL) as
+ * rpc_ctx_set_oauth_error. Returns AUTHD_ERR_LOCKED. ctx may be NULL. Used by guard_enter and by
+ * the delivery limit.
+ */
+int guard_refuse(struct rpc_ctx *ctx, const char *oauth_code, const char *words,
+                 int64_t retry_after);
+
+#endif

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The password step of a login (see login.h): the same work and the same answer for unknown and
+ * known e-mails, judged under guard.h's sequence.
+ */
+#include "authd/login.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "authd/account.h"
+#include "authd/audit.h"
+#include "common/email.h"
+#include "authd/guard.h"
+#include "common/err.h"
+#include "common/secret.h"
+
+int
+login_password(struct authd *a, struct rpc_ctx *ctx, struct login *l)
+{
+    char email[EMAIL_MAX_LEN + 1];
+    size_t pl = strlen(l->password);
+    int needs_rehash = 0;
+
+    if (email_normalize(l->email, email, sizeof(email)) != AUTHD_OK)
+        email[0] = '\0';
+    struct guard g = {.a = a,
+                      .ctx = ctx,
+                      .kind = THROTTLE_PASSWORD,
+                      .account = email,
+                      .refusal = "too many failed attempts",
+                      .oauth_code = l->oauth_code,
+                      .who = {.action = AUDIT_LOGIN, .client = l->client, .ip = l->ip}};
+    /* A locked account or address is refused before any password is judged, for known and
+     * unknown e-mails alike. */
+    int r = guard_enter(&g);
+    if (r != AUTHD_OK)
+        goto out;
+    r = email[0] != '\0' ? account_user_by_email(a, NULL, 0, email, &l->rec) : AUTHD_ERR_NOT_FOUND;
+    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
+        goto out;
+    if (r != AUTHD_OK || l->rec->user == NULL || l->rec->password_hash[0] == '\0') {
+        /* Unknown e-mail or no password yet: the same work and the same answer as a wrong
+         * password. */
+        password_burn(&a->set.argon2, l->password, pl);
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        guard_fail(&g, "unknown_user");
+        goto out;
+    }
+    g.who.user = l->rec->user->id;
+    if (password_verify(l->rec->password_hash, l->password, pl, &a->set.argon2, &needs_rehash) !=
+        AUTHD_OK) {
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        guard_fail(&g, "wrong_password");
+        goto out;
+    }
+    guard_pass(&g);
+    guard_leave(&g); /* before the rehash: it costs as much as the check */
+    l->two = l->rec->user->two_factor != NULL && l->rec->user->two_factor->enabled;
+    if (needs_rehash && password_hash(&a->set.argon2, l->password, pl, &l->new_hash) != AUTHD_OK)
+        l->new_hash = NULL; /* keep the old hash; it still verifies */
+out:
+    guard_leave(&g);
+    if (r != AUTHD_OK) {
+        rpc_msg_free(l->rec ? &l->rec->base : NULL);
+        l->rec = NULL;
+    }
+    return r;
+}
+
+int
+login_recheck(struct authd *a, struct store_txn *txn, const struct login *l,
+              Authd__Storage__UserRecord **rec)
+{
+    rpc_msg_free(*rec ? &(*rec)->base : NULL);
+    *rec = NULL;
+    int r = account_user_get(a, txn, 1, l->rec->user->id, rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_INVALID_CREDENTIALS;
+    if (r != AUTHD_OK)
+        return r;
+    if ((*rec)->user == NULL || strcmp((*rec)->password_hash, l->rec->password_hash) != 0)
+        return AUTHD_ERR_INVALID_CREDENTIALS;
+    if ((*rec)->user->inactive)
+        return AUTHD_ERR_INACTIVE;
+    if (l->new_hash == NULL)
+        return AUTHD_OK;
+    char *dup = strdup(l->new_hash);
+    if (dup == NULL)
+        return AUTHD_ERR_NOMEM;
+    secret_strfree((*rec)->password_hash);
+    (*rec)->password_hash = dup;
+    return account_user_save(a, txn, *rec);
+}
+
+void
+login_refused(struct rpc_ctx *ctx, const struct login *l, int r)
+{
+    const char *uid = l->rec != NULL && l->rec->user != NULL ? l->rec->user->id : NULL;
+    if (r == AUTHD_ERR_INACTIVE)
+        audit_login(ctx, AUDIT_FAILURE, uid, l->client, l->ip, "inactive", NULL);
+    else if (r == AUTHD_ERR_INVALID_CREDENTIALS)
+        audit_login(ctx, AUDIT_FAILURE, uid, l->client, l->ip, "password_changed_meanwhile", NULL);
+}
+
+void
+login_cleanup(struct login *l)
+{
+    secret_strfree(l->new_hash);
+    l->new_hash = NULL;
+    rpc_msg_free(l->rec ? &l->rec->base : NULL);
+    l->rec = NULL;
+}
