@@ -940,24 +940,33 @@ out:
 
 /* ---- Token: authorization_code --------------------------------------------------------- */
 
-struct code_step {
-    const Authd__V1__OAuthTokenRequest *req;
-    struct token code;
-    struct issue is;
-    const char *fail; /* out: OAuth error when refused (static) */
-    const char *fail_desc;
-    int replay;                       /* out: a used code came back; its tokens revoked */
-    CodeRec *rec;                     /* out */
+/*
+ * What the two grants that redeem a stored secret (authorization_code, refresh_token) share: the
+ * token presented, the tokens to issue, the refusal, and the revocation a replay caused.
+ */
+struct redeem {
+    struct token tok;                 /* the presented code or refresh token */
+    struct issue is;                  /* out: the tokens to issue */
+    const char *fail;                 /* out: OAuth error when refused (static) */
+    const char *fail_desc;            /* out */
+    const char *replay;               /* out: the audit reason when a replay revoked tokens */
     Authd__Storage__UserRecord *user; /* out */
 };
 
+/* Refuses the redemption; the transaction still commits. */
 static int
-deny(const char **fail, const char **desc, const char *code, const char *d)
+deny(struct redeem *rd, const char *code, const char *d)
 {
-    *fail = code;
-    *desc = d;
+    rd->fail = code;
+    rd->fail_desc = d;
     return AUTHD_OK; /* commit: nothing was written, or a revocation that must stand */
 }
+
+struct code_step {
+    const Authd__V1__OAuthTokenRequest *req;
+    struct redeem rd;
+    CodeRec *rec; /* out */
+};
 
 /*
  * AUTHD_OK when something issued at `issued` (unix seconds) to client_id belongs to the client's
@@ -978,38 +987,93 @@ client_issue_current(struct authd *a, const char *client_id, int64_t issued)
     return r;
 }
 
+/* Starts a run of a redeeming step: clears its outputs and loads prefix<token id> for update
+ * into *rec (an unknown one refused with `unknown`). */
+static int
+redeem_begin(struct authd *a, struct store_txn *txn, struct redeem *rd, const char *prefix,
+             const ProtobufCMessageDescriptor *d, void *rec, const char *unknown)
+{
+    ProtobufCMessage **m = rec;
+    rpc_msg_free(*m);
+    rpc_msg_free(rd->user ? &rd->user->base : NULL);
+    rd->user = NULL;
+    rd->fail = NULL;
+    rd->replay = NULL;
+    int r = load(a, txn, 1, prefix, rd->tok.id, d, rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return deny(rd, "invalid_grant", unknown);
+    return r;
+}
+
+/*
+ * The checks every redeemed secret passes first: the presented token matches the stored hash and
+ * has not expired (else `unknown`), was issued to this client (else `other`), and under the
+ * client's current registration (else `unknown`). AUTHD_OK (rd->fail set when refused) or a
+ * storage error.
+ */
+static int
+redeem_check(struct authd *a, struct redeem *rd, const ProtobufCBinaryData *hash, int expired,
+             const char *issued_to, const char *client_id, int64_t created, const char *unknown,
+             const char *other)
+{
+    if (!token_matches(&rd->tok, hash->data, hash->len) || expired)
+        return deny(rd, "invalid_grant", unknown);
+    if (strcmp(issued_to, client_id) != 0)
+        return deny(rd, "invalid_grant", other);
+    /* Issued before the client's current registration (deleted and registered again). */
+    int r = client_issue_current(a, issued_to, created);
+    return r == AUTHD_ERR_INVALID_TOKEN ? deny(rd, "invalid_grant", unknown) : r;
+}
+
+/*
+ * The answer of a redeeming grant whose transaction returned r: the refusal (after the audit
+ * event of what a replay revoked: target, for user_id), or the tokens. Wipes rd.
+ */
+static int
+redeem_answer(struct rpc_ctx *ctx, struct authd *a, struct redeem *rd, int r, const char *user_id,
+              const char *target, const Authd__V1__OAuthTokenRequest *req,
+              Authd__V1__OAuthTokenResponse *resp)
+{
+    if (r == AUTHD_OK && rd->fail != NULL) {
+        if (rd->replay != NULL) {
+            struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                               .outcome = AUDIT_SUCCESS,
+                               .user = user_id,
+                               .client = req->client_id,
+                               .ip = req->client_ip,
+                               .target = target,
+                               .reason = rd->replay};
+            audit_emit(ctx, &ev);
+        }
+        r = oauth_fail(ctx, rd->fail, rd->fail_desc);
+    } else if (r == AUTHD_OK) {
+        r = issue_answer(ctx, a, &rd->is, resp);
+        if (r == AUTHD_OK)
+            log_issued(&rd->is, req->grant_type);
+    }
+    issue_wipe(&rd->is);
+    token_wipe(&rd->tok);
+    rpc_msg_free(rd->user ? &rd->user->base : NULL);
+    rd->user = NULL;
+    return r;
+}
+
 static int
 code_step(struct authd *a, struct store_txn *txn, void *arg)
 {
     struct code_step *s = arg;
+    struct redeem *rd = &s->rd;
     const Authd__V1__OAuthTokenRequest *req = s->req;
     char key[KEY_MAX];
-    int r;
-
-    rpc_msg_free(s->rec ? &s->rec->base : NULL);
-    rpc_msg_free(s->user ? &s->user->base : NULL);
-    s->rec = NULL;
-    s->user = NULL;
-    s->fail = NULL;
-    s->replay = 0;
-    r = load(a, txn, 1, KEY_AUTHCODE, s->code.id, &authd__storage__auth_code_record__descriptor,
-             &s->rec);
-    if (r == AUTHD_ERR_NOT_FOUND)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown or expired code");
-    if (r != AUTHD_OK)
+    int r = redeem_begin(a, txn, rd, KEY_AUTHCODE, &authd__storage__auth_code_record__descriptor,
+                         &s->rec, "unknown or expired code");
+    if (r != AUTHD_OK || rd->fail != NULL)
         return r;
     CodeRec *c = s->rec;
-    if (!token_matches(&s->code, c->secret_hash.data, c->secret_hash.len) ||
-        c->expires_at <= a->now())
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown or expired code");
-    if (strcmp(c->client_id, req->client_id) != 0)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant",
-                    "the code was issued to another client");
-    /* A code from before the client's current registration (deleted and registered again). */
-    r = client_issue_current(a, c->client_id, c->created_at);
-    if (r == AUTHD_ERR_INVALID_TOKEN)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown or expired code");
-    if (r != AUTHD_OK)
+    r = redeem_check(a, rd, &c->secret_hash, c->expires_at <= a->now(), c->client_id,
+                     req->client_id, c->created_at, "unknown or expired code",
+                     "the code was issued to another client");
+    if (r != AUTHD_OK || rd->fail != NULL)
         return r;
     if (c->used) {
         /* RFC 6749 §4.1.2: a code used twice revokes what its first use issued. */
@@ -1019,36 +1083,36 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
         if (c->issued_jti[0] != '\0' &&
             (r = access_revoke(txn, c->issued_jti, c->issued_exp, c->client_id)) != AUTHD_OK)
             return r;
-        s->replay = 1;
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the code was already used");
+        rd->replay = "code_replay";
+        return deny(rd, "invalid_grant", "the code was already used");
     }
     /* RFC 6749 §4.1.3: the same redirect_uri as the authorization request, when it named one. */
     if (c->redirect_uri_given
             ? strcmp(req->redirect_uri, c->redirect_uri) != 0
             : (req->redirect_uri[0] != '\0' && strcmp(req->redirect_uri, c->redirect_uri) != 0))
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "redirect_uri does not match");
+        return deny(rd, "invalid_grant", "redirect_uri does not match");
     if (c->code_challenge[0] != '\0') {
         if (req->code_verifier[0] == '\0')
-            return deny(&s->fail, &s->fail_desc, "invalid_grant", "code_verifier required");
+            return deny(rd, "invalid_grant", "code_verifier required");
         if (!oauth_pkce_check(req->code_verifier, c->code_challenge))
-            return deny(&s->fail, &s->fail_desc, "invalid_grant", "code_verifier does not match");
+            return deny(rd, "invalid_grant", "code_verifier does not match");
     } else if (req->code_verifier[0] != '\0') {
         /* A verifier for a code issued without a challenge: something was swapped. */
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "no code_challenge was sent");
+        return deny(rd, "invalid_grant", "no code_challenge was sent");
     }
     r = session_alive(a, txn, c->sid);
     if (r == AUTHD_ERR_NOT_FOUND)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the session has ended");
+        return deny(rd, "invalid_grant", "the session has ended");
     if (r != AUTHD_OK)
         return r;
-    r = user_active(a, txn, c->user_id, &s->user);
+    r = user_active(a, txn, c->user_id, &rd->user);
     if (r == AUTHD_ERR_NOT_FOUND)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the user is not active");
+        return deny(rd, "invalid_grant", "the user is not active");
     if (r != AUTHD_OK)
         return r;
 
-    struct issue *is = &s->is;
-    is->user = s->user->user;
+    struct issue *is = &rd->is;
+    is->user = rd->user->user;
     is->sid = c->sid;
     is->scope = c->scope;
     is->amr = c->amr;
@@ -1062,7 +1126,7 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     if ((r = field_set(&c->issued_jti, is->jti)) != AUTHD_OK ||
         (r = field_set(&c->issued_refresh_family, is->refresh ? is->fam : "")) != AUTHD_OK)
         return r;
-    if (key_make(key, KEY_AUTHCODE, s->code.id, NULL) == 0)
+    if (key_make(key, KEY_AUTHCODE, rd->tok.id, NULL) == 0)
         return AUTHD_ERR_INTERNAL;
     r = rec_put(txn, key, &c->base);
     return r == AUTHD_OK ? issue_store(a, txn, is) : r;
@@ -1072,46 +1136,26 @@ static int
 grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequest *req,
            const Authd__V1__Client *c, Authd__V1__OAuthTokenResponse *resp)
 {
-    struct code_step s;
-    int r;
+    struct code_step s = {.req = req};
+    const char *target = NULL;
 
-    memset(&s, 0, sizeof(s));
     if (req->code[0] == '\0')
         return oauth_fail(ctx, "invalid_request", "code is missing");
-    if (token_parse(req->code, &s.code) != AUTHD_OK)
+    if (token_parse(req->code, &s.rd.tok) != AUTHD_OK)
         return oauth_fail(ctx, "invalid_grant", "unknown or expired code");
-    s.req = req;
-    s.is.grant = "authorization_code";
-    s.is.client_id = c->id;
-    s.is.gs = oauth_grant_settings(c, "authorization_code");
-    s.is.refresh = s.is.gs != NULL && s.is.gs->refresh_token;
-    r = account_txn_run(a, code_step, &s);
-    if (r == AUTHD_OK && s.fail != NULL) {
-        if (s.replay) {
-            /* The access token dies with its refresh family; without one, it was listed. */
-            const char *fam = s.rec->issued_refresh_family;
-            struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
-                               .outcome = AUDIT_SUCCESS,
-                               .user = s.rec->user_id,
-                               .client = c->id,
-                               .ip = req->client_ip,
-                               .target =
-                                   fam[0] != '\0'
-                                       ? rpc_ctx_printf(ctx, "refresh_family/%s", fam)
-                                       : rpc_ctx_printf(ctx, "access_token/%s", s.rec->issued_jti),
-                               .reason = "code_replay"};
-            audit_emit(ctx, &ev);
-        }
-        r = oauth_fail(ctx, s.fail, s.fail_desc);
-    } else if (r == AUTHD_OK) {
-        r = issue_answer(ctx, a, &s.is, resp);
-        if (r == AUTHD_OK)
-            log_issued(&s.is, "authorization_code");
+    s.rd.is.grant = "authorization_code";
+    s.rd.is.client_id = c->id;
+    s.rd.is.gs = oauth_grant_settings(c, "authorization_code");
+    s.rd.is.refresh = s.rd.is.gs != NULL && s.rd.is.gs->refresh_token;
+    int r = account_txn_run(a, code_step, &s);
+    if (s.rd.replay != NULL) {
+        /* The access token dies with its refresh family; without one, it was listed. */
+        const char *fam = s.rec->issued_refresh_family;
+        target = fam[0] != '\0' ? rpc_ctx_printf(ctx, "refresh_family/%s", fam)
+                                : rpc_ctx_printf(ctx, "access_token/%s", s.rec->issued_jti);
     }
-    issue_wipe(&s.is);
-    token_wipe(&s.code);
+    r = redeem_answer(ctx, a, &s.rd, r, s.rec ? s.rec->user_id : NULL, target, req, resp);
     rpc_msg_free(s.rec ? &s.rec->base : NULL);
-    rpc_msg_free(s.user ? &s.user->base : NULL);
     return r;
 }
 
@@ -1277,63 +1321,42 @@ grant_client_credentials(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__
 struct refresh_step {
     const Authd__V1__Client *client;
     const struct oauth_scopes *want; /* a narrower scope asked for (n == 0: none) */
-    struct token rt;
-    struct issue is;
+    struct redeem rd;
     char scope[OAUTH_SCOPE_TEXT_MAX]; /* the new access token's scope */
-    const char *fail;
-    const char *fail_desc;
-    int reuse;                        /* out: a used token came back; family revoked */
     RefreshRec *rec;                  /* out */
-    Authd__Storage__UserRecord *user; /* out */
 };
 
 static int
 refresh_step(struct authd *a, struct store_txn *txn, void *arg)
 {
     struct refresh_step *s = arg;
+    struct redeem *rd = &s->rd;
     const Authd__V1__Client *c = s->client;
     FamilyRec *fam = NULL;
     struct oauth_scopes orig;
     char key[KEY_MAX];
-    int r;
-
-    rpc_msg_free(s->rec ? &s->rec->base : NULL);
-    rpc_msg_free(s->user ? &s->user->base : NULL);
-    s->rec = NULL;
-    s->user = NULL;
-    s->fail = NULL;
-    s->reuse = 0;
-    r = load(a, txn, 1, KEY_REFRESH, s->rt.id, &authd__storage__refresh_token_record__descriptor,
-             &s->rec);
-    if (r == AUTHD_ERR_NOT_FOUND)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown refresh token");
-    if (r != AUTHD_OK)
+    int r = redeem_begin(a, txn, rd, KEY_REFRESH, &authd__storage__refresh_token_record__descriptor,
+                         &s->rec, "unknown refresh token");
+    if (r != AUTHD_OK || rd->fail != NULL)
         return r;
     RefreshRec *t = s->rec;
-    if (!token_matches(&s->rt, t->secret_hash.data, t->secret_hash.len))
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown refresh token");
-    if (strcmp(t->client_id, c->id) != 0)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant",
-                    "the refresh token was issued to another client");
-    /* A token from before the client's current registration (deleted and registered again). */
-    r = client_issue_current(a, t->client_id, t->created_at);
-    if (r == AUTHD_ERR_INVALID_TOKEN)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "unknown refresh token");
-    if (r != AUTHD_OK)
+    r = redeem_check(a, rd, &t->secret_hash, 0, t->client_id, c->id, t->created_at,
+                     "unknown refresh token", "the refresh token was issued to another client");
+    if (r != AUTHD_OK || rd->fail != NULL)
         return r;
     if (t->used) {
         /* Reuse: the token was stolen or the client is broken. Either way, end the family. */
         if ((r = family_delete(txn, t->family)) != AUTHD_OK)
             return r;
-        s->reuse = 1;
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the refresh token was already used");
+        rd->replay = "refresh_reuse";
+        return deny(rd, "invalid_grant", "the refresh token was already used");
     }
     if (t->expires_at <= a->now())
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the refresh token has expired");
+        return deny(rd, "invalid_grant", "the refresh token has expired");
     r = load(a, txn, 1, KEY_RFAMILY, t->family, &authd__storage__refresh_family_record__descriptor,
              &fam);
     if (r == AUTHD_ERR_NOT_FOUND)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the refresh token was revoked");
+        return deny(rd, "invalid_grant", "the refresh token was revoked");
     if (r != AUTHD_OK)
         return r;
     int64_t fam_created = fam->created_at;
@@ -1341,16 +1364,15 @@ refresh_step(struct authd *a, struct store_txn *txn, void *arg)
     /* The client's current settings for the grant that began the family still apply. */
     const Authd__V1__GrantSettings *gs = oauth_grant_settings(c, t->grant);
     if (!oauth_client_has_grant(c, t->grant) || gs == NULL || !gs->refresh_token)
-        return deny(&s->fail, &s->fail_desc, "unauthorized_client",
-                    "the client no longer allows refresh tokens");
+        return deny(rd, "unauthorized_client", "the client no longer allows refresh tokens");
     r = session_alive(a, txn, t->sid);
     if (r == AUTHD_ERR_NOT_FOUND)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the session has ended");
+        return deny(rd, "invalid_grant", "the session has ended");
     if (r != AUTHD_OK)
         return r;
-    r = user_active(a, txn, t->user_id, &s->user);
+    r = user_active(a, txn, t->user_id, &rd->user);
     if (r == AUTHD_ERR_NOT_FOUND)
-        return deny(&s->fail, &s->fail_desc, "invalid_grant", "the user is not active");
+        return deny(rd, "invalid_grant", "the user is not active");
     if (r != AUTHD_OK)
         return r;
     /* RFC 6749 §6: a narrower scope for the access token; the refresh token keeps its own. */
@@ -1358,8 +1380,7 @@ refresh_step(struct authd *a, struct store_txn *txn, void *arg)
         return AUTHD_ERR_INTERNAL;
     if (s->want->n > 0) {
         if (!oauth_scopes_subset(s->want, &orig))
-            return deny(&s->fail, &s->fail_desc, "invalid_scope",
-                        "the scope exceeds what was granted");
+            return deny(rd, "invalid_scope", "the scope exceeds what was granted");
         if (oauth_scopes_join(s->want, s->scope, sizeof(s->scope)) != AUTHD_OK)
             return AUTHD_ERR_INTERNAL;
     } else {
@@ -1367,15 +1388,15 @@ refresh_step(struct authd *a, struct store_txn *txn, void *arg)
     }
 
     t->used = 1;
-    if (key_make(key, KEY_REFRESH, s->rt.id, NULL) == 0)
+    if (key_make(key, KEY_REFRESH, rd->tok.id, NULL) == 0)
         return AUTHD_ERR_INTERNAL;
     if ((r = rec_put(txn, key, &t->base)) != AUTHD_OK)
         return r;
-    struct issue *is = &s->is;
+    struct issue *is = &rd->is;
     is->grant = t->grant;
     is->client_id = c->id;
     is->gs = gs;
-    is->user = s->user->user;
+    is->user = rd->user->user;
     is->sid = t->sid;
     is->scope = s->scope;
     is->refresh_scope = t->scope;
@@ -1394,42 +1415,21 @@ static int
 grant_refresh(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequest *req,
               const Authd__V1__Client *c, Authd__V1__OAuthTokenResponse *resp)
 {
-    struct refresh_step s;
     struct oauth_scopes want;
-    int r;
+    struct refresh_step s = {.client = c, .want = &want};
 
-    memset(&s, 0, sizeof(s));
     if (req->refresh_token[0] == '\0')
         return oauth_fail(ctx, "invalid_request", "refresh_token is missing");
     if (oauth_scopes_parse(req->scope, &want) != AUTHD_OK)
         return oauth_fail(ctx, "invalid_scope", "malformed scope");
-    if (token_parse(req->refresh_token, &s.rt) != AUTHD_OK)
+    if (token_parse(req->refresh_token, &s.rd.tok) != AUTHD_OK)
         return oauth_fail(ctx, "invalid_grant", "unknown refresh token");
-    s.client = c;
-    s.want = &want;
-    r = account_txn_run(a, refresh_step, &s);
-    if (r == AUTHD_OK && s.fail != NULL) {
-        if (s.reuse) {
-            /* A used refresh token came back: stolen, or a broken client. */
-            struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
-                               .outcome = AUDIT_SUCCESS,
-                               .user = s.rec->user_id,
-                               .client = c->id,
-                               .ip = req->client_ip,
-                               .target = rpc_ctx_printf(ctx, "refresh_family/%s", s.rec->family),
-                               .reason = "refresh_reuse"};
-            audit_emit(ctx, &ev);
-        }
-        r = oauth_fail(ctx, s.fail, s.fail_desc);
-    } else if (r == AUTHD_OK) {
-        r = issue_answer(ctx, a, &s.is, resp);
-        if (r == AUTHD_OK)
-            log_issued(&s.is, "refresh_token");
-    }
-    issue_wipe(&s.is);
-    token_wipe(&s.rt);
+    int r = account_txn_run(a, refresh_step, &s);
+    /* A used refresh token came back: stolen, or a broken client. */
+    const char *target =
+        s.rd.replay != NULL ? rpc_ctx_printf(ctx, "refresh_family/%s", s.rec->family) : NULL;
+    r = redeem_answer(ctx, a, &s.rd, r, s.rec ? s.rec->user_id : NULL, target, req, resp);
     rpc_msg_free(s.rec ? &s.rec->base : NULL);
-    rpc_msg_free(s.user ? &s.user->base : NULL);
     return r;
 }
 
