@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Caller roles: the method table (which roles may call each RPC), the callers file (certificate
- * identities -> roles, YAML read with libyaml's event API, strictly), the decision, and the RPC
- * adapter's authorize hook that applies it to every call. See callers.h for the rules and
+ * identities -> roles, YAML read by common/yamlread.h, then checked strictly), the decision, and
+ * the RPC adapter's authorize hook that applies it to every call. See callers.h for the rules and
  * docs/ARCHITECTURE.md for the table in prose.
  */
 #include "authd/callers.h"
@@ -13,11 +13,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include <yaml.h>
-
 #include "authd/audit.h"
 #include "authd/authd.h"
 #include "common/err.h"
+#include "common/yamlread.h"
 #include "authd/oauth.h"
 #include "proto/rpc.h"
 
@@ -272,15 +271,24 @@ callers_identity_roles(const struct callers *c, const char *identity)
 
 /* ---- the callers file ---------------------------------------------------------------------- */
 
-/* One parse: libyaml's parser, where errors go, and the entries read so far. */
+/* One parse: the tree's line table, where errors go, and the entries read so far. */
 struct cparse {
-    yaml_parser_t parser;
     const char *name;
     char *err;
     size_t errlen;
+    const struct yamlread_lines *lines;
     const struct callers *c; /* entries already loaded (duplicates across files) */
     struct entry *e;
     size_t n, cap;
+};
+
+/* Every scalar stays a string (a role or identity is never a number); every node then has a
+ * line. A node takes at least one byte, so the node bound never refuses a file of allowed size. */
+static const struct yamlread_opts callers_yaml = {
+    .max_bytes = CALLERS_MAX_BYTES,
+    .max_depth = 32,
+    .max_nodes = CALLERS_MAX_BYTES,
+    .scalars_as_string = 1,
 };
 
 static int perr(struct cparse *p, size_t line, const char *fmt, ...)
@@ -312,37 +320,35 @@ shown(const char *s, char *out, size_t cap)
     return out;
 }
 
+/* Where node starts (1-based); every node of a tree read with callers_yaml has a line. */
 static size_t
-line_of(const yaml_event_t *ev)
+line_of(const struct cparse *p, const json_t *node)
 {
-    return ev->start_mark.line + 1;
+    size_t line = yamlread_line(p->lines, node);
+    return line > 0 ? line : 1;
 }
 
-/* The next event; refuses aliases (a callers file has no use for them). */
+static size_t
+key_line(const struct cparse *p, const json_t *obj, const char *key)
+{
+    size_t line = yamlread_key_line(p->lines, obj, key);
+    return line > 0 ? line : line_of(p, obj);
+}
+
+/* The reader's refusal, worded as the callers file's other errors. */
 static int
-next(struct cparse *p, yaml_event_t *ev)
+read_failed(struct cparse *p, int r, const struct yamlread_error *e)
 {
-    memset(ev, 0, sizeof(*ev));
-    if (!yaml_parser_parse(&p->parser, ev)) {
-        if (p->parser.error == YAML_MEMORY_ERROR)
-            return AUTHD_ERR_NOMEM;
-        return perr(p, p->parser.problem_mark.line + 1, "invalid YAML: %s",
-                    p->parser.problem != NULL ? p->parser.problem : "syntax error");
-    }
-    if (ev->type == YAML_ALIAS_EVENT) {
-        int r = perr(p, line_of(ev), "aliases are not allowed");
-        yaml_event_delete(ev);
-        return r;
-    }
-    return AUTHD_OK;
-}
+    char q[80];
 
-/* A scalar as a NUL-terminated string (borrowed from ev), or NULL when it holds a NUL byte. */
-static const char *
-scalar(const yaml_event_t *ev)
-{
-    const char *s = (const char *)ev->data.scalar.value;
-    return strlen(s) == ev->data.scalar.length ? s : NULL;
+    if (r == AUTHD_ERR_NOMEM)
+        return r;
+    if (e->problem == YAMLREAD_DUPLICATE_KEY)
+        return perr(p, e->line, "%s is given twice", shown(e->key, q, sizeof(q)));
+    if (e->problem == YAMLREAD_ALIAS)
+        return perr(p, e->line, "aliases are not allowed");
+    perr(p, e->line > 0 ? e->line : 1, "%s", e->message);
+    return r;
 }
 
 /* 1 when s is a usable identity: printable ASCII without spaces (URIs, DNS names, e-mails, IP
@@ -388,37 +394,31 @@ identity_typed(const char *v)
     return NULL;
 }
 
-/* roles: [edge, admin] — the sequence start was read. */
+/* roles: [edge, admin] — v is the value of the key roles. */
 static int
-parse_roles(struct cparse *p, unsigned *roles)
+parse_roles(struct cparse *p, const json_t *v, unsigned *roles)
 {
-    yaml_event_t ev;
-    int r;
+    const json_t *item;
+    size_t i;
+
     *roles = 0;
-    for (;;) {
-        if ((r = next(p, &ev)) != AUTHD_OK)
-            return r;
-        if (ev.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&ev);
-            return AUTHD_OK;
-        }
-        if (ev.type != YAML_SCALAR_EVENT) {
-            r = perr(p, line_of(&ev), "a role must be a name (edge, admin or service)");
-            yaml_event_delete(&ev);
-            return r;
-        }
-        const char *name = scalar(&ev);
-        unsigned role = callers_role_parse(name);
+    if (!json_is_array(v))
+        return perr(p, line_of(p, v), "roles must be a list, e.g. [edge]");
+    json_array_foreach(v, i, item)
+    {
+        if (!json_is_string(item))
+            return perr(p, line_of(p, item), "a role must be a name (edge, admin or service)");
+        unsigned role = callers_role_parse(json_string_value(item));
         if (role == 0) {
             char q[80];
-            r = perr(p, line_of(&ev), "unknown role \"%s\" (edge, admin or service)",
-                     shown(name != NULL ? name : "", q, sizeof(q)));
-            yaml_event_delete(&ev);
-            return r;
+            return perr(p, line_of(p, item), "unknown role \"%s\" (edge, admin or service)",
+                        shown(json_string_value(item), q, sizeof(q)));
         }
         *roles |= role;
-        yaml_event_delete(&ev);
     }
+    if (*roles == 0)
+        return perr(p, line_of(p, v), "roles is empty");
+    return AUTHD_OK;
 }
 
 /* Adds identity (typed); written is the entry as the file wrote it, for messages. */
@@ -450,90 +450,58 @@ entry_add(struct cparse *p, const char *identity, const char *written, unsigned 
     return AUTHD_OK;
 }
 
-/* One `- identity: ...  roles: [...]` item — its mapping start (ev0) was read. */
+/* One `- identity: ...  roles: [...]` item (a mapping). */
 static int
-parse_entry(struct cparse *p, const yaml_event_t *ev0)
+parse_entry(struct cparse *p, const json_t *obj)
 {
-    yaml_event_t ev;
+    const char *key;
+    const json_t *v;
     char *identity = NULL, *written = NULL;
-    size_t id_line = line_of(ev0);
+    size_t id_line = line_of(p, obj);
     unsigned roles = 0;
-    int have_roles = 0, r;
+    int r = AUTHD_OK;
 
-    for (;;) {
-        if ((r = next(p, &ev)) != AUTHD_OK)
-            goto out;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            break;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        if (strcmp(key, "roles") == 0) {
+            if ((r = parse_roles(p, v, &roles)) != AUTHD_OK)
+                goto out;
+            continue;
         }
-        const char *key = ev.type == YAML_SCALAR_EVENT ? scalar(&ev) : NULL;
-        size_t kline = line_of(&ev);
-        int is_id = key != NULL && strcmp(key, "identity") == 0;
-        int is_roles = key != NULL && strcmp(key, "roles") == 0;
-        if (!is_id && !is_roles) {
+        if (strcmp(key, "identity") != 0) {
             char q[80];
-            r = key != NULL ? perr(p, kline, "unknown key \"%s\" (identity, roles)",
-                                   shown(key, q, sizeof(q)))
-                            : perr(p, kline, "expected a key (identity, roles)");
-            yaml_event_delete(&ev);
+            r = perr(p, key_line(p, obj, key), "unknown key \"%s\" (identity, roles)",
+                     shown(key, q, sizeof(q)));
             goto out;
         }
-        yaml_event_delete(&ev);
-        if ((is_id && identity != NULL) || (is_roles && have_roles)) {
-            r = perr(p, kline, "%s is given twice", is_id ? "identity" : "roles");
+        id_line = line_of(p, v);
+        const char *s = json_string_value(v);
+        if (s == NULL || !identity_ok(s)) {
+            r = perr(p, id_line,
+                     "identity must be a certificate name (a URI such as "
+                     "spiffe://authd.dev/edge, dns:NAME, email:ADDRESS, ip:ADDRESS or "
+                     "cn:NAME) without spaces");
             goto out;
         }
-        if ((r = next(p, &ev)) != AUTHD_OK)
+        identity = identity_typed(s);
+        written = strdup(s);
+        if (identity == NULL && written != NULL) {
+            char q[80];
+            r = perr(p, id_line,
+                     "identity \"%s\" has no type: write a URI (spiffe://...) or dns:NAME, "
+                     "email:ADDRESS, ip:ADDRESS, cn:NAME",
+                     shown(s, q, sizeof(q)));
             goto out;
-        if (is_id) {
-            const char *v = ev.type == YAML_SCALAR_EVENT ? scalar(&ev) : NULL;
-            if (v == NULL || !identity_ok(v)) {
-                r = perr(p, line_of(&ev),
-                         "identity must be a certificate name (a URI such as "
-                         "spiffe://authd.dev/edge, dns:NAME, email:ADDRESS, ip:ADDRESS or "
-                         "cn:NAME) without spaces");
-                yaml_event_delete(&ev);
-                goto out;
-            }
-            identity = identity_typed(v);
-            written = strdup(v);
-            id_line = line_of(&ev);
-            if (identity == NULL && written != NULL) {
-                char q[80];
-                r = perr(p, id_line,
-                         "identity \"%s\" has no type: write a URI (spiffe://...) or dns:NAME, "
-                         "email:ADDRESS, ip:ADDRESS, cn:NAME",
-                         shown(v, q, sizeof(q)));
-                yaml_event_delete(&ev);
-                goto out;
-            }
-            yaml_event_delete(&ev);
-            if (identity == NULL || written == NULL) {
-                r = AUTHD_ERR_NOMEM;
-                goto out;
-            }
-        } else {
-            size_t vline = line_of(&ev);
-            int is_seq = ev.type == YAML_SEQUENCE_START_EVENT;
-            yaml_event_delete(&ev);
-            if (!is_seq) {
-                r = perr(p, vline, "roles must be a list, e.g. [edge]");
-                goto out;
-            }
-            if ((r = parse_roles(p, &roles)) != AUTHD_OK)
-                goto out;
-            if (roles == 0) {
-                r = perr(p, vline, "roles is empty");
-                goto out;
-            }
-            have_roles = 1;
+        }
+        if (identity == NULL || written == NULL) {
+            r = AUTHD_ERR_NOMEM;
+            goto out;
         }
     }
     if (identity == NULL)
-        r = perr(p, line_of(ev0), "an entry without an identity");
-    else if (!have_roles)
-        r = perr(p, line_of(ev0), "an entry without roles");
+        r = perr(p, line_of(p, obj), "an entry without an identity");
+    else if (roles == 0)
+        r = perr(p, line_of(p, obj), "an entry without roles");
     else
         r = entry_add(p, identity, written, roles, id_line);
 out:
@@ -542,100 +510,61 @@ out:
     return r;
 }
 
-/* The top-level mapping `callers: [...]` — its start was read. */
+/* The document: a mapping whose one key is `callers`, a list of entries. */
 static int
-parse_top(struct cparse *p)
+parse_top(struct cparse *p, const json_t *doc)
 {
-    yaml_event_t ev;
-    int seen = 0, r;
-    for (;;) {
-        if ((r = next(p, &ev)) != AUTHD_OK)
-            return r;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            size_t line = line_of(&ev);
-            yaml_event_delete(&ev);
-            return seen ? AUTHD_OK : perr(p, line, "no 'callers' list");
-        }
-        const char *key = ev.type == YAML_SCALAR_EVENT ? scalar(&ev) : NULL;
-        size_t kline = line_of(&ev);
-        if (key == NULL || strcmp(key, "callers") != 0) {
+    const char *key;
+    const json_t *list, *item;
+    size_t i;
+    int r;
+
+    if (json_is_string(doc) && json_string_length(doc) == 0)
+        return perr(p, line_of(p, doc), "the file is empty (expected a 'callers' list)");
+    if (!json_is_object(doc))
+        return perr(p, line_of(p, doc), "expected a mapping with the key 'callers'");
+    json_object_foreach((json_t *)doc, key, list)
+    {
+        if (strcmp(key, "callers") != 0) {
             char q[80];
-            r = key != NULL
-                    ? perr(p, kline, "unknown key \"%s\" (callers)", shown(key, q, sizeof(q)))
-                    : perr(p, kline, "expected the key 'callers'");
-            yaml_event_delete(&ev);
-            return r;
+            return perr(p, key_line(p, doc, key), "unknown key \"%s\" (callers)",
+                        shown(key, q, sizeof(q)));
         }
-        yaml_event_delete(&ev);
-        if (seen)
-            return perr(p, kline, "callers is given twice");
-        seen = 1;
-        if ((r = next(p, &ev)) != AUTHD_OK)
-            return r;
-        int is_seq = ev.type == YAML_SEQUENCE_START_EVENT;
-        yaml_event_delete(&ev);
-        if (!is_seq)
-            return perr(p, kline, "callers must be a list of {identity, roles}");
-        for (;;) {
-            if ((r = next(p, &ev)) != AUTHD_OK)
-                return r;
-            if (ev.type == YAML_SEQUENCE_END_EVENT) {
-                yaml_event_delete(&ev);
-                break;
-            }
-            if (ev.type != YAML_MAPPING_START_EVENT) {
-                r = perr(p, line_of(&ev), "each caller must be a mapping {identity, roles}");
-                yaml_event_delete(&ev);
-                return r;
-            }
-            r = parse_entry(p, &ev);
-            yaml_event_delete(&ev);
-            if (r != AUTHD_OK)
+        if (!json_is_array(list))
+            return perr(p, key_line(p, doc, key), "callers must be a list of {identity, roles}");
+        json_array_foreach(list, i, item)
+        {
+            if (!json_is_object(item))
+                return perr(p, line_of(p, item), "each caller must be a mapping {identity, roles}");
+            if ((r = parse_entry(p, item)) != AUTHD_OK)
                 return r;
         }
     }
+    if (json_object_get(doc, "callers") == NULL)
+        return perr(p, line_of(p, doc), "no 'callers' list");
+    return AUTHD_OK;
 }
 
 /* The stream: exactly one document, a mapping. */
 static int
-parse_stream(struct cparse *p)
+parse_stream(struct cparse *p, const char *text, size_t len)
 {
-    yaml_event_t ev;
-    int r;
-    if ((r = next(p, &ev)) != AUTHD_OK) /* stream start */
-        return r;
-    yaml_event_delete(&ev);
-    if ((r = next(p, &ev)) != AUTHD_OK)
-        return r;
-    int type = ev.type;
-    size_t line = line_of(&ev);
-    yaml_event_delete(&ev);
-    if (type != YAML_DOCUMENT_START_EVENT)
-        return perr(p, line, "the file is empty (expected a 'callers' list)");
-    if ((r = next(p, &ev)) != AUTHD_OK)
-        return r;
-    type = ev.type;
-    line = line_of(&ev);
-    /* An empty document is one null scalar. */
-    int empty = type == YAML_SCALAR_EVENT && ev.data.scalar.length == 0;
-    yaml_event_delete(&ev);
-    if (empty)
-        return perr(p, line, "the file is empty (expected a 'callers' list)");
-    if (type != YAML_MAPPING_START_EVENT)
-        return perr(p, line, "expected a mapping with the key 'callers'");
-    if ((r = parse_top(p)) != AUTHD_OK)
-        return r;
-    if ((r = next(p, &ev)) != AUTHD_OK) /* document end */
-        return r;
-    yaml_event_delete(&ev);
-    if ((r = next(p, &ev)) != AUTHD_OK)
-        return r;
-    type = ev.type;
-    line = line_of(&ev);
-    yaml_event_delete(&ev);
-    if (type != YAML_STREAM_END_EVENT)
-        return perr(p, line, "only one YAML document is allowed");
-    return AUTHD_OK;
+    struct yamlread_lines *lines = NULL;
+    struct yamlread_error e;
+    json_t *docs = NULL;
+
+    int r = yamlread_to_json(text, len, &callers_yaml, &docs, &lines, &e);
+    if (r != AUTHD_OK)
+        return read_failed(p, r, &e);
+    p->lines = lines;
+    if (json_array_size(docs) == 0)
+        r = perr(p, 1, "the file is empty (expected a 'callers' list)");
+    else if ((r = parse_top(p, json_array_get(docs, 0))) == AUTHD_OK && json_array_size(docs) > 1)
+        r = perr(p, line_of(p, json_array_get(docs, 1)), "only one YAML document is allowed");
+    p->lines = NULL;
+    yamlread_lines_free(lines);
+    json_decref(docs);
+    return r;
 }
 
 int
@@ -655,11 +584,7 @@ callers_load(struct callers *c, const char *name, const char *text, size_t len, 
             snprintf(err, errlen, "%s: larger than %d bytes", p.name, CALLERS_MAX_BYTES);
         return AUTHD_ERR_TOO_LARGE;
     }
-    if (!yaml_parser_initialize(&p.parser))
-        return AUTHD_ERR_NOMEM;
-    yaml_parser_set_input_string(&p.parser, (const unsigned char *)text, len);
-    int r = parse_stream(&p);
-    yaml_parser_delete(&p.parser);
+    int r = parse_stream(&p, text, len);
     if (r == AUTHD_OK && p.n > 0) {
         struct entry *all = realloc(c->e, (c->n + p.n) * sizeof(*all));
         if (all == NULL) {

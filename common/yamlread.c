@@ -578,7 +578,8 @@ yamlread_to_json(const char *text, size_t len, const struct yamlread_opts *o, js
     if ((r = convert_stream(&c, arr)) != AUTHD_OK)
         goto out;
     if (c.lines != NULL) {
-        qsort(c.lines->r, c.lines->n, sizeof(*c.lines->r), rec_cmp);
+        if (c.lines->n > 0) /* an empty stream has no records (and r may be NULL) */
+            qsort(c.lines->r, c.lines->n, sizeof(*c.lines->r), rec_cmp);
         *lines = c.lines;
         c.lines = NULL;
     }
