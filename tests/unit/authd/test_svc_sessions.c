@@ -4,8 +4,8 @@
  * clock: password lockout (the account locks after the free failures, the lock grows and ends
  * when the clock passes it, a success forgives), the same answer for an unknown e-mail as for a
  * wrong password, and the second step of a login: TOTP replay (also within one step), the window
- * of past steps, and the second factor's own lockout counter. The policy is AuthConfig's default
- * (5 free failures, then 1 s, doubling).
+ * of past steps, and the second factor's own lockout counter; ChangePassword's current password
+ * counted as a guess. The policy is AuthConfig's default (5 free failures, then 1 s, doubling).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "authd/callers.h"
 #include "authd/otp.h"
 #include "common/err.h"
 #include "proto/rpc.h"
@@ -250,6 +251,64 @@ test_recovery_code_single_use(void **state)
     assert_int_equal(svc_verify(f, token, NULL, recovery, NULL, NULL), AUTHD_ERR_WRONG_CODE);
 }
 
+/* Sessions.ChangePassword (as the edge) for session token. */
+static int
+change_password(struct svc_fx *f, const char *token, const char *current, const char *next)
+{
+    Authd__V1__ChangePasswordRequest req = AUTHD__V1__CHANGE_PASSWORD_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)token;
+    req.current_password = (char *)current;
+    req.new_password = (char *)next;
+    req.client_ip = SVC_IP;
+    int r = svc_call(f, ROLE_EDGE, "Sessions", "ChangePassword", &req.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}
+
+/* Sessions.Get (as the edge): AUTHD_OK while the session is valid. */
+static int
+session_get(struct svc_fx *f, const char *token)
+{
+    Authd__V1__GetSessionRequest req = AUTHD__V1__GET_SESSION_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)token;
+    int r = svc_call(f, ROLE_EDGE, "Sessions", "Get", &req.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_change_password_is_a_guess(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], token[256], other[256];
+    static const char next[] = "a new and different passphrase";
+
+    svc_user_create(f, "change@example.com", SVC_PASSWORD, id);
+    assert_int_equal(svc_login(f, "change@example.com", SVC_PASSWORD, token, NULL, NULL), AUTHD_OK);
+    assert_int_equal(svc_login(f, "change@example.com", SVC_PASSWORD, other, NULL, NULL), AUTHD_OK);
+    /* A stolen session is no password oracle: wrong current passwords count like failed
+     * logins, and lock both. */
+    for (int i = 0; i <= FREE_FAILURES; i++)
+        assert_int_equal(change_password(f, token, "a guess at it", next),
+                         AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(change_password(f, token, SVC_PASSWORD, next), AUTHD_ERR_LOCKED);
+    assert_int_equal(svc_login(f, "change@example.com", SVC_PASSWORD, NULL, NULL, NULL),
+                     AUTHD_ERR_LOCKED);
+
+    /* Once the lock is over: changed, the other session ended, this one kept. */
+    svc_fake_now += FIRST_LOCK;
+    assert_int_equal(change_password(f, token, SVC_PASSWORD, next), AUTHD_OK);
+    assert_int_equal(session_get(f, token), AUTHD_OK);
+    assert_int_equal(session_get(f, other), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_login(f, "change@example.com", SVC_PASSWORD, NULL, NULL, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(svc_login(f, "change@example.com", next, NULL, NULL, NULL), AUTHD_OK);
+}
+
 int
 main(void)
 {
@@ -261,6 +320,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_totp_window, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_second_factor_lockout, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_recovery_code_single_use, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_password_is_a_guess, svc_fx_setup,
                                         svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
