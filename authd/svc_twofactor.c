@@ -22,8 +22,6 @@
 #include "authd/throttle.h"
 #include "authd/twofactor.h"
 
-#define TRANSPORT_MAX 32
-
 /* Makes sure rec->user->two_factor exists (records from before 2FA may lack it). */
 static int
 ensure_status(Authd__Storage__UserRecord *rec)
@@ -86,10 +84,7 @@ tf_begin(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *re
     char q[96];
 
     buf_init(&uri, 2048);
-    if (strlen(req->transport) > TRANSPORT_MAX ||
-        strspn(req->transport,
-               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
-            strlen(req->transport)) {
+    if (!twofactor_transport_valid(req->transport)) {
         rpc_ctx_set_message(ctx, "transport: up to 32 of A-Z a-z 0-9 - _ .");
         return AUTHD_ERR_INVALID_ARGUMENT;
     }

@@ -199,6 +199,18 @@ users_list(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
 
 /* ---- Update / Delete / SetPassword -------------------------------------------------------- */
 
+/* Audits an administrator turning a user's two-factor authentication off (the caller, in the
+ * line, is that administrator). */
+static void
+audit_admin_reset(struct rpc_ctx *ctx, const char *user_id)
+{
+    struct audit ev = {.action = AUDIT_TWOFACTOR_DISABLED,
+                       .outcome = AUDIT_SUCCESS,
+                       .user = user_id,
+                       .reason = "admin_reset"};
+    audit_emit(ctx, &ev);
+}
+
 struct update_step {
     const char *id;
     int set_inactive;
@@ -206,6 +218,8 @@ struct update_step {
     const char *password_hash; /* set password when not NULL */
     int delete_user;
     int reset_two_factor;
+    int keep_two_factor;             /* refuse (NOT_ENABLED) unless two-factor is on */
+    const char *tf_transport;        /* set the delivery transport when not NULL */
     Authd__Storage__UserRecord *rec; /* out */
     int ended_sessions;              /* out: every session of the user was ended */
     int had_two_factor;              /* out: 2FA was on before a reset */
@@ -252,10 +266,16 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
         u->rec->password_hash = dup;
         end_sessions = 1;
     }
+    int tf_on = user->two_factor != NULL && user->two_factor->enabled;
     if (u->reset_two_factor) {
-        u->had_two_factor = user->two_factor != NULL && user->two_factor->enabled;
+        u->had_two_factor = tf_on;
         twofactor_clear(u->rec);
+    } else if (u->keep_two_factor && !tf_on) {
+        return AUTHD_ERR_NOT_ENABLED;
     }
+    if (u->tf_transport != NULL &&
+        (r = twofactor_set_transport(u->rec, u->tf_transport)) != AUTHD_OK)
+        return r;
     if (end_sessions) {
         r = account_sessions_end_all(a, txn, user->id, NULL);
         if (r != AUTHD_OK)
@@ -276,7 +296,24 @@ users_update(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
         u.set_inactive = 1;
         u.inactive = req->inactive->value;
     }
+    if (req->two_factor_enabled != NULL) {
+        u.reset_two_factor = !req->two_factor_enabled->value;
+        u.keep_two_factor = req->two_factor_enabled->value;
+    }
+    if (req->two_factor_transport != NULL) {
+        u.tf_transport = req->two_factor_transport->value;
+        if (!twofactor_transport_valid(u.tf_transport)) {
+            rpc_ctx_set_message(ctx, "twoFactor.transport: up to 32 of A-Z a-z 0-9 - _ .");
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        }
+    }
     int r = account_txn_run(a, update_step, &u);
+    if (r == AUTHD_ERR_NOT_ENABLED)
+        rpc_ctx_set_message(ctx, u.keep_two_factor
+                                     ? "twoFactor.enabled: only the user's own enrolment turns "
+                                       "two-factor authentication on"
+                                     : "twoFactor.transport: two-factor authentication is off "
+                                       "for this user");
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &u.rec->user->base);
         r = resp->user ? AUTHD_OK : AUTHD_ERR_NOMEM;
@@ -285,6 +322,8 @@ users_update(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
                   (int)u.rec->user->inactive);
     }
     admin_audit(ctx, "Users/Update", req->id, r, u.ended_sessions);
+    if (r == AUTHD_OK && u.had_two_factor)
+        audit_admin_reset(ctx, req->id);
     rpc_msg_free(u.rec ? &u.rec->base : NULL);
     return r;
 }
@@ -336,14 +375,8 @@ users_reset_two_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
         r = resp->user ? AUTHD_OK : AUTHD_ERR_NOMEM;
     }
     admin_audit(ctx, "Users/ResetTwoFactor", req->id, r, 0);
-    if (r == AUTHD_OK && u.had_two_factor) {
-        /* The caller (in the line) is the administrator who turned it off. */
-        struct audit ev = {.action = AUDIT_TWOFACTOR_DISABLED,
-                           .outcome = AUDIT_SUCCESS,
-                           .user = req->id,
-                           .reason = "admin_reset"};
-        audit_emit(ctx, &ev);
-    }
+    if (r == AUTHD_OK && u.had_two_factor)
+        audit_admin_reset(ctx, req->id);
     rpc_msg_free(u.rec ? &u.rec->base : NULL);
     return r;
 }

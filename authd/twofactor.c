@@ -333,3 +333,38 @@ twofactor_clear(Authd__Storage__UserRecord *rec)
         rec->user->two_factor->transport = (char *)protobuf_c_empty_string;
     }
 }
+
+int
+twofactor_transport_valid(const char *t)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
+    size_t n = strlen(t);
+    return n <= TWOFACTOR_TRANSPORT_MAX && strspn(t, ok) == n;
+}
+
+/* Replaces *slot (a message string field) by a copy of v. */
+static int
+set_string(char **slot, const char *v)
+{
+    char *dup = strdup(v);
+    if (dup == NULL)
+        return AUTHD_ERR_NOMEM;
+    if (*slot != protobuf_c_empty_string)
+        free(*slot);
+    *slot = dup;
+    return AUTHD_OK;
+}
+
+int
+twofactor_set_transport(Authd__Storage__UserRecord *rec, const char *transport)
+{
+    if (!twofactor_transport_valid(transport))
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    Authd__V1__TwoFactorStatus *tf = rec->user != NULL ? rec->user->two_factor : NULL;
+    if (tf == NULL || !tf->enabled || rec->totp == NULL)
+        return transport[0] == '\0' ? AUTHD_OK : AUTHD_ERR_NOT_ENABLED;
+    int r = set_string(&tf->transport, transport);
+    if (r == AUTHD_OK)
+        r = set_string(&rec->totp->transport, transport);
+    return r;
+}

@@ -91,6 +91,19 @@ int twofactor_recovery_new(Authd__Storage__UserRecord *rec,
 /* Turns 2FA off in rec: secret, pending enrolment and recovery codes erased. */
 void twofactor_clear(Authd__Storage__UserRecord *rec);
 
+/* Longest transport name (Aidbox's twoFactor.transport, e.g. "sms"). */
+#define TWOFACTOR_TRANSPORT_MAX 32
+
+/* 1 when t is a usable transport name: "" or up to TWOFACTOR_TRANSPORT_MAX of A-Z a-z 0-9 - _ . */
+int twofactor_transport_valid(const char *t);
+
+/*
+ * Sets the transport of a user whose two-factor authentication is on (the user shown and the
+ * confirmed TOTP state, which the delivery code follows). AUTHD_ERR_NOT_ENABLED when it is off
+ * (only "" is then accepted, as a no-op), AUTHD_ERR_INVALID_ARGUMENT for a bad name, NOMEM.
+ */
+int twofactor_set_transport(Authd__Storage__UserRecord *rec, const char *transport);
+
 /* Sets *st to a malloc'd copy-free replacement: frees the old one (rpc_msg_free) first. */
 void twofactor_set_state(Authd__Storage__TotpState **slot, Authd__Storage__TotpState *st);
 

@@ -84,6 +84,42 @@ get_existing(struct rpc_client *c, const struct manifest_resource *res, int time
     return AUTHCTL_OK;
 }
 
+/*
+ * The manifest's twoFactor against the user as it is (cur): sends Users.Update with what
+ * differs (enabled false turns it off; enabled true when off and a transport for a user
+ * without two-factor are refused by authd, whose reason is printed). *changed is set when an
+ * update was made.
+ */
+static int
+apply_user_two_factor(struct rpc_client *c, const struct manifest_resource *res,
+                      const Authd__V1__User *cur, int timeout_ms, int *changed)
+{
+    const Authd__V1__UpdateUserRequest *want = res->user_update;
+    Authd__V1__UpdateUserRequest upd = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    struct rpc_status st;
+    int on = cur->two_factor != NULL && cur->two_factor->enabled;
+    const char *transport = cur->two_factor != NULL ? cur->two_factor->transport : "";
+
+    if (want == NULL)
+        return AUTHCTL_OK;
+    if (want->two_factor_enabled != NULL && !want->two_factor_enabled->value != !on)
+        upd.two_factor_enabled = want->two_factor_enabled;
+    if (want->two_factor_transport != NULL &&
+        strcmp(want->two_factor_transport->value, transport) != 0)
+        upd.two_factor_transport = want->two_factor_transport;
+    if (upd.two_factor_enabled == NULL && upd.two_factor_transport == NULL)
+        return AUTHCTL_OK;
+    upd.id = cur->id;
+    int r = rpc_call(c, "/authd.v1.Users/Update", &upd.base, &authd__v1__user_response__descriptor,
+                     &resp, timeout_ms, &st);
+    if (r != AUTHD_OK)
+        return ctl_rpc_failed(res->name, r, &st);
+    rpc_msg_free(resp);
+    *changed = 1;
+    return AUTHCTL_OK;
+}
+
 static int
 apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms)
 {
@@ -96,9 +132,15 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
     int r = rpc_call(c, "/authd.v1.Users/Create", &u->base, &authd__v1__user_response__descriptor,
                      &resp, timeout_ms, &st);
     if (r == AUTHD_OK) {
-        rpc_msg_free(resp);
-        printf("%s created\n", res->name);
-        return AUTHCTL_OK;
+        /* A new user has no two-factor yet: only what says so (enabled false, no transport)
+         * passes; anything else is authd's refusal, printed, after the user was created. */
+        existing = (Authd__V1__UserResponse *)resp;
+        rc = existing->user != NULL
+                 ? apply_user_two_factor(c, res, existing->user, timeout_ms, &changed)
+                 : AUTHCTL_REFUSED;
+        if (rc == AUTHCTL_OK)
+            printf("%s created\n", res->name);
+        goto out;
     }
     if (r != AUTHD_ERR_ALREADY_EXISTS)
         return ctl_rpc_failed(res->name, r, &st);
@@ -141,6 +183,8 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
         rpc_msg_free(resp);
         changed = 1;
     }
+    if ((rc = apply_user_two_factor(c, res, cur, timeout_ms, &changed)) != AUTHCTL_OK)
+        goto out;
     printf("%s %s\n", res->name, changed ? "updated" : "unchanged");
     rc = AUTHCTL_OK;
 out:

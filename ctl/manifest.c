@@ -174,6 +174,7 @@ manifest_free(struct manifest *m)
         free(r->name);
         manifest_msg_free(r->auth_config != NULL ? &r->auth_config->base : NULL);
         manifest_msg_free(r->user != NULL ? &r->user->base : NULL);
+        manifest_msg_free(r->user_update != NULL ? &r->user_update->base : NULL);
         manifest_msg_free(r->client != NULL ? &r->client->base : NULL);
     }
     free(m->items);
@@ -446,8 +447,9 @@ static const char *const two_factor_fields[] = {
     "issuerName", "validPastTokensCount", "webhook", "algorithm", "digits", "period", NULL};
 static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", NULL};
 static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
-static const char *const user_fields[] = {"resourceType", "id",       "email",
-                                          "password",     "inactive", NULL};
+static const char *const user_fields[] = {"resourceType", "id",        "email", "password",
+                                          "inactive",     "twoFactor", NULL};
+static const char *const user_two_factor_fields[] = {"enabled", "transport", NULL};
 static const char *const client_fields[] = {"resourceType", "id",   "secret", "first_party",
                                             "grant_types",  "auth", "scope",  "active",
                                             "introspect",   NULL};
@@ -660,6 +662,41 @@ map_user(struct mctx *m, const json_t *res, Authd__V1__CreateUserRequest *u, int
     return AUTHD_OK;
 }
 
+/*
+ * A User's twoFactor (Aidbox's User.twoFactor: enabled, transport) into the presence fields of
+ * upd, for Users.Update; fields the manifest leaves out stay NULL. authd judges the values
+ * (enabled: true only when already on; the transport's characters).
+ */
+static int
+map_user_two_factor(struct mctx *m, const json_t *res, Authd__V1__UpdateUserRequest *upd)
+{
+    const json_t *tf = NULL;
+    protobuf_c_boolean on = 0;
+    int on_set = 0, r;
+
+    if ((r = get_object(m, res, "", "twoFactor", &tf)) != AUTHD_OK || tf == NULL)
+        return r;
+    if ((r = check_fields(m, tf, "twoFactor", user_two_factor_fields)) != AUTHD_OK ||
+        (r = get_bool(m, tf, "twoFactor", "enabled", &on, &on_set)) != AUTHD_OK)
+        return r;
+    if (on_set) {
+        upd->two_factor_enabled = msg_new(&authd__v1__bool_value__descriptor);
+        if (upd->two_factor_enabled == NULL)
+            goto nomem;
+        upd->two_factor_enabled->value = on;
+    }
+    if (field(tf, "transport") != NULL) {
+        upd->two_factor_transport = msg_new(&authd__v1__string_value__descriptor);
+        if (upd->two_factor_transport == NULL)
+            goto nomem;
+        return get_string(m, tf, "twoFactor", "transport", &upd->two_factor_transport->value, 0);
+    }
+    return AUTHD_OK;
+nomem:
+    set_err(m->err, m->errlen, "out of memory");
+    return AUTHD_ERR_NOMEM;
+}
+
 static int
 auth_config_from_json(const json_t *res, const char *name, Authd__V1__AuthConfig **out, char *err,
                       size_t errlen)
@@ -681,23 +718,35 @@ auth_config_from_json(const json_t *res, const char *name, Authd__V1__AuthConfig
     return AUTHD_OK;
 }
 
+/* A User resource: *out for Users.Create, *upd (when not NULL) its twoFactor for Users.Update. */
 static int
 user_from_json(const json_t *res, const char *name, Authd__V1__CreateUserRequest **out,
-               int *inactive_set, char *err, size_t errlen)
+               int *inactive_set, Authd__V1__UpdateUserRequest **upd, char *err, size_t errlen)
 {
     struct mctx m = {.name = name, .err = err, .errlen = errlen};
     Authd__V1__CreateUserRequest *u = msg_new(&authd__v1__create_user_request__descriptor);
+    Authd__V1__UpdateUserRequest *tf = msg_new(&authd__v1__update_user_request__descriptor);
     int r;
 
     *out = NULL;
-    if (u == NULL) {
+    if (upd != NULL)
+        *upd = NULL;
+    if (u == NULL || tf == NULL) {
+        manifest_msg_free(u != NULL ? &u->base : NULL);
+        manifest_msg_free(tf != NULL ? &tf->base : NULL);
         set_err(err, errlen, "out of memory");
         return AUTHD_ERR_NOMEM;
     }
-    if ((r = map_user(&m, res, u, inactive_set)) != AUTHD_OK) {
+    if ((r = map_user(&m, res, u, inactive_set)) != AUTHD_OK ||
+        (r = map_user_two_factor(&m, res, tf)) != AUTHD_OK) {
         manifest_msg_free(&u->base);
+        manifest_msg_free(&tf->base);
         return r;
     }
+    if (upd != NULL)
+        *upd = tf;
+    else
+        manifest_msg_free(&tf->base);
     *out = u;
     return AUTHD_OK;
 }
@@ -760,7 +809,7 @@ manifest_user_from_json(const json_t *res, Authd__V1__CreateUserRequest **out, i
         set_err(err, errlen, "out of memory");
         return AUTHD_ERR_NOMEM;
     }
-    int r = user_from_json(res, name, out, &set, err, errlen);
+    int r = user_from_json(res, name, out, &set, NULL, err, errlen);
     free(name);
     if (r == AUTHD_OK && inactive_set != NULL)
         *inactive_set = set;
@@ -831,7 +880,7 @@ add_resource(struct manifest *mf, const json_t *res, size_t doc, size_t item, ch
     if (r.kind == MANIFEST_AUTH_CONFIG)
         rc = auth_config_from_json(res, r.name, &r.auth_config, err, errlen);
     else if (r.kind == MANIFEST_USER)
-        rc = user_from_json(res, r.name, &r.user, &r.inactive_set, err, errlen);
+        rc = user_from_json(res, r.name, &r.user, &r.inactive_set, &r.user_update, err, errlen);
     else
         rc = client_from_json(res, r.name, &r.client, err, errlen);
     if (rc != AUTHD_OK) {
@@ -843,6 +892,7 @@ add_resource(struct manifest *mf, const json_t *res, size_t doc, size_t item, ch
         free(r.name);
         manifest_msg_free(r.auth_config != NULL ? &r.auth_config->base : NULL);
         manifest_msg_free(r.user != NULL ? &r.user->base : NULL);
+        manifest_msg_free(r.user_update != NULL ? &r.user_update->base : NULL);
         manifest_msg_free(r.client != NULL ? &r.client->base : NULL);
         goto nomem;
     }

@@ -41,6 +41,9 @@ struct manifest_resource {
     /* MANIFEST_USER: the message for Users.Create; password is "" when none was given. */
     Authd__V1__CreateUserRequest *user;
     int inactive_set; /* MANIFEST_USER: 1 when the manifest says `inactive` (else leave as is) */
+    /* MANIFEST_USER: the manifest's twoFactor for Users.Update (never NULL for a User; id is ""
+     * and each of two_factor_enabled, two_factor_transport is NULL when not given). */
+    Authd__V1__UpdateUserRequest *user_update;
     /* MANIFEST_CLIENT: the message for ClientAdmin.Put; secret is "" when none was given (the
      * server then keeps the stored one). */
     Authd__V1__Client *client;

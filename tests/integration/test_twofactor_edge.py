@@ -22,7 +22,7 @@ import grpc
 import pytest
 import requests
 
-from conftest import Edge, admin_pb2, csrf_of, new_session, sessions_pb2, users_pb2
+from conftest import AUTHCTL, Edge, admin_pb2, csrf_of, new_session, sessions_pb2, users_pb2
 from authd.v1 import twofactor_pb2  # noqa: E402
 from test_edge import authd_retry_after, retry_after
 
@@ -755,6 +755,86 @@ def test_webhook_delivers_the_code_at_login(authd, edge_with_hook, hook):
     assert r.status_code == 303, (r.status_code, msg_error(r.text),
                                   f"code sent at login {body['token']}, at enrolment {enrol_code}")
     assert signed_in_as(edge, s) == email
+
+
+def apply_manifest(authd, tmp, name, text):
+    """authctl apply -f on a manifest written to tmp/name; the finished process."""
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return subprocess.run([AUTHCTL, "--authd", authd.target, "apply", "-f", path],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_user_manifest_moves_a_user_to_webhook_delivery(authd, edge_with_hook, hook,
+                                                         tmpdir_path):
+    """Aidbox's User.twoFactor in manifests: an operator moves an app user to codes by webhook
+    (transport), and turns two-factor off (enabled: false); enabled: true and a transport are
+    refused for a user without two-factor."""
+    edge = edge_with_hook
+    # The fixture's AuthConfig leaves validPastTokensCount at 0; the Authenticator may type the
+    # previous step's code.
+    authd.call(AD + "PutAuthConfig", admin_pb2.AuthConfig(
+        id="app", two_factor=admin_pb2.TwoFactorConfig(
+            valid_past_tokens_count=1,
+            webhook=admin_pb2.Webhook(endpoint=hook.url, timeout=3000,
+                                      headers={"X-Hook-Key": "hook secret 42"}))),
+        admin_pb2.AuthConfig)
+    email = "moved@example.com"
+    s = new_user(authd, edge, email)
+    enable_with_app(edge, s, email, tmpdir_path)
+    logout(edge, s)
+    user_id = authd.call(U + "Get", users_pb2.GetUserRequest(email=email),
+                         users_pb2.UserResponse).user.id
+
+    p = apply_manifest(authd, tmpdir_path, "sms.yaml",
+                       f"- resourceType: User\n  email: {email}\n  twoFactor: {{transport: sms}}\n")
+    assert p.returncode == 0 and f"User/{email} updated" in p.stdout, (p.stdout, p.stderr)
+    p = subprocess.run([AUTHCTL, "--authd", authd.target, "user", "get", "--email", email],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and re.search(r"twoFactor:\s+enabled \(sms\)", p.stdout), p.stdout
+    p = subprocess.run([AUTHCTL, "--authd", authd.target, "-o", "json", "user", "get", "--email",
+                        email], capture_output=True, text=True, timeout=30)
+    assert json.loads(p.stdout)["twoFactor"] == {"enabled": True, "transport": "sms"}, p.stdout
+    # The same manifest again changes nothing.
+    p = apply_manifest(authd, tmpdir_path, "sms.yaml",
+                       f"- resourceType: User\n  email: {email}\n  twoFactor: {{transport: sms}}\n")
+    assert p.returncode == 0 and f"User/{email} unchanged" in p.stdout, (p.stdout, p.stderr)
+
+    # At login the code now comes by the webhook, to the transport the manifest set.
+    login_pending(edge, s, email)
+    page = get_ok(s, edge.base + "/auth/two-factor/verify")
+    body = hook_json(hook.wait(1))
+    assert body["user"]["id"] == user_id, body
+    assert body["user"]["twoFactor"] == {"enabled": True, "transport": "sms"}, body
+    r = submit(s, edge.base, page.text, "/auth/two-factor/verify", {"token": body["token"]},
+               with_field="token")
+    assert r.status_code == 303, (r.status_code, msg_error(r.text))
+    assert signed_in_as(edge, s) == email
+    logout(edge, s)
+
+    # enabled: false is an administrator's reset: the next login has no second step.
+    p = apply_manifest(authd, tmpdir_path, "off.yaml",
+                       f"- resourceType: User\n  email: {email}\n  twoFactor: {{enabled: false}}\n")
+    assert p.returncode == 0 and f"User/{email} updated" in p.stdout, (p.stdout, p.stderr)
+    r = password_login(edge, s, email)
+    assert r.status_code == 303 and urllib.parse.urlparse(r.headers["Location"]).path == "/", \
+        r.headers.get("Location")
+    assert "action=twofactor_disabled" in authd.log_text() and "reason=admin_reset" in \
+        authd.log_text()
+
+    # Only the user's own enrolment turns it on; a transport needs it on.
+    for name, tf in [("on.yaml", "{enabled: true}"), ("tr.yaml", "{transport: voice}")]:
+        p = apply_manifest(authd, tmpdir_path, name,
+                           f"- resourceType: User\n  email: {email}\n  twoFactor: {tf}\n")
+        assert p.returncode == 1 and "not_enabled" in p.stderr, (name, p.stdout, p.stderr)
+        assert "twoFactor." in p.stderr, p.stderr
+    got = authd.call(U + "Get", users_pb2.GetUserRequest(id=user_id), users_pb2.UserResponse)
+    assert not got.user.two_factor.enabled and got.user.two_factor.transport == ""
+    # A bad transport name and an unknown twoFactor field never reach authd.
+    p = apply_manifest(authd, tmpdir_path, "bad.yaml",
+                       f"- resourceType: User\n  email: {email}\n  twoFactor: {{secret: x}}\n")
+    assert p.returncode == 4 and "twoFactor.secret" in p.stderr, p.stderr
 
 
 def test_enable_with_transport_page_and_send_again(authd, edge_with_hook, hook):

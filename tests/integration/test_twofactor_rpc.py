@@ -257,6 +257,52 @@ def test_delivery_code(authd):
         grpc.StatusCode.FAILED_PRECONDITION, "not_requested")
 
 
+def test_admin_sets_transport_and_turns_two_factor_off_with_update(authd):
+    """Users.Update carries Aidbox's User.twoFactor: a transport for a user with 2FA moves the
+    delivery code to it (and back to the app with ""); enabled false is a reset; enabled true
+    and a transport for a user without 2FA are NOT_ENABLED; a bad name INVALID_ARGUMENT."""
+    u, secret, _, _ = enroll(authd, "lea@example.com")
+
+    def update(**kw):
+        return authd.call(U + "Update", users_pb2.UpdateUserRequest(id=u.id, **kw),
+                          users_pb2.UserResponse).user
+
+    def transport(v):
+        return common_pb2.StringValue(value=v)
+
+    for bad in ["s m s", "x" * 33, "sms\n", "<b>"]:
+        err(lambda: update(two_factor_transport=transport(bad)),
+            grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")
+    got = update(two_factor_transport=transport("voice"))
+    assert got.two_factor.enabled and got.two_factor.transport == "voice"
+    d = authd.call(TF + "IssueDeliveryCode", twofactor_pb2.DeliveryCodeRequest(
+        session_token=login(authd, "lea@example.com").session_token),
+        twofactor_pb2.DeliveryCodeResponse)
+    assert d.transport == "voice" and d.code in (oath(secret, step_time(0)),
+                                                  oath(secret, step_time(1)))
+    # enabled true for a user who has it changes nothing.
+    assert update(two_factor_enabled=common_pb2.BoolValue(value=True)).two_factor.enabled
+    got = update(two_factor_transport=transport(""))
+    assert got.two_factor.enabled and got.two_factor.transport == ""
+    err(lambda: authd.call(TF + "IssueDeliveryCode", twofactor_pb2.DeliveryCodeRequest(
+        session_token=login(authd, "lea@example.com").session_token),
+        twofactor_pb2.DeliveryCodeResponse),
+        grpc.StatusCode.FAILED_PRECONDITION, "not_requested")
+
+    got = update(two_factor_enabled=common_pb2.BoolValue(value=False))
+    assert not got.two_factor.enabled
+    assert login(authd, "lea@example.com").session.authenticated
+    err(lambda: update(two_factor_enabled=common_pb2.BoolValue(value=True)),
+        grpc.StatusCode.FAILED_PRECONDITION, "not_enabled")
+    err(lambda: update(two_factor_transport=transport("sms")),
+        grpc.StatusCode.FAILED_PRECONDITION, "not_enabled")
+    # "" for a user without 2FA is no change; a missing user is NOT_FOUND.
+    assert not update(two_factor_transport=transport("")).two_factor.enabled
+    err(lambda: authd.call(U + "Update", users_pb2.UpdateUserRequest(
+        id="no-such-user", two_factor_transport=transport("sms")), users_pb2.UserResponse),
+        grpc.StatusCode.NOT_FOUND, "not_found")
+
+
 def test_password_reset_keeps_2fa_and_needs_a_code(authd):
     _, secret, codes, _ = enroll(authd, "lea@example.com")
     st = authd.call(PR + "Start", signup_pb2.StartResetRequest(email="lea@example.com"),

@@ -181,6 +181,46 @@ test_list_auth_config_and_user(void **state)
     manifest_free(m);
 }
 
+/* Aidbox's User.twoFactor: each field becomes a presence field of the Users.Update request,
+ * absent ones stay NULL; unknown fields and wrong types are refused with their path. */
+static void
+test_user_two_factor(void **state)
+{
+    (void)state;
+    struct manifest *m = parse_ok("- resourceType: User\n"
+                                  "  email: a@example.com\n"
+                                  "  twoFactor: {enabled: false, transport: sms}\n"
+                                  "- resourceType: User\n"
+                                  "  email: b@example.com\n"
+                                  "  twoFactor: {transport: ''}\n"
+                                  "- resourceType: User\n"
+                                  "  email: c@example.com\n");
+    assert_int_equal(m->n, 3);
+    const Authd__V1__UpdateUserRequest *t = m->items[0].user_update;
+    assert_non_null(t);
+    assert_non_null(t->two_factor_enabled);
+    assert_false(t->two_factor_enabled->value);
+    assert_non_null(t->two_factor_transport);
+    assert_string_equal(t->two_factor_transport->value, "sms");
+    t = m->items[1].user_update;
+    assert_null(t->two_factor_enabled);
+    assert_non_null(t->two_factor_transport);
+    assert_string_equal(t->two_factor_transport->value, "");
+    t = m->items[2].user_update;
+    assert_null(t->two_factor_enabled);
+    assert_null(t->two_factor_transport);
+    manifest_free(m);
+
+    parse_err("- resourceType: User\n  email: a@example.com\n  twoFactor: {secret: x}\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "User/a@example.com", "twoFactor.secret");
+    parse_err("- resourceType: User\n  email: a@example.com\n  twoFactor: {enabled: 'no'}\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "twoFactor.enabled", "true or false");
+    parse_err("- resourceType: User\n  email: a@example.com\n  twoFactor: {transport: 5}\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "twoFactor.transport", "string");
+    parse_err("- resourceType: User\n  email: a@example.com\n  twoFactor: true\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "twoFactor", "mapping");
+}
+
 static void
 test_multi_document(void **state)
 {
@@ -913,6 +953,7 @@ main(void)
         cmocka_unit_test(test_minimal_auth_config),
         cmocka_unit_test(test_list_auth_config_and_user),
         cmocka_unit_test(test_multi_document),
+        cmocka_unit_test(test_user_two_factor),
         cmocka_unit_test(test_unknown_resource_type),
         cmocka_unit_test(test_unknown_field),
         cmocka_unit_test(test_wrong_types),
