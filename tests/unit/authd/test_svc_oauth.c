@@ -3,8 +3,9 @@
  * Unit tests for authd/svc_oauth.c, called through rpc_local with a real store, signing keys and
  * a fake clock: consent for third-party clients (asked, remembered, refused as access_denied,
  * consent_required without a page), refresh-token rotation and reuse (a reused token kills its
- * family, the token that replaced it included), a code redeemed twice, and the password grant
- * sharing Sessions.Login's lockout.
+ * family, the token that replaced it included) and expiry, a code redeemed twice, max_age, and
+ * the password grant sharing Sessions.Login's lockout and second factor (codes spent in one are
+ * spent in the other, wrong codes lock both).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,9 @@
 #define CLIENT_SECRET "a client secret of some length"
 #define FREE_FAILURES 5 /* default lockout policy: failures before the first lock */
 
+/* refresh_token_expiration of the clients put_client registers (0: authd's default). */
+static int64_t refresh_ttl;
+
 /* Registers a confidential client with the code, password and refresh grants. */
 static void
 put_client(struct svc_fx *f, const char *id, int first_party)
@@ -39,6 +43,7 @@ put_client(struct svc_fx *f, const char *id, int first_party)
 
     code.redirect_uri = REDIRECT;
     code.refresh_token = 1;
+    code.refresh_token_expiration = refresh_ttl;
     pw.refresh_token = 1;
     auth.authorization_code = &code;
     auth.password = &pw;
@@ -66,6 +71,9 @@ signed_in(struct svc_fx *f, const char *email, char *token)
     assert_true(authenticated);
 }
 
+/* The max_age of the next authorize() calls (-1: none). */
+static int64_t max_age = -1;
+
 /* OAuth.Authorize (as the edge) for response_type=code; *out is the caller's. */
 static void
 authorize(struct svc_fx *f, const char *token, const char *client_id, const char *scope,
@@ -83,7 +91,7 @@ authorize(struct svc_fx *f, const char *token, const char *client_id, const char
     req.session_token = (char *)token;
     req.params = &p;
     req.prompt = (char *)prompt;
-    req.max_age = -1;
+    req.max_age = max_age;
     req.consent_given = given;
     req.consent_denied = denied;
     assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Authorize", &req.base, &resp, NULL),
@@ -329,16 +337,143 @@ test_password_grant_shares_login_lockout(void **state)
         AUTHD_ERR_LOCKED);
 }
 
+/* A TOTP code for the password grant. */
+static int
+grant_with_totp(struct svc_fx *f, const char *email, const char *totp)
+{
+    Authd__V1__OAuthTokenRequest req = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    struct rpc_status st;
+
+    req.grant_type = "password";
+    req.client_id = "app";
+    req.client_secret = CLIENT_SECRET;
+    req.client_ip = SVC_IP;
+    req.username = (char *)email;
+    req.password = SVC_PASSWORD;
+    req.totp = (char *)totp;
+    int r = svc_call(f, ROLE_EDGE, "OAuth", "Token", &req.base, &resp, &st);
+    snprintf(last_oauth_error, sizeof(last_oauth_error), "%s", st.oauth_error);
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_password_grant_second_factor(void **state)
+{
+    struct svc_fx *f = *state;
+    char session[256], pending[256], secret[64], code[16];
+
+    signed_in(f, "grant2fa@example.com", session);
+    put_client(f, "app", 1);
+    svc_enrol_totp(f, session, secret, NULL);
+    svc_fake_now += 30;
+    /* The password alone is not enough. */
+    assert_int_equal(grant_with_totp(f, "grant2fa@example.com", ""), AUTHD_ERR_INVALID_TOKEN);
+    assert_string_equal(last_oauth_error, "invalid_grant");
+    /* A code spent at a login is refused here, and one spent here at a login. */
+    assert_int_equal(svc_login(f, "grant2fa@example.com", SVC_PASSWORD, pending, NULL, NULL),
+                     AUTHD_OK);
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, pending, code, NULL, NULL, NULL), AUTHD_OK);
+    assert_int_equal(grant_with_totp(f, "grant2fa@example.com", code), AUTHD_ERR_INVALID_TOKEN);
+    assert_string_equal(last_oauth_error, "invalid_grant");
+    svc_fake_now += 30;
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(grant_with_totp(f, "grant2fa@example.com", code), AUTHD_OK);
+    assert_int_equal(grant_with_totp(f, "grant2fa@example.com", code), AUTHD_ERR_INVALID_TOKEN);
+    assert_int_equal(svc_login(f, "grant2fa@example.com", SVC_PASSWORD, pending, NULL, NULL),
+                     AUTHD_OK);
+    assert_int_equal(svc_verify(f, pending, code, NULL, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+
+    /* Wrong codes at the grant lock the second factor, at the login too: the two replays above
+     * were the first two failures since the last success. */
+    for (int i = 2; i <= FREE_FAILURES; i++) {
+        svc_totp(secret, svc_fake_now, code);
+        code[0] = code[0] == '9' ? '0' : (char)(code[0] + 1);
+        assert_int_equal(grant_with_totp(f, "grant2fa@example.com", code), AUTHD_ERR_INVALID_TOKEN);
+    }
+    svc_totp(secret, svc_fake_now + 30, code);
+    assert_int_equal(grant_with_totp(f, "grant2fa@example.com", code), AUTHD_ERR_LOCKED);
+    assert_string_equal(last_oauth_error, "locked");
+    assert_int_equal(svc_verify(f, pending, code, NULL, NULL, NULL), AUTHD_ERR_LOCKED);
+}
+
+static void
+test_refresh_token_expires(void **state)
+{
+    struct svc_fx *f = *state;
+    char session[256], a1[256], b1[256], next[256];
+    int64_t t0 = svc_fake_now;
+
+    refresh_ttl = 100;
+    signed_in(f, "expire@example.com", session);
+    put_client(f, "app", 1);
+    first_refresh_token(f, session, "app", a1);
+    first_refresh_token(f, session, "app", b1);
+    /* Valid until its lifetime is over, not after. */
+    svc_fake_now = t0 + 99;
+    assert_int_equal(refresh(f, "app", a1, next), AUTHD_OK);
+    svc_fake_now = t0 + 100;
+    assert_int_equal(refresh(f, "app", b1, next), AUTHD_ERR_INVALID_TOKEN);
+    assert_string_equal(last_oauth_error, "invalid_grant");
+}
+
+static void
+test_max_age(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__AuthorizeResponse *a = NULL;
+    char session[256], v[256];
+    int64_t t0 = svc_fake_now;
+
+    signed_in(f, "maxage@example.com", session);
+    put_client(f, "app", 1);
+    max_age = 600;
+    svc_fake_now = t0 + 600;
+    authorize(f, session, "app", "openid", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_true(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+    /* Older than max_age: sign in again, or login_required without a page. */
+    svc_fake_now = t0 + 601;
+    authorize(f, session, "app", "openid", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN);
+    assert_string_equal(a->redirect_url, "");
+    rpc_msg_free(&a->base);
+    authorize(f, session, "app", "openid", "none", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_string_equal(a->error, "login_required");
+    assert_false(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+    max_age = -1;
+    /* Without max_age the same session still serves. */
+    authorize(f, session, "app", "openid", "none", 0, 0, &a);
+    assert_true(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+}
+
+/* The fixture, with this file's knobs back at their defaults (a failed test may leave them). */
+static int
+setup(void **state)
+{
+    refresh_ttl = 0;
+    max_age = -1;
+    return svc_fx_setup(state);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_consent, svc_fx_setup, svc_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse, svc_fx_setup,
+        cmocka_unit_test_setup_teardown(test_consent, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_code_single_use, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_password_grant_shares_login_lockout, setup,
                                         svc_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_code_single_use, svc_fx_setup, svc_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_password_grant_shares_login_lockout, svc_fx_setup,
-                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_password_grant_second_factor, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_token_expires, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_max_age, setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
  * when the clock passes it, a success forgives), the same answer for an unknown e-mail as for a
  * wrong password, and the second step of a login: TOTP replay (also within one step), the window
  * of past steps, and the second factor's own lockout counter; ChangePassword's current password
- * counted as a guess. The policy is AuthConfig's default (5 free failures, then 1 s, doubling).
+ * counted as a guess; sessions and logins pending a second factor expiring with the clock. The
+ * policy is AuthConfig's default (5 free failures, then 1 s, doubling).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,9 +23,11 @@
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
 
-#define FREE_FAILURES 5 /* default lockout policy: failures before the first lock */
-#define FIRST_LOCK 1    /* seconds of the first lock; each further failure doubles it */
-#define STEP 30         /* TOTP period */
+#define FREE_FAILURES 5         /* default lockout policy: failures before the first lock */
+#define FIRST_LOCK 1            /* seconds of the first lock; each further failure doubles it */
+#define STEP 30                 /* TOTP period */
+#define SESSION_TTL (12 * 3600) /* authd's default session lifetime, seconds */
+#define PENDING_TTL 600         /* seconds a login may wait for its second factor */
 
 static void
 assert_status_equal(const struct rpc_status *a, const struct rpc_status *b)
@@ -309,6 +312,33 @@ test_change_password_is_a_guess(void **state)
     assert_int_equal(svc_login(f, "change@example.com", next, NULL, NULL, NULL), AUTHD_OK);
 }
 
+static void
+test_sessions_expire(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], token[256], secret[64], code[OTP_MAX_DIGITS + 1];
+    int64_t t0 = svc_fake_now;
+
+    svc_user_create(f, "expire@example.com", SVC_PASSWORD, id);
+    assert_int_equal(svc_login(f, "expire@example.com", SVC_PASSWORD, token, NULL, NULL), AUTHD_OK);
+    svc_fake_now = t0 + SESSION_TTL - 1;
+    assert_int_equal(session_get(f, token), AUTHD_OK);
+    svc_fake_now = t0 + SESSION_TTL;
+    assert_int_equal(session_get(f, token), AUTHD_ERR_UNAUTHENTICATED);
+
+    /* A login waiting for its second factor waits ten minutes at most. */
+    user_with_totp(f, "pending@example.com", secret, NULL);
+    t0 = svc_fake_now;
+    pending_login(f, "pending@example.com", token);
+    svc_fake_now = t0 + PENDING_TTL;
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_UNAUTHENTICATED);
+    pending_login(f, "pending@example.com", token);
+    svc_fake_now += PENDING_TTL - 1;
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_OK);
+}
+
 int
 main(void)
 {
@@ -323,6 +353,7 @@ main(void)
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_change_password_is_a_guess, svc_fx_setup,
                                         svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_expire, svc_fx_setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
