@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "authd/keys.h"
 #include "authd/records.h"
 #include "common/secret.h"
+#include "authd/token.h"
 
 int
 rec_get(struct store *s, struct store_txn *txn, int for_update, const char *key,
@@ -28,6 +30,43 @@ rec_get(struct store *s, struct store_txn *txn, int for_update, const char *key,
     *out = protobuf_c_message_unpack(d, NULL, vlen, val);
     store_value_free(val, vlen);
     return *out != NULL ? AUTHD_OK : AUTHD_ERR_INTERNAL;
+}
+
+int
+rec_get_by_token(struct store *s, struct store_txn *txn, int for_update, const char *prefix,
+                 const char *token, const ProtobufCMessageDescriptor *d, ProtobufCMessage **out,
+                 char *key_out)
+{
+    struct token tok;
+    char key[KEY_MAX];
+    ProtobufCMessage *m = NULL;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(d, "secret_hash");
+    int r = AUTHD_ERR_NOT_FOUND;
+
+    *out = NULL;
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_BYTES || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return AUTHD_ERR_INTERNAL;
+    if (token_parse(token, &tok) != AUTHD_OK)
+        return AUTHD_ERR_NOT_FOUND;
+    if (key_make(key, prefix, tok.id, NULL) == 0)
+        goto out;
+    r = rec_get(s, txn, for_update, key, d, &m);
+    if (r != AUTHD_OK)
+        goto out;
+    const ProtobufCBinaryData *h = (const void *)((const char *)m + f->offset);
+    if (!token_matches(&tok, h->data, h->len)) {
+        r = AUTHD_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (key_out != NULL)
+        memcpy(key_out, key, strlen(key) + 1);
+    *out = m;
+    m = NULL;
+out:
+    rpc_msg_free(m);
+    token_wipe(&tok);
+    return r;
 }
 
 /* Packs m into a malloc'd buffer; *len gets its size. NULL on NOMEM. */

@@ -22,6 +22,18 @@
 int rec_get(struct store *s, struct store_txn *txn, int for_update, const char *key,
             const ProtobufCMessageDescriptor *d, ProtobufCMessage **out);
 
+/*
+ * Loads the record of a presented bearer token "<id>.<secret>" (token.h): parses token (borrowed,
+ * a secret: never logged), loads prefix<id> as a d message like rec_get, and keeps it only when
+ * its secret_hash field (bytes) matches the token's secret, compared in constant time. AUTHD_OK
+ * with *out; AUTHD_ERR_NOT_FOUND for a malformed, unknown or mismatching token alike (the caller
+ * maps it to its own "no such token" error); or rec_get's other errors. key_out (KEY_MAX bytes,
+ * may be NULL) receives the record's key on AUTHD_OK. Expiry is the caller's to judge.
+ */
+int rec_get_by_token(struct store *s, struct store_txn *txn, int for_update, const char *prefix,
+                     const char *token, const ProtobufCMessageDescriptor *d, ProtobufCMessage **out,
+                     char *key_out);
+
 /* Packs m and writes it at key inside txn. */
 int rec_put(struct store_txn *txn, const char *key, const ProtobufCMessage *m);
 

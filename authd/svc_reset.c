@@ -39,32 +39,19 @@ reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     Authd__V1__StartResetResponse *resp = (void *)respm;
     Authd__Storage__UserRecord *user = NULL;
     Authd__Storage__OneTimeRecord rec = AUTHD__STORAGE__ONE_TIME_RECORD__INIT;
-    struct token tok;
-    char email[EMAIL_MAX_LEN + 1];
+    char email[EMAIL_MAX_LEN + 1], id[TOKEN_ID_LEN + 1];
     char q[96];
 
-    memset(&tok, 0, sizeof(tok));
-    int r = email_normalize(req->email, email, sizeof(email));
+    int r = account_onetime_start(ctx, a, req->email, req->client, req->client_ip, email,
+                                  &resp->email, &user);
     if (r != AUTHD_OK)
         return r;
-    resp->email = rpc_ctx_strdup(ctx, email);
-    if (resp->email == NULL)
-        return AUTHD_ERR_NOMEM;
-    r = account_client_check(ctx, req->client);
-    if (r == AUTHD_OK)
-        r = account_mail_gate(ctx, a, email, req->client_ip);
-    if (r != AUTHD_OK)
-        return r;
-    r = account_user_by_email(a, NULL, 0, email, &user);
-    if (r == AUTHD_ERR_NOT_FOUND ||
-        (r == AUTHD_OK && (user->user == NULL || user->user->inactive))) {
+    if (user == NULL || user->user == NULL || user->user->inactive) {
         rpc_msg_free(user ? &user->base : NULL);
         log_event(LOG_INFO, "reset_started", "account=0 peer=%s",
                   log_quote(req->client_ip, q, sizeof(q)));
         return AUTHD_OK;
     }
-    if (r != AUTHD_OK)
-        return r;
     uint8_t bound[32];
     secret_sha256(user->password_hash, strlen(user->password_hash), bound);
     rec.email = email;
@@ -72,15 +59,11 @@ reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     rec.client = req->client;
     rec.bound_hash.data = bound;
     rec.bound_hash.len = sizeof(bound);
-    r = account_onetime_create(a, KEY_RESET, &rec, a->set.reset_ttl, &tok);
-    if (r == AUTHD_OK) {
-        resp->token = rpc_ctx_strdup(ctx, tok.text);
-        resp->expires_at = rec.expires_at;
-        r = resp->token ? AUTHD_OK : AUTHD_ERR_NOMEM;
+    r = account_onetime_issue(ctx, a, KEY_RESET, &rec, a->set.reset_ttl, &resp->token,
+                              &resp->expires_at, id);
+    if (r == AUTHD_OK)
         log_event(LOG_INFO, "reset_started", "account=1 user=%s reset=%s",
-                  log_quote(user->user->id, q, sizeof(q)), tok.id);
-    }
-    token_wipe(&tok);
+                  log_quote(user->user->id, q, sizeof(q)), id);
     rpc_msg_free(&user->base);
     return r;
 }
@@ -92,24 +75,18 @@ reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
     const Authd__V1__TokenRequest *req = (const void *)reqm;
     Authd__V1__GetResetResponse *resp = (void *)respm;
     Authd__Storage__OneTimeRecord *rec = NULL;
-    int r = account_onetime_check(a, NULL, KEY_RESET, req->token, &rec, NULL);
+    int r = account_onetime_view(ctx, a, KEY_RESET, req->token, &rec, &resp->email, &resp->client,
+                                 &resp->expires_at);
     if (r != AUTHD_OK)
         return r;
-    resp->email = rpc_ctx_strdup(ctx, rec->email);
-    resp->client = rec->client ? rec_copy(ctx, &rec->client->base) : NULL;
-    resp->expires_at = rec->expires_at;
-    if (resp->email == NULL || (rec->client && resp->client == NULL))
-        r = AUTHD_ERR_NOMEM;
+    /* A link whose account is gone, off, or whose password changed since is no link. */
     Authd__Storage__UserRecord *user = NULL;
-    if (r == AUTHD_OK) {
-        /* A link whose account is gone, off, or whose password changed since is no link. */
-        if (account_user_get(a, NULL, 0, rec->user_id, &user) != AUTHD_OK || user->user == NULL ||
-            user->user->inactive || !reset_still_current(rec, user))
-            r = AUTHD_ERR_INVALID_TOKEN;
-        else
-            resp->second_factor_required =
-                user->user->two_factor != NULL && user->user->two_factor->enabled;
-    }
+    if (account_user_get(a, NULL, 0, rec->user_id, &user) != AUTHD_OK || user->user == NULL ||
+        user->user->inactive || !reset_still_current(rec, user))
+        r = AUTHD_ERR_INVALID_TOKEN;
+    else
+        resp->second_factor_required =
+            user->user->two_factor != NULL && user->user->two_factor->enabled;
     rpc_msg_free(user ? &user->base : NULL);
     rpc_msg_free(&rec->base);
     return r;
@@ -170,22 +147,13 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     struct authd *a = rpc_ctx_arg(ctx);
     const Authd__V1__CompleteResetRequest *req = (const void *)reqm;
     Authd__V1__CompleteResetResponse *resp = (void *)respm;
-    Authd__Storage__OneTimeRecord *pre = NULL;
     struct complete_step c = {0};
     char *phc = NULL;
     char q[96];
 
     char pre_user[ACCOUNT_MAX_ID + 1] = "";
-    int r = account_onetime_check(a, NULL, KEY_RESET, req->token, &pre, NULL);
-    if (r == AUTHD_OK)
-        snprintf(pre_user, sizeof(pre_user), "%s", pre->user_id);
-    rpc_msg_free(pre ? &pre->base : NULL);
-    if (r != AUTHD_OK)
-        return r;
-    size_t pl = strlen(req->password);
-    r = password_policy_check(req->password, pl);
-    if (r == AUTHD_OK)
-        r = password_hash(&a->set.argon2, req->password, pl, &phc);
+    int r = account_onetime_prepare(a, KEY_RESET, req->token, req->password, &phc, pre_user,
+                                    sizeof(pre_user));
     if (r != AUTHD_OK)
         return r;
     c.token = req->token;

@@ -27,43 +27,27 @@ signup_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     Authd__V1__StartSignupResponse *resp = (void *)respm;
     Authd__Storage__UserRecord *existing = NULL;
     Authd__Storage__OneTimeRecord rec = AUTHD__STORAGE__ONE_TIME_RECORD__INIT;
-    struct token tok;
-    char email[EMAIL_MAX_LEN + 1];
+    char email[EMAIL_MAX_LEN + 1], id[TOKEN_ID_LEN + 1];
     char q[96];
 
-    memset(&tok, 0, sizeof(tok));
-    int r = email_normalize(req->email, email, sizeof(email));
+    int r = account_onetime_start(ctx, a, req->email, req->client, req->client_ip, email,
+                                  &resp->email, &existing);
     if (r != AUTHD_OK)
         return r;
-    resp->email = rpc_ctx_strdup(ctx, email);
-    if (resp->email == NULL)
-        return AUTHD_ERR_NOMEM;
-    r = account_client_check(ctx, req->client);
-    if (r == AUTHD_OK)
-        r = account_mail_gate(ctx, a, email, req->client_ip);
-    if (r != AUTHD_OK)
-        return r;
-    r = account_user_by_email(a, NULL, 0, email, &existing);
-    if (r == AUTHD_OK) {
+    if (existing != NULL) {
         rpc_msg_free(&existing->base);
         resp->account_exists = 1;
         log_event(LOG_INFO, "signup_started", "existing_account=1 peer=%s",
                   log_quote(req->client_ip, q, sizeof(q)));
         return AUTHD_OK;
     }
-    if (r != AUTHD_ERR_NOT_FOUND)
-        return r;
     rec.email = email;
     rec.client = req->client; /* borrowed for packing */
-    r = account_onetime_create(a, KEY_SIGNUP, &rec, a->set.signup_ttl, &tok);
-    if (r == AUTHD_OK) {
-        resp->token = rpc_ctx_strdup(ctx, tok.text);
-        resp->expires_at = rec.expires_at;
-        r = resp->token ? AUTHD_OK : AUTHD_ERR_NOMEM;
-        log_event(LOG_INFO, "signup_started", "existing_account=0 signup=%s peer=%s", tok.id,
+    r = account_onetime_issue(ctx, a, KEY_SIGNUP, &rec, a->set.signup_ttl, &resp->token,
+                              &resp->expires_at, id);
+    if (r == AUTHD_OK)
+        log_event(LOG_INFO, "signup_started", "existing_account=0 signup=%s peer=%s", id,
                   log_quote(req->client_ip, q, sizeof(q)));
-    }
-    token_wipe(&tok);
     return r;
 }
 
@@ -74,15 +58,9 @@ signup_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
     const Authd__V1__TokenRequest *req = (const void *)reqm;
     Authd__V1__GetSignupResponse *resp = (void *)respm;
     Authd__Storage__OneTimeRecord *rec = NULL;
-    int r = account_onetime_check(a, NULL, KEY_SIGNUP, req->token, &rec, NULL);
-    if (r != AUTHD_OK)
-        return r;
-    resp->email = rpc_ctx_strdup(ctx, rec->email);
-    resp->client = rec->client ? rec_copy(ctx, &rec->client->base) : NULL;
-    resp->expires_at = rec->expires_at;
-    if (resp->email == NULL || (rec->client && resp->client == NULL))
-        r = AUTHD_ERR_NOMEM;
-    rpc_msg_free(&rec->base);
+    int r = account_onetime_view(ctx, a, KEY_SIGNUP, req->token, &rec, &resp->email, &resp->client,
+                                 &resp->expires_at);
+    rpc_msg_free(rec != NULL ? &rec->base : NULL);
     return r;
 }
 
@@ -156,21 +134,12 @@ signup_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
     struct authd *a = rpc_ctx_arg(ctx);
     const Authd__V1__CompleteSignupRequest *req = (const void *)reqm;
     Authd__V1__CompleteSignupResponse *resp = (void *)respm;
-    Authd__Storage__OneTimeRecord *pre = NULL;
     struct complete_step c;
     char *phc = NULL;
     char q[96];
 
     memset(&c, 0, sizeof(c));
-    /* Check the token before spending an Argon2 hash on it, so bogus links stay cheap. */
-    int r = account_onetime_check(a, NULL, KEY_SIGNUP, req->token, &pre, NULL);
-    rpc_msg_free(pre ? &pre->base : NULL);
-    if (r != AUTHD_OK)
-        return r;
-    size_t pl = strlen(req->password);
-    r = password_policy_check(req->password, pl);
-    if (r == AUTHD_OK)
-        r = password_hash(&a->set.argon2, req->password, pl, &phc);
+    int r = account_onetime_prepare(a, KEY_SIGNUP, req->token, req->password, &phc, NULL, 0);
     if (r != AUTHD_OK)
         return r;
     c.token = req->token;
