@@ -235,27 +235,38 @@ oauth_scopes_add(struct oauth_scopes *s, const char *tok)
     return scopes_add_n(s, tok, strnlen(tok, OAUTH_SCOPE_TOKEN_MAX + 1));
 }
 
+/*
+ * The next word of a space-separated list at *p (runs of spaces are one separator): its start,
+ * with its length in *len and *p moved past it; NULL at the end of the string.
+ */
+static const char *
+next_word(const char **p, size_t *len)
+{
+    const char *w = *p;
+    while (*w == ' ')
+        w++;
+    const char *e = w;
+    while (*e != '\0' && *e != ' ')
+        e++;
+    *p = e;
+    *len = (size_t)(e - w);
+    return *len > 0 ? w : NULL;
+}
+
 int
 oauth_scopes_parse(const char *str, struct oauth_scopes *out)
 {
     oauth_scopes_clear(out);
     if (str == NULL)
         return AUTHD_OK;
-    const char *p = str;
-    while (*p != '\0') {
-        if (*p == ' ') {
-            p++;
-            continue;
-        }
-        const char *e = p;
-        while (*e != '\0' && *e != ' ')
-            e++;
-        int r = scopes_add_n(out, p, (size_t)(e - p));
+    const char *p = str, *w;
+    size_t len;
+    while ((w = next_word(&p, &len)) != NULL) {
+        int r = scopes_add_n(out, w, len);
         if (r != AUTHD_OK) {
             oauth_scopes_clear(out);
             return r;
         }
-        p = e;
     }
     return AUTHD_OK;
 }
@@ -396,26 +407,18 @@ oauth_prompt_parse(const char *s, unsigned *flags)
     *flags = 0;
     if (s == NULL)
         return AUTHD_OK;
-    const char *p = s;
-    while (*p != '\0') {
-        if (*p == ' ') {
-            p++;
-            continue;
-        }
-        const char *e = p;
-        while (*e != '\0' && *e != ' ')
-            e++;
-        size_t len = (size_t)(e - p);
+    const char *p = s, *w;
+    size_t len;
+    while ((w = next_word(&p, &len)) != NULL) {
         unsigned f = 0;
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-            if (strlen(names[i].name) == len && memcmp(names[i].name, p, len) == 0)
+            if (strlen(names[i].name) == len && memcmp(names[i].name, w, len) == 0)
                 f = names[i].flag;
         if (f == 0) {
             *flags = 0;
             return AUTHD_ERR_INVALID_ARGUMENT;
         }
         *flags |= f;
-        p = e;
     }
     if ((*flags & OAUTH_PROMPT_NONE) && *flags != OAUTH_PROMPT_NONE) {
         *flags = 0;

@@ -81,28 +81,31 @@ rec_pack(const ProtobufCMessage *m, size_t *len)
     return p;
 }
 
-int
-rec_put(struct store_txn *txn, const char *key, const ProtobufCMessage *m)
+/* Packs m and writes it at key through txn, or into b when txn is NULL; the packed copy (it
+ * may hold hashes) is wiped. */
+static int
+rec_write(struct store_txn *txn, struct store_batch *b, const char *key, const ProtobufCMessage *m)
 {
     size_t len = 0;
     uint8_t *p = rec_pack(m, &len);
     if (p == NULL)
         return AUTHD_ERR_NOMEM;
-    int r = store_txn_put(txn, key, strlen(key), p, len);
+    int r = txn != NULL ? store_txn_put(txn, key, strlen(key), p, len)
+                        : store_batch_put(b, key, strlen(key), p, len);
     secret_freezero(p, len);
     return r;
 }
 
 int
+rec_put(struct store_txn *txn, const char *key, const ProtobufCMessage *m)
+{
+    return rec_write(txn, NULL, key, m);
+}
+
+int
 rec_batch_put(struct store_batch *b, const char *key, const ProtobufCMessage *m)
 {
-    size_t len = 0;
-    uint8_t *p = rec_pack(m, &len);
-    if (p == NULL)
-        return AUTHD_ERR_NOMEM;
-    int r = store_batch_put(b, key, strlen(key), p, len);
-    secret_freezero(p, len);
-    return r;
+    return rec_write(NULL, b, key, m);
 }
 
 static void *

@@ -22,6 +22,21 @@ is_b64url_char(unsigned char c)
            c == '_';
 }
 
+/*
+ * The end of token_new and token_parse: with r AUTHD_OK, t gets the SHA-256 of secret (the one
+ * form that is kept); the secret is wiped either way, and on failure t too. Returns r.
+ */
+static int
+token_finish(struct token *t, uint8_t secret[TOKEN_SECRET_BYTES], int r)
+{
+    if (r == AUTHD_OK)
+        secret_sha256(secret, TOKEN_SECRET_BYTES, t->hash);
+    secret_wipe(secret, TOKEN_SECRET_BYTES);
+    if (r != AUTHD_OK)
+        token_wipe(t);
+    return r;
+}
+
 int
 token_new(struct token *t)
 {
@@ -38,13 +53,9 @@ token_new(struct token *t)
     memcpy(t->text, t->id, TOKEN_ID_LEN);
     t->text[TOKEN_ID_LEN] = '.';
     secret_b64url_encode(secret, sizeof(secret), t->text + TOKEN_ID_LEN + 1);
-    secret_sha256(secret, sizeof(secret), t->hash);
     r = AUTHD_OK;
 out:
-    secret_wipe(secret, sizeof(secret));
-    if (r != AUTHD_OK)
-        token_wipe(t);
-    return r;
+    return token_finish(t, secret, r);
 }
 
 int
@@ -71,13 +82,9 @@ token_parse(const char *s, struct token *t)
     t->text[TOKEN_LEN] = '\0';
     memcpy(t->id, s, TOKEN_ID_LEN);
     t->id[TOKEN_ID_LEN] = '\0';
-    secret_sha256(secret, sizeof(secret), t->hash);
     r = AUTHD_OK;
 out:
-    secret_wipe(secret, sizeof(secret));
-    if (r != AUTHD_OK)
-        token_wipe(t);
-    return r;
+    return token_finish(t, secret, r);
 }
 
 int
