@@ -368,72 +368,63 @@ signkeys_key_name(char out[KEY_MAX], const char *kid)
     return key_make(out, KEY_SIGKEY, kid, NULL) > 0 ? AUTHD_OK : AUTHD_ERR_INTERNAL;
 }
 
-int
-signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
+/* A new, empty key set with its locks. NULL when out of memory (or a lock cannot be made). */
+static struct signkeys *
+signkeys_new(int64_t max_token_ttl, int64_t (*now)(void))
 {
-    struct signkeys *k = NULL;
-    struct signkeys_recs rs = {0};
-    struct store_batch *b = NULL;
-    Authd__Storage__SigningKey *fresh = NULL;
-    struct signkey sk;
-    char name[KEY_MAX], q[96];
-    int dirty = 0, locks = 0;
-    int r = AUTHD_ERR_INTERNAL;
-
-    *out = NULL;
-    memset(&sk, 0, sizeof(sk));
-    if (a == NULL || a->store == NULL || a->now == NULL || max_token_ttl < 0)
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    if (a->box == NULL) {
-        log_event(LOG_ERROR, "signkeys_no_box", "reason=\"no key-encryption key\"");
-        return AUTHD_ERR_INTERNAL;
-    }
-
-    r = AUTHD_ERR_NOMEM;
-    k = calloc(1, sizeof(*k));
-    b = store_batch_new();
-    if (k == NULL || b == NULL)
-        goto out;
+    struct signkeys *k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return NULL;
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     /* Verifies never stop; without this a rotation could wait for a gap forever. */
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     int lr = pthread_rwlock_init(&k->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
-    if (lr != 0)
-        goto out;
+    if (lr != 0) {
+        free(k);
+        return NULL;
+    }
     if (pthread_mutex_init(&k->rotate_lock, NULL) != 0) {
         pthread_rwlock_destroy(&k->lock);
-        goto out;
+        free(k);
+        return NULL;
     }
-    locks = 1;
     k->max_ttl = max_token_ttl;
-    k->now = a->now;
+    k->now = now;
+    return k;
+}
 
-    r = store_scan(a->store, KEY_SIGKEY, strlen(KEY_SIGKEY), NULL, 0, on_sigkey_record, &rs);
-    if (r != AUTHD_OK)
-        goto out;
-    int64_t now = a->now();
-    for (size_t i = 0; i < rs.n; i++) {
-        Authd__Storage__SigningKey *m = rs.v[i];
-        if ((r = signkeys_key_name(name, m->kid)) != AUTHD_OK)
-            goto out;
+/*
+ * Opens every stored key into k, except the ones whose last token has expired: those go into b
+ * as deletes (*dirty set). A key that does not open stays in the store (it may open under the
+ * right key-encryption key later) and out of k.
+ */
+static int
+signkeys_open_stored(struct authd *a, struct signkeys *k, const struct signkeys_recs *rs,
+                     struct store_batch *b, int64_t now, int *dirty)
+{
+    char name[KEY_MAX], q[96];
+    for (size_t i = 0; i < rs->n; i++) {
+        Authd__Storage__SigningKey *m = rs->v[i];
+        int r = signkeys_key_name(name, m->kid);
+        if (r != AUTHD_OK)
+            return r;
         if (signkey_expired(k, m->retired_at, now)) {
             /* Every token it signed has expired: nobody needs its public half any more. */
             if ((r = store_batch_delete(b, name, strlen(name))) != AUTHD_OK)
-                goto out;
-            dirty = 1;
+                return r;
+            *dirty = 1;
             log_event(LOG_INFO, "signkey_expired", "kid=%s alg=%s", log_quote(m->kid, q, sizeof(q)),
                       signkeys_alg_name(m->alg) ? signkeys_alg_name(m->alg) : "unknown");
             continue;
         }
         if ((r = signkeys_reserve(k)) != AUTHD_OK)
-            goto out;
+            return r;
         r = signkey_open(a, m, &k->keys[k->n]);
         if (r == AUTHD_ERR_NOMEM)
-            goto out;
+            return r;
         if (r != AUTHD_OK) {
-            /* Kept in the store: it may open under the right key-encryption key later. */
             log_event(
                 LOG_ERROR, "signkey_unreadable",
                 "kid=%s reason=\"does not open with this key-encryption key or is malformed\"",
@@ -442,13 +433,21 @@ signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
         }
         k->n++;
     }
+    return AUTHD_OK;
+}
 
-    /*
-     * One active key per algorithm. Two can exist when a key that did not open got a
-     * successor and opens again now: the newest stays active, the others retire now.
-     */
-    for (size_t i = 0; i < rs.n; i++) {
-        Authd__Storage__SigningKey *m = rs.v[i];
+/*
+ * One active key per algorithm. Two can exist when a key that did not open got a successor and
+ * opens again now: the newest stays active, the others retire now (their records, updated in
+ * rs, go into b; *dirty set).
+ */
+static int
+signkeys_retire_extra(struct signkeys *k, const struct signkeys_recs *rs, struct store_batch *b,
+                      int64_t now, int *dirty)
+{
+    char name[KEY_MAX], q[96];
+    for (size_t i = 0; i < rs->n; i++) {
+        Authd__Storage__SigningKey *m = rs->v[i];
         struct signkey *cur = NULL;
         for (size_t j = 0; j < k->n; j++)
             if (strcmp(k->keys[j].kid, m->kid) == 0)
@@ -457,50 +456,86 @@ signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
             continue;
         cur->retired_at = now;
         m->retired_at = now;
-        if ((r = signkeys_key_name(name, m->kid)) != AUTHD_OK ||
-            (r = rec_batch_put(b, name, &m->base)) != AUTHD_OK)
-            goto out;
-        dirty = 1;
+        int r = signkeys_key_name(name, m->kid);
+        if (r != AUTHD_OK || (r = rec_batch_put(b, name, &m->base)) != AUTHD_OK)
+            return r;
+        *dirty = 1;
         log_event(LOG_WARN, "signkey_retired", "kid=%s alg=%s reason=\"newer active key\"",
                   log_quote(cur->kid, q, sizeof(q)), cur->alg);
     }
+    return AUTHD_OK;
+}
 
-    if (signkeys_active(k, "ES256") == NULL) {
-        if ((r = signkeys_reserve(k)) != AUTHD_OK)
-            goto out;
-        if ((r = signkey_generate(a, "ES256", &sk, &fresh)) != AUTHD_OK)
-            goto out;
-        if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
-            (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
-            goto out;
-        k->keys[k->n++] = sk;
-        memset(&sk, 0, sizeof(sk));
-        dirty = 1;
-        log_event(LOG_INFO, "signkey_created", "kid=%s alg=ES256",
-                  log_quote(k->keys[k->n - 1].kid, q, sizeof(q)));
+/* Without an active ES256 key (a new store), makes one into k and its record into b. */
+static int
+signkeys_ensure_es256(struct authd *a, struct signkeys *k, struct store_batch *b, int *dirty)
+{
+    Authd__Storage__SigningKey *fresh = NULL;
+    struct signkey sk;
+    char name[KEY_MAX], q[96];
+    int r = AUTHD_OK;
+
+    memset(&sk, 0, sizeof(sk));
+    if (signkeys_active(k, "ES256") != NULL)
+        return AUTHD_OK;
+    if ((r = signkeys_reserve(k)) != AUTHD_OK)
+        goto out;
+    if ((r = signkey_generate(a, "ES256", &sk, &fresh)) != AUTHD_OK)
+        goto out;
+    if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
+        (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
+        goto out;
+    k->keys[k->n++] = sk;
+    memset(&sk, 0, sizeof(sk));
+    *dirty = 1;
+    log_event(LOG_INFO, "signkey_created", "kid=%s alg=ES256",
+              log_quote(k->keys[k->n - 1].kid, q, sizeof(q)));
+out:
+    signkey_clear(&sk);
+    rpc_msg_free(fresh != NULL ? &fresh->base : NULL);
+    return r;
+}
+
+int
+signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
+{
+    struct signkeys *k = NULL;
+    struct signkeys_recs rs = {0};
+    struct store_batch *b = NULL;
+    int dirty = 0;
+    int r = AUTHD_ERR_INTERNAL;
+
+    *out = NULL;
+    if (a == NULL || a->store == NULL || a->now == NULL || max_token_ttl < 0)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    if (a->box == NULL) {
+        log_event(LOG_ERROR, "signkeys_no_box", "reason=\"no key-encryption key\"");
+        return AUTHD_ERR_INTERNAL;
     }
+
+    r = AUTHD_ERR_NOMEM;
+    k = signkeys_new(max_token_ttl, a->now);
+    b = store_batch_new();
+    if (k == NULL || b == NULL)
+        goto out;
+    r = store_scan(a->store, KEY_SIGKEY, strlen(KEY_SIGKEY), NULL, 0, on_sigkey_record, &rs);
+    if (r != AUTHD_OK)
+        goto out;
+    int64_t now = a->now();
+    if ((r = signkeys_open_stored(a, k, &rs, b, now, &dirty)) != AUTHD_OK ||
+        (r = signkeys_retire_extra(k, &rs, b, now, &dirty)) != AUTHD_OK ||
+        (r = signkeys_ensure_es256(a, k, b, &dirty)) != AUTHD_OK)
+        goto out;
     if (dirty && (r = store_batch_commit(a->store, b)) != AUTHD_OK)
         goto out;
     *out = k;
     k = NULL;
-    r = AUTHD_OK;
 out:
     if (r != AUTHD_OK)
         log_event(LOG_ERROR, "signkeys_load_failed", "err=%s", authd_strerror(r));
-    signkey_clear(&sk);
-    rpc_msg_free(fresh != NULL ? &fresh->base : NULL);
     store_batch_free(b);
     signkeys_recs_free(&rs);
-    if (k != NULL) {
-        for (size_t i = 0; i < k->n; i++)
-            signkey_clear(&k->keys[i]);
-        free(k->keys);
-        if (locks) {
-            pthread_rwlock_destroy(&k->lock);
-            pthread_mutex_destroy(&k->rotate_lock);
-        }
-        free(k);
-    }
+    signkeys_free(k);
     return r;
 }
 
