@@ -12,6 +12,7 @@
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "authd/keys.h"
 #include "authd/records.h"
@@ -42,6 +43,12 @@ authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c)
     snprintf(n.issuer, sizeof(n.issuer), "%s", "authd");
     n.past_steps = 1;
     otp_params_default(&n.otp);
+    char err[160];
+    /* PutAuthConfig validated the lockout before storing it; a stored one that no longer
+     * passes (a bound tightened since) falls back to the defaults, and says so. */
+    if (throttle_policies_from_config(c != NULL ? c->lockout : NULL, &n.lockout, err,
+                                      sizeof(err)) != AUTHD_OK)
+        log_event(LOG_WARN, "config_lockout_ignored", "reason=%s", err);
     if (c != NULL) {
         n.asid_max_age = c->asid_cookie_max_age;
         const Authd__V1__TwoFactorConfig *t = c->two_factor;

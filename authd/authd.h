@@ -13,6 +13,7 @@
 #include "authd/otp.h"
 #include "authd/password.h"
 #include "authd/secretbox.h"
+#include "authd/throttle.h"
 
 struct signkeys;
 #include "proto/rpc.h"
@@ -29,10 +30,11 @@ struct authd_settings {
 
 /* The parts of the AuthConfig that authd uses on hot paths, with defaults applied. */
 struct authd_cfg {
-    int64_t asid_max_age;  /* asidCookieMaxAge, 0 = none */
-    char issuer[256];      /* twoFactor.issuerName, default "authd" */
-    unsigned past_steps;   /* twoFactor.validPastTokensCount, default 1 */
-    struct otp_params otp; /* twoFactor.{algorithm, digits, period} */
+    int64_t asid_max_age;             /* asidCookieMaxAge, 0 = none */
+    char issuer[256];                 /* twoFactor.issuerName, default "authd" */
+    unsigned past_steps;              /* twoFactor.validPastTokensCount, default 1 */
+    struct otp_params otp;            /* twoFactor.{algorithm, digits, period} */
+    struct throttle_policies lockout; /* lockout (throttle.h reads it) */
 };
 
 struct authd {

@@ -2,7 +2,7 @@
 /*
  * authd.v1.Admin: the AuthConfig resource (Aidbox field names). authd keeps one AuthConfig; a put
  * replaces it whole after validating every field, and authd caches the parts it needs on hot
- * paths (the session lifetime).
+ * paths (the session lifetime, the OTP parameters, the lockout policies).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "authd/otp.h"
 #include "authd/records.h"
+#include "authd/throttle.h"
 
 #define CFG_MAX_STR 1024
 #define CFG_MAX_HEADERS 32
@@ -89,6 +90,13 @@ config_validate(struct rpc_ctx *ctx, const Authd__V1__AuthConfig *c)
     }
     if (bad != NULL) {
         rpc_ctx_set_message(ctx, bad);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    /* The lockout numbers, with their defaults, must make a schedule (throttle.c says why). */
+    struct throttle_policies lockout;
+    char err[160];
+    if (throttle_policies_from_config(c->lockout, &lockout, err, sizeof(err)) != AUTHD_OK) {
+        rpc_ctx_set_message(ctx, err);
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
     return AUTHD_OK;

@@ -36,6 +36,7 @@ struct sweep_pass {
     const ProtobufCMessageDescriptor *desc; /* KEY_SWEEP_EXPIRES/_REFRESH: has expires_at */
     size_t prefix_len;
     int64_t now;
+    int64_t window; /* KEY_SWEEP_COUNTER: the widest lockout window */
     struct store_batch *b;
     size_t pending; /* deletes in b */
     uint64_t deleted;
@@ -58,15 +59,8 @@ flush(struct sweep_pass *p)
 
 /* 1 when the counter is neither locked nor inside the widest window of any policy. */
 static int
-counter_stale(const Authd__Storage__ThrottleRecord *t, int64_t now)
+counter_stale(const Authd__Storage__ThrottleRecord *t, int64_t now, int64_t window)
 {
-    int64_t window = 0;
-    for (int k = THROTTLE_PASSWORD; k <= THROTTLE_DELIVERY; k++)
-        for (int s = THROTTLE_ACCOUNT; s <= THROTTLE_ADDRESS; s++) {
-            const struct throttle_policy *pol = throttle_policy(k, s);
-            if (pol->window > window)
-                window = pol->window;
-        }
     return t->locked_until <= now && now - t->last_failure >= window;
 }
 
@@ -91,7 +85,7 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
             authd__storage__throttle_record__unpack(NULL, vlen, val);
         if (r == NULL)
             return 0;
-        expired = counter_stale(r, p->now);
+        expired = counter_stale(r, p->now, p->window);
         authd__storage__throttle_record__free_unpacked(r, NULL);
     } else {
         /* Any record with an int64 expires_at: one-time tokens and the OAuth records. */
@@ -133,6 +127,7 @@ sweep_records(struct authd *a, const struct key_prefix *kp, int64_t now, uint64_
                            .desc = kp->record,
                            .prefix_len = strlen(kp->prefix),
                            .now = now,
+                           .window = throttle_widest_window(a),
                            .b = store_batch_new()};
     if ((p.kind == KEY_SWEEP_EXPIRES || p.kind == KEY_SWEEP_REFRESH) && p.desc == NULL) {
         store_batch_free(p.b);

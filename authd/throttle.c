@@ -5,6 +5,7 @@
  * counted: no account can have such an e-mail (the e-mail index has the same rule), and the
  * edge passes addresses in the standard textual forms, which never hold '/'.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@
 
 /* Accounts: 5 free failures, then 1 s, 2 s, 4 s ... up to 15 min. Addresses see many users
  * (offices behind one NAT), so they get more room before the first lock. */
-static const struct throttle_policy policies[4][2] = {
+static const struct throttle_policy defaults[THROTTLE_KINDS][THROTTLE_SUBJECTS] = {
     {{5, 1, 900, 3600}, {20, 1, 900, 3600}}, /* passwords */
     {{5, 1, 900, 3600}, {20, 1, 900, 3600}}, /* second factors: a counter of their own */
     /* e-mails sent (signup, reset): a few per address of mail, more per client address */
@@ -28,16 +29,111 @@ static const struct throttle_policy policies[4][2] = {
     {{5, 30, 3600, 3600}, {30, 30, 3600, 3600}},
 };
 
+/* Bounds of the configurable numbers: beyond them a setting is a typo, not a policy. */
+#define LOCKOUT_MAX_FREE 1000
+#define LOCKOUT_MAX_FIRST 86400         /* a day */
+#define LOCKOUT_MAX_SPAN (30LL * 86400) /* 30 days, for maxWait and window */
+
 static const char *const kind_names[] = {"pw", "2fa", "mail", "send"};
 static const char *const subject_names[] = {"acct", "addr"};
+/* The same kinds and subjects in the AuthConfig (lockout.<kind>.<subject>). */
+static const char *const kind_config[] = {"password", "secondFactor", "mail", "delivery"};
+static const char *const subject_config[] = {"account", "address"};
 /* The same kinds and subjects in audit events. */
 static const char *const kind_audit[] = {"password", "second_factor", "mail", "delivery"};
 static const char *const subject_audit[] = {"account", "address"};
 
-const struct throttle_policy *
-throttle_policy(enum throttle_kind k, enum throttle_subject s)
+void
+throttle_policies_default(struct throttle_policies *out)
 {
-    return &policies[k][s];
+    memcpy(out->p, defaults, sizeof(out->p));
+}
+
+/* Overlays rule's non-zero fields on p and checks the result; err names the field. */
+static int
+rule_apply(const Authd__V1__LockoutRule *rule, struct throttle_policy *p, const char *where,
+           char *err, size_t errlen)
+{
+    const char *field = NULL, *must = NULL;
+    if (rule == NULL)
+        return AUTHD_OK;
+    if (rule->free_failures < 0 || rule->free_failures > LOCKOUT_MAX_FREE)
+        field = "freeFailures", must = "must be 1..1000 (0: the default)";
+    else if (rule->first_wait < 0 || rule->first_wait > LOCKOUT_MAX_FIRST)
+        field = "firstWait", must = "must be 1..86400 seconds (0: the default)";
+    else if (rule->max_wait < 0 || rule->max_wait > LOCKOUT_MAX_SPAN)
+        field = "maxWait", must = "must be 1..2592000 seconds (0: the default)";
+    else if (rule->window < 0 || rule->window > LOCKOUT_MAX_SPAN)
+        field = "window", must = "must be 1..2592000 seconds (0: the default)";
+    if (field == NULL) {
+        if (rule->free_failures > 0)
+            p->free_failures = (uint32_t)rule->free_failures;
+        if (rule->first_wait > 0)
+            p->base_lock = rule->first_wait;
+        if (rule->max_wait > 0)
+            p->max_lock = rule->max_wait;
+        if (rule->window > 0)
+            p->window = rule->window;
+        /* The schedule must be able to grow, and the count must outlive the longest lock, or a
+         * lock would end with its failures forgotten and the next guesses free again. */
+        if (p->max_lock < p->base_lock)
+            field = "maxWait", must = "must be at least firstWait";
+        else if (p->window < p->max_lock)
+            field = "window", must = "must be at least maxWait";
+    }
+    if (field == NULL)
+        return AUTHD_OK;
+    snprintf(err, errlen, "lockout.%s.%s %s (first %llds, max %llds, window %llds)", where, field,
+             must, (long long)p->base_lock, (long long)p->max_lock, (long long)p->window);
+    return AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+int
+throttle_policies_from_config(const Authd__V1__LockoutConfig *c, struct throttle_policies *out,
+                              char *err, size_t errlen)
+{
+    throttle_policies_default(out);
+    if (c == NULL)
+        return AUTHD_OK;
+    const Authd__V1__LockoutPolicy *kinds[THROTTLE_KINDS] = {c->password, c->second_factor, c->mail,
+                                                             c->delivery};
+    for (int k = 0; k < THROTTLE_KINDS; k++) {
+        if (kinds[k] == NULL)
+            continue;
+        const Authd__V1__LockoutRule *rules[THROTTLE_SUBJECTS] = {kinds[k]->account,
+                                                                  kinds[k]->address};
+        for (int s = 0; s < THROTTLE_SUBJECTS; s++) {
+            char where[48];
+            snprintf(where, sizeof(where), "%s.%s", kind_config[k], subject_config[s]);
+            if (rule_apply(rules[s], &out->p[k][s], where, err, errlen) != AUTHD_OK) {
+                throttle_policies_default(out);
+                return AUTHD_ERR_INVALID_ARGUMENT;
+            }
+        }
+    }
+    return AUTHD_OK;
+}
+
+void
+throttle_policy(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                struct throttle_policy *out)
+{
+    pthread_mutex_lock(&a->cfg_lock);
+    *out = a->cfg.lockout.p[k][s];
+    pthread_mutex_unlock(&a->cfg_lock);
+}
+
+int64_t
+throttle_widest_window(struct authd *a)
+{
+    int64_t window = 0;
+    pthread_mutex_lock(&a->cfg_lock);
+    for (int k = 0; k < THROTTLE_KINDS; k++)
+        for (int s = 0; s < THROTTLE_SUBJECTS; s++)
+            if (a->cfg.lockout.p[k][s].window > window)
+                window = a->cfg.lockout.p[k][s].window;
+    pthread_mutex_unlock(&a->cfg_lock);
+    return window;
 }
 
 int64_t
@@ -161,7 +257,9 @@ fail_subject(struct authd *a, enum throttle_kind k, enum throttle_subject s, con
     char key[KEY_MAX];
     if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
         return AUTHD_OK;
-    struct fail_step f = {.key = key, .p = throttle_policy(k, s)};
+    struct throttle_policy p;
+    throttle_policy(a, k, s, &p);
+    struct fail_step f = {.key = key, .p = &p};
     int r = account_txn_run(a, fail_step, &f);
     if (r == AUTHD_OK && f.lock > 0)
         lock_audit(a, k, s, subject, ip, &f);
@@ -182,7 +280,9 @@ throttle_attempt(struct authd *a, enum throttle_kind k, enum throttle_subject s,
     *retry_after = 0;
     if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
         return AUTHD_OK;
-    struct fail_step f = {.key = key, .p = throttle_policy(k, s), .check_lock = 1};
+    struct throttle_policy p;
+    throttle_policy(a, k, s, &p);
+    struct fail_step f = {.key = key, .p = &p, .check_lock = 1};
     int r = account_txn_run(a, fail_step, &f);
     if (r == AUTHD_ERR_LOCKED)
         *retry_after = f.retry_after;

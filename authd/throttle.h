@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Brute-force back-off. Failures are counted per kind (passwords now; second factors later, in a
- * counter of their own) and per subject: the account (keyed by normalised e-mail, so unknown
- * e-mails behave exactly like known ones) and the client address. After a number of free
- * failures, each further failure locks the subject for an exponentially growing time (capped);
- * while locked, attempts are refused before any secret is checked, so a locked login cannot keep
- * guessing. Counters are forgotten after a quiet window. Updates are read-modify-write
- * transactions, so concurrent failures are all counted.
+ * Brute-force back-off: the policies and the records. Failures are counted per kind (passwords,
+ * second factors, e-mails sent, codes delivered) and per subject: the account (keyed by
+ * normalised e-mail, so unknown e-mails behave exactly like known ones) and the client address.
+ * After a number of free failures, each further failure locks the subject for an exponentially
+ * growing time (capped); while locked, attempts are refused before any secret is checked, so a
+ * locked login cannot keep guessing. Counters are forgotten after a quiet window. The numbers are
+ * the AuthConfig's `lockout` (defaults when absent), read from authd's cached config on each
+ * use. Updates are read-modify-write transactions, so concurrent failures are all counted.
  */
 #ifndef AUTHD_THROTTLE_H
 #define AUTHD_THROTTLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "authd/authd.h"
+#include "authd/v1/admin.pb-c.h"
+
+struct authd;
 
 enum throttle_kind {
     THROTTLE_PASSWORD = 0,
@@ -22,6 +26,8 @@ enum throttle_kind {
     THROTTLE_DELIVERY = 3
 };
 enum throttle_subject { THROTTLE_ACCOUNT = 0, THROTTLE_ADDRESS = 1 };
+#define THROTTLE_KINDS 4
+#define THROTTLE_SUBJECTS 2
 
 struct throttle_policy {
     uint32_t free_failures; /* failures before the first lock */
@@ -30,8 +36,29 @@ struct throttle_policy {
     int64_t window;         /* seconds without failure after which the counter resets */
 };
 
-/* The policy for a kind and subject. */
-const struct throttle_policy *throttle_policy(enum throttle_kind k, enum throttle_subject s);
+/* Every kind's policies, as AuthConfig.lockout says (by kind, then subject). */
+struct throttle_policies {
+    struct throttle_policy p[THROTTLE_KINDS][THROTTLE_SUBJECTS];
+};
+
+/* Fills out with the defaults (README, AuthConfig: lockout). */
+void throttle_policies_default(struct throttle_policies *out);
+
+/*
+ * The policies that c (NULL: none) sets: the defaults, with each non-zero field of c in place of
+ * the default, then validated. AUTHD_OK, or AUTHD_ERR_INVALID_ARGUMENT with err (errlen bytes)
+ * naming the field and the rule, e.g. "lockout.password.account.maxWait must be at least
+ * firstWait (1 s)"; out then holds the defaults.
+ */
+int throttle_policies_from_config(const Authd__V1__LockoutConfig *c, struct throttle_policies *out,
+                                  char *err, size_t errlen);
+
+/* The policy for a kind and subject under a's cached AuthConfig, copied into *out. */
+void throttle_policy(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                     struct throttle_policy *out);
+
+/* The longest window of any policy under a's cached AuthConfig (the sweeper's staleness). */
+int64_t throttle_widest_window(struct authd *a);
 
 /*
  * AUTHD_OK when subject may try now, AUTHD_ERR_LOCKED with *retry_after (seconds) when not.

@@ -441,8 +441,13 @@ resource_name(const json_t *res, const char *type)
     return strdup(buf);
 }
 
-static const char *const auth_config_fields[] = {"resourceType",     "id", "twoFactor", "theme",
-                                                 "asidCookieMaxAge", NULL};
+static const char *const auth_config_fields[] = {
+    "resourceType", "id", "twoFactor", "theme", "asidCookieMaxAge", "lockout", NULL};
+/* lockout.<kind>.<subject>: AuthConfig.lockout (admin.proto); authd checks the bounds. */
+static const char *const lockout_fields[] = {"password", "secondFactor", "mail", "delivery", NULL};
+static const char *const lockout_policy_fields[] = {"account", "address", NULL};
+static const char *const lockout_rule_fields[] = {"freeFailures", "firstWait", "maxWait", "window",
+                                                  NULL};
 static const char *const two_factor_fields[] = {
     "issuerName", "validPastTokensCount", "webhook", "algorithm", "digits", "period", NULL};
 static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", NULL};
@@ -502,18 +507,80 @@ nomem:
     return AUTHD_ERR_NOMEM;
 }
 
+/* One lockout rule at path (e.g. "lockout.password.account"): each field a positive integer;
+ * an absent one keeps authd's default. */
+static int
+map_lockout_rule(struct mctx *m, const json_t *obj, const char *path, Authd__V1__LockoutRule **out)
+{
+    int64_t v[4] = {0, 0, 0, 0};
+    int r;
+    if (obj == NULL)
+        return AUTHD_OK;
+    if ((*out = msg_new(&authd__v1__lockout_rule__descriptor)) == NULL) {
+        set_err(m->err, m->errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
+    }
+    if ((r = check_fields(m, obj, path, lockout_rule_fields)) != AUTHD_OK)
+        return r;
+    for (int i = 0; i < 4; i++)
+        if ((r = get_int(m, obj, path, lockout_rule_fields[i], 1, i == 0 ? INT32_MAX : INT64_MAX,
+                         &v[i])) != AUTHD_OK)
+            return r;
+    (*out)->free_failures = (int32_t)v[0];
+    (*out)->first_wait = v[1];
+    (*out)->max_wait = v[2];
+    (*out)->window = v[3];
+    return AUTHD_OK;
+}
+
+static int
+map_lockout(struct mctx *m, const json_t *obj, Authd__V1__LockoutConfig *c)
+{
+    Authd__V1__LockoutPolicy **kinds[] = {&c->password, &c->second_factor, &c->mail, &c->delivery};
+    int r = check_fields(m, obj, "lockout", lockout_fields);
+    for (size_t k = 0; r == AUTHD_OK && lockout_fields[k] != NULL; k++) {
+        char path[64];
+        const json_t *kind, *acct, *addr;
+        snprintf(path, sizeof(path), "lockout.%s", lockout_fields[k]);
+        if ((r = get_object(m, obj, "lockout", lockout_fields[k], &kind)) != AUTHD_OK ||
+            kind == NULL)
+            continue;
+        if ((*kinds[k] = msg_new(&authd__v1__lockout_policy__descriptor)) == NULL) {
+            set_err(m->err, m->errlen, "out of memory");
+            return AUTHD_ERR_NOMEM;
+        }
+        char pa[80], pb[80];
+        snprintf(pa, sizeof(pa), "%s.account", path);
+        snprintf(pb, sizeof(pb), "%s.address", path);
+        if ((r = check_fields(m, kind, path, lockout_policy_fields)) != AUTHD_OK ||
+            (r = get_object(m, kind, path, "account", &acct)) != AUTHD_OK ||
+            (r = get_object(m, kind, path, "address", &addr)) != AUTHD_OK ||
+            (r = map_lockout_rule(m, acct, pa, &(*kinds[k])->account)) != AUTHD_OK)
+            return r;
+        r = map_lockout_rule(m, addr, pb, &(*kinds[k])->address);
+    }
+    return r;
+}
+
 static int
 map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
 {
-    const json_t *tf, *wh, *theme;
+    const json_t *tf, *wh, *theme, *lockout;
     int64_t v;
     int r;
 
     if ((r = check_fields(m, res, "", auth_config_fields)) != AUTHD_OK ||
         (r = get_string(m, res, "", "id", &c->id, 0)) != AUTHD_OK ||
         (r = get_object(m, res, "", "twoFactor", &tf)) != AUTHD_OK ||
-        (r = get_object(m, res, "", "theme", &theme)) != AUTHD_OK)
+        (r = get_object(m, res, "", "theme", &theme)) != AUTHD_OK ||
+        (r = get_object(m, res, "", "lockout", &lockout)) != AUTHD_OK)
         return r;
+    if (lockout != NULL) {
+        if ((c->lockout = msg_new(&authd__v1__lockout_config__descriptor)) == NULL)
+            goto nomem;
+        if ((r = map_lockout(m, lockout, c->lockout)) != AUTHD_OK)
+            return r;
+    }
     v = 0;
     if ((r = get_int(m, res, "", "asidCookieMaxAge", 0, INT64_MAX, &v)) != AUTHD_OK)
         return r;
@@ -975,6 +1042,39 @@ set_str(json_t *obj, const char *key, const char *s)
     return json_object_set_new(obj, key, json_string(s));
 }
 
+/* lockout as it was set: the fields given (non-zero), so that applying the output again sets
+ * the same and authd's defaults stay defaults. NULL on NOMEM. */
+static json_t *
+lockout_json(const Authd__V1__LockoutConfig *c)
+{
+    const Authd__V1__LockoutPolicy *kinds[] = {c->password, c->second_factor, c->mail, c->delivery};
+    json_t *o = json_object();
+    int bad = o == NULL;
+    for (size_t k = 0; !bad && lockout_fields[k] != NULL; k++) {
+        if (kinds[k] == NULL)
+            continue;
+        const Authd__V1__LockoutRule *rules[] = {kinds[k]->account, kinds[k]->address};
+        json_t *kj = json_object();
+        bad |= kj == NULL || json_object_set_new(o, lockout_fields[k], kj);
+        for (size_t s = 0; !bad && s < 2; s++) {
+            const Authd__V1__LockoutRule *ru = rules[s];
+            if (ru == NULL)
+                continue;
+            const int64_t v[4] = {ru->free_failures, ru->first_wait, ru->max_wait, ru->window};
+            json_t *rj = json_object();
+            bad |= rj == NULL || json_object_set_new(kj, lockout_policy_fields[s], rj);
+            for (size_t i = 0; !bad && i < 4; i++)
+                if (v[i] != 0)
+                    bad |= json_object_set_new(rj, lockout_rule_fields[i], json_integer(v[i]));
+        }
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 json_t *
 manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
 {
@@ -1025,6 +1125,10 @@ manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
         json_decref(t);
     }
     bad |= json_object_set_new(o, "asidCookieMaxAge", json_integer(c->asid_cookie_max_age));
+    if (c->lockout != NULL) {
+        json_t *l = lockout_json(c->lockout);
+        bad |= l == NULL || json_object_set_new(o, "lockout", l);
+    }
     if (bad) {
         json_decref(o);
         return NULL;

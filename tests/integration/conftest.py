@@ -300,6 +300,38 @@ def grpc_trailer(err, key):
     return None
 
 
+# A first lock that no loaded machine can outrun: a test that must see an attempt refused sets
+# the lockout's firstWait to this (AuthConfig.lockout), so the lock is still there however slowly
+# the attempts before it ran. A test that must see a lock end uses a short wait of its own and
+# waits for the end explicitly, never asserting a short lock while it may already be over.
+LONG_LOCK = 600
+
+
+def set_lockout(authd, **kinds):
+    """Sets rules of AuthConfig.lockout, keeping the rest of the stored config, e.g.
+    set_lockout(authd, password={"account": {"firstWait": LONG_LOCK}}). Field names are the
+    manifest's (freeFailures, firstWait, maxWait, window); unset ones keep authd's defaults."""
+    names = {"freeFailures": "free_failures", "firstWait": "first_wait", "maxWait": "max_wait",
+             "window": "window", "secondFactor": "second_factor"}
+    cfg = authd.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
+                     admin_pb2.AuthConfig)
+    for kind, subjects in kinds.items():
+        policy = getattr(cfg.lockout, names.get(kind, kind))
+        for subject, fields in subjects.items():
+            rule = getattr(policy, subject)
+            for k, v in fields.items():
+                setattr(rule, names[k], v)
+    authd.call("/authd.v1.Admin/PutAuthConfig", cfg, admin_pb2.AuthConfig)
+
+
+def long_locks(authd):
+    """Every kind's first lock (account and address) LONG_LOCK seconds: locks in tests that only
+    need to see them set. The maximum and the window grow to match (they may not be shorter)."""
+    rule = {"firstWait": LONG_LOCK, "maxWait": 4 * LONG_LOCK, "window": 4 * LONG_LOCK}
+    set_lockout(authd, **{k: {"account": rule, "address": rule}
+                          for k in ("password", "secondFactor", "mail", "delivery")})
+
+
 CSRF_RE = re.compile(r'name="csrf"\s+value="([^"]+)"')
 
 

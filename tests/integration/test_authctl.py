@@ -9,8 +9,8 @@ import subprocess
 import grpc
 import pytest
 
-from conftest import AUTHCTL, REPO, admin_pb2, grpc_reason, users_pb2
-from authd.v1 import oauth_pb2
+from conftest import AUTHCTL, REPO, admin_pb2, grpc_reason, grpc_trailer, users_pb2
+from authd.v1 import oauth_pb2, sessions_pb2
 
 DEMO = os.path.join(REPO, "deploy", "demo.yaml")
 AIDBOX_DEMO = os.path.join(REPO, "deploy", "aidbox-demo.yaml")
@@ -135,6 +135,67 @@ twoFactor:
     assert cfg.two_factor.webhook.headers["Authorization"] == "Bearer abc"
     assert cfg.two_factor.webhook.timeout == 2000
     assert cfg.theme.style_url == "https://cdn.example/style.css"
+
+
+def test_lockout_policy_from_a_manifest(authd, tmp_path):
+    """AuthConfig.lockout applied with authctl is shown by `config get` and judges the next
+    logins; nonsense is refused by authd, naming the field."""
+    m = tmp_path / "lockout.yaml"
+    m.write_text("""
+resourceType: AuthConfig
+id: app
+lockout:
+  password:
+    account: {freeFailures: 2, firstWait: 600, maxWait: 1200}
+  mail:
+    address: {window: 7200}
+""")
+    p = ctl(authd, "apply", "-f", str(m))
+    assert p.returncode == 0, p.stderr
+    p = ctl(authd, "-o", "json", "config", "get")
+    assert p.returncode == 0, p.stderr
+    lockout = json.loads(p.stdout)["lockout"]
+    assert lockout == {"password": {"account": {"freeFailures": 2, "firstWait": 600,
+                                                "maxWait": 1200}},
+                       "mail": {"address": {"window": 7200}}}, lockout
+    p = ctl(authd, "config", "get")
+    assert "lockout:" in p.stdout and "freeFailures: 2" in p.stdout, p.stdout
+    # Two free failures, the third locks for the configured 600 s (the default would be 5
+    # free failures and 1 s: a lock this long is still there however slow the machine).
+    authd.call("/authd.v1.Users/Create", users_pb2.CreateUserRequest(
+        email="lou@example.com", password="correct horse battery"), users_pb2.UserResponse)
+
+    def login(password, ip):
+        return authd.call("/authd.v1.Sessions/Login", sessions_pb2.LoginRequest(
+            email="lou@example.com", password=password, client_ip=ip),
+            sessions_pb2.SessionResponse)
+    for i in range(3):
+        with pytest.raises(grpc.RpcError) as e:
+            login(f"wrong password {i}", f"10.9.0.{i}")
+        assert grpc_reason(e.value) == "invalid_credentials", e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        login("correct horse battery", "10.9.1.1")
+    assert grpc_reason(e.value) == "locked", e.value.details()
+    assert 590 <= int(grpc_trailer(e.value, "authd-retry-after")) <= 600, e.value.details()
+    # Nonsense is refused by authd (exit 1) with the field and the rule, and nothing changes.
+    for text, piece in (
+            ("  password:\n    account: {firstWait: 600, maxWait: 60}\n",
+             "lockout.password.account.maxWait must be at least firstWait"),
+            ("  secondFactor:\n    address: {maxWait: 7200}\n",
+             "lockout.secondFactor.address.window must be at least maxWait"),
+            ("  delivery:\n    account: {freeFailures: 100000}\n",
+             "lockout.delivery.account.freeFailures must be 1..1000")):
+        m.write_text("resourceType: AuthConfig\nid: app\nlockout:\n" + text)
+        p = ctl(authd, "apply", "-f", str(m))
+        assert p.returncode == 1 and piece in p.stderr, (piece, p.returncode, p.stderr)
+    # A zero is refused before it reaches authd (it would silently mean the default).
+    m.write_text("resourceType: AuthConfig\nid: app\nlockout:\n  mail:\n    account:\n"
+                 "      window: 0\n")
+    p = ctl(authd, "apply", "-f", str(m))
+    assert p.returncode == 4 and "lockout.mail.account.window" in p.stderr, p.stderr
+    cfg = authd.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
+                     admin_pb2.AuthConfig)
+    assert cfg.lockout.password.account.first_wait == 600
 
 
 def test_bad_manifests(authd, tmp_path):

@@ -307,6 +307,21 @@ def test_auth_config_put_get_and_validation(authd):
     e = expect_error(lambda: authd.call(AD + "PutAuthConfig", bad, admin_pb2.AuthConfig),
                      grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")
     assert "styleUrl" in e.details()
+    # The lockout rules: a negative or absurd number, and a schedule that cannot grow, are
+    # refused naming the field; the stored config stays as it was.
+    for rule, piece in ((admin_pb2.LockoutRule(window=-1),
+                         "lockout.mail.account.window must be 1..2592000 seconds"),
+                        (admin_pb2.LockoutRule(first_wait=86401),
+                         "lockout.mail.account.firstWait must be 1..86400 seconds"),
+                        (admin_pb2.LockoutRule(first_wait=7200),  # the mail default max: 3600
+                         "lockout.mail.account.maxWait must be at least firstWait")):
+        bad = admin_pb2.AuthConfig(id="app", lockout=admin_pb2.LockoutConfig(
+            mail=admin_pb2.LockoutPolicy(account=rule)))
+        e = expect_error(lambda: authd.call(AD + "PutAuthConfig", bad, admin_pb2.AuthConfig),
+                         grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")
+        assert piece in e.details(), e.details()
+    got = authd.call(AD + "GetAuthConfig", admin_pb2.GetAuthConfigRequest(), admin_pb2.AuthConfig)
+    assert got == cfg
     # The session lifetime follows asidCookieMaxAge.
     create_user(authd, "mia@example.com")
     s = login(authd, "mia@example.com").session

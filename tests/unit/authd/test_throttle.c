@@ -70,7 +70,9 @@ static void
 test_schedule(void **state)
 {
     (void)state;
-    const struct throttle_policy *p = throttle_policy(THROTTLE_PASSWORD, THROTTLE_ACCOUNT);
+    struct throttle_policies all;
+    throttle_policies_default(&all);
+    const struct throttle_policy *p = &all.p[THROTTLE_PASSWORD][THROTTLE_ACCOUNT];
     assert_int_equal(p->free_failures, 5);
     for (uint32_t n = 0; n <= 5; n++)
         assert_int_equal(throttle_lock_for(p, n), 0);
@@ -220,12 +222,156 @@ test_address_counts_without_account(void **state)
     fake_now += 3600;
 }
 
+/* ---- policies from the AuthConfig ---- */
+
+static void
+test_policy_defaults(void **state)
+{
+    (void)state;
+    struct throttle_policies p;
+    char err[160] = "";
+    /* No lockout block, and an empty one, both mean today's defaults. */
+    Authd__V1__LockoutConfig empty = AUTHD__V1__LOCKOUT_CONFIG__INIT;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(throttle_policies_from_config(i ? &empty : NULL, &p, err, sizeof(err)),
+                         AUTHD_OK);
+        const struct throttle_policy *pw = &p.p[THROTTLE_PASSWORD][THROTTLE_ACCOUNT];
+        assert_int_equal(pw->free_failures, 5);
+        assert_int_equal(pw->base_lock, 1);
+        assert_int_equal(pw->max_lock, 900);
+        assert_int_equal(pw->window, 3600);
+        assert_int_equal(p.p[THROTTLE_PASSWORD][THROTTLE_ADDRESS].free_failures, 20);
+        assert_int_equal(p.p[THROTTLE_MAIL][THROTTLE_ACCOUNT].base_lock, 60);
+        assert_int_equal(p.p[THROTTLE_MAIL][THROTTLE_ADDRESS].free_failures, 30);
+        assert_int_equal(p.p[THROTTLE_DELIVERY][THROTTLE_ACCOUNT].base_lock, 30);
+        assert_int_equal(p.p[THROTTLE_SECOND_FACTOR][THROTTLE_ACCOUNT].max_lock, 900);
+    }
+}
+
+static void
+test_policy_from_config(void **state)
+{
+    (void)state;
+    struct throttle_policies p;
+    char err[160] = "";
+    Authd__V1__LockoutRule rule = AUTHD__V1__LOCKOUT_RULE__INIT;
+    Authd__V1__LockoutPolicy pol = AUTHD__V1__LOCKOUT_POLICY__INIT;
+    Authd__V1__LockoutConfig c = AUTHD__V1__LOCKOUT_CONFIG__INIT;
+    /* Only the given fields change; the other subject and kinds keep their defaults. */
+    rule.first_wait = 120;
+    rule.free_failures = 3;
+    pol.account = &rule;
+    c.second_factor = &pol;
+    assert_int_equal(throttle_policies_from_config(&c, &p, err, sizeof(err)), AUTHD_OK);
+    const struct throttle_policy *sf = &p.p[THROTTLE_SECOND_FACTOR][THROTTLE_ACCOUNT];
+    assert_int_equal(sf->free_failures, 3);
+    assert_int_equal(sf->base_lock, 120);
+    /* maxWait stays 900 and window 3600: the schedule 120, 240, 480, 900 */
+    assert_int_equal(sf->max_lock, 900);
+    assert_int_equal(sf->window, 3600);
+    assert_int_equal(throttle_lock_for(sf, 3), 0);
+    assert_int_equal(throttle_lock_for(sf, 4), 120);
+    assert_int_equal(throttle_lock_for(sf, 6), 480);
+    assert_int_equal(throttle_lock_for(sf, 7), 900);
+    assert_int_equal(p.p[THROTTLE_SECOND_FACTOR][THROTTLE_ADDRESS].free_failures, 20);
+    assert_int_equal(p.p[THROTTLE_PASSWORD][THROTTLE_ACCOUNT].base_lock, 1);
+}
+
+/* Expects c to be refused with a message that starts with want. */
+static void
+refused(const Authd__V1__LockoutConfig *c, const char *want)
+{
+    struct throttle_policies p;
+    char err[160] = "";
+    assert_int_equal(throttle_policies_from_config(c, &p, err, sizeof(err)),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("error \"%s\" does not start with \"%s\"", err, want);
+    /* out is left at the defaults, never half-applied */
+    assert_int_equal(p.p[THROTTLE_PASSWORD][THROTTLE_ACCOUNT].base_lock, 1);
+    assert_int_equal(p.p[THROTTLE_MAIL][THROTTLE_ADDRESS].window, 3600);
+}
+
+static void
+test_policy_validation(void **state)
+{
+    (void)state;
+    Authd__V1__LockoutRule rule = AUTHD__V1__LOCKOUT_RULE__INIT;
+    Authd__V1__LockoutPolicy pol = AUTHD__V1__LOCKOUT_POLICY__INIT;
+    Authd__V1__LockoutConfig c = AUTHD__V1__LOCKOUT_CONFIG__INIT;
+    pol.address = &rule;
+    c.mail = &pol;
+    rule.window = -1;
+    refused(&c, "lockout.mail.address.window must be 1..2592000 seconds");
+    rule.window = 31LL * 86400;
+    refused(&c, "lockout.mail.address.window must be 1..2592000 seconds");
+    rule.window = 0;
+    rule.free_failures = 1001;
+    refused(&c, "lockout.mail.address.freeFailures must be 1..1000");
+    rule.free_failures = 0;
+    rule.first_wait = 86401;
+    refused(&c, "lockout.mail.address.firstWait must be 1..86400");
+    /* A maximum below the first wait (the mail default first wait is 60 s) */
+    rule.first_wait = 0;
+    rule.max_wait = 30;
+    refused(&c, "lockout.mail.address.maxWait must be at least firstWait");
+    /* A window shorter than the longest lock would forget the failures that earned it. */
+    rule.max_wait = 0;
+    rule.window = 600;
+    refused(&c, "lockout.mail.address.window must be at least maxWait");
+    /* The same rule with a matching maximum is fine. */
+    rule.max_wait = 600;
+    struct throttle_policies p;
+    char err[160] = "";
+    assert_int_equal(throttle_policies_from_config(&c, &p, err, sizeof(err)), AUTHD_OK);
+    assert_int_equal(p.p[THROTTLE_MAIL][THROTTLE_ADDRESS].window, 600);
+}
+
+/* The cached AuthConfig drives the counters: a config put through authd_cfg_apply is what the
+ * next failure is judged by. */
+static void
+test_policy_applied(void **state)
+{
+    struct fixture *f = *state;
+    Authd__V1__LockoutRule rule = AUTHD__V1__LOCKOUT_RULE__INIT;
+    Authd__V1__LockoutPolicy pol = AUTHD__V1__LOCKOUT_POLICY__INIT;
+    Authd__V1__LockoutConfig lc = AUTHD__V1__LOCKOUT_CONFIG__INIT;
+    Authd__V1__AuthConfig c = AUTHD__V1__AUTH_CONFIG__INIT;
+    rule.free_failures = 2;
+    rule.first_wait = 300;
+    pol.account = &rule;
+    lc.password = &pol;
+    c.lockout = &lc;
+    authd_cfg_apply(&f->a, &c);
+    const char *who = "dora@example.com";
+    int64_t wait = 0;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who), AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who, &wait),
+                     AUTHD_OK);
+    assert_int_equal(throttle_fail(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who), AUTHD_OK);
+    assert_int_equal(throttle_check(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, who, &wait),
+                     AUTHD_ERR_LOCKED);
+    assert_int_equal(wait, 300);
+    /* Back to the defaults (no lockout block): the next failures follow them again. */
+    authd_cfg_apply(&f->a, NULL);
+    struct throttle_policy p;
+    throttle_policy(&f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, &p);
+    assert_int_equal(p.base_lock, 1);
+    assert_int_equal(throttle_widest_window(&f->a), 3600);
+    fake_now += 3600;
+}
+
 int
 main(void)
 {
     log_init("test", LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_policy_defaults),
+        cmocka_unit_test(test_policy_from_config),
+        cmocka_unit_test(test_policy_validation),
+        cmocka_unit_test_setup_teardown(test_policy_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_and_bad_subjects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_refuses_before_judging, setup, teardown),

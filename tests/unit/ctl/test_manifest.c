@@ -90,7 +90,19 @@ static const char full_auth_config[] = "# an Aidbox AuthConfig, as exported\n"
                                        "  title: Sign in to My Company\n"
                                        "  brand: ACME\n"
                                        "  forgotPasswordUrl: https://example.com/forgot\n"
-                                       "asidCookieMaxAge: 86400\n";
+                                       "asidCookieMaxAge: 86400\n"
+                                       "# an extension beyond Aidbox: brute-force lockout\n"
+                                       "lockout:\n"
+                                       "  password:\n"
+                                       "    account:\n"
+                                       "      freeFailures: 3\n"
+                                       "      firstWait: 60\n"
+                                       "    address:\n"
+                                       "      window: 7200\n"
+                                       "  delivery:\n"
+                                       "    account:\n"
+                                       "      maxWait: 7200\n"
+                                       "      window: 7200\n";
 
 static void
 check_full_auth_config(const Authd__V1__AuthConfig *c)
@@ -114,6 +126,25 @@ check_full_auth_config(const Authd__V1__AuthConfig *c)
     assert_string_equal(c->theme->brand, "ACME");
     assert_string_equal(c->theme->forgot_password_url, "https://example.com/forgot");
     assert_int_equal(c->asid_cookie_max_age, 86400);
+    /* lockout: what was given, the rest left 0 (authd's defaults) */
+    const Authd__V1__LockoutConfig *l = c->lockout;
+    assert_non_null(l);
+    assert_non_null(l->password);
+    assert_non_null(l->password->account);
+    assert_int_equal(l->password->account->free_failures, 3);
+    assert_int_equal(l->password->account->first_wait, 60);
+    assert_int_equal(l->password->account->max_wait, 0);
+    assert_int_equal(l->password->account->window, 0);
+    assert_non_null(l->password->address);
+    assert_int_equal(l->password->address->window, 7200);
+    assert_int_equal(l->password->address->free_failures, 0);
+    assert_null(l->second_factor);
+    assert_null(l->mail);
+    assert_non_null(l->delivery);
+    assert_non_null(l->delivery->account);
+    assert_null(l->delivery->address);
+    assert_int_equal(l->delivery->account->max_wait, 7200);
+    assert_int_equal(l->delivery->account->window, 7200);
 }
 
 static void
@@ -282,6 +313,14 @@ test_unknown_field(void **state)
               AUTHD_ERR_INVALID_ARGUMENT, "unknown field 'theme.colour'", NULL);
     parse_err("resourceType: AuthConfig\nid: app\nasidCookieMaxAgee: 1\n",
               AUTHD_ERR_INVALID_ARGUMENT, "unknown field 'asidCookieMaxAgee'", NULL);
+    parse_err("resourceType: AuthConfig\nid: app\nlockout:\n  passwords:\n    account: {}\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "unknown field 'lockout.passwords'", NULL);
+    parse_err(
+        "resourceType: AuthConfig\nid: app\nlockout:\n  mail:\n    acount:\n      window: 9\n",
+        AUTHD_ERR_INVALID_ARGUMENT, "unknown field 'lockout.mail.acount'", NULL);
+    parse_err("resourceType: AuthConfig\nid: app\nlockout:\n  mail:\n    account:\n"
+              "      firstwait: 9\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "unknown field 'lockout.mail.account.firstwait'", NULL);
 }
 
 static void
@@ -291,6 +330,17 @@ test_wrong_types(void **state)
     parse_err("resourceType: AuthConfig\nid: app\nasidCookieMaxAge: \"86400\"\n",
               AUTHD_ERR_INVALID_ARGUMENT, "'asidCookieMaxAge' must be an integer, not a string",
               NULL);
+    /* A lockout number given is a positive integer: 0 would silently mean the default. */
+    parse_err("resourceType: AuthConfig\nid: app\nlockout:\n  secondFactor:\n    address:\n"
+              "      window: 0\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "'lockout.secondFactor.address.window' must be between 1",
+              NULL);
+    parse_err("resourceType: AuthConfig\nid: app\nlockout:\n  password:\n    account:\n"
+              "      firstWait: 1m\n",
+              AUTHD_ERR_INVALID_ARGUMENT, "'lockout.password.account.firstWait' must be an integer",
+              NULL);
+    parse_err("resourceType: AuthConfig\nid: app\nlockout: 5\n", AUTHD_ERR_INVALID_ARGUMENT,
+              "'lockout'", NULL);
     parse_err("resourceType: AuthConfig\nid: app\ntwoFactor:\n  validPastTokensCount: 1.5\n",
               AUTHD_ERR_INVALID_ARGUMENT, "'twoFactor.validPastTokensCount' must be an integer",
               "decimal");
