@@ -19,24 +19,36 @@
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
+static int vfail(struct yamlread_error *e, int r, enum yamlread_problem problem,
+                 const yaml_mark_t *mark, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+/* Fills e (when not NULL) and returns r. */
+static int
+vfail(struct yamlread_error *e, int r, enum yamlread_problem problem, const yaml_mark_t *mark,
+      const char *fmt, va_list ap)
+{
+    if (e == NULL)
+        return r;
+    e->problem = problem;
+    e->line = mark != NULL ? mark->line + 1 : 0;
+    e->column = mark != NULL ? mark->column + 1 : 0;
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    return r;
+}
+
 static int fail(struct yamlread_error *e, int r, enum yamlread_problem problem,
                 const yaml_mark_t *mark, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Fills e (when not NULL) and returns r. */
 static int
 fail(struct yamlread_error *e, int r, enum yamlread_problem problem, const yaml_mark_t *mark,
      const char *fmt, ...)
 {
     va_list ap;
 
-    if (e == NULL)
-        return r;
-    e->problem = problem;
-    e->line = mark != NULL ? mark->line + 1 : 0;
-    e->column = mark != NULL ? mark->column + 1 : 0;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    r = vfail(e, r, problem, mark, fmt, ap);
     va_end(ap);
     return r;
 }
@@ -55,6 +67,22 @@ clear_error(struct yamlread_error *e)
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
+
+/* Moves the n bytes of *buf into a new block of ncap bytes. Grown by hand, not realloc, so
+ * that the old block is wiped (it may hold passwords). 0, or -1 (then *buf is unchanged). */
+static int
+move_to(char **buf, size_t *cap, size_t n, size_t ncap)
+{
+    char *nbuf = malloc(ncap);
+
+    if (nbuf == NULL)
+        return -1;
+    memcpy(nbuf, *buf, n);
+    secret_freezero(*buf, *cap);
+    *buf = nbuf;
+    *cap = ncap;
+    return 0;
+}
 
 int
 yamlread_file(FILE *f, size_t max_bytes, char **text, size_t *len, struct yamlread_error *e)
@@ -75,17 +103,10 @@ yamlread_file(FILE *f, size_t max_bytes, char **text, size_t *len, struct yamlre
                          max_bytes);
                 goto out;
             }
-            /* Grow by hand so that the old copy can be wiped (it may hold passwords). */
-            size_t ncap = cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2;
-            char *nbuf = malloc(ncap);
-            if (nbuf == NULL) {
+            if (move_to(&buf, &cap, n, cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2) != 0) {
                 r = nomem(e);
                 goto out;
             }
-            memcpy(nbuf, buf, n);
-            secret_freezero(buf, cap);
-            buf = nbuf;
-            cap = ncap;
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
@@ -101,16 +122,9 @@ yamlread_file(FILE *f, size_t max_bytes, char **text, size_t *len, struct yamlre
                  max_bytes);
         goto out;
     }
-    if (n == cap) {
-        char *nbuf = malloc(n + 1);
-        if (nbuf == NULL) {
-            r = nomem(e);
-            goto out;
-        }
-        memcpy(nbuf, buf, n);
-        secret_freezero(buf, cap);
-        buf = nbuf;
-        cap = n + 1;
+    if (n == cap && move_to(&buf, &cap, n, n + 1) != 0) {
+        r = nomem(e);
+        goto out;
     }
     buf[n] = '\0';
     *text = buf;
@@ -217,20 +231,16 @@ struct yconv {
 static int yerr(struct yconv *c, enum yamlread_problem problem, const yaml_mark_t *mark,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* A refusal of the input at mark. */
 static int
 yerr(struct yconv *c, enum yamlread_problem problem, const yaml_mark_t *mark, const char *fmt, ...)
 {
     va_list ap;
 
-    if (c->e == NULL)
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    c->e->problem = problem;
-    c->e->line = mark->line + 1;
-    c->e->column = mark->column + 1;
     va_start(ap, fmt);
-    vsnprintf(c->e->message, sizeof(c->e->message), fmt, ap);
+    int r = vfail(c->e, AUTHD_ERR_INVALID_ARGUMENT, problem, mark, fmt, ap);
     va_end(ap);
-    return AUTHD_ERR_INVALID_ARGUMENT;
+    return r;
 }
 
 /* Scalars may be passwords: wipe libyaml's copy before it frees it. */
@@ -299,32 +309,27 @@ is_decimal(const char *s, size_t n)
     return i == n && (point || exp);
 }
 
-static int
-is_one_of(const char *s, const char *const *words)
-{
-    for (; *words != NULL; words++) {
-        if (strcmp(s, *words) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Resolves an untagged plain scalar (YAML 1.2 core schema, decimal integers only). */
 static int
 plain_scalar(struct yconv *c, const yaml_event_t *ev, json_t **out)
 {
-    static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
-    static const char *const trues[] = {"true", "True", "TRUE", NULL};
-    static const char *const falses[] = {"false", "False", "FALSE", NULL};
+    /* The core schema's null and boolean words. */
+    static const struct {
+        const char *word;
+        int kind; /* 0 null, 1 true, 2 false */
+    } words[] = {{"~", 0},    {"null", 0}, {"Null", 0},  {"NULL", 0},  {"true", 1},
+                 {"True", 1}, {"TRUE", 1}, {"false", 2}, {"False", 2}, {"FALSE", 2}};
     const char *s = (const char *)ev->data.scalar.value;
     size_t n = ev->data.scalar.length;
 
-    if (n == 0 || is_one_of(s, nulls)) {
-        *out = json_null();
-        return AUTHD_OK;
+    for (size_t i = 0; n > 0 && i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strcmp(s, words[i].word) == 0) {
+            *out = words[i].kind == 0 ? json_null() : json_boolean(words[i].kind == 1);
+            return AUTHD_OK;
+        }
     }
-    if (is_one_of(s, trues) || is_one_of(s, falses)) {
-        *out = json_boolean(is_one_of(s, trues));
+    if (n == 0) {
+        *out = json_null();
         return AUTHD_OK;
     }
     size_t sign = (s[0] == '-' || s[0] == '+') ? 1 : 0;

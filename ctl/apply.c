@@ -17,33 +17,25 @@
 #include "ctl/manifest.h"
 #include "common/secret.h"
 
+/*
+ * AuthConfig and Client resources are put whole: Admin.PutAuthConfig, ClientAdmin.Put. A put of a
+ * client without a secret keeps the stored one; the request may carry the secret: it is wiped
+ * with the manifest, never printed.
+ */
 static int
-apply_auth_config(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms)
+apply_put(struct ctl *ctl, const struct manifest_resource *res)
 {
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
+    int rc;
 
-    int r = rpc_call(c, "/authd.v1.Admin/PutAuthConfig", &res->auth_config->base,
-                     &authd__v1__auth_config__descriptor, &resp, timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(res->name, r, &st);
-    rpc_msg_free(resp);
-    printf("%s configured\n", res->name);
-    return AUTHCTL_OK;
-}
-
-/* ClientAdmin.Put replaces the client whole, except that a put without a secret keeps the
- * stored one. The request may carry the secret: it is wiped with the manifest, never printed. */
-static int
-apply_client(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms)
-{
-    struct rpc_status st;
-    ProtobufCMessage *resp = NULL;
-
-    int r = rpc_call(c, "/authd.v1.ClientAdmin/Put", &res->client->base,
-                     &authd__v1__client_response__descriptor, &resp, timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(res->name, r, &st);
+    if (res->kind == MANIFEST_AUTH_CONFIG)
+        rc = ctl_call(ctl, res->name, "/authd.v1.Admin/PutAuthConfig", &res->auth_config->base,
+                      &authd__v1__auth_config__descriptor, &resp);
+    else
+        rc = ctl_call(ctl, res->name, "/authd.v1.ClientAdmin/Put", &res->client->base,
+                      &authd__v1__client_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
     rpc_msg_free(resp);
     printf("%s configured\n", res->name);
     return AUTHCTL_OK;
@@ -51,8 +43,7 @@ apply_client(struct rpc_client *c, const struct manifest_resource *res, int time
 
 /* The existing user a Create collided with: by id when the manifest names one, else by e-mail. */
 static int
-get_existing(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms,
-             Authd__V1__UserResponse **out)
+get_existing(struct ctl *ctl, const struct manifest_resource *res, Authd__V1__UserResponse **out)
 {
     Authd__V1__GetUserRequest get = AUTHD__V1__GET_USER_REQUEST__INIT;
     const Authd__V1__CreateUserRequest *u = res->user;
@@ -64,8 +55,8 @@ get_existing(struct rpc_client *c, const struct manifest_resource *res, int time
         get.id = u->id;
     else
         get.email = u->email;
-    int r = rpc_call(c, "/authd.v1.Users/Get", &get.base, &authd__v1__user_response__descriptor,
-                     &resp, timeout_ms, &st);
+    int r = rpc_call(ctl->client, "/authd.v1.Users/Get", &get.base,
+                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
     if (r == AUTHD_ERR_NOT_FOUND && u->id[0] != '\0') {
         /* Create said "exists", yet there is no user with this id: the e-mail is taken. */
         fprintf(stderr, "authctl: %s: the e-mail %s belongs to another user\n", res->name,
@@ -91,13 +82,12 @@ get_existing(struct rpc_client *c, const struct manifest_resource *res, int time
  * update was made.
  */
 static int
-apply_user_two_factor(struct rpc_client *c, const struct manifest_resource *res,
-                      const Authd__V1__User *cur, int timeout_ms, int *changed)
+apply_user_two_factor(struct ctl *ctl, const struct manifest_resource *res,
+                      const Authd__V1__User *cur, int *changed)
 {
     const Authd__V1__UpdateUserRequest *want = res->user_update;
     Authd__V1__UpdateUserRequest upd = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
-    struct rpc_status st;
     int on = cur->two_factor != NULL && cur->two_factor->enabled;
     const char *transport = cur->two_factor != NULL ? cur->two_factor->transport : "";
 
@@ -111,17 +101,17 @@ apply_user_two_factor(struct rpc_client *c, const struct manifest_resource *res,
     if (upd.two_factor_enabled == NULL && upd.two_factor_transport == NULL)
         return AUTHCTL_OK;
     upd.id = cur->id;
-    int r = rpc_call(c, "/authd.v1.Users/Update", &upd.base, &authd__v1__user_response__descriptor,
-                     &resp, timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(res->name, r, &st);
+    int rc = ctl_call(ctl, res->name, "/authd.v1.Users/Update", &upd.base,
+                      &authd__v1__user_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
     rpc_msg_free(resp);
     *changed = 1;
     return AUTHCTL_OK;
 }
 
 static int
-apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeout_ms)
+apply_user(struct ctl *ctl, const struct manifest_resource *res)
 {
     const Authd__V1__CreateUserRequest *u = res->user;
     Authd__V1__UserResponse *existing = NULL;
@@ -129,15 +119,14 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
     ProtobufCMessage *resp = NULL;
     int changed = 0, rc;
 
-    int r = rpc_call(c, "/authd.v1.Users/Create", &u->base, &authd__v1__user_response__descriptor,
-                     &resp, timeout_ms, &st);
+    int r = rpc_call(ctl->client, "/authd.v1.Users/Create", &u->base,
+                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
     if (r == AUTHD_OK) {
         /* A new user has no two-factor yet: only what says so (enabled false, no transport)
          * passes; anything else is authd's refusal, printed, after the user was created. */
         existing = (Authd__V1__UserResponse *)resp;
-        rc = existing->user != NULL
-                 ? apply_user_two_factor(c, res, existing->user, timeout_ms, &changed)
-                 : AUTHCTL_REFUSED;
+        rc = existing->user != NULL ? apply_user_two_factor(ctl, res, existing->user, &changed)
+                                    : AUTHCTL_REFUSED;
         if (rc == AUTHCTL_OK)
             printf("%s created\n", res->name);
         goto out;
@@ -145,7 +134,7 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
     if (r != AUTHD_ERR_ALREADY_EXISTS)
         return ctl_rpc_failed(res->name, r, &st);
 
-    if ((rc = get_existing(c, res, timeout_ms, &existing)) != AUTHCTL_OK)
+    if ((rc = get_existing(ctl, res, &existing)) != AUTHCTL_OK)
         return rc;
     const Authd__V1__User *cur = existing->user;
     if (strcmp(cur->email, u->email) != 0) {
@@ -161,8 +150,8 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
         inactive.value = u->inactive;
         upd.id = cur->id;
         upd.inactive = &inactive;
-        r = rpc_call(c, "/authd.v1.Users/Update", &upd.base, &authd__v1__user_response__descriptor,
-                     &resp, timeout_ms, &st);
+        r = rpc_call(ctl->client, "/authd.v1.Users/Update", &upd.base,
+                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
         if (r != AUTHD_OK) {
             rc = ctl_rpc_failed(res->name, r, &st);
             goto out;
@@ -174,8 +163,8 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
         Authd__V1__SetPasswordRequest sp = AUTHD__V1__SET_PASSWORD_REQUEST__INIT;
         sp.id = cur->id;
         sp.password = u->password;
-        r = rpc_call(c, "/authd.v1.Users/SetPassword", &sp.base, &authd__v1__empty__descriptor,
-                     &resp, timeout_ms, &st);
+        r = rpc_call(ctl->client, "/authd.v1.Users/SetPassword", &sp.base,
+                     &authd__v1__empty__descriptor, &resp, ctl->timeout_ms, &st);
         if (r != AUTHD_OK) {
             rc = ctl_rpc_failed(res->name, r, &st);
             goto out;
@@ -183,7 +172,7 @@ apply_user(struct rpc_client *c, const struct manifest_resource *res, int timeou
         rpc_msg_free(resp);
         changed = 1;
     }
-    if ((rc = apply_user_two_factor(c, res, cur, timeout_ms, &changed)) != AUTHCTL_OK)
+    if ((rc = apply_user_two_factor(ctl, res, cur, &changed)) != AUTHCTL_OK)
         goto out;
     printf("%s %s\n", res->name, changed ? "updated" : "unchanged");
     rc = AUTHCTL_OK;
@@ -193,7 +182,7 @@ out:
 }
 
 int
-ctl_apply(struct rpc_client *c, const char *path, int timeout_ms)
+ctl_apply(struct ctl *ctl, const char *path)
 {
     char err[256];
     char *text = NULL;
@@ -219,12 +208,7 @@ ctl_apply(struct rpc_client *c, const char *path, int timeout_ms)
     }
     for (size_t i = 0; i < m->n; i++) {
         const struct manifest_resource *res = &m->items[i];
-        if (res->kind == MANIFEST_AUTH_CONFIG)
-            rc = apply_auth_config(c, res, timeout_ms);
-        else if (res->kind == MANIFEST_CLIENT)
-            rc = apply_client(c, res, timeout_ms);
-        else
-            rc = apply_user(c, res, timeout_ms);
+        rc = res->kind == MANIFEST_USER ? apply_user(ctl, res) : apply_put(ctl, res);
         if (rc != AUTHCTL_OK) {
             if (m->n > 1)
                 fprintf(stderr, "authctl: stopped: %zu of %zu resources applied\n", i, m->n);
@@ -265,5 +249,5 @@ ctl_cmd_apply(struct ctl *ctl, int argc, char **argv)
         return AUTHCTL_USAGE;
     if (file == NULL)
         return ctl_usage_error("apply needs -f FILE (or -f - for standard input)");
-    return ctl_apply(ctl->client, file, ctl->timeout_ms);
+    return ctl_apply(ctl, file);
 }

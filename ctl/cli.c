@@ -162,3 +162,21 @@ ctl_parse_id_alg(struct ctl *ctl, int argc, char **argv, const char *cmd, const 
     }
     return ctl_no_extra_args(argc, argv);
 }
+
+int
+ctl_call(struct ctl *ctl, const char *what, const char *method, const ProtobufCMessage *req,
+         const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
+{
+    struct rpc_status st;
+
+    int r = rpc_call(ctl->client, method, req, resp_desc, resp, ctl->timeout_ms, &st);
+    return r == AUTHD_OK ? AUTHCTL_OK : ctl_rpc_failed(what, r, &st);
+}
+
+void
+ctl_print_done(const char *kind, const char *id, const char *verb)
+{
+    printf("%s/", kind);
+    ctl_print_safe(stdout, id);
+    printf(" %s\n", verb);
+}

@@ -29,30 +29,6 @@ print_client(const struct ctl *ctl, const Authd__V1__Client *c)
     return rc;
 }
 
-static int
-client_get(struct ctl *ctl, const struct client_args *a)
-{
-    Authd__V1__ClientRequest req = AUTHD__V1__CLIENT_REQUEST__INIT;
-    struct rpc_status st;
-    ProtobufCMessage *resp = NULL;
-
-    if (a->id == NULL)
-        return ctl_usage_error("'client get' needs --id");
-    req.id = (char *)a->id;
-    int r = rpc_call(ctl->client, "/authd.v1.ClientAdmin/Get", &req.base,
-                     &authd__v1__client_response__descriptor, &resp, ctl->timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
-    const Authd__V1__ClientResponse *cr = (const Authd__V1__ClientResponse *)resp;
-    int rc = AUTHCTL_REFUSED;
-    if (cr->client == NULL)
-        fputs("authctl: authd returned no client\n", stderr);
-    else
-        rc = print_client(ctl, cr->client);
-    rpc_msg_free(resp);
-    return rc;
-}
-
 /* The grant types of c, comma-separated ("-" for none). */
 static void
 print_grant_types(const Authd__V1__Client *c)
@@ -70,15 +46,13 @@ static int
 client_list(struct ctl *ctl)
 {
     Authd__V1__ListClientsRequest req = AUTHD__V1__LIST_CLIENTS_REQUEST__INIT;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
 
-    int r = rpc_call(ctl->client, "/authd.v1.ClientAdmin/List", &req.base,
-                     &authd__v1__list_clients_response__descriptor, &resp, ctl->timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
+    int rc = ctl_call(ctl, NULL, "/authd.v1.ClientAdmin/List", &req.base,
+                      &authd__v1__list_clients_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
     const Authd__V1__ListClientsResponse *lr = (const Authd__V1__ListClientsResponse *)resp;
-    int rc = AUTHCTL_OK;
     if (ctl->json) {
         json_t *all = json_array();
         for (size_t i = 0; all != NULL && i < lr->n_clients; i++) {
@@ -108,25 +82,33 @@ client_list(struct ctl *ctl)
     return rc;
 }
 
+/* 'client get' and 'client delete': both name the client by --id. */
 static int
-client_delete(struct ctl *ctl, const struct client_args *a)
+client_by_id(struct ctl *ctl, const char *sub, const struct client_args *a)
 {
     Authd__V1__ClientRequest req = AUTHD__V1__CLIENT_REQUEST__INIT;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
+    int del = strcmp(sub, "delete") == 0;
 
     if (a->id == NULL)
-        return ctl_usage_error("'client delete' needs --id");
+        return ctl_usage_error("'client %s' needs --id", sub);
     req.id = (char *)a->id;
-    int r = rpc_call(ctl->client, "/authd.v1.ClientAdmin/Delete", &req.base,
-                     &authd__v1__empty__descriptor, &resp, ctl->timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
+    int rc = ctl_call(
+        ctl, NULL, del ? "/authd.v1.ClientAdmin/Delete" : "/authd.v1.ClientAdmin/Get", &req.base,
+        del ? &authd__v1__empty__descriptor : &authd__v1__client_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    const Authd__V1__ClientResponse *cr = (const Authd__V1__ClientResponse *)resp;
+    if (del) {
+        ctl_print_done("Client", a->id, "deleted");
+    } else if (cr->client == NULL) {
+        fputs("authctl: authd returned no client\n", stderr);
+        rc = AUTHCTL_REFUSED;
+    } else {
+        rc = print_client(ctl, cr->client);
+    }
     rpc_msg_free(resp);
-    fputs("Client/", stdout);
-    ctl_print_safe(stdout, a->id);
-    puts(" deleted");
-    return AUTHCTL_OK;
+    return rc;
 }
 
 int
@@ -145,5 +127,5 @@ ctl_cmd_client(struct ctl *ctl, int argc, char **argv)
         return rc;
     if (list)
         return client_list(ctl);
-    return sub[0] == 'g' ? client_get(ctl, &a) : client_delete(ctl, &a);
+    return client_by_id(ctl, sub, &a);
 }

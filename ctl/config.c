@@ -17,7 +17,6 @@ ctl_cmd_config(struct ctl *ctl, int argc, char **argv)
     static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
                                        {NULL, 0, NULL, 0}};
     Authd__V1__GetAuthConfigRequest req = AUTHD__V1__GET_AUTH_CONFIG_REQUEST__INIT;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
     int c;
 
@@ -30,15 +29,15 @@ ctl_cmd_config(struct ctl *ctl, int argc, char **argv)
     }
     if (ctl_no_extra_args(argc, argv) != AUTHCTL_OK)
         return AUTHCTL_USAGE;
-    int r = rpc_call(ctl->client, "/authd.v1.Admin/GetAuthConfig", &req.base,
-                     &authd__v1__auth_config__descriptor, &resp, ctl->timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
+    int rc = ctl_call(ctl, NULL, "/authd.v1.Admin/GetAuthConfig", &req.base,
+                      &authd__v1__auth_config__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
     json_t *j = manifest_auth_config_to_json((const Authd__V1__AuthConfig *)resp);
     rpc_msg_free(resp);
     if (ctl->json || j == NULL)
         return ctl_print_json(j);
-    int rc = manifest_print_yaml(stdout, j, 0) == 0 ? AUTHCTL_OK : AUTHCTL_REFUSED;
+    rc = manifest_print_yaml(stdout, j, 0) == 0 ? AUTHCTL_OK : AUTHCTL_REFUSED;
     json_decref(j);
     return rc;
 }

@@ -44,10 +44,11 @@ int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
 /*
  * `authctl apply -f path` ("-" is standard input): reads and validates the whole manifest
  * first (nothing is applied when any resource is wrong), then applies the resources in order
- * through c, printing "AuthConfig/app configured", "User/alice created|updated|unchanged",
- * "Client/web configured". Stops at the first failure. Returns an enum authctl_exit.
+ * through ctl's channel, printing "AuthConfig/app configured", "User/alice
+ * created|updated|unchanged", "Client/web configured". Stops at the first failure. Returns an enum
+ * authctl_exit.
  */
-int ctl_apply(struct rpc_client *c, const char *path, int timeout_ms);
+int ctl_apply(struct ctl *ctl, const char *path);
 
 /* ---- shared helpers (cli.c) --------------------------------------------------------------- */
 
@@ -97,5 +98,15 @@ void ctl_print_safe(FILE *f, const char *s);
  * AUTHCTL_UNREACHABLE for AUTHD_ERR_UNAVAILABLE/AUTHD_ERR_DEADLINE, else AUTHCTL_REFUSED.
  */
 int ctl_rpc_failed(const char *what, int err, const struct rpc_status *st);
+
+/*
+ * rpc_call() on ctl's channel with ctl's deadline. AUTHCTL_OK with *resp set (free it with
+ * rpc_msg_free()), or the exit code from ctl_rpc_failed(what, ...) with *resp NULL.
+ */
+int ctl_call(struct ctl *ctl, const char *what, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
+
+/* Prints "<kind>/<id> <verb>" on stdout, id made safe ("User/u1 deleted"). */
+void ctl_print_done(const char *kind, const char *id, const char *verb);
 
 #endif

@@ -15,7 +15,6 @@ ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
 {
     Authd__V1__RotateKeysRequest req = AUTHD__V1__ROTATE_KEYS_REQUEST__INIT;
     struct client_args a;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
     int rc;
 
@@ -27,10 +26,10 @@ ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
         return ctl_usage_error("--alg takes ES256 or RS256");
     if (a.alg != NULL)
         req.alg = (char *)a.alg;
-    int r = rpc_call(ctl->client, "/authd.v1.ClientAdmin/RotateKeys", &req.base,
-                     &authd__v1__rotate_keys_response__descriptor, &resp, ctl->timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed("keys rotate", r, &st);
+    rc = ctl_call(ctl, "keys rotate", "/authd.v1.ClientAdmin/RotateKeys", &req.base,
+                  &authd__v1__rotate_keys_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
     const Authd__V1__RotateKeysResponse *kr = (const Authd__V1__RotateKeysResponse *)resp;
     if (kr->kid == NULL || kr->kid[0] == '\0') {
         rpc_msg_free(resp);

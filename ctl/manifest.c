@@ -164,19 +164,25 @@ manifest_msg_free(ProtobufCMessage *msg)
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
+/* Frees r's name and messages (wiped) and zeroes it. */
+static void
+resource_clear(struct manifest_resource *r)
+{
+    free(r->name);
+    manifest_msg_free(r->auth_config != NULL ? &r->auth_config->base : NULL);
+    manifest_msg_free(r->user != NULL ? &r->user->base : NULL);
+    manifest_msg_free(r->user_update != NULL ? &r->user_update->base : NULL);
+    manifest_msg_free(r->client != NULL ? &r->client->base : NULL);
+    memset(r, 0, sizeof(*r));
+}
+
 void
 manifest_free(struct manifest *m)
 {
     if (m == NULL)
         return;
-    for (size_t i = 0; i < m->n; i++) {
-        struct manifest_resource *r = &m->items[i];
-        free(r->name);
-        manifest_msg_free(r->auth_config != NULL ? &r->auth_config->base : NULL);
-        manifest_msg_free(r->user != NULL ? &r->user->base : NULL);
-        manifest_msg_free(r->user_update != NULL ? &r->user_update->base : NULL);
-        manifest_msg_free(r->client != NULL ? &r->client->base : NULL);
-    }
+    for (size_t i = 0; i < m->n; i++)
+        resource_clear(&m->items[i]);
     free(m->items);
     free(m);
 }
@@ -203,6 +209,13 @@ mfail(struct mctx *m, const char *fmt, ...)
     va_end(ap);
     set_err(m->err, m->errlen, "%s: %s", m->name, msg);
     return AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+static int
+mnomem(struct mctx *m)
+{
+    set_err(m->err, m->errlen, "out of memory");
+    return AUTHD_ERR_NOMEM;
 }
 
 /* "prefix.key", or "key" at the top level, into a fixed buffer (cut if absurdly long). */
@@ -297,10 +310,8 @@ get_string(struct mctx *m, const json_t *obj, const char *prefix, const char *ke
         return mfail(m, "field '%s' must be a string, not %s",
                      field_path(path, sizeof(path), prefix, key), type_name(v));
     char *s = strdup(json_string_value(v));
-    if (s == NULL) {
-        set_err(m->err, m->errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
+    if (s == NULL)
+        return mnomem(m);
     if (*dst != NULL && *dst != protobuf_c_empty_string)
         secret_strfree(*dst);
     *dst = s;
@@ -353,10 +364,8 @@ static int
 list_add(struct mctx *m, char **arr, size_t *count, const char *s, size_t n)
 {
     char *copy = strndup(s, n);
-    if (copy == NULL) {
-        set_err(m->err, m->errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
+    if (copy == NULL)
+        return mnomem(m);
     arr[(*count)++] = copy;
     return AUTHD_OK;
 }
@@ -392,10 +401,8 @@ get_string_list(struct mctx *m, const json_t *obj, const char *prefix, const cha
     if (cap == 0)
         return AUTHD_OK;
     char **a = calloc(cap, sizeof(*a));
-    if (a == NULL) {
-        set_err(m->err, m->errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
+    if (a == NULL)
+        return mnomem(m);
     *arr = a; /* owned by the message from here on, also on failure */
     *count = 0;
     if (json_is_array(v)) {
@@ -483,7 +490,7 @@ map_webhook(struct mctx *m, const json_t *obj, Authd__V1__Webhook *w)
 
     w->headers = calloc(json_object_size(headers), sizeof(*w->headers));
     if (w->headers == NULL)
-        goto nomem;
+        return mnomem(m);
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)headers, key, val)
@@ -496,15 +503,12 @@ map_webhook(struct mctx *m, const json_t *obj, Authd__V1__Webhook *w)
         Authd__V1__Webhook__HeadersEntry *e =
             msg_new(&authd__v1__webhook__headers_entry__descriptor);
         if (e == NULL)
-            goto nomem;
+            return mnomem(m);
         w->headers[w->n_headers++] = e;
         if ((e->key = strdup(key)) == NULL || (e->value = strdup(json_string_value(val))) == NULL)
-            goto nomem;
+            return mnomem(m);
     }
     return AUTHD_OK;
-nomem:
-    set_err(m->err, m->errlen, "out of memory");
-    return AUTHD_ERR_NOMEM;
 }
 
 /* One lockout rule at path (e.g. "lockout.password.account"): each field a positive integer;
@@ -516,10 +520,8 @@ map_lockout_rule(struct mctx *m, const json_t *obj, const char *path, Authd__V1_
     int r;
     if (obj == NULL)
         return AUTHD_OK;
-    if ((*out = msg_new(&authd__v1__lockout_rule__descriptor)) == NULL) {
-        set_err(m->err, m->errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
+    if ((*out = msg_new(&authd__v1__lockout_rule__descriptor)) == NULL)
+        return mnomem(m);
     if ((r = check_fields(m, obj, path, lockout_rule_fields)) != AUTHD_OK)
         return r;
     for (int i = 0; i < 4; i++)
@@ -545,10 +547,8 @@ map_lockout(struct mctx *m, const json_t *obj, Authd__V1__LockoutConfig *c)
         if ((r = get_object(m, obj, "lockout", lockout_fields[k], &kind)) != AUTHD_OK ||
             kind == NULL)
             continue;
-        if ((*kinds[k] = msg_new(&authd__v1__lockout_policy__descriptor)) == NULL) {
-            set_err(m->err, m->errlen, "out of memory");
-            return AUTHD_ERR_NOMEM;
-        }
+        if ((*kinds[k] = msg_new(&authd__v1__lockout_policy__descriptor)) == NULL)
+            return mnomem(m);
         char pa[80], pb[80];
         snprintf(pa, sizeof(pa), "%s.account", path);
         snprintf(pb, sizeof(pb), "%s.address", path);
@@ -563,12 +563,15 @@ map_lockout(struct mctx *m, const json_t *obj, Authd__V1__LockoutConfig *c)
 }
 
 static int
-map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
+map_auth_config(struct mctx *m, const json_t *res, struct manifest_resource *out)
 {
+    Authd__V1__AuthConfig *c = out->auth_config = msg_new(&authd__v1__auth_config__descriptor);
     const json_t *tf, *wh, *theme, *lockout;
     int64_t v;
     int r;
 
+    if (c == NULL)
+        return mnomem(m);
     if ((r = check_fields(m, res, "", auth_config_fields)) != AUTHD_OK ||
         (r = get_string(m, res, "", "id", &c->id, 0)) != AUTHD_OK ||
         (r = get_object(m, res, "", "twoFactor", &tf)) != AUTHD_OK ||
@@ -577,7 +580,7 @@ map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
         return r;
     if (lockout != NULL) {
         if ((c->lockout = msg_new(&authd__v1__lockout_config__descriptor)) == NULL)
-            goto nomem;
+            return mnomem(m);
         if ((r = map_lockout(m, lockout, c->lockout)) != AUTHD_OK)
             return r;
     }
@@ -588,7 +591,7 @@ map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
 
     if (tf != NULL) {
         if ((c->two_factor = msg_new(&authd__v1__two_factor_config__descriptor)) == NULL)
-            goto nomem;
+            return mnomem(m);
         v = 0;
         if ((r = check_fields(m, tf, "twoFactor", two_factor_fields)) != AUTHD_OK ||
             (r = get_string(m, tf, "twoFactor", "issuerName", &c->two_factor->issuer_name, 0)) !=
@@ -609,7 +612,7 @@ map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
         c->two_factor->period = (int32_t)period;
         if (wh != NULL) {
             if ((c->two_factor->webhook = msg_new(&authd__v1__webhook__descriptor)) == NULL)
-                goto nomem;
+                return mnomem(m);
             if ((r = map_webhook(m, wh, c->two_factor->webhook)) != AUTHD_OK)
                 return r;
         }
@@ -617,7 +620,7 @@ map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
     if (theme != NULL) {
         Authd__V1__Theme *t = msg_new(&authd__v1__theme__descriptor);
         if ((c->theme = t) == NULL)
-            goto nomem;
+            return mnomem(m);
         if ((r = check_fields(m, theme, "theme", theme_fields)) != AUTHD_OK ||
             (r = get_string(m, theme, "theme", "styleUrl", &t->style_url, 0)) != AUTHD_OK ||
             (r = get_string(m, theme, "theme", "title", &t->title, 0)) != AUTHD_OK ||
@@ -627,9 +630,6 @@ map_auth_config(struct mctx *m, const json_t *res, Authd__V1__AuthConfig *c)
             return r;
     }
     return AUTHD_OK;
-nomem:
-    set_err(m->err, m->errlen, "out of memory");
-    return AUTHD_ERR_NOMEM;
 }
 
 /* One of auth.{implicit, authorization_code, password, client_credentials}. */
@@ -653,12 +653,15 @@ map_grant(struct mctx *m, const json_t *obj, const char *prefix, Authd__V1__Gran
 }
 
 static int
-map_client(struct mctx *m, const json_t *res, Authd__V1__Client *c)
+map_client(struct mctx *m, const json_t *res, struct manifest_resource *out)
 {
+    Authd__V1__Client *c = out->client = msg_new(&authd__v1__client__descriptor);
     const json_t *auth;
     protobuf_c_boolean active = 1;
     int active_set = 0, r;
 
+    if (c == NULL)
+        return mnomem(m);
     if ((r = check_fields(m, res, "", client_fields)) != AUTHD_OK ||
         (r = get_string(m, res, "", "id", &c->id, 1)) != AUTHD_OK ||
         (r = get_string(m, res, "", "secret", &c->secret, 0)) != AUTHD_OK ||
@@ -676,7 +679,7 @@ map_client(struct mctx *m, const json_t *res, Authd__V1__Client *c)
         return mfail(m, "field 'secret' must not be empty (leave it out to keep the secret)");
     if (active_set) {
         if ((c->active = msg_new(&authd__v1__bool_value__descriptor)) == NULL)
-            goto nomem;
+            return mnomem(m);
         c->active->value = active;
     }
     if (auth == NULL)
@@ -684,7 +687,7 @@ map_client(struct mctx *m, const json_t *res, Authd__V1__Client *c)
     if ((r = check_fields(m, auth, "auth", client_auth_fields)) != AUTHD_OK)
         return r;
     if ((c->auth = msg_new(&authd__v1__client_auth__descriptor)) == NULL)
-        goto nomem;
+        return mnomem(m);
     Authd__V1__GrantSettings **slots[] = {&c->auth->implicit, &c->auth->authorization_code,
                                           &c->auth->password, &c->auth->client_credentials};
     for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
@@ -696,18 +699,16 @@ map_client(struct mctx *m, const json_t *res, Authd__V1__Client *c)
         if (g == NULL)
             continue;
         if ((*slots[i] = msg_new(&authd__v1__grant_settings__descriptor)) == NULL)
-            goto nomem;
+            return mnomem(m);
         if ((r = map_grant(m, g, prefix, *slots[i])) != AUTHD_OK)
             return r;
     }
     return AUTHD_OK;
-nomem:
-    set_err(m->err, m->errlen, "out of memory");
-    return AUTHD_ERR_NOMEM;
 }
 
 static int
-map_user(struct mctx *m, const json_t *res, Authd__V1__CreateUserRequest *u, int *inactive_set)
+map_user_fields(struct mctx *m, const json_t *res, Authd__V1__CreateUserRequest *u,
+                int *inactive_set)
 {
     char email[EMAIL_MAX_LEN + 1];
     int r;
@@ -749,156 +750,115 @@ map_user_two_factor(struct mctx *m, const json_t *res, Authd__V1__UpdateUserRequ
     if (on_set) {
         upd->two_factor_enabled = msg_new(&authd__v1__bool_value__descriptor);
         if (upd->two_factor_enabled == NULL)
-            goto nomem;
+            return mnomem(m);
         upd->two_factor_enabled->value = on;
     }
     if (field(tf, "transport") != NULL) {
         upd->two_factor_transport = msg_new(&authd__v1__string_value__descriptor);
         if (upd->two_factor_transport == NULL)
-            goto nomem;
+            return mnomem(m);
         return get_string(m, tf, "twoFactor", "transport", &upd->two_factor_transport->value, 0);
     }
     return AUTHD_OK;
-nomem:
-    set_err(m->err, m->errlen, "out of memory");
-    return AUTHD_ERR_NOMEM;
 }
 
+/* A User resource: out->user for Users.Create, out->user_update its twoFactor for Users.Update. */
 static int
-auth_config_from_json(const json_t *res, const char *name, Authd__V1__AuthConfig **out, char *err,
-                      size_t errlen)
+map_user(struct mctx *m, const json_t *res, struct manifest_resource *out)
 {
-    struct mctx m = {.name = name, .err = err, .errlen = errlen};
-    Authd__V1__AuthConfig *c = msg_new(&authd__v1__auth_config__descriptor);
-    int r;
+    out->user = msg_new(&authd__v1__create_user_request__descriptor);
+    out->user_update = msg_new(&authd__v1__update_user_request__descriptor);
+    if (out->user == NULL || out->user_update == NULL)
+        return mnomem(m);
+    int r = map_user_fields(m, res, out->user, &out->inactive_set);
+    return r != AUTHD_OK ? r : map_user_two_factor(m, res, out->user_update);
+}
 
-    *out = NULL;
-    if (c == NULL) {
+/* A resource type: its resourceType and the mapping that makes its messages. */
+struct kind {
+    const char *type;
+    enum manifest_kind kind;
+    int (*map)(struct mctx *m, const json_t *res, struct manifest_resource *out);
+};
+
+/* Indexed by enum manifest_kind - 1. */
+static const struct kind resource_kinds[] = {
+    {"AuthConfig", MANIFEST_AUTH_CONFIG, map_auth_config},
+    {"User", MANIFEST_USER, map_user},
+    {"Client", MANIFEST_CLIENT, map_client},
+};
+
+/*
+ * *out (zeroed first) from res, a mapping of kind k: its name (errors are prefixed with it) and
+ * its messages. On failure *out is cleared again.
+ */
+static int
+resource_from_json(const struct kind *k, const json_t *res, struct manifest_resource *out,
+                   char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = k->kind;
+    if ((out->name = resource_name(res, k->type)) == NULL) {
         set_err(err, errlen, "out of memory");
         return AUTHD_ERR_NOMEM;
     }
-    if ((r = map_auth_config(&m, res, c)) != AUTHD_OK) {
-        manifest_msg_free(&c->base);
-        return r;
-    }
-    *out = c;
-    return AUTHD_OK;
+    struct mctx m = {.name = out->name, .err = err, .errlen = errlen};
+    int r = k->map(&m, res, out);
+    if (r != AUTHD_OK)
+        resource_clear(out);
+    return r;
 }
 
-/* A User resource: *out for Users.Create, *upd (when not NULL) its twoFactor for Users.Update. */
+/* The public one-resource mappings: res must be a mapping of kind. */
 static int
-user_from_json(const json_t *res, const char *name, Authd__V1__CreateUserRequest **out,
-               int *inactive_set, Authd__V1__UpdateUserRequest **upd, char *err, size_t errlen)
+one_from_json(enum manifest_kind kind, const json_t *res, struct manifest_resource *out, char *err,
+              size_t errlen)
 {
-    struct mctx m = {.name = name, .err = err, .errlen = errlen};
-    Authd__V1__CreateUserRequest *u = msg_new(&authd__v1__create_user_request__descriptor);
-    Authd__V1__UpdateUserRequest *tf = msg_new(&authd__v1__update_user_request__descriptor);
-    int r;
+    const struct kind *k = &resource_kinds[kind - 1];
 
-    *out = NULL;
-    if (upd != NULL)
-        *upd = NULL;
-    if (u == NULL || tf == NULL) {
-        manifest_msg_free(u != NULL ? &u->base : NULL);
-        manifest_msg_free(tf != NULL ? &tf->base : NULL);
-        set_err(err, errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
+    memset(out, 0, sizeof(*out));
+    if (res == NULL || !json_is_object(res)) {
+        set_err(err, errlen, "%s: expected a mapping", k->type);
+        return AUTHD_ERR_INVALID_ARGUMENT;
     }
-    if ((r = map_user(&m, res, u, inactive_set)) != AUTHD_OK ||
-        (r = map_user_two_factor(&m, res, tf)) != AUTHD_OK) {
-        manifest_msg_free(&u->base);
-        manifest_msg_free(&tf->base);
-        return r;
-    }
-    if (upd != NULL)
-        *upd = tf;
-    else
-        manifest_msg_free(&tf->base);
-    *out = u;
-    return AUTHD_OK;
-}
-
-static int
-client_from_json(const json_t *res, const char *name, Authd__V1__Client **out, char *err,
-                 size_t errlen)
-{
-    struct mctx m = {.name = name, .err = err, .errlen = errlen};
-    Authd__V1__Client *c = msg_new(&authd__v1__client__descriptor);
-    int r;
-
-    *out = NULL;
-    if (c == NULL) {
-        set_err(err, errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
-    if ((r = map_client(&m, res, c)) != AUTHD_OK) {
-        manifest_msg_free(&c->base);
-        return r;
-    }
-    *out = c;
-    return AUTHD_OK;
+    return resource_from_json(k, res, out, err, errlen);
 }
 
 int
 manifest_auth_config_from_json(const json_t *res, Authd__V1__AuthConfig **out, char *err,
                                size_t errlen)
 {
-    *out = NULL;
-    if (res == NULL || !json_is_object(res)) {
-        set_err(err, errlen, "AuthConfig: expected a mapping");
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    }
-    char *name = resource_name(res, "AuthConfig");
-    if (name == NULL) {
-        set_err(err, errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
-    int r = auth_config_from_json(res, name, out, err, errlen);
-    free(name);
-    return r;
+    struct manifest_resource r;
+    int rc = one_from_json(MANIFEST_AUTH_CONFIG, res, &r, err, errlen);
+    *out = r.auth_config;
+    r.auth_config = NULL;
+    resource_clear(&r);
+    return rc;
 }
 
 int
 manifest_user_from_json(const json_t *res, Authd__V1__CreateUserRequest **out, int *inactive_set,
                         char *err, size_t errlen)
 {
-    int set = 0;
-
-    *out = NULL;
+    struct manifest_resource r;
+    int rc = one_from_json(MANIFEST_USER, res, &r, err, errlen);
+    *out = r.user;
     if (inactive_set != NULL)
-        *inactive_set = 0;
-    if (res == NULL || !json_is_object(res)) {
-        set_err(err, errlen, "User: expected a mapping");
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    }
-    char *name = resource_name(res, "User");
-    if (name == NULL) {
-        set_err(err, errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
-    int r = user_from_json(res, name, out, &set, NULL, err, errlen);
-    free(name);
-    if (r == AUTHD_OK && inactive_set != NULL)
-        *inactive_set = set;
-    return r;
+        *inactive_set = r.inactive_set;
+    r.user = NULL;
+    resource_clear(&r);
+    return rc;
 }
 
 int
 manifest_client_from_json(const json_t *res, Authd__V1__Client **out, char *err, size_t errlen)
 {
-    *out = NULL;
-    if (res == NULL || !json_is_object(res)) {
-        set_err(err, errlen, "Client: expected a mapping");
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    }
-    char *name = resource_name(res, "Client");
-    if (name == NULL) {
-        set_err(err, errlen, "out of memory");
-        return AUTHD_ERR_NOMEM;
-    }
-    int r = client_from_json(res, name, out, err, errlen);
-    free(name);
-    return r;
+    struct manifest_resource r;
+    int rc = one_from_json(MANIFEST_CLIENT, res, &r, err, errlen);
+    *out = r.client;
+    r.client = NULL;
+    resource_clear(&r);
+    return rc;
 }
 
 /* Validates and appends one resource (doc/item are 1-based positions for messages). */
@@ -929,46 +889,26 @@ add_resource(struct manifest *mf, const json_t *res, size_t doc, size_t item, ch
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
     const char *type = json_string_value(rt);
-    memset(&r, 0, sizeof(r));
-    if (strcmp(type, "AuthConfig") == 0)
-        r.kind = MANIFEST_AUTH_CONFIG;
-    else if (strcmp(type, "User") == 0)
-        r.kind = MANIFEST_USER;
-    else if (strcmp(type, "Client") == 0)
-        r.kind = MANIFEST_CLIENT;
-    else {
+    const struct kind *k = NULL;
+    for (size_t i = 0; i < sizeof(resource_kinds) / sizeof(resource_kinds[0]) && k == NULL; i++)
+        k = strcmp(type, resource_kinds[i].type) == 0 ? &resource_kinds[i] : NULL;
+    if (k == NULL) {
         set_err(err, errlen,
                 "%s: unknown resourceType '%.60s' (supported: AuthConfig, User, Client)", where,
                 type);
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
-    if ((r.name = resource_name(res, type)) == NULL)
-        goto nomem;
-    if (r.kind == MANIFEST_AUTH_CONFIG)
-        rc = auth_config_from_json(res, r.name, &r.auth_config, err, errlen);
-    else if (r.kind == MANIFEST_USER)
-        rc = user_from_json(res, r.name, &r.user, &r.inactive_set, &r.user_update, err, errlen);
-    else
-        rc = client_from_json(res, r.name, &r.client, err, errlen);
-    if (rc != AUTHD_OK) {
-        free(r.name);
+    if ((rc = resource_from_json(k, res, &r, err, errlen)) != AUTHD_OK)
         return rc;
-    }
     struct manifest_resource *items = realloc(mf->items, (mf->n + 1) * sizeof(*items));
     if (items == NULL) {
-        free(r.name);
-        manifest_msg_free(r.auth_config != NULL ? &r.auth_config->base : NULL);
-        manifest_msg_free(r.user != NULL ? &r.user->base : NULL);
-        manifest_msg_free(r.user_update != NULL ? &r.user_update->base : NULL);
-        manifest_msg_free(r.client != NULL ? &r.client->base : NULL);
-        goto nomem;
+        resource_clear(&r);
+        set_err(err, errlen, "out of memory");
+        return AUTHD_ERR_NOMEM;
     }
     mf->items = items;
     mf->items[mf->n++] = r;
     return AUTHD_OK;
-nomem:
-    set_err(err, errlen, "out of memory");
-    return AUTHD_ERR_NOMEM;
 }
 
 int
@@ -1033,6 +973,17 @@ manifest_parse(const char *text, size_t len, struct manifest **out, char *err, s
 
 /* ---- messages -> JSON --------------------------------------------------------------------- */
 
+/* v when every step that built it worked (bad is 0), else NULL with v released. */
+static json_t *
+built(json_t *v, int bad)
+{
+    if (bad) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
 /* Sets key to a copy of s unless s is empty. 0, or -1 on NOMEM. */
 static int
 set_str(json_t *obj, const char *key, const char *s)
@@ -1068,23 +1019,30 @@ lockout_json(const Authd__V1__LockoutConfig *c)
                     bad |= json_object_set_new(rj, lockout_rule_fields[i], json_integer(v[i]));
         }
     }
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
+}
+
+/* {"resourceType": type, "id": id} (id left out when empty), or NULL on NOMEM. */
+static json_t *
+resource_json(const char *type, const char *id)
+{
+    json_t *o = json_object();
+    int bad = o == NULL;
+
+    if (!bad)
+        bad = json_object_set_new(o, "resourceType", json_string(type)) != 0 ||
+              set_str(o, "id", id) != 0;
+    return built(o, bad);
 }
 
 json_t *
 manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
 {
-    json_t *o = json_object();
-    int bad = o == NULL;
+    json_t *o = resource_json("AuthConfig", c->id);
+    int bad = 0;
 
-    if (bad)
+    if (o == NULL)
         return NULL;
-    bad |= json_object_set_new(o, "resourceType", json_string("AuthConfig"));
-    bad |= set_str(o, "id", c->id);
     if (c->two_factor != NULL) {
         const Authd__V1__TwoFactorConfig *tf = c->two_factor;
         json_t *t = json_object();
@@ -1129,11 +1087,7 @@ manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
         json_t *l = lockout_json(c->lockout);
         bad |= l == NULL || json_object_set_new(o, "lockout", l);
     }
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 /* A JSON array of copies of the n strings of arr, or NULL on NOMEM. */
@@ -1145,20 +1099,16 @@ string_list_json(char *const *arr, size_t n)
 
     for (size_t i = 0; !bad && i < n; i++)
         bad |= json_array_append_new(a, json_string(arr[i] != NULL ? arr[i] : ""));
-    if (bad) {
-        json_decref(a);
-        return NULL;
-    }
-    return a;
+    return built(a, bad);
 }
 
 static json_t *
 grant_json(const Authd__V1__GrantSettings *g)
 {
     json_t *o = json_object();
-    int bad = o == NULL;
+    int bad = 0;
 
-    if (bad)
+    if (o == NULL)
         return NULL;
     bad |= set_str(o, "redirect_uri", g->redirect_uri);
     bad |= json_object_set_new(o, "secret_required", json_boolean(g->secret_required));
@@ -1171,23 +1121,17 @@ grant_json(const Authd__V1__GrantSettings *g)
     if (g->refresh_token_expiration != 0)
         bad |= json_object_set_new(o, "refresh_token_expiration",
                                    json_integer((json_int_t)g->refresh_token_expiration));
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 json_t *
 manifest_client_to_json(const Authd__V1__Client *c)
 {
-    json_t *o = json_object();
-    int bad = o == NULL;
+    json_t *o = resource_json("Client", c->id);
+    int bad = 0;
 
-    if (bad)
+    if (o == NULL)
         return NULL;
-    bad |= json_object_set_new(o, "resourceType", json_string("Client"));
-    bad |= set_str(o, "id", c->id);
     /* c->secret is deliberately never read: authd does not send it, and neither do we. */
     bad |= json_object_set_new(o, "active", json_boolean(c->active == NULL || c->active->value));
     bad |= json_object_set_new(o, "first_party", json_boolean(c->first_party));
@@ -1212,11 +1156,7 @@ manifest_client_to_json(const Authd__V1__Client *c)
     if (c->n_scope > 0)
         bad |= json_object_set_new(o, "scope", string_list_json(c->scope, c->n_scope));
     bad |= json_object_set_new(o, "has_secret", json_boolean(c->has_secret));
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 /* RFC 3339 UTC text for unix seconds t, or NULL for 0 (unknown). */
@@ -1238,9 +1178,9 @@ json_t *
 manifest_user_to_json(const Authd__V1__User *u)
 {
     json_t *o = json_object();
-    int bad = o == NULL;
+    int bad = 0;
 
-    if (bad)
+    if (o == NULL)
         return NULL;
     bad |= json_object_set_new(o, "resourceType", json_string("User"));
     bad |= set_str(o, "id", u->id);
@@ -1256,11 +1196,7 @@ manifest_user_to_json(const Authd__V1__User *u)
         bad |= json_object_set_new(o, "createdAt", time_json(u->created_at));
     if (u->updated_at != 0)
         bad |= json_object_set_new(o, "updatedAt", time_json(u->updated_at));
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, bad);
 }
 
 /* ---- YAML printing ------------------------------------------------------------------------ */

@@ -126,6 +126,28 @@ print_user(const struct ctl *ctl, const Authd__V1__User *u)
     return AUTHCTL_OK;
 }
 
+/*
+ * A Users.Create/Get/Update answer (resp, freed here). With a verb (create, activate): the user
+ * as JSON under -o json, else "User/<id> <verb>". Without (get): the user, which must be there.
+ */
+static int
+user_answer(const struct ctl *ctl, ProtobufCMessage *resp, const char *id, const char *verb)
+{
+    const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
+    int rc = AUTHCTL_OK;
+
+    if (verb != NULL && !(ctl->json && ur->user != NULL)) {
+        ctl_print_done("User", id, verb);
+    } else if (ur->user == NULL) {
+        fputs("authctl: authd returned no user\n", stderr);
+        rc = AUTHCTL_REFUSED;
+    } else {
+        rc = print_user(ctl, ur->user);
+    }
+    rpc_msg_free(resp);
+    return rc;
+}
+
 /* ---- commands ----------------------------------------------------------------------------- */
 
 struct user_args {
@@ -205,7 +227,6 @@ user_create(struct ctl *ctl, const struct user_args *a)
     Authd__V1__CreateUserRequest req = AUTHD__V1__CREATE_USER_REQUEST__INIT;
     char pw[PASSWORD_MAX_LEN + 3];
     size_t pwlen = 0;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
     int rc;
 
@@ -219,30 +240,20 @@ user_create(struct ctl *ctl, const struct user_args *a)
     req.inactive = a->inactive;
     if (a->password_stdin)
         req.password = pw;
-    int r = rpc_call(ctl->client, "/authd.v1.Users/Create", &req.base,
-                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
+    rc = ctl_call(ctl, NULL, "/authd.v1.Users/Create", &req.base,
+                  &authd__v1__user_response__descriptor, &resp);
     if (a->password_stdin)
         secret_wipe(pw, sizeof(pw));
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
+    if (rc != AUTHCTL_OK)
+        return rc;
     const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
-    if (ctl->json && ur->user != NULL) {
-        rc = print_user(ctl, ur->user);
-    } else {
-        fputs("User/", stdout);
-        ctl_print_safe(stdout, ur->user != NULL ? ur->user->id : a->email);
-        fputs(" created\n", stdout);
-        rc = AUTHCTL_OK;
-    }
-    rpc_msg_free(resp);
-    return rc;
+    return user_answer(ctl, resp, ur->user != NULL ? ur->user->id : a->email, "created");
 }
 
 static int
 user_get(struct ctl *ctl, const struct user_args *a)
 {
     Authd__V1__GetUserRequest req = AUTHD__V1__GET_USER_REQUEST__INIT;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
 
     if ((a->id == NULL) == (a->email == NULL))
@@ -251,25 +262,17 @@ user_get(struct ctl *ctl, const struct user_args *a)
         req.id = (char *)a->id;
     else
         req.email = (char *)a->email;
-    int r = rpc_call(ctl->client, "/authd.v1.Users/Get", &req.base,
-                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
-    const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
-    int rc = AUTHCTL_REFUSED;
-    if (ur->user == NULL)
-        fputs("authctl: authd returned no user\n", stderr);
-    else
-        rc = print_user(ctl, ur->user);
-    rpc_msg_free(resp);
-    return rc;
+    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Get", &req.base,
+                      &authd__v1__user_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    return user_answer(ctl, resp, NULL, NULL);
 }
 
 static int
 user_list(struct ctl *ctl, const struct user_args *a)
 {
     Authd__V1__ListUsersRequest req = AUTHD__V1__LIST_USERS_REQUEST__INIT;
-    struct rpc_status st;
     char *token = NULL;
     json_t *all = NULL;
     int rc = AUTHCTL_REFUSED, header = 0;
@@ -280,12 +283,10 @@ user_list(struct ctl *ctl, const struct user_args *a)
     for (int page = 0; page < MAX_PAGES; page++) {
         ProtobufCMessage *resp = NULL;
         req.page_token = token != NULL ? token : (char *)"";
-        int r = rpc_call(ctl->client, "/authd.v1.Users/List", &req.base,
-                         &authd__v1__list_users_response__descriptor, &resp, ctl->timeout_ms, &st);
-        if (r != AUTHD_OK) {
-            rc = ctl_rpc_failed(NULL, r, &st);
+        if ((rc = ctl_call(ctl, NULL, "/authd.v1.Users/List", &req.base,
+                           &authd__v1__list_users_response__descriptor, &resp)) != AUTHCTL_OK)
             goto out;
-        }
+        rc = AUTHCTL_REFUSED; /* until the listing is complete */
         const Authd__V1__ListUsersResponse *lr = (const Authd__V1__ListUsersResponse *)resp;
         for (size_t i = 0; i < lr->n_users; i++) {
             const Authd__V1__User *u = lr->users[i];
@@ -344,7 +345,6 @@ user_set_active(struct ctl *ctl, const struct user_args *a, int inactive)
 {
     Authd__V1__BoolValue v = AUTHD__V1__BOOL_VALUE__INIT;
     Authd__V1__UpdateUserRequest req = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
 
     if (a->id == NULL)
@@ -352,41 +352,28 @@ user_set_active(struct ctl *ctl, const struct user_args *a, int inactive)
     v.value = inactive;
     req.id = (char *)a->id;
     req.inactive = &v;
-    int r = rpc_call(ctl->client, "/authd.v1.Users/Update", &req.base,
-                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
-    const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
-    int rc = AUTHCTL_OK;
-    if (ctl->json && ur->user != NULL) {
-        rc = print_user(ctl, ur->user);
-    } else {
-        fputs("User/", stdout);
-        ctl_print_safe(stdout, a->id);
-        puts(inactive ? " deactivated" : " activated");
-    }
-    rpc_msg_free(resp);
-    return rc;
+    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Update", &req.base,
+                      &authd__v1__user_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    return user_answer(ctl, resp, a->id, inactive ? "deactivated" : "activated");
 }
 
 static int
 user_delete(struct ctl *ctl, const struct user_args *a)
 {
     Authd__V1__DeleteUserRequest req = AUTHD__V1__DELETE_USER_REQUEST__INIT;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
 
     if (a->id == NULL)
         return ctl_usage_error("'user delete' needs --id");
     req.id = (char *)a->id;
-    int r = rpc_call(ctl->client, "/authd.v1.Users/Delete", &req.base,
-                     &authd__v1__empty__descriptor, &resp, ctl->timeout_ms, &st);
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
+    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Delete", &req.base, &authd__v1__empty__descriptor,
+                      &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
     rpc_msg_free(resp);
-    fputs("User/", stdout);
-    ctl_print_safe(stdout, a->id);
-    puts(" deleted");
+    ctl_print_done("User", a->id, "deleted");
     return AUTHCTL_OK;
 }
 
@@ -396,7 +383,6 @@ user_set_password(struct ctl *ctl, const struct user_args *a)
     Authd__V1__SetPasswordRequest req = AUTHD__V1__SET_PASSWORD_REQUEST__INIT;
     char pw[PASSWORD_MAX_LEN + 3];
     size_t pwlen;
-    struct rpc_status st;
     ProtobufCMessage *resp = NULL;
     int rc;
 
@@ -406,15 +392,13 @@ user_set_password(struct ctl *ctl, const struct user_args *a)
         return rc;
     req.id = (char *)a->id;
     req.password = pw;
-    int r = rpc_call(ctl->client, "/authd.v1.Users/SetPassword", &req.base,
-                     &authd__v1__empty__descriptor, &resp, ctl->timeout_ms, &st);
+    rc = ctl_call(ctl, NULL, "/authd.v1.Users/SetPassword", &req.base,
+                  &authd__v1__empty__descriptor, &resp);
     secret_wipe(pw, sizeof(pw));
-    if (r != AUTHD_OK)
-        return ctl_rpc_failed(NULL, r, &st);
+    if (rc != AUTHCTL_OK)
+        return rc;
     rpc_msg_free(resp);
-    fputs("User/", stdout);
-    ctl_print_safe(stdout, a->id);
-    puts(" password set");
+    ctl_print_done("User", a->id, "password set");
     return AUTHCTL_OK;
 }
 
