@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Caller roles: the method table (which roles may call each RPC), the callers file (certificate
- * identities -> roles, YAML read by common/yamlread.h, then checked strictly), the decision, and
- * the RPC adapter's authorize hook that applies it to every call. See callers.h for the rules and
- * docs/ARCHITECTURE.md for the table in prose.
+ * Caller roles: the callers file (certificate identities -> roles, YAML read by
+ * common/yamlread.h, then checked strictly), bearer tokens, the decision, and the RPC adapter's
+ * authorize hook that applies it to every call with the roles of the method's own row (the
+ * tables at the bottom of authd/svc_*.c). See callers.h for the rules and docs/ARCHITECTURE.md
+ * for who holds what.
  */
 #include "authd/callers.h"
 
@@ -19,70 +20,6 @@
 #include "common/yamlread.h"
 #include "authd/oauth.h"
 #include "proto/rpc.h"
-
-#define E ROLE_EDGE
-#define A ROLE_ADMIN
-#define S ROLE_SERVICE
-
-/*
- * Who may call what. Decided from what each caller does:
- *   edge     the browser flows (edge/authd_client.c calls exactly these): signup, password
- *            reset, login and the second factor, the user's own sessions and two-factor
- *            settings, the OAuth endpoints, the AuthConfig it themes pages with. Only the edge
- *            asks for a delivery code (IssueDeliveryCode), which hands out a live TOTP code.
- *   admin    authctl and operators: users (all), clients and key rotation (ClientAdmin), the
- *            AuthConfig, and what an operator reads or ends besides: a user's sessions (List,
- *            Revoke by id) and the published keys.
- *   service  resource servers: token introspection, revocation and UserInfo, the JWKS, user
- *            lookup (Users/Get) and session validation (Sessions/Get).
- * Health/Check is open to every caller, with or without credentials (probes). A method not in
- * this table is refused to everyone; the unit test fails when a served method is missing.
- */
-static const struct callers_rule rules[] = {
-    {"authd.v1.Users", "Create", A},
-    {"authd.v1.Users", "Get", A | S},
-    {"authd.v1.Users", "List", A},
-    {"authd.v1.Users", "Update", A},
-    {"authd.v1.Users", "Delete", A},
-    {"authd.v1.Users", "SetPassword", A},
-    {"authd.v1.Users", "ResetTwoFactor", A},
-    {"authd.v1.Sessions", "Login", E},
-    {"authd.v1.Sessions", "Get", E | S},
-    {"authd.v1.Sessions", "List", A},
-    {"authd.v1.Sessions", "Revoke", E | A},
-    {"authd.v1.Sessions", "ChangePassword", E},
-    {"authd.v1.Sessions", "VerifySecondFactor", E},
-    {"authd.v1.Signup", "Start", E},
-    {"authd.v1.Signup", "Get", E},
-    {"authd.v1.Signup", "Complete", E},
-    {"authd.v1.PasswordReset", "Start", E},
-    {"authd.v1.PasswordReset", "Get", E},
-    {"authd.v1.PasswordReset", "Complete", E},
-    {"authd.v1.TwoFactor", "BeginEnrollment", E},
-    {"authd.v1.TwoFactor", "ConfirmEnrollment", E},
-    {"authd.v1.TwoFactor", "Disable", E},
-    {"authd.v1.TwoFactor", "Status", E},
-    {"authd.v1.TwoFactor", "RegenerateRecoveryCodes", E},
-    {"authd.v1.TwoFactor", "IssueDeliveryCode", E},
-    {"authd.v1.Admin", "PutAuthConfig", A},
-    {"authd.v1.Admin", "GetAuthConfig", E | A},
-    {"authd.v1.ClientAdmin", "Put", A},
-    {"authd.v1.ClientAdmin", "Get", A},
-    {"authd.v1.ClientAdmin", "List", A},
-    {"authd.v1.ClientAdmin", "Delete", A},
-    {"authd.v1.ClientAdmin", "RotateKeys", A},
-    {"authd.v1.OAuth", "Authorize", E},
-    {"authd.v1.OAuth", "Token", E},
-    {"authd.v1.OAuth", "Introspect", E | S},
-    {"authd.v1.OAuth", "Revoke", E | S},
-    {"authd.v1.OAuth", "UserInfo", E | S},
-    {"authd.v1.OAuth", "Jwks", E | A | S},
-    {"grpc.health.v1.Health", "Check", ROLE_OPEN},
-};
-
-#undef E
-#undef A
-#undef S
 
 static const struct {
     const char *name;
@@ -110,25 +47,7 @@ struct callers {
     size_t n;
 };
 
-/* ---- the table and role names --------------------------------------------------------------- */
-
-const struct callers_rule *
-callers_rules(size_t *n)
-{
-    *n = sizeof(rules) / sizeof(rules[0]);
-    return rules;
-}
-
-unsigned
-callers_method_roles(const char *service, const char *method)
-{
-    if (service == NULL || method == NULL)
-        return 0;
-    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
-        if (strcmp(rules[i].method, method) == 0 && strcmp(rules[i].service, service) == 0)
-            return rules[i].roles;
-    return 0;
-}
+/* ---- role names ------------------------------------------------------------------------------ */
 
 unsigned
 callers_role_parse(const char *s)
@@ -657,11 +576,9 @@ callers_held_roles(const struct callers *c, const char *const *ids, size_t n_ids
 }
 
 int
-callers_decide(const struct callers *c, const char *service, const char *method,
-               const char *const *ids, size_t n_ids, const char *token_who, unsigned token_roles,
-               const char **who)
+callers_decide(const struct callers *c, unsigned need, const char *const *ids, size_t n_ids,
+               const char *token_who, unsigned token_roles, const char **who)
 {
-    unsigned need = callers_method_roles(service, method);
     unsigned held = callers_held_roles(c, ids, n_ids, token_who, token_roles);
     const char *first = NULL, *granted = NULL;
 
@@ -732,9 +649,12 @@ refuse(struct rpc_ctx *ctx, int err, const char *outcome, const char *client, co
 }
 
 int
-callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const char *method)
+callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const struct rpc_method *m)
 {
     const struct callers *c = arg;
+    const char *method = m->name;
+    /* The row's roles; a row without any is refused to everyone (held & 0 is never set). */
+    unsigned need = m->roles;
     const char *ids[PEER_IDS_MAX];
     const char *token_who = NULL, *who = NULL;
     unsigned token_roles = 0;
@@ -742,7 +662,6 @@ callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const cha
 
     rpc_ctx_set_grants(ctx, 0); /* nothing until decided */
     size_t n_ids = rpc_ctx_peer_identities(ctx, ids, PEER_IDS_MAX);
-    unsigned need = callers_method_roles(service, method);
     const char *h = (need & ROLE_OPEN) ? NULL : rpc_ctx_metadata(ctx, "authorization");
     if (h != NULL) {
         struct oauth_scopes *scopes = rpc_ctx_alloc(ctx, sizeof(*scopes));
@@ -754,7 +673,7 @@ callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const cha
                     : AUTHD_ERR_INVALID_TOKEN;
         if (r == AUTHD_ERR_INVALID_TOKEN) {
             /* Name the caller by its certificate if it has one; the token names nobody. */
-            callers_decide(c, service, method, ids, n_ids, NULL, 0, &who);
+            callers_decide(c, need, ids, n_ids, NULL, 0, &who);
             rpc_ctx_set_caller(ctx, who);
             return refuse(ctx, AUTHD_ERR_UNAUTHENTICATED, AUDIT_FAILURE, NULL, service, method);
         }
@@ -765,7 +684,7 @@ callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const cha
         if (token_who == NULL)
             return AUTHD_ERR_NOMEM;
     }
-    int r = callers_decide(c, service, method, ids, n_ids, token_who, token_roles, &who);
+    int r = callers_decide(c, need, ids, n_ids, token_who, token_roles, &who);
     rpc_ctx_set_caller(ctx, who);
     rpc_ctx_set_grants(ctx, callers_held_roles(c, ids, n_ids, token_who, token_roles));
     if (r != AUTHD_OK)

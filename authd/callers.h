@@ -6,27 +6,22 @@
  * "dns:...", "email:...", "ip:...", or "cn:..." for a certificate without SANs; see
  * rpc_ctx_peer_identities), mapped to roles by the callers file (--callers), from a
  * client_credentials access token in the `authorization: Bearer` metadata (scopes authd:edge,
- * authd:admin, authd:service), or, for a caller with neither, from --anonymous-roles. One static
- * table (callers.c) says which roles each method allows; a method missing from it is refused to
- * everyone.
+ * authd:admin, authd:service), or, for a caller with neither, from --anonymous-roles. Which
+ * roles each method allows sits in the method's own row (struct rpc_method.roles, the tables at
+ * the bottom of each authd/svc_*.c), which the RPC adapter hands to callers_authorize(); a row
+ * without roles is refused to everyone.
  */
 #ifndef AUTHD_CALLERS_H
 #define AUTHD_CALLERS_H
 
 #include <stddef.h>
 
+#include "authd/roles.h"
+
 struct authd;
 struct oauth_scopes;
 struct rpc_ctx;
-
-/* Roles, as bit flags. */
-#define ROLE_EDGE 0x1u
-#define ROLE_ADMIN 0x2u
-#define ROLE_SERVICE 0x4u
-#define ROLE_ALL (ROLE_EDGE | ROLE_ADMIN | ROLE_SERVICE)
-/* In the method table only: the method needs no role (every caller, even one without any
- * credentials: health probes). */
-#define ROLE_OPEN 0x80u
+struct rpc_method;
 
 /* The access-token scope that grants each role. */
 #define CALLERS_SCOPE_EDGE "authd:edge"
@@ -37,20 +32,6 @@ struct rpc_ctx;
 #define CALLERS_MAX_ENTRIES 1024       /* identities in one callers file */
 #define CALLERS_IDENTITY_MAX 1024      /* bytes of one identity */
 #define CALLERS_ROLES_TEXT_MAX 32      /* "edge,admin,service" plus NUL, with room */
-
-/* One row of the method table. */
-struct callers_rule {
-    const char *service; /* full service name, "authd.v1.Users" */
-    const char *method;  /* "Create" */
-    unsigned roles;      /* ROLE_* allowed, or ROLE_OPEN */
-};
-
-/* The whole method table (static storage) and its length. */
-const struct callers_rule *callers_rules(size_t *n);
-
-/* The roles method of service allows (ROLE_OPEN for an open one), 0 when it is not in the
- * table (then nobody may call it). */
-unsigned callers_method_roles(const char *service, const char *method);
 
 /* The role whose name is s ("edge", "admin", "service"), or 0. */
 unsigned callers_role_parse(const char *s);
@@ -123,7 +104,9 @@ unsigned callers_held_roles(const struct callers *c, const char *const *ids, siz
                             const char *token_who, unsigned token_roles);
 
 /*
- * The decision, without the RPC adapter (unit-testable): ids are the n_ids typed identities of
+ * The decision, without the RPC adapter (unit-testable): need is the roles the method's row
+ * allows (ROLE_* bits, ROLE_OPEN for every caller, 0 for nobody); ids are the n_ids typed
+ * identities of
  * the caller's certificate (borrowed), token_who is "client:<id>" when the caller presented a
  * valid bearer token (NULL: none) and token_roles the roles its scopes grant. The caller's roles
  * are callers_held_roles(). *who is set to the name to record for the caller: the identity (or
@@ -134,20 +117,21 @@ unsigned callers_held_roles(const struct callers *c, const char *const *ids, siz
  * AUTHD_OK when allowed, AUTHD_ERR_PERMISSION_DENIED when refused, to every caller, one without
  * any credentials included (the edge takes UNAUTHENTICATED for "the user's session is gone").
  */
-int callers_decide(const struct callers *c, const char *service, const char *method,
-                   const char *const *ids, size_t n_ids, const char *token_who,
-                   unsigned token_roles, const char **who);
+int callers_decide(const struct callers *c, unsigned need, const char *const *ids, size_t n_ids,
+                   const char *token_who, unsigned token_roles, const char **who);
 
 /*
- * The RPC adapter's authorize hook (rpc_authorize_fn; arg is a struct callers). Reads the
- * certificate identities and the bearer token, decides, records the caller
+ * The RPC adapter's authorize hook (rpc_authorize_fn; arg is a struct callers; m the method's
+ * row, whose roles say who may call it). Reads the certificate identities and the bearer token,
+ * decides, records the caller
  * (rpc_ctx_set_caller) and the roles it holds (rpc_ctx_set_grants: ROLE_* bits, so handlers can
  * keep part of a method to some roles, e.g. Sessions/Revoke by id to admin), and on refusal sets a
  * status message naming the method and emits an audit line (action permission_denied). A bearer
  * token that is malformed, unknown, expired, revoked, a user's, or no longer covered by its
  * client's registration gives AUTHD_ERR_UNAUTHENTICATED, never the anonymous roles. Open methods
- * (Health/Check) skip every check.
+ * (ROLE_OPEN: Health/Check) skip every check.
  */
-int callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const char *method);
+int callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service,
+                      const struct rpc_method *m);
 
 #endif

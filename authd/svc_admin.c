@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "authd/otp.h"
 #include "authd/records.h"
+#include "authd/roles.h"
 #include "authd/throttle.h"
 
 #define CFG_MAX_STR 1024
@@ -162,7 +163,7 @@ admin_get_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
 }
 
 const struct rpc_method authd_admin_methods[] = {
-    {"PutAuthConfig", admin_put_auth_config, 0},
-    {"GetAuthConfig", admin_get_auth_config, RPC_INLINE},
+    {"PutAuthConfig", admin_put_auth_config, 0, ROLE_ADMIN},
+    {"GetAuthConfig", admin_get_auth_config, RPC_INLINE, ROLE_EDGE | ROLE_ADMIN},
 };
 const size_t authd_admin_n_methods = sizeof(authd_admin_methods) / sizeof(authd_admin_methods[0]);

@@ -23,6 +23,7 @@
 #include "common/secret.h"
 #include "authd/signkeys.h"
 #include "authd/guard.h"
+#include "authd/roles.h"
 
 #define CLIENT_ID_MAX 64
 #define CLIENT_URI_MAX 2048
@@ -517,11 +518,11 @@ clients_rotate_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufC
 }
 
 const struct rpc_method authd_clients_methods[] = {
-    {"Put", clients_put, 0},
-    {"Get", clients_get_rpc, RPC_INLINE},
-    {"List", clients_list, 0},
-    {"Delete", clients_delete, 0},
-    {"RotateKeys", clients_rotate_keys, 0},
+    {"Put", clients_put, 0, ROLE_ADMIN},
+    {"Get", clients_get_rpc, RPC_INLINE, ROLE_ADMIN},
+    {"List", clients_list, 0, ROLE_ADMIN},
+    {"Delete", clients_delete, 0, ROLE_ADMIN},
+    {"RotateKeys", clients_rotate_keys, 0, ROLE_ADMIN},
 };
 const size_t authd_clients_n_methods =
     sizeof(authd_clients_methods) / sizeof(authd_clients_methods[0]);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "authd/authd.h"
+#include "authd/roles.h"
 #include "common/err.h"
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -29,7 +30,7 @@ health_check(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
 }
 
 const struct rpc_method authd_health_methods[] = {
-    {"Check", health_check, RPC_INLINE},
+    {"Check", health_check, RPC_INLINE, ROLE_OPEN},
 };
 const size_t authd_health_n_methods =
     sizeof(authd_health_methods) / sizeof(authd_health_methods[0]);

@@ -31,6 +31,7 @@
 #include "authd/token.h"
 #include "authd/twofactor.h"
 #include "authd/v1/oauth.pb-c.h"
+#include "authd/roles.h"
 
 #define PROMPT_LOGIN_FRESH 60     /* seconds: a login this recent satisfies prompt=login */
 #define CONSENT_TTL (365 * 86400) /* seconds a consent is remembered */
@@ -1998,8 +1999,11 @@ oauth_jwks(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
 }
 
 const struct rpc_method authd_oauth_methods[] = {
-    {"Authorize", oauth_authorize, 0},   {"Token", oauth_token, 0},
-    {"Introspect", oauth_introspect, 0}, {"Revoke", oauth_revoke, 0},
-    {"UserInfo", oauth_userinfo, 0},     {"Jwks", oauth_jwks, RPC_INLINE},
+    {"Authorize", oauth_authorize, 0, ROLE_EDGE},
+    {"Token", oauth_token, 0, ROLE_EDGE},
+    {"Introspect", oauth_introspect, 0, ROLE_EDGE | ROLE_SERVICE},
+    {"Revoke", oauth_revoke, 0, ROLE_EDGE | ROLE_SERVICE},
+    {"UserInfo", oauth_userinfo, 0, ROLE_EDGE | ROLE_SERVICE},
+    {"Jwks", oauth_jwks, RPC_INLINE, ROLE_ALL},
 };
 const size_t authd_oauth_n_methods = sizeof(authd_oauth_methods) / sizeof(authd_oauth_methods[0]);

@@ -20,6 +20,7 @@
 #include "common/secret.h"
 #include "authd/twofactor.h"
 #include "authd/v1/signup.pb-c.h"
+#include "authd/roles.h"
 
 /* 1 when the reset token was issued for the user's current password (see bound_hash). */
 static int
@@ -188,8 +189,8 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
 }
 
 const struct rpc_method authd_reset_methods[] = {
-    {"Start", reset_start, 0},
-    {"Get", reset_get, RPC_INLINE},
-    {"Complete", reset_complete, 0},
+    {"Start", reset_start, 0, ROLE_EDGE},
+    {"Get", reset_get, RPC_INLINE, ROLE_EDGE},
+    {"Complete", reset_complete, 0, ROLE_EDGE},
 };
 const size_t authd_reset_n_methods = sizeof(authd_reset_methods) / sizeof(authd_reset_methods[0]);

@@ -21,6 +21,7 @@
 #include "authd/login.h"
 #include "authd/twofactor.h"
 #include "authd/v1/sessions.pb-c.h"
+#include "authd/roles.h"
 
 /* Fills resp from a stored session and its user, copying into the call arena. */
 static int
@@ -441,12 +442,12 @@ out:
 }
 
 const struct rpc_method authd_sessions_methods[] = {
-    {"Login", sessions_login, 0},
-    {"Get", sessions_get, RPC_INLINE},
-    {"List", sessions_list, 0},
-    {"Revoke", sessions_revoke, 0},
-    {"ChangePassword", sessions_change_password, 0},
-    {"VerifySecondFactor", sessions_verify_second_factor, 0},
+    {"Login", sessions_login, 0, ROLE_EDGE},
+    {"Get", sessions_get, RPC_INLINE, ROLE_EDGE | ROLE_SERVICE},
+    {"List", sessions_list, 0, ROLE_ADMIN},
+    {"Revoke", sessions_revoke, 0, ROLE_EDGE | ROLE_ADMIN},
+    {"ChangePassword", sessions_change_password, 0, ROLE_EDGE},
+    {"VerifySecondFactor", sessions_verify_second_factor, 0, ROLE_EDGE},
 };
 const size_t authd_sessions_n_methods =
     sizeof(authd_sessions_methods) / sizeof(authd_sessions_methods[0]);

@@ -18,6 +18,7 @@
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/v1/signup.pb-c.h"
+#include "authd/roles.h"
 
 static int
 signup_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
@@ -175,9 +176,9 @@ out:
 }
 
 const struct rpc_method authd_signup_methods[] = {
-    {"Start", signup_start, 0},
-    {"Get", signup_get, RPC_INLINE},
-    {"Complete", signup_complete, 0},
+    {"Start", signup_start, 0, ROLE_EDGE},
+    {"Get", signup_get, RPC_INLINE, ROLE_EDGE},
+    {"Complete", signup_complete, 0, ROLE_EDGE},
 };
 const size_t authd_signup_n_methods =
     sizeof(authd_signup_methods) / sizeof(authd_signup_methods[0]);

@@ -21,6 +21,7 @@
 #include "common/secret.h"
 #include "authd/throttle.h"
 #include "authd/twofactor.h"
+#include "authd/roles.h"
 
 /* Makes sure rec->user->two_factor exists (records from before 2FA may lack it). */
 static int
@@ -386,12 +387,12 @@ out:
 }
 
 const struct rpc_method authd_twofactor_methods[] = {
-    {"BeginEnrollment", tf_begin, 0},
-    {"ConfirmEnrollment", tf_confirm, 0},
-    {"Disable", tf_disable, 0},
-    {"Status", tf_status, RPC_INLINE},
-    {"RegenerateRecoveryCodes", tf_regenerate, 0},
-    {"IssueDeliveryCode", tf_issue_delivery_code, 0},
+    {"BeginEnrollment", tf_begin, 0, ROLE_EDGE},
+    {"ConfirmEnrollment", tf_confirm, 0, ROLE_EDGE},
+    {"Disable", tf_disable, 0, ROLE_EDGE},
+    {"Status", tf_status, RPC_INLINE, ROLE_EDGE},
+    {"RegenerateRecoveryCodes", tf_regenerate, 0, ROLE_EDGE},
+    {"IssueDeliveryCode", tf_issue_delivery_code, 0, ROLE_EDGE},
 };
 const size_t authd_twofactor_n_methods =
     sizeof(authd_twofactor_methods) / sizeof(authd_twofactor_methods[0]);

@@ -17,6 +17,7 @@
 #include "common/secret.h"
 #include "authd/twofactor.h"
 #include "authd/v1/users.pb-c.h"
+#include "authd/roles.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 1000
@@ -382,12 +383,12 @@ users_reset_two_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
 }
 
 const struct rpc_method authd_users_methods[] = {
-    {"Create", users_create, 0},
-    {"Get", users_get, RPC_INLINE},
-    {"List", users_list, 0},
-    {"Update", users_update, 0},
-    {"Delete", users_delete, 0},
-    {"SetPassword", users_set_password, 0},
-    {"ResetTwoFactor", users_reset_two_factor, 0},
+    {"Create", users_create, 0, ROLE_ADMIN},
+    {"Get", users_get, RPC_INLINE, ROLE_ADMIN | ROLE_SERVICE},
+    {"List", users_list, 0, ROLE_ADMIN},
+    {"Update", users_update, 0, ROLE_ADMIN},
+    {"Delete", users_delete, 0, ROLE_ADMIN},
+    {"SetPassword", users_set_password, 0, ROLE_ADMIN},
+    {"ResetTwoFactor", users_reset_two_factor, 0, ROLE_ADMIN},
 };
 const size_t authd_users_n_methods = sizeof(authd_users_methods) / sizeof(authd_users_methods[0]);

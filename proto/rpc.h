@@ -39,10 +39,17 @@ typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx, const ProtobufCMessage *req,
 /* Method flags. */
 #define RPC_INLINE 0x1u /* cheap and non-blocking: runs on the completion-queue thread */
 
+/*
+ * One row per method: its handler and its rules, side by side, so that a new method is written
+ * in two places only (the .proto and its row).
+ */
 struct rpc_method {
     const char *name; /* method name as in the service descriptor, e.g. "Create" */
     rpc_handler_fn fn;
     unsigned flags; /* RPC_INLINE, or 0 to run on the worker pool (may block) */
+    /* Who may call it: a bit set whose meaning is the authorize hook's (authd: ROLE_* of
+     * authd/roles.h), handed to the hook with the row. 0 means nobody, when a hook is set. */
+    unsigned roles;
 };
 
 struct rpc_service {
@@ -70,14 +77,15 @@ struct rpc_tls {
 };
 
 /*
- * Called for every call to a registered method before its request is decoded, on the thread
- * that would run the handler. service is the full service name ("authd.v1.Users"), method the
- * method name ("Create"). Returns AUTHD_OK to go on, or an enum authd_err (e.g.
- * AUTHD_ERR_PERMISSION_DENIED, AUTHD_ERR_UNAUTHENTICATED) that becomes the call's status; the
- * handler then does not run. It may use every rpc_ctx_* accessor and set a status message.
+ * Called for every call to a served method before its request is decoded, on the thread that
+ * would run the handler. service is the full service name ("authd.v1.Users"), m the method's
+ * row (m->name "Create", m->roles the roles it allows; borrowed, static). Returns AUTHD_OK to go
+ * on, or an enum authd_err (e.g. AUTHD_ERR_PERMISSION_DENIED, AUTHD_ERR_UNAUTHENTICATED) that
+ * becomes the call's status; the handler then does not run. It may use every rpc_ctx_* accessor
+ * and set a status message.
  */
 typedef int (*rpc_authorize_fn)(void *arg, struct rpc_ctx *ctx, const char *service,
-                                const char *method);
+                                const struct rpc_method *m);
 
 /*
  * Called once after every call is answered, registered or not (service and method are "" for

@@ -149,7 +149,7 @@ local_run(struct rpc_local *l, const struct rpc_service *svc, const struct rpc_m
 
     *resp = NULL;
     if (l->opts->authorize != NULL)
-        err = l->opts->authorize(l->opts->hook_arg, &l->ctx, svc->desc->name, md->name);
+        err = l->opts->authorize(l->opts->hook_arg, &l->ctx, svc->desc->name, m);
     if (err == AUTHD_OK) {
         err = msg_copy(req, md->input, &a, &in);
         if (err == AUTHD_OK)

@@ -331,7 +331,7 @@ call_authorize(struct rpc_call *c)
 
     if (srv->authorize == NULL)
         return AUTHD_OK;
-    return srv->authorize(srv->hook_arg, &c->ctx, c->reg->svc->desc->name, c->reg->md->name);
+    return srv->authorize(srv->hook_arg, &c->ctx, c->reg->svc->desc->name, c->reg->m);
 }
 
 /* Authorizes, decodes, runs the handler and answers. On a cq thread (inline) or a worker. */

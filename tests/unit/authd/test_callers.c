@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests for authd/callers.c: every method of every service authd serves has a row in the
- * method table (walked from the protobuf-c service descriptors, so a new method without a row
- * fails here), key rows of the table, role lists, the callers file (good, unknown role, unknown
+ * Unit tests for authd/callers.c and the method rows: every method of every service authd serves
+ * has a row with roles (walked from the protobuf-c service descriptors, so a new method without
+ * one fails here), key rows, role lists, the callers file (good, unknown role, unknown
  * key, duplicate identity, empty, and other malformed shapes), and the decision.
  */
 #include <setjmp.h>
@@ -20,10 +20,30 @@
 #include "common/err.h"
 #include "authd/oauth.h"
 
-/* ---- the table ------------------------------------------------------------------------------ */
+/* ---- the method rows ------------------------------------------------------------------------ */
 
+/* The roles of a method's row in the tables authd serves (authd_services), 0 without a row. */
+static unsigned
+method_roles(const char *service, const char *method)
+{
+    struct authd a;
+    struct rpc_service svcs[32];
+    memset(&a, 0, sizeof(a));
+    size_t n = authd_services(&a, svcs, 32);
+    for (size_t i = 0; service != NULL && method != NULL && i < n; i++) {
+        if (strcmp(svcs[i].desc->name, service) != 0)
+            continue;
+        for (size_t m = 0; m < svcs[i].n_methods; m++)
+            if (strcmp(svcs[i].methods[m].name, method) == 0)
+                return svcs[i].methods[m].roles;
+    }
+    return 0;
+}
+
+/* Walked from the protobuf-c service descriptors, so that a new method without a row, or with a
+ * row that names no role (refused to everyone), fails here. */
 static void
-test_every_served_method_has_a_rule(void **state)
+test_every_served_method_has_roles(void **state)
 {
     (void)state;
     struct authd a;
@@ -31,35 +51,24 @@ test_every_served_method_has_a_rule(void **state)
     memset(&a, 0, sizeof(a));
     size_t n = authd_services(&a, svcs, 32);
     assert_true(n >= 9);
-    size_t methods = 0;
     for (size_t i = 0; i < n; i++) {
         const ProtobufCServiceDescriptor *d = svcs[i].desc;
         for (unsigned m = 0; m < d->n_methods; m++) {
-            unsigned roles = callers_method_roles(d->name, d->methods[m].name);
-            if (roles == 0)
-                fail_msg("%s/%s has no row in the callers table", d->name, d->methods[m].name);
-            methods++;
+            const struct rpc_method *row = NULL;
+            for (size_t k = 0; k < svcs[i].n_methods && row == NULL; k++)
+                if (strcmp(svcs[i].methods[k].name, d->methods[m].name) == 0)
+                    row = &svcs[i].methods[k];
+            if (row == NULL)
+                fail_msg("%s/%s has no row", d->name, d->methods[m].name);
+            if (row->roles == 0)
+                fail_msg("%s/%s allows no role", d->name, d->methods[m].name);
+            assert_int_equal(row->roles & ~(ROLE_ALL | ROLE_OPEN), 0);
         }
-        /* Every handler authd binds is a method of the descriptor, hence covered above. */
-        for (size_t m = 0; m < svcs[i].n_methods; m++)
-            assert_int_not_equal(callers_method_roles(d->name, svcs[i].methods[m].name), 0);
-    }
-    /* And no row names a method that nobody serves (a stale row hides a typo). */
-    size_t nr = 0;
-    const struct callers_rule *rules = callers_rules(&nr);
-    assert_int_equal(nr, methods);
-    for (size_t r = 0; r < nr; r++) {
-        int found = 0;
-        for (size_t i = 0; i < n && !found; i++) {
-            const ProtobufCServiceDescriptor *d = svcs[i].desc;
-            if (strcmp(d->name, rules[r].service) != 0)
-                continue;
-            for (unsigned m = 0; m < d->n_methods && !found; m++)
-                found = strcmp(d->methods[m].name, rules[r].method) == 0;
-        }
-        if (!found)
-            fail_msg("row %s/%s names no served method", rules[r].service, rules[r].method);
-        assert_int_equal(rules[r].roles & ~(ROLE_ALL | ROLE_OPEN), 0);
+        /* And no row names a method of another descriptor (rpc_server_start refuses that). */
+        for (size_t k = 0; k < svcs[i].n_methods; k++)
+            if (protobuf_c_service_descriptor_get_method_by_name(d, svcs[i].methods[k].name) ==
+                NULL)
+                fail_msg("row %s/%s names no method", d->name, svcs[i].methods[k].name);
     }
 }
 
@@ -67,27 +76,25 @@ static void
 test_key_rows(void **state)
 {
     (void)state;
-    assert_int_equal(callers_method_roles("authd.v1.TwoFactor", "IssueDeliveryCode"), ROLE_EDGE);
-    assert_int_equal(callers_method_roles("authd.v1.Users", "Create"), ROLE_ADMIN);
-    assert_int_equal(callers_method_roles("authd.v1.Users", "Get"), ROLE_ADMIN | ROLE_SERVICE);
-    assert_int_equal(callers_method_roles("authd.v1.ClientAdmin", "Put"), ROLE_ADMIN);
-    assert_int_equal(callers_method_roles("authd.v1.ClientAdmin", "RotateKeys"), ROLE_ADMIN);
-    assert_int_equal(callers_method_roles("authd.v1.Admin", "PutAuthConfig"), ROLE_ADMIN);
-    assert_int_equal(callers_method_roles("authd.v1.Admin", "GetAuthConfig"),
-                     ROLE_EDGE | ROLE_ADMIN);
-    assert_int_equal(callers_method_roles("authd.v1.Sessions", "Login"), ROLE_EDGE);
-    assert_int_equal(callers_method_roles("authd.v1.Sessions", "Get"), ROLE_EDGE | ROLE_SERVICE);
-    assert_int_equal(callers_method_roles("authd.v1.OAuth", "Introspect"),
-                     ROLE_EDGE | ROLE_SERVICE);
-    assert_int_equal(callers_method_roles("authd.v1.OAuth", "Token"), ROLE_EDGE);
-    assert_int_equal(callers_method_roles("authd.v1.OAuth", "Jwks"), ROLE_ALL);
-    assert_int_equal(callers_method_roles("grpc.health.v1.Health", "Check"), ROLE_OPEN);
+    assert_int_equal(method_roles("authd.v1.TwoFactor", "IssueDeliveryCode"), ROLE_EDGE);
+    assert_int_equal(method_roles("authd.v1.Users", "Create"), ROLE_ADMIN);
+    assert_int_equal(method_roles("authd.v1.Users", "Get"), ROLE_ADMIN | ROLE_SERVICE);
+    assert_int_equal(method_roles("authd.v1.ClientAdmin", "Put"), ROLE_ADMIN);
+    assert_int_equal(method_roles("authd.v1.ClientAdmin", "RotateKeys"), ROLE_ADMIN);
+    assert_int_equal(method_roles("authd.v1.Admin", "PutAuthConfig"), ROLE_ADMIN);
+    assert_int_equal(method_roles("authd.v1.Admin", "GetAuthConfig"), ROLE_EDGE | ROLE_ADMIN);
+    assert_int_equal(method_roles("authd.v1.Sessions", "Login"), ROLE_EDGE);
+    assert_int_equal(method_roles("authd.v1.Sessions", "Get"), ROLE_EDGE | ROLE_SERVICE);
+    assert_int_equal(method_roles("authd.v1.OAuth", "Introspect"), ROLE_EDGE | ROLE_SERVICE);
+    assert_int_equal(method_roles("authd.v1.OAuth", "Token"), ROLE_EDGE);
+    assert_int_equal(method_roles("authd.v1.OAuth", "Jwks"), ROLE_ALL);
+    assert_int_equal(method_roles("grpc.health.v1.Health", "Check"), ROLE_OPEN);
     /* Unknown: refused to everyone. Names are exact. */
-    assert_int_equal(callers_method_roles("authd.v1.Users", "Nope"), 0);
-    assert_int_equal(callers_method_roles("authd.v1.users", "Create"), 0);
-    assert_int_equal(callers_method_roles("Users", "Create"), 0);
-    assert_int_equal(callers_method_roles("grpc.health.v1.Health", "Watch"), 0);
-    assert_int_equal(callers_method_roles(NULL, "Create"), 0);
+    assert_int_equal(method_roles("authd.v1.Users", "Nope"), 0);
+    assert_int_equal(method_roles("authd.v1.users", "Create"), 0);
+    assert_int_equal(method_roles("Users", "Create"), 0);
+    assert_int_equal(method_roles("grpc.health.v1.Health", "Watch"), 0);
+    assert_int_equal(method_roles(NULL, "Create"), 0);
 }
 
 static void
@@ -341,9 +348,9 @@ test_decide(void **state)
     /* The edge's URI as another type of name: no role. */
     const char *lookalikes[] = {"cn:" EDGE_ID, "dns:" EDGE_ID, "email:" EDGE_ID};
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(
-            callers_decide(c, "authd.v1.Sessions", "Login", &lookalikes[i], 1, NULL, 0, &who),
-            AUTHD_ERR_PERMISSION_DENIED);
+        assert_int_equal(callers_decide(c, method_roles("authd.v1.Sessions", "Login"),
+                                        &lookalikes[i], 1, NULL, 0, &who),
+                         AUTHD_ERR_PERMISSION_DENIED);
         assert_string_equal(who, lookalikes[i]);
         assert_int_equal(callers_held_roles(c, &lookalikes[i], 1, NULL, 0), 0);
     }
@@ -352,70 +359,82 @@ test_decide(void **state)
                      ROLE_EDGE | ROLE_SERVICE);
 
     /* A mapped identity: its roles, named by the identity. */
-    assert_int_equal(callers_decide(c, "authd.v1.Sessions", "Login", edge, 1, NULL, 0, &who),
-                     AUTHD_OK);
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.Sessions", "Login"), edge, 1, NULL, 0, &who),
+        AUTHD_OK);
     assert_string_equal(who, EDGE_ID);
-    assert_int_equal(callers_decide(c, "authd.v1.Users", "Create", edge, 1, NULL, 0, &who),
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.Users", "Create"), edge, 1, NULL, 0, &who),
+        AUTHD_ERR_PERMISSION_DENIED);
+    assert_string_equal(who, EDGE_ID);
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.Users", "Create"), ops, 2, NULL, 0, &who),
+        AUTHD_OK);
+    assert_string_equal(who, OPS_ID);
+    assert_int_equal(callers_decide(c, method_roles("authd.v1.TwoFactor", "IssueDeliveryCode"), ops,
+                                    2, NULL, 0, &who),
                      AUTHD_ERR_PERMISSION_DENIED);
-    assert_string_equal(who, EDGE_ID);
-    assert_int_equal(callers_decide(c, "authd.v1.Users", "Create", ops, 2, NULL, 0, &who),
-                     AUTHD_OK);
+    /* Several identities: the union, named by the one that grants the role. */
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.Users", "Delete"), both, 2, NULL, 0, &who),
+        AUTHD_OK);
     assert_string_equal(who, OPS_ID);
     assert_int_equal(
-        callers_decide(c, "authd.v1.TwoFactor", "IssueDeliveryCode", ops, 2, NULL, 0, &who),
-        AUTHD_ERR_PERMISSION_DENIED);
-    /* Several identities: the union, named by the one that grants the role. */
-    assert_int_equal(callers_decide(c, "authd.v1.Users", "Delete", both, 2, NULL, 0, &who),
-                     AUTHD_OK);
-    assert_string_equal(who, OPS_ID);
-    assert_int_equal(callers_decide(c, "authd.v1.Signup", "Start", both, 2, NULL, 0, &who),
-                     AUTHD_OK);
+        callers_decide(c, method_roles("authd.v1.Signup", "Start"), both, 2, NULL, 0, &who),
+        AUTHD_OK);
     assert_string_equal(who, EDGE_ID);
     /* A token adds its roles; it names the caller when it is what grants the role. */
-    assert_int_equal(callers_decide(c, "authd.v1.OAuth", "Introspect", edge, 1, "client:svc",
-                                    ROLE_SERVICE, &who),
+    assert_int_equal(callers_decide(c, method_roles("authd.v1.OAuth", "Introspect"), edge, 1,
+                                    "client:svc", ROLE_SERVICE, &who),
                      AUTHD_OK);
     assert_string_equal(who, EDGE_ID);
-    assert_int_equal(
-        callers_decide(c, "authd.v1.Users", "Get", edge, 1, "client:svc", ROLE_SERVICE, &who),
-        AUTHD_OK);
+    assert_int_equal(callers_decide(c, method_roles("authd.v1.Users", "Get"), edge, 1, "client:svc",
+                                    ROLE_SERVICE, &who),
+                     AUTHD_OK);
     assert_string_equal(who, "client:svc");
-    assert_int_equal(
-        callers_decide(c, "authd.v1.Users", "Get", NULL, 0, "client:svc", ROLE_SERVICE, &who),
-        AUTHD_OK);
+    assert_int_equal(callers_decide(c, method_roles("authd.v1.Users", "Get"), NULL, 0, "client:svc",
+                                    ROLE_SERVICE, &who),
+                     AUTHD_OK);
     assert_string_equal(who, "client:svc");
-    assert_int_equal(
-        callers_decide(c, "authd.v1.Users", "Create", NULL, 0, "client:svc", ROLE_SERVICE, &who),
-        AUTHD_ERR_PERMISSION_DENIED);
+    assert_int_equal(callers_decide(c, method_roles("authd.v1.Users", "Create"), NULL, 0,
+                                    "client:svc", ROLE_SERVICE, &who),
+                     AUTHD_ERR_PERMISSION_DENIED);
     assert_string_equal(who, "client:svc");
     /* A token without a role scope holds no role, and is not anonymous either. */
     callers_free(c);
     assert_int_equal(callers_new(NULL, ROLE_ALL, &c), AUTHD_OK);
-    assert_int_equal(callers_decide(c, "authd.v1.Users", "Get", NULL, 0, "client:x", 0, &who),
-                     AUTHD_ERR_PERMISSION_DENIED);
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.Users", "Get"), NULL, 0, "client:x", 0, &who),
+        AUTHD_ERR_PERMISSION_DENIED);
     /* Anonymous (no identity, or only unmapped ones): the anonymous roles. */
-    assert_int_equal(callers_decide(c, "authd.v1.Users", "Create", NULL, 0, NULL, 0, &who),
-                     AUTHD_OK);
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.Users", "Create"), NULL, 0, NULL, 0, &who),
+        AUTHD_OK);
     assert_string_equal(who, "anonymous");
-    assert_int_equal(callers_decide(c, "authd.v1.Users", "Create", stranger, 1, NULL, 0, &who),
-                     AUTHD_OK);
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.Users", "Create"), stranger, 1, NULL, 0, &who),
+        AUTHD_OK);
     /* An unmapped identity holds the anonymous roles, but is named by its certificate. */
     assert_string_equal(who, "spiffe://evil/edge");
     assert_int_equal(callers_held_roles(c, stranger, 1, NULL, 0), ROLE_ALL);
-    /* A method missing from the table: refused, whatever the roles. */
-    assert_int_equal(callers_decide(c, "authd.v1.Users", "Nope", NULL, 0, NULL, 0, &who),
-                     AUTHD_ERR_PERMISSION_DENIED);
+    /* A method without a row (or a row without roles): refused, whatever the roles held. */
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.Users", "Nope"), NULL, 0, NULL, 0, &who),
+        AUTHD_ERR_PERMISSION_DENIED);
     callers_free(c);
     assert_int_equal(callers_new(NULL, 0, &c), AUTHD_OK);
-    assert_int_equal(callers_decide(c, "authd.v1.OAuth", "Jwks", NULL, 0, NULL, 0, &who),
-                     AUTHD_ERR_PERMISSION_DENIED);
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.OAuth", "Jwks"), NULL, 0, NULL, 0, &who),
+        AUTHD_ERR_PERMISSION_DENIED);
     assert_string_equal(who, "anonymous");
-    assert_int_equal(callers_decide(c, "authd.v1.OAuth", "Jwks", stranger, 1, NULL, 0, &who),
-                     AUTHD_ERR_PERMISSION_DENIED);
+    assert_int_equal(
+        callers_decide(c, method_roles("authd.v1.OAuth", "Jwks"), stranger, 1, NULL, 0, &who),
+        AUTHD_ERR_PERMISSION_DENIED);
     assert_string_equal(who, "spiffe://evil/edge");
     /* Health/Check: open to all, even with no role at all. */
-    assert_int_equal(callers_decide(c, "grpc.health.v1.Health", "Check", NULL, 0, NULL, 0, &who),
-                     AUTHD_OK);
+    assert_int_equal(
+        callers_decide(c, method_roles("grpc.health.v1.Health", "Check"), NULL, 0, NULL, 0, &who),
+        AUTHD_OK);
     assert_string_equal(who, "anonymous");
     callers_free(c);
     /* Anonymous roles: only known role bits are kept. */
@@ -428,7 +447,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_served_method_has_a_rule),
+        cmocka_unit_test(test_every_served_method_has_roles),
         cmocka_unit_test(test_key_rows),
         cmocka_unit_test(test_roles_lists),
         cmocka_unit_test(test_scope_roles),

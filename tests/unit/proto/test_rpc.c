@@ -187,15 +187,16 @@ on_set_password(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessa
     return AUTHD_OK;
 }
 
+/* No authorize hook here: the rows' roles are not looked at. */
 static const struct rpc_method health_methods[] = {
-    {"Check", on_check, RPC_INLINE},
+    {"Check", on_check, RPC_INLINE, 0},
 };
 /* Delete is left out on purpose: it must answer UNIMPLEMENTED. */
 static const struct rpc_method users_methods[] = {
-    {"Create", on_create, 0},
-    {"Get", on_get, RPC_INLINE},
-    {"List", on_list, RPC_INLINE},
-    {"SetPassword", on_set_password, 0},
+    {"Create", on_create, 0, 0},
+    {"Get", on_get, RPC_INLINE, 0},
+    {"List", on_list, RPC_INLINE, 0},
+    {"SetPassword", on_set_password, 0, 0},
 };
 static const struct rpc_service services[] = {
     {&grpc__health__v1__health__descriptor, health_methods, 1, &service_arg},
@@ -703,7 +704,7 @@ test_bind_failure(void **state)
     struct rpc_server_opts opts = {.listen = NULL};
     struct rpc_server *srv = (void *)1;
     int port = -1;
-    static const struct rpc_method bogus[] = {{"NoSuchMethod", on_check, RPC_INLINE}};
+    static const struct rpc_method bogus[] = {{"NoSuchMethod", on_check, RPC_INLINE, 0}};
     const struct rpc_service bad_svc = {&grpc__health__v1__health__descriptor, bogus, 1, NULL};
 
     /* The fixture's port is taken. */

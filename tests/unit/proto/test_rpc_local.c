@@ -86,19 +86,23 @@ on_get(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
 
 /* Delete is left out on purpose: it must answer UNIMPLEMENTED. */
 static const struct rpc_method users_methods[] = {
-    {"Create", on_create, 0},
-    {"Get", on_get, RPC_INLINE},
+    {"Create", on_create, 0, 0x2},
+    {"Get", on_get, RPC_INLINE, 0x4},
 };
 static const struct rpc_service users = {&authd__v1__users__descriptor, users_methods, 2,
                                          &service_arg};
 
 /* Refuses Users/Create for a caller without the "x-allow" metadata; names the caller. */
 static int
-on_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const char *method)
+on_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const struct rpc_method *m)
 {
     int *calls = arg;
+    const char *method = m->name;
 
     (*calls)++;
+    /* The hook gets the method's own row, with its roles. */
+    if (m->roles != (strcmp(method, "Create") == 0 ? 0x2u : 0x4u))
+        return AUTHD_ERR_INTERNAL;
     rpc_ctx_set_caller(ctx, "hook-caller");
     rpc_ctx_set_grants(ctx, 0x5);
     if (strcmp(service, "authd.v1.Users") == 0 && strcmp(method, "Create") == 0 &&

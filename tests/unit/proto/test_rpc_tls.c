@@ -127,12 +127,16 @@ sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+#define ROLE_T_OPEN 0x10u /* the test's marks in the rows' roles */
+#define ROLE_T_READ 0x20u
+#define ROLE_T_WRITE 0x40u
+
 /*
- * Refuses a call whose metadata says x-deny; otherwise names the caller by the first identity
- * of its certificate, or "anonymous".
+ * Refuses a call whose metadata says x-deny, and one whose row allows no role (roles 0);
+ * otherwise names the caller by the first identity of its certificate, or "anonymous".
  */
 static int
-on_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const char *method)
+on_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const struct rpc_method *m)
 {
     const char *ids[8];
     size_t n = rpc_ctx_peer_identities(ctx, ids, 8);
@@ -144,7 +148,16 @@ on_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const char *me
     }
     if (strcmp(service, "authd.v1.Users") != 0 && strcmp(service, "grpc.health.v1.Health") != 0)
         return AUTHD_ERR_INTERNAL; /* the hook must see the full service name */
-    if (method[0] == '\0')
+    /* The hook gets the method's own row: its name and its roles, side by side. */
+    if (m == NULL || m->name == NULL || m->fn == NULL)
+        return AUTHD_ERR_INTERNAL;
+    if (m->roles == 0) {
+        rpc_ctx_set_message(ctx, "no role may call this");
+        return AUTHD_ERR_PERMISSION_DENIED;
+    }
+    if ((strcmp(m->name, "Check") == 0 && m->roles != ROLE_T_OPEN) ||
+        (strcmp(m->name, "Get") == 0 && m->roles != ROLE_T_READ) ||
+        (strcmp(m->name, "Create") == 0 && m->roles != ROLE_T_WRITE))
         return AUTHD_ERR_INTERNAL;
     rpc_ctx_set_caller(ctx, n > 0 ? ids[0] : "anonymous");
     return AUTHD_OK;
@@ -205,14 +218,27 @@ on_create(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *re
     return out->user != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
 }
 
-static const struct rpc_method health_methods[] = {{"Check", on_check, RPC_INLINE}};
+/* Users.List: counted with Create's runs, answers the empty list. */
+static int
+on_list(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    (void)ctx;
+    (void)req;
+    (void)resp;
+    __atomic_add_fetch(&create_runs, 1, __ATOMIC_SEQ_CST);
+    return AUTHD_OK;
+}
+
+static const struct rpc_method health_methods[] = {{"Check", on_check, RPC_INLINE, ROLE_T_OPEN}};
+/* List has a handler but a row without roles: the hook refuses it to everyone. */
 static const struct rpc_method users_methods[] = {
-    {"Get", on_get, RPC_INLINE},
-    {"Create", on_create, 0},
+    {"Get", on_get, RPC_INLINE, ROLE_T_READ},
+    {"Create", on_create, 0, ROLE_T_WRITE},
+    {"List", on_list, 0, 0},
 };
 static const struct rpc_service services[] = {
     {&grpc__health__v1__health__descriptor, health_methods, 1, NULL},
-    {&authd__v1__users__descriptor, users_methods, 2, NULL},
+    {&authd__v1__users__descriptor, users_methods, 3, NULL},
 };
 
 /* ---- fixture --------------------------------------------------------------------------- */
@@ -449,6 +475,14 @@ test_authorize_refusal(void **state)
                               &authd__v1__user_response__descriptor, &resp, 5000, NULL),
                      AUTHD_OK);
     rpc_msg_free(resp);
+    assert_int_equal(__atomic_load_n(&create_runs, __ATOMIC_SEQ_CST), runs + 1);
+
+    /* A row without roles: refused without metadata asking for it; its handler never runs. */
+    Authd__V1__ListUsersRequest lreq = AUTHD__V1__LIST_USERS_REQUEST__INIT;
+    assert_int_equal(rpc_call(c, "/authd.v1.Users/List", &lreq.base,
+                              &authd__v1__list_users_response__descriptor, &resp, 5000, &st),
+                     AUTHD_ERR_PERMISSION_DENIED);
+    assert_string_equal(st.message, "no role may call this");
     assert_int_equal(__atomic_load_n(&create_runs, __ATOMIC_SEQ_CST), runs + 1);
     rpc_client_free(c);
 }
