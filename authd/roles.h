@@ -3,7 +3,7 @@
  * authd's caller roles, as the bit set a method row (struct rpc_method.roles, the tables at the
  * bottom of each authd/svc_*.c) allows and a caller holds (authd/callers.h decides who holds
  * which). The rows are decided from what each caller does:
- *   edge     the browser flows (edge/authd_client.c calls exactly these): signup, password
+ *   edge     the browser flows (the edge's flows call exactly these): signup, password
  *            reset, login and the second factor, the user's own sessions and two-factor
  *            settings, the OAuth endpoints, the AuthConfig it themes pages with. Only the edge
  *            asks for a delivery code (IssueDeliveryCode), which hands out a live TOTP code.

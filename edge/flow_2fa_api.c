@@ -147,8 +147,12 @@ edge_api_2fa_request(struct edge_req *r)
     else if (transport != NULL && transport[0] != '\0' && !edge_2fa_has_webhook(r))
         err = answer_error(r, 400, "invalid_request", "No delivery webhook is configured");
     else {
+        Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
+        req.session_token = edge_authd_str(token);
+        req.transport = edge_authd_str(transport);
         Authd__V1__BeginEnrollmentResponse *b = NULL;
-        err = edge_authd_2fa_begin(r->edge->authd, r->id, token, transport, &b);
+        err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "BeginEnrollment", &req.base, (ProtobufCMessage **)&b, NULL);
         if (err != AUTHD_OK) {
             err = answer_err(r, err, "api_2fa_begin");
         } else if (transport == NULL || transport[0] == '\0') {
@@ -196,7 +200,12 @@ edge_api_2fa_confirm(struct edge_req *r)
     } else {
         Authd__V1__RecoveryCodesResponse *rc = NULL;
         struct rpc_status st;
-        err = edge_authd_2fa_confirm(r->edge->authd, r->id, token, code, r->client_ip, &rc, &st);
+        Authd__V1__ConfirmEnrollmentRequest req = AUTHD__V1__CONFIRM_ENROLLMENT_REQUEST__INIT;
+        req.session_token = edge_authd_str(token);
+        req.code = edge_authd_str(code);
+        req.client_ip = edge_authd_str(r->client_ip);
+        err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "ConfirmEnrollment", &req.base, (ProtobufCMessage **)&rc, &st);
         edge_req_note_lockout(r, err, &st);
         if (err != AUTHD_OK) {
             log_event(LOG_INFO, "2fa_confirm_failed", "rid=%s err=%s ip=%s api=1", r->id,

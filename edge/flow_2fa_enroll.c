@@ -84,8 +84,11 @@ edge_flow_2fa_request_page(struct edge_req *r)
     if (token == NULL)
         return edge_req_redirect(r, "/auth/login");
     /* authd begins an enrolment only for a signed-in session (else UNAUTHENTICATED). */
+    Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
     Authd__V1__BeginEnrollmentResponse *b = NULL;
-    int err = edge_authd_2fa_begin(r->edge->authd, r->id, token, "", &b);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "BeginEnrollment", &req.base, (ProtobufCMessage **)&b, NULL);
     if (err == AUTHD_ERR_ALREADY_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
     if (err != AUTHD_OK)
@@ -123,8 +126,12 @@ edge_flow_2fa_confirm(struct edge_req *r)
         return edge_req_redirect(r, "/auth/login");
     Authd__V1__RecoveryCodesResponse *rc = NULL;
     struct rpc_status st;
-    int err = edge_authd_2fa_confirm(r->edge->authd, r->id, token, edge_req_field(r, "token"),
-                                     r->client_ip, &rc, &st);
+    Authd__V1__ConfirmEnrollmentRequest req = AUTHD__V1__CONFIRM_ENROLLMENT_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    req.code = edge_authd_str(edge_req_field(r, "token"));
+    req.client_ip = edge_authd_str(r->client_ip);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "ConfirmEnrollment", &req.base, (ProtobufCMessage **)&rc, &st);
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_ALREADY_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");

@@ -48,8 +48,11 @@ edge_flow_2fa_settings(struct edge_req *r)
     if (token == NULL)
         return edge_req_redirect(r, "/auth/login");
     /* authd answers Status only for a signed-in session (UNAUTHENTICATED: to the login). */
+    Authd__V1__StatusRequest req = AUTHD__V1__STATUS_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
     Authd__V1__TwoFactorStatusResponse *st = NULL;
-    int err = edge_authd_2fa_status(r->edge->authd, r->id, token, &st);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor, "Status",
+                              &req.base, (ProtobufCMessage **)&st, NULL);
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, "2fa_status");
 
@@ -178,8 +181,12 @@ edge_flow_2fa_enable(struct edge_req *r)
     if (token == NULL)
         return edge_req_redirect(r, "/auth/login");
 
+    Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    req.transport = edge_authd_str(transport);
     Authd__V1__BeginEnrollmentResponse *b = NULL;
-    int err = edge_authd_2fa_begin(r->edge->authd, r->id, token, transport, &b);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "BeginEnrollment", &req.base, (ProtobufCMessage **)&b, NULL);
     if (err == AUTHD_ERR_ALREADY_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
     if (err == AUTHD_ERR_INVALID_ARGUMENT || err == AUTHD_ERR_TOO_LARGE)
@@ -237,6 +244,18 @@ edge_flow_2fa_disable_form(struct edge_req *r)
 }
 
 /* 1 for the refusals that re-render a code form (the user may try again). */
+/* The request of Disable and RegenerateRecoveryCodes: the session, the form's code or
+ * recovery code, and the client's address. */
+static void
+second_factor_req(struct edge_req *r, Authd__V1__SecondFactorRequest *req, const char *token,
+                  const char *recovery_code)
+{
+    req->session_token = edge_authd_str(token);
+    req->code = edge_authd_str(edge_req_field(r, "token"));
+    req->recovery_code = edge_authd_str(recovery_code);
+    req->client_ip = edge_authd_str(r->client_ip);
+}
+
 static int
 is_code_error(int err)
 {
@@ -254,8 +273,10 @@ edge_flow_2fa_disable(struct edge_req *r)
     const char *recovery_code = edge_req_field(r, "recovery_code");
     Authd__V1__UserResponse *u = NULL;
     struct rpc_status st;
-    int err = edge_authd_2fa_disable(r->edge->authd, r->id, token, edge_req_field(r, "token"),
-                                     recovery_code, r->client_ip, &u, &st);
+    Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
+    second_factor_req(r, &req, token, recovery_code);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor, "Disable",
+                              &req.base, (ProtobufCMessage **)&u, &st);
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_NOT_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
@@ -306,8 +327,10 @@ edge_flow_2fa_recovery_codes(struct edge_req *r)
     const char *recovery_code = edge_req_field(r, "recovery_code");
     Authd__V1__RecoveryCodesResponse *rc = NULL;
     struct rpc_status st;
-    int err = edge_authd_2fa_regenerate(r->edge->authd, r->id, token, edge_req_field(r, "token"),
-                                        recovery_code, r->client_ip, &rc, &st);
+    Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
+    second_factor_req(r, &req, token, recovery_code);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "RegenerateRecoveryCodes", &req.base, (ProtobufCMessage **)&rc, &st);
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_NOT_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");

@@ -109,8 +109,11 @@ deliver(struct edge_req *r, const char *token, const Authd__V1__User *u, struct 
         log_event(LOG_WARN, "webhook_missing", "rid=%s reason=user_has_transport", r->id);
         return AUTHD_OK;
     }
+    Authd__V1__DeliveryCodeRequest req = AUTHD__V1__DELIVERY_CODE_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
     Authd__V1__DeliveryCodeResponse *d = NULL;
-    int err = edge_authd_2fa_delivery_code(r->edge->authd, r->id, token, &d);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "IssueDeliveryCode", &req.base, (ProtobufCMessage **)&d, NULL);
     if (is_session_error(err))
         return AUTHD_ERR_UNAUTHENTICATED;
     if (err == AUTHD_OK)
@@ -207,8 +210,14 @@ edge_flow_2fa_verify(struct edge_req *r)
         (code == NULL || code[0] == '\0') && recovery_code != NULL && recovery_code[0] != '\0';
     Authd__V1__SessionResponse *resp = NULL;
     struct rpc_status st;
-    int err = edge_authd_verify_second_factor(r->edge->authd, r->id, token, code, recovery_code,
-                                              r->client_ip, r->user_agent, &resp, &st);
+    Authd__V1__VerifySecondFactorRequest req = AUTHD__V1__VERIFY_SECOND_FACTOR_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    req.code = edge_authd_str(code);
+    req.recovery_code = edge_authd_str(recovery_code);
+    req.client_ip = edge_authd_str(r->client_ip);
+    req.user_agent = edge_authd_str(r->user_agent);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__sessions__descriptor,
+                              "VerifySecondFactor", &req.base, (ProtobufCMessage **)&resp, &st);
     edge_req_note_lockout(r, err, &st);
     if (err != AUTHD_OK) {
         count_second_factor(err);

@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "edge/http_err.h"
+#include "edge/readiness.h"
 #include "common/log.h"
 #include "proto/rpc.h"
 
@@ -57,11 +58,21 @@ edge_flow_home(struct edge_req *r)
     return edge_req_page(r, 200, &p);
 }
 
+/* Sessions.Revoke by token (the logout). */
+static int
+session_revoke(struct edge_req *r, const char *token)
+{
+    Authd__V1__RevokeSessionRequest req = AUTHD__V1__REVOKE_SESSION_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    return edge_authd_call(r->edge->authd, r->id, &authd__v1__sessions__descriptor, "Revoke",
+                           &req.base, NULL, NULL);
+}
+
 /* Revokes token; "already gone" counts as done. */
 static int
 revoke(struct edge_req *r, const char *token)
 {
-    int err = edge_authd_session_revoke(r->edge->authd, r->id, token);
+    int err = session_revoke(r, token);
     if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
         err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT)
         err = AUTHD_OK;
@@ -114,8 +125,7 @@ edge_flow_session_delete(struct edge_req *r)
     /* A cookie's session that is already gone is as good as ended (the cookie is cleared
      * below). A bearer token authd does not know as a session, e.g. an OAuth access token,
      * ended nothing: 401, never a 200 that leaves the caller believing it signed out. */
-    int err =
-        from_cookie ? revoke(r, token) : edge_authd_session_revoke(r->edge->authd, r->id, token);
+    int err = from_cookie ? revoke(r, token) : session_revoke(r, token);
     if (!from_cookie && (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
                          err == AUTHD_ERR_INVALID_ARGUMENT))
         err = AUTHD_ERR_UNAUTHENTICATED;

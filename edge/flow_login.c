@@ -116,8 +116,13 @@ edge_flow_login(struct edge_req *r)
 
     Authd__V1__SessionResponse *resp = NULL;
     struct rpc_status st;
-    int err = edge_authd_login(r->edge->authd, r->id, email, password, r->client_ip, r->user_agent,
-                               &resp, &st);
+    Authd__V1__LoginRequest req = AUTHD__V1__LOGIN_REQUEST__INIT;
+    req.email = edge_authd_str(email);
+    req.password = edge_authd_str(password);
+    req.client_ip = edge_authd_str(r->client_ip);
+    req.user_agent = edge_authd_str(r->user_agent);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__sessions__descriptor, "Login",
+                              &req.base, (ProtobufCMessage **)&resp, &st);
     edge_req_note_lockout(r, err, &st);
     if (err != AUTHD_OK) {
         struct edge_http_err he;

@@ -195,8 +195,16 @@ authorize(struct edge_req *r, const struct edge_carry *c, const char *prompt, in
     edge_carry_to_client(c, &cc);
     struct rpc_status st;
     Authd__V1__AuthorizeResponse *a = NULL;
-    int err = edge_authd_oauth_authorize(r->edge->authd, r->id, edge_req_session_token(r), &cc,
-                                         prompt, max_age, consent_given, &a, &st);
+    Authd__V1__AuthorizeRequest req = AUTHD__V1__AUTHORIZE_REQUEST__INIT;
+    req.session_token = edge_authd_str(edge_req_session_token(r));
+    req.params = &cc;
+    req.prompt = edge_authd_str(prompt);
+    req.max_age = max_age;
+    /* consent_given: 1 the user allowed, -1 the user denied, 0 no answer yet. */
+    req.consent_given = consent_given > 0;
+    req.consent_denied = consent_given < 0;
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, "Authorize",
+                              &req.base, (ProtobufCMessage **)&a, &st);
     if (err != AUTHD_OK)
         return authorize_failed(r, err, &st);
     err = act(r, redirect_status, c, a);

@@ -85,7 +85,12 @@ edge_flow_forgot(struct edge_req *r)
 
     Authd__V1__StartResetResponse *resp = NULL;
     struct rpc_status st;
-    int err = edge_authd_reset_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp, &st);
+    Authd__V1__StartResetRequest req = AUTHD__V1__START_RESET_REQUEST__INIT;
+    req.email = edge_authd_str(email);
+    req.client = &cc;
+    req.client_ip = edge_authd_str(r->client_ip);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__password_reset__descriptor,
+                              "Start", &req.base, (ProtobufCMessage **)&resp, &st);
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
         err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
@@ -182,8 +187,11 @@ render_reset(struct edge_req *r, int status, const char *email, int second_facto
 static int
 rerender_reset(struct edge_req *r, int status, const char *error)
 {
+    Authd__V1__TokenRequest req = AUTHD__V1__TOKEN_REQUEST__INIT;
+    req.token = edge_authd_str(r->param);
     Authd__V1__GetResetResponse *g = NULL;
-    int err = edge_authd_reset_get(r->edge->authd, r->id, r->param, &g);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__password_reset__descriptor, "Get",
+                              &req.base, (ProtobufCMessage **)&g, NULL);
     if (is_token_error(err))
         return invalid_link(r);
     if (err != AUTHD_OK)
@@ -213,9 +221,14 @@ edge_flow_reset(struct edge_req *r)
 
     Authd__V1__CompleteResetResponse *resp = NULL;
     struct rpc_status st;
-    int err =
-        edge_authd_reset_complete(r->edge->authd, r->id, r->param, pw, edge_req_field(r, "token"),
-                                  edge_req_field(r, "recovery_code"), r->client_ip, &resp, &st);
+    Authd__V1__CompleteResetRequest req = AUTHD__V1__COMPLETE_RESET_REQUEST__INIT;
+    req.token = edge_authd_str(r->param);
+    req.password = edge_authd_str(pw);
+    req.code = edge_authd_str(edge_req_field(r, "token"));
+    req.recovery_code = edge_authd_str(edge_req_field(r, "recovery_code"));
+    req.client_ip = edge_authd_str(r->client_ip);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__password_reset__descriptor,
+                              "Complete", &req.base, (ProtobufCMessage **)&resp, &st);
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED) {
         log_event(LOG_INFO, "reset_second_factor_failed", "rid=%s err=%s ip=%s", r->id,
@@ -310,8 +323,13 @@ edge_flow_password(struct edge_req *r)
         return render_change(r, 400, NULL, "Passwords do not match");
 
     struct rpc_status st;
-    int err =
-        edge_authd_change_password(r->edge->authd, r->id, token, current, pw, r->client_ip, &st);
+    Authd__V1__ChangePasswordRequest req = AUTHD__V1__CHANGE_PASSWORD_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    req.client_ip = edge_authd_str(r->client_ip);
+    req.current_password = edge_authd_str(current);
+    req.new_password = edge_authd_str(pw);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__sessions__descriptor,
+                              "ChangePassword", &req.base, NULL, &st);
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_INVALID_CREDENTIALS) {
         struct edge_http_err he;

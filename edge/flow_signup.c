@@ -100,7 +100,12 @@ edge_flow_signup_start(struct edge_req *r)
 
     Authd__V1__StartSignupResponse *resp = NULL;
     struct rpc_status st;
-    int err = edge_authd_signup_start(r->edge->authd, r->id, email, &cc, r->client_ip, &resp, &st);
+    Authd__V1__StartSignupRequest req = AUTHD__V1__START_SIGNUP_REQUEST__INIT;
+    req.email = edge_authd_str(email);
+    req.client = &cc;
+    req.client_ip = edge_authd_str(r->client_ip);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__signup__descriptor, "Start",
+                              &req.base, (ProtobufCMessage **)&resp, &st);
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
         err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
@@ -197,8 +202,11 @@ render_password_form(struct edge_req *r, int status, const char *email, const ch
 static int
 rerender(struct edge_req *r, int status, const char *error)
 {
+    Authd__V1__TokenRequest req = AUTHD__V1__TOKEN_REQUEST__INIT;
+    req.token = edge_authd_str(r->param);
     Authd__V1__GetSignupResponse *g = NULL;
-    int err = edge_authd_signup_get(r->edge->authd, r->id, r->param, &g);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__signup__descriptor, "Get",
+                              &req.base, (ProtobufCMessage **)&g, NULL);
     if (is_token_error(err))
         return invalid_link(r);
     if (err != AUTHD_OK)
@@ -227,8 +235,13 @@ edge_flow_signup_confirm(struct edge_req *r)
         return rerender(r, 400, "Passwords do not match");
 
     Authd__V1__CompleteSignupResponse *resp = NULL;
-    int err = edge_authd_signup_complete(r->edge->authd, r->id, r->param, pw, r->client_ip,
-                                         r->user_agent, &resp);
+    Authd__V1__CompleteSignupRequest req = AUTHD__V1__COMPLETE_SIGNUP_REQUEST__INIT;
+    req.token = edge_authd_str(r->param);
+    req.password = edge_authd_str(pw);
+    req.client_ip = edge_authd_str(r->client_ip);
+    req.user_agent = edge_authd_str(r->user_agent);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__signup__descriptor, "Complete",
+                              &req.base, (ProtobufCMessage **)&resp, NULL);
     if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE) {
         struct edge_http_err he;
         edge_http_err_map(err, &he);

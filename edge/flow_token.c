@@ -26,6 +26,7 @@
 #include "edge/json_body.h"
 #include "common/log.h"
 #include "edge/oauth_util.h"
+#include "edge/jwks_cache.h"
 #include "proto/rpc.h"
 #include "common/secret.h"
 
@@ -268,7 +269,8 @@ token(struct edge_req *r, const char *const v[TP_N], const char *via)
     req.audience = arg(v[TP_AUDIENCE]);
     struct rpc_status st;
     Authd__V1__OAuthTokenResponse *t = NULL;
-    err = edge_authd_oauth_token(r->edge->authd, r->id, &req, &t, &st);
+    err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, "Token", &req.base,
+                          (ProtobufCMessage **)&t, &st);
     int basic_used = cl.basic;
     secret_wipe(&basic, sizeof(basic)); /* cl points into it: not used after this */
     if (err != AUTHD_OK) {
@@ -363,9 +365,13 @@ edge_flow_introspect(struct edge_req *r)
     log_quote(cl.id, qc, sizeof(qc));
     struct rpc_status st;
     Authd__V1__IntrospectResponse *in = NULL;
-    err = edge_authd_oauth_introspect(r->edge->authd, r->id, edge_req_field(r, "token"),
-                                      edge_req_field(r, "token_type_hint"), cl.id, cl.secret, &in,
-                                      &st);
+    Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
+    req.token = edge_authd_str(edge_req_field(r, "token"));
+    req.token_type_hint = edge_authd_str(edge_req_field(r, "token_type_hint"));
+    req.client_id = edge_authd_str(cl.id);
+    req.client_secret = edge_authd_str(cl.secret);
+    err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, "Introspect",
+                          &req.base, (ProtobufCMessage **)&in, &st);
     int basic_used = cl.basic;
     secret_wipe(&basic, sizeof(basic));
     if (err != AUTHD_OK) {
@@ -421,8 +427,13 @@ edge_flow_revoke(struct edge_req *r)
     char qc[160];
     log_quote(cl.id, qc, sizeof(qc));
     struct rpc_status st;
-    err = edge_authd_oauth_revoke(r->edge->authd, r->id, edge_req_field(r, "token"),
-                                  edge_req_field(r, "token_type_hint"), cl.id, cl.secret, &st);
+    Authd__V1__RevokeRequest req = AUTHD__V1__REVOKE_REQUEST__INIT;
+    req.token = edge_authd_str(edge_req_field(r, "token"));
+    req.token_type_hint = edge_authd_str(edge_req_field(r, "token_type_hint"));
+    req.client_id = edge_authd_str(cl.id);
+    req.client_secret = edge_authd_str(cl.secret);
+    err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, "Revoke", &req.base,
+                          NULL, &st);
     int basic_used = cl.basic;
     secret_wipe(&basic, sizeof(basic));
     /* RFC 7009 §2.2: an unknown or already invalid token is not an error. */
@@ -449,7 +460,10 @@ edge_flow_userinfo(struct edge_req *r)
                            "An access token is required (Authorization: Bearer)", BEARER_CHALLENGE);
     struct rpc_status st;
     Authd__V1__UserInfoResponse *u = NULL;
-    int err = edge_authd_oauth_userinfo(r->edge->authd, r->id, token, &u, &st);
+    Authd__V1__UserInfoRequest req = AUTHD__V1__USER_INFO_REQUEST__INIT;
+    req.access_token = edge_authd_str(token);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, "UserInfo",
+                              &req.base, (ProtobufCMessage **)&u, &st);
     if (err != AUTHD_OK) {
         struct edge_oauth_error oe;
         edge_oauth_error_from(err, st.oauth_error, st.message, &oe);

@@ -21,6 +21,42 @@
 
 #define WEBHOOK_BODY_MAX ((size_t)16 * 1024)
 
+/* 1 when c is an RFC 7230 tchar (the characters of a header name). */
+static int
+tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* 1 when name is a header name we may send: a token, and not one the edge sets itself. */
+static int
+header_name_ok(const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!tchar(*p))
+            return 0;
+    return strcasecmp(name, "Content-Type") != 0 && strcasecmp(name, "Content-Length") != 0;
+}
+
+/* 1 when value holds no control byte but tab (so no CR/LF: no header injection). */
+static int
+header_value_ok(const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+int
+webhook_header_ok(const char *name, const char *value)
+{
+    return header_name_ok(name) && value != NULL && header_value_ok(value);
+}
+
 static const char *
 str_or_empty(const char *s)
 {

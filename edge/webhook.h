@@ -12,8 +12,9 @@
 #ifndef AUTHD_EDGE_WEBHOOK_H
 #define AUTHD_EDGE_WEBHOOK_H
 
-#include "edge/authd_client.h"
+#include "authd/v1/users.pb-c.h"
 #include "common/buf.h"
+#include "edge/authconfig.h"
 
 /* The user as the webhook shows it. Borrowed strings; NULL is sent as "". */
 struct webhook_user {
@@ -22,6 +23,13 @@ struct webhook_user {
     int enabled;           /* twoFactor.enabled */
     const char *transport; /* twoFactor.transport */
 };
+
+/*
+ * 1 when a configured webhook header may be sent: name is an RFC 7230 token other than
+ * Content-Type and Content-Length (the edge sets those), and value holds no control byte but
+ * tab (no CR/LF: no header injection). NULL is never ok.
+ */
+int webhook_header_ok(const char *name, const char *value);
 
 /*
  * Fills w from an authd User (u may be NULL: all empty). When the user record has no
