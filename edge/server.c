@@ -575,11 +575,177 @@ answer_metrics(struct MHD_Connection *c, struct conn_state *st)
     return ret;
 }
 
+/*
+ * The first route whose path matches url and whose method is method (HEAD counts as GET), or
+ * NULL; *param is the rest of a prefix route's path. Also says whether any route has the path
+ * (*path_known, for 404 against 405), whether one of them is an API route (*api: errors in
+ * JSON), and lists the methods the path allows in st->allow (for the 405's Allow header).
+ */
+static const struct route *
+route_find(struct conn_state *st, const char *url, const char *method, const char **param,
+           int *path_known, int *api)
+{
+    const struct route *rt = NULL;
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+
+    *param = NULL;
+    *path_known = 0;
+    *api = 0;
+    st->allow[0] = '\0';
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const char *p = route_match(&routes[i], url);
+        if (p == NULL)
+            continue;
+        *path_known = 1;
+        *api |= (routes[i].flags & ROUTE_API) != 0;
+        size_t al = strlen(st->allow);
+        snprintf(st->allow + al, sizeof(st->allow) - al, "%s%s", al > 0 ? ", " : "",
+                 strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method);
+        if (rt == NULL && strcmp(routes[i].method, want) == 0) {
+            rt = &routes[i];
+            *param = p;
+        }
+    }
+    return rt;
+}
+
+/*
+ * Parses the query string and the Cookie headers into st and the request. Returns 1 when it
+ * answered the request itself (a refusal; *ret is MHD's result), 0 to go on.
+ */
+static int
+read_query_and_cookies(struct MHD_Connection *c, struct conn_state *st, int api,
+                       enum MHD_Result *ret)
+{
+    struct edge_req *r = &st->req;
+    int err =
+        form_parse(st->query_raw, st->query_raw != NULL ? strlen(st->query_raw) : 0, &st->query);
+    if (err == AUTHD_ERR_TOO_LARGE) {
+        *ret = refuse(c, st, api, 413, "Request too large", "The request is too large.");
+        return 1;
+    }
+    if (err != AUTHD_OK) {
+        *ret = refuse(c, st, api, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
+                      "The request could not be understood.");
+        return 1;
+    }
+    r->query = st->query;
+
+    struct buf ch;
+    buf_init(&ch, COOKIE_MAX_HEADER);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, on_cookie_header, &ch);
+    /* A cookie header we cannot parse is treated as no cookies, not as a broken request. */
+    if (cookie_parse(ch.data, &st->cookies) != AUTHD_OK)
+        st->cookies = cookie_jar_empty();
+    buf_free(&ch);
+    if (st->cookies == NULL) {
+        *ret = refuse(c, st, api, 500, "Sorry", "Something went wrong");
+        return 1;
+    }
+    r->cookies = st->cookies;
+    return 0;
+}
+
+/*
+ * A route with a JSON handler: a JSON body goes to it (1, *ret the answer). Otherwise 0 to go
+ * on with the form handler, unless a bearer-authenticated API call sent another type (1, 415).
+ */
+static int
+run_json_route(struct MHD_Connection *c, struct conn_state *st, const struct route *rt, int api,
+               enum MHD_Result *ret)
+{
+    struct edge_req *r = &st->req;
+    if (is_json_content_type(header(c, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+        st->form = form_empty();
+        if (st->form == NULL) {
+            *ret = refuse(c, st, api, 500, "Sorry", "Something went wrong");
+            return 1;
+        }
+        r->form = st->form;
+        r->json_body = st->upload.data != NULL ? st->upload.data : "";
+        r->json_body_len = st->upload.len;
+        int err = rt->json_fn(r);
+        if (err != AUTHD_OK || r->status == 0) {
+            log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
+            *ret = answer_json_error(c, st, 500, "server_error", "Something went wrong");
+            return 1;
+        }
+        *ret = send_answer(c, st);
+        return 1;
+    }
+    /* The two-factor JSON API is bearer-authenticated; the token endpoint is not. */
+    if (!api && edge_req_bearer(r) != NULL) {
+        *ret =
+            answer_json_error(c, st, 415, "invalid_request", "Send the body as application/json");
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Decodes the body of a form route (or gives other routes an empty form) and, for a CSRF route,
+ * checks the Origin and the double-submit token. 1 when it answered (a refusal; *ret), 0 to go
+ * on.
+ */
+static int
+read_form_and_check_csrf(struct MHD_Connection *c, struct conn_state *st, const struct route *rt,
+                         int api, enum MHD_Result *ret)
+{
+    struct edge_req *r = &st->req;
+    if (rt->flags & ROUTE_FORM) {
+        if (st->upload.len > 0 && !is_form_content_type(header(c, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+            *ret = refuse(c, st, api, 415, "Unsupported form",
+                          "This form must be sent as application/x-www-form-urlencoded.");
+            return 1;
+        }
+        int err = form_parse(st->upload.data, st->upload.len, &st->form);
+        if (err == AUTHD_ERR_TOO_LARGE) {
+            *ret = refuse(c, st, api, 413, "Request too large", "The request is too large.");
+            return 1;
+        }
+        if (err != AUTHD_OK) {
+            *ret = refuse(c, st, api, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
+                          "The form could not be understood.");
+            return 1;
+        }
+    } else {
+        st->form = form_empty();
+        if (st->form == NULL) {
+            *ret = refuse(c, st, api, 500, "Sorry", "Something went wrong");
+            return 1;
+        }
+    }
+    r->form = st->form;
+    buf_free(&st->upload); /* the form holds the decoded copy now */
+
+    if (rt->flags & ROUTE_CSRF) {
+        if (!csrf_origin_ok(r->origin, st->srv->edge->base_origin)) {
+            log_event(LOG_WARN, "csrf_rejected", "rid=%s reason=origin", r->id);
+            *ret = answer_error(c, st, 403, "Request refused",
+                                "This form was sent from another site.");
+            return 1;
+        }
+        if (!csrf_check(cookie_get(r->cookies, CSRF_COOKIE), form_get(r->form, CSRF_FIELD))) {
+            log_event(LOG_INFO, "csrf_rejected", "rid=%s reason=token", r->id);
+            *ret = answer_error(c, st, 403, "Session expired",
+                                "Your session expired, reload the form");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Runs the request through the route table: route, AuthConfig snapshot, early refusals (out
+ * of memory, too large, 404, 405), then query and cookies, the body (JSON or form), the CSRF
+ * gate, and the flow.
+ */
 static enum MHD_Result
 dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const char *method)
 {
     struct edge_req *r = &st->req;
     const struct edge *e = st->srv->edge;
+    enum MHD_Result ret = MHD_NO;
 
     r->edge = e;
     r->method = method;
@@ -590,25 +756,9 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     r->secure = request_secure(c, e);
 
     /* Find the route first: it says whether this is a page needing a fresh AuthConfig. */
-    const struct route *rt = NULL;
     const char *param = NULL;
     int path_known = 0, api = 0;
-    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    st->allow[0] = '\0';
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        const char *p = route_match(&routes[i], url);
-        if (p == NULL)
-            continue;
-        path_known = 1;
-        api |= (routes[i].flags & ROUTE_API) != 0;
-        size_t al = strlen(st->allow);
-        snprintf(st->allow + al, sizeof(st->allow) - al, "%s%s", al > 0 ? ", " : "",
-                 strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method);
-        if (rt == NULL && strcmp(routes[i].method, want) == 0) {
-            rt = &routes[i];
-            param = p;
-        }
-    }
+    const struct route *rt = route_find(st, url, method, &param, &path_known, &api);
     edge_authd_config(e->authd, rt != NULL && (rt->flags & ROUTE_PAGE), &r->cfg);
 
     if (st->oom)
@@ -626,81 +776,14 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     if (rt->flags & ROUTE_METRICS)
         return answer_metrics(c, st);
 
-    int err =
-        form_parse(st->query_raw, st->query_raw != NULL ? strlen(st->query_raw) : 0, &st->query);
-    if (err == AUTHD_ERR_TOO_LARGE)
-        return refuse(c, st, api, 413, "Request too large", "The request is too large.");
-    if (err != AUTHD_OK)
-        return refuse(c, st, api, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
-                      "The request could not be understood.");
-    r->query = st->query;
+    if (read_query_and_cookies(c, st, api, &ret))
+        return ret;
+    if (rt->json_fn != NULL && run_json_route(c, st, rt, api, &ret))
+        return ret;
+    if (read_form_and_check_csrf(c, st, rt, api, &ret))
+        return ret;
 
-    struct buf ch;
-    buf_init(&ch, COOKIE_MAX_HEADER);
-    MHD_get_connection_values(c, MHD_HEADER_KIND, on_cookie_header, &ch);
-    /* A cookie header we cannot parse is treated as no cookies, not as a broken request. */
-    if (cookie_parse(ch.data, &st->cookies) != AUTHD_OK)
-        st->cookies = cookie_jar_empty();
-    buf_free(&ch);
-    if (st->cookies == NULL)
-        return refuse(c, st, api, 500, "Sorry", "Something went wrong");
-    r->cookies = st->cookies;
-
-    if (rt->json_fn != NULL) {
-        const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (is_json_content_type(ct)) {
-            st->form = form_empty();
-            if (st->form == NULL)
-                return refuse(c, st, api, 500, "Sorry", "Something went wrong");
-            r->form = st->form;
-            r->json_body = st->upload.data != NULL ? st->upload.data : "";
-            r->json_body_len = st->upload.len;
-            err = rt->json_fn(r);
-            if (err != AUTHD_OK || r->status == 0) {
-                log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id,
-                          authd_err_reason(err));
-                return answer_json_error(c, st, 500, "server_error", "Something went wrong");
-            }
-            return send_answer(c, st);
-        }
-        /* The two-factor JSON API is bearer-authenticated; the token endpoint is not. */
-        if (!api && edge_req_bearer(r) != NULL)
-            return answer_json_error(c, st, 415, "invalid_request",
-                                     "Send the body as application/json");
-    }
-
-    if (rt->flags & ROUTE_FORM) {
-        if (st->upload.len > 0 && !is_form_content_type(header(c, MHD_HTTP_HEADER_CONTENT_TYPE)))
-            return refuse(c, st, api, 415, "Unsupported form",
-                          "This form must be sent as application/x-www-form-urlencoded.");
-        err = form_parse(st->upload.data, st->upload.len, &st->form);
-        if (err == AUTHD_ERR_TOO_LARGE)
-            return refuse(c, st, api, 413, "Request too large", "The request is too large.");
-        if (err != AUTHD_OK)
-            return refuse(c, st, api, err == AUTHD_ERR_NOMEM ? 500 : 400, "Bad request",
-                          "The form could not be understood.");
-    } else {
-        st->form = form_empty();
-        if (st->form == NULL)
-            return refuse(c, st, api, 500, "Sorry", "Something went wrong");
-    }
-    r->form = st->form;
-    buf_free(&st->upload); /* the form holds the decoded copy now */
-
-    if (rt->flags & ROUTE_CSRF) {
-        if (!csrf_origin_ok(r->origin, e->base_origin)) {
-            log_event(LOG_WARN, "csrf_rejected", "rid=%s reason=origin", r->id);
-            return answer_error(c, st, 403, "Request refused",
-                                "This form was sent from another site.");
-        }
-        if (!csrf_check(cookie_get(r->cookies, CSRF_COOKIE), form_get(r->form, CSRF_FIELD))) {
-            log_event(LOG_INFO, "csrf_rejected", "rid=%s reason=token", r->id);
-            return answer_error(c, st, 403, "Session expired",
-                                "Your session expired, reload the form");
-        }
-    }
-
-    err = rt->fn(r);
+    int err = rt->fn(r);
     if (err != AUTHD_OK || r->status == 0) {
         log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
         return refuse(c, st, api, 500, "Sorry", "Something went wrong");

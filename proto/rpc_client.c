@@ -283,31 +283,137 @@ rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
     return rpc_call_md(c, method, NULL, req, resp_desc, resp, timeout_ms, st);
 }
 
+/* What one call sends and receives; the receive side must live until the batch completes. */
+struct call_io {
+    grpc_metadata send_md[RPC_CLIENT_MAX_MD];
+    size_t n_md;
+    grpc_byte_buffer *send_bb;
+    grpc_byte_buffer *recv_bb;
+    grpc_metadata_array recv_initial;
+    grpc_metadata_array recv_trailing;
+    grpc_status_code status;
+    grpc_slice details;
+};
+
+/* Checks md (rpc.h: rpc_call_md) and points io->send_md at it. */
+static int
+md_build(const char *const *md, struct call_io *io)
+{
+    for (; md != NULL && md[2 * io->n_md] != NULL; io->n_md++) {
+        size_t k = io->n_md;
+        if (k == RPC_CLIENT_MAX_MD || md[2 * k + 1] == NULL)
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        io->send_md[k].key = grpc_slice_from_static_string(md[2 * k]);
+        io->send_md[k].value = grpc_slice_from_static_string(md[2 * k + 1]);
+        if (!grpc_header_key_is_legal(io->send_md[k].key) ||
+            (!grpc_is_binary_header(io->send_md[k].key) &&
+             !grpc_header_nonbin_value_is_legal(io->send_md[k].value)))
+            return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    return AUTHD_OK;
+}
+
+/* A new call of method on cq, registered when the path is cached, else by name; NULL on error. */
+static grpc_call *
+call_create(struct rpc_client *c, const char *method, grpc_completion_queue *cq,
+            gpr_timespec deadline)
+{
+    void *handle = method_handle(c, method);
+    if (handle != NULL)
+        return grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                   handle, deadline, NULL);
+    return grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                    grpc_slice_from_static_string(method), NULL, deadline, NULL);
+}
+
+/*
+ * Runs the call's one batch (send all, receive all) and waits for it. A call still pending a
+ * margin past its deadline is cancelled and counts as DEADLINE_EXCEEDED. AUTHD_OK once
+ * io->status is the call's, or the error that kept the batch from starting.
+ */
+static int
+call_run(grpc_call *call, grpc_completion_queue *cq, gpr_timespec deadline, struct call_io *io)
+{
+    grpc_op ops[6];
+    int tag = 0;
+
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = io->n_md;
+    ops[0].data.send_initial_metadata.metadata = io->n_md > 0 ? io->send_md : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = io->send_bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &io->recv_initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &io->recv_bb;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &io->recv_trailing;
+    ops[5].data.recv_status_on_client.status = &io->status;
+    ops[5].data.recv_status_on_client.status_details = &io->details;
+    grpc_call_error ce = grpc_call_start_batch(call, ops, 6, &tag, NULL);
+    if (ce != GRPC_CALL_OK)
+        return ce == GRPC_CALL_ERROR_INVALID_METADATA ? AUTHD_ERR_INVALID_ARGUMENT
+                                                      : AUTHD_ERR_INTERNAL;
+    /* gRPC ends the call at its deadline; the margin only guards against a stuck call. */
+    grpc_event ev = grpc_completion_queue_pluck(
+        cq, &tag, gpr_time_add(deadline, gpr_time_from_millis(RPC_PLUCK_MARGIN_MS, GPR_TIMESPAN)),
+        NULL);
+    if (ev.type != GRPC_OP_COMPLETE) {
+        grpc_call_cancel(call, NULL);
+        grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        io->status = GRPC_STATUS_DEADLINE_EXCEEDED;
+    }
+    return AUTHD_OK;
+}
+
+/* The outcome of a call that got a status: the decoded answer, or the server's error and its
+ * details in st (may be NULL). */
+static int
+call_outcome(struct call_io *io, const ProtobufCMessageDescriptor *resp_desc,
+             ProtobufCMessage **resp, struct rpc_status *st)
+{
+    int r;
+
+    if (st != NULL) {
+        st->code = (int)io->status;
+        slice_copy(io->details, st->message, sizeof(st->message));
+    }
+    if (io->status == GRPC_STATUS_OK) {
+        r = unpack_response(io->recv_bb, resp_desc, resp);
+        if (r != AUTHD_OK && st != NULL) {
+            st->code = GRPC_STATUS_INTERNAL;
+            snprintf(st->message, sizeof(st->message), "malformed response message");
+        }
+        return r;
+    }
+    const grpc_metadata *reason = find_trailer(&io->recv_trailing, AUTHD_ERR_MD_KEY);
+    r = failed_call_err(io->status, reason);
+    if (reason != NULL && st != NULL)
+        slice_copy(reason->value, st->reason, sizeof(st->reason));
+    if (st != NULL)
+        read_details(&io->recv_trailing, st);
+    return r;
+}
+
 int
 rpc_call_md(struct rpc_client *c, const char *method, const char *const *md,
             const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
             ProtobufCMessage **resp, int timeout_ms, struct rpc_status *st)
 {
-    grpc_metadata send_md[RPC_CLIENT_MAX_MD];
-    size_t n_md = 0;
+    struct call_io io;
     grpc_completion_queue *cq = NULL;
     grpc_call *call = NULL;
-    grpc_byte_buffer *send_bb = NULL;
-    grpc_byte_buffer *recv_bb = NULL;
-    grpc_metadata_array recv_initial, recv_trailing;
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
     gpr_timespec deadline;
-    grpc_op ops[6];
-    grpc_event ev;
-    grpc_call_error ce;
-    void *handle;
-    int tag = 0;
     int got_status = 0;
     int r = AUTHD_ERR_INTERNAL;
 
-    grpc_metadata_array_init(&recv_initial);
-    grpc_metadata_array_init(&recv_trailing);
+    memset(&io, 0, sizeof(io));
+    io.status = GRPC_STATUS_UNKNOWN;
+    io.details = grpc_empty_slice();
+    grpc_metadata_array_init(&io.recv_initial);
+    grpc_metadata_array_init(&io.recv_trailing);
     if (resp != NULL)
         *resp = NULL;
     if (st != NULL)
@@ -317,25 +423,11 @@ rpc_call_md(struct rpc_client *c, const char *method, const char *const *md,
         r = AUTHD_ERR_INVALID_ARGUMENT;
         goto out;
     }
-    memset(send_md, 0, sizeof(send_md));
-    for (; md != NULL && md[2 * n_md] != NULL; n_md++) {
-        if (n_md == RPC_CLIENT_MAX_MD || md[2 * n_md + 1] == NULL) {
-            r = AUTHD_ERR_INVALID_ARGUMENT;
-            goto out;
-        }
-        send_md[n_md].key = grpc_slice_from_static_string(md[2 * n_md]);
-        send_md[n_md].value = grpc_slice_from_static_string(md[2 * n_md + 1]);
-        if (!grpc_header_key_is_legal(send_md[n_md].key) ||
-            (!grpc_is_binary_header(send_md[n_md].key) &&
-             !grpc_header_nonbin_value_is_legal(send_md[n_md].value))) {
-            r = AUTHD_ERR_INVALID_ARGUMENT;
-            goto out;
-        }
-    }
-    r = rpc_pack(req, &send_bb);
+    r = md_build(md, &io);
+    if (r == AUTHD_OK)
+        r = rpc_pack(req, &io.send_bb);
     if (r != AUTHD_OK)
         goto out;
-
     cq = grpc_completion_queue_create_for_pluck(NULL);
     if (cq == NULL) {
         r = AUTHD_ERR_NOMEM;
@@ -343,81 +435,23 @@ rpc_call_md(struct rpc_client *c, const char *method, const char *const *md,
     }
     deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-    handle = method_handle(c, method);
-    if (handle != NULL) {
-        call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                                   handle, deadline, NULL);
-    } else {
-        call =
-            grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                     grpc_slice_from_static_string(method), NULL, deadline, NULL);
-    }
-    if (call == NULL) {
-        r = AUTHD_ERR_INTERNAL;
+    call = call_create(c, method, cq, deadline);
+    r = call != NULL ? call_run(call, cq, deadline, &io) : AUTHD_ERR_INTERNAL;
+    if (r != AUTHD_OK)
         goto out;
-    }
-
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = n_md;
-    ops[0].data.send_initial_metadata.metadata = n_md > 0 ? send_md : NULL;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send_bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &recv_initial;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv_bb;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &recv_trailing;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ce = grpc_call_start_batch(call, ops, 6, &tag, NULL);
-    if (ce != GRPC_CALL_OK) {
-        r = ce == GRPC_CALL_ERROR_INVALID_METADATA ? AUTHD_ERR_INVALID_ARGUMENT
-                                                   : AUTHD_ERR_INTERNAL;
-        goto out;
-    }
-    /* gRPC ends the call at its deadline; the margin only guards against a stuck call. */
-    ev = grpc_completion_queue_pluck(
-        cq, &tag, gpr_time_add(deadline, gpr_time_from_millis(RPC_PLUCK_MARGIN_MS, GPR_TIMESPAN)),
-        NULL);
-    if (ev.type != GRPC_OP_COMPLETE) {
-        grpc_call_cancel(call, NULL);
-        grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        status = GRPC_STATUS_DEADLINE_EXCEEDED;
-    }
-
     got_status = 1;
-    if (st != NULL) {
-        st->code = (int)status;
-        slice_copy(details, st->message, sizeof(st->message));
-    }
-    if (status == GRPC_STATUS_OK) {
-        r = unpack_response(recv_bb, resp_desc, resp);
-        if (r != AUTHD_OK && st != NULL) {
-            st->code = GRPC_STATUS_INTERNAL;
-            snprintf(st->message, sizeof(st->message), "malformed response message");
-        }
-    } else {
-        const grpc_metadata *reason = find_trailer(&recv_trailing, AUTHD_ERR_MD_KEY);
-        r = failed_call_err(status, reason);
-        if (reason != NULL && st != NULL)
-            slice_copy(reason->value, st->reason, sizeof(st->reason));
-        if (st != NULL)
-            read_details(&recv_trailing, st);
-    }
+    r = call_outcome(&io, resp_desc, resp, st);
 
 out:
-    if (recv_bb != NULL) {
-        rpc_bb_wipe(recv_bb);
-        grpc_byte_buffer_destroy(recv_bb);
+    if (io.recv_bb != NULL) {
+        rpc_bb_wipe(io.recv_bb);
+        grpc_byte_buffer_destroy(io.recv_bb);
     }
-    if (send_bb != NULL)
-        grpc_byte_buffer_destroy(send_bb);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&recv_initial);
-    grpc_metadata_array_destroy(&recv_trailing);
+    if (io.send_bb != NULL)
+        grpc_byte_buffer_destroy(io.send_bb);
+    grpc_slice_unref(io.details);
+    grpc_metadata_array_destroy(&io.recv_initial);
+    grpc_metadata_array_destroy(&io.recv_trailing);
     if (call != NULL)
         grpc_call_unref(call);
     cq_free(cq);

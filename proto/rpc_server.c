@@ -673,16 +673,102 @@ server_credentials(const struct rpc_tls *tls)
         tls->ca_pem, &pair, 1, GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
 }
 
+/*
+ * Creates the gRPC server with its channel arguments, its completion queue and every method
+ * of regs registered (read the initial message with the call).
+ */
+static int
+server_create(struct rpc_server *srv, size_t max_message)
+{
+    grpc_arg arg[2];
+    grpc_channel_args args;
+
+    memset(arg, 0, sizeof(arg));
+    arg[0].type = GRPC_ARG_INTEGER;
+    arg[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    arg[0].value.integer = max_message > INT_MAX ? INT_MAX : (int)max_message;
+    /* A second authd on the same port must fail to start, not share the port. */
+    arg[1].type = GRPC_ARG_INTEGER;
+    arg[1].key = GRPC_ARG_ALLOW_REUSEPORT;
+    arg[1].value.integer = 0;
+    args.num_args = 2;
+    args.args = arg;
+    srv->server = grpc_server_create(&args, NULL);
+    if (srv->server == NULL)
+        return AUTHD_ERR_NOMEM;
+    for (int i = 0; i < srv->n_cqs; i++) {
+        srv->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+        if (srv->cqs[i] == NULL)
+            return AUTHD_ERR_NOMEM;
+        grpc_server_register_completion_queue(srv->server, srv->cqs[i], NULL);
+    }
+    for (size_t i = 0; i < srv->n_regs; i++) {
+        srv->regs[i].handle = grpc_server_register_method(
+            srv->server, srv->regs[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (srv->regs[i].handle == NULL) {
+            log_event(LOG_ERROR, "rpc_register_failed", "method=%s", srv->regs[i].path);
+            return AUTHD_ERR_INVALID_ARGUMENT; /* a duplicate service */
+        }
+    }
+    return AUTHD_OK;
+}
+
+/* Starts the worker pool and the completion-queue threads; each started one is counted. */
+static int
+server_start_threads(struct rpc_server *srv, int n_workers, int n_threads)
+{
+    for (int i = 0; i < n_workers; i++) {
+        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0)
+            return AUTHD_ERR_NOMEM;
+        srv->n_workers++;
+    }
+    for (int i = 0; i < n_threads; i++) {
+        struct rpc_cq_thread *t = &srv->cq_threads[i];
+        t->srv = srv;
+        t->cq_idx = i % srv->n_cqs;
+        if (pthread_create(&t->th, NULL, cq_main, t) != 0)
+            return AUTHD_ERR_NOMEM;
+        srv->n_cq_threads++;
+    }
+    return AUTHD_OK;
+}
+
+/*
+ * Binds opts->listen, starts gRPC and posts the first requests for every method (and the
+ * generic slot, so that unknown methods are answered UNIMPLEMENTED at once).
+ */
+static int
+server_bind_and_serve(struct rpc_server *srv, const struct rpc_server_opts *opts, int *port)
+{
+    grpc_server_credentials *creds = server_credentials(opts->tls);
+    if (creds == NULL)
+        return AUTHD_ERR_NOMEM;
+    *port = grpc_server_add_http2_port(srv->server, opts->listen, creds);
+    grpc_server_credentials_release(creds);
+    if (*port == 0) {
+        /* gRPC says the same for a port in use and for a certificate it cannot load. */
+        log_event(LOG_ERROR, "rpc_bind_failed", "listen=%s tls=%d", opts->listen,
+                  opts->tls != NULL);
+        return AUTHD_ERR_UNAVAILABLE;
+    }
+    grpc_server_start(srv->server);
+    srv->started = 1;
+    for (int q = 0; q < srv->n_cqs; q++) {
+        for (int k = 0; k < RPC_SLOTS_PER_METHOD; k++) {
+            for (size_t i = 0; i < srv->n_regs; i++)
+                post_request(srv, &srv->regs[i], q, 0);
+        }
+        post_request(srv, NULL, q, 0);
+    }
+    return AUTHD_OK;
+}
+
 int
 rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *svcs, size_t n_svcs,
                  struct rpc_server **out, int *bound_port)
 {
     struct rpc_server *srv = NULL;
-    grpc_server_credentials *creds;
-    grpc_arg arg[2];
-    grpc_channel_args args;
-    size_t max_message;
-    int n_threads, n_workers, port;
+    int n_threads, n_workers, port = 0;
     int r = AUTHD_ERR_INTERNAL;
 
     if (out != NULL)
@@ -718,7 +804,6 @@ rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *s
     if (n_threads < 1)
         n_threads = 1;
     n_workers = opts->workers > 0 ? opts->workers : RPC_DEFAULT_WORKERS;
-    max_message = opts->max_message > 0 ? opts->max_message : RPC_DEFAULT_MAX_MESSAGE;
     /*
      * One queue shared by all completion-queue threads: a slow inline call on one thread does
      * not hold back calls that another queue would have owned.
@@ -732,86 +817,17 @@ rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *s
         r = AUTHD_ERR_NOMEM;
         goto out;
     }
-
-    memset(arg, 0, sizeof(arg));
-    arg[0].type = GRPC_ARG_INTEGER;
-    arg[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    arg[0].value.integer = max_message > INT_MAX ? INT_MAX : (int)max_message;
-    /* A second authd on the same port must fail to start, not share the port. */
-    arg[1].type = GRPC_ARG_INTEGER;
-    arg[1].key = GRPC_ARG_ALLOW_REUSEPORT;
-    arg[1].value.integer = 0;
-    args.num_args = 2;
-    args.args = arg;
-    srv->server = grpc_server_create(&args, NULL);
-    if (srv->server == NULL) {
-        r = AUTHD_ERR_NOMEM;
+    r = server_create(srv, opts->max_message > 0 ? opts->max_message : RPC_DEFAULT_MAX_MESSAGE);
+    if (r == AUTHD_OK)
+        r = server_start_threads(srv, n_workers, n_threads);
+    if (r == AUTHD_OK)
+        r = server_bind_and_serve(srv, opts, &port);
+    if (r != AUTHD_OK)
         goto out;
-    }
-    for (int i = 0; i < srv->n_cqs; i++) {
-        srv->cqs[i] = grpc_completion_queue_create_for_next(NULL);
-        if (srv->cqs[i] == NULL) {
-            r = AUTHD_ERR_NOMEM;
-            goto out;
-        }
-        grpc_server_register_completion_queue(srv->server, srv->cqs[i], NULL);
-    }
-    for (size_t i = 0; i < srv->n_regs; i++) {
-        srv->regs[i].handle = grpc_server_register_method(
-            srv->server, srv->regs[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-        if (srv->regs[i].handle == NULL) {
-            log_event(LOG_ERROR, "rpc_register_failed", "method=%s", srv->regs[i].path);
-            r = AUTHD_ERR_INVALID_ARGUMENT; /* a duplicate service */
-            goto out;
-        }
-    }
-
-    for (int i = 0; i < n_workers; i++) {
-        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
-            r = AUTHD_ERR_NOMEM;
-            goto out;
-        }
-        srv->n_workers++;
-    }
-    for (int i = 0; i < n_threads; i++) {
-        struct rpc_cq_thread *t = &srv->cq_threads[i];
-        t->srv = srv;
-        t->cq_idx = i % srv->n_cqs;
-        if (pthread_create(&t->th, NULL, cq_main, t) != 0) {
-            r = AUTHD_ERR_NOMEM;
-            goto out;
-        }
-        srv->n_cq_threads++;
-    }
-
-    creds = server_credentials(opts->tls);
-    if (creds == NULL) {
-        r = AUTHD_ERR_NOMEM;
-        goto out;
-    }
-    port = grpc_server_add_http2_port(srv->server, opts->listen, creds);
-    grpc_server_credentials_release(creds);
-    if (port == 0) {
-        /* gRPC says the same for a port in use and for a certificate it cannot load. */
-        log_event(LOG_ERROR, "rpc_bind_failed", "listen=%s tls=%d", opts->listen,
-                  opts->tls != NULL);
-        r = AUTHD_ERR_UNAVAILABLE;
-        goto out;
-    }
-    grpc_server_start(srv->server);
-    srv->started = 1;
-    for (int q = 0; q < srv->n_cqs; q++) {
-        for (int k = 0; k < RPC_SLOTS_PER_METHOD; k++) {
-            for (size_t i = 0; i < srv->n_regs; i++)
-                post_request(srv, &srv->regs[i], q, 0);
-        }
-        post_request(srv, NULL, q, 0);
-    }
     if (bound_port != NULL)
         *bound_port = port;
     *out = srv;
     srv = NULL;
-    r = AUTHD_OK;
 out:
     if (srv != NULL) {
         server_teardown(srv, 0);
