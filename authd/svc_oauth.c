@@ -516,6 +516,7 @@ struct authz {
     const char *uri; /* the trusted redirect URI, once known */
     int fragment;    /* answer in the fragment (response_type=token) */
     const char *state;
+    int answered; /* the response is decided (a page, a redirect, login or consent): stop */
 };
 
 /* next=ERROR_PAGE: the redirect URI is not trusted, so the browser must not be sent there. */
@@ -523,6 +524,7 @@ static int
 authz_page(struct authz *z, const char *err, const char *desc)
 {
     char q[96];
+    z->answered = 1;
     z->resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__ERROR_PAGE;
     z->resp->error = (char *)err;
     z->resp->error_description = (char *)desc;
@@ -535,6 +537,7 @@ static int
 authz_redirect(struct authz *z, const struct oauth_param *p, size_t n)
 {
     char *url = NULL;
+    z->answered = 1;
     int r = oauth_redirect_build(z->uri, z->fragment, p, n, &url);
     if (r == AUTHD_ERR_TOO_LARGE || r == AUTHD_ERR_INVALID_ARGUMENT)
         return authz_page(z, "invalid_request", "the response does not fit a redirect");
@@ -647,6 +650,7 @@ authz_consent(struct authz *z, const Authd__Storage__ClientRecord *crec,
 {
     Authd__V1__Client *c = rec_copy(z->ctx, &crec->client->base);
     char **scopes = rpc_ctx_alloc(z->ctx, (want->n ? want->n : 1) * sizeof(char *));
+    z->answered = 1;
     if (c == NULL || scopes == NULL)
         return AUTHD_ERR_NOMEM;
     c->secret = (char *)protobuf_c_empty_string;
@@ -743,6 +747,205 @@ authz_token(struct authz *z, const Authd__V1__Client *c, const Authd__V1__GrantS
     return r;
 }
 
+/* What Authorize has established about a request so far. */
+struct authz_req {
+    const char *grant;                  /* "authorization_code" or "implicit" */
+    const Authd__V1__GrantSettings *gs; /* the client's settings for it (NULL: the defaults) */
+    unsigned prompt;                    /* OAUTH_PROMPT_* */
+    struct oauth_scopes want;           /* the scopes to grant */
+    char scope[OAUTH_SCOPE_TEXT_MAX];   /* want, space-separated */
+};
+
+/* Sends the browser to sign in (again) and come back. */
+static int
+authz_login(struct authz *z)
+{
+    z->answered = 1;
+    z->resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN;
+    return AUTHD_OK;
+}
+
+/*
+ * Step 1: who is asking, and where may the answer go? Until the redirect URI is verified
+ * (z->uri), every problem is shown on our own error page (never an open redirect). AUTHD_OK with
+ * *crec, q->grant and q->gs, or with z->answered set, or an error.
+ */
+static int
+authz_client(struct authz *z, const Authd__V1__AuthorizeRequest *req,
+             const Authd__V1__ClientContext *p, Authd__Storage__ClientRecord **crec,
+             struct authz_req *q)
+{
+    const char *fields[] = {
+        p->client_id, p->response_type,  p->redirect_uri,          p->state,   p->scope,
+        p->nonce,     p->code_challenge, p->code_challenge_method, req->prompt};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (strlen(fields[i]) > ACCOUNT_MAX_CLIENT_FIELD)
+            return authz_page(z, "invalid_request", "a parameter is too long");
+    if (p->client_id[0] == '\0')
+        return authz_page(z, "invalid_request", "client_id is missing");
+    int r = clients_get(z->a, p->client_id, crec);
+    if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && !clients_active(*crec)))
+        return authz_page(z, "invalid_client", "unknown client");
+    if (r != AUTHD_OK)
+        return r;
+    const Authd__V1__Client *c = (*crec)->client;
+    const char *rt = p->response_type;
+    if (strcmp(rt, "code") == 0) {
+        q->grant = "authorization_code";
+    } else if (strcmp(rt, "token") == 0) {
+        q->grant = "implicit";
+        z->fragment = 1;
+    }
+    q->gs = oauth_grant_settings(c, q->grant);
+    if (q->grant != NULL) {
+        const char *reg = q->gs != NULL ? q->gs->redirect_uri : "";
+        if (!oauth_redirect_uri_valid(reg))
+            return authz_page(z, "invalid_request",
+                              "the client has no redirect_uri registered for this response_type");
+        if (p->redirect_uri[0] != '\0' && !oauth_redirect_uri_eq(reg, p->redirect_uri))
+            return authz_page(z, "invalid_request",
+                              "redirect_uri does not match the registered one");
+        z->uri = reg;
+        return AUTHD_OK;
+    }
+    /* An unknown response_type is reported at a URI the client registered, if any. */
+    const Authd__V1__GrantSettings *cand[] = {oauth_grant_settings(c, "authorization_code"),
+                                              oauth_grant_settings(c, "implicit")};
+    for (size_t i = 0; i < 2 && z->uri[0] == '\0'; i++) {
+        const char *reg = cand[i] != NULL ? cand[i]->redirect_uri : "";
+        if (oauth_redirect_uri_valid(reg) &&
+            (p->redirect_uri[0] == '\0' || oauth_redirect_uri_eq(reg, p->redirect_uri)))
+            z->uri = reg;
+    }
+    if (z->uri[0] == '\0')
+        return authz_page(z, "unsupported_response_type",
+                          "unsupported response_type and no matching registered redirect_uri");
+    if (rt[0] == '\0')
+        return authz_error(z, "invalid_request", "response_type is missing");
+    return authz_error(z, "unsupported_response_type", "response_type must be code or token");
+}
+
+/* PKCE for the code flow: S256 only, and required unless a confidential client may skip it. */
+static int
+authz_pkce(struct authz *z, const Authd__V1__ClientContext *p,
+           const Authd__Storage__ClientRecord *crec, const struct authz_req *q)
+{
+    const char *ch = p->code_challenge, *m = p->code_challenge_method;
+    if (ch[0] != '\0') {
+        /* No method means "plain" (RFC 7636 §4.3), which we refuse like "plain" itself. */
+        if (strcmp(m, "S256") != 0)
+            return authz_error(z, "invalid_request", "code_challenge_method must be S256");
+        if (!oauth_pkce_valid(ch))
+            return authz_error(z, "invalid_request", "malformed code_challenge");
+    } else if (m[0] != '\0' || !clients_confidential(crec) || (q->gs != NULL && q->gs->pkce)) {
+        return authz_error(z, "invalid_request", "code_challenge required");
+    }
+    return AUTHD_OK;
+}
+
+/*
+ * Step 2: the request itself (grant allowed, prompt, scopes, nonce, PKCE), with any problem
+ * reported to the client's verified redirect URI. AUTHD_OK with q->prompt, q->want and
+ * q->scope, or with z->answered set, or an error.
+ */
+static int
+authz_request(struct authz *z, const Authd__V1__AuthorizeRequest *req,
+              const Authd__V1__ClientContext *p, const Authd__Storage__ClientRecord *crec,
+              struct authz_req *q)
+{
+    const Authd__V1__Client *c = crec->client;
+    struct oauth_scopes allowed;
+    if (!oauth_client_has_grant(c, q->grant))
+        return authz_error(z, "unauthorized_client", "the client may not use this response_type");
+    if (oauth_prompt_parse(req->prompt, &q->prompt) != AUTHD_OK)
+        return authz_error(z, "invalid_request", "unsupported prompt value");
+    if (oauth_client_scopes(c, &allowed) != AUTHD_OK)
+        return authz_error(z, "invalid_scope", "the client's registered scopes are malformed");
+    if (oauth_scopes_parse(p->scope, &q->want) != AUTHD_OK)
+        return authz_error(z, "invalid_scope", "malformed scope");
+    if (q->want.n == 0)
+        q->want = allowed;
+    if (!oauth_scopes_subset(&q->want, &allowed))
+        return authz_error(z, "invalid_scope", "a requested scope is not allowed for this client");
+    if (oauth_scopes_join(&q->want, q->scope, sizeof(q->scope)) != AUTHD_OK)
+        return authz_error(z, "invalid_scope", "too many scopes");
+    if (strlen(p->nonce) > NONCE_MAX || !printable(p->nonce))
+        return authz_error(z, "invalid_request", "malformed nonce");
+    if (strcmp(q->grant, "authorization_code") == 0)
+        return authz_pkce(z, p, crec, q);
+    return AUTHD_OK;
+}
+
+/*
+ * Step 3: the user, from a signed-in session fresh enough for prompt and max_age. AUTHD_OK with
+ * *s and *u, or with z->answered set (sign in, or login_required for prompt=none), or an error.
+ */
+static int
+authz_user(struct authz *z, const Authd__V1__AuthorizeRequest *req, const struct authz_req *q,
+           Authd__Storage__SessionRecord **s, Authd__Storage__UserRecord **u)
+{
+    int r = account_session_active(z->a, req->session_token, s, u);
+    if (r == AUTHD_ERR_UNAUTHENTICATED) {
+        if (q->prompt & OAUTH_PROMPT_NONE)
+            return authz_error(z, "login_required", "the user is not signed in");
+        return authz_login(z);
+    }
+    if (r != AUTHD_OK)
+        return r;
+    int64_t age = z->a->now() - (*s)->session->auth_time;
+    /* max_age=0 is prompt=login (OIDC Core §3.1.2.1); both accept a login of the last minute,
+     * the one the edge comes back from. */
+    int stale =
+        ((q->prompt & OAUTH_PROMPT_LOGIN) || req->max_age == 0) ? age > PROMPT_LOGIN_FRESH : 0;
+    if (req->max_age > 0 && age > req->max_age)
+        stale = 1;
+    if (!stale)
+        return AUTHD_OK;
+    if (q->prompt & OAUTH_PROMPT_NONE)
+        return authz_error(z, "login_required", "a new sign-in is required");
+    return authz_login(z);
+}
+
+/*
+ * Step 4: consent, for third-party clients. A refusal goes back to the (verified) redirect URI
+ * as access_denied (RFC 6749 §4.1.2.1); a consent given is stored. AUTHD_OK when the answer may
+ * be given, or with z->answered set (the consent page, or an error), or an error.
+ */
+static int
+authz_check_consent(struct authz *z, const Authd__V1__AuthorizeRequest *req,
+                    const Authd__Storage__ClientRecord *crec, const Authd__V1__User *user,
+                    const struct authz_req *q)
+{
+    const Authd__V1__Client *c = crec->client;
+    char q1[96], q2[96];
+    if (req->consent_denied) {
+        log_event(LOG_INFO, "oauth_consent_denied", "client=%s user=%s",
+                  log_quote(c->id, q1, sizeof(q1)), log_quote(user->id, q2, sizeof(q2)));
+        return authz_error(z, "access_denied", "the user denied the request");
+    }
+    if (c->first_party)
+        return AUTHD_OK;
+    int covered = 0;
+    int r = consent_covers(z->a, user->id, c->id, &q->want, &covered);
+    if (r != AUTHD_OK)
+        return r;
+    int ask = !covered || (q->prompt & OAUTH_PROMPT_CONSENT);
+    if (ask && !req->consent_given) {
+        if (q->prompt & OAUTH_PROMPT_NONE)
+            return authz_error(z, "consent_required", "the user has not approved this client");
+        return authz_consent(z, crec, &q->want);
+    }
+    if (req->consent_given) {
+        struct consent_step cs = {user->id, c->id, &q->want};
+        r = account_txn_run(z->a, consent_step, &cs);
+        if (r != AUTHD_OK)
+            return r;
+        log_event(LOG_INFO, "oauth_consent_given", "client=%s user=%s",
+                  log_quote(c->id, q1, sizeof(q1)), log_quote(user->id, q2, sizeof(q2)));
+    }
+    return AUTHD_OK;
+}
+
 static int
 oauth_authorize(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -754,184 +957,24 @@ oauth_authorize(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
     Authd__Storage__ClientRecord *crec = NULL;
     Authd__Storage__SessionRecord *s = NULL;
     Authd__Storage__UserRecord *u = NULL;
-    struct oauth_scopes allowed, want;
-    char scope[OAUTH_SCOPE_TEXT_MAX];
-    struct authz z = {ctx, a, resp, "", 0, p->state};
-    unsigned prompt = 0;
-    int r;
+    struct authz_req q = {0};
+    struct authz z = {ctx, a, resp, "", 0, p->state, 0};
 
-    /* 1. Who is asking, and where may the answer go? Until the redirect URI is verified, every
-     * problem is shown on our own error page (never an open redirect). */
-    const char *fields[] = {
-        p->client_id, p->response_type,  p->redirect_uri,          p->state,   p->scope,
-        p->nonce,     p->code_challenge, p->code_challenge_method, req->prompt};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        if (strlen(fields[i]) > ACCOUNT_MAX_CLIENT_FIELD)
-            return authz_page(&z, "invalid_request", "a parameter is too long");
-    if (p->client_id[0] == '\0')
-        return authz_page(&z, "invalid_request", "client_id is missing");
-    r = clients_get(a, p->client_id, &crec);
-    if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && !clients_active(crec))) {
-        r = authz_page(&z, "invalid_client", "unknown client");
+    /* Each step either lets the request go on or decides the answer (z.answered). */
+    int r = authz_client(&z, req, p, &crec, &q);
+    if (r != AUTHD_OK || z.answered)
         goto out;
-    }
-    if (r != AUTHD_OK)
+    if ((r = authz_request(&z, req, p, crec, &q)) != AUTHD_OK || z.answered)
         goto out;
-    const Authd__V1__Client *c = crec->client;
-    const char *rt = p->response_type;
-    const char *grant = NULL;
-    if (strcmp(rt, "code") == 0) {
-        grant = "authorization_code";
-    } else if (strcmp(rt, "token") == 0) {
-        grant = "implicit";
-        z.fragment = 1;
-    }
-    const Authd__V1__GrantSettings *gs = oauth_grant_settings(c, grant);
-    if (grant != NULL) {
-        const char *reg = gs != NULL ? gs->redirect_uri : "";
-        if (!oauth_redirect_uri_valid(reg)) {
-            r = authz_page(&z, "invalid_request",
-                           "the client has no redirect_uri registered for this response_type");
-            goto out;
-        }
-        if (p->redirect_uri[0] != '\0' && !oauth_redirect_uri_eq(reg, p->redirect_uri)) {
-            r = authz_page(&z, "invalid_request", "redirect_uri does not match the registered one");
-            goto out;
-        }
-        z.uri = reg;
-    } else {
-        /* An unknown response_type is reported at a URI the client registered, if any. */
-        const Authd__V1__GrantSettings *cand[] = {oauth_grant_settings(c, "authorization_code"),
-                                                  oauth_grant_settings(c, "implicit")};
-        for (size_t i = 0; i < 2 && z.uri[0] == '\0'; i++) {
-            const char *reg = cand[i] != NULL ? cand[i]->redirect_uri : "";
-            if (oauth_redirect_uri_valid(reg) &&
-                (p->redirect_uri[0] == '\0' || oauth_redirect_uri_eq(reg, p->redirect_uri)))
-                z.uri = reg;
-        }
-        if (z.uri[0] == '\0')
-            r = authz_page(&z, "unsupported_response_type",
-                           "unsupported response_type and no matching registered redirect_uri");
-        else if (rt[0] == '\0')
-            r = authz_error(&z, "invalid_request", "response_type is missing");
-        else
-            r = authz_error(&z, "unsupported_response_type", "response_type must be code or token");
+    if ((r = authz_user(&z, req, &q, &s, &u)) != AUTHD_OK || z.answered)
         goto out;
-    }
-
-    /* 2. The request itself, reported to the client. */
-    if (!oauth_client_has_grant(c, grant)) {
-        r = authz_error(&z, "unauthorized_client", "the client may not use this response_type");
+    if ((r = authz_check_consent(&z, req, crec, u->user, &q)) != AUTHD_OK || z.answered)
         goto out;
-    }
-    if (oauth_prompt_parse(req->prompt, &prompt) != AUTHD_OK) {
-        r = authz_error(&z, "invalid_request", "unsupported prompt value");
-        goto out;
-    }
-    if (oauth_client_scopes(c, &allowed) != AUTHD_OK) {
-        r = authz_error(&z, "invalid_scope", "the client's registered scopes are malformed");
-        goto out;
-    }
-    if (oauth_scopes_parse(p->scope, &want) != AUTHD_OK) {
-        r = authz_error(&z, "invalid_scope", "malformed scope");
-        goto out;
-    }
-    if (want.n == 0)
-        want = allowed;
-    if (!oauth_scopes_subset(&want, &allowed)) {
-        r = authz_error(&z, "invalid_scope", "a requested scope is not allowed for this client");
-        goto out;
-    }
-    if (oauth_scopes_join(&want, scope, sizeof(scope)) != AUTHD_OK) {
-        r = authz_error(&z, "invalid_scope", "too many scopes");
-        goto out;
-    }
-    if (strlen(p->nonce) > NONCE_MAX || !printable(p->nonce)) {
-        r = authz_error(&z, "invalid_request", "malformed nonce");
-        goto out;
-    }
-    if (strcmp(grant, "authorization_code") == 0) {
-        const char *ch = p->code_challenge, *m = p->code_challenge_method;
-        if (ch[0] != '\0') {
-            /* No method means "plain" (RFC 7636 §4.3), which we refuse like "plain" itself. */
-            if (strcmp(m, "S256") != 0) {
-                r = authz_error(&z, "invalid_request", "code_challenge_method must be S256");
-                goto out;
-            }
-            if (!oauth_pkce_valid(ch)) {
-                r = authz_error(&z, "invalid_request", "malformed code_challenge");
-                goto out;
-            }
-        } else if (m[0] != '\0' || !clients_confidential(crec) || (gs != NULL && gs->pkce)) {
-            r = authz_error(&z, "invalid_request", "code_challenge required");
-            goto out;
-        }
-    }
-
-    /* 3. The user: a signed-in, fresh enough session. */
-    r = account_session_active(a, req->session_token, &s, &u);
-    if (r == AUTHD_ERR_UNAUTHENTICATED) {
-        r = AUTHD_OK;
-        if (prompt & OAUTH_PROMPT_NONE)
-            r = authz_error(&z, "login_required", "the user is not signed in");
-        else
-            resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN;
-        goto out;
-    }
-    if (r != AUTHD_OK)
-        goto out;
-    int64_t age = a->now() - s->session->auth_time;
-    /* max_age=0 is prompt=login (OIDC Core §3.1.2.1); both accept a login of the last minute,
-     * the one the edge comes back from. */
-    int stale = ((prompt & OAUTH_PROMPT_LOGIN) || req->max_age == 0) ? age > PROMPT_LOGIN_FRESH : 0;
-    if (req->max_age > 0 && age > req->max_age)
-        stale = 1;
-    if (stale) {
-        if (prompt & OAUTH_PROMPT_NONE)
-            r = authz_error(&z, "login_required", "a new sign-in is required");
-        else
-            resp->next = AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN;
-        goto out;
-    }
-
-    /* 4. Consent, for third-party clients. A refusal goes back to the (verified) redirect URI
-     * as access_denied (RFC 6749 §4.1.2.1). */
-    if (req->consent_denied) {
-        char q1[96], q2[96];
-        log_event(LOG_INFO, "oauth_consent_denied", "client=%s user=%s",
-                  log_quote(c->id, q1, sizeof(q1)), log_quote(u->user->id, q2, sizeof(q2)));
-        r = authz_error(&z, "access_denied", "the user denied the request");
-        goto out;
-    }
-    if (!c->first_party) {
-        int covered = 0;
-        r = consent_covers(a, u->user->id, c->id, &want, &covered);
-        if (r != AUTHD_OK)
-            goto out;
-        int ask = !covered || (prompt & OAUTH_PROMPT_CONSENT);
-        if (ask && !req->consent_given) {
-            if (prompt & OAUTH_PROMPT_NONE)
-                r = authz_error(&z, "consent_required", "the user has not approved this client");
-            else
-                r = authz_consent(&z, crec, &want);
-            goto out;
-        }
-        if (req->consent_given) {
-            struct consent_step cs = {u->user->id, c->id, &want};
-            r = account_txn_run(a, consent_step, &cs);
-            if (r != AUTHD_OK)
-                goto out;
-            char q1[96], q2[96];
-            log_event(LOG_INFO, "oauth_consent_given", "client=%s user=%s",
-                      log_quote(c->id, q1, sizeof(q1)), log_quote(u->user->id, q2, sizeof(q2)));
-        }
-    }
-
-    /* 5. The answer. */
-    if (strcmp(grant, "authorization_code") == 0)
-        r = authz_code(&z, p, c->id, s->session, scope);
+    /* Step 5: the answer. */
+    if (strcmp(q.grant, "authorization_code") == 0)
+        r = authz_code(&z, p, crec->client->id, s->session, q.scope);
     else
-        r = authz_token(&z, c, gs, u->user, s->session, scope);
+        r = authz_token(&z, crec->client, q.gs, u->user, s->session, q.scope);
 out:
     rpc_msg_free(s ? &s->base : NULL);
     rpc_msg_free(u ? &u->base : NULL);
