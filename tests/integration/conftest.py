@@ -332,6 +332,29 @@ def long_locks(authd):
                           for k in ("password", "secondFactor", "mail", "delivery")})
 
 
+def lockout_set(authd, **fields):
+    """1 when authd's log has a lockout audit event with the given key=value fields (e.g.
+    user=<id>, reason=second_factor): proof that a lock was set, whenever anyone looks."""
+    for line in authd.log_text().splitlines():
+        if "event=audit" in line and "action=lockout" in line and all(
+                f"{k}={v}" in line.split() for k, v in fields.items()):
+            return True
+    return False
+
+
+def when_unlocked(call, timeout=60):
+    """call() again and again while authd refuses it as locked (refused attempts are not
+    counted, so asking changes nothing), and its answer once the lock has ended."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as e:
+            if grpc_reason(e) != "locked" or time.time() > deadline:
+                raise
+        time.sleep(0.2)
+
+
 CSRF_RE = re.compile(r'name="csrf"\s+value="([^"]+)"')
 
 

@@ -13,7 +13,7 @@ import grpc
 import pytest
 import requests
 
-from conftest import common_pb2, csrf_of, new_session, sessions_pb2, users_pb2
+from conftest import common_pb2, csrf_of, long_locks, new_session, sessions_pb2, users_pb2
 from authd.v1 import twofactor_pb2  # noqa: E402
 from test_oauth import APP, APP_CB, APP_SECRET, PERIOD, OAuthEnv, oathtool, put_client, token_req
 
@@ -169,6 +169,7 @@ def edge_login(env, s, email, password):
 
 
 def test_audit_events_of_real_flows(env):
+    long_locks(env.authd)  # the lock below must outlast the attempt that sees it, however slow
     secrets = [PW, APP_SECRET, "wrong password for audit", "guess number"]
     codes_used = []
 

@@ -11,8 +11,9 @@ import urllib.parse
 import grpc
 import pytest
 
-from conftest import (AUTHD, Authd, FAST_ARGON2, admin_pb2, common_pb2, grpc_reason,
-                      grpc_trailer, sessions_pb2, signup_pb2, users_pb2)
+from conftest import (AUTHD, LONG_LOCK, Authd, FAST_ARGON2, admin_pb2, common_pb2, grpc_reason,
+                      grpc_trailer, lockout_set, long_locks, sessions_pb2, set_lockout, signup_pb2,
+                      users_pb2, when_unlocked)
 
 from authd.v1 import twofactor_pb2  # noqa: E402
 
@@ -184,6 +185,7 @@ def test_concurrent_use_of_one_code_passes_once(authd):
 
 
 def test_code_lockout_is_separate_from_passwords(authd):
+    long_locks(authd)  # the lock must still be there however slow the six failures were
     _, secret, _, _ = enroll(authd, "fay@example.com")
     p = login(authd, "fay@example.com")
     for i in range(6):  # 5 free failures, then a lock
@@ -191,11 +193,22 @@ def test_code_lockout_is_separate_from_passwords(authd):
             grpc.StatusCode.UNAUTHENTICATED, "wrong_token")
     e = err(lambda: verify(authd, p.session_token, oath(secret, step_time(1)), ip="10.8.0.2"),
             grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
-    assert int(grpc_trailer(e, "authd-retry-after") or 0) > 0, e.trailing_metadata()
+    assert int(grpc_trailer(e, "authd-retry-after") or 0) > LONG_LOCK // 2, e.trailing_metadata()
     # The password counter is untouched: the password step still passes.
     assert not login(authd, "fay@example.com").session.authenticated
-    time.sleep(1.2)
-    assert verify(authd, p.session_token, oath(secret, step_time(1))).session.authenticated
+
+
+def test_code_lock_ends(authd):
+    # A short lock, proven by its audit event and waited out (never raced).
+    set_lockout(authd, secondFactor={"account": {"firstWait": 2}})
+    u, secret, _, _ = enroll(authd, "fay@example.com")
+    p = login(authd, "fay@example.com")
+    for i in range(6):
+        err(lambda: verify(authd, p.session_token, "000000" if i % 2 else "999999", ip="10.8.0.1"),
+            grpc.StatusCode.UNAUTHENTICATED, "wrong_token")
+    assert lockout_set(authd, user=u.id, reason="second_factor"), authd.log_text()
+    ok = when_unlocked(lambda: verify(authd, p.session_token, oath(secret, step_time(1))))
+    assert ok.session.authenticated
 
 
 def test_recovery_codes(authd):
@@ -384,6 +397,7 @@ def test_secret_encrypted_at_rest_and_key_handling(tmpdir_path):
 
 
 def test_code_deliveries_are_rate_limited(authd):
+    long_locks(authd)
     enroll(authd, "otto@example.com", transport="sms")
     p = login(authd, "otto@example.com")
     req = twofactor_pb2.DeliveryCodeRequest(session_token=p.session_token)
