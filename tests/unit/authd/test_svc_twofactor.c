@@ -3,7 +3,9 @@
  * Unit tests for authd/svc_twofactor.c, called through rpc_local with a real store, a key box and
  * a fake clock: only the newest enrolment secret confirms, the code that confirmed an enrolment
  * cannot be replayed to disable it, and wrong codes given to TwoFactor count on the same
- * second-factor lockout as the login's second step.
+ * second-factor lockout as the login's second step; regenerated recovery codes void the old
+ * ones; delivered codes (webhook transport) are only for the edge, never of a spent step, and
+ * rationed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,8 +24,9 @@
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
 
-#define FREE_FAILURES 5 /* default lockout policy: failures before the first lock */
-#define STEP 30         /* TOTP period */
+#define FREE_FAILURES 5        /* default lockout policy: failures before the first lock */
+#define STEP 30                /* TOTP period */
+#define DELIVERY_FIRST_WAIT 30 /* default: seconds of the first wait for delivered codes */
 
 /* TwoFactor.Disable (as the edge) with a TOTP code; *enabled (may be NULL) as answered. */
 static int
@@ -145,6 +148,135 @@ test_wrong_codes_share_the_login_lockout(void **state)
     assert_int_equal(disable(f, token, code, NULL), AUTHD_ERR_LOCKED);
 }
 
+/* TwoFactor.Status: the recovery codes left. */
+static uint32_t
+recovery_left(struct svc_fx *f, const char *token)
+{
+    Authd__V1__StatusRequest req = AUTHD__V1__STATUS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)token;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "TwoFactor", "Status", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    uint32_t n = ((Authd__V1__TwoFactorStatusResponse *)resp)->recovery_codes_left;
+    rpc_msg_free(resp);
+    return n;
+}
+
+static void
+test_regenerate_voids_old_codes(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char token[256], pending[256], secret[64], old[32], fresh[32], code[OTP_MAX_DIGITS + 1];
+    int authenticated = 1;
+
+    signed_in(f, "regen@example.com", token);
+    svc_enrol_totp(f, token, secret, old);
+    assert_int_equal(recovery_left(f, token), 10);
+    svc_fake_now += STEP;
+    svc_totp(secret, svc_fake_now, code);
+    req.session_token = token;
+    req.code = code;
+    req.client_ip = SVC_IP;
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "TwoFactor", "RegenerateRecoveryCodes", &req.base, &resp, NULL),
+        AUTHD_OK);
+    Authd__V1__RecoveryCodesResponse *rc = (Authd__V1__RecoveryCodesResponse *)resp;
+    assert_int_equal(rc->n_recovery_codes, 10);
+    snprintf(fresh, sizeof(fresh), "%s", rc->recovery_codes[0]);
+    rpc_msg_free(resp);
+    /* The old codes stopped working; a new one works once. */
+    assert_int_equal(svc_login(f, "regen@example.com", SVC_PASSWORD, pending, &authenticated, NULL),
+                     AUTHD_OK);
+    assert_false(authenticated);
+    assert_int_equal(svc_verify(f, pending, NULL, old, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+    assert_int_equal(svc_verify(f, pending, NULL, fresh, NULL, NULL), AUTHD_OK);
+    assert_int_equal(recovery_left(f, token), 9);
+}
+
+/* A user enrolled with a delivery transport; the pending login's token into pending. */
+static void
+user_with_transport(struct svc_fx *f, const char *email, char *pending)
+{
+    Authd__V1__BeginEnrollmentRequest begin = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char token[256], code[OTP_MAX_DIGITS + 1];
+    int authenticated = 1;
+
+    signed_in(f, email, token);
+    begin.session_token = token;
+    begin.transport = "sms";
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "TwoFactor", "BeginEnrollment", &begin.base, &resp, NULL), AUTHD_OK);
+    snprintf(code, sizeof(code), "%s", ((Authd__V1__BeginEnrollmentResponse *)resp)->code);
+    rpc_msg_free(resp);
+    assert_int_equal(confirm(f, token, code), AUTHD_OK);
+    assert_int_equal(svc_login(f, email, SVC_PASSWORD, pending, &authenticated, NULL), AUTHD_OK);
+    assert_false(authenticated);
+}
+
+/* TwoFactor.IssueDeliveryCode as a caller holding roles; the code into code. */
+static int
+delivery_code(struct svc_fx *f, unsigned roles, const char *pending, char *code)
+{
+    Authd__V1__DeliveryCodeRequest req = AUTHD__V1__DELIVERY_CODE_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)pending;
+    int r = svc_call(f, roles, "TwoFactor", "IssueDeliveryCode", &req.base, &resp, NULL);
+    code[0] = '\0';
+    if (r == AUTHD_OK) {
+        assert_string_equal(((Authd__V1__DeliveryCodeResponse *)resp)->transport, "sms");
+        snprintf(code, OTP_MAX_DIGITS + 1, "%s", ((Authd__V1__DeliveryCodeResponse *)resp)->code);
+    }
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_delivery_codes_never_spent(void **state)
+{
+    struct svc_fx *f = *state;
+    char pending[256], code[OTP_MAX_DIGITS + 1], first[OTP_MAX_DIGITS + 1];
+
+    /* Enrolled in this step: its code is spent, so the next step's is delivered. */
+    user_with_transport(f, "sms@example.com", pending);
+    assert_int_equal(delivery_code(f, ROLE_SERVICE | ROLE_ADMIN, pending, code),
+                     AUTHD_ERR_PERMISSION_DENIED);
+    assert_int_equal(delivery_code(f, ROLE_EDGE, pending, first), AUTHD_OK);
+    assert_int_equal(svc_verify(f, pending, first, NULL, NULL, NULL), AUTHD_OK);
+    /* Both usable steps spent: no code to deliver until the clock moves. */
+    assert_int_equal(svc_login(f, "sms@example.com", SVC_PASSWORD, pending, NULL, NULL), AUTHD_OK);
+    assert_int_equal(delivery_code(f, ROLE_EDGE, pending, code), AUTHD_ERR_CONFLICT);
+    /* One step later the step after it is free again. */
+    svc_fake_now += STEP;
+    assert_int_equal(delivery_code(f, ROLE_EDGE, pending, code), AUTHD_OK);
+    assert_string_not_equal(code, first);
+    assert_int_equal(svc_verify(f, pending, code, NULL, NULL, NULL), AUTHD_OK);
+}
+
+static void
+test_delivery_codes_rationed(void **state)
+{
+    struct svc_fx *f = *state;
+    char pending[256], code[OTP_MAX_DIGITS + 1];
+    int r = AUTHD_OK, n = 0;
+
+    user_with_transport(f, "rationed@example.com", pending);
+    svc_fake_now += STEP;
+    while (n < 20 && (r = delivery_code(f, ROLE_EDGE, pending, code)) == AUTHD_OK)
+        n++;
+    /* Five free deliveries per user, and the one that earns the first wait: the enrolment's code
+     * was the first. */
+    assert_int_equal(r, AUTHD_ERR_LOCKED);
+    assert_int_equal(n, 5);
+    svc_fake_now += DELIVERY_FIRST_WAIT;
+    assert_int_equal(delivery_code(f, ROLE_EDGE, pending, code), AUTHD_OK);
+    assert_int_equal(svc_verify(f, pending, code, NULL, NULL, NULL), AUTHD_OK);
+}
+
 int
 main(void)
 {
@@ -154,6 +286,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_enrolment_code_not_replayed, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_codes_share_the_login_lockout, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_regenerate_voids_old_codes, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_codes_never_spent, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_codes_rationed, svc_fx_setup,
                                         svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
