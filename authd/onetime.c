@@ -67,6 +67,21 @@ account_onetime_check(struct authd *a, struct store_txn *txn, const char *prefix
 }
 
 int
+account_onetime_consume(struct authd *a, struct store_txn *txn, const char *prefix,
+                        const char *token, Authd__Storage__OneTimeRecord **out)
+{
+    char key[KEY_MAX];
+    int r = account_onetime_check(a, txn, prefix, token, out, key);
+    if (r == AUTHD_OK)
+        r = store_txn_delete(txn, key, strlen(key));
+    if (r != AUTHD_OK && *out != NULL) {
+        rpc_msg_free(&(*out)->base);
+        *out = NULL;
+    }
+    return r;
+}
+
+int
 account_onetime_start(struct rpc_ctx *ctx, struct authd *a, const char *email_in,
                       const Authd__V1__ClientContext *client, const char *ip,
                       char email[EMAIL_MAX_LEN + 1], char **resp_email,

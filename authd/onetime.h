@@ -41,6 +41,14 @@ int account_onetime_check(struct authd *a, struct store_txn *txn, const char *pr
                           const char *token, Authd__Storage__OneTimeRecord **out, char *key_out);
 
 /*
+ * Inside txn: checks a presented token under prefix like account_onetime_check (the row locked)
+ * and deletes it, so it is used once even by two concurrent requests. AUTHD_OK with *out, or
+ * account_onetime_check's errors (AUTHD_ERR_CONFLICT: see txn.h).
+ */
+int account_onetime_consume(struct authd *a, struct store_txn *txn, const char *prefix,
+                            const char *token, Authd__Storage__OneTimeRecord **out);
+
+/*
  * The steps a Start runs before it issues a token (Signup.Start, PasswordReset.Start):
  * normalises email_in into email and copies it into ctx's arena (*resp_email), refuses an
  * oversized client context (account_client_check), counts one e-mail against the address and

@@ -107,15 +107,11 @@ static int
 complete_step(struct authd *a, struct store_txn *txn, void *arg)
 {
     struct complete_step *c = arg;
-    char key[KEY_MAX];
     rpc_msg_free(c->reset ? &c->reset->base : NULL);
     rpc_msg_free(c->user ? &c->user->base : NULL);
     c->reset = NULL;
     c->user = NULL;
-    int r = account_onetime_check(a, txn, KEY_RESET, c->token, &c->reset, key);
-    if (r != AUTHD_OK)
-        return r;
-    r = store_txn_delete(txn, key, strlen(key));
+    int r = account_onetime_consume(a, txn, KEY_RESET, c->token, &c->reset);
     if (r != AUTHD_OK)
         return r;
     r = account_user_get(a, txn, 1, c->reset->user_id, &c->user);

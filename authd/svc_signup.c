@@ -94,12 +94,8 @@ static int
 complete_step(struct authd *a, struct store_txn *txn, void *arg)
 {
     struct complete_step *c = arg;
-    char key[KEY_MAX];
     complete_reset(c);
-    int r = account_onetime_check(a, txn, KEY_SIGNUP, c->token, &c->signup, key);
-    if (r != AUTHD_OK)
-        return r;
-    r = store_txn_delete(txn, key, strlen(key));
+    int r = account_onetime_consume(a, txn, KEY_SIGNUP, c->token, &c->signup);
     if (r != AUTHD_OK)
         return r;
 
