@@ -67,7 +67,7 @@ void guard_leave(struct guard *g);
  * Refuses a locked subject on ctx: the message "<words>; retry after <seconds> s", the seconds as
  * rpc_ctx_set_retry_after (the edge's Retry-After), and oauth_code (when not NULL) as
  * rpc_ctx_set_oauth_error. Returns AUTHD_ERR_LOCKED. ctx may be NULL. Used by guard_enter and by
- * the delivery limit.
+ * the e-mail and delivery limits (the one formatter of every lock refusal).
  */
 int guard_refuse(struct rpc_ctx *ctx, const char *oauth_code, const char *words,
                  int64_t retry_after);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "authd/guard.h"
 #include "authd/keys.h"
 #include "authd/password.h"
 #include "authd/records.h"
@@ -191,12 +192,7 @@ account_mail_gate(struct rpc_ctx *ctx, struct authd *a, const char *email, const
     int r = throttle_attempt(a, THROTTLE_MAIL, THROTTLE_ADDRESS, ip, &wb);
     if (r == AUTHD_OK)
         r = throttle_attempt(a, THROTTLE_MAIL, THROTTLE_ACCOUNT, email, &wa);
-    if (r == AUTHD_ERR_LOCKED) {
-        char msg[64];
-        snprintf(msg, sizeof(msg), "too many e-mails requested; retry after %lld s",
-                 (long long)(wa > wb ? wa : wb));
-        rpc_ctx_set_message(ctx, msg);
-        rpc_ctx_set_retry_after(ctx, wa > wb ? wa : wb);
-    }
+    if (r == AUTHD_ERR_LOCKED)
+        guard_refuse(ctx, NULL, "too many e-mails requested", wa > wb ? wa : wb);
     return r;
 }

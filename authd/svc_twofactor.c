@@ -95,6 +95,8 @@ tf_begin(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *re
     if (req->transport[0] != '\0') {
         int64_t wait = 0;
         r = throttle_attempt(a, THROTTLE_DELIVERY, THROTTLE_ACCOUNT, u->user->id, &wait);
+        if (r == AUTHD_ERR_LOCKED)
+            guard_refuse(ctx, NULL, "too many codes sent", wait); /* it says when, too */
         if (r != AUTHD_OK)
             goto out;
     }

@@ -406,3 +406,18 @@ def test_code_deliveries_are_rate_limited(authd):
     e = err(lambda: authd.call(TF + "IssueDeliveryCode", req, twofactor_pb2.DeliveryCodeResponse),
             grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
     assert int(grpc_trailer(e, "authd-retry-after") or 0) > 0, e.trailing_metadata()
+
+
+def test_enrolment_deliveries_are_rate_limited_and_say_when(authd):
+    # Each enrolment by transport sends a code (an SMS costs money): the same per-user limit,
+    # and its refusal names the wait like every other lock.
+    long_locks(authd)
+    new_user(authd, "pia@example.com")
+    tok = login(authd, "pia@example.com").session_token
+    req = twofactor_pb2.BeginEnrollmentRequest(session_token=tok, transport="sms")
+    for _ in range(6):  # 5 free, the 6th is sent and earns the lock
+        authd.call(TF + "BeginEnrollment", req, twofactor_pb2.BeginEnrollmentResponse)
+    e = err(lambda: authd.call(TF + "BeginEnrollment", req, twofactor_pb2.BeginEnrollmentResponse),
+            grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
+    assert int(grpc_trailer(e, "authd-retry-after") or 0) > LONG_LOCK // 2, e.trailing_metadata()
+
