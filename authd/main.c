@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include "authd/callers.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/opts.h"
 #include "authd/metrics_http.h"
 #include "proto/rpc.h"
 #include "common/secret.h"
@@ -42,8 +42,10 @@ struct options {
     const char *tls_key;
     int production;
     const char *totp_key_file;
-    long sweep_interval;
+    const char *totp_key; /* AUTHD_TOTP_KEY (environment only): wiped once read */
+    int64_t sweep_interval;
     const char *issuer;
+    const char *token_alg;
     const char *callers_file;    /* --callers: certificate identities -> roles */
     const char *anonymous_roles; /* --anonymous-roles; NULL: by transport */
 
@@ -52,55 +54,81 @@ struct options {
     struct authd_settings set;
 };
 
-static void
-usage(FILE *f)
-{
-    fprintf(
-        f, "usage: authd [options]\n"
-           "  --listen ADDR          gRPC address (AUTHD_LISTEN, default 127.0.0.1:50051;\n"
-           "                         port 0 picks a free port)\n"
-           "  --data-dir DIR         RocksDB directory (AUTHD_DATA_DIR, default ./data)\n"
-           "  --log-level LEVEL      debug|info|warn|error (AUTHD_LOG_LEVEL, default info)\n"
-           "  --port-file FILE       write the bound port here once serving\n"
-           "  --workers N            threads for blocking calls (AUTHD_WORKERS, default 32)\n"
-           "  --argon2-memory KIB    Argon2id memory (AUTHD_ARGON2_MEMORY, default 19456)\n"
-           "  --argon2-iterations N  Argon2id passes (AUTHD_ARGON2_ITERATIONS, default 2)\n"
-           "  --argon2-parallelism N Argon2id lanes (AUTHD_ARGON2_PARALLELISM, default 1)\n"
-           "  --session-ttl SECONDS  session lifetime when AuthConfig.asidCookieMaxAge is 0\n"
-           "                         (AUTHD_SESSION_TTL, default 43200)\n"
-           "  --signup-ttl SECONDS   confirmation link lifetime (AUTHD_SIGNUP_TTL, default 86400)\n"
-           "  --reset-ttl SECONDS    reset link lifetime (AUTHD_RESET_TTL, default 3600)\n"
-           "  --tls-ca FILE          serve gRPC over mutual TLS: CA (PEM) that client\n"
-           "                         certificates must chain to (AUTHD_TLS_CA)\n"
-           "  --tls-cert FILE        authd's certificate chain, PEM (AUTHD_TLS_CERT)\n"
-           "  --tls-key FILE         authd's private key, PEM (AUTHD_TLS_KEY)\n"
-           "                         The three go together. Without them gRPC is plaintext and\n"
-           "                         only a loopback --listen address is accepted.\n"
-           "  --callers FILE         certificate identities and their roles, YAML (AUTHD_CALLERS;\n"
-           "                         see deploy/callers.yaml)\n"
-           "  --anonymous-roles LIST roles of a caller with no mapped identity and no token:\n"
-           "                         edge,admin,service or none (AUTHD_ANONYMOUS_ROLES; default\n"
-           "                         all three over plaintext loopback, none over TLS or with\n"
-           "                         --production)\n"
-           "  --metrics-listen ADDR  serve Prometheus metrics on http://ADDR/metrics\n"
-           "                         (AUTHD_METRICS_LISTEN; default off; no authentication:\n"
-           "                         use a loopback or private address; port 0 picks one)\n"
-           "  --metrics-port-file FILE  write the metrics port here once serving\n"
-           "  --help\n");
-}
+#define F(member) OPTS_FIELD(struct options, member)
+#define DAYS(n) ((long long)(n)*86400)
 
-/* Parses a decimal in [lo, hi]; returns 0 or -1. */
-static int
-parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
+/* Every option of authd: parsing, --help and README's usage block come from this table. */
+static const struct opts_spec option_table[] = {
+    {"listen", 0, "AUTHD_LISTEN", OPTS_STRING, "ADDR", 0, 0, NULL, "127.0.0.1:50051",
+     "gRPC address; port 0 picks a free port", F(listen)},
+    {"data-dir", 0, "AUTHD_DATA_DIR", OPTS_STRING, "DIR", 0, 0, NULL, "./data", "RocksDB directory",
+     F(data_dir)},
+    {"log-level", 0, "AUTHD_LOG_LEVEL", OPTS_CHOICE, "LEVEL", 0, 0, "debug|info|warn|error", "info",
+     "log threshold", F(log_level)},
+    {"port-file", 0, NULL, OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "write the bound port here once serving", F(port_file)},
+    {"workers", 0, "AUTHD_WORKERS", OPTS_INT, "N", 1, 1024, NULL, "32",
+     "threads for blocking calls", F(workers)},
+    {"argon2-memory", 0, "AUTHD_ARGON2_MEMORY", OPTS_INT, "KIB", 8, 4 * 1024 * 1024, NULL, "19456",
+     "Argon2id memory of new password hashes", F(set.argon2.m_cost_kib)},
+    {"argon2-iterations", 0, "AUTHD_ARGON2_ITERATIONS", OPTS_INT, "N", 1, 100, NULL, "2",
+     "Argon2id passes", F(set.argon2.t_cost)},
+    {"argon2-parallelism", 0, "AUTHD_ARGON2_PARALLELISM", OPTS_INT, "N", 1, 16, NULL, "1",
+     "Argon2id lanes", F(set.argon2.parallelism)},
+    {"session-ttl", 0, "AUTHD_SESSION_TTL", OPTS_INT, "SECONDS", 1, DAYS(400), NULL, "43200",
+     "session lifetime when AuthConfig.asidCookieMaxAge is 0", F(set.session_ttl)},
+    {"signup-ttl", 0, "AUTHD_SIGNUP_TTL", OPTS_INT, "SECONDS", 1, DAYS(30), NULL, "86400",
+     "confirmation link lifetime", F(set.signup_ttl)},
+    {"reset-ttl", 0, "AUTHD_RESET_TTL", OPTS_INT, "SECONDS", 1, DAYS(7), NULL, "3600",
+     "password-reset link lifetime", F(set.reset_ttl)},
+    {"code-ttl", 0, "AUTHD_CODE_TTL", OPTS_INT, "SECONDS", 1, 600, NULL, "60",
+     "OAuth authorization code lifetime", F(set.code_ttl)},
+    {"token-alg", 0, "AUTHD_TOKEN_ALG", OPTS_CHOICE, "ALG", 0, 0, "ES256|RS256", "ES256",
+     "JWS algorithm of issued tokens", F(token_alg)},
+    {"issuer", 0, "AUTHD_ISSUER", OPTS_STRING, "URL", 0, 0, NULL, "http://127.0.0.1:8080",
+     "the edge's public base URL: the iss of every token", F(issuer)},
+    {"sweep-interval", 0, "AUTHD_SWEEP_INTERVAL", OPTS_INT, "SECONDS", 1, DAYS(7), NULL, "600",
+     "how often expired records are swept", F(sweep_interval)},
+    {"totp-key-file", 0, "AUTHD_TOTP_KEY_FILE", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "256-bit key (64 hex digits) that encrypts TOTP secrets\nand signing keys at rest",
+     F(totp_key_file)},
+    {NULL, 0, "AUTHD_TOTP_KEY", OPTS_STRING, NULL, 0, 0, NULL, NULL,
+     "the same key as text, when there is no --totp-key-file", F(totp_key)},
+    {"production", 0, "AUTHD_PRODUCTION", OPTS_FLAG, NULL, 0, 0, NULL, NULL,
+     "refuse to start without a TOTP key; anonymous callers\nget no role", F(production)},
+    {"tls-ca", 0, "AUTHD_TLS_CA", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "serve gRPC over mutual TLS: the CA (PEM) client\ncertificates must chain to", F(tls_ca)},
+    {"tls-cert", 0, "AUTHD_TLS_CERT", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "authd's certificate chain (PEM)", F(tls_cert)},
+    {"tls-key", 0, "AUTHD_TLS_KEY", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "authd's private key (PEM). The three go together;\nwithout them gRPC is plaintext and "
+     "only a loopback\n--listen address is accepted",
+     F(tls_key)},
+    {"callers", 0, "AUTHD_CALLERS", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "certificate identities and their roles, YAML\n(see deploy/callers.yaml)", F(callers_file)},
+    {"anonymous-roles", 0, "AUTHD_ANONYMOUS_ROLES", OPTS_STRING, "LIST", 0, 0, NULL, NULL,
+     "roles of a caller with no mapped identity and no\ntoken: edge,admin,service or none "
+     "(default: all\nthree over plaintext loopback, none over TLS or\nwith --production)",
+     F(anonymous_roles)},
+    {"metrics-listen", 0, "AUTHD_METRICS_LISTEN", OPTS_STRING, "ADDR", 0, 0, NULL, NULL,
+     "serve Prometheus metrics on http://ADDR/metrics\n(default off; no authentication: use a "
+     "loopback\nor private address; port 0 picks one)",
+     F(metrics_listen)},
+    {"metrics-port-file", 0, NULL, OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "write the metrics port here once serving", F(metrics_port_file)},
+};
+
+#undef F
+#undef DAYS
+
+static const struct opts_program program = {
+    .name = "authd",
+    .synopsis = "usage: authd [options]\n"
+                "The authentication daemon: users, sessions, two-factor, OAuth, over gRPC.\n"
+                "Each option can also come from its environment variable; the option wins.\n",
+    .specs = option_table,
+    .n_specs = sizeof(option_table) / sizeof(option_table[0]),
+};
 
 /* 1 when the host part of addr ("127.0.0.1:50051", "[::1]:50051", "localhost:50051") is a
  * loopback address. The host is parsed as an address, never matched as a prefix, so a name like
@@ -134,224 +162,17 @@ is_loopback(const char *addr)
     return 0;
 }
 
-enum {
-    OPT_LISTEN = 1,
-    OPT_DATA,
-    OPT_LOG,
-    OPT_PORTFILE,
-    OPT_WORKERS,
-    OPT_A2M,
-    OPT_A2T,
-    OPT_A2P,
-    OPT_SESS,
-    OPT_SIGNUP,
-    OPT_RESET,
-    OPT_TLS_CA,
-    OPT_TLS_CERT,
-    OPT_TLS_KEY,
-    OPT_HELP,
-    OPT_KEYFILE,
-    OPT_PRODUCTION,
-    OPT_SWEEP,
-    OPT_ISSUER,
-    OPT_CODE_TTL,
-    OPT_TOKEN_ALG,
-    OPT_CALLERS,
-    OPT_ANON_ROLES,
-    OPT_METRICS_LISTEN,
-    OPT_METRICS_PORT_FILE
-};
-
-struct numeric {
-    int opt;
-    const char *env;
-    long lo, hi;
-};
-
-static const struct numeric numerics[] = {
-    {OPT_WORKERS, "AUTHD_WORKERS", 1, 1024},
-    {OPT_A2M, "AUTHD_ARGON2_MEMORY", 8, 4 * 1024 * 1024},
-    {OPT_A2T, "AUTHD_ARGON2_ITERATIONS", 1, 100},
-    {OPT_A2P, "AUTHD_ARGON2_PARALLELISM", 1, 16},
-    {OPT_SESS, "AUTHD_SESSION_TTL", 1, 400L * 86400},
-    {OPT_SIGNUP, "AUTHD_SIGNUP_TTL", 1, 30L * 86400},
-    {OPT_RESET, "AUTHD_RESET_TTL", 1, 7L * 86400},
-    {OPT_SWEEP, "AUTHD_SWEEP_INTERVAL", 1, 7L * 86400},
-    {OPT_CODE_TTL, "AUTHD_CODE_TTL", 1, 600},
-};
-
-static int
-set_numeric(struct options *o, int opt, const char *val, const char *origin)
-{
-    for (size_t i = 0; i < sizeof(numerics) / sizeof(numerics[0]); i++) {
-        if (numerics[i].opt != opt)
-            continue;
-        long v;
-        if (parse_long(val, numerics[i].lo, numerics[i].hi, &v) != 0) {
-            fprintf(stderr, "authd: %s: expected a number in %ld..%ld\n", origin, numerics[i].lo,
-                    numerics[i].hi);
-            return -1;
-        }
-        switch (opt) {
-        case OPT_WORKERS:
-            o->workers = (int)v;
-            break;
-        case OPT_A2M:
-            o->set.argon2.m_cost_kib = (uint32_t)v;
-            break;
-        case OPT_A2T:
-            o->set.argon2.t_cost = (uint32_t)v;
-            break;
-        case OPT_A2P:
-            o->set.argon2.parallelism = (uint32_t)v;
-            break;
-        case OPT_SESS:
-            o->set.session_ttl = v;
-            break;
-        case OPT_SIGNUP:
-            o->set.signup_ttl = v;
-            break;
-        case OPT_RESET:
-            o->set.reset_ttl = v;
-            break;
-        case OPT_SWEEP:
-            o->sweep_interval = v;
-            break;
-        case OPT_CODE_TTL:
-            o->set.code_ttl = v;
-            break;
-        }
-        return 0;
-    }
-    return -1;
-}
-
+/* The options: the table, then the rules that tie several together. 0, 1 (help or version
+ * printed: exit 0) or 2 (usage error). */
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"data-dir", required_argument, NULL, OPT_DATA},
-        {"log-level", required_argument, NULL, OPT_LOG},
-        {"port-file", required_argument, NULL, OPT_PORTFILE},
-        {"workers", required_argument, NULL, OPT_WORKERS},
-        {"argon2-memory", required_argument, NULL, OPT_A2M},
-        {"argon2-iterations", required_argument, NULL, OPT_A2T},
-        {"argon2-parallelism", required_argument, NULL, OPT_A2P},
-        {"session-ttl", required_argument, NULL, OPT_SESS},
-        {"signup-ttl", required_argument, NULL, OPT_SIGNUP},
-        {"reset-ttl", required_argument, NULL, OPT_RESET},
-        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
-        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-        {"help", no_argument, NULL, OPT_HELP},
-        {"totp-key-file", required_argument, NULL, OPT_KEYFILE},
-        {"production", no_argument, NULL, OPT_PRODUCTION},
-        {"sweep-interval", required_argument, NULL, OPT_SWEEP},
-        {"issuer", required_argument, NULL, OPT_ISSUER},
-        {"code-ttl", required_argument, NULL, OPT_CODE_TTL},
-        {"token-alg", required_argument, NULL, OPT_TOKEN_ALG},
-        {"callers", required_argument, NULL, OPT_CALLERS},
-        {"anonymous-roles", required_argument, NULL, OPT_ANON_ROLES},
-        {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
-        {"metrics-port-file", required_argument, NULL, OPT_METRICS_PORT_FILE},
-        {NULL, 0, NULL, 0}};
-    const char *e;
-
     memset(o, 0, sizeof(*o));
     authd_settings_default(&o->set);
-    o->sweep_interval = 600;
-    o->listen = (e = getenv("AUTHD_LISTEN")) ? e : "127.0.0.1:50051";
-    o->data_dir = (e = getenv("AUTHD_DATA_DIR")) ? e : "./data";
-    o->log_level = (e = getenv("AUTHD_LOG_LEVEL")) ? e : "info";
-    o->totp_key_file = getenv("AUTHD_TOTP_KEY_FILE");
-    o->tls_ca = (e = getenv("AUTHD_TLS_CA")) != NULL && e[0] != '\0' ? e : NULL;
-    o->tls_cert = (e = getenv("AUTHD_TLS_CERT")) != NULL && e[0] != '\0' ? e : NULL;
-    o->tls_key = (e = getenv("AUTHD_TLS_KEY")) != NULL && e[0] != '\0' ? e : NULL;
-    o->issuer = (e = getenv("AUTHD_ISSUER")) ? e : "http://127.0.0.1:8080";
-    o->callers_file = (e = getenv("AUTHD_CALLERS")) != NULL && e[0] != '\0' ? e : NULL;
-    o->anonymous_roles = (e = getenv("AUTHD_ANONYMOUS_ROLES")) != NULL && e[0] != '\0' ? e : NULL;
-    if ((e = getenv("AUTHD_TOKEN_ALG")) != NULL && e[0] != '\0') {
-        if (strcmp(e, "ES256") != 0 && strcmp(e, "RS256") != 0) {
-            fprintf(stderr, "authd: AUTHD_TOKEN_ALG: ES256 or RS256\n");
-            return 2;
-        }
-        snprintf(o->set.token_alg, sizeof(o->set.token_alg), "%s", e);
-    }
-    o->production = (e = getenv("AUTHD_PRODUCTION")) != NULL && strcmp(e, "1") == 0;
-    o->metrics_listen = (e = getenv("AUTHD_METRICS_LISTEN")) != NULL && e[0] != '\0' ? e : NULL;
-    for (size_t i = 0; i < sizeof(numerics) / sizeof(numerics[0]); i++)
-        if ((e = getenv(numerics[i].env)) != NULL && e[0] != '\0' &&
-            set_numeric(o, numerics[i].opt, e, numerics[i].env) != 0)
-            return 2;
-
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_LISTEN:
-            o->listen = optarg;
-            break;
-        case OPT_DATA:
-            o->data_dir = optarg;
-            break;
-        case OPT_LOG:
-            o->log_level = optarg;
-            break;
-        case OPT_PORTFILE:
-            o->port_file = optarg;
-            break;
-        case OPT_METRICS_LISTEN:
-            o->metrics_listen = optarg;
-            break;
-        case OPT_METRICS_PORT_FILE:
-            o->metrics_port_file = optarg;
-            break;
-        case OPT_TLS_CA:
-            o->tls_ca = optarg;
-            break;
-        case OPT_TLS_CERT:
-            o->tls_cert = optarg;
-            break;
-        case OPT_TLS_KEY:
-            o->tls_key = optarg;
-            break;
-        case OPT_KEYFILE:
-            o->totp_key_file = optarg;
-            break;
-        case OPT_PRODUCTION:
-            o->production = 1;
-            break;
-        case OPT_ISSUER:
-            o->issuer = optarg;
-            break;
-        case OPT_CALLERS:
-            o->callers_file = optarg;
-            break;
-        case OPT_ANON_ROLES:
-            o->anonymous_roles = optarg;
-            break;
-        case OPT_TOKEN_ALG:
-            if (strcmp(optarg, "ES256") != 0 && strcmp(optarg, "RS256") != 0) {
-                fprintf(stderr, "authd: --token-alg: ES256 or RS256\n");
-                return 2;
-            }
-            snprintf(o->set.token_alg, sizeof(o->set.token_alg), "%s", optarg);
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return 1;
-        case '?':
-            usage(stderr);
-            return 2;
-        default:
-            if (set_numeric(o, c, optarg, longopts[c - 1].name) != 0)
-                return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "authd: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    enum opts_result r = opts_parse(&program, argc, argv, o, NULL);
+    if (r != OPTS_CONTINUE)
+        return r == OPTS_EXIT ? 1 : 2;
+    snprintf(o->set.token_alg, sizeof(o->set.token_alg), "%s", o->token_alg);
     int n_tls = (o->tls_ca != NULL) + (o->tls_cert != NULL) + (o->tls_key != NULL);
     if (n_tls != 0 && n_tls != 3) {
         fprintf(stderr, "authd: --tls-ca, --tls-cert and --tls-key go together (all three, or "
@@ -449,7 +270,7 @@ load_totp_box(const struct options *o, struct secretbox **box)
     uint8_t key[SECRETBOX_KEY_BYTES];
     char text[256];
     char dev_path[PATH_MAX];
-    const char *env = getenv("AUTHD_TOTP_KEY");
+    const char *env = o->totp_key;
     int r = -1;
 
     if (o->totp_key_file != NULL) {
@@ -551,6 +372,133 @@ setup_callers(const struct options *o, struct authd *a, int tls, struct callers 
     return 0;
 }
 
+/*
+ * The store and the domain state: opens the data directory, reads the configuration, checks
+ * --issuer and loads (or creates) the signing keys. *ready is set once a needs
+ * authd_cleanup(). 0, or -1 with the reason on stderr.
+ */
+static int
+open_domain(const struct options *o, struct secretbox *box, struct store **st, struct authd *a,
+            int *ready)
+{
+    struct store_opts so;
+    store_opts_default(&so);
+    char err[256] = "";
+    if (store_open(o->data_dir, &so, st, err, sizeof(err)) != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot open data directory: %s\n", err);
+        log_event(LOG_ERROR, "store_open_failed", "dir=%s", o->data_dir);
+        return -1;
+    }
+    if (authd_init(a, *st, box, &o->set) != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot read configuration from the store\n");
+        return -1;
+    }
+    *ready = 1;
+    if (strlen(o->issuer) >= sizeof(a->issuer) ||
+        (strncmp(o->issuer, "https://", 8) != 0 && strncmp(o->issuer, "http://", 7) != 0)) {
+        fprintf(stderr, "authd: --issuer must be an http(s) URL\n");
+        return -1;
+    }
+    snprintf(a->issuer, sizeof(a->issuer), "%s", o->issuer);
+    /* Retired public keys stay published as long as the longest token lifetime allows. */
+    if (signkeys_load(a, 400LL * 86400, &a->keys) != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot load or create the token signing keys\n");
+        return -1;
+    }
+    /* The chosen algorithm needs an active key of its own (ES256 always has one). */
+    if (strcmp(a->set.token_alg, "RS256") == 0) {
+        char *probe = NULL;
+        if (signkeys_sign(a->keys, "RS256", "{}", &probe) != AUTHD_OK) {
+            char kid[SIGNKEYS_KID_MAX];
+            if (signkeys_rotate(a, a->keys, "RS256", kid) != AUTHD_OK) {
+                fprintf(stderr, "authd: cannot create an RS256 signing key\n");
+                return -1;
+            }
+        }
+        free(probe);
+    }
+    return 0;
+}
+
+/* Says how gRPC is served: mutual TLS (with the files), or plaintext on loopback. */
+static void
+log_transport(const struct options *o)
+{
+    if (o->tls_ca != NULL) {
+        char qca[300], qcert[300];
+        log_event(LOG_INFO, "tls_grpc", "listen=%s mtls=1 ca=%s cert=%s", o->listen,
+                  log_quote(o->tls_ca, qca, sizeof(qca)),
+                  log_quote(o->tls_cert, qcert, sizeof(qcert)));
+    } else {
+        log_event(LOG_WARN, "plaintext_grpc",
+                  "listen=%s note=\"gRPC calls are plaintext, accepted on loopback only; give "
+                  "--tls-ca, --tls-cert and --tls-key for mutual TLS\"",
+                  o->listen);
+    }
+}
+
+/* The Prometheus endpoint (--metrics-listen) and its port file. 0, or -1 with the reason. */
+static int
+start_metrics(const struct options *o, struct metrics_http **metrics)
+{
+    int mport = 0;
+    int r = metrics_http_start(o->metrics_listen, metrics, &mport);
+    if (r != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot serve metrics on %s: %s\n", o->metrics_listen,
+                authd_strerror(r));
+        return -1;
+    }
+    if (o->metrics_port_file != NULL && write_port_file(o->metrics_port_file, mport) != 0) {
+        fprintf(stderr, "authd: cannot write port file %s\n", o->metrics_port_file);
+        return -1;
+    }
+    char qm[300];
+    log_event(is_loopback(o->metrics_listen) ? LOG_INFO : LOG_WARN, "metrics_listening",
+              "listen=%s port=%d path=/metrics%s", log_quote(o->metrics_listen, qm, sizeof(qm)),
+              mport,
+              is_loopback(o->metrics_listen)
+                  ? ""
+                  : " note=\"the metrics endpoint has no authentication; keep it private\"");
+    return 0;
+}
+
+/*
+ * Serves a's services over gRPC: TLS from the PEM texts ca and cert and *key (the key is wiped
+ * and *key set to NULL once gRPC has its own copy; ca NULL: plaintext), the callers map into
+ * *callers (free it after the server stops), every call observed for the metrics. 0 with *srv
+ * and *port, or -1 with the reason on stderr.
+ */
+static int
+serve_grpc(const struct options *o, struct authd *a, const char *ca, const char *cert, char **key,
+           struct callers **callers, struct rpc_server **srv, int *port)
+{
+    struct rpc_service svcs[MAX_SERVICES];
+    size_t n = authd_services(a, svcs, MAX_SERVICES);
+    struct rpc_server_opts ro = {.listen = o->listen, .workers = o->workers};
+    struct rpc_tls tls = {.ca_pem = ca, .cert_pem = cert, .key_pem = *key};
+
+    metrics_http_describe();
+    ro.observe = metrics_http_observe; /* ignores hook_arg, which is the authorize hook's */
+    ro.tls = ca != NULL ? &tls : NULL;
+    if (setup_callers(o, a, ro.tls != NULL, callers) != 0)
+        return -1;
+    ro.authorize = callers_authorize;
+    ro.hook_arg = *callers;
+    int r = rpc_server_start(&ro, svcs, n, srv, port);
+    /* gRPC keeps its own copy of the key: ours is not needed any more. */
+    if (*key != NULL) {
+        secret_freezero(*key, TLS_FILE_MAX + 1);
+        *key = NULL;
+    }
+    if (r != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot serve on %s: %s%s\n", o->listen, authd_strerror(r),
+                ca != NULL ? " (or the TLS certificate and key do not load or match)" : "");
+        return -1;
+    }
+    log_transport(o);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -598,98 +546,15 @@ main(int argc, char **argv)
     if (load_totp_box(&o, &box) != 0)
         goto out;
 
-    struct store_opts so;
-    store_opts_default(&so);
-    char err[256] = "";
-    if (store_open(o.data_dir, &so, &st, err, sizeof(err)) != AUTHD_OK) {
-        fprintf(stderr, "authd: cannot open data directory: %s\n", err);
-        log_event(LOG_ERROR, "store_open_failed", "dir=%s", o.data_dir);
+    if (open_domain(&o, box, &st, &a, &authd_ready) != 0)
         goto out;
-    }
-    if (authd_init(&a, st, box, &o.set) != AUTHD_OK) {
-        fprintf(stderr, "authd: cannot read configuration from the store\n");
-        goto out;
-    }
-    authd_ready = 1;
-    if (strlen(o.issuer) >= sizeof(a.issuer) ||
-        (strncmp(o.issuer, "https://", 8) != 0 && strncmp(o.issuer, "http://", 7) != 0)) {
-        fprintf(stderr, "authd: --issuer must be an http(s) URL\n");
-        goto out;
-    }
-    snprintf(a.issuer, sizeof(a.issuer), "%s", o.issuer);
-    /* Retired public keys stay published as long as the longest token lifetime allows. */
-    if (signkeys_load(&a, 400LL * 86400, &a.keys) != AUTHD_OK) {
-        fprintf(stderr, "authd: cannot load or create the token signing keys\n");
-        goto out;
-    }
-    /* The chosen algorithm needs an active key of its own (ES256 always has one). */
-    if (strcmp(a.set.token_alg, "RS256") == 0) {
-        char *probe = NULL;
-        if (signkeys_sign(a.keys, "RS256", "{}", &probe) != AUTHD_OK) {
-            char kid[SIGNKEYS_KID_MAX];
-            if (signkeys_rotate(&a, a.keys, "RS256", kid) != AUTHD_OK) {
-                fprintf(stderr, "authd: cannot create an RS256 signing key\n");
-                goto out;
-            }
-        }
-        free(probe);
-    }
 
-    struct rpc_service svcs[MAX_SERVICES];
-    size_t n = authd_services(&a, svcs, MAX_SERVICES);
-    struct rpc_server_opts ro = {.listen = o.listen, .workers = o.workers};
-    metrics_http_describe();
-    ro.observe = metrics_http_observe; /* ignores hook_arg, which is the authorize hook's */
-    struct rpc_tls tls = {.ca_pem = tls_ca, .cert_pem = tls_cert, .key_pem = tls_key};
-    ro.tls = tls_ca != NULL ? &tls : NULL;
-    if (setup_callers(&o, &a, ro.tls != NULL, &callers) != 0)
-        goto out;
-    ro.authorize = callers_authorize;
-    ro.hook_arg = callers;
     int port = 0;
-    int r = rpc_server_start(&ro, svcs, n, &srv, &port);
-    /* gRPC keeps its own copy of the key: ours is not needed any more. */
-    if (tls_key != NULL) {
-        secret_freezero(tls_key, TLS_FILE_MAX + 1);
-        tls_key = NULL;
-    }
-    if (r != AUTHD_OK) {
-        fprintf(stderr, "authd: cannot serve on %s: %s%s\n", o.listen, authd_strerror(r),
-                tls_ca != NULL ? " (or the TLS certificate and key do not load or match)" : "");
+    if (serve_grpc(&o, &a, tls_ca, tls_cert, &tls_key, &callers, &srv, &port) != 0)
         goto out;
-    }
-    if (tls_ca != NULL) {
-        char qca[300], qcert[300];
-        log_event(LOG_INFO, "tls_grpc", "listen=%s mtls=1 ca=%s cert=%s", o.listen,
-                  log_quote(o.tls_ca, qca, sizeof(qca)),
-                  log_quote(o.tls_cert, qcert, sizeof(qcert)));
-    } else {
-        log_event(LOG_WARN, "plaintext_grpc",
-                  "listen=%s note=\"gRPC calls are plaintext, accepted on loopback only; give "
-                  "--tls-ca, --tls-cert and --tls-key for mutual TLS\"",
-                  o.listen);
-    }
     /* Before the port file: whoever waits for it finds the metrics endpoint up too. */
-    if (o.metrics_listen != NULL) {
-        int mport = 0;
-        r = metrics_http_start(o.metrics_listen, &metrics, &mport);
-        if (r != AUTHD_OK) {
-            fprintf(stderr, "authd: cannot serve metrics on %s: %s\n", o.metrics_listen,
-                    authd_strerror(r));
-            goto out;
-        }
-        if (o.metrics_port_file != NULL && write_port_file(o.metrics_port_file, mport) != 0) {
-            fprintf(stderr, "authd: cannot write port file %s\n", o.metrics_port_file);
-            goto out;
-        }
-        char qm[300];
-        log_event(is_loopback(o.metrics_listen) ? LOG_INFO : LOG_WARN, "metrics_listening",
-                  "listen=%s port=%d path=/metrics%s", log_quote(o.metrics_listen, qm, sizeof(qm)),
-                  mport,
-                  is_loopback(o.metrics_listen)
-                      ? ""
-                      : " note=\"the metrics endpoint has no authentication; keep it private\"");
-    }
+    if (o.metrics_listen != NULL && start_metrics(&o, &metrics) != 0)
+        goto out;
     if (o.port_file != NULL && write_port_file(o.port_file, port) != 0) {
         fprintf(stderr, "authd: cannot write port file %s\n", o.port_file);
         goto out;

@@ -6,7 +6,6 @@
  */
 #include "ctl/ctl.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,19 +27,6 @@ ctl_usage_error(const char *fmt, ...)
     va_end(ap);
     fputs("\n(run 'authctl --help' for usage)\n", stderr);
     return AUTHCTL_USAGE;
-}
-
-int
-ctl_parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 int

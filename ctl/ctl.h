@@ -55,9 +55,6 @@ int ctl_apply(struct ctl *ctl, const char *path);
 /* Prints "authctl: <message>" and the --help hint on stderr; returns AUTHCTL_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A decimal in [min, max] from s, whole string, into *out. 0, or -1 (*out untouched). */
-int ctl_parse_long(const char *s, long min, long max, long *out);
-
 /* -o text|json into ctl->json. 0, or -1 for another word. */
 int ctl_parse_output(struct ctl *ctl, const char *s);
 

@@ -7,48 +7,83 @@
  * printed. Exit codes are enum authctl_exit.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
+#include "common/opts.h"
 #include "common/secret.h"
 #include "ctl/ctl.h"
 #include "proto/rpc.h"
 
 #define DEFAULT_TARGET "127.0.0.1:50051"
-#define DEFAULT_TIMEOUT_MS 5000
 #define PEM_FILE_MAX ((size_t)1024 * 1024)
 
-static const char usage_text[] =
-    "usage: authctl [--authd HOST:PORT] [--timeout MS] [-o text|json]\n"
-    "               [--ca FILE [--cert FILE --key FILE] [--server-name NAME]] <command>\n"
-    "\n"
-    "commands:\n"
-    "  apply -f FILE                create or update the resources of a YAML manifest\n"
-    "                               (AuthConfig, User, Client; FILE - is standard input)\n"
-    "  user create --email E [--id ID] [--inactive] [--password-stdin]\n"
-    "  user get (--id ID | --email E)\n"
-    "  user list [--page-size N]\n"
-    "  user activate --id ID\n"
-    "  user deactivate --id ID\n"
-    "  user delete --id ID\n"
-    "  user set-password --id ID --password-stdin\n"
-    "  client get --id ID           print an OAuth client (as a manifest; never its secret)\n"
-    "  client list\n"
-    "  client delete --id ID\n"
-    "  keys rotate [--alg ES256|RS256]\n"
-    "                               make a new token signing key the active one; prints its kid\n"
-    "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n"
-    "\n"
-    "authd is --authd, else $AUTHCTL_AUTHD, else " DEFAULT_TARGET ". With --ca (AUTHCTL_CA)\n"
-    "the call goes over TLS, authd's certificate verified against that CA (PEM); --cert and\n"
-    "--key (AUTHCTL_CERT, AUTHCTL_KEY) give authctl's own certificate for mutual TLS, and\n"
-    "--server-name (AUTHCTL_SERVER_NAME) the name authd's certificate must carry when it is\n"
-    "not the host of --authd. Passwords are read from standard input only (without echo on\n"
-    "a terminal), never from the command line.\n"
-    "Exit status: 0 ok, 1 refused by authd, 2 usage, 3 authd unreachable, 4 bad manifest.\n";
+/* The global options (before the command). */
+struct global_opts {
+    const char *target;
+    int timeout_ms;
+    const char *output;
+    const char *ca;
+    const char *cert;
+    const char *key;
+    const char *server_name;
+};
+
+#define F(member) OPTS_FIELD(struct global_opts, member)
+
+/* Every global option of authctl: parsing, --help and README's usage block come from this. */
+static const struct opts_spec option_table[] = {
+    {"authd", 0, "AUTHCTL_AUTHD", OPTS_STRING, "HOST:PORT", 0, 0, NULL, DEFAULT_TARGET,
+     "authd's gRPC address", F(target)},
+    {"timeout", 0, NULL, OPTS_INT, "MS", 1, 3600 * 1000, NULL, "5000",
+     "deadline of each call to authd, milliseconds", F(timeout_ms)},
+    {"output", 'o', NULL, OPTS_CHOICE, "FORMAT", 0, 0, "text|json", "text",
+     "output format (also accepted after the command)", F(output)},
+    {"ca", 0, "AUTHCTL_CA", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "call authd over TLS, its certificate verified against\nthis CA (PEM)", F(ca)},
+    {"cert", 0, "AUTHCTL_CERT", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "authctl's certificate for mutual TLS (PEM; needs --ca)", F(cert)},
+    {"key", 0, "AUTHCTL_KEY", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "... and its private key (PEM)", F(key)},
+    {"server-name", 0, "AUTHCTL_SERVER_NAME", OPTS_STRING, "NAME", 0, 0, NULL, NULL,
+     "the name authd's certificate must carry when it is not\nthe host of --authd", F(server_name)},
+};
+
+#undef F
+
+static const struct opts_program program = {
+    .name = "authctl",
+    .synopsis =
+        "usage: authctl [options] <command>\n"
+        "The admin CLI of authd.\n"
+        "\n"
+        "commands:\n"
+        "  apply -f FILE                create or update the resources of a YAML manifest\n"
+        "                               (AuthConfig, User, Client; FILE - is standard input)\n"
+        "  user create --email E [--id ID] [--inactive] [--password-stdin]\n"
+        "  user get (--id ID | --email E)\n"
+        "  user list [--page-size N]\n"
+        "  user activate --id ID\n"
+        "  user deactivate --id ID\n"
+        "  user delete --id ID\n"
+        "  user set-password --id ID --password-stdin\n"
+        "  client get --id ID           print an OAuth client (as a manifest; never its secret)\n"
+        "  client list\n"
+        "  client delete --id ID\n"
+        "  keys rotate [--alg ES256|RS256]\n"
+        "                               make a new token signing key the active one; prints its\n"
+        "                               kid\n"
+        "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n",
+    .footer = "Passwords are read from standard input only (without echo on a terminal), never\n"
+              "from the command line.\n"
+              "Exit status: 0 ok, 1 refused by authd, 2 usage, 3 authd unreachable, 4 bad\n"
+              "manifest.\n",
+    .specs = option_table,
+    .n_specs = sizeof(option_table) / sizeof(option_table[0]),
+    .stop_at_operand = 1,
+};
 
 /*
  * Reads a whole PEM file into a NUL-terminated malloc'd string; NULL (with a message naming
@@ -81,14 +116,6 @@ read_pem(const char *what, const char *path)
         return NULL;
     }
     return buf;
-}
-
-/* The flag when given, else the environment variable when set and not empty, else NULL. */
-static const char *
-flag_or_env(const char *flag, const char *env)
-{
-    const char *v = flag != NULL ? flag : getenv(env);
-    return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 /*
@@ -135,96 +162,60 @@ open_client(struct ctl *ctl, const char *ca_file, const char *cert_file, const c
     return AUTHCTL_OK;
 }
 
+/* The command's function; NULL for an unknown command. */
+static int (*command(const char *name))(struct ctl *, int, char **)
+{
+    static const struct {
+        const char *name;
+        int (*run)(struct ctl *, int, char **);
+    } commands[] = {{"apply", ctl_cmd_apply},
+                    {"user", ctl_cmd_user},
+                    {"client", ctl_cmd_client},
+                    {"keys", ctl_cmd_keys},
+                    {"config", ctl_cmd_config}};
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run;
+    return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
-    static const struct option lo[] = {{"authd", required_argument, NULL, 'a'},
-                                       {"timeout", required_argument, NULL, 't'},
-                                       {"output", required_argument, NULL, 'o'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {"ca", required_argument, NULL, 'A'},
-                                       {"cert", required_argument, NULL, 'C'},
-                                       {"key", required_argument, NULL, 'K'},
-                                       {"server-name", required_argument, NULL, 'N'},
-                                       {NULL, 0, NULL, 0}};
-    struct ctl ctl = {.timeout_ms = DEFAULT_TIMEOUT_MS};
-    const char *env = getenv("AUTHCTL_AUTHD");
-    const char *ca = NULL, *cert = NULL, *key = NULL, *server_name = NULL;
-    long v;
-    int c, rc;
+    struct global_opts g;
+    struct ctl ctl;
+    int next = argc, rc;
 
-    ctl.target = env != NULL && env[0] != '\0' ? env : DEFAULT_TARGET;
-    opterr = 1;
-    while ((c = getopt_long(argc, argv, "+o:h", lo, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            ctl.target = optarg;
-            break;
-        case 't':
-            if (ctl_parse_long(optarg, 1, 3600 * 1000, &v) != 0)
-                return ctl_usage_error("--timeout takes milliseconds from 1 to 3600000");
-            ctl.timeout_ms = (int)v;
-            break;
-        case 'o':
-            if (ctl_parse_output(&ctl, optarg) != 0)
-                return ctl_usage_error("-o takes text or json");
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return AUTHCTL_OK;
-        case 'A':
-            ca = optarg;
-            break;
-        case 'C':
-            cert = optarg;
-            break;
-        case 'K':
-            key = optarg;
-            break;
-        case 'N':
-            server_name = optarg;
-            break;
-        default:
-            fputs(usage_text, stderr);
-            return AUTHCTL_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        fputs(usage_text, stderr);
+    memset(&g, 0, sizeof(g));
+    enum opts_result r = opts_parse(&program, argc, argv, &g, &next);
+    if (r != OPTS_CONTINUE)
+        return r == OPTS_EXIT ? AUTHCTL_OK : AUTHCTL_USAGE;
+    if (next >= argc) {
+        opts_help(&program, stderr);
         return AUTHCTL_USAGE;
     }
-    const char *cmd = argv[optind];
-    int sub_argc = argc - optind - 1;
-    char **sub_argv = argv + optind + 1;
+    const char *cmd = argv[next];
     if (strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
+        opts_help(&program, stdout);
         return AUTHCTL_OK;
     }
-    if (strcmp(cmd, "apply") != 0 && strcmp(cmd, "user") != 0 && strcmp(cmd, "client") != 0 &&
-        strcmp(cmd, "keys") != 0 && strcmp(cmd, "config") != 0)
+    int (*run)(struct ctl *, int, char **) = command(cmd);
+    if (run == NULL)
         return ctl_usage_error("unknown command '%s'", cmd);
-
-    rc = open_client(&ctl, flag_or_env(ca, "AUTHCTL_CA"), flag_or_env(cert, "AUTHCTL_CERT"),
-                     flag_or_env(key, "AUTHCTL_KEY"),
-                     flag_or_env(server_name, "AUTHCTL_SERVER_NAME"));
-    if (rc != AUTHCTL_OK)
+    ctl = (struct ctl){.target = g.target, .timeout_ms = g.timeout_ms};
+    ctl_parse_output(&ctl, g.output);
+    if ((rc = open_client(&ctl, g.ca, g.cert, g.key, g.server_name)) != AUTHCTL_OK)
         return rc;
-    if (strcmp(cmd, "apply") == 0)
-        rc = ctl_cmd_apply(&ctl, argc - optind, argv + optind);
-    else if (strcmp(cmd, "user") == 0)
-        rc = ctl_cmd_user(&ctl, sub_argc, sub_argv);
-    else if (strcmp(cmd, "client") == 0)
-        rc = ctl_cmd_client(&ctl, sub_argc, sub_argv);
-    else if (strcmp(cmd, "keys") == 0)
-        rc = ctl_cmd_keys(&ctl, sub_argc, sub_argv);
+    /* apply parses its own argv[0] ("apply"); the others start at their subcommand. */
+    if (run == ctl_cmd_apply)
+        rc = run(&ctl, argc - next, argv + next);
     else
-        rc = ctl_cmd_config(&ctl, sub_argc, sub_argv);
+        rc = run(&ctl, argc - next - 1, argv + next + 1);
     if (rc == AUTHCTL_UNREACHABLE)
         fprintf(stderr, "authctl: is authd running at %s? (set --authd or AUTHCTL_AUTHD%s)\n",
                 ctl.target,
-                flag_or_env(ca, "AUTHCTL_CA") != NULL
-                    ? "; over TLS, also check --ca, --cert, --key and --server-name"
-                    : "; an authd serving TLS needs --ca");
+                g.ca != NULL ? "; over TLS, also check --ca, --cert, --key and --server-name"
+                             : "; an authd serving TLS needs --ca");
     rpc_client_free(ctl.client);
     return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "authd/password.h"
 #include "common/err.h"
+#include "common/opts.h"
 #include "common/secret.h"
 #include "ctl/manifest.h"
 
@@ -155,7 +156,7 @@ struct user_args {
     const char *email;
     int inactive;
     int password_stdin;
-    long page_size;
+    long long page_size;
 };
 
 static int
@@ -187,7 +188,7 @@ parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
             a->password_stdin = 1;
             break;
         case 's':
-            if (ctl_parse_long(optarg, 1, 1000, &a->page_size) != 0)
+            if (opts_parse_int(optarg, 1, 1000, &a->page_size) != 0)
                 return ctl_usage_error("--page-size takes a number from 1 to 1000");
             break;
         case 'o':

@@ -5,7 +5,6 @@
  * SIGTERM/SIGINT, then drains: stop accepting, let requests in flight finish (bounded), stop.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "edge/edge.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/opts.h"
 #include "edge/mail.h"
 #include "common/secret.h"
 #include "edge/server.h"
@@ -27,16 +27,7 @@
 #define DRAIN_MS 5000
 #define TLS_FILE_MAX ((size_t)1024 * 1024)
 
-/* Long options without a short letter. */
-enum {
-    OPT_AUTHD_CA = 1001,
-    OPT_AUTHD_CERT,
-    OPT_AUTHD_KEY,
-    OPT_AUTHD_SERVER_NAME,
-    OPT_METRICS_TOKEN_FILE,
-};
-
-struct settings {
+struct options {
     const char *listen;
     const char *authd;
     const char *base_url;
@@ -44,15 +35,13 @@ struct settings {
     const char *smtp_url;
     const char *smtp_from;
     const char *smtp_user;
+    const char *smtp_password; /* EDGE_SMTP_PASSWORD only: argv is public */
     const char *smtp_starttls;
-    const char *trust_proxy;
-    const char *threads;
-    const char *port_file;
-    const char *log_level;
-    const char *rpc_timeout_ms;
-    const char *conn_limit;
-    const char *per_ip_limit;
-    const char *request_timeout;
+    int trust_proxy;
+    int64_t threads;
+    int64_t conn_limit;
+    int64_t per_ip_limit; /* -1 until given: 64, or 0 with --trust-proxy */
+    int64_t request_timeout;
     const char *tls_cert;
     const char *tls_key;
     const char *authd_ca; /* TLS to authd: CA, client certificate and key, name to check */
@@ -60,98 +49,86 @@ struct settings {
     const char *authd_key;
     const char *authd_server_name;
     const char *metrics_token_file;
+    const char *metrics_token; /* EDGE_METRICS_TOKEN only: wiped from the environment once read */
+    const char *port_file;
+    const char *log_level;
+    int64_t rpc_timeout_ms;
 };
 
-static void
-usage(FILE *f)
-{
-    fputs(
-        "usage: authd-edge [options]\n"
-        "Serves the browser pages of authd (signup, login, password reset) over HTTP and\n"
-        "asks authd over gRPC for every decision. Each option has an environment variable;\n"
-        "the option wins.\n\n"
-        "  --listen HOST:PORT        EDGE_LISTEN         address to serve (default\n"
-        "                                                127.0.0.1:8080; port 0 = a free one)\n"
-        "  --authd HOST:PORT         EDGE_AUTHD          authd's gRPC address\n"
-        "                                                (default 127.0.0.1:50051)\n"
-        "  --authd-ca FILE           EDGE_AUTHD_CA       call authd over TLS, its certificate\n"
-        "                                                verified against this CA (PEM)\n"
-        "  --authd-cert FILE         EDGE_AUTHD_CERT     the edge's certificate for mutual\n"
-        "                                                TLS with authd (PEM)\n"
-        "  --authd-key FILE          EDGE_AUTHD_KEY      ... and its private key (PEM)\n"
-        "  --authd-server-name NAME  EDGE_AUTHD_SERVER_NAME\n"
-        "                                                the name authd's certificate must\n"
-        "                                                carry (default: the --authd host)\n"
-        "  --base-url URL            EDGE_BASE_URL       public URL of this edge, used in\n"
-        "                                                e-mailed links (default\n"
-        "                                                http://127.0.0.1:<port>)\n"
-        "  --mail-provider NAME      EDGE_MAIL_PROVIDER  console (default: mails go to the\n"
-        "                                                log, link=...) or smtp\n"
-        "  --smtp-url URL            EDGE_SMTP_URL       smtp://host:port or smtps://host:port\n"
-        "  --smtp-from ADDR          EDGE_SMTP_FROM      sender, \"a@b\" or \"Name <a@b>\"\n"
-        "  --smtp-user USER          EDGE_SMTP_USER      SMTP AUTH user; the password is read\n"
-        "                                                only from EDGE_SMTP_PASSWORD\n"
-        "  --smtp-starttls MODE      EDGE_SMTP_STARTTLS  none, try (default) or required\n"
-        "  --trust-proxy             EDGE_TRUST_PROXY=1  honour X-Forwarded-Proto and\n"
-        "                                                X-Forwarded-For (behind a proxy only)\n"
-        "  --threads N               EDGE_THREADS        0 (default): a thread per connection, so\n"
-        "                                                a slow RPC or webhook never holds up\n"
-        "                                                another request; N: a pool of N threads\n"
-        "  --conn-limit N            EDGE_CONN_LIMIT     open connections (default 1024)\n"
-        "  --per-ip-limit N          EDGE_PER_IP_LIMIT   connections per client address\n"
-        "                                                (default 64; 0 = none, the default\n"
-        "                                                with --trust-proxy)\n"
-        "  --request-timeout S       EDGE_REQUEST_TIMEOUT seconds a client has to send a\n"
-        "                                                whole request (line, headers, body);\n"
-        "                                                a slower one is cut (default 30)\n"
-        "  --tls-cert FILE           EDGE_TLS_CERT       serve HTTPS with this PEM certificate\n"
-        "  --tls-key FILE            EDGE_TLS_KEY        ... and this PEM private key\n"
-        "  --metrics-token-file FILE EDGE_METRICS_TOKEN_FILE\n"
-        "                                                GET /metrics then needs\n"
-        "                                                \"Authorization: Bearer <token>\"\n"
-        "                                                (the file's first line, or the\n"
-        "                                                variable EDGE_METRICS_TOKEN; 16+\n"
-        "                                                characters); without a token only\n"
-        "                                                loopback peers may read /metrics\n"
-        "  --port-file PATH          EDGE_PORT_FILE      write the bound port here once\n"
-        "                                                listening (removed at exit)\n"
-        "  --log-level LEVEL         EDGE_LOG_LEVEL      debug, info (default), warn, error\n"
-        "  --rpc-timeout-ms N        EDGE_RPC_TIMEOUT_MS deadline of each call to authd\n"
-        "                                                (default 5000)\n"
-        "  --help                                        show this text\n",
-        f);
-}
+#define F(member) OPTS_FIELD(struct options, member)
 
-static const char *
-env_or(const char *flag, const char *env)
-{
-    if (flag != NULL)
-        return flag;
-    const char *v = getenv(env);
-    return v != NULL && v[0] != '\0' ? v : NULL;
-}
+/* Every option of authd-edge: parsing, --help and README's usage block come from this table. */
+static const struct opts_spec option_table[] = {
+    {"listen", 0, "EDGE_LISTEN", OPTS_STRING, "HOST:PORT", 0, 0, NULL, "127.0.0.1:8080",
+     "address to serve; port 0 picks a free one", F(listen)},
+    {"authd", 0, "EDGE_AUTHD", OPTS_STRING, "HOST:PORT", 0, 0, NULL, "127.0.0.1:50051",
+     "authd's gRPC address", F(authd)},
+    {"authd-ca", 0, "EDGE_AUTHD_CA", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "call authd over TLS, its certificate verified against\nthis CA (PEM)", F(authd_ca)},
+    {"authd-cert", 0, "EDGE_AUTHD_CERT", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "the edge's certificate for mutual TLS with authd (PEM)", F(authd_cert)},
+    {"authd-key", 0, "EDGE_AUTHD_KEY", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "... and its private key (PEM)", F(authd_key)},
+    {"authd-server-name", 0, "EDGE_AUTHD_SERVER_NAME", OPTS_STRING, "NAME", 0, 0, NULL, NULL,
+     "the name authd's certificate must carry (default: the\n--authd host)", F(authd_server_name)},
+    {"base-url", 0, "EDGE_BASE_URL", OPTS_STRING, "URL", 0, 0, NULL, NULL,
+     "public URL of this edge, used in e-mailed links\n(default http://127.0.0.1:<port>)",
+     F(base_url)},
+    {"mail-provider", 0, "EDGE_MAIL_PROVIDER", OPTS_CHOICE, "NAME", 0, 0, "console|smtp", "console",
+     "console: mails go to the log (link=...); smtp", F(mail_provider)},
+    {"smtp-url", 0, "EDGE_SMTP_URL", OPTS_STRING, "URL", 0, 0, NULL, NULL,
+     "smtp://host:port or smtps://host:port", F(smtp_url)},
+    {"smtp-from", 0, "EDGE_SMTP_FROM", OPTS_STRING, "ADDR", 0, 0, NULL, NULL,
+     "sender, \"a@b\" or \"Name <a@b>\"", F(smtp_from)},
+    {"smtp-user", 0, "EDGE_SMTP_USER", OPTS_STRING, "USER", 0, 0, NULL, NULL, "SMTP AUTH user",
+     F(smtp_user)},
+    {NULL, 0, "EDGE_SMTP_PASSWORD", OPTS_STRING, NULL, 0, 0, NULL, NULL,
+     "SMTP AUTH password (never a flag: argv is public)", F(smtp_password)},
+    {"smtp-starttls", 0, "EDGE_SMTP_STARTTLS", OPTS_CHOICE, "MODE", 0, 0, "none|try|required",
+     "try", "STARTTLS on smtp:// connections", F(smtp_starttls)},
+    {"trust-proxy", 0, "EDGE_TRUST_PROXY", OPTS_FLAG, NULL, 0, 0, NULL, NULL,
+     "honour X-Forwarded-Proto and X-Forwarded-For (behind a\nproxy only)", F(trust_proxy)},
+    {"threads", 0, "EDGE_THREADS", OPTS_INT, "N", 0, 1024, NULL, "0",
+     "0: a thread per connection, so a slow RPC or webhook\nnever holds up another request; "
+     "N: a pool of N threads",
+     F(threads)},
+    {"conn-limit", 0, "EDGE_CONN_LIMIT", OPTS_INT, "N", 1, 1000000, NULL, "1024",
+     "open connections", F(conn_limit)},
+    {"per-ip-limit", 0, "EDGE_PER_IP_LIMIT", OPTS_INT, "N", 0, 1000000, NULL, NULL,
+     "connections per client address (default 64; 0 = none,\nthe default with --trust-proxy)",
+     F(per_ip_limit)},
+    {"request-timeout", 0, "EDGE_REQUEST_TIMEOUT", OPTS_INT, "SECONDS", 1, 3600, NULL, "30",
+     "time a client has to send a whole request (line,\nheaders, body); a slower one is cut",
+     F(request_timeout)},
+    {"tls-cert", 0, "EDGE_TLS_CERT", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "serve HTTPS with this PEM certificate", F(tls_cert)},
+    {"tls-key", 0, "EDGE_TLS_KEY", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "... and this PEM private key", F(tls_key)},
+    {"metrics-token-file", 0, "EDGE_METRICS_TOKEN_FILE", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+     "GET /metrics then needs \"Authorization: Bearer <token>\"\n(the file's first line, 16+ "
+     "characters); without a token\nonly loopback peers may read /metrics",
+     F(metrics_token_file)},
+    {NULL, 0, "EDGE_METRICS_TOKEN", OPTS_STRING, NULL, 0, 0, NULL, NULL,
+     "the same token as text, when there is no\n--metrics-token-file", F(metrics_token)},
+    {"port-file", 0, "EDGE_PORT_FILE", OPTS_STRING, "PATH", 0, 0, NULL, NULL,
+     "write the bound port here once listening (removed at\nexit)", F(port_file)},
+    {"log-level", 0, "EDGE_LOG_LEVEL", OPTS_CHOICE, "LEVEL", 0, 0, "debug|info|warn|error", "info",
+     "log threshold", F(log_level)},
+    {"rpc-timeout-ms", 0, "EDGE_RPC_TIMEOUT_MS", OPTS_INT, "N", 1, 600000, NULL, "5000",
+     "deadline of each call to authd", F(rpc_timeout_ms)},
+};
 
-/* Parses a decimal in [min, max]; 0 or -1. */
-static int
-parse_long(const char *s, long min, long max, long *out)
-{
-    if (s == NULL || s[0] == '\0')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
+#undef F
 
-static int
-truthy(const char *s)
-{
-    return s != NULL && (strcmp(s, "1") == 0 || strcasecmp(s, "true") == 0 ||
-                         strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0);
-}
+static const struct opts_program program = {
+    .name = "authd-edge",
+    .synopsis = "usage: authd-edge [options]\n"
+                "Serves the browser pages of authd (signup, login, password reset) over HTTP and\n"
+                "asks authd over gRPC for every decision. Each option can also come from its\n"
+                "environment variable; the option wins.\n",
+    .specs = option_table,
+    .n_specs = sizeof(option_table) / sizeof(option_table[0]),
+};
 
 /* Reads a whole (small) file into a NUL-terminated malloc'd string; NULL on failure. */
 static char *
@@ -249,7 +226,7 @@ default_sender(const struct edge *e, char *out, size_t cap)
  * anything but printable ASCII.
  */
 static int
-load_metrics_token(const char *path, char **out)
+load_metrics_token(const char *path, const char *env, char **out)
 {
     *out = NULL;
     if (path != NULL) {
@@ -260,11 +237,10 @@ load_metrics_token(const char *path, char **out)
         }
         (*out)[strcspn(*out, "\r\n")] = '\0';
     } else {
-        char *env = getenv("EDGE_METRICS_TOKEN");
         if (env == NULL || env[0] == '\0')
             return 0;
         *out = strdup(env);
-        secret_wipe(env, strlen(env));
+        secret_wipe((char *)env, strlen(env)); /* the environment's own copy */
         unsetenv("EDGE_METRICS_TOKEN");
         if (*out == NULL)
             return -1;
@@ -302,225 +278,162 @@ write_port_file(const char *path, int port)
     return 0;
 }
 
-int
-main(int argc, char **argv)
+/*
+ * The options, checked: the table, then the rules that tie several together; *host and *port
+ * from --listen. 0, 1 (help or version printed: exit 0) or 2 (usage error, reported).
+ */
+static int
+parse_options(int argc, char **argv, struct options *o, char *host, size_t host_cap,
+              long long *port)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"authd", required_argument, NULL, 'a'},
-        {"base-url", required_argument, NULL, 'b'},
-        {"mail-provider", required_argument, NULL, 'm'},
-        {"smtp-url", required_argument, NULL, 'U'},
-        {"smtp-from", required_argument, NULL, 'F'},
-        {"smtp-user", required_argument, NULL, 'u'},
-        {"smtp-starttls", required_argument, NULL, 'S'},
-        {"trust-proxy", no_argument, NULL, 'P'},
-        {"threads", required_argument, NULL, 't'},
-        {"conn-limit", required_argument, NULL, 'c'},
-        {"per-ip-limit", required_argument, NULL, 'i'},
-        {"request-timeout", required_argument, NULL, 'R'},
-        {"tls-cert", required_argument, NULL, 'C'},
-        {"tls-key", required_argument, NULL, 'K'},
-        {"port-file", required_argument, NULL, 'p'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"rpc-timeout-ms", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
-        {"authd-ca", required_argument, NULL, OPT_AUTHD_CA},
-        {"authd-cert", required_argument, NULL, OPT_AUTHD_CERT},
-        {"authd-key", required_argument, NULL, OPT_AUTHD_KEY},
-        {"authd-server-name", required_argument, NULL, OPT_AUTHD_SERVER_NAME},
-        {"metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN_FILE},
-        {NULL, 0, NULL, 0},
-    };
-    struct settings f;
-    memset(&f, 0, sizeof(f));
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'l':
-            f.listen = optarg;
-            break;
-        case 'a':
-            f.authd = optarg;
-            break;
-        case 'b':
-            f.base_url = optarg;
-            break;
-        case 'm':
-            f.mail_provider = optarg;
-            break;
-        case 'U':
-            f.smtp_url = optarg;
-            break;
-        case 'F':
-            f.smtp_from = optarg;
-            break;
-        case 'u':
-            f.smtp_user = optarg;
-            break;
-        case 'S':
-            f.smtp_starttls = optarg;
-            break;
-        case 'P':
-            f.trust_proxy = "1";
-            break;
-        case 't':
-            f.threads = optarg;
-            break;
-        case 'c':
-            f.conn_limit = optarg;
-            break;
-        case 'i':
-            f.per_ip_limit = optarg;
-            break;
-        case 'R':
-            f.request_timeout = optarg;
-            break;
-        case 'C':
-            f.tls_cert = optarg;
-            break;
-        case 'K':
-            f.tls_key = optarg;
-            break;
-        case 'p':
-            f.port_file = optarg;
-            break;
-        case 'L':
-            f.log_level = optarg;
-            break;
-        case 'T':
-            f.rpc_timeout_ms = optarg;
-            break;
-        case OPT_AUTHD_CA:
-            f.authd_ca = optarg;
-            break;
-        case OPT_AUTHD_CERT:
-            f.authd_cert = optarg;
-            break;
-        case OPT_AUTHD_KEY:
-            f.authd_key = optarg;
-            break;
-        case OPT_AUTHD_SERVER_NAME:
-            f.authd_server_name = optarg;
-            break;
-        case OPT_METRICS_TOKEN_FILE:
-            f.metrics_token_file = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "authd-edge: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    char port_text[16];
 
-    struct settings s = {
-        .listen = env_or(f.listen, "EDGE_LISTEN"),
-        .authd = env_or(f.authd, "EDGE_AUTHD"),
-        .base_url = env_or(f.base_url, "EDGE_BASE_URL"),
-        .mail_provider = env_or(f.mail_provider, "EDGE_MAIL_PROVIDER"),
-        .smtp_url = env_or(f.smtp_url, "EDGE_SMTP_URL"),
-        .smtp_from = env_or(f.smtp_from, "EDGE_SMTP_FROM"),
-        .smtp_user = env_or(f.smtp_user, "EDGE_SMTP_USER"),
-        .smtp_starttls = env_or(f.smtp_starttls, "EDGE_SMTP_STARTTLS"),
-        .trust_proxy = env_or(f.trust_proxy, "EDGE_TRUST_PROXY"),
-        .threads = env_or(f.threads, "EDGE_THREADS"),
-        .conn_limit = env_or(f.conn_limit, "EDGE_CONN_LIMIT"),
-        .per_ip_limit = env_or(f.per_ip_limit, "EDGE_PER_IP_LIMIT"),
-        .request_timeout = env_or(f.request_timeout, "EDGE_REQUEST_TIMEOUT"),
-        .tls_cert = env_or(f.tls_cert, "EDGE_TLS_CERT"),
-        .tls_key = env_or(f.tls_key, "EDGE_TLS_KEY"),
-        .authd_ca = env_or(f.authd_ca, "EDGE_AUTHD_CA"),
-        .authd_cert = env_or(f.authd_cert, "EDGE_AUTHD_CERT"),
-        .authd_key = env_or(f.authd_key, "EDGE_AUTHD_KEY"),
-        .authd_server_name = env_or(f.authd_server_name, "EDGE_AUTHD_SERVER_NAME"),
-        .metrics_token_file = env_or(f.metrics_token_file, "EDGE_METRICS_TOKEN_FILE"),
-        .port_file = env_or(f.port_file, "EDGE_PORT_FILE"),
-        .log_level = env_or(f.log_level, "EDGE_LOG_LEVEL"),
-        .rpc_timeout_ms = env_or(f.rpc_timeout_ms, "EDGE_RPC_TIMEOUT_MS"),
-    };
-    if (s.listen == NULL)
-        s.listen = "127.0.0.1:8080";
-    if (s.authd == NULL)
-        s.authd = "127.0.0.1:50051";
-
-    enum log_level lvl = LOG_INFO;
-    if (s.log_level != NULL && log_level_parse(s.log_level, &lvl) != 0) {
-        fprintf(stderr, "authd-edge: --log-level must be debug, info, warn or error\n");
-        return 2;
-    }
-    log_init("authd-edge", lvl);
-
-    struct edge e;
-    memset(&e, 0, sizeof(e));
-    e.trust_proxy = truthy(s.trust_proxy);
-
-    long threads = 0, timeout_ms = 5000, conn_limit = 1024, per_ip = e.trust_proxy ? 0 : 64;
-    long request_timeout = 30;
-    if ((s.threads != NULL && parse_long(s.threads, 0, 1024, &threads) != 0) ||
-        (s.rpc_timeout_ms != NULL && parse_long(s.rpc_timeout_ms, 1, 600000, &timeout_ms) != 0) ||
-        (s.conn_limit != NULL && parse_long(s.conn_limit, 1, 1000000, &conn_limit) != 0) ||
-        (s.per_ip_limit != NULL && parse_long(s.per_ip_limit, 0, 1000000, &per_ip) != 0) ||
-        (s.request_timeout != NULL &&
-         parse_long(s.request_timeout, 1, 3600, &request_timeout) != 0)) {
-        fprintf(stderr, "authd-edge: --threads, --rpc-timeout-ms, --conn-limit, "
-                        "--per-ip-limit and --request-timeout take a positive number\n");
-        return 2;
-    }
-
-    struct mail_opts mo = {.provider = MAIL_CONSOLE, .starttls = MAIL_STARTTLS_TRY};
-    if (s.mail_provider != NULL && strcmp(s.mail_provider, "smtp") == 0) {
-        mo.provider = MAIL_SMTP;
-    } else if (s.mail_provider != NULL && strcmp(s.mail_provider, "console") != 0) {
-        fprintf(stderr, "authd-edge: --mail-provider must be console or smtp\n");
-        return 2;
-    }
-    if (s.smtp_starttls != NULL) {
-        if (strcmp(s.smtp_starttls, "none") == 0)
-            mo.starttls = MAIL_STARTTLS_NONE;
-        else if (strcmp(s.smtp_starttls, "required") == 0)
-            mo.starttls = MAIL_STARTTLS_REQUIRED;
-        else if (strcmp(s.smtp_starttls, "try") != 0) {
-            fprintf(stderr, "authd-edge: --smtp-starttls must be none, try or required\n");
-            return 2;
-        }
-    }
-    mo.smtp_url = s.smtp_url;
-    mo.from = s.smtp_from;
-    mo.user = s.smtp_user;
-    mo.password = getenv("EDGE_SMTP_PASSWORD");
-
-    if ((s.tls_cert == NULL) != (s.tls_key == NULL)) {
+    memset(o, 0, sizeof(*o));
+    o->per_ip_limit = -1;
+    enum opts_result r = opts_parse(&program, argc, argv, o, NULL);
+    if (r != OPTS_CONTINUE)
+        return r == OPTS_EXIT ? 1 : 2;
+    if (o->per_ip_limit < 0)
+        o->per_ip_limit = o->trust_proxy ? 0 : 64;
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
         fprintf(stderr, "authd-edge: --tls-cert and --tls-key go together\n");
         return 2;
     }
-    if ((s.authd_cert == NULL) != (s.authd_key == NULL)) {
+    if ((o->authd_cert == NULL) != (o->authd_key == NULL)) {
         fprintf(stderr, "authd-edge: --authd-cert and --authd-key go together\n");
         return 2;
     }
-    if (s.authd_ca == NULL && (s.authd_cert != NULL || s.authd_server_name != NULL)) {
+    if (o->authd_ca == NULL && (o->authd_cert != NULL || o->authd_server_name != NULL)) {
         fprintf(stderr, "authd-edge: --authd-cert, --authd-key and --authd-server-name need "
                         "--authd-ca\n");
         return 2;
     }
-    char host[256], port_text[16];
-    if (edge_listen_split(s.listen, host, sizeof(host), port_text, sizeof(port_text)) != 0) {
+    if (edge_listen_split(o->listen, host, host_cap, port_text, sizeof(port_text)) != 0) {
         fprintf(stderr, "authd-edge: --listen must be HOST:PORT (or [IPv6]:PORT)\n");
         return 2;
     }
     /* The base URL is known before serving unless the port is picked by the kernel; then no
      * client can know the port before it is logged and written to the port file either. */
-    long fixed_port = 0;
-    if (parse_long(port_text, 0, 65535, &fixed_port) != 0) {
+    if (opts_parse_int(port_text, 0, 65535, port) != 0) {
         fprintf(stderr, "authd-edge: the --listen port must be 0..65535\n");
         return 2;
     }
+    return 0;
+}
+
+/* The mailer: the console, or SMTP (with a default sender when --smtp-from is not given, kept
+ * in from_buf). 0, or -1 (logged). */
+static int
+start_mail(const struct options *o, struct edge *e, char *from_buf, size_t from_cap)
+{
+    struct mail_opts mo = {
+        .provider = strcmp(o->mail_provider, "smtp") == 0 ? MAIL_SMTP : MAIL_CONSOLE,
+        .starttls = strcmp(o->smtp_starttls, "none") == 0       ? MAIL_STARTTLS_NONE
+                    : strcmp(o->smtp_starttls, "required") == 0 ? MAIL_STARTTLS_REQUIRED
+                                                                : MAIL_STARTTLS_TRY,
+        .smtp_url = o->smtp_url,
+        .from = o->smtp_from,
+        .user = o->smtp_user,
+        .password = o->smtp_password,
+    };
+    if (mo.provider == MAIL_SMTP && mo.from == NULL) {
+        default_sender(e, from_buf, from_cap);
+        mo.from = from_buf;
+        char qf[340];
+        log_event(LOG_WARN, "smtp_from_default", "from=%s hint=\"set --smtp-from\"",
+                  log_quote(from_buf, qf, sizeof(qf)));
+    }
+    if (mail_new(&mo, &e->mail) != AUTHD_OK) {
+        log_event(LOG_ERROR, "start_failed",
+                  "reason=bad_mail_settings hint=\"smtp needs --smtp-url smtp[s]://host:port "
+                  "and --smtp-from\"");
+        return -1;
+    }
+    return 0;
+}
+
+/* The channel to authd: TLS (CA, optional client certificate) or plaintext. 0, or -1 (logged). */
+static int
+connect_authd(const struct options *o, struct edge *e)
+{
+    if (o->authd_ca == NULL) {
+        if (edge_authd_new(o->authd, (int)o->rpc_timeout_ms, &e->authd) == AUTHD_OK)
+            return 0;
+        log_event(LOG_ERROR, "start_failed", "reason=bad_authd_address");
+        return -1;
+    }
+    struct rpc_tls atls = {.server_name = o->authd_server_name};
+    char *ca = read_file(o->authd_ca);
+    char *cert = o->authd_cert != NULL ? read_file(o->authd_cert) : NULL;
+    char *key = o->authd_key != NULL ? read_file(o->authd_key) : NULL;
+    int bad = ca == NULL || (o->authd_cert != NULL && (cert == NULL || key == NULL));
+    if (!bad) {
+        atls.ca_pem = ca;
+        atls.cert_pem = cert;
+        atls.key_pem = key;
+        bad = edge_authd_new_tls(o->authd, &atls, (int)o->rpc_timeout_ms, &e->authd) != AUTHD_OK;
+    }
+    free(ca);
+    free(cert);
+    if (key != NULL)
+        secret_strfree(key); /* gRPC has its own copy */
+    if (bad)
+        log_event(LOG_ERROR, "start_failed",
+                  "reason=bad_authd_tls hint=\"--authd-ca, --authd-cert and --authd-key must "
+                  "be readable PEM files\"");
+    return bad ? -1 : 0;
+}
+
+/* Says who may read /metrics, and where the edge listens. */
+static void
+log_listening(const struct options *o, const struct edge *e, const char *host, int port,
+              int metrics_token)
+{
+    if (!metrics_token && e->trust_proxy)
+        log_event(LOG_WARN, "metrics", "%s",
+                  "path=/metrics access=refused note=\"behind a proxy (--trust-proxy) "
+                  "loopback proves nothing: set EDGE_METRICS_TOKEN to read /metrics\"");
+    else
+        log_event(LOG_INFO, "metrics", "path=/metrics access=%s",
+                  metrics_token ? "bearer_token" : "loopback_only");
+    char qbase[600], qauthd[300], qlisten[300];
+    log_event(LOG_INFO, "listening",
+              "addr=%s port=%d base_url=%s authd=%s authd_tls=%d authd_mtls=%d mail=%s "
+              "threads=%lld tls=%d trust_proxy=%d",
+              log_quote(host[0] != '\0' ? host : "*", qlisten, sizeof(qlisten)), port,
+              log_quote(e->base_url, qbase, sizeof(qbase)),
+              log_quote(o->authd, qauthd, sizeof(qauthd)), o->authd_ca != NULL,
+              o->authd_cert != NULL, strcmp(o->mail_provider, "smtp") == 0 ? "smtp" : "console",
+              (long long)o->threads, e->tls, e->trust_proxy);
+}
+
+/* Serves until SIGTERM/SIGINT (sigs), then drains: stop accepting, let requests finish. */
+static void
+serve_until_signal(struct edge_server *srv, const sigset_t *sigs)
+{
+    int sig = 0;
+
+    sigwait(sigs, &sig);
+    log_event(LOG_INFO, "stopping", "signal=%d", sig);
+    edge_server_quiesce(srv);
+    unsigned long left = edge_server_drain(srv, DRAIN_MS);
+    if (left > 0)
+        log_event(LOG_WARN, "drain_timeout", "requests_left=%lu", left);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options o;
+    char host[256];
+    long long fixed_port = 0;
+    enum log_level lvl = LOG_INFO;
+
+    int pr = parse_options(argc, argv, &o, host, sizeof(host), &fixed_port);
+    if (pr != 0)
+        return pr == 1 ? 0 : 2;
+    log_level_parse(o.log_level, &lvl); /* the table allows only the four names */
+    log_init("authd-edge", lvl);
 
     /* Signals are taken by sigwait() in this thread only: block them before any thread starts. */
     sigset_t sigs;
@@ -530,83 +443,47 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    struct edge e;
+    memset(&e, 0, sizeof(e));
+    e.trust_proxy = o.trust_proxy;
     int rc = 1, wrote_port_file = 0;
     char *tls_cert = NULL, *tls_key = NULL;
     char *metrics_token = NULL;
+    char default_from[300];
     struct edge_server *srv = NULL;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_event(LOG_ERROR, "start_failed", "reason=curl_global_init");
         return 1;
     }
-    if (s.tls_cert != NULL) {
-        tls_cert = read_file(s.tls_cert);
-        tls_key = read_file(s.tls_key);
+    if (o.tls_cert != NULL) {
+        tls_cert = read_file(o.tls_cert);
+        tls_key = read_file(o.tls_key);
         if (tls_cert == NULL || tls_key == NULL) {
             log_event(LOG_ERROR, "start_failed", "reason=cannot_read_tls_files");
             goto out;
         }
         e.tls = 1;
     }
-    if (set_base_url(&e, s.base_url, host, (int)fixed_port) != 0) {
+    if (set_base_url(&e, o.base_url, host, (int)fixed_port) != 0) {
         log_event(LOG_ERROR, "start_failed", "reason=bad_base_url hint=\"http(s)://host[:port]\"");
         goto out;
     }
-    char default_from[300];
-    if (mo.provider == MAIL_SMTP && mo.from == NULL) {
-        default_sender(&e, default_from, sizeof(default_from));
-        mo.from = default_from;
-        char qf[340];
-        log_event(LOG_WARN, "smtp_from_default", "from=%s hint=\"set --smtp-from\"",
-                  log_quote(default_from, qf, sizeof(qf)));
-    }
-    if (mail_new(&mo, &e.mail) != AUTHD_OK) {
-        log_event(LOG_ERROR, "start_failed",
-                  "reason=bad_mail_settings hint=\"smtp needs --smtp-url smtp[s]://host:port "
-                  "and --smtp-from\"");
-        goto out;
-    }
-    if (s.authd_ca != NULL) {
-        struct rpc_tls atls = {.server_name = s.authd_server_name};
-        char *ca = read_file(s.authd_ca);
-        char *cert = s.authd_cert != NULL ? read_file(s.authd_cert) : NULL;
-        char *key = s.authd_key != NULL ? read_file(s.authd_key) : NULL;
-        int bad = ca == NULL || (s.authd_cert != NULL && (cert == NULL || key == NULL));
-        if (!bad) {
-            atls.ca_pem = ca;
-            atls.cert_pem = cert;
-            atls.key_pem = key;
-            bad = edge_authd_new_tls(s.authd, &atls, (int)timeout_ms, &e.authd) != AUTHD_OK;
-        }
-        free(ca);
-        free(cert);
-        if (key != NULL)
-            secret_strfree(key); /* gRPC has its own copy */
-        if (bad) {
-            log_event(LOG_ERROR, "start_failed",
-                      "reason=bad_authd_tls hint=\"--authd-ca, --authd-cert and --authd-key must "
-                      "be readable PEM files\"");
-            goto out;
-        }
-    } else if (edge_authd_new(s.authd, (int)timeout_ms, &e.authd) != AUTHD_OK) {
-        log_event(LOG_ERROR, "start_failed", "reason=bad_authd_address");
-        goto out;
-    }
-
-    if (load_metrics_token(s.metrics_token_file, &metrics_token) != 0)
+    if (start_mail(&o, &e, default_from, sizeof(default_from)) != 0 || connect_authd(&o, &e) != 0 ||
+        load_metrics_token(o.metrics_token_file, o.metrics_token, &metrics_token) != 0)
         goto out;
     struct edge_server_opts so = {
-        .listen = s.listen,
-        .threads = (unsigned)threads,
-        .conn_limit = (unsigned)conn_limit,
-        .per_ip_limit = (unsigned)per_ip,
+        .listen = o.listen,
+        .threads = (unsigned)o.threads,
+        .conn_limit = (unsigned)o.conn_limit,
+        .per_ip_limit = (unsigned)o.per_ip_limit,
         .timeout_s = 15,
-        .request_timeout_s = (unsigned)request_timeout,
+        .request_timeout_s = (unsigned)o.request_timeout,
         .memory_limit = (size_t)64 * 1024,
         .tls_cert_pem = tls_cert,
         .tls_key_pem = tls_key,
         .metrics_token = metrics_token,
     };
-    int port = 0;
+    int port = 0, have_token = metrics_token != NULL;
     int err = edge_server_start(&so, &e, &srv, &port);
     secret_strfree(metrics_token); /* the server keeps only a hash of it */
     metrics_token = NULL;
@@ -614,42 +491,21 @@ main(int argc, char **argv)
         log_event(LOG_ERROR, "start_failed", "reason=%s", authd_err_reason(err));
         goto out;
     }
-    if (s.base_url == NULL && fixed_port == 0)
+    if (o.base_url == NULL && fixed_port == 0)
         set_base_url(&e, NULL, host, port);
-    if (s.port_file != NULL && write_port_file(s.port_file, port) != 0) {
+    if (o.port_file != NULL && write_port_file(o.port_file, port) != 0) {
         log_event(LOG_ERROR, "start_failed", "reason=cannot_write_port_file");
         goto out;
     }
-    wrote_port_file = s.port_file != NULL;
-    if (so.metrics_token == NULL && e.trust_proxy)
-        log_event(LOG_WARN, "metrics", "%s",
-                  "path=/metrics access=refused note=\"behind a proxy (--trust-proxy) "
-                  "loopback proves nothing: set EDGE_METRICS_TOKEN to read /metrics\"");
-    else
-        log_event(LOG_INFO, "metrics", "path=/metrics access=%s",
-                  so.metrics_token != NULL ? "bearer_token" : "loopback_only");
-    char qbase[600], qauthd[300], qlisten[300];
-    log_event(LOG_INFO, "listening",
-              "addr=%s port=%d base_url=%s authd=%s authd_tls=%d authd_mtls=%d mail=%s "
-              "threads=%ld tls=%d trust_proxy=%d",
-              log_quote(host[0] != '\0' ? host : "*", qlisten, sizeof(qlisten)), port,
-              log_quote(e.base_url, qbase, sizeof(qbase)),
-              log_quote(s.authd, qauthd, sizeof(qauthd)), s.authd_ca != NULL, s.authd_cert != NULL,
-              mo.provider == MAIL_SMTP ? "smtp" : "console", threads, e.tls, e.trust_proxy);
-
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    log_event(LOG_INFO, "stopping", "signal=%d", sig);
-    edge_server_quiesce(srv);
-    unsigned long left = edge_server_drain(srv, DRAIN_MS);
-    if (left > 0)
-        log_event(LOG_WARN, "drain_timeout", "requests_left=%lu", left);
+    wrote_port_file = o.port_file != NULL;
+    log_listening(&o, &e, host, port, have_token);
+    serve_until_signal(srv, &sigs);
     rc = 0;
 out:
     edge_server_stop(srv);
     /* A port file outliving the process would point the next reader at a dead port. */
     if (wrote_port_file)
-        unlink(s.port_file);
+        unlink(o.port_file);
     edge_authd_free(e.authd);
     mail_free(e.mail);
     if (tls_key != NULL)
