@@ -205,4 +205,14 @@ struct authd;
 int oauth_check_client_token(struct rpc_ctx *ctx, struct authd *a, const char *token,
                              char *client_id, size_t cap, struct oauth_scopes *scopes);
 
+/*
+ * The session a user's OAuth access token (JWT or opaque; token borrowed, a secret, never
+ * logged) was issued under, judged as Introspect judges it (signature or stored hash, issuer,
+ * expiry, not revoked, its client's registration current, its session alive). On AUTHD_OK *sid
+ * is the session id, in ctx's arena. AUTHD_ERR_UNAUTHENTICATED for a token that is not live or
+ * not a user's (client_credentials), or a storage error.
+ */
+int oauth_user_token_session(struct rpc_ctx *ctx, struct authd *a, const char *token,
+                             const char **sid);
+
 #endif

@@ -116,6 +116,18 @@ out_nofree:
     return r;
 }
 
+/* A loaded session record that is there and not expired: AUTHD_OK, else it is freed and
+ * AUTHD_ERR_UNAUTHENTICATED. */
+static int
+session_live(struct authd *a, Authd__Storage__SessionRecord **rec)
+{
+    if ((*rec)->session != NULL && (*rec)->session->expires_at > a->now())
+        return AUTHD_OK;
+    rpc_msg_free(&(*rec)->base);
+    *rec = NULL;
+    return AUTHD_ERR_UNAUTHENTICATED;
+}
+
 int
 account_session_check(struct authd *a, const char *token, Authd__Storage__SessionRecord **out)
 {
@@ -126,14 +138,9 @@ account_session_check(struct authd *a, const char *token, Authd__Storage__Sessio
                              NULL);
     if (r == AUTHD_ERR_NOT_FOUND)
         return AUTHD_ERR_UNAUTHENTICATED;
-    if (r != AUTHD_OK)
-        return r;
-    if (rec->session == NULL || rec->session->expires_at <= a->now()) {
-        rpc_msg_free(&rec->base);
-        return AUTHD_ERR_UNAUTHENTICATED;
-    }
-    *out = rec;
-    return AUTHD_OK;
+    if (r == AUTHD_OK && (r = session_live(a, &rec)) == AUTHD_OK)
+        *out = rec;
+    return r;
 }
 
 int
@@ -160,19 +167,31 @@ account_session_delete(struct authd *a, struct store_txn *txn, const char *user_
 }
 
 int
-account_session_active(struct authd *a, const char *token, Authd__Storage__SessionRecord **s,
-                       Authd__Storage__UserRecord **u)
+account_session_by_id(struct authd *a, const char *sid, Authd__Storage__SessionRecord **out)
+{
+    char key[KEY_MAX];
+    *out = NULL;
+    if (sid == NULL || sid[0] == '\0' || strlen(sid) >= ACCOUNT_MAX_ID ||
+        key_make(key, KEY_SESSION, sid, NULL) == 0)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    int r = rec_get(a->store, NULL, 0, key, &authd__storage__session_record__descriptor,
+                    (ProtobufCMessage **)out);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    return r == AUTHD_OK ? session_live(a, out) : r;
+}
+
+int
+account_session_user(struct authd *a, Authd__Storage__SessionRecord **s, int allow_pending,
+                     Authd__Storage__UserRecord **u)
 {
     *u = NULL;
-    int r = account_session_check(a, token, s);
-    if (r != AUTHD_OK)
-        return r;
-    r = account_user_get(a, NULL, 0, (*s)->session->user_id, u);
+    int r = account_user_get(a, NULL, 0, (*s)->session->user_id, u);
     if (r == AUTHD_OK && ((*u)->user == NULL || (*u)->user->inactive))
         r = AUTHD_ERR_UNAUTHENTICATED;
     else if (r == AUTHD_ERR_NOT_FOUND)
         r = AUTHD_ERR_UNAUTHENTICATED;
-    if (r == AUTHD_OK && !(*s)->session->authenticated)
+    if (r == AUTHD_OK && !allow_pending && !(*s)->session->authenticated)
         r = AUTHD_ERR_UNAUTHENTICATED;
     if (r != AUTHD_OK) {
         rpc_msg_free(&(*s)->base);
@@ -181,6 +200,15 @@ account_session_active(struct authd *a, const char *token, Authd__Storage__Sessi
         *u = NULL;
     }
     return r;
+}
+
+int
+account_session_active(struct authd *a, const char *token, Authd__Storage__SessionRecord **s,
+                       Authd__Storage__UserRecord **u)
+{
+    *u = NULL;
+    int r = account_session_check(a, token, s);
+    return r == AUTHD_OK ? account_session_user(a, s, 0, u) : r;
 }
 
 struct end_all {

@@ -51,6 +51,21 @@ int account_session_create(struct authd *a, struct store_txn *txn, const Authd__
  */
 int account_session_check(struct authd *a, const char *token, Authd__Storage__SessionRecord **out);
 
+/*
+ * The session whose id is sid (a public identifier, not a secret: callers must have proven
+ * their right to it, e.g. by a live token issued under it), if it exists and has not expired.
+ * AUTHD_OK with *out, AUTHD_ERR_UNAUTHENTICATED when there is none, or a storage error.
+ */
+int account_session_by_id(struct authd *a, const char *sid, Authd__Storage__SessionRecord **out);
+
+/*
+ * The user of session *s for signed-in actions: present, active and, unless allow_pending,
+ * the session authenticated (no second factor pending). AUTHD_OK with *u; otherwise
+ * AUTHD_ERR_UNAUTHENTICATED (or a storage error) and *s freed and cleared as well.
+ */
+int account_session_user(struct authd *a, Authd__Storage__SessionRecord **s, int allow_pending,
+                         Authd__Storage__UserRecord **u);
+
 /* Deletes one session and its index entry. */
 int account_session_delete(struct authd *a, struct store_txn *txn, const char *user_id,
                            const char *sid);

@@ -1803,6 +1803,25 @@ oauth_check_client_token(struct rpc_ctx *ctx, struct authd *a, const char *token
     return r;
 }
 
+int
+oauth_user_token_session(struct rpc_ctx *ctx, struct authd *a, const char *token, const char **sid)
+{
+    struct tokinfo ti;
+
+    *sid = NULL;
+    if (token == NULL || token[0] == '\0')
+        return AUTHD_ERR_UNAUTHENTICATED;
+    int r = token_inspect(ctx, a, token, NULL, 1, &ti);
+    if (r == AUTHD_ERR_INVALID_TOKEN)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    if (r != AUTHD_OK)
+        return r;
+    if (ti.user_id[0] == '\0' || ti.sid[0] == '\0')
+        return AUTHD_ERR_UNAUTHENTICATED;
+    *sid = ti.sid;
+    return AUTHD_OK;
+}
+
 /* Authenticates the caller of Introspect/Revoke (public clients identify themselves only). */
 static int
 caller_auth(struct rpc_ctx *ctx, struct authd *a, const char *id, const char *secret,

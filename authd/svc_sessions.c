@@ -11,6 +11,7 @@
 
 #include "authd/account.h"
 #include "authd/audit.h"
+#include "authd/bearer.h"
 #include "authd/callers.h"
 #include "common/err.h"
 #include "authd/keys.h"
@@ -108,20 +109,10 @@ sessions_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     const Authd__V1__GetSessionRequest *req = (const void *)reqm;
     Authd__Storage__SessionRecord *s = NULL;
     Authd__Storage__UserRecord *u = NULL;
-    int r;
-    if (!req->allow_pending) {
-        r = account_session_active(a, req->session_token, &s, &u);
-    } else {
-        /* The edge's second-factor page asks about a pending session: same checks but the
-         * authenticated flag, which the answer carries. */
-        r = account_session_check(a, req->session_token, &s);
-        if (r == AUTHD_OK) {
-            r = account_user_get(a, NULL, 0, s->session->user_id, &u);
-            if (r == AUTHD_ERR_NOT_FOUND ||
-                (r == AUTHD_OK && (u->user == NULL || u->user->inactive)))
-                r = AUTHD_ERR_UNAUTHENTICATED;
-        }
-    }
+    /* With allow_pending, the edge's second-factor page asks about a pending session: the same
+     * checks but the authenticated flag, which the answer carries. */
+    int r =
+        bearer_session(ctx, a, req->session_token, req->bearer_token, req->allow_pending, &s, &u);
     if (r == AUTHD_OK)
         r = session_answer(ctx, (void *)respm, s, u->user, NULL);
     rpc_msg_free(s ? &s->base : NULL);
@@ -303,8 +294,12 @@ sessions_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
     int r;
     (void)respm;
 
-    if (req->session_token[0] != '\0') {
-        r = account_session_check(a, req->session_token, &s);
+    if (req->session_token[0] != '\0' || req->bearer_token[0] != '\0') {
+        /* Logout: the session's token, or a single-page app's bearer (a session token or an
+         * access token, which ends the session it was issued under and so every token of it). */
+        Authd__Storage__UserRecord *u = NULL;
+        r = bearer_session(ctx, a, req->session_token, req->bearer_token, 1, &s, &u);
+        rpc_msg_free(u ? &u->base : NULL);
     } else {
         /* By id only for an administrator: session ids are no secret (every ID token's sid), so
          * the edge, which logs out with the session's token, may not end anyone's session. */
@@ -333,7 +328,7 @@ sessions_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
                            .outcome = AUDIT_SUCCESS,
                            .user = s->session->user_id,
                            .target = rpc_ctx_printf(ctx, "session/%s", s->session->id),
-                           .reason = req->session_token[0] != '\0' ? "logout" : "session_revoked"};
+                           .reason = req->session_id[0] == '\0' ? "logout" : "session_revoked"};
         audit_emit(ctx, &ev);
     }
     rpc_msg_free(s ? &s->base : NULL);

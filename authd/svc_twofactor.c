@@ -11,6 +11,7 @@
 
 #include "authd/account.h"
 #include "authd/audit.h"
+#include "authd/bearer.h"
 #include "authd/guard.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
@@ -89,7 +90,7 @@ tf_begin(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *re
         rpc_ctx_set_message(ctx, "transport: up to 32 of A-Z a-z 0-9 - _ .");
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
-    int r = account_session_active(a, req->session_token, &s, &u);
+    int r = bearer_session(ctx, a, req->session_token, req->bearer_token, 0, &s, &u);
     if (r != AUTHD_OK)
         goto out;
     if (req->transport[0] != '\0') {
@@ -216,12 +217,13 @@ change_audit(struct rpc_ctx *ctx, const char *action, const char *user, const ch
 
 /* Runs a code-checking action for the session's user, with the lockout gate around it. */
 static int
-run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, const char *ip)
+run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, const char *bearer,
+                const char *ip)
 {
     struct authd *a = rpc_ctx_arg(ctx);
     Authd__Storage__SessionRecord *s = NULL;
     Authd__Storage__UserRecord *u = NULL;
-    int r = account_session_active(a, token, &s, &u);
+    int r = bearer_session(ctx, a, token, bearer, 0, &s, &u);
     if (r != AUTHD_OK)
         return r;
     c->user_id = u->user->id;
@@ -265,7 +267,7 @@ tf_confirm(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
 {
     const Authd__V1__ConfirmEnrollmentRequest *req = (const void *)reqm;
     struct code_step c = {.act = ACT_CONFIRM, .code = req->code};
-    int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
+    int r = run_code_action(ctx, &c, req->session_token, req->bearer_token, req->client_ip);
     if (r == AUTHD_OK) {
         r = codes_answer(ctx, &c, (void *)respm);
         change_audit(ctx, AUDIT_TWOFACTOR_ENABLED, c.rec->user->id, req->client_ip, "enrolled");
@@ -281,7 +283,7 @@ tf_disable(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
     Authd__V1__UserResponse *resp = (void *)respm;
     struct code_step c = {
         .act = ACT_DISABLE, .code = req->code, .recovery_code = req->recovery_code};
-    int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
+    int r = run_code_action(ctx, &c, req->session_token, req->bearer_token, req->client_ip);
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &c.rec->user->base);
         r = resp->user != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
@@ -297,7 +299,7 @@ tf_regenerate(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessag
     const Authd__V1__SecondFactorRequest *req = (const void *)reqm;
     struct code_step c = {
         .act = ACT_REGENERATE, .code = req->code, .recovery_code = req->recovery_code};
-    int r = run_code_action(ctx, &c, req->session_token, req->client_ip);
+    int r = run_code_action(ctx, &c, req->session_token, req->bearer_token, req->client_ip);
     if (r == AUTHD_OK) {
         r = codes_answer(ctx, &c, (void *)respm);
         /* Still on, with new recovery codes: every older code stopped working. */
@@ -318,7 +320,7 @@ tf_status(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
     Authd__V1__TwoFactorStatusResponse *resp = (void *)respm;
     Authd__Storage__SessionRecord *s = NULL;
     Authd__Storage__UserRecord *u = NULL;
-    int r = account_session_active(a, req->session_token, &s, &u);
+    int r = bearer_session(ctx, a, req->session_token, req->bearer_token, 0, &s, &u);
     if (r != AUTHD_OK)
         return r;
     resp->user = rec_copy(ctx, &u->user->base);

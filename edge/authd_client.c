@@ -120,10 +120,12 @@ edge_authd_call(struct edge_authd *a, const char *rid, const ProtobufCServiceDes
 
 int
 edge_authd_session_get(struct edge_authd *a, const char *rid, const char *session_token,
-                       int allow_pending, Authd__V1__SessionResponse **out)
+                       const char *bearer_token, int allow_pending,
+                       Authd__V1__SessionResponse **out)
 {
     Authd__V1__GetSessionRequest req = AUTHD__V1__GET_SESSION_REQUEST__INIT;
     req.session_token = edge_authd_str(session_token);
+    req.bearer_token = edge_authd_str(bearer_token);
     req.allow_pending = allow_pending != 0;
     return edge_authd_call(a, rid, &authd__v1__sessions__descriptor, "Get", &req.base,
                            (ProtobufCMessage **)out, NULL);

@@ -65,11 +65,14 @@ edge_authd_str(const char *s)
 }
 
 /*
- * Sessions.Get, which four places ask (the browser's session, a bearer token's). With
- * allow_pending authd also answers for a session whose second factor is still pending
- * (session->authenticated is then 0); without, such a session is refused.
+ * Sessions.Get, which four places ask, for the browser's session (session_token, the cookie's)
+ * or a bearer (bearer_token: a session token or a user's OAuth access token, which authd tells
+ * apart); one of the two is given, the other NULL. With allow_pending authd also answers for a
+ * session whose second factor is still pending (session->authenticated is then 0); without,
+ * such a session is refused.
  */
 int edge_authd_session_get(struct edge_authd *a, const char *rid, const char *session_token,
-                           int allow_pending, Authd__V1__SessionResponse **out);
+                           const char *bearer_token, int allow_pending,
+                           Authd__V1__SessionResponse **out);
 
 #endif

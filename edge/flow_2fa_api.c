@@ -7,7 +7,9 @@
  * Errors are {"error": "...", "error_description": "..."}: 401 unauthorized, 400
  * invalid_request, 422 already_enabled / not_requested / wrong_token, 429 locked, 503.
  *
- * The caller is a session: "Authorization: Bearer <session token>" or the asid cookie. The
+ * The caller is a session: the asid cookie, or "Authorization: Bearer <token>" where the token
+ * is a session token or, for a single-page app, a user's OAuth access token (JWT or opaque),
+ * which acts for the session it was issued under; authd tells which (authd/bearer.h). The
  * server routes here only bodies sent as application/json, which a cross-site HTML form cannot
  * produce and a cross-site script cannot send without a CORS preflight that the edge never
  * grants, so these routes need no CSRF token; a cookie-authenticated call with a foreign
@@ -72,30 +74,31 @@ answer_err(struct edge_req *r, int err, const char *what)
 }
 
 /*
- * The caller's session token (bearer first, else the cookie), checked with Sessions.Get: it
- * must be a signed-in session (a pending second factor is not). Answers 401/403/503 itself
- * and returns NULL when there is none.
+ * The caller (the bearer first, else the cookie), checked with Sessions.Get: it must be a
+ * signed-in session (a pending second factor is not). Returns 1 with *c set; answers
+ * 401/403/503 itself and returns 0 when there is none.
  */
-static const char *
-caller(struct edge_req *r)
+static int
+caller(struct edge_req *r, struct edge_caller *c)
 {
-    const char *token = edge_req_bearer(r);
-    if (token == NULL && r->authorization == NULL) {
-        token = edge_req_session_token(r);
-        if (token != NULL && !csrf_origin_ok(r->origin, r->edge->base_origin)) {
+    c->bearer_token = edge_req_bearer(r);
+    c->session_token = NULL;
+    if (c->bearer_token == NULL && r->authorization == NULL) {
+        c->session_token = edge_req_session_token(r);
+        if (c->session_token != NULL && !csrf_origin_ok(r->origin, r->edge->base_origin)) {
             log_event(LOG_WARN, "csrf_rejected", "rid=%s reason=origin api=1", r->id);
             answer_error(r, 403, "forbidden", "This request was sent from another site");
-            return NULL;
+            return 0;
         }
     }
     Authd__V1__SessionResponse *s = NULL;
-    int err = edge_req_session_for(r, token, 0, &s);
+    int err = edge_req_session_for(r, c, 0, &s);
     if (err != AUTHD_OK) {
         answer_err(r, err, "api_session");
-        return NULL;
+        return 0;
     }
     rpc_msg_free(&s->base);
-    return token;
+    return 1;
 }
 
 /*
@@ -131,8 +134,8 @@ member(json_t *o, const char *name, int *bad)
 int
 edge_api_2fa_request(struct edge_req *r)
 {
-    const char *token = caller(r);
-    if (token == NULL)
+    struct edge_caller who;
+    if (!caller(r, &who))
         return r->status != 0 ? AUTHD_OK : AUTHD_ERR_INTERNAL;
     json_t *body = parse_body(r);
     if (body == NULL)
@@ -148,7 +151,8 @@ edge_api_2fa_request(struct edge_req *r)
         err = answer_error(r, 400, "invalid_request", "No delivery webhook is configured");
     else {
         Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
-        req.session_token = edge_authd_str(token);
+        req.session_token = edge_authd_str(who.session_token);
+        req.bearer_token = edge_authd_str(who.bearer_token);
         req.transport = edge_authd_str(transport);
         Authd__V1__BeginEnrollmentResponse *b = NULL;
         err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
@@ -186,8 +190,8 @@ edge_api_2fa_request(struct edge_req *r)
 int
 edge_api_2fa_confirm(struct edge_req *r)
 {
-    const char *token = caller(r);
-    if (token == NULL)
+    struct edge_caller who;
+    if (!caller(r, &who))
         return r->status != 0 ? AUTHD_OK : AUTHD_ERR_INTERNAL;
     json_t *body = parse_body(r);
     if (body == NULL)
@@ -201,7 +205,8 @@ edge_api_2fa_confirm(struct edge_req *r)
         Authd__V1__RecoveryCodesResponse *rc = NULL;
         struct rpc_status st;
         Authd__V1__ConfirmEnrollmentRequest req = AUTHD__V1__CONFIRM_ENROLLMENT_REQUEST__INIT;
-        req.session_token = edge_authd_str(token);
+        req.session_token = edge_authd_str(who.session_token);
+        req.bearer_token = edge_authd_str(who.bearer_token);
         req.code = edge_authd_str(code);
         req.client_ip = edge_authd_str(r->client_ip);
         err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,

@@ -24,7 +24,7 @@ edge_flow_home(struct edge_req *r)
     if (token != NULL) {
         /* allow_pending: a login waiting for its second factor is not signed in, but its
          * cookie must survive a visit here, or the browser could never finish that login. */
-        int err = edge_authd_session_get(r->edge->authd, r->id, token, 1, &s);
+        int err = edge_authd_session_get(r->edge->authd, r->id, token, NULL, 1, &s);
         if (err == AUTHD_OK && s->session != NULL && s->session->authenticated && s->user != NULL)
             email = s->user->email;
         else if (err == AUTHD_OK && s->session != NULL && !s->session->authenticated)
@@ -58,12 +58,13 @@ edge_flow_home(struct edge_req *r)
     return edge_req_page(r, 200, &p);
 }
 
-/* Sessions.Revoke by token (the logout). */
+/* Sessions.Revoke by the cookie's session token or a bearer (the logout). */
 static int
-session_revoke(struct edge_req *r, const char *token)
+session_revoke(struct edge_req *r, const char *token, const char *bearer)
 {
     Authd__V1__RevokeSessionRequest req = AUTHD__V1__REVOKE_SESSION_REQUEST__INIT;
     req.session_token = edge_authd_str(token);
+    req.bearer_token = edge_authd_str(bearer);
     return edge_authd_call(r->edge->authd, r->id, &authd__v1__sessions__descriptor, "Revoke",
                            &req.base, NULL, NULL);
 }
@@ -72,7 +73,7 @@ session_revoke(struct edge_req *r, const char *token)
 static int
 revoke(struct edge_req *r, const char *token)
 {
-    int err = session_revoke(r, token);
+    int err = session_revoke(r, token, NULL);
     if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
         err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT)
         err = AUTHD_OK;
@@ -123,9 +124,10 @@ edge_flow_session_delete(struct edge_req *r)
     if (token == NULL)
         return json_error(r, AUTHD_ERR_UNAUTHENTICATED);
     /* A cookie's session that is already gone is as good as ended (the cookie is cleared
-     * below). A bearer token authd does not know as a session, e.g. an OAuth access token,
+     * below). A bearer (a session token, or a user's access token, which ends the session it
+     * was issued under and with it every token of that session) that authd does not take
      * ended nothing: 401, never a 200 that leaves the caller believing it signed out. */
-    int err = from_cookie ? revoke(r, token) : session_revoke(r, token);
+    int err = from_cookie ? revoke(r, token) : session_revoke(r, NULL, token);
     if (!from_cookie && (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
                          err == AUTHD_ERR_INVALID_ARGUMENT))
         err = AUTHD_ERR_UNAUTHENTICATED;

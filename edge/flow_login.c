@@ -92,7 +92,7 @@ edge_flow_login_form(struct edge_req *r)
     const char *token = edge_req_session_token(r);
     if (token != NULL && !(prompt != NULL && strcmp(prompt, "login") == 0)) {
         Authd__V1__SessionResponse *s = NULL;
-        int err = edge_authd_session_get(r->edge->authd, r->id, token, 0, &s);
+        int err = edge_authd_session_get(r->edge->authd, r->id, token, NULL, 0, &s);
         int signed_in = err == AUTHD_OK && s->session != NULL && s->session->authenticated;
         rpc_msg_free(s != NULL ? &s->base : NULL);
         /* Any failure (expired session, authd down) just shows the form. */

@@ -53,14 +53,15 @@ edge_req_bearer(const struct edge_req *r)
 }
 
 int
-edge_req_session_for(struct edge_req *r, const char *token, int allow_pending,
+edge_req_session_for(struct edge_req *r, const struct edge_caller *c, int allow_pending,
                      Authd__V1__SessionResponse **out)
 {
     *out = NULL;
-    if (token == NULL)
+    if (c->session_token == NULL && c->bearer_token == NULL)
         return AUTHD_ERR_UNAUTHENTICATED;
     Authd__V1__SessionResponse *s = NULL;
-    int err = edge_authd_session_get(r->edge->authd, r->id, token, allow_pending, &s);
+    int err = edge_authd_session_get(r->edge->authd, r->id, c->session_token, c->bearer_token,
+                                     allow_pending, &s);
     if (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
         err == AUTHD_ERR_INVALID_ARGUMENT)
         err = AUTHD_ERR_UNAUTHENTICATED;
@@ -77,7 +78,8 @@ edge_req_session_for(struct edge_req *r, const char *token, int allow_pending,
 int
 edge_req_session(struct edge_req *r, int allow_pending, Authd__V1__SessionResponse **out)
 {
-    return edge_req_session_for(r, edge_req_session_token(r), allow_pending, out);
+    const struct edge_caller c = {.session_token = edge_req_session_token(r)};
+    return edge_req_session_for(r, &c, allow_pending, out);
 }
 
 int

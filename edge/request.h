@@ -139,10 +139,21 @@ const char *edge_req_bearer(const struct edge_req *r);
 int edge_req_session(struct edge_req *r, int allow_pending, Authd__V1__SessionResponse **out);
 
 /*
- * The same for an explicit token (a bearer token of the JSON API); token NULL gives
+ * Who a JSON API call names as its caller, both borrowed from the request, at most one set:
+ * the asid cookie's session token, or the token of an "Authorization: Bearer" header (a session
+ * token or a user's OAuth access token; the edge cannot tell them apart and passes it as it
+ * came, authd decides).
+ */
+struct edge_caller {
+    const char *session_token;
+    const char *bearer_token;
+};
+
+/*
+ * The same for an explicit caller (the JSON API's); neither token set gives
  * AUTHD_ERR_UNAUTHENTICATED.
  */
-int edge_req_session_for(struct edge_req *r, const char *token, int allow_pending,
+int edge_req_session_for(struct edge_req *r, const struct edge_caller *c, int allow_pending,
                          Authd__V1__SessionResponse **out);
 
 /* Frees (wiping) everything of the response half. */
