@@ -9,7 +9,6 @@
 #include "ctl/ctl.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -222,32 +221,31 @@ out:
     return rc;
 }
 
+struct apply_args {
+    const char *file;
+    const char *output;
+};
+
 int
 ctl_cmd_apply(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option lo[] = {{"filename", required_argument, NULL, 'f'},
-                                       {"output", required_argument, NULL, 'o'},
-                                       {NULL, 0, NULL, 0}};
-    const char *file = NULL;
-    int c;
+    static const struct opts_spec table[] = {
+        {"filename", 'f', NULL, OPTS_STRING, "FILE", 0, 0, NULL, NULL,
+         "the manifest (YAML; - is standard input)", OPTS_FIELD(struct apply_args, file)},
+        CTL_OUTPUT_ROW(struct apply_args),
+    };
+    static const struct opts_program program = {
+        .name = "authctl apply",
+        .synopsis = "usage: authctl apply -f FILE\n",
+        .specs = table,
+        .n_specs = sizeof(table) / sizeof(table[0]),
+    };
+    struct apply_args a = {0};
 
-    optind = 0;
-    while ((c = ctl_next_opt(argc, argv, "+f:o:", lo)) != -1) {
-        switch (c) {
-        case 'f':
-            file = optarg;
-            break;
-        case 'o':
-            if (ctl_parse_output(ctl, optarg) != 0)
-                return ctl_usage_error("-o takes text or json");
-            break;
-        default:
-            return ctl_usage_error("apply takes -f FILE");
-        }
-    }
-    if (ctl_no_extra_args(argc, argv) != AUTHCTL_OK)
-        return AUTHCTL_USAGE;
-    if (file == NULL)
+    int rc = ctl_parse_sub(ctl, &program, argc, argv, &a, &a.output);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    if (a.file == NULL)
         return ctl_usage_error("apply needs -f FILE (or -f - for standard input)");
-    return ctl_apply(ctl, file);
+    return ctl_apply(ctl, a.file);
 }

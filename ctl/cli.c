@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What authctl's commands share: usage errors, option helpers (-o, numbers, getopt), and the
+ * What authctl's commands share: usage errors, option helpers (-o, subcommand tables), and the
  * output helpers (JSON, aligned fields, server text made safe for a terminal, the report of a
  * failed call).
  */
 #include "ctl/ctl.h"
 
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,16 +72,15 @@ ctl_print_padded(const char *s, size_t width)
 }
 
 int
-ctl_next_opt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+ctl_parse_sub(struct ctl *ctl, const struct opts_program *p, int argc, char **argv, void *out,
+              const char *const *output)
 {
-    return getopt_long(argc, argv, shortopts, longopts, NULL);
-}
+    enum opts_result r = opts_parse(p, argc, argv, out, NULL);
 
-int
-ctl_no_extra_args(int argc, char **argv)
-{
-    if (optind < argc)
-        return ctl_usage_error("unexpected argument '%s'", argv[optind]);
+    if (r != OPTS_CONTINUE)
+        return r == OPTS_EXIT ? AUTHCTL_HELPED : AUTHCTL_USAGE;
+    if (*output != NULL)
+        ctl_parse_output(ctl, *output); /* the table allows only text and json */
     return AUTHCTL_OK;
 }
 
@@ -114,39 +112,42 @@ ctl_rpc_failed(const char *what, int err, const struct rpc_status *st)
                                                                      : AUTHCTL_REFUSED;
 }
 
+#define F(member) OPTS_FIELD(struct client_args, member)
+static const struct opts_spec id_alg_table[] = {
+    {"id", 0, NULL, OPTS_STRING, "ID", 0, 0, NULL, NULL, "the client's id", F(id)},
+    {"alg", 0, NULL, OPTS_CHOICE, "ALG", 0, 0, "ES256|RS256", NULL,
+     "algorithm of the new key (default: authd's --token-alg)", F(alg)},
+    CTL_OUTPUT_ROW(struct client_args),
+};
+#undef F
+
 int
 ctl_parse_id_alg(struct ctl *ctl, int argc, char **argv, const char *cmd, const char *allowed,
                  struct client_args *a)
 {
-    static const struct option lo[] = {{"id", required_argument, NULL, 'i'},
-                                       {"alg", required_argument, NULL, 'a'},
-                                       {"output", required_argument, NULL, 'o'},
-                                       {NULL, 0, NULL, 0}};
-    int c;
+    static const struct opts_program client = {
+        .name = "authctl client",
+        .synopsis = "usage: authctl client get --id ID | list | delete --id ID\n",
+        .specs = id_alg_table,
+        .n_specs = sizeof(id_alg_table) / sizeof(id_alg_table[0]),
+    };
+    static const struct opts_program keys = {
+        .name = "authctl keys",
+        .synopsis = "usage: authctl keys rotate [--alg ES256|RS256]\n",
+        .specs = id_alg_table,
+        .n_specs = sizeof(id_alg_table) / sizeof(id_alg_table[0]),
+    };
+    int rc;
 
     memset(a, 0, sizeof(*a));
-    optind = 0;
-    while ((c = ctl_next_opt(argc, argv, "+o:", lo)) != -1) {
-        switch (c) {
-        case 'i':
-        case 'a':
-            if (strchr(allowed, c) == NULL)
-                return ctl_usage_error("'%s %s' does not take --%s", cmd, argv[0],
-                                       c == 'i' ? "id" : "alg");
-            if (c == 'i')
-                a->id = optarg;
-            else
-                a->alg = optarg;
-            break;
-        case 'o':
-            if (ctl_parse_output(ctl, optarg) != 0)
-                return ctl_usage_error("-o takes text or json");
-            break;
-        default:
-            return ctl_usage_error("bad option for '%s %s'", cmd, argv[0]);
-        }
-    }
-    return ctl_no_extra_args(argc, argv);
+    rc = ctl_parse_sub(ctl, strcmp(cmd, "keys") == 0 ? &keys : &client, argc, argv, a, &a->output);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    if (a->id != NULL && strchr(allowed, 'i') == NULL)
+        return ctl_usage_error("'%s %s' does not take --id", cmd, argv[0]);
+    if (a->alg != NULL && strchr(allowed, 'a') == NULL)
+        return ctl_usage_error("'%s %s' does not take --alg", cmd, argv[0]);
+    return AUTHCTL_OK;
 }
 
 int

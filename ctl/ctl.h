@@ -8,12 +8,12 @@
 #ifndef AUTHD_CTL_CTL_H
 #define AUTHD_CTL_CTL_H
 
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 
 #include <jansson.h>
 
+#include "common/opts.h"
 #include "proto/rpc.h"
 
 /* authctl's exit codes. */
@@ -58,21 +58,35 @@ int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* -o text|json into ctl->json. 0, or -1 for another word. */
 int ctl_parse_output(struct ctl *ctl, const char *s);
 
-/* getopt_long over argv[0..argc) (argv[0] is the command word); reset optind first. */
-int ctl_next_opt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* What ctl_parse_sub() returns when a subcommand printed its --help: authctl then exits 0. */
+#define AUTHCTL_HELPED (-1)
 
-/* AUTHCTL_OK when getopt consumed every argument, else a usage error naming the first extra. */
-int ctl_no_extra_args(int argc, char **argv);
+/* The -o row of a subcommand's option table; type is its options struct (field output). */
+#define CTL_OUTPUT_ROW(type)                                                                       \
+    {                                                                                              \
+        "output", 'o', NULL, OPTS_CHOICE, "FORMAT", 0, 0, "text|json", NULL, "output format",      \
+            OPTS_FIELD(type, output)                                                               \
+    }
+
+/*
+ * Parses a subcommand's options (argv[0] is the subcommand word) with its table p into out,
+ * which the caller zeroed; *output (out's output field) then sets ctl->json when given.
+ * AUTHCTL_OK, AUTHCTL_USAGE (reported on stderr) or AUTHCTL_HELPED.
+ */
+int ctl_parse_sub(struct ctl *ctl, const struct opts_program *p, int argc, char **argv, void *out,
+                  const char *const *output);
 
 /* The options of 'client SUB' and 'keys SUB'. */
 struct client_args {
     const char *id;
     const char *alg;
+    const char *output;
 };
 
 /*
- * Parses --id, --alg and -o for 'cmd argv[0]'; allowed lists the letters SUB takes (i: --id,
- * a: --alg), so that nothing is silently ignored. a's strings are borrowed from argv.
+ * Parses --id, --alg and -o for 'cmd argv[0]' (cmd: "client" or "keys"); allowed lists the
+ * letters SUB takes (i: --id, a: --alg), so that nothing is silently ignored. a's strings are
+ * borrowed from argv.
  */
 int ctl_parse_id_alg(struct ctl *ctl, int argc, char **argv, const char *cmd, const char *allowed,
                      struct client_args *a);

@@ -211,6 +211,8 @@ main(int argc, char **argv)
         rc = run(&ctl, argc - next, argv + next);
     else
         rc = run(&ctl, argc - next - 1, argv + next + 1);
+    if (rc == AUTHCTL_HELPED)
+        rc = AUTHCTL_OK;
     if (rc == AUTHCTL_UNREACHABLE)
         fprintf(stderr, "authctl: is authd running at %s? (set --authd or AUTHCTL_AUTHD%s)\n",
                 ctl.target,

@@ -7,7 +7,6 @@
 #include "ctl/ctl.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,50 +155,41 @@ struct user_args {
     const char *email;
     int inactive;
     int password_stdin;
-    long long page_size;
+    int64_t page_size;
+    const char *output;
 };
+
+#define F(member) OPTS_FIELD(struct user_args, member)
+static const struct opts_spec user_table[] = {
+    {"id", 0, NULL, OPTS_STRING, "ID", 0, 0, NULL, NULL, "the user's id", F(id)},
+    {"email", 0, NULL, OPTS_STRING, "E", 0, 0, NULL, NULL, "the user's e-mail address", F(email)},
+    {"inactive", 0, NULL, OPTS_FLAG, NULL, 0, 0, NULL, NULL, "create the user deactivated",
+     F(inactive)},
+    {"password-stdin", 0, NULL, OPTS_FLAG, NULL, 0, 0, NULL, NULL,
+     "read the password from standard input", F(password_stdin)},
+    {"page-size", 0, NULL, OPTS_INT, "N", 1, 1000, NULL, NULL,
+     "users per call of list (default: authd's)", F(page_size)},
+    CTL_OUTPUT_ROW(struct user_args),
+};
+#undef F
 
 static int
 parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
 {
-    static const struct option lo[] = {{"id", required_argument, NULL, 'i'},
-                                       {"email", required_argument, NULL, 'e'},
-                                       {"inactive", no_argument, NULL, 'n'},
-                                       {"password-stdin", no_argument, NULL, 'p'},
-                                       {"page-size", required_argument, NULL, 's'},
-                                       {"output", required_argument, NULL, 'o'},
-                                       {NULL, 0, NULL, 0}};
-    int c;
+    static const struct opts_program program = {
+        .name = "authctl user",
+        .synopsis =
+            "usage: authctl user create --email E [--id ID] [--inactive] [--password-stdin]\n"
+            "       authctl user get (--id ID | --email E)\n"
+            "       authctl user list [--page-size N]\n"
+            "       authctl user activate|deactivate|delete --id ID\n"
+            "       authctl user set-password --id ID --password-stdin\n",
+        .specs = user_table,
+        .n_specs = sizeof(user_table) / sizeof(user_table[0]),
+    };
 
     memset(a, 0, sizeof(*a));
-    optind = 0;
-    while ((c = ctl_next_opt(argc, argv, "+o:", lo)) != -1) {
-        switch (c) {
-        case 'i':
-            a->id = optarg;
-            break;
-        case 'e':
-            a->email = optarg;
-            break;
-        case 'n':
-            a->inactive = 1;
-            break;
-        case 'p':
-            a->password_stdin = 1;
-            break;
-        case 's':
-            if (opts_parse_int(optarg, 1, 1000, &a->page_size) != 0)
-                return ctl_usage_error("--page-size takes a number from 1 to 1000");
-            break;
-        case 'o':
-            if (ctl_parse_output(ctl, optarg) != 0)
-                return ctl_usage_error("-o takes text or json");
-            break;
-        default:
-            return ctl_usage_error("bad option for 'user %s'", argv[0]);
-        }
-    }
-    return ctl_no_extra_args(argc, argv);
+    return ctl_parse_sub(ctl, &program, argc, argv, a, &a->output);
 }
 
 /* Refuses options the subcommand does not take, so that nothing is silently ignored. */
