@@ -109,8 +109,9 @@ struct rpc_server_opts {
 struct rpc_server;
 
 /*
- * Binds, registers every method of every service, and starts serving. The service array and
- * the method tables must outlive the server. On success *out is the server and *bound_port the
+ * Binds, registers every method of every service, and starts serving. The service array is
+ * copied (it may be a local of the caller); the method tables, descriptors and args it points
+ * to must outlive the server. On success *out is the server and *bound_port the
  * port bound. Returns AUTHD_OK, AUTHD_ERR_UNAVAILABLE when the address cannot be bound (or,
  * with opts->tls, when gRPC cannot load the certificate and key: it does not tell the two
  * apart), or AUTHD_ERR_INVALID_ARGUMENT for a method name not in its descriptor or a tls

@@ -103,6 +103,7 @@ struct rpc_cq_thread {
 };
 
 struct rpc_server {
+    struct rpc_service *svcs; /* our copy of the caller's array (the regs point into it) */
     grpc_server *server;
     grpc_completion_queue **cqs;
     int n_cqs;
@@ -587,6 +588,7 @@ server_free(struct rpc_server *srv)
     for (size_t i = 0; i < srv->n_regs; i++)
         free(srv->regs[i].path);
     free(srv->regs);
+    free(srv->svcs);
     free(srv->cqs);
     free(srv->cq_threads);
     free(srv->workers);
@@ -609,9 +611,18 @@ find_method(const struct rpc_service *svc, const char *name)
 
 /* Builds the registration table: every method of every descriptor, bound to its handler. */
 static int
-build_regs(struct rpc_server *srv, const struct rpc_service *svcs, size_t n_svcs)
+build_regs(struct rpc_server *srv, const struct rpc_service *given, size_t n_svcs)
 {
     size_t n = 0;
+
+    /* A copy, so the caller's array may be a local of the function that starts the server
+     * (the method tables it points to are static). */
+    srv->svcs = calloc(n_svcs > 0 ? n_svcs : 1, sizeof(*srv->svcs));
+    if (srv->svcs == NULL)
+        return AUTHD_ERR_NOMEM;
+    if (n_svcs > 0)
+        memcpy(srv->svcs, given, n_svcs * sizeof(*srv->svcs));
+    const struct rpc_service *svcs = srv->svcs;
 
     for (size_t i = 0; i < n_svcs; i++) {
         const struct rpc_service *svc = &svcs[i];

@@ -719,6 +719,34 @@ test_bind_failure(void **state)
     rpc_server_stop(NULL, 0);
 }
 
+/* The server copies its service array: authd's main once passed an array whose block had
+ * ended, and the server read the services through the dead slot (ASan: stack-use-after-scope,
+ * which the sanitizer run of this test catches; elsewhere the slot is overwritten below). */
+static void
+test_service_array_is_copied(void **state)
+{
+    struct rpc_server_opts opts = {.listen = "127.0.0.1:0", .cq_threads = 1, .workers = 2};
+    struct rpc_server *srv = NULL;
+    struct rpc_client *cli = NULL;
+    char target[64];
+    int port = 0, status = -1;
+    (void)state;
+
+    {
+        struct rpc_service local[2];
+        memcpy(local, services, sizeof(local));
+        assert_int_equal(rpc_server_start(&opts, local, 2, &srv, &port), AUTHD_OK);
+        memset(local, 0xa5, sizeof(local));
+    }
+    snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+    assert_int_equal(rpc_client_new(target, &cli), AUTHD_OK);
+    /* A call finds its service through the registration table: it must still be there. */
+    assert_int_equal(check(cli, "", &status), AUTHD_OK);
+    assert_int_equal(status, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+    rpc_client_free(cli);
+    rpc_server_stop(srv, 1000);
+}
+
 static void
 test_status_mapping(void **state)
 {
@@ -860,6 +888,7 @@ main(void)
         cmocka_unit_test(test_bind_failure),
         cmocka_unit_test(test_expired_in_queue),
         cmocka_unit_test(test_stop_with_calls_in_flight),
+        cmocka_unit_test(test_service_array_is_copied),
         cmocka_unit_test(test_status_mapping),
         cmocka_unit_test(test_msg_wipe),
     };
