@@ -3,7 +3,9 @@
  * The storage interface authd codes against: an ordered key-value store with atomic batches and
  * read-modify-write transactions. Keys and values are opaque bytes. Every acknowledged write is
  * durable (WAL synced; concurrent writers share one fsync by group commit) unless the store was
- * opened with sync off. Only store_rocksdb.c includes RocksDB headers.
+ * opened with sync off. Two backends: RocksDB (embedded, one process; only store_rocksdb.c
+ * includes RocksDB headers) and PostgreSQL (shared by several authd replicas; only
+ * store_postgres.c includes libpq headers), chosen by the spec given to store_open.
  *
  * All functions return AUTHD_OK or a negative enum authd_err; out-parameters are cleared on
  * entry. Values handed out are malloc'd copies owned by the caller: release them with
@@ -24,18 +26,35 @@ struct store_opts {
     int sync;        /* 1 (default via store_opts_default): fsync the WAL before acknowledging */
     size_t cache_mb; /* block cache size; 0 = 64 */
     int lock_timeout_ms; /* how long a transaction waits for a row lock; 0 = 2000 */
+    /* PostgreSQL only: */
+    int pool_size;       /* connections kept (authd: --workers); 0 = 8 */
+    int connect_wait_ms; /* how long store_open waits for an unreachable database; 0 = 30000 */
+    const char *schema;  /* schema holding authd's tables ([a-z_][a-z0-9_]*); NULL = "authd" */
 };
 
 /* Fills o with the defaults (sync on). */
 void store_opts_default(struct store_opts *o);
 
 /*
- * Opens (creating if needed) the store in directory dir. On failure returns AUTHD_ERR_STORAGE
- * and writes a one-line reason into errbuf (errlen bytes, may be 0): a directory held by
- * another process gives "data directory <dir> is in use by another process".
+ * Opens (creating if needed) the store that spec names:
+ *   rocksdb:DIR         a RocksDB directory (so is a spec without one of these two prefixes);
+ *   postgres:CONNINFO   a libpq key=value string or postgresql:// URI. The password comes from
+ *                       PGPASSFILE / PGPASSWORD (or ~/.pgpass), never from the command line.
+ *                       Creates or migrates the schema (several replicas may start at once) and
+ *                       waits up to o->connect_wait_ms for an unreachable database.
+ * On failure returns AUTHD_ERR_STORAGE (AUTHD_ERR_UNAVAILABLE: the database stayed
+ * unreachable) and writes a one-line reason into errbuf (errlen bytes, may be 0; a conninfo in
+ * it has its password redacted): a directory held by another process gives "data directory
+ * <dir> is in use by another process".
  */
-int store_open(const char *dir, const struct store_opts *o, struct store **out, char *errbuf,
+int store_open(const char *spec, const struct store_opts *o, struct store **out, char *errbuf,
                size_t errlen);
+
+/*
+ * Writes spec into out (outlen bytes, always terminated) with any password removed (a
+ * password=... key and a URI's user:password@), for logs and error messages.
+ */
+void store_spec_redact(const char *spec, char *out, size_t outlen);
 
 /* Flushes and closes. NULL is a no-op. No batch or transaction may be open. */
 void store_close(struct store *s);
@@ -43,7 +62,11 @@ void store_close(struct store *s);
 /* Wipes and frees a value returned by a get. NULL is a no-op. */
 void store_value_free(void *val, size_t vlen);
 
-/* Reads key. AUTHD_OK with *val and *vlen set, or AUTHD_ERR_NOT_FOUND, or AUTHD_ERR_STORAGE. */
+/*
+ * Reads key. AUTHD_OK with *val and *vlen set, or AUTHD_ERR_NOT_FOUND, or AUTHD_ERR_STORAGE.
+ * Every call below may also return AUTHD_ERR_UNAVAILABLE: the database (PostgreSQL) cannot be
+ * reached right now; nothing was decided, the caller fails the request and may try later.
+ */
 int store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen);
 
 /* Writes one key (durably). */

@@ -3,9 +3,8 @@
  * store.h on RocksDB 7.8 through its C API, with a pessimistic TransactionDB so that rows read
  * for update are locked. This is the only file that includes rocksdb/c.h. Options objects are
  * built once at open and shared by every thread; writers are never serialised here, so
- * concurrent synced writes share one WAL fsync through RocksDB's group commit. Every operation's
- * latency goes to authd_store_op_duration_seconds{op}, and its failures (lost races, I/O) to
- * authd_store_errors_total{op,reason}.
+ * concurrent synced writes share one WAL fsync through RocksDB's group commit. store.c
+ * dispatches here (store_rocksdb_backend) and times every operation.
  */
 #include "storage/store.h"
 
@@ -20,8 +19,7 @@
 #include <rocksdb/c.h>
 
 #include "common/err.h"
-#include "common/metrics.h"
-#include "common/secret.h"
+#include "storage/store_backend.h"
 
 #define STORE_DEFAULT_CACHE_MB 64
 #define STORE_DEFAULT_LOCK_TIMEOUT_MS 2000
@@ -29,10 +27,8 @@
 /* Stack space for a scan's upper bound; longer prefixes fall back to the heap. */
 #define STORE_BOUND_STACK 256
 
-#define STORE_OP_DURATION "authd_store_op_duration_seconds"
-#define STORE_ERRORS "authd_store_errors_total"
-
-struct store {
+struct rstore {
+    struct store base; /* first: store.c dispatches on it */
     rocksdb_transactiondb_t *db;
     rocksdb_options_t *opts;
     rocksdb_transactiondb_options_t *tdb_opts;
@@ -41,24 +37,13 @@ struct store {
     rocksdb_readoptions_t *ropts;
 };
 
-struct store_batch {
-    rocksdb_writebatch_t *wb;
-};
-
-struct store_txn {
-    struct store *s;
+struct rtxn {
+    struct store_txn base; /* first */
+    struct rstore *s;
     rocksdb_transaction_t *txn;
     int finished; /* commit was attempted: no further reads or writes */
     int committed;
 };
-
-void
-store_opts_default(struct store_opts *o)
-{
-    o->sync = 1;
-    o->cache_mb = STORE_DEFAULT_CACHE_MB;
-    o->lock_timeout_ms = STORE_DEFAULT_LOCK_TIMEOUT_MS;
-}
 
 static int
 starts_with(const char *s, const char *prefix)
@@ -82,24 +67,6 @@ map_err(char *err)
         starts_with(err, "Operation failed. Try again") || strstr(err, "Deadlock") != NULL)
         r = AUTHD_ERR_CONFLICT;
     rocksdb_free(err);
-    return r;
-}
-
-/*
- * Records an operation that began at t0 (metrics_now_ns) and ended with r, and returns r. Only
- * the store's own failures count as errors: not-found is an answer, and whatever a scan
- * callback returns is the caller's. A scan's time includes its callback's.
- */
-static int
-timed(const char *op, uint64_t t0, int r)
-{
-    char labels[64];
-    metrics_labels(labels, sizeof(labels), "op", op, NULL);
-    metrics_observe(STORE_OP_DURATION, labels, (double)(metrics_now_ns() - t0) / 1e9);
-    if (r == AUTHD_ERR_CONFLICT || r == AUTHD_ERR_STORAGE) {
-        metrics_labels(labels, sizeof(labels), "op", op, "reason", authd_err_reason(r), NULL);
-        metrics_count(STORE_ERRORS, labels, 1);
-    }
     return r;
 }
 
@@ -164,7 +131,7 @@ make_dirs(const char *dir)
 }
 
 static void
-destroy_handles(struct store *s)
+destroy_handles(struct rstore *s)
 {
     if (s->ropts != NULL)
         rocksdb_readoptions_destroy(s->ropts);
@@ -215,26 +182,15 @@ make_db_options(size_t cache_mb)
     return opts;
 }
 
-int
-store_open(const char *dir, const struct store_opts *o, struct store **out, char *errbuf,
-           size_t errlen)
+static int
+rdb_open(const char *dir, const struct store_opts *o, struct store **out, char *errbuf,
+         size_t errlen)
 {
-    struct store_opts def;
-    struct store *s = NULL;
+    struct rstore *s = NULL;
     char *err = NULL;
     int r = AUTHD_ERR_STORAGE;
 
     *out = NULL;
-    set_errbuf(errbuf, errlen, "");
-    metrics_describe(STORE_OP_DURATION, METRICS_HISTOGRAM,
-                     "Latency of storage operations (RocksDB), in seconds, by operation.");
-    metrics_describe(STORE_ERRORS, METRICS_COUNTER,
-                     "Storage operations that failed, by operation and reason (conflict: a lost "
-                     "lock wait or deadlock, retried by callers; storage: an I/O error).");
-    if (o == NULL) {
-        store_opts_default(&def);
-        o = &def;
-    }
     if (make_dirs(dir) != 0) {
         char msg[PATH_MAX + 128];
         snprintf(msg, sizeof(msg), "cannot create data directory %s: %s", dir, strerror(errno));
@@ -242,6 +198,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out, char
         goto out;
     }
     s = calloc(1, sizeof(*s));
+    if (s != NULL)
+        s->base.be = &store_rocksdb_backend;
     if (s == NULL) {
         r = AUTHD_ERR_NOMEM;
         set_errbuf(errbuf, errlen, "out of memory");
@@ -274,7 +232,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out, char
         rocksdb_free(err);
         goto out;
     }
-    *out = s;
+    *out = &s->base;
     s = NULL;
     r = AUTHD_OK;
 out:
@@ -283,13 +241,12 @@ out:
     return r;
 }
 
-void
-store_close(struct store *s)
+static void
+rdb_close(struct store *base)
 {
+    struct rstore *s = (struct rstore *)base;
     char *err = NULL;
 
-    if (s == NULL)
-        return;
     /* With sync off the tail of the WAL may still sit in the page cache; make it durable.
      * A memtable flush is not needed: reopening replays the WAL. */
     rocksdb_transactiondb_flush_wal(s->db, 1, &err);
@@ -297,12 +254,6 @@ store_close(struct store *s)
         rocksdb_free(err);
     rocksdb_transactiondb_close(s->db);
     destroy_handles(s);
-}
-
-void
-store_value_free(void *val, size_t vlen)
-{
-    secret_freezero(val, vlen);
 }
 
 /*
@@ -326,65 +277,35 @@ finish_get(char *v, size_t n, char *err, void **val, size_t *vlen)
     return AUTHD_OK;
 }
 
-int
-store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen)
+static int
+rdb_get(struct store *base, const void *key, size_t klen, void **val, size_t *vlen)
 {
+    struct rstore *s = (struct rstore *)base;
     char *err = NULL;
     size_t n = 0;
 
-    *val = NULL;
-    *vlen = 0;
-    uint64_t t0 = metrics_now_ns();
     char *v = rocksdb_transactiondb_get(s->db, s->ropts, key, klen, &n, &err);
-    return timed("get", t0, finish_get(v, n, err, val, vlen));
+    return finish_get(v, n, err, val, vlen);
 }
 
-int
-store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    char *err = NULL;
-
-    uint64_t t0 = metrics_now_ns();
-    rocksdb_transactiondb_put(s->db, s->wopts, key, klen, val, vlen, &err);
-    return timed("put", t0, err != NULL ? map_err(err) : AUTHD_OK);
-}
-
-int
-store_delete(struct store *s, const void *key, size_t klen)
-{
-    char *err = NULL;
-
-    uint64_t t0 = metrics_now_ns();
-    rocksdb_transactiondb_delete(s->db, s->wopts, key, klen, &err);
-    return timed("delete", t0, err != NULL ? map_err(err) : AUTHD_OK);
-}
-
-/* a < b in the bytewise order RocksDB sorts keys by. */
 static int
-key_less(const void *a, size_t alen, const void *b, size_t blen)
+rdb_put(struct store *base, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    size_t n = alen < blen ? alen : blen;
-    int c = n > 0 ? memcmp(a, b, n) : 0;
-    return c < 0 || (c == 0 && alen < blen);
+    struct rstore *s = (struct rstore *)base;
+    char *err = NULL;
+
+    rocksdb_transactiondb_put(s->db, s->wopts, key, klen, val, vlen, &err);
+    return err != NULL ? map_err(err) : AUTHD_OK;
 }
 
-/*
- * The smallest key greater than every key starting with prefix: the prefix with trailing 0xff
- * bytes dropped and the last remaining byte incremented. Returns its length, or 0 when there
- * is none (empty or all-0xff prefix), in which case the scan runs unbounded.
- */
-static size_t
-prefix_successor(const void *prefix, size_t plen, unsigned char *out)
+static int
+rdb_delete(struct store *base, const void *key, size_t klen)
 {
-    const unsigned char *p = prefix;
+    struct rstore *s = (struct rstore *)base;
+    char *err = NULL;
 
-    while (plen > 0 && p[plen - 1] == 0xff)
-        plen--;
-    if (plen == 0)
-        return 0;
-    memcpy(out, p, plen);
-    out[plen - 1]++;
-    return plen;
+    rocksdb_transactiondb_delete(s->db, s->wopts, key, klen, &err);
+    return err != NULL ? map_err(err) : AUTHD_OK;
 }
 
 /*
@@ -433,35 +354,33 @@ static rocksdb_readoptions_t *
 scan_ropts(const void *prefix, size_t plen, unsigned char *bound)
 {
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    size_t blen = prefix_successor(prefix, plen, bound);
+    size_t blen = store_prefix_successor(prefix, plen, bound);
 
     if (blen > 0)
         rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)bound, blen);
     return ro;
 }
 
-int
-store_scan(struct store *s, const void *prefix, size_t plen, const void *start_after, size_t salen,
-           store_scan_fn fn, void *arg)
+static int
+rdb_scan(struct store *base, const void *prefix, size_t plen, const void *start_after, size_t salen,
+         store_scan_fn fn, void *arg)
 {
+    struct rstore *s = (struct rstore *)base;
     unsigned char stack_bound[STORE_BOUND_STACK];
     unsigned char *bound = stack_bound;
     int r;
 
-    if (prefix == NULL) /* a whole-store scan; RocksDB still wants a valid pointer */
-        prefix = "";
     if (plen > sizeof(stack_bound)) {
         bound = malloc(plen);
         if (bound == NULL)
             return AUTHD_ERR_NOMEM;
     }
-    uint64_t t0 = metrics_now_ns();
     rocksdb_readoptions_t *ro = scan_ropts(prefix, plen, bound);
     rocksdb_iterator_t *it = rocksdb_transactiondb_create_iterator(s->db, ro);
 
     /* Seek to start_after only when it lies at or past the prefix; an earlier start_after
      * would land before the range and end the scan at once. */
-    if (start_after != NULL && !key_less(start_after, salen, prefix, plen))
+    if (start_after != NULL && !store_key_less(start_after, salen, prefix, plen))
         rocksdb_iter_seek(it, start_after, salen);
     else
         rocksdb_iter_seek(it, prefix, plen);
@@ -471,60 +390,37 @@ store_scan(struct store *s, const void *prefix, size_t plen, const void *start_a
     rocksdb_readoptions_destroy(ro);
     if (bound != stack_bound)
         free(bound);
-    return timed("scan", t0, r);
+    return r;
 }
 
-struct store_batch *
-store_batch_new(void)
+static int
+rdb_batch_commit(struct store *base, const struct store_batch *b)
 {
-    struct store_batch *b = malloc(sizeof(*b));
-
-    if (b == NULL)
-        return NULL;
-    b->wb = rocksdb_writebatch_create();
-    return b;
-}
-
-int
-store_batch_put(struct store_batch *b, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    rocksdb_writebatch_put(b->wb, key, klen, val, vlen);
-    return AUTHD_OK;
-}
-
-int
-store_batch_delete(struct store_batch *b, const void *key, size_t klen)
-{
-    rocksdb_writebatch_delete(b->wb, key, klen);
-    return AUTHD_OK;
-}
-
-int
-store_batch_commit(struct store *s, struct store_batch *b)
-{
+    struct rstore *s = (struct rstore *)base;
     char *err = NULL;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 
-    uint64_t t0 = metrics_now_ns();
-    rocksdb_transactiondb_write(s->db, s->wopts, b->wb, &err);
-    return timed("batch_commit", t0, err != NULL ? map_err(err) : AUTHD_OK);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct store_batch_op *op = &b->ops[i];
+        if (op->del)
+            rocksdb_writebatch_delete(wb, (const char *)op->key, op->klen);
+        else
+            rocksdb_writebatch_put(wb, (const char *)op->key, op->klen, (const char *)op->val,
+                                   op->vlen);
+    }
+    rocksdb_transactiondb_write(s->db, s->wopts, wb, &err);
+    rocksdb_writebatch_destroy(wb);
+    return err != NULL ? map_err(err) : AUTHD_OK;
 }
 
-void
-store_batch_free(struct store_batch *b)
+static int
+rdb_txn_begin(struct store *base, struct store_txn **out)
 {
-    if (b == NULL)
-        return;
-    rocksdb_writebatch_destroy(b->wb);
-    free(b);
-}
-
-int
-store_txn_begin(struct store *s, struct store_txn **out)
-{
-    *out = NULL;
-    struct store_txn *t = calloc(1, sizeof(*t));
+    struct rstore *s = (struct rstore *)base;
+    struct rtxn *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return AUTHD_ERR_NOMEM;
+    t->base.be = &store_rocksdb_backend;
     t->s = s;
     /* No snapshot: a locked read sees the latest committed value, which is what a
      * read-modify-write under a row lock needs. */
@@ -533,74 +429,68 @@ store_txn_begin(struct store *s, struct store_txn **out)
         free(t);
         return AUTHD_ERR_STORAGE;
     }
-    *out = t;
+    *out = &t->base;
     return AUTHD_OK;
 }
 
-int
-store_txn_get(struct store_txn *t, const void *key, size_t klen, int for_update, void **val,
-              size_t *vlen)
+static int
+rdb_txn_get(struct store_txn *base, const void *key, size_t klen, int for_update, void **val,
+            size_t *vlen)
 {
+    struct rtxn *t = (struct rtxn *)base;
     char *err = NULL;
     size_t n = 0;
     char *v;
 
-    *val = NULL;
-    *vlen = 0;
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
-    uint64_t t0 = metrics_now_ns();
     if (for_update)
         v = rocksdb_transaction_get_for_update(t->txn, t->s->ropts, key, klen, &n, 1, &err);
     else
         v = rocksdb_transaction_get(t->txn, t->s->ropts, key, klen, &n, &err);
-    /* A read for update waits for the row lock: timed apart from plain reads. */
-    return timed(for_update ? "txn_get_for_update" : "txn_get", t0,
-                 finish_get(v, n, err, val, vlen));
+    return finish_get(v, n, err, val, vlen);
 }
 
-int
-store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
+static int
+rdb_txn_put(struct store_txn *base, const void *key, size_t klen, const void *val, size_t vlen)
 {
+    struct rtxn *t = (struct rtxn *)base;
     char *err = NULL;
 
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
     /* Locks the key as well (waiting up to the lock timeout). */
-    uint64_t t0 = metrics_now_ns();
     rocksdb_transaction_put(t->txn, key, klen, val, vlen, &err);
-    return timed("txn_put", t0, err != NULL ? map_err(err) : AUTHD_OK);
+    return err != NULL ? map_err(err) : AUTHD_OK;
 }
 
-int
-store_txn_delete(struct store_txn *t, const void *key, size_t klen)
+static int
+rdb_txn_delete(struct store_txn *base, const void *key, size_t klen)
 {
+    struct rtxn *t = (struct rtxn *)base;
     char *err = NULL;
 
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
-    uint64_t t0 = metrics_now_ns();
     rocksdb_transaction_delete(t->txn, key, klen, &err);
-    return timed("txn_delete", t0, err != NULL ? map_err(err) : AUTHD_OK);
+    return err != NULL ? map_err(err) : AUTHD_OK;
 }
 
-int
-store_txn_scan(struct store_txn *t, const void *prefix, size_t plen, store_scan_fn fn, void *arg)
+static int
+rdb_txn_scan(struct store_txn *base, const void *prefix, size_t plen, store_scan_fn fn, void *arg)
 {
+    struct rtxn *t = (struct rtxn *)base;
     unsigned char stack_bound[STORE_BOUND_STACK];
     unsigned char *bound = stack_bound;
     int r;
 
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
-    if (prefix == NULL)
-        prefix = "";
     if (plen > sizeof(stack_bound)) {
         bound = malloc(plen);
         if (bound == NULL)
             return AUTHD_ERR_NOMEM;
     }
-    uint64_t t0 = metrics_now_ns();
     rocksdb_readoptions_t *ro = scan_ropts(prefix, plen, bound);
     /* The transaction's iterator merges its own pending writes over the database. */
     rocksdb_iterator_t *it = rocksdb_transaction_create_iterator(t->txn, ro);
@@ -612,32 +502,31 @@ store_txn_scan(struct store_txn *t, const void *prefix, size_t plen, store_scan_
     rocksdb_readoptions_destroy(ro);
     if (bound != stack_bound)
         free(bound);
-    return timed("txn_scan", t0, r);
+    return r;
 }
 
-int
-store_txn_commit(struct store_txn *t)
+static int
+rdb_txn_commit(struct store_txn *base)
 {
+    struct rtxn *t = (struct rtxn *)base;
     char *err = NULL;
 
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
     t->finished = 1;
-    uint64_t t0 = metrics_now_ns();
     rocksdb_transaction_commit(t->txn, &err);
     if (err != NULL)
-        return timed("txn_commit", t0, map_err(err));
+        return map_err(err);
     t->committed = 1;
-    return timed("txn_commit", t0, AUTHD_OK);
+    return AUTHD_OK;
 }
 
-void
-store_txn_free(struct store_txn *t)
+static void
+rdb_txn_free(struct store_txn *base)
 {
+    struct rtxn *t = (struct rtxn *)base;
     char *err = NULL;
 
-    if (t == NULL)
-        return;
     if (!t->committed) {
         /* Discards pending writes and releases the row locks now, not at destruction. A
          * failed commit may leave nothing to roll back; its error is not interesting. */
@@ -648,3 +537,21 @@ store_txn_free(struct store_txn *t)
     rocksdb_transaction_destroy(t->txn);
     free(t);
 }
+
+const struct store_backend store_rocksdb_backend = {
+    .name = "rocksdb",
+    .open = rdb_open,
+    .close = rdb_close,
+    .get = rdb_get,
+    .put = rdb_put,
+    .del = rdb_delete,
+    .scan = rdb_scan,
+    .batch_commit = rdb_batch_commit,
+    .txn_begin = rdb_txn_begin,
+    .txn_get = rdb_txn_get,
+    .txn_put = rdb_txn_put,
+    .txn_del = rdb_txn_delete,
+    .txn_scan = rdb_txn_scan,
+    .txn_commit = rdb_txn_commit,
+    .txn_free = rdb_txn_free,
+};

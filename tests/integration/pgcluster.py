@@ -133,6 +133,9 @@ class PgCluster:
             "full_page_writes = on",
             "password_encryption = 'scram-sha-256'",
             "log_connections = off",
+            # Deadlocks are found after deadlock_timeout (1 s by default); authd's lock waits
+            # end after 2 s, and the storage tests check that a deadlock is found well before.
+            "deadlock_timeout = 200ms",
         ] + self.conf
         conf = os.path.join(self.datadir, "postgresql.conf")
         hba = os.path.join(self.datadir, "pg_hba.conf")
@@ -163,9 +166,10 @@ class PgCluster:
         self.passfile = os.path.join(self._passdir, "pgpass")
         fd = os.open(self.passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            # host:port:database:user:password; both the TCP and the socket address.
+            # host:port:database:user:password; both the TCP and the socket address, any port
+            # (a test may reach the server through a relay of its own).
             for host in ("127.0.0.1", "localhost", self.sockdir):
-                f.write(f"{host}:{self.port}:*:{self.user}:{self.password}\n")
+                f.write(f"{host}:*:*:{self.user}:{self.password}\n")
 
     def start(self):
         """initdb (or self.init), configure, start; creates the test role and its database."""
