@@ -53,18 +53,6 @@ is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * One AES-256-GCM pass over in[0..n) into out (n bytes) with aad, under key and nonce. enc:
  * encrypt and write the tag into tag; otherwise decrypt and check tag. AUTHD_OK or
@@ -120,7 +108,8 @@ secretbox_parse_key(const char *text, uint8_t key[SECRETBOX_KEY_BYTES])
 
     if (len == HEX_KEY_LEN) {
         for (size_t i = 0; i < SECRETBOX_KEY_BYTES; i++) {
-            int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+            int hi = secret_hex_value((unsigned char)text[2 * i]),
+                lo = secret_hex_value((unsigned char)text[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 goto out;
             key[i] = (uint8_t)((hi << 4) | lo);

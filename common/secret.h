@@ -50,4 +50,11 @@ long secret_b64_decode(const char *s, size_t len, uint8_t *out, size_t cap);
 /* Writes 2n lowercase hex digits plus NUL into out. */
 void secret_hex(const uint8_t *in, size_t n, char *out);
 
+/*
+ * The value (0-15) of one hex digit c, either case, or -1 for any other byte. The one decoder
+ * of hex digits for keys (authd/secretbox.c) and percent-escapes (edge/form.c,
+ * edge/oauth_util.c). It branches on c: not for decoding secrets an attacker can time.
+ */
+int secret_hex_value(unsigned char c);
+
 #endif

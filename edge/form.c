@@ -12,18 +12,6 @@
 #include "common/err.h"
 #include "common/secret.h"
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * Decodes the n bytes at s into dst (which has room for n + 1 bytes) and NUL-terminates it.
  * Returns the decoded length, or -1 for a malformed escape or a NUL byte.
@@ -39,7 +27,8 @@ decode_component(const char *s, size_t n, char *dst)
         } else if (c == '%') {
             if (n - i < 3)
                 return -1;
-            int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+            int hi = secret_hex_value((unsigned char)s[i + 1]),
+                lo = secret_hex_value((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);

@@ -36,18 +36,6 @@ b64_decode(const char *s, size_t len, unsigned char *out, size_t cap)
     return secret_b64_decode(s, len, out, cap);
 }
 
-static int
-hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * Decodes the n bytes at in as application/x-www-form-urlencoded into out (capacity cap, NUL
  * included). AUTHD_OK, AUTHD_ERR_INVALID_ARGUMENT (bad escape, control byte) or
@@ -64,7 +52,7 @@ form_decode(const unsigned char *in, size_t n, char *out, size_t cap)
         } else if (ch == '%') {
             if (i + 2 >= n)
                 return AUTHD_ERR_INVALID_ARGUMENT;
-            int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+            int hi = secret_hex_value(in[i + 1]), lo = secret_hex_value(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return AUTHD_ERR_INVALID_ARGUMENT;
             ch = (unsigned char)(hi << 4 | lo);

@@ -321,6 +321,33 @@ test_hex(void **state)
     assert_int_equal((unsigned char)out[1], CANARY);
 }
 
+/* Every byte value: the 22 hex digits decode, nothing else does (high bytes included). */
+static void
+test_hex_value(void **state)
+{
+    (void)state;
+    const char *digits = "0123456789abcdef";
+    const char *upper = "ABCDEF";
+    for (int c = 0; c < 256; c++) {
+        int want = -1;
+        const char *d = c != 0 ? strchr(digits, c) : NULL;
+        const char *u = c != 0 ? strchr(upper, c) : NULL;
+        if (d != NULL)
+            want = (int)(d - digits);
+        else if (u != NULL)
+            want = 10 + (int)(u - upper);
+        assert_int_equal(secret_hex_value((unsigned char)c), want);
+    }
+    /* Round trip with secret_hex(). */
+    static const uint8_t in[] = {0x00, 0x5a, 0xa5, 0xff};
+    char hex[2 * sizeof(in) + 1];
+    secret_hex(in, sizeof(in), hex);
+    for (size_t i = 0; i < sizeof(in); i++)
+        assert_int_equal(secret_hex_value((unsigned char)hex[2 * i]) * 16 +
+                             secret_hex_value((unsigned char)hex[2 * i + 1]),
+                         in[i]);
+}
+
 static void
 test_random(void **state)
 {
@@ -411,6 +438,7 @@ main(void)
         cmocka_unit_test(test_streq),
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_hex_value),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_wipe_and_free),
     };
