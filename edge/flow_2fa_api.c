@@ -131,8 +131,21 @@ member(json_t *o, const char *name, int *bad)
     return v;
 }
 
-int
-edge_api_2fa_request(struct edge_req *r)
+/*
+ * A JSON call's own work once api_call() has checked the caller who and parsed the body:
+ * value is the body's string member the call reads (NULL when absent; borrowed, wiped after),
+ * bad is set when that member has another type. Answers and returns as a handler does.
+ */
+typedef int (*api_fn)(struct edge_req *r, const struct edge_caller *who, const char *value,
+                      int bad);
+
+/*
+ * The prologue and epilogue every JSON call shares: the caller (caller()), the body as an
+ * object (parse_body()) and its string member name, then fn; the body is wiped and freed after
+ * (it may hold a code). Returns fn's result, or AUTHD_OK when the prologue already answered.
+ */
+static int
+api_call(struct edge_req *r, const char *name, api_fn fn)
 {
     struct edge_caller who;
     if (!caller(r, &who))
@@ -141,7 +154,17 @@ edge_api_2fa_request(struct edge_req *r)
     if (body == NULL)
         return r->status != 0 ? AUTHD_OK : AUTHD_ERR_INTERNAL;
     int bad = 0;
-    const char *transport = member(body, "transport", &bad);
+    const char *value = member(body, name, &bad);
+    int err = fn(r, &who, value, bad);
+    edge_json_wipe(body);
+    json_decref(body);
+    return err;
+}
+
+static int
+request_enrollment(struct edge_req *r, const struct edge_caller *who, const char *transport,
+                   int bad)
+{
     int err;
     /* json_loadb() refuses \u0000 in strings, so strlen() is the whole value. */
     if (bad || (transport != NULL && strlen(transport) > EDGE_2FA_TRANSPORT_MAX))
@@ -151,8 +174,8 @@ edge_api_2fa_request(struct edge_req *r)
         err = answer_error(r, 400, "invalid_request", "No delivery webhook is configured");
     else {
         Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
-        req.session_token = edge_authd_str(who.session_token);
-        req.bearer_token = edge_authd_str(who.bearer_token);
+        req.session_token = edge_authd_str(who->session_token);
+        req.bearer_token = edge_authd_str(who->bearer_token);
         req.transport = edge_authd_str(transport);
         Authd__V1__BeginEnrollmentResponse *b = NULL;
         err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
@@ -183,21 +206,18 @@ edge_api_2fa_request(struct edge_req *r)
         }
         rpc_msg_free(b != NULL ? &b->base : NULL);
     }
-    json_decref(body);
     return err;
 }
 
 int
-edge_api_2fa_confirm(struct edge_req *r)
+edge_api_2fa_request(struct edge_req *r)
 {
-    struct edge_caller who;
-    if (!caller(r, &who))
-        return r->status != 0 ? AUTHD_OK : AUTHD_ERR_INTERNAL;
-    json_t *body = parse_body(r);
-    if (body == NULL)
-        return r->status != 0 ? AUTHD_OK : AUTHD_ERR_INTERNAL;
-    int bad = 0;
-    const char *code = member(body, "token", &bad);
+    return api_call(r, "transport", request_enrollment);
+}
+
+static int
+confirm_enrollment(struct edge_req *r, const struct edge_caller *who, const char *code, int bad)
+{
     int err;
     if (bad || code == NULL || code[0] == '\0') {
         err = answer_error(r, 400, "invalid_request", "token is required");
@@ -205,8 +225,8 @@ edge_api_2fa_confirm(struct edge_req *r)
         Authd__V1__RecoveryCodesResponse *rc = NULL;
         struct rpc_status st;
         Authd__V1__ConfirmEnrollmentRequest req = AUTHD__V1__CONFIRM_ENROLLMENT_REQUEST__INIT;
-        req.session_token = edge_authd_str(who.session_token);
-        req.bearer_token = edge_authd_str(who.bearer_token);
+        req.session_token = edge_authd_str(who->session_token);
+        req.bearer_token = edge_authd_str(who->bearer_token);
         req.code = edge_authd_str(code);
         req.client_ip = edge_authd_str(r->client_ip);
         err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
@@ -235,7 +255,11 @@ edge_api_2fa_confirm(struct edge_req *r)
         }
         rpc_msg_free(rc != NULL ? &rc->base : NULL);
     }
-    edge_json_wipe(body); /* the code, and anything else the caller sent */
-    json_decref(body);
     return err;
+}
+
+int
+edge_api_2fa_confirm(struct edge_req *r)
+{
+    return api_call(r, "token", confirm_enrollment);
 }
