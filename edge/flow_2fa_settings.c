@@ -115,18 +115,35 @@ render_enable(struct edge_req *r, int status, const char *transport, const char 
     return edge_req_page(r, status, &p);
 }
 
+/*
+ * The gate of the enable and disable forms: 1 when the browser's session has two-factor
+ * authentication in the state want_on, so that the form applies. Otherwise answers itself (the
+ * settings page when the state is the other one, edge_req_fail() without a usable session) and
+ * returns 0 with *err the answer's result.
+ */
+static int
+form_applies(struct edge_req *r, int want_on, int *err)
+{
+    Authd__V1__SessionResponse *s = NULL;
+    *err = edge_req_session(r, 0, &s);
+    if (*err != AUTHD_OK) {
+        *err = edge_req_fail(r, *err, "2fa_session");
+        return 0;
+    }
+    int on = enabled(s->user);
+    rpc_msg_free(&s->base);
+    if (on != want_on) {
+        *err = edge_req_redirect(r, "/auth/two-factor");
+        return 0;
+    }
+    return 1;
+}
+
 int
 edge_flow_2fa_enable_form(struct edge_req *r)
 {
-    Authd__V1__SessionResponse *s = NULL;
-    int err = edge_req_session(r, 0, &s);
-    if (err != AUTHD_OK)
-        return edge_req_fail(r, err, "2fa_session");
-    int on = enabled(s->user);
-    rpc_msg_free(&s->base);
-    if (on)
-        return edge_req_redirect(r, "/auth/two-factor");
-    return render_enable(r, 200, NULL, NULL);
+    int err;
+    return form_applies(r, 0, &err) ? render_enable(r, 200, NULL, NULL) : err;
 }
 
 /* The page after a code was sent for a transport enrolment: the confirm form. */
@@ -232,18 +249,12 @@ render_disable(struct edge_req *r, int status, int recovery, const char *error)
 int
 edge_flow_2fa_disable_form(struct edge_req *r)
 {
-    Authd__V1__SessionResponse *s = NULL;
-    int err = edge_req_session(r, 0, &s);
-    if (err != AUTHD_OK)
-        return edge_req_fail(r, err, "2fa_session");
-    int on = enabled(s->user);
-    rpc_msg_free(&s->base);
-    if (!on)
-        return edge_req_redirect(r, "/auth/two-factor");
+    int err;
+    if (!form_applies(r, 1, &err))
+        return err;
     return render_disable(r, 200, is_one(edge_req_query(r, "recovery")), NULL);
 }
 
-/* 1 for the refusals that re-render a code form (the user may try again). */
 /* The request of Disable and RegenerateRecoveryCodes: the session, the form's code or
  * recovery code, and the client's address. */
 static void
@@ -256,6 +267,7 @@ second_factor_req(struct edge_req *r, Authd__V1__SecondFactorRequest *req, const
     req->client_ip = edge_authd_str(r->client_ip);
 }
 
+/* 1 for the refusals that re-render a code form (the user may try again). */
 static int
 is_code_error(int err)
 {
@@ -264,39 +276,68 @@ is_code_error(int err)
            err == AUTHD_ERR_INVALID_ARGUMENT;
 }
 
-int
-edge_flow_2fa_disable(struct edge_req *r)
+/* A code form of this file (render_disable, render_regenerate). */
+typedef int (*code_form_fn)(struct edge_req *r, int status, int recovery, const char *error);
+
+/* What a page does once authd agreed; m is the reply, freed by the caller after. */
+typedef int (*agreed_fn)(struct edge_req *r, ProtobufCMessage *m);
+
+/*
+ * The flow of Disable and RegenerateRecoveryCodes alike: calls method for the browser's session
+ * with the form's code or recovery code and, when authd agrees, returns agreed's result. Every
+ * other outcome is answered here: to the login without a session, to the settings when
+ * two-factor is off, the form again through render for a wrong or refused code (logged as
+ * failed_event), else edge_req_fail() labelled what.
+ */
+static int
+second_factor_flow(struct edge_req *r, const char *method, const char *what,
+                   const char *failed_event, code_form_fn render, agreed_fn agreed)
 {
     const char *token = edge_req_session_token(r);
     if (token == NULL)
         return edge_req_redirect(r, "/auth/login");
     const char *recovery_code = edge_req_field(r, "recovery_code");
-    Authd__V1__UserResponse *u = NULL;
+    ProtobufCMessage *m = NULL;
     struct rpc_status st;
     Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
     second_factor_req(r, &req, token, recovery_code);
-    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor, "Disable",
-                              &req.base, (ProtobufCMessage **)&u, &st);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor, method,
+                              &req.base, &m, &st);
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_NOT_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
     if (is_code_error(err)) {
         struct edge_http_err he;
         edge_http_err_map(err, &he);
-        log_event(LOG_INFO, "2fa_disable_failed", "rid=%s err=%s ip=%s", r->id,
-                  authd_err_reason(err), r->client_ip);
-        return render_disable(r, he.status, recovery_code != NULL, he.message);
+        log_event(LOG_INFO, failed_event, "rid=%s err=%s ip=%s", r->id, authd_err_reason(err),
+                  r->client_ip);
+        return render(r, he.status, recovery_code != NULL, he.message);
     }
     if (err != AUTHD_OK)
-        return edge_req_fail(r, err, "2fa_disable");
+        return edge_req_fail(r, err, what);
+    err = agreed(r, m);
+    rpc_msg_free(m);
+    return err;
+}
+
+static int
+disabled(struct edge_req *r, ProtobufCMessage *m)
+{
+    const Authd__V1__UserResponse *u = (const Authd__V1__UserResponse *)m;
     log_event(LOG_INFO, "2fa_disabled", "rid=%s user=%s", r->id,
               u->user != NULL ? u->user->id : "-");
     edge_2fa_notify(r, u->user != NULL ? u->user->email : NULL,
                     "Two-factor authentication was disabled",
                     "Two-factor authentication was just turned off for your account. Signing "
                     "in now needs only your password.");
-    rpc_msg_free(&u->base);
     return edge_req_redirect(r, "/auth/two-factor");
+}
+
+int
+edge_flow_2fa_disable(struct edge_req *r)
+{
+    return second_factor_flow(r, "Disable", "2fa_disable", "2fa_disable_failed", render_disable,
+                              disabled);
 }
 
 /* ---- new recovery codes ---------------------------------------------------------------- */
@@ -318,39 +359,23 @@ render_regenerate(struct edge_req *r, int status, int recovery, const char *erro
     return edge_req_page(r, status, &p);
 }
 
-int
-edge_flow_2fa_recovery_codes(struct edge_req *r)
+static int
+regenerated(struct edge_req *r, ProtobufCMessage *m)
 {
-    const char *token = edge_req_session_token(r);
-    if (token == NULL)
-        return edge_req_redirect(r, "/auth/login");
-    const char *recovery_code = edge_req_field(r, "recovery_code");
-    Authd__V1__RecoveryCodesResponse *rc = NULL;
-    struct rpc_status st;
-    Authd__V1__SecondFactorRequest req = AUTHD__V1__SECOND_FACTOR_REQUEST__INIT;
-    second_factor_req(r, &req, token, recovery_code);
-    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
-                              "RegenerateRecoveryCodes", &req.base, (ProtobufCMessage **)&rc, &st);
-    edge_req_note_lockout(r, err, &st);
-    if (err == AUTHD_ERR_NOT_ENABLED)
-        return edge_req_redirect(r, "/auth/two-factor");
-    if (is_code_error(err)) {
-        struct edge_http_err he;
-        edge_http_err_map(err, &he);
-        log_event(LOG_INFO, "2fa_regenerate_failed", "rid=%s err=%s ip=%s", r->id,
-                  authd_err_reason(err), r->client_ip);
-        return render_regenerate(r, he.status, recovery_code != NULL, he.message);
-    }
-    if (err != AUTHD_OK)
-        return edge_req_fail(r, err, "2fa_regenerate");
+    const Authd__V1__RecoveryCodesResponse *rc = (const Authd__V1__RecoveryCodesResponse *)m;
     log_event(LOG_INFO, "2fa_recovery_codes_regenerated", "rid=%s user=%s", r->id,
               rc->user != NULL ? rc->user->id : "-");
     if (rc->used_recovery_code && rc->user != NULL)
         edge_2fa_notify(r, rc->user->email, "A recovery code was used",
                         "A recovery code was just used to generate new recovery codes for your "
                         "account. If this was not you, change your password now.");
-    err = edge_2fa_codes_page(r, "New recovery codes", "Your old recovery codes no longer work.",
-                              rc->recovery_codes, rc->n_recovery_codes);
-    rpc_msg_free(&rc->base);
-    return err;
+    return edge_2fa_codes_page(r, "New recovery codes", "Your old recovery codes no longer work.",
+                               rc->recovery_codes, rc->n_recovery_codes);
+}
+
+int
+edge_flow_2fa_recovery_codes(struct edge_req *r)
+{
+    return second_factor_flow(r, "RegenerateRecoveryCodes", "2fa_regenerate",
+                              "2fa_regenerate_failed", render_regenerate, regenerated);
 }
