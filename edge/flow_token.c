@@ -346,40 +346,69 @@ static const char *const token_op_params[] = {"token", "token_type_hint", "clien
                                               "client_secret"};
 #define TOKEN_OP_N (sizeof(token_op_params) / sizeof(token_op_params[0]))
 
+/* One call of introspect or revoke, as token_op() leaves it for the handler. */
+struct token_op {
+    int answered;         /* 1: token_op() answered (repeated parameter, client authentication) */
+    int err;              /* the answer's result when answered, else authd's answer to the call */
+    int basic;            /* the client authenticated with HTTP Basic */
+    struct rpc_status st; /* authd's status of the call */
+    char qc[160];         /* the client id, quoted for logs */
+};
+
+/*
+ * The part introspect (RFC 7662) and revoke (RFC 7009) share: refuses repeated parameters,
+ * authenticates the client (HTTP Basic or the body) and calls method with req, after setting
+ * its four string fields, given as pointers into req in the order token, token_type_hint,
+ * client_id, client_secret, from the form and the client; *out as edge_authd_call(). The
+ * client's credentials are wiped, and req's fields cleared, before it returns.
+ */
+static void
+token_op(struct edge_req *r, const char *method, ProtobufCMessage *req, char **fields[4],
+         ProtobufCMessage **out, struct token_op *op)
+{
+    memset(op, 0, sizeof(*op));
+    op->err = refuse_repeated(r, token_op_params, TOKEN_OP_N, &op->answered);
+    if (op->answered)
+        return;
+    struct edge_oauth_basic basic;
+    struct edge_oauth_client cl;
+    op->err = edge_oauth_client_auth(r->authorization, edge_req_field(r, "client_id"),
+                                     edge_req_field(r, "client_secret"), &basic, &cl);
+    if (op->err != AUTHD_OK) {
+        secret_wipe(&basic, sizeof(basic));
+        op->answered = 1;
+        op->err = client_auth_failed(r, op->err);
+        return;
+    }
+    log_quote(cl.id, op->qc, sizeof(op->qc));
+    *fields[0] = edge_authd_str(edge_req_field(r, "token"));
+    *fields[1] = edge_authd_str(edge_req_field(r, "token_type_hint"));
+    *fields[2] = edge_authd_str(cl.id);
+    *fields[3] = edge_authd_str(cl.secret);
+    op->err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, method, req,
+                              out, &op->st);
+    for (int i = 0; i < 4; i++)
+        *fields[i] = NULL; /* some point into basic, wiped next */
+    op->basic = cl.basic;
+    secret_wipe(&basic, sizeof(basic));
+}
+
 int
 edge_flow_introspect(struct edge_req *r)
 {
-    int answered;
-    int err = refuse_repeated(r, token_op_params, TOKEN_OP_N, &answered);
-    if (answered)
-        return err;
-    struct edge_oauth_basic basic;
-    struct edge_oauth_client cl;
-    err = edge_oauth_client_auth(r->authorization, edge_req_field(r, "client_id"),
-                                 edge_req_field(r, "client_secret"), &basic, &cl);
-    if (err != AUTHD_OK) {
-        secret_wipe(&basic, sizeof(basic));
-        return client_auth_failed(r, err);
-    }
-    char qc[160];
-    log_quote(cl.id, qc, sizeof(qc));
-    struct rpc_status st;
+    struct token_op op;
     Authd__V1__IntrospectResponse *in = NULL;
     Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
-    req.token = edge_authd_str(edge_req_field(r, "token"));
-    req.token_type_hint = edge_authd_str(edge_req_field(r, "token_type_hint"));
-    req.client_id = edge_authd_str(cl.id);
-    req.client_secret = edge_authd_str(cl.secret);
-    err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, "Introspect",
-                          &req.base, (ProtobufCMessage **)&in, &st);
-    int basic_used = cl.basic;
-    secret_wipe(&basic, sizeof(basic));
-    if (err != AUTHD_OK) {
-        log_event(LOG_INFO, "introspect_failed", "rid=%s client=%s err=%s ip=%s", r->id, qc,
-                  authd_err_reason(err), r->client_ip);
-        return oauth_fail(r, err, &st, basic_used, "introspect");
+    char **fields[4] = {&req.token, &req.token_type_hint, &req.client_id, &req.client_secret};
+    token_op(r, "Introspect", &req.base, fields, (ProtobufCMessage **)&in, &op);
+    if (op.answered)
+        return op.err;
+    if (op.err != AUTHD_OK) {
+        log_event(LOG_INFO, "introspect_failed", "rid=%s client=%s err=%s ip=%s", r->id, op.qc,
+                  authd_err_reason(op.err), r->client_ip);
+        return oauth_fail(r, op.err, &op.st, op.basic, "introspect");
     }
-    log_event(LOG_INFO, "introspect", "rid=%s client=%s active=%s", r->id, qc,
+    log_event(LOG_INFO, "introspect", "rid=%s client=%s active=%s", r->id, op.qc,
               in->active ? "yes" : "no");
     if (!in->active) {
         rpc_msg_free(&in->base);
@@ -404,7 +433,7 @@ edge_flow_introspect(struct edge_req *r)
     jo_str(&o, "iss", in->iss);
     jo_str(&o, "jti", in->jti);
     jo_str(&o, "sid", in->sid);
-    err = send_json(r, 200, &b, jo_end(&o));
+    int err = send_json(r, 200, &b, jo_end(&o));
     rpc_msg_free(&in->base);
     return err;
 }
@@ -412,39 +441,22 @@ edge_flow_introspect(struct edge_req *r)
 int
 edge_flow_revoke(struct edge_req *r)
 {
-    int answered;
-    int err = refuse_repeated(r, token_op_params, TOKEN_OP_N, &answered);
-    if (answered)
-        return err;
-    struct edge_oauth_basic basic;
-    struct edge_oauth_client cl;
-    err = edge_oauth_client_auth(r->authorization, edge_req_field(r, "client_id"),
-                                 edge_req_field(r, "client_secret"), &basic, &cl);
-    if (err != AUTHD_OK) {
-        secret_wipe(&basic, sizeof(basic));
-        return client_auth_failed(r, err);
-    }
-    char qc[160];
-    log_quote(cl.id, qc, sizeof(qc));
-    struct rpc_status st;
+    struct token_op op;
     Authd__V1__RevokeRequest req = AUTHD__V1__REVOKE_REQUEST__INIT;
-    req.token = edge_authd_str(edge_req_field(r, "token"));
-    req.token_type_hint = edge_authd_str(edge_req_field(r, "token_type_hint"));
-    req.client_id = edge_authd_str(cl.id);
-    req.client_secret = edge_authd_str(cl.secret);
-    err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, "Revoke", &req.base,
-                          NULL, &st);
-    int basic_used = cl.basic;
-    secret_wipe(&basic, sizeof(basic));
+    char **fields[4] = {&req.token, &req.token_type_hint, &req.client_id, &req.client_secret};
+    token_op(r, "Revoke", &req.base, fields, NULL, &op);
+    if (op.answered)
+        return op.err;
     /* RFC 7009 §2.2: an unknown or already invalid token is not an error. */
+    int err = op.err;
     if (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND)
         err = AUTHD_OK;
     if (err != AUTHD_OK) {
-        log_event(LOG_INFO, "revoke_failed", "rid=%s client=%s err=%s ip=%s", r->id, qc,
+        log_event(LOG_INFO, "revoke_failed", "rid=%s client=%s err=%s ip=%s", r->id, op.qc,
                   authd_err_reason(err), r->client_ip);
-        return oauth_fail(r, err, &st, basic_used, "revoke");
+        return oauth_fail(r, err, &op.st, op.basic, "revoke");
     }
-    log_event(LOG_INFO, "revoke", "rid=%s client=%s", r->id, qc);
+    log_event(LOG_INFO, "revoke", "rid=%s client=%s", r->id, op.qc);
     return edge_req_text(r, 200, "text/plain; charset=utf-8", "");
 }
 
