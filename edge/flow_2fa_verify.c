@@ -143,7 +143,7 @@ show(struct edge_req *r, int status, const struct edge_carry *c, struct verify_v
         return edge_req_fail(r, err, "verify_session");
     if (s->session->authenticated) {
         rpc_msg_free(&s->base);
-        return edge_2fa_go_next(r, c);
+        return edge_req_redirect_next(r, c);
     }
     if (send && !v->recovery)
         err = deliver(r, edge_req_session_token(r), s->user, v);
@@ -252,5 +252,5 @@ edge_flow_2fa_verify(struct edge_req *r)
     rpc_msg_free(&resp->base);
     if (err != AUTHD_OK)
         return err;
-    return edge_2fa_go_next(r, &c);
+    return edge_req_redirect_next(r, &c);
 }

@@ -70,19 +70,6 @@ count_login(int err, int authenticated)
                   metrics_labels(labels, sizeof(labels), "outcome", outcome, NULL), 1);
 }
 
-/* Redirects to where a signed-in browser goes next. */
-static int
-go_next(struct edge_req *r, const struct edge_carry *c)
-{
-    struct buf next;
-    buf_init(&next, PAGE_MAX);
-    int err = edge_carry_next(&next, c);
-    if (err == AUTHD_OK)
-        err = edge_req_redirect(r, next.data);
-    buf_free(&next);
-    return err;
-}
-
 int
 edge_flow_login_form(struct edge_req *r)
 {
@@ -97,7 +84,7 @@ edge_flow_login_form(struct edge_req *r)
         rpc_msg_free(s != NULL ? &s->base : NULL);
         /* Any failure (expired session, authd down) just shows the form. */
         if (signed_in)
-            return go_next(r, &c);
+            return edge_req_redirect_next(r, &c);
     }
     const char *reset = edge_req_query(r, "reset");
     const char *info = reset != NULL && strcmp(reset, "1") == 0
@@ -156,5 +143,5 @@ edge_flow_login(struct edge_req *r)
         buf_free(&next);
         return err;
     }
-    return go_next(r, &c);
+    return edge_req_redirect_next(r, &c);
 }

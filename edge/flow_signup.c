@@ -258,17 +258,12 @@ edge_flow_signup_confirm(struct edge_req *r)
 
     struct edge_carry c;
     edge_carry_from_client(&c, resp->client);
-    struct buf next;
-    buf_init(&next, PAGE_MAX);
     err = edge_req_set_session(r, resp->session_token);
     if (err == AUTHD_OK)
-        err = edge_carry_next(&next, &c);
-    if (err == AUTHD_OK)
-        err = edge_req_redirect(r, next.data);
+        err = edge_req_redirect_next(r, &c);
     if (err == AUTHD_OK)
         log_event(LOG_INFO, "signup_completed", "rid=%s user=%s", r->id,
                   resp->user != NULL ? resp->user->id : "-");
-    buf_free(&next);
     rpc_msg_free(&resp->base);
     return err;
 }

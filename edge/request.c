@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "edge/carry.h"
 #include "common/err.h"
 #include "edge/http_err.h"
 #include "common/log.h"
@@ -157,6 +158,18 @@ int
 edge_req_redirect(struct edge_req *r, const char *location)
 {
     return redirect(r, 303, location);
+}
+
+int
+edge_req_redirect_next(struct edge_req *r, const struct edge_carry *c)
+{
+    struct buf next;
+    buf_init(&next, PAGE_MAX);
+    int err = edge_carry_next(&next, c);
+    if (err == AUTHD_OK)
+        err = edge_req_redirect(r, next.data);
+    buf_free(&next);
+    return err;
 }
 
 int

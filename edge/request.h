@@ -84,6 +84,14 @@ int edge_req_clear_session(struct edge_req *r);
 /* Answers 303 See Other to location (a path of ours or a URL built by the edge). */
 int edge_req_redirect(struct edge_req *r, const char *location);
 
+struct edge_carry;
+
+/*
+ * Answers 303 to where a signed-in browser goes next: back to /auth/authorize with the OAuth
+ * flow c carries, or / (see edge_carry_next()). Borrows c.
+ */
+int edge_req_redirect_next(struct edge_req *r, const struct edge_carry *c);
+
 /*
  * Answers status (302 or 303) with Location: url, where url is a redirect_url authd built from
  * a client's registered redirect URI (OAuth.Authorize): the only off-site redirect the edge

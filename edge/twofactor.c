@@ -109,15 +109,3 @@ edge_2fa_redirect_carry(struct edge_req *r, const char *path, const struct edge_
     buf_free(&url);
     return err;
 }
-
-int
-edge_2fa_go_next(struct edge_req *r, const struct edge_carry *c)
-{
-    struct buf next;
-    buf_init(&next, PAGE_MAX);
-    int err = edge_carry_next(&next, c);
-    if (err == AUTHD_OK)
-        err = edge_req_redirect(r, next.data);
-    buf_free(&next);
-    return err;
-}

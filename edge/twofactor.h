@@ -51,7 +51,4 @@ void edge_2fa_notify(struct edge_req *r, const char *email, const char *subject,
 /* Redirects to path plus the carried parameters (c may be NULL), e.g. back to /auth/login. */
 int edge_2fa_redirect_carry(struct edge_req *r, const char *path, const struct edge_carry *c);
 
-/* Redirects to where a signed-in browser goes next (/auth/authorize?... or /). */
-int edge_2fa_go_next(struct edge_req *r, const struct edge_carry *c);
-
 #endif
