@@ -97,9 +97,12 @@ page_hidden(struct page *p, const char *name, const char *value)
     page_raw(p, "\">\n");
 }
 
-void
-page_input(struct page *p, const char *label, const char *type, const char *name, const char *value,
-           const char *autocomplete, int autofocus)
+/*
+ * Appends the label and the opening of an input of the given type (id, type, name); the caller
+ * adds attributes and closes the tag.
+ */
+static void
+input_open(struct page *p, const char *label, const char *type, const char *name)
 {
     page_raw(p, "<label for=\"f-");
     page_text(p, name);
@@ -112,32 +115,26 @@ page_input(struct page *p, const char *label, const char *type, const char *name
     page_raw(p, "\" name=\"");
     page_text(p, name);
     page_raw(p, "\"");
-    if (value != NULL && value[0] != '\0') {
-        page_raw(p, " value=\"");
-        page_text(p, value);
-        page_raw(p, "\"");
-    }
-    if (autocomplete != NULL) {
-        page_raw(p, " autocomplete=\"");
-        page_text(p, autocomplete);
-        page_raw(p, "\"");
-    }
-    page_raw(p, autofocus ? " required autofocus>\n" : " required>\n");
 }
 
-/* Appends the label and the opening of an input (id, name); the caller closes the tag. */
+/* Appends attr="value" (value escaped), or nothing when value is NULL. */
 static void
-input_open(struct page *p, const char *label, const char *name)
+attr_str(struct page *p, const char *attr, const char *value)
 {
-    page_raw(p, "<label for=\"f-");
-    page_text(p, name);
-    page_raw(p, "\">");
-    page_text(p, label);
-    page_raw(p, "</label>\n<input id=\"f-");
-    page_text(p, name);
-    page_raw(p, "\" type=\"text\" name=\"");
-    page_text(p, name);
+    if (value == NULL)
+        return;
+    page_raw(p, " ");
+    page_raw(p, attr);
+    page_raw(p, "=\"");
+    page_text(p, value);
     page_raw(p, "\"");
+}
+
+/* An empty value is left out, as if none was given. */
+static void
+attr_value(struct page *p, const char *value)
+{
+    attr_str(p, "value", value != NULL && value[0] != '\0' ? value : NULL);
 }
 
 static void
@@ -148,20 +145,22 @@ attr_int(struct page *p, const char *attr, int v)
 }
 
 void
+page_input(struct page *p, const char *label, const char *type, const char *name, const char *value,
+           const char *autocomplete, int autofocus)
+{
+    input_open(p, label, type, name);
+    attr_value(p, value);
+    attr_str(p, "autocomplete", autocomplete);
+    page_raw(p, autofocus ? " required autofocus>\n" : " required>\n");
+}
+
+void
 page_code_input(struct page *p, const char *label, const char *name, const char *inputmode,
                 const char *autocomplete, int maxlength, int required, int autofocus)
 {
-    input_open(p, label, name);
-    if (inputmode != NULL) {
-        page_raw(p, " inputmode=\"");
-        page_text(p, inputmode);
-        page_raw(p, "\"");
-    }
-    if (autocomplete != NULL) {
-        page_raw(p, " autocomplete=\"");
-        page_text(p, autocomplete);
-        page_raw(p, "\"");
-    }
+    input_open(p, label, "text", name);
+    attr_str(p, "inputmode", inputmode);
+    attr_str(p, "autocomplete", autocomplete);
     if (maxlength > 0)
         attr_int(p, "maxlength", maxlength);
     page_raw(p, " autocapitalize=\"off\" spellcheck=\"false\"");
@@ -174,12 +173,8 @@ void
 page_text_input(struct page *p, const char *label, const char *name, const char *value,
                 int maxlength, int required)
 {
-    input_open(p, label, name);
-    if (value != NULL && value[0] != '\0') {
-        page_raw(p, " value=\"");
-        page_text(p, value);
-        page_raw(p, "\"");
-    }
+    input_open(p, label, "text", name);
+    attr_value(p, value);
     if (maxlength > 0)
         attr_int(p, "maxlength", maxlength);
     page_raw(p, required ? " required>\n" : ">\n");
