@@ -159,10 +159,11 @@ rpc_oauth_code_ok(const char *s, size_t len)
     return 1;
 }
 
-/* Wipes one element (not a repeated array) of field f stored at p. */
+/* Wipes one element (not a repeated array) of field f stored at p. An each_value() visitor. */
 static void
-wipe_value(const ProtobufCFieldDescriptor *f, void *p)
+wipe_value(const ProtobufCFieldDescriptor *f, void *p, void *arg)
 {
+    (void)arg;
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: {
         char *s = *(char **)p;
@@ -211,11 +212,18 @@ rpc_msg_free(ProtobufCMessage *msg)
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-void
-rpc_msg_wipe(ProtobufCMessage *msg)
+/*
+ * The one walk over a message's set values, for wiping and for dropping unknown fields: calls
+ * visit(f, p, arg) for each element p of msg's string, bytes and message fields (see
+ * elem_size()), each element of a repeated one, and of a oneof only the member whose case is
+ * set. Returns 0 (nothing visited) when msg is NULL or has no descriptor, else 1.
+ */
+static int
+each_value(ProtobufCMessage *msg,
+           void (*visit)(const ProtobufCFieldDescriptor *f, void *p, void *arg), void *arg)
 {
     if (msg == NULL || msg->descriptor == NULL)
-        return;
+        return 0;
     const ProtobufCMessageDescriptor *d = msg->descriptor;
     char *base = (char *)msg;
 
@@ -230,15 +238,23 @@ rpc_msg_wipe(ProtobufCMessage *msg)
             size_t n = *(size_t *)(base + f->quantifier_offset);
             char *arr = *(char **)member;
             for (size_t k = 0; arr != NULL && k < n; k++)
-                wipe_value(f, arr + k * esz);
+                visit(f, arr + k * esz, arg);
             continue;
         }
         /* Members of a oneof share storage: only the one whose case is set is valid. */
         if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
             *(uint32_t *)(base + f->quantifier_offset) != f->id)
             continue;
-        wipe_value(f, member);
+        visit(f, member, arg);
     }
+    return 1;
+}
+
+void
+rpc_msg_wipe(ProtobufCMessage *msg)
+{
+    if (!each_value(msg, wipe_value, NULL))
+        return;
     for (size_t i = 0; i < msg->n_unknown_fields; i++) {
         ProtobufCMessageUnknownField *u = &msg->unknown_fields[i];
         secret_wipe(u->data, u->len);
@@ -254,31 +270,19 @@ drop_free(ProtobufCAllocator *allocator, void *p)
         free(p);
 }
 
+/* Drops the unknown fields of the message at p (field f), an each_value() visitor. */
+static void
+drop_value(const ProtobufCFieldDescriptor *f, void *p, void *allocator)
+{
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+        rpc_msg_drop_unknown(*(ProtobufCMessage **)p, allocator);
+}
+
 void
 rpc_msg_drop_unknown(ProtobufCMessage *msg, ProtobufCAllocator *allocator)
 {
-    if (msg == NULL || msg->descriptor == NULL)
+    if (!each_value(msg, drop_value, allocator))
         return;
-    const ProtobufCMessageDescriptor *d = msg->descriptor;
-    char *base = (char *)msg;
-
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
-        ProtobufCMessage **member = (ProtobufCMessage **)(base + f->offset);
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(size_t *)(base + f->quantifier_offset);
-            ProtobufCMessage **arr = *(ProtobufCMessage ***)member;
-            for (size_t k = 0; arr != NULL && k < n; k++)
-                rpc_msg_drop_unknown(arr[k], allocator);
-            continue;
-        }
-        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-            *(uint32_t *)(base + f->quantifier_offset) != f->id)
-            continue;
-        rpc_msg_drop_unknown(*member, allocator);
-    }
     for (size_t i = 0; i < msg->n_unknown_fields; i++) {
         ProtobufCMessageUnknownField *u = &msg->unknown_fields[i];
         secret_wipe(u->data, u->len);
