@@ -15,7 +15,6 @@
 #include "common/log.h"
 #include "edge/mail.h"
 #include "proto/rpc.h"
-#include "common/secret.h"
 #include "edge/twofactor.h"
 
 #define MAIL_BODY_MAX 8192
@@ -210,13 +209,8 @@ edge_flow_reset_form(struct edge_req *r)
 int
 edge_flow_reset(struct edge_req *r)
 {
-    const char *pw = edge_req_field(r, "password");
-    const char *pw2 = edge_req_field(r, "password_confirmation");
+    const char *pw = edge_req_new_password(r);
     if (pw == NULL)
-        pw = "";
-    if (pw2 == NULL)
-        pw2 = "";
-    if (!secret_streq(pw, pw2))
         return rerender_reset(r, 400, "Passwords do not match");
 
     Authd__V1__CompleteResetResponse *resp = NULL;
@@ -313,13 +307,8 @@ edge_flow_password(struct edge_req *r)
     if (token == NULL)
         return edge_req_redirect(r, "/auth/login");
     const char *current = edge_req_field(r, "current_password");
-    const char *pw = edge_req_field(r, "password");
-    const char *pw2 = edge_req_field(r, "password_confirmation");
+    const char *pw = edge_req_new_password(r);
     if (pw == NULL)
-        pw = "";
-    if (pw2 == NULL)
-        pw2 = "";
-    if (!secret_streq(pw, pw2))
         return render_change(r, 400, NULL, "Passwords do not match");
 
     struct rpc_status st;

@@ -16,7 +16,6 @@
 #include "common/log.h"
 #include "edge/mail.h"
 #include "proto/rpc.h"
-#include "common/secret.h"
 
 #define MAIL_BODY_MAX 8192
 
@@ -225,13 +224,8 @@ edge_flow_signup_confirm_form(struct edge_req *r)
 int
 edge_flow_signup_confirm(struct edge_req *r)
 {
-    const char *pw = edge_req_field(r, "password");
-    const char *pw2 = edge_req_field(r, "password_confirmation");
+    const char *pw = edge_req_new_password(r);
     if (pw == NULL)
-        pw = "";
-    if (pw2 == NULL)
-        pw2 = "";
-    if (!secret_streq(pw, pw2))
         return rerender(r, 400, "Passwords do not match");
 
     Authd__V1__CompleteSignupResponse *resp = NULL;

@@ -106,6 +106,18 @@ edge_req_set_cookie(struct edge_req *r, const char *name, const char *value, uns
 }
 
 const char *
+edge_req_new_password(const struct edge_req *r)
+{
+    const char *pw = edge_req_field(r, "password");
+    const char *pw2 = edge_req_field(r, "password_confirmation");
+    if (pw == NULL)
+        pw = "";
+    if (pw2 == NULL)
+        pw2 = "";
+    return secret_streq(pw, pw2) ? pw : NULL;
+}
+
+const char *
 edge_req_csrf(struct edge_req *r)
 {
     if (r->csrf[0] != '\0')

@@ -63,6 +63,14 @@ const char *edge_req_field(const struct edge_req *r, const char *name);
 const char *edge_req_cookie(const struct edge_req *r, const char *name);
 
 /*
+ * The new password of a set-password form: the "password" field when it equals the
+ * "password_confirmation" field (compared in constant time; a missing field counts as ""),
+ * else NULL (the user mistyped one of them). Borrowed. Comparing the two copies is about
+ * typing: authd alone judges the password.
+ */
+const char *edge_req_new_password(const struct edge_req *r);
+
+/*
  * The CSRF token for a page with a form: the browser's csrf cookie when well-formed, else a
  * fresh token that is also set as the cookie. NULL only when the CSPRNG failed.
  */
