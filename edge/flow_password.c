@@ -12,6 +12,7 @@
 #include "edge/carry.h"
 #include "common/err.h"
 #include "edge/http_err.h"
+#include "edge/link_flow.h"
 #include "common/log.h"
 #include "edge/mail.h"
 #include "proto/rpc.h"
@@ -122,55 +123,26 @@ edge_flow_forgot(struct edge_req *r)
 
 /* ---- reset password (the link from the mail) ------------------------------------------ */
 
-static int
-is_token_error(int err)
-{
-    return err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
-           err == AUTHD_ERR_INVALID_ARGUMENT;
-}
-
-static int
-invalid_link(struct edge_req *r)
-{
-    struct edge_http_err he;
-    edge_http_err_map(AUTHD_ERR_INVALID_TOKEN, &he);
-    struct page p;
-    page_begin(&p, &r->cfg, "Link not valid");
-    page_error(&p, he.message);
-    page_link(&p, "/auth/forgot-password", "Send a new link");
-    page_end(&p);
-    return edge_req_page(r, he.status, &p);
-}
+static const char *const reset_links[] = {"/auth/forgot-password", "Send a new link", NULL};
 
 /*
- * The new-password form; with second_factor (the user has 2FA) it also asks for a code from
- * the app or, instead, a recovery code (both fields optional: either will do).
+ * The new-password form for got (PasswordReset.Get's answer); when the user has 2FA it also
+ * asks for a code from the app or, instead, a recovery code (both fields optional: either will
+ * do).
  */
 static int
-render_reset(struct edge_req *r, int status, const char *email, int second_factor,
-             const char *error)
+render_reset(struct edge_req *r, int status, const ProtobufCMessage *got, const char *error)
 {
-    struct buf action;
-    buf_init(&action, 4096);
-    int err = buf_puts(&action, "/auth/reset-password/");
-    if (err == AUTHD_OK)
-        err = buf_urlenc(&action, r->param);
-    if (err != AUTHD_OK) {
-        buf_free(&action);
-        return err;
-    }
+    const Authd__V1__GetResetResponse *g = (const Authd__V1__GetResetResponse *)got;
     struct page p;
-    page_begin(&p, &r->cfg, "Choose a new password");
-    if (error != NULL)
-        page_error(&p, error);
-    page_raw(&p, "<p>For <strong>");
-    page_text(&p, email);
-    page_raw(&p, "</strong></p>\n");
-    page_form_begin(&p, action.data, edge_req_csrf(r));
+    int err = edge_link_form_begin(r, &p, "/auth/reset-password/", "Choose a new password",
+                                   g->email, error);
+    if (err != AUTHD_OK)
+        return err;
     page_input(&p, "New password", "password", "password", NULL, "new-password", 1);
     page_input(&p, "Repeat the new password", "password", "password_confirmation", NULL,
                "new-password", 0);
-    if (second_factor) {
+    if (g->second_factor_required) {
         page_para(&p, "Your account uses two-factor authentication.");
         page_code_input(&p, "Code from your authenticator app", "token", "numeric", "one-time-code",
                         10, 0, 0);
@@ -179,31 +151,22 @@ render_reset(struct edge_req *r, int status, const char *email, int second_facto
     page_submit(&p, "Set password");
     page_form_end(&p);
     page_end(&p);
-    buf_free(&action);
     return edge_req_page(r, status, &p);
 }
 
-static int
-rerender_reset(struct edge_req *r, int status, const char *error)
-{
-    Authd__V1__TokenRequest req = AUTHD__V1__TOKEN_REQUEST__INIT;
-    req.token = edge_authd_str(r->param);
-    Authd__V1__GetResetResponse *g = NULL;
-    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__password_reset__descriptor, "Get",
-                              &req.base, (ProtobufCMessage **)&g, NULL);
-    if (is_token_error(err))
-        return invalid_link(r);
-    if (err != AUTHD_OK)
-        return edge_req_fail(r, err, "reset_get");
-    err = render_reset(r, status, g->email, g->second_factor_required, error);
-    rpc_msg_free(&g->base);
-    return err;
-}
+/* The link in the reset mail (PasswordReset takes the token from the path). */
+static const struct edge_link_flow reset_link = {
+    .service = &authd__v1__password_reset__descriptor,
+    .get_what = "reset_get",
+    .render = render_reset,
+    .links = reset_links,
+    .lockable = 1, /* Complete checks the second factor */
+};
 
 int
 edge_flow_reset_form(struct edge_req *r)
 {
-    return rerender_reset(r, 200, NULL);
+    return edge_link_render(r, &reset_link, 200, NULL);
 }
 
 int
@@ -211,7 +174,7 @@ edge_flow_reset(struct edge_req *r)
 {
     const char *pw = edge_req_new_password(r);
     if (pw == NULL)
-        return rerender_reset(r, 400, "Passwords do not match");
+        return edge_link_render(r, &reset_link, 400, "Passwords do not match");
 
     Authd__V1__CompleteResetResponse *resp = NULL;
     struct rpc_status st;
@@ -227,18 +190,12 @@ edge_flow_reset(struct edge_req *r)
     if (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED) {
         log_event(LOG_INFO, "reset_second_factor_failed", "rid=%s err=%s ip=%s", r->id,
                   authd_err_reason(err), r->client_ip);
-        return rerender_reset(
-            r, 401, "Enter a current code from your authenticator app or a recovery code");
+        return edge_link_render(
+            r, &reset_link, 401,
+            "Enter a current code from your authenticator app or a recovery code");
     }
-    if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
-        struct edge_http_err he;
-        edge_http_err_map(err, &he);
-        return rerender_reset(r, he.status, he.message);
-    }
-    if (is_token_error(err))
-        return invalid_link(r);
     if (err != AUTHD_OK)
-        return edge_req_fail(r, err, "reset_complete");
+        return edge_link_refused(r, &reset_link, err, "reset_complete");
 
     /* Back to the login page, still carrying the OAuth flow the reset was started from. */
     struct edge_carry c;

@@ -13,6 +13,7 @@
 #include "edge/carry.h"
 #include "common/err.h"
 #include "edge/http_err.h"
+#include "edge/link_flow.h"
 #include "common/log.h"
 #include "edge/mail.h"
 #include "proto/rpc.h"
@@ -146,79 +147,41 @@ edge_flow_signup_start(struct edge_req *r)
     return edge_req_page(r, 200, &p);
 }
 
+static const char *const signup_links[] = {"/auth/signup", "Create an account", "/auth/login",
+                                           "Sign in", NULL};
+
+/* The set-password form for got (Signup.Get's answer). */
 static int
-invalid_link(struct edge_req *r)
+render_password_form(struct edge_req *r, int status, const ProtobufCMessage *got, const char *error)
 {
-    struct edge_http_err he;
-    edge_http_err_map(AUTHD_ERR_INVALID_TOKEN, &he);
+    const Authd__V1__GetSignupResponse *g = (const Authd__V1__GetSignupResponse *)got;
     struct page p;
-    page_begin(&p, &r->cfg, "Link not valid");
-    page_error(&p, he.message);
-    page_link(&p, "/auth/signup", "Create an account");
-    page_link(&p, "/auth/login", "Sign in");
-    page_end(&p);
-    return edge_req_page(r, he.status, &p);
-}
-
-static int
-is_token_error(int err)
-{
-    return err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
-           err == AUTHD_ERR_INVALID_ARGUMENT;
-}
-
-static int
-render_password_form(struct edge_req *r, int status, const char *email, const char *error)
-{
-    struct buf action;
-    buf_init(&action, 4096);
-    int err = buf_puts(&action, "/auth/signup/confirm/");
-    if (err == AUTHD_OK)
-        err = buf_urlenc(&action, r->param);
-    if (err != AUTHD_OK) {
-        buf_free(&action);
+    int err =
+        edge_link_form_begin(r, &p, "/auth/signup/confirm/", "Choose a password", g->email, error);
+    if (err != AUTHD_OK)
         return err;
-    }
-    struct page p;
-    page_begin(&p, &r->cfg, "Choose a password");
-    if (error != NULL)
-        page_error(&p, error);
-    page_raw(&p, "<p>For <strong>");
-    page_text(&p, email);
-    page_raw(&p, "</strong></p>\n");
-    page_form_begin(&p, action.data, edge_req_csrf(r));
     page_input(&p, "Password", "password", "password", NULL, "new-password", 1);
     page_input(&p, "Repeat the password", "password", "password_confirmation", NULL, "new-password",
                0);
     page_submit(&p, "Create account");
     page_form_end(&p);
     page_end(&p);
-    buf_free(&action);
     return edge_req_page(r, status, &p);
 }
 
-/* Looks the token up again and re-renders the form with error, or the invalid-link page. */
-static int
-rerender(struct edge_req *r, int status, const char *error)
-{
-    Authd__V1__TokenRequest req = AUTHD__V1__TOKEN_REQUEST__INIT;
-    req.token = edge_authd_str(r->param);
-    Authd__V1__GetSignupResponse *g = NULL;
-    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__signup__descriptor, "Get",
-                              &req.base, (ProtobufCMessage **)&g, NULL);
-    if (is_token_error(err))
-        return invalid_link(r);
-    if (err != AUTHD_OK)
-        return edge_req_fail(r, err, "signup_get");
-    err = render_password_form(r, status, g->email, error);
-    rpc_msg_free(&g->base);
-    return err;
-}
+/* The link in the confirmation mail (Signup takes the token from the path). */
+static const struct edge_link_flow signup_link = {
+    .service = &authd__v1__signup__descriptor,
+    .get_what = "signup_get",
+    .render = render_password_form,
+    .links = signup_links,
+    .lockable = 0,
+};
 
 int
 edge_flow_signup_confirm_form(struct edge_req *r)
 {
-    return rerender(r, 200, NULL);
+    return edge_link_render(r, &signup_link, 200, NULL);
 }
 
 int
@@ -226,7 +189,7 @@ edge_flow_signup_confirm(struct edge_req *r)
 {
     const char *pw = edge_req_new_password(r);
     if (pw == NULL)
-        return rerender(r, 400, "Passwords do not match");
+        return edge_link_render(r, &signup_link, 400, "Passwords do not match");
 
     Authd__V1__CompleteSignupResponse *resp = NULL;
     Authd__V1__CompleteSignupRequest req = AUTHD__V1__COMPLETE_SIGNUP_REQUEST__INIT;
@@ -236,15 +199,8 @@ edge_flow_signup_confirm(struct edge_req *r)
     req.user_agent = edge_authd_str(r->user_agent);
     int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__signup__descriptor, "Complete",
                               &req.base, (ProtobufCMessage **)&resp, NULL);
-    if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE) {
-        struct edge_http_err he;
-        edge_http_err_map(err, &he);
-        return rerender(r, he.status, he.message);
-    }
-    if (is_token_error(err))
-        return invalid_link(r);
     if (err != AUTHD_OK)
-        return edge_req_fail(r, err, "signup_complete");
+        return edge_link_refused(r, &signup_link, err, "signup_complete");
     if (resp->session_token == NULL || resp->session_token[0] == '\0') {
         rpc_msg_free(&resp->base);
         return edge_req_fail(r, AUTHD_ERR_INTERNAL, "signup_complete_no_session");
