@@ -275,9 +275,14 @@ field(const json_t *obj, const char *key)
     return v != NULL && !json_is_null(v) ? v : NULL;
 }
 
+/*
+ * The value of key in *out when its JSON type is want (JSON_TRUE stands for either boolean),
+ * NULL when absent or null: both AUTHD_OK. Another type fails through mfail(), naming the
+ * field's path, what it must_be ("a mapping") and what it is.
+ */
 static int
-get_object(struct mctx *m, const json_t *obj, const char *prefix, const char *key,
-           const json_t **out)
+typed_field(struct mctx *m, const json_t *obj, const char *prefix, const char *key, json_type want,
+            const char *must_be, const json_t **out)
 {
     char path[160];
     const json_t *v = field(obj, key);
@@ -285,11 +290,19 @@ get_object(struct mctx *m, const json_t *obj, const char *prefix, const char *ke
     *out = NULL;
     if (v == NULL)
         return AUTHD_OK;
-    if (!json_is_object(v))
-        return mfail(m, "field '%s' must be a mapping, not %s",
-                     field_path(path, sizeof(path), prefix, key), type_name(v));
+    json_type t = json_typeof(v) == JSON_FALSE ? JSON_TRUE : json_typeof(v);
+    if (t != want)
+        return mfail(m, "field '%s' must be %s, not %s",
+                     field_path(path, sizeof(path), prefix, key), must_be, type_name(v));
     *out = v;
     return AUTHD_OK;
+}
+
+static int
+get_object(struct mctx *m, const json_t *obj, const char *prefix, const char *key,
+           const json_t **out)
+{
+    return typed_field(m, obj, prefix, key, JSON_OBJECT, "a mapping", out);
 }
 
 /* Sets *dst (a protobuf-c string field) to a copy of the string at key, if there is one. */
@@ -298,17 +311,15 @@ get_string(struct mctx *m, const json_t *obj, const char *prefix, const char *ke
            int required)
 {
     char path[160];
-    const json_t *v = field(obj, key);
+    const json_t *v;
+    int r = typed_field(m, obj, prefix, key, JSON_STRING, "a string", &v);
 
-    if (v == NULL) {
-        if (required)
-            return mfail(m, "missing required field '%s'",
-                         field_path(path, sizeof(path), prefix, key));
-        return AUTHD_OK;
-    }
-    if (!json_is_string(v))
-        return mfail(m, "field '%s' must be a string, not %s",
-                     field_path(path, sizeof(path), prefix, key), type_name(v));
+    if (r != AUTHD_OK)
+        return r;
+    if (v == NULL)
+        return required ? mfail(m, "missing required field '%s'",
+                                field_path(path, sizeof(path), prefix, key))
+                        : AUTHD_OK;
     char *s = strdup(json_string_value(v));
     if (s == NULL)
         return mnomem(m);
@@ -323,13 +334,11 @@ get_int(struct mctx *m, const json_t *obj, const char *prefix, const char *key, 
         int64_t max, int64_t *dst)
 {
     char path[160];
-    const json_t *v = field(obj, key);
+    const json_t *v;
+    int r = typed_field(m, obj, prefix, key, JSON_INTEGER, "an integer", &v);
 
-    if (v == NULL)
-        return AUTHD_OK;
-    if (!json_is_integer(v))
-        return mfail(m, "field '%s' must be an integer, not %s",
-                     field_path(path, sizeof(path), prefix, key), type_name(v));
+    if (r != AUTHD_OK || v == NULL)
+        return r;
     json_int_t i = json_integer_value(v);
     if (i < min || i > max)
         return mfail(m, "field '%s' must be between %" PRId64 " and %" PRId64,
@@ -342,16 +351,13 @@ static int
 get_bool(struct mctx *m, const json_t *obj, const char *prefix, const char *key,
          protobuf_c_boolean *dst, int *present)
 {
-    char path[160];
-    const json_t *v = field(obj, key);
+    const json_t *v;
 
     if (present != NULL)
         *present = 0;
-    if (v == NULL)
-        return AUTHD_OK;
-    if (!json_is_boolean(v))
-        return mfail(m, "field '%s' must be true or false, not %s",
-                     field_path(path, sizeof(path), prefix, key), type_name(v));
+    int r = typed_field(m, obj, prefix, key, JSON_TRUE, "true or false", &v);
+    if (r != AUTHD_OK || v == NULL)
+        return r;
     *dst = json_is_true(v);
     if (present != NULL)
         *present = 1;
@@ -1022,27 +1028,31 @@ lockout_json(const Authd__V1__LockoutConfig *c)
     return built(o, bad);
 }
 
-/* {"resourceType": type, "id": id} (id left out when empty), or NULL on NOMEM. */
+/*
+ * What every resource's JSON is built by: {"resourceType": type, "id": id} (id left out when
+ * empty) and then the members members(o, msg) adds, returning non-zero when a step failed.
+ * The object, or NULL on NOMEM.
+ */
 static json_t *
-resource_json(const char *type, const char *id)
+resource_json(const char *type, const char *id, int (*members)(json_t *o, const void *msg),
+              const void *msg)
 {
     json_t *o = json_object();
     int bad = o == NULL;
 
     if (!bad)
         bad = json_object_set_new(o, "resourceType", json_string(type)) != 0 ||
-              set_str(o, "id", id) != 0;
+              set_str(o, "id", id) != 0 || members(o, msg) != 0;
     return built(o, bad);
 }
 
-json_t *
-manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
+/* AuthConfig's members but resourceType and id. */
+static int
+auth_config_members(json_t *o, const void *msg)
 {
-    json_t *o = resource_json("AuthConfig", c->id);
+    const Authd__V1__AuthConfig *c = msg;
     int bad = 0;
 
-    if (o == NULL)
-        return NULL;
     if (c->two_factor != NULL) {
         const Authd__V1__TwoFactorConfig *tf = c->two_factor;
         json_t *t = json_object();
@@ -1087,7 +1097,13 @@ manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
         json_t *l = lockout_json(c->lockout);
         bad |= l == NULL || json_object_set_new(o, "lockout", l);
     }
-    return built(o, bad);
+    return bad;
+}
+
+json_t *
+manifest_auth_config_to_json(const Authd__V1__AuthConfig *c)
+{
+    return resource_json("AuthConfig", c->id, auth_config_members, c);
 }
 
 /* A JSON array of copies of the n strings of arr, or NULL on NOMEM. */
@@ -1124,14 +1140,13 @@ grant_json(const Authd__V1__GrantSettings *g)
     return built(o, bad);
 }
 
-json_t *
-manifest_client_to_json(const Authd__V1__Client *c)
+/* Client's members but resourceType and id. */
+static int
+client_members(json_t *o, const void *msg)
 {
-    json_t *o = resource_json("Client", c->id);
+    const Authd__V1__Client *c = msg;
     int bad = 0;
 
-    if (o == NULL)
-        return NULL;
     /* c->secret is deliberately never read: authd does not send it, and neither do we. */
     bad |= json_object_set_new(o, "active", json_boolean(c->active == NULL || c->active->value));
     bad |= json_object_set_new(o, "first_party", json_boolean(c->first_party));
@@ -1156,7 +1171,13 @@ manifest_client_to_json(const Authd__V1__Client *c)
     if (c->n_scope > 0)
         bad |= json_object_set_new(o, "scope", string_list_json(c->scope, c->n_scope));
     bad |= json_object_set_new(o, "has_secret", json_boolean(c->has_secret));
-    return built(o, bad);
+    return bad;
+}
+
+json_t *
+manifest_client_to_json(const Authd__V1__Client *c)
+{
+    return resource_json("Client", c->id, client_members, c);
 }
 
 /* RFC 3339 UTC text for unix seconds t, or NULL for 0 (unknown). */
@@ -1174,17 +1195,13 @@ time_json(int64_t t)
     return json_string(buf);
 }
 
-json_t *
-manifest_user_to_json(const Authd__V1__User *u)
+/* User's members but resourceType and id. */
+static int
+user_members(json_t *o, const void *msg)
 {
-    json_t *o = json_object();
-    int bad = 0;
+    const Authd__V1__User *u = msg;
+    int bad = set_str(o, "email", u->email);
 
-    if (o == NULL)
-        return NULL;
-    bad |= json_object_set_new(o, "resourceType", json_string("User"));
-    bad |= set_str(o, "id", u->id);
-    bad |= set_str(o, "email", u->email);
     bad |= json_object_set_new(o, "inactive", json_boolean(u->inactive));
     json_t *tf = json_object();
     bad |= json_object_set_new(o, "twoFactor", tf);
@@ -1196,7 +1213,13 @@ manifest_user_to_json(const Authd__V1__User *u)
         bad |= json_object_set_new(o, "createdAt", time_json(u->created_at));
     if (u->updated_at != 0)
         bad |= json_object_set_new(o, "updatedAt", time_json(u->updated_at));
-    return built(o, bad);
+    return bad;
+}
+
+json_t *
+manifest_user_to_json(const Authd__V1__User *u)
+{
+    return resource_json("User", u->id, user_members, u);
 }
 
 /* ---- YAML printing ------------------------------------------------------------------------ */
