@@ -197,3 +197,15 @@ svc_verify(struct svc_fx *f, const char *token, const char *code, const char *re
         rpc_msg_free(resp);
     return r;
 }
+
+int
+svc_session_get(struct svc_fx *f, const char *token)
+{
+    Authd__V1__GetSessionRequest req = AUTHD__V1__GET_SESSION_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)token;
+    int r = svc_call(f, ROLE_EDGE, "Sessions", "Get", &req.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}

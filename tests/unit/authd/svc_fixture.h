@@ -76,4 +76,7 @@ void svc_totp(const char *secret, int64_t t, char *code);
 int svc_verify(struct svc_fx *f, const char *token, const char *code, const char *recovery,
                Authd__V1__SessionResponse **out, struct rpc_status *st);
 
+/* Sessions.Get (as the edge) of session token: AUTHD_OK while the session is valid. */
+int svc_session_get(struct svc_fx *f, const char *token);
+
 #endif

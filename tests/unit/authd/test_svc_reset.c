@@ -81,19 +81,6 @@ complete(struct svc_fx *f, const char *token, const char *password, const char *
     return r;
 }
 
-/* Sessions.Get: AUTHD_OK while the session is valid. */
-static int
-session_get(struct svc_fx *f, const char *token)
-{
-    Authd__V1__GetSessionRequest req = AUTHD__V1__GET_SESSION_REQUEST__INIT;
-    ProtobufCMessage *resp = NULL;
-
-    req.session_token = (char *)token;
-    int r = svc_call(f, ROLE_EDGE, "Sessions", "Get", &req.base, &resp, NULL);
-    rpc_msg_free(resp);
-    return r;
-}
-
 static void
 test_link_works_once(void **state)
 {
@@ -110,7 +97,7 @@ test_link_works_once(void **state)
     assert_false(second);
     assert_int_equal(complete(f, token, NEW_PASSWORD, NULL), AUTHD_OK);
     /* Every session ended; only the new password logs in. */
-    assert_int_equal(session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
     assert_int_equal(svc_login(f, "reset@example.com", SVC_PASSWORD, NULL, NULL, NULL),
                      AUTHD_ERR_INVALID_CREDENTIALS);
     assert_int_equal(svc_login(f, "reset@example.com", NEW_PASSWORD, NULL, NULL, NULL), AUTHD_OK);

@@ -270,19 +270,6 @@ change_password(struct svc_fx *f, const char *token, const char *current, const 
     return r;
 }
 
-/* Sessions.Get (as the edge): AUTHD_OK while the session is valid. */
-static int
-session_get(struct svc_fx *f, const char *token)
-{
-    Authd__V1__GetSessionRequest req = AUTHD__V1__GET_SESSION_REQUEST__INIT;
-    ProtobufCMessage *resp = NULL;
-
-    req.session_token = (char *)token;
-    int r = svc_call(f, ROLE_EDGE, "Sessions", "Get", &req.base, &resp, NULL);
-    rpc_msg_free(resp);
-    return r;
-}
-
 static void
 test_change_password_is_a_guess(void **state)
 {
@@ -305,8 +292,8 @@ test_change_password_is_a_guess(void **state)
     /* Once the lock is over: changed, the other session ended, this one kept. */
     svc_fake_now += FIRST_LOCK;
     assert_int_equal(change_password(f, token, SVC_PASSWORD, next), AUTHD_OK);
-    assert_int_equal(session_get(f, token), AUTHD_OK);
-    assert_int_equal(session_get(f, other), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_session_get(f, token), AUTHD_OK);
+    assert_int_equal(svc_session_get(f, other), AUTHD_ERR_UNAUTHENTICATED);
     assert_int_equal(svc_login(f, "change@example.com", SVC_PASSWORD, NULL, NULL, NULL),
                      AUTHD_ERR_INVALID_CREDENTIALS);
     assert_int_equal(svc_login(f, "change@example.com", next, NULL, NULL, NULL), AUTHD_OK);
@@ -322,9 +309,9 @@ test_sessions_expire(void **state)
     svc_user_create(f, "expire@example.com", SVC_PASSWORD, id);
     assert_int_equal(svc_login(f, "expire@example.com", SVC_PASSWORD, token, NULL, NULL), AUTHD_OK);
     svc_fake_now = t0 + SESSION_TTL - 1;
-    assert_int_equal(session_get(f, token), AUTHD_OK);
+    assert_int_equal(svc_session_get(f, token), AUTHD_OK);
     svc_fake_now = t0 + SESSION_TTL;
-    assert_int_equal(session_get(f, token), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_session_get(f, token), AUTHD_ERR_UNAUTHENTICATED);
 
     /* A login waiting for its second factor waits ten minutes at most. */
     user_with_totp(f, "pending@example.com", secret, NULL);

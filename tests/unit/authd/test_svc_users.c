@@ -23,18 +23,6 @@
 
 #define CLIENT_SECRET "a client secret of some length"
 
-static int
-session_get(struct svc_fx *f, const char *token)
-{
-    Authd__V1__GetSessionRequest req = AUTHD__V1__GET_SESSION_REQUEST__INIT;
-    ProtobufCMessage *resp = NULL;
-
-    req.session_token = (char *)token;
-    int r = svc_call(f, ROLE_EDGE, "Sessions", "Get", &req.base, &resp, NULL);
-    rpc_msg_free(resp);
-    return r;
-}
-
 /* Users.Update (as admin): inactive set to off_on. */
 static void
 set_inactive(struct svc_fx *f, const char *id, int off_on)
@@ -111,7 +99,7 @@ test_deactivation(void **state)
     assert_int_equal(refresh(f, spare), AUTHD_OK);
 
     set_inactive(f, id, 1);
-    assert_int_equal(session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
     assert_int_equal(refresh(f, rt), AUTHD_ERR_INVALID_TOKEN);
     /* Only the right password learns that the account is off. */
     assert_int_equal(svc_login(f, "off@example.com", SVC_PASSWORD, NULL, NULL, NULL),
@@ -125,7 +113,7 @@ test_deactivation(void **state)
     /* Back on: the password works again; what was ended stays ended. */
     set_inactive(f, id, 0);
     assert_int_equal(svc_login(f, "off@example.com", SVC_PASSWORD, NULL, NULL, NULL), AUTHD_OK);
-    assert_int_equal(session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
 }
 
 static void
@@ -144,7 +132,7 @@ test_set_password_ends_sessions(void **state)
     assert_int_equal(svc_call(f, ROLE_ADMIN, "Users", "SetPassword", &req.base, &resp, NULL),
                      AUTHD_OK);
     rpc_msg_free(resp);
-    assert_int_equal(session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
     assert_int_equal(svc_login(f, "setpw@example.com", SVC_PASSWORD, NULL, NULL, NULL),
                      AUTHD_ERR_INVALID_CREDENTIALS);
     assert_int_equal(
@@ -165,7 +153,7 @@ test_deleted_is_unknown(void **state)
     req.id = id;
     assert_int_equal(svc_call(f, ROLE_ADMIN, "Users", "Delete", &req.base, &resp, NULL), AUTHD_OK);
     rpc_msg_free(resp);
-    assert_int_equal(session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
     assert_int_equal(svc_login(f, "gone@example.com", SVC_PASSWORD, NULL, NULL, &gone),
                      AUTHD_ERR_INVALID_CREDENTIALS);
     assert_int_equal(svc_login(f, "never@example.com", SVC_PASSWORD, NULL, NULL, &never),
@@ -173,7 +161,7 @@ test_deleted_is_unknown(void **state)
     assert_string_equal(gone.message, never.message);
     /* The e-mail is free for a new account, which the old session does not reach. */
     svc_user_create(f, "gone@example.com", SVC_PASSWORD, id);
-    assert_int_equal(session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(svc_session_get(f, session), AUTHD_ERR_UNAUTHENTICATED);
 }
 
 int
