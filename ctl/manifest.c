@@ -1263,6 +1263,24 @@ is_inline(const json_t *v)
            (json_is_array(v) && json_array_size(v) == 0);
 }
 
+/*
+ * Prints v after the "key:" or "-" already written at indent: on the same line when inline,
+ * else on the lines below, two spaces deeper. 0, or -1 on a write error.
+ */
+static int
+print_after_dash_or_key(FILE *f, const json_t *v, int indent)
+{
+    if (is_inline(v)) {
+        fputc(' ', f);
+        if (print_inline(f, v) != 0)
+            return -1;
+        fputc('\n', f);
+        return 0;
+    }
+    fputc('\n', f);
+    return manifest_print_yaml(f, v, indent + 2);
+}
+
 int
 manifest_print_yaml(FILE *f, const json_t *v, int indent)
 {
@@ -1291,31 +1309,15 @@ manifest_print_yaml(FILE *f, const json_t *v, int indent)
                     return -1;
             }
             fputc(':', f);
-            if (is_inline(child)) {
-                fputc(' ', f);
-                if (print_inline(f, child) != 0)
-                    return -1;
-                fputc('\n', f);
-            } else {
-                fputc('\n', f);
-                if (manifest_print_yaml(f, child, indent + 2) != 0)
-                    return -1;
-            }
+            if (print_after_dash_or_key(f, child, indent) != 0)
+                return -1;
         }
     } else {
         json_array_foreach(v, i, child)
         {
             fprintf(f, "%*s-", indent, "");
-            if (is_inline(child)) {
-                fputc(' ', f);
-                if (print_inline(f, child) != 0)
-                    return -1;
-                fputc('\n', f);
-            } else {
-                fputc('\n', f);
-                if (manifest_print_yaml(f, child, indent + 2) != 0)
-                    return -1;
-            }
+            if (print_after_dash_or_key(f, child, indent) != 0)
+                return -1;
         }
     }
     return ferror(f) ? -1 : 0;
