@@ -92,6 +92,8 @@ authd_init(struct authd *a, struct store *st, struct secretbox *box, const struc
     a->set = *s;
     a->now = clock_now;
     pthread_mutex_init(&a->cfg_lock, NULL);
+    for (int i = 0; i < AUTHD_SERIAL_STRIPES; i++)
+        pthread_mutex_init(&a->serial[i], NULL);
     int r = rec_get(st, NULL, 0, KEY_CONFIG, &authd__storage__config_record__descriptor,
                     (ProtobufCMessage **)&rec);
     if (r == AUTHD_ERR_NOT_FOUND) {
@@ -99,7 +101,7 @@ authd_init(struct authd *a, struct store *st, struct secretbox *box, const struc
         return AUTHD_OK;
     }
     if (r != AUTHD_OK) {
-        pthread_mutex_destroy(&a->cfg_lock);
+        authd_cleanup(a);
         return r;
     }
     authd_cfg_apply(a, rec->auth_config);
@@ -111,6 +113,8 @@ void
 authd_cleanup(struct authd *a)
 {
     pthread_mutex_destroy(&a->cfg_lock);
+    for (int i = 0; i < AUTHD_SERIAL_STRIPES; i++)
+        pthread_mutex_destroy(&a->serial[i]);
 }
 
 int64_t

@@ -37,6 +37,9 @@ struct authd_cfg {
     struct throttle_policies lockout; /* lockout (throttle.h reads it) */
 };
 
+/* Stripes of the in-process serial locks of brute-force judging (guard.c). */
+#define AUTHD_SERIAL_STRIPES 256
+
 struct authd {
     struct store *store;
     struct authd_settings set;
@@ -48,9 +51,13 @@ struct authd {
     struct signkeys *keys;
     /* The OAuth issuer: the edge's public base URL ("iss" of every token). */
     char issuer[512];
-    /* Cached AuthConfig (authd is the only writer of the config). */
+    /* Cached AuthConfig. Another replica may change the stored one: authd_cfg_refresh rereads
+     * it at most every cfg_refresh_ms (see docs/ARCHITECTURE.md, "What a replica caches"). */
     pthread_mutex_t cfg_lock;
     struct authd_cfg cfg;
+    /* In-process front of guard.c's serial locks: per authd, so two authd in one process (the
+     * unit tests' replicas) only meet in the store, as two processes do. */
+    pthread_mutex_t serial[AUTHD_SERIAL_STRIPES];
 };
 
 /* A consistent copy of the cached configuration. */

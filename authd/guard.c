@@ -1,42 +1,85 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The judging sequence for guessable secrets (see guard.h): the serial locks (stripes of mutexes,
- * so any number of subjects costs a fixed table), the gate over the address and account counters
- * of throttle.c, the recording of failures and the refusal message.
+ * The judging sequence for guessable secrets (see guard.h): the serial locks, the gate over the
+ * address and account counters of throttle.c, the recording of failures and the refusal message.
+ *
+ * The serial lock of a subject is a row lock in the store: a transaction that reads
+ * serial/<kind>/<subject> for update and holds it until guard_leave. Every authd replica sharing
+ * the store takes the same row, so two attempts on one subject are judged one after the other in
+ * the whole cluster, and each failure is recorded before the next attempt looks at the gate.
+ *
+ * Lock order (no cycle, so no deadlock): a serial row is locked first and only by guard_enter,
+ * which is never called while its thread holds any other row lock; while it is held the judging
+ * may lock throttle and user records in transactions of their own, and none of those ever waits
+ * for a serial row. A lock wait that times out (AUTHD_ERR_CONFLICT) is retried a bounded number
+ * of times, then answered as the conflict.
  */
 #include "authd/guard.h"
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "authd/keys.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "proto/rpc.h"
+#include "storage/store.h"
 
-#define SERIAL_STRIPES 256
+/* How many lock waits (each up to the store's lock timeout) a serial lock may take. */
+#define GUARD_SERIAL_ATTEMPTS 5
 
-static pthread_mutex_t serial_locks[SERIAL_STRIPES];
-static pthread_once_t serial_once = PTHREAD_ONCE_INIT;
+static const char *const serial_kinds[THROTTLE_KINDS] = {"pw", "2fa", "mail", "send"};
 
-static void
-serial_init(void)
-{
-    for (int i = 0; i < SERIAL_STRIPES; i++)
-        pthread_mutex_init(&serial_locks[i], NULL);
-}
-
-/* Locks subject's stripe; returns the stripe. (One process: a scale-out backend will need the
- * same from its database.) */
+/*
+ * Locks subject's in-process stripe; returns the stripe. The store's row lock alone would be
+ * enough for correctness; the mutex in front of it is kept because attempts that meet in one
+ * process then queue here, without a database round trip, without holding a pooled database
+ * connection while they wait, and without the store's lock timeout (concurrent correct logins of
+ * one account all pass however many queue). Only attempts from different replicas wait in the
+ * store. Always taken before the row lock, never after.
+ */
 static int
-serial_enter(const char *subject)
+serial_enter(struct authd *a, const char *subject)
 {
-    pthread_once(&serial_once, serial_init);
     uint32_t h = 2166136261u; /* FNV-1a: spreads subjects over the stripes */
     for (const unsigned char *p = (const unsigned char *)(subject ? subject : ""); *p; p++)
         h = (h ^ *p) * 16777619u;
-    int idx = (int)(h % SERIAL_STRIPES);
-    pthread_mutex_lock(&serial_locks[idx]);
+    int idx = (int)(h % AUTHD_SERIAL_STRIPES);
+    pthread_mutex_lock(&a->serial[idx]);
     return idx;
+}
+
+/*
+ * Takes the store's row lock on serial/<kind>/<subject> in a transaction kept in g->txn (the key
+ * need not exist: the store locks absent keys too). A subject that cannot be a key part is never
+ * counted by throttle.c either: it gets no row lock. AUTHD_OK or the last error.
+ */
+static int
+serial_row(struct guard *g, const char *subject)
+{
+    char key[KEY_MAX];
+    if (subject == NULL || subject[0] == '\0' ||
+        key_make(key, KEY_SERIAL, serial_kinds[g->kind], subject, NULL) == 0)
+        return AUTHD_OK;
+    int r = AUTHD_ERR_CONFLICT;
+    for (int i = 0; i < GUARD_SERIAL_ATTEMPTS && r == AUTHD_ERR_CONFLICT; i++) {
+        struct store_txn *t = NULL;
+        void *val = NULL;
+        size_t vlen = 0;
+        if ((r = store_txn_begin(g->a->store, &t)) != AUTHD_OK)
+            return r;
+        r = store_txn_get(t, key, strlen(key), 1, &val, &vlen);
+        store_value_free(val, vlen);
+        if (r == AUTHD_OK || r == AUTHD_ERR_NOT_FOUND) {
+            g->txn = t;
+            return AUTHD_OK;
+        }
+        store_txn_free(t);
+    }
+    if (r == AUTHD_ERR_CONFLICT)
+        log_event(LOG_WARN, "serial_lock_busy", "kind=%s", serial_kinds[g->kind]);
+    return r;
 }
 
 /* The longer wait of the address and the account, or a storage error. */
@@ -61,8 +104,12 @@ guard_enter(struct guard *g)
     if (serial == NULL)
         serial = g->account != NULL && g->account[0] != '\0' ? g->account : g->who.ip;
     g->retry_after = 0;
-    if (g->held == 0)
-        g->held = serial_enter(serial) + 1;
+    if (g->held == 0) {
+        g->held = serial_enter(g->a, serial) + 1;
+        int r = serial_row(g, serial);
+        if (r != AUTHD_OK)
+            return r; /* no judging without the lock; guard_leave releases the stripe */
+    }
     int r = gate(g);
     if (r == AUTHD_ERR_LOCKED) {
         guard_refuse(g->ctx, g->oauth_code, g->refusal, g->retry_after);
@@ -103,8 +150,11 @@ guard_audit(const struct guard *g, const char *outcome, const char *reason)
 void
 guard_leave(struct guard *g)
 {
-    if (g->held > 0 && g->held <= SERIAL_STRIPES)
-        pthread_mutex_unlock(&serial_locks[g->held - 1]);
+    /* Nothing was written under the row lock: rolling back releases it. */
+    store_txn_free(g->txn);
+    g->txn = NULL;
+    if (g->held > 0 && g->held <= AUTHD_SERIAL_STRIPES)
+        pthread_mutex_unlock(&g->a->serial[g->held - 1]);
     g->held = 0;
 }
 

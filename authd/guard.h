@@ -35,17 +35,23 @@ struct guard {
     struct audit who;        /* action (AUDIT_LOGIN, AUDIT_SECOND_FACTOR; NULL: no events), user,
                                 client, ip; outcome and reason are set per event */
     /* ---- state ---- */
-    int held;            /* the serial lock's stripe plus one, 0: none held */
-    int64_t retry_after; /* seconds, after guard_enter answered AUTHD_ERR_LOCKED */
+    int held;              /* the in-process stripe plus one, 0: none held */
+    struct store_txn *txn; /* holds the store's row lock on the subject, or NULL */
+    int64_t retry_after;   /* seconds, after guard_enter answered AUTHD_ERR_LOCKED */
 };
 
 /*
- * Takes the serial lock (attempts of one subject are judged one after the other inside this
- * authd, so each failure is recorded before the next attempt is checked) and checks the gate:
+ * Takes the serial lock (attempts of one subject are judged one after the other in every authd
+ * sharing the store: an in-process mutex stripe, then a row lock in the store held until
+ * guard_leave; so each failure is recorded before the next attempt is checked) and checks the
+ * gate:
  * AUTHD_OK when the secret may be judged; AUTHD_ERR_LOCKED when the address or the account is
  * locked, with g->retry_after (the longer wait), the refusal set as ctx's message and a failure
  * event (reason "locked") emitted; or a storage error. The lock is held whatever the answer:
- * call guard_leave. The serial locks are striped and not reentrant: never hold two guards.
+ * call guard_leave. When the row lock cannot be had (AUTHD_ERR_CONFLICT after bounded waits, or a
+ * storage error) that error is returned and nothing is judged. The serial locks are striped and
+ * not reentrant: never hold two guards, and never call this while holding a row lock of another
+ * transaction (guard.c: lock order).
  */
 int guard_enter(struct guard *g);
 
@@ -60,7 +66,7 @@ void guard_fail(struct guard *g, const char *reason);
 /* Emits an event about this attempt (g->who with outcome and reason). */
 void guard_audit(const struct guard *g, const char *outcome, const char *reason);
 
-/* Releases the serial lock; a no-op when none is held. */
+/* Releases the serial lock (the row lock, then the stripe); a no-op when none is held. */
 void guard_leave(struct guard *g);
 
 /*

@@ -22,6 +22,7 @@ const struct key_prefix key_space[] = {
     {KEY_CONFIG, REC(config_record), KEY_KEEP, NULL},
     /* Counters forget their failures after the window; a stale one is the same as none. */
     {KEY_THROTTLE, REC(throttle_record), KEY_SWEEP_COUNTER, NULL},
+    {KEY_SERIAL, NULL, KEY_KEEP, NULL}, /* row locks only: never written */
     /* Retired signing keys are dropped by signkeys.c once no token they signed can be valid. */
     {KEY_SIGKEY, REC(signing_key), KEY_KEEP, NULL},
     /* Clients, and the tombstones that keep a re-created client from reviving old tokens. */

@@ -27,6 +27,9 @@
 #define KEY_CONFIG "config/authconfig" /* ConfigRecord */
 /* Brute-force counters (throttle.c): throttle/<kind>/<subject type>/<subject>. */
 #define KEY_THROTTLE "throttle/" /* ThrottleRecord */
+/* Serial locks of brute-force judging (guard.c): serial/<kind>/<subject>, only ever locked by a
+ * read for update, never written, so nothing is stored under it. */
+#define KEY_SERIAL "serial/"
 /* Token signing keys (signkeys.c). */
 #define KEY_SIGKEY "sigkey/" /* sigkey/<kid>  SigningKey (private part sealed) */
 /* OAuth clients (svc_clients.c). */

@@ -85,6 +85,34 @@ svc_fx_teardown(void **state)
     return 0;
 }
 
+struct svc_fx *
+svc_fx_replica(struct svc_fx *f)
+{
+    struct svc_fx *r = calloc(1, sizeof(*r));
+
+    assert_non_null(r);
+    r->st = f->st;
+    r->box = f->box;
+    assert_int_equal(authd_init(&r->a, f->st, f->box, &f->a.set), AUTHD_OK);
+    r->a.now = f->a.now;
+    snprintf(r->a.issuer, sizeof(r->a.issuer), "%s", f->a.issuer);
+    assert_int_equal(signkeys_load(&r->a, 400LL * 86400, &r->a.keys), AUTHD_OK);
+    r->n_svcs = authd_services(&r->a, r->svcs, SVC_MAX_SERVICES);
+    return r;
+}
+
+void
+svc_fx_replica_free(struct svc_fx *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < sizeof(r->callers) / sizeof(r->callers[0]); i++)
+        callers_free(r->callers[i]);
+    signkeys_free(r->a.keys);
+    authd_cleanup(&r->a);
+    free(r);
+}
+
 int
 svc_call(struct svc_fx *f, unsigned roles, const char *service, const char *method,
          const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st)

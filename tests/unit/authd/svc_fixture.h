@@ -44,6 +44,15 @@ int svc_fx_setup(void **state);
 int svc_fx_teardown(void **state);
 
 /*
+ * A second authd over f's store and key box: its own configuration cache, signing-key set,
+ * serial locks and callers, sharing only the store, as another authd process on the same
+ * database would. The same settings and clock as f. Free with svc_fx_replica_free before f's
+ * teardown.
+ */
+struct svc_fx *svc_fx_replica(struct svc_fx *f);
+void svc_fx_replica_free(struct svc_fx *r);
+
+/*
  * Calls method of service ("Sessions" for authd.v1.Sessions, "Check" of "grpc.health.v1.Health"
  * by its full name) as a caller holding roles (ROLE_* bits), through the callers' authorize
  * hook. As rpc_local_call(): *resp is the caller's (rpc_msg_free), st may be NULL.

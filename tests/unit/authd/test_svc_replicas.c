@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Two authd replicas over one store (svc_fx_replica: each with its own caches, signing-key set and
+ * in-process locks, as two processes on one database), racing from threads: wrong passwords
+ * spread over both stay within the lockout policy (known and unknown e-mails), correct logins all
+ * pass, a TOTP code, an authorization code and a refresh token are accepted once in the pair, a
+ * replayed refresh token is caught by the other replica, and what one replica changes (a signing
+ * key, the AuthConfig, a client's secret or state) the other uses at once.
+ *
+ * Threads only call and record answers; the main thread asserts (cmocka's asserts must not run on
+ * other threads). The lock waits are the store's, bounded; nothing here waits for a timer.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "authd/callers.h"
+#include "authd/clients.h"
+#include "authd/signkeys.h"
+#include "authd/v1/admin.pb-c.h"
+#include "authd/v1/oauth.pb-c.h"
+#include "common/err.h"
+#include "proto/rpc.h"
+#include "tests/unit/authd/svc_fixture.h"
+
+#define REDIRECT "https://app.example.test/cb"
+#define CLIENT_SECRET "a client secret of some length"
+#define FREE_FAILURES 5 /* default lockout policy: failures before the first lock */
+#define RACERS 20
+
+struct pair {
+    struct svc_fx *f; /* replica 0: the fixture's authd */
+    struct svc_fx *g; /* replica 1 */
+};
+
+static struct pair
+pair_new(void **state)
+{
+    struct pair p = {.f = *state};
+    p.g = svc_fx_replica(p.f);
+    return p;
+}
+
+/* One racing call: which replica, what to send, what came back. */
+struct racer {
+    struct svc_fx *fx;
+    const char *a, *b; /* the call's arguments (per test) */
+    int (*call)(struct racer *);
+    int r;
+    char out[256];
+    pthread_barrier_t *start;
+};
+
+static void *
+racer_main(void *arg)
+{
+    struct racer *x = arg;
+    pthread_barrier_wait(x->start);
+    x->r = x->call(x);
+    return NULL;
+}
+
+/* Runs n racers at once (all released together by a barrier). */
+static void
+race(struct racer *x, size_t n)
+{
+    pthread_t th[RACERS];
+    pthread_barrier_t start;
+
+    assert_true(n <= RACERS);
+    assert_int_equal(pthread_barrier_init(&start, NULL, (unsigned)n), 0);
+    for (size_t i = 0; i < n; i++) {
+        x[i].start = &start;
+        assert_int_equal(pthread_create(&th[i], NULL, racer_main, &x[i]), 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+}
+
+static size_t
+count(const struct racer *x, size_t n, int r)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += x[i].r == r;
+    return c;
+}
+
+static int
+call_login(struct racer *x)
+{
+    return svc_login(x->fx, x->a, x->b, x->out, NULL, NULL);
+}
+
+/* Makes the callers of both replicas before threads use them (svc_call makes them lazily). */
+static void
+warm(struct pair *p)
+{
+    svc_login(p->f, "nobody@example.com", "x", NULL, NULL, NULL);
+    svc_login(p->g, "nobody@example.com", "x", NULL, NULL, NULL);
+    svc_login(p->f, "warm@example.com", "x", NULL, NULL, NULL);
+}
+
+/* RACERS wrong passwords for email, alternating between the replicas, all at once: exactly the
+ * policy's free failures plus the one that locks are judged, every other attempt is refused as
+ * locked (the clock stands still, so the first lock lasts the whole race). */
+static void
+wrong_passwords(struct pair *p, const char *email)
+{
+    struct racer x[RACERS];
+
+    memset(x, 0, sizeof(x));
+    for (size_t i = 0; i < RACERS; i++)
+        x[i] = (struct racer){
+            .fx = i % 2 ? p->g : p->f, .a = email, .b = "wrong password", .call = call_login};
+    race(x, RACERS);
+    assert_int_equal(count(x, RACERS, AUTHD_ERR_INVALID_CREDENTIALS), FREE_FAILURES + 1);
+    assert_int_equal(count(x, RACERS, AUTHD_ERR_LOCKED), RACERS - FREE_FAILURES - 1);
+    /* The right password is refused too, on either replica: the lock is the store's. */
+    assert_int_equal(svc_login(p->f, email, SVC_PASSWORD, NULL, NULL, NULL), AUTHD_ERR_LOCKED);
+    assert_int_equal(svc_login(p->g, email, SVC_PASSWORD, NULL, NULL, NULL), AUTHD_ERR_LOCKED);
+}
+
+static void
+test_wrong_passwords_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    char id[64];
+
+    svc_user_create(p.f, "victim@example.com", SVC_PASSWORD, id);
+    warm(&p);
+    wrong_passwords(&p, "victim@example.com");
+    svc_fx_replica_free(p.g);
+}
+
+static void
+test_unknown_email_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+
+    warm(&p);
+    wrong_passwords(&p, "ghost@example.com");
+    svc_fx_replica_free(p.g);
+}
+
+static void
+test_correct_logins_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    struct racer x[RACERS];
+    char id[64];
+
+    svc_user_create(p.f, "busy@example.com", SVC_PASSWORD, id);
+    warm(&p);
+    memset(x, 0, sizeof(x));
+    for (size_t i = 0; i < RACERS; i++)
+        x[i] = (struct racer){.fx = i % 2 ? p.g : p.f,
+                              .a = "busy@example.com",
+                              .b = SVC_PASSWORD,
+                              .call = call_login};
+    race(x, RACERS);
+    /* They queue (in each process, then in the store) and all pass. */
+    assert_int_equal(count(x, RACERS, AUTHD_OK), RACERS);
+    svc_fx_replica_free(p.g);
+}
+
+static int
+call_verify(struct racer *x)
+{
+    return svc_verify(x->fx, x->a, x->b, NULL, NULL, NULL);
+}
+
+static void
+test_totp_code_once_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    struct racer x[2];
+    char id[64], token[256], secret[64], code[16], t1[256], t2[256];
+    int authenticated = 1;
+
+    svc_user_create(p.f, "totp@example.com", SVC_PASSWORD, id);
+    assert_int_equal(svc_login(p.f, "totp@example.com", SVC_PASSWORD, token, NULL, NULL), AUTHD_OK);
+    svc_enrol_totp(p.f, token, secret, NULL);
+    /* Two pending logins, one on each replica, and the next step's code for both at once. */
+    assert_int_equal(svc_login(p.f, "totp@example.com", SVC_PASSWORD, t1, &authenticated, NULL),
+                     AUTHD_OK);
+    assert_false(authenticated);
+    assert_int_equal(svc_login(p.g, "totp@example.com", SVC_PASSWORD, t2, &authenticated, NULL),
+                     AUTHD_OK);
+    assert_false(authenticated);
+    svc_fake_now += 30;
+    svc_totp(secret, svc_fake_now, code);
+    x[0] = (struct racer){.fx = p.f, .a = t1, .b = code, .call = call_verify};
+    x[1] = (struct racer){.fx = p.g, .a = t2, .b = code, .call = call_verify};
+    race(x, 2);
+    assert_int_equal(count(x, 2, AUTHD_OK), 1);
+    svc_fx_replica_free(p.g);
+}
+
+/* ---- OAuth ------------------------------------------------------------------------------ */
+
+static void
+put_client(struct svc_fx *f, const char *id, const char *secret, int active)
+{
+    Authd__V1__Client c = AUTHD__V1__CLIENT__INIT;
+    Authd__V1__ClientAuth auth = AUTHD__V1__CLIENT_AUTH__INIT;
+    Authd__V1__GrantSettings code = AUTHD__V1__GRANT_SETTINGS__INIT;
+    Authd__V1__BoolValue on = AUTHD__V1__BOOL_VALUE__INIT;
+    char *grants[] = {"authorization_code", "refresh_token", "client_credentials"};
+    char *scopes[] = {"openid", "profile"};
+    ProtobufCMessage *resp = NULL;
+
+    code.redirect_uri = REDIRECT;
+    code.refresh_token = 1;
+    auth.authorization_code = &code;
+    on.value = active;
+    c.id = (char *)id;
+    c.secret = (char *)secret;
+    c.first_party = 1;
+    c.active = &on;
+    c.n_grant_types = 3;
+    c.grant_types = grants;
+    c.n_scope = 2;
+    c.scope = scopes;
+    c.auth = &auth;
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "ClientAdmin", "Put", &c.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+}
+
+/* An authorization code for client "app" from a signed-in session on f, into code (256 bytes). */
+static void
+get_code(struct svc_fx *f, const char *session, char *code)
+{
+    Authd__V1__AuthorizeRequest req = AUTHD__V1__AUTHORIZE_REQUEST__INIT;
+    Authd__V1__ClientContext cc = AUTHD__V1__CLIENT_CONTEXT__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    cc.client_id = "app";
+    cc.response_type = "code";
+    cc.redirect_uri = REDIRECT;
+    cc.scope = "openid profile";
+    cc.state = "st4te";
+    req.session_token = (char *)session;
+    req.params = &cc;
+    req.max_age = -1;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Authorize", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    const char *url = ((Authd__V1__AuthorizeResponse *)resp)->redirect_url;
+    const char *c = strstr(url, "code=");
+    assert_non_null(c);
+    size_t n = strcspn(c + 5, "&#");
+    assert_true(n < 256);
+    memcpy(code, c + 5, n);
+    code[n] = '\0';
+    rpc_msg_free(resp);
+}
+
+/* OAuth.Token for client "app" (grant: code or refresh), the new refresh token into out. */
+static int
+token(struct svc_fx *f, const char *grant, const char *value, const char *secret, char *out)
+{
+    Authd__V1__OAuthTokenRequest req = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.grant_type = (char *)grant;
+    req.client_id = "app";
+    req.client_secret = (char *)secret;
+    req.client_ip = SVC_IP;
+    if (strcmp(grant, "authorization_code") == 0) {
+        req.code = (char *)value;
+        req.redirect_uri = REDIRECT;
+    } else if (strcmp(grant, "refresh_token") == 0) {
+        req.refresh_token = (char *)value;
+    }
+    int r = svc_call(f, ROLE_EDGE, "OAuth", "Token", &req.base, &resp, NULL);
+    if (r == AUTHD_OK && out != NULL)
+        snprintf(out, 256, "%s", ((Authd__V1__OAuthTokenResponse *)resp)->refresh_token);
+    rpc_msg_free(resp);
+    return r;
+}
+
+static int
+call_token(struct racer *x)
+{
+    return token(x->fx, x->a, x->b, CLIENT_SECRET, x->out);
+}
+
+/* A user signed in on f and the client "app"; the session token into session. */
+static void
+oauth_ready(struct pair *p, char *session)
+{
+    char id[64];
+
+    svc_user_create(p->f, "oauth@example.com", SVC_PASSWORD, id);
+    assert_int_equal(svc_login(p->f, "oauth@example.com", SVC_PASSWORD, session, NULL, NULL),
+                     AUTHD_OK);
+    put_client(p->f, "app", CLIENT_SECRET, 1);
+    /* The callers of the second replica, before threads use them. */
+    assert_int_equal(token(p->g, "client_credentials", NULL, CLIENT_SECRET, NULL), AUTHD_OK);
+}
+
+static void
+test_code_once_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    struct racer x[2];
+    char session[256], code[256];
+
+    oauth_ready(&p, session);
+    get_code(p.f, session, code);
+    x[0] = (struct racer){.fx = p.f, .a = "authorization_code", .b = code, .call = call_token};
+    x[1] = (struct racer){.fx = p.g, .a = "authorization_code", .b = code, .call = call_token};
+    race(x, 2);
+    assert_int_equal(count(x, 2, AUTHD_OK), 1);
+    assert_int_equal(count(x, 2, AUTHD_ERR_INVALID_TOKEN), 1);
+    svc_fx_replica_free(p.g);
+}
+
+static void
+test_refresh_reuse_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    struct racer x[2];
+    char session[256], code[256], rt1[256], rt2[256], rt3[256];
+
+    oauth_ready(&p, session);
+    get_code(p.f, session, code);
+    assert_int_equal(token(p.f, "authorization_code", code, CLIENT_SECRET, rt1), AUTHD_OK);
+    /* Rotated on f, replayed on g: g sees the reuse and the family dies on both. */
+    assert_int_equal(token(p.f, "refresh_token", rt1, CLIENT_SECRET, rt2), AUTHD_OK);
+    assert_int_equal(token(p.g, "refresh_token", rt1, CLIENT_SECRET, rt3), AUTHD_ERR_INVALID_TOKEN);
+    assert_int_equal(token(p.f, "refresh_token", rt2, CLIENT_SECRET, rt3), AUTHD_ERR_INVALID_TOKEN);
+
+    /* The same refresh token on both replicas at once: one rotation at most. */
+    get_code(p.f, session, code);
+    assert_int_equal(token(p.f, "authorization_code", code, CLIENT_SECRET, rt1), AUTHD_OK);
+    x[0] = (struct racer){.fx = p.f, .a = "refresh_token", .b = rt1, .call = call_token};
+    x[1] = (struct racer){.fx = p.g, .a = "refresh_token", .b = rt1, .call = call_token};
+    race(x, 2);
+    assert_true(count(x, 2, AUTHD_OK) <= 1);
+    assert_true(count(x, 2, AUTHD_ERR_INVALID_TOKEN) >= 1);
+    svc_fx_replica_free(p.g);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_wrong_passwords_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_email_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_correct_logins_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_totp_code_once_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_code_once_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_reuse_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
