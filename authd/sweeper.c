@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Expired-record sweeper (see sweeper.h). It walks the key-space table (keys.h) and scans each
- * expiring prefix in key order; expired keys are collected and deleted in batches, so a sweep
- * never holds a transaction or a large allocation.
- * A record deleted twice (e.g. a session ended by a logout meanwhile) is harmless.
+ * expiring prefix in key order, collecting the keys that look expired (up to SWEEP_BATCH, then
+ * the scan goes on after the last one), so a sweep never holds a large allocation.
+ *
+ * Every replica of authd may run its sweeper on the same store. A record is therefore deleted
+ * only in a transaction that reads it again for update and judges it again: a record renewed
+ * between the scan and the delete (a new failure on a counter, a session or token whose expiry
+ * moved) is kept, and two sweepers deleting the same record both just delete an absent key. A
+ * lost lock wait (AUTHD_ERR_CONFLICT) skips the record: the next sweep sees it again.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +26,8 @@
 
 #define SWEEP_BATCH 512
 
+void (*sweeper_between_hook)(struct authd *a);
+
 struct sweeper {
     struct authd *a;
     int64_t interval;
@@ -36,26 +43,13 @@ struct sweep_pass {
     const ProtobufCMessageDescriptor *desc; /* KEY_SWEEP_EXPIRES/_REFRESH: has expires_at */
     size_t prefix_len;
     int64_t now;
-    int64_t window; /* KEY_SWEEP_COUNTER: the widest lockout window */
-    struct store_batch *b;
-    size_t pending; /* deletes in b */
+    int64_t window;          /* KEY_SWEEP_COUNTER: the widest lockout window */
+    char *keys[SWEEP_BATCH]; /* candidates of this batch (malloc'd, NUL-terminated copies) */
+    size_t n;
+    char last[KEY_MAX]; /* the last key scanned: the next batch starts after it */
+    const char *cur;    /* the candidate delete_step judges again */
     uint64_t deleted;
-    int err;
 };
-
-static int
-flush(struct sweep_pass *p)
-{
-    if (p->pending == 0)
-        return AUTHD_OK;
-    int r = store_batch_commit(p->a->store, p->b);
-    store_batch_free(p->b);
-    p->b = store_batch_new();
-    p->pending = 0;
-    if (p->b == NULL)
-        return AUTHD_ERR_NOMEM;
-    return r;
-}
 
 /* 1 when the counter is neither locked nor inside the widest window of any policy. */
 static int
@@ -64,12 +58,16 @@ counter_stale(const Authd__Storage__ThrottleRecord *t, int64_t now, int64_t wind
     return t->locked_until <= now && now - t->last_failure >= window;
 }
 
+/*
+ * 1 when the record (key, val) of p's prefix has expired, with the index entry to delete with it
+ * in ikey (KEY_MAX bytes; "" for none); 0 when it lives or is not ours to judge.
+ */
 static int
-on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+judge(const struct sweep_pass *p, const char *key, size_t klen, const void *val, size_t vlen,
+      char *ikey)
 {
-    struct sweep_pass *p = arg;
     int expired = 0;
-    char ikey[KEY_MAX] = "";
+    ikey[0] = '\0';
     if (p->kind == KEY_SWEEP_SESSION) {
         Authd__Storage__SessionRecord *r = authd__storage__session_record__unpack(NULL, vlen, val);
         if (r == NULL)
@@ -99,47 +97,117 @@ on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
         if (expired && p->kind == KEY_SWEEP_REFRESH) {
             const Authd__Storage__RefreshTokenRecord *rt = (const void *)m;
             size_t il = klen - p->prefix_len;
-            int n = snprintf(ikey, sizeof(ikey), "%s%s/%.*s", KEY_RFAM, rt->family, (int)il,
-                             (const char *)key + p->prefix_len);
-            if (n <= 0 || (size_t)n >= sizeof(ikey) || rt->family[0] == '\0')
+            int n = snprintf(ikey, KEY_MAX, "%s%s/%.*s", KEY_RFAM, rt->family, (int)il,
+                             key + p->prefix_len);
+            if (n <= 0 || (size_t)n >= KEY_MAX || rt->family[0] == '\0')
                 ikey[0] = '\0';
         }
         protobuf_c_message_free_unpacked(m, NULL);
     }
-    if (!expired)
+    return expired;
+}
+
+/* Scan callback: collects the keys that look expired; stops when the batch is full. */
+static int
+on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct sweep_pass *p = arg;
+    char ikey[KEY_MAX];
+    if (klen >= KEY_MAX)
+        return 0; /* authd never makes such a key */
+    memcpy(p->last, key, klen);
+    p->last[klen] = '\0';
+    if (!judge(p, p->last, klen, val, vlen, ikey))
         return 0;
-    int rc = store_batch_delete(p->b, key, klen);
-    if (rc == AUTHD_OK && ikey[0] != '\0')
-        rc = store_batch_delete(p->b, ikey, strlen(ikey));
-    if (rc != AUTHD_OK)
-        return rc;
-    p->deleted++;
-    if (++p->pending >= SWEEP_BATCH)
-        return flush(p);
-    return 0;
+    p->keys[p->n] = strdup(p->last);
+    if (p->keys[p->n] == NULL)
+        return AUTHD_ERR_NOMEM;
+    return ++p->n == SWEEP_BATCH ? 1 : 0;
+}
+
+/* Deletes key when, read again under its row lock, it is still expired. */
+static int
+delete_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct sweep_pass *p = arg;
+    const char *key = p->cur;
+    char ikey[KEY_MAX];
+    void *val = NULL;
+    size_t vlen = 0;
+    (void)a;
+    int r = store_txn_get(txn, key, strlen(key), 1, &val, &vlen);
+    if (r != AUTHD_OK)
+        return r; /* NOT_FOUND: deleted meanwhile (another sweeper, a logout) */
+    int expired = judge(p, key, strlen(key), val, vlen, ikey);
+    store_value_free(val, vlen);
+    if (!expired)
+        return AUTHD_ERR_NOT_FOUND; /* renewed meanwhile: kept (nothing to commit) */
+    r = store_txn_delete(txn, key, strlen(key));
+    if (r == AUTHD_OK && ikey[0] != '\0')
+        r = store_txn_delete(txn, ikey, strlen(ikey));
+    return r;
+}
+
+/* Deletes the batch's candidates one transaction each; a conflict skips one. */
+static int
+flush(struct sweep_pass *p)
+{
+    int r = AUTHD_OK;
+    if (sweeper_between_hook != NULL && p->n > 0)
+        sweeper_between_hook(p->a);
+    for (size_t i = 0; i < p->n; i++) {
+        if (r == AUTHD_OK) {
+            p->cur = p->keys[i];
+            struct store_txn *txn = NULL;
+            r = store_txn_begin(p->a->store, &txn);
+            if (r == AUTHD_OK) {
+                r = delete_step(p->a, txn, p);
+                if (r == AUTHD_OK)
+                    r = store_txn_commit(txn);
+                if (r == AUTHD_OK)
+                    p->deleted++;
+                store_txn_free(txn);
+            }
+            if (r == AUTHD_ERR_NOT_FOUND || r == AUTHD_ERR_CONFLICT)
+                r = AUTHD_OK; /* gone, renewed, or busy: not ours to delete now */
+        }
+        free(p->keys[i]);
+        p->keys[i] = NULL;
+    }
+    p->n = 0;
+    return r;
 }
 
 static int
 sweep_records(struct authd *a, const struct key_prefix *kp, int64_t now, uint64_t *deleted)
 {
-    struct sweep_pass p = {.a = a,
-                           .kind = kp->sweep,
-                           .desc = kp->record,
-                           .prefix_len = strlen(kp->prefix),
-                           .now = now,
-                           .window = throttle_widest_window(a),
-                           .b = store_batch_new()};
-    if ((p.kind == KEY_SWEEP_EXPIRES || p.kind == KEY_SWEEP_REFRESH) && p.desc == NULL) {
-        store_batch_free(p.b);
-        return AUTHD_ERR_INTERNAL; /* a key-space row that names no record to read */
-    }
-    if (p.b == NULL)
+    struct sweep_pass *p = calloc(1, sizeof(*p));
+    if (p == NULL)
         return AUTHD_ERR_NOMEM;
-    int r = store_scan(a->store, kp->prefix, p.prefix_len, NULL, 0, on_record, &p);
-    if (r == AUTHD_OK)
-        r = flush(&p);
-    store_batch_free(p.b);
-    *deleted += p.deleted;
+    p->a = a;
+    p->kind = kp->sweep;
+    p->desc = kp->record;
+    p->prefix_len = strlen(kp->prefix);
+    p->now = now;
+    p->window = throttle_widest_window(a);
+    int r = AUTHD_OK;
+    if ((p->kind == KEY_SWEEP_EXPIRES || p->kind == KEY_SWEEP_REFRESH) && p->desc == NULL)
+        r = AUTHD_ERR_INTERNAL; /* a key-space row that names no record to read */
+    int more = 1, started = 0;
+    while (r == AUTHD_OK && more) {
+        r = store_scan(a->store, kp->prefix, p->prefix_len, started ? p->last : NULL,
+                       started ? strlen(p->last) : 0, on_record, p);
+        started = 1;
+        /* A full batch stopped the scan early: there may be more after p->last. */
+        more = r == AUTHD_OK && p->n == SWEEP_BATCH;
+        int fr = flush(p);
+        if (r == AUTHD_OK)
+            r = fr;
+    }
+    for (size_t i = 0; i < p->n; i++)
+        free(p->keys[i]);
+    *deleted += p->deleted;
+    free(p);
     return r;
 }
 

@@ -3,8 +3,10 @@
  * Unit tests for authd/sweeper.c and the key-space table it walks (authd/keys.h), against a
  * real store with a controllable clock: expired sessions (and their index entries), tokens and
  * stale counters go; live ones stay; every expiring prefix of the table is swept, and no prefix
- * overlaps another.
+ * overlaps another. Replicas: a record renewed between the scan and the delete is kept, and two
+ * authd sweeping one store at once delete each record once, without errors.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -309,6 +311,96 @@ test_sweep_covers_every_expiring_prefix(void **state)
     fixture_close(&f);
 }
 
+/* ---- several replicas sweeping one store ----------------------------------------------- */
+
+static int renewed;
+
+/* Plays another replica: a new failure on a counter the scan just found stale. */
+static void
+renew_counter(struct authd *a)
+{
+    if (renewed++ == 0)
+        throttle_fail(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, "renew@example.com");
+}
+
+static void
+test_sweep_keeps_renewed_record(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct sweep_stats ss;
+    fixture_open(&f);
+
+    assert_int_equal(throttle_fail(&f.a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, "renew@example.com"),
+                     AUTHD_OK);
+    fake_now += 2 * throttle_widest_window(&f.a); /* stale: the scan finds it expired */
+    renewed = 0;
+    sweeper_between_hook = renew_counter;
+    int r = sweeper_run_once(&f.a, &ss);
+    sweeper_between_hook = NULL;
+    assert_int_equal(r, AUTHD_OK);
+    assert_true(renewed > 0);
+    /* Judged again under its lock, the counter holds a fresh failure: kept. */
+    assert_int_equal(ss.counters, 0);
+    assert_int_equal(count(f.st, KEY_THROTTLE), 1);
+    /* Stale again later: now it goes. */
+    fake_now += 2 * throttle_widest_window(&f.a);
+    assert_int_equal(sweeper_run_once(&f.a, &ss), AUTHD_OK);
+    assert_int_equal(ss.counters, 1);
+    assert_int_equal(count(f.st, KEY_THROTTLE), 0);
+    fixture_close(&f);
+}
+
+struct sweep_thread {
+    struct authd *a;
+    struct sweep_stats ss;
+    int r;
+};
+
+static void *
+sweep_main(void *arg)
+{
+    struct sweep_thread *t = arg;
+    t->r = sweeper_run_once(t->a, &t->ss);
+    return NULL;
+}
+
+#define MANY_COUNTERS 700 /* more than one sweep batch */
+
+static void
+test_two_replicas_sweep_at_once(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct authd g;
+    struct authd_settings s;
+    char subject[64];
+    pthread_t th[2];
+    fixture_open(&f);
+    authd_settings_default(&s);
+    assert_int_equal(authd_init(&g, f.st, NULL, &s), AUTHD_OK);
+    g.now = clock_fake;
+
+    for (int i = 0; i < MANY_COUNTERS; i++) {
+        snprintf(subject, sizeof(subject), "c%03d@example.com", i);
+        assert_int_equal(throttle_fail(&f.a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, subject),
+                         AUTHD_OK);
+    }
+    fake_now += 2 * throttle_widest_window(&f.a);
+    struct sweep_thread t[2] = {{.a = &f.a}, {.a = &g}};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, sweep_main, &t[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    /* Both finish cleanly, and each record was deleted by exactly one of them. */
+    assert_int_equal(t[0].r, AUTHD_OK);
+    assert_int_equal(t[1].r, AUTHD_OK);
+    assert_int_equal(t[0].ss.counters + t[1].ss.counters, MANY_COUNTERS);
+    assert_int_equal(count(f.st, KEY_THROTTLE), 0);
+    authd_cleanup(&g);
+    fixture_close(&f);
+}
+
 int
 main(void)
 {
@@ -318,6 +410,8 @@ main(void)
         cmocka_unit_test(test_key_space_prefixes_disjoint),
         cmocka_unit_test(test_key_space_rows_complete),
         cmocka_unit_test(test_sweep_covers_every_expiring_prefix),
+        cmocka_unit_test(test_sweep_keeps_renewed_record),
+        cmocka_unit_test(test_two_replicas_sweep_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
