@@ -13,6 +13,7 @@
 #include "authd/v1/users.pb-c.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/secret.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "authd/keys.h"
 #include "authd/records.h"
@@ -73,9 +74,77 @@ authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c)
     pthread_mutex_unlock(&a->cfg_lock);
 }
 
+int64_t
+authd_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Applies the stored record val (NULL: none stored) unless it is the one the copy came from.
+ * AUTHD_OK, or AUTHD_ERR_STORAGE when the bytes do not parse (the copy stays). */
+static int
+cfg_apply_stored(struct authd *a, const void *val, size_t vlen)
+{
+    uint8_t digest[32];
+    secret_sha256(val != NULL ? val : "", val != NULL ? vlen : 0, digest);
+    pthread_mutex_lock(&a->cfg_lock);
+    int same = memcmp(digest, a->cfg_digest, sizeof(digest)) == 0;
+    pthread_mutex_unlock(&a->cfg_lock);
+    if (same)
+        return AUTHD_OK;
+    Authd__Storage__ConfigRecord *rec = NULL;
+    if (val != NULL) {
+        rec = authd__storage__config_record__unpack(NULL, vlen, val);
+        if (rec == NULL)
+            return AUTHD_ERR_STORAGE;
+    }
+    authd_cfg_apply(a, rec != NULL ? rec->auth_config : NULL);
+    if (rec != NULL)
+        authd__storage__config_record__free_unpacked(rec, NULL);
+    pthread_mutex_lock(&a->cfg_lock);
+    memcpy(a->cfg_digest, digest, sizeof(digest));
+    pthread_mutex_unlock(&a->cfg_lock);
+    return AUTHD_OK;
+}
+
+/* Reads and applies the stored AuthConfig. */
+static int
+cfg_reload(struct authd *a)
+{
+    void *val = NULL;
+    size_t vlen = 0;
+    int r = store_get(a->store, KEY_CONFIG, strlen(KEY_CONFIG), &val, &vlen);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return cfg_apply_stored(a, NULL, 0);
+    if (r != AUTHD_OK)
+        return r;
+    r = cfg_apply_stored(a, val, vlen);
+    store_value_free(val, vlen);
+    return r;
+}
+
+void
+authd_cfg_refresh(struct authd *a)
+{
+    int64_t now = authd_mono_ms();
+    pthread_mutex_lock(&a->cfg_lock);
+    int due = a->refresh_ms <= 0 || now - a->cfg_checked_ms >= a->refresh_ms;
+    if (due)
+        a->cfg_checked_ms = now; /* the others keep using the copy while this thread rereads */
+    pthread_mutex_unlock(&a->cfg_lock);
+    if (!due)
+        return;
+    int r = cfg_reload(a);
+    if (r != AUTHD_OK)
+        log_event(LOG_WARN, "config_reload_failed", "err=%s", authd_err_reason(r));
+}
+
 void
 authd_cfg_get(struct authd *a, struct authd_cfg *out)
 {
+    authd_cfg_refresh(a);
     pthread_mutex_lock(&a->cfg_lock);
     *out = a->cfg;
     pthread_mutex_unlock(&a->cfg_lock);
@@ -84,7 +153,6 @@ authd_cfg_get(struct authd *a, struct authd_cfg *out)
 int
 authd_init(struct authd *a, struct store *st, struct secretbox *box, const struct authd_settings *s)
 {
-    Authd__Storage__ConfigRecord *rec = NULL;
     a->store = st;
     a->box = box;
     a->keys = NULL;
@@ -94,19 +162,14 @@ authd_init(struct authd *a, struct store *st, struct secretbox *box, const struc
     pthread_mutex_init(&a->cfg_lock, NULL);
     for (int i = 0; i < AUTHD_SERIAL_STRIPES; i++)
         pthread_mutex_init(&a->serial[i], NULL);
-    int r = rec_get(st, NULL, 0, KEY_CONFIG, &authd__storage__config_record__descriptor,
-                    (ProtobufCMessage **)&rec);
-    if (r == AUTHD_ERR_NOT_FOUND) {
-        authd_cfg_apply(a, NULL);
-        return AUTHD_OK;
-    }
-    if (r != AUTHD_OK) {
+    a->refresh_ms = AUTHD_REFRESH_MS_DEFAULT;
+    a->cfg_checked_ms = authd_mono_ms();
+    /* No digest matches all ones: the first load always applies. */
+    memset(a->cfg_digest, 0xff, sizeof(a->cfg_digest));
+    int r = cfg_reload(a);
+    if (r != AUTHD_OK)
         authd_cleanup(a);
-        return r;
-    }
-    authd_cfg_apply(a, rec->auth_config);
-    rpc_msg_free(&rec->base);
-    return AUTHD_OK;
+    return r;
 }
 
 void
@@ -120,6 +183,7 @@ authd_cleanup(struct authd *a)
 int64_t
 authd_session_ttl(struct authd *a)
 {
+    authd_cfg_refresh(a);
     pthread_mutex_lock(&a->cfg_lock);
     int64_t age = a->cfg.asid_max_age;
     pthread_mutex_unlock(&a->cfg_lock);

@@ -37,6 +37,10 @@ struct authd_cfg {
     struct throttle_policies lockout; /* lockout (throttle.h reads it) */
 };
 
+/* The default of struct authd.refresh_ms: shared state changed by another replica is seen within
+ * a second. */
+#define AUTHD_REFRESH_MS_DEFAULT 1000
+
 /* Stripes of the in-process serial locks of brute-force judging (guard.c). */
 #define AUTHD_SERIAL_STRIPES 256
 
@@ -51,17 +55,34 @@ struct authd {
     struct signkeys *keys;
     /* The OAuth issuer: the edge's public base URL ("iss" of every token). */
     char issuer[512];
-    /* Cached AuthConfig. Another replica may change the stored one: authd_cfg_refresh rereads
-     * it at most every cfg_refresh_ms (see docs/ARCHITECTURE.md, "What a replica caches"). */
+    /* Cached AuthConfig. Another replica may change the stored one: every use rereads the
+     * stored record when the copy is older than refresh_ms (authd_cfg_refresh), so a change
+     * reaches this authd within refresh_ms plus one read (docs/ARCHITECTURE.md, "What a
+     * replica keeps in memory"). cfg, cfg_checked_ms and cfg_digest are under cfg_lock. */
     pthread_mutex_t cfg_lock;
     struct authd_cfg cfg;
+    int64_t cfg_checked_ms; /* monotonic ms of the last reread */
+    uint8_t cfg_digest[32]; /* SHA-256 of the stored record the copy was made from */
+    /* How old (ms) a copy of shared state (the AuthConfig here, the signing keys in signkeys.c)
+     * may get before a use rereads it; AUTHD_REFRESH_MS_DEFAULT, 0 = reread on every use. */
+    int refresh_ms;
     /* In-process front of guard.c's serial locks: per authd, so two authd in one process (the
      * unit tests' replicas) only meet in the store, as two processes do. */
     pthread_mutex_t serial[AUTHD_SERIAL_STRIPES];
 };
 
-/* A consistent copy of the cached configuration. */
+/* A consistent copy of the cached configuration (refreshed first when due, authd_cfg_refresh). */
 void authd_cfg_get(struct authd *a, struct authd_cfg *out);
+
+/*
+ * Rereads the stored AuthConfig when the cached copy is older than a->refresh_ms (one thread
+ * rereads, the others go on with the copy meanwhile) and applies it when the stored bytes
+ * changed. A storage error keeps the copy (logged). Every reader of a->cfg calls this first.
+ */
+void authd_cfg_refresh(struct authd *a);
+
+/* The monotonic clock in milliseconds (for refresh ages; never the wall clock). */
+int64_t authd_mono_ms(void);
 
 /* Replaces the cached configuration from c (NULL: all defaults). */
 void authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c);

@@ -44,6 +44,7 @@ struct options {
     const char *totp_key_file;
     const char *totp_key; /* AUTHD_TOTP_KEY (environment only): wiped once read */
     int64_t sweep_interval;
+    int refresh_ms; /* --refresh-ms: struct authd.refresh_ms */
     const char *issuer;
     const char *token_alg;
     const char *callers_file;    /* --callers: certificate identities -> roles */
@@ -89,6 +90,10 @@ static const struct opts_spec option_table[] = {
      "the edge's public base URL: the iss of every token", F(issuer)},
     {"sweep-interval", 0, "AUTHD_SWEEP_INTERVAL", OPTS_INT, "SECONDS", 1, DAYS(7), NULL, "600",
      "how often expired records are swept", F(sweep_interval)},
+    {"refresh-ms", 0, "AUTHD_REFRESH_MS", OPTS_INT, "MS", 0, 60000, NULL, "1000",
+     "how stale the cached AuthConfig and signing keys may\nget before a use rereads them "
+     "(replicas on one\ndatabase see each other's changes within it)",
+     F(refresh_ms)},
     {"totp-key-file", 0, "AUTHD_TOTP_KEY_FILE", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
      "256-bit key (64 hex digits) that encrypts TOTP secrets\nand signing keys at rest",
      F(totp_key_file)},
@@ -393,6 +398,7 @@ open_domain(const struct options *o, struct secretbox *box, struct store **st, s
         fprintf(stderr, "authd: cannot read configuration from the store\n");
         return -1;
     }
+    a->refresh_ms = o->refresh_ms;
     *ready = 1;
     if (strlen(o->issuer) >= sizeof(a->issuer) ||
         (strncmp(o->issuer, "https://", 8) != 0 && strncmp(o->issuer, "http://", 7) != 0)) {

@@ -48,6 +48,9 @@ struct signkeys {
     pthread_mutex_t rotate_lock; /* one rotation at a time; only a rotation writes the array */
     int64_t max_ttl;
     int64_t (*now)(void); /* borrowed from the struct authd given to signkeys_load */
+    struct authd *a;      /* borrowed: the store, the key box and refresh_ms of signkeys_load's */
+    pthread_mutex_t sync_lock; /* guards synced_ms */
+    int64_t synced_ms;         /* monotonic ms of the last reread of the store's keys */
     struct signkey *keys;
     size_t n, cap;
 };
@@ -108,15 +111,19 @@ signkey_expired(const struct signkeys *k, int64_t retired_at, int64_t now)
     return retired_at != 0 && now - retired_at > k->max_ttl;
 }
 
-/* The active key of alg, or NULL. With several (see signkeys_load), the newest. */
+/* The active key of alg, or NULL. With several (see signkeys_load; or two replicas that rotated at
+ * once), the newest. */
 static struct signkey *
 signkeys_active(struct signkeys *k, const char *alg)
 {
     struct signkey *best = NULL;
     for (size_t i = 0; i < k->n; i++) {
         struct signkey *sk = &k->keys[i];
+        /* Ties (two replicas rotating in the same second) go to the greater kid, so every
+         * replica picks the same key. */
         if (sk->retired_at == 0 && strcmp(sk->alg, alg) == 0 &&
-            (best == NULL || sk->created_at > best->created_at))
+            (best == NULL || sk->created_at > best->created_at ||
+             (sk->created_at == best->created_at && strcmp(sk->kid, best->kid) > 0)))
             best = sk;
     }
     return best;
@@ -390,6 +397,12 @@ signkeys_new(int64_t max_token_ttl, int64_t (*now)(void))
         free(k);
         return NULL;
     }
+    if (pthread_mutex_init(&k->sync_lock, NULL) != 0) {
+        pthread_mutex_destroy(&k->rotate_lock);
+        pthread_rwlock_destroy(&k->lock);
+        free(k);
+        return NULL;
+    }
     k->max_ttl = max_token_ttl;
     k->now = now;
     return k;
@@ -528,6 +541,8 @@ signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
         goto out;
     if (dirty && (r = store_batch_commit(a->store, b)) != AUTHD_OK)
         goto out;
+    k->a = a;
+    k->synced_ms = authd_mono_ms();
     *out = k;
     k = NULL;
 out:
@@ -549,7 +564,142 @@ signkeys_free(struct signkeys *k)
     free(k->keys);
     pthread_rwlock_destroy(&k->lock);
     pthread_mutex_destroy(&k->rotate_lock);
+    pthread_mutex_destroy(&k->sync_lock);
     free(k);
+}
+
+/* ---- agreeing with other replicas ----------------------------------------------------------
+ * Another authd on the same store may rotate (a new key, the old one retired) or drop an expired
+ * key. Every use of k rereads the stored keys when its copy is older than the authd's refresh_ms
+ * (signkeys_refresh), and a token whose kid this replica has never seen makes it read that one
+ * record at once (signkeys_fetch), so a token signed by a key another replica just made verifies
+ * here at once. Both change the array under rotate_lock, as a rotation does. */
+
+/* The in-memory key with kid, or NULL. Called with rotate_lock or a lock on k->lock held. */
+static struct signkey *
+signkeys_find(struct signkeys *k, const char *kid)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (strcmp(k->keys[i].kid, kid) == 0)
+            return &k->keys[i];
+    return NULL;
+}
+
+/* Makes k what the store holds: new keys opened and added, retirements taken over, keys gone
+ * from the store (expired, dropped by another replica) dropped. */
+static int
+signkeys_sync(struct signkeys *k)
+{
+    struct signkeys_recs rs = {0};
+    struct signkey *add = NULL;
+    size_t nadd = 0;
+    char q[96];
+
+    /* The scan under rotate_lock: a rotation of this replica cannot slip between the scan and
+     * the update (its new key would look dropped). */
+    pthread_mutex_lock(&k->rotate_lock);
+    int r = store_scan(k->a->store, KEY_SIGKEY, strlen(KEY_SIGKEY), NULL, 0, on_sigkey_record, &rs);
+    if (r != AUTHD_OK)
+        goto out;
+    int64_t now = k->now();
+    r = AUTHD_ERR_NOMEM;
+    add = calloc(rs.n + 1, sizeof(*add));
+    if (add == NULL)
+        goto out;
+    /* Opening is the slow part: before the write lock. Only rotate_lock holders change the
+     * array, so reading it here is safe. */
+    for (size_t i = 0; i < rs.n; i++) {
+        const Authd__Storage__SigningKey *m = rs.v[i];
+        if (signkey_expired(k, m->retired_at, now) || signkeys_find(k, m->kid) != NULL)
+            continue;
+        if (signkey_open(k->a, m, &add[nadd]) == AUTHD_OK)
+            nadd++;
+        else
+            log_event(LOG_ERROR, "signkey_unreadable", "kid=%s", log_quote(m->kid, q, sizeof(q)));
+    }
+    r = AUTHD_OK;
+    pthread_rwlock_wrlock(&k->lock);
+    size_t w = 0;
+    for (size_t i = 0; i < k->n; i++) {
+        const Authd__Storage__SigningKey *m = NULL;
+        for (size_t j = 0; j < rs.n && m == NULL; j++)
+            if (strcmp(rs.v[j]->kid, k->keys[i].kid) == 0)
+                m = rs.v[j];
+        if (m == NULL || signkey_expired(k, m->retired_at, now)) {
+            signkey_clear(&k->keys[i]);
+            continue;
+        }
+        if (m->retired_at != 0)
+            k->keys[i].retired_at = m->retired_at;
+        k->keys[w++] = k->keys[i];
+    }
+    k->n = w;
+    for (size_t i = 0; i < nadd && r == AUTHD_OK; i++) {
+        r = signkeys_reserve(k);
+        if (r == AUTHD_OK) {
+            k->keys[k->n++] = add[i];
+            memset(&add[i], 0, sizeof(add[i]));
+        }
+    }
+    pthread_rwlock_unlock(&k->lock);
+out:
+    pthread_mutex_unlock(&k->rotate_lock);
+    for (size_t i = 0; add != NULL && i < nadd; i++)
+        signkey_clear(&add[i]);
+    free(add);
+    signkeys_recs_free(&rs);
+    return r;
+}
+
+/* Rereads the store's keys when the copy is older than refresh_ms; one thread rereads while
+ * the others go on with the copy. A failure keeps the copy (logged). */
+static void
+signkeys_refresh(struct signkeys *k)
+{
+    if (k->a == NULL)
+        return;
+    int64_t now = authd_mono_ms();
+    pthread_mutex_lock(&k->sync_lock);
+    int due = k->a->refresh_ms <= 0 || now - k->synced_ms >= k->a->refresh_ms;
+    if (due)
+        k->synced_ms = now;
+    pthread_mutex_unlock(&k->sync_lock);
+    if (!due)
+        return;
+    int r = signkeys_sync(k);
+    if (r != AUTHD_OK)
+        log_event(LOG_WARN, "signkeys_reload_failed", "err=%s", authd_err_reason(r));
+}
+
+/* A kid this replica does not know: reads that one record (a point read, as cheap as any token
+ * lookup, so unknown kids cost an attacker as much as they cost us) and adds the key when it is
+ * there and still published. */
+static void
+signkeys_fetch(struct signkeys *k, const char *kid)
+{
+    Authd__Storage__SigningKey *m = NULL;
+    struct signkey sk;
+    char name[KEY_MAX];
+
+    memset(&sk, 0, sizeof(sk));
+    if (k->a == NULL || !signkeys_kid_ok(kid) || signkeys_key_name(name, kid) != AUTHD_OK)
+        return;
+    if (rec_get(k->a->store, NULL, 0, name, &authd__storage__signing_key__descriptor,
+                (ProtobufCMessage **)&m) != AUTHD_OK)
+        return;
+    pthread_mutex_lock(&k->rotate_lock);
+    if (strcmp(m->kid, kid) == 0 && !signkey_expired(k, m->retired_at, k->now()) &&
+        signkeys_find(k, kid) == NULL && signkey_open(k->a, m, &sk) == AUTHD_OK) {
+        pthread_rwlock_wrlock(&k->lock);
+        if (signkeys_reserve(k) == AUTHD_OK) {
+            k->keys[k->n++] = sk;
+            memset(&sk, 0, sizeof(sk));
+        }
+        pthread_rwlock_unlock(&k->lock);
+    }
+    pthread_mutex_unlock(&k->rotate_lock);
+    signkey_clear(&sk);
+    rpc_msg_free(&m->base);
 }
 
 int
@@ -665,6 +815,7 @@ signkeys_sign(struct signkeys *k, const char *alg, const char *claims_json, char
     const char *name_alg = signkeys_alg_name(alg);
     if (k == NULL || name_alg == NULL || claims_json == NULL)
         goto out;
+    signkeys_refresh(k);
     claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(claims))
         goto out;
@@ -746,13 +897,20 @@ signkeys_verify(struct signkeys *k, const char *jws, char **claims_json)
     if (alg == NULL || kid == NULL)
         goto out;
 
+    signkeys_refresh(k);
     pthread_rwlock_rdlock(&k->lock);
     locked = 1;
     int64_t now = k->now();
-    struct signkey *sk = NULL;
-    for (size_t i = 0; i < k->n && sk == NULL; i++)
-        if (strcmp(k->keys[i].kid, kid) == 0 && signkey_published(k, &k->keys[i], now))
-            sk = &k->keys[i];
+    struct signkey *sk = signkeys_find(k, kid);
+    if (sk == NULL) {
+        /* Perhaps made by another replica since the last refresh: look it up once. */
+        pthread_rwlock_unlock(&k->lock);
+        signkeys_fetch(k, kid);
+        pthread_rwlock_rdlock(&k->lock);
+        sk = signkeys_find(k, kid);
+    }
+    if (sk != NULL && !signkey_published(k, sk, now))
+        sk = NULL;
     if (sk == NULL || strcmp(alg, sk->alg) != 0)
         goto out;
     /* Only the fixed-length R || S form (RFC 7518 §3.4); some cjose versions would split a
@@ -791,6 +949,7 @@ signkeys_jwks(struct signkeys *k, char **json)
     *json = NULL;
     if (k == NULL)
         return r;
+    signkeys_refresh(k);
     /* The entries are immutable strings, so readers can share them without copying JSON. */
     pthread_rwlock_rdlock(&k->lock);
     int64_t now = k->now();

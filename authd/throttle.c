@@ -118,6 +118,7 @@ void
 throttle_policy(struct authd *a, enum throttle_kind k, enum throttle_subject s,
                 struct throttle_policy *out)
 {
+    authd_cfg_refresh(a);
     pthread_mutex_lock(&a->cfg_lock);
     *out = a->cfg.lockout.p[k][s];
     pthread_mutex_unlock(&a->cfg_lock);
@@ -127,6 +128,7 @@ int64_t
 throttle_widest_window(struct authd *a)
 {
     int64_t window = 0;
+    authd_cfg_refresh(a);
     pthread_mutex_lock(&a->cfg_lock);
     for (int k = 0; k < THROTTLE_KINDS; k++)
         for (int s = 0; s < THROTTLE_SUBJECTS; s++)

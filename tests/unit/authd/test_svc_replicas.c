@@ -16,16 +16,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "authd/callers.h"
 #include "authd/clients.h"
+#include "authd/password.h"
 #include "authd/signkeys.h"
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/oauth.pb-c.h"
+#include "authd/throttle.h"
 #include "common/err.h"
+#include "storage/store.h"
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
 
@@ -349,6 +353,135 @@ test_refresh_reuse_over_replicas(void **state)
     svc_fx_replica_free(p.g);
 }
 
+/* ---- what one replica changes, the other uses ---------------------------------------------- */
+
+static void
+test_signing_key_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    char kid[SIGNKEYS_KID_MAX], *jws = NULL, *claims = NULL, *jwks = NULL;
+
+    /* g would not reread its keys for an hour: only the unknown kid can make it look. */
+    p.g->a.refresh_ms = 3600 * 1000;
+    assert_int_equal(signkeys_rotate(&p.f->a, p.f->a.keys, "ES256", kid), AUTHD_OK);
+    assert_int_equal(signkeys_sign(p.f->a.keys, "ES256", "{\"sub\":\"x\"}", &jws), AUTHD_OK);
+    assert_int_equal(signkeys_verify(p.g->a.keys, jws, &claims), AUTHD_OK);
+    assert_string_equal(claims, "{\"sub\":\"x\"}");
+    free(claims);
+    free(jws);
+    /* A kid that is nowhere stays refused (and costs one read). */
+    assert_int_equal(signkeys_sign(p.f->a.keys, "ES256", "{}", &jws), AUTHD_OK);
+    jws[20] = jws[20] == 'A' ? 'B' : 'A'; /* inside the header: the kid or its JSON changes */
+    assert_int_not_equal(signkeys_verify(p.g->a.keys, jws, &claims), AUTHD_OK);
+    free(jws);
+    /* Once its copy is due, g publishes the new key and signs with it too. */
+    p.g->a.refresh_ms = 0;
+    assert_int_equal(signkeys_jwks(p.g->a.keys, &jwks), AUTHD_OK);
+    assert_non_null(strstr(jwks, kid));
+    free(jwks);
+    assert_int_equal(signkeys_sign(p.g->a.keys, "ES256", "{}", &jws), AUTHD_OK);
+    p.f->a.refresh_ms = 3600 * 1000;
+    assert_int_equal(signkeys_verify(p.f->a.keys, jws, &claims), AUTHD_OK);
+    free(claims);
+    free(jws);
+    svc_fx_replica_free(p.g);
+}
+
+/* Admin.PutAuthConfig on f with lockout.password.account.freeFailures = n. */
+static void
+put_free_failures(struct svc_fx *f, int n)
+{
+    Authd__V1__AuthConfig c = AUTHD__V1__AUTH_CONFIG__INIT;
+    Authd__V1__LockoutConfig l = AUTHD__V1__LOCKOUT_CONFIG__INIT;
+    Authd__V1__LockoutPolicy pw = AUTHD__V1__LOCKOUT_POLICY__INIT;
+    Authd__V1__LockoutRule acct = AUTHD__V1__LOCKOUT_RULE__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    acct.free_failures = n;
+    pw.account = &acct;
+    l.password = &pw;
+    c.lockout = &l;
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "Admin", "PutAuthConfig", &c.base, &resp, NULL),
+                     AUTHD_OK);
+    rpc_msg_free(resp);
+}
+
+static void
+test_config_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    struct throttle_policy pol;
+
+    p.g->a.refresh_ms = 3600 * 1000;
+    put_free_failures(p.f, 2);
+    throttle_policy(&p.f->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, &pol);
+    assert_int_equal(pol.free_failures, 2);
+    /* g's copy is not due yet: the old policy (the bound is refresh_ms) ... */
+    throttle_policy(&p.g->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, &pol);
+    assert_int_equal(pol.free_failures, FREE_FAILURES);
+    /* ... and once it is due, the stored one, with no call to g. */
+    p.g->a.refresh_ms = 0;
+    throttle_policy(&p.g->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, &pol);
+    assert_int_equal(pol.free_failures, 2);
+    put_free_failures(p.f, 3);
+    throttle_policy(&p.g->a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, &pol);
+    assert_int_equal(pol.free_failures, 3);
+    svc_fx_replica_free(p.g);
+}
+
+/* Replaces client "app"'s stored secret hash behind every authd's back (as another process's
+ * ClientAdmin.Put would: no cache of this process is told). */
+static void
+store_client_secret(struct svc_fx *f, const char *secret)
+{
+    Authd__Storage__ClientRecord *c = NULL;
+    char *phc = NULL;
+    uint8_t buf[4096];
+
+    assert_int_equal(clients_get(&f->a, "app", &c), AUTHD_OK);
+    assert_int_equal(password_hash(&f->a.set.argon2, secret, strlen(secret), &phc), AUTHD_OK);
+    free(c->secret_hash);
+    c->secret_hash = phc;
+    size_t n = protobuf_c_message_get_packed_size(&c->base);
+    assert_true(n <= sizeof(buf));
+    protobuf_c_message_pack(&c->base, buf);
+    assert_int_equal(store_put(f->st, "client/app", strlen("client/app"), buf, n), AUTHD_OK);
+    rpc_msg_free(&c->base);
+}
+
+static void
+test_client_changes_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    char session[256];
+    ProtobufCMessage *resp = NULL;
+    Authd__V1__ClientRequest del = AUTHD__V1__CLIENT_REQUEST__INIT;
+
+    oauth_ready(&p, session);
+    /* g has verified (and remembered) the secret; then it changes in the store. */
+    assert_int_equal(token(p.g, "client_credentials", NULL, CLIENT_SECRET, NULL), AUTHD_OK);
+    store_client_secret(p.f, "the rotated secret of the app");
+    assert_int_equal(token(p.g, "client_credentials", NULL, CLIENT_SECRET, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(token(p.g, "client_credentials", NULL, "the rotated secret of the app", NULL),
+                     AUTHD_OK);
+    /* Deactivated and deleted through f: refused by g at once. */
+    put_client(p.f, "app", CLIENT_SECRET, 1);
+    assert_int_equal(token(p.g, "client_credentials", NULL, CLIENT_SECRET, NULL), AUTHD_OK);
+    put_client(p.f, "app", CLIENT_SECRET, 0);
+    assert_int_equal(token(p.g, "client_credentials", NULL, CLIENT_SECRET, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    put_client(p.f, "app", CLIENT_SECRET, 1);
+    assert_int_equal(token(p.g, "client_credentials", NULL, CLIENT_SECRET, NULL), AUTHD_OK);
+    del.id = "app";
+    assert_int_equal(svc_call(p.f, ROLE_ADMIN, "ClientAdmin", "Delete", &del.base, &resp, NULL),
+                     AUTHD_OK);
+    rpc_msg_free(resp);
+    assert_int_equal(token(p.g, "client_credentials", NULL, CLIENT_SECRET, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    svc_fx_replica_free(p.g);
+}
+
 int
 main(void)
 {
@@ -364,6 +497,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_code_once_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_refresh_reuse_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_signing_key_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_config_over_replicas, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_client_changes_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
