@@ -13,6 +13,10 @@
  * may lock throttle and user records in transactions of their own, and none of those ever waits
  * for a serial row. A lock wait that times out (AUTHD_ERR_CONFLICT) is retried a bounded number
  * of times, then answered as the conflict.
+ *
+ * Connections: with a database store, a held serial lock is a held connection, and the judging
+ * takes one more at a time. The pool has more connections than authd has workers (main.c), so
+ * however many attempts hold serial locks, one of them can always go on.
  */
 #include "authd/guard.h"
 

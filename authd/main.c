@@ -388,6 +388,11 @@ open_domain(const struct options *o, struct secretbox *box, struct store **st, s
 {
     struct store_opts so;
     store_opts_default(&so);
+    /* A database backend's connection pool: one per worker (plus its own spares). A judged
+     * attempt holds one connection for its serial lock (guard.c) while its judging uses one
+     * more at a time, so fewer connections than workers could leave every connection held by a
+     * waiting attempt. */
+    so.pool_size = o->workers;
     char err[256] = "";
     if (store_open(o->data_dir, &so, st, err, sizeof(err)) != AUTHD_OK) {
         fprintf(stderr, "authd: cannot open data directory: %s\n", err);

@@ -34,6 +34,14 @@ clock_fake(void)
     return svc_fake_now;
 }
 
+/* AUTHD_TEST_STORE=postgres: the fixture's store is PostgreSQL. */
+static int
+svc_on_postgres(void)
+{
+    const char *b = getenv("AUTHD_TEST_STORE");
+    return b != NULL && strcmp(b, "postgres") == 0;
+}
+
 int
 svc_fx_setup(void **state)
 {
@@ -48,7 +56,18 @@ svc_fx_setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     store_opts_default(&o);
     o.sync = 0;
-    assert_int_equal(store_open(f->dir, &o, &f->st, NULL, 0), AUTHD_OK);
+    if (svc_on_postgres()) {
+        static int seq;
+        assert_non_null(getenv("AUTHD_TEST_PG"));
+        snprintf(f->spec, sizeof(f->spec), "postgres:%s", getenv("AUTHD_TEST_PG"));
+        snprintf(f->schema, sizeof(f->schema), "svc_%d_%d", (int)getpid(), ++seq);
+        o.schema = f->schema;
+    } else {
+        snprintf(f->spec, sizeof(f->spec), "%s", f->dir);
+    }
+    char err[256] = "";
+    if (store_open(f->spec, &o, &f->st, err, sizeof(err)) != AUTHD_OK)
+        fail_msg("store_open: %s", err);
     for (size_t i = 0; i < sizeof(key); i++)
         key[i] = (uint8_t)(0x40 + i);
     assert_int_equal(secretbox_new(key, &f->box), AUTHD_OK);
@@ -93,7 +112,16 @@ svc_fx_replica(struct svc_fx *f)
     assert_non_null(r);
     r->st = f->st;
     r->box = f->box;
-    assert_int_equal(authd_init(&r->a, f->st, f->box, &f->a.set), AUTHD_OK);
+    if (svc_on_postgres()) {
+        struct store_opts o;
+        char err[256] = "";
+        store_opts_default(&o);
+        o.schema = f->schema;
+        if (store_open(f->spec, &o, &r->st, err, sizeof(err)) != AUTHD_OK)
+            fail_msg("store_open: %s", err);
+        r->own_store = 1;
+    }
+    assert_int_equal(authd_init(&r->a, r->st, f->box, &f->a.set), AUTHD_OK);
     r->a.now = f->a.now;
     snprintf(r->a.issuer, sizeof(r->a.issuer), "%s", f->a.issuer);
     assert_int_equal(signkeys_load(&r->a, 400LL * 86400, &r->a.keys), AUTHD_OK);
@@ -110,6 +138,8 @@ svc_fx_replica_free(struct svc_fx *r)
         callers_free(r->callers[i]);
     signkeys_free(r->a.keys);
     authd_cleanup(&r->a);
+    if (r->own_store)
+        store_close(r->st);
     free(r);
 }
 

@@ -31,6 +31,9 @@ struct signkeys;
 
 struct svc_fx {
     char dir[64];
+    char spec[512];  /* what store_open was given: the directory, or postgres:CONNINFO */
+    char schema[64]; /* PostgreSQL: this test's own schema */
+    int own_store;   /* a replica that opened its own handle on the store (closes it) */
     struct store *st;
     struct secretbox *box;
     struct authd a;
@@ -39,15 +42,18 @@ struct svc_fx {
     size_t n_svcs;
 };
 
-/* cmocka setup and teardown: a fresh store, authd and clock for each test. */
+/* cmocka setup and teardown: a fresh store, authd and clock for each test. The store is RocksDB in
+ * a temporary directory, or with AUTHD_TEST_STORE=postgres a fresh schema on the PostgreSQL that
+ * AUTHD_TEST_PG names (tests/pg/with-cluster). */
 int svc_fx_setup(void **state);
 int svc_fx_teardown(void **state);
 
 /*
  * A second authd over f's store and key box: its own configuration cache, signing-key set,
  * serial locks and callers, sharing only the store, as another authd process on the same
- * database would. The same settings and clock as f. Free with svc_fx_replica_free before f's
- * teardown.
+ * database would. With AUTHD_TEST_STORE=postgres (see svc_fx_setup) it opens a handle of its own
+ * (its own connections) on f's database and schema. The same settings and clock as f. Free with
+ * svc_fx_replica_free before f's teardown.
  */
 struct svc_fx *svc_fx_replica(struct svc_fx *f);
 void svc_fx_replica_free(struct svc_fx *r);
