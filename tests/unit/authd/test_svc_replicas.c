@@ -27,6 +27,7 @@
 #include "authd/signkeys.h"
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/oauth.pb-c.h"
+#include "authd/v1/signup.pb-c.h"
 #include "authd/throttle.h"
 #include "common/err.h"
 #include "storage/store.h"
@@ -205,6 +206,80 @@ test_totp_code_once_over_replicas(void **state)
     x[1] = (struct racer){.fx = p.g, .a = t2, .b = code, .call = call_verify};
     race(x, 2);
     assert_int_equal(count(x, 2, AUTHD_OK), 1);
+    svc_fx_replica_free(p.g);
+}
+
+static int
+call_recovery(struct racer *x)
+{
+    return svc_verify(x->fx, x->a, NULL, x->b, NULL, NULL);
+}
+
+static void
+test_recovery_code_once_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    struct racer x[2];
+    char id[64], token[256], secret[64], recovery[32], t1[256], t2[256];
+
+    svc_user_create(p.f, "rc@example.com", SVC_PASSWORD, id);
+    assert_int_equal(svc_login(p.f, "rc@example.com", SVC_PASSWORD, token, NULL, NULL), AUTHD_OK);
+    svc_enrol_totp(p.f, token, secret, recovery);
+    assert_int_equal(svc_login(p.f, "rc@example.com", SVC_PASSWORD, t1, NULL, NULL), AUTHD_OK);
+    assert_int_equal(svc_login(p.g, "rc@example.com", SVC_PASSWORD, t2, NULL, NULL), AUTHD_OK);
+    x[0] = (struct racer){.fx = p.f, .a = t1, .b = recovery, .call = call_recovery};
+    x[1] = (struct racer){.fx = p.g, .a = t2, .b = recovery, .call = call_recovery};
+    race(x, 2);
+    assert_int_equal(count(x, 2, AUTHD_OK), 1);
+    svc_fx_replica_free(p.g);
+}
+
+/* PasswordReset.Complete with the link token x->a. */
+static int
+call_reset_complete(struct racer *x)
+{
+    Authd__V1__CompleteResetRequest req = AUTHD__V1__COMPLETE_RESET_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.token = (char *)x->a;
+    req.password = (char *)x->b;
+    req.code = "";
+    req.client_ip = SVC_IP;
+    int r = svc_call(x->fx, ROLE_EDGE, "PasswordReset", "Complete", &req.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_reset_link_once_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    Authd__V1__StartResetRequest req = AUTHD__V1__START_RESET_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    struct racer x[2];
+    char id[64], link[256];
+
+    svc_user_create(p.f, "reset@example.com", SVC_PASSWORD, id);
+    warm(&p);
+    req.email = "reset@example.com";
+    req.client_ip = SVC_IP;
+    assert_int_equal(svc_call(p.f, ROLE_EDGE, "PasswordReset", "Start", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    snprintf(link, sizeof(link), "%s", ((Authd__V1__StartResetResponse *)resp)->token);
+    rpc_msg_free(resp);
+    x[0] = (struct racer){
+        .fx = p.f, .a = link, .b = "first new passphrase", .call = call_reset_complete};
+    x[1] = (struct racer){
+        .fx = p.g, .a = link, .b = "second new passphrase", .call = call_reset_complete};
+    race(x, 2);
+    assert_int_equal(count(x, 2, AUTHD_OK), 1);
+    assert_int_equal(count(x, 2, AUTHD_ERR_INVALID_TOKEN), 1);
+    /* The winner's password is the one that holds. */
+    const char *won = x[0].r == AUTHD_OK ? x[0].b : x[1].b;
+    const char *lost = x[0].r == AUTHD_OK ? x[1].b : x[0].b;
+    assert_int_equal(svc_login(p.g, "reset@example.com", won, NULL, NULL, NULL), AUTHD_OK);
+    assert_int_equal(svc_login(p.g, "reset@example.com", lost, NULL, NULL, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
     svc_fx_replica_free(p.g);
 }
 
@@ -493,6 +568,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_correct_logins_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_totp_code_once_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_code_once_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reset_link_once_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_code_once_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
