@@ -36,7 +36,9 @@ struct global_opts {
 /* Every global option of authctl: parsing, --help and README's usage block come from this. */
 static const struct opts_spec option_table[] = {
     {"authd", 0, "AUTHCTL_AUTHD", OPTS_STRING, "HOST:PORT", 0, 0, NULL, DEFAULT_TARGET,
-     "authd's gRPC address", F(target)},
+     "authd's gRPC address; several replicas: IP:PORT,IP:PORT\nor dns:///NAME:PORT (calls "
+     "spread round robin)",
+     F(target)},
     {"timeout", 0, NULL, OPTS_INT, "MS", 1, 3600 * 1000, NULL, "5000",
      "deadline of each call to authd, milliseconds", F(timeout_ms)},
     {"output", 'o', NULL, OPTS_CHOICE, "FORMAT", 0, 0, "text|json", "text",
@@ -155,7 +157,10 @@ open_client(struct ctl *ctl, const char *ca_file, const char *cert_file, const c
     }
     if (r != AUTHD_OK) {
         if (r == AUTHD_ERR_INVALID_ARGUMENT)
-            return ctl_usage_error("bad authd address '%s' (want HOST:PORT)", ctl->target);
+            return ctl_usage_error("bad authd address '%s' (want HOST:PORT, IP:PORT,IP:PORT or "
+                                   "dns:///NAME:PORT; over TLS, a list of different hosts "
+                                   "needs --server-name)",
+                                   ctl->target);
         fprintf(stderr, "authctl: %s\n", authd_strerror(r));
         return AUTHCTL_UNREACHABLE;
     }

@@ -62,7 +62,9 @@ static const struct opts_spec option_table[] = {
     {"listen", 0, "EDGE_LISTEN", OPTS_STRING, "HOST:PORT", 0, 0, NULL, "127.0.0.1:8080",
      "address to serve; port 0 picks a free one", F(listen)},
     {"authd", 0, "EDGE_AUTHD", OPTS_STRING, "HOST:PORT", 0, 0, NULL, "127.0.0.1:50051",
-     "authd's gRPC address", F(authd)},
+     "authd's gRPC address; several replicas: IP:PORT,IP:PORT\nor dns:///NAME:PORT (calls "
+     "spread round robin)",
+     F(authd)},
     {"authd-ca", 0, "EDGE_AUTHD_CA", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
      "call authd over TLS, its certificate verified against\nthis CA (PEM)", F(authd_ca)},
     {"authd-cert", 0, "EDGE_AUTHD_CERT", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
@@ -70,7 +72,8 @@ static const struct opts_spec option_table[] = {
     {"authd-key", 0, "EDGE_AUTHD_KEY", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
      "... and its private key (PEM)", F(authd_key)},
     {"authd-server-name", 0, "EDGE_AUTHD_SERVER_NAME", OPTS_STRING, "NAME", 0, 0, NULL, NULL,
-     "the name authd's certificate must carry (default: the\n--authd host)", F(authd_server_name)},
+     "the name authd's certificate must carry (default: the\n--authd host, the first of a list)",
+     F(authd_server_name)},
     {"base-url", 0, "EDGE_BASE_URL", OPTS_STRING, "URL", 0, 0, NULL, NULL,
      "public URL of this edge, used in e-mailed links\n(default http://127.0.0.1:<port>)",
      F(base_url)},
@@ -367,17 +370,25 @@ connect_authd(const struct options *o, struct edge *e)
     char *cert = o->authd_cert != NULL ? read_file(o->authd_cert) : NULL;
     char *key = o->authd_key != NULL ? read_file(o->authd_key) : NULL;
     int bad = ca == NULL || (o->authd_cert != NULL && (cert == NULL || key == NULL));
+    int bad_target = 0;
     if (!bad) {
         atls.ca_pem = ca;
         atls.cert_pem = cert;
         atls.key_pem = key;
-        bad = edge_authd_new_tls(o->authd, &atls, (int)o->rpc_timeout_ms, &e->authd) != AUTHD_OK;
+        int r = edge_authd_new_tls(o->authd, &atls, (int)o->rpc_timeout_ms, &e->authd);
+        bad = r != AUTHD_OK;
+        /* The files were read: the address is what gRPC refused. */
+        bad_target = r == AUTHD_ERR_INVALID_ARGUMENT;
     }
     free(ca);
     free(cert);
     if (key != NULL)
         secret_strfree(key); /* gRPC has its own copy */
-    if (bad)
+    if (bad_target)
+        log_event(LOG_ERROR, "start_failed",
+                  "reason=bad_authd_address hint=\"a list of different hosts over TLS needs "
+                  "--authd-server-name\"");
+    else if (bad)
         log_event(LOG_ERROR, "start_failed",
                   "reason=bad_authd_tls hint=\"--authd-ca, --authd-cert and --authd-key must "
                   "be readable PEM files\"");

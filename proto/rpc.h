@@ -223,15 +223,29 @@ int rpc_err_from_status(int code);
 struct rpc_client;
 
 /*
- * Opens a channel to target ("127.0.0.1:50051"), plaintext. Connects lazily. AUTHD_OK,
- * AUTHD_ERR_NOMEM or AUTHD_ERR_INVALID_ARGUMENT. Thread-safe: one client serves many threads.
+ * Opens a channel to target, plaintext. Connects lazily. target is one of
+ *   "HOST:PORT"                    one authd ("127.0.0.1:50051", "authd.internal:50051");
+ *   "IP:PORT,IP:PORT,..."          several replicas, IP literals of one family ("[::1]:5001"
+ *                                  for IPv6), handed to gRPC as "ipv4:..."/"ipv6:...";
+ *   "dns:///NAME:PORT"             every address NAME resolves to (re-resolved by gRPC);
+ *   any other gRPC target URI      ("ipv4:A:P,B:P", "unix:/path").
+ * Every channel spreads its calls over the addresses with gRPC core's round_robin policy: an
+ * address whose connection is down gets no calls while another is up (gRPC tries it again
+ * with backoff, at least every 5 s, and uses it once it answers); a call already sent to a
+ * replica that dies fails (AUTHD_ERR_UNAVAILABLE) and is not retried here. A list's first address
+ * is the channel's authority (and TLS name, below). AUTHD_OK, AUTHD_ERR_NOMEM or
+ * AUTHD_ERR_INVALID_ARGUMENT (a list with a name, a missing port, both IPv4 and IPv6, longer than
+ * 4096 bytes). Thread-safe: one client serves many threads.
  */
 int rpc_client_new(const char *target, struct rpc_client **out);
 
 /*
- * rpc_client_new() over TLS (see struct rpc_tls). AUTHD_ERR_INVALID_ARGUMENT when tls lacks
- * ca_pem or gives only one of cert_pem/key_pem. A server whose certificate does not verify, or
- * that refuses the client's, makes calls fail with AUTHD_ERR_UNAVAILABLE.
+ * rpc_client_new() over TLS (see struct rpc_tls). Every address is checked against one name:
+ * tls->server_name, else the host of target (of a list: its first address, so a list of
+ * different hosts needs tls->server_name). AUTHD_ERR_INVALID_ARGUMENT when tls lacks ca_pem,
+ * gives only one of cert_pem/key_pem, or a list of different hosts comes without server_name. A
+ * server whose certificate does not verify, or that refuses the client's, makes calls fail with
+ * AUTHD_ERR_UNAVAILABLE.
  */
 int rpc_client_new_tls(const char *target, const struct rpc_tls *tls, struct rpc_client **out);
 

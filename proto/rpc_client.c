@@ -8,6 +8,7 @@
  */
 #include "proto/rpc.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,117 @@ pem_given(const char *pem)
 }
 
 /*
+ * Every channel balances its calls with gRPC core's round_robin policy over the addresses its
+ * target resolves to (a list, or a DNS name with several records): an address whose
+ * connection is down gets no calls while another is up. A single address behaves as with
+ * gRPC's default policy. Service configs published in DNS are ignored: this one is ours.
+ * (Client-side health checking, "healthCheckConfig", needs the streaming Health/Watch, which
+ * authd does not serve: gRPC would switch it off on every connection with an error line.)
+ */
+static const char rpc_service_config[] = "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}";
+
+#define RPC_TARGET_MAX 4096       /* longest target, list form included */
+#define RPC_RECONNECT_MAX_MS 5000 /* longest wait between reconnection attempts */
+
+/* What client_target() made of the caller's target. */
+struct rpc_target {
+    char uri[RPC_TARGET_MAX + 8]; /* what gRPC is given */
+    char authority[300];          /* the first address of a list ("" otherwise) */
+    char host[256];               /* its host, for the TLS name check ("" otherwise) */
+    int same_host;                /* every address of the list has that host */
+};
+
+/* The address family of the list entry [p, p+len), IPv4 "A:P" or IPv6 "[A]:P", its address
+ * copied to host (cap bytes); -1 when the entry is not an IP literal with a port. */
+static int
+entry_family(const char *p, size_t len, char *host, size_t cap)
+{
+    const char *end = p + len, *colon;
+    size_t hlen;
+    int family = AF_INET;
+    unsigned char addr[16];
+    unsigned long port = 0;
+
+    if (len == 0)
+        return -1;
+    if (p[0] == '[') {
+        const char *close = memchr(p, ']', len);
+        if (close == NULL || close + 1 >= p + len || close[1] != ':')
+            return -1;
+        family = AF_INET6;
+        hlen = (size_t)(close - p - 1);
+        colon = close + 1;
+        p++;
+    } else {
+        colon = memchr(p, ':', len);
+        if (colon == NULL)
+            return -1;
+        hlen = (size_t)(colon - p);
+    }
+    if (hlen == 0 || hlen >= cap)
+        return -1;
+    memcpy(host, p, hlen);
+    host[hlen] = '\0';
+    if (inet_pton(family, host, addr) != 1)
+        return -1;
+    const char *d = colon + 1;
+    if (d >= end || end - d > 5)
+        return -1;
+    for (; d < end; d++) {
+        if (*d < '0' || *d > '9')
+            return -1;
+        port = port * 10 + (unsigned long)(*d - '0');
+    }
+    return port >= 1 && port <= 65535 ? family : -1;
+}
+
+/*
+ * Turns the caller's target into gRPC's (rpc.h: rpc_client_new): a comma list of IP:PORT
+ * becomes "ipv4:A:P,B:P" (or "ipv6:[A]:P,..."); anything else goes through as it is.
+ * AUTHD_ERR_INVALID_ARGUMENT for a list gRPC cannot take (a name, a missing port, both IPv4
+ * and IPv6) or a target too long.
+ */
+static int
+client_target(const char *target, struct rpc_target *t)
+{
+    size_t n = strlen(target);
+    int family = 0;
+    char host[256];
+
+    memset(t, 0, sizeof(*t));
+    if (n > RPC_TARGET_MAX)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    if (strchr(target, ',') == NULL || strncmp(target, "ipv4:", 5) == 0 ||
+        strncmp(target, "ipv6:", 5) == 0) {
+        memcpy(t->uri, target, n + 1);
+        return AUTHD_OK;
+    }
+    t->same_host = 1;
+    for (const char *p = target; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        int f = entry_family(p, len, host, sizeof(host));
+        if (f < 0 || (family != 0 && f != family))
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        if (family == 0) {
+            family = f;
+            memcpy(t->authority, p, len);
+            t->authority[len] = '\0';
+            memcpy(t->host, host, strlen(host) + 1);
+        } else if (strcmp(host, t->host) != 0) {
+            t->same_host = 0;
+        }
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+        if (*p == '\0')
+            return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(t->uri, sizeof(t->uri), "%s:%s", family == AF_INET6 ? "ipv6" : "ipv4", target);
+    return AUTHD_OK;
+}
+
+/*
  * Opens the channel to target: plaintext when tls is NULL, else TLS verified against
  * tls->ca_pem, with the client's certificate when one is given. gRPC copies the PEM text and
  * the channel arguments.
@@ -57,12 +169,42 @@ client_open(const char *target, const struct rpc_tls *tls, struct rpc_client **o
     struct rpc_client *c;
     grpc_channel_credentials *creds;
     grpc_ssl_pem_key_cert_pair pair;
-    grpc_arg arg;
-    grpc_channel_args args = {0, NULL};
+    grpc_arg args[5];
+    grpc_channel_args cargs = {0, args};
+    struct rpc_target *t;
+    int r;
 
-    c = calloc(1, sizeof(*c));
-    if (c == NULL)
+    t = malloc(sizeof(*t));
+    if (t == NULL)
         return AUTHD_ERR_NOMEM;
+    r = client_target(target, t);
+    /* Over TLS, gRPC checks every address against one name: a list of different hosts needs
+     * the caller to say which (rpc_tls.server_name). */
+    if (r == AUTHD_OK && tls != NULL && t->authority[0] != '\0' && !t->same_host &&
+        (tls->server_name == NULL || tls->server_name[0] == '\0'))
+        r = AUTHD_ERR_INVALID_ARGUMENT;
+    c = r == AUTHD_OK ? calloc(1, sizeof(*c)) : NULL;
+    if (c == NULL) {
+        free(t);
+        return r != AUTHD_OK ? r : AUTHD_ERR_NOMEM;
+    }
+    memset(args, 0, sizeof(args));
+    args[cargs.num_args].type = GRPC_ARG_STRING;
+    args[cargs.num_args].key = GRPC_ARG_SERVICE_CONFIG;
+    args[cargs.num_args++].value.string = (char *)rpc_service_config;
+    args[cargs.num_args].type = GRPC_ARG_INTEGER;
+    args[cargs.num_args].key = GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION;
+    args[cargs.num_args++].value.integer = 1;
+    /* A replica that comes back is tried again within seconds, not gRPC's default 2 minutes. */
+    args[cargs.num_args].type = GRPC_ARG_INTEGER;
+    args[cargs.num_args].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+    args[cargs.num_args++].value.integer = RPC_RECONNECT_MAX_MS;
+    /* A list's authority (and TLS name) is its first address, not the whole list. */
+    if (t->authority[0] != '\0') {
+        args[cargs.num_args].type = GRPC_ARG_STRING;
+        args[cargs.num_args].key = GRPC_ARG_DEFAULT_AUTHORITY;
+        args[cargs.num_args++].value.string = t->authority;
+    }
     grpc_init();
     if (tls == NULL) {
         creds = grpc_insecure_credentials_create();
@@ -72,15 +214,13 @@ client_open(const char *target, const struct rpc_tls *tls, struct rpc_client **o
         creds = grpc_ssl_credentials_create_ex(tls->ca_pem, pem_given(tls->cert_pem) ? &pair : NULL,
                                                NULL, NULL);
         if (tls->server_name != NULL && tls->server_name[0] != '\0') {
-            memset(&arg, 0, sizeof(arg));
-            arg.type = GRPC_ARG_STRING;
-            arg.key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-            arg.value.string = (char *)tls->server_name;
-            args.num_args = 1;
-            args.args = &arg;
+            args[cargs.num_args].type = GRPC_ARG_STRING;
+            args[cargs.num_args].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+            args[cargs.num_args++].value.string = (char *)tls->server_name;
         }
     }
-    c->channel = creds != NULL ? grpc_channel_create(target, creds, &args) : NULL;
+    c->channel = creds != NULL ? grpc_channel_create(t->uri, creds, &cargs) : NULL;
+    free(t);
     if (creds != NULL)
         grpc_channel_credentials_release(creds);
     if (c->channel == NULL) {

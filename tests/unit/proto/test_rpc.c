@@ -697,6 +697,49 @@ test_stop_with_calls_in_flight(void **state)
     rpc_client_free(f.cli);
 }
 
+/* Several targets: lists gRPC cannot take are refused; a list of two servers keeps answering
+ * through the one left when the other stops (round_robin skips the dead address). */
+static void
+test_target_lists(void **state)
+{
+    struct fixture *f = *state;
+    struct fixture g = {0};
+    struct rpc_client *c = (void *)1;
+    char list[160];
+    static const char *const bad[] = {
+        "127.0.0.1:1,",          "127.0.0.1:1,localhost:2",  "127.0.0.1:1,[::1]:2",
+        "127.0.0.1:1,127.0.0.1", "127.0.0.1:1,127.0.0.1:0",  "127.0.0.1:1,127.0.0.1:99999",
+        ",127.0.0.1:1",          "127.0.0.1:1,,127.0.0.1:2",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(rpc_client_new(bad[i], &c), AUTHD_ERR_INVALID_ARGUMENT);
+        assert_null(c);
+    }
+    /* Over TLS one name is checked: different hosts need it said. */
+    struct rpc_tls tls = {.ca_pem = "-----BEGIN CERTIFICATE-----\n"};
+    assert_int_equal(rpc_client_new_tls("127.0.0.1:1,127.0.0.2:1", &tls, &c),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    tls.server_name = "authd.internal";
+    assert_int_equal(rpc_client_new_tls("127.0.0.1:1,127.0.0.2:1", &tls, &c), AUTHD_OK);
+    rpc_client_free(c);
+
+    assert_int_equal(start_server(&g, 2), 0);
+    snprintf(list, sizeof(list), "%s,%s", f->target, g.target);
+    assert_int_equal(rpc_client_new(list, &c), AUTHD_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(check(c, "", NULL), AUTHD_OK);
+    rpc_server_stop(g.srv, 0);
+    /* Calls picked for the stopped server before the channel saw it go may fail; then every
+     * call goes to the one left. Bounded in count, not time. */
+    int in_a_row = 0;
+    for (int i = 0; i < 200 && in_a_row < 10; i++)
+        in_a_row = check(c, "", NULL) == AUTHD_OK ? in_a_row + 1 : 0;
+    assert_int_equal(in_a_row, 10);
+    rpc_client_free(c);
+    rpc_client_free(g.cli);
+}
+
 static void
 test_bind_failure(void **state)
 {
@@ -886,6 +929,7 @@ main(void)
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_bind_failure),
+        cmocka_unit_test(test_target_lists),
         cmocka_unit_test(test_expired_in_queue),
         cmocka_unit_test(test_stop_with_calls_in_flight),
         cmocka_unit_test(test_service_array_is_copied),
