@@ -38,6 +38,18 @@ typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx, const ProtobufCMessage *req,
 
 /* Method flags. */
 #define RPC_INLINE 0x1u /* cheap and non-blocking: runs on the completion-queue thread */
+/*
+ * A server-streaming watch (grpc.health.v1 Health/Watch): the handler's answer is the stream's
+ * one message, and the stream then stays open, silent, until the client cancels it, its
+ * deadline passes or the server stops (gRPC's client-side health checking reads "still
+ * serving" from a stream that stays open). A refusal ends the call with its status as usual.
+ * At most RPC_WATCH_MAX streams are held per server; beyond that a watch is answered
+ * UNIMPLEMENTED, which makes gRPC clients assume the server healthy instead of unhealthy.
+ * rpc_server_stop's grace does not wait for held streams. Observed with status CANCELLED and
+ * the stream's length when it ends.
+ */
+#define RPC_WATCH 0x2u
+#define RPC_WATCH_MAX 1024
 
 /*
  * One row per method: its handler and its rules, side by side, so that a new method is written
@@ -46,7 +58,7 @@ typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx, const ProtobufCMessage *req,
 struct rpc_method {
     const char *name; /* method name as in the service descriptor, e.g. "Create" */
     rpc_handler_fn fn;
-    unsigned flags; /* RPC_INLINE, or 0 to run on the worker pool (may block) */
+    unsigned flags; /* RPC_INLINE, or 0 to run on the worker pool (may block); | RPC_WATCH */
     /* Who may call it: a bit set whose meaning is the authorize hook's (authd: ROLE_* of
      * authd/roles.h), handed to the hook with the row. 0 means nobody, when a hook is set. */
     unsigned roles;
@@ -229,9 +241,11 @@ struct rpc_client;
  *                                  for IPv6), handed to gRPC as "ipv4:..."/"ipv6:...";
  *   "dns:///NAME:PORT"             every address NAME resolves to (re-resolved by gRPC);
  *   any other gRPC target URI      ("ipv4:A:P,B:P", "unix:/path").
- * Every channel spreads its calls over the addresses with gRPC core's round_robin policy: an
- * address whose connection is down gets no calls while another is up (gRPC tries it again
- * with backoff, at least every 5 s, and uses it once it answers); a call already sent to a
+ * Every channel spreads its calls over the addresses with gRPC core's round_robin policy and
+ * client-side health checking (grpc.health.v1 Health/Watch of "", for every target but a
+ * single IP:PORT; a server without Watch is taken for healthy): an address whose connection is
+ * down, or whose watch stream says it is not serving, gets no calls while another is up (gRPC tries
+ * it again with backoff, at least every 5 s, and uses it once it answers); a call already sent to a
  * replica that dies fails (AUTHD_ERR_UNAVAILABLE) and is not retried here. A list's first address
  * is the channel's authority (and TLS name, below). AUTHD_OK, AUTHD_ERR_NOMEM or
  * AUTHD_ERR_INVALID_ARGUMENT (a list with a name, a missing port, both IPv4 and IPv6, longer than

@@ -49,13 +49,16 @@ pem_given(const char *pem)
 
 /*
  * Every channel balances its calls with gRPC core's round_robin policy over the addresses its
- * target resolves to (a list, or a DNS name with several records): an address whose
- * connection is down gets no calls while another is up. A single address behaves as with
- * gRPC's default policy. Service configs published in DNS are ignored: this one is ours.
- * (Client-side health checking, "healthCheckConfig", needs the streaming Health/Watch, which
- * authd does not serve: gRPC would switch it off on every connection with an error line.)
+ * target resolves to (a list, or a DNS name with several records), and watches each address
+ * with gRPC's client-side health checking (grpc.health.v1 Health/Watch, the whole server: ""),
+ * so that an address that is down, or that stops serving, gets no calls while another is up. A
+ * single address behaves as with gRPC's default policy. Service configs published in DNS are
+ * ignored: this one is ours.
  */
-static const char rpc_service_config[] = "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}";
+static const char rpc_service_config[] = "{\"loadBalancingConfig\":[{\"round_robin\":{}}],"
+                                         "\"healthCheckConfig\":{\"serviceName\":\"\"}}";
+/* A target that is one IP address has nowhere else to send a call: no watch stream for it. */
+static const char rpc_service_config_one[] = "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}";
 
 #define RPC_TARGET_MAX 4096       /* longest target, list form included */
 #define RPC_RECONNECT_MAX_MS 5000 /* longest wait between reconnection attempts */
@@ -66,6 +69,7 @@ struct rpc_target {
     char authority[300];          /* the first address of a list ("" otherwise) */
     char host[256];               /* its host, for the TLS name check ("" otherwise) */
     int same_host;                /* every address of the list has that host */
+    int one_ip;                   /* target is a single IP:PORT */
 };
 
 /* The address family of the list entry [p, p+len), IPv4 "A:P" or IPv6 "[A]:P", its address
@@ -131,6 +135,7 @@ client_target(const char *target, struct rpc_target *t)
     if (strchr(target, ',') == NULL || strncmp(target, "ipv4:", 5) == 0 ||
         strncmp(target, "ipv6:", 5) == 0) {
         memcpy(t->uri, target, n + 1);
+        t->one_ip = entry_family(target, n, host, sizeof(host)) > 0;
         return AUTHD_OK;
     }
     t->same_host = 1;
@@ -191,7 +196,8 @@ client_open(const char *target, const struct rpc_tls *tls, struct rpc_client **o
     memset(args, 0, sizeof(args));
     args[cargs.num_args].type = GRPC_ARG_STRING;
     args[cargs.num_args].key = GRPC_ARG_SERVICE_CONFIG;
-    args[cargs.num_args++].value.string = (char *)rpc_service_config;
+    args[cargs.num_args++].value.string =
+        (char *)(t->one_ip ? rpc_service_config_one : rpc_service_config);
     args[cargs.num_args].type = GRPC_ARG_INTEGER;
     args[cargs.num_args].key = GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION;
     args[cargs.num_args++].value.integer = 1;

@@ -80,6 +80,7 @@ struct rpc_call {
     uint64_t arrived_ns;       /* CLOCK_MONOTONIC when the call arrived */
     int status;                /* gRPC status code sent */
     int answered;              /* the answer batch was started (or failed to start) */
+    int held;                  /* an RPC_WATCH stream held open, counted in srv->held */
 
     /* Kept alive until the answer batch completes. */
     grpc_byte_buffer *answer;
@@ -124,6 +125,7 @@ struct rpc_server {
     int stopping;       /* requests are no longer posted */
     int shutdown_done;
     long active; /* calls received and not yet freed */
+    long held;   /* of which RPC_WATCH streams held open: the grace does not wait for them */
 
     pthread_mutex_t qmu; /* guards the worker queue */
     pthread_cond_t qcv;
@@ -208,11 +210,33 @@ ctx_finish(struct rpc_call *c)
         srv->observe(srv->hook_arg, service, method, c->status,
                      now > c->arrived_ns ? now - c->arrived_ns : 1);
     }
+    int held = c->held;
     ctx_free(c);
     pthread_mutex_lock(&srv->mu);
-    if (--srv->active == 0)
+    srv->held -= held;
+    if (--srv->active == srv->held)
         pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
+}
+
+/*
+ * Takes a place for c among the held watch streams (rpc.h: RPC_WATCH); 0 when all
+ * RPC_WATCH_MAX are taken.
+ */
+static int
+watch_hold(struct rpc_call *c)
+{
+    struct rpc_server *srv = c->srv;
+    int ok;
+
+    pthread_mutex_lock(&srv->mu);
+    ok = srv->held < RPC_WATCH_MAX;
+    if (ok) {
+        srv->held++;
+        c->held = 1;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return ok;
 }
 
 /*
@@ -251,6 +275,11 @@ call_answer(struct rpc_call *c, int err, const ProtobufCMessage *resp)
 
     if (err > 0)
         err = AUTHD_ERR_INTERNAL; /* not an enum authd_err: a handler bug */
+    if (err == AUTHD_OK && c->reg != NULL && c->reg->m != NULL && (c->reg->m->flags & RPC_WATCH) &&
+        !watch_hold(c)) {
+        rpc_ctx_set_message(&c->ctx, "too many watchers");
+        err = AUTHD_ERR_UNIMPLEMENTED;
+    }
     if (err == AUTHD_OK)
         err = rpc_pack(resp, &c->answer);
 
@@ -262,6 +291,12 @@ call_answer(struct rpc_call *c, int err, const ProtobufCMessage *resp)
     }
     c->status = rpc_status_from_err(err);
     c->answered = 1;
+    if (c->held && err == AUTHD_OK) {
+        /* The stream stays open without a status: it ends when the client or the server
+         * cancels it, which completes RECV_CLOSE_ON_SERVER and with it the batch. */
+        c->status = GRPC_STATUS_CANCELLED;
+        goto recv_close;
+    }
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)c->status;
     if (err != AUTHD_OK) {
@@ -272,6 +307,7 @@ call_answer(struct rpc_call *c, int err, const ProtobufCMessage *resp)
         ops[n].data.send_status_from_server.status_details = &c->status_details;
     }
     n++;
+recv_close:
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
 
@@ -505,16 +541,19 @@ cq_main(void *arg)
 
 /* ---- start and stop -------------------------------------------------------------------- */
 
-/* Waits until no call is active, or for at most ms milliseconds (negative: no limit). */
+/*
+ * Waits until no call is active (but held watch streams, when streams_too is 0), or for at
+ * most ms milliseconds (negative: no limit).
+ */
 static void
-wait_idle(struct rpc_server *srv, int ms)
+wait_idle(struct rpc_server *srv, int ms, int streams_too)
 {
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
                                          gpr_time_from_millis(ms > 0 ? ms : 0, GPR_TIMESPAN));
     struct timespec ts = {.tv_sec = (time_t)deadline.tv_sec, .tv_nsec = deadline.tv_nsec};
 
     pthread_mutex_lock(&srv->mu);
-    while (srv->active > 0) {
+    while (srv->active > (streams_too ? 0 : srv->held)) {
         if (ms < 0)
             pthread_cond_wait(&srv->cv, &srv->mu);
         else if (pthread_cond_timedwait(&srv->cv, &srv->mu, &ts) != 0 &&
@@ -539,7 +578,7 @@ server_teardown(struct rpc_server *srv, int grace_ms)
     if (srv->started) {
         srv->shutdown_tag.kind = TAG_SHUTDOWN;
         grpc_server_shutdown_and_notify(srv->server, srv->cqs[0], &srv->shutdown_tag);
-        wait_idle(srv, grace_ms > 0 ? grace_ms : 0);
+        wait_idle(srv, grace_ms > 0 ? grace_ms : 0, 0);
         pthread_mutex_lock(&srv->qmu);
         srv->q_cancel = 1;
         pthread_mutex_unlock(&srv->qmu);
@@ -549,7 +588,7 @@ server_teardown(struct rpc_server *srv, int grace_ms)
             pthread_cond_wait(&srv->cv, &srv->mu);
         pthread_mutex_unlock(&srv->mu);
         /* Handlers still running answer a cancelled call; their batches complete at once. */
-        wait_idle(srv, -1);
+        wait_idle(srv, -1, 1);
     }
 
     pthread_mutex_lock(&srv->qmu);

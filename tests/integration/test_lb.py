@@ -227,3 +227,46 @@ def test_tls_replicas_behind_one_edge(tmpdir_path, certs):
         for r in rs:
             if r.proc is not None and r.proc.poll() is None:
                 r.stop()
+
+
+def test_health_watch_stays_open_and_edges_watch_every_replica(tmpdir_path, two):
+    import grpc
+    from conftest import health_pb2
+    a, b = two
+    ch = grpc.insecure_channel(a.target)
+    try:
+        watch = ch.unary_stream("/grpc.health.v1.Health/Watch",
+                                request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=health_pb2.HealthCheckResponse.FromString)
+        serving = health_pb2.HealthCheckResponse.SERVING
+        it = watch(health_pb2.HealthCheckRequest(service=""), timeout=60)
+        assert next(it).status == serving
+        # Still open: a Check on the same channel is answered while the stream waits.
+        check = ch.unary_unary("/grpc.health.v1.Health/Check",
+                               request_serializer=lambda m: m.SerializeToString(),
+                               response_deserializer=health_pb2.HealthCheckResponse.FromString)
+        assert check(health_pb2.HealthCheckRequest(), timeout=30).status == serving
+        assert it.running()
+        it.cancel()
+        it = watch(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=60)
+        assert next(it).status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        it.cancel()
+    finally:
+        ch.close()
+
+    # An edge with a list watches each replica (gRPC's client-side health checking); a watch
+    # stream is counted in authd's metrics when it ends, here when the edge stops.
+    def watches(r):
+        text = requests.get(f"http://127.0.0.1:{r.metrics_port}/metrics", timeout=10).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(RPC + "{") and 'method="Watch"' in line)
+    assert until(lambda: watches(a) == 2)  # the two streams above
+    before = (watches(a), watches(b))
+    edge = Edge(tmpdir_path, Targets(two))
+    try:
+        assert ready_in_a_row(edge, n=4)
+    finally:
+        edge.stop()
+    assert "Watch method returned UNIMPLEMENTED" not in edge.log_text()
+    assert until(lambda: watches(a) > before[0] and watches(b) > before[1]), \
+        "no watch stream on a replica"

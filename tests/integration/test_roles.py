@@ -57,7 +57,7 @@ EXPECT = {
         "Authorize": {E}, "Token": {E}, "Introspect": {E, S}, "Revoke": {E, S},
         "UserInfo": {E, S}, "Jwks": {E, A, S},
     },
-    "grpc.health.v1.Health": {"Check": OPEN},
+    "grpc.health.v1.Health": {"Check": OPEN, "Watch": OPEN},
 }
 
 SERVICE_MODULES = (users_pb2, sessions_pb2, signup_pb2, admin_pb2, twofactor_pb2, oauth_pb2,
@@ -82,16 +82,32 @@ def allowed(service, method, role):
 
 # ---- calls ------------------------------------------------------------------------------------
 
+# Server-streaming methods (the rest are unary).
+STREAMING = {("grpc.health.v1.Health", "Watch")}
+
+
 def raw_call(channel, service, method, token=None, header=None, timeout=10):
     """Calls service/method with an empty request (valid for every message type); returns None
     on success or the grpc.RpcError."""
-    fn = channel.unary_unary(f"/{service}/{method}", request_serializer=lambda b: b,
-                             response_deserializer=lambda b: b)
     md = None
     if header is not None:
         md = [("authorization", header)]
     elif token is not None:
         md = [("authorization", "Bearer " + token)]
+    if (service, method) in STREAMING:
+        # A watch stream stays open after its first message: that message is the answer.
+        fn = channel.unary_stream(f"/{service}/{method}", request_serializer=lambda b: b,
+                                  response_deserializer=lambda b: b)
+        it = fn(b"", timeout=timeout, metadata=md)
+        try:
+            next(it)
+            return None
+        except grpc.RpcError as e:
+            return e
+        finally:
+            it.cancel()
+    fn = channel.unary_unary(f"/{service}/{method}", request_serializer=lambda b: b,
+                             response_deserializer=lambda b: b)
     try:
         fn(b"", timeout=timeout, metadata=md)
         return None

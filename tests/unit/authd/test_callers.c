@@ -89,11 +89,12 @@ test_key_rows(void **state)
     assert_int_equal(method_roles("authd.v1.OAuth", "Token"), ROLE_EDGE);
     assert_int_equal(method_roles("authd.v1.OAuth", "Jwks"), ROLE_ALL);
     assert_int_equal(method_roles("grpc.health.v1.Health", "Check"), ROLE_OPEN);
+    assert_int_equal(method_roles("grpc.health.v1.Health", "Watch"), ROLE_OPEN);
     /* Unknown: refused to everyone. Names are exact. */
     assert_int_equal(method_roles("authd.v1.Users", "Nope"), 0);
     assert_int_equal(method_roles("authd.v1.users", "Create"), 0);
     assert_int_equal(method_roles("Users", "Create"), 0);
-    assert_int_equal(method_roles("grpc.health.v1.Health", "Watch"), 0);
+    assert_int_equal(method_roles("grpc.health.v1.Health", "List"), 0);
     assert_int_equal(method_roles(NULL, "Create"), 0);
 }
 

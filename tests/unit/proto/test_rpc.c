@@ -187,9 +187,20 @@ on_set_password(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessa
     return AUTHD_OK;
 }
 
+static int watch_started; /* Watch handlers run */
+
+static int
+on_watch(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    int r = on_check(ctx, req, resp);
+    __atomic_add_fetch(&watch_started, 1, __ATOMIC_SEQ_CST);
+    return r;
+}
+
 /* No authorize hook here: the rows' roles are not looked at. */
 static const struct rpc_method health_methods[] = {
     {"Check", on_check, RPC_INLINE, 0},
+    {"Watch", on_watch, RPC_INLINE | RPC_WATCH, 0},
 };
 /* Delete is left out on purpose: it must answer UNIMPLEMENTED. */
 static const struct rpc_method users_methods[] = {
@@ -199,7 +210,7 @@ static const struct rpc_method users_methods[] = {
     {"SetPassword", on_set_password, 0, 0},
 };
 static const struct rpc_service services[] = {
-    {&grpc__health__v1__health__descriptor, health_methods, 1, &service_arg},
+    {&grpc__health__v1__health__descriptor, health_methods, 2, &service_arg},
     {&authd__v1__users__descriptor, users_methods, 4, &service_arg},
 };
 
@@ -697,6 +708,56 @@ test_stop_with_calls_in_flight(void **state)
     rpc_client_free(f.cli);
 }
 
+struct watch_call {
+    struct fixture *f;
+    int r;
+    Grpc__Health__V1__HealthCheckResponse *resp;
+};
+
+static void *
+watch_thread(void *arg)
+{
+    struct watch_call *w = arg;
+    Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    /* A unary call on a stream that never ends: it returns when the server stops. */
+    w->r = rpc_call(w->f->cli, "/grpc.health.v1.Health/Watch", &req.base,
+                    &grpc__health__v1__health_check_response__descriptor, &resp, 3600 * 1000, NULL);
+    w->resp = (Grpc__Health__V1__HealthCheckResponse *)resp;
+    return NULL;
+}
+
+/*
+ * An RPC_WATCH stream stays open after its answer, and stopping the server does not wait out
+ * the grace for it: with an hour's grace and an hour's deadline, a server that waited for held
+ * streams would hang here (ctest's timeout fails it).
+ */
+static void
+test_watch_held_and_stop(void **state)
+{
+    struct fixture f;
+    struct watch_call w;
+    pthread_t th;
+    (void)state;
+
+    memset(&f, 0, sizeof(f));
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(start_server(&f, 2), 0);
+    int before = __atomic_load_n(&watch_started, __ATOMIC_SEQ_CST);
+    w.f = &f;
+    assert_int_equal(pthread_create(&th, NULL, watch_thread, &w), 0);
+    while (__atomic_load_n(&watch_started, __ATOMIC_SEQ_CST) == before)
+        sleep_ms(10);
+    /* Other calls go on beside the held stream. */
+    assert_int_equal(check(f.cli, "", NULL), AUTHD_OK);
+    rpc_server_stop(f.srv, 3600 * 1000);
+    pthread_join(th, NULL);
+    /* The stream ended without a status of success: the unary view cannot call it OK. */
+    assert_int_not_equal(w.r, AUTHD_OK);
+    assert_null(w.resp);
+    rpc_client_free(f.cli);
+}
+
 /* Several targets: lists gRPC cannot take are refused; a list of two servers keeps answering
  * through the one left when the other stops (round_robin skips the dead address). */
 static void
@@ -930,6 +991,7 @@ main(void)
         cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_bind_failure),
         cmocka_unit_test(test_target_lists),
+        cmocka_unit_test(test_watch_held_and_stop),
         cmocka_unit_test(test_expired_in_queue),
         cmocka_unit_test(test_stop_with_calls_in_flight),
         cmocka_unit_test(test_service_array_is_copied),
