@@ -28,6 +28,8 @@ PKGS=(
   apache2 libapache2-mod-auth-openidc
   # metrics tests: scrapes parsed by the Prometheus project's own parser
   python3-prometheus-client
+  # deploy/ tests: HAProxy in front of several edges; systemd-analyze verifies the units
+  haproxy systemd
   # end-to-end tests: a real browser driven by playwright-core (npm), never a downloaded browser
   nodejs npm chromium
 )

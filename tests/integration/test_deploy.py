@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: Apache-2.0
+"""deploy/: the systemd units pass `systemd-analyze verify` (where systemd-analyze exists), and
+the HAProxy example (deploy/haproxy/authd-edge.cfg, Debian's haproxy) starts on loopback in front
+of two edges, balances over both, hands the edges the client's address in X-Forwarded-For (and
+not one the client made up), takes out an edge whose /readyz says 503 and brings it back when it
+says 200 again. Every wait is bounded in count; nothing asserts how fast anything happens."""
+import http.client
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import AUTHD, EDGE, REPO, Edge, free_port, stop
+from test_lb import Replica
+
+UNITS = os.path.join(REPO, "deploy", "systemd")
+HAPROXY_CFG = os.path.join(REPO, "deploy", "haproxy", "authd-edge.cfg")
+
+
+# ---- systemd ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("unit,binary", [("authd.service", AUTHD),
+                                         ("authd-edge.service", EDGE)])
+def test_systemd_unit_verifies(unit, binary):
+    with open(os.path.join(UNITS, unit)) as f:
+        text = f.read()
+    # The sandbox the deployment relies on is there.
+    for line in ("DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes",
+                 "PrivateTmp=yes", "Restart=on-failure"):
+        assert re.search("^" + re.escape(line) + "$", text, re.M), (unit, line)
+    assert re.search(r"^EnvironmentFile=/etc/authd/", text, re.M)
+    if unit == "authd.service":
+        assert re.search(r"^StateDirectory=authd$", text, re.M)
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze not installed (Debian package systemd): units not verified")
+    # verify checks that ExecStart's program exists: point it at the one just built.
+    m = re.search(r"^ExecStart=(\S+)", text, re.M)
+    assert m and m.group(1).startswith("/usr/local/bin/")
+    with tempfile.TemporaryDirectory(prefix="authd-units-") as d:
+        path = os.path.join(d, unit)
+        with open(path, "w") as f:
+            f.write(text.replace("ExecStart=" + m.group(1), "ExecStart=" + binary, 1))
+        p = subprocess.run([tool, "verify", path], capture_output=True, text=True, timeout=120)
+    # Unknown keys and bad values are only warnings: any output at all fails.
+    assert p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(), \
+        (p.returncode, p.stdout, p.stderr)
+
+
+# ---- HAProxy ----------------------------------------------------------------------------------
+
+class Haproxy:
+    def __init__(self, tmp, edges):
+        self.tool = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        self.log_path = os.path.join(tmp, "haproxy.log")
+        self.proc = None
+        for _ in range(20):  # someone may take the free port before HAProxy binds it
+            self.port = free_port()
+            env = dict(os.environ, HAPROXY_BIND=f"127.0.0.1:{self.port}",
+                       EDGE1_ADDR=f"127.0.0.1:{edges[0].port}",
+                       EDGE2_ADDR=f"127.0.0.1:{edges[1].port}", HAPROXY_CHECK_INTER="100ms")
+            check = subprocess.run([self.tool, "-c", "-f", HAPROXY_CFG], env=env,
+                                   capture_output=True, text=True, timeout=60)
+            assert check.returncode == 0, check.stdout + check.stderr
+            self.log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen([self.tool, "-db", "-f", HAPROXY_CFG], env=env,
+                                         stdout=self.log, stderr=self.log)
+            if self.wait_listening():
+                return
+            stop(self.proc)
+            self.log.close()
+        raise RuntimeError("HAProxy did not start:\n" + self.log_text()[-3000:])
+
+    def wait_listening(self, tries=200):
+        for _ in range(tries):
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def get(self, path, source="127.0.0.1", headers=None):
+        """(status, body) of GET path through HAProxy, from the loopback address source."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
+                                          source_address=(source, 0))
+        try:
+            conn.request("GET", path, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+
+    def stop(self):
+        stop(self.proc, signal.SIGTERM)
+        self.log.close()
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def served(edge, path="/healthz"):
+    """The request lines of path in the edge's log."""
+    return [ln for ln in edge.log_text().splitlines()
+            if "event=request" in ln and f" path={path} " in ln]
+
+
+@pytest.fixture
+def cluster(tmpdir_path):
+    """Two authd replicas, one edge on each (--trust-proxy), HAProxy in front of the edges."""
+    if shutil.which("haproxy") is None and not os.path.exists("/usr/sbin/haproxy"):
+        pytest.skip("haproxy not installed (scripts/install-deps.sh installs it)")
+    made = []
+    try:
+        a = Replica(tmpdir_path, "a")
+        made.append(a)
+        b = Replica(tmpdir_path, "b")
+        made.append(b)
+        edges = []
+        for r in (a, b):
+            d = os.path.join(tmpdir_path, "edge-" + os.path.basename(r.dir))
+            os.makedirs(d)
+            e = Edge(d, r, extra=["--trust-proxy"])
+            made.append(e)
+            edges.append(e)
+        hp = Haproxy(tmpdir_path, edges)
+        made.append(hp)
+        yield a, b, edges, hp
+    finally:
+        for x in reversed(made):
+            if x.proc is not None and x.proc.poll() is None:
+                x.stop()
+
+
+def test_haproxy_balances_forwards_the_client_and_takes_out_an_unready_edge(cluster):
+    a, b, (e1, e2), hp = cluster
+    # Balanced over both edges, each told the client's address (127.0.0.2 here: HAProxy itself
+    # connects from 127.0.0.1), never the one the client wrote.
+    n1, n2 = len(served(e1)), len(served(e2))
+    for _ in range(20):
+        status, _ = hp.get("/healthz", source="127.0.0.2",
+                           headers={"X-Forwarded-For": "203.0.113.7"})
+        assert status == 200
+    new = served(e1)[n1:] + served(e2)[n2:]
+    assert len(served(e1)) > n1 and len(served(e2)) > n2, (n1, n2, len(new))
+    assert len(new) == 20
+    assert all(" ip=127.0.0.2" in ln for ln in new), new[:3]
+
+    # The second edge's authd goes away: its /readyz says 503, HAProxy's check takes it out.
+    b.stop(signal.SIGKILL)
+    taken_out = False
+    for _ in range(300):
+        before = len(served(e2))
+        for _ in range(10):
+            assert hp.get("/healthz")[0] == 200  # always answered: by the first edge
+        if len(served(e2)) == before:
+            taken_out = True
+            break
+        time.sleep(0.05)
+    assert taken_out, "HAProxy kept sending requests to the edge whose /readyz is 503"
+    before = len(served(e2))
+    for _ in range(20):
+        assert hp.get("/healthz")[0] == 200
+    assert len(served(e2)) == before
+    assert "edge2" in hp.log_text() and "DOWN" in hp.log_text()
+
+    # Its authd back on the same address: the edge is ready again and HAProxy uses it again.
+    b.start()
+    back = False
+    for _ in range(600):
+        before = len(served(e2))
+        assert hp.get("/healthz")[0] == 200
+        if len(served(e2)) > before:
+            back = True
+            break
+        time.sleep(0.05)
+    assert back, "HAProxy did not bring the edge back"
