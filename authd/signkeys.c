@@ -586,7 +586,7 @@ signkeys_find(struct signkeys *k, const char *kid)
 }
 
 /* Makes k what the store holds: new keys opened and added, retirements taken over, keys gone
- * from the store (expired, dropped by another replica) dropped. */
+ * from the store (expired and deleted by another replica) dropped. */
 static int
 signkeys_sync(struct signkeys *k)
 {
@@ -625,7 +625,9 @@ signkeys_sync(struct signkeys *k)
         for (size_t j = 0; j < rs.n && m == NULL; j++)
             if (strcmp(rs.v[j]->kid, k->keys[i].kid) == 0)
                 m = rs.v[j];
-        if (m == NULL || signkey_expired(k, m->retired_at, now)) {
+        /* Gone from the store: dropped. An expired one stays (unpublished) until a rotation or
+         * a load deletes its record. */
+        if (m == NULL) {
             signkey_clear(&k->keys[i]);
             continue;
         }
@@ -708,7 +710,7 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
     struct signkey sk;
     Authd__Storage__SigningKey *fresh = NULL, *prev = NULL;
     struct store_batch *b = NULL;
-    char name[KEY_MAX], q[96], q2[96];
+    char name[KEY_MAX], q[96], q2[96], old_kid[SIGNKEYS_KID_MAX] = "";
     int rotating = 0;
     int r = AUTHD_ERR_INVALID_ARGUMENT;
 
@@ -727,6 +729,9 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
     if (b == NULL)
         goto out;
 
+    /* Another replica may have rotated since the last refresh: its key must be retired too. */
+    if (k->a != NULL && (r = signkeys_sync(k)) != AUTHD_OK)
+        goto out;
     pthread_mutex_lock(&k->rotate_lock);
     rotating = 1;
     /* Only rotations change the array, and this one holds rotate_lock: reading it is safe. */
@@ -741,10 +746,17 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
     pthread_rwlock_unlock(&k->lock);
     if (r != AUTHD_OK)
         goto out;
-    /* After the reserve: a pointer into the array is good until the array changes again. */
+    /* After the reserve: a pointer into the array is good until the array changes again. Every
+     * active key of alg retires: one, or several when replicas rotated at once. */
     struct signkey *old = signkeys_active(k, name_alg);
-    if (old != NULL) {
-        if ((r = signkeys_key_name(name, old->kid)) != AUTHD_OK)
+    if (old != NULL)
+        snprintf(old_kid, sizeof(old_kid), "%s", old->kid); /* the array moves below */
+    for (size_t i = 0; i < k->n; i++) {
+        if (k->keys[i].retired_at != 0 || strcmp(k->keys[i].alg, name_alg) != 0)
+            continue;
+        rpc_msg_free(prev != NULL ? &prev->base : NULL);
+        prev = NULL;
+        if ((r = signkeys_key_name(name, k->keys[i].kid)) != AUTHD_OK)
             goto out;
         r = rec_get(a->store, NULL, 0, name, &authd__storage__signing_key__descriptor,
                     (ProtobufCMessage **)&prev);
@@ -766,8 +778,9 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
 
     /* Stored: now the same change in memory, where nothing can fail any more. */
     pthread_rwlock_wrlock(&k->lock);
-    if (old != NULL)
-        old->retired_at = now;
+    for (size_t i = 0; i < k->n; i++)
+        if (k->keys[i].retired_at == 0 && strcmp(k->keys[i].alg, name_alg) == 0)
+            k->keys[i].retired_at = now;
     size_t w = 0;
     for (size_t i = 0; i < k->n; i++) {
         if (signkey_expired(k, k->keys[i].retired_at, now))
@@ -780,7 +793,7 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
     pthread_rwlock_unlock(&k->lock);
     log_event(LOG_INFO, "signkey_rotated", "kid=%s alg=%s retired=%s",
               log_quote(sk.kid, q, sizeof(q)), name_alg,
-              old != NULL ? log_quote(prev->kid, q2, sizeof(q2)) : "none");
+              old_kid[0] != '\0' ? log_quote(old_kid, q2, sizeof(q2)) : "none");
     if (kid != NULL)
         snprintf(kid, SIGNKEYS_KID_MAX, "%s", sk.kid);
     memset(&sk, 0, sizeof(sk)); /* the array owns it now */

@@ -18,8 +18,11 @@ struct signkeys;
 
 /*
  * Loads every key from the store (creating a first ES256 key when there is none) into memory.
- * max_token_ttl (seconds) bounds how long a retired key stays published. AUTHD_OK, or
- * AUTHD_ERR_INTERNAL / a storage error (logged).
+ * max_token_ttl (seconds) bounds how long a retired key stays published. a is borrowed for the
+ * life of the key set (its store, key box, clock and refresh_ms): sign, verify and jwks reread
+ * the stored keys when the copy is older than a->refresh_ms, so another replica's rotation is
+ * followed, and verify reads an unknown kid's record at once. AUTHD_OK, or AUTHD_ERR_INTERNAL /
+ * a storage error (logged).
  */
 int signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out);
 

@@ -30,6 +30,7 @@
 #include "authd/v1/signup.pb-c.h"
 #include "authd/throttle.h"
 #include "common/err.h"
+#include "storage/records.pb-c.h"
 #include "storage/store.h"
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
@@ -462,6 +463,57 @@ test_signing_key_over_replicas(void **state)
     svc_fx_replica_free(p.g);
 }
 
+/* Counts the stored signing keys that are active (never retired). */
+static int
+on_sigkey(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)key;
+    (void)klen;
+    Authd__Storage__SigningKey *m = authd__storage__signing_key__unpack(NULL, vlen, val);
+    if (m != NULL && m->retired_at == 0)
+        (*(int *)arg)++;
+    if (m != NULL)
+        authd__storage__signing_key__free_unpacked(m, NULL);
+    return 0;
+}
+
+static int
+active_keys(struct svc_fx *f)
+{
+    int n = 0;
+    assert_int_equal(store_scan(f->st, "sigkey/", strlen("sigkey/"), NULL, 0, on_sigkey, &n),
+                     AUTHD_OK);
+    return n;
+}
+
+static void
+test_rotations_on_both_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    char kid1[SIGNKEYS_KID_MAX], kid2[SIGNKEYS_KID_MAX], *jws = NULL, *claims = NULL;
+
+    /* g has not reread its keys when it rotates after f: its rotation retires f's new key too,
+     * so one key stays active in the store, not two that nobody would ever retire. */
+    p.g->a.refresh_ms = 3600 * 1000;
+    assert_int_equal(active_keys(p.f), 1);
+    assert_int_equal(signkeys_rotate(&p.f->a, p.f->a.keys, "ES256", kid1), AUTHD_OK);
+    assert_int_equal(signkeys_rotate(&p.g->a, p.g->a.keys, "ES256", kid2), AUTHD_OK);
+    assert_string_not_equal(kid1, kid2);
+    assert_int_equal(active_keys(p.f), 1);
+    /* f's token, signed with its now retired key, still verifies on g (retired keys stay
+     * published), and g's with kid2 on f (an unknown kid is looked up). */
+    p.f->a.refresh_ms = 3600 * 1000;
+    assert_int_equal(signkeys_sign(p.f->a.keys, "ES256", "{}", &jws), AUTHD_OK);
+    assert_int_equal(signkeys_verify(p.g->a.keys, jws, &claims), AUTHD_OK);
+    free(claims);
+    free(jws);
+    assert_int_equal(signkeys_sign(p.g->a.keys, "ES256", "{}", &jws), AUTHD_OK);
+    assert_int_equal(signkeys_verify(p.f->a.keys, jws, &claims), AUTHD_OK);
+    free(claims);
+    free(jws);
+    svc_fx_replica_free(p.g);
+}
+
 /* Admin.PutAuthConfig on f with lockout.password.account.freeFailures = n. */
 static void
 put_free_failures(struct svc_fx *f, int n)
@@ -578,6 +630,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refresh_reuse_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_signing_key_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rotations_on_both_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_config_over_replicas, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_client_changes_over_replicas, svc_fx_setup,
