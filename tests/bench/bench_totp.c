@@ -6,7 +6,13 @@
  * for a different user (a user can pass at most once per 30 s step, by design), so the bench
  * first enrols N users; run authd with a cheap Argon2 cost so that setup is quick.
  *
- *   bench_totp TARGET [users] [threads]
+ *   bench_totp TARGET[,TARGET...] [users] [threads] [max-seconds]
+ *
+ * With several targets (authd replicas on one database) user i is set up through target i and
+ * verified through the next one, so that every verification crosses replicas. The verification
+ * pass stops after max-seconds (default 120) even when users remain. With BENCH_STEP=1 the bench
+ * prints "ready totp_verify" between setup and verification and waits for a line on stdin
+ * (tests/bench/scale.py reads authd's counters there).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +29,7 @@
 
 #define PASSWORD "bench password 123"
 #define MAX_USERS 20000
+#define MAX_TARGETS 16
 
 struct user {
     char email[64];
@@ -36,8 +43,10 @@ static int n_users;
 static int next_user;
 static long ok_count, fail_count;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static struct rpc_client *client;
+static struct rpc_client *clients[MAX_TARGETS];
+static int n_clients;
 static int64_t verify_step_time;
+static double verify_deadline;
 
 static double
 now_s(void)
@@ -48,7 +57,7 @@ now_s(void)
 }
 
 static int
-login(const char *email, char **token)
+login(struct rpc_client *client, const char *email, char **token)
 {
     Authd__V1__LoginRequest req = AUTHD__V1__LOGIN_REQUEST__INIT;
     req.email = (char *)email;
@@ -68,6 +77,7 @@ static int
 setup_user(int i)
 {
     struct user *u = &users[i];
+    struct rpc_client *client = clients[i % n_clients];
     ProtobufCMessage *resp = NULL;
     char *tok = NULL;
     snprintf(u->email, sizeof(u->email), "totp%d-%ld@example.com", i, (long)time(NULL));
@@ -78,7 +88,7 @@ setup_user(int i)
                      &authd__v1__user_response__descriptor, &resp, 30000, NULL);
     rpc_msg_free(resp);
     if (r == AUTHD_OK)
-        r = login(u->email, &tok);
+        r = login(client, u->email, &tok);
     if (r != AUTHD_OK)
         return r;
     Authd__V1__BeginEnrollmentRequest b = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
@@ -104,7 +114,7 @@ setup_user(int i)
                  &authd__v1__recovery_codes_response__descriptor, &resp, 30000, NULL);
     rpc_msg_free(resp);
     if (r == AUTHD_OK)
-        r = login(u->email, &u->pending);
+        r = login(client, u->email, &u->pending);
 out:
     free(tok);
     return r;
@@ -136,11 +146,12 @@ verify_worker(void *arg)
     otp_params_default(&p);
     for (;;) {
         pthread_mutex_lock(&mu);
-        int i = next_user < n_users ? next_user++ : -1;
+        int i = next_user < n_users && now_s() < verify_deadline ? next_user++ : -1;
         pthread_mutex_unlock(&mu);
         if (i < 0)
             return NULL;
         struct user *u = &users[i];
+        struct rpc_client *client = clients[(i + 1) % n_clients];
         if (u->pending == NULL)
             continue;
         char code[OTP_MAX_DIGITS + 1];
@@ -174,20 +185,46 @@ run(void *(*fn)(void *), int threads)
     free(th);
 }
 
+/* Splits "a,b,c" into one client each; 0, or -1 after saying why. */
+static int
+clients_new(const char *targets)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof(buf), "%s", targets) >= (int)sizeof(buf))
+        return -1;
+    for (char *t = buf; t != NULL;) {
+        char *comma = strchr(t, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        if (t[0] != '\0') {
+            if (n_clients == MAX_TARGETS || rpc_client_new(t, &clients[n_clients]) != AUTHD_OK) {
+                fprintf(stderr, "bench_totp: cannot use target %s (at most %d)\n", t, MAX_TARGETS);
+                return -1;
+            }
+            n_clients++;
+        }
+        t = comma != NULL ? comma + 1 : NULL;
+    }
+    return n_clients > 0 ? 0 : -1;
+}
+
 int
 main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_totp TARGET [users] [threads]\n");
+        fprintf(stderr, "usage: bench_totp TARGET[,TARGET...] [users] [threads] [max-seconds]\n");
         return 2;
     }
-    n_users = argc > 2 ? atoi(argv[2]) : 2000;
-    int threads = argc > 3 ? atoi(argv[3]) : 64;
-    if (n_users < 1 || n_users > MAX_USERS || threads < 1 || threads > 1024) {
-        fprintf(stderr, "bench_totp: users 1..%d, threads 1..1024\n", MAX_USERS);
+    n_users = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 2000;
+    int threads = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 64;
+    double max_seconds = argc > 4 ? strtod(argv[4], NULL) : 120;
+    if (n_users < 1 || n_users > MAX_USERS || threads < 1 || threads > 1024 || max_seconds <= 0 ||
+        max_seconds > 600) {
+        fprintf(stderr, "bench_totp: users 1..%d, threads 1..1024, max-seconds 0..600\n",
+                MAX_USERS);
         return 2;
     }
-    if (rpc_client_new(argv[1], &client) != AUTHD_OK)
+    if (clients_new(argv[1]) != 0)
         return 1;
     users = calloc((size_t)n_users, sizeof(*users));
     double t0 = now_s();
@@ -197,15 +234,25 @@ main(int argc, char **argv)
         return 1;
     }
     printf("totp_setup       users=%d seconds=%.1f\n", n_users, now_s() - t0);
+    const char *step = getenv("BENCH_STEP");
+    if (step != NULL && strcmp(step, "1") == 0) {
+        char line[64];
+        printf("ready totp_verify\n");
+        fflush(stdout);
+        if (fgets(line, sizeof(line), stdin) == NULL)
+            return 1;
+    }
     /* The confirmations used the current step; verify with the next one (authd accepts one
      * future step), so that no code is a replay. */
     verify_step_time = time(NULL) + 30;
     ok_count = fail_count = 0;
     t0 = now_s();
+    verify_deadline = t0 + max_seconds;
     run(verify_worker, threads);
     double el = now_s() - t0;
     printf("totp_verify_rpc  in_flight=%d verified=%ld failed=%ld verifications_per_s=%.0f\n",
            threads, ok_count, fail_count, ok_count / el);
-    rpc_client_free(client);
+    for (int i = 0; i < n_clients; i++)
+        rpc_client_free(clients[i]);
     return fail_count == 0 ? 0 : 1;
 }
