@@ -284,6 +284,37 @@ test_reset_link_once_over_replicas(void **state)
     svc_fx_replica_free(p.g);
 }
 
+static void
+test_wrong_codes_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    struct racer x[RACERS];
+    char id[64], token[256], secret[64], t1[256], t2[256], wrong[16], ok[3][16];
+
+    svc_user_create(p.f, "codes@example.com", SVC_PASSWORD, id);
+    assert_int_equal(svc_login(p.f, "codes@example.com", SVC_PASSWORD, token, NULL, NULL),
+                     AUTHD_OK);
+    svc_enrol_totp(p.f, token, secret, NULL);
+    assert_int_equal(svc_login(p.f, "codes@example.com", SVC_PASSWORD, t1, NULL, NULL), AUTHD_OK);
+    assert_int_equal(svc_login(p.g, "codes@example.com", SVC_PASSWORD, t2, NULL, NULL), AUTHD_OK);
+    /* A code no step of the window accepts. */
+    for (int k = 0; k < 3; k++)
+        svc_totp(secret, svc_fake_now + (k - 1) * 30, ok[k]);
+    for (int n = 0;; n++) {
+        snprintf(wrong, sizeof(wrong), "%06d", n);
+        if (strcmp(wrong, ok[0]) != 0 && strcmp(wrong, ok[1]) != 0 && strcmp(wrong, ok[2]) != 0)
+            break;
+    }
+    memset(x, 0, sizeof(x));
+    for (size_t i = 0; i < RACERS; i++)
+        x[i] = (struct racer){
+            .fx = i % 2 ? p.g : p.f, .a = i % 2 ? t2 : t1, .b = wrong, .call = call_verify};
+    race(x, RACERS);
+    assert_int_equal(count(x, RACERS, AUTHD_ERR_WRONG_CODE), FREE_FAILURES + 1);
+    assert_int_equal(count(x, RACERS, AUTHD_ERR_LOCKED), RACERS - FREE_FAILURES - 1);
+    svc_fx_replica_free(p.g);
+}
+
 /* ---- OAuth ------------------------------------------------------------------------------ */
 
 static void
@@ -384,6 +415,32 @@ oauth_ready(struct pair *p, char *session)
     put_client(p->f, "app", CLIENT_SECRET, 1);
     /* The callers of the second replica, before threads use them. */
     assert_int_equal(token(p->g, "client_credentials", NULL, CLIENT_SECRET, NULL), AUTHD_OK);
+}
+
+static int
+call_wrong_secret(struct racer *x)
+{
+    return token(x->fx, "client_credentials", NULL, "not the secret", NULL);
+}
+
+static void
+test_wrong_client_secrets_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    struct racer x[RACERS];
+    char session[256];
+
+    oauth_ready(&p, session);
+    memset(x, 0, sizeof(x));
+    for (size_t i = 0; i < RACERS; i++)
+        x[i] = (struct racer){.fx = i % 2 ? p.g : p.f, .call = call_wrong_secret};
+    race(x, RACERS);
+    assert_int_equal(count(x, RACERS, AUTHD_ERR_INVALID_CREDENTIALS), FREE_FAILURES + 1);
+    assert_int_equal(count(x, RACERS, AUTHD_ERR_LOCKED), RACERS - FREE_FAILURES - 1);
+    /* The right secret is refused too while the client is locked, on either replica. */
+    assert_int_equal(token(p.f, "client_credentials", NULL, CLIENT_SECRET, NULL), AUTHD_ERR_LOCKED);
+    assert_int_equal(token(p.g, "client_credentials", NULL, CLIENT_SECRET, NULL), AUTHD_ERR_LOCKED);
+    svc_fx_replica_free(p.g);
 }
 
 static void
@@ -624,6 +681,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_recovery_code_once_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_reset_link_once_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_codes_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_client_secrets_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_code_once_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
