@@ -758,6 +758,65 @@ test_watch_held_and_stop(void **state)
     rpc_client_free(f.cli);
 }
 
+static int sick_checks; /* Check calls that reached the server whose Watch says NOT_SERVING */
+
+static int
+on_sick_check(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    __atomic_add_fetch(&sick_checks, 1, __ATOMIC_SEQ_CST);
+    return on_check(ctx, req, resp);
+}
+
+static int
+on_sick_watch(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    (void)ctx;
+    (void)req;
+    ((Grpc__Health__V1__HealthCheckResponse *)resp)->status =
+        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    return AUTHD_OK;
+}
+
+/*
+ * gRPC's client-side health checking, not only the connection state: of a list of two servers,
+ * the one whose Health/Watch says NOT_SERVING gets no call at all (its subchannel is never
+ * ready), the other gets them all.
+ */
+static void
+test_target_list_skips_not_serving(void **state)
+{
+    struct fixture *f = *state;
+    static const struct rpc_method sick_methods[] = {
+        {"Check", on_sick_check, RPC_INLINE, 0},
+        {"Watch", on_sick_watch, RPC_INLINE | RPC_WATCH, 0},
+    };
+    const struct rpc_service sick[] = {
+        {&grpc__health__v1__health__descriptor, sick_methods, 2, &service_arg},
+    };
+    struct rpc_server_opts opts = {.listen = "127.0.0.1:0", .cq_threads = 1, .workers = 1};
+    struct rpc_server *srv = NULL;
+    struct rpc_client *c = NULL;
+    char list[160];
+    int port = 0;
+
+    assert_int_equal(rpc_server_start(&opts, sick, 1, &srv, &port), AUTHD_OK);
+    /* The sick one first, so that a client that ignored health would try it. */
+    snprintf(list, sizeof(list), "127.0.0.1:%d,%s", port, f->target);
+    assert_int_equal(rpc_client_new(list, &c), AUTHD_OK);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(check(c, "", NULL), AUTHD_OK);
+    assert_int_equal(__atomic_load_n(&sick_checks, __ATOMIC_SEQ_CST), 0);
+    /* It does serve Check to whoever asks it directly. */
+    struct rpc_client *direct = NULL;
+    snprintf(list, sizeof(list), "127.0.0.1:%d", port);
+    assert_int_equal(rpc_client_new(list, &direct), AUTHD_OK);
+    assert_int_equal(check(direct, "", NULL), AUTHD_OK);
+    assert_int_equal(__atomic_load_n(&sick_checks, __ATOMIC_SEQ_CST), 1);
+    rpc_client_free(direct);
+    rpc_client_free(c);
+    rpc_server_stop(srv, 1000);
+}
+
 /* Several targets: lists gRPC cannot take are refused; a list of two servers keeps answering
  * through the one left when the other stops (round_robin skips the dead address). */
 static void
@@ -992,6 +1051,7 @@ main(void)
         cmocka_unit_test(test_bind_failure),
         cmocka_unit_test(test_target_lists),
         cmocka_unit_test(test_watch_held_and_stop),
+        cmocka_unit_test(test_target_list_skips_not_serving),
         cmocka_unit_test(test_expired_in_queue),
         cmocka_unit_test(test_stop_with_calls_in_flight),
         cmocka_unit_test(test_service_array_is_copied),
