@@ -33,7 +33,11 @@
 
 struct options {
     const char *listen;
-    const char *data_dir;
+    const char *data_dir; /* the RocksDB directory (--data-dir or --store rocksdb:DIR); NULL on
+                             PostgreSQL */
+    const char *store;    /* --store as given; NULL: rocksdb:<--data-dir> */
+    char store_spec[PATH_MAX + 16]; /* what store_open gets */
+    int64_t store_connect_wait;
     const char *log_level;
     const char *port_file;
     int workers;
@@ -62,8 +66,17 @@ struct options {
 static const struct opts_spec option_table[] = {
     {"listen", 0, "AUTHD_LISTEN", OPTS_STRING, "ADDR", 0, 0, NULL, "127.0.0.1:50051",
      "gRPC address; port 0 picks a free port", F(listen)},
-    {"data-dir", 0, "AUTHD_DATA_DIR", OPTS_STRING, "DIR", 0, 0, NULL, "./data", "RocksDB directory",
+    {"data-dir", 0, "AUTHD_DATA_DIR", OPTS_STRING, "DIR", 0, 0, NULL, NULL,
+     "RocksDB directory (default ./data): the same as\n--store rocksdb:DIR; --store wins over "
+     "AUTHD_DATA_DIR",
      F(data_dir)},
+    {"store", 0, "AUTHD_STORE", OPTS_STRING, "SPEC", 0, 0, NULL, NULL,
+     "where the data lives: rocksdb:DIR (one authd) or\npostgres:CONNINFO (a libpq key=value "
+     "string or\npostgresql:// URI; authd replicas may share it).\nThe password comes from "
+     "PGPASSFILE or PGPASSWORD,\nnever from this option",
+     F(store)},
+    {"store-connect-wait", 0, "AUTHD_STORE_CONNECT_WAIT", OPTS_INT, "SECONDS", 1, 3600, NULL, "30",
+     "PostgreSQL: how long to wait at start for an\nunreachable database", F(store_connect_wait)},
     {"log-level", 0, "AUTHD_LOG_LEVEL", OPTS_CHOICE, "LEVEL", 0, 0, "debug|info|warn|error", "info",
      "log threshold", F(log_level)},
     {"port-file", 0, NULL, OPTS_STRING, "FILE", 0, 0, NULL, NULL,
@@ -178,6 +191,50 @@ parse_options(int argc, char **argv, struct options *o)
     if (r != OPTS_CONTINUE)
         return r == OPTS_EXIT ? 1 : 2;
     snprintf(o->set.token_alg, sizeof(o->set.token_alg), "%s", o->token_alg);
+    /* AUTHD_DATA_DIR from the environment (a unit file's default) gives way to a store
+     * chosen on purpose; the two flags together are a mistake. */
+    const char *env_dir = getenv("AUTHD_DATA_DIR");
+    if (o->store != NULL && o->data_dir != NULL && o->data_dir == env_dir)
+        o->data_dir = NULL;
+    if (o->store != NULL && o->data_dir != NULL) {
+        fprintf(stderr, "authd: give --store or --data-dir, not both (--data-dir DIR is --store "
+                        "rocksdb:DIR)\n");
+        return 2;
+    }
+    if (o->store == NULL) {
+        if (o->data_dir == NULL)
+            o->data_dir = "./data";
+        if (strncmp(o->data_dir, "postgres:", 9) == 0 || strncmp(o->data_dir, "rocksdb:", 8) == 0) {
+            fprintf(stderr, "authd: --data-dir takes a RocksDB directory; a store spec goes to "
+                            "--store\n");
+            return 2;
+        }
+        if (snprintf(o->store_spec, sizeof(o->store_spec), "rocksdb:%s", o->data_dir) >=
+            (int)sizeof(o->store_spec)) {
+            fprintf(stderr, "authd: --data-dir is too long\n");
+            return 2;
+        }
+    } else {
+        if (strncmp(o->store, "rocksdb:", 8) == 0 && o->store[8] != '\0') {
+            o->data_dir = o->store + 8;
+        } else if (strncmp(o->store, "postgres:", 9) != 0 || o->store[9] == '\0') {
+            fprintf(stderr, "authd: --store wants rocksdb:DIR or postgres:CONNINFO\n");
+            return 2;
+        }
+        if (snprintf(o->store_spec, sizeof(o->store_spec), "%s", o->store) >=
+            (int)sizeof(o->store_spec)) {
+            fprintf(stderr, "authd: --store is too long\n");
+            return 2;
+        }
+        /* A password in argv is visible to every local user (ps, /proc/<pid>/cmdline). */
+        char red[sizeof(o->store_spec)];
+        store_spec_redact(o->store, red, sizeof(red));
+        if (strcmp(red, o->store) != 0 && o->store != getenv("AUTHD_STORE")) {
+            fprintf(stderr, "authd: --store must not carry a password: put it in PGPASSFILE "
+                            "or PGPASSWORD\n");
+            return 2;
+        }
+    }
     int n_tls = (o->tls_ca != NULL) + (o->tls_cert != NULL) + (o->tls_key != NULL);
     if (n_tls != 0 && n_tls != 3) {
         fprintf(stderr, "authd: --tls-ca, --tls-cert and --tls-key go together (all three, or "
@@ -297,6 +354,11 @@ load_totp_box(const struct options *o, struct secretbox **box)
         fprintf(stderr,
                 "authd: --production needs a TOTP key: --totp-key-file or AUTHD_TOTP_KEY\n");
         goto out;
+    } else if (o->data_dir == NULL) {
+        /* Replicas share the database, so they must share the key: no per-machine key file. */
+        fprintf(stderr, "authd: --store postgres:... needs a TOTP key shared by every replica: "
+                        "--totp-key-file or AUTHD_TOTP_KEY\n");
+        goto out;
     } else {
         /* Beside the data directory, never inside it: "data/" must give "data.dev-totp.key". */
         size_t dl = strlen(o->data_dir);
@@ -393,10 +455,16 @@ open_domain(const struct options *o, struct secretbox *box, struct store **st, s
      * more at a time, so fewer connections than workers could leave every connection held by a
      * waiting attempt. */
     so.pool_size = o->workers;
-    char err[256] = "";
-    if (store_open(o->data_dir, &so, st, err, sizeof(err)) != AUTHD_OK) {
-        fprintf(stderr, "authd: cannot open data directory: %s\n", err);
-        log_event(LOG_ERROR, "store_open_failed", "dir=%s", o->data_dir);
+    so.connect_wait_ms = (int)o->store_connect_wait * 1000;
+    char err[768] = "";
+    if (store_open(o->store_spec, &so, st, err, sizeof(err)) != AUTHD_OK) {
+        char red[sizeof(o->store_spec)], q[sizeof(red) + 16];
+        store_spec_redact(o->store_spec, red, sizeof(red));
+        if (o->data_dir != NULL)
+            fprintf(stderr, "authd: cannot open data directory: %s\n", err);
+        else
+            fprintf(stderr, "authd: cannot open the PostgreSQL store: %s\n", err);
+        log_event(LOG_ERROR, "store_open_failed", "store=%s", log_quote(red, q, sizeof(q)));
         return -1;
     }
     if (authd_init(a, *st, box, &o->set) != AUTHD_OK) {
@@ -574,8 +642,11 @@ main(int argc, char **argv)
         fprintf(stderr, "authd: cannot start the sweeper\n");
         goto out;
     }
-    log_event(LOG_INFO, "serving", "listen=%s port=%d data_dir=%s argon2_m=%u argon2_t=%u",
-              o.listen, port, o.data_dir, o.set.argon2.m_cost_kib, o.set.argon2.t_cost);
+    char red[sizeof(o.store_spec)], qred[sizeof(red) + 16];
+    store_spec_redact(o.store_spec, red, sizeof(red));
+    log_event(LOG_INFO, "serving", "listen=%s port=%d store=%s argon2_m=%u argon2_t=%u", o.listen,
+              port, log_quote(red, qred, sizeof(qred)), o.set.argon2.m_cost_kib,
+              o.set.argon2.t_cost);
 
     int sig = 0;
     sigwait(&stop, &sig);

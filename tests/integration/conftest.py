@@ -30,6 +30,25 @@ sys.path.insert(0, PYGEN)
 
 from authd.v1 import common_pb2, users_pb2, sessions_pb2, signup_pb2, admin_pb2  # noqa: E402
 from certs import make_certs  # noqa: E402
+from pgcluster import PgCluster  # noqa: E402
+
+# AUTHD_TEST_STORE=postgres runs every Authd on PostgreSQL: one throwaway cluster for the pytest
+# session (pgcluster.py), a fresh database for each Authd (kept across its restarts).
+STORE = os.environ.get("AUTHD_TEST_STORE", "rocksdb")
+_pg = None
+
+
+def pg_session():
+    """The session's PostgreSQL cluster, started on first use (stopped at the session's end)."""
+    global _pg
+    if _pg is None:
+        _pg = PgCluster().start()
+    return _pg
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _pg is not None:
+        _pg.stop()
 
 
 def _load_health():
@@ -135,10 +154,22 @@ class Authd:
 
     DEFAULT_IDENTITY = "authctl"
 
-    def __init__(self, tmp, extra=(), tls=None):
+    def __init__(self, tmp, extra=(), tls=None, pg=None, database=None):
+        """pg (a started PgCluster) runs this authd on PostgreSQL whatever AUTHD_TEST_STORE
+        says; database names an existing one (another replica's), else a fresh one is made."""
         self.tmp = tmp
         self.data = os.path.join(tmp, "data")
         self.extra = list(extra)
+        self.env = None
+        self.store_flags = ["--data-dir", self.data]
+        if pg is not None or STORE == "postgres":
+            pg = pg or pg_session()
+            self.database = database or pg.create_database()
+            self.store_flags = ["--store", "postgres:" + pg.conninfo(self.database)]
+            self.env = dict(os.environ, **pg.env())
+            # Replicas share their database and so their TOTP key: no per-directory dev key.
+            if "--totp-key-file" not in self.extra and not self.env.get("AUTHD_TOTP_KEY"):
+                self.env["AUTHD_TOTP_KEY"] = os.urandom(32).hex()
         self.tls = tls
         self.channels = {}
         self.proc = None
@@ -160,9 +191,9 @@ class Authd:
             if "--callers" not in self.extra:
                 tls_flags += ["--callers", CALLERS_DEV]
         self.proc = subprocess.Popen(
-            [AUTHD, "--listen", "127.0.0.1:0", "--data-dir", self.data, "--port-file", port_file]
+            [AUTHD, "--listen", "127.0.0.1:0"] + self.store_flags + ["--port-file", port_file]
             + tls_flags + self.extra,
-            stdout=self.log, stderr=self.log)
+            stdout=self.log, stderr=self.log, env=self.env)
         self.port = wait_port_file(port_file, self.proc)
         self.target = f"127.0.0.1:{self.port}"
         if self.tls is None:

@@ -224,6 +224,11 @@ class PgCluster:
                     shutil.rmtree(d, ignore_errors=True)
             self.dir = self._passdir = None
 
+    def resume(self):
+        """Starts again after stop(remove=False): same data, same port."""
+        self._pg_ctl_start()
+        self.running = True
+
     def restart(self):
         """Stops (fast) and starts again on the same data and port."""
         self.stop(remove=False)

@@ -38,14 +38,16 @@ def pg():
 
 
 class PgAuthd(Authd):
-    """An authd whose store is postgres:<conninfo> (passed where --data-dir goes)."""
+    """An authd whose store is postgres:<conninfo> (--store), with the environment of this
+    module's cluster (PGPASSFILE), whatever AUTHD_TEST_STORE says."""
 
     def __init__(self, tmp, spec, extra=()):
         self.spec = spec
         super().__init__(tmp, extra)
 
     def start(self):
-        self.data = self.spec
+        self.store_flags = ["--store", self.spec]
+        self.env = None
         super().start()
 
 

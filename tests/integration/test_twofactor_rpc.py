@@ -359,6 +359,8 @@ def test_configurable_algorithm_digits_period(authd):
         grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")
 
 
+@pytest.mark.skipif(os.environ.get("AUTHD_TEST_STORE") == "postgres",
+                    reason="reads RocksDB's files and the development key beside its directory")
 def test_secret_encrypted_at_rest_and_key_handling(tmpdir_path):
     import base64
     a = Authd(tmpdir_path, FAST_ARGON2)
