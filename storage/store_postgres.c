@@ -92,6 +92,9 @@ struct ptxn {
     int begun;    /* BEGIN was sent */
     int finished; /* commit attempted */
     int failed;   /* a statement failed: the server aborted the transaction; its error */
+    /* writes not sent yet: they ride with the next statement or COMMIT (no round trip of
+     * their own); a read after them sees them because they run before it */
+    struct store_batch pend;
     /* keys read for update and found absent: their placeholders go at commit */
     unsigned char **ph;
     size_t *phlen;
@@ -324,18 +327,20 @@ release(struct pstore *s, struct slot *sl)
 /*
  * Sends n statements in one pipeline and waits once (one round trip, counted under op). The
  * result of statement `want` (-1: none) goes to *res when it returned rows; the caller clears
- * it. Returns AUTHD_OK or the first failed statement's mapped error. *lost is set when the
+ * it. Returns AUTHD_OK or the first failed statement's mapped error (its index in *failed_at,
+ * else -1). *lost is set when the
  * connection broke (it is then dropped) and *sent_nothing when it was already dead before
  * anything reached the server (so a retry cannot repeat an effect).
  */
 static int
-pipeline(struct slot *sl, const char *op, const struct stmt *q, int n, int want, PGresult **res,
-         int *lost)
+pipeline_at(struct slot *sl, const char *op, const struct stmt *q, int n, int want, PGresult **res,
+            int *lost, int *failed_at)
 {
     PGconn *c = sl->c;
     int r = AUTHD_OK;
 
     *lost = 0;
+    *failed_at = -1;
     if (res != NULL)
         *res = NULL;
     if (c == NULL) {
@@ -355,8 +360,10 @@ pipeline(struct slot *sl, const char *op, const struct stmt *q, int n, int want,
         if (pr == NULL)
             goto broken;
         ExecStatusType st = PQresultStatus(pr);
-        if (st == PGRES_FATAL_ERROR && r == AUTHD_OK)
+        if (st == PGRES_FATAL_ERROR && r == AUTHD_OK) {
             r = map_sqlstate(PQresultErrorField(pr, PG_DIAG_SQLSTATE));
+            *failed_at = i;
+        }
         if (i == want && st == PGRES_TUPLES_OK && res != NULL)
             *res = pr;
         else
@@ -400,6 +407,14 @@ broken:
     *lost = 1;
     drop_conn(sl);
     return AUTHD_ERR_UNAVAILABLE;
+}
+
+static int
+pipeline(struct slot *sl, const char *op, const struct stmt *q, int n, int want, PGresult **res,
+         int *lost)
+{
+    int at;
+    return pipeline_at(sl, op, q, n, want, res, lost, &at);
 }
 
 /*
@@ -956,56 +971,124 @@ pg_txn_begin(struct store *base, struct store_txn **out)
     return AUTHD_OK;
 }
 
+static int
+pend_add(struct ptxn *t, int del, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct store_batch *b = &t->pend;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4;
+        struct store_batch_op *ops = realloc(b->ops, cap * sizeof(*ops));
+        if (ops == NULL)
+            return AUTHD_ERR_NOMEM;
+        b->ops = ops;
+        b->cap = cap;
+    }
+    struct store_batch_op *op = &b->ops[b->n];
+    op->del = del;
+    op->klen = klen;
+    op->vlen = del ? 0 : vlen;
+    op->key = malloc(klen > 0 ? klen : 1);
+    op->val = del ? NULL : malloc(vlen > 0 ? vlen : 1);
+    if (op->key == NULL || (!del && op->val == NULL)) {
+        free(op->key);
+        free(op->val);
+        return AUTHD_ERR_NOMEM;
+    }
+    if (klen > 0)
+        memcpy(op->key, key, klen);
+    if (!del && vlen > 0)
+        memcpy(op->val, val, vlen);
+    b->n++;
+    return AUTHD_OK;
+}
+
+/* Forgets the pending writes (sent, or the transaction is over); values wiped. */
+static void
+pend_clear(struct ptxn *t)
+{
+    for (size_t i = 0; i < t->pend.n; i++) {
+        free(t->pend.ops[i].key);
+        if (t->pend.ops[i].val != NULL)
+            secret_freezero(t->pend.ops[i].val, t->pend.ops[i].vlen);
+    }
+    t->pend.n = 0;
+}
+
+/* Appends the pending writes to q at k; returns the new k. */
+static int
+pend_stmts(struct ptxn *t, struct stmt *q, int k)
+{
+    for (size_t i = 0; i < t->pend.n; i++) {
+        const struct store_batch_op *op = &t->pend.ops[i];
+        q[k++] = op->del ? stmt1(t->s->q_del, op->key, op->klen)
+                         : stmt2(t->s->q_put, op->key, op->klen, op->val, op->vlen);
+    }
+    return k;
+}
+
 /*
- * Runs the transaction's next statements (q[2..n-2]; q[0] and q[1] are left free for BEGIN and
- * SAVEPOINT, q[n-1] for RELEASE) in one round trip. Statements that may wait for a row lock
- * (guarded) run inside a savepoint, so that losing the wait (CONFLICT) undoes only them and the
- * transaction goes on, as a RocksDB transaction does after a failed GetForUpdate; that costs
- * one more round trip, only on the failure. Before anything was sent, a dead connection is
- * replaced and the statements retried. Any other failure aborts the transaction on the server:
- * it is remembered, and later calls return it.
+ * Runs, in one round trip: BEGIN (first time only), the pending writes, then the body (nb
+ * statements; the rows of body[want] go to *res). A guarded body — one that may wait for a row
+ * lock — runs inside SAVEPOINT w ... RELEASE SAVEPOINT w, so that losing the wait (CONFLICT)
+ * undoes only it and the transaction goes on, as a RocksDB transaction does after a failed
+ * GetForUpdate (one more round trip, only then). Before anything was sent, a dead connection
+ * is replaced and the statements retried. Any other failure — also a pending write's, which
+ * the caller was already told had succeeded — aborts the transaction: it is remembered, later
+ * calls return it and the commit fails with it (CONFLICT is retried by the caller).
  */
 static int
-txn_run(struct ptxn *t, const char *op, struct stmt *q, int n, int want, int guarded,
+txn_run(struct ptxn *t, const char *op, const struct stmt *body, int nb, int want, int guarded,
         PGresult **res)
 {
-    int lost;
+    struct stmt stack[PG_MAX_STMTS];
+    int lost, at;
+
+    if (res != NULL)
+        *res = NULL;
     if (t->failed != 0)
         return t->failed;
     if (t->finished)
         return AUTHD_ERR_INTERNAL;
     int first = !t->begun;
-    int from, to; /* the statements sent: q[from..to) */
-    q[0].sql = "BEGIN";
-    q[1].sql = "SAVEPOINT w";
-    q[n - 1].sql = "RELEASE SAVEPOINT w";
-    if (guarded) {
-        from = first ? 0 : 1;
-        to = n;
-    } else {
-        if (first)
-            q[1] = q[0]; /* BEGIN right before the body, no savepoint */
-        from = first ? 1 : 2;
-        to = n - 1;
-    }
-    int count = to - from;
-    int w = want < 0 ? -1 : want - from;
-    int r = pipeline(t->sl, op, q + from, count, w, res, &lost);
-    if (r == AUTHD_ERR_UNAVAILABLE && lost && first) {
-        if (reconnect(t->s, t->sl) == AUTHD_OK)
-            r = pipeline(t->sl, op, q + from, count, w, res, &lost);
-    }
-    if (r == AUTHD_OK || (r == AUTHD_ERR_CONFLICT && guarded))
+    size_t total = (size_t)first + t->pend.n + (guarded ? 2u : 0u) + (size_t)nb;
+    struct stmt *q = total <= PG_MAX_STMTS ? stack : calloc(total, sizeof(*q));
+    if (q == NULL)
+        return AUTHD_ERR_NOMEM;
+    int k = 0;
+    if (first)
+        q[k++] = (struct stmt){.sql = "BEGIN"};
+    k = pend_stmts(t, q, k);
+    int guard_from = k;
+    if (guarded)
+        q[k++] = (struct stmt){.sql = "SAVEPOINT w"};
+    int body_from = k;
+    for (int i = 0; i < nb; i++)
+        q[k++] = body[i];
+    if (guarded)
+        q[k++] = (struct stmt){.sql = "RELEASE SAVEPOINT w"};
+    int w = want < 0 ? -1 : body_from + want;
+    int r = pipeline_at(t->sl, op, q, k, w, res, &lost, &at);
+    if (r == AUTHD_ERR_UNAVAILABLE && lost && first && reconnect(t->s, t->sl) == AUTHD_OK)
+        r = pipeline_at(t->sl, op, q, k, w, res, &lost, &at);
+    if (q != stack)
+        free(q);
+    if (r == AUTHD_OK) {
         t->begun = 1;
-    if (r == AUTHD_ERR_CONFLICT && guarded && PQtransactionStatus(t->sl->c) == PQTRANS_INERROR) {
+        pend_clear(t);
+        return AUTHD_OK;
+    }
+    if (r == AUTHD_ERR_CONFLICT && guarded && at > guard_from &&
+        PQtransactionStatus(t->sl->c) == PQTRANS_INERROR) {
+        /* The pending writes before the savepoint stand. */
+        t->begun = 1;
+        pend_clear(t);
         struct stmt back = {.sql = "ROLLBACK TO SAVEPOINT w"};
         int br = pipeline(t->sl, op, &back, 1, -1, NULL, &lost);
         if (br != AUTHD_OK)
             t->failed = br;
         return r;
     }
-    if (r != AUTHD_OK)
-        t->failed = r;
+    t->failed = r;
     return r;
 }
 
@@ -1043,7 +1126,7 @@ pg_txn_get(struct store_txn *base, const void *key, size_t klen, int for_update,
            size_t *vlen)
 {
     struct ptxn *t = (struct ptxn *)base;
-    struct stmt q[5] = {{0}};
+    struct stmt q[2];
     PGresult *res = NULL;
     int r;
 
@@ -1052,12 +1135,12 @@ pg_txn_get(struct store_txn *base, const void *key, size_t klen, int for_update,
     if (for_update) {
         /* Lock (inserting a placeholder when absent), then read the latest committed value
          * (a new statement: a new snapshot, taken after the lock was granted). */
-        q[2] = stmt1(t->s->q_lock, key, klen);
-        q[3] = stmt1(t->s->q_get, key, klen);
-        r = txn_run(t, "txn_get_for_update", q, 5, 3, 1, &res);
+        q[0] = stmt1(t->s->q_lock, key, klen);
+        q[1] = stmt1(t->s->q_get, key, klen);
+        r = txn_run(t, "txn_get_for_update", q, 2, 1, 1, &res);
     } else {
-        q[2] = stmt1(t->s->q_get, key, klen);
-        r = txn_run(t, "txn_get", q, 4, 2, 0, &res);
+        q[0] = stmt1(t->s->q_get, key, klen);
+        r = txn_run(t, "txn_get", q, 1, 0, 0, &res);
     }
     if (r != AUTHD_OK) {
         wipe_clear(res);
@@ -1076,24 +1159,29 @@ static int
 pg_txn_put(struct store_txn *base, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct ptxn *t = (struct ptxn *)base;
-    struct stmt q[4] = {{0}};
 
+    if (t->failed != 0)
+        return t->failed;
+    if (t->finished)
+        return AUTHD_ERR_INTERNAL;
     if (too_big(klen) || too_big(vlen))
         return AUTHD_ERR_TOO_LARGE;
-    q[2] = stmt2(t->s->q_put, key, klen, val, vlen);
-    return txn_run(t, "txn_put", q, 4, -1, 1, NULL);
+    /* Sent with the next statement or the commit. */
+    return pend_add(t, 0, key, klen, val, vlen);
 }
 
 static int
 pg_txn_delete(struct store_txn *base, const void *key, size_t klen)
 {
     struct ptxn *t = (struct ptxn *)base;
-    struct stmt q[4] = {{0}};
 
+    if (t->failed != 0)
+        return t->failed;
+    if (t->finished)
+        return AUTHD_ERR_INTERNAL;
     if (too_big(klen))
         return AUTHD_ERR_TOO_LARGE;
-    q[2] = stmt1(t->s->q_del, key, klen);
-    return txn_run(t, "txn_delete", q, 4, -1, 1, NULL);
+    return pend_add(t, 1, key, klen, NULL, 0);
 }
 
 static int
@@ -1107,17 +1195,16 @@ pg_txn_scan(struct store_txn *base, const void *prefix, size_t plen, store_scan_
         return AUTHD_ERR_INTERNAL;
     if (too_big(plen))
         return AUTHD_ERR_TOO_LARGE;
-    if (!t->begun) {
-        /* The scan's pages need the transaction open first. */
-        struct stmt q[3] = {{0}};
-        int r = txn_run(t, "txn_scan", q, 3, -1, 0, NULL);
+    if (!t->begun || t->pend.n > 0) {
+        /* The pages need the transaction open and its writes sent. */
+        int r = txn_run(t, "txn_scan", NULL, 0, -1, 0, NULL);
         if (r != AUTHD_OK)
             return r;
     }
     return scan_pages(t->s, t, "txn_scan", prefix, plen, NULL, 0, fn, arg);
 }
 
-/* Placeholder clean-up and COMMIT in one round trip. */
+/* The pending writes, the placeholder clean-up and COMMIT in one round trip. */
 static int
 pg_txn_commit(struct store_txn *base)
 {
@@ -1131,16 +1218,21 @@ pg_txn_commit(struct store_txn *base)
         return t->failed;
     }
     t->finished = 1;
-    if (!t->begun)
+    if (!t->begun && t->pend.n == 0)
         return AUTHD_OK; /* nothing was read or written */
-    struct stmt *q = calloc(t->nph + 1, sizeof(*q));
+    struct stmt *q = calloc(2 + t->pend.n + t->nph, sizeof(*q));
     if (q == NULL)
         return AUTHD_ERR_NOMEM;
+    int k = 0;
+    if (!t->begun)
+        q[k++] = (struct stmt){.sql = "BEGIN"};
+    k = pend_stmts(t, q, k);
     for (size_t i = 0; i < t->nph; i++)
-        q[i] = stmt1(t->s->q_unlock, t->ph[i], t->phlen[i]);
-    q[t->nph].sql = "COMMIT";
-    int r = pipeline(t->sl, "txn_commit", q, (int)t->nph + 1, -1, NULL, &lost);
+        q[k++] = stmt1(t->s->q_unlock, t->ph[i], t->phlen[i]);
+    q[k++] = (struct stmt){.sql = "COMMIT"};
+    int r = pipeline(t->sl, "txn_commit", q, k, -1, NULL, &lost);
     free(q);
+    pend_clear(t);
     /* A connection lost during COMMIT leaves the outcome unknown to us: UNAVAILABLE, never a
      * claim either way. */
     return r;
@@ -1163,6 +1255,8 @@ pg_txn_free(struct store_txn *base)
         free(t->ph[i]);
     free(t->ph);
     free(t->phlen);
+    pend_clear(t);
+    free(t->pend.ops);
     free(t);
 }
 
