@@ -658,7 +658,8 @@ out:
 static void
 signkeys_refresh(struct signkeys *k)
 {
-    if (k->a == NULL)
+    /* A key set whose authd has no store (the JWT fuzz target's) is fixed in memory. */
+    if (k->a == NULL || k->a->store == NULL)
         return;
     int64_t now = authd_mono_ms();
     pthread_mutex_lock(&k->sync_lock);
@@ -684,7 +685,8 @@ signkeys_fetch(struct signkeys *k, const char *kid)
     char name[KEY_MAX];
 
     memset(&sk, 0, sizeof(sk));
-    if (k->a == NULL || !signkeys_kid_ok(kid) || signkeys_key_name(name, kid) != AUTHD_OK)
+    if (k->a == NULL || k->a->store == NULL || !signkeys_kid_ok(kid) ||
+        signkeys_key_name(name, kid) != AUTHD_OK)
         return;
     if (rec_get(k->a->store, NULL, 0, name, &authd__storage__signing_key__descriptor,
                 (ProtobufCMessage **)&m) != AUTHD_OK)
