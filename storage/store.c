@@ -51,8 +51,8 @@ timed(const char *op, uint64_t t0, int r)
     return r;
 }
 
-static void
-set_errbuf(char *errbuf, size_t errlen, const char *msg)
+void
+store_set_errbuf(char *errbuf, size_t errlen, const char *msg)
 {
     if (errbuf != NULL && errlen > 0)
         snprintf(errbuf, errlen, "%s", msg);
@@ -163,7 +163,7 @@ store_open(const char *spec, const struct store_opts *o, struct store **out, cha
     const char *arg = spec;
 
     *out = NULL;
-    set_errbuf(errbuf, errlen, "");
+    store_set_errbuf(errbuf, errlen, "");
     metrics_describe(STORE_OP_DURATION, METRICS_HISTOGRAM,
                      "Latency of storage operations (RocksDB or PostgreSQL), in seconds, by "
                      "operation.");
@@ -177,7 +177,7 @@ store_open(const char *spec, const struct store_opts *o, struct store **out, cha
         o = &def;
     }
     if (spec == NULL) {
-        set_errbuf(errbuf, errlen, "no store given");
+        store_set_errbuf(errbuf, errlen, "no store given");
         return AUTHD_ERR_STORAGE;
     }
     if (has_prefix(spec, "rocksdb:")) {
@@ -189,7 +189,7 @@ store_open(const char *spec, const struct store_opts *o, struct store **out, cha
         arg = spec + strlen("postgres:");
     }
     if (*arg == '\0') {
-        set_errbuf(errbuf, errlen, "empty store spec (rocksdb:DIR or postgres:CONNINFO)");
+        store_set_errbuf(errbuf, errlen, "empty store spec (rocksdb:DIR or postgres:CONNINFO)");
         return AUTHD_ERR_STORAGE;
     }
     return be->open(arg, o, out, errbuf, errlen);
@@ -280,9 +280,9 @@ dup_bytes(const void *p, size_t n)
     return d;
 }
 
-static int
-batch_add(struct store_batch *b, int del, const void *key, size_t klen, const void *val,
-          size_t vlen)
+int
+store_batch_append(struct store_batch *b, int del, const void *key, size_t klen, const void *val,
+                   size_t vlen)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 8;
@@ -310,13 +310,13 @@ batch_add(struct store_batch *b, int del, const void *key, size_t klen, const vo
 int
 store_batch_put(struct store_batch *b, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    return batch_add(b, 0, key, klen, val, vlen);
+    return store_batch_append(b, 0, key, klen, val, vlen);
 }
 
 int
 store_batch_delete(struct store_batch *b, const void *key, size_t klen)
 {
-    return batch_add(b, 1, key, klen, NULL, 0);
+    return store_batch_append(b, 1, key, klen, NULL, 0);
 }
 
 int

@@ -72,4 +72,13 @@ size_t store_prefix_successor(const void *prefix, size_t plen, unsigned char *ou
 /* a < b in bytewise key order (memcmp, then the shorter first). */
 int store_key_less(const void *a, size_t alen, const void *b, size_t blen);
 
+/* Appends a copy of a put (del 0) or delete (del 1; val ignored) to b's operations; the
+ * batches of store_batch_* and a backend's own lists of pending writes alike. AUTHD_OK or
+ * AUTHD_ERR_NOMEM (b unchanged). */
+int store_batch_append(struct store_batch *b, int del, const void *key, size_t klen,
+                       const void *val, size_t vlen);
+
+/* Copies msg into errbuf (errlen bytes, may be NULL/0) for store_open's caller. */
+void store_set_errbuf(char *errbuf, size_t errlen, const char *msg);
+
 #endif

@@ -126,13 +126,6 @@ count_trip(const char *op)
     metrics_count(STORE_ROUND_TRIPS, labels, 1);
 }
 
-static void
-set_errbuf(char *errbuf, size_t errlen, const char *msg)
-{
-    if (errbuf != NULL && errlen > 0)
-        snprintf(errbuf, errlen, "%s", msg);
-}
-
 /* The first line of a libpq message (they end in newlines and may have DETAIL lines). */
 static void
 first_line(const char *msg, char *out, size_t outlen)
@@ -187,12 +180,12 @@ connect_db(struct pstore *s, char *errbuf, size_t errlen)
     char line[256];
 
     if (c == NULL) {
-        set_errbuf(errbuf, errlen, "out of memory");
+        store_set_errbuf(errbuf, errlen, "out of memory");
         return NULL;
     }
     if (PQstatus(c) != CONNECTION_OK) {
         first_line(PQerrorMessage(c), line, sizeof(line));
-        set_errbuf(errbuf, errlen, line);
+        store_set_errbuf(errbuf, errlen, line);
         PQfinish(c);
         return NULL;
     }
@@ -207,7 +200,7 @@ connect_db(struct pstore *s, char *errbuf, size_t errlen)
     PGresult *res = PQexec(c, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         first_line(PQerrorMessage(c), line, sizeof(line));
-        set_errbuf(errbuf, errlen, line);
+        store_set_errbuf(errbuf, errlen, line);
         PQclear(res);
         PQfinish(c);
         return NULL;
@@ -461,7 +454,7 @@ exec_text(PGconn *c, const char *sql, int *out, char *errbuf, size_t errlen)
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         char line[256];
         first_line(PQresultErrorMessage(res), line, sizeof(line));
-        set_errbuf(errbuf, errlen, line);
+        store_set_errbuf(errbuf, errlen, line);
         const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         /* Concurrent CREATE ... IF NOT EXISTS may still collide on a catalog index. */
         if (code != NULL && (strcmp(code, "23505") == 0 || strcmp(code, "42P06") == 0 ||
@@ -521,7 +514,7 @@ migrate_once(struct pstore *s, PGconn *c, char *errbuf, size_t errlen)
         snprintf(msg, sizeof(msg),
                  "schema %s is at version %d, newer than this authd's %d: upgrade authd", s->schema,
                  v, PG_SCHEMA_VERSION);
-        set_errbuf(errbuf, errlen, msg);
+        store_set_errbuf(errbuf, errlen, msg);
         r = AUTHD_ERR_STORAGE;
         goto fail;
     }
@@ -598,7 +591,8 @@ pg_open(const char *conninfo, const struct store_opts *o, struct store **out, ch
     store_spec_redact(conninfo, red, sizeof(red));
     const char *schema = o->schema != NULL ? o->schema : "authd";
     if (!valid_schema(schema)) {
-        set_errbuf(errbuf, errlen, "schema name must match [a-z_][a-z0-9_]* (at most 48 bytes)");
+        store_set_errbuf(errbuf, errlen,
+                         "schema name must match [a-z_][a-z0-9_]* (at most 48 bytes)");
         return AUTHD_ERR_STORAGE;
     }
     char *perr = NULL;
@@ -607,7 +601,7 @@ pg_open(const char *conninfo, const struct store_opts *o, struct store **out, ch
         char msg[320];
         first_line(perr, err, sizeof(err));
         snprintf(msg, sizeof(msg), "invalid PostgreSQL conninfo: %s", err);
-        set_errbuf(errbuf, errlen, msg);
+        store_set_errbuf(errbuf, errlen, msg);
         PQfreemem(perr);
         return AUTHD_ERR_STORAGE;
     }
@@ -615,7 +609,7 @@ pg_open(const char *conninfo, const struct store_opts *o, struct store **out, ch
 
     struct pstore *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        set_errbuf(errbuf, errlen, "out of memory");
+        store_set_errbuf(errbuf, errlen, "out of memory");
         return AUTHD_ERR_NOMEM;
     }
     s->base.be = &store_postgres_backend;
@@ -628,7 +622,7 @@ pg_open(const char *conninfo, const struct store_opts *o, struct store **out, ch
     s->conninfo = strdup(conninfo);
     if (s->slots == NULL || s->conninfo == NULL) {
         pg_free_store(s);
-        set_errbuf(errbuf, errlen, "out of memory");
+        store_set_errbuf(errbuf, errlen, "out of memory");
         return AUTHD_ERR_NOMEM;
     }
     build_sql(s);
@@ -645,7 +639,7 @@ pg_open(const char *conninfo, const struct store_opts *o, struct store **out, ch
         char msg[600];
         snprintf(msg, sizeof(msg), "cannot reach PostgreSQL at %s within %d ms: %s", red, wait_ms,
                  err);
-        set_errbuf(errbuf, errlen, msg);
+        store_set_errbuf(errbuf, errlen, msg);
         pg_free_store(s);
         return AUTHD_ERR_UNAVAILABLE;
     }
@@ -659,7 +653,7 @@ pg_open(const char *conninfo, const struct store_opts *o, struct store **out, ch
     if (r != AUTHD_OK) {
         char msg[600];
         snprintf(msg, sizeof(msg), "cannot set up schema %s at %s: %s", s->schema, red, err);
-        set_errbuf(errbuf, errlen, msg);
+        store_set_errbuf(errbuf, errlen, msg);
         PQfinish(c);
         pg_free_store(s);
         return r == AUTHD_ERR_UNAVAILABLE ? r : AUTHD_ERR_STORAGE;
@@ -974,32 +968,7 @@ pg_txn_begin(struct store *base, struct store_txn **out)
 static int
 pend_add(struct ptxn *t, int del, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    struct store_batch *b = &t->pend;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4;
-        struct store_batch_op *ops = realloc(b->ops, cap * sizeof(*ops));
-        if (ops == NULL)
-            return AUTHD_ERR_NOMEM;
-        b->ops = ops;
-        b->cap = cap;
-    }
-    struct store_batch_op *op = &b->ops[b->n];
-    op->del = del;
-    op->klen = klen;
-    op->vlen = del ? 0 : vlen;
-    op->key = malloc(klen > 0 ? klen : 1);
-    op->val = del ? NULL : malloc(vlen > 0 ? vlen : 1);
-    if (op->key == NULL || (!del && op->val == NULL)) {
-        free(op->key);
-        free(op->val);
-        return AUTHD_ERR_NOMEM;
-    }
-    if (klen > 0)
-        memcpy(op->key, key, klen);
-    if (!del && vlen > 0)
-        memcpy(op->val, val, vlen);
-    b->n++;
-    return AUTHD_OK;
+    return store_batch_append(&t->pend, del, key, klen, val, vlen);
 }
 
 /* Forgets the pending writes (sent, or the transaction is over); values wiped. */

@@ -70,13 +70,6 @@ map_err(char *err)
     return r;
 }
 
-static void
-set_errbuf(char *errbuf, size_t errlen, const char *msg)
-{
-    if (errbuf != NULL && errlen > 0)
-        snprintf(errbuf, errlen, "%s", msg);
-}
-
 /*
  * RocksDB takes an fcntl lock on <dir>/LOCK. Another process holding it gives "While lock
  * file: ...: Resource temporarily unavailable" (POSIX also allows EACCES for a held lock;
@@ -194,7 +187,7 @@ rdb_open(const char *dir, const struct store_opts *o, struct store **out, char *
     if (make_dirs(dir) != 0) {
         char msg[PATH_MAX + 128];
         snprintf(msg, sizeof(msg), "cannot create data directory %s: %s", dir, strerror(errno));
-        set_errbuf(errbuf, errlen, msg);
+        store_set_errbuf(errbuf, errlen, msg);
         goto out;
     }
     s = calloc(1, sizeof(*s));
@@ -202,7 +195,7 @@ rdb_open(const char *dir, const struct store_opts *o, struct store **out, char *
         s->base.be = &store_rocksdb_backend;
     if (s == NULL) {
         r = AUTHD_ERR_NOMEM;
-        set_errbuf(errbuf, errlen, "out of memory");
+        store_set_errbuf(errbuf, errlen, "out of memory");
         goto out;
     }
 
@@ -225,9 +218,9 @@ rdb_open(const char *dir, const struct store_opts *o, struct store **out, char *
         if (is_lock_error(err)) {
             char msg[PATH_MAX + 64];
             snprintf(msg, sizeof(msg), "data directory %s is in use by another process", dir);
-            set_errbuf(errbuf, errlen, msg);
+            store_set_errbuf(errbuf, errlen, msg);
         } else {
-            set_errbuf(errbuf, errlen, err);
+            store_set_errbuf(errbuf, errlen, err);
         }
         rocksdb_free(err);
         goto out;
