@@ -706,11 +706,68 @@ signkeys_fetch(struct signkeys *k, const char *kid)
     rpc_msg_free(&m->base);
 }
 
+/*
+ * A rotation's stored part, added to b (under rotate_lock, k's array reserved): every active
+ * key of alg is retired at now - one, or several when replicas rotated at once; each is read
+ * back from the store so that only retired_at changes - and keys whose retirement has expired
+ * are deleted.
+ */
+static int
+rotate_stage(struct authd *a, struct signkeys *k, const char *alg, int64_t now,
+             struct store_batch *b)
+{
+    Authd__Storage__SigningKey *prev = NULL;
+    char name[KEY_MAX];
+    int r = AUTHD_OK;
+
+    for (size_t i = 0; i < k->n && r == AUTHD_OK; i++) {
+        if (k->keys[i].retired_at != 0 || strcmp(k->keys[i].alg, alg) != 0)
+            continue;
+        if ((r = signkeys_key_name(name, k->keys[i].kid)) == AUTHD_OK)
+            r = rec_get(a->store, NULL, 0, name, &authd__storage__signing_key__descriptor,
+                        (ProtobufCMessage **)&prev);
+        if (r == AUTHD_OK) {
+            prev->retired_at = now;
+            r = rec_batch_put(b, name, &prev->base);
+        }
+        rpc_msg_free(prev != NULL ? &prev->base : NULL);
+        prev = NULL;
+    }
+    for (size_t i = 0; i < k->n && r == AUTHD_OK; i++) {
+        if (!signkey_expired(k, k->keys[i].retired_at, now))
+            continue;
+        if ((r = signkeys_key_name(name, k->keys[i].kid)) == AUTHD_OK)
+            r = store_batch_delete(b, name, strlen(name));
+    }
+    return r;
+}
+
+/* A stored rotation's same change in memory, where nothing can fail any more: the active keys
+ * of alg retire, expired ones go, *sk (owned by the array from now on) joins. */
+static void
+rotate_apply(struct signkeys *k, const char *alg, int64_t now, struct signkey *sk)
+{
+    pthread_rwlock_wrlock(&k->lock);
+    for (size_t i = 0; i < k->n; i++)
+        if (k->keys[i].retired_at == 0 && strcmp(k->keys[i].alg, alg) == 0)
+            k->keys[i].retired_at = now;
+    size_t w = 0;
+    for (size_t i = 0; i < k->n; i++) {
+        if (signkey_expired(k, k->keys[i].retired_at, now))
+            signkey_clear(&k->keys[i]);
+        else
+            k->keys[w++] = k->keys[i];
+    }
+    k->n = w;
+    k->keys[k->n++] = *sk;
+    pthread_rwlock_unlock(&k->lock);
+}
+
 int
 signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
 {
     struct signkey sk;
-    Authd__Storage__SigningKey *fresh = NULL, *prev = NULL;
+    Authd__Storage__SigningKey *fresh = NULL;
     struct store_batch *b = NULL;
     char name[KEY_MAX], q[96], q2[96], old_kid[SIGNKEYS_KID_MAX] = "";
     int rotating = 0;
@@ -753,46 +810,10 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
     struct signkey *old = signkeys_active(k, name_alg);
     if (old != NULL)
         snprintf(old_kid, sizeof(old_kid), "%s", old->kid); /* the array moves below */
-    for (size_t i = 0; i < k->n; i++) {
-        if (k->keys[i].retired_at != 0 || strcmp(k->keys[i].alg, name_alg) != 0)
-            continue;
-        rpc_msg_free(prev != NULL ? &prev->base : NULL);
-        prev = NULL;
-        if ((r = signkeys_key_name(name, k->keys[i].kid)) != AUTHD_OK)
-            goto out;
-        r = rec_get(a->store, NULL, 0, name, &authd__storage__signing_key__descriptor,
-                    (ProtobufCMessage **)&prev);
-        if (r != AUTHD_OK)
-            goto out;
-        prev->retired_at = now;
-        if ((r = rec_batch_put(b, name, &prev->base)) != AUTHD_OK)
-            goto out;
-    }
-    for (size_t i = 0; i < k->n; i++) {
-        if (!signkey_expired(k, k->keys[i].retired_at, now))
-            continue;
-        if ((r = signkeys_key_name(name, k->keys[i].kid)) != AUTHD_OK ||
-            (r = store_batch_delete(b, name, strlen(name))) != AUTHD_OK)
-            goto out;
-    }
-    if ((r = store_batch_commit(a->store, b)) != AUTHD_OK)
+    if ((r = rotate_stage(a, k, name_alg, now, b)) != AUTHD_OK ||
+        (r = store_batch_commit(a->store, b)) != AUTHD_OK)
         goto out;
-
-    /* Stored: now the same change in memory, where nothing can fail any more. */
-    pthread_rwlock_wrlock(&k->lock);
-    for (size_t i = 0; i < k->n; i++)
-        if (k->keys[i].retired_at == 0 && strcmp(k->keys[i].alg, name_alg) == 0)
-            k->keys[i].retired_at = now;
-    size_t w = 0;
-    for (size_t i = 0; i < k->n; i++) {
-        if (signkey_expired(k, k->keys[i].retired_at, now))
-            signkey_clear(&k->keys[i]);
-        else
-            k->keys[w++] = k->keys[i];
-    }
-    k->n = w;
-    k->keys[k->n++] = sk;
-    pthread_rwlock_unlock(&k->lock);
+    rotate_apply(k, name_alg, now, &sk);
     log_event(LOG_INFO, "signkey_rotated", "kid=%s alg=%s retired=%s",
               log_quote(sk.kid, q, sizeof(q)), name_alg,
               old_kid[0] != '\0' ? log_quote(old_kid, q2, sizeof(q2)) : "none");
@@ -808,7 +829,6 @@ out:
                   name_alg != NULL ? name_alg : "unknown", authd_strerror(r));
     signkey_clear(&sk);
     rpc_msg_free(fresh != NULL ? &fresh->base : NULL);
-    rpc_msg_free(prev != NULL ? &prev->base : NULL);
     store_batch_free(b);
     return r;
 }
