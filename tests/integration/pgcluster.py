@@ -18,6 +18,14 @@ Extensible for a primary + standby test: `conf` adds postgresql.conf lines, `hba
 lines (e.g. "host replication repl 127.0.0.1/32 scram-sha-256"), `port` fixes the port, and
 `init` replaces initdb (e.g. a callable running pg_basebackup into `cluster.datadir` through
 `cluster.run_as_owner`).
+
+A primary with a synchronous streaming standby (docs/scaling.md, "PostgreSQL high availability"):
+
+    with PgHaPair() as ha:                    # primary + standby, the standby synchronous
+        conninfo = ha.conninfo(db)            # host=127.0.0.1,127.0.0.1 port=P1,P2 ...
+                                              # target_session_attrs=read-write
+        ha.primary.stop(mode="immediate")     # the primary dies
+        ha.promote()                          # pg_ctl promote on the standby
 """
 import atexit
 import os
@@ -273,3 +281,113 @@ class PgCluster:
                 return
             time.sleep(0.1)
         raise RuntimeError("server not ready")
+
+
+# ---- a primary with a synchronous streaming standby ----------------------------------------------
+
+REPLICATION_USER = "replicator"
+STANDBY_NAME = "standby1"  # the standby's cluster_name: the name the primary's
+#                            synchronous_standby_names lists (the walreceiver's application_name)
+
+
+class PgHaPair:
+    """A primary and one synchronous streaming standby made from it with `pg_basebackup -R`; both
+    on loopback, both stopped and removed at the end. A commit on the primary returns only once
+    the standby has flushed it (synchronous_standby_names, synchronous_commit on), so a write the
+    primary acknowledged survives the primary's loss and the standby's promotion."""
+
+    def __init__(self, base_dir=None, max_connections=200):
+        # The primary accepts replication connections of one role, over TCP with a password.
+        self.primary = PgCluster(base_dir=base_dir, max_connections=max_connections,
+                                 hba=[f"host replication {REPLICATION_USER} 127.0.0.1/32 "
+                                      "scram-sha-256"])
+        self.standby = None
+        self.base_dir = base_dir
+        self.max_connections = max_connections
+        self.repl_password = secrets.token_urlsafe(18)
+        self.promoted = False
+
+    def _basebackup(self, standby):
+        """The standby's `init`: a base backup of the primary into its data directory, with -R
+        (standby.signal and primary_conninfo written for us). The replication password is read
+        from a pgpass file of the server's user inside the standby's directory; primary_conninfo
+        names that file (passfile=), so it never sits in a configuration file."""
+        passfile = os.path.join(standby.dir, "replication.pgpass")
+        fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"127.0.0.1:{self.primary.port}:*:{REPLICATION_USER}:{self.repl_password}\n")
+        if standby.as_owner:
+            pw = __import__("pwd").getpwnam(OWNER)
+            os.chown(passfile, pw.pw_uid, pw.pw_gid)
+        standby.run_as_owner([
+            standby.bin("pg_basebackup"), "-D", standby.datadir, "-R", "-X", "stream",
+            "-c", "fast", "-d",
+            f"host=127.0.0.1 port={self.primary.port} user={REPLICATION_USER} "
+            f"passfile={passfile}"], timeout=300)
+
+    def start(self):
+        self.primary.start()
+        q = self.repl_password.replace("'", "''")
+        self.primary.psql(f"CREATE ROLE {REPLICATION_USER} REPLICATION LOGIN PASSWORD '{q}'")
+        # The standby's walreceiver names itself by cluster_name (primary_conninfo from -R
+        # has no application_name); it shares the primary's role and password for authd.
+        self.standby = PgCluster(base_dir=self.base_dir, max_connections=self.max_connections,
+                                 user=self.primary.user, password=self.primary.password,
+                                 init=self._basebackup,
+                                 conf=[f"cluster_name = '{STANDBY_NAME}'", "hot_standby = on"])
+        self.standby.start()
+        # Synchronous only now: before the standby existed every commit would have waited.
+        self.primary.psql(f"ALTER SYSTEM SET synchronous_standby_names = '{STANDBY_NAME}'")
+        self.primary.psql("SELECT pg_reload_conf()")
+        self.wait_sync()
+        return self
+
+    def wait_sync(self, timeout=60.0):
+        """Waits (bounded) until the primary reports the standby as streaming and synchronous."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            state = self.primary.psql(
+                "SELECT state || ':' || sync_state FROM pg_stat_replication "
+                f"WHERE application_name = '{STANDBY_NAME}'").strip()
+            if state == "streaming:sync":
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the standby is not synchronous (pg_stat_replication: {state!r})\n"
+                           + self.standby.log_tail())
+
+    def promote(self, timeout=60):
+        """pg_ctl promote on the standby, waiting (bounded) until it accepts writes. It then has
+        no synchronous standby of its own: commits no longer wait for one."""
+        self.standby.run_as_owner([self.standby.bin("pg_ctl"), "promote", "-w", "-t",
+                                   str(timeout), "-D", self.standby.datadir])
+        self.promoted = True
+
+    def conninfo(self, dbname=None):
+        """The multi-host conninfo a client (authd) uses: both servers, the first that accepts
+        writes wins (target_session_attrs=read-write), tried again on every reconnect."""
+        return (f"host=127.0.0.1,127.0.0.1 port={self.primary.port},{self.standby.port} "
+                f"dbname={dbname or self.primary.user} user={self.primary.user} "
+                "target_session_attrs=read-write connect_timeout=5")
+
+    def env(self):
+        """PGPASSFILE for clients: the primary's file (any port on 127.0.0.1, so both)."""
+        return self.primary.env()
+
+    def create_database(self, name=None):
+        """A database on the primary (the standby replays it)."""
+        return self.primary.create_database(name)
+
+    def stop(self):
+        for c in (self.standby, self.primary):
+            if c is not None:
+                c.stop()
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
