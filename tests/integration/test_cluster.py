@@ -48,6 +48,7 @@ PASSWORD = "a long enough password"  # test_edge's; test_twofactor_rpc's enroll 
 PW = "correct horse battery"
 HAPROXY_CFG = os.path.join(REPO, "deploy", "haproxy", "authd-edge.cfg")
 WORKERS = 8  # threads of each bounded load
+REFRESH_MS = 1000  # authd --refresh-ms: how stale a replica's AuthConfig and keys may get
 
 
 def _help(binary):
@@ -75,7 +76,7 @@ class ReplicaAuthd(Authd):
 
     def __init__(self, tmp, conninfo, env, port, extra=()):
         self.conninfo = conninfo
-        self.env = env
+        self.replica_env = env  # (conftest's Authd may have an `env` of its own)
         self.fixed_port = port
         super().__init__(tmp, extra)
 
@@ -89,7 +90,7 @@ class ReplicaAuthd(Authd):
         self.log_start = self.log.tell()
         self.proc = subprocess.Popen(
             [AUTHD, "--listen", f"127.0.0.1:{self.fixed_port}", "--port-file", port_file]
-            + store + self.extra, stdout=self.log, stderr=self.log, env=self.env)
+            + store + self.extra, stdout=self.log, stderr=self.log, env=self.replica_env)
         self.port = wait_port_file(port_file, self.proc, timeout=60)
         self.target = f"127.0.0.1:{self.port}"
         self.channel = grpc.insecure_channel(self.target)
@@ -207,18 +208,18 @@ class ClusterSetup:
         common = FAST_ARGON2 + ["--totp-key-file", key,
                                 "--issuer", "http://cluster.authd.test"]
         if HAS_AGREEMENT:
-            common += ["--refresh-ms", "1000"]
+            common += ["--refresh-ms", str(REFRESH_MS)]
         self.replicas = []
         for name in ("a", "b"):
             d = os.path.join(tmp, name)
             os.mkdir(d)
-            for attempt in range(10):  # a free port can be taken before authd binds it
+            for attempt in range(3):  # a free port can be taken before authd binds it
                 try:
                     self.replicas.append(ReplicaAuthd(d, self.ha.conninfo(db), env, free_port(),
                                                       common))
                     break
                 except RuntimeError:
-                    if attempt == 9:
+                    if attempt == 2:
                         raise
         self.a, self.b = self.replicas
         both = f"{self.a.target},{self.b.target}"
@@ -385,11 +386,13 @@ def test_concurrent_wrong_passwords_over_both_replicas_stay_within_the_policy(cl
         "account": {"freeFailures": free, "firstWait": LONG_LOCK, "maxWait": 4 * LONG_LOCK,
                     "window": 4 * LONG_LOCK},
         "address": {"freeFailures": 1000}})
-    # Both replicas must judge by that policy before the race: a refreshes on its next use,
-    # b within --refresh-ms; probe b with the config it serves.
-    poll(lambda: cluster.b.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
-                                admin_pb2.AuthConfig).lockout.password.account.free_failures
-         == free, "policy visible on replica b")
+    # Both replicas must judge by that policy before the race. a applied it when it stored it;
+    # b rereads its copy on the first use after it is REFRESH_MS old. Waiting longer than that
+    # is a lower bound, not a race: however slowly anything runs, b's copy is then older and
+    # its next judgment rereads the policy.
+    assert cluster.b.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
+                          admin_pb2.AuthConfig).lockout.password.account.free_failures == free
+    time.sleep(REFRESH_MS / 1000 + 1)
     bases = [cluster.e1.base, cluster.e2.base]  # e1 -> a, e2 -> b (or both round robin)
     forms = []
     for i in range(20):  # the forms first, so that the posts race each other
@@ -532,8 +535,12 @@ def test_sigkill_of_one_replica_under_load(cluster):
     for kind, what, _ in load.failed:
         assert what in ("UNAVAILABLE", 503, 502, "ConnectionError") or \
             (kind == "login" and isinstance(what, str) and "503" in what), load.failed
-    assert len(load.failed) <= load.inflight_at_trigger + WORKERS, \
-        (load.inflight_at_trigger, load.failed)
+    # Each worker had at most one call in flight when the replica died, and may start one more
+    # before its client has seen the connection go. (With one authd per edge, HAProxy instead
+    # sends calls to the orphaned edge until two of its /readyz checks fail: not bounded so.)
+    if HAS_MULTI_TARGET:
+        assert len(load.failed) <= load.inflight_at_trigger + WORKERS, \
+            (load.inflight_at_trigger, load.failed)
     # Later calls go through the survivor: once one call has gone through, every call does.
     fronts = fronts_of(cluster)
     for base in fronts:
