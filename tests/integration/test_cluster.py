@@ -568,7 +568,7 @@ def test_primary_lost_standby_promoted_under_load(cluster):
         if r.proc.poll() is not None:
             r.start()
     ha = cluster.ha
-    fronts = [cluster.e1.base, cluster.e2.base]
+    fronts = fronts_of(cluster)
     switched = threading.Event()
     before_switch = []
 
@@ -592,7 +592,7 @@ def test_primary_lost_standby_promoted_under_load(cluster):
     for r in cluster.replicas:
         poll(lambda: create_user(r.channel, f"failover-after-{secrets.token_hex(4)}@example.com"),
              f"replica {r.target} writes after the promotion", tries=1200)
-    for base in fronts:
+    for base in fronts + [cluster.e1.base, cluster.e2.base]:
         poll(lambda: edge_login(base, "loaded@example.com", PASSWORD)[1].status_code == 303,
              f"login through {base} after the promotion", tries=1200)
     # Every creation acknowledged (before the switch, and during it) is on the new primary.
