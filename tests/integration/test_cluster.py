@@ -176,8 +176,8 @@ def poll(fn, what, tries=600, pause=0.1):
             if v:
                 return v
             last = v
-        except (grpc.RpcError, requests.RequestException) as e:
-            last = e
+        except (grpc.RpcError, requests.RequestException, AssertionError) as e:
+            last = e  # (AssertionError: a form page that did not come, e.g. a 503)
         time.sleep(pause)
     raise AssertionError(f"{what}: not after {tries} tries (last: {last!r})")
 
