@@ -95,6 +95,20 @@ class ReplicaAuthd(Authd):
         self.target = f"127.0.0.1:{self.port}"
         self.channel = grpc.insecure_channel(self.target)
 
+    def start_again(self, tries=20):
+        """start() on the same port after a kill. The port was free when the replica died, but a
+        client's outgoing connection may take it for a moment: try again (bounded)."""
+        for i in range(tries):
+            try:
+                return self.start()
+            except RuntimeError:
+                stop(self.proc)  # (it has exited, unless its port file never came)
+                self.log.close()
+                if i == tries - 1:
+                    raise RuntimeError("replica did not start again:\n"
+                                       + self.log_text()[-2000:])
+                time.sleep(0.5)
+
     def kill(self):
         """SIGKILL: no clean shutdown, connections simply vanish."""
         self.channel.close()
@@ -556,7 +570,7 @@ def test_sigkill_of_one_replica_under_load(cluster):
     missing = [e for e in load.acked + after.acked if not user_exists(survivor, e)]
     assert missing == []
     # The replica comes back (same port: the target lists stay true) and sees everything.
-    victim.start()
+    victim.start_again()
     poll(lambda: user_exists(victim, load.acked[-1]), "restarted replica serves")
     missing = [e for e in load.acked if not user_exists(victim, e)]
     assert missing == []
@@ -566,7 +580,7 @@ def test_primary_lost_standby_promoted_under_load(cluster):
     ensure_loaded_user(cluster)
     for r in cluster.replicas:  # the previous test may have left one stopped
         if r.proc.poll() is not None:
-            r.start()
+            r.start_again()
     ha = cluster.ha
     fronts = fronts_of(cluster)
     switched = threading.Event()
