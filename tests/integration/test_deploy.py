@@ -180,7 +180,7 @@ def test_haproxy_balances_forwards_the_client_and_takes_out_an_unready_edge(clus
     assert "edge2" in hp.log_text() and "DOWN" in hp.log_text()
 
     # Its authd back on the same address: the edge is ready again and HAProxy uses it again.
-    b.start()
+    b.restart()
     back = False
     for _ in range(600):
         before = len(served(e2))

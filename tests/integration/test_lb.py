@@ -68,6 +68,17 @@ class Replica:
             self.log.close()
             raise
 
+    def restart(self):
+        """Starts it again on its port. A killed authd's port may be bound for a moment by
+        someone else (free ports are shared by every test on the machine): bounded retries."""
+        for attempt in range(20):
+            try:
+                return self.start()
+            except RuntimeError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
+
     def stop(self, sig=signal.SIGTERM):
         stop(self.proc, sig)
         self.log.close()
@@ -151,7 +162,7 @@ def test_edge_spreads_skips_a_dead_replica_and_uses_it_again(tmpdir_path, two):
         assert "authd_unreachable" in text
 
         # The first one back on its address: the edge finds it by itself.
-        a.start()
+        a.restart()
         assert ready_in_a_row(edge, tries=600)
         served = a.calls()
         for _ in range(5):
@@ -159,7 +170,7 @@ def test_edge_spreads_skips_a_dead_replica_and_uses_it_again(tmpdir_path, two):
         assert a.calls() >= served + 10
 
         # And the second: calls are spread over both again.
-        b.start()
+        b.restart()
         base = b.calls()
         assert until(lambda: (readyz(edge) == 200 and b.calls() > base), tries=600), \
             "the restarted replica got no calls"
