@@ -154,9 +154,10 @@ class Authd:
 
     DEFAULT_IDENTITY = "authctl"
 
-    def __init__(self, tmp, extra=(), tls=None, pg=None, database=None):
+    def __init__(self, tmp, extra=(), tls=None, pg=None, database=None, conninfo_extra=""):
         """pg (a started PgCluster) runs this authd on PostgreSQL whatever AUTHD_TEST_STORE
-        says; database names an existing one (another replica's), else a fresh one is made."""
+        says; database names an existing one (another replica's), else a fresh one is made;
+        conninfo_extra is appended to the conninfo (e.g. "sslmode=verify-full ...")."""
         self.tmp = tmp
         self.data = os.path.join(tmp, "data")
         self.extra = list(extra)
@@ -165,7 +166,8 @@ class Authd:
         if pg is not None or STORE == "postgres":
             pg = pg or pg_session()
             self.database = database or pg.create_database()
-            self.store_flags = ["--store", "postgres:" + pg.conninfo(self.database)]
+            self.store_flags = ["--store", "postgres:" + pg.conninfo(self.database)
+                                + (" " + conninfo_extra if conninfo_extra else "")]
             self.env = dict(os.environ, **pg.env())
             # Replicas share their database and so their TOTP key: no per-directory dev key.
             if "--totp-key-file" not in self.extra and not self.env.get("AUTHD_TOTP_KEY"):
