@@ -5,10 +5,9 @@ conninfo with target_session_attrs=read-write), two edges, and Debian's HAProxy 
 edges (deploy/haproxy/authd-edge.cfg). One cluster serves the whole module; the scenarios that
 break something (SIGKILL of a replica, the loss of the primary) run last, in file order.
 
-Each scenario runs as soon as what it needs is on main, and says which piece is missing when it
-is not (pytest.skip): authd's --store option (else `--data-dir postgres:...`, which store_open
-reads the same), replicas that agree (serial lock in the store, cache reloads: authd's
---refresh-ms), several authd targets for one edge (round robin), the HAProxy configuration.
+Each edge is given both authd replicas (gRPC round robin with health checking); HAProxy checks
+each edge's /readyz. Nothing here skips itself: every piece the scenarios need is part of the
+tree (only the whole module skips where PostgreSQL 15 is not installed).
 
 No assertion depends on the machine's speed: every wait polls with a bounded number of tries,
 every load is a bounded count of calls, and locks are set with LONG_LOCK so none ends early.
@@ -17,7 +16,6 @@ import concurrent.futures
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import threading
@@ -28,8 +26,9 @@ import grpc
 import pytest
 import requests
 
-from conftest import (AUTHD, EDGE, FAST_ARGON2, LONG_LOCK, REPO, Authd, Edge, admin_pb2,
+from conftest import (AUTHD, FAST_ARGON2, LONG_LOCK, Authd, Edge, admin_pb2,
                       grpc_reason, new_session, set_lockout, stop, users_pb2, wait_port_file)
+from haproxy import Haproxy
 from pgcluster import PG_BIN, PgHaPair, free_port
 from test_edge import confirm, get_form, signup
 from test_twofactor_edge import signed_in_as, verify as edge_verify
@@ -46,28 +45,8 @@ CA = "/authd.v1.ClientAdmin/"
 O = "/authd.v1.OAuth/"
 PASSWORD = "a long enough password"  # test_edge's; test_twofactor_rpc's enroll uses PW below
 PW = "correct horse battery"
-HAPROXY_CFG = os.path.join(REPO, "deploy", "haproxy", "authd-edge.cfg")
 WORKERS = 8  # threads of each bounded load
 REFRESH_MS = 1000  # authd --refresh-ms: how stale a replica's AuthConfig and keys may get
-
-
-def _help(binary):
-    r = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
-    return r.stdout + r.stderr
-
-
-# What has landed, read from the programs themselves (and the tree, for the HAProxy file).
-AUTHD_HELP = _help(AUTHD) if os.path.exists(AUTHD) else ""
-HAS_STORE_OPTION = "--store" in AUTHD_HELP
-HAS_AGREEMENT = "--refresh-ms" in AUTHD_HELP  # replicas reread what they cache (wt-agree)
-HAS_MULTI_TARGET = os.path.exists(EDGE) and "several replicas" in _help(EDGE)
-HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy"
-                                      if os.path.exists("/usr/sbin/haproxy") else None)
-HAS_HAPROXY = os.path.exists(HAPROXY_CFG) and HAPROXY is not None
-
-NEEDS_AGREEMENT = pytest.mark.skipif(
-    not HAS_AGREEMENT, reason="replicas that agree (brute-force serial lock as a store row lock, "
-    "cache reloads: authd --refresh-ms) have not landed")
 
 
 class ReplicaAuthd(Authd):
@@ -84,8 +63,7 @@ class ReplicaAuthd(Authd):
         port_file = os.path.join(self.tmp, "authd.port")
         if os.path.exists(port_file):
             os.unlink(port_file)
-        store = (["--store", "postgres:" + self.conninfo] if HAS_STORE_OPTION
-                 else ["--data-dir", "postgres:" + self.conninfo])
+        store = ["--store", "postgres:" + self.conninfo]
         self.log = open(self.log_path, "ab")
         self.log_start = self.log.tell()
         self.proc = subprocess.Popen(
@@ -123,49 +101,6 @@ class Target:
     def __init__(self, target):
         self.target = target
         self.tls = None
-
-
-class Haproxy:
-    """Debian's HAProxy with the deployment's own configuration, addresses from the environment;
-    /readyz of each edge checked every 100 ms."""
-
-    def __init__(self, tmp, edges):
-        self.log_path = os.path.join(tmp, "haproxy.log")
-        self.proc = None
-        for _ in range(20):  # someone may take the free port before HAProxy binds it
-            self.port = free_port()
-            env = dict(os.environ, HAPROXY_BIND=f"127.0.0.1:{self.port}",
-                       EDGE1_ADDR=f"127.0.0.1:{edges[0].port}",
-                       EDGE2_ADDR=f"127.0.0.1:{edges[1].port}", HAPROXY_CHECK_INTER="100ms")
-            self.log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", HAPROXY_CFG], env=env,
-                                         stdout=self.log, stderr=self.log)
-            self.base = f"http://127.0.0.1:{self.port}"
-            if self._wait_listening():
-                return
-            stop(self.proc)
-            self.log.close()
-        raise RuntimeError("HAProxy did not start:\n" + self.log_text()[-3000:])
-
-    def _wait_listening(self, tries=600):
-        for _ in range(tries):
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if requests.get(self.base + "/healthz", timeout=10).status_code == 200:
-                    return True
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        return False
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def stop(self):
-        stop(self.proc)
-        self.log.close()
 
 
 def rr_channel(replicas):
@@ -219,10 +154,8 @@ class ClusterSetup:
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:  # every replica must share the key-encryption key
             f.write(secrets.token_hex(32) + "\n")
-        common = FAST_ARGON2 + ["--totp-key-file", key,
-                                "--issuer", "http://cluster.authd.test"]
-        if HAS_AGREEMENT:
-            common += ["--refresh-ms", str(REFRESH_MS)]
+        common = FAST_ARGON2 + ["--totp-key-file", key, "--issuer", "http://cluster.authd.test",
+                                "--refresh-ms", str(REFRESH_MS)]
         self.replicas = []
         for name in ("a", "b"):
             d = os.path.join(tmp, name)
@@ -238,13 +171,12 @@ class ClusterSetup:
         self.a, self.b = self.replicas
         both = f"{self.a.target},{self.b.target}"
         self.edges = []
-        for name, target in (("e1", both if HAS_MULTI_TARGET else self.a.target),
-                             ("e2", both if HAS_MULTI_TARGET else self.b.target)):
+        for name in ("e1", "e2"):
             d = os.path.join(tmp, name)
             os.mkdir(d)
-            self.edges.append(Edge(d, Target(target), extra=["--rpc-timeout-ms", "10000"]))
+            self.edges.append(Edge(d, Target(both), extra=["--rpc-timeout-ms", "10000"]))
         self.e1, self.e2 = self.edges
-        self.hp = Haproxy(tmp, self.edges) if HAS_HAPROXY else None
+        self.hp = Haproxy(tmp, self.edges)
         self.rr = rr_channel(self.replicas)
 
     def stop(self):
@@ -388,7 +320,6 @@ def test_refresh_reuse_across_replicas_revokes_the_family(cluster):
     assert outcome(lambda: grant(b, grant_type="refresh_token", refresh_token=rt2)) != "ok"
 
 
-@NEEDS_AGREEMENT
 def test_concurrent_wrong_passwords_over_both_replicas_stay_within_the_policy(cluster):
     free = 3
     a = cluster.a
@@ -431,7 +362,6 @@ def test_concurrent_wrong_passwords_over_both_replicas_stay_within_the_policy(cl
         assert edge_login(base, "target@example.com", PASSWORD)[1].status_code == 429
 
 
-@NEEDS_AGREEMENT
 def test_key_rotated_through_one_replica_verifies_on_the_other(cluster):
     a, b = cluster.a, cluster.b
     put_client(a, "svc", "svc secret value", ["client_credentials"])
@@ -524,7 +454,7 @@ class Load:
 
 
 def fronts_of(cluster):
-    return [cluster.hp.base] if cluster.hp is not None else [cluster.e1.base, cluster.e2.base]
+    return [cluster.hp.base]
 
 
 def ensure_loaded_user(cluster):
@@ -536,10 +466,6 @@ def ensure_loaded_user(cluster):
 
 
 def test_sigkill_of_one_replica_under_load(cluster):
-    if not HAS_MULTI_TARGET and not HAS_HAPROXY:
-        pytest.skip("neither several authd targets per edge (round robin) nor the HAProxy "
-                    "configuration (deploy/haproxy) has landed: an edge whose authd dies has no "
-                    "other way to go")
     ensure_loaded_user(cluster)
     victim, survivor = cluster.a, cluster.b
     load = Load(cluster, "kill", total=200, at=60, fronts=fronts_of(cluster))
@@ -550,11 +476,9 @@ def test_sigkill_of_one_replica_under_load(cluster):
         assert what in ("UNAVAILABLE", 503, 502, "ConnectionError") or \
             (kind == "login" and isinstance(what, str) and "503" in what), load.failed
     # Each worker had at most one call in flight when the replica died, and may start one more
-    # before its client has seen the connection go. (With one authd per edge, HAProxy instead
-    # sends calls to the orphaned edge until two of its /readyz checks fail: not bounded so.)
-    if HAS_MULTI_TARGET:
-        assert len(load.failed) <= load.inflight_at_trigger + WORKERS, \
-            (load.inflight_at_trigger, load.failed)
+    # before its client has seen the connection go.
+    assert len(load.failed) <= load.inflight_at_trigger + WORKERS, \
+        (load.inflight_at_trigger, load.failed)
     # Later calls go through the survivor: once one call has gone through, every call does.
     fronts = fronts_of(cluster)
     for base in fronts:
