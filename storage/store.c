@@ -9,6 +9,7 @@
 #include "storage/store.h"
 
 #include <stdint.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,12 +86,13 @@ store_spec_redact(const char *spec, char *out, size_t outlen)
     out[0] = '\0';
     if (spec == NULL)
         return;
-    const char *uri = strstr(spec, "://");
-    if (uri != NULL && (has_prefix(spec, "postgres") || has_prefix(spec, "postgres:postgres"))) {
-        /* postgres[ql]://user:password@host...: drop ":password" from the userinfo, which ends
-         * at the last '@' before the path. */
-        const char *auth = uri + 3;
-        const char *end = auth + strcspn(auth, "/?");
+    /* The URI form, alone or after "postgres:" (libpq's two prefixes). */
+    const char *rest = has_prefix(spec, "postgres:") ? spec + 9 : spec;
+    if (has_prefix(rest, "postgres://") || has_prefix(rest, "postgresql://")) {
+        /* user:password@host...: drop ":password" from the userinfo, which ends at the last
+         * '@' before the path (libpq: '/' ends the authority; '?' may be in a password). */
+        const char *auth = strstr(rest, "://") + 3;
+        const char *end = auth + strcspn(auth, "/");
         const char *at = NULL;
         for (const char *p = auth; p < end; p++)
             if (*p == '@')
@@ -103,7 +105,7 @@ store_spec_redact(const char *spec, char *out, size_t outlen)
                 spec = at;
             }
         }
-        /* A password=... query parameter. */
+        /* password=... and sslpassword=... query parameters. */
         const char *q = strchr(spec, '?');
         if (q == NULL) {
             put_bytes(out, outlen, &pos, spec, strlen(spec));
@@ -113,38 +115,48 @@ store_spec_redact(const char *spec, char *out, size_t outlen)
         spec = q;
         while (*spec != '\0') {
             size_t n = strcspn(spec + 1, "&") + 1; /* one "?key=value" or "&key=value" */
-            if (has_prefix(spec + 1, "password=")) {
-                put_bytes(out, outlen, &pos, spec, 10);
+            size_t kl = has_prefix(spec + 1, "password=")      ? 9
+                        : has_prefix(spec + 1, "sslpassword=") ? 12
+                                                               : 0;
+            put_bytes(out, outlen, &pos, spec, kl > 0 ? kl + 1 : n);
+            if (kl > 0)
                 put_bytes(out, outlen, &pos, "REDACTED", 8);
-            } else {
-                put_bytes(out, outlen, &pos, spec, n);
-            }
             spec += n;
         }
         return;
     }
-    /* key=value words: a password value (quoted or not) is replaced. */
+    /* key = value words, separated by any white space (as libpq reads them): the value of
+     * password and sslpassword (quoted or not, with backslash escapes) is replaced. */
     while (*spec != '\0') {
         const char *p = spec;
-        if (has_prefix(p, "password") && (pos == 0 || out[pos - 1] == ' ' || out[pos - 1] == ':')) {
-            const char *e = p + 8;
-            while (*e == ' ')
+        int word_start = pos == 0 || isspace((unsigned char)out[pos - 1]) || out[pos - 1] == ':';
+        size_t kl = !word_start                    ? 0
+                    : has_prefix(p, "password")    ? 8
+                    : has_prefix(p, "sslpassword") ? 11
+                                                   : 0;
+        if (kl > 0) {
+            const char *e = p + kl;
+            while (isspace((unsigned char)*e))
                 e++;
             if (*e == '=') {
                 e++;
-                while (*e == ' ')
+                while (isspace((unsigned char)*e))
                     e++;
-                put_bytes(out, outlen, &pos, "password=REDACTED", 17);
-                if (*e == '\'') {
-                    for (e++; *e != '\0' && *e != '\''; e++)
-                        if (*e == '\\' && e[1] != '\0')
-                            e++;
-                    if (*e == '\'')
+                put_bytes(out, outlen, &pos, p, kl);
+                put_bytes(out, outlen, &pos, "=REDACTED", 9);
+                int quoted = *e == '\'';
+                if (quoted)
+                    e++;
+                for (; *e != '\0'; e++) {
+                    if (*e == '\\' && e[1] != '\0') {
                         e++;
-                } else {
-                    while (*e != '\0' && *e != ' ')
-                        e++;
+                        continue;
+                    }
+                    if (quoted ? *e == '\'' : isspace((unsigned char)*e) != 0)
+                        break;
                 }
+                if (quoted && *e == '\'')
+                    e++;
                 spec = e;
                 continue;
             }
@@ -300,7 +312,8 @@ store_batch_append(struct store_batch *b, int del, const void *key, size_t klen,
     op->val = del ? NULL : dup_bytes(val, vlen);
     if (op->key == NULL || (!del && op->val == NULL)) {
         free(op->key);
-        free(op->val);
+        if (op->val != NULL)
+            secret_freezero(op->val, op->vlen); /* values are records: wiped like the rest */
         return AUTHD_ERR_NOMEM;
     }
     b->n++;

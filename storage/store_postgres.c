@@ -110,6 +110,8 @@ struct stmt {
     int fmts[3];
 };
 
+static void wipe_clear(PGresult *res);
+
 static uint64_t
 now_ns(void)
 {
@@ -388,13 +390,13 @@ pipeline_at(struct slot *sl, const char *op, const struct stmt *q, int n, int wa
         drop_conn(sl);
     }
     if (r != AUTHD_OK && res != NULL && *res != NULL) {
-        PQclear(*res);
+        wipe_clear(*res); /* it may hold a value read for the caller */
         *res = NULL;
     }
     return r;
 broken:
     if (res != NULL && *res != NULL) {
-        PQclear(*res);
+        wipe_clear(*res);
         *res = NULL;
     }
     *lost = 1;
@@ -598,13 +600,18 @@ pg_open(const char *conninfo, const struct store_opts *o, struct store **out, ch
     char *perr = NULL;
     PQconninfoOption *parsed = PQconninfoParse(conninfo, &perr);
     if (parsed == NULL) {
-        char msg[320];
-        first_line(perr, err, sizeof(err));
-        snprintf(msg, sizeof(msg), "invalid PostgreSQL conninfo: %s", err);
-        store_set_errbuf(errbuf, errlen, msg);
-        PQfreemem(perr);
+        /* libpq's message quotes the token it could not read, which may be the password. */
+        store_set_errbuf(errbuf, errlen, "invalid PostgreSQL conninfo (see libpq's syntax)");
+        if (perr != NULL) {
+            secret_wipe(perr, strlen(perr));
+            PQfreemem(perr);
+        }
         return AUTHD_ERR_STORAGE;
     }
+    for (PQconninfoOption *opt = parsed; opt->keyword != NULL; opt++)
+        if (opt->val != NULL &&
+            (strcmp(opt->keyword, "password") == 0 || strcmp(opt->keyword, "sslpassword") == 0))
+            secret_wipe(opt->val, strlen(opt->val));
     PQconninfoFree(parsed);
 
     struct pstore *s = calloc(1, sizeof(*s));
@@ -695,7 +702,7 @@ wipe_clear(PGresult *res)
         return;
     for (int i = 0; i < PQntuples(res); i++)
         for (int j = 0; j < PQnfields(res); j++)
-            explicit_bzero(PQgetvalue(res, i, j), (size_t)PQgetlength(res, i, j));
+            secret_wipe(PQgetvalue(res, i, j), (size_t)PQgetlength(res, i, j));
     PQclear(res);
 }
 

@@ -833,6 +833,20 @@ test_spec_redact(void **state)
     assert_string_equal(out, "postgresql://db/x?user=a&password=REDACTED&sslmode=require");
     store_spec_redact("rocksdb:/var/lib/authd", out, sizeof(out));
     assert_string_equal(out, "rocksdb:/var/lib/authd");
+    /* What libpq also reads as a password: sslpassword, any white space as separator, an
+     * escaped blank inside an unquoted value, '?' inside a URI password, "://" in a value. */
+    store_spec_redact("postgres:host=db sslpassword=k3y user=a", out, sizeof(out));
+    assert_string_equal(out, "postgres:host=db sslpassword=REDACTED user=a");
+    store_spec_redact("postgres:host=db\tpassword=s3cret\nuser=a", out, sizeof(out));
+    assert_string_equal(out, "postgres:host=db\tpassword=REDACTED\nuser=a");
+    store_spec_redact("postgres:password=a\\ b user=a", out, sizeof(out));
+    assert_string_equal(out, "postgres:password=REDACTED user=a");
+    store_spec_redact("postgresql://u:pa?ss@h/db", out, sizeof(out));
+    assert_string_equal(out, "postgresql://u:REDACTED@h/db");
+    store_spec_redact("postgresql://h/db?sslpassword=k3y", out, sizeof(out));
+    assert_string_equal(out, "postgresql://h/db?sslpassword=REDACTED");
+    store_spec_redact("postgres:host=db password=a://b", out, sizeof(out));
+    assert_string_equal(out, "postgres:host=db password=REDACTED");
     /* Truncated, still terminated and without the secret. */
     store_spec_redact("postgres:password=s3cret", out, 12);
     assert_null(strstr(out, "s3c"));
