@@ -79,7 +79,7 @@ login_recheck(struct authd *a, struct store_txn *txn, const struct login *l,
         return AUTHD_ERR_INVALID_CREDENTIALS;
     if (r != AUTHD_OK)
         return r;
-    if ((*rec)->user == NULL || strcmp((*rec)->password_hash, l->rec->password_hash) != 0)
+    if ((*rec)->user == NULL || !secret_streq((*rec)->password_hash, l->rec->password_hash))
         return AUTHD_ERR_INVALID_CREDENTIALS;
     if ((*rec)->user->inactive)
         return AUTHD_ERR_INACTIVE;

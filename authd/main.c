@@ -336,6 +336,10 @@ load_totp_box(const struct options *o, struct secretbox **box)
     int r = -1;
 
     if (o->totp_key_file != NULL) {
+        if (env != NULL) { /* not used, but not left in the environment either */
+            secret_wipe((char *)env, strlen(env));
+            unsetenv("AUTHD_TOTP_KEY");
+        }
         if (read_small_file(o->totp_key_file, text, sizeof(text)) != 0 ||
             secretbox_parse_key(text, key) != AUTHD_OK) {
             fprintf(stderr, "authd: cannot read a 256-bit key from %s\n", o->totp_key_file);

@@ -233,6 +233,10 @@ load_metrics_token(const char *path, const char *env, char **out)
 {
     *out = NULL;
     if (path != NULL) {
+        if (env != NULL) { /* not used, but not left in the environment either */
+            secret_wipe((char *)env, strlen(env));
+            unsetenv("EDGE_METRICS_TOKEN");
+        }
         *out = read_file(path);
         if (*out == NULL) {
             log_event(LOG_ERROR, "start_failed", "reason=cannot_read_metrics_token_file");
@@ -346,7 +350,13 @@ start_mail(const struct options *o, struct edge *e, char *from_buf, size_t from_
         log_event(LOG_WARN, "smtp_from_default", "from=%s hint=\"set --smtp-from\"",
                   log_quote(from_buf, qf, sizeof(qf)));
     }
-    if (mail_new(&mo, &e->mail) != AUTHD_OK) {
+    int r = mail_new(&mo, &e->mail);
+    /* mail_new keeps its own copy: the environment's goes (/proc/<pid>/environ, children). */
+    if (o->smtp_password != NULL) {
+        secret_wipe((char *)o->smtp_password, strlen(o->smtp_password));
+        unsetenv("EDGE_SMTP_PASSWORD");
+    }
+    if (r != AUTHD_OK) {
         log_event(LOG_ERROR, "start_failed",
                   "reason=bad_mail_settings hint=\"smtp needs --smtp-url smtp[s]://host:port "
                   "and --smtp-from\"");
