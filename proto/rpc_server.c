@@ -234,6 +234,10 @@ watch_hold(struct rpc_call *c)
     if (ok) {
         srv->held++;
         c->held = 1;
+        /* A stop may be waiting for the calls that are not held: this one just stopped being
+         * one of them. */
+        if (srv->active == srv->held)
+            pthread_cond_broadcast(&srv->cv);
     }
     pthread_mutex_unlock(&srv->mu);
     return ok;
