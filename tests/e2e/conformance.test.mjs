@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: Apache-2.0
+// OpenID Connect conformance as a strict relying party sees it: panva's openid-client (npm,
+// written by nobody here; its checks are left as they are) against an authd and authd-edge
+// that this module starts itself on loopback (authd's --issuer is the edge's URL, as in a real
+// deployment), with a temporary data directory, and always stops.
+//
+// What the library does, and so what authd must get right: discovery (Issuer.discover), the
+// authorization code flow with PKCE S256, where the library checks the response's state and
+// iss and validates the ID token (signature against the published JWKS, alg, iss, aud, azp,
+// exp, iat, nonce, at_hash / c_hash when present), userinfo (sub matching the ID token's),
+// refresh (the new ID token's sub), introspection, revocation and client_credentials. The
+// browser between the authorization URL and the callback is plain HTTP with a cookie jar: it
+// fills the edge's login form and the TOTP step (hidden CSRF fields included, codes from
+// oathtool) as a browser posts them, with the page's Origin.
+//
+// Environment: AUTHD_BUILD_DIR (the build directory; tests/e2e/run and tests/run set it),
+// E2E_TMP (optional: where the servers' logs are kept; the data is always removed).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Issuer, custom, errors, generators } from 'openid-client';
+
+const BUILD = process.env.AUTHD_BUILD_DIR;
+const PERIOD = 30;
+const EMAIL = 'rp@example.com';
+const PASSWORD = 'a long enough password for the relying party';
+// Clients as an application registers them (authctl apply, the manifest below).
+const WEB = { id: 'conf-web', secret: 'conf-web-secret-0123456789abcdef', cb: 'https://rp.example/cb' };
+const SPA = { id: 'conf-spa', cb: 'http://127.0.0.1:9/spa/cb' };
+const SVC = { id: 'conf-svc', secret: 'conf-svc-secret-0123456789abcdef' };
+const RS = { id: 'conf-rs', secret: 'conf-rs-secret-0123456789abcdefg' };
+const MANIFEST = `
+- resourceType: Client
+  id: ${WEB.id}
+  secret: ${WEB.secret}
+  first_party: true
+  grant_types: [authorization_code, refresh_token]
+  auth: {authorization_code: {redirect_uri: "${WEB.cb}", pkce: true, refresh_token: true}}
+- resourceType: Client
+  id: ${SPA.id}
+  first_party: true
+  grant_types: [authorization_code, refresh_token]
+  auth: {authorization_code: {redirect_uri: "${SPA.cb}", refresh_token: true}}
+- resourceType: Client
+  id: ${SVC.id}
+  secret: ${SVC.secret}
+  grant_types: [client_credentials]
+- resourceType: Client
+  id: ${RS.id}
+  secret: ${RS.secret}
+  grant_types: [client_credentials]
+  introspect: true
+`;
+// authd signs ES256 unless told otherwise and has no per-client choice yet, so the relying
+// party is configured with what the application would have registered.
+const ID_TOKEN_ALG = 'ES256';
+
+// No call of the library waits long on a loaded machine's answer without failing clearly.
+custom.setHttpOptionsDefaults({ timeout: 20000 });
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- the servers ---------------------------------------------------------------------------
+
+const children = new Set();
+
+// Stops a child: SIGTERM, then SIGKILL after 10 s (bounded either way).
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+  await exited;
+  clearTimeout(timer);
+  children.delete(child);
+}
+
+// Whatever ends this process also ends the servers and removes their data (the after hook
+// does it in order; this is for a signal or a crash).
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+  removeData();
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+function startChild(file, args, log) {
+  const out = fs.openSync(log, 'a');
+  // setpriv --pdeathsig: the servers get SIGTERM even when this process is killed outright.
+  const [cmd, argv] = fs.existsSync('/usr/bin/setpriv')
+    ? ['/usr/bin/setpriv', ['--pdeathsig', 'TERM', '--', file, ...args]]
+    : [file, args];
+  const child = spawn(cmd, argv, { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+// The port a server wrote to its port file (polled, bounded); null when it exited first.
+async function portFile(file, child) {
+  const deadline = Date.now() + 30000;
+  while (Date.now() < deadline) {
+    if (fs.existsSync(file)) {
+      const text = fs.readFileSync(file, 'utf8').trim();
+      if (/^\d+$/.test(text)) return Number(text);
+    }
+    if (child.exitCode !== null || child.signalCode !== null) return null;
+    await sleep(50);
+  }
+  assert.fail(`no port in ${file} after 30 s`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const env = { dir: null, base: null, authd: null, edge: null, target: null };
+
+// authd with --issuer = the edge's URL, so the edge's port is chosen first; if another process
+// takes it in between, both start again on another one (a few times).
+async function startServers() {
+  assert.ok(BUILD, 'set AUTHD_BUILD_DIR to a build directory (tests/e2e/run does)');
+  const authd = path.join(BUILD, 'authd', 'authd');
+  const edge = path.join(BUILD, 'edge', 'authd-edge');
+  for (const f of [authd, edge, path.join(BUILD, 'ctl', 'authctl')])
+    assert.ok(fs.existsSync(f), `${f} is missing (build first)`);
+  const parent = process.env.E2E_TMP || os.tmpdir();
+  env.dir = fs.mkdtempSync(path.join(parent, 'conformance-'));
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const tag = `${attempt}`;
+    const authdPort = path.join(env.dir, `authd-${tag}.port`);
+    env.authd = startChild(authd, ['--listen', '127.0.0.1:0', '--data-dir',
+      path.join(env.dir, 'data'), '--port-file', authdPort, '--issuer', base,
+      '--argon2-memory', '1024', '--argon2-iterations', '1'],
+    path.join(env.dir, 'authd.log'));
+    const ap = await portFile(authdPort, env.authd);
+    assert.ok(ap, `authd exited early: ${readLog('authd.log')}`);
+    env.target = `127.0.0.1:${ap}`;
+    const edgePort = path.join(env.dir, `edge-${tag}.port`);
+    env.edge = startChild(edge, ['--listen', `127.0.0.1:${port}`, '--authd', env.target,
+      '--port-file', edgePort, '--mail-provider', 'console'], path.join(env.dir, 'edge.log'));
+    const ep = await portFile(edgePort, env.edge);
+    if (ep === port) {
+      env.base = base;
+      console.log(`conformance: authd on ${env.target}, edge on ${base}, logs in ${env.dir}`);
+      return;
+    }
+    await stopChild(env.edge); // the port was taken: start both again
+    await stopChild(env.authd);
+  }
+  assert.fail(`the edge did not start in 5 attempts: ${readLog('edge.log')}`);
+}
+
+function readLog(name) {
+  try {
+    return fs.readFileSync(path.join(env.dir, name), 'utf8').slice(-3000);
+  } catch {
+    return '';
+  }
+}
+
+// The data (and authd's development TOTP key beside it) holds secrets: never kept. The logs
+// are kept under E2E_TMP (tests/e2e/run prints where), else removed too.
+function removeData() {
+  if (!env.dir) return;
+  fs.rmSync(path.join(env.dir, 'data'), { recursive: true, force: true });
+  fs.rmSync(path.join(env.dir, 'data.dev-totp.key'), { force: true });
+  if (!process.env.E2E_TMP) fs.rmSync(env.dir, { recursive: true, force: true });
+}
+
+async function stopServers() {
+  if (env.edge) await stopChild(env.edge);
+  if (env.authd) await stopChild(env.authd);
+  removeData();
+}
+
+function authctl(args, input) {
+  return execFileSync(path.join(BUILD, 'ctl', 'authctl'), ['--authd', env.target, ...args],
+    { encoding: 'utf8', timeout: 30000, input });
+}
+
+// ---- the authenticator app (oathtool) -----------------------------------------------------
+
+function oathtool(secret, unix) {
+  const code = execFileSync('oathtool', ['--totp', '-b', secret, '--now', `@${unix}`],
+    { encoding: 'utf8', timeout: 10000 }).trim();
+  assert.match(code, /^\d{6}$/);
+  return code;
+}
+
+// fresh() is a code authd accepts now and has not seen: the oldest acceptable step (previous
+// while >= 5 s of the current one are left, current, next) newer than the last one used. Waits
+// for the next step only when all three are used (bounded: one period).
+class Authenticator {
+  constructor(secret, last) {
+    this.secret = secret;
+    this.last = last;
+  }
+
+  async fresh() {
+    const deadline = Date.now() + (PERIOD + 5) * 1000;
+    for (;;) {
+      const now = Date.now() / 1000;
+      const cur = Math.floor(now / PERIOD);
+      const left = PERIOD - (now % PERIOD);
+      for (let step = left >= 5 ? cur - 1 : cur; step <= cur + 1; step++) {
+        if (step > this.last) {
+          this.last = step;
+          return oathtool(this.secret, step * PERIOD + 1);
+        }
+      }
+      assert.ok(Date.now() < deadline, 'no TOTP step left to use');
+      await sleep(left * 1000 + 50);
+    }
+  }
+}
+
+// ---- the browser: HTTP with a cookie jar, filling the edge's forms -------------------------
+
+function unescapeHtml(s) {
+  return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_, e) => {
+    const l = e.toLowerCase();
+    if (l[0] === '#') return String.fromCodePoint(l[1] === 'x' ? parseInt(l.slice(2), 16) : Number(l.slice(1)));
+    return { amp: '&', lt: '<', gt: '>', quot: '"', apos: '\'' }[l];
+  });
+}
+
+function attrs(s) {
+  const a = {};
+  for (const m of s.matchAll(/([a-zA-Z_:-]+)(?:\s*=\s*"([^"]*)")?/g))
+    a[m[1].toLowerCase()] = m[2] === undefined ? '' : unescapeHtml(m[2]);
+  return a;
+}
+
+// The page's forms: action, fields (hidden ones with their values) and named buttons.
+function forms(html) {
+  const out = [];
+  for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
+    const f = { action: attrs(m[1]).action, fields: {}, buttons: [] };
+    for (const t of m[2].matchAll(/<(input|textarea|button)\b([^>]*)>/gi)) {
+      const a = attrs(t[2]);
+      if (!a.name) continue;
+      if (t[1].toLowerCase() === 'button') f.buttons.push([a.name, a.value ?? '']);
+      else f.fields[a.name] = a.value ?? '';
+    }
+    out.push(f);
+  }
+  return out;
+}
+
+function setCookies(headers) {
+  if (typeof headers.getSetCookie === 'function') return headers.getSetCookie();
+  const v = headers.get('set-cookie');
+  return v ? v.split(/,(?=\s*[^;,=\s]+=)/) : [];
+}
+
+class Browser {
+  constructor(base) {
+    this.base = new URL(base);
+    this.jar = new Map();
+    this.visited = []; // the edge's pages this browser was shown (paths)
+  }
+
+  keep(headers) {
+    for (const c of setCookies(headers)) {
+      const [pair, ...rest] = c.split(';');
+      const i = pair.indexOf('=');
+      const name = pair.slice(0, i).trim();
+      const value = pair.slice(i + 1).trim();
+      const gone = rest.some((x) => /^\s*max-age\s*=\s*0\s*$/i.test(x))
+        || rest.some((x) => /^\s*expires\s*=/i.test(x)
+          && Date.parse(x.split('=').slice(1).join('=')) < Date.now());
+      if (gone || value === '') this.jar.delete(name);
+      else this.jar.set(name, value);
+    }
+  }
+
+  // One request, redirects not followed; cookies only to the edge, and the page's Origin on a
+  // POST as a browser sends it.
+  async request(method, url, { form, json, headers = {} } = {}) {
+    const u = new URL(url, this.base);
+    const h = { 'User-Agent': 'authd-conformance', ...headers };
+    if (u.origin === this.base.origin && this.jar.size)
+      h.Cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    let body;
+    if (form) {
+      h['Content-Type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(form).toString();
+    } else if (json !== undefined) {
+      h['Content-Type'] = 'application/json';
+      body = JSON.stringify(json);
+    }
+    if (method === 'POST') h.Origin = this.base.origin;
+    const r = await fetch(u, { method, headers: h, body, redirect: 'manual',
+      signal: AbortSignal.timeout(20000) });
+    if (u.origin === this.base.origin) this.keep(r.headers);
+    return { status: r.status, location: r.headers.get('location'), headers: r.headers,
+      text: await r.text(), url: u };
+  }
+
+  async submit(page, action, values) {
+    const f = forms(page.text).find((x) => x.action === action);
+    assert.ok(f, `no form to ${action} in ${page.url}: ${page.text.slice(0, 1500)}`);
+    for (const k of Object.keys(values))
+      assert.ok(k in f.fields, `form ${action} has no field ${k}: ${Object.keys(f.fields)}`);
+    return this.request('POST', action, { form: { ...f.fields, ...values } });
+  }
+
+  // Opens url and follows the edge's pages: the login form, the TOTP step. Returns the first
+  // redirect off the edge (the client's callback: never followed) or any other answer.
+  async browse(url, { email, password, authenticator } = {}) {
+    let r = await this.request('GET', url);
+    for (let steps = 0; steps < 12; steps++) {
+      if ([301, 302, 303, 307, 308].includes(r.status)) {
+        const next = new URL(r.location, r.url);
+        if (next.origin !== this.base.origin) return r;
+        r = await this.request('GET', next);
+        continue;
+      }
+      if (r.status !== 200 || r.url.origin !== this.base.origin) return r;
+      this.visited.push(r.url.pathname);
+      const actions = forms(r.text).map((f) => f.action);
+      if (r.url.pathname === '/auth/login' && actions.includes('/auth/login')) {
+        assert.ok(email, 'the browser was sent to the login page');
+        r = await this.submit(r, '/auth/login', { email, password });
+      } else if (r.url.pathname === '/auth/two-factor/verify'
+        && actions.includes('/auth/two-factor/verify')) {
+        assert.ok(authenticator, 'the browser was sent to the TOTP step');
+        r = await this.submit(r, '/auth/two-factor/verify', { token: await authenticator.fresh() });
+      } else {
+        return r;
+      }
+    }
+    assert.fail(`more than 12 steps; last ${r.status} ${r.url}`);
+  }
+}
+
+// ---- the relying party ---------------------------------------------------------------------
+
+let issuer;
+let app; // the user's authenticator
+let userId;
+
+function webClient(secret = WEB.secret) {
+  return new issuer.Client({ client_id: WEB.id, client_secret: secret, redirect_uris: [WEB.cb],
+    response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
+}
+
+// The authorization code flow with PKCE S256, state and nonce, as the library makes it; the
+// browser signs in when it has to. Returns what the callback needs.
+async function authorize(client, browser, redirectUri, scope = 'openid profile email') {
+  const state = generators.state();
+  const nonce = generators.nonce();
+  const verifier = generators.codeVerifier();
+  const url = client.authorizationUrl({ scope, state, nonce, redirect_uri: redirectUri,
+    code_challenge: generators.codeChallenge(verifier), code_challenge_method: 'S256' });
+  const r = await browser.browse(url, { email: EMAIL, password: PASSWORD, authenticator: app });
+  assert.ok([302, 303].includes(r.status),
+    `expected a redirect to the client, got ${r.status} ${r.location || ''} ${r.text.slice(0, 800)}`);
+  assert.ok(r.location.startsWith(`${redirectUri}?`), r.location);
+  const params = client.callbackParams(r.location);
+  return { params, checks: { state, nonce, code_verifier: verifier, response_type: 'code' } };
+}
+
+async function rejects(promise, error, status) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof errors.OPError, `expected the server's error, got ${e}`);
+    assert.equal(e.error, error, `${e}`);
+    if (status !== undefined) assert.equal(e.response?.statusCode, status);
+    return true;
+  });
+}
+
+before(startServers, { timeout: 120000 });
+after(stopServers, { timeout: 60000 });
+
+test('discovery: the library reads the OpenID configuration and the key set', async () => {
+  issuer = await Issuer.discover(env.base);
+  const m = issuer.metadata;
+  assert.equal(m.issuer, env.base, 'the issuer is the URL the configuration was read from');
+  assert.equal(m.authorization_endpoint, `${env.base}/auth/authorize`);
+  assert.equal(m.token_endpoint, `${env.base}/auth/token`);
+  assert.equal(m.userinfo_endpoint, `${env.base}/auth/userinfo`);
+  assert.equal(m.jwks_uri, `${env.base}/.well-known/jwks.json`);
+  assert.equal(m.introspection_endpoint, `${env.base}/auth/introspect`);
+  assert.equal(m.revocation_endpoint, `${env.base}/auth/revoke`);
+  assert.ok(m.response_types_supported.includes('code'));
+  assert.ok(m.subject_types_supported.includes('public'));
+  assert.ok(m.id_token_signing_alg_values_supported.includes('RS256'), 'RS256 is required');
+  assert.ok(m.id_token_signing_alg_values_supported.includes(ID_TOKEN_ALG));
+  assert.deepEqual(m.code_challenge_methods_supported, ['S256']);
+  for (const g of ['authorization_code', 'refresh_token', 'client_credentials'])
+    assert.ok(m.grant_types_supported.includes(g), g);
+  for (const a of ['client_secret_basic', 'client_secret_post', 'none'])
+    assert.ok(m.token_endpoint_auth_methods_supported.includes(a), a);
+  const r = await fetch(m.jwks_uri, { signal: AbortSignal.timeout(20000) });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^application\/(jwk-set\+)?json/);
+  const { keys } = await r.json();
+  assert.ok(keys.length > 0, 'the JWKS has keys');
+  for (const k of keys) {
+    assert.ok(k.kid && k.kty, JSON.stringify(k));
+    assert.ok(!('d' in k) && !('p' in k), 'public keys only');
+  }
+});
+
+test('setup: clients from a manifest, a user with TOTP enrolled', async () => {
+  assert.ok(issuer, 'discovery ran');
+  const file = path.join(env.dir, 'clients.yaml');
+  fs.writeFileSync(file, MANIFEST);
+  authctl(['apply', '-f', file]);
+  fs.rmSync(file);
+  const created = authctl(['-o', 'json', 'user', 'create', '--email', EMAIL, '--password-stdin'],
+    `${PASSWORD}\n`);
+  userId = JSON.parse(created).id;
+  assert.ok(userId, created);
+
+  // Enrolment in the browser session: the JSON API with the session cookie.
+  const b = new Browser(env.base);
+  const r = await b.browse('/auth/login', { email: EMAIL, password: PASSWORD });
+  assert.equal(r.status, 200, `${r.url} ${r.text.slice(0, 800)}`);
+  assert.equal(r.url.pathname, '/', 'signed in, the browser is home');
+  assert.ok(b.jar.size > 0, 'signed in: the edge set a session cookie');
+  let j = await b.request('POST', '/app/auth/two-factor/request', { json: {} });
+  assert.equal(j.status, 200, j.text);
+  const secret = new URL(JSON.parse(j.text).uri).searchParams.get('secret');
+  assert.match(secret, /^[A-Z2-7]+$/);
+  const step = Math.floor(Date.now() / 1000 / PERIOD);
+  j = await b.request('POST', '/app/auth/two-factor/confirm',
+    { json: { token: oathtool(secret, step * PERIOD + 1) } });
+  assert.equal(j.status, 200, j.text);
+  app = new Authenticator(secret, step);
+});
+
+let web; // the confidential client
+let tokens; // its TokenSet from the code flow
+let browser; // the user's browser session
+
+test('authorization code + PKCE with the TOTP step; the library validates the ID token',
+  { timeout: 90000 }, async () => {
+    assert.ok(app, 'setup ran');
+    web = webClient();
+    browser = new Browser(env.base);
+    const { params, checks } = await authorize(web, browser, WEB.cb);
+    assert.deepEqual(browser.visited, ['/auth/login', '/auth/two-factor/verify'],
+      'the password, then the TOTP step');
+    assert.ok(params.code, JSON.stringify(params));
+    assert.equal(params.iss, env.base, 'RFC 9207 iss in the authorization response');
+    tokens = await web.callback(WEB.cb, params, checks);
+    assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+    assert.ok(tokens.access_token && tokens.refresh_token && tokens.id_token);
+    assert.ok(tokens.expires_in > 0);
+    const claims = tokens.claims();
+    assert.equal(claims.iss, env.base);
+    assert.equal(claims.sub, userId);
+    assert.deepEqual([claims.aud].flat(), [WEB.id]);
+    assert.equal(claims.nonce, checks.nonce);
+    const header = JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url'));
+    assert.equal(header.alg, ID_TOKEN_ALG);
+  });
+
+test('a code used twice is refused, and what its first use issued is revoked', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const { params, checks } = await authorize(web, browser, WEB.cb); // signed in: no login
+  const first = await web.callback(WEB.cb, params, checks);
+  assert.equal((await web.introspect(first.access_token)).active, true);
+  await rejects(web.callback(WEB.cb, params, checks), 'invalid_grant', 400);
+  // RFC 6749 §4.1.2: the tokens issued for the code are revoked.
+  assert.equal((await web.introspect(first.access_token)).active, false);
+  assert.equal((await web.introspect(first.refresh_token)).active, false);
+  await rejects(web.refresh(first), 'invalid_grant', 400);
+});
+
+test('a code redeemed with the wrong PKCE verifier is refused', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const { params, checks } = await authorize(web, browser, WEB.cb); // signed in: no login
+  await rejects(web.callback(WEB.cb, params,
+    { ...checks, code_verifier: generators.codeVerifier() }), 'invalid_grant', 400);
+});
+
+test('userinfo answers for the access token, with the ID token\'s subject', async () => {
+  assert.ok(tokens, 'the code flow ran');
+  const info = await web.userinfo(tokens);
+  assert.equal(info.sub, tokens.claims().sub);
+  assert.equal(info.email, EMAIL);
+});
+
+test('refresh: new tokens and a valid ID token for the same subject; the old one is spent',
+  async () => {
+    assert.ok(tokens, 'the code flow ran');
+    const fresh = await web.refresh(tokens);
+    assert.ok(fresh.access_token && fresh.refresh_token);
+    assert.notEqual(fresh.access_token, tokens.access_token);
+    assert.notEqual(fresh.refresh_token, tokens.refresh_token, 'refresh tokens rotate');
+    assert.ok(fresh.id_token, 'an openid grant refreshes the ID token too');
+    assert.equal(fresh.claims().sub, userId);
+    assert.equal(fresh.claims().nonce, undefined, 'a refreshed ID token has no nonce');
+    const info = await web.userinfo(fresh);
+    assert.equal(info.sub, userId);
+    // The rotated-out token used again: refused, and (reuse detection) the grant ends.
+    await rejects(web.refresh(tokens.refresh_token), 'invalid_grant', 400);
+    assert.equal((await web.introspect(fresh.refresh_token, 'refresh_token')).active, false);
+    assert.equal((await web.introspect(fresh.access_token, 'access_token')).active, false);
+    tokens = null;
+  });
+
+test('introspection: the client\'s own tokens, a resource server\'s view, unknown tokens',
+  async () => {
+    const { params, checks } = await authorize(web, browser, WEB.cb);
+    tokens = await web.callback(WEB.cb, params, checks);
+    const at = await web.introspect(tokens.access_token, 'access_token');
+    assert.equal(at.active, true);
+    assert.equal(at.client_id, WEB.id);
+    assert.equal(at.sub, userId);
+    assert.ok(at.scope.split(' ').includes('openid'));
+    assert.ok(at.exp > Date.now() / 1000);
+    const rt = await web.introspect(tokens.refresh_token, 'refresh_token');
+    assert.equal(rt.active, true);
+    assert.equal(rt.client_id, WEB.id);
+    const rs = new issuer.Client({ client_id: RS.id, client_secret: RS.secret });
+    const seen = await rs.introspect(tokens.access_token);
+    assert.equal(seen.active, true);
+    assert.equal(seen.sub, userId);
+    assert.deepEqual(await web.introspect(`not-a-token-${crypto.randomUUID()}`), { active: false });
+    // A client that is not allowed to introspect others' tokens learns nothing about them.
+    const svc = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret });
+    assert.deepEqual(await svc.introspect(tokens.access_token), { active: false });
+    // A wrong secret is the client's error, not an answer.
+    await rejects(webClient('wrong-secret-0123456789abcdef').introspect(tokens.access_token),
+      'invalid_client', 401);
+  });
+
+test('revocation: a revoked access token is inactive and refused by userinfo; a revoked refresh '
+  + 'token no longer refreshes', async () => {
+  assert.ok(tokens, 'the introspection test made tokens');
+  await web.revoke(tokens.access_token, 'access_token');
+  assert.equal((await web.introspect(tokens.access_token)).active, false);
+  await assert.rejects(web.userinfo(tokens.access_token), (e) => {
+    assert.ok(e instanceof errors.OPError, `${e}`);
+    assert.equal(e.response?.statusCode, 401);
+    assert.equal(e.error, 'invalid_token');
+    return true;
+  });
+  await web.revoke(tokens.refresh_token, 'refresh_token');
+  assert.equal((await web.introspect(tokens.refresh_token)).active, false);
+  await rejects(web.refresh(tokens.refresh_token), 'invalid_grant', 400);
+  // Revoking an unknown token is not an error (RFC 7009 §2.2).
+  await web.revoke(`not-a-token-${crypto.randomUUID()}`);
+});
+
+test('a public client: code + PKCE without a secret', async () => {
+  const spa = new issuer.Client({ client_id: SPA.id, token_endpoint_auth_method: 'none',
+    redirect_uris: [SPA.cb], response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
+  const { params, checks } = await authorize(spa, browser, SPA.cb, 'openid');
+  const t = await spa.callback(SPA.cb, params, checks);
+  assert.equal(t.claims().sub, userId);
+  assert.deepEqual([t.claims().aud].flat(), [SPA.id]);
+  const fresh = await spa.refresh(t);
+  assert.ok(fresh.access_token);
+  assert.equal((await spa.userinfo(fresh)).sub, userId);
+});
+
+test('client_credentials: an access token for the client itself', async () => {
+  const svc = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret });
+  const t = await svc.grant({ grant_type: 'client_credentials' });
+  assert.equal(t.token_type.toLowerCase(), 'bearer');
+  assert.ok(t.access_token);
+  assert.ok(t.expires_in > 0);
+  assert.equal(t.refresh_token, undefined, 'no refresh token for client_credentials');
+  assert.equal(t.id_token, undefined, 'no ID token without a user');
+  const seen = await svc.introspect(t.access_token);
+  assert.equal(seen.active, true);
+  assert.equal(seen.client_id, SVC.id);
+  // client_secret_post works the same way.
+  const post = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret,
+    token_endpoint_auth_method: 'client_secret_post' });
+  assert.ok((await post.grant({ grant_type: 'client_credentials' })).access_token);
+  // A wrong secret: invalid_client with 401.
+  const wrong = new issuer.Client({ client_id: SVC.id, client_secret: 'wrong-secret-0123456789abcdef' });
+  await rejects(wrong.grant({ grant_type: 'client_credentials' }), 'invalid_client', 401);
+  // A grant the client is not registered for.
+  await rejects(webClient().grant({ grant_type: 'client_credentials' }),
+    'unauthorized_client', 400);
+});
