@@ -34,6 +34,8 @@ const WEB = { id: 'conf-web', secret: 'conf-web-secret-0123456789abcdef', cb: 'h
 const SPA = { id: 'conf-spa', cb: 'http://127.0.0.1:9/spa/cb' };
 const SVC = { id: 'conf-svc', secret: 'conf-svc-secret-0123456789abcdef' };
 const RS = { id: 'conf-rs', secret: 'conf-rs-secret-0123456789abcdefg' };
+// RFC 6749 §2.3.1: Basic credentials are form-encoded before base64 (the library does).
+const ODD = { id: 'conf-odd', secret: 'odd/secret+with:colon%and space~0123456789' };
 const MANIFEST = `
 - resourceType: Client
   id: ${WEB.id}
@@ -55,6 +57,10 @@ const MANIFEST = `
   secret: ${RS.secret}
   grant_types: [client_credentials]
   introspect: true
+- resourceType: Client
+  id: ${ODD.id}
+  secret: "${ODD.secret}"
+  grant_types: [client_credentials]
 `;
 // authd signs ES256 unless told otherwise and has no per-client choice yet, so the relying
 // party is configured with what the application would have registered.
@@ -360,20 +366,28 @@ function webClient(secret = WEB.secret) {
     response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
 }
 
+function spaClient() {
+  return new issuer.Client({ client_id: SPA.id, token_endpoint_auth_method: 'none',
+    redirect_uris: [SPA.cb], response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
+}
+
 // The authorization code flow with PKCE S256, state and nonce, as the library makes it; the
 // browser signs in when it has to. Returns what the callback needs.
-async function authorize(client, browser, redirectUri, scope = 'openid profile email') {
+// extra: more authorization parameters (max_age also goes to the callback's checks).
+async function authorize(client, browser, redirectUri, scope = 'openid profile email', extra = {}) {
   const state = generators.state();
   const nonce = generators.nonce();
   const verifier = generators.codeVerifier();
   const url = client.authorizationUrl({ scope, state, nonce, redirect_uri: redirectUri,
-    code_challenge: generators.codeChallenge(verifier), code_challenge_method: 'S256' });
+    code_challenge: generators.codeChallenge(verifier), code_challenge_method: 'S256', ...extra });
   const r = await browser.browse(url, { email: EMAIL, password: PASSWORD, authenticator: app });
   assert.ok([302, 303].includes(r.status),
     `expected a redirect to the client, got ${r.status} ${r.location || ''} ${r.text.slice(0, 800)}`);
   assert.ok(r.location.startsWith(`${redirectUri}?`), r.location);
   const params = client.callbackParams(r.location);
-  return { params, checks: { state, nonce, code_verifier: verifier, response_type: 'code' } };
+  const checks = { state, nonce, code_verifier: verifier, response_type: 'code' };
+  if (extra.max_age !== undefined) checks.max_age = extra.max_age;
+  return { params, checks };
 }
 
 async function rejects(promise, error, status) {
@@ -492,12 +506,53 @@ test('a code redeemed with the wrong PKCE verifier is refused', async () => {
     { ...checks, code_verifier: generators.codeVerifier() }), 'invalid_grant', 400);
 });
 
-test('userinfo answers for the access token, with the ID token\'s subject', async () => {
-  assert.ok(tokens, 'the code flow ran');
-  const info = await web.userinfo(tokens);
-  assert.equal(info.sub, tokens.claims().sub);
-  assert.equal(info.email, EMAIL);
+test('the code is bound to its client and redirect URI', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const spa = spaClient();
+  let { params, checks } = await authorize(web, browser, WEB.cb);
+  // Another client presenting it (with its own, registered redirect URI).
+  await rejects(spa.callback(SPA.cb, params, checks), 'invalid_grant', 400);
+  ({ params, checks } = await authorize(web, browser, WEB.cb));
+  // The right client with another redirect URI than the authorization request's.
+  const other = new issuer.Client({ client_id: WEB.id, client_secret: WEB.secret,
+    redirect_uris: [`${WEB.cb}/other`], id_token_signed_response_alg: ID_TOKEN_ALG });
+  await rejects(other.callback(`${WEB.cb}/other`, params, checks), 'invalid_grant', 400);
 });
+
+test('authorization errors come back to the client with state and iss', async () => {
+  assert.ok(issuer, 'discovery ran');
+  // prompt=none without a session: login_required, which the library reads after checking
+  // the state.
+  const { params, checks } = await authorize(web, new Browser(env.base), WEB.cb, 'openid',
+    { prompt: 'none' });
+  assert.equal(params.code, undefined);
+  assert.equal(params.iss, env.base);
+  await assert.rejects(web.callback(WEB.cb, params, checks), (e) => {
+    assert.ok(e instanceof errors.OPError, `${e}`);
+    assert.equal(e.error, 'login_required');
+    return true;
+  });
+});
+
+test('max_age: the ID token says when the user signed in, and the library checks it',
+  async () => {
+    assert.ok(browser, 'the code flow ran');
+    const { params, checks } = await authorize(web, browser, WEB.cb, 'openid', { max_age: 3600 });
+    const t = await web.callback(WEB.cb, params, checks); // requires and checks auth_time
+    const c = t.claims();
+    assert.ok(Number.isInteger(c.auth_time) && c.auth_time <= c.iat, JSON.stringify(c));
+  });
+
+test('userinfo answers for the access token, with the ID token\'s subject (GET and POST)',
+  async () => {
+    assert.ok(tokens, 'the code flow ran');
+    const info = await web.userinfo(tokens);
+    assert.equal(info.sub, tokens.claims().sub);
+    assert.equal(info.email, EMAIL);
+    // OIDC Core §5.3.1: the UserInfo endpoint supports GET and POST.
+    const posted = await web.userinfo(tokens, { method: 'POST' });
+    assert.deepEqual(posted, info);
+  });
 
 test('refresh: new tokens and a valid ID token for the same subject; the old one is spent',
   async () => {
@@ -555,6 +610,15 @@ test('revocation: a revoked access token is inactive and refused by userinfo; a 
     assert.equal(e.error, 'invalid_token');
     return true;
   });
+  // RFC 7009 §2.1: a client cannot revoke a token issued to another one.
+  const svc = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret });
+  await svc.revoke(tokens.refresh_token, 'refresh_token').catch((e) => {
+    assert.ok(e instanceof errors.OPError, `${e}`);
+  });
+  assert.equal((await web.introspect(tokens.refresh_token)).active, true,
+    'another client\'s revocation left the token alone');
+  // Nor refresh with it.
+  await rejects(spaClient().refresh(tokens.refresh_token), 'invalid_grant', 400);
   await web.revoke(tokens.refresh_token, 'refresh_token');
   assert.equal((await web.introspect(tokens.refresh_token)).active, false);
   await rejects(web.refresh(tokens.refresh_token), 'invalid_grant', 400);
@@ -563,8 +627,7 @@ test('revocation: a revoked access token is inactive and refused by userinfo; a 
 });
 
 test('a public client: code + PKCE without a secret', async () => {
-  const spa = new issuer.Client({ client_id: SPA.id, token_endpoint_auth_method: 'none',
-    redirect_uris: [SPA.cb], response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
+  const spa = spaClient();
   const { params, checks } = await authorize(spa, browser, SPA.cb, 'openid');
   const t = await spa.callback(SPA.cb, params, checks);
   assert.equal(t.claims().sub, userId);
@@ -589,6 +652,13 @@ test('client_credentials: an access token for the client itself', async () => {
   const post = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret,
     token_endpoint_auth_method: 'client_secret_post' });
   assert.ok((await post.grant({ grant_type: 'client_credentials' })).access_token);
+  // A secret with characters that Basic credentials must form-encode, both ways.
+  for (const method of ['client_secret_basic', 'client_secret_post']) {
+    const odd = new issuer.Client({ client_id: ODD.id, client_secret: ODD.secret,
+      token_endpoint_auth_method: method });
+    const ot = await odd.grant({ grant_type: 'client_credentials' });
+    assert.equal((await odd.introspect(ot.access_token)).client_id, ODD.id, method);
+  }
   // A wrong secret: invalid_client with 401.
   const wrong = new issuer.Client({ client_id: SVC.id, client_secret: 'wrong-secret-0123456789abcdef' });
   await rejects(wrong.grant({ grant_type: 'client_credentials' }), 'invalid_client', 401);
