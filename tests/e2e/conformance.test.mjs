@@ -662,6 +662,20 @@ test('client_credentials: an access token for the client itself', async () => {
   // A wrong secret: invalid_client with 401.
   const wrong = new issuer.Client({ client_id: SVC.id, client_secret: 'wrong-secret-0123456789abcdef' });
   await rejects(wrong.grant({ grant_type: 'client_credentials' }), 'invalid_client', 401);
+  // RFC 6749 §5.1 and §5.2, which the library does not look at: a token answer is never
+  // cached, and a Basic-authenticated client's failure names the scheme.
+  const basic = (id, secret) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+  let r = await fetch(issuer.token_endpoint, { method: 'POST', body: 'grant_type=client_credentials',
+    headers: { ...form, Authorization: basic(SVC.id, SVC.secret) }, signal: AbortSignal.timeout(20000) });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('cache-control') || '', /no-store/);
+  r = await fetch(issuer.token_endpoint, { method: 'POST', body: 'grant_type=client_credentials',
+    headers: { ...form, Authorization: basic(SVC.id, 'wrong-secret-0123456789abcdef') },
+    signal: AbortSignal.timeout(20000) });
+  assert.equal(r.status, 401);
+  assert.match(r.headers.get('www-authenticate') || '', /^Basic\b/i);
+  assert.equal((await r.json()).error, 'invalid_client');
   // A grant the client is not registered for.
   await rejects(webClient().grant({ grant_type: 'client_credentials' }),
     'unauthorized_client', 400);
