@@ -29,6 +29,7 @@ const BUILD = process.env.AUTHD_BUILD_DIR;
 const PERIOD = 30;
 const EMAIL = 'rp@example.com';
 const PASSWORD = 'a long enough password for the relying party';
+const EMAIL2 = 'rp-no-2fa@example.com'; // signs in with the password alone (no TOTP step to wait for)
 // Clients as an application registers them (authctl apply, the manifest below).
 const WEB = { id: 'conf-web', secret: 'conf-web-secret-0123456789abcdef', cb: 'https://rp.example/cb' };
 const SPA = { id: 'conf-spa', cb: 'http://127.0.0.1:9/spa/cb' };
@@ -374,13 +375,14 @@ function spaClient() {
 // The authorization code flow with PKCE S256, state and nonce, as the library makes it; the
 // browser signs in when it has to. Returns what the callback needs.
 // extra: more authorization parameters (max_age also goes to the callback's checks).
-async function authorize(client, browser, redirectUri, scope = 'openid profile email', extra = {}) {
+async function authorize(client, browser, redirectUri, scope = 'openid profile email', extra = {},
+  user = { email: EMAIL, password: PASSWORD, authenticator: app }) {
   const state = generators.state();
   const nonce = generators.nonce();
   const verifier = generators.codeVerifier();
   const url = client.authorizationUrl({ scope, state, nonce, redirect_uri: redirectUri,
     code_challenge: generators.codeChallenge(verifier), code_challenge_method: 'S256', ...extra });
-  const r = await browser.browse(url, { email: EMAIL, password: PASSWORD, authenticator: app });
+  const r = await browser.browse(url, user);
   assert.ok([302, 303].includes(r.status),
     `expected a redirect to the client, got ${r.status} ${r.location || ''} ${r.text.slice(0, 800)}`);
   assert.ok(r.location.startsWith(`${redirectUri}?`), r.location);
@@ -442,6 +444,7 @@ test('setup: clients from a manifest, a user with TOTP enrolled', async () => {
     `${PASSWORD}\n`);
   userId = JSON.parse(created).id;
   assert.ok(userId, created);
+  authctl(['user', 'create', '--email', EMAIL2, '--password-stdin'], `${PASSWORD}\n`);
 
   // Enrolment in the browser session: the JSON API with the session cookie.
   const b = new Browser(env.base);
@@ -624,6 +627,21 @@ test('revocation: a revoked access token is inactive and refused by userinfo; a 
   await rejects(web.refresh(tokens.refresh_token), 'invalid_grant', 400);
   // Revoking an unknown token is not an error (RFC 7009 §2.2).
   await web.revoke(`not-a-token-${crypto.randomUUID()}`);
+});
+
+test('logout at the edge ends the tokens issued in that browser session', async () => {
+  assert.ok(issuer, 'discovery ran');
+  const b = new Browser(env.base);
+  const { params, checks } = await authorize(web, b, WEB.cb, 'openid', {},
+    { email: EMAIL2, password: PASSWORD });
+  const t = await web.callback(WEB.cb, params, checks);
+  assert.equal((await web.introspect(t.refresh_token)).active, true);
+  const home = await b.request('GET', '/');
+  const r = await b.submit(home, '/auth/logout', {});
+  assert.ok([302, 303].includes(r.status), `${r.status} ${r.text.slice(0, 500)}`);
+  assert.equal((await web.introspect(t.access_token)).active, false);
+  assert.equal((await web.introspect(t.refresh_token)).active, false);
+  await rejects(web.refresh(t), 'invalid_grant', 400);
 });
 
 test('a public client: code + PKCE without a secret', async () => {
