@@ -698,3 +698,29 @@ test('client_credentials: an access token for the client itself', async () => {
   await rejects(webClient().grant({ grant_type: 'client_credentials' }),
     'unauthorized_client', 400);
 });
+
+// Last: after it the relying party works with a newly discovered issuer. openid-client
+// refetches a JWKS on an unknown kid at most once a minute, so the relying party that read
+// the keys a moment ago would refuse the new key's tokens for up to that minute; a relying
+// party that reads the JWKS now (here: discovered again) must find the new key and the old.
+test('a key rotation: the JWKS has the new key at once, and the old one for older tokens',
+  async () => {
+    assert.ok(browser, 'the code flow ran');
+    let { params, checks } = await authorize(web, browser, WEB.cb, 'openid');
+    const before = await web.callback(WEB.cb, params, checks);
+    const nonceBefore = checks.nonce;
+    const oldKid = JSON.parse(Buffer.from(before.id_token.split('.')[0], 'base64url')).kid;
+    const kid = authctl(['keys', 'rotate', '--alg', ID_TOKEN_ALG]).trim();
+    assert.ok(kid && kid !== oldKid, `authctl printed the new kid: ${kid}`);
+    issuer = await Issuer.discover(env.base);
+    web = webClient();
+    ({ params, checks } = await authorize(web, browser, WEB.cb, 'openid'));
+    const after = await web.callback(WEB.cb, params, checks);
+    const header = JSON.parse(Buffer.from(after.id_token.split('.')[0], 'base64url'));
+    assert.equal(header.kid, kid, 'signed with the new key');
+    // What was issued before the rotation stays good, and its ID token still verifies.
+    assert.equal((await web.userinfo(before)).sub, userId);
+    const again = await web.refresh(before);
+    assert.equal(again.claims().sub, userId);
+    await web.validateIdToken(before, nonceBefore); // the old kid is still in the JWKS
+  });
