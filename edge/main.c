@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/opts.h"
 #include "edge/mail.h"
+#include "edge/proxy.h"
 #include "common/secret.h"
 #include "edge/server.h"
 
@@ -38,6 +39,8 @@ struct options {
     const char *smtp_password; /* EDGE_SMTP_PASSWORD only: argv is public */
     const char *smtp_starttls;
     int trust_proxy;
+    const char *trusted_proxies;
+    int64_t proxy_hops; /* -1 until given: 1 */
     int64_t threads;
     int64_t conn_limit;
     int64_t per_ip_limit; /* -1 until given: 64, or 0 with --trust-proxy */
@@ -90,7 +93,17 @@ static const struct opts_spec option_table[] = {
     {"smtp-starttls", 0, "EDGE_SMTP_STARTTLS", OPTS_CHOICE, "MODE", 0, 0, "none|try|required",
      "try", "STARTTLS on smtp:// connections", F(smtp_starttls)},
     {"trust-proxy", 0, "EDGE_TRUST_PROXY", OPTS_FLAG, NULL, 0, 0, NULL, NULL,
-     "honour X-Forwarded-Proto and X-Forwarded-For (behind a\nproxy only)", F(trust_proxy)},
+     "honour X-Forwarded-For and X-Forwarded-Proto from any\npeer (behind a proxy only: "
+     "every peer is taken for\nthe proxy)",
+     F(trust_proxy)},
+    {"trusted-proxies", 0, "EDGE_TRUSTED_PROXIES", OPTS_STRING, "CIDRS", 0, 0, NULL, NULL,
+     "honour them only from peers in these networks\n(\"10.0.0.0/8,fd00::/8\"; implies "
+     "--trust-proxy);\nX-Forwarded-For entries in them are skipped too",
+     F(trusted_proxies)},
+    {"proxy-hops", 0, "EDGE_PROXY_HOPS", OPTS_INT, "N", 1, PROXY_HOPS_MAX, NULL, NULL,
+     "trusted proxies in a row in front of the edge, each\nappending to X-Forwarded-For: the "
+     "client is the\nN-th entry from the right (default 1)",
+     F(proxy_hops)},
     {"threads", 0, "EDGE_THREADS", OPTS_INT, "N", 0, 1024, NULL, "0",
      "0: a thread per connection, so a slow RPC or webhook\nnever holds up another request; "
      "N: a pool of N threads",
@@ -297,9 +310,27 @@ parse_options(int argc, char **argv, struct options *o, char *host, size_t host_
 
     memset(o, 0, sizeof(*o));
     o->per_ip_limit = -1;
+    o->proxy_hops = -1;
     enum opts_result r = opts_parse(&program, argc, argv, o, NULL);
     if (r != OPTS_CONTINUE)
         return r == OPTS_EXIT ? 1 : 2;
+    if (o->trusted_proxies != NULL) {
+        struct proxy_trust t;
+        if (proxy_nets_parse(o->trusted_proxies, &t) != AUTHD_OK) {
+            fprintf(stderr,
+                    "authd-edge: --trusted-proxies must be a list of addresses or CIDR "
+                    "networks (at most %d), e.g. 10.0.0.0/8,fd00::/8\n",
+                    PROXY_NETS_MAX);
+            return 2;
+        }
+        o->trust_proxy = 1;
+    }
+    if (o->proxy_hops >= 0 && !o->trust_proxy) {
+        fprintf(stderr, "authd-edge: --proxy-hops needs --trust-proxy or --trusted-proxies\n");
+        return 2;
+    }
+    if (o->proxy_hops < 0)
+        o->proxy_hops = 1;
     if (o->per_ip_limit < 0)
         o->per_ip_limit = o->trust_proxy ? 0 : 64;
     if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
@@ -420,12 +451,12 @@ log_listening(const struct options *o, const struct edge *e, const char *host, i
     char qbase[600], qauthd[300], qlisten[300];
     log_event(LOG_INFO, "listening",
               "addr=%s port=%d base_url=%s authd=%s authd_tls=%d authd_mtls=%d mail=%s "
-              "threads=%lld tls=%d trust_proxy=%d",
+              "threads=%lld tls=%d trust_proxy=%d trusted_proxies=%zu proxy_hops=%u",
               log_quote(host[0] != '\0' ? host : "*", qlisten, sizeof(qlisten)), port,
               log_quote(e->base_url, qbase, sizeof(qbase)),
               log_quote(o->authd, qauthd, sizeof(qauthd)), o->authd_ca != NULL,
               o->authd_cert != NULL, strcmp(o->mail_provider, "smtp") == 0 ? "smtp" : "console",
-              (long long)o->threads, e->tls, e->trust_proxy);
+              (long long)o->threads, e->tls, e->trust_proxy, e->proxy.n_nets, e->proxy.hops);
 }
 
 /* Serves until SIGTERM/SIGINT (sigs), then drains: stop accepting, let requests finish. */
@@ -467,6 +498,11 @@ main(int argc, char **argv)
     struct edge e;
     memset(&e, 0, sizeof(e));
     e.trust_proxy = o.trust_proxy;
+    e.proxy.enabled = o.trust_proxy;
+    e.proxy.hops = (unsigned)o.proxy_hops;
+    e.proxy.any_peer = o.trust_proxy && o.trusted_proxies == NULL;
+    if (o.trusted_proxies != NULL)
+        proxy_nets_parse(o.trusted_proxies, &e.proxy); /* checked in parse_options() */
     int rc = 1, wrote_port_file = 0;
     char *tls_cert = NULL, *tls_key = NULL;
     char *metrics_token = NULL;

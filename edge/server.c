@@ -269,34 +269,87 @@ on_cookie_header(void *cls, enum MHD_ValueKind kind, const char *key, const char
     return mhd_bool(buf_puts(b, value) == AUTHD_OK);
 }
 
+/* The last field lines of one name (X-Forwarded-For...): older ones are dropped, and said so. */
+#define FWD_LINES_MAX 64
+struct fwd_lines {
+    const char *name;
+    const char *line[FWD_LINES_MAX];
+    size_t n;      /* kept, in the order received */
+    int truncated; /* earlier lines were dropped */
+};
+
+static enum MHD_Result
+on_fwd_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct fwd_lines *f = cls;
+    if (key == NULL || value == NULL || strcasecmp(key, f->name) != 0)
+        return MHD_YES;
+    if (f->n == FWD_LINES_MAX) {
+        memmove(f->line, f->line + 1, (FWD_LINES_MAX - 1) * sizeof(f->line[0]));
+        f->n--;
+        f->truncated = 1;
+    }
+    f->line[f->n++] = value;
+    return MHD_YES;
+}
+
+/* Every field line named name, in order (RFC 9110 §5.3: together they are one list). */
+static void
+fwd_collect(struct MHD_Connection *c, const char *name, struct fwd_lines *f)
+{
+    f->name = name;
+    f->n = 0;
+    f->truncated = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, on_fwd_header, f);
+}
+
+/* The socket peer as 16 bytes (IPv4 mapped). 1, or 0 when unknown. */
+static int
+peer_addr16(struct MHD_Connection *c, unsigned char out[16])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return 0;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        memset(out, 0, 10);
+        out[10] = 0xff;
+        out[11] = 0xff;
+        memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 1;
+    }
+    if (sa->sa_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether this request's forwarded headers are honoured: its socket peer is a trusted proxy. */
+static int
+from_trusted_proxy(struct MHD_Connection *c, const struct edge *e)
+{
+    unsigned char a[16];
+    int known = peer_addr16(c, a);
+    return proxy_peer_trusted(&e->proxy, known ? a : NULL);
+}
+
 /*
- * Fills client_ip: the socket peer, or, behind a trusted proxy, the LAST X-Forwarded-For entry:
- * proxies append the address they saw, so the last entry is the one our proxy wrote, while
- * everything before it came from the client and can be forged.
+ * Fills client_ip: the socket peer, or, when that peer is a trusted proxy, the address the
+ * trusted hops wrote into X-Forwarded-For (proxy_client_addr(): all field lines joined, read
+ * from the right, since everything left of the trusted entries can be forged by the client).
  */
 static void
 set_client_ip(struct MHD_Connection *c, const struct edge *e, char *out, size_t cap)
 {
     snprintf(out, cap, "-");
-    if (e->trust_proxy) {
-        const char *xff = header(c, "X-Forwarded-For");
-        if (xff != NULL) {
-            const char *last = strrchr(xff, ',');
-            last = last != NULL ? last + 1 : xff;
-            while (*last == ' ' || *last == '\t')
-                last++;
-            size_t n = strcspn(last, " \t");
-            char cand[64];
-            unsigned char tmp[sizeof(struct in6_addr)];
-            if (n > 0 && n < sizeof(cand)) {
-                memcpy(cand, last, n);
-                cand[n] = '\0';
-                if (inet_pton(AF_INET, cand, tmp) == 1 || inet_pton(AF_INET6, cand, tmp) == 1) {
-                    snprintf(out, cap, "%s", cand);
-                    return;
-                }
-            }
-        }
+    if (from_trusted_proxy(c, e)) {
+        struct fwd_lines f;
+        fwd_collect(c, "X-Forwarded-For", &f);
+        if (proxy_client_addr(&e->proxy, f.line, f.n, f.truncated, out, cap))
+            return;
     }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -332,11 +385,10 @@ request_secure(struct MHD_Connection *c, const struct edge *e)
 {
     if (e->tls || e->base_https)
         return 1;
-    if (e->trust_proxy) {
-        const char *xfp = header(c, "X-Forwarded-Proto");
-        if (xfp != NULL && strncasecmp(xfp, "https", 5) == 0 &&
-            (xfp[5] == '\0' || xfp[5] == ',' || xfp[5] == ' '))
-            return 1;
+    if (from_trusted_proxy(c, e)) {
+        struct fwd_lines f;
+        fwd_collect(c, "X-Forwarded-Proto", &f);
+        return proxy_proto_https(&e->proxy, f.line, f.n);
     }
     return 0;
 }
