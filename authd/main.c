@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/opts.h"
 #include "authd/metrics_http.h"
+#include "authd/password.h"
 #include "proto/rpc.h"
 #include "common/secret.h"
 #include "authd/secretbox.h"
@@ -41,6 +42,7 @@ struct options {
     const char *log_level;
     const char *port_file;
     int workers;
+    int hash_threads;   /* --hash-threads; 0: one per core */
     const char *tls_ca; /* mutual TLS: all three or none */
     const char *tls_cert;
     const char *tls_key;
@@ -83,6 +85,10 @@ static const struct opts_spec option_table[] = {
      "write the bound port here once serving", F(port_file)},
     {"workers", 0, "AUTHD_WORKERS", OPTS_INT, "N", 1, 1024, NULL, "32",
      "threads for blocking calls", F(workers)},
+    {"hash-threads", 0, "AUTHD_HASH_THREADS", OPTS_INT, "N", 0, 256, NULL, "0",
+     "Argon2 hashes computed at once (0: one per core);\nothers wait. Hashing memory is at most "
+     "N x\n--argon2-memory",
+     F(hash_threads)},
     {"argon2-memory", 0, "AUTHD_ARGON2_MEMORY", OPTS_INT, "KIB", 8, 4 * 1024 * 1024, NULL, "19456",
      "Argon2id memory of new password hashes", F(set.argon2.m_cost_kib)},
     {"argon2-iterations", 0, "AUTHD_ARGON2_ITERATIONS", OPTS_INT, "N", 1, 100, NULL, "2",
@@ -631,6 +637,10 @@ main(int argc, char **argv)
 
     if (open_domain(&o, box, &st, &a, &authd_ready) != 0)
         goto out;
+    if (password_pool_init(o.hash_threads) != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot size the password hash pool\n");
+        goto out;
+    }
 
     int port = 0;
     if (serve_grpc(&o, &a, tls_ca, tls_cert, &tls_key, &callers, &srv, &port) != 0)
@@ -648,9 +658,12 @@ main(int argc, char **argv)
     }
     char red[sizeof(o.store_spec)], qred[sizeof(red) + 16];
     store_spec_redact(o.store_spec, red, sizeof(red));
-    log_event(LOG_INFO, "serving", "listen=%s port=%d store=%s argon2_m=%u argon2_t=%u", o.listen,
-              port, log_quote(red, qred, sizeof(qred)), o.set.argon2.m_cost_kib,
-              o.set.argon2.t_cost);
+    struct password_pool_stats hp;
+    password_pool_stats(&hp);
+    log_event(LOG_INFO, "serving",
+              "listen=%s port=%d store=%s argon2_m=%u argon2_t=%u hash_threads=%d", o.listen, port,
+              log_quote(red, qred, sizeof(qred)), o.set.argon2.m_cost_kib, o.set.argon2.t_cost,
+              hp.threads);
 
     int sig = 0;
     sigwait(&stop, &sig);

@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <argon2.h>
 
 #include "common/err.h"
+#include "common/metrics.h"
 #include "common/secret.h"
 
 #define SALT_BYTES 16
@@ -33,75 +35,125 @@
 #define BYTES_MAX 64
 
 /*
- * Work areas up to this size stay cached in their thread; a larger one (a hash made with
+ * Work areas up to this size stay cached in their slot; a larger one (a hash made with
  * unusual parameters) is allocated for the one hash and freed after it, so that a single odd
- * stored hash cannot pin gigabytes in every worker thread.
+ * stored hash cannot pin gigabytes in every slot.
  */
 #define WORK_AREA_CACHE_MAX ((size_t)64 * 1024 * 1024)
 
 /* A fixed salt for password_burn(); its value does not matter, only the work does. */
 static const uint8_t burn_salt[SALT_BYTES] = "authd-burn-salt";
 
-/* ---- per-thread work area ----------------------------------------------------------------- */
+/* ---- the hash pool ------------------------------------------------------------------------ */
 
-struct work_area {
+/*
+ * At most pool.n Argon2 computations run at once, each in a slot of its own that keeps its
+ * work area between hashes (touching fresh memory costs ~3 ms/MiB on our VMs). The areas
+ * belong to the slots, not to threads: however many workers the RPC server runs, hashing holds
+ * at most n work areas (n x the memory cost). A hash waits for a free slot while holding no
+ * lock of ours, and a slot is held only across argon2_ctx(), which takes no lock: a caller may
+ * wait for a slot under a store or per-user lock without any risk of deadlock.
+ */
+struct slot {
     uint8_t *mem;
     size_t size;
+    int busy;
 };
 
-static pthread_once_t wa_once = PTHREAD_ONCE_INIT;
-static pthread_key_t wa_key;
-static int wa_key_ok;
-static __thread struct work_area *tl_wa;
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct slot *slots; /* n of them; NULL until the first init */
+    int n;
+    int running;     /* slots in use */
+    int running_max; /* the most ever in use at once */
+    uint64_t hashes, waits;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0};
 
-/* Thread exit: the area may hold password-derived blocks of the last hash, so wipe it. */
-static void
-on_thread_exit(void *p)
+/* The slot the calling thread holds during argon2_ctx(); the allocation callbacks use it. */
+static __thread struct slot *tl_slot;
+
+#define M_THREADS "authd_password_hash_threads"
+#define M_RUNNING_MAX "authd_password_hashes_running_max"
+#define M_WAITS "authd_password_hash_waits_total"
+
+/* Sizes the pool; pool.mu held, no hash running. */
+static int
+pool_resize_locked(int n)
 {
-    struct work_area *wa = p;
-
-    if (wa == NULL)
-        return;
-    secret_freezero(wa->mem, wa->size);
-    free(wa);
-    tl_wa = NULL;
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)(cores < PASSWORD_THREADS_MAX ? cores : PASSWORD_THREADS_MAX) : 1;
+    }
+    if (n > PASSWORD_THREADS_MAX)
+        n = PASSWORD_THREADS_MAX;
+    struct slot *s = calloc((size_t)n, sizeof(*s));
+    if (s == NULL)
+        return AUTHD_ERR_NOMEM;
+    for (int i = 0; i < pool.n; i++)
+        secret_freezero(pool.slots[i].mem, pool.slots[i].size);
+    free(pool.slots);
+    pool.slots = s;
+    pool.n = n;
+    pool.running_max = 0;
+    metrics_set(M_THREADS, NULL, n);
+    return AUTHD_OK;
 }
 
-static void
-wa_key_create(void)
+/* Takes a free slot, waiting for one; the pool is sized to the cores on first use. */
+static struct slot *
+slot_take(void)
 {
-    wa_key_ok = pthread_key_create(&wa_key, on_thread_exit) == 0;
-}
+    struct slot *s = NULL;
+    int waited = 0, max = 0;
 
-/* The calling thread's work area, created on first use; NULL when it cannot be registered. */
-static struct work_area *
-wa_get(void)
-{
-    if (tl_wa != NULL)
-        return tl_wa;
-    pthread_once(&wa_once, wa_key_create);
-    if (!wa_key_ok)
-        return NULL;
-    struct work_area *wa = calloc(1, sizeof(*wa));
-    if (wa == NULL)
-        return NULL;
-    if (pthread_setspecific(wa_key, wa) != 0) {
-        free(wa);
+    pthread_mutex_lock(&pool.mu);
+    if (pool.slots == NULL && pool_resize_locked(0) != AUTHD_OK) {
+        pthread_mutex_unlock(&pool.mu);
         return NULL;
     }
-    tl_wa = wa;
-    return wa;
+    while (pool.running == pool.n) {
+        waited = 1;
+        pthread_cond_wait(&pool.cv, &pool.mu);
+    }
+    for (int i = 0; i < pool.n && s == NULL; i++)
+        if (!pool.slots[i].busy)
+            s = &pool.slots[i];
+    s->busy = 1;
+    pool.running++;
+    pool.hashes++;
+    pool.waits += (uint64_t)waited;
+    if (pool.running > pool.running_max) {
+        pool.running_max = pool.running;
+        max = pool.running_max;
+    }
+    pthread_mutex_unlock(&pool.mu);
+    if (max > 0)
+        metrics_set(M_RUNNING_MAX, NULL, max);
+    if (waited)
+        metrics_count(M_WAITS, NULL, 1);
+    return s;
+}
+
+static void
+slot_give(struct slot *s)
+{
+    pthread_mutex_lock(&pool.mu);
+    s->busy = 0;
+    pool.running--;
+    pthread_cond_signal(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
 }
 
 /*
- * libargon2 calls these two from the thread that runs argon2_ctx(). The area is not wiped
- * between hashes by us; note that libargon2 itself clears the blocks before calling free_cbk
- * (clear_internal_memory), which costs a memset but no page faults.
+ * libargon2 calls these two from the thread that runs argon2_ctx(), which holds tl_slot. The
+ * area is not wiped between hashes by us; note that libargon2 itself clears the blocks before
+ * calling free_cbk (clear_internal_memory), which costs a memset but no page faults.
  */
 static int
 on_argon2_alloc(uint8_t **memory, size_t n)
 {
-    struct work_area *wa = wa_get();
+    struct slot *wa = tl_slot;
 
     *memory = NULL;
     if (wa == NULL || n > WORK_AREA_CACHE_MAX) {
@@ -125,8 +177,8 @@ on_argon2_alloc(uint8_t **memory, size_t n)
 static void
 on_argon2_free(uint8_t *memory, size_t n)
 {
-    if (tl_wa != NULL && memory == tl_wa->mem)
-        return; /* cached: freed at thread exit */
+    if (tl_slot != NULL && memory == tl_slot->mem)
+        return; /* cached in the slot */
     secret_freezero(memory, n);
 }
 
@@ -157,7 +209,13 @@ argon2id_raw(const struct password_params *p, const char *pw, size_t len, const 
     ctx.free_cbk = on_argon2_free;
     ctx.flags = ARGON2_DEFAULT_FLAGS;
 
+    struct slot *slot = slot_take();
+    if (slot == NULL)
+        return AUTHD_ERR_NOMEM;
+    tl_slot = slot;
     int rc = argon2_ctx(&ctx, Argon2_id);
+    tl_slot = NULL;
+    slot_give(slot);
     if (rc == ARGON2_MEMORY_ALLOCATION_ERROR)
         return AUTHD_ERR_NOMEM;
     return rc == ARGON2_OK ? AUTHD_OK : AUTHD_ERR_INTERNAL;
@@ -265,6 +323,35 @@ phc_parse(const char *s, struct phc *out)
 }
 
 /* ---- public functions --------------------------------------------------------------------- */
+
+int
+password_pool_init(int n)
+{
+    int r;
+
+    metrics_describe(M_THREADS, METRICS_GAUGE,
+                     "Argon2 computations that may run at once (--hash-threads)");
+    metrics_describe(M_RUNNING_MAX, METRICS_GAUGE, "the most Argon2 computations that ran at once");
+    metrics_describe(M_WAITS, METRICS_COUNTER,
+                     "password hashes that waited for a free hash thread");
+    pthread_mutex_lock(&pool.mu);
+    r = pool.running == 0 ? pool_resize_locked(n) : AUTHD_ERR_INVALID_ARGUMENT;
+    pthread_mutex_unlock(&pool.mu);
+    metrics_count(M_WAITS, NULL, 0);
+    return r;
+}
+
+void
+password_pool_stats(struct password_pool_stats *out)
+{
+    pthread_mutex_lock(&pool.mu);
+    out->threads = pool.n;
+    out->running = pool.running;
+    out->running_max = pool.running_max;
+    out->hashes = pool.hashes;
+    out->waits = pool.waits;
+    pthread_mutex_unlock(&pool.mu);
+}
 
 void
 password_params_default(struct password_params *p)

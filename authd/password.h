@@ -3,8 +3,11 @@
  * Password hashing with Argon2id (libargon2), stored as PHC strings
  *   $argon2id$v=19$m=19456,t=2,p=1$<salt b64>$<hash b64>
  * (standard base64 without padding, as the PHC format and libargon2 write it).
- * Each thread reuses one Argon2 work area (allocate_cbk/free_cbk), because touching fresh
- * memory costs ~3 ms/MiB on our VMs. Passwords are borrowed and never copied unwiped.
+ * Every Argon2 computation runs in a slot of a process-wide pool of password_pool_init() size:
+ * at most that many run at once (the others wait), and each slot reuses one work area
+ * (allocate_cbk/free_cbk), because touching fresh memory costs ~3 ms/MiB on our VMs. Memory
+ * held by hashing is thus bounded by (slots x memory cost). Passwords are borrowed and never
+ * copied unwiped.
  */
 #ifndef AUTHD_PASSWORD_H
 #define AUTHD_PASSWORD_H
@@ -20,6 +23,33 @@ struct password_params {
     uint32_t m_cost_kib;  /* memory in KiB */
     uint32_t parallelism; /* lanes */
 };
+
+#define PASSWORD_THREADS_MAX 256 /* largest hash pool */
+
+/*
+ * Sizes the hash pool: at most n Argon2 computations (password_hash, password_verify,
+ * password_burn) run at once; n <= 0 means one per online core, n above PASSWORD_THREADS_MAX
+ * is cut to it. Each slot keeps a work area of the largest memory cost it has run (up to 64
+ * MiB), so hashing holds at most n x memory cost. A hash that finds every slot busy waits for
+ * one; it holds no lock of this module while it waits, and a slot is held only across the
+ * Argon2 computation itself (no lock is taken under it), so a caller may wait under its own
+ * locks without deadlock. Also describes the pool's metrics (authd_password_hash_threads,
+ * authd_password_hashes_running_max, authd_password_hash_waits_total). Without a call, the
+ * first hash sizes the pool to the cores. Call at start, or again while no hash runs (tests);
+ * AUTHD_OK, AUTHD_ERR_INVALID_ARGUMENT while a hash runs, AUTHD_ERR_NOMEM. Thread-safe.
+ */
+int password_pool_init(int n);
+
+struct password_pool_stats {
+    int threads;     /* the pool's size */
+    int running;     /* computations running now */
+    int running_max; /* the most that ran at once since the pool was last sized */
+    uint64_t hashes; /* computations started */
+    uint64_t waits;  /* of which waited for a slot */
+};
+
+/* A snapshot of the pool's counters. Thread-safe. */
+void password_pool_stats(struct password_pool_stats *out);
 
 /* OWASP defaults: m=19456 KiB (19 MiB), t=2, p=1. */
 void password_params_default(struct password_params *p);

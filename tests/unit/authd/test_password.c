@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <argon2.h>
 
@@ -461,7 +462,7 @@ thread_main(void *arg)
     return NULL;
 }
 
-/* Threads hash concurrently, each in its own work area, which is freed at thread exit. */
+/* Threads hash concurrently, each in a slot of the pool with its own work area. */
 static void
 test_threads(void **state)
 {
@@ -474,6 +475,67 @@ test_threads(void **state)
         assert_int_equal(pthread_join(th[i], NULL), 0);
         assert_int_equal(ok[i], 1);
     }
+}
+
+/* Hashes and verifies with a small cost; *ok stays 1 when every answer is right. */
+static void *
+pool_thread(void *arg)
+{
+    int *ok = arg;
+    for (int i = 0; i < 3; i++) {
+        char *phc = NULL;
+        if (password_hash(&small, "pool-password", 13, &phc) != AUTHD_OK ||
+            password_verify(phc, "pool-password", 13, &small, NULL) != AUTHD_OK)
+            *ok = 0;
+        free(phc);
+        password_burn(&small, "pool-password", 13);
+    }
+    return NULL;
+}
+
+/* Eight threads hashing at once never run more Argon2 computations than the pool's size. */
+static void
+test_pool_bounds_concurrency(void **state)
+{
+    (void)state;
+    struct password_pool_stats st;
+    pthread_t th[8];
+    int ok[8];
+
+    assert_int_equal(password_pool_init(2), AUTHD_OK);
+    password_pool_stats(&st);
+    assert_int_equal(st.threads, 2);
+    assert_int_equal(st.running_max, 0);
+    uint64_t before = st.hashes;
+    for (int i = 0; i < 8; i++) {
+        ok[i] = 1;
+        assert_int_equal(pthread_create(&th[i], NULL, pool_thread, &ok[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(ok[i], 1);
+    }
+    password_pool_stats(&st);
+    assert_int_equal(st.hashes - before, 8 * 3 * 3);
+    assert_int_equal(st.running, 0);
+    assert_true(st.running_max >= 1 && st.running_max <= 2);
+    /* One slot: strictly one at a time. */
+    assert_int_equal(password_pool_init(1), AUTHD_OK);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, pool_thread, &ok[i]), 0);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(ok[i], 1);
+    }
+    password_pool_stats(&st);
+    assert_int_equal(st.running_max, 1);
+    /* 0: one per core. */
+    assert_int_equal(password_pool_init(0), AUTHD_OK);
+    password_pool_stats(&st);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(st.threads, cores < 1                      ? 1
+                                 : cores > PASSWORD_THREADS_MAX ? PASSWORD_THREADS_MAX
+                                                                : cores);
 }
 
 static void
@@ -534,6 +596,7 @@ main(void)
         cmocka_unit_test(test_hash_limits),
         cmocka_unit_test(test_work_area_sizes),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_pool_bounds_concurrency),
         cmocka_unit_test(test_burn),
         cmocka_unit_test(test_policy),
     };
