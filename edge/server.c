@@ -395,6 +395,22 @@ request_secure(struct MHD_Connection *c, const struct edge *e)
 
 /* ---- answering ------------------------------------------------------------------------- */
 
+/* One year, the edge's host only: another service under the same domain may still serve HTTP. */
+#define HSTS_VALUE "max-age=31536000"
+
+/*
+ * Strict-Transport-Security (RFC 6797) on every answer when the edge is reached over HTTPS: it
+ * serves TLS itself, or its public base URL is https (TLS at a proxy in front). Browsers ignore
+ * the header on plain HTTP, so sending it there as well is harmless. 1, or 0 out of memory.
+ */
+static int
+add_hsts(struct MHD_Response *resp, const struct edge *e)
+{
+    if (e == NULL || !(e->tls || e->base_https))
+        return 1;
+    return MHD_add_response_header(resp, "Strict-Transport-Security", HSTS_VALUE) == MHD_YES;
+}
+
 static enum MHD_Result
 send_answer(struct MHD_Connection *c, struct conn_state *st)
 {
@@ -434,6 +450,7 @@ send_answer(struct MHD_Connection *c, struct conn_state *st)
     ok = ok && MHD_add_response_header(resp, "Referrer-Policy", "same-origin") == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "Content-Security-Policy", csp) == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES;
+    ok = ok && add_hsts(resp, r->edge);
     if (ok && r->location != NULL)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location) == MHD_YES;
     if (ok && r->allow != NULL)
@@ -617,6 +634,7 @@ answer_metrics(struct MHD_Connection *c, struct conn_state *st)
     ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES;
+    ok = ok && add_hsts(resp, s->edge);
     if (ok && __atomic_load_n(&s->closing, __ATOMIC_RELAXED))
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     enum MHD_Result ret = ok ? MHD_queue_response(c, MHD_HTTP_OK, resp) : MHD_NO;
