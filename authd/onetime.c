@@ -174,8 +174,8 @@ account_client_check(struct rpc_ctx *ctx, const Authd__V1__ClientContext *c)
     if (c == NULL)
         return AUTHD_OK;
     const char *fields[] = {
-        c->client_id, c->response_type, c->redirect_uri,   c->state,
-        c->scope,     c->nonce,         c->code_challenge, c->code_challenge_method};
+        c->client_id, c->response_type,  c->redirect_uri,          c->state,     c->scope,
+        c->nonce,     c->code_challenge, c->code_challenge_method, c->auth_after};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (fields[i] != NULL && strlen(fields[i]) > ACCOUNT_MAX_CLIENT_FIELD) {
             rpc_ctx_set_message(ctx, "client parameters too long");

@@ -33,7 +33,9 @@
 #include "authd/v1/oauth.pb-c.h"
 #include "authd/roles.h"
 
-#define PROMPT_LOGIN_FRESH 60     /* seconds: a login this recent satisfies prompt=login */
+/* Seconds a sign-in may predate the auth_after authd asked for and still count: replicas'
+ * clocks differ a little, and a stricter test would only send the user round again. */
+#define AUTH_AFTER_SKEW 5
 #define CONSENT_TTL (365 * 86400) /* seconds a consent is remembered */
 #define JWT_MAX 16384             /* bytes of a presented JWT */
 #define NONCE_MAX 512             /* bytes of an OpenID Connect nonce */
@@ -776,8 +778,8 @@ authz_client(struct authz *z, const Authd__V1__AuthorizeRequest *req,
              struct authz_req *q)
 {
     const char *fields[] = {
-        p->client_id, p->response_type,  p->redirect_uri,          p->state,   p->scope,
-        p->nonce,     p->code_challenge, p->code_challenge_method, req->prompt};
+        p->client_id, p->response_type,  p->redirect_uri,          p->state,    p->scope,
+        p->nonce,     p->code_challenge, p->code_challenge_method, req->prompt, p->auth_after};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (strlen(fields[i]) > ACCOUNT_MAX_CLIENT_FIELD)
             return authz_page(z, "invalid_request", "a parameter is too long");
@@ -855,6 +857,12 @@ authz_request(struct authz *z, const Authd__V1__AuthorizeRequest *req,
 {
     const Authd__V1__Client *c = crec->client;
     struct oauth_scopes allowed;
+    /* Request objects are not implemented: say so rather than act on the bare parameters
+     * while ignoring the signed ones (OIDC Core §6.1, §6.2, §3.1.2.6). */
+    if (req->request_given)
+        return authz_error(z, "request_not_supported", "request objects are not supported");
+    if (req->request_uri_given)
+        return authz_error(z, "request_uri_not_supported", "request_uri is not supported");
     if (!oauth_client_has_grant(c, q->grant))
         return authz_error(z, "unauthorized_client", "the client may not use this response_type");
     if (oauth_prompt_parse(req->prompt, &q->prompt) != AUTHD_OK)
@@ -876,34 +884,90 @@ authz_request(struct authz *z, const Authd__V1__AuthorizeRequest *req,
     return AUTHD_OK;
 }
 
+#define AUTH_AFTER_TAG_LEN 12 /* base64url characters of a session's tag */
+
+/* The tag of session id sid in auth_after: 9 bytes of its SHA-256, so no identifier of the
+ * session lands in a URL. */
+static void
+auth_after_tag(const char *sid, char out[AUTH_AFTER_TAG_LEN + 1])
+{
+    uint8_t h[32];
+    secret_sha256(sid, strlen(sid), h);
+    secret_b64url_encode(h, 9, out);
+}
+
+/*
+ * auth_after as the edge carried it back (ClientContext.auth_after: "<unix time>" or
+ * "<unix time>.<tag>"): *after the time, tag the old session's tag ("" none). A malformed value
+ * reads as absent: the request is then judged as a first pass, which can only ask for more.
+ */
+static void
+parse_auth_after(const char *s, int64_t *after, char tag[AUTH_AFTER_TAG_LEN + 1])
+{
+    *after = 0;
+    tag[0] = '\0';
+    size_t n = s != NULL ? strspn(s, "0123456789") : 0;
+    if (n == 0 || n > 18)
+        return;
+    if (s[n] == '.' && strlen(s + n + 1) == AUTH_AFTER_TAG_LEN)
+        memcpy(tag, s + n + 1, AUTH_AFTER_TAG_LEN + 1);
+    else if (s[n] != '\0')
+        return;
+    *after = strtoll(s, NULL, 10);
+}
+
+/* Sends the browser to sign in again: a sign-in from now on, other than session s (NULL
+ * none), is what the request needs. */
+static int
+authz_fresh_login(struct authz *z, const Authd__V1__Session *s)
+{
+    char tag[AUTH_AFTER_TAG_LEN + 1] = "", v[48];
+    if (s != NULL)
+        auth_after_tag(s->id, tag);
+    snprintf(v, sizeof(v), "%lld%s%s", (long long)z->a->now(), tag[0] != '\0' ? "." : "", tag);
+    if ((z->resp->auth_after = rpc_ctx_strdup(z->ctx, v)) == NULL)
+        return AUTHD_ERR_NOMEM;
+    return authz_login(z);
+}
+
 /*
  * Step 3: the user, from a signed-in session fresh enough for prompt and max_age. AUTHD_OK with
  * *s and *u, or with z->answered set (sign in, or login_required for prompt=none), or an error.
+ *
+ * prompt=login and max_age=0 always ask for a new sign-in on the first pass, live session or
+ * not (OIDC Core §3.1.2.1); max_age=N when the session's auth_time is older. The LOGIN answer
+ * carries auth_after (now, and a tag of the session found too old); the edge brings it back
+ * after the sign-in, without prompt and max_age, and only another session, signed in since,
+ * is the fresh one that was asked for.
  */
 static int
-authz_user(struct authz *z, const Authd__V1__AuthorizeRequest *req, const struct authz_req *q,
+authz_user(struct authz *z, const Authd__V1__AuthorizeRequest *req,
+           const Authd__V1__ClientContext *p, const struct authz_req *q,
            Authd__Storage__SessionRecord **s, Authd__Storage__UserRecord **u)
 {
     int r = account_session_active(z->a, req->session_token, s, u);
     if (r == AUTHD_ERR_UNAUTHENTICATED) {
         if (q->prompt & OAUTH_PROMPT_NONE)
             return authz_error(z, "login_required", "the user is not signed in");
-        return authz_login(z);
+        int fresh = (q->prompt & OAUTH_PROMPT_LOGIN) || req->max_age >= 0 ||
+                    (p->auth_after != NULL && p->auth_after[0] != '\0');
+        return fresh ? authz_fresh_login(z, NULL) : authz_login(z);
     }
     if (r != AUTHD_OK)
         return r;
-    int64_t age = z->a->now() - (*s)->session->auth_time;
-    /* max_age=0 is prompt=login (OIDC Core §3.1.2.1); both accept a login of the last minute,
-     * the one the edge comes back from. */
-    int stale =
-        ((q->prompt & OAUTH_PROMPT_LOGIN) || req->max_age == 0) ? age > PROMPT_LOGIN_FRESH : 0;
-    if (req->max_age > 0 && age > req->max_age)
-        stale = 1;
+    int64_t auth_time = (*s)->session->auth_time, after;
+    char old[AUTH_AFTER_TAG_LEN + 1], tag[AUTH_AFTER_TAG_LEN + 1];
+    parse_auth_after(p->auth_after, &after, old);
+    auth_after_tag((*s)->session->id, tag);
+    int stale = (q->prompt & OAUTH_PROMPT_LOGIN) || req->max_age == 0 ||
+                (req->max_age > 0 && z->a->now() - auth_time > req->max_age) ||
+                (after > 0 && auth_time < after - AUTH_AFTER_SKEW) ||
+                (old[0] != '\0' && strcmp(old, tag) == 0);
     if (!stale)
         return AUTHD_OK;
     if (q->prompt & OAUTH_PROMPT_NONE)
         return authz_error(z, "login_required", "a new sign-in is required");
-    return authz_login(z);
+    return authz_fresh_login(z, (*s)->session);
 }
 
 /*
@@ -966,7 +1030,7 @@ oauth_authorize(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
         goto out;
     if ((r = authz_request(&z, req, p, crec, &q)) != AUTHD_OK || z.answered)
         goto out;
-    if ((r = authz_user(&z, req, &q, &s, &u)) != AUTHD_OK || z.answered)
+    if ((r = authz_user(&z, req, p, &q, &s, &u)) != AUTHD_OK || z.answered)
         goto out;
     if ((r = authz_check_consent(&z, req, crec, u->user, &q)) != AUTHD_OK || z.answered)
         goto out;

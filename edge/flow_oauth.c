@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * OAuth 2.0 / OpenID Connect, the browser side: GET /auth/authorize and the consent form
- * POST /auth/consent. authd decides everything (OAuth.Authorize); the edge forwards the
+ * OAuth 2.0 / OpenID Connect, the browser side: GET and POST /auth/authorize and the consent
+ * form POST /auth/consent. authd decides everything (OAuth.Authorize); the edge forwards the
  * request with the browser's session and acts on the answer: a redirect to the URL authd built
  * from the client's registered redirect URI, a detour through the login page (then back
  * here), the consent page, or an error page. The edge never builds an off-site redirect, so
@@ -20,11 +20,16 @@
 #include "edge/oauth_util.h"
 #include "proto/rpc.h"
 
-/* The request parameters of /auth/authorize; each may be given once (RFC 6749 §3.1). */
+/*
+ * The request parameters of /auth/authorize that authd reads; each may be given once (RFC 6749
+ * §3.1). auth_after is ours: the way back from a sign-in authd asked for (see go_login).
+ */
 static const char *const authorize_params[] = {
-    "client_id", "response_type",  "redirect_uri",          "state",  "scope",
-    "nonce",     "code_challenge", "code_challenge_method", "prompt", "max_age",
+    "client_id",      "response_type",         "redirect_uri", "state",   "scope",   "nonce",
+    "code_challenge", "code_challenge_method", "prompt",       "max_age", "request", "request_uri",
+    "auth_after",
 };
+#define AUTHORIZE_PARAMS_N (sizeof(authorize_params) / sizeof(authorize_params[0]))
 
 /*
  * max_age (OIDC Core §3.1.2.1): absent gives -1; a decimal number of seconds is passed on;
@@ -130,18 +135,21 @@ consent_page(struct edge_req *r, const struct edge_carry *c, const Authd__V1__Au
 
 /*
  * Sends the browser to the login page with the carried parameters and prompt=login, so that
- * the login page shows its form even to a signed-in browser (authd asked for a fresh sign-in:
- * prompt=login, max_age). prompt and max_age are not carried further: the login comes back
- * to /auth/authorize without them, which cannot loop.
+ * the login page shows its form even to a signed-in browser. When authd asked for a fresh
+ * sign-in (prompt=login, max_age: auth_after set), auth_after is carried too: it comes back to
+ * /auth/authorize after the sign-in (and the second factor) in place of prompt and max_age,
+ * authd then accepts only a sign-in made since, and the way back cannot loop.
  */
 static int
-go_login(struct edge_req *r, const struct edge_carry *c)
+go_login(struct edge_req *r, const struct edge_carry *c0, const char *auth_after)
 {
+    struct edge_carry c = *c0;
+    c.v[EDGE_CARRY_AUTH_AFTER] = auth_after;
     struct buf url;
     buf_init(&url, PAGE_MAX);
-    int err = edge_carry_url(&url, "/auth/login", c);
+    int err = edge_carry_url(&url, "/auth/login", &c);
     if (err == AUTHD_OK)
-        err = buf_puts(&url, edge_carry_any(c) ? "&prompt=login" : "?prompt=login");
+        err = buf_puts(&url, edge_carry_any(&c) ? "&prompt=login" : "?prompt=login");
     if (err == AUTHD_OK)
         err = edge_req_redirect(r, url.data);
     buf_free(&url);
@@ -169,7 +177,7 @@ act(struct edge_req *r, int redirect_status, const struct edge_carry *c,
         return err;
     case AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN:
         log_event(LOG_INFO, "authorize", "rid=%s client=%s next=login", r->id, client);
-        return go_login(r, c);
+        return go_login(r, c, a->auth_after);
     case AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__CONSENT:
         log_event(LOG_INFO, "authorize", "rid=%s client=%s next=consent", r->id, client);
         return consent_page(r, c, a);
@@ -186,9 +194,17 @@ act(struct edge_req *r, int redirect_status, const struct edge_carry *c,
     }
 }
 
+/* What a request asks beyond the carried parameters (nothing, for the consent form). */
+struct authorize_extra {
+    const char *prompt;
+    int64_t max_age; /* -1: not given */
+    int request;     /* `request` given */
+    int request_uri; /* `request_uri` given */
+};
+
 /* One OAuth.Authorize call with the browser's session, and the answer acted on. */
 static int
-authorize(struct edge_req *r, const struct edge_carry *c, const char *prompt, int64_t max_age,
+authorize(struct edge_req *r, const struct edge_carry *c, const struct authorize_extra *x,
           int consent_given, int redirect_status)
 {
     Authd__V1__ClientContext cc = AUTHD__V1__CLIENT_CONTEXT__INIT;
@@ -198,8 +214,10 @@ authorize(struct edge_req *r, const struct edge_carry *c, const char *prompt, in
     Authd__V1__AuthorizeRequest req = AUTHD__V1__AUTHORIZE_REQUEST__INIT;
     req.session_token = edge_authd_str(edge_req_session_token(r));
     req.params = &cc;
-    req.prompt = edge_authd_str(prompt);
-    req.max_age = max_age;
+    req.prompt = edge_authd_str(x->prompt);
+    req.max_age = x->max_age;
+    req.request_given = x->request != 0;
+    req.request_uri_given = x->request_uri != 0;
     /* consent_given: 1 the user allowed, -1 the user denied, 0 no answer yet. */
     req.consent_given = consent_given > 0;
     req.consent_denied = consent_given < 0;
@@ -212,22 +230,74 @@ authorize(struct edge_req *r, const struct edge_carry *c, const char *prompt, in
     return err;
 }
 
+static int
+present(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
 int
 edge_flow_authorize(struct edge_req *r)
 {
-    const char *repeated = form_repeated(r->query, authorize_params,
-                                         sizeof(authorize_params) / sizeof(authorize_params[0]));
+    const char *repeated = form_repeated(r->query, authorize_params, AUTHORIZE_PARAMS_N);
     if (repeated != NULL)
         return error_page(r, 400, "invalid_request", "A request parameter was given twice.");
     struct edge_carry c;
     edge_carry_from_form(&c, r->query);
-    return authorize(r, &c, edge_req_query(r, "prompt"),
-                     parse_max_age(edge_req_query(r, "max_age")), 0, 302);
+    struct authorize_extra x = {
+        edge_req_query(r, "prompt"), parse_max_age(edge_req_query(r, "max_age")),
+        present(edge_req_query(r, "request")), present(edge_req_query(r, "request_uri"))};
+    return authorize(r, &c, &x, 0, 302);
+}
+
+/*
+ * POST /auth/authorize (OIDC Core §3.1.2.1): the same request as a form body. It comes from
+ * the relying party's page, a cross-site top-level navigation with no CSRF token and, under
+ * SameSite=Lax, without our session cookie. So it is answered with a 303 to the GET form of
+ * the same parameters: the browser then sends its cookie, the request means exactly what the
+ * GET means, and the POST can do nothing the GET cannot. Parameters in both the query and the
+ * body would be ambiguous and are refused.
+ */
+int
+edge_flow_authorize_post(struct edge_req *r)
+{
+    if (form_repeated(r->form, authorize_params, AUTHORIZE_PARAMS_N) != NULL)
+        return error_page(r, 400, "invalid_request", "A request parameter was given twice.");
+    for (size_t i = 0; i < AUTHORIZE_PARAMS_N; i++)
+        if (edge_req_query(r, authorize_params[i]) != NULL)
+            return error_page(r, 400, "invalid_request",
+                              "Send the parameters either in the URL or in the form, not both.");
+    struct buf url;
+    buf_init(&url, PAGE_MAX);
+    int err = buf_puts(&url, "/auth/authorize");
+    char sep = '?';
+    for (size_t i = 0; i < AUTHORIZE_PARAMS_N && err == AUTHD_OK; i++) {
+        const char *v = form_get(r->form, authorize_params[i]);
+        if (v == NULL)
+            continue;
+        err = buf_append(&url, &sep, 1);
+        if (err == AUTHD_OK)
+            err = buf_puts(&url, authorize_params[i]);
+        if (err == AUTHD_OK)
+            err = buf_puts(&url, "=");
+        if (err == AUTHD_OK)
+            err = buf_urlenc(&url, v);
+        sep = '&';
+    }
+    if (err == AUTHD_ERR_TOO_LARGE) {
+        buf_free(&url);
+        return error_page(r, 400, "invalid_request", "The request is too large.");
+    }
+    if (err == AUTHD_OK)
+        err = edge_req_redirect(r, url.data);
+    buf_free(&url);
+    return err;
 }
 
 int
 edge_flow_consent(struct edge_req *r)
 {
+    static const struct authorize_extra none = {"", -1, 0, 0};
     struct edge_carry c;
     edge_carry_from_form(&c, r->form);
     const char *decision = edge_req_field(r, "decision");
@@ -237,10 +307,10 @@ edge_flow_consent(struct edge_req *r)
         char qc[160];
         log_event(LOG_INFO, "consent_denied", "rid=%s client=%s", r->id,
                   log_quote(c.v[0], qc, sizeof(qc)));
-        return authorize(r, &c, "", -1, -1, 303);
+        return authorize(r, &c, &none, -1, 303);
     }
     if (decision == NULL || strcmp(decision, "allow") != 0)
         return error_page(r, 400, "invalid_request", "Choose Allow or Deny.");
     /* authd checks again that this browser is signed in and the request is valid. */
-    return authorize(r, &c, "", -1, 1, 303);
+    return authorize(r, &c, &none, 1, 303);
 }

@@ -31,8 +31,9 @@ int edge_flow_readyz(struct edge_req *r);         /* GET /readyz */
 int edge_flow_style(struct edge_req *r);          /* GET /auth/static/style.css */
 
 /* flow_oauth.c */
-int edge_flow_authorize(struct edge_req *r); /* GET /auth/authorize */
-int edge_flow_consent(struct edge_req *r);   /* POST /auth/consent */
+int edge_flow_authorize(struct edge_req *r);      /* GET /auth/authorize */
+int edge_flow_authorize_post(struct edge_req *r); /* POST /auth/authorize */
+int edge_flow_consent(struct edge_req *r);        /* POST /auth/consent */
 
 /* flow_token.c: the server answers its own refusals to these as JSON (ROUTE_API) */
 int edge_flow_token(struct edge_req *r);      /* POST /auth/token (form) */

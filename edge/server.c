@@ -95,6 +95,8 @@ static const struct route routes[] = {
     {"GET", "/auth/password", ROUTE_PAGE, edge_flow_password_form, NULL},
     {"POST", "/auth/password", FORM_POST, edge_flow_password, NULL},
     {"GET", "/auth/authorize", ROUTE_PAGE, edge_flow_authorize, NULL},
+    /* From the relying party's page: no CSRF token; answered with a 303 to the GET. */
+    {"POST", "/auth/authorize", ROUTE_PAGE | ROUTE_FORM, edge_flow_authorize_post, NULL},
     {"POST", "/auth/consent", FORM_POST, edge_flow_consent, NULL},
     {"POST", "/auth/token", API_FORM, edge_flow_token, edge_api_token},
     {"POST", "/auth/introspect", API_FORM, edge_flow_introspect, NULL},

@@ -1249,8 +1249,7 @@ def test_prompt_none_without_a_session(env):
 @pytest.mark.parametrize("max_age", ["1"])
 def test_max_age_asks_to_sign_in_again(env, max_age):
     """OIDC Core §3.1.2.1: a sign-in older than max_age seconds is done again. (prompt=login
-    and max_age=0, its equivalent, are not tested here: authd takes a sign-in of the last 60 s
-    as fresh enough for them, and the suite does not wait a minute.)"""
+    and max_age=0, its equivalent, are tested in test_oidc_authz.py.)"""
     # (No second factor: a second TOTP login within the minute would wait for the next step.)
     user = create_user(env, "ray@example.com")
     s = new_session()

@@ -73,6 +73,9 @@ signed_in(struct svc_fx *f, const char *email, char *token)
 
 /* The max_age of the next authorize() calls (-1: none). */
 static int64_t max_age = -1;
+/* The carried auth_after ("" none) and the request / request_uri flags of the next calls. */
+static const char *auth_after = "";
+static int request_given, request_uri_given;
 
 /* OAuth.Authorize (as the edge) for response_type=code; *out is the caller's. */
 static void
@@ -88,6 +91,9 @@ authorize(struct svc_fx *f, const char *token, const char *client_id, const char
     p.redirect_uri = REDIRECT;
     p.scope = (char *)scope;
     p.state = "st4te";
+    p.auth_after = (char *)auth_after;
+    req.request_given = request_given;
+    req.request_uri_given = request_uri_given;
     req.session_token = (char *)token;
     req.params = &p;
     req.prompt = (char *)prompt;
@@ -453,12 +459,95 @@ test_max_age(void **state)
     rpc_msg_free(&a->base);
 }
 
+/*
+ * prompt=login and max_age=0 ask for a new sign-in even from a session signed in this very
+ * second; the answer names the time (auth_after) from which a sign-in counts, and a request
+ * that comes back with it is served only by a session signed in since.
+ */
+static void
+test_fresh_login(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__AuthorizeResponse *a = NULL;
+    char session[256], again[256], v[256], after[32], tagged[64];
+    int64_t t0 = svc_fake_now;
+
+    signed_in(f, "fresh@example.com", session);
+    put_client(f, "app", 1);
+    authorize(f, session, "app", "openid", "login", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN);
+    snprintf(after, sizeof(after), "%lld.", (long long)t0);
+    assert_int_equal(strncmp(a->auth_after, after, strlen(after)), 0);
+    assert_int_equal(strlen(a->auth_after), strlen(after) + 12);
+    rpc_msg_free(&a->base);
+    max_age = 0;
+    authorize(f, session, "app", "openid", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN);
+    /* Back with that auth_after, in the same second, but with the old session: again. */
+    snprintf(tagged, sizeof(tagged), "%s", a->auth_after);
+    rpc_msg_free(&a->base);
+    max_age = -1;
+    auth_after = tagged;
+    authorize(f, session, "app", "openid", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN);
+    rpc_msg_free(&a->base);
+    /* Back with a later auth_after (no tag): the session signed in before it does not serve. */
+    svc_fake_now = t0 + 60;
+    snprintf(after, sizeof(after), "%lld", (long long)(t0 + 60));
+    auth_after = after;
+    authorize(f, session, "app", "openid", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN);
+    rpc_msg_free(&a->base);
+    /* A sign-in since then serves it. */
+    int authenticated = 0;
+    assert_int_equal(svc_login(f, "fresh@example.com", SVC_PASSWORD, again, &authenticated, NULL),
+                     AUTHD_OK);
+    assert_true(authenticated);
+    authorize(f, again, "app", "openid", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_true(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+    auth_after = "";
+    /* Without prompt and max_age the old session still serves. */
+    authorize(f, session, "app", "openid", "", 0, 0, &a);
+    assert_true(query_param(a->redirect_url, "code", v, sizeof(v)));
+    rpc_msg_free(&a->base);
+}
+
+/* request and request_uri are refused at the client's redirect URI, with the state. */
+static void
+test_request_objects_refused(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__AuthorizeResponse *a = NULL;
+    char session[256], v[256];
+
+    signed_in(f, "reqobj@example.com", session);
+    put_client(f, "app", 1);
+    static const char *const want[] = {"request_not_supported", "request_uri_not_supported"};
+    for (int i = 0; i < 2; i++) {
+        request_given = i == 0;
+        request_uri_given = i == 1;
+        authorize(f, session, "app", "openid", "", 0, 0, &a);
+        assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+        assert_true(query_param(a->redirect_url, "error", v, sizeof(v)));
+        assert_string_equal(v, want[i]);
+        assert_true(query_param(a->redirect_url, "state", v, sizeof(v)));
+        assert_string_equal(v, "st4te");
+        assert_false(query_param(a->redirect_url, "code", v, sizeof(v)));
+        rpc_msg_free(&a->base);
+    }
+    request_given = request_uri_given = 0;
+}
+
 /* The fixture, with this file's knobs back at their defaults (a failed test may leave them). */
 static int
 setup(void **state)
 {
     refresh_ttl = 0;
     max_age = -1;
+    auth_after = "";
+    request_given = request_uri_given = 0;
     return svc_fx_setup(state);
 }
 
@@ -474,6 +563,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_password_grant_second_factor, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_refresh_token_expires, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_max_age, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_login, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_request_objects_refused, setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
