@@ -23,6 +23,7 @@
 #define KEY_USESS "usess/"     /* usess/<user id>/<sid>    empty: index of a user's sessions */
 #define KEY_SIGNUP "signup/"   /* signup/<token id>        OneTimeRecord (e-mail confirmation) */
 #define KEY_RESET "reset/"     /* reset/<token id>         OneTimeRecord (password reset) */
+/* Under both, a Start that mails no link writes a decoy no token opens (onetime.h), swept alike. */
 /* Configuration (authd.c, svc_admin.c): one key, not a prefix. */
 #define KEY_CONFIG "config/authconfig" /* ConfigRecord */
 /* Brute-force counters (throttle.c): throttle/<kind>/<subject type>/<subject>. */

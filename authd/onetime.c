@@ -101,7 +101,32 @@ account_onetime_start(struct rpc_ctx *ctx, struct authd *a, const char *email_in
         r = account_mail_gate(ctx, a, email, ip);
     if (r == AUTHD_OK)
         r = account_user_by_email(a, NULL, 0, email, user);
-    return r == AUTHD_ERR_NOT_FOUND ? AUTHD_OK : r;
+    if (r == AUTHD_ERR_NOT_FOUND) {
+        /* A known address costs two reads (its index entry, then its user record): read a user
+         * record of an id nobody has too, so the time does not tell the two apart. */
+        char none[37];
+        Authd__Storage__UserRecord *rec = NULL;
+        r = token_uuid(none);
+        if (r == AUTHD_OK)
+            r = account_user_get(a, NULL, 0, none, &rec);
+        rpc_msg_free(rec != NULL ? &rec->base : NULL);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            r = AUTHD_OK;
+    }
+    return r;
+}
+
+int
+account_onetime_decoy(struct authd *a, const char *prefix, Authd__Storage__OneTimeRecord *rec,
+                      int64_t ttl)
+{
+    struct token tok;
+    /* A real record under a fresh random id whose token is wiped unseen: nobody can present it,
+     * and the sweeper deletes it when it expires like any other. */
+    int r = account_onetime_create(a, prefix, rec, ttl, &tok);
+    if (r == AUTHD_OK)
+        token_wipe(&tok);
+    return r;
 }
 
 int

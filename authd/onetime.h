@@ -53,7 +53,8 @@ int account_onetime_consume(struct authd *a, struct store_txn *txn, const char *
  * normalises email_in into email and copies it into ctx's arena (*resp_email), refuses an
  * oversized client context (account_client_check), counts one e-mail against the address and
  * the client address ip (account_mail_gate), and loads the account of that address into *user
- * (NULL when there is none; free with rpc_msg_free). AUTHD_OK, AUTHD_ERR_INVALID_EMAIL,
+ * (NULL when there is none; free with rpc_msg_free). An unknown address costs the same reads as
+ * a known one (a user record of a random id is read too). AUTHD_OK, AUTHD_ERR_INVALID_EMAIL,
  * AUTHD_ERR_INVALID_ARGUMENT, AUTHD_ERR_LOCKED (as account_mail_gate), AUTHD_ERR_NOMEM or a storage
  * error.
  */
@@ -61,6 +62,17 @@ int account_onetime_start(struct rpc_ctx *ctx, struct authd *a, const char *emai
                           const Authd__V1__ClientContext *client, const char *ip,
                           char email[EMAIL_MAX_LEN + 1], char **resp_email,
                           Authd__Storage__UserRecord **user);
+
+/*
+ * For a Start that sends no link (signup of a known address, reset of an unknown one): the same
+ * storage work as account_onetime_issue, so that the time an answer takes does not tell whether
+ * the address has an account. Writes rec (filled by the caller like a real one, with fields of
+ * the same sizes, e.g. a random user id) under prefix and a fresh random id, valid for ttl
+ * seconds, and wipes its token unseen: no one can ever present it, and the sweeper deletes it
+ * when it expires (keys.h). rec stays the caller's. AUTHD_OK or account_onetime_create's errors.
+ */
+int account_onetime_decoy(struct authd *a, const char *prefix, Authd__Storage__OneTimeRecord *rec,
+                          int64_t ttl);
 
 /*
  * A new token under prefix (account_onetime_create): its text goes into ctx's arena

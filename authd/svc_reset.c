@@ -2,8 +2,9 @@
 /*
  * authd.v1.PasswordReset: "forgot password". Start hands the edge a single-use token (1 h) for an
  * active account, or an empty token when there is none, and the edge shows the same page either
- * way. Complete sets the new password, consumes the token and ends every session of the user,
- * all in one transaction.
+ * way; both cost the same reads and one synced write (reset_decoy), so the time does not tell
+ * them apart either. Complete sets the new password, consumes the token and ends every session of
+ * the user, all in one transaction.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +33,33 @@ reset_still_current(const Authd__Storage__OneTimeRecord *rec,
     return rec->bound_hash.len == sizeof(h) && secret_eq(rec->bound_hash.data, h, sizeof(h));
 }
 
+/*
+ * What a Start for an unknown or inactive address writes instead of a link, so that it costs the
+ * same as one for an active account (one synced write of a record of the same size, one digest):
+ * a reset record under a random id that no token opens (account_onetime_decoy), for a random
+ * user id of a real id's length and a digest of random bytes in place of the password's.
+ */
+static int
+reset_decoy(struct authd *a, char *email, Authd__V1__ClientContext *client)
+{
+    Authd__Storage__OneTimeRecord rec = AUTHD__STORAGE__ONE_TIME_RECORD__INIT;
+    char user_id[37];
+    uint8_t noise[32], bound[32];
+    int r = token_uuid(user_id);
+    if (r == AUTHD_OK)
+        r = secret_random(noise, sizeof(noise));
+    if (r != AUTHD_OK)
+        return r;
+    secret_sha256(noise, sizeof(noise), bound);
+    secret_wipe(noise, sizeof(noise));
+    rec.email = email;
+    rec.user_id = user_id;
+    rec.client = client;
+    rec.bound_hash.data = bound;
+    rec.bound_hash.len = sizeof(bound);
+    return account_onetime_decoy(a, KEY_RESET, &rec, a->set.reset_ttl);
+}
+
 static int
 reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -49,9 +77,11 @@ reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
         return r;
     if (user == NULL || user->user == NULL || user->user->inactive) {
         rpc_msg_free(user ? &user->base : NULL);
-        log_event(LOG_INFO, "reset_started", "account=0 peer=%s",
-                  log_quote(req->client_ip, q, sizeof(q)));
-        return AUTHD_OK;
+        r = reset_decoy(a, email, req->client);
+        if (r == AUTHD_OK)
+            log_event(LOG_INFO, "reset_started", "account=0 peer=%s",
+                      log_quote(req->client_ip, q, sizeof(q)));
+        return r;
     }
     uint8_t bound[32];
     secret_sha256(user->password_hash, strlen(user->password_hash), bound);

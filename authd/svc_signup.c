@@ -4,7 +4,8 @@
  * expiring token to e-mail (stored only as a hash); Complete turns it into a user with a password
  * and a signed-in session, in one transaction that also consumes the token. Starting a signup for
  * an e-mail that already has an account answers differently only to the edge (account_exists,
- * so it can send a different e-mail); the browser sees the same page either way.
+ * so it can send a different e-mail); the browser sees the same page either way, and both cost
+ * the same storage work (a known address gets a record no token opens, account_onetime_decoy).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +36,20 @@ signup_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
                                   &resp->email, &existing);
     if (r != AUTHD_OK)
         return r;
+    rec.email = email;
+    rec.client = req->client; /* borrowed for packing */
     if (existing != NULL) {
         rpc_msg_free(&existing->base);
+        /* The same write as for a new address (a record no token opens), so that the time the
+         * answer takes does not tell that this one has an account. */
+        r = account_onetime_decoy(a, KEY_SIGNUP, &rec, a->set.signup_ttl);
+        if (r != AUTHD_OK)
+            return r;
         resp->account_exists = 1;
         log_event(LOG_INFO, "signup_started", "existing_account=1 peer=%s",
                   log_quote(req->client_ip, q, sizeof(q)));
         return AUTHD_OK;
     }
-    rec.email = email;
-    rec.client = req->client; /* borrowed for packing */
     r = account_onetime_issue(ctx, a, KEY_SIGNUP, &rec, a->set.signup_ttl, &resp->token,
                               &resp->expires_at, id);
     if (r == AUTHD_OK)

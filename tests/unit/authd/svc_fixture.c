@@ -27,6 +27,7 @@
 #define SVC_START_TIME 1700000010 /* a multiple of 30: the first TOTP step starts here */
 
 int64_t svc_fake_now = SVC_START_TIME;
+int svc_store_sync;
 
 static int64_t
 clock_fake(void)
@@ -55,7 +56,7 @@ svc_fx_setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "/tmp/authd-svc-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     store_opts_default(&o);
-    o.sync = 0;
+    o.sync = svc_store_sync;
     if (svc_on_postgres()) {
         static int seq;
         assert_non_null(getenv("AUTHD_TEST_PG"));

@@ -25,6 +25,10 @@
 /* Unix seconds every fixture's authd sees; tests move it. Starts on a 30 s step boundary. */
 extern int64_t svc_fake_now;
 
+/* Set before svc_fx_setup: 1 opens the RocksDB store with synced writes, as authd runs it (the
+ * timing tests, where an fsync must cost what it costs in production); 0 (default): unsynced. */
+extern int svc_store_sync;
+
 struct callers;
 struct secretbox;
 struct signkeys;
