@@ -20,7 +20,7 @@ struct login {
     const char *ip;         /* the end user's address, or "" */
     const char *user_agent; /* for the session the login opens */
     const char *client;     /* the OAuth client logging the user in (audit events), or NULL */
-    const char *oauth_code; /* "locked" to name the OAuth error of a lock refusal too */
+    const char *oauth_code; /* the OAuth error of a lock refusal (OAUTH_LOCKED_CODE), or NULL */
     /* ---- out ---- */
     Authd__Storage__UserRecord *rec; /* the account whose password matched (owned) */
     char *new_hash;                  /* a rehash at the current cost, or NULL (owned, wiped) */

@@ -29,7 +29,7 @@ static const struct {
     {"invalid_grant", AUTHD_ERR_INVALID_TOKEN},
     {"unauthorized_client", AUTHD_ERR_UNAUTHORIZED_CLIENT},
     {"unsupported_grant_type", AUTHD_ERR_UNSUPPORTED_GRANT_TYPE},
-    {"locked", AUTHD_ERR_LOCKED},
+    {"temporarily_unavailable", AUTHD_ERR_LOCKED},
     {"invalid_token", AUTHD_ERR_UNAUTHENTICATED},
 };
 

@@ -16,12 +16,14 @@
  *   invalid_grant          AUTHD_ERR_INVALID_TOKEN         (400)
  *   unauthorized_client    AUTHD_ERR_UNAUTHORIZED_CLIENT   (400)
  *   unsupported_grant_type AUTHD_ERR_UNSUPPORTED_GRANT_TYPE (400)
- *   locked                 AUTHD_ERR_LOCKED                (429; seconds in authd-retry-after)
+ *   temporarily_unavailable AUTHD_ERR_LOCKED               (429; seconds in authd-retry-after)
  *   invalid_token          AUTHD_ERR_UNAUTHENTICATED       (401, UserInfo: RFC 6750 §3.1)
- * Any other failure (storage, memory) comes without an OAuth code: the edge answers
- * server_error. Authorize never fails with a status for a user-facing problem: it answers
- * next=REDIRECT with the error in the URL, or next=ERROR_PAGE when the redirect URI is not
- * trusted.
+ * Only codes of RFC 6749 §5.2 (and §4.1.2.1's temporarily_unavailable), RFC 6750 §3.1 and
+ * RFC 7009/7662 (which reuse them) are named; a lockout is temporarily_unavailable with the
+ * wait, never a code of our own (OAUTH_LOCKED_CODE). Any other failure (storage, memory) comes
+ * without an OAuth code: the edge answers server_error. Authorize never fails with a status
+ * for a user-facing problem: it answers next=REDIRECT with the error in the URL, or
+ * next=ERROR_PAGE when the redirect URI is not trusted.
  */
 #ifndef AUTHD_OAUTH_H
 #define AUTHD_OAUTH_H
@@ -33,6 +35,11 @@
 #include "authd/v1/oauth.pb-c.h"
 
 /* ---- errors ------------------------------------------------------------------------------ */
+
+/* The OAuth error of every lock refusal at the OAuth endpoints: the registered code for "try
+ * again later" (RFC 6749 §4.1.2.1, OAuth Extensions Error Registry), with the wait in
+ * authd-retry-after (the edge's Retry-After). */
+#define OAUTH_LOCKED_CODE "temporarily_unavailable"
 
 /* The enum authd_err that carries OAuth error code (table above); AUTHD_ERR_INTERNAL when the
  * code is not one of them. */

@@ -23,6 +23,7 @@
 #include "common/secret.h"
 #include "authd/signkeys.h"
 #include "authd/guard.h"
+#include "authd/oauth.h"
 #include "authd/roles.h"
 
 #define CLIENT_ID_MAX 64
@@ -190,7 +191,7 @@ clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char 
                       .kind = THROTTLE_PASSWORD,
                       .account = subject,
                       .refusal = "too many failed client authentications",
-                      .oauth_code = "locked",
+                      .oauth_code = OAUTH_LOCKED_CODE,
                       .who = {.action = AUDIT_LOGIN, .client = id, .ip = ip}};
     int r = guard_enter(&g);
     if (r == AUTHD_OK) {

@@ -1357,7 +1357,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
                       .ip = req->client_ip,
                       .user_agent = rpc_ctx_printf(ctx, "OAuth client %s", c->id),
                       .client = c->id,
-                      .oauth_code = "locked"};
+                      .oauth_code = OAUTH_LOCKED_CODE};
     struct pw_step p = {.login = &l, .totp = req->totp};
     int r;
 
@@ -1380,7 +1380,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     if (l.two) {
         const struct audit who = {
             .user = uid, .client = c->id, .ip = req->client_ip, .reason = "oauth"};
-        r = twofactor_guarded(a, ctx, &who, "locked", pw_step, &p, &p.judge);
+        r = twofactor_guarded(a, ctx, &who, OAUTH_LOCKED_CODE, pw_step, &p, &p.judge);
     } else {
         r = account_txn_run(a, pw_step, &p);
     }

@@ -30,7 +30,8 @@ set_message(struct edge_http_err *out, const char *text)
 /*
  * The OAuth view (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009/7662): authd names the exact error in
  * its authd-oauth-error trailer; these are the defaults per enum. A refused client is 401, a
- * refused grant or request 400, a lockout 429 (as on the pages), an unreachable authd 503, and
+ * refused grant or request 400, a lockout 429 temporarily_unavailable (429 as on the pages), an
+ * unreachable authd 503, and
  * UNIMPLEMENTED (an authd without the OAuth service: a grant type it does not know is
  * UNSUPPORTED_GRANT_TYPE) 500.
  */
@@ -66,8 +67,10 @@ set_oauth(struct edge_http_err *out, int err)
         error = "unsupported_grant_type";
         break;
     case AUTHD_ERR_LOCKED:
+        /* RFC 6749 has no code of its own for a lockout: the registered "try again later",
+         * with the wait in Retry-After (never a custom code a client library cannot know). */
         status = 429;
-        error = "locked";
+        error = "temporarily_unavailable";
         break;
     case AUTHD_ERR_INVALID_ARGUMENT:
     case AUTHD_ERR_TOO_LARGE:

@@ -142,6 +142,26 @@ edge_oauth_client_auth(const char *authorization, const char *body_id, const cha
     return AUTHD_OK;
 }
 
+/*
+ * 1 when code is one a client library knows at these endpoints: RFC 6749 §5.2 (and §4.1.2.1's
+ * server_error and temporarily_unavailable), RFC 6750 §3.1, RFC 7009 §2.2.1. Anything else
+ * authd might name (an older authd said "locked") is replaced by the default for the error.
+ */
+static int
+registered_code(const char *code)
+{
+    static const char *const codes[] = {
+        "invalid_request",     "invalid_client",          "invalid_grant",
+        "unauthorized_client", "unsupported_grant_type",  "invalid_scope",
+        "server_error",        "temporarily_unavailable", "invalid_token",
+        "insufficient_scope",  "unsupported_token_type",
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strcmp(code, codes[i]) == 0)
+            return 1;
+    return 0;
+}
+
 void
 edge_oauth_error_from(int err, const char *code, const char *message, struct edge_oauth_error *out)
 {
@@ -160,7 +180,7 @@ edge_oauth_error_from(int err, const char *code, const char *message, struct edg
                                                 : he.message);
         return;
     }
-    if (code != NULL && code[0] != '\0') {
+    if (code != NULL && code[0] != '\0' && registered_code(code)) {
         snprintf(out->error, sizeof(out->error), "%s", code);
         snprintf(out->description, sizeof(out->description), "%s", message != NULL ? message : "");
     } else {

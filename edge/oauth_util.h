@@ -73,6 +73,8 @@ struct edge_oauth_error {
  * the description; may be NULL). The status and the default code come from edge_http_err_map()
  * (the one mapping); authd's code wins over the default (with the message as description;
  * without a code the description is ""), and invalid_client is always 401.
+ * Only registered codes are answered (RFC 6749 §5.2 and §4.1.2.1, RFC 6750 §3.1, RFC 7009):
+ * a code authd names that is not one of them is replaced by the default, with no description.
  * For 5xx errors (UNIMPLEMENTED among them: an authd without the OAuth service) the message is
  * the transport's or the adapter's, not the OAuth service's: a fixed description is used.
  */

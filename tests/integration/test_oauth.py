@@ -868,7 +868,8 @@ def test_password_grant_lockout_says_when_to_retry(env):
         if r.status_code != 400:
             break
     assert codes[-1] == 429 and set(codes[:-1]) == {400}, codes
-    assert r.json()["error"] == "locked", r.text
+    # An RFC 6749 code (the registered "try again later"), never one of our own.
+    assert r.json()["error"] == "temporarily_unavailable", r.text
     ra = int(r.headers["Retry-After"])
     m = re.search(r"retry after (\d+) s", r.json().get("error_description", ""))
     assert m and 1 <= ra and abs(ra - int(m.group(1))) <= 1, (ra, r.text)
@@ -879,8 +880,8 @@ def test_password_grant_lockout_says_when_to_retry(env):
             grant_type="password", username="kim@example.com", password=PW, client_id=APP,
             client_secret=APP_SECRET, client_ip="127.0.0.1"), oauth_pb2.OAuthTokenResponse)
     e = ei.value
-    assert (grpc_reason(e), grpc_trailer(e, "authd-oauth-error")) == ("locked", "locked"), (
-        e.trailing_metadata())
+    assert (grpc_reason(e), grpc_trailer(e, "authd-oauth-error")) == (
+        "locked", "temporarily_unavailable"), e.trailing_metadata()
     assert abs(int(grpc_trailer(e, "authd-retry-after")) - ra) <= 1, e.trailing_metadata()
     # A refusal that is not a lockout has none.
     r = token_req(env, {"grant_type": "password", "username": "kim@example.com",

@@ -550,7 +550,8 @@ test_errors(void **state)
     assert_int_equal(oauth_err("invalid_grant"), AUTHD_ERR_INVALID_TOKEN);
     assert_int_equal(oauth_err("unauthorized_client"), AUTHD_ERR_UNAUTHORIZED_CLIENT);
     assert_int_equal(oauth_err("unsupported_grant_type"), AUTHD_ERR_UNSUPPORTED_GRANT_TYPE);
-    assert_int_equal(oauth_err("locked"), AUTHD_ERR_LOCKED);
+    assert_int_equal(oauth_err("temporarily_unavailable"), AUTHD_ERR_LOCKED);
+    assert_int_equal(oauth_err("locked"), AUTHD_ERR_INTERNAL); /* not an RFC 6749 code */
     assert_int_equal(oauth_err("invalid_token"), AUTHD_ERR_UNAUTHENTICATED);
     assert_int_equal(oauth_err("nonsense"), AUTHD_ERR_INTERNAL);
     assert_int_equal(oauth_err(NULL), AUTHD_ERR_INTERNAL);

@@ -3,9 +3,9 @@
  * Unit tests for authd/svc_clients.c, called through rpc_local with a real store and a fake
  * clock: a client's secret is a password, so guessing it (at the token endpoint or at
  * introspection) locks the client after the free failures, the right secret included, until the
- * clock passes the lock; the answers say invalid_client, then locked with the wait. The
- * registration never answers the secret. The policy is AuthConfig's default (5 free failures,
- * then 1 s, doubling).
+ * clock passes the lock; the answers say invalid_client, then temporarily_unavailable (RFC
+ * 6749's code) with the wait. The registration never answers the secret. The policy is
+ * AuthConfig's default (5 free failures, then 1 s, doubling).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,7 +101,7 @@ test_secret_guessing_locks_the_client(void **state)
     }
     /* Locked: the right secret is refused before it is judged, with the wait. */
     assert_int_equal(client_token(f, "svc1", SECRET, &st), AUTHD_ERR_LOCKED);
-    assert_string_equal(st.oauth_error, "locked");
+    assert_string_equal(st.oauth_error, "temporarily_unavailable");
     assert_int_equal(st.retry_after, FIRST_LOCK);
     /* Introspection authenticates the same client: locked there too. */
     assert_int_equal(introspect(f, "svc1", SECRET), AUTHD_ERR_LOCKED);
@@ -126,7 +126,7 @@ test_introspection_guesses_count(void **state)
     for (int i = 0; i <= FREE_FAILURES; i++)
         assert_int_equal(introspect(f, "svc1", "a guess"), AUTHD_ERR_INVALID_CREDENTIALS);
     assert_int_equal(client_token(f, "svc1", SECRET, &st), AUTHD_ERR_LOCKED);
-    assert_string_equal(st.oauth_error, "locked");
+    assert_string_equal(st.oauth_error, "temporarily_unavailable");
     /* An unknown client answers like a wrong secret. */
     assert_int_equal(client_token(f, "nosuch", "a guess", &st), AUTHD_ERR_INVALID_CREDENTIALS);
     assert_string_equal(st.oauth_error, "invalid_client");

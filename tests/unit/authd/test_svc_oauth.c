@@ -401,7 +401,7 @@ test_password_grant_second_factor(void **state)
     }
     svc_totp(secret, svc_fake_now + 30, code);
     assert_int_equal(grant_with_totp(f, "grant2fa@example.com", code), AUTHD_ERR_LOCKED);
-    assert_string_equal(last_oauth_error, "locked");
+    assert_string_equal(last_oauth_error, "temporarily_unavailable");
     assert_int_equal(svc_verify(f, pending, code, NULL, NULL, NULL), AUTHD_ERR_LOCKED);
 }
 

@@ -196,7 +196,7 @@ test_oauth_mapping(void **state)
         {AUTHD_ERR_UNIMPLEMENTED, 500, "server_error"},
         {AUTHD_ERR_INVALID_ARGUMENT, 400, "invalid_request"},
         {AUTHD_ERR_TOO_LARGE, 400, "invalid_request"},
-        {AUTHD_ERR_LOCKED, 429, "locked"},
+        {AUTHD_ERR_LOCKED, 429, "temporarily_unavailable"}, /* RFC 6749 has no "locked" */
         {AUTHD_ERR_UNAUTHENTICATED, 401, "invalid_token"},
         {AUTHD_ERR_INACTIVE, 400, "invalid_grant"},
         {AUTHD_ERR_WRONG_CODE, 400, "invalid_grant"},

@@ -298,7 +298,11 @@ test_error_from(void **state)
             "unsupported_grant_type", "device_code");
     from_is(AUTHD_ERR_UNAUTHORIZED_CLIENT, "unauthorized_client", "not this grant", 400,
             "unauthorized_client", "not this grant");
-    from_is(AUTHD_ERR_LOCKED, "locked", "too many attempts", 429, "locked", "too many attempts");
+    from_is(AUTHD_ERR_LOCKED, "temporarily_unavailable", "too many attempts", 429,
+            "temporarily_unavailable", "too many attempts");
+    /* a code no RFC registers (an older authd's "locked"): the default, without description */
+    from_is(AUTHD_ERR_LOCKED, "locked", "too many attempts", 429, "temporarily_unavailable", "");
+    from_is(AUTHD_ERR_INVALID_CREDENTIALS, "no_such_client", "x", 401, "invalid_client", "");
     from_is(AUTHD_ERR_UNAUTHENTICATED, "invalid_token", "expired", 401, "invalid_token", "expired");
     /* the message is a description only: a "code: " prefix in it is not read */
     from_is(AUTHD_ERR_INVALID_TOKEN, NULL, "invalid_client: x", 400, "invalid_grant", "");
