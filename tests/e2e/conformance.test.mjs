@@ -291,18 +291,21 @@ class Browser {
       const gone = rest.some((x) => /^\s*max-age\s*=\s*0\s*$/i.test(x))
         || rest.some((x) => /^\s*expires\s*=/i.test(x)
           && Date.parse(x.split('=').slice(1).join('=')) < Date.now());
+      const lax = !rest.some((x) => /^\s*samesite\s*=\s*none\s*$/i.test(x));
       if (gone || value === '') this.jar.delete(name);
-      else this.jar.set(name, value);
+      else this.jar.set(name, { value, lax });
     }
   }
 
   // One request, redirects not followed; cookies only to the edge, and the page's Origin on a
-  // POST as a browser sends it.
-  async request(method, url, { form, json, headers = {} } = {}) {
+  // POST as a browser sends it. from: the origin of a cross-site page that posts here (a
+  // browser then sends that Origin and no SameSite=Lax/Strict cookie).
+  async request(method, url, { form, json, headers = {}, from } = {}) {
     const u = new URL(url, this.base);
     const h = { 'User-Agent': 'authd-conformance', ...headers };
-    if (u.origin === this.base.origin && this.jar.size)
-      h.Cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    const jar = [...this.jar].filter(([, c]) => !(from && method === 'POST' && c.lax));
+    if (u.origin === this.base.origin && jar.length)
+      h.Cookie = jar.map(([k, c]) => `${k}=${c.value}`).join('; ');
     let body;
     if (form) {
       h['Content-Type'] = 'application/x-www-form-urlencoded';
@@ -311,7 +314,7 @@ class Browser {
       h['Content-Type'] = 'application/json';
       body = JSON.stringify(json);
     }
-    if (method === 'POST') h.Origin = this.base.origin;
+    if (method === 'POST') h.Origin = from || this.base.origin;
     const r = await fetch(u, { method, headers: h, body, redirect: 'manual',
       signal: AbortSignal.timeout(20000) });
     if (u.origin === this.base.origin) this.keep(r.headers);
@@ -329,8 +332,13 @@ class Browser {
 
   // Opens url and follows the edge's pages: the login form, the TOTP step. Returns the first
   // redirect off the edge (the client's callback: never followed) or any other answer.
-  async browse(url, { email, password, authenticator } = {}) {
-    let r = await this.request('GET', url);
+  async browse(url, user) {
+    return this.follow(await this.request('GET', url), user);
+  }
+
+  // The same from an answer the browser already has.
+  async follow(first, { email, password, authenticator } = {}) {
+    let r = first;
     for (let steps = 0; steps < 12; steps++) {
       if ([301, 302, 303, 307, 308].includes(r.status)) {
         const next = new URL(r.location, r.url);
@@ -535,6 +543,69 @@ test('authorization errors come back to the client with state and iss', async ()
     assert.equal(e.error, 'login_required');
     return true;
   });
+});
+
+test('authorization by POST (OIDC Core §3.1.2.1): the library\'s auto-submitted form',
+  async () => {
+    assert.ok(browser, 'the code flow ran');
+    const state = generators.state();
+    const nonce = generators.nonce();
+    const verifier = generators.codeVerifier();
+    const html = web.authorizationPost({ scope: 'openid', state, nonce, redirect_uri: WEB.cb,
+      code_challenge: generators.codeChallenge(verifier), code_challenge_method: 'S256' });
+    const [f] = forms(html);
+    assert.equal(f.action, issuer.authorization_endpoint);
+    // Posted from the relying party's page: its Origin, no SameSite=Lax session cookie.
+    const posted = await browser.request('POST', f.action,
+      { form: f.fields, from: new URL(WEB.cb).origin });
+    assert.equal(posted.status, 303, posted.text.slice(0, 500));
+    const r = await browser.follow(posted, {}); // the GET has the cookie: signed in already
+    assert.ok([302, 303].includes(r.status) && r.location.startsWith(`${WEB.cb}?`),
+      `${r.status} ${r.location} ${r.text.slice(0, 500)}`);
+    const t = await web.callback(WEB.cb, web.callbackParams(r.location),
+      { state, nonce, code_verifier: verifier, response_type: 'code' });
+    assert.equal(t.claims().sub, userId);
+  });
+
+test('request objects are refused at the redirect URI, with state and iss', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const request = await web.requestObject({ scope: 'openid', redirect_uri: WEB.cb,
+    response_type: 'code' });
+  for (const [extra, error] of [[{ request }, 'request_not_supported'],
+    [{ request_uri: 'https://rp.example/request/1' }, 'request_uri_not_supported']]) {
+    const { params, checks } = await authorize(web, browser, WEB.cb, 'openid', extra);
+    assert.equal(params.code, undefined, JSON.stringify(params));
+    assert.equal(params.iss, env.base);
+    await assert.rejects(web.callback(WEB.cb, params, checks), (e) => {
+      assert.ok(e instanceof errors.OPError, `${e}`);
+      assert.equal(e.error, error);
+      return true;
+    });
+  }
+});
+
+test('prompt=login and max_age=0 ask for the password again; auth_time says when', async () => {
+  assert.ok(issuer, 'discovery ran');
+  const user = { email: EMAIL2, password: PASSWORD };
+  const b = new Browser(env.base);
+  let { params, checks } = await authorize(web, b, WEB.cb, 'openid', {}, user);
+  await web.callback(WEB.cb, params, checks);
+  assert.deepEqual(b.visited, ['/auth/login']);
+  b.visited = [];
+  ({ params, checks } = await authorize(web, b, WEB.cb, 'openid', {}, user));
+  await web.callback(WEB.cb, params, checks);
+  assert.deepEqual(b.visited, [], 'signed in: no login page');
+  for (const extra of [{ prompt: 'login' }, { max_age: 0 }]) {
+    b.visited = [];
+    const since = Math.floor(Date.now() / 1000);
+    ({ params, checks } = await authorize(web, b, WEB.cb, 'openid', extra, user));
+    // The library would also compare auth_time + 0 with its clock, which fails whenever the
+    // second turns between the login and the callback: the test checks auth_time itself.
+    delete checks.max_age;
+    const t = await web.callback(WEB.cb, params, checks);
+    assert.deepEqual(b.visited, ['/auth/login'], JSON.stringify(extra));
+    assert.ok(t.claims().auth_time >= since, `auth_time ${t.claims().auth_time} < ${since}`);
+  }
 });
 
 test('max_age: the ID token says when the user signed in, and the library checks it',
