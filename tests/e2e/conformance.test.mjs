@@ -37,6 +37,7 @@ const SVC = { id: 'conf-svc', secret: 'conf-svc-secret-0123456789abcdef' };
 const RS = { id: 'conf-rs', secret: 'conf-rs-secret-0123456789abcdefg' };
 // RFC 6749 §2.3.1: Basic credentials are form-encoded before base64 (the library does).
 const ODD = { id: 'conf-odd', secret: 'odd/secret+with:colon%and space~0123456789' };
+const LOCK = { id: 'conf-lock', secret: 'conf-lock-secret-0123456789abcd' }; // guessed at
 const MANIFEST = `
 - resourceType: Client
   id: ${WEB.id}
@@ -58,6 +59,10 @@ const MANIFEST = `
   secret: ${RS.secret}
   grant_types: [client_credentials]
   introspect: true
+- resourceType: Client
+  id: ${LOCK.id}
+  secret: ${LOCK.secret}
+  grant_types: [client_credentials]
 - resourceType: Client
   id: ${ODD.id}
   secret: "${ODD.secret}"
@@ -768,6 +773,30 @@ test('client_credentials: an access token for the client itself', async () => {
   // A grant the client is not registered for.
   await rejects(webClient().grant({ grant_type: 'client_credentials' }),
     'unauthorized_client', 400);
+});
+
+test('token endpoint errors are RFC 6749 codes, a lockout included', async () => {
+  assert.ok(issuer, 'discovery ran');
+  const svc = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret });
+  await rejects(svc.grant({ grant_type: 'urn:example:magic' }), 'unsupported_grant_type', 400);
+  await rejects(svc.grant({}), 'invalid_request', 400);
+  // Someone guessing a client's secret: invalid_client until the lockout, then
+  // temporarily_unavailable with 429 and Retry-After (bounded: AuthConfig's default lockout
+  // locks after 5 free failures).
+  const guesser = new issuer.Client({ client_id: LOCK.id, client_secret: 'a-wrong-guess-0123456789abcdef' });
+  let locked = null;
+  for (let i = 0; i < 10 && !locked; i++) {
+    await assert.rejects(guesser.grant({ grant_type: 'client_credentials' }), (e) => {
+      assert.ok(e instanceof errors.OPError, `${e}`);
+      if (e.error === 'invalid_client') assert.equal(e.response.statusCode, 401);
+      else locked = e;
+      return true;
+    });
+  }
+  assert.ok(locked, 'ten wrong secrets in a row were never locked out');
+  assert.equal(locked.error, 'temporarily_unavailable', `${locked}`);
+  assert.equal(locked.response.statusCode, 429);
+  assert.match(String(locked.response.headers['retry-after']), /^[1-9]\d*$/);
 });
 
 // Last: after it the relying party works with a newly discovered issuer. openid-client
