@@ -30,6 +30,7 @@
 #define CLIENT_URI_MAX 2048
 #define CLIENT_TTL_MAX (400LL * 86400)
 #define CLIENT_SECRET_MIN 8
+#define CLIENT_LOGOUT_URIS_MAX 32 /* post_logout_redirect_uris per client */
 #define CACHE_SLOTS 256
 
 /* ---- the verified-secret cache ------------------------------------------------------------ */
@@ -287,6 +288,13 @@ client_validate(struct rpc_ctx *ctx, const Authd__V1__Client *c)
             (bad = grant_settings_bad(au->authorization_code)) == NULL &&
             (bad = grant_settings_bad(au->password)) == NULL)
             bad = grant_settings_bad(au->client_credentials);
+    }
+    if (bad == NULL && c->n_post_logout_redirect_uris > CLIENT_LOGOUT_URIS_MAX)
+        bad = "post_logout_redirect_uris: at most 32";
+    for (size_t i = 0; bad == NULL && i < c->n_post_logout_redirect_uris; i++) {
+        const char *u = c->post_logout_redirect_uris[i];
+        if (u[0] == '\0' || !redirect_ok(u))
+            bad = "post_logout_redirect_uris: absolute http(s) URLs without a fragment";
     }
     if (bad == NULL && c->secret[0] != '\0' &&
         (strlen(c->secret) < CLIENT_SECRET_MIN || strlen(c->secret) > PASSWORD_MAX_LEN))

@@ -2124,6 +2124,201 @@ oauth_jwks(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
     return resp->jwks_json != NULL && resp->issuer != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
 }
 
+/* ---- EndSession: RP-initiated logout ------------------------------------------------------ */
+
+/* What a verified id_token_hint says (arena strings). */
+struct hint {
+    const char *client_id; /* azp, or the single audience */
+    const char *sub;
+    const char *sid; /* "" when the token has none */
+};
+
+/*
+ * Verifies an id_token_hint: our signature with a published key, our issuer, an ID token (a
+ * subject, an audience naming one client, no client_id claim: access tokens carry one) issued
+ * under the client's current registration. Its expiry is not checked (RP-Initiated Logout
+ * §2: the hint may have expired). AUTHD_OK with *h, AUTHD_ERR_INVALID_TOKEN, or an error.
+ */
+static int
+hint_verify(struct rpc_ctx *ctx, struct authd *a, const char *token, struct hint *h)
+{
+    char *claims = NULL;
+    json_error_t je;
+    json_t *j = NULL;
+    int r = AUTHD_ERR_INVALID_TOKEN;
+
+    if (a->keys == NULL || strlen(token) > JWT_MAX || !oauth_is_jwt(token) ||
+        signkeys_verify(a->keys, token, &claims) != AUTHD_OK)
+        goto out;
+    j = json_loads(claims, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(j) || json_object_get(j, "client_id") != NULL ||
+        strcmp(jstr(j, "iss"), a->issuer) != 0 || jstr(j, "sub")[0] == '\0')
+        goto out;
+    /* The client: the audience, or azp among several audiences (OIDC Core §2). */
+    const json_t *aud = json_object_get(j, "aud");
+    const char *azp = jstr(j, "azp"), *cid = NULL;
+    size_t i;
+    const json_t *v;
+    if (json_is_string(aud)) {
+        cid = json_string_value(aud);
+    } else if (json_is_array(aud)) {
+        json_array_foreach(aud, i, v)
+        {
+            if (json_is_string(v) &&
+                (json_array_size(aud) == 1 || strcmp(json_string_value(v), azp) == 0))
+                cid = json_string_value(v);
+        }
+    }
+    if (cid == NULL || cid[0] == '\0' || (azp[0] != '\0' && strcmp(azp, cid) != 0))
+        goto out;
+    r = client_issue_current(a, cid, json_integer_value(json_object_get(j, "iat")));
+    if (r != AUTHD_OK)
+        goto out;
+    h->client_id = rpc_ctx_strdup(ctx, cid);
+    h->sub = rpc_ctx_strdup(ctx, jstr(j, "sub"));
+    h->sid = rpc_ctx_strdup(ctx, jstr(j, "sid"));
+    if (h->client_id == NULL || h->sub == NULL || h->sid == NULL)
+        r = AUTHD_ERR_NOMEM;
+out:
+    json_decref(j);
+    secret_strfree(claims);
+    return r;
+}
+
+/* next=ERROR_PAGE: refused, nothing ended, never redirected. */
+static int
+end_refuse(Authd__V1__EndSessionResponse *resp, const char *err, const char *desc)
+{
+    char q[96];
+    resp->next = AUTHD__V1__END_SESSION_RESPONSE__NEXT__ERROR_PAGE;
+    resp->error = (char *)err;
+    resp->error_description = (char *)desc;
+    log_event(LOG_INFO, "end_session_refused", "error=%s detail=%s", err,
+              log_quote(desc, q, sizeof(q)));
+    return AUTHD_OK;
+}
+
+/*
+ * The client a logout request is from (hint's audience or client_id, which must agree) and the
+ * post-logout redirect URI, matched exactly against the client's registered list. AUTHD_OK with
+ * *uri (NULL: no redirect) and resp->client_id, or with resp->next = ERROR_PAGE, or an error.
+ */
+static int
+end_client(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__EndSessionRequest *req,
+           const struct hint *h, Authd__V1__EndSessionResponse *resp, const char **uri)
+{
+    const char *cid = h != NULL ? h->client_id : req->client_id;
+    *uri = NULL;
+    if (h != NULL && req->client_id[0] != '\0' && strcmp(req->client_id, h->client_id) != 0)
+        return end_refuse(resp, "invalid_request", "client_id does not match id_token_hint");
+    if (cid[0] == '\0') {
+        if (req->post_logout_redirect_uri[0] != '\0')
+            return end_refuse(resp, "invalid_request",
+                              "post_logout_redirect_uri needs client_id or id_token_hint");
+        return AUTHD_OK;
+    }
+    Authd__Storage__ClientRecord *crec = NULL;
+    int r = clients_get(a, cid, &crec);
+    if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && !clients_active(crec))) {
+        rpc_msg_free(crec != NULL ? &crec->base : NULL);
+        return end_refuse(resp, "invalid_client", "unknown client");
+    }
+    if (r != AUTHD_OK)
+        return r;
+    if ((resp->client_id = rpc_ctx_strdup(ctx, crec->client->id)) == NULL)
+        r = AUTHD_ERR_NOMEM;
+    const char *given = req->post_logout_redirect_uri;
+    if (r == AUTHD_OK && given[0] != '\0') {
+        const Authd__V1__Client *c = crec->client;
+        for (size_t i = 0; i < c->n_post_logout_redirect_uris && *uri == NULL; i++)
+            if (oauth_redirect_uri_eq(c->post_logout_redirect_uris[i], given))
+                *uri = rpc_ctx_strdup(ctx, c->post_logout_redirect_uris[i]);
+        if (*uri == NULL) {
+            rpc_msg_free(&crec->base);
+            return end_refuse(resp, "invalid_request",
+                              "post_logout_redirect_uri is not registered for the client");
+        }
+    }
+    rpc_msg_free(&crec->base);
+    return r;
+}
+
+/*
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). The browser's session ends
+ * at once when a valid id_token_hint names it (its sid, or its user when the token has no sid)
+ * or when the user confirmed on the edge's CSRF-protected form; otherwise the answer is
+ * CONFIRM and nothing ends, so a cross-site link cannot sign anyone out. The redirect goes
+ * only to a post_logout_redirect_uri the client registered, with state.
+ */
+static int
+oauth_end_session(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__EndSessionRequest *req = (const void *)reqm;
+    Authd__V1__EndSessionResponse *resp = (void *)respm;
+    Authd__Storage__SessionRecord *s = NULL;
+    struct hint hv, *h = NULL;
+    const char *uri = NULL;
+    char *url = NULL;
+    int r;
+
+    const char *fields[] = {req->client_id, req->post_logout_redirect_uri, req->state};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (strlen(fields[i]) > ACCOUNT_MAX_CLIENT_FIELD)
+            return end_refuse(resp, "invalid_request", "a parameter is too long");
+    if (req->id_token_hint[0] != '\0') {
+        r = hint_verify(ctx, a, req->id_token_hint, &hv);
+        if (r == AUTHD_ERR_INVALID_TOKEN)
+            return end_refuse(resp, "invalid_request", "id_token_hint is not a valid ID token");
+        if (r != AUTHD_OK)
+            return r;
+        h = &hv;
+    }
+    if ((r = end_client(ctx, a, req, h, resp, &uri)) != AUTHD_OK ||
+        resp->next == AUTHD__V1__END_SESSION_RESPONSE__NEXT__ERROR_PAGE)
+        return r;
+
+    r = req->session_token[0] != '\0' ? account_session_check(a, req->session_token, &s)
+                                      : AUTHD_ERR_UNAUTHENTICATED;
+    if (r == AUTHD_OK) {
+        const Authd__V1__Session *ss = s->session;
+        int named = h != NULL && (h->sid[0] != '\0' ? strcmp(h->sid, ss->id) == 0
+                                                    : strcmp(h->sub, ss->user_id) == 0);
+        if (!named && !req->confirmed) {
+            resp->next = AUTHD__V1__END_SESSION_RESPONSE__NEXT__CONFIRM;
+            goto out;
+        }
+        r = account_session_delete(a, NULL, ss->user_id, ss->id);
+        if (r != AUTHD_OK)
+            goto out;
+        struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                           .outcome = AUDIT_SUCCESS,
+                           .user = ss->user_id,
+                           .client = resp->client_id,
+                           .ip = req->client_ip,
+                           .target = rpc_ctx_printf(ctx, "session/%s", ss->id),
+                           .reason = named ? "rp_logout" : "rp_logout_confirmed"};
+        audit_emit(ctx, &ev);
+    } else if (r != AUTHD_ERR_UNAUTHENTICATED) {
+        goto out;
+    }
+    /* Ended, or there was no session to end: either way the user is signed out here. */
+    r = AUTHD_OK;
+    resp->next = AUTHD__V1__END_SESSION_RESPONSE__NEXT__DONE;
+    if (uri != NULL) {
+        const struct oauth_param pp[] = {{"state", req->state}};
+        r = oauth_redirect_build(uri, 0, pp, 1, &url);
+        if (r == AUTHD_OK && (resp->redirect_url = rpc_ctx_strdup(ctx, url)) == NULL)
+            r = AUTHD_ERR_NOMEM;
+        if (r == AUTHD_ERR_TOO_LARGE || r == AUTHD_ERR_INVALID_ARGUMENT)
+            r = AUTHD_OK; /* signed out; the state does not fit a redirect: no redirect */
+    }
+out:
+    secret_strfree(url);
+    rpc_msg_free(s ? &s->base : NULL);
+    return r;
+}
+
 const struct rpc_method authd_oauth_methods[] = {
     {"Authorize", oauth_authorize, 0, ROLE_EDGE},
     {"Token", oauth_token, 0, ROLE_EDGE},
@@ -2131,5 +2326,6 @@ const struct rpc_method authd_oauth_methods[] = {
     {"Revoke", oauth_revoke, 0, ROLE_EDGE | ROLE_SERVICE},
     {"UserInfo", oauth_userinfo, 0, ROLE_EDGE | ROLE_SERVICE},
     {"Jwks", oauth_jwks, RPC_INLINE, ROLE_ALL},
+    {"EndSession", oauth_end_session, 0, ROLE_EDGE},
 };
 const size_t authd_oauth_n_methods = sizeof(authd_oauth_methods) / sizeof(authd_oauth_methods[0]);

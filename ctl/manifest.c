@@ -468,9 +468,17 @@ static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgot
 static const char *const user_fields[] = {"resourceType", "id",        "email", "password",
                                           "inactive",     "twoFactor", NULL};
 static const char *const user_two_factor_fields[] = {"enabled", "transport", NULL};
-static const char *const client_fields[] = {"resourceType", "id",   "secret", "first_party",
-                                            "grant_types",  "auth", "scope",  "active",
-                                            "introspect",   NULL};
+static const char *const client_fields[] = {"resourceType",
+                                            "id",
+                                            "secret",
+                                            "first_party",
+                                            "grant_types",
+                                            "auth",
+                                            "scope",
+                                            "active",
+                                            "introspect",
+                                            "post_logout_redirect_uris",
+                                            NULL};
 static const char *const client_auth_fields[] = {"implicit", "authorization_code", "password",
                                                  "client_credentials", NULL};
 static const char *const grant_fields[] = {
@@ -677,6 +685,9 @@ map_client(struct mctx *m, const json_t *res, struct manifest_resource *out)
             AUTHD_OK ||
         (r = get_object(m, res, "", "auth", &auth)) != AUTHD_OK ||
         (r = get_string_list(m, res, "", "scope", 1, &c->scope, &c->n_scope)) != AUTHD_OK ||
+        (r = get_string_list(m, res, "", "post_logout_redirect_uris", 0,
+                             &c->post_logout_redirect_uris, &c->n_post_logout_redirect_uris)) !=
+            AUTHD_OK ||
         (r = get_bool(m, res, "", "active", &active, &active_set)) != AUTHD_OK)
         return r;
     if (c->id[0] == '\0')
@@ -1170,6 +1181,10 @@ client_members(json_t *o, const void *msg)
     }
     if (c->n_scope > 0)
         bad |= json_object_set_new(o, "scope", string_list_json(c->scope, c->n_scope));
+    if (c->n_post_logout_redirect_uris > 0)
+        bad |= json_object_set_new(
+            o, "post_logout_redirect_uris",
+            string_list_json(c->post_logout_redirect_uris, c->n_post_logout_redirect_uris));
     bad |= json_object_set_new(o, "has_secret", json_boolean(c->has_secret));
     return bad;
 }

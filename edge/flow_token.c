@@ -3,7 +3,9 @@
  * OAuth 2.0 / OpenID Connect for programs, all JSON: POST /auth/token (RFC 6749 §3.2, a form
  * or a JSON body), POST /auth/introspect (RFC 7662), POST /auth/revoke (RFC 7009),
  * GET/POST /auth/userinfo (OIDC Core §5.3, bearer token per RFC 6750), and the public
- * documents /.well-known/openid-configuration (RFC 8414) and /.well-known/jwks.json.
+ * documents /.well-known/openid-configuration (OpenID Connect Discovery 1.0),
+ * /.well-known/oauth-authorization-server (RFC 8414; the same document, see
+ * edge_flow_discovery) and /.well-known/jwks.json.
  *
  * authd authenticates the client and decides; the edge picks the client credentials (HTTP
  * Basic or the body, never both), forwards, and turns authd's error (the authd-oauth-error
@@ -528,6 +530,12 @@ jwks(struct edge_req *r, int fresh, char **json, char *issuer, size_t icap, int 
     return oauth_fail(r, err, NULL, 0, "jwks");
 }
 
+/*
+ * The discovery document, served at /.well-known/openid-configuration (OpenID Connect
+ * Discovery 1.0) and /.well-known/oauth-authorization-server (RFC 8414) alike: RFC 8414 §7.1.2
+ * took OpenID's metadata names into its registry, RFC 9207 and RP-Initiated Logout registered
+ * theirs there too, so one document is right for both, with the same issuer.
+ */
 int
 edge_flow_discovery(struct edge_req *r)
 {
@@ -561,6 +569,16 @@ edge_flow_discovery(struct edge_req *r)
     jo_raw(&o, "id_token_signing_alg_values_supported", "[\"ES256\",\"RS256\"]");
     jo_raw(&o, "subject_types_supported", "[\"public\"]");
     jo_raw(&o, "scopes_supported", "[\"openid\",\"profile\",\"email\"]");
+    /* What authd puts in ID tokens and userinfo (authd/svc_oauth.c, jwt_id_token). */
+    jo_raw(&o, "claims_supported",
+           "[\"sub\",\"iss\",\"aud\",\"azp\",\"exp\",\"iat\",\"auth_time\",\"nonce\",\"amr\","
+           "\"sid\",\"email\",\"email_verified\"]");
+    jo_raw(&o, "response_modes_supported", "[\"query\",\"fragment\"]");
+    jo_bool(&o, "authorization_response_iss_parameter_supported", 1); /* RFC 9207 */
+    jo_bool(&o, "request_parameter_supported", 0);
+    jo_bool(&o, "request_uri_parameter_supported", 0);
+    jo_bool(&o, "claims_parameter_supported", 0);
+    jo_url(&o, "end_session_endpoint", base, "/auth/end-session");
     err = send_json(r, 200, &b, jo_end(&o));
     if (err == AUTHD_OK)
         r->cache_control = PUBLIC_CACHE;

@@ -41,8 +41,14 @@ int edge_api_token(struct edge_req *r);       /* POST /auth/token (application/j
 int edge_flow_introspect(struct edge_req *r); /* POST /auth/introspect */
 int edge_flow_revoke(struct edge_req *r);     /* POST /auth/revoke */
 int edge_flow_userinfo(struct edge_req *r);   /* GET/POST /auth/userinfo */
-int edge_flow_discovery(struct edge_req *r);  /* GET /.well-known/openid-configuration */
+int edge_flow_discovery(struct edge_req *r);  /* GET /.well-known/openid-configuration and
+                                               * /.well-known/oauth-authorization-server */
 int edge_flow_jwks(struct edge_req *r);       /* GET /.well-known/jwks.json */
+
+/* flow_end_session.c (RP-initiated logout) */
+int edge_flow_end_session(struct edge_req *r);         /* GET /auth/end-session */
+int edge_flow_end_session_post(struct edge_req *r);    /* POST /auth/end-session */
+int edge_flow_end_session_confirm(struct edge_req *r); /* POST /auth/end-session/confirm */
 
 /* flow_signup.c */
 int edge_flow_signup_form(struct edge_req *r);         /* GET /auth/signup */

@@ -98,12 +98,17 @@ static const struct route routes[] = {
     /* From the relying party's page: no CSRF token; answered with a 303 to the GET. */
     {"POST", "/auth/authorize", ROUTE_PAGE | ROUTE_FORM, edge_flow_authorize_post, NULL},
     {"POST", "/auth/consent", FORM_POST, edge_flow_consent, NULL},
+    {"GET", "/auth/end-session", ROUTE_PAGE, edge_flow_end_session, NULL},
+    /* From the relying party's page: no CSRF token; answered with a 303 to the GET. */
+    {"POST", "/auth/end-session", ROUTE_PAGE | ROUTE_FORM, edge_flow_end_session_post, NULL},
+    {"POST", "/auth/end-session/confirm", FORM_POST, edge_flow_end_session_confirm, NULL},
     {"POST", "/auth/token", API_FORM, edge_flow_token, edge_api_token},
     {"POST", "/auth/introspect", API_FORM, edge_flow_introspect, NULL},
     {"POST", "/auth/revoke", API_FORM, edge_flow_revoke, NULL},
     {"GET", "/auth/userinfo", ROUTE_API, edge_flow_userinfo, NULL},
     {"POST", "/auth/userinfo", ROUTE_API, edge_flow_userinfo, NULL},
     {"GET", "/.well-known/openid-configuration", ROUTE_API, edge_flow_discovery, NULL},
+    {"GET", "/.well-known/oauth-authorization-server", ROUTE_API, edge_flow_discovery, NULL},
     {"GET", "/.well-known/jwks.json", ROUTE_API, edge_flow_jwks, NULL},
     {"GET", "/auth/two-factor", ROUTE_PAGE, edge_flow_2fa_settings, NULL},
     {"GET", "/auth/two-factor/verify", ROUTE_PAGE, edge_flow_2fa_verify_form, NULL},

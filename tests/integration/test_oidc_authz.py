@@ -179,3 +179,206 @@ def test_prompt_none(env):
         legacy_request(prompt="none", state="st-none2")), allow_redirects=False)
     got = redirect_params(r, LEGACY_CB)
     assert got.get("code") and got.get("state") == "st-none2", got
+
+
+# ---- discovery -----------------------------------------------------------------------------
+
+def test_discovery_documents(env):
+    """OpenID Connect Discovery and RFC 8414: both documents, the same issuer and members, with
+    what strict clients look for (claims, RFC 9207 iss, no request objects, end_session)."""
+    oidc = requests.get(env.base + "/.well-known/openid-configuration", timeout=20)
+    oauth = requests.get(env.base + "/.well-known/oauth-authorization-server", timeout=20)
+    for r in (oidc, oauth):
+        assert r.status_code == 200, r.status_code
+        assert r.headers["Content-Type"].startswith("application/json"), r.headers
+    d, o = oidc.json(), oauth.json()
+    assert d == o, (d, o)
+    assert d["issuer"] == env.base
+    for k, path in (("authorization_endpoint", "/auth/authorize"),
+                    ("token_endpoint", "/auth/token"), ("jwks_uri", "/.well-known/jwks.json"),
+                    ("end_session_endpoint", "/auth/end-session")):
+        assert d[k] == env.base + path, (k, d.get(k))
+    assert d["authorization_response_iss_parameter_supported"] is True
+    assert d["request_parameter_supported"] is False
+    assert d["request_uri_parameter_supported"] is False
+    for c in ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "email",
+              "email_verified"):
+        assert c in d["claims_supported"], (c, d["claims_supported"])
+    assert "code" in d["response_types_supported"] and "S256" in \
+        d["code_challenge_methods_supported"], d
+
+
+# ---- RP-initiated logout -------------------------------------------------------------------
+
+RP, RP_SECRET, RP_CB = "rp", "rp-secret-0123456789abcdef", "https://rp.example/cb"
+RP_BYE = "https://rp.example/signed-out"
+OTHER_BYE = "https://rp.example/elsewhere"
+
+
+def rp_client(env, access_ttl=0):
+    from test_oauth import CA, oauth_pb2
+    c = oauth_pb2.Client(id=RP, secret=RP_SECRET, first_party=True,
+                         grant_types=["authorization_code"],
+                         post_logout_redirect_uris=[RP_BYE, "https://rp.example/bye2"])
+    c.auth.authorization_code.CopyFrom(oauth_pb2.GrantSettings(
+        redirect_uri=RP_CB, access_token_expiration=access_ttl))
+    got = env.call(CA + "Put", c, oauth_pb2.ClientResponse).client
+    assert list(got.post_logout_redirect_uris) == [RP_BYE, "https://rp.example/bye2"], got
+
+
+def rp_sign_in(env, s, email):
+    """The code flow of RP in browser s: (id_token, access_token)."""
+    q = {"response_type": "code", "client_id": RP, "redirect_uri": RP_CB, "scope": "openid",
+         "state": "in", "nonce": "n"}
+    r = browse(env, s, "/auth/authorize?" + urllib.parse.urlencode(q), email=email)
+    code = redirect_params(r, RP_CB)["code"]
+    r = token_req(env, {"grant_type": "authorization_code", "code": code, "redirect_uri": RP_CB},
+                  auth=(RP, RP_SECRET))
+    assert r.status_code == 200, r.text
+    return r.json()["id_token"], r.json()["access_token"]
+
+
+def active(env, access_token):
+    r = requests.post(env.base + "/auth/introspect", data={"token": access_token},
+                      auth=(RP, RP_SECRET), timeout=20)
+    assert r.status_code == 200, r.text
+    return r.json()["active"]
+
+
+def end_session(s, env, **params):
+    return s.get(env.base + "/auth/end-session?" + urllib.parse.urlencode(params),
+                 allow_redirects=False)
+
+
+def signed_in_browser(env, s):
+    """1 when the browser's cookie still opens a session: the login page sends it on."""
+    r = s.get(env.base + "/auth/login?client_id=" + RP, allow_redirects=False)
+    return r.status_code in (302, 303)
+
+
+def test_rp_logout_with_hint_and_registered_uri(env):
+    """A valid id_token_hint naming the browser's session and a registered
+    post_logout_redirect_uri: the session ends at once and the browser goes there with state."""
+    rp_client(env)
+    create_user(env, "bye@example.com")
+    s = new_session()
+    idt, at = rp_sign_in(env, s, "bye@example.com")
+    assert active(env, at) and signed_in_browser(env, s)
+    r = end_session(s, env, id_token_hint=idt, post_logout_redirect_uri=RP_BYE, state="st-bye")
+    assert r.status_code in (302, 303), (r.status_code, r.text[:800])
+    assert r.headers["Location"] == RP_BYE + "?state=st-bye", r.headers["Location"]
+    assert "asid=;" in r.headers.get("Set-Cookie", "") or "Max-Age=0" in \
+        r.headers.get("Set-Cookie", ""), r.headers
+    assert not active(env, at), "the session's tokens outlived the logout"
+    assert not signed_in_browser(env, s)
+
+
+def test_rp_logout_by_post_and_expired_hint(env):
+    """The endpoint takes a form POST too (a 303 to the same GET), and an expired ID token is
+    still a valid hint (RP-Initiated Logout §2)."""
+    rp_client(env, access_ttl=1)
+    create_user(env, "old@example.com")
+    s = new_session()
+    idt, at = rp_sign_in(env, s, "old@example.com")
+    time.sleep(2.1)  # the ID token lives access_ttl = 1 s
+    import jwt as pyjwt
+    try:
+        verify_jwt(env, idt, RP)
+        raise AssertionError("the ID token should have expired")
+    except pyjwt.ExpiredSignatureError:
+        pass
+    r = s.post(env.base + "/auth/end-session", data={
+        "id_token_hint": idt, "post_logout_redirect_uri": RP_BYE, "state": "p"},
+        allow_redirects=False, headers={"Origin": "https://rp.example"})
+    assert r.status_code == 303 and r.headers["Location"].startswith("/auth/end-session?"), \
+        (r.status_code, r.headers)
+    r = s.get(env.base + r.headers["Location"], allow_redirects=False)
+    assert r.headers.get("Location") == RP_BYE + "?state=p", (r.status_code, r.text[:800])
+    assert not signed_in_browser(env, s)
+
+
+def test_rp_logout_unregistered_uri_refused(env):
+    """A post_logout_redirect_uri the client did not register is never redirected to, and the
+    request ends nothing."""
+    rp_client(env)
+    create_user(env, "stay@example.com")
+    s = new_session()
+    idt, at = rp_sign_in(env, s, "stay@example.com")
+    for uri in (OTHER_BYE, RP_BYE + "/", "https://evil.example/"):
+        r = end_session(s, env, id_token_hint=idt, post_logout_redirect_uri=uri, state="x")
+        assert r.status_code == 400 and "Location" not in r.headers, (uri, r.status_code)
+        r = end_session(s, env, client_id=RP, post_logout_redirect_uri=uri)
+        assert r.status_code == 400 and "Location" not in r.headers, (uri, r.status_code)
+    # Without a client to match it against, no URI is taken either.
+    r = end_session(s, env, post_logout_redirect_uri=RP_BYE)
+    assert r.status_code == 400 and "Location" not in r.headers, r.status_code
+    assert active(env, at) and signed_in_browser(env, s)
+
+
+def test_rp_logout_without_hint_asks_first(env):
+    """Without a hint the user confirms (a CSRF-protected POST) before the session ends; the
+    GET itself ends nothing, and a forged confirmation is refused."""
+    rp_client(env)
+    create_user(env, "ask@example.com")
+    s = new_session()
+    idt, at = rp_sign_in(env, s, "ask@example.com")
+    r = end_session(s, env, client_id=RP, post_logout_redirect_uri=RP_BYE, state="st-ask")
+    assert r.status_code == 200, (r.status_code, r.headers.get("Location"))
+    assert active(env, at) and signed_in_browser(env, s), "a GET ended the session"
+    form = [f for f in forms(r.text) if f["action"] == "/auth/end-session/confirm"]
+    assert form and form[0]["method"] == "post" and "csrf" in form[0]["fields"], r.text[:1500]
+    # The same POST from another site (no CSRF token): refused, nothing ended.
+    forged = dict(form[0]["fields"])
+    forged.pop("csrf")
+    bad = s.post(env.base + "/auth/end-session/confirm", data=forged, allow_redirects=False)
+    assert bad.status_code == 403 and active(env, at), bad.status_code
+    ok = s.post(env.base + "/auth/end-session/confirm", data=form[0]["fields"],
+                allow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["Location"] == RP_BYE + "?state=st-ask", \
+        (ok.status_code, ok.headers.get("Location"))
+    assert not active(env, at) and not signed_in_browser(env, s)
+
+
+def test_rp_logout_hint_of_another_session_or_forged(env):
+    """A hint naming another session (another browser's ID token) does not end this one without
+    asking; a forged or foreign token is refused."""
+    rp_client(env)
+    create_user(env, "a@example.com")
+    create_user(env, "b@example.com")
+    sa, sb = new_session(), new_session()
+    idt_a, at_a = rp_sign_in(env, sa, "a@example.com")
+    idt_b, at_b = rp_sign_in(env, sb, "b@example.com")
+    r = end_session(sa, env, id_token_hint=idt_b, post_logout_redirect_uri=RP_BYE)
+    assert r.status_code == 200 and "/auth/end-session/confirm" in r.text, r.status_code
+    assert active(env, at_a) and active(env, at_b)
+    head, body, sig = idt_a.split(".")
+    forged = head + "." + body + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
+    for bad in (forged, at_a, "not-a-token"):
+        r = end_session(sa, env, id_token_hint=bad, post_logout_redirect_uri=RP_BYE)
+        assert r.status_code == 400 and "Location" not in r.headers, r.status_code
+    assert active(env, at_a)
+    # No browser session at all: nothing to end, the registered URI is still honoured.
+    r = end_session(new_session(), env, client_id=RP, post_logout_redirect_uri=RP_BYE, state="z")
+    assert r.headers.get("Location") == RP_BYE + "?state=z", r.status_code
+
+
+def test_manifest_post_logout_redirect_uris(env, tmp_path):
+    """authctl apply takes post_logout_redirect_uris, client get prints them, authd refuses a
+    bad one."""
+    import subprocess
+    from conftest import AUTHCTL
+    m = tmp_path / "c.yaml"
+    m.write_text("- resourceType: Client\n  id: mrp\n  grant_types: [authorization_code]\n"
+                 "  auth: {authorization_code: {redirect_uri: 'https://m.example/cb'}}\n"
+                 "  post_logout_redirect_uris: ['https://m.example/bye']\n")
+    ctl = [AUTHCTL, "--authd", env.authd.target]
+    p = subprocess.run(ctl + ["apply", "-f", str(m)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(ctl + ["client", "get", "--id", "mrp"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0 and "post_logout_redirect_uris" in p.stdout \
+        and "https://m.example/bye" in p.stdout, p.stdout
+    m.write_text("- resourceType: Client\n  id: mrp\n"
+                 "  post_logout_redirect_uris: ['https://m.example/bye#frag']\n")
+    p = subprocess.run(ctl + ["apply", "-f", str(m)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "post_logout_redirect_uris" in p.stderr, (p.returncode, p.stderr)

@@ -55,7 +55,7 @@ EXPECT = {
                              "RotateKeys": {A}},
     "authd.v1.OAuth": {
         "Authorize": {E}, "Token": {E}, "Introspect": {E, S}, "Revoke": {E, S},
-        "UserInfo": {E, S}, "Jwks": {E, A, S},
+        "UserInfo": {E, S}, "Jwks": {E, A, S}, "EndSession": {E},
     },
     "grpc.health.v1.Health": {"Check": OPEN, "Watch": OPEN},
 }

@@ -692,6 +692,7 @@ static const char full_client[] =
     "grant_types: [authorization_code, implicit, password, client_credentials, refresh_token]\n"
     "scope: [openid, profile, email]\n"
     "active: false\n"
+    "post_logout_redirect_uris: [https://app.example/bye, https://app.example/bye?x=1]\n"
     "auth:\n"
     "  implicit:\n"
     "    redirect_uri: https://app.example/implicit\n"
@@ -750,6 +751,9 @@ check_full_client(const Authd__V1__Client *c)
     assert_string_equal(c->scope[0], "openid");
     assert_string_equal(c->scope[1], "profile");
     assert_string_equal(c->scope[2], "email");
+    assert_int_equal(c->n_post_logout_redirect_uris, 2);
+    assert_string_equal(c->post_logout_redirect_uris[0], "https://app.example/bye");
+    assert_string_equal(c->post_logout_redirect_uris[1], "https://app.example/bye?x=1");
     assert_non_null(c->active);
     assert_false(c->active->value);
     assert_non_null(c->auth);
