@@ -31,7 +31,8 @@ const EMAIL = 'rp@example.com';
 const PASSWORD = 'a long enough password for the relying party';
 const EMAIL2 = 'rp-no-2fa@example.com'; // signs in with the password alone (no TOTP step to wait for)
 // Clients as an application registers them (authctl apply, the manifest below).
-const WEB = { id: 'conf-web', secret: 'conf-web-secret-0123456789abcdef', cb: 'https://rp.example/cb' };
+const WEB = { id: 'conf-web', secret: 'conf-web-secret-0123456789abcdef', cb: 'https://rp.example/cb',
+  loggedOut: 'https://rp.example/logged-out' };
 const SPA = { id: 'conf-spa', cb: 'http://127.0.0.1:9/spa/cb' };
 const SVC = { id: 'conf-svc', secret: 'conf-svc-secret-0123456789abcdef' };
 const RS = { id: 'conf-rs', secret: 'conf-rs-secret-0123456789abcdefg' };
@@ -45,6 +46,7 @@ const MANIFEST = `
   first_party: true
   grant_types: [authorization_code, refresh_token]
   auth: {authorization_code: {redirect_uri: "${WEB.cb}", pkce: true, refresh_token: true}}
+  post_logout_redirect_uris: ["${WEB.loggedOut}"]
 - resourceType: Client
   id: ${SPA.id}
   first_party: true
@@ -377,7 +379,8 @@ let userId;
 
 function webClient(secret = WEB.secret) {
   return new issuer.Client({ client_id: WEB.id, client_secret: secret, redirect_uris: [WEB.cb],
-    response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
+    post_logout_redirect_uris: [WEB.loggedOut], response_types: ['code'],
+    id_token_signed_response_alg: ID_TOKEN_ALG });
 }
 
 function spaClient() {
@@ -436,6 +439,17 @@ test('discovery: the library reads the OpenID configuration and the key set', as
     assert.ok(m.grant_types_supported.includes(g), g);
   for (const a of ['client_secret_basic', 'client_secret_post', 'none'])
     assert.ok(m.token_endpoint_auth_methods_supported.includes(a), a);
+  assert.equal(m.end_session_endpoint, `${env.base}/auth/end-session`);
+  // RFC 9207: with this the library requires iss in every authorization response.
+  assert.equal(m.authorization_response_iss_parameter_supported, true);
+  assert.equal(m.request_parameter_supported, false);
+  assert.equal(m.request_uri_parameter_supported, false);
+  for (const c of ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'email'])
+    assert.ok(m.claims_supported.includes(c), c);
+  // RFC 8414: the OAuth authorization server metadata, read by the library too, is the same
+  // document with the same issuer.
+  const oauth = await Issuer.discover(`${env.base}/.well-known/oauth-authorization-server`);
+  assert.deepEqual(oauth.metadata, m);
   const r = await fetch(m.jwks_uri, { signal: AbortSignal.timeout(20000) });
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /^application\/(jwk-set\+)?json/);
@@ -719,6 +733,63 @@ test('logout at the edge ends the tokens issued in that browser session', async 
   assert.equal((await web.introspect(t.refresh_token)).active, false);
   await rejects(web.refresh(t), 'invalid_grant', 400);
 });
+
+test('RP-initiated logout with id_token_hint: the session ends, the browser goes back',
+  async () => {
+    assert.ok(issuer, 'discovery ran');
+    const user = { email: EMAIL2, password: PASSWORD };
+    const b = new Browser(env.base);
+    let { params, checks } = await authorize(web, b, WEB.cb, 'openid', {}, user);
+    const t = await web.callback(WEB.cb, params, checks);
+    // A post_logout_redirect_uri the client did not register: an error page, nothing ends.
+    let r = await b.browse(web.endSessionUrl({ id_token_hint: t,
+      post_logout_redirect_uri: `${WEB.loggedOut}/elsewhere`, state: 'st-1' }), {});
+    assert.ok(r.status >= 400 && r.status < 500 && !r.location, `${r.status} ${r.location}`);
+    assert.equal((await web.introspect(t.refresh_token)).active, true, 'nothing ended');
+    // The registered one (the library fills it in): the session ends at once, and with it
+    // the tokens issued in it; the browser is sent back with the state.
+    const state = generators.state();
+    r = await b.browse(web.endSessionUrl({ id_token_hint: t, state }), {});
+    assert.ok([302, 303].includes(r.status), `${r.status} ${r.text.slice(0, 500)}`);
+    const back = new URL(r.location);
+    assert.equal(`${back.origin}${back.pathname}`, WEB.loggedOut);
+    assert.equal(back.searchParams.get('state'), state);
+    assert.equal((await web.introspect(t.access_token)).active, false);
+    await rejects(web.refresh(t), 'invalid_grant', 400);
+    b.visited = [];
+    ({ params, checks } = await authorize(web, b, WEB.cb, 'openid', {}, user));
+    await web.callback(WEB.cb, params, checks);
+    assert.deepEqual(b.visited, ['/auth/login'], 'signed out: the next request signs in');
+  });
+
+test('RP-initiated logout without a hint asks the user first (a CSRF-protected form)',
+  async () => {
+    assert.ok(issuer, 'discovery ran');
+    const user = { email: EMAIL2, password: PASSWORD };
+    const b = new Browser(env.base);
+    let { params, checks } = await authorize(web, b, WEB.cb, 'openid', {}, user);
+    const t = await web.callback(WEB.cb, params, checks);
+    const state = generators.state();
+    const page = await b.browse(web.endSessionUrl({ state }), {});
+    assert.equal(page.status, 200, page.text.slice(0, 500));
+    assert.equal((await web.introspect(t.refresh_token)).active, true, 'nothing ended yet');
+    const f = forms(page.text).find((x) => x.action === '/auth/end-session/confirm');
+    assert.ok(f && f.fields.csrf, page.text.slice(0, 1500));
+    // The same form posted by another site (its Origin, no cookie): refused.
+    const forged = await b.request('POST', f.action, { form: f.fields, from: 'https://evil.example' });
+    assert.ok(forged.status >= 400, `${forged.status}`);
+    assert.equal((await web.introspect(t.refresh_token)).active, true, 'nothing ended yet');
+    const r = await b.submit(page, '/auth/end-session/confirm', {});
+    assert.ok([302, 303].includes(r.status), `${r.status} ${r.text.slice(0, 500)}`);
+    const back = new URL(r.location);
+    assert.equal(`${back.origin}${back.pathname}`, WEB.loggedOut);
+    assert.equal(back.searchParams.get('state'), state);
+    assert.equal((await web.introspect(t.refresh_token)).active, false);
+    b.visited = [];
+    ({ params, checks } = await authorize(web, b, WEB.cb, 'openid', {}, user));
+    await web.callback(WEB.cb, params, checks);
+    assert.deepEqual(b.visited, ['/auth/login'], 'signed out: the next request signs in');
+  });
 
 test('a public client: code + PKCE without a secret', async () => {
   const spa = spaClient();
