@@ -32,7 +32,9 @@ const struct key_prefix key_space[] = {
     {KEY_AUTHCODE, REC(auth_code_record), KEY_SWEEP_EXPIRES, NULL},
     {KEY_REFRESH, REC(refresh_token_record), KEY_SWEEP_REFRESH, NULL},
     {KEY_RFAM, NULL, KEY_WITH_RECORD, KEY_REFRESH},
-    {KEY_RFAMILY, REC(refresh_family_record), KEY_SWEEP_EXPIRES, NULL},
+    {KEY_RFAMILY, REC(refresh_family_record), KEY_SWEEP_FAMILY, NULL},
+    /* A user's offline families: ending all the user's sessions revokes them (rfamily.h). */
+    {KEY_UOFF, NULL, KEY_WITH_RECORD, KEY_RFAMILY},
     {KEY_ATOK, REC(access_token_record), KEY_SWEEP_EXPIRES, NULL},
     {KEY_REVOKED, REC(revoked_token_record), KEY_SWEEP_EXPIRES, NULL},
     {KEY_CONSENT, REC(consent_record), KEY_SWEEP_EXPIRES, NULL},

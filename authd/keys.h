@@ -41,9 +41,10 @@
 #define KEY_REFRESH "refresh/"   /* refresh/<token id>  RefreshTokenRecord of a rotation family */
 #define KEY_RFAM "rfam/"         /* rfam/<family>/<token id>  empty: a family's refresh tokens */
 #define KEY_RFAMILY                                                                                \
-    "rfamily/"                 /* rfamily/<family>  RefreshFamilyRecord; rotation locks it, and    \
-                                  a family without it is revoked */
-#define KEY_ATOK "atok/"       /* atok/<token id>  AccessTokenRecord (opaque access tokens) */
+    "rfamily/"           /* rfamily/<family>  RefreshFamilyRecord; rotation locks it, and          \
+                            a family without it is revoked */
+#define KEY_UOFF "uoff/" /* uoff/<user id>/<family>  empty: a user's offline refresh families */
+#define KEY_ATOK "atok/" /* atok/<token id>  AccessTokenRecord (opaque access tokens) */
 #define KEY_REVOKED "revoked/" /* revoked/<jti>  RevokedTokenRecord: revoked JWTs until exp */
 #define KEY_CONSENT "consent/" /* consent/<user id>/<client>  ConsentRecord */
 
@@ -54,6 +55,7 @@ enum key_sweep {
     KEY_SWEEP_SESSION, /* SessionRecord past session.expires_at, with its usess/ entry */
     KEY_SWEEP_EXPIRES, /* any record whose int64 expires_at has passed */
     KEY_SWEEP_REFRESH, /* like KEY_SWEEP_EXPIRES, with the token's rfam/ entry */
+    KEY_SWEEP_FAMILY,  /* like KEY_SWEEP_EXPIRES, with the family's uoff/ entry */
     KEY_SWEEP_COUNTER, /* ThrottleRecord neither locked nor inside any policy's window */
 };
 

@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "authd/keys.h"
 #include "authd/records.h"
+#include "authd/rfamily.h"
 #include "authd/users.h"
 
 char *
@@ -252,5 +253,7 @@ account_sessions_end_all(struct authd *a, struct store_txn *txn, const char *use
     prefix[pl++] = '/';
     prefix[pl] = '\0';
     struct end_all e = {.txn = txn, .prefix_len = pl, .keep_sid = keep_sid, .err = 0};
-    return store_txn_scan(txn, prefix, pl, on_user_session, &e);
+    int r = store_txn_scan(txn, prefix, pl, on_user_session, &e);
+    /* Offline refresh tokens outlive any one session, not the events that end them all. */
+    return r == AUTHD_OK ? rfamily_end_offline(txn, user_id) : r;
 }

@@ -25,6 +25,7 @@
 #include "authd/oauth.h"
 #include "authd/password.h"
 #include "authd/records.h"
+#include "authd/rfamily.h"
 #include "common/secret.h"
 #include "authd/signkeys.h"
 #include "authd/throttle.h"
@@ -39,6 +40,7 @@
 #define CONSENT_TTL (365 * 86400) /* seconds a consent is remembered */
 #define JWT_MAX 16384             /* bytes of a presented JWT */
 #define NONCE_MAX 512             /* bytes of an OpenID Connect nonce */
+#define OFFLINE "offline_access"  /* OIDC Core §11: a refresh token that outlives the session */
 
 typedef Authd__Storage__AuthCodeRecord CodeRec;
 typedef Authd__Storage__RefreshTokenRecord RefreshRec;
@@ -104,25 +106,51 @@ scope_has(const char *s, const char *tok)
     return 0;
 }
 
-/* AUTHD_OK when session sid exists, is authenticated and has not expired; else NOT_FOUND. */
+/* AUTHD_OK when session sid exists, is authenticated and has not expired (its expiry into
+ * *expires_at when not NULL); else NOT_FOUND. */
 static int
-session_alive(struct authd *a, struct store_txn *txn, const char *sid)
+session_alive(struct authd *a, struct store_txn *txn, const char *sid, int64_t *expires_at)
 {
     Authd__Storage__SessionRecord *s = NULL;
     int r = load(a, txn, 0, KEY_SESSION, sid, &authd__storage__session_record__descriptor, &s);
     if (r == AUTHD_OK &&
         (s->session == NULL || !s->session->authenticated || s->session->expires_at <= a->now()))
         r = AUTHD_ERR_NOT_FOUND;
+    if (r == AUTHD_OK && expires_at != NULL)
+        *expires_at = s->session->expires_at;
     rpc_msg_free(s ? &s->base : NULL);
     return r;
 }
 
-/* Loads user uid when it exists and is active (else NOT_FOUND). */
+/* 1 when client c may be granted offline_access: its registered scopes list it. */
 static int
-user_active(struct authd *a, struct store_txn *txn, const char *uid,
+client_offline_allowed(const Authd__V1__Client *c)
+{
+    struct oauth_scopes allowed;
+    return oauth_client_scopes(c, &allowed) == AUTHD_OK && oauth_scopes_has(&allowed, OFFLINE);
+}
+
+/* Removes tok from s (keeping the others' order). */
+static void
+scopes_drop(struct oauth_scopes *s, const char *tok)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->item[i], tok) != 0) {
+            if (k != i)
+                memcpy(s->item[k], s->item[i], sizeof(s->item[k]));
+            k++;
+        }
+    s->n = k;
+}
+
+/* Loads user uid when it exists and is active (else NOT_FOUND); for_update locks the record
+ * in txn (then ending all the user's sessions waits, and sees what this transaction wrote). */
+static int
+user_active(struct authd *a, struct store_txn *txn, int for_update, const char *uid,
             Authd__Storage__UserRecord **out)
 {
-    int r = account_user_get(a, txn, 0, uid, out);
+    int r = account_user_get(a, txn, for_update, uid, out);
     if (r == AUTHD_OK && ((*out)->user == NULL || (*out)->user->inactive)) {
         rpc_msg_free(&(*out)->base);
         *out = NULL;
@@ -190,6 +218,8 @@ struct issue {
     int64_t auth_time;
     const char *nonce;
     int refresh;            /* issue a refresh token */
+    int offline;            /* it outlives the session (offline_access), else it dies with it */
+    int64_t session_exp;    /* a session-bound refresh token lives no longer than this */
     int no_id_token;        /* never an ID token (response_type=token has nowhere to put one) */
     const char *family;     /* rotate within this family; NULL: start a new one */
     int64_t family_created; /* rotation: when the family began */
@@ -252,7 +282,11 @@ issue_prepare(struct authd *a, struct issue *is)
             return r;
         secret_b64url_encode(rnd, sizeof(rnd), is->fam);
     }
+    /* The lifetime the response advertises is the real one: a session-bound token dies with its
+     * session, so it never claims to live past it. */
     is->rexp = is->iat + oauth_refresh_ttl(is->gs);
+    if (!is->offline && is->session_exp > 0 && is->session_exp < is->rexp)
+        is->rexp = is->session_exp;
     return AUTHD_OK;
 }
 
@@ -278,6 +312,7 @@ issue_store(struct authd *a, struct store_txn *txn, struct issue *is)
         t.n_amr = is->n_amr;
         t.iat = is->iat;
         t.expires_at = is->exp;
+        t.family = is->refresh ? is->fam : "";
         if (key_make(key, KEY_ATOK, is->atok.id, NULL) == 0)
             return AUTHD_ERR_INTERNAL;
         r = rec_put(txn, key, &t.base);
@@ -291,7 +326,8 @@ issue_store(struct authd *a, struct store_txn *txn, struct issue *is)
     rt.family = is->fam;
     rt.client_id = (char *)is->client_id;
     rt.user_id = is->user != NULL ? is->user->id : "";
-    rt.sid = (char *)is->sid;
+    rt.sid = is->offline ? "" : (char *)is->sid;
+    rt.offline = is->offline;
     rt.scope = (char *)(is->refresh_scope != NULL ? is->refresh_scope : is->scope);
     rt.grant = (char *)is->grant;
     rt.amr = (char **)is->amr;
@@ -314,9 +350,16 @@ issue_store(struct authd *a, struct store_txn *txn, struct issue *is)
         f.user_id = rt.user_id;
         f.created_at = is->family_created > 0 ? is->family_created : is->iat;
         f.expires_at = is->rexp;
+        f.offline = is->offline;
         if (key_make(key, KEY_RFAMILY, is->fam, NULL) == 0)
             return AUTHD_ERR_INTERNAL;
         r = rec_put(txn, key, &f.base);
+    }
+    if (r == AUTHD_OK && is->offline) {
+        /* Ending all the user's sessions finds and revokes it there (rfamily.h). */
+        if (key_make(key, KEY_UOFF, rt.user_id, is->fam, NULL) == 0)
+            return AUTHD_ERR_INTERNAL;
+        r = store_txn_put(txn, key, strlen(key), "", 0);
     }
     return r;
 }
@@ -408,9 +451,12 @@ issue_answer(struct rpc_ctx *ctx, struct authd *a, const struct issue *is,
         if (r == AUTHD_OK && (resp->id_token = rpc_ctx_strdup(ctx, idt)) == NULL)
             r = AUTHD_ERR_NOMEM;
     }
-    if (r == AUTHD_OK && is->refresh &&
-        (resp->refresh_token = rpc_ctx_strdup(ctx, is->rtok.text)) == NULL)
-        r = AUTHD_ERR_NOMEM;
+    if (r == AUTHD_OK && is->refresh) {
+        resp->refresh_token = rpc_ctx_strdup(ctx, is->rtok.text);
+        resp->refresh_expires_in = is->rexp - is->iat;
+        if (resp->refresh_token == NULL)
+            r = AUTHD_ERR_NOMEM;
+    }
     if (r == AUTHD_OK) {
         resp->token_type = "Bearer";
         resp->expires_in = is->exp - is->iat;
@@ -430,67 +476,15 @@ static void
 log_issued(const struct issue *is, const char *grant)
 {
     char q1[96], q2[96];
-    log_event(LOG_INFO, "token_issued", "grant=%s client=%s user=%s jti=%s refresh=%s family=%s",
-              grant, log_quote(is->client_id, q1, sizeof(q1)),
+    log_event(LOG_INFO, "token_issued",
+              "grant=%s client=%s user=%s jti=%s refresh=%s family=%s offline=%d", grant,
+              log_quote(is->client_id, q1, sizeof(q1)),
               log_quote(is->user != NULL ? is->user->id : "", q2, sizeof(q2)), is->jti,
-              is->refresh ? is->rtok.id : "", is->refresh ? is->fam : "");
+              is->refresh ? is->rtok.id : "", is->refresh ? is->fam : "",
+              is->refresh && is->offline);
 }
 
 /* ---- revocation building blocks ---------------------------------------------------------- */
-
-struct fam_del {
-    struct store_txn *txn;
-    size_t plen;
-};
-
-static int
-on_family_member(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct fam_del *d = arg;
-    char rkey[KEY_MAX];
-    (void)val;
-    (void)vlen;
-    size_t il = klen - d->plen;
-    if (il == 0 || il > TOKEN_ID_LEN)
-        return 0;
-    int n =
-        snprintf(rkey, sizeof(rkey), "%s%.*s", KEY_REFRESH, (int)il, (const char *)key + d->plen);
-    if (n <= 0 || (size_t)n >= sizeof(rkey))
-        return 0;
-    int r = store_txn_delete(d->txn, rkey, (size_t)n);
-    if (r == AUTHD_OK)
-        r = store_txn_delete(d->txn, key, klen);
-    return r;
-}
-
-/*
- * Inside txn: revokes refresh-token family fam. The family record is locked first, so a
- * rotation in flight finishes before its members are listed and none can follow (a rotation
- * needs the record); then every member and its index entry are deleted.
- */
-static int
-family_delete(struct store_txn *txn, const char *fam)
-{
-    char hkey[KEY_MAX], prefix[KEY_MAX];
-    void *val = NULL;
-    size_t vlen = 0;
-    if (key_make(hkey, KEY_RFAMILY, fam, NULL) == 0)
-        return AUTHD_ERR_INTERNAL;
-    size_t pl = key_make(prefix, KEY_RFAM, fam, NULL);
-    if (pl == 0 || pl + 1 >= KEY_MAX)
-        return AUTHD_ERR_INTERNAL;
-    prefix[pl++] = '/';
-    prefix[pl] = '\0';
-    int r = store_txn_get(txn, hkey, strlen(hkey), 1, &val, &vlen);
-    store_value_free(val, vlen);
-    if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
-        return r;
-    r = store_txn_delete(txn, hkey, strlen(hkey));
-    if (r != AUTHD_OK)
-        return r;
-    struct fam_del d = {txn, pl};
-    return store_txn_scan(txn, prefix, pl, on_family_member, &d);
-}
 
 /* Inside txn: puts JWT access token jti on the revocation list until exp, and deletes the
  * opaque access token of that id if there is one. */
@@ -871,8 +865,15 @@ authz_request(struct authz *z, const Authd__V1__AuthorizeRequest *req,
         return authz_error(z, "invalid_scope", "the client's registered scopes are malformed");
     if (oauth_scopes_parse(p->scope, &q->want) != AUTHD_OK)
         return authz_error(z, "invalid_scope", "malformed scope");
-    if (q->want.n == 0)
+    if (q->want.n == 0) {
         q->want = allowed;
+        scopes_drop(&q->want, OFFLINE); /* offline access only when the request asks for it */
+    }
+    /* OIDC Core §11: offline_access is ignored (not refused) unless the client may have it and
+     * the answer is a code whose redemption gives a refresh token. */
+    if (!oauth_scopes_has(&allowed, OFFLINE) || strcmp(q->grant, "authorization_code") != 0 ||
+        q->gs == NULL || !q->gs->refresh_token)
+        scopes_drop(&q->want, OFFLINE);
     if (!oauth_scopes_subset(&q->want, &allowed))
         return authz_error(z, "invalid_scope", "a requested scope is not allowed for this client");
     if (oauth_scopes_join(&q->want, q->scope, sizeof(q->scope)) != AUTHD_OK)
@@ -971,14 +972,18 @@ authz_user(struct authz *z, const Authd__V1__AuthorizeRequest *req,
 }
 
 /*
- * Step 4: consent, for third-party clients. A refusal goes back to the (verified) redirect URI
- * as access_denied (RFC 6749 §4.1.2.1); a consent given is stored. AUTHD_OK when the answer may
- * be given, or with z->answered set (the consent page, or an error), or an error.
+ * Step 4: consent, for third-party clients, and for offline_access whoever the client is (OIDC
+ * Core §11: the OP must obtain consent before a refresh token outlives the session; a stored
+ * consent that names offline_access for this client counts, so prompt=consent is not needed).
+ * A refusal goes back to the (verified) redirect URI as access_denied (RFC 6749 §4.1.2.1); a
+ * consent given is stored. Under prompt=none, an offline_access the user has not approved is
+ * dropped from q (§11: ignored) instead of failing. AUTHD_OK when the answer may be given, or
+ * with z->answered set (the consent page, or an error), or an error.
  */
 static int
 authz_check_consent(struct authz *z, const Authd__V1__AuthorizeRequest *req,
                     const Authd__Storage__ClientRecord *crec, const Authd__V1__User *user,
-                    const struct authz_req *q)
+                    struct authz_req *q)
 {
     const Authd__V1__Client *c = crec->client;
     char q1[96], q2[96];
@@ -987,14 +992,29 @@ authz_check_consent(struct authz *z, const Authd__V1__AuthorizeRequest *req,
                   log_quote(c->id, q1, sizeof(q1)), log_quote(user->id, q2, sizeof(q2)));
         return authz_error(z, "access_denied", "the user denied the request");
     }
-    if (c->first_party)
+    int offline = oauth_scopes_has(&q->want, OFFLINE);
+    /* What the user must have approved: a first-party client needs it for offline_access only. */
+    struct oauth_scopes need;
+    oauth_scopes_clear(&need);
+    if (!c->first_party)
+        need = q->want;
+    else if (offline && oauth_scopes_add(&need, OFFLINE) != AUTHD_OK)
+        return AUTHD_ERR_INTERNAL;
+    if (need.n == 0)
         return AUTHD_OK;
     int covered = 0;
-    int r = consent_covers(z->a, user->id, c->id, &q->want, &covered);
+    int r = consent_covers(z->a, user->id, c->id, &need, &covered);
     if (r != AUTHD_OK)
         return r;
     int ask = !covered || (q->prompt & OAUTH_PROMPT_CONSENT);
     if (ask && !req->consent_given) {
+        if ((q->prompt & OAUTH_PROMPT_NONE) && offline) {
+            /* No page to ask on: go on without offline access (what is left is judged again). */
+            scopes_drop(&q->want, OFFLINE);
+            if (oauth_scopes_join(&q->want, q->scope, sizeof(q->scope)) != AUTHD_OK)
+                return AUTHD_ERR_INTERNAL;
+            return authz_check_consent(z, req, crec, user, q);
+        }
         if (q->prompt & OAUTH_PROMPT_NONE)
             return authz_error(z, "consent_required", "the user has not approved this client");
         return authz_consent(z, crec, &q->want);
@@ -1072,6 +1092,7 @@ deny(struct redeem *rd, const char *code, const char *d)
 
 struct code_step {
     const Authd__V1__OAuthTokenRequest *req;
+    int offline_allowed; /* the client may have offline_access (its registration, now) */
     struct redeem rd;
     CodeRec *rec; /* out */
 };
@@ -1186,7 +1207,7 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     if (c->used) {
         /* RFC 6749 §4.1.2: a code used twice revokes what its first use issued. */
         if (c->issued_refresh_family[0] != '\0' &&
-            (r = family_delete(txn, c->issued_refresh_family)) != AUTHD_OK)
+            (r = rfamily_delete(txn, c->issued_refresh_family)) != AUTHD_OK)
             return r;
         if (c->issued_jti[0] != '\0' &&
             (r = access_revoke(txn, c->issued_jti, c->issued_exp, c->client_id)) != AUTHD_OK)
@@ -1208,18 +1229,23 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
         /* A verifier for a code issued without a challenge: something was swapped. */
         return deny(rd, "invalid_grant", "no code_challenge was sent");
     }
-    r = session_alive(a, txn, c->sid);
+    struct issue *is = &rd->is;
+    /* OIDC Core §11: offline access when Authorize granted offline_access (the user consented)
+     * and the client may still have it and gets refresh tokens. */
+    is->offline = is->refresh && s->offline_allowed && scope_has(c->scope, OFFLINE);
+    r = session_alive(a, txn, c->sid, &is->session_exp);
     if (r == AUTHD_ERR_NOT_FOUND)
         return deny(rd, "invalid_grant", "the session has ended");
     if (r != AUTHD_OK)
         return r;
-    r = user_active(a, txn, c->user_id, &rd->user);
+    /* An offline family locks the user: ending all the user's sessions (which revokes offline
+     * families) either runs first, or after this one and finds the family. */
+    r = user_active(a, txn, is->offline, c->user_id, &rd->user);
     if (r == AUTHD_ERR_NOT_FOUND)
         return deny(rd, "invalid_grant", "the user is not active");
     if (r != AUTHD_OK)
         return r;
 
-    struct issue *is = &rd->is;
     is->user = rd->user->user;
     is->sid = c->sid;
     is->scope = c->scope;
@@ -1244,7 +1270,7 @@ static int
 grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequest *req,
            const Authd__V1__Client *c, Authd__V1__OAuthTokenResponse *resp)
 {
-    struct code_step s = {.req = req};
+    struct code_step s = {.req = req, .offline_allowed = client_offline_allowed(c)};
     const char *target = NULL;
 
     if (req->code[0] == '\0')
@@ -1318,6 +1344,7 @@ pw_step(struct authd *a, struct store_txn *txn, void *arg)
     const Authd__V1__Session *s = p->session->session;
     p->is.user = p->rec->user;
     p->is.sid = s->id;
+    p->is.session_exp = s->expires_at;
     p->is.amr = s->amr;
     p->is.n_amr = s->n_amr;
     p->is.auth_time = s->auth_time;
@@ -1377,6 +1404,9 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     p.is.gs = oauth_grant_settings(c, "password");
     p.is.scope = scope;
     p.is.refresh = p.is.gs != NULL && p.is.gs->refresh_token;
+    /* The user handed the client the password itself: asking for offline_access (which
+     * token_scope kept only when the client may have it) is the consent. */
+    p.is.offline = p.is.refresh && scope_has(scope, OFFLINE);
     if (l.two) {
         const struct audit who = {
             .user = uid, .client = c->id, .ip = req->client_ip, .reason = "oauth"};
@@ -1454,7 +1484,7 @@ refresh_step(struct authd *a, struct store_txn *txn, void *arg)
         return r;
     if (t->used) {
         /* Reuse: the token was stolen or the client is broken. Either way, end the family. */
-        if ((r = family_delete(txn, t->family)) != AUTHD_OK)
+        if ((r = rfamily_delete(txn, t->family)) != AUTHD_OK)
             return r;
         rd->replay = "refresh_reuse";
         return deny(rd, "invalid_grant", "the refresh token was already used");
@@ -1473,12 +1503,19 @@ refresh_step(struct authd *a, struct store_txn *txn, void *arg)
     const Authd__V1__GrantSettings *gs = oauth_grant_settings(c, t->grant);
     if (!oauth_client_has_grant(c, t->grant) || gs == NULL || !gs->refresh_token)
         return deny(rd, "unauthorized_client", "the client no longer allows refresh tokens");
-    r = session_alive(a, txn, t->sid);
-    if (r == AUTHD_ERR_NOT_FOUND)
-        return deny(rd, "invalid_grant", "the session has ended");
-    if (r != AUTHD_OK)
-        return r;
-    r = user_active(a, txn, t->user_id, &rd->user);
+    int64_t session_exp = 0;
+    if (t->offline) {
+        /* No session to outlive it, but the client's registration must still allow it. */
+        if (!client_offline_allowed(c))
+            return deny(rd, "invalid_grant", "the client no longer allows offline access");
+    } else {
+        r = session_alive(a, txn, t->sid, &session_exp);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            return deny(rd, "invalid_grant", "the session has ended");
+        if (r != AUTHD_OK)
+            return r;
+    }
+    r = user_active(a, txn, 0, t->user_id, &rd->user);
     if (r == AUTHD_ERR_NOT_FOUND)
         return deny(rd, "invalid_grant", "the user is not active");
     if (r != AUTHD_OK)
@@ -1512,6 +1549,8 @@ refresh_step(struct authd *a, struct store_txn *txn, void *arg)
     is->n_amr = t->n_amr;
     is->auth_time = t->auth_time;
     is->refresh = 1;
+    is->offline = t->offline;
+    is->session_exp = session_exp;
     is->family = t->family;
     is->family_created = fam_created;
     if ((r = issue_prepare(a, is)) != AUTHD_OK)
@@ -1553,8 +1592,13 @@ token_scope(struct rpc_ctx *ctx, const Authd__V1__Client *c, const char *request
         return oauth_fail(ctx, "invalid_scope", "the client's registered scopes are malformed");
     if (oauth_scopes_parse(requested, &want) != AUTHD_OK)
         return oauth_fail(ctx, "invalid_scope", "malformed scope");
-    if (want.n == 0)
+    if (want.n == 0) {
         want = allowed;
+        scopes_drop(&want, OFFLINE); /* offline access only when the request asks for it */
+    }
+    /* OIDC Core §11: offline_access the client may not have is ignored, not refused. */
+    if (!oauth_scopes_has(&allowed, OFFLINE))
+        scopes_drop(&want, OFFLINE);
     if (!oauth_scopes_subset(&want, &allowed))
         return oauth_fail(ctx, "invalid_scope", "a requested scope is not allowed for this client");
     if (oauth_scopes_join(&want, out, cap) != AUTHD_OK)
@@ -1675,27 +1719,28 @@ inspect_jwt(struct rpc_ctx *ctx, struct authd *a, const char *token, struct toki
     if (r != AUTHD_ERR_NOT_FOUND)
         goto out;
     if (ti->sid[0] != '\0') {
-        r = session_alive(a, NULL, ti->sid);
+        r = session_alive(a, NULL, ti->sid, NULL);
         if (r == AUTHD_ERR_NOT_FOUND)
             r = AUTHD_ERR_INVALID_TOKEN;
         if (r != AUTHD_OK)
             goto out;
     }
     const char *fam = jstr(j, "rfam");
+    int offline_user = 0;
     if (fam[0] != '\0') {
-        if (key_make(key, KEY_RFAMILY, fam, NULL) == 0) {
-            r = AUTHD_ERR_INVALID_TOKEN;
-            goto out;
-        }
-        r = store_get(a->store, key, strlen(key), &val, &vlen);
-        store_value_free(val, vlen);
+        FamilyRec *fr = NULL;
+        r = load(a, NULL, 0, KEY_RFAMILY, fam, &authd__storage__refresh_family_record__descriptor,
+                 &fr);
         if (r == AUTHD_ERR_NOT_FOUND)
             r = AUTHD_ERR_INVALID_TOKEN; /* its family was revoked */
         if (r != AUTHD_OK)
             goto out;
+        offline_user = fr->offline && strcmp(fr->user_id, ti->sub) == 0;
+        rpc_msg_free(&fr->base);
     }
-    /* Tokens with a session are a user's (every user token has one); without, the client's. */
-    ti->user_id = ti->sid[0] != '\0' ? ti->sub : "";
+    /* Tokens with a session are a user's, and so are those an offline refresh token (which has
+     * no session) issued; every other one is the client's own. */
+    ti->user_id = ti->sid[0] != '\0' || offline_user ? ti->sub : "";
     const char **f[] = {&ti->jti, &ti->client_id, &ti->sub, &ti->sid, &ti->scope, &ti->user_id};
     r = AUTHD_OK;
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && r == AUTHD_OK; i++)
@@ -1722,7 +1767,19 @@ inspect_opaque(struct rpc_ctx *ctx, struct authd *a, const struct token *t, stru
         rec->expires_at <= a->now())
         r = AUTHD_ERR_INVALID_TOKEN;
     if (r == AUTHD_OK && rec->sid[0] != '\0') {
-        r = session_alive(a, NULL, rec->sid);
+        r = session_alive(a, NULL, rec->sid, NULL);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            r = AUTHD_ERR_INVALID_TOKEN;
+    }
+    if (r == AUTHD_OK && rec->family[0] != '\0') {
+        /* It dies with the refresh family issued with it, as a JWT's rfam does. */
+        char key[KEY_MAX];
+        void *val = NULL;
+        size_t vlen = 0;
+        r = key_make(key, KEY_RFAMILY, rec->family, NULL) != 0
+                ? store_get(a->store, key, strlen(key), &val, &vlen)
+                : AUTHD_ERR_NOT_FOUND;
+        store_value_free(val, vlen);
         if (r == AUTHD_ERR_NOT_FOUND)
             r = AUTHD_ERR_INVALID_TOKEN;
     }
@@ -1764,8 +1821,9 @@ inspect_refresh(struct rpc_ctx *ctx, struct authd *a, const struct token *t, str
                 ? store_get(a->store, key, strlen(key), &val, &vlen)
                 : AUTHD_ERR_NOT_FOUND;
         store_value_free(val, vlen);
-        if (r == AUTHD_OK)
-            r = session_alive(a, NULL, rec->sid);
+        /* An offline token has no session to die with; its family ends it. */
+        if (r == AUTHD_OK && !rec->offline)
+            r = session_alive(a, NULL, rec->sid, NULL);
         if (r == AUTHD_ERR_NOT_FOUND)
             r = AUTHD_ERR_INVALID_TOKEN;
     }
@@ -1987,7 +2045,7 @@ revoke_step(struct authd *a, struct store_txn *txn, void *arg)
         strcmp(rt->client_id, s->client_id) == 0) {
         snprintf(s->family, sizeof(s->family), "%s", rt->family);
         snprintf(s->user_id, sizeof(s->user_id), "%s", rt->user_id);
-        r = family_delete(txn, rt->family);
+        r = rfamily_delete(txn, rt->family);
         s->what = "refresh";
         goto out;
     }
@@ -2090,7 +2148,7 @@ oauth_userinfo(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
         return oauth_fail(ctx, "invalid_token", "the access token has no user");
     if (!scope_has(ti.scope, "openid"))
         return oauth_fail(ctx, "invalid_token", "the access token lacks the openid scope");
-    r = user_active(a, NULL, ti.user_id, &u);
+    r = user_active(a, NULL, 0, ti.user_id, &u);
     if (r == AUTHD_ERR_NOT_FOUND)
         return oauth_fail(ctx, "invalid_token", "the user is not active");
     if (r != AUTHD_OK)

@@ -40,7 +40,7 @@ struct sweeper {
 struct sweep_pass {
     struct authd *a;
     enum key_sweep kind;
-    const ProtobufCMessageDescriptor *desc; /* KEY_SWEEP_EXPIRES/_REFRESH: has expires_at */
+    const ProtobufCMessageDescriptor *desc; /* KEY_SWEEP_EXPIRES/_REFRESH/_FAMILY: expires_at */
     size_t prefix_len;
     int64_t now;
     int64_t window;          /* KEY_SWEEP_COUNTER: the widest lockout window */
@@ -100,6 +100,14 @@ judge(const struct sweep_pass *p, const char *key, size_t klen, const void *val,
             int n = snprintf(ikey, KEY_MAX, "%s%s/%.*s", KEY_RFAM, rt->family, (int)il,
                              key + p->prefix_len);
             if (n <= 0 || (size_t)n >= KEY_MAX || rt->family[0] == '\0')
+                ikey[0] = '\0';
+        } else if (expired && p->kind == KEY_SWEEP_FAMILY) {
+            /* An offline family's entry in its user's index (absent for the others). */
+            const Authd__Storage__RefreshFamilyRecord *fr = (const void *)m;
+            size_t il = klen - p->prefix_len;
+            int n = snprintf(ikey, KEY_MAX, "%s%s/%.*s", KEY_UOFF, fr->user_id, (int)il,
+                             key + p->prefix_len);
+            if (n <= 0 || (size_t)n >= KEY_MAX || fr->user_id[0] == '\0')
                 ikey[0] = '\0';
         }
         protobuf_c_message_free_unpacked(m, NULL);
@@ -191,7 +199,9 @@ sweep_records(struct authd *a, const struct key_prefix *kp, int64_t now, uint64_
     p->now = now;
     p->window = throttle_widest_window(a);
     int r = AUTHD_OK;
-    if ((p->kind == KEY_SWEEP_EXPIRES || p->kind == KEY_SWEEP_REFRESH) && p->desc == NULL)
+    if ((p->kind == KEY_SWEEP_EXPIRES || p->kind == KEY_SWEEP_REFRESH ||
+         p->kind == KEY_SWEEP_FAMILY) &&
+        p->desc == NULL)
         r = AUTHD_ERR_INTERNAL; /* a key-space row that names no record to read */
     int more = 1, started = 0;
     while (r == AUTHD_OK && more) {

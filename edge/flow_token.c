@@ -295,6 +295,9 @@ token(struct edge_req *r, const char *const v[TP_N], const char *via)
     if (t->expires_in > 0)
         jo_int(&o, "expires_in", t->expires_in);
     jo_str(&o, "refresh_token", t->refresh_token);
+    /* The refresh token's real lifetime (an extension many clients read, e.g. Keycloak's). */
+    if (t->refresh_token != NULL && t->refresh_token[0] != '\0' && t->refresh_expires_in > 0)
+        jo_int(&o, "refresh_expires_in", t->refresh_expires_in);
     jo_str(&o, "scope", t->scope);
     jo_str(&o, "id_token", t->id_token);
     jo_user(&o, "userinfo", t->userinfo);
@@ -568,7 +571,7 @@ edge_flow_discovery(struct edge_req *r)
            "[\"client_secret_basic\",\"client_secret_post\",\"none\"]");
     jo_raw(&o, "id_token_signing_alg_values_supported", "[\"ES256\",\"RS256\"]");
     jo_raw(&o, "subject_types_supported", "[\"public\"]");
-    jo_raw(&o, "scopes_supported", "[\"openid\",\"profile\",\"email\"]");
+    jo_raw(&o, "scopes_supported", "[\"openid\",\"profile\",\"email\",\"offline_access\"]");
     /* What authd puts in ID tokens and userinfo (authd/svc_oauth.c, jwt_id_token). */
     jo_raw(&o, "claims_supported",
            "[\"sub\",\"iss\",\"aud\",\"azp\",\"exp\",\"iat\",\"auth_time\",\"nonce\",\"amr\","

@@ -18,6 +18,7 @@
 
 #include "authd/callers.h"
 #include "authd/v1/oauth.pb-c.h"
+#include "authd/v1/users.pb-c.h"
 #include "common/err.h"
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
@@ -28,6 +29,8 @@
 
 /* refresh_token_expiration of the clients put_client registers (0: authd's default). */
 static int64_t refresh_ttl;
+/* put_client's clients may have offline_access (their scope list names it). */
+static int offline_client;
 
 /* Registers a confidential client with the code, password and refresh grants. */
 static void
@@ -38,7 +41,7 @@ put_client(struct svc_fx *f, const char *id, int first_party)
     Authd__V1__GrantSettings code = AUTHD__V1__GRANT_SETTINGS__INIT;
     Authd__V1__GrantSettings pw = AUTHD__V1__GRANT_SETTINGS__INIT;
     char *grants[] = {"authorization_code", "password", "refresh_token"};
-    char *scopes[] = {"openid", "profile", "email"};
+    char *scopes[] = {"openid", "profile", "email", "offline_access"};
     ProtobufCMessage *resp = NULL;
 
     code.redirect_uri = REDIRECT;
@@ -52,7 +55,7 @@ put_client(struct svc_fx *f, const char *id, int first_party)
     c.first_party = first_party;
     c.n_grant_types = 3;
     c.grant_types = grants;
-    c.n_scope = 3;
+    c.n_scope = offline_client ? 4 : 3;
     c.scope = scopes;
     c.auth = &auth;
     assert_int_equal(svc_call(f, ROLE_ADMIN, "ClientAdmin", "Put", &c.base, &resp, NULL), AUTHD_OK);
@@ -540,11 +543,409 @@ test_request_objects_refused(void **state)
     request_given = request_uri_given = 0;
 }
 
+/* ---- offline_access (OIDC Core §11) and the lifetimes refresh tokens advertise ------------ */
+
+#define SESSION_TTL (12 * 3600) /* authd's default session lifetime */
+#define REFRESH_TTL_DEFAULT (30 * 86400)
+
+/* The code for scope (given: the consent page was approved) with what Authorize answered. */
+static int
+code_for(struct svc_fx *f, const char *session, const char *client_id, const char *scope,
+         const char *prompt, int given, char *code, size_t cap)
+{
+    Authd__V1__AuthorizeResponse *a = NULL;
+    authorize(f, session, client_id, scope, prompt, given, 0, &a);
+    int next = a->next;
+    int got = a->next == AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT &&
+              query_param(a->redirect_url, "code", code, cap);
+    rpc_msg_free(&a->base);
+    return got ? -1 : next;
+}
+
+/* Redeems code; the token response into *out (the caller's). */
+static void
+redeem(struct svc_fx *f, const char *client_id, const char *code,
+       Authd__V1__OAuthTokenResponse **out)
+{
+    assert_int_equal(token(f, client_id, "authorization_code", code, NULL, NULL, NULL, out),
+                     AUTHD_OK);
+    assert_true((*out)->refresh_token[0] != '\0');
+}
+
+/* Redeems a refresh token; the whole response into *out (the caller's) on AUTHD_OK. */
+static int
+refresh_resp(struct svc_fx *f, const char *client_id, const char *rt,
+             Authd__V1__OAuthTokenResponse **out)
+{
+    *out = NULL;
+    int r = token(f, client_id, "refresh_token", NULL, rt, NULL, NULL, out);
+    if (r != AUTHD_OK) {
+        rpc_msg_free(*out ? &(*out)->base : NULL);
+        *out = NULL;
+    }
+    return r;
+}
+
+/* OAuth.Introspect by client_id itself: 1 when active, with exp into *exp (may be NULL). */
+static int
+introspect(struct svc_fx *f, const char *client_id, const char *tok, const char *hint, int64_t *exp,
+           int *has_user)
+{
+    Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.token = (char *)tok;
+    req.token_type_hint = (char *)hint;
+    req.client_id = (char *)client_id;
+    req.client_secret = CLIENT_SECRET;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Introspect", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    Authd__V1__IntrospectResponse *ir = (void *)resp;
+    int active = ir->active;
+    if (exp != NULL)
+        *exp = ir->exp;
+    if (has_user != NULL)
+        *has_user = ir->username[0] != '\0';
+    rpc_msg_free(resp);
+    return active;
+}
+
+/* Sessions.Revoke with the session's token: the browser signs out. */
+static void
+logout(struct svc_fx *f, const char *session)
+{
+    Authd__V1__RevokeSessionRequest req = AUTHD__V1__REVOKE_SESSION_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.session_token = (char *)session;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "Sessions", "Revoke", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    rpc_msg_free(resp);
+    assert_int_not_equal(svc_session_get(f, session), AUTHD_OK);
+}
+
+/* OAuth.UserInfo with an access token: AUTHD_OK while it speaks for its user. */
+static int
+userinfo(struct svc_fx *f, const char *access_token)
+{
+    Authd__V1__UserInfoRequest req = AUTHD__V1__USER_INFO_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.access_token = (char *)access_token;
+    int r = svc_call(f, ROLE_EDGE, "OAuth", "UserInfo", &req.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}
+
+/*
+ * An offline refresh token outlives the browser session: after sign-out it still redeems, its
+ * successors too, and the access tokens they bring speak for the user (UserInfo, introspection
+ * with a username). It is offered only after the user approved offline_access, first-party
+ * client or not, and it says how long it lives: the configured lifetime, not the session's.
+ */
+static void
+test_offline_survives_logout(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__OAuthTokenResponse *t = NULL, *t2 = NULL;
+    char session[256], code[256], rt[256], rt2[256], at[4096];
+    int64_t exp = 0;
+    int has_user = 0;
+
+    offline_client = 1;
+    signed_in(f, "offline@example.com", session);
+    put_client(f, "app", 1);
+    /* First party, but offline access needs the user's approval: the consent page. */
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "", 0, code, sizeof(code)),
+        AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__CONSENT);
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "", 1, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    assert_string_equal(t->scope, "openid offline_access");
+    assert_int_equal(t->refresh_expires_in, REFRESH_TTL_DEFAULT);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    assert_int_equal(introspect(f, "app", rt, "refresh_token", &exp, NULL), 1);
+    assert_int_equal(exp, svc_fake_now + REFRESH_TTL_DEFAULT);
+
+    /* The approval is remembered: no page the next time. */
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "none", 0, code, sizeof(code)), -1);
+
+    logout(f, session);
+    svc_fake_now += SESSION_TTL + 60; /* the session would have expired by now anyway */
+    assert_int_equal(introspect(f, "app", rt, "refresh_token", NULL, NULL), 1);
+    assert_int_equal(refresh_resp(f, "app", rt, &t2), AUTHD_OK);
+    assert_int_equal(t2->refresh_expires_in, REFRESH_TTL_DEFAULT);
+    snprintf(rt2, sizeof(rt2), "%s", t2->refresh_token);
+    snprintf(at, sizeof(at), "%s", t2->access_token);
+    rpc_msg_free(&t2->base);
+    assert_int_equal(userinfo(f, at), AUTHD_OK);
+    assert_int_equal(introspect(f, "app", at, NULL, NULL, &has_user), 1);
+    assert_true(has_user);
+    assert_int_equal(refresh(f, "app", rt2, rt2), AUTHD_OK);
+
+    /* Rotation and reuse detection as for any refresh token: the used one kills the family. */
+    assert_int_equal(refresh(f, "app", rt, rt), AUTHD_ERR_INVALID_TOKEN);
+    assert_int_equal(refresh(f, "app", rt2, rt), AUTHD_ERR_INVALID_TOKEN);
+    assert_int_equal(userinfo(f, at), AUTHD_ERR_UNAUTHENTICATED);
+}
+
+/*
+ * Without offline_access, a refresh token dies with the session, and says so: the lifetime it
+ * advertises (refresh_expires_in, introspection's exp) is the session's remaining life when that
+ * is shorter than the configured one, and it really lives exactly that long.
+ */
+static void
+test_session_bound_lifetime_is_real(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char session[256], code[256], rt[256], rt2[256], next[256];
+    int64_t t0 = svc_fake_now, exp = 0;
+
+    offline_client = 1;
+    signed_in(f, "bound@example.com", session);
+    put_client(f, "app", 1);
+    svc_fake_now = t0 + 1000;
+    assert_int_equal(code_for(f, session, "app", "openid", "", 0, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    assert_string_equal(t->scope, "openid");
+    assert_int_equal(t->refresh_expires_in, SESSION_TTL - 1000);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    assert_int_equal(introspect(f, "app", rt, "refresh_token", &exp, NULL), 1);
+    assert_int_equal(exp, t0 + SESSION_TTL);
+    /* Rotation keeps to the session's end too. */
+    svc_fake_now = t0 + 2000;
+    Authd__V1__OAuthTokenResponse *t2 = NULL;
+    assert_int_equal(refresh_resp(f, "app", rt, &t2), AUTHD_OK);
+    assert_int_equal(t2->refresh_expires_in, SESSION_TTL - 2000);
+    snprintf(rt2, sizeof(rt2), "%s", t2->refresh_token);
+    rpc_msg_free(&t2->base);
+    /* Alive until the advertised end, not a second longer. */
+    svc_fake_now = t0 + SESSION_TTL - 1;
+    assert_int_equal(introspect(f, "app", rt2, "refresh_token", &exp, NULL), 1);
+    assert_int_equal(exp, t0 + SESSION_TTL);
+    svc_fake_now = t0 + SESSION_TTL;
+    assert_int_equal(introspect(f, "app", rt2, "refresh_token", NULL, NULL), 0);
+    assert_int_equal(refresh(f, "app", rt2, next), AUTHD_ERR_INVALID_TOKEN);
+
+    /* A configured lifetime shorter than the session is what it advertises and lives. */
+    refresh_ttl = 300;
+    svc_fake_now = t0 + 100;
+    put_client(f, "short", 1);
+    signed_in(f, "bound2@example.com", session);
+    assert_int_equal(code_for(f, session, "short", "openid", "", 0, code, sizeof(code)), -1);
+    redeem(f, "short", code, &t);
+    assert_int_equal(t->refresh_expires_in, 300);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    svc_fake_now = t0 + 399;
+    assert_int_equal(introspect(f, "short", rt, "refresh_token", &exp, NULL), 1);
+    assert_int_equal(exp, t0 + 400);
+    svc_fake_now = t0 + 400;
+    assert_int_equal(refresh(f, "short", rt, next), AUTHD_ERR_INVALID_TOKEN);
+}
+
+/* A refresh token without offline_access does not survive sign-out; nor do its access tokens. */
+static void
+test_session_bound_dies_with_logout(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char session[256], code[256], rt[256], next[256];
+
+    offline_client = 1;
+    signed_in(f, "logout@example.com", session);
+    put_client(f, "app", 1);
+    assert_int_equal(code_for(f, session, "app", "openid", "", 0, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    logout(f, session);
+    assert_int_equal(introspect(f, "app", rt, "refresh_token", NULL, NULL), 0);
+    assert_int_equal(refresh(f, "app", rt, next), AUTHD_ERR_INVALID_TOKEN);
+    assert_string_equal(last_oauth_error, "invalid_grant");
+}
+
+/*
+ * A client whose registration does not list offline_access asks for it: OIDC Core §11 says the
+ * request is ignored, so the answer is a code for the other scopes, and its refresh token is a
+ * session-bound one that says so and dies at sign-out. Likewise under prompt=none when the user
+ * never approved offline access, and for a third-party client whose consent covers the rest.
+ */
+static void
+test_offline_not_allowed_is_ignored(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char session[256], code[256], rt[256], next[256];
+    int64_t t0 = svc_fake_now;
+
+    offline_client = 0;
+    signed_in(f, "noffline@example.com", session);
+    put_client(f, "plain", 1);
+    assert_int_equal(
+        code_for(f, session, "plain", "openid offline_access", "", 0, code, sizeof(code)), -1);
+    redeem(f, "plain", code, &t);
+    assert_string_equal(t->scope, "openid");
+    assert_int_equal(t->refresh_expires_in, SESSION_TTL);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+
+    /* The password grant ignores it the same way. */
+    assert_int_equal(
+        token(f, "plain", "password", NULL, NULL, "noffline@example.com", SVC_PASSWORD, &t),
+        AUTHD_OK);
+    assert_string_equal(t->scope, "openid profile email");
+    rpc_msg_free(&t->base);
+
+    /* prompt=none and no approval yet: a code without offline access, not consent_required. */
+    offline_client = 1;
+    put_client(f, "first", 1);
+    assert_int_equal(
+        code_for(f, session, "first", "openid offline_access", "none", 0, code, sizeof(code)), -1);
+    redeem(f, "first", code, &t);
+    assert_string_equal(t->scope, "openid");
+    assert_int_equal(t->refresh_expires_in, SESSION_TTL);
+    rpc_msg_free(&t->base);
+
+    logout(f, session);
+    assert_int_equal(refresh(f, "plain", rt, next), AUTHD_ERR_INVALID_TOKEN);
+    (void)t0;
+}
+
+/* Password change and reset, deactivation and deletion end every session of the user: they
+ * revoke the offline refresh tokens too, and the access tokens those issued. */
+static void
+test_offline_revoked_with_password_change(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char session[256], code[256], rt[256], keep[256], at[4096];
+
+    offline_client = 1;
+    signed_in(f, "pwchange@example.com", session);
+    put_client(f, "app", 1);
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "", 1, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    /* An access token from the offline family, and a second family held by the test. */
+    assert_int_equal(refresh_resp(f, "app", rt, &t), AUTHD_OK);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    snprintf(at, sizeof(at), "%s", t->access_token);
+    rpc_msg_free(&t->base);
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "", 0, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    snprintf(keep, sizeof(keep), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    assert_int_equal(userinfo(f, at), AUTHD_OK);
+
+    /* The user changes the password in the same browser session, which stays signed in. */
+    Authd__V1__ChangePasswordRequest req = AUTHD__V1__CHANGE_PASSWORD_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.session_token = session;
+    req.current_password = SVC_PASSWORD;
+    req.new_password = "another horse battery staple";
+    req.client_ip = SVC_IP;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "Sessions", "ChangePassword", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    rpc_msg_free(resp);
+    assert_int_equal(svc_session_get(f, session), AUTHD_OK);
+    assert_int_equal(introspect(f, "app", rt, "refresh_token", NULL, NULL), 0);
+    assert_int_equal(refresh(f, "app", rt, code), AUTHD_ERR_INVALID_TOKEN);
+    assert_int_equal(refresh(f, "app", keep, code), AUTHD_ERR_INVALID_TOKEN);
+    assert_int_equal(userinfo(f, at), AUTHD_ERR_UNAUTHENTICATED);
+
+    /* A new offline token after the change, then the administrator deactivates the user. */
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "", 0, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    char uid[64];
+    snprintf(uid, sizeof(uid), "%s", t->userinfo->id);
+    rpc_msg_free(&t->base);
+    Authd__V1__UpdateUserRequest up = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
+    Authd__V1__BoolValue yes = AUTHD__V1__BOOL_VALUE__INIT;
+    yes.value = 1;
+    up.id = uid;
+    up.inactive = &yes;
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "Users", "Update", &up.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+    yes.value = 0; /* active again: the token stays dead */
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "Users", "Update", &up.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+    assert_int_equal(refresh(f, "app", rt, code), AUTHD_ERR_INVALID_TOKEN);
+}
+
+/* The token endpoint's revocation (RFC 7009) ends an offline family like any other. */
+static void
+test_offline_revoked_by_revocation(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char session[256], code[256], rt[256], next[256];
+
+    offline_client = 1;
+    signed_in(f, "revoke@example.com", session);
+    put_client(f, "app", 1);
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "", 1, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    snprintf(rt, sizeof(rt), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    logout(f, session);
+    Authd__V1__RevokeRequest req = AUTHD__V1__REVOKE_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.token = rt;
+    req.client_id = "app";
+    req.client_secret = CLIENT_SECRET;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Revoke", &req.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+    assert_int_equal(refresh(f, "app", rt, next), AUTHD_ERR_INVALID_TOKEN);
+}
+
+/* An offline token's configured lifetime is what it advertises and lives, past the session. */
+static void
+test_offline_lifetime_is_real(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char session[256], code[256], a1[256], b1[256], next[256];
+    int64_t t0 = svc_fake_now, exp = 0;
+
+    offline_client = 1;
+    refresh_ttl = SESSION_TTL + 500;
+    signed_in(f, "offlife@example.com", session);
+    put_client(f, "app", 1);
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "", 1, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    assert_int_equal(t->refresh_expires_in, SESSION_TTL + 500);
+    snprintf(a1, sizeof(a1), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    assert_int_equal(
+        code_for(f, session, "app", "openid offline_access", "", 0, code, sizeof(code)), -1);
+    redeem(f, "app", code, &t);
+    snprintf(b1, sizeof(b1), "%s", t->refresh_token);
+    rpc_msg_free(&t->base);
+    svc_fake_now = t0 + SESSION_TTL + 499;
+    assert_int_equal(introspect(f, "app", a1, "refresh_token", &exp, NULL), 1);
+    assert_int_equal(exp, t0 + SESSION_TTL + 500);
+    assert_int_equal(refresh(f, "app", a1, next), AUTHD_OK);
+    svc_fake_now = t0 + SESSION_TTL + 500;
+    assert_int_equal(introspect(f, "app", b1, "refresh_token", NULL, NULL), 0);
+    assert_int_equal(refresh(f, "app", b1, next), AUTHD_ERR_INVALID_TOKEN);
+}
+
 /* The fixture, with this file's knobs back at their defaults (a failed test may leave them). */
 static int
 setup(void **state)
 {
     refresh_ttl = 0;
+    offline_client = 0;
     max_age = -1;
     auth_after = "";
     request_given = request_uri_given = 0;
@@ -565,6 +966,17 @@ main(void)
         cmocka_unit_test_setup_teardown(test_max_age, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_fresh_login, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_request_objects_refused, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_offline_survives_logout, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_session_bound_lifetime_is_real, setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_session_bound_dies_with_logout, setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_offline_not_allowed_is_ignored, setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_offline_revoked_with_password_change, setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_offline_revoked_by_revocation, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_offline_lifetime_is_real, setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -187,7 +187,8 @@ test_key_space_rows_complete(void **state)
         } else {
             assert_null(kp->indexed_by);
         }
-        if (kp->sweep == KEY_SWEEP_EXPIRES || kp->sweep == KEY_SWEEP_REFRESH) {
+        if (kp->sweep == KEY_SWEEP_EXPIRES || kp->sweep == KEY_SWEEP_REFRESH ||
+            kp->sweep == KEY_SWEEP_FAMILY) {
             assert_non_null(kp->record);
             const ProtobufCFieldDescriptor *fd =
                 protobuf_c_message_descriptor_get_field_by_name(kp->record, "expires_at");
@@ -225,7 +226,8 @@ put_record(struct store *st, const struct key_prefix *kp, const char *id, int64_
         m = &trec.base;
         break;
     case KEY_SWEEP_EXPIRES:
-    case KEY_SWEEP_REFRESH: {
+    case KEY_SWEEP_REFRESH:
+    case KEY_SWEEP_FAMILY: {
         gen = calloc(1, kp->record->sizeof_message);
         assert_non_null(gen);
         protobuf_c_message_init(kp->record, gen);
@@ -238,6 +240,12 @@ put_record(struct store *st, const struct key_prefix *kp, const char *id, int64_
         if (fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING) {
             const char *fam = OWNER;
             memcpy((char *)gen + fd->offset, &fam, sizeof(fam));
+        }
+        /* A refresh family names its user, whose uoff/ index entry goes with it. */
+        fd = protobuf_c_message_descriptor_get_field_by_name(kp->record, "user_id");
+        if (kp->sweep == KEY_SWEEP_FAMILY && fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING) {
+            const char *user = OWNER;
+            memcpy((char *)gen + fd->offset, &user, sizeof(user));
         }
         m = gen;
         break;
