@@ -104,7 +104,7 @@ static const struct opts_spec option_table[] = {
     {"code-ttl", 0, "AUTHD_CODE_TTL", OPTS_INT, "SECONDS", 1, 600, NULL, "60",
      "OAuth authorization code lifetime", F(set.code_ttl)},
     {"token-alg", 0, "AUTHD_TOKEN_ALG", OPTS_CHOICE, "ALG", 0, 0, "ES256|RS256", "ES256",
-     "JWS algorithm of issued tokens", F(token_alg)},
+     "JWS algorithm of access tokens until a key rotation chooses one", F(token_alg)},
     {"issuer", 0, "AUTHD_ISSUER", OPTS_STRING, "URL", 0, 0, NULL, "http://127.0.0.1:8080",
      "the edge's public base URL: the iss of every token", F(issuer)},
     {"sweep-interval", 0, "AUTHD_SWEEP_INTERVAL", OPTS_INT, "SECONDS", 1, DAYS(7), NULL, "600",
@@ -494,17 +494,13 @@ open_domain(const struct options *o, struct secretbox *box, struct store **st, s
         fprintf(stderr, "authd: cannot load or create the token signing keys\n");
         return -1;
     }
-    /* The chosen algorithm needs an active key of its own (ES256 always has one). */
-    if (strcmp(a->set.token_alg, "RS256") == 0) {
-        char *probe = NULL;
-        if (signkeys_sign(a->keys, "RS256", "{}", &probe) != AUTHD_OK) {
-            char kid[SIGNKEYS_KID_MAX];
-            if (signkeys_rotate(a, a->keys, "RS256", kid) != AUTHD_OK) {
-                fprintf(stderr, "authd: cannot create an RS256 signing key\n");
-                return -1;
-            }
-        }
-        free(probe);
+    /* An active key of each algorithm from the start, both in the JWKS before any token needs
+     * them: access tokens use the chosen one (--token-alg until a rotation chooses), ID tokens
+     * the one their client registered, RS256 by default (OpenID Connect). */
+    if (signkeys_ensure(a, a->keys, "ES256") != AUTHD_OK ||
+        signkeys_ensure(a, a->keys, "RS256") != AUTHD_OK) {
+        fprintf(stderr, "authd: cannot create the token signing keys\n");
+        return -1;
     }
     return 0;
 }

@@ -40,7 +40,8 @@ struct signkey {
     cjose_jwk_t *jwk; /* private key; cjose_jwk_release frees it (OpenSSL clears the numbers) */
     char *pub_json;   /* public JWK with kid, alg, use: the JWKS entry; immutable once made */
     int64_t created_at;
-    int64_t retired_at; /* 0 = active */
+    int64_t retired_at;  /* 0 = active */
+    int64_t selected_at; /* immutable: SigningKey.selected_at (0: chooses nothing) */
 };
 
 struct signkeys {
@@ -53,6 +54,7 @@ struct signkeys {
     int64_t synced_ms;         /* monotonic ms of the last reread of the store's keys */
     struct signkey *keys;
     size_t n, cap;
+    const char *default_alg; /* access tokens' algorithm while no key is selected (static) */
 };
 
 /* The private members a public JWK must never carry (EC, RSA, oct). */
@@ -304,6 +306,8 @@ signkey_open(struct authd *a, const Authd__Storage__SigningKey *rec, struct sign
         goto out;
     }
     r = signkey_fill(sk, jwk, rec->kid, alg, rec->created_at, rec->retired_at);
+    if (r == AUTHD_OK)
+        sk->selected_at = rec->selected_at;
 out:
     secret_freezero(pt, ptlen);
     return r;
@@ -405,6 +409,7 @@ signkeys_new(int64_t max_token_ttl, int64_t (*now)(void))
     }
     k->max_ttl = max_token_ttl;
     k->now = now;
+    k->default_alg = "ES256";
     return k;
 }
 
@@ -543,6 +548,8 @@ signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
         goto out;
     k->a = a;
     k->synced_ms = authd_mono_ms();
+    if (signkeys_alg_name(a->set.token_alg) != NULL)
+        k->default_alg = signkeys_alg_name(a->set.token_alg);
     *out = k;
     k = NULL;
 out:
@@ -776,7 +783,9 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
     memset(&sk, 0, sizeof(sk));
     if (kid != NULL)
         kid[0] = '\0';
-    const char *name_alg = signkeys_alg_name(alg);
+    /* No algorithm named: the key that signs access tokens now is the one to replace. */
+    const char *name_alg =
+        alg == NULL || alg[0] == '\0' ? signkeys_access_alg(k) : signkeys_alg_name(alg);
     if (a == NULL || k == NULL || name_alg == NULL)
         goto out;
 
@@ -797,6 +806,15 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
     int64_t now = a->now();
     sk.created_at = now;
     fresh->created_at = now;
+    /* The administrator's choice of algorithm for access tokens: later than every choice this
+     * replica knows (retired keys' included), even within the same second, so the last rotation
+     * always wins. */
+    int64_t sel = now;
+    for (size_t i = 0; i < k->n; i++)
+        if (k->keys[i].selected_at >= sel)
+            sel = k->keys[i].selected_at + 1;
+    sk.selected_at = sel;
+    fresh->selected_at = sel;
     if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
         (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
         goto out;
@@ -836,6 +854,13 @@ out:
 int
 signkeys_sign(struct signkeys *k, const char *alg, const char *claims_json, char **jws)
 {
+    return signkeys_sign_typ(k, alg, "JWT", claims_json, jws);
+}
+
+int
+signkeys_sign_typ(struct signkeys *k, const char *alg, const char *typ, const char *claims_json,
+                  char **jws)
+{
     cjose_err err;
     cjose_header_t *hdr = NULL;
     cjose_jws_t *j = NULL;
@@ -848,7 +873,7 @@ signkeys_sign(struct signkeys *k, const char *alg, const char *claims_json, char
         return AUTHD_ERR_INVALID_ARGUMENT;
     *jws = NULL;
     const char *name_alg = signkeys_alg_name(alg);
-    if (k == NULL || name_alg == NULL || claims_json == NULL)
+    if (k == NULL || name_alg == NULL || claims_json == NULL || typ == NULL || typ[0] == '\0')
         goto out;
     signkeys_refresh(k);
     claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, NULL);
@@ -869,7 +894,7 @@ signkeys_sign(struct signkeys *k, const char *alg, const char *claims_json, char
     r = AUTHD_ERR_INTERNAL;
     if (!cjose_header_set(hdr, CJOSE_HDR_ALG, sk->alg, &err) ||
         !cjose_header_set(hdr, CJOSE_HDR_KID, sk->kid, &err) ||
-        !cjose_header_set(hdr, "typ", "JWT", &err))
+        !cjose_header_set(hdr, "typ", typ, &err))
         goto out;
     j = cjose_jws_sign(sk->jwk, hdr, (const uint8_t *)claims_json, strlen(claims_json), &err);
     pthread_rwlock_unlock(&k->lock);
@@ -970,6 +995,92 @@ out:
     if (locked)
         pthread_rwlock_unlock(&k->lock);
     cjose_jws_release(j);
+    return r;
+}
+
+const char *
+signkeys_access_alg(struct signkeys *k)
+{
+    if (k == NULL)
+        return "ES256";
+    signkeys_refresh(k);
+    pthread_rwlock_rdlock(&k->lock);
+    const struct signkey *best = NULL;
+    for (size_t i = 0; i < k->n; i++) {
+        const struct signkey *sk = &k->keys[i];
+        /* Ties cannot come from one replica (rotations number their choices); between two that
+         * rotated at once, the greater kid, so every replica picks the same. */
+        if (sk->retired_at == 0 && sk->selected_at > 0 &&
+            (best == NULL || sk->selected_at > best->selected_at ||
+             (sk->selected_at == best->selected_at && strcmp(sk->kid, best->kid) > 0)))
+            best = sk;
+    }
+    const char *alg = best != NULL ? signkeys_alg_name(best->alg) : NULL;
+    if (alg == NULL)
+        alg = k->default_alg;
+    pthread_rwlock_unlock(&k->lock);
+    return alg;
+}
+
+int
+signkeys_ensure(struct authd *a, struct signkeys *k, const char *alg)
+{
+    struct signkey sk;
+    Authd__Storage__SigningKey *fresh = NULL;
+    struct store_batch *b = NULL;
+    char name[KEY_MAX], q[96];
+    int rotating = 0;
+    int r = AUTHD_ERR_INVALID_ARGUMENT;
+
+    memset(&sk, 0, sizeof(sk));
+    const char *name_alg = signkeys_alg_name(alg);
+    if (a == NULL || k == NULL || name_alg == NULL)
+        return r;
+    pthread_rwlock_rdlock(&k->lock);
+    int have = signkeys_active(k, name_alg) != NULL;
+    pthread_rwlock_unlock(&k->lock);
+    if (have)
+        return AUTHD_OK;
+
+    /* As a rotation: the slow part first, then a reread (another replica may have made one),
+     * then the check and the store write under rotate_lock. Two replicas that both make one
+     * leave two active keys of alg; both verify, the newest signs, the next load retires the
+     * other (signkeys_retire_extra). */
+    if ((r = signkey_generate(a, name_alg, &sk, &fresh)) != AUTHD_OK)
+        goto out;
+    r = AUTHD_ERR_NOMEM;
+    if ((b = store_batch_new()) == NULL)
+        goto out;
+    if (k->a != NULL && (r = signkeys_sync(k)) != AUTHD_OK)
+        goto out;
+    pthread_mutex_lock(&k->rotate_lock);
+    rotating = 1;
+    r = AUTHD_OK;
+    if (signkeys_active(k, name_alg) != NULL)
+        goto out; /* made meanwhile: ours is dropped unstored */
+    sk.created_at = fresh->created_at = a->now();
+    if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
+        (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
+        goto out;
+    pthread_rwlock_wrlock(&k->lock);
+    r = signkeys_reserve(k);
+    pthread_rwlock_unlock(&k->lock);
+    if (r != AUTHD_OK || (r = store_batch_commit(a->store, b)) != AUTHD_OK)
+        goto out;
+    pthread_rwlock_wrlock(&k->lock);
+    k->keys[k->n++] = sk; /* reserved above; only rotate_lock holders change the array */
+    pthread_rwlock_unlock(&k->lock);
+    log_event(LOG_INFO, "signkey_created", "kid=%s alg=%s", log_quote(sk.kid, q, sizeof(q)),
+              name_alg);
+    memset(&sk, 0, sizeof(sk)); /* the array owns it now */
+out:
+    if (rotating)
+        pthread_mutex_unlock(&k->rotate_lock);
+    if (r != AUTHD_OK)
+        log_event(LOG_ERROR, "signkey_create_failed", "alg=%s err=%s", name_alg, authd_strerror(r));
+    signkey_clear(&sk);
+    rpc_msg_free(fresh != NULL ? &fresh->base : NULL);
+    store_batch_free(b);
     return r;
 }
 

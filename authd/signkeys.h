@@ -2,8 +2,10 @@
 /*
  * Token signing keys. authd keeps its signing keys in the store (private keys sealed with the
  * same key-encryption key as TOTP secrets, see secretbox.h), one active key per algorithm
- * (ES256 by default; RS256 for Aidbox compatibility), each with a kid. Rotation makes a new
- * key active; retired public keys stay in the JWKS until every token they signed has expired.
+ * (ES256 and RS256, both published), each with a kid. Access tokens are signed with the
+ * algorithm the latest administrator rotation chose (signkeys_access_alg); ID tokens with the
+ * one their client registered (RS256 by default). Rotation makes a new key active; retired
+ * public keys stay in the JWKS until every token they signed has expired.
  * JWS signing and verification go through cjose. Thread-safe: one signkeys serves all calls.
  */
 #ifndef AUTHD_SIGNKEYS_H
@@ -30,17 +32,39 @@ int signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
 void signkeys_free(struct signkeys *k);
 
 /*
- * Creates a new key for alg ("ES256" or "RS256"; NULL or "" = "ES256"), stores it, and makes it
- * the active one for that algorithm. kid (SIGNKEYS_KID_MAX bytes) receives its id. AUTHD_OK,
- * AUTHD_ERR_INVALID_ARGUMENT (unknown alg) or an error.
+ * Creates a new key for alg ("ES256" or "RS256"; NULL or "" = signkeys_access_alg(k)), stores
+ * it, and makes it the active one for that algorithm, retiring the one before. The rotation is
+ * also the administrator's choice: alg becomes the algorithm of access tokens on every replica
+ * sharing the store (SigningKey.selected_at). kid (SIGNKEYS_KID_MAX bytes) receives its id.
+ * AUTHD_OK, AUTHD_ERR_INVALID_ARGUMENT (unknown alg) or an error.
  */
 int signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid);
 
 /*
+ * Makes sure alg ("ES256" or "RS256") has an active key: when it has none, creates and stores
+ * one without retiring anything and without choosing it for access tokens. AUTHD_OK (also when
+ * one existed), AUTHD_ERR_INVALID_ARGUMENT or an error. Slow only when it creates (an RSA key).
+ */
+int signkeys_ensure(struct authd *a, struct signkeys *k, const char *alg);
+
+/*
+ * The algorithm access tokens are signed with: the alg of the active key whose rotation was
+ * the latest administrator choice, or, when no active key was chosen (a new store, or keys made
+ * before choices were recorded), the --token-alg of the authd given to signkeys_load (ES256 by
+ * default). A static string, "ES256" or "RS256".
+ */
+const char *signkeys_access_alg(struct signkeys *k);
+
+/*
  * Signs claims_json (a JSON object) as a compact JWS with the active key of alg (NULL = ES256),
  * with "typ": "JWT" and "kid" in the header. *jws is malloc'd (free with free()).
+ * AUTHD_ERR_NOT_FOUND when alg has no active key (see signkeys_ensure).
  */
 int signkeys_sign(struct signkeys *k, const char *alg, const char *claims_json, char **jws);
+
+/* signkeys_sign with typ (non-empty, e.g. "at+jwt" for RFC 9068 access tokens) in the header. */
+int signkeys_sign_typ(struct signkeys *k, const char *alg, const char *typ, const char *claims_json,
+                      char **jws);
 
 /*
  * Verifies a compact JWS: the header's kid must name a published key, its alg must be that key's

@@ -296,6 +296,10 @@ client_validate(struct rpc_ctx *ctx, const Authd__V1__Client *c)
         if (u[0] == '\0' || !redirect_ok(u))
             bad = "post_logout_redirect_uris: absolute http(s) URLs without a fragment";
     }
+    if (bad == NULL && c->id_token_signed_response_alg[0] != '\0' &&
+        strcmp(c->id_token_signed_response_alg, "RS256") != 0 &&
+        strcmp(c->id_token_signed_response_alg, "ES256") != 0)
+        bad = "id_token_signed_response_alg: RS256 or ES256";
     if (bad == NULL && c->secret[0] != '\0' &&
         (strlen(c->secret) < CLIENT_SECRET_MIN || strlen(c->secret) > PASSWORD_MAX_LEN))
         bad = "secret: 8..1024 characters";

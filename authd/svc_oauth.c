@@ -180,10 +180,10 @@ amr_array(char *const *amr, size_t n)
     return arr;
 }
 
-/* Serialises claims and signs them with the active key. *jws is malloc'd (a bearer token:
- * secret_strfree it). Takes the reference to claims. */
+/* Serialises claims and signs them with the active key of alg, typ in the header. *jws is
+ * malloc'd (a bearer token: secret_strfree it). Takes the reference to claims. */
 static int
-jwt_sign(struct authd *a, json_t *claims, char **jws)
+jwt_sign(struct authd *a, const char *alg, const char *typ, json_t *claims, char **jws)
 {
     *jws = NULL;
     if (claims == NULL)
@@ -197,7 +197,11 @@ jwt_sign(struct authd *a, json_t *claims, char **jws)
     json_decref(claims);
     if (text == NULL)
         return AUTHD_ERR_NOMEM;
-    int r = signkeys_sign(a->keys, a->set.token_alg, text, jws);
+    int r = signkeys_sign_typ(a->keys, alg, typ, text, jws);
+    /* authd makes a key of each algorithm at startup; a key set without one (a test's, or a
+     * store another replica had not finished with) gets it now, once. */
+    if (r == AUTHD_ERR_NOT_FOUND && signkeys_ensure(a, a->keys, alg) == AUTHD_OK)
+        r = signkeys_sign_typ(a->keys, alg, typ, text, jws);
     secret_strfree(text);
     return r;
 }
@@ -208,6 +212,7 @@ jwt_sign(struct authd *a, json_t *claims, char **jws)
 struct issue {
     const char *grant; /* the grant whose settings apply (stored with refresh) */
     const char *client_id;
+    const char *id_alg;                 /* the client's id_token_signed_response_alg ("": RS256) */
     const Authd__V1__GrantSettings *gs; /* NULL: defaults */
     const Authd__V1__User *user;        /* NULL: the client itself (client_credentials) */
     const char *sid;                    /* "" when none */
@@ -388,6 +393,9 @@ jwt_access(struct authd *a, const struct issue *is, char **jws)
             bad |= jset(c, "sid", json_string(is->sid));
         if (is->n_amr > 0)
             bad |= jset(c, "amr", amr_array(is->amr, is->n_amr));
+        /* RFC 9068 §2.2.1: when a user signed in, when that was. */
+        if (is->user != NULL && is->auth_time > 0)
+            bad |= jset(c, "auth_time", json_integer(is->auth_time));
         /* The refresh-token family issued with it: revoking the family (RFC 7009 §2.1, or a
          * detected reuse) makes this access token inactive too. */
         if (is->refresh && is->fam[0] != '\0')
@@ -397,7 +405,9 @@ jwt_access(struct authd *a, const struct issue *is, char **jws)
         json_decref(c);
         return AUTHD_ERR_NOMEM;
     }
-    return jwt_sign(a, c, jws);
+    /* RFC 9068 §2.1: typ at+jwt, so a resource server can tell an access token from an ID token
+     * signed by the same keys; the algorithm is the administrator's (signkeys_access_alg). */
+    return jwt_sign(a, signkeys_access_alg(a->keys), "at+jwt", c, jws);
 }
 
 /* The OpenID Connect ID token (Core §2). It has no client_id and no jti, so it can never pass
@@ -428,7 +438,10 @@ jwt_id_token(struct authd *a, const struct issue *is, char **jws)
         json_decref(c);
         return AUTHD_ERR_NOMEM;
     }
-    return jwt_sign(a, c, jws);
+    /* OIDC Core §3.1.3.7 / Registration §2: the client's registered algorithm, RS256 when it
+     * registered none; signkeys keeps an active key of each. */
+    const char *alg = is->id_alg != NULL && is->id_alg[0] != '\0' ? is->id_alg : "RS256";
+    return jwt_sign(a, alg, "JWT", c, jws);
 }
 
 /* Signs what was prepared and fills resp (arena memory). */
@@ -715,6 +728,7 @@ authz_token(struct authz *z, const Authd__V1__Client *c, const Authd__V1__GrantS
     is.grant = "implicit";
     is.no_id_token = 1;
     is.client_id = c->id;
+    is.id_alg = c->id_token_signed_response_alg;
     is.gs = gs;
     is.user = u;
     is.sid = s->id;
@@ -1279,6 +1293,7 @@ grant_code(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthTokenRequ
         return oauth_fail(ctx, "invalid_grant", "unknown or expired code");
     s.rd.is.grant = "authorization_code";
     s.rd.is.client_id = c->id;
+    s.rd.is.id_alg = c->id_token_signed_response_alg;
     s.rd.is.gs = oauth_grant_settings(c, "authorization_code");
     s.rd.is.refresh = s.rd.is.gs != NULL && s.rd.is.gs->refresh_token;
     int r = account_txn_run(a, code_step, &s);
@@ -1401,6 +1416,7 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     }
     p.is.grant = "password";
     p.is.client_id = c->id;
+    p.is.id_alg = c->id_token_signed_response_alg;
     p.is.gs = oauth_grant_settings(c, "password");
     p.is.scope = scope;
     p.is.refresh = p.is.gs != NULL && p.is.gs->refresh_token;
@@ -1441,6 +1457,7 @@ grant_client_credentials(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__
     struct issue is = {0};
     is.grant = "client_credentials";
     is.client_id = c->id;
+    is.id_alg = c->id_token_signed_response_alg;
     is.gs = oauth_grant_settings(c, "client_credentials");
     is.scope = scope;
     int r = issue_prepare(a, &is);
@@ -1540,6 +1557,7 @@ refresh_step(struct authd *a, struct store_txn *txn, void *arg)
     struct issue *is = &rd->is;
     is->grant = t->grant;
     is->client_id = c->id;
+    is->id_alg = c->id_token_signed_response_alg;
     is->gs = gs;
     is->user = rd->user->user;
     is->sid = t->sid;

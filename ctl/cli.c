@@ -116,7 +116,9 @@ ctl_rpc_failed(const char *what, int err, const struct rpc_status *st)
 static const struct opts_spec id_alg_table[] = {
     {"id", 0, NULL, OPTS_STRING, "ID", 0, 0, NULL, NULL, "the client's id", F(id)},
     {"alg", 0, NULL, OPTS_CHOICE, "ALG", 0, 0, "ES256|RS256", NULL,
-     "algorithm of the new key (default: authd's --token-alg)", F(alg)},
+     "algorithm of the new key, which signs access tokens from then on (default: the one "
+     "signing them now)",
+     F(alg)},
     CTL_OUTPUT_ROW(struct client_args),
 };
 #undef F

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `authctl keys rotate [--alg ES256|RS256]`: a new token signing key becomes the active one. */
+/* `authctl keys rotate [--alg ES256|RS256]`: a new token signing key becomes the active one for
+ * its algorithm, and that algorithm signs access tokens from then on (without --alg: the one that
+ * signs them now). */
 #include "ctl/ctl.h"
 
 #include <stdio.h>

@@ -69,14 +69,15 @@ static const struct opts_program program = {
         "  user list [--page-size N]\n"
         "  user activate --id ID\n"
         "  user deactivate --id ID\n"
+
         "  user delete --id ID\n"
         "  user set-password --id ID --password-stdin\n"
         "  client get --id ID           print an OAuth client (as a manifest; never its secret)\n"
         "  client list\n"
         "  client delete --id ID\n"
         "  keys rotate [--alg ES256|RS256]\n"
-        "                               make a new token signing key the active one; prints its\n"
-        "                               kid\n"
+        "                               make a new token signing key the active one, its\n"
+        "                               algorithm the one of access tokens; prints its kid\n"
         "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n",
     .footer = "Passwords are read from standard input only (without echo on a terminal), never\n"
               "from the command line.\n"

@@ -478,6 +478,7 @@ static const char *const client_fields[] = {"resourceType",
                                             "active",
                                             "introspect",
                                             "post_logout_redirect_uris",
+                                            "id_token_signed_response_alg",
                                             NULL};
 static const char *const client_auth_fields[] = {"implicit", "authorization_code", "password",
                                                  "client_credentials", NULL};
@@ -681,6 +682,8 @@ map_client(struct mctx *m, const json_t *res, struct manifest_resource *out)
         (r = get_string(m, res, "", "secret", &c->secret, 0)) != AUTHD_OK ||
         (r = get_bool(m, res, "", "first_party", &c->first_party, NULL)) != AUTHD_OK ||
         (r = get_bool(m, res, "", "introspect", &c->introspect, NULL)) != AUTHD_OK ||
+        (r = get_string(m, res, "", "id_token_signed_response_alg",
+                        &c->id_token_signed_response_alg, 0)) != AUTHD_OK ||
         (r = get_string_list(m, res, "", "grant_types", 0, &c->grant_types, &c->n_grant_types)) !=
             AUTHD_OK ||
         (r = get_object(m, res, "", "auth", &auth)) != AUTHD_OK ||
@@ -1163,6 +1166,8 @@ client_members(json_t *o, const void *msg)
     bad |= json_object_set_new(o, "first_party", json_boolean(c->first_party));
     if (c->introspect)
         bad |= json_object_set_new(o, "introspect", json_boolean(1));
+    if (c->id_token_signed_response_alg != NULL && c->id_token_signed_response_alg[0] != '\0')
+        bad |= set_str(o, "id_token_signed_response_alg", c->id_token_signed_response_alg);
     if (c->n_grant_types > 0)
         bad |= json_object_set_new(o, "grant_types",
                                    string_list_json(c->grant_types, c->n_grant_types));

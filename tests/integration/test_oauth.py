@@ -1326,9 +1326,9 @@ def test_token_signed_right_after_a_rotation_verifies(env):
 
 
 def test_rs256_signing_key(env):
-    """`authctl keys rotate --alg RS256` publishes an RSA key (the active one for RS256); tokens
-    are still signed with the ES256 key (the default alg), and a token can never choose its key
-    and algorithm: the header's alg must be the named key's."""
+    """`authctl keys rotate --alg RS256` publishes an RSA key (the active one for RS256), and a
+    token can never choose its key and algorithm: the header's alg must be the named key's.
+    (That new access tokens are then RS256 is test_keys_rotate_alg_switches_..._algorithm.)"""
     es = client_credentials(env)["access_token"]
     p = subprocess.run([AUTHCTL, "--authd", env.authd.target, "keys", "rotate", "--alg", "RS256"],
                        capture_output=True, text=True, timeout=30)
@@ -1566,3 +1566,131 @@ def test_client_secret_lock_ends(env):
         assert time.time() < deadline, r.text
         time.sleep(0.2)
     assert r.status_code == 200, r.text
+
+
+# ---- token formats (issue 12 item 12) ------------------------------------------------------
+
+def rotate_keys(env, *args):
+    p = subprocess.run([AUTHCTL, "--authd", env.authd.target, "keys", "rotate", *args],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def password_grant(env, email, scope, cid=APP, secret=APP_SECRET):
+    r = token_req(env, {"grant_type": "password", "username": email, "password": PW,
+                        "scope": scope}, auth=(cid, secret))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_access_tokens_are_rfc9068_jwts(env):
+    """RFC 9068: an access JWT says typ at+jwt and carries iss, exp, aud, sub, client_id, iat,
+    jti (and scope, and auth_time/amr when a user signed in); an ID token stays typ JWT, so a
+    resource server can tell one from the other. (Before: every token said typ JWT and access
+    tokens had no auth_time.)"""
+    user = create_user(env, "rfc9068@example.com")
+    s = new_session()
+    tok, _, _ = code_flow(env, s, APP, APP_SECRET, APP_CB, "rfc9068@example.com")
+    h = jwt.get_unverified_header(tok["access_token"])
+    assert h["typ"] == "at+jwt" and h["kid"], h
+    at = verify_jwt(env, tok["access_token"], APP,
+                    required=("iss", "exp", "aud", "sub", "client_id", "iat", "jti"))
+    assert at["sub"] == user.id and at["client_id"] == APP and at["scope"], at
+    assert abs(at["auth_time"] - time.time()) < 120 and "pwd" in at["amr"], at
+    assert jwt.get_unverified_header(tok["id_token"])["typ"] == "JWT"
+    # A refreshed access token is one too, with the same auth_time.
+    r = token_req(env, {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]},
+                  auth=(APP, APP_SECRET))
+    assert r.status_code == 200, r.text
+    assert jwt.get_unverified_header(r.json()["access_token"])["typ"] == "at+jwt"
+    assert verify_jwt(env, r.json()["access_token"], APP)["auth_time"] == at["auth_time"]
+    # A client's own token: no user, so no auth_time.
+    cc = client_credentials(env)["access_token"]
+    assert jwt.get_unverified_header(cc)["typ"] == "at+jwt"
+    c = verify_jwt(env, cc, SVC, required=("iss", "exp", "aud", "sub", "client_id", "iat", "jti"))
+    assert c["sub"] == SVC and "auth_time" not in c and "amr" not in c, c
+    assert introspect(env, cc, SVC, SVC_SECRET)["active"] is True
+
+
+def test_keys_rotate_alg_switches_the_access_token_algorithm(env):
+    """`authctl keys rotate --alg RS256` makes RS256 the algorithm of new access tokens (before,
+    authd kept signing with ES256, its --token-alg), tokens verify against the JWKS, tokens
+    signed before still verify; the choice survives a restart; rotating without --alg keeps the
+    algorithm, and --alg ES256 switches back."""
+    es = client_credentials(env)["access_token"]
+    assert jwt.get_unverified_header(es)["alg"] == "ES256"
+    kid = rotate_keys(env, "--alg", "RS256")
+    rs = client_credentials(env)["access_token"]
+    h = jwt.get_unverified_header(rs)
+    assert h["alg"] == "RS256" and h["kid"] == kid and h["typ"] == "at+jwt", h
+    key = jwks_client(env).get_signing_key(kid)
+    claims = jwt.decode(rs, key.key, algorithms=["RS256"], audience=SVC, issuer=env.base)
+    assert claims["client_id"] == SVC
+    assert verify_jwt(env, rs, SVC)["client_id"] == SVC
+    assert verify_jwt(env, es, SVC)["client_id"] == SVC  # the old token still verifies
+    assert introspect(env, es, SVC, SVC_SECRET)["active"] is True
+    assert introspect(env, rs, SVC, SVC_SECRET)["active"] is True
+    # No --alg: a new key for the algorithm in use, which stays RS256.
+    kid2 = rotate_keys(env)
+    h = jwt.get_unverified_header(client_credentials(env)["access_token"])
+    assert h["alg"] == "RS256" and h["kid"] == kid2, h
+    # Stored, not a flag: authd restarted (default --token-alg ES256) keeps RS256.
+    env.authd.restart()
+    t = env.call(OA + "Token", oauth_pb2.OAuthTokenRequest(
+        grant_type="client_credentials", client_id=SVC, client_secret=SVC_SECRET),
+        oauth_pb2.OAuthTokenResponse).access_token
+    assert jwt.get_unverified_header(t)["alg"] == "RS256"
+    for old in (es, rs):
+        i = env.call(OA + "Introspect", oauth_pb2.IntrospectRequest(
+            token=old, client_id=SVC, client_secret=SVC_SECRET), oauth_pb2.IntrospectResponse)
+        assert i.active
+    kid3 = rotate_keys(env, "--alg", "ES256")
+    t = env.call(OA + "Token", oauth_pb2.OAuthTokenRequest(
+        grant_type="client_credentials", client_id=SVC, client_secret=SVC_SECRET),
+        oauth_pb2.OAuthTokenResponse).access_token
+    h = jwt.get_unverified_header(t)
+    assert h["alg"] == "ES256" and h["kid"] == kid3, h
+
+
+def test_id_token_alg_follows_the_client_registration(env):
+    """ID tokens are RS256 for a client that registered no id_token_signed_response_alg (the
+    OpenID default; before they were ES256 like the access tokens), ES256 for one that
+    registered it; both keys are in the JWKS from the start and discovery lists both."""
+    create_user(env, "idalg@example.com")
+    conf = requests.get(env.base + "/.well-known/openid-configuration", timeout=20).json()
+    assert set(conf["id_token_signing_alg_values_supported"]) == {"ES256", "RS256"}
+    kinds = {k["kty"] for k in requests.get(conf["jwks_uri"], timeout=20).json()["keys"]}
+    assert kinds == {"EC", "RSA"}, kinds
+    t = password_grant(env, "idalg@example.com", "openid")
+    assert jwt.get_unverified_header(t["id_token"])["alg"] == "RS256"
+    assert jwt.get_unverified_header(t["access_token"])["alg"] == "ES256"
+    assert verify_jwt(env, t["id_token"], APP)["azp"] == APP
+    # Registered ES256 (through a manifest, as an administrator would).
+    manifest = os.path.join(env.tmp, "es-client.yaml")
+    with open(manifest, "w") as f:
+        f.write("resourceType: Client\nid: es-app\nsecret: es-app-secret-0123456789\n"
+                "grant_types: [password]\nid_token_signed_response_alg: ES256\n")
+    p = subprocess.run([AUTHCTL, "--authd", env.authd.target, "apply", "-f", manifest],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([AUTHCTL, "--authd", env.authd.target, "-o", "json", "client", "get",
+                        "--id", "es-app"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["id_token_signed_response_alg"] == "ES256", p.stdout
+    t = password_grant(env, "idalg@example.com", "openid", cid="es-app",
+                       secret="es-app-secret-0123456789")
+    assert jwt.get_unverified_header(t["id_token"])["alg"] == "ES256"
+    assert verify_jwt(env, t["id_token"], "es-app")["azp"] == "es-app"
+    # Explicit RS256 over gRPC; anything else is refused.
+    c = put_client(env, "rs-app", "rs-app-secret-0123456789", grant_types=["password"])
+    assert c.id_token_signed_response_alg == ""
+    c.id_token_signed_response_alg = "RS256"
+    c.secret = "rs-app-secret-0123456789"
+    assert env.call(CA + "Put", c, oauth_pb2.ClientResponse).client \
+        .id_token_signed_response_alg == "RS256"
+    for bad in ("HS256", "none", "es256"):
+        c.id_token_signed_response_alg = bad
+        with pytest.raises(grpc.RpcError) as e:
+            env.call(CA + "Put", c, oauth_pb2.ClientResponse)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bad

@@ -940,7 +940,7 @@ test_rotation(void **state)
     /* A rotation also drops keys whose time is up. */
     char kid3[SIGNKEYS_KID_MAX], kid4[SIGNKEYS_KID_MAX];
     fake_now += 10;
-    assert_int_equal(signkeys_rotate(&f->a, f->k, NULL, kid3), AUTHD_OK); /* NULL = ES256 */
+    assert_int_equal(signkeys_rotate(&f->a, f->k, NULL, kid3), AUTHD_OK); /* NULL: the access alg */
     assert_int_equal(count_keys(f->st), 2);
     fake_now += TTL + 1;
     assert_int_equal(signkeys_rotate(&f->a, f->k, "ES256", kid4), AUTHD_OK);
@@ -1018,6 +1018,76 @@ test_rs256(void **state)
     free(s);
     free(te);
     free(t);
+}
+
+/*
+ * The access tokens' algorithm is the administrator's last rotation, stored, so a reload (a
+ * restart, another replica) keeps it; without one, --token-alg (set.token_alg). A key made by
+ * signkeys_ensure chooses nothing. Before: rotation made a key but chose nothing, and access
+ * tokens kept --token-alg's algorithm.
+ */
+static void
+test_rotation_chooses_the_access_alg(void **state)
+{
+    struct fx *f = *state;
+    load(f);
+    assert_string_equal(signkeys_access_alg(f->k), "ES256");
+    /* ensure: an RS256 key appears (one, however often asked), published, not chosen. */
+    assert_int_equal(signkeys_ensure(&f->a, f->k, "RS256"), AUTHD_OK);
+    assert_int_equal(signkeys_ensure(&f->a, f->k, "RS256"), AUTHD_OK);
+    assert_int_equal(signkeys_ensure(&f->a, f->k, "ES256"), AUTHD_OK);
+    assert_int_equal(signkeys_ensure(&f->a, f->k, "HS256"), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(count_keys(f->st), 2);
+    assert_int_equal(jwks_count(f->k), 2);
+    assert_string_equal(signkeys_access_alg(f->k), "ES256");
+    free(sign(f->k, "RS256", claims1));
+
+    char kid[SIGNKEYS_KID_MAX], kid2[SIGNKEYS_KID_MAX], kid3[SIGNKEYS_KID_MAX];
+    assert_int_equal(signkeys_rotate(&f->a, f->k, "RS256", kid), AUTHD_OK);
+    assert_string_equal(signkeys_access_alg(f->k), "RS256");
+    load(f);
+    assert_string_equal(signkeys_access_alg(f->k), "RS256");
+    /* No alg: the algorithm in use, in the same second too. */
+    assert_int_equal(signkeys_rotate(&f->a, f->k, NULL, kid2), AUTHD_OK);
+    assert_string_equal(signkeys_access_alg(f->k), "RS256");
+    char *t = sign(f->k, "RS256", claims1);
+    json_t *h = header_of(t);
+    assert_string_equal(json_string_value(json_object_get(h, "kid")), kid2);
+    json_decref(h);
+    free(t);
+    /* Another rotation within the same second wins over the one before. */
+    assert_int_equal(signkeys_rotate(&f->a, f->k, "ES256", kid3), AUTHD_OK);
+    assert_string_equal(signkeys_access_alg(f->k), "ES256");
+    load(f);
+    assert_string_equal(signkeys_access_alg(f->k), "ES256");
+
+    /* typ as asked (RFC 9068 access tokens). */
+    char *jws = NULL;
+    assert_int_equal(signkeys_sign_typ(f->k, "ES256", "at+jwt", claims1, &jws), AUTHD_OK);
+    h = header_of(jws);
+    assert_string_equal(json_string_value(json_object_get(h, "typ")), "at+jwt");
+    json_decref(h);
+    assert_verifies(f->k, jws, claims1);
+    free(jws);
+    jws = (char *)0x1;
+    assert_int_equal(signkeys_sign_typ(f->k, "ES256", "", claims1, &jws),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    assert_null(jws);
+}
+
+/* Without a chosen key, the access tokens' algorithm is --token-alg's. */
+static void
+test_access_alg_defaults_to_the_setting(void **state)
+{
+    struct fx *f = *state;
+    snprintf(f->a.set.token_alg, sizeof(f->a.set.token_alg), "%s", "RS256");
+    load(f);
+    assert_string_equal(signkeys_access_alg(f->k), "RS256");
+    char kid[SIGNKEYS_KID_MAX];
+    assert_int_equal(signkeys_rotate(&f->a, f->k, "ES256", kid), AUTHD_OK);
+    assert_string_equal(signkeys_access_alg(f->k), "ES256");
+    load(f); /* the stored choice wins over the setting */
+    assert_string_equal(signkeys_access_alg(f->k), "ES256");
 }
 
 static void
@@ -1391,6 +1461,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_jwks_public_only_and_openssl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rs256, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_chooses_the_access_alg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_alg_defaults_to_the_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_box, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alg_field_mismatch_skipped, setup, teardown),
