@@ -38,6 +38,8 @@ const SVC = { id: 'conf-svc', secret: 'conf-svc-secret-0123456789abcdef' };
 const RS = { id: 'conf-rs', secret: 'conf-rs-secret-0123456789abcdefg' };
 // RFC 6749 §2.3.1: Basic credentials are form-encoded before base64 (the library does).
 const ODD = { id: 'conf-odd', secret: 'odd/secret+with:colon%and space~0123456789' };
+// A client allowed offline_access (OIDC Core §11).
+const OFF = { id: 'conf-offline', secret: 'conf-offline-secret-0123456789ab', cb: 'https://off.example/cb' };
 const LOCK = { id: 'conf-lock', secret: 'conf-lock-secret-0123456789abcd' }; // guessed at
 const MANIFEST = `
 - resourceType: Client
@@ -61,6 +63,13 @@ const MANIFEST = `
   secret: ${RS.secret}
   grant_types: [client_credentials]
   introspect: true
+- resourceType: Client
+  id: ${OFF.id}
+  secret: ${OFF.secret}
+  first_party: true
+  grant_types: [authorization_code, refresh_token]
+  scope: [openid, profile, email, offline_access]
+  auth: {authorization_code: {redirect_uri: "${OFF.cb}", pkce: true, refresh_token: true}}
 - resourceType: Client
   id: ${LOCK.id}
   secret: ${LOCK.secret}
@@ -331,22 +340,31 @@ class Browser {
       text: await r.text(), url: u };
   }
 
-  async submit(page, action, values) {
+  // Posts the page's form to action with values filled in, and the pressed button's
+  // name=value (button: [name, value]) as a browser does.
+  async submit(page, action, values, button) {
     const f = forms(page.text).find((x) => x.action === action);
     assert.ok(f, `no form to ${action} in ${page.url}: ${page.text.slice(0, 1500)}`);
     for (const k of Object.keys(values))
       assert.ok(k in f.fields, `form ${action} has no field ${k}: ${Object.keys(f.fields)}`);
-    return this.request('POST', action, { form: { ...f.fields, ...values } });
+    const form = { ...f.fields, ...values };
+    if (button) {
+      assert.ok(f.buttons.some(([n, v]) => n === button[0] && v === button[1]),
+        `form ${action} has no button ${button}: ${f.buttons}`);
+      [, form[button[0]]] = button;
+    }
+    return this.request('POST', action, { form });
   }
 
-  // Opens url and follows the edge's pages: the login form, the TOTP step. Returns the first
+  // Opens url and follows the edge's pages: the login form, the TOTP step, the consent page
+  // (when told what to decide: 'allow' or 'deny'). Returns the first
   // redirect off the edge (the client's callback: never followed) or any other answer.
   async browse(url, user) {
     return this.follow(await this.request('GET', url), user);
   }
 
   // The same from an answer the browser already has.
-  async follow(first, { email, password, authenticator } = {}) {
+  async follow(first, { email, password, authenticator, consent } = {}) {
     let r = first;
     for (let steps = 0; steps < 12; steps++) {
       if ([301, 302, 303, 307, 308].includes(r.status)) {
@@ -365,6 +383,8 @@ class Browser {
         && actions.includes('/auth/two-factor/verify')) {
         assert.ok(authenticator, 'the browser was sent to the TOTP step');
         r = await this.submit(r, '/auth/two-factor/verify', { token: await authenticator.fresh() });
+      } else if (consent && actions.includes('/auth/consent')) {
+        r = await this.submit(r, '/auth/consent', {}, ['decision', consent]);
       } else {
         return r;
       }
@@ -791,6 +811,44 @@ test('RP-initiated logout without a hint asks the user first (a CSRF-protected f
     ({ params, checks } = await authorize(web, b, WEB.cb, 'openid', {}, user));
     await web.callback(WEB.cb, params, checks);
     assert.deepEqual(b.visited, ['/auth/login'], 'signed out: the next request signs in');
+  });
+
+test('offline_access: with the user\'s consent the refresh token outlives the session',
+  async () => {
+    assert.ok(issuer, 'discovery ran');
+    const off = new issuer.Client({ client_id: OFF.id, client_secret: OFF.secret,
+      redirect_uris: [OFF.cb], response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
+    const b = new Browser(env.base);
+    const user = { email: EMAIL2, password: PASSWORD, consent: 'allow' };
+    // OIDC Core §11: offline_access comes with prompt=consent.
+    let { params, checks } = await authorize(off, b, OFF.cb, 'openid offline_access',
+      { prompt: 'consent' }, user);
+    assert.deepEqual(b.visited, ['/auth/login', '/auth/authorize'],
+      'signed in, then the consent page');
+    const t0 = Math.floor(Date.now() / 1000);
+    const offline = await off.callback(OFF.cb, params, checks);
+    const t1 = Math.ceil(Date.now() / 1000);
+    assert.ok(offline.scope.split(' ').includes('offline_access'), offline.scope);
+    // The lifetime the answer advertises is the one introspection (and authd) applies.
+    const rei = offline.refresh_expires_in;
+    assert.ok(Number.isInteger(rei) && rei > 0, `refresh_expires_in ${rei}`);
+    const { exp } = await off.introspect(offline.refresh_token, 'refresh_token');
+    assert.ok(exp >= t0 + rei && exp <= t1 + rei, `exp ${exp} vs ${t0}..${t1} + ${rei}`);
+    // In the same browser session: a session-bound token (no offline_access), for another
+    // client that may not have it at all (asking is ignored, not refused: §11).
+    ({ params, checks } = await authorize(web, b, WEB.cb, 'openid offline_access', {}, user));
+    const bound = await web.callback(WEB.cb, params, checks);
+    assert.ok(!bound.scope.split(' ').includes('offline_access'), bound.scope);
+    // Sign out at the edge: the session's tokens end, the offline one lives on.
+    const r = await b.submit(await b.request('GET', '/'), '/auth/logout', {});
+    assert.ok([302, 303].includes(r.status), `${r.status}`);
+    await rejects(web.refresh(bound), 'invalid_grant', 400);
+    const later = await off.refresh(offline);
+    assert.ok(later.access_token && later.refresh_token);
+    assert.equal((await off.userinfo(later)).sub, (await off.introspect(later.access_token)).sub);
+    // Rotation and reuse detection hold for offline tokens too.
+    await rejects(off.refresh(offline.refresh_token), 'invalid_grant', 400);
+    assert.equal((await off.introspect(later.refresh_token)).active, false);
   });
 
 test('a public client: code + PKCE without a secret', async () => {
