@@ -38,6 +38,8 @@ const SVC = { id: 'conf-svc', secret: 'conf-svc-secret-0123456789abcdef' };
 const RS = { id: 'conf-rs', secret: 'conf-rs-secret-0123456789abcdefg' };
 // RFC 6749 §2.3.1: Basic credentials are form-encoded before base64 (the library does).
 const ODD = { id: 'conf-odd', secret: 'odd/secret+with:colon%and space~0123456789' };
+// A client that registered ES256 ID tokens.
+const ES = { id: 'conf-es', secret: 'conf-es-secret-0123456789abcdefg', cb: 'https://es.example/cb' };
 // A client allowed offline_access (OIDC Core §11).
 const OFF = { id: 'conf-offline', secret: 'conf-offline-secret-0123456789ab', cb: 'https://off.example/cb' };
 const LOCK = { id: 'conf-lock', secret: 'conf-lock-secret-0123456789abcd' }; // guessed at
@@ -64,6 +66,13 @@ const MANIFEST = `
   grant_types: [client_credentials]
   introspect: true
 - resourceType: Client
+  id: ${ES.id}
+  secret: ${ES.secret}
+  first_party: true
+  grant_types: [authorization_code]
+  id_token_signed_response_alg: ES256
+  auth: {authorization_code: {redirect_uri: "${ES.cb}", pkce: true}}
+- resourceType: Client
   id: ${OFF.id}
   secret: ${OFF.secret}
   first_party: true
@@ -80,9 +89,11 @@ const MANIFEST = `
   grant_types: [client_credentials]
 `;
 // The clients above register no id_token_signed_response_alg, so their ID tokens are RS256,
-// the OpenID default (authd's access tokens stay ES256: a separate choice). The relying party
-// states it anyway, as an application that registered it would. (Before issue 12 authd signed
-// ID tokens ES256, with no per-client choice, and this said ES256.)
+// the OpenID default (authd's access tokens are ES256 unless a rotation chose otherwise: a
+// separate choice). The confidential client's relying party states nothing either and relies
+// on the library's default, as an application that registered nothing does; the others state
+// it. (Before issue 12 authd signed ID tokens ES256 with no per-client choice, and the library
+// refused them: "unexpected JWT alg received, expected RS256, got: ES256".)
 const ID_TOKEN_ALG = 'RS256';
 
 // No call of the library waits long on a loaded machine's answer without failing clearly.
@@ -401,8 +412,7 @@ let userId;
 
 function webClient(secret = WEB.secret) {
   return new issuer.Client({ client_id: WEB.id, client_secret: secret, redirect_uris: [WEB.cb],
-    post_logout_redirect_uris: [WEB.loggedOut], response_types: ['code'],
-    id_token_signed_response_alg: ID_TOKEN_ALG });
+    post_logout_redirect_uris: [WEB.loggedOut], response_types: ['code'] });
 }
 
 function spaClient() {
@@ -437,6 +447,26 @@ async function rejects(promise, error, status) {
     if (status !== undefined) assert.equal(e.response?.statusCode, status);
     return true;
   });
+}
+
+// A JWS checked with OpenSSL (node:crypto) against the issuer's JWKS: for what the library
+// does not verify itself (access tokens). Returns { header, payload }.
+async function verifyJws(token) {
+  const [h, p, sig] = token.split('.');
+  const header = JSON.parse(Buffer.from(h, 'base64url'));
+  const r = await fetch(issuer.jwks_uri, { signal: AbortSignal.timeout(20000) });
+  const jwk = (await r.json()).keys.find((k) => k.kid === header.kid);
+  assert.ok(jwk, `kid ${header.kid} is not in the JWKS`);
+  const key = crypto.createPublicKey({ key: jwk, format: 'jwk' });
+  const data = Buffer.from(`${h}.${p}`);
+  const signature = Buffer.from(sig, 'base64url');
+  let ok;
+  if (header.alg === 'ES256' && jwk.kty === 'EC')
+    ok = crypto.verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
+  else if (header.alg === 'RS256' && jwk.kty === 'RSA')
+    ok = crypto.verify('sha256', data, key, signature);
+  assert.ok(ok, `signature of a ${header.alg} token with a ${jwk.kty} key`);
+  return { header, payload: JSON.parse(Buffer.from(p, 'base64url')) };
 }
 
 before(startServers, { timeout: 120000 });
@@ -538,6 +568,39 @@ test('authorization code + PKCE with the TOTP step; the library validates the ID
     const header = JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url'));
     assert.equal(header.alg, ID_TOKEN_ALG);
   });
+
+test('a client that registered ES256 gets ES256 ID tokens', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const es = new issuer.Client({ client_id: ES.id, client_secret: ES.secret, redirect_uris: [ES.cb],
+    response_types: ['code'], id_token_signed_response_alg: 'ES256' });
+  const { params, checks } = await authorize(es, browser, ES.cb, 'openid');
+  const t = await es.callback(ES.cb, params, checks);
+  assert.equal(JSON.parse(Buffer.from(t.id_token.split('.')[0], 'base64url')).alg, 'ES256');
+  assert.equal(t.claims().sub, userId);
+});
+
+test('access tokens are RFC 9068 JWTs (typ at+jwt) signed with a published key', async () => {
+  assert.ok(tokens, 'the code flow ran');
+  const before = Math.floor(Date.now() / 1000);
+  const { header, payload } = await verifyJws(tokens.access_token);
+  assert.equal(header.typ.toLowerCase().replace(/^application\//, ''), 'at+jwt');
+  assert.ok(issuer.id_token_signing_alg_values_supported.includes(header.alg));
+  assert.equal(payload.iss, env.base);
+  assert.equal(payload.sub, userId);
+  assert.equal(payload.client_id, WEB.id);
+  assert.ok(payload.aud && [payload.aud].flat().length > 0, 'aud');
+  for (const c of ['exp', 'iat', 'auth_time']) assert.ok(Number.isInteger(payload[c]), c);
+  assert.ok(payload.exp > before && payload.iat <= payload.exp);
+  assert.ok(typeof payload.jti === 'string' && payload.jti.length > 0, 'jti');
+  assert.ok(payload.scope.split(' ').includes('openid'));
+  // A client's own token (client_credentials): the client is the subject (RFC 9068 §2.2).
+  const svc = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret });
+  const cc = await verifyJws((await svc.grant({ grant_type: 'client_credentials' })).access_token);
+  assert.equal(cc.header.typ.toLowerCase().replace(/^application\//, ''), 'at+jwt');
+  assert.equal(cc.payload.client_id, SVC.id);
+  assert.equal(cc.payload.sub, SVC.id);
+  assert.ok(cc.payload.jti && cc.payload.exp && cc.payload.iat && cc.payload.aud);
+});
 
 test('a code used twice is refused, and what its first use issued is revoked', async () => {
   assert.ok(browser, 'the code flow ran');
