@@ -31,14 +31,24 @@ int clients_confidential(const Authd__Storage__ClientRecord *c);
  * Authenticates a client: it must exist and be active, and when it has a secret, secret must
  * match it (a client without a secret is public: any secret given is refused). AUTHD_OK with *out
  * (may be NULL), or AUTHD_ERR_INVALID_CREDENTIALS for all of unknown, inactive and wrong secret.
+ * A secret the cache knows is judged without the slow hash either way: the one that verified
+ * last passes, and while the cache knows it any other is wrong (one secret per stored hash).
  */
 int clients_authenticate(struct authd *a, const char *id, const char *secret,
                          Authd__Storage__ClientRecord **out);
 
 /*
- * clients_authenticate() behind the brute-force counters: a client id (and the caller's address,
- * when known) that keeps presenting wrong secrets is locked out like a password login.
- * AUTHD_ERR_LOCKED (with a "locked: ..." message on ctx) while locked.
+ * clients_authenticate() behind the brute-force counters (guard.h, judge_first), so that a
+ * stranger who knows only the client id can never keep the right secret out:
+ *   - the caller's address (ip, the edge's client_ip; when NULL or "", the gRPC peer's host)
+ *     that keeps presenting wrong secrets is locked like a password login's address, and is
+ *     then refused before anything is judged: AUTHD_ERR_LOCKED;
+ *   - otherwise the secret is judged: a secret that verifies passes (AUTHD_OK), whatever the
+ *     client's own counter says; a wrong one counts against the address and the client
+ *     ("client:<id>") and is AUTHD_ERR_INVALID_CREDENTIALS, or AUTHD_ERR_LOCKED while either
+ *     counter is locked (so guessing is told the wait).
+ * A success forgets no failure. Every AUTHD_ERR_LOCKED carries the refusal on ctx: the
+ * message, the wait (authd-retry-after) and the OAuth error OAUTH_LOCKED_CODE.
  */
 int clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char *id,
                                    const char *secret, const char *ip,

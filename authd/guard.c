@@ -86,13 +86,13 @@ serial_row(struct guard *g, const char *subject)
     return r;
 }
 
-/* The longer wait of the address and the account, or a storage error. */
+/* The longer wait of the address and (with_account) the account, or a storage error. */
 static int
-gate(struct guard *g)
+gate(struct guard *g, int with_account)
 {
     int64_t wa = 0, wb = 0;
     int r = throttle_check(g->a, g->kind, THROTTLE_ADDRESS, g->who.ip, &wb);
-    if (r == AUTHD_OK || r == AUTHD_ERR_LOCKED) {
+    if (with_account && (r == AUTHD_OK || r == AUTHD_ERR_LOCKED)) {
         int ra = throttle_check(g->a, g->kind, THROTTLE_ACCOUNT, g->account, &wa);
         if (r == AUTHD_OK)
             r = ra;
@@ -114,7 +114,15 @@ guard_enter(struct guard *g)
         if (r != AUTHD_OK)
             return r; /* no judging without the lock; guard_leave releases the stripe */
     }
-    int r = gate(g);
+    int r = gate(g, !g->judge_first);
+    if (r == AUTHD_OK && g->judge_first) {
+        /* The account's lock refuses nothing here; guard_fail_locked answers by it. */
+        int64_t wait = 0;
+        int ra = throttle_check(g->a, g->kind, THROTTLE_ACCOUNT, g->account, &wait);
+        g->account_locked = ra == AUTHD_ERR_LOCKED;
+        if (ra != AUTHD_OK && ra != AUTHD_ERR_LOCKED)
+            r = ra;
+    }
     if (r == AUTHD_ERR_LOCKED) {
         guard_refuse(g->ctx, g->oauth_code, g->refusal, g->retry_after);
         guard_audit(g, AUDIT_FAILURE, "locked");
@@ -138,6 +146,19 @@ guard_fail(struct guard *g, const char *reason)
     throttle_failed(g->a, g->kind, g->account, g->who.ip);
     if (reason != NULL)
         guard_audit(g, AUDIT_FAILURE, reason);
+}
+
+int
+guard_fail_locked(struct guard *g)
+{
+    if (!g->account_locked)
+        return AUTHD_OK;
+    int r = gate(g, 1); /* the wait this failure has made longer */
+    if (r == AUTHD_ERR_LOCKED)
+        return guard_refuse(g->ctx, g->oauth_code, g->refusal, g->retry_after);
+    if (r != AUTHD_OK)
+        log_event(LOG_WARN, "throttle_read_failed", "err=%s", authd_err_reason(r));
+    return AUTHD_OK;
 }
 
 void

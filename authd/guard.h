@@ -7,6 +7,10 @@
  * the wait (the authd-retry-after trailer) and every refusal and failure is an audit event. A
  * handler fills a struct guard, calls guard_enter, judges, calls guard_pass or guard_fail, and ends
  * with guard_leave; throttle.h keeps the policy and the counters.
+ *
+ * An OAuth client's secret is judged first (judge_first): only the address gates the attempt,
+ * the client's own counter is kept and its lock refuses wrong secrets only (guard_fail_locked),
+ * so a stranger who guesses can never keep the right secret out (svc_clients.c says why).
  */
 #ifndef AUTHD_GUARD_H
 #define AUTHD_GUARD_H
@@ -31,13 +35,18 @@ struct guard {
     const char *serial;      /* what the serial lock is keyed on; NULL: account, or ip when
                                 account is empty */
     const char *refusal;     /* the refusal's words, e.g. "too many failed attempts" */
-    const char *oauth_code;  /* "locked" to name the OAuth error too (authd-oauth-error) */
+    const char *oauth_code;  /* the OAuth error a lock refusal names (authd-oauth-error), an
+                                RFC 6749 code ("temporarily_unavailable"); NULL: none */
+    int judge_first;         /* 1: guard_enter gates on the address only; the account is
+                                counted by guard_fail but its lock refuses no secret before it
+                                is judged (guard_fail_locked reads it after a failure) */
     struct audit who;        /* action (AUDIT_LOGIN, AUDIT_SECOND_FACTOR; NULL: no events), user,
                                 client, ip; outcome and reason are set per event */
     /* ---- state ---- */
     int held;              /* the in-process stripe plus one, 0: none held */
     struct store_txn *txn; /* holds the store's row lock on the subject, or NULL */
     int64_t retry_after;   /* seconds, after guard_enter answered AUTHD_ERR_LOCKED */
+    int account_locked;    /* judge_first: the account was locked when guard_enter looked */
 };
 
 /*
@@ -62,6 +71,16 @@ void guard_pass(struct guard *g);
 /* The secret was wrong: counts a failure against the account and the address, and emits a
  * failure event with reason (none when reason is NULL). */
 void guard_fail(struct guard *g, const char *reason);
+
+/*
+ * After guard_fail of a judge_first guard: AUTHD_ERR_LOCKED, refused as guard_enter refuses
+ * (message, g->retry_after: the wait as this failure left it, oauth_code) but without another
+ * audit event, when the account was already locked as guard_enter looked; else AUTHD_OK (not
+ * locked, or the counters could not be read: logged, and the failure is a plain failure). So
+ * a wrong secret is answered with the wait while its account is locked, as guard_enter answers
+ * every attempt of a locked account that is not judge_first.
+ */
+int guard_fail_locked(struct guard *g);
 
 /* Emits an event about this attempt (g->who with outcome and reason). */
 void guard_audit(const struct guard *g, const char *outcome, const char *reason);

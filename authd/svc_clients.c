@@ -32,6 +32,7 @@
 #define CLIENT_SECRET_MIN 8
 #define CLIENT_LOGOUT_URIS_MAX 32 /* post_logout_redirect_uris per client */
 #define CACHE_SLOTS 256
+#define CLIENT_ADDR_MAX 64 /* bytes of the address failures are counted against */
 
 /* ---- the verified-secret cache ------------------------------------------------------------ */
 
@@ -54,19 +55,20 @@ cache_index(const char *id)
     return h % CACHE_SLOTS;
 }
 
-static void
+/* SHA-256(id NUL secret) into out; 0 when memory ran out (then nothing may be cached). */
+static int
 secret_digest(const char *id, const char *secret, uint8_t out[32])
 {
     size_t il = strlen(id), sl = strlen(secret);
     char *buf = malloc(il + 1 + sl);
-    if (buf == NULL) {
-        memset(out, 0, 32);
-        return;
-    }
+    memset(out, 0, 32);
+    if (buf == NULL)
+        return 0;
     memcpy(buf, id, il + 1);
     memcpy(buf + il + 1, secret, sl);
     secret_sha256(buf, il + 1 + sl, out);
     secret_freezero(buf, il + 1 + sl);
+    return 1;
 }
 
 void
@@ -146,25 +148,34 @@ clients_authenticate(struct authd *a, const char *id, const char *secret,
         r = AUTHD_ERR_INVALID_CREDENTIALS;
         goto out;
     }
-    secret_digest(id, secret, digest);
+    int have = secret_digest(id, secret, digest);
     uint8_t stored[32];
     secret_sha256(c->secret_hash, strlen(c->secret_hash), stored);
     pthread_mutex_lock(&cache_lock);
     struct cache_slot *s = &cache[cache_index(id)];
-    int hit = strcmp(s->id, id) == 0 && secret_eq(s->digest, digest, sizeof(digest)) &&
-              secret_eq(s->stored, stored, sizeof(stored));
+    /* known: the cache holds the digest of a secret that verified against this very stored
+     * hash. Only one secret verifies against a hash, so then a secret with another digest is
+     * wrong, and is refused without the slow hash (a guesser costs a SHA-256, not an Argon2). */
+    int known = have && strcmp(s->id, id) == 0 && secret_eq(s->stored, stored, sizeof(stored));
+    int hit = known && secret_eq(s->digest, digest, sizeof(digest));
     pthread_mutex_unlock(&cache_lock);
+    if (known && !hit) {
+        r = AUTHD_ERR_INVALID_CREDENTIALS;
+        goto out;
+    }
     if (!hit) {
         r = password_verify(c->secret_hash, secret, strlen(secret), NULL, NULL);
         if (r != AUTHD_OK) {
             r = AUTHD_ERR_INVALID_CREDENTIALS;
             goto out;
         }
-        pthread_mutex_lock(&cache_lock);
-        snprintf(s->id, sizeof(s->id), "%s", id);
-        memcpy(s->digest, digest, sizeof(digest));
-        memcpy(s->stored, stored, sizeof(stored));
-        pthread_mutex_unlock(&cache_lock);
+        if (have) {
+            pthread_mutex_lock(&cache_lock);
+            snprintf(s->id, sizeof(s->id), "%s", id);
+            memcpy(s->digest, digest, sizeof(digest));
+            memcpy(s->stored, stored, sizeof(stored));
+            pthread_mutex_unlock(&cache_lock);
+        }
     }
     r = AUTHD_OK;
 out:
@@ -176,31 +187,82 @@ out:
     return r;
 }
 
+/*
+ * The address a caller's failures count against: the client_ip the edge names, else the gRPC
+ * peer's host (a resource server calling Introspect or Revoke itself), without the port:
+ * "ipv4:10.0.0.1:5000" is "10.0.0.1", "ipv6:[::1]:5000" (or %5B::1%5D) is "::1", and every
+ * other kind of peer (a unix socket, an in-process call) is that kind, e.g. "unix". Written into
+ * buf (cap bytes); returns buf.
+ */
+static const char *
+caller_address(struct rpc_ctx *ctx, const char *ip, char *buf, size_t cap)
+{
+    if (ip != NULL && ip[0] != '\0') {
+        snprintf(buf, cap, "%s", ip);
+        return buf;
+    }
+    const char *peer = ctx != NULL ? rpc_ctx_peer(ctx) : "";
+    const char *host = peer;
+    size_t n = 0;
+    if (strncmp(peer, "ipv4:", 5) == 0) {
+        host = peer + 5;
+        const char *colon = strrchr(host, ':');
+        n = colon != NULL ? (size_t)(colon - host) : strlen(host);
+    } else if (strncmp(peer, "ipv6:[", 6) == 0 || strncmp(peer, "ipv6:%5B", 8) == 0 ||
+               strncmp(peer, "ipv6:%5b", 8) == 0) {
+        host = peer + (peer[5] == '[' ? 6 : 8);
+        const char *end = peer[5] == '[' ? strchr(host, ']') : strchr(host, '%');
+        n = end != NULL ? (size_t)(end - host) : strlen(host);
+    } else {
+        n = strcspn(peer, ":"); /* the kind: no path or port of a local peer is an address */
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, host, n);
+    buf[n] = '\0';
+    return buf;
+}
+
 int
 clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char *id,
                                const char *secret, const char *ip,
                                Authd__Storage__ClientRecord **out)
 {
-    char subject[CLIENT_ID_MAX + 16];
+    char subject[CLIENT_ID_MAX + 16], addr[CLIENT_ADDR_MAX + 1];
     if (out != NULL)
         *out = NULL;
     /* "client:<id>" can never be an account's e-mail (':' is not allowed there). A client's
-     * secret is a password too: its failures are failed logins. */
+     * secret is a password too: its failures are failed logins, of the client and of the
+     * address they come from. */
     snprintf(subject, sizeof(subject), "client:%.*s", CLIENT_ID_MAX, id != NULL ? id : "");
+    const char *where = caller_address(ctx, ip, addr, sizeof(addr));
+    /*
+     * Judged first (judge_first): a client's id is public (every authorize URL has it), so a
+     * lock that kept out the right secret would let anyone shut a client out. Only the address
+     * gates the attempt: a guesser's own address locks after its free failures and is refused
+     * before anything is judged. The client's counter still counts every failure, and while it
+     * is locked wrong secrets are answered with the wait; a secret that verifies (the cache,
+     * or the slow hash) always passes, and its success forgets nothing, so the guesses stay
+     * counted. Attempts are judged one after the other per address (the serial lock), not per
+     * client, so a guesser never makes the right secret wait behind its slow hashes.
+     */
     struct guard g = {.a = a,
                       .ctx = ctx,
                       .kind = THROTTLE_PASSWORD,
                       .account = subject,
+                      .serial = where[0] != '\0' ? where : subject,
                       .refusal = "too many failed client authentications",
                       .oauth_code = OAUTH_LOCKED_CODE,
-                      .who = {.action = AUDIT_LOGIN, .client = id, .ip = ip}};
+                      .judge_first = 1,
+                      .who = {.action = AUDIT_LOGIN, .client = id, .ip = where}};
     int r = guard_enter(&g);
     if (r == AUTHD_OK) {
         r = clients_authenticate(a, id, secret, out);
-        if (r == AUTHD_OK && secret != NULL && secret[0] != '\0')
-            guard_pass(&g);
-        else if (r == AUTHD_ERR_INVALID_CREDENTIALS)
+        if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
             guard_fail(&g, "invalid_client");
+            if (guard_fail_locked(&g) == AUTHD_ERR_LOCKED)
+                r = AUTHD_ERR_LOCKED;
+        }
     }
     guard_leave(&g);
     return r;

@@ -1962,14 +1962,15 @@ oauth_user_token_session(struct rpc_ctx *ctx, struct authd *a, const char *token
     return AUTHD_OK;
 }
 
-/* Authenticates the caller of Introspect/Revoke (public clients identify themselves only). */
+/* Authenticates the caller of Introspect/Revoke (public clients identify themselves only);
+ * ip: the address its failures count against (clients.h). */
 static int
 caller_auth(struct rpc_ctx *ctx, struct authd *a, const char *id, const char *secret,
-            Authd__Storage__ClientRecord **out)
+            const char *ip, Authd__Storage__ClientRecord **out)
 {
     if (id[0] == '\0')
         return oauth_fail(ctx, "invalid_client", "client authentication required");
-    int r = clients_authenticate_throttled(ctx, a, id, secret, NULL, out);
+    int r = clients_authenticate_throttled(ctx, a, id, secret, ip, out);
     if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
         return oauth_fail(ctx, "invalid_client", "client authentication failed");
     }
@@ -1988,7 +1989,7 @@ oauth_introspect(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMes
     Authd__Storage__UserRecord *u = NULL;
     struct tokinfo ti;
 
-    int r = caller_auth(ctx, a, req->client_id, req->client_secret, &crec);
+    int r = caller_auth(ctx, a, req->client_id, req->client_secret, req->client_ip, &crec);
     if (r != AUTHD_OK)
         return r;
     /* RFC 7662 §2.2 needs an authenticated caller; a public client proves nothing. */
@@ -2099,7 +2100,7 @@ oauth_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     (void)respm;
 
     memset(&t, 0, sizeof(t));
-    int r = caller_auth(ctx, a, req->client_id, req->client_secret, &crec);
+    int r = caller_auth(ctx, a, req->client_id, req->client_secret, req->client_ip, &crec);
     if (r != AUTHD_OK)
         return r;
     rpc_msg_free(&crec->base);

@@ -363,12 +363,13 @@ struct token_op {
 /*
  * The part introspect (RFC 7662) and revoke (RFC 7009) share: refuses repeated parameters,
  * authenticates the client (HTTP Basic or the body) and calls method with req, after setting
- * its four string fields, given as pointers into req in the order token, token_type_hint,
- * client_id, client_secret, from the form and the client; *out as edge_authd_call(). The
- * client's credentials are wiped, and req's fields cleared, before it returns.
+ * its five string fields, given as pointers into req in the order token, token_type_hint,
+ * client_id, client_secret, client_ip, from the form, the client and the connection (the
+ * address authd counts a wrong secret against); *out as edge_authd_call(). The client's
+ * credentials are wiped, and req's fields cleared, before it returns.
  */
 static void
-token_op(struct edge_req *r, const char *method, ProtobufCMessage *req, char **fields[4],
+token_op(struct edge_req *r, const char *method, ProtobufCMessage *req, char **fields[5],
          ProtobufCMessage **out, struct token_op *op)
 {
     memset(op, 0, sizeof(*op));
@@ -390,9 +391,10 @@ token_op(struct edge_req *r, const char *method, ProtobufCMessage *req, char **f
     *fields[1] = edge_authd_str(edge_req_field(r, "token_type_hint"));
     *fields[2] = edge_authd_str(cl.id);
     *fields[3] = edge_authd_str(cl.secret);
+    *fields[4] = edge_authd_str(r->client_ip);
     op->err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, method, req,
                               out, &op->st);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         *fields[i] = NULL; /* some point into basic, wiped next */
     op->basic = cl.basic;
     secret_wipe(&basic, sizeof(basic));
@@ -404,7 +406,8 @@ edge_flow_introspect(struct edge_req *r)
     struct token_op op;
     Authd__V1__IntrospectResponse *in = NULL;
     Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
-    char **fields[4] = {&req.token, &req.token_type_hint, &req.client_id, &req.client_secret};
+    char **fields[5] = {&req.token, &req.token_type_hint, &req.client_id, &req.client_secret,
+                        &req.client_ip};
     token_op(r, "Introspect", &req.base, fields, (ProtobufCMessage **)&in, &op);
     if (op.answered)
         return op.err;
@@ -448,7 +451,8 @@ edge_flow_revoke(struct edge_req *r)
 {
     struct token_op op;
     Authd__V1__RevokeRequest req = AUTHD__V1__REVOKE_REQUEST__INIT;
-    char **fields[4] = {&req.token, &req.token_type_hint, &req.client_id, &req.client_secret};
+    char **fields[5] = {&req.token, &req.token_type_hint, &req.client_id, &req.client_secret,
+                        &req.client_ip};
     token_op(r, "Revoke", &req.base, fields, NULL, &op);
     if (op.answered)
         return op.err;

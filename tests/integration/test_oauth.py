@@ -1540,31 +1540,116 @@ def test_old_client_secret_stops_working_after_rotation(env):
 
 
 def test_client_secret_guessing_is_locked_out(env):
-    # A first lock no machine can outrun: six failures however slow, then still locked.
+    # A first lock no machine can outrun: six failures however slow, then locked: further wrong
+    # secrets are answered 429 with the wait (and an RFC 6749 code), while the right secret,
+    # judged first, still passes (a stranger who knows the client id must not shut it out).
     long_locks(env.authd)
     for i in range(6):  # 5 free failures, the 6th earns a lock
         r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, f"guess-{i}"))
         oauth_error(r, 401, "invalid_client")
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, "guess-6"))
+    oauth_error(r, 429, "temporarily_unavailable")
+    # The 7th failure doubled the first lock.
+    assert LONG_LOCK < int(r.headers.get("Retry-After")) <= 2 * LONG_LOCK, r.headers
     r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
-    assert r.status_code == 429, (r.status_code, r.text)
-    assert LONG_LOCK // 2 < int(r.headers.get("Retry-After")) <= LONG_LOCK, r.headers
+    assert r.status_code == 200, (r.status_code, r.text)
+
+
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connects from a loopback address of its own (Linux routes all of 127.0.0.0/8 to lo), so
+    the edge sees another client address without any proxy header."""
+
+    def __init__(self, source):
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        return super().init_poolmanager(*args, **kwargs)
+
+
+def from_address(source):
+    s = requests.Session()
+    s.mount("http://", FromAddress(source))
+    return s
+
+
+def post_as(s, env, path, data, secret, cid=SVC):
+    r = s.post(env.base + path, data=data, auth=(cid, secret), timeout=20)
+    body = r.json() if r.status_code != 200 or path != "/auth/revoke" else {}
+    # Every refusal names an RFC 6749 code (RFC 7662/7009 use the same): never "locked".
+    if r.status_code != 200:
+        assert body.get("error") in ("invalid_client", "temporarily_unavailable"), (path, r.text)
+    return r, body
+
+
+def assert_wait(r, body, path):
+    assert (r.status_code, body.get("error")) == (429, "temporarily_unavailable"), (path, r.text)
+    assert int(r.headers["Retry-After"]) > 0, (path, r.headers)
+
+
+def test_a_stranger_cannot_lock_a_client_out(env):
+    # Someone who knows only the client id (it is in every authorize URL) guesses its secret
+    # from one address until the client and that address are locked. The locks last LONG_LOCK,
+    # so they still hold however slowly this runs.
+    long_locks(env.authd)
+    guesser, client = from_address("127.0.0.2"), from_address("127.0.0.1")
+    cc = {"grant_type": "client_credentials"}
+    statuses = []
+    for i in range(21):  # 20 free failures per address, 5 per client
+        r, body = post_as(guesser, env, "/auth/token", cc, f"guess-{i}")
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            assert_wait(r, body, "/auth/token")
+    # 401 invalid_client until the client is locked, then wrong secrets get the wait.
+    assert statuses == [401] * 6 + [429] * 15, statuses
+    assert lockout_set(env.authd, client=SVC, reason="password"), env.authd.log_text()
+    assert lockout_set(env.authd, ip="127.0.0.2", target="address"), env.authd.log_text()
+
+    # The guesser's own address is refused outright, the right secret included, everywhere.
+    for path, data in (("/auth/token", cc), ("/auth/introspect", {"token": "x"}),
+                       ("/auth/revoke", {"token": "x"})):
+        r, body = post_as(guesser, env, path, data, SVC_SECRET)
+        assert_wait(r, body, path)
+
+    # The client, from its own address, with the right secret: token, introspection and
+    # revocation all work while the client is locked.
+    r, body = post_as(client, env, "/auth/token", cc, SVC_SECRET)
+    assert r.status_code == 200, r.text
+    at = body["access_token"]
+    r, body = post_as(client, env, "/auth/introspect", {"token": at}, SVC_SECRET)
+    assert r.status_code == 200 and body["active"] is True, r.text
+    r, body = post_as(client, env, "/auth/revoke", {"token": at}, SVC_SECRET)
+    assert r.status_code == 200, r.text
+    r, body = post_as(client, env, "/auth/introspect", {"token": at}, SVC_SECRET)
+    assert r.status_code == 200 and body == {"active": False}, r.text
+
+    # Wrong secrets stay refused with the wait, from the client's address too.
+    for path, data in (("/auth/token", cc), ("/auth/introspect", {"token": "x"}),
+                       ("/auth/revoke", {"token": "x"})):
+        r, body = post_as(client, env, path, data, "another guess")
+        assert_wait(r, body, path)
+    # ...and the right secret still passes after them.
+    r, body = post_as(client, env, "/auth/token", cc, SVC_SECRET)
+    assert r.status_code == 200, r.text
 
 
 def test_client_secret_lock_ends(env):
-    # A short lock, proven by its audit event and waited out (the right secret is refused while
-    # it lasts and not counted, then passes).
+    # A short lock, proven by its audit event: the right secret passes while it lasts, and once
+    # it is surely over (waited for from after the failure that set it) a wrong secret is a
+    # plain 401 again.
     set_lockout(env.authd, password={"account": {"firstWait": 2}})
     for i in range(6):
         r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, f"guess-{i}"))
         oauth_error(r, 401, "invalid_client")
+    set_at = time.time()
     assert lockout_set(env.authd, client=SVC, reason="password"), env.authd.log_text()
-    deadline = time.time() + 60
-    while True:
-        r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
-        if r.status_code != 429:
-            break
-        assert time.time() < deadline, r.text
-        time.sleep(0.2)
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
+    assert r.status_code == 200, r.text
+    time.sleep(max(0.0, set_at + 3 - time.time()))  # the lock ended 2 s after it was set
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, "guess-after"))
+    oauth_error(r, 401, "invalid_client")
+    r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
     assert r.status_code == 200, r.text
 
 

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for authd/svc_clients.c, called through rpc_local with a real store and a fake
- * clock: a client's secret is a password, so guessing it (at the token endpoint or at
- * introspection) locks the client after the free failures, the right secret included, until the
- * clock passes the lock; the answers say invalid_client, then temporarily_unavailable (RFC
- * 6749's code) with the wait. The registration never answers the secret. The policy is
- * AuthConfig's default (5 free failures, then 1 s, doubling).
+ * clock: a client's secret is a password, so guessing it (at the token endpoint, introspection
+ * or revocation) is counted per client address and per client. The guesser's address is locked
+ * after its free failures and then refused outright; the client's lock refuses wrong secrets
+ * with the wait but never the right secret, so a stranger who knows a client id cannot lock the
+ * client out. Every answer names an RFC 6749 code (invalid_client, temporarily_unavailable).
+ * The registration never answers the secret. The policy is AuthConfig's default (5 free
+ * failures per account, 20 per address, then 1 s, doubling).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,27 +52,55 @@ put_service_client(struct svc_fx *f, const char *id)
     rpc_msg_free(resp);
 }
 
-/* OAuth.Token, grant client_credentials, with secret; an access token on success. */
+/* The address a test's guesser uses, and the one the client's own requests come from. */
+#define GUESS_IP "198.51.100.66"
+#define GOOD_IP "203.0.113.7"
+#define FREE_ADDRESS_FAILURES 20 /* default lockout policy: failures of one address */
+
+/* 1 when code is one RFC 6749 §5.2 names for a refused client (or the wait of a lockout). */
 static int
-client_token(struct svc_fx *f, const char *id, const char *secret, struct rpc_status *st)
+rfc_client_code(const char *code)
+{
+    return strcmp(code, "invalid_client") == 0 || strcmp(code, "temporarily_unavailable") == 0;
+}
+
+/* OAuth.Token, grant client_credentials, with secret from ip; an access token on success. */
+static int
+token_from(struct svc_fx *f, const char *id, const char *secret, const char *ip,
+           struct rpc_status *st)
 {
     Authd__V1__OAuthTokenRequest req = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
+    struct rpc_status own;
 
+    if (st == NULL)
+        st = &own;
     req.grant_type = "client_credentials";
     req.client_id = (char *)id;
     req.client_secret = (char *)secret;
-    req.client_ip = SVC_IP;
+    req.client_ip = (char *)ip;
     int r = svc_call(f, ROLE_EDGE, "OAuth", "Token", &req.base, &resp, st);
     if (r == AUTHD_OK)
         assert_true(((Authd__V1__OAuthTokenResponse *)resp)->access_token[0] != '\0');
+    else
+        assert_true(st->oauth_error[0] == '\0' || rfc_client_code(st->oauth_error) ||
+                    strcmp(st->oauth_error, "unauthorized_client") == 0);
     rpc_msg_free(resp);
     return r;
 }
 
-/* OAuth.Introspect of a dummy token, authenticated as client id with secret. */
+/* OAuth.Token, grant client_credentials, with secret, from SVC_IP. */
 static int
-introspect(struct svc_fx *f, const char *id, const char *secret)
+client_token(struct svc_fx *f, const char *id, const char *secret, struct rpc_status *st)
+{
+    return token_from(f, id, secret, SVC_IP, st);
+}
+
+/* OAuth.Introspect of a dummy token, authenticated as client id with secret, from ip through
+ * the edge (NULL: a resource server calling authd itself, counted by its peer address). */
+static int
+introspect_from(struct svc_fx *f, const char *id, const char *secret, const char *ip,
+                struct rpc_status *st)
 {
     Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
@@ -78,11 +108,52 @@ introspect(struct svc_fx *f, const char *id, const char *secret)
     req.token = "not-a-token";
     req.client_id = (char *)id;
     req.client_secret = (char *)secret;
-    int r = svc_call(f, ROLE_SERVICE, "OAuth", "Introspect", &req.base, &resp, NULL);
+    if (ip != NULL)
+        req.client_ip = (char *)ip;
+    int r = svc_call(f, ip != NULL ? ROLE_EDGE : ROLE_SERVICE, "OAuth", "Introspect", &req.base,
+                     &resp, st);
     if (r == AUTHD_OK)
         assert_false(((Authd__V1__IntrospectResponse *)resp)->active);
+    else if (st != NULL)
+        assert_true(rfc_client_code(st->oauth_error));
     rpc_msg_free(resp);
     return r;
+}
+
+static int
+introspect(struct svc_fx *f, const char *id, const char *secret)
+{
+    return introspect_from(f, id, secret, NULL, NULL);
+}
+
+/* OAuth.Revoke of a dummy token, as introspect_from. */
+static int
+revoke_from(struct svc_fx *f, const char *id, const char *secret, const char *ip,
+            struct rpc_status *st)
+{
+    Authd__V1__RevokeRequest req = AUTHD__V1__REVOKE_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.token = "not-a-token";
+    req.client_id = (char *)id;
+    req.client_secret = (char *)secret;
+    req.client_ip = (char *)ip;
+    int r = svc_call(f, ROLE_EDGE, "OAuth", "Revoke", &req.base, &resp, st);
+    if (r == AUTHD_ERR_INVALID_TOKEN || r == AUTHD_ERR_NOT_FOUND)
+        r = AUTHD_OK; /* RFC 7009 §2.2: an unknown token is not the client's failure */
+    else if (r != AUTHD_OK && st != NULL)
+        assert_true(rfc_client_code(st->oauth_error));
+    rpc_msg_free(resp);
+    return r;
+}
+
+/* A refusal for the lock: temporarily_unavailable with a wait. */
+static void
+assert_lock_refusal(int r, const struct rpc_status *st)
+{
+    assert_int_equal(r, AUTHD_ERR_LOCKED);
+    assert_string_equal(st->oauth_error, "temporarily_unavailable");
+    assert_true(st->retry_after > 0);
 }
 
 static void
@@ -98,21 +169,28 @@ test_secret_guessing_locks_the_client(void **state)
     for (int i = 0; i <= FREE_FAILURES; i++) {
         assert_int_equal(client_token(f, "svc1", "a guess", &st), AUTHD_ERR_INVALID_CREDENTIALS);
         assert_string_equal(st.oauth_error, "invalid_client");
+        assert_int_equal(st.retry_after, 0);
     }
-    /* Locked: the right secret is refused before it is judged, with the wait. */
-    assert_int_equal(client_token(f, "svc1", SECRET, &st), AUTHD_ERR_LOCKED);
+    /* Locked: further wrong secrets are answered with the wait, and counted (the lock doubles);
+     * the code is RFC 6749's, never one of our own. */
+    assert_int_equal(client_token(f, "svc1", "another guess", &st), AUTHD_ERR_LOCKED);
     assert_string_equal(st.oauth_error, "temporarily_unavailable");
-    assert_int_equal(st.retry_after, FIRST_LOCK);
-    /* Introspection authenticates the same client: locked there too. */
-    assert_int_equal(introspect(f, "svc1", SECRET), AUTHD_ERR_LOCKED);
+    assert_int_equal(st.retry_after, 2 * FIRST_LOCK);
+    /* The right secret is judged first and passes, at the token endpoint and introspection. */
+    assert_int_equal(client_token(f, "svc1", SECRET, NULL), AUTHD_OK);
+    assert_int_equal(introspect(f, "svc1", SECRET), AUTHD_OK);
+    /* Its success forgets no failure: the next wrong secret still gets the (longer) wait. */
+    assert_int_equal(client_token(f, "svc1", "a third guess", &st), AUTHD_ERR_LOCKED);
+    assert_int_equal(st.retry_after, 4 * FIRST_LOCK);
     /* Another client from the same address is not locked. */
     assert_int_equal(client_token(f, "svc2", SECRET, NULL), AUTHD_OK);
 
-    /* The lock ends when the clock passes it. */
+    /* The lock ends when the clock passes it: a wrong secret is a plain failure again. */
     t0 = svc_fake_now;
-    svc_fake_now = t0 + FIRST_LOCK;
+    svc_fake_now = t0 + 4 * FIRST_LOCK;
+    assert_int_equal(client_token(f, "svc1", "a guess", &st), AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_string_equal(st.oauth_error, "invalid_client");
     assert_int_equal(client_token(f, "svc1", SECRET, NULL), AUTHD_OK);
-    assert_int_equal(introspect(f, "svc1", SECRET), AUTHD_OK);
 }
 
 static void
@@ -125,11 +203,79 @@ test_introspection_guesses_count(void **state)
     /* Guessing through introspection counts on the client's own counter. */
     for (int i = 0; i <= FREE_FAILURES; i++)
         assert_int_equal(introspect(f, "svc1", "a guess"), AUTHD_ERR_INVALID_CREDENTIALS);
-    assert_int_equal(client_token(f, "svc1", SECRET, &st), AUTHD_ERR_LOCKED);
+    assert_int_equal(client_token(f, "svc1", "a guess", &st), AUTHD_ERR_LOCKED);
     assert_string_equal(st.oauth_error, "temporarily_unavailable");
     /* An unknown client answers like a wrong secret. */
     assert_int_equal(client_token(f, "nosuch", "a guess", &st), AUTHD_ERR_INVALID_CREDENTIALS);
     assert_string_equal(st.oauth_error, "invalid_client");
+}
+
+/*
+ * The denial this module must not allow: a stranger who knows only the client id guesses from
+ * one address until both its address and the client are locked. The client's own requests,
+ * from another address, still pass with the right secret at token, introspection and
+ * revocation (the first of them with the verified-secret cache cold: a full verification),
+ * while the guesser's address is refused even with the right secret, and wrong secrets stay
+ * refused with the wait from everywhere.
+ */
+static void
+test_stranger_cannot_lock_the_client_out(void **state)
+{
+    struct svc_fx *f = *state;
+    struct rpc_status st;
+    int locked = 0;
+
+    put_service_client(f, "svc1"); /* a put clears the cache: no secret is known */
+    for (int i = 0; i <= FREE_ADDRESS_FAILURES; i++) {
+        int r = token_from(f, "svc1", "a guess", GUESS_IP, &st);
+        if (i <= FREE_FAILURES) {
+            assert_int_equal(r, AUTHD_ERR_INVALID_CREDENTIALS);
+            assert_string_equal(st.oauth_error, "invalid_client");
+        } else {
+            assert_lock_refusal(r, &st); /* the client is locked: wrong secrets get the wait */
+            locked++;
+        }
+    }
+    assert_int_equal(locked, FREE_ADDRESS_FAILURES - FREE_FAILURES);
+
+    /* The guesser's address is locked too: refused before anything is judged, even the right
+     * secret, at every endpoint. */
+    assert_lock_refusal(token_from(f, "svc1", SECRET, GUESS_IP, &st), &st);
+    assert_lock_refusal(introspect_from(f, "svc1", SECRET, GUESS_IP, &st), &st);
+    assert_lock_refusal(revoke_from(f, "svc1", SECRET, GUESS_IP, &st), &st);
+
+    /* The client, locked per client, from its own address: the right secret passes. */
+    assert_int_equal(token_from(f, "svc1", SECRET, GOOD_IP, &st), AUTHD_OK);
+    assert_int_equal(introspect_from(f, "svc1", SECRET, GOOD_IP, &st), AUTHD_OK);
+    assert_int_equal(revoke_from(f, "svc1", SECRET, GOOD_IP, &st), AUTHD_OK);
+    /* A resource server calling authd itself (counted by its peer address) passes too. */
+    assert_int_equal(introspect(f, "svc1", SECRET), AUTHD_OK);
+
+    /* Wrong secrets stay refused with the wait, from any address and at every endpoint. */
+    assert_lock_refusal(token_from(f, "svc1", "a guess", GOOD_IP, &st), &st);
+    assert_lock_refusal(introspect_from(f, "svc1", "a guess", GOOD_IP, &st), &st);
+    assert_lock_refusal(revoke_from(f, "svc1", "a guess", GOOD_IP, &st), &st);
+    /* ...and the right secret still passes after them. */
+    assert_int_equal(token_from(f, "svc1", SECRET, GOOD_IP, &st), AUTHD_OK);
+}
+
+/* The same with the verified-secret cache warm (a wrong secret is then refused without the
+ * slow hash, and still counted): the client's lock does not refuse the right secret even from
+ * the address that guessed, as long as that address is not locked itself. */
+static void
+test_locked_client_with_a_known_secret(void **state)
+{
+    struct svc_fx *f = *state;
+    struct rpc_status st;
+
+    put_service_client(f, "svc1");
+    assert_int_equal(token_from(f, "svc1", SECRET, GOOD_IP, &st), AUTHD_OK); /* now known */
+    for (int i = 0; i <= FREE_FAILURES; i++)
+        assert_int_equal(token_from(f, "svc1", "a guess", GUESS_IP, &st),
+                         AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_lock_refusal(token_from(f, "svc1", "a guess", GUESS_IP, &st), &st);
+    assert_int_equal(token_from(f, "svc1", SECRET, GOOD_IP, &st), AUTHD_OK);
+    assert_int_equal(token_from(f, "svc1", SECRET, GUESS_IP, &st), AUTHD_OK); /* not locked */
 }
 
 int
@@ -139,6 +285,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_secret_guessing_locks_the_client, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_introspection_guesses_count, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stranger_cannot_lock_the_client_out, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_locked_client_with_a_known_secret, svc_fx_setup,
                                         svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
