@@ -969,29 +969,40 @@ test('client_credentials: an access token for the client itself', async () => {
     'unauthorized_client', 400);
 });
 
-test('token endpoint errors are RFC 6749 codes, a lockout included', async () => {
-  assert.ok(issuer, 'discovery ran');
-  const svc = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret });
-  await rejects(svc.grant({ grant_type: 'urn:example:magic' }), 'unsupported_grant_type', 400);
-  await rejects(svc.grant({}), 'invalid_request', 400);
-  // Someone guessing a client's secret: invalid_client until the lockout, then
-  // temporarily_unavailable with 429 and Retry-After (bounded: AuthConfig's default lockout
-  // locks after 5 free failures).
-  const guesser = new issuer.Client({ client_id: LOCK.id, client_secret: 'a-wrong-guess-0123456789abcdef' });
-  let locked = null;
-  for (let i = 0; i < 10 && !locked; i++) {
-    await assert.rejects(guesser.grant({ grant_type: 'client_credentials' }), (e) => {
-      assert.ok(e instanceof errors.OPError, `${e}`);
-      if (e.error === 'invalid_client') assert.equal(e.response.statusCode, 401);
-      else locked = e;
-      return true;
-    });
-  }
-  assert.ok(locked, 'ten wrong secrets in a row were never locked out');
-  assert.equal(locked.error, 'temporarily_unavailable', `${locked}`);
-  assert.equal(locked.response.statusCode, 429);
-  assert.match(String(locked.response.headers['retry-after']), /^[1-9]\d*$/);
-});
+test('token endpoint errors are RFC 6749 codes; a guesser is locked out, not the client',
+  async () => {
+    assert.ok(issuer, 'discovery ran');
+    const svc = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret });
+    await rejects(svc.grant({ grant_type: 'urn:example:magic' }), 'unsupported_grant_type', 400);
+    await rejects(svc.grant({}), 'invalid_request', 400);
+    // Someone guessing a client's secret: invalid_client until the lockout, then
+    // temporarily_unavailable with 429 and Retry-After (bounded: AuthConfig's default lockout
+    // locks after 5 free failures).
+    const guesser = new issuer.Client({ client_id: LOCK.id,
+      client_secret: 'a-wrong-guess-0123456789abcdef' });
+    let locked = null;
+    for (let i = 0; i < 10 && !locked; i++) {
+      await assert.rejects(guesser.grant({ grant_type: 'client_credentials' }), (e) => {
+        assert.ok(e instanceof errors.OPError, `${e}`);
+        if (e.error === 'invalid_client') assert.equal(e.response.statusCode, 401);
+        else locked = e;
+        return true;
+      });
+    }
+    assert.ok(locked, 'ten wrong secrets in a row were never locked out');
+    assert.equal(locked.error, 'temporarily_unavailable', `${locked}`);
+    assert.equal(locked.response.statusCode, 429);
+    assert.match(String(locked.response.headers['retry-after']), /^[1-9]\d*$/);
+    // The guesser locks out only guessing: the client itself, with its secret, is served at
+    // every endpoint it authenticates to (issue 12 item 1), and the guesser still waits.
+    const owner = new issuer.Client({ client_id: LOCK.id, client_secret: LOCK.secret });
+    const t = await owner.grant({ grant_type: 'client_credentials' });
+    assert.equal((await owner.introspect(t.access_token)).active, true);
+    await owner.revoke(t.access_token);
+    assert.equal((await owner.introspect(t.access_token)).active, false);
+    await rejects(guesser.grant({ grant_type: 'client_credentials' }),
+      'temporarily_unavailable', 429);
+  });
 
 // Last: after it the relying party works with a newly discovered issuer. openid-client
 // refetches a JWKS on an unknown kid at most once a minute, so the relying party that read
