@@ -29,19 +29,22 @@ const BUILD = process.env.AUTHD_BUILD_DIR;
 const PERIOD = 30;
 const EMAIL = 'rp@example.com';
 const PASSWORD = 'a long enough password for the relying party';
-const EMAIL2 = 'rp-no-2fa@example.com'; // signs in with the password alone (no TOTP step to wait for)
+// Signs in with the password alone (no TOTP step to wait for).
+const EMAIL2 = 'rp-no-2fa@example.com';
 // Clients as an application registers them (authctl apply, the manifest below).
-const WEB = { id: 'conf-web', secret: 'conf-web-secret-0123456789abcdef', cb: 'https://rp.example/cb',
-  loggedOut: 'https://rp.example/logged-out' };
+const WEB = { id: 'conf-web', secret: 'conf-web-secret-0123456789abcdef',
+  cb: 'https://rp.example/cb', loggedOut: 'https://rp.example/logged-out' };
 const SPA = { id: 'conf-spa', cb: 'http://127.0.0.1:9/spa/cb' };
 const SVC = { id: 'conf-svc', secret: 'conf-svc-secret-0123456789abcdef' };
 const RS = { id: 'conf-rs', secret: 'conf-rs-secret-0123456789abcdefg' };
 // RFC 6749 §2.3.1: Basic credentials are form-encoded before base64 (the library does).
 const ODD = { id: 'conf-odd', secret: 'odd/secret+with:colon%and space~0123456789' };
 // A client that registered ES256 ID tokens.
-const ES = { id: 'conf-es', secret: 'conf-es-secret-0123456789abcdefg', cb: 'https://es.example/cb' };
+const ES = { id: 'conf-es', secret: 'conf-es-secret-0123456789abcdefg',
+  cb: 'https://es.example/cb' };
 // A client allowed offline_access (OIDC Core §11).
-const OFF = { id: 'conf-offline', secret: 'conf-offline-secret-0123456789ab', cb: 'https://off.example/cb' };
+const OFF = { id: 'conf-offline', secret: 'conf-offline-secret-0123456789ab',
+  cb: 'https://off.example/cb' };
 const LOCK = { id: 'conf-lock', secret: 'conf-lock-secret-0123456789abcd' }; // guessed at
 const MANIFEST = `
 - resourceType: Client
@@ -270,7 +273,8 @@ class Authenticator {
 function unescapeHtml(s) {
   return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_, e) => {
     const l = e.toLowerCase();
-    if (l[0] === '#') return String.fromCodePoint(l[1] === 'x' ? parseInt(l.slice(2), 16) : Number(l.slice(1)));
+    if (l[0] === '#')
+      return String.fromCodePoint(l[1] === 'x' ? parseInt(l.slice(2), 16) : Number(l.slice(1)));
     return { amp: '&', lt: '<', gt: '>', quot: '"', apos: '\'' }[l];
   });
 }
@@ -417,7 +421,8 @@ function webClient(secret = WEB.secret) {
 
 function spaClient() {
   return new issuer.Client({ client_id: SPA.id, token_endpoint_auth_method: 'none',
-    redirect_uris: [SPA.cb], response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
+    redirect_uris: [SPA.cb], response_types: ['code'],
+    id_token_signed_response_alg: ID_TOKEN_ALG });
 }
 
 // The authorization code flow with PKCE S256, state and nonce, as the library makes it; the
@@ -432,7 +437,8 @@ async function authorize(client, browser, redirectUri, scope = 'openid profile e
     code_challenge: generators.codeChallenge(verifier), code_challenge_method: 'S256', ...extra });
   const r = await browser.browse(url, user);
   assert.ok([302, 303].includes(r.status),
-    `expected a redirect to the client, got ${r.status} ${r.location || ''} ${r.text.slice(0, 800)}`);
+    `expected a redirect to the client, got ${r.status} ${r.location || ''} `
+    + r.text.slice(0, 800));
   assert.ok(r.location.startsWith(`${redirectUri}?`), r.location);
   const params = client.callbackParams(r.location);
   const checks = { state, nonce, code_verifier: verifier, response_type: 'code' };
@@ -861,7 +867,8 @@ test('RP-initiated logout without a hint asks the user first (a CSRF-protected f
     const f = forms(page.text).find((x) => x.action === '/auth/end-session/confirm');
     assert.ok(f && f.fields.csrf, page.text.slice(0, 1500));
     // The same form posted by another site (its Origin, no cookie): refused.
-    const forged = await b.request('POST', f.action, { form: f.fields, from: 'https://evil.example' });
+    const forged = await b.request('POST', f.action,
+      { form: f.fields, from: 'https://evil.example' });
     assert.ok(forged.status >= 400, `${forged.status}`);
     assert.equal((await web.introspect(t.refresh_token)).active, true, 'nothing ended yet');
     const r = await b.submit(page, '/auth/end-session/confirm', {});
@@ -880,7 +887,8 @@ test('offline_access: with the user\'s consent the refresh token outlives the se
   async () => {
     assert.ok(issuer, 'discovery ran');
     const off = new issuer.Client({ client_id: OFF.id, client_secret: OFF.secret,
-      redirect_uris: [OFF.cb], response_types: ['code'], id_token_signed_response_alg: ID_TOKEN_ALG });
+      redirect_uris: [OFF.cb], response_types: ['code'],
+      id_token_signed_response_alg: ID_TOKEN_ALG });
     const b = new Browser(env.base);
     const user = { email: EMAIL2, password: PASSWORD, consent: 'allow' };
     // OIDC Core §11: offline_access comes with prompt=consent.
@@ -948,14 +956,17 @@ test('client_credentials: an access token for the client itself', async () => {
     assert.equal((await odd.introspect(ot.access_token)).client_id, ODD.id, method);
   }
   // A wrong secret: invalid_client with 401.
-  const wrong = new issuer.Client({ client_id: SVC.id, client_secret: 'wrong-secret-0123456789abcdef' });
+  const wrong = new issuer.Client({ client_id: SVC.id,
+    client_secret: 'wrong-secret-0123456789abcdef' });
   await rejects(wrong.grant({ grant_type: 'client_credentials' }), 'invalid_client', 401);
   // RFC 6749 §5.1 and §5.2, which the library does not look at: a token answer is never
   // cached, and a Basic-authenticated client's failure names the scheme.
   const basic = (id, secret) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
   const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
-  let r = await fetch(issuer.token_endpoint, { method: 'POST', body: 'grant_type=client_credentials',
-    headers: { ...form, Authorization: basic(SVC.id, SVC.secret) }, signal: AbortSignal.timeout(20000) });
+  let r = await fetch(issuer.token_endpoint, { method: 'POST',
+    body: 'grant_type=client_credentials',
+    headers: { ...form, Authorization: basic(SVC.id, SVC.secret) },
+    signal: AbortSignal.timeout(20000) });
   assert.equal(r.status, 200);
   assert.match(r.headers.get('cache-control') || '', /no-store/);
   r = await fetch(issuer.token_endpoint, { method: 'POST', body: 'grant_type=client_credentials',
