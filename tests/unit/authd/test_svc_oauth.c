@@ -24,6 +24,7 @@
 #include "tests/unit/authd/svc_fixture.h"
 
 #define REDIRECT "https://app.example.test/cb"
+#define BYE "https://app.example.test/bye"
 #define CLIENT_SECRET "a client secret of some length"
 #define FREE_FAILURES 5 /* default lockout policy: failures before the first lock */
 
@@ -42,6 +43,7 @@ put_client(struct svc_fx *f, const char *id, int first_party)
     Authd__V1__GrantSettings pw = AUTHD__V1__GRANT_SETTINGS__INIT;
     char *grants[] = {"authorization_code", "password", "refresh_token"};
     char *scopes[] = {"openid", "profile", "email", "offline_access"};
+    char *bye[] = {BYE};
     ProtobufCMessage *resp = NULL;
 
     code.redirect_uri = REDIRECT;
@@ -57,6 +59,8 @@ put_client(struct svc_fx *f, const char *id, int first_party)
     c.grant_types = grants;
     c.n_scope = offline_client ? 4 : 3;
     c.scope = scopes;
+    c.n_post_logout_redirect_uris = 1;
+    c.post_logout_redirect_uris = bye;
     c.auth = &auth;
     assert_int_equal(svc_call(f, ROLE_ADMIN, "ClientAdmin", "Put", &c.base, &resp, NULL), AUTHD_OK);
     rpc_msg_free(resp);
@@ -940,6 +944,113 @@ test_offline_lifetime_is_real(void **state)
     assert_int_equal(refresh(f, "app", b1, next), AUTHD_ERR_INVALID_TOKEN);
 }
 
+/* OAuth.EndSession (as the edge); *out is the caller's. */
+static void
+end_session(struct svc_fx *f, const char *session, const char *hint, const char *client_id,
+            const char *uri, int confirmed, Authd__V1__EndSessionResponse **out)
+{
+    Authd__V1__EndSessionRequest req = AUTHD__V1__END_SESSION_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.session_token = (char *)session;
+    req.id_token_hint = (char *)hint;
+    req.client_id = (char *)client_id;
+    req.post_logout_redirect_uri = (char *)uri;
+    req.state = "st";
+    req.confirmed = confirmed;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "EndSession", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    *out = (Authd__V1__EndSessionResponse *)resp;
+}
+
+/* An ID token for a code flow of client_id in session, into idt (4096 bytes). */
+static void
+id_token(struct svc_fx *f, const char *session, const char *client_id, char *idt)
+{
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    char code[256];
+    get_code(f, session, client_id, code, sizeof(code));
+    assert_int_equal(token(f, client_id, "authorization_code", code, NULL, NULL, NULL, &t),
+                     AUTHD_OK);
+    assert_true(t->id_token[0] != '\0' && strlen(t->id_token) < 4096);
+    snprintf(idt, 4096, "%s", t->id_token);
+    rpc_msg_free(&t->base);
+}
+
+/* 1 when session still serves an authorization request. */
+static int
+session_lives(struct svc_fx *f, const char *session)
+{
+    Authd__V1__AuthorizeResponse *a = NULL;
+    authorize(f, session, "app", "openid", "", 0, 0, &a);
+    int lives = a->next == AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT;
+    rpc_msg_free(&a->base);
+    return lives;
+}
+
+/*
+ * RP-initiated logout: without a hint nothing ends until the user confirms; a bad hint, a
+ * client_id other than the hint's or an unregistered URI is refused; a hint naming the session
+ * ends it, expired or not, and the redirect is the registered URI with state.
+ */
+static void
+test_end_session(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__EndSessionResponse *e = NULL;
+    char session[256], other[256], idt[4096], bad[4096];
+    int64_t t0 = svc_fake_now;
+    int authenticated = 0;
+
+    signed_in(f, "bye@example.com", session);
+    put_client(f, "app", 1);
+    put_client(f, "app2", 1);
+    id_token(f, session, "app", idt);
+
+    end_session(f, session, "", "app", BYE, 0, &e);
+    assert_int_equal(e->next, AUTHD__V1__END_SESSION_RESPONSE__NEXT__CONFIRM);
+    assert_string_equal(e->client_id, "app");
+    rpc_msg_free(&e->base);
+    assert_true(session_lives(f, session));
+
+    snprintf(bad, sizeof(bad), "%s", idt);
+    bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
+    const struct {
+        const char *hint, *client, *uri;
+    } refused[] = {{bad, "", BYE},     {"not.a.token", "", ""}, {idt, "app2", BYE},
+                   {idt, "", BYE "/"}, {"", "", BYE},           {"", "nobody", ""}};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        end_session(f, session, refused[i].hint, refused[i].client, refused[i].uri, 1, &e);
+        assert_int_equal(e->next, AUTHD__V1__END_SESSION_RESPONSE__NEXT__ERROR_PAGE);
+        assert_string_equal(e->redirect_url, "");
+        rpc_msg_free(&e->base);
+    }
+    assert_true(session_lives(f, session));
+
+    /* Another session's hint does not end this one without asking. */
+    assert_int_equal(svc_login(f, "bye@example.com", SVC_PASSWORD, other, &authenticated, NULL),
+                     AUTHD_OK);
+    end_session(f, other, idt, "", BYE, 0, &e);
+    assert_int_equal(e->next, AUTHD__V1__END_SESSION_RESPONSE__NEXT__CONFIRM);
+    rpc_msg_free(&e->base);
+    assert_true(session_lives(f, other));
+
+    /* The hint of this session, expired by now: ended, redirected with state. */
+    svc_fake_now = t0 + 7200;
+    end_session(f, session, idt, "app", BYE, 0, &e);
+    assert_int_equal(e->next, AUTHD__V1__END_SESSION_RESPONSE__NEXT__DONE);
+    assert_string_equal(e->redirect_url, BYE "?state=st");
+    rpc_msg_free(&e->base);
+    assert_false(session_lives(f, session));
+    assert_true(session_lives(f, other));
+
+    /* Confirmed without a hint: ended; no URI, no redirect. */
+    end_session(f, other, "", "", "", 1, &e);
+    assert_int_equal(e->next, AUTHD__V1__END_SESSION_RESPONSE__NEXT__DONE);
+    assert_string_equal(e->redirect_url, "");
+    rpc_msg_free(&e->base);
+    assert_false(session_lives(f, other));
+}
+
 /* The fixture, with this file's knobs back at their defaults (a failed test may leave them). */
 static int
 setup(void **state)
@@ -977,6 +1088,7 @@ main(void)
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_offline_revoked_by_revocation, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_offline_lifetime_is_real, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_end_session, setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
