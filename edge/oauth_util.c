@@ -143,18 +143,41 @@ edge_oauth_client_auth(const char *authorization, const char *body_id, const cha
 }
 
 /*
- * 1 when code is one a client library knows at these endpoints: RFC 6749 §5.2 (and §4.1.2.1's
- * server_error and temporarily_unavailable), RFC 6750 §3.1, RFC 7009 §2.2.1. Anything else
- * authd might name (an older authd said "locked") is replaced by the default for the error.
+ * 1 when code is a registered one a client library knows: RFC 6749 §5.2 and §4.1.2.1, RFC 6750
+ * §3.1, RFC 7009 §2.2.1, RFC 8707 §2 and OpenID Connect Core §3.1.2.6 (the authorization and
+ * logout pages use this mapping too). Anything else authd might name (an older authd said
+ * "locked") is replaced by the default for the error.
  */
 static int
 registered_code(const char *code)
 {
     static const char *const codes[] = {
-        "invalid_request",     "invalid_client",          "invalid_grant",
-        "unauthorized_client", "unsupported_grant_type",  "invalid_scope",
-        "server_error",        "temporarily_unavailable", "invalid_token",
-        "insufficient_scope",  "unsupported_token_type",
+        /* RFC 6749 */
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "unsupported_response_type",
+        "server_error",
+        "temporarily_unavailable",
+        /* RFC 6750, RFC 7009, RFC 8707 */
+        "invalid_token",
+        "insufficient_scope",
+        "unsupported_token_type",
+        "invalid_target",
+        /* OpenID Connect Core */
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
     };
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
         if (strcmp(code, codes[i]) == 0)

@@ -303,6 +303,11 @@ test_error_from(void **state)
     /* a code no RFC registers (an older authd's "locked"): the default, without description */
     from_is(AUTHD_ERR_LOCKED, "locked", "too many attempts", 429, "temporarily_unavailable", "");
     from_is(AUTHD_ERR_INVALID_CREDENTIALS, "no_such_client", "x", 401, "invalid_client", "");
+    /* registered codes of the pages that share this mapping pass (OIDC Core, RFC 8707) */
+    from_is(AUTHD_ERR_INVALID_ARGUMENT, "request_not_supported", "no request objects", 400,
+            "request_not_supported", "no request objects");
+    from_is(AUTHD_ERR_INVALID_ARGUMENT, "invalid_target", "audience", 400, "invalid_target",
+            "audience");
     from_is(AUTHD_ERR_UNAUTHENTICATED, "invalid_token", "expired", 401, "invalid_token", "expired");
     /* the message is a description only: a "code: " prefix in it is not read */
     from_is(AUTHD_ERR_INVALID_TOKEN, NULL, "invalid_client: x", 400, "invalid_grant", "");
