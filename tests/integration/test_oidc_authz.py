@@ -14,8 +14,8 @@ import urllib.parse
 import requests
 
 from conftest import new_session
-from test_oauth import (LEGACY, LEGACY_CB, LEGACY_SECRET, APP, APP_CB, browse, create_user,
-                        forms, redirect_params, token_req, verify_jwt)
+from test_oauth import (LEGACY, LEGACY_CB, LEGACY_SECRET, APP, PW, browse, create_2fa_user,
+                        create_user, forms, redirect_params, submit, token_req, verify_jwt)
 from test_oauth import env, oauth_env  # noqa: F401  (fixtures)
 
 
@@ -164,6 +164,36 @@ def test_max_age_zero_asks_for_the_password_again(env):
     assert got.get("code") and got.get("state") == "st-ma0", got
     it = id_token_of(env, got["code"])
     assert isinstance(it.get("auth_time"), int) and it["auth_time"] >= before - 1, it
+
+
+def test_prompt_login_with_two_factor(env):
+    """prompt=login for a user with TOTP: password and code again, and the marker that comes
+    back from the login survives the TOTP step."""
+    user, app = create_2fa_user(env, "pl2@example.com")
+    s = new_session()
+    q = legacy_request(state="first")
+    r = browse(env, s, "/auth/authorize?" + urllib.parse.urlencode(q), email="pl2@example.com",
+               authenticator=app)
+    assert redirect_params(r, LEGACY_CB).get("code"), r.headers
+    loc = password_page(env, s, legacy_request(prompt="login", state="st-pl2"))
+    page = s.get(env.base + loc, allow_redirects=False)
+    r = submit(s, env.base, page.text, "/auth/login", {"email": "pl2@example.com",
+                                                       "password": PW})
+    step = r.headers.get("Location", "")
+    assert urllib.parse.urlparse(step).path == "/auth/two-factor/verify", (r.status_code, step)
+    assert "auth_after=" in step, step
+    page = s.get(env.base + step, allow_redirects=False)
+    f = [f for f in forms(page.text) if f["action"] == "/auth/two-factor/verify"
+         and "token" in f["fields"]]
+    assert f, page.text[:1500]
+    r = s.post(env.base + "/auth/two-factor/verify", data=dict(f[0]["fields"], token=app.fresh()),
+               allow_redirects=False)
+    back = r.headers.get("Location", "")
+    assert back.startswith("/auth/authorize?") and "auth_after=" in back, (r.status_code, back)
+    r = s.get(env.base + back, allow_redirects=False)
+    got = redirect_params(r, LEGACY_CB)
+    assert got.get("code") and got.get("state") == "st-pl2", got
+    assert id_token_of(env, got["code"])["sub"] == user.id
 
 
 def test_prompt_none(env):
