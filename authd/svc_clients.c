@@ -19,6 +19,7 @@
 #include "authd/keys.h"
 #include "common/log.h"
 #include "authd/password.h"
+#include "authd/origins.h"
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/signkeys.h"
@@ -362,6 +363,14 @@ client_validate(struct rpc_ctx *ctx, const Authd__V1__Client *c)
         strcmp(c->id_token_signed_response_alg, "RS256") != 0 &&
         strcmp(c->id_token_signed_response_alg, "ES256") != 0)
         bad = "id_token_signed_response_alg: RS256 or ES256";
+    if (bad == NULL && c->n_allowed_origins > ORIGINS_PER_CLIENT)
+        bad = "allowed_origins: at most 32 origins";
+    for (size_t i = 0; bad == NULL && i < c->n_allowed_origins; i++) {
+        char norm[ORIGIN_MAX + 1];
+        const char *why = origin_normalise(c->allowed_origins[i], norm, sizeof(norm));
+        if (why != NULL && (bad = rpc_ctx_printf(ctx, "allowed_origins[%zu]: %s", i, why)) == NULL)
+            bad = why;
+    }
     if (bad == NULL && c->secret[0] != '\0' &&
         (strlen(c->secret) < CLIENT_SECRET_MIN || strlen(c->secret) > PASSWORD_MAX_LEN))
         bad = "secret: 8..1024 characters";
@@ -459,6 +468,16 @@ clients_put(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     }
     c->secret = (char *)protobuf_c_empty_string;
     c->has_secret = 0;
+    /* Origins are kept as browsers send them (RFC 6454), so CheckOrigin compares exactly. */
+    for (size_t i = 0; i < c->n_allowed_origins; i++) {
+        char norm[ORIGIN_MAX + 1];
+        if (origin_normalise(c->allowed_origins[i], norm, sizeof(norm)) == NULL &&
+            strcmp(norm, c->allowed_origins[i]) != 0 &&
+            (c->allowed_origins[i] = rpc_ctx_strdup(ctx, norm)) == NULL) {
+            r = AUTHD_ERR_NOMEM;
+            goto out;
+        }
+    }
     rec.client = c;
     rec.secret_hash = phc;
     struct put_step p = {.rec = &rec};

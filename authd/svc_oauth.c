@@ -23,6 +23,7 @@
 #include "authd/login.h"
 #include "common/log.h"
 #include "authd/oauth.h"
+#include "authd/origins.h"
 #include "authd/password.h"
 #include "authd/records.h"
 #include "authd/rfamily.h"
@@ -2404,5 +2405,6 @@ const struct rpc_method authd_oauth_methods[] = {
     {"UserInfo", oauth_userinfo, 0, ROLE_EDGE | ROLE_SERVICE},
     {"Jwks", oauth_jwks, RPC_INLINE, ROLE_ALL},
     {"EndSession", oauth_end_session, 0, ROLE_EDGE},
+    {"CheckOrigin", oauth_check_origin, 0, ROLE_EDGE}, /* origins.c */
 };
 const size_t authd_oauth_n_methods = sizeof(authd_oauth_methods) / sizeof(authd_oauth_methods[0]);

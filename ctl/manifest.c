@@ -479,6 +479,7 @@ static const char *const client_fields[] = {"resourceType",
                                             "introspect",
                                             "post_logout_redirect_uris",
                                             "id_token_signed_response_alg",
+                                            "allowed_origins",
                                             NULL};
 static const char *const client_auth_fields[] = {"implicit", "authorization_code", "password",
                                                  "client_credentials", NULL};
@@ -691,6 +692,8 @@ map_client(struct mctx *m, const json_t *res, struct manifest_resource *out)
         (r = get_string_list(m, res, "", "post_logout_redirect_uris", 0,
                              &c->post_logout_redirect_uris, &c->n_post_logout_redirect_uris)) !=
             AUTHD_OK ||
+        (r = get_string_list(m, res, "", "allowed_origins", 0, &c->allowed_origins,
+                             &c->n_allowed_origins)) != AUTHD_OK ||
         (r = get_bool(m, res, "", "active", &active, &active_set)) != AUTHD_OK)
         return r;
     if (c->id[0] == '\0')
@@ -1190,6 +1193,9 @@ client_members(json_t *o, const void *msg)
         bad |= json_object_set_new(
             o, "post_logout_redirect_uris",
             string_list_json(c->post_logout_redirect_uris, c->n_post_logout_redirect_uris));
+    if (c->n_allowed_origins > 0)
+        bad |= json_object_set_new(o, "allowed_origins",
+                                   string_list_json(c->allowed_origins, c->n_allowed_origins));
     bad |= json_object_set_new(o, "has_secret", json_boolean(c->has_secret));
     return bad;
 }

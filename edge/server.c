@@ -34,6 +34,7 @@
 
 #include "edge/authd_client.h"
 #include "edge/cookie.h"
+#include "edge/cors.h"
 #include "edge/csrf.h"
 #include "common/err.h"
 #include "edge/flows.h"
@@ -55,6 +56,12 @@
 #define ROUTE_API 0x10u
 /* The Prometheus metrics: answered by answer_metrics() below, no flow (fn is NULL). */
 #define ROUTE_METRICS 0x20u
+/* CORS for browser applications (cors.h): the Origin header, when authd says some client
+ * registered it, gets Access-Control-Allow-Origin with that origin (never with credentials:
+ * these endpoints take no cookies), and OPTIONS on the path is a preflight. */
+#define ROUTE_CORS 0x40u
+/* CORS for public documents (JWKS, discovery): "*", no credentials, no question to authd. */
+#define ROUTE_CORS_PUBLIC 0x80u
 
 /*
  * A route with json_fn takes two kinds of body: application/json goes to json_fn (raw body,
@@ -102,14 +109,16 @@ static const struct route routes[] = {
     /* From the relying party's page: no CSRF token; answered with a 303 to the GET. */
     {"POST", "/auth/end-session", ROUTE_PAGE | ROUTE_FORM, edge_flow_end_session_post, NULL},
     {"POST", "/auth/end-session/confirm", FORM_POST, edge_flow_end_session_confirm, NULL},
-    {"POST", "/auth/token", API_FORM, edge_flow_token, edge_api_token},
+    {"POST", "/auth/token", API_FORM | ROUTE_CORS, edge_flow_token, edge_api_token},
     {"POST", "/auth/introspect", API_FORM, edge_flow_introspect, NULL},
-    {"POST", "/auth/revoke", API_FORM, edge_flow_revoke, NULL},
-    {"GET", "/auth/userinfo", ROUTE_API, edge_flow_userinfo, NULL},
-    {"POST", "/auth/userinfo", ROUTE_API, edge_flow_userinfo, NULL},
-    {"GET", "/.well-known/openid-configuration", ROUTE_API, edge_flow_discovery, NULL},
-    {"GET", "/.well-known/oauth-authorization-server", ROUTE_API, edge_flow_discovery, NULL},
-    {"GET", "/.well-known/jwks.json", ROUTE_API, edge_flow_jwks, NULL},
+    {"POST", "/auth/revoke", API_FORM | ROUTE_CORS, edge_flow_revoke, NULL},
+    {"GET", "/auth/userinfo", ROUTE_API | ROUTE_CORS, edge_flow_userinfo, NULL},
+    {"POST", "/auth/userinfo", ROUTE_API | ROUTE_CORS, edge_flow_userinfo, NULL},
+    {"GET", "/.well-known/openid-configuration", ROUTE_API | ROUTE_CORS_PUBLIC, edge_flow_discovery,
+     NULL},
+    {"GET", "/.well-known/oauth-authorization-server", ROUTE_API | ROUTE_CORS_PUBLIC,
+     edge_flow_discovery, NULL},
+    {"GET", "/.well-known/jwks.json", ROUTE_API | ROUTE_CORS_PUBLIC, edge_flow_jwks, NULL},
     {"GET", "/auth/two-factor", ROUTE_PAGE, edge_flow_2fa_settings, NULL},
     {"GET", "/auth/two-factor/verify", ROUTE_PAGE, edge_flow_2fa_verify_form, NULL},
     {"POST", "/auth/two-factor/verify", FORM_POST, edge_flow_2fa_verify, NULL},
@@ -215,8 +224,11 @@ struct conn_state {
     size_t discarded; /* bytes of an oversized body read and dropped */
     int oom;          /* on_uri could not copy the query */
     int answered;
-    int status;        /* for the log line */
-    int peer_loopback; /* the socket peer (never X-Forwarded-For) is a loopback address */
+    int status;             /* for the log line */
+    int peer_loopback;      /* the socket peer (never X-Forwarded-For) is a loopback address */
+    unsigned cors;          /* ROUTE_CORS / ROUTE_CORS_PUBLIC of the path's routes */
+    const char *cors_allow; /* Access-Control-Allow-Origin: "*" or the Origin; NULL: none */
+    int preflight;          /* answering a CORS preflight (OPTIONS) */
     char method[16];
     char route[64];     /* the matched route pattern, for the metrics; "other" when none */
     char log_path[256]; /* the path with tokens replaced; never the query */
@@ -418,6 +430,37 @@ add_hsts(struct MHD_Response *resp, const struct edge *e)
     return MHD_add_response_header(resp, "Strict-Transport-Security", HSTS_VALUE) == MHD_YES;
 }
 
+/* The CORS methods a preflight allows, and the request headers these endpoints read. */
+#define CORS_ALLOW_HEADERS "Authorization, Content-Type"
+#define CORS_EXPOSE_HEADERS "WWW-Authenticate, Retry-After, X-Request-Id"
+/* How long a browser may keep a preflight's answer: shorter than most browsers' caps (Chromium
+ * 2 h, Firefox 24 h) and close to how long the edge keeps authd's decision. */
+#define CORS_MAX_AGE "600"
+
+/*
+ * The CORS headers of an answer on a CORS route (the Fetch standard's CORS protocol): "Vary:
+ * Origin" whenever the answer depends on the Origin header, Access-Control-Allow-Origin for an
+ * allowed origin (never Access-Control-Allow-Credentials: these endpoints read no cookies), and
+ * for a preflight the methods, headers and max age. 1, or 0 out of memory.
+ */
+static int
+add_cors(struct MHD_Response *resp, const struct conn_state *st)
+{
+    int ok = 1;
+    if (st->cors & ROUTE_CORS)
+        ok = MHD_add_response_header(resp, "Vary", "Origin") == MHD_YES;
+    if (!ok || st->cors_allow == NULL)
+        return ok;
+    ok = MHD_add_response_header(resp, "Access-Control-Allow-Origin", st->cors_allow) == MHD_YES;
+    if (!st->preflight)
+        return ok && MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                             CORS_EXPOSE_HEADERS) == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "Access-Control-Allow-Methods", st->allow) == MHD_YES;
+    ok = ok && MHD_add_response_header(resp, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS) ==
+                   MHD_YES;
+    return ok && MHD_add_response_header(resp, "Access-Control-Max-Age", CORS_MAX_AGE) == MHD_YES;
+}
+
 static enum MHD_Result
 send_answer(struct MHD_Connection *c, struct conn_state *st)
 {
@@ -458,6 +501,7 @@ send_answer(struct MHD_Connection *c, struct conn_state *st)
     ok = ok && MHD_add_response_header(resp, "Content-Security-Policy", csp) == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES;
     ok = ok && add_hsts(resp, r->edge);
+    ok = ok && add_cors(resp, st);
     if (ok && r->location != NULL)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location) == MHD_YES;
     if (ok && r->allow != NULL)
@@ -675,6 +719,7 @@ route_find(struct conn_state *st, const char *url, const char *method, const cha
             continue;
         *path_known = 1;
         *api |= (routes[i].flags & ROUTE_API) != 0;
+        st->cors |= routes[i].flags & (ROUTE_CORS | ROUTE_CORS_PUBLIC);
         size_t al = strlen(st->allow);
         snprintf(st->allow + al, sizeof(st->allow) - al, "%s%s", al > 0 ? ", " : "",
                  strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method);
@@ -683,7 +728,43 @@ route_find(struct conn_state *st, const char *url, const char *method, const cha
             *param = p;
         }
     }
+    if (st->cors != 0) { /* a CORS path answers preflights */
+        size_t al = strlen(st->allow);
+        snprintf(st->allow + al, sizeof(st->allow) - al, "%sOPTIONS", al > 0 ? ", " : "");
+    }
     return rt;
+}
+
+/*
+ * Sets st->cors_allow for a CORS path: "*" on public documents, the Origin itself when authd
+ * says a client registered it (cached, cors.c); none for our own origin (not a cross-origin
+ * request) or without an Origin header.
+ */
+static void
+cors_decide(struct conn_state *st)
+{
+    const struct edge_req *r = &st->req;
+    st->cors_allow = NULL;
+    if (st->cors == 0 || r->origin == NULL)
+        return;
+    if (st->cors & ROUTE_CORS_PUBLIC)
+        st->cors_allow = "*";
+    else if (strcmp(r->origin, st->srv->edge->base_origin) != 0 &&
+             edge_cors_allowed(st->srv->edge->authd, r->id, r->origin))
+        st->cors_allow = r->origin;
+}
+
+/* A CORS preflight (OPTIONS on a CORS path): 204, the CORS headers when the origin may. */
+static enum MHD_Result
+answer_preflight(struct MHD_Connection *c, struct conn_state *st)
+{
+    struct edge_req *r = &st->req;
+    edge_req_response_free(r);
+    buf_init(&r->body, PAGE_MAX);
+    st->preflight = 1;
+    r->status = 204;
+    r->allow = st->allow;
+    return send_answer(c, st);
 }
 
 /*
@@ -844,6 +925,9 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
         return refuse(c, st, api, 413, "Request too large", "The request is too large.");
     if (!path_known)
         return answer_error(c, st, 404, "Page not found", "There is nothing at this address.");
+    cors_decide(st);
+    if (st->cors != 0 && strcmp(method, "OPTIONS") == 0)
+        return answer_preflight(c, st);
     if (rt == NULL) {
         r->allow = st->allow;
         return refuse(c, st, api, 405, "Method not allowed",

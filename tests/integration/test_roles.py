@@ -56,6 +56,7 @@ EXPECT = {
     "authd.v1.OAuth": {
         "Authorize": {E}, "Token": {E}, "Introspect": {E, S}, "Revoke": {E, S},
         "UserInfo": {E, S}, "Jwks": {E, A, S}, "EndSession": {E},
+        "CheckOrigin": {E},
     },
     "grpc.health.v1.Health": {"Check": OPEN, "Watch": OPEN},
 }
