@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * authd.v1.TwoFactor: TOTP enrolment (begin → confirm with a code → recovery codes), status,
+ * authd.v1.TwoFactor: TOTP enrolment (begin → confirm with a code → recovery codes; the pending
+ * one shown again, unchanged, by PendingEnrollment), status,
  * disabling, regenerating recovery codes, and the current code for the edge's webhook delivery.
  * Every check of a code and its recording happen in one transaction on the user record, so a
  * code can never be used twice, even by two concurrent requests.
@@ -390,6 +391,67 @@ out:
     return r;
 }
 
+/* ---- PendingEnrollment --------------------------------------------------------------------- */
+
+static int
+tf_pending(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__StatusRequest *req = (const void *)reqm;
+    Authd__V1__BeginEnrollmentResponse *resp = (void *)respm;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    uint8_t *key = NULL;
+    size_t klen = 0;
+    char secret[64] = "";
+    struct authd_cfg cfg;
+    struct buf uri;
+
+    buf_init(&uri, 2048);
+    int r = bearer_session(ctx, a, req->session_token, req->bearer_token, 0, &s, &u);
+    if (r != AUTHD_OK)
+        goto out;
+    const Authd__Storage__TotpState *st = u->pending_totp;
+    if (is_enabled(u)) {
+        r = AUTHD_ERR_ALREADY_ENABLED;
+        goto out;
+    }
+    /* An enrolment by transport has no QR code to show: its codes go by the webhook. */
+    if (st == NULL || (st->transport != NULL && st->transport[0] != '\0')) {
+        r = AUTHD_ERR_NOT_REQUESTED;
+        goto out;
+    }
+    r = twofactor_secret_open(a, u->user->id, st, &key, &klen);
+    if (r != AUTHD_OK)
+        goto out;
+    if (otp_base32_len(klen) + 1 > sizeof(secret)) {
+        r = AUTHD_ERR_INTERNAL;
+        goto out;
+    }
+    otp_base32_encode(key, klen, secret);
+    struct otp_params p;
+    twofactor_params(st, &p);
+    authd_cfg_get(a, &cfg);
+    r = otp_uri(&uri, cfg.issuer, u->user->email, secret, &p);
+    if (r != AUTHD_OK)
+        goto out;
+    resp->secret = rpc_ctx_strdup(ctx, secret);
+    resp->uri = rpc_ctx_strdup(ctx, uri.data);
+    resp->user = rec_copy(ctx, &u->user->base);
+    resp->algorithm = (char *)otp_alg_name(p.alg);
+    resp->digits = p.digits;
+    resp->period = p.period;
+    if (resp->secret == NULL || resp->uri == NULL || resp->user == NULL)
+        r = AUTHD_ERR_NOMEM;
+out:
+    secret_freezero(key, klen);
+    secret_wipe(secret, sizeof(secret));
+    buf_free(&uri); /* wiped: the URI holds the secret too */
+    rpc_msg_free(s ? &s->base : NULL);
+    rpc_msg_free(u ? &u->base : NULL);
+    return r;
+}
+
 const struct rpc_method authd_twofactor_methods[] = {
     {"BeginEnrollment", tf_begin, 0, ROLE_EDGE},
     {"ConfirmEnrollment", tf_confirm, 0, ROLE_EDGE},
@@ -397,6 +459,7 @@ const struct rpc_method authd_twofactor_methods[] = {
     {"Status", tf_status, RPC_INLINE, ROLE_EDGE},
     {"RegenerateRecoveryCodes", tf_regenerate, 0, ROLE_EDGE},
     {"IssueDeliveryCode", tf_issue_delivery_code, 0, ROLE_EDGE},
+    {"PendingEnrollment", tf_pending, 0, ROLE_EDGE},
 };
 const size_t authd_twofactor_n_methods =
     sizeof(authd_twofactor_methods) / sizeof(authd_twofactor_methods[0]);

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Turning on two-factor authentication with an authenticator app (the HTML half; the JSON API
- * for single-page apps is flow_2fa_api.c). GET /app/auth/two-factor/request asks authd to begin
- * an enrolment and shows its otpauth:// URI as a QR code plus the secret for manual entry, with
- * a form for the first code; POST /app/auth/two-factor/confirm hands that code to authd, which
- * turns 2FA on and answers with the recovery codes, shown here once.
+ * for single-page apps is flow_2fa_api.c). POST /app/auth/two-factor/request (a form with the
+ * CSRF token) asks authd to begin an enrolment and shows its otpauth:// URI as a QR code plus
+ * the secret for manual entry, with a form for the first code; GET of the same URL (Aidbox's)
+ * only reads: it shows the enrolment in progress again, or a form that begins one, so that a
+ * link or a cross-site navigation never replaces a secret the user is typing in. POST
+ * /app/auth/two-factor/confirm hands the first code to authd, which turns 2FA on and answers
+ * with the recovery codes, shown here once.
  */
 #include "edge/flows.h"
 
@@ -77,6 +80,62 @@ render_qr(struct edge_req *r, const Authd__V1__BeginEnrollmentResponse *b)
     return edge_req_page(r, 200, &p);
 }
 
+void
+edge_2fa_start_form(struct edge_req *r, struct page *p, const char *label)
+{
+    page_form_begin(p, "/app/auth/two-factor/request", edge_req_csrf(r));
+    page_submit(p, label);
+    page_form_end(p);
+}
+
+/* The QR code page's answer to a GET when no enrolment is pending: the form that begins one. */
+static int
+render_start(struct edge_req *r)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Set up your authenticator app");
+    page_para(&p, "Get a key for your authenticator app (Google Authenticator, Microsoft "
+                  "Authenticator, 1Password, FreeOTP...) as a QR code.");
+    edge_2fa_start_form(r, &p, "Show the QR code");
+    page_link(&p, "/auth/two-factor", "Cancel");
+    page_end(&p);
+    return edge_req_page(r, 200, &p);
+}
+
+/* A BeginEnrollment-shaped answer must carry the URI and the secret to be shown. */
+static int
+enrolment_shown(const Authd__V1__BeginEnrollmentResponse *b)
+{
+    return b->uri != NULL && b->uri[0] != '\0' && b->secret != NULL && b->secret[0] != '\0';
+}
+
+int
+edge_flow_2fa_request_view(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+    /* Reading only: authd answers the pending enrolment's secret, or NOT_REQUESTED. */
+    Authd__V1__StatusRequest req = AUTHD__V1__STATUS_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    Authd__V1__BeginEnrollmentResponse *b = NULL;
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "PendingEnrollment", &req.base, (ProtobufCMessage **)&b, NULL);
+    if (err == AUTHD_ERR_ALREADY_ENABLED)
+        return edge_req_redirect(r, "/auth/two-factor");
+    if (err == AUTHD_ERR_NOT_REQUESTED)
+        return render_start(r);
+    if (err != AUTHD_OK)
+        return edge_req_fail(r, err, "2fa_pending");
+    if (!enrolment_shown(b)) {
+        rpc_msg_free(&b->base);
+        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "2fa_pending_no_secret");
+    }
+    err = render_qr(r, b);
+    rpc_msg_free(&b->base);
+    return err;
+}
+
 int
 edge_flow_2fa_request_page(struct edge_req *r)
 {
@@ -93,7 +152,7 @@ edge_flow_2fa_request_page(struct edge_req *r)
         return edge_req_redirect(r, "/auth/two-factor");
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, "2fa_begin");
-    if (b->uri == NULL || b->uri[0] == '\0' || b->secret == NULL || b->secret[0] == '\0') {
+    if (!enrolment_shown(b)) {
         rpc_msg_free(&b->base);
         return edge_req_fail(r, AUTHD_ERR_INTERNAL, "2fa_begin_no_secret");
     }
@@ -112,7 +171,7 @@ render_retry(struct edge_req *r, int status, const char *error)
     page_error(&p, error);
     page_para(&p, "Enter the code your app shows now.");
     confirm_form(r, &p);
-    page_link(&p, "/app/auth/two-factor/request", "Start again with a new QR code");
+    edge_2fa_start_form(r, &p, "Start again with a new QR code");
     page_link(&p, "/auth/two-factor", "Cancel");
     page_end(&p);
     return edge_req_page(r, status, &p);

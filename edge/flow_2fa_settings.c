@@ -101,7 +101,7 @@ render_enable(struct edge_req *r, int status, const char *transport, const char 
         page_error(&p, error);
     page_para(&p, "Use an authenticator app (Google Authenticator, Microsoft Authenticator, "
                   "1Password, FreeOTP...) to get a new code every 30 seconds.");
-    page_link_button(&p, "/app/auth/two-factor/request", "Enable using Authenticator app");
+    edge_2fa_start_form(r, &p, "Enable using Authenticator app");
     if (edge_2fa_has_webhook(r)) {
         page_para(&p, "Or have each code sent to you:");
         page_form_begin(&p, "/auth/two-factor/enable", edge_req_csrf(r));

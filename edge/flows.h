@@ -81,9 +81,11 @@ int edge_flow_2fa_disable(struct edge_req *r);        /* POST /auth/two-factor/d
 int edge_flow_2fa_recovery_codes(struct edge_req *r); /* POST /auth/two-factor/recovery-codes */
 
 /* flow_2fa_enroll.c */
-int
-edge_flow_2fa_request_page(struct edge_req *r); /* GET (form POST) /app/auth/two-factor/request */
-int edge_flow_2fa_confirm(struct edge_req *r);  /* form POST /app/auth/two-factor/confirm */
+int edge_flow_2fa_request_view(struct edge_req *r); /* GET /app/auth/two-factor/request */
+int edge_flow_2fa_request_page(struct edge_req *r); /* form POST /app/auth/two-factor/request */
+int edge_flow_2fa_confirm(struct edge_req *r);      /* form POST /app/auth/two-factor/confirm */
+/* Appends the form (POST, CSRF token) that begins an enrolment with an authenticator app. */
+void edge_2fa_start_form(struct edge_req *r, struct page *p, const char *label);
 
 /* flow_2fa_api.c */
 int edge_api_2fa_request(struct edge_req *r); /* JSON POST /app/auth/two-factor/request */

@@ -127,7 +127,8 @@ static const struct route routes[] = {
     {"GET", "/auth/two-factor/disable", ROUTE_PAGE, edge_flow_2fa_disable_form, NULL},
     {"POST", "/auth/two-factor/disable", FORM_POST, edge_flow_2fa_disable, NULL},
     {"POST", "/auth/two-factor/recovery-codes", FORM_POST, edge_flow_2fa_recovery_codes, NULL},
-    {"GET", "/app/auth/two-factor/request", ROUTE_PAGE, edge_flow_2fa_request_page, NULL},
+    /* GET only shows the pending enrolment (or a form to begin one); the POST begins it. */
+    {"GET", "/app/auth/two-factor/request", ROUTE_PAGE, edge_flow_2fa_request_view, NULL},
     /* ROUTE_PAGE on the JSON routes too: it refreshes the AuthConfig (the webhook). */
     {"POST", "/app/auth/two-factor/request", FORM_POST, edge_flow_2fa_request_page,
      edge_api_2fa_request},

@@ -48,7 +48,7 @@ EXPECT = {
     "authd.v1.PasswordReset": {"Start": {E}, "Get": {E}, "Complete": {E}},
     "authd.v1.TwoFactor": {
         "BeginEnrollment": {E}, "ConfirmEnrollment": {E}, "Disable": {E}, "Status": {E},
-        "RegenerateRecoveryCodes": {E}, "IssueDeliveryCode": {E},
+        "RegenerateRecoveryCodes": {E}, "IssueDeliveryCode": {E}, "PendingEnrollment": {E},
     },
     "authd.v1.Admin": {"PutAuthConfig": {A}, "GetAuthConfig": {E, A}},
     "authd.v1.ClientAdmin": {"Put": {A}, "Get": {A}, "List": {A}, "Delete": {A},

@@ -245,9 +245,18 @@ def parse_otpauth(uri):
     return urllib.parse.unquote(u.path.lstrip("/")), q
 
 
+def shown_secret(html_text):
+    """The secret an enrolment page shows for manual entry (spaces removed), or None."""
+    m = re.search(r'<code id="secret">([^<]*)</code>', html_text)
+    return m.group(1).replace(" ", "") if m else None
+
+
 def qr_page(edge, s, tmp):
-    """Opens the enrolment page; returns (page, otpauth URI read from the QR code, secret)."""
-    page = get_ok(s, edge.base + "/app/auth/two-factor/request")
+    """Begins an enrolment as a browser does (the enable page's form: a POST with the CSRF
+    token); returns (page, otpauth URI read from the QR code, secret)."""
+    en = get_ok(s, edge.base + "/auth/two-factor/enable")
+    page = submit(s, edge.base, en.text, "/app/auth/two-factor/request", {})
+    assert page.status_code == 200, (page.status_code, msg_error(page.text))
     m = re.search(r'<div id="qr">\s*(<svg\b.*?</svg>)\s*</div>', page.text, re.S)
     assert m, "no inline SVG QR code in #qr:\n" + page.text[:2000]
     uri = decode_qr(m.group(1), tmp)
@@ -275,8 +284,10 @@ def enable_with_app(edge, s, email, tmp):
     assert "Two-factor authentication is off" in st.text
     assert 'href="/auth/two-factor/enable"' in st.text
     en = get_ok(s, edge.base + "/auth/two-factor/enable")
-    assert re.search(r'<a [^>]*href="/app/auth/two-factor/request"[^>]*>Enable using '
-                     r'Authenticator app</a>', en.text), en.text[:2000]
+    start = form(en.text, "/app/auth/two-factor/request")
+    assert start["method"] == "post" and start["fields"]["csrf"], start
+    assert re.search(r'<button [^>]*type="submit"[^>]*>Enable using Authenticator app</button>',
+                     en.text), en.text[:2000]
     page, uri, secret = qr_page(edge, s, tmp)
     label, q = parse_otpauth(uri)
     assert label == f"authd:{email}", label
@@ -323,6 +334,40 @@ def wait_mail(edge, to, subject, count=1, timeout=5.0):
 
 
 # ---- tests ----------------------------------------------------------------------------------
+
+def test_qr_page_get_changes_nothing(authd, edge, tmpdir_path):
+    """GET /app/auth/two-factor/request (a link, or a cross-site navigation) only reads: without
+    an enrolment in progress it offers a form that begins one (a POST with the CSRF token), and
+    with one it shows that one's secret again, never a new one."""
+    email = "gwen@example.com"
+    s = new_user(authd, edge, email)
+    url = edge.base + "/app/auth/two-factor/request"
+    for _ in range(2):
+        page = get_ok(s, url)
+        assert shown_secret(page.text) is None and 'id="qr"' not in page.text, page.text[:2000]
+        start = form(page.text, "/app/auth/two-factor/request")
+        assert start["method"] == "post" and start["fields"]["csrf"], start
+    # A POST without the CSRF token (a cross-site form) begins nothing either.
+    r = s.post(url, data={}, allow_redirects=False)
+    assert r.status_code == 403, r.status_code
+    r = s.post(url, data={"csrf": "x" * 43}, allow_redirects=False)
+    assert r.status_code == 403, r.status_code
+    assert shown_secret(get_ok(s, url).text) is None
+    # The form begins one; each GET after shows the same secret.
+    page, _, secret = qr_page(edge, s, tmpdir_path)
+    for _ in range(2):
+        again = get_ok(s, url)
+        assert shown_secret(again.text) == secret
+        assert 'id="qr"' in again.text
+    # That secret is the one that confirms, from the form of a page shown by a GET.
+    app = Authenticator(secret)
+    r = submit(s, edge.base, again.text, "/app/auth/two-factor/confirm", {"token": app.fresh()})
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    assert len(recovery_codes_of(r.text)) == 10
+    # Enrolled: the page sends the user to the settings.
+    r = s.get(url, allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"].endswith("/auth/two-factor"), r.status_code
+
 
 def test_enable_with_qr_code_then_login_needs_a_fresh_code(authd, edge, tmpdir_path):
     email = "tina@example.com"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for authd/svc_twofactor.c, called through rpc_local with a real store, a key box and
- * a fake clock: only the newest enrolment secret confirms, the code that confirmed an enrolment
+ * a fake clock: only the newest enrolment secret confirms, the pending one is shown again
+ * unchanged (and asking for it begins none), the code that confirmed an enrolment
  * cannot be replayed to disable it, and wrong codes given to TwoFactor count on the same
  * second-factor lockout as the login's second step; regenerated recovery codes void the old
  * ones; delivered codes (webhook transport) are only for the edge, never of a spent step, and
@@ -102,6 +103,64 @@ test_newest_enrolment_confirms(void **state)
     assert_int_equal(confirm(f, token, code), AUTHD_OK);
     /* Enrolled once: a second confirmation is refused. */
     assert_int_equal(confirm(f, token, code), AUTHD_ERR_ALREADY_ENABLED);
+}
+
+/* TwoFactor.PendingEnrollment; the secret and URI into secret and uri (64 and 512 bytes). */
+static int
+pending(struct svc_fx *f, const char *token, char *secret, char *uri)
+{
+    Authd__V1__StatusRequest req = AUTHD__V1__STATUS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.session_token = (char *)token;
+    secret[0] = uri[0] = '\0';
+    int r = svc_call(f, ROLE_EDGE, "TwoFactor", "PendingEnrollment", &req.base, &resp, NULL);
+    if (r == AUTHD_OK) {
+        snprintf(secret, 64, "%s", ((Authd__V1__BeginEnrollmentResponse *)resp)->secret);
+        snprintf(uri, 512, "%s", ((Authd__V1__BeginEnrollmentResponse *)resp)->uri);
+    }
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_pending_enrolment_shown_unchanged(void **state)
+{
+    struct svc_fx *f = *state;
+    char token[256], secret[64], seen[64], again[64], uri[512], uri2[512];
+    char code[OTP_MAX_DIGITS + 1];
+
+    signed_in(f, "pending@example.com", token);
+    /* Nothing begun: nothing to show, and asking begins nothing. */
+    assert_int_equal(pending(f, token, seen, uri), AUTHD_ERR_NOT_REQUESTED);
+    assert_int_equal(pending(f, token, seen, uri), AUTHD_ERR_NOT_REQUESTED);
+    svc_totp("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", svc_fake_now, code);
+    assert_int_equal(confirm(f, token, code), AUTHD_ERR_NOT_REQUESTED);
+    begin(f, token, secret);
+    /* The same secret each time it is asked for; the newest one after a new begin. */
+    assert_int_equal(pending(f, token, seen, uri), AUTHD_OK);
+    assert_string_equal(seen, secret);
+    assert_non_null(strstr(uri, "otpauth://totp/"));
+    assert_non_null(strstr(uri, secret));
+    assert_int_equal(pending(f, token, again, uri2), AUTHD_OK);
+    assert_string_equal(again, secret);
+    assert_string_equal(uri2, uri);
+    begin(f, token, secret);
+    assert_int_equal(pending(f, token, seen, uri), AUTHD_OK);
+    assert_string_equal(seen, secret);
+    /* Only for the edge, with a session. */
+    Authd__V1__StatusRequest req = AUTHD__V1__STATUS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.session_token = token;
+    assert_int_equal(svc_call(f, ROLE_SERVICE | ROLE_ADMIN, "TwoFactor", "PendingEnrollment",
+                              &req.base, &resp, NULL),
+                     AUTHD_ERR_PERMISSION_DENIED);
+    assert_int_equal(pending(f, "bogus.token", again, uri2), AUTHD_ERR_UNAUTHENTICATED);
+    /* The shown secret is the one that confirms; then there is nothing pending any more. */
+    svc_totp(seen, svc_fake_now, code);
+    assert_int_equal(confirm(f, token, code), AUTHD_OK);
+    assert_int_equal(pending(f, token, seen, uri), AUTHD_ERR_ALREADY_ENABLED);
+    assert_string_equal(seen, "");
 }
 
 static void
@@ -282,6 +341,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_newest_enrolment_confirms, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pending_enrolment_shown_unchanged, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_enrolment_code_not_replayed, svc_fx_setup,
                                         svc_fx_teardown),
