@@ -42,8 +42,13 @@ struct options {
     const char *log_level;
     const char *port_file;
     int workers;
-    int hash_threads;   /* --hash-threads; 0: one per core */
-    const char *tls_ca; /* mutual TLS: all three or none */
+    int hash_threads; /* --hash-threads; 0: one per core */
+    int max_streams;  /* gRPC limits: struct rpc_server_opts */
+    int grpc_memory_mib;
+    int max_idle_s, max_age_s, max_age_grace_s; /* 0: never (not the grace) */
+    int max_call_ms;                            /* 0: never */
+    int max_waiting;                            /* 0: no limit */
+    const char *tls_ca;                         /* mutual TLS: all three or none */
     const char *tls_cert;
     const char *tls_key;
     int production;
@@ -89,6 +94,30 @@ static const struct opts_spec option_table[] = {
      "Argon2 hashes computed at once (0: one per core);\nothers wait. Hashing memory is at most "
      "N x\n--argon2-memory",
      F(hash_threads)},
+    {"max-streams", 0, "AUTHD_MAX_STREAMS", OPTS_INT, "N", 1, 65536, NULL, "128",
+     "concurrent gRPC calls per connection; more are\nrefused (REFUSED_STREAM)", F(max_streams)},
+    {"grpc-memory", 0, "AUTHD_GRPC_MEMORY", OPTS_INT, "MIB", 4, 65536, NULL, "128",
+     "memory gRPC's connections may use in all (a\nresource quota)", F(grpc_memory_mib)},
+    {"max-connection-idle", 0, "AUTHD_MAX_CONNECTION_IDLE", OPTS_INT, "SECONDS", 0, 2000000, NULL,
+     "300", "close a gRPC connection without calls this long\n(0: never)", F(max_idle_s)},
+    {"max-connection-age", 0, "AUTHD_MAX_CONNECTION_AGE", OPTS_INT, "SECONDS", 0, 2000000, NULL,
+     "3600",
+     "ask a gRPC connection to go away (GOAWAY) at this\nage; clients reconnect (0: "
+     "never)",
+     F(max_age_s)},
+    {"max-connection-age-grace", 0, "AUTHD_MAX_CONNECTION_AGE_GRACE", OPTS_INT, "SECONDS", 1,
+     2000000, NULL, "60",
+     "then close it this much later, ending what still\nruns (Health/Watch streams included)",
+     F(max_age_grace_s)},
+    {"max-call-ms", 0, "AUTHD_MAX_CALL_MS", OPTS_INT, "MS", 0, 2000000000, NULL, "60000",
+     "a gRPC call without a deadline, or with a later one,\nends with DEADLINE_EXCEEDED this "
+     "long after it\narrived, request received or not; held Health/Watch\nstreams are exempt "
+     "(0: never)",
+     F(max_call_ms)},
+    {"max-waiting-calls", 0, "AUTHD_MAX_WAITING_CALLS", OPTS_INT, "N", 0, 1000000, NULL, "1024",
+     "gRPC calls whose request message has not come yet,\nover all connections; beyond it the "
+     "oldest is\ncancelled (RESOURCE_EXHAUSTED) (0: no limit)",
+     F(max_waiting)},
     {"argon2-memory", 0, "AUTHD_ARGON2_MEMORY", OPTS_INT, "KIB", 8, 4 * 1024 * 1024, NULL, "19456",
      "Argon2id memory of new password hashes", F(set.argon2.m_cost_kib)},
     {"argon2-iterations", 0, "AUTHD_ARGON2_ITERATIONS", OPTS_INT, "N", 1, 100, NULL, "2",
@@ -559,7 +588,18 @@ serve_grpc(const struct options *o, struct authd *a, const char *ca, const char 
 {
     struct rpc_service svcs[MAX_SERVICES];
     size_t n = authd_services(a, svcs, MAX_SERVICES);
-    struct rpc_server_opts ro = {.listen = o->listen, .workers = o->workers};
+    struct rpc_server_opts ro = {
+        .listen = o->listen,
+        .workers = o->workers,
+        .max_streams = o->max_streams,
+        .memory_quota = (size_t)o->grpc_memory_mib * 1024 * 1024,
+        /* Our 0 is "never", rpc_server_opts' is "default". */
+        .max_idle_ms = o->max_idle_s > 0 ? o->max_idle_s * 1000 : -1,
+        .max_age_ms = o->max_age_s > 0 ? o->max_age_s * 1000 : -1,
+        .max_age_grace_ms = o->max_age_grace_s * 1000,
+        .max_call_ms = o->max_call_ms > 0 ? o->max_call_ms : -1,
+        .max_waiting = o->max_waiting > 0 ? o->max_waiting : -1,
+    };
     struct rpc_tls tls = {.ca_pem = ca, .cert_pem = cert, .key_pem = *key};
 
     metrics_http_describe();

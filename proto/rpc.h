@@ -116,7 +116,34 @@ struct rpc_server_opts {
     rpc_authorize_fn authorize; /* NULL: every caller may call every method */
     rpc_observe_fn observe;     /* NULL: none */
     void *hook_arg;             /* handed to authorize and observe */
+
+    /*
+     * Limits on what any caller (authorised or not: they apply before a request byte is read)
+     * may hold. 0 picks the default; a negative value turns an off-able limit off.
+     */
+    int max_streams;     /* concurrent calls per connection (HTTP/2 SETTINGS, refused beyond);
+                            0 = RPC_DEFAULT_MAX_STREAMS */
+    size_t memory_quota; /* bytes gRPC's transports may use (a resource quota shared by every
+                            connection); 0 = RPC_DEFAULT_MEMORY_QUOTA */
+    int max_idle_ms;     /* close a connection without calls for this long; 0 = default, <0 never */
+    int max_age_ms;      /* ask a connection to go away (GOAWAY) at this age; 0 = default,
+                            <0 never */
+    int max_age_grace_ms; /* then close it this much later whatever still runs; 0 = default */
+    int max_call_ms;      /* a call without a deadline, or with a later one, is cancelled with
+                             DEADLINE_EXCEEDED this long after it arrived (held RPC_WATCH streams
+                             excepted); 0 = RPC_DEFAULT_MAX_CALL_MS, <0 never */
+    long max_waiting;     /* calls whose request message has not come yet, in all: beyond it
+                             the oldest is cancelled with RESOURCE_EXHAUSTED; 0 =
+                             RPC_DEFAULT_MAX_WAITING, <0 no limit */
 };
+
+#define RPC_DEFAULT_MAX_STREAMS 128
+#define RPC_DEFAULT_MEMORY_QUOTA ((size_t)128 * 1024 * 1024)
+#define RPC_DEFAULT_MAX_IDLE_MS (300 * 1000)
+#define RPC_DEFAULT_MAX_AGE_MS (3600 * 1000)
+#define RPC_DEFAULT_MAX_AGE_GRACE_MS (60 * 1000)
+#define RPC_DEFAULT_MAX_CALL_MS (60 * 1000)
+#define RPC_DEFAULT_MAX_WAITING 1024
 
 struct rpc_server;
 
@@ -217,8 +244,9 @@ void rpc_ctx_set_oauth_error(struct rpc_ctx *ctx, const char *code);
 void rpc_ctx_set_retry_after(struct rpc_ctx *ctx, int64_t seconds);
 
 /*
- * Milliseconds left before the call's deadline (0 once it has passed; INT64_MAX when the
- * client set none). Blocking handlers may use it to give up early.
+ * Milliseconds left before the call's deadline (0 once it has passed): the client's, or the
+ * one the server imposed (rpc_server_opts.max_call_ms) when the client set none or a later one;
+ * INT64_MAX when neither applies. Blocking handlers may use it to give up early.
  */
 int64_t rpc_ctx_deadline_ms_left(struct rpc_ctx *ctx);
 

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@
 /* What a completion-queue event is about; the tag points at one of these. */
 enum rpc_tag_kind {
     TAG_REQUEST,  /* a posted request for a call has fired */
+    TAG_RECV,     /* the request message of a registered call has arrived (or never will) */
     TAG_BATCH,    /* the answer batch of a call has completed */
     TAG_SHUTDOWN, /* grpc_server_shutdown_and_notify is done */
 };
@@ -62,6 +64,24 @@ struct rpc_reg {
     char *path; /* "/pkg.Service/Method" */
 };
 
+/* Lists of calls the server may have to cancel (struct rpc_server, under lmu). */
+enum rpc_list_id {
+    LIST_LIFETIME, /* calls with an imposed deadline, in arrival (= expiry) order */
+    LIST_WAITING,  /* calls still waiting for their request message, oldest first */
+};
+
+struct rpc_call;
+
+struct rpc_link {
+    struct rpc_call *prev, *next;
+    int on; /* on the list */
+};
+
+struct rpc_list {
+    struct rpc_call *head, *tail;
+    long n;
+};
+
 /* A gRPC call: the handler's context (rpc_ctx.h) and what gRPC needs until it is answered. */
 struct rpc_call {
     struct rpc_tag tag; /* first: a tag is the call */
@@ -73,7 +93,7 @@ struct rpc_call {
     grpc_call *call;
     gpr_timespec deadline;
     grpc_metadata_array md;
-    grpc_byte_buffer *payload; /* registered calls; NULL for an absent message */
+    grpc_byte_buffer *payload; /* registered calls (call_receive); NULL for an absent message */
     grpc_call_details details; /* generic calls */
     char *peer;                /* gpr_malloc'd, on first use */
     grpc_auth_context *auth;   /* on first use; released with the call */
@@ -88,6 +108,11 @@ struct rpc_call {
     grpc_metadata trailer[3];
     char retry_text[24]; /* the authd-retry-after value */
     int cancelled;
+
+    /* On the server's lists (srv->lmu guards these): LIST_LIFETIME, LIST_WAITING. */
+    struct rpc_link links[2];
+    uint64_t expires_ns; /* on LIST_LIFETIME: cancelled then */
+    int cut;             /* cancelled from a list: the gRPC status sent, else 0 */
 };
 
 /* The call a handler's context belongs to. */
@@ -134,6 +159,22 @@ struct rpc_server {
     size_t q_len;
     int q_stop;   /* workers exit once the queue is empty */
     int q_cancel; /* queued calls are answered UNAVAILABLE without running */
+
+    /*
+     * The lifetime list: calls whose deadline the server imposed (none given, or a later one
+     * than max_call_ns after arrival), in arrival order, which is expiry order since every one
+     * gets the same lifetime. The reaper thread cancels each at its expiry. The waiting list:
+     * calls whose request message has not come yet; beyond max_waiting the oldest is cancelled.
+     */
+    uint64_t max_call_ns; /* 0: no lifetime */
+    long max_waiting;     /* 0: no limit */
+    pthread_mutex_t lmu;
+    pthread_cond_t lcv; /* on CLOCK_MONOTONIC: the lifetime list got a first entry, or stop */
+    struct rpc_list lists[2];
+    uint64_t cut_waiting; /* calls cancelled for max_waiting (logged now and then) */
+    int lt_stop;
+    int reaper_started;
+    pthread_t reaper;
 };
 
 /* ---- calls ----------------------------------------------------------------------------- */
@@ -191,6 +232,172 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- the maximum call lifetime and the waiting calls ----------------------------------- */
+
+/* Appends c to list id; srv->lmu held. */
+static void
+list_add_locked(struct rpc_server *srv, enum rpc_list_id id, struct rpc_call *c)
+{
+    struct rpc_list *l = &srv->lists[id];
+    struct rpc_link *k = &c->links[id];
+
+    k->prev = l->tail;
+    k->next = NULL;
+    if (l->tail != NULL)
+        l->tail->links[id].next = c;
+    else
+        l->head = c;
+    l->tail = c;
+    l->n++;
+    k->on = 1;
+}
+
+/* Takes c off list id when it is there; srv->lmu held. */
+static void
+list_remove_locked(struct rpc_server *srv, enum rpc_list_id id, struct rpc_call *c)
+{
+    struct rpc_list *l = &srv->lists[id];
+    struct rpc_link *k = &c->links[id];
+
+    if (!k->on)
+        return;
+    if (k->prev != NULL)
+        k->prev->links[id].next = k->next;
+    else
+        l->head = k->next;
+    if (k->next != NULL)
+        k->next->links[id].prev = k->prev;
+    else
+        l->tail = k->prev;
+    k->prev = k->next = NULL;
+    k->on = 0;
+    l->n--;
+}
+
+static int
+lists_used(const struct rpc_server *srv)
+{
+    return srv->max_call_ns > 0 || srv->max_waiting > 0;
+}
+
+/*
+ * Cancels c with status (its pending batch then completes and frees it the usual way) and takes
+ * it off both lists; srv->lmu held, so that c cannot be freed meanwhile (ctx_finish unlists under
+ * lmu first). gRPC sends the status as trailers, then resets the stream; it calls none of our
+ * code from here.
+ */
+static void
+list_cut_locked(struct rpc_server *srv, struct rpc_call *c, grpc_status_code status,
+                const char *why)
+{
+    list_remove_locked(srv, LIST_LIFETIME, c);
+    list_remove_locked(srv, LIST_WAITING, c);
+    c->cut = (int)status;
+    grpc_call_cancel_with_status(c->call, status, why, NULL);
+}
+
+/*
+ * Tracks c, just arrived and about to wait for its request message: on the waiting list (the
+ * oldest waiting call is cancelled with RESOURCE_EXHAUSTED when max_waiting already wait) and,
+ * when impose is 1, on the lifetime list.
+ */
+static void
+lists_track(struct rpc_call *c, int impose)
+{
+    struct rpc_server *srv = c->srv;
+    int cut = 0;
+
+    if (!lists_used(srv))
+        return;
+    pthread_mutex_lock(&srv->lmu);
+    if (srv->max_waiting > 0) {
+        if (srv->lists[LIST_WAITING].n >= srv->max_waiting) {
+            list_cut_locked(srv, srv->lists[LIST_WAITING].head, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "too many calls are waiting for their request message");
+            cut = (srv->cut_waiting++ % 1024) == 0;
+        }
+        list_add_locked(srv, LIST_WAITING, c);
+    }
+    if (impose) {
+        c->expires_ns = c->arrived_ns + srv->max_call_ns;
+        if (srv->lists[LIST_LIFETIME].n == 0)
+            pthread_cond_signal(&srv->lcv); /* the reaper sleeps without a deadline */
+        list_add_locked(srv, LIST_LIFETIME, c);
+    }
+    pthread_mutex_unlock(&srv->lmu);
+    if (cut)
+        log_event(LOG_WARN, "rpc_waiting_calls_cut",
+                  "limit=%ld note=\"the oldest call waiting for its request was cancelled; "
+                  "logged once per 1024\"",
+                  srv->max_waiting);
+}
+
+/*
+ * Takes c off list id (both when id is -1). Once c is off both, the reaper no longer touches
+ * it. Returns the status c was cancelled with from a list, or 0.
+ */
+static int
+lists_untrack(struct rpc_call *c, int id)
+{
+    struct rpc_server *srv = c->srv;
+    int cut;
+
+    if (!lists_used(srv))
+        return 0;
+    pthread_mutex_lock(&srv->lmu);
+    if (id != LIST_WAITING)
+        list_remove_locked(srv, LIST_LIFETIME, c);
+    if (id != LIST_LIFETIME)
+        list_remove_locked(srv, LIST_WAITING, c);
+    cut = c->cut;
+    pthread_mutex_unlock(&srv->lmu);
+    return cut;
+}
+
+/*
+ * A stopping server cancels the calls still waiting for their request message (UNAVAILABLE):
+ * they have nothing to finish, and a client that never sends would hold the grace period.
+ */
+static void
+lists_cut_waiting(struct rpc_server *srv)
+{
+    if (srv->max_waiting == 0)
+        return;
+    pthread_mutex_lock(&srv->lmu);
+    while (srv->lists[LIST_WAITING].head != NULL)
+        list_cut_locked(srv, srv->lists[LIST_WAITING].head, GRPC_STATUS_UNAVAILABLE,
+                        "server shutting down");
+    pthread_mutex_unlock(&srv->lmu);
+}
+
+/* The reaper: cancels each call of the lifetime list at its expiry with DEADLINE_EXCEEDED. */
+static void *
+reaper_main(void *arg)
+{
+    struct rpc_server *srv = arg;
+
+    pthread_mutex_lock(&srv->lmu);
+    while (!srv->lt_stop) {
+        struct rpc_call *c = srv->lists[LIST_LIFETIME].head;
+        uint64_t now = now_ns();
+
+        if (c == NULL) {
+            pthread_cond_wait(&srv->lcv, &srv->lmu);
+            continue;
+        }
+        if (c->expires_ns > now) {
+            struct timespec ts = {.tv_sec = (time_t)(c->expires_ns / 1000000000u),
+                                  .tv_nsec = (long)(c->expires_ns % 1000000000u)};
+            pthread_cond_timedwait(&srv->lcv, &srv->lmu, &ts);
+            continue;
+        }
+        list_cut_locked(srv, c, GRPC_STATUS_DEADLINE_EXCEEDED,
+                        "the call outlived the server's maximum call lifetime");
+    }
+    pthread_mutex_unlock(&srv->lmu);
+    return NULL;
+}
+
 /*
  * Frees a call that was received (counted in active) and lets a stopping server know. An
  * answered call is reported to the observe hook first, once its answer has been handed over.
@@ -211,6 +418,7 @@ ctx_finish(struct rpc_call *c)
                      now > c->arrived_ns ? now - c->arrived_ns : 1);
     }
     int held = c->held;
+    lists_untrack(c, -1);
     ctx_free(c);
     pthread_mutex_lock(&srv->mu);
     srv->held -= held;
@@ -240,6 +448,9 @@ watch_hold(struct rpc_call *c)
             pthread_cond_broadcast(&srv->cv);
     }
     pthread_mutex_unlock(&srv->mu);
+    /* A held watch lives as long as its client wants (rpc.h: max_call_ms). */
+    if (ok)
+        lists_untrack(c, LIST_LIFETIME);
     return ok;
 }
 
@@ -470,7 +681,7 @@ post_request(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx, int 
     }
     if (reg != NULL)
         ce = grpc_server_request_registered_call(srv->server, reg->handle, &c->call, &c->deadline,
-                                                 &c->md, &c->payload, cq, cq, &c->tag);
+                                                 &c->md, NULL, cq, cq, &c->tag);
     else
         ce = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, cq, cq, &c->tag);
     pthread_mutex_unlock(&srv->mu);
@@ -479,6 +690,84 @@ post_request(struct rpc_server *srv, const struct rpc_reg *reg, int cq_idx, int 
                   reg != NULL ? reg->path : "*", grpc_call_error_to_string(ce));
         ctx_free(c);
     }
+}
+
+/*
+ * Gives c the server's maximum lifetime when its own deadline is later (or absent): the
+ * deadline the handler and the worker queue see becomes the imposed one. 1 when imposed: the
+ * caller lists c for the reaper, which cancels it then, wherever it is (waiting for its request
+ * message, queued, or running).
+ */
+static int
+impose_lifetime(struct rpc_server *srv, struct rpc_call *c)
+{
+    gpr_timespec cap, own;
+
+    if (srv->max_call_ns == 0)
+        return 0;
+    cap = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                       gpr_time_from_nanos((int64_t)srv->max_call_ns, GPR_TIMESPAN));
+    own = gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(own, cap) <= 0)
+        return 0; /* gRPC ends it at its own, earlier deadline */
+    c->deadline = cap;
+    return 1;
+}
+
+/* Runs a registered call whose request message is in c->payload: inline or on a worker. */
+static void
+call_dispatch(struct rpc_server *srv, struct rpc_call *c)
+{
+    if (c->reg->m->flags & RPC_INLINE) {
+        call_run(c);
+    } else if (queue_push(srv, c) != 0) {
+        log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
+        rpc_ctx_set_message(&c->ctx, "server busy");
+        call_answer(c, AUTHD_ERR_UNAVAILABLE, NULL);
+    }
+}
+
+/*
+ * Asks gRPC for the request message of a registered call. Calls are taken as soon as their
+ * headers arrive (GRPC_SRM_PAYLOAD_NONE), not once gRPC has read a message, so that a call
+ * whose message never comes is ours to cancel at its lifetime instead of lingering in gRPC.
+ */
+static void
+call_receive(struct rpc_call *c)
+{
+    grpc_op op;
+    grpc_call_error ce;
+
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->payload;
+    c->tag.kind = TAG_RECV;
+    ce = grpc_call_start_batch(c->call, &op, 1, &c->tag, NULL);
+    if (ce != GRPC_CALL_OK) {
+        log_event(LOG_ERROR, "rpc_receive_failed", "error=\"%s\"", grpc_call_error_to_string(ce));
+        ctx_finish(c);
+    }
+}
+
+/*
+ * The request message has arrived (c->payload; NULL when the client closed without one, which
+ * decodes as an empty message), or the call ended before it did: the client went away, the
+ * server stopped, or the reaper cancelled it (counted as DEADLINE_EXCEEDED).
+ */
+static void
+on_recv(struct rpc_server *srv, struct rpc_call *c, int ok)
+{
+    int cut = lists_untrack(c, LIST_WAITING);
+
+    if (!ok || cut != 0) {
+        if (cut != 0) {
+            c->answered = 1; /* for the observe hook: gRPC sent the status */
+            c->status = cut;
+        }
+        ctx_finish(c);
+        return;
+    }
+    call_dispatch(srv, c);
 }
 
 static void
@@ -497,13 +786,10 @@ on_request(struct rpc_server *srv, struct rpc_call *c, int ok)
     if (c->reg == NULL || c->reg->m == NULL) {
         rpc_ctx_set_message(&c->ctx, "unknown method");
         call_answer(c, AUTHD_ERR_UNIMPLEMENTED, NULL);
-    } else if (c->reg->m->flags & RPC_INLINE) {
-        call_run(c);
-    } else if (queue_push(srv, c) != 0) {
-        log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
-        rpc_ctx_set_message(&c->ctx, "server busy");
-        call_answer(c, AUTHD_ERR_UNAVAILABLE, NULL);
+        return;
     }
+    lists_track(c, impose_lifetime(srv, c));
+    call_receive(c);
 }
 
 static void
@@ -514,6 +800,9 @@ on_event(struct rpc_server *srv, grpc_event ev)
     switch (t->kind) {
     case TAG_REQUEST:
         on_request(srv, (struct rpc_call *)t, ev.success);
+        break;
+    case TAG_RECV:
+        on_recv(srv, (struct rpc_call *)t, ev.success);
         break;
     case TAG_BATCH:
         ctx_finish((struct rpc_call *)t);
@@ -582,6 +871,7 @@ server_teardown(struct rpc_server *srv, int grace_ms)
     if (srv->started) {
         srv->shutdown_tag.kind = TAG_SHUTDOWN;
         grpc_server_shutdown_and_notify(srv->server, srv->cqs[0], &srv->shutdown_tag);
+        lists_cut_waiting(srv);
         wait_idle(srv, grace_ms > 0 ? grace_ms : 0, 0);
         pthread_mutex_lock(&srv->qmu);
         srv->q_cancel = 1;
@@ -593,6 +883,14 @@ server_teardown(struct rpc_server *srv, int grace_ms)
         pthread_mutex_unlock(&srv->mu);
         /* Handlers still running answer a cancelled call; their batches complete at once. */
         wait_idle(srv, -1, 1);
+    }
+    if (srv->reaper_started) {
+        pthread_mutex_lock(&srv->lmu);
+        srv->lt_stop = 1;
+        pthread_cond_signal(&srv->lcv);
+        pthread_mutex_unlock(&srv->lmu);
+        pthread_join(srv->reaper, NULL);
+        srv->reaper_started = 0;
     }
 
     pthread_mutex_lock(&srv->qmu);
@@ -640,6 +938,8 @@ server_free(struct rpc_server *srv)
     pthread_mutex_destroy(&srv->qmu);
     pthread_cond_destroy(&srv->cv);
     pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->lcv);
+    pthread_mutex_destroy(&srv->lmu);
     free(srv);
 }
 
@@ -727,27 +1027,63 @@ server_credentials(const struct rpc_tls *tls)
         tls->ca_pem, &pair, 1, GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
 }
 
+/* A limit in milliseconds for gRPC: 0 = def, negative = never (INT_MAX, gRPC's "infinite"). */
+static int
+limit_ms(int v, int def)
+{
+    if (v == 0)
+        return def;
+    return v < 0 ? INT_MAX : v;
+}
+
+static void
+int_arg(grpc_arg *a, const char *key, int v)
+{
+    a->type = GRPC_ARG_INTEGER;
+    a->key = (char *)(uintptr_t)key;
+    a->value.integer = v;
+}
+
 /*
- * Creates the gRPC server with its channel arguments, its completion queue and every method
- * of regs registered (read the initial message with the call).
+ * Creates the gRPC server with its channel arguments (the limits of opts), its completion
+ * queue and every method of regs registered (the call is taken at its headers: call_receive).
  */
 static int
-server_create(struct rpc_server *srv, size_t max_message)
+server_create(struct rpc_server *srv, const struct rpc_server_opts *opts)
 {
-    grpc_arg arg[2];
+    size_t max_message = opts->max_message > 0 ? opts->max_message : RPC_DEFAULT_MAX_MESSAGE;
+    size_t quota_bytes = opts->memory_quota > 0 ? opts->memory_quota : RPC_DEFAULT_MEMORY_QUOTA;
+    grpc_arg arg[8];
     grpc_channel_args args;
+    size_t n = 0;
 
     memset(arg, 0, sizeof(arg));
-    arg[0].type = GRPC_ARG_INTEGER;
-    arg[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    arg[0].value.integer = max_message > INT_MAX ? INT_MAX : (int)max_message;
+    int_arg(&arg[n++], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+            max_message > INT_MAX ? INT_MAX : (int)max_message);
     /* A second authd on the same port must fail to start, not share the port. */
-    arg[1].type = GRPC_ARG_INTEGER;
-    arg[1].key = GRPC_ARG_ALLOW_REUSEPORT;
-    arg[1].value.integer = 0;
-    args.num_args = 2;
+    int_arg(&arg[n++], GRPC_ARG_ALLOW_REUSEPORT, 0);
+    /* What a caller without any right can hold: streams on a connection (gRPC refuses more
+     * with REFUSED_STREAM), connections left idle or kept for ever, and transport memory in all. */
+    int_arg(&arg[n++], GRPC_ARG_MAX_CONCURRENT_STREAMS,
+            opts->max_streams > 0 ? opts->max_streams : RPC_DEFAULT_MAX_STREAMS);
+    int_arg(&arg[n++], GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+            limit_ms(opts->max_idle_ms, RPC_DEFAULT_MAX_IDLE_MS));
+    int_arg(&arg[n++], GRPC_ARG_MAX_CONNECTION_AGE_MS,
+            limit_ms(opts->max_age_ms, RPC_DEFAULT_MAX_AGE_MS));
+    int_arg(&arg[n++], GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+            limit_ms(opts->max_age_grace_ms, RPC_DEFAULT_MAX_AGE_GRACE_MS));
+    grpc_resource_quota *quota = grpc_resource_quota_create("authd");
+    if (quota == NULL)
+        return AUTHD_ERR_NOMEM;
+    grpc_resource_quota_resize(quota, quota_bytes);
+    arg[n].type = GRPC_ARG_POINTER;
+    arg[n].key = (char *)(uintptr_t)GRPC_ARG_RESOURCE_QUOTA;
+    arg[n].value.pointer.p = quota;
+    arg[n++].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    args.num_args = n;
     args.args = arg;
     srv->server = grpc_server_create(&args, NULL);
+    grpc_resource_quota_unref(quota); /* the server holds its own reference */
     if (srv->server == NULL)
         return AUTHD_ERR_NOMEM;
     for (int i = 0; i < srv->n_cqs; i++) {
@@ -757,8 +1093,8 @@ server_create(struct rpc_server *srv, size_t max_message)
         grpc_server_register_completion_queue(srv->server, srv->cqs[i], NULL);
     }
     for (size_t i = 0; i < srv->n_regs; i++) {
-        srv->regs[i].handle = grpc_server_register_method(
-            srv->server, srv->regs[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        srv->regs[i].handle = grpc_server_register_method(srv->server, srv->regs[i].path, NULL,
+                                                          GRPC_SRM_PAYLOAD_NONE, 0);
         if (srv->regs[i].handle == NULL) {
             log_event(LOG_ERROR, "rpc_register_failed", "method=%s", srv->regs[i].path);
             return AUTHD_ERR_INVALID_ARGUMENT; /* a duplicate service */
@@ -771,6 +1107,11 @@ server_create(struct rpc_server *srv, size_t max_message)
 static int
 server_start_threads(struct rpc_server *srv, int n_workers, int n_threads)
 {
+    if (srv->max_call_ns > 0) {
+        if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0)
+            return AUTHD_ERR_NOMEM;
+        srv->reaper_started = 1;
+    }
     for (int i = 0; i < n_workers; i++) {
         if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0)
             return AUTHD_ERR_NOMEM;
@@ -846,6 +1187,17 @@ rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *s
     pthread_cond_init(&srv->cv, NULL);
     pthread_mutex_init(&srv->qmu, NULL);
     pthread_cond_init(&srv->qcv, NULL);
+    pthread_mutex_init(&srv->lmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* expiries are CLOCK_MONOTONIC */
+    pthread_cond_init(&srv->lcv, &ca);
+    pthread_condattr_destroy(&ca);
+    int max_call = opts->max_call_ms == 0 ? RPC_DEFAULT_MAX_CALL_MS : opts->max_call_ms;
+    srv->max_call_ns = max_call > 0 ? (uint64_t)max_call * 1000000u : 0;
+    srv->max_waiting = opts->max_waiting == 0  ? RPC_DEFAULT_MAX_WAITING
+                       : opts->max_waiting < 0 ? 0
+                                               : opts->max_waiting;
     srv->authorize = opts->authorize;
     srv->observe = opts->observe;
     srv->hook_arg = opts->hook_arg;
@@ -871,7 +1223,7 @@ rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *s
         r = AUTHD_ERR_NOMEM;
         goto out;
     }
-    r = server_create(srv, opts->max_message > 0 ? opts->max_message : RPC_DEFAULT_MAX_MESSAGE);
+    r = server_create(srv, opts);
     if (r == AUTHD_OK)
         r = server_start_threads(srv, n_workers, n_threads);
     if (r == AUTHD_OK)
