@@ -59,6 +59,7 @@ const MANIFEST = `
   first_party: true
   grant_types: [authorization_code, refresh_token]
   auth: {authorization_code: {redirect_uri: "${SPA.cb}", refresh_token: true}}
+  allowed_origins: ["${new URL(SPA.cb).origin}"]
 - resourceType: Client
   id: ${SVC.id}
   secret: ${SVC.secret}
@@ -931,6 +932,58 @@ test('a public client: code + PKCE without a secret', async () => {
   const fresh = await spa.refresh(t);
   assert.ok(fresh.access_token);
   assert.equal((await spa.userinfo(fresh)).sub, userId);
+});
+
+test('CORS: a single-page app on its own origin, preflights and all', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const origin = new URL(SPA.cb).origin;
+  const preflight = (pathname, method, from, headers) => fetch(`${env.base}${pathname}`, {
+    method: 'OPTIONS', signal: AbortSignal.timeout(20000),
+    headers: { Origin: from, 'Access-Control-Request-Method': method,
+      'Access-Control-Request-Headers': headers } });
+  const list = (v) => (v || '').split(',').map((x) => x.trim().toLowerCase());
+  for (const [pathname, method, headers] of [['/auth/token', 'POST', 'content-type'],
+    ['/auth/userinfo', 'GET', 'authorization'], ['/auth/revoke', 'POST', 'content-type']]) {
+    const r = await preflight(pathname, method, origin, headers);
+    assert.ok([200, 204].includes(r.status), `${pathname}: ${r.status}`);
+    assert.equal(r.headers.get('access-control-allow-origin'), origin, pathname);
+    assert.ok(list(r.headers.get('access-control-allow-methods')).includes(method.toLowerCase()));
+    assert.ok(list(r.headers.get('access-control-allow-headers')).includes(headers));
+    assert.equal(r.headers.get('access-control-allow-credentials'), null, 'never credentials');
+    assert.ok(list(r.headers.get('vary')).includes('origin'), pathname);
+    // An origin no client registered: no CORS at all.
+    const o = await preflight(pathname, method, 'https://evil.example', headers);
+    assert.equal(o.headers.get('access-control-allow-origin'), null, pathname);
+  }
+  // The app's calls as the library makes them, each with the page's Origin.
+  const spa = spaClient();
+  spa[custom.http_options] = () => ({ headers: { Origin: origin } });
+  const { params, checks } = await authorize(spa, browser, SPA.cb, 'openid');
+  const t = await spa.callback(SPA.cb, params, checks);
+  assert.equal((await spa.userinfo(t)).sub, userId);
+  const fresh = await spa.refresh(t);
+  // The answers themselves let the page's script read them.
+  const r = await fetch(`${env.base}/auth/userinfo`, { signal: AbortSignal.timeout(20000),
+    headers: { Origin: origin, Authorization: `Bearer ${fresh.access_token}` } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('access-control-allow-origin'), origin);
+  assert.equal(r.headers.get('access-control-allow-credentials'), null);
+  await spa.revoke(fresh.refresh_token, 'refresh_token');
+  const rs = new issuer.Client({ client_id: RS.id, client_secret: RS.secret });
+  assert.equal((await rs.introspect(fresh.refresh_token)).active, false);
+  // An error the script must be able to read: WWW-Authenticate is exposed.
+  const denied = await fetch(`${env.base}/auth/userinfo`, { signal: AbortSignal.timeout(20000),
+    headers: { Origin: origin, Authorization: `Bearer ${fresh.access_token}` } });
+  assert.equal(denied.status, 401);
+  assert.equal(denied.headers.get('access-control-allow-origin'), origin);
+  assert.ok(list(denied.headers.get('access-control-expose-headers')).includes('www-authenticate'));
+  // The public documents answer every origin with "*".
+  for (const doc of ['/.well-known/openid-configuration', '/.well-known/jwks.json']) {
+    const d = await fetch(`${env.base}${doc}`, { signal: AbortSignal.timeout(20000),
+      headers: { Origin: 'https://anyone.example' } });
+    assert.equal(d.headers.get('access-control-allow-origin'), '*', doc);
+    assert.equal(d.headers.get('access-control-allow-credentials'), null, doc);
+  }
 });
 
 test('client_credentials: an access token for the client itself', async () => {
