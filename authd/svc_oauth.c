@@ -432,8 +432,11 @@ jwt_id_token(struct authd *a, const struct issue *is, char **jws)
             bad |= jset(c, "amr", amr_array(is->amr, is->n_amr));
         if (is->sid[0] != '\0')
             bad |= jset(c, "sid", json_string(is->sid));
-        bad |= jset(c, "email", json_string(is->user->email));
-        bad |= jset(c, "email_verified", json_true());
+        /* OIDC Core §5.4: the email claims belong to the email scope. */
+        if (scope_has(is->scope, "email")) {
+            bad |= jset(c, "email", json_string(is->user->email));
+            bad |= jset(c, "email_verified", json_boolean(is->user->email_verified));
+        }
     }
     if (bad) {
         json_decref(c);
@@ -2174,8 +2177,12 @@ oauth_userinfo(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     if (r != AUTHD_OK)
         return r;
     resp->sub = rpc_ctx_strdup(ctx, u->user->id);
-    resp->email = rpc_ctx_strdup(ctx, u->user->email);
-    resp->email_verified = 1; /* every account's e-mail was confirmed at signup */
+    /* OIDC Core §5.4: email and email_verified only for the email scope (empty otherwise; the
+     * edge leaves empty claims out). user stays for services that call this RPC themselves. */
+    if (scope_has(ti.scope, "email")) {
+        resp->email = rpc_ctx_strdup(ctx, u->user->email);
+        resp->email_verified = u->user->email_verified;
+    }
     resp->user = rec_copy(ctx, &u->user->base);
     if (resp->sub == NULL || resp->email == NULL || resp->user == NULL)
         r = AUTHD_ERR_NOMEM;

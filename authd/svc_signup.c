@@ -121,6 +121,7 @@ complete_step(struct authd *a, struct store_txn *txn, void *arg)
     u->two_factor = tf;
     c->user->user = u;
     u->email = strdup(c->signup->email);
+    u->email_verified = 1; /* the confirmation link reached this address */
     c->user->password_hash = strdup(c->password_hash);
     if (u->email == NULL || c->user->password_hash == NULL)
         return AUTHD_ERR_NOMEM;

@@ -97,6 +97,9 @@ users_create(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     }
     user.email = email;
     user.inactive = req->inactive;
+    /* OIDC Core §5.1: email_verified only when the address is known to be the user's; an
+     * administrator's account is not, unless the administrator says so. */
+    user.email_verified = req->email_verified;
     struct create_step c = {.rec = &rec};
     r = account_txn_run(a, create_step, &c);
     if (r == AUTHD_OK) {
@@ -216,6 +219,8 @@ struct update_step {
     const char *id;
     int set_inactive;
     int inactive;
+    int set_email_verified;
+    int email_verified;
     const char *password_hash; /* set password when not NULL */
     int delete_user;
     int reset_two_factor;
@@ -258,6 +263,8 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
         end_sessions |= u->inactive && !user->inactive;
         user->inactive = u->inactive;
     }
+    if (u->set_email_verified)
+        user->email_verified = u->email_verified;
     if (u->password_hash != NULL) {
         char *dup = strdup(u->password_hash);
         if (dup == NULL)
@@ -296,6 +303,10 @@ users_update(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     if (req->inactive != NULL) {
         u.set_inactive = 1;
         u.inactive = req->inactive->value;
+    }
+    if (req->email_verified != NULL) {
+        u.set_email_verified = 1;
+        u.email_verified = req->email_verified->value;
     }
     if (req->two_factor_enabled != NULL) {
         u.reset_two_factor = !req->two_factor_enabled->value;

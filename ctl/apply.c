@@ -158,6 +158,21 @@ apply_user(struct ctl *ctl, const struct manifest_resource *res)
         rpc_msg_free(resp);
         changed = 1;
     }
+    const Authd__V1__BoolValue *want_verified =
+        res->user_update != NULL ? res->user_update->email_verified : NULL;
+    if (want_verified != NULL && !cur->email_verified != !want_verified->value) {
+        Authd__V1__UpdateUserRequest upd = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
+        upd.id = cur->id;
+        upd.email_verified = (Authd__V1__BoolValue *)want_verified;
+        r = rpc_call(ctl->client, "/authd.v1.Users/Update", &upd.base,
+                     &authd__v1__user_response__descriptor, &resp, ctl->timeout_ms, &st);
+        if (r != AUTHD_OK) {
+            rc = ctl_rpc_failed(res->name, r, &st);
+            goto out;
+        }
+        rpc_msg_free(resp);
+        changed = 1;
+    }
     if (u->password[0] != '\0') {
         Authd__V1__SetPasswordRequest sp = AUTHD__V1__SET_PASSWORD_REQUEST__INIT;
         sp.id = cur->id;

@@ -465,8 +465,8 @@ static const char *const two_factor_fields[] = {
     "issuerName", "validPastTokensCount", "webhook", "algorithm", "digits", "period", NULL};
 static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", NULL};
 static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
-static const char *const user_fields[] = {"resourceType", "id",        "email", "password",
-                                          "inactive",     "twoFactor", NULL};
+static const char *const user_fields[] = {"resourceType", "id",        "email",         "password",
+                                          "inactive",     "twoFactor", "emailVerified", NULL};
 static const char *const user_two_factor_fields[] = {"enabled", "transport", NULL};
 static const char *const client_fields[] = {"resourceType",
                                             "id",
@@ -794,7 +794,22 @@ map_user(struct mctx *m, const json_t *res, struct manifest_resource *out)
     if (out->user == NULL || out->user_update == NULL)
         return mnomem(m);
     int r = map_user_fields(m, res, out->user, &out->inactive_set);
-    return r != AUTHD_OK ? r : map_user_two_factor(m, res, out->user_update);
+    if (r != AUTHD_OK)
+        return r;
+    /* emailVerified: Create carries it; for an existing user, Update when given (left out: the
+     * stored flag stays). */
+    protobuf_c_boolean verified = 0;
+    int verified_set = 0;
+    if ((r = get_bool(m, res, "", "emailVerified", &verified, &verified_set)) != AUTHD_OK)
+        return r;
+    if (verified_set) {
+        out->user->email_verified = verified;
+        if ((out->user_update->email_verified = msg_new(&authd__v1__bool_value__descriptor)) ==
+            NULL)
+            return mnomem(m);
+        out->user_update->email_verified->value = verified;
+    }
+    return map_user_two_factor(m, res, out->user_update);
 }
 
 /* A resource type: its resourceType and the mapping that makes its messages. */
@@ -1229,6 +1244,7 @@ user_members(json_t *o, const void *msg)
     int bad = set_str(o, "email", u->email);
 
     bad |= json_object_set_new(o, "inactive", json_boolean(u->inactive));
+    bad |= json_object_set_new(o, "emailVerified", json_boolean(u->email_verified));
     json_t *tf = json_object();
     bad |= json_object_set_new(o, "twoFactor", tf);
     bad |= json_object_set_new(tf, "enabled",

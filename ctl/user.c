@@ -104,6 +104,7 @@ print_user(const struct ctl *ctl, const Authd__V1__User *u)
     ctl_print_field("id:", u->id);
     ctl_print_field("email:", u->email);
     ctl_print_field("inactive:", u->inactive ? "true" : "false");
+    ctl_print_field("emailVerified:", u->email_verified ? "true" : "false");
     if (u->two_factor != NULL && u->two_factor->enabled) {
         printf("%-11senabled", "twoFactor:");
         if (u->two_factor->transport[0] != '\0') {
@@ -154,6 +155,7 @@ struct user_args {
     const char *id;
     const char *email;
     int inactive;
+    int email_verified;
     int password_stdin;
     int64_t page_size;
     const char *output;
@@ -165,6 +167,9 @@ static const struct opts_spec user_table[] = {
     {"email", 0, NULL, OPTS_STRING, "E", 0, 0, NULL, NULL, "the user's e-mail address", F(email)},
     {"inactive", 0, NULL, OPTS_FLAG, NULL, 0, 0, NULL, NULL, "create the user deactivated",
      F(inactive)},
+    {"email-verified", 0, NULL, OPTS_FLAG, NULL, 0, 0, NULL, NULL,
+     "the address is known to be the user's (ID tokens say email_verified: true)",
+     F(email_verified)},
     {"password-stdin", 0, NULL, OPTS_FLAG, NULL, 0, 0, NULL, NULL,
      "read the password from standard input", F(password_stdin)},
     {"page-size", 0, NULL, OPTS_INT, "N", 1, 1000, NULL, NULL,
@@ -179,10 +184,12 @@ parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
     static const struct opts_program program = {
         .name = "authctl user",
         .synopsis =
-            "usage: authctl user create --email E [--id ID] [--inactive] [--password-stdin]\n"
+            "usage: authctl user create --email E [--id ID] [--inactive] [--email-verified]\n"
+            "                           [--password-stdin]\n"
             "       authctl user get (--id ID | --email E)\n"
             "       authctl user list [--page-size N]\n"
             "       authctl user activate|deactivate|delete --id ID\n"
+            "       authctl user verify-email|unverify-email --id ID\n"
             "       authctl user set-password --id ID --password-stdin\n",
         .specs = user_table,
         .n_specs = sizeof(user_table) / sizeof(user_table[0]),
@@ -203,6 +210,7 @@ only_options(const char *cmd, const struct user_args *a, const char *allowed)
     } opts[] = {{a->id != NULL, 'i', "--id"},
                 {a->email != NULL, 'e', "--email"},
                 {a->inactive, 'n', "--inactive"},
+                {a->email_verified, 'v', "--email-verified"},
                 {a->password_stdin, 'p', "--password-stdin"},
                 {a->page_size != 0, 's', "--page-size"}};
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
@@ -229,6 +237,7 @@ user_create(struct ctl *ctl, const struct user_args *a)
     if (a->id != NULL)
         req.id = (char *)a->id;
     req.inactive = a->inactive;
+    req.email_verified = a->email_verified;
     if (a->password_stdin)
         req.password = pw;
     rc = ctl_call(ctl, NULL, "/authd.v1.Users/Create", &req.base,
@@ -350,6 +359,27 @@ user_set_active(struct ctl *ctl, const struct user_args *a, int inactive)
     return user_answer(ctl, resp, a->id, inactive ? "deactivated" : "activated");
 }
 
+/* verify-email / unverify-email: UpdateUserRequest.email_verified. */
+static int
+user_set_email_verified(struct ctl *ctl, const struct user_args *a, int verified)
+{
+    Authd__V1__BoolValue v = AUTHD__V1__BOOL_VALUE__INIT;
+    Authd__V1__UpdateUserRequest req = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    if (a->id == NULL)
+        return ctl_usage_error("'user %s' needs --id",
+                               verified ? "verify-email" : "unverify-email");
+    v.value = verified;
+    req.id = (char *)a->id;
+    req.email_verified = &v;
+    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Update", &req.base,
+                      &authd__v1__user_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    return user_answer(ctl, resp, a->id, verified ? "e-mail verified" : "e-mail not verified");
+}
+
 static int
 user_delete(struct ctl *ctl, const struct user_args *a)
 {
@@ -401,12 +431,12 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
 
     if (argc < 1)
         return ctl_usage_error("'user' needs a subcommand (create, get, list, activate, "
-                               "deactivate, delete, set-password)");
+                               "deactivate, verify-email, unverify-email, delete, set-password)");
     const char *sub = argv[0];
     if ((rc = parse_user_args(ctl, argc, argv, &a)) != AUTHCTL_OK)
         return rc;
     if (strcmp(sub, "create") == 0)
-        return (rc = only_options(sub, &a, "ienp")) != AUTHCTL_OK ? rc : user_create(ctl, &a);
+        return (rc = only_options(sub, &a, "ienvp")) != AUTHCTL_OK ? rc : user_create(ctl, &a);
     if (strcmp(sub, "get") == 0)
         return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_get(ctl, &a);
     if (strcmp(sub, "list") == 0)
@@ -415,6 +445,10 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
         return (rc = only_options(sub, &a, "i")) != AUTHCTL_OK
                    ? rc
                    : user_set_active(ctl, &a, sub[0] == 'd');
+    if (strcmp(sub, "verify-email") == 0 || strcmp(sub, "unverify-email") == 0)
+        return (rc = only_options(sub, &a, "i")) != AUTHCTL_OK
+                   ? rc
+                   : user_set_email_verified(ctl, &a, sub[0] == 'v');
     if (strcmp(sub, "delete") == 0)
         return (rc = only_options(sub, &a, "i")) != AUTHCTL_OK ? rc : user_delete(ctl, &a);
     if (strcmp(sub, "set-password") == 0)

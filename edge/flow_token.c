@@ -503,15 +503,13 @@ edge_flow_userinfo(struct edge_req *r)
     buf_init(&b, PAGE_MAX);
     struct jobj o;
     jo_begin(&o, &b);
+    /* Only standard claims (OIDC Core §5.1), and only those authd released for the token's
+     * scopes: email and email_verified come with the email scope or not at all. */
     jo_str(&o, "sub", u->sub);
-    const char *email = u->email != NULL && u->email[0] != '\0'
-                            ? u->email
-                            : (u->user != NULL ? u->user->email : NULL);
-    jo_str(&o, "email", email);
-    if (email != NULL && email[0] != '\0')
+    if (u->email != NULL && u->email[0] != '\0') {
+        jo_str(&o, "email", u->email);
         jo_bool(&o, "email_verified", u->email_verified);
-    if (u->user != NULL)
-        jo_str(&o, "id", u->user->id);
+    }
     err = send_json(r, 200, &b, jo_end(&o));
     rpc_msg_free(&u->base);
     return err;

@@ -32,7 +32,7 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from conftest import (AUTHCTL, FAST_ARGON2, LONG_LOCK, REPO, Authd, Edge, common_pb2, csrf_of,
                       free_port, grpc_reason, grpc_trailer, lockout_set, long_locks, new_session,
-                      sessions_pb2, set_lockout, users_pb2)
+                      sessions_pb2, set_lockout, signup_pb2, users_pb2)
 from authd.v1 import oauth_pb2, twofactor_pb2  # noqa: E402
 
 PW = "a long enough password"
@@ -1653,7 +1653,7 @@ def test_client_secret_lock_ends(env):
     assert r.status_code == 200, r.text
 
 
-# ---- token formats (issue 12 item 12) ------------------------------------------------------
+# ---- token formats (issue 12 item 12) and claims that follow the scopes (item 7) ----------
 
 def rotate_keys(env, *args):
     p = subprocess.run([AUTHCTL, "--authd", env.authd.target, "keys", "rotate", *args],
@@ -1779,3 +1779,79 @@ def test_id_token_alg_follows_the_client_registration(env):
         with pytest.raises(grpc.RpcError) as e:
             env.call(CA + "Put", c, oauth_pb2.ClientResponse)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bad
+
+
+def test_email_claims_follow_the_email_scope(env):
+    """OIDC Core §5.4: email and email_verified only with the email scope, in the ID token and
+    userinfo; userinfo has no claims of its own (before: email always, and an "id")."""
+    user = create_user(env, "scoped@example.com")
+    t = password_grant(env, "scoped@example.com", "openid")
+    it = verify_jwt(env, t["id_token"], APP)
+    assert "email" not in it and "email_verified" not in it, it
+    r = userinfo(env, t["access_token"])
+    assert r.status_code == 200, r.text
+    assert r.json() == {"sub": user.id}, r.json()
+    t = password_grant(env, "scoped@example.com", "openid email")
+    it = verify_jwt(env, t["id_token"], APP)
+    assert it["email"] == "scoped@example.com" and it["email_verified"] is False, it
+    r = userinfo(env, t["access_token"])
+    assert r.json() == {"sub": user.id, "email": "scoped@example.com",
+                        "email_verified": False}, r.json()
+
+
+def test_email_verified_only_when_the_address_was_verified(env):
+    """An account an administrator made has not verified its address unless the administrator
+    says so (Users.Create/Update, `authctl user create --email-verified`, `user verify-email`,
+    a manifest's emailVerified); a signup confirmed through the address has. Before, every
+    ID token and userinfo answer said email_verified: true."""
+    def verified(email):
+        t = password_grant(env, email, "openid email")
+        it = verify_jwt(env, t["id_token"], APP)
+        ui = userinfo(env, t["access_token"]).json()
+        assert it["email_verified"] is ui["email_verified"], (it, ui)
+        return it["email_verified"]
+
+    plain = create_user(env, "plain@example.com")
+    assert plain.email_verified is False
+    assert verified("plain@example.com") is False
+    u = env.call(U + "Update", users_pb2.UpdateUserRequest(
+        id=plain.id, email_verified=common_pb2.BoolValue(value=True)), users_pb2.UserResponse).user
+    assert u.email_verified is True and verified("plain@example.com") is True
+    u = env.call(U + "Update", users_pb2.UpdateUserRequest(
+        id=plain.id, email_verified=common_pb2.BoolValue(value=False)), users_pb2.UserResponse).user
+    assert u.email_verified is False and verified("plain@example.com") is False
+    v = env.call(U + "Create", users_pb2.CreateUserRequest(
+        email="vouched@example.com", password=PW, email_verified=True), users_pb2.UserResponse)
+    assert v.user.email_verified is True and verified("vouched@example.com") is True
+
+    def ctl(*args, stdin=None):
+        p = subprocess.run([AUTHCTL, "--authd", env.authd.target, *args], input=stdin,
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    out = json.loads(ctl("-o", "json", "user", "create", "--email", "cli@example.com",
+                         "--email-verified", "--password-stdin", stdin=PW + "\n"))
+    assert out["emailVerified"] is True, out
+    assert verified("cli@example.com") is True
+    ctl("user", "unverify-email", "--id", out["id"])
+    assert verified("cli@example.com") is False
+    ctl("user", "verify-email", "--id", out["id"])
+    assert verified("cli@example.com") is True
+    manifest = os.path.join(env.tmp, "users.yaml")
+    with open(manifest, "w") as f:
+        f.write("resourceType: User\nemail: plain@example.com\nid: " + plain.id
+                + "\nemailVerified: true\n---\nresourceType: User\nemail: man@example.com\n"
+                "password: " + PW + "\nemailVerified: true\n")
+    ctl("apply", "-f", manifest)
+    assert verified("plain@example.com") is True and verified("man@example.com") is True
+    got = json.loads(ctl("-o", "json", "user", "get", "--id", plain.id))
+    assert got["emailVerified"] is True, got
+
+    # A signup confirmed through the address.
+    st = env.call("/authd.v1.Signup/Start", signup_pb2.StartSignupRequest(
+        email="signup@example.com", client_ip="127.0.0.9"), signup_pb2.StartSignupResponse)
+    done = env.call("/authd.v1.Signup/Complete", signup_pb2.CompleteSignupRequest(
+        token=st.token, password=PW, client_ip="127.0.0.9"), signup_pb2.CompleteSignupResponse)
+    assert done.user.email_verified is True
+    assert verified("signup@example.com") is True

@@ -85,6 +85,74 @@ refresh(struct svc_fx *f, const char *rt)
     return r;
 }
 
+/* An access token for email from the password grant of "app" (made by refresh_token_for). */
+static void
+access_token_for(struct svc_fx *f, const char *email, const char *scope, char *at, size_t cap)
+{
+    Authd__V1__OAuthTokenRequest req = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.grant_type = "password";
+    req.client_id = "app";
+    req.client_secret = CLIENT_SECRET;
+    req.username = (char *)email;
+    req.password = SVC_PASSWORD;
+    req.scope = (char *)scope;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Token", &req.base, &resp, NULL), AUTHD_OK);
+    snprintf(at, cap, "%s", ((Authd__V1__OAuthTokenResponse *)resp)->access_token);
+    rpc_msg_free(resp);
+}
+
+/* OAuth.UserInfo for at: *email (cap bytes) and the email_verified flag. */
+static int
+userinfo_email(struct svc_fx *f, const char *at, char *email, size_t cap)
+{
+    Authd__V1__UserInfoRequest req = AUTHD__V1__USER_INFO_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.access_token = (char *)at;
+    assert_int_equal(svc_call(f, ROLE_SERVICE, "OAuth", "UserInfo", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    const Authd__V1__UserInfoResponse *u = (const Authd__V1__UserInfoResponse *)resp;
+    snprintf(email, cap, "%s", u->email);
+    int verified = u->email_verified;
+    rpc_msg_free(resp);
+    return verified;
+}
+
+/*
+ * An administrator's user has not verified the address (OIDC Core §5.1) until Users.Update
+ * says so, and UserInfo releases email and email_verified only for the email scope. Before,
+ * UserInfo said email_verified for everyone, whatever the scope.
+ */
+static void
+test_email_verified_and_scope(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], rt[256], at[2048], email[256];
+
+    svc_user_create(f, "mail@example.com", SVC_PASSWORD, id);
+    refresh_token_for(f, "mail@example.com", rt); /* puts the client */
+    access_token_for(f, "mail@example.com", "openid email", at, sizeof(at));
+    assert_int_equal(userinfo_email(f, at, email, sizeof(email)), 0);
+    assert_string_equal(email, "mail@example.com");
+
+    Authd__V1__UpdateUserRequest req = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
+    Authd__V1__BoolValue v = AUTHD__V1__BOOL_VALUE__INIT;
+    ProtobufCMessage *resp = NULL;
+    v.value = 1;
+    req.id = id;
+    req.email_verified = &v;
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "Users", "Update", &req.base, &resp, NULL), AUTHD_OK);
+    assert_true(((Authd__V1__UserResponse *)resp)->user->email_verified);
+    rpc_msg_free(resp);
+    assert_int_equal(userinfo_email(f, at, email, sizeof(email)), 1);
+
+    access_token_for(f, "mail@example.com", "openid", at, sizeof(at));
+    assert_int_equal(userinfo_email(f, at, email, sizeof(email)), 0);
+    assert_string_equal(email, "");
+}
+
 static void
 test_deactivation(void **state)
 {
@@ -172,6 +240,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_set_password_ends_sessions, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_deleted_is_unknown, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_email_verified_and_scope, svc_fx_setup,
+                                        svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
