@@ -522,6 +522,26 @@ test_signing_key_over_replicas(void **state)
     svc_fx_replica_free(p.g);
 }
 
+/* `keys rotate --alg RS256` on one replica makes RS256 the access tokens' algorithm on the other
+ * too, once its copy of the keys is due (the choice is stored with the key). */
+static void
+test_access_alg_over_replicas(void **state)
+{
+    struct pair p = pair_new(state);
+    char kid[SIGNKEYS_KID_MAX];
+
+    assert_string_equal(signkeys_access_alg(p.g->a.keys), "ES256");
+    assert_int_equal(signkeys_rotate(&p.f->a, p.f->a.keys, "RS256", kid), AUTHD_OK);
+    assert_string_equal(signkeys_access_alg(p.f->a.keys), "RS256");
+    p.g->a.refresh_ms = 0;
+    assert_string_equal(signkeys_access_alg(p.g->a.keys), "RS256");
+    /* Back to ES256 from g: f follows. */
+    assert_int_equal(signkeys_rotate(&p.g->a, p.g->a.keys, "ES256", kid), AUTHD_OK);
+    p.f->a.refresh_ms = 0;
+    assert_string_equal(signkeys_access_alg(p.f->a.keys), "ES256");
+    svc_fx_replica_free(p.g);
+}
+
 /* Counts the stored signing keys that are active (never retired). */
 static int
 on_sigkey(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -693,6 +713,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refresh_reuse_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_signing_key_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_access_alg_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_rotations_on_both_replicas, svc_fx_setup,
                                         svc_fx_teardown),
