@@ -82,6 +82,16 @@ origin_normalise(const char *in, char *out, size_t cap)
         for (size_t i = 0; i < n; i++)
             host[i] = (char)(rest[i] >= 'A' && rest[i] <= 'Z' ? rest[i] - 'A' + 'a' : rest[i]);
         host[n] = '\0';
+        /* Digits and dots are an IPv4 address to a browser (WHATWG URL), which serialises it
+         * canonically ("127.1" and "127.000.0.1" become "127.0.0.1"): only that form can ever
+         * match an Origin header. */
+        if (strspn(host, "0123456789.") == n) {
+            struct in_addr v4;
+            char canon[INET_ADDRSTRLEN];
+            if (inet_pton(AF_INET, host, &v4) != 1 ||
+                inet_ntop(AF_INET, &v4, canon, sizeof(canon)) == NULL || strcmp(canon, host) != 0)
+                return "an IPv4 host must be written as four decimal numbers (127.0.0.1)";
+        }
         if (rest[n] == ':')
             port = rest + n + 1;
     }

@@ -71,6 +71,10 @@ test_refused(void **state)
         "https://[::1]x",
         "https://[not-v6]",
         "https://[1.2.3.4]",
+        "http://127.1",
+        "http://127.000.0.1",
+        "http://999.1.1.1",
+        "http://1.2.3",
         longest,
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
