@@ -121,8 +121,8 @@ struct rpc_server_opts {
      * Limits on what any caller (authorised or not: they apply before a request byte is read)
      * may hold. 0 picks the default; a negative value turns an off-able limit off.
      */
-    int max_streams;     /* concurrent calls per connection (HTTP/2 SETTINGS, refused beyond);
-                            0 = RPC_DEFAULT_MAX_STREAMS */
+    int max_streams;     /* concurrent calls per connection (HTTP/2 SETTINGS; gRPC drops a
+                            client that opens more); 0 = RPC_DEFAULT_MAX_STREAMS */
     size_t memory_quota; /* bytes gRPC's transports may use (a resource quota shared by every
                             connection); 0 = RPC_DEFAULT_MEMORY_QUOTA */
     int max_idle_ms;     /* close a connection without calls for this long; 0 = default, <0 never */

@@ -1062,8 +1062,9 @@ server_create(struct rpc_server *srv, const struct rpc_server_opts *opts)
             max_message > INT_MAX ? INT_MAX : (int)max_message);
     /* A second authd on the same port must fail to start, not share the port. */
     int_arg(&arg[n++], GRPC_ARG_ALLOW_REUSEPORT, 0);
-    /* What a caller without any right can hold: streams on a connection (gRPC refuses more
-     * with REFUSED_STREAM), connections left idle or kept for ever, and transport memory in all. */
+    /* What a caller without any right can hold: streams on a connection (gRPC 1.51 closes the
+     * connection of a client that opens more once it has acknowledged the limit), connections
+     * left idle or kept for ever, and transport memory in all. */
     int_arg(&arg[n++], GRPC_ARG_MAX_CONCURRENT_STREAMS,
             opts->max_streams > 0 ? opts->max_streams : RPC_DEFAULT_MAX_STREAMS);
     int_arg(&arg[n++], GRPC_ARG_MAX_CONNECTION_IDLE_MS,
