@@ -739,6 +739,28 @@ test('userinfo answers for the access token, with the ID token\'s subject (GET a
     assert.deepEqual(posted, info);
   });
 
+test('claims follow the scopes; email_verified only for a verified address', async () => {
+  assert.ok(browser, 'the code flow ran');
+  // openid alone: no e-mail anywhere, and userinfo is the subject only.
+  let { params, checks } = await authorize(web, browser, WEB.cb, 'openid');
+  let t = await web.callback(WEB.cb, params, checks);
+  assert.equal(t.claims().email, undefined);
+  assert.equal(t.claims().email_verified, undefined);
+  assert.deepEqual(await web.userinfo(t), { sub: userId });
+  // With the email scope: the address, not verified (an administrator created the user).
+  ({ params, checks } = await authorize(web, browser, WEB.cb, 'openid email'));
+  t = await web.callback(WEB.cb, params, checks);
+  assert.equal(t.claims().email, EMAIL);
+  assert.equal(t.claims().email_verified, false);
+  assert.deepEqual(await web.userinfo(t), { sub: userId, email: EMAIL, email_verified: false });
+  // Once the administrator says the address is verified, the claims say so.
+  authctl(['user', 'verify-email', '--id', userId]);
+  ({ params, checks } = await authorize(web, browser, WEB.cb, 'openid email'));
+  t = await web.callback(WEB.cb, params, checks);
+  assert.equal(t.claims().email_verified, true);
+  assert.deepEqual(await web.userinfo(t), { sub: userId, email: EMAIL, email_verified: true });
+});
+
 test('refresh: new tokens and a valid ID token for the same subject; the old one is spent',
   async () => {
     assert.ok(tokens, 'the code flow ran');
