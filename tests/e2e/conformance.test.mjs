@@ -1008,6 +1008,26 @@ test('CORS: a single-page app on its own origin, preflights and all', async () =
   }
 });
 
+test('PKCE: a public client must use it, and only S256', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const spa = spaClient();
+  const verifier = generators.codeVerifier();
+  for (const pkce of [{}, { code_challenge: verifier, code_challenge_method: 'plain' }]) {
+    const state = generators.state();
+    const url = spa.authorizationUrl({ scope: 'openid', state, redirect_uri: SPA.cb, ...pkce });
+    const r = await browser.browse(url, {});
+    assert.ok([302, 303].includes(r.status) && r.location.startsWith(`${SPA.cb}?`),
+      `${JSON.stringify(pkce)}: ${r.status} ${r.location} ${r.text.slice(0, 300)}`);
+    const params = spa.callbackParams(r.location);
+    assert.equal(params.code, undefined, JSON.stringify(params));
+    await assert.rejects(spa.callback(SPA.cb, params, { state, response_type: 'code' }), (e) => {
+      assert.ok(e instanceof errors.OPError, `${e}`);
+      assert.equal(e.error, 'invalid_request', JSON.stringify(pkce));
+      return true;
+    });
+  }
+});
+
 test('client_credentials: an access token for the client itself', async () => {
   const svc = new issuer.Client({ client_id: SVC.id, client_secret: SVC.secret });
   const t = await svc.grant({ grant_type: 'client_credentials' });
