@@ -1008,6 +1008,28 @@ test('CORS: a single-page app on its own origin, preflights and all', async () =
   }
 });
 
+test('token type hints are hints: a wrong one still finds the token', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const { params, checks } = await authorize(web, browser, WEB.cb, 'openid');
+  const t = await web.callback(WEB.cb, params, checks);
+  // RFC 7662 §2.1 and RFC 7009 §2.1: the server extends its search past a wrong hint.
+  assert.equal((await web.introspect(t.access_token, 'refresh_token')).active, true);
+  assert.equal((await web.introspect(t.refresh_token, 'access_token')).active, true);
+  await web.revoke(t.refresh_token, 'access_token');
+  assert.equal((await web.introspect(t.refresh_token)).active, false);
+});
+
+test('a refresh may narrow the scope, never widen it (RFC 6749 §6)', async () => {
+  assert.ok(browser, 'the code flow ran');
+  const { params, checks } = await authorize(web, browser, WEB.cb, 'openid email');
+  const t = await web.callback(WEB.cb, params, checks);
+  await rejects(web.refresh(t, { exchangeBody: { scope: 'openid email profile' } }),
+    'invalid_scope', 400);
+  const narrow = await web.refresh(t, { exchangeBody: { scope: 'openid' } });
+  assert.equal(narrow.scope, 'openid');
+  assert.deepEqual(await web.userinfo(narrow), { sub: userId });
+});
+
 test('PKCE: a public client must use it, and only S256', async () => {
   assert.ok(browser, 'the code flow ran');
   const spa = spaClient();
