@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `authctl user ...`: create, get, list, activate, deactivate, delete, set-password. Passwords
+ * `authctl user ...`: create, get, list, activate, deactivate, delete, set-password, reset-2fa
+ * (--id or --email). Passwords
  * come only from standard input (without echo on a terminal), never from argv (visible in ps),
  * and are wiped as soon as the call is made.
  */
@@ -22,6 +23,7 @@
 #include "ctl/manifest.h"
 
 #define MAX_PAGES 100000 /* a guard against a server that never ends a listing */
+#define USER_ID_BUF 256  /* a user id looked up by e-mail (authd's ids are far shorter) */
 
 /*
  * Reads a password from standard input into buf (cap bytes, NUL-terminated): one line without
@@ -190,7 +192,8 @@ parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
             "       authctl user list [--page-size N]\n"
             "       authctl user activate|deactivate|delete --id ID\n"
             "       authctl user verify-email|unverify-email --id ID\n"
-            "       authctl user set-password --id ID --password-stdin\n",
+            "       authctl user set-password --id ID --password-stdin\n"
+            "       authctl user reset-2fa (--id ID | --email E)\n",
         .specs = user_table,
         .n_specs = sizeof(user_table) / sizeof(user_table[0]),
     };
@@ -423,6 +426,60 @@ user_set_password(struct ctl *ctl, const struct user_args *a)
     return AUTHCTL_OK;
 }
 
+/*
+ * The id of the user named by --id or --email (exactly one), in *id: a->id, or the id authd
+ * returns for the e-mail, copied into buf (cap bytes). AUTHCTL_OK, or the exit code reported.
+ */
+static int
+user_id_of(struct ctl *ctl, const char *cmd, const struct user_args *a, char *buf, size_t cap,
+           const char **id)
+{
+    Authd__V1__GetUserRequest req = AUTHD__V1__GET_USER_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    if ((a->id == NULL) == (a->email == NULL))
+        return ctl_usage_error("'user %s' needs exactly one of --id or --email", cmd);
+    if (a->id != NULL) {
+        *id = a->id;
+        return AUTHCTL_OK;
+    }
+    req.email = (char *)a->email;
+    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Get", &req.base,
+                      &authd__v1__user_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
+    if (ur->user == NULL || ur->user->id == NULL || strlen(ur->user->id) >= cap) {
+        rpc_msg_free(resp);
+        fputs("authctl: authd returned no user\n", stderr);
+        return AUTHCTL_REFUSED;
+    }
+    memcpy(buf, ur->user->id, strlen(ur->user->id) + 1);
+    rpc_msg_free(resp);
+    *id = buf;
+    return AUTHCTL_OK;
+}
+
+/* A user's lost device: Users.ResetTwoFactor turns 2FA off and erases its secrets. */
+static int
+user_reset_2fa(struct ctl *ctl, const struct user_args *a)
+{
+    Authd__V1__ResetTwoFactorRequest req = AUTHD__V1__RESET_TWO_FACTOR_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char buf[USER_ID_BUF];
+    const char *id = NULL;
+    int rc;
+
+    if ((rc = user_id_of(ctl, "reset-2fa", a, buf, sizeof(buf), &id)) != AUTHCTL_OK)
+        return rc;
+    req.id = (char *)id;
+    rc = ctl_call(ctl, NULL, "/authd.v1.Users/ResetTwoFactor", &req.base,
+                  &authd__v1__user_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    return user_answer(ctl, resp, id, "two-factor authentication reset");
+}
+
 int
 ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
 {
@@ -430,8 +487,9 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
     int rc;
 
     if (argc < 1)
-        return ctl_usage_error("'user' needs a subcommand (create, get, list, activate, "
-                               "deactivate, verify-email, unverify-email, delete, set-password)");
+        return ctl_usage_error(
+            "'user' needs a subcommand (create, get, list, activate, "
+            "deactivate, verify-email, unverify-email, delete, set-password, reset-2fa)");
     const char *sub = argv[0];
     if ((rc = parse_user_args(ctl, argc, argv, &a)) != AUTHCTL_OK)
         return rc;
@@ -453,5 +511,7 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
         return (rc = only_options(sub, &a, "i")) != AUTHCTL_OK ? rc : user_delete(ctl, &a);
     if (strcmp(sub, "set-password") == 0)
         return (rc = only_options(sub, &a, "ip")) != AUTHCTL_OK ? rc : user_set_password(ctl, &a);
+    if (strcmp(sub, "reset-2fa") == 0)
+        return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_reset_2fa(ctl, &a);
     return ctl_usage_error("unknown command 'user %s'", sub);
 }

@@ -1,16 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """authctl against a real authd: manifests, user and client administration, signing-key
 rotation, with exit codes."""
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
+import struct
 import subprocess
+import time
 
 import grpc
 import pytest
 
 from conftest import AUTHCTL, REPO, admin_pb2, grpc_reason, grpc_trailer, users_pb2
-from authd.v1 import oauth_pb2, sessions_pb2
+from authd.v1 import oauth_pb2, sessions_pb2, twofactor_pb2
 
 DEMO = os.path.join(REPO, "deploy", "demo.yaml")
 AIDBOX_DEMO = os.path.join(REPO, "deploy", "aidbox-demo.yaml")
@@ -353,3 +358,67 @@ def test_unreachable_authd(authd):
     p = subprocess.run([AUTHCTL, "--authd", "127.0.0.1:1", "--timeout", "1000", "user", "list"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 3
+
+
+# ---- the operator's commands (issue 14) ----------------------------------------------------
+
+PW = "operator test pw 1"
+
+
+def totp(secret, step):
+    """RFC 6238 with authd's defaults (HMAC-SHA1, 6 digits, 30 s steps) for one step."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    return str((struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 10 ** 6).zfill(6)
+
+
+def make_user(authd, email):
+    return authd.call("/authd.v1.Users/Create", users_pb2.CreateUserRequest(
+        email=email, password=PW), users_pb2.UserResponse).user.id
+
+
+def login(authd, email, password=PW, ip="198.51.100.7"):
+    return authd.call("/authd.v1.Sessions/Login", sessions_pb2.LoginRequest(
+        email=email, password=password, client_ip=ip), sessions_pb2.SessionResponse)
+
+
+def enrol(authd, email):
+    """A user with TOTP on; returns its id."""
+    uid = make_user(authd, email)
+    tok = login(authd, email).session_token
+    b = authd.call("/authd.v1.TwoFactor/BeginEnrollment", twofactor_pb2.BeginEnrollmentRequest(
+        session_token=tok), twofactor_pb2.BeginEnrollmentResponse)
+    authd.call("/authd.v1.TwoFactor/ConfirmEnrollment", twofactor_pb2.ConfirmEnrollmentRequest(
+        session_token=tok, code=totp(b.secret, int(time.time() // 30)), client_ip="198.51.100.7"),
+        twofactor_pb2.RecoveryCodesResponse)
+    return uid
+
+
+def get_user(authd, uid):
+    return authd.call("/authd.v1.Users/Get", users_pb2.GetUserRequest(id=uid),
+                      users_pb2.UserResponse).user
+
+
+def test_user_reset_2fa(authd):
+    uid = enrol(authd, "lost@example.com")
+    assert get_user(authd, uid).two_factor.enabled
+    p = ctl(authd, "user", "reset-2fa", "--email", "lost@example.com")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"User/{uid} two-factor authentication reset"
+    assert not get_user(authd, uid).two_factor.enabled
+    # The next login is complete after the password alone.
+    assert login(authd, "lost@example.com").session.authenticated
+    # By id, -o json: the user as it is now.
+    uid2 = enrol(authd, "lost2@example.com")
+    p = ctl(authd, "-o", "json", "user", "reset-2fa", "--id", uid2)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["id"] == uid2 and not get_user(authd, uid2).two_factor.enabled
+    # Error paths: unknown user (by e-mail and by id), usage.
+    p = ctl(authd, "user", "reset-2fa", "--email", "nobody@example.com")
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    p = ctl(authd, "user", "reset-2fa", "--id", "no-such-id")
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    assert ctl(authd, "user", "reset-2fa").returncode == 2
+    assert ctl(authd, "user", "reset-2fa", "--id", uid, "--email", "lost@example.com").returncode == 2
+    assert ctl(authd, "user", "reset-2fa", "--id", uid, "--inactive").returncode == 2
