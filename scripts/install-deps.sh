@@ -24,6 +24,8 @@ PKGS=(
   # OAuth / OpenID Connect clients nobody here wrote (tests/integration/test_oauth.py) and an
   # HTTP load generator (tests/bench/bench_oauth.py)
   python3-authlib python3-jwt python3-jwcrypto wrk
+  # an HTTP/2 load generator driving gRPC with prebuilt request frames (tests/bench/h2bench.py)
+  nghttp2-client
   # a real relying party: Apache with mod_auth_openidc in front of a protected page
   apache2 libapache2-mod-auth-openidc
   # metrics tests: scrapes parsed by the Prometheus project's own parser
