@@ -33,7 +33,11 @@
 /* How many lock waits (each up to the store's lock timeout) a serial lock may take. */
 #define GUARD_SERIAL_ATTEMPTS 5
 
-static const char *const serial_kinds[THROTTLE_KINDS] = {"pw", "2fa", "mail", "send"};
+static const char *const serial_kinds[] = {"pw", "2fa", "mail", "send", "cs"};
+/* One name per kind: a missing one would be NULL, ending key_make's parts early, so that every
+ * subject of that kind would share one serial lock. */
+_Static_assert(sizeof(serial_kinds) / sizeof(serial_kinds[0]) == THROTTLE_KINDS,
+               "serial_kinds: one per throttle kind");
 
 /*
  * Locks subject's in-process stripe; returns the stripe. The store's row lock alone would be

@@ -29,7 +29,8 @@
 struct guard {
     struct authd *a;
     struct rpc_ctx *ctx;     /* the call the refusal message and the audit events belong to */
-    enum throttle_kind kind; /* THROTTLE_PASSWORD or THROTTLE_SECOND_FACTOR */
+    enum throttle_kind kind; /* THROTTLE_PASSWORD, _SECOND_FACTOR or
+                                _CLIENT_SECRET */
     const char *account;     /* the counted subject: an e-mail, a user id, "client:<id>"; empty
                                 or NULL: only the address is counted */
     const char *serial;      /* what the serial lock is keyed on; NULL: account, or ip when

@@ -234,7 +234,10 @@ clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char 
         *out = NULL;
     /* "client:<id>" can never be an account's e-mail (':' is not allowed there). A client's
      * secret is a password too: its failures are failed logins, of the client and of the
-     * address they come from. */
+     * address they come from, on counters of their own (THROTTLE_CLIENT_SECRET): the wrong
+     * user passwords an app relays through the password grant never count against the gate on
+     * its own secret, and its wrong secrets never lock user logins from its address. Clients
+     * sharing an egress address share that address's budget. */
     snprintf(subject, sizeof(subject), "client:%.*s", CLIENT_ID_MAX, id != NULL ? id : "");
     const char *where = caller_address(ctx, ip, addr, sizeof(addr));
     /*
@@ -249,7 +252,7 @@ clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char 
      */
     struct guard g = {.a = a,
                       .ctx = ctx,
-                      .kind = THROTTLE_PASSWORD,
+                      .kind = THROTTLE_CLIENT_SECRET,
                       .account = subject,
                       .serial = where[0] != '\0' ? where : subject,
                       .refusal = "too many failed client authentications",

@@ -27,6 +27,8 @@ static const struct throttle_policy defaults[THROTTLE_KINDS][THROTTLE_SUBJECTS] 
     {{5, 60, 3600, 3600}, {30, 60, 3600, 3600}},
     /* second-factor codes delivered by webhook (SMS costs money): per user */
     {{5, 30, 3600, 3600}, {30, 30, 3600, 3600}},
+    /* client secrets: the password numbers, on counters of their own */
+    {{5, 1, 900, 3600}, {20, 1, 900, 3600}},
 };
 
 /* Bounds of the configurable numbers: beyond them a setting is a typo, not a policy. */
@@ -34,14 +36,20 @@ static const struct throttle_policy defaults[THROTTLE_KINDS][THROTTLE_SUBJECTS] 
 #define LOCKOUT_MAX_FIRST 86400         /* a day */
 #define LOCKOUT_MAX_SPAN (30LL * 86400) /* 30 days, for maxWait and window */
 
-static const char *const kind_names[] = {"pw", "2fa", "mail", "send"};
+static const char *const kind_names[] = {"pw", "2fa", "mail", "send", "cs"};
 static const char *const subject_names[] = {"acct", "addr"};
 /* The same kinds and subjects in the AuthConfig (lockout.<kind>.<subject>). */
-static const char *const kind_config[] = {"password", "secondFactor", "mail", "delivery"};
+static const char *const kind_config[] = {"password", "secondFactor", "mail", "delivery",
+                                          "clientSecret"};
 static const char *const subject_config[] = {"account", "address"};
 /* The same kinds and subjects in audit events. */
-static const char *const kind_audit[] = {"password", "second_factor", "mail", "delivery"};
+static const char *const kind_audit[] = {"password", "second_factor", "mail", "delivery",
+                                         "client_secret"};
 static const char *const subject_audit[] = {"account", "address"};
+/* Each list names every kind (a missing name would be NULL, and end a key early). */
+_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == THROTTLE_KINDS, "kind_names");
+_Static_assert(sizeof(kind_config) / sizeof(kind_config[0]) == THROTTLE_KINDS, "kind_config");
+_Static_assert(sizeof(kind_audit) / sizeof(kind_audit[0]) == THROTTLE_KINDS, "kind_audit");
 
 void
 throttle_policies_default(struct throttle_policies *out)
@@ -96,7 +104,7 @@ throttle_policies_from_config(const Authd__V1__LockoutConfig *c, struct throttle
     if (c == NULL)
         return AUTHD_OK;
     const Authd__V1__LockoutPolicy *kinds[THROTTLE_KINDS] = {c->password, c->second_factor, c->mail,
-                                                             c->delivery};
+                                                             c->delivery, c->client_secret};
     for (int k = 0; k < THROTTLE_KINDS; k++) {
         if (kinds[k] == NULL)
             continue;

@@ -23,10 +23,14 @@ enum throttle_kind {
     THROTTLE_PASSWORD = 0,
     THROTTLE_SECOND_FACTOR = 1,
     THROTTLE_MAIL = 2,
-    THROTTLE_DELIVERY = 3
+    THROTTLE_DELIVERY = 3,
+    /* OAuth client secrets: counters of their own, so that wrong user passwords relayed by an
+     * app (the password grant) never gate the app's own secret, and an app's wrong secrets never
+     * lock user logins from its address. */
+    THROTTLE_CLIENT_SECRET = 4
 };
 enum throttle_subject { THROTTLE_ACCOUNT = 0, THROTTLE_ADDRESS = 1 };
-#define THROTTLE_KINDS 4
+#define THROTTLE_KINDS 5
 #define THROTTLE_SUBJECTS 2
 
 struct throttle_policy {

@@ -457,7 +457,8 @@ resource_name(const json_t *res, const char *type)
 static const char *const auth_config_fields[] = {
     "resourceType", "id", "twoFactor", "theme", "asidCookieMaxAge", "lockout", NULL};
 /* lockout.<kind>.<subject>: AuthConfig.lockout (admin.proto); authd checks the bounds. */
-static const char *const lockout_fields[] = {"password", "secondFactor", "mail", "delivery", NULL};
+static const char *const lockout_fields[] = {"password", "secondFactor", "mail",
+                                             "delivery", "clientSecret", NULL};
 static const char *const lockout_policy_fields[] = {"account", "address", NULL};
 static const char *const lockout_rule_fields[] = {"freeFailures", "firstWait", "maxWait", "window",
                                                   NULL};
@@ -554,7 +555,8 @@ map_lockout_rule(struct mctx *m, const json_t *obj, const char *path, Authd__V1_
 static int
 map_lockout(struct mctx *m, const json_t *obj, Authd__V1__LockoutConfig *c)
 {
-    Authd__V1__LockoutPolicy **kinds[] = {&c->password, &c->second_factor, &c->mail, &c->delivery};
+    Authd__V1__LockoutPolicy **kinds[] = {&c->password, &c->second_factor, &c->mail, &c->delivery,
+                                          &c->client_secret};
     int r = check_fields(m, obj, "lockout", lockout_fields);
     for (size_t k = 0; r == AUTHD_OK && lockout_fields[k] != NULL; k++) {
         char path[64];
@@ -1036,7 +1038,8 @@ set_str(json_t *obj, const char *key, const char *s)
 static json_t *
 lockout_json(const Authd__V1__LockoutConfig *c)
 {
-    const Authd__V1__LockoutPolicy *kinds[] = {c->password, c->second_factor, c->mail, c->delivery};
+    const Authd__V1__LockoutPolicy *kinds[] = {c->password, c->second_factor, c->mail, c->delivery,
+                                               c->client_secret};
     json_t *o = json_object();
     int bad = o == NULL;
     for (size_t k = 0; !bad && lockout_fields[k] != NULL; k++) {

@@ -345,7 +345,8 @@ def set_lockout(authd, **kinds):
     set_lockout(authd, password={"account": {"firstWait": LONG_LOCK}}). Field names are the
     manifest's (freeFailures, firstWait, maxWait, window); unset ones keep authd's defaults."""
     names = {"freeFailures": "free_failures", "firstWait": "first_wait", "maxWait": "max_wait",
-             "window": "window", "secondFactor": "second_factor"}
+             "window": "window", "secondFactor": "second_factor",
+             "clientSecret": "client_secret"}
     cfg = authd.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
                      admin_pb2.AuthConfig)
     for kind, subjects in kinds.items():
@@ -362,7 +363,8 @@ def long_locks(authd):
     need to see them set. The maximum and the window grow to match (they may not be shorter)."""
     rule = {"firstWait": LONG_LOCK, "maxWait": 4 * LONG_LOCK, "window": 4 * LONG_LOCK}
     set_lockout(authd, **{k: {"account": rule, "address": rule}
-                          for k in ("password", "secondFactor", "mail", "delivery")})
+                          for k in ("password", "secondFactor", "mail", "delivery",
+                                    "clientSecret")})
 
 
 def lockout_set(authd, **fields):

@@ -154,6 +154,8 @@ lockout:
     account: {freeFailures: 2, firstWait: 600, maxWait: 1200}
   mail:
     address: {window: 7200}
+  clientSecret:
+    address: {freeFailures: 40}
 """)
     p = ctl(authd, "apply", "-f", str(m))
     assert p.returncode == 0, p.stderr
@@ -162,7 +164,8 @@ lockout:
     lockout = json.loads(p.stdout)["lockout"]
     assert lockout == {"password": {"account": {"freeFailures": 2, "firstWait": 600,
                                                 "maxWait": 1200}},
-                       "mail": {"address": {"window": 7200}}}, lockout
+                       "mail": {"address": {"window": 7200}},
+                       "clientSecret": {"address": {"freeFailures": 40}}}, lockout
     p = ctl(authd, "config", "get")
     assert "lockout:" in p.stdout and "freeFailures: 2" in p.stdout, p.stdout
     # Two free failures, the third locks for the configured 600 s (the default would be 5
@@ -189,7 +192,9 @@ lockout:
             ("  secondFactor:\n    address: {maxWait: 7200}\n",
              "lockout.secondFactor.address.window must be at least maxWait"),
             ("  delivery:\n    account: {freeFailures: 100000}\n",
-             "lockout.delivery.account.freeFailures must be 1..1000")):
+             "lockout.delivery.account.freeFailures must be 1..1000"),
+            ("  clientSecret:\n    address: {firstWait: 600, maxWait: 60}\n",
+             "lockout.clientSecret.address.maxWait must be at least firstWait")):
         m.write_text("resourceType: AuthConfig\nid: app\nlockout:\n" + text)
         p = ctl(authd, "apply", "-f", str(m))
         assert p.returncode == 1 and piece in p.stderr, (piece, p.returncode, p.stderr)

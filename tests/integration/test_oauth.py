@@ -1603,7 +1603,7 @@ def test_a_stranger_cannot_lock_a_client_out(env):
             assert_wait(r, body, "/auth/token")
     # 401 invalid_client until the client is locked, then wrong secrets get the wait.
     assert statuses == [401] * 6 + [429] * 15, statuses
-    assert lockout_set(env.authd, client=SVC, reason="password"), env.authd.log_text()
+    assert lockout_set(env.authd, client=SVC, reason="client_secret"), env.authd.log_text()
     assert lockout_set(env.authd, ip="127.0.0.2", target="address"), env.authd.log_text()
 
     # The guesser's own address is refused outright, the right secret included, everywhere.
@@ -1638,12 +1638,12 @@ def test_client_secret_lock_ends(env):
     # A short lock, proven by its audit event: the right secret passes while it lasts, and once
     # it is surely over (waited for from after the failure that set it) a wrong secret is a
     # plain 401 again.
-    set_lockout(env.authd, password={"account": {"firstWait": 2}})
+    set_lockout(env.authd, clientSecret={"account": {"firstWait": 2}})
     for i in range(6):
         r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, f"guess-{i}"))
         oauth_error(r, 401, "invalid_client")
     set_at = time.time()
-    assert lockout_set(env.authd, client=SVC, reason="password"), env.authd.log_text()
+    assert lockout_set(env.authd, client=SVC, reason="client_secret"), env.authd.log_text()
     r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
     assert r.status_code == 200, r.text
     time.sleep(max(0.0, set_at + 3 - time.time()))  # the lock ended 2 s after it was set
@@ -1651,6 +1651,57 @@ def test_client_secret_lock_ends(env):
     oauth_error(r, 401, "invalid_client")
     r = token_req(env, {"grant_type": "client_credentials"}, auth=(SVC, SVC_SECRET))
     assert r.status_code == 200, r.text
+
+
+def test_relayed_user_failures_do_not_block_the_clients_secret(env):
+    # An app at 127.0.0.5 relays its users' wrong passwords (the password grant, with its right
+    # secret) until the address is locked for user passwords. Client secrets are counted apart
+    # (lockout.clientSecret): the app's right secret still works from there, at the token and
+    # introspection endpoints, and so does another client's on the same address.
+    long_locks(env.authd)
+    create_user(env, "relay@example.com")
+    app = from_address("127.0.0.5")
+    statuses = []
+    for i in range(25):  # 20 free failures per address; a fresh e-mail each, so no account lock
+        r = app.post(env.base + "/auth/token", data={"grant_type": "password",
+                                                     "username": f"user{i}@example.com",
+                                                     "password": "wrong password"},
+                     auth=(APP, APP_SECRET), timeout=20)
+        statuses.append(r.status_code)
+    assert statuses[:21] == [400] * 21 and statuses[21:] == [429] * 4, statuses
+    # User passwords from that address are refused now, the right one included.
+    r = app.post(env.base + "/auth/token", data={"grant_type": "password",
+                                                 "username": "relay@example.com",
+                                                 "password": PW},
+                 auth=(APP, APP_SECRET), timeout=20)
+    assert r.status_code == 429, r.text
+    # The app's right secret is not refused: introspection and another client's token.
+    at = client_credentials(env)["access_token"]
+    r, body = post_as(app, env, "/auth/introspect", {"token": at}, APP_SECRET, cid=APP)
+    assert r.status_code == 200 and body["active"] is True, r.text
+    r, body = post_as(app, env, "/auth/token", {"grant_type": "client_credentials"}, SVC_SECRET)
+    assert r.status_code == 200, r.text
+
+
+def test_client_secret_failures_do_not_lock_user_logins(env):
+    # A client's wrong secrets from 127.0.0.6 lock that address for client secrets; the users
+    # behind the same address still sign in with their passwords at the login page.
+    long_locks(env.authd)
+    create_user(env, "behind@example.com")
+    s = from_address("127.0.0.6")
+    cc = {"grant_type": "client_credentials"}
+    for i in range(22):
+        r, body = post_as(s, env, "/auth/token", cc, f"guess-{i}")
+    assert lockout_set(env.authd, ip="127.0.0.6", target="address",
+                       reason="client_secret"), env.authd.log_text()
+    r, body = post_as(s, env, "/auth/token", cc, SVC_SECRET)
+    assert_wait(r, body, "/auth/token")
+    r = s.get(env.base + "/auth/login", timeout=20)
+    assert r.status_code == 200, r.text
+    r = submit(s, env.base, r.text, "/auth/login",
+               {"email": "behind@example.com", "password": PW})
+    assert r.status_code in (302, 303), (r.status_code, r.text[:2000])
+    assert "asid=" in r.headers.get("Set-Cookie", ""), r.headers
 
 
 # ---- token formats (issue 12 item 12) and claims that follow the scopes (item 7) ----------

@@ -278,6 +278,101 @@ test_locked_client_with_a_known_secret(void **state)
     assert_int_equal(token_from(f, "svc1", SECRET, GUESS_IP, &st), AUTHD_OK); /* not locked */
 }
 
+/* Registers a confidential app allowed the password grant (it relays its users' passwords). */
+static void
+put_password_app(struct svc_fx *f, const char *id)
+{
+    Authd__V1__Client c = AUTHD__V1__CLIENT__INIT;
+    Authd__V1__ClientAuth auth = AUTHD__V1__CLIENT_AUTH__INIT;
+    Authd__V1__GrantSettings pw = AUTHD__V1__GRANT_SETTINGS__INIT;
+    char *grants[] = {"password"};
+    ProtobufCMessage *resp = NULL;
+
+    auth.password = &pw;
+    c.id = (char *)id;
+    c.secret = SECRET;
+    c.n_grant_types = 1;
+    c.grant_types = grants;
+    c.auth = &auth;
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "ClientAdmin", "Put", &c.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+}
+
+/* OAuth.Token, grant password, from ip with the app's right secret and the user's password. */
+static int
+password_grant_from(struct svc_fx *f, const char *id, const char *email, const char *password,
+                    const char *ip)
+{
+    Authd__V1__OAuthTokenRequest req = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    struct rpc_status st;
+
+    req.grant_type = "password";
+    req.client_id = (char *)id;
+    req.client_secret = SECRET;
+    req.client_ip = (char *)ip;
+    req.username = (char *)email;
+    req.password = (char *)password;
+    int r = svc_call(f, ROLE_EDGE, "OAuth", "Token", &req.base, &resp, &st);
+    rpc_msg_free(resp);
+    return r;
+}
+
+/*
+ * An app relays its users' wrong passwords (the password grant) from its own address until that
+ * address is locked for passwords: user logins from there are refused, but the app's own right
+ * secret is not, at introspection and for another client on the same address. The two are
+ * counted apart (lockout.password, lockout.clientSecret).
+ */
+static void
+test_relayed_user_failures_do_not_gate_the_client_secret(void **state)
+{
+    struct svc_fx *f = *state;
+    struct rpc_status st;
+    char id[64], email[64];
+
+    svc_user_create(f, "ann@example.com", SVC_PASSWORD, id);
+    put_password_app(f, "app");
+    put_service_client(f, "svc1");
+    /* Each guess on another e-mail, so that no account lock stops the address's count. */
+    for (int i = 0; i <= FREE_ADDRESS_FAILURES + 2; i++) {
+        snprintf(email, sizeof(email), "user%d@example.com", i);
+        assert_int_not_equal(password_grant_from(f, "app", email, "wrong password", SVC_IP),
+                             AUTHD_OK);
+    }
+    /* The address is locked for user passwords: a right one is refused from there. */
+    assert_int_equal(svc_login(f, "ann@example.com", SVC_PASSWORD, NULL, NULL, NULL),
+                     AUTHD_ERR_LOCKED);
+    assert_int_equal(password_grant_from(f, "app", "ann@example.com", SVC_PASSWORD, SVC_IP),
+                     AUTHD_ERR_LOCKED);
+    /* The app's right secret is not: introspection and another client from that address. */
+    assert_int_equal(introspect_from(f, "app", SECRET, SVC_IP, &st), AUTHD_OK);
+    assert_int_equal(token_from(f, "svc1", SECRET, SVC_IP, &st), AUTHD_OK);
+    assert_int_equal(introspect_from(f, "svc1", SECRET, SVC_IP, &st), AUTHD_OK);
+}
+
+/*
+ * The other way round: a client's wrong secrets from an address lock that address for client
+ * secrets only; the users behind it still sign in with their passwords.
+ */
+static void
+test_client_secret_failures_do_not_lock_user_logins(void **state)
+{
+    struct svc_fx *f = *state;
+    struct rpc_status st;
+    char id[64];
+
+    svc_user_create(f, "ann@example.com", SVC_PASSWORD, id);
+    put_password_app(f, "app");
+    put_service_client(f, "svc1");
+    for (int i = 0; i <= FREE_ADDRESS_FAILURES + 2; i++)
+        assert_int_not_equal(token_from(f, "svc1", "a guess", SVC_IP, &st), AUTHD_OK);
+    /* The address is locked for client secrets: the right secret is refused from there. */
+    assert_lock_refusal(token_from(f, "svc1", SECRET, SVC_IP, &st), &st);
+    /* User logins from the same address are not. */
+    assert_int_equal(svc_login(f, "ann@example.com", SVC_PASSWORD, NULL, NULL, NULL), AUTHD_OK);
+}
+
 int
 main(void)
 {
@@ -290,6 +385,10 @@ main(void)
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_locked_client_with_a_known_secret, svc_fx_setup,
                                         svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relayed_user_failures_do_not_gate_the_client_secret,
+                                        svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_client_secret_failures_do_not_lock_user_logins,
+                                        svc_fx_setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
