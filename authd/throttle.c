@@ -5,6 +5,8 @@
  * counted: no account can have such an e-mail (the e-mail index has the same rule), and the
  * edge passes addresses in the standard textual forms, which never hold '/'.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -158,9 +160,37 @@ throttle_lock_for(const struct throttle_policy *p, uint32_t n)
     return lock > p->max_lock ? p->max_lock : lock;
 }
 
+const char *
+throttle_address_group(const char *ip, char *buf, size_t cap)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    char text[INET6_ADDRSTRLEN];
+    const char *out = ip != NULL ? ip : "";
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (inet_pton(AF_INET6, out, &a6) == 1) {
+        if (memcmp(a6.s6_addr, mapped, sizeof(mapped)) == 0) {
+            memcpy(&a4, a6.s6_addr + 12, 4);
+            out = inet_ntop(AF_INET, &a4, text, sizeof(text));
+        } else {
+            for (int i = THROTTLE_V6_PREFIX / 8; i < 16; i++)
+                a6.s6_addr[i] = 0;
+            out = inet_ntop(AF_INET6, &a6, text, sizeof(text));
+        }
+        if (out == NULL)
+            out = ip;
+    }
+    snprintf(buf, cap, "%s", out);
+    return buf;
+}
+
 static size_t
 throttle_key(char key[KEY_MAX], enum throttle_kind k, enum throttle_subject s, const char *subject)
 {
+    char group[INET6_ADDRSTRLEN];
+    if (s == THROTTLE_ADDRESS && strlen(subject) < INET6_ADDRSTRLEN)
+        subject = throttle_address_group(subject, group, sizeof(group));
     return key_make(key, KEY_THROTTLE, kind_names[k], subject_names[s], subject, NULL);
 }
 

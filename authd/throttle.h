@@ -92,6 +92,23 @@ void throttle_failed(struct authd *a, enum throttle_kind k, const char *account,
 int throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s,
                    const char *subject);
 
+/*
+ * IPv6 addresses are counted by network: one subscriber is usually given a whole /64 (RFC 6177),
+ * so a counter per exact address would give a guesser 2^64 fresh addresses. IPv4 addresses are
+ * counted one by one, as before.
+ */
+#define THROTTLE_V6_PREFIX 64
+
+/*
+ * The subject an address's failures count against, written into buf (cap bytes; 46 is enough)
+ * and returned: an IPv4 address unchanged; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as that
+ * IPv4 address; any other IPv6 address as its THROTTLE_V6_PREFIX network, canonical, host bits
+ * zero ("2001:db8:1:2:aa::1" is "2001:db8:1:2::"); anything else (a peer kind such as "unix",
+ * an address with a zone) unchanged. Used on every address subject by the functions above.
+ * Pure; thread-safe.
+ */
+const char *throttle_address_group(const char *ip, char *buf, size_t cap);
+
 /* The lock, in seconds, that the n-th consecutive failure earns under p (0 = none). */
 int64_t throttle_lock_for(const struct throttle_policy *p, uint32_t n);
 

@@ -222,6 +222,52 @@ test_address_counts_without_account(void **state)
     fake_now += 3600;
 }
 
+/* Addresses are counted by IPv4 address, by IPv6 /64, and IPv4-mapped IPv6 as IPv4. */
+static void
+test_address_group(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"192.0.2.1", "192.0.2.1"},
+        {"::ffff:192.0.2.1", "192.0.2.1"},
+        {"::FFFF:c000:0201", "192.0.2.1"},
+        {"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"},
+        {"2001:db8:1:2::1", "2001:db8:1:2::"},
+        {"2001:DB8:0001:0002:0:0:0:ffff", "2001:db8:1:2::"},
+        {"2001:db8:1:3::1", "2001:db8:1:3::"},
+        {"::1", "::"},
+        {"fe80::1%eth0", "fe80::1%eth0"}, /* a zone: not an address inet_pton reads */
+        {"unix", "unix"},
+        {"", ""},
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_string_equal(throttle_address_group(cases[i][0], buf, sizeof(buf)), cases[i][1]);
+}
+
+/* Failures from many addresses of one IPv6 /64 are one address's: the 21st locks them all. */
+static void
+test_ipv6_counted_by_network(void **state)
+{
+    struct fixture *f = *state;
+    int64_t wait = 0;
+    char ip[64];
+    for (int i = 0; i < 21; i++) {
+        snprintf(ip, sizeof(ip), "2001:db8:5:6::%x", i + 1);
+        assert_int_equal(judge(&f->a, "", ip, 0, &wait), AUTHD_OK);
+    }
+    assert_int_equal(judge(&f->a, "carol@example.com", "2001:db8:5:6:ffff::99", 1, &wait),
+                     AUTHD_ERR_LOCKED);
+    /* Another /64 is another address; IPv4 addresses stay one by one. */
+    assert_int_equal(judge(&f->a, "carol@example.com", "2001:db8:5:7::1", 1, &wait), AUTHD_OK);
+    for (int i = 0; i < 21; i++) {
+        snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+        assert_int_equal(judge(&f->a, "", ip, 0, &wait), AUTHD_OK);
+    }
+    assert_int_equal(judge(&f->a, "carol@example.com", "198.51.100.99", 1, &wait), AUTHD_OK);
+    fake_now += 3600;
+}
+
 /* ---- policies from the AuthConfig ---- */
 
 static void
@@ -376,6 +422,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reset_and_bad_subjects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_refuses_before_judging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_address_counts_without_account, setup, teardown),
+        cmocka_unit_test(test_address_group),
+        cmocka_unit_test_setup_teardown(test_ipv6_counted_by_network, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
