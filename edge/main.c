@@ -45,6 +45,7 @@ struct options {
     int64_t conn_limit;
     int64_t per_ip_limit; /* -1 until given: 64, or 0 with --trust-proxy */
     int64_t request_timeout;
+    int64_t header_timeout;
     const char *tls_cert;
     const char *tls_key;
     const char *authd_ca; /* TLS to authd: CA, client certificate and key, name to check */
@@ -116,6 +117,10 @@ static const struct opts_spec option_table[] = {
     {"request-timeout", 0, "EDGE_REQUEST_TIMEOUT", OPTS_INT, "SECONDS", 1, 3600, NULL, "30",
      "time a client has to send a whole request (line,\nheaders, body); a slower one is cut",
      F(request_timeout)},
+    {"header-timeout", 0, "EDGE_HEADER_TIMEOUT", OPTS_INT, "SECONDS", 1, 3600, NULL, "10",
+     "time a client has to send the request line and\nheaders (at most --request-timeout); a "
+     "slower one\nis cut",
+     F(header_timeout)},
     {"tls-cert", 0, "EDGE_TLS_CERT", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
      "serve HTTPS with this PEM certificate", F(tls_cert)},
     {"tls-key", 0, "EDGE_TLS_KEY", OPTS_STRING, "FILE", 0, 0, NULL, NULL,
@@ -535,6 +540,7 @@ main(int argc, char **argv)
         .per_ip_limit = (unsigned)o.per_ip_limit,
         .timeout_s = 15,
         .request_timeout_s = (unsigned)o.request_timeout,
+        .header_timeout_s = (unsigned)o.header_timeout,
         .memory_limit = (size_t)64 * 1024,
         .tls_cert_pem = tls_cert,
         .tls_key_pem = tls_key,

@@ -198,6 +198,7 @@ struct edge_server {
     pthread_mutex_t watch_mu; /* guards watch_head and every conn_watch in it */
     struct conn_watch *watch_head;
     unsigned request_timeout_s;
+    unsigned header_timeout_s; /* at most request_timeout_s */
     pthread_t watchdog;
     int watchdog_started;
     int watchdog_stop;
@@ -998,7 +999,10 @@ bad_framing(struct MHD_Connection *c)
  * (slowloris) keeps its connection, and in the default mode a thread, for ever, and enough of
  * them fill --conn-limit for everyone. So a connection is watched from its start, and again
  * from the end of each answer (keep-alive), until its next request has fully arrived; the
- * watchdog thread shuts down the socket of one still sending after request_timeout_s. MHD then
+ * watchdog thread shuts down the socket of one still sending after request_timeout_s, or still
+ * sending its headers after header_timeout_s (the shorter one: a page never needs long for its
+ * headers, and slots held by trickled headers would keep everyone out for the longer one, so
+ * the headers' deadline ends when the access handler first sees the request). MHD then
  * reads the end of the stream and closes the connection in its own thread: MHD alone closes
  * the fd. The entry leaves the list in the CLOSED notification, which MHD makes before it
  * closes the fd, under the lock the watchdog holds to shut down, so a reused fd number is
@@ -1007,16 +1011,21 @@ bad_framing(struct MHD_Connection *c)
 struct conn_watch {
     struct conn_watch *prev, *next;
     int fd;
-    int armed; /* the connection is receiving a request */
-    int cut;   /* shut down by the watchdog */
-    struct timespec deadline;
+    int armed;      /* the connection is receiving a request */
+    int cut;        /* shut down by the watchdog */
+    int headers_in; /* the access handler has seen the request: its headers are complete */
+    struct timespec deadline;        /* the whole request */
+    struct timespec header_deadline; /* its line and headers, until headers_in */
 };
 
 static void
 watch_arm_locked(const struct edge_server *s, struct conn_watch *w)
 {
     clock_gettime(CLOCK_MONOTONIC, &w->deadline);
+    w->header_deadline = w->deadline;
     w->deadline.tv_sec += (time_t)s->request_timeout_s;
+    w->header_deadline.tv_sec += (time_t)s->header_timeout_s;
+    w->headers_in = 0;
     w->armed = 1;
 }
 
@@ -1029,6 +1038,24 @@ watch_arm(struct edge_server *s, struct conn_watch *w)
     pthread_mutex_lock(&s->watch_mu);
     watch_arm_locked(s, w);
     pthread_mutex_unlock(&s->watch_mu);
+}
+
+/* The request's headers are complete: only the whole-request deadline still applies. */
+static void
+watch_headers_in(struct edge_server *s, struct conn_watch *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&s->watch_mu);
+    w->headers_in = 1;
+    pthread_mutex_unlock(&s->watch_mu);
+}
+
+/* 1 when now is at or past t. */
+static int
+passed(const struct timespec *now, const struct timespec *t)
+{
+    return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
 }
 
 /* The request has fully arrived: its handler may take its time (RPCs, a webhook). */
@@ -1088,20 +1115,24 @@ watchdog_main(void *arg)
         nanosleep(&tick, NULL);
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        unsigned cut = 0;
+        unsigned cut = 0, cut_headers = 0;
         pthread_mutex_lock(&s->watch_mu);
         for (struct conn_watch *w = s->watch_head; w != NULL; w = w->next) {
-            if (!w->armed || w->cut || now.tv_sec < w->deadline.tv_sec ||
-                (now.tv_sec == w->deadline.tv_sec && now.tv_nsec < w->deadline.tv_nsec))
+            if (!w->armed || w->cut)
+                continue;
+            int headers_late = !w->headers_in && passed(&now, &w->header_deadline);
+            if (!headers_late && !passed(&now, &w->deadline))
                 continue;
             shutdown(w->fd, SHUT_RDWR);
             w->cut = 1;
             cut++;
+            cut_headers += headers_late ? 1 : 0;
         }
         pthread_mutex_unlock(&s->watch_mu);
         if (cut > 0)
-            log_event(LOG_WARN, "slow_clients_cut", "count=%u request_timeout_s=%u", cut,
-                      s->request_timeout_s);
+            log_event(LOG_WARN, "slow_clients_cut",
+                      "count=%u headers=%u request_timeout_s=%u header_timeout_s=%u", cut,
+                      cut_headers, s->request_timeout_s, s->header_timeout_s);
     }
     return NULL;
 }
@@ -1145,6 +1176,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 
     if (!st->seen) {
         st->seen = 1;
+        watch_headers_in(st->srv, st->watch);
         st->req.edge = st->srv->edge;
         set_client_ip(c, st->srv->edge, st->req.client_ip, sizeof(st->req.client_ip));
         snprintf(st->method, sizeof(st->method), "%s", method);
@@ -1324,6 +1356,9 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
     };
     pthread_mutex_init(&s->watch_mu, NULL);
     s->request_timeout_s = o->request_timeout_s > 0 ? o->request_timeout_s : 30;
+    s->header_timeout_s = o->header_timeout_s > 0 ? o->header_timeout_s : 10;
+    if (s->header_timeout_s > s->request_timeout_s)
+        s->header_timeout_s = s->request_timeout_s;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,

@@ -26,6 +26,10 @@ struct edge_server_opts {
     /* Time to send a whole request (line, headers, body), from the connection's start or the
      * end of the previous answer; a client still sending then is cut. 0 = 30. */
     unsigned request_timeout_s;
+    /* Time to send the request line and headers, from the same start; a client still sending
+     * them then is cut, even while the whole-request deadline runs. 0 = 10; never more than
+     * request_timeout_s. */
+    unsigned header_timeout_s;
     /* GET /metrics: NULL serves it to loopback peers only; else it needs this bearer token
      * (borrowed for the call to edge_server_start only: a hash of it is kept). */
     const char *metrics_token;

@@ -933,3 +933,83 @@ def test_full_signup_after_everything_and_clean_stop(stack, capsys):
     log = stack.edge.log_text()
     assert "event=stopped rc=0" in log
     assert "drain_timeout" not in log
+
+
+# ---- the headers' deadline (--header-timeout) ----------------------------------------------
+
+HEADER_TIMEOUT = 2        # --header-timeout of the edge below
+LONG_REQUEST_TIMEOUT = 60  # its --request-timeout: far beyond any wait of the test
+
+
+def test_header_timeout_cuts_trickled_headers(stack, capsys):
+    # An edge whose whole-request deadline is long and whose headers' deadline is short: a
+    # connection that keeps trickling header bytes is cut after the headers' deadline, long
+    # before the whole-request one, while a normal request is served, and a request whose
+    # headers arrived in time may take longer than the headers' deadline for its body.
+    with tempfile.TemporaryDirectory(prefix="authd-hdr-") as tmp:
+        edge = Edge(tmp, stack.authd, extra=[
+            "--threads", "0", "--request-timeout", str(LONG_REQUEST_TIMEOUT),
+            "--header-timeout", str(HEADER_TIMEOUT)])
+        slow = body = None
+        try:
+            slow = connect(edge.port, "127.0.0.4")
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            body = connect(edge.port, "127.0.0.4")
+            payload = b"token=" + b"a" * 40
+            body.sendall(("POST /auth/introspect HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          "Content-Type: application/x-www-form-urlencoded\r\n"
+                          f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
+                         .encode("latin-1"))
+            t0 = time.monotonic()
+            ended, sent, pos = None, 0, 0
+            stream = b"X-Slow: " + b"a" * 1000
+            # One header byte every 0.25 s (and one body byte every 0.25 s on the other
+            # connection) until the edge cuts the first: bounded well below the whole-request
+            # deadline, so only the headers' deadline can end it in time.
+            while time.monotonic() - t0 < LONG_REQUEST_TIMEOUT / 2:
+                try:
+                    slow.sendall(stream[sent:sent + 1])
+                    sent += 1
+                    slow.settimeout(0.25)
+                    if slow.recv(1024) == b"":
+                        ended = time.monotonic() - t0
+                        break
+                except socket.timeout:
+                    pass
+                except OSError:
+                    ended = time.monotonic() - t0
+                    break
+                if pos < len(payload):
+                    body.sendall(payload[pos:pos + 1])
+                    pos += 1
+            assert ended is not None, \
+                f"trickled headers not cut within {LONG_REQUEST_TIMEOUT / 2}s ({sent} bytes sent)"
+            # The other request keeps trickling its body past twice the headers' deadline: its
+            # headers arrived in time, so only the whole-request deadline applies to it.
+            while time.monotonic() - t0 < 2 * HEADER_TIMEOUT + 1 and pos < len(payload):
+                body.sendall(payload[pos:pos + 1])
+                pos += 1
+                time.sleep(0.25)
+            # A normal request is served meanwhile.
+            out = exchange(edge.port, request("GET", "/healthz", ["Connection: close"]),
+                           wait=10.0, expect=1)
+            assert out.statuses == [200], out
+            # The request with its headers in time: the rest of its body, then an answer
+            # (401 or 400: no client credentials), not a cut.
+            body.sendall(payload[pos:])
+            got = Outcome()
+            read_responses(body, got, 20.0, expect=1)
+            assert len(got.statuses) == 1 and got.statuses[0] in (400, 401), got
+            until = time.monotonic() + 5.0
+            while "slow_clients_cut" not in edge.log_text() and time.monotonic() < until:
+                time.sleep(0.05)
+            assert re.search(r"slow_clients_cut count=\d+ headers=[1-9]", edge.log_text()), \
+                edge.log_text()[-2000:]
+            note(capsys, f"trickled headers cut after {ended:.1f}s (--header-timeout "
+                         f"{HEADER_TIMEOUT}, --request-timeout {LONG_REQUEST_TIMEOUT}); "
+                         f"a body sent over {time.monotonic() - t0:.1f}s answered")
+        finally:
+            for s in (slow, body):
+                if s is not None:
+                    s.close()
+            edge.stop()
