@@ -226,14 +226,15 @@ class Table:
               f"{'half_p99':>8} {'ratio':>6} {'authd_MiB':>9} {'edge_MiB':>8}  notes", flush=True)
 
     def row(self, name, per_s, p50, p99, half_per_s, half_p99, ceiling, note):
-        ratio = per_s / ceiling if ceiling else float("nan")
+        ratio = per_s / ceiling if ceiling > 0 else float("nan")
         a, e = rss_mib(self.authd.pid), rss_mib(self.edge.pid)
         print(f"{name:<17} {per_s:>8.0f} {p50:>7.2f} {p99:>7.2f} {half_per_s:>10.0f} "
               f"{half_p99:>8.2f} {ratio:>6.2f} {a:>9.1f} {e:>8.1f}  {note}", flush=True)
 
 
 def grpc_row(t, a, tmp, metrics, name, port, path, data, ceiling):
-    """Full load, then about half of its rate. Returns the full-load rate (0 when invalid)."""
+    """Full load, then about half of its rate; ceiling None: this row is the ceiling.
+    Returns the full-load rate."""
     service, method = path.strip("/").rsplit("/", 1)
     fpath = os.path.join(tmp, name + ".bin")
     with open(fpath, "wb") as f:
@@ -261,8 +262,8 @@ def grpc_row(t, a, tmp, metrics, name, port, path, data, ceiling):
     if not valid:
         note += f" INVALID: h2load failed {failed}+{failed2}, grpc non-OK {not_ok}"
     t.row(name, rate, pct(lat, .5), pct(lat, .99), ok2 / el2 if el2 else 0, pct(lat2, .99),
-          ceiling or rate, note)
-    return rate if valid else 0
+          rate if ceiling is None else ceiling, note)
+    return rate  # a ceiling row marked INVALID still divides the others: its note says why
 
 
 def login_row(t, a, tmp, metrics, port, frames):
@@ -328,8 +329,9 @@ def http_row(t, a, name, url, method, headers, body, expect, ceiling):
     note = f"wrk -t2 -c{a.connections}; half: -c{half_conns}, {delay} ms between requests"
     if failed or failed2:
         note += f" INVALID: failed {failed}+{failed2} (non-200, wrong body or socket errors)"
-    t.row(name, rate, p50, p99, ok2 / dur2 if dur2 else 0, p99h, ceiling or rate, note)
-    return rate if not (failed or failed2) else 0
+    t.row(name, rate, p50, p99, ok2 / dur2 if dur2 else 0, p99h,
+          rate if ceiling is None else ceiling, note)
+    return rate
 
 
 def main():
@@ -416,7 +418,7 @@ def main():
               flush=True)
         t = Table(authd, edge)
         ceil = grpc_row(t, a, tmp, metrics, "grpc_health", port, "/grpc.health.v1.Health/Check",
-                        b"\x00\x00\x00\x00\x00", 0)  # an empty HealthCheckRequest
+                        b"\x00\x00\x00\x00\x00", None)  # an empty HealthCheckRequest
         grpc_row(t, a, tmp, metrics, "grpc_token_cc", port, "/authd.v1.OAuth/Token",
                  frame(token_req), ceil)
         grpc_row(t, a, tmp, metrics, "grpc_introspect", port, "/authd.v1.OAuth/Introspect",
@@ -425,7 +427,7 @@ def main():
         print("grpc_totp_verify  not driven by h2load: each verification consumes its own pending "
               "session, so no fixed frame can repeat it; see bench_totp's figure", flush=True)
         form = {"Authorization": basic, "Content-Type": "application/x-www-form-urlencoded"}
-        hceil = http_row(t, a, "edge_healthz", edge_url + "/healthz", "GET", {}, "", "", 0)
+        hceil = http_row(t, a, "edge_healthz", edge_url + "/healthz", "GET", {}, "", "", None)
         http_row(t, a, "edge_token_cc", edge_url + "/auth/token", "POST", form,
                  "grant_type=client_credentials", '"access_token"', hceil)
         http_row(t, a, "edge_introspect", edge_url + "/auth/introspect", "POST", form,
