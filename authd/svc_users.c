@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "authd/records.h"
 #include "common/secret.h"
+#include "authd/throttle.h"
 #include "authd/twofactor.h"
 #include "authd/v1/users.pb-c.h"
 #include "authd/roles.h"
@@ -393,6 +394,37 @@ users_reset_two_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
     return r;
 }
 
+/*
+ * An administrator ends a user's lockouts: the account counters of failed passwords (keyed by the
+ * normalised e-mail, as login.c counts them) and of wrong second-factor codes (keyed by the user
+ * id, as twofactor.c counts them) are forgotten. The address counters stay: they hold back an
+ * attacker's machine, not this account.
+ */
+static int
+users_unlock(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__UnlockUserRequest *req = (const void *)reqm;
+    Authd__V1__UserResponse *resp = (void *)respm;
+    Authd__Storage__UserRecord *rec = NULL;
+    char email[EMAIL_MAX_LEN + 1];
+
+    int r = req->id[0] != '\0' ? account_user_get(a, NULL, 0, req->id, &rec) : AUTHD_ERR_NOT_FOUND;
+    if (r == AUTHD_OK && rec->user == NULL)
+        r = AUTHD_ERR_NOT_FOUND;
+    if (r == AUTHD_OK && email_normalize(rec->user->email, email, sizeof(email)) == AUTHD_OK)
+        r = throttle_reset(a, THROTTLE_PASSWORD, THROTTLE_ACCOUNT, email);
+    if (r == AUTHD_OK)
+        r = throttle_reset(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, rec->user->id);
+    if (r == AUTHD_OK) {
+        resp->user = rec_copy(ctx, &rec->user->base);
+        r = resp->user ? AUTHD_OK : AUTHD_ERR_NOMEM;
+    }
+    admin_audit(ctx, "Users/Unlock", req->id, r, 0);
+    rpc_msg_free(rec ? &rec->base : NULL);
+    return r;
+}
+
 const struct rpc_method authd_users_methods[] = {
     {"Create", users_create, 0, ROLE_ADMIN},
     {"Get", users_get, RPC_INLINE, ROLE_ADMIN | ROLE_SERVICE},
@@ -401,5 +433,6 @@ const struct rpc_method authd_users_methods[] = {
     {"Delete", users_delete, 0, ROLE_ADMIN},
     {"SetPassword", users_set_password, 0, ROLE_ADMIN},
     {"ResetTwoFactor", users_reset_two_factor, 0, ROLE_ADMIN},
+    {"Unlock", users_unlock, 0, ROLE_ADMIN},
 };
 const size_t authd_users_n_methods = sizeof(authd_users_methods) / sizeof(authd_users_methods[0]);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `authctl user ...`: create, get, list, activate, deactivate, delete, set-password, reset-2fa
- * (--id or --email). Passwords
+ * `authctl user ...`: create, get, list, activate, deactivate, delete, set-password, and by --id
+ * or --email: reset-2fa, unlock. Passwords
  * come only from standard input (without echo on a terminal), never from argv (visible in ps),
  * and are wiped as soon as the call is made.
  */
@@ -193,7 +193,7 @@ parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
             "       authctl user activate|deactivate|delete --id ID\n"
             "       authctl user verify-email|unverify-email --id ID\n"
             "       authctl user set-password --id ID --password-stdin\n"
-            "       authctl user reset-2fa (--id ID | --email E)\n",
+            "       authctl user reset-2fa|unlock (--id ID | --email E)\n",
         .specs = user_table,
         .n_specs = sizeof(user_table) / sizeof(user_table[0]),
     };
@@ -480,6 +480,26 @@ user_reset_2fa(struct ctl *ctl, const struct user_args *a)
     return user_answer(ctl, resp, id, "two-factor authentication reset");
 }
 
+/* Users.Unlock: the account's password and second-factor lockouts end now. */
+static int
+user_unlock(struct ctl *ctl, const struct user_args *a)
+{
+    Authd__V1__UnlockUserRequest req = AUTHD__V1__UNLOCK_USER_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char buf[USER_ID_BUF];
+    const char *id = NULL;
+    int rc;
+
+    if ((rc = user_id_of(ctl, "unlock", a, buf, sizeof(buf), &id)) != AUTHCTL_OK)
+        return rc;
+    req.id = (char *)id;
+    rc = ctl_call(ctl, NULL, "/authd.v1.Users/Unlock", &req.base,
+                  &authd__v1__user_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    return user_answer(ctl, resp, id, "unlocked");
+}
+
 int
 ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
 {
@@ -489,7 +509,7 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
     if (argc < 1)
         return ctl_usage_error(
             "'user' needs a subcommand (create, get, list, activate, "
-            "deactivate, verify-email, unverify-email, delete, set-password, reset-2fa)");
+            "deactivate, verify-email, unverify-email, delete, set-password, reset-2fa, unlock)");
     const char *sub = argv[0];
     if ((rc = parse_user_args(ctl, argc, argv, &a)) != AUTHCTL_OK)
         return rc;
@@ -513,5 +533,7 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
         return (rc = only_options(sub, &a, "ip")) != AUTHCTL_OK ? rc : user_set_password(ctl, &a);
     if (strcmp(sub, "reset-2fa") == 0)
         return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_reset_2fa(ctl, &a);
+    if (strcmp(sub, "unlock") == 0)
+        return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_unlock(ctl, &a);
     return ctl_usage_error("unknown command 'user %s'", sub);
 }

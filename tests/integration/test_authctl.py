@@ -14,7 +14,8 @@ import time
 import grpc
 import pytest
 
-from conftest import AUTHCTL, REPO, admin_pb2, grpc_reason, grpc_trailer, users_pb2
+from conftest import (AUTHCTL, REPO, admin_pb2, grpc_reason, grpc_trailer, long_locks,
+                      users_pb2)
 from authd.v1 import oauth_pb2, sessions_pb2, twofactor_pb2
 
 DEMO = os.path.join(REPO, "deploy", "demo.yaml")
@@ -427,3 +428,52 @@ def test_user_reset_2fa(authd):
     assert ctl(authd, "user", "reset-2fa").returncode == 2
     assert ctl(authd, "user", "reset-2fa", "--id", uid, "--email", "lost@example.com").returncode == 2
     assert ctl(authd, "user", "reset-2fa", "--id", uid, "--inactive").returncode == 2
+
+
+def refusal(call):
+    """The authd-error reason of call(), which must fail."""
+    with pytest.raises(grpc.RpcError) as e:
+        call()
+    return grpc_reason(e.value)
+
+
+def test_user_unlock(authd):
+    long_locks(authd)  # no lock may end by itself while the test runs
+    uid = make_user(authd, "locked@example.com")
+    # Each guess from an address of its own: only the account's counter locks.
+    for i in range(6):
+        assert refusal(lambda: login(authd, "locked@example.com", f"wrong {i}",
+                                     ip=f"203.0.113.{i + 1}")) == "invalid_credentials"
+    assert refusal(lambda: login(authd, "locked@example.com", ip="203.0.113.50")) == "locked"
+    p = ctl(authd, "user", "unlock", "--email", "locked@example.com")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"User/{uid} unlocked"
+    assert login(authd, "locked@example.com", ip="203.0.113.51").session.authenticated
+    # An administrator's change, audited with the caller.
+    assert any("action=admin_change" in line and "reason=Users/Unlock" in line and
+               f"user={uid}" in line for line in authd.log_text().splitlines())
+
+    # Wrong second-factor codes lock the account's second factor; unlock ends that too.
+    uid2 = enrol(authd, "locked2@example.com")
+    pending = login(authd, "locked2@example.com", ip="203.0.113.60").session_token
+
+    def verify(code, ip):
+        return authd.call("/authd.v1.Sessions/VerifySecondFactor",
+                          sessions_pb2.VerifySecondFactorRequest(
+                              session_token=pending, code=code, client_ip=ip),
+                          sessions_pb2.SessionResponse)
+    reasons = [refusal(lambda: verify("000000", f"203.0.113.{70 + i}")) for i in range(8)]
+    assert reasons[-1] == "locked", reasons
+    p = ctl(authd, "-o", "json", "user", "unlock", "--id", uid2)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["id"] == uid2
+    # Judged again: a wrong code is wrong, no longer refused as locked.
+    assert refusal(lambda: verify("000000", "203.0.113.99")) not in ("locked", None)
+
+    # Error paths.
+    p = ctl(authd, "user", "unlock", "--email", "nobody@example.com")
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    p = ctl(authd, "user", "unlock", "--id", "no-such-id")
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    assert ctl(authd, "user", "unlock").returncode == 2
+    assert ctl(authd, "user", "unlock", "--id", uid, "--password-stdin").returncode == 2

@@ -38,7 +38,7 @@ OPEN = "open"  # every caller, even one without credentials
 EXPECT = {
     "authd.v1.Users": {
         "Create": {A}, "Get": {A, S}, "List": {A}, "Update": {A}, "Delete": {A},
-        "SetPassword": {A}, "ResetTwoFactor": {A},
+        "SetPassword": {A}, "ResetTwoFactor": {A}, "Unlock": {A},
     },
     "authd.v1.Sessions": {
         "Login": {E}, "Get": {E, S}, "List": {A}, "Revoke": {E, A}, "ChangePassword": {E},
