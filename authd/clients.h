@@ -13,10 +13,12 @@
 #include "storage/records.pb-c.h"
 
 /*
- * 1 when a token issued at iat (unix seconds) belongs to the client's current registration:
- * iat >= its created_at. Tokens from before a Delete and a new Put of the same id are dead.
+ * 1 when a token issued at iat (unix seconds) to client c may still be used: it belongs to the
+ * client's current registration (iat >= its created_at: tokens from before a Delete and a new Put
+ * of the same id are dead) and the client is active (clients_active: a deactivated client's
+ * tokens are dead while it stays so). c is borrowed; NULL gives 0.
  */
-int clients_token_current(const Authd__Storage__ClientRecord *c, int64_t iat);
+int clients_token_live(const Authd__Storage__ClientRecord *c, int64_t iat);
 
 /* Loads client/<id>. AUTHD_OK, AUTHD_ERR_NOT_FOUND or a storage error. Free with rpc_msg_free. */
 int clients_get(struct authd *a, const char *id, Authd__Storage__ClientRecord **out);

@@ -215,9 +215,10 @@ int oauth_check_client_token(struct rpc_ctx *ctx, struct authd *a, const char *t
 /*
  * The session a user's OAuth access token (JWT or opaque; token borrowed, a secret, never
  * logged) was issued under, judged as Introspect judges it (signature or stored hash, issuer,
- * expiry, not revoked, its client's registration current, its session alive). On AUTHD_OK *sid
- * is the session id, in ctx's arena. AUTHD_ERR_UNAUTHENTICATED for a token that is not live or
- * not a user's (client_credentials), or a storage error.
+ * expiry, not revoked, its client's registration current and active, its session alive), and
+ * issued to a first-party client. On AUTHD_OK *sid is the session id, in ctx's arena.
+ * AUTHD_ERR_UNAUTHENTICATED for a token that is not live, not a user's (client_credentials) or a
+ * third-party client's, or a storage error.
  */
 int oauth_user_token_session(struct rpc_ctx *ctx, struct authd *a, const char *token,
                              const char **sid);

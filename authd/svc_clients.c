@@ -102,9 +102,9 @@ clients_get(struct authd *a, const char *id, Authd__Storage__ClientRecord **out)
 }
 
 int
-clients_token_current(const Authd__Storage__ClientRecord *c, int64_t iat)
+clients_token_live(const Authd__Storage__ClientRecord *c, int64_t iat)
 {
-    return c != NULL && iat >= c->created_at;
+    return c != NULL && c->client != NULL && iat >= c->created_at && clients_active(c);
 }
 
 int

@@ -1116,20 +1116,26 @@ struct code_step {
 };
 
 /*
- * AUTHD_OK when something issued at `issued` (unix seconds) to client_id belongs to the client's
- * current registration, AUTHD_ERR_INVALID_TOKEN when the client is gone or was registered again
- * since (clients_token_current), or a storage error.
+ * AUTHD_OK when something issued at `issued` (unix seconds) to client_id still counts: it belongs
+ * to the client's current registration and the client is active (clients_token_live).
+ * AUTHD_ERR_INVALID_TOKEN when the client is gone, registered again since, or deactivated (its
+ * tokens are dead while it stays so), or a storage error. first_party (may be NULL) gets the
+ * client's first_party on AUTHD_OK, else 0.
  */
 static int
-client_issue_current(struct authd *a, const char *client_id, int64_t issued)
+client_issue_current(struct authd *a, const char *client_id, int64_t issued, int *first_party)
 {
     Authd__Storage__ClientRecord *crec = NULL;
+    if (first_party != NULL)
+        *first_party = 0;
     int r = clients_get(a, client_id, &crec);
     if (r == AUTHD_ERR_NOT_FOUND)
         return AUTHD_ERR_INVALID_TOKEN;
     if (r != AUTHD_OK)
         return r;
-    r = clients_token_current(crec, issued) ? AUTHD_OK : AUTHD_ERR_INVALID_TOKEN;
+    r = clients_token_live(crec, issued) ? AUTHD_OK : AUTHD_ERR_INVALID_TOKEN;
+    if (r == AUTHD_OK && first_party != NULL)
+        *first_party = crec->client->first_party;
     rpc_msg_free(&crec->base);
     return r;
 }
@@ -1168,7 +1174,7 @@ redeem_check(struct authd *a, struct redeem *rd, const ProtobufCBinaryData *hash
     if (strcmp(issued_to, client_id) != 0)
         return deny(rd, "invalid_grant", other);
     /* Issued before the client's current registration (deleted and registered again). */
-    int r = client_issue_current(a, issued_to, created);
+    int r = client_issue_current(a, issued_to, created, NULL);
     return r == AUTHD_ERR_INVALID_TOKEN ? deny(rd, "invalid_grant", unknown) : r;
 }
 
@@ -1409,6 +1415,19 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
 
     if (req->username[0] == '\0' || req->password[0] == '\0')
         return oauth_fail(ctx, "invalid_request", "username and password are required");
+    /* OIDC Core §11: offline access needs the user's consent, and the password grant has no
+     * consent step. A first-party client is the user's own app (no consent page anywhere); any
+     * other gets offline_access ignored: a session-bound token, the answer's scope without it. */
+    char granted[OAUTH_SCOPE_TEXT_MAX];
+    if (!c->first_party && scope_has(scope, OFFLINE)) {
+        struct oauth_scopes sc;
+        if (oauth_scopes_parse(scope, &sc) != AUTHD_OK)
+            return AUTHD_ERR_INTERNAL;
+        scopes_drop(&sc, OFFLINE);
+        if (oauth_scopes_join(&sc, granted, sizeof(granted)) != AUTHD_OK)
+            return AUTHD_ERR_INTERNAL;
+        scope = granted;
+    }
     r = login_password(a, ctx, &l);
     if (r != AUTHD_OK)
         goto out;
@@ -1424,8 +1443,8 @@ grant_password(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__OAuthToken
     p.is.gs = oauth_grant_settings(c, "password");
     p.is.scope = scope;
     p.is.refresh = p.is.gs != NULL && p.is.gs->refresh_token;
-    /* The user handed the client the password itself: asking for offline_access (which
-     * token_scope kept only when the client may have it) is the consent. */
+    /* The user handed a first-party client the password itself: asking for offline_access
+     * (kept above only for such a client that may have it) is the consent. */
     p.is.offline = p.is.refresh && scope_has(scope, OFFLINE);
     if (l.two) {
         const struct audit who = {
@@ -1694,6 +1713,7 @@ struct tokinfo {
     enum tok_kind kind;
     const char *scope, *client_id, *sub, *user_id, *sid, *jti;
     int64_t exp, iat;
+    int first_party; /* its client is first-party (set by token_inspect) */
 };
 
 static const char *
@@ -1892,8 +1912,9 @@ token_judge(struct rpc_ctx *ctx, struct authd *a, const char *token, const char 
 /*
  * token_judge() and, for an active token, its client: a token issued before its client's current
  * registration (a client deleted and registered again under the same id) is dead, as is one whose
- * client is gone. Every judgement of a presented token (Introspect, UserInfo, the bearer tokens
- * of authd's callers) goes through here.
+ * client is gone or deactivated (ti->first_party: the client's, for bearer sessions). Every
+ * judgement of a presented token (Introspect, UserInfo, the bearer tokens of authd's callers) goes
+ * through here.
  */
 static int
 token_inspect(struct rpc_ctx *ctx, struct authd *a, const char *token, const char *hint,
@@ -1901,7 +1922,7 @@ token_inspect(struct rpc_ctx *ctx, struct authd *a, const char *token, const cha
 {
     int r = token_judge(ctx, a, token, hint, access_only, ti);
     if (r == AUTHD_OK)
-        r = client_issue_current(a, ti->client_id, ti->iat);
+        r = client_issue_current(a, ti->client_id, ti->iat, &ti->first_party);
     if (r != AUTHD_OK)
         memset(ti, 0, sizeof(*ti));
     return r;
@@ -1962,6 +1983,12 @@ oauth_user_token_session(struct rpc_ctx *ctx, struct authd *a, const char *token
         return r;
     if (ti.user_id[0] == '\0' || ti.sid[0] == '\0')
         return AUTHD_ERR_UNAUTHENTICATED;
+    /* A third-party app got the token for the scopes the user consented to (userinfo, a
+     * resource server's API), never the power to manage the account as the user's session. */
+    if (!ti.first_party) {
+        log_event(LOG_INFO, "bearer_refused", "reason=third_party_client client=%s", ti.client_id);
+        return AUTHD_ERR_UNAUTHENTICATED;
+    }
     *sid = ti.sid;
     return AUTHD_OK;
 }
@@ -2256,7 +2283,7 @@ hint_verify(struct rpc_ctx *ctx, struct authd *a, const char *token, struct hint
     }
     if (cid == NULL || cid[0] == '\0' || (azp[0] != '\0' && strcmp(azp, cid) != 0))
         goto out;
-    r = client_issue_current(a, cid, json_integer_value(json_object_get(j, "iat")));
+    r = client_issue_current(a, cid, json_integer_value(json_object_get(j, "iat")), NULL);
     if (r != AUTHD_OK)
         goto out;
     h->client_id = rpc_ctx_strdup(ctx, cid);

@@ -141,3 +141,31 @@ def test_password_change_revokes_offline_tokens(env):
                       hint="refresh_token") == {"active": False}
     assert introspect(env, t2["access_token"], cid=OFF, secret=OFF_SECRET) == {"active": False}
     oauth_error(refresh(env, t2["refresh_token"]), 400, "invalid_grant")
+
+
+def test_password_grant_offline_access_needs_a_first_party_client(env):
+    """The password grant has no consent step: a third-party client registered with
+    offline_access gets the request ignored (OIDC Core §11: offline access needs the user's
+    consent), a session-bound refresh token and a scope that says so; a first-party client (the
+    user's own app) still gets the offline token."""
+    create_user(env, "penny@example.com")
+    cid, secret = "pw-app", "pw-app-secret-0123456789abcd"
+    for first_party in (False, True):
+        put_client(env, cid, secret, first_party=first_party,
+                   grant_types=["password", "refresh_token"], password={"refresh_token": True},
+                   scope=["openid", "profile", "email", "offline_access"])
+        r = token_req(env, {"grant_type": "password", "username": "penny@example.com",
+                            "password": PW, "scope": "openid offline_access"},
+                      auth=(cid, secret))
+        assert r.status_code == 200, r.text
+        tok = r.json()
+        got = introspect(env, tok["refresh_token"], hint="refresh_token")
+        assert tok["refresh_expires_in"] == got["exp"] - got["iat"], (tok, got)
+        if first_party:
+            assert tok["scope"] == "openid offline_access", tok
+            assert tok["refresh_expires_in"] == REFRESH_TTL, tok
+            assert not got.get("sid"), got
+        else:
+            assert tok["scope"] == "openid", tok
+            assert tok["refresh_expires_in"] <= SESSION_TTL, tok
+            assert got.get("sid"), got

@@ -32,6 +32,10 @@
 static int64_t refresh_ttl;
 /* put_client's clients may have offline_access (their scope list names it). */
 static int offline_client;
+/* put_client registers its clients deactivated (active: false). */
+static int inactive_client;
+/* The scope of token()'s requests ("": the client's default). */
+static const char *token_scope = "";
 
 /* Registers a confidential client with the code, password and refresh grants. */
 static void
@@ -62,6 +66,9 @@ put_client(struct svc_fx *f, const char *id, int first_party)
     c.n_post_logout_redirect_uris = 1;
     c.post_logout_redirect_uris = bye;
     c.auth = &auth;
+    Authd__V1__BoolValue off = AUTHD__V1__BOOL_VALUE__INIT;
+    if (inactive_client)
+        c.active = &off; /* value 0 */
     assert_int_equal(svc_call(f, ROLE_ADMIN, "ClientAdmin", "Put", &c.base, &resp, NULL), AUTHD_OK);
     rpc_msg_free(resp);
 }
@@ -161,6 +168,7 @@ token(struct svc_fx *f, const char *client_id, const char *grant, const char *co
     req.client_id = (char *)client_id;
     req.client_secret = CLIENT_SECRET;
     req.client_ip = SVC_IP;
+    req.scope = (char *)token_scope;
     if (code != NULL) {
         req.code = (char *)code;
         req.redirect_uri = REDIRECT;
@@ -1052,11 +1060,93 @@ test_end_session(void **state)
 }
 
 /* The fixture, with this file's knobs back at their defaults (a failed test may leave them). */
+/* Sessions.Get with an access token as the bearer (as the edge does for a single-page app). */
+static int
+bearer_get(struct svc_fx *f, const char *access_token)
+{
+    Authd__V1__GetSessionRequest req = AUTHD__V1__GET_SESSION_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.bearer_token = (char *)access_token;
+    int r = svc_call(f, ROLE_EDGE, "Sessions", "Get", &req.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}
+
+/* The access token of a password grant for client_id into at (4096 bytes). */
+static void
+password_token(struct svc_fx *f, const char *client_id, const char *email, char *at)
+{
+    Authd__V1__OAuthTokenResponse *t = NULL;
+    assert_int_equal(token(f, client_id, "password", NULL, NULL, email, SVC_PASSWORD, &t),
+                     AUTHD_OK);
+    assert_true(strlen(t->access_token) < 4096);
+    snprintf(at, 4096, "%s", t->access_token);
+    rpc_msg_free(&t->base);
+}
+
+/*
+ * A user's access token stands for its session only when its client is active and first-party:
+ * a third-party app's token (for the scopes the user granted it) is refused as a bearer session
+ * while it still answers UserInfo, and a deactivated client's tokens are dead everywhere until it
+ * is active again.
+ */
+static void
+test_bearer_needs_active_first_party_client(void **state)
+{
+    struct svc_fx *f = *state;
+    char session[256], fp[4096], tp[4096];
+
+    put_client(f, "first", 1);
+    put_client(f, "third", 0);
+    signed_in(f, "bea@example.test", session);
+    password_token(f, "first", "bea@example.test", fp);
+    password_token(f, "third", "bea@example.test", tp);
+    assert_int_equal(bearer_get(f, fp), AUTHD_OK);
+    assert_int_equal(bearer_get(f, tp), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_equal(userinfo(f, tp), AUTHD_OK);
+
+    inactive_client = 1;
+    put_client(f, "first", 1);
+    assert_int_equal(bearer_get(f, fp), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_not_equal(userinfo(f, fp), AUTHD_OK);
+    inactive_client = 0;
+    put_client(f, "first", 1);
+    assert_int_equal(bearer_get(f, fp), AUTHD_OK);
+    assert_int_equal(userinfo(f, fp), AUTHD_OK);
+}
+
+/* The password grant has no consent step: offline_access only for a first-party client. */
+static void
+test_password_offline_needs_first_party(void **state)
+{
+    struct svc_fx *f = *state;
+    char session[256];
+    Authd__V1__OAuthTokenResponse *t = NULL;
+
+    offline_client = 1;
+    token_scope = "openid offline_access";
+    signed_in(f, "ola@example.test", session);
+    put_client(f, "third", 0);
+    assert_int_equal(
+        token(f, "third", "password", NULL, NULL, "ola@example.test", SVC_PASSWORD, &t), AUTHD_OK);
+    assert_string_equal(t->scope, "openid");
+    assert_true(t->refresh_expires_in <= 12 * 3600); /* bound to the 12 h session */
+    rpc_msg_free(&t->base);
+    put_client(f, "first", 1);
+    assert_int_equal(
+        token(f, "first", "password", NULL, NULL, "ola@example.test", SVC_PASSWORD, &t), AUTHD_OK);
+    assert_string_equal(t->scope, "openid offline_access");
+    assert_int_equal(t->refresh_expires_in, 30 * 86400);
+    rpc_msg_free(&t->base);
+}
+
 static int
 setup(void **state)
 {
     refresh_ttl = 0;
     offline_client = 0;
+    inactive_client = 0;
+    token_scope = "";
     max_age = -1;
     auth_after = "";
     request_given = request_uri_given = 0;
@@ -1089,6 +1179,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_offline_revoked_by_revocation, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_offline_lifetime_is_real, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_end_session, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bearer_needs_active_first_party_client, setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_password_offline_needs_first_party, setup,
+                                        svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
