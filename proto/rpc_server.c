@@ -538,7 +538,6 @@ recv_close:
 static int
 call_decode(struct rpc_call *c, ProtobufCMessage **req)
 {
-    static const uint8_t none[1];
     const ProtobufCMessageDescriptor *in = c->reg->md->input;
     ProtobufCAllocator a = rpc_ctx_allocator(&c->ctx);
     grpc_byte_buffer_reader r;
@@ -546,8 +545,11 @@ call_decode(struct rpc_call *c, ProtobufCMessage **req)
 
     *req = NULL;
     if (c->payload == NULL) {
-        *req = protobuf_c_message_unpack(in, &a, 0, none);
-        return *req != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+        /* No message at all (half-closed or cut before one came), unlike an empty message,
+         * which arrives as an empty buffer: a unary request that never arrived is refused,
+         * never run as if every field were unset. */
+        rpc_ctx_set_message(&c->ctx, "no request message");
+        return AUTHD_ERR_INVALID_ARGUMENT;
     }
     if (!grpc_byte_buffer_reader_init(&r, c->payload)) {
         rpc_ctx_set_message(&c->ctx, "undecodable message");

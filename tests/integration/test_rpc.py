@@ -59,6 +59,24 @@ def test_health_check(authd):
         assert grpc_reason(ei.value) == "not_found"
 
 
+def test_a_call_without_its_request_message_is_refused(authd):
+    """A unary call whose client half-closes without sending the request message (h2load's cut
+    calls, a rude client) is INVALID_ARGUMENT, never run as an empty request: Health/Check with
+    no message would otherwise answer SERVING, and Users.Create would judge unset fields. An
+    empty message (zero bytes, a real request) still answers."""
+    no_message = authd.channel.stream_unary(
+        "/grpc.health.v1.Health/Check", request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=health_pb2.HealthCheckResponse.FromString)
+    for _ in range(3):
+        with pytest.raises(grpc.RpcError) as ei:
+            no_message(iter([]), timeout=10)
+        assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT, ei.value.details()
+        assert "no request message" in (ei.value.details() or "")
+    empty = authd.call("/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest(),
+                       health_pb2.HealthCheckResponse)
+    assert empty.status == health_pb2.HealthCheckResponse.SERVING
+
+
 def test_user_crud(authd):
     u = create_user(authd, "  Alice@Example.COM ")
     assert u.email == "alice@example.com"
