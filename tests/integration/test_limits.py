@@ -15,7 +15,7 @@ import grpc
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import FAST_ARGON2, Authd, health_pb2, wait_port_file
+from conftest import FAST_ARGON2, SANITIZER_LOG_DIR, Authd, health_pb2, wait_port_file
 from authd.v1 import sessions_pb2, users_pb2
 from h2raw import REFUSED_STREAM, RudeConnection
 
@@ -156,8 +156,12 @@ def test_stalled_call_flood_keeps_memory_bounded_and_callers_served(tmpdir_path)
         finally:
             ch.close()
         grown_kib = status_kib(a.proc.pid, "VmRSS") - start_kib
-        assert grown_kib < 48 * 1024, (
-            f"RSS grew by {grown_kib // 1024} MiB holding stalled calls")
+        # Under AddressSanitizer freed memory sits in its quarantine (256 MiB by default) and
+        # every allocation carries redzones and shadow, so RSS says nothing about what authd
+        # holds there; the checks below of what bounded it run in both builds.
+        if not SANITIZER_LOG_DIR:
+            assert grown_kib < 48 * 1024, (
+                f"RSS grew by {grown_kib // 1024} MiB holding stalled calls")
         # What bounded it: a connection over the stream limit was refused its extra streams or
         # dropped; of the polite ones' 3,072 waiting calls all but 1,024 were cancelled.
         for c in rude:
