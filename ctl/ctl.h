@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * authctl's commands (one file each: apply.c, user.c, client.c, keys.c, config.c) and what they
- * share (cli.c): exit codes, the command-line context, usage errors, option and output helpers,
- * the report of a failed call. The Aidbox resource <-> protobuf conversion is ctl/manifest.h.
- * Everything here runs on authctl's one thread and writes to stdout/stderr.
+ * authctl's commands (one file each: apply.c, user.c, session.c, client.c, keys.c, config.c) and
+ * what they share (cli.c): exit codes, the command-line context, usage errors, option and output
+ * helpers, the report of a failed call. The Aidbox resource <-> protobuf conversion is
+ * ctl/manifest.h. Everything here runs on authctl's one thread and writes to stdout/stderr.
  */
 #ifndef AUTHD_CTL_CTL_H
 #define AUTHD_CTL_CTL_H
@@ -40,6 +40,14 @@ int ctl_cmd_user(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_client(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_keys(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_session(struct ctl *ctl, int argc, char **argv);
+
+/*
+ * `authctl user sessions`: prints the sessions of user_id (borrowed) from Sessions.List, as a
+ * table (ids, times, state, address, user agent; never a token) or, under -o json, an array.
+ * Returns an enum authctl_exit.
+ */
+int ctl_user_sessions(struct ctl *ctl, const char *user_id);
 
 /*
  * `authctl apply -f path` ("-" is standard input): reads and validates the whole manifest

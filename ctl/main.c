@@ -2,9 +2,9 @@
 /*
  * authctl: the admin CLI of authd, speaking its gRPC API (proto/rpc.h's client). This file reads
  * the global options, opens the channel (plaintext, TLS or mutual TLS) and hands the command to
- * its file: apply.c, user.c, client.c, keys.c, config.c. Passwords come only from standard
- * input, never from argv (visible in ps); client secrets only from manifests, and are never
- * printed. Exit codes are enum authctl_exit.
+ * its file: apply.c, user.c, session.c, client.c, keys.c, config.c. Passwords come only from
+ * standard input, never from argv (visible in ps); client secrets only from manifests, and are
+ * never printed. Exit codes are enum authctl_exit.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -81,6 +81,9 @@ static const struct opts_program program = {
         "  user unlock (--id ID | --email E)\n"
         "                               end the account's lockouts (failed passwords and\n"
         "                               second-factor codes; client addresses stay locked)\n"
+        "  user sessions (--id ID | --email E)\n"
+        "                               list the user's sessions (ids, times, address)\n"
+        "  session revoke --id SID      end one session and every token issued under it\n"
         "  client get --id ID           print an OAuth client (as a manifest; never its secret)\n"
         "  client list\n"
         "  client delete --id ID\n"
@@ -183,11 +186,9 @@ static int (*command(const char *name))(struct ctl *, int, char **)
     static const struct {
         const char *name;
         int (*run)(struct ctl *, int, char **);
-    } commands[] = {{"apply", ctl_cmd_apply},
-                    {"user", ctl_cmd_user},
-                    {"client", ctl_cmd_client},
-                    {"keys", ctl_cmd_keys},
-                    {"config", ctl_cmd_config}};
+    } commands[] = {{"apply", ctl_cmd_apply},     {"user", ctl_cmd_user},
+                    {"session", ctl_cmd_session}, {"client", ctl_cmd_client},
+                    {"keys", ctl_cmd_keys},       {"config", ctl_cmd_config}};
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(name, commands[i].name) == 0)
             return commands[i].run;

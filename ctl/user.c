@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `authctl user ...`: create, get, list, activate, deactivate, delete, set-password, and by --id
- * or --email: reset-2fa, unlock. Passwords
+ * or --email: reset-2fa, unlock, sessions (session.c prints them). Passwords
  * come only from standard input (without echo on a terminal), never from argv (visible in ps),
  * and are wiped as soon as the call is made.
  */
@@ -193,7 +193,7 @@ parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
             "       authctl user activate|deactivate|delete --id ID\n"
             "       authctl user verify-email|unverify-email --id ID\n"
             "       authctl user set-password --id ID --password-stdin\n"
-            "       authctl user reset-2fa|unlock (--id ID | --email E)\n",
+            "       authctl user reset-2fa|unlock|sessions (--id ID | --email E)\n",
         .specs = user_table,
         .n_specs = sizeof(user_table) / sizeof(user_table[0]),
     };
@@ -500,6 +500,29 @@ user_unlock(struct ctl *ctl, const struct user_args *a)
     return user_answer(ctl, resp, id, "unlocked");
 }
 
+/* The user's sessions (session.c); an unknown --id is reported as such, not as "no sessions". */
+static int
+user_sessions(struct ctl *ctl, const struct user_args *a)
+{
+    char buf[USER_ID_BUF];
+    const char *id = NULL;
+    int rc;
+
+    /* Users.Get for --id too: Sessions.List answers an unknown user with an empty list. */
+    if (a->id != NULL && a->email == NULL) {
+        Authd__V1__GetUserRequest req = AUTHD__V1__GET_USER_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        req.id = (char *)a->id;
+        if ((rc = ctl_call(ctl, NULL, "/authd.v1.Users/Get", &req.base,
+                           &authd__v1__user_response__descriptor, &resp)) != AUTHCTL_OK)
+            return rc;
+        rpc_msg_free(resp);
+    }
+    if ((rc = user_id_of(ctl, "sessions", a, buf, sizeof(buf), &id)) != AUTHCTL_OK)
+        return rc;
+    return ctl_user_sessions(ctl, id);
+}
+
 int
 ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
 {
@@ -507,9 +530,9 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
     int rc;
 
     if (argc < 1)
-        return ctl_usage_error(
-            "'user' needs a subcommand (create, get, list, activate, "
-            "deactivate, verify-email, unverify-email, delete, set-password, reset-2fa, unlock)");
+        return ctl_usage_error("'user' needs a subcommand (create, get, list, activate, "
+                               "deactivate, verify-email, unverify-email, delete, set-password, "
+                               "reset-2fa, unlock, sessions)");
     const char *sub = argv[0];
     if ((rc = parse_user_args(ctl, argc, argv, &a)) != AUTHCTL_OK)
         return rc;
@@ -535,5 +558,7 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
         return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_reset_2fa(ctl, &a);
     if (strcmp(sub, "unlock") == 0)
         return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_unlock(ctl, &a);
+    if (strcmp(sub, "sessions") == 0)
+        return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_sessions(ctl, &a);
     return ctl_usage_error("unknown command 'user %s'", sub);
 }

@@ -477,3 +477,55 @@ def test_user_unlock(authd):
     assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
     assert ctl(authd, "user", "unlock").returncode == 2
     assert ctl(authd, "user", "unlock", "--id", uid, "--password-stdin").returncode == 2
+
+
+def test_user_sessions_and_session_revoke(authd):
+    uid = make_user(authd, "sess@example.com")
+    p = ctl(authd, "user", "sessions", "--email", "sess@example.com")
+    assert p.returncode == 0 and p.stdout.strip() == "no sessions", p.stderr
+    s1 = authd.call("/authd.v1.Sessions/Login", sessions_pb2.LoginRequest(
+        email="sess@example.com", password=PW, client_ip="192.0.2.10", user_agent="Browser\x1bOne"),
+        sessions_pb2.SessionResponse)
+    s2 = login(authd, "sess@example.com", ip="192.0.2.11")
+    p = ctl(authd, "user", "sessions", "--id", uid)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["ID", "CREATED", "EXPIRES", "STATE", "CLIENT_IP", "USER_AGENT"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {s1.session.id, s2.session.id}
+    assert rows[s1.session.id][3:] == ["active", "192.0.2.10", "Browser?One"]
+    assert "\x1b" not in p.stdout  # server text made safe for a terminal
+    # Never a session token.
+    assert s1.session_token not in p.stdout and s2.session_token not in p.stdout
+    p = ctl(authd, "-o", "json", "user", "sessions", "--email", "sess@example.com")
+    assert p.returncode == 0, p.stderr
+    listed = {s["id"]: s for s in json.loads(p.stdout)}
+    assert set(listed) == {s1.session.id, s2.session.id}
+    assert listed[s2.session.id]["client_ip"] == "192.0.2.11"
+    assert listed[s2.session.id]["authenticated"] is True
+    assert listed[s2.session.id]["user_id"] == uid and listed[s2.session.id]["amr"] == ["pwd"]
+
+    p = ctl(authd, "session", "revoke", "--id", s1.session.id)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"Session/{s1.session.id} revoked"
+    with pytest.raises(grpc.RpcError) as e:
+        authd.call("/authd.v1.Sessions/Get", sessions_pb2.GetSessionRequest(
+            session_token=s1.session_token), sessions_pb2.SessionResponse)
+    assert e.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAUTHENTICATED)
+    # The other session lives on.
+    assert authd.call("/authd.v1.Sessions/Get", sessions_pb2.GetSessionRequest(
+        session_token=s2.session_token), sessions_pb2.SessionResponse).session.id == s2.session.id
+    p = ctl(authd, "-o", "json", "user", "sessions", "--id", uid)
+    assert [s["id"] for s in json.loads(p.stdout)] == [s2.session.id]
+
+    # Error paths: revoked or unknown session, unknown user, usage.
+    p = ctl(authd, "session", "revoke", "--id", s1.session.id)
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    p = ctl(authd, "user", "sessions", "--id", "no-such-id")
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    p = ctl(authd, "user", "sessions", "--email", "nobody@example.com")
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    assert ctl(authd, "user", "sessions").returncode == 2
+    assert ctl(authd, "session").returncode == 2
+    assert ctl(authd, "session", "revoke").returncode == 2
+    assert ctl(authd, "session", "frobnicate", "--id", "x").returncode == 2
