@@ -1022,6 +1022,47 @@ signkeys_access_alg(struct signkeys *k)
     return alg;
 }
 
+static int
+info_older(const void *x, const void *y)
+{
+    const struct signkeys_info *a = x, *b = y;
+    if (a->created_at != b->created_at)
+        return a->created_at < b->created_at ? -1 : 1;
+    return strcmp(a->kid, b->kid);
+}
+
+int
+signkeys_list(struct signkeys *k, struct signkeys_info **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (k == NULL)
+        return AUTHD_OK;
+    signkeys_refresh(k);
+    int64_t now = k->now();
+    pthread_rwlock_rdlock(&k->lock);
+    struct signkeys_info *v = k->n > 0 ? calloc(k->n, sizeof(*v)) : NULL;
+    if (k->n > 0 && v == NULL) {
+        pthread_rwlock_unlock(&k->lock);
+        return AUTHD_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        const struct signkey *sk = &k->keys[i];
+        memcpy(v[i].kid, sk->kid, sizeof(v[i].kid));
+        const char *alg = signkeys_alg_name(sk->alg);
+        snprintf(v[i].alg, sizeof(v[i].alg), "%s", alg != NULL ? alg : sk->alg);
+        v[i].created_at = sk->created_at;
+        v[i].retired_at = sk->retired_at;
+        v[i].published = signkey_published(k, sk, now);
+    }
+    *n = k->n;
+    pthread_rwlock_unlock(&k->lock);
+    if (*n > 1)
+        qsort(v, *n, sizeof(*v), info_older);
+    *out = v;
+    return AUTHD_OK;
+}
+
 int
 signkeys_ensure(struct authd *a, struct signkeys *k, const char *alg)
 {

@@ -11,6 +11,7 @@
 #ifndef AUTHD_SIGNKEYS_H
 #define AUTHD_SIGNKEYS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct authd;
@@ -76,5 +77,20 @@ int signkeys_verify(struct signkeys *k, const char *jws, char **claims_json);
 
 /* The JWKS document {"keys": [...]} of every published public key; *json malloc'd. */
 int signkeys_jwks(struct signkeys *k, char **json);
+
+/* What an operator sees of one signing key (no key material). */
+struct signkeys_info {
+    char kid[SIGNKEYS_KID_MAX];
+    char alg[8];
+    int64_t created_at;
+    int64_t retired_at; /* 0: active (signs for its algorithm) */
+    int published;      /* in the JWKS: active, or retired less than the longest token TTL ago */
+};
+
+/*
+ * The keys this authd holds (after a reread of the store when one is due), oldest first, in *out
+ * (malloc'd array of *n; free with free(); NULL when none). AUTHD_OK or AUTHD_ERR_NOMEM.
+ */
+int signkeys_list(struct signkeys *k, struct signkeys_info **out, size_t *n);
 
 #endif

@@ -614,12 +614,54 @@ clients_rotate_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufC
     return resp->kid != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
 }
 
+static int
+clients_list_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    Authd__V1__ListKeysResponse *resp = (void *)respm;
+    struct signkeys_info *v = NULL;
+    size_t n = 0;
+    (void)reqm;
+
+    if (a->keys == NULL)
+        return AUTHD_ERR_UNAVAILABLE;
+    const char *access_alg = signkeys_access_alg(a->keys);
+    int r = signkeys_list(a->keys, &v, &n);
+    if (r != AUTHD_OK)
+        return r;
+    resp->keys = n > 0 ? rpc_ctx_alloc(ctx, n * sizeof(*resp->keys)) : NULL;
+    if (n > 0 && resp->keys == NULL)
+        r = AUTHD_ERR_NOMEM;
+    for (size_t i = 0; r == AUTHD_OK && i < n; i++) {
+        Authd__V1__SigningKeyInfo *k = rpc_ctx_alloc(ctx, sizeof(*k));
+        if (k == NULL) {
+            r = AUTHD_ERR_NOMEM;
+            break;
+        }
+        authd__v1__signing_key_info__init(k);
+        k->kid = rpc_ctx_strdup(ctx, v[i].kid);
+        k->alg = rpc_ctx_strdup(ctx, v[i].alg);
+        if (k->kid == NULL || k->alg == NULL) {
+            r = AUTHD_ERR_NOMEM;
+            break;
+        }
+        k->created_at = v[i].created_at;
+        k->retired_at = v[i].retired_at;
+        k->published = v[i].published;
+        k->access_tokens = v[i].retired_at == 0 && strcmp(v[i].alg, access_alg) == 0;
+        resp->keys[resp->n_keys++] = k;
+    }
+    free(v);
+    return r;
+}
+
 const struct rpc_method authd_clients_methods[] = {
     {"Put", clients_put, 0, ROLE_ADMIN},
     {"Get", clients_get_rpc, RPC_INLINE, ROLE_ADMIN},
     {"List", clients_list, 0, ROLE_ADMIN},
     {"Delete", clients_delete, 0, ROLE_ADMIN},
     {"RotateKeys", clients_rotate_keys, 0, ROLE_ADMIN},
+    {"ListKeys", clients_list_keys, 0, ROLE_ADMIN},
 };
 const size_t authd_clients_n_methods =
     sizeof(authd_clients_methods) / sizeof(authd_clients_methods[0]);

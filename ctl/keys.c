@@ -1,16 +1,84 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `authctl keys rotate [--alg ES256|RS256]`: a new token signing key becomes the active one for
  * its algorithm, and that algorithm signs access tokens from then on (without --alg: the one that
- * signs them now). */
+ * signs them now). `authctl keys list`: every key authd holds, with its state. */
 #include "ctl/ctl.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "authd/v1/oauth.pb-c.h"
 #include "common/err.h"
+
+/* RFC 3339 UTC text of unix seconds t into buf, or "-" for 0. */
+static const char *
+time_text(int64_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (t == 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return "-";
+    return buf;
+}
+
+/* A key's state in words: "active" (and "access tokens" when it signs them), or "retired". */
+static const char *
+key_state(const Authd__V1__SigningKeyInfo *k)
+{
+    if (k->retired_at != 0)
+        return k->published ? "retired (in JWKS)" : "retired";
+    return k->access_tokens ? "active (access tokens)" : "active";
+}
+
+static int
+keys_list(struct ctl *ctl)
+{
+    Authd__V1__ListKeysRequest req = AUTHD__V1__LIST_KEYS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char c[32], r[32];
+
+    int rc = ctl_call(ctl, "keys list", "/authd.v1.ClientAdmin/ListKeys", &req.base,
+                      &authd__v1__list_keys_response__descriptor, &resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    const Authd__V1__ListKeysResponse *lr = (const Authd__V1__ListKeysResponse *)resp;
+    if (ctl->json) {
+        json_t *all = json_array();
+        for (size_t i = 0; all != NULL && i < lr->n_keys; i++) {
+            const Authd__V1__SigningKeyInfo *k = lr->keys[i];
+            json_t *j =
+                json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b, s:b}", "kid", k->kid, "alg", k->alg,
+                          "created", time_text(k->created_at, c, sizeof(c)), "retired",
+                          k->retired_at != 0 ? time_text(k->retired_at, r, sizeof(r)) : NULL,
+                          "state", k->retired_at != 0 ? "retired" : "active", "published",
+                          k->published, "access_tokens", k->access_tokens);
+            if (j == NULL || json_array_append_new(all, j) != 0) {
+                json_decref(all);
+                all = NULL;
+            }
+        }
+        rpc_msg_free(resp);
+        return ctl_print_json(all);
+    }
+    if (lr->n_keys == 0)
+        puts("no keys");
+    else
+        printf("%-24s  %-6s  %-20s  %-20s  %s\n", "KID", "ALG", "CREATED", "RETIRED", "STATE");
+    for (size_t i = 0; i < lr->n_keys; i++) {
+        const Authd__V1__SigningKeyInfo *k = lr->keys[i];
+        ctl_print_padded(k->kid, 24);
+        fputs("  ", stdout);
+        ctl_print_padded(k->alg, 6);
+        printf("  %-20s  %-20s  %s\n", time_text(k->created_at, c, sizeof(c)),
+               time_text(k->retired_at, r, sizeof(r)), key_state(k));
+    }
+    rpc_msg_free(resp);
+    return AUTHCTL_OK;
+}
 
 int
 ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
@@ -20,10 +88,14 @@ ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
     ProtobufCMessage *resp = NULL;
     int rc;
 
-    if (argc < 1 || strcmp(argv[0], "rotate") != 0)
-        return ctl_usage_error("the keys command is 'keys rotate [--alg ES256|RS256]'");
-    if ((rc = ctl_parse_id_alg(ctl, argc, argv, "keys", "a", &a)) != AUTHCTL_OK)
+    if (argc < 1 || (strcmp(argv[0], "rotate") != 0 && strcmp(argv[0], "list") != 0))
+        return ctl_usage_error("the keys commands are 'keys list' and 'keys rotate [--alg "
+                               "ES256|RS256]'");
+    if ((rc = ctl_parse_id_alg(ctl, argc, argv, "keys", argv[0][0] == 'r' ? "a" : "", &a)) !=
+        AUTHCTL_OK)
         return rc;
+    if (strcmp(argv[0], "list") == 0)
+        return keys_list(ctl);
     if (a.alg != NULL && strcmp(a.alg, "ES256") != 0 && strcmp(a.alg, "RS256") != 0)
         return ctl_usage_error("--alg takes ES256 or RS256");
     if (a.alg != NULL)

@@ -87,6 +87,8 @@ static const struct opts_program program = {
         "  client get --id ID           print an OAuth client (as a manifest; never its secret)\n"
         "  client list\n"
         "  client delete --id ID\n"
+        "  keys list                    the token signing keys: kid, algorithm, created,\n"
+        "                               retired, state (active, retired, in the JWKS)\n"
         "  keys rotate [--alg ES256|RS256]\n"
         "                               make a new token signing key the active one, its\n"
         "                               algorithm the one of access tokens; prints its kid\n"

@@ -357,7 +357,7 @@ def test_keys_rotate(authd):
     assert ctl(authd, "keys", "rotate", "--alg", "HS256").returncode == 2
     assert ctl(authd, "keys", "rotate", "--id", "x").returncode == 2
     assert ctl(authd, "keys").returncode == 2
-    assert ctl(authd, "keys", "list").returncode == 2
+    assert ctl(authd, "keys", "frobnicate").returncode == 2
 
 
 def test_unreachable_authd(authd):
@@ -529,3 +529,40 @@ def test_user_sessions_and_session_revoke(authd):
     assert ctl(authd, "session").returncode == 2
     assert ctl(authd, "session", "revoke").returncode == 2
     assert ctl(authd, "session", "frobnicate", "--id", "x").returncode == 2
+
+
+def test_keys_list(authd):
+    def listed():
+        p = ctl(authd, "-o", "json", "keys", "list")
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+    before = listed()
+    assert before, "authd starts with a signing key"
+    assert all(KID_RE.match(k["kid"]) and k["alg"] in ("ES256", "RS256") for k in before)
+    old = [k for k in before if k["alg"] == "ES256" and k["state"] == "active"]
+    assert len(old) == 1 and old[0]["access_tokens"] and old[0]["published"]
+    assert old[0]["retired"] is None and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
+                                                   old[0]["created"])
+    new = ctl(authd, "keys", "rotate", "--alg", "ES256").stdout.strip()
+    rs = ctl(authd, "keys", "rotate", "--alg", "RS256").stdout.strip()
+    keys = {k["kid"]: k for k in listed()}
+    assert keys[old[0]["kid"]]["state"] == "retired" and keys[old[0]["kid"]]["retired"]
+    assert keys[old[0]["kid"]]["published"]  # still in the JWKS for the tokens it signed
+    assert keys[new]["state"] == "active" and not keys[new]["access_tokens"]
+    assert keys[rs]["state"] == "active" and keys[rs]["access_tokens"] and keys[rs]["alg"] == "RS256"
+    # The JWKS publishes exactly the published keys.
+    jwks = json.loads(authd.call("/authd.v1.OAuth/Jwks", oauth_pb2.JwksRequest(),
+                                 oauth_pb2.JwksResponse).jwks_json)
+    assert {k["kid"] for k in jwks["keys"]} == {k for k, v in keys.items() if v["published"]}
+    # Text: a header and one row per key.
+    p = ctl(authd, "keys", "list")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["KID", "ALG", "CREATED", "RETIRED", "STATE"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == set(keys)
+    assert rows[rs].split()[1] == "RS256" and rows[rs].endswith("active (access tokens)")
+    assert rows[old[0]["kid"]].endswith("retired (in JWKS)")
+    # Usage errors.
+    assert ctl(authd, "keys", "list", "--alg", "ES256").returncode == 2
+    assert ctl(authd, "keys", "list", "--id", "x").returncode == 2
