@@ -227,6 +227,7 @@ struct update_step {
     int reset_two_factor;
     int keep_two_factor;             /* refuse (NOT_ENABLED) unless two-factor is on */
     const char *tf_transport;        /* set the delivery transport when not NULL */
+    const char *email;               /* the new normalised e-mail when not NULL */
     Authd__Storage__UserRecord *rec; /* out */
     int ended_sessions;              /* out: every session of the user was ended */
     int had_two_factor;              /* out: 2FA was on before a reset */
@@ -264,6 +265,8 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
         end_sessions |= u->inactive && !user->inactive;
         user->inactive = u->inactive;
     }
+    if (u->email != NULL && (r = account_user_set_email(txn, u->rec, u->email)) != AUTHD_OK)
+        return r;
     if (u->set_email_verified)
         user->email_verified = u->email_verified;
     if (u->password_hash != NULL) {
@@ -301,6 +304,13 @@ users_update(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     const Authd__V1__UpdateUserRequest *req = (const void *)reqm;
     Authd__V1__UserResponse *resp = (void *)respm;
     struct update_step u = {.id = req->id};
+    char email[EMAIL_MAX_LEN + 1];
+    if (req->email != NULL) {
+        int r = email_normalize(req->email->value, email, sizeof(email));
+        if (r != AUTHD_OK)
+            return r; /* as Create answers an address it cannot take */
+        u.email = email;
+    }
     if (req->inactive != NULL) {
         u.set_inactive = 1;
         u.inactive = req->inactive->value;

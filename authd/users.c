@@ -106,6 +106,41 @@ account_user_create(struct authd *a, struct store_txn *txn, Authd__Storage__User
 }
 
 int
+account_user_set_email(struct store_txn *txn, Authd__Storage__UserRecord *rec, const char *email)
+{
+    Authd__V1__User *u = rec->user;
+    char newkey[KEY_MAX], oldkey[KEY_MAX];
+
+    if (u == NULL || email == NULL || email[0] == '\0')
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    if (u->email != NULL && strcmp(u->email, email) == 0)
+        return AUTHD_OK;
+    if (key_make(newkey, KEY_EMAIL, email, NULL) == 0 ||
+        key_make(oldkey, KEY_EMAIL, u->email != NULL ? u->email : "", NULL) == 0)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    /* The new index row is locked as Create locks it: a concurrent signup of the address
+     * serialises with this change, and one of the two finds it taken. */
+    int r = claim_free(txn, newkey);
+    if (r != AUTHD_OK)
+        return r;
+    char *dup = strdup(email);
+    if (dup == NULL)
+        return AUTHD_ERR_NOMEM;
+    r = store_txn_put(txn, newkey, strlen(newkey), u->id, strlen(u->id));
+    if (r == AUTHD_OK && u->email != NULL && u->email[0] != '\0')
+        r = store_txn_delete(txn, oldkey, strlen(oldkey));
+    if (r != AUTHD_OK) {
+        free(dup);
+        return r;
+    }
+    if (u->email != protobuf_c_empty_string)
+        free(u->email);
+    u->email = dup;
+    u->email_verified = 0;
+    return AUTHD_OK;
+}
+
+int
 account_user_save(struct authd *a, struct store_txn *txn, Authd__Storage__UserRecord *rec)
 {
     char key[KEY_MAX];

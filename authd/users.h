@@ -40,6 +40,16 @@ int account_user_by_email(struct authd *a, struct store_txn *txn, int for_update
  */
 int account_user_create(struct authd *a, struct store_txn *txn, Authd__Storage__UserRecord *rec);
 
+/*
+ * Inside txn: moves the user of rec (read in txn with a lock, owned by the caller) to email
+ * (already normalised): takes email/<email> (AUTHD_ERR_ALREADY_EXISTS when another user has it),
+ * drops the old index row, replaces rec->user->email (a malloc'd copy) and clears
+ * email_verified, as nobody has shown the new address reaches the user. The same address is no
+ * change (AUTHD_OK, nothing written). The caller saves rec (account_user_save).
+ */
+int account_user_set_email(struct store_txn *txn, Authd__Storage__UserRecord *rec,
+                           const char *email);
+
 /* Inside txn: writes rec (borrowed) at user/<id>, refreshing updated_at. */
 int account_user_save(struct authd *a, struct store_txn *txn, Authd__Storage__UserRecord *rec);
 

@@ -566,3 +566,47 @@ def test_keys_list(authd):
     # Usage errors.
     assert ctl(authd, "keys", "list", "--alg", "ES256").returncode == 2
     assert ctl(authd, "keys", "list", "--id", "x").returncode == 2
+
+
+def test_user_set_email(authd):
+    uid = authd.call("/authd.v1.Users/Create", users_pb2.CreateUserRequest(
+        email="old@example.com", password=PW, email_verified=True), users_pb2.UserResponse).user.id
+    make_user(authd, "taken@example.com")
+    p = ctl(authd, "user", "set-email", "--email", "old@example.com", "--new-email",
+            " New@Example.com ")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"User/{uid} e-mail set to new@example.com (not verified)"
+    u = get_user(authd, uid)
+    assert u.email == "new@example.com" and not u.email_verified  # nobody showed it is theirs
+    # The index moved: the new address finds the user and logs in, the old one is free.
+    assert login(authd, "New@example.com").session.user_id == uid
+    with pytest.raises(grpc.RpcError) as e:
+        authd.call("/authd.v1.Users/Get", users_pb2.GetUserRequest(email="old@example.com"),
+                   users_pb2.UserResponse)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert make_user(authd, "old@example.com") != uid
+    # Taken by another user: refused, nothing changed.
+    p = ctl(authd, "user", "set-email", "--id", uid, "--new-email", "taken@example.com")
+    assert p.returncode == 1 and "already_exists" in p.stderr, p.stderr
+    assert get_user(authd, uid).email == "new@example.com"
+    # --email-verified: the administrator vouches for the new address; -o json is the user.
+    p = ctl(authd, "-o", "json", "user", "set-email", "--id", uid, "--new-email",
+            "third@example.com", "--email-verified")
+    assert p.returncode == 0, p.stderr
+    j = json.loads(p.stdout)
+    assert j["email"] == "third@example.com" and j["emailVerified"] is True
+    # The same address again changes nothing (still verified).
+    p = ctl(authd, "user", "set-email", "--id", uid, "--new-email", "Third@example.com")
+    assert p.returncode == 0 and "(verified)" in p.stdout, p.stderr
+    # Error paths: unknown user, bad address, usage.
+    p = ctl(authd, "user", "set-email", "--email", "nobody@example.com", "--new-email",
+            "x@example.com")
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    p = ctl(authd, "user", "set-email", "--id", "no-such-id", "--new-email", "x@example.com")
+    assert p.returncode == 1 and "not_found" in p.stderr, p.stderr
+    p = ctl(authd, "user", "set-email", "--id", uid, "--new-email", "not an address")
+    assert p.returncode == 1, p.stderr
+    assert get_user(authd, uid).email == "third@example.com"
+    assert ctl(authd, "user", "set-email", "--id", uid).returncode == 2
+    assert ctl(authd, "user", "set-email", "--new-email", "x@example.com").returncode == 2
+    assert ctl(authd, "user", "get", "--id", uid, "--new-email", "x@example.com").returncode == 2
