@@ -256,6 +256,19 @@ user_create(struct ctl *ctl, const struct user_args *a)
     if (rc != AUTHCTL_OK)
         return rc;
     const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
+    if (!a->password_stdin && ur->user != NULL) {
+        /* Such a user cannot sign in yet (Login refuses an account without a password): say how
+         * they will, on stderr so that stdout stays the usual one line (or JSON). */
+        fputs("authctl: ", stderr);
+        ctl_print_safe(stderr, ur->user->email);
+        fputs(" has no password and cannot sign in until one is set: run 'authctl user "
+              "set-password --id ",
+              stderr);
+        ctl_print_safe(stderr, ur->user->id);
+        fputs(" --password-stdin', or the user chooses one with \"Forgot password?\" on the "
+              "sign-in page (a reset link by e-mail)\n",
+              stderr);
+    }
     return user_answer(ctl, resp, ur->user != NULL ? ur->user->id : a->email, "created");
 }
 

@@ -610,3 +610,25 @@ def test_user_set_email(authd):
     assert ctl(authd, "user", "set-email", "--id", uid).returncode == 2
     assert ctl(authd, "user", "set-email", "--new-email", "x@example.com").returncode == 2
     assert ctl(authd, "user", "get", "--id", uid, "--new-email", "x@example.com").returncode == 2
+
+
+def test_user_create_without_password_says_how_to_sign_in(authd):
+    p = ctl(authd, "user", "create", "--email", "nopw@example.com")
+    assert p.returncode == 0, p.stderr
+    uid = re.fullmatch(r"User/(\S+) created", p.stdout.strip()).group(1)
+    # The user cannot sign in yet, and authctl says so, with the command that fixes it.
+    assert refusal(lambda: login(authd, "nopw@example.com")) == "invalid_credentials"
+    assert "nopw@example.com has no password" in p.stderr
+    hint = f"authctl user set-password --id {uid} --password-stdin"
+    assert hint in p.stderr and "Forgot password?" in p.stderr
+    p = ctl(authd, "user", "set-password", "--id", uid, "--password-stdin", stdin=PW + "\n")
+    assert p.returncode == 0, p.stderr
+    assert login(authd, "nopw@example.com").session.user_id == uid
+    # -o json: stdout is still only the user; the note stays on stderr.
+    p = ctl(authd, "-o", "json", "user", "create", "--email", "nopw2@example.com")
+    assert p.returncode == 0 and json.loads(p.stdout)["email"] == "nopw2@example.com"
+    assert "has no password" in p.stderr
+    # With a password there is nothing to say.
+    p = ctl(authd, "user", "create", "--email", "pw@example.com", "--password-stdin",
+            stdin=PW + "\n")
+    assert p.returncode == 0 and p.stderr == "", p.stderr
