@@ -576,6 +576,21 @@ authz_error(struct authz *z, const char *err, const char *desc)
     return authz_redirect(z, p, sizeof(p) / sizeof(p[0]));
 }
 
+/* 1 when the space-separated list scope holds the token tok (RFC 6749 §3.3). */
+static int
+scope_has_token(const char *scope, const char *tok)
+{
+    size_t n = strlen(tok);
+    for (const char *s = scope; *s != '\0';) {
+        size_t len = strcspn(s, " ");
+        if (len == n && strncmp(s, tok, n) == 0)
+            return 1;
+        s += len;
+        s += strspn(s, " ");
+    }
+    return 0;
+}
+
 /* 1 when every byte of s is printable ASCII (a nonce goes into a JSON string and a log). */
 static int
 printable(const char *s)
@@ -790,8 +805,9 @@ authz_client(struct authz *z, const Authd__V1__AuthorizeRequest *req,
              struct authz_req *q)
 {
     const char *fields[] = {
-        p->client_id, p->response_type,  p->redirect_uri,          p->state,    p->scope,
-        p->nonce,     p->code_challenge, p->code_challenge_method, req->prompt, p->auth_after};
+        p->client_id, p->response_type, p->redirect_uri,   p->state,
+        p->scope,     p->nonce,         p->code_challenge, p->code_challenge_method,
+        req->prompt,  p->auth_after,    req->response_mode};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (strlen(fields[i]) > ACCOUNT_MAX_CLIENT_FIELD)
             return authz_page(z, "invalid_request", "a parameter is too long");
@@ -802,6 +818,12 @@ authz_client(struct authz *z, const Authd__V1__AuthorizeRequest *req,
         return authz_page(z, "invalid_client", "unknown client");
     if (r != AUTHD_OK)
         return r;
+    /* OIDC Core §3.1.2.1: redirect_uri is REQUIRED in an OpenID request, so the single
+     * registered URI is no default there (plain OAuth keeps RFC 6749 §3.1.2.3's). Refused on
+     * our own page: an answer may only go where the request said. */
+    if (p->redirect_uri[0] == '\0' && scope_has_token(p->scope, "openid"))
+        return authz_page(z, "invalid_request",
+                          "redirect_uri is required in an OpenID Connect request");
     const Authd__V1__Client *c = (*crec)->client;
     const char *rt = p->response_type;
     if (strcmp(rt, "code") == 0) {
@@ -875,6 +897,13 @@ authz_request(struct authz *z, const Authd__V1__AuthorizeRequest *req,
         return authz_error(z, "request_not_supported", "request objects are not supported");
     if (req->request_uri_given)
         return authz_error(z, "request_uri_not_supported", "request_uri is not supported");
+    /* Only each response type's default mode is supported (discovery's response_modes_supported):
+     * an answer must never be delivered some other way than the client asked. */
+    if (req->response_mode[0] != '\0' &&
+        strcmp(req->response_mode, z->fragment ? "fragment" : "query") != 0)
+        return authz_error(z, "invalid_request",
+                           z->fragment ? "unsupported response_mode (token: fragment only)"
+                                       : "unsupported response_mode (code: query only)");
     if (!oauth_client_has_grant(c, q->grant))
         return authz_error(z, "unauthorized_client", "the client may not use this response_type");
     if (oauth_prompt_parse(req->prompt, &q->prompt) != AUTHD_OK)

@@ -27,7 +27,7 @@
 static const char *const authorize_params[] = {
     "client_id",      "response_type",         "redirect_uri", "state",   "scope",   "nonce",
     "code_challenge", "code_challenge_method", "prompt",       "max_age", "request", "request_uri",
-    "auth_after",
+    "auth_after",     "response_mode",
 };
 #define AUTHORIZE_PARAMS_N (sizeof(authorize_params) / sizeof(authorize_params[0]))
 
@@ -200,6 +200,7 @@ struct authorize_extra {
     int64_t max_age; /* -1: not given */
     int request;     /* `request` given */
     int request_uri; /* `request_uri` given */
+    const char *response_mode;
 };
 
 /* One OAuth.Authorize call with the browser's session, and the answer acted on. */
@@ -218,6 +219,7 @@ authorize(struct edge_req *r, const struct edge_carry *c, const struct authorize
     req.max_age = x->max_age;
     req.request_given = x->request != 0;
     req.request_uri_given = x->request_uri != 0;
+    req.response_mode = edge_authd_str(x->response_mode);
     /* consent_given: 1 the user allowed, -1 the user denied, 0 no answer yet. */
     req.consent_given = consent_given > 0;
     req.consent_denied = consent_given < 0;
@@ -246,7 +248,8 @@ edge_flow_authorize(struct edge_req *r)
     edge_carry_from_form(&c, r->query);
     struct authorize_extra x = {
         edge_req_query(r, "prompt"), parse_max_age(edge_req_query(r, "max_age")),
-        present(edge_req_query(r, "request")), present(edge_req_query(r, "request_uri"))};
+        present(edge_req_query(r, "request")), present(edge_req_query(r, "request_uri")),
+        edge_req_query(r, "response_mode")};
     return authorize(r, &c, &x, 0, 302);
 }
 
@@ -297,7 +300,7 @@ edge_flow_authorize_post(struct edge_req *r)
 int
 edge_flow_consent(struct edge_req *r)
 {
-    static const struct authorize_extra none = {"", -1, 0, 0};
+    static const struct authorize_extra none = {"", -1, 0, 0, ""};
     struct edge_carry c;
     edge_carry_from_form(&c, r->form);
     const char *decision = edge_req_field(r, "decision");

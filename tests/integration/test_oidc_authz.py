@@ -412,3 +412,65 @@ def test_manifest_post_logout_redirect_uris(env, tmp_path):
                  "  post_logout_redirect_uris: ['https://m.example/bye#frag']\n")
     p = subprocess.run(ctl + ["apply", "-f", str(m)], capture_output=True, text=True, timeout=30)
     assert p.returncode == 1 and "post_logout_redirect_uris" in p.stderr, (p.returncode, p.stderr)
+
+
+# ---- redirect_uri in OpenID requests, response_mode ----------------------------------------
+
+def test_openid_request_needs_redirect_uri(env):
+    """OIDC Core §3.1.2.1: redirect_uri is REQUIRED in an OpenID request: without it, our error
+    page (400, no redirect), even for a client with one registered URI and a signed-in browser.
+    A plain OAuth request (no openid scope) keeps RFC 6749's single-URI default."""
+    create_user(env, "nouri@example.com")
+    s = signed_in(env, "nouri@example.com")
+    q = legacy_request(state="st-nouri")
+    del q["redirect_uri"]
+    for scope in ("openid", "profile openid", "openid email"):
+        r = s.get(env.base + "/auth/authorize?" + urllib.parse.urlencode(dict(q, scope=scope)),
+                  allow_redirects=False)
+        assert r.status_code == 400 and "Location" not in r.headers, (scope, r.status_code,
+                                                                      r.headers.get("Location"))
+        assert "invalid_request" in r.text and "redirect_uri" in r.text, r.text[:2000]
+    # Without openid the registered URI is the default, as before.
+    r = s.get(env.base + "/auth/authorize?" + urllib.parse.urlencode(dict(q, scope="profile")),
+              allow_redirects=False)
+    got = redirect_params(r, LEGACY_CB)
+    assert got.get("code") and got.get("state") == "st-nouri", got
+    # "openid" counts only as a whole scope token: "openidx" is an unknown scope, answered at
+    # the registered URI.
+    r = s.get(env.base + "/auth/authorize?" + urllib.parse.urlencode(
+        dict(q, scope="openidx profile")), allow_redirects=False)
+    assert redirect_params(r, LEGACY_CB).get("error") == "invalid_scope", r.headers
+
+
+def test_response_modes(env):
+    """response_mode: query is the code flow's (accepted), fragment the implicit flow's; any
+    other (form_post, fragment for code, query for token, nonsense) is refused invalid_request
+    at the verified redirect URI, never silently ignored; discovery lists what is supported."""
+    create_user(env, "modes@example.com")
+    s = signed_in(env, "modes@example.com")
+    r = s.get(env.base + "/auth/authorize?" + urllib.parse.urlencode(
+        legacy_request(state="st-q", response_mode="query")), allow_redirects=False)
+    got = redirect_params(r, LEGACY_CB)
+    assert got.get("code") and got.get("state") == "st-q", got
+    for mode in ("form_post", "fragment", "query.jwt", "bogus"):
+        r = s.get(env.base + "/auth/authorize?" + urllib.parse.urlencode(
+            legacy_request(state="st-" + mode, response_mode=mode)), allow_redirects=False)
+        got = redirect_params(r, LEGACY_CB)
+        assert got.get("error") == "invalid_request" and "code" not in got, (mode, got)
+        assert got.get("state") == "st-" + mode and "response_mode" in got.get(
+            "error_description", ""), (mode, got)
+        # By POST too.
+        r = post_authorize(env, s, legacy_request(state="p-" + mode, response_mode=mode))
+        got = redirect_params(r, LEGACY_CB)
+        assert got.get("error") == "invalid_request" and "code" not in got, (mode, got)
+    # With a redirect_uri the client did not register: our error page, no redirect.
+    r = s.get(env.base + "/auth/authorize?" + urllib.parse.urlencode(
+        legacy_request(redirect_uri="https://evil.example/cb", response_mode="form_post")),
+        allow_redirects=False)
+    assert r.status_code == 400 and "Location" not in r.headers, r.status_code
+    # Given twice: refused.
+    r = s.get(env.base + "/auth/authorize?" + urllib.parse.urlencode(legacy_request())
+              + "&response_mode=query&response_mode=query", allow_redirects=False)
+    assert r.status_code == 400 and "Location" not in r.headers, r.status_code
+    d = requests.get(env.base + "/.well-known/openid-configuration", timeout=20).json()
+    assert sorted(d["response_modes_supported"]) == ["fragment", "query"], d
