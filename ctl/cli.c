@@ -162,6 +162,43 @@ ctl_call(struct ctl *ctl, const char *what, const char *method, const ProtobufCM
     return r == AUTHD_OK ? AUTHCTL_OK : ctl_rpc_failed(what, r, &st);
 }
 
+int
+ctl_call_named(struct ctl *ctl, const char *kind, const char *name, const char *method,
+               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+               ProtobufCMessage **resp)
+{
+    struct rpc_status st;
+
+    int r = rpc_call(ctl->client, method, req, resp_desc, resp, ctl->timeout_ms, &st);
+    if (r == AUTHD_OK)
+        return AUTHCTL_OK;
+    const char *reason = st.reason[0] != '\0' ? st.reason : authd_err_reason(r);
+    int missing = strcmp(reason, "not_found") == 0;
+    if (name == NULL || (!missing && strcmp(reason, "already_exists") != 0))
+        return ctl_rpc_failed(NULL, r, &st);
+    /* "user alice@example.com not found": the thing the operator named, then the reason for
+     * scripts. */
+    fprintf(stderr, "authctl: %s ", kind);
+    ctl_print_safe(stderr, name);
+    fprintf(stderr, " %s (%s)\n", missing ? "not found" : "already exists", reason);
+    return AUTHCTL_REFUSED;
+}
+
+int
+ctl_wants_help(int argc, char **argv)
+{
+    return argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+                         strcmp(argv[0], "help") == 0);
+}
+
+char **
+ctl_help_argv(void)
+{
+    static char word[] = "help", flag[] = "--help";
+    static char *argv[] = {word, flag, NULL};
+    return argv;
+}
+
 void
 ctl_print_done(const char *kind, const char *id, const char *verb)
 {

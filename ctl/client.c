@@ -93,9 +93,10 @@ client_by_id(struct ctl *ctl, const char *sub, const struct client_args *a)
     if (a->id == NULL)
         return ctl_usage_error("'client %s' needs --id", sub);
     req.id = (char *)a->id;
-    int rc = ctl_call(
-        ctl, NULL, del ? "/authd.v1.ClientAdmin/Delete" : "/authd.v1.ClientAdmin/Get", &req.base,
-        del ? &authd__v1__empty__descriptor : &authd__v1__client_response__descriptor, &resp);
+    int rc = ctl_call_named(
+        ctl, "client", a->id, del ? "/authd.v1.ClientAdmin/Delete" : "/authd.v1.ClientAdmin/Get",
+        &req.base, del ? &authd__v1__empty__descriptor : &authd__v1__client_response__descriptor,
+        &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     const Authd__V1__ClientResponse *cr = (const Authd__V1__ClientResponse *)resp;
@@ -117,6 +118,8 @@ ctl_cmd_client(struct ctl *ctl, int argc, char **argv)
     struct client_args a;
     int rc;
 
+    if (ctl_wants_help(argc, argv))
+        return ctl_parse_id_alg(ctl, 2, ctl_help_argv(), "client", "", &a);
     if (argc < 1)
         return ctl_usage_error("'client' needs a subcommand (get, list, delete)");
     const char *sub = argv[0];

@@ -28,6 +28,8 @@ ctl_cmd_config(struct ctl *ctl, int argc, char **argv)
     ProtobufCMessage *resp = NULL;
     struct config_args a = {0};
 
+    if (ctl_wants_help(argc, argv))
+        return ctl_parse_sub(ctl, &program, 2, ctl_help_argv(), &a, &a.output);
     if (argc < 1 || strcmp(argv[0], "get") != 0)
         return ctl_usage_error("the config command is 'config get'");
     int rc = ctl_parse_sub(ctl, &program, argc, argv, &a, &a.output);

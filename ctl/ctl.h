@@ -125,6 +125,24 @@ int ctl_rpc_failed(const char *what, int err, const struct rpc_status *st);
 int ctl_call(struct ctl *ctl, const char *what, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
 
+/*
+ * ctl_call() for a call about one thing the operator named (kind "user", "client", "session";
+ * name borrowed, e.g. the e-mail given): a not_found or already_exists answer is reported as
+ * "authctl: <kind> <name> not found (not_found)" ("already exists"), other failures as
+ * ctl_call() reports them. name NULL: exactly ctl_call(ctl, NULL, ...).
+ */
+int ctl_call_named(struct ctl *ctl, const char *kind, const char *name, const char *method,
+                   const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                   ProtobufCMessage **resp);
+
+/*
+ * 1 when a command group's first word asks for its help (--help, -h, help): the group then parses
+ * ctl_help_argv() ({"help", "--help"}, 2 words: static, never written) with its option table,
+ * which prints the group's usage and options on stdout and answers AUTHCTL_HELPED.
+ */
+int ctl_wants_help(int argc, char **argv);
+char **ctl_help_argv(void);
+
 /* Prints "<kind>/<id> <verb>" on stdout, id made safe ("User/u1 deleted"). */
 void ctl_print_done(const char *kind, const char *id, const char *verb);
 

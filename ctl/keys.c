@@ -88,6 +88,8 @@ ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
     ProtobufCMessage *resp = NULL;
     int rc;
 
+    if (ctl_wants_help(argc, argv))
+        return ctl_parse_id_alg(ctl, 2, ctl_help_argv(), "keys", "", &a);
     if (argc < 1 || (strcmp(argv[0], "rotate") != 0 && strcmp(argv[0], "list") != 0))
         return ctl_usage_error("the keys commands are 'keys list' and 'keys rotate [--alg "
                                "ES256|RS256]'");

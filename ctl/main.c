@@ -96,7 +96,8 @@ static const struct opts_program program = {
         "                               make a new token signing key the active one, its\n"
         "                               algorithm the one of access tokens; prints its kid\n"
         "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n",
-    .footer = "Passwords are read from standard input only (without echo on a terminal), never\n"
+    .footer = "Each command prints its own usage and options: authctl user --help (or -h, help).\n"
+              "Passwords are read from standard input only (without echo on a terminal), never\n"
               "from the command line.\n"
               "Exit status: 0 ok, 1 refused by authd, 2 usage, 3 authd unreachable, 4 bad\n"
               "manifest.\n",
@@ -228,7 +229,9 @@ main(int argc, char **argv)
     if ((rc = open_client(&ctl, g.ca, g.cert, g.key, g.server_name)) != AUTHCTL_OK)
         return rc;
     /* apply parses its own argv[0] ("apply"); the others start at their subcommand. */
-    if (run == ctl_cmd_apply)
+    if (run == ctl_cmd_apply && ctl_wants_help(argc - next - 1, argv + next + 1))
+        rc = run(&ctl, 2, ctl_help_argv()); /* as the other groups answer -h and help */
+    else if (run == ctl_cmd_apply)
         rc = run(&ctl, argc - next, argv + next);
     else
         rc = run(&ctl, argc - next - 1, argv + next + 1);

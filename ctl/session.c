@@ -124,9 +124,11 @@ ctl_cmd_session(struct ctl *ctl, int argc, char **argv)
     ProtobufCMessage *resp = NULL;
     int rc;
 
+    memset(&a, 0, sizeof(a));
+    if (ctl_wants_help(argc, argv))
+        return ctl_parse_sub(ctl, &program, 2, ctl_help_argv(), &a, &a.output);
     if (argc < 1)
         return ctl_usage_error("'session' needs a subcommand (revoke)");
-    memset(&a, 0, sizeof(a));
     if ((rc = ctl_parse_sub(ctl, &program, argc, argv, &a, &a.output)) != AUTHCTL_OK)
         return rc;
     if (strcmp(argv[0], "revoke") != 0)
@@ -134,8 +136,8 @@ ctl_cmd_session(struct ctl *ctl, int argc, char **argv)
     if (a.id == NULL || a.id[0] == '\0')
         return ctl_usage_error("'session revoke' needs --id");
     req.session_id = (char *)a.id;
-    rc = ctl_call(ctl, NULL, "/authd.v1.Sessions/Revoke", &req.base, &authd__v1__empty__descriptor,
-                  &resp);
+    rc = ctl_call_named(ctl, "session", a.id, "/authd.v1.Sessions/Revoke", &req.base,
+                        &authd__v1__empty__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     rpc_msg_free(resp);

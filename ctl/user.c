@@ -249,8 +249,8 @@ user_create(struct ctl *ctl, const struct user_args *a)
     req.email_verified = a->email_verified;
     if (a->password_stdin)
         req.password = pw;
-    rc = ctl_call(ctl, NULL, "/authd.v1.Users/Create", &req.base,
-                  &authd__v1__user_response__descriptor, &resp);
+    rc = ctl_call_named(ctl, "user", a->id != NULL ? a->id : a->email, "/authd.v1.Users/Create",
+                        &req.base, &authd__v1__user_response__descriptor, &resp);
     if (a->password_stdin)
         secret_wipe(pw, sizeof(pw));
     if (rc != AUTHCTL_OK)
@@ -284,8 +284,8 @@ user_get(struct ctl *ctl, const struct user_args *a)
         req.id = (char *)a->id;
     else
         req.email = (char *)a->email;
-    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Get", &req.base,
-                      &authd__v1__user_response__descriptor, &resp);
+    int rc = ctl_call_named(ctl, "user", a->id != NULL ? a->id : a->email, "/authd.v1.Users/Get",
+                            &req.base, &authd__v1__user_response__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     return user_answer(ctl, resp, NULL, NULL);
@@ -374,8 +374,8 @@ user_set_active(struct ctl *ctl, const struct user_args *a, int inactive)
     v.value = inactive;
     req.id = (char *)a->id;
     req.inactive = &v;
-    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Update", &req.base,
-                      &authd__v1__user_response__descriptor, &resp);
+    int rc = ctl_call_named(ctl, "user", a->id, "/authd.v1.Users/Update", &req.base,
+                            &authd__v1__user_response__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     return user_answer(ctl, resp, a->id, inactive ? "deactivated" : "activated");
@@ -395,8 +395,8 @@ user_set_email_verified(struct ctl *ctl, const struct user_args *a, int verified
     v.value = verified;
     req.id = (char *)a->id;
     req.email_verified = &v;
-    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Update", &req.base,
-                      &authd__v1__user_response__descriptor, &resp);
+    int rc = ctl_call_named(ctl, "user", a->id, "/authd.v1.Users/Update", &req.base,
+                            &authd__v1__user_response__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     return user_answer(ctl, resp, a->id, verified ? "e-mail verified" : "e-mail not verified");
@@ -411,8 +411,8 @@ user_delete(struct ctl *ctl, const struct user_args *a)
     if (a->id == NULL)
         return ctl_usage_error("'user delete' needs --id");
     req.id = (char *)a->id;
-    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Delete", &req.base, &authd__v1__empty__descriptor,
-                      &resp);
+    int rc = ctl_call_named(ctl, "user", a->id, "/authd.v1.Users/Delete", &req.base,
+                            &authd__v1__empty__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     rpc_msg_free(resp);
@@ -435,8 +435,8 @@ user_set_password(struct ctl *ctl, const struct user_args *a)
         return rc;
     req.id = (char *)a->id;
     req.password = pw;
-    rc = ctl_call(ctl, NULL, "/authd.v1.Users/SetPassword", &req.base,
-                  &authd__v1__empty__descriptor, &resp);
+    rc = ctl_call_named(ctl, "user", a->id, "/authd.v1.Users/SetPassword", &req.base,
+                        &authd__v1__empty__descriptor, &resp);
     secret_wipe(pw, sizeof(pw));
     if (rc != AUTHCTL_OK)
         return rc;
@@ -446,8 +446,8 @@ user_set_password(struct ctl *ctl, const struct user_args *a)
 }
 
 /*
- * The id of the user named by --id or --email (exactly one), in *id: a->id, or the id authd
- * returns for the e-mail, copied into buf (cap bytes). AUTHCTL_OK, or the exit code reported.
+ * The id of the user named by --id or --email (exactly one), who must exist: in *id, the id authd
+ * returns, copied into buf (cap bytes). AUTHCTL_OK, or the exit code reported.
  */
 static int
 user_id_of(struct ctl *ctl, const char *cmd, const struct user_args *a, char *buf, size_t cap,
@@ -458,13 +458,14 @@ user_id_of(struct ctl *ctl, const char *cmd, const struct user_args *a, char *bu
 
     if ((a->id == NULL) == (a->email == NULL))
         return ctl_usage_error("'user %s' needs exactly one of --id or --email", cmd);
-    if (a->id != NULL) {
-        *id = a->id;
-        return AUTHCTL_OK;
-    }
-    req.email = (char *)a->email;
-    int rc = ctl_call(ctl, NULL, "/authd.v1.Users/Get", &req.base,
-                      &authd__v1__user_response__descriptor, &resp);
+    /* Looked up by --id too, so that an unknown user is "user X not found" before anything else
+     * is asked (Sessions.List, for one, answers an unknown user with no sessions). */
+    if (a->id != NULL)
+        req.id = (char *)a->id;
+    else
+        req.email = (char *)a->email;
+    int rc = ctl_call_named(ctl, "user", a->id != NULL ? a->id : a->email, "/authd.v1.Users/Get",
+                            &req.base, &authd__v1__user_response__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
@@ -492,8 +493,8 @@ user_reset_2fa(struct ctl *ctl, const struct user_args *a)
     if ((rc = user_id_of(ctl, "reset-2fa", a, buf, sizeof(buf), &id)) != AUTHCTL_OK)
         return rc;
     req.id = (char *)id;
-    rc = ctl_call(ctl, NULL, "/authd.v1.Users/ResetTwoFactor", &req.base,
-                  &authd__v1__user_response__descriptor, &resp);
+    rc = ctl_call_named(ctl, "user", id, "/authd.v1.Users/ResetTwoFactor", &req.base,
+                        &authd__v1__user_response__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     return user_answer(ctl, resp, id, "two-factor authentication reset");
@@ -512,14 +513,14 @@ user_unlock(struct ctl *ctl, const struct user_args *a)
     if ((rc = user_id_of(ctl, "unlock", a, buf, sizeof(buf), &id)) != AUTHCTL_OK)
         return rc;
     req.id = (char *)id;
-    rc = ctl_call(ctl, NULL, "/authd.v1.Users/Unlock", &req.base,
-                  &authd__v1__user_response__descriptor, &resp);
+    rc = ctl_call_named(ctl, "user", id, "/authd.v1.Users/Unlock", &req.base,
+                        &authd__v1__user_response__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     return user_answer(ctl, resp, id, "unlocked");
 }
 
-/* The user's sessions (session.c); an unknown --id is reported as such, not as "no sessions". */
+/* The user's sessions (session.c); an unknown user is reported as such, not as "no sessions". */
 static int
 user_sessions(struct ctl *ctl, const struct user_args *a)
 {
@@ -527,16 +528,6 @@ user_sessions(struct ctl *ctl, const struct user_args *a)
     const char *id = NULL;
     int rc;
 
-    /* Users.Get for --id too: Sessions.List answers an unknown user with an empty list. */
-    if (a->id != NULL && a->email == NULL) {
-        Authd__V1__GetUserRequest req = AUTHD__V1__GET_USER_REQUEST__INIT;
-        ProtobufCMessage *resp = NULL;
-        req.id = (char *)a->id;
-        if ((rc = ctl_call(ctl, NULL, "/authd.v1.Users/Get", &req.base,
-                           &authd__v1__user_response__descriptor, &resp)) != AUTHCTL_OK)
-            return rc;
-        rpc_msg_free(resp);
-    }
     if ((rc = user_id_of(ctl, "sessions", a, buf, sizeof(buf), &id)) != AUTHCTL_OK)
         return rc;
     return ctl_user_sessions(ctl, id);
@@ -568,8 +559,9 @@ user_set_email(struct ctl *ctl, const struct user_args *a)
         v.value = 1;
         req.email_verified = &v;
     }
-    rc = ctl_call(ctl, NULL, "/authd.v1.Users/Update", &req.base,
-                  &authd__v1__user_response__descriptor, &resp);
+    /* The user exists (user_id_of): already_exists is about the new address. */
+    rc = ctl_call_named(ctl, "user", a->new_email, "/authd.v1.Users/Update", &req.base,
+                        &authd__v1__user_response__descriptor, &resp);
     if (rc != AUTHCTL_OK)
         return rc;
     const Authd__V1__UserResponse *ur = (const Authd__V1__UserResponse *)resp;
@@ -591,6 +583,8 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
     struct user_args a;
     int rc;
 
+    if (ctl_wants_help(argc, argv))
+        return parse_user_args(ctl, 2, ctl_help_argv(), &a);
     if (argc < 1)
         return ctl_usage_error("'user' needs a subcommand (create, get, list, activate, "
                                "deactivate, verify-email, unverify-email, delete, set-password, "

@@ -632,3 +632,49 @@ def test_user_create_without_password_says_how_to_sign_in(authd):
     p = ctl(authd, "user", "create", "--email", "pw@example.com", "--password-stdin",
             stdin=PW + "\n")
     assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+@pytest.mark.parametrize("group,words", [
+    ("user", ["reset-2fa", "unlock", "sessions", "set-email", "set-password"]),
+    ("client", ["get", "list", "delete"]),
+    ("keys", ["list", "rotate"]),
+    ("config", ["get"]),
+    ("session", ["revoke"]),
+    ("apply", ["-f FILE"]),
+])
+def test_command_group_help(authd, group, words):
+    for ask in ("--help", "-h", "help"):
+        p = ctl(authd, group, ask)
+        assert p.returncode == 0 and p.stderr == "", (ask, p.stderr)
+        assert p.stdout.startswith(f"usage: authctl {group}"), p.stdout
+        assert "options:" in p.stdout and all(w in p.stdout for w in words), p.stdout
+    # Without authd too: help needs no server.
+    p = subprocess.run([AUTHCTL, "--authd", "127.0.0.1:1", group, "--help"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout.startswith(f"usage: authctl {group}")
+
+
+def test_errors_name_the_thing(authd):
+    uid = make_user(authd, "named@example.com")
+    cases = [
+        (["user", "get", "--email", "alice@example.com"], "user alice@example.com not found"),
+        (["user", "get", "--id", "u-404"], "user u-404 not found"),
+        (["user", "delete", "--id", "u-404"], "user u-404 not found"),
+        (["user", "activate", "--id", "u-404"], "user u-404 not found"),
+        (["user", "unlock", "--email", "bob@example.com"], "user bob@example.com not found"),
+        (["user", "sessions", "--id", "u-404"], "user u-404 not found"),
+        (["user", "create", "--email", "Named@example.com"], "user Named@example.com already exists"),
+        (["user", "create", "--email", "other@example.com", "--id", uid],
+         f"user {uid} already exists"),
+        (["user", "set-email", "--email", "nobody@example.com", "--new-email", "x@example.com"],
+         "user nobody@example.com not found"),
+        (["client", "get", "--id", "no-client"], "client no-client not found"),
+        (["client", "delete", "--id", "no-client"], "client no-client not found"),
+        (["session", "revoke", "--id", "no-session"], "session no-session not found"),
+    ]
+    for args, want in cases:
+        p = ctl(authd, *args)
+        assert p.returncode == 1 and p.stderr.startswith(f"authctl: {want} ("), (args, p.stderr)
+    make_user(authd, "taken2@example.com")
+    p = ctl(authd, "user", "set-email", "--id", uid, "--new-email", "taken2@example.com")
+    assert p.returncode == 1 and "user taken2@example.com already exists" in p.stderr, p.stderr
