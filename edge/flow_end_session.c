@@ -159,36 +159,10 @@ edge_flow_end_session(struct edge_req *r)
 int
 edge_flow_end_session_post(struct edge_req *r)
 {
-    if (form_repeated(r->form, end_params, END_PARAMS_N) != NULL)
-        return end_error_page(r, 400, "invalid_request", "A request parameter was given twice.");
-    for (size_t i = 0; i < END_PARAMS_N; i++)
-        if (edge_req_query(r, end_params[i]) != NULL)
-            return end_error_page(r, 400, "invalid_request",
-                                  "Send the parameters either in the URL or in the form.");
-    struct buf url;
-    buf_init(&url, PAGE_MAX);
-    int err = buf_puts(&url, "/auth/end-session");
-    char sep = '?';
-    for (size_t i = 0; i < END_PARAMS_N && err == AUTHD_OK; i++) {
-        const char *v = form_get(r->form, end_params[i]);
-        if (v == NULL)
-            continue;
-        err = buf_append(&url, &sep, 1);
-        if (err == AUTHD_OK)
-            err = buf_puts(&url, end_params[i]);
-        if (err == AUTHD_OK)
-            err = buf_puts(&url, "=");
-        if (err == AUTHD_OK)
-            err = buf_urlenc(&url, v);
-        sep = '&';
-    }
-    if (err == AUTHD_ERR_TOO_LARGE) {
-        buf_free(&url);
-        return end_error_page(r, 400, "invalid_request", "The request is too large.");
-    }
-    if (err == AUTHD_OK)
-        err = edge_req_redirect(r, url.data);
-    buf_free(&url);
+    const char *problem = NULL;
+    int err = edge_req_post_as_get(r, "/auth/end-session", end_params, END_PARAMS_N, &problem);
+    if (problem != NULL)
+        return end_error_page(r, 400, "invalid_request", problem);
     return err;
 }
 

@@ -264,36 +264,11 @@ edge_flow_authorize(struct edge_req *r)
 int
 edge_flow_authorize_post(struct edge_req *r)
 {
-    if (form_repeated(r->form, authorize_params, AUTHORIZE_PARAMS_N) != NULL)
-        return error_page(r, 400, "invalid_request", "A request parameter was given twice.");
-    for (size_t i = 0; i < AUTHORIZE_PARAMS_N; i++)
-        if (edge_req_query(r, authorize_params[i]) != NULL)
-            return error_page(r, 400, "invalid_request",
-                              "Send the parameters either in the URL or in the form, not both.");
-    struct buf url;
-    buf_init(&url, PAGE_MAX);
-    int err = buf_puts(&url, "/auth/authorize");
-    char sep = '?';
-    for (size_t i = 0; i < AUTHORIZE_PARAMS_N && err == AUTHD_OK; i++) {
-        const char *v = form_get(r->form, authorize_params[i]);
-        if (v == NULL)
-            continue;
-        err = buf_append(&url, &sep, 1);
-        if (err == AUTHD_OK)
-            err = buf_puts(&url, authorize_params[i]);
-        if (err == AUTHD_OK)
-            err = buf_puts(&url, "=");
-        if (err == AUTHD_OK)
-            err = buf_urlenc(&url, v);
-        sep = '&';
-    }
-    if (err == AUTHD_ERR_TOO_LARGE) {
-        buf_free(&url);
-        return error_page(r, 400, "invalid_request", "The request is too large.");
-    }
-    if (err == AUTHD_OK)
-        err = edge_req_redirect(r, url.data);
-    buf_free(&url);
+    const char *problem = NULL;
+    int err =
+        edge_req_post_as_get(r, "/auth/authorize", authorize_params, AUTHORIZE_PARAMS_N, &problem);
+    if (problem != NULL)
+        return error_page(r, 400, "invalid_request", problem);
     return err;
 }
 

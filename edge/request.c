@@ -10,6 +10,9 @@
 #include <strings.h>
 
 #include "edge/carry.h"
+#include "edge/form.h"
+#include "edge/page.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "edge/http_err.h"
 #include "common/log.h"
@@ -278,4 +281,45 @@ edge_req_response_free(struct edge_req *r)
     r->retry_after = 0;
     r->cache_control = NULL;
     secret_wipe(r->csrf, sizeof(r->csrf));
+}
+
+int
+edge_req_post_as_get(struct edge_req *r, const char *path, const char *const *params,
+                     size_t n_params, const char **problem)
+{
+    *problem = NULL;
+    if (form_repeated(r->form, params, n_params) != NULL) {
+        *problem = "A request parameter was given twice.";
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < n_params; i++)
+        if (edge_req_query(r, params[i]) != NULL) {
+            *problem = "Send the parameters either in the URL or in the form, not both.";
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        }
+    struct buf url;
+    buf_init(&url, PAGE_MAX);
+    int err = buf_puts(&url, path);
+    char sep = '?';
+    for (size_t i = 0; i < n_params && err == AUTHD_OK; i++) {
+        const char *v = form_get(r->form, params[i]);
+        if (v == NULL)
+            continue;
+        err = buf_append(&url, &sep, 1);
+        if (err == AUTHD_OK)
+            err = buf_puts(&url, params[i]);
+        if (err == AUTHD_OK)
+            err = buf_puts(&url, "=");
+        if (err == AUTHD_OK)
+            err = buf_urlenc(&url, v);
+        sep = '&';
+    }
+    if (err == AUTHD_ERR_TOO_LARGE) {
+        *problem = "The request is too large.";
+        err = AUTHD_ERR_INVALID_ARGUMENT;
+    } else if (err == AUTHD_OK) {
+        err = edge_req_redirect(r, url.data);
+    }
+    buf_free(&url);
+    return err;
 }

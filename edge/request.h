@@ -92,6 +92,17 @@ int edge_req_clear_session(struct edge_req *r);
 /* Answers 303 See Other to location (a path of ours or a URL built by the edge). */
 int edge_req_redirect(struct edge_req *r, const char *location);
 
+/*
+ * A POST whose form body carries what the GET of path would carry in its query (OIDC's
+ * authorize and end-session endpoints): answers 303 to path?<the form's params, in the order
+ * of params>, so that the request means exactly what the GET means. A parameter given twice,
+ * or in both the query and the body, or a URL over the page limit is refused: the return is
+ * AUTHD_ERR_INVALID_ARGUMENT with *problem set to a sentence for the caller's own error page
+ * (nothing answered yet); any other error is from answering.
+ */
+int edge_req_post_as_get(struct edge_req *r, const char *path, const char *const *params,
+                         size_t n_params, const char **problem);
+
 struct edge_carry;
 
 /*
