@@ -1168,3 +1168,54 @@ out:
     pthread_rwlock_unlock(&k->lock);
     return r;
 }
+
+int
+signkeys_retire(struct signkeys *k, const char *kid, char *alg)
+{
+    Authd__Storage__SigningKey *m = NULL;
+    char name[KEY_MAX], q[96];
+    int r;
+
+    if (alg != NULL)
+        alg[0] = '\0';
+    if (k == NULL || k->a == NULL || k->a->store == NULL)
+        return AUTHD_ERR_UNAVAILABLE;
+    /* A kid authd cannot have made names no key. */
+    if (kid == NULL || !signkeys_kid_ok(kid) || signkeys_key_name(name, kid) != AUTHD_OK)
+        return AUTHD_ERR_NOT_FOUND;
+    /* Under rotate_lock, as a rotation: nothing of this replica changes the array meanwhile.
+     * The stored record decides: a key retired by another replica's rotation can go at once. */
+    pthread_mutex_lock(&k->rotate_lock);
+    r = rec_get(k->a->store, NULL, 0, name, &authd__storage__signing_key__descriptor,
+                (ProtobufCMessage **)&m);
+    if (r == AUTHD_OK && strcmp(m->kid, kid) != 0)
+        r = AUTHD_ERR_NOT_FOUND;
+    if (r == AUTHD_OK && m->retired_at == 0) {
+        /* The active key signs every new token of its algorithm: retiring it would leave the
+         * algorithm with no key. A rotation retires it (and keeps it published a while). */
+        const char *an = signkeys_alg_name(m->alg);
+        if (alg != NULL)
+            snprintf(alg, SIGNKEYS_ALG_TEXT, "%s", an != NULL ? an : "?");
+        r = AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if (r == AUTHD_OK)
+        r = store_delete(k->a->store, name, strlen(name));
+    if (r == AUTHD_OK) {
+        pthread_rwlock_wrlock(&k->lock);
+        size_t w = 0;
+        for (size_t i = 0; i < k->n; i++) {
+            if (strcmp(k->keys[i].kid, kid) == 0)
+                signkey_clear(&k->keys[i]);
+            else
+                k->keys[w++] = k->keys[i];
+        }
+        k->n = w;
+        pthread_rwlock_unlock(&k->lock);
+        log_event(LOG_INFO, "signkey_retired", "kid=%s alg=%s reason=\"administrator\"",
+                  log_quote(kid, q, sizeof(q)),
+                  signkeys_alg_name(m->alg) ? signkeys_alg_name(m->alg) : "unknown");
+    }
+    pthread_mutex_unlock(&k->rotate_lock);
+    rpc_msg_free(m != NULL ? &m->base : NULL);
+    return r;
+}

@@ -78,6 +78,18 @@ int signkeys_verify(struct signkeys *k, const char *jws, char **claims_json);
 /* The JWKS document {"keys": [...]} of every published public key; *json malloc'd. */
 int signkeys_jwks(struct signkeys *k, char **json);
 
+/*
+ * Retires the non-active key kid for good: its record is deleted from the store and it leaves
+ * this replica's memory at once (other replicas sharing the store drop it at their next reread,
+ * within refresh_ms), so it is no longer published in the JWKS and tokens it signed no longer
+ * verify. For a key an operator no longer trusts, before its published time runs out.
+ * AUTHD_OK; AUTHD_ERR_NOT_FOUND (no such kid); AUTHD_ERR_INVALID_ARGUMENT when kid is the active
+ * key of its algorithm (alg, SIGNKEYS_ALG_TEXT bytes, may be NULL, then receives "ES256" or
+ * "RS256": rotate that algorithm first); a storage error.
+ */
+#define SIGNKEYS_ALG_TEXT 8
+int signkeys_retire(struct signkeys *k, const char *kid, char *alg);
+
 /* What an operator sees of one signing key (no key material). */
 struct signkeys_info {
     char kid[SIGNKEYS_KID_MAX];

@@ -655,6 +655,27 @@ clients_list_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMe
     return r;
 }
 
+static int
+clients_retire_key(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__RetireKeyRequest *req = (const void *)reqm;
+    char alg[SIGNKEYS_ALG_TEXT];
+    (void)respm;
+
+    int r = a->keys != NULL ? signkeys_retire(a->keys, req->kid, alg) : AUTHD_ERR_UNAVAILABLE;
+    /* The status message names the key, so that authctl's error says which and why. */
+    if (r == AUTHD_ERR_NOT_FOUND)
+        rpc_ctx_set_message(ctx, rpc_ctx_printf(ctx, "signing key %.64s not found", req->kid));
+    else if (r == AUTHD_ERR_INVALID_ARGUMENT)
+        rpc_ctx_set_message(ctx, rpc_ctx_printf(ctx,
+                                                "signing key %s is the active %s key; rotate %s "
+                                                "first (keys rotate --alg %s), then retire it",
+                                                req->kid, alg, alg, alg));
+    admin_audit(ctx, "ClientAdmin/RetireKey", rpc_ctx_printf(ctx, "keys/%.64s", req->kid), r);
+    return r;
+}
+
 const struct rpc_method authd_clients_methods[] = {
     {"Put", clients_put, 0, ROLE_ADMIN},
     {"Get", clients_get_rpc, RPC_INLINE, ROLE_ADMIN},
@@ -662,6 +683,7 @@ const struct rpc_method authd_clients_methods[] = {
     {"Delete", clients_delete, 0, ROLE_ADMIN},
     {"RotateKeys", clients_rotate_keys, 0, ROLE_ADMIN},
     {"ListKeys", clients_list_keys, 0, ROLE_ADMIN},
+    {"RetireKey", clients_retire_key, 0, ROLE_ADMIN},
 };
 const size_t authd_clients_n_methods =
     sizeof(authd_clients_methods) / sizeof(authd_clients_methods[0]);

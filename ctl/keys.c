@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `authctl keys rotate [--alg ES256|RS256]`: a new token signing key becomes the active one for
  * its algorithm, and that algorithm signs access tokens from then on (without --alg: the one that
- * signs them now). `authctl keys list`: every key authd holds, with its state. */
+ * signs them now). `authctl keys list`: every key authd holds, with its state. `authctl keys
+ * retire KID`: a key that is no longer active leaves the store (and the JWKS) at once. */
 #include "ctl/ctl.h"
 
 #include <stdio.h>
@@ -80,6 +81,42 @@ keys_list(struct ctl *ctl)
     return AUTHCTL_OK;
 }
 
+/* `keys retire KID [-o json]`: the kid is the word after "retire". */
+static int
+keys_retire(struct ctl *ctl, int argc, char **argv)
+{
+    Authd__V1__RetireKeyRequest req = AUTHD__V1__RETIRE_KEY_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    struct client_args a;
+    char *rest[16];
+    int rc;
+
+    if (argc < 2 || argv[1][0] == '-' || argv[1][0] == '\0')
+        return ctl_usage_error("'keys retire' needs the kid of the key (see 'keys list')");
+    if ((size_t)argc > sizeof(rest) / sizeof(rest[0]))
+        return ctl_usage_error("too many arguments to 'keys retire'");
+    /* The options after the kid, parsed as if the kid were not there. */
+    rest[0] = argv[0];
+    for (int i = 2; i < argc; i++)
+        rest[i - 1] = argv[i];
+    rest[argc - 1] = NULL;
+    if ((rc = ctl_parse_id_alg(ctl, argc - 1, rest, "keys", "", &a)) != AUTHCTL_OK)
+        return rc;
+    req.kid = argv[1];
+    /* authd's message names the key and says why (unknown, or active: rotate first). */
+    rc = ctl_call(ctl, NULL, "/authd.v1.ClientAdmin/RetireKey", &req.base,
+                  &authd__v1__empty__descriptor, &resp);
+    rpc_msg_free(resp);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    if (ctl->json)
+        return ctl_print_json(json_pack("{s:s, s:s}", "kid", argv[1], "state", "retired"));
+    fputs("keys/", stdout);
+    ctl_print_safe(stdout, argv[1]);
+    fputs(" retired\n", stdout);
+    return AUTHCTL_OK;
+}
+
 int
 ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
 {
@@ -90,9 +127,11 @@ ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
 
     if (ctl_wants_help(argc, argv))
         return ctl_parse_id_alg(ctl, 2, ctl_help_argv(), "keys", "", &a);
+    if (argc >= 1 && strcmp(argv[0], "retire") == 0)
+        return keys_retire(ctl, argc, argv);
     if (argc < 1 || (strcmp(argv[0], "rotate") != 0 && strcmp(argv[0], "list") != 0))
-        return ctl_usage_error("the keys commands are 'keys list' and 'keys rotate [--alg "
-                               "ES256|RS256]'");
+        return ctl_usage_error("the keys commands are 'keys list', 'keys rotate [--alg "
+                               "ES256|RS256]' and 'keys retire KID'");
     if ((rc = ctl_parse_id_alg(ctl, argc, argv, "keys", argv[0][0] == 'r' ? "a" : "", &a)) !=
         AUTHCTL_OK)
         return rc;

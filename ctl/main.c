@@ -95,6 +95,8 @@ static const struct opts_program program = {
         "  keys rotate [--alg ES256|RS256]\n"
         "                               make a new token signing key the active one, its\n"
         "                               algorithm the one of access tokens; prints its kid\n"
+        "  keys retire KID              remove a key that is no longer active at once: out\n"
+        "                               of the JWKS, its tokens stop verifying\n"
         "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n",
     .footer = "Each command prints its own usage and options: authctl user --help (or -h, help).\n"
               "Passwords are read from standard input only (without echo on a terminal), never\n"

@@ -637,7 +637,7 @@ def test_user_create_without_password_says_how_to_sign_in(authd):
 @pytest.mark.parametrize("group,words", [
     ("user", ["reset-2fa", "unlock", "sessions", "set-email", "set-password"]),
     ("client", ["get", "list", "delete"]),
-    ("keys", ["list", "rotate"]),
+    ("keys", ["list", "rotate", "retire KID"]),
     ("config", ["get"]),
     ("session", ["revoke"]),
     ("apply", ["-f FILE"]),
@@ -678,3 +678,73 @@ def test_errors_name_the_thing(authd):
     make_user(authd, "taken2@example.com")
     p = ctl(authd, "user", "set-email", "--id", uid, "--new-email", "taken2@example.com")
     assert p.returncode == 1 and "user taken2@example.com already exists" in p.stderr, p.stderr
+
+
+CC_SECRET = "retire-client-secret-123"
+
+
+def cc_token(authd, cid):
+    return authd.call("/authd.v1.OAuth/Token",
+                      oauth_pb2.OAuthTokenRequest(grant_type="client_credentials", client_id=cid,
+                                                  client_secret=CC_SECRET),
+                      oauth_pb2.OAuthTokenResponse).access_token
+
+
+def introspect_active(authd, cid, token):
+    return authd.call("/authd.v1.OAuth/Introspect",
+                      oauth_pb2.IntrospectRequest(token=token, client_id=cid,
+                                                  client_secret=CC_SECRET),
+                      oauth_pb2.IntrospectResponse).active
+
+
+def jwks_kids(authd):
+    return {k["kid"] for k in json.loads(authd.call(
+        "/authd.v1.OAuth/Jwks", oauth_pb2.JwksRequest(), oauth_pb2.JwksResponse).jwks_json)["keys"]}
+
+
+def test_keys_retire(authd):
+    c = oauth_pb2.Client(id="retire-cc", secret=CC_SECRET, grant_types=["client_credentials"],
+                         scope=["read"], first_party=True)
+    authd.call("/authd.v1.ClientAdmin/Put", c, oauth_pb2.ClientResponse)
+    keys = json.loads(ctl(authd, "-o", "json", "keys", "list").stdout)
+    old = [k["kid"] for k in keys if k["state"] == "active" and k["access_tokens"]][0]
+    tok = cc_token(authd, "retire-cc")
+    assert json.loads(base64.urlsafe_b64decode(tok.split(".")[0] + "=="))["kid"] == old
+    # The active key of an algorithm cannot go: the error names it and says what to do.
+    p = ctl(authd, "keys", "retire", old)
+    assert p.returncode == 1, p.stderr
+    assert f"signing key {old} is the active ES256 key" in p.stderr and "rotate" in p.stderr, \
+        p.stderr
+    assert old in jwks_kids(authd) and introspect_active(authd, "retire-cc", tok)
+    # Rotated, the old key stays published and its token verifies, until it is retired.
+    new = ctl(authd, "keys", "rotate", "--alg", "ES256").stdout.strip()
+    assert old in jwks_kids(authd) and introspect_active(authd, "retire-cc", tok)
+    p = ctl(authd, "keys", "retire", old)
+    assert p.returncode == 0 and p.stdout == f"keys/{old} retired\n", (p.stdout, p.stderr)
+    assert jwks_kids(authd) >= {new} and old not in jwks_kids(authd)
+    assert not introspect_active(authd, "retire-cc", tok)
+    listed = {k["kid"] for k in json.loads(ctl(authd, "-o", "json", "keys", "list").stdout)}
+    assert old not in listed and new in listed
+    assert "event=signkey_retired" in authd.log_text() and "ClientAdmin/RetireKey" in authd.log_text()
+    # New tokens come from the new key and verify.
+    assert introspect_active(authd, "retire-cc", cc_token(authd, "retire-cc"))
+    # After a restart the retired key stays gone (it left the store, not just memory).
+    authd.restart()
+    assert old not in jwks_kids(authd) and not introspect_active(authd, "retire-cc", tok)
+    # Unknown (also: retired twice), malformed: not found, naming the key.
+    for kid in (old, "no-such-kid", "bad/kid"):
+        p = ctl(authd, "keys", "retire", kid)
+        assert p.returncode == 1 and f"signing key {kid} not found" in p.stderr, p.stderr
+        assert "not_found" in p.stderr
+    # -o json.
+    rs = ctl(authd, "keys", "rotate", "--alg", "RS256").stdout.strip()
+    rs2 = ctl(authd, "keys", "rotate", "--alg", "RS256").stdout.strip()
+    p = ctl(authd, "keys", "retire", rs, "-o", "json")
+    assert p.returncode == 0 and json.loads(p.stdout) == {"kid": rs, "state": "retired"}, p.stderr
+    assert rs2 in jwks_kids(authd) and rs not in jwks_kids(authd)
+    # Usage errors: no kid, an option instead of one, options it does not take.
+    assert ctl(authd, "keys", "retire").returncode == 2
+    assert ctl(authd, "keys", "retire", "--alg", "ES256").returncode == 2
+    assert ctl(authd, "keys", "retire", new, "--alg", "ES256").returncode == 2
+    assert ctl(authd, "keys", "retire", new, "--id", "x").returncode == 2
+    assert new in jwks_kids(authd)

@@ -52,7 +52,7 @@ EXPECT = {
     },
     "authd.v1.Admin": {"PutAuthConfig": {A}, "GetAuthConfig": {E, A}},
     "authd.v1.ClientAdmin": {"Put": {A}, "Get": {A}, "List": {A}, "Delete": {A},
-                             "RotateKeys": {A}, "ListKeys": {A}},
+                             "RotateKeys": {A}, "ListKeys": {A}, "RetireKey": {A}},
     "authd.v1.OAuth": {
         "Authorize": {E}, "Token": {E}, "Introspect": {E, S}, "Revoke": {E, S},
         "UserInfo": {E, S}, "Jwks": {E, A, S}, "EndSession": {E},
