@@ -4,6 +4,7 @@
  * replaces it whole after validating every field, and authd caches the parts it needs on hot
  * paths (the session lifetime, the OTP parameters, the lockout policies).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,8 +163,39 @@ admin_get_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
     return r;
 }
 
+static int
+admin_backup(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__BackupRequest *req = (const void *)reqm;
+    Authd__V1__BackupResponse *resp = (void *)respm;
+    struct audit ev = {.action = AUDIT_ADMIN_CHANGE, .reason = "Admin/Backup"};
+    char err[PATH_MAX + 256];
+
+    ev.target = rpc_ctx_printf(ctx, "backup/%.*s", PATH_MAX, req->dir);
+    int64_t began = a->now(), t0 = authd_mono_ms();
+    int r = store_checkpoint(a->store, req->dir, err, sizeof(err));
+    if (r == AUTHD_ERR_UNIMPLEMENTED)
+        rpc_ctx_set_message(ctx, "authd's store is PostgreSQL: back it up with PostgreSQL's own "
+                                 "tools (pg_dump, or pg_basebackup with WAL archiving)");
+    else if (r != AUTHD_OK)
+        rpc_ctx_set_message(ctx, err);
+    if (r == AUTHD_OK) {
+        resp->dir = rpc_ctx_strdup(ctx, req->dir);
+        resp->taken_at = began;
+        if (resp->dir == NULL)
+            r = AUTHD_ERR_NOMEM;
+        /* Where it went is in the audit line below. */
+        log_event(LOG_INFO, "backup_done", "ms=%lld", (long long)(authd_mono_ms() - t0));
+    }
+    ev.outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE;
+    audit_emit(ctx, &ev);
+    return r;
+}
+
 const struct rpc_method authd_admin_methods[] = {
     {"PutAuthConfig", admin_put_auth_config, 0, ROLE_ADMIN},
     {"GetAuthConfig", admin_get_auth_config, RPC_INLINE, ROLE_EDGE | ROLE_ADMIN},
+    {"Backup", admin_backup, 0, ROLE_ADMIN},
 };
 const size_t authd_admin_n_methods = sizeof(authd_admin_methods) / sizeof(authd_admin_methods[0]);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * authctl's commands (one file each: apply.c, user.c, session.c, client.c, keys.c, config.c) and
- * what they share (cli.c): exit codes, the command-line context, usage errors, option and output
- * helpers, the report of a failed call. The Aidbox resource <-> protobuf conversion is
- * ctl/manifest.h. Everything here runs on authctl's one thread and writes to stdout/stderr.
+ * authctl's commands (one file each: apply.c, user.c, session.c, client.c, keys.c, config.c,
+ * backup.c) and what they share (cli.c): exit codes, the command-line context, usage errors,
+ * option and output helpers, the report of a failed call. The Aidbox resource <-> protobuf
+ * conversion is ctl/manifest.h. Everything here runs on authctl's one thread and writes to
+ * stdout/stderr.
  */
 #ifndef AUTHD_CTL_CTL_H
 #define AUTHD_CTL_CTL_H
@@ -41,6 +42,7 @@ int ctl_cmd_client(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_keys(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_session(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_backup(struct ctl *ctl, int argc, char **argv);
 
 /*
  * `authctl user sessions`: prints the sessions of user_id (borrowed) from Sessions.List, as a

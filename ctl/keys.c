@@ -91,18 +91,25 @@ keys_retire(struct ctl *ctl, int argc, char **argv)
     char *rest[16];
     int rc;
 
-    if (argc < 2 || argv[1][0] == '-' || argv[1][0] == '\0')
-        return ctl_usage_error("'keys retire' needs the kid of the key (see 'keys list')");
-    if ((size_t)argc > sizeof(rest) / sizeof(rest[0]))
-        return ctl_usage_error("too many arguments to 'keys retire'");
-    /* The options after the kid, parsed as if the kid were not there. */
-    rest[0] = argv[0];
-    for (int i = 2; i < argc; i++)
-        rest[i - 1] = argv[i];
-    rest[argc - 1] = NULL;
-    if ((rc = ctl_parse_id_alg(ctl, argc - 1, rest, "keys", "", &a)) != AUTHCTL_OK)
+    const char *kid = NULL;
+
+    /* The options after the kid, parsed as if the kid were not there (--help included). */
+    if (argc >= 2 && argv[1][0] != '-' && argv[1][0] != '\0') {
+        if ((size_t)argc > sizeof(rest) / sizeof(rest[0]))
+            return ctl_usage_error("too many arguments to 'keys retire'");
+        kid = argv[1];
+        rest[0] = argv[0];
+        for (int i = 2; i < argc; i++)
+            rest[i - 1] = argv[i];
+        rest[argc - 1] = NULL;
+        argc--;
+        argv = rest;
+    }
+    if ((rc = ctl_parse_id_alg(ctl, argc, argv, "keys", "", &a)) != AUTHCTL_OK)
         return rc;
-    req.kid = argv[1];
+    if (kid == NULL)
+        return ctl_usage_error("'keys retire' needs the kid of the key (see 'keys list')");
+    req.kid = (char *)kid;
     /* authd's message names the key and says why (unknown, or active: rotate first). */
     rc = ctl_call(ctl, NULL, "/authd.v1.ClientAdmin/RetireKey", &req.base,
                   &authd__v1__empty__descriptor, &resp);
@@ -110,9 +117,9 @@ keys_retire(struct ctl *ctl, int argc, char **argv)
     if (rc != AUTHCTL_OK)
         return rc;
     if (ctl->json)
-        return ctl_print_json(json_pack("{s:s, s:s}", "kid", argv[1], "state", "retired"));
+        return ctl_print_json(json_pack("{s:s, s:s}", "kid", kid, "state", "retired"));
     fputs("keys/", stdout);
-    ctl_print_safe(stdout, argv[1]);
+    ctl_print_safe(stdout, kid);
     fputs(" retired\n", stdout);
     return AUTHCTL_OK;
 }

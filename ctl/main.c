@@ -2,9 +2,9 @@
 /*
  * authctl: the admin CLI of authd, speaking its gRPC API (proto/rpc.h's client). This file reads
  * the global options, opens the channel (plaintext, TLS or mutual TLS) and hands the command to
- * its file: apply.c, user.c, session.c, client.c, keys.c, config.c. Passwords come only from
- * standard input, never from argv (visible in ps); client secrets only from manifests, and are
- * never printed. Exit codes are enum authctl_exit.
+ * its file: apply.c, user.c, session.c, client.c, keys.c, config.c, backup.c. Passwords come
+ * only from standard input, never from argv (visible in ps); client secrets only from
+ * manifests, and are never printed. Exit codes are enum authctl_exit.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -97,7 +97,9 @@ static const struct opts_program program = {
         "                               algorithm the one of access tokens; prints its kid\n"
         "  keys retire KID              remove a key that is no longer active at once: out\n"
         "                               of the JWKS, its tokens stop verifying\n"
-        "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n",
+        "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n"
+        "  backup DIR                   authd copies its RocksDB store, while it serves,\n"
+        "                               into DIR on authd's host (absolute, new or empty)\n",
     .footer = "Each command prints its own usage and options: authctl user --help (or -h, help).\n"
               "Passwords are read from standard input only (without echo on a terminal), never\n"
               "from the command line.\n"
@@ -196,7 +198,8 @@ static int (*command(const char *name))(struct ctl *, int, char **)
         int (*run)(struct ctl *, int, char **);
     } commands[] = {{"apply", ctl_cmd_apply},     {"user", ctl_cmd_user},
                     {"session", ctl_cmd_session}, {"client", ctl_cmd_client},
-                    {"keys", ctl_cmd_keys},       {"config", ctl_cmd_config}};
+                    {"keys", ctl_cmd_keys},       {"config", ctl_cmd_config},
+                    {"backup", ctl_cmd_backup}};
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(name, commands[i].name) == 0)
             return commands[i].run;
@@ -230,10 +233,12 @@ main(int argc, char **argv)
     ctl_parse_output(&ctl, g.output);
     if ((rc = open_client(&ctl, g.ca, g.cert, g.key, g.server_name)) != AUTHCTL_OK)
         return rc;
-    /* apply parses its own argv[0] ("apply"); the others start at their subcommand. */
-    if (run == ctl_cmd_apply && ctl_wants_help(argc - next - 1, argv + next + 1))
+    /* apply and backup parse their own argv[0] (the command word); the others start at their
+     * subcommand. */
+    int whole = run == ctl_cmd_apply || run == ctl_cmd_backup;
+    if (whole && ctl_wants_help(argc - next - 1, argv + next + 1))
         rc = run(&ctl, 2, ctl_help_argv()); /* as the other groups answer -h and help */
-    else if (run == ctl_cmd_apply)
+    else if (whole)
         rc = run(&ctl, argc - next, argv + next);
     else
         rc = run(&ctl, argc - next - 1, argv + next + 1);

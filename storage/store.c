@@ -214,6 +214,23 @@ store_close(struct store *s)
         s->be->close(s);
 }
 
+int
+store_checkpoint(struct store *s, const char *dir, char *errbuf, size_t errlen)
+{
+    store_set_errbuf(errbuf, errlen, "");
+    if (s->be->checkpoint == NULL) {
+        store_set_errbuf(errbuf, errlen, "this store cannot make a backup of itself");
+        return AUTHD_ERR_UNIMPLEMENTED;
+    }
+    /* Relative to what? authd's working directory is nothing an operator should guess. */
+    if (dir == NULL || dir[0] != '/') {
+        store_set_errbuf(errbuf, errlen, "the backup directory must be an absolute path");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    uint64_t t0 = metrics_now_ns();
+    return timed("checkpoint", t0, s->be->checkpoint(s, dir, errbuf, errlen));
+}
+
 void
 store_value_free(void *val, size_t vlen)
 {

@@ -59,6 +59,19 @@ void store_spec_redact(const char *spec, char *out, size_t outlen);
 /* Flushes and closes. NULL is a no-op. No batch or transaction may be open. */
 void store_close(struct store *s);
 
+/*
+ * An online, consistent copy of the whole store in dir (an absolute path on this host), while
+ * the store stays in use: every write acknowledged before the call began is in it, and it opens
+ * as a store of its own (store_open "rocksdb:DIR"). RocksDB makes it with its checkpoint
+ * (memtables flushed; immutable table files hard-linked when dir is on the same file system,
+ * copied otherwise), mode 0700. dir must not exist (its parent must) or be an empty directory.
+ * AUTHD_OK; AUTHD_ERR_INVALID_ARGUMENT (dir not absolute, not a directory, parent missing),
+ * AUTHD_ERR_ALREADY_EXISTS (dir not empty), AUTHD_ERR_UNIMPLEMENTED (PostgreSQL: its own tools
+ * back it up), AUTHD_ERR_STORAGE; with a one-line reason in errbuf (errlen bytes, may be 0).
+ * Thread-safe; it may take a while (a flush, then links or copies).
+ */
+int store_checkpoint(struct store *s, const char *dir, char *errbuf, size_t errlen);
+
 /* Wipes and frees a value returned by a get. NULL is a no-op. */
 void store_value_free(void *val, size_t vlen);
 

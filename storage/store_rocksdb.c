@@ -531,6 +531,96 @@ rdb_txn_free(struct store_txn *base)
     free(t);
 }
 
+/*
+ * dir ready for a checkpoint: absent (with its parent present), or an empty directory, which is
+ * removed since RocksDB creates the directory itself (atomically: it builds DIR.tmp and renames
+ * it). AUTHD_OK, or an error with its reason in errbuf.
+ */
+static int
+checkpoint_target(const char *dir, char *errbuf, size_t errlen)
+{
+    char msg[PATH_MAX + 128], parent[PATH_MAX];
+    struct stat st;
+    size_t len = strlen(dir);
+
+    if (len == 0 || len >= sizeof(parent)) {
+        store_set_errbuf(errbuf, errlen, "backup directory path too long");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(msg, sizeof(msg), "%s exists and is not a directory", dir);
+            store_set_errbuf(errbuf, errlen, msg);
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        }
+        /* An empty directory goes; rmdir refuses a non-empty one, so nothing of the
+         * operator's can be lost even if a file appears meanwhile. */
+        if (rmdir(dir) != 0) {
+            int e = errno;
+            snprintf(msg, sizeof(msg), "backup directory %s %s", dir,
+                     e == ENOTEMPTY || e == EEXIST ? "is not empty: give a new or empty directory"
+                                                   : strerror(e));
+            store_set_errbuf(errbuf, errlen, msg);
+            return e == ENOTEMPTY || e == EEXIST ? AUTHD_ERR_ALREADY_EXISTS : AUTHD_ERR_STORAGE;
+        }
+        return AUTHD_OK;
+    }
+    if (errno != ENOENT) {
+        snprintf(msg, sizeof(msg), "backup directory %s: %s", dir, strerror(errno));
+        store_set_errbuf(errbuf, errlen, msg);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    memcpy(parent, dir, len + 1);
+    while (len > 1 && parent[len - 1] == '/') /* "DIR/" names DIR */
+        parent[--len] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(msg, sizeof(msg), "the parent directory %s of the backup does not exist", parent);
+        store_set_errbuf(errbuf, errlen, msg);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    return AUTHD_OK;
+}
+
+static int
+rdb_checkpoint(struct store *base, const char *dir, char *errbuf, size_t errlen)
+{
+    struct rstore *s = (struct rstore *)base;
+    char *err = NULL;
+
+    int r = checkpoint_target(dir, errbuf, errlen);
+    if (r != AUTHD_OK)
+        return r;
+    rocksdb_checkpoint_t *cp = rocksdb_transactiondb_checkpoint_object_create(s->db, &err);
+    /* log_size_for_flush 0: the memtables are always flushed first, so the copy's table files
+     * hold every acknowledged write and its WAL is short. */
+    if (err == NULL && cp != NULL)
+        rocksdb_checkpoint_create(cp, dir, 0, &err);
+    else if (err == NULL)
+        r = AUTHD_ERR_NOMEM;
+    if (cp != NULL)
+        rocksdb_checkpoint_object_destroy(cp);
+    if (err != NULL) {
+        store_set_errbuf(errbuf, errlen, err);
+        rocksdb_free(err);
+        return AUTHD_ERR_STORAGE;
+    }
+    if (r != AUTHD_OK) {
+        store_set_errbuf(errbuf, errlen, "out of memory");
+        return r;
+    }
+    /* The copy holds password and token hashes, like the data directory. */
+    if (chmod(dir, 0700) != 0) {
+        store_set_errbuf(errbuf, errlen, "cannot make the backup directory private (chmod 0700)");
+        return AUTHD_ERR_STORAGE;
+    }
+    return AUTHD_OK;
+}
+
 const struct store_backend store_rocksdb_backend = {
     .name = "rocksdb",
     .open = rdb_open,
@@ -547,4 +637,5 @@ const struct store_backend store_rocksdb_backend = {
     .txn_scan = rdb_txn_scan,
     .txn_commit = rdb_txn_commit,
     .txn_free = rdb_txn_free,
+    .checkpoint = rdb_checkpoint,
 };

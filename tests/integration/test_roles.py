@@ -50,7 +50,7 @@ EXPECT = {
         "BeginEnrollment": {E}, "ConfirmEnrollment": {E}, "Disable": {E}, "Status": {E},
         "RegenerateRecoveryCodes": {E}, "IssueDeliveryCode": {E}, "PendingEnrollment": {E},
     },
-    "authd.v1.Admin": {"PutAuthConfig": {A}, "GetAuthConfig": {E, A}},
+    "authd.v1.Admin": {"PutAuthConfig": {A}, "GetAuthConfig": {E, A}, "Backup": {A}},
     "authd.v1.ClientAdmin": {"Put": {A}, "Get": {A}, "List": {A}, "Delete": {A},
                              "RotateKeys": {A}, "ListKeys": {A}, "RetireKey": {A}},
     "authd.v1.OAuth": {
