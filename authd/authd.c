@@ -34,6 +34,7 @@ authd_settings_default(struct authd_settings *s)
     s->reset_ttl = 3600;
     s->code_ttl = 60;
     snprintf(s->token_alg, sizeof(s->token_alg), "%s", "ES256");
+    s->token_cache = AUTHD_TOKEN_CACHE_DEFAULT;
 }
 
 void

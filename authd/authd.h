@@ -26,7 +26,12 @@ struct authd_settings {
     int64_t reset_ttl;             /* seconds a password-reset link stays valid */
     int64_t code_ttl;              /* seconds an OAuth authorization code stays valid */
     char token_alg[8];             /* JWS algorithm of issued tokens: "ES256" or "RS256" */
+    size_t token_cache;            /* verified tokens remembered (tokcache.h); 0 = none */
 };
+
+/* The default of authd_settings.token_cache: 8192 tokens, at most ~9 MiB (claims of up to
+ * TOKCACHE_CLAIMS_MAX = 1 KiB each; a usual access token's are ~300 bytes: ~3 MiB). */
+#define AUTHD_TOKEN_CACHE_DEFAULT 8192
 
 /* The parts of the AuthConfig that authd uses on hot paths, with defaults applied. */
 struct authd_cfg {

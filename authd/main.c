@@ -58,6 +58,7 @@ struct options {
     int refresh_ms; /* --refresh-ms: struct authd.refresh_ms */
     const char *issuer;
     const char *token_alg;
+    int token_cache;             /* --token-cache: authd_settings.token_cache */
     const char *callers_file;    /* --callers: certificate identities -> roles */
     const char *anonymous_roles; /* --anonymous-roles; NULL: by transport */
 
@@ -135,6 +136,9 @@ static const struct opts_spec option_table[] = {
      "OAuth authorization code lifetime", F(set.code_ttl)},
     {"token-alg", 0, "AUTHD_TOKEN_ALG", OPTS_CHOICE, "ALG", 0, 0, "ES256|RS256", "ES256",
      "JWS algorithm of access tokens until a key rotation chooses one", F(token_alg)},
+    {"token-cache", 0, "AUTHD_TOKEN_CACHE", OPTS_INT, "N", 0, 1000000, NULL, "8192",
+     "JWTs whose verified signature is remembered\n(until their exp; 0: verify every time)",
+     F(token_cache)},
     {"issuer", 0, "AUTHD_ISSUER", OPTS_STRING, "URL", 0, 0, NULL, "http://127.0.0.1:8080",
      "the edge's public base URL: the iss of every token", F(issuer)},
     {"sweep-interval", 0, "AUTHD_SWEEP_INTERVAL", OPTS_INT, "SECONDS", 1, DAYS(7), NULL, "600",
@@ -227,6 +231,7 @@ parse_options(int argc, char **argv, struct options *o)
     if (r != OPTS_CONTINUE)
         return r == OPTS_EXIT ? 1 : 2;
     snprintf(o->set.token_alg, sizeof(o->set.token_alg), "%s", o->token_alg);
+    o->set.token_cache = (size_t)o->token_cache;
     /* AUTHD_DATA_DIR from the environment (a unit file's default) gives way to a store
      * chosen on purpose; the two flags together are a mistake. */
     const char *env_dir = getenv("AUTHD_DATA_DIR");

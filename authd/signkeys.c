@@ -10,6 +10,7 @@
 #include "authd/signkeys.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/secretbox.h"
+#include "authd/tokcache.h"
+#include "common/metrics.h"
 #include "storage/records.pb-c.h"
 
 #define SIGNKEYS_KID_BYTES 16
@@ -42,7 +45,14 @@ struct signkey {
     int64_t created_at;
     int64_t retired_at;  /* 0 = active */
     int64_t selected_at; /* immutable: SigningKey.selected_at (0: chooses nothing) */
+    uint64_t serial;     /* unique per key opened in this process: what a cache entry names */
 };
+
+/* Serials of opened keys; never 0, never reused, so a cache entry can only ever name the very
+ * key object that verified it (not a later one under the same kid). */
+static atomic_uint_fast64_t signkeys_serials;
+
+#define M_TOKCACHE "authd_token_cache_lookups_total"
 
 struct signkeys {
     pthread_rwlock_t lock;       /* guards keys, n, cap and every key's retired_at */
@@ -55,6 +65,7 @@ struct signkeys {
     struct signkey *keys;
     size_t n, cap;
     const char *default_alg; /* access tokens' algorithm while no key is selected (static) */
+    struct tokcache *cache;  /* verified tokens (a->set.token_cache of signkeys_load; NULL: none) */
 };
 
 /* The private members a public JWK must never carry (EC, RSA, oct). */
@@ -207,6 +218,7 @@ signkey_fill(struct signkey *sk, cjose_jwk_t *jwk, const char *kid, const char *
     memcpy(sk->alg, alg, strlen(alg) + 1);
     sk->created_at = created_at;
     sk->retired_at = retired_at;
+    sk->serial = atomic_fetch_add(&signkeys_serials, 1) + 1;
 out:
     if (r != AUTHD_OK)
         signkey_clear(sk);
@@ -548,6 +560,16 @@ signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out)
         goto out;
     k->a = a;
     k->synced_ms = authd_mono_ms();
+    if (a->set.token_cache > 0) {
+        r = AUTHD_ERR_NOMEM;
+        if ((k->cache = tokcache_new(a->set.token_cache)) == NULL)
+            goto out;
+        r = AUTHD_OK;
+        metrics_describe(M_TOKCACHE, METRICS_COUNTER,
+                         "Lookups of a presented JWT in the verified-token cache, by result: hit "
+                         "(signature not verified again), miss, or stale (its key retired or "
+                         "gone).");
+    }
     if (signkeys_alg_name(a->set.token_alg) != NULL)
         k->default_alg = signkeys_alg_name(a->set.token_alg);
     *out = k;
@@ -569,6 +591,7 @@ signkeys_free(struct signkeys *k)
     for (size_t i = 0; i < k->n; i++)
         signkey_clear(&k->keys[i]);
     free(k->keys);
+    tokcache_free(k->cache);
     pthread_rwlock_destroy(&k->lock);
     pthread_mutex_destroy(&k->rotate_lock);
     pthread_mutex_destroy(&k->sync_lock);
@@ -912,6 +935,41 @@ out:
     return r;
 }
 
+/*
+ * The cache's answer for the token whose key is ckey: AUTHD_OK with *claims_json (malloc'd) when
+ * an entry is there and the key that verified it is still in the set and published, as a full
+ * verification would require (signkeys_verify below; a retired key stops verifying when its
+ * publication ends, and a key another replica deleted drops out on the next refresh), else
+ * AUTHD_ERR_NOT_FOUND (a stale entry is dropped): verify in full.
+ */
+static int
+signkeys_verify_cached(struct signkeys *k, const uint8_t ckey[32], char **claims_json)
+{
+    uint64_t tag = 0;
+    char *claims = NULL;
+
+    if (!tokcache_get(k->cache, ckey, k->now(), &tag, &claims)) {
+        metrics_count(M_TOKCACHE, "result=\"miss\"", 1);
+        return AUTHD_ERR_NOT_FOUND;
+    }
+    signkeys_refresh(k);
+    pthread_rwlock_rdlock(&k->lock);
+    int64_t now = k->now();
+    int live = 0;
+    for (size_t i = 0; i < k->n && !live; i++)
+        live = k->keys[i].serial == tag && signkey_published(k, &k->keys[i], now);
+    pthread_rwlock_unlock(&k->lock);
+    if (!live) {
+        secret_strfree(claims);
+        tokcache_drop(k->cache, ckey);
+        metrics_count(M_TOKCACHE, "result=\"stale\"", 1);
+        return AUTHD_ERR_NOT_FOUND;
+    }
+    metrics_count(M_TOKCACHE, "result=\"hit\"", 1);
+    *claims_json = claims;
+    return AUTHD_OK;
+}
+
 int
 signkeys_verify(struct signkeys *k, const char *jws, char **claims_json)
 {
@@ -945,6 +1003,14 @@ signkeys_verify(struct signkeys *k, const char *jws, char **claims_json)
     }
     if (dots != 2 || sig_at == len)
         goto out;
+    uint8_t ckey[32];
+    if (k->cache != NULL) {
+        tokcache_key(jws, len, ckey);
+        r = signkeys_verify_cached(k, ckey, claims_json);
+        if (r != AUTHD_ERR_NOT_FOUND)
+            return r;
+        r = AUTHD_ERR_INVALID_TOKEN;
+    }
     j = cjose_jws_import(jws, len, &err);
     if (j == NULL)
         goto out;
@@ -979,6 +1045,7 @@ signkeys_verify(struct signkeys *k, const char *jws, char **claims_json)
         goto out;
     if (!cjose_jws_verify(j, sk->jwk, &err))
         goto out;
+    uint64_t serial = sk->serial;
     pthread_rwlock_unlock(&k->lock);
     locked = 0;
 
@@ -991,6 +1058,14 @@ signkeys_verify(struct signkeys *k, const char *jws, char **claims_json)
     memcpy(*claims_json, pt, ptlen);
     (*claims_json)[ptlen] = '\0';
     r = AUTHD_OK;
+    if (k->cache != NULL) {
+        /* Remembered only until the token's own exp; a payload without one is not kept. */
+        json_t *c = json_loads(*claims_json, JSON_REJECT_DUPLICATES, NULL);
+        json_t *exp = json_object_get(c, "exp");
+        if (json_is_integer(exp))
+            tokcache_put(k->cache, ckey, json_integer_value(exp), k->now(), serial, *claims_json);
+        json_decref(c);
+    }
 out:
     if (locked)
         pthread_rwlock_unlock(&k->lock);

@@ -24,8 +24,9 @@ struct signkeys;
  * max_token_ttl (seconds) bounds how long a retired key stays published. a is borrowed for the
  * life of the key set (its store, key box, clock and refresh_ms): sign, verify and jwks reread
  * the stored keys when the copy is older than a->refresh_ms, so another replica's rotation is
- * followed, and verify reads an unknown kid's record at once. AUTHD_OK, or AUTHD_ERR_INTERNAL /
- * a storage error (logged).
+ * followed, and verify reads an unknown kid's record at once. The verified-token cache gets
+ * a->set.token_cache entries (0: none). AUTHD_OK, or AUTHD_ERR_INTERNAL / a storage error
+ * (logged).
  */
 int signkeys_load(struct authd *a, int64_t max_token_ttl, struct signkeys **out);
 
@@ -71,7 +72,12 @@ int signkeys_sign_typ(struct signkeys *k, const char *alg, const char *typ, cons
  * Verifies a compact JWS: the header's kid must name a published key, its alg must be that key's
  * alg ("none" and anything else refused), and the signature must verify. On AUTHD_OK *claims_json
  * (malloc'd) is the payload; else AUTHD_ERR_INVALID_TOKEN. Expiry and other claims are the
- * caller's to check.
+ * caller's to check, on every call.
+ * A token that verified is remembered (tokcache.h, keyed by its SHA-256, until its "exp" claim;
+ * a payload without an integer exp is not) with the key that verified it: presented again, it
+ * skips the signature check as long as that same key is still in the set and published, so a
+ * retired key's tokens stop verifying when its publication ends and a key deleted from the store
+ * takes its tokens with it at the next refresh, exactly as without the cache.
  */
 int signkeys_verify(struct signkeys *k, const char *jws, char **claims_json);
 

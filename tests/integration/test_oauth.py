@@ -32,7 +32,7 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from conftest import (AUTHCTL, FAST_ARGON2, LONG_LOCK, REPO, Authd, Edge, common_pb2, csrf_of,
                       free_port, grpc_reason, grpc_trailer, lockout_set, long_locks, new_session,
-                      sessions_pb2, set_lockout, signup_pb2, users_pb2)
+                      sessions_pb2, set_lockout, signup_pb2, users_pb2, wait_port_file)
 from authd.v1 import oauth_pb2, twofactor_pb2  # noqa: E402
 
 PW = "a long enough password"
@@ -1054,6 +1054,69 @@ def test_revocation(env):
                       auth=(OPAQUE, OPAQUE_SECRET))
     assert r.status_code == 200
     assert_inactive(env, t4, cid=OPAQUE, secret=OPAQUE_SECRET)
+
+
+def cache_hits(metrics_port):
+    text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    m = re.search(r'^authd_token_cache_lookups_total\{result="hit"\} (\d+)$', text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+@pytest.mark.parametrize("cache", ["8192", "0"])
+def test_token_cache_serves_only_live_tokens(cache):
+    """authd remembers verified JWTs (--token-cache): a token introspected again skips its
+    signature check (a hit on authd's metrics; none with --token-cache 0), and yet a revoked
+    token (a client's or a user's, for introspection and userinfo alike) and a deactivated
+    client's token are inactive at the next call, and two tokens never answer for each other."""
+    with tempfile.TemporaryDirectory(prefix="authd-oauth-") as tmp:
+        mfile = os.path.join(tmp, "metrics.port")
+        env = OAuthEnv(tmp, authd_extra=["--token-cache", cache, "--metrics-listen",
+                                         "127.0.0.1:0", "--metrics-port-file", mfile])
+        try:
+            make_clients(env)
+            mport = wait_port_file(mfile, env.authd.proc)
+            t1 = client_credentials(env)["access_token"]
+            t2 = client_credentials(env)["access_token"]
+            i1 = introspect(env, t1, cid=SVC, secret=SVC_SECRET)
+            hits = cache_hits(mport)
+            for _ in range(3):
+                assert introspect(env, t1, cid=SVC, secret=SVC_SECRET) == i1
+            i2 = introspect(env, t2, cid=SVC, secret=SVC_SECRET)
+            assert i1["active"] and i2["active"] and i1["jti"] != i2["jti"], (i1, i2)
+            assert introspect(env, t2, cid=SVC, secret=SVC_SECRET) == i2
+            if cache == "0":
+                assert cache_hits(mport) == 0
+            else:
+                assert cache_hits(mport) >= hits + 4
+            # Revoked: inactive at once; the other token lives on.
+            r = requests.post(env.base + "/auth/revoke", data={"token": t1},
+                              auth=(SVC, SVC_SECRET), timeout=20)
+            assert r.status_code == 200, r.text
+            assert_inactive(env, t1, cid=SVC, secret=SVC_SECRET)
+            assert introspect(env, t2, cid=SVC, secret=SVC_SECRET)["active"] is True
+            # The client deactivated: a resource server (APP may introspect any token) sees
+            # its cached token inactive at once; active again, it is alive again.
+            assert introspect(env, t2)["active"] is True
+            put_client(env, SVC, SVC_SECRET, grant_types=["client_credentials"], active=False)
+            assert_inactive(env, t2)
+            put_client(env, SVC, SVC_SECRET, grant_types=["client_credentials"], active=True)
+            assert introspect(env, t2)["active"] is True
+            # A user's token, cached through userinfo and introspection, dies with its revocation.
+            create_user(env, "cache@example.com")
+            r = token_req(env, {"grant_type": "password", "username": "cache@example.com",
+                                "password": PW}, auth=(APP, APP_SECRET))
+            assert r.status_code == 200, r.text
+            at = r.json()["access_token"]
+            for _ in range(2):
+                assert userinfo(env, at).status_code == 200
+                assert introspect(env, at)["active"] is True
+            r = requests.post(env.base + "/auth/revoke", data={"token": at},
+                              auth=(APP, APP_SECRET), timeout=20)
+            assert r.status_code == 200, r.text
+            assert userinfo(env, at).status_code == 401
+            assert_inactive(env, at)
+        finally:
+            env.stop()
 
 
 def test_revoking_a_refresh_token_ends_the_access_tokens_of_its_grant(env):

@@ -35,6 +35,7 @@
 #include "common/secret.h"
 #include "authd/secretbox.h"
 #include "authd/signkeys.h"
+#include "common/metrics.h"
 #include "storage/records.pb-c.h"
 
 #define TTL 3600
@@ -957,6 +958,76 @@ test_rotation(void **state)
     free(t2);
 }
 
+/* The value of authd_token_cache_lookups_total{result="<result>"} (0 when absent). */
+static long long
+cache_count(const char *result)
+{
+    char name[96];
+    size_t len = 0;
+    char *m = metrics_render(&len);
+    assert_non_null(m);
+    snprintf(name, sizeof(name), "authd_token_cache_lookups_total{result=\"%s\"} ", result);
+    const char *p = strstr(m, name);
+    long long v = p != NULL ? strtoll(p + strlen(name), NULL, 10) : 0;
+    free(m);
+    return v;
+}
+
+/*
+ * The verified-token cache answers only while a full verification would: a token presented again
+ * is a hit (its own claims, never another token's), a changed signature is another token, a key
+ * retired past its publication takes its cached tokens with it at once (their exp still far),
+ * and so does a key another replica deleted from the store (seen at the next refresh).
+ */
+static void
+test_cache_follows_the_key_set(void **state)
+{
+    struct fx *f = *state;
+    char c1[128], c2[128], kid2[SIGNKEYS_KID_MAX], key[128];
+    f->a.refresh_ms = 0; /* every use rereads the stored keys, as after refresh_ms */
+    load(f);
+    /* exp far beyond the key's publication, so only the key set can end the entries. */
+    snprintf(c1, sizeof(c1), "{\"sub\":\"u1\",\"exp\":%lld}", (long long)fake_now + 10 * TTL);
+    snprintf(c2, sizeof(c2), "{\"sub\":\"u2\",\"exp\":%lld}", (long long)fake_now + 10 * TTL);
+    char *t1 = sign(f->k, NULL, c1);
+    char *u1 = sign(f->k, NULL, c2);
+
+    long long hits = cache_count("hit"), stale = cache_count("stale");
+    assert_verifies(f->k, t1, c1);
+    assert_verifies(f->k, u1, c2);
+    assert_int_equal(cache_count("hit"), hits);
+    assert_verifies(f->k, t1, c1);
+    assert_verifies(f->k, u1, c2);
+    assert_int_equal(cache_count("hit"), hits + 2);
+    char *bad = strdup(t1);
+    size_t n = strlen(bad);
+    bad[n - 2] = bad[n - 2] == 'A' ? 'B' : 'A';
+    assert_refused(f->k, bad);
+
+    fake_now += 100;
+    int64_t retired_at = fake_now;
+    assert_int_equal(signkeys_rotate(&f->a, f->k, "ES256", kid2), AUTHD_OK);
+    char *t2 = sign(f->k, NULL, c1);
+    assert_verifies(f->k, t2, c1);
+    assert_verifies(f->k, t1, c1); /* retired, still published: still a hit */
+    assert_int_equal(cache_count("hit"), hits + 3);
+    fake_now = retired_at + TTL + 1;
+    assert_refused(f->k, t1);
+    assert_refused(f->k, u1);
+    assert_int_equal(cache_count("stale"), stale + 2);
+    assert_verifies(f->k, t2, c1);
+    assert_int_equal(cache_count("hit"), hits + 4);
+
+    /* kid2's record deleted by another replica: the next use rereads the keys and refuses. */
+    snprintf(key, sizeof(key), "sigkey/%s", kid2);
+    assert_int_equal(store_delete(f->st, key, strlen(key)), AUTHD_OK);
+    assert_refused(f->k, t2);
+    free(bad);
+    free(t1);
+    free(u1);
+    free(t2);
+}
+
 static void
 test_rs256(void **state)
 {
@@ -1470,6 +1541,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_not_base64url_refused, setup, teardown),
         cmocka_unit_test(test_rfc7515_a3),
         cmocka_unit_test_setup_teardown(test_concurrent_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_follows_the_key_set, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -20,6 +21,7 @@
 #include "authd/v1/oauth.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "common/err.h"
+#include "common/metrics.h"
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
 
@@ -1115,6 +1117,98 @@ test_bearer_needs_active_first_party_client(void **state)
     assert_int_equal(userinfo(f, fp), AUTHD_OK);
 }
 
+/* The value of authd_token_cache_lookups_total{result="<result>"} (0 when absent). */
+static long long
+cache_count(const char *result)
+{
+    char name[96];
+    size_t len = 0;
+    char *m = metrics_render(&len);
+    assert_non_null(m);
+    snprintf(name, sizeof(name), "authd_token_cache_lookups_total{result=\"%s\"} ", result);
+    const char *p = strstr(m, name);
+    long long v = p != NULL ? strtoll(p + strlen(name), NULL, 10) : 0;
+    free(m);
+    return v;
+}
+
+/* OAuth.Revoke of tok by client_id (RFC 7009: always OK). */
+static void
+revoke(struct svc_fx *f, const char *client_id, const char *tok)
+{
+    Authd__V1__RevokeRequest req = AUTHD__V1__REVOKE_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.token = (char *)tok;
+    req.client_id = (char *)client_id;
+    req.client_secret = CLIENT_SECRET;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Revoke", &req.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+}
+
+/*
+ * The verified-token cache (signkeys_verify, tokcache.h) skips only the signature: a token
+ * presented again is a cache hit, yet revocation, the client's deactivation and expiry end it
+ * at once on Introspect, UserInfo and the bearer path alike, and two tokens of the same user
+ * and client never answer for each other.
+ */
+static void
+test_token_cache_keeps_every_check(void **state)
+{
+    struct svc_fx *f = *state;
+    char session[256], a1[4096], a2[4096];
+    int64_t exp1 = 0, exp2 = 0;
+
+    put_client(f, "first", 1);
+    signed_in(f, "tc@example.test", session);
+    password_token(f, "first", "tc@example.test", a1);
+    svc_fake_now += 5; /* a2 expires 5 s after a1 */
+    password_token(f, "first", "tc@example.test", a2);
+    assert_string_not_equal(a1, a2);
+
+    long long hits = cache_count("hit");
+    assert_true(introspect(f, "first", a1, "", &exp1, NULL)); /* verified, remembered */
+    assert_true(introspect(f, "first", a1, "", &exp1, NULL)); /* from the cache */
+    assert_true(cache_count("hit") > hits);
+    assert_true(introspect(f, "first", a2, "", &exp2, NULL));
+    assert_true(introspect(f, "first", a2, "", &exp2, NULL));
+    assert_int_equal(exp2 - exp1, 5); /* each token its own claims */
+    assert_int_equal(bearer_get(f, a1), AUTHD_OK);
+    assert_int_equal(userinfo(f, a1), AUTHD_OK);
+
+    /* A cached token with its signature changed is another token: refused. */
+    char bad[4096];
+    snprintf(bad, sizeof(bad), "%s", a1);
+    size_t n = strlen(bad);
+    bad[n - 2] = bad[n - 2] == 'A' ? 'B' : 'A';
+    assert_false(introspect(f, "first", bad, "", NULL, NULL));
+    assert_int_equal(bearer_get(f, bad), AUTHD_ERR_UNAUTHENTICATED);
+
+    /* Revoked: dead at once everywhere, the other token untouched. */
+    revoke(f, "first", a1);
+    assert_false(introspect(f, "first", a1, "", NULL, NULL));
+    assert_int_equal(bearer_get(f, a1), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_not_equal(userinfo(f, a1), AUTHD_OK);
+    assert_true(introspect(f, "first", a2, "", NULL, NULL));
+
+    /* The client deactivated: its cached tokens are dead at once (it cannot introspect them
+     * itself any more); active again, alive. */
+    inactive_client = 1;
+    put_client(f, "first", 1);
+    assert_int_equal(bearer_get(f, a2), AUTHD_ERR_UNAUTHENTICATED);
+    assert_int_not_equal(userinfo(f, a2), AUTHD_OK);
+    inactive_client = 0;
+    put_client(f, "first", 1);
+    assert_true(introspect(f, "first", a2, "", NULL, NULL));
+    assert_int_equal(bearer_get(f, a2), AUTHD_OK);
+
+    /* Expired: the last second of a2 it is active, at its exp it is not, cached or not. */
+    svc_fake_now = exp2 - 1;
+    assert_true(introspect(f, "first", a2, "", NULL, NULL));
+    svc_fake_now = exp2;
+    assert_false(introspect(f, "first", a2, "", NULL, NULL));
+    assert_int_equal(bearer_get(f, a2), AUTHD_ERR_UNAUTHENTICATED);
+}
+
 /* The password grant has no consent step: offline_access only for a first-party client. */
 static void
 test_password_offline_needs_first_party(void **state)
@@ -1183,6 +1277,7 @@ main(void)
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_password_offline_needs_first_party, setup,
                                         svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_token_cache_keeps_every_check, setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
