@@ -169,6 +169,8 @@ render_retry(struct edge_req *r, int status, const char *error)
     struct page p;
     page_begin(&p, &r->cfg, "Set up your authenticator app");
     page_error(&p, error);
+    if (status == 400 || status == 401)
+        page_invalid(&p, "token");
     page_para(&p, "Enter the code your app shows now.");
     confirm_form(r, &p);
     edge_2fa_start_form(r, &p, "Start again with a new QR code");

@@ -231,11 +231,13 @@ render_disable(struct edge_req *r, int status, int recovery, const char *error)
     page_begin(&p, &r->cfg, "Turn off two-factor authentication");
     if (error != NULL)
         page_error(&p, error);
+    if (error != NULL && (status == 400 || status == 401))
+        page_invalid(&p, recovery ? "recovery_code" : "token");
     page_para(&p, "Signing in will then need only your password. Enter a current code to "
                   "confirm.");
     page_form_begin(&p, "/auth/two-factor/disable", edge_req_csrf(r));
     code_field(&p, recovery, 1);
-    page_submit(&p, "Turn off");
+    page_submit_as(&p, "Turn off", "danger");
     page_form_end(&p);
     if (recovery)
         page_link(&p, "/auth/two-factor/disable", "Use a code from your app instead");
@@ -349,6 +351,8 @@ render_regenerate(struct edge_req *r, int status, int recovery, const char *erro
     page_begin(&p, &r->cfg, "Generate new recovery codes");
     if (error != NULL)
         page_error(&p, error);
+    if (error != NULL && (status == 400 || status == 401))
+        page_invalid(&p, recovery ? "recovery_code" : "token");
     page_para(&p, "Generating new recovery codes makes the old ones stop working.");
     page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
     code_field(&p, recovery, 1);

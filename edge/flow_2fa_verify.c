@@ -70,6 +70,8 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
         page_info(&p, v->info);
     if (v->error != NULL)
         page_error(&p, v->error);
+    if (v->error != NULL && (status == 400 || status == 401))
+        page_invalid(&p, v->recovery ? "recovery_code" : "token");
     page_form_begin(&p, VERIFY_PATH, csrf);
     edge_carry_hidden(c, &p);
     if (v->recovery) {
@@ -88,7 +90,7 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
     else
         mode_link(&p, c, 1, "Use a recovery code");
     page_form_begin(&p, "/auth/logout", csrf);
-    page_submit(&p, "Cancel and sign out");
+    page_submit_as(&p, "Cancel and sign out", "secondary");
     page_form_end(&p);
     page_end(&p);
     return edge_req_page(r, status, &p);

@@ -25,6 +25,8 @@ render_form(struct edge_req *r, int status, const struct edge_carry *c, const ch
         page_info(&p, info);
     if (error != NULL)
         page_error(&p, error);
+    if (error != NULL && (status == 400 || status == 401))
+        page_invalid(&p, "email password"); /* which one is wrong is not said */
     page_form_begin(&p, "/auth/login", edge_req_csrf(r));
     edge_carry_hidden(c, &p);
     page_input(&p, "E-mail", "email", "email", email, "username", email == NULL);

@@ -30,6 +30,8 @@ render_forgot(struct edge_req *r, int status, const struct edge_carry *c, const 
     page_begin(&p, &r->cfg, "Forgot your password?");
     if (error != NULL)
         page_error(&p, error);
+    if (error != NULL && status == 400)
+        page_invalid(&p, "email");
     page_para(&p, "Enter your e-mail address and we will send you a link to choose a new "
                   "password.");
     page_form_begin(&p, "/auth/forgot-password", edge_req_csrf(r));
@@ -139,6 +141,10 @@ render_reset(struct edge_req *r, int status, const ProtobufCMessage *got, const 
                                    g->email, error);
     if (err != AUTHD_OK)
         return err;
+    if (error != NULL && status == 400) /* differ, too weak, too long */
+        page_invalid(&p, "password password_confirmation");
+    else if (error != NULL && status == 401) /* a wrong or missing second factor */
+        page_invalid(&p, "token recovery_code");
     page_input(&p, "New password", "password", "password", NULL, "new-password", 1);
     page_input(&p, "Repeat the new password", "password", "password_confirmation", NULL,
                "new-password", 0);
@@ -228,6 +234,10 @@ render_change(struct edge_req *r, int status, const char *email, const char *err
     page_begin(&p, &r->cfg, "Change password");
     if (error != NULL)
         page_error(&p, error);
+    if (error != NULL && status == 401)
+        page_invalid(&p, "current_password");
+    else if (error != NULL && status == 400) /* differ, too weak, too long */
+        page_invalid(&p, "password password_confirmation");
     if (email != NULL) {
         page_raw(&p, "<p>Signed in as <strong>");
         page_text(&p, email);

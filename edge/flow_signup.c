@@ -28,6 +28,8 @@ render_form(struct edge_req *r, int status, const struct edge_carry *c, const ch
     page_begin(&p, &r->cfg, "Create an account");
     if (error != NULL)
         page_error(&p, error);
+    if (error != NULL && status == 400)
+        page_invalid(&p, "email");
     page_form_begin(&p, "/auth/signup", edge_req_csrf(r));
     edge_carry_hidden(c, &p);
     page_input(&p, "E-mail", "email", "email", email, "email", 1);
@@ -160,6 +162,8 @@ render_password_form(struct edge_req *r, int status, const ProtobufCMessage *got
         edge_link_form_begin(r, &p, "/auth/signup/confirm/", "Choose a password", g->email, error);
     if (err != AUTHD_OK)
         return err;
+    if (error != NULL && status == 400) /* differ, too weak, too long */
+        page_invalid(&p, "password password_confirmation");
     page_input(&p, "Password", "password", "password", NULL, "new-password", 1);
     page_input(&p, "Repeat the password", "password", "password_confirmation", NULL, "new-password",
                0);

@@ -28,6 +28,8 @@ page_begin(struct page *p, const struct edge_config *cfg, const char *heading)
 {
     buf_init(&p->out, PAGE_MAX);
     p->err = AUTHD_OK;
+    p->invalid = NULL;
+    p->errors = 0;
     page_raw(p, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                 "<title>");
@@ -51,6 +53,15 @@ page_end(struct page *p)
     page_raw(p, "</main>\n</body>\n</html>\n");
 }
 
+/* The id of the n-th error box of a page (n >= 1). */
+static void
+error_id(struct page *p, int n)
+{
+    page_raw(p, "page-error");
+    if (n > 1 && p->err == AUTHD_OK)
+        p->err = buf_printf(&p->out, "-%d", n);
+}
+
 void
 page_para(struct page *p, const char *text)
 {
@@ -62,7 +73,10 @@ page_para(struct page *p, const char *text)
 void
 page_error(struct page *p, const char *msg)
 {
-    page_raw(p, "<div class=\"msg error\" role=\"alert\">");
+    /* Ids stay unique: page-error, then page-error-2, -3... (see error_id). */
+    page_raw(p, "<div class=\"msg error\" id=\"");
+    error_id(p, ++p->errors);
+    page_raw(p, "\" role=\"alert\">");
     page_text(p, msg);
     page_raw(p, "</div>\n");
 }
@@ -97,6 +111,28 @@ page_hidden(struct page *p, const char *name, const char *value)
     page_raw(p, "\">\n");
 }
 
+void
+page_invalid(struct page *p, const char *names)
+{
+    p->invalid = names;
+}
+
+/* Whether name is one of the space-separated names of p->invalid. */
+static int
+is_invalid(const struct page *p, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *s = p->invalid; s != NULL && *s != '\0';) {
+        while (*s == ' ')
+            s++;
+        size_t len = strcspn(s, " ");
+        if (len == n && len > 0 && strncmp(s, name, n) == 0)
+            return 1;
+        s += len;
+    }
+    return 0;
+}
+
 /*
  * Appends the label and the opening of an input of the given type (id, type, name); the caller
  * adds attributes and closes the tag.
@@ -115,6 +151,14 @@ input_open(struct page *p, const char *label, const char *type, const char *name
     page_raw(p, "\" name=\"");
     page_text(p, name);
     page_raw(p, "\"");
+    if (is_invalid(p, name)) {
+        page_raw(p, " aria-invalid=\"true\"");
+        if (p->errors > 0) { /* the error box just above it says what is wrong */
+            page_raw(p, " aria-describedby=\"");
+            error_id(p, p->errors);
+            page_raw(p, "\"");
+        }
+    }
 }
 
 /* Appends attr="value" (value escaped), or nothing when value is NULL. */
@@ -199,6 +243,16 @@ page_submit(struct page *p, const char *label)
 }
 
 void
+page_submit_as(struct page *p, const char *label, const char *kind)
+{
+    page_raw(p, "<button type=\"submit\" class=\"");
+    page_raw(p, kind);
+    page_raw(p, "\">");
+    page_text(p, label);
+    page_raw(p, "</button>\n");
+}
+
+void
 page_form_end(struct page *p)
 {
     page_raw(p, "</form>\n");
@@ -207,7 +261,7 @@ page_form_end(struct page *p)
 void
 page_link(struct page *p, const char *href, const char *text)
 {
-    page_raw(p, "<p><a href=\"");
+    page_raw(p, "<p class=\"link\"><a href=\"");
     page_text(p, href);
     page_raw(p, "\">");
     page_text(p, text);

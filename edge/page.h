@@ -22,6 +22,9 @@
 struct page {
     struct buf out; /* the HTML; owned; may hold a CSRF token, so it is wiped on free */
     int err;        /* first error of any builder, AUTHD_OK until then */
+    /* Fields in error (page_invalid): borrowed, space-separated names; NULL: none. */
+    const char *invalid;
+    int errors; /* error boxes so far: id="page-error", then "page-error-2"... */
 };
 
 /* The built-in stylesheet served at /auth/static/style.css (generated from pages/style.css). */
@@ -46,9 +49,22 @@ void page_text(struct page *p, const char *text);
 /* A paragraph of escaped text. */
 void page_para(struct page *p, const char *text);
 
-/* A visible error box / information box with escaped text. */
+/*
+ * A visible error box / information box with escaped text. Error boxes get unique ids
+ * (page-error, page-error-2...): the fields named by page_invalid point at the latest one.
+ */
 void page_error(struct page *p, const char *msg);
 void page_info(struct page *p, const char *msg);
+
+/*
+ * Names the fields the page's error is about (space-separated input names, e.g. "password
+ * password_confirmation"): the field builders called after this give those inputs
+ * aria-invalid="true" and, once an error box is on the page, aria-describedby naming the
+ * latest error box (the one just above the form), so
+ * a screen reader says what is wrong when the field is reached. names is borrowed: a literal,
+ * or a string that outlives the page's field calls. NULL clears it.
+ */
+void page_invalid(struct page *p, const char *names);
 
 /*
  * Opens <form method="post" action="{action}"> with the hidden CSRF field (csrf may be NULL for
@@ -84,10 +100,16 @@ void page_link_button(struct page *p, const char *href, const char *text);
 /* The submit button. */
 void page_submit(struct page *p, const char *label);
 
+/*
+ * A submit button of a kind the stylesheet knows (a literal of ours): "secondary" (a way out:
+ * Cancel, Deny) or "danger" (it takes something away: turning two-factor off).
+ */
+void page_submit_as(struct page *p, const char *label, const char *kind);
+
 /* Closes the form. */
 void page_form_end(struct page *p);
 
-/* <p><a href="{href}">{text}</a></p>, both escaped. */
+/* <p class="link"><a href="{href}">{text}</a></p>, both escaped (a 44 px tap target). */
 void page_link(struct page *p, const char *href, const char *text);
 
 /* Wipes and frees the page's buffer. */

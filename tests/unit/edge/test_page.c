@@ -166,6 +166,61 @@ test_code_inputs(void **state)
     page_free(&p);
 }
 
+/* Fields in error point at the page's first error box; other fields and boxes are unchanged. */
+static void
+test_invalid_fields(void **state)
+{
+    (void)state;
+    struct edge_config cfg;
+    edge_config_default(&cfg);
+    struct page p;
+    page_begin(&p, &cfg, "Set password");
+    page_invalid(&p, "token password_confirmation");
+    page_input(&p, "Before", "password", "password_confirmation", NULL, NULL, 0); /* no box yet */
+    page_error(&p, "The passwords differ");
+    page_error(&p, "A second box");
+    page_input(&p, "New", "password", "password", NULL, "new-password", 0);
+    page_input(&p, "Again", "password", "password_confirmation", NULL, "new-password", 0);
+    page_code_input(&p, "Code", "token", "numeric", "one-time-code", 10, 1, 0);
+    page_code_input(&p, "Code too", "tok", "numeric", NULL, 10, 1, 0);
+    page_invalid(&p, NULL);
+    page_text_input(&p, "Transport", "token", NULL, 32, 0);
+    page_submit_as(&p, "Turn off", "danger");
+    page_submit_as(&p, "Cancel", "secondary");
+    page_link(&p, "/", "Back");
+    page_end(&p);
+    assert_int_equal(p.err, AUTHD_OK);
+    const char *html = p.out.data;
+    assert_non_null(strstr(html, "<div class=\"msg error\" id=\"page-error\" role=\"alert\">"
+                                 "The passwords differ</div>"));
+    assert_non_null(strstr(html, "<div class=\"msg error\" id=\"page-error-2\" role=\"alert\">"
+                                 "A second box</div>"));
+    const char *first = strstr(html, "id=\"page-error\"");
+    assert_null(strstr(first + 1, "id=\"page-error\"")); /* ids stay unique */
+    assert_non_null(strstr(html, "name=\"password_confirmation\" aria-invalid=\"true\" required>"));
+    assert_non_null(strstr(html, "name=\"password\" autocomplete")); /* "password" not listed */
+    assert_null(strstr(html, "name=\"password\" aria-invalid"));
+    assert_non_null(strstr(html,
+                           "name=\"password_confirmation\" aria-invalid=\"true\" "
+                           "aria-describedby=\"page-error-2\" autocomplete=\"new-password\""));
+    assert_non_null(strstr(html, "name=\"token\" aria-invalid=\"true\" "
+                                 "aria-describedby=\"page-error-2\" inputmode=\"numeric\""));
+    assert_non_null(strstr(html, "name=\"tok\" inputmode"));           /* a prefix is not a match */
+    assert_non_null(strstr(html, "name=\"token\" maxlength=\"32\">")); /* cleared */
+    assert_non_null(strstr(html, "<button type=\"submit\" class=\"danger\">Turn off</button>"));
+    assert_non_null(strstr(html, "<button type=\"submit\" class=\"secondary\">Cancel</button>"));
+    assert_non_null(strstr(html, "<p class=\"link\"><a href=\"/\">Back</a></p>"));
+    page_free(&p);
+
+    /* Listed, but no error box on the page: invalid, described by nothing. */
+    page_begin(&p, &cfg, "x");
+    page_invalid(&p, "  email ");
+    page_input(&p, "E-mail", "email", "email", NULL, NULL, 0);
+    page_end(&p);
+    assert_non_null(strstr(p.out.data, "name=\"email\" aria-invalid=\"true\" required>"));
+    page_free(&p);
+}
+
 static void
 test_page_limit_is_sticky(void **state)
 {
@@ -245,6 +300,7 @@ main(void)
         cmocka_unit_test(test_layout_escapes_config),
         cmocka_unit_test(test_form_attributes_escaped),
         cmocka_unit_test(test_code_inputs),
+        cmocka_unit_test(test_invalid_fields),
         cmocka_unit_test(test_page_limit_is_sticky),
         cmocka_unit_test(test_config_from_msg),
     };
