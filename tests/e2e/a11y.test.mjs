@@ -1,9 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 // Accessibility of the edge's pages: axe-core (lib/axe.mjs) in headless Debian Chromium.
 //
-// Environment (set by ./run): E2E_BASE_URL, E2E_TMP, E2E_CHROMIUM.
+// Each page of the edge is reached as a user reaches it (signup through the e-mailed link, 2FA
+// enrolment with codes from oathtool, a third-party client's consent, sign out, reset, sign in
+// with the code step; error states by wrong input) and checked at 1280x800 and 390x844, light
+// and dark: axe's serious and critical violations, plus what axe does not measure: no sideways
+// scrolling, no vertical scrolling when the content fits, 44 px tap targets on the phone, input
+// borders at 3:1 against the card, a 3:1 focus ring on every button. Every problem of every
+// page is listed at the end. Screenshots: E2E_TMP/a11y-*.png.
+//
+// Environment (set by ./run): E2E_BASE_URL, E2E_EDGE_LOG, E2E_TMP, E2E_CHROMIUM, E2E_AUTHCTL,
+// E2E_AUTHD_TARGET.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { checkA11y } from './lib/axe.mjs';
 
@@ -34,3 +46,364 @@ test('checkA11y fails on serious and critical violations, passes a clean page', 
     await browser.close();
   }
 });
+
+// ---- every page of the edge ------------------------------------------------------------------
+
+const BASE = process.env.E2E_BASE_URL;
+const EDGE_LOG = process.env.E2E_EDGE_LOG;
+const TMP = process.env.E2E_TMP;
+const AUTHCTL = process.env.E2E_AUTHCTL;
+const TARGET = process.env.E2E_AUTHD_TARGET;
+const PERIOD = 30;
+const EMAIL = 'a11y@example.com';
+const PASSWORD = 'a long enough password for a11y';
+const SIZES = [{ name: 'desktop', width: 1280, height: 800 }, { name: 'phone', width: 390, height: 844 }];
+const SCHEMES = ['light', 'dark'];
+const CONSENT = { id: 'a11y-consent', secret: 'a11y-consent-secret-0123456789abc',
+  cb: 'https://a11y.example/cb' };
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function authctl(args, input) {
+  return execFileSync(AUTHCTL, ['--authd', TARGET, ...args],
+    { encoding: 'utf8', timeout: 30000, input });
+}
+
+function oathtool(secret, unix) {
+  const code = execFileSync('oathtool', ['--totp', '-b', secret, '--now', `@${unix}`],
+    { encoding: 'utf8', timeout: 10000 }).trim();
+  assert.match(code, /^\d{6}$/);
+  return code;
+}
+
+// As in journey.test.mjs: the oldest TOTP step authd still accepts that is newer than the last
+// one used (each step is accepted once); waits for the next step only when all are used.
+class Authenticator {
+  constructor(secret) {
+    this.secret = secret;
+    this.last = null;
+  }
+
+  async fresh() {
+    const deadline = Date.now() + (PERIOD + 5) * 1000;
+    for (;;) {
+      const now = Date.now() / 1000;
+      const cur = Math.floor(now / PERIOD);
+      const left = PERIOD - (now % PERIOD);
+      for (let step = left >= 5 ? cur - 1 : cur; step <= cur + 1; step++) {
+        if (this.last === null || step > this.last) {
+          this.last = step;
+          return oathtool(this.secret, step * PERIOD + 1);
+        }
+      }
+      assert.ok(Date.now() < deadline, 'no TOTP step left to use');
+      await sleep(left * 1000 + 50);
+    }
+  }
+}
+
+// The newest link of this kind the console mailer logged (polled, bounded).
+async function mailedLink(kind) {
+  const re = new RegExp(`(http://[^\\s"]+/auth/${kind}/[A-Za-z0-9_.-]+)`, 'g');
+  const deadline = Date.now() + 10000;
+  while (Date.now() < deadline) {
+    const found = fs.readFileSync(EDGE_LOG, 'utf8').match(re);
+    if (found) return found[found.length - 1];
+    await sleep(100);
+  }
+  assert.fail(`no ${kind} link in ${EDGE_LOG}`);
+}
+
+// Clicks and waits for the page it leads to (whatever its status: error pages are checked too).
+async function go(page, selector) {
+  const [resp] = await Promise.all([page.waitForNavigation(), page.click(selector)]);
+  assert.ok(resp, `${selector}: no navigation`);
+  return resp;
+}
+
+// Layout the axe rules do not see, measured in the page: horizontal scrolling, vertical scrolling
+// when the content fits, tap targets, input borders against the card, the buttons' focus ring.
+function layoutProblems(phone) {
+  const out = [];
+  const lum = (c) => {
+    const m = c.match(/rgba?\(([^)]+)\)/);
+    if (!m) return null;
+    const [r, g, b] = m[1].split(',').map((x) => parseFloat(x) / 255);
+    const lin = (v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const ratio = (a, b) => {
+    const [x, y] = [lum(a), lum(b)];
+    if (x === null || y === null) return 0;
+    return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+  };
+  const visible = (e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden';
+  };
+  const name = (e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''} "${
+    (e.textContent || e.getAttribute('name') || '').trim().slice(0, 40)}"`;
+  const doc = document.documentElement;
+  if (doc.scrollWidth > window.innerWidth)
+    out.push(`scrolls sideways: ${doc.scrollWidth} px wide in a ${window.innerWidth} px window`);
+  const main = document.querySelector('main');
+  const last = main && main.lastElementChild;
+  if (last) {
+    const cs = getComputedStyle(main);
+    const bottom = last.getBoundingClientRect().bottom + window.scrollY
+      + parseFloat(getComputedStyle(last).marginBottom)
+      + parseFloat(cs.paddingBottom) + parseFloat(cs.borderBottomWidth);
+    if (bottom <= window.innerHeight && doc.scrollHeight > window.innerHeight)
+      out.push(`scrolls although its content fits: content ends at ${Math.ceil(bottom)} px, `
+        + `the page is ${doc.scrollHeight} px in a ${window.innerHeight} px window`);
+  }
+  const card = getComputedStyle(main || document.body).backgroundColor;
+  for (const e of document.querySelectorAll('input:not([type=hidden]), button, main a, header a')) {
+    if (!visible(e)) continue;
+    const r = e.getBoundingClientRect();
+    // WCAG 2.5.5's exception: a link inside a sentence is as tall as its line.
+    const inline = e.tagName === 'A' && e.parentElement
+      && e.parentElement.textContent.trim() !== e.textContent.trim();
+    if (phone && !inline && (r.height < 44 || r.width < 44))
+      out.push(`tap target ${name(e)} is ${Math.round(r.width)}x${Math.round(r.height)} px (< 44)`);
+    if (e.tagName === 'INPUT') {
+      const s = getComputedStyle(e);
+      const q = ratio(s.borderTopColor, card);
+      if (q < 3) out.push(`input ${name(e)} border ${s.borderTopColor} on ${card}: ${q.toFixed(2)}:1 (< 3)`);
+    }
+  }
+  return out;
+}
+
+// Focus ring: Tab to each button, its outline must be drawn (>= 2 px) at 3:1 against the card.
+async function focusProblems(page) {
+  const out = [];
+  const n = await page.locator('button').count();
+  if (n === 0) return out;
+  await page.evaluate(() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); });
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press('Tab');
+    const f = await page.evaluate(() => {
+      const e = document.activeElement;
+      if (!e || e === document.body) return { done: true };
+      if (e.tagName !== 'BUTTON') return { skip: true };
+      const s = getComputedStyle(e);
+      const card = getComputedStyle(document.querySelector('main') || document.body).backgroundColor;
+      return { label: e.textContent.trim(), style: s.outlineStyle, width: parseFloat(s.outlineWidth),
+        color: s.outlineColor, card };
+    });
+    if (f.done) break;
+    if (f.skip) continue;
+    const q = await page.evaluate(([a, b]) => {
+      const lum = (c) => {
+        const m = c.match(/rgba?\(([^)]+)\)/);
+        const [r, g, bl] = m[1].split(',').map((x) => parseFloat(x) / 255);
+        const lin = (v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(bl);
+      };
+      const [x, y] = [lum(a), lum(b)];
+      return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+    }, [f.color, f.card]);
+    if (f.style === 'none' || f.width < 2 || q < 3)
+      out.push(`focus ring of button "${f.label}": ${f.style} ${f.width}px ${f.color} on ${f.card} (${q.toFixed(2)}:1)`);
+  }
+  return out;
+}
+
+// The names of the fields marked aria-invalid, each checked to point (aria-describedby) at a
+// visible error box; a problem string when one does not.
+async function invalidFields(page) {
+  return page.evaluate(() => [...document.querySelectorAll('[aria-invalid="true"]')].map((e) => {
+    const box = document.getElementById(e.getAttribute('aria-describedby') || '');
+    const ok = box && box.classList.contains('error') && box.textContent.trim() !== '';
+    return ok ? e.name : `${e.name} (aria-describedby names no error box)`;
+  }));
+}
+
+// How a button looks: background and text colour, from the page's computed styles.
+async function buttonLook(page, text) {
+  return page.locator('button', { hasText: text }).first().evaluate((e) => {
+    const s = getComputedStyle(e);
+    return { bg: s.backgroundColor, fg: s.color };
+  });
+}
+
+const rgba = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+
+// Every size and colour scheme of the page as it is now; problems are collected, not thrown,
+// so that one run lists every page's.
+async function checkPage(page, label, problems, seen, { invalid = [], secondary = [], danger = [] } = {}) {
+  seen.push(label);
+  const marked = await invalidFields(page);
+  if (JSON.stringify(marked) !== JSON.stringify(invalid))
+    problems.push(`${label}: fields marked aria-invalid: [${marked}], expected [${invalid}]`);
+  for (const size of SIZES) {
+    await page.setViewportSize({ width: size.width, height: size.height });
+    for (const colorScheme of SCHEMES) {
+      await page.emulateMedia({ colorScheme });
+      const where = `${label} (${size.name}, ${colorScheme})`;
+      try {
+        await checkA11y(page, where);
+      } catch (e) {
+        problems.push(e.message);
+      }
+      for (const p of await page.evaluate(layoutProblems, size.name === 'phone'))
+        problems.push(`${where}: ${p}`);
+      if (size.name === 'desktop') { // neither the ring nor the colours depend on the width
+        for (const p of await focusProblems(page))
+          problems.push(`${where}: ${p}`);
+        const primary = await page.locator('button:not(.secondary):not(.danger)').count()
+          ? await page.locator('button:not(.secondary):not(.danger)').first()
+            .evaluate((e) => getComputedStyle(e).backgroundColor) : null;
+        for (const text of secondary) {
+          const look = await buttonLook(page, text);
+          if (rgba(look.bg)[3] !== 0) // a way out has no fill, unlike the primary action
+            problems.push(`${where}: "${text}" does not look secondary: background ${look.bg}`);
+        }
+        for (const text of danger) {
+          const [r, g, b] = rgba((await buttonLook(page, text)).bg);
+          if (!(r > g + 60 && r > b + 60) || (await buttonLook(page, text)).bg === primary)
+            problems.push(`${where}: "${text}" does not look dangerous: background rgb(${r}, ${g}, ${b})`);
+        }
+      }
+    }
+  }
+  await page.screenshot({ path: path.join(TMP, `a11y-${label.replace(/[^a-z0-9]+/gi, '-')}.png`),
+    fullPage: true });
+}
+
+test('every page: axe (serious, critical), layout, tap targets, focus; 2 sizes, light and dark',
+  { timeout: 300000 }, async () => {
+    assert.ok(BASE && EDGE_LOG && TMP && AUTHCTL && TARGET, 'run me through tests/e2e/run');
+    authctl(['apply', '-f', '-'], `
+- resourceType: Client
+  id: ${CONSENT.id}
+  secret: ${CONSENT.secret}
+  grant_types: [authorization_code]
+  auth: {authorization_code: {redirect_uri: "${CONSENT.cb}"}}
+`);
+    const problems = [];
+    const seen = [];
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      page.setDefaultTimeout(10000);
+      page.setDefaultNavigationTimeout(10000);
+      const check = (label, expect) => checkPage(page, label, problems, seen, expect);
+
+      await page.goto(`${BASE}/`);
+      await check('home, signed out');
+      await page.goto(`${BASE}/nowhere`);
+      await check('error page (404)');
+      await page.goto(`${BASE}/auth/authorize?response_type=code&client_id=nobody`
+        + '&redirect_uri=https%3A%2F%2Fnowhere.example%2Fcb');
+      await check('sign-in request refused');
+
+      // Sign up: the form, check your e-mail, the link's set-password page (with an error).
+      await page.goto(`${BASE}/auth/signup`);
+      await check('signup');
+      await page.fill('input[name="email"]', EMAIL);
+      await go(page, 'button[type="submit"]');
+      await check('signup: check your e-mail');
+      await page.goto(await mailedLink('signup/confirm'));
+      await check('signup: set the password');
+      await page.fill('input[name="password"]', PASSWORD);
+      await page.fill('input[name="password_confirmation"]', `${PASSWORD} not the same`);
+      await go(page, 'button[type="submit"]');
+      await check('signup: set the password, in error',
+        { invalid: ['password', 'password_confirmation'] });
+      await page.fill('input[name="password"]', PASSWORD);
+      await page.fill('input[name="password_confirmation"]', PASSWORD);
+      await go(page, 'button[type="submit"]');
+      assert.equal(page.url(), `${BASE}/`, 'signed in after setting the password');
+      await check('home, signed in');
+
+      await page.goto(`${BASE}/auth/password`);
+      await check('change password');
+      await page.fill('input[name="current_password"]', 'not the password at all');
+      await page.fill('input[name="password"]', `${PASSWORD} 2`);
+      await page.fill('input[name="password_confirmation"]', `${PASSWORD} 2`);
+      await go(page, 'button[type="submit"]');
+      await check('change password, in error', { invalid: ['current_password'] });
+
+      // Two-factor: settings, the choice, the QR page (and a wrong code), the recovery codes.
+      await page.goto(`${BASE}/auth/two-factor`);
+      await check('two-factor settings, off');
+      await page.goto(`${BASE}/auth/two-factor/enable`);
+      await check('two-factor: enable, the choice');
+      await go(page, 'text=Enable using Authenticator app');
+      await check('two-factor: QR page');
+      const secret = (await page.locator('#secret').textContent()).replace(/\s+/g, '');
+      const app = new Authenticator(secret);
+      await page.fill('input[name="token"]', '000000');
+      await go(page, 'button[type="submit"]');
+      await check('two-factor: QR page, wrong code', { invalid: ['token'] });
+      await page.fill('input[name="token"]', await app.fresh());
+      await go(page, 'button[type="submit"]');
+      await page.locator('#recovery-codes').waitFor();
+      await check('two-factor: recovery codes');
+      await page.goto(`${BASE}/auth/two-factor`);
+      await check('two-factor settings, on');
+      await page.fill('input[name="token"]', '000000');
+      await go(page, 'button:has-text("Generate new recovery codes")');
+      await check('two-factor: new recovery codes, wrong code', { invalid: ['token'] });
+      await page.goto(`${BASE}/auth/two-factor/disable`);
+      await check('two-factor: turn off', { danger: ['Turn off'] });
+      await page.fill('input[name="token"]', '000000');
+      await go(page, 'button[type="submit"]');
+      await check('two-factor: turn off, wrong code',
+        { invalid: ['token'], danger: ['Turn off'] });
+      await page.goto(`${BASE}/auth/two-factor/disable?recovery=1`);
+      await check('two-factor: turn off with a recovery code');
+
+      // OAuth: the consent page of a third-party client; then sign out through end-session.
+      await page.goto(`${BASE}/auth/authorize?response_type=code&client_id=${CONSENT.id}`
+        + `&redirect_uri=${encodeURIComponent(CONSENT.cb)}&scope=openid%20email&state=s1&nonce=n1`);
+      await page.locator('#consent-client').waitFor();
+      await check('consent', { secondary: ['Deny'] });
+      await page.goto(`${BASE}/auth/end-session`);
+      await check('sign out?');
+      await go(page, 'button:has-text("Sign out")');
+      await check('signed out');
+
+      // Password reset: the request, check your e-mail, the link's page, an invalid link.
+      await page.goto(`${BASE}/auth/forgot-password`);
+      await check('forgot password');
+      await page.fill('input[name="email"]', EMAIL);
+      await go(page, 'button[type="submit"]');
+      await check('forgot password: check your e-mail');
+      await page.goto(await mailedLink('reset-password'));
+      await check('reset: set a new password (with the code)');
+      await page.goto(`${BASE}/auth/reset-password/not-a-valid-link`);
+      await check('reset: link not valid');
+
+      // Sign in: the form, a wrong password, then the code step (and a wrong code).
+      await page.goto(`${BASE}/auth/login`);
+      await check('login');
+      await page.fill('input[name="email"]', EMAIL);
+      await page.fill('input[name="password"]', 'not the password at all');
+      await go(page, 'button[type="submit"]');
+      await check('login, wrong password', { invalid: ['email', 'password'] });
+      await page.fill('input[name="email"]', EMAIL);
+      await page.fill('input[name="password"]', PASSWORD);
+      await go(page, 'button[type="submit"]');
+      assert.equal(page.url(), `${BASE}/auth/two-factor/verify`);
+      await check('two-factor code step', { secondary: ['Cancel and sign out'] });
+      await page.fill('input[name="token"]', '000000');
+      await go(page, 'button:has-text("Verify")');
+      await check('two-factor code step, wrong code',
+        { invalid: ['token'], secondary: ['Cancel and sign out'] });
+      await page.goto(`${BASE}/auth/two-factor/verify?recovery=1`);
+      await check('two-factor code step, recovery code');
+      await page.goto(`${BASE}/auth/two-factor/verify`);
+      await page.fill('input[name="token"]', await app.fresh());
+      await go(page, 'button:has-text("Verify")');
+      assert.equal(page.url(), `${BASE}/`);
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+    console.log(`checked ${seen.length} pages: ${seen.join('; ')}`);
+    assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
+  });
