@@ -33,6 +33,7 @@ authd_settings_default(struct authd_settings *s)
     s->signup_ttl = 24 * 3600;
     s->reset_ttl = 3600;
     s->code_ttl = 60;
+    s->remember_ttl = 0; /* rememberBrowserDays decides */
     snprintf(s->token_alg, sizeof(s->token_alg), "%s", "ES256");
     s->token_cache = AUTHD_TOKEN_CACHE_DEFAULT;
 }
@@ -68,6 +69,8 @@ authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c)
                 n.otp.digits = (unsigned)t->digits;
             if (t->period > 0)
                 n.otp.period = (unsigned)t->period;
+            if (t->remember_browser_days > 0 && t->remember_browser_days <= 365)
+                n.remember_days = t->remember_browser_days;
         }
     }
     pthread_mutex_lock(&a->cfg_lock);

@@ -27,6 +27,7 @@ struct authd_settings {
     int64_t code_ttl;              /* seconds an OAuth authorization code stays valid */
     char token_alg[8];             /* JWS algorithm of issued tokens: "ES256" or "RS256" */
     size_t token_cache;            /* verified tokens remembered (tokcache.h); 0 = none */
+    int64_t remember_ttl; /* seconds a remembered browser lives; 0 = rememberBrowserDays (tests) */
 };
 
 /* The default of authd_settings.token_cache: 8192 tokens, at most ~9 MiB (claims of up to
@@ -40,6 +41,7 @@ struct authd_cfg {
     unsigned past_steps;              /* twoFactor.validPastTokensCount, default 1 */
     struct otp_params otp;            /* twoFactor.{algorithm, digits, period} */
     struct throttle_policies lockout; /* lockout (throttle.h reads it) */
+    int64_t remember_days;            /* twoFactor.rememberBrowserDays, 0 = off */
 };
 
 /* The default of struct authd.refresh_ms: shared state changed by another replica is seen within

@@ -38,6 +38,9 @@ const struct key_prefix key_space[] = {
     {KEY_ATOK, REC(access_token_record), KEY_SWEEP_EXPIRES, NULL},
     {KEY_REVOKED, REC(revoked_token_record), KEY_SWEEP_EXPIRES, NULL},
     {KEY_CONSENT, REC(consent_record), KEY_SWEEP_EXPIRES, NULL},
+    /* Remembered browsers expire; ending a user's sessions or second factor forgets them. */
+    {KEY_DEVICE, REC(device_record), KEY_SWEEP_FAMILY, NULL},
+    {KEY_UDEV, NULL, KEY_WITH_RECORD, KEY_DEVICE},
 };
 
 const size_t key_space_len = sizeof(key_space) / sizeof(key_space[0]);

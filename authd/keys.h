@@ -47,6 +47,9 @@
 #define KEY_ATOK "atok/" /* atok/<token id>  AccessTokenRecord (opaque access tokens) */
 #define KEY_REVOKED "revoked/" /* revoked/<jti>  RevokedTokenRecord: revoked JWTs until exp */
 #define KEY_CONSENT "consent/" /* consent/<user id>/<client>  ConsentRecord */
+/* Remembered browsers (device.c). */
+#define KEY_DEVICE "device/" /* device/<id>  DeviceRecord */
+#define KEY_UDEV "udev/"     /* udev/<user id>/<id>  empty: a user's remembered browsers */
 
 /* How the sweeper treats a prefix. */
 enum key_sweep {
@@ -55,7 +58,8 @@ enum key_sweep {
     KEY_SWEEP_SESSION, /* SessionRecord past session.expires_at, with its usess/ entry */
     KEY_SWEEP_EXPIRES, /* any record whose int64 expires_at has passed */
     KEY_SWEEP_REFRESH, /* like KEY_SWEEP_EXPIRES, with the token's rfam/ entry */
-    KEY_SWEEP_FAMILY,  /* like KEY_SWEEP_EXPIRES, with the family's uoff/ entry */
+    KEY_SWEEP_FAMILY,  /* like KEY_SWEEP_EXPIRES, with the <user_id>/<id> entry of the row
+                          indexed by it (uoff/ of a refresh family, udev/ of a device) */
     KEY_SWEEP_COUNTER, /* ThrottleRecord neither locked nor inside any policy's window */
 };
 

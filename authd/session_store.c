@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "authd/device.h"
 #include "authd/keys.h"
 #include "authd/records.h"
 #include "authd/rfamily.h"
@@ -254,6 +255,9 @@ account_sessions_end_all(struct authd *a, struct store_txn *txn, const char *use
     prefix[pl] = '\0';
     struct end_all e = {.txn = txn, .prefix_len = pl, .keep_sid = keep_sid, .err = 0};
     int r = store_txn_scan(txn, prefix, pl, on_user_session, &e);
-    /* Offline refresh tokens outlive any one session, not the events that end them all. */
-    return r == AUTHD_OK ? rfamily_end_offline(txn, user_id) : r;
+    /* Offline refresh tokens outlive any one session, not the events that end them all; nor
+     * do remembered browsers (device.h). */
+    if (r == AUTHD_OK)
+        r = rfamily_end_offline(txn, user_id);
+    return r == AUTHD_OK ? device_forget_all(txn, user_id, NULL) : r;
 }

@@ -81,8 +81,9 @@ int account_session_active(struct authd *a, const char *token, Authd__Storage__S
 /*
  * Inside txn: deletes every session of user_id except the one whose id is keep_sid (may be
  * NULL), and their index entries, and revokes every offline refresh-token family of the user
- * (rfamily.h), keep_sid or not: the callers are the password change and reset, deactivation
- * and deletion, which no refresh token may outlive.
+ * (rfamily.h) and every remembered browser (device.h), keep_sid or not: the callers are the
+ * password change and reset, deactivation, deletion and signing out everywhere, which no
+ * refresh token or remembered browser may outlive.
  */
 int account_sessions_end_all(struct authd *a, struct store_txn *txn, const char *user_id,
                              const char *keep_sid);

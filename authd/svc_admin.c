@@ -74,6 +74,8 @@ config_validate(struct rpc_ctx *ctx, const Authd__V1__AuthConfig *c)
             bad = "twoFactor.digits must be 6..8";
         else if (t->period != 0 && (t->period < 15 || t->period > 300))
             bad = "twoFactor.period must be 15..300 seconds";
+        else if (t->remember_browser_days < 0 || t->remember_browser_days > 365)
+            bad = "twoFactor.rememberBrowserDays must be 0..365";
         else if (t->webhook != NULL) {
             const Authd__V1__Webhook *w = t->webhook;
             if (w->endpoint[0] != '\0' && (!url_ok(w->endpoint) || w->endpoint[0] == '/'))

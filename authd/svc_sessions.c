@@ -14,6 +14,7 @@
 #include "authd/bearer.h"
 #include "authd/callers.h"
 #include "common/err.h"
+#include "authd/device.h"
 #include "authd/keys.h"
 #include "common/log.h"
 #include "authd/records.h"
@@ -45,18 +46,24 @@ struct login_step {
     const struct login *login;
     Authd__Storage__UserRecord *rec;        /* out */
     Authd__Storage__SessionRecord *session; /* out */
+    const char *device_token;               /* a remembered browser's token, or "" */
     struct token tok;                       /* out */
     int second;                             /* out: 2FA on, a pending session */
+    int remembered;                         /* out: 2FA on, skipped for a remembered browser */
 };
 
-/* Opens the session (a pending one when the user has 2FA on) in the transaction that re-checks
- * what the password check saw (login_recheck). */
+/* Opens the session (a pending one when the user has 2FA on, unless the browser is remembered
+ * for this user: device.h) in the transaction that re-checks what the password check saw
+ * (login_recheck). Only a right password gets this far: the device never stands for it. */
 static int
 login_step(struct authd *a, struct store_txn *txn, void *arg)
 {
     struct login_step *l = arg;
     static const char *const amr_pwd[] = {"pwd"};
+    /* A remembered browser is a second thing the user has (as a recovery code is): "mfa". */
+    static const char *const amr_dev[] = {"pwd", "mfa"};
     const struct session_spec pending = {0, TWOFACTOR_PENDING_TTL, amr_pwd, 1, 0};
+    const struct session_spec remembered = {1, 0, amr_dev, 2, 0};
     rpc_msg_free(l->session ? &l->session->base : NULL);
     l->session = NULL;
     token_wipe(&l->tok);
@@ -64,9 +71,15 @@ login_step(struct authd *a, struct store_txn *txn, void *arg)
     if (r != AUTHD_OK)
         return r;
     l->second = l->rec->user->two_factor != NULL && l->rec->user->two_factor->enabled;
-    return account_session_create(a, txn, l->rec->user, l->login->ip, l->login->user_agent,
-                                  l->second ? &pending : &account_session_pwd, &l->tok,
-                                  &l->session);
+    l->remembered = 0;
+    if (l->second &&
+        (r = device_check(a, txn, l->device_token, l->rec->user->id, &l->remembered)) != AUTHD_OK)
+        return r;
+    const struct session_spec *spec = !l->second      ? &account_session_pwd
+                                      : l->remembered ? &remembered
+                                                      : &pending;
+    return account_session_create(a, txn, l->rec->user, l->login->ip, l->login->user_agent, spec,
+                                  &l->tok, &l->session);
 }
 
 static int
@@ -79,7 +92,7 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
                       .password = req->password,
                       .ip = req->client_ip,
                       .user_agent = req->user_agent};
-    struct login_step s = {.login = &l};
+    struct login_step s = {.login = &l, .device_token = req->device_token};
 
     int r = login_password(a, ctx, &l);
     if (r != AUTHD_OK)
@@ -90,8 +103,12 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
         goto out;
     }
     r = session_answer(ctx, resp, s.session, s.rec->user, s.tok.text);
+    resp->remembered = s.remembered;
     audit_login(ctx, AUDIT_SUCCESS, s.rec->user->id, NULL, req->client_ip,
-                s.second ? "second_factor_required" : "password", s.tok.id);
+                !s.second      ? "password"
+                : s.remembered ? "remembered_browser"
+                               : "second_factor_required",
+                s.tok.id);
 out:
     token_wipe(&s.tok);
     rpc_msg_free(s.session ? &s.session->base : NULL);
@@ -129,6 +146,8 @@ struct verify_step {
     Authd__Storage__UserRecord *rec;        /* out */
     Authd__Storage__SessionRecord *session; /* out: the new session */
     struct token tok;                       /* out */
+    int64_t remember_ttl;                   /* > 0: remember this browser for so long */
+    struct token device;                    /* out: the remembered browser's token */
 };
 
 /* One transaction: check and record the code, end the pending session, open the real one. */
@@ -143,6 +162,7 @@ verify_step(struct authd *a, struct store_txn *txn, void *arg)
     v->rec = NULL;
     v->session = NULL;
     token_wipe(&v->tok);
+    token_wipe(&v->device);
     const Authd__V1__Session *p = v->pending->session;
     int r = account_user_get(a, txn, 1, p->user_id, &v->rec);
     if (r == AUTHD_ERR_NOT_FOUND)
@@ -169,6 +189,9 @@ verify_step(struct authd *a, struct store_txn *txn, void *arg)
     r = account_user_save(a, txn, v->rec);
     if (r == AUTHD_OK)
         r = account_session_delete(a, txn, p->user_id, p->id);
+    /* In the same transaction as the code it follows: no device without a right code. */
+    if (r == AUTHD_OK && v->remember_ttl > 0)
+        r = device_remember(a, txn, p->user_id, v->req->user_agent, v->remember_ttl, &v->device);
     if (r != AUTHD_OK)
         return r;
     const struct session_spec spec = {1, 0, v->judge.used_recovery ? amr_rc : amr_otp, 2,
@@ -199,10 +222,18 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
         .user = pending->session->user_id, .ip = req->client_ip, .reason = "login"};
     v.req = req;
     v.pending = pending;
+    /* Asked for and allowed by the AuthConfig; otherwise the request is as without it. */
+    v.remember_ttl = req->remember_browser ? device_ttl(a) : 0;
     r = twofactor_guarded(a, ctx, &who, NULL, verify_step, &v, &v.judge);
     if (r != AUTHD_OK)
         goto out;
     r = session_answer(ctx, (void *)respm, v.session, v.rec->user, v.tok.text);
+    if (r == AUTHD_OK && v.device.text[0] != '\0') {
+        Authd__V1__SessionResponse *resp = (void *)respm;
+        resp->device_token = rpc_ctx_strdup(ctx, v.device.text);
+        if (resp->device_token == NULL)
+            r = AUTHD_ERR_NOMEM;
+    }
     if (v.judge.used_recovery) {
         char q[96];
         log_event(LOG_INFO, "recovery_codes_left", "user=%s left=%zu",
@@ -212,6 +243,7 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
                 v.tok.id);
 out:
     token_wipe(&v.tok);
+    token_wipe(&v.device);
     rpc_msg_free(v.rec ? &v.rec->base : NULL);
     rpc_msg_free(v.session ? &v.session->base : NULL);
     rpc_msg_free(&pending->base);
@@ -285,6 +317,14 @@ sessions_list(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessag
     return store_scan(a->store, prefix, pl, NULL, 0, on_session, &l);
 }
 
+/* Signing out everywhere: every session of the user (arg), its offline refresh tokens and its
+ * remembered browsers (account_sessions_end_all). */
+static int
+end_all_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    return account_sessions_end_all(a, txn, arg, NULL);
+}
+
 static int
 sessions_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -320,6 +360,24 @@ sessions_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
     }
     if (r == AUTHD_OK && s->session == NULL)
         r = AUTHD_ERR_INTERNAL;
+    if (r == AUTHD_OK && req->everywhere) {
+        if (req->session_id[0] != '\0') {
+            rpc_ctx_set_message(ctx, "everywhere needs the session's token, not an id");
+            r = AUTHD_ERR_INVALID_ARGUMENT;
+        } else {
+            r = account_txn_run(a, end_all_step, (void *)s->session->user_id);
+        }
+        if (r == AUTHD_OK) {
+            struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                               .outcome = AUDIT_SUCCESS,
+                               .user = s->session->user_id,
+                               .target = "sessions/all",
+                               .reason = "signed_out_everywhere"};
+            audit_emit(ctx, &ev);
+        }
+        rpc_msg_free(&s->base);
+        return r;
+    }
     if (r == AUTHD_OK)
         r = account_session_delete(a, NULL, s->session->user_id, s->session->id);
     if (r == AUTHD_OK) {

@@ -22,6 +22,7 @@
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/throttle.h"
+#include "authd/device.h"
 #include "authd/twofactor.h"
 #include "authd/roles.h"
 
@@ -196,9 +197,11 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
         r = twofactor_check(a, c->rec, NULL, c->code, c->recovery_code, &c->judge);
         if (r != AUTHD_OK)
             return r;
-        if (c->act == ACT_DISABLE)
+        if (c->act == ACT_DISABLE) {
+            /* Browsers remembered for the second factor end with it. */
             twofactor_clear(c->rec);
-        else
+            r = device_forget_all(txn, c->rec->user->id, NULL);
+        } else
             r = twofactor_recovery_new(c->rec, c->codes);
     }
     if (r != AUTHD_OK)
@@ -452,6 +455,78 @@ out:
     return r;
 }
 
+/* ---- Remembered browsers (device.h) ------------------------------------------------------- */
+
+static int
+tf_list_devices(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__StatusRequest *req = (const void *)reqm;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    int r = bearer_session(ctx, a, req->session_token, req->bearer_token, 0, &s, &u);
+    if (r != AUTHD_OK)
+        return r;
+    r = device_list(a, ctx, u->user->id, (void *)respm);
+    rpc_msg_free(&s->base);
+    rpc_msg_free(&u->base);
+    return r;
+}
+
+struct forget_step {
+    const char *user_id;
+    const char *device_id; /* NULL: all */
+    size_t n;              /* out: how many were forgotten */
+};
+
+static int
+forget_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct forget_step *f = arg;
+    (void)a;
+    f->n = 0;
+    if (f->device_id == NULL)
+        return device_forget_all(txn, f->user_id, &f->n);
+    int r = device_forget(txn, f->device_id, f->user_id, NULL);
+    f->n = r == AUTHD_OK ? 1 : 0;
+    return r;
+}
+
+static int
+tf_forget_device(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__ForgetDeviceRequest *req = (const void *)reqm;
+    Authd__Storage__SessionRecord *s = NULL;
+    Authd__Storage__UserRecord *u = NULL;
+    if (req->all == (req->device_id[0] != '\0')) {
+        rpc_ctx_set_message(ctx, "give device_id or all, not both");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    int r = bearer_session(ctx, a, req->session_token, req->bearer_token, 0, &s, &u);
+    if (r != AUTHD_OK)
+        return r;
+    /* Only the user's own: another user's id is NOT_FOUND, as an unknown one. */
+    struct forget_step f = {u->user->id, req->all ? NULL : req->device_id, 0};
+    r = account_txn_run(a, forget_step, &f);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        rpc_ctx_set_message(ctx, "no such remembered browser");
+    if (r == AUTHD_OK && f.n > 0) {
+        struct audit ev = {.action = AUDIT_TOKEN_REVOKED,
+                           .outcome = AUDIT_SUCCESS,
+                           .user = u->user->id,
+                           .target = req->all ? "devices/all"
+                                              : rpc_ctx_printf(ctx, "device/%s", req->device_id),
+                           .reason = "device_forgotten"};
+        audit_emit(ctx, &ev);
+    }
+    if (r == AUTHD_OK)
+        r = device_list(a, ctx, u->user->id, (void *)respm);
+    rpc_msg_free(&s->base);
+    rpc_msg_free(&u->base);
+    return r;
+}
+
 const struct rpc_method authd_twofactor_methods[] = {
     {"BeginEnrollment", tf_begin, 0, ROLE_EDGE},
     {"ConfirmEnrollment", tf_confirm, 0, ROLE_EDGE},
@@ -460,6 +535,8 @@ const struct rpc_method authd_twofactor_methods[] = {
     {"RegenerateRecoveryCodes", tf_regenerate, 0, ROLE_EDGE},
     {"IssueDeliveryCode", tf_issue_delivery_code, 0, ROLE_EDGE},
     {"PendingEnrollment", tf_pending, 0, ROLE_EDGE},
+    {"ListDevices", tf_list_devices, 0, ROLE_EDGE},
+    {"ForgetDevice", tf_forget_device, 0, ROLE_EDGE},
 };
 const size_t authd_twofactor_n_methods =
     sizeof(authd_twofactor_methods) / sizeof(authd_twofactor_methods[0]);

@@ -16,6 +16,7 @@
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/throttle.h"
+#include "authd/device.h"
 #include "authd/twofactor.h"
 #include "authd/v1/users.pb-c.h"
 #include "authd/roles.h"
@@ -282,6 +283,9 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
     if (u->reset_two_factor) {
         u->had_two_factor = tf_on;
         twofactor_clear(u->rec);
+        /* Browsers remembered for the second factor end with it. */
+        if ((r = device_forget_all(txn, user->id, NULL)) != AUTHD_OK)
+            return r;
     } else if (u->keep_two_factor && !tf_on) {
         return AUTHD_ERR_NOT_ENABLED;
     }
@@ -435,6 +439,81 @@ users_unlock(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     return r;
 }
 
+/* ---- Remembered browsers (device.h) ------------------------------------------------------- */
+
+/* An existing user (id), or AUTHD_ERR_NOT_FOUND with a message naming it. */
+static int
+user_exists(struct rpc_ctx *ctx, struct authd *a, const char *id)
+{
+    Authd__Storage__UserRecord *rec = NULL;
+    int r = id[0] != '\0' ? account_user_get(a, NULL, 0, id, &rec) : AUTHD_ERR_NOT_FOUND;
+    rpc_msg_free(rec ? &rec->base : NULL);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        rpc_ctx_set_message(ctx, rpc_ctx_printf(ctx, "user %s not found", id));
+    return r;
+}
+
+static int
+users_list_devices(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__ListUserDevicesRequest *req = (const void *)reqm;
+    int r = user_exists(ctx, a, req->id);
+    return r == AUTHD_OK ? device_list(a, ctx, req->id, (void *)respm) : r;
+}
+
+struct revoke_devices_step {
+    const char *user_id;   /* all of this user's, or */
+    const char *device_id; /* this one, whoever's */
+    char owner[KEY_MAX];   /* out: the device's user */
+    size_t n;              /* out */
+};
+
+static int
+revoke_devices_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct revoke_devices_step *d = arg;
+    (void)a;
+    d->n = 0;
+    if (d->device_id == NULL)
+        return device_forget_all(txn, d->user_id, &d->n);
+    int r = device_forget(txn, d->device_id, NULL, d->owner);
+    d->n = r == AUTHD_OK ? 1 : 0;
+    return r;
+}
+
+static int
+users_revoke_devices(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    struct authd *a = rpc_ctx_arg(ctx);
+    const Authd__V1__RevokeDevicesRequest *req = (const void *)reqm;
+    Authd__V1__RevokeDevicesResponse *resp = (void *)respm;
+    int by_device = req->device_id[0] != '\0';
+    if (by_device == (req->id[0] != '\0')) {
+        rpc_ctx_set_message(ctx, "give the user's id or a device_id, not both");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    struct revoke_devices_step d = {.user_id = req->id,
+                                    .device_id = by_device ? req->device_id : NULL};
+    d.owner[0] = '\0';
+    int r = by_device ? AUTHD_OK : user_exists(ctx, a, req->id);
+    if (r == AUTHD_OK) {
+        r = account_txn_run(a, revoke_devices_step, &d);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            rpc_ctx_set_message(ctx, rpc_ctx_printf(ctx, "device %s not found", req->device_id));
+    }
+    resp->revoked = (uint32_t)d.n;
+    const char *uid = by_device ? d.owner : req->id;
+    struct audit ev = {.action = AUDIT_ADMIN_CHANGE,
+                       .outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE,
+                       .user = uid[0] != '\0' ? uid : NULL,
+                       .target = by_device ? rpc_ctx_printf(ctx, "device/%s", req->device_id)
+                                           : rpc_ctx_printf(ctx, "user/%s", req->id),
+                       .reason = "Users/RevokeDevices"};
+    audit_emit(ctx, &ev);
+    return r;
+}
+
 const struct rpc_method authd_users_methods[] = {
     {"Create", users_create, 0, ROLE_ADMIN},
     {"Get", users_get, RPC_INLINE, ROLE_ADMIN | ROLE_SERVICE},
@@ -444,5 +523,7 @@ const struct rpc_method authd_users_methods[] = {
     {"SetPassword", users_set_password, 0, ROLE_ADMIN},
     {"ResetTwoFactor", users_reset_two_factor, 0, ROLE_ADMIN},
     {"Unlock", users_unlock, 0, ROLE_ADMIN},
+    {"ListDevices", users_list_devices, 0, ROLE_ADMIN},
+    {"RevokeDevices", users_revoke_devices, 0, ROLE_ADMIN},
 };
 const size_t authd_users_n_methods = sizeof(authd_users_methods) / sizeof(authd_users_methods[0]);

@@ -41,6 +41,7 @@ struct sweep_pass {
     struct authd *a;
     enum key_sweep kind;
     const ProtobufCMessageDescriptor *desc; /* KEY_SWEEP_EXPIRES/_REFRESH/_FAMILY: expires_at */
+    const char *index;                      /* KEY_SWEEP_FAMILY: the per-user index prefix */
     size_t prefix_len;
     int64_t now;
     int64_t window;          /* KEY_SWEEP_COUNTER: the widest lockout window */
@@ -101,13 +102,19 @@ judge(const struct sweep_pass *p, const char *key, size_t klen, const void *val,
                              key + p->prefix_len);
             if (n <= 0 || (size_t)n >= KEY_MAX || rt->family[0] == '\0')
                 ikey[0] = '\0';
-        } else if (expired && p->kind == KEY_SWEEP_FAMILY) {
-            /* An offline family's entry in its user's index (absent for the others). */
-            const Authd__Storage__RefreshFamilyRecord *fr = (const void *)m;
+        } else if (expired && p->kind == KEY_SWEEP_FAMILY && p->index != NULL) {
+            /* The record's entry in its user's index (an offline family's uoff/, a device's
+             * udev/; absent for online families). */
+            const ProtobufCFieldDescriptor *uf =
+                protobuf_c_message_descriptor_get_field_by_name(p->desc, "user_id");
+            const char *uid = uf != NULL && uf->type == PROTOBUF_C_TYPE_STRING
+                                  ? *(char *const *)(const void *)((const char *)m + uf->offset)
+                                  : NULL;
             size_t il = klen - p->prefix_len;
-            int n = snprintf(ikey, KEY_MAX, "%s%s/%.*s", KEY_UOFF, fr->user_id, (int)il,
-                             key + p->prefix_len);
-            if (n <= 0 || (size_t)n >= KEY_MAX || fr->user_id[0] == '\0')
+            int n = uid != NULL ? snprintf(ikey, KEY_MAX, "%s%s/%.*s", p->index, uid, (int)il,
+                                           key + p->prefix_len)
+                                : 0;
+            if (n <= 0 || (size_t)n >= KEY_MAX || uid[0] == '\0')
                 ikey[0] = '\0';
         }
         protobuf_c_message_free_unpacked(m, NULL);
@@ -198,6 +205,9 @@ sweep_records(struct authd *a, const struct key_prefix *kp, int64_t now, uint64_
     p->prefix_len = strlen(kp->prefix);
     p->now = now;
     p->window = throttle_widest_window(a);
+    for (size_t i = 0; i < key_space_len; i++)
+        if (key_space[i].indexed_by != NULL && strcmp(key_space[i].indexed_by, kp->prefix) == 0)
+            p->index = key_space[i].prefix;
     int r = AUTHD_OK;
     if ((p->kind == KEY_SWEEP_EXPIRES || p->kind == KEY_SWEEP_REFRESH ||
          p->kind == KEY_SWEEP_FAMILY) &&

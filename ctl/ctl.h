@@ -52,6 +52,16 @@ int ctl_cmd_backup(struct ctl *ctl, int argc, char **argv);
 int ctl_user_sessions(struct ctl *ctl, const char *user_id);
 
 /*
+ * `authctl user devices` / `user forget-devices` (device.c): the remembered browsers of user_id
+ * (borrowed) from Users.ListDevices, as a table or under -o json an array; or all of them
+ * forgotten (Users.RevokeDevices). Return an enum authctl_exit.
+ */
+int ctl_user_devices(struct ctl *ctl, const char *user_id);
+int ctl_user_forget_devices(struct ctl *ctl, const char *user_id);
+/* `authctl device revoke --id ID` (device.c). */
+int ctl_cmd_device(struct ctl *ctl, int argc, char **argv);
+
+/*
  * `authctl apply -f path` ("-" is standard input): reads and validates the whole manifest
  * first (nothing is applied when any resource is wrong), then applies the resources in order
  * through ctl's channel, printing "AuthConfig/app configured", "User/alice

@@ -83,10 +83,17 @@ static const struct opts_program program = {
         "                               second-factor codes; client addresses stay locked)\n"
         "  user sessions (--id ID | --email E)\n"
         "                               list the user's sessions (ids, times, address)\n"
+        "  user devices (--id ID | --email E)\n"
+        "                               list the user's remembered browsers (id, label,\n"
+        "                               added, expires, last used)\n"
+        "  user forget-devices (--id ID | --email E)\n"
+        "                               forget all of them: each asks for the second factor\n"
+        "                               again\n"
         "  user set-email (--id ID | --email E) --new-email E2 [--email-verified]\n"
         "                               change the address (unique); it is not verified\n"
         "                               unless --email-verified\n"
         "  session revoke --id SID      end one session and every token issued under it\n"
+        "  device revoke --id ID        forget one remembered browser\n"
         "  client get --id ID           print an OAuth client (as a manifest; never its secret)\n"
         "  client list\n"
         "  client delete --id ID\n"
@@ -199,7 +206,7 @@ static int (*command(const char *name))(struct ctl *, int, char **)
     } commands[] = {{"apply", ctl_cmd_apply},     {"user", ctl_cmd_user},
                     {"session", ctl_cmd_session}, {"client", ctl_cmd_client},
                     {"keys", ctl_cmd_keys},       {"config", ctl_cmd_config},
-                    {"backup", ctl_cmd_backup}};
+                    {"backup", ctl_cmd_backup},   {"device", ctl_cmd_device}};
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(name, commands[i].name) == 0)
             return commands[i].run;

@@ -463,7 +463,8 @@ static const char *const lockout_policy_fields[] = {"account", "address", NULL};
 static const char *const lockout_rule_fields[] = {"freeFailures", "firstWait", "maxWait", "window",
                                                   NULL};
 static const char *const two_factor_fields[] = {
-    "issuerName", "validPastTokensCount", "webhook", "algorithm", "digits", "period", NULL};
+    "issuerName", "validPastTokensCount", "webhook", "algorithm", "digits",
+    "period",     "rememberBrowserDays",  NULL};
 static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", NULL};
 static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
 static const char *const user_fields[] = {"resourceType", "id",        "email",         "password",
@@ -620,12 +621,14 @@ map_auth_config(struct mctx *m, const json_t *res, struct manifest_resource *out
             return r;
         c->two_factor->valid_past_tokens_count = (int32_t)v;
         /* Extensions beyond Aidbox: the TOTP algorithm, digits and period (authd validates). */
-        int64_t digits = 0, period = 0;
+        int64_t digits = 0, period = 0, remember = 0;
         if ((r = get_string(m, tf, "twoFactor", "algorithm", &c->two_factor->algorithm, 0)) !=
                 AUTHD_OK ||
             (r = get_int(m, tf, "twoFactor", "digits", 0, 8, &digits)) != AUTHD_OK ||
-            (r = get_int(m, tf, "twoFactor", "period", 0, 3600, &period)) != AUTHD_OK)
+            (r = get_int(m, tf, "twoFactor", "period", 0, 3600, &period)) != AUTHD_OK ||
+            (r = get_int(m, tf, "twoFactor", "rememberBrowserDays", 0, 365, &remember)) != AUTHD_OK)
             return r;
+        c->two_factor->remember_browser_days = (int32_t)remember;
         c->two_factor->digits = (int32_t)digits;
         c->two_factor->period = (int32_t)period;
         if (wh != NULL) {
@@ -1101,6 +1104,9 @@ auth_config_members(json_t *o, const void *msg)
             bad |= json_object_set_new(t, "digits", json_integer(tf->digits));
         if (tf->period != 0)
             bad |= json_object_set_new(t, "period", json_integer(tf->period));
+        if (tf->remember_browser_days != 0)
+            bad |= json_object_set_new(t, "rememberBrowserDays",
+                                       json_integer(tf->remember_browser_days));
         if (tf->webhook != NULL) {
             json_t *w = json_object();
             json_t *h = json_object();

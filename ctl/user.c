@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `authctl user ...`: create, get, list, activate, deactivate, delete, set-password, and by --id
- * or --email: reset-2fa, unlock, sessions (session.c prints them), set-email. Passwords
+ * or --email: reset-2fa, unlock, sessions (session.c prints them), devices and forget-devices
+ * (device.c), set-email. Passwords
  * come only from standard input (without echo on a terminal), never from argv (visible in ps),
  * and are wiped as soon as the call is made.
  */
@@ -197,6 +198,7 @@ parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
             "       authctl user verify-email|unverify-email --id ID\n"
             "       authctl user set-password --id ID --password-stdin\n"
             "       authctl user reset-2fa|unlock|sessions (--id ID | --email E)\n"
+            "       authctl user devices|forget-devices (--id ID | --email E)\n"
             "       authctl user set-email (--id ID | --email E) --new-email E2\n"
             "                              [--email-verified]\n",
         .specs = user_table,
@@ -533,6 +535,20 @@ user_sessions(struct ctl *ctl, const struct user_args *a)
     return ctl_user_sessions(ctl, id);
 }
 
+/* The user's remembered browsers (device.c): listed, or (forget-devices) all forgotten. */
+static int
+user_devices(struct ctl *ctl, const struct user_args *a, const char *cmd)
+{
+    char buf[USER_ID_BUF];
+    const char *id = NULL;
+    int rc;
+
+    if ((rc = user_id_of(ctl, cmd, a, buf, sizeof(buf), &id)) != AUTHCTL_OK)
+        return rc;
+    return strcmp(cmd, "devices") == 0 ? ctl_user_devices(ctl, id)
+                                       : ctl_user_forget_devices(ctl, id);
+}
+
 /*
  * A new e-mail address (Users.Update's email): authd refuses one another user has, and a changed
  * address is not verified unless --email-verified says the administrator knows it is the user's.
@@ -588,7 +604,7 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
     if (argc < 1)
         return ctl_usage_error("'user' needs a subcommand (create, get, list, activate, "
                                "deactivate, verify-email, unverify-email, delete, set-password, "
-                               "reset-2fa, unlock, sessions)");
+                               "reset-2fa, unlock, sessions, devices, forget-devices)");
     const char *sub = argv[0];
     if ((rc = parse_user_args(ctl, argc, argv, &a)) != AUTHCTL_OK)
         return rc;
@@ -616,6 +632,8 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
         return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_unlock(ctl, &a);
     if (strcmp(sub, "sessions") == 0)
         return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_sessions(ctl, &a);
+    if (strcmp(sub, "devices") == 0 || strcmp(sub, "forget-devices") == 0)
+        return (rc = only_options(sub, &a, "ie")) != AUTHCTL_OK ? rc : user_devices(ctl, &a, sub);
     if (strcmp(sub, "set-email") == 0)
         return (rc = only_options(sub, &a, "iemv")) != AUTHCTL_OK ? rc : user_set_email(ctl, &a);
     return ctl_usage_error("unknown command 'user %s'", sub);

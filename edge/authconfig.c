@@ -171,6 +171,10 @@ edge_config_from_msg(struct edge_config *c, const Authd__V1__AuthConfig *cfg)
         copy_text(etf->algorithm, sizeof(etf->algorithm), tf->algorithm);
         etf->digits = tf->digits;
         etf->period = tf->period;
+        etf->remember_browser_days =
+            tf->remember_browser_days > 0 && tf->remember_browser_days <= 365
+                ? tf->remember_browser_days
+                : 0;
         webhook_from_msg(etf, tf->webhook);
     }
 }

@@ -25,11 +25,12 @@ struct edge_authd;
 struct edge_two_factor_config {
     char issuer_name[256];
     int32_t valid_past_tokens_count;
-    char algorithm[16];          /* "" = authd's default (SHA1) */
-    int32_t digits;              /* 0 = authd's default */
-    int32_t period;              /* 0 = authd's default */
-    char webhook_endpoint[1024]; /* an http(s) URL, or "" when no webhook is configured */
-    char webhook_origin[512];    /* scheme://host[:port] of the endpoint, for logs */
+    char algorithm[16];            /* "" = authd's default (SHA1) */
+    int32_t digits;                /* 0 = authd's default */
+    int32_t period;                /* 0 = authd's default */
+    int32_t remember_browser_days; /* "Don't ask again on this browser" for so long; 0 = off */
+    char webhook_endpoint[1024];   /* an http(s) URL, or "" when no webhook is configured */
+    char webhook_origin[512];      /* scheme://host[:port] of the endpoint, for logs */
     /* Each header as a NUL-terminated "Name: value" (or "Name;" for an empty value), one after
      * the other; n_webhook_headers of them. */
     char webhook_headers[EDGE_WEBHOOK_HEADERS_MAX];

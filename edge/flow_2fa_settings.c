@@ -8,6 +8,7 @@
 #include "edge/flows.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "edge/http_err.h"
@@ -37,6 +38,101 @@ code_field(struct page *p, int recovery, int autofocus)
     else
         page_code_input(p, "Code from your authenticator app", "token", "numeric", "one-time-code",
                         EDGE_2FA_CODE_MAX, 1, autofocus);
+}
+
+/* ---- remembered browsers (authd/device.h) ---------------------------------------------- */
+
+/* "2026-12-07 14:03 UTC" of unix seconds t, or "never" for 0. */
+static const char *
+when(int64_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+        return "never";
+    return buf;
+}
+
+/*
+ * The user's remembered browsers, each with a Revoke button, and "Forget all": shown when the
+ * AuthConfig lets browsers be remembered or some still are.
+ */
+static void
+devices_section(struct edge_req *r, struct page *p, const char *token)
+{
+    Authd__V1__StatusRequest req = AUTHD__V1__STATUS_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    Authd__V1__DeviceList *l = NULL;
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "ListDevices", &req.base, (ProtobufCMessage **)&l, NULL);
+    if (err != AUTHD_OK) {
+        log_event(LOG_WARN, "2fa_devices_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
+        return; /* the rest of the page still helps */
+    }
+    if (l->n_devices == 0 && r->cfg.two_factor.remember_browser_days <= 0) {
+        rpc_msg_free(&l->base);
+        return;
+    }
+    const char *csrf = edge_req_csrf(r);
+    page_raw(p, "<h2>Remembered browsers</h2>\n");
+    if (l->n_devices == 0) {
+        page_para(p, "No browser is remembered. When you sign in, you can choose not to be asked "
+                     "for a code again on that browser for a while.");
+    } else {
+        page_para(p, "These browsers are not asked for a code when you sign in with your "
+                     "password. Revoke any you do not recognise.");
+        page_raw(p, "<ul id=\"devices\">\n");
+        for (size_t i = 0; i < l->n_devices; i++) {
+            const Authd__V1__Device *d = l->devices[i];
+            char added[40], used[40];
+            page_raw(p, "<li><strong>");
+            page_text(p, d->label);
+            page_raw(p, "</strong><br><span class=\"muted\">Added ");
+            page_text(p, when(d->created_at, added, sizeof(added)));
+            page_raw(p, ", last used ");
+            page_text(p, when(d->last_used_at, used, sizeof(used)));
+            page_raw(p, "</span>\n");
+            page_form_begin(p, "/auth/two-factor/devices/forget", csrf);
+            page_hidden(p, "device_id", d->id);
+            page_submit(p, "Revoke");
+            page_form_end(p);
+            page_raw(p, "</li>\n");
+        }
+        page_raw(p, "</ul>\n");
+        page_form_begin(p, "/auth/two-factor/devices/forget", csrf);
+        page_hidden(p, "all", "1");
+        page_submit(p, "Forget all");
+        page_form_end(p);
+    }
+    rpc_msg_free(&l->base);
+}
+
+int
+edge_flow_2fa_devices_forget(struct edge_req *r)
+{
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_req_redirect(r, "/auth/login");
+    Authd__V1__ForgetDeviceRequest req = AUTHD__V1__FORGET_DEVICE_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    req.all = is_one(edge_req_field(r, "all"));
+    req.device_id = req.all ? "" : edge_authd_str(edge_req_field(r, "device_id"));
+    Authd__V1__DeviceList *l = NULL;
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "ForgetDevice", &req.base, (ProtobufCMessage **)&l, NULL);
+    rpc_msg_free(l != NULL ? &l->base : NULL);
+    if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN)
+        return edge_req_redirect(r, "/auth/login");
+    /* NOT_FOUND: forgotten already (another tab, the sweeper): the list shows what is left. */
+    if (err != AUTHD_OK && err != AUTHD_ERR_NOT_FOUND)
+        return edge_req_fail(r, err, "2fa_devices_forget");
+    log_event(LOG_INFO, "2fa_devices_forgotten", "rid=%s all=%d", r->id, req.all);
+    /* This browser's own cookie names nothing now when all were forgotten. */
+    if (req.all &&
+        (err = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, "", COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX,
+                                   0)) != AUTHD_OK)
+        return err;
+    return edge_req_redirect(r, "/auth/two-factor");
 }
 
 /* ---- status page ----------------------------------------------------------------------- */
@@ -78,6 +174,7 @@ edge_flow_2fa_settings(struct edge_req *r)
         code_field(&p, 0, 0);
         page_submit(&p, "Generate new recovery codes");
         page_form_end(&p);
+        devices_section(r, &p, token);
     } else {
         page_info(&p, "Two-factor authentication is off");
         page_para(&p, "With two-factor authentication, signing in also asks for a code from "

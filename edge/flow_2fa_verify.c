@@ -27,6 +27,7 @@ struct verify_view {
     const char *info;    /* e.g. "We sent a code by sms." */
     const char *error;   /* the last attempt's error */
     int delivery_failed; /* show "We could not send the code" and "Send again" */
+    int remember;        /* the "Don't ask again on this browser" box was ticked */
 };
 
 static int
@@ -50,6 +51,19 @@ mode_link(struct page *p, const struct edge_carry *c, int recovery, const char *
     else if (p->err == AUTHD_OK)
         p->err = err;
     buf_free(&url);
+}
+
+/* The opt-in "Don't ask again on this browser for N days" (only when the AuthConfig allows it). */
+static void
+remember_box(struct page *p, int days, int checked)
+{
+    if (days <= 0 || p->err != AUTHD_OK)
+        return;
+    p->err = buf_printf(&p->out,
+                        "<div class=\"check\"><input type=\"checkbox\" id=\"remember\" "
+                        "name=\"remember\" value=\"1\"%s><label for=\"remember\">Don't ask "
+                        "again on this browser for %d day%s</label></div>\n",
+                        checked ? " checked" : "", days, days == 1 ? "" : "s");
 }
 
 static int
@@ -83,6 +97,7 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
         page_para(&p, "Enter the code from your authenticator app.");
         page_code_input(&p, "Code", "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX, 1, 1);
     }
+    remember_box(&p, r->cfg.two_factor.remember_browser_days, v->remember);
     page_submit(&p, "Verify");
     page_form_end(&p);
     if (v->recovery)
@@ -204,7 +219,9 @@ edge_flow_2fa_verify(struct edge_req *r)
 
     const char *code = edge_req_field(r, "token");
     const char *recovery_code = edge_req_field(r, "recovery_code");
-    struct verify_view v = {.recovery = recovery_code != NULL};
+    int days = r->cfg.two_factor.remember_browser_days;
+    struct verify_view v = {.recovery = recovery_code != NULL,
+                            .remember = days > 0 && is_one(edge_req_field(r, "remember"))};
     if (is_one(edge_req_field(r, "resend")))
         return show(r, 200, &c, &v, 1);
 
@@ -218,6 +235,7 @@ edge_flow_2fa_verify(struct edge_req *r)
     req.recovery_code = edge_authd_str(recovery_code);
     req.client_ip = edge_authd_str(r->client_ip);
     req.user_agent = edge_authd_str(r->user_agent);
+    req.remember_browser = v.remember;
     int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__sessions__descriptor,
                               "VerifySecondFactor", &req.base, (ProtobufCMessage **)&resp, &st);
     edge_req_note_lockout(r, err, &st);
@@ -243,6 +261,10 @@ edge_flow_2fa_verify(struct edge_req *r)
     }
     count_second_factor(AUTHD_OK);
     err = edge_req_set_session(r, resp->session_token);
+    if (err == AUTHD_OK && v.remember && resp->device_token != NULL &&
+        resp->device_token[0] != '\0')
+        err = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, resp->device_token,
+                                  COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX, (long long)days * 86400);
     log_event(LOG_INFO, "second_factor_ok", "rid=%s user=%s ip=%s method=%s", r->id,
               resp->user != NULL ? resp->user->id : "-", r->client_ip,
               by_recovery ? "recovery_code" : "totp");

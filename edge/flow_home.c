@@ -47,6 +47,11 @@ edge_flow_home(struct edge_req *r)
         page_form_begin(&p, "/auth/logout", edge_req_csrf(r));
         page_submit(&p, "Sign out");
         page_form_end(&p);
+        /* Every session, offline token and remembered browser of the user ends. */
+        page_form_begin(&p, "/auth/logout", edge_req_csrf(r));
+        page_hidden(&p, "everywhere", "1");
+        page_submit(&p, "Sign out everywhere");
+        page_form_end(&p);
     } else {
         if (pending)
             page_link(&p, "/auth/two-factor/verify", "Finish signing in");
@@ -60,20 +65,21 @@ edge_flow_home(struct edge_req *r)
 
 /* Sessions.Revoke by the cookie's session token or a bearer (the logout). */
 static int
-session_revoke(struct edge_req *r, const char *token, const char *bearer)
+session_revoke(struct edge_req *r, const char *token, const char *bearer, int everywhere)
 {
     Authd__V1__RevokeSessionRequest req = AUTHD__V1__REVOKE_SESSION_REQUEST__INIT;
     req.session_token = edge_authd_str(token);
     req.bearer_token = edge_authd_str(bearer);
+    req.everywhere = everywhere;
     return edge_authd_call(r->edge->authd, r->id, &authd__v1__sessions__descriptor, "Revoke",
                            &req.base, NULL, NULL);
 }
 
 /* Revokes token; "already gone" counts as done. */
 static int
-revoke(struct edge_req *r, const char *token)
+revoke(struct edge_req *r, const char *token, int everywhere)
 {
-    int err = session_revoke(r, token, NULL);
+    int err = session_revoke(r, token, NULL, everywhere);
     if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
         err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT)
         err = AUTHD_OK;
@@ -84,9 +90,14 @@ int
 edge_flow_logout(struct edge_req *r)
 {
     const char *token = edge_req_session_token(r);
-    int err = token != NULL ? revoke(r, token) : AUTHD_OK;
+    const char *all = edge_req_field(r, "everywhere");
+    int everywhere = all != NULL && strcmp(all, "1") == 0;
+    int err = token != NULL ? revoke(r, token, everywhere) : AUTHD_OK;
     /* The browser forgets the token whatever authd said: nobody else holds it. */
     int cr = edge_req_clear_session(r);
+    if (cr == AUTHD_OK && everywhere) /* its remembered-browser token was forgotten too */
+        cr = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, "", COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX,
+                                 0);
     if (cr != AUTHD_OK)
         return cr;
     if (err != AUTHD_OK)
@@ -127,7 +138,7 @@ edge_flow_session_delete(struct edge_req *r)
      * below). A bearer (a session token, or a user's access token, which ends the session it
      * was issued under and with it every token of that session) that authd does not take
      * ended nothing: 401, never a 200 that leaves the caller believing it signed out. */
-    int err = from_cookie ? revoke(r, token) : session_revoke(r, NULL, token);
+    int err = from_cookie ? revoke(r, token, 0) : session_revoke(r, NULL, token, 0);
     if (!from_cookie && (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
                          err == AUTHD_ERR_INVALID_ARGUMENT))
         err = AUTHD_ERR_UNAUTHENTICATED;

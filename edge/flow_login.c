@@ -110,6 +110,8 @@ edge_flow_login(struct edge_req *r)
     req.password = edge_authd_str(password);
     req.client_ip = edge_authd_str(r->client_ip);
     req.user_agent = edge_authd_str(r->user_agent);
+    /* A remembered browser's cookie: authd alone judges it, after the password. */
+    req.device_token = edge_authd_str(edge_req_cookie(r, EDGE_DEVICE_COOKIE));
     int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__sessions__descriptor, "Login",
                               &req.base, (ProtobufCMessage **)&resp, &st);
     edge_req_note_lockout(r, err, &st);
@@ -131,7 +133,9 @@ edge_flow_login(struct edge_req *r)
     err = edge_req_set_session(r, resp->session_token);
     log_event(LOG_INFO, "login_ok", "rid=%s user=%s ip=%s second_factor=%s", r->id,
               resp->user != NULL ? resp->user->id : "-", r->client_ip,
-              authenticated ? "no" : "pending");
+              resp->remembered ? "remembered"
+              : authenticated  ? "no"
+                               : "pending");
     rpc_msg_free(&resp->base);
     if (err != AUTHD_OK)
         return err;

@@ -73,7 +73,15 @@ int edge_flow_2fa_verify_form(struct edge_req *r); /* GET /auth/two-factor/verif
 int edge_flow_2fa_verify(struct edge_req *r);      /* POST /auth/two-factor/verify */
 
 /* flow_2fa_settings.c */
-int edge_flow_2fa_settings(struct edge_req *r);       /* GET /auth/two-factor */
+int edge_flow_2fa_settings(struct edge_req *r); /* GET /auth/two-factor */
+/* POST /auth/two-factor/devices/forget: device_id=ID, or all=1 (TwoFactor.ForgetDevice) */
+int edge_flow_2fa_devices_forget(struct edge_req *r);
+/*
+ * The cookie of a remembered browser ("Don't ask again on this browser", authd/device.h): its
+ * token, set by flow_2fa_verify.c with HttpOnly, SameSite=Lax (Secure over TLS) for
+ * twoFactor.rememberBrowserDays, and handed to Sessions.Login by flow_login.c. authd judges it.
+ */
+#define EDGE_DEVICE_COOKIE "asid_device"
 int edge_flow_2fa_enable_form(struct edge_req *r);    /* GET /auth/two-factor/enable */
 int edge_flow_2fa_enable(struct edge_req *r);         /* POST /auth/two-factor/enable */
 int edge_flow_2fa_disable_form(struct edge_req *r);   /* GET /auth/two-factor/disable */

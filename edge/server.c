@@ -127,6 +127,7 @@ static const struct route routes[] = {
     {"GET", "/auth/two-factor/disable", ROUTE_PAGE, edge_flow_2fa_disable_form, NULL},
     {"POST", "/auth/two-factor/disable", FORM_POST, edge_flow_2fa_disable, NULL},
     {"POST", "/auth/two-factor/recovery-codes", FORM_POST, edge_flow_2fa_recovery_codes, NULL},
+    {"POST", "/auth/two-factor/devices/forget", FORM_POST, edge_flow_2fa_devices_forget, NULL},
     /* GET only shows the pending enrolment (or a form to begin one); the POST begins it. */
     {"GET", "/app/auth/two-factor/request", ROUTE_PAGE, edge_flow_2fa_request_view, NULL},
     /* ROUTE_PAGE on the JSON routes too: it refreshes the AuthConfig (the webhook). */

@@ -38,7 +38,8 @@ OPEN = "open"  # every caller, even one without credentials
 EXPECT = {
     "authd.v1.Users": {
         "Create": {A}, "Get": {A, S}, "List": {A}, "Update": {A}, "Delete": {A},
-        "SetPassword": {A}, "ResetTwoFactor": {A}, "Unlock": {A},
+        "SetPassword": {A}, "ResetTwoFactor": {A}, "Unlock": {A}, "ListDevices": {A},
+        "RevokeDevices": {A},
     },
     "authd.v1.Sessions": {
         "Login": {E}, "Get": {E, S}, "List": {A}, "Revoke": {E, A}, "ChangePassword": {E},
@@ -49,6 +50,7 @@ EXPECT = {
     "authd.v1.TwoFactor": {
         "BeginEnrollment": {E}, "ConfirmEnrollment": {E}, "Disable": {E}, "Status": {E},
         "RegenerateRecoveryCodes": {E}, "IssueDeliveryCode": {E}, "PendingEnrollment": {E},
+        "ListDevices": {E}, "ForgetDevice": {E},
     },
     "authd.v1.Admin": {"PutAuthConfig": {A}, "GetAuthConfig": {E, A}, "Backup": {A}},
     "authd.v1.ClientAdmin": {"Put": {A}, "Get": {A}, "List": {A}, "Delete": {A},
