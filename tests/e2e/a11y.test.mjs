@@ -15,6 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { checkA11y } from './lib/axe.mjs';
@@ -125,16 +126,19 @@ async function go(page, selector) {
 // when the content fits, tap targets, input borders against the card, the buttons' focus ring.
 function layoutProblems(phone) {
   const out = [];
+  // Any CSS colour (rgb(), oklch()...) to sRGB through a 1x1 canvas, then WCAG's luminance.
+  const ctx = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
   const lum = (c) => {
-    const m = c.match(/rgba?\(([^)]+)\)/);
-    if (!m) return null;
-    const [r, g, b] = m[1].split(',').map((x) => parseFloat(x) / 255);
+    ctx.clearRect(0, 0, 1, 1);
+    ctx.fillStyle = '#000';
+    ctx.fillStyle = c;
+    ctx.fillRect(0, 0, 1, 1);
+    const [r, g, b] = [...ctx.getImageData(0, 0, 1, 1).data].map((x) => x / 255);
     const lin = (v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
     return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
   };
   const ratio = (a, b) => {
     const [x, y] = [lum(a), lum(b)];
-    if (x === null || y === null) return 0;
     return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
   };
   const visible = (e) => {
@@ -195,9 +199,13 @@ async function focusProblems(page) {
     if (f.done) break;
     if (f.skip) continue;
     const q = await page.evaluate(([a, b]) => {
-      const lum = (c) => {
-        const m = c.match(/rgba?\(([^)]+)\)/);
-        const [r, g, bl] = m[1].split(',').map((x) => parseFloat(x) / 255);
+      const ctx = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+      const lum = (c) => { // as in layoutProblems
+        ctx.clearRect(0, 0, 1, 1);
+        ctx.fillStyle = '#000';
+        ctx.fillStyle = c;
+        ctx.fillRect(0, 0, 1, 1);
+        const [r, g, bl] = [...ctx.getImageData(0, 0, 1, 1).data].map((x) => x / 255);
         const lin = (v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
         return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(bl);
       };
@@ -405,5 +413,67 @@ test('every page: axe (serious, critical), layout, tap targets, focus; 2 sizes, 
       await browser.close();
     }
     console.log(`checked ${seen.length} pages: ${seen.join('; ')}`);
+    assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
+  });
+
+// A theme that sets only the accent (README, "Theming"): a dark blue (unreadable as link text
+// on the dark card, and under the default dark --accent-fg) and a bright yellow (unreadable as
+// link text on the white card, and under white --accent-fg). Each is served from loopback as
+// theme.styleUrl, then every check above runs on pages with links and a button, both sizes, both
+// schemes. The AuthConfig is put back as it was (and the edge seen to drop the theme).
+test('a theme that sets only --accent stays readable in light and dark', { timeout: 180000 },
+  async () => {
+    assert.ok(BASE && AUTHCTL && TARGET, 'run me through tests/e2e/run');
+    const ACCENTS = { '/dark.css': ['#1a3d8f', 'rgb(26, 61, 143)'],
+      '/bright.css': ['#f5c400', 'rgb(245, 196, 0)'] };
+    const server = http.createServer((req, res) => {
+      const a = ACCENTS[req.url];
+      res.writeHead(a ? 200 : 404, { 'Content-Type': 'text/css' });
+      res.end(a ? `:root { --accent: ${a[0]}; }\n` : '');
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${server.address().port}`;
+    const saved = JSON.parse(authctl(['config', 'get', '-o', 'json']));
+    // The edge reads the AuthConfig again within seconds: wait (bounded) until a page shows it.
+    const edgeShows = async (styleUrl) => {
+      const deadline = Date.now() + 20000;
+      for (;;) {
+        const html = await (await fetch(`${BASE}/auth/login`)).text();
+        if (styleUrl ? html.includes(styleUrl) : !html.includes(origin)) return;
+        assert.ok(Date.now() < deadline, `the edge did not show theme ${styleUrl || '(none)'}`);
+        await sleep(200);
+      }
+    };
+    const problems = [];
+    const seen = [];
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    try {
+      for (const [file, [accent, rgb]] of Object.entries(ACCENTS)) {
+        const styleUrl = `${origin}${file}`;
+        authctl(['apply', '-f', '-'],
+          JSON.stringify([{ ...saved, theme: { ...(saved.theme || {}), styleUrl } }]));
+        await edgeShows(styleUrl);
+        const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+        page.setDefaultTimeout(10000);
+        await page.goto(`${BASE}/auth/login`);
+        for (const colorScheme of SCHEMES) {
+          await page.emulateMedia({ colorScheme });
+          const bg = await page.locator('button[type="submit"]').evaluate(
+            (e) => getComputedStyle(e).backgroundColor);
+          assert.equal(bg, rgb, `the theme's accent ${accent} is on the button (${colorScheme})`);
+        }
+        await checkPage(page, `login, accent ${accent} only`, problems, seen);
+        await page.goto(`${BASE}/`);
+        await checkPage(page, `home, accent ${accent} only`, problems, seen);
+        await page.goto(`${BASE}/nowhere`);
+        await checkPage(page, `404, accent ${accent} only`, problems, seen);
+        await page.close();
+      }
+    } finally {
+      await browser.close();
+      authctl(['apply', '-f', '-'], JSON.stringify([saved]));
+      await edgeShows(null);
+      server.close();
+    }
     assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
   });
