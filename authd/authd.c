@@ -71,6 +71,11 @@ authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c)
                 n.otp.period = (unsigned)t->period;
             if (t->remember_browser_days > 0 && t->remember_browser_days <= 365)
                 n.remember_days = t->remember_browser_days;
+            /* PutAuthConfig checked each name and the count; keep what fits regardless. */
+            for (size_t i = 0; i < t->n_transports && n.n_transports < AUTHD_TRANSPORTS_MAX; i++)
+                if (strlen(t->transports[i]) <= AUTHD_TRANSPORT_NAME_MAX)
+                    snprintf(n.transports[n.n_transports++], sizeof(n.transports[0]), "%s",
+                             t->transports[i]);
         }
     }
     pthread_mutex_lock(&a->cfg_lock);

@@ -34,6 +34,9 @@ struct authd_settings {
  * TOKCACHE_CLAIMS_MAX = 1 KiB each; a usual access token's are ~300 bytes: ~3 MiB). */
 #define AUTHD_TOKEN_CACHE_DEFAULT 8192
 
+#define AUTHD_TRANSPORTS_MAX 8      /* twoFactor.transports: at most this many names */
+#define AUTHD_TRANSPORT_NAME_MAX 32 /* characters of one (TWOFACTOR_TRANSPORT_MAX) */
+
 /* The parts of the AuthConfig that authd uses on hot paths, with defaults applied. */
 struct authd_cfg {
     int64_t asid_max_age;             /* asidCookieMaxAge, 0 = none */
@@ -42,6 +45,9 @@ struct authd_cfg {
     struct otp_params otp;            /* twoFactor.{algorithm, digits, period} */
     struct throttle_policies lockout; /* lockout (throttle.h reads it) */
     int64_t remember_days;            /* twoFactor.rememberBrowserDays, 0 = off */
+    /* twoFactor.transports, the transports a user may choose (none: any valid name) */
+    char transports[AUTHD_TRANSPORTS_MAX][AUTHD_TRANSPORT_NAME_MAX + 1];
+    unsigned n_transports;
 };
 
 /* The default of struct authd.refresh_ms: shared state changed by another replica is seen within

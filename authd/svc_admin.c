@@ -12,6 +12,7 @@
 #include "authd/audit.h"
 #include "authd/v1/admin.pb-c.h"
 #include "common/err.h"
+#include "authd/twofactor.h"
 #include "authd/keys.h"
 #include "common/log.h"
 #include "authd/otp.h"
@@ -76,7 +77,16 @@ config_validate(struct rpc_ctx *ctx, const Authd__V1__AuthConfig *c)
             bad = "twoFactor.period must be 15..300 seconds";
         else if (t->remember_browser_days < 0 || t->remember_browser_days > 365)
             bad = "twoFactor.rememberBrowserDays must be 0..365";
-        else if (t->webhook != NULL) {
+        else if (t->n_transports > AUTHD_TRANSPORTS_MAX)
+            bad = "twoFactor.transports: at most 8";
+        for (size_t i = 0; bad == NULL && i < t->n_transports; i++) {
+            if (t->transports[i][0] == '\0' || !twofactor_transport_valid(t->transports[i]))
+                bad = "twoFactor.transports: each up to 32 of A-Z a-z 0-9 - _ .";
+            for (size_t j = 0; bad == NULL && j < i; j++)
+                if (strcmp(t->transports[i], t->transports[j]) == 0)
+                    bad = "twoFactor.transports: a name is listed twice";
+        }
+        if (bad == NULL && t->webhook != NULL) {
             const Authd__V1__Webhook *w = t->webhook;
             if (w->endpoint[0] != '\0' && (!url_ok(w->endpoint) || w->endpoint[0] == '/'))
                 bad = "twoFactor.webhook.endpoint must be an http(s) URL";

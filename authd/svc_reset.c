@@ -115,10 +115,39 @@ reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
     if (account_user_get(a, NULL, 0, rec->user_id, &user) != AUTHD_OK || user->user == NULL ||
         user->user->inactive || !reset_still_current(rec, user))
         r = AUTHD_ERR_INVALID_TOKEN;
-    else
-        resp->second_factor_required =
-            user->user->two_factor != NULL && user->user->two_factor->enabled;
+    else if (user->user->two_factor != NULL && user->user->two_factor->enabled) {
+        resp->second_factor_required = 1;
+        const char *t = user->user->two_factor->transport;
+        if (t != NULL && t[0] != '\0') {
+            resp->transport = rpc_ctx_strdup(ctx, t);
+            if (resp->transport == NULL)
+                r = AUTHD_ERR_NOMEM;
+        }
+    }
     rpc_msg_free(user ? &user->base : NULL);
+    rpc_msg_free(&rec->base);
+    return r;
+}
+
+int
+twofactor_reset_user(struct authd *a, const char *token, Authd__Storage__UserRecord **out)
+{
+    Authd__Storage__OneTimeRecord *rec = NULL;
+    Authd__Storage__UserRecord *user = NULL;
+    *out = NULL;
+    int r = account_onetime_check(a, NULL, KEY_RESET, token, &rec, NULL);
+    if (r != AUTHD_OK)
+        return r;
+    /* The same checks as Get: a link whose account is gone, off, or whose password changed since
+     * is no link, and sends no code either. */
+    r = account_user_get(a, NULL, 0, rec->user_id, &user);
+    if (r == AUTHD_ERR_NOT_FOUND || (r == AUTHD_OK && (user->user == NULL || user->user->inactive ||
+                                                       !reset_still_current(rec, user))))
+        r = AUTHD_ERR_INVALID_TOKEN;
+    if (r == AUTHD_OK)
+        *out = user;
+    else
+        rpc_msg_free(user ? &user->base : NULL);
     rpc_msg_free(&rec->base);
     return r;
 }

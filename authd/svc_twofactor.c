@@ -74,6 +74,24 @@ begin_step(struct authd *a, struct store_txn *txn, void *arg)
     return account_user_save(a, txn, b->rec);
 }
 
+_Static_assert(AUTHD_TRANSPORT_NAME_MAX == TWOFACTOR_TRANSPORT_MAX, "one transport name length");
+
+/* 1 when t ("" = the app) may be chosen: any name while twoFactor.transports is empty. */
+static int
+transport_offered(struct authd *a, const char *t)
+{
+    struct authd_cfg cfg;
+    if (t[0] == '\0')
+        return 1;
+    authd_cfg_get(a, &cfg);
+    if (cfg.n_transports == 0)
+        return 1;
+    for (unsigned i = 0; i < cfg.n_transports; i++)
+        if (strcmp(cfg.transports[i], t) == 0)
+            return 1;
+    return 0;
+}
+
 static int
 tf_begin(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -90,6 +108,10 @@ tf_begin(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *re
     buf_init(&uri, 2048);
     if (!twofactor_transport_valid(req->transport)) {
         rpc_ctx_set_message(ctx, "transport: up to 32 of A-Z a-z 0-9 - _ .");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if (!transport_offered(a, req->transport)) {
+        rpc_ctx_set_message(ctx, "transport: not one of twoFactor.transports");
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
     int r = bearer_session(ctx, a, req->session_token, req->bearer_token, 0, &s, &u);
@@ -335,37 +357,73 @@ tf_status(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
     return resp->user != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
 }
 
+/*
+ * Which code IssueDeliveryCode sends for the caller named by req: *u the user (rpc_msg_free) and
+ * *st the state in it whose code goes out. A reset link names the user directly; a session
+ * waiting for its second factor, or a signed-in one with 2FA on (Disable and
+ * RegenerateRecoveryCodes ask for a code), uses the confirmed secret; a signed-in one without,
+ * its enrolment by transport. NOT_REQUESTED when that state has no transport (an authenticator
+ * app makes its own codes); UNAUTHENTICATED / INVALID_TOKEN when nobody is named.
+ */
+static int
+delivery_target(struct authd *a, const Authd__V1__DeliveryCodeRequest *req,
+                Authd__Storage__UserRecord **u, const Authd__Storage__TotpState **st)
+{
+    Authd__Storage__SessionRecord *s = NULL;
+    int have_session = req->session_token != NULL && req->session_token[0] != '\0';
+    int have_reset = req->reset_token != NULL && req->reset_token[0] != '\0';
+    int r;
+    *u = NULL;
+    *st = NULL;
+    if (have_session == have_reset)
+        return AUTHD_ERR_INVALID_ARGUMENT; /* exactly one of them */
+    if (have_reset) {
+        r = twofactor_reset_user(a, req->reset_token, u);
+        if (r != AUTHD_OK)
+            return r;
+        if (is_enabled(*u))
+            *st = (*u)->totp;
+    } else {
+        r = account_session_check(a, req->session_token, &s);
+        if (r != AUTHD_OK)
+            return r;
+        r = account_user_get(a, NULL, 0, s->session->user_id, u);
+        if (r != AUTHD_OK || (*u)->user == NULL || (*u)->user->inactive) {
+            rpc_msg_free(&s->base);
+            rpc_msg_free(*u ? &(*u)->base : NULL);
+            *u = NULL;
+            return AUTHD_ERR_UNAUTHENTICATED;
+        }
+        if (is_enabled(*u))
+            *st = (*u)->totp; /* a login's second step, or a signed-in user's code step */
+        else if (s->session->authenticated)
+            *st = (*u)->pending_totp; /* an enrolment by transport */
+        rpc_msg_free(&s->base);
+    }
+    if (*st == NULL || (*st)->transport == NULL || (*st)->transport[0] == '\0') {
+        *st = NULL;
+        return AUTHD_ERR_NOT_REQUESTED;
+    }
+    return AUTHD_OK;
+}
+
 static int
 tf_issue_delivery_code(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
     struct authd *a = rpc_ctx_arg(ctx);
     const Authd__V1__DeliveryCodeRequest *req = (const void *)reqm;
     Authd__V1__DeliveryCodeResponse *resp = (void *)respm;
-    Authd__Storage__SessionRecord *s = NULL;
     Authd__Storage__UserRecord *u = NULL;
     const Authd__Storage__TotpState *st = NULL;
-    char code[OTP_MAX_DIGITS + 1];
+    char code[OTP_MAX_DIGITS + 1] = "";
     char q[96];
 
     /* Only the edge delivers codes: the callers table (callers.c) lets no other role here. */
-    int r = account_session_check(a, req->session_token, &s);
+    int r = delivery_target(a, req, &u, &st);
     if (r != AUTHD_OK)
-        return r;
-    r = account_user_get(a, NULL, 0, s->session->user_id, &u);
-    if (r != AUTHD_OK || u->user == NULL || u->user->inactive) {
-        r = AUTHD_ERR_UNAUTHENTICATED;
         goto out;
-    }
-    if (!s->session->authenticated && is_enabled(u) && u->totp->transport[0] != '\0')
-        st = u->totp; /* a login waiting for its second factor */
-    else if (s->session->authenticated && u->pending_totp != NULL &&
-             u->pending_totp->transport[0] != '\0')
-        st = u->pending_totp; /* an enrolment by transport */
-    if (st == NULL) {
-        r = AUTHD_ERR_NOT_REQUESTED;
-        goto out;
-    }
-    /* Each delivery may cost an SMS: no codes for a locked account, and only a few per hour. */
+    /* Each delivery may cost an SMS: no codes for a locked account, and only a few per hour.
+     * Nothing else is recorded: the code is not spent, so sending it again burns nothing. */
     int64_t wait = 0;
     r = throttle_check(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, u->user->id, &wait);
     if (r == AUTHD_ERR_LOCKED)
@@ -385,11 +443,11 @@ tf_issue_delivery_code(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
     resp->user = rec_copy(ctx, &u->user->base);
     if (resp->code == NULL || resp->transport == NULL || resp->user == NULL)
         r = AUTHD_ERR_NOMEM;
-    log_event(LOG_INFO, "delivery_code_issued", "user=%s transport=%s",
-              log_quote(u->user->id, q, sizeof(q)), st->transport);
+    log_event(LOG_INFO, "delivery_code_issued", "user=%s transport=%s for=%s",
+              log_quote(u->user->id, q, sizeof(q)), st->transport,
+              req->reset_token != NULL && req->reset_token[0] != '\0' ? "reset" : "session");
 out:
     secret_wipe(code, sizeof(code));
-    rpc_msg_free(s ? &s->base : NULL);
     rpc_msg_free(u ? &u->base : NULL);
     return r;
 }

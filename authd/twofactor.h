@@ -104,6 +104,15 @@ int twofactor_transport_valid(const char *t);
  */
 int twofactor_set_transport(Authd__Storage__UserRecord *rec, const char *transport);
 
+/*
+ * The user a password-reset link (token, a secret: never logged) was issued for, while the link
+ * still works: unexpired and unused, its user present and active, and issued for the user's
+ * current password (as PasswordReset.Get checks). Nothing is consumed. AUTHD_OK with *out
+ * (rpc_msg_free), else AUTHD_ERR_INVALID_TOKEN or a storage error with *out NULL. Defined in
+ * svc_reset.c, where reset links are judged; TwoFactor.IssueDeliveryCode uses it.
+ */
+int twofactor_reset_user(struct authd *a, const char *token, Authd__Storage__UserRecord **out);
+
 /* Sets *st to a malloc'd copy-free replacement: frees the old one (rpc_msg_free) first. */
 void twofactor_set_state(Authd__Storage__TotpState **slot, Authd__Storage__TotpState *st);
 

@@ -463,8 +463,8 @@ static const char *const lockout_policy_fields[] = {"account", "address", NULL};
 static const char *const lockout_rule_fields[] = {"freeFailures", "firstWait", "maxWait", "window",
                                                   NULL};
 static const char *const two_factor_fields[] = {
-    "issuerName", "validPastTokensCount", "webhook", "algorithm", "digits",
-    "period",     "rememberBrowserDays",  NULL};
+    "issuerName", "validPastTokensCount", "webhook",    "algorithm", "digits",
+    "period",     "rememberBrowserDays",  "transports", NULL};
 static const char *const webhook_fields[] = {"endpoint", "headers", "timeout", NULL};
 static const char *const theme_fields[] = {"styleUrl", "title", "brand", "forgotPasswordUrl", NULL};
 static const char *const user_fields[] = {"resourceType", "id",        "email",         "password",
@@ -626,7 +626,11 @@ map_auth_config(struct mctx *m, const json_t *res, struct manifest_resource *out
                 AUTHD_OK ||
             (r = get_int(m, tf, "twoFactor", "digits", 0, 8, &digits)) != AUTHD_OK ||
             (r = get_int(m, tf, "twoFactor", "period", 0, 3600, &period)) != AUTHD_OK ||
-            (r = get_int(m, tf, "twoFactor", "rememberBrowserDays", 0, 365, &remember)) != AUTHD_OK)
+            (r = get_int(m, tf, "twoFactor", "rememberBrowserDays", 0, 365, &remember)) !=
+                AUTHD_OK ||
+            /* the transports a user may choose at enrolment (authd checks each name) */
+            (r = get_string_list(m, tf, "twoFactor", "transports", 0, &c->two_factor->transports,
+                                 &c->two_factor->n_transports)) != AUTHD_OK)
             return r;
         c->two_factor->remember_browser_days = (int32_t)remember;
         c->two_factor->digits = (int32_t)digits;
@@ -1085,6 +1089,8 @@ resource_json(const char *type, const char *id, int (*members)(json_t *o, const 
 }
 
 /* AuthConfig's members but resourceType and id. */
+static json_t *string_list_json(char *const *arr, size_t n);
+
 static int
 auth_config_members(json_t *o, const void *msg)
 {
@@ -1107,6 +1113,9 @@ auth_config_members(json_t *o, const void *msg)
         if (tf->remember_browser_days != 0)
             bad |= json_object_set_new(t, "rememberBrowserDays",
                                        json_integer(tf->remember_browser_days));
+        if (tf->n_transports > 0)
+            bad |= json_object_set_new(t, "transports",
+                                       string_list_json(tf->transports, tf->n_transports));
         if (tf->webhook != NULL) {
             json_t *w = json_object();
             json_t *h = json_object();

@@ -175,6 +175,11 @@ edge_config_from_msg(struct edge_config *c, const Authd__V1__AuthConfig *cfg)
             tf->remember_browser_days > 0 && tf->remember_browser_days <= 365
                 ? tf->remember_browser_days
                 : 0;
+        for (size_t i = 0; i < tf->n_transports && etf->n_transports < EDGE_TRANSPORTS_MAX; i++)
+            if (tf->transports[i][0] != '\0' &&
+                strlen(tf->transports[i]) < sizeof(etf->transports[0]))
+                copy_text(etf->transports[etf->n_transports++], sizeof(etf->transports[0]),
+                          tf->transports[i]);
         webhook_from_msg(etf, tf->webhook);
     }
 }

@@ -16,6 +16,7 @@ struct edge_authd;
 #define EDGE_WEBHOOK_HEADERS_MAX 4096 /* bytes of "Name: value" lines kept for the webhook */
 #define EDGE_WEBHOOK_TIMEOUT_DEFAULT 5000
 #define EDGE_WEBHOOK_TIMEOUT_MAX 60000 /* a request thread waits this long at most */
+#define EDGE_TRANSPORTS_MAX 8          /* twoFactor.transports kept (authd allows as many) */
 
 /*
  * AuthConfig.twoFactor as the edge keeps it. The webhook's header values may be credentials:
@@ -36,6 +37,9 @@ struct edge_two_factor_config {
     char webhook_headers[EDGE_WEBHOOK_HEADERS_MAX];
     unsigned n_webhook_headers;
     int webhook_timeout_ms; /* webhook.timeout, or EDGE_WEBHOOK_TIMEOUT_DEFAULT when unset */
+    /* twoFactor.transports: the choices of the enrolment page; none = a free-text name */
+    char transports[EDGE_TRANSPORTS_MAX][33];
+    unsigned n_transports;
 };
 
 /* The parts of AuthConfig the edge uses, as plain strings; "" when unset. */

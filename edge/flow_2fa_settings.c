@@ -3,11 +3,15 @@
  * Two-factor settings for a signed-in user: the status page (on/off, recovery codes left),
  * the "enable" choice (authenticator app, or codes sent by the webhook to a transport), turning
  * it off, and new recovery codes. Turning off and new codes need a current code or a recovery
- * code, which authd checks; every change is also mailed to the user.
+ * code, which authd checks; every change is also mailed to the user. For a user whose codes come
+ * by webhook, opening the turn-off or new-codes page sends the code (TwoFactor.IssueDeliveryCode)
+ * and the page offers "Send again" (resend=1, answered 429 with the wait while authd rations
+ * deliveries).
  */
 #include "edge/flows.h"
 
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/err.h"
@@ -28,16 +32,25 @@ enabled(const Authd__V1__User *u)
     return u != NULL && u->two_factor != NULL && u->two_factor->enabled;
 }
 
-/* The field for a current code, or (recovery) for a recovery code. */
+/* The field for a current code (worded for the user's transport), or for a recovery code. */
 static void
-code_field(struct page *p, int recovery, int autofocus)
+code_field(struct page *p, const char *transport, int recovery, int autofocus)
 {
     if (recovery)
         page_code_input(p, "Recovery code", "recovery_code", "text", "off", EDGE_2FA_RECOVERY_MAX,
                         1, autofocus);
     else
-        page_code_input(p, "Code from your authenticator app", "token", "numeric", "one-time-code",
-                        EDGE_2FA_CODE_MAX, 1, autofocus);
+        edge_2fa_code_input(p, transport, 1, autofocus);
+}
+
+/* The user's transport (copied into out; "" for the authenticator app or without a session). */
+static void
+copy_transport(const Authd__V1__User *u, char out[EDGE_2FA_TRANSPORT_MAX + 1])
+{
+    out[0] = '\0';
+    if (u != NULL && u->two_factor != NULL && u->two_factor->transport != NULL &&
+        strlen(u->two_factor->transport) <= EDGE_2FA_TRANSPORT_MAX)
+        memcpy(out, u->two_factor->transport, strlen(u->two_factor->transport) + 1);
 }
 
 /* ---- remembered browsers (authd/device.h) ---------------------------------------------- */
@@ -170,10 +183,15 @@ edge_flow_2fa_settings(struct edge_req *r)
         page_link(&p, "/auth/two-factor/disable", "Turn off two-factor authentication");
         page_raw(&p, "<h2>Recovery codes</h2>\n");
         page_para(&p, "Generating new recovery codes makes the old ones stop working.");
-        page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
-        code_field(&p, 0, 0);
-        page_submit(&p, "Generate new recovery codes");
-        page_form_end(&p);
+        if (edge_2fa_by_webhook(transport)) {
+            /* The code is sent when the user asks for it, on a page of its own. */
+            page_link(&p, "/auth/two-factor/recovery-codes", "Generate new recovery codes");
+        } else {
+            page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
+            code_field(&p, NULL, 0, 0);
+            page_submit(&p, "Generate new recovery codes");
+            page_form_end(&p);
+        }
         devices_section(r, &p, token);
     } else {
         page_info(&p, "Two-factor authentication is off");
@@ -189,6 +207,20 @@ edge_flow_2fa_settings(struct edge_req *r)
 
 /* ---- enable -------------------------------------------------------------------------- */
 
+/* The words of a transport choice: "Text message (SMS)", "Voice call", else its name. */
+static void
+transport_label(struct page *p, const char *t)
+{
+    if (strcasecmp(t, "sms") == 0)
+        page_raw(p, "Text message (SMS)");
+    else if (strcasecmp(t, "voice") == 0 || strcasecmp(t, "call") == 0)
+        page_raw(p, "Voice call");
+    else if (strcasecmp(t, "email") == 0 || strcasecmp(t, "e-mail") == 0)
+        page_raw(p, "E-mail");
+    else
+        page_text(p, t);
+}
+
 static int
 render_enable(struct edge_req *r, int status, const char *transport, const char *error)
 {
@@ -200,10 +232,28 @@ render_enable(struct edge_req *r, int status, const char *transport, const char 
                   "1Password, FreeOTP...) to get a new code every 30 seconds.");
     edge_2fa_start_form(r, &p, "Enable using Authenticator app");
     if (edge_2fa_has_webhook(r)) {
-        page_para(&p, "Or have each code sent to you:");
+        const struct edge_two_factor_config *tf = &r->cfg.two_factor;
         page_form_begin(&p, "/auth/two-factor/enable", edge_req_csrf(r));
-        page_text_input(&p, "How to send the codes (e.g. sms)", "transport", transport,
-                        EDGE_2FA_TRANSPORT_MAX, 1);
+        if (tf->n_transports > 0) {
+            /* The operator's list (twoFactor.transports): choices, the first one preselected. */
+            page_raw(&p, "<fieldset class=\"choices\"><legend>Or have each code sent to you"
+                         "</legend>\n");
+            for (unsigned i = 0; i < tf->n_transports; i++) {
+                const char *t = tf->transports[i];
+                int checked = transport != NULL ? strcmp(transport, t) == 0 : i == 0;
+                page_raw(&p, "<label><input type=\"radio\" name=\"transport\" value=\"");
+                page_text(&p, t);
+                page_raw(&p, checked ? "\" required checked> " : "\" required> ");
+                transport_label(&p, t);
+                page_raw(&p, "</label>\n");
+            }
+            page_raw(&p, "</fieldset>\n");
+        } else {
+            /* No list configured: any transport name the webhook understands, typed. */
+            page_para(&p, "Or have each code sent to you:");
+            page_text_input(&p, "How to send the codes (e.g. sms)", "transport", transport,
+                            EDGE_2FA_TRANSPORT_MAX, 1);
+        }
         page_submit(&p, "Send codes to me instead");
         page_form_end(&p);
     }
@@ -214,12 +264,13 @@ render_enable(struct edge_req *r, int status, const char *transport, const char 
 
 /*
  * The gate of the enable and disable forms: 1 when the browser's session has two-factor
- * authentication in the state want_on, so that the form applies. Otherwise answers itself (the
+ * authentication in the state want_on, so that the form applies (the user's transport copied
+ * into transport, may be NULL). Otherwise answers itself (the
  * settings page when the state is the other one, edge_req_fail() without a usable session) and
  * returns 0 with *err the answer's result.
  */
 static int
-form_applies(struct edge_req *r, int want_on, int *err)
+form_applies(struct edge_req *r, int want_on, int *err, char transport[EDGE_2FA_TRANSPORT_MAX + 1])
 {
     Authd__V1__SessionResponse *s = NULL;
     *err = edge_req_session(r, 0, &s);
@@ -228,6 +279,8 @@ form_applies(struct edge_req *r, int want_on, int *err)
         return 0;
     }
     int on = enabled(s->user);
+    if (transport != NULL)
+        copy_transport(s->user, transport);
     rpc_msg_free(&s->base);
     if (on != want_on) {
         *err = edge_req_redirect(r, "/auth/two-factor");
@@ -240,7 +293,7 @@ int
 edge_flow_2fa_enable_form(struct edge_req *r)
 {
     int err;
-    return form_applies(r, 0, &err) ? render_enable(r, 200, NULL, NULL) : err;
+    return form_applies(r, 0, &err, NULL) ? render_enable(r, 200, NULL, NULL) : err;
 }
 
 /* The page after a code was sent for a transport enrolment: the confirm form. */
@@ -303,6 +356,9 @@ edge_flow_2fa_enable(struct edge_req *r)
                               "BeginEnrollment", &req.base, (ProtobufCMessage **)&b, NULL);
     if (err == AUTHD_ERR_ALREADY_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
+    if ((err == AUTHD_ERR_INVALID_ARGUMENT || err == AUTHD_ERR_TOO_LARGE) &&
+        r->cfg.two_factor.n_transports > 0)
+        return render_enable(r, 400, NULL, "Choose one of the ways offered");
     if (err == AUTHD_ERR_INVALID_ARGUMENT || err == AUTHD_ERR_TOO_LARGE)
         return render_enable(r, 400, transport,
                              "Use up to 32 letters, digits, dashes, dots or underscores");
@@ -322,10 +378,14 @@ edge_flow_2fa_enable(struct edge_req *r)
 /* ---- disable ------------------------------------------------------------------------- */
 
 static int
-render_disable(struct edge_req *r, int status, int recovery, const char *error)
+render_disable(struct edge_req *r, int status, int recovery, const char *error,
+               const struct edge_2fa_delivery *d)
 {
+    int webhook = edge_2fa_by_webhook(d->transport);
     struct page p;
     page_begin(&p, &r->cfg, "Turn off two-factor authentication");
+    if (!recovery)
+        edge_2fa_delivery_msg(&p, d);
     if (error != NULL)
         page_error(&p, error);
     if (error != NULL && (status == 400 || status == 401))
@@ -333,11 +393,18 @@ render_disable(struct edge_req *r, int status, int recovery, const char *error)
     page_para(&p, "Signing in will then need only your password. Enter a current code to "
                   "confirm.");
     page_form_begin(&p, "/auth/two-factor/disable", edge_req_csrf(r));
-    code_field(&p, recovery, 1);
+    code_field(&p, d->transport, recovery, 1);
     page_submit_as(&p, "Turn off", "danger");
     page_form_end(&p);
+    if (webhook && !recovery) {
+        page_form_begin(&p, "/auth/two-factor/disable", edge_req_csrf(r));
+        edge_2fa_resend_button(&p, d);
+        page_form_end(&p);
+    }
     if (recovery)
-        page_link(&p, "/auth/two-factor/disable", "Use a code from your app instead");
+        page_link(&p, "/auth/two-factor/disable",
+                  webhook ? "Use the code we sent you instead"
+                          : "Use a code from your app instead");
     else
         page_link(&p, "/auth/two-factor/disable?recovery=1", "Use a recovery code");
     page_link(&p, "/auth/two-factor", "Cancel");
@@ -345,13 +412,34 @@ render_disable(struct edge_req *r, int status, int recovery, const char *error)
     return edge_req_page(r, status, &p);
 }
 
+/* A code form of this file (render_disable, render_regenerate). */
+typedef int (*code_form_fn)(struct edge_req *r, int status, int recovery, const char *error,
+                            const struct edge_2fa_delivery *d);
+
+/*
+ * The GET of a code form (and its "Send again"): when 2FA is on, sends a webhook user the code
+ * (unless recovery) and renders the form; a rationed "Send again" (resend) answers 429.
+ */
+static int
+code_form_page(struct edge_req *r, code_form_fn render, int recovery, int resend)
+{
+    int err;
+    char transport[EDGE_2FA_TRANSPORT_MAX + 1];
+    if (!form_applies(r, 1, &err, transport))
+        return err;
+    struct edge_2fa_delivery d = {.transport = transport};
+    if (!recovery) {
+        err = edge_2fa_send_code(r, edge_req_session_token(r), NULL, NULL, &d);
+        if (err != AUTHD_OK)
+            return edge_req_redirect(r, "/auth/login");
+    }
+    return render(r, resend && d.wait > 0 ? 429 : 200, recovery, NULL, &d);
+}
+
 int
 edge_flow_2fa_disable_form(struct edge_req *r)
 {
-    int err;
-    if (!form_applies(r, 1, &err))
-        return err;
-    return render_disable(r, 200, is_one(edge_req_query(r, "recovery")), NULL);
+    return code_form_page(r, render_disable, is_one(edge_req_query(r, "recovery")), 0);
 }
 
 /* The request of Disable and RegenerateRecoveryCodes: the session, the form's code or
@@ -375,9 +463,6 @@ is_code_error(int err)
            err == AUTHD_ERR_INVALID_ARGUMENT;
 }
 
-/* A code form of this file (render_disable, render_regenerate). */
-typedef int (*code_form_fn)(struct edge_req *r, int status, int recovery, const char *error);
-
 /* What a page does once authd agreed; m is the reply, freed by the caller after. */
 typedef int (*agreed_fn)(struct edge_req *r, ProtobufCMessage *m);
 
@@ -395,6 +480,8 @@ second_factor_flow(struct edge_req *r, const char *method, const char *what,
     const char *token = edge_req_session_token(r);
     if (token == NULL)
         return edge_req_redirect(r, "/auth/login");
+    if (is_one(edge_req_field(r, "resend")))
+        return code_form_page(r, render, 0, 1);
     const char *recovery_code = edge_req_field(r, "recovery_code");
     ProtobufCMessage *m = NULL;
     struct rpc_status st;
@@ -410,7 +497,15 @@ second_factor_flow(struct edge_req *r, const char *method, const char *what,
         edge_http_err_map(err, &he);
         log_event(LOG_INFO, failed_event, "rid=%s err=%s ip=%s", r->id, authd_err_reason(err),
                   r->client_ip);
-        return render(r, he.status, recovery_code != NULL, he.message);
+        /* The form again, worded for the user's transport (nothing is sent on a wrong code). */
+        char transport[EDGE_2FA_TRANSPORT_MAX + 1] = "";
+        Authd__V1__SessionResponse *s = NULL;
+        if (edge_req_session(r, 0, &s) == AUTHD_OK) {
+            copy_transport(s->user, transport);
+            rpc_msg_free(&s->base);
+        }
+        struct edge_2fa_delivery d = {.transport = transport};
+        return render(r, he.status, recovery_code != NULL, he.message, &d);
     }
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, what);
@@ -442,19 +537,27 @@ edge_flow_2fa_disable(struct edge_req *r)
 /* ---- new recovery codes ---------------------------------------------------------------- */
 
 static int
-render_regenerate(struct edge_req *r, int status, int recovery, const char *error)
+render_regenerate(struct edge_req *r, int status, int recovery, const char *error,
+                  const struct edge_2fa_delivery *d)
 {
     struct page p;
     page_begin(&p, &r->cfg, "Generate new recovery codes");
+    if (!recovery)
+        edge_2fa_delivery_msg(&p, d);
     if (error != NULL)
         page_error(&p, error);
     if (error != NULL && (status == 400 || status == 401))
         page_invalid(&p, recovery ? "recovery_code" : "token");
     page_para(&p, "Generating new recovery codes makes the old ones stop working.");
     page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
-    code_field(&p, recovery, 1);
+    code_field(&p, d->transport, recovery, 1);
     page_submit(&p, "Generate new recovery codes");
     page_form_end(&p);
+    if (edge_2fa_by_webhook(d->transport) && !recovery) {
+        page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
+        edge_2fa_resend_button(&p, d);
+        page_form_end(&p);
+    }
     page_link(&p, "/auth/two-factor", "Cancel");
     page_end(&p);
     return edge_req_page(r, status, &p);
@@ -472,6 +575,12 @@ regenerated(struct edge_req *r, ProtobufCMessage *m)
                         "account. If this was not you, change your password now.");
     return edge_2fa_codes_page(r, "New recovery codes", "Your old recovery codes no longer work.",
                                rc->recovery_codes, rc->n_recovery_codes);
+}
+
+int
+edge_flow_2fa_recovery_codes_form(struct edge_req *r)
+{
+    return code_form_page(r, render_regenerate, is_one(edge_req_query(r, "recovery")), 0);
 }
 
 int

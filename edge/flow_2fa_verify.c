@@ -4,8 +4,9 @@
  * pending session in the asid cookie; this page asks for a code from the authenticator app (or
  * a recovery code) and hands it to Sessions.VerifySecondFactor, which answers with a NEW,
  * authenticated session token (the pending one is gone: no session fixation). For a user with
- * a transport ("sms") the current code is first sent by the AuthConfig webhook, with a way to
- * send it again when that fails. authd counts failures and locks out guessing.
+ * a transport ("sms") the current code is first sent by the AuthConfig webhook, and the page
+ * says so in the transport's words and always offers "Send again" (with the wait while authd
+ * rations deliveries). authd counts failures and locks out guessing.
  */
 #include "edge/flows.h"
 
@@ -23,11 +24,10 @@
 
 /* What the page shows besides the form. */
 struct verify_view {
-    int recovery;        /* ask for a recovery code instead of a TOTP code */
-    const char *info;    /* e.g. "We sent a code by sms." */
-    const char *error;   /* the last attempt's error */
-    int delivery_failed; /* show "We could not send the code" and "Send again" */
-    int remember;        /* the "Don't ask again on this browser" box was ticked */
+    int recovery;                     /* ask for a recovery code instead of a TOTP code */
+    const char *error;                /* the last attempt's error */
+    struct edge_2fa_delivery sending; /* the user's transport and the last delivery */
+    int remember;                     /* the "Don't ask again on this browser" box was ticked */
 };
 
 static int
@@ -70,18 +70,12 @@ static int
 render(struct edge_req *r, int status, const struct edge_carry *c, const struct verify_view *v)
 {
     const char *csrf = edge_req_csrf(r);
+    const char *transport = v->sending.transport;
+    int webhook = edge_2fa_by_webhook(transport);
     struct page p;
     page_begin(&p, &r->cfg, "Two-factor authentication");
-    if (v->delivery_failed) {
-        page_error(&p, "We could not send the code");
-        page_form_begin(&p, VERIFY_PATH, csrf);
-        edge_carry_hidden(c, &p);
-        page_hidden(&p, "resend", "1");
-        page_submit(&p, "Send again");
-        page_form_end(&p);
-    }
-    if (v->info != NULL)
-        page_info(&p, v->info);
+    if (!v->recovery)
+        edge_2fa_delivery_msg(&p, &v->sending);
     if (v->error != NULL)
         page_error(&p, v->error);
     if (v->error != NULL && (status == 400 || status == 401))
@@ -94,14 +88,24 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
         page_code_input(&p, "Recovery code", "recovery_code", "text", "off", EDGE_2FA_RECOVERY_MAX,
                         1, 1);
     } else {
-        page_para(&p, "Enter the code from your authenticator app.");
+        edge_2fa_code_para(&p, transport);
         page_code_input(&p, "Code", "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX, 1, 1);
     }
     remember_box(&p, r->cfg.two_factor.remember_browser_days, v->remember);
     page_submit(&p, "Verify");
     page_form_end(&p);
+    if (webhook && !v->recovery) {
+        /* Always offered (a code can get lost without the webhook noticing), with the wait
+         * while authd rations deliveries. */
+        page_form_begin(&p, VERIFY_PATH, csrf);
+        edge_carry_hidden(c, &p);
+        edge_2fa_resend_button(&p, &v->sending);
+        page_form_end(&p);
+    }
     if (v->recovery)
-        mode_link(&p, c, 0, "Use a code from your app instead");
+        mode_link(&p, c, 0,
+                  webhook ? "Use the code we sent you instead"
+                          : "Use a code from your app instead");
     else
         mode_link(&p, c, 1, "Use a recovery code");
     page_form_begin(&p, "/auth/logout", csrf);
@@ -112,45 +116,13 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
 }
 
 /*
- * Sends the current code by the webhook when the user has a transport and a webhook is
- * configured. Sets v->info or v->delivery_failed. Returns AUTHD_OK, or UNAUTHENTICATED when
- * authd no longer knows the pending session.
- */
-static int
-deliver(struct edge_req *r, const char *token, const Authd__V1__User *u, struct verify_view *v)
-{
-    const char *transport = u != NULL && u->two_factor != NULL ? u->two_factor->transport : NULL;
-    if (transport == NULL || transport[0] == '\0')
-        return AUTHD_OK;
-    if (!edge_2fa_has_webhook(r)) {
-        log_event(LOG_WARN, "webhook_missing", "rid=%s reason=user_has_transport", r->id);
-        return AUTHD_OK;
-    }
-    Authd__V1__DeliveryCodeRequest req = AUTHD__V1__DELIVERY_CODE_REQUEST__INIT;
-    req.session_token = edge_authd_str(token);
-    Authd__V1__DeliveryCodeResponse *d = NULL;
-    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
-                              "IssueDeliveryCode", &req.base, (ProtobufCMessage **)&d, NULL);
-    if (is_session_error(err))
-        return AUTHD_ERR_UNAUTHENTICATED;
-    if (err == AUTHD_OK)
-        err = edge_2fa_deliver(r, d->user != NULL ? d->user : u, d->transport, d->code);
-    else
-        log_event(LOG_WARN, "delivery_code_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
-    rpc_msg_free(d != NULL ? &d->base : NULL);
-    if (err == AUTHD_OK)
-        v->info = "We sent you a code. It may take a moment to arrive.";
-    else
-        v->delivery_failed = 1;
-    return AUTHD_OK;
-}
-
-/*
  * The page for the pending session: back to sign-in without one, on as after login when it is
  * already authenticated, else the form (with delivery unless only re-rendering for an error).
+ * A delivery asked for with "Send again" (resend) that authd rations answers 429 with the wait.
  */
 static int
-show(struct edge_req *r, int status, const struct edge_carry *c, struct verify_view *v, int send)
+show(struct edge_req *r, int status, const struct edge_carry *c, struct verify_view *v, int send,
+     int resend)
 {
     Authd__V1__SessionResponse *s = NULL;
     int err = edge_req_session(r, 1, &s);
@@ -162,12 +134,19 @@ show(struct edge_req *r, int status, const struct edge_carry *c, struct verify_v
         rpc_msg_free(&s->base);
         return edge_req_redirect_next(r, c);
     }
+    const Authd__V1__User *u = s->user;
+    v->sending.transport = u != NULL && u->two_factor != NULL ? u->two_factor->transport : NULL;
     if (send && !v->recovery)
-        err = deliver(r, edge_req_session_token(r), s->user, v);
-    rpc_msg_free(&s->base);
-    if (err == AUTHD_ERR_UNAUTHENTICATED)
+        err = edge_2fa_send_code(r, edge_req_session_token(r), NULL, u, &v->sending);
+    if (err == AUTHD_ERR_UNAUTHENTICATED) {
+        rpc_msg_free(&s->base);
         return edge_2fa_redirect_carry(r, "/auth/login", c);
-    return render(r, status, c, v);
+    }
+    if (resend && v->sending.wait > 0)
+        status = 429;
+    err = render(r, status, c, v); /* before the free: the transport is borrowed from s */
+    rpc_msg_free(&s->base);
+    return err;
 }
 
 /* Counts a second-factor attempt in edge_second_factor_total{outcome} (and lockouts). */
@@ -205,7 +184,7 @@ edge_flow_2fa_verify_form(struct edge_req *r)
     struct edge_carry c;
     edge_carry_from_form(&c, r->query);
     struct verify_view v = {.recovery = is_one(edge_req_query(r, "recovery"))};
-    return show(r, 200, &c, &v, 1);
+    return show(r, 200, &c, &v, 1, 0);
 }
 
 int
@@ -223,7 +202,7 @@ edge_flow_2fa_verify(struct edge_req *r)
     struct verify_view v = {.recovery = recovery_code != NULL,
                             .remember = days > 0 && is_one(edge_req_field(r, "remember"))};
     if (is_one(edge_req_field(r, "resend")))
-        return show(r, 200, &c, &v, 1);
+        return show(r, 200, &c, &v, 1, 1);
 
     int by_recovery =
         (code == NULL || code[0] == '\0') && recovery_code != NULL && recovery_code[0] != '\0';
@@ -251,7 +230,7 @@ edge_flow_2fa_verify(struct edge_req *r)
         struct edge_http_err he;
         edge_http_err_map(err, &he);
         v.error = he.message;
-        return show(r, he.status, &c, &v, 0);
+        return show(r, he.status, &c, &v, 0, 0);
     }
     if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL ||
         !resp->session->authenticated) {

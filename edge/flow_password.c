@@ -126,16 +126,34 @@ edge_flow_forgot(struct edge_req *r)
 /* ---- reset password (the link from the mail) ------------------------------------------ */
 
 static const char *const reset_links[] = {"/auth/forgot-password", "Send a new link", NULL};
+static const struct edge_link_flow reset_link;
+/* The error of a refused second factor: render_reset words it for the user's transport. */
+static const char reset_code_error[] = "Enter a current code or a recovery code";
 
 /*
  * The new-password form for got (PasswordReset.Get's answer); when the user has 2FA it also
- * asks for a code from the app or, instead, a recovery code (both fields optional: either will
- * do).
+ * asks for a current code or, instead, a recovery code (both fields optional: either will do).
+ * For a user whose codes come by webhook, opening the link (a GET) or "Send again" (a POST with
+ * resend=1, answered 429 with the wait while authd rations deliveries) sends the code first,
+ * authd judging the link (TwoFactor.IssueDeliveryCode with the reset token).
  */
 static int
 render_reset(struct edge_req *r, int status, const ProtobufCMessage *got, const char *error)
 {
     const Authd__V1__GetResetResponse *g = (const Authd__V1__GetResetResponse *)got;
+    struct edge_2fa_delivery d = {.transport = g->second_factor_required ? g->transport : NULL};
+    int resend = edge_req_field(r, "resend") != NULL;
+    if (edge_2fa_by_webhook(d.transport) && (strcmp(r->method, "GET") == 0 || resend)) {
+        int err = edge_2fa_send_code(r, NULL, r->param, NULL, &d);
+        if (err == AUTHD_ERR_INVALID_TOKEN)
+            return edge_link_invalid(r, &reset_link);
+        if (resend && d.wait > 0)
+            status = 429;
+    }
+    if (error == reset_code_error)
+        error = edge_2fa_by_webhook(d.transport)
+                    ? "Enter the code we sent you or a recovery code"
+                    : "Enter a current code from your authenticator app or a recovery code";
     struct page p;
     int err = edge_link_form_begin(r, &p, "/auth/reset-password/", "Choose a new password",
                                    g->email, error);
@@ -150,12 +168,29 @@ render_reset(struct edge_req *r, int status, const ProtobufCMessage *got, const 
                "new-password", 0);
     if (g->second_factor_required) {
         page_para(&p, "Your account uses two-factor authentication.");
-        page_code_input(&p, "Code from your authenticator app", "token", "numeric", "one-time-code",
-                        10, 0, 0);
+        edge_2fa_delivery_msg(&p, &d);
+        if (edge_2fa_by_webhook(d.transport))
+            edge_2fa_code_para(&p, d.transport);
+        edge_2fa_code_input(&p, d.transport, 0, 0);
         page_code_input(&p, "or use a recovery code", "recovery_code", "text", "off", 64, 0, 0);
     }
     page_submit(&p, "Set password");
     page_form_end(&p);
+    if (edge_2fa_by_webhook(d.transport)) {
+        struct buf action;
+        buf_init(&action, 4096);
+        err = buf_puts(&action, "/auth/reset-password/");
+        if (err == AUTHD_OK)
+            err = buf_urlenc(&action, r->param);
+        if (err == AUTHD_OK) {
+            page_form_begin(&p, action.data, edge_req_csrf(r));
+            edge_2fa_resend_button(&p, &d);
+            page_form_end(&p);
+        } else if (p.err == AUTHD_OK) {
+            p.err = err;
+        }
+        buf_free(&action);
+    }
     page_end(&p);
     return edge_req_page(r, status, &p);
 }
@@ -178,6 +213,9 @@ edge_flow_reset_form(struct edge_req *r)
 int
 edge_flow_reset(struct edge_req *r)
 {
+    /* "Send again" only sends the code: render_reset does it. */
+    if (edge_req_field(r, "resend") != NULL)
+        return edge_link_render(r, &reset_link, 200, NULL);
     const char *pw = edge_req_new_password(r);
     if (pw == NULL)
         return edge_link_render(r, &reset_link, 400, "Passwords do not match");
@@ -196,9 +234,7 @@ edge_flow_reset(struct edge_req *r)
     if (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_SECOND_FACTOR_REQUIRED) {
         log_event(LOG_INFO, "reset_second_factor_failed", "rid=%s err=%s ip=%s", r->id,
                   authd_err_reason(err), r->client_ip);
-        return edge_link_render(
-            r, &reset_link, 401,
-            "Enter a current code from your authenticator app or a recovery code");
+        return edge_link_render(r, &reset_link, 401, reset_code_error);
     }
     if (err != AUTHD_OK)
         return edge_link_refused(r, &reset_link, err, "reset_complete");

@@ -87,6 +87,7 @@ int edge_flow_2fa_enable(struct edge_req *r);         /* POST /auth/two-factor/e
 int edge_flow_2fa_disable_form(struct edge_req *r);   /* GET /auth/two-factor/disable */
 int edge_flow_2fa_disable(struct edge_req *r);        /* POST /auth/two-factor/disable */
 int edge_flow_2fa_recovery_codes(struct edge_req *r); /* POST /auth/two-factor/recovery-codes */
+int edge_flow_2fa_recovery_codes_form(struct edge_req *r); /* GET /auth/two-factor/recovery-codes */
 
 /* flow_2fa_enroll.c */
 int edge_flow_2fa_request_view(struct edge_req *r); /* GET /app/auth/two-factor/request */

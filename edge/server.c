@@ -126,6 +126,7 @@ static const struct route routes[] = {
     {"POST", "/auth/two-factor/enable", FORM_POST, edge_flow_2fa_enable, NULL},
     {"GET", "/auth/two-factor/disable", ROUTE_PAGE, edge_flow_2fa_disable_form, NULL},
     {"POST", "/auth/two-factor/disable", FORM_POST, edge_flow_2fa_disable, NULL},
+    {"GET", "/auth/two-factor/recovery-codes", ROUTE_PAGE, edge_flow_2fa_recovery_codes_form, NULL},
     {"POST", "/auth/two-factor/recovery-codes", FORM_POST, edge_flow_2fa_recovery_codes, NULL},
     {"POST", "/auth/two-factor/devices/forget", FORM_POST, edge_flow_2fa_devices_forget, NULL},
     /* GET only shows the pending enrolment (or a form to begin one); the POST begins it. */

@@ -3,9 +3,13 @@
 #include "edge/twofactor.h"
 
 #include <string.h>
+#include <strings.h>
 
+#include "authd/v1/twofactor.pb-c.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "edge/http_err.h"
+#include "proto/rpc.h"
 #include "edge/mail.h"
 #include "common/secret.h"
 #include "edge/webhook.h"
@@ -71,6 +75,113 @@ edge_2fa_deliver(struct edge_req *r, const Authd__V1__User *u, const char *trans
     struct webhook_user w;
     webhook_user_from_msg(&w, u, transport);
     return webhook_send(&r->cfg.two_factor, r->id, &w, code);
+}
+
+int
+edge_2fa_by_webhook(const char *transport)
+{
+    return transport != NULL && transport[0] != '\0';
+}
+
+int
+edge_2fa_send_code(struct edge_req *r, const char *session_token, const char *reset_token,
+                   const Authd__V1__User *u, struct edge_2fa_delivery *d)
+{
+    d->sent = d->failed = 0;
+    d->wait = 0;
+    if (!edge_2fa_by_webhook(d->transport))
+        return AUTHD_OK;
+    if (!edge_2fa_has_webhook(r)) {
+        log_event(LOG_WARN, "webhook_missing", "rid=%s reason=user_has_transport", r->id);
+        d->failed = 1;
+        return AUTHD_OK;
+    }
+    Authd__V1__DeliveryCodeRequest req = AUTHD__V1__DELIVERY_CODE_REQUEST__INIT;
+    req.session_token = edge_authd_str(session_token);
+    req.reset_token = edge_authd_str(reset_token);
+    Authd__V1__DeliveryCodeResponse *resp = NULL;
+    struct rpc_status st;
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "IssueDeliveryCode", &req.base, (ProtobufCMessage **)&resp, &st);
+    edge_req_note_lockout(r, err, &st);
+    if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
+        err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT)
+        return reset_token != NULL ? AUTHD_ERR_INVALID_TOKEN : AUTHD_ERR_UNAUTHENTICATED;
+    if (err == AUTHD_OK)
+        err = edge_2fa_deliver(r, resp->user != NULL ? resp->user : u, resp->transport, resp->code);
+    else
+        log_event(LOG_WARN, "delivery_code_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
+    rpc_msg_free(resp != NULL ? &resp->base : NULL);
+    if (err == AUTHD_OK)
+        d->sent = 1;
+    else if (err == AUTHD_ERR_LOCKED && (d->wait = edge_http_retry_after(err, st.retry_after)) > 0)
+        ; /* rate limited: the page says how long to wait */
+    else
+        d->failed = 1;
+    return AUTHD_OK;
+}
+
+/* Appends how the code travels to the user: "to your phone by SMS", "by pigeon"... */
+static void
+transport_words(struct page *p, const char *transport)
+{
+    if (strcasecmp(transport, "sms") == 0)
+        page_raw(p, "to your phone by SMS");
+    else if (strcasecmp(transport, "voice") == 0 || strcasecmp(transport, "call") == 0)
+        page_raw(p, "to your phone by a voice call");
+    else if (strcasecmp(transport, "email") == 0 || strcasecmp(transport, "e-mail") == 0)
+        page_raw(p, "by e-mail");
+    else {
+        page_raw(p, "by ");
+        page_text(p, transport);
+    }
+}
+
+void
+edge_2fa_delivery_msg(struct page *p, const struct edge_2fa_delivery *d)
+{
+    if (!edge_2fa_by_webhook(d->transport))
+        return;
+    if (d->sent) {
+        page_raw(p, "<div class=\"msg info\" role=\"status\">We sent you a code ");
+        transport_words(p, d->transport);
+        page_raw(p, ". It may take a moment to arrive.</div>\n");
+    } else if (d->wait > 0) {
+        page_info(p, "A code was sent to you a moment ago.");
+    } else if (d->failed) {
+        page_error(p, "We could not send the code. Try again in a moment with Send again.");
+    }
+}
+
+void
+edge_2fa_code_para(struct page *p, const char *transport)
+{
+    if (!edge_2fa_by_webhook(transport)) {
+        page_para(p, "Enter the code from your authenticator app.");
+        return;
+    }
+    page_raw(p, "<p>Enter the code we sent ");
+    transport_words(p, transport);
+    page_raw(p, ".</p>\n");
+}
+
+void
+edge_2fa_code_input(struct page *p, const char *transport, int required, int autofocus)
+{
+    page_code_input(
+        p, edge_2fa_by_webhook(transport) ? "Code we sent you" : "Code from your authenticator app",
+        "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX, required, autofocus);
+}
+
+void
+edge_2fa_resend_button(struct page *p, const struct edge_2fa_delivery *d)
+{
+    page_hidden(p, "resend", "1");
+    page_submit_as(p, "Send again", "secondary");
+    if (d->wait > 0 && p->err == AUTHD_OK)
+        p->err = buf_printf(
+            &p->out, "<p id=\"resend-wait\">You can ask for a new code in %ld second%s.</p>\n",
+            d->wait, d->wait == 1 ? "" : "s");
 }
 
 void

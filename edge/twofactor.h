@@ -41,6 +41,56 @@ int edge_2fa_has_webhook(const struct edge_req *r);
 int edge_2fa_deliver(struct edge_req *r, const Authd__V1__User *u, const char *transport,
                      const char *code);
 
+/* 1 when a user with this two-factor transport (may be NULL) gets codes by webhook. */
+int edge_2fa_by_webhook(const char *transport);
+
+/* What a code page knows about the code it had sent by webhook. */
+struct edge_2fa_delivery {
+    const char *transport; /* the user's transport (borrowed); NULL or "" = authenticator app */
+    int sent;              /* the webhook took the code */
+    int failed;            /* it could not be sent (webhook down, or authd had none to give) */
+    long wait;             /* rate limited: seconds until another may be asked for; 0 = not */
+};
+
+/*
+ * Asks authd (TwoFactor.IssueDeliveryCode) for the current code of the user named by
+ * session_token or reset_token (exactly one non-NULL; secrets, borrowed) and sends it by the
+ * webhook; u is the user as the page knows it (for the body while authd's answer lacks one).
+ * Records the outcome in *d (d->transport is left as the caller set it); a rate limit also goes
+ * on r (edge_req_note_lockout) so that a 429 answer carries Retry-After. Does nothing when
+ * d->transport is empty, or no webhook is configured (logged). AUTHD_OK, or
+ * AUTHD_ERR_UNAUTHENTICATED / AUTHD_ERR_INVALID_TOKEN when authd no longer knows the session
+ * or the link. The code is wiped with authd's answer.
+ */
+int edge_2fa_send_code(struct edge_req *r, const char *session_token, const char *reset_token,
+                       const Authd__V1__User *u, struct edge_2fa_delivery *d);
+
+/*
+ * Appends the outcome of d as a message: "We sent you a code to your phone by SMS...", "We
+ * could not send the code", or that one was sent a moment ago (rate limited). Nothing for an
+ * authenticator-app user or when nothing was tried.
+ */
+void edge_2fa_delivery_msg(struct page *p, const struct edge_2fa_delivery *d);
+
+/*
+ * Appends a paragraph saying where the code comes from: "Enter the code we sent to your phone by
+ * SMS." for a webhook user, "Enter the code from your authenticator app." otherwise.
+ */
+void edge_2fa_code_para(struct page *p, const char *transport);
+
+/*
+ * Appends the input for a current code (name "token"), labelled for transport: "Code we sent
+ * you" for a webhook user, "Code from your authenticator app" otherwise.
+ */
+void edge_2fa_code_input(struct page *p, const char *transport, int required, int autofocus);
+
+/*
+ * Inside a form the caller opened (posting back to the page): hidden resend=1 and the "Send
+ * again" button, with the wait ("You can ask for a new code in N seconds", id resend-wait) while
+ * d says deliveries are rate limited.
+ */
+void edge_2fa_resend_button(struct page *p, const struct edge_2fa_delivery *d);
+
 /*
  * Mails the user a security notice (subject; text is the paragraph after "Hello,"), with a
  * link to the two-factor settings page. A failure is logged, not returned: the change it

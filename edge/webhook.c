@@ -92,10 +92,13 @@ int
 webhook_build_body(struct buf *out, const struct webhook_user *u, const char *token)
 {
     json_error_t jerr;
-    json_t *root = json_pack_ex(&jerr, 0, "{s:{s:s, s:s, s:{s:b, s:s}}, s:s}", "user", "id",
-                                str_or_empty(u->id), "email", str_or_empty(u->email), "twoFactor",
-                                "enabled", u->enabled ? 1 : 0, "transport",
-                                str_or_empty(u->transport), "token", str_or_empty(token));
+    /* The chosen transport again at the top, beside user and token: the receiver routes on it
+     * without digging into the user (Aidbox's body is the subset without it). */
+    json_t *root =
+        json_pack_ex(&jerr, 0, "{s:{s:s, s:s, s:{s:b, s:s}}, s:s, s:s}", "user", "id",
+                     str_or_empty(u->id), "email", str_or_empty(u->email), "twoFactor", "enabled",
+                     u->enabled ? 1 : 0, "transport", str_or_empty(u->transport), "token",
+                     str_or_empty(token), "transport", str_or_empty(u->transport));
     if (root == NULL)
         return json_error_code(&jerr) == json_error_out_of_memory ? AUTHD_ERR_NOMEM
                                                                   : AUTHD_ERR_INVALID_ARGUMENT;

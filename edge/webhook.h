@@ -4,7 +4,8 @@
  * transport (e.g. "sms"), the edge POSTs the current code to the configured endpoint, which
  * sends it on. Body (application/json):
  *   {"user": {"id": "...", "email": "...", "twoFactor": {"enabled": true, "transport": "sms"}},
- *    "token": "123456"}
+ *    "token": "123456", "transport": "sms"}
+ * (Aidbox's body is the subset without the top-level "transport", the one the code goes by.)
  * plus every configured header. libcurl, http/https only, no redirects, bounded by
  * webhook.timeout. Success is a 2xx answer. One log line per call (event=webhook) with the
  * outcome, status and duration: never the code, the body or a header value.

@@ -6,7 +6,8 @@
  * cannot be replayed to disable it, and wrong codes given to TwoFactor count on the same
  * second-factor lockout as the login's second step; regenerated recovery codes void the old
  * ones; delivered codes (webhook transport) are only for the edge, never of a spent step, and
- * rationed.
+ * rationed, and go to a webhook user at each step that asks for a code (login, turning 2FA off,
+ * new recovery codes, a reset link); twoFactor.transports limits the transports offered.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,8 @@
 
 #include "authd/callers.h"
 #include "authd/otp.h"
+#include "authd/v1/admin.pb-c.h"
+#include "authd/v1/signup.pb-c.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "common/err.h"
@@ -336,6 +339,156 @@ test_delivery_codes_rationed(void **state)
     assert_int_equal(svc_verify(f, pending, code, NULL, NULL, NULL), AUTHD_OK);
 }
 
+/* A user enrolled with transport sms whose session stays signed in; its token into token. */
+static void
+signed_in_with_transport(struct svc_fx *f, const char *email, char *token)
+{
+    Authd__V1__BeginEnrollmentRequest begin = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char code[OTP_MAX_DIGITS + 1];
+
+    signed_in(f, email, token);
+    begin.session_token = token;
+    begin.transport = "sms";
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "TwoFactor", "BeginEnrollment", &begin.base, &resp, NULL), AUTHD_OK);
+    snprintf(code, sizeof(code), "%s", ((Authd__V1__BeginEnrollmentResponse *)resp)->code);
+    rpc_msg_free(resp);
+    assert_int_equal(confirm(f, token, code), AUTHD_OK);
+}
+
+/* TwoFactor.IssueDeliveryCode for a reset link (as the edge); the code into code. */
+static int
+reset_delivery_code(struct svc_fx *f, const char *reset_token, char *code)
+{
+    Authd__V1__DeliveryCodeRequest req = AUTHD__V1__DELIVERY_CODE_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.reset_token = (char *)reset_token;
+    int r = svc_call(f, ROLE_EDGE, "TwoFactor", "IssueDeliveryCode", &req.base, &resp, NULL);
+    code[0] = '\0';
+    if (r == AUTHD_OK)
+        snprintf(code, OTP_MAX_DIGITS + 1, "%s", ((Authd__V1__DeliveryCodeResponse *)resp)->code);
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_delivery_for_a_signed_in_step(void **state)
+{
+    struct svc_fx *f = *state;
+    char token[256], code[OTP_MAX_DIGITS + 1], again[OTP_MAX_DIGITS + 1];
+    int enabled = 1;
+
+    /* Turning 2FA off asks a signed-in user for a code: a webhook user gets one. */
+    signed_in_with_transport(f, "off@example.com", token);
+    svc_fake_now += STEP; /* the enrolment spent this step */
+    assert_int_equal(delivery_code(f, ROLE_SERVICE | ROLE_ADMIN, token, code),
+                     AUTHD_ERR_PERMISSION_DENIED);
+    assert_int_equal(delivery_code(f, ROLE_EDGE, token, code), AUTHD_OK);
+    /* Sending again spends nothing: the same code, and the first one still works. */
+    assert_int_equal(delivery_code(f, ROLE_EDGE, token, again), AUTHD_OK);
+    assert_string_equal(code, again);
+    assert_int_equal(disable(f, token, code, &enabled), AUTHD_OK);
+    assert_false(enabled);
+    /* Off: nothing to deliver. */
+    assert_int_equal(delivery_code(f, ROLE_EDGE, token, code), AUTHD_ERR_NOT_REQUESTED);
+}
+
+static void
+test_delivery_for_a_reset_link(void **state)
+{
+    struct svc_fx *f = *state;
+    char token[256], reset[256], code[OTP_MAX_DIGITS + 1];
+    Authd__V1__StartResetRequest start = AUTHD__V1__START_RESET_REQUEST__INIT;
+    Authd__V1__CompleteResetRequest done = AUTHD__V1__COMPLETE_RESET_REQUEST__INIT;
+    Authd__V1__TokenRequest get = AUTHD__V1__TOKEN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    signed_in_with_transport(f, "reset-sms@example.com", token);
+    start.email = "reset-sms@example.com";
+    start.client_ip = SVC_IP;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "PasswordReset", "Start", &start.base, &resp, NULL),
+                     AUTHD_OK);
+    snprintf(reset, sizeof(reset), "%s", ((Authd__V1__StartResetResponse *)resp)->token);
+    rpc_msg_free(resp);
+    /* Get tells the edge the user's transport, so the page can say where the code went. */
+    get.token = reset;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "PasswordReset", "Get", &get.base, &resp, NULL),
+                     AUTHD_OK);
+    assert_true(((Authd__V1__GetResetResponse *)resp)->second_factor_required);
+    assert_string_equal(((Authd__V1__GetResetResponse *)resp)->transport, "sms");
+    rpc_msg_free(resp);
+
+    svc_fake_now += STEP;
+    assert_int_equal(reset_delivery_code(f, "not-a-reset-token", code), AUTHD_ERR_INVALID_TOKEN);
+    assert_int_equal(reset_delivery_code(f, reset, code), AUTHD_OK);
+    assert_int_not_equal(code[0], '\0');
+    done.token = reset;
+    done.password = "a brand new passphrase";
+    done.code = code;
+    done.client_ip = SVC_IP;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "PasswordReset", "Complete", &done.base, &resp, NULL),
+                     AUTHD_OK);
+    rpc_msg_free(resp);
+    /* A used link sends no more codes. */
+    assert_int_equal(reset_delivery_code(f, reset, code), AUTHD_ERR_INVALID_TOKEN);
+}
+
+/* Admin.PutAuthConfig with twoFactor.transports set to the n names. */
+static int
+put_transports(struct svc_fx *f, char **names, size_t n)
+{
+    Authd__V1__AuthConfig c = AUTHD__V1__AUTH_CONFIG__INIT;
+    Authd__V1__TwoFactorConfig tf = AUTHD__V1__TWO_FACTOR_CONFIG__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    tf.valid_past_tokens_count = 1;
+    tf.transports = names;
+    tf.n_transports = n;
+    c.two_factor = &tf;
+    int r = svc_call(f, ROLE_ADMIN, "Admin", "PutAuthConfig", &c.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}
+
+/* BeginEnrollment with transport for a new signed-in user. */
+static int
+begin_with(struct svc_fx *f, const char *email, const char *transport)
+{
+    Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char token[256];
+
+    signed_in(f, email, token);
+    req.session_token = token;
+    req.transport = (char *)transport;
+    int r = svc_call(f, ROLE_EDGE, "TwoFactor", "BeginEnrollment", &req.base, &resp, NULL);
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_transports_offered(void **state)
+{
+    struct svc_fx *f = *state;
+    char *offered[] = {"sms", "voice"};
+    char *dup[] = {"sms", "sms"};
+    char *bad[] = {"sms", "no spaces"};
+    char *empty[] = {""};
+
+    /* No list: any valid name, as before the list existed. */
+    assert_int_equal(begin_with(f, "any@example.com", "pigeon"), AUTHD_OK);
+    assert_int_equal(put_transports(f, dup, 2), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(put_transports(f, bad, 2), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(put_transports(f, empty, 1), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(put_transports(f, offered, 2), AUTHD_OK);
+    /* With a list: only its names (and the app). */
+    assert_int_equal(begin_with(f, "pigeon@example.com", "pigeon"), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(begin_with(f, "voice@example.com", "voice"), AUTHD_OK);
+    assert_int_equal(begin_with(f, "app@example.com", ""), AUTHD_OK);
+}
+
 int
 main(void)
 {
@@ -354,6 +507,11 @@ main(void)
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_delivery_codes_rationed, svc_fx_setup,
                                         svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_for_a_signed_in_step, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_for_a_reset_link, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_transports_offered, svc_fx_setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,32 @@ test_minimal_auth_config(void **state)
     manifest_free(m);
 }
 
+/* twoFactor.transports: a list of names in, the same list out (export), a non-list refused. */
+static void
+test_auth_config_transports(void **state)
+{
+    (void)state;
+    struct manifest *m =
+        parse_ok("resourceType: AuthConfig\nid: app\ntwoFactor:\n  transports: [sms, voice]\n");
+    const Authd__V1__AuthConfig *c = m->items[0].auth_config;
+    assert_non_null(c->two_factor);
+    assert_int_equal(c->two_factor->n_transports, 2);
+    assert_string_equal(c->two_factor->transports[0], "sms");
+    assert_string_equal(c->two_factor->transports[1], "voice");
+    json_t *j = manifest_auth_config_to_json(c);
+    json_t *t = json_object_get(json_object_get(j, "twoFactor"), "transports");
+    assert_int_equal(json_array_size(t), 2);
+    assert_string_equal(json_string_value(json_array_get(t, 1)), "voice");
+    json_decref(j);
+    manifest_free(m);
+
+    struct manifest *bad = NULL;
+    const char *y = "resourceType: AuthConfig\nid: app\ntwoFactor:\n  transports: 7\n";
+    assert_int_not_equal(manifest_parse(y, strlen(y), &bad, err, sizeof(err)), AUTHD_OK);
+    assert_non_null(strstr(err, "twoFactor.transports"));
+    manifest_free(bad);
+}
+
 static void
 test_list_auth_config_and_user(void **state)
 {
@@ -1005,6 +1031,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_auth_config),
         cmocka_unit_test(test_minimal_auth_config),
+        cmocka_unit_test(test_auth_config_transports),
         cmocka_unit_test(test_list_auth_config_and_user),
         cmocka_unit_test(test_multi_document),
         cmocka_unit_test(test_user_two_factor),

@@ -46,14 +46,15 @@ test_body_shape(void **state)
     assert_int_equal(webhook_build_body(&b, &u, CODE), AUTHD_OK);
     assert_string_equal(b.data, "{\"user\":{\"id\":\"u-1\",\"email\":\"alice@example.com\","
                                 "\"twoFactor\":{\"enabled\":true,\"transport\":\"sms\"}},"
-                                "\"token\":\"" CODE "\"}");
+                                "\"token\":\"" CODE "\",\"transport\":\"sms\"}");
     buf_free(&b);
 
     /* disabled, NULL strings become "" */
     struct webhook_user v = {NULL, NULL, 0, NULL};
     assert_int_equal(webhook_build_body(&b, &v, NULL), AUTHD_OK);
     assert_string_equal(b.data, "{\"user\":{\"id\":\"\",\"email\":\"\",\"twoFactor\":"
-                                "{\"enabled\":false,\"transport\":\"\"}},\"token\":\"\"}");
+                                "{\"enabled\":false,\"transport\":\"\"}},\"token\":\"\","
+                                "\"transport\":\"\"}");
     buf_free(&b);
 }
 
@@ -80,7 +81,8 @@ test_body_escaping(void **state)
     assert_true(json_is_false(json_object_get(tf, "enabled")));
     assert_string_equal(json_string_value(json_object_get(tf, "transport")), transport);
     assert_string_equal(json_string_value(json_object_get(v, "token")), CODE);
-    assert_int_equal(json_object_size(v), 2);
+    assert_string_equal(json_string_value(json_object_get(v, "transport")), transport);
+    assert_int_equal(json_object_size(v), 3);
     json_decref(v);
     buf_free(&b);
 

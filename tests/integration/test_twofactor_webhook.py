@@ -1,0 +1,282 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Users whose codes come by webhook (a two-factor transport such as "sms"), through every page
+that asks for a second factor: login, password reset (from the e-mailed link), turning 2FA off
+and new recovery codes. Each page sends the code (authd decides: TwoFactor.IssueDeliveryCode
+with the session or the reset token), says so in the transport's words (never "authenticator
+app"), always offers "Send again", and shows the wait when authd rations deliveries. A delivery
+never spends a step: a code sent first still works after "Send again".
+
+The webhook receiver and the page helpers are test_twofactor_edge.py's.
+"""
+import re
+import urllib.parse
+
+import pytest
+
+from conftest import Edge, admin_pb2, new_session, set_lockout, users_pb2
+from test_twofactor_edge import (AD, U, Hook, form, get_ok, hook_json, login_pending, logout,
+                                 msg_error, new_user, password_login, recovery_codes_of,
+                                 signed_in_as, submit, wait_for_room_in_step)
+
+SMS_WORDS = "to your phone by SMS"
+
+
+@pytest.fixture
+def hook():
+    h = Hook()
+    yield h
+    h.close()
+
+
+def put_config(authd, hook, **two_factor):
+    authd.call(AD + "PutAuthConfig", admin_pb2.AuthConfig(
+        id="app", two_factor=admin_pb2.TwoFactorConfig(
+            valid_past_tokens_count=1,
+            webhook=admin_pb2.Webhook(endpoint=hook.url, timeout=3000,
+                                      headers={"X-Hook-Key": "hook secret 42"}),
+            **two_factor)), admin_pb2.AuthConfig)
+
+
+@pytest.fixture
+def edge_hook(tmpdir_path, authd, hook):
+    put_config(authd, hook)
+    e = Edge(tmpdir_path, authd)
+    yield e
+    e.stop()
+
+
+def sms_user(authd, edge, hook, email):
+    """A user enrolled with transport sms through the enable page; signed in (session)."""
+    s = new_user(authd, edge, email)
+    page = get_ok(s, edge.base + "/auth/two-factor/enable")
+    r = submit(s, edge.base, page.text, "/auth/two-factor/enable", {"transport": "sms"})
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    n = len(hook.calls)
+    body = hook_json(hook.wait(n))
+    r = submit(s, edge.base, r.text, "/app/auth/two-factor/confirm", {"token": body["token"]})
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    assert len(recovery_codes_of(r.text)) == 10
+    return s
+
+
+def user_id(authd, email):
+    return authd.call(U + "Get", users_pb2.GetUserRequest(email=email),
+                      users_pb2.UserResponse).user.id
+
+
+def assert_webhook_words(html):
+    """The page speaks of the code that was sent, never of an authenticator app."""
+    assert SMS_WORDS in html, html[:3000]
+    assert "authenticator app" not in html, html[:3000]
+
+
+def resend_form(html, action):
+    f = form(html, action, with_field="resend")
+    assert f["fields"]["resend"] == "1"
+    return f
+
+
+def next_code(hook, count):
+    """The code of the count-th webhook call, after checking its body."""
+    body = hook_json(hook.wait(count))
+    assert body["user"]["twoFactor"]["transport"] == "sms", body
+    assert re.fullmatch(r"\d{6}", body["token"]), body
+    return body
+
+
+def test_login_says_sms_and_send_again_keeps_the_first_code(authd, edge_hook, hook):
+    edge = edge_hook
+    email = "login-sms@example.com"
+    s = sms_user(authd, edge, hook, email)
+    logout(edge, s)
+    wait_for_room_in_step(10)  # both deliveries in one TOTP step: the same code twice
+    n = len(hook.calls)
+    login_pending(edge, s, email)
+    page = get_ok(s, edge.base + "/auth/two-factor/verify")
+    first = next_code(hook, n + 1)
+    assert first["user"]["id"] == user_id(authd, email)
+    assert_webhook_words(page.text)
+    assert "We sent you a code " + SMS_WORDS in page.text
+    # "Send again" is offered although the first delivery went through.
+    resend_form(page.text, "/auth/two-factor/verify")
+    r = submit(s, edge.base, page.text, "/auth/two-factor/verify", {}, with_field="resend")
+    assert r.status_code == 200, r.status_code
+    assert_webhook_words(r.text)
+    next_code(hook, n + 2)
+    # Sending again spent nothing: the first code still signs in.
+    r = submit(s, edge.base, r.text, "/auth/two-factor/verify", {"token": first["token"]},
+               with_field="token")
+    assert r.status_code == 303, (r.status_code, msg_error(r.text))
+    assert signed_in_as(edge, s) == email
+
+
+def test_password_reset_sends_the_code(authd, edge_hook, hook):
+    edge = edge_hook
+    email = "reset-sms@example.com"
+    sms_user(authd, edge, hook, email)
+    other = new_session()
+    r = get_ok(other, edge.base + "/auth/forgot-password")
+    submit(other, edge.base, r.text, "/auth/forgot-password", {"email": email})
+    link = edge.wait_link("reset-password")
+    action = urllib.parse.urlparse(link).path
+    n = len(hook.calls)
+    page = get_ok(other, link)
+    body = next_code(hook, n + 1)
+    assert body["user"]["id"] == user_id(authd, email)
+    assert_webhook_words(page.text)
+    resend_form(page.text, action)
+    new_pw = {"password": "a new sms password", "password_confirmation": "a new sms password"}
+    # A wrong code is refused in the transport's words, and sends nothing.
+    r = submit(other, edge.base, page.text, action, dict(new_pw, token="000000"
+                                                         if body["token"] != "000000"
+                                                         else "111111"), with_field="password")
+    assert r.status_code == 401, r.status_code
+    assert "the code we sent you" in (msg_error(r.text) or ""), msg_error(r.text)
+    assert "authenticator app" not in r.text
+    assert len(hook.calls) == n + 1
+    # Send again, then the first code still resets the password.
+    r = submit(other, edge.base, page.text, action, {}, with_field="resend")
+    assert r.status_code == 200, r.status_code
+    next_code(hook, n + 2)
+    r = submit(other, edge.base, page.text, action, dict(new_pw, token=body["token"]),
+               with_field="password")
+    assert r.status_code == 303, (r.status_code, msg_error(r.text))
+    # The link is used: opening it again sends no code.
+    r = other.get(link, allow_redirects=False)
+    assert r.status_code != 200 or "Link not valid" in r.text
+    assert len(hook.calls) == n + 2
+    s2 = new_session()
+    r = password_login(edge, s2, email, "a new sms password")
+    assert urllib.parse.urlparse(r.headers["Location"]).path == "/auth/two-factor/verify"
+
+
+def test_disable_sends_the_code(authd, edge_hook, hook):
+    edge = edge_hook
+    email = "disable-sms@example.com"
+    s = sms_user(authd, edge, hook, email)
+    n = len(hook.calls)
+    page = get_ok(s, edge.base + "/auth/two-factor/disable")
+    body = next_code(hook, n + 1)
+    assert_webhook_words(page.text)
+    resend_form(page.text, "/auth/two-factor/disable")
+    r = submit(s, edge.base, page.text, "/auth/two-factor/disable", {"token": body["token"]},
+               with_field="token")
+    assert r.status_code == 303, (r.status_code, msg_error(r.text))
+    st = get_ok(s, edge.base + "/auth/two-factor")
+    assert "Two-factor authentication is off" in st.text
+    # Off: the page sends nothing any more.
+    r = s.get(edge.base + "/auth/two-factor/disable", allow_redirects=False)
+    assert r.status_code == 303
+    assert len(hook.calls) == n + 1
+
+
+def test_new_recovery_codes_send_the_code(authd, edge_hook, hook):
+    edge = edge_hook
+    email = "regen-sms@example.com"
+    s = sms_user(authd, edge, hook, email)
+    st = get_ok(s, edge.base + "/auth/two-factor")
+    assert "authenticator app" not in st.text, st.text
+    assert 'href="/auth/two-factor/recovery-codes"' in st.text
+    n = len(hook.calls)
+    page = get_ok(s, edge.base + "/auth/two-factor/recovery-codes")
+    body = next_code(hook, n + 1)
+    assert_webhook_words(page.text)
+    resend_form(page.text, "/auth/two-factor/recovery-codes")
+    r = submit(s, edge.base, page.text, "/auth/two-factor/recovery-codes",
+               {"token": body["token"]}, with_field="token")
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    assert len(recovery_codes_of(r.text)) == 10
+
+
+def test_send_again_shows_the_wait_when_rationed(authd, edge_hook, hook):
+    edge = edge_hook
+    email = "rationed-sms@example.com"
+    s = sms_user(authd, edge, hook, email)
+    set_lockout(authd, delivery={"account": {"freeFailures": 2, "firstWait": 600,
+                                             "maxWait": 1200, "window": 3600}})
+    logout(edge, s)
+    login_pending(edge, s, email)
+    page = get_ok(s, edge.base + "/auth/two-factor/verify")
+    r = None
+    for _ in range(6):
+        r = submit(s, edge.base, page.text, "/auth/two-factor/verify", {}, with_field="resend")
+        if r.status_code == 429:
+            break
+        assert r.status_code == 200, r.status_code
+    assert r.status_code == 429, r.status_code
+    wait = int(r.headers["Retry-After"])
+    assert 0 < wait <= 600, wait
+    m = re.search(r'id="resend-wait">You can ask for a new code in (\d+) seconds?\.', r.text)
+    assert m and int(m.group(1)) == wait, r.text[:3000]
+    # Still a page to type the code on, in the transport's words, with "Send again".
+    assert_webhook_words(r.text)
+    resend_form(r.text, "/auth/two-factor/verify")
+    form(r.text, "/auth/two-factor/verify", with_field="token")
+
+
+def test_app_user_pages_say_app_and_send_nothing(authd, edge_hook, hook, tmpdir_path):
+    from test_twofactor_edge import enable_with_app, verify
+    edge = edge_hook
+    email = "app-user@example.com"
+    s = new_user(authd, edge, email)
+    app, _ = enable_with_app(edge, s, email, tmpdir_path)
+    n = len(hook.calls)
+    for path in ("/auth/two-factor/disable", "/auth/two-factor/recovery-codes"):
+        page = get_ok(s, edge.base + path)
+        assert "authenticator app" in page.text and "We sent" not in page.text
+        assert not [f for f in re.findall(r'name="resend"', page.text)], path
+    logout(edge, s)
+    login_pending(edge, s, email)
+    page = get_ok(s, edge.base + "/auth/two-factor/verify")
+    assert "Enter the code from your authenticator app" in page.text
+    assert "We sent" not in page.text and 'name="resend"' not in page.text
+    assert len(hook.calls) == n
+    r = verify(edge, s, app.fresh())
+    assert r.status_code == 303, (r.status_code, msg_error(r.text))
+
+
+def test_enrolment_offers_the_configured_transports(authd, hook, tmpdir_path):
+    """twoFactor.transports (set by a manifest, as an operator does) becomes radio choices on
+    the enable page; authd refuses any other; the chosen one rides in the webhook body."""
+    import os
+    import subprocess
+    from conftest import AUTHCTL
+    path = os.path.join(tmpdir_path, "cfg.yaml")
+    with open(path, "w") as f:
+        f.write("resourceType: AuthConfig\nid: app\ntwoFactor:\n  validPastTokensCount: 1\n"
+                "  transports: [sms, voice]\n"
+                f"  webhook:\n    endpoint: {hook.url}\n    timeout: 3000\n"
+                "    headers: {X-Hook-Key: hook secret 42}\n")
+    p = subprocess.run([AUTHCTL, "--authd", authd.target, "apply", "-f", path],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    got = authd.call(AD + "GetAuthConfig", admin_pb2.GetAuthConfigRequest(), admin_pb2.AuthConfig)
+    assert list(got.two_factor.transports) == ["sms", "voice"]
+    edge = Edge(tmpdir_path, authd)
+    try:
+        email = "voice@example.com"
+        s = new_user(authd, edge, email)
+        page = get_ok(s, edge.base + "/auth/two-factor/enable")
+        radios = re.findall(r'<input type="radio" name="transport" value="([^"]*)"', page.text)
+        assert radios == ["sms", "voice"], page.text[:3000]
+        assert not re.search(r'<input type="text"[^>]*name="transport"', page.text)
+        # A name the operator did not offer is refused by authd (the edge only carries it).
+        r = submit(s, edge.base, page.text, "/auth/two-factor/enable", {"transport": "pigeon"})
+        assert r.status_code == 400 and "Choose one of the ways offered" in (msg_error(r.text)
+                                                                           or ""), r.text[:2000]
+        assert len(hook.calls) == 0
+        r = submit(s, edge.base, page.text, "/auth/two-factor/enable", {"transport": "voice"})
+        assert r.status_code == 200, (r.status_code, msg_error(r.text))
+        body = hook_json(hook.wait(1))
+        assert body["transport"] == "voice", body
+        assert body["user"]["twoFactor"] == {"enabled": False, "transport": "voice"}, body
+        assert set(body) == {"user", "token", "transport"}, body
+        r = submit(s, edge.base, r.text, "/app/auth/two-factor/confirm", {"token": body["token"]})
+        assert r.status_code == 200, (r.status_code, msg_error(r.text))
+        # The code pages now speak of a voice call.
+        page = get_ok(s, edge.base + "/auth/two-factor/disable")
+        assert "to your phone by a voice call" in page.text
+        assert "authenticator app" not in page.text
+        assert hook_json(hook.wait(2))["transport"] == "voice"
+    finally:
+        edge.stop()
