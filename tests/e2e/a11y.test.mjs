@@ -459,6 +459,121 @@ test('every page: axe (serious, critical), layout, tap targets, focus; 2 sizes, 
     assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
   });
 
+// The pages of a user whose codes come by webhook (twoFactor.transports, a receiver on
+// loopback): the transports as choices, "Enter the code we sent you", the settings page and its
+// new-codes page, turning off, the reset link's page, the code step (and a wrong code, "Send
+// again"). Only the enrolment spends a code: the rest are checked, not finished. The AuthConfig
+// is put back after, seen by the edge through a second user's enable page.
+test('the pages of a user whose codes come by webhook', { timeout: 180000 }, async () => {
+  assert.ok(BASE && EDGE_LOG && AUTHCTL && TARGET, 'run me through tests/e2e/run');
+  const HOOK_EMAIL = 'a11y-hook@example.com';
+  const OTHER_EMAIL = 'a11y-other@example.com';
+  const calls = [];
+  const hook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      try { calls.push(JSON.parse(body)); } catch { calls.push({}); }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  const hookUrl = `http://127.0.0.1:${hook.address().port}/sms`;
+  // The code of the webhook call after the first n (polled, bounded).
+  const codeAfter = async (n) => {
+    for (const deadline = Date.now() + 10000; calls.length <= n;) {
+      assert.ok(Date.now() < deadline, 'the webhook was not called');
+      await sleep(50);
+    }
+    return calls[calls.length - 1].token;
+  };
+  const saved = JSON.parse(authctl(['config', 'get', '-o', 'json']));
+  authctl(['apply', '-f', '-'], JSON.stringify([{ ...saved, twoFactor: {
+    validPastTokensCount: 1, ...(saved.twoFactor || {}), transports: ['sms', 'voice'],
+    webhook: { endpoint: hookUrl, timeout: 3000 } } }]));
+  for (const email of [HOOK_EMAIL, OTHER_EMAIL])
+    authctl(['user', 'create', '--email', email, '--password-stdin'], `${PASSWORD}\n`);
+  const problems = [];
+  const seen = [];
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const signIn = async (page, email) => {
+    await page.goto(`${BASE}/auth/login`);
+    await page.fill('input[name="email"]', email);
+    await page.fill('input[name="password"]', PASSWORD);
+    await go(page, 'button:has-text("Sign in")');
+  };
+  // The enable page as the edge sees the AuthConfig now: reloaded until it offers the choices
+  // (want) or not (bounded: the edge rereads the AuthConfig within seconds).
+  const enablePage = async (page, want) => {
+    for (const deadline = Date.now() + 20000; ;) {
+      await page.goto(`${BASE}/auth/two-factor/enable`);
+      if (!!(await page.locator('fieldset.choices').count()) === want) return;
+      assert.ok(Date.now() < deadline, `the enable page ${want ? 'never offered' : 'kept'} choices`);
+      await sleep(200);
+    }
+  };
+  let restored = false;
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(10000);
+    page.setDefaultNavigationTimeout(10000);
+    const check = (label, expect) => checkPage(page, label, problems, seen, expect);
+    await signIn(page, HOOK_EMAIL);
+    assert.equal(page.url(), `${BASE}/`);
+    await enablePage(page, true);
+    await check('webhook: enable, transports as choices');
+    let n = calls.length;
+    await go(page, 'button:has-text("Send codes to me instead")');
+    await check('webhook: enter the code we sent you');
+    await page.fill('input[name="token"]', await codeAfter(n));
+    await go(page, 'button:has-text("Verify and turn on")');
+    await page.locator('#recovery-codes').waitFor();
+    assert.equal(calls[calls.length - 1].transport, 'sms');
+    await page.goto(`${BASE}/auth/two-factor`);
+    await check('webhook: settings, on');
+    await page.goto(`${BASE}/auth/two-factor/recovery-codes`);
+    await check('webhook: new recovery codes');
+    await page.goto(`${BASE}/auth/two-factor/disable`);
+    await check('webhook: turn off', { danger: ['Turn off'] });
+    await page.goto(`${BASE}/auth/forgot-password`);
+    await page.fill('input[name="email"]', HOOK_EMAIL);
+    await go(page, 'button[type="submit"]');
+    await page.goto(await mailedLink('reset-password'));
+    await check('webhook: reset, a code sent');
+    await page.goto(`${BASE}/auth/end-session`);
+    await go(page, 'button:has-text("Sign out")');
+    await signIn(page, HOOK_EMAIL);
+    assert.equal(page.url(), `${BASE}/auth/two-factor/verify`);
+    await check('webhook: code step', { secondary: ['Cancel and sign out', 'Send again'] });
+    await page.fill('input[name="token"]', '000000');
+    await go(page, 'button:has-text("Verify")');
+    await check('webhook: code step, wrong code',
+      { invalid: ['token'], secondary: ['Cancel and sign out', 'Send again'] });
+    await go(page, 'button:has-text("Send again")');
+    await check('webhook: code step after Send again',
+      { secondary: ['Cancel and sign out', 'Send again'] });
+    await context.close();
+
+    authctl(['apply', '-f', '-'], JSON.stringify([saved]));
+    restored = true;
+    const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page2 = await other.newPage();
+    page2.setDefaultTimeout(10000);
+    await signIn(page2, OTHER_EMAIL);
+    await enablePage(page2, false);
+    await other.close();
+  } finally {
+    await browser.close();
+    if (!restored)
+      authctl(['apply', '-f', '-'], JSON.stringify([saved]));
+    hook.close();
+  }
+  console.log(`checked ${seen.length} pages: ${seen.join('; ')}`);
+  assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
+});
+
 // A theme that sets only the accent (README, "Theming"): a dark blue (unreadable as link text
 // on the dark card, and under the default dark --accent-fg) and a bright yellow (unreadable as
 // link text on the white card, and under white --accent-fg). Each is served from loopback as
