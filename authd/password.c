@@ -379,6 +379,20 @@ password_policy_check(const char *pw, size_t len)
     return chars >= PASSWORD_MIN_LEN ? AUTHD_OK : AUTHD_ERR_WEAK_PASSWORD;
 }
 
+#define PASSWORD_STR_(x) #x
+#define PASSWORD_STR(x) PASSWORD_STR_(x)
+
+const char *
+password_policy_problem(int err)
+{
+    /* Built from the same constants the check uses, so the words cannot drift from it. */
+    if (err == AUTHD_ERR_WEAK_PASSWORD)
+        return "the password must have at least " PASSWORD_STR(PASSWORD_MIN_LEN) " characters";
+    if (err == AUTHD_ERR_TOO_LARGE)
+        return "the password must be at most " PASSWORD_STR(PASSWORD_MAX_LEN) " bytes long";
+    return NULL;
+}
+
 int
 password_hash(const struct password_params *p, const char *pw, size_t len, char **phc)
 {

@@ -61,6 +61,13 @@ void password_params_default(struct password_params *p);
 int password_policy_check(const char *pw, size_t len);
 
 /*
+ * The sentence that says the rule a password_policy_check() error broke, with the numbers
+ * ("the password must have at least 8 characters"), for the RPC status message that authctl
+ * prints; NULL for any other err. A static string.
+ */
+const char *password_policy_problem(int err);
+
+/*
  * Hashes pw with a fresh 16-byte salt (32-byte hash). p NULL means password_params_default().
  * *phc receives a malloc'd PHC string (free with free()). AUTHD_OK, AUTHD_ERR_TOO_LARGE,
  * AUTHD_ERR_NOMEM, AUTHD_ERR_INTERNAL, or AUTHD_ERR_INVALID_ARGUMENT when phc is NULL or p is

@@ -16,6 +16,7 @@
 #include "authd/keys.h"
 #include "common/log.h"
 #include "authd/otp.h"
+#include "authd/password.h"
 #include "authd/records.h"
 #include "authd/roles.h"
 #include "authd/throttle.h"
@@ -116,6 +117,23 @@ config_validate(struct rpc_ctx *ctx, const Authd__V1__AuthConfig *c)
     return AUTHD_OK;
 }
 
+/*
+ * Fills resp's read-only passwordPolicy with the rule password_policy_check() enforces, so that
+ * the edge shows authd's numbers rather than a copy of them. AUTHD_OK or AUTHD_ERR_NOMEM.
+ */
+static int
+set_password_policy(struct rpc_ctx *ctx, Authd__V1__AuthConfig *resp)
+{
+    Authd__V1__PasswordPolicy *policy = rpc_ctx_alloc(ctx, sizeof(*policy));
+    if (policy == NULL)
+        return AUTHD_ERR_NOMEM;
+    authd__v1__password_policy__init(policy);
+    policy->min_length = PASSWORD_MIN_LEN;
+    policy->max_bytes = PASSWORD_MAX_LEN;
+    resp->password_policy = policy;
+    return AUTHD_OK;
+}
+
 static int
 admin_put_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -130,7 +148,10 @@ admin_put_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
     int r = config_validate(ctx, req);
     if (r != AUTHD_OK)
         goto out;
-    rec.auth_config = (Authd__V1__AuthConfig *)req;
+    /* passwordPolicy is read-only: a put's copy of it is never stored. */
+    Authd__V1__AuthConfig stored = *req;
+    stored.password_policy = NULL;
+    rec.auth_config = &stored;
     b = store_batch_new();
     r = b != NULL ? rec_batch_put(b, KEY_CONFIG, &rec.base) : AUTHD_ERR_NOMEM;
     if (r == AUTHD_OK)
@@ -145,6 +166,7 @@ admin_put_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
         goto out;
     }
     *resp = *copy;
+    r = set_password_policy(ctx, resp);
 out:
     ev.outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE;
     audit_emit(ctx, &ev);
@@ -160,8 +182,10 @@ admin_get_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
     (void)reqm;
     int r = rec_get(a->store, NULL, 0, KEY_CONFIG, &authd__storage__config_record__descriptor,
                     (ProtobufCMessage **)&rec);
-    if (r == AUTHD_ERR_NOT_FOUND)
-        return AUTHD_OK; /* no config yet: the empty one, and everyone uses defaults */
+    if (r == AUTHD_ERR_NOT_FOUND) {
+        /* no config yet: the empty one, and everyone uses defaults */
+        return set_password_policy(ctx, resp);
+    }
     if (r != AUTHD_OK)
         return r;
     if (rec->auth_config != NULL) {
@@ -172,6 +196,8 @@ admin_get_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
             *resp = *copy;
     }
     rpc_msg_free(&rec->base);
+    if (r == AUTHD_OK)
+        r = set_password_policy(ctx, resp);
     return r;
 }
 

@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "authd/keys.h"
 #include "common/log.h"
+#include "authd/password.h"
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/twofactor.h"
@@ -75,6 +76,7 @@ reset_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
                                   &resp->email, &user);
     if (r != AUTHD_OK)
         return r;
+    resp->expires_in = a->set.reset_ttl; /* the same answer whether or not there is an account */
     if (user == NULL || user->user == NULL || user->user->inactive) {
         rpc_msg_free(user ? &user->base : NULL);
         r = reset_decoy(a, email, req->client);
@@ -210,6 +212,8 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     char pre_user[ACCOUNT_MAX_ID + 1] = "";
     int r = account_onetime_prepare(a, KEY_RESET, req->token, req->password, &phc, pre_user,
                                     sizeof(pre_user));
+    if (r == AUTHD_ERR_WEAK_PASSWORD)
+        rpc_ctx_set_message(ctx, password_policy_problem(r));
     if (r != AUTHD_OK)
         return r;
     c.token = req->token;

@@ -17,6 +17,7 @@
 #include "authd/device.h"
 #include "authd/keys.h"
 #include "common/log.h"
+#include "authd/password.h"
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/guard.h"
@@ -470,6 +471,8 @@ sessions_change_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
         goto out;
     size_t nl = strlen(req->new_password);
     r = password_policy_check(req->new_password, nl);
+    if (r != AUTHD_OK)
+        rpc_ctx_set_message(ctx, password_policy_problem(r));
     if (r == AUTHD_OK)
         r = password_hash(&a->set.argon2, req->new_password, nl, &phc);
     if (r != AUTHD_OK)

@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "authd/keys.h"
 #include "common/log.h"
+#include "authd/password.h"
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/v1/signup.pb-c.h"
@@ -36,6 +37,7 @@ signup_start(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
                                   &resp->email, &existing);
     if (r != AUTHD_OK)
         return r;
+    resp->expires_in = a->set.signup_ttl;
     rec.email = email;
     rec.client = req->client; /* borrowed for packing */
     if (existing != NULL) {
@@ -144,6 +146,8 @@ signup_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
 
     memset(&c, 0, sizeof(c));
     int r = account_onetime_prepare(a, KEY_SIGNUP, req->token, req->password, &phc, NULL, 0);
+    if (r == AUTHD_ERR_WEAK_PASSWORD)
+        rpc_ctx_set_message(ctx, password_policy_problem(r));
     if (r != AUTHD_OK)
         return r;
     c.token = req->token;

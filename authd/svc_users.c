@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "authd/keys.h"
 #include "common/log.h"
+#include "authd/password.h"
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/throttle.h"
@@ -91,6 +92,8 @@ users_create(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     if (req->password[0] != '\0') {
         size_t pl = strlen(req->password);
         r = password_policy_check(req->password, pl);
+        if (r != AUTHD_OK)
+            rpc_ctx_set_message(ctx, password_policy_problem(r));
         if (r == AUTHD_OK)
             r = password_hash(&a->set.argon2, req->password, pl, &phc);
         if (r != AUTHD_OK)
@@ -377,6 +380,8 @@ users_set_password(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCM
     char *phc = NULL;
     size_t pl = strlen(req->password);
     int r = password_policy_check(req->password, pl);
+    if (r != AUTHD_OK)
+        rpc_ctx_set_message(ctx, password_policy_problem(r));
     if (r == AUTHD_OK)
         r = password_hash(&a->set.argon2, req->password, pl, &phc);
     if (r != AUTHD_OK)
