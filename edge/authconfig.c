@@ -163,6 +163,11 @@ edge_config_from_msg(struct edge_config *c, const Authd__V1__AuthConfig *cfg)
                       "field=theme.forgotPasswordUrl reason=unsafe_url");
     }
     c->asid_cookie_max_age = cfg->asid_cookie_max_age > 0 ? cfg->asid_cookie_max_age : 0;
+    const Authd__V1__PasswordPolicy *pp = cfg->password_policy;
+    if (pp != NULL && pp->min_length > 0 && pp->min_length <= EDGE_PASSWORD_RULE_MAX)
+        c->password_min_length = pp->min_length;
+    if (pp != NULL && pp->max_bytes > 0 && pp->max_bytes <= EDGE_PASSWORD_RULE_MAX)
+        c->password_max_bytes = pp->max_bytes;
     const Authd__V1__TwoFactorConfig *tf = cfg->two_factor;
     if (tf != NULL) {
         struct edge_two_factor_config *etf = &c->two_factor;

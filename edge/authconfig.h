@@ -17,6 +17,7 @@ struct edge_authd;
 #define EDGE_WEBHOOK_TIMEOUT_DEFAULT 5000
 #define EDGE_WEBHOOK_TIMEOUT_MAX 60000 /* a request thread waits this long at most */
 #define EDGE_TRANSPORTS_MAX 8          /* twoFactor.transports kept (authd allows as many) */
+#define EDGE_PASSWORD_RULE_MAX 4096    /* a password rule number above this is not believed */
 
 /*
  * AuthConfig.twoFactor as the edge keeps it. The webhook's header values may be credentials:
@@ -50,6 +51,10 @@ struct edge_config {
     char style_origin[512];      /* scheme://host[:port] of an absolute style_url, else "" */
     char forgot_url[1024];       /* theme.forgotPasswordUrl when http(s):// or /path, else "" */
     int64_t asid_cookie_max_age; /* seconds; 0 = browser-session cookie */
+    /* authd's password rule (AuthConfig.passwordPolicy, read-only): 0 while unknown (an authd
+     * that does not send it, or before authd answered), and then pages do not state it. */
+    int password_min_length; /* characters, 1..EDGE_PASSWORD_RULE_MAX */
+    int password_max_bytes;  /* bytes, 1..EDGE_PASSWORD_RULE_MAX */
     struct edge_two_factor_config two_factor;
 };
 

@@ -200,7 +200,7 @@ edge_flow_2fa_confirm(struct edge_req *r)
         err == AUTHD_ERR_LOCKED || err == AUTHD_ERR_INVALID_ARGUMENT ||
         err == AUTHD_ERR_TOO_LARGE) {
         struct edge_http_err he;
-        edge_http_err_map(err, &he);
+        edge_req_err_map(r, err, &he);
         log_event(LOG_INFO, "2fa_confirm_failed", "rid=%s err=%s ip=%s", r->id,
                   authd_err_reason(err), r->client_ip);
         return render_retry(r, he.status, he.message);

@@ -494,7 +494,7 @@ second_factor_flow(struct edge_req *r, const char *method, const char *what,
         return edge_req_redirect(r, "/auth/two-factor");
     if (is_code_error(err)) {
         struct edge_http_err he;
-        edge_http_err_map(err, &he);
+        edge_req_err_map(r, err, &he);
         log_event(LOG_INFO, failed_event, "rid=%s err=%s ip=%s", r->id, authd_err_reason(err),
                   r->client_ip);
         /* The form again, worded for the user's transport (nothing is sent on a wrong code). */

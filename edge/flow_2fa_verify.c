@@ -228,7 +228,7 @@ edge_flow_2fa_verify(struct edge_req *r)
             err != AUTHD_ERR_LOCKED && err != AUTHD_ERR_TOO_LARGE)
             return edge_req_fail(r, err, "verify_second_factor");
         struct edge_http_err he;
-        edge_http_err_map(err, &he);
+        edge_req_err_map(r, err, &he);
         v.error = he.message;
         return show(r, he.status, &c, &v, 0, 0);
     }

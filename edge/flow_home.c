@@ -103,7 +103,8 @@ edge_flow_logout(struct edge_req *r)
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, "logout");
     log_event(LOG_INFO, "logout", "rid=%s", r->id);
-    return edge_req_redirect(r, "/auth/login");
+    /* The sign-in page then says so: without it, landing there looks like nothing happened. */
+    return edge_req_redirect(r, "/auth/login?signed_out=1");
 }
 
 static int

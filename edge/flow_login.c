@@ -89,9 +89,12 @@ edge_flow_login_form(struct edge_req *r)
             return edge_req_redirect_next(r, &c);
     }
     const char *reset = edge_req_query(r, "reset");
-    const char *info = reset != NULL && strcmp(reset, "1") == 0
-                           ? "Your password was changed. Sign in with the new one."
-                           : NULL;
+    const char *out = edge_req_query(r, "signed_out");
+    const char *info = NULL;
+    if (reset != NULL && strcmp(reset, "1") == 0)
+        info = "Your password was changed. Sign in with the new one.";
+    else if (out != NULL && strcmp(out, "1") == 0)
+        info = "You are signed out.";
     return render_form(r, 200, &c, NULL, info, NULL);
 }
 
@@ -117,7 +120,7 @@ edge_flow_login(struct edge_req *r)
     edge_req_note_lockout(r, err, &st);
     if (err != AUTHD_OK) {
         struct edge_http_err he;
-        edge_http_err_map(err, &he);
+        edge_req_err_map(r, err, &he);
         count_login(err, 0);
         log_event(LOG_INFO, "login_failed", "rid=%s err=%s ip=%s", r->id, authd_err_reason(err),
                   r->client_ip);

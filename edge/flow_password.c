@@ -7,6 +7,7 @@
  */
 #include "edge/flows.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "edge/carry.h"
@@ -52,9 +53,16 @@ edge_flow_forgot_form(struct edge_req *r)
     return render_forgot(r, 200, &c, NULL, NULL);
 }
 
+/* Queues the reset mail; expires_in is the link's lifetime (StartResetResponse; 0: not said). */
 static int
-send_reset_mail(struct edge_req *r, const char *email, const char *token)
+send_reset_mail(struct edge_req *r, const char *email, const char *token, int64_t expires_in)
 {
+    char life[48] = "soon";
+    if (expires_in > 0) {
+        char d[32];
+        edge_http_duration_text(expires_in, d, sizeof(d));
+        snprintf(life, sizeof(life), "in %s", d);
+    }
     struct buf link, body;
     buf_init(&link, 4096);
     buf_init(&body, MAIL_BODY_MAX);
@@ -65,9 +73,9 @@ send_reset_mail(struct edge_req *r, const char *email, const char *token)
         err = buf_printf(&body,
                          "Hello,\n\n"
                          "to choose a new password, open this link:\n\n%s\n\n"
-                         "The link works once and expires soon. If you did not ask for this, "
+                         "The link works once and expires %s. If you did not ask for this, "
                          "ignore this e-mail: your password stays as it is.\n",
-                         link.data);
+                         link.data, life);
     if (err == AUTHD_OK)
         err = mail_send_later(r->edge->mail, r->id, email, "Reset your password", body.data,
                               link.data);
@@ -99,7 +107,7 @@ edge_flow_forgot(struct edge_req *r)
         /* LOCKED (too many e-mails asked for) is counted alike for every address, so it
          * reveals nothing either. */
         struct edge_http_err he;
-        edge_http_err_map(err, &he);
+        edge_req_err_map(r, err, &he);
         return render_forgot(r, he.status, &c, email, he.message);
     }
     if (err != AUTHD_OK)
@@ -107,16 +115,28 @@ edge_flow_forgot(struct edge_req *r)
     if (resp->token != NULL && resp->token[0] != '\0') {
         /* Queued, not sent here: neither a failure nor the time an SMTP round trip takes may
          * show, or the page would tell anyone which addresses have an account. */
-        int sent = send_reset_mail(r, resp->email, resp->token);
+        int sent = send_reset_mail(r, resp->email, resp->token, resp->expires_in);
         log_event(LOG_INFO, "reset_started", "rid=%s mail=%s", r->id,
                   sent == AUTHD_OK ? "queued" : "failed");
     }
 
     struct page p;
+    const char *again = edge_req_field(r, "resend");
     page_begin(&p, &r->cfg, "Check your e-mail");
+    if (again != NULL && strcmp(again, "1") == 0)
+        page_info(&p, "We sent the e-mail again.");
     page_raw(&p, "<p>If an account exists for <strong>");
     page_text(&p, resp->email);
     page_raw(&p, "</strong>, we sent a link to it. Open it to choose a new password.</p>\n");
+    page_para(&p, "Nothing there? Check your spam folder, or send it again.");
+    /* Another Start, under the same mail limits; the page is the same with or without an
+     * account, so it still tells nothing. */
+    page_form_begin(&p, "/auth/forgot-password", edge_req_csrf(r));
+    edge_carry_hidden(&c, &p);
+    page_hidden(&p, "email", resp->email);
+    page_hidden(&p, "resend", "1");
+    page_submit(&p, "Resend the e-mail");
+    page_form_end(&p);
     edge_carry_link(&p, "/auth/login", &c, "Back to sign in");
     page_end(&p);
     rpc_msg_free(&resp->base);
@@ -163,9 +183,9 @@ render_reset(struct edge_req *r, int status, const ProtobufCMessage *got, const 
         page_invalid(&p, "password password_confirmation");
     else if (error != NULL && status == 401) /* a wrong or missing second factor */
         page_invalid(&p, "token recovery_code");
-    page_input(&p, "New password", "password", "password", NULL, "new-password", 1);
-    page_input(&p, "Repeat the new password", "password", "password_confirmation", NULL,
-               "new-password", 0);
+    page_new_password(&p, "New password", "password", r->cfg.password_min_length, 1, 1);
+    page_new_password(&p, "Repeat the new password", "password_confirmation",
+                      r->cfg.password_min_length, 0, 0);
     if (g->second_factor_required) {
         page_para(&p, "Your account uses two-factor authentication.");
         edge_2fa_delivery_msg(&p, &d);
@@ -281,9 +301,9 @@ render_change(struct edge_req *r, int status, const char *email, const char *err
     }
     page_form_begin(&p, "/auth/password", edge_req_csrf(r));
     page_input(&p, "Current password", "password", "current_password", NULL, "current-password", 1);
-    page_input(&p, "New password", "password", "password", NULL, "new-password", 0);
-    page_input(&p, "Repeat the new password", "password", "password_confirmation", NULL,
-               "new-password", 0);
+    page_new_password(&p, "New password", "password", r->cfg.password_min_length, 1, 0);
+    page_new_password(&p, "Repeat the new password", "password_confirmation",
+                      r->cfg.password_min_length, 0, 0);
     page_submit(&p, "Change password");
     page_form_end(&p);
     page_link(&p, "/", "Cancel");
@@ -331,7 +351,7 @@ edge_flow_password(struct edge_req *r)
     if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE ||
         err == AUTHD_ERR_INVALID_ARGUMENT || err == AUTHD_ERR_LOCKED) {
         struct edge_http_err he;
-        edge_http_err_map(err, &he);
+        edge_req_err_map(r, err, &he);
         return render_change(r, he.status, NULL, he.message);
     }
     if (err != AUTHD_OK)

@@ -8,6 +8,7 @@
  */
 #include "edge/flows.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "edge/carry.h"
@@ -48,9 +49,12 @@ edge_flow_signup_form(struct edge_req *r)
     return render_form(r, 200, &c, NULL, NULL);
 }
 
-/* Mails the confirmation link, or the "already registered" note when token is empty. */
+/*
+ * Mails the confirmation link, or the "already registered" note when token is NULL. expires_in
+ * is how long authd keeps the link (StartSignupResponse.expires_in; 0: not said).
+ */
 static int
-send_signup_mail(struct edge_req *r, const char *email, const char *token)
+send_signup_mail(struct edge_req *r, const char *email, const char *token, int64_t expires_in)
 {
     const char *base = r->edge->base_url;
     struct buf link, body;
@@ -59,6 +63,12 @@ send_signup_mail(struct edge_req *r, const char *email, const char *token)
     int err;
     const char *subject;
     if (token != NULL) {
+        char life[48] = "soon";
+        if (expires_in > 0) {
+            char d[32];
+            edge_http_duration_text(expires_in, d, sizeof(d));
+            snprintf(life, sizeof(life), "in %s", d);
+        }
         subject = "Confirm your e-mail";
         err = buf_printf(&link, "%s/auth/signup/confirm/", base);
         if (err == AUTHD_OK)
@@ -68,9 +78,9 @@ send_signup_mail(struct edge_req *r, const char *email, const char *token)
                              "Hello,\n\n"
                              "to finish creating your account, open this link and choose a "
                              "password:\n\n%s\n\n"
-                             "The link works once and expires soon. If you did not ask for an "
+                             "The link works once and expires %s. If you did not ask for an "
                              "account, ignore this e-mail.\n",
-                             link.data);
+                             link.data, life);
     } else {
         subject = "You already have an account";
         err = buf_printf(&link, "%s/auth/login", base);
@@ -112,7 +122,7 @@ edge_flow_signup_start(struct edge_req *r)
     if (err == AUTHD_ERR_INVALID_EMAIL || err == AUTHD_ERR_INVALID_ARGUMENT ||
         err == AUTHD_ERR_TOO_LARGE || err == AUTHD_ERR_LOCKED) {
         struct edge_http_err he;
-        edge_http_err_map(err, &he);
+        edge_req_err_map(r, err, &he);
         return render_form(r, he.status, &c, email, he.message);
     }
     if (err != AUTHD_OK)
@@ -120,9 +130,9 @@ edge_flow_signup_start(struct edge_req *r)
 
     int sent = AUTHD_OK;
     if (resp->token != NULL && resp->token[0] != '\0')
-        sent = send_signup_mail(r, resp->email, resp->token);
+        sent = send_signup_mail(r, resp->email, resp->token, resp->expires_in);
     else if (resp->account_exists)
-        sent = send_signup_mail(r, resp->email, NULL);
+        sent = send_signup_mail(r, resp->email, NULL, 0);
     log_event(LOG_INFO, "signup_started", "rid=%s mailed=%s", r->id,
               sent == AUTHD_OK ? "yes" : "failed");
 
@@ -137,12 +147,23 @@ edge_flow_signup_start(struct edge_req *r)
         page_submit(&p, "Send again");
         page_form_end(&p);
     } else {
+        const char *again = edge_req_field(r, "resend");
         page_begin(&p, &r->cfg, "Check your e-mail");
+        if (again != NULL && strcmp(again, "1") == 0)
+            page_info(&p, "We sent the e-mail again.");
         page_raw(&p, "<p>We sent a message to <strong>");
         page_text(&p, resp->email);
         page_raw(&p, "</strong>. Open the link in it to continue.</p>\n");
-        page_para(&p, "Nothing there? Check your spam folder, or start again.");
-        edge_carry_link(&p, "/auth/signup", &c, "Start again");
+        page_para(&p, "Nothing there? Check your spam folder, or send it again.");
+        /* Resending is another Start: the same mail limits and the same answer whether or
+         * not the address has an account. */
+        page_form_begin(&p, "/auth/signup", edge_req_csrf(r));
+        edge_carry_hidden(&c, &p);
+        page_hidden(&p, "email", resp->email);
+        page_hidden(&p, "resend", "1");
+        page_submit(&p, "Resend the e-mail");
+        page_form_end(&p);
+        edge_carry_link(&p, "/auth/signup", &c, "Use another e-mail address");
     }
     page_end(&p);
     rpc_msg_free(&resp->base);
@@ -164,9 +185,9 @@ render_password_form(struct edge_req *r, int status, const ProtobufCMessage *got
         return err;
     if (error != NULL && status == 400) /* differ, too weak, too long */
         page_invalid(&p, "password password_confirmation");
-    page_input(&p, "Password", "password", "password", NULL, "new-password", 1);
-    page_input(&p, "Repeat the password", "password", "password_confirmation", NULL, "new-password",
-               0);
+    page_new_password(&p, "Password", "password", r->cfg.password_min_length, 1, 1);
+    page_new_password(&p, "Repeat the password", "password_confirmation",
+                      r->cfg.password_min_length, 0, 0);
     page_submit(&p, "Create account");
     page_form_end(&p);
     page_end(&p);

@@ -189,6 +189,28 @@ edge_http_err_map(int err, struct edge_http_err *out)
     }
 }
 
+void
+edge_http_duration_text(int64_t seconds, char *out, size_t cap)
+{
+    static const struct {
+        int64_t unit;
+        const char *name;
+    } units[] = {{86400, "day"}, {3600, "hour"}, {60, "minute"}};
+    if (seconds < 1)
+        seconds = 1;
+    int64_t n = seconds;
+    const char *name = "second";
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        /* The larger unit once there are two of it, so "90 minutes" stays exact-ish. */
+        if (seconds >= 2 * units[i].unit) {
+            n = (seconds + units[i].unit - 1) / units[i].unit;
+            name = units[i].name;
+            break;
+        }
+    }
+    snprintf(out, cap, "%lld %s%s", (long long)n, name, n == 1 ? "" : "s");
+}
+
 long
 edge_http_retry_after(int err, int64_t seconds)
 {

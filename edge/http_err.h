@@ -8,6 +8,7 @@
 #ifndef AUTHD_EDGE_HTTP_ERR_H
 #define AUTHD_EDGE_HTTP_ERR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct edge_http_err {
@@ -38,5 +39,12 @@ void edge_http_err_map(int err, struct edge_http_err *out);
  * header.
  */
 long edge_http_retry_after(int err, int64_t seconds);
+
+/*
+ * Says a duration the way a person reads it, into out (cap bytes): "1 second", "45 seconds",
+ * "2 minutes" from 120 s, "2 hours" from 120 min, "2 days" from 48 h; a part unit is rounded
+ * up, so a wait is never promised shorter than it is. seconds below 1 count as 1.
+ */
+void edge_http_duration_text(int64_t seconds, char *out, size_t cap);
 
 #endif

@@ -49,7 +49,7 @@ edge_link_refused(struct edge_req *r, const struct edge_link_flow *f, int err, c
     if (err == AUTHD_ERR_WEAK_PASSWORD || err == AUTHD_ERR_TOO_LARGE ||
         (f->lockable && err == AUTHD_ERR_LOCKED)) {
         struct edge_http_err he;
-        edge_http_err_map(err, &he);
+        edge_req_err_map(r, err, &he);
         return edge_link_render(r, f, he.status, he.message);
     }
     if (edge_link_token_error(err))

@@ -5,6 +5,7 @@
  */
 #include "edge/page.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -33,6 +34,9 @@ page_begin(struct page *p, const struct edge_config *cfg, const char *heading)
     page_raw(p, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                 "<title>");
+    /* The page's own name first, so tabs and history tell the steps apart. */
+    page_text(p, heading);
+    page_raw(p, " \xe2\x80\x94 "); /* an em dash */
     page_text(p, cfg->title);
     page_raw(p, "</title>\n<link rel=\"stylesheet\" href=\"/auth/static/style.css\">\n");
     if (cfg->style_url[0] != '\0') {
@@ -42,7 +46,15 @@ page_begin(struct page *p, const struct edge_config *cfg, const char *heading)
     }
     page_raw(p, "</head>\n<body>\n<header class=\"top\"><a class=\"brand\" href=\"/\">");
     page_text(p, cfg->brand);
-    page_raw(p, "</a></header>\n<main class=\"card\">\n<h1>");
+    page_raw(p, "</a></header>\n<main class=\"card\">\n");
+    /* theme.title, "the title to use on the authentication form" (Aidbox), unless the header
+     * already shows the same words as the brand. */
+    if (strcmp(cfg->title, cfg->brand) != 0) {
+        page_raw(p, "<p class=\"form-title\">");
+        page_text(p, cfg->title);
+        page_raw(p, "</p>\n");
+    }
+    page_raw(p, "<h1>");
     page_text(p, heading);
     page_raw(p, "</h1>\n");
 }
@@ -135,10 +147,13 @@ is_invalid(const struct page *p, const char *name)
 
 /*
  * Appends the label and the opening of an input of the given type (id, type, name); the caller
- * adds attributes and closes the tag.
+ * adds attributes and closes the tag. hint (may be NULL) is the id of a hint of the field's own
+ * for aria-describedby; a field in error is described by the error box instead (which says
+ * what is wrong, rule included), so that one id is named and the box is read first.
  */
 static void
-input_open(struct page *p, const char *label, const char *type, const char *name)
+input_open_hint(struct page *p, const char *label, const char *type, const char *name,
+                const char *hint)
 {
     page_raw(p, "<label for=\"f-");
     page_text(p, name);
@@ -157,8 +172,20 @@ input_open(struct page *p, const char *label, const char *type, const char *name
             page_raw(p, " aria-describedby=\"");
             error_id(p, p->errors);
             page_raw(p, "\"");
+            return;
         }
     }
+    if (hint != NULL) {
+        page_raw(p, " aria-describedby=\"");
+        page_text(p, hint);
+        page_raw(p, "\"");
+    }
+}
+
+static void
+input_open(struct page *p, const char *label, const char *type, const char *name)
+{
+    input_open_hint(p, label, type, name, NULL);
 }
 
 /* Appends attr="value" (value escaped), or nothing when value is NULL. */
@@ -211,6 +238,29 @@ page_code_input(struct page *p, const char *label, const char *name, const char 
     if (required)
         page_raw(p, " required");
     page_raw(p, autofocus ? " autofocus>\n" : ">\n");
+}
+
+void
+page_new_password(struct page *p, const char *label, const char *name, int min_length, int rule,
+                  int autofocus)
+{
+    char hint[96];
+    int said = rule && min_length > 0 && strlen(name) + 8 < sizeof(hint); /* our own names */
+    if (said)
+        snprintf(hint, sizeof(hint), "f-%s-rule", name);
+    input_open_hint(p, label, "password", name, said ? hint : NULL);
+    page_raw(p, " autocomplete=\"new-password\"");
+    if (min_length > 0)
+        attr_int(p, "minlength", min_length);
+    page_raw(p, autofocus ? " required autofocus>\n" : " required>\n");
+    if (said) {
+        page_raw(p, "<p class=\"hint muted\" id=\"");
+        page_text(p, hint);
+        page_raw(p, "\">");
+        if (p->err == AUTHD_OK)
+            p->err = buf_printf(&p->out, "At least %d characters.", min_length);
+        page_raw(p, "</p>\n");
+    }
 }
 
 void

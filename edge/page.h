@@ -32,8 +32,9 @@ extern const char edge_style_css[];
 extern const size_t edge_style_css_len;
 
 /*
- * Starts a page: doctype, <title> (cfg->title), stylesheets, the header with cfg->brand, and
- * an <h1> with heading. cfg is borrowed for this call only.
+ * Starts a page: doctype, <title> ("{heading} — {cfg->title}"), stylesheets, the header with
+ * cfg->brand, cfg->title at the top of the card (class form-title) when it differs from the
+ * brand, and an <h1> with heading. cfg is borrowed for this call only.
  */
 void page_begin(struct page *p, const struct edge_config *cfg, const char *heading);
 
@@ -89,6 +90,15 @@ void page_input(struct page *p, const char *label, const char *type, const char 
  */
 void page_code_input(struct page *p, const char *label, const char *name, const char *inputmode,
                      const char *autocomplete, int maxlength, int required, int autofocus);
+
+/*
+ * A labelled new-password field (type="password", autocomplete="new-password", required), with
+ * minlength="min_length" when min_length > 0 (authd's rule, AuthConfig.passwordPolicy). With
+ * rule (and min_length > 0) the rule is also said in words under the field ("At least N
+ * characters."), tied to it by aria-describedby.
+ */
+void page_new_password(struct page *p, const char *label, const char *name, int min_length,
+                       int rule, int autofocus);
 
 /* A free-text field with a maxlength (e.g. a transport name). */
 void page_text_input(struct page *p, const char *label, const char *name, const char *value,

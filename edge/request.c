@@ -5,6 +5,7 @@
  */
 #include "edge/request.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -250,7 +251,7 @@ int
 edge_req_fail(struct edge_req *r, int err, const char *what)
 {
     struct edge_http_err he;
-    edge_http_err_map(err, &he);
+    edge_req_err_map(r, err, &he);
     if (he.unexpected)
         log_event(he.status >= 500 && he.status != 503 ? LOG_ERROR : LOG_WARN, "request_failed",
                   "rid=%s step=%s err=%s status=%d", r->id, what, authd_err_reason(err), he.status);
@@ -258,6 +259,21 @@ edge_req_fail(struct edge_req *r, int err, const char *what)
         return edge_req_redirect(r, "/auth/login");
     return edge_req_error_page(r, he.status, he.status >= 500 ? "Sorry" : "Something is wrong",
                                he.message);
+}
+
+void
+edge_req_err_map(const struct edge_req *r, int err, struct edge_http_err *he)
+{
+    edge_http_err_map(err, he);
+    if (err == AUTHD_ERR_LOCKED && r->retry_after > 0) {
+        char wait[32];
+        edge_http_duration_text(r->retry_after, wait, sizeof(wait));
+        snprintf(he->message, sizeof(he->message), "Too many attempts. Try again in %s.", wait);
+    } else if (err == AUTHD_ERR_WEAK_PASSWORD && r->cfg.password_min_length > 0) {
+        snprintf(he->message, sizeof(he->message),
+                 "The password is too short: use at least %d characters.",
+                 r->cfg.password_min_length);
+    }
 }
 
 void

@@ -19,6 +19,8 @@
 #include "edge/form.h"
 #include "edge/page.h"
 
+struct edge_http_err;
+
 #define EDGE_MAX_SET_COOKIES 4
 #define EDGE_SESSION_COOKIE "asid"
 
@@ -147,6 +149,14 @@ int edge_req_fail(struct edge_req *r, int err, const char *what);
  * Retry-After. Call it after an RPC that a lockout can refuse, whatever the flow answers next.
  */
 void edge_req_note_lockout(struct edge_req *r, int err, const struct rpc_status *st);
+
+/*
+ * edge_http_err_map() with the numbers a person needs in the message: a lockout noted by
+ * edge_req_note_lockout() says "Try again in N seconds" (or minutes...) from the same seconds
+ * as Retry-After, and a weak password states authd's rule (r->cfg.password_min_length) when
+ * authd sent it. Flows that show he->message on a page use this instead of the plain map.
+ */
+void edge_req_err_map(const struct edge_req *r, int err, struct edge_http_err *he);
 
 /* The session token from the asid cookie, or NULL. Borrowed. */
 const char *edge_req_session_token(const struct edge_req *r);

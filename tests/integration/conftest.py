@@ -279,8 +279,10 @@ class Edge:
             return f.read().decode("utf-8", "replace")
 
     def links(self, kind):
-        """Every link of a kind ("signup/confirm", "reset-password") the console mailer logged."""
-        return re.findall(r"(http://[^\s\"]+/auth/" + kind + r"/[A-Za-z0-9_.\-]+)", self.log_text())
+        """Every link of a kind ("signup/confirm", "reset-password") the console mailer logged:
+        its link= key, once per mail (the body shows the link too)."""
+        return re.findall(r" link=(http://[^\s\"]+/auth/" + kind + r"/[A-Za-z0-9_.\-]+)",
+                          self.log_text())
 
     def wait_link(self, kind, count=1, timeout=5.0):
         deadline = time.time() + timeout

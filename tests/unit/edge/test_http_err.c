@@ -253,6 +253,29 @@ test_retry_after(void **state)
     assert_int_equal(edge_http_retry_after(AUTHD_OK, 5), 0);
 }
 
+/* Durations as people read them, never shorter than the truth. */
+static void
+test_duration_text(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t seconds;
+        const char *want;
+    } cases[] = {
+        {-3, "1 second"},     {0, "1 second"},       {1, "1 second"},    {45, "45 seconds"},
+        {119, "119 seconds"}, {120, "2 minutes"},    {121, "3 minutes"}, {600, "10 minutes"},
+        {3600, "60 minutes"}, {7199, "120 minutes"}, {7200, "2 hours"},  {86400, "24 hours"},
+        {172800, "2 days"},   {2592000, "30 days"},
+    };
+    char out[32];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        edge_http_duration_text(cases[i].seconds, out, sizeof(out));
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("case %zu %lld: %s, want %s", i, (long long)cases[i].seconds, out,
+                     cases[i].want);
+    }
+}
+
 int
 main(void)
 {
@@ -264,6 +287,7 @@ main(void)
         cmocka_unit_test(test_api_mapping),
         cmocka_unit_test(test_oauth_mapping),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_duration_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

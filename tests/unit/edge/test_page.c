@@ -89,7 +89,8 @@ test_layout_escapes_config(void **state)
 
     assert_null(strstr(html, "<script>"));
     char want[512];
-    snprintf(want, sizeof(want), "<title>%s</title>", hostile_esc);
+    /* each page its own <title>: "{heading} — {title}" (issue 14) */
+    snprintf(want, sizeof(want), "<title>%s \xe2\x80\x94 %s</title>", hostile_esc, hostile_esc);
     assert_non_null(strstr(html, want));
     snprintf(want, sizeof(want), "class=\"brand\" href=\"/\">%s</a>", hostile_esc);
     assert_non_null(strstr(html, want));
@@ -102,6 +103,76 @@ test_layout_escapes_config(void **state)
         "<link rel=\"stylesheet\" href=\"https://cdn.example/t.css?a=1&amp;b=&quot;2&quot;\">"));
     assert_non_null(strstr(html, "<link rel=\"stylesheet\" href=\"/auth/static/style.css\">"));
     assert_true(strncmp(html, "<!doctype html>", 15) == 0);
+    page_free(&p);
+}
+
+/* theme.title on the form itself, unless the header already shows it as the brand. */
+static void
+test_title_on_form(void **state)
+{
+    (void)state;
+    struct edge_config cfg;
+    edge_config_default(&cfg);
+    snprintf(cfg.title, sizeof(cfg.title), "Acme Login");
+    snprintf(cfg.brand, sizeof(cfg.brand), "Acme");
+    struct page p;
+    page_begin(&p, &cfg, "Sign in");
+    page_end(&p);
+    assert_int_equal(p.err, AUTHD_OK);
+    assert_non_null(strstr(p.out.data, "<title>Sign in \xe2\x80\x94 Acme Login</title>"));
+    assert_non_null(strstr(p.out.data,
+                           "<main class=\"card\">\n<p class=\"form-title\">Acme Login</p>\n"
+                           "<h1>Sign in</h1>"));
+    page_free(&p);
+    snprintf(cfg.brand, sizeof(cfg.brand), "Acme Login");
+    page_begin(&p, &cfg, "Sign in");
+    page_end(&p);
+    assert_null(strstr(p.out.data, "form-title"));
+    page_free(&p);
+}
+
+/* A new-password field states authd's rule: minlength, and in words when asked. */
+static void
+test_new_password_rule(void **state)
+{
+    (void)state;
+    struct edge_config cfg;
+    edge_config_default(&cfg);
+    struct page p;
+    page_begin(&p, &cfg, "Choose a password");
+    page_new_password(&p, "Password", "password", 8, 1, 1);
+    page_new_password(&p, "Repeat", "password_confirmation", 8, 0, 0);
+    page_end(&p);
+    assert_int_equal(p.err, AUTHD_OK);
+    const char *html = p.out.data;
+    assert_non_null(strstr(html,
+                           "<input id=\"f-password\" type=\"password\" name=\"password\" "
+                           "aria-describedby=\"f-password-rule\" "
+                           "autocomplete=\"new-password\" minlength=\"8\" required autofocus>"));
+    assert_non_null(strstr(html, "id=\"f-password-rule\">At least 8 characters.</p>"));
+    assert_non_null(strstr(html, "name=\"password_confirmation\" autocomplete=\"new-password\" "
+                                 "minlength=\"8\" required>"));
+    assert_null(strstr(html, "f-password_confirmation-rule"));
+    page_free(&p);
+    /* In error: both fields are described by the error box (it states the rule), one id each. */
+    page_begin(&p, &cfg, "Choose a password");
+    page_error(&p, "too short");
+    page_invalid(&p, "password password_confirmation");
+    page_new_password(&p, "Password", "password", 8, 1, 1);
+    page_new_password(&p, "Repeat", "password_confirmation", 8, 0, 0);
+    page_end(&p);
+    assert_int_equal(p.err, AUTHD_OK);
+    assert_non_null(strstr(p.out.data, "name=\"password\" aria-invalid=\"true\" "
+                                       "aria-describedby=\"page-error\" autocomplete"));
+    assert_non_null(strstr(p.out.data, "name=\"password_confirmation\" aria-invalid=\"true\" "
+                                       "aria-describedby=\"page-error\" "));
+    page_free(&p);
+    /* An authd that did not say its rule: no number is made up. */
+    page_begin(&p, &cfg, "Choose a password");
+    page_new_password(&p, "Password", "password", 0, 1, 1);
+    page_end(&p);
+    assert_null(strstr(p.out.data, "minlength"));
+    assert_null(strstr(p.out.data, "At least"));
     page_free(&p);
 }
 
@@ -268,6 +339,21 @@ test_config_from_msg(void **state)
     assert_string_equal(c.style_origin, "https://cdn.example.com:8443");
     assert_string_equal(c.forgot_url, "");
     assert_int_equal(c.asid_cookie_max_age, 3600);
+    assert_int_equal(c.password_min_length, 0); /* authd did not say: unknown */
+
+    Authd__V1__PasswordPolicy pp = AUTHD__V1__PASSWORD_POLICY__INIT;
+    pp.min_length = 12;
+    pp.max_bytes = 1024;
+    msg.password_policy = &pp;
+    edge_config_from_msg(&c, &msg);
+    assert_int_equal(c.password_min_length, 12);
+    assert_int_equal(c.password_max_bytes, 1024);
+    pp.min_length = -1;
+    pp.max_bytes = 1 << 30;
+    edge_config_from_msg(&c, &msg);
+    assert_int_equal(c.password_min_length, 0);
+    assert_int_equal(c.password_max_bytes, 0);
+    msg.password_policy = NULL;
 
     theme.brand = "Acme <Login>";
     theme.style_url = "/static/acme.css";
@@ -299,6 +385,8 @@ main(void)
         cmocka_unit_test(test_buf_html_round_trip),
         cmocka_unit_test(test_layout_escapes_config),
         cmocka_unit_test(test_form_attributes_escaped),
+        cmocka_unit_test(test_title_on_form),
+        cmocka_unit_test(test_new_password_rule),
         cmocka_unit_test(test_code_inputs),
         cmocka_unit_test(test_invalid_fields),
         cmocka_unit_test(test_page_limit_is_sticky),
