@@ -86,7 +86,7 @@ static const struct opts_spec option_table[] = {
     {"store-connect-wait", 0, "AUTHD_STORE_CONNECT_WAIT", OPTS_INT, "SECONDS", 1, 3600, NULL, "30",
      "PostgreSQL: how long to wait at start for an\nunreachable database", F(store_connect_wait)},
     {"log-level", 0, "AUTHD_LOG_LEVEL", OPTS_CHOICE, "LEVEL", 0, 0, "debug|info|warn|error", "info",
-     "log threshold", F(log_level)},
+     "log threshold (logfmt lines on standard error)", F(log_level)},
     {"port-file", 0, NULL, OPTS_STRING, "FILE", 0, 0, NULL, NULL,
      "write the bound port here once serving", F(port_file)},
     {"workers", 0, "AUTHD_WORKERS", OPTS_INT, "N", 1, 1024, NULL, "32",

@@ -82,7 +82,8 @@ static const struct opts_spec option_table[] = {
      "public URL of this edge, used in e-mailed links\n(default http://127.0.0.1:<port>)",
      F(base_url)},
     {"mail-provider", 0, "EDGE_MAIL_PROVIDER", OPTS_CHOICE, "NAME", 0, 0, "console|smtp", "console",
-     "console: mails go to the log (link=...); smtp", F(mail_provider)},
+     "console: each mail is one info log line on standard\nerror (event=mail link=...); smtp",
+     F(mail_provider)},
     {"smtp-url", 0, "EDGE_SMTP_URL", OPTS_STRING, "URL", 0, 0, NULL, NULL,
      "smtp://host:port or smtps://host:port", F(smtp_url)},
     {"smtp-from", 0, "EDGE_SMTP_FROM", OPTS_STRING, "ADDR", 0, 0, NULL, NULL,
@@ -134,7 +135,7 @@ static const struct opts_spec option_table[] = {
     {"port-file", 0, "EDGE_PORT_FILE", OPTS_STRING, "PATH", 0, 0, NULL, NULL,
      "write the bound port here once listening (removed at\nexit)", F(port_file)},
     {"log-level", 0, "EDGE_LOG_LEVEL", OPTS_CHOICE, "LEVEL", 0, 0, "debug|info|warn|error", "info",
-     "log threshold", F(log_level)},
+     "log threshold (logfmt lines on standard error)", F(log_level)},
     {"rpc-timeout-ms", 0, "EDGE_RPC_TIMEOUT_MS", OPTS_INT, "N", 1, 600000, NULL, "5000",
      "deadline of each call to authd", F(rpc_timeout_ms)},
 };

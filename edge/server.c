@@ -1356,6 +1356,12 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)o->tls_key_pem},
         {MHD_OPTION_END, 0, NULL},
     };
+    /* The pool size only for a pool: libmicrohttpd warns at start-up about a size of 0 ("Zero
+     * size, specified for thread pool size, is ignored") even though 0 means none. */
+    struct MHD_OptionItem pool_opts[] = {
+        {per_conn ? MHD_OPTION_END : MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     pthread_mutex_init(&s->watch_mu, NULL);
     s->request_timeout_s = o->request_timeout_s > 0 ? o->request_timeout_s : 30;
     s->header_timeout_s = o->header_timeout_s > 0 ? o->header_timeout_s : 10;
@@ -1363,9 +1369,8 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
         s->header_timeout_s = s->request_timeout_s;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)(per_conn ? 0 : o->threads), MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)(o->conn_limit > 0 ? o->conn_limit : 1024),
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_ARRAY, pool_opts,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(o->conn_limit > 0 ? o->conn_limit : 1024),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_ip_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(o->timeout_s > 0 ? o->timeout_s : 15),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,

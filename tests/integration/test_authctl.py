@@ -748,3 +748,50 @@ def test_keys_retire(authd):
     assert ctl(authd, "keys", "retire", new, "--alg", "ES256").returncode == 2
     assert ctl(authd, "keys", "retire", new, "--id", "x").returncode == 2
     assert new in jwks_kids(authd)
+
+
+def test_operator_commands_need_the_admin_role(tmp_path):
+    """Every operator command is refused to a caller without the admin role: authctl without
+    credentials against an authd whose anonymous callers get only the service role (which may
+    look users up, so each command reaches its own admin call)."""
+    from conftest import FAST_ARGON2, Authd
+    a = Authd(str(tmp_path), FAST_ARGON2)
+    try:
+        # Made while anonymous callers still have every role (the development default).
+        uid = make_user(a, "victim@example.com")
+        sid = login(a, "victim@example.com").session.id
+        rs = ctl(a, "keys", "rotate", "--alg", "ES256")
+        assert rs.returncode == 0, rs.stderr
+        old = [k["kid"] for k in json.loads(ctl(a, "-o", "json", "keys", "list").stdout)
+               if k["state"] == "retired"][0]
+        a.extra = FAST_ARGON2 + ["--anonymous-roles", "service"]
+        a.restart()
+        cases = [
+            ["user", "reset-2fa", "--id", uid],
+            ["user", "reset-2fa", "--email", "victim@example.com"],
+            ["user", "unlock", "--email", "victim@example.com"],
+            ["user", "sessions", "--id", uid],
+            ["user", "set-email", "--id", uid, "--new-email", "x@example.com"],
+            ["user", "set-password", "--id", uid, "--password-stdin"],
+            ["user", "create", "--email", "new@example.com"],
+            ["session", "revoke", "--id", sid],
+            ["keys", "list"],
+            ["keys", "rotate"],
+            ["keys", "retire", old],
+            ["backup", str(tmp_path / "b")],
+        ]
+        for args in cases:
+            p = ctl(a, *args, stdin=PW + "\n")
+            assert p.returncode == 1 and "permission_denied" in p.stderr, (args, p.stderr)
+        assert not (tmp_path / "b").exists()
+        # Nothing changed, and each refusal is audited.
+        u = a.call("/authd.v1.Users/Get", users_pb2.GetUserRequest(id=uid),
+                   users_pb2.UserResponse).user
+        assert u.email == "victim@example.com"
+        log = a.log_text()
+        for method in ("Users/ResetTwoFactor", "Users/Unlock", "Sessions/List", "Users/Update",
+                       "Sessions/Revoke", "ClientAdmin/ListKeys", "ClientAdmin/RetireKey",
+                       "Admin/Backup"):
+            assert method in log, method
+    finally:
+        a.stop()
