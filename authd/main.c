@@ -366,6 +366,13 @@ read_tls_file(const char *what, const char *path, char **out)
     return -1;
 }
 
+/* How to make the key, for the errors that ask for one (docs/operations.md says more). */
+#define TOTP_KEY_HOWTO                                                                             \
+    "authd: make one (256 bits, 64 hex digits; it encrypts TOTP secrets and signing keys,\n"       \
+    "  so keep it, and a copy apart from the backups, for the life of the data):\n"                \
+    "    (umask 077; openssl rand -hex 32 > /etc/authd/totp.key)\n"                                \
+    "  then start authd with --totp-key-file /etc/authd/totp.key (see docs/operations.md)\n"
+
 /*
  * The TOTP key: from --totp-key-file, else AUTHD_TOTP_KEY, else (not in production) a
  * development key kept beside (never inside) the data directory, created on first use.
@@ -400,12 +407,16 @@ load_totp_box(const struct options *o, struct secretbox **box)
         }
     } else if (o->production) {
         fprintf(stderr,
-                "authd: --production needs a TOTP key: --totp-key-file or AUTHD_TOTP_KEY\n");
+                "authd: --production needs a TOTP key: --totp-key-file or "
+                "AUTHD_TOTP_KEY\n%s",
+                TOTP_KEY_HOWTO);
         goto out;
     } else if (o->data_dir == NULL) {
         /* Replicas share the database, so they must share the key: no per-machine key file. */
-        fprintf(stderr, "authd: --store postgres:... needs a TOTP key shared by every replica: "
-                        "--totp-key-file or AUTHD_TOTP_KEY\n");
+        fprintf(stderr,
+                "authd: --store postgres:... needs a TOTP key shared by every replica: "
+                "--totp-key-file or AUTHD_TOTP_KEY\n%s",
+                TOTP_KEY_HOWTO);
         goto out;
     } else {
         /* Beside the data directory, never inside it: "data/" must give "data.dev-totp.key". */
