@@ -326,6 +326,8 @@ test('every page: axe (serious, critical), layout, tap targets, focus; 2 sizes, 
       await page.goto(`${BASE}/auth/authorize?response_type=code&client_id=nobody`
         + '&redirect_uri=https%3A%2F%2Fnowhere.example%2Fcb');
       await check('sign-in request refused');
+      await page.goto(`${BASE}/auth/end-session?id_token_hint=not-a-token`);
+      await check('sign-out request refused');
 
       // Sign up: the form, check your e-mail, the link's set-password page (with an error).
       await page.goto(`${BASE}/auth/signup`);
@@ -438,6 +440,12 @@ test('every page: axe (serious, critical), layout, tap targets, focus; 2 sizes, 
       await page.locator('#devices').waitFor();
       await check('two-factor settings, a remembered browser');
       await go(page, 'button:has-text("Forget all")');
+      await page.goto(`${BASE}/auth/password`);
+      await page.fill('input[name="current_password"]', PASSWORD);
+      await page.fill('input[name="password"]', `${PASSWORD} changed`);
+      await page.fill('input[name="password_confirmation"]', `${PASSWORD} changed`);
+      await go(page, 'button[type="submit"]');
+      await check('password changed');
 
       // Back to the AuthConfig as it was, seen by the edge (the list is empty: the section
       // shows only while remembering is on).
@@ -556,12 +564,31 @@ test('the pages of a user whose codes come by webhook', { timeout: 180000 }, asy
       { secondary: ['Cancel and sign out', 'Send again'] });
     await context.close();
 
-    authctl(['apply', '-f', '-'], JSON.stringify([saved]));
-    restored = true;
+    // A webhook nobody answers (a port just closed): "We could not send the code".
+    const dead = http.createServer();
+    await new Promise((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const deadUrl = `http://127.0.0.1:${dead.address().port}/sms`;
+    await new Promise((resolve) => dead.close(resolve));
+    authctl(['apply', '-f', '-'], JSON.stringify([{ ...saved, twoFactor: {
+      validPastTokensCount: 1, ...(saved.twoFactor || {}), transports: ['voice'],
+      webhook: { endpoint: deadUrl, timeout: 3000 } } }]));
     const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page2 = await other.newPage();
     page2.setDefaultTimeout(10000);
+    page2.setDefaultNavigationTimeout(10000);
     await signIn(page2, OTHER_EMAIL);
+    for (const deadline = Date.now() + 20000; ;) { // until the edge offers only "voice"
+      await page2.goto(`${BASE}/auth/two-factor/enable`);
+      if (await page2.locator('input[name="transport"]').count() === 1) break;
+      assert.ok(Date.now() < deadline, 'the edge kept the old transports');
+      await sleep(200);
+    }
+    await go(page2, 'button:has-text("Send codes to me instead")');
+    await page2.locator('text=We could not send the code').first().waitFor();
+    await checkPage(page2, 'webhook: we could not send the code', problems, seen);
+
+    authctl(['apply', '-f', '-'], JSON.stringify([saved]));
+    restored = true;
     await enablePage(page2, false);
     await other.close();
   } finally {
