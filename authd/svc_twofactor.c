@@ -375,7 +375,9 @@ delivery_target(struct authd *a, const Authd__V1__DeliveryCodeRequest *req,
     int r;
     *u = NULL;
     *st = NULL;
-    if (have_session == have_reset)
+    if (!have_session && !have_reset)
+        return AUTHD_ERR_UNAUTHENTICATED; /* nobody is named */
+    if (have_session && have_reset)
         return AUTHD_ERR_INVALID_ARGUMENT; /* exactly one of them */
     if (have_reset) {
         r = twofactor_reset_user(a, req->reset_token, u);
