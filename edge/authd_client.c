@@ -46,6 +46,7 @@ edge_authd_new_tls(const char *target, const struct rpc_tls *tls, int timeout_ms
     }
     a->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->jwks_cond, NULL);
     edge_config_default(&a->cfg);
     *out = a;
     return AUTHD_OK;
@@ -58,6 +59,7 @@ edge_authd_free(struct edge_authd *a)
         return;
     rpc_client_free(a->rpc);
     pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->jwks_cond);
     free(a->jwks_json);
     free(a);
 }

@@ -32,11 +32,19 @@ struct edge_authd {
     int fetched;            /* an attempt was made at fetched_ms */
     int refreshing;         /* one thread is asking authd right now */
     uint64_t fetched_ms;
-    /* OAuth.Jwks, the same way (the discovery document needs its issuer). */
+    /* OAuth.Jwks (jwks_cache.c; the discovery document needs its issuer), under mu. Calls are
+     * numbered: jwks_started counts those begun, jwks_done those finished (one at a time, so
+     * they finish in order); a request that needs a fresh answer waits on jwks_cond for a call
+     * begun after it arrived. */
     char *jwks_json; /* last good copy, or NULL */
     char issuer[EDGE_ISSUER_MAX];
-    int jwks_refreshing;
-    uint64_t jwks_fetched_ms; /* time of the last attempt; 0 = never */
+    int jwks_max_age_ms; /* --jwks-max-age-ms (0: every answer fresh) */
+    int jwks_refreshing; /* a call is in flight */
+    uint64_t jwks_started, jwks_done;
+    int jwks_last_err;        /* the result of call jwks_done */
+    pthread_cond_t jwks_cond; /* broadcast when a call finishes */
+    unsigned jwks_waiting;    /* requests waiting on jwks_cond (gauge edge_jwks_waiting) */
+    uint64_t jwks_fetched_ms; /* start of the last finished call, good or not; 0 = never */
     enum ready_state ready;   /* the last readiness answer, to log only its changes */
 };
 

@@ -518,14 +518,14 @@ edge_flow_userinfo(struct edge_req *r)
 /* ---- discovery and keys ---------------------------------------------------------------- */
 
 /*
- * The key set and issuer (authd_client.c; fresh: ask authd now, else a copy of at most 5 s
- * will do); answers the error itself.
+ * The key set and issuer (jwks_cache.c; keys: the key set, as fresh as --jwks-max-age-ms asks,
+ * else only the issuer, from a copy of at most 5 s); answers the error itself.
  */
 static int
-jwks(struct edge_req *r, int fresh, char **json, char *issuer, size_t icap, int *answered)
+jwks(struct edge_req *r, int keys, char **json, char *issuer, size_t icap, int *answered)
 {
     *answered = 0;
-    int err = edge_authd_oauth_jwks(r->edge->authd, r->id, fresh, json, issuer, icap);
+    int err = edge_authd_oauth_jwks(r->edge->authd, r->id, keys, json, issuer, icap);
     if (err == AUTHD_OK)
         return AUTHD_OK;
     *answered = 1;
@@ -595,8 +595,9 @@ edge_flow_jwks(struct edge_req *r)
 {
     char *keys = NULL, issuer[EDGE_ISSUER_MAX];
     int answered;
-    /* Always authd's current set: a token signed by a key rotated in a moment ago must find
-     * its key here when its verifier refetches on the unknown kid. */
+    /* authd's current set (by default; --jwks-max-age-ms may allow a copy): a token signed by a
+     * key rotated in a moment ago must find its key here when its verifier refetches on the
+     * unknown kid. Concurrent requests share one call. */
     int err = jwks(r, 1, &keys, issuer, sizeof(issuer), &answered);
     if (answered)
         return err;

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The JWKS cache: one refresher at a time, the others serve the last good copy; a fresh caller
- * (a key id nobody knows) always asks authd.
+ * The JWKS cache (see jwks_cache.h): one OAuth.Jwks call at a time, numbered. A request decides
+ * under the lock whether the copy will do; if not, it names the call whose result will (the one
+ * in flight when nothing was ever fetched, else the next one to begin) and waits for it, making
+ * that call itself when none is in flight. So concurrent requests share calls, nobody gets a
+ * 503 because another request happens to be fetching, and with a copy and a max age the other
+ * requests never wait.
  */
 #include "edge/jwks_cache.h"
 
@@ -12,10 +16,23 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "edge/authd_client.h"
 #include "edge/authd_client_int.h"
 
-#define EDGE_JWKS_TTL_MS 5000
+#define M_WAITING "edge_jwks_waiting"
+
+void
+edge_authd_set_jwks_max_age(struct edge_authd *a, int max_age_ms)
+{
+    metrics_describe(M_WAITING, METRICS_GAUGE,
+                     "Requests for the JWKS or discovery document waiting for a call to authd "
+                     "another request is making.");
+    metrics_set(M_WAITING, NULL, 0);
+    pthread_mutex_lock(&a->mu);
+    a->jwks_max_age_ms = max_age_ms > 0 ? max_age_ms : 0;
+    pthread_mutex_unlock(&a->mu);
+}
 
 /* Copies the cached key set out; the lock is held. */
 static int
@@ -28,37 +45,17 @@ jwks_copy_locked(struct edge_authd *a, char **jwks_json, char *issuer, size_t ic
     return AUTHD_OK;
 }
 
-int
-edge_authd_oauth_jwks(struct edge_authd *a, const char *rid, int fresh, char **jwks_json,
-                      char *issuer, size_t icap)
+/*
+ * Makes call number a->jwks_started (its maker set jwks_refreshing; the lock is not held): keeps
+ * a good answer, records the result and the call's start, and wakes every waiter.
+ */
+static void
+jwks_fetch(struct edge_authd *a, const char *rid, uint64_t started_ms)
 {
-    *jwks_json = NULL;
-    if (icap > 0)
-        issuer[0] = '\0';
-    uint64_t now = edge_authd_now_ms();
-    int fetch = 0, r = AUTHD_ERR_UNAVAILABLE;
-
-    pthread_mutex_lock(&a->mu);
-    /* Without a good copy every request may ask (authd may just have come up); with one, a
-     * failed attempt waits a full TTL like a good one. A fresh caller always asks and does not
-     * take the refresher's turn. */
-    if (fresh) {
-        fetch = 1;
-    } else if (!a->jwks_refreshing &&
-               (a->jwks_json == NULL || now - a->jwks_fetched_ms >= EDGE_JWKS_TTL_MS)) {
-        a->jwks_refreshing = 1;
-        fetch = 2;
-    } else if (a->jwks_json != NULL) {
-        r = jwks_copy_locked(a, jwks_json, issuer, icap);
-    }
-    pthread_mutex_unlock(&a->mu);
-    if (!fetch)
-        return r;
-
     Authd__V1__JwksRequest req = AUTHD__V1__JWKS_REQUEST__INIT;
     Authd__V1__JwksResponse *resp = NULL;
-    r = edge_authd_call(a, rid, &authd__v1__oauth__descriptor, "Jwks", &req.base,
-                        (ProtobufCMessage **)&resp, NULL);
+    int r = edge_authd_call(a, rid, &authd__v1__oauth__descriptor, "Jwks", &req.base,
+                            (ProtobufCMessage **)&resp, NULL);
     char *got = NULL;
     if (r == AUTHD_OK) {
         const char *j = resp->jwks_json != NULL ? resp->jwks_json : "";
@@ -80,13 +77,55 @@ edge_authd_oauth_jwks(struct edge_authd *a, const char *rid, int fresh, char **j
         a->jwks_json = got;
         snprintf(a->issuer, sizeof(a->issuer), "%s", resp->issuer != NULL ? resp->issuer : "");
     }
-    if (got != NULL || fetch == 2)
-        a->jwks_fetched_ms = edge_authd_now_ms();
-    if (fetch == 2)
-        a->jwks_refreshing = 0;
-    if (a->jwks_json != NULL)
-        r = jwks_copy_locked(a, jwks_json, issuer, icap);
+    /* A failed call counts as an attempt too: with a copy, the next waits a full max age. */
+    a->jwks_fetched_ms = started_ms;
+    a->jwks_last_err = r;
+    a->jwks_done = a->jwks_started;
+    a->jwks_refreshing = 0;
+    pthread_cond_broadcast(&a->jwks_cond);
     pthread_mutex_unlock(&a->mu);
     rpc_msg_free(resp != NULL ? &resp->base : NULL);
+}
+
+int
+edge_authd_oauth_jwks(struct edge_authd *a, const char *rid, int keys, char **jwks_json,
+                      char *issuer, size_t icap)
+{
+    *jwks_json = NULL;
+    if (icap > 0)
+        issuer[0] = '\0';
+
+    pthread_mutex_lock(&a->mu);
+    uint64_t max_age = (uint64_t)(keys ? a->jwks_max_age_ms : EDGE_JWKS_ISSUER_TTL_MS);
+    uint64_t now = edge_authd_now_ms();
+    /* The call whose result this request needs; 0: the copy will do. */
+    uint64_t need;
+    if (a->jwks_json != NULL && max_age > 0 &&
+        (a->jwks_refreshing || now - a->jwks_fetched_ms < max_age))
+        need = 0; /* young enough, or being refreshed by someone else: serve the copy */
+    else if (a->jwks_json == NULL && max_age > 0 && a->jwks_refreshing)
+        need = a->jwks_started; /* nothing yet: the call in flight will do */
+    else
+        need = a->jwks_started + 1; /* a call that begins after this request arrived */
+    while (need != 0 && a->jwks_done < need) {
+        if (!a->jwks_refreshing) {
+            a->jwks_started++;
+            a->jwks_refreshing = 1;
+            uint64_t started = edge_authd_now_ms();
+            pthread_mutex_unlock(&a->mu);
+            jwks_fetch(a, rid, started);
+            pthread_mutex_lock(&a->mu);
+            continue;
+        }
+        /* Bounded: the call in flight ends by its deadline and broadcasts. */
+        metrics_set(M_WAITING, NULL, (double)++a->jwks_waiting);
+        pthread_cond_wait(&a->jwks_cond, &a->mu);
+        metrics_set(M_WAITING, NULL, (double)--a->jwks_waiting);
+    }
+    /* When authd could not be asked, the last good copy still serves. */
+    int r = a->jwks_json != NULL
+                ? jwks_copy_locked(a, jwks_json, issuer, icap)
+                : (a->jwks_last_err != AUTHD_OK ? a->jwks_last_err : AUTHD_ERR_UNAVAILABLE);
+    pthread_mutex_unlock(&a->mu);
     return r;
 }

@@ -17,6 +17,7 @@
 
 #include "edge/authd_client.h"
 #include "edge/edge.h"
+#include "edge/jwks_cache.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/opts.h"
@@ -57,6 +58,7 @@ struct options {
     const char *port_file;
     const char *log_level;
     int64_t rpc_timeout_ms;
+    int64_t jwks_max_age_ms;
 };
 
 #define F(member) OPTS_FIELD(struct options, member)
@@ -138,6 +140,10 @@ static const struct opts_spec option_table[] = {
      "log threshold (logfmt lines on standard error)", F(log_level)},
     {"rpc-timeout-ms", 0, "EDGE_RPC_TIMEOUT_MS", OPTS_INT, "N", 1, 600000, NULL, "5000",
      "deadline of each call to authd", F(rpc_timeout_ms)},
+    {"jwks-max-age-ms", 0, "EDGE_JWKS_MAX_AGE_MS", OPTS_INT, "N", 0, 3600000, NULL, "0",
+     "how old a copy of authd's key set /.well-known/\njwks.json may serve (0: always the "
+     "current set,\nconcurrent requests sharing one call to authd)",
+     F(jwks_max_age_ms)},
 };
 
 #undef F
@@ -534,6 +540,7 @@ main(int argc, char **argv)
     if (start_mail(&o, &e, default_from, sizeof(default_from)) != 0 || connect_authd(&o, &e) != 0 ||
         load_metrics_token(o.metrics_token_file, o.metrics_token, &metrics_token) != 0)
         goto out;
+    edge_authd_set_jwks_max_age(e.authd, (int)o.jwks_max_age_ms);
     struct edge_server_opts so = {
         .listen = o.listen,
         .threads = (unsigned)o.threads,
