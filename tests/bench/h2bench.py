@@ -28,12 +28,13 @@ answers as h2load counted; an HTTP row only when wrk saw no socket error and eve
 200 with the expected body. Failures are printed (INVALID), never hidden.
 
   h2bench.py [--build DIR] [--seconds S] [--clients C] [--streams M] [--connections N]
-             [--login-accounts L]
+             [--login-accounts L] [--edge-args "FLAGS"]
 """
 import argparse
 import base64
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -343,6 +344,8 @@ def main():
     ap.add_argument("--streams", type=int, default=32)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--login-accounts", type=int, default=8)
+    ap.add_argument("--edge-args", default="",
+                    help="more authd-edge flags, one string (\"--jwks-max-age-ms 1000\")")
     a = ap.parse_args()
     if not (1 <= a.seconds <= 60 and 1 <= a.clients <= 64 and 1 <= a.streams <= 256
             and 1 <= a.connections <= 1024 and 1 <= a.login_accounts <= 64):
@@ -373,7 +376,7 @@ def main():
         edge = subprocess.Popen(
             [os.path.join(a.build, "edge", "authd-edge"), "--listen", f"127.0.0.1:{eport}",
              "--authd", f"127.0.0.1:{port}", "--port-file", os.path.join(tmp, "edge.port"),
-             "--log-level", "warn", "--per-ip-limit", "0"],
+             "--log-level", "warn", "--per-ip-limit", "0"] + shlex.split(a.edge_args),
             stdout=open(os.path.join(tmp, "edge.log"), "w"), stderr=subprocess.STDOUT)
         procs.append(edge)
         wait_file(os.path.join(tmp, "edge.port"), edge, "authd-edge")
