@@ -107,14 +107,14 @@ devices_section(struct edge_req *r, struct page *p, const char *token)
             page_raw(p, "</span>\n");
             page_form_begin(p, "/auth/two-factor/devices/forget", csrf);
             page_hidden(p, "device_id", d->id);
-            page_submit(p, "Revoke");
+            page_submit_as(p, "Revoke", "secondary");
             page_form_end(p);
             page_raw(p, "</li>\n");
         }
         page_raw(p, "</ul>\n");
         page_form_begin(p, "/auth/two-factor/devices/forget", csrf);
         page_hidden(p, "all", "1");
-        page_submit(p, "Forget all");
+        page_submit_as(p, "Forget all", "danger");
         page_form_end(p);
     }
     rpc_msg_free(&l->base);

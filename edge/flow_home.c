@@ -50,7 +50,7 @@ edge_flow_home(struct edge_req *r)
         /* Every session, offline token and remembered browser of the user ends. */
         page_form_begin(&p, "/auth/logout", edge_req_csrf(r));
         page_hidden(&p, "everywhere", "1");
-        page_submit(&p, "Sign out everywhere");
+        page_submit_as(&p, "Sign out everywhere", "secondary");
         page_form_end(&p);
     } else {
         if (pending)
