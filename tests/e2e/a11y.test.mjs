@@ -395,6 +395,9 @@ test('every page: axe (serious, critical), layout, tap targets, focus; 2 sizes, 
       await check('sign out?');
       await go(page, 'button:has-text("Sign out")');
       await check('signed out');
+      await page.goto(`${BASE}/auth/login?signed_out=1`);
+      await page.locator('text=You are signed out').first().waitFor();
+      await check('login, "You are signed out"');
 
       // Password reset: the request, check your e-mail, the link's page, an invalid link.
       await page.goto(`${BASE}/auth/forgot-password`);
