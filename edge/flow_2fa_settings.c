@@ -296,26 +296,29 @@ edge_flow_2fa_enable_form(struct edge_req *r)
     return form_applies(r, 0, &err, NULL) ? render_enable(r, 200, NULL, NULL) : err;
 }
 
-/* The page after a code was sent for a transport enrolment: the confirm form. */
+/*
+ * The confirm form of a transport enrolment, after its code went out (d: the delivery; "Send
+ * again" sends the pending enrolment's code again, never a new secret, so the first code keeps
+ * working).
+ */
 static int
-render_sent(struct edge_req *r, const char *transport)
+render_sent(struct edge_req *r, int status, const char *transport,
+            const struct edge_2fa_delivery *d)
 {
     struct page p;
     page_begin(&p, &r->cfg, "Enter the code we sent you");
-    page_raw(&p, "<div class=\"msg info\" role=\"status\">We sent a code by <strong>");
-    page_text(&p, transport);
-    page_raw(&p, "</strong>. It may take a moment to arrive.</div>\n");
+    edge_2fa_delivery_msg(&p, d); /* in the transport's words, as on every code page */
     page_form_begin(&p, "/app/auth/two-factor/confirm", edge_req_csrf(r));
     page_code_input(&p, "Code", "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX, 1, 1);
     page_submit(&p, "Verify and turn on");
     page_form_end(&p);
     page_form_begin(&p, "/auth/two-factor/enable", edge_req_csrf(r));
     page_hidden(&p, "transport", transport);
-    page_submit(&p, "Send a new code");
+    edge_2fa_resend_button(&p, d);
     page_form_end(&p);
     page_link(&p, "/auth/two-factor", "Cancel");
     page_end(&p);
-    return edge_req_page(r, 200, &p);
+    return edge_req_page(r, status, &p);
 }
 
 /* The page when the code could not be sent: a way to send it again. */
@@ -347,6 +350,14 @@ edge_flow_2fa_enable(struct edge_req *r)
     const char *token = edge_req_session_token(r);
     if (token == NULL)
         return edge_req_redirect(r, "/auth/login");
+    if (is_one(edge_req_field(r, "resend"))) {
+        /* The pending enrolment's code again (authd: IssueDeliveryCode), the secret kept. */
+        struct edge_2fa_delivery d = {.transport = transport};
+        int err = edge_2fa_send_code(r, token, NULL, NULL, &d);
+        if (err != AUTHD_OK)
+            return edge_req_redirect(r, "/auth/login");
+        return render_sent(r, d.wait > 0 ? 429 : 200, transport, &d);
+    }
 
     Authd__V1__BeginEnrollmentRequest req = AUTHD__V1__BEGIN_ENROLLMENT_REQUEST__INIT;
     req.session_token = edge_authd_str(token);
@@ -372,7 +383,8 @@ edge_flow_2fa_enable(struct edge_req *r)
     rpc_msg_free(&b->base);
     log_event(LOG_INFO, "2fa_enroll_begun", "rid=%s via=transport sent=%s", r->id,
               err == AUTHD_OK ? "yes" : "failed");
-    return err == AUTHD_OK ? render_sent(r, transport) : render_send_failed(r, transport);
+    struct edge_2fa_delivery d = {.transport = transport, .sent = 1};
+    return err == AUTHD_OK ? render_sent(r, 200, transport, &d) : render_send_failed(r, transport);
 }
 
 /* ---- disable ------------------------------------------------------------------------- */

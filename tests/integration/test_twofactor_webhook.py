@@ -280,3 +280,24 @@ def test_enrolment_offers_the_configured_transports(authd, hook, tmpdir_path):
         assert hook_json(hook.wait(2))["transport"] == "voice"
     finally:
         edge.stop()
+
+
+def test_enrolment_send_again_keeps_the_first_code(authd, edge_hook, hook):
+    """"Send again" on the enrolment's code page sends the pending enrolment's code again (no
+    new secret): the first code still turns two-factor on; the words are the transport's."""
+    edge = edge_hook
+    s = new_user(authd, edge, "enrol-again@example.com")
+    page = get_ok(s, edge.base + "/auth/two-factor/enable")
+    r = submit(s, edge.base, page.text, "/auth/two-factor/enable", {"transport": "sms"})
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    first = next_code(hook, 1)
+    assert "We sent you a code " + SMS_WORDS in r.text, r.text[:3000]
+    resend_form(r.text, "/auth/two-factor/enable")
+    again = submit(s, edge.base, r.text, "/auth/two-factor/enable", {}, with_field="resend")
+    assert again.status_code == 200, (again.status_code, msg_error(again.text))
+    assert "We sent you a code " + SMS_WORDS in again.text
+    next_code(hook, 2)
+    r = submit(s, edge.base, again.text, "/app/auth/two-factor/confirm",
+               {"token": first["token"]})
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    assert len(recovery_codes_of(r.text)) == 10
