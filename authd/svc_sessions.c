@@ -93,7 +93,9 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
                       .password = req->password,
                       .ip = req->client_ip,
                       .user_agent = req->user_agent};
-    struct login_step s = {.login = &l, .device_token = req->device_token};
+    /* Remembered browsers count only while the AuthConfig allows them: turning
+     * rememberBrowserDays off asks every browser for the second factor again. */
+    struct login_step s = {.login = &l, .device_token = device_ttl(a) > 0 ? req->device_token : ""};
 
     int r = login_password(a, ctx, &l);
     if (r != AUTHD_OK)
