@@ -135,7 +135,7 @@ ctl_parse_id_alg(struct ctl *ctl, int argc, char **argv, const char *cmd, const 
     };
     static const struct opts_program keys = {
         .name = "authctl keys",
-        .synopsis = "usage: authctl keys list | rotate [--alg ES256|RS256] | retire KID\n",
+        .synopsis = "usage: authctl keys list | rotate [--alg ES256|RS256] | retire [--] KID\n",
         .specs = id_alg_table,
         .n_specs = sizeof(id_alg_table) / sizeof(id_alg_table[0]),
     };

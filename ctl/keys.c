@@ -93,16 +93,22 @@ keys_retire(struct ctl *ctl, int argc, char **argv)
 
     const char *kid = NULL;
 
-    /* The options after the kid, parsed as if the kid were not there (--help included). */
-    if (argc >= 2 && argv[1][0] != '-' && argv[1][0] != '\0') {
+    /* The options after the kid, parsed as if the kid were not there (--help included). A kid
+     * is base64url and may begin with '-': `keys retire -- KID` names such a kid. */
+    int skip = 0;
+    if (argc >= 3 && strcmp(argv[1], "--") == 0)
+        skip = 2;
+    else if (argc >= 2 && argv[1][0] != '-' && argv[1][0] != '\0')
+        skip = 1;
+    if (skip > 0) {
         if ((size_t)argc > sizeof(rest) / sizeof(rest[0]))
             return ctl_usage_error("too many arguments to 'keys retire'");
-        kid = argv[1];
+        kid = argv[skip];
         rest[0] = argv[0];
-        for (int i = 2; i < argc; i++)
-            rest[i - 1] = argv[i];
-        rest[argc - 1] = NULL;
-        argc--;
+        for (int i = skip + 1; i < argc; i++)
+            rest[i - skip] = argv[i];
+        rest[argc - skip] = NULL;
+        argc -= skip;
         argv = rest;
     }
     if ((rc = ctl_parse_id_alg(ctl, argc, argv, "keys", "", &a)) != AUTHCTL_OK)

@@ -103,7 +103,8 @@ static const struct opts_program program = {
         "                               make a new token signing key the active one, its\n"
         "                               algorithm the one of access tokens; prints its kid\n"
         "  keys retire KID              remove a key that is no longer active at once: out\n"
-        "                               of the JWKS, its tokens stop verifying\n"
+        "                               of the JWKS, its tokens stop verifying (a kid that\n"
+        "                               begins with '-': keys retire -- KID)\n"
         "  config get                   print the AuthConfig (as a manifest; -o json for JSON)\n"
         "  backup DIR                   authd copies its RocksDB store, while it serves,\n"
         "                               into DIR on authd's host (absolute, new or empty)\n",

@@ -637,7 +637,7 @@ def test_user_create_without_password_says_how_to_sign_in(authd):
 @pytest.mark.parametrize("group,words", [
     ("user", ["reset-2fa", "unlock", "sessions", "set-email", "set-password"]),
     ("client", ["get", "list", "delete"]),
-    ("keys", ["list", "rotate", "retire KID"]),
+    ("keys", ["list", "rotate", "retire [--] KID"]),
     ("config", ["get"]),
     ("session", ["revoke"]),
     ("apply", ["-f FILE"]),
@@ -711,7 +711,7 @@ def test_keys_retire(authd):
     tok = cc_token(authd, "retire-cc")
     assert json.loads(base64.urlsafe_b64decode(tok.split(".")[0] + "=="))["kid"] == old
     # The active key of an algorithm cannot go: the error names it and says what to do.
-    p = ctl(authd, "keys", "retire", old)
+    p = ctl(authd, "keys", "retire", "--", old)
     assert p.returncode == 1, p.stderr
     assert f"signing key {old} is the active ES256 key" in p.stderr and "rotate" in p.stderr, \
         p.stderr
@@ -719,7 +719,7 @@ def test_keys_retire(authd):
     # Rotated, the old key stays published and its token verifies, until it is retired.
     new = ctl(authd, "keys", "rotate", "--alg", "ES256").stdout.strip()
     assert old in jwks_kids(authd) and introspect_active(authd, "retire-cc", tok)
-    p = ctl(authd, "keys", "retire", old)
+    p = ctl(authd, "keys", "retire", "--", old)
     assert p.returncode == 0 and p.stdout == f"keys/{old} retired\n", (p.stdout, p.stderr)
     assert jwks_kids(authd) >= {new} and old not in jwks_kids(authd)
     assert not introspect_active(authd, "retire-cc", tok)
@@ -732,14 +732,14 @@ def test_keys_retire(authd):
     authd.restart()
     assert old not in jwks_kids(authd) and not introspect_active(authd, "retire-cc", tok)
     # Unknown (also: retired twice), malformed: not found, naming the key.
-    for kid in (old, "no-such-kid", "bad/kid"):
-        p = ctl(authd, "keys", "retire", kid)
+    for kid in (old, "no-such-kid", "bad/kid", "-dash-kid"):
+        p = ctl(authd, "keys", "retire", "--", kid)
         assert p.returncode == 1 and f"signing key {kid} not found" in p.stderr, p.stderr
         assert "not_found" in p.stderr
     # -o json.
     rs = ctl(authd, "keys", "rotate", "--alg", "RS256").stdout.strip()
     rs2 = ctl(authd, "keys", "rotate", "--alg", "RS256").stdout.strip()
-    p = ctl(authd, "keys", "retire", rs, "-o", "json")
+    p = ctl(authd, "keys", "retire", "--", rs, "-o", "json")
     assert p.returncode == 0 and json.loads(p.stdout) == {"kid": rs, "state": "retired"}, p.stderr
     assert rs2 in jwks_kids(authd) and rs not in jwks_kids(authd)
     # Usage errors: no kid, an option instead of one, options it does not take.
@@ -777,7 +777,7 @@ def test_operator_commands_need_the_admin_role(tmp_path):
             ["session", "revoke", "--id", sid],
             ["keys", "list"],
             ["keys", "rotate"],
-            ["keys", "retire", old],
+            ["keys", "retire", "--", old],  # a kid may begin with '-'
             ["backup", str(tmp_path / "b")],
         ]
         for args in cases:
