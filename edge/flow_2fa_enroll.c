@@ -33,26 +33,45 @@ confirm_form(struct edge_req *r, struct page *p)
     page_form_end(p);
 }
 
-/* Appends the OTP parameters when they are not the ones every app assumes. */
+/* "Can't scan?": the key for typing in (grouped, with a Copy button of pages.js) and every
+ * OTP parameter an app may ask for. Open when the QR code could not be drawn. */
 static void
-params_note(struct page *p, const Authd__V1__BeginEnrollmentResponse *b)
+manual_entry(struct page *p, const Authd__V1__BeginEnrollmentResponse *b, int open)
 {
     int sha1 = b->algorithm == NULL || b->algorithm[0] == '\0' || strcmp(b->algorithm, "SHA1") == 0;
-    if (sha1 && (b->digits == 0 || b->digits == 6) && (b->period == 0 || b->period == 30))
-        return;
+    page_raw(p, open ? "<details class=\"manual\" open>" : "<details class=\"manual\">");
+    page_raw(p, "<summary>Can't scan?</summary>\n");
+    page_para(p, "Type this key into the app:");
+    page_raw(p, "<p><code id=\"secret\">");
+    edge_2fa_secret_groups(p, b->secret);
+    page_raw(p, "</code></p>\n"
+                "<button type=\"button\" class=\"secondary\" data-copy=\"secret\" "
+                "data-copy-status=\"secret-status\" hidden>Copy key</button>\n"
+                "<p id=\"secret-status\" class=\"muted\" role=\"status\"></p>\n"
+                "<dl class=\"otp-params\">\n<dt>Type</dt><dd>Time-based (TOTP)</dd>\n"
+                "<dt>Algorithm</dt><dd>");
+    page_text(p, sha1 ? "SHA1" : b->algorithm);
     if (p->err == AUTHD_OK)
-        p->err = buf_printf(&p->out, "<p class=\"muted\">Time-based, %u digits, every %u s, ",
+        p->err = buf_printf(&p->out,
+                            "</dd>\n<dt>Digits</dt><dd>%u</dd>\n<dt>Period</dt><dd>%u "
+                            "seconds</dd>\n</dl>\n</details>\n",
                             b->digits != 0 ? (unsigned)b->digits : 6u,
                             b->period != 0 ? (unsigned)b->period : 30u);
-    page_text(p, sha1 ? "SHA1" : b->algorithm);
-    page_raw(p, ".</p>\n");
 }
 
+/*
+ * The enrolment page: the QR code, the otpauth:// link for an app on this device, the key,
+ * and the form for the first code. error (may be NULL) is a refused first code: the page
+ * stays the same (the app may already hold the key) and also offers to start again.
+ */
 static int
-render_qr(struct edge_req *r, const Authd__V1__BeginEnrollmentResponse *b)
+render_qr(struct edge_req *r, const Authd__V1__BeginEnrollmentResponse *b, int status,
+          const char *error)
 {
     struct page p;
     page_begin(&p, &r->cfg, "Set up your authenticator app");
+    if (error != NULL)
+        page_error(&p, error);
     page_para(&p, "Scan this QR code with your authenticator app (Google Authenticator, "
                   "Microsoft Authenticator, 1Password, FreeOTP...).");
     struct buf svg;
@@ -68,16 +87,20 @@ render_qr(struct edge_req *r, const Authd__V1__BeginEnrollmentResponse *b)
         page_error(&p, "The QR code could not be drawn; enter the key below instead.");
     }
     buf_free(&svg);
-    page_para(&p, "Or type this key into the app:");
-    page_raw(&p, "<p><code id=\"secret\">");
-    edge_2fa_secret_groups(&p, b->secret);
-    page_raw(&p, "</code></p>\n");
-    params_note(&p, b);
-    page_para(&p, "Then enter the code the app shows:");
+    /* On a phone the app is on this device: the otpauth:// URI adds the account in one tap. */
+    page_raw(&p, "<p><a class=\"button secondary\" id=\"otpauth-link\" href=\"");
+    page_text(&p, b->uri);
+    page_raw(&p, "\">Open in authenticator app</a></p>\n");
+    manual_entry(&p, b, qerr != AUTHD_OK);
+    page_para(&p, error != NULL ? "Enter the code your app shows now:"
+                                : "Then enter the code the app shows:");
     confirm_form(r, &p);
+    if (error != NULL)
+        edge_2fa_start_form(r, &p, "Start again with a new QR code");
     page_link(&p, "/auth/two-factor", "Cancel");
+    page_raw(&p, "<script src=\"/auth/static/pages.js\" defer></script>\n");
     page_end(&p);
-    return edge_req_page(r, 200, &p);
+    return edge_req_page(r, status, &p);
 }
 
 void
@@ -131,7 +154,7 @@ edge_flow_2fa_request_view(struct edge_req *r)
         rpc_msg_free(&b->base);
         return edge_req_fail(r, AUTHD_ERR_INTERNAL, "2fa_pending_no_secret");
     }
-    err = render_qr(r, b);
+    err = render_qr(r, b, 200, NULL);
     rpc_msg_free(&b->base);
     return err;
 }
@@ -157,7 +180,7 @@ edge_flow_2fa_request_page(struct edge_req *r)
         return edge_req_fail(r, AUTHD_ERR_INTERNAL, "2fa_begin_no_secret");
     }
     log_event(LOG_INFO, "2fa_enroll_begun", "rid=%s via=app", r->id);
-    err = render_qr(r, b);
+    err = render_qr(r, b, 200, NULL);
     rpc_msg_free(&b->base);
     return err;
 }
@@ -177,6 +200,29 @@ render_retry(struct edge_req *r, int status, const char *error)
     page_link(&p, "/auth/two-factor", "Cancel");
     page_end(&p);
     return edge_req_page(r, status, &p);
+}
+
+/*
+ * A refused first code: the QR page again with the error, so that a user whose app did not
+ * take the key can still scan or type it. The pending enrolment is read with
+ * PendingEnrollment, which changes nothing; if it cannot be read, the short retry page.
+ */
+static int
+render_refused(struct edge_req *r, const char *token, int status, const char *error)
+{
+    Authd__V1__StatusRequest req = AUTHD__V1__STATUS_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    Authd__V1__BeginEnrollmentResponse *b = NULL;
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__two_factor__descriptor,
+                              "PendingEnrollment", &req.base, (ProtobufCMessage **)&b, NULL);
+    if (err != AUTHD_OK || !enrolment_shown(b)) {
+        if (b != NULL)
+            rpc_msg_free(&b->base);
+        return render_retry(r, status, error);
+    }
+    err = render_qr(r, b, status, error);
+    rpc_msg_free(&b->base);
+    return err;
 }
 
 int
@@ -203,7 +249,7 @@ edge_flow_2fa_confirm(struct edge_req *r)
         edge_req_err_map(r, err, &he);
         log_event(LOG_INFO, "2fa_confirm_failed", "rid=%s err=%s ip=%s", r->id,
                   authd_err_reason(err), r->client_ip);
-        return render_retry(r, he.status, he.message);
+        return render_refused(r, token, he.status, he.message);
     }
     if (err == AUTHD_ERR_NOT_REQUESTED) {
         struct edge_http_err he;

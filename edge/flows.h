@@ -30,6 +30,11 @@ int edge_flow_healthz(struct edge_req *r);        /* GET /healthz */
 int edge_flow_readyz(struct edge_req *r);         /* GET /readyz */
 int edge_flow_style(struct edge_req *r);          /* GET /auth/static/style.css */
 
+/* flow_2fa_codes.c: the recovery-codes page's script, download and confirmation */
+int edge_flow_script(struct edge_req *r);             /* GET /auth/static/pages.js */
+int edge_flow_2fa_codes_download(struct edge_req *r); /* POST .../recovery-codes/download */
+int edge_flow_2fa_codes_saved(struct edge_req *r);    /* POST .../recovery-codes/saved */
+
 /* flow_oauth.c */
 int edge_flow_authorize(struct edge_req *r);      /* GET /auth/authorize */
 int edge_flow_authorize_post(struct edge_req *r); /* POST /auth/authorize */

@@ -30,6 +30,9 @@ struct page {
 /* The built-in stylesheet served at /auth/static/style.css (generated from pages/style.css). */
 extern const char edge_style_css[];
 extern const size_t edge_style_css_len;
+/* The progressive-enhancement script served at /auth/static/pages.js (pages/pages.js). */
+extern const char edge_pages_js[];
+extern const size_t edge_pages_js_len;
 
 /*
  * Starts a page: doctype, <title> ("{heading} — {cfg->title}"), stylesheets, the header with

@@ -296,6 +296,7 @@ edge_req_response_free(struct edge_req *r)
     r->www_authenticate = NULL;
     r->retry_after = 0;
     r->cache_control = NULL;
+    r->disposition = NULL;
     secret_wipe(r->csrf, sizeof(r->csrf));
 }
 

@@ -56,6 +56,7 @@ struct edge_req {
     int cacheable;                 /* 1: no "Cache-Control: no-store" (static assets) */
     const char *cache_control;     /* static; NULL: "no-store" + "Pragma: no-cache", or the
                                     * static-asset default when cacheable */
+    const char *disposition;       /* static Content-Disposition; NULL: none (downloads) */
     char csrf[CSRF_TOKEN_LEN + 1]; /* this browser's CSRF token once known, else "" */
 };
 

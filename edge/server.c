@@ -86,6 +86,7 @@ static const struct route routes[] = {
     {"GET", "/readyz", 0, edge_flow_readyz, NULL},
     {"GET", "/metrics", ROUTE_METRICS, NULL, NULL},
     {"GET", "/auth/static/style.css", 0, edge_flow_style, NULL},
+    {"GET", "/auth/static/pages.js", 0, edge_flow_script, NULL},
     {"GET", "/auth/signup", ROUTE_PAGE, edge_flow_signup_form, NULL},
     {"POST", "/auth/signup", FORM_POST, edge_flow_signup_start, NULL},
     {"GET", "/auth/signup/confirm/", ROUTE_PAGE | ROUTE_PREFIX, edge_flow_signup_confirm_form,
@@ -129,6 +130,10 @@ static const struct route routes[] = {
     {"GET", "/auth/two-factor/recovery-codes", ROUTE_PAGE, edge_flow_2fa_recovery_codes_form, NULL},
     {"POST", "/auth/two-factor/recovery-codes", FORM_POST, edge_flow_2fa_recovery_codes, NULL},
     {"POST", "/auth/two-factor/devices/forget", FORM_POST, edge_flow_2fa_devices_forget, NULL},
+    /* Echo the codes the page shows as a .txt file / confirm they were saved (no authd call). */
+    {"POST", "/auth/two-factor/recovery-codes/download", FORM_POST, edge_flow_2fa_codes_download,
+     NULL},
+    {"POST", "/auth/two-factor/recovery-codes/saved", FORM_POST, edge_flow_2fa_codes_saved, NULL},
     /* GET only shows the pending enrolment (or a form to begin one); the POST begins it. */
     {"GET", "/app/auth/two-factor/request", ROUTE_PAGE, edge_flow_2fa_request_view, NULL},
     /* ROUTE_PAGE on the JSON routes too: it refreshes the AuthConfig (the webhook). */
@@ -508,6 +513,8 @@ send_answer(struct MHD_Connection *c, struct conn_state *st)
     ok = ok && add_cors(resp, st);
     if (ok && r->location != NULL)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location) == MHD_YES;
+    if (ok && r->disposition != NULL)
+        ok = MHD_add_response_header(resp, "Content-Disposition", r->disposition) == MHD_YES;
     if (ok && r->allow != NULL)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) == MHD_YES;
     if (ok && r->www_authenticate != NULL)

@@ -19,30 +19,13 @@
 void
 edge_2fa_codes_list(struct page *p, char *const *codes, size_t n)
 {
-    page_raw(p, "<ul id=\"recovery-codes\">\n");
+    page_raw(p, "<ol id=\"recovery-codes\">\n");
     for (size_t i = 0; i < n; i++) {
         page_raw(p, "<li><code>");
         page_text(p, codes[i]);
         page_raw(p, "</code></li>\n");
     }
-    page_raw(p, "</ul>\n");
-}
-
-int
-edge_2fa_codes_page(struct edge_req *r, const char *heading, const char *info, char *const *codes,
-                    size_t n)
-{
-    struct page p;
-    page_begin(&p, &r->cfg, heading);
-    if (info != NULL)
-        page_info(&p, info);
-    page_para(&p, "These are your recovery codes. Each one signs you in once if you lose your "
-                  "phone. Store them somewhere safe, like a password manager: they are shown only "
-                  "this time.");
-    edge_2fa_codes_list(&p, codes, n);
-    page_link(&p, "/auth/two-factor", "Continue");
-    page_end(&p);
-    return edge_req_page(r, 200, &p);
+    page_raw(p, "</ol>\n");
 }
 
 void

@@ -17,12 +17,15 @@
 #define EDGE_2FA_CODE_MAX 10      /* maxlength of a TOTP field (6 or 8 digits, some slack) */
 #define EDGE_2FA_RECOVERY_MAX 64  /* maxlength of a recovery-code field */
 
-/* Appends <ul id="recovery-codes"><li><code>CODE</code></li>...</ul> (escaped). */
+/* Appends <ol id="recovery-codes"><li><code>CODE</code></li>...</ol> (escaped): numbered. */
 void edge_2fa_codes_list(struct page *p, char *const *codes, size_t n);
 
 /*
- * A page that shows freshly made recovery codes once, with the advice to store them, and a
- * link on to the settings page (status 200).
+ * A page that shows freshly made recovery codes once, with the advice to store them, Copy /
+ * Download (.txt) / Print, and a Continue button (on to the settings page) that needs the
+ * "I have saved these codes" box checked (status 200). codes are borrowed; the page's copies
+ * (hidden form fields) live in the response body, which is wiped when freed. In
+ * flow_2fa_codes.c.
  */
 int edge_2fa_codes_page(struct edge_req *r, const char *heading, const char *info,
                         char *const *codes, size_t n);

@@ -272,7 +272,7 @@ def qr_page(edge, s, tmp):
 
 
 def recovery_codes_of(html_text):
-    m = re.search(r'<ul id="recovery-codes">(.*?)</ul>', html_text, re.S)
+    m = re.search(r'<ol id="recovery-codes">(.*?)</ol>', html_text, re.S)
     assert m, "no recovery codes list:\n" + html_text[:2000]
     return re.findall(r"<li><code>([^<]*)</code></li>", m.group(1))
 
@@ -989,3 +989,148 @@ def test_recovery_code_used_for_a_reset_is_mailed(authd, edge, tmpdir_path):
     assert r.status_code == 303, (r.status_code, msg_error(r.text))
     log = edge.log_text()
     assert "A recovery code was used" in log and f"to={email}" in log
+
+
+# ---- the recovery-codes page and the QR page (issue 14 §2) ---------------------------------
+
+DOWNLOAD = "/auth/two-factor/recovery-codes/download"
+SAVED = "/auth/two-factor/recovery-codes/saved"
+
+
+def enrol_to_codes_page(authd, edge, email, tmp):
+    """A new user turns 2FA on through the pages; returns (session, app, codes page)."""
+    s = new_user(authd, edge, email)
+    page, _, secret = qr_page(edge, s, tmp)
+    app = Authenticator(secret)
+    r = submit(s, edge.base, page.text, "/app/auth/two-factor/confirm", {"token": app.fresh()})
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    return s, app, r
+
+
+def test_recovery_codes_page_is_numbered_with_copy_download_print_and_a_button(authd, edge,
+                                                                                tmpdir_path):
+    s, _, r = enrol_to_codes_page(authd, edge, "olga@example.com", tmpdir_path)
+    codes = recovery_codes_of(r.text)
+    assert len(codes) == 10
+    # Numbered: an <ol>, one code per item.
+    assert '<ol id="recovery-codes">' in r.text
+    # Copy and Print are buttons of the script (hidden until it runs); Download is a form.
+    assert re.search(r'<button type="button"[^>]*data-copy="recovery-codes"[^>]*hidden>Copy<',
+                     r.text), r.text[:3000]
+    assert re.search(r'<button type="button"[^>]*data-print[^>]*hidden>Print<', r.text)
+    assert '<script src="/auth/static/pages.js" defer></script>' in r.text
+    dl = form(r.text, DOWNLOAD)
+    assert dl["method"] == "post" and dl["fields"]["csrf"]
+    # Continue is a button of a form whose checkbox is required; no link to go on.
+    cont = form(r.text, SAVED)
+    assert cont["types"]["saved"] == "checkbox"
+    assert re.search(r'<input type="checkbox"[^>]*name="saved"[^>]*required', r.text)
+    assert re.search(r'<label for="f-saved">I have saved these codes</label>', r.text)
+    assert re.search(r'<button type="submit">Continue</button>', r.text)
+    assert not re.search(r'<a [^>]*>Continue</a>', r.text)
+    js = s.get(edge.base + "/auth/static/pages.js")
+    assert js.status_code == 200 and js.headers["Content-Type"].startswith("text/javascript")
+    assert "navigator.clipboard" in js.text and "window.print" in js.text
+    css = s.get(edge.base + "/auth/static/style.css").text
+    assert "@media print" in css
+
+
+def test_recovery_codes_download_is_a_no_store_text_attachment(authd, edge, tmpdir_path):
+    s, _, r = enrol_to_codes_page(authd, edge, "pia@example.com", tmpdir_path)
+    codes = recovery_codes_of(r.text)
+    d = submit(s, edge.base, r.text, DOWNLOAD, {})
+    assert d.status_code == 200, (d.status_code, d.text[:500])
+    assert d.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert d.headers["Content-Disposition"] == 'attachment; filename="recovery-codes.txt"'
+    assert d.headers["Cache-Control"] == "no-store"
+    assert d.text == "".join(c + "\n" for c in codes)  # one code per line, as shown
+    # Without the CSRF token (a cross-site form) it is refused, and so is a foreign Origin.
+    f = form(r.text, DOWNLOAD)
+    r2 = s.post(edge.base + DOWNLOAD, data={"codes": f["fields"]["codes"]},
+                allow_redirects=False)
+    assert r2.status_code == 403 and "Content-Disposition" not in r2.headers
+    r2 = s.post(edge.base + DOWNLOAD, data=f["fields"], allow_redirects=False,
+                headers={"Origin": "https://evil.example"})
+    assert r2.status_code == 403 and "Content-Disposition" not in r2.headers
+    # It echoes recovery codes only, never markup or anything else of the poster's choosing.
+    for bad in ("", "<script>alert(1)</script>", "a" * 65, " ".join(["abcd"] * 33)):
+        r2 = s.post(edge.base + DOWNLOAD, data={"csrf": f["fields"]["csrf"], "codes": bad},
+                    allow_redirects=False)
+        assert r2.status_code == 400 and "Content-Disposition" not in r2.headers, bad
+    # The edge never logs them.
+    log = edge.log_text()
+    for c in codes:
+        assert c not in log
+    assert "2fa_codes_downloaded" in log
+
+
+def test_recovery_codes_continue_needs_the_saved_checkbox(authd, edge, tmpdir_path):
+    s, _, r = enrol_to_codes_page(authd, edge, "quin@example.com", tmpdir_path)
+    codes = recovery_codes_of(r.text)
+    f = form(r.text, SAVED)
+    data = {k: v for k, v in f["fields"].items() if k != "saved"}
+    refused = s.post(edge.base + SAVED, data=data, allow_redirects=False)
+    assert refused.status_code == 400, refused.status_code
+    assert "I have saved these codes" in (msg_error(refused.text) or "")
+    # The codes stay on the page, to be saved now.
+    assert recovery_codes_of(refused.text) == codes
+    ok = submit(s, edge.base, refused.text, SAVED, {"saved": "1"})
+    assert ok.status_code == 303 and ok.headers["Location"].endswith("/auth/two-factor")
+    # Without the CSRF token, nothing.
+    r2 = s.post(edge.base + SAVED, data={"saved": "1"}, allow_redirects=False)
+    assert r2.status_code == 403
+
+
+def test_new_recovery_codes_page_has_the_same_controls(authd, edge, tmpdir_path):
+    s, app, _ = enrol_to_codes_page(authd, edge, "rosa@example.com", tmpdir_path)
+    st = get_ok(s, edge.base + "/auth/two-factor")
+    r = submit(s, edge.base, st.text, "/auth/two-factor/recovery-codes", {"token": app.fresh()})
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    codes = recovery_codes_of(r.text)
+    d = submit(s, edge.base, r.text, DOWNLOAD, {})
+    assert d.status_code == 200 and d.text.split("\n")[:-1] == codes
+    assert re.search(r'<input type="checkbox"[^>]*name="saved"[^>]*required', r.text)
+
+
+def otp_params(html_text):
+    m = re.search(r'<dl class="otp-params">(.*?)</dl>', html_text, re.S)
+    assert m, html_text[:3000]
+    return dict(re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", m.group(1)))
+
+
+def test_qr_page_has_the_otpauth_link_and_cant_scan_details(authd, edge, tmpdir_path):
+    s = new_user(authd, edge, "sara@example.com")
+    page, uri, secret = qr_page(edge, s, tmpdir_path)
+    m = re.search(r'<a class="button secondary" id="otpauth-link" href="([^"]*)">'
+                  r'Open in authenticator app</a>', page.text)
+    assert m, page.text[:3000]
+    assert m.group(1).replace("&amp;", "&") == uri  # the QR code's URI, for a tap on a phone
+    m = re.search(r'<details class="manual">\s*<summary>Can\'t scan\?</summary>(.*?)</details>',
+                  page.text, re.S)
+    assert m, page.text[:3000]
+    inside = m.group(1)
+    assert shown_secret(inside) == secret
+    assert re.search(r'<button type="button"[^>]*data-copy="secret"[^>]*hidden>Copy key<', inside)
+    _, q = parse_otpauth(uri)
+    assert otp_params(inside) == {"Type": "Time-based (TOTP)",
+                                  "Algorithm": q.get("algorithm", "SHA1"),
+                                  "Digits": q.get("digits", "6"),
+                                  "Period": q.get("period", "30") + " seconds"}
+
+
+def test_wrong_first_code_keeps_the_qr_code_and_key(authd, edge, tmpdir_path):
+    s = new_user(authd, edge, "tess@example.com")
+    page, uri, secret = qr_page(edge, s, tmpdir_path)
+    app = Authenticator(secret)
+    r = submit(s, edge.base, page.text, "/app/auth/two-factor/confirm", {"token": app.wrong()})
+    assert r.status_code == 401
+    assert msg_error(r.text)
+    m = re.search(r'<div id="qr">\s*(<svg\b.*?</svg>)\s*</div>', r.text, re.S)
+    assert m, "the QR code is gone after a wrong code:\n" + r.text[:2000]
+    assert decode_qr(m.group(1), tmpdir_path, "qr-again") == uri
+    assert shown_secret(r.text) == secret
+    assert 'id="otpauth-link"' in r.text
+    # Still the same enrolment: the code of that key, typed on this page, turns 2FA on.
+    r = submit(s, edge.base, r.text, "/app/auth/two-factor/confirm", {"token": app.fresh()})
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    assert len(recovery_codes_of(r.text)) == 10
