@@ -115,6 +115,8 @@ codes_page(struct edge_req *r, int status, const char *heading, const char *info
     }
     struct page p;
     page_begin(&p, &r->cfg, heading);
+    /* Deferred, so it may come first; the card's last element stays its content. */
+    page_raw(&p, "<script src=\"/auth/static/pages.js\" defer></script>\n");
     if (error != NULL)
         page_error(&p, error);
     if (info != NULL)
@@ -135,11 +137,13 @@ codes_page(struct edge_req *r, int status, const char *heading, const char *info
     page_form_begin(&p, "/auth/two-factor/recovery-codes/saved", edge_req_csrf(r));
     page_hidden(&p, "codes", joined.data);
     page_raw(&p, "<p class=\"check\"><input type=\"checkbox\" id=\"f-saved\" name=\"saved\" "
-                 "value=\"1\" required>\n<label for=\"f-saved\">I have saved these codes</label>"
-                 "</p>\n");
+                 "value=\"1\" required");
+    /* Refused for want of the box: the box says so to a screen reader (the first error box). */
+    if (error != NULL)
+        page_raw(&p, " aria-invalid=\"true\" aria-describedby=\"page-error\"");
+    page_raw(&p, ">\n<label for=\"f-saved\">I have saved these codes</label></p>\n");
     page_submit(&p, "Continue");
     page_form_end(&p);
-    page_raw(&p, "<script src=\"/auth/static/pages.js\" defer></script>\n");
     page_end(&p);
     buf_free(&joined);
     return edge_req_page(r, status, &p);

@@ -70,8 +70,13 @@ render_qr(struct edge_req *r, const Authd__V1__BeginEnrollmentResponse *b, int s
 {
     struct page p;
     page_begin(&p, &r->cfg, "Set up your authenticator app");
-    if (error != NULL)
+    /* Deferred, so it may come first; the card's last element stays its content. */
+    page_raw(&p, "<script src=\"/auth/static/pages.js\" defer></script>\n");
+    if (error != NULL) {
         page_error(&p, error);
+        if (status == 400 || status == 401)
+            page_invalid(&p, "token");
+    }
     page_para(&p, "Scan this QR code with your authenticator app (Google Authenticator, "
                   "Microsoft Authenticator, 1Password, FreeOTP...).");
     struct buf svg;
@@ -98,7 +103,6 @@ render_qr(struct edge_req *r, const Authd__V1__BeginEnrollmentResponse *b, int s
     if (error != NULL)
         edge_2fa_start_form(r, &p, "Start again with a new QR code");
     page_link(&p, "/auth/two-factor", "Cancel");
-    page_raw(&p, "<script src=\"/auth/static/pages.js\" defer></script>\n");
     page_end(&p);
     return edge_req_page(r, status, &p);
 }

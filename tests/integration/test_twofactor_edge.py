@@ -1072,6 +1072,9 @@ def test_recovery_codes_continue_needs_the_saved_checkbox(authd, edge, tmpdir_pa
     refused = s.post(edge.base + SAVED, data=data, allow_redirects=False)
     assert refused.status_code == 400, refused.status_code
     assert "I have saved these codes" in (msg_error(refused.text) or "")
+    assert re.search(r'<input type="checkbox"[^>]*name="saved"[^>]*required aria-invalid="true" '
+                     r'aria-describedby="page-error"', refused.text), refused.text[:3000]
+    assert 'id="page-error"' in refused.text
     # The codes stay on the page, to be saved now.
     assert recovery_codes_of(refused.text) == codes
     ok = submit(s, edge.base, refused.text, SAVED, {"saved": "1"})
