@@ -419,6 +419,9 @@ BAD_LOG = re.compile(r"corrupt|level=error|store_open_failed|cannot open data di
                      r"recovery failed|checksum mismatch", re.IGNORECASE)
 
 
+TORN_TAIL = re.compile(r"dropping \d+ bytes; Corruption: truncated (record body|header)")
+
+
 def check_logs(a, log_from):
     # authd writes its port file a moment before it logs event=serving.
     deadline = time.time() + 10
@@ -439,8 +442,13 @@ def check_logs(a, log_from):
             rtext = f.read().decode("utf-8", "replace")
         # The open after the kill replayed the WAL (RocksDB writes this LOG anew at each open).
         assert "recovery_started" in rtext and "recovery_finished" in rtext, rtext[-3000:]
+        # A kill can land between two write() calls of one WAL record of a write nobody was
+        # told had committed: point-in-time recovery then drops that torn tail and says so
+        # ("dropping N bytes; Corruption: truncated record body"). That alone is not damage
+        # (every acknowledged write is checked below); any other corruption is.
         rbad = [line for line in rtext.splitlines()
-                if re.search(r"corrupt|checksum mismatch|\bIO error\b", line, re.IGNORECASE)]
+                if re.search(r"corrupt|checksum mismatch|\bIO error\b", line, re.IGNORECASE)
+                and not TORN_TAIL.search(line)]
         assert not rbad, "RocksDB LOG after the restart:\n" + "\n".join(rbad[:20])
 
 
