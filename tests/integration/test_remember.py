@@ -11,7 +11,7 @@ import time
 import grpc
 import pytest
 
-from conftest import (AUTHCTL, Authd, Edge, FAST_ARGON2, admin_pb2, common_pb2, csrf_of,
+from conftest import (AUTHCTL, long_locks, Authd, Edge, FAST_ARGON2, admin_pb2, common_pb2, csrf_of,
                       grpc_reason, new_session, sessions_pb2, signup_pb2, users_pb2)
 from authd.v1 import twofactor_pb2  # noqa: E402
 from test_twofactor_rpc import enroll, err, oath, step_time
@@ -127,6 +127,31 @@ def test_a_device_of_user_a_does_not_help_user_b(authd):
     assert not skips(authd, "bob@example.com", dev_a)
     # ... and A's device is left as it was, still A's.
     assert skips(authd, "ann@example.com", dev_a)
+
+
+def test_a_remembered_browser_passes_the_code_lockout_not_the_password_lockout(authd):
+    """README: whoever guesses codes has the password but not the browser; the owner's
+    remembered browser still gets in, while a login without it meets the code lock. The
+    password lockout applies to every login, remembered or not."""
+    set_days(authd, 30)
+    long_locks(authd)  # the locks must still be there however slow the failures were
+    _, secret, _, dev, _ = remembered(authd, "lock@example.com")
+    p = login(authd, "lock@example.com")
+    for i in range(6):  # 5 free failures, then a lock
+        err(lambda: verify(authd, p.session_token, "000000" if i % 2 else "999999",
+                           remember=False),
+            grpc.StatusCode.UNAUTHENTICATED, "wrong_token")
+    p2 = login(authd, "lock@example.com")
+    err(lambda: verify(authd, p2.session_token, oath(secret, step_time(2)), remember=False),
+        grpc.StatusCode.RESOURCE_EXHAUSTED, "locked")
+    assert skips(authd, "lock@example.com", dev)
+    for _ in range(6):
+        try:
+            login(authd, "lock@example.com", dev, password="wrong password!")
+        except grpc.RpcError:
+            pass
+    err(lambda: login(authd, "lock@example.com", dev), grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "locked")
 
 
 def test_user_without_2fa_is_not_affected(authd):
