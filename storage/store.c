@@ -215,6 +215,19 @@ store_close(struct store *s)
 }
 
 int
+store_path_has_dotdot(const char *path)
+{
+    for (const char *p = path; *p != '\0';) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        p += n;
+        p += strspn(p, "/");
+    }
+    return 0;
+}
+
+int
 store_checkpoint(struct store *s, const char *dir, char *errbuf, size_t errlen)
 {
     store_set_errbuf(errbuf, errlen, "");
@@ -225,6 +238,17 @@ store_checkpoint(struct store *s, const char *dir, char *errbuf, size_t errlen)
     /* Relative to what? authd's working directory is nothing an operator should guess. */
     if (dir == NULL || dir[0] != '/') {
         store_set_errbuf(errbuf, errlen, "the backup directory must be an absolute path");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    /* A ".." hides where the copy lands (and whether it is out of the data directory): the
+     * operator names the place plainly. */
+    if (store_path_has_dotdot(dir)) {
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "the backup directory %.400s has a '..' component: give it "
+                 "without one",
+                 dir);
+        store_set_errbuf(errbuf, errlen, msg);
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
     uint64_t t0 = metrics_now_ns();

@@ -64,13 +64,20 @@ void store_close(struct store *s);
  * the store stays in use: every write acknowledged before the call began is in it, and it opens
  * as a store of its own (store_open "rocksdb:DIR"). RocksDB makes it with its checkpoint
  * (memtables flushed; immutable table files hard-linked when dir is on the same file system,
- * copied otherwise), mode 0700. dir must not exist (its parent must) or be an empty directory.
- * AUTHD_OK; AUTHD_ERR_INVALID_ARGUMENT (dir not absolute, not a directory, parent missing),
+ * copied otherwise). dir and every file in it are private (0700/0600) from the start: authd
+ * makes dir 0700 itself and RocksDB writes into a subdirectory of it, whose files come up into
+ * dir made 0600. dir must not exist (its parent must) or be an empty directory; it must have
+ * no ".." component and be neither the data directory, nor inside it, nor hold it.
+ * AUTHD_OK; AUTHD_ERR_INVALID_ARGUMENT (dir not absolute, with "..", overlapping the data
+ * directory, not a directory, parent missing),
  * AUTHD_ERR_ALREADY_EXISTS (dir not empty), AUTHD_ERR_UNIMPLEMENTED (PostgreSQL: its own tools
  * back it up), AUTHD_ERR_STORAGE; with a one-line reason in errbuf (errlen bytes, may be 0).
  * Thread-safe; it may take a while (a flush, then links or copies).
  */
 int store_checkpoint(struct store *s, const char *dir, char *errbuf, size_t errlen);
+
+/* 1 when path (borrowed) has a ".." component ("/a/../b", "/a/.."), else 0. Pure. */
+int store_path_has_dotdot(const char *path);
 
 /* Wipes and frees a value returned by a get. NULL is a no-op. */
 void store_value_free(void *val, size_t vlen);

@@ -59,7 +59,8 @@ struct store_backend {
                     void *arg);
     int (*txn_commit)(struct store_txn *t);
     void (*txn_free)(struct store_txn *t);
-    /* store_checkpoint's work, dir already checked to be absolute; NULL: unsupported. */
+    /* store_checkpoint's work, dir already checked to be absolute and free of "..";
+     * NULL: unsupported. */
     int (*checkpoint)(struct store *s, const char *dir, char *errbuf, size_t errlen);
 };
 

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +37,7 @@ struct rstore {
     rocksdb_transaction_options_t *txn_opts;
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
+    char *data_real; /* the data directory, resolved (realpath): a backup stays out of it */
 };
 
 struct rtxn {
@@ -136,6 +139,7 @@ destroy_handles(struct rstore *s)
         rocksdb_transactiondb_options_destroy(s->tdb_opts);
     if (s->opts != NULL)
         rocksdb_options_destroy(s->opts);
+    free(s->data_real);
     free(s);
 }
 
@@ -212,6 +216,14 @@ rdb_open(const char *dir, const struct store_opts *o, struct store **out, char *
     s->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(s->wopts, o->sync ? 1 : 0);
     s->ropts = rocksdb_readoptions_create();
+
+    s->data_real = realpath(dir, NULL);
+    if (s->data_real == NULL) {
+        char msg[PATH_MAX + 128];
+        snprintf(msg, sizeof(msg), "cannot resolve data directory %s: %s", dir, strerror(errno));
+        store_set_errbuf(errbuf, errlen, msg);
+        goto out;
+    }
 
     s->db = rocksdb_transactiondb_open(s->opts, s->tdb_opts, dir, &err);
     if (err != NULL) {
@@ -531,91 +543,222 @@ rdb_txn_free(struct store_txn *base)
     free(t);
 }
 
+/* a is b, or a directory below it (both resolved, without a trailing '/'). */
+static int
+path_within(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+    if (strncmp(a, b, n) != 0)
+        return 0;
+    return a[n] == '\0' || a[n] == '/' || (n == 1 && b[0] == '/');
+}
+
 /*
- * dir ready for a checkpoint: absent (with its parent present), or an empty directory, which is
- * removed since RocksDB creates the directory itself (atomically: it builds DIR.tmp and renames
- * it). AUTHD_OK, or an error with its reason in errbuf.
+ * dir's parent into parent (PATH_MAX bytes) and dir's last component into *base (pointing into
+ * dir); "DIR/" names DIR. 0, or -1 when dir is too long.
  */
 static int
-checkpoint_target(const char *dir, char *errbuf, size_t errlen)
+split_parent(const char *dir, char *parent, const char **base)
 {
-    char msg[PATH_MAX + 128], parent[PATH_MAX];
-    struct stat st;
     size_t len = strlen(dir);
-
-    if (len == 0 || len >= sizeof(parent)) {
-        store_set_errbuf(errbuf, errlen, "backup directory path too long");
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    }
-    if (stat(dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) {
-            snprintf(msg, sizeof(msg), "%s exists and is not a directory", dir);
-            store_set_errbuf(errbuf, errlen, msg);
-            return AUTHD_ERR_INVALID_ARGUMENT;
-        }
-        /* An empty directory goes; rmdir refuses a non-empty one, so nothing of the
-         * operator's can be lost even if a file appears meanwhile. */
-        if (rmdir(dir) != 0) {
-            int e = errno;
-            snprintf(msg, sizeof(msg), "backup directory %s %s", dir,
-                     e == ENOTEMPTY || e == EEXIST ? "is not empty: give a new or empty directory"
-                                                   : strerror(e));
-            store_set_errbuf(errbuf, errlen, msg);
-            return e == ENOTEMPTY || e == EEXIST ? AUTHD_ERR_ALREADY_EXISTS : AUTHD_ERR_STORAGE;
-        }
-        return AUTHD_OK;
-    }
-    if (errno != ENOENT) {
-        snprintf(msg, sizeof(msg), "backup directory %s: %s", dir, strerror(errno));
-        store_set_errbuf(errbuf, errlen, msg);
-        return AUTHD_ERR_INVALID_ARGUMENT;
-    }
+    if (len == 0 || len >= PATH_MAX)
+        return -1;
     memcpy(parent, dir, len + 1);
-    while (len > 1 && parent[len - 1] == '/') /* "DIR/" names DIR */
+    while (len > 1 && parent[len - 1] == '/')
         parent[--len] = '\0';
     char *slash = strrchr(parent, '/');
+    *base = dir + (slash != NULL ? (size_t)(slash - parent) + 1 : 0);
     if (slash == parent)
         slash[1] = '\0';
     else if (slash != NULL)
         *slash = '\0';
-    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return 0;
+}
+
+/*
+ * dir ready for a checkpoint: absent (with its parent present), or an empty directory, which is
+ * removed (it is made again, private, by rdb_checkpoint); and neither the live data directory,
+ * nor inside it, nor holding it (a copy there would be a copy of itself, or be found by RocksDB
+ * as part of the live store). AUTHD_OK, or an error with its reason in errbuf.
+ */
+static int
+checkpoint_target(const struct rstore *s, const char *dir, char *errbuf, size_t errlen)
+{
+    char msg[PATH_MAX * 2 + 128], parent[PATH_MAX], real[PATH_MAX + 1];
+    const char *base = NULL;
+    struct stat st;
+
+    if (split_parent(dir, parent, &base) != 0) {
+        store_set_errbuf(errbuf, errlen, "backup directory path too long");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    int exists = stat(dir, &st) == 0;
+    if (!exists && errno != ENOENT) {
+        snprintf(msg, sizeof(msg), "backup directory %s: %s", dir, strerror(errno));
+        store_set_errbuf(errbuf, errlen, msg);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if (!exists && (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))) {
         snprintf(msg, sizeof(msg), "the parent directory %s of the backup does not exist", parent);
         store_set_errbuf(errbuf, errlen, msg);
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
+    /* Where dir really is (symbolic links followed): the existing dir itself, or its resolved
+     * parent and the new name. */
+    char *r = realpath(exists ? dir : parent, NULL);
+    if (r == NULL) {
+        snprintf(msg, sizeof(msg), "backup directory %s: %s", dir, strerror(errno));
+        store_set_errbuf(errbuf, errlen, msg);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    size_t blen = strcspn(base, "/");
+    int n = exists ? snprintf(real, sizeof(real), "%s", r)
+                   : snprintf(real, sizeof(real), "%s%s%.*s", r, strcmp(r, "/") == 0 ? "" : "/",
+                              (int)blen, base);
+    free(r);
+    if (n < 0 || (size_t)n >= sizeof(real)) {
+        store_set_errbuf(errbuf, errlen, "backup directory path too long");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if (path_within(real, s->data_real) || path_within(s->data_real, real)) {
+        snprintf(msg, sizeof(msg), "backup directory %s %s the data directory %s: give one apart",
+                 dir,
+                 strcmp(real, s->data_real) == 0   ? "is"
+                 : path_within(real, s->data_real) ? "is inside"
+                                                   : "contains",
+                 s->data_real);
+        store_set_errbuf(errbuf, errlen, msg);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    if (!exists)
+        return AUTHD_OK;
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(msg, sizeof(msg), "%s exists and is not a directory", dir);
+        store_set_errbuf(errbuf, errlen, msg);
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
+    /* An empty directory goes; rmdir refuses a non-empty one, so nothing of the operator's can
+     * be lost even if a file appears meanwhile. */
+    if (rmdir(dir) != 0) {
+        int e = errno;
+        snprintf(msg, sizeof(msg), "backup directory %s %s", dir,
+                 e == ENOTEMPTY || e == EEXIST ? "is not empty: give a new or empty directory"
+                                               : strerror(e));
+        store_set_errbuf(errbuf, errlen, msg);
+        return e == ENOTEMPTY || e == EEXIST ? AUTHD_ERR_ALREADY_EXISTS : AUTHD_ERR_STORAGE;
+    }
     return AUTHD_OK;
+}
+
+/* The subdirectory of the backup RocksDB writes its checkpoint into (and its .tmp beside it). */
+#define CHECKPOINT_SUB ".checkpoint"
+
+/*
+ * Moves every entry of the checkpoint in sub up into dir, each made private first (files 0600,
+ * directories 0700), then removes sub. A table file hard-linked from the live store shares its
+ * inode, so the live file becomes 0600 too: it was never meant for anyone else either. 0, or
+ * -1 with errno set.
+ */
+static int
+lift_checkpoint(const char *dir, const char *sub)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    int sfd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0) {
+        int e = errno;
+        close(dfd);
+        errno = e;
+        return -1;
+    }
+    DIR *d = fdopendir(sfd);
+    if (d == NULL) {
+        int e = errno;
+        close(sfd);
+        close(dfd);
+        errno = e;
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) ||
+            fchmodat(sfd, de->d_name, S_ISDIR(st.st_mode) ? 0700 : 0600, 0) != 0 ||
+            renameat(sfd, de->d_name, dfd, de->d_name) != 0) {
+            if (errno == 0)
+                errno = EINVAL; /* neither a file nor a directory: not what a checkpoint holds */
+            rc = -1;
+        }
+    }
+    if (rc == 0 && errno != 0)
+        rc = -1;
+    int e = errno;
+    closedir(d);
+    if (rc == 0 && unlinkat(dfd, sub, AT_REMOVEDIR) != 0) {
+        e = errno;
+        rc = -1;
+    }
+    close(dfd);
+    errno = e;
+    return rc;
 }
 
 static int
 rdb_checkpoint(struct store *base, const char *dir, char *errbuf, size_t errlen)
 {
     struct rstore *s = (struct rstore *)base;
+    char msg[PATH_MAX + 128], sub[PATH_MAX];
     char *err = NULL;
 
-    int r = checkpoint_target(dir, errbuf, errlen);
+    int r = checkpoint_target(s, dir, errbuf, errlen);
     if (r != AUTHD_OK)
         return r;
+    /* The copy holds password and token hashes, like the data directory, and RocksDB creates
+     * what it writes under the process umask. So authd makes dir itself, 0700 before anything
+     * is in it, and RocksDB builds its checkpoint in a subdirectory that nobody else can reach;
+     * the files are made private before they come up into dir. mkdir fails if dir appeared
+     * meanwhile: what is there is someone else's. */
+    if (mkdir(dir, 0700) != 0 || chmod(dir, 0700) != 0) {
+        int e = errno;
+        snprintf(msg, sizeof(msg), "cannot create the backup directory %s: %s", dir, strerror(e));
+        store_set_errbuf(errbuf, errlen, msg);
+        return e == EEXIST ? AUTHD_ERR_ALREADY_EXISTS : AUTHD_ERR_STORAGE;
+    }
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/')
+        dl--;
+    if (snprintf(sub, sizeof(sub), "%.*s/%s", (int)dl, dir, CHECKPOINT_SUB) >= (int)sizeof(sub)) {
+        rmdir(dir);
+        store_set_errbuf(errbuf, errlen, "backup directory path too long");
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    }
     rocksdb_checkpoint_t *cp = rocksdb_transactiondb_checkpoint_object_create(s->db, &err);
     /* log_size_for_flush 0: the memtables are always flushed first, so the copy's table files
      * hold every acknowledged write and its WAL is short. */
     if (err == NULL && cp != NULL)
-        rocksdb_checkpoint_create(cp, dir, 0, &err);
+        rocksdb_checkpoint_create(cp, sub, 0, &err);
     else if (err == NULL)
         r = AUTHD_ERR_NOMEM;
     if (cp != NULL)
         rocksdb_checkpoint_object_destroy(cp);
-    if (err != NULL) {
-        store_set_errbuf(errbuf, errlen, err);
-        rocksdb_free(err);
-        return AUTHD_ERR_STORAGE;
-    }
-    if (r != AUTHD_OK) {
-        store_set_errbuf(errbuf, errlen, "out of memory");
+    if (err != NULL || r != AUTHD_OK) {
+        /* RocksDB removes its own partial work; dir goes if that left it empty. */
+        rmdir(dir);
+        store_set_errbuf(errbuf, errlen, err != NULL ? err : "out of memory");
+        if (err != NULL) {
+            rocksdb_free(err);
+            r = AUTHD_ERR_STORAGE;
+        }
         return r;
     }
-    /* The copy holds password and token hashes, like the data directory. */
-    if (chmod(dir, 0700) != 0) {
-        store_set_errbuf(errbuf, errlen, "cannot make the backup directory private (chmod 0700)");
+    if (lift_checkpoint(dir, CHECKPOINT_SUB) != 0) {
+        snprintf(msg, sizeof(msg), "cannot move the checkpoint into %s: %s", dir, strerror(errno));
+        store_set_errbuf(errbuf, errlen, msg);
         return AUTHD_ERR_STORAGE;
     }
     return AUTHD_OK;

@@ -200,6 +200,76 @@ def test_backup_refusals(authd, tmp_path):
     assert "authd's host" in p.stdout and "--data-dir" in p.stdout
 
 
+def backup_rpc_error(authd, d):
+    with pytest.raises(grpc.RpcError) as e:
+        authd.call("/authd.v1.Admin/Backup", admin_pb2.BackupRequest(dir=d),
+                   admin_pb2.BackupResponse)
+    return e.value
+
+
+@rocksdb_only
+def test_backup_refuses_dotdot(authd, tmp_path):
+    (tmp_path / "a").mkdir()
+    for d in (f"{tmp_path}/a/../b", f"{tmp_path}/a/..", f"{tmp_path}/a/../b/"):
+        err = backup_rpc_error(authd, d)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, d
+        assert d in err.details() and "'..'" in err.details(), err.details()
+        p = ctl(authd, "backup", d)
+        assert p.returncode == 1 and d in p.stderr and "'..'" in p.stderr, p.stderr
+    assert not (tmp_path / "b").exists()
+    # A name that merely starts with dots is a name.
+    p = ctl(authd, "backup", f"{tmp_path}/..b")
+    assert p.returncode == 0, p.stderr
+
+
+@rocksdb_only
+def test_backup_refuses_the_data_directory(authd, tmp_path):
+    data = os.path.realpath(authd.data)
+    before = sorted(os.listdir(data))
+    link = tmp_path / "link"
+    link.symlink_to(data)
+    cases = [
+        (data, "is the data directory"),
+        (data + "/", "is the data directory"),
+        (data + "/backup", "is inside the data directory"),
+        (str(link / "backup"), "is inside the data directory"),  # the same place by a link
+        (os.path.dirname(data), "contains the data directory"),
+        ("/", "contains the data directory"),
+    ]
+    for d, why in cases:
+        err = backup_rpc_error(authd, d)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (d, err.details())
+        assert f"backup directory {d} {why} {data}" in err.details(), err.details()
+        p = ctl(authd, "backup", d)
+        assert p.returncode == 1 and f"{d} {why}" in p.stderr, p.stderr
+    assert sorted(os.listdir(data)) == before
+    # Beside it (a name that shares its prefix) is fine.
+    p = ctl(authd, "backup", data + "-copy")
+    assert p.returncode == 0, p.stderr
+    shutil.rmtree(data + "-copy")
+
+
+@rocksdb_only
+def test_backup_files_are_private(authd, tmp_path):
+    # Whatever umask authd runs under, nothing in the copy is for group or others.
+    create_user(authd, "private@example.com")
+    for name in ("new", "empty"):
+        d = tmp_path / name
+        if name == "empty":
+            d.mkdir(mode=0o755)
+        p = ctl(authd, "backup", str(d))
+        assert p.returncode == 0, p.stderr
+        names = []
+        for root, dirs, files in os.walk(d):
+            for n in [root] + [os.path.join(root, f) for f in dirs + files]:
+                st = os.lstat(n)
+                want = 0o700 if os.path.isdir(n) else 0o600
+                assert st.st_mode & 0o777 == want, (n, oct(st.st_mode))
+                names.append(n)
+        assert (d / "CURRENT").exists() and len(names) > 3, names
+        assert not (d / ".checkpoint").exists()
+
+
 def test_backup_on_postgres_points_to_its_tools():
     with tempfile.TemporaryDirectory(prefix="authd-backup-pg-") as tmp:
         a = Authd(tmp, FAST_ARGON2, pg=pg_session())
