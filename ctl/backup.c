@@ -35,22 +35,14 @@ ctl_cmd_backup(struct ctl *ctl, int argc, char **argv)
     Authd__V1__BackupRequest req = AUTHD__V1__BACKUP_REQUEST__INIT;
     struct backup_args a = {0};
     ProtobufCMessage *resp = NULL;
-    char *rest[16];
+    char *rest[CTL_REST_MAX];
     const char *dir = NULL;
 
     /* The directory is the word after "backup"; the options are parsed without it. */
-    if (argc >= 2 && argv[1][0] != '-') {
-        if ((size_t)argc > sizeof(rest) / sizeof(rest[0]))
-            return ctl_usage_error("too many arguments to 'backup'");
-        dir = argv[1];
-        rest[0] = argv[0];
-        for (int i = 2; i < argc; i++)
-            rest[i - 1] = argv[i];
-        rest[argc - 1] = NULL;
-        argc--;
-        argv = rest;
-    }
-    int rc = ctl_parse_sub(ctl, &program, argc, argv, &a, &a.output);
+    int rc = ctl_take_word(&argc, &argv, rest, "backup", &dir);
+    if (rc != AUTHCTL_OK)
+        return rc;
+    rc = ctl_parse_sub(ctl, &program, argc, argv, &a, &a.output);
     if (rc != AUTHCTL_OK)
         return rc;
     if (dir == NULL)

@@ -29,6 +29,31 @@ ctl_usage_error(const char *fmt, ...)
 }
 
 int
+ctl_take_word(int *argc, char ***argv, char **rest, const char *what, const char **word)
+{
+    int n = *argc, skip = 0;
+    char **v = *argv;
+
+    *word = NULL;
+    if (n >= 3 && strcmp(v[1], "--") == 0)
+        skip = 2;
+    else if (n >= 2 && v[1][0] != '-' && v[1][0] != '\0')
+        skip = 1;
+    if (skip == 0)
+        return AUTHCTL_OK;
+    if (n > CTL_REST_MAX)
+        return ctl_usage_error("too many arguments to '%s'", what);
+    *word = v[skip];
+    rest[0] = v[0];
+    for (int i = skip + 1; i < n; i++)
+        rest[i - skip] = v[i];
+    rest[n - skip] = NULL;
+    *argc = n - skip;
+    *argv = rest;
+    return AUTHCTL_OK;
+}
+
+int
 ctl_parse_output(struct ctl *ctl, const char *s)
 {
     if (strcmp(s, "json") == 0)

@@ -75,6 +75,20 @@ int ctl_apply(struct ctl *ctl, const char *path);
 /* Prints "authctl: <message>" and the --help hint on stderr; returns AUTHCTL_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The slots of the argv ctl_take_word() leaves behind: the longest command line it takes. */
+#define CTL_REST_MAX 16
+
+/*
+ * Takes the word after the subcommand (the operand of `backup DIR`, `keys retire KID`) out of
+ * *argc and *argv, so that the options around it are parsed as if it were not there (--help
+ * included). argv[1] is the word unless it is empty or begins with '-'; `-- WORD` takes a word
+ * that begins with '-' (a base64url kid may). On a word taken, *word points at it (in argv,
+ * borrowed) and *argc, *argv are rebuilt in rest (the caller's CTL_REST_MAX slots, argv[0]
+ * first, NULL-terminated); otherwise *word is NULL and argv is left as it was. AUTHCTL_OK, or
+ * a usage error naming what (e.g. "backup") for a command line longer than rest.
+ */
+int ctl_take_word(int *argc, char ***argv, char **rest, const char *what, const char **word);
+
 /* -o text|json into ctl->json. 0, or -1 for another word. */
 int ctl_parse_output(struct ctl *ctl, const char *s);
 

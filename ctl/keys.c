@@ -88,29 +88,14 @@ keys_retire(struct ctl *ctl, int argc, char **argv)
     Authd__V1__RetireKeyRequest req = AUTHD__V1__RETIRE_KEY_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
     struct client_args a;
-    char *rest[16];
-    int rc;
-
+    char *rest[CTL_REST_MAX];
     const char *kid = NULL;
 
     /* The options after the kid, parsed as if the kid were not there (--help included). A kid
      * is base64url and may begin with '-': `keys retire -- KID` names such a kid. */
-    int skip = 0;
-    if (argc >= 3 && strcmp(argv[1], "--") == 0)
-        skip = 2;
-    else if (argc >= 2 && argv[1][0] != '-' && argv[1][0] != '\0')
-        skip = 1;
-    if (skip > 0) {
-        if ((size_t)argc > sizeof(rest) / sizeof(rest[0]))
-            return ctl_usage_error("too many arguments to 'keys retire'");
-        kid = argv[skip];
-        rest[0] = argv[0];
-        for (int i = skip + 1; i < argc; i++)
-            rest[i - skip] = argv[i];
-        rest[argc - skip] = NULL;
-        argc -= skip;
-        argv = rest;
-    }
+    int rc = ctl_take_word(&argc, &argv, rest, "keys retire", &kid);
+    if (rc != AUTHCTL_OK)
+        return rc;
     if ((rc = ctl_parse_id_alg(ctl, argc, argv, "keys", "", &a)) != AUTHCTL_OK)
         return rc;
     if (kid == NULL)
