@@ -339,10 +339,15 @@ sessions_revoke(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
 
     if (req->session_token[0] != '\0' || req->bearer_token[0] != '\0') {
         /* Logout: the session's token, or a single-page app's bearer (a session token or an
-         * access token, which ends the session it was issued under and so every token of it). */
+         * access token, which ends the session it was issued under and so every token of it).
+         * A pending session (right password, second factor not given) may end itself, but not
+         * sign out everywhere: that would let the password alone end the owner's sessions,
+         * offline tokens and remembered browsers. */
         Authd__Storage__UserRecord *u = NULL;
-        r = bearer_session(ctx, a, req->session_token, req->bearer_token, 1, &s, &u);
+        r = bearer_session(ctx, a, req->session_token, req->bearer_token, !req->everywhere, &s, &u);
         rpc_msg_free(u ? &u->base : NULL);
+        if (r == AUTHD_ERR_UNAUTHENTICATED && req->everywhere)
+            rpc_ctx_set_message(ctx, "signing out everywhere needs a signed-in session");
     } else {
         /* By id only for an administrator: session ids are no secret (every ID token's sid), so
          * the edge, which logs out with the session's token, may not end anyone's session. */

@@ -244,6 +244,31 @@ def test_revoked_by_signing_out_everywhere(authd):
     assert skips(authd, "jon@example.com", dev2)
 
 
+
+def test_a_pending_session_cannot_sign_out_everywhere(authd):
+    """The password alone (a pending session: second factor not given) must not end the owner's
+    sessions, offline tokens and remembered browsers; it may only end itself."""
+    set_days(authd, 30)
+    u, secret, _, dev, sess = remembered(authd, "kim@example.com")
+    p = login(authd, "kim@example.com")
+    assert not p.session.authenticated
+    e = err(lambda: authd.call(S + "Revoke", sessions_pb2.RevokeSessionRequest(
+        session_token=p.session_token, everywhere=True), common_pb2.Empty),
+        grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+    assert "signed-in session" in e.details()
+    # The owner's session and remembered browser are untouched.
+    assert authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=sess),
+                      sessions_pb2.SessionResponse).session.authenticated
+    assert len(admin_devices(authd, u.id)) == 1
+    assert skips(authd, "kim@example.com", dev)
+    # A plain sign-out of the pending session stays allowed: it ends that session only.
+    authd.call(S + "Revoke", sessions_pb2.RevokeSessionRequest(session_token=p.session_token),
+               common_pb2.Empty)
+    err(lambda: verify(authd, p.session_token, oath(secret, step_time(2))),
+        grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+    assert authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=sess),
+                      sessions_pb2.SessionResponse).session.authenticated
+
 def remembered_again(authd, email):
     """Remembers another browser of a user remembered() made, with one of its recovery codes
     (the TOTP steps near now are spent)."""
