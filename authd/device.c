@@ -97,9 +97,13 @@ device_check(struct authd *a, struct store_txn *txn, const char *token, const ch
         return AUTHD_OK; /* malformed, unknown or not matching: as if there were none */
     if (r != AUTHD_OK)
         return r;
-    /* Another user's browser stands for nothing here; ids are no secret (plain compare). */
-    if (strcmp(rec->user_id, user_id) == 0 && rec->expires_at > a->now()) {
-        rec->last_used_at = a->now();
+    /* Another user's browser stands for nothing here; ids are no secret (plain compare). A
+     * record lives by the days in force now as well as those it was made with: an operator who
+     * lowers rememberBrowserDays (or turns it off and on) ends the older records at once. */
+    int64_t now = a->now();
+    if (strcmp(rec->user_id, user_id) == 0 && rec->expires_at > now &&
+        rec->created_at + device_ttl(a) > now) {
+        rec->last_used_at = now;
         r = rec_put(txn, key, &rec->base);
         if (r == AUTHD_OK)
             *ok = 1;

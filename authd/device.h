@@ -49,9 +49,10 @@ int device_remember(struct authd *a, struct store_txn *txn, const char *user_id,
 /*
  * Inside txn: whether token (borrowed, a secret: never logged; NULL or "" for none) names a live
  * device record of user_id: its secret's hash matches in constant time, it belongs to that user
- * and has not expired. *ok is 1 then, and the record's last use is set to now. A malformed,
- * unknown, expired token or one of another user leaves *ok 0 and the store as it was. AUTHD_OK or
- * a storage error.
+ * and has not expired, neither by its own expires_at nor by device_ttl() now (created_at +
+ * device_ttl(a) > now: lowering rememberBrowserDays, or 0, ends older records). *ok is 1 then, and
+ * the record's last use is set to now. A malformed, unknown, expired token or one of another user
+ * leaves *ok 0 and the store as it was. AUTHD_OK or a storage error.
  */
 int device_check(struct authd *a, struct store_txn *txn, const char *token, const char *user_id,
                  int *ok);

@@ -79,6 +79,20 @@ count(struct store *st, const char *prefix)
     return n;
 }
 
+/* twoFactor.rememberBrowserDays as if an operator had just put it (the store holds no config). */
+static void
+set_days(struct fixture *f, int days)
+{
+    Authd__V1__TwoFactorConfig tf = AUTHD__V1__TWO_FACTOR_CONFIG__INIT;
+    Authd__V1__AuthConfig c = AUTHD__V1__AUTH_CONFIG__INIT;
+    c.two_factor = &tf;
+    tf.valid_past_tokens_count = 1;
+    tf.remember_browser_days = days;
+    authd_cfg_apply(&f->a, &c);
+    f->a.refresh_ms = 60000; /* keep the applied copy */
+    f->a.cfg_checked_ms = authd_mono_ms();
+}
+
 /* One committed transaction around device_remember. */
 static void
 remember(struct fixture *f, const char *user, int64_t ttl, struct token *tok)
@@ -166,6 +180,7 @@ test_only_the_same_user_before_expiry(void **state)
     (void)state;
     struct fixture f;
     fixture_open(&f);
+    set_days(&f, 1); /* longer than the record's own 100 s */
     struct token tok;
     remember(&f, "u1", 100, &tok);
     assert_int_equal(count(f.st, KEY_DEVICE), 1);
@@ -191,12 +206,53 @@ test_only_the_same_user_before_expiry(void **state)
     fixture_close(&f);
 }
 
+/* A record is honoured for the days in force now, not only those it was made with: lowering
+ * rememberBrowserDays ends older records, and turning it off and on again does not bring back
+ * those older than the new days. The --remember-ttl override counts as the days. */
+static void
+test_lowered_days_end_older_records(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    set_days(&f, 365);
+    struct token tok, young;
+    remember(&f, "u1", device_ttl(&f.a), &tok);
+    fake_now += 8 * 86400;
+    assert_int_equal(check(&f, tok.text, "u1"), 1);
+    set_days(&f, 7); /* 8 days old: beyond the new 7 */
+    assert_int_equal(check(&f, tok.text, "u1"), 0);
+    set_days(&f, 0);
+    assert_int_equal(check(&f, tok.text, "u1"), 0);
+    set_days(&f, 30); /* 0 -> 30: only records younger than 30 days pass again */
+    assert_int_equal(check(&f, tok.text, "u1"), 1);
+    fake_now += 30 * 86400;
+    assert_int_equal(check(&f, tok.text, "u1"), 0); /* 38 days old, its own 365 still ahead */
+    set_days(&f, 365);
+    assert_int_equal(check(&f, tok.text, "u1"), 1);
+
+    /* The test override: a record lives --remember-ttl seconds, whatever the days. */
+    f.a.set.remember_ttl = 10;
+    remember(&f, "u1", device_ttl(&f.a), &young);
+    assert_int_equal(check(&f, young.text, "u1"), 1);
+    assert_int_equal(check(&f, tok.text, "u1"), 0); /* older than 10 s */
+    fake_now += 9;
+    assert_int_equal(check(&f, young.text, "u1"), 1);
+    f.a.set.remember_ttl = 5; /* lowered: 9 s old is beyond it */
+    assert_int_equal(check(&f, young.text, "u1"), 0);
+    f.a.set.remember_ttl = 0;
+    token_wipe(&tok);
+    token_wipe(&young);
+    fixture_close(&f);
+}
+
 static void
 test_forget_one_all_and_with_the_sessions(void **state)
 {
     (void)state;
     struct fixture f;
     fixture_open(&f);
+    set_days(&f, 1);
     struct token t1, t2, t3;
     remember(&f, "u1", 1000, &t1);
     remember(&f, "u1", 1000, &t2);
@@ -248,6 +304,7 @@ main(void)
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_ttl_follows_the_config),
         cmocka_unit_test(test_only_the_same_user_before_expiry),
+        cmocka_unit_test(test_lowered_days_end_older_records),
         cmocka_unit_test(test_forget_one_all_and_with_the_sessions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
