@@ -141,9 +141,7 @@ edge_flow_2fa_devices_forget(struct edge_req *r)
         return edge_req_fail(r, err, "2fa_devices_forget");
     log_event(LOG_INFO, "2fa_devices_forgotten", "rid=%s all=%d", r->id, req.all);
     /* This browser's own cookie names nothing now when all were forgotten. */
-    if (req.all &&
-        (err = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, "", COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX,
-                                   0)) != AUTHD_OK)
+    if (req.all && (err = edge_device_cookie_clear(r)) != AUTHD_OK)
         return err;
     return edge_req_redirect(r, "/auth/two-factor");
 }

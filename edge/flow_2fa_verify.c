@@ -188,6 +188,12 @@ edge_flow_2fa_verify_form(struct edge_req *r)
 }
 
 int
+edge_device_cookie_clear(struct edge_req *r)
+{
+    return edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, "", COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX, 0);
+}
+
+int
 edge_flow_2fa_verify(struct edge_req *r)
 {
     struct edge_carry c;

@@ -75,15 +75,30 @@ session_revoke(struct edge_req *r, const char *token, const char *bearer, int ev
                            &req.base, NULL, NULL);
 }
 
-/* Revokes token; "already gone" counts as done. */
+/* authd's answers that mean the session is gone (or never was one that may act). */
 static int
-revoke(struct edge_req *r, const char *token, int everywhere)
+session_gone(int err)
 {
-    int err = session_revoke(r, token, NULL, everywhere);
-    if (err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
-        err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT)
-        err = AUTHD_OK;
-    return err;
+    return err == AUTHD_ERR_UNAUTHENTICATED || err == AUTHD_ERR_INVALID_TOKEN ||
+           err == AUTHD_ERR_NOT_FOUND || err == AUTHD_ERR_INVALID_ARGUMENT;
+}
+
+/*
+ * "Sign out everywhere" that authd refused because this browser's session had ended (or still
+ * waits for its second factor): nothing ended elsewhere, so the page must not say "signed out".
+ */
+static int
+everywhere_refused(struct edge_req *r, int err)
+{
+    struct page p;
+    page_begin(&p, &r->cfg, "Not signed out everywhere");
+    page_error(&p, "Your session had ended, so your other sessions and remembered browsers were "
+                   "not signed out. Sign in, then choose Sign out everywhere.");
+    page_link(&p, "/auth/login", "Sign in");
+    page_end(&p);
+    log_event(LOG_INFO, "logout_everywhere_refused", "rid=%s reason=%s", r->id,
+              authd_err_reason(err));
+    return edge_req_page(r, err == AUTHD_ERR_INVALID_ARGUMENT ? 400 : 401, &p);
 }
 
 int
@@ -92,14 +107,19 @@ edge_flow_logout(struct edge_req *r)
     const char *token = edge_req_session_token(r);
     const char *all = edge_req_field(r, "everywhere");
     int everywhere = all != NULL && strcmp(all, "1") == 0;
-    int err = token != NULL ? revoke(r, token, everywhere) : AUTHD_OK;
+    int err =
+        token != NULL ? session_revoke(r, token, NULL, everywhere) : AUTHD_ERR_UNAUTHENTICATED;
+    /* A plain sign-out of a session already gone is done; signing out everywhere is not. */
+    if (!everywhere && session_gone(err))
+        err = AUTHD_OK;
     /* The browser forgets the token whatever authd said: nobody else holds it. */
     int cr = edge_req_clear_session(r);
-    if (cr == AUTHD_OK && everywhere) /* its remembered-browser token was forgotten too */
-        cr = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, "", COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX,
-                                 0);
+    if (cr == AUTHD_OK && everywhere && err == AUTHD_OK) /* its browser was forgotten too */
+        cr = edge_device_cookie_clear(r);
     if (cr != AUTHD_OK)
         return cr;
+    if (everywhere && session_gone(err))
+        return everywhere_refused(r, err);
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, "logout");
     log_event(LOG_INFO, "logout", "rid=%s", r->id);
@@ -139,10 +159,9 @@ edge_flow_session_delete(struct edge_req *r)
      * below). A bearer (a session token, or a user's access token, which ends the session it
      * was issued under and with it every token of that session) that authd does not take
      * ended nothing: 401, never a 200 that leaves the caller believing it signed out. */
-    int err = from_cookie ? revoke(r, token, 0) : session_revoke(r, NULL, token, 0);
-    if (!from_cookie && (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND ||
-                         err == AUTHD_ERR_INVALID_ARGUMENT))
-        err = AUTHD_ERR_UNAUTHENTICATED;
+    int err = from_cookie ? session_revoke(r, token, NULL, 0) : session_revoke(r, NULL, token, 0);
+    if (session_gone(err))
+        err = from_cookie ? AUTHD_OK : AUTHD_ERR_UNAUTHENTICATED;
     if (from_cookie) {
         int cr = edge_req_clear_session(r);
         if (cr != AUTHD_OK)

@@ -87,6 +87,8 @@ int edge_flow_2fa_devices_forget(struct edge_req *r);
  * twoFactor.rememberBrowserDays, and handed to Sessions.Login by flow_login.c. authd judges it.
  */
 #define EDGE_DEVICE_COOKIE "asid_device"
+/* Deletes the remembered-browser cookie (Max-Age=0), once authd forgot its device. */
+int edge_device_cookie_clear(struct edge_req *r);
 int edge_flow_2fa_enable_form(struct edge_req *r);    /* GET /auth/two-factor/enable */
 int edge_flow_2fa_enable(struct edge_req *r);         /* POST /auth/two-factor/enable */
 int edge_flow_2fa_disable_form(struct edge_req *r);   /* GET /auth/two-factor/disable */

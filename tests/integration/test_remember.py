@@ -459,3 +459,45 @@ def test_edge_settings_list_revoke_and_sign_out_everywhere(authd, edge):
         session_token=other.session_token, allow_pending=True), sessions_pb2.SessionResponse),
         grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
     assert admin_devices(authd, u.id) == []
+
+
+def test_edge_sign_out_everywhere_needs_a_live_session(authd, edge):
+    """"Sign out everywhere" that authd refused (the browser's session pending, or ended
+    already) must not say "signed out": it says the session had ended and to sign in first. A
+    plain sign-out of such a session still counts as done."""
+    set_days(authd, 30)
+    u, _, _, dev, sess = remembered(authd, "quin@example.com")
+    # A browser with the password only: its session waits for the second factor.
+    s = new_session()
+    s.headers["User-Agent"] = UA
+    r = browser_login(edge, s, "quin@example.com")
+    assert r.headers["Location"].startswith("/auth/two-factor/verify"), r.headers
+    page = s.get(edge.base + "/auth/two-factor/verify").text
+    r = form_post(s, edge.base, page, "/auth/logout", {"everywhere": "1"})
+    assert r.status_code == 401, (r.status_code, r.headers.get("Location"))
+    assert "session had ended" in r.text and 'href="/auth/login"' in r.text, r.text
+    assert "You are signed out" not in r.text
+    assert not s.cookies.get("asid")
+    # Nothing of the owner's ended.
+    assert authd.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=sess),
+                      sessions_pb2.SessionResponse).session.authenticated
+    assert skips(authd, "quin@example.com", dev)
+    # A signed-in browser (remembered) whose session ended elsewhere meanwhile.
+    s.cookies.set("asid_device", dev)
+    r = browser_login(edge, s, "quin@example.com")
+    assert r.headers["Location"] == "/", r.headers
+    home = s.get(edge.base + "/").text
+    assert "Sign out everywhere" in home
+    authd.call(S + "Revoke", sessions_pb2.RevokeSessionRequest(
+        session_token=s.cookies.get("asid")), common_pb2.Empty)
+    r = form_post(s, edge.base, home, "/auth/logout", {"everywhere": "1"})
+    assert r.status_code == 401 and "session had ended" in r.text, r.status_code
+    assert s.cookies.get("asid_device") == dev  # authd forgot nothing: the browser keeps it
+    assert skips(authd, "quin@example.com", dev)
+    # A plain sign-out of an ended session: done, as ever.
+    r = browser_login(edge, s, "quin@example.com")
+    home = s.get(edge.base + "/").text
+    authd.call(S + "Revoke", sessions_pb2.RevokeSessionRequest(
+        session_token=s.cookies.get("asid")), common_pb2.Empty)
+    r = form_post(s, edge.base, home, "/auth/logout", {})
+    assert r.status_code == 303 and r.headers["Location"] == "/auth/login?signed_out=1"
