@@ -267,3 +267,17 @@ device_list(struct authd *a, struct rpc_ctx *ctx, const char *user_id, Authd__V1
         qsort(out->devices, out->n_devices, sizeof(*out->devices), by_newest);
     return r;
 }
+
+int
+device_forget_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct device_forget_req *f = arg;
+    (void)a;
+    f->n = 0;
+    f->owner[0] = '\0';
+    if (f->device_id == NULL)
+        return device_forget_all(txn, f->user_id, &f->n);
+    int r = device_forget(txn, f->device_id, f->user_id, f->owner);
+    f->n = r == AUTHD_OK ? 1 : 0;
+    return r;
+}

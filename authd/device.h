@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "authd/authd.h"
+#include "authd/keys.h"
 #include "authd/token.h"
 #include "authd/v1/common.pb-c.h"
 
@@ -66,6 +67,21 @@ int device_forget_all(struct store_txn *txn, const char *user_id, size_t *n);
  * AUTHD_ERR_NOT_FOUND (no such device, or another user's), or a storage error.
  */
 int device_forget(struct store_txn *txn, const char *device_id, const char *user_id, char *owner);
+
+/* What device_forget_step forgets, and what it found (filled by the step). */
+struct device_forget_req {
+    const char *user_id;   /* device_id NULL: all of this user's; else the owner it must have
+                            * (NULL: anyone's) */
+    const char *device_id; /* NULL: all of user_id's */
+    char owner[KEY_MAX];   /* out: the device's user (one device only) */
+    size_t n;              /* out: how many were forgotten */
+};
+
+/*
+ * An account_txn_run step (arg: struct device_forget_req, borrowed): device_forget_all or
+ * device_forget as the request says; runs again on a conflict (n and owner are reset first).
+ */
+int device_forget_step(struct authd *a, struct store_txn *txn, void *arg);
 
 /*
  * The live devices of user_id, newest first, into out->devices (allocated in ctx's arena).

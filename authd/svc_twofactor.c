@@ -533,25 +533,6 @@ tf_list_devices(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
     return r;
 }
 
-struct forget_step {
-    const char *user_id;
-    const char *device_id; /* NULL: all */
-    size_t n;              /* out: how many were forgotten */
-};
-
-static int
-forget_step(struct authd *a, struct store_txn *txn, void *arg)
-{
-    struct forget_step *f = arg;
-    (void)a;
-    f->n = 0;
-    if (f->device_id == NULL)
-        return device_forget_all(txn, f->user_id, &f->n);
-    int r = device_forget(txn, f->device_id, f->user_id, NULL);
-    f->n = r == AUTHD_OK ? 1 : 0;
-    return r;
-}
-
 static int
 tf_forget_device(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -567,8 +548,9 @@ tf_forget_device(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMes
     if (r != AUTHD_OK)
         return r;
     /* Only the user's own: another user's id is NOT_FOUND, as an unknown one. */
-    struct forget_step f = {u->user->id, req->all ? NULL : req->device_id, 0};
-    r = account_txn_run(a, forget_step, &f);
+    struct device_forget_req f = {.user_id = u->user->id,
+                                  .device_id = req->all ? NULL : req->device_id};
+    r = account_txn_run(a, device_forget_step, &f);
     if (r == AUTHD_ERR_NOT_FOUND)
         rpc_ctx_set_message(ctx, "no such remembered browser");
     if (r == AUTHD_OK && f.n > 0) {

@@ -467,26 +467,6 @@ users_list_devices(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCM
     return r == AUTHD_OK ? device_list(a, ctx, req->id, (void *)respm) : r;
 }
 
-struct revoke_devices_step {
-    const char *user_id;   /* all of this user's, or */
-    const char *device_id; /* this one, whoever's */
-    char owner[KEY_MAX];   /* out: the device's user */
-    size_t n;              /* out */
-};
-
-static int
-revoke_devices_step(struct authd *a, struct store_txn *txn, void *arg)
-{
-    struct revoke_devices_step *d = arg;
-    (void)a;
-    d->n = 0;
-    if (d->device_id == NULL)
-        return device_forget_all(txn, d->user_id, &d->n);
-    int r = device_forget(txn, d->device_id, NULL, d->owner);
-    d->n = r == AUTHD_OK ? 1 : 0;
-    return r;
-}
-
 static int
 users_revoke_devices(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -498,12 +478,13 @@ users_revoke_devices(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobuf
         rpc_ctx_set_message(ctx, "give the user's id or a device_id, not both");
         return AUTHD_ERR_INVALID_ARGUMENT;
     }
-    struct revoke_devices_step d = {.user_id = req->id,
-                                    .device_id = by_device ? req->device_id : NULL};
+    /* All of a user's, or one device whoever's (an administrator's call). */
+    struct device_forget_req d = {.user_id = by_device ? NULL : req->id,
+                                  .device_id = by_device ? req->device_id : NULL};
     d.owner[0] = '\0';
     int r = by_device ? AUTHD_OK : user_exists(ctx, a, req->id);
     if (r == AUTHD_OK) {
-        r = account_txn_run(a, revoke_devices_step, &d);
+        r = account_txn_run(a, device_forget_step, &d);
         if (r == AUTHD_ERR_NOT_FOUND)
             rpc_ctx_set_message(ctx, rpc_ctx_printf(ctx, "device %s not found", req->device_id));
     }

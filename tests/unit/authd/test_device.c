@@ -297,6 +297,60 @@ test_forget_one_all_and_with_the_sessions(void **state)
     fixture_close(&f);
 }
 
+/* device_forget_step, the one step of TwoFactor.ForgetDevice and Users.RevokeDevices. */
+static int
+forget(struct fixture *f, struct device_forget_req *req)
+{
+    struct store_txn *txn = NULL;
+    assert_int_equal(store_txn_begin(f->st, &txn), AUTHD_OK);
+    req->n = 99;
+    snprintf(req->owner, sizeof(req->owner), "stale");
+    int r = device_forget_step(&f->a, txn, req);
+    assert_int_equal(store_txn_commit(txn), AUTHD_OK);
+    store_txn_free(txn);
+    return r;
+}
+
+static void
+test_forget_step(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f);
+    set_days(&f, 1);
+    struct token t1, t2, t3;
+    remember(&f, "u1", 1000, &t1);
+    remember(&f, "u1", 1000, &t2);
+    remember(&f, "u2", 1000, &t3);
+    /* The user's own only: another's device is NOT_FOUND and stays. */
+    struct device_forget_req q = {.user_id = "u1", .device_id = t3.id};
+    assert_int_equal(forget(&f, &q), AUTHD_ERR_NOT_FOUND);
+    assert_int_equal(q.n, 0);
+    assert_int_equal(check(&f, t3.text, "u2"), 1);
+    q.device_id = t1.id;
+    assert_int_equal(forget(&f, &q), AUTHD_OK);
+    assert_int_equal(q.n, 1);
+    assert_string_equal(q.owner, "u1");
+    assert_int_equal(check(&f, t1.text, "u1"), 0);
+    /* Anyone's (the administrator's call): the owner comes back. */
+    struct device_forget_req any = {.device_id = t3.id};
+    assert_int_equal(forget(&f, &any), AUTHD_OK);
+    assert_int_equal(any.n, 1);
+    assert_string_equal(any.owner, "u2");
+    /* All of a user's. */
+    struct device_forget_req all = {.user_id = "u1"};
+    assert_int_equal(forget(&f, &all), AUTHD_OK);
+    assert_int_equal(all.n, 1);
+    assert_string_equal(all.owner, "");
+    assert_int_equal(check(&f, t2.text, "u1"), 0);
+    assert_int_equal(count(f.st, KEY_DEVICE), 0);
+    assert_int_equal(count(f.st, KEY_UDEV), 0);
+    token_wipe(&t1);
+    token_wipe(&t2);
+    token_wipe(&t3);
+    fixture_close(&f);
+}
+
 int
 main(void)
 {
@@ -306,6 +360,7 @@ main(void)
         cmocka_unit_test(test_only_the_same_user_before_expiry),
         cmocka_unit_test(test_lowered_days_end_older_records),
         cmocka_unit_test(test_forget_one_all_and_with_the_sessions),
+        cmocka_unit_test(test_forget_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
