@@ -13,21 +13,18 @@
 // E2E_AUTHD_TARGET.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { checkA11y } from './lib/axe.mjs';
-
-const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import {
+  BASE, EDGE_LOG, TMP, AUTHCTL, TARGET, sleep, authctl, oathtool, Authenticator, launchChromium,
+} from './lib/util.mjs';
 
 // The check itself: a page with a critical violation (an unlabelled field) and a serious one
 // (text at 1.6:1) must fail with both named; the same page fixed must pass.
 test('checkA11y fails on serious and critical violations, passes a clean page', async () => {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.setContent('<!doctype html><html lang="en"><head><title>bad</title></head><body>'
@@ -50,12 +47,6 @@ test('checkA11y fails on serious and critical violations, passes a clean page', 
 
 // ---- every page of the edge ------------------------------------------------------------------
 
-const BASE = process.env.E2E_BASE_URL;
-const EDGE_LOG = process.env.E2E_EDGE_LOG;
-const TMP = process.env.E2E_TMP;
-const AUTHCTL = process.env.E2E_AUTHCTL;
-const TARGET = process.env.E2E_AUTHD_TARGET;
-const PERIOD = 30;
 const EMAIL = 'a11y@example.com';
 const PASSWORD = 'a long enough password for a11y';
 const SIZES = [{ name: 'desktop', width: 1280, height: 800 }, { name: 'phone', width: 390, height: 844 }];
@@ -63,45 +54,8 @@ const SCHEMES = ['light', 'dark'];
 const CONSENT = { id: 'a11y-consent', secret: 'a11y-consent-secret-0123456789abc',
   cb: 'https://a11y.example/cb' };
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function authctl(args, input) {
-  return execFileSync(AUTHCTL, ['--authd', TARGET, ...args],
-    { encoding: 'utf8', timeout: 30000, input });
-}
-
-function oathtool(secret, unix) {
-  const code = execFileSync('oathtool', ['--totp', '-b', secret, '--now', `@${unix}`],
-    { encoding: 'utf8', timeout: 10000 }).trim();
-  assert.match(code, /^\d{6}$/);
-  return code;
-}
-
 // As in journey.test.mjs: the oldest TOTP step authd still accepts that is newer than the last
 // one used (each step is accepted once); waits for the next step only when all are used.
-class Authenticator {
-  constructor(secret) {
-    this.secret = secret;
-    this.last = null;
-  }
-
-  async fresh() {
-    const deadline = Date.now() + (PERIOD + 5) * 1000;
-    for (;;) {
-      const now = Date.now() / 1000;
-      const cur = Math.floor(now / PERIOD);
-      const left = PERIOD - (now % PERIOD);
-      for (let step = left >= 5 ? cur - 1 : cur; step <= cur + 1; step++) {
-        if (this.last === null || step > this.last) {
-          this.last = step;
-          return oathtool(this.secret, step * PERIOD + 1);
-        }
-      }
-      assert.ok(Date.now() < deadline, 'no TOTP step left to use');
-      await sleep(left * 1000 + 50);
-    }
-  }
-}
 
 // The newest link of this kind the console mailer logged (polled, bounded).
 async function mailedLink(kind) {
@@ -316,7 +270,7 @@ test('every page: axe (serious, critical), layout, tap targets, focus; 2 sizes, 
     let restored = false;
     const problems = [];
     const seen = [];
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const browser = await launchChromium();
     try {
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       const page = await context.newPage();
@@ -519,7 +473,7 @@ test('the pages of a user whose codes come by webhook', { timeout: 180000 }, asy
     authctl(['user', 'create', '--email', email, '--password-stdin'], `${PASSWORD}\n`);
   const problems = [];
   const seen = [];
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await launchChromium();
   const signIn = async (page, email) => {
     await page.goto(`${BASE}/auth/login`);
     await page.fill('input[name="email"]', email);
@@ -646,7 +600,7 @@ test('a theme that sets only --accent stays readable in light and dark', { timeo
     };
     const problems = [];
     const seen = [];
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const browser = await launchChromium();
     try {
       for (const [file, [accent, rgb]] of Object.entries(ACCENTS)) {
         const styleUrl = `${origin}${file}`;

@@ -11,52 +11,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  BASE, EDGE_LOG, TMP, sleep, oathtool, Authenticator, launchPersistent,
+} from './lib/util.mjs';
 
-const BASE = process.env.E2E_BASE_URL;
-const EDGE_LOG = process.env.E2E_EDGE_LOG;
-const TMP = process.env.E2E_TMP;
-const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
-const PERIOD = 30;
 const EMAIL = 'journey@example.com';
 const PASSWORD = 'a long enough password for the journey';
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function oathtool(secret, unix) {
-  const code = execFileSync('oathtool', ['--totp', '-b', secret, '--now', `@${unix}`],
-    { encoding: 'utf8', timeout: 10000 }).trim();
-  assert.match(code, /^\d{6}$/);
-  return code;
-}
-
-// An authenticator app holding one secret. fresh() is the code to type now: the oldest TOTP
-// step authd accepts (previous while >= 5 s of the current one are left, current, next) that
-// is newer than the last one used, since authd accepts each step once. Waits for the next step
-// only when all three are used (bounded: one period).
-class Authenticator {
-  constructor(secret) {
-    this.secret = secret;
-    this.last = null;
-  }
-
-  async fresh() {
-    const deadline = Date.now() + (PERIOD + 5) * 1000;
-    for (;;) {
-      const now = Date.now() / 1000;
-      const cur = Math.floor(now / PERIOD);
-      const left = PERIOD - (now % PERIOD);
-      for (let step = left >= 5 ? cur - 1 : cur; step <= cur + 1; step++) {
-        if (this.last === null || step > this.last) {
-          this.last = step;
-          return oathtool(this.secret, step * PERIOD + 1);
-        }
-      }
-      assert.ok(Date.now() < deadline, 'no TOTP step left to use');
-      await sleep(left * 1000 + 50);
-    }
-  }
-}
 
 // The newest signup-confirmation link the console mailer logged (polled, bounded).
 async function confirmationLink() {
@@ -100,13 +60,7 @@ test('signup, 2FA with an authenticator app, login with a code, 2FA off', { time
   async () => {
     assert.ok(BASE && EDGE_LOG && TMP, 'run me through tests/e2e/run');
     const profile = fs.mkdtempSync(path.join(TMP, 'chromium-profile-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1000, height: 1200 },
-    });
+    const context = await launchPersistent(profile, { viewport: { width: 1000, height: 1200 } });
     try {
       const page = context.pages()[0] || await context.newPage();
       page.setDefaultTimeout(10000);

@@ -14,65 +14,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { checkA11y } from './lib/axe.mjs';
+import { BASE, TMP, AUTHCTL, TARGET, authctl, Authenticator, launchChromium } from './lib/util.mjs';
 
-const BASE = process.env.E2E_BASE_URL;
-const TMP = process.env.E2E_TMP;
-const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
-const AUTHCTL = process.env.E2E_AUTHCTL;
-const TARGET = process.env.E2E_AUTHD_TARGET;
-const PERIOD = 30;
 const PASSWORD = 'a long enough password for the pages';
 const CODE_RE = /^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function authctl(args, input) {
-  return execFileSync(AUTHCTL, ['--authd', TARGET, ...args],
-    { encoding: 'utf8', timeout: 30000, input });
-}
-
-function oathtool(secret, unix) {
-  const code = execFileSync('oathtool', ['--totp', '-b', secret, '--now', `@${unix}`],
-    { encoding: 'utf8', timeout: 10000 }).trim();
-  assert.match(code, /^\d{6}$/);
-  return code;
-}
-
-// The oldest TOTP step authd still accepts that is newer than the last one used (as in
-// journey.test.mjs); waits for the next step only when all three are used (bounded).
-class Authenticator {
-  constructor(secret) {
-    this.secret = secret;
-    this.last = null;
-  }
-
-  async fresh() {
-    const deadline = Date.now() + (PERIOD + 5) * 1000;
-    for (;;) {
-      const now = Date.now() / 1000;
-      const cur = Math.floor(now / PERIOD);
-      const left = PERIOD - (now % PERIOD);
-      for (let step = left >= 5 ? cur - 1 : cur; step <= cur + 1; step++) {
-        if (this.last === null || step > this.last) {
-          this.last = step;
-          return oathtool(this.secret, step * PERIOD + 1);
-        }
-      }
-      assert.ok(Date.now() < deadline, 'no TOTP step left to use');
-      await sleep(left * 1000 + 50);
-    }
-  }
-
-  // A six-digit code that is the code of no step near now.
-  wrong() {
-    const now = Math.floor(Date.now() / 1000);
-    const near = new Set([-3, -2, -1, 0, 1, 2, 3].map((k) => oathtool(this.secret,
-      now + PERIOD * k)));
-    return ['000000', '123456', '999999', '314159'].find((c) => !near.has(c));
-  }
-}
 
 // Clicks and waits for the page it leads to; returns the response (any status).
 async function submit(page, selector) {
@@ -114,12 +60,7 @@ for (const size of [{ name: 'desktop', width: 1280, height: 800 },
       assert.ok(BASE && TMP && AUTHCTL && TARGET, 'run me through tests/e2e/run');
       const email = `pages-${size.name}@example.com`;
       authctl(['user', 'create', '--email', email, '--password-stdin'], `${PASSWORD}\n`);
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      const browser = await launchChromium();
       try {
         const context = await browser.newContext({
           viewport: { width: size.width, height: size.height },

@@ -10,63 +10,14 @@
 // Environment (set by ./run): E2E_BASE_URL, E2E_TMP, E2E_CHROMIUM, E2E_AUTHCTL, E2E_AUTHD_TARGET.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { checkA11y } from './lib/axe.mjs';
+import { BASE, TMP, sleep, authctl, oathtool, Authenticator, launchChromium } from './lib/util.mjs';
 
-const BASE = process.env.E2E_BASE_URL;
-const TMP = process.env.E2E_TMP;
-const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
-const AUTHCTL = process.env.E2E_AUTHCTL;
-const TARGET = process.env.E2E_AUTHD_TARGET;
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const PERIOD = 30;
 const DAYS = 7;
 const PASSWORD = 'a long enough password to remember';
 const SIZES = [{ name: 'desktop', width: 1280, height: 800 },
   { name: 'phone', width: 390, height: 844 }];
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function authctl(args, input) {
-  return execFileSync(AUTHCTL, ['--authd', TARGET, ...args],
-    { encoding: 'utf8', timeout: 30000, input });
-}
-
-function oathtool(secret, unix) {
-  const code = execFileSync('oathtool', ['--totp', '-b', secret, '--now', `@${unix}`],
-    { encoding: 'utf8', timeout: 10000 }).trim();
-  assert.match(code, /^\d{6}$/);
-  return code;
-}
-
-// As in journey.test.mjs: the oldest TOTP step authd still accepts that is newer than the last
-// one used (each step is accepted once); waits for the next step only when all are used.
-class Authenticator {
-  constructor(secret) {
-    this.secret = secret;
-    this.last = null;
-  }
-
-  async fresh() {
-    const deadline = Date.now() + (PERIOD + 5) * 1000;
-    for (;;) {
-      const now = Date.now() / 1000;
-      const cur = Math.floor(now / PERIOD);
-      const left = PERIOD - (now % PERIOD);
-      for (let step = left >= 5 ? cur - 1 : cur; step <= cur + 1; step++) {
-        if (this.last === null || step > this.last) {
-          this.last = step;
-          return oathtool(this.secret, step * PERIOD + 1);
-        }
-      }
-      assert.ok(Date.now() < deadline, 'no TOTP step left to use');
-      await sleep(left * 1000 + 50);
-    }
-  }
-}
 
 // Clicks and waits for the page it leads to.
 async function go(page, selector) {
@@ -107,7 +58,7 @@ test('remember this browser: skip, list, revoke, sign out everywhere', async () 
   cfg.twoFactor = { validPastTokensCount: 1, ...(cfg.twoFactor || {}),
     rememberBrowserDays: DAYS };
   authctl(['apply', '-f', '-'], JSON.stringify([cfg]));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await launchChromium();
   try {
     for (const size of SIZES) {
       const email = `remember-${size.name}@example.com`;

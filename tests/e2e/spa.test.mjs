@@ -9,32 +9,14 @@
 // E2E_AUTHD_TARGET, E2E_AIDBOX_DEMO.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { BASE, TMP, AUTHCTL, TARGET, authctl, oathtool, launchPersistent } from './lib/util.mjs';
 
-const BASE = process.env.E2E_BASE_URL;
-const TMP = process.env.E2E_TMP;
-const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
-const AUTHCTL = process.env.E2E_AUTHCTL;
-const TARGET = process.env.E2E_AUTHD_TARGET;
 const MANIFEST = process.env.E2E_AIDBOX_DEMO;
 const CALLBACK = 'http://localhost:8080/callback'; // the demo manifest's redirect_uri
 const EMAIL = 'spa@example.com';
 const PASSWORD = 'a long enough password for the spa';
-
-function authctl(args, input) {
-  return execFileSync(AUTHCTL, ['--authd', TARGET, ...args],
-    { encoding: 'utf8', timeout: 30000, input });
-}
-
-function oathtool(secret, unix) {
-  const code = execFileSync('oathtool', ['--totp', '-b', secret, '--now', `@${unix}`],
-    { encoding: 'utf8', timeout: 10000 }).trim();
-  assert.match(code, /^\d{6}$/);
-  return code;
-}
 
 // The app's call to the edge with its access token (a JSON body for POST).
 async function call(method, pathname, token, body) {
@@ -53,12 +35,7 @@ test('single-page app: implicit flow, enrol 2FA and log out with the access toke
     authctl(['user', 'create', '--email', EMAIL, '--password-stdin'], `${PASSWORD}\n`);
 
     const profile = fs.mkdtempSync(path.join(TMP, 'chromium-profile-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const context = await launchPersistent(profile);
     let token;
     try {
       const page = context.pages()[0] || await context.newPage();

@@ -13,33 +13,17 @@
 // E2E_AUTHD_TARGET.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { checkA11y } from './lib/axe.mjs';
+import { BASE, EDGE_LOG, TMP, sleep, authctl, launchChromium } from './lib/util.mjs';
 
-const BASE = process.env.E2E_BASE_URL;
-const EDGE_LOG = process.env.E2E_EDGE_LOG;
-const TMP = process.env.E2E_TMP;
-const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
-const AUTHCTL = process.env.E2E_AUTHCTL;
-const TARGET = process.env.E2E_AUTHD_TARGET;
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SIZES = [{ name: 'desktop', width: 1280, height: 800 }, { name: 'phone', width: 390, height: 844 }];
 const PERIOD = 15; // the TOTP period this test configures: fewer seconds waiting for a new step
 const PASSWORD = 'a long enough password for sms';
 const NEW_PASSWORD = 'another long password for sms';
 const WORDS = 'to your phone by SMS';
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function authctl(args, input) {
-  return execFileSync(AUTHCTL, ['--authd', TARGET, ...args],
-    { encoding: 'utf8', timeout: 30000, input });
-}
 
 // The webhook receiver: every body it got, parsed.
 function receiver() {
@@ -96,7 +80,7 @@ test('a user whose codes come by SMS webhook, at both sizes', async () => {
       await sleep(200);
     }
   };
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await launchChromium();
   try {
     const tf = saved.twoFactor || {};
     authctl(['apply', '-f', '-'], JSON.stringify([{

@@ -13,18 +13,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { checkA11y } from './lib/axe.mjs';
+import { BUILD, sleep, launchChromium } from './lib/util.mjs';
 
-const BUILD = process.env.AUTHD_BUILD_DIR;
-const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
 const PASSWORD = 'a long enough password for words';
 const TITLE = 'Acme Sign-in';
 const BRAND = 'Acme';
 const SIZES = [{ name: 'desktop', width: 1280, height: 800 },
   { name: 'phone', width: 390, height: 844 }];
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const env = { dir: null, base: null, target: null, authd: null, edge: null };
 const children = new Set();
 
@@ -152,11 +149,7 @@ async function shortPasswordRefused(page, label, submit) {
 for (const size of SIZES) {
   test(`words at ${size.name} size (${size.width}x${size.height})`, { timeout: 240000 },
     async () => {
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM, headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      const browser = await launchChromium();
       const email = `words-${size.name}@example.com`;
       try {
         const context = await browser.newContext({ viewport: { width: size.width,
