@@ -429,7 +429,7 @@ tf_issue_delivery_code(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
     int64_t wait = 0;
     r = throttle_check(a, THROTTLE_SECOND_FACTOR, THROTTLE_ACCOUNT, u->user->id, &wait);
     if (r == AUTHD_ERR_LOCKED)
-        guard_refuse(ctx, NULL, "too many wrong codes", wait);
+        guard_refuse(ctx, NULL, AUTHD_REFUSAL_WRONG_CODES, wait);
     if (r == AUTHD_OK) {
         r = throttle_attempt(a, THROTTLE_DELIVERY, THROTTLE_ACCOUNT, u->user->id, &wait);
         if (r == AUTHD_ERR_LOCKED)

@@ -240,7 +240,7 @@ twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *who,
                       .ctx = ctx,
                       .kind = THROTTLE_SECOND_FACTOR,
                       .account = who->user,
-                      .refusal = "too many wrong codes",
+                      .refusal = AUTHD_REFUSAL_WRONG_CODES,
                       .oauth_code = oauth_code,
                       .who = *who};
     struct guarded w = {step, arg, j};

@@ -13,6 +13,10 @@
  * lockout lasts (decimal). */
 #define AUTHD_OAUTH_ERROR_MD_KEY "authd-oauth-error"
 #define AUTHD_RETRY_AFTER_MD_KEY "authd-retry-after"
+/* How authd's status message of an AUTHD_ERR_LOCKED begins when the second factor is locked
+ * for too many wrong codes (not a rationing such as "too many codes sent"): the edge words its
+ * page from it. */
+#define AUTHD_REFUSAL_WRONG_CODES "too many wrong codes"
 
 enum authd_err {
     AUTHD_OK = 0,

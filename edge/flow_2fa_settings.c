@@ -205,20 +205,6 @@ edge_flow_2fa_settings(struct edge_req *r)
 
 /* ---- enable -------------------------------------------------------------------------- */
 
-/* The words of a transport choice: "Text message (SMS)", "Voice call", else its name. */
-static void
-transport_label(struct page *p, const char *t)
-{
-    if (strcasecmp(t, "sms") == 0)
-        page_raw(p, "Text message (SMS)");
-    else if (strcasecmp(t, "voice") == 0 || strcasecmp(t, "call") == 0)
-        page_raw(p, "Voice call");
-    else if (strcasecmp(t, "email") == 0 || strcasecmp(t, "e-mail") == 0)
-        page_raw(p, "E-mail");
-    else
-        page_text(p, t);
-}
-
 static int
 render_enable(struct edge_req *r, int status, const char *transport, const char *error)
 {
@@ -242,7 +228,7 @@ render_enable(struct edge_req *r, int status, const char *transport, const char 
                 page_raw(&p, "<label><input type=\"radio\" name=\"transport\" value=\"");
                 page_text(&p, t);
                 page_raw(&p, checked ? "\" required checked> " : "\" required> ");
-                transport_label(&p, t);
+                edge_2fa_transport_words(&p, t, EDGE_2FA_WORDS_LABEL);
                 page_raw(&p, "</label>\n");
             }
             page_raw(&p, "</fieldset>\n");
@@ -428,7 +414,9 @@ typedef int (*code_form_fn)(struct edge_req *r, int status, int recovery, const 
 
 /*
  * The GET of a code form (and its "Send again"): when 2FA is on, sends a webhook user the code
- * (unless recovery) and renders the form; a rationed "Send again" (resend) answers 429.
+ * (unless recovery) and renders the form; a rationed "Send again" (resend) answers 429. A GET
+ * sends only on the user's own navigation (edge_2fa_own_navigation): another site's link must
+ * not cost an SMS, so the form then offers "Send me a code" (the resend POST) instead.
  */
 static int
 code_form_page(struct edge_req *r, code_form_fn render, int recovery, int resend)
@@ -438,7 +426,9 @@ code_form_page(struct edge_req *r, code_form_fn render, int recovery, int resend
     if (!form_applies(r, 1, &err, transport))
         return err;
     struct edge_2fa_delivery d = {.transport = transport};
-    if (!recovery) {
+    if (!recovery && !resend && !edge_2fa_own_navigation(r)) {
+        d.offered = edge_2fa_by_webhook(transport);
+    } else if (!recovery) {
         err = edge_2fa_send_code(r, edge_req_session_token(r), NULL, NULL, &d);
         if (err != AUTHD_OK)
             return edge_req_redirect(r, "/auth/login");

@@ -153,9 +153,11 @@ static const char reset_code_error[] = "Enter a current code or a recovery code"
 /*
  * The new-password form for got (PasswordReset.Get's answer); when the user has 2FA it also
  * asks for a current code or, instead, a recovery code (both fields optional: either will do).
- * For a user whose codes come by webhook, opening the link (a GET) or "Send again" (a POST with
- * resend=1, answered 429 with the wait while authd rations deliveries) sends the code first,
- * authd judging the link (TwoFactor.IssueDeliveryCode with the reset token).
+ * For a user whose codes come by webhook, opening the link (a GET the browser calls the user's
+ * own: edge_2fa_own_navigation) or "Send again" (a POST with resend=1, answered 429 with the
+ * wait while authd rations deliveries) sends the code first, authd judging the link
+ * (TwoFactor.IssueDeliveryCode with the reset token). Any other GET (a mail scanner's prefetch,
+ * another site's link) sends nothing and offers "Send me a code" (that POST) instead.
  */
 static int
 render_reset(struct edge_req *r, int status, const ProtobufCMessage *got, const char *error)
@@ -163,7 +165,10 @@ render_reset(struct edge_req *r, int status, const ProtobufCMessage *got, const 
     const Authd__V1__GetResetResponse *g = (const Authd__V1__GetResetResponse *)got;
     struct edge_2fa_delivery d = {.transport = g->second_factor_required ? g->transport : NULL};
     int resend = edge_req_field(r, "resend") != NULL;
-    if (edge_2fa_by_webhook(d.transport) && (strcmp(r->method, "GET") == 0 || resend)) {
+    int get = strcmp(r->method, "GET") == 0;
+    if (edge_2fa_by_webhook(d.transport) && get && !resend && !edge_2fa_own_navigation(r)) {
+        d.offered = 1;
+    } else if (edge_2fa_by_webhook(d.transport) && (get || resend)) {
         int err = edge_2fa_send_code(r, NULL, r->param, NULL, &d);
         if (err == AUTHD_ERR_INVALID_TOKEN)
             return edge_link_invalid(r, &reset_link);

@@ -35,6 +35,7 @@ struct edge_req {
     const struct cookie_jar *cookies; /* never NULL */
     const char *user_agent;           /* may be NULL */
     const char *origin;               /* may be NULL */
+    const char *sec_fetch_site;       /* the Sec-Fetch-Site header; may be NULL */
     const char *authorization;        /* may be NULL */
     const char *json_body;            /* JSON routes: the raw body (NUL-terminated), else NULL */
     size_t json_body_len;

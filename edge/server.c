@@ -921,6 +921,7 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     r->path = url;
     r->user_agent = header(c, MHD_HTTP_HEADER_USER_AGENT);
     r->origin = header(c, "Origin");
+    r->sec_fetch_site = header(c, "Sec-Fetch-Site");
     r->authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
     r->secure = request_secure(c, e);
 

@@ -2,6 +2,7 @@
 /* Shared pieces of the two-factor flows; see twofactor.h. */
 #include "edge/twofactor.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -67,10 +68,17 @@ edge_2fa_by_webhook(const char *transport)
 }
 
 int
+edge_2fa_own_navigation(const struct edge_req *r)
+{
+    const char *site = r->sec_fetch_site;
+    return site != NULL && (strcmp(site, "same-origin") == 0 || strcmp(site, "none") == 0);
+}
+
+int
 edge_2fa_send_code(struct edge_req *r, const char *session_token, const char *reset_token,
                    const Authd__V1__User *u, struct edge_2fa_delivery *d)
 {
-    d->sent = d->failed = 0;
+    d->sent = d->failed = d->locked = d->offered = 0;
     d->wait = 0;
     if (!edge_2fa_by_webhook(d->transport))
         return AUTHD_OK;
@@ -98,26 +106,42 @@ edge_2fa_send_code(struct edge_req *r, const char *session_token, const char *re
     if (err == AUTHD_OK)
         d->sent = 1;
     else if (err == AUTHD_ERR_LOCKED && (d->wait = edge_http_retry_after(err, st.retry_after)) > 0)
-        ; /* rate limited: the page says how long to wait */
+        /* Rationed deliveries, or the second factor locked for wrong codes: the page says which
+         * and how long to wait. authd words the refusal (guard_refuse, AUTHD_REFUSAL_WRONG_CODES):
+         * both are AUTHD_ERR_LOCKED. */
+        d->locked = strncmp(st.message, AUTHD_REFUSAL_WRONG_CODES,
+                            sizeof(AUTHD_REFUSAL_WRONG_CODES) - 1) == 0;
     else
         d->failed = 1;
     return AUTHD_OK;
 }
 
-/* Appends how the code travels to the user: "to your phone by SMS", "by pigeon"... */
-static void
-transport_words(struct page *p, const char *transport)
+/* The transports with words of their own; any other is shown by its name. */
+static const struct {
+    const char *name, *alias; /* matched without regard to case; alias may be NULL */
+    const char *label;        /* EDGE_2FA_WORDS_LABEL */
+    const char *phrase;       /* EDGE_2FA_WORDS_PHRASE */
+} transport_names[] = {
+    {"sms", NULL, "Text message (SMS)", "to your phone by SMS"},
+    {"voice", "call", "Voice call", "to your phone by a voice call"},
+    {"email", "e-mail", "E-mail", "by e-mail"},
+};
+
+void
+edge_2fa_transport_words(struct page *p, const char *transport, enum edge_2fa_words how)
 {
-    if (strcasecmp(transport, "sms") == 0)
-        page_raw(p, "to your phone by SMS");
-    else if (strcasecmp(transport, "voice") == 0 || strcasecmp(transport, "call") == 0)
-        page_raw(p, "to your phone by a voice call");
-    else if (strcasecmp(transport, "email") == 0 || strcasecmp(transport, "e-mail") == 0)
-        page_raw(p, "by e-mail");
-    else {
-        page_raw(p, "by ");
-        page_text(p, transport);
+    for (size_t i = 0; i < sizeof(transport_names) / sizeof(transport_names[0]); i++) {
+        if (strcasecmp(transport, transport_names[i].name) == 0 ||
+            (transport_names[i].alias != NULL &&
+             strcasecmp(transport, transport_names[i].alias) == 0)) {
+            page_raw(p, how == EDGE_2FA_WORDS_LABEL ? transport_names[i].label
+                                                    : transport_names[i].phrase);
+            return;
+        }
     }
+    if (how == EDGE_2FA_WORDS_PHRASE)
+        page_raw(p, "by ");
+    page_text(p, transport);
 }
 
 void
@@ -127,10 +151,20 @@ edge_2fa_delivery_msg(struct page *p, const struct edge_2fa_delivery *d)
         return;
     if (d->sent) {
         page_raw(p, "<div class=\"msg info\" role=\"status\">We sent you a code ");
-        transport_words(p, d->transport);
+        edge_2fa_transport_words(p, d->transport, EDGE_2FA_WORDS_PHRASE);
         page_raw(p, ". It may take a moment to arrive.</div>\n");
+    } else if (d->wait > 0 && d->locked) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "Too many wrong codes. Try again in %ld second%s.", d->wait,
+                 d->wait == 1 ? "" : "s");
+        page_error(p, msg);
     } else if (d->wait > 0) {
         page_info(p, "A code was sent to you a moment ago.");
+    } else if (d->offered) {
+        page_raw(p, "<div class=\"msg info\" role=\"status\">Press Send me a code and we will "
+                    "send you a code ");
+        edge_2fa_transport_words(p, d->transport, EDGE_2FA_WORDS_PHRASE);
+        page_raw(p, ".</div>\n");
     } else if (d->failed) {
         page_error(p, "We could not send the code. Try again in a moment with Send again.");
     }
@@ -144,7 +178,7 @@ edge_2fa_code_para(struct page *p, const char *transport)
         return;
     }
     page_raw(p, "<p>Enter the code we sent ");
-    transport_words(p, transport);
+    edge_2fa_transport_words(p, transport, EDGE_2FA_WORDS_PHRASE);
     page_raw(p, ".</p>\n");
 }
 
@@ -160,8 +194,8 @@ void
 edge_2fa_resend_button(struct page *p, const struct edge_2fa_delivery *d)
 {
     page_hidden(p, "resend", "1");
-    page_submit_as(p, "Send again", "secondary");
-    if (d->wait > 0 && p->err == AUTHD_OK)
+    page_submit_as(p, d->offered ? "Send me a code" : "Send again", "secondary");
+    if (d->wait > 0 && !d->locked && p->err == AUTHD_OK)
         p->err = buf_printf(
             &p->out, "<p id=\"resend-wait\">You can ask for a new code in %ld second%s.</p>\n",
             d->wait, d->wait == 1 ? "" : "s");

@@ -53,13 +53,25 @@ struct edge_2fa_delivery {
     int sent;              /* the webhook took the code */
     int failed;            /* it could not be sent (webhook down, or authd had none to give) */
     long wait;             /* rate limited: seconds until another may be asked for; 0 = not */
+    int locked;            /* with wait: refused for too many wrong codes, not rationing */
+    int offered;           /* nothing sent: the page offers "Send me a code" instead */
 };
+
+/*
+ * 1 when the browser says this navigation is the user's own (Sec-Fetch-Site: same-origin, from
+ * our pages, or none: typed, a bookmark, a link opened from a mail client), so that a code page's
+ * GET may send the code by itself. Anything else (cross-site, same-site, no header: a mail
+ * scanner's prefetch, another site's link) must not cost an SMS or the user's delivery quota:
+ * the page offers the "Send me a code" button (a CSRF-protected POST) instead.
+ */
+int edge_2fa_own_navigation(const struct edge_req *r);
 
 /*
  * Asks authd (TwoFactor.IssueDeliveryCode) for the current code of the user named by
  * session_token or reset_token (exactly one non-NULL; secrets, borrowed) and sends it by the
  * webhook; u is the user as the page knows it (for the body while authd's answer lacks one).
- * Records the outcome in *d (d->transport is left as the caller set it); a rate limit also goes
+ * Records the outcome in *d (d->transport is left as the caller set it; a refusal for too many
+ * wrong codes sets d->locked besides d->wait); a rate limit also goes
  * on r (edge_req_note_lockout) so that a 429 answer carries Retry-After. Does nothing when
  * d->transport is empty, or no webhook is configured (logged). AUTHD_OK, or
  * AUTHD_ERR_UNAUTHENTICATED / AUTHD_ERR_INVALID_TOKEN when authd no longer knows the session
@@ -70,10 +82,23 @@ int edge_2fa_send_code(struct edge_req *r, const char *session_token, const char
 
 /*
  * Appends the outcome of d as a message: "We sent you a code to your phone by SMS...", "We
- * could not send the code", or that one was sent a moment ago (rate limited). Nothing for an
- * authenticator-app user or when nothing was tried.
+ * could not send the code", that one was sent a moment ago (rate limited), "Too many wrong
+ * codes. Try again in N seconds." (locked), or that "Send me a code" sends one (offered). Nothing
+ * for an authenticator-app user or when nothing was tried.
  */
 void edge_2fa_delivery_msg(struct page *p, const struct edge_2fa_delivery *d);
+
+/* How edge_2fa_transport_words() words a transport. */
+enum edge_2fa_words {
+    EDGE_2FA_WORDS_LABEL,  /* a choice's label: "Text message (SMS)", "Voice call", "E-mail" */
+    EDGE_2FA_WORDS_PHRASE, /* how a code travels: "to your phone by SMS", "by e-mail" */
+};
+
+/*
+ * Appends the words for transport (not NULL) as how says; a transport without words of its own
+ * is shown by its name (escaped), as a phrase "by NAME".
+ */
+void edge_2fa_transport_words(struct page *p, const char *transport, enum edge_2fa_words how);
 
 /*
  * Appends a paragraph saying where the code comes from: "Enter the code we sent to your phone by
@@ -89,8 +114,8 @@ void edge_2fa_code_input(struct page *p, const char *transport, int required, in
 
 /*
  * Inside a form the caller opened (posting back to the page): hidden resend=1 and the "Send
- * again" button, with the wait ("You can ask for a new code in N seconds", id resend-wait) while
- * d says deliveries are rate limited.
+ * again" button ("Send me a code" when d->offered), with the wait ("You can ask for a new code in N
+ * seconds", id resend-wait) while d says deliveries are rate limited.
  */
 void edge_2fa_resend_button(struct page *p, const struct edge_2fa_delivery *d);
 

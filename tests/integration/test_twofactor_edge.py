@@ -134,8 +134,8 @@ def submit(s, base, html_text, action, values, with_field=None, **kw):
     return s.post(base + action, data=data, allow_redirects=False, **kw)
 
 
-def get_ok(s, url):
-    r = s.get(url, allow_redirects=False)
+def get_ok(s, url, headers=None):
+    r = s.get(url, allow_redirects=False, headers=headers)
     assert r.status_code == 200, (url, r.status_code, r.headers.get("Location"), r.text[:800])
     return r
 

@@ -6,6 +6,10 @@ with the session or the reset token), says so in the transport's words (never "a
 app"), always offers "Send again", and shows the wait when authd rations deliveries. A delivery
 never spends a step: a code sent first still works after "Send again".
 
+A GET sends the code by itself only on the user's own navigation (Sec-Fetch-Site same-origin
+or none); a mail scanner's prefetch or another site's link (no header, cross-site, same-site)
+gets the page with "Send me a code" and costs nothing.
+
 The webhook receiver and the page helpers are test_twofactor_edge.py's.
 """
 import re
@@ -19,6 +23,11 @@ from test_twofactor_edge import (AD, U, Hook, form, get_ok, hook_json, login_pen
                                  signed_in_as, submit, wait_for_room_in_step)
 
 SMS_WORDS = "to your phone by SMS"
+# What a browser sends on a navigation from our own pages, and on a typed URL, a bookmark or a
+# link opened from a mail client (requests sends no Sec-Fetch-* header: a scanner's GET).
+OWN = {"Sec-Fetch-Site": "same-origin"}
+TYPED = {"Sec-Fetch-Site": "none"}
+FOREIGN = ({}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"})
 
 
 @pytest.fixture
@@ -120,7 +129,7 @@ def test_password_reset_sends_the_code(authd, edge_hook, hook):
     link = edge.wait_link("reset-password")
     action = urllib.parse.urlparse(link).path
     n = len(hook.calls)
-    page = get_ok(other, link)
+    page = get_ok(other, link, TYPED)
     body = next_code(hook, n + 1)
     assert body["user"]["id"] == user_id(authd, email)
     assert_webhook_words(page.text)
@@ -155,7 +164,7 @@ def test_disable_sends_the_code(authd, edge_hook, hook):
     email = "disable-sms@example.com"
     s = sms_user(authd, edge, hook, email)
     n = len(hook.calls)
-    page = get_ok(s, edge.base + "/auth/two-factor/disable")
+    page = get_ok(s, edge.base + "/auth/two-factor/disable", OWN)
     body = next_code(hook, n + 1)
     assert_webhook_words(page.text)
     resend_form(page.text, "/auth/two-factor/disable")
@@ -178,7 +187,7 @@ def test_new_recovery_codes_send_the_code(authd, edge_hook, hook):
     assert "authenticator app" not in st.text, st.text
     assert 'href="/auth/two-factor/recovery-codes"' in st.text
     n = len(hook.calls)
-    page = get_ok(s, edge.base + "/auth/two-factor/recovery-codes")
+    page = get_ok(s, edge.base + "/auth/two-factor/recovery-codes", OWN)
     body = next_code(hook, n + 1)
     assert_webhook_words(page.text)
     resend_form(page.text, "/auth/two-factor/recovery-codes")
@@ -186,6 +195,100 @@ def test_new_recovery_codes_send_the_code(authd, edge_hook, hook):
                {"token": body["token"]}, with_field="token")
     assert r.status_code == 200, (r.status_code, msg_error(r.text))
     assert len(recovery_codes_of(r.text)) == 10
+
+
+def assert_offers_the_button(html, action):
+    """A page that sent nothing: it says so, and "Send me a code" posts resend=1 back."""
+    assert "We sent you a code" not in html, html[:3000]
+    assert "Press Send me a code and we will send you a code " + SMS_WORDS in html, html[:3000]
+    f = resend_form(html, action)
+    assert ">Send me a code<" in html, html[:3000]
+    return f
+
+
+@pytest.mark.parametrize("path", ["/auth/two-factor/disable", "/auth/two-factor/recovery-codes"])
+def test_code_pages_send_nothing_on_a_foreign_get(authd, edge_hook, hook, path):
+    edge = edge_hook
+    email = "foreign-get%s@example.com" % path.rsplit("/", 1)[1]
+    s = sms_user(authd, edge, hook, email)
+    n = len(hook.calls)
+    for headers in FOREIGN:
+        page = get_ok(s, edge.base + path, headers)
+        assert_offers_the_button(page.text, path)
+    assert len(hook.calls) == n
+    # The button sends the code (a CSRF-protected POST), and that code is accepted.
+    r = submit(s, edge.base, page.text, path, {}, with_field="resend")
+    assert r.status_code == 200, r.status_code
+    assert "We sent you a code " + SMS_WORDS in r.text
+    body = next_code(hook, n + 1)
+    resend_form(r.text, path)
+    assert ">Send again<" in r.text
+    r = submit(s, edge.base, r.text, path, {"token": body["token"]}, with_field="token")
+    assert r.status_code in (200, 303), (r.status_code, msg_error(r.text))
+    # Without the CSRF token the button is refused and sends nothing.
+    bad = s.post(edge.base + path, data={"resend": "1"}, allow_redirects=False)
+    assert bad.status_code in (303, 403), bad.status_code
+    assert len(hook.calls) == n + 1
+
+
+def test_reset_link_sends_nothing_when_prefetched(authd, edge_hook, hook):
+    edge = edge_hook
+    email = "reset-prefetch@example.com"
+    sms_user(authd, edge, hook, email)
+    other = new_session()
+    r = get_ok(other, edge.base + "/auth/forgot-password")
+    submit(other, edge.base, r.text, "/auth/forgot-password", {"email": email})
+    link = edge.wait_link("reset-password")
+    action = urllib.parse.urlparse(link).path
+    n = len(hook.calls)
+    scanner = new_session()
+    for headers in FOREIGN:
+        page = get_ok(scanner, link, headers)
+        assert_offers_the_button(page.text, action)
+    assert len(hook.calls) == n
+    # The user opens it later: the button sends the code, which resets the password.
+    page = get_ok(other, link, {})
+    r = submit(other, edge.base, page.text, action, {}, with_field="resend")
+    assert r.status_code == 200, r.status_code
+    body = next_code(hook, n + 1)
+    new_pw = {"password": "a prefetched password", "password_confirmation":
+              "a prefetched password"}
+    r = submit(other, edge.base, r.text, action, dict(new_pw, token=body["token"]),
+               with_field="password")
+    assert r.status_code == 303, (r.status_code, msg_error(r.text))
+
+
+def test_locked_code_step_says_wrong_codes_not_rationing(authd, edge_hook, hook):
+    edge = edge_hook
+    email = "locked-sms@example.com"
+    s = sms_user(authd, edge, hook, email)
+    set_lockout(authd, secondFactor={"account": {"freeFailures": 2, "firstWait": 600,
+                                                 "maxWait": 1200, "window": 3600}})
+    path = "/auth/two-factor/disable"
+    n = len(hook.calls)
+    page = get_ok(s, edge.base + path, OWN)
+    good = next_code(hook, n + 1)["token"]
+    wrong = "000000" if good != "000000" else "111111"
+    r = None
+    for _ in range(8):
+        r = submit(s, edge.base, page.text, path, {"token": wrong}, with_field="token")
+        if r.status_code == 429:
+            break
+        assert r.status_code == 401, (r.status_code, msg_error(r.text))
+    assert r.status_code == 429, r.status_code
+    n = len(hook.calls)
+    # Opening the page again sends nothing and says why, not "a code was sent a moment ago".
+    page = get_ok(s, edge.base + path, OWN)
+    assert len(hook.calls) == n
+    assert "A code was sent to you a moment ago" not in page.text
+    m = re.search(r"Too many wrong codes\. Try again in (\d+) seconds?\.", page.text)
+    assert m and 0 < int(m.group(1)) <= 600, page.text[:3000]
+    # "Send again" says the same, with the wait in Retry-After.
+    r = submit(s, edge.base, page.text, path, {}, with_field="resend")
+    assert r.status_code == 429, r.status_code
+    assert "Too many wrong codes. Try again in" in r.text
+    assert 0 < int(r.headers["Retry-After"]) <= 600
+    assert len(hook.calls) == n
 
 
 def test_send_again_shows_the_wait_when_rationed(authd, edge_hook, hook):
@@ -274,7 +377,7 @@ def test_enrolment_offers_the_configured_transports(authd, hook, tmpdir_path):
         r = submit(s, edge.base, r.text, "/app/auth/two-factor/confirm", {"token": body["token"]})
         assert r.status_code == 200, (r.status_code, msg_error(r.text))
         # The code pages now speak of a voice call.
-        page = get_ok(s, edge.base + "/auth/two-factor/disable")
+        page = get_ok(s, edge.base + "/auth/two-factor/disable", OWN)
         assert "to your phone by a voice call" in page.text
         assert "authenticator app" not in page.text
         assert hook_json(hook.wait(2))["transport"] == "voice"
