@@ -296,9 +296,10 @@ void rpc_client_free(struct rpc_client *c);
 
 /* Details of a failed call; all strings NUL-terminated, possibly empty. */
 struct rpc_status {
-    int code;                              /* gRPC status code */
-    char reason[64];                       /* AUTHD_ERR_MD_KEY trailing metadata */
-    char message[256];                     /* status details: human text, never parsed */
+    int code;          /* gRPC status code */
+    char reason[64];   /* AUTHD_ERR_MD_KEY trailing metadata */
+    char message[256]; /* status details: human text; only the prefix AUTHD_REFUSAL_WRONG_CODES
+                          (common/err.h) is read, by the edge, to word a code lockout */
     char oauth_error[RPC_OAUTH_ERROR_MAX]; /* AUTHD_OAUTH_ERROR_MD_KEY when well-formed, or "" */
     int64_t retry_after; /* AUTHD_RETRY_AFTER_MD_KEY seconds (at most RPC_RETRY_AFTER_MAX), or 0 */
 };
