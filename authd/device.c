@@ -112,36 +112,6 @@ device_check(struct authd *a, struct store_txn *txn, const char *token, const ch
     return r;
 }
 
-/* The device ids a user's udev/ index lists, collected before any is deleted or read. */
-struct dev_ids {
-    size_t plen;
-    char (*ids)[TOKEN_ID_LEN + 1];
-    size_t n, cap;
-};
-
-static int
-on_device_entry(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct dev_ids *l = arg;
-    (void)val;
-    (void)vlen;
-    size_t il = klen - l->plen;
-    if (il == 0 || il > TOKEN_ID_LEN)
-        return 0; /* authd never writes such an entry */
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 8;
-        void *p = realloc(l->ids, ncap * sizeof(*l->ids));
-        if (p == NULL)
-            return AUTHD_ERR_NOMEM;
-        l->ids = p;
-        l->cap = ncap;
-    }
-    memcpy(l->ids[l->n], (const char *)key + l->plen, il);
-    l->ids[l->n][il] = '\0';
-    l->n++;
-    return 0;
-}
-
 /* The udev/<user id>/ prefix into prefix (KEY_MAX bytes); its length, 0 when it cannot be. */
 static size_t
 index_prefix(char *prefix, const char *user_id)
@@ -163,8 +133,8 @@ device_forget_all(struct store_txn *txn, const char *user_id, size_t *n)
         *n = 0;
     if (pl == 0)
         return AUTHD_ERR_INVALID_ARGUMENT;
-    struct dev_ids l = {.plen = pl};
-    int r = store_txn_scan(txn, prefix, pl, on_device_entry, &l);
+    struct rec_ids l = {.plen = pl};
+    int r = store_txn_scan(txn, prefix, pl, rec_ids_add, &l);
     for (size_t i = 0; r == AUTHD_OK && i < l.n; i++) {
         if (key_make(dkey, KEY_DEVICE, l.ids[i], NULL) == 0 ||
             key_make(ikey, KEY_UDEV, user_id, l.ids[i], NULL) == 0)
@@ -223,8 +193,8 @@ device_list(struct authd *a, struct rpc_ctx *ctx, const char *user_id, Authd__V1
     size_t pl = index_prefix(prefix, user_id);
     if (pl == 0)
         return AUTHD_ERR_INVALID_ARGUMENT;
-    struct dev_ids l = {.plen = pl};
-    int r = store_scan(a->store, prefix, pl, NULL, 0, on_device_entry, &l);
+    struct rec_ids l = {.plen = pl};
+    int r = store_scan(a->store, prefix, pl, NULL, 0, rec_ids_add, &l);
     out->devices = l.n > 0 ? rpc_ctx_alloc(ctx, l.n * sizeof(*out->devices)) : NULL;
     out->n_devices = 0;
     if (r == AUTHD_OK && l.n > 0 && out->devices == NULL)

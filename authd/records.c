@@ -136,3 +136,26 @@ rec_copy(struct rpc_ctx *ctx, const ProtobufCMessage *src)
     secret_freezero(p, len);
     return copy;
 }
+
+int
+rec_ids_add(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct rec_ids *l = arg;
+    (void)val;
+    (void)vlen;
+    size_t il = klen - l->plen;
+    if (il == 0 || il > TOKEN_ID_LEN)
+        return 0; /* authd never writes such an entry */
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 8;
+        void *p = realloc(l->ids, ncap * sizeof(*l->ids));
+        if (p == NULL)
+            return AUTHD_ERR_NOMEM;
+        l->ids = p;
+        l->cap = ncap;
+    }
+    memcpy(l->ids[l->n], (const char *)key + l->plen, il);
+    l->ids[l->n][il] = '\0';
+    l->n++;
+    return 0;
+}

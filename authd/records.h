@@ -11,6 +11,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "authd/token.h"
 #include "proto/rpc.h"
 #include "storage/store.h"
 
@@ -45,5 +46,19 @@ int rec_batch_put(struct store_batch *b, const char *key, const ProtobufCMessage
  * src is NULL.
  */
 void *rec_copy(struct rpc_ctx *ctx, const ProtobufCMessage *src);
+
+/*
+ * The ids an index lists: keys prefix + id with ids of 1..TOKEN_ID_LEN characters, gathered by a
+ * scan before any of them is read or deleted (a scan must not see its own deletes). Set plen to
+ * the prefix's length, pass rec_ids_add as the store_scan / store_txn_scan callback with the
+ * struct as its argument, then free(ids). Keys with ids of another length are skipped: authd
+ * never writes them.
+ */
+struct rec_ids {
+    size_t plen;
+    char (*ids)[TOKEN_ID_LEN + 1];
+    size_t n, cap;
+};
+int rec_ids_add(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 
 #endif

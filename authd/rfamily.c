@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "authd/keys.h"
+#include "authd/records.h"
 #include "authd/token.h"
 #include "common/err.h"
 #include "storage/records.pb-c.h"
@@ -73,36 +74,6 @@ rfamily_delete(struct store_txn *txn, const char *fam)
     return store_txn_scan(txn, prefix, pl, on_family_member, &d);
 }
 
-/* The family ids a user's uoff/ index lists, collected before any is deleted. */
-struct fam_list {
-    size_t plen;
-    char (*ids)[TOKEN_ID_LEN + 1];
-    size_t n, cap;
-};
-
-static int
-on_offline_family(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct fam_list *l = arg;
-    (void)val;
-    (void)vlen;
-    size_t il = klen - l->plen;
-    if (il == 0 || il > TOKEN_ID_LEN)
-        return 0; /* authd never writes such an entry */
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 8;
-        void *p = realloc(l->ids, ncap * sizeof(*l->ids));
-        if (p == NULL)
-            return AUTHD_ERR_NOMEM;
-        l->ids = p;
-        l->cap = ncap;
-    }
-    memcpy(l->ids[l->n], (const char *)key + l->plen, il);
-    l->ids[l->n][il] = '\0';
-    l->n++;
-    return 0;
-}
-
 int
 rfamily_end_offline(struct store_txn *txn, const char *user_id)
 {
@@ -112,8 +83,8 @@ rfamily_end_offline(struct store_txn *txn, const char *user_id)
         return AUTHD_ERR_INVALID_ARGUMENT;
     prefix[pl++] = '/';
     prefix[pl] = '\0';
-    struct fam_list l = {.plen = pl};
-    int r = store_txn_scan(txn, prefix, pl, on_offline_family, &l);
+    struct rec_ids l = {.plen = pl};
+    int r = store_txn_scan(txn, prefix, pl, rec_ids_add, &l);
     for (size_t i = 0; r == AUTHD_OK && i < l.n; i++) {
         r = rfamily_delete(txn, l.ids[i]);
         /* A family record already swept left its index entry to us. */
