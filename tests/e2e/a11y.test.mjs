@@ -306,6 +306,20 @@ test('every page: axe (serious, critical), layout, tap targets, focus; 2 sizes, 
       await go(page, 'button[type="submit"]');
       assert.equal(page.url(), `${BASE}/`, 'signed in after setting the password');
       await check('home, signed in');
+      // "Sign out everywhere" from a page whose session has ended meanwhile (signed out in
+      // another tab): refused, and said so; then sign in again.
+      const tab = await context.newPage();
+      await tab.goto(`${BASE}/`);
+      await go(tab, 'button:has-text("Sign out")');
+      await tab.close();
+      await go(page, 'button:has-text("Sign out everywhere")');
+      await page.locator('text=Not signed out everywhere').first().waitFor();
+      await check('sign out everywhere refused, session ended');
+      await page.goto(`${BASE}/auth/login`);
+      await page.fill('input[name="email"]', EMAIL);
+      await page.fill('input[name="password"]', PASSWORD);
+      await go(page, 'button:has-text("Sign in")');
+      assert.equal(page.url(), `${BASE}/`, 'signed in again');
 
       await page.goto(`${BASE}/auth/password`);
       await check('change password');
@@ -447,6 +461,16 @@ test('the pages of a user whose codes come by webhook', { timeout: 180000 }, asy
   const OTHER_EMAIL = 'a11y-other@example.com';
   const calls = [];
   const hook = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/elsewhere') { // another origin's link to ours
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(`<!doctype html><a id="go" href="${BASE}/auth/two-factor/disable">go</a>`);
+      return;
+    }
+    if (req.method !== 'POST') { // the browser's own asks there (a favicon) are no webhook calls
+      res.writeHead(404);
+      res.end();
+      return;
+    }
     let body = '';
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
@@ -514,6 +538,13 @@ test('the pages of a user whose codes come by webhook', { timeout: 180000 }, asy
     await check('webhook: new recovery codes');
     await page.goto(`${BASE}/auth/two-factor/disable`);
     await check('webhook: turn off', { danger: ['Turn off'] });
+    // Reached from another site, the page sends nothing and offers "Send me a code".
+    n = calls.length;
+    await page.goto(hookUrl.replace('/sms', '/elsewhere'));
+    await go(page, '#go');
+    await page.locator('button:has-text("Send me a code")').first().waitFor();
+    assert.equal(calls.length, n, 'a code was sent on a navigation from another site');
+    await check('webhook: turn off, reached from another site', { danger: ['Turn off'] });
     await page.goto(`${BASE}/auth/forgot-password`);
     await page.fill('input[name="email"]', HOOK_EMAIL);
     await go(page, 'button[type="submit"]');
