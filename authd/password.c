@@ -492,3 +492,12 @@ password_burn(const struct password_params *p, const char *pw, size_t len)
     (void)argon2id_raw(p, pw, len, burn_salt, sizeof(burn_salt), hash, sizeof(hash));
     secret_wipe(hash, sizeof(hash));
 }
+
+int
+password_phc_check(const char *phc)
+{
+    struct phc parsed;
+    int r = phc_parse(phc, &parsed) == 0 ? AUTHD_OK : AUTHD_ERR_INVALID_ARGUMENT;
+    secret_wipe(&parsed, sizeof(parsed));
+    return r;
+}

@@ -91,4 +91,12 @@ int password_verify(const char *phc, const char *pw, size_t len, const struct pa
  */
 void password_burn(const struct password_params *p, const char *pw, size_t len);
 
+/*
+ * Checks that phc (borrowed, may be NULL) is a hash password_verify() accepts: the strict PHC
+ * form above, Argon2id version 19, m/t/p within bounds, salt and hash of 8..64 bytes, nothing
+ * after it. For importers of precomputed hashes (authd/import.h). AUTHD_OK or
+ * AUTHD_ERR_INVALID_ARGUMENT. Pure and thread-safe; the parsed copy is wiped.
+ */
+int password_phc_check(const char *phc);
+
 #endif

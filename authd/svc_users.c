@@ -18,6 +18,7 @@
 #include "common/secret.h"
 #include "authd/throttle.h"
 #include "authd/device.h"
+#include "authd/import.h"
 #include "authd/twofactor.h"
 #include "authd/v1/users.pb-c.h"
 #include "authd/roles.h"
@@ -511,5 +512,6 @@ const struct rpc_method authd_users_methods[] = {
     {"Unlock", users_unlock, 0, ROLE_ADMIN},
     {"ListDevices", users_list_devices, 0, ROLE_ADMIN},
     {"RevokeDevices", users_revoke_devices, 0, ROLE_ADMIN},
+    {"Import", users_import, 0, ROLE_ADMIN},
 };
 const size_t authd_users_n_methods = sizeof(authd_users_methods) / sizeof(authd_users_methods[0]);

@@ -58,6 +58,11 @@ int ctl_user_sessions(struct ctl *ctl, const char *user_id);
  */
 int ctl_user_devices(struct ctl *ctl, const char *user_id);
 int ctl_user_forget_devices(struct ctl *ctl, const char *user_id);
+/*
+ * `authctl user import FILE|-` (import.c): bulk-loads users from JSON Lines through
+ * Users.Import, --batch users per call. argv[0] is "import". Returns an enum authctl_exit.
+ */
+int ctl_user_import(struct ctl *ctl, int argc, char **argv);
 /* `authctl device revoke --id ID` (device.c). */
 int ctl_cmd_device(struct ctl *ctl, int argc, char **argv);
 

@@ -200,7 +200,8 @@ parse_user_args(struct ctl *ctl, int argc, char **argv, struct user_args *a)
             "       authctl user reset-2fa|unlock|sessions (--id ID | --email E)\n"
             "       authctl user devices|forget-devices (--id ID | --email E)\n"
             "       authctl user set-email (--id ID | --email E) --new-email E2\n"
-            "                              [--email-verified]\n",
+            "                              [--email-verified]\n"
+            "       authctl user import FILE|- [--batch N] [--tokens-out FILE] (see its --help)\n",
         .specs = user_table,
         .n_specs = sizeof(user_table) / sizeof(user_table[0]),
     };
@@ -604,8 +605,11 @@ ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
     if (argc < 1)
         return ctl_usage_error("'user' needs a subcommand (create, get, list, activate, "
                                "deactivate, verify-email, unverify-email, delete, set-password, "
-                               "reset-2fa, unlock, sessions, devices, forget-devices)");
+                               "reset-2fa, unlock, sessions, devices, forget-devices, import)");
     const char *sub = argv[0];
+    /* import has options of its own (import.c). */
+    if (strcmp(sub, "import") == 0)
+        return ctl_user_import(ctl, argc, argv);
     if ((rc = parse_user_args(ctl, argc, argv, &a)) != AUTHCTL_OK)
         return rc;
     if (strcmp(sub, "create") == 0)

@@ -39,7 +39,7 @@ EXPECT = {
     "authd.v1.Users": {
         "Create": {A}, "Get": {A, S}, "List": {A}, "Update": {A}, "Delete": {A},
         "SetPassword": {A}, "ResetTwoFactor": {A}, "Unlock": {A}, "ListDevices": {A},
-        "RevokeDevices": {A},
+        "RevokeDevices": {A}, "Import": {A},
     },
     "authd.v1.Sessions": {
         "Login": {E}, "Get": {E, S}, "List": {A}, "Revoke": {E, A}, "ChangePassword": {E},
