@@ -39,6 +39,8 @@ struct options {
     const char *store;    /* --store as given; NULL: rocksdb:<--data-dir> */
     char store_spec[PATH_MAX + 16]; /* what store_open gets */
     int64_t store_connect_wait;
+    int64_t rocksdb_cache_mb;   /* --rocksdb-cache-mb */
+    int64_t rocksdb_bloom_bits; /* --rocksdb-bloom-bits */
     const char *log_level;
     const char *port_file;
     int workers;
@@ -85,6 +87,12 @@ static const struct opts_spec option_table[] = {
      F(store)},
     {"store-connect-wait", 0, "AUTHD_STORE_CONNECT_WAIT", OPTS_INT, "SECONDS", 1, 3600, NULL, "30",
      "PostgreSQL: how long to wait at start for an\nunreachable database", F(store_connect_wait)},
+    {"rocksdb-cache-mb", 0, "AUTHD_ROCKSDB_CACHE_MB", OPTS_INT, "MIB", 8, 1 << 20, NULL, "64",
+     "RocksDB block cache (data, index and filter blocks;\ndocs/operations.md sizes it)",
+     F(rocksdb_cache_mb)},
+    {"rocksdb-bloom-bits", 0, "AUTHD_ROCKSDB_BLOOM_BITS", OPTS_INT, "N", 0, 32, NULL, "10",
+     "RocksDB bloom filter bits per key (0: none; for\ntable files written from then on)",
+     F(rocksdb_bloom_bits)},
     {"log-level", 0, "AUTHD_LOG_LEVEL", OPTS_CHOICE, "LEVEL", 0, 0, "debug|info|warn|error", "info",
      "log threshold (logfmt lines on standard error)", F(log_level)},
     {"port-file", 0, NULL, OPTS_STRING, "FILE", 0, 0, NULL, NULL,
@@ -515,6 +523,8 @@ open_domain(const struct options *o, struct secretbox *box, struct store **st, s
      * waiting attempt. */
     so.pool_size = o->workers;
     so.connect_wait_ms = (int)o->store_connect_wait * 1000;
+    so.cache_mb = (size_t)o->rocksdb_cache_mb;
+    so.bloom_bits = (int)o->rocksdb_bloom_bits;
     char err[768] = "";
     if (store_open(o->store_spec, &so, st, err, sizeof(err)) != AUTHD_OK) {
         char red[sizeof(o->store_spec)], q[sizeof(red) + 16];

@@ -21,6 +21,7 @@
 
 #define STORE_DEFAULT_CACHE_MB 64
 #define STORE_DEFAULT_LOCK_TIMEOUT_MS 2000
+#define STORE_DEFAULT_BLOOM_BITS 10
 
 #define STORE_OP_DURATION "authd_store_op_duration_seconds"
 #define STORE_ERRORS "authd_store_errors_total"
@@ -32,6 +33,7 @@ store_opts_default(struct store_opts *o)
     o->sync = 1;
     o->cache_mb = STORE_DEFAULT_CACHE_MB;
     o->lock_timeout_ms = STORE_DEFAULT_LOCK_TIMEOUT_MS;
+    o->bloom_bits = STORE_DEFAULT_BLOOM_BITS;
 }
 
 /*

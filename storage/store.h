@@ -30,6 +30,10 @@ struct store_opts {
     int pool_size;       /* connections kept (authd: --workers); 0 = 8 */
     int connect_wait_ms; /* how long store_open waits for an unreachable database; 0 = 30000 */
     const char *schema;  /* schema holding authd's tables ([a-z_][a-z0-9_]*); NULL = "authd" */
+    /* RocksDB only: bloom filter bits per key (store_opts_default: 10; 0 = no filters). The
+     * filters are partitioned (small blocks in the block cache, like the index), so a large
+     * store's filters never outgrow a cache shard. Applies to table files written from then on. */
+    int bloom_bits;
 };
 
 /* Fills o with the defaults (sync on). */

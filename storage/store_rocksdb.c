@@ -25,7 +25,6 @@
 
 #define STORE_DEFAULT_CACHE_MB 64
 #define STORE_DEFAULT_LOCK_TIMEOUT_MS 2000
-#define STORE_BLOOM_BITS_PER_KEY 10
 /* Stack space for a scan's upper bound; longer prefixes fall back to the heap. */
 #define STORE_BOUND_STACK 256
 
@@ -143,9 +142,19 @@ destroy_handles(struct rstore *s)
     free(s);
 }
 
-/* Database options: block cache, bloom filter and compaction settings for small records. */
+/*
+ * Database options: block cache, bloom filters and compaction settings for small records.
+ *
+ * Filters and indexes are partitioned (a two-level index; the filter cut into blocks of
+ * metadata_block_size): a full filter is one block per table file (~1.2 MiB for a 64 MiB file
+ * of small records), larger than a shard of the block cache (the LRU cache has 64 shards, so 1
+ * MiB each at 64 MiB), so it was never kept and every point read that missed the memtable read
+ * and checksummed whole filters from the file: at 1M users the bulk load spent 17 % of its CPU
+ * in that pread and most of the rest in the checksum (perf, docs/operations.md). Partitions are
+ * 4 KiB blocks cached like data blocks; their top-level index stays pinned.
+ */
 static rocksdb_options_t *
-make_db_options(size_t cache_mb)
+make_db_options(size_t cache_mb, int bloom_bits)
 {
     rocksdb_options_t *opts = rocksdb_options_create();
     rocksdb_block_based_table_options_t *bbo = rocksdb_block_based_options_create();
@@ -164,11 +173,20 @@ make_db_options(size_t cache_mb)
     rocksdb_options_set_keep_log_file_num(opts, 5);
 
     rocksdb_block_based_options_set_block_cache(bbo, cache);
-    /* The setter takes ownership of the filter policy. */
-    rocksdb_block_based_options_set_filter_policy(
-        bbo, rocksdb_filterpolicy_create_bloom_full(STORE_BLOOM_BITS_PER_KEY));
-    /* Index and filter blocks live in the bounded cache; L0's stay pinned (read hot). */
+    if (bloom_bits > 0) {
+        /* The setter takes ownership of the filter policy. */
+        rocksdb_block_based_options_set_filter_policy(
+            bbo, rocksdb_filterpolicy_create_bloom_full(bloom_bits));
+        rocksdb_block_based_options_set_partition_filters(bbo, 1);
+    }
+    rocksdb_block_based_options_set_index_type(
+        bbo, rocksdb_block_based_table_index_type_two_level_index_search);
+    rocksdb_block_based_options_set_metadata_block_size(bbo, 4096);
+    /* Index and filter blocks live in the bounded cache, ahead of data blocks in eviction
+     * order; the top level of each file's index and filter, and L0's, stay pinned. */
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(bbo, 1);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks_with_high_priority(bbo, 1);
+    rocksdb_block_based_options_set_pin_top_level_index_and_filter(bbo, 1);
     rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(bbo, 1);
     rocksdb_block_based_options_set_format_version(bbo, 5);
     rocksdb_options_set_block_based_table_factory(opts, bbo);
@@ -204,7 +222,8 @@ rdb_open(const char *dir, const struct store_opts *o, struct store **out, char *
     }
 
     int timeout = o->lock_timeout_ms > 0 ? o->lock_timeout_ms : STORE_DEFAULT_LOCK_TIMEOUT_MS;
-    s->opts = make_db_options(o->cache_mb > 0 ? o->cache_mb : STORE_DEFAULT_CACHE_MB);
+    s->opts =
+        make_db_options(o->cache_mb > 0 ? o->cache_mb : STORE_DEFAULT_CACHE_MB, o->bloom_bits);
     s->tdb_opts = rocksdb_transactiondb_options_create();
     /* Transactions and the single writes of store_put/delete/batch (which lock their keys
      * inside the TransactionDB too) wait the same bounded time for a row lock. */

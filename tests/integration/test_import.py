@@ -14,7 +14,7 @@ import subprocess
 import grpc
 import pytest
 
-from conftest import AUTHCTL, FAST_ARGON2, Authd, sessions_pb2, users_pb2
+from conftest import AUTHCTL, AUTHD, FAST_ARGON2, Authd, sessions_pb2, users_pb2
 from authd.v1 import oauth_pb2  # noqa: E402
 from pgcluster import PgCluster
 
@@ -236,3 +236,27 @@ def test_import_on_postgres(tmpdir_path):
             assert p.returncode == 1 and "already_exists" in p.stderr
         finally:
             a.stop()
+
+
+def test_rocksdb_options(tmpdir_path):
+    """--rocksdb-cache-mb and --rocksdb-bloom-bits: a store written without filters and
+    reopened with them (and another cache) reads the same; out-of-range values are refused."""
+    for bad in (["--rocksdb-cache-mb", "4"], ["--rocksdb-bloom-bits", "33"]):
+        p = subprocess.run([AUTHD, "--listen", "127.0.0.1:0", "--data-dir",
+                            os.path.join(tmpdir_path, "x")] + bad, capture_output=True,
+                           timeout=30)
+        assert p.returncode == 2 and bad[0].encode() in p.stderr, p.stderr
+    a = Authd(tmpdir_path, FAST_ARGON2 + ["--rocksdb-cache-mb", "8", "--rocksdb-bloom-bits", "0"])
+    try:
+        rows = [{"email": f"opt{i}@import.example", "password_hash": phc(PASSWORD)}
+                for i in range(3)]
+        assert ctl(a, "user", "import", "-", stdin=jsonl(rows)).returncode == 0
+        a.extra = FAST_ARGON2 + ["--rocksdb-cache-mb", "128", "--rocksdb-bloom-bits", "16"]
+        a.restart()
+        r = a.call(S + "Login", sessions_pb2.LoginRequest(email="opt2@import.example",
+                                                           password=PASSWORD,
+                                                           client_ip="127.0.0.9"),
+                   sessions_pb2.SessionResponse)
+        assert r.session.authenticated
+    finally:
+        a.stop()
