@@ -13,6 +13,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/secret.h"
 #include "edge/authd_client_int.h"
 #include "proto/rpc.h"
 
@@ -46,6 +47,7 @@ edge_authd_new_tls(const char *target, const struct rpc_tls *tls, int timeout_ms
     }
     a->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->async_mu, NULL);
     pthread_cond_init(&a->jwks_cond, NULL);
     edge_config_default(&a->cfg);
     *out = a;
@@ -57,7 +59,14 @@ edge_authd_free(struct edge_authd *a)
 {
     if (a == NULL)
         return;
+    if (a->cq_started) {
+        /* No call is in flight (the server stopped first): the thread sees the shutdown. */
+        rpc_queue_shutdown(a->queue);
+        pthread_join(a->cq_thread, NULL);
+    }
+    rpc_queue_free(a->queue);
     rpc_client_free(a->rpc);
+    pthread_mutex_destroy(&a->async_mu);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->jwks_cond);
     free(a->jwks_json);
@@ -66,6 +75,62 @@ edge_authd_free(struct edge_authd *a)
 
 /* The longest "/<service>/<method>" path the edge calls. */
 #define EDGE_RPC_PATH_MAX 128
+
+/* The async context of the flow running on this thread (edge_authd_async_enter), or NULL. */
+static __thread struct edge_async *cur_async;
+static __thread int cur_pending;
+
+/* Logs a failed call as the blocking path always did: the operator's concerns as warnings. */
+static void
+log_call_error(const char *rid, const char *path, int r, const struct rpc_status *st)
+{
+    /* Failures about reaching authd or the edge's own role are the operator's concern;
+     * the user's input (a wrong password) and a client's OAuth mistakes (which have enum
+     * values of their own) are not. The status message is authd's and never holds a
+     * secret (rpc.h: rpc_ctx_set_message). */
+    int unexpected = r == AUTHD_ERR_UNAVAILABLE || r == AUTHD_ERR_DEADLINE ||
+                     r == AUTHD_ERR_INTERNAL || r == AUTHD_ERR_PERMISSION_DENIED ||
+                     r == AUTHD_ERR_UNIMPLEMENTED || r == AUTHD_ERR_STORAGE || r == AUTHD_ERR_NOMEM;
+    char qmsg[300];
+    log_event(unexpected ? LOG_WARN : LOG_DEBUG, "rpc_error",
+              "rid=%s method=%s err=%s code=%d msg=%s", rid != NULL ? rid : "-", path,
+              authd_err_reason(r), st->code, log_quote(st->message, qmsg, sizeof(qmsg)));
+}
+
+/*
+ * The call through the flow's async context x: the stored outcome of this call when there is
+ * one (moved into *resp, *st), else the call is prepared and EDGE_ERR_PENDING returned.
+ */
+static int
+async_call(struct edge_authd *a, struct edge_async *x, const char *rid, const char *path,
+           const ProtobufCMethodDescriptor *md, const ProtobufCMessage *req,
+           ProtobufCMessage **resp, struct rpc_status *st)
+{
+    unsigned i = x->next++;
+    if (i < x->n_done) {
+        struct edge_async_result *res = &x->res[i];
+        if (res->md != md) { /* the flow did not repeat itself: a bug */
+            log_event(LOG_ERROR, "rpc_misuse", "rid=%s method=%s reason=replay", rid, path);
+            return AUTHD_ERR_INTERNAL;
+        }
+        *resp = res->resp;
+        res->resp = NULL;
+        *st = res->st;
+        secret_wipe(&res->st, sizeof(res->st));
+        return res->err;
+    }
+    if (i >= EDGE_ASYNC_MAX || x->p != NULL) {
+        log_event(LOG_ERROR, "rpc_misuse", "rid=%s method=%s reason=too_many_calls", rid, path);
+        return AUTHD_ERR_INTERNAL;
+    }
+    int r = rpc_call_prepare(a->rpc, a->queue, path, req, a->timeout_ms, x, &x->p);
+    if (r != AUTHD_OK)
+        return r;
+    x->p_md = md;
+    snprintf(x->rid, sizeof(x->rid), "%s", rid != NULL ? rid : "-");
+    cur_pending = 1;
+    return EDGE_ERR_PENDING;
+}
 
 int
 edge_authd_call(struct edge_authd *a, const char *rid, const ProtobufCServiceDescriptor *svc,
@@ -96,28 +161,148 @@ edge_authd_call(struct edge_authd *a, const char *rid, const ProtobufCServiceDes
     }
     /* authd knows the edge by its client certificate (or, in development, as a loopback
      * caller): no metadata says who is calling. */
-    int r = rpc_call(a->rpc, path, req, md->output, &resp, a->timeout_ms, st);
+    int r;
+    struct edge_async *x = cur_async;
+    if (x != NULL && a->queue != NULL) {
+        r = async_call(a, x, rid, path, md, req, &resp, st);
+        if (r == EDGE_ERR_PENDING)
+            return r;
+    } else {
+        r = rpc_call(a->rpc, path, req, md->output, &resp, a->timeout_ms, st);
+    }
     if (r == AUTHD_OK && resp == NULL)
         r = AUTHD_ERR_INTERNAL;
     if (r != AUTHD_OK) {
-        /* Failures about reaching authd or the edge's own role are the operator's concern;
-         * the user's input (a wrong password) and a client's OAuth mistakes (which have enum
-         * values of their own) are not. The status message is authd's and never holds a
-         * secret (rpc.h: rpc_ctx_set_message). */
-        int unexpected = r == AUTHD_ERR_UNAVAILABLE || r == AUTHD_ERR_DEADLINE ||
-                         r == AUTHD_ERR_INTERNAL || r == AUTHD_ERR_PERMISSION_DENIED ||
-                         r == AUTHD_ERR_UNIMPLEMENTED || r == AUTHD_ERR_STORAGE ||
-                         r == AUTHD_ERR_NOMEM;
-        char qmsg[300];
-        log_event(unexpected ? LOG_WARN : LOG_DEBUG, "rpc_error",
-                  "rid=%s method=%s err=%s code=%d msg=%s", rid != NULL ? rid : "-", path,
-                  authd_err_reason(r), st->code, log_quote(st->message, qmsg, sizeof(qmsg)));
+        rpc_msg_free(resp);
+        resp = NULL;
+        log_call_error(rid, path, r, st);
     }
     if (out != NULL)
         *out = resp;
     else
         rpc_msg_free(resp);
     return r;
+}
+
+/* ---- calls in flight ------------------------------------------------------------------- */
+
+/* Stores the outcome of x's call (finished or never sent) and forgets the call. */
+static void
+async_store(struct edge_async *x, struct rpc_pending *p)
+{
+    struct edge_async_result *res = &x->res[x->n_done];
+    res->md = x->p_md;
+    res->err = rpc_call_finish(p, x->p_md->output, &res->resp, &res->st);
+    x->p = NULL;
+    x->n_done++;
+}
+
+static void *
+cq_main(void *arg)
+{
+    struct edge_authd *a = arg;
+    struct rpc_pending *p;
+    void *user;
+    while (rpc_queue_next(a->queue, &p, &user)) {
+        struct edge_async *x = user;
+        pthread_mutex_lock(&a->async_mu);
+        if (x->prev != NULL)
+            x->prev->next_flight = x->next_flight;
+        else
+            a->flight = x->next_flight;
+        if (x->next_flight != NULL)
+            x->next_flight->prev = x->prev;
+        x->prev = x->next_flight = NULL;
+        pthread_mutex_unlock(&a->async_mu);
+        async_store(x, p);
+        x->wake(x->wake_arg);
+    }
+    return NULL;
+}
+
+int
+edge_authd_async_start(struct edge_authd *a)
+{
+    if (a->cq_started)
+        return AUTHD_OK;
+    int r = rpc_queue_new(&a->queue);
+    if (r != AUTHD_OK)
+        return r;
+    if (pthread_create(&a->cq_thread, NULL, cq_main, a) != 0) {
+        rpc_queue_shutdown(a->queue);
+        rpc_queue_free(a->queue);
+        a->queue = NULL;
+        return AUTHD_ERR_INTERNAL;
+    }
+    a->cq_started = 1;
+    return AUTHD_OK;
+}
+
+void
+edge_authd_async_enter(struct edge_async *x)
+{
+    x->next = 0;
+    cur_async = x;
+    cur_pending = 0;
+}
+
+int
+edge_authd_async_leave(void)
+{
+    cur_async = NULL;
+    int p = cur_pending;
+    cur_pending = 0;
+    return p;
+}
+
+int
+edge_authd_async_go(struct edge_authd *a, struct edge_async *x, void (*wake)(void *arg), void *arg)
+{
+    x->wake = wake;
+    x->wake_arg = arg;
+    pthread_mutex_lock(&a->async_mu);
+    x->prev = NULL;
+    x->next_flight = a->flight;
+    if (a->flight != NULL)
+        a->flight->prev = x;
+    a->flight = x;
+    int r = rpc_call_start(x->p);
+    if (r != AUTHD_OK) {
+        a->flight = x->next_flight;
+        if (a->flight != NULL)
+            a->flight->prev = NULL;
+        x->next_flight = NULL;
+    }
+    pthread_mutex_unlock(&a->async_mu);
+    if (r != AUTHD_OK)
+        async_store(x, x->p);
+    return r;
+}
+
+void
+edge_authd_async_cancel_all(struct edge_authd *a)
+{
+    if (a == NULL || a->queue == NULL)
+        return;
+    pthread_mutex_lock(&a->async_mu);
+    for (struct edge_async *x = a->flight; x != NULL; x = x->next_flight)
+        rpc_call_cancel(x->p);
+    pthread_mutex_unlock(&a->async_mu);
+}
+
+void
+edge_authd_async_clear(struct edge_async *x)
+{
+    for (unsigned i = 0; i < x->n_done; i++) {
+        rpc_msg_free(x->res[i].resp);
+        x->res[i].resp = NULL;
+        secret_wipe(&x->res[i].st, sizeof(x->res[i].st));
+    }
+    if (x->p != NULL) { /* prepared, never sent */
+        rpc_call_finish(x->p, x->p_md->output, NULL, NULL);
+        x->p = NULL;
+    }
+    x->n_done = 0;
 }
 
 int

@@ -57,6 +57,71 @@ int edge_authd_call(struct edge_authd *a, const char *rid, const ProtobufCServic
                     const char *method, const ProtobufCMessage *req, ProtobufCMessage **out,
                     struct rpc_status *st);
 
+/*
+ * Calls in flight for a request whose connection is suspended (server.c, pool mode): the
+ * request's flow runs once on the server's thread with its async context entered; its first
+ * edge_authd_call() does not block but prepares the call and returns EDGE_ERR_PENDING, and the
+ * flow returns at once without answering. The server then suspends the connection and sends
+ * the call (edge_authd_async_go()); the completion thread stores the outcome and calls wake,
+ * which resumes the connection; the server runs the flow again from the top, and this time the
+ * same edge_authd_call() returns the stored outcome (and the next call, if any, is prepared in
+ * turn). So a flow run this way must do nothing before its calls that it cannot do twice (its
+ * answer, logs and counters come after them), and must return as soon as a call returns
+ * EDGE_ERR_PENDING. Every flow keeps working unchanged with the context not entered (blocking
+ * calls, the default mode).
+ */
+#define EDGE_ERR_PENDING (-1000) /* not an enum authd_err: never reaches an answer */
+#define EDGE_ASYNC_MAX 4         /* calls one flow may make this way */
+
+struct rpc_pending;
+
+struct edge_async_result {
+    const ProtobufCMethodDescriptor *md;
+    int err;
+    ProtobufCMessage *resp; /* owned until handed to the flow */
+    struct rpc_status st;
+};
+
+/* Zeroed by its owner (calloc) before the first use; the fields are edge_authd's. */
+struct edge_async {
+    struct edge_async_result res[EDGE_ASYNC_MAX];
+    unsigned n_done;                       /* outcomes stored, in call order */
+    unsigned next;                         /* calls made by the flow in this pass */
+    struct rpc_pending *p;                 /* prepared or in flight */
+    const ProtobufCMethodDescriptor *p_md; /* its method */
+    char rid[24];
+    void (*wake)(void *arg); /* from the completion thread, once per call sent */
+    void *wake_arg;
+    struct edge_async *prev, *next_flight; /* edge_authd's list of calls in flight */
+};
+
+/*
+ * Starts the completion thread (once, before the first edge_authd_async_go()). AUTHD_OK or
+ * AUTHD_ERR_NOMEM / AUTHD_ERR_INTERNAL. edge_authd_free() stops it.
+ */
+int edge_authd_async_start(struct edge_authd *a);
+
+/*
+ * Runs the flow's calls through x on this thread until edge_authd_async_leave(), which
+ * returns 1 when a call was prepared (EDGE_ERR_PENDING was returned), 0 when the flow is done.
+ */
+void edge_authd_async_enter(struct edge_async *x);
+int edge_authd_async_leave(void);
+
+/*
+ * Sends x's prepared call; wake(arg) runs on the completion thread when its outcome is stored.
+ * AUTHD_OK; else the call could not be sent, its error is stored as its outcome and wake is
+ * not called (the caller replays the flow itself).
+ */
+int edge_authd_async_go(struct edge_authd *a, struct edge_async *x, void (*wake)(void *arg),
+                        void *arg);
+
+/* Makes every call in flight finish now (as CANCELLED): for a server that is stopping. */
+void edge_authd_async_cancel_all(struct edge_authd *a);
+
+/* Frees (wiping) the outcomes x still holds; no call of x may be in flight. */
+void edge_authd_async_clear(struct edge_async *x);
+
 /* A borrowed C string as a request's string field (protobuf-c's are char *); NULL gives "". */
 static inline char *
 edge_authd_str(const char *s)

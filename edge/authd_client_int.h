@@ -46,6 +46,13 @@ struct edge_authd {
     unsigned jwks_waiting;    /* requests waiting on jwks_cond (gauge edge_jwks_waiting) */
     uint64_t jwks_fetched_ms; /* start of the last finished call, good or not; 0 = never */
     enum ready_state ready;   /* the last readiness answer, to log only its changes */
+    /* Calls in flight without a thread each (edge_authd_async_*): the queue, the thread that
+     * serves it, and the calls sent and not yet back (under async_mu), for cancel_all. */
+    struct rpc_queue *queue;
+    pthread_t cq_thread;
+    int cq_started;
+    pthread_mutex_t async_mu;
+    struct edge_async *flight;
 };
 
 /* CLOCK_MONOTONIC in milliseconds, for the caches' ages. */

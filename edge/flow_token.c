@@ -275,6 +275,8 @@ token(struct edge_req *r, const char *const v[TP_N], const char *via)
                           (ProtobufCMessage **)&t, &st);
     int basic_used = cl.basic;
     secret_wipe(&basic, sizeof(basic)); /* cl points into it: not used after this */
+    if (err == EDGE_ERR_PENDING)
+        return AUTHD_OK; /* runs again with authd's answer (ROUTE_ASYNC) */
     if (err != AUTHD_OK) {
         log_event(LOG_INFO, "token_failed",
                   "rid=%s grant_type=%s client=%s via=%s err=%s error=%s ip=%s", r->id, qg, qc, qv,
@@ -409,8 +411,8 @@ edge_flow_introspect(struct edge_req *r)
     char **fields[5] = {&req.token, &req.token_type_hint, &req.client_id, &req.client_secret,
                         &req.client_ip};
     token_op(r, "Introspect", &req.base, fields, (ProtobufCMessage **)&in, &op);
-    if (op.answered)
-        return op.err;
+    if (op.answered || op.err == EDGE_ERR_PENDING)
+        return op.answered ? op.err : AUTHD_OK; /* pending: runs again with authd's answer */
     if (op.err != AUTHD_OK) {
         log_event(LOG_INFO, "introspect_failed", "rid=%s client=%s err=%s ip=%s", r->id, op.qc,
                   authd_err_reason(op.err), r->client_ip);
@@ -454,8 +456,8 @@ edge_flow_revoke(struct edge_req *r)
     char **fields[5] = {&req.token, &req.token_type_hint, &req.client_id, &req.client_secret,
                         &req.client_ip};
     token_op(r, "Revoke", &req.base, fields, NULL, &op);
-    if (op.answered)
-        return op.err;
+    if (op.answered || op.err == EDGE_ERR_PENDING)
+        return op.answered ? op.err : AUTHD_OK; /* pending: runs again with authd's answer */
     /* RFC 7009 §2.2: an unknown or already invalid token is not an error. */
     int err = op.err;
     if (err == AUTHD_ERR_INVALID_TOKEN || err == AUTHD_ERR_NOT_FOUND)
@@ -485,6 +487,8 @@ edge_flow_userinfo(struct edge_req *r)
     req.access_token = edge_authd_str(token);
     int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__oauth__descriptor, "UserInfo",
                               &req.base, (ProtobufCMessage **)&u, &st);
+    if (err == EDGE_ERR_PENDING)
+        return AUTHD_OK; /* runs again with authd's answer (ROUTE_ASYNC) */
     if (err != AUTHD_OK) {
         struct edge_oauth_error oe;
         edge_oauth_error_from(err, st.oauth_error, st.message, &oe);

@@ -62,6 +62,11 @@
 #define ROUTE_CORS 0x40u
 /* CORS for public documents (JWKS, discovery): "*", no credentials, no question to authd. */
 #define ROUTE_CORS_PUBLIC 0x80u
+/* The flow makes its calls to authd without holding a thread (authd_client.h: struct
+ * edge_async): in pool mode the connection is suspended while a call is in flight and the flow
+ * runs again with the answer. Only flows written for it (flow_token.c): one call each, nothing
+ * before it that cannot happen twice. */
+#define ROUTE_ASYNC 0x100u
 
 /*
  * A route with json_fn takes two kinds of body: application/json goes to json_fn (raw body,
@@ -110,11 +115,11 @@ static const struct route routes[] = {
     /* From the relying party's page: no CSRF token; answered with a 303 to the GET. */
     {"POST", "/auth/end-session", ROUTE_PAGE | ROUTE_FORM, edge_flow_end_session_post, NULL},
     {"POST", "/auth/end-session/confirm", FORM_POST, edge_flow_end_session_confirm, NULL},
-    {"POST", "/auth/token", API_FORM | ROUTE_CORS, edge_flow_token, edge_api_token},
-    {"POST", "/auth/introspect", API_FORM, edge_flow_introspect, NULL},
-    {"POST", "/auth/revoke", API_FORM | ROUTE_CORS, edge_flow_revoke, NULL},
-    {"GET", "/auth/userinfo", ROUTE_API | ROUTE_CORS, edge_flow_userinfo, NULL},
-    {"POST", "/auth/userinfo", ROUTE_API | ROUTE_CORS, edge_flow_userinfo, NULL},
+    {"POST", "/auth/token", API_FORM | ROUTE_CORS | ROUTE_ASYNC, edge_flow_token, edge_api_token},
+    {"POST", "/auth/introspect", API_FORM | ROUTE_ASYNC, edge_flow_introspect, NULL},
+    {"POST", "/auth/revoke", API_FORM | ROUTE_CORS | ROUTE_ASYNC, edge_flow_revoke, NULL},
+    {"GET", "/auth/userinfo", ROUTE_API | ROUTE_CORS | ROUTE_ASYNC, edge_flow_userinfo, NULL},
+    {"POST", "/auth/userinfo", ROUTE_API | ROUTE_CORS | ROUTE_ASYNC, edge_flow_userinfo, NULL},
     {"GET", "/.well-known/openid-configuration", ROUTE_API | ROUTE_CORS_PUBLIC, edge_flow_discovery,
      NULL},
     {"GET", "/.well-known/oauth-authorization-server", ROUTE_API | ROUTE_CORS_PUBLIC,
@@ -211,6 +216,12 @@ struct edge_server {
     int watchdog_stop;
     unsigned long inflight;
     int closing;
+    /* Pool mode: ROUTE_ASYNC flows suspend their connection while authd answers. suspended
+     * counts the connections suspended and not yet resumed (MHD_stop_daemon must not see one);
+     * stopping makes new flows block instead. */
+    int async;
+    unsigned long suspended;
+    int stopping;
     uint32_t rid_prefix;
     unsigned long long rid_counter;
     int metrics_token;              /* /metrics needs "Authorization: Bearer <token>" */
@@ -233,6 +244,14 @@ struct conn_state {
     size_t discarded; /* bytes of an oversized body read and dropped */
     int oom;          /* on_uri could not copy the query */
     int answered;
+    /* A ROUTE_ASYNC flow waits for authd: the connection is suspended; when resumed, the flow
+     * (async_fn, with async_flags/api/json as dispatched) runs again with the stored answer. */
+    struct edge_async async;
+    int waiting;
+    edge_handler_fn async_fn;
+    unsigned async_flags;
+    int async_api, async_json;
+    struct MHD_Connection *conn;
     int status;             /* for the log line */
     int peer_loopback;      /* the socket peer (never X-Forwarded-For) is a loopback address */
     unsigned cors;          /* ROUTE_CORS / ROUTE_CORS_PUBLIC of the path's routes */
@@ -683,6 +702,9 @@ answer_metrics(struct MHD_Connection *c, struct conn_state *st)
                             "Metrics are served to this host only, or with a token.");
     }
     size_t len = 0;
+    /* Read now rather than set on every suspension: exact when scraped, free on the hot path. */
+    metrics_set("edge_rpc_suspended", NULL,
+                (double)__atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST));
     char *text = metrics_render(&len);
     if (text == NULL)
         return answer_error(c, st, 500, "Sorry", "Something went wrong");
@@ -815,6 +837,63 @@ read_query_and_cookies(struct MHD_Connection *c, struct conn_state *st, int api,
     return 0;
 }
 
+/* The completion thread: the call of st's flow is back; the flow runs again in MHD's thread. */
+static void
+on_rpc_done(void *arg)
+{
+    struct conn_state *st = arg;
+    struct edge_server *s = st->srv;
+    /* st may be gone as soon as the connection is resumed: nothing of it is read after. */
+    MHD_resume_connection(st->conn);
+    __atomic_sub_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Runs the flow fn and answers with what it set (500 when it failed: JSON for a JSON route,
+ * else as refuse()). A ROUTE_ASYNC flow in pool mode that made a call to authd has not
+ * answered: the connection is suspended until the call is back (on_rpc_done), and on_request
+ * calls this again then.
+ */
+static enum MHD_Result
+run_flow(struct MHD_Connection *c, struct conn_state *st, edge_handler_fn fn, unsigned flags,
+         int api, int json)
+{
+    struct edge_req *r = &st->req;
+    struct edge_server *s = st->srv;
+    int async = s->async && (flags & ROUTE_ASYNC) &&
+                (st->async.n_done > 0 || !__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST));
+    int err;
+    if (async) {
+        edge_authd_async_enter(&st->async);
+        err = fn(r);
+        if (edge_authd_async_leave()) {
+            /* The flow returned at its call, before answering; keep nothing it may have set. */
+            edge_req_response_free(r);
+            buf_init(&r->body, PAGE_MAX);
+            st->async_fn = fn;
+            st->async_flags = flags;
+            st->async_api = api;
+            st->async_json = json;
+            st->conn = c;
+            st->waiting = 1;
+            __atomic_add_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST);
+            MHD_suspend_connection(c);
+            if (edge_authd_async_go(s->edge->authd, &st->async, on_rpc_done, st) != AUTHD_OK)
+                on_rpc_done(st); /* not sent: the flow runs again with the stored error */
+            return MHD_YES;
+        }
+    } else {
+        err = fn(r);
+    }
+    if (err != AUTHD_OK || r->status == 0) {
+        log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
+        if (json)
+            return answer_json_error(c, st, 500, "server_error", "Something went wrong");
+        return refuse(c, st, api, 500, "Sorry", "Something went wrong");
+    }
+    return send_answer(c, st);
+}
+
 /*
  * A route with a JSON handler: a JSON body goes to it (1, *ret the answer). Otherwise 0 to go
  * on with the form handler, unless a bearer-authenticated API call sent another type (1, 415).
@@ -833,13 +912,7 @@ run_json_route(struct MHD_Connection *c, struct conn_state *st, const struct rou
         r->form = st->form;
         r->json_body = st->upload.data != NULL ? st->upload.data : "";
         r->json_body_len = st->upload.len;
-        int err = rt->json_fn(r);
-        if (err != AUTHD_OK || r->status == 0) {
-            log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
-            *ret = answer_json_error(c, st, 500, "server_error", "Something went wrong");
-            return 1;
-        }
-        *ret = send_answer(c, st);
+        *ret = run_flow(c, st, rt->json_fn, rt->flags, api, 1);
         return 1;
     }
     /* The two-factor JSON API is bearer-authenticated; the token endpoint is not. */
@@ -956,12 +1029,7 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     if (read_form_and_check_csrf(c, st, rt, api, &ret))
         return ret;
 
-    int err = rt->fn(r);
-    if (err != AUTHD_OK || r->status == 0) {
-        log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
-        return refuse(c, st, api, 500, "Sorry", "Something went wrong");
-    }
-    return send_answer(c, st);
+    return run_flow(c, st, rt->fn, rt->flags, api, 0);
 }
 
 /* ---- request framing ------------------------------------------------------------------- */
@@ -1215,6 +1283,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     }
     if (st->answered)
         return MHD_YES;
+    if (st->waiting) { /* resumed: authd answered the flow's call */
+        st->waiting = 0;
+        return run_flow(c, st, st->async_fn, st->async_flags, st->async_api, st->async_json);
+    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -1276,6 +1348,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
         record_request(st, ms / 1e3);
     }
+    edge_authd_async_clear(&st->async);
     edge_req_response_free(&st->req);
     buf_free(&st->upload);
     if (st->query_raw != NULL)
@@ -1318,6 +1391,8 @@ describe_metrics(void)
                      "Two-factor webhook deliveries that failed.");
     metrics_describe("edge_mail_failures_total", METRICS_COUNTER,
                      "E-mails not sent, by kind (queue_full, invalid, smtp, internal).");
+    metrics_describe("edge_rpc_suspended", METRICS_GAUGE,
+                     "Connections suspended while authd answers their call (--threads N).");
     metrics_count("edge_lockouts_total", NULL, 0);
     metrics_count("edge_webhook_failures_total", NULL, 0);
 }
@@ -1359,6 +1434,19 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
                      (per_conn ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL : MHD_USE_EPOLL);
     if (tls)
         flags |= MHD_USE_TLS;
+    /* In a pool a blocked handler holds up every connection of its thread: the hot API flows
+     * (ROUTE_ASYNC) suspend their connection instead while authd answers. A thread per
+     * connection cannot suspend (libmicrohttpd), and has a thread to block anyway. */
+    if (!per_conn) {
+        if (edge_authd_async_start(e->authd) != AUTHD_OK) {
+            log_event(LOG_ERROR, "server_failed", "reason=completion_thread");
+            close(fd);
+            free(s);
+            return AUTHD_ERR_UNAVAILABLE;
+        }
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
+        s->async = 1;
+    }
     struct MHD_OptionItem tls_opts[] = {
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert_pem},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)o->tls_key_pem},
@@ -1432,6 +1520,20 @@ edge_server_stop(struct edge_server *s)
 {
     if (s == NULL)
         return;
+    /* libmicrohttpd aborts when stopped with a connection suspended: no flow starts a call
+     * from now on, the calls in flight end now (their flows answer with the error), and every
+     * connection is resumed before the daemon stops. */
+    __atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
+    const struct timespec step = {0, 5L * 1000 * 1000};
+    int cut = 0;
+    while (s->async && __atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0) {
+        edge_authd_async_cancel_all(s->edge->authd);
+        cut = 1;
+        nanosleep(&step, NULL);
+    }
+    /* The resumed requests answer (503) in MHD's threads: a moment for that, bounded. */
+    if (cut)
+        edge_server_drain(s, 5000);
     if (s->d != NULL)
         MHD_stop_daemon(s->d);
     if (s->watchdog_started) {

@@ -329,6 +329,61 @@ int rpc_call_md(struct rpc_client *c, const char *method, const char *const *md,
                 ProtobufCMessage **resp, int timeout_ms, struct rpc_status *st);
 
 /*
+ * Calls in flight without a thread each (the edge's hot path): rpc_call_start() begins a call
+ * on a queue and returns at once; whoever serves the queue (one thread calling
+ * rpc_queue_next() in a loop) gets each call back when it finished, and rpc_call_finish() gives
+ * its outcome with rpc_call()'s contract. gRPC ends every call at its deadline, so every started
+ * call comes back exactly once, also when authd is slow or down.
+ */
+struct rpc_queue;
+struct rpc_pending;
+
+/* A new queue. AUTHD_OK or AUTHD_ERR_NOMEM. */
+int rpc_queue_new(struct rpc_queue **out);
+
+/*
+ * Prepares a call of method (rpc_call()'s arguments): req is borrowed for this call only (it is
+ * serialized before the return; the serialized copy is wiped when the call is finished), and
+ * the deadline starts now. user is handed back by rpc_queue_next(). Nothing is sent until
+ * rpc_call_start(). On AUTHD_OK *out is the call, else NULL.
+ */
+int rpc_call_prepare(struct rpc_client *c, struct rpc_queue *q, const char *method,
+                     const ProtobufCMessage *req, int timeout_ms, void *user,
+                     struct rpc_pending **out);
+
+/*
+ * Sends a prepared call; from then on the queue owns p until rpc_queue_next() returns it.
+ * AUTHD_OK, or AUTHD_ERR_INTERNAL when gRPC refused the batch: p is then still the caller's,
+ * to free with rpc_call_finish() (which reports the same error).
+ */
+int rpc_call_start(struct rpc_pending *p);
+
+/*
+ * Ends a call still in flight early (it then finishes as CANCELLED, through the queue as usual).
+ * Safe from any thread until rpc_queue_next() returned the call.
+ */
+void rpc_call_cancel(struct rpc_pending *p);
+
+/*
+ * Waits for the next finished call: 1 with *p and *user (the caller owns p now and must give it
+ * to rpc_call_finish()), or 0 once the queue was shut down and every call came back.
+ */
+int rpc_queue_next(struct rpc_queue *q, struct rpc_pending **p, void **user);
+
+/*
+ * The outcome of a finished call, with rpc_call()'s contract for resp_desc, resp (may be NULL:
+ * the answer is dropped) and st (may be NULL); frees p, wiping what it received.
+ */
+int rpc_call_finish(struct rpc_pending *p, const ProtobufCMessageDescriptor *resp_desc,
+                    ProtobufCMessage **resp, struct rpc_status *st);
+
+/* No call may be started after this; rpc_queue_next() returns 0 once the last one is back. */
+void rpc_queue_shutdown(struct rpc_queue *q);
+
+/* Frees a queue after rpc_queue_next() returned 0. NULL is a no-op. */
+void rpc_queue_free(struct rpc_queue *q);
+
+/*
  * Wipes every string and bytes field of msg (recursively), then frees it. NULL is a no-op.
  * For messages allocated by protobuf-c's default allocator (rpc_call() answers, unpacked
  * messages), not for those built by hand with static strings.

@@ -612,3 +612,178 @@ out:
     }
     return r;
 }
+
+/* ---- calls in flight on a queue -------------------------------------------------------- */
+
+struct rpc_queue {
+    grpc_completion_queue *cq;
+};
+
+struct rpc_pending {
+    grpc_call *call;
+    void *user;
+    int failed; /* gRPC refused the batch: the outcome is AUTHD_ERR_INTERNAL */
+    struct call_io io;
+};
+
+int
+rpc_queue_new(struct rpc_queue **out)
+{
+    *out = NULL;
+    struct rpc_queue *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return AUTHD_ERR_NOMEM;
+    grpc_init();
+    q->cq = grpc_completion_queue_create_for_next(NULL);
+    if (q->cq == NULL) {
+        free(q);
+        grpc_shutdown();
+        return AUTHD_ERR_NOMEM;
+    }
+    *out = q;
+    return AUTHD_OK;
+}
+
+/* Frees a call's resources, wiping what it received. */
+static void
+pending_free(struct rpc_pending *p)
+{
+    if (p->io.recv_bb != NULL) {
+        rpc_bb_wipe(p->io.recv_bb);
+        grpc_byte_buffer_destroy(p->io.recv_bb);
+    }
+    if (p->io.send_bb != NULL) {
+        rpc_bb_wipe(p->io.send_bb);
+        grpc_byte_buffer_destroy(p->io.send_bb);
+    }
+    grpc_slice_unref(p->io.details);
+    grpc_metadata_array_destroy(&p->io.recv_initial);
+    grpc_metadata_array_destroy(&p->io.recv_trailing);
+    if (p->call != NULL)
+        grpc_call_unref(p->call);
+    free(p);
+}
+
+int
+rpc_call_prepare(struct rpc_client *c, struct rpc_queue *q, const char *method,
+                 const ProtobufCMessage *req, int timeout_ms, void *user, struct rpc_pending **out)
+{
+    *out = NULL;
+    if (c == NULL || q == NULL || method == NULL || method[0] != '/' || req == NULL ||
+        timeout_ms <= 0)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    struct rpc_pending *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return AUTHD_ERR_NOMEM;
+    p->user = user;
+    p->io.status = GRPC_STATUS_UNKNOWN;
+    p->io.details = grpc_empty_slice();
+    grpc_metadata_array_init(&p->io.recv_initial);
+    grpc_metadata_array_init(&p->io.recv_trailing);
+    int r = rpc_pack(req, &p->io.send_bb);
+    if (r != AUTHD_OK) {
+        pending_free(p);
+        return r;
+    }
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    p->call = call_create(c, method, q->cq, deadline);
+    if (p->call == NULL) {
+        pending_free(p);
+        return AUTHD_ERR_INTERNAL;
+    }
+    *out = p;
+    return AUTHD_OK;
+}
+
+int
+rpc_call_start(struct rpc_pending *p)
+{
+    grpc_op ops[6];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = p->io.send_bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &p->io.recv_initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &p->io.recv_bb;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &p->io.recv_trailing;
+    ops[5].data.recv_status_on_client.status = &p->io.status;
+    ops[5].data.recv_status_on_client.status_details = &p->io.details;
+    if (grpc_call_start_batch(p->call, ops, 6, p, NULL) != GRPC_CALL_OK) {
+        p->io.status = GRPC_STATUS_INTERNAL;
+        p->failed = 1;
+        return AUTHD_ERR_INTERNAL;
+    }
+    return AUTHD_OK;
+}
+
+void
+rpc_call_cancel(struct rpc_pending *p)
+{
+    if (p != NULL && p->call != NULL)
+        grpc_call_cancel(p->call, NULL);
+}
+
+int
+rpc_queue_next(struct rpc_queue *q, struct rpc_pending **p, void **user)
+{
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(q->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            return 0;
+        if (ev.type != GRPC_OP_COMPLETE || ev.tag == NULL)
+            continue;
+        *p = ev.tag;
+        *user = (*p)->user;
+        /* A batch that failed as a whole (ev.success 0) still delivered its status op. */
+        if (!ev.success && (*p)->io.status == GRPC_STATUS_UNKNOWN)
+            (*p)->io.status = GRPC_STATUS_UNAVAILABLE;
+        return 1;
+    }
+}
+
+int
+rpc_call_finish(struct rpc_pending *p, const ProtobufCMessageDescriptor *resp_desc,
+                ProtobufCMessage **resp, struct rpc_status *st)
+{
+    ProtobufCMessage *local = NULL;
+    if (resp != NULL)
+        *resp = NULL;
+    if (st != NULL)
+        memset(st, 0, sizeof(*st));
+    int r = p->failed ? AUTHD_ERR_INTERNAL
+                      : call_outcome(&p->io, resp_desc, resp != NULL ? resp : &local, st);
+    if (p->failed && st != NULL)
+        st->code = GRPC_STATUS_INTERNAL;
+    rpc_msg_free(local);
+    pending_free(p);
+    if (r != AUTHD_OK && st != NULL) {
+        if (st->reason[0] == '\0')
+            snprintf(st->reason, sizeof(st->reason), "%s", authd_err_reason(r));
+        if (st->message[0] == '\0')
+            snprintf(st->message, sizeof(st->message), "%s", authd_strerror(r));
+    }
+    return r;
+}
+
+void
+rpc_queue_shutdown(struct rpc_queue *q)
+{
+    if (q != NULL)
+        grpc_completion_queue_shutdown(q->cq);
+}
+
+void
+rpc_queue_free(struct rpc_queue *q)
+{
+    if (q == NULL)
+        return;
+    grpc_completion_queue_destroy(q->cq);
+    free(q);
+    grpc_shutdown();
+}

