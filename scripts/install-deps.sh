@@ -11,7 +11,7 @@ PKGS=(
   clang libclang-rt-14-dev
   # the stack
   libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
-  libmicrohttpd-dev librocksdb-dev libssl-dev libqrencode-dev libargon2-dev
+  libmicrohttpd-dev librocksdb-dev libssl-dev libqrencode-dev libargon2-dev libsodium-dev
   libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev libcjose-dev
   # the PostgreSQL store (storage/store_postgres.c: libpq) and the throwaway test clusters
   # (tests/integration/pgcluster.py runs Debian's server binaries as the postgres user)
