@@ -1,20 +1,32 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Argon2id password hashing on top of libargon2's argon2_ctx(), with a per-thread cached work
- * area (touching fresh memory costs ~3 ms/MiB on our VMs, a large share of a 19 MiB hash), and
- * our own strict, bounded PHC string encoder and parser (byte-compatible with what libargon2's
- * argon2id_hash_encoded() writes, so hashes move freely between the two).
+ * Argon2id password hashing, stored as PHC strings, with our own strict, bounded PHC string
+ * encoder and parser (byte-compatible with what libargon2's argon2id_hash_encoded() and
+ * libsodium's crypto_pwhash_str() write, so hashes move freely between them).
+ *
+ * Two implementations compute the same function (RFC 9106 Argon2id, version 0x13):
+ * - libsodium's crypto_pwhash(), whose block function is SIMD code chosen at run time
+ *   (SSSE3/AVX2/AVX-512F); tests/bench/bench_argon2 measured it 0.65-0.77x the time of
+ *   Debian's libargon2 at authd's default cost. It computes only parallelism 1 with a 16-byte
+ *   salt and a hash of 16 bytes or more, and maps its work area for each hash itself.
+ * - Debian's libargon2 (the portable reference build) for everything else: a hash stored with
+ *   p > 1 (--argon2-parallelism), or with another salt size, still verifies, and new hashes
+ *   with p > 1 are still made. Its work area is cached per pool slot (allocate_cbk/free_cbk),
+ *   because touching fresh memory costs a share of every hash.
  */
 #include "authd/password.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <argon2.h>
+#include <sodium.h>
 
 #include "common/err.h"
 #include "common/metrics.h"
@@ -44,15 +56,66 @@
 /* A fixed salt for password_burn(); its value does not matter, only the work does. */
 static const uint8_t burn_salt[SALT_BYTES] = "authd-burn-salt";
 
+/* ---- work areas --------------------------------------------------------------------------- */
+
+/*
+ * libargon2's work areas are mapped from the kernel, not malloc'd, so that giving one back
+ * lowers the RSS at once, and so that glibc's malloc never frees a block of many MiB: that
+ * would raise its dynamic mmap threshold to the block's size (and its trim threshold to twice
+ * that) for the whole process, after which every large block lives in, and stays in, the
+ * arenas. libargon2 clears every block before it hands an area back (clear_internal_memory),
+ * and unmapped pages are never readable again, so nothing is left to wipe here.
+ */
+static uint8_t *
+area_map(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p != MAP_FAILED ? p : NULL;
+}
+
+static void
+area_unmap(uint8_t *p, size_t n)
+{
+    if (p != NULL)
+        (void)munmap(p, n);
+}
+
+/* ---- libsodium ---------------------------------------------------------------------------- */
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_ready; /* sodium_init() succeeded: its SIMD code is chosen */
+
+static void
+sodium_start(void)
+{
+    /* Picks the Argon2 block function for this CPU; without it libsodium runs portable code. */
+    sodium_ready = sodium_init() >= 0;
+}
+
+/* Whether libsodium's crypto_pwhash() computes this hash (the same bytes libargon2 would). */
+static int
+sodium_fits(const struct password_params *p, size_t len, size_t salt_len, size_t outlen)
+{
+    pthread_once(&sodium_once, sodium_start);
+    return sodium_ready && p->parallelism == 1 && salt_len == crypto_pwhash_argon2id_SALTBYTES &&
+           outlen >= crypto_pwhash_argon2id_BYTES_MIN &&
+           outlen <= crypto_pwhash_argon2id_BYTES_MAX && len <= crypto_pwhash_argon2id_PASSWD_MAX &&
+           p->t_cost >= crypto_pwhash_argon2id_OPSLIMIT_MIN &&
+           (size_t)p->m_cost_kib * 1024 >= crypto_pwhash_argon2id_MEMLIMIT_MIN &&
+           (size_t)p->m_cost_kib * 1024 <= crypto_pwhash_argon2id_MEMLIMIT_MAX;
+}
+
 /* ---- the hash pool ------------------------------------------------------------------------ */
 
 /*
- * At most pool.n Argon2 computations run at once, each in a slot of its own that keeps its
- * work area between hashes (touching fresh memory costs ~3 ms/MiB on our VMs). The areas
- * belong to the slots, not to threads: however many workers the RPC server runs, hashing holds
- * at most n work areas (n x the memory cost). A hash waits for a free slot while holding no
- * lock of ours, and a slot is held only across argon2_ctx(), which takes no lock: a caller may
- * wait for a slot under a store or per-user lock without any risk of deadlock.
+ * At most pool.n Argon2 computations run at once, each in a slot of its own. A slot holds at
+ * most one work area at a time: libsodium's, mapped for the one hash, or libargon2's, kept
+ * between hashes (touching fresh memory costs a share of every hash) and given back before the
+ * slot runs a libsodium hash. The areas belong to the slots, not to threads: however many
+ * workers the RPC server runs, hashing holds at most n work areas (n x the memory cost). A
+ * hash waits for a free slot while holding no lock of ours, and a slot is held only across the
+ * Argon2 computation, which takes no lock: a caller may wait for a slot under a store or
+ * per-user lock without any risk of deadlock.
  */
 struct slot {
     uint8_t *mem;
@@ -68,7 +131,8 @@ static struct {
     int running;     /* slots in use */
     int running_max; /* the most ever in use at once */
     uint64_t hashes, waits;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0};
+    uint64_t sodium; /* hashes libsodium computed */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0};
 
 /* The slot the calling thread holds during argon2_ctx(); the allocation callbacks use it. */
 static __thread struct slot *tl_slot;
@@ -91,7 +155,7 @@ pool_resize_locked(int n)
     if (s == NULL)
         return AUTHD_ERR_NOMEM;
     for (int i = 0; i < pool.n; i++)
-        secret_freezero(pool.slots[i].mem, pool.slots[i].size);
+        area_unmap(pool.slots[i].mem, pool.slots[i].size);
     free(pool.slots);
     pool.slots = s;
     pool.n = n;
@@ -135,20 +199,31 @@ slot_take(void)
     return s;
 }
 
+/* Gives the slot back after a hash (by_sodium: libsodium computed it). */
 static void
-slot_give(struct slot *s)
+slot_give(struct slot *s, int by_sodium)
 {
     pthread_mutex_lock(&pool.mu);
     s->busy = 0;
+    pool.sodium += (uint64_t)(by_sodium != 0);
     pool.running--;
     pthread_cond_signal(&pool.cv);
     pthread_mutex_unlock(&pool.mu);
 }
 
+/* Gives back the libargon2 work area a slot keeps (the slot is held by the caller). */
+static void
+slot_release_area(struct slot *s)
+{
+    area_unmap(s->mem, s->size);
+    s->mem = NULL;
+    s->size = 0;
+}
+
 /*
  * libargon2 calls these two from the thread that runs argon2_ctx(), which holds tl_slot. The
- * area is not wiped between hashes by us; note that libargon2 itself clears the blocks before
- * calling free_cbk (clear_internal_memory), which costs a memset but no page faults.
+ * area is not wiped between hashes by us; libargon2 itself clears the blocks before calling
+ * free_cbk (clear_internal_memory), which costs a memset but no page faults.
  */
 static int
 on_argon2_alloc(uint8_t **memory, size_t n)
@@ -157,16 +232,12 @@ on_argon2_alloc(uint8_t **memory, size_t n)
 
     *memory = NULL;
     if (wa == NULL || n > WORK_AREA_CACHE_MAX) {
-        *memory = malloc(n);
+        *memory = area_map(n);
         return *memory != NULL ? ARGON2_OK : ARGON2_MEMORY_ALLOCATION_ERROR;
     }
     if (wa->size < n) {
-        secret_freezero(wa->mem, wa->size);
-        wa->mem = NULL;
-        wa->size = 0;
-        /* malloc, not realloc: the old content need not be copied. */
-        wa->mem = malloc(n);
-        if (wa->mem == NULL)
+        slot_release_area(wa); /* a new mapping: the old content need not be copied */
+        if ((wa->mem = area_map(n)) == NULL)
             return ARGON2_MEMORY_ALLOCATION_ERROR;
         wa->size = n;
     }
@@ -179,18 +250,42 @@ on_argon2_free(uint8_t *memory, size_t n)
 {
     if (tl_slot != NULL && memory == tl_slot->mem)
         return; /* cached in the slot */
-    secret_freezero(memory, n);
+    area_unmap(memory, n);
 }
 
 /*
- * The raw Argon2id hash of pw under salt and p into out (outlen bytes). AUTHD_OK,
- * AUTHD_ERR_NOMEM or AUTHD_ERR_INTERNAL.
+ * The raw Argon2id hash of pw under salt and p into out (outlen bytes) by libsodium, in the
+ * held slot s. AUTHD_OK, AUTHD_ERR_NOMEM or AUTHD_ERR_INTERNAL.
+ */
+static int
+sodium_raw(struct slot *s, const struct password_params *p, const char *pw, size_t len,
+           const uint8_t *salt, uint8_t *out, size_t outlen)
+{
+    /*
+     * libsodium maps its own area for this hash: the slot gives back any libargon2 area first,
+     * so that it never holds two (the pool's bound stays n x the memory cost). Only a store
+     * that mixes parallelisms (while rehash-on-login moves old hashes to the current cost) pays
+     * a fresh area for its libargon2 hashes.
+     */
+    slot_release_area(s);
+    errno = 0;
+    if (crypto_pwhash(out, outlen, len > 0 ? pw : "", len, salt, p->t_cost,
+                      (size_t)p->m_cost_kib * 1024, crypto_pwhash_ALG_ARGON2ID13) == 0)
+        return AUTHD_OK;
+    return errno == ENOMEM ? AUTHD_ERR_NOMEM : AUTHD_ERR_INTERNAL;
+}
+
+/*
+ * The raw Argon2id hash of pw under salt and p into out (outlen bytes): by libsodium when it
+ * computes these parameters, else by libargon2. AUTHD_OK, AUTHD_ERR_NOMEM or
+ * AUTHD_ERR_INTERNAL.
  */
 static int
 argon2id_raw(const struct password_params *p, const char *pw, size_t len, const uint8_t *salt,
              size_t salt_len, uint8_t *out, size_t outlen)
 {
     argon2_context ctx;
+    int use_sodium = sodium_fits(p, len, salt_len, outlen);
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.out = out;
@@ -212,10 +307,15 @@ argon2id_raw(const struct password_params *p, const char *pw, size_t len, const 
     struct slot *slot = slot_take();
     if (slot == NULL)
         return AUTHD_ERR_NOMEM;
+    if (use_sodium) {
+        int r = sodium_raw(slot, p, pw, len, salt, out, outlen);
+        slot_give(slot, 1);
+        return r;
+    }
     tl_slot = slot;
     int rc = argon2_ctx(&ctx, Argon2_id);
     tl_slot = NULL;
-    slot_give(slot);
+    slot_give(slot, 0);
     if (rc == ARGON2_MEMORY_ALLOCATION_ERROR)
         return AUTHD_ERR_NOMEM;
     return rc == ARGON2_OK ? AUTHD_OK : AUTHD_ERR_INTERNAL;
@@ -334,6 +434,7 @@ password_pool_init(int n)
     metrics_describe(M_RUNNING_MAX, METRICS_GAUGE, "the most Argon2 computations that ran at once");
     metrics_describe(M_WAITS, METRICS_COUNTER,
                      "password hashes that waited for a free hash thread");
+    pthread_once(&sodium_once, sodium_start); /* at start, not in the first login */
     pthread_mutex_lock(&pool.mu);
     r = pool.running == 0 ? pool_resize_locked(n) : AUTHD_ERR_INVALID_ARGUMENT;
     pthread_mutex_unlock(&pool.mu);
@@ -350,6 +451,7 @@ password_pool_stats(struct password_pool_stats *out)
     out->running_max = pool.running_max;
     out->hashes = pool.hashes;
     out->waits = pool.waits;
+    out->sodium = pool.sodium;
     pthread_mutex_unlock(&pool.mu);
 }
 

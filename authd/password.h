@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Password hashing with Argon2id (libargon2), stored as PHC strings
+ * Password hashing with Argon2id, stored as PHC strings
  *   $argon2id$v=19$m=19456,t=2,p=1$<salt b64>$<hash b64>
- * (standard base64 without padding, as the PHC format and libargon2 write it).
- * Every Argon2 computation runs in a slot of a process-wide pool of password_pool_init() size:
- * at most that many run at once (the others wait), and each slot reuses one work area
- * (allocate_cbk/free_cbk), because touching fresh memory costs ~3 ms/MiB on our VMs. Memory
+ * (standard base64 without padding, as the PHC format, libargon2 and libsodium write it).
+ * Parallelism 1 with our 16-byte salts is computed by libsodium (SIMD code chosen for the CPU at
+ * run time); anything else (p > 1, other salt sizes from imported hashes) by libargon2, so that
+ * every hash either library ever wrote verifies. Every Argon2 computation runs in a slot of a
+ * process-wide pool of password_pool_init() size: at most that many run at once (the others
+ * wait), and a slot holds at most one work area (libsodium maps one for each hash; libargon2's
+ * is kept between hashes, because touching fresh memory costs a share of every hash). Memory
  * held by hashing is thus bounded by (slots x memory cost). Passwords are borrowed and never
  * copied unwiped.
  */
@@ -29,8 +32,9 @@ struct password_params {
 /*
  * Sizes the hash pool: at most n Argon2 computations (password_hash, password_verify,
  * password_burn) run at once; n <= 0 means one per online core, n above PASSWORD_THREADS_MAX
- * is cut to it. Each slot keeps a work area of the largest memory cost it has run (up to 64
- * MiB), so hashing holds at most n x memory cost. A hash that finds every slot busy waits for
+ * is cut to it. A slot keeps the libargon2 work area of the largest memory cost it has run (up
+ * to 64 MiB) until it runs a libsodium hash, which maps its own for that hash only, so hashing
+ * holds at most n x memory cost. A hash that finds every slot busy waits for
  * one; it holds no lock of this module while it waits, and a slot is held only across the
  * Argon2 computation itself (no lock is taken under it), so a caller may wait under its own
  * locks without deadlock. Also describes the pool's metrics (authd_password_hash_threads,
@@ -46,6 +50,7 @@ struct password_pool_stats {
     int running_max; /* the most that ran at once since the pool was last sized */
     uint64_t hashes; /* computations started */
     uint64_t waits;  /* of which waited for a slot */
+    uint64_t sodium; /* of which libsodium computed (the others: libargon2) */
 };
 
 /* A snapshot of the pool's counters. Thread-safe. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests for authd/password.c: Argon2id hashing and verification, PHC string interop with
- * libargon2's own encoder and verifier, the strict PHC parser, rehash detection and the
- * password policy. Small memory costs keep most tests fast; no test asserts on timing.
+ * Unit tests for authd/password.c: Argon2id hashing and verification, which implementation
+ * computes what (libsodium for parallelism 1 with our salt size, libargon2 for the rest), PHC
+ * string interop with libargon2's and libsodium's own encoders and verifiers, the strict PHC
+ * parser, rehash detection and the password policy. Small memory costs keep most tests fast;
+ * no test asserts on timing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,11 +19,22 @@
 #include <unistd.h>
 
 #include <argon2.h>
+#include <sodium.h>
 
 #include "common/err.h"
 #include "authd/password.h"
 
 static const struct password_params small = {.t_cost = 1, .m_cost_kib = 64, .parallelism = 1};
+
+/* Hashes computed so far, and of those, by libsodium. */
+static void
+counts(uint64_t *hashes, uint64_t *sodium)
+{
+    struct password_pool_stats st;
+    password_pool_stats(&st);
+    *hashes = st.hashes;
+    *sodium = st.sodium;
+}
 
 /* Decodes unpadded standard base64 (test helper; the code under test has its own). */
 static size_t
@@ -192,21 +205,168 @@ test_interop_libargon2_to_ours(void **state)
     char enc[256];
     int rehash = -1;
 
+    uint64_t h0, s0, h1, s1;
+
     assert_int_equal(argon2id_hash_encoded(1, 64, 1, "s3cret-pass", 11, salt, sizeof(salt), 32, enc,
                                            sizeof(enc)),
                      ARGON2_OK);
+    counts(&h0, &s0);
     assert_int_equal(password_verify(enc, "s3cret-pass", 11, &small, &rehash), AUTHD_OK);
     assert_int_equal(rehash, 0);
     assert_int_equal(password_verify(enc, "s3cret-pasS", 11, &small, NULL),
                      AUTHD_ERR_INVALID_CREDENTIALS);
+    counts(&h1, &s1);
+    assert_int_equal(s1 - s0, 2); /* libargon2's string, judged by libsodium */
 
-    /* Other salt/hash sizes are accepted but ask for a rehash to our 16/32. */
+    /* Other salt/hash sizes are accepted but ask for a rehash to our 16/32 (the 8-byte salt is
+     * one libsodium does not take: libargon2 judges it). */
     assert_int_equal(
         argon2id_hash_encoded(1, 64, 1, "s3cret-pass", 11, salt, 8, 24, enc, sizeof(enc)),
         ARGON2_OK);
     rehash = 0;
+    counts(&h0, &s0);
     assert_int_equal(password_verify(enc, "s3cret-pass", 11, &small, &rehash), AUTHD_OK);
     assert_int_equal(rehash, 1);
+    assert_int_equal(password_verify(enc, "s3cret-pasS", 11, &small, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    counts(&h1, &s1);
+    assert_int_equal(h1 - h0, 2);
+    assert_int_equal(s1 - s0, 0);
+}
+
+/*
+ * Parallelism 1 with our 16-byte salt is computed by libsodium, both when hashing and when
+ * verifying; the strings verify with libsodium's and libargon2's own verifiers, and a wrong
+ * password is refused by all three.
+ */
+static void
+test_sodium_computes_p1(void **state)
+{
+    (void)state;
+    uint64_t h0, s0, h1, s1;
+    char *phc = NULL;
+
+    counts(&h0, &s0);
+    assert_int_equal(password_hash(&small, "sodium-made-pass", 16, &phc), AUTHD_OK);
+    assert_int_equal(password_verify(phc, "sodium-made-pass", 16, &small, NULL), AUTHD_OK);
+    assert_int_equal(password_verify(phc, "sodium-made-pasz", 16, &small, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    password_burn(&small, "sodium-made-pass", 16);
+    counts(&h1, &s1);
+    assert_int_equal(h1 - h0, 4);
+    assert_int_equal(s1 - s0, 4);
+
+    assert_int_equal(crypto_pwhash_str_verify(phc, "sodium-made-pass", 16), 0);
+    assert_int_equal(crypto_pwhash_str_verify(phc, "sodium-made-pasz", 16), -1);
+    assert_int_equal(argon2id_verify(phc, "sodium-made-pass", 16), ARGON2_OK);
+    assert_int_equal(argon2id_verify(phc, "sodium-made-pasz", 16), ARGON2_VERIFY_MISMATCH);
+    free(phc);
+}
+
+/* A hash libsodium encoded itself verifies with ours (through libsodium), the right way only. */
+static void
+test_interop_libsodium_to_ours(void **state)
+{
+    (void)state;
+    char enc[crypto_pwhash_STRBYTES];
+    int rehash = -1;
+
+    assert_int_equal(crypto_pwhash_str_alg(enc, "from-libsodium", 14, 1, 64 * 1024,
+                                           crypto_pwhash_ALG_ARGON2ID13),
+                     0);
+    assert_true(strncmp(enc, "$argon2id$v=19$m=64,t=1,p=1$", 28) == 0);
+    assert_int_equal(password_verify(enc, "from-libsodium", 14, &small, &rehash), AUTHD_OK);
+    assert_int_equal(rehash, 0);
+    assert_int_equal(password_verify(enc, "from-libsodiuM", 14, &small, &rehash),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(rehash, 0);
+    /* At another cost it verifies and asks for a rehash to the current one. */
+    struct password_params cur = small;
+    cur.t_cost = 2;
+    assert_int_equal(password_verify(enc, "from-libsodium", 14, &cur, &rehash), AUTHD_OK);
+    assert_int_equal(rehash, 1);
+}
+
+/*
+ * Parallelism above 1 (--argon2-parallelism) is libargon2's: new hashes are still made, hashes
+ * stored with p > 1 by libargon2 still verify, a wrong password is refused, and with p=1 as the
+ * current cost such a hash asks for a rehash, which libsodium then computes.
+ */
+static void
+test_parallelism_above_one(void **state)
+{
+    (void)state;
+    const struct password_params p4 = {.t_cost = 1, .m_cost_kib = 256, .parallelism = 4};
+    uint64_t h0, s0, h1, s1;
+    char *phc = NULL;
+    int rehash = -1;
+
+    counts(&h0, &s0);
+    assert_int_equal(password_hash(&p4, "four-lanes-pass", 15, &phc), AUTHD_OK);
+    assert_true(strncmp(phc, "$argon2id$v=19$m=256,t=1,p=4$", 29) == 0);
+    assert_int_equal(password_verify(phc, "four-lanes-pass", 15, &p4, &rehash), AUTHD_OK);
+    assert_int_equal(rehash, 0);
+    assert_int_equal(password_verify(phc, "four-lanes-pasS", 15, &p4, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    counts(&h1, &s1);
+    assert_int_equal(h1 - h0, 3);
+    assert_int_equal(s1 - s0, 0);
+    assert_int_equal(argon2id_verify(phc, "four-lanes-pass", 15), ARGON2_OK);
+    assert_int_equal(argon2id_verify(phc, "four-lanes-pasS", 15), ARGON2_VERIFY_MISMATCH);
+    free(phc);
+
+    /* Stored by libargon2 itself with p=2: verifies, and moves to p=1 through libsodium. */
+    const uint8_t salt[16] = "p2-salt-16-bytes";
+    char enc[256];
+    assert_int_equal(argon2id_hash_encoded(2, 128, 2, "two-lanes-pass", 14, salt, sizeof(salt), 32,
+                                           enc, sizeof(enc)),
+                     ARGON2_OK);
+    rehash = 0;
+    assert_int_equal(password_verify(enc, "two-lanes-pass", 14, &small, &rehash), AUTHD_OK);
+    assert_int_equal(rehash, 1);
+    assert_int_equal(password_verify(enc, "two-lanes-pasS", 14, &small, &rehash),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(rehash, 0);
+    counts(&h0, &s0);
+    assert_int_equal(password_hash(&small, "two-lanes-pass", 14, &phc), AUTHD_OK);
+    counts(&h1, &s1);
+    assert_int_equal(s1 - s0, 1);
+    assert_int_equal(password_verify(phc, "two-lanes-pass", 14, &small, &rehash), AUTHD_OK);
+    assert_int_equal(rehash, 0);
+    free(phc);
+}
+
+/*
+ * One slot running libargon2 (which keeps its work area), then libsodium (which makes the slot
+ * give the area back), then libargon2 again with a larger area, and so on: every answer right.
+ */
+static void
+test_one_slot_mixed(void **state)
+{
+    (void)state;
+    const struct password_params seq[] = {
+        {.t_cost = 1, .m_cost_kib = 256, .parallelism = 2},
+        {.t_cost = 1, .m_cost_kib = 512, .parallelism = 1},
+        {.t_cost = 1, .m_cost_kib = 1024, .parallelism = 2},
+        {.t_cost = 1, .m_cost_kib = 128, .parallelism = 2},
+        {.t_cost = 2, .m_cost_kib = 64, .parallelism = 1},
+        {.t_cost = 1, .m_cost_kib = 2048, .parallelism = 3},
+    };
+    char *phc[6] = {NULL};
+
+    assert_int_equal(password_pool_init(1), AUTHD_OK);
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < 6; i++) {
+            if (phc[i] == NULL)
+                assert_int_equal(password_hash(&seq[i], "one-slot-pass", 13, &phc[i]), AUTHD_OK);
+            assert_int_equal(password_verify(phc[i], "one-slot-pass", 13, &seq[i], NULL), AUTHD_OK);
+            assert_int_equal(password_verify(phc[i], "one-slot-pasS", 13, &seq[i], NULL),
+                             AUTHD_ERR_INVALID_CREDENTIALS);
+            assert_int_equal(argon2id_verify(phc[i], "one-slot-pass", 13), ARGON2_OK);
+        }
+    for (size_t i = 0; i < 6; i++)
+        free(phc[i]);
+    assert_int_equal(password_pool_init(0), AUTHD_OK);
 }
 
 /*
@@ -589,6 +749,10 @@ main(void)
         cmocka_unit_test(test_needs_rehash),
         cmocka_unit_test(test_interop_ours_to_libargon2),
         cmocka_unit_test(test_interop_libargon2_to_ours),
+        cmocka_unit_test(test_sodium_computes_p1),
+        cmocka_unit_test(test_interop_libsodium_to_ours),
+        cmocka_unit_test(test_parallelism_above_one),
+        cmocka_unit_test(test_one_slot_mixed),
         cmocka_unit_test(test_known_answer),
         cmocka_unit_test(test_malformed_phc),
         cmocka_unit_test(test_noncanonical_spellings),

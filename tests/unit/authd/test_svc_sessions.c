@@ -5,7 +5,9 @@
  * when the clock passes it, a success forgives), the same answer for an unknown e-mail as for a
  * wrong password, and the second step of a login: TOTP replay (also within one step), the window
  * of past steps, and the second factor's own lockout counter; ChangePassword's current password
- * counted as a guess; sessions and logins pending a second factor expiring with the clock. The
+ * counted as a guess; sessions and logins pending a second factor expiring with the clock; a
+ * password stored at another Argon2 cost (parallelism 2, libargon2's) rehashed at login to the
+ * current one (parallelism 1, computed by libsodium). The
  * policy is AuthConfig's default (5 free failures, then 1 s, doubling).
  */
 #include <setjmp.h>
@@ -19,6 +21,7 @@
 
 #include "authd/callers.h"
 #include "authd/otp.h"
+#include "authd/password.h"
 #include "common/err.h"
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
@@ -299,6 +302,53 @@ test_change_password_is_a_guess(void **state)
     assert_int_equal(svc_login(f, "change@example.com", next, NULL, NULL, NULL), AUTHD_OK);
 }
 
+/* Argon2 computations so far, and of those, by libsodium (the hash pool's counters). */
+static void
+hash_counts(uint64_t *hashes, uint64_t *sodium)
+{
+    struct password_pool_stats st;
+    password_pool_stats(&st);
+    *hashes = st.hashes;
+    *sodium = st.sodium;
+}
+
+/*
+ * Rehash on login: a password stored with parallelism 2 (an older --argon2-parallelism, which
+ * only libargon2 computes) still logs in once the cost is parallelism 1, and that login stores
+ * a new hash at the current cost, which libsodium judges from then on. The only place this file
+ * looks behind the handlers: the pool's counters tell which implementation judged what.
+ */
+static void
+test_rehash_on_login(void **state)
+{
+    struct svc_fx *f = *state;
+    uint64_t h0, s0, h1, s1;
+    char id[64];
+
+    f->a.set.argon2.parallelism = 2;
+    svc_user_create(f, "rehash@example.com", SVC_PASSWORD, id);
+    f->a.set.argon2.parallelism = 1;
+
+    hash_counts(&h0, &s0);
+    assert_int_equal(svc_login(f, "rehash@example.com", "not the password", NULL, NULL, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    hash_counts(&h1, &s1);
+    assert_int_equal(h1 - h0, 1); /* judged by libargon2, nothing stored */
+    assert_int_equal(s1 - s0, 0);
+
+    assert_int_equal(svc_login(f, "rehash@example.com", SVC_PASSWORD, NULL, NULL, NULL), AUTHD_OK);
+    hash_counts(&h0, &s0);
+    assert_int_equal(h0 - h1, 2); /* libargon2 judged the old hash, libsodium made the new one */
+    assert_int_equal(s0 - s1, 1);
+
+    assert_int_equal(svc_login(f, "rehash@example.com", SVC_PASSWORD, NULL, NULL, NULL), AUTHD_OK);
+    assert_int_equal(svc_login(f, "rehash@example.com", "not the password", NULL, NULL, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    hash_counts(&h1, &s1);
+    assert_int_equal(h1 - h0, 2); /* the new hash, judged by libsodium, and no further rehash */
+    assert_int_equal(s1 - s0, 2);
+}
+
 static void
 test_sessions_expire(void **state)
 {
@@ -331,6 +381,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_password_lockout, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rehash_on_login, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_email_same_answer, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_totp_replay, svc_fx_setup, svc_fx_teardown),
