@@ -424,7 +424,8 @@ def markdown(t, a, started, commit):
     lines = [
         f"Run of {started} UTC, commit {commit}, {os.cpu_count()} cores, load average "
         f"{t.load_start} at the start and {loadavg()} at the end; {a.seconds} s per run "
-        f"(h2load -c{a.clients} -m{a.streams}, wrk -t2 -c{a.connections}).",
+        f"(h2load -c{a.clients} -m{a.streams}, wrk -t2 -c{a.connections}); the edge "
+        + (f"with `{a.edge_args}`." if a.edge_args.strip() else "in its default mode."),
         "",
         "| row | per s | p50 ms | p99 ms | half: per s | half: p99 ms | ratio | authd RSS MiB "
         "| edge RSS MiB | target | met (this run) |",
