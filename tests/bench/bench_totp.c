@@ -13,6 +13,10 @@
  * pass stops after max-seconds (default 120) even when users remain. With BENCH_STEP=1 the bench
  * prints "ready totp_verify" between setup and verification and waits for a line on stdin
  * (tests/bench/scale.py reads authd's counters there).
+ *
+ * Output: one "totp_setup" line, then "totp_verify_rpc in_flight=N verified=N failed=N
+ * verifications_per_s=N p50_ms=X p99_ms=X": the latency of every verification call (successful
+ * or not), timed around the RPC by the thread that made it, at full load (all threads busy).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -47,6 +51,7 @@ static struct rpc_client *clients[MAX_TARGETS];
 static int n_clients;
 static int64_t verify_step_time;
 static double verify_deadline;
+static double *lat_ms; /* per user: how long its verification call took, or -1 */
 
 static double
 now_s(void)
@@ -161,8 +166,10 @@ verify_worker(void *arg)
         v.code = code;
         v.client_ip = "127.0.0.1";
         ProtobufCMessage *resp = NULL;
+        double t = now_s();
         int r = rpc_call(client, "/authd.v1.Sessions/VerifySecondFactor", &v.base,
                          &authd__v1__session_response__descriptor, &resp, 30000, NULL);
+        lat_ms[i] = (now_s() - t) * 1e3; /* each index belongs to one thread */
         rpc_msg_free(resp);
         pthread_mutex_lock(&mu);
         if (r == AUTHD_OK)
@@ -171,6 +178,26 @@ verify_worker(void *arg)
             fail_count++;
         pthread_mutex_unlock(&mu);
     }
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (0..1) of the n measured latencies in lat_ms (sorted here), nearest rank; 0
+ * when none was measured. */
+static double
+quantile(double q, size_t n)
+{
+    if (n == 0)
+        return 0;
+    size_t rank = (size_t)(q * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    return lat_ms[(rank > n ? n : rank) - 1];
 }
 
 static void
@@ -227,6 +254,11 @@ main(int argc, char **argv)
     if (clients_new(argv[1]) != 0)
         return 1;
     users = calloc((size_t)n_users, sizeof(*users));
+    lat_ms = malloc((size_t)n_users * sizeof(*lat_ms));
+    if (users == NULL || lat_ms == NULL)
+        return 1;
+    for (int i = 0; i < n_users; i++)
+        lat_ms[i] = -1;
     double t0 = now_s();
     run(setup_worker, threads);
     if (fail_count > 0) {
@@ -250,8 +282,15 @@ main(int argc, char **argv)
     verify_deadline = t0 + max_seconds;
     run(verify_worker, threads);
     double el = now_s() - t0;
-    printf("totp_verify_rpc  in_flight=%d verified=%ld failed=%ld verifications_per_s=%.0f\n",
-           threads, ok_count, fail_count, ok_count / el);
+    /* The measured calls to the front (users skipped by the deadline have none), sorted. */
+    size_t n = 0;
+    for (int i = 0; i < n_users; i++)
+        if (lat_ms[i] >= 0)
+            lat_ms[n++] = lat_ms[i];
+    qsort(lat_ms, n, sizeof(*lat_ms), cmp_double);
+    printf("totp_verify_rpc  in_flight=%d verified=%ld failed=%ld verifications_per_s=%.0f "
+           "p50_ms=%.2f p99_ms=%.2f\n",
+           threads, ok_count, fail_count, ok_count / el, quantile(0.50, n), quantile(0.99, n));
     for (int i = 0; i < n_clients; i++)
         rpc_client_free(clients[i]);
     return fail_count == 0 ? 0 : 1;

@@ -157,7 +157,9 @@ def parse_result(line):
     if "verified" in kv:
         return parts[0], {"ops": int(kv["verified"]) + int(kv["failed"]),
                           "failed": int(kv["failed"]), "rate": float(kv["verifications_per_s"]),
-                          "in_flight": int(kv["in_flight"]), "p50": None, "p99": None}
+                          "in_flight": int(kv["in_flight"]),
+                          "p50": float(kv["p50_ms"]) if "p50_ms" in kv else None,
+                          "p99": float(kv["p99_ms"]) if "p99_ms" in kv else None}
     return None
 
 
