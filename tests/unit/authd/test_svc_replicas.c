@@ -210,6 +210,59 @@ test_totp_code_once_over_replicas(void **state)
     svc_fx_replica_free(p.g);
 }
 
+/*
+ * RACERS pending logins of one user (made on f, or alternately on f and g), all sent the same
+ * valid code at once: exactly one is accepted, whatever the interleaving; every other one is
+ * refused as a used code or, once those failures lock the account, as locked.
+ */
+static void
+one_code_many_calls(struct pair *p, const char *email, int both)
+{
+    struct racer x[RACERS];
+    char id[64], token[256], secret[64], code[16], pend[RACERS][256];
+    int authenticated = 1;
+
+    svc_user_create(p->f, email, SVC_PASSWORD, id);
+    assert_int_equal(svc_login(p->f, email, SVC_PASSWORD, token, NULL, NULL), AUTHD_OK);
+    svc_enrol_totp(p->f, token, secret, NULL);
+    memset(x, 0, sizeof(x));
+    for (size_t i = 0; i < RACERS; i++) {
+        struct svc_fx *fx = both && i % 2 ? p->g : p->f;
+        assert_int_equal(svc_login(fx, email, SVC_PASSWORD, pend[i], &authenticated, NULL),
+                         AUTHD_OK);
+        assert_false(authenticated);
+        x[i] = (struct racer){.fx = fx, .a = pend[i], .b = code, .call = call_verify};
+    }
+    /* The next step's code: the enrolment used the current one. */
+    svc_totp(secret, svc_fake_now + 30, code);
+    race(x, RACERS);
+    assert_int_equal(count(x, RACERS, AUTHD_OK), 1);
+    assert_int_equal(count(x, RACERS, AUTHD_ERR_WRONG_CODE) + count(x, RACERS, AUTHD_ERR_LOCKED),
+                     RACERS - 1);
+}
+
+/* A store with synced writes, as authd runs it: each commit then takes a disk flush, so the
+ * racers' transactions overlap as they do under load (the answer never depends on it). */
+static int
+setup_synced(void **state)
+{
+    svc_store_sync = 1;
+    int r = svc_fx_setup(state);
+    svc_store_sync = 0;
+    return r;
+}
+
+static void
+test_totp_code_once_among_many_calls(void **state)
+{
+    struct pair p = pair_new(state);
+
+    warm(&p);
+    one_code_many_calls(&p, "many1@example.com", 0); /* one authd */
+    one_code_many_calls(&p, "many2@example.com", 1); /* both replicas */
+    svc_fx_replica_free(p.g);
+}
+
 static int
 call_recovery(struct racer *x)
 {
@@ -699,6 +752,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_correct_logins_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_totp_code_once_over_replicas, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_totp_code_once_among_many_calls, setup_synced,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_recovery_code_once_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
