@@ -90,6 +90,18 @@ serial_row(struct guard *g, const char *subject)
     return r;
 }
 
+/*
+ * Notes whether the account's counter was absent as read under the serial lock: only when that
+ * lock is the account's own (the default serial) can no failure of the account be recorded
+ * before this attempt's guard_pass, so that a success then has nothing to forget.
+ */
+static void
+note_account(struct guard *g, int ra, int found)
+{
+    int covered = g->serial == NULL || (g->account != NULL && strcmp(g->serial, g->account) == 0);
+    g->account_clean = covered && ra == AUTHD_OK && !found;
+}
+
 /* The longer wait of the address and (with_account) the account, or a storage error. */
 static int
 gate(struct guard *g, int with_account)
@@ -97,7 +109,9 @@ gate(struct guard *g, int with_account)
     int64_t wa = 0, wb = 0;
     int r = throttle_check(g->a, g->kind, THROTTLE_ADDRESS, g->who.ip, &wb);
     if (with_account && (r == AUTHD_OK || r == AUTHD_ERR_LOCKED)) {
-        int ra = throttle_check(g->a, g->kind, THROTTLE_ACCOUNT, g->account, &wa);
+        int found = 1;
+        int ra = throttle_check_found(g->a, g->kind, THROTTLE_ACCOUNT, g->account, &wa, &found);
+        note_account(g, ra, found);
         if (r == AUTHD_OK)
             r = ra;
     }
@@ -112,6 +126,8 @@ guard_enter(struct guard *g)
     if (serial == NULL)
         serial = g->account != NULL && g->account[0] != '\0' ? g->account : g->who.ip;
     g->retry_after = 0;
+    g->account_clean = 0;
+    g->passed_in_txn = 0;
     if (g->held == 0) {
         g->held = serial_enter(g->a, serial) + 1;
         int r = serial_row(g, serial);
@@ -122,7 +138,9 @@ guard_enter(struct guard *g)
     if (r == AUTHD_OK && g->judge_first) {
         /* The account's lock refuses nothing here; guard_fail_locked answers by it. */
         int64_t wait = 0;
-        int ra = throttle_check(g->a, g->kind, THROTTLE_ACCOUNT, g->account, &wait);
+        int found = 1;
+        int ra = throttle_check_found(g->a, g->kind, THROTTLE_ACCOUNT, g->account, &wait, &found);
+        note_account(g, ra, found);
         g->account_locked = ra == AUTHD_ERR_LOCKED;
         if (ra != AUTHD_OK && ra != AUTHD_ERR_LOCKED)
             r = ra;
@@ -137,11 +155,23 @@ guard_enter(struct guard *g)
 void
 guard_pass(struct guard *g)
 {
+    if (g->account_clean || g->passed_in_txn)
+        return; /* nothing counted, or the reset was written with the success */
     if (throttle_reset(g->a, g->kind, THROTTLE_ACCOUNT, g->account) != AUTHD_OK) {
         char q[96];
         log_event(LOG_WARN, "throttle_reset_failed", "user=%s",
                   log_quote(g->who.user != NULL ? g->who.user : "", q, sizeof(q)));
     }
+}
+
+int
+guard_pass_txn(struct guard *g, struct store_txn *txn)
+{
+    if (g->account_clean)
+        return AUTHD_OK;
+    int r = throttle_reset_txn(txn, g->kind, THROTTLE_ACCOUNT, g->account);
+    g->passed_in_txn = r == AUTHD_OK;
+    return r;
 }
 
 void

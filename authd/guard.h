@@ -48,6 +48,9 @@ struct guard {
     struct store_txn *txn; /* holds the store's row lock on the subject, or NULL */
     int64_t retry_after;   /* seconds, after guard_enter answered AUTHD_ERR_LOCKED */
     int account_locked;    /* judge_first: the account was locked when guard_enter looked */
+    int account_clean;     /* guard_enter found no counter of the account, under a serial lock
+                              that covers the account: a success has nothing to forget */
+    int passed_in_txn;     /* guard_pass_txn queued the reset in the caller's transaction */
 };
 
 /*
@@ -66,8 +69,19 @@ struct guard {
 int guard_enter(struct guard *g);
 
 /* The secret was right: forgets the account's failures (the address counter is never reset by a
- * success, or an attacker could clear it by logging into an account of their own). */
+ * success, or an attacker could clear it by logging into an account of their own). Touches the
+ * store only when guard_enter saw a counter of the account (failures to forget), and not at all
+ * after guard_pass_txn queued the reset in a transaction. */
 void guard_pass(struct guard *g);
+
+/*
+ * guard_pass as part of txn (borrowed; the caller's transaction that records the success): when
+ * guard_enter saw a counter of the account, its delete joins txn, so the success and the reset
+ * are one write, and a later guard_pass does nothing. Call it in every run of a retried step
+ * after setting g->passed_in_txn to 0 (a run that fails is rolled back with its reset). AUTHD_OK
+ * or the store's error.
+ */
+int guard_pass_txn(struct guard *g, struct store_txn *txn);
 
 /* The secret was wrong: counts a failure against the account and the address, and emits a
  * failure event with reason (none when reason is NULL). */

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "authd/records.h"
 #include "storage/records.pb-c.h"
+#include "storage/store.h"
 #include "authd/throttle.h"
 
 /* Accounts: 5 free failures, then 1 s, 2 s, 4 s ... up to 15 min. Addresses see many users
@@ -198,9 +199,18 @@ int
 throttle_check(struct authd *a, enum throttle_kind k, enum throttle_subject s, const char *subject,
                int64_t *retry_after)
 {
+    int found = 0;
+    return throttle_check_found(a, k, s, subject, retry_after, &found);
+}
+
+int
+throttle_check_found(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                     const char *subject, int64_t *retry_after, int *found)
+{
     char key[KEY_MAX];
     Authd__Storage__ThrottleRecord *rec = NULL;
     *retry_after = 0;
+    *found = 0;
     if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
         return AUTHD_OK;
     int r = rec_get(a->store, NULL, 0, key, &authd__storage__throttle_record__descriptor,
@@ -209,6 +219,7 @@ throttle_check(struct authd *a, enum throttle_kind k, enum throttle_subject s, c
         return AUTHD_OK;
     if (r != AUTHD_OK)
         return r;
+    *found = 1;
     int64_t now = a->now();
     if (rec->locked_until > now) {
         *retry_after = rec->locked_until - now;
@@ -346,6 +357,16 @@ throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s, c
     if (r != AUTHD_OK)
         return r;
     return store_delete(a->store, key, strlen(key));
+}
+
+int
+throttle_reset_txn(struct store_txn *txn, enum throttle_kind k, enum throttle_subject s,
+                   const char *subject)
+{
+    char key[KEY_MAX];
+    if (subject == NULL || subject[0] == '\0' || throttle_key(key, k, s, subject) == 0)
+        return AUTHD_OK;
+    return store_txn_delete(txn, key, strlen(key));
 }
 
 void

@@ -18,6 +18,7 @@
 #include "authd/v1/admin.pb-c.h"
 
 struct authd;
+struct store_txn;
 
 enum throttle_kind {
     THROTTLE_PASSWORD = 0,
@@ -71,6 +72,12 @@ int64_t throttle_widest_window(struct authd *a);
 int throttle_check(struct authd *a, enum throttle_kind k, enum throttle_subject s,
                    const char *subject, int64_t *retry_after);
 
+/* throttle_check that also says whether subject has a counter at all: *found is 1 when a record
+ * was read (locked or not), 0 when there is none (or subject is never counted), so that a
+ * success after it knows whether it has failures to forget. Same answers as throttle_check. */
+int throttle_check_found(struct authd *a, enum throttle_kind k, enum throttle_subject s,
+                         const char *subject, int64_t *retry_after, int *found);
+
 /* Counts one failure for subject (and locks it when over the free failures). */
 int throttle_fail(struct authd *a, enum throttle_kind k, enum throttle_subject s,
                   const char *subject);
@@ -91,6 +98,12 @@ void throttle_failed(struct authd *a, enum throttle_kind k, const char *account,
 /* Forgets subject's failures (after a success). Costs a read, and a write only when needed. */
 int throttle_reset(struct authd *a, enum throttle_kind k, enum throttle_subject s,
                    const char *subject);
+
+/* Forgets subject's failures inside txn (borrowed), so the reset is part of the caller's one
+ * write: a delete without a read (deleting an absent counter is no error). AUTHD_OK, or the
+ * store's error. */
+int throttle_reset_txn(struct store_txn *txn, enum throttle_kind k, enum throttle_subject s,
+                       const char *subject);
 
 /*
  * IPv6 addresses are counted by network: one subscriber is usually given a whole /64 (RFC 6177),

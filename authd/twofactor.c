@@ -219,16 +219,25 @@ struct guarded {
     int (*step)(struct authd *, struct store_txn *, void *);
     void *arg;
     struct twofactor_judge *j;
+    struct guard *g;
 };
 
-/* Each run of the step (account_txn_run retries lost races) starts unjudged. */
+/*
+ * Each run of the step (account_txn_run retries lost races) starts unjudged. A run whose code
+ * passed also forgets the user's failures in its own transaction (guard_pass_txn: a delete only
+ * when there are failures), so a verification is one synced write, success and reset together.
+ */
 static int
 guarded_step(struct authd *a, struct store_txn *txn, void *arg)
 {
     struct guarded *w = arg;
     w->j->check_err = TWOFACTOR_UNJUDGED;
     w->j->used_recovery = 0;
-    return w->step(a, txn, w->arg);
+    w->g->passed_in_txn = 0;
+    int r = w->step(a, txn, w->arg);
+    if (r == AUTHD_OK && w->j->check_err == AUTHD_OK)
+        r = guard_pass_txn(w->g, txn);
+    return r;
 }
 
 int
@@ -243,7 +252,7 @@ twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *who,
                       .refusal = AUTHD_REFUSAL_WRONG_CODES,
                       .oauth_code = oauth_code,
                       .who = *who};
-    struct guarded w = {step, arg, j};
+    struct guarded w = {step, arg, j, &g};
     g.who.action = AUDIT_SECOND_FACTOR;
     j->check_err = TWOFACTOR_UNJUDGED;
     j->used_recovery = 0;

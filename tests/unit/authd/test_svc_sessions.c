@@ -244,6 +244,35 @@ test_second_factor_lockout(void **state)
     assert_int_equal(svc_verify(f, other, code, NULL, NULL, NULL), AUTHD_OK);
 }
 
+/* A right code forgets the user's wrong codes (in the verification's own write): after four
+ * failures and a success, five more failures are free again and the right code still passes;
+ * had the four been kept, the sixth failure would have locked it out. */
+static void
+test_second_factor_success_forgets_failures(void **state)
+{
+    struct svc_fx *f = *state;
+    char secret[64], token[256], code[OTP_MAX_DIGITS + 1];
+
+    user_with_totp(f, "forget2fa@example.com", secret, NULL);
+    svc_fake_now += STEP;
+    pending_login(f, "forget2fa@example.com", token);
+    for (int i = 0; i < FREE_FAILURES - 1; i++) {
+        wrong_code(secret, svc_fake_now, code);
+        assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+    }
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_OK);
+
+    svc_fake_now += STEP;
+    pending_login(f, "forget2fa@example.com", token);
+    for (int i = 0; i < FREE_FAILURES; i++) {
+        wrong_code(secret, svc_fake_now, code);
+        assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_ERR_WRONG_CODE);
+    }
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_OK);
+}
+
 static void
 test_recovery_code_single_use(void **state)
 {
@@ -387,6 +416,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_totp_replay, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_totp_window, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_second_factor_lockout, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_second_factor_success_forgets_failures, svc_fx_setup,
+                                        svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_recovery_code_single_use, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_change_password_is_a_guess, svc_fx_setup,
