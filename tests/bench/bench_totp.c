@@ -14,6 +14,10 @@
  * prints "ready totp_verify" between setup and verification and waits for a line on stdin
  * (tests/bench/scale.py reads authd's counters there).
  *
+ * With BENCH_RATE=N the verifications are paced: the k-th starts no earlier than k/N s after
+ * the first (at most N/s in all, still up to [threads] in flight), for a latency at a given load
+ * rather than at saturation; the line then ends with rate_per_s=N.
+ *
  * Output: one "totp_setup" line, then "totp_verify_rpc in_flight=N verified=N failed=N
  * verifications_per_s=N p50_ms=X p99_ms=X": the latency of every verification call (successful
  * or not), timed around the RPC by the thread that made it, at full load (all threads busy).
@@ -52,6 +56,8 @@ static int n_clients;
 static int64_t verify_step_time;
 static double verify_deadline;
 static double *lat_ms; /* per user: how long its verification call took, or -1 */
+static double verify_t0;
+static double pace_rate; /* BENCH_RATE: verifications started per second; 0 = as fast as can be */
 
 static double
 now_s(void)
@@ -159,6 +165,13 @@ verify_worker(void *arg)
         struct rpc_client *client = clients[(i + 1) % n_clients];
         if (u->pending == NULL)
             continue;
+        if (pace_rate > 0) {
+            double at = verify_t0 + (double)i / pace_rate, wait = at - now_s();
+            if (wait > 0) {
+                struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+        }
         char code[OTP_MAX_DIGITS + 1];
         otp_totp(u->key, u->klen, &p, verify_step_time, code);
         Authd__V1__VerifySecondFactorRequest v = AUTHD__V1__VERIFY_SECOND_FACTOR_REQUEST__INIT;
@@ -278,7 +291,12 @@ main(int argc, char **argv)
      * future step), so that no code is a replay. */
     verify_step_time = time(NULL) + 30;
     ok_count = fail_count = 0;
+    const char *rate = getenv("BENCH_RATE");
+    pace_rate = rate != NULL ? strtod(rate, NULL) : 0;
+    if (pace_rate < 0)
+        pace_rate = 0;
     t0 = now_s();
+    verify_t0 = t0;
     verify_deadline = t0 + max_seconds;
     run(verify_worker, threads);
     double el = now_s() - t0;
@@ -289,8 +307,11 @@ main(int argc, char **argv)
             lat_ms[n++] = lat_ms[i];
     qsort(lat_ms, n, sizeof(*lat_ms), cmp_double);
     printf("totp_verify_rpc  in_flight=%d verified=%ld failed=%ld verifications_per_s=%.0f "
-           "p50_ms=%.2f p99_ms=%.2f\n",
+           "p50_ms=%.2f p99_ms=%.2f",
            threads, ok_count, fail_count, ok_count / el, quantile(0.50, n), quantile(0.99, n));
+    if (pace_rate > 0)
+        printf(" rate_per_s=%.0f", pace_rate);
+    printf("\n");
     for (int i = 0; i < n_clients; i++)
         rpc_client_free(clients[i]);
     return fail_count == 0 ? 0 : 1;
