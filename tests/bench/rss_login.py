@@ -6,7 +6,8 @@ threads x Argon2 memory and the edge <= 32 MiB. Starts its own authd and edge on
 (temporary data directory, default flags unless --authd-args/--edge-args say otherwise) and
 always stops them. Never part of the test suite; it measures, it does not assert.
 
-Phases (RSS of both processes sampled every 50 ms; each phase prints its peak and its end):
+Phases (RSS of both processes sampled every 50 ms; each phase prints its peak and its end, and
+authd's CPU time per call, which a loaded machine disturbs far less than the rate):
   idle          after start and setup, before any account exists
   create        --accounts users created over gRPC (each a password hash), --workers at once
   grpc_flood    --workers threads calling Sessions/Login over gRPC, account after account,
@@ -34,7 +35,7 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PASSWORD = "rss-login-password-0123456789"
 CSRF_RE = re.compile(r'name="csrf"\s+value="([^"]+)"')
-# authd's defaults (storage/store.c STORE_DEFAULT_CACHE_MB; authd/password.c the Argon2 cost)
+# authd's defaults (--rocksdb-cache-mb, storage/store.c; --argon2-memory, authd/password.c)
 BLOCK_CACHE_MIB = 64
 BASE_MIB = 64
 EDGE_MIB = 32
@@ -67,6 +68,16 @@ def rss_mib(pid):
     except OSError:
         pass
     return float("nan")
+
+
+def cpu_s(pid):
+    """User + system CPU seconds pid has used (/proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def threads_of(pid):
@@ -180,26 +191,34 @@ def main():
         m = re.search(r"--argon2-memory[ =](\d+)", a.authd_args)
         if m:
             argon2_kib = int(m.group(1))
-        bound = BASE_MIB + BLOCK_CACHE_MIB + hash_threads * argon2_kib / 1024
+        cache_mib = BLOCK_CACHE_MIB
+        m = re.search(r"--rocksdb-cache-mb[ =](\d+)", a.authd_args)
+        if m:
+            cache_mib = int(m.group(1))
+        bound = BASE_MIB + cache_mib + hash_threads * argon2_kib / 1024
         print(f"== RSS of authd and authd-edge ({os.cpu_count()} cores, load average "
               f"{' '.join(open('/proc/loadavg').read().split()[:3])}); bounds: authd "
-              f"{BASE_MIB} + {BLOCK_CACHE_MIB} block cache + {hash_threads} hash threads x "
+              f"{BASE_MIB} + {cache_mib} block cache + {hash_threads} hash threads x "
               f"{argon2_kib / 1024:.0f} MiB = {bound:.0f} MiB, edge {EDGE_MIB} MiB", flush=True)
-        print(f"{'phase':<12} {'calls':>7} {'failed':>6} {'per s':>7} {'authd peak':>10} "
+        print(f"{'phase':<12} {'calls':>7} {'failed':>6} {'per s':>7} {'cpu ms':>6} "
+              f"{'authd peak':>10} "
               f"{'authd end':>9} {'edge peak':>9} {'edge end':>8} {'authd thr':>9} "
               f"{'edge thr':>8}", flush=True)
         samp = Sampler([authd.pid, edge.pid])
 
         def phase(name, fn=None, workers=0):
             samp.start()
+            c0 = cpu_s(authd.pid)
             t0 = time.monotonic()
             ok, failed, why = run_threads(workers, fn) if fn else (0, 0, {})
             dt = time.monotonic() - t0
+            cpu_ms = (cpu_s(authd.pid) - c0) * 1000 / ok if ok else 0
             if not fn:
                 time.sleep(a.settle)
             pk = samp.stop()
             end = (rss_mib(authd.pid), rss_mib(edge.pid))
             print(f"{name:<12} {ok:>7} {failed:>6} {ok / dt if fn and dt else 0:>7.1f} "
+                  f"{cpu_ms:>6.1f} "
                   f"{pk[0]:>10.1f} {end[0]:>9.1f} {pk[1]:>9.1f} {end[1]:>8.1f} "
                   f"{threads_of(authd.pid):>9} {threads_of(edge.pid):>8}"
                   f"{'  failures: ' + str(why) if why else ''}", flush=True)
