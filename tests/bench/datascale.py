@@ -17,7 +17,8 @@ and prints, per row, calls/s, p50/p99 (ms) with T client threads, plus the load 
 on-disk size per user. The client is Python grpcio (the same at every size), so compare rows
 between sizes (issue 13: p99 at 10M within 1.5x the 10k figure), not with h2bench.
 
-  datascale.py --users N [--build DIR] [--dir DIR] [--keep] [--load-only] [--seconds S]
+  datascale.py --users N [--build DIR] [--dir DIR] [--keep] [--load-only] [--measure-only]
+               [--seconds S]
                [--threads T] [--sample K] [--totp-users K] [--authd-args "..."]
 
 --dir DIR keeps the store (and tokens.txt) there; a DIR already loaded with N users is reused
@@ -64,6 +65,10 @@ def phc(password):
 
 def email(i):
     return f"u{i}@scale.example"
+
+
+def index_of(addr):
+    return int(addr[1:addr.index("@")])
 
 
 def password(i):
@@ -275,19 +280,19 @@ def measure(build, authd, n, tokens_paths, args):
         get, sessions_pb2.GetSessionRequest(session_token=sess[rng.randrange(len(sess))][2]),
         lambda r: r.session.authenticated)))
 
-    # login over many accounts.
+    # login over many accounts (the sampled loaded users).
     def do_login(t, k):
-        i = rng.randrange(n)
+        i = index_of(sess[rng.randrange(len(sess))][0])
         return ok_call(login, sessions_pb2.LoginRequest(email=email(i), password=password(i),
                                                         client_ip=f"10.0.{t}.{k % 250 + 1}"),
-                       lambda r: r.session.authenticated)
+                       lambda r: r.session_token != "")  # pending for users with TOTP
     rows.append(run_row("login", args.threads, args.seconds, do_login))
 
     # introspect: JWTs of --sample random users (password grant).
     c = oauth_pb2.Client(id=CLIENT, secret=SECRET, first_party=True, grant_types=["password"],
                          introspect=True)
     put_client(c, timeout=30)
-    picks = [rng.randrange(n) for _ in range(args.sample)]
+    picks = [index_of(sess[rng.randrange(len(sess))][0]) for _ in range(args.sample)]
     jwts = []
     for i in picks:
         jwts.append(token(oauth_pb2.OAuthTokenRequest(
@@ -303,12 +308,17 @@ def measure(build, authd, n, tokens_paths, args):
     # timed), then one verification each in a later period than the enrolment.
     enrolled = []
     for em, uid, st in sample_lines(tokens_paths, min(n, args.totp_users), rng):
-        b = begin(twofactor_pb2.BeginEnrollmentRequest(session_token=st), timeout=30)
+        try:
+            b = begin(twofactor_pb2.BeginEnrollmentRequest(session_token=st), timeout=30)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                continue  # enrolled by an earlier run on this store
+            raise
         step = int(time.time()) // 30
         confirm(twofactor_pb2.ConfirmEnrollmentRequest(session_token=st,
                                                        code=totp(b.secret, step),
                                                        client_ip="10.2.0.1"), timeout=30)
-        i = int(em[1:em.index("@")])
+        i = index_of(em)
         enrolled.append((i, b.secret, step))
     pending = []
     for i, sec, step in enrolled:
@@ -334,6 +344,8 @@ def main():
     ap.add_argument("--dir", help="keep (or reuse) the store here")
     ap.add_argument("--keep", action="store_true", help="do not delete --dir afterwards")
     ap.add_argument("--load-only", action="store_true")
+    ap.add_argument("--measure-only", action="store_true",
+                    help="measure --dir as it is (also a load that was stopped)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--sample", type=int, default=256, help="users whose JWTs are introspected")
@@ -352,13 +364,24 @@ def main():
     if os.path.exists(marker):
         with open(marker) as f:
             info = json.load(f)
-        if info.get("users") != args.users:
+        if info.get("users") != args.users and not args.measure_only:
             raise SystemExit(f"{base} holds a load of {info.get('users')} users, not "
                              f"{args.users}: give another --dir")
     extra = shlex.split(args.authd_args)
     print(f"datascale users={args.users} dir={base} load={os.getloadavg()[0]:.1f}", flush=True)
     authd = Authd(args.build, data, extra)
     try:
+        if not info and args.measure_only:
+            # A load that was stopped: measure what it loaded (users listed in tokens-*.txt).
+            tokens_paths = [os.path.join(base, f) for f in sorted(os.listdir(base))
+                            if f.startswith("tokens-")]
+            count = 0
+            for p in tokens_paths:
+                with open(p, "rb") as f:
+                    count += sum(1 for _ in f)
+            info = {"users": count, "load_s": "partial", "users_per_s": "partial",
+                    "streams": len(tokens_paths)}
+            args.users = count
         if not info:
             for p in tokens_paths:
                 if os.path.exists(p):
