@@ -28,16 +28,20 @@ static const char *const amr_import[] = {"import"};
 static const struct session_spec import_session = {1, 0, amr_import, 1, 0};
 
 /*
- * The load the previous call belonged to, so that a load is audited at its first call and not
- * at every one. Process-wide: the importer talks to one authd (several replicas on one
- * database each audit the loads they see).
+ * The loads seen lately, so that a load is audited at its first call and not at every one,
+ * also when several importers run at once (each its own load_id). Process-wide: the importer
+ * talks to one authd (several replicas on one database each audit the loads they see). A load
+ * pushed out by IMPORT_LOADS newer ones is audited again at its next call.
  */
+#define IMPORT_LOADS 16
 static struct {
     pthread_mutex_t mu;
-    char load_id[IMPORT_MAX_LOAD_ID + 1];
-    unsigned long long users; /* imported under load_id by this process */
-    int64_t started_ms;
-} last_load = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct {
+        char load_id[IMPORT_MAX_LOAD_ID + 1];
+        unsigned long long users; /* imported under load_id by this process */
+        int64_t started_ms, used_ms;
+    } slot[IMPORT_LOADS];
+} loads = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* One user of the call, validated and normalised before the transaction. */
 struct import_one {
@@ -137,20 +141,34 @@ import_audit(struct rpc_ctx *ctx, const Authd__V1__ImportUsersRequest *req, int 
     unsigned long long users = 0;
     int64_t ms = 0, now = authd_mono_ms();
 
-    pthread_mutex_lock(&last_load.mu);
-    first = req->load_id[0] == '\0' || strcmp(last_load.load_id, req->load_id) != 0;
-    if (first) {
-        snprintf(last_load.load_id, sizeof(last_load.load_id), "%s", req->load_id);
-        last_load.users = 0;
-        last_load.started_ms = now;
+    pthread_mutex_lock(&loads.mu);
+    size_t k = 0, lru = 0;
+    if (req->load_id[0] != '\0') {
+        while (k < IMPORT_LOADS && strcmp(loads.slot[k].load_id, req->load_id) != 0)
+            k++;
+    } else {
+        k = IMPORT_LOADS; /* an unnamed call is a load of its own */
     }
+    first = k == IMPORT_LOADS;
+    if (first) {
+        for (size_t j = 1; j < IMPORT_LOADS; j++)
+            if (loads.slot[j].used_ms < loads.slot[lru].used_ms)
+                lru = j;
+        k = lru;
+        snprintf(loads.slot[k].load_id, sizeof(loads.slot[k].load_id), "%s", req->load_id);
+        loads.slot[k].users = 0;
+        loads.slot[k].started_ms = now;
+    }
+    loads.slot[k].used_ms = now;
     if (r == AUTHD_OK)
-        last_load.users += req->n_users;
-    users = last_load.users;
-    ms = now - last_load.started_ms;
-    if (last)
-        last_load.load_id[0] = '\0';
-    pthread_mutex_unlock(&last_load.mu);
+        loads.slot[k].users += req->n_users;
+    users = loads.slot[k].users;
+    ms = now - loads.slot[k].started_ms;
+    if (last || req->load_id[0] == '\0') {
+        loads.slot[k].load_id[0] = '\0';
+        loads.slot[k].used_ms = 0;
+    }
+    pthread_mutex_unlock(&loads.mu);
 
     if (first || last || r != AUTHD_OK) {
         struct audit ev = {.action = AUDIT_ADMIN_CHANGE,

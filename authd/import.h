@@ -11,9 +11,11 @@
  * load that is run twice stops at its first call instead of doubling anything.
  *
  * Audit: one admin_change event (reason Users/Import, target import/<load_id>) at the first
- * call of a load (a load_id not seen by the previous call) and one at its last call (with the
- * count of users this authd imported under it in an import_done log line), plus one for every
- * refused call. Memory: a call holds at most IMPORT_MAX_BATCH records at once.
+ * call of a load (a load_id not among the 16 loads this process saw last, so importers running
+ * at once are each audited once) and one at its last call (with the count of users this authd
+ * imported under it in an import_done log line), plus one for every refused call; a call
+ * without a load_id is audited on its own. Memory: a call holds at most IMPORT_MAX_BATCH records at
+ * once.
  */
 #ifndef AUTHD_IMPORT_H
 #define AUTHD_IMPORT_H

@@ -260,3 +260,21 @@ def test_rocksdb_options(tmpdir_path):
         assert r.session.authenticated
     finally:
         a.stop()
+
+
+def test_concurrent_loads_are_each_audited_once(authd):
+    """Two importers at once, their calls interleaved: each load has its first and its last
+    call audited, not every call (a process-wide 'previous load' would audit all six)."""
+    def call(load, lo, last):
+        authd.call(U + "Import", users_pb2.ImportUsersRequest(
+            load_id=load, last=last,
+            users=[users_pb2.ImportUser(email=f"{load}-{i}@import.example")
+                   for i in range(lo, lo + 5)]), users_pb2.ImportUsersResponse)
+    before = len(import_lines(authd))
+    for lo, last in ((0, False), (5, False), (10, True)):
+        call("load-a", lo, last)
+        call("load-b", lo, last)
+    lines = import_lines(authd)[before:]
+    assert len(lines) == 4, lines
+    assert sum("target=import/load-a" in ln for ln in lines) == 2
+    assert "event=import_done load=load-b users=15" in authd.log_text()
