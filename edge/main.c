@@ -110,8 +110,8 @@ static const struct opts_spec option_table[] = {
      F(proxy_hops)},
     {"threads", 0, "EDGE_THREADS", OPTS_INT, "N", 0, 1024, NULL, "0",
      "0: a thread per connection, so a slow RPC or webhook\nnever holds up another request; "
-     "N: a pool of N threads,\nwhere token, introspection, revocation and userinfo\nwait "
-     "for authd without holding a thread",
+     "N: a pool of N threads,\nwhich a call to authd or a webhook never holds (the\n"
+     "connection waits)",
      F(threads)},
     {"conn-limit", 0, "EDGE_CONN_LIMIT", OPTS_INT, "N", 1, 1000000, NULL, "1024",
      "open connections", F(conn_limit)},

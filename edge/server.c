@@ -67,6 +67,9 @@
  * runs again with the answer. Only flows written for it (flow_token.c): one call each, nothing
  * before it that cannot happen twice. */
 #define ROUTE_ASYNC 0x100u
+/* Answered without authd (no call, no wait): run in MHD's thread even in pool mode. Every
+ * other route's flow runs on a worker thread there (see struct edge_server). */
+#define ROUTE_INLINE 0x200u
 
 /*
  * A route with json_fn takes two kinds of body: application/json goes to json_fn (raw body,
@@ -87,11 +90,11 @@ struct route {
 
 static const struct route routes[] = {
     {"GET", "/", ROUTE_PAGE, edge_flow_home, NULL},
-    {"GET", "/healthz", 0, edge_flow_healthz, NULL},
+    {"GET", "/healthz", ROUTE_INLINE, edge_flow_healthz, NULL},
     {"GET", "/readyz", 0, edge_flow_readyz, NULL},
     {"GET", "/metrics", ROUTE_METRICS, NULL, NULL},
-    {"GET", "/auth/static/style.css", 0, edge_flow_style, NULL},
-    {"GET", "/auth/static/pages.js", 0, edge_flow_script, NULL},
+    {"GET", "/auth/static/style.css", ROUTE_INLINE, edge_flow_style, NULL},
+    {"GET", "/auth/static/pages.js", ROUTE_INLINE, edge_flow_script, NULL},
     {"GET", "/auth/signup", ROUTE_PAGE, edge_flow_signup_form, NULL},
     {"POST", "/auth/signup", FORM_POST, edge_flow_signup_start, NULL},
     {"GET", "/auth/signup/confirm/", ROUTE_PAGE | ROUTE_PREFIX, edge_flow_signup_confirm_form,
@@ -222,6 +225,16 @@ struct edge_server {
     int async;
     unsigned long suspended;
     int stopping;
+    /* Pool mode: the other flows (pages, which may make several calls or a webhook) run on
+     * worker threads while their connection is suspended, so a slow authd or webhook never
+     * holds up a pool thread's other connections. Workers are started when none is idle, up
+     * to the connection limit, and live until the server stops. Under work_mu. */
+    pthread_mutex_t work_mu;
+    pthread_cond_t work_cv;
+    struct conn_state *work_head, *work_tail;
+    pthread_t *workers;
+    unsigned n_workers, n_idle, max_workers, cap_workers;
+    int work_stop;
     uint32_t rid_prefix;
     unsigned long long rid_counter;
     int metrics_token;              /* /metrics needs "Authorization: Bearer <token>" */
@@ -252,7 +265,10 @@ struct conn_state {
     unsigned async_flags;
     int async_api, async_json;
     struct MHD_Connection *conn;
-    int status;             /* for the log line */
+    int offloaded; /* waiting for a worker, not for a call: flow_err is its result */
+    int flow_err;
+    struct conn_state *work_next; /* the workers' queue */
+    int status;                   /* for the log line */
     int peer_loopback;      /* the socket peer (never X-Forwarded-For) is a loopback address */
     unsigned cors;          /* ROUTE_CORS / ROUTE_CORS_PUBLIC of the path's routes */
     const char *cors_allow; /* Access-Control-Allow-Origin: "*" or the Origin; NULL: none */
@@ -854,12 +870,112 @@ on_rpc_done(void *arg)
  * answered: the connection is suspended until the call is back (on_rpc_done), and on_request
  * calls this again then.
  */
+/* Answers with what the flow set (err: its result). */
+static enum MHD_Result
+finish_flow(struct MHD_Connection *c, struct conn_state *st, int err, int api, int json)
+{
+    struct edge_req *r = &st->req;
+    if (err != AUTHD_OK || r->status == 0) {
+        log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
+        if (json)
+            return answer_json_error(c, st, 500, "server_error", "Something went wrong");
+        return refuse(c, st, api, 500, "Sorry", "Something went wrong");
+    }
+    return send_answer(c, st);
+}
+
+/* A worker: runs queued flows (blocking calls, webhooks) and resumes their connections. */
+static void *
+worker_main(void *arg)
+{
+    struct edge_server *s = arg;
+    pthread_mutex_lock(&s->work_mu);
+    for (;;) {
+        while (s->work_head == NULL && !s->work_stop) {
+            s->n_idle++;
+            pthread_cond_wait(&s->work_cv, &s->work_mu);
+            s->n_idle--;
+        }
+        struct conn_state *st = s->work_head;
+        if (st == NULL)
+            break; /* stopping, nothing queued */
+        s->work_head = st->work_next;
+        if (s->work_head == NULL)
+            s->work_tail = NULL;
+        pthread_mutex_unlock(&s->work_mu);
+        struct edge_req *r = &st->req;
+        if (st->async_flags & ROUTE_PAGE) /* the refresh may ask authd: here, not in MHD's */
+            edge_authd_config(s->edge->authd, 1, &r->cfg);
+        st->flow_err = st->async_fn(r);
+        on_rpc_done(st);
+        pthread_mutex_lock(&s->work_mu);
+    }
+    pthread_mutex_unlock(&s->work_mu);
+    return NULL;
+}
+
+/*
+ * Queues st (its connection suspended) for a worker, starting one when none is idle. 0, or -1
+ * when no worker could be started and none exists (the caller runs the flow itself).
+ */
+static int
+offload(struct edge_server *s, struct conn_state *st)
+{
+    int ok = 0;
+    pthread_mutex_lock(&s->work_mu);
+    if (s->n_idle == 0 && s->n_workers < s->max_workers) {
+        if (s->n_workers == s->cap_workers) {
+            pthread_t *w = realloc(s->workers, (s->cap_workers + 64) * sizeof(*w));
+            if (w != NULL) {
+                s->workers = w;
+                s->cap_workers += 64;
+            }
+        }
+        if (s->n_workers < s->cap_workers &&
+            pthread_create(&s->workers[s->n_workers], NULL, worker_main, s) == 0)
+            s->n_workers++;
+    }
+    if (s->n_workers > 0) {
+        st->work_next = NULL;
+        if (s->work_tail != NULL)
+            s->work_tail->work_next = st;
+        else
+            s->work_head = st;
+        s->work_tail = st;
+        pthread_cond_signal(&s->work_cv);
+    } else {
+        ok = -1;
+    }
+    pthread_mutex_unlock(&s->work_mu);
+    return ok;
+}
+
 static enum MHD_Result
 run_flow(struct MHD_Connection *c, struct conn_state *st, edge_handler_fn fn, unsigned flags,
          int api, int json)
 {
     struct edge_req *r = &st->req;
     struct edge_server *s = st->srv;
+    if (s->async && !(flags & (ROUTE_ASYNC | ROUTE_INLINE)) &&
+        !__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
+        st->async_fn = fn;
+        st->async_flags = flags;
+        st->async_api = api;
+        st->async_json = json;
+        st->conn = c;
+        st->offloaded = 1;
+        st->waiting = 1;
+        __atomic_add_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST);
+        MHD_suspend_connection(c);
+        if (offload(s, st) == 0)
+            return MHD_YES;
+        /* No worker: run it here after all (the connection is resumed right away). */
+        if (flags & ROUTE_PAGE)
+            edge_authd_config(s->edge->authd, 1, &r->cfg);
+        st->flow_err = fn(r);
+        on_rpc_done(st);
+        return MHD_YES;
+    }
     int async = s->async && (flags & ROUTE_ASYNC) &&
                 (st->async.n_done > 0 || !__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST));
     int err;
@@ -885,13 +1001,7 @@ run_flow(struct MHD_Connection *c, struct conn_state *st, edge_handler_fn fn, un
     } else {
         err = fn(r);
     }
-    if (err != AUTHD_OK || r->status == 0) {
-        log_event(LOG_ERROR, "handler_failed", "rid=%s err=%s", r->id, authd_err_reason(err));
-        if (json)
-            return answer_json_error(c, st, 500, "server_error", "Something went wrong");
-        return refuse(c, st, api, 500, "Sorry", "Something went wrong");
-    }
-    return send_answer(c, st);
+    return finish_flow(c, st, err, api, json);
 }
 
 /*
@@ -1002,7 +1112,8 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     const char *param = NULL;
     int path_known = 0, api = 0;
     const struct route *rt = route_find(st, url, method, &param, &path_known, &api);
-    edge_authd_config(e->authd, rt != NULL && (rt->flags & ROUTE_PAGE), &r->cfg);
+    /* In pool mode a page's refresh (a call to authd) is made by the worker that runs it. */
+    edge_authd_config(e->authd, rt != NULL && (rt->flags & ROUTE_PAGE) && !st->srv->async, &r->cfg);
 
     if (st->oom)
         return refuse(c, st, api, 500, "Sorry", "Something went wrong");
@@ -1283,8 +1394,12 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     }
     if (st->answered)
         return MHD_YES;
-    if (st->waiting) { /* resumed: authd answered the flow's call */
+    if (st->waiting) { /* resumed: authd answered the flow's call, or a worker ran the flow */
         st->waiting = 0;
+        if (st->offloaded) {
+            st->offloaded = 0;
+            return finish_flow(c, st, st->flow_err, st->async_api, st->async_json);
+        }
         return run_flow(c, st, st->async_fn, st->async_flags, st->async_api, st->async_json);
     }
     if (*upload_data_size > 0) {
@@ -1446,7 +1561,10 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
         }
         flags |= MHD_ALLOW_SUSPEND_RESUME;
         s->async = 1;
+        s->max_workers = o->conn_limit > 0 ? o->conn_limit : 1024;
     }
+    pthread_mutex_init(&s->work_mu, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
     struct MHD_OptionItem tls_opts[] = {
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert_pem},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)o->tls_key_pem},
@@ -1534,6 +1652,16 @@ edge_server_stop(struct edge_server *s)
     /* The resumed requests answer (503) in MHD's threads: a moment for that, bounded. */
     if (cut)
         edge_server_drain(s, 5000);
+    /* No flow is queued or running on a worker any more (each was a suspended connection). */
+    pthread_mutex_lock(&s->work_mu);
+    s->work_stop = 1;
+    pthread_cond_broadcast(&s->work_cv);
+    pthread_mutex_unlock(&s->work_mu);
+    for (unsigned i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i], NULL);
+    free(s->workers);
+    pthread_mutex_destroy(&s->work_mu);
+    pthread_cond_destroy(&s->work_cv);
     if (s->d != NULL)
         MHD_stop_daemon(s->d);
     if (s->watchdog_started) {
