@@ -27,6 +27,10 @@ struct authd_settings {
     int64_t code_ttl;              /* seconds an OAuth authorization code stays valid */
     char token_alg[8];             /* JWS algorithm of issued tokens: "ES256" or "RS256" */
     size_t token_cache;            /* verified tokens remembered (tokcache.h); 0 = none */
+    /* Seconds between a rotation publishing a key and the key signing (signkeys_rotate_at); 0:
+     * it signs at once (authd_settings_default, for the unit tests; authd's --key-publish-delay
+     * defaults to five minutes). */
+    int64_t key_publish_delay;
     int64_t remember_ttl; /* seconds a remembered browser lives; 0 = rememberBrowserDays (tests) */
 };
 

@@ -150,6 +150,12 @@ static const struct opts_spec option_table[] = {
     {"token-cache", 0, "AUTHD_TOKEN_CACHE", OPTS_INT, "N", 0, 1000000, NULL, "8192",
      "JWTs whose verified signature is remembered\n(until their exp; 0: verify every time)",
      F(token_cache)},
+    /* Five minutes: every cache of the JWKS (the edge's refreshes within a minute by default)
+     * holds a rotated-in key well before it signs. */
+    {"key-publish-delay", 0, "AUTHD_KEY_PUBLISH_DELAY", OPTS_INT, "N", 0, DAYS(1), NULL, "300",
+     "seconds a rotated-in signing key is in the JWKS\nbefore it signs (the previous key signs\n"
+     "meanwhile; 0: at once; keys rotate --now skips it)",
+     F(set.key_publish_delay)},
     {"issuer", 0, "AUTHD_ISSUER", OPTS_STRING, "URL", 0, 0, NULL, "http://127.0.0.1:8080",
      "the edge's public base URL: the iss of every token", F(issuer)},
     {"sweep-interval", 0, "AUTHD_SWEEP_INTERVAL", OPTS_INT, "SECONDS", 1, DAYS(7), NULL, "600",

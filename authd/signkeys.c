@@ -43,7 +43,8 @@ struct signkey {
     cjose_jwk_t *jwk; /* private key; cjose_jwk_release frees it (OpenSSL clears the numbers) */
     char *pub_json;   /* public JWK with kid, alg, use: the JWKS entry; immutable once made */
     int64_t created_at;
-    int64_t retired_at;  /* 0 = active */
+    int64_t active_from; /* immutable: when it begins to sign (SigningKey.active_from) */
+    int64_t retired_at;  /* when it stops signing (0: not retired; may be ahead of now) */
     int64_t selected_at; /* immutable: SigningKey.selected_at (0: chooses nothing) */
     uint64_t serial;     /* unique per key opened in this process: what a cache entry names */
 };
@@ -124,19 +125,60 @@ signkey_expired(const struct signkeys *k, int64_t retired_at, int64_t now)
     return retired_at != 0 && now - retired_at > k->max_ttl;
 }
 
-/* The active key of alg, or NULL. With several (see signkeys_load; or two replicas that rotated at
- * once), the newest. */
+/* Whether sk's signing is over at now: its retirement has come (a rotation may set it ahead). */
+static int
+signkey_done(const struct signkey *sk, int64_t now)
+{
+    return sk->retired_at != 0 && sk->retired_at <= now;
+}
+
+/* Whether x comes after y in the order keys take over: later active_from, then later created_at,
+ * then the greater kid (two replicas rotating in the same second), so every replica agrees. */
+static int
+signkey_later(const struct signkey *x, const struct signkey *y)
+{
+    if (x->active_from != y->active_from)
+        return x->active_from > y->active_from;
+    if (x->created_at != y->created_at)
+        return x->created_at > y->created_at;
+    return strcmp(x->kid, y->kid) > 0;
+}
+
+/*
+ * The key that signs for alg at now, or NULL when alg has none that is not done. A key signs from
+ * its active_from until its retired_at: every replica reads both from the store, so they agree
+ * on it without a timer of their own. With several in that window (two replicas that rotated at
+ * once; see signkeys_load), the latest to take over. With none in it (only when a replica's clock
+ * runs behind the one that rotated), the next to begin, so that alg never stops signing.
+ */
 static struct signkey *
-signkeys_active(struct signkeys *k, const char *alg)
+signkeys_active(struct signkeys *k, const char *alg, int64_t now)
+{
+    struct signkey *best = NULL, *next = NULL;
+    for (size_t i = 0; i < k->n; i++) {
+        struct signkey *sk = &k->keys[i];
+        if (strcmp(sk->alg, alg) != 0 || signkey_done(sk, now))
+            continue;
+        if (sk->active_from <= now) {
+            if (best == NULL || signkey_later(sk, best))
+                best = sk;
+        } else if (next == NULL || signkey_later(next, sk)) {
+            next = sk;
+        }
+    }
+    return best != NULL ? best : next;
+}
+
+/* The key of alg that signs last: not retired (retired_at 0), the current signer or the one
+ * waiting for its active_from. One per alg but after concurrent rotations (signkeys_load). */
+static struct signkey *
+signkeys_latest(struct signkeys *k, const char *alg)
 {
     struct signkey *best = NULL;
     for (size_t i = 0; i < k->n; i++) {
         struct signkey *sk = &k->keys[i];
-        /* Ties (two replicas rotating in the same second) go to the greater kid, so every
-         * replica picks the same key. */
         if (sk->retired_at == 0 && strcmp(sk->alg, alg) == 0 &&
-            (best == NULL || sk->created_at > best->created_at ||
-             (sk->created_at == best->created_at && strcmp(sk->kid, best->kid) > 0)))
+            (best == NULL || signkey_later(sk, best)))
             best = sk;
     }
     return best;
@@ -217,6 +259,7 @@ signkey_fill(struct signkey *sk, cjose_jwk_t *jwk, const char *kid, const char *
     memcpy(sk->kid, kid, strlen(kid) + 1); /* lengths checked above */
     memcpy(sk->alg, alg, strlen(alg) + 1);
     sk->created_at = created_at;
+    sk->active_from = created_at;
     sk->retired_at = retired_at;
     sk->serial = atomic_fetch_add(&signkeys_serials, 1) + 1;
 out:
@@ -318,8 +361,11 @@ signkey_open(struct authd *a, const Authd__Storage__SigningKey *rec, struct sign
         goto out;
     }
     r = signkey_fill(sk, jwk, rec->kid, alg, rec->created_at, rec->retired_at);
-    if (r == AUTHD_OK)
+    if (r == AUTHD_OK) {
         sk->selected_at = rec->selected_at;
+        /* 0: a key made before publication delays, which signed from its creation. */
+        sk->active_from = rec->active_from != 0 ? rec->active_from : rec->created_at;
+    }
 out:
     secret_freezero(pt, ptlen);
     return r;
@@ -482,7 +528,7 @@ signkeys_retire_extra(struct signkeys *k, const struct signkeys_recs *rs, struct
         for (size_t j = 0; j < k->n; j++)
             if (strcmp(k->keys[j].kid, m->kid) == 0)
                 cur = &k->keys[j];
-        if (cur == NULL || cur->retired_at != 0 || signkeys_active(k, cur->alg) == cur)
+        if (cur == NULL || cur->retired_at != 0 || signkeys_latest(k, cur->alg) == cur)
             continue;
         cur->retired_at = now;
         m->retired_at = now;
@@ -506,7 +552,7 @@ signkeys_ensure_es256(struct authd *a, struct signkeys *k, struct store_batch *b
     int r = AUTHD_OK;
 
     memset(&sk, 0, sizeof(sk));
-    if (signkeys_active(k, "ES256") != NULL)
+    if (signkeys_active(k, "ES256", a->now()) != NULL)
         return AUTHD_OK;
     if ((r = signkeys_reserve(k)) != AUTHD_OK)
         goto out;
@@ -736,14 +782,23 @@ signkeys_fetch(struct signkeys *k, const char *kid)
     rpc_msg_free(&m->base);
 }
 
+/* Whether a rotation whose key takes over at from ends sk's signing then: sk is of alg and
+ * would sign (or still be waiting to sign) past from. */
+static int
+rotate_retires(const struct signkey *sk, const char *alg, int64_t from)
+{
+    return strcmp(sk->alg, alg) == 0 && (sk->retired_at == 0 || sk->retired_at > from);
+}
+
 /*
- * A rotation's stored part, added to b (under rotate_lock, k's array reserved): every active
- * key of alg is retired at now - one, or several when replicas rotated at once; each is read
- * back from the store so that only retired_at changes - and keys whose retirement has expired
- * are deleted.
+ * A rotation's stored part, added to b (under rotate_lock, k's array reserved): every key of alg
+ * that would sign past from (the new key's active_from) retires at from - the current signer, a
+ * key still waiting for its own active_from after an earlier rotation, or several when replicas
+ * rotated at once; each is read back from the store so that only retired_at changes - and keys
+ * whose retirement has expired are deleted.
  */
 static int
-rotate_stage(struct authd *a, struct signkeys *k, const char *alg, int64_t now,
+rotate_stage(struct authd *a, struct signkeys *k, const char *alg, int64_t now, int64_t from,
              struct store_batch *b)
 {
     Authd__Storage__SigningKey *prev = NULL;
@@ -751,13 +806,13 @@ rotate_stage(struct authd *a, struct signkeys *k, const char *alg, int64_t now,
     int r = AUTHD_OK;
 
     for (size_t i = 0; i < k->n && r == AUTHD_OK; i++) {
-        if (k->keys[i].retired_at != 0 || strcmp(k->keys[i].alg, alg) != 0)
+        if (!rotate_retires(&k->keys[i], alg, from))
             continue;
         if ((r = signkeys_key_name(name, k->keys[i].kid)) == AUTHD_OK)
             r = rec_get(a->store, NULL, 0, name, &authd__storage__signing_key__descriptor,
                         (ProtobufCMessage **)&prev);
-        if (r == AUTHD_OK) {
-            prev->retired_at = now;
+        if (r == AUTHD_OK && (prev->retired_at == 0 || prev->retired_at > from)) {
+            prev->retired_at = from;
             r = rec_batch_put(b, name, &prev->base);
         }
         rpc_msg_free(prev != NULL ? &prev->base : NULL);
@@ -772,15 +827,16 @@ rotate_stage(struct authd *a, struct signkeys *k, const char *alg, int64_t now,
     return r;
 }
 
-/* A stored rotation's same change in memory, where nothing can fail any more: the active keys
- * of alg retire, expired ones go, *sk (owned by the array from now on) joins. */
+/* A stored rotation's same change in memory, where nothing can fail any more: the keys of alg
+ * that would sign past from retire at from, expired ones go, *sk (owned by the array from now
+ * on) joins. */
 static void
-rotate_apply(struct signkeys *k, const char *alg, int64_t now, struct signkey *sk)
+rotate_apply(struct signkeys *k, const char *alg, int64_t now, int64_t from, struct signkey *sk)
 {
     pthread_rwlock_wrlock(&k->lock);
     for (size_t i = 0; i < k->n; i++)
-        if (k->keys[i].retired_at == 0 && strcmp(k->keys[i].alg, alg) == 0)
-            k->keys[i].retired_at = now;
+        if (rotate_retires(&k->keys[i], alg, from))
+            k->keys[i].retired_at = from;
     size_t w = 0;
     for (size_t i = 0; i < k->n; i++) {
         if (signkey_expired(k, k->keys[i].retired_at, now))
@@ -796,6 +852,13 @@ rotate_apply(struct signkeys *k, const char *alg, int64_t now, struct signkey *s
 int
 signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
 {
+    return signkeys_rotate_at(a, k, alg, 0, kid, NULL);
+}
+
+int
+signkeys_rotate_at(struct authd *a, struct signkeys *k, const char *alg, int at_once, char *kid,
+                   int64_t *active_from)
+{
     struct signkey sk;
     Authd__Storage__SigningKey *fresh = NULL;
     struct store_batch *b = NULL;
@@ -806,6 +869,8 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
     memset(&sk, 0, sizeof(sk));
     if (kid != NULL)
         kid[0] = '\0';
+    if (active_from != NULL)
+        *active_from = 0;
     /* No algorithm named: the key that signs access tokens now is the one to replace. */
     const char *name_alg =
         alg == NULL || alg[0] == '\0' ? signkeys_access_alg(k) : signkeys_alg_name(alg);
@@ -838,28 +903,42 @@ signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid)
             sel = k->keys[i].selected_at + 1;
     sk.selected_at = sel;
     fresh->selected_at = sel;
-    if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
-        (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
-        goto out;
     pthread_rwlock_wrlock(&k->lock);
     r = signkeys_reserve(k);
     pthread_rwlock_unlock(&k->lock);
     if (r != AUTHD_OK)
         goto out;
-    /* After the reserve: a pointer into the array is good until the array changes again. Every
-     * active key of alg retires: one, or several when replicas rotated at once. */
-    struct signkey *old = signkeys_active(k, name_alg);
+    /* After the reserve: a pointer into the array is good until the array changes again. */
+    struct signkey *old = signkeys_active(k, name_alg, now);
     if (old != NULL)
         snprintf(old_kid, sizeof(old_kid), "%s", old->kid); /* the array moves below */
-    if ((r = rotate_stage(a, k, name_alg, now, b)) != AUTHD_OK ||
+    /* Publish before sign: the new key is in the JWKS from the commit on, but signs only from
+     * `from`, the publication delay later, so that every cache of the key set (the edge's, a
+     * resource server's) has refreshed and holds it before the first token it signs; the keys
+     * before it sign until then. With no key of alg to sign meanwhile (nothing of alg can be
+     * cached), or asked to (an emergency), it signs at once. The stored times decide on every
+     * replica (signkeys_active). */
+    int64_t delay = a->set.key_publish_delay > 0 ? a->set.key_publish_delay : 0;
+    int64_t from = at_once || old == NULL ? now : now + delay;
+    sk.active_from = from;
+    fresh->active_from = from;
+    if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
+        (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
+        goto out;
+    /* Every key of alg that would sign past `from` retires then: the current one, one still
+     * waiting after an earlier rotation, or several when replicas rotated at once. */
+    if ((r = rotate_stage(a, k, name_alg, now, from, b)) != AUTHD_OK ||
         (r = store_batch_commit(a->store, b)) != AUTHD_OK)
         goto out;
-    rotate_apply(k, name_alg, now, &sk);
-    log_event(LOG_INFO, "signkey_rotated", "kid=%s alg=%s retired=%s",
+    rotate_apply(k, name_alg, now, from, &sk);
+    log_event(LOG_INFO, "signkey_rotated", "kid=%s alg=%s retired=%s signs_in=%lld",
               log_quote(sk.kid, q, sizeof(q)), name_alg,
-              old_kid[0] != '\0' ? log_quote(old_kid, q2, sizeof(q2)) : "none");
+              old_kid[0] != '\0' ? log_quote(old_kid, q2, sizeof(q2)) : "none",
+              (long long)(from - now));
     if (kid != NULL)
         snprintf(kid, SIGNKEYS_KID_MAX, "%s", sk.kid);
+    if (active_from != NULL)
+        *active_from = from;
     memset(&sk, 0, sizeof(sk)); /* the array owns it now */
     r = AUTHD_OK;
 out:
@@ -909,7 +988,7 @@ signkeys_sign_typ(struct signkeys *k, const char *alg, const char *typ, const ch
         goto out;
     pthread_rwlock_rdlock(&k->lock);
     locked = 1;
-    struct signkey *sk = signkeys_active(k, name_alg);
+    struct signkey *sk = signkeys_active(k, name_alg, k->now());
     if (sk == NULL) {
         r = AUTHD_ERR_NOT_FOUND;
         goto out;
@@ -1080,12 +1159,15 @@ signkeys_access_alg(struct signkeys *k)
         return "ES256";
     signkeys_refresh(k);
     pthread_rwlock_rdlock(&k->lock);
+    int64_t now = k->now();
     const struct signkey *best = NULL;
     for (size_t i = 0; i < k->n; i++) {
         const struct signkey *sk = &k->keys[i];
         /* Ties cannot come from one replica (rotations number their choices); between two that
-         * rotated at once, the greater kid, so every replica picks the same. */
-        if (sk->retired_at == 0 && sk->selected_at > 0 &&
+         * rotated at once, the greater kid, so every replica picks the same. A choice counts from
+         * its rotation on, while its key still waits for its active_from: the active key of
+         * that algorithm signs meanwhile, published as long as it is. */
+        if (!signkey_done(sk, now) && sk->selected_at > 0 &&
             (best == NULL || sk->selected_at > best->selected_at ||
              (sk->selected_at == best->selected_at && strcmp(sk->kid, best->kid) > 0)))
             best = sk;
@@ -1127,7 +1209,9 @@ signkeys_list(struct signkeys *k, struct signkeys_info **out, size_t *n)
         const char *alg = signkeys_alg_name(sk->alg);
         snprintf(v[i].alg, sizeof(v[i].alg), "%s", alg != NULL ? alg : sk->alg);
         v[i].created_at = sk->created_at;
+        v[i].active_from = sk->active_from;
         v[i].retired_at = sk->retired_at;
+        v[i].signing = signkeys_active(k, sk->alg, now) == sk;
         v[i].published = signkey_published(k, sk, now);
     }
     *n = k->n;
@@ -1153,7 +1237,7 @@ signkeys_ensure(struct authd *a, struct signkeys *k, const char *alg)
     if (a == NULL || k == NULL || name_alg == NULL)
         return r;
     pthread_rwlock_rdlock(&k->lock);
-    int have = signkeys_active(k, name_alg) != NULL;
+    int have = signkeys_active(k, name_alg, k->now()) != NULL;
     pthread_rwlock_unlock(&k->lock);
     if (have)
         return AUTHD_OK;
@@ -1172,9 +1256,10 @@ signkeys_ensure(struct authd *a, struct signkeys *k, const char *alg)
     pthread_mutex_lock(&k->rotate_lock);
     rotating = 1;
     r = AUTHD_OK;
-    if (signkeys_active(k, name_alg) != NULL)
+    if (signkeys_active(k, name_alg, a->now()) != NULL)
         goto out; /* made meanwhile: ours is dropped unstored */
-    sk.created_at = fresh->created_at = a->now();
+    /* Nothing of alg could be cached: it signs at once (active_from 0 = from created_at). */
+    sk.created_at = sk.active_from = fresh->created_at = a->now();
     if ((r = signkeys_key_name(name, sk.kid)) != AUTHD_OK ||
         (r = rec_batch_put(b, name, &fresh->base)) != AUTHD_OK)
         goto out;
@@ -1198,6 +1283,15 @@ out:
     rpc_msg_free(fresh != NULL ? &fresh->base : NULL);
     store_batch_free(b);
     return r;
+}
+
+int64_t
+signkeys_cache_max_ms(const struct authd *a)
+{
+    if (a == NULL || a->set.key_publish_delay <= 0)
+        return 0;
+    int64_t ms = a->set.key_publish_delay * 1000 - (a->refresh_ms > 0 ? a->refresh_ms : 0) - 2000;
+    return ms > 0 ? ms : 0;
 }
 
 int
@@ -1265,9 +1359,11 @@ signkeys_retire(struct signkeys *k, const char *kid, char *alg)
                 (ProtobufCMessage **)&m);
     if (r == AUTHD_OK && strcmp(m->kid, kid) != 0)
         r = AUTHD_ERR_NOT_FOUND;
-    if (r == AUTHD_OK && m->retired_at == 0) {
-        /* The active key signs every new token of its algorithm: retiring it would leave the
-         * algorithm with no key. A rotation retires it (and keeps it published a while). */
+    if (r == AUTHD_OK && (m->retired_at == 0 || m->retired_at > k->now())) {
+        /* Active: it signs now, or will (a rotated-in key waiting for its active_from, or the
+         * key that signs until then). Retiring either would leave the algorithm with no key to
+         * sign at some moment. A rotation retires it (and keeps it published a while); an
+         * emergency rotation (at once) ends the signing of every such key now. */
         const char *an = signkeys_alg_name(m->alg);
         if (alg != NULL)
             snprintf(alg, SIGNKEYS_ALG_TEXT, "%s", an != NULL ? an : "?");

@@ -35,12 +35,27 @@ void signkeys_free(struct signkeys *k);
 
 /*
  * Creates a new key for alg ("ES256" or "RS256"; NULL or "" = signkeys_access_alg(k)), stores
- * it, and makes it the active one for that algorithm, retiring the one before. The rotation is
+ * it, and makes it the active one for that algorithm, retiring the one before, after the
+ * publication delay (signkeys_rotate_at with at_once 0). The rotation is
  * also the administrator's choice: alg becomes the algorithm of access tokens on every replica
  * sharing the store (SigningKey.selected_at). kid (SIGNKEYS_KID_MAX bytes) receives its id.
  * AUTHD_OK, AUTHD_ERR_INVALID_ARGUMENT (unknown alg) or an error.
  */
 int signkeys_rotate(struct authd *a, struct signkeys *k, const char *alg, char *kid);
+
+/*
+ * signkeys_rotate, publishing before signing: the new key is published (signkeys_jwks) from the
+ * moment the rotation is stored but signs only from a->set.key_publish_delay seconds later
+ * (*active_from, unix seconds, when not NULL); the keys of alg before it sign until then and
+ * retire at that moment (SigningKey.retired_at, ahead of now meanwhile). So every cache of the
+ * JWKS that refreshes more often than the delay holds the key before any token it signs. Every
+ * replica decides which key signs from the stored active_from and retired_at against its own
+ * clock (keep clocks in sync), not from a timer. at_once (an emergency: a key suspected
+ * leaked) or no key of alg to sign meanwhile: it signs at once, and the keys before it stop now.
+ * A second rotation during the delay retires the waiting key too, at the new key's active_from.
+ */
+int signkeys_rotate_at(struct authd *a, struct signkeys *k, const char *alg, int at_once, char *kid,
+                       int64_t *active_from);
 
 /*
  * Makes sure alg ("ES256" or "RS256") has an active key: when it has none, creates and stores
@@ -89,9 +104,11 @@ int signkeys_jwks(struct signkeys *k, char **json);
  * this replica's memory at once (other replicas sharing the store drop it at their next reread,
  * within refresh_ms), so it is no longer published in the JWKS and tokens it signed no longer
  * verify. For a key an operator no longer trusts, before its published time runs out.
- * AUTHD_OK; AUTHD_ERR_NOT_FOUND (no such kid); AUTHD_ERR_INVALID_ARGUMENT when kid is the active
- * key of its algorithm (alg, SIGNKEYS_ALG_TEXT bytes, may be NULL, then receives "ES256" or
- * "RS256": rotate that algorithm first); a storage error.
+ * AUTHD_OK; AUTHD_ERR_NOT_FOUND (no such kid); AUTHD_ERR_INVALID_ARGUMENT when kid is active:
+ * it signs now or will (its stored retired_at is 0 or ahead of now: the signer until a rotated-in
+ * key takes over, or that waiting key) (alg, SIGNKEYS_ALG_TEXT bytes, may be NULL, then receives
+ * "ES256" or "RS256": rotate that algorithm first, and wait for the new key to sign, or rotate
+ * at once); a storage error.
  */
 #define SIGNKEYS_ALG_TEXT 8
 int signkeys_retire(struct signkeys *k, const char *kid, char *alg);
@@ -101,8 +118,10 @@ struct signkeys_info {
     char kid[SIGNKEYS_KID_MAX];
     char alg[8];
     int64_t created_at;
-    int64_t retired_at; /* 0: active (signs for its algorithm) */
-    int published;      /* in the JWKS: active, or retired less than the longest token TTL ago */
+    int64_t active_from; /* signs from then (unix seconds) */
+    int64_t retired_at;  /* stops (or stopped) signing then; 0: not retired */
+    int signing;         /* signs for its algorithm now (signkeys_sign would use it) */
+    int published;       /* in the JWKS: active, or retired less than the longest token TTL ago */
 };
 
 /*
@@ -110,5 +129,14 @@ struct signkeys_info {
  * (malloc'd array of *n; free with free(); NULL when none). AUTHD_OK or AUTHD_ERR_NOMEM.
  */
 int signkeys_list(struct signkeys *k, struct signkeys_info **out, size_t *n);
+
+/*
+ * How long (ms) a cache may serve the key set signkeys_jwks returns now and still hold every key
+ * that signs meanwhile (JwksResponse.cache_max_ms): the publication delay less refresh_ms (another
+ * replica's rotation reaches this one's key set that late), one second (times are stored in
+ * whole seconds) and one more (clock skew between replicas); 0 when that leaves nothing, or
+ * with no delay. A key rotated at once is the exception (it signs before caches refresh).
+ */
+int64_t signkeys_cache_max_ms(const struct authd *a);
 
 #endif

@@ -604,13 +604,16 @@ clients_rotate_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufC
     const Authd__V1__RotateKeysRequest *req = (const void *)reqm;
     Authd__V1__RotateKeysResponse *resp = (void *)respm;
     char kid[SIGNKEYS_KID_MAX];
-    int r = a->keys != NULL ? signkeys_rotate(a, a->keys, req->alg, kid) : AUTHD_ERR_UNAVAILABLE;
+    int64_t from = 0;
+    int r = a->keys != NULL ? signkeys_rotate_at(a, a->keys, req->alg, req->now, kid, &from)
+                            : AUTHD_ERR_UNAVAILABLE;
     /* signkeys_rotate logged the kid and algorithm; this is who asked. */
     admin_audit(ctx, "ClientAdmin/RotateKeys",
                 r == AUTHD_OK ? rpc_ctx_printf(ctx, "keys/%s", kid) : "keys", r);
     if (r != AUTHD_OK)
         return r;
     resp->kid = rpc_ctx_strdup(ctx, kid);
+    resp->active_from = from;
     return resp->kid != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
 }
 
@@ -648,7 +651,9 @@ clients_list_keys(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMe
         k->created_at = v[i].created_at;
         k->retired_at = v[i].retired_at;
         k->published = v[i].published;
-        k->access_tokens = v[i].retired_at == 0 && strcmp(v[i].alg, access_alg) == 0;
+        k->active_from = v[i].active_from;
+        k->signing = v[i].signing;
+        k->access_tokens = v[i].signing && strcmp(v[i].alg, access_alg) == 0;
         resp->keys[resp->n_keys++] = k;
     }
     free(v);
@@ -669,8 +674,10 @@ clients_retire_key(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCM
         rpc_ctx_set_message(ctx, rpc_ctx_printf(ctx, "signing key %.64s not found", req->kid));
     else if (r == AUTHD_ERR_INVALID_ARGUMENT)
         rpc_ctx_set_message(ctx, rpc_ctx_printf(ctx,
-                                                "signing key %s is the active %s key; rotate %s "
-                                                "first (keys rotate --alg %s), then retire it",
+                                                "signing key %s is the active %s key (it signs "
+                                                "now or will); rotate %s first (keys rotate --alg "
+                                                "%s) and retire it once its successor signs, or "
+                                                "rotate with --now",
                                                 req->kid, alg, alg, alg));
     admin_audit(ctx, "ClientAdmin/RetireKey", rpc_ctx_printf(ctx, "keys/%.64s", req->kid), r);
     return r;

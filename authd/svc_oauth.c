@@ -2261,6 +2261,8 @@ oauth_jwks(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
         return r;
     resp->jwks_json = rpc_ctx_strdup(ctx, json);
     resp->issuer = rpc_ctx_strdup(ctx, a->issuer);
+    /* The edge serves its copy no longer than this (edge/jwks_cache.c): publish before sign. */
+    resp->cache_max_ms = signkeys_cache_max_ms(a);
     free(json);
     return resp->jwks_json != NULL && resp->issuer != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
 }

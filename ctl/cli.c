@@ -144,6 +144,10 @@ static const struct opts_spec id_alg_table[] = {
      "algorithm of the new key, which signs access tokens from then on (default: the one "
      "signing them now)",
      F(alg)},
+    {"now", 0, NULL, OPTS_FLAG, NULL, 0, 0, NULL, NULL,
+     "the new key signs at once, not after authd's --key-publish-delay (an emergency: caches of "
+     "the JWKS refuse its tokens until they refresh)",
+     F(now)},
     CTL_OUTPUT_ROW(struct client_args),
 };
 #undef F
@@ -160,7 +164,8 @@ ctl_parse_id_alg(struct ctl *ctl, int argc, char **argv, const char *cmd, const 
     };
     static const struct opts_program keys = {
         .name = "authctl keys",
-        .synopsis = "usage: authctl keys list | rotate [--alg ES256|RS256] | retire [--] KID\n",
+        .synopsis =
+            "usage: authctl keys list | rotate [--alg ES256|RS256] [--now] | retire [--] KID\n",
         .specs = id_alg_table,
         .n_specs = sizeof(id_alg_table) / sizeof(id_alg_table[0]),
     };
@@ -174,6 +179,8 @@ ctl_parse_id_alg(struct ctl *ctl, int argc, char **argv, const char *cmd, const 
         return ctl_usage_error("'%s %s' does not take --id", cmd, argv[0]);
     if (a->alg != NULL && strchr(allowed, 'a') == NULL)
         return ctl_usage_error("'%s %s' does not take --alg", cmd, argv[0]);
+    if (a->now && strchr(allowed, 'n') == NULL)
+        return ctl_usage_error("'%s %s' does not take --now", cmd, argv[0]);
     return AUTHCTL_OK;
 }
 

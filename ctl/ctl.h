@@ -119,13 +119,14 @@ int ctl_parse_sub(struct ctl *ctl, const struct opts_program *p, int argc, char 
 struct client_args {
     const char *id;
     const char *alg;
+    int now; /* keys rotate --now */
     const char *output;
 };
 
 /*
  * Parses --id, --alg and -o for 'cmd argv[0]' (cmd: "client" or "keys"); allowed lists the
- * letters SUB takes (i: --id, a: --alg), so that nothing is silently ignored. a's strings are
- * borrowed from argv.
+ * letters SUB takes (i: --id, a: --alg, n: --now), so that nothing is silently ignored. a's strings
+ * are borrowed from argv.
  */
 int ctl_parse_id_alg(struct ctl *ctl, int argc, char **argv, const char *cmd, const char *allowed,
                      struct client_args *a);

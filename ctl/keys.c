@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `authctl keys rotate [--alg ES256|RS256]`: a new token signing key becomes the active one for
- * its algorithm, and that algorithm signs access tokens from then on (without --alg: the one that
- * signs them now). `authctl keys list`: every key authd holds, with its state. `authctl keys
- * retire KID`: a key that is no longer active leaves the store (and the JWKS) at once. */
+/* `authctl keys rotate [--alg ES256|RS256] [--now]`: a new token signing key, published at once,
+ * becomes the active one for its algorithm after authd's --key-publish-delay (with --now: at
+ * once), and that algorithm signs access tokens from then on (without --alg: the one that signs
+ * them now). `authctl keys list`: every key authd holds, with its state. `authctl keys retire
+ * KID`: a key that no longer signs (and will not) leaves the store (and the JWKS) at once. */
 #include "ctl/ctl.h"
 
 #include <stdio.h>
@@ -26,12 +27,26 @@ time_text(int64_t t, char *buf, size_t cap)
     return buf;
 }
 
-/* A key's state in words: "active" (and "access tokens" when it signs them), or "retired". */
+/* A key's state in one word: "active" (it signs now), "pending" (published, signs from its
+ * active_from: a rotation's publication delay) or "retired" (it signs no more). */
+static const char *
+key_state_word(const Authd__V1__SigningKeyInfo *k)
+{
+    if (k->signing)
+        return "active";
+    return k->retired_at == 0 || k->retired_at > (int64_t)time(NULL) ? "pending" : "retired";
+}
+
+/* A key's state in words: the word, "access tokens" when it signs them, "in JWKS" for a
+ * retired key still published. */
 static const char *
 key_state(const Authd__V1__SigningKeyInfo *k)
 {
-    if (k->retired_at != 0)
+    const char *w = key_state_word(k);
+    if (strcmp(w, "retired") == 0)
         return k->published ? "retired (in JWKS)" : "retired";
+    if (strcmp(w, "pending") == 0)
+        return "pending (in JWKS)";
     return k->access_tokens ? "active (access tokens)" : "active";
 }
 
@@ -40,7 +55,7 @@ keys_list(struct ctl *ctl)
 {
     Authd__V1__ListKeysRequest req = AUTHD__V1__LIST_KEYS_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
-    char c[32], r[32];
+    char c[32], r[32], f[32];
 
     int rc = ctl_call(ctl, "keys list", "/authd.v1.ClientAdmin/ListKeys", &req.base,
                       &authd__v1__list_keys_response__descriptor, &resp);
@@ -51,12 +66,13 @@ keys_list(struct ctl *ctl)
         json_t *all = json_array();
         for (size_t i = 0; all != NULL && i < lr->n_keys; i++) {
             const Authd__V1__SigningKeyInfo *k = lr->keys[i];
-            json_t *j =
-                json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b, s:b}", "kid", k->kid, "alg", k->alg,
-                          "created", time_text(k->created_at, c, sizeof(c)), "retired",
-                          k->retired_at != 0 ? time_text(k->retired_at, r, sizeof(r)) : NULL,
-                          "state", k->retired_at != 0 ? "retired" : "active", "published",
-                          k->published, "access_tokens", k->access_tokens);
+            json_t *j = json_pack(
+                "{s:s, s:s, s:s, s:s, s:s?, s:s, s:b, s:b}", "kid", k->kid, "alg", k->alg,
+                "created", time_text(k->created_at, c, sizeof(c)), "signs_from",
+                time_text(k->active_from != 0 ? k->active_from : k->created_at, f, sizeof(f)),
+                "retired", k->retired_at != 0 ? time_text(k->retired_at, r, sizeof(r)) : NULL,
+                "state", key_state_word(k), "published", k->published, "access_tokens",
+                k->access_tokens);
             if (j == NULL || json_array_append_new(all, j) != 0) {
                 json_decref(all);
                 all = NULL;
@@ -68,13 +84,15 @@ keys_list(struct ctl *ctl)
     if (lr->n_keys == 0)
         puts("no keys");
     else
-        printf("%-24s  %-6s  %-20s  %-20s  %s\n", "KID", "ALG", "CREATED", "RETIRED", "STATE");
+        printf("%-24s  %-6s  %-20s  %-20s  %-20s  %s\n", "KID", "ALG", "CREATED", "SIGNS FROM",
+               "RETIRED", "STATE");
     for (size_t i = 0; i < lr->n_keys; i++) {
         const Authd__V1__SigningKeyInfo *k = lr->keys[i];
         ctl_print_padded(k->kid, 24);
         fputs("  ", stdout);
         ctl_print_padded(k->alg, 6);
-        printf("  %-20s  %-20s  %s\n", time_text(k->created_at, c, sizeof(c)),
+        printf("  %-20s  %-20s  %-20s  %s\n", time_text(k->created_at, c, sizeof(c)),
+               time_text(k->active_from != 0 ? k->active_from : k->created_at, f, sizeof(f)),
                time_text(k->retired_at, r, sizeof(r)), key_state(k));
     }
     rpc_msg_free(resp);
@@ -129,8 +147,8 @@ ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
         return keys_retire(ctl, argc, argv);
     if (argc < 1 || (strcmp(argv[0], "rotate") != 0 && strcmp(argv[0], "list") != 0))
         return ctl_usage_error("the keys commands are 'keys list', 'keys rotate [--alg "
-                               "ES256|RS256]' and 'keys retire KID'");
-    if ((rc = ctl_parse_id_alg(ctl, argc, argv, "keys", argv[0][0] == 'r' ? "a" : "", &a)) !=
+                               "ES256|RS256] [--now]' and 'keys retire KID'");
+    if ((rc = ctl_parse_id_alg(ctl, argc, argv, "keys", argv[0][0] == 'r' ? "an" : "", &a)) !=
         AUTHCTL_OK)
         return rc;
     if (strcmp(argv[0], "list") == 0)
@@ -139,6 +157,7 @@ ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
         return ctl_usage_error("--alg takes ES256 or RS256");
     if (a.alg != NULL)
         req.alg = (char *)a.alg;
+    req.now = a.now != 0;
     rc = ctl_call(ctl, "keys rotate", "/authd.v1.ClientAdmin/RotateKeys", &req.base,
                   &authd__v1__rotate_keys_response__descriptor, &resp);
     if (rc != AUTHCTL_OK)
@@ -150,10 +169,17 @@ ctl_cmd_keys(struct ctl *ctl, int argc, char **argv)
         return AUTHCTL_REFUSED;
     }
     if (ctl->json) {
-        rc = ctl_print_json(json_pack("{s:s}", "kid", kr->kid));
+        char f[32];
+        rc = ctl_print_json(json_pack("{s:s, s:s}", "kid", kr->kid, "signs_from",
+                                      time_text(kr->active_from, f, sizeof(f))));
     } else {
+        /* The kid alone on stdout (scripts read it); when it signs, for the operator. */
         ctl_print_safe(stdout, kr->kid);
         fputc('\n', stdout);
+        char f[32];
+        if (kr->active_from > (int64_t)time(NULL))
+            fprintf(stderr, "authctl: published now; signs from %s (authd's --key-publish-delay)\n",
+                    time_text(kr->active_from, f, sizeof(f)));
         rc = AUTHCTL_OK;
     }
     rpc_msg_free(resp);

@@ -543,8 +543,9 @@ def test_keys_list(authd):
     assert len(old) == 1 and old[0]["access_tokens"] and old[0]["published"]
     assert old[0]["retired"] is None and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
                                                    old[0]["created"])
-    new = ctl(authd, "keys", "rotate", "--alg", "ES256").stdout.strip()
-    rs = ctl(authd, "keys", "rotate", "--alg", "RS256").stdout.strip()
+    # --now: the new keys sign at once (the delayed default is test_keys_publish_before_sign).
+    new = ctl(authd, "keys", "rotate", "--alg", "ES256", "--now").stdout.strip()
+    rs = ctl(authd, "keys", "rotate", "--alg", "RS256", "--now").stdout.strip()
     keys = {k["kid"]: k for k in listed()}
     assert keys[old[0]["kid"]]["state"] == "retired" and keys[old[0]["kid"]]["retired"]
     assert keys[old[0]["kid"]]["published"]  # still in the JWKS for the tokens it signed
@@ -558,7 +559,7 @@ def test_keys_list(authd):
     p = ctl(authd, "keys", "list")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0].split() == ["KID", "ALG", "CREATED", "RETIRED", "STATE"]
+    assert lines[0].split() == ["KID", "ALG", "CREATED", "SIGNS", "FROM", "RETIRED", "STATE"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == set(keys)
     assert rows[rs].split()[1] == "RS256" and rows[rs].endswith("active (access tokens)")
@@ -716,8 +717,8 @@ def test_keys_retire(authd):
     assert f"signing key {old} is the active ES256 key" in p.stderr and "rotate" in p.stderr, \
         p.stderr
     assert old in jwks_kids(authd) and introspect_active(authd, "retire-cc", tok)
-    # Rotated, the old key stays published and its token verifies, until it is retired.
-    new = ctl(authd, "keys", "rotate", "--alg", "ES256").stdout.strip()
+    # Rotated (at once), the old key stays published and its token verifies, until it is retired.
+    new = ctl(authd, "keys", "rotate", "--alg", "ES256", "--now").stdout.strip()
     assert old in jwks_kids(authd) and introspect_active(authd, "retire-cc", tok)
     p = ctl(authd, "keys", "retire", "--", old)
     assert p.returncode == 0 and p.stdout == f"keys/{old} retired\n", (p.stdout, p.stderr)
@@ -737,8 +738,8 @@ def test_keys_retire(authd):
         assert p.returncode == 1 and f"signing key {kid} not found" in p.stderr, p.stderr
         assert "not_found" in p.stderr
     # -o json.
-    rs = ctl(authd, "keys", "rotate", "--alg", "RS256").stdout.strip()
-    rs2 = ctl(authd, "keys", "rotate", "--alg", "RS256").stdout.strip()
+    rs = ctl(authd, "keys", "rotate", "--alg", "RS256", "--now").stdout.strip()
+    rs2 = ctl(authd, "keys", "rotate", "--alg", "RS256", "--now").stdout.strip()
     p = ctl(authd, "keys", "retire", "--", rs, "-o", "json")
     assert p.returncode == 0 and json.loads(p.stdout) == {"kid": rs, "state": "retired"}, p.stderr
     assert rs2 in jwks_kids(authd) and rs not in jwks_kids(authd)
@@ -748,6 +749,62 @@ def test_keys_retire(authd):
     assert ctl(authd, "keys", "retire", new, "--alg", "ES256").returncode == 2
     assert ctl(authd, "keys", "retire", new, "--id", "x").returncode == 2
     assert new in jwks_kids(authd)
+
+
+def token_kid(tok):
+    return json.loads(base64.urlsafe_b64decode(tok.split(".")[0] + "=="))["kid"]
+
+
+def test_keys_publish_before_sign(authd):
+    """authd's default: a rotated-in key is published at once but signs only after
+    --key-publish-delay (5 minutes), the old key signing until then; `keys list` says which is
+    which, and neither can be retired meanwhile (each is active: one signs, the other will).
+    `keys rotate --now` makes the new key sign at once and ends the others' turn. Before, the
+    new key signed at once on every rotation."""
+    c = oauth_pb2.Client(id="publish-cc", secret=CC_SECRET, grant_types=["client_credentials"],
+                         scope=["read"], first_party=True)
+    authd.call("/authd.v1.ClientAdmin/Put", c, oauth_pb2.ClientResponse)
+    old = token_kid(cc_token(authd, "publish-cc"))
+    p = ctl(authd, "keys", "rotate", "--alg", "ES256")
+    assert p.returncode == 0, p.stderr
+    new = p.stdout.strip()
+    assert KID_RE.match(new) and new != old
+    assert "signs from" in p.stderr, p.stderr
+    # Published at once, signing not yet: the old key still signs.
+    assert {old, new} <= jwks_kids(authd)
+    tok = cc_token(authd, "publish-cc")
+    assert token_kid(tok) == old
+    assert introspect_active(authd, "publish-cc", tok)
+    keys = {k["kid"]: k for k in json.loads(ctl(authd, "-o", "json", "keys", "list").stdout)}
+    assert keys[new]["state"] == "pending" and keys[new]["published"], keys[new]
+    assert not keys[new]["access_tokens"] and keys[new]["retired"] is None
+    assert keys[old]["state"] == "active" and keys[old]["access_tokens"], keys[old]
+    # The old key retires when the new one takes over: that very second.
+    assert keys[old]["retired"] == keys[new]["signs_from"], (keys[old], keys[new])
+    assert keys[new]["signs_from"] > keys[new]["created"]
+    text = ctl(authd, "keys", "list").stdout
+    assert "pending (in JWKS)" in text and "SIGNS FROM" in text, text
+    # Neither can be retired while the rotation is pending.
+    for kid in (old, new):
+        p = ctl(authd, "keys", "retire", "--", kid)
+        assert p.returncode == 1 and f"signing key {kid} is the active ES256 key" in p.stderr, \
+            p.stderr
+        assert "--now" in p.stderr, p.stderr
+    # An emergency: --now signs at once; the old and the waiting key stop now and can go.
+    p = ctl(authd, "-o", "json", "keys", "rotate", "--alg", "ES256", "--now")
+    assert p.returncode == 0, p.stderr
+    now_kid = json.loads(p.stdout)["kid"]
+    assert token_kid(cc_token(authd, "publish-cc")) == now_kid
+    keys = {k["kid"]: k for k in json.loads(ctl(authd, "-o", "json", "keys", "list").stdout)}
+    assert keys[now_kid]["state"] == "active" and keys[now_kid]["access_tokens"]
+    assert keys[old]["state"] == "retired" and keys[new]["state"] == "retired"
+    for kid in (old, new):
+        p = ctl(authd, "keys", "retire", "--", kid)
+        assert p.returncode == 0, p.stderr
+    assert not introspect_active(authd, "publish-cc", tok)
+    # --now belongs to rotate only.
+    assert ctl(authd, "keys", "list", "--now").returncode == 2
+    assert ctl(authd, "keys", "retire", now_kid, "--now").returncode == 2
 
 
 def test_operator_commands_need_the_admin_role(tmp_path):
@@ -760,7 +817,7 @@ def test_operator_commands_need_the_admin_role(tmp_path):
         # Made while anonymous callers still have every role (the development default).
         uid = make_user(a, "victim@example.com")
         sid = login(a, "victim@example.com").session.id
-        rs = ctl(a, "keys", "rotate", "--alg", "ES256")
+        rs = ctl(a, "keys", "rotate", "--alg", "ES256", "--now")
         assert rs.returncode == 0, rs.stderr
         old = [k["kid"] for k in json.loads(ctl(a, "-o", "json", "keys", "list").stdout)
                if k["state"] == "retired"][0]

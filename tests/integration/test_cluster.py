@@ -365,7 +365,8 @@ def test_concurrent_wrong_passwords_over_both_replicas_stay_within_the_policy(cl
 def test_key_rotated_through_one_replica_verifies_on_the_other(cluster):
     a, b = cluster.a, cluster.b
     put_client(a, "svc", "svc secret value", ["client_credentials"])
-    kid = a.call(CA + "RotateKeys", oauth_pb2.RotateKeysRequest(),
+    # At once (now): a signs with it right away, so b meets a kid it has never seen.
+    kid = a.call(CA + "RotateKeys", oauth_pb2.RotateKeysRequest(now=True),
                  oauth_pb2.RotateKeysResponse).kid
     at = poll(lambda: token(a, "svc", "svc secret value",
                             grant_type="client_credentials").access_token, "token from a")

@@ -111,6 +111,20 @@ def env(oauth_env):
     return oauth_env
 
 
+@pytest.fixture
+def env_at_once():
+    """env with authd's --key-publish-delay 0: a rotated key signs at once (as every rotation did
+    before publication delays), for the tests of what a rotation does to signing and verifying;
+    when a key signs is test_key_publication.py's."""
+    with tempfile.TemporaryDirectory(prefix="authd-oauth-") as tmp:
+        e = OAuthEnv(tmp, ["--key-publish-delay", "0"])
+        try:
+            make_clients(e)
+            yield e
+        finally:
+            e.stop()
+
+
 # ---- clients and users ---------------------------------------------------------------------
 
 def put_client(env, cid, secret="", first_party=True, grant_types=(), code=None, implicit=None,
@@ -1338,7 +1352,8 @@ def test_max_age_asks_to_sign_in_again(env, max_age):
     assert it["auth_time"] >= int(login_time), (it, login_time)
 
 
-def test_keys_rotate_old_tokens_still_verify(env):
+def test_keys_rotate_old_tokens_still_verify(env_at_once):
+    env = env_at_once
     t1 = client_credentials(env)["access_token"]
     kid1 = jwt.get_unverified_header(t1)["kid"]
     p = subprocess.run([AUTHCTL, "--authd", env.authd.target, "keys", "rotate"],
@@ -1812,11 +1827,12 @@ def test_access_tokens_are_rfc9068_jwts(env):
     assert introspect(env, cc, SVC, SVC_SECRET)["active"] is True
 
 
-def test_keys_rotate_alg_switches_the_access_token_algorithm(env):
+def test_keys_rotate_alg_switches_the_access_token_algorithm(env_at_once):
     """`authctl keys rotate --alg RS256` makes RS256 the algorithm of new access tokens (before,
     authd kept signing with ES256, its --token-alg), tokens verify against the JWKS, tokens
     signed before still verify; the choice survives a restart; rotating without --alg keeps the
     algorithm, and --alg ES256 switches back."""
+    env = env_at_once
     es = client_credentials(env)["access_token"]
     assert jwt.get_unverified_header(es)["alg"] == "ES256"
     kid = rotate_keys(env, "--alg", "RS256")

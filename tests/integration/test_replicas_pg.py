@@ -136,7 +136,8 @@ def test_rotated_key_verifies_on_the_other_replica_at_once(replicas):
     # b rereads its keys only once a minute: only the unknown kid can make it look.
     a, b = replicas(["--refresh-ms", "60000"])
     put_client(a, "svc", "svc secret value", ["client_credentials"])
-    kid = a.call(CA + "RotateKeys", oauth_pb2.RotateKeysRequest(),
+    # At once (--now): a signs with it right away, so b meets a kid it has never seen.
+    kid = a.call(CA + "RotateKeys", oauth_pb2.RotateKeysRequest(now=True),
                  oauth_pb2.RotateKeysResponse).kid
     at = token(a, grant_type="client_credentials").access_token
     info = b.call(O + "Introspect", oauth_pb2.IntrospectRequest(
@@ -158,3 +159,47 @@ def test_refresh_reuse_caught_by_the_other_replica(replicas):
     # Replayed on b: refused, and the family is gone on a too.
     assert outcome(lambda: token(b, grant_type="refresh_token", refresh_token=rt1)) != "ok"
     assert outcome(lambda: token(a, grant_type="refresh_token", refresh_token=rt2)) != "ok"
+
+
+def test_replicas_agree_on_the_signing_key_from_stored_times(replicas):
+    """A key rotated in through a, with a publication delay, is in b's JWKS at once; until its
+    stored active_from neither replica signs with it, from then on both do - each decides from
+    the stored time (b has no timer of its own for it: it only rereads the store, as after any
+    other change). A token's iat is read before its signature, so an old-key token must have
+    iat < active_from on both replicas; the loop is bounded and waits for the event."""
+    import base64
+    import json
+    import time
+
+    a, b = replicas()  # b rereads the store at most --refresh-ms (1 s) late
+    a.extra = a.extra + ["--key-publish-delay", "3"]  # the rotating replica's delay decides
+    a.restart()
+    put_client(a, "svc", "svc secret value", ["client_credentials"])
+
+    def claims_of(tok):
+        h, p, _ = tok.split(".")
+        dec = lambda s: json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+        return dec(h)["kid"], dec(p)["iat"]
+
+    old, _ = claims_of(token(b, grant_type="client_credentials").access_token)
+    rot = a.call(CA + "RotateKeys", oauth_pb2.RotateKeysRequest(alg="ES256"),
+                 oauth_pb2.RotateKeysResponse)
+    assert rot.active_from > 0
+    # Published on b at once (b's first use after a second rereads; the Jwks call below may be
+    # that use or come after it).
+    deadline = time.monotonic() + 60
+    while rot.kid not in b.call(O + "Jwks", oauth_pb2.JwksRequest(),
+                                oauth_pb2.JwksResponse).jwks_json:
+        assert time.monotonic() < deadline, "b never published the rotated key"
+        time.sleep(0.05)
+    switched = set()
+    while switched != {"a", "b"}:
+        assert time.monotonic() < deadline, f"only {switched} signed with the new key"
+        for name, r in (("a", a), ("b", b)):
+            kid, iat = claims_of(token(r, grant_type="client_credentials").access_token)
+            assert kid in (old, rot.kid), kid
+            if kid == old:
+                assert iat < rot.active_from, (name, iat, rot.active_from)
+            else:
+                switched.add(name)
+        time.sleep(0.05)

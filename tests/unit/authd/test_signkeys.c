@@ -1518,6 +1518,253 @@ test_concurrent_rotation(void **state)
     free(t);
 }
 
+/* ---- publish before sign ------------------------------------------------------------------ */
+
+#define DELAY 300
+
+/* The kid that signs alg's tokens now on k (a fresh signature's header). */
+static char *
+signer(struct signkeys *k, const char *alg)
+{
+    char *t = sign(k, alg, claims1);
+    char *kid = kid_of(t);
+    free(t);
+    return kid;
+}
+
+static void
+assert_signer(struct signkeys *k, const char *alg, const char *want)
+{
+    char *kid = signer(k, alg);
+    assert_string_equal(kid, want);
+    free(kid);
+}
+
+static void
+assert_published(struct signkeys *k, const char *kid)
+{
+    json_t *e = jwks_entry(k, kid);
+    assert_non_null(e);
+    json_decref(e);
+}
+
+/* What signkeys_list says of kid (asserts it is there). */
+static struct signkeys_info
+info_of(struct signkeys *k, const char *kid)
+{
+    struct signkeys_info *v = NULL, out;
+    size_t n = 0;
+    assert_int_equal(signkeys_list(k, &v, &n), AUTHD_OK);
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].kid, kid) == 0) {
+            out = v[i];
+            found = 1;
+        }
+    free(v);
+    assert_true(found);
+    return out;
+}
+
+/*
+ * A rotated-in key is published at once but signs only after the publication delay; the key
+ * before it signs until that very second, then the new one, by the stored times (a reload, as
+ * a restart, agrees). Before this, the new key signed at once.
+ */
+static void
+test_publish_before_sign(void **state)
+{
+    struct fx *f = *state;
+    char kid2[SIGNKEYS_KID_MAX];
+    int64_t from = 0;
+    f->a.set.key_publish_delay = DELAY;
+    load(f);
+    char *kid1 = signer(f->k, "ES256");
+    int64_t t0 = fake_now;
+    char *t1 = sign(f->k, NULL, claims1);
+
+    assert_int_equal(signkeys_rotate_at(&f->a, f->k, "ES256", 0, kid2, &from), AUTHD_OK);
+    assert_int_equal(from, t0 + DELAY);
+    /* In the JWKS at once, both keys. */
+    assert_published(f->k, kid2);
+    assert_published(f->k, kid1);
+    /* Right after the rotation, and one second before its time: the old key signs. */
+    assert_signer(f->k, "ES256", kid1);
+    assert_signer(f->k, NULL, kid1);
+    struct signkeys_info i1 = info_of(f->k, kid1), i2 = info_of(f->k, kid2);
+    assert_true(i1.signing);
+    assert_false(i2.signing);
+    assert_true(i2.published);
+    assert_int_equal(i2.active_from, from);
+    assert_int_equal(i1.retired_at, from);
+    fake_now = from - 1;
+    assert_signer(f->k, "ES256", kid1);
+    load(f); /* a restart reads the same times */
+    assert_signer(f->k, "ES256", kid1);
+    /* At its active_from the new key signs; the old one stays published and verifying. */
+    fake_now = from;
+    assert_signer(f->k, "ES256", kid2);
+    assert_verifies(f->k, t1, claims1);
+    assert_published(f->k, kid1);
+    i1 = info_of(f->k, kid1);
+    i2 = info_of(f->k, kid2);
+    assert_false(i1.signing);
+    assert_true(i2.signing);
+    load(f);
+    assert_signer(f->k, "ES256", kid2);
+
+    /* Stored: the new key's active_from, the old key's retirement at that same second. */
+    Authd__Storage__SigningKey *m = get_rec(f->st, kid2);
+    assert_int_equal(m->active_from, from);
+    assert_int_equal(m->retired_at, 0);
+    rpc_msg_free(&m->base);
+    m = get_rec(f->st, kid1);
+    assert_int_equal(m->retired_at, from);
+    rpc_msg_free(&m->base);
+    free(kid1);
+    free(t1);
+}
+
+/* The first key of an algorithm signs at once: nothing signed with that algorithm can be cached
+ * anywhere. So does a rotation asked to be at once (an emergency), which ends the old key's
+ * signing now. */
+static void
+test_first_key_and_at_once_sign_at_once(void **state)
+{
+    struct fx *f = *state;
+    char rs[SIGNKEYS_KID_MAX], es[SIGNKEYS_KID_MAX];
+    int64_t from = 0;
+    f->a.set.key_publish_delay = DELAY;
+    load(f); /* a fresh store: its ES256 key signs at once */
+    char *kid1 = signer(f->k, "ES256");
+    assert_true(info_of(f->k, kid1).signing);
+    /* No RS256 key yet: the rotation's key signs at once. */
+    assert_int_equal(signkeys_rotate_at(&f->a, f->k, "RS256", 0, rs, &from), AUTHD_OK);
+    assert_int_equal(from, fake_now);
+    assert_signer(f->k, "RS256", rs);
+
+    fake_now += 10;
+    assert_int_equal(signkeys_rotate_at(&f->a, f->k, "ES256", 1, es, &from), AUTHD_OK);
+    assert_int_equal(from, fake_now);
+    assert_signer(f->k, "ES256", es);
+    /* The old key no longer signs: it can go at once. */
+    assert_int_equal(signkeys_retire(f->k, kid1, NULL), AUTHD_OK);
+    assert_null(jwks_entry(f->k, kid1));
+    free(kid1);
+}
+
+/*
+ * Which keys are active, for retirement, with a rotation pending: the key that signs until the
+ * new one takes over, and the waiting key itself. Neither can be retired (each would leave a
+ * moment with no key to sign); once the new key signs, the old one can.
+ */
+static void
+test_retire_with_a_pending_key(void **state)
+{
+    struct fx *f = *state;
+    char kid2[SIGNKEYS_KID_MAX], alg[SIGNKEYS_ALG_TEXT];
+    int64_t from = 0;
+    f->a.set.key_publish_delay = DELAY;
+    load(f);
+    char *kid1 = signer(f->k, "ES256");
+    assert_int_equal(signkeys_rotate_at(&f->a, f->k, "ES256", 0, kid2, &from), AUTHD_OK);
+    assert_int_equal(signkeys_retire(f->k, kid1, alg), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_string_equal(alg, "ES256");
+    assert_int_equal(signkeys_retire(f->k, kid2, alg), AUTHD_ERR_INVALID_ARGUMENT);
+    fake_now = from - 1;
+    assert_int_equal(signkeys_retire(f->k, kid1, NULL), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_signer(f->k, "ES256", kid1);
+    fake_now = from;
+    assert_int_equal(signkeys_retire(f->k, kid2, NULL), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(signkeys_retire(f->k, kid1, NULL), AUTHD_OK);
+    assert_signer(f->k, "ES256", kid2);
+    assert_int_equal(count_keys(f->st), 1);
+    free(kid1);
+}
+
+/* A second rotation while the first key still waits: the waiting key signs from its own time
+ * until the second one's, so every key that ever signs was published a whole delay before. */
+static void
+test_rotation_during_the_delay(void **state)
+{
+    struct fx *f = *state;
+    char kid2[SIGNKEYS_KID_MAX], kid3[SIGNKEYS_KID_MAX];
+    int64_t from2 = 0, from3 = 0;
+    f->a.set.key_publish_delay = DELAY;
+    load(f);
+    char *kid1 = signer(f->k, "ES256");
+    assert_int_equal(signkeys_rotate_at(&f->a, f->k, "ES256", 0, kid2, &from2), AUTHD_OK);
+    fake_now += 100;
+    assert_int_equal(signkeys_rotate_at(&f->a, f->k, "ES256", 0, kid3, &from3), AUTHD_OK);
+    assert_int_equal(from3, from2 + 100);
+    assert_signer(f->k, "ES256", kid1);
+    fake_now = from2;
+    assert_signer(f->k, "ES256", kid2);
+    fake_now = from3 - 1;
+    assert_signer(f->k, "ES256", kid2);
+    fake_now = from3;
+    assert_signer(f->k, "ES256", kid3);
+    assert_int_equal(jwks_count(f->k), 3);
+    /* An emergency rotation now ends every waiting key's turn too. */
+    char kid4[SIGNKEYS_KID_MAX];
+    fake_now = from3 - 50;
+    assert_signer(f->k, "ES256", kid2);
+    int64_t now4 = 0;
+    assert_int_equal(signkeys_rotate_at(&f->a, f->k, "ES256", 1, kid4, &now4), AUTHD_OK);
+    assert_signer(f->k, "ES256", kid4);
+    fake_now = from3 + 1;
+    assert_signer(f->k, "ES256", kid4);
+    free(kid1);
+}
+
+/*
+ * Two replicas on one store (two key sets, each rereading the stored keys on every use): the
+ * one that did not rotate publishes the new key at once and signs with the old one until the
+ * stored active_from, then with the new one - from the stored times, not a timer of its own.
+ */
+static void
+test_replicas_agree_on_the_signer(void **state)
+{
+    struct fx *f = *state;
+    struct signkeys *b = NULL;
+    char kid2[SIGNKEYS_KID_MAX];
+    int64_t from = 0;
+    f->a.set.key_publish_delay = DELAY;
+    f->a.refresh_ms = 0;
+    load(f);
+    assert_int_equal(signkeys_load(&f->a, TTL, &b), AUTHD_OK);
+    char *kid1 = signer(f->k, "ES256");
+    assert_signer(b, "ES256", kid1);
+    assert_int_equal(signkeys_rotate_at(&f->a, f->k, "ES256", 0, kid2, &from), AUTHD_OK);
+    assert_published(b, kid2);
+    assert_signer(b, "ES256", kid1);
+    assert_signer(f->k, "ES256", kid1);
+    fake_now = from;
+    assert_signer(b, "ES256", kid2);
+    assert_signer(f->k, "ES256", kid2);
+    /* b rotates at once: a's next use sees it (the stored retirement of a's key is now). */
+    char kid3[SIGNKEYS_KID_MAX];
+    fake_now += 5;
+    assert_int_equal(signkeys_rotate_at(&f->a, b, "ES256", 1, kid3, NULL), AUTHD_OK);
+    assert_signer(f->k, "ES256", kid3);
+    signkeys_free(b);
+    free(kid1);
+}
+
+/* How long a cache may serve a copy: the delay less refresh_ms and two seconds; none at 0. */
+static void
+test_cache_max_ms(void **state)
+{
+    struct fx *f = *state;
+    f->a.refresh_ms = 1000;
+    f->a.set.key_publish_delay = 0;
+    assert_int_equal(signkeys_cache_max_ms(&f->a), 0);
+    f->a.set.key_publish_delay = 2;
+    assert_int_equal(signkeys_cache_max_ms(&f->a), 0);
+    f->a.set.key_publish_delay = DELAY;
+    assert_int_equal(signkeys_cache_max_ms(&f->a), DELAY * 1000 - 3000);
+}
+
 int
 main(void)
 {
@@ -1542,6 +1789,12 @@ main(void)
         cmocka_unit_test(test_rfc7515_a3),
         cmocka_unit_test_setup_teardown(test_concurrent_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_follows_the_key_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_before_sign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_key_and_at_once_sign_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retire_with_a_pending_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_during_the_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replicas_agree_on_the_signer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_max_ms, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
