@@ -59,6 +59,7 @@ edge_authd_free(struct edge_authd *a)
 {
     if (a == NULL)
         return;
+    edge_authd_jwks_stop(a); /* its refresher calls through a->rpc */
     if (a->cq_started) {
         /* No call is in flight (the server stopped first): the thread sees the shutdown. */
         rpc_queue_shutdown(a->queue);

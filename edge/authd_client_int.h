@@ -45,7 +45,15 @@ struct edge_authd {
     pthread_cond_t jwks_cond; /* broadcast when a call finishes */
     unsigned jwks_waiting;    /* requests waiting on jwks_cond (gauge edge_jwks_waiting) */
     uint64_t jwks_fetched_ms; /* start of the last finished call, good or not; 0 = never */
-    enum ready_state ready;   /* the last readiness answer, to log only its changes */
+    uint64_t jwks_good_ms;    /* start of the call that brought jwks_json */
+    int64_t jwks_hard_ms;     /* that answer's cache_max_ms: the copy serves no longer */
+    /* The background refresher (jwks_cache.c), started by the first copy that needs a refresh
+     * and stopped by edge_authd_free: it makes call number jwks_wanted when asked. */
+    pthread_t jwks_thread;
+    int jwks_thread_on; /* jwks_thread runs */
+    int jwks_stop;      /* asks it to end */
+    uint64_t jwks_wanted;
+    enum ready_state ready; /* the last readiness answer, to log only its changes */
     /* Calls in flight without a thread each (edge_authd_async_*): the queue, the thread that
      * serves it, and the calls sent and not yet back (under async_mu), for cancel_all. */
     struct rpc_queue *queue;

@@ -599,9 +599,9 @@ edge_flow_jwks(struct edge_req *r)
 {
     char *keys = NULL, issuer[EDGE_ISSUER_MAX];
     int answered;
-    /* authd's current set (by default; --jwks-max-age-ms may allow a copy): a token signed by a
-     * key rotated in a moment ago must find its key here when its verifier refetches on the
-     * unknown kid. Concurrent requests share one call. */
+    /* A copy refreshed in the background, never older than authd allows (jwks_cache.h): authd
+     * publishes a rotated-in key that long before it signs, so a verifier that refetches on an
+     * unknown kid finds it here. */
     int err = jwks(r, 1, &keys, issuer, sizeof(issuer), &answered);
     if (answered)
         return err;

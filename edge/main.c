@@ -141,9 +141,11 @@ static const struct opts_spec option_table[] = {
      "log threshold (logfmt lines on standard error)", F(log_level)},
     {"rpc-timeout-ms", 0, "EDGE_RPC_TIMEOUT_MS", OPTS_INT, "N", 1, 600000, NULL, "5000",
      "deadline of each call to authd", F(rpc_timeout_ms)},
-    {"jwks-max-age-ms", 0, "EDGE_JWKS_MAX_AGE_MS", OPTS_INT, "N", 0, 3600000, NULL, "0",
-     "how old a copy of authd's key set /.well-known/\njwks.json may serve (0: always the "
-     "current set,\nconcurrent requests sharing one call to authd)",
+    /* EDGE_JWKS_MAX_AGE_DEFAULT_MS. */
+    {"jwks-max-age-ms", 0, "EDGE_JWKS_MAX_AGE_MS", OPTS_INT, "N", 0, 3600000, NULL, "10000",
+     "how old a copy of authd's key set /.well-known/\njwks.json gets before it is refreshed in "
+     "the\nbackground (served meanwhile, never longer than\nauthd's key publication delay "
+     "allows); 0: no copy,\nalways the current set",
      F(jwks_max_age_ms)},
 };
 
