@@ -51,6 +51,10 @@ int clients_authenticate(struct authd *a, const char *id, const char *secret,
  *     counter is locked (so guessing is told the wait).
  * A success forgets no failure. Every AUTHD_ERR_LOCKED carries the refusal on ctx: the
  * message, the wait (authd-retry-after) and the OAuth error OAUTH_LOCKED_CODE.
+ * In a trial (rpc_ctx_trying(ctx), rpc.h: RPC_TRY_INLINE) only what cannot block is done: the
+ * serial lock is only tried, and every answer but a success and a refusal of a locked address
+ * (no slow hash, no failure counted, no other event) is rpc_ctx_defer(ctx)'s, to be judged
+ * in full on a worker.
  */
 int clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char *id,
                                    const char *secret, const char *ip,

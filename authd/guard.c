@@ -18,17 +18,23 @@
  * takes one more at a time. The pool has more connections than authd has workers (main.c), so
  * however many attempts hold serial locks, one of them can always go on.
  */
+#define _GNU_SOURCE /* pthread_mutex_clocklock: a wait on the monotonic clock */
 #include "authd/guard.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "authd/keys.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "proto/rpc.h"
 #include "storage/store.h"
+
+/* How long a trial (guard.h) waits for a stripe another attempt holds: a cheap judging holds
+ * it for tens of microseconds, a slow hash for tens of milliseconds. */
+#define GUARD_TRIAL_WAIT_NS 1000000L
 
 /* How many lock waits (each up to the store's lock timeout) a serial lock may take. */
 #define GUARD_SERIAL_ATTEMPTS 5
@@ -40,7 +46,8 @@ _Static_assert(sizeof(serial_kinds) / sizeof(serial_kinds[0]) == THROTTLE_KINDS,
                "serial_kinds: one per throttle kind");
 
 /*
- * Locks subject's in-process stripe; returns the stripe. The store's row lock alone would be
+ * Locks subject's in-process stripe (trial: only when it is free within GUARD_TRIAL_WAIT_NS,
+ * else -1); returns the stripe. The store's row lock alone would be
  * enough for correctness; the mutex in front of it is kept because attempts that meet in one
  * process then queue here, without a database round trip, without holding a pooled database
  * connection while they wait, and without the store's lock timeout (concurrent correct logins of
@@ -48,13 +55,27 @@ _Static_assert(sizeof(serial_kinds) / sizeof(serial_kinds[0]) == THROTTLE_KINDS,
  * store. Always taken before the row lock, never after.
  */
 static int
-serial_enter(struct authd *a, const char *subject)
+serial_enter(struct authd *a, const char *subject, int trial)
 {
     uint32_t h = 2166136261u; /* FNV-1a: spreads subjects over the stripes */
     for (const unsigned char *p = (const unsigned char *)(subject ? subject : ""); *p; p++)
         h = (h ^ *p) * 16777619u;
     int idx = (int)(h % AUTHD_SERIAL_STRIPES);
-    pthread_mutex_lock(&a->serial[idx]);
+    if (!trial) {
+        pthread_mutex_lock(&a->serial[idx]);
+        return idx;
+    }
+    /* Another cheap judging of the same subject ends in microseconds: worth a short wait. One
+     * that holds the stripe longer is hashing: the trial goes to a worker instead. */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += GUARD_TRIAL_WAIT_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_clocklock(&a->serial[idx], CLOCK_MONOTONIC, &until) != 0)
+        return -1;
     return idx;
 }
 
@@ -129,7 +150,10 @@ guard_enter(struct guard *g)
     g->account_clean = 0;
     g->passed_in_txn = 0;
     if (g->held == 0) {
-        g->held = serial_enter(g->a, serial) + 1;
+        int idx = serial_enter(g->a, serial, g->trial);
+        if (idx < 0)
+            return AUTHD_ERR_CONFLICT; /* a trial meets a held stripe: nothing held */
+        g->held = idx + 1;
         int r = serial_row(g, serial);
         if (r != AUTHD_OK)
             return r; /* no judging without the lock; guard_leave releases the stripe */

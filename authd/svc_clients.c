@@ -119,9 +119,13 @@ clients_confidential(const Authd__Storage__ClientRecord *c)
     return c->secret_hash != NULL && c->secret_hash[0] != '\0';
 }
 
-int
-clients_authenticate(struct authd *a, const char *id, const char *secret,
-                     Authd__Storage__ClientRecord **out)
+/*
+ * clients_authenticate(); may_hash 0: a secret the cache cannot judge is not hashed, and the
+ * answer is AUTHD_ERR_UNAVAILABLE (nothing judged).
+ */
+static int
+authenticate(struct authd *a, const char *id, const char *secret, int may_hash,
+             Authd__Storage__ClientRecord **out)
 {
     Authd__Storage__ClientRecord *c = NULL;
     uint8_t digest[32];
@@ -164,6 +168,10 @@ clients_authenticate(struct authd *a, const char *id, const char *secret,
         r = AUTHD_ERR_INVALID_CREDENTIALS;
         goto out;
     }
+    if (!hit && !may_hash) {
+        r = AUTHD_ERR_UNAVAILABLE;
+        goto out;
+    }
     if (!hit) {
         r = password_verify(c->secret_hash, secret, strlen(secret), NULL, NULL);
         if (r != AUTHD_OK) {
@@ -186,6 +194,13 @@ out:
     else
         rpc_msg_free(c ? &c->base : NULL);
     return r;
+}
+
+int
+clients_authenticate(struct authd *a, const char *id, const char *secret,
+                     Authd__Storage__ClientRecord **out)
+{
+    return authenticate(a, id, secret, 1, out);
 }
 
 /*
@@ -258,10 +273,21 @@ clients_authenticate_throttled(struct rpc_ctx *ctx, struct authd *a, const char 
                       .refusal = "too many failed client authentications",
                       .oauth_code = OAUTH_LOCKED_CODE,
                       .judge_first = 1,
-                      .who = {.action = AUDIT_LOGIN, .client = id, .ip = where}};
+                      .who = {.action = AUDIT_LOGIN, .client = id, .ip = where},
+                      .trial = rpc_ctx_trying(ctx)};
     int r = guard_enter(&g);
+    if (g.trial && r != AUTHD_OK && r != AUTHD_ERR_LOCKED) {
+        guard_leave(&g); /* the stripe was busy, or the store failed: judged on a worker */
+        return rpc_ctx_defer(ctx);
+    }
     if (r == AUTHD_OK) {
-        r = clients_authenticate(a, id, secret, out);
+        r = authenticate(a, id, secret, !g.trial, out);
+        if (g.trial && r != AUTHD_OK) {
+            /* Unknown to the cache (the slow hash), wrong (a failure to count and audit), or
+             * a storage error: nothing was judged or counted here. */
+            guard_leave(&g);
+            return rpc_ctx_defer(ctx);
+        }
         if (r == AUTHD_ERR_INVALID_CREDENTIALS) {
             guard_fail(&g, "invalid_client");
             if (guard_fail_locked(&g) == AUTHD_ERR_LOCKED)

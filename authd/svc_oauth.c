@@ -182,9 +182,11 @@ amr_array(char *const *amr, size_t n)
 }
 
 /* Serialises claims and signs them with the active key of alg, typ in the header. *jws is
- * malloc'd (a bearer token: secret_strfree it). Takes the reference to claims. */
+ * malloc'd (a bearer token: secret_strfree it). Takes the reference to claims. A trial on ctx
+ * defers rather than make a missing key (a write, and an RSA key takes long). */
 static int
-jwt_sign(struct authd *a, const char *alg, const char *typ, json_t *claims, char **jws)
+jwt_sign(struct rpc_ctx *ctx, struct authd *a, const char *alg, const char *typ, json_t *claims,
+         char **jws)
 {
     *jws = NULL;
     if (claims == NULL)
@@ -199,6 +201,8 @@ jwt_sign(struct authd *a, const char *alg, const char *typ, json_t *claims, char
     if (text == NULL)
         return AUTHD_ERR_NOMEM;
     int r = signkeys_sign_typ(a->keys, alg, typ, text, jws);
+    if (r == AUTHD_ERR_NOT_FOUND && rpc_ctx_trying(ctx))
+        r = rpc_ctx_defer(ctx);
     /* authd makes a key of each algorithm at startup; a key set without one (a test's, or a
      * store another replica had not finished with) gets it now, once. */
     if (r == AUTHD_ERR_NOT_FOUND && signkeys_ensure(a, a->keys, alg) == AUTHD_OK)
@@ -377,7 +381,7 @@ issue_store_step(struct authd *a, struct store_txn *txn, void *arg)
 }
 
 static int
-jwt_access(struct authd *a, const struct issue *is, char **jws)
+jwt_access(struct rpc_ctx *ctx, struct authd *a, const struct issue *is, char **jws)
 {
     json_t *c = json_object();
     int bad = c == NULL;
@@ -408,13 +412,13 @@ jwt_access(struct authd *a, const struct issue *is, char **jws)
     }
     /* RFC 9068 §2.1: typ at+jwt, so a resource server can tell an access token from an ID token
      * signed by the same keys; the algorithm is the administrator's (signkeys_access_alg). */
-    return jwt_sign(a, signkeys_access_alg(a->keys), "at+jwt", c, jws);
+    return jwt_sign(ctx, a, signkeys_access_alg(a->keys), "at+jwt", c, jws);
 }
 
 /* The OpenID Connect ID token (Core §2). It has no client_id and no jti, so it can never pass
  * as an access token (token_inspect requires both). */
 static int
-jwt_id_token(struct authd *a, const struct issue *is, char **jws)
+jwt_id_token(struct rpc_ctx *ctx, struct authd *a, const struct issue *is, char **jws)
 {
     json_t *c = json_object();
     int bad = c == NULL;
@@ -445,7 +449,7 @@ jwt_id_token(struct authd *a, const struct issue *is, char **jws)
     /* OIDC Core §3.1.3.7 / Registration §2: the client's registered algorithm, RS256 when it
      * registered none; signkeys keeps an active key of each. */
     const char *alg = is->id_alg != NULL && is->id_alg[0] != '\0' ? is->id_alg : "RS256";
-    return jwt_sign(a, alg, "JWT", c, jws);
+    return jwt_sign(ctx, a, alg, "JWT", c, jws);
 }
 
 /* Signs what was prepared and fills resp (arena memory). */
@@ -459,12 +463,12 @@ issue_answer(struct rpc_ctx *ctx, struct authd *a, const struct issue *is,
     if (is->opaque) {
         resp->access_token = rpc_ctx_strdup(ctx, is->atok.text);
     } else {
-        r = jwt_access(a, is, &jws);
+        r = jwt_access(ctx, a, is, &jws);
         if (r == AUTHD_OK)
             resp->access_token = rpc_ctx_strdup(ctx, jws);
     }
     if (r == AUTHD_OK && is->user != NULL && !is->no_id_token && scope_has(is->scope, "openid")) {
-        r = jwt_id_token(a, is, &idt);
+        r = jwt_id_token(ctx, a, is, &idt);
         if (r == AUTHD_OK && (resp->id_token = rpc_ctx_strdup(ctx, idt)) == NULL)
             r = AUTHD_ERR_NOMEM;
     }
@@ -1512,6 +1516,9 @@ grant_client_credentials(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__
     is.id_alg = c->id_token_signed_response_alg;
     is.gs = oauth_grant_settings(c, "client_credentials");
     is.scope = scope;
+    /* An opaque token is a synced write: not on a completion-queue thread. */
+    if (rpc_ctx_trying(ctx) && oauth_token_opaque(is.gs))
+        return rpc_ctx_defer(ctx);
     int r = issue_prepare(a, &is);
     if (r == AUTHD_OK && is.opaque)
         r = account_txn_run(a, issue_store_step, &is);
@@ -1687,6 +1694,10 @@ oauth_token(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage 
     const char *g = req->grant_type;
     int r;
 
+    /* A trial (RPC_TRY_INLINE) goes on only for client_credentials against a local store; every
+     * other grant hashes a password or writes, so it runs on a worker from the start. */
+    if (rpc_ctx_trying(ctx) && (strcmp(g, "client_credentials") != 0 || !store_local(a->store)))
+        return rpc_ctx_defer(ctx);
     if (req->client_id[0] == '\0')
         return oauth_fail(ctx, "invalid_client", "client authentication required");
     r = clients_authenticate_throttled(ctx, a, req->client_id, req->client_secret, req->client_ip,
@@ -2049,6 +2060,9 @@ oauth_introspect(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMes
     Authd__Storage__UserRecord *u = NULL;
     struct tokinfo ti;
 
+    /* A trial (RPC_TRY_INLINE) only reads, which against a shared database is a round trip. */
+    if (rpc_ctx_trying(ctx) && !store_local(a->store))
+        return rpc_ctx_defer(ctx);
     int r = caller_auth(ctx, a, req->client_id, req->client_secret, req->client_ip, &crec);
     if (r != AUTHD_OK)
         return r;
@@ -2464,8 +2478,8 @@ out:
 
 const struct rpc_method authd_oauth_methods[] = {
     {"Authorize", oauth_authorize, 0, ROLE_EDGE},
-    {"Token", oauth_token, 0, ROLE_EDGE},
-    {"Introspect", oauth_introspect, 0, ROLE_EDGE | ROLE_SERVICE},
+    {"Token", oauth_token, RPC_TRY_INLINE, ROLE_EDGE},
+    {"Introspect", oauth_introspect, RPC_TRY_INLINE, ROLE_EDGE | ROLE_SERVICE},
     {"Revoke", oauth_revoke, 0, ROLE_EDGE | ROLE_SERVICE},
     {"UserInfo", oauth_userinfo, 0, ROLE_EDGE | ROLE_SERVICE},
     {"Jwks", oauth_jwks, RPC_INLINE, ROLE_ALL},

@@ -50,6 +50,16 @@ typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx, const ProtobufCMessage *req,
  */
 #define RPC_WATCH 0x2u
 #define RPC_WATCH_MAX 1024
+/*
+ * Cheap in the common case, blocking in some: the handler first runs on the completion-queue
+ * thread as a trial (rpc_ctx_trying() is 1), and where it would block (a slow hash, a synced
+ * write, a lock another call may hold for long) it calls rpc_ctx_defer() and returns that at
+ * once. The call then runs again from the start on the worker pool, with the same decoded
+ * request (authorized once), a fresh response and the status details cleared. A trial defers
+ * before any side effect (a write, a counted failure, an audit event), so that the second run
+ * does everything once. Saves the hand-off to a worker and back (two thread wake-ups per call).
+ */
+#define RPC_TRY_INLINE 0x4u
 
 /*
  * One row per method: its handler and its rules, side by side, so that a new method is written
@@ -58,7 +68,8 @@ typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx, const ProtobufCMessage *req,
 struct rpc_method {
     const char *name; /* method name as in the service descriptor, e.g. "Create" */
     rpc_handler_fn fn;
-    unsigned flags; /* RPC_INLINE, or 0 to run on the worker pool (may block); | RPC_WATCH */
+    unsigned flags; /* RPC_INLINE, RPC_TRY_INLINE, or 0 to run on the worker pool (may block);
+                       | RPC_WATCH */
     /* Who may call it: a bit set whose meaning is the authorize hook's (authd: ROLE_* of
      * authd/roles.h), handed to the hook with the row. 0 means nobody, when a hook is set. */
     unsigned roles;
@@ -249,6 +260,20 @@ void rpc_ctx_set_retry_after(struct rpc_ctx *ctx, int64_t seconds);
  * INT64_MAX when neither applies. Blocking handlers may use it to give up early.
  */
 int64_t rpc_ctx_deadline_ms_left(struct rpc_ctx *ctx);
+
+/*
+ * 1 while an RPC_TRY_INLINE handler runs as a trial on a completion-queue thread, where it must
+ * not block; 0 on the worker pool, for every other method and for local calls made without a
+ * trial.
+ */
+int rpc_ctx_trying(const struct rpc_ctx *ctx);
+
+/*
+ * Ends a trial (rpc_ctx_trying() 1): the handler returns what this returns
+ * (AUTHD_ERR_UNAVAILABLE) at once, and the call runs again on the worker pool (RPC_TRY_INLINE).
+ * Outside a trial it changes nothing and returns AUTHD_ERR_INTERNAL (a handler bug).
+ */
+int rpc_ctx_defer(struct rpc_ctx *ctx);
 
 /* ---- status mapping ------------------------------------------------------------------- */
 

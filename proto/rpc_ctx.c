@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/err.h"
 #include "common/secret.h"
 
 struct rpc_arena_chunk {
@@ -39,6 +40,8 @@ rpc_ctx_init(struct rpc_ctx *ctx, const struct rpc_ctx_ops *ops, void *arg)
     ctx->retry_after = 0;
     ctx->caller = NULL;
     ctx->grants = ~0u;
+    ctx->trying = 0;
+    ctx->deferred = 0;
     ctx->chunks = NULL;
     ctx->arena_cur = (unsigned char *)ctx->arena_inline;
     ctx->arena_left = sizeof(ctx->arena_inline);
@@ -265,4 +268,31 @@ rpc_ctx_set_retry_after(struct rpc_ctx *ctx, int64_t seconds)
 {
     if (ctx != NULL)
         ctx->retry_after = seconds > 0 ? seconds : 0;
+}
+
+/* ---- trials (RPC_TRY_INLINE) ----------------------------------------------------------- */
+
+int
+rpc_ctx_trying(const struct rpc_ctx *ctx)
+{
+    return ctx != NULL && ctx->trying;
+}
+
+int
+rpc_ctx_defer(struct rpc_ctx *ctx)
+{
+    if (ctx == NULL || !ctx->trying)
+        return AUTHD_ERR_INTERNAL;
+    ctx->deferred = 1;
+    return AUTHD_ERR_UNAVAILABLE;
+}
+
+void
+rpc_ctx_after_trial(struct rpc_ctx *ctx)
+{
+    ctx->trying = 0;
+    ctx->deferred = 0;
+    ctx->message = NULL;
+    ctx->oauth_error = NULL;
+    ctx->retry_after = 0;
 }

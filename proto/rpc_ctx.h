@@ -44,6 +44,8 @@ struct rpc_ctx {
     int64_t retry_after;           /* rpc_ctx_set_retry_after; 0: none */
     const char *caller;            /* set by the authorize hook, in the arena; NULL: none */
     unsigned grants;               /* set by the authorize hook; ~0u until then */
+    int trying;                    /* an RPC_TRY_INLINE trial is running (rpc_ctx_trying) */
+    int deferred;                  /* the trial called rpc_ctx_defer */
 
     /* The arena: an inline block, then chunks. */
     unsigned char *arena_cur;
@@ -71,6 +73,12 @@ void rpc_ctx_cleanup(struct rpc_ctx *ctx);
  * the arena. Its free does nothing (the arena frees everything at once).
  */
 ProtobufCAllocator rpc_ctx_allocator(struct rpc_ctx *ctx);
+
+/*
+ * Before the run that follows a deferred trial: clears the trial's marks and what it set for
+ * the answer (message, OAuth error, retry-after). The arena, the caller and the grants stay.
+ */
+void rpc_ctx_after_trial(struct rpc_ctx *ctx);
 
 /* The status message the handler or the hook set (in the arena), or NULL when none. */
 const char *rpc_ctx_message(const struct rpc_ctx *ctx);

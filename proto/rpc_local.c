@@ -138,7 +138,8 @@ msg_copy(const ProtobufCMessage *msg, const ProtobufCMessageDescriptor *desc,
     return *out != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
 }
 
-/* Authorizes, decodes, runs the handler: rpc_server.c's call_run() without the transport. */
+/* Authorizes, decodes, runs the handler (a trial first for RPC_TRY_INLINE): rpc_server.c's
+ * call_run() without the transport. */
 static int
 local_run(struct rpc_local *l, const struct rpc_service *svc, const struct rpc_method *m,
           const ProtobufCMethodDescriptor *md, const ProtobufCMessage *req, ProtobufCMessage **resp)
@@ -155,10 +156,25 @@ local_run(struct rpc_local *l, const struct rpc_service *svc, const struct rpc_m
         if (err == AUTHD_OK)
             rpc_msg_drop_unknown(in, &a);
     }
+    if (err == AUTHD_OK && (m->flags & RPC_TRY_INLINE) && !l->opts->no_trial) {
+        /* The trial the server runs on its completion-queue thread; deferred, it runs again
+         * as on a worker, with the same request and a fresh response. */
+        *resp = rpc_ctx_msg(&l->ctx, md->output);
+        l->ctx.trying = 1;
+        err = *resp != NULL ? m->fn(&l->ctx, in, *resp) : AUTHD_ERR_NOMEM;
+        l->ctx.trying = 0;
+        if (!l->ctx.deferred)
+            goto done;
+        rpc_ctx_after_trial(&l->ctx);
+        if (l->opts->deferred != NULL)
+            *l->opts->deferred = 1;
+        err = AUTHD_OK;
+    }
     if (err == AUTHD_OK) {
         *resp = rpc_ctx_msg(&l->ctx, md->output);
         err = *resp != NULL ? m->fn(&l->ctx, in, *resp) : AUTHD_ERR_NOMEM;
     }
+done:
     if (err > 0)
         err = AUTHD_ERR_INTERNAL; /* not an enum authd_err: a handler bug */
     return err;

@@ -101,6 +101,7 @@ struct rpc_call {
     int status;                /* gRPC status code sent */
     int answered;              /* the answer batch was started (or failed to start) */
     int held;                  /* an RPC_WATCH stream held open, counted in srv->held */
+    ProtobufCMessage *req;     /* decoded (in the arena), kept for the run after a trial */
 
     /* Kept alive until the answer batch completes. */
     grpc_byte_buffer *answer;
@@ -588,20 +589,37 @@ call_authorize(struct rpc_call *c)
     return srv->authorize(srv->hook_arg, &c->ctx, c->reg->svc->desc->name, c->reg->m);
 }
 
-/* Authorizes, decodes, runs the handler and answers. On a cq thread (inline) or a worker. */
-static void
-call_run(struct rpc_call *c)
-{
-    ProtobufCMessage *req = NULL;
-    ProtobufCMessage *resp = NULL;
-    int err;
+static int queue_push(struct rpc_server *srv, struct rpc_call *c);
 
-    err = call_authorize(c);
-    if (err == AUTHD_OK)
-        err = call_decode(c, &req);
+/*
+ * Authorizes, decodes, runs the handler and answers. On a cq thread (inline) or a worker. trial:
+ * an RPC_TRY_INLINE method on a cq thread; when its handler defers, the call goes to the worker
+ * pool (already authorized and decoded) instead of being answered.
+ */
+static void
+call_run(struct rpc_call *c, int trial)
+{
+    ProtobufCMessage *resp = NULL;
+    int err = AUTHD_OK;
+
+    if (c->req == NULL) {
+        err = call_authorize(c);
+        if (err == AUTHD_OK)
+            err = call_decode(c, &c->req);
+    }
     if (err == AUTHD_OK) {
         resp = rpc_ctx_msg(&c->ctx, c->reg->md->output);
-        err = resp != NULL ? c->reg->m->fn(&c->ctx, req, resp) : AUTHD_ERR_NOMEM;
+        c->ctx.trying = trial;
+        err = resp != NULL ? c->reg->m->fn(&c->ctx, c->req, resp) : AUTHD_ERR_NOMEM;
+        if (trial && c->ctx.deferred) {
+            rpc_ctx_after_trial(&c->ctx);
+            if (queue_push(c->srv, c) == 0)
+                return; /* a worker runs it again and answers */
+            log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
+            rpc_ctx_set_message(&c->ctx, "server busy");
+            err = AUTHD_ERR_UNAVAILABLE;
+        }
+        c->ctx.trying = 0;
     }
     call_answer(c, err, resp);
 }
@@ -652,7 +670,7 @@ worker_main(void *arg)
         } else if (rpc_ctx_deadline_ms_left(&c->ctx) == 0) {
             call_answer(c, AUTHD_ERR_DEADLINE, NULL);
         } else {
-            call_run(c);
+            call_run(c, 0);
         }
     }
     return NULL;
@@ -720,8 +738,8 @@ impose_lifetime(struct rpc_server *srv, struct rpc_call *c)
 static void
 call_dispatch(struct rpc_server *srv, struct rpc_call *c)
 {
-    if (c->reg->m->flags & RPC_INLINE) {
-        call_run(c);
+    if (c->reg->m->flags & (RPC_INLINE | RPC_TRY_INLINE)) {
+        call_run(c, (c->reg->m->flags & RPC_TRY_INLINE) != 0);
     } else if (queue_push(srv, c) != 0) {
         log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
         rpc_ctx_set_message(&c->ctx, "server busy");

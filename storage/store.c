@@ -209,6 +209,12 @@ store_open(const char *spec, const struct store_opts *o, struct store **out, cha
     return be->open(arg, o, out, errbuf, errlen);
 }
 
+int
+store_local(const struct store *s)
+{
+    return s != NULL && s->be->local;
+}
+
 void
 store_close(struct store *s)
 {

@@ -60,6 +60,13 @@ int store_open(const char *spec, const struct store_opts *o, struct store **out,
  */
 void store_spec_redact(const char *spec, char *out, size_t outlen);
 
+/*
+ * 1 when s keeps its data in this process (RocksDB): a read never waits on a network round trip
+ * and no other process holds its row locks, so cheap handlers may read it on a completion-queue
+ * thread (rpc.h: RPC_TRY_INLINE); 0 for a shared database. NULL gives 0.
+ */
+int store_local(const struct store *s);
+
 /* Flushes and closes. NULL is a no-op. No batch or transaction may be open. */
 void store_close(struct store *s);
 

@@ -40,6 +40,7 @@ struct store_batch {
 
 struct store_backend {
     const char *name;
+    int local; /* store_local(): 1 when the data lives in this process */
     /* arg is what follows "NAME:" in the store spec. Same contract as store_open. */
     int (*open)(const char *arg, const struct store_opts *o, struct store **out, char *errbuf,
                 size_t errlen);

@@ -785,6 +785,7 @@ rdb_checkpoint(struct store *base, const char *dir, char *errbuf, size_t errlen)
 
 const struct store_backend store_rocksdb_backend = {
     .name = "rocksdb",
+    .local = 1,
     .open = rdb_open,
     .close = rdb_close,
     .get = rdb_get,

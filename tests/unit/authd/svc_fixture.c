@@ -148,6 +148,14 @@ int
 svc_call(struct svc_fx *f, unsigned roles, const char *service, const char *method,
          const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st)
 {
+    return svc_call_trial(f, roles, service, method, req, resp, st, NULL);
+}
+
+int
+svc_call_trial(struct svc_fx *f, unsigned roles, const char *service, const char *method,
+               const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st,
+               int *deferred)
+{
     char full[128];
     const struct rpc_service *svc = NULL;
 
@@ -159,8 +167,12 @@ svc_call(struct svc_fx *f, unsigned roles, const char *service, const char *meth
         if (strcmp(f->svcs[i].desc->name, full) == 0)
             svc = &f->svcs[i];
     assert_non_null(svc);
-    struct rpc_local_opts o = {
-        .authorize = callers_authorize, .hook_arg = f->callers[roles], .peer = "ipv4:127.0.0.1:1"};
+    struct rpc_local_opts o = {.authorize = callers_authorize,
+                               .hook_arg = f->callers[roles],
+                               .peer = "ipv4:127.0.0.1:1",
+                               .deferred = deferred};
+    if (deferred != NULL)
+        *deferred = 0;
     return rpc_local_call(svc, method, &o, req, resp, st);
 }
 

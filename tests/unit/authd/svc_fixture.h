@@ -70,6 +70,12 @@ void svc_fx_replica_free(struct svc_fx *r);
 int svc_call(struct svc_fx *f, unsigned roles, const char *service, const char *method,
              const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st);
 
+/* svc_call(), and *deferred (not NULL) set to whether the call's trial deferred it to a worker
+ * (rpc.h: RPC_TRY_INLINE; 0 when it ran inline or its method has no trial). */
+int svc_call_trial(struct svc_fx *f, unsigned roles, const char *service, const char *method,
+                   const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st,
+                   int *deferred);
+
 /* Users.Create (as admin) with email and password; the new user's id into id (64 bytes). */
 void svc_user_create(struct svc_fx *f, const char *email, const char *password, char *id);
 

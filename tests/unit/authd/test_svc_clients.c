@@ -17,11 +17,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "authd/callers.h"
+#include "authd/guard.h"
 #include "authd/v1/oauth.pb-c.h"
 #include "common/err.h"
 #include "proto/rpc.h"
+#include "storage/store.h"
 #include "tests/unit/authd/svc_fixture.h"
 
 #define SECRET "the service's secret, long enough"
@@ -373,6 +376,126 @@ test_client_secret_failures_do_not_lock_user_logins(void **state)
     assert_int_equal(svc_login(f, "ann@example.com", SVC_PASSWORD, NULL, NULL, NULL), AUTHD_OK);
 }
 
+/* OAuth.Token (client_credentials) or, with token given, OAuth.Introspect of it, from GOOD_IP;
+ * *deferred: whether the call's trial (rpc.h: RPC_TRY_INLINE) went to a worker. */
+static int
+trial_call(struct svc_fx *f, const char *secret, const char *token, int *deferred,
+           struct rpc_status *st)
+{
+    ProtobufCMessage *resp = NULL;
+    int r;
+
+    if (token == NULL) {
+        Authd__V1__OAuthTokenRequest req = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+        req.grant_type = "client_credentials";
+        req.client_id = "svc-trial";
+        req.client_secret = (char *)secret;
+        req.client_ip = GOOD_IP;
+        r = svc_call_trial(f, ROLE_EDGE, "OAuth", "Token", &req.base, &resp, st, deferred);
+    } else {
+        Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
+        req.token = (char *)token;
+        req.client_id = "svc-trial";
+        req.client_secret = (char *)secret;
+        req.client_ip = GOOD_IP;
+        r = svc_call_trial(f, ROLE_EDGE, "OAuth", "Introspect", &req.base, &resp, st, deferred);
+        if (r == AUTHD_OK)
+            assert_true(((Authd__V1__IntrospectResponse *)resp)->active);
+    }
+    rpc_msg_free(resp);
+    return r;
+}
+
+/*
+ * Token and Introspect run first as a trial on the completion-queue thread: a secret the cache
+ * has verified is judged there; one it cannot judge (the slow hash) and a wrong one (a failure
+ * to count) go to a worker before anything is counted, so every guess is counted once, and the
+ * client's lock comes after exactly FREE_FAILURES wrong secrets, as without trials.
+ */
+static void
+test_trial_judges_only_cached_secrets(void **state)
+{
+    struct svc_fx *f = *state;
+    struct rpc_status st;
+    int deferred = -1;
+    /* Against a shared database every trial defers at once (a read is a round trip). */
+    int local = store_local(f->st);
+
+    put_service_client(f, "svc-trial");
+    /* First use: the secret is not cached yet, so the trial defers and the worker hashes. */
+    assert_int_equal(trial_call(f, SECRET, NULL, &deferred, NULL), AUTHD_OK);
+    assert_int_equal(deferred, 1);
+    /* Now cached: judged in the trial, the access token signed there. */
+    assert_int_equal(trial_call(f, SECRET, NULL, &deferred, NULL), AUTHD_OK);
+    assert_int_equal(deferred, !local);
+
+    /* Introspection of a token of its own, inline as well. */
+    Authd__V1__OAuthTokenRequest treq = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *tresp = NULL;
+    treq.grant_type = "client_credentials";
+    treq.client_id = "svc-trial";
+    treq.client_secret = SECRET;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Token", &treq.base, &tresp, NULL), AUTHD_OK);
+    char tok[4096];
+    snprintf(tok, sizeof(tok), "%s", ((Authd__V1__OAuthTokenResponse *)tresp)->access_token);
+    rpc_msg_free(tresp);
+    assert_int_equal(trial_call(f, SECRET, tok, &deferred, NULL), AUTHD_OK);
+    assert_int_equal(deferred, !local);
+
+    /* Wrong secrets: each deferred, each counted once (counted twice, the lock would come
+     * after half as many). */
+    for (int i = 0; i <= FREE_FAILURES; i++) {
+        int r = trial_call(f, "wrong secret", i % 2 ? tok : NULL, &deferred, &st);
+        assert_int_equal(r, AUTHD_ERR_INVALID_CREDENTIALS);
+        assert_int_equal(deferred, 1);
+    }
+    /* The next wrong one meets the client's lock; the right secret still passes, inline. */
+    assert_lock_refusal(trial_call(f, "wrong secret", NULL, &deferred, &st), &st);
+    assert_int_equal(trial_call(f, SECRET, tok, &deferred, NULL), AUTHD_OK);
+    assert_int_equal(deferred, !local);
+
+    /* Grants that hash or write never stay on the completion-queue thread. */
+    Authd__V1__OAuthTokenRequest pw = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+    pw.grant_type = "password";
+    pw.client_id = "svc-trial";
+    pw.client_secret = SECRET;
+    pw.username = "nobody@example.com";
+    pw.password = "whatever it is";
+    ProtobufCMessage *resp = NULL;
+    svc_call_trial(f, ROLE_EDGE, "OAuth", "Token", &pw.base, &resp, NULL, &deferred);
+    rpc_msg_free(resp);
+    assert_int_equal(deferred, 1);
+}
+
+/* A trial never waits for a serial lock another attempt holds (it could be hashing): it gets
+ * AUTHD_ERR_CONFLICT with nothing held, while a normal attempt takes the free lock. */
+static void
+test_trial_guard_does_not_wait(void **state)
+{
+    struct svc_fx *f = *state;
+
+    for (int i = 0; i < AUTHD_SERIAL_STRIPES; i++)
+        pthread_mutex_lock(&f->a.serial[i]);
+    struct guard g = {.a = &f->a,
+                      .kind = THROTTLE_CLIENT_SECRET,
+                      .account = "client:x",
+                      .serial = GOOD_IP,
+                      .judge_first = 1,
+                      .trial = 1};
+    assert_int_equal(guard_enter(&g), AUTHD_ERR_CONFLICT);
+    assert_int_equal(g.held, 0);
+    guard_leave(&g);
+    for (int i = 0; i < AUTHD_SERIAL_STRIPES; i++)
+        pthread_mutex_unlock(&f->a.serial[i]);
+
+    assert_int_equal(guard_enter(&g), AUTHD_OK);
+    assert_true(g.held > 0);
+    guard_leave(&g);
+    g.trial = 0;
+    assert_int_equal(guard_enter(&g), AUTHD_OK);
+    guard_leave(&g);
+}
+
 int
 main(void)
 {
@@ -389,6 +512,10 @@ main(void)
                                         svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_client_secret_failures_do_not_lock_user_logins,
                                         svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_trial_judges_only_cached_secrets, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_trial_guard_does_not_wait, svc_fx_setup,
+                                        svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

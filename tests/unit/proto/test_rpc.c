@@ -197,6 +197,43 @@ on_watch(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *res
     return r;
 }
 
+/*
+ * Users.Update, RPC_TRY_INLINE: the id picks the behaviour. "inline" answers from the trial;
+ * "defer" defers from the trial after setting a message, refusal details and a response field,
+ * and the second run answers "trying=<0|1> fresh=<1 when the response is a new one> same=<1
+ * when it runs on the trial's thread>"; "defer-fail" defers, then fails without a message;
+ * "bogus" calls rpc_ctx_defer outside a trial.
+ */
+static pthread_t trial_thread;
+
+static int
+on_update(struct rpc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    const Authd__V1__UpdateUserRequest *in = (const void *)req;
+    Authd__V1__UserResponse *out = (void *)resp;
+    int trying = rpc_ctx_trying(ctx);
+    int fresh = out->user == NULL;
+
+    if (trying)
+        trial_thread = pthread_self();
+    if (trying && strcmp(in->id, "inline") != 0) {
+        rpc_ctx_set_message(ctx, "set by the trial");
+        rpc_ctx_set_oauth_error(ctx, "invalid_grant");
+        rpc_ctx_set_retry_after(ctx, 7);
+        out->user = rpc_ctx_msg(ctx, &authd__v1__user__descriptor);
+        out->user->id = "from the trial";
+        return rpc_ctx_defer(ctx);
+    }
+    if (strcmp(in->id, "defer-fail") == 0)
+        return AUTHD_ERR_NOT_FOUND;
+    if (strcmp(in->id, "bogus") == 0)
+        return rpc_ctx_defer(ctx);
+    out->user = rpc_ctx_msg(ctx, &authd__v1__user__descriptor);
+    out->user->id = rpc_ctx_printf(ctx, "trying=%d fresh=%d same=%d", trying, fresh,
+                                   pthread_equal(trial_thread, pthread_self()) != 0);
+    return AUTHD_OK;
+}
+
 /* No authorize hook here: the rows' roles are not looked at. */
 static const struct rpc_method health_methods[] = {
     {"Check", on_check, RPC_INLINE, 0},
@@ -208,10 +245,11 @@ static const struct rpc_method users_methods[] = {
     {"Get", on_get, RPC_INLINE, 0},
     {"List", on_list, RPC_INLINE, 0},
     {"SetPassword", on_set_password, 0, 0},
+    {"Update", on_update, RPC_TRY_INLINE, 0},
 };
 static const struct rpc_service services[] = {
     {&grpc__health__v1__health__descriptor, health_methods, 2, &service_arg},
-    {&authd__v1__users__descriptor, users_methods, 4, &service_arg},
+    {&authd__v1__users__descriptor, users_methods, 5, &service_arg},
 };
 
 /* ---- fixture --------------------------------------------------------------------------- */
@@ -379,6 +417,49 @@ test_handler_errors(void **state)
     assert_int_equal(create(f, "taken@example.com", 5000, NULL, &st), AUTHD_ERR_ALREADY_EXISTS);
     assert_string_equal(st.oauth_error, "");
     assert_int_equal(st.retry_after, 0);
+}
+
+/* Users.Update with id; the answer's user id into out (cap bytes) on success. */
+static int
+update(struct fixture *f, const char *id, char *out, size_t cap, struct rpc_status *st)
+{
+    Authd__V1__UpdateUserRequest req = AUTHD__V1__UPDATE_USER_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.id = (char *)id;
+    int r = rpc_call(f->cli, "/authd.v1.Users/Update", &req.base,
+                     &authd__v1__user_response__descriptor, &resp, 5000, st);
+    if (r == AUTHD_OK)
+        snprintf(out, cap, "%s", ((Authd__V1__UserResponse *)resp)->user->id);
+    rpc_msg_free(resp);
+    return r;
+}
+
+/*
+ * RPC_TRY_INLINE: a trial that does not defer is the answer; one that defers runs again on a
+ * worker (another thread) with a fresh response, and nothing the trial set for the answer (its
+ * message, refusal details, response fields) reaches the client.
+ */
+static void
+test_try_inline(void **state)
+{
+    struct fixture *f = *state;
+    struct rpc_status st;
+    char id[128];
+
+    assert_int_equal(update(f, "inline", id, sizeof(id), &st), AUTHD_OK);
+    assert_string_equal(id, "trying=1 fresh=1 same=1");
+    assert_int_equal(update(f, "defer", id, sizeof(id), &st), AUTHD_OK);
+    assert_string_equal(id, "trying=0 fresh=1 same=0");
+
+    assert_int_equal(update(f, "defer-fail", id, sizeof(id), &st), AUTHD_ERR_NOT_FOUND);
+    assert_int_equal(st.code, ST_NOT_FOUND);
+    assert_string_equal(st.message, authd_strerror(AUTHD_ERR_NOT_FOUND));
+    assert_string_equal(st.oauth_error, "");
+    assert_int_equal(st.retry_after, 0);
+
+    /* Outside a trial, deferring is a handler bug, answered as one. */
+    assert_int_equal(update(f, "bogus", id, sizeof(id), &st), AUTHD_ERR_INTERNAL);
 }
 
 /* A refusal's OAuth code and retry-after travel as trailers of their own into rpc_status. */
@@ -1057,6 +1138,7 @@ main(void)
         cmocka_unit_test(test_service_array_is_copied),
         cmocka_unit_test(test_status_mapping),
         cmocka_unit_test(test_msg_wipe),
+        cmocka_unit_test(test_try_inline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
