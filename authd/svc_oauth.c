@@ -1173,6 +1173,17 @@ client_issue_current(struct authd *a, const char *client_id, int64_t issued, int
     return r;
 }
 
+/* client_issue_current() judged on crec, the client's record as this call already read it
+ * (the introspecting client's own, read to authenticate it): the same test, one read fewer. */
+static int
+client_issue_current_rec(const Authd__Storage__ClientRecord *crec, int64_t issued, int *first_party)
+{
+    int r = clients_token_live(crec, issued) ? AUTHD_OK : AUTHD_ERR_INVALID_TOKEN;
+    if (first_party != NULL)
+        *first_party = r == AUTHD_OK ? crec->client->first_party : 0;
+    return r;
+}
+
 /* Starts a run of a redeeming step: clears its outputs and loads prefix<token id> for update
  * into *rec (an unknown one refused with `unknown`). */
 static int
@@ -1958,10 +1969,13 @@ token_judge(struct rpc_ctx *ctx, struct authd *a, const char *token, const char 
  */
 static int
 token_inspect(struct rpc_ctx *ctx, struct authd *a, const char *token, const char *hint,
-              int access_only, struct tokinfo *ti)
+              int access_only, const Authd__Storage__ClientRecord *known, struct tokinfo *ti)
 {
     int r = token_judge(ctx, a, token, hint, access_only, ti);
-    if (r == AUTHD_OK)
+    if (r == AUTHD_OK && known != NULL && known->client != NULL &&
+        strcmp(known->client->id, ti->client_id) == 0)
+        r = client_issue_current_rec(known, ti->iat, &ti->first_party);
+    else if (r == AUTHD_OK)
         r = client_issue_current(a, ti->client_id, ti->iat, &ti->first_party);
     if (r != AUTHD_OK)
         memset(ti, 0, sizeof(*ti));
@@ -1981,7 +1995,7 @@ oauth_check_client_token(struct rpc_ctx *ctx, struct authd *a, const char *token
     oauth_scopes_clear(scopes);
     if (token == NULL || token[0] == '\0')
         return AUTHD_ERR_INVALID_TOKEN;
-    int r = token_inspect(ctx, a, token, NULL, 1, &ti);
+    int r = token_inspect(ctx, a, token, NULL, 1, NULL, &ti);
     if (r != AUTHD_OK)
         return r;
     /* Only a client's own tokens name a caller; a user's token speaks for the user. */
@@ -2016,7 +2030,7 @@ oauth_user_token_session(struct rpc_ctx *ctx, struct authd *a, const char *token
     *sid = NULL;
     if (token == NULL || token[0] == '\0')
         return AUTHD_ERR_UNAUTHENTICATED;
-    int r = token_inspect(ctx, a, token, NULL, 1, &ti);
+    int r = token_inspect(ctx, a, token, NULL, 1, NULL, &ti);
     if (r == AUTHD_ERR_INVALID_TOKEN)
         return AUTHD_ERR_UNAUTHENTICATED;
     if (r != AUTHD_OK)
@@ -2074,8 +2088,10 @@ oauth_introspect(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMes
     int any_client = crec->client->introspect;
     char caller[128];
     snprintf(caller, sizeof(caller), "%s", crec->client->id);
+    /* A client introspecting a token of its own: its record, just read, judges the token's
+     * registration too. */
+    r = token_inspect(ctx, a, req->token, req->token_type_hint, 0, crec, &ti);
     rpc_msg_free(&crec->base);
-    r = token_inspect(ctx, a, req->token, req->token_type_hint, 0, &ti);
     /* A client learns about its own tokens only, unless it is a resource server. */
     if (r == AUTHD_OK && !any_client && strcmp(ti.client_id, caller) != 0)
         r = AUTHD_ERR_INVALID_TOKEN;
@@ -2232,7 +2248,7 @@ oauth_userinfo(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
     Authd__Storage__UserRecord *u = NULL;
     struct tokinfo ti;
 
-    int r = token_inspect(ctx, a, req->access_token, NULL, 1, &ti);
+    int r = token_inspect(ctx, a, req->access_token, NULL, 1, NULL, &ti);
     if (r == AUTHD_ERR_INVALID_TOKEN)
         return oauth_fail(ctx, "invalid_token", "the access token is invalid or expired");
     if (r != AUTHD_OK)

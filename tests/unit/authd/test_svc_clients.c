@@ -496,6 +496,62 @@ test_trial_guard_does_not_wait(void **state)
     guard_leave(&g);
 }
 
+/* An access token of client id (secret SECRET). */
+static void
+own_token(struct svc_fx *f, const char *id, char *out, size_t cap)
+{
+    Authd__V1__OAuthTokenRequest req = AUTHD__V1__OAUTH_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.grant_type = "client_credentials";
+    req.client_id = (char *)id;
+    req.client_secret = SECRET;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Token", &req.base, &resp, NULL), AUTHD_OK);
+    snprintf(out, cap, "%s", ((Authd__V1__OAuthTokenResponse *)resp)->access_token);
+    rpc_msg_free(resp);
+}
+
+/* Whether client id (secret SECRET) is told that token is active. */
+static int
+own_active(struct svc_fx *f, const char *id, const char *token)
+{
+    Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.token = (char *)token;
+    req.client_id = (char *)id;
+    req.client_secret = SECRET;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "OAuth", "Introspect", &req.base, &resp, NULL),
+                     AUTHD_OK);
+    int active = ((Authd__V1__IntrospectResponse *)resp)->active;
+    rpc_msg_free(resp);
+    return active;
+}
+
+/*
+ * A client introspecting its own token: the registration it authenticated with (read once for
+ * both) still judges the token, so a token of an earlier registration of the same id is dead.
+ */
+static void
+test_own_token_of_an_earlier_registration(void **state)
+{
+    struct svc_fx *f = *state;
+    char old[4096], fresh[4096];
+    ProtobufCMessage *resp = NULL;
+
+    put_service_client(f, "svc-own");
+    own_token(f, "svc-own", old, sizeof(old));
+    assert_true(own_active(f, "svc-own", old));
+    Authd__V1__ClientRequest del = AUTHD__V1__CLIENT_REQUEST__INIT;
+    del.id = "svc-own";
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "ClientAdmin", "Delete", &del.base, &resp, NULL),
+                     AUTHD_OK);
+    rpc_msg_free(resp);
+    svc_fake_now += 10;
+    put_service_client(f, "svc-own"); /* registered again, the same secret */
+    assert_false(own_active(f, "svc-own", old));
+    own_token(f, "svc-own", fresh, sizeof(fresh));
+    assert_true(own_active(f, "svc-own", fresh));
+}
+
 int
 main(void)
 {
@@ -515,6 +571,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_trial_judges_only_cached_secrets, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_trial_guard_does_not_wait, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_own_token_of_an_earlier_registration, svc_fx_setup,
                                         svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
