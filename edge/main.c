@@ -108,7 +108,7 @@ static const struct opts_spec option_table[] = {
      "trusted proxies in a row in front of the edge, each\nappending to X-Forwarded-For: the "
      "client is the\nN-th entry from the right (default 1)",
      F(proxy_hops)},
-    {"threads", 0, "EDGE_THREADS", OPTS_INT, "N", 0, 1024, NULL, "0",
+    {"threads", 0, "EDGE_THREADS", OPTS_INT, "N", 0, 1024, NULL, "4",
      "0: a thread per connection, so a slow RPC or webhook\nnever holds up another request; "
      "N: a pool of N threads,\nwhich a call to authd or a webhook never holds (the\n"
      "connection waits)",

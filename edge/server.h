@@ -15,7 +15,7 @@
 
 struct edge_server_opts {
     const char *listen;       /* "127.0.0.1:8080", "[::1]:0", ":8080"; port 0 = any free */
-    unsigned threads;         /* MHD thread pool size; 0 = 16 */
+    unsigned threads;         /* MHD thread pool size; 0 = a thread per connection */
     unsigned conn_limit;      /* 0 = 1024 */
     unsigned per_ip_limit;    /* 0 = no per-address limit */
     unsigned timeout_s;       /* idle connection timeout; 0 = 15 */

@@ -42,8 +42,8 @@ MIB = 1024 * 1024
 class Stack:
     def __init__(self, tmp):
         self.authd = Authd(tmp, FAST_ARGON2)
-        # --threads 0 (the default, a thread per connection) is given explicitly so that an
-        # EDGE_THREADS in the environment cannot change the mode: with a pool (epoll), MHD stops
+        # --threads 0 (a thread per connection) is given explicitly so that neither the default
+        # (a pool) nor EDGE_THREADS changes the mode: with a pool (epoll), MHD stops
         # accepting at --conn-limit and the excess waits in the listen backlog instead of being
         # closed, which test_many_connections would read as held connections.
         try:
