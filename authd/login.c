@@ -5,6 +5,7 @@
  */
 #include "authd/login.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,8 +13,23 @@
 #include "authd/audit.h"
 #include "common/email.h"
 #include "authd/guard.h"
+#include "authd/password.h"
 #include "common/err.h"
+#include "common/metrics.h"
 #include "common/secret.h"
+
+/*
+ * The instant (metrics_now_ns() clock) after which the caller has given up: a hash still waiting
+ * for a thread then is not worth computing. 0 when the call has no deadline.
+ */
+static uint64_t
+call_deadline_ns(struct rpc_ctx *ctx)
+{
+    int64_t left = rpc_ctx_deadline_ms_left(ctx);
+    if (left == INT64_MAX || left > (int64_t)(UINT64_MAX / 2000000u))
+        return 0;
+    return metrics_now_ns() + (uint64_t)left * 1000000u;
+}
 
 int
 login_password(struct authd *a, struct rpc_ctx *ctx, struct login *l)
@@ -41,15 +57,21 @@ login_password(struct authd *a, struct rpc_ctx *ctx, struct login *l)
         goto out;
     if (r != AUTHD_OK || l->rec->user == NULL || l->rec->password_hash[0] == '\0') {
         /* Unknown e-mail or no password yet: the same work and the same answer as a wrong
-         * password. */
-        password_burn(&a->set.argon2, l->password, pl);
+         * password. A caller that gave up before a hash thread was free gets DEADLINE_EXCEEDED
+         * as for a known e-mail: nothing judged, nothing counted. */
+        r = password_burn_by(&a->set.argon2, l->password, pl, call_deadline_ns(ctx));
+        if (r == AUTHD_ERR_DEADLINE)
+            goto out;
         r = AUTHD_ERR_INVALID_CREDENTIALS;
         guard_fail(&g, "unknown_user");
         goto out;
     }
     g.who.user = l->rec->user->id;
-    if (password_verify(l->rec->password_hash, l->password, pl, &a->set.argon2, &needs_rehash) !=
-        AUTHD_OK) {
+    r = password_verify_by(l->rec->password_hash, l->password, pl, &a->set.argon2, &needs_rehash,
+                           call_deadline_ns(ctx));
+    if (r == AUTHD_ERR_DEADLINE)
+        goto out; /* the caller gave up before the password was judged: not a failure */
+    if (r != AUTHD_OK) {
         r = AUTHD_ERR_INVALID_CREDENTIALS;
         guard_fail(&g, "wrong_password");
         goto out;

@@ -14,6 +14,7 @@
  *   with p > 1 are still made. Its work area is cached per pool slot (allocate_cbk/free_cbk),
  *   because touching fresh memory costs a share of every hash.
  */
+#define _GNU_SOURCE /* pthread_cond_clockwait: waits on CLOCK_MONOTONIC */
 #include "authd/password.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <argon2.h>
@@ -131,8 +133,9 @@ static struct {
     int running;     /* slots in use */
     int running_max; /* the most ever in use at once */
     uint64_t hashes, waits;
-    uint64_t sodium; /* hashes libsodium computed */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0};
+    uint64_t sodium;  /* hashes libsodium computed */
+    uint64_t expired; /* hashes given up: their caller's deadline passed before a slot was free */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, 0};
 
 /* The slot the calling thread holds during argon2_ctx(); the allocation callbacks use it. */
 static __thread struct slot *tl_slot;
@@ -140,6 +143,7 @@ static __thread struct slot *tl_slot;
 #define M_THREADS "authd_password_hash_threads"
 #define M_RUNNING_MAX "authd_password_hashes_running_max"
 #define M_WAITS "authd_password_hash_waits_total"
+#define M_EXPIRED "authd_password_hash_expired_total"
 
 /* Sizes the pool; pool.mu held, no hash running. */
 static int
@@ -164,21 +168,51 @@ pool_resize_locked(int n)
     return AUTHD_OK;
 }
 
-/* Takes a free slot, waiting for one; the pool is sized to the cores on first use. */
+/* Whether the CLOCK_MONOTONIC instant deadline_ns (0: none) has come. */
+static int
+deadline_passed(uint64_t deadline_ns)
+{
+    return deadline_ns != 0 && metrics_now_ns() >= deadline_ns;
+}
+
+/*
+ * Takes a free slot, waiting for one until deadline_ns (CLOCK_MONOTONIC; 0: for ever); the pool
+ * is sized to the cores on first use. NULL with *err AUTHD_ERR_DEADLINE when the deadline came
+ * first (also when it had already passed: the caller gave up, a free slot is no reason to hash
+ * for it), else AUTHD_ERR_NOMEM.
+ */
 static struct slot *
-slot_take(void)
+slot_take(uint64_t deadline_ns, int *err)
 {
     struct slot *s = NULL;
-    int waited = 0, max = 0;
+    int waited = 0, max = 0, expired = 0;
 
+    *err = AUTHD_ERR_NOMEM;
     pthread_mutex_lock(&pool.mu);
     if (pool.slots == NULL && pool_resize_locked(0) != AUTHD_OK) {
         pthread_mutex_unlock(&pool.mu);
         return NULL;
     }
-    while (pool.running == pool.n) {
+    while (!(expired = deadline_passed(deadline_ns)) && pool.running == pool.n) {
         waited = 1;
-        pthread_cond_wait(&pool.cv, &pool.mu);
+        if (deadline_ns == 0) {
+            pthread_cond_wait(&pool.cv, &pool.mu);
+        } else {
+            /* The same clock as metrics_now_ns(), so a change of the wall clock moves nothing. */
+            struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000u),
+                                  .tv_nsec = (long)(deadline_ns % 1000000000u)};
+            (void)pthread_cond_clockwait(&pool.cv, &pool.mu, CLOCK_MONOTONIC, &ts);
+        }
+    }
+    if (expired) {
+        pool.expired++;
+        /* A slot freed while this one gave up goes to another waiter, not to nobody. */
+        if (waited && pool.running < pool.n)
+            pthread_cond_signal(&pool.cv);
+        pthread_mutex_unlock(&pool.mu);
+        metrics_count(M_EXPIRED, NULL, 1);
+        *err = AUTHD_ERR_DEADLINE;
+        return NULL;
     }
     for (int i = 0; i < pool.n && s == NULL; i++)
         if (!pool.slots[i].busy)
@@ -277,12 +311,13 @@ sodium_raw(struct slot *s, const struct password_params *p, const char *pw, size
 
 /*
  * The raw Argon2id hash of pw under salt and p into out (outlen bytes): by libsodium when it
- * computes these parameters, else by libargon2. AUTHD_OK, AUTHD_ERR_NOMEM or
+ * computes these parameters, else by libargon2, once a slot is free before deadline_ns (0: no
+ * limit). AUTHD_OK, AUTHD_ERR_DEADLINE (nothing computed), AUTHD_ERR_NOMEM or
  * AUTHD_ERR_INTERNAL.
  */
 static int
 argon2id_raw(const struct password_params *p, const char *pw, size_t len, const uint8_t *salt,
-             size_t salt_len, uint8_t *out, size_t outlen)
+             size_t salt_len, uint8_t *out, size_t outlen, uint64_t deadline_ns)
 {
     argon2_context ctx;
     int use_sodium = sodium_fits(p, len, salt_len, outlen);
@@ -304,9 +339,10 @@ argon2id_raw(const struct password_params *p, const char *pw, size_t len, const 
     ctx.free_cbk = on_argon2_free;
     ctx.flags = ARGON2_DEFAULT_FLAGS;
 
-    struct slot *slot = slot_take();
+    int err;
+    struct slot *slot = slot_take(deadline_ns, &err);
     if (slot == NULL)
-        return AUTHD_ERR_NOMEM;
+        return err;
     if (use_sodium) {
         int r = sodium_raw(slot, p, pw, len, salt, out, outlen);
         slot_give(slot, 1);
@@ -434,12 +470,36 @@ password_pool_init(int n)
     metrics_describe(M_RUNNING_MAX, METRICS_GAUGE, "the most Argon2 computations that ran at once");
     metrics_describe(M_WAITS, METRICS_COUNTER,
                      "password hashes that waited for a free hash thread");
+    metrics_describe(M_EXPIRED, METRICS_COUNTER,
+                     "password hashes not computed: the call's deadline passed while they waited "
+                     "for a hash thread");
     pthread_once(&sodium_once, sodium_start); /* at start, not in the first login */
     pthread_mutex_lock(&pool.mu);
     r = pool.running == 0 ? pool_resize_locked(n) : AUTHD_ERR_INVALID_ARGUMENT;
     pthread_mutex_unlock(&pool.mu);
     metrics_count(M_WAITS, NULL, 0);
+    metrics_count(M_EXPIRED, NULL, 0);
     return r;
+}
+
+struct password_hold *
+password_pool_hold(void)
+{
+    int err;
+    struct slot *s = slot_take(0, &err);
+    if (s != NULL) {
+        pthread_mutex_lock(&pool.mu);
+        pool.hashes--; /* slot_take counted a hash: a hold computes none */
+        pthread_mutex_unlock(&pool.mu);
+    }
+    return (struct password_hold *)s;
+}
+
+void
+password_pool_unhold(struct password_hold *h)
+{
+    if (h != NULL)
+        slot_give((struct slot *)h, 0);
 }
 
 void
@@ -452,6 +512,7 @@ password_pool_stats(struct password_pool_stats *out)
     out->hashes = pool.hashes;
     out->waits = pool.waits;
     out->sodium = pool.sodium;
+    out->expired = pool.expired;
     pthread_mutex_unlock(&pool.mu);
 }
 
@@ -518,7 +579,7 @@ password_hash(const struct password_params *p, const char *pw, size_t len, char 
         return AUTHD_ERR_INVALID_ARGUMENT;
     if ((r = secret_random(salt, sizeof(salt))) != AUTHD_OK)
         goto out;
-    if ((r = argon2id_raw(p, pw, len, salt, sizeof(salt), hash, sizeof(hash))) != AUTHD_OK)
+    if ((r = argon2id_raw(p, pw, len, salt, sizeof(salt), hash, sizeof(hash), 0)) != AUTHD_OK)
         goto out;
 
     int n = snprintf(text, sizeof(text), "$argon2id$v=%u$m=%u,t=%u,p=%u$", ARGON2_VERSION_13,
@@ -545,6 +606,13 @@ int
 password_verify(const char *phc, const char *pw, size_t len, const struct password_params *cur,
                 int *needs_rehash)
 {
+    return password_verify_by(phc, pw, len, cur, needs_rehash, 0);
+}
+
+int
+password_verify_by(const char *phc, const char *pw, size_t len, const struct password_params *cur,
+                   int *needs_rehash, uint64_t deadline_ns)
+{
     struct phc parsed;
     uint8_t computed[BYTES_MAX];
     int r = AUTHD_ERR_INVALID_CREDENTIALS;
@@ -556,9 +624,9 @@ password_verify(const char *phc, const char *pw, size_t len, const struct passwo
     if (phc_parse(phc, &parsed) != 0)
         goto out;
     int rc = argon2id_raw(&parsed.params, pw, len, parsed.salt, parsed.salt_len, computed,
-                          parsed.hash_len);
+                          parsed.hash_len, deadline_ns);
     if (rc != AUTHD_OK) {
-        r = rc == AUTHD_ERR_NOMEM ? AUTHD_ERR_NOMEM : AUTHD_ERR_INVALID_CREDENTIALS;
+        r = rc == AUTHD_ERR_NOMEM || rc == AUTHD_ERR_DEADLINE ? rc : AUTHD_ERR_INVALID_CREDENTIALS;
         goto out;
     }
     if (!secret_eq(computed, parsed.hash, parsed.hash_len))
@@ -579,20 +647,27 @@ out:
 void
 password_burn(const struct password_params *p, const char *pw, size_t len)
 {
+    (void)password_burn_by(p, pw, len, 0);
+}
+
+int
+password_burn_by(const struct password_params *p, const char *pw, size_t len, uint64_t deadline_ns)
+{
     struct password_params def;
     uint8_t hash[HASH_BYTES];
 
     /* Mirror password_verify(): inputs it refuses without hashing cost no work here either. */
     if ((pw == NULL && len > 0) || len > PASSWORD_MAX_LEN)
-        return;
+        return AUTHD_OK;
     if (p == NULL) {
         password_params_default(&def);
         p = &def;
     }
     if (!params_valid(p))
-        return;
-    (void)argon2id_raw(p, pw, len, burn_salt, sizeof(burn_salt), hash, sizeof(hash));
+        return AUTHD_OK;
+    int r = argon2id_raw(p, pw, len, burn_salt, sizeof(burn_salt), hash, sizeof(hash), deadline_ns);
     secret_wipe(hash, sizeof(hash));
+    return r == AUTHD_ERR_DEADLINE ? r : AUTHD_OK;
 }
 
 int

@@ -38,23 +38,34 @@ struct password_params {
  * one; it holds no lock of this module while it waits, and a slot is held only across the
  * Argon2 computation itself (no lock is taken under it), so a caller may wait under its own
  * locks without deadlock. Also describes the pool's metrics (authd_password_hash_threads,
- * authd_password_hashes_running_max, authd_password_hash_waits_total). Without a call, the
+ * authd_password_hashes_running_max, authd_password_hash_waits_total,
+ * authd_password_hash_expired_total). Without a call, the
  * first hash sizes the pool to the cores. Call at start, or again while no hash runs (tests);
  * AUTHD_OK, AUTHD_ERR_INVALID_ARGUMENT while a hash runs, AUTHD_ERR_NOMEM. Thread-safe.
  */
 int password_pool_init(int n);
 
 struct password_pool_stats {
-    int threads;     /* the pool's size */
-    int running;     /* computations running now */
-    int running_max; /* the most that ran at once since the pool was last sized */
-    uint64_t hashes; /* computations started */
-    uint64_t waits;  /* of which waited for a slot */
-    uint64_t sodium; /* of which libsodium computed (the others: libargon2) */
+    int threads;      /* the pool's size */
+    int running;      /* computations running now */
+    int running_max;  /* the most that ran at once since the pool was last sized */
+    uint64_t hashes;  /* computations started */
+    uint64_t waits;   /* of which waited for a slot */
+    uint64_t sodium;  /* of which libsodium computed (the others: libargon2) */
+    uint64_t expired; /* hashes not computed: their deadline came before a free slot */
 };
 
 /* A snapshot of the pool's counters. Thread-safe. */
 void password_pool_stats(struct password_pool_stats *out);
+
+/*
+ * For tests: takes a slot of the pool (waiting for one) and holds it, computing nothing, until
+ * password_pool_unhold(), so that a test can make hashes wait for a slot without racing a
+ * running hash. NULL on NOMEM. Never hold one across password_pool_init(). Thread-safe.
+ */
+struct password_hold;
+struct password_hold *password_pool_hold(void);
+void password_pool_unhold(struct password_hold *h); /* NULL: no-op */
 
 /* OWASP defaults: m=19456 KiB (19 MiB), t=2, p=1. */
 void password_params_default(struct password_params *p);
@@ -91,10 +102,27 @@ int password_verify(const char *phc, const char *pw, size_t len, const struct pa
                     int *needs_rehash);
 
 /*
+ * password_verify() for a caller with a deadline: deadline_ns is a CLOCK_MONOTONIC instant
+ * (metrics_now_ns(); 0: none). When it has passed, or passes while the hash waits for a free
+ * slot of the pool, nothing is computed and the answer is AUTHD_ERR_DEADLINE (counted in
+ * authd_password_hash_expired_total): the password was not judged, so the caller must not
+ * count it as a wrong one. A hash that got its slot runs to the end whatever the clock says.
+ */
+int password_verify_by(const char *phc, const char *pw, size_t len,
+                       const struct password_params *cur, int *needs_rehash, uint64_t deadline_ns);
+
+/*
  * Does the same work as a password_verify() with parameters p (NULL: the defaults) and throws
  * the result away: called for unknown users so that they cost the same time as a wrong password.
  */
 void password_burn(const struct password_params *p, const char *pw, size_t len);
+
+/*
+ * password_burn() with a deadline as password_verify_by(): AUTHD_ERR_DEADLINE when it came
+ * before a free slot (nothing computed), else AUTHD_OK.
+ */
+int password_burn_by(const struct password_params *p, const char *pw, size_t len,
+                     uint64_t deadline_ns);
 
 /*
  * Checks that phc (borrowed, may be NULL) is a hash password_verify() accepts: the strict PHC

@@ -144,17 +144,38 @@ svc_fx_replica_free(struct svc_fx *r)
     free(r);
 }
 
+static int svc_call_opts(struct svc_fx *f, unsigned roles, const char *service, const char *method,
+                         const ProtobufCMessage *req, ProtobufCMessage **resp,
+                         struct rpc_status *st, int *deferred, int64_t deadline_ms);
+
 int
 svc_call(struct svc_fx *f, unsigned roles, const char *service, const char *method,
          const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st)
 {
-    return svc_call_trial(f, roles, service, method, req, resp, st, NULL);
+    return svc_call_opts(f, roles, service, method, req, resp, st, NULL, 0);
 }
 
 int
 svc_call_trial(struct svc_fx *f, unsigned roles, const char *service, const char *method,
                const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st,
                int *deferred)
+{
+    return svc_call_opts(f, roles, service, method, req, resp, st, deferred, 0);
+}
+
+int
+svc_call_by(struct svc_fx *f, unsigned roles, const char *service, const char *method,
+            const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st,
+            int64_t deadline_ms)
+{
+    return svc_call_opts(f, roles, service, method, req, resp, st, NULL, deadline_ms);
+}
+
+/* svc_call() with the trial's *deferred (may be NULL) and a deadline (0: none). */
+static int
+svc_call_opts(struct svc_fx *f, unsigned roles, const char *service, const char *method,
+              const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st,
+              int *deferred, int64_t deadline_ms)
 {
     char full[128];
     const struct rpc_service *svc = NULL;
@@ -170,7 +191,8 @@ svc_call_trial(struct svc_fx *f, unsigned roles, const char *service, const char
     struct rpc_local_opts o = {.authorize = callers_authorize,
                                .hook_arg = f->callers[roles],
                                .peer = "ipv4:127.0.0.1:1",
-                               .deferred = deferred};
+                               .deferred = deferred,
+                               .deadline_ms = deadline_ms};
     if (deferred != NULL)
         *deferred = 0;
     return rpc_local_call(svc, method, &o, req, resp, st);

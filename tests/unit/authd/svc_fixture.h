@@ -76,6 +76,11 @@ int svc_call_trial(struct svc_fx *f, unsigned roles, const char *service, const 
                    const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st,
                    int *deferred);
 
+/* svc_call() of a call with a deadline deadline_ms from now (0: none), as a gRPC client sets. */
+int svc_call_by(struct svc_fx *f, unsigned roles, const char *service, const char *method,
+                const ProtobufCMessage *req, ProtobufCMessage **resp, struct rpc_status *st,
+                int64_t deadline_ms);
+
 /* Users.Create (as admin) with email and password; the new user's id into id (64 bytes). */
 void svc_user_create(struct svc_fx *f, const char *email, const char *password, char *id);
 

@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "common/err.h"
+#include "common/metrics.h"
 #include "authd/password.h"
 
 static const struct password_params small = {.t_cost = 1, .m_cost_kib = 64, .parallelism = 1};
@@ -739,6 +740,60 @@ test_policy(void **state)
     assert_int_equal(password_policy_check("abcdefghij\0", 11), AUTHD_ERR_WEAK_PASSWORD);
 }
 
+/*
+ * A hash whose caller's deadline comes before a free slot is given up without computing:
+ * AUTHD_ERR_DEADLINE, counted as expired, no hash started. The only slot is held by the test
+ * (password_pool_hold) for the whole wait, so the outcome does not depend on the clock's pace:
+ * the deadline must pass while the slot is busy. A deadline already past is refused even with a
+ * free slot (the caller gave up); a later deadline, or none, hashes as before.
+ */
+static void
+test_pool_wait_deadline(void **state)
+{
+    (void)state;
+    struct password_pool_stats st0, st1;
+    char *phc = NULL;
+    int rehash = 1;
+
+    assert_int_equal(password_pool_init(1), AUTHD_OK);
+    assert_int_equal(password_hash(&small, "deadline-pw", 11, &phc), AUTHD_OK);
+    password_pool_stats(&st0);
+
+    /* Already past: nothing computed, even though the slot is free. */
+    assert_int_equal(password_verify_by(phc, "deadline-pw", 11, &small, &rehash, 1),
+                     AUTHD_ERR_DEADLINE);
+    assert_int_equal(rehash, 0);
+    assert_int_equal(password_burn_by(&small, "deadline-pw", 11, 1), AUTHD_ERR_DEADLINE);
+
+    /* The only slot busy: the hashes wait, and give up when their deadline passes. */
+    struct password_hold *h = password_pool_hold();
+    assert_non_null(h);
+    assert_int_equal(
+        password_verify_by(phc, "deadline-pw", 11, &small, NULL, metrics_now_ns() + 20000000u),
+        AUTHD_ERR_DEADLINE);
+    assert_int_equal(password_burn_by(&small, "deadline-pw", 11, metrics_now_ns() + 1000000u),
+                     AUTHD_ERR_DEADLINE);
+    password_pool_unhold(h);
+
+    password_pool_stats(&st1);
+    assert_int_equal(st1.expired - st0.expired, 4);
+    assert_int_equal(st1.hashes, st0.hashes); /* none of the four was computed */
+    assert_int_equal(st1.running, 0);
+
+    /* A free slot and a deadline still ahead, or none: judged as before. */
+    assert_int_equal(
+        password_verify_by(phc, "deadline-pw", 11, &small, NULL, metrics_now_ns() + 3600000000000u),
+        AUTHD_OK);
+    assert_int_equal(password_verify_by(phc, "deadline-px", 11, &small, NULL, 0),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(password_burn_by(&small, "deadline-pw", 11, 0), AUTHD_OK);
+    password_pool_stats(&st1);
+    assert_int_equal(st1.hashes - st0.hashes, 3);
+    assert_int_equal(st1.expired - st0.expired, 4);
+    free(phc);
+    assert_int_equal(password_pool_init(0), AUTHD_OK);
+}
+
 int
 main(void)
 {
@@ -761,6 +816,7 @@ main(void)
         cmocka_unit_test(test_work_area_sizes),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_pool_bounds_concurrency),
+        cmocka_unit_test(test_pool_wait_deadline),
         cmocka_unit_test(test_burn),
         cmocka_unit_test(test_policy),
     };

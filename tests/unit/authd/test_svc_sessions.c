@@ -405,12 +405,69 @@ test_sessions_expire(void **state)
     assert_int_equal(svc_verify(f, token, code, NULL, NULL, NULL), AUTHD_OK);
 }
 
+/* Sessions.Login as the edge with a deadline deadline_ms from now. */
+static int
+login_by(struct svc_fx *f, const char *email, const char *password, int64_t deadline_ms,
+         struct rpc_status *st)
+{
+    Authd__V1__LoginRequest req = AUTHD__V1__LOGIN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.email = (char *)email;
+    req.password = (char *)password;
+    req.client_ip = SVC_IP;
+    int r = svc_call_by(f, ROLE_EDGE, "Sessions", "Login", &req.base, &resp, st, deadline_ms);
+    rpc_msg_free(resp);
+    return r;
+}
+
+/*
+ * Under a login flood, a login whose caller gave up while it waited for a hash thread is
+ * answered DEADLINE_EXCEEDED without its password being judged: not counted as a failure (more
+ * of them than the lockout allows lock nothing), for known and unknown e-mails alike. The only
+ * hash thread is held by the test for the whole wait, so the deadline surely passes first.
+ */
+static void
+test_login_deadline_in_hash_queue(void **state)
+{
+    struct svc_fx *f = *state;
+    struct password_pool_stats st0, st1;
+    struct rpc_status st;
+    char id[64];
+
+    svc_user_create(f, "flood@example.com", SVC_PASSWORD, id);
+    assert_int_equal(password_pool_init(1), AUTHD_OK);
+    password_pool_stats(&st0);
+    struct password_hold *h = password_pool_hold();
+    assert_non_null(h);
+    for (int i = 0; i < FREE_FAILURES + 2; i++) {
+        assert_int_equal(login_by(f, "flood@example.com", "wrong password here", 1, &st),
+                         AUTHD_ERR_DEADLINE);
+        assert_int_equal(st.code, 4); /* DEADLINE_EXCEEDED */
+        assert_int_equal(login_by(f, "nobody@example.com", "wrong password here", 1, NULL),
+                         AUTHD_ERR_DEADLINE);
+    }
+    assert_int_equal(login_by(f, "flood@example.com", SVC_PASSWORD, 1, NULL), AUTHD_ERR_DEADLINE);
+    password_pool_unhold(h);
+    password_pool_stats(&st1);
+    assert_int_equal(st1.hashes, st0.hashes);
+    assert_int_equal(st1.expired - st0.expired, 2 * (FREE_FAILURES + 2) + 1);
+
+    /* Nothing was counted: the right password logs in at once, and a wrong one is judged. */
+    assert_int_equal(login_by(f, "flood@example.com", SVC_PASSWORD, 60000, NULL), AUTHD_OK);
+    assert_int_equal(svc_login(f, "flood@example.com", "wrong password here", NULL, NULL, NULL),
+                     AUTHD_ERR_INVALID_CREDENTIALS);
+    assert_int_equal(password_pool_init(0), AUTHD_OK);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_password_lockout, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_rehash_on_login, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_login_deadline_in_hash_queue, svc_fx_setup,
+                                        svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_email_same_answer, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_totp_replay, svc_fx_setup, svc_fx_teardown),
