@@ -923,6 +923,10 @@ offload(struct edge_server *s, struct conn_state *st)
 {
     int ok = 0;
     pthread_mutex_lock(&s->work_mu);
+    if (s->work_stop) { /* the workers are being joined: queue nothing more */
+        pthread_mutex_unlock(&s->work_mu);
+        return -1;
+    }
     if (s->n_idle == 0 && s->n_workers < s->max_workers) {
         if (s->n_workers == s->cap_workers) {
             pthread_t *w = realloc(s->workers, (s->cap_workers + 64) * sizeof(*w));
@@ -950,14 +954,31 @@ offload(struct edge_server *s, struct conn_state *st)
     return ok;
 }
 
+/*
+ * Claims a suspension for a connection about to be suspended: 1 when it may (suspended now
+ * counts it), 0 when the server is stopping (nothing counted; the caller runs the flow
+ * blocking). The count is raised before stopping is read, and edge_server_stop() sets stopping
+ * before it reads the count (both seq_cst): either the stop sees this suspension and waits for
+ * it, or this sees the stop. Checking stopping first would leave a window where the stop reads
+ * 0, goes on to MHD_stop_daemon (which aborts with a connection suspended) and this suspends.
+ */
+static int
+claim_suspension(struct edge_server *s)
+{
+    __atomic_add_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST))
+        return 1;
+    __atomic_sub_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
 static enum MHD_Result
 run_flow(struct MHD_Connection *c, struct conn_state *st, edge_handler_fn fn, unsigned flags,
          int api, int json)
 {
     struct edge_req *r = &st->req;
     struct edge_server *s = st->srv;
-    if (s->async && !(flags & (ROUTE_ASYNC | ROUTE_INLINE)) &&
-        !__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
+    if (s->async && !(flags & (ROUTE_ASYNC | ROUTE_INLINE)) && claim_suspension(s)) {
         st->async_fn = fn;
         st->async_flags = flags;
         st->async_api = api;
@@ -965,7 +986,6 @@ run_flow(struct MHD_Connection *c, struct conn_state *st, edge_handler_fn fn, un
         st->conn = c;
         st->offloaded = 1;
         st->waiting = 1;
-        __atomic_add_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST);
         MHD_suspend_connection(c);
         if (offload(s, st) == 0)
             return MHD_YES;
@@ -982,17 +1002,24 @@ run_flow(struct MHD_Connection *c, struct conn_state *st, edge_handler_fn fn, un
     if (async) {
         edge_authd_async_enter(&st->async);
         err = fn(r);
-        if (edge_authd_async_leave()) {
+        int pending = edge_authd_async_leave();
+        if (pending) {
             /* The flow returned at its call, before answering; keep nothing it may have set. */
             edge_req_response_free(r);
             buf_init(&r->body, PAGE_MAX);
+        }
+        if (pending && !claim_suspension(s)) {
+            /* Stopping: drop the prepared call and run the flow again, blocking (the flows
+             * written for this may run twice: ROUTE_ASYNC). */
+            edge_authd_async_clear(&st->async);
+            err = fn(r);
+        } else if (pending) {
             st->async_fn = fn;
             st->async_flags = flags;
             st->async_api = api;
             st->async_json = json;
             st->conn = c;
             st->waiting = 1;
-            __atomic_add_fetch(&s->suspended, 1, __ATOMIC_SEQ_CST);
             MHD_suspend_connection(c);
             if (edge_authd_async_go(s->edge->authd, &st->async, on_rpc_done, st) != AUTHD_OK)
                 on_rpc_done(st); /* not sent: the flow runs again with the stored error */
