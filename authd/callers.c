@@ -20,6 +20,7 @@
 #include "common/yamlread.h"
 #include "authd/oauth.h"
 #include "proto/rpc.h"
+#include "storage/store.h"
 
 static const struct {
     const char *name;
@@ -663,6 +664,12 @@ callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service, const str
     rpc_ctx_set_grants(ctx, 0); /* nothing until decided */
     size_t n_ids = rpc_ctx_peer_identities(ctx, ids, PEER_IDS_MAX);
     const char *h = (need & ROLE_OPEN) ? NULL : rpc_ctx_metadata(ctx, "authorization");
+    /* A bearer token is checked against the store (its revocation row, its client, the signing
+     * keys): round trips on a shared database, which a trial (rpc.h: RPC_TRY_INLINE) must not
+     * make on the completion-queue thread. authd turns trials off on such a store
+     * (rpc_server_opts.no_trials); this keeps the hook right on any server. */
+    if (h != NULL && rpc_ctx_trying(ctx) && c->a != NULL && !store_local(c->a->store))
+        return rpc_ctx_defer(ctx);
     if (h != NULL) {
         struct oauth_scopes *scopes = rpc_ctx_alloc(ctx, sizeof(*scopes));
         const char *tok = bearer_token(h);

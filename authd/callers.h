@@ -129,7 +129,9 @@ int callers_decide(const struct callers *c, unsigned need, const char *const *id
  * status message naming the method and emits an audit line (action permission_denied). A bearer
  * token that is malformed, unknown, expired, revoked, a user's, or no longer covered by its
  * client's registration gives AUTHD_ERR_UNAUTHENTICATED, never the anonymous roles. Open methods
- * (ROLE_OPEN: Health/Check) skip every check.
+ * (ROLE_OPEN: Health/Check) skip every check. In a trial (rpc_ctx_trying: RPC_TRY_INLINE on a
+ * completion-queue thread), a call with a bearer token on a store that is not local defers
+ * (rpc_ctx_defer) before any check: the check reads the store.
  */
 int callers_authorize(void *arg, struct rpc_ctx *ctx, const char *service,
                       const struct rpc_method *m);

@@ -645,6 +645,9 @@ serve_grpc(const struct options *o, struct authd *a, const char *ca, const char 
         return -1;
     ro.authorize = callers_authorize;
     ro.hook_arg = *callers;
+    /* On a shared database (PostgreSQL) every store read is a round trip: no trial may make one
+     * on a completion-queue thread, so Token and Introspect go to the workers at once. */
+    ro.no_trials = !store_local(a->store);
     int r = rpc_server_start(&ro, svcs, n, srv, port);
     /* gRPC keeps its own copy of the key: ours is not needed any more. */
     if (*key != NULL) {

@@ -55,7 +55,9 @@ typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx, const ProtobufCMessage *req,
  * thread as a trial (rpc_ctx_trying() is 1), and where it would block (a slow hash, a synced
  * write, a lock another call may hold for long) it calls rpc_ctx_defer() and returns that at
  * once. The call then runs again from the start on the worker pool, with the same decoded
- * request (authorized once), a fresh response and the status details cleared. A trial defers
+ * request (authorized once), a fresh response and the status details cleared. The authorize
+ * hook runs in the trial as well (rpc_ctx_trying() 1) and may defer too (then the worker
+ * authorizes again); rpc_server_opts.no_trials turns trials off for a server. A trial defers
  * before any side effect (a write, a counted failure, an audit event), so that the second run
  * does everything once. Saves the hand-off to a worker and back (two thread wake-ups per call).
  */
@@ -127,6 +129,11 @@ struct rpc_server_opts {
     rpc_authorize_fn authorize; /* NULL: every caller may call every method */
     rpc_observe_fn observe;     /* NULL: none */
     void *hook_arg;             /* handed to authorize and observe */
+    /* 1: RPC_TRY_INLINE methods skip the trial and go to the worker pool before authorizing,
+     * as if their flag were 0. For a service whose authorize hook or handlers read a store over
+     * the network (authd on PostgreSQL: store_local() 0), where a trial would put round trips
+     * on the completion-queue thread. */
+    int no_trials;
 
     /*
      * Limits on what any caller (authorised or not: they apply before a request byte is read)

@@ -149,14 +149,26 @@ local_run(struct rpc_local *l, const struct rpc_service *svc, const struct rpc_m
     int err = AUTHD_OK;
 
     *resp = NULL;
-    if (l->opts->authorize != NULL)
+    int trial = (m->flags & RPC_TRY_INLINE) && !l->opts->no_trial;
+    if (l->opts->authorize != NULL) {
+        /* As on the server, the hook runs in the trial and may defer; then it runs again. */
+        l->ctx.trying = trial;
         err = l->opts->authorize(l->opts->hook_arg, &l->ctx, svc->desc->name, m);
+        l->ctx.trying = 0;
+        if (trial && l->ctx.deferred) {
+            rpc_ctx_after_trial(&l->ctx);
+            if (l->opts->deferred != NULL)
+                *l->opts->deferred = 1;
+            trial = 0;
+            err = l->opts->authorize(l->opts->hook_arg, &l->ctx, svc->desc->name, m);
+        }
+    }
     if (err == AUTHD_OK) {
         err = msg_copy(req, md->input, &a, &in);
         if (err == AUTHD_OK)
             rpc_msg_drop_unknown(in, &a);
     }
-    if (err == AUTHD_OK && (m->flags & RPC_TRY_INLINE) && !l->opts->no_trial) {
+    if (err == AUTHD_OK && trial) {
         /* The trial the server runs on its completion-queue thread; deferred, it runs again
          * as on a worker, with the same request and a fresh response. */
         *resp = rpc_ctx_msg(&l->ctx, md->output);

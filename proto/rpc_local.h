@@ -40,8 +40,9 @@ struct rpc_local_opts {
     void *hook_arg;             /* handed to authorize */
     int64_t deadline_ms;        /* rpc_ctx_deadline_ms_left() counts down from it; 0: none */
     /* RPC_TRY_INLINE methods run a trial first, as on the server (rpc.h), unless no_trial is
-     * 1 (then they run once, as on a worker). deferred (may be NULL) is set to 1 when the
-     * trial deferred, so a test can tell which way the call went. */
+     * 1 (then they run once, as on a worker, like a server's no_trials). The authorize hook
+     * runs in the trial too and may defer. deferred (may be NULL) is set to 1 when the trial
+     * (the hook's or the handler's) deferred, so a test can tell which way the call went. */
     int no_trial;
     int *deferred;
 };

@@ -145,6 +145,7 @@ struct rpc_server {
     rpc_authorize_fn authorize; /* NULL: every caller may call every method */
     rpc_observe_fn observe;     /* NULL: none */
     void *hook_arg;
+    int no_trials; /* rpc_server_opts.no_trials */
 
     pthread_mutex_t mu; /* guards the fields below */
     pthread_cond_t cv;  /* signalled when active drops to 0 and when shutdown_done is set */
@@ -593,8 +594,10 @@ static int queue_push(struct rpc_server *srv, struct rpc_call *c);
 
 /*
  * Authorizes, decodes, runs the handler and answers. On a cq thread (inline) or a worker. trial:
- * an RPC_TRY_INLINE method on a cq thread; when its handler defers, the call goes to the worker
- * pool (already authorized and decoded) instead of being answered.
+ * an RPC_TRY_INLINE method on a cq thread. The authorize hook runs in the trial too
+ * (rpc_ctx_trying() 1), so it may defer what would block there (a store read over the network);
+ * then the worker authorizes again. When the hook or the handler defers, the call goes to the
+ * worker pool (decoded, and authorized if the hook did not defer) instead of being answered.
  */
 static void
 call_run(struct rpc_call *c, int trial)
@@ -602,6 +605,7 @@ call_run(struct rpc_call *c, int trial)
     ProtobufCMessage *resp = NULL;
     int err = AUTHD_OK;
 
+    c->ctx.trying = trial;
     if (c->req == NULL) {
         err = call_authorize(c);
         if (err == AUTHD_OK)
@@ -609,18 +613,17 @@ call_run(struct rpc_call *c, int trial)
     }
     if (err == AUTHD_OK) {
         resp = rpc_ctx_msg(&c->ctx, c->reg->md->output);
-        c->ctx.trying = trial;
         err = resp != NULL ? c->reg->m->fn(&c->ctx, c->req, resp) : AUTHD_ERR_NOMEM;
-        if (trial && c->ctx.deferred) {
-            rpc_ctx_after_trial(&c->ctx);
-            if (queue_push(c->srv, c) == 0)
-                return; /* a worker runs it again and answers */
-            log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
-            rpc_ctx_set_message(&c->ctx, "server busy");
-            err = AUTHD_ERR_UNAVAILABLE;
-        }
-        c->ctx.trying = 0;
     }
+    if (trial && c->ctx.deferred) {
+        rpc_ctx_after_trial(&c->ctx);
+        if (queue_push(c->srv, c) == 0)
+            return; /* a worker runs it again (authorizes it again if c->req is NULL) */
+        log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
+        rpc_ctx_set_message(&c->ctx, "server busy");
+        err = AUTHD_ERR_UNAVAILABLE;
+    }
+    c->ctx.trying = 0;
     call_answer(c, err, resp);
 }
 
@@ -738,8 +741,11 @@ impose_lifetime(struct rpc_server *srv, struct rpc_call *c)
 static void
 call_dispatch(struct rpc_server *srv, struct rpc_call *c)
 {
-    if (c->reg->m->flags & (RPC_INLINE | RPC_TRY_INLINE)) {
-        call_run(c, (c->reg->m->flags & RPC_TRY_INLINE) != 0);
+    unsigned fl = c->reg->m->flags;
+    int trial = (fl & RPC_TRY_INLINE) != 0 && !srv->no_trials;
+
+    if ((fl & RPC_INLINE) || trial) {
+        call_run(c, trial);
     } else if (queue_push(srv, c) != 0) {
         log_event(LOG_WARN, "rpc_busy", "method=%s", c->reg->path);
         rpc_ctx_set_message(&c->ctx, "server busy");
@@ -1222,6 +1228,7 @@ rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_service *s
     srv->authorize = opts->authorize;
     srv->observe = opts->observe;
     srv->hook_arg = opts->hook_arg;
+    srv->no_trials = opts->no_trials != 0;
 
     r = build_regs(srv, svcs, n_svcs);
     if (r != AUTHD_OK)

@@ -30,6 +30,7 @@
 #include "authd/v1/signup.pb-c.h"
 #include "authd/throttle.h"
 #include "common/err.h"
+#include "proto/rpc_local.h"
 #include "storage/records.pb-c.h"
 #include "storage/store.h"
 #include "proto/rpc.h"
@@ -741,12 +742,51 @@ test_client_changes_over_replicas(void **state)
     svc_fx_replica_free(p.g);
 }
 
+/*
+ * A bearer token is checked against the store by the authorize hook. On a shared database that
+ * is round trips, which a trial (RPC_TRY_INLINE: Introspect, Token) must not make on the
+ * completion-queue thread: the hook defers before checking, and the worker refuses the token.
+ * On a local store the trial checks it itself.
+ */
+static void
+test_bearer_check_not_in_trial_on_shared_store(void **state)
+{
+    struct svc_fx *f = *state;
+    struct callers *cl = NULL;
+    const char *md[] = {"authorization", "Bearer not-a-token", NULL};
+    const struct rpc_service *svc = NULL;
+    ProtobufCMessage *resp = NULL;
+    struct rpc_status st;
+    int deferred = -1;
+
+    for (size_t i = 0; i < f->n_svcs && svc == NULL; i++)
+        if (strcmp(f->svcs[i].desc->name, "authd.v1.OAuth") == 0)
+            svc = &f->svcs[i];
+    assert_non_null(svc);
+    assert_int_equal(callers_new(&f->a, ROLE_EDGE, &cl), AUTHD_OK);
+    struct rpc_local_opts o = {.md = md,
+                               .authorize = callers_authorize,
+                               .hook_arg = cl,
+                               .peer = "ipv4:127.0.0.1:1",
+                               .deferred = &deferred};
+    Authd__V1__IntrospectRequest req = AUTHD__V1__INTROSPECT_REQUEST__INIT;
+    req.token = "whatever";
+    deferred = 0;
+    assert_int_equal(rpc_local_call(svc, "Introspect", &o, &req.base, &resp, &st),
+                     AUTHD_ERR_UNAUTHENTICATED);
+    assert_null(resp);
+    assert_int_equal(deferred, !store_local(f->st));
+    callers_free(cl);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wrong_passwords_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bearer_check_not_in_trial_on_shared_store,
+                                        svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_email_over_replicas, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_correct_logins_over_replicas, svc_fx_setup,

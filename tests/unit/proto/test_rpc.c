@@ -462,6 +462,75 @@ test_try_inline(void **state)
     assert_int_equal(update(f, "bogus", id, sizeof(id), &st), AUTHD_ERR_INTERNAL);
 }
 
+/* An authorize hook that counts its runs on Users/Update, those in a trial apart, and defers
+ * every trial (as authd's does for a bearer token on a shared database). */
+static int hook_runs, hook_trials;
+
+static int
+deferring_hook(void *arg, struct rpc_ctx *ctx, const char *service, const struct rpc_method *m)
+{
+    (void)arg;
+    (void)service;
+    if (strcmp(m->name, "Update") != 0)
+        return AUTHD_OK;
+    __atomic_add_fetch(&hook_runs, 1, __ATOMIC_SEQ_CST);
+    if (!rpc_ctx_trying(ctx))
+        return AUTHD_OK;
+    __atomic_add_fetch(&hook_trials, 1, __ATOMIC_SEQ_CST);
+    return rpc_ctx_defer(ctx);
+}
+
+/* A server with the deferring hook; no_trials as given. */
+static void
+start_hooked(struct fixture *f, int no_trials)
+{
+    struct rpc_server_opts opts = {.listen = "127.0.0.1:0",
+                                   .cq_threads = 1,
+                                   .workers = 2,
+                                   .authorize = deferring_hook,
+                                   .no_trials = no_trials};
+    int port = 0;
+
+    assert_int_equal(rpc_server_start(&opts, services, 2, &f->srv, &port), AUTHD_OK);
+    snprintf(f->target, sizeof(f->target), "127.0.0.1:%d", port);
+    assert_int_equal(rpc_client_new(f->target, &f->cli), AUTHD_OK);
+}
+
+/*
+ * The authorize hook of an RPC_TRY_INLINE method runs in the trial (on the completion-queue
+ * thread) and may defer: the worker then authorizes again and runs the handler, never as a
+ * trial. With no_trials the method goes to a worker at once: no hook run, no handler run, on
+ * the completion-queue thread.
+ */
+static void
+test_try_inline_hook_and_no_trials(void **state)
+{
+    struct fixture f = {0};
+    struct rpc_status st;
+    char id[128];
+    (void)state;
+
+    start_hooked(&f, 0);
+    hook_runs = hook_trials = 0;
+    assert_int_equal(update(&f, "inline", id, sizeof(id), &st), AUTHD_OK);
+    assert_int_equal(strncmp(id, "trying=0 ", 9), 0); /* the hook deferred: the handler's trial
+                                                         never ran */
+    assert_int_equal(__atomic_load_n(&hook_trials, __ATOMIC_SEQ_CST), 1);
+    assert_int_equal(__atomic_load_n(&hook_runs, __ATOMIC_SEQ_CST), 2);
+    rpc_client_free(f.cli);
+    rpc_server_stop(f.srv, 1000);
+
+    memset(&f, 0, sizeof(f));
+    start_hooked(&f, 1);
+    hook_runs = hook_trials = 0;
+    assert_int_equal(update(&f, "inline", id, sizeof(id), &st), AUTHD_OK);
+    assert_int_equal(strncmp(id, "trying=0 ", 9), 0); /* inline would say trying=1 */
+    assert_int_equal(__atomic_load_n(&hook_trials, __ATOMIC_SEQ_CST), 0);
+    assert_int_equal(__atomic_load_n(&hook_runs, __ATOMIC_SEQ_CST), 1);
+    rpc_client_free(f.cli);
+    rpc_server_stop(f.srv, 1000);
+}
+
 /* A refusal's OAuth code and retry-after travel as trailers of their own into rpc_status. */
 static void
 test_refusal_details(void **state)
@@ -1139,6 +1208,7 @@ main(void)
         cmocka_unit_test(test_status_mapping),
         cmocka_unit_test(test_msg_wipe),
         cmocka_unit_test(test_try_inline),
+        cmocka_unit_test(test_try_inline_hook_and_no_trials),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
