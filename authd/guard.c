@@ -18,7 +18,6 @@
  * takes one more at a time. The pool has more connections than authd has workers (main.c), so
  * however many attempts hold serial locks, one of them can always go on.
  */
-#define _GNU_SOURCE /* pthread_mutex_clocklock: a wait on the monotonic clock */
 #include "authd/guard.h"
 
 #include <pthread.h>
@@ -32,10 +31,6 @@
 #include "proto/rpc.h"
 #include "storage/store.h"
 
-/* How long a trial (guard.h) waits for a stripe another attempt holds: a cheap judging holds
- * it for tens of microseconds, a slow hash for tens of milliseconds. */
-#define GUARD_TRIAL_WAIT_NS 1000000L
-
 /* How many lock waits (each up to the store's lock timeout) a serial lock may take. */
 #define GUARD_SERIAL_ATTEMPTS 5
 
@@ -46,8 +41,8 @@ _Static_assert(sizeof(serial_kinds) / sizeof(serial_kinds[0]) == THROTTLE_KINDS,
                "serial_kinds: one per throttle kind");
 
 /*
- * Locks subject's in-process stripe (trial: only when it is free within GUARD_TRIAL_WAIT_NS,
- * else -1); returns the stripe. The store's row lock alone would be
+ * Locks subject's in-process stripe (trial: only when it is free at once, else -1); returns the
+ * stripe. The store's row lock alone would be
  * enough for correctness; the mutex in front of it is kept because attempts that meet in one
  * process then queue here, without a database round trip, without holding a pooled database
  * connection while they wait, and without the store's lock timeout (concurrent correct logins of
@@ -65,16 +60,10 @@ serial_enter(struct authd *a, const char *subject, int trial)
         pthread_mutex_lock(&a->serial[idx]);
         return idx;
     }
-    /* Another cheap judging of the same subject ends in microseconds: worth a short wait. One
-     * that holds the stripe longer is hashing: the trial goes to a worker instead. */
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += GUARD_TRIAL_WAIT_NS;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    if (pthread_mutex_clocklock(&a->serial[idx], CLOCK_MONOTONIC, &until) != 0)
+    /* A trial runs on a completion-queue thread, which must not wait at all: the holder may be
+     * hashing (tens of milliseconds), and even a short wait stalls every call queued behind it
+     * on that thread. A held stripe sends the trial to a worker at once. */
+    if (pthread_mutex_trylock(&a->serial[idx]) != 0)
         return -1;
     return idx;
 }

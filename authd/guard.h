@@ -43,10 +43,10 @@ struct guard {
                                 is judged (guard_fail_locked reads it after a failure) */
     struct audit who;        /* action (AUDIT_LOGIN, AUDIT_SECOND_FACTOR; NULL: no events), user,
                                 client, ip; outcome and reason are set per event */
-    int trial;               /* 1: guard_enter waits at most about a millisecond for the
-                                in-process stripe (an RPC trial must not wait behind an
-                                attempt that hashes): AUTHD_ERR_CONFLICT, nothing held and
-                                nothing judged when another attempt holds it longer */
+    int trial;               /* 1: guard_enter only tries the in-process stripe, never
+                                waits for it (an RPC trial on a completion-queue thread must
+                                not wait behind an attempt that hashes): AUTHD_ERR_CONFLICT,
+                                nothing held and nothing judged when another attempt holds it */
     /* ---- state ---- */
     int held;              /* the in-process stripe plus one, 0: none held */
     struct store_txn *txn; /* holds the store's row lock on the subject, or NULL */

@@ -468,7 +468,8 @@ test_trial_judges_only_cached_secrets(void **state)
 }
 
 /* A trial never waits for a serial lock another attempt holds (it could be hashing): it gets
- * AUTHD_ERR_CONFLICT with nothing held, while a normal attempt takes the free lock. */
+ * AUTHD_ERR_CONFLICT with nothing held, while a normal attempt takes the free lock. (That it
+ * does not wait even briefly, a trylock, is not something a test can see without timing it.) */
 static void
 test_trial_guard_does_not_wait(void **state)
 {
