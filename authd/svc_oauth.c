@@ -183,7 +183,9 @@ amr_array(char *const *amr, size_t n)
 
 /* Serialises claims and signs them with the active key of alg, typ in the header. *jws is
  * malloc'd (a bearer token: secret_strfree it). Takes the reference to claims. A trial on ctx
- * defers rather than make a missing key (a write, and an RSA key takes long). */
+ * defers rather than make a missing key (a write, and an RSA key takes long), and rather than
+ * sign with RSA: an RSA private operation takes about a millisecond of CPU, too long for a
+ * completion-queue thread; ES256 and EdDSA take tens of microseconds and stay in the trial. */
 static int
 jwt_sign(struct rpc_ctx *ctx, struct authd *a, const char *alg, const char *typ, json_t *claims,
          char **jws)
@@ -191,6 +193,11 @@ jwt_sign(struct rpc_ctx *ctx, struct authd *a, const char *alg, const char *typ,
     *jws = NULL;
     if (claims == NULL)
         return AUTHD_ERR_NOMEM;
+    if (rpc_ctx_trying(ctx) && alg != NULL &&
+        (strncmp(alg, "RS", 2) == 0 || strncmp(alg, "PS", 2) == 0)) {
+        json_decref(claims);
+        return rpc_ctx_defer(ctx);
+    }
     if (a->keys == NULL) {
         json_decref(claims);
         log_event(LOG_ERROR, "token_sign_failed", "reason=no_signing_keys");

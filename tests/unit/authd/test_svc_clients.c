@@ -21,6 +21,7 @@
 
 #include "authd/callers.h"
 #include "authd/guard.h"
+#include "authd/signkeys.h"
 #include "authd/v1/oauth.pb-c.h"
 #include "common/err.h"
 #include "proto/rpc.h"
@@ -467,6 +468,33 @@ test_trial_judges_only_cached_secrets(void **state)
     assert_int_equal(deferred, 1);
 }
 
+/* An RSA signature (a private-key operation of about a millisecond) is never made in a trial:
+ * with RS256 as the access tokens' algorithm, Token defers to a worker even for a cached secret;
+ * with ES256 it signs in the trial (on a local store). */
+static void
+test_trial_defers_rsa_signing(void **state)
+{
+    struct svc_fx *f = *state;
+    char kid[SIGNKEYS_KID_MAX];
+    int deferred = -1;
+    int local = store_local(f->st);
+
+    put_service_client(f, "svc-trial");
+    assert_int_equal(trial_call(f, SECRET, NULL, &deferred, NULL), AUTHD_OK); /* caches it */
+    assert_int_equal(trial_call(f, SECRET, NULL, &deferred, NULL), AUTHD_OK);
+    assert_int_equal(deferred, !local);
+
+    assert_int_equal(signkeys_rotate(&f->a, f->a.keys, "RS256", kid), AUTHD_OK);
+    assert_string_equal(signkeys_access_alg(f->a.keys), "RS256");
+    assert_int_equal(trial_call(f, SECRET, NULL, &deferred, NULL), AUTHD_OK);
+    assert_int_equal(deferred, 1);
+
+    assert_int_equal(signkeys_rotate(&f->a, f->a.keys, "ES256", kid), AUTHD_OK);
+    assert_string_equal(signkeys_access_alg(f->a.keys), "ES256");
+    assert_int_equal(trial_call(f, SECRET, NULL, &deferred, NULL), AUTHD_OK);
+    assert_int_equal(deferred, !local);
+}
+
 /* A trial never waits for a serial lock another attempt holds (it could be hashing): it gets
  * AUTHD_ERR_CONFLICT with nothing held, while a normal attempt takes the free lock. (That it
  * does not wait even briefly, a trylock, is not something a test can see without timing it.) */
@@ -570,6 +598,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_client_secret_failures_do_not_lock_user_logins,
                                         svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_trial_judges_only_cached_secrets, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_trial_defers_rsa_signing, svc_fx_setup,
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_trial_guard_does_not_wait, svc_fx_setup,
                                         svc_fx_teardown),
