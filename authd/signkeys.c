@@ -20,6 +20,7 @@
 
 #include "authd/authd.h"
 #include "common/err.h"
+#include "common/jwks.h"
 #include "authd/keys.h"
 #include "common/log.h"
 #include "authd/records.h"
@@ -1290,7 +1291,9 @@ signkeys_cache_max_ms(const struct authd *a)
 {
     if (a == NULL || a->set.key_publish_delay <= 0)
         return 0;
-    int64_t ms = a->set.key_publish_delay * 1000 - (a->refresh_ms > 0 ? a->refresh_ms : 0) - 2000;
+    /* The edge's copy may be AUTHD_JWKS_HTTP_MAX_AGE_S older again in an HTTP cache behind it. */
+    int64_t ms = a->set.key_publish_delay * 1000 - (a->refresh_ms > 0 ? a->refresh_ms : 0) - 2000 -
+                 (int64_t)AUTHD_JWKS_HTTP_MAX_AGE_S * 1000;
     return ms > 0 ? ms : 0;
 }
 

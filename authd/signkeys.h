@@ -134,8 +134,10 @@ int signkeys_list(struct signkeys *k, struct signkeys_info **out, size_t *n);
  * How long (ms) a cache may serve the key set signkeys_jwks returns now and still hold every key
  * that signs meanwhile (JwksResponse.cache_max_ms): the publication delay less refresh_ms (another
  * replica's rotation reaches this one's key set that late), one second (times are stored in
- * whole seconds) and one more (clock skew between replicas); 0 when that leaves nothing, or
- * with no delay. A key rotated at once is the exception (it signs before caches refresh).
+ * whole seconds), one more (clock skew between replicas) and AUTHD_JWKS_HTTP_MAX_AGE_S
+ * (common/jwks.h: the edge lets HTTP caches behind it keep its copy that much longer); 0 when
+ * that leaves nothing, or with no delay. A key rotated at once is the exception (it signs
+ * before caches refresh).
  */
 int64_t signkeys_cache_max_ms(const struct authd *a);
 

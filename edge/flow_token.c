@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "common/err.h"
+#include "common/jwks.h"
 #include "edge/form.h"
 #include "edge/json_body.h"
 #include "common/log.h"
@@ -36,7 +37,8 @@
 #define BEARER_CHALLENGE "Bearer realm=\"authd\""
 #define BEARER_INVALID "Bearer realm=\"authd\", error=\"invalid_token\""
 #define BEARER_SCOPE "Bearer realm=\"authd\", error=\"insufficient_scope\""
-#define PUBLIC_CACHE "public, max-age=60"
+/* The downstream HTTP caches' max age: authd budgets the key publication delay for it. */
+#define PUBLIC_CACHE AUTHD_JWKS_CACHE_CONTROL
 
 /* ---- JSON output ----------------------------------------------------------------------- */
 

@@ -112,8 +112,8 @@ def test_right_after_a_rotation_the_old_key_signs_and_the_edge_has_it(make_env):
 
 
 def test_a_cached_edge_never_lacks_the_key_signing_now(make_env):
-    """authd with a short delay (4 s: a copy may serve 1 s, the delay less --refresh-ms and
-    margins), edges asked to keep copies an hour and the default: every token, before and after
+    """authd with a short delay (4 s: too short for any copy once the delay leaves --refresh-ms,
+    margins and the 60 s of HTTP caches behind the edge: cache_max_ms 0), edges asked to keep copies an hour and the default: every token, before and after
     the new key takes over, verifies at every edge the moment it is minted - the first token
     from the new key included, which a resource server fetching the JWKS right then must find
     there. Before, an edge with a copy served it for its whole max age."""

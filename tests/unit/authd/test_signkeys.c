@@ -31,6 +31,7 @@
 
 #include "authd/authd.h"
 #include "common/err.h"
+#include "common/jwks.h"
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/secretbox.h"
@@ -1751,7 +1752,8 @@ test_replicas_agree_on_the_signer(void **state)
     free(kid1);
 }
 
-/* How long a cache may serve a copy: the delay less refresh_ms and two seconds; none at 0. */
+/* How long the edge may serve a copy: the delay less refresh_ms, two seconds and the max age
+ * the edge gives HTTP caches behind it (60 s); none at 0 or when that leaves nothing. */
 static void
 test_cache_max_ms(void **state)
 {
@@ -1761,8 +1763,17 @@ test_cache_max_ms(void **state)
     assert_int_equal(signkeys_cache_max_ms(&f->a), 0);
     f->a.set.key_publish_delay = 2;
     assert_int_equal(signkeys_cache_max_ms(&f->a), 0);
+    /* 63 s: refresh 1 s + 2 s + the downstream 60 s leave nothing for the edge's copy. */
+    f->a.set.key_publish_delay = 63;
+    assert_int_equal(signkeys_cache_max_ms(&f->a), 0);
+    f->a.set.key_publish_delay = 64;
+    assert_int_equal(signkeys_cache_max_ms(&f->a), 1000);
     f->a.set.key_publish_delay = DELAY;
-    assert_int_equal(signkeys_cache_max_ms(&f->a), DELAY * 1000 - 3000);
+    assert_int_equal(signkeys_cache_max_ms(&f->a), DELAY * 1000 - 3000 - 60000);
+    /* The edge's own copy plus a downstream cache's whole max age stay inside the delay less
+     * the refresh and the margins. */
+    assert_true(signkeys_cache_max_ms(&f->a) + AUTHD_JWKS_HTTP_MAX_AGE_S * 1000 <=
+                DELAY * 1000 - f->a.refresh_ms - 2000);
 }
 
 int
