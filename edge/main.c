@@ -44,6 +44,9 @@ struct options {
     int64_t proxy_hops; /* -1 until given: 1 */
     int64_t threads;
     int64_t conn_limit;
+    int64_t page_workers;
+    int64_t page_queue;
+    int64_t worker_idle_ms;
     int64_t per_ip_limit; /* -1 until given: 64, or 0 with --trust-proxy */
     int64_t request_timeout;
     int64_t header_timeout;
@@ -115,6 +118,14 @@ static const struct opts_spec option_table[] = {
      F(threads)},
     {"conn-limit", 0, "EDGE_CONN_LIMIT", OPTS_INT, "N", 1, 1000000, NULL, "1024",
      "open connections", F(conn_limit)},
+    {"page-workers", 0, "EDGE_PAGE_WORKERS", OPTS_INT, "N", 1, 1024, NULL, "64",
+     "with --threads N: threads that run page flows (the\nconnection waits meanwhile); more "
+     "pages wait in a\nqueue",
+     F(page_workers)},
+    {"page-queue", 0, "EDGE_PAGE_QUEUE", OPTS_INT, "N", 1, 1000000, NULL, "256",
+     "pages waiting for a worker; past that 503 with\nRetry-After", F(page_queue)},
+    {"worker-idle-ms", 0, "EDGE_WORKER_IDLE_MS", OPTS_INT, "MS", 1, 3600000, NULL, "5000",
+     "a page worker idle this long exits", F(worker_idle_ms)},
     {"per-ip-limit", 0, "EDGE_PER_IP_LIMIT", OPTS_INT, "N", 0, 1000000, NULL, NULL,
      "connections per client address (default 64; 0 = none,\nthe default with --trust-proxy)",
      F(per_ip_limit)},
@@ -548,6 +559,9 @@ main(int argc, char **argv)
         .listen = o.listen,
         .threads = (unsigned)o.threads,
         .conn_limit = (unsigned)o.conn_limit,
+        .page_workers = (unsigned)o.page_workers,
+        .page_queue = (unsigned)o.page_queue,
+        .worker_idle_ms = (unsigned)o.worker_idle_ms,
         .per_ip_limit = (unsigned)o.per_ip_limit,
         .timeout_s = 15,
         .request_timeout_s = (unsigned)o.request_timeout,

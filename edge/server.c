@@ -199,6 +199,9 @@ method_label(const char *m)
     return "other";
 }
 
+/* A page worker's stack (see edge_server_start). */
+#define EDGE_WORKER_STACK ((size_t)256 * 1024)
+
 /* How much of an oversized chunked body is read (and dropped) to be able to answer 413. */
 #define EDGE_DISCARD_MAX ((size_t)1024 * 1024)
 
@@ -227,13 +230,17 @@ struct edge_server {
     int stopping;
     /* Pool mode: the other flows (pages, which may make several calls or a webhook) run on
      * worker threads while their connection is suspended, so a slow authd or webhook never
-     * holds up a pool thread's other connections. Workers are started when none is idle, up
-     * to the connection limit, and live until the server stops. Under work_mu. */
+     * holds up a pool thread's other connections. A worker is started when the queued flows
+     * outnumber the idle workers, up to max_workers (--page-workers); past that flows wait in
+     * the queue, up to max_queued (--page-queue), and past that are answered 503 with
+     * Retry-After. A worker idle for idle_ms exits (detached; n_workers counts the live ones,
+     * exit_cv tells the stop when one is gone). Under work_mu. */
     pthread_mutex_t work_mu;
-    pthread_cond_t work_cv;
+    pthread_cond_t work_cv; /* CLOCK_MONOTONIC */
+    pthread_cond_t exit_cv;
+    pthread_attr_t worker_attr; /* detached, EDGE_WORKER_STACK */
     struct conn_state *work_head, *work_tail;
-    pthread_t *workers;
-    unsigned n_workers, n_idle, max_workers, cap_workers;
+    unsigned n_workers, n_idle, n_queued, n_running, max_workers, max_queued, idle_ms;
     int work_stop;
     uint32_t rid_prefix;
     unsigned long long rid_counter;
@@ -266,6 +273,7 @@ struct conn_state {
     int async_api, async_json;
     struct MHD_Connection *conn;
     int offloaded; /* waiting for a worker, not for a call: flow_err is its result */
+    int busy;      /* the workers' queue was full: answered 503 with Retry-After */
     int flow_err;
     struct conn_state *work_next; /* the workers' queue */
     int status;                   /* for the log line */
@@ -563,6 +571,8 @@ send_answer(struct MHD_Connection *c, struct conn_state *st)
     }
     for (size_t i = 0; ok && i < r->n_set_cookie; i++)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie[i]) == MHD_YES;
+    if (ok && st->busy) /* the workers' queue was full: a moment is enough */
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES;
     if (ok && (st->too_large || __atomic_load_n(&st->srv->closing, __ATOMIC_RELAXED)))
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     enum MHD_Result ret = MHD_NO;
@@ -721,6 +731,10 @@ answer_metrics(struct MHD_Connection *c, struct conn_state *st)
     /* Read now rather than set on every suspension: exact when scraped, free on the hot path. */
     metrics_set("edge_rpc_suspended", NULL,
                 (double)__atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST));
+    pthread_mutex_lock(&st->srv->work_mu);
+    unsigned workers = st->srv->n_workers;
+    pthread_mutex_unlock(&st->srv->work_mu);
+    metrics_set("edge_page_workers", NULL, (double)workers);
     char *text = metrics_render(&len);
     if (text == NULL)
         return answer_error(c, st, 500, "Sorry", "Something went wrong");
@@ -884,24 +898,39 @@ finish_flow(struct MHD_Connection *c, struct conn_state *st, int err, int api, i
     return send_answer(c, st);
 }
 
-/* A worker: runs queued flows (blocking calls, webhooks) and resumes their connections. */
+/*
+ * A worker: runs queued flows (blocking calls, webhooks) and resumes their connections; exits
+ * when the server stops or after idle_ms without work. Detached: it touches nothing of s after
+ * the unlock that follows its exit_cv signal.
+ */
 static void *
 worker_main(void *arg)
 {
     struct edge_server *s = arg;
     pthread_mutex_lock(&s->work_mu);
     for (;;) {
-        while (s->work_head == NULL && !s->work_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (time_t)(s->idle_ms / 1000);
+        until.tv_nsec += (long)(s->idle_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        int idle_out = 0;
+        while (s->work_head == NULL && !s->work_stop && !idle_out) {
             s->n_idle++;
-            pthread_cond_wait(&s->work_cv, &s->work_mu);
+            idle_out = pthread_cond_timedwait(&s->work_cv, &s->work_mu, &until) == ETIMEDOUT;
             s->n_idle--;
         }
         struct conn_state *st = s->work_head;
         if (st == NULL)
-            break; /* stopping, nothing queued */
+            break; /* stopping, or idle too long; nothing queued */
         s->work_head = st->work_next;
         if (s->work_head == NULL)
             s->work_tail = NULL;
+        s->n_queued--;
+        s->n_running++;
         pthread_mutex_unlock(&s->work_mu);
         struct edge_req *r = &st->req;
         if (st->async_flags & ROUTE_PAGE) /* the refresh may ask authd: here, not in MHD's */
@@ -909,14 +938,19 @@ worker_main(void *arg)
         st->flow_err = st->async_fn(r);
         on_rpc_done(st);
         pthread_mutex_lock(&s->work_mu);
+        s->n_running--;
     }
+    s->n_workers--;
+    pthread_cond_broadcast(&s->exit_cv);
     pthread_mutex_unlock(&s->work_mu);
     return NULL;
 }
 
 /*
- * Queues st (its connection suspended) for a worker, starting one when none is idle. 0, or -1
- * when no worker could be started and none exists (the caller runs the flow itself).
+ * Queues st (its connection suspended) for a worker, starting one when the queued flows would
+ * outnumber the idle workers (up to max_workers). 0; -1 when no worker could be started and
+ * none exists, or the workers are stopping (the caller runs the flow itself); -2 when the
+ * queue is full (the caller answers 503).
  */
 static int
 offload(struct edge_server *s, struct conn_state *st)
@@ -927,19 +961,19 @@ offload(struct edge_server *s, struct conn_state *st)
         pthread_mutex_unlock(&s->work_mu);
         return -1;
     }
-    if (s->n_idle == 0 && s->n_workers < s->max_workers) {
-        if (s->n_workers == s->cap_workers) {
-            pthread_t *w = realloc(s->workers, (s->cap_workers + 64) * sizeof(*w));
-            if (w != NULL) {
-                s->workers = w;
-                s->cap_workers += 64;
-            }
-        }
-        if (s->n_workers < s->cap_workers &&
-            pthread_create(&s->workers[s->n_workers], NULL, worker_main, s) == 0)
+    /* Running flows count too: a flow queued but not yet taken by a worker just started is not
+     * one waiting beyond the workers, so the bound does not depend on how fast they start. */
+    if (s->n_queued + s->n_running >= s->max_workers + s->max_queued) {
+        pthread_mutex_unlock(&s->work_mu);
+        return -2;
+    }
+    if (s->n_queued + 1 > s->n_idle && s->n_workers < s->max_workers) {
+        pthread_t t;
+        if (pthread_create(&t, &s->worker_attr, worker_main, s) == 0)
             s->n_workers++;
     }
     if (s->n_workers > 0) {
+        s->n_queued++;
         st->work_next = NULL;
         if (s->work_tail != NULL)
             s->work_tail->work_next = st;
@@ -987,8 +1021,14 @@ run_flow(struct MHD_Connection *c, struct conn_state *st, edge_handler_fn fn, un
         st->offloaded = 1;
         st->waiting = 1;
         MHD_suspend_connection(c);
-        if (offload(s, st) == 0)
+        int q = offload(s, st);
+        if (q == 0)
             return MHD_YES;
+        if (q == -2) { /* answered 503 once resumed (on_request) */
+            st->busy = 1;
+            on_rpc_done(st);
+            return MHD_YES;
+        }
         /* No worker: run it here after all (the connection is resumed right away). */
         if (flags & ROUTE_PAGE)
             edge_authd_config(s->edge->authd, 1, &r->cfg);
@@ -1425,6 +1465,14 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         st->waiting = 0;
         if (st->offloaded) {
             st->offloaded = 0;
+            if (st->busy) {
+                log_event(LOG_WARN, "page_queue_full", "rid=%s", st->req.id);
+                if (st->async_json)
+                    return answer_json_error(c, st, 503, "temporarily_unavailable",
+                                             "The server is busy. Try again in a moment.");
+                return refuse(c, st, st->async_api, 503, "Busy",
+                              "The server is busy. Try again in a moment.");
+            }
             return finish_flow(c, st, st->flow_err, st->async_api, st->async_json);
         }
         return run_flow(c, st, st->async_fn, st->async_flags, st->async_api, st->async_json);
@@ -1533,6 +1581,8 @@ describe_metrics(void)
                      "Two-factor webhook deliveries that failed.");
     metrics_describe("edge_mail_failures_total", METRICS_COUNTER,
                      "E-mails not sent, by kind (queue_full, invalid, smtp, internal).");
+    metrics_describe("edge_page_workers", METRICS_GAUGE,
+                     "Worker threads running or waiting for page flows (--threads N).");
     metrics_describe("edge_rpc_suspended", METRICS_GAUGE,
                      "Connections suspended while authd answers their call (--threads N).");
     metrics_count("edge_lockouts_total", NULL, 0);
@@ -1588,10 +1638,23 @@ edge_server_start(const struct edge_server_opts *o, const struct edge *e, struct
         }
         flags |= MHD_ALLOW_SUSPEND_RESUME;
         s->async = 1;
-        s->max_workers = o->conn_limit > 0 ? o->conn_limit : 1024;
+        s->max_workers = o->page_workers > 0 ? o->page_workers : 64;
+        s->max_queued = o->page_queue > 0 ? o->page_queue : 256;
+        s->idle_ms = o->worker_idle_ms > 0 ? o->worker_idle_ms : 5000;
     }
     pthread_mutex_init(&s->work_mu, NULL);
-    pthread_cond_init(&s->work_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->work_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&s->exit_cv, NULL);
+    pthread_attr_init(&s->worker_attr);
+    pthread_attr_setdetachstate(&s->worker_attr, PTHREAD_CREATE_DETACHED);
+    /* Page flows keep their buffers on the heap (struct buf); the deepest stack is a log line
+     * (4 KiB), libcurl's SMTP exchange with OpenSSL, and gRPC's blocking call: far below this,
+     * against glibc's 8 MiB default. */
+    pthread_attr_setstacksize(&s->worker_attr, EDGE_WORKER_STACK);
     struct MHD_OptionItem tls_opts[] = {
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert_pem},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)o->tls_key_pem},
@@ -1679,16 +1742,18 @@ edge_server_stop(struct edge_server *s)
     /* The resumed requests answer (503) in MHD's threads: a moment for that, bounded. */
     if (cut)
         edge_server_drain(s, 5000);
-    /* No flow is queued or running on a worker any more (each was a suspended connection). */
+    /* No flow is queued or running on a worker any more (each was a suspended connection):
+     * the idle workers exit now. */
     pthread_mutex_lock(&s->work_mu);
     s->work_stop = 1;
     pthread_cond_broadcast(&s->work_cv);
+    while (s->n_workers > 0)
+        pthread_cond_wait(&s->exit_cv, &s->work_mu);
     pthread_mutex_unlock(&s->work_mu);
-    for (unsigned i = 0; i < s->n_workers; i++)
-        pthread_join(s->workers[i], NULL);
-    free(s->workers);
     pthread_mutex_destroy(&s->work_mu);
     pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->exit_cv);
+    pthread_attr_destroy(&s->worker_attr);
     if (s->d != NULL)
         MHD_stop_daemon(s->d);
     if (s->watchdog_started) {

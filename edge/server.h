@@ -14,9 +14,15 @@
 #define EDGE_BODY_MAX ((size_t)64 * 1024)
 
 struct edge_server_opts {
-    const char *listen;       /* "127.0.0.1:8080", "[::1]:0", ":8080"; port 0 = any free */
-    unsigned threads;         /* MHD thread pool size; 0 = a thread per connection */
-    unsigned conn_limit;      /* 0 = 1024 */
+    const char *listen;  /* "127.0.0.1:8080", "[::1]:0", ":8080"; port 0 = any free */
+    unsigned threads;    /* MHD thread pool size; 0 = a thread per connection */
+    unsigned conn_limit; /* 0 = 1024 */
+    /* Pool mode (threads > 0): the worker threads that run page flows, at most page_workers
+     * (0 = 64); flows past them wait in a queue of page_queue (0 = 256), and past that are
+     * answered 503 with Retry-After; a worker idle for worker_idle_ms (0 = 5000) exits. */
+    unsigned page_workers;
+    unsigned page_queue;
+    unsigned worker_idle_ms;
     unsigned per_ip_limit;    /* 0 = no per-address limit */
     unsigned timeout_s;       /* idle connection timeout; 0 = 15 */
     size_t memory_limit;      /* per-connection memory; 0 = 64 KiB (MHD keeps headers and a

@@ -262,3 +262,74 @@ def test_sigterm_with_calls_in_flight_exits_cleanly(stack):
     assert len(answers) == 8
     # Each was answered (503: the call was cut) before the connection closed.
     assert answers == [503] * 8, answers
+
+
+def gauge(edge, name):
+    text = requests.get(edge.base + "/metrics", timeout=10).text
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    assert m, f"no {name} gauge"
+    return float(m.group(1))
+
+
+def threads_of(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def test_page_workers_are_capped_queued_and_leave_when_idle(stack):
+    """--page-workers 4 --page-queue 8, authd stopped, 20 pages at once: 4 run on workers, 8
+    wait in the queue, the other 8 are answered 503 with Retry-After at once; the edge's thread
+    count stays bounded (the workers were once started per waiting page, up to --conn-limit).
+    After SIGCONT the 12 waiting pages are answered, and idle workers exit (--worker-idle-ms)."""
+    authd, edge = stack
+    e = edge("--threads", "2", "--rpc-timeout-ms", "120000", "--page-workers", "4",
+             "--page-queue", "8", "--worker-idle-ms", "200")
+    assert requests.get(e.base + "/auth/login", timeout=30).status_code == 200
+    deadline = time.monotonic() + 60
+    while gauge(e, "edge_page_workers") > 0:  # the warm-up's worker leaves after 200 ms idle
+        assert time.monotonic() < deadline, "an idle worker did not exit"
+        time.sleep(0.02)
+    idle_threads = threads_of(e.proc.pid)
+    os.kill(authd.proc.pid, signal.SIGSTOP)
+    answers = []
+    lock = threading.Lock()
+
+    def home():
+        try:
+            r = requests.get(e.base + "/", cookies={"asid": "not-a-session"},
+                             allow_redirects=False, timeout=120)
+            a = (r.status_code, r.headers.get("Retry-After"))
+        except requests.RequestException as ex:
+            a = (repr(ex), None)
+        with lock:
+            answers.append(a)
+    threads = [threading.Thread(target=home) for _ in range(20)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # 4 running + 8 queued are suspended, the other 8 answered
+            with lock:
+                done = len(answers)
+            if done >= 8 and suspended(e) >= 12:
+                break
+            assert time.monotonic() < deadline, (done, suspended(e))
+            time.sleep(0.02)
+        assert gauge(e, "edge_page_workers") == 4
+        # The 4 workers, and at most a few threads gRPC may add under load: never one a page.
+        assert threads_of(e.proc.pid) <= idle_threads + 4 + 4, (idle_threads,
+                                                               threads_of(e.proc.pid))
+        with lock:
+            assert answers == [(503, "1")] * 8, answers
+    finally:
+        os.kill(authd.proc.pid, signal.SIGCONT)
+        for t in threads:
+            t.join(120)
+    assert sorted(answers) == [(200, None)] * 12 + [(503, "1")] * 8, answers
+    deadline = time.monotonic() + 60
+    while gauge(e, "edge_page_workers") > 0:
+        assert time.monotonic() < deadline, "idle workers did not exit"
+        time.sleep(0.02)
