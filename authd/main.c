@@ -50,6 +50,7 @@ struct options {
     int max_idle_s, max_age_s, max_age_grace_s; /* 0: never (not the grace) */
     int max_call_ms;                            /* 0: never */
     int max_waiting;                            /* 0: no limit */
+    int inline_trials; /* --inline-trials: RPC_TRY_INLINE methods tried on the cq thread */
     const char *tls_ca;                         /* mutual TLS: all three or none */
     const char *tls_cert;
     const char *tls_key;
@@ -128,6 +129,10 @@ static const struct opts_spec option_table[] = {
      "gRPC calls whose request message has not come yet,\nover all connections; beyond it the "
      "oldest is\ncancelled (RESOURCE_EXHAUSTED) (0: no limit)",
      F(max_waiting)},
+    {"inline-trials", 0, "AUTHD_INLINE_TRIALS", OPTS_FLAG, NULL, 0, 0, NULL, NULL,
+     "try Token (client_credentials) and Introspect on the\ngRPC completion-queue thread before "
+     "a worker (RocksDB\nonly; measured slower on a loaded machine: off)",
+     F(inline_trials)},
     {"argon2-memory", 0, "AUTHD_ARGON2_MEMORY", OPTS_INT, "KIB", 8, 4 * 1024 * 1024, NULL, "19456",
      "Argon2id memory of new password hashes", F(set.argon2.m_cost_kib)},
     {"argon2-iterations", 0, "AUTHD_ARGON2_ITERATIONS", OPTS_INT, "N", 1, 100, NULL, "2",
@@ -646,8 +651,11 @@ serve_grpc(const struct options *o, struct authd *a, const char *ca, const char 
     ro.authorize = callers_authorize;
     ro.hook_arg = *callers;
     /* On a shared database (PostgreSQL) every store read is a round trip: no trial may make one
-     * on a completion-queue thread, so Token and Introspect go to the workers at once. */
-    ro.no_trials = !store_local(a->store);
+     * on a completion-queue thread, so Token and Introspect go to the workers at once. On
+     * RocksDB trials are opt-in: they cut the CPU per call but, with the machine loaded, the two
+     * cq threads got a smaller share of the cores than the worker pool and throughput fell
+     * (docs/performance.md, "Token and Introspect on the completion-queue thread"). */
+    ro.no_trials = !store_local(a->store) || !o->inline_trials;
     int r = rpc_server_start(&ro, svcs, n, srv, port);
     /* gRPC keeps its own copy of the key: ours is not needed any more. */
     if (*key != NULL) {

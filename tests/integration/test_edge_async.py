@@ -17,11 +17,12 @@ import signal
 import threading
 import time
 
+import grpc
 import pytest
 import requests
 
 from conftest import FAST_ARGON2, Authd, Edge
-from authd.v1 import oauth_pb2  # noqa: E402
+from authd.v1 import common_pb2, oauth_pb2  # noqa: E402
 
 CLIENTS = {"async-a": "async-a-secret-0123456789abcdef", "async-b": "async-b-secret-0123456789abcd"}
 
@@ -333,3 +334,46 @@ def test_page_workers_are_capped_queued_and_leave_when_idle(stack):
     while gauge(e, "edge_page_workers") > 0:
         assert time.monotonic() < deadline, "idle workers did not exit"
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize("trials", [False, True], ids=["workers", "inline-trials"])
+def test_token_and_introspect_with_and_without_inline_trials(tmpdir_path, trials):
+    """authd's Token (client_credentials) and Introspect run on its workers by default and, with
+    --inline-trials, first as a trial on the completion-queue thread: in both modes concurrent
+    calls get their own answers, a wrong secret is refused, and a revocation takes effect at
+    the next introspection."""
+    authd = Authd(tmpdir_path, FAST_ARGON2 + (["--inline-trials"] if trials else []))
+    try:
+        put_clients(authd)
+        tokens = {cid: [grpc_token(authd, cid) for _ in range(8)] for cid in CLIENTS}
+        jobs = [(cid, t) for cid, ts in tokens.items() for t in ts]
+        answers = [None] * len(jobs)
+
+        def run(i):
+            cid, t = jobs[i]
+            answers[i] = authd.call("/authd.v1.OAuth/Introspect", oauth_pb2.IntrospectRequest(
+                token=t, client_id=cid, client_secret=CLIENTS[cid]), oauth_pb2.IntrospectResponse)
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        for (cid, t), a in zip(jobs, answers):
+            assert a is not None and a.active and a.client_id == cid and a.jti == jti_of(t)
+
+        with pytest.raises(grpc.RpcError) as e:
+            authd.call("/authd.v1.OAuth/Token", oauth_pb2.OAuthTokenRequest(
+                grant_type="client_credentials", client_id="async-a", client_secret="wrong"),
+                oauth_pb2.OAuthTokenResponse)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+        victim = tokens["async-a"][0]
+        authd.call("/authd.v1.OAuth/Revoke", oauth_pb2.RevokeRequest(
+            token=victim, client_id="async-a", client_secret=CLIENTS["async-a"]),
+            common_pb2.Empty)
+        a = authd.call("/authd.v1.OAuth/Introspect", oauth_pb2.IntrospectRequest(
+            token=victim, client_id="async-a", client_secret=CLIENTS["async-a"]),
+            oauth_pb2.IntrospectResponse)
+        assert not a.active
+    finally:
+        authd.stop()
