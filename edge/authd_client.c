@@ -164,6 +164,12 @@ edge_authd_call(struct edge_authd *a, const char *rid, const ProtobufCServiceDes
      * caller): no metadata says who is calling. */
     int r;
     struct edge_async *x = cur_async;
+    if (__atomic_load_n(&a->refusing, __ATOMIC_SEQ_CST)) {
+        st->code = 14; /* GRPC_STATUS_UNAVAILABLE */
+        snprintf(st->reason, sizeof(st->reason), "%s", authd_err_reason(AUTHD_ERR_UNAVAILABLE));
+        snprintf(st->message, sizeof(st->message), "%s", "the edge is stopping");
+        return AUTHD_ERR_UNAVAILABLE;
+    }
     if (x != NULL && a->queue != NULL) {
         r = async_call(a, x, rid, path, md, req, &resp, st);
         if (r == EDGE_ERR_PENDING)
@@ -198,13 +204,43 @@ async_store(struct edge_async *x, struct rpc_pending *p)
     x->n_done++;
 }
 
+/*
+ * gRPC ends every call at its deadline; should one never come back, its connection would stay
+ * suspended for good. So the completion thread looks over the calls in flight this often and
+ * cancels one past its deadline plus the margin a blocking call allows (rpc_call_expire_overdue).
+ */
+#define EDGE_SWEEP_MS 1000
+
+static void
+sweep_overdue(struct edge_authd *a)
+{
+    pthread_mutex_lock(&a->async_mu);
+    for (struct edge_async *x = a->flight; x != NULL; x = x->next_flight)
+        if (rpc_call_expire_overdue(x->p))
+            log_event(LOG_WARN, "rpc_overdue", "rid=%s reason=cancelled", x->rid);
+    pthread_mutex_unlock(&a->async_mu);
+}
+
 static void *
 cq_main(void *arg)
 {
     struct edge_authd *a = arg;
     struct rpc_pending *p;
     void *user;
-    while (rpc_queue_next(a->queue, &p, &user)) {
+    struct timespec last, now;
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    for (;;) {
+        int got = rpc_queue_poll(a->queue, EDGE_SWEEP_MS, &p, &user);
+        if (got == 0)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >=
+            EDGE_SWEEP_MS) {
+            sweep_overdue(a);
+            last = now;
+        }
+        if (got < 0)
+            continue;
         struct edge_async *x = user;
         pthread_mutex_lock(&a->async_mu);
         if (x->prev != NULL)
@@ -278,6 +314,13 @@ edge_authd_async_go(struct edge_authd *a, struct edge_async *x, void (*wake)(voi
     if (r != AUTHD_OK)
         async_store(x, x->p);
     return r;
+}
+
+void
+edge_authd_refuse_calls(struct edge_authd *a)
+{
+    if (a != NULL)
+        __atomic_store_n(&a->refusing, 1, __ATOMIC_SEQ_CST);
 }
 
 void

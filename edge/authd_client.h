@@ -41,6 +41,13 @@ int edge_authd_new_tls(const char *target, const struct rpc_tls *tls, int timeou
 void edge_authd_free(struct edge_authd *a);
 
 /*
+ * From now on every blocking call fails at once with AUTHD_ERR_UNAVAILABLE (the server is
+ * stopping: a page flow still running answers 503 instead of making its next call). Calls in
+ * flight are not cut. Thread-safe; NULL is a no-op.
+ */
+void edge_authd_refuse_calls(struct edge_authd *a);
+
+/*
  * One blocking unary call to authd, with the configured deadline: the method named method
  * ("Login") of the service svc (e.g. &authd__v1__sessions__descriptor). req is a message of the
  * method's input type, borrowed (it may hold a password: the caller wipes its own copies); a

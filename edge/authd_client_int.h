@@ -27,6 +27,7 @@ enum ready_state {
 struct edge_authd {
     struct rpc_client *rpc;
     int timeout_ms;
+    int refusing; /* edge_authd_refuse_calls(); atomic */
     pthread_mutex_t mu;
     struct edge_config cfg; /* last good copy, or the defaults */
     int fetched;            /* an attempt was made at fetched_ms */

@@ -155,15 +155,10 @@ edge_authd_jwks_stop(struct edge_authd *a)
         pthread_join(a->jwks_thread, NULL);
 }
 
-int
-edge_authd_oauth_jwks(struct edge_authd *a, const char *rid, int keys, char **jwks_json,
-                      char *issuer, size_t icap)
+/* The number of the call whose result a request for keys needs now; 0: the copy will do. */
+static uint64_t
+jwks_need_locked(struct edge_authd *a, int keys)
 {
-    *jwks_json = NULL;
-    if (icap > 0)
-        issuer[0] = '\0';
-
-    pthread_mutex_lock(&a->mu);
     uint64_t max_age = (uint64_t)(keys ? a->jwks_max_age_ms : EDGE_JWKS_ISSUER_TTL_MS);
     uint64_t now = edge_authd_now_ms();
     /*
@@ -175,16 +170,35 @@ edge_authd_oauth_jwks(struct edge_authd *a, const char *rid, int keys, char **jw
     int usable = a->jwks_json != NULL && max_age > 0;
     if (usable && keys && now - a->jwks_good_ms >= (uint64_t)a->jwks_hard_ms)
         usable = a->jwks_last_err != AUTHD_OK && now - a->jwks_fetched_ms < max_age;
-    /* The call whose result this request needs; 0: the copy will do. */
-    uint64_t need;
     if (usable && (now - a->jwks_fetched_ms < max_age || jwks_kick_locked(a)))
-        need = 0; /* young enough, or being refreshed in the background: serve the copy */
-    else if (a->jwks_json == NULL && max_age > 0 && a->jwks_refreshing)
-        need = a->jwks_started; /* nothing yet: the call in flight will do */
-    else if (usable && a->jwks_refreshing)
-        need = 0; /* no refresher thread, but another request is refreshing: the copy */
-    else
-        need = a->jwks_started + 1; /* a call that begins after this request arrived */
+        return 0; /* young enough, or being refreshed in the background: serve the copy */
+    if (a->jwks_json == NULL && max_age > 0 && a->jwks_refreshing)
+        return a->jwks_started; /* nothing yet: the call in flight will do */
+    if (usable && a->jwks_refreshing)
+        return 0; /* no refresher thread, but another request is refreshing: the copy */
+    return a->jwks_started + 1; /* a call that begins after this request arrived */
+}
+
+int
+edge_authd_jwks_serves_now(struct edge_authd *a, int keys)
+{
+    pthread_mutex_lock(&a->mu);
+    uint64_t need = jwks_need_locked(a, keys);
+    int now = need == 0 || a->jwks_done >= need;
+    pthread_mutex_unlock(&a->mu);
+    return now;
+}
+
+int
+edge_authd_oauth_jwks(struct edge_authd *a, const char *rid, int keys, char **jwks_json,
+                      char *issuer, size_t icap)
+{
+    *jwks_json = NULL;
+    if (icap > 0)
+        issuer[0] = '\0';
+
+    pthread_mutex_lock(&a->mu);
+    uint64_t need = jwks_need_locked(a, keys);
     while (need != 0 && a->jwks_done < need) {
         if (!a->jwks_refreshing) {
             a->jwks_started++;

@@ -2,9 +2,12 @@
 /*
  * The cache of authd's published key set and issuer (OAuth.Jwks), for /.well-known/jwks.json
  * and the discovery document. Copies are served while a background thread refreshes them, so
- * requests do not wait for authd; a copy of the key set is never served longer than authd said
- * it may be (JwksResponse.cache_max_ms: authd publishes a rotated-in key that long before it
- * signs), so the key that signs now is always in the set served.
+ * requests do not wait for authd. While authd answers, a copy of the key set is never served
+ * longer than authd said it may be (JwksResponse.cache_max_ms: authd publishes a rotated-in key
+ * that long before it signs), so the key that signs now is always in the set served. When authd
+ * cannot be asked, the last good copy is served however old (a request past cache_max_ms first
+ * waits for a call that fails): an old key set beats none, and an authd that cannot be reached
+ * signs nothing new through this edge meanwhile.
  */
 #ifndef AUTHD_EDGE_JWKS_CACHE_H
 #define AUTHD_EDGE_JWKS_CACHE_H
@@ -31,6 +34,14 @@ struct edge_authd;
  * set as it was at a moment after the request arrived; concurrent requests share one call.
  */
 void edge_authd_set_jwks_max_age(struct edge_authd *a, int max_age_ms);
+
+/*
+ * 1 when edge_authd_oauth_jwks(a, ..., keys, ...) called now would answer from the copy without
+ * waiting for authd (it may start a background refresh, as that call would), else 0. A hint for
+ * where to run the request (server.c: inline in the pool or on a worker): the answer may change
+ * before the call, which then waits as usual. Thread-safe.
+ */
+int edge_authd_jwks_serves_now(struct edge_authd *a, int keys);
 
 /*
  * OAuth.Jwks through the cache. keys: the key set is wanted (as fresh as the rules above ask);

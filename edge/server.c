@@ -38,6 +38,7 @@
 #include "edge/csrf.h"
 #include "common/err.h"
 #include "edge/flows.h"
+#include "edge/jwks_cache.h"
 #include "edge/form.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -70,6 +71,10 @@
 /* Answered without authd (no call, no wait): run in MHD's thread even in pool mode. Every
  * other route's flow runs on a worker thread there (see struct edge_server). */
 #define ROUTE_INLINE 0x200u
+/* The key set / the issuer from jwks_cache.c: run in MHD's thread when the cached copy serves
+ * (no wait for authd), else on a worker like the other flows. */
+#define ROUTE_JWKS_KEYS 0x400u
+#define ROUTE_JWKS_ISSUER 0x800u
 
 /*
  * A route with json_fn takes two kinds of body: application/json goes to json_fn (raw body,
@@ -123,11 +128,12 @@ static const struct route routes[] = {
     {"POST", "/auth/revoke", API_FORM | ROUTE_CORS | ROUTE_ASYNC, edge_flow_revoke, NULL},
     {"GET", "/auth/userinfo", ROUTE_API | ROUTE_CORS | ROUTE_ASYNC, edge_flow_userinfo, NULL},
     {"POST", "/auth/userinfo", ROUTE_API | ROUTE_CORS | ROUTE_ASYNC, edge_flow_userinfo, NULL},
-    {"GET", "/.well-known/openid-configuration", ROUTE_API | ROUTE_CORS_PUBLIC, edge_flow_discovery,
-     NULL},
-    {"GET", "/.well-known/oauth-authorization-server", ROUTE_API | ROUTE_CORS_PUBLIC,
+    {"GET", "/.well-known/openid-configuration", ROUTE_API | ROUTE_CORS_PUBLIC | ROUTE_JWKS_ISSUER,
      edge_flow_discovery, NULL},
-    {"GET", "/.well-known/jwks.json", ROUTE_API | ROUTE_CORS_PUBLIC, edge_flow_jwks, NULL},
+    {"GET", "/.well-known/oauth-authorization-server",
+     ROUTE_API | ROUTE_CORS_PUBLIC | ROUTE_JWKS_ISSUER, edge_flow_discovery, NULL},
+    {"GET", "/.well-known/jwks.json", ROUTE_API | ROUTE_CORS_PUBLIC | ROUTE_JWKS_KEYS,
+     edge_flow_jwks, NULL},
     {"GET", "/auth/two-factor", ROUTE_PAGE, edge_flow_2fa_settings, NULL},
     {"GET", "/auth/two-factor/verify", ROUTE_PAGE, edge_flow_2fa_verify_form, NULL},
     {"POST", "/auth/two-factor/verify", FORM_POST, edge_flow_2fa_verify, NULL},
@@ -1006,13 +1012,24 @@ claim_suspension(struct edge_server *s)
     return 0;
 }
 
+/* Whether a flow that would go to a worker can be answered here at once: the JWKS routes
+ * while the cached copy serves. */
+static int
+answers_at_once(const struct edge_server *s, unsigned flags)
+{
+    if (flags & (ROUTE_JWKS_KEYS | ROUTE_JWKS_ISSUER))
+        return edge_authd_jwks_serves_now(s->edge->authd, (flags & ROUTE_JWKS_KEYS) != 0);
+    return 0;
+}
+
 static enum MHD_Result
 run_flow(struct MHD_Connection *c, struct conn_state *st, edge_handler_fn fn, unsigned flags,
          int api, int json)
 {
     struct edge_req *r = &st->req;
     struct edge_server *s = st->srv;
-    if (s->async && !(flags & (ROUTE_ASYNC | ROUTE_INLINE)) && claim_suspension(s)) {
+    if (s->async && !(flags & (ROUTE_ASYNC | ROUTE_INLINE)) && !answers_at_once(s, flags) &&
+        claim_suspension(s)) {
         st->async_fn = fn;
         st->async_flags = flags;
         st->async_api = api;
@@ -1584,7 +1601,8 @@ describe_metrics(void)
     metrics_describe("edge_page_workers", METRICS_GAUGE,
                      "Worker threads running or waiting for page flows (--threads N).");
     metrics_describe("edge_rpc_suspended", METRICS_GAUGE,
-                     "Connections suspended while authd answers their call (--threads N).");
+                     "Connections suspended (--threads N): waiting for authd's answer to their "
+                     "call, or for a page worker to run their flow.");
     metrics_count("edge_lockouts_total", NULL, 0);
     metrics_count("edge_webhook_failures_total", NULL, 0);
 }
@@ -1723,18 +1741,29 @@ edge_server_drain(struct edge_server *s, int timeout_ms)
     }
 }
 
-void
-edge_server_stop(struct edge_server *s)
+int
+edge_server_stop(struct edge_server *s, int bound_ms)
 {
     if (s == NULL)
-        return;
+        return 0;
     /* libmicrohttpd aborts when stopped with a connection suspended: no flow starts a call
-     * from now on, the calls in flight end now (their flows answer with the error), and every
-     * connection is resumed before the daemon stops. */
+     * from now on (a blocking one fails at once), the calls in flight end now (their flows
+     * answer with the error), and every connection is resumed before the daemon stops. A page
+     * flow on a worker may still be inside a blocking call or a webhook: it is waited for, up
+     * to bound_ms in all. */
     __atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
+    edge_authd_refuse_calls(s->edge->authd);
     const struct timespec step = {0, 5L * 1000 * 1000};
     int cut = 0;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (s->async && __atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >= bound_ms) {
+            log_event(LOG_WARN, "stop_timeout", "suspended=%lu bound_ms=%d",
+                      __atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST), bound_ms);
+            return -1; /* MHD_stop_daemon would abort: leave everything as it is */
+        }
         edge_authd_async_cancel_all(s->edge->authd);
         cut = 1;
         nanosleep(&step, NULL);
@@ -1764,4 +1793,5 @@ edge_server_stop(struct edge_server *s)
     if (s->quiesced_fd >= 0)
         close(s->quiesced_fd);
     secret_freezero(s, sizeof(*s));
+    return 0;
 }

@@ -67,7 +67,13 @@ void edge_server_quiesce(struct edge_server *s);
 /* Waits up to timeout_ms for the requests in flight to finish; returns how many are left. */
 unsigned long edge_server_drain(struct edge_server *s, int timeout_ms);
 
-/* Stops the daemon (closing every connection) and frees s. NULL is a no-op. */
-void edge_server_stop(struct edge_server *s);
+/*
+ * Stops the daemon (closing every connection) and frees s: 0 (also for NULL). From the call on,
+ * new blocking calls to authd fail at once (edge_authd_refuse_calls). When flows running on
+ * page workers have not finished within bound_ms (a blocking call or a webhook in progress),
+ * logs stop_timeout and returns -1 with s, the daemon and e's authd client left as they are:
+ * the caller must exit without freeing them.
+ */
+int edge_server_stop(struct edge_server *s, int bound_ms);
 
 #endif

@@ -402,6 +402,17 @@ void rpc_call_cancel(struct rpc_pending *p);
  */
 int rpc_queue_next(struct rpc_queue *q, struct rpc_pending **p, void **user);
 
+/* rpc_queue_next() waiting at most wait_ms (< 0: no bound): -1 when nothing came back by then. */
+int rpc_queue_poll(struct rpc_queue *q, int wait_ms, struct rpc_pending **p, void **user);
+
+/*
+ * A backstop for a call gRPC never ended: when p (in flight) is past its deadline plus the
+ * margin a blocking call waits (rpc_call()), cancels it (once; it finishes as
+ * DEADLINE_EXCEEDED, as the blocking call does) and returns 1; else 0. Only the thread that
+ * serves the queue may call it, before rpc_queue_next() returned p.
+ */
+int rpc_call_expire_overdue(struct rpc_pending *p);
+
 /*
  * The outcome of a finished call, with rpc_call()'s contract for resp_desc, resp (may be NULL:
  * the answer is dropped) and st (may be NULL); frees p, wiping what it received.

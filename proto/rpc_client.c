@@ -477,6 +477,18 @@ call_create(struct rpc_client *c, const char *method, grpc_completion_queue *cq,
  * margin past its deadline is cancelled and counts as DEADLINE_EXCEEDED. AUTHD_OK once
  * io->status is the call's, or the error that kept the batch from starting.
  */
+/*
+ * A batch that failed as a whole (ev.success 0) may leave its status op unset: that call never
+ * reached authd as far as we know, so it is UNAVAILABLE (retryable), on both the blocking and
+ * the queued paths.
+ */
+static void
+batch_failed_status(int success, struct call_io *io)
+{
+    if (!success && io->status == GRPC_STATUS_UNKNOWN)
+        io->status = GRPC_STATUS_UNAVAILABLE;
+}
+
 static int
 call_run(grpc_call *call, grpc_completion_queue *cq, gpr_timespec deadline, struct call_io *io)
 {
@@ -510,6 +522,8 @@ call_run(grpc_call *call, grpc_completion_queue *cq, gpr_timespec deadline, stru
         grpc_call_cancel(call, NULL);
         grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         io->status = GRPC_STATUS_DEADLINE_EXCEEDED;
+    } else {
+        batch_failed_status(ev.success, io);
     }
     return AUTHD_OK;
 }
@@ -623,6 +637,11 @@ struct rpc_pending {
     grpc_call *call;
     void *user;
     int failed; /* gRPC refused the batch: the outcome is AUTHD_ERR_INTERNAL */
+    /* Cancelled by rpc_call_expire_overdue(): finishes as DEADLINE_EXCEEDED, as a blocking
+     * call stuck past the same margin does (call_run). Read and written by the queue's
+     * thread only. */
+    int expired;
+    gpr_timespec deadline;
     struct call_io io;
 };
 
@@ -687,6 +706,7 @@ rpc_call_prepare(struct rpc_client *c, struct rpc_queue *q, const char *method,
     }
     gpr_timespec deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    p->deadline = deadline;
     p->call = call_create(c, method, q->cq, deadline);
     if (p->call == NULL) {
         pending_free(p);
@@ -729,22 +749,47 @@ rpc_call_cancel(struct rpc_pending *p)
 }
 
 int
-rpc_queue_next(struct rpc_queue *q, struct rpc_pending **p, void **user)
+rpc_call_expire_overdue(struct rpc_pending *p)
 {
+    if (p == NULL || p->call == NULL || p->expired)
+        return 0;
+    gpr_timespec limit =
+        gpr_time_add(p->deadline, gpr_time_from_millis(RPC_PLUCK_MARGIN_MS, GPR_TIMESPAN));
+    if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), limit) < 0)
+        return 0;
+    p->expired = 1;
+    grpc_call_cancel(p->call, NULL);
+    return 1;
+}
+
+int
+rpc_queue_poll(struct rpc_queue *q, int wait_ms, struct rpc_pending **p, void **user)
+{
+    gpr_timespec until = wait_ms < 0 ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
+                                     : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                                    gpr_time_from_millis(wait_ms, GPR_TIMESPAN));
     for (;;) {
-        grpc_event ev =
-            grpc_completion_queue_next(q->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        grpc_event ev = grpc_completion_queue_next(q->cq, until, NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             return 0;
+        if (ev.type == GRPC_QUEUE_TIMEOUT)
+            return -1;
         if (ev.type != GRPC_OP_COMPLETE || ev.tag == NULL)
             continue;
         *p = ev.tag;
         *user = (*p)->user;
-        /* A batch that failed as a whole (ev.success 0) still delivered its status op. */
-        if (!ev.success && (*p)->io.status == GRPC_STATUS_UNKNOWN)
-            (*p)->io.status = GRPC_STATUS_UNAVAILABLE;
+        if ((*p)->expired)
+            (*p)->io.status = GRPC_STATUS_DEADLINE_EXCEEDED;
+        else
+            batch_failed_status(ev.success, &(*p)->io);
         return 1;
     }
+}
+
+int
+rpc_queue_next(struct rpc_queue *q, struct rpc_pending **p, void **user)
+{
+    return rpc_queue_poll(q, -1, p, user);
 }
 
 int

@@ -377,3 +377,66 @@ def test_token_and_introspect_with_and_without_inline_trials(tmpdir_path, trials
         assert not a.active
     finally:
         authd.stop()
+
+
+def test_sigterm_with_a_page_stuck_in_a_call_exits_within_the_bound(stack):
+    """SIGTERM while a page flow on a worker waits in a blocking call to a stopped authd whose
+    deadline is 120 s: the edge gives up on it after its drain time and stop bound (15 s in
+    all), logs stop_timeout and exits 0 instead of waiting for the deadline."""
+    authd, edge = stack
+    e = edge("--threads", "2", "--rpc-timeout-ms", "120000")
+    assert requests.get(e.base + "/auth/login", timeout=30).status_code == 200
+    os.kill(authd.proc.pid, signal.SIGSTOP)
+    out = {}
+
+    def home():
+        try:
+            out["status"] = requests.get(e.base + "/", cookies={"asid": "not-a-session"},
+                                         allow_redirects=False, timeout=300).status_code
+        except requests.RequestException as ex:
+            out["status"] = repr(ex)
+    t = threading.Thread(target=home)
+    t.start()
+    try:
+        wait_suspended(e, 1)
+        e.proc.send_signal(signal.SIGTERM)
+        assert e.proc.wait(timeout=60) == 0
+    finally:
+        os.kill(authd.proc.pid, signal.SIGCONT)
+        t.join(300)
+    with open(e.log_path, encoding="utf-8") as f:
+        log = f.read()
+    assert "event=stop_timeout" in log, log[-2000:]
+
+
+def test_jwks_from_the_copy_needs_no_worker(stack):
+    """The JWKS and discovery documents are answered in the pool thread while the cached copy
+    serves: with the only worker and the only queue place taken by pages waiting for a stopped
+    authd, they are still served (200), not queued (503)."""
+    authd, edge = stack
+    e = edge("--threads", "2", "--rpc-timeout-ms", "120000", "--page-workers", "1",
+             "--page-queue", "1", "--jwks-max-age-ms", "600000")
+    for path in ("/.well-known/jwks.json", "/.well-known/openid-configuration"):
+        assert requests.get(e.base + path, timeout=30).status_code == 200
+    os.kill(authd.proc.pid, signal.SIGSTOP)
+    statuses = []
+
+    def home():
+        try:
+            statuses.append(requests.get(e.base + "/", cookies={"asid": "not-a-session"},
+                                         allow_redirects=False, timeout=120).status_code)
+        except requests.RequestException as ex:
+            statuses.append(repr(ex))
+    threads = [threading.Thread(target=home) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait_suspended(e, 2)
+        for path in ("/.well-known/jwks.json", "/.well-known/openid-configuration"):
+            r = requests.get(e.base + path, timeout=30)
+            assert r.status_code == 200, (path, r.status_code, r.text[:200])
+    finally:
+        os.kill(authd.proc.pid, signal.SIGCONT)
+        for t in threads:
+            t.join(120)
+    assert statuses == [200, 200], statuses
