@@ -5,6 +5,7 @@
  * no call site formats a field of its own and none can slip a secret or a forged key in.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "authd/audit.h"
@@ -75,6 +76,11 @@ audit_emit(struct rpc_ctx *ctx, const struct audit *a)
     field(line, sizeof(line), &n, "target", a->target);
     field(line, sizeof(line), &n, "reason", a->reason);
     field(line, sizeof(line), &n, "ip", a->ip);
+    if (a->count > 0) {
+        char num[24];
+        snprintf(num, sizeof(num), "%lld", a->count);
+        field(line, sizeof(line), &n, "count", num);
+    }
     if (ctx != NULL) {
         field(line, sizeof(line), &n, "caller", rpc_ctx_caller(ctx));
         field(line, sizeof(line), &n, "peer", rpc_ctx_peer(ctx));

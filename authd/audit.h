@@ -3,7 +3,7 @@
  * Audit events: one structured log line per security-relevant event, and a count of it in the
  * metrics (authd_audit_events_total{action,outcome}). The line is
  *   ts=.. level=info prog=authd event=audit action=login outcome=failure user=.. client=..
- *   caller=.. ip=.. peer=.. reason=..
+ *   caller=.. ip=.. peer=.. reason=.. [count=..]
  * ts is when; user/client the account or OAuth client it concerns (who); action/outcome/reason
  * what; caller (the RPC caller's identity), ip (the end user's address reported by the edge)
  * and peer (the gRPC peer) from where. Absent fields are left out. Never a secret: no password,
@@ -38,6 +38,7 @@ struct audit {
     const char *ip;      /* end-user address from the request, or NULL */
     const char *reason;  /* short machine word (e.g. "wrong_password", "Users/Create"), or NULL */
     const char *target;  /* what an admin change touched (e.g. "client/abc"), or NULL */
+    long long count;     /* records a bulk change wrote (count=N, e.g. Users/Import); 0: none */
 };
 
 /*

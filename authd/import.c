@@ -23,23 +23,28 @@
 #define IMPORT_MAX_LOAD_ID 64
 #define ID_ALPHABET "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 
-/* amr of an imported session: it was not opened by a password check of authd's. */
-static const char *const amr_import[] = {"import"};
-static const struct session_spec import_session = {1, 0, amr_import, 1, 0};
+/* amr of an imported session: it was not opened by a password check of authd's (and never
+ * counts as a recent sign-in: svc_oauth.c's authz_user). */
+static const char *const amr_import[] = {SESSION_AMR_IMPORT};
 
 /*
- * The loads seen lately, so that a load is audited at its first call and not at every one,
- * also when several importers run at once (each its own load_id). Process-wide: the importer
- * talks to one authd (several replicas on one database each audit the loads they see). A load
- * pushed out by IMPORT_LOADS newer ones is audited again at its next call.
+ * The named loads seen lately, for the import_done line of a load's last call (its count of
+ * users and its duration in this process). The audit does not depend on it: every call is
+ * audited with the number of users it wrote, so a load that never sends its last call (the
+ * importer killed, a refused call) still has its count in the audit. An unnamed call takes no
+ * slot. A 17th named load at once takes the least recently used slot and logs import_evicted
+ * with that load's count so far, so no count is lost (its import_done counts from then on).
+ * Process-wide: several replicas on one database each count the calls they serve.
  */
 #define IMPORT_LOADS 16
 static struct {
     pthread_mutex_t mu;
+    unsigned long long seq; /* use order, for the least recently used slot */
     struct {
-        char load_id[IMPORT_MAX_LOAD_ID + 1];
-        unsigned long long users; /* imported under load_id by this process */
-        int64_t started_ms, used_ms;
+        char load_id[IMPORT_MAX_LOAD_ID + 1]; /* "" = free */
+        unsigned long long users;             /* imported under load_id by this process */
+        unsigned long long used;
+        int64_t started_ms;
     } slot[IMPORT_LOADS];
 } loads = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -98,8 +103,13 @@ import_step(struct authd *a, struct store_txn *txn, void *arg)
         }
         if (r == AUTHD_ERR_ALREADY_EXISTS)
             s->failed_at = i;
-        if (r == AUTHD_OK && in->session)
-            r = account_session_create(a, txn, &user, "", "import", &import_session, &u->tok, NULL);
+        if (r == AUTHD_OK && in->session) {
+            /* The source system's sign-in time, or unknown (0, the epoch): never the import's
+             * own time, which would pass the import off as a fresh sign-in (max_age). */
+            const struct session_spec spec = {
+                1, 0, amr_import, 1, in->auth_time > 0 ? in->auth_time : SESSION_AUTH_TIME_UNKNOWN};
+            r = account_session_create(a, txn, &user, "", "import", &spec, &u->tok, NULL);
+        }
         if (r != AUTHD_OK)
             return r;
     }
@@ -108,10 +118,25 @@ import_step(struct authd *a, struct store_txn *txn, void *arg)
 
 /* Validates and normalises the call's users into u; sets the status message on a refusal. */
 static int
-import_validate(struct rpc_ctx *ctx, const Authd__V1__ImportUsersRequest *req, struct import_one *u)
+import_validate(struct rpc_ctx *ctx, struct authd *a, const Authd__V1__ImportUsersRequest *req,
+                struct import_one *u)
 {
+    int64_t now = a->now();
     for (size_t i = 0; i < req->n_users; i++) {
         const Authd__V1__ImportUser *in = req->users[i];
+        if (in->session && in->inactive) {
+            rpc_ctx_set_message(
+                ctx, rpc_ctx_printf(ctx, "users[%zu]: session: an inactive user gets none", i));
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        }
+        if (in->auth_time < 0 || in->auth_time > now) {
+            rpc_ctx_set_message(
+                ctx, rpc_ctx_printf(ctx,
+                                    "users[%zu]: auth_time: Unix seconds, not in the future "
+                                    "(0: unknown)",
+                                    i));
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        }
         if (email_normalize(in->email, u[i].email, sizeof(u[i].email)) != AUTHD_OK) {
             rpc_ctx_set_message(ctx, rpc_ctx_printf(ctx, "users[%zu]: not a valid e-mail", i));
             return AUTHD_ERR_INVALID_ARGUMENT;
@@ -133,55 +158,61 @@ import_validate(struct rpc_ctx *ctx, const Authd__V1__ImportUsersRequest *req, s
     return AUTHD_OK;
 }
 
-/* Audits the call when it opens a load, closes it, or failed (see import.h). */
+/* Audits the call with the number of users it wrote, and counts it under its load (above). */
 static void
 import_audit(struct rpc_ctx *ctx, const Authd__V1__ImportUsersRequest *req, int r)
 {
-    int first, last = req->last && r == AUTHD_OK;
-    unsigned long long users = 0;
+    int named = req->load_id[0] != '\0' && r != AUTHD_ERR_INVALID_ARGUMENT;
+    int last = req->last && r == AUTHD_OK;
+    unsigned long long users = r == AUTHD_OK ? req->n_users : 0, evicted_users = 0;
     int64_t ms = 0, now = authd_mono_ms();
+    char evicted[IMPORT_MAX_LOAD_ID + 1] = "";
 
-    pthread_mutex_lock(&loads.mu);
-    size_t k = 0, lru = 0;
-    if (req->load_id[0] != '\0') {
+    if (named) {
+        pthread_mutex_lock(&loads.mu);
+        size_t k = 0, pick = IMPORT_LOADS;
         while (k < IMPORT_LOADS && strcmp(loads.slot[k].load_id, req->load_id) != 0)
             k++;
-    } else {
-        k = IMPORT_LOADS; /* an unnamed call is a load of its own */
+        if (k == IMPORT_LOADS) {
+            /* A free slot, else the least recently used load's (its count logged below). */
+            for (size_t j = 0; j < IMPORT_LOADS && pick == IMPORT_LOADS; j++)
+                if (loads.slot[j].load_id[0] == '\0')
+                    pick = j;
+            if (pick == IMPORT_LOADS) {
+                pick = 0;
+                for (size_t j = 1; j < IMPORT_LOADS; j++)
+                    if (loads.slot[j].used < loads.slot[pick].used)
+                        pick = j;
+                snprintf(evicted, sizeof(evicted), "%s", loads.slot[pick].load_id);
+                evicted_users = loads.slot[pick].users;
+            }
+            k = pick;
+            snprintf(loads.slot[k].load_id, sizeof(loads.slot[k].load_id), "%s", req->load_id);
+            loads.slot[k].users = 0;
+            loads.slot[k].started_ms = now;
+        }
+        loads.slot[k].used = ++loads.seq;
+        loads.slot[k].users += users;
+        users = loads.slot[k].users;
+        ms = now - loads.slot[k].started_ms;
+        if (last)
+            loads.slot[k].load_id[0] = '\0';
+        pthread_mutex_unlock(&loads.mu);
     }
-    first = k == IMPORT_LOADS;
-    if (first) {
-        for (size_t j = 1; j < IMPORT_LOADS; j++)
-            if (loads.slot[j].used_ms < loads.slot[lru].used_ms)
-                lru = j;
-        k = lru;
-        snprintf(loads.slot[k].load_id, sizeof(loads.slot[k].load_id), "%s", req->load_id);
-        loads.slot[k].users = 0;
-        loads.slot[k].started_ms = now;
-    }
-    loads.slot[k].used_ms = now;
-    if (r == AUTHD_OK)
-        loads.slot[k].users += req->n_users;
-    users = loads.slot[k].users;
-    ms = now - loads.slot[k].started_ms;
-    if (last || req->load_id[0] == '\0') {
-        loads.slot[k].load_id[0] = '\0';
-        loads.slot[k].used_ms = 0;
-    }
-    pthread_mutex_unlock(&loads.mu);
 
-    if (first || last || r != AUTHD_OK) {
-        struct audit ev = {.action = AUDIT_ADMIN_CHANGE,
-                           .outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE,
-                           .target = rpc_ctx_printf(ctx, "import/%s", req->load_id),
-                           .reason = "Users/Import"};
-        audit_emit(ctx, &ev);
-    }
-    if (last) {
-        char q[IMPORT_MAX_LOAD_ID * 4 + 8];
+    char q[IMPORT_MAX_LOAD_ID * 4 + 8];
+    if (evicted[0] != '\0')
+        log_event(LOG_INFO, "import_evicted", "load=%s users=%llu",
+                  log_quote(evicted, q, sizeof(q)), evicted_users);
+    struct audit ev = {.action = AUDIT_ADMIN_CHANGE,
+                       .outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE,
+                       .target = rpc_ctx_printf(ctx, "import/%s", req->load_id),
+                       .reason = "Users/Import",
+                       .count = r == AUTHD_OK ? (long long)req->n_users : 0};
+    audit_emit(ctx, &ev);
+    if (last)
         log_event(LOG_INFO, "import_done", "load=%s users=%llu ms=%lld",
                   log_quote(req->load_id, q, sizeof(q)), users, (long long)ms);
-    }
 }
 
 int
@@ -209,7 +240,7 @@ users_import(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
         r = AUTHD_ERR_NOMEM;
         goto out;
     }
-    r = import_validate(ctx, req, u);
+    r = import_validate(ctx, a, req, u);
     if (r != AUTHD_OK)
         goto out;
     struct import_step st = {.req = req, .u = u};

@@ -10,12 +10,15 @@
  * (also one repeated inside the call) refuses the call with ALREADY_EXISTS naming it, so a
  * load that is run twice stops at its first call instead of doubling anything.
  *
- * Audit: one admin_change event (reason Users/Import, target import/<load_id>) at the first
- * call of a load (a load_id not among the 16 loads this process saw last, so importers running
- * at once are each audited once) and one at its last call (with the count of users this authd
- * imported under it in an import_done log line), plus one for every refused call; a call
- * without a load_id is audited on its own. Memory: a call holds at most IMPORT_MAX_BATCH records at
- * once.
+ * Audit: one admin_change event per call (reason Users/Import, target import/<load_id>, count
+ * = the users it wrote; outcome failure and no count when refused), so a load that never sends
+ * its last call still has its count audited; the last call also logs import_done with the
+ * count this process saw under the load (16 named loads at once; a 17th pushes out the least
+ * recently used, logging import_evicted with its count; unnamed calls take no place).
+ * Sessions: amr "import", auth_time the source's (ImportUser.auth_time, not in the future) or
+ * 0 when unknown, never the import's time; svc_oauth.c never counts them as a recent sign-in.
+ * A session for an inactive user is refused. Memory: a call holds at most IMPORT_MAX_BATCH
+ * records at once.
  */
 #ifndef AUTHD_IMPORT_H
 #define AUTHD_IMPORT_H

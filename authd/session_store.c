@@ -82,7 +82,9 @@ account_session_create(struct authd *a, struct store_txn *txn, const Authd__V1__
     memcpy(rec->secret_hash.data, tok->hash, sizeof(tok->hash));
     rec->secret_hash.len = sizeof(tok->hash);
     s->created_at = a->now();
-    s->auth_time = spec->auth_time > 0 ? spec->auth_time : s->created_at;
+    s->auth_time = spec->auth_time > 0                            ? spec->auth_time
+                   : spec->auth_time == SESSION_AUTH_TIME_UNKNOWN ? 0
+                                                                  : s->created_at;
     s->expires_at = s->created_at + (spec->ttl > 0 ? spec->ttl : authd_session_ttl(a));
     s->authenticated = spec->authenticated ? 1 : 0;
 

@@ -28,8 +28,15 @@ struct session_spec {
     int64_t ttl;            /* seconds; 0 = authd_session_ttl() */
     const char *const *amr; /* authentication methods, e.g. {"pwd", "otp"} */
     size_t n_amr;
-    int64_t auth_time; /* 0 = now */
+    /* 0 = now; SESSION_AUTH_TIME_UNKNOWN = not known (stored as 0, the epoch: older than any
+     * max_age, so a relying party or authd asking for a recent sign-in gets a new one) */
+    int64_t auth_time;
 };
+
+#define SESSION_AUTH_TIME_UNKNOWN (-1)
+
+/* The amr of a session opened by Users.Import (import.h): never a recent sign-in of authd's. */
+#define SESSION_AMR_IMPORT "import"
 
 /* An authenticated password session (amr "pwd", the configured lifetime). */
 extern const struct session_spec account_session_pwd;

@@ -989,6 +989,17 @@ authz_fresh_login(struct authz *z, const Authd__V1__Session *s)
     return authz_login(z);
 }
 
+/* Whether session s was opened by Users.Import: its auth_time is the source system's (or 0),
+ * not a sign-in authd saw, so it never answers a request for a recent one. */
+static int
+session_imported(const Authd__V1__Session *s)
+{
+    for (size_t i = 0; i < s->n_amr; i++)
+        if (strcmp(s->amr[i], SESSION_AMR_IMPORT) == 0)
+            return 1;
+    return 0;
+}
+
 /*
  * Step 3: the user, from a signed-in session fresh enough for prompt and max_age. AUTHD_OK with
  * *s and *u, or with z->answered set (sign in, or login_required for prompt=none), or an error.
@@ -997,7 +1008,8 @@ authz_fresh_login(struct authz *z, const Authd__V1__Session *s)
  * not (OIDC Core §3.1.2.1); max_age=N when the session's auth_time is older. The LOGIN answer
  * carries auth_after (now, and a tag of the session found too old); the edge brings it back
  * after the sign-in, without prompt and max_age, and only another session, signed in since,
- * is the fresh one that was asked for.
+ * is the fresh one that was asked for. An imported session (amr "import") is never fresh
+ * enough for any of them, whatever its auth_time.
  */
 static int
 authz_user(struct authz *z, const Authd__V1__AuthorizeRequest *req,
@@ -1018,10 +1030,12 @@ authz_user(struct authz *z, const Authd__V1__AuthorizeRequest *req,
     char old[AUTH_AFTER_TAG_LEN + 1], tag[AUTH_AFTER_TAG_LEN + 1];
     parse_auth_after(p->auth_after, &after, old);
     auth_after_tag((*s)->session->id, tag);
-    int stale = (q->prompt & OAUTH_PROMPT_LOGIN) || req->max_age == 0 ||
-                (req->max_age > 0 && z->a->now() - auth_time > req->max_age) ||
-                (after > 0 && auth_time < after - AUTH_AFTER_SKEW) ||
-                (old[0] != '\0' && strcmp(old, tag) == 0);
+    int stale =
+        (q->prompt & OAUTH_PROMPT_LOGIN) || req->max_age == 0 ||
+        (req->max_age > 0 && z->a->now() - auth_time > req->max_age) ||
+        (after > 0 && auth_time < after - AUTH_AFTER_SKEW) ||
+        (old[0] != '\0' && strcmp(old, tag) == 0) ||
+        ((req->max_age >= 0 || after > 0 || old[0] != '\0') && session_imported((*s)->session));
     if (!stale)
         return AUTHD_OK;
     if (q->prompt & OAUTH_PROMPT_NONE)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "authd/v1/users.pb-c.h"
@@ -95,8 +96,8 @@ json_flag(json_t *o, const char *key, protobuf_c_boolean *out)
 static int
 parse_line(const char *text, Authd__V1__ImportUser *u, char *err, size_t errlen)
 {
-    static const char *const known[] = {"email",    "password_hash",  "id",
-                                        "inactive", "email_verified", "session"};
+    static const char *const known[] = {"email",          "password_hash", "id",       "inactive",
+                                        "email_verified", "session",       "auth_time"};
     json_error_t je;
     json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
     int r = -1;
@@ -116,7 +117,7 @@ parse_line(const char *text, Authd__V1__ImportUser *u, char *err, size_t errlen)
         if (k == sizeof(known) / sizeof(known[0])) {
             snprintf(err, errlen,
                      "unknown field (known: email, password_hash, id, inactive, "
-                     "email_verified, session)");
+                     "email_verified, session, auth_time)");
             goto out;
         }
     }
@@ -133,6 +134,18 @@ parse_line(const char *text, Authd__V1__ImportUser *u, char *err, size_t errlen)
     }
     if (u->email[0] == '\0') {
         snprintf(err, errlen, "email is missing");
+        goto out;
+    }
+    json_t *at = json_object_get(o, "auth_time");
+    if (at != NULL && !json_is_null(at)) {
+        if (!json_is_integer(at) || json_integer_value(at) < 0) {
+            snprintf(err, errlen, "auth_time must be Unix seconds (an integer, 0 or more)");
+            goto out;
+        }
+        u->auth_time = json_integer_value(at);
+    }
+    if (u->session && u->inactive) {
+        snprintf(err, errlen, "session and inactive together: an inactive user gets no session");
         goto out;
     }
     r = 0;
@@ -189,6 +202,67 @@ send_batch(struct ctl *ctl, struct import_batch *b, const char *load_id, int las
     return rc;
 }
 
+/*
+ * Reads the next line that is not blank into line (IMPORT_LINE_MAX + 2 bytes), counting every
+ * line read in *lineno (blank ones too: the file's own numbering). 1 with a line, 0 at the end
+ * of the input, -1 (reported) for a line too long or a read error.
+ */
+static int
+next_line(FILE *in, char *line, unsigned long *lineno)
+{
+    for (;;) {
+        if (fgets(line, IMPORT_LINE_MAX + 2, in) == NULL) {
+            if (ferror(in)) {
+                fprintf(stderr, "authctl: after line %lu: cannot read the input: %s\n", *lineno,
+                        strerror(errno));
+                return -1;
+            }
+            return 0;
+        }
+        ++*lineno;
+        size_t len = strlen(line);
+        if (len > IMPORT_LINE_MAX) {
+            fprintf(stderr, "authctl: line %lu: longer than %d bytes\n", *lineno, IMPORT_LINE_MAX);
+            return -1;
+        }
+        if (strspn(line, " \t\r\n") != len)
+            return 1;
+    }
+}
+
+/*
+ * A regular file is read whole once before anything is sent, so that a bad line anywhere in
+ * it refuses the import without a partial load; then read again from its start. Standard input
+ * from a pipe cannot be read twice: its lines are checked batch by batch as they come.
+ */
+static int
+prevalidate(FILE *in, char *line)
+{
+    struct stat st;
+    if (fstat(fileno(in), &st) != 0 || !S_ISREG(st.st_mode))
+        return AUTHCTL_OK;
+    unsigned long lineno = 0;
+    int have, rc = AUTHCTL_OK;
+    while (rc == AUTHCTL_OK && (have = next_line(in, line, &lineno)) != 0) {
+        Authd__V1__ImportUser u;
+        struct import_batch one = {.users = &u, .n = 1};
+        char err[128];
+        if (have < 0) {
+            rc = AUTHCTL_BAD_MANIFEST;
+        } else if (parse_line(line, &u, err, sizeof(err)) != 0) {
+            fprintf(stderr, "authctl: line %lu: %s (nothing imported)\n", lineno, err);
+            rc = AUTHCTL_BAD_MANIFEST;
+        }
+        if (have > 0)
+            batch_clear(&one);
+    }
+    if (rc == AUTHCTL_OK && fseek(in, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "authctl: cannot read the input again: %s\n", strerror(errno));
+        rc = AUTHCTL_BAD_MANIFEST;
+    }
+    return rc;
+}
+
 static int
 run_import(struct ctl *ctl, FILE *in, const struct import_args *a, FILE *tokens)
 {
@@ -199,7 +273,7 @@ run_import(struct ctl *ctl, FILE *in, const struct import_args *a, FILE *tokens)
     unsigned long lineno = 0;
     unsigned long long done = 0, next_report = IMPORT_PROGRESS_EVERY;
     double t0 = now_s();
-    int rc = AUTHCTL_OK, eof = 0;
+    int rc = AUTHCTL_OK, have = 0;
 
     b.users = calloc(cap, sizeof(*b.users));
     b.ptrs = calloc(cap, sizeof(*b.ptrs));
@@ -223,23 +297,13 @@ run_import(struct ctl *ctl, FILE *in, const struct import_args *a, FILE *tokens)
         }
         secret_b64url_encode(rnd, sizeof(rnd), load_id);
     }
-    while (!eof && rc == AUTHCTL_OK) {
-        /* Fill one batch (blank lines skipped), then send it; the last one says so. */
-        while (b.n < cap) {
-            if (fgets(line, IMPORT_LINE_MAX + 2, in) == NULL) {
-                eof = 1;
-                break;
-            }
-            lineno++;
-            size_t len = strlen(line);
-            if (len > IMPORT_LINE_MAX) {
-                fprintf(stderr, "authctl: line %lu: longer than %d bytes\n", lineno,
-                        IMPORT_LINE_MAX);
-                rc = AUTHCTL_BAD_MANIFEST;
-                break;
-            }
-            if (strspn(line, " \t\r\n") == len)
-                continue;
+    if ((rc = prevalidate(in, line)) != AUTHCTL_OK)
+        goto out;
+    /* One line read ahead (blank ones skipped): the call that takes the input's last user says
+     * it is the last, however many blank lines follow it. */
+    have = next_line(in, line, &lineno);
+    while (have > 0 && rc == AUTHCTL_OK) {
+        while (have > 0 && b.n < cap) {
             char err[128];
             if (parse_line(line, &b.users[b.n], err, sizeof(err)) != 0) {
                 b.n++; /* so that batch_clear frees what was parsed */
@@ -248,18 +312,15 @@ run_import(struct ctl *ctl, FILE *in, const struct import_args *a, FILE *tokens)
                 break;
             }
             b.line[b.n++] = lineno;
+            have = next_line(in, line, &lineno);
         }
-        if (rc != AUTHCTL_OK || b.n == 0)
+        if (rc != AUTHCTL_OK)
             break;
-        if (!eof) {
-            /* Peek: a full batch that ends the input is the last call. */
-            int c = fgetc(in);
-            if (c == EOF)
-                eof = 1;
-            else
-                ungetc(c, in);
+        if (have < 0) {
+            rc = AUTHCTL_BAD_MANIFEST;
+            break;
         }
-        rc = send_batch(ctl, &b, load_id, eof, tokens, done);
+        rc = send_batch(ctl, &b, load_id, have == 0, tokens, done);
         if (rc == AUTHCTL_OK)
             done += b.n;
         batch_clear(&b);
@@ -268,6 +329,8 @@ run_import(struct ctl *ctl, FILE *in, const struct import_args *a, FILE *tokens)
             next_report += IMPORT_PROGRESS_EVERY;
         }
     }
+    if (have < 0)
+        rc = AUTHCTL_BAD_MANIFEST;
     double secs = now_s() - t0;
     if (rc == AUTHCTL_OK) {
         if (ctl->json)
@@ -316,11 +379,15 @@ ctl_user_import(struct ctl *ctl, int argc, char **argv)
             "  {\"email\": \"a@example.com\", \"password_hash\": \"$argon2id$v=19$m=19456,t=2,"
             "p=1$...$...\",\n"
             "   \"id\": \"...\", \"email_verified\": true, \"inactive\": false, \"session\": "
-            "true}\n"
+            "true,\n"
+            "   \"auth_time\": 1700000000}\n"
             "Only email is required. password_hash is a precomputed Argon2id PHC string (as\n"
             "other identity providers export them); without it the user has no password.\n"
-            "Each call of --batch users is one transaction; a taken e-mail or id, or a bad\n"
-            "hash, refuses that call and stops the import, naming the line.\n",
+            "auth_time: when the user last signed in at the source (Unix seconds; default 0,\n"
+            "unknown); an imported session never counts as a recent sign-in (max_age).\n"
+            "A regular file is checked whole before the first call. Each call of --batch\n"
+            "users is one transaction; a taken e-mail or id, or a bad hash, refuses that\n"
+            "call and stops the import, naming the line.\n",
         .specs = table,
         .n_specs = sizeof(table) / sizeof(table[0]),
     };

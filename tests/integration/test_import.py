@@ -10,13 +10,17 @@ import json
 import os
 import re
 import subprocess
+import time
+import urllib.parse
 
 import grpc
 import pytest
 
-from conftest import AUTHCTL, AUTHD, FAST_ARGON2, Authd, sessions_pb2, users_pb2
+from conftest import AUTHCTL, AUTHD, FAST_ARGON2, Authd, common_pb2, sessions_pb2, users_pb2
 from authd.v1 import oauth_pb2  # noqa: E402
 from pgcluster import PgCluster
+from test_oauth import LEGACY, LEGACY_CB, LEGACY_SECRET, token_req, verify_jwt
+from test_oauth import env, oauth_env  # noqa: F401  (fixtures)
 
 U, S, O = "/authd.v1.Users/", "/authd.v1.Sessions/", "/authd.v1.OAuth/"
 PASSWORD = "correct horse battery"
@@ -52,6 +56,11 @@ def user_by_email(a, email):
 def import_lines(a):
     return [ln for ln in a.log_text().splitlines()
             if "event=audit" in ln and "reason=Users/Import" in ln]
+
+
+def audit_count(line):
+    m = re.search(r" count=(\d+)", line)
+    return int(m.group(1)) if m else 0
 
 
 def test_imported_users_log_in_and_their_tokens_work(authd, tmpdir_path):
@@ -104,9 +113,10 @@ def test_imported_users_log_in_and_their_tokens_work(authd, tmpdir_path):
         token=tok, client_id="import-app", client_secret="import-app-secret-0123456789abcdef"),
         oauth_pb2.IntrospectResponse)
     assert r.active and r.sub == lines[5][1] and r.username == "load5@import.example"
-    # A load is audited at its first call and at its last, not at each of its 4 calls.
+    # Each of the load's 4 calls is audited with the users it wrote; the last one logs the total.
     audit = import_lines(authd)
-    assert len(audit) == 2 and all("target=import/first-load" in ln for ln in audit)
+    assert len(audit) == 4 and all("target=import/first-load" in ln for ln in audit)
+    assert [audit_count(ln) for ln in audit] == [300, 300, 300, 100]
     assert "event=import_done load=first-load users=1000" in authd.log_text()
     # A user without a password (no hash given) exists and cannot log in.
     p = ctl(authd, "user", "import", "-", stdin=jsonl([{"email": "nopw@import.example"}]))
@@ -262,9 +272,9 @@ def test_rocksdb_options(tmpdir_path):
         a.stop()
 
 
-def test_concurrent_loads_are_each_audited_once(authd):
-    """Two importers at once, their calls interleaved: each load has its first and its last
-    call audited, not every call (a process-wide 'previous load' would audit all six)."""
+def test_concurrent_loads_are_each_counted(authd):
+    """Two importers at once, their calls interleaved: every call is audited under its own
+    load with the users it wrote, and each load's last call logs that load's total."""
     def call(load, lo, last):
         authd.call(U + "Import", users_pb2.ImportUsersRequest(
             load_id=load, last=last,
@@ -275,6 +285,145 @@ def test_concurrent_loads_are_each_audited_once(authd):
         call("load-a", lo, last)
         call("load-b", lo, last)
     lines = import_lines(authd)[before:]
-    assert len(lines) == 4, lines
-    assert sum("target=import/load-a" in ln for ln in lines) == 2
+    assert len(lines) == 6, lines
+    assert sum(audit_count(ln) for ln in lines if "target=import/load-a" in ln) == 15
+    assert "event=import_done load=load-a users=15" in authd.log_text()
     assert "event=import_done load=load-b users=15" in authd.log_text()
+
+
+def test_a_load_that_never_ends_has_its_count_audited(authd):
+    """A load stopped before its last call (the importer killed, a refused call) still has
+    every user it wrote in the audit; unnamed calls take nothing from a named load's count,
+    and a 17th load at once logs the count of the load it pushes out."""
+    def call(load, tag, n, last=False):
+        authd.call(U + "Import", users_pb2.ImportUsersRequest(
+            load_id=load, last=last,
+            users=[users_pb2.ImportUser(email=f"{tag}-{i}@never.example") for i in range(n)]),
+            users_pb2.ImportUsersResponse)
+    # load-a and 15 other live loads fill the 16 slots; unnamed calls then take none of them.
+    call("load-a", "a1", 5)
+    for i in range(15):
+        call(f"other-{i}", f"o{i}", 1)
+    for i in range(3):
+        call("", f"u{i}", 1, last=True)
+    call("load-a", "a2", 5, last=True)
+    assert "event=import_done load=load-a users=10" in authd.log_text()
+
+    before = len(import_lines(authd))
+    call("stopped", "s1", 4)
+    call("stopped", "s2", 3)
+    with pytest.raises(grpc.RpcError):
+        call("stopped", "s1", 2)  # taken: refused, audited as a failure without a count
+    lines = import_lines(authd)[before:]
+    assert len(lines) == 3 and [audit_count(ln) for ln in lines] == [4, 3, 0], lines
+    assert "outcome=failure" in lines[2]
+    # A 17th named load at once pushes the least recently used one out, and says its count.
+    call("load-b", "b1", 2)
+    for i in range(16):
+        call(f"more-{i}", f"m{i}", 1)
+    assert "event=import_evicted load=load-b users=2" in authd.log_text()
+    lines = import_lines(authd)
+    assert sum(audit_count(ln) for ln in lines if "target=import/load-b " in ln + " ") == 2
+
+
+def test_trailing_blank_lines_still_end_the_load(authd, tmpdir_path):
+    """A full last batch followed by blank lines is still sent as the load's last call."""
+    rows = jsonl([{"email": f"tail{i}@import.example"} for i in range(4)]) + "\n  \n\n"
+    p = ctl(authd, "user", "import", "-", "--batch", "2", "--load-id", "tail", stdin=rows)
+    assert p.returncode == 0, p.stderr
+    assert "event=import_done load=tail users=4" in authd.log_text()
+
+
+def test_a_bad_line_in_a_file_refuses_the_whole_file(authd, tmpdir_path):
+    """A regular file is checked whole before any call: a bad line after many good batches
+    imports nothing, and the line is named by its number in the file (blank lines counted)."""
+    path = os.path.join(tmpdir_path, "users.jsonl")
+    with open(path, "w") as f:
+        f.write("\n" + jsonl([{"email": f"whole{i}@import.example"} for i in range(10)]))
+        f.write("\n\n{\"email\": \"late@import.example\", \"session\": 1}\n")
+    p = ctl(authd, "user", "import", path, "--batch", "2")
+    assert p.returncode == 4, p.stderr
+    assert "line 14: inactive, email_verified and session must be true or false" in p.stderr
+    with pytest.raises(grpc.RpcError) as e:
+        user_by_email(authd, "whole0@import.example")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # Mended, the same file loads, and a refusal by authd names the file's line too.
+    with open(path, "w") as f:
+        f.write("\n" + jsonl([{"email": f"whole{i}@import.example"} for i in range(10)]))
+        f.write("\n\n" + jsonl([{"email": "whole3@import.example"}]))
+    p = ctl(authd, "user", "import", path, "--batch", "4")
+    assert p.returncode == 1 and "line 14 (8 users imported before" in p.stderr, p.stderr
+
+
+def test_an_imported_session_is_never_a_recent_sign_in(env):
+    """An imported session's auth_time is the source system's, or 0 (the epoch) when unknown,
+    never the import's own time; and prompt=login and max_age always ask for the password
+    again, even when the source's auth_time is within max_age (amr "import" is no sign-in
+    authd saw). Without them the session signs in as any other, its ID token saying so."""
+    now = int(time.time())
+    r = env.call(U + "Import", users_pb2.ImportUsersRequest(load_id="oidc", last=True, users=[
+        users_pb2.ImportUser(email="old@import.example", session=True),
+        users_pb2.ImportUser(email="known@import.example", session=True, auth_time=now - 30)]),
+        users_pb2.ImportUsersResponse)
+    old, known = (u.session_token for u in r.users)
+    s = env.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=old),
+                 sessions_pb2.SessionResponse).session
+    assert s.auth_time == 0 and s.created_at >= now and list(s.amr) == ["import"]
+    s = env.call(S + "Get", sessions_pb2.GetSessionRequest(session_token=known),
+                 sessions_pb2.SessionResponse).session
+    assert s.auth_time == now - 30
+
+    def authorize(tok, **kw):
+        return env.call(O + "Authorize", oauth_pb2.AuthorizeRequest(
+            session_token=tok, max_age=kw.pop("max_age", -1),
+            params=common_pb2.ClientContext(client_id=LEGACY, response_type="code",
+                                            redirect_uri=LEGACY_CB, scope="openid",
+                                            state="st", nonce="n-imp"), **kw),
+            oauth_pb2.AuthorizeResponse)
+    login = oauth_pb2.AuthorizeResponse.LOGIN
+    for tok in (old, known):
+        assert authorize(tok, max_age=3600).next == login
+        assert authorize(tok, max_age=0).next == login
+        assert authorize(tok, prompt="login").next == login
+        # Back from the sign-in page with the imported session still: not the fresh one asked.
+        a = authorize(tok, max_age=3600)
+        ctx = common_pb2.ClientContext(client_id=LEGACY, response_type="code",
+                                       redirect_uri=LEGACY_CB, scope="openid", state="st",
+                                       nonce="n-imp", auth_after=a.auth_after)
+        b = env.call(O + "Authorize", oauth_pb2.AuthorizeRequest(
+            session_token=tok, max_age=-1, params=ctx), oauth_pb2.AuthorizeResponse)
+        assert b.next == login
+    for tok, want in ((old, 0), (known, now - 30)):
+        a = authorize(tok)
+        assert a.next == oauth_pb2.AuthorizeResponse.REDIRECT, a
+        code = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(a.redirect_url).query))["code"]
+        t = token_req(env, {"grant_type": "authorization_code", "code": code,
+                            "redirect_uri": LEGACY_CB}, auth=(LEGACY, LEGACY_SECRET))
+        assert t.status_code == 200, t.text
+        claims = verify_jwt(env, t.json()["id_token"], LEGACY)
+        assert claims["auth_time"] == want and claims["amr"] == ["import"]
+
+
+def test_auth_time_in_the_future_and_a_session_of_an_inactive_user_are_refused(authd):
+    for bad, why in ((users_pb2.ImportUser(email="f@import.example", session=True,
+                                           auth_time=int(time.time()) + 3600), "auth_time"),
+                     (users_pb2.ImportUser(email="f@import.example", session=True,
+                                           auth_time=-5), "auth_time"),
+                     (users_pb2.ImportUser(email="f@import.example", session=True,
+                                           inactive=True), "session")):
+        with pytest.raises(grpc.RpcError) as e:
+            authd.call(U + "Import", users_pb2.ImportUsersRequest(
+                users=[users_pb2.ImportUser(email="ok@import.example"), bad]),
+                users_pb2.ImportUsersResponse)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details().startswith("users[1]: " + why), e.value.details()
+    # authctl refuses such a line itself, by its number in the file (blank lines counted).
+    p = ctl(authd, "user", "import", "-", stdin='{"email": "ok@import.example"}\n\n'
+            '{"email": "f@import.example", "session": true, "inactive": true}\n')
+    assert p.returncode == 4 and "line 3: session and inactive" in p.stderr, p.stderr
+    p = ctl(authd, "user", "import", "-", stdin='{"email": "f@import.example", "auth_time": "x"}\n')
+    assert p.returncode == 4 and "line 1: auth_time" in p.stderr, p.stderr
+    for email in ("ok@import.example", "f@import.example"):
+        with pytest.raises(grpc.RpcError) as e:
+            user_by_email(authd, email)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
