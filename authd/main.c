@@ -50,11 +50,12 @@ struct options {
     int max_idle_s, max_age_s, max_age_grace_s; /* 0: never (not the grace) */
     int max_call_ms;                            /* 0: never */
     int max_waiting;                            /* 0: no limit */
-    int inline_trials; /* --inline-trials: RPC_TRY_INLINE methods tried on the cq thread */
     const char *tls_ca;                         /* mutual TLS: all three or none */
     const char *tls_cert;
     const char *tls_key;
     int production;
+    /* --inline-trials: RPC_TRY_INLINE methods tried on the cq thread first */
+    int inline_trials;
     const char *totp_key_file;
     const char *totp_key; /* AUTHD_TOTP_KEY (environment only): wiped once read */
     int64_t sweep_interval;
