@@ -11,13 +11,13 @@ PKGS=(
   clang libclang-rt-14-dev
   # the stack
   libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
-  libmicrohttpd-dev librocksdb-dev libssl-dev libqrencode-dev libargon2-dev libsodium-dev
+  libmicrohttpd-dev librocksdb-dev libssl-dev libqrencode-dev libargon2-dev libsodium-dev libcbor-dev
   libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev libcjose-dev
   # the PostgreSQL store (storage/store_postgres.c: libpq) and the throwaway test clusters
   # (tests/integration/pgcluster.py runs Debian's server binaries as the postgres user)
   libpq-dev postgresql-15 postgresql-client-15
   # integration tests as an outside client
-  python3 python3-grpcio python3-protobuf python3-requests python3-pytest python3-aiosmtpd
+  python3 python3-grpcio python3-protobuf python3-requests python3-pytest python3-aiosmtpd python3-fido2
   # mTLS tests: the openssl tool (deploy/dev-certs.sh) and an expired certificate (certs.py)
   openssl python3-cryptography
   oathtool zbar-tools librsvg2-bin
