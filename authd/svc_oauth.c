@@ -1420,7 +1420,8 @@ pw_step(struct authd *a, struct store_txn *txn, void *arg)
     if (two && !p->login->two)
         return AUTHD_ERR_SECOND_FACTOR_REQUIRED;
     if (two) {
-        if ((r = twofactor_check(a, p->rec, NULL, p->totp, "", &p->judge)) != AUTHD_OK)
+        const struct twofactor_proof proof = {.code = p->totp};
+        if ((r = twofactor_check(a, txn, p->rec, NULL, &proof, &p->judge)) != AUTHD_OK)
             return r;
         if ((r = account_user_save(a, txn, p->rec)) != AUTHD_OK)
             return r;

@@ -184,7 +184,8 @@ complete_step(struct authd *a, struct store_txn *txn, void *arg)
         return AUTHD_ERR_INVALID_TOKEN;
     /* A reset does not turn 2FA off: with 2FA on, the e-mail alone is not enough. */
     if (c->user->user->two_factor != NULL && c->user->user->two_factor->enabled) {
-        r = twofactor_check(a, c->user, NULL, c->code, c->recovery_code, &c->judge);
+        const struct twofactor_proof proof = {.code = c->code, .recovery_code = c->recovery_code};
+        r = twofactor_check(a, txn, c->user, NULL, &proof, &c->judge);
         if (r != AUTHD_OK)
             return r;
     }

@@ -186,7 +186,11 @@ verify_step(struct authd *a, struct store_txn *txn, void *arg)
         return AUTHD_ERR_UNAUTHENTICATED;
     if (r != AUTHD_OK)
         return r;
-    r = twofactor_check(a, v->rec, NULL, v->req->code, v->req->recovery_code, &v->judge);
+    const struct twofactor_proof proof = {.code = v->req->code,
+                                          .recovery_code = v->req->recovery_code,
+                                          .session_id = p->id,
+                                          .purpose = TWOFACTOR_CEREMONY_LOGIN};
+    r = twofactor_check(a, txn, v->rec, NULL, &proof, &v->judge);
     if (r != AUTHD_OK)
         return r;
     r = account_user_save(a, txn, v->rec);

@@ -39,8 +39,9 @@ ensure_status(Authd__Storage__UserRecord *rec)
     return AUTHD_OK;
 }
 
+/* 1 when the user has a confirmed TOTP secret (2FA may also be on by keys alone). */
 static int
-is_enabled(const Authd__Storage__UserRecord *rec)
+has_totp(const Authd__Storage__UserRecord *rec)
 {
     return rec->user->two_factor != NULL && rec->user->two_factor->enabled && rec->totp != NULL;
 }
@@ -64,7 +65,7 @@ begin_step(struct authd *a, struct store_txn *txn, void *arg)
     int r = account_user_get(a, txn, 1, b->user_id, &b->rec);
     if (r != AUTHD_OK)
         return r;
-    if (is_enabled(b->rec))
+    if (has_totp(b->rec))
         return AUTHD_ERR_ALREADY_ENABLED;
     /* Beginning again replaces the pending secret: only the newest QR code can be confirmed. */
     r = twofactor_state_new(a, b->user_id, b->transport, &st, b->secret);
@@ -172,10 +173,10 @@ enum code_action { ACT_CONFIRM, ACT_DISABLE, ACT_REGENERATE };
 struct code_step {
     enum code_action act;
     const char *user_id;
-    const char *code;
-    const char *recovery_code;
-    struct twofactor_judge judge; /* out: the code check, for the lockout counters */
+    struct twofactor_proof proof; /* a code, a recovery code or a step-up assertion */
+    struct twofactor_judge judge; /* out: the check, for the lockout counters */
     Authd__Storage__UserRecord *rec;
+    int new_codes; /* out: codes holds new recovery codes */
     char codes[TWOFACTOR_RECOVERY_CODES][TWOFACTOR_RECOVERY_LEN + 1];
 };
 
@@ -191,16 +192,19 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     r = ensure_status(c->rec);
     if (r != AUTHD_OK)
         return r;
+    c->new_codes = 0;
     if (c->act == ACT_CONFIRM) {
-        if (is_enabled(c->rec))
+        if (has_totp(c->rec))
             return AUTHD_ERR_ALREADY_ENABLED;
         if (c->rec->pending_totp == NULL)
             return AUTHD_ERR_NOT_REQUESTED;
-        if (c->code == NULL || c->code[0] == '\0')
+        if (c->proof.code == NULL || c->proof.code[0] == '\0')
             return c->judge.check_err = AUTHD_ERR_WRONG_CODE; /* a wrong guess, too */
-        r = twofactor_check(a, c->rec, c->rec->pending_totp, c->code, NULL, &c->judge);
+        r = twofactor_check(a, txn, c->rec, c->rec->pending_totp, &c->proof, &c->judge);
         if (r != AUTHD_OK)
             return r;
+        /* A user whose keys already turned 2FA on keeps the recovery codes it has. */
+        int was_on = twofactor_enabled(c->rec);
         Authd__Storage__TotpState *st = c->rec->pending_totp;
         c->rec->pending_totp = NULL;
         twofactor_set_state(&c->rec->totp, st);
@@ -212,19 +216,27 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
             free(tf->transport);
         tf->transport = transport;
         tf->enabled = 1;
-        r = twofactor_recovery_new(c->rec, c->codes);
+        tf->totp = 1;
+        if (!was_on) {
+            r = twofactor_recovery_new(c->rec, c->codes);
+            c->new_codes = r == AUTHD_OK;
+        }
     } else {
-        if (!is_enabled(c->rec))
+        if (!twofactor_enabled(c->rec))
             return AUTHD_ERR_NOT_ENABLED;
-        r = twofactor_check(a, c->rec, NULL, c->code, c->recovery_code, &c->judge);
+        r = twofactor_check(a, txn, c->rec, NULL, &c->proof, &c->judge);
         if (r != AUTHD_OK)
             return r;
         if (c->act == ACT_DISABLE) {
-            /* Browsers remembered for the second factor end with it. */
-            twofactor_clear(c->rec);
-            r = device_forget_all(txn, c->rec->user->id, NULL);
-        } else
+            /* Off means no factor left: the TOTP secret, the keys and the recovery codes go,
+             * and the browsers remembered for the second factor with them. */
+            r = twofactor_clear(txn, c->rec);
+            if (r == AUTHD_OK)
+                r = device_forget_all(txn, c->rec->user->id, NULL);
+        } else {
             r = twofactor_recovery_new(c->rec, c->codes);
+            c->new_codes = r == AUTHD_OK;
+        }
     }
     if (r != AUTHD_OK)
         return r;
@@ -253,11 +265,14 @@ run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, con
     if (r != AUTHD_OK)
         return r;
     c->user_id = u->user->id;
+    c->proof.session_id = s->session->id; /* a step-up ceremony is bound to this session */
+    c->proof.purpose = TWOFACTOR_CEREMONY_STEP_UP;
     static const char *const where[] = {"enroll", "disable", "regenerate"};
     const struct audit who = {.user = c->user_id, .ip = ip, .reason = where[c->act]};
     r = twofactor_guarded(a, ctx, &who, NULL, code_step, c, &c->judge);
     /* c->user_id points into u: keep a copy in the record instead. */
     c->user_id = NULL;
+    c->proof.session_id = NULL;
     rpc_msg_free(&s->base);
     rpc_msg_free(&u->base);
     return r;
@@ -266,9 +281,14 @@ run_code_action(struct rpc_ctx *ctx, struct code_step *c, const char *token, con
 static int
 codes_answer(struct rpc_ctx *ctx, struct code_step *c, Authd__V1__RecoveryCodesResponse *resp)
 {
-    resp->recovery_codes = rpc_ctx_alloc(ctx, TWOFACTOR_RECOVERY_CODES * sizeof(char *));
+    resp->used_recovery_code = c->judge.used_recovery;
     resp->user = rec_copy(ctx, &c->rec->user->base);
-    if (resp->recovery_codes == NULL || resp->user == NULL)
+    if (resp->user == NULL)
+        return AUTHD_ERR_NOMEM;
+    if (!c->new_codes)
+        return AUTHD_OK; /* TOTP joined keys: the recovery codes the user has still work */
+    resp->recovery_codes = rpc_ctx_alloc(ctx, TWOFACTOR_RECOVERY_CODES * sizeof(char *));
+    if (resp->recovery_codes == NULL)
         return AUTHD_ERR_NOMEM;
     for (size_t i = 0; i < TWOFACTOR_RECOVERY_CODES; i++) {
         resp->recovery_codes[i] = rpc_ctx_strdup(ctx, c->codes[i]);
@@ -276,7 +296,6 @@ codes_answer(struct rpc_ctx *ctx, struct code_step *c, Authd__V1__RecoveryCodesR
             return AUTHD_ERR_NOMEM;
     }
     resp->n_recovery_codes = TWOFACTOR_RECOVERY_CODES;
-    resp->used_recovery_code = c->judge.used_recovery;
     return AUTHD_OK;
 }
 
@@ -292,7 +311,7 @@ static int
 tf_confirm(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
     const Authd__V1__ConfirmEnrollmentRequest *req = (const void *)reqm;
-    struct code_step c = {.act = ACT_CONFIRM, .code = req->code};
+    struct code_step c = {.act = ACT_CONFIRM, .proof = {.code = req->code}};
     int r = run_code_action(ctx, &c, req->session_token, req->bearer_token, req->client_ip);
     if (r == AUTHD_OK) {
         r = codes_answer(ctx, &c, (void *)respm);
@@ -302,13 +321,24 @@ tf_confirm(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
     return r;
 }
 
+/* What a Disable or RegenerateRecoveryCodes request presents (run_code_action binds it to the
+ * caller's session). */
+static struct twofactor_proof
+step_up_proof(const Authd__V1__SecondFactorRequest *req)
+{
+    struct twofactor_proof p = {.code = req->code,
+                                .recovery_code = req->recovery_code,
+                                .ceremony_id = req->ceremony_id,
+                                .credential_json = req->credential_json};
+    return p;
+}
+
 static int
 tf_disable(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
     const Authd__V1__SecondFactorRequest *req = (const void *)reqm;
     Authd__V1__UserResponse *resp = (void *)respm;
-    struct code_step c = {
-        .act = ACT_DISABLE, .code = req->code, .recovery_code = req->recovery_code};
+    struct code_step c = {.act = ACT_DISABLE, .proof = step_up_proof(req)};
     int r = run_code_action(ctx, &c, req->session_token, req->bearer_token, req->client_ip);
     if (r == AUTHD_OK) {
         resp->user = rec_copy(ctx, &c.rec->user->base);
@@ -323,8 +353,7 @@ static int
 tf_regenerate(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
     const Authd__V1__SecondFactorRequest *req = (const void *)reqm;
-    struct code_step c = {
-        .act = ACT_REGENERATE, .code = req->code, .recovery_code = req->recovery_code};
+    struct code_step c = {.act = ACT_REGENERATE, .proof = step_up_proof(req)};
     int r = run_code_action(ctx, &c, req->session_token, req->bearer_token, req->client_ip);
     if (r == AUTHD_OK) {
         r = codes_answer(ctx, &c, (void *)respm);
@@ -383,7 +412,7 @@ delivery_target(struct authd *a, const Authd__V1__DeliveryCodeRequest *req,
         r = twofactor_reset_user(a, req->reset_token, u);
         if (r != AUTHD_OK)
             return r;
-        if (is_enabled(*u))
+        if (has_totp(*u))
             *st = (*u)->totp;
     } else {
         r = account_session_check(a, req->session_token, &s);
@@ -396,7 +425,7 @@ delivery_target(struct authd *a, const Authd__V1__DeliveryCodeRequest *req,
             *u = NULL;
             return AUTHD_ERR_UNAUTHENTICATED;
         }
-        if (is_enabled(*u))
+        if (has_totp(*u))
             *st = (*u)->totp; /* a login's second step, or a signed-in user's code step */
         else if (s->session->authenticated)
             *st = (*u)->pending_totp; /* an enrolment by transport */
@@ -475,7 +504,7 @@ tf_pending(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *
     if (r != AUTHD_OK)
         goto out;
     const Authd__Storage__TotpState *st = u->pending_totp;
-    if (is_enabled(u)) {
+    if (has_totp(u)) {
         r = AUTHD_ERR_ALREADY_ENABLED;
         goto out;
     }

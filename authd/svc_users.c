@@ -286,7 +286,8 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
     int tf_on = user->two_factor != NULL && user->two_factor->enabled;
     if (u->reset_two_factor) {
         u->had_two_factor = tf_on;
-        twofactor_clear(u->rec);
+        if ((r = twofactor_clear(txn, u->rec)) != AUTHD_OK)
+            return r;
         /* Browsers remembered for the second factor end with it. */
         if ((r = device_forget_all(txn, user->id, NULL)) != AUTHD_OK)
             return r;

@@ -21,6 +21,7 @@
 #include "authd/secretbox.h"
 #include "authd/throttle.h"
 #include "authd/twofactor.h"
+#include "authd/webauthn_login.h"
 
 #define TOTP_FUTURE_STEPS 1
 
@@ -159,31 +160,34 @@ recovery_spend(Authd__Storage__UserRecord *rec, const char *typed)
     return AUTHD_OK;
 }
 
-/* twofactor_check without the record in j. */
-static int
-check_code(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
-           const char *code, const char *recovery_code, int *used_recovery)
+const char *
+twofactor_kind_amr(enum twofactor_kind k)
 {
-    *used_recovery = 0;
-    if (rec->user == NULL)
-        return AUTHD_ERR_INTERNAL;
-    if (st == NULL) {
-        if (rec->user->two_factor == NULL || !rec->user->two_factor->enabled || rec->totp == NULL)
-            return AUTHD_ERR_NOT_ENABLED;
+    return k == TWOFACTOR_KIND_HWK ? "hwk" : k == TWOFACTOR_KIND_SWK ? "swk" : NULL;
+}
+
+int
+twofactor_enabled(const Authd__Storage__UserRecord *rec)
+{
+    return rec->user != NULL && rec->user->two_factor != NULL && rec->user->two_factor->enabled &&
+           (rec->totp != NULL || rec->n_webauthn > 0);
+}
+
+static int
+present(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* A TOTP code against st (rec->totp when NULL). */
+static int
+check_totp(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
+           const char *code)
+{
+    if (st == NULL)
         st = rec->totp;
-    }
-    int have_code = code != NULL && code[0] != '\0';
-    int have_rc = recovery_code != NULL && recovery_code[0] != '\0';
-    if (!have_code && !have_rc)
-        return AUTHD_ERR_SECOND_FACTOR_REQUIRED;
-    if (!have_code) {
-        if (st != rec->totp)
-            return AUTHD_ERR_WRONG_CODE; /* recovery codes do not confirm an enrolment */
-        int r = recovery_spend(rec, recovery_code);
-        if (r == AUTHD_OK)
-            *used_recovery = 1;
-        return r;
-    }
+    if (st == NULL)
+        return AUTHD_ERR_WRONG_CODE; /* keys only: no code can be right */
     uint8_t *key = NULL;
     size_t klen = 0;
     struct otp_params p;
@@ -202,17 +206,60 @@ check_code(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__Tot
     return r;
 }
 
-int
-twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
-                const char *code, const char *recovery_code, struct twofactor_judge *j)
+/* twofactor_check without the bookkeeping of j (kind and clone flag set here). */
+static int
+check_proof(struct authd *a, struct store_txn *txn, Authd__Storage__UserRecord *rec,
+            Authd__Storage__TotpState *st, const struct twofactor_proof *p,
+            struct twofactor_judge *j)
 {
-    int used = 0;
-    int r = check_code(a, rec, st, code, recovery_code, &used);
-    if (j != NULL) {
-        j->check_err = r;
-        j->used_recovery = used;
+    if (rec->user == NULL)
+        return AUTHD_ERR_INTERNAL;
+    int have_code = present(p->code);
+    if (st != NULL) { /* an enrolment being confirmed: only its code counts */
+        int r = have_code ? check_totp(a, rec, st, p->code) : AUTHD_ERR_WRONG_CODE;
+        if (r == AUTHD_OK)
+            j->kind = TWOFACTOR_KIND_TOTP;
+        return r;
     }
-    return r;
+    int passwordless = p->purpose == TWOFACTOR_CEREMONY_PASSWORDLESS;
+    if (!passwordless && !twofactor_enabled(rec))
+        return AUTHD_ERR_NOT_ENABLED;
+    if (have_code) {
+        int r = check_totp(a, rec, NULL, p->code);
+        if (r == AUTHD_OK)
+            j->kind = TWOFACTOR_KIND_TOTP;
+        return r;
+    }
+    if (present(p->recovery_code)) {
+        int r = recovery_spend(rec, p->recovery_code);
+        if (r == AUTHD_OK) {
+            j->kind = TWOFACTOR_KIND_RECOVERY;
+            j->used_recovery = 1;
+        }
+        return r;
+    }
+    if (present(p->credential_json) || present(p->ceremony_id)) {
+        j->assertion = 1;
+        return webauthn_login_judge(a, txn, rec, p, j);
+    }
+    return AUTHD_ERR_SECOND_FACTOR_REQUIRED;
+}
+
+int
+twofactor_check(struct authd *a, struct store_txn *txn, Authd__Storage__UserRecord *rec,
+                Authd__Storage__TotpState *st, const struct twofactor_proof *p,
+                struct twofactor_judge *j)
+{
+    struct twofactor_judge local;
+    if (j == NULL)
+        j = &local;
+    j->kind = TWOFACTOR_KIND_NONE;
+    j->used_recovery = 0;
+    j->assertion = 0;
+    j->possible_clone = 0;
+    j->ceremony_id = NULL;
+    j->check_err = check_proof(a, txn, rec, st, p, j);
+    return j->check_err;
 }
 
 struct guarded {
@@ -221,6 +268,17 @@ struct guarded {
     struct twofactor_judge *j;
     struct guard *g;
 };
+
+static void
+judge_clear(struct twofactor_judge *j)
+{
+    j->check_err = TWOFACTOR_UNJUDGED;
+    j->used_recovery = 0;
+    j->kind = TWOFACTOR_KIND_NONE;
+    j->assertion = 0;
+    j->possible_clone = 0;
+    j->ceremony_id = NULL;
+}
 
 /*
  * Each run of the step (account_txn_run retries lost races) starts unjudged. A run whose code
@@ -231,8 +289,7 @@ static int
 guarded_step(struct authd *a, struct store_txn *txn, void *arg)
 {
     struct guarded *w = arg;
-    w->j->check_err = TWOFACTOR_UNJUDGED;
-    w->j->used_recovery = 0;
+    judge_clear(w->j);
     w->g->passed_in_txn = 0;
     int r = w->step(a, txn, w->arg);
     if (r == AUTHD_OK && w->j->check_err == AUTHD_OK)
@@ -254,17 +311,19 @@ twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *who,
                       .who = *who};
     struct guarded w = {step, arg, j, &g};
     g.who.action = AUDIT_SECOND_FACTOR;
-    j->check_err = TWOFACTOR_UNJUDGED;
-    j->used_recovery = 0;
+    judge_clear(j);
     int r = guard_enter(&g);
     if (r == AUTHD_OK)
         r = account_txn_run(a, guarded_step, &w);
-    /* Only a judgement of the code itself counts (a second request with a code that a concurrent
-     * one just used fails the check too, as it must); other failures record nothing. */
+    /* Only a judgement of the proof itself counts (a second request with a code that a
+     * concurrent one just used fails the check too, as it must); other failures record nothing. */
     int err = j->check_err != AUTHD_OK ? j->check_err : r;
     if (j->check_err != TWOFACTOR_UNJUDGED && err == AUTHD_OK) {
         guard_pass(&g);
-        guard_audit(&g, AUDIT_SUCCESS, j->used_recovery ? "recovery_code" : "totp");
+        guard_audit(&g, AUDIT_SUCCESS,
+                    j->assertion       ? "webauthn"
+                    : j->used_recovery ? "recovery_code"
+                                       : "totp");
         if (j->used_recovery) {
             struct audit ev = *who;
             ev.action = AUDIT_RECOVERY_CODE_USED;
@@ -272,8 +331,16 @@ twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *who,
             audit_emit(ctx, &ev);
         }
     } else if (j->check_err != TWOFACTOR_UNJUDGED && err == AUTHD_ERR_WRONG_CODE) {
-        guard_fail(&g, "wrong_code");
+        if (j->possible_clone)
+            webauthn_login_clone_seen();
+        guard_fail(&g, j->possible_clone ? "possible_clone"
+                       : j->assertion    ? "key_refused"
+                                         : "wrong_code");
     }
+    /* A refused assertion's step was rolled back with the take of its challenge: take it now,
+     * so no ceremony is answered twice (the failure above is already counted). */
+    if (j->assertion && j->check_err != AUTHD_OK && j->check_err != TWOFACTOR_UNJUDGED)
+        webauthn_login_burn(a, j->ceremony_id);
     guard_leave(&g);
     return r;
 }
@@ -325,9 +392,12 @@ twofactor_set_state(Authd__Storage__TotpState **slot, Authd__Storage__TotpState 
     *slot = st;
 }
 
-void
-twofactor_clear(Authd__Storage__UserRecord *rec)
+int
+twofactor_clear(struct store_txn *txn, Authd__Storage__UserRecord *rec)
 {
+    int r = webauthn_login_forget_keys(txn, rec);
+    if (r != AUTHD_OK)
+        return r;
     twofactor_set_state(&rec->totp, NULL);
     twofactor_set_state(&rec->pending_totp, NULL);
     for (size_t i = 0; i < rec->n_recovery_hashes; i++)
@@ -336,11 +406,15 @@ twofactor_clear(Authd__Storage__UserRecord *rec)
     rec->recovery_hashes = NULL;
     rec->n_recovery_hashes = 0;
     if (rec->user != NULL && rec->user->two_factor != NULL) {
-        rec->user->two_factor->enabled = 0;
-        if (rec->user->two_factor->transport != protobuf_c_empty_string)
-            free(rec->user->two_factor->transport);
-        rec->user->two_factor->transport = (char *)protobuf_c_empty_string;
+        Authd__V1__TwoFactorStatus *tf = rec->user->two_factor;
+        tf->enabled = 0;
+        tf->totp = 0;
+        tf->passkeys = 0;
+        if (tf->transport != protobuf_c_empty_string)
+            free(tf->transport);
+        tf->transport = (char *)protobuf_c_empty_string;
     }
+    return AUTHD_OK;
 }
 
 int

@@ -46,35 +46,92 @@ int twofactor_current_code(struct authd *a, const char *user_id,
                            const Authd__Storage__TotpState *st, char *code);
 
 /*
- * What a transaction step's code check found, for the lockout counters and the audit events (see
+ * One presented second factor, as a request carries it (all borrowed; NULL and "" are absent):
+ * a TOTP code, else a recovery code, else a WebAuthn assertion (credential_json, the browser's
+ * AuthenticationResponseJSON, answering the ceremony ceremony_id). One proof is judged, in that
+ * order of preference, whatever else the request carries.
+ */
+struct twofactor_proof {
+    const char *code;
+    const char *recovery_code;
+    const char *ceremony_id;
+    const char *credential_json;
+    /* The session the ceremony's challenge must be bound to (the pending login, or the signed-in
+     * session asking for a step-up); "" for a passwordless sign-in. */
+    const char *session_id;
+    /* Which ceremony the assertion must answer: TWOFACTOR_CEREMONY_* (the challenge record's
+     * purpose; 0 means TWOFACTOR_CEREMONY_STEP_UP). */
+    int purpose;
+};
+
+/* WebAuthnChallengeRecord.purpose values (records.proto). */
+#define TWOFACTOR_CEREMONY_REGISTRATION 1
+#define TWOFACTOR_CEREMONY_LOGIN 2
+#define TWOFACTOR_CEREMONY_STEP_UP 3
+#define TWOFACTOR_CEREMONY_PASSWORDLESS 4
+
+/* What passed (struct twofactor_judge.kind). */
+enum twofactor_kind {
+    TWOFACTOR_KIND_NONE = 0,
+    TWOFACTOR_KIND_TOTP,     /* a TOTP code */
+    TWOFACTOR_KIND_RECOVERY, /* a recovery code (spent) */
+    TWOFACTOR_KIND_HWK,      /* a WebAuthn key that is not backup-eligible (RFC 8176 "hwk") */
+    TWOFACTOR_KIND_SWK,      /* a backup-eligible (synced) passkey (RFC 8176 "swk") */
+};
+
+/* The RFC 8176 amr value of a key kind ("hwk" or "swk"), or NULL for the others. */
+const char *twofactor_kind_amr(enum twofactor_kind k);
+
+/*
+ * What a transaction step's check found, for the lockout counters and the audit events (see
  * twofactor_guarded). check_err is TWOFACTOR_UNJUDGED until twofactor_check fills it.
  */
 struct twofactor_judge {
-    int check_err;     /* twofactor_check's result, or TWOFACTOR_UNJUDGED */
-    int used_recovery; /* a recovery code passed */
+    int check_err;            /* twofactor_check's result, or TWOFACTOR_UNJUDGED */
+    int used_recovery;        /* a recovery code passed (kind == TWOFACTOR_KIND_RECOVERY) */
+    enum twofactor_kind kind; /* what passed; TWOFACTOR_KIND_NONE until one did */
+    int assertion;            /* a WebAuthn assertion was judged (passed or not) */
+    int possible_clone;       /* an assertion verified but its signature counter went back */
+    const char *ceremony_id;  /* the judged ceremony (borrowed from the proof): burnt after a
+                                 failure, so a refused assertion's challenge is single use too */
 };
 #define TWOFACTOR_UNJUDGED 1
 
 /*
- * Checks code (TOTP, against rec->totp, or against st when st is not NULL) or, when code is
- * empty, recovery_code against rec's recovery hashes, and records the use in rec (last_step
- * advanced, or the recovery code removed): the caller must save rec in the same transaction.
- * The result and which kind passed go into *j (may be NULL). AUTHD_OK, AUTHD_ERR_WRONG_CODE,
- * AUTHD_ERR_SECOND_FACTOR_REQUIRED (both empty), AUTHD_ERR_NOT_ENABLED, or AUTHD_ERR_INTERNAL.
+ * Checks the proof p against rec and records its use in rec: the caller must save rec in the
+ * same transaction txn. A code: TOTP against rec->totp (or st, an enrolment being confirmed,
+ * when st is not NULL; then only a code counts), last_step advanced. A recovery code: removed
+ * from rec's hashes. An assertion: its challenge (wachal/<ceremony_id>) is taken in txn (single
+ * use), and must be unexpired, of p->purpose, and bound to rec's user and p->session_id (a
+ * passwordless one to neither); the credential must be one of rec's keys; the assertion is
+ * verified (webauthn.h: the configured rpId and origins, user verification as the challenge
+ * demands and always for a passwordless sign-in) and the key's sign_count and last_used_at are
+ * updated. The result and what passed go into *j (may be NULL). AUTHD_OK, AUTHD_ERR_WRONG_CODE
+ * (wrong, reused or expired code; an assertion refused, its challenge unknown, taken, expired or
+ * of another session or purpose, a signature counter that did not advance: j->possible_clone;
+ * a TOTP code for a user whose second factor is keys only), AUTHD_ERR_SECOND_FACTOR_REQUIRED
+ * (nothing presented), AUTHD_ERR_NOT_ENABLED (2FA off), AUTHD_ERR_NOT_REQUESTED (passkeys are
+ * not configured), or a storage error / AUTHD_ERR_INTERNAL.
  */
-int twofactor_check(struct authd *a, Authd__Storage__UserRecord *rec, Authd__Storage__TotpState *st,
-                    const char *code, const char *recovery_code, struct twofactor_judge *j);
+int twofactor_check(struct authd *a, struct store_txn *txn, Authd__Storage__UserRecord *rec,
+                    Authd__Storage__TotpState *st, const struct twofactor_proof *p,
+                    struct twofactor_judge *j);
 
 /*
  * Runs step(a, txn, arg) through account_txn_run as one judged attempt (guard.h) of the
  * second-factor kind for who->user from who->ip: refused with AUTHD_ERR_LOCKED (guard_refuse:
  * "too many wrong codes", oauth_code; event second_factor/locked)
  * while either is locked, and otherwise the step's result. The step passes j to twofactor_check;
- * j is cleared before each run of the step. A code it judged is recorded: a wrong one counts a
- * failure (event second_factor/wrong_code), a right one forgets the user's failures (event
- * second_factor/totp or recovery_code, then recovery_code_used with who->reason saying where:
- * "login", "reset", "oauth", "disable"...). who (borrowed) names the user and may name the client
- * and the address. Holds the user's serial lock throughout: the caller holds no other guard.
+ * j is cleared before each run of the step. A proof it judged is recorded: a wrong one counts a
+ * failure (event second_factor/wrong_code, or key_refused for an assertion, or possible_clone
+ * when a key's signature counter went back: also counted in
+ * authd_webauthn_counter_regressions_total), a right one forgets the user's failures (event
+ * second_factor/totp, recovery_code or webauthn, then recovery_code_used with who->reason
+ * saying where: "login", "reset", "oauth", "disable"...). Codes and keys share one counter: a
+ * user locked out by wrong codes is locked for keys, and the reverse. The challenge of a refused
+ * assertion is deleted after the step (a ceremony is answered once, right or wrong). who
+ * (borrowed) names the user and may name the client and the address. Holds the user's serial
+ * lock throughout: the caller holds no other guard.
  */
 int twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *who,
                       const char *oauth_code,
@@ -88,8 +145,15 @@ int twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *
 int twofactor_recovery_new(Authd__Storage__UserRecord *rec,
                            char codes[TWOFACTOR_RECOVERY_CODES][TWOFACTOR_RECOVERY_LEN + 1]);
 
-/* Turns 2FA off in rec: secret, pending enrolment and recovery codes erased. */
-void twofactor_clear(Authd__Storage__UserRecord *rec);
+/*
+ * Turns 2FA off in rec: secret, pending enrolment, recovery codes and WebAuthn keys erased, and
+ * the keys' wacred/ index entries deleted in txn (save rec in the same transaction). AUTHD_OK or
+ * a storage error.
+ */
+int twofactor_clear(struct store_txn *txn, Authd__Storage__UserRecord *rec);
+
+/* 1 when rec's user has two-factor authentication on (a confirmed TOTP secret or a key). */
+int twofactor_enabled(const Authd__Storage__UserRecord *rec);
 
 /* Longest transport name (Aidbox's twoFactor.transport, e.g. "sms"). */
 #define TWOFACTOR_TRANSPORT_MAX 32
