@@ -11,6 +11,10 @@
 
 #include "authd/account.h"
 #include "authd/audit.h"
+#include "authd/device.h"
+#include "authd/keys.h"
+#include "authd/records.h"
+#include "common/log.h"
 #include "common/email.h"
 #include "authd/guard.h"
 #include "authd/password.h"
@@ -132,4 +136,124 @@ login_cleanup(struct login *l)
     l->new_hash = NULL;
     rpc_msg_free(l->rec ? &l->rec->base : NULL);
     l->rec = NULL;
+}
+
+/* ---- the second step ------------------------------------------------------------------------ */
+
+/* One transaction: the proof checked and recorded, the pending session ended, the new one opened
+ * (and a remembered browser: never without a right proof). */
+static int
+second_step(struct authd *a, struct store_txn *txn, void *arg)
+{
+    struct login_second *l = arg;
+    static const char *const amr_otp[] = {"pwd", "otp"};
+    static const char *const amr_rc[] = {"pwd", "mfa"};
+    const char *amr_key[3];
+    rpc_msg_free(l->rec ? &l->rec->base : NULL);
+    rpc_msg_free(l->session ? &l->session->base : NULL);
+    l->rec = NULL;
+    l->session = NULL;
+    token_wipe(&l->tok);
+    token_wipe(&l->device);
+    int r = account_user_get(a, txn, 1, l->user_id, &l->rec);
+    if (r == AUTHD_ERR_NOT_FOUND)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    if (r != AUTHD_OK)
+        return r;
+    if (l->rec->user == NULL || l->rec->user->inactive)
+        return AUTHD_ERR_UNAUTHENTICATED;
+    if (l->pending != NULL) {
+        /* The pending session must still exist: it is consumed below, so it serves one
+         * success. */
+        char skey[KEY_MAX];
+        void *val = NULL;
+        size_t vlen = 0;
+        if (key_make(skey, KEY_SESSION, l->pending->id, NULL) == 0)
+            return AUTHD_ERR_UNAUTHENTICATED;
+        r = store_txn_get(txn, skey, strlen(skey), 1, &val, &vlen);
+        store_value_free(val, vlen);
+        if (r == AUTHD_ERR_NOT_FOUND)
+            return AUTHD_ERR_UNAUTHENTICATED;
+        if (r != AUTHD_OK)
+            return r;
+    }
+    r = twofactor_check(a, txn, l->rec, NULL, &l->proof, &l->judge);
+    if (r != AUTHD_OK)
+        return r;
+    r = account_user_save(a, txn, l->rec);
+    if (r == AUTHD_OK && l->pending != NULL)
+        r = account_session_delete(a, txn, l->user_id, l->pending->id);
+    int64_t ttl = l->pending != NULL && l->remember ? device_ttl(a) : 0;
+    if (r == AUTHD_OK && ttl > 0)
+        r = device_remember(a, txn, l->user_id, l->user_agent, ttl, &l->device);
+    if (r != AUTHD_OK)
+        return r;
+    struct session_spec spec = {1, 0, amr_otp, 2, l->pending ? l->pending->auth_time : 0};
+    const char *key = twofactor_kind_amr(l->judge.kind);
+    if (key != NULL) {
+        size_t n = 0;
+        if (l->pending != NULL)
+            amr_key[n++] = "pwd";
+        amr_key[n++] = key;
+        amr_key[n++] = "mfa";
+        spec.amr = amr_key;
+        spec.n_amr = n;
+    } else if (l->judge.used_recovery) {
+        spec.amr = amr_rc;
+    }
+    return account_session_create(a, txn, l->rec->user, l->ip, l->user_agent, &spec, &l->tok,
+                                  &l->session);
+}
+
+int
+login_second(struct authd *a, struct rpc_ctx *ctx, struct login_second *l)
+{
+    int passwordless = l->pending == NULL;
+    l->proof.session_id = passwordless ? "" : l->pending->id;
+    l->proof.purpose = passwordless ? TWOFACTOR_CEREMONY_PASSWORDLESS : TWOFACTOR_CEREMONY_LOGIN;
+    const struct audit who = {
+        .user = l->user_id, .ip = l->ip, .reason = passwordless ? "passwordless" : "login"};
+    int r = twofactor_guarded(a, ctx, &who, NULL, second_step, l, &l->judge);
+    if (r != AUTHD_OK)
+        return r;
+    if (l->judge.used_recovery) {
+        char q[96];
+        log_event(LOG_INFO, "recovery_codes_left", "user=%s left=%zu",
+                  log_quote(l->rec->user->id, q, sizeof(q)), l->rec->n_recovery_hashes);
+    }
+    audit_login(ctx, AUDIT_SUCCESS, l->rec->user->id, NULL, l->ip,
+                passwordless         ? "passkey"
+                : l->judge.assertion ? "webauthn"
+                                     : "second_factor",
+                l->tok.id);
+    return AUTHD_OK;
+}
+
+void
+login_second_cleanup(struct login_second *l)
+{
+    token_wipe(&l->tok);
+    token_wipe(&l->device);
+    rpc_msg_free(l->rec ? &l->rec->base : NULL);
+    rpc_msg_free(l->session ? &l->session->base : NULL);
+    l->rec = NULL;
+    l->session = NULL;
+}
+
+int
+login_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
+             const Authd__Storage__SessionRecord *s, const Authd__V1__User *u, const char *token,
+             const char *device_token)
+{
+    resp->session = rec_copy(ctx, &s->session->base);
+    resp->user = rec_copy(ctx, &u->base);
+    if (token != NULL)
+        resp->session_token = rpc_ctx_strdup(ctx, token);
+    if (device_token != NULL && device_token[0] != '\0')
+        resp->device_token = rpc_ctx_strdup(ctx, device_token);
+    if (resp->session == NULL || resp->user == NULL ||
+        (token != NULL && resp->session_token == NULL) ||
+        (device_token != NULL && device_token[0] != '\0' && resp->device_token == NULL))
+        return AUTHD_ERR_NOMEM;
+    return AUTHD_OK;
 }

@@ -11,6 +11,10 @@
 #define AUTHD_LOGIN_H
 
 #include "authd/authd.h"
+#include "authd/audit.h"
+#include "authd/token.h"
+#include "authd/twofactor.h"
+#include "authd/v1/sessions.pb-c.h"
 #include "storage/records.pb-c.h"
 
 /* One login. The caller sets the inputs (borrowed) and zeroes the rest; login_cleanup frees. */
@@ -54,5 +58,53 @@ void login_refused(struct rpc_ctx *ctx, const struct login *l, int r);
 
 /* Frees l's outputs (the rehash wiped). */
 void login_cleanup(struct login *l);
+
+/*
+ * The second step of a sign-in, shared by Sessions.VerifySecondFactor and WebAuthn
+ * .FinishAssertion: one proof (a TOTP code, a recovery code or a key's assertion) completing the
+ * pending login pending, or, with pending NULL, a passwordless sign-in of user_id with a
+ * discoverable key. The caller sets the inputs (borrowed) and zeroes the rest;
+ * login_second_cleanup frees.
+ */
+struct login_second {
+    const Authd__V1__Session *pending; /* the pending session, or NULL: passwordless */
+    const char *user_id;               /* pending->user_id, or the user the key names */
+    struct twofactor_proof proof;      /* session_id and purpose are set by login_second */
+    const char *ip;
+    const char *user_agent;
+    int remember; /* asked to remember the browser (honoured when rememberBrowserDays > 0) */
+    /* ---- out ---- */
+    struct twofactor_judge judge;
+    Authd__Storage__UserRecord *rec;        /* the user as saved */
+    Authd__Storage__SessionRecord *session; /* the new authenticated session */
+    struct token tok;                       /* its token */
+    struct token device;                    /* a remembered browser's token, or empty */
+};
+
+/*
+ * Runs the step as one judged attempt of the user's second factor (twofactor_guarded; who:
+ * the user, the address and where, e.g. "login" or "passwordless") in one transaction: the user
+ * read under its lock and active, the pending session still there (it serves one success), the
+ * proof checked and recorded (an assertion's challenge taken, the key's counter saved), the
+ * pending session deleted, with remember and a device lifetime a remembered browser, and a new
+ * authenticated session opened with amr [pwd, otp] (a code), [pwd, mfa] (a recovery code),
+ * [pwd, hwk|swk, mfa] (a key) or, passwordless, [hwk|swk, mfa]; its auth_time the pending
+ * session's (the password's), now when passwordless. AUTHD_OK, AUTHD_ERR_UNAUTHENTICATED (the
+ * user or the pending session gone, the user inactive), or twofactor_check's and
+ * twofactor_guarded's errors. On success emits the login event (reason: second_factor after a
+ * code, webauthn after a key, passkey without a password; target the new session).
+ */
+int login_second(struct authd *a, struct rpc_ctx *ctx, struct login_second *l);
+
+/* Frees l's outputs (tokens wiped). */
+void login_second_cleanup(struct login_second *l);
+
+/*
+ * Fills resp from a stored session, its user and (when not NULL) the session's token and a
+ * remembered browser's token, copying into ctx's arena. AUTHD_OK or AUTHD_ERR_NOMEM.
+ */
+int login_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
+                 const Authd__Storage__SessionRecord *s, const Authd__V1__User *u,
+                 const char *token, const char *device_token);
 
 #endif

@@ -26,21 +26,6 @@
 #include "authd/v1/sessions.pb-c.h"
 #include "authd/roles.h"
 
-/* Fills resp from a stored session and its user, copying into the call arena. */
-static int
-session_answer(struct rpc_ctx *ctx, Authd__V1__SessionResponse *resp,
-               const Authd__Storage__SessionRecord *s, const Authd__V1__User *u, const char *token)
-{
-    resp->session = rec_copy(ctx, &s->session->base);
-    resp->user = rec_copy(ctx, &u->base);
-    if (token != NULL)
-        resp->session_token = rpc_ctx_strdup(ctx, token);
-    if (resp->session == NULL || resp->user == NULL ||
-        (token != NULL && resp->session_token == NULL))
-        return AUTHD_ERR_NOMEM;
-    return AUTHD_OK;
-}
-
 /* ---- Login ---------------------------------------------------------------------------------- */
 
 struct login_step {
@@ -105,7 +90,7 @@ sessions_login(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
         login_refused(ctx, &l, r);
         goto out;
     }
-    r = session_answer(ctx, resp, s.session, s.rec->user, s.tok.text);
+    r = login_answer(ctx, resp, s.session, s.rec->user, s.tok.text, NULL);
     resp->remembered = s.remembered;
     audit_login(ctx, AUDIT_SUCCESS, s.rec->user->id, NULL, req->client_ip,
                 !s.second      ? "password"
@@ -134,78 +119,13 @@ sessions_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage
     int r =
         bearer_session(ctx, a, req->session_token, req->bearer_token, req->allow_pending, &s, &u);
     if (r == AUTHD_OK)
-        r = session_answer(ctx, (void *)respm, s, u->user, NULL);
+        r = login_answer(ctx, (void *)respm, s, u->user, NULL, NULL);
     rpc_msg_free(s ? &s->base : NULL);
     rpc_msg_free(u ? &u->base : NULL);
     return r;
 }
 
 /* ---- VerifySecondFactor --------------------------------------------------------------------- */
-
-struct verify_step {
-    const Authd__V1__VerifySecondFactorRequest *req;
-    const Authd__Storage__SessionRecord *pending;
-    struct twofactor_judge judge;           /* out: the code check */
-    Authd__Storage__UserRecord *rec;        /* out */
-    Authd__Storage__SessionRecord *session; /* out: the new session */
-    struct token tok;                       /* out */
-    int64_t remember_ttl;                   /* > 0: remember this browser for so long */
-    struct token device;                    /* out: the remembered browser's token */
-};
-
-/* One transaction: check and record the code, end the pending session, open the real one. */
-static int
-verify_step(struct authd *a, struct store_txn *txn, void *arg)
-{
-    struct verify_step *v = arg;
-    static const char *const amr_otp[] = {"pwd", "otp"};
-    static const char *const amr_rc[] = {"pwd", "mfa"};
-    rpc_msg_free(v->rec ? &v->rec->base : NULL);
-    rpc_msg_free(v->session ? &v->session->base : NULL);
-    v->rec = NULL;
-    v->session = NULL;
-    token_wipe(&v->tok);
-    token_wipe(&v->device);
-    const Authd__V1__Session *p = v->pending->session;
-    int r = account_user_get(a, txn, 1, p->user_id, &v->rec);
-    if (r == AUTHD_ERR_NOT_FOUND)
-        return AUTHD_ERR_UNAUTHENTICATED;
-    if (r != AUTHD_OK)
-        return r;
-    if (v->rec->user == NULL || v->rec->user->inactive)
-        return AUTHD_ERR_UNAUTHENTICATED;
-    /* The pending session must still exist: it is consumed below, so it serves one success. */
-    char skey[KEY_MAX];
-    void *val = NULL;
-    size_t vlen = 0;
-    if (key_make(skey, KEY_SESSION, p->id, NULL) == 0)
-        return AUTHD_ERR_UNAUTHENTICATED;
-    r = store_txn_get(txn, skey, strlen(skey), 1, &val, &vlen);
-    store_value_free(val, vlen);
-    if (r == AUTHD_ERR_NOT_FOUND)
-        return AUTHD_ERR_UNAUTHENTICATED;
-    if (r != AUTHD_OK)
-        return r;
-    const struct twofactor_proof proof = {.code = v->req->code,
-                                          .recovery_code = v->req->recovery_code,
-                                          .session_id = p->id,
-                                          .purpose = TWOFACTOR_CEREMONY_LOGIN};
-    r = twofactor_check(a, txn, v->rec, NULL, &proof, &v->judge);
-    if (r != AUTHD_OK)
-        return r;
-    r = account_user_save(a, txn, v->rec);
-    if (r == AUTHD_OK)
-        r = account_session_delete(a, txn, p->user_id, p->id);
-    /* In the same transaction as the code it follows: no device without a right code. */
-    if (r == AUTHD_OK && v->remember_ttl > 0)
-        r = device_remember(a, txn, p->user_id, v->req->user_agent, v->remember_ttl, &v->device);
-    if (r != AUTHD_OK)
-        return r;
-    const struct session_spec spec = {1, 0, v->judge.used_recovery ? amr_rc : amr_otp, 2,
-                                      p->auth_time};
-    return account_session_create(a, txn, v->rec->user, v->req->client_ip, v->req->user_agent,
-                                  &spec, &v->tok, &v->session);
-}
 
 static int
 sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
@@ -214,45 +134,26 @@ sessions_verify_second_factor(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
     struct authd *a = rpc_ctx_arg(ctx);
     const Authd__V1__VerifySecondFactorRequest *req = (const void *)reqm;
     Authd__Storage__SessionRecord *pending = NULL;
-    struct verify_step v;
 
-    memset(&v, 0, sizeof(v));
     int r = account_session_check(a, req->session_token, &pending);
     if (r != AUTHD_OK)
         return r;
     if (pending->session->authenticated) {
         rpc_ctx_set_message(ctx, "this session needs no second factor");
-        r = AUTHD_ERR_INVALID_ARGUMENT;
-        goto out;
+        rpc_msg_free(&pending->base);
+        return AUTHD_ERR_INVALID_ARGUMENT;
     }
-    const struct audit who = {
-        .user = pending->session->user_id, .ip = req->client_ip, .reason = "login"};
-    v.req = req;
-    v.pending = pending;
-    /* Asked for and allowed by the AuthConfig; otherwise the request is as without it. */
-    v.remember_ttl = req->remember_browser ? device_ttl(a) : 0;
-    r = twofactor_guarded(a, ctx, &who, NULL, verify_step, &v, &v.judge);
-    if (r != AUTHD_OK)
-        goto out;
-    r = session_answer(ctx, (void *)respm, v.session, v.rec->user, v.tok.text);
-    if (r == AUTHD_OK && v.device.text[0] != '\0') {
-        Authd__V1__SessionResponse *resp = (void *)respm;
-        resp->device_token = rpc_ctx_strdup(ctx, v.device.text);
-        if (resp->device_token == NULL)
-            r = AUTHD_ERR_NOMEM;
-    }
-    if (v.judge.used_recovery) {
-        char q[96];
-        log_event(LOG_INFO, "recovery_codes_left", "user=%s left=%zu",
-                  log_quote(v.rec->user->id, q, sizeof(q)), v.rec->n_recovery_hashes);
-    }
-    audit_login(ctx, AUDIT_SUCCESS, v.rec->user->id, NULL, req->client_ip, "second_factor",
-                v.tok.id);
-out:
-    token_wipe(&v.tok);
-    token_wipe(&v.device);
-    rpc_msg_free(v.rec ? &v.rec->base : NULL);
-    rpc_msg_free(v.session ? &v.session->base : NULL);
+    /* The step of login.c that WebAuthn.FinishAssertion shares: a code or a recovery code. */
+    struct login_second l = {.pending = pending->session,
+                             .user_id = pending->session->user_id,
+                             .proof = {.code = req->code, .recovery_code = req->recovery_code},
+                             .ip = req->client_ip,
+                             .user_agent = req->user_agent,
+                             .remember = req->remember_browser};
+    r = login_second(a, ctx, &l);
+    if (r == AUTHD_OK)
+        r = login_answer(ctx, (void *)respm, l.session, l.rec->user, l.tok.text, l.device.text);
+    login_second_cleanup(&l);
     rpc_msg_free(&pending->base);
     return r;
 }

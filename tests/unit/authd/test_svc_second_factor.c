@@ -237,8 +237,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_keys_only_user_given_a_code, svc_fx_setup,
                                         svc_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_keys_only_user_recovery_code_and_disable,
-                                        svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_keys_only_user_recovery_code_and_disable, svc_fx_setup,
+                                        svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_disable_removes_keys, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_totp_joins_keys, svc_fx_setup, svc_fx_teardown),
     };
