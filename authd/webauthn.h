@@ -19,9 +19,9 @@
 #include <stdint.h>
 
 #define WEBAUTHN_CHALLENGE_LEN 32
-#define WEBAUTHN_CRED_ID_MAX 1023       /* §5.1: credential ids are at most 1023 bytes */
-#define WEBAUTHN_USER_HANDLE_MAX 64     /* §5.4.3 */
-#define WEBAUTHN_JSON_MAX (64 * 1024)   /* a response_json longer than this is refused */
+#define WEBAUTHN_CRED_ID_MAX 1023     /* §5.1: credential ids are at most 1023 bytes */
+#define WEBAUTHN_USER_HANDLE_MAX 64   /* §5.4.3 */
+#define WEBAUTHN_JSON_MAX (64 * 1024) /* a response_json longer than this is refused */
 #define WEBAUTHN_TRANSPORTS_MAX 8
 
 enum webauthn_alg {
@@ -46,10 +46,10 @@ enum {
 
 /* The relying party a ceremony is checked against (borrowed strings). */
 struct webauthn_rp {
-    const char *rp_id;             /* e.g. "example.com" */
-    const char *const *origins;    /* clientDataJSON.origin must equal one of these, exactly */
+    const char *rp_id;          /* e.g. "example.com" */
+    const char *const *origins; /* clientDataJSON.origin must equal one of these, exactly */
     size_t n_origins;
-    int require_uv;                /* the UV flag must be set */
+    int require_uv; /* the UV flag must be set */
 };
 
 /* A verified registration (§7.1). Members are malloc'd: webauthn_registration_free. */
@@ -61,10 +61,10 @@ struct webauthn_registration {
     int32_t alg;
     uint32_t sign_count;
     uint8_t aaguid[16];
-    int uv;              /* UV flag */
-    int backup_eligible; /* BE flag */
-    int backup_state;    /* BS flag */
-    char fmt[16];        /* "none" or "packed" */
+    int uv;                                    /* UV flag */
+    int backup_eligible;                       /* BE flag */
+    int backup_state;                          /* BS flag */
+    char fmt[16];                              /* "none" or "packed" */
     char *transports[WEBAUTHN_TRANSPORTS_MAX]; /* response.transports, each malloc'd */
     size_t n_transports;
     int discoverable; /* clientExtensionResults.credProps.rk: 1, 0, or -1 when not reported */
@@ -134,7 +134,8 @@ int webauthn_verify_assertion(const struct webauthn_rp *rp, const uint8_t *chall
  * Ed25519 and alg -8, RSA with alg -257 and a modulus of 2048..8192 bits) strictly: the map
  * holds exactly the labels its key type needs, no duplicates, canonical lengths, the EC point on
  * its curve, and the encoding ends where the map ends (*used = bytes consumed, may be NULL). Sets
- * *alg. WEBAUTHN_OK, WEBAUTHN_MALFORMED or WEBAUTHN_UNSUPPORTED.
+ * *alg. WEBAUTHN_OK, WEBAUTHN_MALFORMED or WEBAUTHN_UNSUPPORTED (WEBAUTHN_NOMEM). With used NULL
+ * the key must fill len exactly (a stored key); with used, bytes after the map are the caller's.
  */
 int webauthn_cose_check(const uint8_t *cose, size_t len, int32_t *alg, size_t *used,
                         const char **why);
