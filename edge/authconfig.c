@@ -187,6 +187,11 @@ edge_config_from_msg(struct edge_config *c, const Authd__V1__AuthConfig *cfg)
                           tf->transports[i]);
         webhook_from_msg(etf, tf->webhook);
     }
+    const Authd__V1__WebAuthnConfig *wa = cfg->webauthn;
+    if (wa != NULL && wa->rp_id != NULL && wa->rp_id[0] != '\0') {
+        c->webauthn = 1;
+        c->webauthn_passwordless = wa->passwordless == NULL || wa->passwordless->value;
+    }
 }
 
 void

@@ -56,6 +56,11 @@ struct edge_config {
     int password_min_length; /* characters, 1..EDGE_PASSWORD_RULE_MAX */
     int password_max_bytes;  /* bytes, 1..EDGE_PASSWORD_RULE_MAX */
     struct edge_two_factor_config two_factor;
+    /* AuthConfig.webauthn: passkeys and security keys are offered while rp_id is set (authd
+     * answers every WebAuthn call with a refusal otherwise); passwordless "Sign in with a
+     * passkey" also needs passwordless (absent in the message = on). authd checks everything. */
+    int webauthn;              /* rpId is set */
+    int webauthn_passwordless; /* and passwordless sign-in is on */
 };
 
 /* The defaults used before authd ever answered. */

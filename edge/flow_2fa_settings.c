@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "edge/http_err.h"
 #include "common/log.h"
+#include "edge/passkey.h"
 #include "proto/rpc.h"
 #include "edge/twofactor.h"
 
@@ -51,6 +52,27 @@ copy_transport(const Authd__V1__User *u, char out[EDGE_2FA_TRANSPORT_MAX + 1])
     if (u != NULL && u->two_factor != NULL && u->two_factor->transport != NULL &&
         strlen(u->two_factor->transport) <= EDGE_2FA_TRANSPORT_MAX)
         memcpy(out, u->two_factor->transport, strlen(u->two_factor->transport) + 1);
+}
+
+/* The user's keys into d: how many, and whether they are the only factor (no TOTP). An authd
+ * that does not say which factors leaves passkeys 0: a code, as before. */
+static void
+copy_factors(const Authd__V1__User *u, struct edge_2fa_delivery *d)
+{
+    const Authd__V1__TwoFactorStatus *tf = u != NULL ? u->two_factor : NULL;
+    d->passkeys = tf != NULL ? tf->passkeys : 0;
+    d->keys_only = d->passkeys > 0 && !tf->totp;
+}
+
+/* "Confirm with your passkey": a step-up assertion posted to action as the proof. */
+static void
+passkey_proof_form(struct edge_req *r, struct page *p, const char *action,
+                   const struct edge_2fa_delivery *d, int recovery)
+{
+    if (recovery || d->passkeys == 0 || !r->cfg.webauthn)
+        return;
+    edge_passkey_form_begin(r, p, action, EDGE_PASSKEY_CONFIRM);
+    edge_passkey_form_end(p, "Confirm with your passkey");
 }
 
 /* ---- remembered browsers (authd/device.h) ---------------------------------------------- */
@@ -178,11 +200,20 @@ edge_flow_2fa_settings(struct edge_req *r)
                                "<p>Recovery codes left: <strong id=\"codes-left\">%u"
                                "</strong></p>\n",
                                (unsigned)st->recovery_codes_left);
+        const Authd__V1__TwoFactorStatus *tf = st->user->two_factor;
+        if (tf->passkeys > 0 && p.err == AUTHD_OK)
+            p.err = buf_printf(&p.out,
+                               "<p>Passkeys and security keys: <strong id=\"passkeys-count\">"
+                               "%u</strong></p>\n",
+                               (unsigned)tf->passkeys);
+        if (r->cfg.webauthn)
+            page_link(&p, "/auth/passkeys", "Passkeys and security keys");
         page_link(&p, "/auth/two-factor/disable", "Turn off two-factor authentication");
         page_raw(&p, "<h2>Recovery codes</h2>\n");
         page_para(&p, "Generating new recovery codes makes the old ones stop working.");
-        if (edge_2fa_by_webhook(transport)) {
-            /* The code is sent when the user asks for it, on a page of its own. */
+        if (edge_2fa_by_webhook(transport) || (tf->passkeys > 0 && !tf->totp)) {
+            /* The code is sent when the user asks for it, on a page of its own (which also
+             * takes a passkey). */
             page_link(&p, "/auth/two-factor/recovery-codes", "Generate new recovery codes");
         } else {
             page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
@@ -196,6 +227,10 @@ edge_flow_2fa_settings(struct edge_req *r)
         page_para(&p, "With two-factor authentication, signing in also asks for a code from "
                       "your phone, so a stolen password is not enough.");
         page_link(&p, "/auth/two-factor/enable", "Enable two-factor authentication");
+        if (r->cfg.webauthn) {
+            page_para(&p, "Or add a passkey or security key: nobody can phish it.");
+            page_link(&p, "/auth/passkeys", "Passkeys and security keys");
+        }
     }
     page_link(&p, "/", "Back to the start page");
     page_end(&p);
@@ -254,7 +289,8 @@ render_enable(struct edge_req *r, int status, const char *transport, const char 
  * returns 0 with *err the answer's result.
  */
 static int
-form_applies(struct edge_req *r, int want_on, int *err, char transport[EDGE_2FA_TRANSPORT_MAX + 1])
+form_applies(struct edge_req *r, int want_on, int *err, char transport[EDGE_2FA_TRANSPORT_MAX + 1],
+             struct edge_2fa_delivery *factors)
 {
     Authd__V1__SessionResponse *s = NULL;
     *err = edge_req_session(r, 0, &s);
@@ -265,6 +301,8 @@ form_applies(struct edge_req *r, int want_on, int *err, char transport[EDGE_2FA_
     int on = enabled(s->user);
     if (transport != NULL)
         copy_transport(s->user, transport);
+    if (factors != NULL)
+        copy_factors(s->user, factors);
     rpc_msg_free(&s->base);
     if (on != want_on) {
         *err = edge_req_redirect(r, "/auth/two-factor");
@@ -277,7 +315,7 @@ int
 edge_flow_2fa_enable_form(struct edge_req *r)
 {
     int err;
-    return form_applies(r, 0, &err, NULL) ? render_enable(r, 200, NULL, NULL) : err;
+    return form_applies(r, 0, &err, NULL, NULL) ? render_enable(r, 200, NULL, NULL) : err;
 }
 
 /*
@@ -386,12 +424,18 @@ render_disable(struct edge_req *r, int status, int recovery, const char *error,
         page_error(&p, error);
     if (error != NULL && (status == 400 || status == 401))
         page_invalid(&p, recovery ? "recovery_code" : "token");
-    page_para(&p, "Signing in will then need only your password. Enter a current code to "
-                  "confirm.");
-    page_form_begin(&p, "/auth/two-factor/disable", edge_req_csrf(r));
-    code_field(&p, d->transport, recovery, 1);
-    page_submit_as(&p, "Turn off", "danger");
-    page_form_end(&p);
+    page_para(&p, d->keys_only && !recovery
+                      ? "Signing in will then need only your password. Confirm with your "
+                        "passkey or security key."
+                      : "Signing in will then need only your password. Enter a current code to "
+                        "confirm.");
+    passkey_proof_form(r, &p, "/auth/two-factor/disable", d, recovery);
+    if (!d->keys_only || recovery) {
+        page_form_begin(&p, "/auth/two-factor/disable", edge_req_csrf(r));
+        code_field(&p, d->transport, recovery, 1);
+        page_submit_as(&p, "Turn off", "danger");
+        page_form_end(&p);
+    }
     if (webhook && !recovery) {
         page_form_begin(&p, "/auth/two-factor/disable", edge_req_csrf(r));
         edge_2fa_resend_button(&p, d);
@@ -399,8 +443,9 @@ render_disable(struct edge_req *r, int status, int recovery, const char *error,
     }
     if (recovery)
         page_link(&p, "/auth/two-factor/disable",
-                  webhook ? "Use the code we sent you instead"
-                          : "Use a code from your app instead");
+                  d->keys_only ? "Use your passkey instead"
+                  : webhook    ? "Use the code we sent you instead"
+                               : "Use a code from your app instead");
     else
         page_link(&p, "/auth/two-factor/disable?recovery=1", "Use a recovery code");
     page_link(&p, "/auth/two-factor", "Cancel");
@@ -423,10 +468,12 @@ code_form_page(struct edge_req *r, code_form_fn render, int recovery, int resend
 {
     int err;
     char transport[EDGE_2FA_TRANSPORT_MAX + 1];
-    if (!form_applies(r, 1, &err, transport))
-        return err;
     struct edge_2fa_delivery d = {.transport = transport};
-    if (!recovery && !resend && !edge_2fa_own_navigation(r)) {
+    if (!form_applies(r, 1, &err, transport, &d))
+        return err;
+    if (d.keys_only) {
+        /* No code to send: the key, or a recovery code. */
+    } else if (!recovery && !resend && !edge_2fa_own_navigation(r)) {
         d.offered = edge_2fa_by_webhook(transport);
     } else if (!recovery) {
         err = edge_2fa_send_code(r, edge_req_session_token(r), NULL, NULL, &d);
@@ -452,6 +499,14 @@ second_factor_req(struct edge_req *r, Authd__V1__SecondFactorRequest *req, const
     req->code = edge_authd_str(edge_req_field(r, "token"));
     req->recovery_code = edge_authd_str(recovery_code);
     req->client_ip = edge_authd_str(r->client_ip);
+    /* Or a step-up assertion ("Confirm with your passkey"), checked by authd. */
+    const char *ceremony_id, *credential;
+    int too_large;
+    edge_passkey_fields(r, &ceremony_id, &credential, &too_large);
+    if (!too_large) {
+        req->ceremony_id = edge_authd_str(ceremony_id);
+        req->credential_json = edge_authd_str(credential);
+    }
 }
 
 /* 1 for the refusals that re-render a code form (the user may try again). */
@@ -492,19 +547,20 @@ second_factor_flow(struct edge_req *r, const char *method, const char *what,
     edge_req_note_lockout(r, err, &st);
     if (err == AUTHD_ERR_NOT_ENABLED)
         return edge_req_redirect(r, "/auth/two-factor");
-    if (is_code_error(err)) {
+    if (is_code_error(err) || edge_passkey_refused(err, &st)) {
         struct edge_http_err he;
-        edge_req_err_map(r, err, &he);
+        edge_passkey_err_map(r, err, &st, &he);
         log_event(LOG_INFO, failed_event, "rid=%s err=%s ip=%s", r->id, authd_err_reason(err),
                   r->client_ip);
         /* The form again, worded for the user's transport (nothing is sent on a wrong code). */
         char transport[EDGE_2FA_TRANSPORT_MAX + 1] = "";
         Authd__V1__SessionResponse *s = NULL;
+        struct edge_2fa_delivery d = {.transport = transport};
         if (edge_req_session(r, 0, &s) == AUTHD_OK) {
             copy_transport(s->user, transport);
+            copy_factors(s->user, &d);
             rpc_msg_free(&s->base);
         }
-        struct edge_2fa_delivery d = {.transport = transport};
         return render(r, he.status, recovery_code != NULL, he.message, &d);
     }
     if (err != AUTHD_OK)
@@ -549,15 +605,20 @@ render_regenerate(struct edge_req *r, int status, int recovery, const char *erro
     if (error != NULL && (status == 400 || status == 401))
         page_invalid(&p, recovery ? "recovery_code" : "token");
     page_para(&p, "Generating new recovery codes makes the old ones stop working.");
-    page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
-    code_field(&p, d->transport, recovery, 1);
-    page_submit(&p, "Generate new recovery codes");
-    page_form_end(&p);
+    passkey_proof_form(r, &p, "/auth/two-factor/recovery-codes", d, recovery);
+    if (!d->keys_only || recovery) {
+        page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
+        code_field(&p, d->transport, recovery, 1);
+        page_submit(&p, "Generate new recovery codes");
+        page_form_end(&p);
+    }
     if (edge_2fa_by_webhook(d->transport) && !recovery) {
         page_form_begin(&p, "/auth/two-factor/recovery-codes", edge_req_csrf(r));
         edge_2fa_resend_button(&p, d);
         page_form_end(&p);
     }
+    if (d->keys_only && !recovery)
+        page_link(&p, "/auth/two-factor/recovery-codes?recovery=1", "Use a recovery code");
     page_link(&p, "/auth/two-factor", "Cancel");
     page_end(&p);
     return edge_req_page(r, status, &p);

@@ -17,7 +17,9 @@
 #include "edge/http_err.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "edge/passkey.h"
 #include "proto/rpc.h"
+#include "authd/v1/webauthn.pb-c.h"
 #include "edge/twofactor.h"
 
 #define VERIFY_PATH "/auth/two-factor/verify"
@@ -28,6 +30,8 @@ struct verify_view {
     const char *error;                /* the last attempt's error */
     struct edge_2fa_delivery sending; /* the user's transport and the last delivery */
     int remember;                     /* the "Don't ask again on this browser" box was ticked */
+    int totp;                         /* the user has TOTP (an app or a transport) */
+    unsigned passkeys;                /* the user's passkeys and security keys */
 };
 
 static int
@@ -72,6 +76,9 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
     const char *csrf = edge_req_csrf(r);
     const char *transport = v->sending.transport;
     int webhook = edge_2fa_by_webhook(transport);
+    /* A key is offered when the user has one; the code form when the user has TOTP. */
+    int keys = !v->recovery && v->passkeys > 0 && r->cfg.webauthn;
+    int code_form = v->recovery || v->totp;
     struct page p;
     page_begin(&p, &r->cfg, "Two-factor authentication");
     if (!v->recovery)
@@ -80,21 +87,34 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
         page_error(&p, v->error);
     if (v->error != NULL && (status == 400 || status == 401))
         page_invalid(&p, v->recovery ? "recovery_code" : "token");
-    page_form_begin(&p, VERIFY_PATH, csrf);
-    edge_carry_hidden(c, &p);
-    if (v->recovery) {
-        page_para(&p, "Enter one of the recovery codes you saved when you turned on two-factor "
-                      "authentication. Each code works once.");
-        page_code_input(&p, "Recovery code", "recovery_code", "text", "off", EDGE_2FA_RECOVERY_MAX,
-                        1, 1);
-    } else {
-        edge_2fa_code_para(&p, transport);
-        page_code_input(&p, "Code", "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX, 1, 1);
+    if (keys) {
+        edge_passkey_form_begin(r, &p, VERIFY_PATH "/passkey", EDGE_PASSKEY_SECOND_FACTOR);
+        edge_carry_hidden(c, &p);
+        if (code_form) /* pages.js copies the code form's box here */
+            page_raw(&p, "<input type=\"hidden\" name=\"remember\" value=\"\" "
+                         "data-passkey-remember>\n");
+        else
+            remember_box(&p, r->cfg.two_factor.remember_browser_days, v->remember);
+        edge_passkey_form_end(&p, "Use your passkey or security key");
     }
-    remember_box(&p, r->cfg.two_factor.remember_browser_days, v->remember);
-    page_submit(&p, "Verify");
-    page_form_end(&p);
-    if (webhook && !v->recovery) {
+    if (code_form) {
+        page_form_begin(&p, VERIFY_PATH, csrf);
+        edge_carry_hidden(c, &p);
+        if (v->recovery) {
+            page_para(&p, "Enter one of the recovery codes you saved when you turned on two-factor "
+                          "authentication. Each code works once.");
+            page_code_input(&p, "Recovery code", "recovery_code", "text", "off",
+                            EDGE_2FA_RECOVERY_MAX, 1, 1);
+        } else {
+            edge_2fa_code_para(&p, transport);
+            page_code_input(&p, "Code", "token", "numeric", "one-time-code", EDGE_2FA_CODE_MAX, 1,
+                            1);
+        }
+        remember_box(&p, r->cfg.two_factor.remember_browser_days, v->remember);
+        page_submit(&p, "Verify");
+        page_form_end(&p);
+    }
+    if (webhook && code_form && !v->recovery) {
         /* Always offered (a code can get lost without the webhook noticing), with the wait
          * while authd rations deliveries. */
         page_form_begin(&p, VERIFY_PATH, csrf);
@@ -102,10 +122,12 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
         edge_2fa_resend_button(&p, &v->sending);
         page_form_end(&p);
     }
-    if (v->recovery)
+    if (v->recovery && v->totp)
         mode_link(&p, c, 0,
                   webhook ? "Use the code we sent you instead"
                           : "Use a code from your app instead");
+    else if (v->recovery)
+        mode_link(&p, c, 0, "Use your passkey or security key instead");
     else
         mode_link(&p, c, 1, "Use a recovery code");
     page_form_begin(&p, "/auth/logout", csrf);
@@ -135,8 +157,12 @@ show(struct edge_req *r, int status, const struct edge_carry *c, struct verify_v
         return edge_req_redirect_next(r, c);
     }
     const Authd__V1__User *u = s->user;
-    v->sending.transport = u != NULL && u->two_factor != NULL ? u->two_factor->transport : NULL;
-    if (send && !v->recovery)
+    const Authd__V1__TwoFactorStatus *tf = u != NULL ? u->two_factor : NULL;
+    v->sending.transport = tf != NULL ? tf->transport : NULL;
+    v->passkeys = tf != NULL ? tf->passkeys : 0;
+    /* An authd that does not say which factors: without keys, the factor is TOTP. */
+    v->totp = tf == NULL || tf->totp || v->passkeys == 0;
+    if (send && !v->recovery && v->totp)
         err = edge_2fa_send_code(r, edge_req_session_token(r), NULL, u, &v->sending);
     if (err == AUTHD_ERR_UNAUTHENTICATED) {
         rpc_msg_free(&s->base);
@@ -258,6 +284,76 @@ edge_flow_2fa_verify(struct edge_req *r)
                         "A recovery code was just used to sign in to your account. Each "
                         "recovery code works only once; you can generate new ones on your "
                         "two-factor settings page.");
+    rpc_msg_free(&resp->base);
+    if (err != AUTHD_OK)
+        return err;
+    return edge_req_redirect_next(r, &c);
+}
+
+/*
+ * POST /auth/two-factor/verify/passkey: the pending login's second factor by a passkey or
+ * security key. The form carries the ceremony (begun for this pending session by
+ * /auth/passkeys/assertion) and the browser's response; authd checks it and answers the NEW
+ * session, as VerifySecondFactor does.
+ */
+int
+edge_flow_2fa_verify_passkey(struct edge_req *r)
+{
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->form);
+    const char *token = edge_req_session_token(r);
+    if (token == NULL)
+        return edge_2fa_redirect_carry(r, "/auth/login", &c);
+    int days = r->cfg.two_factor.remember_browser_days;
+    struct verify_view v = {.remember = days > 0 && is_one(edge_req_field(r, "remember"))};
+    const char *ceremony_id, *credential;
+    int too_large;
+    edge_passkey_fields(r, &ceremony_id, &credential, &too_large);
+    if (too_large || ceremony_id == NULL || credential == NULL) {
+        v.error = too_large ? "The key's answer is too large."
+                            : "Your browser did not use a key. Try again.";
+        return show(r, too_large ? 413 : 400, &c, &v, 0, 0);
+    }
+    Authd__V1__SessionResponse *resp = NULL;
+    struct rpc_status st;
+    Authd__V1__FinishAssertionRequest req = AUTHD__V1__FINISH_ASSERTION_REQUEST__INIT;
+    req.session_token = edge_authd_str(token);
+    req.ceremony_id = edge_authd_str(ceremony_id);
+    req.credential_json = edge_authd_str(credential);
+    req.client_ip = edge_authd_str(r->client_ip);
+    req.user_agent = edge_authd_str(r->user_agent);
+    req.remember_browser = v.remember;
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__web_authn__descriptor,
+                              "FinishAssertion", &req.base, (ProtobufCMessage **)&resp, &st);
+    edge_req_note_lockout(r, err, &st);
+    if (err != AUTHD_OK) {
+        int refused = edge_passkey_refused(err, &st);
+        count_second_factor(refused ? AUTHD_ERR_WRONG_CODE : err);
+        log_event(LOG_INFO, "second_factor_failed", "rid=%s err=%s ip=%s method=passkey", r->id,
+                  authd_err_reason(err), r->client_ip);
+        if (is_session_error(err))
+            return edge_2fa_redirect_carry(r, "/auth/login", &c);
+        struct edge_http_err he;
+        edge_passkey_err_map(r, err, &st, &he);
+        if (he.status >= 500)
+            return edge_req_fail(r, err, "verify_passkey");
+        v.error = he.message;
+        return show(r, he.status, &c, &v, 0, 0);
+    }
+    if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL ||
+        !resp->session->authenticated) {
+        rpc_msg_free(&resp->base);
+        count_second_factor(AUTHD_ERR_INTERNAL);
+        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "verify_passkey_no_session");
+    }
+    count_second_factor(AUTHD_OK);
+    err = edge_req_set_session(r, resp->session_token);
+    if (err == AUTHD_OK && v.remember && resp->device_token != NULL &&
+        resp->device_token[0] != '\0')
+        err = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, resp->device_token,
+                                  COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX, (long long)days * 86400);
+    log_event(LOG_INFO, "second_factor_ok", "rid=%s user=%s ip=%s method=passkey", r->id,
+              resp->user != NULL ? resp->user->id : "-", r->client_ip);
     rpc_msg_free(&resp->base);
     if (err != AUTHD_OK)
         return err;

@@ -13,7 +13,9 @@
 #include "edge/http_err.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "edge/passkey.h"
 #include "proto/rpc.h"
+#include "authd/v1/webauthn.pb-c.h"
 
 static int
 render_form(struct edge_req *r, int status, const struct edge_carry *c, const char *email,
@@ -27,12 +29,21 @@ render_form(struct edge_req *r, int status, const struct edge_carry *c, const ch
         page_error(&p, error);
     if (error != NULL && (status == 400 || status == 401))
         page_invalid(&p, "email password"); /* which one is wrong is not said */
+    /* Passwordless sign-in: a button, and the browser's autofill offering the user's
+     * passkeys in the e-mail field (conditional mediation, started by pages.js). */
+    int passkeys = r->cfg.webauthn && r->cfg.webauthn_passwordless;
     page_form_begin(&p, "/auth/login", edge_req_csrf(r));
     edge_carry_hidden(c, &p);
-    page_input(&p, "E-mail", "email", "email", email, "username", email == NULL);
+    page_input(&p, "E-mail", "email", "email", email, passkeys ? "username webauthn" : "username",
+               email == NULL);
     page_input(&p, "Password", "password", "password", NULL, "current-password", email != NULL);
     page_submit(&p, "Sign in");
     page_form_end(&p);
+    if (passkeys) {
+        edge_passkey_form_begin(r, &p, "/auth/login/passkey", EDGE_PASSKEY_PASSWORDLESS);
+        edge_carry_hidden(c, &p);
+        edge_passkey_form_end(&p, "Sign in with a passkey");
+    }
     if (r->cfg.forgot_url[0] != '\0')
         page_link(&p, r->cfg.forgot_url, "Forgot password?");
     else
@@ -152,5 +163,65 @@ edge_flow_login(struct edge_req *r)
         buf_free(&next);
         return err;
     }
+    return edge_req_redirect_next(r, &c);
+}
+
+/*
+ * POST /auth/login/passkey: the end of a passwordless sign-in. The ceremony is the one this
+ * browser began (its id in the EDGE_PASSKEY_COOKIE, set by /auth/passkeys/assertion), the
+ * response is the form's; authd finds the user from the passkey and answers an authenticated
+ * session, and the browser goes on as after a password login.
+ */
+int
+edge_flow_login_passkey(struct edge_req *r)
+{
+    struct edge_carry c;
+    edge_carry_from_form(&c, r->form);
+    const char *ceremony_id = edge_req_cookie(r, EDGE_PASSKEY_COOKIE);
+    const char *unused_id, *credential;
+    int too_large;
+    edge_passkey_fields(r, &unused_id, &credential, &too_large);
+    if (too_large)
+        return render_form(r, 413, &c, NULL, NULL, "The passkey's answer is too large.");
+    if (credential == NULL || ceremony_id == NULL || ceremony_id[0] == '\0')
+        return render_form(r, 400, &c, NULL, NULL,
+                           "The passkey sign-in expired or was not started. Try again.");
+
+    Authd__V1__SessionResponse *resp = NULL;
+    struct rpc_status st;
+    Authd__V1__FinishAssertionRequest req = AUTHD__V1__FINISH_ASSERTION_REQUEST__INIT;
+    req.ceremony_id = edge_authd_str(ceremony_id);
+    req.credential_json = edge_authd_str(credential);
+    req.client_ip = edge_authd_str(r->client_ip);
+    req.user_agent = edge_authd_str(r->user_agent);
+    int err = edge_authd_call(r->edge->authd, r->id, &authd__v1__web_authn__descriptor,
+                              "FinishAssertion", &req.base, (ProtobufCMessage **)&resp, &st);
+    edge_req_note_lockout(r, err, &st);
+    /* The ceremony is spent either way (authd's challenges are single use). */
+    int cerr = edge_req_set_cookie(r, EDGE_PASSKEY_COOKIE, "",
+                                   COOKIE_HTTPONLY | COOKIE_SAMESITE_STRICT, 0);
+    if (err != AUTHD_OK) {
+        struct edge_http_err he;
+        edge_passkey_err_map(r, err, &st, &he);
+        count_login(edge_passkey_refused(err, &st) ? AUTHD_ERR_INVALID_CREDENTIALS : err, 0);
+        log_event(LOG_INFO, "login_failed", "rid=%s err=%s ip=%s method=passkey", r->id,
+                  authd_err_reason(err), r->client_ip);
+        if (he.status >= 500)
+            return edge_req_fail(r, err, "passkey_login");
+        return render_form(r, he.status, &c, NULL, NULL, he.message);
+    }
+    if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL ||
+        !resp->session->authenticated) {
+        rpc_msg_free(&resp->base);
+        count_login(AUTHD_ERR_INTERNAL, 0);
+        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "passkey_login_no_session");
+    }
+    count_login(AUTHD_OK, 1);
+    err = cerr != AUTHD_OK ? cerr : edge_req_set_session(r, resp->session_token);
+    log_event(LOG_INFO, "login_ok", "rid=%s user=%s ip=%s method=passkey", r->id,
+              resp->user != NULL ? resp->user->id : "-", r->client_ip);
+    rpc_msg_free(&resp->base);
+    if (err != AUTHD_OK)
+        return err;
     return edge_req_redirect_next(r, &c);
 }

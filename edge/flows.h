@@ -64,6 +64,8 @@ int edge_flow_signup_confirm(struct edge_req *r);      /* POST /auth/signup/conf
 /* flow_login.c */
 int edge_flow_login_form(struct edge_req *r); /* GET /auth/login */
 int edge_flow_login(struct edge_req *r);      /* POST /auth/login */
+/* POST /auth/login/passkey: a passwordless sign-in's end (WebAuthn.FinishAssertion) */
+int edge_flow_login_passkey(struct edge_req *r);
 
 /* flow_password.c */
 int edge_flow_forgot_form(struct edge_req *r);   /* GET /auth/forgot-password */
@@ -76,6 +78,8 @@ int edge_flow_password(struct edge_req *r);      /* POST /auth/password */
 /* flow_2fa_verify.c */
 int edge_flow_2fa_verify_form(struct edge_req *r); /* GET /auth/two-factor/verify */
 int edge_flow_2fa_verify(struct edge_req *r);      /* POST /auth/two-factor/verify */
+/* POST /auth/two-factor/verify/passkey: the second factor by a passkey (FinishAssertion) */
+int edge_flow_2fa_verify_passkey(struct edge_req *r);
 
 /* flow_2fa_settings.c */
 int edge_flow_2fa_settings(struct edge_req *r); /* GET /auth/two-factor */
@@ -106,5 +110,16 @@ void edge_2fa_start_form(struct edge_req *r, struct page *p, const char *label);
 /* flow_2fa_api.c */
 int edge_api_2fa_request(struct edge_req *r); /* JSON POST /app/auth/two-factor/request */
 int edge_api_2fa_confirm(struct edge_req *r); /* JSON POST /app/auth/two-factor/confirm */
+
+/* flow_webauthn.c: passkeys and security keys (see passkey.h) */
+int edge_flow_passkeys(struct edge_req *r);        /* GET /auth/passkeys */
+int edge_flow_passkeys_add(struct edge_req *r);    /* POST /auth/passkeys/add */
+int edge_flow_passkeys_rename(struct edge_req *r); /* POST /auth/passkeys/rename */
+int edge_flow_passkeys_remove(struct edge_req *r); /* POST /auth/passkeys/remove */
+/* JSON POST /auth/passkeys/registration: BeginRegistration for the signed-in user */
+int edge_api_passkeys_registration(struct edge_req *r);
+/* JSON POST /auth/passkeys/assertion: BeginAssertion (second factor, confirmation, or
+ * passwordless) */
+int edge_api_passkeys_assertion(struct edge_req *r);
 
 #endif

@@ -37,6 +37,7 @@ struct edge_req {
     const char *origin;               /* may be NULL */
     const char *sec_fetch_site;       /* the Sec-Fetch-Site header; may be NULL */
     const char *authorization;        /* may be NULL */
+    const char *csrf_header;          /* X-CSRF-Token (JSON calls of our pages); may be NULL */
     const char *json_body;            /* JSON routes: the raw body (NUL-terminated), else NULL */
     size_t json_body_len;
     char client_ip[64];     /* the socket peer, or X-Forwarded-For[0] with --trust-proxy */

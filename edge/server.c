@@ -75,6 +75,12 @@
  * (no wait for authd), else on a worker like the other flows. */
 #define ROUTE_JWKS_KEYS 0x400u
 #define ROUTE_JWKS_ISSUER 0x800u
+/* A JSON call of our own pages' script (flow_webauthn.c): the body must be application/json of
+ * at most EDGE_JSON_CALL_MAX bytes, the X-CSRF-Token header must equal the csrf cookie (double
+ * submit, as a form's hidden field), the Origin, when sent, must be ours and Sec-Fetch-Site,
+ * when sent, same-origin. Answers and refusals are JSON. */
+#define ROUTE_JSON_CSRF 0x1000u
+#define EDGE_JSON_CALL_MAX ((size_t)32 * 1024)
 
 /*
  * A route with json_fn takes two kinds of body: application/json goes to json_fn (raw body,
@@ -90,6 +96,7 @@ struct route {
 };
 
 #define FORM_POST (ROUTE_PAGE | ROUTE_FORM | ROUTE_CSRF)
+#define JSON_CALL (ROUTE_PAGE | ROUTE_API | ROUTE_JSON_CSRF)
 /* OAuth endpoints take forms from programs: no cookies are used, so no CSRF token. */
 #define API_FORM (ROUTE_FORM | ROUTE_API)
 
@@ -155,6 +162,16 @@ static const struct route routes[] = {
      edge_api_2fa_request},
     {"POST", "/app/auth/two-factor/confirm", FORM_POST, edge_flow_2fa_confirm,
      edge_api_2fa_confirm},
+    /* Passkeys and security keys (flow_webauthn.c): the settings page and its forms, the
+     * ceremonies' starts for the page's script (JSON), and their ends (forms the script fills). */
+    {"GET", "/auth/passkeys", ROUTE_PAGE, edge_flow_passkeys, NULL},
+    {"POST", "/auth/passkeys/add", FORM_POST, edge_flow_passkeys_add, NULL},
+    {"POST", "/auth/passkeys/rename", FORM_POST, edge_flow_passkeys_rename, NULL},
+    {"POST", "/auth/passkeys/remove", FORM_POST, edge_flow_passkeys_remove, NULL},
+    {"POST", "/auth/passkeys/registration", JSON_CALL, NULL, edge_api_passkeys_registration},
+    {"POST", "/auth/passkeys/assertion", JSON_CALL, NULL, edge_api_passkeys_assertion},
+    {"POST", "/auth/login/passkey", FORM_POST, edge_flow_login_passkey, NULL},
+    {"POST", "/auth/two-factor/verify/passkey", FORM_POST, edge_flow_2fa_verify_passkey, NULL},
 };
 
 /* Paths whose last segment is a secret token: logged as the prefix plus "{token}". */
@@ -1119,6 +1136,39 @@ run_json_route(struct MHD_Connection *c, struct conn_state *st, const struct rou
 }
 
 /*
+ * A ROUTE_JSON_CSRF call: the checks its flag names (refused as JSON: 415, 413, 403), then its
+ * JSON handler with the raw body.
+ */
+static enum MHD_Result
+run_json_call(struct MHD_Connection *c, struct conn_state *st, const struct route *rt)
+{
+    struct edge_req *r = &st->req;
+    if (!is_json_content_type(header(c, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        return answer_json_error(c, st, 415, "invalid_request",
+                                 "Send the body as application/json");
+    if (st->upload.len > EDGE_JSON_CALL_MAX)
+        return answer_json_error(c, st, 413, "invalid_request", "The request is too large");
+    const char *site = r->sec_fetch_site;
+    if (!csrf_origin_ok(r->origin, st->srv->edge->base_origin) ||
+        (site != NULL && strcmp(site, "same-origin") != 0)) {
+        log_event(LOG_WARN, "csrf_rejected", "rid=%s reason=origin json=1", r->id);
+        return answer_json_error(c, st, 403, "forbidden",
+                                 "This request was sent from another site");
+    }
+    if (!csrf_check(cookie_get(r->cookies, CSRF_COOKIE), r->csrf_header)) {
+        log_event(LOG_INFO, "csrf_rejected", "rid=%s reason=token json=1", r->id);
+        return answer_json_error(c, st, 403, "csrf", "Your session expired, reload the page");
+    }
+    st->form = form_empty();
+    if (st->form == NULL)
+        return answer_json_error(c, st, 500, "server_error", "Something went wrong");
+    r->form = st->form;
+    r->json_body = st->upload.data != NULL ? st->upload.data : "";
+    r->json_body_len = st->upload.len;
+    return run_flow(c, st, rt->json_fn, rt->flags, 1, 1);
+}
+
+/*
  * Decodes the body of a form route (or gives other routes an empty form) and, for a CSRF route,
  * checks the Origin and the double-submit token. 1 when it answered (a refusal; *ret), 0 to go
  * on.
@@ -1190,6 +1240,7 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
     r->origin = header(c, "Origin");
     r->sec_fetch_site = header(c, "Sec-Fetch-Site");
     r->authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+    r->csrf_header = header(c, "X-CSRF-Token");
     r->secure = request_secure(c, e);
 
     /* Find the route first: it says whether this is a page needing a fresh AuthConfig. */
@@ -1219,6 +1270,8 @@ dispatch(struct MHD_Connection *c, struct conn_state *st, const char *url, const
 
     if (read_query_and_cookies(c, st, api, &ret))
         return ret;
+    if (rt->flags & ROUTE_JSON_CSRF)
+        return run_json_call(c, st, rt);
     if (rt->json_fn != NULL && run_json_route(c, st, rt, api, &ret))
         return ret;
     if (read_form_and_check_csrf(c, st, rt, api, &ret))

@@ -55,6 +55,10 @@ struct edge_2fa_delivery {
     long wait;             /* rate limited: seconds until another may be asked for; 0 = not */
     int locked;            /* with wait: refused for too many wrong codes, not rationing */
     int offered;           /* nothing sent: the page offers "Send me a code" instead */
+    /* The user's other factors, for the pages that ask for one (turning 2FA off, new recovery
+     * codes): with passkeys, "Confirm with your passkey" too; keys_only, no code field. */
+    unsigned passkeys;
+    int keys_only;
 };
 
 /*
