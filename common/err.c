@@ -43,6 +43,8 @@ static const struct err_info err_table[] = {
      "a code from the authenticator app or a recovery code is required"},
     {AUTHD_ERR_UNAUTHORIZED_CLIENT, "unauthorized_client", "the client may not use this grant"},
     {AUTHD_ERR_UNSUPPORTED_GRANT_TYPE, "unsupported_grant_type", "unsupported grant type"},
+    {AUTHD_ERR_FAILED_PRECONDITION, "failed_precondition", "not possible in the current state"},
+    {AUTHD_ERR_KEY_REFUSED, "key_refused", "the passkey or security key was refused"},
 };
 
 static const struct err_info *

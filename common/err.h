@@ -46,7 +46,12 @@ enum authd_err {
     AUTHD_ERR_SECOND_FACTOR_REQUIRED = -24, /* the step needs a TOTP or recovery code */
     AUTHD_ERR_UNAUTHORIZED_CLIENT = -25,    /* OAuth: the client may not use this grant */
     AUTHD_ERR_UNSUPPORTED_GRANT_TYPE = -26, /* OAuth: no such grant type */
-    AUTHD_ERR_MIN_ = -27
+    AUTHD_ERR_FAILED_PRECONDITION = -27,    /* not possible in the current state (the message says
+                                               why: e.g. passkeys are not configured) */
+    AUTHD_ERR_KEY_REFUSED = -28, /* a passkey's or security key's response failed a check (the
+                                    message names the check); also an unknown, used or expired
+                                    WebAuthn ceremony */
+    AUTHD_ERR_MIN_ = -29
 };
 
 /* A short human-readable text for err; never NULL, static storage. */

@@ -23,7 +23,7 @@ static void
 test_reasons_distinct_and_round_trip(void **state)
 {
     (void)state;
-    assert_int_equal(AUTHD_ERR_MIN_, AUTHD_ERR_UNSUPPORTED_GRANT_TYPE - 1);
+    assert_int_equal(AUTHD_ERR_MIN_, AUTHD_ERR_KEY_REFUSED - 1);
     const char *reasons[ERR_COUNT];
     for (int e = AUTHD_OK; e > AUTHD_ERR_MIN_; e--) {
         const char *r = authd_err_reason(e);
@@ -90,6 +90,8 @@ test_reasons_are_stable(void **state)
         {AUTHD_ERR_SECOND_FACTOR_REQUIRED, "second_factor_required"},
         {AUTHD_ERR_UNAUTHORIZED_CLIENT, "unauthorized_client"},
         {AUTHD_ERR_UNSUPPORTED_GRANT_TYPE, "unsupported_grant_type"},
+        {AUTHD_ERR_FAILED_PRECONDITION, "failed_precondition"},
+        {AUTHD_ERR_KEY_REFUSED, "key_refused"},
     };
     assert_int_equal(sizeof(wire) / sizeof(wire[0]), ERR_COUNT);
     for (size_t i = 0; i < sizeof(wire) / sizeof(wire[0]); i++)
