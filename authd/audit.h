@@ -24,6 +24,7 @@ struct rpc_ctx;
 #define AUDIT_TOKEN_REVOKED "token_revoked" /* OAuth revocation, refresh reuse, session end */
 #define AUDIT_ADMIN_CHANGE "admin_change"   /* users, clients, AuthConfig, keys */
 #define AUDIT_PERMISSION_DENIED "permission_denied" /* an RPC refused for the caller's roles */
+#define AUDIT_WEBAUTHN "webauthn" /* a passkey or security key added, renamed or removed */
 
 /* Outcomes. */
 #define AUDIT_SUCCESS "success"

@@ -11,12 +11,14 @@
 #include "authd/v1/oauth.pb-c.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
+#include "authd/v1/webauthn.pb-c.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/secret.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "authd/keys.h"
 #include "authd/records.h"
+#include "authd/webauthn_store.h"
 #include "storage/records.pb-c.h"
 
 static int64_t
@@ -81,8 +83,11 @@ authd_cfg_apply(struct authd *a, const Authd__V1__AuthConfig *c)
                              t->transports[i]);
         }
     }
+    struct authd_webauthn wa;
+    webauthn_cfg_from_config(c, &wa);
     pthread_mutex_lock(&a->cfg_lock);
     a->cfg = n;
+    a->webauthn = wa;
     pthread_mutex_unlock(&a->cfg_lock);
 }
 

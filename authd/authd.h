@@ -54,6 +54,23 @@ struct authd_cfg {
     unsigned n_transports;
 };
 
+/* AuthConfig.webauthn with its defaults applied (webauthn_store.h reads it; kept apart from
+ * struct authd_cfg so that the hot paths' copies of that stay small). rp_id "" = off. */
+#define AUTHD_WEBAUTHN_ORIGINS_MAX 16
+#define AUTHD_WEBAUTHN_ORIGIN_MAX 255 /* ORIGIN_MAX of origins.h */
+#define AUTHD_WEBAUTHN_RP_ID_MAX 253  /* a DNS name */
+#define AUTHD_WEBAUTHN_RP_NAME_MAX 128
+struct authd_webauthn {
+    char rp_id[AUTHD_WEBAUTHN_RP_ID_MAX + 1];
+    char rp_name[AUTHD_WEBAUTHN_RP_NAME_MAX + 1]; /* rpName, else theme.title, else "authd" */
+    char origins[AUTHD_WEBAUTHN_ORIGINS_MAX][AUTHD_WEBAUTHN_ORIGIN_MAX + 1];
+    unsigned n_origins;
+    int passwordless;       /* default 1 */
+    int require_uv;         /* userVerification "required" (default "preferred": 0) */
+    int64_t timeout;        /* seconds, default 300 */
+    int64_t reauth_seconds; /* a fresh sign-in, default 600 */
+};
+
 /* The default of struct authd.refresh_ms: shared state changed by another replica is seen within
  * a second. */
 #define AUTHD_REFRESH_MS_DEFAULT 1000
@@ -81,8 +98,9 @@ struct authd {
      * replica keeps in memory"). cfg, cfg_checked_ms and cfg_digest are under cfg_lock. */
     pthread_mutex_t cfg_lock;
     struct authd_cfg cfg;
-    int64_t cfg_checked_ms; /* monotonic ms of the last reread */
-    uint8_t cfg_digest[32]; /* SHA-256 of the stored record the copy was made from */
+    struct authd_webauthn webauthn; /* also under cfg_lock; webauthn_store.h */
+    int64_t cfg_checked_ms;         /* monotonic ms of the last reread */
+    uint8_t cfg_digest[32];         /* SHA-256 of the stored record the copy was made from */
     /* How old (ms) a copy of shared state (the AuthConfig here, the signing keys in signkeys.c)
      * may get before a use rereads it; AUTHD_REFRESH_MS_DEFAULT, 0 = reread on every use. */
     int refresh_ms;

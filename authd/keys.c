@@ -41,6 +41,10 @@ const struct key_prefix key_space[] = {
     /* Remembered browsers expire; ending a user's sessions or second factor forgets them. */
     {KEY_DEVICE, REC(device_record), KEY_SWEEP_FAMILY, NULL},
     {KEY_UDEV, NULL, KEY_WITH_RECORD, KEY_DEVICE},
+    /* WebAuthn ceremonies die at their expiry; the credential-id index lives as long as the
+     * credential in its user's record, which deletes it wherever a credential leaves. */
+    {KEY_WACHAL, REC(web_authn_challenge_record), KEY_SWEEP_EXPIRES, NULL},
+    {KEY_WACRED, NULL, KEY_KEEP, NULL},
 };
 
 const size_t key_space_len = sizeof(key_space) / sizeof(key_space[0]);

@@ -50,6 +50,10 @@
 /* Remembered browsers (device.c). */
 #define KEY_DEVICE "device/" /* device/<id>  DeviceRecord */
 #define KEY_UDEV "udev/"     /* udev/<user id>/<id>  empty: a user's remembered browsers */
+/* Passkeys and security keys (webauthn_store.c). The credentials themselves live in their
+ * user's record (UserRecord.webauthn). */
+#define KEY_WACHAL "wachal/" /* wachal/<ceremony id>  WebAuthnChallengeRecord: single use */
+#define KEY_WACRED "wacred/" /* wacred/<hex SHA-256 of a credential id>  the user id (unique) */
 
 /* How the sweeper treats a prefix. */
 enum key_sweep {

@@ -21,6 +21,7 @@
 #include "authd/import.h"
 #include "authd/twofactor.h"
 #include "authd/v1/users.pb-c.h"
+#include "authd/webauthn_store.h"
 #include "authd/roles.h"
 
 #define LIST_DEFAULT 50
@@ -169,7 +170,9 @@ on_user(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
     Authd__Storage__UserRecord *rec = authd__storage__user_record__unpack(NULL, vlen, val);
     if (rec == NULL)
         return AUTHD_ERR_INTERNAL;
-    Authd__V1__User *u = rec->user ? rec_copy(l->ctx, &rec->user->base) : NULL;
+    Authd__V1__User *u = rec->user != NULL && webauthn_status_fill(rec) == AUTHD_OK
+                             ? rec_copy(l->ctx, &rec->user->base)
+                             : NULL;
     rpc_msg_free(&rec->base);
     if (u == NULL)
         return AUTHD_ERR_NOMEM;
@@ -259,6 +262,9 @@ update_step(struct authd *a, struct store_txn *txn, void *arg)
             return AUTHD_ERR_INTERNAL;
         r = account_sessions_end_all(a, txn, user->id, NULL);
         u->ended_sessions = 1;
+        /* Its keys' ids are free again: their index entries go with the record. */
+        if (r == AUTHD_OK)
+            r = webauthn_index_delete_all(txn, u->rec);
         if (r == AUTHD_OK)
             r = store_txn_delete(txn, ukey, strlen(ukey));
         if (r == AUTHD_OK)

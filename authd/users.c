@@ -9,6 +9,7 @@
 #include "authd/keys.h"
 #include "authd/records.h"
 #include "authd/token.h"
+#include "authd/webauthn_store.h"
 
 int
 account_user_get(struct authd *a, struct store_txn *txn, int for_update, const char *id,
@@ -18,8 +19,14 @@ account_user_get(struct authd *a, struct store_txn *txn, int for_update, const c
     *out = NULL;
     if (id == NULL || key_make(key, KEY_USER, id, NULL) == 0)
         return AUTHD_ERR_NOT_FOUND;
-    return rec_get(a->store, txn, for_update, key, &authd__storage__user_record__descriptor,
-                   (ProtobufCMessage **)out);
+    int r = rec_get(a->store, txn, for_update, key, &authd__storage__user_record__descriptor,
+                    (ProtobufCMessage **)out);
+    /* two_factor says what the record holds, whenever the record was written. */
+    if (r == AUTHD_OK && (r = webauthn_status_fill(*out)) != AUTHD_OK) {
+        rpc_msg_free(&(*out)->base);
+        *out = NULL;
+    }
+    return r;
 }
 
 int
@@ -147,5 +154,6 @@ account_user_save(struct authd *a, struct store_txn *txn, Authd__Storage__UserRe
     if (rec->user == NULL || key_make(key, KEY_USER, rec->user->id, NULL) == 0)
         return AUTHD_ERR_INVALID_ARGUMENT;
     rec->user->updated_at = a->now();
-    return rec_put(txn, key, &rec->base);
+    int r = webauthn_status_fill(rec);
+    return r == AUTHD_OK ? rec_put(txn, key, &rec->base) : r;
 }

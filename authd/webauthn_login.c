@@ -8,6 +8,7 @@
 
 #include "common/err.h"
 #include "common/metrics.h"
+#include "authd/webauthn_store.h"
 
 #define M_CLONES "authd_webauthn_counter_regressions_total"
 
@@ -51,11 +52,5 @@ webauthn_login_clone_seen(void)
 int
 webauthn_login_forget_keys(struct store_txn *txn, Authd__Storage__UserRecord *rec)
 {
-    (void)txn;
-    for (size_t i = 0; i < rec->n_webauthn; i++)
-        rpc_msg_free(&rec->webauthn[i]->base);
-    free(rec->webauthn);
-    rec->webauthn = NULL;
-    rec->n_webauthn = 0;
-    return AUTHD_OK;
+    return webauthn_cred_clear(txn, rec);
 }
