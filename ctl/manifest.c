@@ -455,7 +455,11 @@ resource_name(const json_t *res, const char *type)
 }
 
 static const char *const auth_config_fields[] = {
-    "resourceType", "id", "twoFactor", "theme", "asidCookieMaxAge", "lockout", NULL};
+    "resourceType", "id", "twoFactor", "theme", "asidCookieMaxAge", "lockout", "webauthn", NULL};
+/* webauthn: AuthConfig.webauthn (passkeys and security keys; authd checks the values). */
+static const char *const webauthn_fields[] = {
+    "rpId",    "rpName",        "origins", "passwordless", "userVerification",
+    "timeout", "reauthSeconds", NULL};
 /* lockout.<kind>.<subject>: AuthConfig.lockout (admin.proto); authd checks the bounds. */
 static const char *const lockout_fields[] = {"password", "secondFactor", "mail",
                                              "delivery", "clientSecret", NULL};
@@ -581,11 +585,13 @@ map_lockout(struct mctx *m, const json_t *obj, Authd__V1__LockoutConfig *c)
     return r;
 }
 
+static int map_webauthn(struct mctx *m, const json_t *obj, Authd__V1__WebAuthnConfig *w);
+
 static int
 map_auth_config(struct mctx *m, const json_t *res, struct manifest_resource *out)
 {
     Authd__V1__AuthConfig *c = out->auth_config = msg_new(&authd__v1__auth_config__descriptor);
-    const json_t *tf, *wh, *theme, *lockout;
+    const json_t *tf, *wh, *theme, *lockout, *wa;
     int64_t v;
     int r;
 
@@ -595,8 +601,15 @@ map_auth_config(struct mctx *m, const json_t *res, struct manifest_resource *out
         (r = get_string(m, res, "", "id", &c->id, 0)) != AUTHD_OK ||
         (r = get_object(m, res, "", "twoFactor", &tf)) != AUTHD_OK ||
         (r = get_object(m, res, "", "theme", &theme)) != AUTHD_OK ||
-        (r = get_object(m, res, "", "lockout", &lockout)) != AUTHD_OK)
+        (r = get_object(m, res, "", "lockout", &lockout)) != AUTHD_OK ||
+        (r = get_object(m, res, "", "webauthn", &wa)) != AUTHD_OK)
         return r;
+    if (wa != NULL) {
+        if ((c->webauthn = msg_new(&authd__v1__web_authn_config__descriptor)) == NULL)
+            return mnomem(m);
+        if ((r = map_webauthn(m, wa, c->webauthn)) != AUTHD_OK)
+            return r;
+    }
     if (lockout != NULL) {
         if ((c->lockout = msg_new(&authd__v1__lockout_config__descriptor)) == NULL)
             return mnomem(m);
@@ -653,6 +666,36 @@ map_auth_config(struct mctx *m, const json_t *res, struct manifest_resource *out
             (r = get_string(m, theme, "theme", "forgotPasswordUrl", &t->forgot_password_url, 0)) !=
                 AUTHD_OK)
             return r;
+    }
+    return AUTHD_OK;
+}
+
+/* AuthConfig.webauthn from its manifest object. */
+static int
+map_webauthn(struct mctx *m, const json_t *obj, Authd__V1__WebAuthnConfig *w)
+{
+    int64_t timeout = 0, reauth = 0;
+    protobuf_c_boolean passwordless = 0;
+    int present = 0;
+    int r;
+
+    if ((r = check_fields(m, obj, "webauthn", webauthn_fields)) != AUTHD_OK ||
+        (r = get_string(m, obj, "webauthn", "rpId", &w->rp_id, 0)) != AUTHD_OK ||
+        (r = get_string(m, obj, "webauthn", "rpName", &w->rp_name, 0)) != AUTHD_OK ||
+        (r = get_string_list(m, obj, "webauthn", "origins", 0, &w->origins, &w->n_origins)) !=
+            AUTHD_OK ||
+        (r = get_bool(m, obj, "webauthn", "passwordless", &passwordless, &present)) != AUTHD_OK ||
+        (r = get_string(m, obj, "webauthn", "userVerification", &w->user_verification, 0)) !=
+            AUTHD_OK ||
+        (r = get_int(m, obj, "webauthn", "timeout", 0, INT32_MAX, &timeout)) != AUTHD_OK ||
+        (r = get_int(m, obj, "webauthn", "reauthSeconds", 0, INT32_MAX, &reauth)) != AUTHD_OK)
+        return r;
+    w->timeout = (int32_t)timeout;
+    w->reauth_seconds = (int32_t)reauth;
+    if (present) { /* absent means on (admin.proto) */
+        if ((w->passwordless = msg_new(&authd__v1__bool_value__descriptor)) == NULL)
+            return mnomem(m);
+        w->passwordless->value = passwordless;
     }
     return AUTHD_OK;
 }
@@ -1146,6 +1189,23 @@ auth_config_members(json_t *o, const void *msg)
     if (c->lockout != NULL) {
         json_t *l = lockout_json(c->lockout);
         bad |= l == NULL || json_object_set_new(o, "lockout", l);
+    }
+    const Authd__V1__WebAuthnConfig *wa = c->webauthn;
+    if (wa != NULL && wa->rp_id != NULL && wa->rp_id[0] != '\0') {
+        json_t *w = json_object();
+        bad |= w == NULL || json_object_set_new(o, "webauthn", w);
+        bad |= set_str(w, "rpId", wa->rp_id);
+        if (wa->rp_name != NULL && wa->rp_name[0] != '\0')
+            bad |= set_str(w, "rpName", wa->rp_name);
+        bad |= json_object_set_new(w, "origins", string_list_json(wa->origins, wa->n_origins));
+        if (wa->passwordless != NULL)
+            bad |= json_object_set_new(w, "passwordless", json_boolean(wa->passwordless->value));
+        if (wa->user_verification != NULL && wa->user_verification[0] != '\0')
+            bad |= set_str(w, "userVerification", wa->user_verification);
+        if (wa->timeout != 0)
+            bad |= json_object_set_new(w, "timeout", json_integer(wa->timeout));
+        if (wa->reauth_seconds != 0)
+            bad |= json_object_set_new(w, "reauthSeconds", json_integer(wa->reauth_seconds));
     }
     return bad;
 }

@@ -46,6 +46,14 @@ def test_apply_demo_manifest(authd):
     cfg = authd.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
                      admin_pb2.AuthConfig)
     assert cfg.id == "app" and cfg.theme.title and cfg.asid_cookie_max_age == 86400
+    # Passkeys for the demo edge's origin (run-demo.sh serves http://localhost:8080), and back
+    # out of authd in the manifest's words.
+    assert cfg.webauthn.rp_id == "localhost"
+    assert list(cfg.webauthn.origins) == ["http://localhost:8080"]
+    assert not cfg.webauthn.HasField("passwordless")  # absent = on
+    got = json.loads(ctl(authd, "-o", "json", "config", "get").stdout)
+    assert got["webauthn"] == {"rpId": "localhost", "rpName": "authd demo",
+                               "origins": ["http://localhost:8080"]}, got
     u = authd.call("/authd.v1.Users/Get", users_pb2.GetUserRequest(email="demo@example.com"),
                    users_pb2.UserResponse).user
     assert u.email == "demo@example.com"

@@ -202,6 +202,47 @@ test_auth_config_transports(void **state)
     manifest_free(bad);
 }
 
+/* webauthn: passkeys (AuthConfig.webauthn), read and printed back; passwordless is absent
+ * (= on) unless given. */
+static void
+test_auth_config_webauthn(void **state)
+{
+    (void)state;
+    struct manifest *m = parse_ok("resourceType: AuthConfig\nid: app\nwebauthn:\n"
+                                  "  rpId: example.com\n  rpName: Example\n"
+                                  "  origins: [https://login.example.com, https://example.com]\n"
+                                  "  passwordless: false\n  userVerification: required\n"
+                                  "  timeout: 120\n  reauthSeconds: 900\n");
+    const Authd__V1__WebAuthnConfig *w = m->items[0].auth_config->webauthn;
+    assert_non_null(w);
+    assert_string_equal(w->rp_id, "example.com");
+    assert_string_equal(w->rp_name, "Example");
+    assert_int_equal(w->n_origins, 2);
+    assert_string_equal(w->origins[1], "https://example.com");
+    assert_non_null(w->passwordless);
+    assert_false(w->passwordless->value);
+    assert_string_equal(w->user_verification, "required");
+    assert_int_equal(w->timeout, 120);
+    assert_int_equal(w->reauth_seconds, 900);
+    json_t *j = manifest_auth_config_to_json(m->items[0].auth_config);
+    json_t *wj = json_object_get(j, "webauthn");
+    assert_string_equal(json_string_value(json_object_get(wj, "rpId")), "example.com");
+    assert_true(json_is_false(json_object_get(wj, "passwordless")));
+    assert_int_equal(json_integer_value(json_object_get(wj, "reauthSeconds")), 900);
+    json_decref(j);
+    manifest_free(m);
+
+    m = parse_ok("resourceType: AuthConfig\nid: app\nwebauthn:\n  rpId: localhost\n");
+    assert_null(m->items[0].auth_config->webauthn->passwordless);
+    manifest_free(m);
+
+    struct manifest *bad = NULL;
+    const char *y = "resourceType: AuthConfig\nid: app\nwebauthn:\n  rpID: x\n";
+    assert_int_not_equal(manifest_parse(y, strlen(y), &bad, err, sizeof(err)), AUTHD_OK);
+    assert_non_null(strstr(err, "webauthn.rpID"));
+    manifest_free(bad);
+}
+
 static void
 test_list_auth_config_and_user(void **state)
 {
@@ -1032,6 +1073,7 @@ main(void)
         cmocka_unit_test(test_full_auth_config),
         cmocka_unit_test(test_minimal_auth_config),
         cmocka_unit_test(test_auth_config_transports),
+        cmocka_unit_test(test_auth_config_webauthn),
         cmocka_unit_test(test_list_auth_config_and_user),
         cmocka_unit_test(test_multi_document),
         cmocka_unit_test(test_user_two_factor),
