@@ -144,8 +144,10 @@ add_form(struct edge_req *r, struct page *p, const char *name)
         page_text(p, name);
         page_raw(p, "\"");
     }
-    page_raw(p, ">\n<p id=\"name-hint\" class=\"muted\">For example \xe2\x80\x9c" "Work laptop"
-                "\xe2\x80\x9d or \xe2\x80\x9c" "Blue YubiKey\xe2\x80\x9d.</p>\n");
+    page_raw(p, ">\n<p id=\"name-hint\" class=\"muted\">For example \xe2\x80\x9c"
+                "Work laptop"
+                "\xe2\x80\x9d or \xe2\x80\x9c"
+                "Blue YubiKey\xe2\x80\x9d.</p>\n");
     edge_passkey_form_end(p, "Add a passkey or security key");
 }
 
@@ -253,8 +255,8 @@ edge_flow_passkeys_add(struct edge_req *r)
     if (err != AUTHD_OK) {
         struct edge_http_err he;
         edge_passkey_err_map(r, err, &st, &he);
-        log_event(he.unexpected ? LOG_WARN : LOG_INFO, "passkey_add_failed",
-                  "rid=%s err=%s ip=%s", r->id, authd_err_reason(err), r->client_ip);
+        log_event(he.unexpected ? LOG_WARN : LOG_INFO, "passkey_add_failed", "rid=%s err=%s ip=%s",
+                  r->id, authd_err_reason(err), r->client_ip);
         if (he.status >= 500)
             return edge_req_fail(r, err, "passkey_add");
         v.error = he.message;
@@ -541,7 +543,8 @@ ceremony_answer(struct edge_req *r, const Authd__V1__CeremonyResponse *c, int hi
         log_event(LOG_ERROR, "request_failed", "rid=%s step=passkey_options err=bad_json", r->id);
         return json_refuse(r, 502, "server_error", "Something went wrong");
     }
-    json_t *o = json_pack("{s:o, s:I}", "options", options, "expires_at", (json_int_t)c->expires_at);
+    json_t *o =
+        json_pack("{s:o, s:I}", "options", options, "expires_at", (json_int_t)c->expires_at);
     if (o != NULL && !hide_id &&
         json_object_set_new(o, "ceremony_id", json_string(c->ceremony_id)) != 0) {
         json_decref(o);
