@@ -598,6 +598,16 @@ out:
 
 /* ---- the checks both ceremonies share ------------------------------------------------------- */
 
+/* The JSON string v as a C string, or NULL when v is no string or holds a NUL: a comparison
+ * must not stop at "\u0000" ("https://example.com\u0000.evil"). jansson refuses it unless
+ * JSON_ALLOW_NUL is given; this holds whatever the flags. */
+static const char *
+json_cstr(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s != NULL && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
 /* clientDataJSON (§7.1 steps 7-12, §7.2 steps 11-16): type, challenge, origin, crossOrigin. */
 static int
 check_client_data(const struct webauthn_rp *rp, const uint8_t *challenge, size_t challenge_len,
@@ -617,9 +627,9 @@ check_client_data(const struct webauthn_rp *rp, const uint8_t *challenge, size_t
         *why = "clientDataJSON is not a JSON object";
         goto out;
     }
-    const char *t = json_string_value(json_object_get(doc, "type"));
+    const char *t = json_cstr(json_object_get(doc, "type"));
     const json_t *ch = json_object_get(doc, "challenge");
-    const char *origin = json_string_value(json_object_get(doc, "origin"));
+    const char *origin = json_cstr(json_object_get(doc, "origin"));
     const json_t *cross = json_object_get(doc, "crossOrigin");
     if (t == NULL || !json_is_string(ch) || origin == NULL) {
         *why = "clientDataJSON lacks type, challenge or origin";
@@ -760,9 +770,9 @@ json_b64(const json_t *obj, const char *name, size_t max, int optional, uint8_t 
 static int
 json_credential(const json_t *doc, uint8_t **raw, size_t *rawlen, const char **why)
 {
-    const char *type = json_string_value(json_object_get(doc, "type"));
-    const char *id = json_string_value(json_object_get(doc, "id"));
-    const char *rawid = json_string_value(json_object_get(doc, "rawId"));
+    const char *type = json_cstr(json_object_get(doc, "type"));
+    const char *id = json_cstr(json_object_get(doc, "id"));
+    const char *rawid = json_cstr(json_object_get(doc, "rawId"));
     *raw = NULL;
     *rawlen = 0;
     if (type == NULL || strcmp(type, "public-key") != 0) {
@@ -799,8 +809,7 @@ json_transports(const json_t *resp, struct webauthn_registration *r, const char 
     json_array_foreach(arr, i, v)
     {
         size_t n = json_string_length(v);
-        if (!json_is_string(v) || n == 0 || n > TRANSPORT_LEN_MAX ||
-            strlen(json_string_value(v)) != n) {
+        if (json_cstr(v) == NULL || n == 0 || n > TRANSPORT_LEN_MAX) {
             *why = "a transport is not a short string";
             return WEBAUTHN_MALFORMED;
         }
