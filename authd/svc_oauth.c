@@ -232,6 +232,7 @@ struct issue {
     const char *refresh_scope;          /* the refresh token's (NULL: scope) */
     char *const *amr;
     size_t n_amr;
+    const char *acr; /* the acr_values entry met (the ID token's acr); NULL or "": from amr */
     int64_t auth_time;
     const char *nonce;
     int refresh;            /* issue a refresh token */
@@ -422,6 +423,69 @@ jwt_access(struct rpc_ctx *ctx, struct authd *a, const struct issue *is, char **
     return jwt_sign(ctx, a, signkeys_access_alg(a->keys), "at+jwt", c, jws);
 }
 
+/* ---- acr: the OpenID EAP ACR values ------------------------------------------------------- */
+
+#define ACR_PHR "phr"   /* a phishing-resistant authentication: a WebAuthn key (hwk or swk) */
+#define ACR_PHRH "phrh" /* phishing-resistant and hardware-bound: a key that is not synced */
+
+/* How strong the sign-in the amr describes is: 2 a hardware-bound key (hwk), 1 a synced passkey
+ * (swk), 0 neither. */
+static int
+amr_acr_level(char *const *amr, size_t n)
+{
+    int level = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(amr[i], "hwk") == 0)
+            level = 2;
+        else if (strcmp(amr[i], "swk") == 0 && level < 1)
+            level = 1;
+    }
+    return level;
+}
+
+/* The level an acr value asks for (1 phr, 2 phrh), 0 for a value authd does not know. */
+static int
+acr_value_level(const char *v, size_t len)
+{
+    if (len == strlen(ACR_PHR) && memcmp(v, ACR_PHR, len) == 0)
+        return 1;
+    if (len == strlen(ACR_PHRH) && memcmp(v, ACR_PHRH, len) == 0)
+        return 2;
+    return 0;
+}
+
+/* The acr a sign-in with amr achieved, or NULL: phrh for a hardware key, phr for a passkey. */
+static const char *
+amr_acr(char *const *amr, size_t n)
+{
+    int level = amr_acr_level(amr, n);
+    return level == 2 ? ACR_PHRH : level == 1 ? ACR_PHR : NULL;
+}
+
+/*
+ * acr_values (space-separated, the relying party's order of preference) against a session's
+ * amr: *asked 1 when it names a value authd knows; the first known value the session meets
+ * (static storage) or NULL.
+ */
+static const char *
+acr_values_met(const char *values, char *const *amr, size_t n_amr, int *asked)
+{
+    int have = amr_acr_level(amr, n_amr);
+    *asked = 0;
+    for (const char *v = values != NULL ? values : ""; *v != '\0';) {
+        size_t len = strcspn(v, " ");
+        int want = acr_value_level(v, len);
+        if (want > 0) {
+            *asked = 1;
+            if (have >= want)
+                return want == 2 ? ACR_PHRH : ACR_PHR;
+        }
+        v += len;
+        v += strspn(v, " ");
+    }
+    return NULL;
+}
+
 /* The OpenID Connect ID token (Core §2). It has no client_id and no jti, so it can never pass
  * as an access token (token_inspect requires both). */
 static int
@@ -441,6 +505,11 @@ jwt_id_token(struct rpc_ctx *ctx, struct authd *a, const struct issue *is, char 
             bad |= jset(c, "nonce", json_string(is->nonce));
         if (is->n_amr > 0)
             bad |= jset(c, "amr", amr_array(is->amr, is->n_amr));
+        /* The acr_values entry the session met, else what its amr achieved (phr, phrh). */
+        const char *acr =
+            is->acr != NULL && is->acr[0] != '\0' ? is->acr : amr_acr(is->amr, is->n_amr);
+        if (acr != NULL)
+            bad |= jset(c, "acr", json_string(acr));
         if (is->sid[0] != '\0')
             bad |= jset(c, "sid", json_string(is->sid));
         /* OIDC Core §5.4: the email claims belong to the email scope. */
@@ -707,7 +776,7 @@ authz_consent(struct authz *z, const Authd__Storage__ClientRecord *crec,
 /* Stores a fresh authorization code and redirects to the client with it. */
 static int
 authz_code(struct authz *z, const Authd__V1__ClientContext *p, const char *cid,
-           const Authd__V1__Session *s, const char *scope)
+           const Authd__V1__Session *s, const char *scope, const char *acr)
 {
     struct authd *a = z->a;
     struct token t;
@@ -729,6 +798,7 @@ authz_code(struct authz *z, const Authd__V1__ClientContext *p, const char *cid,
     rec.auth_time = s->auth_time;
     rec.amr = s->amr;
     rec.n_amr = s->n_amr;
+    rec.acr = (char *)(acr != NULL ? acr : "");
     rec.created_at = a->now();
     rec.expires_at = rec.created_at + a->set.code_ttl;
     if (key_make(key, KEY_AUTHCODE, t.id, NULL) == 0)
@@ -794,6 +864,7 @@ struct authz_req {
     unsigned prompt;                    /* OAUTH_PROMPT_* */
     struct oauth_scopes want;           /* the scopes to grant */
     char scope[OAUTH_SCOPE_TEXT_MAX];   /* want, space-separated */
+    const char *acr;                    /* the acr_values entry the session met, or NULL */
 };
 
 /* Sends the browser to sign in (again) and come back. */
@@ -1013,19 +1084,23 @@ session_imported(const Authd__V1__Session *s)
  */
 static int
 authz_user(struct authz *z, const Authd__V1__AuthorizeRequest *req,
-           const Authd__V1__ClientContext *p, const struct authz_req *q,
+           const Authd__V1__ClientContext *p, struct authz_req *q,
            Authd__Storage__SessionRecord **s, Authd__Storage__UserRecord **u)
 {
+    int asked = 0;
     int r = account_session_active(z->a, req->session_token, s, u);
     if (r == AUTHD_ERR_UNAUTHENTICATED) {
         if (q->prompt & OAUTH_PROMPT_NONE)
             return authz_error(z, "login_required", "the user is not signed in");
-        int fresh = (q->prompt & OAUTH_PROMPT_LOGIN) || req->max_age >= 0 ||
+        acr_values_met(p->acr_values, NULL, 0, &asked);
+        int fresh = (q->prompt & OAUTH_PROMPT_LOGIN) || req->max_age >= 0 || asked ||
                     (p->auth_after != NULL && p->auth_after[0] != '\0');
         return fresh ? authz_fresh_login(z, NULL) : authz_login(z);
     }
     if (r != AUTHD_OK)
         return r;
+    const Authd__V1__Session *ss = (*s)->session;
+    q->acr = acr_values_met(p->acr_values, ss->amr, ss->n_amr, &asked);
     int64_t auth_time = (*s)->session->auth_time, after;
     char old[AUTH_AFTER_TAG_LEN + 1], tag[AUTH_AFTER_TAG_LEN + 1];
     parse_auth_after(p->auth_after, &after, old);
@@ -1036,6 +1111,11 @@ authz_user(struct authz *z, const Authd__V1__AuthorizeRequest *req,
         (after > 0 && auth_time < after - AUTH_AFTER_SKEW) ||
         (old[0] != '\0' && strcmp(old, tag) == 0) ||
         ((req->max_age >= 0 || after > 0 || old[0] != '\0') && session_imported((*s)->session));
+    /* acr_values (voluntary claims, OIDC Core §5.5.1.1) not met: one new sign-in is asked for,
+     * as for max_age; a session signed in since that request (after) is taken as it is, its
+     * acr what it achieved, so a user without a key is not sent round for ever. */
+    if (asked && q->acr == NULL && after == 0 && old[0] == '\0')
+        stale = 1;
     if (!stale)
         return AUTHD_OK;
     if (q->prompt & OAUTH_PROMPT_NONE)
@@ -1128,7 +1208,7 @@ oauth_authorize(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMess
         goto out;
     /* Step 5: the answer. */
     if (strcmp(q.grant, "authorization_code") == 0)
-        r = authz_code(&z, p, crec->client->id, s->session, q.scope);
+        r = authz_code(&z, p, crec->client->id, s->session, q.scope, q.acr);
     else
         r = authz_token(&z, crec->client, q.gs, u->user, s->session, q.scope);
 out:
@@ -1340,6 +1420,7 @@ code_step(struct authd *a, struct store_txn *txn, void *arg)
     is->scope = c->scope;
     is->amr = c->amr;
     is->n_amr = c->n_amr;
+    is->acr = c->acr;
     is->auth_time = c->auth_time;
     is->nonce = c->nonce;
     if ((r = issue_prepare(a, is)) != AUTHD_OK)

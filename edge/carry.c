@@ -8,7 +8,7 @@
 
 const char *const edge_carry_names[EDGE_CARRY_N] = {
     "client_id", "response_type",  "redirect_uri",          "state",      "scope",
-    "nonce",     "code_challenge", "code_challenge_method", "auth_after",
+    "nonce",     "code_challenge", "code_challenge_method", "auth_after", "acr_values",
 };
 
 static int
@@ -39,6 +39,7 @@ edge_carry_from_client(struct edge_carry *c, const Authd__V1__ClientContext *cc)
     c->v[6] = cc->code_challenge;
     c->v[7] = cc->code_challenge_method;
     c->v[8] = cc->auth_after;
+    c->v[9] = cc->acr_values;
 }
 
 void
@@ -56,6 +57,7 @@ edge_carry_to_client(const struct edge_carry *c, Authd__V1__ClientContext *cc)
     cc->code_challenge = v[6];
     cc->code_challenge_method = v[7];
     cc->auth_after = v[8];
+    cc->acr_values = v[9];
 }
 
 int

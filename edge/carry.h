@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The OAuth parameters a browser flow was started with (client_id, response_type,
- * redirect_uri, state, scope, nonce, code_challenge, code_challenge_method), and auth_after when
- * authd asked for a fresh sign-in (prompt=login, max_age; see flow_oauth.c). They ride along as
+ * redirect_uri, state, scope, nonce, code_challenge, code_challenge_method, acr_values), and
+ * auth_after when authd asked for a fresh sign-in (prompt=login, max_age, acr_values; see
+ * flow_oauth.c). They ride along as
  * hidden form fields, go into authd's ClientContext so they survive the e-mail round trip, and
  * decide where the browser goes after a successful login or signup: /auth/authorize with them,
  * or / when there is no client_id. They are never interpreted here.
@@ -15,7 +16,7 @@
 #include "edge/form.h"
 #include "edge/page.h"
 
-#define EDGE_CARRY_N 9
+#define EDGE_CARRY_N 10
 #define EDGE_CARRY_AUTH_AFTER 8 /* the index of auth_after */
 
 /* Names, in ClientContext order. */

@@ -27,7 +27,7 @@
 static const char *const authorize_params[] = {
     "client_id",      "response_type",         "redirect_uri", "state",   "scope",   "nonce",
     "code_challenge", "code_challenge_method", "prompt",       "max_age", "request", "request_uri",
-    "auth_after",     "response_mode",
+    "auth_after",     "response_mode",         "acr_values",
 };
 #define AUTHORIZE_PARAMS_N (sizeof(authorize_params) / sizeof(authorize_params[0]))
 

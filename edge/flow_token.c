@@ -583,7 +583,10 @@ edge_flow_discovery(struct edge_req *r)
     /* What authd puts in ID tokens and userinfo (authd/svc_oauth.c, jwt_id_token). */
     jo_raw(&o, "claims_supported",
            "[\"sub\",\"iss\",\"aud\",\"azp\",\"exp\",\"iat\",\"auth_time\",\"nonce\",\"amr\","
-           "\"sid\",\"email\",\"email_verified\"]");
+           "\"sid\",\"acr\",\"email\",\"email_verified\"]");
+    /* OpenID EAP ACR values: a key sign-in (phr), a hardware-bound key (phrh); authd/svc_oauth.c.
+     */
+    jo_raw(&o, "acr_values_supported", "[\"phr\",\"phrh\"]");
     jo_raw(&o, "response_modes_supported", "[\"query\",\"fragment\"]");
     jo_bool(&o, "authorization_response_iss_parameter_supported", 1); /* RFC 9207 */
     jo_bool(&o, "request_parameter_supported", 0);

@@ -17,11 +17,13 @@
 
 #include <cmocka.h>
 
+#include "authd/account.h"
 #include "authd/callers.h"
 #include "authd/v1/oauth.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "common/err.h"
 #include "common/metrics.h"
+#include "common/secret.h"
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
 
@@ -92,6 +94,8 @@ static int64_t max_age = -1;
 /* The carried auth_after ("" none) and the request / request_uri flags of the next calls. */
 static const char *auth_after = "";
 static int request_given, request_uri_given;
+/* The acr_values of the next authorize() calls ("" none). */
+static const char *acr_values = "";
 
 /* OAuth.Authorize (as the edge) for response_type=code; *out is the caller's. */
 static void
@@ -108,6 +112,7 @@ authorize(struct svc_fx *f, const char *token, const char *client_id, const char
     p.scope = (char *)scope;
     p.state = "st4te";
     p.auth_after = (char *)auth_after;
+    p.acr_values = (char *)acr_values;
     req.request_given = request_given;
     req.request_uri_given = request_uri_given;
     req.session_token = (char *)token;
@@ -1247,6 +1252,106 @@ setup(void **state)
     return svc_fx_setup(state);
 }
 
+/* A session of the user whose e-mail is email signed in as amr says (a key sign-in: the
+ * WebAuthn service opens such sessions); its token into token (256 bytes). */
+static void
+session_with_amr(struct svc_fx *f, const char *email, const char *const *amr, size_t n, char *token)
+{
+    Authd__Storage__UserRecord *rec = NULL;
+    Authd__Storage__SessionRecord *s = NULL;
+    struct token t;
+    const struct session_spec spec = {1, 0, amr, n, 0};
+    assert_int_equal(account_user_by_email(&f->a, NULL, 0, email, &rec), AUTHD_OK);
+    assert_int_equal(account_session_create(&f->a, NULL, rec->user, SVC_IP, "test", &spec, &t, &s),
+                     AUTHD_OK);
+    snprintf(token, 256, "%s", t.text);
+    token_wipe(&t);
+    rpc_msg_free(&s->base);
+    rpc_msg_free(&rec->base);
+}
+
+/* The decoded payload of a JWT into out (4096 bytes). */
+static void
+jwt_payload(const char *jwt, char *out)
+{
+    const char *p = strchr(jwt, '.');
+    assert_non_null(p);
+    size_t len = strcspn(p + 1, ".");
+    long n = secret_b64url_decode(p + 1, len, (uint8_t *)out, 4095);
+    assert_true(n > 0);
+    out[n] = '\0';
+}
+
+/*
+ * acr (OpenID EAP ACR values): an ID token of a key sign-in says phrh (a hardware key) or phr
+ * (a synced passkey); acr_values asking for one the session does not meet asks for a new
+ * sign-in once (login_required with prompt=none), as max_age does, and the first value met is
+ * the ID token's acr.
+ */
+static void
+test_acr_values(void **state)
+{
+    struct svc_fx *f = *state;
+    static const char *const hwk[] = {"pwd", "hwk", "mfa"};
+    static const char *const swk[] = {"swk", "mfa"};
+    Authd__V1__AuthorizeResponse *a = NULL;
+    char pwd[256], hard[256], synced[256], again[256], idt[4096], claims[4096], after[64];
+    int authenticated = 0;
+
+    signed_in(f, "acr@example.com", pwd);
+    session_with_amr(f, "acr@example.com", hwk, 3, hard);
+    session_with_amr(f, "acr@example.com", swk, 2, synced);
+    put_client(f, "app", 1);
+    /* No acr_values: the acr a key sign-in achieved; a password alone has none. */
+    id_token(f, hard, "app", idt);
+    jwt_payload(idt, claims);
+    assert_non_null(strstr(claims, "\"acr\":\"phrh\""));
+    assert_non_null(strstr(claims, "\"amr\":[\"pwd\",\"hwk\",\"mfa\"]"));
+    id_token(f, synced, "app", idt);
+    jwt_payload(idt, claims);
+    assert_non_null(strstr(claims, "\"acr\":\"phr\""));
+    id_token(f, pwd, "app", idt);
+    jwt_payload(idt, claims);
+    assert_null(strstr(claims, "\"acr\""));
+    /* Asked for and met: the value asked for, in the relying party's order. */
+    acr_values = "phr";
+    id_token(f, hard, "app", idt);
+    jwt_payload(idt, claims);
+    assert_non_null(strstr(claims, "\"acr\":\"phr\""));
+    acr_values = "urn:other phrh phr";
+    id_token(f, synced, "app", idt);
+    jwt_payload(idt, claims);
+    assert_non_null(strstr(claims, "\"acr\":\"phr\""));
+    /* Not met: a new sign-in, or login_required without a page. */
+    acr_values = "phrh";
+    authorize(f, synced, "app", "openid", "none", 0, 0, &a);
+    assert_string_equal(a->error, "login_required");
+    rpc_msg_free(&a->base);
+    acr_values = "phr";
+    authorize(f, pwd, "app", "openid", "", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__LOGIN);
+    assert_true(a->auth_after[0] != '\0');
+    snprintf(after, sizeof(after), "%s", a->auth_after);
+    rpc_msg_free(&a->base);
+    /* Only values authd does not know: as without acr_values. */
+    acr_values = "urn:example:loa:2";
+    authorize(f, pwd, "app", "openid", "none", 0, 0, &a);
+    assert_int_equal(a->next, AUTHD__V1__AUTHORIZE_RESPONSE__NEXT__REDIRECT);
+    assert_string_equal(a->error, "");
+    rpc_msg_free(&a->base);
+    /* Back from that sign-in with a password again: served once, no acr (voluntary claim). */
+    acr_values = "phr";
+    auth_after = after;
+    svc_fake_now += 1;
+    assert_int_equal(svc_login(f, "acr@example.com", SVC_PASSWORD, again, &authenticated, NULL),
+                     AUTHD_OK);
+    id_token(f, again, "app", idt);
+    jwt_payload(idt, claims);
+    assert_null(strstr(claims, "\"acr\""));
+    auth_after = "";
+    acr_values = "";
+}
+
 int
 main(void)
 {
@@ -1260,6 +1365,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refresh_token_expires, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_max_age, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_fresh_login, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_acr_values, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_request_objects_refused, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_offline_survives_logout, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_session_bound_lifetime_is_real, setup,

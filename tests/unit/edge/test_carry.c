@@ -40,7 +40,7 @@ test_next_with_client_is_authorize(void **state)
     struct form *f = NULL;
     const char *q = "client_id=app&response_type=code&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
                     "&state=a+b%26c&scope=openid%20email&other=x&code_challenge=abc-_"
-                    "&code_challenge_method=S256&nonce=n&auth_after=1700000000";
+                    "&code_challenge_method=S256&nonce=n&auth_after=1700000000&acr_values=phr";
     assert_int_equal(form_parse(q, strlen(q), &f), AUTHD_OK);
     struct edge_carry c;
     edge_carry_from_form(&c, f);
@@ -51,7 +51,7 @@ test_next_with_client_is_authorize(void **state)
     assert_string_equal(b.data, "/auth/authorize?client_id=app&response_type=code"
                                 "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=a%20b%26c"
                                 "&scope=openid%20email&nonce=n&code_challenge=abc-_"
-                                "&code_challenge_method=S256&auth_after=1700000000");
+                                "&code_challenge_method=S256&auth_after=1700000000&acr_values=phr");
     buf_free(&b);
 
     /* the same values survive a trip through authd's ClientContext */
@@ -61,6 +61,7 @@ test_next_with_client_is_authorize(void **state)
     assert_string_equal(cc.state, "a b&c");
     assert_string_equal(cc.code_challenge_method, "S256");
     assert_string_equal(cc.auth_after, "1700000000");
+    assert_string_equal(cc.acr_values, "phr");
     struct edge_carry back;
     edge_carry_from_client(&back, &cc);
     for (int i = 0; i < EDGE_CARRY_N; i++)
