@@ -57,6 +57,7 @@ set_oauth(struct edge_http_err *out, int err)
     case AUTHD_ERR_INACTIVE:
     case AUTHD_ERR_WRONG_CODE:
     case AUTHD_ERR_SECOND_FACTOR_REQUIRED:
+    case AUTHD_ERR_KEY_REFUSED:
         error = "invalid_grant";
         break;
     case AUTHD_ERR_PERMISSION_DENIED:
@@ -81,6 +82,7 @@ set_oauth(struct edge_http_err *out, int err)
     case AUTHD_ERR_ALREADY_ENABLED:
     case AUTHD_ERR_NOT_REQUESTED:
     case AUTHD_ERR_NOT_ENABLED:
+    case AUTHD_ERR_FAILED_PRECONDITION:
         break;
     case AUTHD_ERR_UNAVAILABLE:
     case AUTHD_ERR_DEADLINE:
@@ -179,6 +181,17 @@ edge_http_err_map(int err, struct edge_http_err *out)
         out->status = 409;
         set_message(out, "An account with this e-mail already exists");
         set_api(out, 409, "already_exists");
+        break;
+    case AUTHD_ERR_KEY_REFUSED:
+        /* A passkey's answer failed authd's checks (passkey.c adds authd's reason). */
+        out->status = 400;
+        set_message(out, "Your passkey or security key was refused");
+        set_api(out, 400, "key_refused");
+        break;
+    case AUTHD_ERR_FAILED_PRECONDITION:
+        out->status = 409;
+        set_message(out, "This is not possible now");
+        set_api(out, 409, "failed_precondition");
         break;
     default:
         out->status = 500;

@@ -58,7 +58,7 @@ reason_is(const struct rpc_status *st, const char *reason)
 int
 edge_passkey_refused(int err, const struct rpc_status *st)
 {
-    return err != AUTHD_OK && reason_is(st, "key_refused");
+    return err == AUTHD_ERR_KEY_REFUSED || (err != AUTHD_OK && reason_is(st, "key_refused"));
 }
 
 /* authd's status message as a sentence (first letter upper-cased, a full stop), or fallback. */
@@ -83,25 +83,25 @@ edge_passkey_err_map(const struct edge_req *r, int err, const struct rpc_status 
                      struct edge_http_err *he)
 {
     if (edge_passkey_refused(err, st)) {
-        edge_http_err_map(AUTHD_ERR_WRONG_CODE, he);
-        he->status = 400;
-        he->api_status = 400;
-        snprintf(he->api_error, sizeof(he->api_error), "key_refused");
-        he->unexpected = 0;
+        edge_http_err_map(AUTHD_ERR_KEY_REFUSED, he);
         authd_words(st, "Your passkey or security key was refused: ", "try again.", he->message,
                     sizeof(he->message));
         return;
     }
-    if (err != AUTHD_OK && reason_is(st, "failed_precondition")) {
-        edge_http_err_map(AUTHD_ERR_NOT_ENABLED, he);
-        he->status = 409;
-        he->api_status = 409;
-        snprintf(he->api_error, sizeof(he->api_error), "failed_precondition");
-        he->unexpected = 0;
+    if (err == AUTHD_ERR_FAILED_PRECONDITION ||
+        (err != AUTHD_OK && reason_is(st, "failed_precondition"))) {
+        edge_http_err_map(AUTHD_ERR_FAILED_PRECONDITION, he);
         authd_words(st, "", "Passkeys cannot be used here.", he->message, sizeof(he->message));
         return;
     }
     edge_req_err_map(r, err, he);
+    /* Input refusals of a ceremony (a response authd cannot read, a name outside the rule, a key
+     * registered already, one that is gone) say authd's reason rather than the generic words
+     * ("An account with this e-mail already exists" would be wrong here). */
+    if ((err == AUTHD_ERR_INVALID_ARGUMENT || err == AUTHD_ERR_TOO_LARGE ||
+         err == AUTHD_ERR_ALREADY_EXISTS || err == AUTHD_ERR_NOT_FOUND) &&
+        st != NULL && st->message[0] != '\0')
+        authd_words(st, "", "", he->message, sizeof(he->message));
 }
 
 const char *

@@ -15,6 +15,9 @@
      user's passkeys in a field with autocomplete="... webauthn") when the browser has it. */
 'use strict';
 (function () {
+  // Once per page, however many pages of ours put the script tag in.
+  if (document.documentElement.hasAttribute('data-pages-js')) return;
+  document.documentElement.setAttribute('data-pages-js', '');
   function textOf(el) {
     if (el.tagName === 'OL' || el.tagName === 'UL') {
       return Array.from(el.querySelectorAll('li'), function (li) {

@@ -62,6 +62,25 @@ test_tokens_and_input(void **state)
     assert_string_equal(he.message, "The password does not meet the policy");
 }
 
+/* authd's WebAuthn refusals: the user's to act on, never "something went wrong". */
+static void
+test_passkeys(void **state)
+{
+    (void)state;
+    struct edge_http_err he = map(AUTHD_ERR_KEY_REFUSED);
+    assert_int_equal(he.status, 400);
+    assert_int_equal(he.api_status, 400);
+    assert_string_equal(he.api_error, "key_refused");
+    assert_string_equal(he.message, "Your passkey or security key was refused");
+    assert_false(he.unexpected);
+    assert_string_equal(he.oauth_error, "invalid_grant");
+    he = map(AUTHD_ERR_FAILED_PRECONDITION);
+    assert_int_equal(he.status, 409);
+    assert_int_equal(he.api_status, 409);
+    assert_string_equal(he.api_error, "failed_precondition");
+    assert_false(he.unexpected);
+}
+
 static void
 test_availability_and_others(void **state)
 {
@@ -283,6 +302,7 @@ main(void)
         cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_tokens_and_input),
         cmocka_unit_test(test_availability_and_others),
+        cmocka_unit_test(test_passkeys),
         cmocka_unit_test(test_two_factor),
         cmocka_unit_test(test_api_mapping),
         cmocka_unit_test(test_oauth_mapping),
