@@ -20,6 +20,7 @@
 #include "authd/records.h"
 #include "authd/roles.h"
 #include "authd/throttle.h"
+#include "authd/webauthn_store.h"
 
 #define CFG_MAX_STR 1024
 #define CFG_MAX_HEADERS 32
@@ -103,6 +104,8 @@ config_validate(struct rpc_ctx *ctx, const Authd__V1__AuthConfig *c)
             }
         }
     }
+    if (bad == NULL)
+        bad = webauthn_config_check(c->webauthn);
     if (bad != NULL) {
         rpc_ctx_set_message(ctx, bad);
         return AUTHD_ERR_INVALID_ARGUMENT;
@@ -148,8 +151,14 @@ admin_put_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
     int r = config_validate(ctx, req);
     if (r != AUTHD_OK)
         goto out;
-    /* passwordPolicy is read-only: a put's copy of it is never stored. */
-    Authd__V1__AuthConfig stored = *req;
+    /* What is stored is the request with its origins serialised (webauthn.origins are compared
+     * byte for byte with what browsers send); passwordPolicy is read-only, never stored. */
+    Authd__V1__AuthConfig *copy = rec_copy(ctx, reqm);
+    if (copy == NULL || webauthn_origins_normalise(ctx, copy) != AUTHD_OK) {
+        r = AUTHD_ERR_NOMEM;
+        goto out;
+    }
+    Authd__V1__AuthConfig stored = *copy;
     stored.password_policy = NULL;
     rec.auth_config = &stored;
     b = store_batch_new();
@@ -159,14 +168,11 @@ admin_put_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
     store_batch_free(b);
     if (r != AUTHD_OK)
         goto out;
-    authd_cfg_apply(a, req);
-    Authd__V1__AuthConfig *copy = rec_copy(ctx, reqm);
-    if (copy == NULL) {
-        r = AUTHD_ERR_NOMEM;
-        goto out;
-    }
+    authd_cfg_apply(a, &stored);
     *resp = *copy;
     r = set_password_policy(ctx, resp);
+    if (r == AUTHD_OK)
+        r = webauthn_config_answer(ctx, resp);
 out:
     ev.outcome = r == AUTHD_OK ? AUDIT_SUCCESS : AUDIT_FAILURE;
     audit_emit(ctx, &ev);
@@ -198,6 +204,8 @@ admin_get_auth_config(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
     rpc_msg_free(&rec->base);
     if (r == AUTHD_OK)
         r = set_password_policy(ctx, resp);
+    if (r == AUTHD_OK)
+        r = webauthn_config_answer(ctx, resp);
     return r;
 }
 

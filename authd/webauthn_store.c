@@ -176,6 +176,20 @@ webauthn_config_check(const Authd__V1__WebAuthnConfig *w)
 }
 
 int
+webauthn_origins_normalise(struct rpc_ctx *ctx, Authd__V1__AuthConfig *c)
+{
+    Authd__V1__WebAuthnConfig *w = c->webauthn;
+    for (size_t i = 0; w != NULL && i < w->n_origins; i++) {
+        char norm[ORIGIN_MAX + 1];
+        if (origin_normalise(w->origins[i], norm, sizeof(norm)) != NULL)
+            continue; /* webauthn_config_check refused it before */
+        if (strcmp(norm, w->origins[i]) != 0 && (w->origins[i] = rpc_ctx_strdup(ctx, norm)) == NULL)
+            return AUTHD_ERR_NOMEM;
+    }
+    return AUTHD_OK;
+}
+
+int
 webauthn_config_answer(struct rpc_ctx *ctx, Authd__V1__AuthConfig *answer)
 {
     Authd__V1__WebAuthnConfig *w = answer->webauthn;

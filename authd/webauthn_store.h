@@ -56,6 +56,13 @@ void webauthn_cfg_from_config(const Authd__V1__AuthConfig *c, struct authd_webau
 const char *webauthn_config_check(const Authd__V1__WebAuthnConfig *w);
 
 /*
+ * Replaces each of c's webauthn.origins (checked by webauthn_config_check) by its serialisation
+ * (origin_normalise: "HTTPS://Login.Example.com:443" is "https://login.example.com"), copied into
+ * ctx's arena. AUTHD_OK or AUTHD_ERR_NOMEM.
+ */
+int webauthn_origins_normalise(struct rpc_ctx *ctx, Authd__V1__AuthConfig *c);
+
+/*
  * Fills answer's webauthn block (when present) with the defaults of its absent fields, as
  * GetAuthConfig answers passwordPolicy: what authd uses. Arena memory of ctx. AUTHD_OK or NOMEM.
  */
