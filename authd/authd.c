@@ -220,6 +220,7 @@ authd_services(struct authd *a, struct rpc_service *svcs, size_t cap)
         {&authd__v1__two_factor__descriptor, authd_twofactor_methods, authd_twofactor_n_methods, a},
         {&authd__v1__client_admin__descriptor, authd_clients_methods, authd_clients_n_methods, a},
         {&authd__v1__oauth__descriptor, authd_oauth_methods, authd_oauth_n_methods, a},
+        {&authd__v1__web_authn__descriptor, authd_webauthn_methods, authd_webauthn_n_methods, a},
         {&grpc__health__v1__health__descriptor, authd_health_methods, authd_health_n_methods, a},
     };
     size_t n = sizeof(all) / sizeof(all[0]);

@@ -165,6 +165,8 @@ extern const struct rpc_method authd_oauth_methods[];
 extern const size_t authd_oauth_n_methods;
 extern const struct rpc_method authd_clients_methods[];
 extern const size_t authd_clients_n_methods;
+extern const struct rpc_method authd_webauthn_methods[];
+extern const size_t authd_webauthn_n_methods;
 extern const struct rpc_method authd_health_methods[];
 extern const size_t authd_health_n_methods;
 

@@ -27,7 +27,7 @@ import requests
 
 from conftest import (AUTHD, FAST_ARGON2, Authd, Edge, admin_pb2, common_pb2, csrf_of,
                       grpc_reason, health_pb2, new_session, sessions_pb2, signup_pb2, users_pb2)
-from authd.v1 import oauth_pb2, twofactor_pb2  # noqa: E402
+from authd.v1 import oauth_pb2, twofactor_pb2, webauthn_pb2  # noqa: E402
 
 E, A, S = "edge", "admin", "service"
 ROLES = (E, A, S)
@@ -60,11 +60,16 @@ EXPECT = {
         "UserInfo": {E, S}, "Jwks": {E, A, S}, "EndSession": {E},
         "CheckOrigin": {E},
     },
+    "authd.v1.WebAuthn": {
+        "ListCredentials": {E}, "BeginRegistration": {E}, "FinishRegistration": {E},
+        "BeginAssertion": {E}, "FinishAssertion": {E}, "RenameCredential": {E},
+        "RemoveCredential": {E},
+    },
     "grpc.health.v1.Health": {"Check": OPEN, "Watch": OPEN},
 }
 
 SERVICE_MODULES = (users_pb2, sessions_pb2, signup_pb2, admin_pb2, twofactor_pb2, oauth_pb2,
-                   health_pb2)
+                   webauthn_pb2, health_pb2)
 
 
 def served_methods():

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "authd/account.h"
 #include "authd/callers.h"
@@ -24,8 +25,10 @@
 #include "authd/sweeper.h"
 #include "authd/v1/admin.pb-c.h"
 #include "authd/v1/users.pb-c.h"
+#include "authd/v1/webauthn.pb-c.h"
 #include "authd/webauthn_store.h"
 #include "common/err.h"
+#include "common/secret.h"
 #include "proto/rpc.h"
 #include "tests/unit/authd/svc_fixture.h"
 
@@ -524,6 +527,401 @@ test_config_defaults(void **state)
     assert_string_equal(c.rp_name, "Example Inc.");
 }
 
+/* ---- PutAuthConfig ----------------------------------------------------------------------------
+ */
+
+/* Admin.PutAuthConfig (as admin) of a config whose webauthn block is w; the answer into *out
+ * (may be NULL; rpc_msg_free). */
+static int
+put_webauthn(struct svc_fx *f, Authd__V1__WebAuthnConfig *w, Authd__V1__AuthConfig **out,
+             struct rpc_status *st)
+{
+    Authd__V1__AuthConfig c = AUTHD__V1__AUTH_CONFIG__INIT;
+    ProtobufCMessage *resp = NULL;
+    c.webauthn = w;
+    int r = svc_call(f, ROLE_ADMIN, "Admin", "PutAuthConfig", &c.base, &resp, st);
+    if (out != NULL)
+        *out = (Authd__V1__AuthConfig *)resp;
+    else
+        rpc_msg_free(resp);
+    return r;
+}
+
+/* Passkeys on for rpId example.com from https://login.example.com (reauthSeconds reauth). */
+static void
+configure(struct svc_fx *f, int reauth)
+{
+    Authd__V1__WebAuthnConfig w = AUTHD__V1__WEB_AUTHN_CONFIG__INIT;
+    char *origins[] = {"https://login.example.com"};
+    w.rp_id = "example.com";
+    w.origins = origins;
+    w.n_origins = 1;
+    w.reauth_seconds = reauth;
+    assert_int_equal(put_webauthn(f, &w, NULL, NULL), AUTHD_OK);
+}
+
+static void
+test_put_auth_config(void **state)
+{
+    struct svc_fx *f = *state;
+    Authd__V1__WebAuthnConfig w = AUTHD__V1__WEB_AUTHN_CONFIG__INIT;
+    Authd__V1__AuthConfig *got = NULL;
+    struct rpc_status st;
+    char *bad[] = {"https://evil.example.org"};
+    char *origins[] = {"HTTPS://Login.Example.COM:443", "http://localhost:8080"};
+
+    w.rp_id = "example.com";
+    w.origins = bad;
+    w.n_origins = 1;
+    assert_int_equal(put_webauthn(f, &w, NULL, &st), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(st.message, "webauthn.origins"));
+    /* Nothing was stored: passkeys stay off. */
+    struct authd_webauthn c;
+    assert_int_equal(webauthn_config(&f->a, NULL, &c), AUTHD_ERR_FAILED_PRECONDITION);
+
+    /* An origin is stored as browsers send it; localhost is not under example.com. */
+    w.origins = origins;
+    w.n_origins = 2;
+    assert_int_equal(put_webauthn(f, &w, NULL, &st), AUTHD_ERR_INVALID_ARGUMENT);
+    w.n_origins = 1;
+    assert_int_equal(put_webauthn(f, &w, &got, NULL), AUTHD_OK);
+    assert_non_null(got->webauthn);
+    assert_int_equal(got->webauthn->n_origins, 1);
+    assert_string_equal(got->webauthn->origins[0], "https://login.example.com");
+    /* The defaults are answered, as passwordPolicy is. */
+    assert_string_equal(got->webauthn->user_verification, "preferred");
+    assert_int_equal(got->webauthn->timeout, 300);
+    assert_int_equal(got->webauthn->reauth_seconds, 600);
+    assert_non_null(got->webauthn->passwordless);
+    assert_true(got->webauthn->passwordless->value);
+    rpc_msg_free(&got->base);
+    Authd__V1__GetAuthConfigRequest greq = AUTHD__V1__GET_AUTH_CONFIG_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "Admin", "GetAuthConfig", &greq.base, &resp, NULL),
+                     AUTHD_OK);
+    got = (Authd__V1__AuthConfig *)resp;
+    assert_string_equal(got->webauthn->origins[0], "https://login.example.com");
+    assert_int_equal(got->webauthn->timeout, 300);
+    rpc_msg_free(resp);
+    assert_int_equal(webauthn_config(&f->a, NULL, &c), AUTHD_OK);
+    assert_string_equal(c.origins[0], "https://login.example.com");
+
+    w.reauth_seconds = 30;
+    assert_int_equal(put_webauthn(f, &w, NULL, &st), AUTHD_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(st.message, "reauthSeconds"));
+}
+
+/* ---- the service ------------------------------------------------------------------------------
+ */
+
+/* A signed-in user (an authenticated session, its token into token; id into id). */
+static void
+signed_in(struct svc_fx *f, const char *email, char *id, char *token)
+{
+    int authenticated = 0;
+    svc_user_create(f, email, SVC_PASSWORD, id);
+    assert_int_equal(svc_login(f, email, SVC_PASSWORD, token, &authenticated, NULL), AUTHD_OK);
+    assert_true(authenticated);
+}
+
+/* The API's id (base64url) of a test key cid, into out (64 bytes). */
+static void
+api_id(const char *cid, char *out)
+{
+    secret_b64url_encode((const uint8_t *)cid, strlen(cid), out);
+}
+
+static int
+list_keys(struct svc_fx *f, const char *token, Authd__V1__WebAuthnCredentialList **out)
+{
+    Authd__V1__ListCredentialsRequest req = AUTHD__V1__LIST_CREDENTIALS_REQUEST__INIT;
+    req.session_token = (char *)token;
+    return svc_call(f, ROLE_EDGE, "WebAuthn", "ListCredentials", &req.base,
+                    (ProtobufCMessage **)out, NULL);
+}
+
+static int
+remove_key(struct svc_fx *f, const char *token, const char *cid, const char *code,
+           const char *recovery, struct rpc_status *st)
+{
+    Authd__V1__RemoveCredentialRequest req = AUTHD__V1__REMOVE_CREDENTIAL_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char id[64];
+    api_id(cid, id);
+    req.session_token = (char *)token;
+    req.credential_id = id;
+    req.code = (char *)(code ? code : "");
+    req.recovery_code = (char *)(recovery ? recovery : "");
+    req.client_ip = SVC_IP;
+    int r = svc_call(f, ROLE_EDGE, "WebAuthn", "RemoveCredential", &req.base, &resp, st);
+    rpc_msg_free(resp);
+    return r;
+}
+
+static void
+test_not_configured(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], token[256];
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+    static const char *const methods[] = {"ListCredentials",    "BeginRegistration",
+                                          "FinishRegistration", "RenameCredential",
+                                          "RemoveCredential",   NULL};
+
+    signed_in(f, "off@example.com", id, token);
+    Authd__V1__ListCredentialsRequest req = AUTHD__V1__LIST_CREDENTIALS_REQUEST__INIT;
+    req.session_token = token;
+    for (size_t i = 0; methods[i] != NULL; i++) {
+        /* Every method's request starts with session_token: the same bytes decode as each. */
+        const ProtobufCServiceDescriptor *d = &authd__v1__web_authn__descriptor;
+        const ProtobufCMethodDescriptor *m =
+            protobuf_c_service_descriptor_get_method_by_name(d, methods[i]);
+        assert_non_null(m);
+        ProtobufCMessage *in = calloc(1, m->input->sizeof_message);
+        assert_non_null(in);
+        protobuf_c_message_init(m->input, in);
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field_by_name(m->input, "session_token");
+        char *tp = token;
+        memcpy((char *)in + fd->offset, &tp, sizeof(tp));
+        assert_int_equal(svc_call(f, ROLE_EDGE, "WebAuthn", methods[i], in, &resp, &st),
+                         AUTHD_ERR_FAILED_PRECONDITION);
+        assert_string_equal(st.message, WEBAUTHN_NOT_CONFIGURED);
+        free(in);
+    }
+    (void)req;
+}
+
+static void
+test_begin_registration_options(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], token[256], kid[64];
+    ProtobufCMessage *resp = NULL;
+
+    configure(f, 0);
+    signed_in(f, "opts@example.com", id, token);
+    add_key(f, id, "key-1");
+    Authd__V1__BeginRegistrationRequest req = AUTHD__V1__BEGIN_REGISTRATION_REQUEST__INIT;
+    req.session_token = token;
+    req.passkey = 1;
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "WebAuthn", "BeginRegistration", &req.base, &resp, NULL), AUTHD_OK);
+    const Authd__V1__CeremonyResponse *c = (const void *)resp;
+    assert_int_equal(strlen(c->ceremony_id), WEBAUTHN_CEREMONY_ID_LEN);
+    assert_int_equal(c->expires_at, svc_fake_now + 300);
+    json_error_t jerr;
+    json_t *o = json_loads(c->options_json, 0, &jerr);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "rp"), "id")),
+                        "example.com");
+    json_t *user = json_object_get(o, "user");
+    char uid[128];
+    secret_b64url_encode((const uint8_t *)id, strlen(id), uid);
+    assert_string_equal(json_string_value(json_object_get(user, "id")), uid);
+    assert_string_equal(json_string_value(json_object_get(user, "name")), "opts@example.com");
+    uint8_t challenge[64];
+    const char *ch = json_string_value(json_object_get(o, "challenge"));
+    assert_int_equal(secret_b64url_decode(ch, strlen(ch), challenge, sizeof(challenge)), 32);
+    json_t *params = json_object_get(o, "pubKeyCredParams");
+    assert_int_equal(json_array_size(params), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(params, 0), "alg")), -7);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(params, 1), "alg")), -8);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(params, 2), "alg")), -257);
+    assert_int_equal(json_integer_value(json_object_get(o, "timeout")), 300000);
+    json_t *ex = json_object_get(o, "excludeCredentials");
+    assert_int_equal(json_array_size(ex), 1);
+    api_id("key-1", kid);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ex, 0), "id")), kid);
+    json_t *sel = json_object_get(o, "authenticatorSelection");
+    assert_string_equal(json_string_value(json_object_get(sel, "residentKey")), "required");
+    assert_true(json_is_true(json_object_get(sel, "requireResidentKey")));
+    assert_string_equal(json_string_value(json_object_get(sel, "userVerification")), "preferred");
+    assert_string_equal(json_string_value(json_object_get(o, "attestation")), "none");
+    assert_true(json_is_true(json_object_get(json_object_get(o, "extensions"), "credProps")));
+    json_decref(o);
+    rpc_msg_free(resp);
+
+    /* A security key: no resident key asked for. */
+    req.passkey = 0;
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "WebAuthn", "BeginRegistration", &req.base, &resp, NULL), AUTHD_OK);
+    o = json_loads(((Authd__V1__CeremonyResponse *)resp)->options_json, 0, &jerr);
+    sel = json_object_get(o, "authenticatorSelection");
+    assert_string_equal(json_string_value(json_object_get(sel, "residentKey")), "discouraged");
+    assert_true(json_is_false(json_object_get(sel, "requireResidentKey")));
+    json_decref(o);
+    rpc_msg_free(resp);
+
+    /* Sixteen keys: no seventeenth. */
+    for (int i = 2; i <= WEBAUTHN_KEYS_MAX; i++) {
+        char cid[32];
+        snprintf(cid, sizeof(cid), "key-%d", i);
+        add_key(f, id, cid);
+    }
+    struct rpc_status st;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "WebAuthn", "BeginRegistration", &req.base, &resp, &st),
+                     AUTHD_ERR_FAILED_PRECONDITION);
+    assert_non_null(strstr(st.message, "16"));
+}
+
+static void
+test_finish_needs_its_ceremony(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], token[256], other[256], id2[64];
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    configure(f, 0);
+    signed_in(f, "fin@example.com", id, token);
+    signed_in(f, "fin2@example.com", id2, other);
+    Authd__V1__BeginRegistrationRequest b = AUTHD__V1__BEGIN_REGISTRATION_REQUEST__INIT;
+    b.session_token = token;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "WebAuthn", "BeginRegistration", &b.base, &resp, NULL),
+                     AUTHD_OK);
+    char cer[64];
+    snprintf(cer, sizeof(cer), "%s", ((Authd__V1__CeremonyResponse *)resp)->ceremony_id);
+    rpc_msg_free(resp);
+    Authd__V1__FinishRegistrationRequest req = AUTHD__V1__FINISH_REGISTRATION_REQUEST__INIT;
+    req.session_token = other; /* another user's session */
+    req.ceremony_id = cer;
+    req.credential_json = "{}";
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "WebAuthn", "FinishRegistration", &req.base, &resp, &st),
+        AUTHD_ERR_KEY_REFUSED);
+    /* Its own session: the ceremony was not spent by the stranger; the malformed response is
+     * refused as such, and spends it. */
+    req.session_token = token;
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "WebAuthn", "FinishRegistration", &req.base, &resp, &st),
+        AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "WebAuthn", "FinishRegistration", &req.base, &resp, &st),
+        AUTHD_ERR_KEY_REFUSED);
+    /* Names are checked first. */
+    req.name = "tab\there";
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "WebAuthn", "FinishRegistration", &req.base, &resp, &st),
+        AUTHD_ERR_INVALID_ARGUMENT);
+}
+
+static void
+test_rename(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], token[256], kid[64], id2[64], token2[256];
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+    Authd__V1__WebAuthnCredentialList *l = NULL;
+
+    configure(f, 0);
+    signed_in(f, "ren@example.com", id, token);
+    signed_in(f, "ren2@example.com", id2, token2);
+    add_key(f, id, "key-r");
+    api_id("key-r", kid);
+    Authd__V1__RenameCredentialRequest req = AUTHD__V1__RENAME_CREDENTIAL_REQUEST__INIT;
+    req.session_token = token;
+    req.credential_id = kid;
+    static const char *const good[] = {
+        "Work laptop", "Clé USB", "🔑 YubiKey 5C",
+        "0123456789012345678901234567890123456789012345678901234567890123", NULL};
+    for (size_t i = 0; good[i] != NULL; i++) {
+        req.name = (char *)good[i];
+        assert_int_equal(
+            svc_call(f, ROLE_EDGE, "WebAuthn", "RenameCredential", &req.base, &resp, NULL),
+            AUTHD_OK);
+        l = (void *)resp;
+        assert_int_equal(l->n_credentials, 1);
+        assert_string_equal(l->credentials[0]->name, good[i]);
+        assert_string_equal(l->credentials[0]->id, kid);
+        rpc_msg_free(resp);
+    }
+    static const char *const bad[] = {
+        "",
+        "   ",
+        "line\nbreak",
+        "del\x7f",
+        "c1\xc2\x85",
+        "\xe2\x80\xae"
+        "evil",
+        "\xc0\xaf",
+        "\xed\xa0\x80",
+        "01234567890123456789012345678901234567890123456789012345678901234",
+        NULL};
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        req.name = (char *)bad[i];
+        assert_int_equal(
+            svc_call(f, ROLE_EDGE, "WebAuthn", "RenameCredential", &req.base, &resp, &st),
+            AUTHD_ERR_INVALID_ARGUMENT);
+    }
+    /* Another user's key is no key of this one. */
+    req.name = "mine";
+    req.session_token = token2;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "WebAuthn", "RenameCredential", &req.base, &resp, &st),
+                     AUTHD_ERR_NOT_FOUND);
+    assert_int_equal(list_keys(f, token, &l), AUTHD_OK);
+    assert_string_equal(l->credentials[0]->name, good[3]);
+    rpc_msg_free(&l->base);
+}
+
+/* Removing a key: a fresh sign-in is enough for any but the last factor; an old one needs a
+ * second factor; the last one always does, and then two-factor is off. */
+static void
+test_remove_rules(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], token[256], secret[64], recovery[32], code[16];
+    struct rpc_status st;
+    Authd__V1__TwoFactorStatus tf;
+    Authd__V1__WebAuthnCredentialList *l = NULL;
+    char user[ACCOUNT_MAX_ID + 1];
+
+    configure(f, 60);
+    signed_in(f, "rm@example.com", id, token);
+    svc_enrol_totp(f, token, secret, recovery);
+    add_key(f, id, "rm-1");
+    add_key(f, id, "rm-2");
+    add_key(f, id, "rm-3");
+    /* Fresh: no factor needed for a key that is not the last factor. */
+    assert_int_equal(remove_key(f, token, "rm-1", NULL, NULL, NULL), AUTHD_OK);
+    assert_int_equal(index_lookup(f, "rm-1", user), AUTHD_ERR_NOT_FOUND);
+    assert_int_equal(list_keys(f, token, &l), AUTHD_OK);
+    assert_int_equal(l->n_credentials, 2);
+    rpc_msg_free(&l->base);
+    /* Unknown: NOT_FOUND. */
+    assert_int_equal(remove_key(f, token, "rm-1", NULL, NULL, &st), AUTHD_ERR_NOT_FOUND);
+    /* 61 s later the sign-in is no longer fresh (reauthSeconds 60). */
+    svc_fake_now += 61;
+    assert_int_equal(remove_key(f, token, "rm-2", NULL, NULL, &st),
+                     AUTHD_ERR_SECOND_FACTOR_REQUIRED);
+    assert_int_equal(index_lookup(f, "rm-2", user), AUTHD_OK);
+    assert_int_equal(remove_key(f, token, "rm-2", "000000", NULL, &st), AUTHD_ERR_WRONG_CODE);
+    assert_int_equal(index_lookup(f, "rm-2", user), AUTHD_OK);
+    svc_totp(secret, svc_fake_now, code);
+    assert_int_equal(remove_key(f, token, "rm-2", code, NULL, NULL), AUTHD_OK);
+    assert_int_equal(index_lookup(f, "rm-2", user), AUTHD_ERR_NOT_FOUND);
+    /* A recovery code does too, once. */
+    assert_int_equal(remove_key(f, token, "rm-3", NULL, recovery, NULL), AUTHD_OK);
+    user_status(f, id, &tf);
+    assert_true(tf.enabled);
+    assert_true(tf.totp);
+    assert_int_equal(tf.passkeys, 0);
+    add_key(f, id, "rm-4");
+    assert_int_equal(remove_key(f, token, "rm-4", NULL, recovery, NULL), AUTHD_ERR_WRONG_CODE);
+
+    /* Keys only, one left: the last factor, never without a second factor, even fresh. */
+    char id2[64], token2[256];
+    signed_in(f, "last@example.com", id2, token2);
+    add_key(f, id2, "last-1");
+    assert_int_equal(remove_key(f, token2, "last-1", NULL, NULL, &st),
+                     AUTHD_ERR_SECOND_FACTOR_REQUIRED);
+    assert_non_null(strstr(st.message, "last"));
+    user_status(f, id2, &tf);
+    assert_true(tf.enabled);
+}
+
 int
 main(void)
 {
@@ -539,6 +937,14 @@ main(void)
         cmocka_unit_test_setup_teardown(test_keys_leave_with_user, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test(test_config_check),
         cmocka_unit_test_setup_teardown(test_config_defaults, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_put_auth_config, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_not_configured, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_begin_registration_options, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_finish_needs_its_ceremony, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rename, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_remove_rules, svc_fx_setup, svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
