@@ -73,15 +73,16 @@ class Fido2RP:
         self.credentials.append(auth_data.credential_data)
         return auth_data
 
-    def authenticate(self, challenge, response_json, user_verification=None):
-        """authenticate_complete on the response against the registered credentials; returns the
-        credential fido2 matched (by rawId)."""
+    def authenticate(self, challenge, response_json, user_verification=None, credentials=None):
+        """authenticate_complete on the response against credentials (default: every one
+        register() accepted); returns the credential fido2 matched (by rawId)."""
         _, state = self.server.authenticate_begin(challenge=challenge,
                                                   user_verification=user_verification)
         r = json.loads(response_json)
         resp = r["response"]
         return self.server.authenticate_complete(
-            state, self.credentials, unb64u(r["rawId"]),
+            state, self.credentials if credentials is None else credentials,
+            unb64u(r["rawId"]),
             ClientData(unb64u(resp["clientDataJSON"])),
             AuthenticatorData(unb64u(resp["authenticatorData"])), unb64u(resp["signature"]))
 
