@@ -5,6 +5,9 @@
  * key copied under another kid does not open. In memory the keys sit in one array behind a
  * rwlock: sign, verify and jwks read it; only rotation writes it. Rotations are serialised by
  * their own mutex, so key generation and the store write happen outside the rwlock.
+ * cjose makes the keys, exports their JWKs and verifies; signing is OpenSSL's EVP directly (the
+ * compact JWS written here, the key's signing context made once when the key is opened), so a
+ * token costs its signature and little else.
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "authd/signkeys.h"
@@ -17,6 +20,12 @@
 
 #include <cjose/cjose.h>
 #include <jansson.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "authd/authd.h"
 #include "common/err.h"
@@ -37,12 +46,19 @@
 #define SIGNKEYS_JWS_MAX 16384
 /* An ES256 signature is R || S, 32 bytes each: 86 base64url characters. */
 #define SIGNKEYS_ES256_SIG_B64 86
+/* The largest signature signkeys makes or a JWK member it reads (RSA up to 4096 bits). */
+#define SIGNKEYS_SIG_MAX 512
+/* The longest typ signkeys_sign_typ accepts (RFC 9068's "at+jwt", "JWT", ...). */
+#define SIGNKEYS_TYP_MAX 32
 
 struct signkey {
     char kid[SIGNKEYS_KID_MAX];
     char alg[SIGNKEYS_ALG_MAX];
-    cjose_jwk_t *jwk; /* private key; cjose_jwk_release frees it (OpenSSL clears the numbers) */
-    char *pub_json;   /* public JWK with kid, alg, use: the JWKS entry; immutable once made */
+    cjose_jwk_t *jwk;     /* private key; cjose_jwk_release frees it (OpenSSL clears the numbers) */
+    EVP_PKEY_CTX *signer; /* the same key as OpenSSL's signing context, EVP_PKEY_sign_init done
+                           * (RS256: PKCS #1 v1.5 with SHA-256): every signature signs with a
+                           * duplicate of it, never with it, so threads share it read-only */
+    char *pub_json;       /* public JWK with kid, alg, use: the JWKS entry; immutable once made */
     int64_t created_at;
     int64_t active_from; /* immutable: when it begins to sign (SigningKey.active_from) */
     int64_t retired_at;  /* when it stops signing (0: not retired; may be ahead of now) */
@@ -109,6 +125,7 @@ static void
 signkey_clear(struct signkey *sk)
 {
     cjose_jwk_release(sk->jwk);
+    EVP_PKEY_CTX_free(sk->signer); /* and its key, once no signature in flight holds it */
     free(sk->pub_json);
     memset(sk, 0, sizeof(*sk));
 }
@@ -235,6 +252,130 @@ out:
     return r;
 }
 
+/* The base64url member name of the JWK o as a new BIGNUM (secure: a private member; freed with
+ * BN_clear_free), or NULL when it is absent, empty or not base64url. The decoded bytes are wiped.
+ */
+static BIGNUM *
+jwk_bn(const json_t *o, const char *name, int secure)
+{
+    uint8_t raw[SIGNKEYS_SIG_MAX];
+    const char *v = json_string_value(json_object_get(o, name));
+    if (v == NULL)
+        return NULL;
+    long n = secret_b64url_decode(v, strlen(v), raw, sizeof(raw));
+    BIGNUM *bn = n > 0 ? (secure ? BN_secure_new() : BN_new()) : NULL;
+    if (bn != NULL && BN_bin2bn(raw, (int)n, bn) == NULL) {
+        BN_clear_free(bn);
+        bn = NULL;
+    }
+    secret_wipe(raw, sizeof(raw));
+    return bn;
+}
+
+/* Pushes the EC members of o (P-256: x and y, 32 bytes each; d) onto bld; *d receives the
+ * private scalar (the builder refers to it until OSSL_PARAM_BLD_to_param). 1 or 0. */
+static int
+signer_ec_params(const json_t *o, OSSL_PARAM_BLD *bld, BIGNUM **d)
+{
+    uint8_t pt[65];
+    const char *x = json_string_value(json_object_get(o, "x"));
+    const char *y = json_string_value(json_object_get(o, "y"));
+    pt[0] = 0x04; /* an uncompressed point: 04 || x || y (SEC 1 §2.3.3) */
+    if (x == NULL || y == NULL || secret_b64url_decode(x, strlen(x), pt + 1, 32) != 32 ||
+        secret_b64url_decode(y, strlen(y), pt + 33, 32) != 32)
+        return 0;
+    *d = jwk_bn(o, "d", 1);
+    return *d != NULL &&
+           OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
+           OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt)) &&
+           OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, *d);
+}
+
+/* The RSA members of a JWK (RFC 7518 §6.3) and OpenSSL's names for them; n, e and d first. */
+#define SIGNER_RSA_MEMBERS 8
+static const char *const signer_rsa_members[SIGNER_RSA_MEMBERS][2] = {
+    {"n", OSSL_PKEY_PARAM_RSA_N},          {"e", OSSL_PKEY_PARAM_RSA_E},
+    {"d", OSSL_PKEY_PARAM_RSA_D},          {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
+    {"q", OSSL_PKEY_PARAM_RSA_FACTOR2},    {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
+    {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2}, {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
+};
+
+/* Pushes the RSA members of o onto bld: n, e and d, and the CRT members when all five are
+ * there. bn (SIGNER_RSA_MEMBERS) receives the numbers, which the builder refers to. 1 or 0. */
+static int
+signer_rsa_params(const json_t *o, OSSL_PARAM_BLD *bld, BIGNUM **bn)
+{
+    size_t have = 0;
+    for (size_t i = 0; i < SIGNER_RSA_MEMBERS; i++)
+        if ((bn[i] = jwk_bn(o, signer_rsa_members[i][0], i >= 2)) != NULL)
+            have++;
+    if (bn[0] == NULL || bn[1] == NULL || bn[2] == NULL)
+        return 0;
+    size_t use = have == SIGNER_RSA_MEMBERS ? SIGNER_RSA_MEMBERS : 3;
+    for (size_t i = 0; i < use; i++)
+        if (!OSSL_PARAM_BLD_push_BN(bld, signer_rsa_members[i][1], bn[i]))
+            return 0;
+    return 1;
+}
+
+/*
+ * OpenSSL's signing context for the private jwk of alg, in *out (free with EVP_PKEY_CTX_free):
+ * the members of cjose's private JWK export made into an EVP_PKEY, which must pass OpenSSL's
+ * pairwise check (the public half is the private one's), with EVP_PKEY_sign_init done and, for
+ * RS256, PKCS #1 v1.5 padding of a SHA-256 DigestInfo (RFC 7518 §3.3). Made once per key (when
+ * it is generated or opened): a signature then costs a duplicate of the context, not a fetch of
+ * OpenSSL's algorithms nor cjose's JSON. The exported private JSON is wiped (jansson's copies
+ * of its strings are freed unwiped, as when cjose imports the key).
+ */
+static int
+signkey_signer(const cjose_jwk_t *jwk, const char *alg, EVP_PKEY_CTX **out)
+{
+    cjose_err err;
+    BIGNUM *bn[SIGNER_RSA_MEMBERS] = {NULL};
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *kctx = NULL, *ctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    json_t *o = NULL;
+    int es = strcmp(alg, "ES256") == 0;
+    int r = AUTHD_ERR_INTERNAL;
+
+    *out = NULL;
+    char *text = cjose_jwk_to_json(jwk, true, &err);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    if (text == NULL || bld == NULL)
+        goto out;
+    o = json_loads(text, 0, NULL);
+    if (!json_is_object(o))
+        goto out;
+    if (!(es ? signer_ec_params(o, bld, &bn[0]) : signer_rsa_params(o, bld, bn)))
+        goto out;
+    params = OSSL_PARAM_BLD_to_param(bld);
+    kctx = EVP_PKEY_CTX_new_from_name(NULL, es ? "EC" : "RSA", NULL);
+    if (params == NULL || kctx == NULL || EVP_PKEY_fromdata_init(kctx) != 1 ||
+        EVP_PKEY_fromdata(kctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1)
+        goto out;
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx == NULL || EVP_PKEY_pairwise_check(ctx) != 1 || EVP_PKEY_sign_init(ctx) != 1)
+        goto out;
+    if (!es && (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1 ||
+                EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1))
+        goto out;
+    *out = ctx;
+    ctx = NULL;
+    r = AUTHD_OK;
+out:
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_CTX_free(kctx);
+    EVP_PKEY_free(pkey); /* the context holds its own reference */
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    for (size_t i = 0; i < SIGNER_RSA_MEMBERS; i++)
+        BN_clear_free(bn[i]);
+    json_decref(o);
+    secret_strfree(text);
+    return r;
+}
+
 /*
  * Fills sk from a private jwk, which it takes over whatever the result (released on failure).
  * Checks that the key fits alg and sets its kid.
@@ -255,6 +396,8 @@ signkey_fill(struct signkey *sk, cjose_jwk_t *jwk, const char *kid, const char *
     if (!cjose_jwk_set_kid(jwk, kid, strlen(kid), &err))
         goto out;
     r = signkey_public_json(jwk, alg, &sk->pub_json);
+    if (r == AUTHD_OK)
+        r = signkey_signer(jwk, alg, &sk->signer);
     if (r != AUTHD_OK)
         goto out;
     memcpy(sk->kid, kid, strlen(kid) + 1); /* lengths checked above */
@@ -964,54 +1107,130 @@ int
 signkeys_sign_typ(struct signkeys *k, const char *alg, const char *typ, const char *claims_json,
                   char **jws)
 {
-    cjose_err err;
-    cjose_header_t *hdr = NULL;
-    cjose_jws_t *j = NULL;
-    const char *ser = NULL;
-    json_t *claims = NULL;
-    int locked = 0;
-    int r = AUTHD_ERR_INVALID_ARGUMENT;
-
     if (jws == NULL)
         return AUTHD_ERR_INVALID_ARGUMENT;
     *jws = NULL;
+    if (claims_json == NULL)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    /* Text from elsewhere: it must be one JSON object (signkeys_sign_unchecked takes it as is). */
+    json_t *claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, NULL);
+    int object = json_is_object(claims);
+    json_decref(claims);
+    if (!object)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    return signkeys_sign_unchecked(k, alg, typ, claims_json, strlen(claims_json), jws);
+}
+
+/* Whether typ can stand in the header as it is: 1..SIGNKEYS_TYP_MAX-1 printable ASCII
+ * characters, none that JSON would escape. */
+static int
+signkeys_typ_ok(const char *typ)
+{
+    size_t n = strnlen(typ, SIGNKEYS_TYP_MAX);
+    if (n == 0 || n == SIGNKEYS_TYP_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (typ[i] <= 0x20 || typ[i] >= 0x7F || typ[i] == '"' || typ[i] == '\\')
+            return 0;
+    return 1;
+}
+
+/*
+ * The JWS signature of the digest dg with ctx (a duplicate of a key's signer) in the form JWS
+ * carries, into sig (SIGNKEYS_SIG_MAX bytes): ES256 R || S, 32 bytes each, left-padded (RFC 7518
+ * §3.4; OpenSSL writes DER), RS256 the PKCS #1 v1.5 signature as it is. Its length, or 0.
+ */
+static size_t
+signkeys_signature(EVP_PKEY_CTX *ctx, int es, const uint8_t dg[32], uint8_t *sig)
+{
+    uint8_t der[SIGNKEYS_SIG_MAX];
+    size_t len = sizeof(der);
+    if (EVP_PKEY_sign(ctx, es ? der : sig, &len, dg, 32) != 1 || len == 0 || len > sizeof(der))
+        return 0;
+    if (!es)
+        return len;
+    const uint8_t *p = der;
+    ECDSA_SIG *rs = d2i_ECDSA_SIG(NULL, &p, (long)len);
+    const BIGNUM *r = NULL, *s = NULL;
+    if (rs != NULL)
+        ECDSA_SIG_get0(rs, &r, &s);
+    size_t out = rs != NULL && p == der + len && BN_bn2binpad(r, sig, 32) == 32 &&
+                         BN_bn2binpad(s, sig + 32, 32) == 32
+                     ? 64
+                     : 0;
+    ECDSA_SIG_free(rs);
+    return out;
+}
+
+int
+signkeys_sign_unchecked(struct signkeys *k, const char *alg, const char *typ,
+                        const char *claims_json, size_t len, char **jws)
+{
+    char kid[SIGNKEYS_KID_MAX], hdr[SIGNKEYS_KID_MAX + SIGNKEYS_TYP_MAX + 64];
+    uint8_t dg[32], sig[SIGNKEYS_SIG_MAX];
+    EVP_PKEY_CTX *ctx = NULL;
+    char *out = NULL;
+    size_t total = 0;
+    int r = AUTHD_ERR_INVALID_ARGUMENT;
+
+    if (jws == NULL)
+        return r;
+    *jws = NULL;
     const char *name_alg = signkeys_alg_name(alg);
-    if (k == NULL || name_alg == NULL || claims_json == NULL || typ == NULL || typ[0] == '\0')
-        goto out;
+    if (k == NULL || name_alg == NULL || claims_json == NULL || len == 0 || typ == NULL ||
+        !signkeys_typ_ok(typ))
+        return r;
+    int es = strcmp(name_alg, "ES256") == 0;
     signkeys_refresh(k);
-    claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(claims))
+
+    /* Under the lock only what a rotation could change under us: which key signs, and a
+     * duplicate of its context (holding its own reference to the key, so a rotation that
+     * frees the key meanwhile takes nothing from this signature). */
+    pthread_rwlock_rdlock(&k->lock);
+    struct signkey *sk = signkeys_active(k, name_alg, k->now());
+    if (sk != NULL) {
+        memcpy(kid, sk->kid, sizeof(kid));
+        ctx = EVP_PKEY_CTX_dup(sk->signer);
+    }
+    pthread_rwlock_unlock(&k->lock);
+    if (sk == NULL)
+        return AUTHD_ERR_NOT_FOUND;
+    r = AUTHD_ERR_NOMEM;
+    if (ctx == NULL)
         goto out;
 
+    /* The protected header as cjose wrote it (alg, kid, typ; kid is base64url, typ checked). */
+    int hlen = snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"%s\"}",
+                        name_alg, kid, typ);
+    size_t siglen = es ? 64 : (size_t)EVP_PKEY_get_size(EVP_PKEY_CTX_get0_pkey(ctx));
+    r = AUTHD_ERR_INVALID_ARGUMENT;
+    if (hlen <= 0 || (size_t)hlen >= sizeof(hdr) || siglen > sizeof(sig) || len > SIGNKEYS_JWS_MAX)
+        goto out;
+    size_t hb = secret_b64url_len((size_t)hlen), cb = secret_b64url_len(len);
+    total = hb + 1 + cb + 1 + secret_b64url_len(siglen);
+    /* Longer than signkeys_verify reads: a token nobody here could verify. */
+    if (total > SIGNKEYS_JWS_MAX)
+        goto out;
     r = AUTHD_ERR_NOMEM;
-    hdr = cjose_header_new(&err);
-    if (hdr == NULL)
+    if ((out = malloc(total + 1)) == NULL)
         goto out;
-    pthread_rwlock_rdlock(&k->lock);
-    locked = 1;
-    struct signkey *sk = signkeys_active(k, name_alg, k->now());
-    if (sk == NULL) {
-        r = AUTHD_ERR_NOT_FOUND;
-        goto out;
-    }
+    /* RFC 7515 §5.1: the signing input is base64url(header) "." base64url(payload). */
+    secret_b64url_encode((const uint8_t *)hdr, (size_t)hlen, out);
+    out[hb] = '.';
+    secret_b64url_encode((const uint8_t *)claims_json, len, out + hb + 1);
+    secret_sha256(out, hb + 1 + cb, dg);
     r = AUTHD_ERR_INTERNAL;
-    if (!cjose_header_set(hdr, CJOSE_HDR_ALG, sk->alg, &err) ||
-        !cjose_header_set(hdr, CJOSE_HDR_KID, sk->kid, &err) ||
-        !cjose_header_set(hdr, "typ", typ, &err))
+    if (signkeys_signature(ctx, es, dg, sig) != siglen)
         goto out;
-    j = cjose_jws_sign(sk->jwk, hdr, (const uint8_t *)claims_json, strlen(claims_json), &err);
-    pthread_rwlock_unlock(&k->lock);
-    locked = 0;
-    if (j == NULL || !cjose_jws_export(j, &ser, &err))
-        goto out;
-    *jws = strdup(ser);
-    r = *jws != NULL ? AUTHD_OK : AUTHD_ERR_NOMEM;
+    out[hb + 1 + cb] = '.';
+    secret_b64url_encode(sig, siglen, out + hb + 1 + cb + 1);
+    *jws = out;
+    out = NULL;
+    r = AUTHD_OK;
 out:
-    if (locked)
-        pthread_rwlock_unlock(&k->lock);
-    cjose_jws_release(j);
-    cjose_header_release(hdr);
-    json_decref(claims);
+    EVP_PKEY_CTX_free(ctx);
+    if (out != NULL)
+        secret_freezero(out, total + 1);
     return r;
 }
 

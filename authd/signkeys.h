@@ -6,7 +6,8 @@
  * algorithm the latest administrator rotation chose (signkeys_access_alg); ID tokens with the
  * one their client registered (RS256 by default). Rotation makes a new key active; retired
  * public keys stay in the JWKS until every token they signed has expired.
- * JWS signing and verification go through cjose. Thread-safe: one signkeys serves all calls.
+ * cjose makes the keys and verifies JWS; signing uses OpenSSL's EVP directly. Thread-safe: one
+ * signkeys serves all calls.
  */
 #ifndef AUTHD_SIGNKEYS_H
 #define AUTHD_SIGNKEYS_H
@@ -79,9 +80,20 @@ const char *signkeys_access_alg(struct signkeys *k);
  */
 int signkeys_sign(struct signkeys *k, const char *alg, const char *claims_json, char **jws);
 
-/* signkeys_sign with typ (non-empty, e.g. "at+jwt" for RFC 9068 access tokens) in the header. */
+/* signkeys_sign with typ (e.g. "at+jwt" for RFC 9068 access tokens: 1..31 printable ASCII
+ * characters, no '"' or '\\') in the header. */
 int signkeys_sign_typ(struct signkeys *k, const char *alg, const char *typ, const char *claims_json,
                       char **jws);
+
+/*
+ * signkeys_sign_typ for claims the caller wrote itself as one JSON object (claims_json, len
+ * bytes): not parsed again here, so a caller that builds the text (svc_oauth.c) pays for the
+ * signature and not for JSON twice. The signature is OpenSSL's (EVP, the key's context made when
+ * it was opened), ES256 as R || S. AUTHD_ERR_INVALID_ARGUMENT also for a token longer than
+ * signkeys_verify would read (16 KiB).
+ */
+int signkeys_sign_unchecked(struct signkeys *k, const char *alg, const char *typ,
+                            const char *claims_json, size_t len, char **jws);
 
 /*
  * Verifies a compact JWS: the header's kid must name a published key, its alg must be that key's

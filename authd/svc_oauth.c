@@ -17,6 +17,7 @@
 #include "authd/account.h"
 #include "authd/audit.h"
 #include "authd/clients.h"
+#include "common/buf.h"
 #include "common/email.h"
 #include "common/err.h"
 #include "authd/keys.h"
@@ -162,59 +163,108 @@ user_active(struct authd *a, struct store_txn *txn, int for_update, const char *
 
 /* ---- JWTs ----------------------------------------------------------------------------- */
 
-static int
-jset(json_t *o, const char *k, json_t *v)
+/*
+ * Claims are written as JSON text straight into a bounded buffer, in the order of the code below
+ * (the order the jansson object that built them before kept), and signed as they are
+ * (signkeys_sign_unchecked): no tree to build, serialise and parse again. Every string value goes
+ * through buf_json, which escapes it and refuses what is not UTF-8, as json_string() did; names
+ * are literals of this file. The first failure sticks in bad.
+ */
+#define CLAIMS_MAX 8192
+
+struct claims {
+    struct buf b;
+    int bad;
+};
+
+static void
+claims_begin(struct claims *c)
 {
-    return json_object_set_new(o, k, v) != 0;
+    buf_init(&c->b, CLAIMS_MAX);
+    c->bad = buf_append(&c->b, "{", 1) != AUTHD_OK;
 }
 
-static json_t *
-amr_array(char *const *amr, size_t n)
+/* ,"name": (no comma before the first member). */
+static void
+claims_name(struct claims *c, const char *name)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < n; i++) {
-        if (json_array_append_new(arr, json_string(amr[i])) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
+    if (c->bad)
+        return;
+    c->bad = (c->b.len > 1 && buf_append(&c->b, ",", 1) != AUTHD_OK) ||
+             buf_append(&c->b, "\"", 1) != AUTHD_OK || buf_puts(&c->b, name) != AUTHD_OK ||
+             buf_append(&c->b, "\":", 2) != AUTHD_OK;
 }
 
-/* Serialises claims and signs them with the active key of alg, typ in the header. *jws is
- * malloc'd (a bearer token: secret_strfree it). Takes the reference to claims. A trial on ctx
- * defers rather than make a missing key (a write, and an RSA key takes long), and rather than
- * sign with RSA: an RSA private operation takes about a millisecond of CPU, too long for a
+static void
+claims_str(struct claims *c, const char *name, const char *v)
+{
+    claims_name(c, name);
+    if (!c->bad)
+        c->bad = buf_json(&c->b, v) != AUTHD_OK;
+}
+
+static void
+claims_int(struct claims *c, const char *name, int64_t v)
+{
+    char t[24];
+    claims_name(c, name);
+    int n = snprintf(t, sizeof(t), "%lld", (long long)v);
+    if (!c->bad)
+        c->bad = buf_append(&c->b, t, (size_t)n) != AUTHD_OK;
+}
+
+static void
+claims_bool(struct claims *c, const char *name, int v)
+{
+    claims_name(c, name);
+    if (!c->bad)
+        c->bad = buf_puts(&c->b, v ? "true" : "false") != AUTHD_OK;
+}
+
+static void
+claims_strs(struct claims *c, const char *name, char *const *v, size_t n)
+{
+    claims_name(c, name);
+    if (!c->bad)
+        c->bad = buf_append(&c->b, "[", 1) != AUTHD_OK;
+    for (size_t i = 0; !c->bad && i < n; i++)
+        c->bad =
+            (i > 0 && buf_append(&c->b, ",", 1) != AUTHD_OK) || buf_json(&c->b, v[i]) != AUTHD_OK;
+    if (!c->bad)
+        c->bad = buf_append(&c->b, "]", 1) != AUTHD_OK;
+}
+
+/* Closes the claims and signs them with the active key of alg, typ in the header. *jws is
+ * malloc'd (a bearer token: secret_strfree it). Frees the claims whatever the result. A trial
+ * on ctx defers rather than make a missing key (a write, and an RSA key takes long), and rather
+ * than sign with RSA: an RSA private operation takes about a millisecond of CPU, too long for a
  * completion-queue thread; ES256 and EdDSA take tens of microseconds and stay in the trial. */
 static int
-jwt_sign(struct rpc_ctx *ctx, struct authd *a, const char *alg, const char *typ, json_t *claims,
+jwt_sign(struct rpc_ctx *ctx, struct authd *a, const char *alg, const char *typ, struct claims *c,
          char **jws)
 {
+    int r = AUTHD_OK;
     *jws = NULL;
-    if (claims == NULL)
-        return AUTHD_ERR_NOMEM;
-    if (rpc_ctx_trying(ctx) && alg != NULL &&
-        (strncmp(alg, "RS", 2) == 0 || strncmp(alg, "PS", 2) == 0)) {
-        json_decref(claims);
-        return rpc_ctx_defer(ctx);
-    }
-    if (a->keys == NULL) {
-        json_decref(claims);
-        log_event(LOG_ERROR, "token_sign_failed", "reason=no_signing_keys");
-        return AUTHD_ERR_UNAVAILABLE;
-    }
-    char *text = json_dumps(claims, JSON_COMPACT);
-    json_decref(claims);
-    if (text == NULL)
-        return AUTHD_ERR_NOMEM;
-    int r = signkeys_sign_typ(a->keys, alg, typ, text, jws);
-    if (r == AUTHD_ERR_NOT_FOUND && rpc_ctx_trying(ctx))
+    if (!c->bad)
+        c->bad = buf_append(&c->b, "}", 1) != AUTHD_OK;
+    if (c->bad) {
+        r = AUTHD_ERR_NOMEM;
+    } else if (rpc_ctx_trying(ctx) && alg != NULL &&
+               (strncmp(alg, "RS", 2) == 0 || strncmp(alg, "PS", 2) == 0)) {
         r = rpc_ctx_defer(ctx);
-    /* authd makes a key of each algorithm at startup; a key set without one (a test's, or a
-     * store another replica had not finished with) gets it now, once. */
-    if (r == AUTHD_ERR_NOT_FOUND && signkeys_ensure(a, a->keys, alg) == AUTHD_OK)
-        r = signkeys_sign_typ(a->keys, alg, typ, text, jws);
-    secret_strfree(text);
+    } else if (a->keys == NULL) {
+        log_event(LOG_ERROR, "token_sign_failed", "reason=no_signing_keys");
+        r = AUTHD_ERR_UNAVAILABLE;
+    } else {
+        r = signkeys_sign_unchecked(a->keys, alg, typ, c->b.data, c->b.len, jws);
+        if (r == AUTHD_ERR_NOT_FOUND && rpc_ctx_trying(ctx))
+            r = rpc_ctx_defer(ctx);
+        /* authd makes a key of each algorithm at startup; a key set without one (a test's, or
+         * a store another replica had not finished with) gets it now, once. */
+        if (r == AUTHD_ERR_NOT_FOUND && signkeys_ensure(a, a->keys, alg) == AUTHD_OK)
+            r = signkeys_sign_unchecked(a->keys, alg, typ, c->b.data, c->b.len, jws);
+    }
+    buf_free(&c->b);
     return r;
 }
 
@@ -391,36 +441,30 @@ issue_store_step(struct authd *a, struct store_txn *txn, void *arg)
 static int
 jwt_access(struct rpc_ctx *ctx, struct authd *a, const struct issue *is, char **jws)
 {
-    json_t *c = json_object();
-    int bad = c == NULL;
-    if (!bad) {
-        bad |= jset(c, "iss", json_string(a->issuer));
-        bad |= jset(c, "sub", json_string(issue_sub(is)));
-        bad |= jset(c, "aud", json_string(is->client_id));
-        bad |= jset(c, "exp", json_integer(is->exp));
-        bad |= jset(c, "iat", json_integer(is->iat));
-        bad |= jset(c, "jti", json_string(is->jti));
-        bad |= jset(c, "scope", json_string(is->scope));
-        bad |= jset(c, "client_id", json_string(is->client_id));
-        if (is->sid[0] != '\0')
-            bad |= jset(c, "sid", json_string(is->sid));
-        if (is->n_amr > 0)
-            bad |= jset(c, "amr", amr_array(is->amr, is->n_amr));
-        /* RFC 9068 §2.2.1: when a user signed in, when that was. */
-        if (is->user != NULL && is->auth_time > 0)
-            bad |= jset(c, "auth_time", json_integer(is->auth_time));
-        /* The refresh-token family issued with it: revoking the family (RFC 7009 §2.1, or a
-         * detected reuse) makes this access token inactive too. */
-        if (is->refresh && is->fam[0] != '\0')
-            bad |= jset(c, "rfam", json_string(is->fam));
-    }
-    if (bad) {
-        json_decref(c);
-        return AUTHD_ERR_NOMEM;
-    }
+    struct claims c;
+    claims_begin(&c);
+    claims_str(&c, "iss", a->issuer);
+    claims_str(&c, "sub", issue_sub(is));
+    claims_str(&c, "aud", is->client_id);
+    claims_int(&c, "exp", is->exp);
+    claims_int(&c, "iat", is->iat);
+    claims_str(&c, "jti", is->jti);
+    claims_str(&c, "scope", is->scope);
+    claims_str(&c, "client_id", is->client_id);
+    if (is->sid[0] != '\0')
+        claims_str(&c, "sid", is->sid);
+    if (is->n_amr > 0)
+        claims_strs(&c, "amr", is->amr, is->n_amr);
+    /* RFC 9068 §2.2.1: when a user signed in, when that was. */
+    if (is->user != NULL && is->auth_time > 0)
+        claims_int(&c, "auth_time", is->auth_time);
+    /* The refresh-token family issued with it: revoking the family (RFC 7009 §2.1, or a
+     * detected reuse) makes this access token inactive too. */
+    if (is->refresh && is->fam[0] != '\0')
+        claims_str(&c, "rfam", is->fam);
     /* RFC 9068 §2.1: typ at+jwt, so a resource server can tell an access token from an ID token
      * signed by the same keys; the algorithm is the administrator's (signkeys_access_alg). */
-    return jwt_sign(ctx, a, signkeys_access_alg(a->keys), "at+jwt", c, jws);
+    return jwt_sign(ctx, a, signkeys_access_alg(a->keys), "at+jwt", &c, jws);
 }
 
 /* ---- acr: the OpenID EAP ACR values ------------------------------------------------------- */
@@ -491,41 +535,34 @@ acr_values_met(const char *values, char *const *amr, size_t n_amr, int *asked)
 static int
 jwt_id_token(struct rpc_ctx *ctx, struct authd *a, const struct issue *is, char **jws)
 {
-    json_t *c = json_object();
-    int bad = c == NULL;
-    if (!bad) {
-        bad |= jset(c, "iss", json_string(a->issuer));
-        bad |= jset(c, "sub", json_string(is->user->id));
-        bad |= jset(c, "aud", json_string(is->client_id));
-        bad |= jset(c, "azp", json_string(is->client_id));
-        bad |= jset(c, "exp", json_integer(is->exp));
-        bad |= jset(c, "iat", json_integer(is->iat));
-        bad |= jset(c, "auth_time", json_integer(is->auth_time));
-        if (is->nonce[0] != '\0')
-            bad |= jset(c, "nonce", json_string(is->nonce));
-        if (is->n_amr > 0)
-            bad |= jset(c, "amr", amr_array(is->amr, is->n_amr));
-        /* The acr_values entry the session met, else what its amr achieved (phr, phrh). */
-        const char *acr =
-            is->acr != NULL && is->acr[0] != '\0' ? is->acr : amr_acr(is->amr, is->n_amr);
-        if (acr != NULL)
-            bad |= jset(c, "acr", json_string(acr));
-        if (is->sid[0] != '\0')
-            bad |= jset(c, "sid", json_string(is->sid));
-        /* OIDC Core §5.4: the email claims belong to the email scope. */
-        if (scope_has(is->scope, "email")) {
-            bad |= jset(c, "email", json_string(is->user->email));
-            bad |= jset(c, "email_verified", json_boolean(is->user->email_verified));
-        }
-    }
-    if (bad) {
-        json_decref(c);
-        return AUTHD_ERR_NOMEM;
+    struct claims c;
+    claims_begin(&c);
+    claims_str(&c, "iss", a->issuer);
+    claims_str(&c, "sub", is->user->id);
+    claims_str(&c, "aud", is->client_id);
+    claims_str(&c, "azp", is->client_id);
+    claims_int(&c, "exp", is->exp);
+    claims_int(&c, "iat", is->iat);
+    claims_int(&c, "auth_time", is->auth_time);
+    if (is->nonce[0] != '\0')
+        claims_str(&c, "nonce", is->nonce);
+    if (is->n_amr > 0)
+        claims_strs(&c, "amr", is->amr, is->n_amr);
+    /* The acr_values entry the session met, else what its amr achieved (phr, phrh). */
+    const char *acr = is->acr != NULL && is->acr[0] != '\0' ? is->acr : amr_acr(is->amr, is->n_amr);
+    if (acr != NULL)
+        claims_str(&c, "acr", acr);
+    if (is->sid[0] != '\0')
+        claims_str(&c, "sid", is->sid);
+    /* OIDC Core §5.4: the email claims belong to the email scope. */
+    if (scope_has(is->scope, "email")) {
+        claims_str(&c, "email", is->user->email);
+        claims_bool(&c, "email_verified", is->user->email_verified);
     }
     /* OIDC Core §3.1.3.7 / Registration §2: the client's registered algorithm, RS256 when it
      * registered none; signkeys keeps an active key of each. */
     const char *alg = is->id_alg != NULL && is->id_alg[0] != '\0' ? is->id_alg : "RS256";
-    return jwt_sign(ctx, a, alg, "JWT", c, jws);
+    return jwt_sign(ctx, a, alg, "JWT", &c, jws);
 }
 
 /* Signs what was prepared and fills resp (arena memory). */

@@ -156,6 +156,81 @@ buf_urlenc(struct buf *b, const char *s)
     return AUTHD_OK;
 }
 
+/* The length of the UTF-8 sequence at p (1..4), or 0 when it is not one (RFC 3629 §4). */
+static size_t
+utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2 || c > 0xF4) /* a continuation byte, an overlong lead (C0, C1), past U+10FFFF */
+        return 0;
+    size_t n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    /* The second byte's range depends on the lead: no overlong forms, no surrogates, nothing
+     * past U+10FFFF. A NUL ends the scan in the range check, never past the string. */
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+int
+buf_json(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (s == NULL)
+        return AUTHD_ERR_INVALID_ARGUMENT;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
+        size_t n = utf8_seq(p);
+        if (n == 0)
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        p += n;
+    }
+    size_t start = b->len;
+    int r = buf_append(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; r == AUTHD_OK; p++) {
+        unsigned char c = (unsigned char)*p;
+        char e[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t elen = 2;
+        if (c == '"' || c == '\\') {
+            e[1] = (char)c;
+        } else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+            e[1] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c != '\0' && c < 0x20) {
+            memcpy(e + 1, "u00", 3);
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            elen = 6;
+        } else if (c != '\0') {
+            continue;
+        }
+        r = buf_append(b, run, (size_t)(p - run));
+        if (r != AUTHD_OK || c == '\0')
+            break;
+        r = buf_append(b, e, elen);
+        run = p + 1;
+    }
+    if (r == AUTHD_OK)
+        r = buf_append(b, "\"", 1);
+    if (r != AUTHD_OK && b->data != NULL) {
+        b->len = start; /* as it was */
+        b->data[start] = '\0';
+    }
+    return r;
+}
+
 char *
 buf_steal(struct buf *b, size_t *len)
 {

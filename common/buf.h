@@ -38,6 +38,15 @@ int buf_html(struct buf *b, const char *s);
 /* Appends s percent-encoded for a URL query component (unreserved characters kept). */
 int buf_urlenc(struct buf *b, const char *s);
 
+/*
+ * Appends s as a JSON string literal (RFC 8259 §7): in double quotes, with " \ and the control
+ * characters escaped as jansson's json_dumps writes them (\b \f \n \r \t, else \u00XX), every
+ * other byte as it is. s must be UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+ * past U+10FFFF), as jansson's json_string() demands: AUTHD_ERR_INVALID_ARGUMENT otherwise (or
+ * for NULL), with b left as it was. Else as buf_append.
+ */
+int buf_json(struct buf *b, const char *s);
+
 /* Hands the content to the caller (NUL-terminated, "" when empty; NULL on NOMEM) and resets b. */
 char *buf_steal(struct buf *b, size_t *len);
 

@@ -539,6 +539,118 @@ test_sign_verify(void **state)
     assert_null(out);
 }
 
+/* A token from signkeys_sign_unchecked (the token endpoint's path). */
+static char *
+sign_unchecked(struct signkeys *k, const char *alg, const char *typ, const char *claims)
+{
+    char *jws = NULL;
+    assert_int_equal(signkeys_sign_unchecked(k, alg, typ, claims, strlen(claims), &jws), AUTHD_OK);
+    assert_non_null(jws);
+    return jws;
+}
+
+/*
+ * The signing path written on OpenSSL's EVP (signkeys_sign_unchecked, under signkeys_sign too),
+ * checked by code that is not it: for ES256 and RS256, the header is exactly alg, kid and typ,
+ * the payload is the caller's bytes unchanged, and every signature verifies with OpenSSL alone
+ * from the published JWK (ES256: 512 signatures, each R || S of 64 bytes, so that the short R
+ * or S values of about 1 in 128 signatures come up), with cjose as a relying party, and with
+ * signkeys_verify; one changed payload byte fails OpenSSL. Bad typ, empty claims and a token
+ * longer than signkeys_verify reads are refused.
+ */
+static void
+test_sign_unchecked_verifies_independently(void **state)
+{
+    struct fx *f = *state;
+    static const char claims[] =
+        "{\"iss\":\"https://a.example\",\"sub\":\"q\\\"uote\",\"n\":[1,2],\"u\":\"caf\xc3\xa9\"}";
+    static const char *const algs[] = {"ES256", "RS256"};
+    load(f);
+    assert_int_equal(signkeys_ensure(&f->a, f->k, "RS256"), AUTHD_OK);
+    for (size_t a = 0; a < 2; a++) {
+        int es = a == 0;
+        char *t = sign_unchecked(f->k, algs[a], "at+jwt", claims);
+        json_t *h = header_of(t);
+        assert_int_equal(json_object_size(h), 3);
+        assert_string_equal(json_string_value(json_object_get(h, "alg")), algs[a]);
+        assert_string_equal(json_string_value(json_object_get(h, "typ")), "at+jwt");
+        char *kid = kid_of(t);
+        json_decref(h);
+        uint8_t payload[256];
+        assert_int_equal(seg_decode(t, 1, payload, sizeof(payload)), strlen(claims));
+        assert_memory_equal(payload, claims, strlen(claims));
+        assert_verifies(f->k, t, claims);
+
+        json_t *e = jwks_entry(f->k, kid);
+        assert_non_null(e);
+        assert_string_equal(json_string_value(json_object_get(e, "alg")), algs[a]);
+        char *etext = json_dumps(e, JSON_COMPACT);
+        cjose_err err;
+        cjose_jwk_t *pub = cjose_jwk_import(etext, strlen(etext), &err);
+        assert_non_null(pub);
+        cjose_jws_t *j = cjose_jws_import(t, strlen(t), &err);
+        assert_non_null(j);
+        assert_true(cjose_jws_verify(j, pub, &err));
+        cjose_jws_release(j);
+        cjose_jwk_release(pub);
+        free(etext);
+
+        /* One payload byte changed: OpenSSL refuses it (the checks above are not vacuous). */
+        char other[sizeof(claims)], buf[2048];
+        memcpy(other, claims, sizeof(claims));
+        other[strlen("{\"iss\":\"https://")] = 'b';
+        char *hb = seg(t, 0), *sb = seg(t, 2), *p2 = b64(other, strlen(other));
+        snprintf(buf, sizeof(buf), "%s.%s.%s", hb, p2, sb);
+        assert_false(openssl_verify(e, buf));
+        free(hb);
+        free(sb);
+        free(p2);
+        free(t);
+
+        for (int i = 0; i < (es ? 512 : 8); i++) {
+            t = sign_unchecked(f->k, algs[a], "JWT", claims);
+            uint8_t sig[512];
+            assert_int_equal(seg_decode(t, 2, sig, sizeof(sig)), es ? 64 : 256);
+            assert_true(openssl_verify(e, t));
+            free(t);
+        }
+        json_decref(e);
+        free(kid);
+    }
+
+    char *out = (char *)0x1;
+    assert_int_equal(signkeys_sign_unchecked(f->k, "ES256", "", claims, strlen(claims), &out),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    assert_null(out);
+    assert_int_equal(signkeys_sign_unchecked(f->k, "ES256", "a\"b", claims, strlen(claims), &out),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(signkeys_sign_unchecked(f->k, "ES256", NULL, claims, strlen(claims), &out),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(signkeys_sign_unchecked(f->k, "ES256", "JWT", claims, 0, &out),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    assert_int_equal(signkeys_sign_unchecked(f->k, "HS256", "JWT", claims, strlen(claims), &out),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    size_t big = 12 * 1024; /* 16 KiB of base64url with the header and signature */
+    char *huge = malloc(big + 1);
+    assert_non_null(huge);
+    memset(huge, ' ', big);
+    huge[0] = '{';
+    huge[big - 1] = '}';
+    huge[big] = '\0';
+    assert_int_equal(signkeys_sign_unchecked(f->k, "ES256", "JWT", huge, big, &out),
+                     AUTHD_ERR_INVALID_ARGUMENT);
+    assert_null(out);
+    /* Just under the limit it signs, and verifies. */
+    size_t fits = 12 * 1024 - 200;
+    huge[fits - 1] = '}';
+    huge[fits] = '\0';
+    char *t = sign_unchecked(f->k, "ES256", "JWT", huge);
+    assert_true(strlen(t) <= 16384);
+    assert_verifies(f->k, t, huge);
+    free(t);
+    free(huge);
+}
+
 static void
 test_tampered_refused(void **state)
 {
@@ -1782,6 +1894,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_load_creates_es256, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign_unchecked_verifies_independently, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_tampered_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alg_none_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hs256_confusion_refused, setup, teardown),

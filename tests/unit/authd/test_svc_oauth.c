@@ -5,7 +5,8 @@
  * consent_required without a page), refresh-token rotation and reuse (a reused token kills its
  * family, the token that replaced it included) and expiry, a code redeemed twice, max_age, and
  * the password grant sharing Sessions.Login's lockout and second factor (codes spent in one are
- * spent in the other, wrong codes lock both).
+ * spent in the other, wrong codes lock both), and the claims of access and ID tokens as a JSON
+ * parser reads them (they are written as text, not through jansson).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,8 +18,11 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "authd/account.h"
 #include "authd/callers.h"
+#include "authd/signkeys.h"
 #include "authd/v1/oauth.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "common/err.h"
@@ -1352,11 +1356,125 @@ test_acr_values(void **state)
     acr_values = "";
 }
 
+/* Segment i (0 header, 1 payload) of a compact JWS, parsed by jansson (duplicates refused). */
+static json_t *
+jws_part(const char *jws, int i)
+{
+    const char *p = jws;
+    for (int n = 0; n < i; n++) {
+        p = strchr(p, '.');
+        assert_non_null(p);
+        p++;
+    }
+    size_t len = strcspn(p, ".");
+    uint8_t raw[4096];
+    long n = secret_b64url_decode(p, len, raw, sizeof(raw));
+    assert_true(n > 0);
+    json_error_t err;
+    json_t *j = json_loadb((const char *)raw, (size_t)n, JSON_REJECT_DUPLICATES, &err);
+    assert_non_null(j);
+    return j;
+}
+
+static void
+assert_claim_str(json_t *o, const char *name, const char *want)
+{
+    json_t *v = json_object_get(o, name);
+    assert_true(json_is_string(v));
+    assert_string_equal(json_string_value(v), want);
+}
+
+/*
+ * Token claims are written as JSON text (svc_oauth.c's struct claims), not built by jansson: an
+ * issuer with quotes, a backslash, a tab and a non-ASCII letter comes out of the access token and
+ * the ID token exactly as given, every claim is where a JSON parser looks for it, with its type,
+ * and no other is there; both tokens verify. The same issuer but not UTF-8 is refused, as
+ * jansson refused it, instead of making a token no parser reads.
+ */
+static void
+test_token_claims_as_json(void **state)
+{
+    struct svc_fx *f = *state;
+    static const char iss[] = "https://auth.example.test/\"q\"\\b\ts/caf\xc3\xa9";
+    char id[64];
+    Authd__V1__OAuthTokenResponse *t = NULL;
+
+    snprintf(f->a.issuer, sizeof(f->a.issuer), "%s", iss);
+    svc_user_create(f, "claims@example.com", SVC_PASSWORD, id);
+    put_client(f, "app", 1);
+    token_scope = "openid email";
+    assert_int_equal(
+        token(f, "app", "password", NULL, NULL, "claims@example.com", SVC_PASSWORD, &t), AUTHD_OK);
+
+    json_t *h = jws_part(t->access_token, 0), *at = jws_part(t->access_token, 1);
+    assert_claim_str(h, "typ", "at+jwt");
+    assert_claim_str(at, "iss", iss);
+    assert_claim_str(at, "sub", id);
+    assert_claim_str(at, "aud", "app");
+    assert_claim_str(at, "client_id", "app");
+    assert_claim_str(at, "scope", "openid email");
+    assert_true(json_is_string(json_object_get(at, "jti")));
+    assert_true(json_is_integer(json_object_get(at, "iat")));
+    assert_true(json_is_integer(json_object_get(at, "exp")));
+    assert_true(json_integer_value(json_object_get(at, "exp")) >
+                json_integer_value(json_object_get(at, "iat")));
+    size_t want = 8;
+    if (json_object_get(at, "sid") != NULL) {
+        assert_true(json_is_string(json_object_get(at, "sid")));
+        want++;
+    }
+    if (json_object_get(at, "auth_time") != NULL) {
+        assert_true(json_is_integer(json_object_get(at, "auth_time")));
+        want++;
+    }
+    if (json_object_get(at, "rfam") != NULL) { /* the refresh family issued with it */
+        assert_true(json_is_string(json_object_get(at, "rfam")));
+        want++;
+    }
+    json_t *amr = json_object_get(at, "amr");
+    if (amr != NULL) {
+        assert_true(json_is_array(amr) && json_array_size(amr) > 0);
+        for (size_t i = 0; i < json_array_size(amr); i++)
+            assert_true(json_is_string(json_array_get(amr, i)));
+        want++;
+    }
+    assert_int_equal(json_object_size(at), want);
+
+    json_t *it = jws_part(t->id_token, 1);
+    assert_claim_str(it, "iss", iss);
+    assert_claim_str(it, "sub", id);
+    assert_claim_str(it, "aud", "app");
+    assert_claim_str(it, "azp", "app");
+    assert_claim_str(it, "email", "claims@example.com");
+    assert_true(json_is_boolean(json_object_get(it, "email_verified")));
+    assert_true(json_is_integer(json_object_get(it, "auth_time")));
+    assert_null(json_object_get(it, "client_id"));
+    assert_null(json_object_get(it, "jti"));
+
+    char *claims = NULL;
+    assert_int_equal(signkeys_verify(f->a.keys, t->access_token, &claims), AUTHD_OK);
+    free(claims);
+    assert_int_equal(signkeys_verify(f->a.keys, t->id_token, &claims), AUTHD_OK);
+    free(claims);
+    json_decref(h);
+    json_decref(at);
+    json_decref(it);
+    rpc_msg_free(&t->base);
+
+    snprintf(f->a.issuer, sizeof(f->a.issuer), "https://auth.example.test/\xc3");
+    t = NULL;
+    assert_int_not_equal(
+        token(f, "app", "password", NULL, NULL, "claims@example.com", SVC_PASSWORD, &t), AUTHD_OK);
+    rpc_msg_free(t != NULL ? &t->base : NULL);
+    token_scope = "";
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_consent, setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_token_claims_as_json, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_code_single_use, setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_password_grant_shares_login_lockout, setup,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for common/buf.c: appends and printf, the maximum enforced to the byte with the
- * content left untouched on refusal, growth, HTML escaping, URL percent-encoding, and the
- * steal/free/reuse life cycle.
+ * content left untouched on refusal, growth, HTML escaping, URL percent-encoding, JSON string
+ * literals (against jansson's output, and refusing what is not UTF-8), and the steal/free/reuse
+ * life cycle.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -389,6 +392,85 @@ test_free_then_reuse(void **state)
     buf_free(&b);
 }
 
+/* buf_json writes what jansson writes for the same string, and jansson reads it back. */
+static void
+assert_json_as_jansson(const char *s)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_int_equal(buf_puts(&b, "x"), AUTHD_OK);
+    assert_int_equal(buf_json(&b, s), AUTHD_OK);
+    json_t *j = json_string(s);
+    assert_non_null(j);
+    char *want = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+    assert_non_null(want);
+    assert_string_equal(b.data + 1, want);
+    json_error_t err;
+    json_t *back = json_loads(b.data + 1, JSON_DECODE_ANY, &err);
+    assert_non_null(back);
+    assert_string_equal(json_string_value(back), s);
+    json_decref(back);
+    free(want);
+    json_decref(j);
+    check_invariants(&b);
+    buf_free(&b);
+}
+
+static void
+test_json(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "",
+        "plain text",
+        "https://auth.example.test/a?b=c&d",
+        "quote \" backslash \\ slash / done",
+        "\b\f\n\r\t",
+        "\x01\x02\x1e\x1f \x7f",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",                /* 2, 3 and 4-byte UTF-8 */
+        "\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xed\x9f\xbf \xee\x80\x80", /* range edges */
+        "\xf0\x90\x80\x80 \xf4\x8f\xbf\xbf",                        /* U+10000, U+10FFFF */
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        assert_json_as_jansson(ok[i]);
+
+    /* Not UTF-8: refused, as json_string() refuses it, and the buffer is left as it was. */
+    static const char *const bad[] = {
+        "\x80",             /* a lone continuation byte */
+        "a\xc3",            /* cut short */
+        "\xc3\x28",         /* a bad continuation */
+        "\xc0\xaf",         /* overlong '/' */
+        "\xe0\x80\xaf",     /* overlong, 3 bytes */
+        "\xed\xa0\x80",     /* a surrogate (U+D800) */
+        "\xf4\x90\x80\x80", /* past U+10FFFF */
+        "\xf5\x80\x80\x80", /* a lead byte that never starts a character */
+        "\xff",
+    };
+    struct buf b;
+    buf_init(&b, 64);
+    assert_int_equal(buf_puts(&b, "kept"), AUTHD_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_null(json_string(bad[i]));
+        assert_int_equal(buf_json(&b, bad[i]), AUTHD_ERR_INVALID_ARGUMENT);
+        assert_string_equal(b.data, "kept");
+        assert_int_equal(b.len, 4);
+    }
+    assert_int_equal(buf_json(&b, NULL), AUTHD_ERR_INVALID_ARGUMENT);
+
+    /* Past the maximum (escapes counted): refused whole, nothing half written. */
+    assert_int_equal(buf_json(&b, "01234567890123456789012345678901234567890123456789012345678"),
+                     AUTHD_ERR_TOO_LARGE);
+    assert_string_equal(b.data, "kept");
+    assert_int_equal(buf_json(&b, "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"),
+                     AUTHD_ERR_TOO_LARGE);
+    assert_string_equal(b.data, "kept");
+    assert_int_equal(b.len, 4);
+    assert_int_equal(buf_json(&b, "\n"), AUTHD_OK);
+    assert_string_equal(b.data, "kept\"\\n\"");
+    check_invariants(&b);
+    buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -401,6 +483,7 @@ main(void)
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_html),
         cmocka_unit_test(test_urlenc),
+        cmocka_unit_test(test_json),
         cmocka_unit_test(test_steal),
         cmocka_unit_test(test_free_then_reuse),
     };
