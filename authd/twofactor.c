@@ -22,6 +22,7 @@
 #include "authd/throttle.h"
 #include "authd/twofactor.h"
 #include "authd/webauthn_login.h"
+#include "authd/webauthn_store.h"
 
 #define TOTP_FUTURE_STEPS 1
 
@@ -257,7 +258,8 @@ twofactor_check(struct authd *a, struct store_txn *txn, Authd__Storage__UserReco
     j->used_recovery = 0;
     j->assertion = 0;
     j->possible_clone = 0;
-    j->ceremony_id = NULL;
+    j->burn = NULL;
+    j->why = NULL;
     j->check_err = check_proof(a, txn, rec, st, p, j);
     return j->check_err;
 }
@@ -277,7 +279,8 @@ judge_clear(struct twofactor_judge *j)
     j->kind = TWOFACTOR_KIND_NONE;
     j->assertion = 0;
     j->possible_clone = 0;
-    j->ceremony_id = NULL;
+    j->burn = NULL;
+    j->why = NULL;
 }
 
 /*
@@ -330,17 +333,20 @@ twofactor_guarded(struct authd *a, struct rpc_ctx *ctx, const struct audit *who,
             ev.outcome = AUDIT_SUCCESS;
             audit_emit(ctx, &ev);
         }
-    } else if (j->check_err != TWOFACTOR_UNJUDGED && err == AUTHD_ERR_WRONG_CODE) {
+    } else if (j->check_err != TWOFACTOR_UNJUDGED &&
+               (err == AUTHD_ERR_WRONG_CODE || err == AUTHD_ERR_KEY_REFUSED)) {
         if (j->possible_clone)
             webauthn_login_clone_seen();
         guard_fail(&g, j->possible_clone ? "possible_clone"
                        : j->assertion    ? "key_refused"
                                          : "wrong_code");
+        if (err == AUTHD_ERR_KEY_REFUSED && j->why != NULL)
+            rpc_ctx_set_message(ctx, j->why);
     }
     /* A refused assertion's step was rolled back with the take of its challenge: take it now,
      * so no ceremony is answered twice (the failure above is already counted). */
-    if (j->assertion && j->check_err != AUTHD_OK && j->check_err != TWOFACTOR_UNJUDGED)
-        webauthn_login_burn(a, j->ceremony_id);
+    if (j->burn != NULL && r != AUTHD_OK)
+        webauthn_login_burn(a, j->burn, who->user);
     guard_leave(&g);
     return r;
 }
@@ -395,7 +401,7 @@ twofactor_set_state(Authd__Storage__TotpState **slot, Authd__Storage__TotpState 
 int
 twofactor_clear(struct store_txn *txn, Authd__Storage__UserRecord *rec)
 {
-    int r = webauthn_login_forget_keys(txn, rec);
+    int r = webauthn_cred_clear(txn, rec);
     if (r != AUTHD_OK)
         return r;
     twofactor_set_state(&rec->totp, NULL);

@@ -92,8 +92,10 @@ struct twofactor_judge {
     enum twofactor_kind kind; /* what passed; TWOFACTOR_KIND_NONE until one did */
     int assertion;            /* a WebAuthn assertion was judged (passed or not) */
     int possible_clone;       /* an assertion verified but its signature counter went back */
-    const char *ceremony_id;  /* the judged ceremony (borrowed from the proof): burnt after a
-                                 failure, so a refused assertion's challenge is single use too */
+    /* The judged proof (borrowed) once its ceremony was found to be this user's: burnt after a
+     * refusal, so a refused assertion's challenge is single use too. */
+    const struct twofactor_proof *burn;
+    const char *why; /* a refused assertion: the check that failed (a constant phrase) */
 };
 #define TWOFACTOR_UNJUDGED 1
 
@@ -122,7 +124,8 @@ int twofactor_check(struct authd *a, struct store_txn *txn, Authd__Storage__User
  * second-factor kind for who->user from who->ip: refused with AUTHD_ERR_LOCKED (guard_refuse:
  * "too many wrong codes", oauth_code; event second_factor/locked)
  * while either is locked, and otherwise the step's result. The step passes j to twofactor_check;
- * j is cleared before each run of the step. A proof it judged is recorded: a wrong one counts a
+ * j is cleared before each run of the step. A proof it judged is recorded: a wrong one
+ * (WRONG_CODE, KEY_REFUSED: then j->why is the call's message) counts a
  * failure (event second_factor/wrong_code, or key_refused for an assertion, or possible_clone
  * when a key's signature counter went back: also counted in
  * authd_webauthn_counter_regressions_total), a right one forgets the user's failures (event

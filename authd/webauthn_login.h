@@ -17,22 +17,29 @@
  * The assertion branch of twofactor_check (p->credential_json answering p->ceremony_id): takes
  * the challenge in txn, checks its purpose, user, session and expiry, finds the credential among
  * rec's keys, verifies the assertion (webauthn.h) and records the new counter and last_used_at in
- * rec (save it in txn). Sets j->kind (hwk or swk), j->possible_clone, and j->ceremony_id once the
- * challenge was found to be this user's. AUTHD_OK, AUTHD_ERR_WRONG_CODE, AUTHD_ERR_NOT_REQUESTED
- * (passkeys not configured) or a storage error.
+ * rec (save it in txn). Sets j->kind (hwk or swk), j->possible_clone, j->why, and j->burn once
+ * the challenge was found to be this user's. AUTHD_OK, AUTHD_ERR_KEY_REFUSED,
+ * AUTHD_ERR_FAILED_PRECONDITION (passkeys not configured) or a storage error.
  */
 int webauthn_login_judge(struct authd *a, struct store_txn *txn, Authd__Storage__UserRecord *rec,
                          const struct twofactor_proof *p, struct twofactor_judge *j);
 
-/* Deletes the challenge of ceremony_id (may be NULL: nothing) in a transaction of its own: after
- * a refused assertion, whose step was rolled back. Errors are logged. */
-void webauthn_login_burn(struct authd *a, const char *ceremony_id);
+/*
+ * Takes the challenge of p's ceremony (bound as p says, for user_id) in a transaction of its own:
+ * after a refused assertion, whose step was rolled back with the take. Errors are logged.
+ */
+void webauthn_login_burn(struct authd *a, const struct twofactor_proof *p, const char *user_id);
 
 /* Counts a signature counter that went back (authd_webauthn_counter_regressions_total). */
 void webauthn_login_clone_seen(void);
 
-/* Drops every key of rec (and their wacred/ index entries, in txn). AUTHD_OK or a storage
- * error. */
-int webauthn_login_forget_keys(struct store_txn *txn, Authd__Storage__UserRecord *rec);
+/*
+ * The WebAuthn service's BeginAssertion and FinishAssertion (their rows are in svc_webauthn.c's
+ * table; the contract is webauthn.proto's).
+ */
+int webauthn_begin_assertion(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
+                             ProtobufCMessage *respm);
+int webauthn_finish_assertion(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
+                              ProtobufCMessage *respm);
 
 #endif

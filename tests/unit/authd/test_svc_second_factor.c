@@ -6,8 +6,8 @@
  * wrong code (never NOT_ENABLED, never a crash) that counts on the lockout; recovery codes still
  * sign such a user in and turn 2FA off (the keys with it); TOTP may join keys without new
  * recovery codes; an assertion of a ceremony nobody began is a wrong second factor on the same
- * counter as codes. The codes' own behaviour is test_svc_twofactor.c's and
- * test_svc_sessions.c's.
+ * counter as codes, and none is judged (or counted) while passkeys are not configured. The codes'
+ * own behaviour is test_svc_twofactor.c's and test_svc_sessions.c's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +23,7 @@
 #include "authd/callers.h"
 #include "authd/otp.h"
 #include "authd/twofactor.h"
+#include "authd/v1/admin.pb-c.h"
 #include "authd/v1/twofactor.pb-c.h"
 #include "authd/v1/users.pb-c.h"
 #include "common/err.h"
@@ -231,6 +232,56 @@ test_totp_joins_keys(void **state)
     assert_int_equal(stored_keys(f, id), 1);
 }
 
+/* Passkeys configured (rpId example.com, origin https://example.com). */
+static void
+configure_passkeys(struct svc_fx *f)
+{
+    Authd__V1__AuthConfig c = AUTHD__V1__AUTH_CONFIG__INIT;
+    Authd__V1__WebAuthnConfig w = AUTHD__V1__WEB_AUTHN_CONFIG__INIT;
+    char *origins[] = {"https://example.com"};
+    ProtobufCMessage *resp = NULL;
+    w.rp_id = "example.com";
+    w.origins = origins;
+    w.n_origins = 1;
+    c.webauthn = &w;
+    assert_int_equal(svc_call(f, ROLE_ADMIN, "Admin", "PutAuthConfig", &c.base, &resp, NULL),
+                     AUTHD_OK);
+    rpc_msg_free(resp);
+}
+
+static void
+test_refused_assertions_share_the_lockout(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], recovery[32], token[256];
+
+    configure_passkeys(f);
+    keys_only_user(f, "cer@example.com", id, recovery, token);
+    /* An assertion of a ceremony nobody began: refused as a key's answer, and counted. */
+    for (int i = 0; i <= FREE_FAILURES; i++)
+        assert_int_equal(disable(f, token, NULL, NULL, "no-such-ceremony", NULL),
+                         AUTHD_ERR_KEY_REFUSED);
+    /* The user's second factor is locked for codes now, the recovery code included. */
+    assert_int_equal(disable(f, token, NULL, recovery, NULL, NULL), AUTHD_ERR_LOCKED);
+    assert_int_equal(stored_keys(f, id), 1);
+}
+
+static void
+test_assertion_without_passkeys_configured(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], recovery[32], token[256];
+
+    keys_only_user(f, "nocfg@example.com", id, recovery, token);
+    assert_int_equal(disable(f, token, NULL, NULL, "a-ceremony", NULL),
+                     AUTHD_ERR_FAILED_PRECONDITION);
+    /* Not a judged attempt: nothing counted, the recovery code still works. */
+    for (int i = 0; i <= FREE_FAILURES; i++)
+        assert_int_equal(disable(f, token, NULL, NULL, "a-ceremony", NULL),
+                         AUTHD_ERR_FAILED_PRECONDITION);
+    assert_int_equal(disable(f, token, NULL, recovery, NULL, NULL), AUTHD_OK);
+}
+
 int
 main(void)
 {
@@ -241,6 +292,10 @@ main(void)
                                         svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_disable_removes_keys, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_totp_joins_keys, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_assertions_share_the_lockout, svc_fx_setup,
+                                        svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_assertion_without_passkeys_configured, svc_fx_setup,
+                                        svc_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
