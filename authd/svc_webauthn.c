@@ -22,6 +22,7 @@
 #include "authd/twofactor.h"
 #include "authd/v1/webauthn.pb-c.h"
 #include "authd/webauthn.h"
+#include "authd/webauthn_login.h"
 #include "authd/webauthn_store.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -739,24 +740,12 @@ out:
     return r;
 }
 
-/* ---- BeginAssertion, FinishAssertion: webauthn_login.c ------------------------------------- */
-
-static int
-wa_assertion_pending(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
-{
-    (void)reqm;
-    (void)respm;
-    struct authd_webauthn cfg;
-    int r = webauthn_config(rpc_ctx_arg(ctx), ctx, &cfg);
-    return r != AUTHD_OK ? r : AUTHD_ERR_UNIMPLEMENTED;
-}
-
 const struct rpc_method authd_webauthn_methods[] = {
     {"ListCredentials", wa_list, 0, ROLE_EDGE},
     {"BeginRegistration", wa_begin_registration, 0, ROLE_EDGE},
     {"FinishRegistration", wa_finish_registration, 0, ROLE_EDGE},
-    {"BeginAssertion", wa_assertion_pending, 0, ROLE_EDGE},
-    {"FinishAssertion", wa_assertion_pending, 0, ROLE_EDGE},
+    {"BeginAssertion", webauthn_begin_assertion, 0, ROLE_EDGE},
+    {"FinishAssertion", webauthn_finish_assertion, 0, ROLE_EDGE},
     {"RenameCredential", wa_rename, 0, ROLE_EDGE},
     {"RemoveCredential", wa_remove, 0, ROLE_EDGE},
 };
