@@ -50,10 +50,13 @@ def test_apply_demo_manifest(authd):
     # out of authd in the manifest's words.
     assert cfg.webauthn.rp_id == "localhost"
     assert list(cfg.webauthn.origins) == ["http://localhost:8080"]
-    assert not cfg.webauthn.HasField("passwordless")  # absent = on
+    # Absent fields are answered with the defaults authd uses (as passwordPolicy is).
+    assert cfg.webauthn.passwordless.value and cfg.webauthn.timeout == 300
     got = json.loads(ctl(authd, "-o", "json", "config", "get").stdout)
     assert got["webauthn"] == {"rpId": "localhost", "rpName": "authd demo",
-                               "origins": ["http://localhost:8080"]}, got
+                               "origins": ["http://localhost:8080"], "passwordless": True,
+                               "userVerification": "preferred", "timeout": 300,
+                               "reauthSeconds": 600}, got
     u = authd.call("/authd.v1.Users/Get", users_pb2.GetUserRequest(email="demo@example.com"),
                    users_pb2.UserResponse).user
     assert u.email == "demo@example.com"
