@@ -3,9 +3,10 @@
 the browser's authenticator: a key as the second factor after the password (amr), a user with
 TOTP and a key using either, passwordless sign-in with a resident key (amr; user verification
 required), passwordless turned off, a ceremony answered once (replayed, refused, or another
-session's), a signature counter going back (refused, audited, counted), the second-factor
-lockout shared by codes and keys both ways, TwoFactor.Disable with a step-up assertion, and the
-ID token's amr and acr after a key sign-in."""
+session's), a remembered browser after a key, a signature counter going back (refused,
+audited, counted), the second-factor lockout shared by codes and keys both ways,
+TwoFactor.Disable with a step-up assertion, and the ID token's amr and acr after a key
+sign-in."""
 import base64
 import json
 import os
@@ -103,10 +104,12 @@ def begin(authd, session_token="", bearer_token=""):
         webauthn_pb2.CeremonyResponse)
 
 
-def finish(authd, ceremony_id, credential_json, session_token="", ip="127.0.0.5"):
+def finish(authd, ceremony_id, credential_json, session_token="", ip="127.0.0.5",
+           remember=False):
     return authd.call(W + "FinishAssertion", webauthn_pb2.FinishAssertionRequest(
         session_token=session_token, ceremony_id=ceremony_id, credential_json=credential_json,
-        client_ip=ip, user_agent="pytest"), sessions_pb2.SessionResponse)
+        client_ip=ip, user_agent="pytest", remember_browser=remember),
+        sessions_pb2.SessionResponse)
 
 
 def key_login(authd, email, auth, ip="127.0.0.5", **knobs):
@@ -179,6 +182,27 @@ def test_key_after_the_password(authd):
     creds = authd.call(W + "ListCredentials", webauthn_pb2.ListCredentialsRequest(
         session_token=r.session_token), webauthn_pb2.WebAuthnCredentialList).credentials
     assert creds[0].last_used_at > 0
+
+
+def test_key_remembers_the_browser(authd):
+    cfg = authd.call("/authd.v1.Admin/GetAuthConfig", admin_pb2.GetAuthConfigRequest(),
+                     admin_pb2.AuthConfig)
+    cfg.two_factor.remember_browser_days = 30
+    authd.call("/authd.v1.Admin/PutAuthConfig", cfg, admin_pb2.AuthConfig)
+    u, auth, cred = user_with_key(authd, "remember@example.com")
+    pending = login(authd, "remember@example.com").session_token
+    c = begin(authd, pending)
+    r = finish(authd, c.ceremony_id, auth.get(c.options_json, ORIGIN), pending, remember=True)
+    assert r.device_token
+    # The remembered browser skips the key at the next password sign-in.
+    again = authd.call(S + "Login", sessions_pb2.LoginRequest(
+        email="remember@example.com", password=PW, client_ip="127.0.0.5",
+        device_token=r.device_token), sessions_pb2.SessionResponse)
+    assert again.session.authenticated and again.remembered
+    # Passwordless has no password step to skip: nothing is remembered.
+    c = begin(authd)
+    assert not finish(authd, c.ceremony_id, auth.get(c.options_json, ORIGIN),
+                      remember=True).device_token
 
 
 def test_no_key_no_ceremony(authd):
