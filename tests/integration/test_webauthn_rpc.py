@@ -18,7 +18,7 @@ import grpc
 import pytest
 
 from conftest import Authd, admin_pb2, grpc_reason, sessions_pb2, users_pb2
-from softauthn import ALGS, SoftAuthenticator, SoftAuthnError
+from softauthn import ALGS, SoftAuthenticator, SoftAuthnError, tamper_signature
 
 from authd.v1 import twofactor_pb2, webauthn_pb2  # noqa: E402
 
@@ -315,6 +315,34 @@ def test_remove_key_fresh_and_last_factor(site):
     # The id is free again: the index entry went with the key.
     Person(site, "remove-next@example.com").register(SoftAuthenticator(),
                                                      cred_id=unb64u(first))
+
+
+def test_remove_last_key_with_a_step_up(site):
+    """The key being removed may itself be the second factor: a step-up assertion."""
+    p = Person(site, "stepup-remove@example.com")
+    auth = SoftAuthenticator()
+    cid = p.register(auth).credential.id
+
+    def step_up():
+        return site.call(W + "BeginAssertion", webauthn_pb2.BeginAssertionRequest(
+            session_token=p.token, client_ip="127.0.0.5"), webauthn_pb2.CeremonyResponse)
+
+    c = step_up()
+    good = auth.get(c.options_json, ORIGIN)
+    # A tampered signature is refused, naming the check, and it spends the ceremony.
+    e = err(lambda: p.remove(cid, ceremony_id=c.ceremony_id,
+                             credential_json=tamper_signature(good)),
+            grpc.StatusCode.UNAUTHENTICATED, "key_refused")
+    assert "signature" in e.details()
+    err(lambda: p.remove(cid, ceremony_id=c.ceremony_id, credential_json=good),
+        grpc.StatusCode.UNAUTHENTICATED, "key_refused")
+    assert p.status().passkeys == 1
+    c = step_up()
+    left = p.remove(cid, ceremony_id=c.ceremony_id,
+                    credential_json=auth.get(c.options_json, ORIGIN))
+    assert list(left.credentials) == []
+    st = p.status()
+    assert not st.enabled and st.passkeys == 0
 
 
 def test_status_with_totp_and_keys(site):
