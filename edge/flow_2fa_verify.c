@@ -88,6 +88,7 @@ render(struct edge_req *r, int status, const struct edge_carry *c, const struct 
     if (v->error != NULL && (status == 400 || status == 401))
         page_invalid(&p, v->recovery ? "recovery_code" : "token");
     if (keys) {
+        page_para(&p, "Confirm it is you with the passkey or security key you added.");
         edge_passkey_form_begin(r, &p, VERIFY_PATH "/passkey", EDGE_PASSKEY_SECOND_FACTOR);
         edge_carry_hidden(c, &p);
         if (code_form) /* pages.js copies the code form's box here */
