@@ -18,6 +18,7 @@ import grpc
 import pytest
 
 from conftest import Authd, admin_pb2, grpc_reason, sessions_pb2, users_pb2
+from test_audit import audit_events, find, one
 from softauthn import ALGS, SoftAuthenticator, SoftAuthnError, tamper_signature
 
 from authd.v1 import twofactor_pb2, webauthn_pb2  # noqa: E402
@@ -449,3 +450,34 @@ def test_status_fields_of_remove_by_admin_reset(site):
                   users_pb2.UserResponse)
     assert not r.user.two_factor.enabled and r.user.two_factor.passkeys == 0
     assert p.keys() == []
+
+
+def test_audit_events(site):
+    """Every change is audited with who, what and the key (a prefix of its id), and no recovery
+    code or credential JSON ever reaches the log."""
+    p = Person(site, "audit-keys@example.com")
+    auth = SoftAuthenticator()
+    c = p.begin()
+    response = auth.create(c.options_json, ORIGIN)
+    r = p.finish(c.ceremony_id, response)
+    cid = r.credential.id
+    ev = one(audit_events(site), action="webauthn", outcome="success", reason="registered",
+             user=p.user.id)
+    assert ev["target"] == "webauthn/" + cid[:60] and ev["ip"] == "127.0.0.5"
+    one(audit_events(site), action="twofactor_enabled", reason="enrolled", user=p.user.id)
+    c2 = p.begin()
+    wrong = SoftAuthenticator().create(c2.options_json, "https://evil.example.org")
+    err(lambda: p.finish(c2.ceremony_id, wrong), grpc.StatusCode.UNAUTHENTICATED, "key_refused")
+    one(audit_events(site), action="webauthn", outcome="failure", reason="refused",
+        user=p.user.id)
+    p.rename(cid, "Audited")
+    one(audit_events(site), action="webauthn", reason="renamed", user=p.user.id)
+    p.remove(cid, recovery_code=r.recovery_codes[0])
+    one(audit_events(site), action="webauthn", reason="removed", user=p.user.id)
+    one(audit_events(site), action="twofactor_disabled", reason="last_key_removed",
+        user=p.user.id)
+    assert find(audit_events(site), action="recovery_code_used", user=p.user.id)
+    log = site.log_text()
+    for code in r.recovery_codes:
+        assert code not in log
+    assert json.loads(response)["response"]["attestationObject"] not in log
