@@ -484,6 +484,43 @@ def test_challenges_single_use_and_bound(env):
     assert verdict(lambda: env.finish_assert(cer6, auth.get(cer6.json, ORIGIN), pending4))[0]
 
 
+def test_refused_answer_spends_its_ceremony(env):
+    """A ceremony is single use also when its answer was refused: the right answer after a wrong
+    one is refused too (no second try on one challenge), and a new ceremony works."""
+    email, _, tok = env.user()
+    auth = sa.SoftAuthenticator(alg=sa.EDDSA)
+    cer = env.begin_reg(tok, passkey=True)
+    assert not verdict(lambda: env.finish_reg(tok, cer, auth.create(
+        cer.json, ORIGIN, cross_origin=True)))[0]
+    assert not verdict(lambda: env.finish_reg(tok, cer, auth.create(cer.json, ORIGIN)))[0]
+    assert env.creds(tok) == []
+    env.register(auth, tok, passkey=True)
+
+    for passwordless in (False, True):
+        pending = "" if passwordless else env.pending(email)
+        cer = env.begin_assert(pending)
+        assert not verdict(lambda: env.finish_assert(
+            cer, auth.get(cer.json, ORIGIN, up=False), pending))[0]
+        assert not verdict(lambda: env.finish_assert(cer, auth.get(cer.json, ORIGIN), pending))[0]
+        cer = env.begin_assert(pending)
+        ok, why = verdict(lambda: env.finish_assert(cer, auth.get(cer.json, ORIGIN), pending))
+        assert ok, why
+
+
+def test_passwordless_replay_without_counter_refused(env):
+    """An authenticator without a counter (always 0) gives no counter to catch a replay: only
+    the single-use ceremony does. The same answer on the same ceremony twice signs in once."""
+    _, user, tok = env.user()
+    auth = sa.SoftAuthenticator(backup_eligible=True)
+    env.register(auth, tok, passkey=True, counter=0)
+    cer = env.begin_assert()
+    got = auth.get(cer.json, ORIGIN, counter=0)
+    ok, s = verdict(lambda: env.finish_assert(cer, got))
+    assert ok and s.session.user_id == user.id, s
+    ok, why = verdict(lambda: env.finish_assert(cer, got))
+    assert not ok, "a replayed passwordless answer signed in again"
+
+
 def _clone_events(env, user_id):
     return [e for e in env.audit() if e.get("user") == user_id
             and any(w in (e.get("reason", "") + " " + e.get("action", ""))
