@@ -25,7 +25,8 @@ int secret_eq(const void *a, const void *b, size_t n);
 /* 1 when the strings are equal, else 0; time depends only on the lengths. NULLs are unequal. */
 int secret_streq(const char *a, const char *b);
 
-/* Fills buf with n bytes from the OS CSPRNG. 0 or AUTHD_ERR_INTERNAL. */
+/* Fills buf with n bytes from OpenSSL's DRBG of this thread (seeded from the OS CSPRNG).
+ * 0 or AUTHD_ERR_INTERNAL. */
 int secret_random(void *buf, size_t n);
 
 /* out (32 bytes) = SHA-256 of the n bytes at p. */

@@ -10,8 +10,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -370,6 +373,64 @@ test_random(void **state)
     assert_int_equal(secret_random(b, 0), AUTHD_OK);
 }
 
+static void *
+random_thread(void *arg)
+{
+    return secret_random(arg, 32) == AUTHD_OK ? arg : NULL;
+}
+
+/*
+ * secret_random asks OpenSSL's per-thread DRBG directly: a request larger than one DRBG call
+ * gives (64 KiB) is filled to the end, other threads draw their own bytes, and a forked child
+ * does not repeat what its parent draws next (OpenSSL reseeds after fork).
+ */
+static void
+test_random_drbg(void **state)
+{
+    (void)state;
+    static const uint8_t zero[32];
+    size_t big = 200 * 1024;
+    uint8_t *v = calloc(1, big);
+    assert_non_null(v);
+    assert_int_equal(secret_random(v, big), AUTHD_OK);
+    for (size_t at = 0; at + 32 <= big; at += 16 * 1024)
+        assert_memory_not_equal(v + at, zero, 32);
+    assert_memory_not_equal(v + big - 32, zero, 32);
+    free(v);
+
+    uint8_t t[2][32], mine[32];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, random_thread, t[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        void *ret = NULL;
+        assert_int_equal(pthread_join(th[i], &ret), 0);
+        assert_ptr_equal(ret, t[i]);
+    }
+    assert_int_equal(secret_random(mine, 32), AUTHD_OK);
+    assert_memory_not_equal(t[0], t[1], 32);
+    assert_memory_not_equal(t[0], mine, 32);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint8_t c[32];
+        int ok = secret_random(c, 32) == AUTHD_OK && write(fds[1], c, 32) == 32;
+        _exit(ok ? 0 : 1);
+    }
+    uint8_t child[32], parent[32];
+    assert_int_equal(secret_random(parent, 32), AUTHD_OK);
+    assert_int_equal(read(fds[0], child, 32), 32);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_memory_not_equal(child, parent, 32);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void
 test_wipe_and_free(void **state)
 {
@@ -440,6 +501,7 @@ main(void)
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_hex_value),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_random_drbg),
         cmocka_unit_test(test_wipe_and_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
