@@ -110,6 +110,12 @@ webauthn_login_judge(struct authd *a, struct store_txn *txn, Authd__Storage__Use
                                   &res, &why);
     if (v == WEBAUTHN_NOMEM) {
         r = AUTHD_ERR_NOMEM;
+    } else if ((v == WEBAUTHN_OK || v == WEBAUTHN_COUNTER) &&
+               res.backup_eligible != (k->backup_eligible != 0)) {
+        /* L3 §7.2: BE is fixed when the credential is made; a key registered as hardware-bound
+         * that now says it may be synced (or the reverse) is not the key that was registered,
+         * and hwk/swk (amr, acr phrh) would be wrong. */
+        why = "the key's backup eligibility changed since it was registered";
     } else if (v == WEBAUTHN_COUNTER) {
         j->possible_clone = 1;
         why = "the key's signature counter did not advance (a cloned key?)";
