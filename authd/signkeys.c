@@ -272,12 +272,12 @@ jwk_bn(const json_t *o, const char *name, int secure)
     return bn;
 }
 
-/* Pushes the EC members of o (P-256: x and y, 32 bytes each; d) onto bld; *d receives the
- * private scalar (the builder refers to it until OSSL_PARAM_BLD_to_param). 1 or 0. */
+/* Pushes the EC members of o (P-256: x and y, 32 bytes each; d) onto bld, the point written into
+ * pt (the caller keeps it: the builder refers to it, as to *d, the private scalar, until
+ * OSSL_PARAM_BLD_to_param). 1 or 0. */
 static int
-signer_ec_params(const json_t *o, OSSL_PARAM_BLD *bld, BIGNUM **d)
+signer_ec_params(const json_t *o, OSSL_PARAM_BLD *bld, BIGNUM **d, uint8_t pt[65])
 {
-    uint8_t pt[65];
     const char *x = json_string_value(json_object_get(o, "x"));
     const char *y = json_string_value(json_object_get(o, "y"));
     pt[0] = 0x04; /* an uncompressed point: 04 || x || y (SEC 1 §2.3.3) */
@@ -287,7 +287,7 @@ signer_ec_params(const json_t *o, OSSL_PARAM_BLD *bld, BIGNUM **d)
     *d = jwk_bn(o, "d", 1);
     return *d != NULL &&
            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
-           OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt)) &&
+           OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, 65) &&
            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, *d);
 }
 
@@ -332,6 +332,8 @@ signkey_signer(const cjose_jwk_t *jwk, const char *alg, EVP_PKEY_CTX **out)
 {
     cjose_err err;
     BIGNUM *bn[SIGNER_RSA_MEMBERS] = {NULL};
+    /* The EC public point: the builder keeps a pointer to it until OSSL_PARAM_BLD_to_param. */
+    uint8_t pt[65];
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *kctx = NULL, *ctx = NULL;
     EVP_PKEY *pkey = NULL;
@@ -347,7 +349,7 @@ signkey_signer(const cjose_jwk_t *jwk, const char *alg, EVP_PKEY_CTX **out)
     o = json_loads(text, 0, NULL);
     if (!json_is_object(o))
         goto out;
-    if (!(es ? signer_ec_params(o, bld, &bn[0]) : signer_rsa_params(o, bld, bn)))
+    if (!(es ? signer_ec_params(o, bld, &bn[0], pt) : signer_rsa_params(o, bld, bn)))
         goto out;
     params = OSSL_PARAM_BLD_to_param(bld);
     kctx = EVP_PKEY_CTX_new_from_name(NULL, es ? "EC" : "RSA", NULL);
