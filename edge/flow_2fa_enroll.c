@@ -267,6 +267,17 @@ edge_flow_2fa_confirm(struct edge_req *r)
     }
     if (err != AUTHD_OK)
         return edge_req_fail(r, err, "2fa_confirm");
+    if (rc->n_recovery_codes == 0) {
+        /* Two-factor was on already by a key: the codes it has stay, the app is one more way. */
+        log_event(LOG_INFO, "2fa_app_added", "rid=%s user=%s", r->id,
+                  rc->user != NULL ? rc->user->id : "-");
+        edge_2fa_notify(r, rc->user != NULL ? rc->user->email : NULL,
+                        "An authenticator app was added",
+                        "An authenticator app was just added to your account for two-factor "
+                        "authentication.");
+        rpc_msg_free(&rc->base);
+        return edge_req_redirect(r, "/auth/two-factor?app=1");
+    }
     log_event(LOG_INFO, "2fa_enabled", "rid=%s user=%s", r->id,
               rc->user != NULL ? rc->user->id : "-");
     edge_2fa_notify(r, rc->user != NULL ? rc->user->email : NULL,

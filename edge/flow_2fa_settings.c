@@ -33,6 +33,14 @@ enabled(const Authd__V1__User *u)
     return u != NULL && u->two_factor != NULL && u->two_factor->enabled;
 }
 
+/* 1 when the user has codes (an app or a transport): two-factor is on and not by keys alone (an
+ * authd that does not say which factors: on means codes). */
+static int
+has_codes(const Authd__V1__User *u)
+{
+    return enabled(u) && (u->two_factor->totp || u->two_factor->passkeys == 0);
+}
+
 /* The field for a current code (worded for the user's transport), or for a recovery code. */
 static void
 code_field(struct page *p, const char *transport, int recovery, int autofocus)
@@ -188,6 +196,8 @@ edge_flow_2fa_settings(struct edge_req *r)
     struct page p;
     page_begin(&p, &r->cfg, "Two-factor authentication");
     if (enabled(st->user)) {
+        if (is_one(edge_req_query(r, "app")) && has_codes(st->user))
+            page_info(&p, "Your authenticator app was added.");
         page_info(&p, "Two-factor authentication is on");
         const char *transport = st->user->two_factor->transport;
         if (transport != NULL && transport[0] != '\0') {
@@ -208,6 +218,8 @@ edge_flow_2fa_settings(struct edge_req *r)
                                (unsigned)tf->passkeys);
         if (r->cfg.webauthn)
             page_link(&p, "/auth/passkeys", "Passkeys and security keys");
+        if (!has_codes(st->user))
+            page_link(&p, "/auth/two-factor/enable", "Add an authenticator app");
         page_link(&p, "/auth/two-factor/disable", "Turn off two-factor authentication");
         page_raw(&p, "<h2>Recovery codes</h2>\n");
         page_para(&p, "Generating new recovery codes makes the old ones stop working.");
@@ -298,7 +310,8 @@ form_applies(struct edge_req *r, int want_on, int *err, char transport[EDGE_2FA_
         *err = edge_req_fail(r, *err, "2fa_session");
         return 0;
     }
-    int on = enabled(s->user);
+    /* Enabling adds codes, which a user whose keys turned two-factor on may still do. */
+    int on = want_on ? enabled(s->user) : has_codes(s->user);
     if (transport != NULL)
         copy_transport(s->user, transport);
     if (factors != NULL)

@@ -412,3 +412,45 @@ def test_passkey_confirms_new_codes_and_turning_off(keys):
     assert r.status_code == 303 and r.headers["Location"] == "/auth/two-factor", \
         (r.status_code, msg_error(r.text))
     assert "Two-factor authentication is off" in get_ok(s, edge.base + "/auth/two-factor").text
+
+
+def test_keys_only_user_adds_an_app_then_chooses(keys, tmp_path):
+    """A user whose first factor was a key can add an authenticator app too (authd keeps the
+    recovery codes it has); the second step then offers both, the key and the code."""
+    from test_twofactor_edge import Authenticator, qr_page, submit
+    authd, edge = keys
+    email = "both@example.com"
+    auth = SoftAuthenticator()
+    s = new_user(authd, edge, email)
+    r = register(edge, s, auth, "Laptop")
+    assert r.status_code == 200, (r.status_code, msg_error(r.text))
+    codes = recovery_codes_of(r.text)
+    st = get_ok(s, edge.base + "/auth/two-factor")
+    assert 'href="/auth/two-factor/enable"' in st.text, st.text
+    page, _, secret = qr_page(edge, s, str(tmp_path))
+    app = Authenticator(secret)
+    r = submit(s, edge.base, page.text, "/app/auth/two-factor/confirm", {"token": app.fresh()})
+    assert r.status_code == 303 and r.headers["Location"] == "/auth/two-factor?app=1", \
+        (r.status_code, msg_error(r.text))
+    st = get_ok(s, edge.base + "/auth/two-factor?app=1")
+    assert "Your authenticator app was added" in st.text
+    assert 'href="/auth/two-factor/enable"' not in st.text
+    logout(edge, s)
+    r = password_login(edge, s, email)
+    page = get_ok(s, edge.base + r.headers["Location"])
+    form_fields(page.text, "/auth/two-factor/verify/passkey", "second-factor")
+    fields = form_fields(page.text, "/auth/two-factor/verify")
+    assert 'name="token"' in page.text
+    r = s.post(edge.base + "/auth/two-factor/verify", data=dict(fields, token=app.fresh()),
+               allow_redirects=False)
+    assert r.status_code == 303 and signed_in_as(edge, s) == email, msg_error(r.text)
+    # The recovery codes of the first key still work (none were replaced).
+    logout(edge, s)
+    r = password_login(edge, s, email)
+    page = get_ok(s, edge.base + r.headers["Location"] + "&recovery=1"
+                  if "?" in r.headers["Location"] else
+                  edge.base + r.headers["Location"] + "?recovery=1")
+    fields = form_fields(page.text, "/auth/two-factor/verify")
+    r = s.post(edge.base + "/auth/two-factor/verify", data=dict(fields, recovery_code=codes[0]),
+               allow_redirects=False)
+    assert r.status_code == 303 and signed_in_as(edge, s) == email, msg_error(r.text)
