@@ -28,6 +28,7 @@
 #include "authd/signkeys.h"
 #include "storage/store.h"
 #include "authd/sweeper.h"
+#include "authd/webauthn_login.h"
 
 #define MAX_SERVICES 16
 #define TLS_FILE_MAX ((size_t)1024 * 1024) /* largest PEM file read for --tls-* */
@@ -645,6 +646,7 @@ serve_grpc(const struct options *o, struct authd *a, const char *ca, const char 
     struct rpc_tls tls = {.ca_pem = ca, .cert_pem = cert, .key_pem = *key};
 
     metrics_http_describe();
+    webauthn_login_metrics();          /* a counter that must read 0 before its first regression */
     ro.observe = metrics_http_observe; /* ignores hook_arg, which is the authorize hook's */
     ro.tls = ca != NULL ? &tls : NULL;
     if (setup_callers(o, a, ro.tls != NULL, callers) != 0)

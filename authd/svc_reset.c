@@ -16,12 +16,14 @@
 #include "common/email.h"
 #include "common/err.h"
 #include "authd/keys.h"
+#include "authd/token.h"
 #include "common/log.h"
 #include "authd/password.h"
 #include "authd/records.h"
 #include "common/secret.h"
 #include "authd/twofactor.h"
 #include "authd/v1/signup.pb-c.h"
+#include "authd/webauthn.h"
 #include "authd/roles.h"
 
 /* 1 when the reset token was issued for the user's current password (see bound_hash). */
@@ -119,6 +121,8 @@ reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
         r = AUTHD_ERR_INVALID_TOKEN;
     else if (user->user->two_factor != NULL && user->user->two_factor->enabled) {
         resp->second_factor_required = 1;
+        resp->passkeys = user->n_webauthn > 0;
+        resp->totp = user->totp != NULL;
         const char *t = user->user->two_factor->transport;
         if (t != NULL && t[0] != '\0') {
             resp->transport = rpc_ctx_strdup(ctx, t);
@@ -132,12 +136,22 @@ reset_get(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *r
 }
 
 int
-twofactor_reset_user(struct authd *a, const char *token, Authd__Storage__UserRecord **out)
+twofactor_reset_link(const char *token, char *link)
+{
+    struct token tok;
+    if (token_parse(token, &tok) != AUTHD_OK || key_make(link, KEY_RESET, tok.id, NULL) == 0)
+        return AUTHD_ERR_INVALID_TOKEN;
+    return AUTHD_OK;
+}
+
+int
+twofactor_reset_user(struct authd *a, const char *token, Authd__Storage__UserRecord **out,
+                     char *link)
 {
     Authd__Storage__OneTimeRecord *rec = NULL;
     Authd__Storage__UserRecord *user = NULL;
     *out = NULL;
-    int r = account_onetime_check(a, NULL, KEY_RESET, token, &rec, NULL);
+    int r = account_onetime_check(a, NULL, KEY_RESET, token, &rec, link);
     if (r != AUTHD_OK)
         return r;
     /* The same checks as Get: a link whose account is gone, off, or whose password changed since
@@ -157,8 +171,7 @@ twofactor_reset_user(struct authd *a, const char *token, Authd__Storage__UserRec
 struct complete_step {
     const char *token;
     const char *password_hash;
-    const char *code; /* second factor, for users with 2FA */
-    const char *recovery_code;
+    struct twofactor_proof proof;         /* the second factor, for users with 2FA */
     struct twofactor_judge judge;         /* out: the second-factor check */
     Authd__Storage__OneTimeRecord *reset; /* out */
     Authd__Storage__UserRecord *user;     /* out */
@@ -184,8 +197,7 @@ complete_step(struct authd *a, struct store_txn *txn, void *arg)
         return AUTHD_ERR_INVALID_TOKEN;
     /* A reset does not turn 2FA off: with 2FA on, the e-mail alone is not enough. */
     if (c->user->user->two_factor != NULL && c->user->user->two_factor->enabled) {
-        const struct twofactor_proof proof = {.code = c->code, .recovery_code = c->recovery_code};
-        r = twofactor_check(a, txn, c->user, NULL, &proof, &c->judge);
+        r = twofactor_check(a, txn, c->user, NULL, &c->proof, &c->judge);
         if (r != AUTHD_OK)
             return r;
     }
@@ -217,10 +229,25 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
         rpc_ctx_set_message(ctx, password_policy_problem(r));
     if (r != AUTHD_OK)
         return r;
+    char link[KEY_MAX];
+    r = twofactor_reset_link(req->token, link);
+    if (r != AUTHD_OK) {
+        secret_strfree(phc);
+        return r;
+    }
+    if (req->credential_json != NULL && strlen(req->credential_json) > WEBAUTHN_JSON_MAX) {
+        secret_strfree(phc);
+        rpc_ctx_set_message(ctx, "credential_json is too long");
+        return AUTHD_ERR_TOO_LARGE;
+    }
     c.token = req->token;
     c.password_hash = phc;
-    c.code = req->code;
-    c.recovery_code = req->recovery_code;
+    c.proof = (struct twofactor_proof){.code = req->code,
+                                       .recovery_code = req->recovery_code,
+                                       .ceremony_id = req->ceremony_id,
+                                       .credential_json = req->credential_json,
+                                       .session_id = link,
+                                       .purpose = TWOFACTOR_CEREMONY_RESET};
     const struct audit who = {.user = pre_user, .ip = req->client_ip, .reason = "reset"};
     r = twofactor_guarded(a, ctx, &who, NULL, complete_step, &c, &c.judge);
     if (r == AUTHD_OK) {
@@ -232,6 +259,7 @@ reset_complete(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessa
         log_event(LOG_INFO, "password_reset", "user=%s sessions_ended=all second_factor=%s",
                   log_quote(c.user->user->id, q, sizeof(q)),
                   c.judge.used_recovery ? "recovery_code"
+                  : c.judge.assertion   ? "webauthn"
                   : (c.user->user->two_factor && c.user->user->two_factor->enabled) ? "totp"
                                                                                     : "none");
         struct audit ev = {.action = AUDIT_TOKEN_REVOKED,

@@ -409,7 +409,7 @@ delivery_target(struct authd *a, const Authd__V1__DeliveryCodeRequest *req,
     if (have_session && have_reset)
         return AUTHD_ERR_INVALID_ARGUMENT; /* exactly one of them */
     if (have_reset) {
-        r = twofactor_reset_user(a, req->reset_token, u);
+        r = twofactor_reset_user(a, req->reset_token, u, NULL);
         if (r != AUTHD_OK)
             return r;
         if (has_totp(*u))

@@ -69,6 +69,7 @@ struct twofactor_proof {
 #define TWOFACTOR_CEREMONY_LOGIN 2
 #define TWOFACTOR_CEREMONY_STEP_UP 3
 #define TWOFACTOR_CEREMONY_PASSWORDLESS 4
+#define TWOFACTOR_CEREMONY_RESET 5
 
 /* What passed (struct twofactor_judge.kind). */
 enum twofactor_kind {
@@ -175,10 +176,20 @@ int twofactor_set_transport(Authd__Storage__UserRecord *rec, const char *transpo
  * The user a password-reset link (token, a secret: never logged) was issued for, while the link
  * still works: unexpired and unused, its user present and active, and issued for the user's
  * current password (as PasswordReset.Get checks). Nothing is consumed. AUTHD_OK with *out
- * (rpc_msg_free), else AUTHD_ERR_INVALID_TOKEN or a storage error with *out NULL. Defined in
- * svc_reset.c, where reset links are judged; TwoFactor.IssueDeliveryCode uses it.
+ * (rpc_msg_free), else AUTHD_ERR_INVALID_TOKEN or a storage error with *out NULL. link (KEY_MAX
+ * bytes, may be NULL) receives the link's name (twofactor_reset_link). Defined in svc_reset.c,
+ * where reset links are judged; TwoFactor.IssueDeliveryCode and WebAuthn.BeginAssertion (a
+ * reset's key ceremony) use it.
  */
-int twofactor_reset_user(struct authd *a, const char *token, Authd__Storage__UserRecord **out);
+int twofactor_reset_user(struct authd *a, const char *token, Authd__Storage__UserRecord **out,
+                         char *link);
+
+/*
+ * The name of the reset link token (its record's key, not a secret) into link (KEY_MAX bytes):
+ * what a reset's key ceremony is bound to in place of a session. AUTHD_OK or
+ * AUTHD_ERR_INVALID_TOKEN (not a token).
+ */
+int twofactor_reset_link(const char *token, char *link);
 
 /* Sets *st to a malloc'd copy-free replacement: frees the old one (rpc_msg_free) first. */
 void twofactor_set_state(Authd__Storage__TotpState **slot, Authd__Storage__TotpState *st);

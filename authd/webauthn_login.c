@@ -17,6 +17,7 @@
 #include "authd/audit.h"
 #include "authd/bearer.h"
 #include "authd/guard.h"
+#include "authd/keys.h"
 #include "authd/login.h"
 #include "authd/txn.h"
 #include "authd/v1/webauthn.pb-c.h"
@@ -33,6 +34,7 @@ _Static_assert(TWOFACTOR_CEREMONY_LOGIN == WEBAUTHN_PURPOSE_LOGIN, "one purpose 
 _Static_assert(TWOFACTOR_CEREMONY_STEP_UP == WEBAUTHN_PURPOSE_STEPUP, "one purpose numbering");
 _Static_assert(TWOFACTOR_CEREMONY_PASSWORDLESS == WEBAUTHN_PURPOSE_PASSWORDLESS,
                "one purpose numbering");
+_Static_assert(TWOFACTOR_CEREMONY_RESET == WEBAUTHN_PURPOSE_RESET, "one purpose numbering");
 
 static int
 present(const char *s)
@@ -176,6 +178,13 @@ describe(void)
 }
 
 void
+webauthn_login_metrics(void)
+{
+    pthread_once(&describe_once, describe);
+    metrics_count(M_CLONES, NULL, 0);
+}
+
+void
 webauthn_login_clone_seen(void)
 {
     pthread_once(&describe_once, describe);
@@ -250,11 +259,31 @@ webauthn_begin_assertion(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Prot
     struct authd_webauthn w;
     struct webauthn_ceremony c;
 
+    char link[KEY_MAX];
+
     memset(&c, 0, sizeof(c));
     int r = webauthn_config(a, ctx, &w);
     if (r != AUTHD_OK)
         return r;
-    if (present(req->session_token) || present(req->bearer_token)) {
+    if (present(req->reset_token)) {
+        /* A password reset confirmed with a key: bound to the link and its user. */
+        if (present(req->session_token) || present(req->bearer_token)) {
+            rpc_ctx_set_message(ctx, "a reset's ceremony is named by its link alone");
+            return AUTHD_ERR_INVALID_ARGUMENT;
+        }
+        r = twofactor_reset_user(a, req->reset_token, &u, link);
+        if (r != AUTHD_OK)
+            return r;
+        if (u->n_webauthn == 0 || !twofactor_enabled(u)) {
+            rpc_ctx_set_message(ctx, "the user has no passkey or security key");
+            r = AUTHD_ERR_FAILED_PRECONDITION;
+            goto out;
+        }
+        c.purpose = WEBAUTHN_PURPOSE_RESET;
+        c.user_id = u->user->id;
+        c.session_id = link;
+        c.require_uv = w.require_uv;
+    } else if (present(req->session_token) || present(req->bearer_token)) {
         /* A pending login's second factor, or a signed-in session's step-up. */
         r = bearer_session(ctx, a, req->session_token, req->bearer_token, 1, &s, &u);
         if (r != AUTHD_OK)
@@ -399,11 +428,21 @@ webauthn_finish_assertion(struct rpc_ctx *ctx, const ProtobufCMessage *reqm,
         Authd__Storage__UserRecord *u = NULL;
         r = account_user_get(a, NULL, 0, uid, &u);
         int known = r == AUTHD_OK && u->user != NULL;
+        int inactive = known && u->user->inactive;
         rpc_msg_free(u ? &u->base : NULL);
         if (r != AUTHD_OK && r != AUTHD_ERR_NOT_FOUND)
             return r;
         if (!known)
             return unknown_key(a, ctx, req, "no such passkey");
+        if (inactive) {
+            /* Audited as a password login is; the answer stays the one for an unverified key
+             * (the key was not checked), and the ceremony is spent. */
+            audit_login(ctx, AUDIT_FAILURE, uid, NULL, req->client_ip, "inactive", NULL);
+            const struct twofactor_proof p = {.ceremony_id = req->ceremony_id,
+                                              .purpose = TWOFACTOR_CEREMONY_PASSWORDLESS};
+            webauthn_login_burn(a, &p, "");
+            return AUTHD_ERR_UNAUTHENTICATED;
+        }
         l.user_id = uid;
     }
     r = login_second(a, ctx, &l);

@@ -33,6 +33,9 @@ void webauthn_login_burn(struct authd *a, const struct twofactor_proof *p, const
 /* Counts a signature counter that went back (authd_webauthn_counter_regressions_total). */
 void webauthn_login_clone_seen(void);
 
+/* Describes authd_webauthn_counter_regressions_total and shows it at 0 (at start-up). */
+void webauthn_login_metrics(void);
+
 /*
  * The WebAuthn service's BeginAssertion and FinishAssertion (their rows are in svc_webauthn.c's
  * table; the contract is webauthn.proto's).

@@ -87,6 +87,7 @@ enum webauthn_purpose {
     WEBAUTHN_PURPOSE_LOGIN = 2,        /* the second factor of a pending login */
     WEBAUTHN_PURPOSE_STEPUP = 3,       /* a signed-in user confirming with a key */
     WEBAUTHN_PURPOSE_PASSWORDLESS = 4, /* a sign-in with a discoverable credential */
+    WEBAUTHN_PURPOSE_RESET = 5,        /* a password reset confirmed with a key */
 };
 
 /* A new ceremony to store (webauthn_challenge_create). Strings borrowed. */
