@@ -288,6 +288,7 @@ struct finish_step {
     int verify;      /* webauthn_verify_registration's result (WEBAUTHN_OK when not reached) */
     const char *why; /* its reason, a constant phrase */
     int first;       /* this key turned two-factor authentication on */
+    int refused;     /* a verified key refused (duplicate, too many): its AUTHD_ERR_, or 0 */
     Authd__Storage__UserRecord *rec;
     size_t added; /* rec->webauthn[added] is the new key */
     char codes[TWOFACTOR_RECOVERY_CODES][TWOFACTOR_RECOVERY_LEN + 1];
@@ -395,6 +396,7 @@ finish_step(struct authd *a, struct store_txn *txn, void *arg)
     f->verify = WEBAUTHN_OK;
     f->why = NULL;
     f->first = 0;
+    f->refused = 0;
     secret_wipe(f->codes, sizeof(f->codes));
     int r = account_user_get(a, txn, 1, f->user_id, &f->rec);
     if (r == AUTHD_OK)
@@ -410,11 +412,14 @@ finish_step(struct authd *a, struct store_txn *txn, void *arg)
     if (f->verify != WEBAUTHN_OK)
         return AUTHD_OK; /* commit: the challenge is spent */
     Authd__Storage__UserRecord *rec = f->rec;
-    if (rec->n_webauthn >= WEBAUTHN_KEYS_MAX) {
-        r = AUTHD_ERR_FAILED_PRECONDITION;
+    r = rec->n_webauthn >= WEBAUTHN_KEYS_MAX
+            ? AUTHD_ERR_FAILED_PRECONDITION
+            : webauthn_index_put(txn, reg.cred_id, reg.cred_id_len, f->user_id);
+    if (r == AUTHD_ERR_FAILED_PRECONDITION || r == AUTHD_ERR_ALREADY_EXISTS) {
+        f->refused = r; /* nothing written but the take: commit it, the challenge is spent */
+        r = AUTHD_OK;
         goto out;
     }
-    r = webauthn_index_put(txn, reg.cred_id, reg.cred_id_len, f->user_id);
     if (r != AUTHD_OK)
         goto out;
     /* A passkey was asked for: the browser made a resident key or failed, unless credProps
@@ -507,6 +512,8 @@ wa_finish_registration(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protob
     f.response_json = req->credential_json;
     f.name = req->name;
     r = account_txn_run(a, finish_step, &f);
+    if (r == AUTHD_OK && f.refused != 0)
+        r = f.refused;
     if (r == AUTHD_OK && f.verify != WEBAUTHN_OK)
         r = verify_err(ctx, f.verify, f.why);
     else if (r == AUTHD_ERR_KEY_REFUSED)

@@ -7,6 +7,9 @@ import grpc
 
 from test_webauthn_login import (ORIGIN, audit_lines, authd, begin, finish,  # noqa: F401
                                  key_login, refused, user_with_key)
+from test_webauthn_rpc import ORIGIN as SITE_ORIGIN, Person, site  # noqa: F401
+from test_webauthn_rpc import err as rpc_err
+from softauthn import SoftAuthenticator
 
 
 def test_hardware_key_turned_syncable_is_refused(authd):
@@ -42,3 +45,20 @@ def test_synced_passkey_turned_hardware_is_refused(authd):
     # Backed up or not (BS) may change; BE may not.
     r = key_login(authd, "be-swk@example.com", auth, bs=False)
     assert list(r.session.amr) == ["pwd", "swk", "mfa"]
+
+
+def test_refused_duplicate_spends_its_registration_ceremony(site):
+    """A registration refused after verification (the id is another user's) spends its
+    challenge like any refused answer: the ceremony cannot be answered again."""
+    a = Person(site, "spent-a@example.com")
+    b = Person(site, "spent-b@example.com")
+    cid = b"a credential id taken by a"
+    a.register(SoftAuthenticator(), cred_id=cid)
+    auth = SoftAuthenticator()
+    c = b.begin()
+    dup = auth.create(c.options_json, SITE_ORIGIN, strict=False, cred_id=cid)
+    rpc_err(lambda: b.finish(c.ceremony_id, dup), grpc.StatusCode.ALREADY_EXISTS,
+            "already_exists")
+    rpc_err(lambda: b.finish(c.ceremony_id, auth.create(c.options_json, SITE_ORIGIN)),
+            grpc.StatusCode.UNAUTHENTICATED, "key_refused")
+    assert b.keys() == []
