@@ -231,6 +231,16 @@ creation_options(const struct caller *c, const struct webauthn_ceremony *cer)
     return s;
 }
 
+/* 1 when the session's sign-in counts as fresh: within reauth seconds and not an import. */
+static int
+session_fresh(const Authd__V1__Session *s, int64_t now, int64_t reauth)
+{
+    for (size_t i = 0; i < s->n_amr; i++)
+        if (strcmp(s->amr[i], SESSION_AMR_IMPORT) == 0)
+            return 0;
+    return s->auth_time > 0 && s->auth_time >= now - reauth;
+}
+
 static int
 wa_begin_registration(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
 {
@@ -246,6 +256,14 @@ wa_begin_registration(struct rpc_ctx *ctx, const ProtobufCMessage *reqm, Protobu
         goto out;
     if (c.u->n_webauthn >= WEBAUTHN_KEYS_MAX) {
         rpc_ctx_set_message(ctx, "at most 16 passkeys and security keys: remove one first");
+        r = AUTHD_ERR_FAILED_PRECONDITION;
+        goto out;
+    }
+    /* As GitHub's and Google's "sudo mode": a key is a lasting way in (passwordless, and kept
+     * through a password change or reset), so a stolen session cookie or bearer must not be
+     * able to add one. The ceremony is bound to this session and lives at most 600 s more. */
+    if (!session_fresh(c.s->session, a->now(), c.cfg.reauth_seconds)) {
+        rpc_ctx_set_message(ctx, "sign in again to add a passkey or security key");
         r = AUTHD_ERR_FAILED_PRECONDITION;
         goto out;
     }
@@ -636,16 +654,6 @@ struct remove_step {
     ProtobufCBinaryData removed; /* the id of the key removed (malloc'd) */
     int last;                    /* it was the last factor: two-factor is off */
 };
-
-/* 1 when the session's sign-in counts as fresh: within reauth seconds and not an import. */
-static int
-session_fresh(const Authd__V1__Session *s, int64_t now, int64_t reauth)
-{
-    for (size_t i = 0; i < s->n_amr; i++)
-        if (strcmp(s->amr[i], SESSION_AMR_IMPORT) == 0)
-            return 0;
-    return s->auth_time > 0 && s->auth_time >= now - reauth;
-}
 
 static int
 remove_step(struct authd *a, struct store_txn *txn, void *arg)

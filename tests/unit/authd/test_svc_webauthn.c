@@ -766,6 +766,33 @@ test_begin_registration_options(void **state)
     assert_non_null(strstr(st.message, "16"));
 }
 
+/* Adding a key needs a fresh sign-in (reauthSeconds), as removing one does: a session or a
+ * bearer that is only live (stolen, say) cannot add a lasting way in. */
+static void
+test_begin_registration_needs_a_fresh_sign_in(void **state)
+{
+    struct svc_fx *f = *state;
+    char id[64], token[256];
+    struct rpc_status st;
+    ProtobufCMessage *resp = NULL;
+
+    configure(f, 60);
+    signed_in(f, "stale@example.com", id, token);
+    Authd__V1__BeginRegistrationRequest req = AUTHD__V1__BEGIN_REGISTRATION_REQUEST__INIT;
+    req.session_token = token;
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "WebAuthn", "BeginRegistration", &req.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+    svc_fake_now += 60; /* the last second still fresh */
+    assert_int_equal(
+        svc_call(f, ROLE_EDGE, "WebAuthn", "BeginRegistration", &req.base, &resp, NULL), AUTHD_OK);
+    rpc_msg_free(resp);
+    svc_fake_now += 1;
+    assert_int_equal(svc_call(f, ROLE_EDGE, "WebAuthn", "BeginRegistration", &req.base, &resp, &st),
+                     AUTHD_ERR_FAILED_PRECONDITION);
+    assert_non_null(strstr(st.message, "sign in again"));
+}
+
 static void
 test_finish_needs_its_ceremony(void **state)
 {
@@ -927,6 +954,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_challenge_single_use, svc_fx_setup, svc_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_begin_registration_needs_a_fresh_sign_in, svc_fx_setup,
+                                        svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_challenge_binding, svc_fx_setup, svc_fx_teardown),
         cmocka_unit_test_setup_teardown(test_challenge_expiry_and_sweep, svc_fx_setup,
                                         svc_fx_teardown),
