@@ -199,6 +199,35 @@ count_second_factor(int err)
                   metrics_labels(labels, sizeof(labels), "outcome", outcome, NULL), 1);
 }
 
+/*
+ * The second step passed (VerifySecondFactor or FinishAssertion answered resp): the new session's
+ * cookie, and the remembered browser's when v asked for it and authd made one; counted and
+ * logged with method. 1 with *err the cookies' result (resp still the caller's to free), or 0
+ * when the answer holds no signed-in session: resp freed and *err the failure page's result.
+ */
+static int
+second_factor_answered(struct edge_req *r, Authd__V1__SessionResponse *resp,
+                       const struct verify_view *v, const char *method, int *err)
+{
+    if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL ||
+        !resp->session->authenticated) {
+        rpc_msg_free(&resp->base);
+        count_second_factor(AUTHD_ERR_INTERNAL);
+        *err = edge_req_fail(r, AUTHD_ERR_INTERNAL, "verify_no_session");
+        return 0;
+    }
+    count_second_factor(AUTHD_OK);
+    int days = r->cfg.two_factor.remember_browser_days;
+    *err = edge_req_set_session(r, resp->session_token);
+    if (*err == AUTHD_OK && v->remember && resp->device_token != NULL &&
+        resp->device_token[0] != '\0')
+        *err = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, resp->device_token,
+                                   COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX, (long long)days * 86400);
+    log_event(LOG_INFO, "second_factor_ok", "rid=%s user=%s ip=%s method=%s", r->id,
+              resp->user != NULL ? resp->user->id : "-", r->client_ip, method);
+    return 1;
+}
+
 static int
 is_one(const char *s)
 {
@@ -265,21 +294,8 @@ edge_flow_2fa_verify(struct edge_req *r)
         v.error = he.message;
         return show(r, he.status, &c, &v, 0, 0);
     }
-    if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL ||
-        !resp->session->authenticated) {
-        rpc_msg_free(&resp->base);
-        count_second_factor(AUTHD_ERR_INTERNAL);
-        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "verify_no_session");
-    }
-    count_second_factor(AUTHD_OK);
-    err = edge_req_set_session(r, resp->session_token);
-    if (err == AUTHD_OK && v.remember && resp->device_token != NULL &&
-        resp->device_token[0] != '\0')
-        err = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, resp->device_token,
-                                  COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX, (long long)days * 86400);
-    log_event(LOG_INFO, "second_factor_ok", "rid=%s user=%s ip=%s method=%s", r->id,
-              resp->user != NULL ? resp->user->id : "-", r->client_ip,
-              by_recovery ? "recovery_code" : "totp");
+    if (!second_factor_answered(r, resp, &v, by_recovery ? "recovery_code" : "totp", &err))
+        return err;
     if (err == AUTHD_OK && by_recovery && resp->user != NULL)
         edge_2fa_notify(r, resp->user->email, "A recovery code was used to sign in",
                         "A recovery code was just used to sign in to your account. Each "
@@ -341,20 +357,8 @@ edge_flow_2fa_verify_passkey(struct edge_req *r)
         v.error = he.message;
         return show(r, he.status, &c, &v, 0, 0);
     }
-    if (resp->session_token == NULL || resp->session_token[0] == '\0' || resp->session == NULL ||
-        !resp->session->authenticated) {
-        rpc_msg_free(&resp->base);
-        count_second_factor(AUTHD_ERR_INTERNAL);
-        return edge_req_fail(r, AUTHD_ERR_INTERNAL, "verify_passkey_no_session");
-    }
-    count_second_factor(AUTHD_OK);
-    err = edge_req_set_session(r, resp->session_token);
-    if (err == AUTHD_OK && v.remember && resp->device_token != NULL &&
-        resp->device_token[0] != '\0')
-        err = edge_req_set_cookie(r, EDGE_DEVICE_COOKIE, resp->device_token,
-                                  COOKIE_HTTPONLY | COOKIE_SAMESITE_LAX, (long long)days * 86400);
-    log_event(LOG_INFO, "second_factor_ok", "rid=%s user=%s ip=%s method=passkey", r->id,
-              resp->user != NULL ? resp->user->id : "-", r->client_ip);
+    if (!second_factor_answered(r, resp, &v, "passkey", &err))
+        return err;
     rpc_msg_free(&resp->base);
     if (err != AUTHD_OK)
         return err;
