@@ -39,6 +39,17 @@ class SplitEdge:
         with open(self.out_path if which == "out" else self.err_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def threads_settle(self, name, want, bound=30.0):
+        """threads(name), waited for until it is want (bounded): libmicrohttpd names each pool
+        thread from inside it, which may come just after the edge logged that it listens. A
+        count above want is returned at once (more threads never become fewer here)."""
+        deadline = time.monotonic() + bound
+        while True:
+            n = self.threads(name)
+            if n >= want or time.monotonic() > deadline:
+                return n
+            time.sleep(0.05)
+
     def threads(self, name):
         """How many of the process's threads are called name (Linux: /proc/PID/task/*/comm)."""
         n = 0
@@ -61,7 +72,7 @@ def test_default_start_up_has_no_thread_pool_warning(authd, tmpdir_path):
             assert "event=listening" in err and f"threads={threads}" in err
             assert "thread pool" not in err.lower(), err
             assert "level=warn" not in err, err
-            assert e.threads("MHD-worker") == workers
+            assert e.threads_settle("MHD-worker", workers) == workers
         finally:
             e.stop()
 
@@ -70,7 +81,7 @@ def test_threads_option_makes_a_pool_of_that_size(authd, tmpdir_path):
     e = SplitEdge(tmpdir_path, authd, ["--threads", "3"])
     try:
         assert "threads=3" in e.text("err") and "level=warn" not in e.text("err")
-        assert e.threads("MHD-worker") == 3
+        assert e.threads_settle("MHD-worker", 3) == 3
         s = new_session()
         assert s.get(e.base + "/healthz").status_code == 200
     finally:
